@@ -1,0 +1,73 @@
+import type { Dialect } from '../stores/types.js';
+
+/**
+ * The control plane's own schema, created and upgraded by Tandem (never by hand). Each migration is a list of
+ * statements per dialect family; `schema_migrations` records which versions ran. Migrations only ever append:
+ * a released version is never edited.
+ *
+ * Tables (PostgreSQL/PGlite: schema `tandem`; MySQL/SQLite: prefix `tandem_`):
+ * - `schema_migrations(version, applied_at)`
+ * - `version_ledger(entity, entity_key, version, deleted, applied_at)` — one row per applied key; the guard of the apply path
+ * - `checkpoints(entity, last_key, rows_copied, rows_applied, rows_total, status, started_at, updated_at, finished_at)`
+ * - `audit_log(id, at, command, args, actor, outcome, detail)`
+ */
+export interface Migration {
+  version: number;
+  description: string;
+  statements: (t: (name: string) => string) => string[];
+}
+
+type Family = 'pg' | 'mysql' | 'sqlite';
+
+/** The dialect family whose DDL a store uses (PGlite is PostgreSQL). */
+export function familyOf(dialect: Dialect): Family {
+  return dialect === 'mysql' ? 'mysql' : dialect === 'sqlite' ? 'sqlite' : 'pg';
+}
+
+const types: Record<Family, { text: (n: number) => string; bigint: string; bool: string; ts: string; now: string; serial: string; longtext: string }> = {
+  pg: { text: (n) => `varchar(${n})`, bigint: 'bigint', bool: 'boolean', ts: 'timestamptz', now: 'now()', serial: 'bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY', longtext: 'text' },
+  mysql: { text: (n) => `varchar(${n})`, bigint: 'bigint', bool: 'boolean', ts: 'datetime(6)', now: 'CURRENT_TIMESTAMP(6)', serial: 'bigint AUTO_INCREMENT PRIMARY KEY', longtext: 'longtext' },
+  sqlite: { text: () => 'text', bigint: 'integer', bool: 'integer', ts: 'text', now: "(strftime('%Y-%m-%dT%H:%M:%fZ','now'))", serial: 'integer PRIMARY KEY AUTOINCREMENT', longtext: 'text' },
+};
+
+/** All migrations, in order, for a dialect family. */
+export function migrations(family: Family): Migration[] {
+  const y = types[family];
+  const suffix = family === 'mysql' ? ' ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin' : '';
+  return [
+    {
+      version: 1,
+      description: 'version ledger, checkpoints, audit log',
+      statements: (t) => [
+        `CREATE TABLE IF NOT EXISTS ${t('version_ledger')} (
+          entity ${y.text(128)} NOT NULL,
+          entity_key ${y.text(512)} NOT NULL,
+          version ${y.bigint} NOT NULL,
+          deleted ${y.bool} NOT NULL,
+          applied_at ${y.ts} NOT NULL DEFAULT ${y.now},
+          PRIMARY KEY (entity, entity_key))${suffix}`,
+        `CREATE TABLE IF NOT EXISTS ${t('checkpoints')} (
+          entity ${y.text(128)} NOT NULL PRIMARY KEY,
+          last_key ${y.longtext},
+          rows_copied ${y.bigint} NOT NULL DEFAULT 0,
+          rows_applied ${y.bigint} NOT NULL DEFAULT 0,
+          rows_total ${y.bigint},
+          status ${y.text(16)} NOT NULL,
+          started_at ${y.ts} NOT NULL DEFAULT ${y.now},
+          updated_at ${y.ts} NOT NULL DEFAULT ${y.now},
+          finished_at ${y.ts})${suffix}`,
+        `CREATE TABLE IF NOT EXISTS ${t('audit_log')} (
+          id ${y.serial},
+          at ${y.ts} NOT NULL DEFAULT ${y.now},
+          command ${y.text(64)} NOT NULL,
+          args ${y.longtext} NOT NULL,
+          actor ${y.text(256)} NOT NULL,
+          outcome ${y.text(16)} NOT NULL,
+          detail ${y.longtext})${suffix}`,
+      ],
+    },
+  ];
+}
+
+/** The newest control-plane schema version this build knows. */
+export const CONTROL_SCHEMA_VERSION = 1;

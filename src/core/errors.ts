@@ -1,0 +1,73 @@
+/**
+ * Tandem's error catalogue, grouped by subsystem the way Fastify's is.
+ *
+ * Every error that reaches a user carries one stable `TANDEM_ERR_*` code and one line of text that names the
+ * problem (the table, column, URL or key involved). Messages never contain passwords, hashes or connection
+ * passwords: URLs are redacted with {@link redactUrl} before they are put into a message.
+ *
+ * Exit codes of the CLI: 0 success, 1 differences found (verify), 2 any TandemError or unexpected failure.
+ */
+export const ErrorCodes = {
+  // config
+  CONFIG_NOT_FOUND: 'the config file does not exist',
+  CONFIG_SYNTAX: 'the config file could not be parsed or evaluated',
+  CONFIG_INVALID: 'the config does not match the schema',
+  // stores / URLs
+  URL_SCHEME: 'the store URL has an unknown scheme',
+  URL_INVALID: 'the store URL cannot be parsed',
+  STORE_UNREACHABLE: 'the server could not be reached',
+  STORE_AUTH: 'the server refused the credentials',
+  STORE_DATABASE_NOT_FOUND: 'the database does not exist',
+  STORE_QUERY: 'the store rejected a statement',
+  // schema and mapping
+  TABLE_NOT_FOUND: 'a table named in the config does not exist',
+  COLUMN_NOT_FOUND: 'a source column named in the config does not exist',
+  MAPPING_COLUMN_NOT_FOUND: 'the mapping writes to a target column that does not exist',
+  MAPPING_INVALID: 'the mapping cannot be applied as written',
+  KEY_NOT_UNIQUE: 'the entity key does not identify one row',
+  TARGET_KEY_MISSING: 'a target table has no primary or unique key on the mapped entity key',
+  VALUE_DOES_NOT_FIT: 'a mapped value does not fit the target column type',
+  FK_CYCLE: 'the target tables reference each other in a cycle; name an order in the config',
+  // control plane
+  CONTROL_SCHEMA: 'the control plane schema is newer than this version of Tandem',
+  // backfill / verify
+  BACKFILL_INTERRUPTED: 'the backfill stopped on request before finishing',
+  VERIFY_FAILED: 'verification could not run to the end',
+  // generic
+  USAGE: 'the command line is not valid',
+  INTERNAL: 'an unexpected internal error',
+} as const;
+
+/** A stable error code: `TANDEM_ERR_` followed by a key of {@link ErrorCodes}. */
+export type ErrorCode = keyof typeof ErrorCodes;
+
+/**
+ * The one error class Tandem throws for anything a user can fix. `code` is the full `TANDEM_ERR_*` string;
+ * `detail` holds machine-readable context (never secrets).
+ */
+export class TandemError extends Error {
+  readonly code: `TANDEM_ERR_${ErrorCode}`;
+  readonly detail: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, detail: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TandemError';
+    this.code = `TANDEM_ERR_${code}`;
+    this.detail = detail;
+  }
+
+  /** The one line printed by the CLI: `TANDEM_ERR_X: message`. */
+  toLine(): string {
+    return `${this.code}: ${this.message}`;
+  }
+}
+
+/** True when `e` is a TandemError, optionally with the given short code (`'CONFIG_INVALID'`). */
+export function isTandemError(e: unknown, code?: ErrorCode): e is TandemError {
+  return e instanceof TandemError && (code === undefined || e.code === `TANDEM_ERR_${code}`);
+}
+
+/** Replaces the password of a URL (if any) with `***` so it can appear in messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)([^@]*)@/i, '$1***@');
+}

@@ -1,0 +1,80 @@
+import type pg from 'pg';
+import { normalizeLedgerEntries } from '../common.js';
+import type { Executor, LedgerEntry, LedgerMode, Row, SchemaInfo, Store } from '../types.js';
+import type { StoreUrl } from '../url.js';
+import { pgError, pgPool } from './connection.js';
+import { introspectPostgres } from './introspect.js';
+import { pgAdvanceLedger, pgIdent, postgresSql } from './sql.js';
+
+/** Runs statements on one pg client or pool, mapping errors. */
+function executor(q: pg.Pool | pg.PoolClient, redacted: string): Executor {
+  return {
+    async query<T extends Row = Row>(sql: string, params: unknown[] = []): Promise<T[]> {
+      try {
+        return (await q.query(sql, params)).rows as T[];
+      } catch (e) {
+        throw pgError(e, redacted);
+      }
+    },
+    async execute(sql: string, params: unknown[] = []): Promise<number> {
+      try {
+        return (await q.query(sql, params)).rowCount ?? 0;
+      } catch (e) {
+        throw pgError(e, redacted);
+      }
+    },
+  };
+}
+
+/** Shared by PostgreSQL and PGlite: the ledger advance as one conditional upsert with RETURNING. */
+export async function advanceLedgerPg(tx: Executor, ledgerTable: string, entity: string, entries: LedgerEntry[], mode: LedgerMode): Promise<Set<string>> {
+  const list = normalizeLedgerEntries(entries);
+  if (list.length === 0) return new Set();
+  const rows = await tx.query<{ entity_key: string }>(pgAdvanceLedger(ledgerTable, mode === 'newer'), [
+    entity,
+    list.map((e) => e.key),
+    list.map((e) => e.version.toString()),
+    list.map((e) => e.deleted),
+  ]);
+  return new Set(rows.map((r) => r.entity_key));
+}
+
+/** The PostgreSQL store (driver `pg`). Control tables live in schema `tandem`. */
+export async function openPostgres(u: StoreUrl): Promise<Store> {
+  const { pool, schema } = pgPool(u);
+  const base = executor(pool, u.redacted);
+  // fail fast with a clear error when the server cannot be used
+  await base.query('SELECT 1');
+  const sql = postgresSql(schema);
+  return {
+    dialect: 'postgres',
+    url: u.redacted,
+    controlSchema: 'tandem',
+    sql,
+    ...base,
+    introspect: (): Promise<SchemaInfo> => introspectPostgres(base, schema),
+    async transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (e) {
+        throw pgError(e, u.redacted);
+      }
+      const tx = executor(client, u.redacted);
+      try {
+        await tx.execute('BEGIN');
+        const out = await fn(tx);
+        await tx.execute('COMMIT');
+        return out;
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw e;
+      } finally {
+        client.release();
+      }
+    },
+    advanceLedger: advanceLedgerPg,
+    controlTable: (name: string) => `${pgIdent('tandem')}.${pgIdent(name)}`,
+    close: () => pool.end(),
+  };
+}

@@ -1,0 +1,74 @@
+import { checkIdentifier } from '../common.js';
+import type { KeysetQuery, SqlDialect, Statement, UpsertQuery } from '../types.js';
+
+/** Quotes a PostgreSQL identifier: `"name"`, doubling embedded quotes. */
+export function pgIdent(name: string): string {
+  return `"${checkIdentifier(name).replace(/"/g, '""')}"`;
+}
+
+/**
+ * SQL builders for PostgreSQL (and PGlite, which is PostgreSQL). `schema` qualifies user tables.
+ * Keyset reads use row comparison `(a, b) > ($1, $2)`, which PostgreSQL serves from a composite index.
+ * Bulk upserts use `unnest($1::type[], …)` so a chunk of any size is one statement with one parameter per column.
+ */
+export function postgresSql(schema: string): SqlDialect {
+  const table = (name: string) => `${pgIdent(schema)}.${pgIdent(name)}`;
+  const param = (i: number) => `$${i}`;
+  return {
+    ident: pgIdent,
+    table,
+    param,
+    keyset(q: KeysetQuery): Statement {
+      const params: unknown[] = [];
+      const keyExpr = q.key.map((k, i) => (q.byteOrder && isStringCategory(q.keyCategories?.[i]) ? `${pgIdent(k)} COLLATE "C"` : pgIdent(k)));
+      const where: string[] = [];
+      if (q.after) {
+        const ph = q.after.map((v) => { params.push(v); return param(params.length); });
+        where.push(`(${keyExpr.join(', ')}) > (${ph.join(', ')})`);
+      }
+      if (q.upTo) {
+        const ph = q.upTo.map((v) => { params.push(v); return param(params.length); });
+        where.push(`(${keyExpr.join(', ')}) <= (${ph.join(', ')})`);
+      }
+      const sql = `SELECT ${q.columns.map(pgIdent).join(', ')} FROM ${table(q.table)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${keyExpr.join(', ')} LIMIT ${Math.max(1, Math.floor(q.limit))}`;
+      return { sql, params };
+    },
+    upsert(q: UpsertQuery): Statement {
+      const cols = q.columns.map(pgIdent).join(', ');
+      const nonKey = q.columns.filter((c) => !q.key.includes(c));
+      const conflict = nonKey.length
+        ? `ON CONFLICT (${q.key.map(pgIdent).join(', ')}) DO UPDATE SET ${nonKey.map((c) => `${pgIdent(c)} = EXCLUDED.${pgIdent(c)}`).join(', ')}`
+        : `ON CONFLICT (${q.key.map(pgIdent).join(', ')}) DO NOTHING`;
+      if (q.columnInfo) {
+        // one array parameter per column
+        const params = q.columns.map((_, ci) => q.rows.map((r) => r[ci] ?? null));
+        const casts = q.columnInfo.map((c, i) => `$${i + 1}::${arrayType(c.dataType)}`);
+        return { sql: `INSERT INTO ${table(q.table)} (${cols}) SELECT * FROM unnest(${casts.join(', ')}) ${conflict}`, params };
+      }
+      const params: unknown[] = [];
+      const values = q.rows.map((r) => `(${r.map((v) => { params.push(v); return param(params.length); }).join(', ')})`);
+      return { sql: `INSERT INTO ${table(q.table)} (${cols}) VALUES ${values.join(', ')} ${conflict}`, params };
+    },
+    count(name: string): Statement {
+      return { sql: `SELECT count(*) AS n FROM ${table(name)}`, params: [] };
+    },
+  };
+}
+
+function isStringCategory(c: string | undefined): boolean {
+  return c === 'text' || c === 'uuid' || c === 'other' || c === undefined;
+}
+
+/** `varchar(60)` → `varchar(60)[]`; `character varying(60)` likewise; array types stay as they are. */
+function arrayType(dataType: string): string {
+  return dataType.endsWith('[]') ? dataType : `${dataType}[]`;
+}
+
+/** The version-ledger advance as one statement: conditional upsert returning the keys that moved. */
+export function pgAdvanceLedger(ledgerTable: string, strict: boolean): string {
+  return `INSERT INTO ${ledgerTable} AS l (entity, entity_key, version, deleted, applied_at)
+    SELECT $1, u.k, u.v, u.d, now() FROM unnest($2::text[], $3::int8[], $4::bool[]) AS u(k, v, d)
+    ON CONFLICT (entity, entity_key) DO UPDATE SET version = EXCLUDED.version, deleted = EXCLUDED.deleted, applied_at = EXCLUDED.applied_at
+    WHERE l.version ${strict ? '<' : '<='} EXCLUDED.version
+    RETURNING l.entity_key`;
+}

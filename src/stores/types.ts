@@ -1,0 +1,188 @@
+/**
+ * The Store interface: one backend (PostgreSQL, MySQL/MariaDB, SQLite, PGlite) seen through the few operations
+ * Tandem needs. Every dialect lives in `src/stores/<dialect>/` with the same file set:
+ *
+ * - `connection.ts` — opening the driver from a parsed URL, mapping driver errors to `TANDEM_ERR_*`
+ * - `sql.ts`        — SQL text builders: identifier quoting, placeholders, keyset reads, upserts, ledger advance
+ * - `introspect.ts` — tables, columns, types, primary/unique keys, foreign keys
+ * - `index.ts`      — the `Store` implementation tying them together
+ *
+ * Values crossing this interface are plain JS values chosen to be lossless: integers wider than 2^53, decimals,
+ * dates and timestamps are read as strings (never JS `Date`, which would drop microseconds), binary as `Buffer`.
+ * Timestamps without time zone are read and written in UTC (each connection sets its session time zone to UTC).
+ */
+
+/** The dialects Tandem speaks. `pglite` is PostgreSQL compiled to WASM, running in-process. */
+export type Dialect = 'postgres' | 'mysql' | 'sqlite' | 'pglite';
+
+/** One row as returned by a driver: column name → value. */
+export type Row = Record<string, unknown>;
+
+/**
+ * The type families canonical encoding and validation understand. Each column's raw database type is reduced
+ * to one of these by the dialect's introspection (`int4` → `integer`, `datetime(6)` → `timestamp`, …).
+ */
+export type TypeCategory =
+  | 'integer'
+  | 'decimal'
+  | 'float'
+  | 'text'
+  | 'boolean'
+  | 'timestamp'
+  | 'timestamptz'
+  | 'date'
+  | 'time'
+  | 'binary'
+  | 'json'
+  | 'uuid'
+  | 'other';
+
+/** One column of a table, from introspection. */
+export interface ColumnInfo {
+  /** Column name exactly as the database spells it. */
+  name: string;
+  /** Raw type as the database reports it, lower-cased (`varchar(60)`, `numeric(10,2)`, `int`, `datetime(6)`). */
+  dataType: string;
+  /** The type family used by canonical encoding and validation. */
+  category: TypeCategory;
+  nullable: boolean;
+  /** For character types: the maximum length in characters, when the type has one. */
+  maxLength?: number;
+  /** For decimals: total digits; for integers: the byte width (2, 4 or 8) is in `intBytes` instead. */
+  precision?: number;
+  /** For decimals: digits after the point. For timestamps/time: fractional-second digits, when declared. */
+  scale?: number;
+  /** For integers: 1, 2, 3, 4 or 8 bytes (MySQL has 1- and 3-byte integers); `unsigned` for MySQL unsigned. */
+  intBytes?: number;
+  unsigned?: boolean;
+  /** For float columns: 4 (single precision) or 8 (double). */
+  floatBytes?: number;
+  /** True when the database fills the column by itself (identity, auto_increment, serial). */
+  generated?: boolean;
+}
+
+/** A foreign key: `columns` of this table reference `refColumns` of `refTable`. */
+export interface ForeignKeyInfo {
+  name: string;
+  columns: string[];
+  refTable: string;
+  refColumns: string[];
+}
+
+/** One table, from introspection. Column order is the table's own (ordinal position). */
+export interface TableInfo {
+  name: string;
+  columns: ColumnInfo[];
+  /** Primary key columns in key order; empty when the table has none. */
+  primaryKey: string[];
+  /** Unique constraints and unique indexes (excluding the primary key), each as its columns in order. */
+  uniqueKeys: string[][];
+  foreignKeys: ForeignKeyInfo[];
+}
+
+/** All user tables of the store's database/schema, keyed by exact table name. */
+export interface SchemaInfo {
+  tables: Map<string, TableInfo>;
+}
+
+/** Something that runs statements: the store itself (autocommit, pooled) or a transaction. */
+export interface Executor {
+  /** Runs a statement and returns its rows (empty for statements that return none). Params are positional. */
+  query<T extends Row = Row>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** Runs a statement and returns the number of rows it changed. */
+  execute(sql: string, params?: unknown[]): Promise<number>;
+}
+
+/** A statement with its positional parameters. */
+export interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
+/** A keyset position: the values of the key columns of the last row read, in key order. */
+export type KeyValues = unknown[];
+
+/** Arguments of a keyset read: rows with key strictly after `after` (or from the start), in key order. */
+export interface KeysetQuery {
+  table: string;
+  /** Columns to read; the key columns must be among them. */
+  columns: string[];
+  key: string[];
+  after: KeyValues | null;
+  /** Upper bound (inclusive), for bounded segments; optional. */
+  upTo?: KeyValues | null;
+  limit: number;
+  /**
+   * Order strings by their bytes (UTF-8 code points) instead of the column collation, so two engines with
+   * different collations produce the same order. Costs the index on MySQL; used by verify, not by backfill.
+   */
+  byteOrder?: boolean;
+  /** Key column categories, in key order; needed by `byteOrder` to know which columns are strings. */
+  keyCategories?: TypeCategory[];
+}
+
+/** Arguments of an upsert: insert rows, and on a key conflict update `update` columns (all non-key by default). */
+export interface UpsertQuery {
+  table: string;
+  columns: string[];
+  /** The columns of the primary or unique key the conflict is detected on. */
+  key: string[];
+  rows: unknown[][];
+  /** Target column metadata, in `columns` order (used for typed bulk forms such as PostgreSQL `unnest`). */
+  columnInfo?: ColumnInfo[];
+}
+
+/** One version-ledger entry for the guarded apply: entity, canonical key string, version, tombstone flag. */
+export interface LedgerEntry {
+  key: string;
+  version: bigint;
+  deleted: boolean;
+}
+
+/**
+ * How the guarded apply compares versions: `newer` applies only when the incoming version is strictly greater
+ * than the ledger's (entities with a version column); `last-writer-wins` applies when it is greater or equal
+ * (entities without one — the apply warns once per run).
+ */
+export type LedgerMode = 'newer' | 'last-writer-wins';
+
+/** SQL text builders of one dialect. Pure functions: no I/O. Identifiers are validated and quoted here. */
+export interface SqlDialect {
+  /** Quotes one identifier (`"a""b"`, `` `a` ``); throws TANDEM_ERR_CONFIG_INVALID on NUL or empty names. */
+  ident(name: string): string;
+  /** Quotes a table name, optionally inside the store's schema. */
+  table(name: string): string;
+  /** Placeholder for the 1-based parameter `i` (`$1` or `?`). */
+  param(i: number): string;
+  /** SELECT of `columns` after a keyset position, ordered by key, with LIMIT. Never OFFSET. */
+  keyset(q: KeysetQuery): Statement;
+  /** INSERT … ON CONFLICT/ON DUPLICATE KEY UPDATE of many rows in one statement. */
+  upsert(q: UpsertQuery): Statement;
+  /** `SELECT count(*) AS n FROM table`. */
+  count(table: string): Statement;
+}
+
+/**
+ * One backend. Opened by {@link openStore} from a URL: `postgres://…`, `mysql://…`/`mariadb://…`,
+ * `sqlite:<file>`, `pglite:<dir>` or `pglite:memory`.
+ */
+export interface Store extends Executor {
+  readonly dialect: Dialect;
+  /** The URL with any password replaced by `***`. */
+  readonly url: string;
+  /** Schema used for Tandem's control tables in this store (`tandem`), or null where tables get a `tandem_` prefix. */
+  readonly controlSchema: string | null;
+  readonly sql: SqlDialect;
+  /** Reads tables, columns, keys and foreign keys of the database (PostgreSQL: the `public` schema or the URL's `schema`). */
+  introspect(): Promise<SchemaInfo>;
+  /** Runs `fn` in one transaction: committed when `fn` resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
+  /**
+   * Advances the version ledger for `entries` inside `tx` and returns the keys whose entry moved (the rows the
+   * caller must now write). Concurrent callers on the same key serialize on the ledger row until commit.
+   */
+  advanceLedger(tx: Executor, ledgerTable: string, entity: string, entries: LedgerEntry[], mode: LedgerMode): Promise<Set<string>>;
+  /** Name of a control table in this store: `tandem.<name>` quoted, or `tandem_<name>` where there are no schemas. */
+  controlTable(name: string): string;
+  close(): Promise<void>;
+}
