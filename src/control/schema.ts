@@ -25,10 +25,15 @@ export function familyOf(dialect: Dialect): Family {
 }
 
 const types: Record<Family, { text: (n: number) => string; bigint: string; bool: string; ts: string; now: string; serial: string; longtext: string }> = {
-  pg: { text: (n) => `varchar(${n})`, bigint: 'bigint', bool: 'boolean', ts: 'timestamptz', now: 'now()', serial: 'bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY', longtext: 'text' },
-  mysql: { text: (n) => `varchar(${n})`, bigint: 'bigint', bool: 'boolean', ts: 'datetime(6)', now: 'CURRENT_TIMESTAMP(6)', serial: 'bigint AUTO_INCREMENT PRIMARY KEY', longtext: 'longtext' },
-  sqlite: { text: () => 'text', bigint: 'integer', bool: 'integer', ts: 'text', now: "(strftime('%Y-%m-%dT%H:%M:%fZ','now'))", serial: 'integer PRIMARY KEY AUTOINCREMENT', longtext: 'text' },
+  pg: { text: (n) => `varchar(${n})`, bigint: 'bigint', bool: 'boolean', ts: 'timestamptz', now: nowSql('pg'), serial: 'bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY', longtext: 'text' },
+  mysql: { text: (n) => `varchar(${n})`, bigint: 'bigint', bool: 'boolean', ts: 'datetime(6)', now: nowSql('mysql'), serial: 'bigint AUTO_INCREMENT PRIMARY KEY', longtext: 'longtext' },
+  sqlite: { text: () => 'text', bigint: 'integer', bool: 'integer', ts: 'text', now: nowSql('sqlite'), serial: 'integer PRIMARY KEY AUTOINCREMENT', longtext: 'text' },
 };
+
+/** SQL for "now" in a dialect family (SQLite: ISO-8601 text in UTC). */
+export function nowSql(family: Family): string {
+  return family === 'pg' ? 'now()' : family === 'mysql' ? 'CURRENT_TIMESTAMP(6)' : "(strftime('%Y-%m-%dT%H:%M:%fZ','now'))";
+}
 
 /** All migrations, in order, for a dialect family. */
 export function migrations(family: Family): Migration[] {

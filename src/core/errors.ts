@@ -33,6 +33,11 @@ export const ErrorCodes = {
   // backfill / verify
   BACKFILL_INTERRUPTED: 'the backfill stopped on request before finishing',
   VERIFY_FAILED: 'verification could not run to the end',
+  // identity
+  HASH_MALFORMED: 'a stored password hash is malformed',
+  HASH_UNSUPPORTED: 'a stored password hash has an unknown format',
+  HASH_WORK_FACTOR: 'a stored password hash asks for a work factor above the configured cap',
+  IDENTITY_BUSY: 'too many password hashes are being computed; try again',
   // generic
   USAGE: 'the command line is not valid',
   INTERNAL: 'an unexpected internal error',

@@ -1,0 +1,127 @@
+import type { Logger } from 'pino';
+import { applyRows } from '../apply/apply.js';
+import type { TandemConfig } from '../config/schema.js';
+import { advanceCheckpoint, finishCheckpoint, startCheckpoint } from '../control/control.js';
+import type { ResolvedEntity } from '../core/mapping.js';
+import type { Row, Store } from '../stores/types.js';
+import { Pacer } from './pacer.js';
+import { ProgressReporter } from './progress.js';
+
+/** Result of one entity's backfill. */
+export interface EntityBackfillResult {
+  entity: string;
+  /** Rows read from the source in this run. */
+  copied: number;
+  /** Rows written to the target in this run (their version won in the ledger). */
+  applied: number;
+  /** Rows the checkpoint says are copied, all runs together. */
+  copiedTotal: number;
+  rowsTotal: number;
+  seconds: number;
+  status: 'done' | 'interrupted' | 'skipped';
+}
+
+export interface BackfillOptions {
+  config: TandemConfig;
+  source: Store;
+  target: Store;
+  /** Entities in fill order (from `resolveConfig`). */
+  entities: ResolvedEntity[];
+  log: Logger;
+  /** Where the TTY progress line goes (null: JSON logs only). */
+  progressOut?: NodeJS.WriteStream | null;
+  /** Start over from the first key even where a checkpoint exists (rows already there are re-applied, harmlessly). */
+  restart?: boolean;
+  /** Overrides the config's throttle. */
+  maxRowsPerSecond?: number;
+  /** When aborted, the backfill stops after the chunk in flight commits. */
+  signal?: AbortSignal;
+  /** Called after every committed chunk (tests use it to inject faults). */
+  onChunk?: (entity: string, copiedTotal: number) => void | Promise<void>;
+}
+
+/**
+ * Backfills entities in order: a keyset scan of the source in adaptive chunks; each chunk is applied through the
+ * guarded apply and its checkpoint advanced in the same target transaction, so killing the process at any
+ * moment loses nothing and duplicates nothing — a restart resumes after the last committed chunk. The read of
+ * the next chunk overlaps the write of the current one.
+ */
+export async function runBackfill(o: BackfillOptions): Promise<EntityBackfillResult[]> {
+  const results: EntityBackfillResult[] = [];
+  const progress = new ProgressReporter(o.progressOut ?? null, o.log);
+  for (const entity of o.entities) {
+    if (o.signal?.aborted) {
+      results.push({ entity: entity.name, copied: 0, applied: 0, copiedTotal: 0, rowsTotal: 0, seconds: 0, status: 'interrupted' });
+      continue;
+    }
+    progress.reset();
+    results.push(await backfillEntity(o, entity, progress));
+  }
+  return results;
+}
+
+async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progress: ProgressReporter): Promise<EntityBackfillResult> {
+  const { source, target, log } = o;
+  const started = performance.now();
+  const count = source.sql.count(entity.source.name);
+  const rowsTotal = Number((await source.query<{ n: unknown }>(count.sql, count.params))[0]?.n ?? 0);
+  const cp = await startCheckpoint(target, entity.name, rowsTotal, o.restart ?? false);
+  if (cp.status === 'done') {
+    log.info({ event: 'backfill.skip', entity: entity.name, copied: cp.rowsCopied }, `${entity.name}: already backfilled (use --restart to copy again)`);
+    return { entity: entity.name, copied: 0, applied: 0, copiedTotal: cp.rowsCopied, rowsTotal, seconds: 0, status: 'skipped' };
+  }
+  if (!entity.version) log.warn({ event: 'backfill.no_version', entity: entity.name }, `${entity.name}: no version column; the apply uses last-writer-wins (run \`tandem prepare\` to add one before dual writes)`);
+  const bf = o.config.backfill;
+  const pacer = new Pacer({ chunkSeconds: bf.chunkSeconds, initialChunkRows: bf.initialChunkRows, maxChunkRows: bf.maxChunkRows, maxRowsPerSecond: o.maxRowsPerSecond ?? bf.maxRowsPerSecond });
+  let after = cp.lastKey;
+  let copiedTotal = cp.rowsCopied;
+  let copied = 0;
+  let applied = 0;
+  // a read remembers its limit: a page shorter than what was asked for is the last one
+  const read = (from: unknown[] | null, limit: number) => {
+    const st = source.sql.keyset({ table: entity.source.name, columns: entity.readColumns, key: entity.key, after: from, limit });
+    const rows = source.query<Row>(st.sql, st.params);
+    rows.catch(() => {}); // surfaced when awaited
+    return { rows, limit };
+  };
+  log.info({ event: 'backfill.start', entity: entity.name, rowsTotal, resumeFrom: copiedTotal }, `${entity.name}: backfill ${copiedTotal ? `resumes at ${copiedTotal} rows` : 'starts'}`);
+  let t0 = performance.now();
+  let next = read(after, pacer.size);
+  for (;;) {
+    const rows = await next.rows;
+    if (rows.length === 0) break;
+    const last = rows[rows.length - 1]!;
+    const lastKey = entity.key.map((k) => last[k]);
+    const full = rows.length >= next.limit;
+    // read ahead while this chunk is written; not after the last (short) page, when a stop is requested, or
+    // when throttled (the read would only wait)
+    const ahead = full && !o.signal?.aborted && !pacer.limited ? read(lastKey, pacer.size) : null;
+    const r = await target.transaction(async (tx) => {
+      const res = await applyRows(target, tx, entity, rows);
+      await advanceCheckpoint(tx, target, entity.name, lastKey, rows.length, res.applied);
+      return res;
+    });
+    after = lastKey;
+    copied += rows.length;
+    copiedTotal += rows.length;
+    applied += r.applied;
+    const now = performance.now();
+    const wait = pacer.record(rows.length, (now - t0) / 1000);
+    progress.update({ entity: entity.name, copied: copiedTotal, total: Math.max(rowsTotal, copiedTotal), chunkRows: pacer.size, throttle: pacer.throttle, done: false });
+    await o.onChunk?.(entity.name, copiedTotal);
+    if (o.signal?.aborted) {
+      await ahead?.rows.catch(() => {});
+      log.warn({ event: 'backfill.interrupted', entity: entity.name, copied: copiedTotal }, `${entity.name}: stopped after a committed chunk at ${copiedTotal} rows; run backfill again to resume`);
+      return { entity: entity.name, copied, applied, copiedTotal, rowsTotal, seconds: (performance.now() - started) / 1000, status: 'interrupted' };
+    }
+    if (!full) break;
+    if (wait > 0) await new Promise((res) => setTimeout(res, wait));
+    t0 = performance.now();
+    next = ahead ?? read(after, pacer.size);
+  }
+  await finishCheckpoint(target, entity.name);
+  progress.update({ entity: entity.name, copied: copiedTotal, total: Math.max(rowsTotal, copiedTotal), chunkRows: pacer.size, throttle: null, done: true });
+  const seconds = (performance.now() - started) / 1000;
+  log.info({ event: 'backfill.done', entity: entity.name, copied, applied, seconds }, `${entity.name}: backfill done`);
+  return { entity: entity.name, copied, applied, copiedTotal, rowsTotal, seconds, status: 'done' };
+}

@@ -1,0 +1,64 @@
+import type { Command } from 'commander';
+import { runBackfill, type EntityBackfillResult } from '../backfill/backfill.js';
+import { formatDuration } from '../backfill/progress.js';
+import { isTandemError } from '../core/errors.js';
+import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError } from './context.js';
+
+/** Table of per-entity backfill results. */
+export function formatBackfillSummary(results: EntityBackfillResult[]): string {
+  const head = ['entity', 'copied', 'applied', 'total', 'time', 'rows/s', 'status'];
+  const rows = results.map((r) => [r.entity, r.copied.toLocaleString('en-US'), r.applied.toLocaleString('en-US'), r.copiedTotal.toLocaleString('en-US'), formatDuration(r.seconds), r.seconds > 0 ? Math.round(r.copied / r.seconds).toLocaleString('en-US') : '-', r.status]);
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (c: string[]) => c.map((x, i) => (i === 0 ? x.padEnd(w[i]!) : x.padStart(w[i]!))).join('  ');
+  return [line(head), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n');
+}
+
+export function registerBackfill(program: Command): void {
+  program
+    .command('backfill')
+    .description('copy existing rows from source to target in keyset chunks (checkpointed, resumable, throttled)')
+    .option('--entity <names>', 'only these entities (comma-separated)')
+    .option('--max-rows-per-second <n>', 'throttle: rows per second (overrides the config)', (v) => Number(v))
+    .option('--restart', 'start over from the first key even where a checkpoint exists')
+    .option('--json', 'print the summary as JSON')
+    .addHelpText('after', '\nExit codes: 0 done, 2 error, 130 stopped by SIGINT after a committed chunk (run again to resume).')
+    .action(async (opts: { entity?: string; maxRowsPerSecond?: number; restart?: boolean; json?: boolean }, cmd: Command) => {
+      const configPath = cmd.optsWithGlobals().config as string;
+      if (opts.maxRowsPerSecond !== undefined && !(opts.maxRowsPerSecond > 0)) {
+        process.exitCode = reportError(new (await import('../core/errors.js')).TandemError('USAGE', '--max-rows-per-second must be a positive number'));
+        return;
+      }
+      let ctx;
+      try {
+        ctx = await openContext(configPath, entityList(opts.entity));
+      } catch (e) {
+        process.exitCode = reportError(e);
+        return;
+      }
+      const stop = new AbortController();
+      const onSigint = () => {
+        if (stop.signal.aborted) process.exit(EXIT.interrupted);
+        process.stderr.write('\nSIGINT: stopping after the current chunk commits (press again to quit at once)\n');
+        stop.abort();
+      };
+      process.on('SIGINT', onSigint);
+      const args = { config: configPath, entity: opts.entity ?? null, maxRowsPerSecond: opts.maxRowsPerSecond ?? null, restart: !!opts.restart };
+      try {
+        await prepareControl(ctx);
+        const results = await runBackfill({
+          config: ctx.config, source: ctx.source, target: ctx.target, entities: ctx.entities, log: ctx.log,
+          progressOut: process.stdout.isTTY ? process.stdout : null, restart: opts.restart, maxRowsPerSecond: opts.maxRowsPerSecond, signal: stop.signal,
+        });
+        const interrupted = results.some((r) => r.status === 'interrupted');
+        process.stdout.write(opts.json ? `${JSON.stringify({ entities: results })}\n` : `${formatBackfillSummary(results)}\n`);
+        await auditSafely(ctx, { command: 'backfill', args, outcome: interrupted ? 'interrupted' : 'ok', detail: JSON.stringify(results.map((r) => ({ entity: r.entity, copied: r.copied, status: r.status }))) });
+        process.exitCode = interrupted ? EXIT.interrupted : EXIT.ok;
+      } catch (e) {
+        await auditSafely(ctx, { command: 'backfill', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
+        process.exitCode = reportError(e);
+      } finally {
+        process.off('SIGINT', onSigint);
+        await ctx.close();
+      }
+    });
+}

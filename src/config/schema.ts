@@ -1,0 +1,124 @@
+import { z } from 'zod';
+import type { Row } from '../stores/types.js';
+
+/**
+ * The config file's shape (`tandem.config.ts`, default export of `defineConfig({...})`), validated with zod.
+ *
+ * ```ts
+ * import { defineConfig, snakeCase } from 'tandem';
+ * export default defineConfig({
+ *   source: 'mysql://root@127.0.0.1/legacy',
+ *   target: 'postgres://127.0.0.1/app',
+ *   entities: {
+ *     users: {
+ *       table: 'users', key: 'id', version: 'version', sensitive: ['password_hash'],
+ *       targets: [
+ *         { table: 'users', columns: { id: 'id', email: 'email', password_hash: 'pass', plan: { value: 'free' } } },
+ *         { table: 'user_profiles', columns: { user_id: 'id', display_name: { from: 'name' },
+ *                                              bio: { transform: (row) => row.bio ?? null } } },
+ *       ],
+ *     },
+ *   },
+ * });
+ * ```
+ */
+
+/** Casts a declarative mapping can apply (pushed down to SQL by later verify tiers). */
+export const CASTS = ['text', 'integer', 'decimal', 'float', 'boolean', 'timestamp', 'date', 'json', 'lower', 'upper', 'trim'] as const;
+export type Cast = (typeof CASTS)[number];
+
+/** A TypeScript transform: the whole source row in, the target value out. */
+export type ColumnTransform = (row: Row) => unknown;
+
+const fn = <T>(what: string) => z.custom<T>((v) => typeof v === 'function', { message: `expected a function (${what})` });
+
+const identifier = z.string().min(1, 'must not be empty').max(128, 'at most 128 characters').refine((s) => !s.includes('\u0000'), 'must not contain NUL');
+
+/**
+ * How one target column gets its value:
+ * - `'SourceColumn'` — copy (rename) a source column;
+ * - `{ from: 'SourceColumn', cast?: 'integer' | … }` — copy with a cast;
+ * - `{ value: constant }` — a constant (string, number, boolean or null);
+ * - `{ transform: (row) => value }` — anything else, in TypeScript.
+ */
+export const columnSpecSchema = z.union([
+  identifier,
+  z.object({ from: identifier, cast: z.enum(CASTS).optional() }).strict(),
+  z.object({ value: z.union([z.string(), z.number(), z.boolean(), z.null()]) }).strict(),
+  z.object({ transform: fn<ColumnTransform>('column transform (row) => value') }).strict(),
+]);
+export type ColumnSpec = z.infer<typeof columnSpecSchema>;
+
+/** One target table of an entity: its name and `{ targetColumn: spec }`. */
+export const targetSchema = z
+  .object({
+    table: identifier,
+    columns: z.record(identifier, columnSpecSchema).refine((r) => Object.keys(r).length > 0, 'must map at least one column'),
+    /** Optional final touch on the mapped row: `(sourceRow, mappedRow) => mappedRow`. */
+    transform: fn<(source: Row, mapped: Row) => Row>('row transform (source, mapped) => mapped').optional(),
+  })
+  .strict();
+export type TargetConfig = z.infer<typeof targetSchema>;
+
+export const entitySchema = z
+  .object({
+    /** Source table. */
+    table: identifier,
+    /** Key column(s) of the source table: unique, not null. */
+    key: z.union([identifier, z.array(identifier).min(1, 'needs at least one column')]),
+    /** A source column that grows on every change (integer counter or timestamp). Without one, last writer wins. */
+    version: identifier.optional(),
+    /** Target column names whose values verify redacts in its report. */
+    sensitive: z.array(identifier).optional(),
+    /** Target table(s) the entity's rows go to, parents first when they reference each other. */
+    targets: z.array(targetSchema).min(1, 'needs at least one target table'),
+  })
+  .strict();
+export type EntityConfig = z.infer<typeof entitySchema>;
+
+export const configSchema = z
+  .object({
+    source: z.string().min(1, 'must be a store URL'),
+    target: z.string().min(1, 'must be a store URL'),
+    /** Where the audit log lives; default: the target. Ledger and checkpoints always live in the target. */
+    control: z.string().min(1).optional(),
+    entities: z.record(identifier, entitySchema).refine((r) => Object.keys(r).length > 0, 'must name at least one entity'),
+    /** Fill order of entities; default: parents first from the target's foreign keys. */
+    order: z.array(identifier).optional(),
+    backfill: z
+      .object({
+        /** Seconds one chunk should take; the chunk size adapts to it. Default 0.5. */
+        chunkSeconds: z.number().positive().max(60).default(0.5),
+        /** Rows in the first chunk. Default 1000. */
+        initialChunkRows: z.number().int().positive().max(1_000_000).default(1000),
+        /** Largest chunk. Default 50,000. */
+        maxChunkRows: z.number().int().positive().max(1_000_000).default(50_000),
+        /** Throttle: rows per second, across the backfill. Default none. */
+        maxRowsPerSecond: z.number().positive().optional(),
+      })
+      .strict()
+      .default({ chunkSeconds: 0.5, initialChunkRows: 1000, maxChunkRows: 50_000 }),
+    verify: z
+      .object({
+        /** How many differing keys the report lists. Default 20. */
+        maxReportedDifferences: z.number().int().nonnegative().default(20),
+        /** Rows per keyset page when streaming. Default 5000. */
+        pageRows: z.number().int().positive().max(100_000).default(5000),
+      })
+      .strict()
+      .default({ maxReportedDifferences: 20, pageRows: 5000 }),
+  })
+  .strict();
+
+/** The config as written by the user (before defaults). */
+export type TandemConfigInput = z.input<typeof configSchema>;
+/** The config after validation and defaults. */
+export type TandemConfig = z.output<typeof configSchema>;
+
+/**
+ * Identity function that gives a config file type checking and editor completion. Validation happens when
+ * Tandem loads the file (`loadConfig`), so a config built without this helper is accepted too.
+ */
+export function defineConfig(config: TandemConfigInput): TandemConfigInput {
+  return config;
+}

@@ -1,0 +1,178 @@
+import { hostname, userInfo } from 'node:os';
+import { TandemError } from '../core/errors.js';
+import type { Executor, Store } from '../stores/types.js';
+import { CONTROL_SCHEMA_VERSION, familyOf, migrations, nowSql } from './schema.js';
+
+/**
+ * Creates or upgrades the control-plane tables in `store` (idempotent; safe to run from several processes at
+ * once: PostgreSQL takes an advisory lock, MySQL a named lock, SQLite an immediate transaction). Returns the
+ * schema version. Throws TANDEM_ERR_CONTROL_SCHEMA when the store holds a newer schema than this build knows.
+ */
+export async function ensureControlSchema(store: Store): Promise<number> {
+  const fam = familyOf(store.dialect);
+  const t = (n: string) => store.controlTable(n);
+  const mig = t('schema_migrations');
+  const run = async (db: Executor) => {
+    if (fam === 'pg') await db.execute('CREATE SCHEMA IF NOT EXISTS tandem');
+    const ts = fam === 'pg' ? 'timestamptz' : fam === 'mysql' ? 'datetime(6)' : 'text';
+    const now = nowSql(fam);
+    await db.execute(`CREATE TABLE IF NOT EXISTS ${mig} (version integer NOT NULL PRIMARY KEY, description ${fam === 'sqlite' ? 'text' : 'varchar(200)'} NOT NULL, applied_at ${ts} NOT NULL DEFAULT ${now})`);
+    const done = new Set((await db.query<{ version: number | string }>(`SELECT version FROM ${mig}`)).map((r) => Number(r.version)));
+    const newest = Math.max(0, ...done);
+    if (newest > CONTROL_SCHEMA_VERSION)
+      throw new TandemError('CONTROL_SCHEMA', `control plane in ${store.url} is at schema version ${newest}; this Tandem knows up to ${CONTROL_SCHEMA_VERSION} — upgrade Tandem`);
+    for (const m of migrations(fam)) {
+      if (done.has(m.version)) continue;
+      for (const s of m.statements(t)) await db.execute(s);
+      await db.execute(`INSERT INTO ${mig} (version, description) VALUES (${store.sql.param(1)}, ${store.sql.param(2)})`, [m.version, m.description]);
+    }
+    return CONTROL_SCHEMA_VERSION;
+  };
+  if (fam === 'pg') {
+    return store.transaction(async (tx) => {
+      await tx.query(`SELECT pg_advisory_xact_lock(${0x74616e64})`); // 'tand'
+      return run(tx);
+    });
+  }
+  if (fam === 'mysql') {
+    // DDL commits implicitly in MySQL: hold a named lock on one connection instead of a transaction
+    return store.transaction(async (tx) => {
+      await tx.query(`SELECT GET_LOCK('tandem_control_schema', 30) AS ok`);
+      try {
+        return await run(tx);
+      } finally {
+        await tx.query(`SELECT RELEASE_LOCK('tandem_control_schema') AS ok`);
+      }
+    });
+  }
+  return store.transaction(run);
+}
+
+/** The control-plane schema version of a store, or 0 when Tandem has never run there. Writes nothing. */
+export async function controlSchemaVersion(store: Store): Promise<number> {
+  try {
+    const r = await store.query<{ v: number | string | null }>(`SELECT max(version) AS v FROM ${store.controlTable('schema_migrations')}`);
+    return Number(r[0]?.v ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** One audit-log entry: the command, its arguments (never secrets: URLs are redacted by the caller), its outcome. */
+export interface AuditEntry {
+  command: string;
+  args: Record<string, unknown>;
+  outcome: 'ok' | 'differences' | 'error' | 'interrupted';
+  detail?: string;
+}
+
+/** `user@host` of this process, for the audit log. */
+export function actor(): string {
+  let user = 'unknown';
+  try { user = userInfo().username; } catch { /* no passwd entry */ }
+  return `${user}@${hostname()}`;
+}
+
+/** Appends an entry to the audit log of `store`. */
+export async function audit(store: Store, e: AuditEntry): Promise<void> {
+  const p = (i: number) => store.sql.param(i);
+  await store.execute(
+    `INSERT INTO ${store.controlTable('audit_log')} (command, args, actor, outcome, detail) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)})`,
+    [e.command, JSON.stringify(e.args), actor(), e.outcome, e.detail ?? null],
+  );
+}
+
+/** The last `limit` audit entries, newest first. */
+export async function recentAudit(store: Store, limit = 10): Promise<{ at: string; command: string; actor: string; outcome: string; detail: string | null }[]> {
+  return store.query(`SELECT at, command, actor, outcome, detail FROM ${store.controlTable('audit_log')} ORDER BY id DESC LIMIT ${Math.floor(limit)}`);
+}
+
+/** A backfill checkpoint: where an entity's keyset scan stands. `lastKey` holds the raw source key values. */
+export interface Checkpoint {
+  entity: string;
+  lastKey: unknown[] | null;
+  rowsCopied: number;
+  rowsApplied: number;
+  rowsTotal: number | null;
+  status: 'running' | 'done';
+  startedAt?: string;
+  updatedAt?: string;
+  finishedAt?: string | null;
+}
+
+/** Raw key values as JSON (bigints as strings, Buffers as `{type:'Buffer',data}`), for checkpoints. */
+export function encodeKeyValues(values: unknown[]): string {
+  return JSON.stringify(values, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+/** Inverse of {@link encodeKeyValues}. */
+export function decodeKeyValues(text: string): unknown[] {
+  return JSON.parse(text, (_k, v) => (v && typeof v === 'object' && v.type === 'Buffer' && Array.isArray(v.data) ? Buffer.from(v.data) : v)) as unknown[];
+}
+
+/** Reads an entity's checkpoint, or null when its backfill never started. */
+export async function readCheckpoint(db: Executor, store: Store, entity: string): Promise<Checkpoint | null> {
+  const r = await db.query<Record<string, unknown>>(
+    `SELECT entity, last_key, rows_copied, rows_applied, rows_total, status, started_at, updated_at, finished_at FROM ${store.controlTable('checkpoints')} WHERE entity = ${store.sql.param(1)}`,
+    [entity],
+  );
+  const row = r[0];
+  if (!row) return null;
+  return {
+    entity,
+    lastKey: row.last_key ? decodeKeyValues(String(row.last_key)) : null,
+    rowsCopied: Number(row.rows_copied),
+    rowsApplied: Number(row.rows_applied),
+    rowsTotal: row.rows_total === null ? null : Number(row.rows_total),
+    status: row.status as Checkpoint['status'],
+    startedAt: String(row.started_at),
+    updatedAt: String(row.updated_at),
+    finishedAt: row.finished_at === null ? null : String(row.finished_at),
+  };
+}
+
+/** All checkpoints of a store. */
+export async function listCheckpoints(store: Store): Promise<Checkpoint[]> {
+  const names = await store.query<{ entity: string }>(`SELECT entity FROM ${store.controlTable('checkpoints')} ORDER BY entity`);
+  const out: Checkpoint[] = [];
+  for (const n of names) out.push((await readCheckpoint(store, store, n.entity))!);
+  return out;
+}
+
+/** Creates the checkpoint row (status running, no position) or, with `restart`, resets it. */
+export async function startCheckpoint(store: Store, entity: string, rowsTotal: number, restart: boolean): Promise<Checkpoint> {
+  const p = (i: number) => store.sql.param(i);
+  const t = store.controlTable('checkpoints');
+  await store.transaction(async (tx) => {
+    const cur = await readCheckpoint(tx, store, entity);
+    if (!cur) {
+      await tx.execute(`INSERT INTO ${t} (entity, last_key, rows_copied, rows_applied, rows_total, status) VALUES (${p(1)}, NULL, 0, 0, ${p(2)}, 'running')`, [entity, rowsTotal]);
+    } else if (restart) {
+      await tx.execute(`UPDATE ${t} SET last_key = NULL, rows_copied = 0, rows_applied = 0, rows_total = ${p(1)}, status = 'running', finished_at = NULL WHERE entity = ${p(2)}`, [rowsTotal, entity]);
+    } else {
+      await tx.execute(`UPDATE ${t} SET rows_total = ${p(1)} WHERE entity = ${p(2)}`, [rowsTotal, entity]);
+    }
+  });
+  return (await readCheckpoint(store, store, entity))!;
+}
+
+/**
+ * Moves an entity's checkpoint inside the chunk's own transaction `tx`, so the position and the rows it covers
+ * commit together (a SIGKILL before commit loses both; after commit keeps both).
+ */
+export async function advanceCheckpoint(tx: Executor, store: Store, entity: string, lastKey: unknown[], copied: number, applied: number): Promise<void> {
+  const p = (i: number) => store.sql.param(i);
+  const now = nowSql(familyOf(store.dialect));
+  const n = await tx.execute(
+    `UPDATE ${store.controlTable('checkpoints')} SET last_key = ${p(1)}, rows_copied = rows_copied + ${p(2)}, rows_applied = rows_applied + ${p(3)}, updated_at = ${now} WHERE entity = ${p(4)}`,
+    [encodeKeyValues(lastKey), copied, applied, entity],
+  );
+  if (n !== 1) throw new TandemError('INTERNAL', `checkpoint of entity ${entity} is missing`);
+}
+
+/** Marks an entity's backfill done. */
+export async function finishCheckpoint(store: Store, entity: string): Promise<void> {
+  const p = (i: number) => store.sql.param(i);
+  const now = nowSql(familyOf(store.dialect));
+  await store.execute(`UPDATE ${store.controlTable('checkpoints')} SET status = 'done', finished_at = ${now}, updated_at = ${now} WHERE entity = ${p(1)}`, [entity]);
+}

@@ -1,0 +1,201 @@
+import type { ColumnInfo, TypeCategory } from '../stores/types.js';
+
+/**
+ * Canonical encoding: one text form per type category, so that values read from MariaDB, PostgreSQL, SQLite
+ * and PGlite compare equal exactly when they mean the same. `null` (SQL NULL) is distinct from `''`.
+ * The rules (docs/canonical-encoding.md repeats them):
+ *
+ * | category     | canonical text                                                                 |
+ * |--------------|--------------------------------------------------------------------------------|
+ * | integer      | base-10, no leading zeros or `+` (`-12`, `0`); exact for any width (BigInt)     |
+ * | decimal      | base-10 at the column's scale (`10.50` for scale 2); without a declared scale, trailing zeros dropped (`10.5`); `-0` → `0` |
+ * | float        | shortest round-trip of the value as a double, after rounding to 6 significant digits for single-precision columns (`0.1`, `1e+21`) |
+ * | text, uuid*  | the string as is (no trimming, no Unicode normalisation); uuid lower-cased      |
+ * | boolean      | `true` / `false` (from true/false, 1/0, '1'/'0', 't'/'f', 'true'/'false')     |
+ * | timestamp    | `YYYY-MM-DDTHH:MM:SS.ffffffZ`; values without a zone are taken as UTC            |
+ * | timestamptz  | the same instant converted to UTC, same form                                    |
+ * | date         | `YYYY-MM-DD`                                                                    |
+ * | time         | `HH:MM:SS.ffffff`                                                               |
+ * | binary       | lower-case hex of the bytes                                                     |
+ * | json         | the parsed value re-serialised with object keys sorted (code-point order), no spaces |
+ * | other        | `String(value)`                                                                 |
+ *
+ * Throws `TypeError` when a value cannot be read as its category (the caller turns it into a TandemError that
+ * names the column).
+ */
+export function canonicalize(value: unknown, column: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'>): string | null {
+  if (value === null || value === undefined) return null;
+  return encoders[column.category](value, column);
+}
+
+type Encoder = (v: unknown, c: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'>) => string;
+
+const encoders: Record<TypeCategory, Encoder> = {
+  integer: (v) => canonicalInteger(v),
+  decimal: (v, c) => canonicalDecimal(v, c.scale),
+  float: (v, c) => canonicalFloat(v, c.floatBytes === 4),
+  text: (v) => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v)),
+  uuid: (v) => String(v).toLowerCase(),
+  boolean: (v) => String(canonicalBoolean(v)),
+  timestamp: (v) => canonicalTimestamp(v),
+  timestamptz: (v) => canonicalTimestamp(v),
+  date: (v) => canonicalDate(v),
+  time: (v) => canonicalTime(v),
+  binary: (v) => canonicalBinary(v),
+  json: (v) => canonicalJson(typeof v === 'string' ? JSON.parse(v) : Buffer.isBuffer(v) ? JSON.parse(v.toString('utf8')) : v),
+  other: (v) => (Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'object' ? canonicalJson(v) : String(v)),
+};
+
+/** Integer text for a number, bigint, boolean or decimal string with no fraction. */
+export function canonicalInteger(v: unknown): string {
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'boolean') return v ? '1' : '0';
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v)) throw new TypeError(`${v} is not an integer`);
+    return BigInt(v).toString();
+  }
+  const s = String(v).trim();
+  const m = /^([+-]?)(\d+)(?:\.0*)?$/.exec(s);
+  if (!m) throw new TypeError(`"${s.slice(0, 40)}" is not an integer`);
+  const digits = m[2]!.replace(/^0+(?=\d)/, '');
+  return m[1] === '-' && digits !== '0' ? `-${digits}` : digits;
+}
+
+/**
+ * Decimal text at `scale` digits after the point, exact (string arithmetic, rounding half away from zero like
+ * PostgreSQL and MariaDB do on insert). Numbers are first written with up to 15 significant digits.
+ */
+export function canonicalDecimal(v: unknown, scale?: number): string {
+  let s: string;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new TypeError(`${v} is not a decimal`);
+    s = Number(v.toPrecision(15)).toString();
+    if (/e/i.test(s)) s = expandExponent(s);
+  } else if (typeof v === 'bigint') s = v.toString();
+  else s = String(v).trim();
+  if (/e/i.test(s)) s = expandExponent(s);
+  const m = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(s);
+  if (!m || (m[2] === '' && (m[3] ?? '') === '')) throw new TypeError(`"${s.slice(0, 40)}" is not a decimal`);
+  const neg = m[1] === '-';
+  let int = (m[2] || '0').replace(/^0+(?=\d)/, '');
+  let frac = m[3] ?? '';
+  if (scale === undefined) {
+    frac = frac.replace(/0+$/, '');
+  } else if (frac.length > scale) {
+    const roundUp = frac.charCodeAt(scale) >= 53; // '5'
+    frac = frac.slice(0, scale);
+    if (roundUp) {
+      const digits = (int + frac).split('').map(Number);
+      let i = digits.length - 1;
+      while (i >= 0) {
+        if (digits[i]! < 9) { digits[i]!++; break; }
+        digits[i] = 0;
+        i--;
+      }
+      let all = digits.join('');
+      if (i < 0) all = `1${all}`;
+      int = all.slice(0, all.length - scale) || '0';
+      frac = all.slice(all.length - scale);
+    }
+  } else frac = frac.padEnd(scale, '0');
+  const body = frac.length ? `${int}.${frac}` : int;
+  return neg && /[1-9]/.test(body) ? `-${body}` : body;
+}
+
+function expandExponent(s: string): string {
+  const m = /^([+-]?)(\d*)(?:\.(\d*))?e([+-]?\d+)$/i.exec(s.trim());
+  if (!m) return s;
+  const digits = (m[2] ?? '') + (m[3] ?? '');
+  const point = (m[2] ?? '').length + Number(m[4]);
+  let out: string;
+  if (point <= 0) out = `0.${'0'.repeat(-point)}${digits}`;
+  else if (point >= digits.length) out = digits + '0'.repeat(point - digits.length);
+  else out = `${digits.slice(0, point)}.${digits.slice(point)}`;
+  return (m[1] === '-' ? '-' : '') + out;
+}
+
+/** Shortest round-trip text of a double; single-precision values are first rounded to 6 significant digits. */
+export function canonicalFloat(v: unknown, single: boolean): string {
+  const n = typeof v === 'number' ? v : Number(String(v).trim());
+  if (Number.isNaN(n) && String(v).trim().toLowerCase() !== 'nan') throw new TypeError(`"${String(v).slice(0, 40)}" is not a number`);
+  if (!Number.isFinite(n)) return String(n);
+  return String(single ? Number(n.toPrecision(6)) : n);
+}
+
+/** true/false from the spellings databases use for booleans. */
+export function canonicalBoolean(v: unknown): boolean {
+  if (typeof v === 'boolean') return v;
+  if (typeof v === 'number' || typeof v === 'bigint') return Number(v) !== 0;
+  const s = String(v).trim().toLowerCase();
+  if (['1', 't', 'true', 'y', 'yes', 'on'].includes(s)) return true;
+  if (['0', 'f', 'false', 'n', 'no', 'off'].includes(s)) return false;
+  throw new TypeError(`"${s.slice(0, 40)}" is not a boolean`);
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+/**
+ * Parses `YYYY-MM-DD[ T]HH:MM[:SS[.f…]][Z|±HH[:MM]]`, `YYYY/M/D[ H:M:S]`, or a JS Date, into UTC parts with
+ * microseconds. A trailing offset is applied; without one the value is taken as UTC.
+ */
+export function canonicalTimestamp(v: unknown): string {
+  if (v instanceof Date) {
+    if (Number.isNaN(v.getTime())) throw new TypeError('invalid date');
+    return `${v.toISOString().slice(0, 19)}.${pad(v.getUTCMilliseconds(), 3)}000Z`;
+  }
+  const s = String(v).trim();
+  const m = /^(-?\d{1,6})[-/](\d{1,2})[-/](\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i.exec(s);
+  if (!m) throw new TypeError(`"${s.slice(0, 40)}" is not a timestamp`);
+  const [, y, mo, d, h = '0', mi = '0', se = '0', frac = '', zone] = m;
+  const micros = Number(frac.padEnd(6, '0').slice(0, 6));
+  let ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(se));
+  if (Number(y) >= 0 && Number(y) < 100) {
+    const dt = new Date(ms);
+    dt.setUTCFullYear(Number(y));
+    ms = dt.getTime();
+  }
+  if (zone && zone.toUpperCase() !== 'Z') {
+    const zm = /^([+-])(\d{2}):?(\d{2})?$/.exec(zone)!;
+    const off = (Number(zm[2]) * 60 + Number(zm[3] ?? 0)) * (zm[1] === '-' ? -1 : 1);
+    ms -= off * 60_000;
+  }
+  const dt = new Date(ms);
+  if (Number.isNaN(dt.getTime())) throw new TypeError(`"${s.slice(0, 40)}" is not a timestamp`);
+  const year = dt.getUTCFullYear();
+  const ys = year < 0 ? `-${pad(-year, 4)}` : pad(year, 4);
+  return `${ys}-${pad(dt.getUTCMonth() + 1)}-${pad(dt.getUTCDate())}T${pad(dt.getUTCHours())}:${pad(dt.getUTCMinutes())}:${pad(dt.getUTCSeconds())}.${pad(micros, 6)}Z`;
+}
+
+/** `YYYY-MM-DD` from a date, a timestamp at midnight, or a Date. */
+export function canonicalDate(v: unknown): string {
+  if (v instanceof Date) return v.toISOString().slice(0, 10);
+  const s = String(v).trim();
+  const m = /^(-?\d{1,6})[-/](\d{1,2})[-/](\d{1,2})(?:[ T]0{1,2}:0{1,2}(?::0{1,2}(?:\.0+)?)?)?$/.exec(s);
+  if (!m) throw new TypeError(`"${s.slice(0, 40)}" is not a date`);
+  return `${pad(Number(m[1]), 4)}-${pad(Number(m[2]))}-${pad(Number(m[3]))}`;
+}
+
+/** `HH:MM:SS.ffffff` from `H:M[:S[.f]]` (an offset, if any, is dropped: time zones on times are not compared). */
+export function canonicalTime(v: unknown): string {
+  const s = String(v).trim();
+  const m = /^(-?\d{1,3}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,9}))?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?$/i.exec(s);
+  if (!m) throw new TypeError(`"${s.slice(0, 40)}" is not a time`);
+  return `${pad(Number(m[1]))}:${pad(Number(m[2]))}:${pad(Number(m[3] ?? 0))}.${(m[4] ?? '').padEnd(6, '0').slice(0, 6)}`;
+}
+
+/** Lower-case hex of bytes; strings in PostgreSQL's `\x…` form are decoded, other strings are taken as UTF-8. */
+export function canonicalBinary(v: unknown): string {
+  if (Buffer.isBuffer(v)) return v.toString('hex');
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('hex');
+  const s = String(v);
+  if (/^\\x[0-9a-f]*$/i.test(s)) return s.slice(2).toLowerCase();
+  return Buffer.from(s, 'utf8').toString('hex');
+}
+
+/** JSON with object keys sorted by code point and no insignificant white space (after RFC 8785's key order). */
+export function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+  if (Array.isArray(v)) return `[${v.map((x) => canonicalJson(x === undefined ? null : x)).join(',')}]`;
+  const keys = Object.keys(v as object).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+}

@@ -1,0 +1,160 @@
+import type { Cast, ColumnSpec, EntityConfig, TargetConfig } from '../config/schema.js';
+import type { ColumnInfo, Row, TableInfo, TypeCategory } from '../stores/types.js';
+import { canonicalBoolean, canonicalDecimal, canonicalInteger, canonicalJson, canonicalTimestamp, canonicalize } from './canonical.js';
+import { TandemError } from './errors.js';
+
+/**
+ * An entity resolved against the live schemas: which source columns to read, how each source row becomes one
+ * row per target table, its key and its version. Built by `resolveEntities` (src/config/resolve.ts).
+ */
+export interface ResolvedEntity {
+  name: string;
+  config: EntityConfig;
+  source: TableInfo;
+  /** Source key columns, in key order. */
+  key: string[];
+  keyColumns: ColumnInfo[];
+  /** The source version column, if the entity has one. */
+  version: ColumnInfo | null;
+  /** Source columns read by backfill and verify (key first, then the others the mapping needs). */
+  readColumns: string[];
+  /** Whether every column mapping is declarative (no TypeScript transform). */
+  declarative: boolean;
+  targets: ResolvedTarget[];
+  sensitive: Set<string>;
+}
+
+/** One target table of an entity, resolved. */
+export interface ResolvedTarget {
+  table: TableInfo;
+  /** Target columns written, in write order, with their metadata. */
+  columns: ColumnInfo[];
+  /** Target columns holding the entity key, in entity key order. */
+  keyColumns: string[];
+  /** Produces the target value of each of `columns` from a source row. */
+  valueOf: ((row: Row) => unknown)[];
+  config: TargetConfig;
+}
+
+/** A mapped source row: its key (canonical string and raw values), version, and one value array per target. */
+export interface MappedRow {
+  key: string;
+  keyValues: unknown[];
+  version: bigint;
+  values: unknown[][];
+}
+
+/** The canonical key string of a row: JSON array of the canonical key values (`["42"]`, `["7","a"]`). */
+export function keyString(values: unknown[], columns: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'>[]): string {
+  return JSON.stringify(values.map((v, i) => canonicalize(v, columns[i]!)));
+}
+
+/**
+ * The version of a source row as a bigint: integer columns as they are, timestamps as microseconds since the
+ * Unix epoch (UTC). Rows of entities without a version column get 0 (last writer wins).
+ */
+export function versionOf(row: Row, column: ColumnInfo | null): bigint {
+  if (!column) return 0n;
+  const v = row[column.name];
+  if (v === null || v === undefined) return 0n;
+  if (column.category === 'timestamp' || column.category === 'timestamptz') {
+    const c = canonicalTimestamp(v);
+    const ms = Date.parse(`${c.slice(0, 23)}Z`);
+    return BigInt(ms) * 1000n + BigInt(Number(c.slice(23, 26)));
+  }
+  return BigInt(canonicalInteger(v));
+}
+
+/** Applies a declarative cast to a value (JS side). Returns null for null. */
+export function applyCast(v: unknown, cast: Cast): unknown {
+  if (v === null || v === undefined) return null;
+  switch (cast) {
+    case 'text': return Buffer.isBuffer(v) ? v.toString('utf8') : typeof v === 'object' ? canonicalJson(v) : String(v);
+    case 'integer': return canonicalInteger(v);
+    case 'decimal': return canonicalDecimal(v);
+    case 'float': return Number(v);
+    case 'boolean': return canonicalBoolean(v);
+    case 'timestamp': return canonicalTimestamp(v).replace('T', ' ').replace('Z', '');
+    case 'date': return canonicalTimestamp(v).slice(0, 10);
+    case 'json': return typeof v === 'string' ? canonicalJson(JSON.parse(v)) : canonicalJson(v);
+    case 'lower': return String(v).toLowerCase();
+    case 'upper': return String(v).toUpperCase();
+    case 'trim': return String(v).trim();
+  }
+}
+
+/** Compiles one column spec into a function of the source row. */
+export function compileColumn(spec: ColumnSpec): (row: Row) => unknown {
+  if (typeof spec === 'string') return (row) => row[spec];
+  if ('from' in spec) {
+    const { from, cast } = spec;
+    return cast ? (row) => applyCast(row[from], cast) : (row) => row[from];
+  }
+  if ('value' in spec) {
+    const value = spec.value;
+    return () => value;
+  }
+  return spec.transform;
+}
+
+/** The source column a spec reads directly, if it is a rename or cast. */
+export function specSource(spec: ColumnSpec): string | null {
+  if (typeof spec === 'string') return spec;
+  if ('from' in spec) return spec.from;
+  return null;
+}
+
+/**
+ * Maps one source row: key, version, and per target the values in `target.columns` order (after the target's
+ * row transform, if any). Throws `TANDEM_ERR_MAPPING_INVALID` when a transform throws.
+ */
+export function mapRow(entity: ResolvedEntity, row: Row): MappedRow {
+  const keyValues = entity.key.map((k) => row[k]);
+  const key = keyString(keyValues, entity.keyColumns);
+  const values = entity.targets.map((t) => {
+    try {
+      if (!t.config.transform) return t.valueOf.map((f) => f(row));
+      const mapped: Row = {};
+      t.columns.forEach((c, i) => (mapped[c.name] = t.valueOf[i]!(row)));
+      const out = t.config.transform(row, mapped);
+      return t.columns.map((c) => out[c.name]);
+    } catch (e) {
+      throw new TandemError('MAPPING_INVALID', `entity ${entity.name} key ${key}: a transform for ${t.table.name} threw: ${(e as Error)?.message ?? e}`, {}, { cause: e });
+    }
+  });
+  return { key, keyValues, version: versionOf(row, entity.version), values };
+}
+
+const INT_RANGE: Record<number, [bigint, bigint]> = {
+  1: [-128n, 127n], 2: [-32768n, 32767n], 3: [-8388608n, 8388607n], 4: [-2147483648n, 2147483647n], 8: [-9223372036854775808n, 9223372036854775807n],
+};
+
+/**
+ * Checks that a mapped value fits a target column (NOT NULL, character length, integer range, decimal
+ * precision, readable as its category) and returns a reason when it does not, or null when it fits.
+ * Values are never included in the reason (they may be sensitive).
+ */
+export function misfit(value: unknown, col: ColumnInfo): string | null {
+  if (value === null || value === undefined) return col.nullable || col.generated ? null : 'is NULL but the column is NOT NULL';
+  const cat: TypeCategory = col.category;
+  try {
+    if (cat === 'text' && col.maxLength !== undefined) {
+      const len = [...String(value)].length;
+      if (len > col.maxLength) return `is ${len} characters long, more than ${col.dataType} allows`;
+    } else if (cat === 'integer') {
+      const n = BigInt(canonicalInteger(value));
+      const bytes = col.intBytes ?? 8;
+      const [lo, hi] = col.unsigned ? [0n, (INT_RANGE[bytes]![1] + 1n) * 2n - 1n] : INT_RANGE[bytes]!;
+      if (n < lo || n > hi) return `is out of range for ${col.dataType}`;
+    } else if (cat === 'decimal' && col.precision !== undefined) {
+      const c = canonicalDecimal(value, col.scale);
+      const intDigits = c.replace('-', '').split('.')[0]!.replace(/^0+/, '').length;
+      if (intDigits > col.precision - (col.scale ?? 0)) return `has ${intDigits} integer digits, more than ${col.dataType} allows`;
+    } else if (cat !== 'text' && cat !== 'other' && cat !== 'binary') {
+      canonicalize(value, col);
+    }
+  } catch (e) {
+    return `cannot be read as ${col.dataType} (${(e as Error).message.replace(/"[^"]*"/, 'value')})`;
+  }
+  return null;
+}
