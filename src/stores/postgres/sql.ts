@@ -41,7 +41,14 @@ export function postgresSql(schema: string): SqlDialect {
         : `ON CONFLICT (${q.key.map(pgIdent).join(', ')}) DO NOTHING`;
       if (q.columnInfo) {
         // one array parameter per column
-        const params = q.columns.map((_, ci) => q.rows.map((r) => r[ci] ?? null));
+        // json values travel as text: a JS array would otherwise become a PostgreSQL array literal
+        const params = q.columns.map((_, ci) => {
+          const json = q.columnInfo![ci]!.category === 'json';
+          return q.rows.map((r) => {
+            const v = r[ci] ?? null;
+            return json && v !== null && typeof v !== 'string' ? JSON.stringify(v) : v;
+          });
+        });
         const casts = q.columnInfo.map((c, i) => `$${i + 1}::${arrayType(c.dataType)}`);
         return { sql: `INSERT INTO ${table(q.table)} (${cols}) SELECT * FROM unnest(${casts.join(', ')}) ${conflict}`, params };
       }

@@ -1,0 +1,76 @@
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { PGlite, type ParserOptions } from '@electric-sql/pglite';
+import { TandemError } from '../../core/errors.js';
+import { PG_TEXT_OIDS } from '../postgres/connection.js';
+import type { StoreUrl } from '../url.js';
+
+const BYTEA_OID = 17;
+
+/**
+ * Result parsers matching the `pg` store: the types of {@link PG_TEXT_OIDS} (int8, numeric, date, time, timetz,
+ * timestamp, timestamptz) come back as the server's text, `bytea` as a Node `Buffer` (PGlite's own parser gives a
+ * plain `Uint8Array`). Everything else keeps PGlite's parsers (int2/int4/float → number, bool, json → value).
+ */
+export const PGLITE_PARSERS: ParserOptions = {
+  ...Object.fromEntries(PG_TEXT_OIDS.map((oid) => [oid, (v: string) => v])),
+  [BYTEA_OID]: (v: string) => Buffer.from(v.startsWith('\\x') ? v.slice(2) : v, 'hex'),
+};
+
+/**
+ * Opens PGlite for a parsed `pglite:` URL: `pglite:memory` runs in memory, `pglite:<dir>` keeps its data in the
+ * directory (relative paths resolve against the current working directory; the directory is created when its
+ * parent exists, and initialised on first use). Sets the session to `TimeZone = 'UTC'` and `DateStyle = ISO`.
+ *
+ * One data directory must be opened by one PGlite instance at a time (PGlite is a single-user backend).
+ * Throws `TANDEM_ERR_STORE_UNREACHABLE` when the parent directory does not exist, the path is not a directory,
+ * or PGlite cannot start on it.
+ */
+export async function openPgliteDatabase(u: StoreUrl): Promise<PGlite> {
+  const raw = u.path ?? '';
+  const memory = raw === 'memory' || raw.startsWith('memory://');
+  const dataDir = memory ? undefined : resolve(process.cwd(), raw);
+  if (dataDir) {
+    const parent = dirname(dataDir);
+    if (!existsSync(parent) || !statSync(parent).isDirectory())
+      throw new TandemError('STORE_UNREACHABLE', `PGlite store ${u.redacted}: directory ${parent} does not exist (create it first)`, { path: dataDir });
+    if (existsSync(dataDir) && !statSync(dataDir).isDirectory())
+      throw new TandemError('STORE_UNREACHABLE', `PGlite store ${u.redacted}: ${dataDir} is a file, not a data directory`, { path: dataDir });
+  }
+  let db: PGlite | undefined;
+  try {
+    db = await PGlite.create(dataDir, { parsers: PGLITE_PARSERS });
+    await db.exec(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'`);
+    return db;
+  } catch (e) {
+    await db?.close().catch(() => {});
+    const err = e as { message?: string; code?: string };
+    throw new TandemError(
+      'STORE_UNREACHABLE',
+      `cannot open PGlite store ${u.redacted}${dataDir ? ` (${dataDir})` : ''}: ${err.message ?? err.code ?? String(e)}`,
+      { path: dataDir },
+      { cause: e },
+    );
+  }
+}
+
+/**
+ * Turns a JS array parameter into a PostgreSQL array literal the way `pg` does (`{"a","b",NULL}`, nested arrays
+ * nested, `Buffer`/`Uint8Array` as `\x…` hex, `Date` as ISO-8601, objects as JSON, booleans as `true`/`false`).
+ * PGlite serializes arrays itself only for array types it knew when it started; this makes any array type work
+ * (enums created later, `numeric(12,2)[]` casts, …). Non-array values pass through unchanged.
+ */
+export function pgArrayParam(v: unknown): unknown {
+  return Array.isArray(v) ? arrayLiteral(v) : v;
+}
+
+function arrayLiteral(xs: unknown[]): string {
+  return `{${xs.map((x) => (x === null || x === undefined ? 'NULL' : Array.isArray(x) ? arrayLiteral(x) : `"${elementText(x).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`)).join(',')}}`;
+}
+
+function elementText(x: unknown): string {
+  if (x instanceof Uint8Array) return `\\x${Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('hex')}`;
+  if (x instanceof Date) return x.toISOString();
+  if (typeof x === 'object') return JSON.stringify(x, (_k, y: unknown) => (typeof y === 'bigint' ? y.toString() : y));
+  return String(x);
+}

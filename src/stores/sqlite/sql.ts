@@ -1,0 +1,105 @@
+import { TandemError } from '../../core/errors.js';
+import { checkIdentifier } from '../common.js';
+import type { KeysetQuery, SqlDialect, Statement, UpsertQuery } from '../types.js';
+
+/** SQLite's limit on host parameters in one statement (`SQLITE_MAX_VARIABLE_NUMBER` of the bundled build). */
+export const SQLITE_MAX_PARAMS = 32766;
+
+/** Quotes an SQLite identifier: `"name"`, doubling embedded quotes. Throws `TANDEM_ERR_CONFIG_INVALID` (see checkIdentifier). */
+export function sqliteIdent(name: string): string {
+  return `"${checkIdentifier(name).replace(/"/g, '""')}"`;
+}
+
+/**
+ * The most rows of `columns` columns one {@link sqliteSql} upsert may carry (SQLite binds at most
+ * {@link SQLITE_MAX_PARAMS} parameters per statement). Callers batch their rows by this number.
+ */
+export function sqliteUpsertMaxRows(columns: number): number {
+  return Math.max(1, Math.floor(SQLITE_MAX_PARAMS / Math.max(1, columns)));
+}
+
+function isStringCategory(c: string | undefined): boolean {
+  return c === 'text' || c === 'uuid' || c === 'other' || c === undefined;
+}
+
+/**
+ * SQL builders for SQLite. Tables are not schema-qualified (one database per store, `main`).
+ * Keyset reads use row values `(a, b) > (?, ?)` (SQLite ≥ 3.15); with `byteOrder`, string key columns get
+ * `COLLATE BINARY`, which compares the UTF-8 bytes (= code point order).
+ * Upserts are `INSERT … VALUES (…), (…) ON CONFLICT (key) DO UPDATE SET c = excluded.c` with one parameter per
+ * value; `columnInfo` is not needed (SQLite converts by column affinity).
+ */
+export const sqliteSql: SqlDialect = {
+  ident: sqliteIdent,
+  table: (name: string) => sqliteIdent(name),
+  param: () => '?',
+  /** Rows after `after` (and up to `upTo`, inclusive) in key order, `LIMIT`ed; never OFFSET. */
+  keyset(q: KeysetQuery): Statement {
+    const params: unknown[] = [];
+    const keyExpr = q.key.map((k, i) => (q.byteOrder && isStringCategory(q.keyCategories?.[i]) ? `${sqliteIdent(k)} COLLATE BINARY` : sqliteIdent(k)));
+    const row = (exprs: string[]) => (exprs.length === 1 ? exprs[0]! : `(${exprs.join(', ')})`);
+    const where: string[] = [];
+    if (q.after) {
+      const ph = q.after.map((v) => { params.push(v); return '?'; });
+      where.push(`${row(keyExpr)} > ${row(ph)}`);
+    }
+    if (q.upTo) {
+      const ph = q.upTo.map((v) => { params.push(v); return '?'; });
+      where.push(`${row(keyExpr)} <= ${row(ph)}`);
+    }
+    const sql = `SELECT ${q.columns.map(sqliteIdent).join(', ')} FROM ${sqliteIdent(q.table)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${keyExpr.join(', ')} LIMIT ${Math.max(1, Math.floor(q.limit))}`;
+    return { sql, params };
+  },
+  /**
+   * One multi-row upsert. On a key conflict the non-key columns are overwritten (`DO NOTHING` when all columns
+   * are key columns). Zero rows give a statement that changes nothing.
+   * Throws `TANDEM_ERR_INTERNAL` when `rows × columns` exceeds {@link SQLITE_MAX_PARAMS}: the caller must batch
+   * (see {@link sqliteUpsertMaxRows}); this builder never splits a batch by itself.
+   */
+  upsert(q: UpsertQuery): Statement {
+    const table = sqliteIdent(q.table);
+    const cols = q.columns.map(sqliteIdent);
+    if (q.rows.length === 0) return { sql: `INSERT INTO ${table} (${cols.join(', ')}) SELECT ${cols.map(() => 'NULL').join(', ')} WHERE 0`, params: [] };
+    const n = q.rows.length * q.columns.length;
+    if (n > SQLITE_MAX_PARAMS)
+      throw new TandemError('INTERNAL', `SQLite upsert into ${q.table}: ${q.rows.length} rows × ${q.columns.length} columns = ${n} parameters, over SQLite's limit of ${SQLITE_MAX_PARAMS}; batch at most ${sqliteUpsertMaxRows(q.columns.length)} rows`, { table: q.table, rows: q.rows.length, columns: q.columns.length });
+    const nonKey = q.columns.filter((c) => !q.key.includes(c));
+    const target = `(${q.key.map(sqliteIdent).join(', ')})`;
+    const conflict = nonKey.length
+      ? `ON CONFLICT ${target} DO UPDATE SET ${nonKey.map((c) => `${sqliteIdent(c)} = excluded.${sqliteIdent(c)}`).join(', ')}`
+      : `ON CONFLICT ${target} DO NOTHING`;
+    const params: unknown[] = [];
+    const tuple = `(${q.columns.map(() => '?').join(', ')})`;
+    const values: string[] = [];
+    for (const r of q.rows) {
+      for (let i = 0; i < q.columns.length; i++) params.push(r[i] ?? null);
+      values.push(tuple);
+    }
+    return { sql: `INSERT INTO ${table} (${cols.join(', ')}) VALUES ${values.join(', ')} ${conflict}`, params };
+  },
+  count(name: string): Statement {
+    return { sql: `SELECT count(*) AS n FROM ${sqliteIdent(name)}`, params: [] };
+  },
+};
+
+/** Parameters per ledger row in {@link sqliteAdvanceLedger}: entity, key, version, deleted. */
+const LEDGER_PARAMS_PER_ROW = 4;
+
+/** The most ledger rows one {@link sqliteAdvanceLedger} statement may carry. */
+export const SQLITE_LEDGER_BATCH = Math.floor(SQLITE_MAX_PARAMS / LEDGER_PARAMS_PER_ROW);
+
+/**
+ * The version-ledger advance for `rows` entries as one conditional upsert returning the keys that moved.
+ * Parameters: (entity, key, version, deleted as 0/1) per row. `strict` applies only strictly newer versions
+ * (`newer` mode), otherwise newer-or-equal (`last-writer-wins`). Throws `TANDEM_ERR_INTERNAL` unless `rows` is
+ * within 1..{@link SQLITE_LEDGER_BATCH}.
+ */
+export function sqliteAdvanceLedger(ledgerTable: string, strict: boolean, rows: number): string {
+  if (!Number.isInteger(rows) || rows < 1 || rows > SQLITE_LEDGER_BATCH) throw new TandemError('INTERNAL', `SQLite ledger batch of ${rows} rows is outside 1..${SQLITE_LEDGER_BATCH}`);
+  const tuple = `(?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ','now'))`;
+  return `INSERT INTO ${ledgerTable} AS l (entity, entity_key, version, deleted, applied_at)
+    VALUES ${Array.from({ length: rows }, () => tuple).join(', ')}
+    ON CONFLICT (entity, entity_key) DO UPDATE SET version = excluded.version, deleted = excluded.deleted, applied_at = excluded.applied_at
+    WHERE l.version ${strict ? '<' : '<='} excluded.version
+    RETURNING entity_key`;
+}
