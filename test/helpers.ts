@@ -46,3 +46,36 @@ export async function createMysqlDatabase(prefix = 'tandem_t'): Promise<{ url: s
     },
   };
 }
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const ROOT = resolve(import.meta.dirname, '..');
+
+/** Starts the CLI from source (`node --import tsx src/cli/run.ts …`) as a real child process. */
+export function spawnCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, TANDEM_LOG_LEVEL: 'warn', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** Runs the CLI to the end; returns exit code, stdout and stderr. */
+export async function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  const child = spawnCli(args, opts);
+  let stdout = '', stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  return new Promise((res) => child.on('close', (code, signal) => res({ code, signal, stdout, stderr })));
+}
+
+/** A temporary folder with a `tandem.config.ts` of the given text; returns the config path. */
+export function writeConfig(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-cfg-'));
+  const file = join(dir, 'tandem.config.ts');
+  writeFileSync(file, text);
+  return file;
+}

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { runBackfill, type EntityBackfillResult } from '../backfill/backfill.js';
 import { formatDuration } from '../backfill/progress.js';
 import { isTandemError } from '../core/errors.js';
+import { preflight } from '../backfill/preflight.js';
 import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError } from './context.js';
 
 /** Table of per-entity backfill results. */
@@ -31,6 +32,10 @@ export function registerBackfill(program: Command): void {
       let ctx;
       try {
         ctx = await openContext(configPath, entityList(opts.entity));
+        await preflight(ctx.source, ctx.entities).catch(async (e) => {
+          await ctx!.close();
+          throw e;
+        });
       } catch (e) {
         process.exitCode = reportError(e);
         return;

@@ -11,8 +11,7 @@ export function buildProgram(): Command {
   const program = new Command('tandem')
     .description('Move a live system\'s data from a legacy backend to a new one with zero downtime and zero lost writes.')
     .option('-c, --config <file>', 'config file', 'tandem.config.ts')
-    .showHelpAfterError()
-    .configureOutput({ outputError: (str, write) => write(`TANDEM_ERR_USAGE: ${str.replace(/^error: /, '')}`) })
+    .configureOutput({ outputError: (str, write) => write(`TANDEM_ERR_USAGE: ${str.replace(/^error: /, '').trim()} (see tandem --help)\n`) })
     .exitOverride();
   registerInit(program);
   registerBackfill(program);
