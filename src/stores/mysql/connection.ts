@@ -1,0 +1,152 @@
+import mysql from 'mysql2/promise';
+import { TandemError } from '../../core/errors.js';
+import type { StoreUrl } from '../url.js';
+
+/**
+ * Statement run on every new pooled connection before anything else: session time zone UTC (so `TIMESTAMP`
+ * columns and `CURRENT_TIMESTAMP` read and write UTC), and `NO_BACKSLASH_ESCAPES` removed from `sql_mode`
+ * (mysql2 escapes parameters client-side with backslashes; that mode would make its escaping unsafe).
+ */
+export const MYSQL_SESSION_INIT =
+  "SET SESSION time_zone = '+00:00', SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))";
+
+/**
+ * Opens a `mysql2/promise` pool for a parsed `mysql://` or `mariadb://` URL (user, password and database are
+ * URL-decoded; the query parameters `ssl` — `true` or a JSON object of TLS options — and `connectTimeout` are
+ * honoured, others ignored). Values are read losslessly: `DATETIME`/`TIMESTAMP`/`DATE` as strings (microseconds
+ * kept), `BIGINT` and `DECIMAL` as strings, binary as `Buffer`. JS `Date` parameters are written as UTC.
+ * Does not connect: the first query does (see {@link mysqlError} for its failures).
+ */
+export function mysqlPool(u: StoreUrl, connectionLimit = 4): mysql.Pool {
+  const url = new URL(u.raw.replace(/^mariadb:/i, 'mysql:'));
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const options: mysql.PoolOptions = {
+    host: decodeURIComponent(host),
+    port: url.port ? Number(url.port) : 3306,
+    user: url.username ? decodeURIComponent(url.username) : undefined,
+    password: url.password ? decodeURIComponent(url.password) : undefined,
+    database: decodeURIComponent(url.pathname.replace(/^\//, '')),
+    connectionLimit,
+    maxIdle: connectionLimit,
+    idleTimeout: 60_000,
+    connectTimeout: Number(url.searchParams.get('connectTimeout')) || 10_000,
+    dateStrings: true,
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    decimalNumbers: false,
+    timezone: 'Z',
+    charset: 'utf8mb4',
+    multipleStatements: false,
+    namedPlaceholders: false,
+  };
+  const ssl = url.searchParams.get('ssl');
+  if (ssl && ssl !== 'false' && ssl !== '0') {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(ssl);
+    } catch {
+      parsed = {};
+    }
+    options.ssl = parsed && typeof parsed === 'object' ? (parsed as mysql.SslOptions) : {};
+  }
+  const pool = mysql.createPool(options);
+  // the core pool's `connection` event hands over the new (callback) connection before its first use: the SET
+  // is queued ahead of any other statement on it
+  pool.pool.on('connection', (conn) => {
+    // an idle connection that breaks must not crash the process (the pool drops it; the next query reports it)
+    conn.on('error', () => {});
+    conn.query(MYSQL_SESSION_INIT, (err) => {
+      // never run statements on a session whose time zone is not UTC
+      if (err) conn.destroy();
+    });
+  });
+  return pool;
+}
+
+/** Error codes (mysql2's `code`) meaning the server could not be reached or the connection broke. */
+const UNREACHABLE = new Set([
+  'ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EAI_AGAIN', 'EPIPE',
+  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN',
+]);
+/** Server error numbers meaning the credentials were refused (bad password, host or database not allowed). */
+const AUTH = new Set([1044, 1045, 1130, 1251, 1698]);
+
+/** The fields of a mysql2 error Tandem reads. `sql` (the statement with its values inlined) is never used. */
+interface MysqlDriverError {
+  code?: string;
+  errno?: number;
+  sqlState?: string;
+  sqlMessage?: string;
+  message?: string;
+  fatal?: boolean;
+  sql?: string;
+}
+
+/**
+ * True when `e` left its connection unusable (mysql2 marks such errors `fatal`; network errors count too):
+ * a transaction's connection is then destroyed instead of being returned to the pool.
+ */
+export function isFatalMysqlError(e: unknown): boolean {
+  const err = (e instanceof TandemError ? e.cause : e) as MysqlDriverError | undefined;
+  return Boolean(err && (err.fatal || (err.code && UNREACHABLE.has(err.code)) || /closed state/.test(err.message ?? '')));
+}
+
+/**
+ * Removes the value a server message echoes back (`Duplicate entry '…' for key`, `Incorrect integer value:
+ * '…' for column`), so a message never carries row data such as a key or a password hash.
+ */
+export function redactServerMessage(message: string): string {
+  const dup = /^Duplicate entry '([\s\S]*)' for key /.exec(message);
+  if (dup) return `Duplicate entry '…' for key ${message.slice(dup[0].length)}`;
+  const val = /^((?:Incorrect|Truncated incorrect) [\w ]*?value): '/.exec(message);
+  if (val) {
+    const end = message.lastIndexOf("' for column ");
+    return `${val[1]}: '…'${end > val[0].length ? message.slice(end + 1) : ''}`;
+  }
+  return message;
+}
+
+/**
+ * Maps a `mysql2` or network error to a TandemError with the store's redacted URL:
+ * `TANDEM_ERR_STORE_UNREACHABLE` (connection refused, unknown host, timeout, connection lost),
+ * `TANDEM_ERR_STORE_AUTH` (1045 access denied and kin), `TANDEM_ERR_STORE_DATABASE_NOT_FOUND` (1049), else
+ * `TANDEM_ERR_STORE_QUERY` with the server's message (values it echoes are redacted; the statement and its
+ * parameters are never included, in the message or in the attached cause).
+ */
+export function mysqlError(e: unknown, redactedUrl: string): TandemError {
+  if (e instanceof TandemError) return e;
+  const err = (e ?? {}) as MysqlDriverError;
+  const code = err.code ?? '';
+  const errno = typeof err.errno === 'number' ? err.errno : undefined;
+  const raw = err.sqlMessage ?? err.message ?? String(e);
+  const message = redactServerMessage(raw);
+  const cause = safeCause(e, err, message);
+  if (UNREACHABLE.has(code) || /^connect ETIMEDOUT|Connection lost|closed state/i.test(err.message ?? ''))
+    return new TandemError('STORE_UNREACHABLE', `cannot reach MySQL at ${redactedUrl} (${code || message})`, { cause: code }, { cause });
+  if (errno !== undefined && AUTH.has(errno))
+    return new TandemError('STORE_AUTH', `MySQL at ${redactedUrl} refused the credentials (${message})`, { errno }, { cause });
+  if (errno === 1049)
+    return new TandemError('STORE_DATABASE_NOT_FOUND', `MySQL at ${redactedUrl}: ${message}`, { errno }, { cause });
+  return new TandemError('STORE_QUERY', `MySQL at ${redactedUrl}: ${message}`, { errno, sqlstate: err.sqlState, code: code || undefined }, { cause });
+}
+
+/**
+ * The driver error as a cause that is safe to log: the original when it carries no row data; otherwise a copy
+ * with the redacted message, the same code, errno, sqlState, fatal flag and stack, and without `sql` (mysql2
+ * puts the statement there with its parameter values inlined).
+ */
+function safeCause(e: unknown, err: MysqlDriverError, message: string): unknown {
+  if (!(e instanceof Error)) return e;
+  const raw = err.sqlMessage ?? err.message ?? '';
+  if (err.sql === undefined && message === raw) return e;
+  const copy = new Error(message) as Error & MysqlDriverError;
+  copy.name = e.name;
+  if (err.code !== undefined) copy.code = err.code;
+  if (err.errno !== undefined) copy.errno = err.errno;
+  if (err.sqlState !== undefined) copy.sqlState = err.sqlState;
+  if (err.fatal !== undefined) copy.fatal = err.fatal;
+  const stack = e.stack ?? '';
+  const frames = stack.indexOf('\n    at ');
+  copy.stack = `${e.name}: ${message}${frames >= 0 ? stack.slice(frames) : ''}`;
+  return copy;
+}

@@ -1,0 +1,204 @@
+import { checkIdentifier } from '../common.js';
+import type { ColumnInfo, KeysetQuery, LedgerEntry, SqlDialect, Statement, TypeCategory, UpsertQuery } from '../types.js';
+
+/** Quotes a MySQL/MariaDB identifier: `` `name` ``, doubling embedded backticks. Throws TANDEM_ERR_CONFIG_INVALID. */
+export function mysqlIdent(name: string): string {
+  return `\`${checkIdentifier(name).replace(/`/g, '``')}\``;
+}
+
+/** A plain decimal number: what MySQL reads as an exact integer or DECIMAL literal. */
+const NUMERIC_LITERAL = /^-?\d{1,65}(?:\.\d{1,38})?$/;
+
+/**
+ * A parameter written into the statement unquoted, as an exact integer or DECIMAL literal (mysql2's client-side
+ * formatting calls `toSqlString`). Can only hold text matching a plain decimal number; the store's executor
+ * passes these through and turns any other object into JSON text, so no other value is ever inlined raw.
+ */
+export class MysqlNumericLiteral {
+  readonly text: string;
+  constructor(text: string) {
+    if (!NUMERIC_LITERAL.test(text)) throw new TypeError('not a plain decimal number');
+    this.text = text;
+  }
+  toSqlString(): string {
+    return this.text;
+  }
+}
+
+/**
+ * A key value for comparison with an integer or decimal column. Integers wider than 2^53 and decimals arrive as
+ * strings; compared with a column as a quoted string, MySQL may compare as doubles (inexact). Written unquoted,
+ * they are exact integer/DECIMAL literals.
+ */
+function numericKeyValue(v: unknown, category: TypeCategory | undefined): unknown {
+  if ((category === 'integer' || category === 'decimal') && typeof v === 'string' && NUMERIC_LITERAL.test(v.trim())) {
+    return new MysqlNumericLiteral(v.trim());
+  }
+  return v;
+}
+
+/** Keyset string comparisons by UTF-8 bytes, whatever the column's character set and collation (NO PAD). */
+function byteOrdered(col: string): string {
+  return `CAST(CONVERT(${col} USING utf8mb4) AS BINARY)`;
+}
+
+function isStringCategory(c: TypeCategory | undefined): boolean {
+  return c === 'text' || c === 'uuid' || c === 'other' || c === undefined;
+}
+
+/**
+ * The keyset condition "key after `values`" (`op` `>`) or "key up to `values`" (`op` `<=`) in the expanded form
+ * `a > ? OR (a = ? AND b > ?)`: MySQL/MariaDB do not serve row-value comparisons `(a, b) > (?, ?)` from a
+ * composite index, but do serve this as index ranges.
+ */
+function expandedCompare(keyExpr: string[], values: unknown[], op: '>' | '<=', categories: (TypeCategory | undefined)[], params: unknown[]): string {
+  if (values.length !== keyExpr.length) throw new TypeError(`keyset position has ${values.length} values for ${keyExpr.length} key columns`);
+  const strict = op === '>' ? '>' : '<';
+  const parts: string[] = [];
+  for (let i = 0; i < keyExpr.length; i++) {
+    const terms: string[] = [];
+    for (let j = 0; j < i; j++) {
+      terms.push(`${keyExpr[j]} = ?`);
+      params.push(numericKeyValue(values[j], categories[j]));
+    }
+    const last = i === keyExpr.length - 1 ? op : strict;
+    terms.push(`${keyExpr[i]} ${last} ?`);
+    params.push(numericKeyValue(values[i], categories[i]));
+    parts.push(terms.length === 1 ? terms[0]! : `(${terms.join(' AND ')})`);
+  }
+  return parts.length === 1 ? parts[0]! : `(${parts.join(' OR ')})`;
+}
+
+/** `2020-01-02T03:04:05.123456Z` / `…+02:00` → `2020-01-02 01:04:05.123456` (UTC, microseconds kept). */
+const ISO_WITH_ZONE = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(\.\d{1,9})?\s*(Z|[+-]\d{2}(?::?\d{2})?)$/i;
+
+/**
+ * Converts a timestamp string with a zone (`Z` or an offset, as canonical encoding and ISO 8601 write them) to
+ * the UTC `YYYY-MM-DD HH:MM:SS.ffffff` form MariaDB accepts (it rejects zones in datetime literals). Other values
+ * are returned unchanged.
+ */
+export function mysqlDateTime(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  const m = ISO_WITH_ZONE.exec(v.trim());
+  if (!m) return v;
+  const [, date, hms, frac = '', zone] = m;
+  const base = Date.parse(`${date}T${hms!.length === 5 ? `${hms}:00` : hms}Z`);
+  if (Number.isNaN(base)) return v;
+  let offsetMin = 0;
+  if (zone!.toUpperCase() !== 'Z') {
+    const z = /^([+-])(\d{2}):?(\d{2})?$/.exec(zone!)!;
+    offsetMin = (z[1] === '-' ? -1 : 1) * (Number(z[2]) * 60 + Number(z[3] ?? 0));
+  }
+  const d = new Date(base - offsetMin * 60_000);
+  const iso = d.toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z
+  const y = d.getUTCFullYear();
+  if (y < 0 || y > 9999) return v;
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}${frac.slice(0, 7)}`;
+}
+
+/** Prepares one value of an upsert row for its target column (see {@link mysqlSql}'s `upsert`). */
+function upsertValue(v: unknown, col: ColumnInfo | undefined): unknown {
+  if (col && (col.category === 'timestamp' || col.category === 'timestamptz')) return mysqlDateTime(v);
+  return v;
+}
+
+/**
+ * SQL builders for MySQL/MariaDB. Tables are not qualified: the database comes from the URL. Parameters are `?`
+ * (mysql2 formats them client-side, so a statement may carry any number of them).
+ *
+ * - keyset reads use the expanded comparison `a > ? OR (a = ? AND b > ?)` (served by a composite index), order
+ *   by the key and LIMIT, never OFFSET; with `byteOrder`, string key columns compare and order by their UTF-8
+ *   bytes (`CAST(CONVERT(col USING utf8mb4) AS BINARY)`, which costs the index). Integer and decimal key values
+ *   given as strings (as BIGINT/DECIMAL are read) are written as exact numeric literals when `keyCategories`
+ *   says so.
+ * - upserts are one `INSERT … VALUES (…), (…) ON DUPLICATE KEY UPDATE c = VALUES(c)`; without non-key columns
+ *   the first key column is set to itself; no rows give a statement that does nothing. Note MySQL detects the
+ *   conflict on any primary or unique key, not only `key`. With `columnInfo`, timestamp strings with a zone
+ *   (`…Z`, `…+02:00`) are converted to UTC text. Throws `TypeError` when a row's length differs from `columns`
+ *   or a keyset position's length from `key`; `TANDEM_ERR_CONFIG_INVALID` for an invalid identifier.
+ */
+export function mysqlSql(): SqlDialect {
+  const table = (name: string) => mysqlIdent(name);
+  const param = (_i: number) => '?';
+  return {
+    ident: mysqlIdent,
+    table,
+    param,
+    keyset(q: KeysetQuery): Statement {
+      const params: unknown[] = [];
+      const categories = q.key.map((_, i) => q.keyCategories?.[i]);
+      const keyExpr = q.key.map((k, i) => (q.byteOrder && isStringCategory(categories[i]) ? byteOrdered(mysqlIdent(k)) : mysqlIdent(k)));
+      const where: string[] = [];
+      if (q.after) where.push(expandedCompare(keyExpr, q.after, '>', categories, params));
+      if (q.upTo) where.push(expandedCompare(keyExpr, q.upTo, '<=', categories, params));
+      const sql = `SELECT ${q.columns.map(mysqlIdent).join(', ')} FROM ${table(q.table)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${keyExpr.join(', ')} LIMIT ${Math.max(1, Math.floor(q.limit))}`;
+      return { sql, params };
+    },
+    upsert(q: UpsertQuery): Statement {
+      // no rows: a statement that does nothing (as PostgreSQL's unnest of empty arrays does)
+      if (q.rows.length === 0) return { sql: 'DO 0', params: [] };
+      const cols = q.columns.map(mysqlIdent).join(', ');
+      const nonKey = q.columns.filter((c) => !q.key.includes(c));
+      const update = nonKey.length
+        ? nonKey.map((c) => `${mysqlIdent(c)} = VALUES(${mysqlIdent(c)})`).join(', ')
+        : `${mysqlIdent(q.key[0]!)} = ${mysqlIdent(q.key[0]!)}`;
+      const params: unknown[] = [];
+      const row = `(${q.columns.map(() => '?').join(', ')})`;
+      const values: string[] = [];
+      for (const r of q.rows) {
+        if (r.length !== q.columns.length) throw new TypeError(`upsert row has ${r.length} values for ${q.columns.length} columns`);
+        for (let i = 0; i < r.length; i++) params.push(upsertValue(r[i], q.columnInfo?.[i]));
+        values.push(row);
+      }
+      return { sql: `INSERT INTO ${table(q.table)} (${cols}) VALUES ${values.join(', ')} ON DUPLICATE KEY UPDATE ${update}`, params };
+    },
+    count(name: string): Statement {
+      return { sql: `SELECT count(*) AS n FROM ${table(name)}`, params: [] };
+    },
+  };
+}
+
+/**
+ * Most keys one locking read of the ledger names: below MariaDB's `in_predicate_conversion_threshold` (1000),
+ * past which an IN list becomes a semi-join whose plan may scan, and lock, every ledger row of the entity.
+ */
+export const LEDGER_READ_CHUNK = 500;
+
+/**
+ * The statements of the MySQL version-ledger advance for one entity (`ledgerTable` already quoted):
+ * - `lockPlaceholders(keys)`: inserts missing rows at version -1 and takes an exclusive lock on every row. It is
+ *   `INSERT … ON DUPLICATE KEY UPDATE version = version` rather than `INSERT IGNORE`: on a duplicate, InnoDB takes
+ *   a shared lock for `INSERT IGNORE`, and two appliers upgrading shared locks on the same row deadlock;
+ * - `selectForUpdate(keys)`: current versions, as a locking read (latest committed, whatever the snapshot), at most
+ *   {@link LEDGER_READ_CHUNK} keys per statement. `FORCE INDEX (PRIMARY)` makes it point lookups: otherwise, on a
+ *   small ledger, the optimizer reads (and locks) every row of the entity, and concurrent appliers deadlock;
+ * - `writeWinners(entries)`: one multi-row upsert setting version, deleted and applied_at of the winning keys.
+ */
+export function mysqlLedgerSql(ledgerTable: string, entity: string) {
+  return {
+    lockPlaceholders(keys: string[]): Statement {
+      const params: unknown[] = [];
+      for (const k of keys) params.push(entity, k);
+      return {
+        sql: `INSERT INTO ${ledgerTable} (entity, entity_key, version, deleted) VALUES ${keys.map(() => '(?, ?, -1, false)').join(', ')} ON DUPLICATE KEY UPDATE version = version`,
+        params,
+      };
+    },
+    selectForUpdate(keys: string[]): Statement {
+      if (keys.length > LEDGER_READ_CHUNK) throw new TypeError(`a ledger read names at most ${LEDGER_READ_CHUNK} keys`);
+      return {
+        sql: `SELECT entity_key AS \`key\`, version FROM ${ledgerTable} FORCE INDEX (PRIMARY) WHERE entity = ? AND entity_key IN (${keys.map(() => '?').join(', ')}) FOR UPDATE`,
+        params: [entity, ...keys],
+      };
+    },
+    writeWinners(entries: LedgerEntry[]): Statement {
+      const params: unknown[] = [];
+      for (const e of entries) params.push(entity, e.key, e.version, e.deleted);
+      return {
+        sql: `INSERT INTO ${ledgerTable} (entity, entity_key, version, deleted, applied_at) VALUES ${entries.map(() => '(?, ?, ?, ?, CURRENT_TIMESTAMP(6))').join(', ')}
+          ON DUPLICATE KEY UPDATE version = VALUES(version), deleted = VALUES(deleted), applied_at = VALUES(applied_at)`,
+        params,
+      };
+    },
+  };
+}
