@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { applyRows } from '../apply/apply.js';
+import { withRetry } from '../apply/retry.js';
 import type { TandemConfig } from '../config/schema.js';
-import { advanceCheckpoint, finishCheckpoint, startCheckpoint } from '../control/control.js';
+import { advanceCheckpoint, ChunkAlreadyCommitted, finishCheckpoint, startCheckpoint } from '../control/control.js';
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { Row, Store } from '../stores/types.js';
 import { Pacer } from './pacer.js';
@@ -77,10 +78,13 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
   let copiedTotal = cp.rowsCopied;
   let copied = 0;
   let applied = 0;
+  const keyCategories = entity.keyColumns.map((c) => c.category);
+  const onRetry = (e: unknown, attempt: number, waitMs: number) =>
+    log.warn({ event: 'backfill.retry', entity: entity.name, attempt, waitMs: Math.round(waitMs), err: (e as Error).message }, `${entity.name}: transient failure, retrying`);
   // a read remembers its limit: a page shorter than what was asked for is the last one
   const read = (from: unknown[] | null, limit: number) => {
-    const st = source.sql.keyset({ table: entity.source.name, columns: entity.readColumns, key: entity.key, after: from, limit });
-    const rows = source.query<Row>(st.sql, st.params);
+    const st = source.sql.keyset({ table: entity.source.name, columns: entity.readColumns, key: entity.key, keyCategories, after: from, limit });
+    const rows = withRetry(() => source.query<Row>(st.sql, st.params), { onRetry });
     rows.catch(() => {}); // surfaced when awaited
     return { rows, limit };
   };
@@ -96,10 +100,18 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
     // read ahead while this chunk is written; not after the last (short) page, when a stop is requested, or
     // when throttled (the read would only wait)
     const ahead = full && !o.signal?.aborted && !pacer.limited ? read(lastKey, pacer.size) : null;
-    const r = await target.transaction(async (tx) => {
-      const res = await applyRows(target, tx, entity, rows);
-      await advanceCheckpoint(tx, target, entity.name, lastKey, rows.length, res.applied);
-      return res;
+    // the chunk and its checkpoint commit together; a deadlock or a lost connection rolls both back and retries
+    const prevKey = after;
+    const r = await withRetry(
+      () => target.transaction(async (tx) => {
+        const res = await applyRows(target, tx, entity, rows);
+        await advanceCheckpoint(tx, target, entity.name, prevKey, lastKey, rows.length, res.applied);
+        return res;
+      }),
+      { onRetry },
+    ).catch((e) => {
+      if (e instanceof ChunkAlreadyCommitted) return { offered: rows.length, applied: 0, skipped: rows.length };
+      throw e;
     });
     after = lastKey;
     copied += rows.length;

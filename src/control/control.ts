@@ -156,18 +156,28 @@ export async function startCheckpoint(store: Store, entity: string, rowsTotal: n
   return (await readCheckpoint(store, store, entity))!;
 }
 
+/** Thrown by {@link advanceCheckpoint} when the chunk was already committed (a retry after a lost COMMIT reply). */
+export class ChunkAlreadyCommitted extends Error {}
+
 /**
- * Moves an entity's checkpoint inside the chunk's own transaction `tx`, so the position and the rows it covers
- * commit together (a SIGKILL before commit loses both; after commit keeps both).
+ * Moves an entity's checkpoint from `prevKey` to `lastKey` inside the chunk's own transaction `tx`, so the
+ * position and the rows it covers commit together (a SIGKILL before commit loses both; after commit keeps
+ * both). The move is fenced: it happens only if the checkpoint still stands at `prevKey`. If it already stands
+ * at `lastKey` (a retried chunk whose first COMMIT went through) it throws {@link ChunkAlreadyCommitted} so the
+ * caller rolls back and moves on; if it stands anywhere else, another worker moved it: TANDEM_ERR_INTERNAL.
  */
-export async function advanceCheckpoint(tx: Executor, store: Store, entity: string, lastKey: unknown[], copied: number, applied: number): Promise<void> {
+export async function advanceCheckpoint(tx: Executor, store: Store, entity: string, prevKey: unknown[] | null, lastKey: unknown[], copied: number, applied: number): Promise<void> {
   const p = (i: number) => store.sql.param(i);
   const now = nowSql(familyOf(store.dialect));
+  const t = store.controlTable('checkpoints');
   const n = await tx.execute(
-    `UPDATE ${store.controlTable('checkpoints')} SET last_key = ${p(1)}, rows_copied = rows_copied + ${p(2)}, rows_applied = rows_applied + ${p(3)}, updated_at = ${now} WHERE entity = ${p(4)}`,
-    [encodeKeyValues(lastKey), copied, applied, entity],
+    `UPDATE ${t} SET last_key = ${p(1)}, rows_copied = rows_copied + ${p(2)}, rows_applied = rows_applied + ${p(3)}, updated_at = ${now} WHERE entity = ${p(4)} AND COALESCE(last_key, '') = ${p(5)}`,
+    [encodeKeyValues(lastKey), copied, applied, entity, prevKey ? encodeKeyValues(prevKey) : ''],
   );
-  if (n !== 1) throw new TandemError('INTERNAL', `checkpoint of entity ${entity} is missing`);
+  if (n >= 1) return;
+  const cur = await tx.query<{ last_key: string | null }>(`SELECT last_key FROM ${t} WHERE entity = ${p(1)}`, [entity]);
+  if (cur[0]?.last_key === encodeKeyValues(lastKey)) throw new ChunkAlreadyCommitted();
+  throw new TandemError('INTERNAL', `checkpoint of entity ${entity} was moved by another process; stop the other backfill first`);
 }
 
 /** Marks an entity's backfill done. */
