@@ -13,7 +13,7 @@ export function registerDemo(program: Command): void {
     .action(async (opts: { rows: number; dir: string }) => {
       try {
         if (!Number.isInteger(opts.rows) || opts.rows < 1 || opts.rows > 10_000_000) throw new TandemError('USAGE', '--rows must be a whole number from 1 to 10,000,000');
-        const r = await runDemo({ rows: opts.rows, dir: opts.dir, log: createLogger({ level: process.stdout.isTTY ? 'warn' : 'info' }), out: process.stdout });
+        const r = await runDemo({ rows: opts.rows, dir: opts.dir, log: createLogger({ level: process.env.TANDEM_LOG_LEVEL ?? (process.stdout.isTTY ? 'warn' : 'info') }), out: process.stdout });
         process.exitCode = r.verify.ok ? EXIT.ok : EXIT.differences;
       } catch (e) {
         process.exitCode = reportError(e);

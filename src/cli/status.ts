@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
-import { controlSchemaVersion, listCheckpoints, recentAudit, type Checkpoint } from '../control/control.js';
+import { audit, controlSchemaVersion, listCheckpoints, recentAudit, type Checkpoint } from '../control/control.js';
 import { openStore } from '../stores/index.js';
 import type { Store } from '../stores/types.js';
 import { EXIT, reportError } from './context.js';
@@ -52,6 +52,8 @@ export function registerStatus(program: Command): void {
         if (control !== target) opened.push(control);
         const s = await readStatus(target, control, Object.keys(config.entities));
         process.stdout.write(opts.json ? `${JSON.stringify(s)}\n` : `${formatStatus(s)}\n`);
+        // every command is audited; status creates no control plane of its own, so only where one exists
+        if (await controlSchemaVersion(control)) await audit(control, { command: 'status', args: { config: configPath }, outcome: 'ok' }).catch(() => {});
         process.exitCode = EXIT.ok;
       } catch (e) {
         process.exitCode = reportError(e);
