@@ -43,7 +43,10 @@ export async function loadConfig(file: string): Promise<TandemConfig> {
     mod = await jiti.import(path, { default: true });
   } catch (e) {
     const msg = (e as Error)?.message?.split('\n')[0] ?? String(e);
-    throw new TandemError('CONFIG_SYNTAX', `config file ${file} could not be loaded: ${msg}`, {}, { cause: e });
+    // a parse failure is a syntax error; anything else was thrown by the config's own code while it ran
+    if (e instanceof SyntaxError || /ParseError|Unexpected token|Expected|Unterminated|SyntaxError/.test(`${(e as Error)?.name} ${msg}`))
+      throw new TandemError('CONFIG_SYNTAX', `config file ${file} has a syntax error: ${msg}`, {}, { cause: e });
+    throw new TandemError('CONFIG_INVALID', `config file ${file} threw while loading: ${msg}`, {}, { cause: e });
   }
   if (mod === undefined || mod === null) throw new TandemError('CONFIG_INVALID', `config file ${file} has no default export (export default defineConfig({...}))`);
   return parseConfig(mod, file);
