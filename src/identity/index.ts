@@ -6,7 +6,7 @@
  *   defaults and bounded concurrency;
  * - error helpers for the `TANDEM_ERR_HASH_*` / `TANDEM_ERR_IDENTITY_BUSY` codes.
  */
-export { identifyHash, verifyPassword, supportedSchemes, FORMATS, type VerifyResult } from './registry.js';
+export { identifyHash, verifyPassword, supportedSchemes, FORMATS, DEFAULT_MAX_PASSWORD_BYTES, type VerifyResult } from './registry.js';
 export {
   Argon2idHasher,
   OWASP_ARGON2ID,

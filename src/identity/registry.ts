@@ -69,6 +69,9 @@ export const FORMATS: readonly HashFormat[] = Object.freeze([
   rawHexFormat,
 ]);
 
+/** Default of `VerifyOptions.maxPasswordBytes`. */
+export const DEFAULT_MAX_PASSWORD_BYTES = 4096;
+
 /** Longest stored hash considered at all (longer input is malformed before any parsing). */
 const MAX_HASH_LENGTH = 4096;
 
@@ -103,7 +106,7 @@ export interface VerifyResult {
 /**
  * Verifies a password against a stored hash of any supported format.
  * @param password the password as typed (a string; hashed as UTF-8, without Unicode normalisation — legacy systems
- *   hashed the bytes they received)
+ *   hashed the bytes they received). Longer than `options.maxPasswordBytes` (default 4096 bytes): `ok: false` at once
  * @param storedHash the stored hash (for Firebase: `firebase-scrypt$<salt>$<hash>`, see formats/firebase.ts)
  * @param options caps, Argon2 policy, Firebase parameters, raw-digest layout, WordPress trimming, Argon2 semaphore
  * @returns `{ ok, scheme, needsRehash }`
@@ -121,6 +124,9 @@ export async function verifyPassword(password: string, storedHash: string, optio
   if (!format) throw hashUnsupported('no known format matches the stored hash');
   const scheme = format.schemeOf?.(storedHash, options) ?? format.scheme;
   const ctx: FormatContext = { caps: { ...DEFAULT_CAPS, ...options.caps }, options };
+  if (Buffer.byteLength(password, 'utf8') > (options.maxPasswordBytes ?? DEFAULT_MAX_PASSWORD_BYTES)) {
+    return { ok: false, scheme, needsRehash: true };
+  }
   let ok: boolean;
   try {
     ok = await format.verify(password, storedHash, ctx);

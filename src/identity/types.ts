@@ -12,7 +12,7 @@ import type { Semaphore } from './argon2.js';
 export interface WorkFactorCaps {
   /** bcrypt log2 cost (`$2b$NN$`); the format allows 4..31. Default 14. */
   bcryptCost: number;
-  /** PBKDF2 iterations (Django, passlib, Werkzeug, ASP.NET Identity v3, LDAP `{PBKDF2}`). Default 1,000,000. */
+  /** PBKDF2 iterations (Django, passlib, Werkzeug, ASP.NET Identity v3, LDAP `{PBKDF2}`). Default 2,000,000 (Django 6.0 uses 1,200,000; OWASP asks ≥ 600,000 for SHA-256). */
   pbkdf2Iterations: number;
   /** scrypt N (CPU/memory cost), for every scrypt-based format. Default 2^17. */
   scryptN: number;
@@ -33,7 +33,7 @@ export interface WorkFactorCaps {
 /** The default caps (see {@link WorkFactorCaps} for each value). */
 export const DEFAULT_CAPS: Readonly<WorkFactorCaps> = Object.freeze({
   bcryptCost: 14,
-  pbkdf2Iterations: 1_000_000,
+  pbkdf2Iterations: 2_000_000,
   scryptN: 2 ** 17,
   scryptMaxmem: 256 * 1024 * 1024,
   argon2MemoryKiB: 256 * 1024,
@@ -111,6 +111,12 @@ export interface VerifyOptions {
    * the trimmed password when the untrimmed one fails.
    */
   wordpressTrim?: boolean;
+  /**
+   * Longest password, in UTF-8 bytes, that is hashed at all (default 4096, the limit Django introduced in 2013 for
+   * CVE-2013-1443). sha-crypt and phpass cost grows with the password length times the rounds, so longer
+   * passwords get `{ ok: false }` without any computation.
+   */
+  maxPasswordBytes?: number;
   /** Semaphore bounding concurrent Argon2 computations; defaults to the process-wide one of `argon2.ts`. */
   argon2Limiter?: Semaphore;
 }
