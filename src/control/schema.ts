@@ -10,6 +10,13 @@ import type { Dialect } from '../stores/types.js';
  * - `version_ledger(entity, entity_key, version, deleted, applied_at)` — one row per applied key; the guard of the apply path
  * - `checkpoints(entity, last_key, rows_copied, rows_applied, rows_total, status, started_at, updated_at, finished_at)`
  * - `audit_log(id, at, command, args, actor, outcome, detail)`
+ * - `outbox(id, entity, entity_key, key_values, created_at, attempts, next_attempt_at, last_error)` — changes
+ *   written in the application's transaction on whichever store is primary (v2)
+ * - `dead_letters(id, origin, change_id, entity, entity_key, key_values, attempts, reason, first_seen_at, dead_at)` (v2)
+ * - `state(name, value, updated_at)` — the phase and flags (v2)
+ *
+ * The same schema goes into every store Tandem writes to (source and target): the primary role moves from the
+ * legacy store to the new one at cutover, and with it the outbox; the ledger is used on whichever is secondary.
  */
 export interface Migration {
   version: number;
@@ -71,8 +78,40 @@ export function migrations(family: Family): Migration[] {
           detail ${y.longtext})${suffix}`,
       ],
     },
+    {
+      version: 2,
+      description: 'outbox, dead letters, state (phase)',
+      statements: (t) => [
+        `CREATE TABLE IF NOT EXISTS ${t('outbox')} (
+          id ${y.serial},
+          entity ${y.text(128)} NOT NULL,
+          entity_key ${y.text(512)} NOT NULL,
+          key_values ${y.longtext} NOT NULL,
+          created_at ${y.ts} NOT NULL DEFAULT ${y.now},
+          attempts integer NOT NULL DEFAULT 0,
+          next_attempt_at ${y.ts} NOT NULL DEFAULT ${y.now},
+          last_error ${y.longtext}${family === 'mysql' ? ', INDEX outbox_due (next_attempt_at, id)' : ''})${suffix}`,
+        ...(family === 'mysql' ? [] : [`CREATE INDEX IF NOT EXISTS ${family === 'pg' ? 'outbox_due' : 'tandem_outbox_due'} ON ${t('outbox')} (next_attempt_at, id)`]),
+        `CREATE TABLE IF NOT EXISTS ${t('dead_letters')} (
+          id ${y.serial},
+          origin ${y.text(32)} NOT NULL,
+          change_id ${y.text(128)} NOT NULL,
+          entity ${y.text(128)} NOT NULL,
+          entity_key ${y.text(512)} NOT NULL,
+          key_values ${y.longtext} NOT NULL,
+          attempts integer NOT NULL,
+          reason ${y.longtext} NOT NULL,
+          first_seen_at ${y.ts} NOT NULL,
+          dead_at ${y.ts} NOT NULL DEFAULT ${y.now},
+          UNIQUE (origin, change_id))${suffix}`,
+        `CREATE TABLE IF NOT EXISTS ${t('state')} (
+          name ${y.text(64)} NOT NULL PRIMARY KEY,
+          value ${y.longtext} NOT NULL,
+          updated_at ${y.ts} NOT NULL DEFAULT ${y.now})${suffix}`,
+      ],
+    },
   ];
 }
 
 /** The newest control-plane schema version this build knows. */
-export const CONTROL_SCHEMA_VERSION = 1;
+export const CONTROL_SCHEMA_VERSION = 2;
