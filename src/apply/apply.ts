@@ -83,3 +83,45 @@ function translateWriteError(e: unknown, entity: ResolvedEntity, table: string):
     return new TandemError('VALUE_DOES_NOT_FIT', `entity ${entity.name}: a value does not fit target table ${table}: ${te.message}`, { entity: entity.name, table }, { cause: e });
   return e;
 }
+
+/**
+ * The version a tombstone carries: the largest bigint. A deleted key's tombstone beats every version the row
+ * could ever have had, so no stale read (a backfill chunk, a late relay re-read) can bring it back. The price:
+ * a key deleted on the primary and later inserted again is not re-applied (verify reports it); keys that are
+ * reused after a delete need `tandem repair` (see docs/design-notes.md).
+ */
+export const TOMBSTONE_VERSION = 9223372036854775807n;
+
+/**
+ * `WHERE` text matching any of `keys` on `columns` (`a IN (…)` for one column, `(a = ? AND b = ?) OR …`
+ * otherwise), with placeholders numbered from `first` (1-based).
+ */
+export function keysWhere(store: Store, columns: string[], keys: unknown[][], first = 1): { sql: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const ph = (v: unknown) => (params.push(v), store.sql.param(first + params.length - 1));
+  if (columns.length === 1) return { sql: `${store.sql.ident(columns[0]!)} IN (${keys.map((k) => ph(k[0])).join(', ')})`, params };
+  return { sql: keys.map((k) => `(${columns.map((c, i) => `${store.sql.ident(c)} = ${ph(k[i])}`).join(' AND ')})`).join(' OR '), params };
+}
+
+/** Reads the current source rows of an entity for the given raw key values (rows that no longer exist are absent). */
+export async function readSourceRows(source: Store, entity: ResolvedEntity, keys: unknown[][], via: Executor = source): Promise<Row[]> {
+  if (!keys.length) return [];
+  const w = keysWhere(source, entity.key, keys);
+  return via.query<Row>(`SELECT ${entity.readColumns.map((c) => source.sql.ident(c)).join(', ')} FROM ${source.sql.table(entity.source.name)} WHERE ${w.sql}`, w.params);
+}
+
+/**
+ * Applies deletes through the guarded path: writes tombstones in the version ledger and deletes the target rows
+ * (children first) of the keys whose tombstone is new. Returns how many keys were deleted.
+ */
+export async function applyDeletes(target: Store, tx: Executor, entity: ResolvedEntity, keys: { key: string; keyValues: unknown[] }[]): Promise<number> {
+  if (!keys.length) return 0;
+  const won = await target.advanceLedger(tx, target.controlTable('version_ledger'), entity.name, keys.map((k) => ({ key: k.key, version: TOMBSTONE_VERSION, deleted: true })), 'newer');
+  const doomed = keys.filter((k) => won.has(k.key));
+  if (!doomed.length) return 0;
+  for (const t of [...entity.targets].reverse()) {
+    const w = keysWhere(target, t.keyColumns, doomed.map((k) => k.keyValues));
+    await tx.execute(`DELETE FROM ${target.sql.table(t.table.name)} WHERE ${w.sql}`, w.params);
+  }
+  return doomed.length;
+}

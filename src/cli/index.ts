@@ -3,6 +3,9 @@ import { registerBackfill } from './backfill.js';
 import { EXIT } from './context.js';
 import { registerDemo } from './demo.js';
 import { registerInit } from './init.js';
+import { registerPrepare } from '../prepare/cli.js';
+import { registerPhase } from './phase.js';
+import { registerRelay } from './relay.js';
 import { registerStatus } from './status.js';
 import { registerVerify } from './verify.js';
 
@@ -16,8 +19,11 @@ export function buildProgram(): Command {
   registerInit(program);
   registerBackfill(program);
   registerVerify(program);
+  registerRelay(program);
+  registerPhase(program);
   registerStatus(program);
   registerDemo(program);
+  registerPrepare(program);
   return program;
 }
 

@@ -33,6 +33,10 @@ export const ErrorCodes = {
   // backfill / verify
   BACKFILL_INTERRUPTED: 'the backfill stopped on request before finishing',
   VERIFY_FAILED: 'verification could not run to the end',
+  // capture (dual writes) and relay
+  CAPTURE_UNKNOWN_ENTITY: 'the dual-write API was given an entity the config does not have',
+  CAPTURE_KEY_INVALID: 'the dual-write API was given a key that does not match the entity key',
+  PHASE_INVALID: 'the phase change is not allowed from the current phase without --force',
   // identity
   HASH_MALFORMED: 'a stored password hash is malformed',
   HASH_UNSUPPORTED: 'a stored password hash has an unknown format',

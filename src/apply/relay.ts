@@ -1,0 +1,209 @@
+import type { Logger } from 'pino';
+import { claimOutbox, type OutboxRow } from '../capture/outbox.js';
+import { decodeKeyValues } from '../control/control.js';
+import { canonicalTimestamp } from '../core/canonical.js';
+import { keyString, type ResolvedEntity } from '../core/mapping.js';
+import type { Executor, Store } from '../stores/types.js';
+import { applyDeletes, applyRows, readSourceRows } from './apply.js';
+import { withRetry } from './retry.js';
+
+/** What the relay did so far. `maxLagMs`: the oldest change it applied, age at apply time. */
+export interface RelayStats {
+  batches: number;
+  changes: number;
+  applied: number;
+  deleted: number;
+  skipped: number;
+  retried: number;
+  deadLettered: number;
+  maxLagMs: number;
+}
+
+export interface RelayOptions {
+  /** The store that is primary (holds the outbox and the rows). */
+  primary: Store;
+  /** The store that is secondary (receives the rows; holds the version ledger). */
+  secondary: Store;
+  /** Where dead letters go (the control store). */
+  control: Store;
+  /** Entities, resolved with `primary` as their source. */
+  entities: ResolvedEntity[];
+  log: Logger;
+  /** Changes claimed per batch. Default 500. */
+  batchSize?: number;
+  /** Attempts before a change goes to the dead-letter table. Default 10. */
+  maxAttempts?: number;
+  /** Pause when the outbox is empty, ms. Default 100. */
+  idleMs?: number;
+  signal?: AbortSignal;
+  /** Return once the outbox is empty — every change applied or dead-lettered — instead of polling until aborted. */
+  untilEmpty?: boolean;
+  onBatch?: (stats: RelayStats) => void | Promise<void>;
+}
+
+const ageMs = (createdAt: string) => {
+  try {
+    const c = canonicalTimestamp(createdAt);
+    return Math.max(0, Date.now() - Date.parse(`${c.slice(0, 23)}Z`));
+  } catch {
+    return 0;
+  }
+};
+
+/** SQL for "now plus `ms` milliseconds" in a dialect. */
+function nowPlus(store: Store, ms: number): string {
+  const s = Math.max(0, ms) / 1000;
+  if (store.dialect === 'mysql') return `CURRENT_TIMESTAMP(6) + INTERVAL ${Math.round(ms * 1000)} MICROSECOND`;
+  if (store.dialect === 'sqlite') return `strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+${s.toFixed(3)} seconds')`;
+  return `now() + interval '${s.toFixed(3)} seconds'`;
+}
+
+/** Backoff before attempt `n + 1`: 200 ms × 2^n, at most 60 s. */
+export function relayBackoffMs(attempts: number): number {
+  return Math.min(60_000, 200 * 2 ** Math.max(0, attempts - 1));
+}
+
+/**
+ * The relay: drains the outbox of the primary and applies each change to the secondary through the guarded
+ * apply — re-read the primary row, map it, write it if its version is newer; a row that no longer exists
+ * applies as a delete with a tombstone. Several relays may run at once (claims use `FOR UPDATE SKIP LOCKED`).
+ * A change that fails is retried with backoff; after `maxAttempts` it goes to the dead-letter table, where it
+ * stays visible (and blocks cutover) until repaired. Runs until `signal` aborts, or with `untilEmpty` until
+ * nothing is due.
+ */
+export async function runRelay(o: RelayOptions): Promise<RelayStats> {
+  const stats: RelayStats = { batches: 0, changes: 0, applied: 0, deleted: 0, skipped: 0, retried: 0, deadLettered: 0, maxLagMs: 0 };
+  while (!o.signal?.aborted) {
+    let n = 0;
+    try {
+      n = await relayBatch(o, stats);
+    } catch (e) {
+      // the primary itself failed (claim or bookkeeping): nothing was lost, the claims roll back; wait and retry
+      o.log.warn({ event: 'relay.batch_failed', err: (e as Error).message }, 'relay batch failed; retrying');
+      await sleep(Math.min(5000, (o.idleMs ?? 100) * 10), o.signal);
+      continue;
+    }
+    if (n > 0) {
+      stats.batches++;
+      await o.onBatch?.(stats);
+      continue;
+    }
+    // with untilEmpty, changes waiting for a retry keep the relay running until they are applied or dead-lettered
+    if (o.untilEmpty && (await outboxLag(o.primary).catch(() => ({ pending: 1 }))).pending === 0) break;
+    await sleep(o.idleMs ?? 100, o.signal);
+  }
+  return stats;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((res) => {
+    const t = setTimeout(res, ms);
+    signal?.addEventListener('abort', () => { clearTimeout(t); res(); }, { once: true });
+  });
+}
+
+/** One claim-apply-acknowledge round. Returns the number of outbox rows it handled. */
+export async function relayBatch(o: RelayOptions, stats: RelayStats): Promise<number> {
+  const { primary } = o;
+  return primary.transaction(async (ptx) => {
+    const claimed = await claimOutbox(primary, ptx, o.batchSize ?? 500);
+    if (!claimed.length) return 0;
+    const failures = new Map<string, string>(); // outbox id → reason
+    const byEntity = new Map<string, OutboxRow[]>();
+    for (const r of claimed) byEntity.set(r.entity, [...(byEntity.get(r.entity) ?? []), r]);
+    for (const [name, rows] of byEntity) {
+      const entity = o.entities.find((e) => e.name === name);
+      if (!entity) {
+        for (const r of rows) failures.set(r.id, `unknown entity "${name}" (not in the config)`);
+        continue;
+      }
+      try {
+        await applyKeys(o, ptx, entity, rows, stats);
+      } catch (e) {
+        // isolate the poison change: apply key by key
+        const byKey = new Map<string, OutboxRow[]>();
+        for (const r of rows) byKey.set(r.entity_key, [...(byKey.get(r.entity_key) ?? []), r]);
+        for (const group of byKey.values()) {
+          try {
+            await applyKeys(o, ptx, entity, group, stats);
+          } catch (e2) {
+            for (const r of group) failures.set(r.id, (e2 as Error).message ?? String(e2));
+          }
+        }
+        o.log.warn({ event: 'relay.apply_failed', entity: name, failed: [...failures.keys()].length, err: (e as Error).message }, 'relay apply failed for some changes; they will be retried');
+      }
+    }
+    await acknowledge(o, ptx, claimed, failures, stats);
+    stats.changes += claimed.length;
+    for (const r of claimed) if (!failures.has(r.id)) stats.maxLagMs = Math.max(stats.maxLagMs, ageMs(r.created_at));
+    return claimed.length;
+  });
+}
+
+async function applyKeys(o: RelayOptions, ptx: Executor, entity: ResolvedEntity, rows: OutboxRow[], stats: RelayStats): Promise<void> {
+  const keys = new Map<string, unknown[]>();
+  for (const r of rows) keys.set(r.entity_key, decodeKeyValues(r.key_values));
+  const current = await readSourceRows(o.primary, entity, [...keys.values()], ptx);
+  const present = new Set(current.map((row) => keyString(entity.key.map((k) => row[k]), entity.keyColumns)));
+  const gone = [...keys].filter(([k]) => !present.has(k)).map(([key, keyValues]) => ({ key, keyValues }));
+  const r = await withRetry(
+    () => o.secondary.transaction(async (tx) => {
+      const res = await applyRows(o.secondary, tx, entity, current);
+      const deleted = await applyDeletes(o.secondary, tx, entity, gone);
+      return { ...res, deleted };
+    }),
+    { attempts: 3, onRetry: () => { stats.retried++; } },
+  );
+  stats.applied += r.applied;
+  stats.skipped += r.skipped;
+  stats.deleted += r.deleted;
+}
+
+async function acknowledge(o: RelayOptions, ptx: Executor, claimed: OutboxRow[], failures: Map<string, string>, stats: RelayStats): Promise<void> {
+  const { primary } = o;
+  const t = primary.controlTable('outbox');
+  const p = (i: number) => primary.sql.param(i);
+  const done = claimed.filter((r) => !failures.has(r.id)).map((r) => r.id);
+  for (let i = 0; i < done.length; i += 1000) {
+    const ids = done.slice(i, i + 1000);
+    await ptx.execute(`DELETE FROM ${t} WHERE id IN (${ids.map((_, j) => p(j + 1)).join(', ')})`, ids);
+  }
+  const max = o.maxAttempts ?? 10;
+  for (const r of claimed) {
+    const reason = failures.get(r.id);
+    if (reason === undefined) continue;
+    const attempts = r.attempts + 1;
+    if (attempts >= max || reason.startsWith('unknown entity')) {
+      await deadLetter(o.control, 'outbox', r, attempts, reason);
+      await ptx.execute(`DELETE FROM ${t} WHERE id = ${p(1)}`, [r.id]);
+      stats.deadLettered++;
+      o.log.error({ event: 'relay.dead_letter', entity: r.entity, attempts, reason }, `change of ${r.entity} moved to the dead-letter table after ${attempts} attempts`);
+    } else {
+      await ptx.execute(`UPDATE ${t} SET attempts = ${p(1)}, last_error = ${p(2)}, next_attempt_at = ${nowPlus(primary, relayBackoffMs(attempts))} WHERE id = ${p(3)}`, [attempts, reason.slice(0, 2000), r.id]);
+    }
+  }
+}
+
+/** Records a change in the dead-letter table of `control` (idempotent per origin and change id). */
+export async function deadLetter(control: Store, origin: string, r: { id: string; entity: string; entity_key: string; key_values: string; created_at: string }, attempts: number, reason: string): Promise<void> {
+  const p = (i: number) => control.sql.param(i);
+  const ignore = control.dialect === 'mysql' ? 'INSERT IGNORE' : control.dialect === 'sqlite' ? 'INSERT OR IGNORE' : 'INSERT';
+  const tail = control.dialect === 'postgres' || control.dialect === 'pglite' ? ' ON CONFLICT (origin, change_id) DO NOTHING' : '';
+  let first: string;
+  try {
+    first = canonicalTimestamp(r.created_at).replace('T', ' ').replace('Z', '');
+  } catch {
+    first = new Date().toISOString().replace('T', ' ').replace('Z', '');
+  }
+  await control.execute(
+    `${ignore} INTO ${control.controlTable('dead_letters')} (origin, change_id, entity, entity_key, key_values, attempts, reason, first_seen_at) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)})${tail}`,
+    [origin, r.id, r.entity, r.entity_key, r.key_values, attempts, reason.slice(0, 2000), first],
+  );
+}
+
+/** Age in ms of the oldest change waiting in the outbox of `primary` (0 when empty), and how many wait. */
+export async function outboxLag(primary: Store): Promise<{ pending: number; oldestMs: number }> {
+  const r = await primary.query<{ n: unknown; oldest: unknown }>(`SELECT count(*) AS n, min(created_at) AS oldest FROM ${primary.controlTable('outbox')}`);
+  const n = Number(r[0]?.n ?? 0);
+  return { pending: n, oldestMs: n && r[0]?.oldest ? ageMs(String(r[0].oldest)) : 0 };
+}

@@ -1,0 +1,230 @@
+import type { Logger } from 'pino';
+import { applyDeletes, applyRows, readSourceRows } from '../apply/apply.js';
+import { loadConfig, parseConfig } from '../config/load.js';
+import { resolveConfig } from '../config/resolve.js';
+import type { TandemConfig, TandemConfigInput } from '../config/schema.js';
+import { ensureControlSchema } from '../control/control.js';
+import { capturesChanges, readPhase, type Phase } from '../control/phase.js';
+import { TandemError } from '../core/errors.js';
+import { createLogger } from '../core/logger.js';
+import { keyString, type ResolvedEntity } from '../core/mapping.js';
+import { openStore } from '../stores/index.js';
+import type { Row, Store } from '../stores/types.js';
+import type { TxAdapter } from './adapters.js';
+import { outboxInsert, type OutboxEntry } from './outbox.js';
+
+/** A key as the application passes it: one value, values in key order, or `{ column: value }`. */
+export type KeyInput = unknown | unknown[] | Record<string, unknown>;
+
+export interface DualWriterOptions {
+  /** The config object, or the path of a config file. */
+  config: TandemConfigInput | string;
+  /** The longest a write waits for the fast-path apply to the secondary, ms. Default 50. 0 disables the fast path. */
+  budgetMs?: number;
+  /** How long a phase read is reused, ms. Default 1000. */
+  phaseTtlMs?: number;
+  log?: Logger;
+}
+
+/** Counters of the fast path, for metrics and tests. */
+export interface FastPathStats {
+  attempted: number;
+  applied: number;
+  failed: number;
+  overBudget: number;
+}
+
+/** What `write()` gives the application's callback: `changed(entity, key)` records a changed key. */
+export interface WriteContext {
+  changed(entity: string, key: KeyInput): void;
+}
+
+/**
+ * The dual-write API for the application. The application's own write runs on the primary inside one
+ * transaction together with one outbox row per changed key (transactional outbox); after the commit a
+ * fast-path apply to the secondary is tried, but the call returns within `budgetMs` whatever the secondary
+ * does — the relay, draining the outbox, is the guarantee. The secondary failing never fails the write.
+ *
+ * ```ts
+ * const dual = await createDualWriter({ config: './tandem.config.ts' });
+ * await dual.write(fromPg(client), async (tx) => {
+ *   await client.query('UPDATE users SET email = $1 WHERE id = $2', [email, id]);
+ *   tx.changed('users', id);
+ * });
+ * // or, inside a transaction the application already opened (Kysely):
+ * await db.transaction().execute(async (trx) => {
+ *   await trx.updateTable('users').set({ email }).where('id', '=', id).execute();
+ *   await dual.record(fromKysely(trx, 'postgres'), 'users', id);
+ * });
+ * ```
+ * Phase-aware: in `prepare` it writes the primary only; from `dual_write` on it records changes. Which store is
+ * primary is the application's routing decision (`phase()` tells it); the outbox goes into the connection given.
+ */
+export class DualWriter {
+  readonly fastPath: FastPathStats = { attempted: 0, applied: 0, failed: 0, overBudget: 0 };
+  private phaseCache: { phase: Phase; at: number } | null = null;
+  private readonly inflight = new Set<Promise<unknown>>();
+
+  constructor(
+    readonly config: TandemConfig,
+    private readonly source: Store,
+    private readonly target: Store,
+    private readonly control: Store,
+    private readonly entities: Map<string, ResolvedEntity>,
+    private readonly log: Logger,
+    private readonly budgetMs: number,
+    private readonly phaseTtlMs: number,
+  ) {}
+
+  /**
+   * The current phase, read from the control plane at most once per `phaseTtlMs`. If the control store cannot be
+   * read, the last known phase is kept; with none known, `dual_write` is assumed (recording a change that is not
+   * needed is harmless; missing one would not be).
+   */
+  async phase(): Promise<Phase> {
+    const now = Date.now();
+    if (this.phaseCache && now - this.phaseCache.at < this.phaseTtlMs) return this.phaseCache.phase;
+    try {
+      const phase = await readPhase(this.control);
+      this.phaseCache = { phase, at: now };
+      return phase;
+    } catch (e) {
+      this.log.warn({ event: 'capture.phase_unreadable', err: (e as Error).message }, 'cannot read the phase; keeping the last known one');
+      return this.phaseCache?.phase ?? 'dual_write';
+    }
+  }
+
+  /** Validates `entity` and `key` and returns the outbox entry. Throws TANDEM_ERR_CAPTURE_UNKNOWN_ENTITY / _KEY_INVALID. */
+  entry(entity: string, key: KeyInput): OutboxEntry {
+    const e = this.entities.get(entity);
+    if (!e) throw new TandemError('CAPTURE_UNKNOWN_ENTITY', `unknown entity "${entity}" (the config has ${[...this.entities.keys()].join(', ')})`);
+    let values: unknown[];
+    if (Array.isArray(key)) values = key;
+    else if (key !== null && typeof key === 'object' && !Buffer.isBuffer(key) && !(key instanceof Date)) {
+      const obj = key as Record<string, unknown>;
+      const extra = Object.keys(obj).filter((k) => !e.key.includes(k));
+      if (extra.length) throw new TandemError('CAPTURE_KEY_INVALID', `entity ${entity}: key has column(s) ${extra.join(', ')} that are not in its key (${e.key.join(', ')})`);
+      values = e.key.map((k) => obj[k]);
+    } else values = [key];
+    if (values.length !== e.key.length || values.some((v) => v === undefined || v === null))
+      throw new TandemError('CAPTURE_KEY_INVALID', `entity ${entity}: a key needs ${e.key.length} non-null value(s) for (${e.key.join(', ')})`);
+    let k: string;
+    try {
+      k = keyString(values, e.keyColumns);
+    } catch (err) {
+      throw new TandemError('CAPTURE_KEY_INVALID', `entity ${entity}: key value does not fit the key column type (${(err as Error).message.replace(/"[^"]*"/, 'value')})`);
+    }
+    return { entity, key: k, keyValues: values };
+  }
+
+  /**
+   * Runs the application's write `fn` in a transaction on its own connection (`adapter`), records the keys it
+   * marks with `tx.changed()` in the outbox in the same transaction, commits, then tries the fast path within the
+   * budget. If `fn` throws, the transaction rolls back (no outbox row stays) and the application's own error is
+   * rethrown unchanged.
+   */
+  async write<T>(adapter: TxAdapter, fn: (tx: WriteContext) => Promise<T>): Promise<T> {
+    if (!adapter.managed) throw new TandemError('USAGE', 'write() needs a plain connection adapter (fromPg, fromMysql, fromSqlite); inside your own transaction use record()');
+    const entries: OutboxEntry[] = [];
+    const phase = await this.phase();
+    const capture = capturesChanges(phase);
+    await adapter.query(adapter.dialect === 'sqlite' ? 'BEGIN IMMEDIATE' : 'BEGIN', []);
+    let result: T;
+    try {
+      result = await fn({ changed: (entity, key) => { entries.push(this.entry(entity, key)); } });
+      if (capture && entries.length) {
+        const st = outboxInsert(adapter.dialect, entries);
+        await adapter.query(st.sql, st.params);
+      }
+      await adapter.query('COMMIT', []);
+    } catch (e) {
+      await adapter.query('ROLLBACK', []).catch(() => {});
+      throw e;
+    }
+    if (capture && entries.length) await this.afterCommit(entries);
+    return result;
+  }
+
+  /**
+   * Records changed keys through a transaction the application has open (`fromKysely(trx, …)`, or a raw
+   * connection inside BEGIN…COMMIT). The outbox rows commit or roll back with the application's write. No fast
+   * path here (the commit is the application's); call `afterCommit(entries)` after it for one.
+   */
+  async record(adapter: TxAdapter, entity: string, ...keys: KeyInput[]): Promise<OutboxEntry[]> {
+    const entries = keys.map((k) => this.entry(entity, k));
+    if (!entries.length || !capturesChanges(await this.phase())) return entries;
+    const st = outboxInsert(adapter.dialect, entries);
+    await adapter.query(st.sql, st.params);
+    return entries;
+  }
+
+  /**
+   * The fast path: applies the changed keys to the secondary now, through the guarded apply, waiting at most
+   * `budgetMs`. Never throws: a slow or failing secondary is left to the relay (the outbox rows stay).
+   */
+  async afterCommit(entries: OutboxEntry[]): Promise<void> {
+    if (this.budgetMs <= 0 || !entries.length) return;
+    this.fastPath.attempted++;
+    const work = this.applyNow(entries).then(
+      () => { this.fastPath.applied++; },
+      (e) => {
+        this.fastPath.failed++;
+        this.log.debug({ event: 'capture.fast_path_failed', err: (e as Error).message }, 'fast path failed; the relay will apply the change');
+      },
+    );
+    this.inflight.add(work);
+    work.finally(() => this.inflight.delete(work));
+    let timer: NodeJS.Timeout | undefined;
+    const budget = new Promise<'late'>((res) => { timer = setTimeout(() => res('late'), this.budgetMs); });
+    const r = await Promise.race([work.then(() => 'done' as const), budget]);
+    clearTimeout(timer);
+    if (r === 'late') this.fastPath.overBudget++;
+  }
+
+  private async applyNow(entries: OutboxEntry[]): Promise<void> {
+    const byEntity = new Map<string, OutboxEntry[]>();
+    for (const e of entries) byEntity.set(e.entity, [...(byEntity.get(e.entity) ?? []), e]);
+    for (const [name, list] of byEntity) {
+      const entity = this.entities.get(name)!;
+      const rows: Row[] = await readSourceRows(this.source, entity, list.map((l) => l.keyValues));
+      const present = new Set(rows.map((r) => keyString(entity.key.map((k) => r[k]), entity.keyColumns)));
+      const gone = list.filter((l) => !present.has(l.key));
+      await this.target.transaction(async (tx) => {
+        await applyRows(this.target, tx, entity, rows);
+        await applyDeletes(this.target, tx, entity, gone);
+      });
+    }
+  }
+
+  /** Waits for fast-path applies still running (they never block writes), then closes Tandem's own connections. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.inflight]);
+    const stores = new Set([this.source, this.target, this.control]);
+    await Promise.all([...stores].map((s) => s.close().catch(() => {})));
+  }
+}
+
+/**
+ * Opens a dual writer: loads and validates the config, opens Tandem's own connections to the source, target
+ * and control stores (for the fast path and the phase), resolves the entities, and creates the control-plane
+ * tables (outbox included) in the source and the target if they are missing.
+ */
+export async function createDualWriter(o: DualWriterOptions): Promise<DualWriter> {
+  const config = typeof o.config === 'string' ? await loadConfig(o.config) : parseConfig(o.config);
+  const log = o.log ?? createLogger();
+  const source = await openStore(config.source);
+  let target: Store | undefined;
+  let control: Store | undefined;
+  try {
+    target = await openStore(config.target);
+    control = config.control && config.control !== config.target ? await openStore(config.control) : target;
+    const entities = await resolveConfig(config, source, target);
+    await ensureControlSchema(source);
+    await ensureControlSchema(target);
+    if (control !== target) await ensureControlSchema(control);
+    return new DualWriter(config, source, target, control, new Map(entities.map((e) => [e.name, e])), log, o.budgetMs ?? 50, o.phaseTtlMs ?? 1000);
+  } catch (e) {
+    await Promise.all([source, target, control].filter(Boolean).map((s) => s!.close().catch(() => {})));
+    throw e;
+  }
+}

@@ -1,0 +1,192 @@
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyRows } from '../src/apply/apply.js';
+import { fromMysql } from '../src/capture/adapters.js';
+import { createDualWriter, type DualWriter } from '../src/capture/writer.js';
+import { loadConfig } from '../src/config/load.js';
+import { resolveConfig } from '../src/config/resolve.js';
+import { isTandemError } from '../src/core/errors.js';
+import { createLogger } from '../src/core/logger.js';
+import { openStore } from '../src/stores/index.js';
+import { createLegacyMysql, createNewPostgres, fixtureConfig } from './fixtures.js';
+import { createMysqlDatabase, createPgDatabase, runCli, spawnCli, writeConfig } from './helpers.js';
+import { TcpProxy } from './proxy.js';
+
+const quiet = createLogger({ level: 'silent' });
+
+describe('dual writes, outbox and relay (MariaDB → PostgreSQL)', () => {
+  let src: Awaited<ReturnType<typeof createMysqlDatabase>>;
+  let tgt: Awaited<ReturnType<typeof createPgDatabase>>;
+  let cfg: string;
+  let app: mysql.Connection;
+  let dual: DualWriter;
+  const count = async (url: string, sql: string) => {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try { return Number((await c.query(sql)).rows[0].n); } finally { await c.end(); }
+  };
+  const outbox = async () => Number(((await app.query('SELECT count(*) AS n FROM tandem_outbox')) as [{ n: number }[], unknown])[0][0]!.n);
+
+  beforeAll(async () => {
+    src = await createMysqlDatabase('tandem_rl_src');
+    await createLegacyMysql(src.url, 300);
+    tgt = await createPgDatabase('tandem_rl');
+    await createNewPostgres(tgt.url);
+    cfg = writeConfig(fixtureConfig(src.url, tgt.url));
+    expect((await runCli(['backfill', '--config', cfg])).code).toBe(0);
+    expect((await runCli(['phase', 'set', 'dual_write', '--config', cfg])).stdout).toContain('prepare → dual_write');
+    app = await mysql.createConnection({ uri: src.url });
+    dual = await createDualWriter({ config: cfg, budgetMs: 0, log: quiet });
+  });
+  afterAll(async () => {
+    await dual?.close();
+    await app?.end();
+    await src?.drop();
+    await tgt?.drop();
+  });
+
+  it('records changes in the application transaction; the relay applies updates, inserts and deletes', async () => {
+    expect(await dual.phase()).toBe('dual_write');
+    const conn = fromMysql(app);
+    await dual.write(conn, async (tx) => {
+      await app.query(`UPDATE users SET email = 'five@new.example', version = version + 1 WHERE id = 5`);
+      tx.changed('users', 5);
+    });
+    await dual.write(conn, async (tx) => {
+      await app.query(`INSERT INTO users SELECT 10001, org_id, 'new@example.com', first_name, last_name, bio, status, balance, password_hash, created_at, updated_at, 1 FROM users WHERE id = 1`);
+      tx.changed('users', { id: 10001 });
+    });
+    await dual.write(conn, async (tx) => {
+      await app.query(`DELETE FROM users WHERE id = 7`);
+      tx.changed('users', [7]);
+    });
+    expect(await outbox()).toBe(3);
+    // nothing reached the target yet (fast path off): the relay is the guarantee
+    expect(await count(tgt.url, `SELECT count(*) AS n FROM users WHERE id = 10001`)).toBe(0);
+    const staleRow7 = (await count(tgt.url, `SELECT count(*) AS n FROM users WHERE id = 7`));
+    expect(staleRow7).toBe(1);
+
+    const r = await runCli(['relay', '--config', cfg, '--until-empty', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ changes: 3, applied: 2, deleted: 1, deadLettered: 0 });
+    expect(await outbox()).toBe(0);
+    expect(await count(tgt.url, `SELECT count(*) AS n FROM users WHERE id = 7`)).toBe(0);
+    expect(await count(tgt.url, `SELECT count(*) AS n FROM user_profiles WHERE user_id = 7`)).toBe(0);
+    expect((await runCli(['verify', '--config', cfg, '--entity', 'users'])).code).toBe(0);
+  });
+
+  it('never brings a deleted row back, whatever arrives late', async () => {
+    // a stale read of user 11 (as a slow backfill chunk or relay re-read would hold it)
+    const [[stale]] = (await app.query('SELECT * FROM users WHERE id = 11')) as [Record<string, unknown>[], unknown];
+    await dual.write(fromMysql(app), async (tx) => {
+      await app.query('DELETE FROM users WHERE id = 11');
+      tx.changed('users', 11);
+    });
+    expect((await runCli(['relay', '--config', cfg, '--until-empty'])).code).toBe(0);
+    const config = await loadConfig(cfg);
+    const source = await openStore(config.source);
+    const target = await openStore(config.target);
+    try {
+      const [users] = (await resolveConfig(config, source, target, ['users']));
+      const late = { ...stale, version: Number(stale!.version) + 100 };
+      const res = await target.transaction((tx) => applyRows(target, tx, users!, [late]));
+      expect(res).toMatchObject({ applied: 0, skipped: 1 });
+    } finally {
+      await source.close();
+      await target.close();
+    }
+    expect(await count(tgt.url, `SELECT count(*) AS n FROM users WHERE id = 11`)).toBe(0);
+  });
+
+  it("surfaces the application's own error unchanged and leaves no outbox row", async () => {
+    const before = await outbox();
+    const err = await dual.write(fromMysql(app), async (tx) => {
+      tx.changed('users', 12);
+      await app.query(`INSERT INTO users SELECT * FROM users WHERE id = 12`); // duplicate key
+    }).catch((e) => e);
+    expect(err.code).toBe('ER_DUP_ENTRY');
+    expect(isTandemError(err)).toBe(false);
+    expect(await outbox()).toBe(before);
+  });
+
+  it('rejects unknown entities and malformed keys with codes', () => {
+    const code = (f: () => unknown) => { try { f(); } catch (e) { return (e as { code?: string }).code; } return 'no error'; };
+    expect(code(() => dual.entry('customers', 1))).toBe('TANDEM_ERR_CAPTURE_UNKNOWN_ENTITY');
+    expect(code(() => dual.entry('users', { id: 1, email: 'x' }))).toBe('TANDEM_ERR_CAPTURE_KEY_INVALID');
+    expect(code(() => dual.entry('memberships', 5))).toBe('TANDEM_ERR_CAPTURE_KEY_INVALID');
+    expect(code(() => dual.entry('users', null))).toBe('TANDEM_ERR_CAPTURE_KEY_INVALID');
+    expect(code(() => dual.entry('users', 'abc'))).toBe('TANDEM_ERR_CAPTURE_KEY_INVALID');
+    expect(dual.entry('memberships', { user_id: 9, org_id: 3 })).toEqual({ entity: 'memberships', key: '["3","9"]', keyValues: [3, 9] });
+  });
+
+  it('dead-letters a change the secondary keeps rejecting, applies the rest, and shows it in status', async () => {
+    const c = new pg.Client({ connectionString: tgt.url });
+    await c.connect();
+    await c.query(`ALTER TABLE user_profiles ADD CONSTRAINT bio_short CHECK (length(bio) < 60)`);
+    await c.end();
+    await dual.write(fromMysql(app), async (tx) => {
+      await app.query(`UPDATE users SET bio = REPEAT('long ', 30), version = version + 1 WHERE id = 20`);
+      await app.query(`UPDATE users SET status = 'inactive', version = version + 1 WHERE id IN (21, 22)`);
+      tx.changed('users', 20);
+      tx.changed('users', 21);
+      tx.changed('users', 22);
+    });
+    const r = await runCli(['relay', '--config', cfg, '--until-empty', '--max-attempts', '2', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ deadLettered: 1 });
+    expect(await outbox()).toBe(0);
+    expect(await count(tgt.url, `SELECT count(*) AS n FROM users WHERE id IN (21, 22) AND status = 'inactive'`)).toBe(2);
+    const s = JSON.parse((await runCli(['status', '--config', cfg, '--json'])).stdout);
+    expect(s.deadLetters.count).toBe(1);
+    expect(s.deadLetters.recent[0]).toMatchObject({ origin: 'outbox', entity: 'users', key: '["20"]', attempts: 2 });
+    expect(s.deadLetters.recent[0].reason).toMatch(/bio_short/);
+    expect(s.phase).toBe('dual_write');
+  });
+
+  it('keeps writing when the secondary is cut off, within the budget, and converges when it is back', async () => {
+    const proxy = new TcpProxy(5432);
+    const port = await proxy.start();
+    const viaProxy = tgt.url.replace(':5432/', `:${port}/`);
+    const cfg2 = writeConfig(fixtureConfig(src.url, viaProxy));
+    const fast = await createDualWriter({ config: cfg2, budgetMs: 50, log: quiet });
+    try {
+      await proxy.cut();
+      const times: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const t0 = performance.now();
+        await fast.write(fromMysql(app), async (tx) => {
+          await app.query(`UPDATE users SET balance = balance + 1, version = version + 1 WHERE id = 30`);
+          tx.changed('users', 30);
+        });
+        times.push(performance.now() - t0);
+      }
+      // each write returned although the secondary is unreachable; none waited for a connect timeout (10 s)
+      expect(Math.max(...times)).toBeLessThan(2000);
+      expect(fast.fastPath.applied).toBe(0);
+      await proxy.restore();
+      expect((await runCli(['relay', '--config', cfg2, '--until-empty'])).code).toBe(0);
+      expect((await runCli(['verify', '--config', cfg, '--entity', 'users', '--json'])).stdout).toContain('"different":1'); // only the dead-lettered user 20
+    } finally {
+      await fast.close();
+      await proxy.close();
+    }
+  });
+
+  it('lets several relays drain one outbox at once and converge', async () => {
+    for (let i = 0; i < 60; i++) {
+      const id = 40 + (i % 30);
+      await dual.write(fromMysql(app), async (tx) => {
+        await app.query(`UPDATE users SET balance = balance + 1, version = version + 1 WHERE id = ?`, [id]);
+        tx.changed('users', id);
+      });
+    }
+    const relays = [0, 1, 2].map(() => spawnCli(['relay', '--config', cfg, '--until-empty', '--batch-size', '7']));
+    const codes = await Promise.all(relays.map((p) => new Promise((res) => p.on('close', res))));
+    expect(codes).toEqual([0, 0, 0]);
+    expect(await outbox()).toBe(0);
+    const v = JSON.parse((await runCli(['verify', '--config', cfg, '--entity', 'users', '--json'])).stdout);
+    expect(v.entities[0]).toMatchObject({ missing: 0, extra: 0, different: 1 }); // user 20, dead-lettered above
+    expect(v.differences[0].key).toBe('["20"]');
+  });
+});
