@@ -190,3 +190,77 @@ describe('dual writes, outbox and relay (MariaDB → PostgreSQL)', () => {
     expect(v.differences[0].key).toBe('["20"]');
   });
 });
+
+describe('unique secondary indexes under dual writes', () => {
+  let src: Awaited<ReturnType<typeof createMysqlDatabase>>;
+  let tgt: Awaited<ReturnType<typeof createPgDatabase>>;
+  let cfg: string;
+  let app: mysql.Connection;
+  let dual: DualWriter;
+  const emails = async () => {
+    const c = new pg.Client({ connectionString: tgt.url });
+    await c.connect();
+    try { return Object.fromEntries((await c.query(`SELECT id, email_address FROM users WHERE id IN (1, 2, 3) ORDER BY id`)).rows.map((r) => [r.id, r.email_address])); } finally { await c.end(); }
+  };
+  beforeAll(async () => {
+    src = await createMysqlDatabase('tandem_uq_src');
+    await createLegacyMysql(src.url, 50);
+    tgt = await createPgDatabase('tandem_uq');
+    await createNewPostgres(tgt.url);
+    cfg = writeConfig(fixtureConfig(src.url, tgt.url));
+    expect((await runCli(['backfill', '--config', cfg])).code).toBe(0);
+    expect((await runCli(['phase', 'set', 'dual_write', '--config', cfg])).code).toBe(0);
+    app = await mysql.createConnection({ uri: src.url });
+    dual = await createDualWriter({ config: cfg, budgetMs: 0, log: quiet });
+  });
+  afterAll(async () => {
+    await dual?.close();
+    await app?.end();
+    await src?.drop();
+    await tgt?.drop();
+  });
+
+  it('applies two users swapping emails without losing either row', async () => {
+    const before = await emails();
+    await dual.write(fromMysql(app), async (tx) => {
+      await app.query(`UPDATE users SET email = 'swap-tmp@x' WHERE id = 1`);
+      await app.query(`UPDATE users SET email = ?, version = version + 1 WHERE id = 2`, [before[1]]);
+      await app.query(`UPDATE users SET email = ?, version = version + 1 WHERE id = 1`, [before[2]]);
+      tx.changed('users', 1);
+      tx.changed('users', 2);
+    });
+    const r = await runCli(['relay', '--config', cfg, '--until-empty', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ deadLettered: 0 });
+    expect(await emails()).toEqual({ 1: before[2], 2: before[1], 3: before[3] });
+    expect((await runCli(['verify', '--config', cfg, '--entity', 'users'])).code).toBe(0);
+  });
+
+  it('applies a change whose new email is still held by a row changed later, one change at a time', async () => {
+    const before = await emails();
+    // user 3 takes user 1's email; user 1 moves to a new one — relayed in separate batches, 3 first
+    await dual.write(fromMysql(app), async (tx) => {
+      await app.query(`UPDATE users SET email = 'moved-away@x', version = version + 1 WHERE id = 1`);
+      await app.query(`UPDATE users SET email = ?, version = version + 1 WHERE id = 3`, [before[1]]);
+      tx.changed('users', 3);
+      tx.changed('users', 1);
+    });
+    const r = await runCli(['relay', '--config', cfg, '--until-empty', '--batch-size', '1', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ deadLettered: 0 });
+    expect(await emails()).toEqual({ 1: 'moved-away@x', 2: before[2], 3: before[1] });
+    expect((await runCli(['verify', '--config', cfg, '--entity', 'users'])).code).toBe(0);
+  });
+
+  it('frees an email held by a row deleted on the primary but not yet relayed', async () => {
+    const before = await emails();
+    await app.query(`DELETE FROM memberships WHERE user_id = 2`);
+    await app.query(`DELETE FROM users WHERE id = 2`); // no outbox row: the delete is only discovered through the conflict
+    await dual.write(fromMysql(app), async (tx) => {
+      await app.query(`UPDATE users SET email = ?, version = version + 1 WHERE id = 3`, [before[2]]);
+      tx.changed('users', 3);
+    });
+    expect((await runCli(['relay', '--config', cfg, '--until-empty'])).code).toBe(0);
+    expect(await emails()).toEqual({ 1: before[1], 3: before[2] });
+  });
+});

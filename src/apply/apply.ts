@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { canonicalize } from '../core/canonical.js';
 import { TandemError } from '../core/errors.js';
 import { mapRow, misfit, type MappedRow, type ResolvedEntity } from '../core/mapping.js';
 import type { Executor, LedgerMode, Row, Store } from '../stores/types.js';
@@ -34,15 +36,34 @@ export function checkFits(entity: ResolvedEntity, rows: MappedRow[]): void {
   }
 }
 
+/** Options of {@link applyRows}. */
+export interface ApplyOptions {
+  /**
+   * The source store, to re-read rows that stand in the way of a unique index (an email two users swapped).
+   * Without it a unique conflict fails the apply (the caller retries it later).
+   */
+  source?: Store;
+}
+
+/** Rounds of unique-conflict resolution before the apply gives up (and the caller retries later). */
+const MAX_CONFLICT_ROUNDS = 5;
+
 /**
- * The one guarded apply path, shared by backfill and relay: maps source rows, checks they fit, advances the
- * version ledger inside `tx` and upserts only the rows whose version won into every target table (parents
- * first). Idempotent and order-free: applying the same or an older row again changes nothing.
+ * The one guarded apply path, shared by backfill, relay and the fast path: maps source rows, checks they fit,
+ * advances the version ledger inside `tx` and upserts only the rows whose version won into every target table
+ * (parents first). Idempotent and order-free: applying the same or an older row again changes nothing.
+ *
+ * A unique index other than the key (say `email`) can refuse a row because another target row still holds the
+ * value: two users swapped emails, or the holder changed or was deleted on the primary and that change has not
+ * arrived yet. Then, with `options.source`, the holders are re-read from the primary and applied in the same
+ * transaction (a holder gone from the primary applies as a delete), their unique values parked first so that a
+ * swap can pass — see {@link resolveUniqueConflicts}. No row is lost and none is dropped: if it cannot be
+ * resolved, the error reaches the caller, whose transaction rolls back and is retried.
  *
  * Runs inside the caller's transaction on the target, so the caller can commit its own bookkeeping (a
  * backfill checkpoint) atomically with the rows.
  */
-export async function applyRows(target: Store, tx: Executor, entity: ResolvedEntity, sourceRows: Row[]): Promise<ApplyResult> {
+export async function applyRows(target: Store, tx: Executor, entity: ResolvedEntity, sourceRows: Row[], options: ApplyOptions = {}): Promise<ApplyResult> {
   const mapped = sourceRows.map((r) => mapRow(entity, r));
   checkFits(entity, mapped);
   const won = await target.advanceLedger(
@@ -57,26 +78,136 @@ export async function applyRows(target: Store, tx: Executor, entity: ResolvedEnt
   for (const m of mapped) if (won.has(m.key)) chosen.set(m.key, m);
   const rows = [...chosen.values()];
   if (rows.length) {
-    for (let ti = 0; ti < entity.targets.length; ti++) {
-      const t = entity.targets[ti]!;
-      const columns = t.columns.map((c) => c.name);
-      const values = rows.map((r) => r.values[ti]!);
-      const per = target.dialect === 'postgres' || target.dialect === 'pglite' ? values.length : Math.max(1, Math.floor(MAX_PARAMS / columns.length));
-      for (let i = 0; i < values.length; i += per) {
-        const st = target.sql.upsert({ table: t.table.name, columns, key: t.keyColumns, rows: values.slice(i, i + per), columnInfo: t.columns });
-        try {
-          await tx.execute(st.sql, st.params);
-        } catch (e) {
-          throw translateWriteError(e, entity, t.table.name);
-        }
-      }
+    const guarded = options.source && hasOtherUniqueKeys(entity);
+    if (guarded) await tx.execute('SAVEPOINT tandem_apply');
+    try {
+      await upsertRows(target, tx, entity, rows);
+      if (guarded) await tx.execute('RELEASE SAVEPOINT tandem_apply');
+    } catch (e) {
+      if (!guarded || !isUniqueViolation(e)) throw translateWriteError(e, entity);
+      await tx.execute('ROLLBACK TO SAVEPOINT tandem_apply');
+      await resolveUniqueConflicts(target, tx, entity, rows, options.source!);
     }
   }
   return { offered: sourceRows.length, applied: rows.length, skipped: sourceRows.length - rows.length };
 }
 
+/** Upserts mapped rows into every target table of the entity, parents first, in statements of bounded size. */
+async function upsertRows(target: Store, tx: Executor, entity: ResolvedEntity, rows: MappedRow[]): Promise<void> {
+  for (let ti = 0; ti < entity.targets.length; ti++) {
+    const t = entity.targets[ti]!;
+    const columns = t.columns.map((c) => c.name);
+    const values = rows.map((r) => r.values[ti]!);
+    const per = target.dialect === 'postgres' || target.dialect === 'pglite' ? values.length : Math.max(1, Math.floor(MAX_PARAMS / columns.length));
+    for (let i = 0; i < values.length; i += per) {
+      const st = target.sql.upsert({ table: t.table.name, columns, key: t.keyColumns, rows: values.slice(i, i + per), columnInfo: t.columns });
+      await tx.execute(st.sql, st.params);
+    }
+  }
+}
+
+/** Unique keys of a target table other than the one its rows are upserted on, limited to mapped columns. */
+function otherUniqueKeys(t: ResolvedEntity['targets'][number]): string[][] {
+  const mapped = new Set(t.columns.map((c) => c.name));
+  return [t.table.primaryKey, ...t.table.uniqueKeys].filter(
+    (u) => u.length > 0 && !(u.length === t.keyColumns.length && u.every((c) => t.keyColumns.includes(c))) && u.every((c) => mapped.has(c)),
+  );
+}
+
+function hasOtherUniqueKeys(entity: ResolvedEntity): boolean {
+  return entity.targets.some((t) => otherUniqueKeys(t).length > 0);
+}
+
+/** PostgreSQL 23505, MySQL/MariaDB 1062, SQLite "UNIQUE constraint failed". */
+export function isUniqueViolation(e: unknown): boolean {
+  const d = (e as TandemError)?.detail as { sqlstate?: string; errno?: number } | undefined;
+  return d?.sqlstate === '23505' || d?.errno === 1062 || /UNIQUE constraint failed/i.test((e as Error)?.message ?? '');
+}
+
+/**
+ * Resolves unique-index conflicts of `rows` (already past the ledger) in round after round:
+ * 1. find the target rows, outside this batch, that hold one of the batch's unique values (the holders);
+ * 2. re-read the holders from the primary: those still there join the batch (their fresh state is the
+ *    newest; the ledger advances last-writer-wins, so a tombstone still wins), those gone apply as deletes;
+ * 3. park the unique columns of every target row of the batch (NULL where the column allows it, otherwise a
+ *    placeholder made from the key's hash) so that values can move between rows — a swap included;
+ * 4. upsert the batch. A new conflict (a holder's own new value is held by yet another row) starts a new round.
+ * Throws the last unique violation after {@link MAX_CONFLICT_ROUNDS} rounds.
+ */
+export async function resolveUniqueConflicts(target: Store, tx: Executor, entity: ResolvedEntity, rows: MappedRow[], source: Store): Promise<void> {
+  const batch = new Map(rows.map((r) => [r.key, r]));
+  let last: unknown;
+  for (let round = 0; round < MAX_CONFLICT_ROUNDS; round++) {
+    // 1. holders outside the batch
+    const holders = new Map<string, unknown[]>();
+    for (let ti = 0; ti < entity.targets.length; ti++) {
+      const t = entity.targets[ti]!;
+      const keyInfo = t.keyColumns.map((k) => t.table.columns.find((c) => c.name === k)!);
+      for (const u of otherUniqueKeys(t)) {
+        const idx = u.map((c) => t.columns.findIndex((x) => x.name === c));
+        const values = [...batch.values()].map((r) => idx.map((i) => r.values[ti]![i])).filter((v) => v.every((x) => x !== null && x !== undefined));
+        for (let i = 0; i < values.length; i += 500) {
+          const w = keysWhere(target, u, values.slice(i, i + 500));
+          const found = await tx.query<Row>(`SELECT ${t.keyColumns.map((k) => target.sql.ident(k)).join(', ')} FROM ${target.sql.table(t.table.name)} WHERE ${w.sql}`, w.params);
+          for (const f of found) {
+            const kv = t.keyColumns.map((k) => f[k]);
+            const ks = JSON.stringify(kv.map((v, j) => canonicalize(v, keyInfo[j]!)));
+            if (!batch.has(ks)) holders.set(ks, kv);
+          }
+        }
+      }
+    }
+    // 2. holders re-read from the primary
+    if (holders.size) {
+      const fresh = (await readSourceRows(source, entity, [...holders.values()])).map((r) => mapRow(entity, r));
+      checkFits(entity, fresh);
+      const present = new Set(fresh.map((m) => m.key));
+      const gone = [...holders].filter(([k]) => !present.has(k)).map(([key, keyValues]) => ({ key, keyValues }));
+      await applyDeletes(target, tx, entity, gone);
+      const won = await target.advanceLedger(tx, target.controlTable('version_ledger'), entity.name, fresh.map((m) => ({ key: m.key, version: m.version, deleted: false })), 'last-writer-wins');
+      for (const m of fresh) if (won.has(m.key)) batch.set(m.key, m);
+    }
+    // 3. park the unique values of the batch's rows that are already in the target
+    const all = [...batch.values()];
+    for (const t of entity.targets) {
+      const keys = otherUniqueKeys(t);
+      if (!keys.length) continue;
+      const cols = [...new Set(keys.flat())].map((c) => t.table.columns.find((x) => x.name === c)!);
+      for (const r of all) {
+        const params: unknown[] = [];
+        const sets = cols.map((c) => {
+          if (c.nullable) return `${target.sql.ident(c.name)} = NULL`;
+          if (c.category !== 'text') throw new TandemError('MAPPING_INVALID', `entity ${entity.name}: cannot move unique values of ${t.table.name}.${c.name} (NOT NULL, not text) between rows; resolve the conflict by hand`);
+          params.push(parkedValue(r.key, c.maxLength));
+          return `${target.sql.ident(c.name)} = ${target.sql.param(params.length)}`;
+        });
+        const w = keysWhere(target, t.keyColumns, [r.keyValues], params.length + 1);
+        await tx.execute(`UPDATE ${target.sql.table(t.table.name)} SET ${sets.join(', ')} WHERE ${w.sql}`, [...params, ...w.params]);
+      }
+    }
+    // 4. write the batch
+    await tx.execute('SAVEPOINT tandem_resolve');
+    try {
+      await upsertRows(target, tx, entity, all);
+      await tx.execute('RELEASE SAVEPOINT tandem_resolve');
+      return;
+    } catch (e) {
+      if (!isUniqueViolation(e)) throw translateWriteError(e, entity);
+      await tx.execute('ROLLBACK TO SAVEPOINT tandem_resolve');
+      last = e;
+    }
+  }
+  throw last;
+}
+
+/** A unique placeholder for a parked text value: `~tandem~` and a hash of the key, cut to the column length. */
+function parkedValue(key: string, maxLength?: number): string {
+  const v = `~tandem~${createHash('sha256').update(key).digest('hex')}`;
+  return maxLength ? v.slice(0, Math.max(1, maxLength)) : v;
+}
+
 /** Turns a database's "value too long / out of range / invalid input" into TANDEM_ERR_VALUE_DOES_NOT_FIT. */
-function translateWriteError(e: unknown, entity: ResolvedEntity, table: string): unknown {
+function translateWriteError(e: unknown, entity: ResolvedEntity, table = (e as TandemError)?.detail?.table as string | undefined ?? 'target'): unknown {
   const te = e as TandemError;
   const sqlstate = String((te.detail as { sqlstate?: string } | undefined)?.sqlstate ?? '');
   if (/^22/.test(sqlstate) || /out of range|too long|invalid input|incorrect .* value|data truncat/i.test(te.message ?? ''))

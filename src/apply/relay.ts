@@ -148,7 +148,7 @@ async function applyKeys(o: RelayOptions, ptx: Executor, entity: ResolvedEntity,
   const gone = [...keys].filter(([k]) => !present.has(k)).map(([key, keyValues]) => ({ key, keyValues }));
   const r = await withRetry(
     () => o.secondary.transaction(async (tx) => {
-      const res = await applyRows(o.secondary, tx, entity, current);
+      const res = await applyRows(o.secondary, tx, entity, current, { source: o.primary });
       const deleted = await applyDeletes(o.secondary, tx, entity, gone);
       return { ...res, deleted };
     }),

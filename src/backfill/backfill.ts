@@ -104,7 +104,7 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
     const prevKey = after;
     const r = await withRetry(
       () => target.transaction(async (tx) => {
-        const res = await applyRows(target, tx, entity, rows);
+        const res = await applyRows(target, tx, entity, rows, { source });
         await advanceCheckpoint(tx, target, entity.name, prevKey, lastKey, rows.length, res.applied);
         return res;
       }),

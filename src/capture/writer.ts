@@ -190,7 +190,7 @@ export class DualWriter {
       const present = new Set(rows.map((r) => keyString(entity.key.map((k) => r[k]), entity.keyColumns)));
       const gone = list.filter((l) => !present.has(l.key));
       await this.target.transaction(async (tx) => {
-        await applyRows(this.target, tx, entity, rows);
+        await applyRows(this.target, tx, entity, rows, { source: this.source });
         await applyDeletes(this.target, tx, entity, gone);
       });
     }

@@ -60,6 +60,63 @@ export const targetSchema = z
   .strict();
 export type TargetConfig = z.infer<typeof targetSchema>;
 
+/** A lookup mode of an identifier column (see `src/identity/normalize.ts`). */
+const lookupModeSchema = z.enum(['auto', 'exact', 'collation', 'lower']);
+
+/**
+ * The identity bridge's view of an entity (optional; only the entity that holds user credentials has one):
+ *
+ * ```ts
+ * identity: {
+ *   identifier: 'email',            // source column the user logs in with
+ *   password: 'password_hash',      // source column holding the legacy hash
+ *   // optional:
+ *   targetIdentifier: 'users.email_address', // default: the target column the mapping copies `identifier` to
+ *   targetPassword: 'users.password_hash',   // default: the target column the mapping copies `password` to
+ *   lookup: { source: 'auto', target: 'lower' }, // how each side's identifier column is searched
+ *   rawHex: { algorithm: 'md5' },   // the source stores bare digests (their shape alone is ambiguous)
+ *   firebase: { signerKey, saltSeparator, rounds, memCost }, // Firebase scrypt project parameters
+ * }
+ * ```
+ * See docs/identity.md.
+ */
+export const identitySchema = z
+  .object({
+    /** Source column holding the login identifier (e-mail, user name). */
+    identifier,
+    /** Source column holding the legacy password hash. */
+    password: identifier,
+    /** Target column of the identifier, `column` or `table.column`; default: where the mapping copies `identifier`. */
+    targetIdentifier: z.string().min(1).optional(),
+    /** Target column of the password hash, `column` or `table.column`; default: where the mapping copies `password`. */
+    targetPassword: z.string().min(1).optional(),
+    /** How the identifier columns are searched: `auto` (default), `exact`, `collation` or `lower`, per side. */
+    lookup: z.object({ source: lookupModeSchema.optional(), target: lookupModeSchema.optional() }).strict().optional(),
+    /** Layout of bare hex/base64 digests in the source (src/identity/types.ts `RawHexConfig`). */
+    rawHex: z
+      .object({
+        algorithm: z.enum(['md5', 'sha1', 'sha256', 'sha512']),
+        salt: z
+          .object({
+            position: z.enum(['prefix', 'suffix']),
+            value: z.string().optional(),
+            separator: z.string().min(1).optional(),
+            order: z.enum(['digest-first', 'salt-first']).optional(),
+          })
+          .strict()
+          .optional(),
+        encoding: z.enum(['hex', 'base64']).optional(),
+      })
+      .strict()
+      .optional(),
+    /** Firebase scrypt project parameters (src/identity/types.ts `FirebaseScryptParams`). */
+    firebase: z.object({ signerKey: z.string().min(1), saltSeparator: z.string(), rounds: z.number().int(), memCost: z.number().int() }).strict().optional(),
+    /** WordPress password trimming for `$wp$` / `$P$` hashes (default true). */
+    wordpressTrim: z.boolean().optional(),
+  })
+  .strict();
+export type IdentityConfig = z.infer<typeof identitySchema>;
+
 export const entitySchema = z
   .object({
     /** Source table. */
@@ -72,6 +129,8 @@ export const entitySchema = z
     sensitive: z.array(identifier).optional(),
     /** Target table(s) the entity's rows go to, parents first when they reference each other. */
     targets: z.array(targetSchema).min(1, 'needs at least one target table'),
+    /** Identity bridge settings: login identifier and password columns, hash-format options (docs/identity.md). */
+    identity: identitySchema.optional(),
   })
   .strict();
 export type EntityConfig = z.infer<typeof entitySchema>;

@@ -14,6 +14,9 @@ import type { Dialect } from '../stores/types.js';
  *   written in the application's transaction on whichever store is primary (v2)
  * - `dead_letters(id, origin, change_id, entity, entity_key, key_values, attempts, reason, first_seen_at, dead_at)` (v2)
  * - `state(name, value, updated_at)` — the phase and flags (v2)
+ * - `identity_ledger(entity, entity_key, identifier, state, scheme, updated_ms, migrated_ms)` — the identity bridge's
+ *   per-user state: `migrated`, `wrapped`, `reset_required` (v3; see src/identity/ledger.ts)
+ * - `identity_failures(id, failures, last_failure_ms)` — login failure counters per identifier fingerprint (v3)
  *
  * The same schema goes into every store Tandem writes to (source and target): the primary role moves from the
  * legacy store to the new one at cutover, and with it the outbox; the ledger is used on whichever is secondary.
@@ -110,8 +113,34 @@ export function migrations(family: Family): Migration[] {
           updated_at ${y.ts} NOT NULL DEFAULT ${y.now})${suffix}`,
       ],
     },
+    {
+      version: 3,
+      description: 'identity bridge: identity ledger, login failure counters',
+      statements: (t) => [
+        `CREATE TABLE IF NOT EXISTS ${t('identity_ledger')} (
+          entity ${y.text(128)} NOT NULL,
+          entity_key ${y.text(512)} NOT NULL,
+          identifier ${y.text(512)} NOT NULL,
+          state ${y.text(16)} NOT NULL,
+          scheme ${y.text(64)},
+          updated_ms ${y.bigint} NOT NULL,
+          migrated_ms ${y.bigint},
+          PRIMARY KEY (entity, entity_key)${family === 'mysql' ? ', INDEX identity_ledger_identifier (entity, identifier), INDEX identity_ledger_state (entity, state)' : ''})${suffix}`,
+        ...(family === 'mysql'
+          ? []
+          : [
+              `CREATE INDEX IF NOT EXISTS ${family === 'pg' ? 'identity_ledger_identifier' : 'tandem_identity_ledger_identifier'} ON ${t('identity_ledger')} (entity, identifier)`,
+              `CREATE INDEX IF NOT EXISTS ${family === 'pg' ? 'identity_ledger_state' : 'tandem_identity_ledger_state'} ON ${t('identity_ledger')} (entity, state)`,
+            ]),
+        `CREATE TABLE IF NOT EXISTS ${t('identity_failures')} (
+          id ${y.text(64)} NOT NULL PRIMARY KEY,
+          failures integer NOT NULL,
+          last_failure_ms ${y.bigint} NOT NULL${family === 'mysql' ? ', INDEX identity_failures_last (last_failure_ms)' : ''})${suffix}`,
+        ...(family === 'mysql' ? [] : [`CREATE INDEX IF NOT EXISTS ${family === 'pg' ? 'identity_failures_last' : 'tandem_identity_failures_last'} ON ${t('identity_failures')} (last_failure_ms)`]),
+      ],
+    },
   ];
 }
 
 /** The newest control-plane schema version this build knows. */
-export const CONTROL_SCHEMA_VERSION = 2;
+export const CONTROL_SCHEMA_VERSION = 3;

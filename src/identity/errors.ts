@@ -7,7 +7,7 @@
  * | `TANDEM_ERR_HASH_MALFORMED` | a stored hash has a known marker but cannot be parsed (truncated, bad characters, bad base64, parameters out of range) |
  * | `TANDEM_ERR_HASH_UNSUPPORTED` | no known format matches the stored hash, or the format needs configuration that was not given |
  * | `TANDEM_ERR_HASH_WORK_FACTOR` | a work factor read from a stored hash is above the configured cap (nothing is computed) |
- * | `TANDEM_ERR_IDENTITY_BUSY` | the Argon2 semaphore's queue is full (or the wait timed out) |
+ * | `TANDEM_ERR_IDENTITY_BUSY` | the Argon2 semaphore's queue is full (or the wait timed out), or the legacy-store query budget is spent |
  *
  * Messages and `detail` never contain the password or the stored hash: they name the scheme and the reason only.
  */
@@ -55,13 +55,17 @@ export function workFactorTooHigh(scheme: string, parameter: string, value: numb
 }
 
 /**
- * The Argon2 semaphore cannot take more work: its queue is full, or a caller waited longer than allowed.
- * @param active hashes being computed now
- * @param queued hashes waiting
- * @param reason `queue full` or `queue timeout`
+ * The Argon2 semaphore cannot take more work: its queue is full, or a caller waited longer than allowed; or the
+ * identity bridge's budget of legacy-store queries per second is spent.
+ * @param active hashes being computed now (0 for the legacy budget)
+ * @param queued hashes waiting (0 for the legacy budget)
+ * @param reason `queue full`, `queue timeout` or `legacy budget`
  * @returns a `TANDEM_ERR_IDENTITY_BUSY` error with `detail = { active, queued, reason }`
  */
-export function identityBusy(active: number, queued: number, reason: 'queue full' | 'queue timeout' = 'queue full'): TandemError {
+export function identityBusy(active: number, queued: number, reason: 'queue full' | 'queue timeout' | 'legacy budget' = 'queue full'): TandemError {
+  if (reason === 'legacy budget') {
+    return new TandemError('IDENTITY_BUSY', 'the budget of legacy-store queries per second is spent; try again', { active, queued, reason });
+  }
   return new TandemError(
     'IDENTITY_BUSY',
     `too many password hashes in progress (${active} running, ${queued} waiting: ${reason}); try again`,

@@ -16,7 +16,7 @@ import type { FormatContext, HashFormat, RawHexConfig, VerifyOptions } from '../
 import { DIGEST_BYTES, constantTimeEqual, decodeBase64, decodeHex, digest, utf8 } from '../util.js';
 
 /** Splits a stored value into digest text and salt according to the config. */
-function splitStored(stored: string, cfg: RawHexConfig): { digestText: string; salt: string | undefined } {
+export function splitStored(stored: string, cfg: RawHexConfig): { digestText: string; salt: string | undefined } {
   const s = cfg.salt;
   if (!s) return { digestText: stored, salt: undefined };
   if ((s.value === undefined) === (s.separator === undefined)) {
