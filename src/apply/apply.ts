@@ -127,8 +127,9 @@ export function isUniqueViolation(e: unknown): boolean {
 /**
  * Resolves unique-index conflicts of `rows` (already past the ledger) in round after round:
  * 1. find the target rows, outside this batch, that hold one of the batch's unique values (the holders);
- * 2. re-read the holders from the primary: those still there join the batch (their fresh state is the
- *    newest; the ledger advances last-writer-wins, so a tombstone still wins), those gone apply as deletes;
+ * 2. re-read the batch and the holders from the primary — a stale batch row may be the very cause — and
+ *    write their fresh state (the ledger advances last-writer-wins: never down, and a tombstone still wins);
+ *    keys gone from the primary apply as deletes;
  * 3. park the unique columns of every target row of the batch (NULL where the column allows it, otherwise a
  *    placeholder made from the key's hash) so that values can move between rows — a swap included;
  * 4. upsert the batch. A new conflict (a holder's own new value is held by yet another row) starts a new round.
@@ -157,16 +158,18 @@ export async function resolveUniqueConflicts(target: Store, tx: Executor, entity
         }
       }
     }
-    // 2. holders re-read from the primary
-    if (holders.size) {
-      const fresh = (await readSourceRows(source, entity, [...holders.values()])).map((r) => mapRow(entity, r));
-      checkFits(entity, fresh);
-      const present = new Set(fresh.map((m) => m.key));
-      const gone = [...holders].filter(([k]) => !present.has(k)).map(([key, keyValues]) => ({ key, keyValues }));
-      await applyDeletes(target, tx, entity, gone);
-      const won = await target.advanceLedger(tx, target.controlTable('version_ledger'), entity.name, fresh.map((m) => ({ key: m.key, version: m.version, deleted: false })), 'last-writer-wins');
-      for (const m of fresh) if (won.has(m.key)) batch.set(m.key, m);
-    }
+    // 2. the batch and its holders, re-read from the primary: each one's fresh state is the newest (a stale
+    //    batch row may be what conflicts); keys gone from the primary apply as deletes
+    const involved = new Map<string, unknown[]>([...[...batch.values()].map((r) => [r.key, r.keyValues] as [string, unknown[]]), ...holders]);
+    const fresh = (await readSourceRows(source, entity, [...involved.values()])).map((r) => mapRow(entity, r));
+    checkFits(entity, fresh);
+    const present = new Set(fresh.map((m) => m.key));
+    const gone = [...involved].filter(([k]) => !present.has(k)).map(([key, keyValues]) => ({ key, keyValues }));
+    await applyDeletes(target, tx, entity, gone);
+    // last-writer-wins: a fresh read never moves a version down (>=), and a tombstone still wins
+    const won = await target.advanceLedger(tx, target.controlTable('version_ledger'), entity.name, fresh.map((m) => ({ key: m.key, version: m.version, deleted: false })), 'last-writer-wins');
+    batch.clear();
+    for (const m of fresh) if (won.has(m.key)) batch.set(m.key, m);
     // 3. park the unique values of the batch's rows that are already in the target
     const all = [...batch.values()];
     for (const t of entity.targets) {

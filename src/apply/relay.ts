@@ -5,7 +5,7 @@ import { canonicalTimestamp } from '../core/canonical.js';
 import { keyString, type ResolvedEntity } from '../core/mapping.js';
 import type { Executor, Store } from '../stores/types.js';
 import { applyDeletes, applyRows, readSourceRows } from './apply.js';
-import { withRetry } from './retry.js';
+import { isTransient, withRetry } from './retry.js';
 
 /** What the relay did so far. `maxLagMs`: the oldest change it applied, age at apply time. */
 export interface RelayStats {
@@ -120,6 +120,8 @@ export async function relayBatch(o: RelayOptions, stats: RelayStats): Promise<nu
       try {
         await applyKeys(o, ptx, entity, rows, stats);
       } catch (e) {
+        // the secondary is unreachable: give the claims back untouched (no attempt counted) and wait
+        if (isTransient(e)) throw e;
         // isolate the poison change: apply key by key
         const byKey = new Map<string, OutboxRow[]>();
         for (const r of rows) byKey.set(r.entity_key, [...(byKey.get(r.entity_key) ?? []), r]);
