@@ -24,9 +24,11 @@ export function outboxInsert(dialect: 'postgres' | 'pglite' | 'mysql' | 'sqlite'
     const a = (params.push(e.entity), ph());
     const b = (params.push(e.key), ph());
     const c = (params.push(encodeKeyValues(e.keyValues)), ph());
-    return `(${a}, ${b}, ${c})`;
+    // MySQL/MariaDB: the application's session may not be in UTC, but Tandem's timestamps are
+    return dialect === 'mysql' ? `(${a}, ${b}, ${c}, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))` : `(${a}, ${b}, ${c})`;
   });
-  return { sql: `INSERT INTO ${outboxTable(dialect)} (entity, entity_key, key_values) VALUES ${values.join(', ')}`, params };
+  const cols = dialect === 'mysql' ? 'entity, entity_key, key_values, created_at, next_attempt_at' : 'entity, entity_key, key_values';
+  return { sql: `INSERT INTO ${outboxTable(dialect)} (${cols}) VALUES ${values.join(', ')}`, params };
 }
 
 /** A claimed outbox row. */

@@ -5,7 +5,10 @@ import type { StoreUrl } from '../url.js';
 /**
  * Statement run on every new pooled connection before anything else: session time zone UTC (so `TIMESTAMP`
  * columns and `CURRENT_TIMESTAMP` read and write UTC), and `NO_BACKSLASH_ESCAPES` removed from `sql_mode`
- * (mysql2 escapes parameters client-side with backslashes; that mode would make its escaping unsafe).
+ * (mysql2 escapes parameters client-side with backslashes; that mode would make its escaping unsafe), and
+ * READ COMMITTED isolation: Tandem's transactions lock exactly the rows they touch (the ledger, claimed outbox
+ * rows) and no gaps, so the relay's `FOR UPDATE SKIP LOCKED` claims never block or deadlock the application's
+ * outbox inserts (REPEATABLE READ would take next-key locks on the outbox index).
  */
 export const MYSQL_SESSION_INIT =
   "SET SESSION time_zone = '+00:00', SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))";
@@ -57,6 +60,9 @@ export function mysqlPool(u: StoreUrl, connectionLimit = 4): mysql.Pool {
     conn.on('error', () => {});
     conn.query(MYSQL_SESSION_INIT, (err) => {
       // never run statements on a session whose time zone is not UTC
+      if (err) conn.destroy();
+    });
+    conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', (err) => {
       if (err) conn.destroy();
     });
   });

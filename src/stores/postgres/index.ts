@@ -61,16 +61,23 @@ export async function openPostgres(u: StoreUrl): Promise<Store> {
         throw pgError(e, u.redacted);
       }
       const tx = executor(client, u.redacted);
+      // a connection that dies between two statements emits 'error' on the checked-out client: without a
+      // listener that would crash the process; the next statement reports the failure instead
+      let broken: Error | undefined;
+      const onError = (e: Error) => { broken = e; };
+      client.on('error', onError);
       try {
         await tx.execute('BEGIN');
         const out = await fn(tx);
         await tx.execute('COMMIT');
         return out;
       } catch (e) {
-        await client.query('ROLLBACK').catch(() => {});
+        await client.query('ROLLBACK').catch((re: Error) => { broken ??= re; });
         throw e;
       } finally {
-        client.release();
+        client.off('error', onError);
+        // a broken connection is destroyed, not returned to the pool
+        client.release(broken ?? false);
       }
     },
     advanceLedger: advanceLedgerPg,
