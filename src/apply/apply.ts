@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalize } from '../core/canonical.js';
 import { TandemError } from '../core/errors.js';
-import { mapRow, misfit, type MappedRow, type ResolvedEntity } from '../core/mapping.js';
+import { keyString, mapRow, misfit, type MappedRow, type ResolvedEntity } from '../core/mapping.js';
 import type { Executor, LedgerMode, Row, Store } from '../stores/types.js';
 
 /** What one apply did: rows offered, rows written (their version won), rows skipped (ledger had newer or equal). */
@@ -258,4 +258,35 @@ export async function applyDeletes(target: Store, tx: Executor, entity: Resolved
     await tx.execute(`DELETE FROM ${target.sql.table(t.table.name)} WHERE ${w.sql}`, w.params);
   }
   return doomed.length;
+}
+
+/** A changed key: its canonical string and raw values. */
+export interface ChangedKey {
+  key: string;
+  keyValues: unknown[];
+}
+
+/** What {@link applyChanges} did. */
+export interface ChangesResult {
+  applied: number;
+  skipped: number;
+  deleted: number;
+}
+
+/**
+ * Applies changed keys of one entity — the step shared by the relay, the broker consumer and the writer's fast
+ * path: re-reads the primary rows (through `via`, by default the primary store itself), then in one secondary
+ * transaction applies the rows that exist through the guarded apply and the keys that no longer exist as
+ * deletes with tombstones.
+ */
+export async function applyChanges(primary: Store, secondary: Store, entity: ResolvedEntity, keys: ChangedKey[], via: Executor = primary): Promise<ChangesResult> {
+  const unique = new Map(keys.map((k) => [k.key, k.keyValues]));
+  const rows = await readSourceRows(primary, entity, [...unique.values()], via);
+  const present = new Set(rows.map((row) => keyString(entity.key.map((k) => row[k]), entity.keyColumns)));
+  const gone = [...unique].filter(([k]) => !present.has(k)).map(([key, keyValues]) => ({ key, keyValues }));
+  return secondary.transaction(async (tx) => {
+    const r = await applyRows(secondary, tx, entity, rows, { source: primary });
+    const deleted = await applyDeletes(secondary, tx, entity, gone);
+    return { applied: r.applied, skipped: r.skipped, deleted };
+  });
 }

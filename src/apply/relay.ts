@@ -2,9 +2,9 @@ import type { Logger } from 'pino';
 import { claimOutbox, type OutboxRow } from '../capture/outbox.js';
 import { decodeKeyValues } from '../control/control.js';
 import { canonicalTimestamp } from '../core/canonical.js';
-import { keyString, type ResolvedEntity } from '../core/mapping.js';
+import type { ResolvedEntity } from '../core/mapping.js';
 import type { Executor, Store } from '../stores/types.js';
-import { applyDeletes, applyRows, readSourceRows } from './apply.js';
+import { applyChanges } from './apply.js';
 import { isTransient, withRetry } from './retry.js';
 
 /** What the relay did so far. `maxLagMs`: the oldest change it applied, age at apply time. */
@@ -143,19 +143,8 @@ export async function relayBatch(o: RelayOptions, stats: RelayStats): Promise<nu
 }
 
 async function applyKeys(o: RelayOptions, ptx: Executor, entity: ResolvedEntity, rows: OutboxRow[], stats: RelayStats): Promise<void> {
-  const keys = new Map<string, unknown[]>();
-  for (const r of rows) keys.set(r.entity_key, decodeKeyValues(r.key_values));
-  const current = await readSourceRows(o.primary, entity, [...keys.values()], ptx);
-  const present = new Set(current.map((row) => keyString(entity.key.map((k) => row[k]), entity.keyColumns)));
-  const gone = [...keys].filter(([k]) => !present.has(k)).map(([key, keyValues]) => ({ key, keyValues }));
-  const r = await withRetry(
-    () => o.secondary.transaction(async (tx) => {
-      const res = await applyRows(o.secondary, tx, entity, current, { source: o.primary });
-      const deleted = await applyDeletes(o.secondary, tx, entity, gone);
-      return { ...res, deleted };
-    }),
-    { attempts: 3, onRetry: () => { stats.retried++; } },
-  );
+  const keys = rows.map((r) => ({ key: r.entity_key, keyValues: decodeKeyValues(r.key_values) }));
+  const r = await withRetry(() => applyChanges(o.primary, o.secondary, entity, keys, ptx), { attempts: 3, onRetry: () => { stats.retried++; } });
   stats.applied += r.applied;
   stats.skipped += r.skipped;
   stats.deleted += r.deleted;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { applyDeletes, applyRows, readSourceRows } from '../apply/apply.js';
+import { applyChanges } from '../apply/apply.js';
 import { loadConfig, parseConfig } from '../config/load.js';
 import { resolveConfig } from '../config/resolve.js';
 import type { TandemConfig, TandemConfigInput } from '../config/schema.js';
@@ -9,9 +9,11 @@ import { TandemError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { keyString, type ResolvedEntity } from '../core/mapping.js';
 import { openStore } from '../stores/index.js';
-import type { Row, Store } from '../stores/types.js';
+import type { Store } from '../stores/types.js';
 import type { TxAdapter } from './adapters.js';
 import { outboxInsert, type OutboxEntry } from './outbox.js';
+import { openTransport, type Transport } from './transport/types.js';
+import { randomUUID } from 'node:crypto';
 
 /** A key as the application passes it: one value, values in key order, or `{ column: value }`. */
 export type KeyInput = unknown | unknown[] | Record<string, unknown>;
@@ -64,6 +66,7 @@ export class DualWriter {
   readonly fastPath: FastPathStats = { attempted: 0, applied: 0, failed: 0, overBudget: 0 };
   private phaseCache: { phase: Phase; at: number } | null = null;
   private readonly inflight = new Set<Promise<unknown>>();
+  private transport: Promise<Transport> | undefined;
 
   constructor(
     readonly config: TandemConfig,
@@ -159,6 +162,26 @@ export class DualWriter {
   }
 
   /**
+   * "Sync then queue", for a primary that cannot share a transaction with an outbox (a remote API, a store
+   * Tandem cannot reach transactionally): call it after the application's own write succeeded; it publishes the
+   * changed keys to the config's broker and resolves once the broker confirmed, then tries the fast path within
+   * the budget. Crash window: a process that dies after the primary write and before the broker's confirmation
+   * loses that notification — continuous verification finds such keys and `repair` re-applies them
+   * (docs/dual-writes.md). Throws TANDEM_ERR_CONFIG_INVALID without a `transport` in the config, and the
+   * transport's TANDEM_ERR_STORE_UNREACHABLE when the broker cannot confirm.
+   */
+  async publish(entity: string, ...keys: KeyInput[]): Promise<void> {
+    const entries = keys.map((k) => this.entry(entity, k));
+    if (!entries.length || !capturesChanges(await this.phase())) return;
+    if (!this.config.transport) throw new TandemError('CONFIG_INVALID', 'publish() needs a broker: add transport: { url } to the config');
+    this.transport ??= openTransport(this.config.transport.url, { name: this.config.transport.name });
+    const transport = await this.transport;
+    const at = Date.now();
+    await transport.publish(entries.map((e) => ({ entity: e.entity, key: e.key, keyValues: e.keyValues, id: `${e.entity}:${e.key}:${at}:${randomUUID()}`, at })));
+    await this.afterCommit(entries);
+  }
+
+  /**
    * The fast path: applies the changed keys to the secondary now, through the guarded apply, waiting at most
    * `budgetMs`. Never throws: a slow or failing secondary is left to the relay (the outbox rows stay).
    */
@@ -184,21 +207,13 @@ export class DualWriter {
   private async applyNow(entries: OutboxEntry[]): Promise<void> {
     const byEntity = new Map<string, OutboxEntry[]>();
     for (const e of entries) byEntity.set(e.entity, [...(byEntity.get(e.entity) ?? []), e]);
-    for (const [name, list] of byEntity) {
-      const entity = this.entities.get(name)!;
-      const rows: Row[] = await readSourceRows(this.source, entity, list.map((l) => l.keyValues));
-      const present = new Set(rows.map((r) => keyString(entity.key.map((k) => r[k]), entity.keyColumns)));
-      const gone = list.filter((l) => !present.has(l.key));
-      await this.target.transaction(async (tx) => {
-        await applyRows(this.target, tx, entity, rows, { source: this.source });
-        await applyDeletes(this.target, tx, entity, gone);
-      });
-    }
+    for (const [name, list] of byEntity) await applyChanges(this.source, this.target, this.entities.get(name)!, list);
   }
 
   /** Waits for fast-path applies still running (they never block writes), then closes Tandem's own connections. */
   async close(): Promise<void> {
     await Promise.allSettled([...this.inflight]);
+    if (this.transport) await (await this.transport.catch(() => undefined))?.close().catch(() => {});
     const stores = new Set([this.source, this.target, this.control]);
     await Promise.all([...stores].map((s) => s.close().catch(() => {})));
   }

@@ -142,6 +142,17 @@ export const configSchema = z
     /** Where the audit log lives; default: the target. Ledger and checkpoints always live in the target. */
     control: z.string().min(1).optional(),
     entities: z.record(identifier, entitySchema).refine((r) => Object.keys(r).length > 0, 'must name at least one entity'),
+    /**
+     * A broker between the primary and the relay, optional: `url` is `amqp://…` (RabbitMQ), `nats://…` (NATS
+     * JetStream) or `redis://…` (Redis Streams); `name` the queue/stream (default `tandem_changes`).
+     */
+    transport: z
+      .object({
+        url: z.string().min(1, 'must be a broker URL'),
+        name: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'letters, digits, _ and - only').default('tandem_changes'),
+      })
+      .strict()
+      .optional(),
     /** Fill order of entities; default: parents first from the target's foreign keys. */
     order: z.array(identifier).optional(),
     backfill: z

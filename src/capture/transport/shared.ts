@@ -214,11 +214,12 @@ export function reconnectDelayMs(failures: number): number {
 
 /**
  * A small FIFO between a broker's push callbacks and the consume loop: `take` waits until at least one item is
- * there (or `waitMs` passes, or `signal` aborts), then returns up to `max` items.
+ * there (or `waitMs` passes, or `signal` aborts), lingers up to `lingerMs` for a burst to fill the batch, then
+ * returns up to `max` items.
  */
 export class AsyncBuffer<T> {
   private items: T[] = [];
-  private waiters: (() => void)[] = [];
+  private waiters = new Set<() => void>();
 
   get size(): number {
     return this.items.length;
@@ -231,48 +232,46 @@ export class AsyncBuffer<T> {
 
   /** Wakes every waiter (after a push, or to make them re-check a stop condition). */
   wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
+    const w = [...this.waiters];
+    this.waiters.clear();
     for (const f of w) f();
   }
 
-  /** Removes and returns everything buffered. */
-  drain(): T[] {
-    const out = this.items;
-    this.items = [];
-    return out;
+  /** Waits until woken, `ms` passes or `signal` aborts; leaves nothing registered behind. */
+  private pause(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(1, ms));
+      signal.addEventListener('abort', done, { once: true });
+      this.waiters.add(done);
+    });
   }
 
-  async take(max: number, waitMs: number, signal: AbortSignal, stopped: () => boolean = () => false): Promise<T[]> {
+  async take(max: number, waitMs: number, signal: AbortSignal, stopped: () => boolean = () => false, lingerMs = 5): Promise<T[]> {
     const deadline = Date.now() + waitMs;
     while (this.items.length === 0 && !signal.aborted && !stopped()) {
       const left = deadline - Date.now();
       if (left <= 0) return [];
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', done);
-          resolve();
-        };
-        const timer = setTimeout(done, left);
-        signal.addEventListener('abort', done, { once: true });
-        this.waiters.push(done);
-      });
+      await this.pause(left, signal);
     }
-    return this.items.splice(0, max);
+    if (this.items.length > 0 && this.items.length < max && lingerMs > 0) {
+      // Something is there: give the rest of a burst a moment to arrive, so batches fill up under load.
+      const until = Date.now() + lingerMs;
+      while (this.items.length < max && Date.now() < until && !signal.aborted && !stopped()) await this.pause(until - Date.now(), signal);
+    }
+    const out = this.items.splice(0, max);
+    if (out.length > 0) this.wake(); // space: let a waitForSpace re-check
+    return out;
   }
 
   /** Waits until fewer than `cap` items are buffered (for pull-based sources that must not run ahead). */
   async waitForSpace(cap: number, signal: AbortSignal, stopped: () => boolean = () => false): Promise<void> {
-    while (this.items.length >= cap && !signal.aborted && !stopped()) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 100);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+    while (this.items.length >= cap && !signal.aborted && !stopped()) await this.pause(100, signal);
   }
 }
 
@@ -348,7 +347,8 @@ export async function processBatch<M>(
   }
   if (valid.length === 0) return;
 
-  const first = await runHandler(valid, handler, ops, p);
+  // While any part of the batch is being handled, all of it is kept alive (touch), isolation runs included.
+  const first = await runHandler(valid, handler, ops, p, valid);
   if ('closed' in first) return;
   if (first.ok) {
     await ops.ack(valid);
@@ -365,7 +365,7 @@ export async function processBatch<M>(
   }
   // Someone is on their last attempt: find out who really fails by running each alone.
   for (const it of valid) {
-    const alone = await runHandler([it], handler, ops, p);
+    const alone = await runHandler([it], handler, ops, p, valid);
     if ('closed' in alone) return;
     if (alone.ok) await ops.ack([it]);
     else if (it.attempt >= p.maxAttempts) await deadLetter(it, it.change!, failedReason(it, alone.error), ops, p);
@@ -392,13 +392,14 @@ async function runHandler<M>(
   handler: (batch: Delivery[]) => Promise<void>,
   ops: BatchOps<M>,
   p: BatchPolicy,
+  keepAlive: Received<M>[],
 ): Promise<HandlerOutcome> {
   if (p.isClosed()) return { closed: true };
   const batch: Delivery[] = items.map((it) => ({ change: it.change!, attempt: it.attempt }));
   let timer: NodeJS.Timeout | undefined;
   if (ops.touch && p.touchEveryMs > 0) {
     timer = setInterval(() => {
-      ops.touch!(items).catch(() => undefined);
+      ops.touch!(keepAlive).catch(() => undefined);
     }, p.touchEveryMs);
   }
   try {

@@ -7,6 +7,8 @@
  * therefore at-least-once, and none of them tries to be exactly-once.
  */
 
+import { parseBrokerUrl, resolveOptions } from './shared.js';
+
 /** A change: "key K of entity E changed on the primary". Brokers carry only this, never row data. */
 export interface Change {
   /** The entity's name as in the config (`users`). */
@@ -68,9 +70,16 @@ export interface Transport {
   consume(handler: (batch: Delivery[]) => Promise<void>, opts: ConsumeOptions): Promise<void>;
   /** Dead-lettered changes (for `tandem status`), newest first, at most `limit` (default 100). */
   deadLetters(limit?: number): Promise<DeadLetter[]>;
-  /** Count of changes published but not yet acked (lag), when the broker can tell. */
+  /**
+   * Count of changes published but not yet acked (lag), when the broker can tell. NATS and Redis count exactly;
+   * RabbitMQ counts ready messages plus those this process holds (AMQP does not report other processes' unacked ones).
+   */
   pending(): Promise<number>;
-  /** Closes the broker connections. Unacked deliveries go back to the broker for another consumer. */
+  /**
+   * Closes the broker connections at once, as a crash would: a handler still running is not waited for and its
+   * deliveries are not acked; they go back to the broker for another consumer (RabbitMQ at once, NATS after
+   * `ack_wait`, Redis after `stuckAfterMs`). To stop gracefully, abort the consume signal and await `consume` first.
+   */
   close(): Promise<void>;
 }
 
@@ -121,9 +130,9 @@ export type ResolvedTransportOptions = Required<Omit<OpenTransportOptions, 'logg
  * Throws TandemError `URL_SCHEME` for any other scheme, `URL_INVALID` for a URL that cannot be parsed,
  * `CONFIG_INVALID` for a bad `name`, `STORE_UNREACHABLE` when the broker does not answer within
  * `connectTimeoutMs`, and `STORE_AUTH` when it refuses the credentials. Messages carry the URL redacted.
+ * The broker module (and its client library) is loaded only when its scheme is used.
  */
 export async function openTransport(url: string, opts: OpenTransportOptions): Promise<Transport> {
-  const { parseBrokerUrl, resolveOptions } = await import('./shared.js');
   const parsed = parseBrokerUrl(url);
   const o = resolveOptions(opts);
   switch (parsed.kind) {

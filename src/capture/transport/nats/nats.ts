@@ -99,6 +99,7 @@ class NatsTransport implements Transport {
   private readonly dlqSubject: string;
   private closed = false;
   private readonly closedD = deferred();
+  /** Open pull requests, stopped by close(). */
   private readonly iters = new Set<ConsumerMessages>();
   private readonly loops = new Set<Promise<void>>();
 
@@ -189,43 +190,67 @@ class NatsTransport implements Transport {
     const batchSize = Math.max(1, opts.batchSize ?? 100);
     const maxAttempts = opts.maxAttempts ?? this.o.maxAttempts;
     const consumer = await this.js.consumers.get(this.stream, DURABLE);
-    const iter = await consumer.consume({ max_messages: batchSize });
-    this.iters.add(iter);
     onUp();
+    // Every message delivered to this consumer and not yet acked/naked/termed: all of them are kept alive with
+    // working() while a handler runs, so nothing this consumer holds times out into another consumer's hands.
+    const held = new Set<JsMsg>();
     const buf = new AsyncBuffer<JsMsg>();
     let lost: unknown = null;
+    let current: ConsumerMessages | null = null;
     const stopped = (): boolean => opts.signal.aborted || this.closed || lost !== null;
+    const onAbort = (): void => current?.stop();
+    opts.signal.addEventListener('abort', onAbort, { once: true });
+    // One pull request (fetch) at a time, and a new one only once the buffer is empty: at most about two batches are
+    // ever held, and everything the server delivered is in `held`.
     const pump = (async () => {
       try {
-        for await (const m of iter) {
-          buf.push(m);
-          await buf.waitForSpace(batchSize, opts.signal, stopped);
-          if (opts.signal.aborted || this.closed) break;
+        while (!stopped()) {
+          await buf.waitForSpace(1, opts.signal, stopped);
+          if (stopped()) break;
+          const it = await consumer.fetch({ max_messages: batchSize, expires: Math.max(1000, this.o.blockMs) });
+          current = it;
+          this.iters.add(it);
+          try {
+            for await (const m of it) {
+              held.add(m);
+              buf.push(m);
+            }
+          } finally {
+            this.iters.delete(it);
+            current = null;
+          }
         }
-        lost ??= new Error('the consumer stopped');
       } catch (e) {
         lost ??= e;
       } finally {
         buf.wake();
       }
     })();
+    const release = (m: JsMsg): void => {
+      held.delete(m);
+    };
     const ops: BatchOps<JsMsg> = {
       ack: async (items) => {
-        for (const it of items) it.msg.ack();
+        for (const it of items) {
+          it.msg.ack();
+          release(it.msg);
+        }
         await this.nc.flush();
       },
       retry: async (it, delayMs) => {
         it.msg.nak(delayMs);
+        release(it.msg);
       },
       deadLetter: async (it, change, reason) => {
         const rec: DlqRecord = { change, reason, at: Date.now(), attempt: it.attempt };
         if (!it.change) rec.raw = clip(it.msg.string(), 4000);
         await this.js.publish(this.dlqSubject, JSON.stringify(rec), { msgID: `${this.stream}-${it.msg.seq}`, timeout: this.o.publishTimeoutMs });
         it.msg.term();
+        release(it.msg);
         await this.nc.flush();
       },
-      touch: async (items) => {
-        for (const it of items) it.msg.working();
+      touch: async () => {
+        for (const m of held) m.working();
       },
     };
     const policy = {
@@ -255,19 +280,20 @@ class NatsTransport implements Transport {
         await processBatch(items, handler, ops, policy);
       }
     } finally {
-      this.iters.delete(iter);
-      await iter.close().catch(() => undefined);
+      opts.signal.removeEventListener('abort', onAbort);
+      lost ??= new Error('stopped');
+      (current as ConsumerMessages | null)?.stop();
+      await pump;
       // Deliveries fetched but not handled go back at once (not after ack_wait).
-      if (!this.closed) {
-        for (const m of buf.drain()) {
-          try {
-            m.nak();
-          } catch {
-            /* connection gone: ack_wait brings it back */
-          }
+      for (const m of [...held]) {
+        try {
+          m.nak();
+        } catch {
+          /* connection gone: ack_wait brings it back */
         }
       }
-      await pump;
+      held.clear();
+      await this.nc.flush().catch(() => undefined);
     }
   }
 
@@ -305,7 +331,7 @@ class NatsTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     this.closedD.resolve();
-    await Promise.all([...this.iters].map((it) => it.close().catch(() => undefined)));
+    for (const it of this.iters) it.stop();
     await withTimeout(this.nc.close(), 5000, () => new Error('close timed out')).catch(() => undefined);
     await Promise.allSettled([...this.loops]);
   }

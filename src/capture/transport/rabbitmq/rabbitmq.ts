@@ -114,6 +114,13 @@ class RabbitTransport implements Transport {
         () => new Error(`no answer within ${this.o.connectTimeoutMs} ms`),
       );
     } catch (e) {
+      if (/ConnectionOpenOk/.test(errorText(e))) {
+        const vhost = decodeURIComponent(this.u.url.pathname.replace(/^\//, '')) || '/';
+        throw new TandemError('STORE_DATABASE_NOT_FOUND', `RabbitMQ at ${this.u.redacted} refused to open virtual host "${vhost}" (it does not exist, or the user may not use it)`, {
+          broker: 'rabbitmq',
+          vhost,
+        });
+      }
       throw connectError(e, this.u, WHAT);
     }
     conn.on('error', (e: Error) => this.o.logger?.warn({ broker: 'rabbitmq', role, err: errorText(e) }, 'RabbitMQ connection error'));
@@ -273,12 +280,15 @@ class RabbitTransport implements Transport {
     const buf = new AsyncBuffer<ConsumeMessage>();
     const timers = new Set<NodeJS.Timeout>();
     let held = 0;
+    let chRef: ConfirmChannel | null = null;
+    const consumerTag = `tandem-${this.o.name}-${shortId()}`;
     conn.on('close', (e?: Error) => {
       lost ??= e ?? new Error('connection closed');
       buf.wake();
     });
     try {
       const ch = await conn.createConfirmChannel();
+      chRef = ch;
       ch.on('error', (e: Error) => {
         lost ??= e;
         buf.wake();
@@ -300,7 +310,7 @@ class RabbitTransport implements Transport {
           this.inFlight++;
           buf.push(m);
         },
-        { noAck: false, consumerTag: `tandem-${this.o.name}-${shortId()}` },
+        { noAck: false, consumerTag },
       );
       onUp();
       const settle = (n: number): void => {
@@ -366,7 +376,22 @@ class RabbitTransport implements Transport {
       for (const t of timers) clearTimeout(t);
       this.inFlight -= held;
       this.consumerConns.delete(conn);
-      // Unacked deliveries (buffered, held for backoff) go back to the queue when the connection closes.
+      // Close the channel before the connection: a bare connection close can drop acks still queued in the
+      // broker. Unacked deliveries (buffered, held for backoff) go back to the queue.
+      const ch = chRef as ConfirmChannel | null;
+      if (ch && !lost && !this.closed) {
+        // Graceful stop: cancel the consumer and make one more round trip before closing. Without it, a quorum
+        // queue was seen to put back a few hundred messages acked just before the close (tested: 20,000 changes).
+        await withTimeout(
+          (async () => {
+            await ch.cancel(consumerTag);
+            await ch.checkQueue(this.queue);
+            await ch.close();
+          })(),
+          5000,
+          () => new Error('channel close timed out'),
+        ).catch(() => undefined);
+      }
       await conn.close().catch(() => undefined);
     }
   }

@@ -12,6 +12,9 @@
  *   the consumer. While the handler runs, `XCLAIM … JUSTID` keeps resetting the idle time of its entries.
  * - `<name>:dlq`: the dead-letter stream; an entry goes there and is acked in one MULTI/EXEC.
  *
+ * Durability is Redis's own: XADD is acknowledged once in memory, so a production Redis needs `appendonly yes` (with
+ * `appendfsync always` for no loss at all on a crash of Redis itself).
+ *
  * Commands are not queued while the connection is down: `publish` fails at once with STORE_UNREACHABLE (a transient
  * error; see `withRetry`), and the clients reconnect by themselves.
  */

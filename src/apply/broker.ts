@@ -1,0 +1,137 @@
+import type { Logger } from 'pino';
+import { claimOutbox } from '../capture/outbox.js';
+import type { Change, Delivery, Transport } from '../capture/transport/types.js';
+import { decodeKeyValues } from '../control/control.js';
+import { canonicalTimestamp } from '../core/canonical.js';
+import type { ResolvedEntity } from '../core/mapping.js';
+import type { Store } from '../stores/types.js';
+import { applyChanges } from './apply.js';
+import { deadLetter, type RelayStats } from './relay.js';
+
+/**
+ * Moves changes from the primary's outbox into a broker: claims due outbox rows (`FOR UPDATE SKIP LOCKED`),
+ * publishes them and waits for the broker's confirmation, then deletes them — all inside the claim's
+ * transaction, so a crash before the commit only publishes again (the message id stays `outbox:<id>`, and the
+ * guarded apply makes a duplicate harmless). Runs until `signal` aborts, or with `untilEmpty` until the outbox
+ * is empty. Returns the number of changes forwarded.
+ */
+export async function forwardOutbox(o: { primary: Store; transport: Transport; log: Logger; batchSize?: number; signal?: AbortSignal; untilEmpty?: boolean; idleMs?: number }): Promise<number> {
+  let forwarded = 0;
+  const origin = `outbox:${o.primary.url}`;
+  while (!o.signal?.aborted) {
+    let n = 0;
+    try {
+      n = await o.primary.transaction(async (tx) => {
+        const rows = await claimOutbox(o.primary, tx, o.batchSize ?? 500);
+        if (!rows.length) return 0;
+        const changes: Change[] = rows.map((r) => ({
+          entity: r.entity,
+          key: r.entity_key,
+          keyValues: decodeKeyValues(r.key_values),
+          id: `${origin}:${r.id}`.slice(-120),
+          at: atMs(r.created_at),
+        }));
+        await o.transport.publish(changes);
+        const ids = rows.map((r) => r.id);
+        await tx.execute(`DELETE FROM ${o.primary.controlTable('outbox')} WHERE id IN (${ids.map((_, i) => o.primary.sql.param(i + 1)).join(', ')})`, ids);
+        return rows.length;
+      });
+    } catch (e) {
+      o.log.warn({ event: 'forward.failed', err: (e as Error).message }, 'could not forward outbox changes to the broker; retrying');
+      await sleep(1000, o.signal);
+      continue;
+    }
+    forwarded += n;
+    if (n) continue;
+    if (o.untilEmpty) break;
+    await sleep(o.idleMs ?? 100, o.signal);
+  }
+  return forwarded;
+}
+
+function atMs(createdAt: string): number {
+  try {
+    const c = canonicalTimestamp(createdAt);
+    return Date.parse(`${c.slice(0, 23)}Z`);
+  } catch {
+    return Date.now();
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((res) => {
+    const t = setTimeout(res, ms);
+    signal?.addEventListener('abort', () => { clearTimeout(t); res(); }, { once: true });
+  });
+}
+
+/**
+ * The relay's broker side: consumes changes at least once and applies each batch through `applyChanges`
+ * (re-read the primary, guarded apply, tombstones for keys gone). A batch that fails is redelivered by the
+ * broker with backoff; a change that keeps failing is dead-lettered by the transport and recorded in the
+ * control plane's dead-letter table (so `tandem status` shows it and cutover is blocked). With `untilEmpty`,
+ * stops once the broker reports nothing pending.
+ */
+export async function consumeChanges(o: {
+  transport: Transport;
+  primary: Store;
+  secondary: Store;
+  control: Store;
+  entities: ResolvedEntity[];
+  log: Logger;
+  batchSize?: number;
+  maxAttempts?: number;
+  signal?: AbortSignal;
+  untilEmpty?: boolean;
+}): Promise<RelayStats> {
+  const stats: RelayStats = { batches: 0, changes: 0, applied: 0, deleted: 0, skipped: 0, retried: 0, deadLettered: 0, maxLagMs: 0 };
+  const stop = new AbortController();
+  o.signal?.addEventListener('abort', () => stop.abort(), { once: true });
+  const handler = async (batch: Delivery[]) => {
+    const byEntity = new Map<string, Delivery[]>();
+    for (const d of batch) byEntity.set(d.change.entity, [...(byEntity.get(d.change.entity) ?? []), d]);
+    for (const [name, ds] of byEntity) {
+      const entity = o.entities.find((e) => e.name === name);
+      if (!entity) throw new Error(`unknown entity "${name}" (not in the config)`);
+      const r = await applyChanges(o.primary, o.secondary, entity, ds.map((d) => ({ key: d.change.key, keyValues: d.change.keyValues })));
+      stats.applied += r.applied;
+      stats.skipped += r.skipped;
+      stats.deleted += r.deleted;
+    }
+    stats.batches++;
+    stats.changes += batch.length;
+    stats.retried += batch.filter((d) => d.attempt > 1).length;
+    for (const d of batch) stats.maxLagMs = Math.max(stats.maxLagMs, Date.now() - d.change.at);
+  };
+  const recording = new Set<Promise<void>>();
+  let watcher: Promise<void> | undefined;
+  if (o.untilEmpty) {
+    watcher = (async () => {
+      // stop after the broker has reported nothing pending twice in a row
+      let quiet = 0;
+      while (!stop.signal.aborted) {
+        await sleep(300, stop.signal);
+        const n = await o.transport.pending().catch(() => 1);
+        quiet = n === 0 ? quiet + 1 : 0;
+        if (quiet >= 2) stop.abort();
+      }
+    })();
+  }
+  await o.transport.consume(handler, {
+    signal: stop.signal,
+    batchSize: o.batchSize,
+    maxAttempts: o.maxAttempts,
+    onDeadLetter: (d, reason) => {
+      stats.deadLettered++;
+      o.log.error({ event: 'relay.dead_letter', entity: d.change.entity, attempts: d.attempt, reason }, `change of ${d.change.entity} dead-lettered after ${d.attempt} deliveries`);
+      const p = deadLetter(o.control, o.transport.kind, { id: d.change.id, entity: d.change.entity, entity_key: d.change.key, key_values: JSON.stringify(d.change.keyValues), created_at: new Date(d.change.at).toISOString() }, d.attempt, reason)
+        .catch((e) => o.log.error({ event: 'relay.dead_letter_record_failed', err: (e as Error).message }, 'could not record a dead letter in the control plane'));
+      recording.add(p);
+      void p.finally(() => recording.delete(p));
+    },
+  });
+  stop.abort();
+  await watcher;
+  await Promise.all([...recording]);
+  return stats;
+}

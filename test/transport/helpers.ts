@@ -1,0 +1,145 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { Change, Delivery, Transport } from '../../src/capture/transport/types.js';
+
+export const run = promisify(execFile);
+
+export const URLS = {
+  rabbitmq: 'amqp://guest:guest@127.0.0.1:5672',
+  nats: 'nats://127.0.0.1:4222',
+  redis: 'redis://127.0.0.1:6379',
+} as const;
+
+/** A name no other test run uses (letters, digits, `_`). */
+export function uniqueName(tag: string): string {
+  return `tt_${tag}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 7)}`;
+}
+
+/** `n` changes of entity `users` with ids `<prefix>-<i>`. */
+export function makeChanges(n: number, prefix: string, entity = 'users'): Change[] {
+  return Array.from({ length: n }, (_, i) => ({
+    entity,
+    key: JSON.stringify([String(i)]),
+    keyValues: [i],
+    id: `${prefix}-${i}`,
+    at: Date.now(),
+  }));
+}
+
+/** Polls `cond` every 20 ms until it is true; throws with `what` after `timeoutMs`. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export interface Recorder {
+  /** Every delivery seen, in order. */
+  deliveries: Delivery[];
+  /** Batch sizes handed to the handler. */
+  batches: number[];
+  dead: { d: Delivery; reason: string }[];
+  ids(): Set<string>;
+  attemptsOf(id: string): number[];
+  /** Aborts and waits for `consume` to resolve. */
+  stop(): Promise<void>;
+  done: Promise<void>;
+}
+
+/**
+ * Starts `t.consume` with a handler that records every delivery, then runs `behave` (which may throw to reject
+ * the batch, or hang).
+ */
+export function record(
+  t: Transport,
+  opts: { batchSize?: number; maxAttempts?: number; behave?: (batch: Delivery[], call: number) => Promise<void> | void } = {},
+): Recorder {
+  const ac = new AbortController();
+  const r: Recorder = {
+    deliveries: [],
+    batches: [],
+    dead: [],
+    ids: () => new Set(r.deliveries.map((d) => d.change.id)),
+    attemptsOf: (id) => r.deliveries.filter((d) => d.change.id === id).map((d) => d.attempt),
+    stop: async () => {
+      ac.abort();
+      await r.done;
+    },
+    done: Promise.resolve(),
+  };
+  let call = 0;
+  r.done = t.consume(
+    async (batch) => {
+      r.batches.push(batch.length);
+      r.deliveries.push(...batch);
+      await opts.behave?.(batch, ++call);
+    },
+    {
+      signal: ac.signal,
+      batchSize: opts.batchSize,
+      maxAttempts: opts.maxAttempts,
+      onDeadLetter: (d, reason) => r.dead.push({ d, reason }),
+    },
+  );
+  return r;
+}
+
+/** True when something listens on 127.0.0.1:`port`. */
+export async function portOpen(port: number): Promise<boolean> {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** ../shared/services.sh, next to the project. */
+export const SERVICES_SH = fileURLToPath(new URL('../../../shared/services.sh', import.meta.url));
+
+/** Starts the named services if down (../shared/services.sh). */
+export async function ensureServices(...names: string[]): Promise<void> {
+  await run('bash', [SERVICES_SH, ...names], { timeout: 60_000 });
+}
+
+/**
+ * A TCP proxy on a free local port to `targetPort`, which a test can take down (listener closed, every connection
+ * cut) and bring back on the same port: a broker outage without touching the shared broker.
+ */
+export async function tcpProxy(targetPort: number): Promise<{ port: number; down(): Promise<void>; up(): Promise<void>; close(): Promise<void> }> {
+  const net = await import('node:net');
+  const sockets = new Set<import('node:net').Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect({ host: '127.0.0.1', port: targetPort });
+    sockets.add(client).add(upstream);
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  const down = async (): Promise<void> => {
+    const closed = new Promise<void>((r) => server.close(() => r()));
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+    await closed;
+  };
+  const up = async (): Promise<void> => {
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  };
+  return { port, down, up, close: async () => (server.listening ? down() : undefined) };
+}
