@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { consumeChanges, forwardOutbox } from '../apply/broker.js';
 import { runRelay } from '../apply/relay.js';
 import { openTransport, type Transport } from '../capture/transport/types.js';
+import { loadConfig } from '../config/load.js';
 import { ensureControlSchema } from '../control/control.js';
 import { TandemError, isTandemError } from '../core/errors.js';
 import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError } from './context.js';
@@ -24,11 +25,9 @@ export function registerRelay(program: Command): void {
         for (const [name, v] of [['--batch-size', opts.batchSize], ['--max-attempts', opts.maxAttempts]] as const)
           if (!Number.isInteger(v) || v < 1) throw new TandemError('USAGE', `${name} must be a whole number ≥ 1`);
         if (!['direct', 'publish', 'consume'].includes(opts.mode)) throw new TandemError('USAGE', `--mode must be direct, publish or consume (got "${opts.mode}")`);
-        ctx = await openContext(configPath, entityList(opts.entity));
-        if (opts.mode !== 'direct' && !ctx.config.transport) {
-          await ctx.close();
+        if (opts.mode !== 'direct' && !(await loadConfig(configPath)).transport)
           throw new TandemError('CONFIG_INVALID', `--mode ${opts.mode} needs a broker: add transport: { url: 'amqp://…' | 'nats://…' | 'redis://…' } to the config`);
-        }
+        ctx = await openContext(configPath, entityList(opts.entity));
       } catch (e) {
         process.exitCode = reportError(e);
         return;
