@@ -39,8 +39,14 @@ export interface ChaosOptions {
   seconds?: number;
   /** Concurrent application writers. Default 4. */
   writers?: number;
-  /** Inject faults (kills, outages, duplicates). Default true. */
+  /** Inject faults (kills, outages, duplicates, broker restarts). Default true. */
   faults?: boolean;
+  /**
+   * Route changes through a broker: the outbox is forwarded to RabbitMQ (a quorum queue) by `relay --mode
+   * publish` and applied by two `relay --mode consume` processes; the faults then include RabbitMQ restarts
+   * (`rabbitmqctl stop_app` / `start_app`). Default: none (relays drain the outbox directly).
+   */
+  broker?: 'rabbitmq';
   log?: (line: string) => void;
 }
 
@@ -65,11 +71,11 @@ const NEW_DDL = `
     balance numeric(12,2) NOT NULL, changed_at timestamp(6) NOT NULL);
   CREATE TABLE account_profiles (account_id bigint PRIMARY KEY REFERENCES accounts (id), display_name varchar(201) NOT NULL, bio text);`;
 
-function configText(source: string, target: string): string {
+function configText(source: string, target: string, transport?: string): string {
   return `import { defineConfig } from 'tandem';
 export default defineConfig({
   source: ${JSON.stringify(source)},
-  target: ${JSON.stringify(target)},
+  target: ${JSON.stringify(target)},${transport ? `\n  transport: ${transport},` : ''}
   backfill: { initialChunkRows: 500, maxChunkRows: 2000, chunkSeconds: 0.2 },
   entities: {
     users: {
@@ -85,6 +91,11 @@ export default defineConfig({
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs a command to its end (used for `rabbitmqctl`); resolves with its exit code. */
+function runCommand(cmd: string, args: string[]): Promise<number | null> {
+  return new Promise((r) => spawn(cmd, args, { stdio: 'ignore' }).on('close', r).on('error', () => r(null)));
+}
 
 /** A CLI process that can be killed and restarted. */
 class Worker {
@@ -130,12 +141,12 @@ async function runCliOnce(args: string[]): Promise<{ code: number | null; stdout
 }
 
 /** Runs one seed end to end and returns its figures. */
-export async function runSeed(seed: number, o: Required<Omit<ChaosOptions, 'seeds' | 'log'>> & { log: (s: string) => void }): Promise<SeedResult> {
+export async function runSeed(seed: number, o: Required<Omit<ChaosOptions, 'seeds' | 'log' | 'broker'>> & { broker?: 'rabbitmq'; log: (s: string) => void }): Promise<SeedResult> {
   const started = performance.now();
   const rng = prng(seed);
   const pick = (n: number) => Math.floor(rng() * n);
   const name = `tandem_chaos_${seed}_${randomBytes(3).toString('hex')}`;
-  const faults: Record<string, number> = { kill_backfill: 0, kill_relay: 0, target_outage: 0, duplicates: 0 };
+  const faults: Record<string, number> = { kill_backfill: 0, kill_relay: 0, target_outage: 0, duplicates: 0, ...(o.broker ? { broker_restart: 0 } : {}) };
 
   // legacy MariaDB
   const admin = await mysql.createConnection({ uri: `${MYSQL_BASE}/mysql` });
@@ -167,7 +178,8 @@ export async function runSeed(seed: number, o: Required<Omit<ChaosOptions, 'seed
   const targetUrl = targetDirect.replace(/:(\d+)\//, `:${port}/`);
   const dir = mkdtempSync(join(tmpdir(), 'tandem-chaos-'));
   const cfg = join(dir, 'tandem.config.ts');
-  writeFileSync(cfg, configText(sourceUrl, targetUrl));
+  const transport = o.broker ? `{ url: 'amqp://guest:guest@127.0.0.1:5672', name: '${name}' }` : undefined;
+  writeFileSync(cfg, configText(sourceUrl, targetUrl, transport));
   // control plane in both stores; phase dual_write before any write or backfill
   {
     const s = await openStore(sourceUrl), t = await openStore(targetDirect);
@@ -180,7 +192,9 @@ export async function runSeed(seed: number, o: Required<Omit<ChaosOptions, 'seed
 
   const log = o.log;
   const backfill = new Worker(['backfill', '--config', cfg, '--max-rows-per-second', String(Math.ceil(o.rows / (o.seconds * 0.6)))], 'backfill', log);
-  const relays = [0, 1].map((i) => new Worker(['relay', '--config', cfg, '--batch-size', String(50 + pick(200))], `relay${i}`, log));
+  const relays = o.broker
+    ? [new Worker(['relay', '--config', cfg, '--mode', 'publish'], 'forwarder', log), ...[0, 1].map((i) => new Worker(['relay', '--config', cfg, '--mode', 'consume', '--batch-size', String(20 + pick(100))], `consumer${i}`, log))]
+    : [0, 1].map((i) => new Worker(['relay', '--config', cfg, '--batch-size', String(50 + pick(200))], `relay${i}`, log));
   backfill.start();
   relays.forEach((r) => r.start());
 
@@ -296,7 +310,12 @@ export async function runSeed(seed: number, o: Required<Omit<ChaosOptions, 'seed
         } else if (f < 0.55) {
           const r = relays[pick(relays.length)]!;
           if (r.kill()) { faults.kill_relay!++; await sleep(200); r.start(); }
-        } else if (f < 0.75) {
+        } else if (o.broker && f < 0.65) {
+          faults.broker_restart!++;
+          await runCommand('rabbitmqctl', ['stop_app']);
+          await sleep(500 + pick(1500));
+          await runCommand('rabbitmqctl', ['start_app']);
+        } else if (f < 0.8) {
           faults.target_outage!++;
           await proxy.cut();
           await sleep(1000 + pick(3000));
@@ -331,8 +350,11 @@ export async function runSeed(seed: number, o: Required<Omit<ChaosOptions, 'seed
     } else await backfill.waitExit();
   }
   await Promise.all(relays.map((r) => r.stop()));
-  const drained = await runCliOnce(['relay', '--config', cfg, '--until-empty', '--json']);
-  if (drained.code !== 0) throw new Error(`final relay failed: ${drained.stderr}`);
+  const drains = o.broker ? [['--mode', 'publish'], ['--mode', 'consume']] : [[]];
+  for (const mode of drains) {
+    const drained = await runCliOnce(['relay', '--config', cfg, ...mode, '--until-empty', '--json']);
+    if (drained.code !== 0) throw new Error(`final relay failed: ${drained.stderr}`);
+  }
 
   // verify: full parity, and every key the workload wrote is right
   const config = await loadConfig(cfg);
@@ -376,7 +398,7 @@ export async function runChaos(opts: ChaosOptions): Promise<{ results: SeedResul
   const o = { rows: 50_000, seconds: 20, writers: 4, faults: true, ...opts, log: opts.log ?? ((s: string) => process.stdout.write(`${s}\n`)) };
   const results: SeedResult[] = [];
   for (const seed of o.seeds) {
-    o.log(`seed ${seed}: ${o.rows} rows, ${o.seconds}s of writes by ${o.writers} writers${o.faults ? ' with faults' : ''}`);
+    o.log(`seed ${seed}: ${o.rows} rows, ${o.seconds}s of writes by ${o.writers} writers${o.faults ? ' with faults' : ''}${o.broker ? `, through ${o.broker}` : ''}`);
     const r = await runSeed(seed, o);
     o.log(`seed ${seed}: writes=${r.writes} divergent_rows=${r.divergentRows} lost_writes=${r.lostWrites} resurrected=${r.resurrected} version_regressions=${r.versionRegressions} max_relay_lag_ms=${r.maxRelayLagMs} faults=${JSON.stringify(r.faults)} (${r.seconds.toFixed(1)}s)`);
     results.push(r);

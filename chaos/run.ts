@@ -1,5 +1,5 @@
 /**
- * `npm run chaos -- --seeds N [--first-seed S] [--rows R] [--seconds T] [--writers W] [--no-faults]`
+ * `npm run chaos -- --seeds N [--first-seed S] [--rows R] [--seconds T] [--writers W] [--no-faults] [--broker rabbitmq]`
  * Prints one line per seed and, last, `chaos runs=N writes=W divergent_rows=0 lost_writes=0 resurrected=0
  * version_regressions=0 max_relay_lag_ms=L`. Exits 1 when any figure that must be 0 is not.
  */
@@ -14,6 +14,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     writers: { type: 'string', default: '4' },
     'no-faults': { type: 'boolean', default: false },
+    broker: { type: 'string' },
   },
 });
 const n = Number(values.seeds), first = Number(values['first-seed']);
@@ -23,6 +24,7 @@ const { results, line } = await runChaos({
   seconds: Number(values.seconds),
   writers: Number(values.writers),
   faults: !values['no-faults'],
+  broker: values.broker === undefined ? undefined : values.broker === 'rabbitmq' ? 'rabbitmq' : (() => { throw new Error('--broker must be rabbitmq'); })(),
 });
 console.log(line);
 process.exitCode = results.every((r) => r.divergentRows === 0 && r.lostWrites === 0 && r.resurrected === 0 && r.versionRegressions === 0) ? 0 : 1;

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerBackfill } from './backfill.js';
 import { EXIT } from './context.js';
 import { registerDemo } from './demo.js';
+import { registerIdentity } from './identity.js';
 import { registerInit } from './init.js';
 import { registerPrepare } from '../prepare/cli.js';
 import { registerPhase } from './phase.js';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerVerify(program);
   registerRelay(program);
   registerPhase(program);
+  registerIdentity(program);
   registerStatus(program);
   registerDemo(program);
   registerPrepare(program);

@@ -33,6 +33,8 @@ export const ErrorCodes = {
   // backfill / verify
   BACKFILL_INTERRUPTED: 'the backfill stopped on request before finishing',
   VERIFY_FAILED: 'verification could not run to the end',
+  // prepare
+  PREPARE_CONFLICT: 'a column or trigger with the name tandem prepare uses exists but was not created by it',
   // capture (dual writes) and relay
   CAPTURE_UNKNOWN_ENTITY: 'the dual-write API was given an entity the config does not have',
   CAPTURE_KEY_INVALID: 'the dual-write API was given a key that does not match the entity key',

@@ -101,11 +101,24 @@ export async function prepareEntity(store: Store, req: PrepareRequest, opts: Pre
     const state = await inspectTable(store, db, req.table, column, names.fn);
     const ddl = versionDdl(store.dialect, store.sql, req.table, column, state.shape);
     const plan = undo ? planUndo(store, req.table, column, names, ddl, state) : planForward(store, req.table, column, names, ddl, state);
-    if (opts.dryRun || plan.statements.length === 0) return { plan, ran: plan.statements.map((s) => s.sql), notes: [] as string[] };
+    if (opts.dryRun || plan.statements.length === 0) {
+      const fallback = plan.statements.some((s) => s.fallbacks?.length);
+      const notes = fallback ? ['if the server refuses ALGORITHM=INSTANT, prepare retries with ALGORITHM=INPLACE, LOCK=NONE (online), and only with --allow-locking as a table copy that blocks writes'] : [];
+      return { plan, ran: plan.statements.map((s) => s.sql), notes };
+    }
     const { ran, notes } = await runStatements(store, db, plan.statements, !!opts.allowLocking);
     return { plan, ran, notes };
   };
-  const { plan, ran, notes } = opts.dryRun ? await work(store) : await withPrepareLock(store, opts.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT_SECONDS, work);
+  const seconds = lockSeconds(opts.lockTimeoutSeconds);
+  let out: Awaited<ReturnType<typeof work>>;
+  try {
+    out = opts.dryRun ? await work(store) : await withPrepareLock(store, seconds, work);
+  } catch (e) {
+    if (!isLockTimeout(e)) throw e;
+    const after = store.dialect === 'mysql' ? 'statements before it stay done; run prepare again to complete' : 'nothing was changed';
+    throw new TandemError('STORE_QUERY', `${store.url}: gave up after waiting ${seconds}s for a lock on source table "${req.table}" (a transaction is using it; ${after}); retry when it ends, or raise --lock-timeout`, { table: req.table }, { cause: e });
+  }
+  const { plan, ran, notes } = out;
   const changed = plan.statements.length > 0;
   const status: PrepareStatus = undo
     ? changed ? (opts.dryRun ? 'would_undo' : 'undone') : 'nothing_to_undo'
@@ -170,9 +183,9 @@ function planForward(store: Store, table: string, column: string, names: Version
     const tr = state.triggers.get(n);
     if (!tr) continue;
     if (!sameTable(store, tr.table, table))
-      throw new TandemError('CONFIG_INVALID', `trigger "${n}" already exists on table "${tr.table}"; tandem prepare needs that name for table "${table}" (rename or drop the other trigger)`, { table, trigger: n });
+      throw new TandemError('PREPARE_CONFLICT', `trigger "${n}" already exists on table "${tr.table}"; tandem prepare needs that name for table "${table}" (rename or drop the other trigger)`, { table, trigger: n });
     if (!isOurTrigger(store, table, tr, ddl, state, names))
-      throw new TandemError('CONFIG_INVALID', `trigger "${n}" on source table "${table}" does not maintain column "${column}": the table was prepared with another --column (undo that first: tandem prepare --undo --column <name>), or the trigger is not Tandem's`, { table, trigger: n });
+      throw new TandemError('PREPARE_CONFLICT', `trigger "${n}" on source table "${table}" does not maintain column "${column}": the table was prepared with another --column (undo that first: tandem prepare --undo --column <name>), or the trigger is not Tandem's`, { table, trigger: n });
     present.push(n);
   }
   const missing = expected.filter((n) => !present.includes(n));
@@ -180,9 +193,9 @@ function planForward(store: Store, table: string, column: string, names: Version
   const c = state.column;
   if (c) {
     if (!c.marked && present.length === 0)
-      throw new TandemError('CONFIG_INVALID', `source table "${table}" already has a column "${c.name}" that tandem prepare did not create; if it grows on every change, name it as the entity's version (version: '${c.name}'), otherwise choose another name with --column`, { table, column: c.name });
+      throw new TandemError('PREPARE_CONFLICT', `source table "${table}" already has a column "${c.name}" that tandem prepare did not create; if it grows on every change, name it as the entity's version (version: '${c.name}'), otherwise choose another name with --column`, { table, column: c.name });
     if (!c.integer)
-      throw new TandemError('CONFIG_INVALID', `column "${c.name}" of source table "${table}" is ${c.dataType}, not an integer; undo with tandem prepare --undo and run prepare again`, { table, column: c.name });
+      throw new TandemError('PREPARE_CONFLICT', `column "${c.name}" of source table "${table}" is ${c.dataType}, not an integer; undo with tandem prepare --undo and run prepare again`, { table, column: c.name });
     if (missing.length === 0) return { statements: [], triggers: expected, notes, columnName: c.name };
     return {
       statements: ddl.createTriggers.filter((s) => !s.trigger || missing.includes(s.trigger)),
@@ -212,12 +225,27 @@ function planUndo(store: Store, table: string, column: string, names: VersionObj
   const drops = ddl.dropTriggers.filter((s) => (s.trigger ? own.includes(s.trigger) : fnOurs));
   if (!ours) {
     if (c) {
-      throw new TandemError('CONFIG_INVALID', `column "${c.name}" of source table "${table}" was not created by tandem prepare (no Tandem trigger maintains it); --undo removes only what prepare created`, { table, column: c.name });
+      throw new TandemError('PREPARE_CONFLICT', `column "${c.name}" of source table "${table}" was not created by tandem prepare (no Tandem trigger maintains it); --undo removes only what prepare created`, { table, column: c.name });
     }
     // a trigger function left alone (PostgreSQL) is the only possible leftover
     return { statements: drops, triggers: [], notes: [] };
   }
   return { statements: [...drops, ...(c ? ddl.dropColumn : [])], triggers: own, notes: [], columnName: c?.name };
+}
+
+/** The lock timeout in whole seconds (MySQL's `lock_wait_timeout` is an integer), at least 1. */
+function lockSeconds(v: number | undefined): number {
+  return Math.max(1, Math.ceil(v ?? DEFAULT_LOCK_TIMEOUT_SECONDS));
+}
+
+/**
+ * True for "gave up waiting for a lock": PostgreSQL SQLSTATE 55P03 (`lock_timeout`; the store may report it as
+ * unreachable because its message says "timeout"), MySQL/MariaDB errno 1205 (`lock_wait_timeout`).
+ */
+function isLockTimeout(e: unknown): boolean {
+  if (!isTandemError(e)) return false;
+  const cause = e.cause as { code?: unknown } | undefined;
+  return cause?.code === '55P03' || e.detail.sqlstate === '55P03' || Number(e.detail.errno) === 1205;
 }
 
 /** MySQL/MariaDB refuse an `ALGORITHM=` they cannot honour with errno 1845 or 1846. */
@@ -277,8 +305,7 @@ async function runStatements(store: Store, db: Executor, statements: DdlStatemen
  * - SQLite: one `BEGIN IMMEDIATE` transaction (the DDL is transactional).
  * Throws `TANDEM_ERR_STORE_QUERY` when the lock cannot be had in time.
  */
-async function withPrepareLock<T>(store: Store, lockTimeoutSeconds: number, fn: (db: Executor) => Promise<T>): Promise<T> {
-  const seconds = Math.max(1, Math.ceil(lockTimeoutSeconds));
+async function withPrepareLock<T>(store: Store, seconds: number, fn: (db: Executor) => Promise<T>): Promise<T> {
   switch (store.dialect) {
     case 'postgres':
     case 'pglite':
@@ -291,12 +318,13 @@ async function withPrepareLock<T>(store: Store, lockTimeoutSeconds: number, fn: 
       return store.transaction(async (tx) => {
         await tx.execute(`SET SESSION lock_wait_timeout = ?`, [seconds]);
         try {
-          const got = await tx.query<{ ok: unknown }>(`SELECT GET_LOCK(?, ?) AS ok`, ['tandem_prepare', seconds]);
+          // one lock per database (MySQL limits lock names to 64 characters)
+          const got = await tx.query<{ ok: unknown }>(`SELECT GET_LOCK(LEFT(CONCAT('tandem_prepare:', DATABASE()), 64), ?) AS ok`, [seconds]);
           if (Number(got[0]?.ok) !== 1) throw new TandemError('STORE_QUERY', `${store.url}: another tandem prepare holds its lock (waited ${seconds}s)`);
           try {
             return await fn(tx);
           } finally {
-            await tx.query(`SELECT RELEASE_LOCK(?) AS ok`, ['tandem_prepare']).catch(() => {});
+            await tx.query(`SELECT RELEASE_LOCK(LEFT(CONCAT('tandem_prepare:', DATABASE()), 64)) AS ok`).catch(() => {});
           }
         } finally {
           await tx.execute(`SET SESSION lock_wait_timeout = DEFAULT`).catch(() => {});

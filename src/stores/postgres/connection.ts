@@ -35,7 +35,9 @@ export function pgError(e: unknown, redactedUrl: string): TandemError {
   if (e instanceof TandemError) return e;
   const err = e as { code?: string; message?: string; column?: string; table?: string; constraint?: string };
   const code = err.code ?? '';
-  if (['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET', 'EAI_AGAIN'].includes(code) || /timeout|terminated unexpectedly|Connection terminated/i.test(err.message ?? ''))
+  // a server error carries a 5-character SQLSTATE (a lock or statement timeout is 55P03 / 57014, not unreachable)
+  const sqlstate = /^[0-9A-Z]{5}$/.test(code);
+  if (['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET', 'EAI_AGAIN'].includes(code) || (!sqlstate && /timeout|terminated unexpectedly|Connection terminated/i.test(err.message ?? '')))
     return new TandemError('STORE_UNREACHABLE', `cannot reach PostgreSQL at ${redactedUrl} (${code || err.message})`, { cause: code }, { cause: e });
   if (code === '28P01' || code === '28000')
     return new TandemError('STORE_AUTH', `PostgreSQL at ${redactedUrl} refused the credentials (${err.message})`, {}, { cause: e });
