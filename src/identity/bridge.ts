@@ -10,8 +10,8 @@
  * ```
  *
  * Flow of one attempt (every store read is by the normalised identifier, see ./normalize.ts):
- * 1. In parallel: the new store's user row, and one control-plane read (the identifier's failure counter and
- *    whether the user is `reset_required`). A counter in its delay answers `throttled` at once.
+ * 1. One query to the new store: the user row, the identifier's failure counter and whether the user is
+ *    `reset_required` (control plane, same database). A counter in its delay answers `throttled` at once.
  * 2. User in the new store: verify against what it holds — a direct Argon2id hash, a wrapped legacy hash
  *    (./wrap.ts) or a legacy hash copied by the backfill. Success: upgrade to a fresh Argon2id hash when needed
  *    (compare-and-set on the old value), mark the user migrated, return.
@@ -94,7 +94,7 @@ export interface IdentityBridgeOptions {
   /**
    * Every failure answers no earlier than this many ms after the attempt started. Default 250. It must exceed the
    * slowest failure path (Argon2id verify + the slowest legacy verify + store round trips); when an attempt
-   * exceeds it, `floorExceeded` counts it and a warning is logged.
+   * exceeds it, `floorExceeded` counts it and a warning is logged. 0 disables the floor (tests, benchmarks).
    */
   floorMs?: number;
   /** Global budget of legacy-store queries (per process). Default 100/s, burst 200, wait up to 250 ms. */
@@ -250,7 +250,7 @@ export class IdentityBridge {
     const work: Work = { argon: false, legacy: false };
     let path: 'new' | 'legacy' | 'none' = 'none';
     try {
-      const [ctx, fromNew] = await Promise.all([this.#context(fp, norm), valid ? this.#lookupNew(norm) : Promise.resolve<Lookup>({ match: null, ambiguous: false })]);
+      const { ctx, fromNew } = await this.#newStoreAndContext(fp, norm, valid);
       if (ctx.retryAfterMs > 0) {
         this.#stats.throttled++;
         this.#log.debug({ event: 'identity.login', outcome: 'throttled', who: fp.slice(0, 12), retryAfterMs: ctx.retryAfterMs }, 'login throttled');
@@ -310,6 +310,7 @@ export class IdentityBridge {
   async #holdToFloor(t0: number, what: string): Promise<void> {
     const spent = performance.now() - t0;
     if (spent > this.#stats.maxFailureWorkMs) this.#stats.maxFailureWorkMs = spent;
+    if (this.floorMs === 0) return;
     if (spent > this.floorMs) {
       this.#stats.floorExceeded++;
       this.#log.warn({ event: 'identity.floor_exceeded', what, workMs: Math.round(spent), floorMs: this.floorMs }, 'a failed login took longer than the time floor; raise floorMs');
@@ -326,30 +327,45 @@ export class IdentityBridge {
 
   // --- reads --------------------------------------------------------------------------------------------------
 
-  /** One control-plane read: the identifier's failure counter and whether a user with it is reset-required. */
-  async #context(fp: string, norm: string): Promise<{ failures: number; retryAfterMs: number; reset: boolean }> {
+  /**
+   * One round trip to the new store: the identifier's failure counter and reset-required flag (control plane), and
+   * the candidate user rows (a one-row derived table LEFT JOINed to the lookup, so the counter comes back even when
+   * no user matches).
+   */
+  async #newStoreAndContext(fp: string, norm: string, valid: boolean): Promise<{ ctx: { failures: number; retryAfterMs: number; reset: boolean }; fromNew: Lookup }> {
     const t = this.#target;
+    const r = this.resolved.target;
     const p = (i: number) => t.sql.param(i);
+    const q = (c: string) => t.sql.ident(c);
+    const cols = [...new Set([...r.keyColumns, r.identifier, r.password])];
+    const w = valid ? lookupWhere(t, r.identifier, r.mode, norm, 5) : { sql: '1 = 0', params: [] as string[] };
     const f = this.#failures.table;
-    const rows = await t.query<{ failures: unknown; last_ms: unknown; reset: unknown }>(
-      `SELECT (SELECT failures FROM ${f} WHERE id = ${p(1)}) AS failures, (SELECT last_failure_ms FROM ${f} WHERE id = ${p(2)}) AS last_ms,
-        (SELECT count(*) FROM ${this.#ledger.table} WHERE entity = ${p(3)} AND identifier = ${p(4)} AND state = 'reset_required') AS reset`,
-      [fp, fp, this.resolved.entity.name, norm],
+    const rows = await t.query(
+      `SELECT c.tandem_failures, c.tandem_last_ms, c.tandem_reset, ${cols.map((c) => `u.${q(c)}`).join(', ')}
+       FROM (SELECT (SELECT failures FROM ${f} WHERE id = ${p(1)}) AS tandem_failures, (SELECT last_failure_ms FROM ${f} WHERE id = ${p(2)}) AS tandem_last_ms,
+                    (SELECT count(*) FROM ${this.#ledger.table} WHERE entity = ${p(3)} AND identifier = ${p(4)} AND state = 'reset_required') AS tandem_reset) c
+       LEFT JOIN (SELECT ${cols.map(q).join(', ')} FROM ${t.sql.table(r.table.table.name)} WHERE ${w.sql} LIMIT 5) u ON 1 = 1`,
+      [fp, fp, this.resolved.entity.name, norm, ...w.params],
     );
-    const r = rows[0] ?? {};
-    const gate = r.failures === null || r.failures === undefined ? { failures: 0, retryAfterMs: 0 } : this.#failures.gate(Number(r.failures), Number(r.last_ms));
-    return { ...gate, reset: Number(r.reset ?? 0) > 0 };
+    const first = rows[0] ?? {};
+    const gate = first.tandem_failures === null || first.tandem_failures === undefined ? { failures: 0, retryAfterMs: 0 } : this.#failures.gate(Number(first.tandem_failures), Number(first.tandem_last_ms));
+    const users = rows.filter((row) => r.keyColumns.every((k) => row[k] !== null && row[k] !== undefined));
+    return { ctx: { ...gate, reset: Number(first.tandem_reset ?? 0) > 0 }, fromNew: this.#candidates(users, r.identifier, r.table.table.name, norm) };
   }
 
-  async #find(store: Store, table: string, columns: string[], identifierColumn: string, mode: ResolvedIdentity['source']['mode'], norm: string): Promise<Lookup> {
-    const w = lookupWhere(store, identifierColumn, mode, norm);
-    const rows = await store.query(`SELECT ${columns.map((c) => store.sql.ident(c)).join(', ')} FROM ${store.sql.table(table)} WHERE ${w.sql} LIMIT 5`, w.params);
+  #candidates(rows: Row[], identifierColumn: string, table: string, norm: string): Lookup {
     const hits = rows.filter((r) => normalizeIdentifier(text(r[identifierColumn])) === norm);
     if (hits.length > 1) {
       this.#log.warn({ event: 'identity.ambiguous_identifier', table, rows: hits.length }, 'several users share one normalised identifier; none can log in until it is fixed');
       return { match: null, ambiguous: true };
     }
     return { match: hits[0] ? { row: hits[0] } : null, ambiguous: false };
+  }
+
+  async #find(store: Store, table: string, columns: string[], identifierColumn: string, mode: ResolvedIdentity['source']['mode'], norm: string): Promise<Lookup> {
+    const w = lookupWhere(store, identifierColumn, mode, norm);
+    const rows = await store.query(`SELECT ${columns.map((c) => store.sql.ident(c)).join(', ')} FROM ${store.sql.table(table)} WHERE ${w.sql} LIMIT 5`, w.params);
+    return this.#candidates(rows, identifierColumn, table, norm);
   }
 
   #lookupNew(norm: string): Promise<Lookup> {

@@ -204,12 +204,28 @@ export class FailureCounter {
     } else {
       sql = `INSERT INTO ${this.table} (id, failures, last_failure_ms) VALUES (${p(1)}, 1, ${p(2)}) ON CONFLICT (id) DO UPDATE SET failures = CASE WHEN last_failure_ms < ${p(3)} THEN 1 ELSE failures + 1 END, last_failure_ms = excluded.last_failure_ms`;
     }
-    await this.#store.execute(sql, [id, nowMs, stale]);
+    await this.#write(sql, [id, nowMs, stale]);
   }
 
   /** Forgets the failures of a fingerprint (after a successful login). */
   async clear(id: string): Promise<void> {
-    await this.#store.execute(`DELETE FROM ${this.table} WHERE id = ${this.#store.sql.param(1)}`, [id]);
+    await this.#write(`DELETE FROM ${this.table} WHERE id = ${this.#store.sql.param(1)}`, [id]);
+  }
+
+  /**
+   * Counter writes are on the login path and need no durability (a crash forgets the last few failures, it
+   * never locks anyone out): on PostgreSQL they commit without waiting for the WAL flush, so a login does not
+   * pay an fsync.
+   */
+  async #write(sql: string, params: unknown[]): Promise<void> {
+    if (this.#store.dialect !== 'postgres') {
+      await this.#store.execute(sql, params);
+      return;
+    }
+    await this.#store.transaction(async (tx) => {
+      await tx.execute('SET LOCAL synchronous_commit TO OFF');
+      await tx.execute(sql, params);
+    });
   }
 
   /**
