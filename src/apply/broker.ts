@@ -6,6 +6,7 @@ import { canonicalTimestamp } from '../core/canonical.js';
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { Store } from '../stores/types.js';
 import { applyChanges } from './apply.js';
+import { withRetry } from './retry.js';
 import { deadLetter, type RelayStats } from './relay.js';
 
 /**
@@ -93,7 +94,12 @@ export async function consumeChanges(o: {
     for (const [name, ds] of byEntity) {
       const entity = o.entities.find((e) => e.name === name);
       if (!entity) throw new Error(`unknown entity "${name}" (not in the config)`);
-      const r = await applyChanges(o.primary, o.secondary, entity, ds.map((d) => ({ key: d.change.key, keyValues: d.change.keyValues })));
+      // an unreachable store is waited out here (about five minutes), so an outage does not use up the
+      // deliveries the broker counts toward dead-lettering; other failures go back to the broker at once
+      const r = await withRetry(() => applyChanges(o.primary, o.secondary, entity, ds.map((d) => ({ key: d.change.key, keyValues: d.change.keyValues }))), {
+        attempts: 60,
+        onRetry: () => { stats.retried++; if (stop.signal.aborted) throw new Error('stopping'); },
+      });
       stats.applied += r.applied;
       stats.skipped += r.skipped;
       stats.deleted += r.deleted;

@@ -16,18 +16,30 @@ export function registerRelay(program: Command): void {
     .option('--max-attempts <n>', 'attempts before a change goes to the dead-letter table', (v) => Number(v), 10)
     .option('--mode <mode>', 'direct: outbox → secondary; publish: outbox → broker; consume: broker → secondary', 'direct')
     .option('--until-empty', 'stop once every change is applied (or dead-lettered) instead of polling')
+    .option('--wait-seconds <n>', 'how long to wait for an unreachable store at start', (v) => Number(v), 60)
     .option('--json', 'print the final figures as JSON')
     .addHelpText('after', '\nStops on SIGINT/SIGTERM after the batch in flight. Exit codes: 0, 2 error.')
-    .action(async (opts: { entity?: string; batchSize: number; maxAttempts: number; mode: string; untilEmpty?: boolean; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { entity?: string; batchSize: number; maxAttempts: number; mode: string; untilEmpty?: boolean; waitSeconds: number; json?: boolean }, cmd: Command) => {
       const configPath = cmd.optsWithGlobals().config as string;
-      let ctx;
+      let ctx: Awaited<ReturnType<typeof openContext>> | undefined;
       try {
         for (const [name, v] of [['--batch-size', opts.batchSize], ['--max-attempts', opts.maxAttempts]] as const)
           if (!Number.isInteger(v) || v < 1) throw new TandemError('USAGE', `${name} must be a whole number ≥ 1`);
         if (!['direct', 'publish', 'consume'].includes(opts.mode)) throw new TandemError('USAGE', `--mode must be direct, publish or consume (got "${opts.mode}")`);
         if (opts.mode !== 'direct' && !(await loadConfig(configPath)).transport)
           throw new TandemError('CONFIG_INVALID', `--mode ${opts.mode} needs a broker: add transport: { url: 'amqp://…' | 'nats://…' | 'redis://…' } to the config`);
-        ctx = await openContext(configPath, entityList(opts.entity));
+        // a relay is a daemon: a store that is down at start is waited for (up to --wait-seconds), not fatal
+        const until = Date.now() + opts.waitSeconds * 1000;
+        for (;;) {
+          try {
+            ctx = await openContext(configPath, entityList(opts.entity));
+            break;
+          } catch (e) {
+            if (!isTandemError(e, 'STORE_UNREACHABLE') || Date.now() > until) throw e;
+            process.stderr.write(`${e.toLine()} — retrying\n`);
+            await new Promise((r) => setTimeout(r, 1000));
+          }
+        }
       } catch (e) {
         process.exitCode = reportError(e);
         return;
