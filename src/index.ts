@@ -15,3 +15,55 @@ export { applyRows, type ApplyResult } from './apply/apply.js';
 export { runBackfill, type BackfillOptions, type EntityBackfillResult } from './backfill/backfill.js';
 export { verifyEntities, type VerifyResult, type EntityVerifyResult, type KeyDifference } from './verify/verify.js';
 export { ensureControlSchema, audit } from './control/control.js';
+// identity bridge: lazy password migration on login, hash formats, Argon2id, operator tasks (docs/identity.md)
+export { type IdentityConfig } from './config/schema.js';
+export {
+  createIdentityBridge,
+  openIdentityBridge,
+  IdentityBridge,
+  verifyPassword,
+  identifyHash,
+  supportedSchemes,
+  hashPassword,
+  needsRehash,
+  Argon2idHasher,
+  OWASP_ARGON2ID,
+  Semaphore,
+  normalizeIdentifier,
+  wrapLegacyHash,
+  verifyWrappedHash,
+  isWrappedHash,
+  wrapAtRest,
+  identityReport,
+  formatIdentityReport,
+  sunsetIdentities,
+  resolveIdentity,
+  TokenBucket,
+  firebaseStoredHash,
+  type AuthResult,
+  type AuthSuccess,
+  type AuthFailure,
+  type Credentials,
+  type IdentityBridgeOptions,
+  type BridgeStats,
+  type VerifyResult as PasswordVerifyResult,
+  type VerifyOptions as PasswordVerifyOptions,
+  type Argon2Params,
+  type RawHexConfig,
+  type FirebaseScryptParams,
+  type WorkFactorCaps,
+  type IdentityReport,
+  type SunsetEntry,
+  type SunsetResult,
+  type WrapAtRestOptions,
+  type WrapAtRestResult,
+  type ResolvedIdentity,
+  type FailurePolicy,
+  type TokenBucketOptions,
+} from './identity/index.js';
+export { createDualWriter, DualWriter, type DualWriterOptions, type KeyInput, type WriteContext } from './capture/writer.js';
+export { fromPg, fromMysql, fromSqlite, fromKysely, type TxAdapter } from './capture/adapters.js';
+export { openTransport, type Transport, type Change, type Delivery } from './capture/transport/types.js';
+export { runRelay, type RelayStats } from './apply/relay.js';
+export { consumeChanges, forwardOutbox } from './apply/broker.js';
+export { PHASES, readPhase, setPhase, primaryRole, type Phase } from './control/phase.js';
