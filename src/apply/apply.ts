@@ -240,6 +240,7 @@ export function keysWhere(store: Store, columns: string[], keys: unknown[][], fi
 /** Reads the current source rows of an entity for the given raw key values (rows that no longer exist are absent). */
 export async function readSourceRows(source: Store, entity: ResolvedEntity, keys: unknown[][], via: Executor = source): Promise<Row[]> {
   if (!keys.length) return [];
+  if (entity.read) return entity.read(source, keys, via);
   const w = keysWhere(source, entity.key, keys);
   return via.query<Row>(`SELECT ${entity.readColumns.map((c) => source.sql.ident(c)).join(', ')} FROM ${source.sql.table(entity.source.name)} WHERE ${w.sql}`, w.params);
 }

@@ -4,7 +4,8 @@ import { loadConfig, parseConfig } from '../config/load.js';
 import { resolveConfig } from '../config/resolve.js';
 import type { TandemConfig, TandemConfigInput } from '../config/schema.js';
 import { ensureControlSchema } from '../control/control.js';
-import { capturesChanges, readPhase, type Phase } from '../control/phase.js';
+import { capturesChanges, primaryRole, readPhase, type Phase } from '../control/phase.js';
+import { reverseEntity } from '../core/reverse.js';
 import { TandemError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { keyString, type ResolvedEntity } from '../core/mapping.js';
@@ -67,6 +68,7 @@ export class DualWriter {
   private phaseCache: { phase: Phase; at: number } | null = null;
   private readonly inflight = new Set<Promise<unknown>>();
   private transport: Promise<Transport> | undefined;
+  private readonly reversed = new Map<string, ResolvedEntity>();
 
   constructor(
     readonly config: TandemConfig,
@@ -207,7 +209,17 @@ export class DualWriter {
   private async applyNow(entries: OutboxEntry[]): Promise<void> {
     const byEntity = new Map<string, OutboxEntry[]>();
     for (const e of entries) byEntity.set(e.entity, [...(byEntity.get(e.entity) ?? []), e]);
-    for (const [name, list] of byEntity) await applyChanges(this.source, this.target, this.entities.get(name)!, list);
+    // after write cutover the new store is primary and the fast path writes back to legacy
+    const reverse = primaryRole(await this.phase()) === 'new';
+    for (const [name, list] of byEntity) {
+      const entity = this.entities.get(name)!;
+      if (!reverse) await applyChanges(this.source, this.target, entity, list);
+      else {
+        let r = this.reversed.get(name);
+        if (!r) this.reversed.set(name, (r = reverseEntity(entity)));
+        await applyChanges(this.target, this.source, r, list);
+      }
+    }
   }
 
   /** Waits for fast-path applies still running (they never block writes), then closes Tandem's own connections. */

@@ -4,6 +4,8 @@ import { runRelay } from '../apply/relay.js';
 import { openTransport, type Transport } from '../capture/transport/types.js';
 import { loadConfig } from '../config/load.js';
 import { ensureControlSchema } from '../control/control.js';
+import { primaryRole, readPhase } from '../control/phase.js';
+import { reverseEntity } from '../core/reverse.js';
 import { TandemError, isTandemError } from '../core/errors.js';
 import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError } from './context.js';
 
@@ -48,19 +50,28 @@ export function registerRelay(program: Command): void {
       const onSignal = () => stop.abort();
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
-      const args = { config: configPath, entity: opts.entity ?? null, mode: opts.mode, untilEmpty: !!opts.untilEmpty };
+      const args: Record<string, unknown> = { config: configPath, entity: opts.entity ?? null, mode: opts.mode, untilEmpty: !!opts.untilEmpty };
       let transport: Transport | undefined;
       try {
         await prepareControl(ctx);
         await ensureControlSchema(ctx.source);
+        // the direction follows the phase: legacy → new until write cutover, new → legacy (reverse relay) after
+        const c = ctx;
+        const direction = async () => primaryRole(await readPhase(c.control).catch(() => 'dual_write' as const));
+        let role = await direction();
+        const roles = (r: 'legacy' | 'new') => r === 'new'
+          ? { primary: c.target, secondary: c.source, entities: c.entities.map(reverseEntity) }
+          : { primary: c.source, secondary: c.target, entities: c.entities };
+        const { primary, secondary, entities } = roles(role);
+        args.direction = role === 'new' ? 'new → legacy' : 'legacy → new';
         if (opts.mode !== 'direct') {
           transport = await openTransport(ctx.config.transport!.url, { name: ctx.config.transport!.name, maxAttempts: opts.maxAttempts, logger: ctx.log });
           if (opts.mode === 'publish') {
-            const forwarded = await forwardOutbox({ primary: ctx.source, transport, log: ctx.log, batchSize: opts.batchSize, signal: stop.signal, untilEmpty: opts.untilEmpty });
+            const forwarded = await forwardOutbox({ primary, transport, log: ctx.log, batchSize: opts.batchSize, signal: stop.signal, untilEmpty: opts.untilEmpty });
             process.stdout.write(opts.json ? `${JSON.stringify({ forwarded })}\n` : `relay: ${forwarded} changes published to ${transport.kind}\n`);
             await auditSafely(ctx, { command: 'relay', args, outcome: 'ok', detail: JSON.stringify({ forwarded }) });
           } else {
-            const stats = await consumeChanges({ transport, primary: ctx.source, secondary: ctx.target, control: ctx.control, entities: ctx.entities, log: ctx.log, batchSize: opts.batchSize, maxAttempts: opts.maxAttempts, signal: stop.signal, untilEmpty: opts.untilEmpty });
+            const stats = await consumeChanges({ transport, primary, secondary, control: ctx.control, entities, log: ctx.log, batchSize: opts.batchSize, maxAttempts: opts.maxAttempts, signal: stop.signal, untilEmpty: opts.untilEmpty });
             process.stdout.write(opts.json ? `${JSON.stringify(stats)}\n` : `relay: ${stats.changes} changes from ${transport.kind}, ${stats.applied} rows applied, ${stats.deleted} deleted, ${stats.deadLettered} dead-lettered\n`);
             await auditSafely(ctx, { command: 'relay', args, outcome: 'ok', detail: JSON.stringify(stats) });
           }
@@ -68,15 +79,31 @@ export function registerRelay(program: Command): void {
           return;
         }
         let last = 0;
-        const stats = await runRelay({
-          primary: ctx.source, secondary: ctx.target, control: ctx.control, entities: ctx.entities, log: ctx.log,
-          batchSize: opts.batchSize, maxAttempts: opts.maxAttempts, untilEmpty: opts.untilEmpty, signal: stop.signal,
-          onBatch: (s) => {
-            if (Date.now() - last < 1000) return;
-            last = Date.now();
-            ctx!.log.info({ event: 'relay.progress', ...s }, `relay: ${s.changes} changes, ${s.applied} applied, ${s.deleted} deleted, ${s.deadLettered} dead-lettered, max lag ${s.maxLagMs} ms`);
-          },
-        });
+        let stats = { batches: 0, changes: 0, applied: 0, deleted: 0, skipped: 0, retried: 0, deadLettered: 0, maxLagMs: 0 };
+        // run in the current direction; a phase change across write cutover restarts the loop the other way
+        for (let turn = 0; !stop.signal.aborted; turn++) {
+          const current = turn === 0 ? { primary, secondary, entities } : roles(role);
+          const leg = new AbortController();
+          const onStop = () => leg.abort();
+          stop.signal.addEventListener('abort', onStop, { once: true });
+          const watch = setInterval(() => {
+            direction().then((r) => { if (r !== role) { role = r; leg.abort(); } }, () => {});
+          }, 2000);
+          const s = await runRelay({
+            primary: current.primary, secondary: current.secondary, control: ctx.control, entities: current.entities, log: ctx.log,
+            batchSize: opts.batchSize, maxAttempts: opts.maxAttempts, untilEmpty: opts.untilEmpty, signal: leg.signal,
+            onBatch: (x) => {
+              if (Date.now() - last < 1000) return;
+              last = Date.now();
+              c.log.info({ event: 'relay.progress', ...x }, `relay: ${x.changes} changes, ${x.applied} applied, ${x.deleted} deleted, ${x.deadLettered} dead-lettered, max lag ${x.maxLagMs} ms`);
+            },
+          });
+          clearInterval(watch);
+          stop.signal.removeEventListener('abort', onStop);
+          stats = { batches: stats.batches + s.batches, changes: stats.changes + s.changes, applied: stats.applied + s.applied, deleted: stats.deleted + s.deleted, skipped: stats.skipped + s.skipped, retried: stats.retried + s.retried, deadLettered: stats.deadLettered + s.deadLettered, maxLagMs: Math.max(stats.maxLagMs, s.maxLagMs) };
+          if (opts.untilEmpty) break;
+          if (!stop.signal.aborted) c.log.warn({ event: 'relay.direction', primary: role }, `phase changed: the relay now runs ${role === 'new' ? 'new → legacy' : 'legacy → new'}`);
+        }
         process.stdout.write(opts.json ? `${JSON.stringify(stats)}\n` : `relay: ${stats.changes} changes, ${stats.applied} rows applied, ${stats.deleted} deleted, ${stats.skipped} skipped (not newer), ${stats.deadLettered} dead-lettered, max lag ${stats.maxLagMs} ms\n`);
         await auditSafely(ctx, { command: 'relay', args, outcome: 'ok', detail: JSON.stringify(stats) });
         process.exitCode = EXIT.ok;

@@ -129,6 +129,15 @@ export const entitySchema = z
     sensitive: z.array(identifier).optional(),
     /** Target table(s) the entity's rows go to, parents first when they reference each other. */
     targets: z.array(targetSchema).min(1, 'needs at least one target table'),
+    /**
+     * After write cutover (`new_primary`) the reverse relay writes the new rows back to the legacy table. Legacy
+     * columns copied by rename (or cast) are reversed by themselves; `reverse.columns` computes the others from
+     * the new rows of the key, given as `{ targetTable: row }`.
+     */
+    reverse: z
+      .object({ columns: z.record(identifier, fn<(rows: Record<string, Row>) => unknown>('reverse column (rows by target table) => value')) })
+      .strict()
+      .optional(),
     /** Identity bridge settings: login identifier and password columns, hash-format options (docs/identity.md). */
     identity: identitySchema.optional(),
   })

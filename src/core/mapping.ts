@@ -1,5 +1,5 @@
 import type { Cast, ColumnSpec, EntityConfig, TargetConfig } from '../config/schema.js';
-import type { ColumnInfo, Row, TableInfo, TypeCategory } from '../stores/types.js';
+import type { ColumnInfo, Executor, Row, Store, TableInfo, TypeCategory } from '../stores/types.js';
 import { canonicalBoolean, canonicalDecimal, canonicalInteger, canonicalJson, canonicalTimestamp, canonicalize } from './canonical.js';
 import { TandemError } from './errors.js';
 
@@ -22,6 +22,11 @@ export interface ResolvedEntity {
   declarative: boolean;
   targets: ResolvedTarget[];
   sensitive: Set<string>;
+  /**
+   * Reads the current rows of the entity's source for raw key values, where one table does not hold them all
+   * (the reverse direction reads several new tables). Absent: `SELECT readColumns FROM source WHERE key IN …`.
+   */
+  read?: (store: Store, keys: unknown[][], via: Executor) => Promise<Row[]>;
 }
 
 /** One target table of an entity, resolved. */
