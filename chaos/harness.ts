@@ -25,6 +25,7 @@ import { createLogger } from '../src/core/logger.js';
 import { prng, syntheticUser } from '../src/demo/users.js';
 import { openStore } from '../src/stores/index.js';
 import { verifyEntities } from '../src/verify/verify.js';
+import { cliArgv } from '../test/helpers.js';
 import { TcpProxy } from '../test/proxy.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -103,7 +104,7 @@ class Worker {
   exits = 0;
   constructor(private readonly args: string[], private readonly name: string, private readonly log: (s: string) => void) {}
   start(): void {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...this.args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TANDEM_LOG_LEVEL: 'error' } });
+    const child = spawn(process.execPath, [...cliArgv(), ...this.args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TANDEM_LOG_LEVEL: 'error' } });
     let err = '';
     child.stderr!.on('data', (d) => (err = (err + d).slice(-2000)));
     child.on('exit', (code, signal) => {
@@ -133,7 +134,7 @@ class Worker {
 }
 
 async function runCliOnce(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TANDEM_LOG_LEVEL: 'error' } });
+  const child = spawn(process.execPath, [...cliArgv(), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TANDEM_LOG_LEVEL: 'error' } });
   let stdout = '', stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));

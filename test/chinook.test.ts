@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMysqlDatabase, createPgDatabase, runCli } from './helpers.js';
+import { cliArgv, createMysqlDatabase, createPgDatabase, runCli } from './helpers.js';
 
 /**
  * Real input, end to end (issue 2, item 9): Chinook in MariaDB (PascalCase, loaded from Chinook_MySql.sql) is
@@ -117,8 +117,8 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ cod
   });
 }
 
-/** Runs the CLI from source (the compiled dist may not exist in a test run). */
-const TANDEM_FROM_SOURCE = `${process.execPath} --import tsx ${join(ROOT, 'src/cli/run.ts')}`;
+/** The CLI command for run.sh's TANDEM override: the test build, or the sources through tsx. */
+const TANDEM_FROM_SOURCE = [process.execPath, ...cliArgv()].join(' ');
 
 describe('Chinook MariaDB → PostgreSQL (examples/chinook)', () => {
   let src: Awaited<ReturnType<typeof createMysqlDatabase>>;
@@ -184,7 +184,7 @@ describe('Chinook MariaDB → PostgreSQL (examples/chinook)', () => {
 
     // the file runs unchanged: its URLs are the ones init was given (no SOURCE_URL / TARGET_URL in the environment)
     const env = cleanEnv({});
-    const tandem = [process.execPath, '--import', 'tsx', join(ROOT, 'src/cli/run.ts')];
+    const tandem = [process.execPath, ...cliArgv()];
     const bf = await run(tandem[0]!, [...tandem.slice(1), 'backfill', '--config', out, '--json'], env);
     expect(bf.code, bf.stderr).toBe(0);
     const backfilled = JSON.parse(bf.stdout).entities as { entity: string; copied: number; status: string }[];

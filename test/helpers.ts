@@ -54,9 +54,18 @@ import { join, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
-/** Starts the CLI from source (`node --import tsx src/cli/run.ts …`) as a real child process. */
+/**
+ * How to start the CLI: the build made by the global setup (`dist/cli/run.js`, TANDEM_TEST_CLI), or the
+ * sources through tsx when a test runs without it.
+ */
+export function cliArgv(): string[] {
+  const built = process.env.TANDEM_TEST_CLI;
+  return built ? [built] : ['--import', 'tsx', join(ROOT, 'src/cli/run.ts')];
+}
+
+/** Starts the CLI as a real child process. */
 export function spawnCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], {
+  return spawn(process.execPath, [...cliArgv(), ...args], {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, TANDEM_LOG_LEVEL: 'warn', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
