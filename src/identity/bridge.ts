@@ -20,11 +20,13 @@
  *    path (`applyRows`: the version ledger decides; a newer record in the new store is never overwritten) together
  *    with the ledger row `migrated`, in one transaction. Nothing is written before the password verified.
  * 4. Every failure — unknown user, wrong password against the new store, wrong password against the legacy
- *    store — does the same work and gives the same answer `{ ok: false, reason: 'invalid_credentials' }`:
- *    both stores are read (the legacy read is discarded when the new store had the user), exactly one Argon2id
- *    verification at the current policy (a fixed dummy hash when there is no real one) and one legacy
- *    verification (a dummy legacy hash when there is no real one), one failure-counter increment, and the answer
- *    is held until a fixed time floor after the attempt started. Errors (busy, store down) are held to the floor too.
+ *    store — does the same work, in the same order, and gives the same answer
+ *    `{ ok: false, reason: 'invalid_credentials' }`: the new-store query, exactly one Argon2id verification at the
+ *    current policy (a fixed dummy hash when there is no real one), the legacy-store query (its answer discarded
+ *    when the new store had the user), one legacy verification (a dummy legacy hash when there is no real one), one
+ *    failure-counter increment; and the answer is held until a fixed time floor after the attempt started. Errors
+ *    (busy, store down) are held to the floor too. (A legacy user's successful first login pays the dummy Argon2id
+ *    verification too: it comes before the legacy read, whose outcome it must not depend on.)
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -265,6 +267,9 @@ export class IdentityBridge {
         // both stores are read on every failure path: the legacy answer is discarded here
         await this.#lookupLegacy(norm);
       } else if (valid) {
+        // the same sequence as a failure against the new store: Argon2id verify, legacy read, legacy verify
+        await this.#hasher.verify(this.#dummyPhc, password).catch((e) => this.#rethrowBusy(e));
+        work.argon = true;
         const fromLegacy = await this.#lookupLegacy(norm);
         if (fromLegacy.match) {
           path = 'legacy';
@@ -474,7 +479,7 @@ export class IdentityBridge {
     const keyValues = e.key.map((k) => row[k]);
     const key = keyString(keyValues, e.keyColumns);
     const written = await this.#target.transaction(async (tx) => {
-      const applied = await applyRows(this.#target, tx, e, [{ ...row, [this.resolved.source.password]: fresh }]);
+      const applied = await applyRows(this.#target, tx, e, [{ ...row, [this.resolved.source.password]: fresh }], this.#source ? { source: this.#source } : {});
       if (applied.applied !== 1) return false;
       if (!t.passwordByRename) {
         // the mapping does not copy the hash column as it is: set the fresh hash explicitly
