@@ -7,7 +7,7 @@ import type { ResolvedEntity } from '../core/mapping.js';
 import type { Store } from '../stores/types.js';
 import { applyChanges } from './apply.js';
 import { withRetry } from './retry.js';
-import { deadLetter, type RelayStats } from './relay.js';
+import { deadLetter, emptyRelayStats, sleep, type RelayStats } from './relay.js';
 
 /**
  * Moves changes from the primary's outbox into a broker: claims due outbox rows (`FOR UPDATE SKIP LOCKED`),
@@ -59,12 +59,6 @@ function atMs(createdAt: string): number {
   }
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((res) => {
-    const t = setTimeout(res, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(t); res(); }, { once: true });
-  });
-}
 
 /**
  * The relay's broker side: consumes changes at least once and applies each batch through `applyChanges`
@@ -85,7 +79,7 @@ export async function consumeChanges(o: {
   signal?: AbortSignal;
   untilEmpty?: boolean;
 }): Promise<RelayStats> {
-  const stats: RelayStats = { batches: 0, changes: 0, applied: 0, deleted: 0, skipped: 0, retried: 0, deadLettered: 0, maxLagMs: 0 };
+  const stats = emptyRelayStats();
   const stop = new AbortController();
   o.signal?.addEventListener('abort', () => stop.abort(), { once: true });
   const handler = async (batch: Delivery[]) => {

@@ -71,8 +71,18 @@ export function relayBackoffMs(attempts: number): number {
  * stays visible (and blocks cutover) until repaired. Runs until `signal` aborts, or with `untilEmpty` until
  * nothing is due.
  */
+/** Relay figures at zero. */
+export function emptyRelayStats(): RelayStats {
+  return { batches: 0, changes: 0, applied: 0, deleted: 0, skipped: 0, retried: 0, deadLettered: 0, maxLagMs: 0 };
+}
+
+/** Adds the figures of `b` to `a` (maxLagMs: the larger). */
+export function addRelayStats(a: RelayStats, b: RelayStats): RelayStats {
+  return { batches: a.batches + b.batches, changes: a.changes + b.changes, applied: a.applied + b.applied, deleted: a.deleted + b.deleted, skipped: a.skipped + b.skipped, retried: a.retried + b.retried, deadLettered: a.deadLettered + b.deadLettered, maxLagMs: Math.max(a.maxLagMs, b.maxLagMs) };
+}
+
 export async function runRelay(o: RelayOptions): Promise<RelayStats> {
-  const stats: RelayStats = { batches: 0, changes: 0, applied: 0, deleted: 0, skipped: 0, retried: 0, deadLettered: 0, maxLagMs: 0 };
+  const stats = emptyRelayStats();
   while (!o.signal?.aborted) {
     let n = 0;
     try {
@@ -95,7 +105,8 @@ export async function runRelay(o: RelayOptions): Promise<RelayStats> {
   return stats;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Waits `ms`, or less if `signal` aborts first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((res) => {
     const t = setTimeout(res, ms);
     signal?.addEventListener('abort', () => { clearTimeout(t); res(); }, { once: true });

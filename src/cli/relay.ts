@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { consumeChanges, forwardOutbox } from '../apply/broker.js';
-import { runRelay } from '../apply/relay.js';
+import { addRelayStats, emptyRelayStats, runRelay } from '../apply/relay.js';
 import { openTransport, type Transport } from '../capture/transport/types.js';
 import { loadConfig } from '../config/load.js';
 import { ensureControlSchema } from '../control/control.js';
@@ -79,7 +79,7 @@ export function registerRelay(program: Command): void {
           return;
         }
         let last = 0;
-        let stats = { batches: 0, changes: 0, applied: 0, deleted: 0, skipped: 0, retried: 0, deadLettered: 0, maxLagMs: 0 };
+        let stats = emptyRelayStats();
         // run in the current direction; a phase change across write cutover restarts the loop the other way
         for (let turn = 0; !stop.signal.aborted; turn++) {
           const current = turn === 0 ? { primary, secondary, entities } : roles(role);
@@ -100,7 +100,7 @@ export function registerRelay(program: Command): void {
           });
           clearInterval(watch);
           stop.signal.removeEventListener('abort', onStop);
-          stats = { batches: stats.batches + s.batches, changes: stats.changes + s.changes, applied: stats.applied + s.applied, deleted: stats.deleted + s.deleted, skipped: stats.skipped + s.skipped, retried: stats.retried + s.retried, deadLettered: stats.deadLettered + s.deadLettered, maxLagMs: Math.max(stats.maxLagMs, s.maxLagMs) };
+          stats = addRelayStats(stats, s);
           if (opts.untilEmpty) break;
           if (!stop.signal.aborted) c.log.warn({ event: 'relay.direction', primary: role }, `phase changed: the relay now runs ${role === 'new' ? 'new → legacy' : 'legacy → new'}`);
         }
