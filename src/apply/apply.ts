@@ -29,7 +29,9 @@ export function checkFits(entity: ResolvedEntity, rows: MappedRow[]): void {
       const values = r.values[ti]!;
       for (let ci = 0; ci < t.columns.length; ci++) {
         const col = t.columns[ci]!;
-        const why = misfit(values[ci], col);
+        const check = t.checks?.[ci] ?? 'full';
+        if (check === 'none') continue;
+        const why = check === 'null' ? (values[ci] === null || values[ci] === undefined ? 'is NULL but the column is NOT NULL' : null) : misfit(values[ci], col);
         if (why) throw new TandemError('VALUE_DOES_NOT_FIT', `entity ${entity.name} key ${r.key}: the value for ${t.table.name}.${col.name} ${why}`, { entity: entity.name, key: r.key, table: t.table.name, column: col.name });
       }
     });

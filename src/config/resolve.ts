@@ -1,5 +1,5 @@
 import { TandemError } from '../core/errors.js';
-import { compileColumn, specSource, type ResolvedEntity, type ResolvedTarget } from '../core/mapping.js';
+import { compileColumn, specSource, staticFit, type FitCheck, type ResolvedEntity, type ResolvedTarget } from '../core/mapping.js';
 import type { SchemaInfo, Store, TableInfo } from '../stores/types.js';
 import type { EntityConfig, TandemConfig } from './schema.js';
 
@@ -28,7 +28,7 @@ function column(t: TableInfo, name: string, entity: string, role: string) {
  * Throws TANDEM_ERR_TABLE_NOT_FOUND, _COLUMN_NOT_FOUND, _MAPPING_COLUMN_NOT_FOUND, _MAPPING_INVALID or
  * _TARGET_KEY_MISSING, naming the entity, table and column.
  */
-export function resolveEntity(name: string, cfg: EntityConfig, sourceSchema: SchemaInfo, targetSchema: SchemaInfo): ResolvedEntity {
+export function resolveEntity(name: string, cfg: EntityConfig, sourceSchema: SchemaInfo, targetSchema: SchemaInfo, sourceEnforcesTypes = false): ResolvedEntity {
   const source = table(sourceSchema, cfg.table, 'source', name);
   const key = Array.isArray(cfg.key) ? cfg.key : [cfg.key];
   const keyColumns = key.map((k) => column(source, k, name, 'key'));
@@ -61,7 +61,12 @@ export function resolveEntity(name: string, cfg: EntityConfig, sourceSchema: Sch
     const uniques = [t.primaryKey, ...t.uniqueKeys].filter((u) => u.length > 0);
     const match = uniques.find((u) => u.length === keyColumns.length && u.every((c) => keyColumns.includes(c)));
     if (!match) throw new TandemError('TARGET_KEY_MISSING', `entity ${name}: target table "${t.name}" has no primary key or unique index on (${keyColumns.join(', ')}), so rows cannot be upserted by key`, { table: t.name });
-    return { table: t, columns, keyColumns: match.length === keyColumns.length ? keyColumns : match, valueOf, config: tc };
+    // values copied by plain rename from a column whose declared type already fits need no run-time check
+    const checks = Object.values(tc.columns).map((spec, i): FitCheck => {
+      const src = typeof spec === 'string' ? spec : 'from' in spec && !spec.cast ? spec.from : null;
+      return src ? staticFit(source.columns.find((c) => c.name === src)!, columns[i]!, sourceEnforcesTypes) : 'full';
+    });
+    return { table: t, columns, keyColumns: match.length === keyColumns.length ? keyColumns : match, valueOf, checks, config: tc };
   });
   // with all source columns known, read them in table order (key first)
   const readColumns = [...key, ...source.columns.map((c) => c.name).filter((c) => read.has(c) && !key.includes(c))];
@@ -123,7 +128,8 @@ export async function resolveConfig(config: TandemConfig, source: Store, target:
   const [s, t] = await Promise.all([source.introspect(), target.introspect()]);
   const names = Object.keys(config.entities);
   for (const n of only ?? []) if (!names.includes(n)) throw new TandemError('CONFIG_INVALID', `unknown entity "${n}" (the config has ${names.join(', ')})`);
-  const resolved = names.filter((n) => !only?.length || only.includes(n)).map((n) => resolveEntity(n, config.entities[n]!, s, t));
+  // SQLite does not enforce declared column types: its values are always checked
+  const resolved = names.filter((n) => !only?.length || only.includes(n)).map((n) => resolveEntity(n, config.entities[n]!, s, t, source.dialect !== 'sqlite'));
   for (const e of resolved) await checkKeyUnique(source, e);
   return orderEntities(resolved, config.order?.filter((n) => resolved.some((e) => e.name === n)));
 }

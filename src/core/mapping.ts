@@ -38,6 +38,12 @@ export interface ResolvedTarget {
   keyColumns: string[];
   /** Produces the target value of each of `columns` from a source row. */
   valueOf: ((row: Row) => unknown)[];
+  /**
+   * Per column of `columns`, what {@link checkFits} must check at run time: `full` (length, range, type),
+   * `null` (only NOT NULL: the source column's type already fits, see {@link staticFit}), or `none`.
+   * Absent: `full` for every column.
+   */
+  checks?: FitCheck[];
   config: TargetConfig;
 }
 
@@ -162,4 +168,41 @@ export function misfit(value: unknown, col: ColumnInfo): string | null {
     return `cannot be read as ${col.dataType} (${(e as Error).message.replace(/"[^"]*"/, 'value')})`;
   }
   return null;
+}
+
+/** What a mapped value must be checked for before it is written. */
+export type FitCheck = 'full' | 'null' | 'none';
+
+/**
+ * What a value copied by plain rename from `source` into `target` needs checking for: `none` or `null` when the
+ * source column's declared type guarantees the value fits (same type family and no wider: a varchar(60) into
+ * a varchar(100), an int into a bigint, a decimal(10,2) into a decimal(12,2), timestamps either way), `full`
+ * otherwise. Sources whose declared types are not enforced (SQLite) always get `full`.
+ */
+export function staticFit(source: ColumnInfo, target: ColumnInfo, sourceEnforcesTypes: boolean): FitCheck {
+  const nullCheck: FitCheck = target.nullable || target.generated || !source.nullable ? 'none' : 'null';
+  if (!sourceEnforcesTypes) return 'full';
+  const s = source.category, t = target.category;
+  const ts = (c: string) => c === 'timestamp' || c === 'timestamptz';
+  if (ts(s) && ts(t)) return nullCheck;
+  if (s !== t) return 'full';
+  switch (t) {
+    case 'text':
+      return target.maxLength === undefined || (source.maxLength !== undefined && source.maxLength <= target.maxLength) ? nullCheck : 'full';
+    case 'integer': {
+      const sb = source.intBytes ?? 8, tb = target.intBytes ?? 8;
+      if (target.unsigned && !source.unsigned) return 'full';
+      return tb > sb || (tb === sb && !!source.unsigned === !!target.unsigned) ? nullCheck : 'full';
+    }
+    case 'decimal':
+      if (target.precision === undefined) return nullCheck;
+      if (source.precision === undefined || source.scale === undefined) return 'full';
+      return target.precision - (target.scale ?? 0) >= source.precision - source.scale && (target.scale ?? 0) >= source.scale ? nullCheck : 'full';
+    case 'float':
+      return (target.floatBytes ?? 8) >= (source.floatBytes ?? 8) ? nullCheck : 'full';
+    case 'date': case 'time': case 'boolean': case 'json': case 'uuid': case 'binary':
+      return nullCheck;
+    default:
+      return 'full';
+  }
 }

@@ -94,3 +94,27 @@ describe('tandem init proposals', () => {
     expect(text).toContain("invoice_line_id: 'InvoiceLineId',");
   });
 });
+
+describe('static fit analysis', async () => {
+  const { staticFit } = await import('../../src/core/mapping.js');
+  const c = (category: ColumnInfo['category'], extra: Partial<ColumnInfo> = {}): ColumnInfo => ({ name: 'x', dataType: category, category, nullable: true, ...extra });
+  it('skips run-time checks only where the source type guarantees the fit', () => {
+    expect(staticFit(c('text', { maxLength: 60 }), c('text', { maxLength: 100 }), true)).toBe('none');
+    expect(staticFit(c('text', { maxLength: 200 }), c('text', { maxLength: 100 }), true)).toBe('full');
+    expect(staticFit(c('text'), c('text', { maxLength: 100 }), true)).toBe('full'); // TEXT into varchar(100)
+    expect(staticFit(c('integer', { intBytes: 4 }), c('integer', { intBytes: 8 }), true)).toBe('none');
+    expect(staticFit(c('integer', { intBytes: 8 }), c('integer', { intBytes: 4 }), true)).toBe('full');
+    expect(staticFit(c('integer', { intBytes: 4, unsigned: true }), c('integer', { intBytes: 4 }), true)).toBe('full');
+    expect(staticFit(c('integer', { intBytes: 4, unsigned: true }), c('integer', { intBytes: 8 }), true)).toBe('none');
+    expect(staticFit(c('decimal', { precision: 10, scale: 2 }), c('decimal', { precision: 12, scale: 2 }), true)).toBe('none');
+    expect(staticFit(c('decimal', { precision: 12, scale: 2 }), c('decimal', { precision: 10, scale: 2 }), true)).toBe('full');
+    expect(staticFit(c('decimal', { precision: 10, scale: 4 }), c('decimal', { precision: 12, scale: 2 }), true)).toBe('full');
+    expect(staticFit(c('timestamp'), c('timestamptz'), true)).toBe('none');
+    expect(staticFit(c('text'), c('integer'), true)).toBe('full');
+    // NOT NULL targets still get the cheap null check from a nullable source
+    expect(staticFit(c('integer', { intBytes: 4 }), c('integer', { intBytes: 8, nullable: false }), true)).toBe('null');
+    expect(staticFit(c('integer', { intBytes: 4, nullable: false }), c('integer', { intBytes: 8, nullable: false }), true)).toBe('none');
+    // SQLite does not enforce declared types
+    expect(staticFit(c('text', { maxLength: 60 }), c('text', { maxLength: 100 }), false)).toBe('full');
+  });
+});
