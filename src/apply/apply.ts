@@ -66,8 +66,22 @@ const MAX_CONFLICT_ROUNDS = 5;
  * backfill checkpoint) atomically with the rows.
  */
 export async function applyRows(target: Store, tx: Executor, entity: ResolvedEntity, sourceRows: Row[], options: ApplyOptions = {}): Promise<ApplyResult> {
+  return applyMapped(target, tx, entity, prepareRows(entity, sourceRows), options);
+}
+
+/**
+ * The pure half of {@link applyRows}: maps source rows and checks they fit the target columns. Callers that
+ * pipeline (the backfill maps chunk N+1 while chunk N is being written) call it ahead of the transaction.
+ * Throws TANDEM_ERR_VALUE_DOES_NOT_FIT / _MAPPING_INVALID.
+ */
+export function prepareRows(entity: ResolvedEntity, sourceRows: Row[]): MappedRow[] {
   const mapped = sourceRows.map((r) => mapRow(entity, r));
   checkFits(entity, mapped);
+  return mapped;
+}
+
+/** The transactional half of {@link applyRows}, for rows already through {@link prepareRows}. */
+export async function applyMapped(target: Store, tx: Executor, entity: ResolvedEntity, mapped: MappedRow[], options: ApplyOptions = {}): Promise<ApplyResult> {
   const won = await target.advanceLedger(
     tx,
     target.controlTable('version_ledger'),
@@ -91,7 +105,7 @@ export async function applyRows(target: Store, tx: Executor, entity: ResolvedEnt
       await resolveUniqueConflicts(target, tx, entity, rows, options.source!);
     }
   }
-  return { offered: sourceRows.length, applied: rows.length, skipped: sourceRows.length - rows.length };
+  return { offered: mapped.length, applied: rows.length, skipped: mapped.length - rows.length };
 }
 
 /** Upserts mapped rows into every target table of the entity, parents first, in statements of bounded size. */

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { applyRows } from '../apply/apply.js';
+import { applyMapped, prepareRows } from '../apply/apply.js';
 import { withRetry } from '../apply/retry.js';
 import type { TandemConfig } from '../config/schema.js';
 import { advanceCheckpoint, ChunkAlreadyCommitted, finishCheckpoint, startCheckpoint } from '../control/control.js';
@@ -85,8 +85,11 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
   const read = (from: unknown[] | null, limit: number) => {
     const st = source.sql.keyset({ table: entity.source.name, columns: entity.readColumns, key: entity.key, keyCategories, after: from, limit });
     const rows = withRetry(() => source.query<Row>(st.sql, st.params), { onRetry });
+    // map and check as soon as the rows arrive, while the previous chunk is still being written
+    const mapped = rows.then((r) => prepareRows(entity, r));
     rows.catch(() => {}); // surfaced when awaited
-    return { rows, limit };
+    mapped.catch(() => {});
+    return { rows, mapped, limit };
   };
   log.info({ event: 'backfill.start', entity: entity.name, rowsTotal, resumeFrom: copiedTotal }, `${entity.name}: backfill ${copiedTotal ? `resumes at ${copiedTotal} rows` : 'starts'}`);
   let t0 = performance.now();
@@ -94,6 +97,7 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
   for (;;) {
     const rows = await next.rows;
     if (rows.length === 0) break;
+    const mapped = await next.mapped;
     const last = rows[rows.length - 1]!;
     const lastKey = entity.key.map((k) => last[k]);
     const full = rows.length >= next.limit;
@@ -104,7 +108,7 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
     const prevKey = after;
     const r = await withRetry(
       () => target.transaction(async (tx) => {
-        const res = await applyRows(target, tx, entity, rows, { source });
+        const res = await applyMapped(target, tx, entity, mapped, { source });
         await advanceCheckpoint(tx, target, entity.name, prevKey, lastKey, rows.length, res.applied);
         return res;
       }),
