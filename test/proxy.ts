@@ -8,12 +8,19 @@ import net from 'node:net';
 export class TcpProxy {
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
+  /** When set, new connections are accepted and then left unanswered (a hung server). */
+  private hanging = false;
   port = 0;
 
   constructor(private readonly targetPort: number, private readonly targetHost = '127.0.0.1') {}
 
   async start(port = 0): Promise<number> {
     const server = net.createServer((client) => {
+      if (this.hanging) {
+        this.sockets.add(client);
+        client.on('error', () => {}).on('close', () => this.sockets.delete(client));
+        return;
+      }
       const upstream = net.connect(this.targetPort, this.targetHost);
       this.sockets.add(client);
       this.sockets.add(upstream);
@@ -43,12 +50,22 @@ export class TcpProxy {
     if (s) await new Promise<void>((res) => s.close(() => res()));
   }
 
-  /** Listens again on the same port. */
+  /** Listens again on the same port, forwarding. */
   async restore(): Promise<void> {
+    if (this.server) await this.cut();
+    this.hanging = false;
+    await this.start(this.port);
+  }
+
+  /** Kills the open connections and then accepts new ones without ever answering: a server that hangs. */
+  async hang(): Promise<void> {
+    await this.cut();
+    this.hanging = true;
     await this.start(this.port);
   }
 
   async close(): Promise<void> {
+    this.hanging = false;
     await this.cut();
   }
 }

@@ -173,6 +173,34 @@ describe('dual writes, outbox and relay (MariaDB → PostgreSQL)', () => {
     }
   });
 
+  it('does not wait on a secondary that hangs: the phase is served from cache and the fast path trips open', async () => {
+    const proxy = new TcpProxy(5432);
+    const port = await proxy.start();
+    const cfg2 = writeConfig(fixtureConfig(src.url, tgt.url.replace(':5432/', `:${port}/`)));
+    const fast = await createDualWriter({ config: cfg2, budgetMs: 50, phaseTtlMs: 200, log: quiet });
+    try {
+      await proxy.hang(); // connections are accepted and never answered (a connect would wait 10 s)
+      const times: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const t0 = performance.now();
+        await fast.write(fromMysql(app), async (tx) => {
+          await app.query(`UPDATE users SET balance = balance + 1, version = version + 1 WHERE id = 31`);
+          tx.changed('users', 31);
+        });
+        times.push(performance.now() - t0);
+        await new Promise((r) => setTimeout(r, 20)); // let the phase cache expire now and then
+      }
+      expect(Math.max(...times)).toBeLessThan(1000);
+      expect(fast.fastPath.overBudget).toBeGreaterThanOrEqual(1);
+      expect(fast.fastPath.skipped).toBeGreaterThanOrEqual(15); // the breaker kept the rest off the fast path
+      await proxy.restore();
+    } finally {
+      await proxy.close();
+      await fast.close();
+    }
+    expect((await runCli(['relay', '--config', cfg, '--until-empty'])).code).toBe(0);
+  });
+
   it('lets several relays drain one outbox at once and converge', async () => {
     for (let i = 0; i < 60; i++) {
       const id = 40 + (i % 30);

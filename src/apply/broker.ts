@@ -7,7 +7,7 @@ import type { ResolvedEntity } from '../core/mapping.js';
 import type { Store } from '../stores/types.js';
 import { applyChanges } from './apply.js';
 import { withRetry } from './retry.js';
-import { deadLetter, emptyRelayStats, sleep, type RelayStats } from './relay.js';
+import { deadLetter, emptyRelayStats, groupBy, sleep, type RelayStats } from './relay.js';
 
 /**
  * Moves changes from the primary's outbox into a broker: claims due outbox rows (`FOR UPDATE SKIP LOCKED`),
@@ -83,8 +83,7 @@ export async function consumeChanges(o: {
   const stop = new AbortController();
   o.signal?.addEventListener('abort', () => stop.abort(), { once: true });
   const handler = async (batch: Delivery[]) => {
-    const byEntity = new Map<string, Delivery[]>();
-    for (const d of batch) byEntity.set(d.change.entity, [...(byEntity.get(d.change.entity) ?? []), d]);
+    const byEntity = groupBy(batch, (d) => d.change.entity);
     for (const [name, ds] of byEntity) {
       const entity = o.entities.find((e) => e.name === name);
       if (!entity) throw new Error(`unknown entity "${name}" (not in the config)`);

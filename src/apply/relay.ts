@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { claimOutbox, type OutboxRow } from '../capture/outbox.js';
 import { decodeKeyValues } from '../control/control.js';
 import { canonicalTimestamp } from '../core/canonical.js';
+import type { TandemError } from '../core/errors.js';
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { Executor, Store } from '../stores/types.js';
 import { applyChanges } from './apply.js';
@@ -88,7 +89,13 @@ export async function runRelay(o: RelayOptions): Promise<RelayStats> {
     try {
       n = await relayBatch(o, stats);
     } catch (e) {
-      // the primary itself failed (claim or bookkeeping): nothing was lost, the claims roll back; wait and retry
+      // the batch rolled back (claims included): nothing was lost. A deadlock between relays is retried at once;
+      // anything else (a store down) after a pause
+      const deadlock = ((e as TandemError)?.detail as { errno?: number; sqlstate?: string } | undefined);
+      if (deadlock?.errno === 1213 || deadlock?.sqlstate === '40P01' || deadlock?.sqlstate === '40001') {
+        stats.retried++;
+        continue;
+      }
       o.log.warn({ event: 'relay.batch_failed', err: (e as Error).message }, 'relay batch failed; retrying');
       await sleep(Math.min(5000, (o.idleMs ?? 100) * 10), o.signal);
       continue;
@@ -107,10 +114,28 @@ export async function runRelay(o: RelayOptions): Promise<RelayStats> {
 
 /** Waits `ms`, or less if `signal` aborts first. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
   return new Promise((res) => {
-    const t = setTimeout(res, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(t); res(); }, { once: true });
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      res();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
   });
+}
+
+/** Groups items by a key, keeping their order (push, not spread: linear in the number of items). */
+export function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const it of items) {
+    const k = key(it);
+    const list = m.get(k);
+    if (list) list.push(it);
+    else m.set(k, [it]);
+  }
+  return m;
 }
 
 /** One claim-apply-acknowledge round. Returns the number of outbox rows it handled. */
@@ -120,8 +145,7 @@ export async function relayBatch(o: RelayOptions, stats: RelayStats): Promise<nu
     const claimed = await claimOutbox(primary, ptx, o.batchSize ?? 500);
     if (!claimed.length) return 0;
     const failures = new Map<string, string>(); // outbox id → reason
-    const byEntity = new Map<string, OutboxRow[]>();
-    for (const r of claimed) byEntity.set(r.entity, [...(byEntity.get(r.entity) ?? []), r]);
+    const byEntity = groupBy(claimed, (r) => r.entity);
     for (const [name, rows] of byEntity) {
       const entity = o.entities.find((e) => e.name === name);
       if (!entity) {
@@ -134,8 +158,7 @@ export async function relayBatch(o: RelayOptions, stats: RelayStats): Promise<nu
         // the secondary is unreachable: give the claims back untouched (no attempt counted) and wait
         if (isTransient(e)) throw e;
         // isolate the poison change: apply key by key
-        const byKey = new Map<string, OutboxRow[]>();
-        for (const r of rows) byKey.set(r.entity_key, [...(byKey.get(r.entity_key) ?? []), r]);
+        const byKey = groupBy(rows, (r) => r.entity_key);
         for (const group of byKey.values()) {
           try {
             await applyKeys(o, ptx, entity, group, stats);
@@ -148,7 +171,9 @@ export async function relayBatch(o: RelayOptions, stats: RelayStats): Promise<nu
     }
     await acknowledge(o, ptx, claimed, failures, stats);
     stats.changes += claimed.length;
-    for (const r of claimed) if (!failures.has(r.id)) stats.maxLagMs = Math.max(stats.maxLagMs, ageMs(r.created_at));
+    // claims come oldest first: the first applied one carries the batch's lag
+    const oldest = claimed.find((r) => !failures.has(r.id));
+    if (oldest) stats.maxLagMs = Math.max(stats.maxLagMs, ageMs(oldest.created_at));
     return claimed.length;
   });
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { applyChanges } from '../apply/apply.js';
+import { groupBy } from '../apply/relay.js';
 import { loadConfig, parseConfig } from '../config/load.js';
 import { resolveConfig } from '../config/resolve.js';
 import type { TandemConfig, TandemConfigInput } from '../config/schema.js';
@@ -35,6 +36,8 @@ export interface FastPathStats {
   applied: number;
   failed: number;
   overBudget: number;
+  /** Writes that skipped the fast path: circuit breaker open, or too many applies in flight. */
+  skipped: number;
 }
 
 /** What `write()` gives the application's callback: `changed(entity, key)` records a changed key. */
@@ -64,7 +67,11 @@ export interface WriteContext {
  * primary is the application's routing decision (`phase()` tells it); the outbox goes into the connection given.
  */
 export class DualWriter {
-  readonly fastPath: FastPathStats = { attempted: 0, applied: 0, failed: 0, overBudget: 0 };
+  readonly fastPath: FastPathStats = { attempted: 0, applied: 0, failed: 0, overBudget: 0, skipped: 0 };
+  /** Most fast-path applies running at once; more writes skip the fast path (the relay applies them). */
+  readonly maxInflight = 32;
+  private readonly breaker = { until: 0, ms: 0 };
+  private phaseRefresh: Promise<void> | undefined;
   private phaseCache: { phase: Phase; at: number } | null = null;
   private readonly inflight = new Set<Promise<unknown>>();
   private transport: Promise<Transport> | undefined;
@@ -82,21 +89,30 @@ export class DualWriter {
   ) {}
 
   /**
-   * The current phase, read from the control plane at most once per `phaseTtlMs`. If the control store cannot be
-   * read, the last known phase is kept; with none known, `dual_write` is assumed (recording a change that is not
-   * needed is harmless; missing one would not be).
+   * The current phase. A write never waits on the control store beyond a short bound: the last known phase is
+   * served while one background refresh (at most one in flight) reads it again once `phaseTtlMs` has passed. A
+   * failed read keeps the last known phase and is retried after the same interval. With no phase known yet
+   * (the first read is made by `createDualWriter`), a write waits at most 200 ms for it and then assumes
+   * `dual_write` (recording a change that is not needed is harmless; missing one would not be).
    */
   async phase(): Promise<Phase> {
     const now = Date.now();
     if (this.phaseCache && now - this.phaseCache.at < this.phaseTtlMs) return this.phaseCache.phase;
-    try {
-      const phase = await readPhase(this.control);
-      this.phaseCache = { phase, at: now };
-      return phase;
-    } catch (e) {
-      this.log.warn({ event: 'capture.phase_unreadable', err: (e as Error).message }, 'cannot read the phase; keeping the last known one');
-      return this.phaseCache?.phase ?? 'dual_write';
+    if (!this.phaseRefresh) {
+      this.phaseRefresh = readPhase(this.control).then(
+        (phase) => { this.phaseCache = { phase, at: Date.now() }; },
+        (e) => {
+          this.log.warn({ event: 'capture.phase_unreadable', err: (e as Error).message }, 'cannot read the phase; keeping the last known one');
+          this.phaseCache = { phase: this.phaseCache?.phase ?? 'dual_write', at: Date.now() };
+        },
+      ).finally(() => { this.phaseRefresh = undefined; });
     }
+    if (this.phaseCache) return this.phaseCache.phase;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.phaseRefresh, new Promise((r) => { timer = setTimeout(r, 200); })]);
+    clearTimeout(timer);
+    const known = this.phaseCache as { phase: Phase } | null;
+    return known?.phase ?? 'dual_write';
   }
 
   /** Validates `entity` and `key` and returns the outbox entry. Throws TANDEM_ERR_CAPTURE_UNKNOWN_ENTITY / _KEY_INVALID. */
@@ -146,7 +162,7 @@ export class DualWriter {
       await adapter.query('ROLLBACK', []).catch(() => {});
       throw e;
     }
-    if (capture && entries.length) await this.afterCommit(entries);
+    if (capture && entries.length) await this.afterCommit(entries, phase);
     return result;
   }
 
@@ -187,13 +203,25 @@ export class DualWriter {
    * The fast path: applies the changed keys to the secondary now, through the guarded apply, waiting at most
    * `budgetMs`. Never throws: a slow or failing secondary is left to the relay (the outbox rows stay).
    */
-  async afterCommit(entries: OutboxEntry[]): Promise<void> {
+  async afterCommit(entries: OutboxEntry[], phase?: Phase): Promise<void> {
     if (this.budgetMs <= 0 || !entries.length) return;
+    // circuit breaker: after a failure or an apply over budget the fast path rests (1 s doubling to 30 s),
+    // then one write tries again; and never more than `maxInflight` applies at once
+    if (Date.now() < this.breaker.until || this.inflight.size >= this.maxInflight) {
+      this.fastPath.skipped++;
+      return;
+    }
     this.fastPath.attempted++;
-    const work = this.applyNow(entries).then(
-      () => { this.fastPath.applied++; },
+    const trip = () => {
+      this.breaker.ms = Math.min(30_000, Math.max(1000, this.breaker.ms * 2));
+      this.breaker.until = Date.now() + this.breaker.ms;
+    };
+    let ok = false;
+    const work = this.applyNow(entries, phase ?? (await this.phase())).then(
+      () => { this.fastPath.applied++; ok = true; },
       (e) => {
         this.fastPath.failed++;
+        trip();
         this.log.debug({ event: 'capture.fast_path_failed', err: (e as Error).message }, 'fast path failed; the relay will apply the change');
       },
     );
@@ -203,14 +231,16 @@ export class DualWriter {
     const budget = new Promise<'late'>((res) => { timer = setTimeout(() => res('late'), this.budgetMs); });
     const r = await Promise.race([work.then(() => 'done' as const), budget]);
     clearTimeout(timer);
-    if (r === 'late') this.fastPath.overBudget++;
+    if (r === 'late') {
+      this.fastPath.overBudget++;
+      trip();
+    } else if (ok) this.breaker.ms = 0;
   }
 
-  private async applyNow(entries: OutboxEntry[]): Promise<void> {
-    const byEntity = new Map<string, OutboxEntry[]>();
-    for (const e of entries) byEntity.set(e.entity, [...(byEntity.get(e.entity) ?? []), e]);
+  private async applyNow(entries: OutboxEntry[], phase: Phase): Promise<void> {
+    const byEntity = groupBy(entries, (e) => e.entity);
     // after write cutover the new store is primary and the fast path writes back to legacy
-    const reverse = primaryRole(await this.phase()) === 'new';
+    const reverse = primaryRole(phase) === 'new';
     for (const [name, list] of byEntity) {
       const entity = this.entities.get(name)!;
       if (!reverse) await applyChanges(this.source, this.target, entity, list);
@@ -249,7 +279,9 @@ export async function createDualWriter(o: DualWriterOptions): Promise<DualWriter
     await ensureControlSchema(source);
     await ensureControlSchema(target);
     if (control !== target) await ensureControlSchema(control);
-    return new DualWriter(config, source, target, control, new Map(entities.map((e) => [e.name, e])), log, o.budgetMs ?? 50, o.phaseTtlMs ?? 1000);
+    const writer = new DualWriter(config, source, target, control, new Map(entities.map((e) => [e.name, e])), log, o.budgetMs ?? 50, o.phaseTtlMs ?? 1000);
+    await writer.phase(); // the first read, so that writes start with a known phase
+    return writer;
   } catch (e) {
     await Promise.all([source, target, control].filter(Boolean).map((s) => s!.close().catch(() => {})));
     throw e;
