@@ -7,6 +7,7 @@ import { registerInit } from './init.js';
 import { registerPrepare } from '../prepare/cli.js';
 import { registerPhase } from './phase.js';
 import { registerRelay } from './relay.js';
+import { registerRepair } from './repair.js';
 import { registerStatus } from './status.js';
 import { registerVerify } from './verify.js';
 
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerInit(program);
   registerBackfill(program);
   registerVerify(program);
+  registerRepair(program);
   registerRelay(program);
   registerPhase(program);
   registerIdentity(program);

@@ -1,41 +1,208 @@
 import type { Command } from 'commander';
-import { isTandemError } from '../core/errors.js';
-import { formatVerifyReport } from '../verify/report.js';
-import { verifyEntities } from '../verify/verify.js';
-import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError } from './context.js';
+import { isTandemError, TandemError } from '../core/errors.js';
+import { MAX_RECORDED_PER_ENTITY, recheckMismatches, runContinuous, type CycleReport } from '../verify/continuous.js';
+import { verifyMetrics } from '../verify/metrics.js';
+import { mismatchCounts, recordMismatches, type FoundDifference } from '../verify/mismatches.js';
+import { formatCycle, formatReport } from '../verify/report.js';
+import { EXIT_BITS, runVerify, VERIFY_MODES, type VerifyMode, type VerifyReport } from '../verify/run.js';
+import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError, type CommandContext } from './context.js';
 
+interface VerifyCliOptions {
+  mode?: string;
+  entity?: string;
+  json?: boolean;
+  maxDifferences?: string;
+  maxSeconds?: string;
+  maxRowsPerSecond?: string;
+  chunkSeconds?: string;
+  sample?: string;
+  continuous?: boolean;
+  interval?: string;
+  lagSeconds?: string;
+  cycles?: string;
+}
+
+const HELP = `
+Modes:
+  full      every row, every column, streamed in key order through Tandem (default)
+  checksum  pushed-down segment checksums in both engines; differing segments split down to rows
+  sample    N random keys compared field by field (--sample N, default 1000)
+  quick     counts, sums of numeric columns, counts per value of low-cardinality columns
+
+Exit codes (a bitmask): 0 full parity over everything; 1 differences found; 2 error;
+4 partial — a budget (--max-differences, --max-seconds) or SIGINT stopped the run early
+(5 = differences found in a partial run). See docs/verify.md.`;
+
+/** Parses a CLI number: `positive` (> 0) or non-negative; throws TANDEM_ERR_USAGE naming the option. */
+function number(name: string, v: string | undefined, o: { integer?: boolean; zero?: boolean } = {}): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(String(v).replace(/_/g, ''));
+  if (!Number.isFinite(n) || (o.zero ? n < 0 : n <= 0) || (o.integer && !Number.isInteger(n)))
+    throw new TandemError('USAGE', `--${name} must be a ${o.zero ? 'non-negative' : 'positive'} ${o.integer ? 'integer' : 'number'}, not ${JSON.stringify(v)}`);
+  return n;
+}
+
+/**
+ * Registers `tandem verify`: one tier (`--mode`, default full) over the configured entities, or continuous
+ * reconciliation (`--continuous`). Prints the report (or JSON), records differing keys in the control plane's
+ * mismatches, audits the run, and sets the bitmask exit code (docs/verify.md): 0 parity, 1 differences, 2
+ * error, 4 partial. Option errors are `TANDEM_ERR_USAGE` (exit 2).
+ */
 export function registerVerify(program: Command): void {
   program
     .command('verify')
-    .description('compare mapping(source) with the target, row by row and column by column, streamed in key order')
+    .description('compare mapping(source) with the target: full streaming, pushed-down checksums, samples or aggregates')
+    .option('--mode <mode>', `tier: ${VERIFY_MODES.join(', ')} (default full)`)
     .option('--entity <names>', 'only these entities (comma-separated)')
     .option('--json', 'print the result as JSON')
-    .option('--max-differences <n>', 'how many differing keys to list (default from config: 20)', (v) => Number(v))
-    .addHelpText('after', '\nExit codes: 0 full parity, 1 differences found, 2 error.')
-    .action(async (opts: { entity?: string; json?: boolean; maxDifferences?: number }, cmd: Command) => {
+    .option('--max-differences <n>', 'budget: stop after N differing keys, and list them (partial report); default: no budget, list 20 (config verify.maxReportedDifferences)')
+    .option('--max-seconds <s>', 'budget: stop starting new work after S seconds (partial report)')
+    .option('--max-rows-per-second <n>', 'throttle the checksum tier: source rows per second')
+    .option('--chunk-seconds <s>', 'seconds one checksum segment should take (default 0.5)')
+    .option('--sample <n>', 'keys per entity of the sample tier (default 1000)')
+    .option('--continuous', 're-verify on a schedule (checksum tier), recheck recently applied keys, record mismatches')
+    .option('--interval <s>', 'continuous: seconds between the starts of two passes (default 60)')
+    .option('--lag-seconds <s>', 'seconds a difference must last before it is confirmed (default: 30 with --continuous, else 0)')
+    .option('--cycles <n>', 'continuous: stop after N passes (default: until SIGINT)')
+    .addHelpText('after', HELP)
+    .action(async (opts: VerifyCliOptions, cmd: Command) => {
       const configPath = cmd.optsWithGlobals().config as string;
-      let ctx;
+      let parsed;
+      try {
+        parsed = parseOptions(opts);
+      } catch (e) {
+        process.exitCode = reportError(e);
+        return;
+      }
+      let ctx: CommandContext;
       try {
         ctx = await openContext(configPath, entityList(opts.entity));
       } catch (e) {
         process.exitCode = reportError(e);
         return;
       }
-      const args = { config: configPath, entity: opts.entity ?? null };
+      const stop = new AbortController();
+      const onSigint = () => {
+        if (stop.signal.aborted) process.exit(EXIT.interrupted);
+        process.stderr.write('\nSIGINT: stopping after the statements in flight (press again to quit at once)\n');
+        stop.abort();
+      };
+      process.on('SIGINT', onSigint);
+      const args = { config: configPath, entity: opts.entity ?? null, mode: parsed.mode, continuous: !!opts.continuous };
       try {
-        const result = await verifyEntities(ctx.source, ctx.target, ctx.entities, {
-          pageRows: ctx.config.verify.pageRows,
-          maxReportedDifferences: opts.maxDifferences ?? ctx.config.verify.maxReportedDifferences,
-        });
-        process.stdout.write(opts.json ? `${JSON.stringify(result)}\n` : `${formatVerifyReport(result)}\n`);
-        await prepareControl(ctx);
-        await auditSafely(ctx, { command: 'verify', args, outcome: result.ok ? 'ok' : 'differences', detail: JSON.stringify(result.entities.map((e) => ({ entity: e.entity, parity: e.parity, missing: e.missing, extra: e.extra, different: e.different }))) });
-        process.exitCode = result.ok ? EXIT.ok : EXIT.differences;
+        process.exitCode = opts.continuous ? await continuous(ctx, parsed, opts, stop.signal, args) : await oneShot(ctx, parsed, opts, stop.signal, args);
       } catch (e) {
         await auditSafely(ctx, { command: 'verify', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
         process.exitCode = reportError(e);
       } finally {
+        process.off('SIGINT', onSigint);
         await ctx.close();
       }
     });
+}
+
+type Parsed = ReturnType<typeof parseOptions>;
+
+function parseOptions(opts: VerifyCliOptions) {
+  const mode = (opts.mode ?? (opts.continuous ? 'checksum' : 'full')) as VerifyMode;
+  if (!VERIFY_MODES.includes(mode)) throw new TandemError('USAGE', `--mode must be one of ${VERIFY_MODES.join(', ')}, not ${JSON.stringify(opts.mode)}`);
+  if (opts.continuous && mode !== 'checksum') throw new TandemError('USAGE', '--continuous runs the checksum tier; leave out --mode or give --mode checksum');
+  for (const o of ['interval', 'cycles'] as const) if (opts[o] !== undefined && !opts.continuous) throw new TandemError('USAGE', `--${o} needs --continuous`);
+  if (opts.sample !== undefined && mode !== 'sample') throw new TandemError('USAGE', '--sample needs --mode sample');
+  return {
+    mode,
+    maxDifferences: number('max-differences', opts.maxDifferences, { integer: true }),
+    maxSeconds: number('max-seconds', opts.maxSeconds, { zero: true }),
+    maxRowsPerSecond: number('max-rows-per-second', opts.maxRowsPerSecond),
+    chunkSeconds: number('chunk-seconds', opts.chunkSeconds),
+    sampleSize: number('sample', opts.sample, { integer: true }),
+    intervalSeconds: number('interval', opts.interval, { zero: true }) ?? 60,
+    lagSeconds: number('lag-seconds', opts.lagSeconds, { zero: true }) ?? (opts.continuous ? 30 : 0),
+    cycles: number('cycles', opts.cycles, { integer: true }),
+  };
+}
+
+/** One verification: report, record the differing keys as mismatches, audit. Returns the exit code. */
+async function oneShot(ctx: CommandContext, p: Parsed, opts: VerifyCliOptions, signal: AbortSignal, args: Record<string, unknown>): Promise<number> {
+  const found = new Map<string, FoundDifference[]>(ctx.entities.map((e) => [e.name, []]));
+  const report = await runVerify(ctx.source, ctx.target, ctx.entities, {
+    mode: p.mode,
+    pageRows: ctx.config.verify.pageRows,
+    maxReportedDifferences: p.maxDifferences ?? ctx.config.verify.maxReportedDifferences,
+    maxDifferences: p.maxDifferences,
+    maxSeconds: p.maxSeconds,
+    maxRowsPerSecond: p.maxRowsPerSecond,
+    chunkSeconds: p.chunkSeconds,
+    sampleSize: p.sampleSize,
+    signal,
+    onDifference: (d, kv) => {
+      const list = found.get(d.entity);
+      if (list && list.length < MAX_RECORDED_PER_ENTITY) list.push({ difference: d, keyValues: kv });
+    },
+  });
+  await prepareControl(ctx);
+  const mismatches = await record(ctx, found, p.lagSeconds, signal);
+  process.stdout.write(opts.json ? `${JSON.stringify(mismatches ? { ...report, mismatches } : report)}\n` : `${formatReport(report)}\n`);
+  await auditSafely(ctx, {
+    command: 'verify',
+    args,
+    outcome: !report.ok ? 'differences' : report.complete ? 'ok' : 'interrupted',
+    detail: JSON.stringify(report.entities.map((e) => (e.mode === 'quick' ? { entity: e.entity, mode: e.mode, differing: e.differing.length } : { entity: e.entity, mode: e.mode, parity: e.parity, missing: e.missing, extra: e.extra, different: e.different }))),
+  });
+  return report.exitCode;
+}
+
+/**
+ * Records the differing keys of a one-shot run in the control plane: confirmed at once without a lag window;
+ * with one, pending, then compared again after the lag (confirmed or resolved). A failure to record is logged,
+ * never fatal.
+ */
+async function record(ctx: CommandContext, found: Map<string, FoundDifference[]>, lagSeconds: number, signal: AbortSignal): Promise<Record<string, unknown> | null> {
+  try {
+    const now = Date.now();
+    let any = false;
+    for (const e of ctx.entities) {
+      const list = found.get(e.name)!;
+      if (list.length) any = true;
+      await recordMismatches(ctx.control, e.name, list, now, lagSeconds === 0);
+    }
+    if (!any || lagSeconds === 0) return null;
+    await new Promise<void>((res) => {
+      const t = setTimeout(res, lagSeconds * 1000);
+      signal.addEventListener('abort', () => { clearTimeout(t); res(); }, { once: true });
+    });
+    const moved: Record<string, unknown> = {};
+    for (const e of ctx.entities) moved[e.name] = await recheckMismatches(ctx.source, ctx.target, ctx.control, e, Date.now(), lagSeconds * 1000);
+    return { rechecked: moved, counts: await mismatchCounts(ctx.control, ctx.entities.map((e) => e.name)) };
+  } catch (err) {
+    ctx.log.warn({ event: 'verify.record_failed', err: (err as Error).message }, 'could not record mismatches in the control plane');
+    return null;
+  }
+}
+
+/** Continuous reconciliation until SIGINT or --cycles. Exit code of the last cycle. */
+async function continuous(ctx: CommandContext, p: Parsed, opts: VerifyCliOptions, signal: AbortSignal, args: Record<string, unknown>): Promise<number> {
+  await prepareControl(ctx);
+  let last: CycleReport | null = null;
+  await runContinuous(ctx.source, ctx.target, ctx.control, ctx.entities, {
+    intervalSeconds: p.intervalSeconds,
+    lagSeconds: p.lagSeconds,
+    cycles: p.cycles,
+    pageRows: ctx.config.verify.pageRows,
+    maxReportedDifferences: p.maxDifferences ?? ctx.config.verify.maxReportedDifferences,
+    maxDifferences: p.maxDifferences,
+    maxSeconds: p.maxSeconds,
+    maxRowsPerSecond: p.maxRowsPerSecond,
+    chunkSeconds: p.chunkSeconds,
+    signal,
+    onCycle: (c) => {
+      last = c;
+      process.stdout.write(opts.json ? `${JSON.stringify({ ...c, metrics: verifyMetrics.snapshot() })}\n` : `${formatCycle(c)}\n`);
+    },
+  });
+  const l = last as CycleReport | null;
+  const confirmed = l ? Object.values(l.mismatches).some((m) => m.confirmed > 0) : false;
+  const partial = !l || !(l.pass as VerifyReport).complete;
+  await auditSafely(ctx, { command: 'verify', args, outcome: partial ? 'interrupted' : confirmed ? 'differences' : 'ok', detail: l ? JSON.stringify({ cycles: l.cycle, mismatches: l.mismatches }) : undefined });
+  return (confirmed ? EXIT_BITS.differences : 0) | (partial ? EXIT_BITS.partial : 0);
 }

@@ -139,8 +139,27 @@ export function migrations(family: Family): Migration[] {
         ...(family === 'mysql' ? [] : [`CREATE INDEX IF NOT EXISTS ${family === 'pg' ? 'identity_failures_last' : 'tandem_identity_failures_last'} ON ${t('identity_failures')} (last_failure_ms)`]),
       ],
     },
+    {
+      version: 4,
+      description: 'verify: mismatches (pending, confirmed, repaired, resolved)',
+      statements: (t) => [
+        `CREATE TABLE IF NOT EXISTS ${t('mismatches')} (
+          entity ${y.text(128)} NOT NULL,
+          entity_key ${y.text(512)} NOT NULL,
+          key_values ${y.longtext} NOT NULL,
+          kind ${y.text(16)} NOT NULL,
+          columns_differing ${y.longtext},
+          state ${y.text(16)} NOT NULL,
+          first_seen_ms ${y.bigint} NOT NULL,
+          last_seen_ms ${y.bigint} NOT NULL,
+          state_ms ${y.bigint} NOT NULL,
+          checks integer NOT NULL DEFAULT 1,
+          PRIMARY KEY (entity, entity_key)${family === 'mysql' ? ', INDEX mismatches_state (entity, state)' : ''})${suffix}`,
+        ...(family === 'mysql' ? [] : [`CREATE INDEX IF NOT EXISTS ${family === 'pg' ? 'mismatches_state' : 'tandem_mismatches_state'} ON ${t('mismatches')} (entity, state)`]),
+      ],
+    },
   ];
 }
 
 /** The newest control-plane schema version this build knows. */
-export const CONTROL_SCHEMA_VERSION = 3;
+export const CONTROL_SCHEMA_VERSION = 4;

@@ -44,6 +44,8 @@ export const ErrorCodes = {
   HASH_UNSUPPORTED: 'a stored password hash has an unknown format',
   HASH_WORK_FACTOR: 'a stored password hash asks for a work factor above the configured cap',
   IDENTITY_BUSY: 'too many password hashes are being computed; try again',
+  // verify
+  REPAIR_FAILED: 'tandem repair could not re-apply some keys from the primary (the other keys were repaired)',
   // generic
   USAGE: 'the command line is not valid',
   INTERNAL: 'an unexpected internal error',

@@ -1,4 +1,9 @@
-import type { VerifyResult } from './verify.js';
+import type { EntityChecksumResult } from './checksum.js';
+import type { CycleReport } from './continuous.js';
+import type { EntityQuickResult } from './quick.js';
+import type { VerifyReport } from './run.js';
+import type { EntitySampleResult } from './sample.js';
+import type { EntityVerifyResult, VerifyResult } from './verify.js';
 
 /** Parity as text with three decimals, never rounding a shortfall up to 100. */
 export function formatParity(p: number): string {
@@ -28,4 +33,86 @@ export function formatVerifyReport(r: VerifyResult): string {
   }
   out.push('', r.ok ? 'parity: 100% — source and target match' : 'parity: differences found');
   return out.join('\n');
+}
+
+const num = (v: number) => v.toLocaleString('en-US');
+
+/** A right-aligned text table (first column left-aligned). */
+function table(head: string[], rows: string[][]): string[] {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => String(row[i]).length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map((row) => line(row))];
+}
+
+function differenceLines(differences: VerifyReport['differences']): string[] {
+  if (!differences.length) return [];
+  const out = ['', `first ${differences.length} differing key${differences.length > 1 ? 's' : ''}:`];
+  for (const d of differences) {
+    if (d.kind !== 'different') out.push(`  ${d.entity} ${d.key}: ${d.kind === 'missing' ? 'missing in target' : 'extra in target (not in source)'}`);
+    else {
+      out.push(`  ${d.entity} ${d.key}: ${d.columns.map((c) => `${c.table}.${c.column}`).join(', ')}`);
+      for (const c of d.columns) out.push(`      ${c.table}.${c.column}: source=${JSON.stringify(c.source)} target=${JSON.stringify(c.target)}`);
+    }
+  }
+  return out;
+}
+
+function closing(r: VerifyReport): string[] {
+  const out: string[] = [''];
+  if (!r.complete) out.push('partial: a budget or an interrupt stopped the run early; parity holds only for what was covered (exit code bit 4)');
+  out.push(r.ok ? (r.complete ? 'parity: 100% — source and target match' : 'no differences in what was covered') : 'parity: differences found');
+  return out;
+}
+
+/**
+ * The human report of any tier. `full` keeps the foundation's table exactly; `checksum` prints a
+ * pt-table-checksum-like table per entity (rows, segments, differing segments, missing, extra, different,
+ * parity, time, where each side ran); `sample` the sample sizes and the estimated parity; `quick` the
+ * aggregates that differ. Then the first differing keys with their columns.
+ */
+export function formatReport(r: VerifyReport): string {
+  if (r.mode === 'full') {
+    const text = formatVerifyReport({ entities: r.entities as EntityVerifyResult[], differences: r.differences, ok: r.ok });
+    return r.complete ? text : `${text}\n${closing(r).slice(1, 2).join('\n')}`;
+  }
+  const out: string[] = [];
+  if (r.mode === 'checksum') {
+    const rows = (r.entities as EntityChecksumResult[]).map((e) => [
+      e.entity, num(e.sourceRows), num(e.targetRows), num(e.segments), num(e.differingSegments), num(e.missing), num(e.extra), num(e.different), formatParity(e.parity), `${e.seconds.toFixed(1)}s`,
+      `${e.pushdown.source}/${[...new Set(Object.values(e.pushdown.targets))].join('+')}${e.complete ? '' : ' partial'}`,
+    ]);
+    out.push(...table(['entity', 'source rows', 'target rows', 'segments', 'diff segments', 'missing', 'extra', 'different', 'parity', 'time', 'source/target'], rows));
+    const notes = (r.entities as EntityChecksumResult[]).flatMap((e) => [
+      ...e.notes.map((n) => `  ${e.entity}: ${n}`),
+      ...(e.transient ? [`  ${e.entity}: ${e.transient} range(s) differed by checksum but matched row by row (changed while verifying)`] : []),
+    ]);
+    if (notes.length) out.push('', 'notes:', ...notes);
+  } else if (r.mode === 'sample') {
+    const rows = (r.entities as EntitySampleResult[]).map((e) => [
+      e.entity, num(e.sourceRows), num(e.sampled), num(e.sampledTarget), num(e.missing), num(e.extra), num(e.different), formatParity(e.parity), `≤ ${e.mismatchUpper95.toFixed(3)}%`, `${e.seconds.toFixed(1)}s`,
+    ]);
+    out.push(...table(['entity', 'source rows', 'sampled', 'target sampled', 'missing', 'extra', 'different', 'parity', 'mismatch (95%)', 'time'], rows));
+  } else {
+    const rows = (r.entities as EntityQuickResult[]).map((e) => [e.entity, num(e.sourceRows), num(e.targetRows), num(e.aggregates), num(e.differing.length), `${e.seconds.toFixed(1)}s`]);
+    out.push(...table(['entity', 'source rows', 'target rows', 'aggregates', 'differing', 'time'], rows));
+    if (r.aggregates.length) {
+      out.push('', 'differing aggregates:');
+      for (const a of r.aggregates) out.push(`  ${a.entity} ${a.table}.${a.column} ${a.aggregate}: source=${JSON.stringify(a.source)} target=${JSON.stringify(a.target)}`);
+    }
+    const skipped = (r.entities as EntityQuickResult[]).filter((e) => e.skipped.length);
+    if (skipped.length) out.push('', 'not aggregated:', ...skipped.map((e) => `  ${e.entity}: ${e.skipped.join(', ')}`));
+  }
+  out.push(...differenceLines(r.differences), ...closing(r));
+  return out.join('\n');
+}
+
+/** One line per continuous cycle: parity per entity, recent keys rechecked, mismatches by state. */
+export function formatCycle(c: CycleReport): string {
+  const parts = c.pass.entities.map((e) => {
+    const m = c.mismatches[e.entity];
+    const recent = c.recent[e.entity];
+    const parity = e.mode === 'quick' ? '-' : formatParity(e.parity);
+    return `${e.entity} parity ${parity}${recent?.checked ? `, recent ${recent.checked} rechecked (${recent.differing} differ)` : ''}, mismatches pending ${m?.pending ?? 0} confirmed ${m?.confirmed ?? 0} repaired ${m?.repaired ?? 0} resolved ${m?.resolved ?? 0}`;
+  });
+  return `cycle ${c.cycle} ${c.startedAt} ${c.seconds.toFixed(1)}s${c.pass.complete ? '' : ' (partial)'}: ${parts.join('; ')}`;
 }

@@ -3,18 +3,20 @@ import type { Row, Store, TypeCategory } from '../stores/types.js';
 /**
  * Streams a table in key order by keyset pages of `pageRows` (never OFFSET, never one big result set), so memory
  * stays flat whatever the table size. `byteOrder` orders string keys by UTF-8 bytes on every engine, so two
- * stores with different collations stream keys in the same order.
+ * stores with different collations stream keys in the same order. `range` limits the stream to keys in
+ * (`after`, `upTo`] (either bound optional), as checksum bisection reads one segment.
  */
 export async function* keysetStream(
   store: Store,
   q: { table: string; columns: string[]; key: string[]; keyCategories: TypeCategory[] },
   pageRows: number,
+  range: { after?: unknown[] | null; upTo?: unknown[] | null } = {},
 ): AsyncGenerator<Row> {
   const page = (after: unknown[] | null) => {
-    const st = store.sql.keyset({ ...q, after, limit: pageRows, byteOrder: true });
+    const st = store.sql.keyset({ ...q, after, upTo: range.upTo ?? null, limit: pageRows, byteOrder: true });
     return store.query<Row>(st.sql, st.params);
   };
-  let pending = page(null);
+  let pending = page(range.after ?? null);
   for (;;) {
     const rows = await pending;
     const full = rows.length >= pageRows;

@@ -1,6 +1,6 @@
-import { canonicalize } from '../core/canonical.js';
-import { mapRow, type ResolvedEntity } from '../core/mapping.js';
+import { mapRow, type MappedRow, type ResolvedEntity, type ResolvedTarget } from '../core/mapping.js';
 import type { ColumnInfo, Row, Store } from '../stores/types.js';
+import { canonText } from './encoding.js';
 import { compareKeys, keysetStream, Peekable } from './stream.js';
 
 /** One differing column of a differing key. Values are canonical text, `null` for NULL, `[redacted]` when sensitive. */
@@ -44,12 +44,23 @@ export interface VerifyResult {
 const REDACTED = '[redacted]';
 const clip = (s: string | null) => (s !== null && s.length > 120 ? `${s.slice(0, 117)}...` : s);
 
-function canon(v: unknown, c: ColumnInfo): string | null {
-  try {
-    return canonicalize(v, c);
-  } catch (e) {
-    return `<unreadable as ${c.category}: ${(e as Error).message.replace(/"[^"]*"/, 'value')}>`;
-  }
+const canon = canonText;
+
+/** Receives each differing key with its raw key values (as read from the side that has the row). */
+export type DifferenceSink = (d: KeyDifference, keyValues: unknown[]) => void;
+
+/** Options of {@link verifyEntity}. */
+export interface RangeOptions {
+  /** Only keys in (`after`, `upTo`] (source key values; either bound optional). */
+  after?: unknown[] | null;
+  upTo?: unknown[] | null;
+  /** Checked every 1,000 source rows: returning true stops the comparison early (`complete: false`). */
+  shouldStop?: () => boolean;
+}
+
+/** Figures of one keyed comparison, with `complete` false when `shouldStop` ended it early. */
+export interface RangeVerifyResult extends EntityVerifyResult {
+  complete: boolean;
 }
 
 /**
@@ -57,40 +68,102 @@ function canon(v: unknown, c: ColumnInfo): string | null {
  * both stores at once (merge join over keyset pages; memory flat in table size). Values are compared in their
  * canonical encoding by target column type, so MariaDB, PostgreSQL, SQLite and PGlite values compare equal
  * when they mean the same. Writes nothing.
+ *
+ * `maxReportedDifferences` bounds the listed keys; `maxDifferences` (optional) is a budget: the comparison stops
+ * once that many differing keys were found, and `complete` is false. `shouldStop` (checked every 1,000 rows)
+ * stops it too (a time budget). `onDifference` sees every differing key with its raw key values.
  */
 export async function verifyEntities(
   source: Store,
   target: Store,
   entities: ResolvedEntity[],
-  opts: { pageRows: number; maxReportedDifferences: number },
-): Promise<VerifyResult> {
+  opts: { pageRows: number; maxReportedDifferences: number; maxDifferences?: number; shouldStop?: () => boolean; onDifference?: DifferenceSink },
+): Promise<Omit<VerifyResult, 'entities'> & { complete: boolean; entities: RangeVerifyResult[] }> {
   const differences: KeyDifference[] = [];
-  const note = (d: KeyDifference) => {
+  let found = 0;
+  const note: DifferenceSink = (d, kv) => {
+    found++;
     if (differences.length < opts.maxReportedDifferences) differences.push(d);
+    opts.onDifference?.(d, kv);
   };
-  const results: EntityVerifyResult[] = [];
-  for (const e of entities) results.push(await verifyEntity(source, target, e, opts.pageRows, note));
-  return { entities: results, differences, ok: results.every((r) => r.missing === 0 && r.extra === 0 && r.different === 0) };
+  const stop = () => (opts.maxDifferences !== undefined && found >= opts.maxDifferences) || (opts.shouldStop?.() ?? false);
+  const results: RangeVerifyResult[] = [];
+  let complete = true;
+  for (const e of entities) {
+    if (stop()) {
+      complete = false;
+      break;
+    }
+    const r = await verifyEntity(source, target, e, opts.pageRows, note, { shouldStop: stop });
+    results.push(r);
+    if (!r.complete) complete = false;
+  }
+  return { entities: results, differences, ok: results.every((r) => r.missing === 0 && r.extra === 0 && r.different === 0), complete };
 }
 
-async function verifyEntity(source: Store, target: Store, e: ResolvedEntity, pageRows: number, note: (d: KeyDifference) => void): Promise<EntityVerifyResult> {
+/** A target table of an entity as verify reads it: key columns with their metadata, columns read. */
+export interface TargetReader {
+  t: ResolvedTarget;
+  keyInfo: ColumnInfo[];
+  columns: string[];
+}
+
+/** How verify reads each target table of `e`. */
+export function targetReaders(e: ResolvedEntity): TargetReader[] {
+  return e.targets.map((t) => ({
+    t,
+    keyInfo: t.keyColumns.map((k) => t.table.columns.find((c) => c.name === k)!),
+    columns: [...new Set([...t.keyColumns, ...t.columns.map((c) => c.name)])],
+  }));
+}
+
+/**
+ * Compares one mapped source row (or `null` when the key is absent from the source) with the target rows of the
+ * same key (one per target table, `undefined` where absent). Returns the difference, or null when they match.
+ * The canonical compare of the full verify, shared by checksum bisection, samples, continuous rechecks and
+ * repair's dry run.
+ */
+export function compareKey(e: ResolvedEntity, key: string, m: MappedRow | null, targetRows: (Row | undefined)[]): KeyDifference | null {
+  const shown = (table: string, c: ColumnInfo, v: string | null) => (e.sensitive.has(c.name) || e.sensitive.has(`${table}.${c.name}`) ? (v === null ? null : REDACTED) : clip(v));
+  if (!m) return targetRows.some((r) => r) ? { entity: e.name, key, kind: 'extra', columns: [] } : null;
+  const diffs: ColumnDifference[] = [];
+  let absent = 0;
+  e.targets.forEach((t, ti) => {
+    const r = targetRows[ti];
+    if (!r) {
+      absent++;
+      diffs.push({ table: t.table.name, column: '(row)', source: 'present', target: null });
+      return;
+    }
+    t.columns.forEach((c, ci) => {
+      const want = canon(m.values[ti]![ci], c);
+      const got = canon(r[c.name], c);
+      if (want !== got) diffs.push({ table: t.table.name, column: c.name, source: shown(t.table.name, c, want), target: shown(t.table.name, c, got) });
+    });
+  });
+  if (absent === e.targets.length) return { entity: e.name, key, kind: 'missing', columns: [] };
+  return diffs.length ? { entity: e.name, key, kind: 'different', columns: diffs } : null;
+}
+
+/**
+ * The keyed merge join of one entity over the whole key range or (`after`, `upTo`]: source rows mapped,
+ * target tables streamed alongside in the same byte order, every key classified as matched, missing, extra or
+ * different (see {@link compareKey}). Differences go to `note`.
+ */
+export async function verifyEntity(source: Store, target: Store, e: ResolvedEntity, pageRows: number, note: DifferenceSink, range: RangeOptions = {}): Promise<RangeVerifyResult> {
   const started = performance.now();
   const keyCats = e.keyColumns.map((c) => c.category);
-  const sourceRows = keysetStream(source, { table: e.source.name, columns: e.readColumns, key: e.key, keyCategories: keyCats }, pageRows);
-  const targets = e.targets.map((t) => {
-    const keyInfo = t.keyColumns.map((k) => t.table.columns.find((c) => c.name === k)!);
-    const cols = [...new Set([...t.keyColumns, ...t.columns.map((c) => c.name)])];
-    return {
-      t,
-      keyInfo,
-      cursor: new Peekable(keysetStream(target, { table: t.table.name, columns: cols, key: t.keyColumns, keyCategories: keyInfo.map((c) => c.category) }, pageRows)[Symbol.asyncIterator]()),
-      rows: 0,
-      extra: 0,
-    };
-  });
-  const shown = (table: string, c: ColumnInfo, v: string | null) => (e.sensitive.has(c.name) || e.sensitive.has(`${table}.${c.name}`) ? (v === null ? null : REDACTED) : clip(v));
+  const bounds = { after: range.after ?? null, upTo: range.upTo ?? null };
+  const sourceRows = keysetStream(source, { table: e.source.name, columns: e.readColumns, key: e.key, keyCategories: keyCats }, pageRows, bounds);
+  const targets = targetReaders(e).map((tr) => ({
+    ...tr,
+    cursor: new Peekable(keysetStream(target, { table: tr.t.table.name, columns: tr.columns, key: tr.t.keyColumns, keyCategories: tr.keyInfo.map((c) => c.category) }, pageRows, bounds)[Symbol.asyncIterator]()),
+    rows: 0,
+    extra: 0,
+  }));
   const tkey = (tg: (typeof targets)[number], r: Row) => tg.keyInfo.map((c) => canon(r[c.name], c));
   let n = 0, matched = 0, missing = 0, different = 0;
+  let complete = true;
 
   const drainExtraBefore = async (tg: (typeof targets)[number], skey: (string | null)[] | null) => {
     for (;;) {
@@ -101,42 +174,44 @@ async function verifyEntity(source: Store, target: Store, e: ResolvedEntity, pag
       await tg.cursor.next();
       tg.rows++;
       tg.extra++;
-      note({ entity: e.name, key: JSON.stringify(k), kind: 'extra', columns: [] });
+      note({ entity: e.name, key: JSON.stringify(k), kind: 'extra', columns: [] }, tg.t.keyColumns.map((c) => r[c]));
     }
   };
 
-  for await (const row of sourceRows) {
+  const it = sourceRows[Symbol.asyncIterator]();
+  for (;;) {
+    if (range.shouldStop && n % 1000 === 0 && n > 0 && range.shouldStop()) {
+      complete = false;
+      await it.return?.(undefined);
+      break;
+    }
+    const next = await it.next();
+    if (next.done) break;
+    const row = next.value;
     n++;
     const m = mapRow(e, row);
     const skey = JSON.parse(m.key) as (string | null)[];
-    const diffs: ColumnDifference[] = [];
-    let absent = 0;
-    for (let ti = 0; ti < targets.length; ti++) {
-      const tg = targets[ti]!;
+    const found: (Row | undefined)[] = [];
+    for (const tg of targets) {
       await drainExtraBefore(tg, skey);
       const r = await tg.cursor.peek();
       if (!r || compareKeys(tkey(tg, r), skey, keyCats) !== 0) {
-        absent++;
-        diffs.push({ table: tg.t.table.name, column: '(row)', source: 'present', target: null });
+        found.push(undefined);
         continue;
       }
       await tg.cursor.next();
       tg.rows++;
-      tg.t.columns.forEach((c, ci) => {
-        const want = canon(m.values[ti]![ci], c);
-        const got = canon(r[c.name], c);
-        if (want !== got) diffs.push({ table: tg.t.table.name, column: c.name, source: shown(tg.t.table.name, c, want), target: shown(tg.t.table.name, c, got) });
-      });
+      found.push(r);
     }
-    if (absent === targets.length) {
-      missing++;
-      note({ entity: e.name, key: m.key, kind: 'missing', columns: [] });
-    } else if (diffs.length) {
-      different++;
-      note({ entity: e.name, key: m.key, kind: 'different', columns: diffs });
-    } else matched++;
+    const d = compareKey(e, m.key, m, found);
+    if (!d) matched++;
+    else {
+      if (d.kind === 'missing') missing++;
+      else different++;
+      note(d, m.keyValues);
+    }
   }
-  for (const tg of targets) await drainExtraBefore(tg, null);
+  if (complete) for (const tg of targets) await drainExtraBefore(tg, null);
   const extra = Math.max(0, ...targets.map((t) => t.extra));
   const denom = n + extra;
   return {
@@ -149,5 +224,6 @@ async function verifyEntity(source: Store, target: Store, e: ResolvedEntity, pag
     different,
     parity: denom === 0 ? 100 : (matched / denom) * 100,
     seconds: (performance.now() - started) / 1000,
+    complete,
   };
 }

@@ -2,6 +2,7 @@ import type mysql from 'mysql2/promise';
 import { normalizeLedgerEntries } from '../common.js';
 import type { Executor, LedgerEntry, LedgerMode, Row, SchemaInfo, Store } from '../types.js';
 import type { StoreUrl } from '../url.js';
+import { mysqlChecksum } from './checksum.js';
 import { isFatalMysqlError, mysqlError, mysqlPool } from './connection.js';
 import { introspectMysql } from './introspect.js';
 import { LEDGER_READ_CHUNK, MysqlNumericLiteral, mysqlIdent, mysqlLedgerSql, mysqlSql } from './sql.js';
@@ -94,7 +95,7 @@ export async function openMysql(u: StoreUrl): Promise<Store> {
     await pool.end().catch(() => {});
     throw e;
   }
-  const sql = mysqlSql();
+  const sql = { ...mysqlSql(), checksum: mysqlChecksum() };
   return {
     dialect: 'mysql',
     url: u.redacted,

@@ -5,6 +5,7 @@ import { pgError } from '../postgres/connection.js';
 import { advanceLedgerPg } from '../postgres/index.js';
 import type { Executor, Row, SchemaInfo, Store } from '../types.js';
 import type { StoreUrl } from '../url.js';
+import { postgresChecksum } from './checksum.js';
 import { openPgliteDatabase, pgArrayParam } from './connection.js';
 import { introspectPglite, PGLITE_SCHEMA } from './introspect.js';
 import { pgIdent, postgresSql } from './sql.js';
@@ -99,7 +100,7 @@ export async function openPglite(u: StoreUrl): Promise<Store> {
     dialect: 'pglite',
     url: u.redacted,
     controlSchema: 'tandem',
-    sql: postgresSql(PGLITE_SCHEMA),
+    sql: { ...postgresSql(PGLITE_SCHEMA), checksum: postgresChecksum(PGLITE_SCHEMA) },
     ...base,
     introspect: (): Promise<SchemaInfo> => introspectPglite(base),
     async transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {

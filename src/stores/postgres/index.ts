@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { normalizeLedgerEntries } from '../common.js';
 import type { Executor, LedgerEntry, LedgerMode, Row, SchemaInfo, Store } from '../types.js';
 import type { StoreUrl } from '../url.js';
+import { postgresChecksum } from './checksum.js';
 import { pgError, pgPool } from './connection.js';
 import { introspectPostgres } from './introspect.js';
 import { pgAdvanceLedger, pgIdent, postgresSql } from './sql.js';
@@ -45,7 +46,7 @@ export async function openPostgres(u: StoreUrl): Promise<Store> {
   const base = executor(pool, u.redacted);
   // fail fast with a clear error when the server cannot be used
   await base.query('SELECT 1');
-  const sql = postgresSql(schema);
+  const sql = { ...postgresSql(schema), checksum: postgresChecksum(schema) };
   return {
     dialect: 'postgres',
     url: u.redacted,

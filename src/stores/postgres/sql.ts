@@ -62,8 +62,13 @@ export function postgresSql(schema: string): SqlDialect {
   };
 }
 
+/**
+ * Key columns ordered `COLLATE "C"` for byte order: text (or unknown) ones. Other types order by their own
+ * comparison, which is byte order already where it matters (uuid compares its 16 bytes) and which may not
+ * take a collation at all (`uuid COLLATE "C"` is an error).
+ */
 function isStringCategory(c: string | undefined): boolean {
-  return c === 'text' || c === 'uuid' || c === 'other' || c === undefined;
+  return c === 'text' || c === undefined;
 }
 
 /** `varchar(60)` → `varchar(60)[]`; `character varying(60)` likewise; array types stay as they are. */

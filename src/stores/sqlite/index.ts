@@ -4,6 +4,7 @@ import { TandemError } from '../../core/errors.js';
 import { normalizeLedgerEntries } from '../common.js';
 import type { Executor, LedgerEntry, LedgerMode, Row, SchemaInfo, Store } from '../types.js';
 import type { StoreUrl } from '../url.js';
+import { registerChecksumFunctions, sqliteChecksum } from './checksum.js';
 import { fromSqliteRow, openSqliteDatabase, sqliteError, toSqliteParams } from './connection.js';
 import { introspectSqlite } from './introspect.js';
 import { SQLITE_LEDGER_BATCH, sqliteAdvanceLedger, sqliteIdent, sqliteSql } from './sql.js';
@@ -123,6 +124,7 @@ export async function advanceLedgerSqlite(tx: Executor, ledgerTable: string, ent
  */
 export async function openSqlite(u: StoreUrl): Promise<Store> {
   const runner = new SqliteRunner(openSqliteDatabase(u), u.redacted);
+  registerChecksumFunctions(runner.db);
   const mutex = new Mutex();
   const als = new AsyncLocalStorage<TxState>();
   let closed = false;
@@ -163,7 +165,7 @@ export async function openSqlite(u: StoreUrl): Promise<Store> {
     dialect: 'sqlite',
     url: u.redacted,
     controlSchema: null,
-    sql: sqliteSql,
+    sql: { ...sqliteSql, checksum: sqliteChecksum },
     ...base,
     introspect: (): Promise<SchemaInfo> => introspectSqlite(base),
     async transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {

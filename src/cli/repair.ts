@@ -1,0 +1,148 @@
+import type { Command } from 'commander';
+import { isTandemError, TandemError } from '../core/errors.js';
+import { listMismatches, setMismatchState, type MismatchState } from '../verify/mismatches.js';
+import { planRepair, REPAIR_BATCH, repairKeys, type PlannedRepair } from '../verify/repair.js';
+import { compareKeysNow, type KeyToCheck } from '../verify/rows.js';
+import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError } from './context.js';
+
+/** Per-entity outcome of `tandem repair`. */
+export interface EntityRepairReport {
+  entity: string;
+  /** Keys taken from the mismatches table. */
+  keys: number;
+  applied: number;
+  deleted: number;
+  /** Keys that match after the repair (now `repaired`). */
+  repaired: number;
+  /** Keys that still differ after the repair (they stay confirmed: changed again meanwhile, or a mapping problem). */
+  stillDifferent: string[];
+  /** Keys whose re-apply failed, with the error line. */
+  failed: { key: string; error: string }[];
+  /** Dry run: what would change. */
+  planned?: PlannedRepair[];
+}
+
+const HELP = `
+Repairs the keys verify recorded as confirmed mismatches (tandem verify records them; with --continuous they are
+confirmed after the lag window): each key's current primary row is re-applied to the secondary through the
+guarded apply (a key gone from the primary is deleted, with a tombstone). Every run is written to the audit log.
+
+Exit codes: 0 every key repaired (or nothing to repair), 1 some keys still differ after the repair,
+2 error (TANDEM_ERR_REPAIR_FAILED when some keys could not be re-applied; the others were).`;
+
+/**
+ * Registers `tandem repair`: re-applies the confirmed mismatches (`--include-pending`: pending too) from the
+ * primary through the guarded apply (`repairKeys`), marks the keys that match afterwards `repaired`, prints what
+ * it did (`--dry-run`: what it would do, writing nothing) and audits the run. Exit 0 all repaired, 1 some still
+ * differ, 2 error (`TANDEM_ERR_REPAIR_FAILED` when keys could not be re-applied).
+ */
+export function registerRepair(program: Command): void {
+  program
+    .command('repair')
+    .description('re-apply the confirmed mismatching keys from the primary through the guarded apply')
+    .option('--entity <names>', 'only these entities (comma-separated)')
+    .option('--dry-run', 'print what would change, write nothing')
+    .option('--include-pending', 'repair pending mismatches too (not yet confirmed after the lag window)')
+    .option('--limit <n>', 'at most N keys per entity (default 100000)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', HELP)
+    .action(async (opts: { entity?: string; dryRun?: boolean; includePending?: boolean; limit?: string; json?: boolean }, cmd: Command) => {
+      const configPath = cmd.optsWithGlobals().config as string;
+      const limit = opts.limit === undefined ? 100_000 : Number(opts.limit);
+      if (!Number.isInteger(limit) || limit <= 0) {
+        process.exitCode = reportError(new TandemError('USAGE', `--limit must be a positive integer, not ${JSON.stringify(opts.limit)}`));
+        return;
+      }
+      let ctx;
+      try {
+        ctx = await openContext(configPath, entityList(opts.entity));
+      } catch (e) {
+        process.exitCode = reportError(e);
+        return;
+      }
+      const args = { config: configPath, entity: opts.entity ?? null, dryRun: !!opts.dryRun, includePending: !!opts.includePending, limit };
+      const states: MismatchState[] = opts.includePending ? ['confirmed', 'pending'] : ['confirmed'];
+      const reports: EntityRepairReport[] = [];
+      try {
+        await prepareControl(ctx);
+        for (const e of ctx.entities) {
+          const list = await listMismatches(ctx.control, e.name, states, limit);
+          const keys: KeyToCheck[] = list.map((m) => ({ key: m.key, keyValues: m.keyValues }));
+          const r: EntityRepairReport = { entity: e.name, keys: keys.length, applied: 0, deleted: 0, repaired: 0, stillDifferent: [], failed: [] };
+          reports.push(r);
+          if (!keys.length) continue;
+          if (opts.dryRun) {
+            r.planned = await planRepair(ctx.source, ctx.target, e, keys);
+            continue;
+          }
+          for (let i = 0; i < keys.length; i += REPAIR_BATCH) {
+            const batch = keys.slice(i, i + REPAIR_BATCH);
+            try {
+              const x = await repairKeys(ctx.source, ctx.target, e, batch);
+              r.applied += x.applied;
+              r.deleted += x.deleted;
+            } catch {
+              // one key spoils its batch's transaction: repair the batch key by key to isolate it
+              for (const k of batch) {
+                try {
+                  const x = await repairKeys(ctx.source, ctx.target, e, [k]);
+                  r.applied += x.applied;
+                  r.deleted += x.deleted;
+                } catch (err) {
+                  r.failed.push({ key: k.key, error: isTandemError(err) ? err.toLine() : String((err as Error)?.message ?? err) });
+                }
+              }
+            }
+          }
+          // what matches now is repaired; the rest stays confirmed
+          const now = await compareKeysNow(ctx.source, ctx.target, e, keys);
+          const fixed = keys.filter((k) => !now.get(k.key)).map((k) => k.key);
+          r.repaired = fixed.length;
+          r.stillDifferent = keys.filter((k) => now.get(k.key) && !r.failed.some((f) => f.key === k.key)).map((k) => k.key);
+          await setMismatchState(ctx.control, e.name, fixed, 'repaired', Date.now());
+        }
+        process.stdout.write(opts.json ? `${JSON.stringify({ dryRun: !!opts.dryRun, entities: reports })}\n` : `${formatRepair(reports, !!opts.dryRun)}\n`);
+        const failed = reports.flatMap((r) => r.failed);
+        const still = reports.some((r) => r.stillDifferent.length);
+        await auditSafely(ctx, {
+          command: 'repair',
+          args,
+          outcome: failed.length ? 'error' : still ? 'differences' : 'ok',
+          detail: JSON.stringify(reports.map((r) => ({ entity: r.entity, keys: r.keys, applied: r.applied, deleted: r.deleted, repaired: r.repaired, stillDifferent: r.stillDifferent.length, failed: r.failed.length, ...(r.planned ? { planned: r.planned.filter((p) => p.action !== 'none').length } : {}) }))),
+        });
+        if (failed.length) {
+          process.exitCode = reportError(new TandemError('REPAIR_FAILED', `${failed.length} key(s) could not be re-applied (first: ${failed[0]!.key}: ${failed[0]!.error}); the other keys were repaired`, { failed: failed.length }));
+        } else process.exitCode = still ? EXIT.differences : EXIT.ok;
+      } catch (e) {
+        await auditSafely(ctx, { command: 'repair', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
+        process.exitCode = reportError(e);
+      } finally {
+        await ctx.close();
+      }
+    });
+}
+
+/** The human report of a repair or a dry run. */
+export function formatRepair(reports: EntityRepairReport[], dryRun: boolean): string {
+  const out: string[] = [];
+  for (const r of reports) {
+    if (dryRun) {
+      const planned = r.planned ?? [];
+      const changes = planned.filter((p) => p.action !== 'none');
+      out.push(`${r.entity}: ${r.keys} key(s) to repair, ${changes.length} would change${planned.length - changes.length ? `, ${planned.length - changes.length} already match` : ''}`);
+      for (const p of changes) {
+        if (p.action === 'insert') out.push(`  would insert ${p.key} (missing in target)`);
+        else if (p.action === 'delete') out.push(`  would delete ${p.key} (not in source)`);
+        else {
+          out.push(`  would update ${p.key}: ${p.difference!.columns.map((c) => `${c.table}.${c.column}`).join(', ')}`);
+          for (const c of p.difference!.columns) out.push(`      ${c.table}.${c.column}: ${JSON.stringify(c.target)} → ${JSON.stringify(c.source)}`);
+        }
+      }
+      continue;
+    }
+    out.push(`${r.entity}: ${r.keys} key(s): ${r.applied} re-applied, ${r.deleted} deleted, ${r.repaired} repaired${r.stillDifferent.length ? `, ${r.stillDifferent.length} still differ (${r.stillDifferent.slice(0, 5).join(' ')}${r.stillDifferent.length > 5 ? ' …' : ''})` : ''}${r.failed.length ? `, ${r.failed.length} failed` : ''}`);
+    for (const f of r.failed.slice(0, 10)) out.push(`  failed ${f.key}: ${f.error}`);
+  }
+  if (!reports.some((r) => r.keys)) out.push('nothing to repair: no confirmed mismatches (run tandem verify first)');
+  return out.join('\n');
+}

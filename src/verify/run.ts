@@ -1,0 +1,125 @@
+import type { ResolvedEntity } from '../core/mapping.js';
+import type { Store } from '../stores/types.js';
+import { checksumEntities, type ChecksumOptions, type EntityChecksumResult } from './checksum.js';
+import { publishPass } from './metrics.js';
+import { quickEntities, type AggregateDifference, type EntityQuickResult } from './quick.js';
+import { sampleEntities, type EntitySampleResult } from './sample.js';
+import { verifyEntities, type DifferenceSink, type KeyDifference, type RangeVerifyResult } from './verify.js';
+
+/** The tiers of `tandem verify --mode`. */
+export const VERIFY_MODES = ['quick', 'checksum', 'sample', 'full'] as const;
+export type VerifyMode = (typeof VERIFY_MODES)[number];
+
+/**
+ * Exit code bits of `tandem verify` (docs/verify.md): 0 is full parity over everything; bit 1 differences found;
+ * bit 2 an error (nothing else is reported then); bit 4 partial — a budget (`--max-differences`,
+ * `--max-seconds`) or SIGINT stopped the run before the last key, so parity holds only for what was covered.
+ * Differences in a partial run give 5.
+ */
+export const EXIT_BITS = { differences: 1, error: 2, partial: 4 } as const;
+
+/** Options of {@link runVerify}. */
+export interface VerifyOptions {
+  mode: VerifyMode;
+  /** Keyset page size of streamed reads (config `verify.pageRows`). */
+  pageRows: number;
+  /** Differing keys listed in the report (config `verify.maxReportedDifferences`). */
+  maxReportedDifferences: number;
+  /** Budget: stop after this many differing keys. */
+  maxDifferences?: number;
+  /** Budget: stop starting new work after this many seconds. */
+  maxSeconds?: number;
+  /** Throttle of the checksum tier: source rows per second. */
+  maxRowsPerSecond?: number;
+  /** Seconds one checksum segment should take (default 0.5). */
+  chunkSeconds?: number;
+  /** Keys per entity of the sample tier (default 1,000). */
+  sampleSize?: number;
+  signal?: AbortSignal;
+  /** Sees every differing key found, with its raw key values (to record mismatches). */
+  onDifference?: DifferenceSink;
+  /** Finer checksum knobs (segment sizes, split factor, row threshold). */
+  checksum?: Partial<ChecksumOptions>;
+}
+
+/** One entity's row of the report; its fields depend on the tier. */
+export type EntityReport = (RangeVerifyResult & { mode: 'full' }) | EntityChecksumResult | EntityQuickResult | EntitySampleResult;
+
+/** What `tandem verify` prints (`--json`) and exits with. */
+export interface VerifyReport {
+  mode: VerifyMode;
+  entities: EntityReport[];
+  /** The first `maxReportedDifferences` differing keys. */
+  differences: KeyDifference[];
+  /** Differing aggregates (quick tier). */
+  aggregates: AggregateDifference[];
+  /** True when nothing differs in what was compared. */
+  ok: boolean;
+  /** False when a budget or a signal stopped the run early. */
+  complete: boolean;
+  /** The bitmask exit code ({@link EXIT_BITS}). */
+  exitCode: number;
+}
+
+/** The exit code of a report: bit 1 differences, bit 4 partial; 0 only for full parity over everything. */
+export function exitCodeOf(r: Pick<VerifyReport, 'ok' | 'complete'>): number {
+  return (r.ok ? 0 : EXIT_BITS.differences) | (r.complete ? 0 : EXIT_BITS.partial);
+}
+
+/**
+ * Runs one verification tier over `entities` (docs/verify.md): `quick` counts and aggregates, `checksum`
+ * pushed-down segment checksums with recursive splitting, `sample` random keys field by field, `full` the
+ * streamed keyed comparison. Publishes parity per entity to the verify metrics. Writes nothing.
+ * Throws what the stores throw (`TANDEM_ERR_STORE_*`, `TANDEM_ERR_MAPPING_INVALID`).
+ */
+export async function runVerify(source: Store, target: Store, entities: ResolvedEntity[], o: VerifyOptions): Promise<VerifyReport> {
+  const started = performance.now();
+  const deadline = () => (o.maxSeconds !== undefined && (performance.now() - started) / 1000 >= o.maxSeconds) || (o.signal?.aborted ?? false);
+  let report: Omit<VerifyReport, 'exitCode'>;
+  switch (o.mode) {
+    case 'full': {
+      const r = await verifyEntities(source, target, entities, { pageRows: o.pageRows, maxReportedDifferences: o.maxReportedDifferences, maxDifferences: o.maxDifferences, shouldStop: deadline, onDifference: o.onDifference });
+      report = { mode: 'full', entities: r.entities.map((e) => ({ ...e, mode: 'full' as const })), differences: r.differences, aggregates: [], ok: r.ok, complete: r.complete };
+      break;
+    }
+    case 'checksum': {
+      const r = await checksumEntities(source, target, entities, {
+        ...o.checksum,
+        pageRows: o.pageRows,
+        maxReportedDifferences: o.maxReportedDifferences,
+        maxDifferences: o.maxDifferences,
+        maxSeconds: o.maxSeconds,
+        maxRowsPerSecond: o.maxRowsPerSecond,
+        ...(o.chunkSeconds !== undefined ? { chunkSeconds: o.chunkSeconds } : {}),
+        signal: o.signal,
+        onDifference: o.onDifference,
+      });
+      report = { mode: 'checksum', entities: r.entities, differences: r.differences, aggregates: [], ok: r.ok, complete: r.complete };
+      break;
+    }
+    case 'sample': {
+      const differences: KeyDifference[] = [];
+      let found = 0;
+      const note: DifferenceSink = (d, kv) => {
+        found++;
+        if (differences.length < o.maxReportedDifferences) differences.push(d);
+        o.onDifference?.(d, kv);
+      };
+      const stop = () => deadline() || (o.maxDifferences !== undefined && found >= o.maxDifferences);
+      const r = await sampleEntities(source, target, entities, o.sampleSize ?? 1000, note, stop);
+      report = { mode: 'sample', entities: r.entities, differences, aggregates: [], ok: r.entities.every((e) => e.missing + e.extra + e.different === 0), complete: r.complete && r.entities.length === entities.length };
+      break;
+    }
+    case 'quick': {
+      const r = await quickEntities(source, target, entities, deadline);
+      const aggregates = r.entities.flatMap((e) => e.differing);
+      report = { mode: 'quick', entities: r.entities, differences: [], aggregates, ok: aggregates.length === 0, complete: r.complete };
+      break;
+    }
+  }
+  for (const e of report.entities) {
+    if (e.mode === 'quick') continue;
+    publishPass(e.entity, e.parity, e.sourceRows, e.seconds);
+  }
+  return { ...report, exitCode: exitCodeOf(report) };
+}
