@@ -67,3 +67,7 @@ export { openTransport, type Transport, type Change, type Delivery } from './cap
 export { runRelay, type RelayStats } from './apply/relay.js';
 export { consumeChanges, forwardOutbox } from './apply/broker.js';
 export { PHASES, readPhase, setPhase, primaryRole, type Phase } from './control/phase.js';
+export { runVerify, exitCodeOf, VERIFY_MODES, EXIT_BITS, type VerifyMode, type VerifyOptions, type VerifyReport } from './verify/run.js';
+export { runContinuous, type ContinuousOptions } from './verify/continuous.js';
+export { repairKeys, planRepair, type RepairResult } from './verify/repair.js';
+export { reverseEntity } from './core/reverse.js';
