@@ -1,0 +1,528 @@
+/**
+ * Backfill benchmark: MariaDB → PostgreSQL through Tandem's real CLI path.
+ *
+ *   npm run bench:backfill -- --rows 1000000 [--fresh] [--chunk-seconds S] [--max-chunk-rows N]
+ *                             [--initial-chunk-rows N] [--cpu-prof] [--verbose]
+ *
+ * 1. Source: MariaDB database `tandem_bench`, table `users` of N synthetic users (src/demo/users.ts, seed 42).
+ *    Reused when it already holds exactly N rows of the same shape and generator; `--fresh` rebuilds it.
+ *    Loaded with LOAD DATA LOCAL INFILE from generated TSV batches (generation of the next batch overlaps the
+ *    load of the current one). Its time is printed on its own and is not part of the figure.
+ * 2. Target: PostgreSQL database `tandem_bench_target`, dropped and created again, with an indexed `users` table
+ *    (PRIMARY KEY id, UNIQUE email). The control plane goes to the target (schema `tandem`), as by default.
+ * 3. A `tandem.config.ts` in a temp folder (straight column mapping, key id, version `version`).
+ * 4. The backfill runs in a CHILD process (this file with `--child`), which calls what `tandem backfill` calls:
+ *    openContext (loadConfig → openStore ×2 → resolveConfig), preflight, prepareControl (ensureControlSchema),
+ *    runBackfill, the audit entry, close. A fresh process, so its peak RSS is the backfill's own: sampled with
+ *    process.memoryUsage.rss() every 100 ms and read from /proc/self/status VmHWM at the end (the figure is the
+ *    larger of the two). Seconds are measured in the child from before openContext to after close (node start
+ *    and module loading excluded; they are printed separately).
+ *    The child also times, by wrapping the stores' methods, where the wall time goes (source keyset reads,
+ *    ledger advance, target upsert, checkpoint, BEGIN/COMMIT, JS apply work) and the CPU of node, MariaDB and
+ *    PostgreSQL (from /proc) — this is measurement only, the backfill code runs unchanged.
+ * 5. Checks: target rows = N, checkpoint done, ledger rows = N, and sum(balance), sum(version), count(bio)
+ *    equal on both sides. Exit 1 when a check fails.
+ *
+ * The last line is exactly: `backfill rows=N seconds=S rows_per_s=R peak_rss_mb=M`.
+ *
+ * Environment: TANDEM_BENCH_MYSQL (default mysql://root@127.0.0.1:3306), TANDEM_BENCH_PG
+ * (default postgres://postgres@127.0.0.1:5432), TANDEM_LOG_LEVEL for the child's pino logs (default warn;
+ * `--verbose` sets info, which prints a progress line per second with the chunk size).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { syntheticUser } from '../src/demo/users.js';
+import { MYSQL_BASE, PG_BASE, RssSampler, int, machineBusyCpu, mb, pct, procStatusBytes, secs, serverCpu, summarizeCpuProfile } from './common.js';
+
+const SOURCE_DB = 'tandem_bench';
+const TARGET_DB = 'tandem_bench_target';
+/** Bump when the generated data or the table shape changes: a source built by another version is rebuilt. */
+const GENERATOR = 'users-v1 seed=42';
+const SEED = 42;
+
+/** The source table, and the shape a reused one must have (information_schema COLUMN_TYPE, IS_NULLABLE). */
+const SOURCE_DDL = `CREATE TABLE users (
+  id BIGINT NOT NULL PRIMARY KEY,
+  email VARCHAR(254) NOT NULL,
+  name VARCHAR(200) NOT NULL,
+  bio TEXT NULL,
+  status VARCHAR(16) NOT NULL,
+  password_hash VARCHAR(255) NOT NULL,
+  balance DECIMAL(12,2) NOT NULL,
+  created_at DATETIME(6) NOT NULL,
+  updated_at DATETIME(6) NOT NULL,
+  version INT NOT NULL,
+  UNIQUE KEY users_email (email)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci`;
+const SOURCE_SHAPE = [
+  'id bigint(20) NO', 'email varchar(254) NO', 'name varchar(200) NO', 'bio text YES', 'status varchar(16) NO',
+  'password_hash varchar(255) NO', 'balance decimal(12,2) NO', 'created_at datetime(6) NO', 'updated_at datetime(6) NO', 'version int(11) NO',
+].join(', ');
+
+const TARGET_DDL = `CREATE TABLE users (
+  id bigint PRIMARY KEY,
+  email varchar(254) NOT NULL UNIQUE,
+  name varchar(200) NOT NULL,
+  bio text,
+  status varchar(16) NOT NULL,
+  password_hash varchar(255) NOT NULL,
+  balance numeric(12,2) NOT NULL,
+  created_at timestamp(6) NOT NULL,
+  updated_at timestamp(6) NOT NULL,
+  version integer NOT NULL
+)`;
+const COLUMNS = ['id', 'email', 'name', 'bio', 'status', 'password_hash', 'balance', 'created_at', 'updated_at', 'version'];
+
+const HELP = `usage: npm run bench:backfill -- [--rows N] [--fresh] [--chunk-seconds S] [--max-chunk-rows N]
+                              [--initial-chunk-rows N] [--cpu-prof] [--verbose]
+  --rows N                synthetic users in the source (default 1000000)
+  --fresh                 rebuild the source table even when it could be reused
+  --chunk-seconds S       config backfill.chunkSeconds (Tandem's default 0.5)
+  --max-chunk-rows N      config backfill.maxChunkRows (Tandem's default 20000)
+  --initial-chunk-rows N  config backfill.initialChunkRows (Tandem's default 1000)
+  --cpu-prof              run the backfill child with node --cpu-prof and print a self-time summary
+  --verbose               the child logs at info (a progress line per second)`;
+
+// ---------------------------------------------------------------------------------------------------------------
+// source
+
+/** One TSV field for LOAD DATA's defaults (FIELDS TERMINATED BY '\t' ESCAPED BY '\\', LINES TERMINATED BY '\n'). */
+function tsv(v: string | number | null): string {
+  if (v === null) return '\\N';
+  const s = String(v);
+  return /[\\\t\n\r\0]/.test(s) ? s.replace(/[\\\t\n\r\0]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0' })[c]!) : s;
+}
+
+/** Rows [from, to] as TSV. */
+function tsvBatch(from: number, to: number): Buffer {
+  const lines: string[] = [];
+  for (let id = from; id <= to; id++) {
+    const u = syntheticUser(id, SEED);
+    lines.push([u.id, u.email, `${u.first_name} ${u.last_name}`, u.bio, u.status, u.password_hash, u.balance, u.created_at, u.updated_at, u.version].map(tsv).join('\t'));
+  }
+  return Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+}
+
+async function sourceReusable(c: mysql.Connection, rows: number): Promise<string | null> {
+  const [shape] = await c.query<mysql.RowDataPacket[]>(
+    `SELECT GROUP_CONCAT(CONCAT(COLUMN_NAME, ' ', COLUMN_TYPE, ' ', IS_NULLABLE) ORDER BY ORDINAL_POSITION SEPARATOR ', ') AS s
+       FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'users'`,
+    [SOURCE_DB],
+  );
+  if (!shape[0]?.s) return 'no users table';
+  if (shape[0].s !== SOURCE_SHAPE) return `users has another shape (${shape[0].s})`;
+  const [meta] = await c.query<mysql.RowDataPacket[]>(`SELECT v FROM bench_meta WHERE k = 'generator'`).catch(() => [[]] as unknown as [mysql.RowDataPacket[]]);
+  if (meta[0]?.v !== `${GENERATOR} rows=${rows}`) return `generated by ${meta[0]?.v ?? 'unknown'}, not ${GENERATOR} rows=${rows}`;
+  const [n] = await c.query<mysql.RowDataPacket[]>('SELECT count(*) AS n, min(id) AS lo, max(id) AS hi FROM users');
+  if (Number(n[0]!.n) !== rows || Number(n[0]!.lo) !== 1 || Number(n[0]!.hi) !== rows) return `holds ${n[0]!.n} rows, not ${rows}`;
+  return null;
+}
+
+/** Creates (or reuses) tandem_bench.users with `rows` users. Returns the seconds spent generating (0 if reused). */
+async function prepareSource(rows: number, fresh: boolean): Promise<number> {
+  const c = await mysql.createConnection({ uri: `${MYSQL_BASE}/mysql`, multipleStatements: false });
+  try {
+    await c.query(`CREATE DATABASE IF NOT EXISTS \`${SOURCE_DB}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+    await c.query(`USE \`${SOURCE_DB}\``);
+    const why = fresh ? '--fresh' : await sourceReusable(c, rows);
+    if (why === null) {
+      console.log(`source: reusing ${SOURCE_DB}.users (${int(rows)} rows, ${GENERATOR}); --fresh rebuilds it`);
+      return 0;
+    }
+    console.log(`source: building ${SOURCE_DB}.users with ${int(rows)} rows (${why})`);
+    const t0 = performance.now();
+    await c.query('DROP TABLE IF EXISTS users');
+    await c.query('DROP TABLE IF EXISTS bench_meta');
+    await c.query(SOURCE_DDL);
+    await c.query('CREATE TABLE bench_meta (k VARCHAR(64) PRIMARY KEY, v VARCHAR(255) NOT NULL)');
+    // one transaction into an empty table with unique/foreign-key checks off: InnoDB's bulk insert path
+    await c.query('SET SESSION unique_checks = 0, SESSION foreign_key_checks = 0');
+    await c.query('START TRANSACTION');
+    const batch = 50_000;
+    let pending: Promise<unknown> | null = null;
+    for (let from = 1; from <= rows; from += batch) {
+      const buf = tsvBatch(from, Math.min(rows, from + batch - 1));
+      await pending;
+      pending = c.query({
+        sql: `LOAD DATA LOCAL INFILE 'users.tsv' INTO TABLE users CHARACTER SET utf8mb4 (${COLUMNS.join(', ')})`,
+        // split in packets well under max_allowed_packet
+        infileStreamFactory: () => Readable.from(chunks(buf, 1 << 20)),
+      } as mysql.QueryOptions);
+      if (rows >= 200_000 && (from - 1) % 200_000 === 0 && from > 1) process.stdout.write(`  ${int(from - 1)} rows…\n`);
+    }
+    await pending;
+    await c.query('INSERT INTO bench_meta VALUES (?, ?)', ['generator', `${GENERATOR} rows=${rows}`]);
+    await c.query('COMMIT');
+    await c.query('ANALYZE TABLE users');
+    const [n] = await c.query<mysql.RowDataPacket[]>('SELECT count(*) AS n FROM users');
+    if (Number(n[0]!.n) !== rows) throw new Error(`source load wrote ${n[0]!.n} rows, expected ${rows}`);
+    const s = (performance.now() - t0) / 1000;
+    console.log(`source: generated and loaded ${int(rows)} rows in ${s.toFixed(1)} s (not part of the figure)`);
+    return s;
+  } finally {
+    await c.end();
+  }
+}
+
+function* chunks(buf: Buffer, size: number): Generator<Buffer> {
+  for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, Math.min(buf.length, i + size));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// target
+
+async function prepareTarget(): Promise<void> {
+  const admin = new pg.Client({ connectionString: `${PG_BASE}/postgres` });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS "${TARGET_DB}" WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE "${TARGET_DB}"`);
+  } finally {
+    await admin.end();
+  }
+  const c = new pg.Client({ connectionString: `${PG_BASE}/${TARGET_DB}` });
+  await c.connect();
+  try {
+    await c.query(TARGET_DDL);
+  } finally {
+    await c.end();
+  }
+  console.log(`target: created ${TARGET_DB}.users (PRIMARY KEY id, UNIQUE email)`);
+}
+
+function configText(o: { chunkSeconds?: number; maxChunkRows?: number; initialChunkRows?: number }): string {
+  const bf = Object.entries({ chunkSeconds: o.chunkSeconds, maxChunkRows: o.maxChunkRows, initialChunkRows: o.initialChunkRows })
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}: ${v}`);
+  return `import { defineConfig } from 'tandem';
+export default defineConfig({
+  source: ${JSON.stringify(`${MYSQL_BASE}/${SOURCE_DB}`)},
+  target: ${JSON.stringify(`${PG_BASE}/${TARGET_DB}`)},
+${bf.length ? `  backfill: { ${bf.join(', ')} },\n` : ''}  entities: {
+    users: {
+      table: 'users', key: 'id', version: 'version', sensitive: ['password_hash'],
+      targets: [{ table: 'users', columns: { ${COLUMNS.map((c) => `${c}: '${c}'`).join(', ')} } }],
+    },
+  },
+});
+`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// child: the backfill, as `tandem backfill` runs it, with measurements
+
+interface ChildJob {
+  configPath: string;
+  resultPath: string;
+}
+
+interface Span {
+  start: number;
+  end: number;
+}
+
+interface ChildResult {
+  /** ms from child start (module loading done) to after close. */
+  wallMs: number;
+  /** ms of process start to the first line of main (node boot, tsx, module loading). */
+  bootMs: number;
+  /** ms of each phase. */
+  phases: Record<string, number>;
+  /** rss at the end of each phase. */
+  phaseRss: Record<string, number>;
+  backfill: { copied: number; applied: number; seconds: number; status: string }[];
+  peakRssSampled: number;
+  peakHeapUsed: number;
+  vmHwm: number | null;
+  cpuUserMs: number;
+  cpuSystemMs: number;
+  elu: number;
+  loopDelayP99Ms: number;
+  chunks: number[];
+  timing: Record<string, number>;
+  reads: { count: number; totalMs: number; rows: number };
+}
+
+async function child(jobPath: string): Promise<void> {
+  const job = JSON.parse(readFileSync(jobPath, 'utf8')) as ChildJob;
+  const sampler = new RssSampler(100).start();
+  const { openContext, prepareControl, auditSafely } = await import('../src/cli/context.js');
+  const { preflight } = await import('../src/backfill/preflight.js');
+  const { runBackfill } = await import('../src/backfill/backfill.js');
+  const { createLogger } = await import('../src/core/logger.js');
+  const log = createLogger({ level: process.env.TANDEM_LOG_LEVEL ?? 'warn' });
+  const bootMs = performance.now();
+
+  const phases: Record<string, number> = {};
+  const phaseRss: Record<string, number> = { 'modules loaded': process.memoryUsage.rss() };
+  let mark = performance.now();
+  const phase = (name: string) => {
+    const now = performance.now();
+    phases[name] = now - mark;
+    phaseRss[name] = process.memoryUsage.rss();
+    mark = now;
+  };
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const ctx = await openContext(job.configPath, undefined, log);
+  phase('open (load config, connect, introspect, resolve)');
+  await preflight(ctx.source, ctx.entities);
+  phase('preflight');
+  await prepareControl(ctx);
+  phase('control schema');
+
+  // --- measurement wrappers (the stores' behaviour is unchanged) ---
+  const timing: Record<string, number> = {};
+  const add = (k: string, ms: number) => (timing[k] = (timing[k] ?? 0) + ms);
+  const reads: Span[] = [];
+  const chunks: number[] = [];
+  const txs: Span[] = [];
+  const src = ctx.source;
+  const srcQuery = src.query.bind(src);
+  src.query = (async (sql: string, params?: unknown[]) => {
+    const start = performance.now();
+    const rows = await srcQuery(sql, params);
+    const end = performance.now();
+    if (/ ORDER BY .* LIMIT \d+$/.test(sql)) {
+      reads.push({ start, end });
+      chunks.push(rows.length);
+    } else add('source other (count)', end - start);
+    return rows;
+  }) as typeof src.query;
+  const tgt = ctx.target;
+  const kind = (sql: string) =>
+    /version_ledger/.test(sql) ? 'tx: ledger advance SQL' : /checkpoints/.test(sql) ? 'tx: checkpoint SQL' : /^INSERT INTO "public"\."users"/.test(sql) ? 'tx: target upsert SQL' : 'tx: other SQL';
+  const origTx = tgt.transaction.bind(tgt);
+  tgt.transaction = (async <T>(fn: (tx: import('../src/stores/types.js').Executor) => Promise<T>): Promise<T> => {
+    const start = performance.now();
+    let fnStart = 0;
+    let fnEnd = 0;
+    try {
+      return await origTx(async (tx) => {
+        fnStart = performance.now();
+        add('tx: connect + BEGIN', fnStart - start);
+        const timed = {
+          query: async <R extends import('../src/stores/types.js').Row>(sql: string, params?: unknown[]) => {
+            const s = performance.now();
+            try { return await tx.query<R>(sql, params); } finally { add(kind(sql), performance.now() - s); }
+          },
+          execute: async (sql: string, params?: unknown[]) => {
+            const s = performance.now();
+            try { return await tx.execute(sql, params); } finally { add(kind(sql), performance.now() - s); }
+          },
+        };
+        try { return await fn(timed); } finally { fnEnd = performance.now(); add('tx: inside', fnEnd - fnStart); }
+      });
+    } finally {
+      const end = performance.now();
+      if (fnEnd) add('tx: COMMIT + release', end - fnEnd);
+      txs.push({ start, end });
+    }
+  }) as typeof tgt.transaction;
+  const origLedger = tgt.advanceLedger.bind(tgt);
+  tgt.advanceLedger = (async (...a: Parameters<typeof tgt.advanceLedger>) => {
+    const s = performance.now();
+    try { return await origLedger(...a); } finally { add('tx: ledger advance (JS + SQL)', performance.now() - s); }
+  }) as typeof tgt.advanceLedger;
+
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  const elu0 = performance.eventLoopUtilization();
+  const bStart = performance.now();
+  const results = await runBackfill({ config: ctx.config, source: ctx.source, target: ctx.target, entities: ctx.entities, log, progressOut: null });
+  const bEnd = performance.now();
+  const elu = performance.eventLoopUtilization(elu0).utilization;
+  delay.disable();
+  phase('backfill');
+  await auditSafely(ctx, { command: 'backfill', args: { config: job.configPath, bench: true }, outcome: 'ok', detail: JSON.stringify(results.map((r) => ({ entity: r.entity, copied: r.copied, status: r.status }))) });
+  await ctx.close();
+  phase('audit + close');
+  const wallMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  sampler.stop();
+
+  // time outside any chunk transaction while the backfill ran: waiting on a source read that the previous
+  // chunk's write did not hide, plus pacing/progress bookkeeping and the start/finish of the checkpoint
+  const inTx = txs.reduce((s, t) => s + (t.end - t.start), 0);
+  timing['backfill wall'] = bEnd - bStart;
+  timing['in chunk transactions'] = inTx;
+  timing['outside transactions (read not hidden by the write, bookkeeping)'] = bEnd - bStart - inTx;
+  // reads hidden behind writes: the part of each read span that overlaps some transaction span
+  let overlapped = 0;
+  for (const r of reads) for (const t of txs) overlapped += Math.max(0, Math.min(r.end, t.end) - Math.max(r.start, t.start));
+  timing['source reads overlapped with a write'] = overlapped;
+  const readTotal = reads.reduce((s, r) => s + (r.end - r.start), 0);
+
+  const result: ChildResult = {
+    wallMs, bootMs, phases, phaseRss,
+    backfill: results.map((r) => ({ copied: r.copied, applied: r.applied, seconds: r.seconds, status: r.status })),
+    peakRssSampled: sampler.peakRss, peakHeapUsed: sampler.peakHeapUsed, vmHwm: procStatusBytes('VmHWM'),
+    cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000, elu, loopDelayP99Ms: delay.percentile(99) / 1e6,
+    chunks, timing, reads: { count: reads.length, totalMs: readTotal, rows: chunks.reduce((a, b) => a + b, 0) },
+  };
+  writeFileSync(job.resultPath, JSON.stringify(result));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// parent
+
+function chunkSummary(chunks: number[]): string {
+  if (!chunks.length) return 'none';
+  const steps: string[] = [];
+  for (const c of chunks) if (steps[steps.length - 1] !== int(c)) steps.push(int(c));
+  const shown = steps.length > 14 ? [...steps.slice(0, 8), '…', ...steps.slice(-5)] : steps;
+  const max = Math.max(...chunks);
+  const atMax = chunks.filter((c) => c === max).length;
+  return `${chunks.length} reads, max ${int(max)} rows (${atMax} at max); sizes: ${shown.join(' → ')}`;
+}
+
+async function checks(rows: number): Promise<string[]> {
+  const failures: string[] = [];
+  const t = new pg.Client({ connectionString: `${PG_BASE}/${TARGET_DB}` });
+  await t.connect();
+  const s = await mysql.createConnection({ uri: `${MYSQL_BASE}/${SOURCE_DB}` });
+  try {
+    const [tn] = (await t.query(`SELECT count(*)::bigint AS n, sum(balance)::text AS bal, sum(version)::bigint AS ver, count(bio)::bigint AS bios, count(DISTINCT email)::bigint AS emails FROM users`)).rows;
+    const [sr] = await s.query<mysql.RowDataPacket[]>('SELECT count(*) AS n, CAST(sum(balance) AS CHAR) AS bal, sum(version) AS ver, count(bio) AS bios FROM users');
+    const so = sr[0]!;
+    const ledger = (await t.query(`SELECT count(*)::bigint AS n FROM tandem.version_ledger WHERE entity = 'users'`)).rows[0].n;
+    const cp = (await t.query(`SELECT status, rows_copied FROM tandem.checkpoints WHERE entity = 'users'`)).rows[0];
+    console.log(`check: target rows ${int(Number(tn.n))} (expected ${int(rows)}), ledger rows ${int(Number(ledger))}, checkpoint ${cp?.status} at ${int(Number(cp?.rows_copied))}`);
+    if (Number(tn.n) !== rows) failures.push(`target holds ${tn.n} rows, expected ${rows}`);
+    if (Number(tn.emails) !== rows) failures.push(`target holds ${tn.emails} distinct emails, expected ${rows}`);
+    if (Number(ledger) !== rows) failures.push(`ledger holds ${ledger} keys, expected ${rows}`);
+    if (cp?.status !== 'done') failures.push(`checkpoint status ${cp?.status}`);
+    const pairs: [string, unknown, unknown][] = [['sum(balance)', so.bal, tn.bal], ['sum(version)', so.ver, tn.ver], ['count(bio)', so.bios, tn.bios]];
+    for (const [what, a, b] of pairs) if (String(a) !== String(b)) failures.push(`${what}: source ${a}, target ${b}`);
+    if (!failures.length) console.log('check: sum(balance), sum(version), count(bio) equal on both sides');
+  } finally {
+    await t.end();
+    await s.end();
+  }
+  return failures;
+}
+
+async function main(): Promise<void> {
+  const { values: a } = parseArgs({
+    options: {
+      rows: { type: 'string', default: '1000000' },
+      fresh: { type: 'boolean', default: false },
+      'chunk-seconds': { type: 'string' },
+      'max-chunk-rows': { type: 'string' },
+      'initial-chunk-rows': { type: 'string' },
+      'cpu-prof': { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false },
+      child: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (a.child) return child(a.child);
+  if (a.help) {
+    console.log(HELP);
+    return;
+  }
+  const num = (name: string, v: string | undefined, int = true) => {
+    if (v === undefined) return undefined;
+    const n = Number(v.replace(/_/g, ''));
+    if (!(n > 0) || (int && !Number.isInteger(n))) throw new Error(`--${name} must be a positive ${int ? 'integer' : 'number'}`);
+    return n;
+  };
+  const rows = num('rows', a.rows)!;
+  const cfg = { chunkSeconds: num('chunk-seconds', a['chunk-seconds'], false), maxChunkRows: num('max-chunk-rows', a['max-chunk-rows']), initialChunkRows: num('initial-chunk-rows', a['initial-chunk-rows']) };
+
+  await prepareSource(rows, a.fresh!);
+  await prepareTarget();
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
+  const configPath = join(dir, 'tandem.config.ts');
+  writeFileSync(configPath, configText(cfg));
+  const job: ChildJob = { configPath, resultPath: join(dir, 'result.json') };
+  writeFileSync(join(dir, 'job.json'), JSON.stringify(job));
+  console.log(`config: ${configPath}${Object.values(cfg).some((v) => v !== undefined) ? ` (backfill ${JSON.stringify(cfg)})` : ' (backfill defaults)'}`);
+
+  // the backfill, in a fresh process
+  const nodeArgs = [...(a['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), '--import', 'tsx', fileURLToPath(import.meta.url), '--child', join(dir, 'job.json')];
+  const cpuS0 = serverCpu();
+  const busy0 = machineBusyCpu();
+  const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const spawnedAt = performance.now();
+  let childPeak = 0;
+  const code = await new Promise<number | null>((res, rej) => {
+    const c = spawn(process.execPath, nodeArgs, {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, TANDEM_LOG_LEVEL: process.env.TANDEM_LOG_LEVEL ?? (a.verbose ? 'info' : 'warn') },
+    });
+    // the parent's view of the child's peak, as a cross-check of the child's own figure
+    const poll = setInterval(() => (childPeak = Math.max(childPeak, procStatusBytes('VmHWM', c.pid!) ?? 0)), 250);
+    c.on('error', rej);
+    c.on('exit', (code) => {
+      clearInterval(poll);
+      res(code);
+    });
+  });
+  const processMs = performance.now() - spawnedAt;
+  const cpuS1 = serverCpu();
+  const busy1 = machineBusyCpu();
+  if (code !== 0) throw new Error(`backfill child exited with code ${code}`);
+  const r = JSON.parse(readFileSync(job.resultPath, 'utf8')) as ChildResult;
+
+  const failures = await checks(rows);
+
+  const seconds = r.wallMs / 1000;
+  const peak = Math.max(r.peakRssSampled, r.vmHwm ?? 0);
+  const nodeCpu = (r.cpuUserMs + r.cpuSystemMs) / 1000;
+  const mariaCpu = cpuS1.mariadb - cpuS0.mariadb;
+  const pgCpu = cpuS1.postgres - cpuS0.postgres;
+  const busy = busy1 - busy0;
+  const bf = r.backfill[0];
+
+  const T = r.timing;
+  const line = (label: string, ms: number, of = T['backfill wall']!) => `  ${label.padEnd(66)} ${secs(ms).padStart(8)}  ${pct(ms, of).padStart(6)}`;
+  const out: string[] = [];
+  out.push('');
+  out.push(`phases (child process; node start + module loading ${secs(r.bootMs)}, rss then ${mb(r.phaseRss['modules loaded'] ?? 0)} MB; whole child process ${secs(processMs)}):`);
+  for (const [k, v] of Object.entries(r.phases)) out.push(`${line(k, v, r.wallMs)}  rss after ${mb(r.phaseRss[k] ?? 0)} MB`);
+  out.push(`backfill: copied ${int(bf?.copied ?? 0)}, applied ${int(bf?.applied ?? 0)}, status ${bf?.status}`);
+  out.push(`chunks: ${chunkSummary(r.chunks)}`);
+  out.push('where the backfill wall time goes (wall clock, one event loop: a read\'s row parsing runs inside whichever step is awaiting):');
+  const tx = (k: string) => T[k] ?? 0;
+  const ledgerJs = tx('tx: ledger advance (JS + SQL)') - tx('tx: ledger advance SQL');
+  const applyJs = tx('tx: inside') - tx('tx: ledger advance (JS + SQL)') - tx('tx: target upsert SQL') - tx('tx: checkpoint SQL') - tx('tx: other SQL');
+  out.push(line('backfill wall', tx('backfill wall')));
+  out.push(line('  in chunk transactions', tx('in chunk transactions')));
+  out.push(line('    connect + BEGIN', tx('tx: connect + BEGIN')));
+  out.push(line('    apply JS (mapRow, checkFits, dedupe, build upsert params)', applyJs));
+  out.push(line('    ledger advance: JS (normalize + sort keys)', ledgerJs));
+  out.push(line('    ledger advance: SQL (unnest upsert … RETURNING)', tx('tx: ledger advance SQL')));
+  out.push(line('    target upsert SQL (unnest … ON CONFLICT DO UPDATE)', tx('tx: target upsert SQL')));
+  out.push(line('    checkpoint SQL', tx('tx: checkpoint SQL')));
+  out.push(line('    COMMIT + release', tx('tx: COMMIT + release')));
+  out.push(line('  outside transactions (waiting on a read the write did not hide, …)', tx('outside transactions (read not hidden by the write, bookkeeping)')));
+  out.push(line(`source keyset reads, total (${r.reads.count} reads, issued ahead)`, r.reads.totalMs));
+  out.push(line('  of which overlapped with a chunk transaction', tx('source reads overlapped with a write')));
+  out.push(line('source count(*)', tx('source other (count)')));
+  out.push(`cpu during the child (${secs(processMs)} wall, 2 cores = ${(2 * processMs / 1000).toFixed(1)} cpu-s available):`);
+  out.push(`  node ${nodeCpu.toFixed(1)} s (user ${(r.cpuUserMs / 1000).toFixed(1)}, sys ${(r.cpuSystemMs / 1000).toFixed(1)}; event-loop utilization during backfill ${(r.elu * 100).toFixed(0)}%, loop delay p99 ${r.loopDelayP99Ms.toFixed(0)} ms)`);
+  out.push(`  mariadbd ${mariaCpu.toFixed(1)} s, postgres ${pgCpu.toFixed(1)} s, other processes ${Math.max(0, busy - nodeCpu - mariaCpu - pgCpu).toFixed(1)} s (machine busy ${busy.toFixed(1)} s; load avg before ${load0})`);
+  out.push(`memory: peak rss sampled ${mb(r.peakRssSampled)} MB, VmHWM ${r.vmHwm === null ? '?' : mb(r.vmHwm)} MB (parent's poll ${mb(childPeak)} MB), peak heap used ${mb(r.peakHeapUsed)} MB`);
+  if (a['cpu-prof']) {
+    const prof = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+    if (prof) out.push(summarizeCpuProfile(join(dir, prof)), `  (profile kept at ${join(dir, prof)})`);
+  } else rmSync(dir, { recursive: true, force: true });
+  console.log(out.join('\n'));
+  if (failures.length) {
+    for (const f of failures) console.error(`CHECK FAILED: ${f}`);
+    process.exitCode = 1;
+  }
+  console.log(`backfill rows=${rows} seconds=${seconds.toFixed(1)} rows_per_s=${Math.round(rows / seconds)} peak_rss_mb=${mb(peak)}`);
+}
+
+await main();
