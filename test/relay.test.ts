@@ -201,6 +201,31 @@ describe('dual writes, outbox and relay (MariaDB → PostgreSQL)', () => {
     expect((await runCli(['relay', '--config', cfg, '--until-empty'])).code).toBe(0);
   });
 
+  it('serves its counters and lag as Prometheus metrics', async () => {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const relay = spawnCli(['relay', '--config', cfg, '--metrics-port', String(port)]);
+    try {
+      for (const id of [50, 51, 52]) {
+        await dual.write(fromMysql(app), async (tx) => {
+          await app.query(`UPDATE users SET balance = balance + 1, version = version + 1 WHERE id = ?`, [id]);
+          tx.changed('users', id);
+        });
+      }
+      let text = '';
+      for (let i = 0; i < 100 && !/tandem_relay_changes_total\{entity="users"\} 3\b/.test(text); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
+      }
+      expect(text).toMatch(/tandem_relay_changes_total\{entity="users"\} 3\b/);
+      expect(text).toMatch(/tandem_relay_rows_applied_total\{entity="users"\} 3\b/);
+      expect(text).toMatch(/# TYPE tandem_relay_lag_seconds gauge/);
+      expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404);
+    } finally {
+      relay.kill('SIGTERM');
+      await new Promise((r) => relay.on('close', r));
+    }
+  });
+
   it('lets several relays drain one outbox at once and converge', async () => {
     for (let i = 0; i < 60; i++) {
       const id = 40 + (i % 30);

@@ -7,7 +7,7 @@ import type { ResolvedEntity } from '../core/mapping.js';
 import type { Store } from '../stores/types.js';
 import { applyChanges } from './apply.js';
 import { withRetry } from './retry.js';
-import { deadLetter, emptyRelayStats, groupBy, sleep, type RelayStats } from './relay.js';
+import { deadLetter, emptyRelayStats, groupBy, relayMetrics, sleep, type RelayStats } from './relay.js';
 
 /**
  * Moves changes from the primary's outbox into a broker: claims due outbox rows (`FOR UPDATE SKIP LOCKED`),
@@ -96,6 +96,9 @@ export async function consumeChanges(o: {
       stats.applied += r.applied;
       stats.skipped += r.skipped;
       stats.deleted += r.deleted;
+      relayMetrics.changes.inc({ entity: name }, ds.length);
+      relayMetrics.applied.inc({ entity: name }, r.applied);
+      relayMetrics.deleted.inc({ entity: name }, r.deleted);
     }
     stats.batches++;
     stats.changes += batch.length;
@@ -122,6 +125,7 @@ export async function consumeChanges(o: {
     maxAttempts: o.maxAttempts,
     onDeadLetter: (d, reason) => {
       stats.deadLettered++;
+      relayMetrics.deadLetters.inc({ entity: d.change.entity });
       o.log.error({ event: 'relay.dead_letter', entity: d.change.entity, attempts: d.attempt, reason }, `change of ${d.change.entity} dead-lettered after ${d.attempt} deliveries`);
       const p = deadLetter(o.control, o.transport.kind, { id: d.change.id, entity: d.change.entity, entity_key: d.change.key, key_values: JSON.stringify(d.change.keyValues), created_at: new Date(d.change.at).toISOString() }, d.attempt, reason)
         .catch((e) => o.log.error({ event: 'relay.dead_letter_record_failed', err: (e as Error).message }, 'could not record a dead letter in the control plane'));

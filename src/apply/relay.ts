@@ -3,6 +3,7 @@ import { claimOutbox, type OutboxRow } from '../capture/outbox.js';
 import { decodeKeyValues } from '../control/control.js';
 import { canonicalTimestamp } from '../core/canonical.js';
 import type { TandemError } from '../core/errors.js';
+import { counter, gauge } from '../core/metrics.js';
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { Executor, Store } from '../stores/types.js';
 import { applyChanges } from './apply.js';
@@ -81,6 +82,15 @@ export function emptyRelayStats(): RelayStats {
 export function addRelayStats(a: RelayStats, b: RelayStats): RelayStats {
   return { batches: a.batches + b.batches, changes: a.changes + b.changes, applied: a.applied + b.applied, deleted: a.deleted + b.deleted, skipped: a.skipped + b.skipped, retried: a.retried + b.retried, deadLettered: a.deadLettered + b.deadLettered, maxLagMs: Math.max(a.maxLagMs, b.maxLagMs) };
 }
+
+/** The relay's metrics (src/core/metrics.ts), shared by the outbox relay and the broker consumer. */
+export const relayMetrics = {
+  changes: counter('tandem_relay_changes_total', 'changes the relay handled (applied, skipped as not newer, deleted or dead-lettered)', ['entity']),
+  applied: counter('tandem_relay_rows_applied_total', 'rows the relay wrote to the secondary', ['entity']),
+  deleted: counter('tandem_relay_rows_deleted_total', 'keys the relay deleted on the secondary (tombstones)', ['entity']),
+  deadLetters: counter('tandem_relay_dead_letters_total', 'changes moved to the dead-letter table', ['entity']),
+  lag: gauge('tandem_relay_lag_seconds', 'age of the oldest change in the last batch the relay applied'),
+};
 
 export async function runRelay(o: RelayOptions): Promise<RelayStats> {
   const stats = emptyRelayStats();
@@ -173,7 +183,11 @@ export async function relayBatch(o: RelayOptions, stats: RelayStats): Promise<nu
     stats.changes += claimed.length;
     // claims come oldest first: the first applied one carries the batch's lag
     const oldest = claimed.find((r) => !failures.has(r.id));
-    if (oldest) stats.maxLagMs = Math.max(stats.maxLagMs, ageMs(oldest.created_at));
+    if (oldest) {
+      const lag = ageMs(oldest.created_at);
+      stats.maxLagMs = Math.max(stats.maxLagMs, lag);
+      relayMetrics.lag.set({}, lag / 1000);
+    }
     return claimed.length;
   });
 }
@@ -184,6 +198,9 @@ async function applyKeys(o: RelayOptions, ptx: Executor, entity: ResolvedEntity,
   stats.applied += r.applied;
   stats.skipped += r.skipped;
   stats.deleted += r.deleted;
+  relayMetrics.changes.inc({ entity: entity.name }, rows.length);
+  relayMetrics.applied.inc({ entity: entity.name }, r.applied);
+  relayMetrics.deleted.inc({ entity: entity.name }, r.deleted);
 }
 
 async function acknowledge(o: RelayOptions, ptx: Executor, claimed: OutboxRow[], failures: Map<string, string>, stats: RelayStats): Promise<void> {
@@ -204,6 +221,7 @@ async function acknowledge(o: RelayOptions, ptx: Executor, claimed: OutboxRow[],
       await deadLetter(o.control, 'outbox', r, attempts, reason);
       await ptx.execute(`DELETE FROM ${t} WHERE id = ${p(1)}`, [r.id]);
       stats.deadLettered++;
+      relayMetrics.deadLetters.inc({ entity: r.entity });
       o.log.error({ event: 'relay.dead_letter', entity: r.entity, attempts, reason }, `change of ${r.entity} moved to the dead-letter table after ${attempts} attempts`);
     } else {
       await ptx.execute(`UPDATE ${t} SET attempts = ${p(1)}, last_error = ${p(2)}, next_attempt_at = ${nowPlus(primary, relayBackoffMs(attempts))} WHERE id = ${p(3)}`, [attempts, reason.slice(0, 2000), r.id]);

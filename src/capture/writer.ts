@@ -9,6 +9,7 @@ import { capturesChanges, primaryRole, readPhase, type Phase } from '../control/
 import { reverseEntity } from '../core/reverse.js';
 import { TandemError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
+import { counter } from '../core/metrics.js';
 import { keyString, type ResolvedEntity } from '../core/mapping.js';
 import { openStore } from '../stores/index.js';
 import type { Store } from '../stores/types.js';
@@ -29,6 +30,8 @@ export interface DualWriterOptions {
   phaseTtlMs?: number;
   log?: Logger;
 }
+
+const fastPathCounter = counter('tandem_fastpath_total', 'fast-path applies after a dual write, by outcome', ['outcome']);
 
 /** Counters of the fast path, for metrics and tests. */
 export interface FastPathStats {
@@ -209,6 +212,7 @@ export class DualWriter {
     // then one write tries again; and never more than `maxInflight` applies at once
     if (Date.now() < this.breaker.until || this.inflight.size >= this.maxInflight) {
       this.fastPath.skipped++;
+      fastPathCounter.inc({ outcome: 'skipped' });
       return;
     }
     this.fastPath.attempted++;
@@ -218,9 +222,10 @@ export class DualWriter {
     };
     let ok = false;
     const work = this.applyNow(entries, phase ?? (await this.phase())).then(
-      () => { this.fastPath.applied++; ok = true; },
+      () => { this.fastPath.applied++; ok = true; fastPathCounter.inc({ outcome: 'applied' }); },
       (e) => {
         this.fastPath.failed++;
+        fastPathCounter.inc({ outcome: 'failed' });
         trip();
         this.log.debug({ event: 'capture.fast_path_failed', err: (e as Error).message }, 'fast path failed; the relay will apply the change');
       },
@@ -233,6 +238,7 @@ export class DualWriter {
     clearTimeout(timer);
     if (r === 'late') {
       this.fastPath.overBudget++;
+      fastPathCounter.inc({ outcome: 'over_budget' });
       trip();
     } else if (ok) this.breaker.ms = 0;
   }

@@ -3,6 +3,7 @@ import { consumeChanges, forwardOutbox } from '../apply/broker.js';
 import { addRelayStats, emptyRelayStats, runRelay } from '../apply/relay.js';
 import { openTransport, type Transport } from '../capture/transport/types.js';
 import { loadConfig } from '../config/load.js';
+import { serveMetrics } from '../core/metrics.js';
 import { ensureControlSchema } from '../control/control.js';
 import { primaryRole, readPhase } from '../control/phase.js';
 import { reverseEntity } from '../core/reverse.js';
@@ -19,9 +20,10 @@ export function registerRelay(program: Command): void {
     .option('--mode <mode>', 'direct: outbox → secondary; publish: outbox → broker; consume: broker → secondary', 'direct')
     .option('--until-empty', 'stop once every change is applied (or dead-lettered) instead of polling')
     .option('--wait-seconds <n>', 'how long to wait for an unreachable store at start', (v) => Number(v), 60)
+    .option('--metrics-port <n>', 'serve Prometheus metrics on 127.0.0.1:<n>/metrics while running', (v) => Number(v))
     .option('--json', 'print the final figures as JSON')
     .addHelpText('after', '\nStops on SIGINT/SIGTERM after the batch in flight. Exit codes: 0, 2 error.')
-    .action(async (opts: { entity?: string; batchSize: number; maxAttempts: number; mode: string; untilEmpty?: boolean; waitSeconds: number; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { entity?: string; batchSize: number; maxAttempts: number; mode: string; untilEmpty?: boolean; waitSeconds: number; metricsPort?: number; json?: boolean }, cmd: Command) => {
       const configPath = cmd.optsWithGlobals().config as string;
       let ctx: Awaited<ReturnType<typeof openContext>> | undefined;
       try {
@@ -55,6 +57,10 @@ export function registerRelay(program: Command): void {
       try {
         await prepareControl(ctx);
         await ensureControlSchema(ctx.source);
+        if (opts.metricsPort !== undefined) {
+          const port = await serveMetrics(opts.metricsPort, stop.signal);
+          ctx.log.info({ event: 'relay.metrics', port }, `metrics on http://127.0.0.1:${port}/metrics`);
+        }
         // the direction follows the phase: legacy → new until write cutover, new → legacy (reverse relay) after
         const c = ctx;
         const direction = async () => primaryRole(await readPhase(c.control).catch(() => 'dual_write' as const));

@@ -5,7 +5,7 @@ import { postgresChecksum } from '../../src/stores/postgres/checksum.js';
 import { mysqlChecksum } from '../../src/stores/mysql/checksum.js';
 import type { ColumnInfo, TypeCategory } from '../../src/stores/types.js';
 import { addMod64, codePoints, encodeRow, hashForm, mod64, rowHash } from '../../src/verify/encoding.js';
-import { GaugeRegistry } from '../../src/verify/metrics.js';
+import { gauge, metricsText, snapshot } from '../../src/core/metrics.js';
 import { rawKeyFromCanonical } from '../../src/verify/rows.js';
 import { exitCodeOf } from '../../src/verify/run.js';
 import { wilsonUpper } from '../../src/verify/sample.js';
@@ -79,13 +79,15 @@ describe('helpers', () => {
     expect(rawKeyFromCanonical('["00ff","2020-01-01T00:00:00.000001Z","true"]', [{ category: 'binary' }, { category: 'timestamp' }, { category: 'boolean' }])).toEqual([Buffer.from([0, 255]), '2020-01-01 00:00:00.000001', true]);
   });
 
-  it('gauges render in the Prometheus text format', () => {
-    const r = new GaugeRegistry();
-    const g = r.gauge('tandem_verify_parity_ratio', 'parity');
+  it('gauges render in the Prometheus text format', async () => {
+    const g = gauge('tandem_test_parity_ratio', 'parity', ['entity']);
     g.set({ entity: 'users' }, 0.5);
     g.set({ entity: 'a"b' }, 1);
-    expect(r.collect()).toBe('# HELP tandem_verify_parity_ratio parity\n# TYPE tandem_verify_parity_ratio gauge\ntandem_verify_parity_ratio{entity="users"} 0.5\ntandem_verify_parity_ratio{entity="a\\"b"} 1\n');
-    expect(r.snapshot().tandem_verify_parity_ratio).toHaveLength(2);
+    const text = await metricsText();
+    expect(text).toContain('# TYPE tandem_test_parity_ratio gauge');
+    expect(text).toContain('tandem_test_parity_ratio{entity="users"} 0.5');
+    expect(text).toContain('tandem_test_parity_ratio{entity="a\\"b"} 1');
+    expect(snapshot().tandem_test_parity_ratio).toHaveLength(2);
   });
 
   it('the Wilson upper bound of a clean sample shrinks with its size', () => {

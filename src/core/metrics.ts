@@ -1,0 +1,87 @@
+import http from 'node:http';
+import client from 'prom-client';
+
+/**
+ * Tandem's one metrics module: prom-client behind a few helpers, so the rest of the code names a metric once and
+ * sets it. Everything registers in one process-wide registry, served in Prometheus text format by
+ * {@link serveMetrics} (and, later, by the HTTP API's `/metrics`). A mirror of the values gives a synchronous
+ * {@link snapshot} for JSON output.
+ *
+ * Metric names: `tandem_<subsystem>_<what>[_total|_seconds|_ratio]`; labels are entity names, states and
+ * outcomes — never keys, values, URLs or anything sensitive.
+ */
+export const registry = new client.Registry();
+
+type Labels = Record<string, string>;
+const mirror = new Map<string, Map<string, { labels: Labels; value: number }>>();
+const keyOf = (labels: Labels) => JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]));
+function remember(name: string, labels: Labels, value: (old: number) => number): void {
+  let m = mirror.get(name);
+  if (!m) mirror.set(name, (m = new Map()));
+  const k = keyOf(labels);
+  m.set(k, { labels: { ...labels }, value: value(m.get(k)?.value ?? 0) });
+}
+
+/** A gauge: `set(labels, value)`. */
+export interface Gauge {
+  set(labels: Labels, value: number): void;
+}
+
+/** A counter: `inc(labels, by = 1)`. */
+export interface Counter {
+  inc(labels?: Labels, by?: number): void;
+}
+
+const made = new Map<string, Gauge | Counter>();
+
+/** The gauge `name` (created on first use with these label names). */
+export function gauge(name: string, help: string, labelNames: string[] = []): Gauge {
+  let g = made.get(name) as Gauge | undefined;
+  if (!g) {
+    const pc = new client.Gauge({ name, help, labelNames, registers: [registry] });
+    g = { set: (labels, value) => { pc.set(labels, value); remember(name, labels, () => value); } };
+    made.set(name, g);
+  }
+  return g;
+}
+
+/** The counter `name` (created on first use with these label names). */
+export function counter(name: string, help: string, labelNames: string[] = []): Counter {
+  let c = made.get(name) as Counter | undefined;
+  if (!c) {
+    const pc = new client.Counter({ name, help, labelNames, registers: [registry] });
+    c = { inc: (labels = {}, by = 1) => { pc.inc(labels, by); remember(name, labels, (old) => old + by); } };
+    made.set(name, c);
+  }
+  return c;
+}
+
+/** Prometheus text exposition of every metric. */
+export function metricsText(): Promise<string> {
+  return registry.metrics();
+}
+
+/** `{ metric: [{ labels, value }] }` of every metric set so far, for JSON output. */
+export function snapshot(): Record<string, { labels: Labels; value: number }[]> {
+  return Object.fromEntries([...mirror].map(([name, m]) => [name, [...m.values()]]));
+}
+
+/**
+ * Serves `GET /metrics` on 127.0.0.1:`port` (0 picks a free port) until `signal` aborts. Resolves with the port.
+ * No token: it binds to loopback only and serves counters, never data; the HTTP API with tokens comes later.
+ */
+export async function serveMetrics(port: number, signal?: AbortSignal): Promise<number> {
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'GET' || req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    metricsText().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      () => res.writeHead(500).end(),
+    );
+  });
+  await new Promise<void>((r, j) => server.once('error', j).listen(port, '127.0.0.1', () => r()));
+  signal?.addEventListener('abort', () => server.close(), { once: true });
+  return (server.address() as { port: number }).port;
+}
