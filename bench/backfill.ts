@@ -86,9 +86,10 @@ const HELP = `usage: npm run bench:backfill -- [--rows N] [--fresh] [--chunk-sec
   --rows N                synthetic users in the source (default 1000000)
   --fresh                 rebuild the source table even when it could be reused
   --chunk-seconds S       config backfill.chunkSeconds (Tandem's default 0.5)
-  --max-chunk-rows N      config backfill.maxChunkRows (Tandem's default 20000)
+  --max-chunk-rows N      config backfill.maxChunkRows (Tandem's default 10000)
   --initial-chunk-rows N  config backfill.initialChunkRows (Tandem's default 1000)
   --cpu-prof              run the backfill child with node --cpu-prof and print a self-time summary
+  --plain-config          write the config as a plain object (no \`import { defineConfig } from 'tandem'\`)
   --verbose               the child logs at info (a progress line per second)`;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -198,12 +199,13 @@ async function prepareTarget(): Promise<void> {
   console.log(`target: created ${TARGET_DB}.users (PRIMARY KEY id, UNIQUE email)`);
 }
 
-function configText(o: { chunkSeconds?: number; maxChunkRows?: number; initialChunkRows?: number }): string {
+function configText(o: { chunkSeconds?: number; maxChunkRows?: number; initialChunkRows?: number }, plain = false): string {
   const bf = Object.entries({ chunkSeconds: o.chunkSeconds, maxChunkRows: o.maxChunkRows, initialChunkRows: o.initialChunkRows })
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${k}: ${v}`);
-  return `import { defineConfig } from 'tandem';
-export default defineConfig({
+  // --plain-config: the same config as a plain object, without `import … from 'tandem'` (which makes the config
+  // loader transpile and load Tandem's whole module graph a second time)
+  return `${plain ? '' : "import { defineConfig } from 'tandem';\n"}export default ${plain ? '' : 'defineConfig('}{
   source: ${JSON.stringify(`${MYSQL_BASE}/${SOURCE_DB}`)},
   target: ${JSON.stringify(`${PG_BASE}/${TARGET_DB}`)},
 ${bf.length ? `  backfill: { ${bf.join(', ')} },\n` : ''}  entities: {
@@ -212,7 +214,7 @@ ${bf.length ? `  backfill: { ${bf.join(', ')} },\n` : ''}  entities: {
       targets: [{ table: 'users', columns: { ${COLUMNS.map((c) => `${c}: '${c}'`).join(', ')} } }],
     },
   },
-});
+}${plain ? '' : ')'};
 `;
 }
 
@@ -384,6 +386,17 @@ function chunkSummary(chunks: number[]): string {
   return `${chunks.length} reads, max ${int(max)} rows (${atMax} at max); sizes: ${shown.join(' → ')}`;
 }
 
+/** One value from the target database. */
+async function targetValue(sql: string, params: unknown[] = []): Promise<unknown> {
+  const c = new pg.Client({ connectionString: `${PG_BASE}/${TARGET_DB}` });
+  await c.connect();
+  try {
+    return (await c.query(sql, params)).rows[0]?.v;
+  } finally {
+    await c.end();
+  }
+}
+
 async function checks(rows: number): Promise<string[]> {
   const failures: string[] = [];
   const t = new pg.Client({ connectionString: `${PG_BASE}/${TARGET_DB}` });
@@ -419,6 +432,7 @@ async function main(): Promise<void> {
       'max-chunk-rows': { type: 'string' },
       'initial-chunk-rows': { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
+      'plain-config': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
       child: { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -443,13 +457,14 @@ async function main(): Promise<void> {
   await prepareTarget();
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
   const configPath = join(dir, 'tandem.config.ts');
-  writeFileSync(configPath, configText(cfg));
+  writeFileSync(configPath, configText(cfg, a['plain-config']));
   const job: ChildJob = { configPath, resultPath: join(dir, 'result.json') };
   writeFileSync(join(dir, 'job.json'), JSON.stringify(job));
-  console.log(`config: ${configPath}${Object.values(cfg).some((v) => v !== undefined) ? ` (backfill ${JSON.stringify(cfg)})` : ' (backfill defaults)'}`);
+  console.log(`config: ${configPath}${Object.values(cfg).some((v) => v !== undefined) ? ` (backfill ${JSON.stringify(cfg)})` : ' (backfill defaults)'}${a['plain-config'] ? ', plain object' : ''}`);
 
   // the backfill, in a fresh process
   const nodeArgs = [...(a['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), '--import', 'tsx', fileURLToPath(import.meta.url), '--child', join(dir, 'job.json')];
+  const wal0 = String(await targetValue('SELECT pg_current_wal_lsn()::text AS v'));
   const cpuS0 = serverCpu();
   const busy0 = machineBusyCpu();
   const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
@@ -472,6 +487,7 @@ async function main(): Promise<void> {
   const cpuS1 = serverCpu();
   const busy1 = machineBusyCpu();
   if (code !== 0) throw new Error(`backfill child exited with code ${code}`);
+  const walBytes = Number(await targetValue('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn) AS v', [wal0]));
   const r = JSON.parse(readFileSync(job.resultPath, 'utf8')) as ChildResult;
 
   const failures = await checks(rows);
@@ -499,11 +515,12 @@ async function main(): Promise<void> {
   out.push(line('backfill wall', tx('backfill wall')));
   out.push(line('  in chunk transactions', tx('in chunk transactions')));
   out.push(line('    connect + BEGIN', tx('tx: connect + BEGIN')));
-  out.push(line('    apply JS (mapRow, checkFits, dedupe, build upsert params)', applyJs));
+  out.push(line('    apply JS in the transaction (dedupe, build params; map/check if not done ahead)', applyJs));
   out.push(line('    ledger advance: JS (normalize + sort keys)', ledgerJs));
   out.push(line('    ledger advance: SQL (unnest upsert … RETURNING)', tx('tx: ledger advance SQL')));
   out.push(line('    target upsert SQL (unnest … ON CONFLICT DO UPDATE)', tx('tx: target upsert SQL')));
   out.push(line('    checkpoint SQL', tx('tx: checkpoint SQL')));
+  out.push(line('    other SQL (savepoints, …)', tx('tx: other SQL')));
   out.push(line('    COMMIT + release', tx('tx: COMMIT + release')));
   out.push(line('  outside transactions (waiting on a read the write did not hide, …)', tx('outside transactions (read not hidden by the write, bookkeeping)')));
   out.push(line(`source keyset reads, total (${r.reads.count} reads, issued ahead)`, r.reads.totalMs));
@@ -512,6 +529,7 @@ async function main(): Promise<void> {
   out.push(`cpu during the child (${secs(processMs)} wall, 2 cores = ${(2 * processMs / 1000).toFixed(1)} cpu-s available):`);
   out.push(`  node ${nodeCpu.toFixed(1)} s (user ${(r.cpuUserMs / 1000).toFixed(1)}, sys ${(r.cpuSystemMs / 1000).toFixed(1)}; event-loop utilization during backfill ${(r.elu * 100).toFixed(0)}%, loop delay p99 ${r.loopDelayP99Ms.toFixed(0)} ms)`);
   out.push(`  mariadbd ${mariaCpu.toFixed(1)} s, postgres ${pgCpu.toFixed(1)} s, other processes ${Math.max(0, busy - nodeCpu - mariaCpu - pgCpu).toFixed(1)} s (machine busy ${busy.toFixed(1)} s; load avg before ${load0})`);
+  out.push(`postgres WAL written during the child: ${mb(walBytes)} MB (${Math.round(walBytes / rows)} B/row; includes other databases' activity)`);
   out.push(`memory: peak rss sampled ${mb(r.peakRssSampled)} MB, VmHWM ${r.vmHwm === null ? '?' : mb(r.vmHwm)} MB (parent's poll ${mb(childPeak)} MB), peak heap used ${mb(r.peakHeapUsed)} MB`);
   if (a['cpu-prof']) {
     const prof = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));

@@ -85,22 +85,21 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
   const read = (from: unknown[] | null, limit: number) => {
     const st = source.sql.keyset({ table: entity.source.name, columns: entity.readColumns, key: entity.key, keyCategories, after: from, limit });
     const rows = withRetry(() => source.query<Row>(st.sql, st.params), { onRetry });
-    // map and check as soon as the rows arrive, while the previous chunk is still being written
-    const mapped = rows.then((r) => prepareRows(entity, r));
+    // map and check as soon as the rows arrive, while the previous chunk is still being written; keep only
+    // the mapped rows, the count and the last key (the raw rows are released)
+    const chunk = rows.then((r) => ({ count: r.length, lastKey: r.length ? entity.key.map((k) => r[r.length - 1]![k]) : null, mapped: prepareRows(entity, r) }));
     rows.catch(() => {}); // surfaced when awaited
-    mapped.catch(() => {});
-    return { rows, mapped, limit };
+    chunk.catch(() => {});
+    return { chunk, limit };
   };
   log.info({ event: 'backfill.start', entity: entity.name, rowsTotal, resumeFrom: copiedTotal }, `${entity.name}: backfill ${copiedTotal ? `resumes at ${copiedTotal} rows` : 'starts'}`);
   let t0 = performance.now();
   let next = read(after, pacer.size);
   for (;;) {
-    const rows = await next.rows;
-    if (rows.length === 0) break;
-    const mapped = await next.mapped;
-    const last = rows[rows.length - 1]!;
-    const lastKey = entity.key.map((k) => last[k]);
-    const full = rows.length >= next.limit;
+    const { count, lastKey: last, mapped } = await next.chunk;
+    if (count === 0 || !last) break;
+    const lastKey = last;
+    const full = count >= next.limit;
     // read ahead while this chunk is written; not after the last (short) page, when a stop is requested, or
     // when throttled (the read would only wait)
     const ahead = full && !o.signal?.aborted && !pacer.limited ? read(lastKey, pacer.size) : null;
@@ -109,24 +108,24 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
     const r = await withRetry(
       () => target.transaction(async (tx) => {
         const res = await applyMapped(target, tx, entity, mapped, { source });
-        await advanceCheckpoint(tx, target, entity.name, prevKey, lastKey, rows.length, res.applied);
+        await advanceCheckpoint(tx, target, entity.name, prevKey, lastKey, count, res.applied);
         return res;
       }),
       { onRetry },
     ).catch((e) => {
-      if (e instanceof ChunkAlreadyCommitted) return { offered: rows.length, applied: 0, skipped: rows.length };
+      if (e instanceof ChunkAlreadyCommitted) return { offered: count, applied: 0, skipped: count };
       throw e;
     });
     after = lastKey;
-    copied += rows.length;
-    copiedTotal += rows.length;
+    copied += count;
+    copiedTotal += count;
     applied += r.applied;
     const now = performance.now();
-    const wait = pacer.record(rows.length, (now - t0) / 1000);
+    const wait = pacer.record(count, (now - t0) / 1000);
     progress.update({ entity: entity.name, copied: copiedTotal, total: Math.max(rowsTotal, copiedTotal), chunkRows: pacer.size, throttle: pacer.throttle, done: false });
     await o.onChunk?.(entity.name, copiedTotal);
     if (o.signal?.aborted) {
-      await ahead?.rows.catch(() => {});
+      await ahead?.chunk.catch(() => {});
       log.warn({ event: 'backfill.interrupted', entity: entity.name, copied: copiedTotal }, `${entity.name}: stopped after a committed chunk at ${copiedTotal} rows; run backfill again to resume`);
       return { entity: entity.name, copied, applied, copiedTotal, rowsTotal, seconds: (performance.now() - started) / 1000, status: 'interrupted' };
     }

@@ -37,7 +37,10 @@ export function parseConfig(input: unknown, origin = 'config'): TandemConfig {
 export async function loadConfig(file: string): Promise<TandemConfig> {
   const path = resolve(file);
   if (!existsSync(path)) throw new TandemError('CONFIG_NOT_FOUND', `config file ${file} does not exist (run \`tandem init\` to write one, or pass --config)`);
-  const jiti = createJiti(import.meta.url, { alias: { tandem: selfEntry() }, moduleCache: false, fsCache: false, interopDefault: true });
+  // `import … from 'tandem'` in the config gets this very module instance (loading Tandem a second time
+  // through jiti would cost seconds); the alias covers deep imports of it
+  const self = await import('../index.js');
+  const jiti = createJiti(import.meta.url, { virtualModules: { tandem: self }, alias: { tandem: selfEntry() }, moduleCache: false, fsCache: false, interopDefault: true });
   let mod: unknown;
   try {
     mod = await jiti.import(path, { default: true });
