@@ -86,7 +86,7 @@ const HELP = `usage: npm run bench:backfill -- [--rows N] [--fresh] [--chunk-sec
   --rows N                synthetic users in the source (default 1000000)
   --fresh                 rebuild the source table even when it could be reused
   --chunk-seconds S       config backfill.chunkSeconds (Tandem's default 0.5)
-  --max-chunk-rows N      config backfill.maxChunkRows (Tandem's default 10000)
+  --max-chunk-rows N      config backfill.maxChunkRows (Tandem's default 5000)
   --initial-chunk-rows N  config backfill.initialChunkRows (Tandem's default 1000)
   --cpu-prof              run the backfill child with node --cpu-prof and print a self-time summary
   --plain-config          write the config as a plain object (no \`import { defineConfig } from 'tandem'\`)

@@ -170,13 +170,13 @@ export const configSchema = z
         chunkSeconds: z.number().positive().max(60).default(0.5),
         /** Rows in the first chunk. Default 1000. */
         initialChunkRows: z.number().int().positive().max(1_000_000).default(1000),
-        /** Largest chunk. Default 10,000 (bounds memory: two chunks are in flight at once; larger chunks were not faster). */
-        maxChunkRows: z.number().int().positive().max(1_000_000).default(10_000),
+        /** Largest chunk. Default 5,000 (bounds memory: two chunks are in flight at once; larger chunks were not faster). */
+        maxChunkRows: z.number().int().positive().max(1_000_000).default(5_000),
         /** Throttle: rows per second, across the backfill. Default none. */
         maxRowsPerSecond: z.number().positive().optional(),
       })
       .strict()
-      .default({ chunkSeconds: 0.5, initialChunkRows: 1000, maxChunkRows: 10_000 }),
+      .default({ chunkSeconds: 0.5, initialChunkRows: 1000, maxChunkRows: 5_000 }),
     verify: z
       .object({
         /** How many differing keys the report lists. Default 20. */
