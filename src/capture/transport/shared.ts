@@ -430,3 +430,27 @@ export function deferred(): { promise: Promise<void>; resolve: () => void } {
 export function shortId(): string {
   return Math.random().toString(36).slice(2, 10);
 }
+
+/**
+ * Runs consumer sessions one after the other until `signal` aborts or the transport closes: a session that throws
+ * (its connection was lost) is started again after {@link reconnectDelayMs}, which resets once a session is up.
+ * Used by the RabbitMQ and NATS consumers.
+ */
+export async function consumeWithReconnect(
+  session: (onUp: () => void) => Promise<void>,
+  o: { signal: AbortSignal; closed: () => boolean; logger?: { warn(obj: object, msg?: string): void }; broker: string; message: string },
+): Promise<void> {
+  let failures = 0;
+  while (!o.signal.aborted && !o.closed()) {
+    try {
+      await session(() => {
+        failures = 0;
+      });
+    } catch (e) {
+      if (o.signal.aborted || o.closed()) break;
+      const wait = reconnectDelayMs(failures++);
+      o.logger?.warn({ broker: o.broker, err: errorText(e), retryInMs: wait }, o.message);
+      await sleep(wait, o.signal);
+    }
+  }
+}

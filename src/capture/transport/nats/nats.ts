@@ -28,24 +28,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { TandemError } from '../../../core/errors.js';
-import {
-  AsyncBuffer,
-  type BatchOps,
-  type BrokerUrl,
-  type Received,
-  brokerDown,
-  clip,
-  connectError,
-  decodeChange,
-  deferred,
-  encodeChange,
-  errorText,
-  malformedChange,
-  processBatch,
-  reconnectDelayMs,
-  sleep,
-  withTimeout,
-} from '../shared.js';
+import { AsyncBuffer, type BatchOps, type BrokerUrl, type Received, brokerDown, clip, connectError, decodeChange, deferred, encodeChange, errorText, malformedChange, processBatch, withTimeout, consumeWithReconnect } from '../shared.js';
 import type { Change, ConsumeOptions, DeadLetter, Delivery, ResolvedTransportOptions, Transport } from '../types.js';
 
 const WHAT = 'NATS';
@@ -170,21 +153,16 @@ class NatsTransport implements Transport {
     }
   }
 
-  private async consumeLoop(handler: (batch: Delivery[]) => Promise<void>, opts: ConsumeOptions): Promise<void> {
-    let failures = 0;
-    while (!opts.signal.aborted && !this.closed) {
-      try {
-        await this.consumeSession(handler, opts, () => {
-          failures = 0;
-        });
-      } catch (e) {
-        if (opts.signal.aborted || this.closed) break;
-        const wait = reconnectDelayMs(failures++);
-        this.o.logger?.warn({ broker: 'nats', err: errorText(e), retryInMs: wait }, 'NATS consumer failed; starting it again');
-        await sleep(wait, opts.signal);
-      }
-    }
+  private consumeLoop(handler: (batch: Delivery[]) => Promise<void>, opts: ConsumeOptions): Promise<void> {
+    return consumeWithReconnect((onUp) => this.consumeSession(handler, opts, onUp), {
+      signal: opts.signal,
+      closed: () => this.closed,
+      logger: this.o.logger,
+      broker: 'nats',
+      message: 'NATS consumer failed; starting it again',
+    });
   }
+
 
   private async consumeSession(handler: (batch: Delivery[]) => Promise<void>, opts: ConsumeOptions, onUp: () => void): Promise<void> {
     const batchSize = Math.max(1, opts.batchSize ?? 100);

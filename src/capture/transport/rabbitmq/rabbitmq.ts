@@ -16,25 +16,7 @@
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, GetMessage, Message } from 'amqplib';
 import { TandemError } from '../../../core/errors.js';
-import {
-  AsyncBuffer,
-  type BatchOps,
-  type BrokerUrl,
-  type Received,
-  brokerDown,
-  clip,
-  connectError,
-  decodeChange,
-  deferred,
-  encodeChange,
-  errorText,
-  malformedChange,
-  processBatch,
-  reconnectDelayMs,
-  shortId,
-  sleep,
-  withTimeout,
-} from '../shared.js';
+import { AsyncBuffer, type BatchOps, type BrokerUrl, type Received, brokerDown, clip, connectError, decodeChange, deferred, encodeChange, errorText, malformedChange, processBatch, shortId, withTimeout, consumeWithReconnect } from '../shared.js';
 import type { Change, ConsumeOptions, DeadLetter, Delivery, ResolvedTransportOptions, Transport } from '../types.js';
 
 const WHAT = 'RabbitMQ';
@@ -254,21 +236,16 @@ class RabbitTransport implements Transport {
     }
   }
 
-  private async consumeLoop(handler: (batch: Delivery[]) => Promise<void>, opts: ConsumeOptions): Promise<void> {
-    let failures = 0;
-    while (!opts.signal.aborted && !this.closed) {
-      try {
-        await this.consumeSession(handler, opts, () => {
-          failures = 0;
-        });
-      } catch (e) {
-        if (opts.signal.aborted || this.closed) break;
-        const wait = reconnectDelayMs(failures++);
-        this.o.logger?.warn({ broker: 'rabbitmq', err: errorText(e), retryInMs: wait }, 'RabbitMQ consumer lost its connection; reconnecting');
-        await sleep(wait, opts.signal);
-      }
-    }
+  private consumeLoop(handler: (batch: Delivery[]) => Promise<void>, opts: ConsumeOptions): Promise<void> {
+    return consumeWithReconnect((onUp) => this.consumeSession(handler, opts, onUp), {
+      signal: opts.signal,
+      closed: () => this.closed,
+      logger: this.o.logger,
+      broker: 'rabbitmq',
+      message: 'RabbitMQ consumer lost its connection; reconnecting',
+    });
   }
+
 
   /** One connection's worth of consuming; throws when the connection is lost. */
   private async consumeSession(handler: (batch: Delivery[]) => Promise<void>, opts: ConsumeOptions, onUp: () => void): Promise<void> {
