@@ -73,6 +73,18 @@ describe('postgres store', () => {
     expect(await store.query(`SELECT * FROM tandem.version_ledger WHERE entity_key = 'k3'`)).toEqual([]);
   });
 
+  it('writes array parameters as literals that PostgreSQL reads back exactly', async () => {
+    const { pgArrayParam } = await import('../../src/stores/postgres/sql.js');
+    const texts = ['a', 'b"c', 'back\\slash', '{x,y}', 'NULL', '', null, 'ü😀', ' sp ', 'a,b', '\\"'];
+    const t = await store.query<{ v: string | null }>('SELECT unnest($1::text[]) AS v', [pgArrayParam(texts)]);
+    expect(t.map((r) => r.v)).toEqual(texts);
+    const b = await store.query<{ v: string | null }>(`SELECT encode(unnest($1::bytea[]), 'hex') AS v`, [pgArrayParam([Buffer.from([0, 255, 16]), null])]);
+    expect(b.map((r) => r.v)).toEqual(['00ff10', null]);
+    const n = await store.query(`SELECT unnest($1::numeric[]) AS d, unnest($2::bool[]) AS f, unnest($3::int8[]) AS i`, [pgArrayParam(['1.50', 2.25, null]), pgArrayParam([true, false, null]), pgArrayParam([9007199254740993n, 1, null])]);
+    expect(n).toEqual([{ d: '1.50', f: true, i: '9007199254740993' }, { d: '2.25', f: false, i: '1' }, { d: null, f: null, i: null }]);
+    expect(pgArrayParam([[1, 2]])).toEqual([[1, 2]]); // nested arrays are left to the driver
+  });
+
   it('maps unreachable servers, bad credentials and missing databases to codes', async () => {
     await expect(openStore('postgres://postgres@127.0.0.1:1/x')).rejects.toSatisfy((e) => isTandemError(e, 'STORE_UNREACHABLE'));
     await expect(openStore(`${db.url.replace(/\/[^/]+$/, '')}/no_such_db_tandem`)).rejects.toSatisfy((e) => isTandemError(e, 'STORE_DATABASE_NOT_FOUND'));

@@ -5,7 +5,7 @@ import type { StoreUrl } from '../url.js';
 import { postgresChecksum } from './checksum.js';
 import { pgError, pgPool } from './connection.js';
 import { introspectPostgres } from './introspect.js';
-import { pgAdvanceLedger, pgIdent, postgresSql } from './sql.js';
+import { pgAdvanceLedger, pgArrayParam, pgIdent, postgresSql } from './sql.js';
 
 /** Runs statements on one pg client or pool, mapping errors. */
 function executor(q: pg.Pool | pg.PoolClient, redacted: string): Executor {
@@ -33,9 +33,9 @@ export async function advanceLedgerPg(tx: Executor, ledgerTable: string, entity:
   if (list.length === 0) return new Set();
   const rows = await tx.query<{ entity_key: string }>(pgAdvanceLedger(ledgerTable, mode === 'newer'), [
     entity,
-    list.map((e) => e.key),
-    list.map((e) => e.version.toString()),
-    list.map((e) => e.deleted),
+    pgArrayParam(list.map((e) => e.key)),
+    pgArrayParam(list.map((e) => e.version)),
+    pgArrayParam(list.map((e) => e.deleted)),
   ]);
   return new Set(rows.map((r) => r.entity_key));
 }

@@ -44,10 +44,10 @@ export function postgresSql(schema: string): SqlDialect {
         // json values travel as text: a JS array would otherwise become a PostgreSQL array literal
         const params = q.columns.map((_, ci) => {
           const json = q.columnInfo![ci]!.category === 'json';
-          return q.rows.map((r) => {
+          return pgArrayParam(q.rows.map((r) => {
             const v = r[ci] ?? null;
             return json && v !== null && typeof v !== 'string' ? JSON.stringify(v) : v;
-          });
+          }));
         });
         const casts = q.columnInfo.map((c, i) => `$${i + 1}::${arrayType(c.dataType)}`);
         return { sql: `INSERT INTO ${table(q.table)} (${cols}) SELECT * FROM unnest(${casts.join(', ')}) ${conflict}`, params };
@@ -83,4 +83,26 @@ export function pgAdvanceLedger(ledgerTable: string, strict: boolean): string {
     ON CONFLICT (entity, entity_key) DO UPDATE SET version = EXCLUDED.version, deleted = EXCLUDED.deleted, applied_at = EXCLUDED.applied_at
     WHERE l.version ${strict ? '<' : '<='} EXCLUDED.version
     RETURNING l.entity_key`;
+}
+
+/**
+ * One array parameter as PostgreSQL's array literal text (`{"a","b\\"c",NULL}`), built with one `join` — the
+ * same text `pg` would build element by element, at a fraction of the garbage. Strings are quoted with `\` and
+ * `"` escaped; Buffers become `\\x…` (bytea hex); numbers, bigints and booleans their text; null `NULL`.
+ * Values that are themselves arrays or objects (array-typed columns) are left to the driver: the JS array is
+ * returned unchanged.
+ */
+export function pgArrayParam(values: unknown[]): string | unknown[] {
+  const parts = new Array<string>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null || v === undefined) parts[i] = 'NULL';
+    else if (typeof v === 'string') parts[i] = `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+    else if (typeof v === 'number' || typeof v === 'bigint') parts[i] = String(v);
+    else if (typeof v === 'boolean') parts[i] = v ? 't' : 'f';
+    else if (Buffer.isBuffer(v)) parts[i] = `"\\\\x${v.toString('hex')}"`;
+    else if (v instanceof Date) parts[i] = `"${v.toISOString()}"`;
+    else return values;
+  }
+  return `{${parts.join(',')}}`;
 }
