@@ -33,8 +33,10 @@ export function entityList(v: string | undefined): string[] | undefined {
 /**
  * Loads and validates the config, opens the stores, resolves the entities against both schemas. Writes
  * nothing: a bad config, URL, schema or key fails here, before the control plane is touched.
+ * `only === null` skips resolving the entities (`entities` is empty): for `prepare`, whose version column may not
+ * exist yet.
  */
-export async function openContext(configPath: string, only?: string[], log: Logger = createLogger()): Promise<CommandContext> {
+export async function openContext(configPath: string, only?: string[] | null, log: Logger = createLogger()): Promise<CommandContext> {
   const config = await loadConfig(configPath);
   const opened: Store[] = [];
   const close = async () => {
@@ -50,7 +52,7 @@ export async function openContext(configPath: string, only?: string[], log: Logg
       control = await openStore(config.control);
       opened.push(control);
     }
-    const entities = await resolveConfig(config, source, target, only);
+    const entities = only === null ? [] : await resolveConfig(config, source, target, only);
     return { config, configPath, source, target, control, entities, log, close };
   } catch (e) {
     await close();

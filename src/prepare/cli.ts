@@ -1,11 +1,7 @@
 import type { Command } from 'commander';
-import { auditSafely, entityList, EXIT, prepareControl, reportError, type CommandContext } from '../cli/context.js';
-import { loadConfig } from '../config/load.js';
+import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError, type CommandContext } from '../cli/context.js';
 import { controlSchemaVersion } from '../control/control.js';
 import { TandemError, isTandemError } from '../core/errors.js';
-import { createLogger } from '../core/logger.js';
-import { openStore } from '../stores/index.js';
-import type { Store } from '../stores/types.js';
 import { DEFAULT_LOCK_TIMEOUT_SECONDS, prepareEntity, selectPrepareEntities, type PrepareEntityResult, type PrepareRequest } from './prepare.js';
 import { VERSION_COLUMN_DEFAULT } from './sql.js';
 
@@ -22,31 +18,12 @@ interface PrepareCliOptions {
 
 /**
  * Opens what `prepare` needs: the config, the source store (where it changes the schema) and the store(s) of the
- * audit log (the `control` store, the target by default). Unlike the other commands it does not resolve the
- * entities against the schemas: the version column may not exist yet, and the target schema does not matter.
+ * audit log (the `control` store, the target by default — opened first thing, so an unwritable audit log stops
+ * it before the legacy schema is changed). Unlike the other commands it does not resolve the entities against
+ * the schemas: the version column may not exist yet, and the target schema does not matter.
  */
-async function openPrepareContext(configPath: string): Promise<CommandContext> {
-  const config = await loadConfig(configPath);
-  const opened: Store[] = [];
-  const close = async () => {
-    await Promise.all(opened.map((s) => s.close().catch(() => {})));
-  };
-  try {
-    const source = await openStore(config.source);
-    opened.push(source);
-    // the audit log must be writable before the legacy schema is changed: fail fast when it is not
-    const target = await openStore(config.target);
-    opened.push(target);
-    let control = target;
-    if (config.control && config.control !== config.target) {
-      control = await openStore(config.control);
-      opened.push(control);
-    }
-    return { config, configPath, source, target, control, entities: [], log: createLogger(), close };
-  } catch (e) {
-    await close();
-    throw e;
-  }
+function openPrepareContext(configPath: string): Promise<CommandContext> {
+  return openContext(configPath, null);
 }
 
 const statusText: Record<PrepareEntityResult['status'], string> = {
