@@ -3,7 +3,7 @@ import { runBackfill, type EntityBackfillResult } from '../backfill/backfill.js'
 import { formatDuration } from '../backfill/progress.js';
 import { isTandemError } from '../core/errors.js';
 import { preflight } from '../backfill/preflight.js';
-import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError } from './context.js';
+import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError, stopOnSigint } from './context.js';
 
 /** Table of per-entity backfill results. */
 export function formatBackfillSummary(results: EntityBackfillResult[]): string {
@@ -40,13 +40,7 @@ export function registerBackfill(program: Command): void {
         process.exitCode = reportError(e);
         return;
       }
-      const stop = new AbortController();
-      const onSigint = () => {
-        if (stop.signal.aborted) process.exit(EXIT.interrupted);
-        process.stderr.write('\nSIGINT: stopping after the current chunk commits (press again to quit at once)\n');
-        stop.abort();
-      };
-      process.on('SIGINT', onSigint);
+      const stop = stopOnSigint('stopping after the current chunk commits');
       const args = { config: configPath, entity: opts.entity ?? null, maxRowsPerSecond: opts.maxRowsPerSecond ?? null, restart: !!opts.restart };
       try {
         await prepareControl(ctx);
@@ -62,7 +56,7 @@ export function registerBackfill(program: Command): void {
         await auditSafely(ctx, { command: 'backfill', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
         process.exitCode = reportError(e);
       } finally {
-        process.off('SIGINT', onSigint);
+        stop.dispose();
         await ctx.close();
       }
     });

@@ -82,3 +82,18 @@ export function reportError(e: unknown): number {
   if (process.env.TANDEM_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
   return EXIT.error;
 }
+
+/**
+ * A graceful stop on SIGINT: the first one aborts `signal` (the command finishes what is in flight) after
+ * printing `message`; a second one quits at once with exit 130. `dispose()` removes the handler.
+ */
+export function stopOnSigint(message: string): { signal: AbortSignal; dispose: () => void } {
+  const stop = new AbortController();
+  const onSigint = () => {
+    if (stop.signal.aborted) process.exit(EXIT.interrupted);
+    process.stderr.write(`\nSIGINT: ${message} (press again to quit at once)\n`);
+    stop.abort();
+  };
+  process.on('SIGINT', onSigint);
+  return { signal: stop.signal, dispose: () => process.off('SIGINT', onSigint) };
+}

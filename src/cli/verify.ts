@@ -5,7 +5,7 @@ import { verifyMetrics } from '../verify/metrics.js';
 import { mismatchCounts, recordMismatches, type FoundDifference } from '../verify/mismatches.js';
 import { formatCycle, formatReport } from '../verify/report.js';
 import { EXIT_BITS, runVerify, VERIFY_MODES, type VerifyMode, type VerifyReport } from '../verify/run.js';
-import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError, type CommandContext } from './context.js';
+import { auditSafely, entityList, openContext, prepareControl, reportError, type CommandContext, stopOnSigint } from './context.js';
 
 interface VerifyCliOptions {
   mode?: string;
@@ -81,13 +81,7 @@ export function registerVerify(program: Command): void {
         process.exitCode = reportError(e);
         return;
       }
-      const stop = new AbortController();
-      const onSigint = () => {
-        if (stop.signal.aborted) process.exit(EXIT.interrupted);
-        process.stderr.write('\nSIGINT: stopping after the statements in flight (press again to quit at once)\n');
-        stop.abort();
-      };
-      process.on('SIGINT', onSigint);
+      const stop = stopOnSigint('stopping after the statements in flight');
       const args = { config: configPath, entity: opts.entity ?? null, mode: parsed.mode, continuous: !!opts.continuous };
       try {
         process.exitCode = opts.continuous ? await continuous(ctx, parsed, opts, stop.signal, args) : await oneShot(ctx, parsed, opts, stop.signal, args);
@@ -95,7 +89,7 @@ export function registerVerify(program: Command): void {
         await auditSafely(ctx, { command: 'verify', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
         process.exitCode = reportError(e);
       } finally {
-        process.off('SIGINT', onSigint);
+        stop.dispose();
         await ctx.close();
       }
     });
