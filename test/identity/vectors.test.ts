@@ -9,10 +9,10 @@
  * `openssl enc -aes-256-ctr`, MariaDB 10.11 `PASSWORD()`, CPython 3 `hashlib` / `hmac` (pbkdf2_hmac, scrypt, sha*,
  * md5) following the quoted reference source line by line.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { identifyHash, verifyPassword, type VerifyOptions } from '../../src/identity/index.js';
+import { dataset, describeWithDataset } from '../datasets.js';
 
 // passlib's standard unicode test passwords (passlib/tests/test_handlers.py).
 const UPASS_WAV = '\u0399\u03c9\u03b1\u03bd\u03bd\u03b7\u03c2';
@@ -798,11 +798,11 @@ describe('format-specific behaviour', () => {
 });
 
 // Real legacy data: Sakila's staff.password holds unsalted SHA-1 hex (DESIGN.md, "Real data for tests").
-const SAKILA = fileURLToPath(new URL('../../../shared/datasets/sakila/sakila-mv-data.sql', import.meta.url));
+const SAKILA = dataset('sakila', ['sakila-mv-data.sql']);
 
-describe.skipIf(!existsSync(SAKILA))('real data: Sakila staff.password', () => {
+describeWithDataset(SAKILA, 'real data: Sakila staff.password', () => {
   it('Mike Hillyer\'s stored SHA-1 verifies with rawHex sha1 (SHA1("12345")) and rejects other passwords', async () => {
-    const sql = readFileSync(SAKILA, 'latin1');
+    const sql = readFileSync(SAKILA.file('sakila-mv-data.sql'), 'latin1');
     const m = /'Mike\.Hillyer@sakilastaff\.com',1,1,'Mike','([0-9a-f]{40})'/.exec(sql);
     expect(m).not.toBeNull();
     const stored = m![1];

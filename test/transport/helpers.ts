@@ -1,10 +1,11 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { Change, Delivery, Transport } from '../../src/capture/transport/types.js';
 
-export const run = promisify(execFile);
+export { portOpen } from '../servers.js';
 
+/**
+ * The machine's shared brokers. Tests only publish and consume here, on uniquely named queues and streams: a
+ * test that stops or restarts a broker starts its own (test/servers.ts) or cuts a proxy it controls.
+ */
 export const URLS = {
   rabbitmq: 'amqp://guest:guest@127.0.0.1:5672',
   nats: 'nats://127.0.0.1:4222',
@@ -86,27 +87,6 @@ export function record(
     },
   );
   return r;
-}
-
-/** True when something listens on 127.0.0.1:`port`. */
-export async function portOpen(port: number): Promise<boolean> {
-  const net = await import('node:net');
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
-/** ../shared/services.sh, next to the project. */
-export const SERVICES_SH = fileURLToPath(new URL('../../../shared/services.sh', import.meta.url));
-
-/** Starts the named services if down (../shared/services.sh). */
-export async function ensureServices(...names: string[]): Promise<void> {
-  await run('bash', [SERVICES_SH, ...names], { timeout: 60_000 });
 }
 
 /**

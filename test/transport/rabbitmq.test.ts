@@ -3,7 +3,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openTransport } from '../../src/capture/transport/types.js';
 import type { Transport } from '../../src/capture/transport/types.js';
 import { FAST, transportContract } from './contract.js';
-import { URLS, ensureServices, makeChanges, portOpen, record, run, uniqueName, waitFor } from './helpers.js';
+import { startPrivateRabbitMQ } from '../servers.js';
+import { URLS, makeChanges, record, uniqueName, waitFor } from './helpers.js';
 
 async function withChannel<T>(f: (ch: amqp.ConfirmChannel) => Promise<T>): Promise<T> {
   const c = await amqp.connect(URLS.rabbitmq);
@@ -41,9 +42,6 @@ describe('RabbitMQ transport (contract)', () => {
 describe('RabbitMQ transport (broker specifics)', () => {
   const names: string[] = [];
   afterAll(async () => {
-    // Whatever happened, leave RabbitMQ running for everyone else.
-    if (!(await portOpen(5672))) await run('rabbitmqctl', ['start_app'], { timeout: 60_000 }).catch(() => undefined);
-    await ensureServices('rabbitmq');
     for (const n of names) await cleanup(n).catch(() => undefined);
   });
 
@@ -85,26 +83,29 @@ describe('RabbitMQ transport (broker specifics)', () => {
   });
 
   it('survives a broker restart: publish fails clearly while it is down, queued changes survive, consumer reconnects', async () => {
+    // A RabbitMQ node of this test's own (free ports, temp mnesia): the shared broker on 5672 is never stopped.
+    const broker = await startPrivateRabbitMQ();
     const name = uniqueName('rmqrestart');
     const durableName = uniqueName('rmqdurable');
-    names.push(name, durableName);
     const opts = { ...FAST, connectTimeoutMs: 1000, publishTimeoutMs: 2000 };
-    const t: Transport = await openTransport(URLS.rabbitmq, { name, ...opts });
-    const d: Transport = await openTransport(URLS.rabbitmq, { name: durableName, ...opts });
+    let t: Transport | undefined;
+    let d: Transport | undefined;
     try {
+      t = await openTransport(broker.url, { name, ...opts });
+      d = await openTransport(broker.url, { name: durableName, ...opts });
       const r = record(t);
       await t.publish(makeChanges(5, 'pre'));
       await d.publish(makeChanges(7, 'kept')); // never consumed: must survive the restart
       await waitFor(() => r.ids().size === 5, 10_000, 'pre-restart changes');
 
-      await run('rabbitmqctl', ['stop_app'], { timeout: 60_000 });
+      await broker.stop();
       const t0 = Date.now();
       const err = await t.publish(makeChanges(1, 'down')).catch((e: unknown) => e);
       const failMs = Date.now() - t0;
       expect(err).toMatchObject({ code: 'TANDEM_ERR_STORE_UNREACHABLE' });
       expect(failMs).toBeLessThan(3000);
 
-      await run('rabbitmqctl', ['start_app'], { timeout: 60_000 });
+      await broker.start(); // same ports, same mnesia folder: durable quorum queues come back
       const t1 = Date.now();
       let published = false;
       while (!published) {
@@ -122,10 +123,11 @@ describe('RabbitMQ transport (broker specifics)', () => {
       const consumeBackMs = Date.now() - t1;
       await r.stop();
       expect(await d.pending()).toBe(7);
-      console.log(`[rabbitmq] restart: publish failed after ${failMs} ms while down; publish back ${publishBackMs} ms and consumer back ${consumeBackMs} ms after start_app`);
+      console.log(`[rabbitmq] restart of ${broker.label}: publish failed after ${failMs} ms while down; publish back ${publishBackMs} ms and consumer back ${consumeBackMs} ms after the node was listening again`);
     } finally {
-      await t.close();
-      await d.close();
+      await t?.close();
+      await d?.close();
+      await broker.close();
     }
   });
 });

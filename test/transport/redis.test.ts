@@ -3,7 +3,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openTransport } from '../../src/capture/transport/types.js';
 import type { Transport } from '../../src/capture/transport/types.js';
 import { FAST, transportContract } from './contract.js';
-import { URLS, ensureServices, makeChanges, portOpen, record, run, uniqueName, waitFor } from './helpers.js';
+import { startPrivateRedis } from '../servers.js';
+import { URLS, makeChanges, record, uniqueName, waitFor } from './helpers.js';
 
 const newClient = () => createClient({ url: URLS.redis });
 
@@ -39,7 +40,6 @@ describe('Redis Streams transport (contract)', () => {
 describe('Redis Streams transport (broker specifics)', () => {
   const names: string[] = [];
   afterAll(async () => {
-    await ensureServices('redis'); // whatever happened, leave Redis running
     for (const n of names) await cleanup(n).catch(() => undefined);
   });
 
@@ -76,23 +76,24 @@ describe('Redis Streams transport (broker specifics)', () => {
   });
 
   it('survives a Redis restart: publish fails clearly while it is down, then client and consumer group come back', async () => {
+    // A redis-server of this test's own: the shared one on 6379 is never stopped.
+    const server = await startPrivateRedis();
     const name = uniqueName('rdsrestart');
-    names.push(name);
-    const t: Transport = await openTransport(URLS.redis, { name, ...FAST, connectTimeoutMs: 1000, publishTimeoutMs: 2000 });
+    let t: Transport | undefined;
     try {
+      t = await openTransport(server.url, { name, ...FAST, connectTimeoutMs: 1000, publishTimeoutMs: 2000 });
       const r = record(t);
       await t.publish(makeChanges(5, 'pre'));
       await waitFor(() => r.ids().size === 5, 10_000, 'pre-restart changes');
 
-      await run('redis-cli', ['-p', '6379', 'shutdown', 'nosave']).catch(() => undefined); // the server hangs up: no reply
-      await waitFor(async () => !(await portOpen(6379)), 10_000, 'Redis to stop');
+      await server.stop();
       const t0 = Date.now();
       const err = await t.publish(makeChanges(1, 'down')).catch((e: unknown) => e);
       const failMs = Date.now() - t0;
       expect(err).toMatchObject({ code: 'TANDEM_ERR_STORE_UNREACHABLE' });
       expect(failMs).toBeLessThan(2500);
 
-      await ensureServices('redis'); // Redis keeps nothing on disk here: the stream and the group are gone
+      await server.start(); // same port; it keeps nothing on disk: the stream and the group are gone
       const t1 = Date.now();
       let published = false;
       while (!published) {
@@ -108,12 +109,12 @@ describe('Redis Streams transport (broker specifics)', () => {
       const publishBackMs = Date.now() - t1;
       await waitFor(() => ['post-0', 'post-1', 'post-2', 'post-3', 'post-4'].every((id) => r.ids().has(id)), 15_000, 'post-restart changes');
       const consumeBackMs = Date.now() - t1;
-      await waitFor(async () => (await t.pending()) === 0, 5_000, 'pending() = 0');
+      await waitFor(async () => (await t!.pending()) === 0, 5_000, 'pending() = 0');
       await r.stop();
-      console.log(`[redis] restart: publish failed after ${failMs} ms while down; publish back ${publishBackMs} ms and consumer back ${consumeBackMs} ms after restart`);
+      console.log(`[redis] restart of ${server.label}: publish failed after ${failMs} ms while down; publish back ${publishBackMs} ms and consumer back ${consumeBackMs} ms after restart`);
     } finally {
-      await t.close();
-      await ensureServices('redis');
+      await t?.close();
+      await server.close();
     }
   });
 });
