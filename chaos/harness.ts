@@ -27,6 +27,7 @@ import { openStore } from '../src/stores/index.js';
 import { verifyEntities } from '../src/verify/verify.js';
 import { cliArgv } from '../test/helpers.js';
 import { TcpProxy } from '../test/proxy.js';
+import { startPrivateRabbitMQ } from '../test/servers.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const PG_BASE = process.env.TANDEM_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432';
@@ -44,8 +45,10 @@ export interface ChaosOptions {
   faults?: boolean;
   /**
    * Route changes through a broker: the outbox is forwarded to RabbitMQ (a quorum queue) by `relay --mode
-   * publish` and applied by two `relay --mode consume` processes; the faults then include RabbitMQ restarts
-   * (`rabbitmqctl stop_app` / `start_app`). Default: none (relays drain the outbox directly).
+   * publish` and applied by two `relay --mode consume` processes; the faults then include broker restarts. The
+   * broker is a private RabbitMQ node of the run (test/servers.ts: free ports, temp folder), started per seed and
+   * stopped / started again by the fault — never the machine's shared RabbitMQ on 5672. Default: none (relays
+   * drain the outbox directly).
    */
   broker?: 'rabbitmq';
   log?: (line: string) => void;
@@ -92,11 +95,6 @@ export default defineConfig({
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Runs a command to its end (used for `rabbitmqctl`); resolves with its exit code. */
-function runCommand(cmd: string, args: string[]): Promise<number | null> {
-  return new Promise((r) => spawn(cmd, args, { stdio: 'ignore' }).on('close', r).on('error', () => r(null)));
-}
 
 /** A CLI process that can be killed and restarted. */
 class Worker {
@@ -179,7 +177,8 @@ export async function runSeed(seed: number, o: Required<Omit<ChaosOptions, 'seed
   const targetUrl = targetDirect.replace(/:(\d+)\//, `:${port}/`);
   const dir = mkdtempSync(join(tmpdir(), 'tandem-chaos-'));
   const cfg = join(dir, 'tandem.config.ts');
-  const transport = o.broker ? `{ url: 'amqp://guest:guest@127.0.0.1:5672', name: '${name}' }` : undefined;
+  const broker = o.broker ? await startPrivateRabbitMQ() : undefined;
+  const transport = broker ? `{ url: '${broker.url}', name: '${name}' }` : undefined;
   writeFileSync(cfg, configText(sourceUrl, targetUrl, transport));
   // control plane in both stores; phase dual_write before any write or backfill
   {
@@ -311,11 +310,11 @@ export async function runSeed(seed: number, o: Required<Omit<ChaosOptions, 'seed
         } else if (f < 0.55) {
           const r = relays[pick(relays.length)]!;
           if (r.kill()) { faults.kill_relay!++; await sleep(200); r.start(); }
-        } else if (o.broker && f < 0.65) {
+        } else if (broker && f < 0.65) {
           faults.broker_restart!++;
-          await runCommand('rabbitmqctl', ['stop_app']);
+          await broker.stop();
           await sleep(500 + pick(1500));
-          await runCommand('rabbitmqctl', ['start_app']);
+          await broker.start();
         } else if (f < 0.8) {
           faults.target_outage!++;
           await proxy.cut();
@@ -382,6 +381,7 @@ export async function runSeed(seed: number, o: Required<Omit<ChaosOptions, 'seed
   }
   await pgc.end();
   await proxy.close();
+  await broker?.close();
   // clean up
   const a2 = await mysql.createConnection({ uri: `${MYSQL_BASE}/mysql` });
   await a2.query(`DROP DATABASE \`${name}\``);
