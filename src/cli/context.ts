@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { loadConfig } from '../config/load.js';
+import { assertConfigDistinctTables, assertDistinctTablesByUrl } from '../config/overlap.js';
 import { resolveConfig } from '../config/resolve.js';
 import type { TandemConfig } from '../config/schema.js';
 import { audit, ensureControlSchema, type AuditEntry } from '../control/control.js';
@@ -38,6 +39,7 @@ export function entityList(v: string | undefined): string[] | undefined {
  */
 export async function openContext(configPath: string, only?: string[] | null, log: Logger = createLogger()): Promise<CommandContext> {
   const config = await loadConfig(configPath);
+  assertDistinctTablesByUrl(config);
   const opened: Store[] = [];
   const close = async () => {
     await Promise.all(opened.map((s) => s.close().catch(() => {})));
@@ -52,6 +54,7 @@ export async function openContext(configPath: string, only?: string[] | null, lo
       control = await openStore(config.control);
       opened.push(control);
     }
+    if (only === null) await assertConfigDistinctTables(config, source, target);
     const entities = only === null ? [] : await resolveConfig(config, source, target, only);
     return { config, configPath, source, target, control, entities, log, close };
   } catch (e) {
