@@ -5,6 +5,7 @@ import { loadConfig, parseConfig } from '../config/load.js';
 import { resolveConfig } from '../config/resolve.js';
 import type { TandemConfig, TandemConfigInput } from '../config/schema.js';
 import { ensureControlSchema } from '../control/control.js';
+import { guardLegacyWrites, phaseOf } from '../control/legacy-guard.js';
 import { capturesChanges, primaryRole, readPhase, type Phase } from '../control/phase.js';
 import { reverseEntity } from '../core/reverse.js';
 import { TandemError } from '../core/errors.js';
@@ -275,9 +276,9 @@ export class DualWriter {
 export async function createDualWriter(o: DualWriterOptions): Promise<DualWriter> {
   const config = typeof o.config === 'string' ? await loadConfig(o.config) : parseConfig(o.config);
   const log = o.log ?? createLogger();
-  const source = await openStore(config.source);
   let target: Store | undefined;
   let control: Store | undefined;
+  const source = guardLegacyWrites(await openStore(config.source), { phase: phaseOf(() => control) });
   try {
     target = await openStore(config.target);
     control = config.control && config.control !== config.target ? await openStore(config.control) : target;

@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
 import { loadConfig } from '../config/load.js';
+import { assertConfigDistinctTables, assertDistinctTablesByUrl } from '../config/overlap.js';
 import { resolveConfig } from '../config/resolve.js';
 import type { TandemConfig } from '../config/schema.js';
 import { audit, ensureControlSchema, type AuditEntry } from '../control/control.js';
+import { guardLegacyWrites, phaseOf } from '../control/legacy-guard.js';
 import { TandemError, redactUrl } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import type { ResolvedEntity } from '../core/mapping.js';
@@ -34,16 +36,22 @@ export function entityList(v: string | undefined): string[] | undefined {
  * Loads and validates the config, opens the stores, resolves the entities against both schemas. Writes
  * nothing: a bad config, URL, schema or key fails here, before the control plane is touched.
  * `only === null` skips resolving the entities (`entities` is empty): for `prepare`, whose version column may not
- * exist yet.
+ * exist yet — and whose schema changes the legacy-write guard then lets through.
+ * `source` is guarded (src/control/legacy-guard.ts): a write to a legacy table before write cutover throws
+ * TANDEM_ERR_LEGACY_WRITE_REFUSED. A target table that is a source table of one store throws
+ * TANDEM_ERR_CONFIG_INVALID before any store is opened (src/config/overlap.ts).
  */
 export async function openContext(configPath: string, only?: string[] | null, log: Logger = createLogger()): Promise<CommandContext> {
   const config = await loadConfig(configPath);
+  assertDistinctTablesByUrl(config);
   const opened: Store[] = [];
   const close = async () => {
     await Promise.all(opened.map((s) => s.close().catch(() => {})));
   };
   try {
-    const source = await openStore(config.source);
+    let phaseStore: Store | undefined;
+    // Tandem's connection to the legacy store refuses non-control writes before write cutover (prepare: its DDL)
+    const source = guardLegacyWrites(await openStore(config.source), { phase: phaseOf(() => phaseStore), prepare: only === null });
     opened.push(source);
     const target = await openStore(config.target);
     opened.push(target);
@@ -52,6 +60,8 @@ export async function openContext(configPath: string, only?: string[] | null, lo
       control = await openStore(config.control);
       opened.push(control);
     }
+    phaseStore = control;
+    if (only === null) await assertConfigDistinctTables(config, source, target);
     const entities = only === null ? [] : await resolveConfig(config, source, target, only);
     return { config, configPath, source, target, control, entities, log, close };
   } catch (e) {

@@ -1,6 +1,7 @@
 import { TandemError } from '../core/errors.js';
 import { compileColumn, specSource, staticFit, type FitCheck, type ResolvedEntity, type ResolvedTarget } from '../core/mapping.js';
 import type { SchemaInfo, Store, TableInfo } from '../stores/types.js';
+import { assertConfigDistinctTables } from './overlap.js';
 import type { EntityConfig, TandemConfig } from './schema.js';
 
 /** Suggests a near name for "did you mean" hints: same name ignoring case and `_`. */
@@ -122,9 +123,12 @@ export function orderEntities(entities: ResolvedEntity[], explicit?: string[]): 
 
 /**
  * Resolves all entities of a config (or the ones named in `only`) against both schemas, checks that each
- * entity key is unique in the source, and returns them in fill order. Writes nothing.
+ * entity key is unique in the source, and returns them in fill order. Writes nothing. Throws
+ * TANDEM_ERR_CONFIG_INVALID when an entity's target table is a source table and both are one store
+ * (src/config/overlap.ts).
  */
 export async function resolveConfig(config: TandemConfig, source: Store, target: Store, only?: string[]): Promise<ResolvedEntity[]> {
+  await assertConfigDistinctTables(config, source, target);
   const [s, t] = await Promise.all([source.introspect(), target.introspect()]);
   const names = Object.keys(config.entities);
   for (const n of only ?? []) if (!names.includes(n)) throw new TandemError('CONFIG_INVALID', `unknown entity "${n}" (the config has ${names.join(', ')})`);

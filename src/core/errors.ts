@@ -30,6 +30,7 @@ export const ErrorCodes = {
   FK_CYCLE: 'the target tables reference each other in a cycle; name an order in the config',
   // control plane
   CONTROL_SCHEMA: 'the control plane schema is newer than this version of Tandem',
+  LEGACY_WRITE_REFUSED: 'a write to the legacy store outside Tandem\'s control tables was refused (before write cutover, or a statement Tandem never runs there)',
   // backfill / verify
   BACKFILL_INTERRUPTED: 'the backfill stopped on request before finishing',
   VERIFY_FAILED: 'verification could not run to the end',

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
@@ -10,6 +10,7 @@ import { audit, ensureControlSchema } from '../control/control.js';
 import { openStore } from '../stores/index.js';
 import { formatParity } from '../verify/report.js';
 import { verifyEntities, type VerifyResult } from '../verify/verify.js';
+import { prepareDemoDir } from './folder.js';
 import { syntheticUser } from './users.js';
 
 /** What the demo did, for its closing report and for tests. */
@@ -124,12 +125,12 @@ export function createLegacyDatabase(file: string, rows: number, seed = 42): voi
 /**
  * The demo: a legacy SQLite database of `rows` synthetic users, a new PGlite database with another schema,
  * backfill with progress, full verify, and a closing report. Needs no server. Files go to `dir`
- * (default `./.tandem-demo`), which is emptied first.
+ * (default `./.tandem-demo`): a new or empty folder, or one an earlier demo run created (only the demo's own files
+ * are removed, see {@link prepareDemoDir}); any other folder is refused with `TANDEM_ERR_USAGE`, untouched.
  */
 export async function runDemo(o: { rows: number; dir?: string; log: Logger; out: NodeJS.WriteStream }): Promise<DemoResult> {
   const dir = resolve(o.dir ?? '.tandem-demo');
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
+  prepareDemoDir(dir);
   const legacy = join(dir, 'legacy.sqlite');
   const pglite = join(dir, 'new-pglite');
   const configPath = join(dir, 'tandem.config.ts');

@@ -36,6 +36,7 @@ import { loadConfig } from '../config/load.js';
 import { resolveConfig } from '../config/resolve.js';
 import type { IdentityConfig, TandemConfig } from '../config/schema.js';
 import { ensureControlSchema } from '../control/control.js';
+import { guardLegacyWrites } from '../control/legacy-guard.js';
 import { TandemError, isTandemError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { keyString, type ResolvedEntity } from '../core/mapping.js';
@@ -603,7 +604,8 @@ export async function openIdentityBridge(
   const name = options.entity ?? 'users';
   const opened: Store[] = [];
   try {
-    const source = await openStore(cfg.source);
+    // the bridge only ever reads the legacy store (it writes the new one): its connection refuses any legacy write
+    const source = guardLegacyWrites(await openStore(cfg.source), { phase: async () => 'prepare' });
     opened.push(source);
     const target = await openStore(cfg.target);
     opened.push(target);

@@ -3,6 +3,7 @@ import type { Store } from './types.js';
 
 export type * from './types.js';
 export { parseStoreUrl } from './url.js';
+export { canonicalHost, sameStore, storeIdentity } from './identity.js';
 
 /**
  * Opens a store from its URL (see {@link parseStoreUrl} for the forms) and checks that it answers.

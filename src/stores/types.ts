@@ -277,5 +277,14 @@ export interface Store extends Executor {
   advanceLedger(tx: Executor, ledgerTable: string, entity: string, entries: LedgerEntry[], mode: LedgerMode): Promise<Set<string>>;
   /** Name of a control table in this store: `tandem.<name>` quoted, or `tandem_<name>` where there are no schemas. */
   controlTable(name: string): string;
+  /**
+   * The namespace of table names this store reaches, as the server itself reports it (not as the URL spells
+   * it), so that two stores reached through different host names, DNS aliases or port forwards still compare
+   * equal when they are one: PostgreSQL `pg-server|<postmaster start time>|<port>|<database>|<schema>`,
+   * MySQL/MariaDB `mysql-server|<@@hostname>|<@@port>|<@@datadir>|<database>`, SQLite and PGlite the file
+   * identity of `storeIdentity` (a unique string for in-memory stores). Optional: a user adapter without it is
+   * compared by URL only (src/config/overlap.ts). Writes nothing.
+   */
+  serverIdentity?(): Promise<string>;
   close(): Promise<void>;
 }

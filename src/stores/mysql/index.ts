@@ -135,6 +135,10 @@ export async function openMysql(u: StoreUrl): Promise<Store> {
     },
     advanceLedger: advanceLedgerMysql,
     controlTable: (name: string) => mysqlIdent(`tandem_${name}`),
+    async serverIdentity(): Promise<string> {
+      const r = await base.query<{ h: string; p: unknown; d: string; db: string }>('SELECT @@hostname AS h, @@port AS p, @@datadir AS d, DATABASE() AS db');
+      return ['mysql-server', r[0]!.h, String(r[0]!.p), r[0]!.d, String(r[0]!.db).toLowerCase()].join('|');
+    },
     close: () => pool.end(),
   };
 }

@@ -1,9 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
 import type { PGlite, Results, Transaction } from '@electric-sql/pglite';
 import { TandemError } from '../../core/errors.js';
 import { pgError } from '../postgres/connection.js';
 import { advanceLedgerPg } from '../postgres/index.js';
 import type { Executor, Row, SchemaInfo, Store } from '../types.js';
+import { storeIdentity } from '../identity.js';
 import type { StoreUrl } from '../url.js';
 import { postgresChecksum } from './checksum.js';
 import { openPgliteDatabase, pgArrayParam } from './connection.js';
@@ -86,6 +88,7 @@ interface TxState {
  */
 export async function openPglite(u: StoreUrl): Promise<Store> {
   const db: PGlite = await openPgliteDatabase(u);
+  const memoryIdentity = `pglite|memory|${randomUUID()}`;
   const direct = executor(db, u.redacted);
   const als = new AsyncLocalStorage<TxState>();
   const current = (): Executor => {
@@ -139,6 +142,8 @@ export async function openPglite(u: StoreUrl): Promise<Store> {
     },
     advanceLedger: advanceLedgerPg,
     controlTable: (name: string) => `${pgIdent('tandem')}.${pgIdent(name)}`,
+    // the data folder is the server: its device and inode (a unique string in memory)
+    serverIdentity: async () => storeIdentity(u) ?? memoryIdentity,
     async close(): Promise<void> {
       if (!db.closed) await db.close();
     },

@@ -40,6 +40,17 @@ export async function advanceLedgerPg(tx: Executor, ledgerTable: string, entity:
   return new Set(rows.map((r) => r.entity_key));
 }
 
+/**
+ * The server-side identity of a PostgreSQL (or PGlite) namespace: the postmaster's start time (microseconds,
+ * readable by every role) and port, the current database, and the schema Tandem qualifies tables with.
+ */
+export async function pgServerIdentity(db: Executor, schema: string): Promise<string> {
+  const r = await db.query<{ started: string; port: string; db: string }>(
+    `SELECT pg_postmaster_start_time()::text AS started, current_setting('port') AS port, current_database() AS db`,
+  );
+  return ['pg-server', r[0]!.started, r[0]!.port, r[0]!.db, schema].join('|');
+}
+
 /** The PostgreSQL store (driver `pg`). Control tables live in schema `tandem`. */
 export async function openPostgres(u: StoreUrl): Promise<Store> {
   const { pool, schema } = pgPool(u);
@@ -83,6 +94,7 @@ export async function openPostgres(u: StoreUrl): Promise<Store> {
     },
     advanceLedger: advanceLedgerPg,
     controlTable: (name: string) => `${pgIdent('tandem')}.${pgIdent(name)}`,
+    serverIdentity: () => pgServerIdentity(base, schema),
     close: () => pool.end(),
   };
 }

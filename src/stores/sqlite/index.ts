@@ -1,8 +1,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { TandemError } from '../../core/errors.js';
 import { normalizeLedgerEntries } from '../common.js';
 import type { Executor, LedgerEntry, LedgerMode, Row, SchemaInfo, Store } from '../types.js';
+import { storeIdentity } from '../identity.js';
 import type { StoreUrl } from '../url.js';
 import { registerChecksumFunctions, sqliteChecksum } from './checksum.js';
 import { fromSqliteRow, openSqliteDatabase, sqliteError, toSqliteParams } from './connection.js';
@@ -124,6 +126,7 @@ export async function advanceLedgerSqlite(tx: Executor, ledgerTable: string, ent
  */
 export async function openSqlite(u: StoreUrl): Promise<Store> {
   const runner = new SqliteRunner(openSqliteDatabase(u), u.redacted);
+  const memoryIdentity = `sqlite|memory|${randomUUID()}`;
   registerChecksumFunctions(runner.db);
   const mutex = new Mutex();
   const als = new AsyncLocalStorage<TxState>();
@@ -194,6 +197,8 @@ export async function openSqlite(u: StoreUrl): Promise<Store> {
     },
     advanceLedger: advanceLedgerSqlite,
     controlTable: (name: string) => sqliteIdent(`tandem_${name}`),
+    // the file is the server: its device and inode (a unique string for an in-memory database)
+    serverIdentity: async () => storeIdentity(u) ?? memoryIdentity,
     async close(): Promise<void> {
       if (closed) return;
       const release = await mutex.lock();
