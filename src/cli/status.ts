@@ -133,7 +133,7 @@ export function formatStatus(s: StatusReport): string {
     'backfill:',
   ];
   const n = (v: number) => v.toLocaleString('en-US');
-  const holder = (h: BackfillHolder | null) => (h ? `host ${h.host ?? '?'} pid ${h.pid ?? '?'}${h.process ? ` (${h.process})` : h.leaseLive ? ' (lease live)' : ''}` : '');
+  const holder = (h: BackfillHolder | null) => (h ? `host ${h.host ?? '?'} pid ${h.pid ?? '?'}${h.process ? `, ${h.process}` : h.leaseLive ? ', lease live' : ''}` : '');
   out.push(...alignColumns([
     ['entity', 'state', 'copied', 'total', 'percent', 'updated', 'holder'],
     ...s.entities.map((e) => [e.entity, e.status, n(e.copied), e.total !== null ? n(e.total) : '-', e.percent !== null ? `${e.percent.toFixed(1)}%` : '-', e.updatedAt ?? '-', e.status === 'done' ? '' : holder(e.holder)]),
