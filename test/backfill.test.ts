@@ -118,6 +118,10 @@ describe('backfill MariaDB → PostgreSQL', () => {
     });
     child.kill('SIGINT');
     expect(await exited).toBe(130);
+    // a graceful stop released the lease and removed the heartbeat: stopped, not running
+    const st = JSON.parse((await runCli(['status', '--config', cfg, '--json'])).stdout);
+    expect(st.entities.find((e: { entity: string }) => e.entity === 'users')).toMatchObject({ status: 'stopped', checkpoint: 'running' });
+    expect(st.processes).toEqual([]);
     const mid = await snapshot(tgt.url);
     expect(mid.status).toBe('running');
     expect(mid.users).toBe(mid.checkpoint);

@@ -82,10 +82,10 @@ describe('tandem status: running only while a live process holds the backfill', 
     expect(r.status).toBe('stalled (process gone)');
     expect(r.holder).toMatchObject({ host: 'vm', pid: 7, process: 'dead (last beat 9 s ago)', leaseLive: true });
   });
-  it('no heartbeat (a library caller): running while its lease lives, stalled once it expired or was released', () => {
+  it('no heartbeat (a library caller, or a process that ended): running while its lease lives, stopped when released, stalled when it expired', () => {
     expect(backfillState('users', [], [lease({})]).status).toBe('running');
     expect(backfillState('users', [], [lease({ expiresMs: 4_000, live: false })]).status).toBe('stalled (process gone)');
-    expect(backfillState('users', [], [lease({ expiresMs: 0, live: false })]).status).toBe('stalled (process gone)');
+    expect(backfillState('users', [], [lease({ expiresMs: 0, live: false })]).status).toBe('stopped'); // released: SIGINT, an error
     expect(backfillState('users', [], []).status).toBe('stalled (process gone)');
   });
   it('a live process working on another entity does not make this one running', () => {

@@ -26,8 +26,9 @@ export interface BackfillHolder {
 export interface EntityStatus {
   entity: string;
   /**
-   * `not started`, `done`, `running` (the checkpoint is open and a live process holds it), or
-   * `stalled (process gone)` (the checkpoint is open but its process is dead or gone: run backfill to resume).
+   * `not started`, `done`, `running` (the checkpoint is open and a live process holds it), `stopped` (open; its
+   * process ended and released it: SIGINT, an error) or `stalled (process gone)` (open, but its process died
+   * without releasing it: SIGKILL, a crash). Run backfill again to resume the last two.
    */
   status: string;
   copied: number;
@@ -42,7 +43,8 @@ export interface EntityStatus {
 
 /**
  * Whether an open checkpoint is being worked on: `running` when a heartbeat of the entity's scope is alive, or,
- * when no process beats for it (a library caller), while its lease lives; else `stalled (process gone)`.
+ * when no process beats for it (a library caller), while its lease lives; `stopped` when no process beats for it
+ * and its holder released the lease; else `stalled (process gone)` (a dead heartbeat, an expired lease, none).
  */
 export function backfillState(entity: string, processes: ProcessInfo[], leases: LeaseInfo[]): { status: string; holder: BackfillHolder | null } {
   const scope = backfillScope(entity);
@@ -50,6 +52,8 @@ export function backfillState(entity: string, processes: ProcessInfo[], leases: 
   const lease = leases.find((l) => l.scope === scope && l.host !== null && l.expiresMs > 0) ?? null;
   const beat = beats.find((b) => b.alive) ?? beats[beats.length - 1] ?? null;
   const live = beat ? beat.alive : !!lease?.live;
+  // released by its holder (done, SIGINT, an error) with no process left: stopped on purpose, not vanished
+  const released = !beat && !!leases.find((l) => l.scope === scope && l.host !== null && l.expiresMs === 0);
   const holder: BackfillHolder | null = lease || beat
     ? {
         host: lease?.host ?? beat?.host ?? null,
@@ -60,7 +64,7 @@ export function backfillState(entity: string, processes: ProcessInfo[], leases: 
         process: beat?.state ?? null,
       }
     : null;
-  return { status: live ? 'running' : 'stalled (process gone)', holder };
+  return { status: live ? 'running' : released ? 'stopped' : 'stalled (process gone)', holder };
 }
 
 /** What `tandem status` shows: control schema version, per-entity backfill checkpoints, recent audit entries. */
