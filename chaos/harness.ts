@@ -80,7 +80,8 @@ function configText(source: string, target: string, transport?: string): string 
 export default defineConfig({
   source: ${JSON.stringify(source)},
   target: ${JSON.stringify(target)},${transport ? `\n  transport: ${transport},` : ''}
-  backfill: { initialChunkRows: 500, maxChunkRows: 2000, chunkSeconds: 0.2 },
+  // a killed backfill's lease expires within 2 s (the chaos restarts it after that)
+  backfill: { initialChunkRows: 500, maxChunkRows: 2000, chunkSeconds: 0.2, leaseSeconds: 2 },
   entities: {
     users: {
       table: 'users', key: 'id', version: 'version',
@@ -306,7 +307,8 @@ export async function runSeed(seed: number, o: Required<Omit<ChaosOptions, 'seed
         if (stop) break;
         const f = rng();
         if (f < 0.3) {
-          if (backfill.kill()) { faults.kill_backfill!++; await sleep(200); backfill.start(); }
+          // restarted once the killed one's lease (2 s) has expired, else the restart is refused (LEASE_HELD)
+          if (backfill.kill()) { faults.kill_backfill!++; await sleep(2200); backfill.start(); }
         } else if (f < 0.55) {
           const r = relays[pick(relays.length)]!;
           if (r.kill()) { faults.kill_relay!++; await sleep(200); r.start(); }

@@ -79,7 +79,8 @@ describe('backfill MariaDB → PostgreSQL', () => {
 
   it('survives SIGKILL mid-chunk: no loss, no duplicate, resumes where it stopped', async () => {
     const tgt = await newTarget();
-    const cfg = writeConfig(fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 300, maxChunkRows: 300 }' }));
+    // a short lease: the killed process's lease must expire before another backfill may take the entity over
+    const cfg = writeConfig(fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 300, maxChunkRows: 300, leaseSeconds: 1 }' }));
     const child = spawnCli(['backfill', '--config', cfg, '--entity', 'orgs,users', '--max-rows-per-second', '3000']);
     const exited = new Promise<NodeJS.Signals | null>((r) => child.on('close', (_c, s) => r(s)));
     await waitFor(async () => {
@@ -96,6 +97,7 @@ describe('backfill MariaDB → PostgreSQL', () => {
     expect(mid.profiles).toBe(mid.checkpoint);
     expect(mid.ledger).toBe(mid.checkpoint);
 
+    await new Promise((r) => setTimeout(r, 1200));
     const resumed = await runCli(['backfill', '--config', cfg, '--entity', 'orgs,users', '--json']);
     expect(resumed.code).toBe(0);
     const users = JSON.parse(resumed.stdout).entities.find((e: { entity: string }) => e.entity === 'users');
@@ -116,6 +118,10 @@ describe('backfill MariaDB → PostgreSQL', () => {
     });
     child.kill('SIGINT');
     expect(await exited).toBe(130);
+    // a graceful stop released the lease and removed the heartbeat: stopped, not running
+    const st = JSON.parse((await runCli(['status', '--config', cfg, '--json'])).stdout);
+    expect(st.entities.find((e: { entity: string }) => e.entity === 'users')).toMatchObject({ status: 'stopped', checkpoint: 'running' });
+    expect(st.processes).toEqual([]);
     const mid = await snapshot(tgt.url);
     expect(mid.status).toBe('running');
     expect(mid.users).toBe(mid.checkpoint);

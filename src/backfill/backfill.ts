@@ -3,6 +3,7 @@ import { applyMapped, prepareRows } from '../apply/apply.js';
 import { withRetry } from '../apply/retry.js';
 import type { TandemConfig } from '../config/schema.js';
 import { advanceCheckpoint, ChunkAlreadyCommitted, finishCheckpoint, startCheckpoint } from '../control/control.js';
+import { acquireAll, backfillScope, type Lease } from '../control/lease.js';
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { Row, Store } from '../stores/types.js';
 import { Pacer } from './pacer.js';
@@ -39,6 +40,8 @@ export interface BackfillOptions {
   signal?: AbortSignal;
   /** Called after every committed chunk (tests use it to inject faults). */
   onChunk?: (entity: string, copiedTotal: number) => void | Promise<void>;
+  /** Told which entity is being copied (`backfill:<entity>`), e.g. the process's heartbeat. */
+  heartbeat?: { setScope(scope: string | null): void };
 }
 
 /**
@@ -46,27 +49,48 @@ export interface BackfillOptions {
  * guarded apply and its checkpoint advanced in the same target transaction, so killing the process at any
  * moment loses nothing and duplicates nothing — a restart resumes after the last committed chunk. The read of
  * the next chunk overlaps the write of the current one.
+ *
+ * One owner at a time: before anything is written, the run takes the lease `backfill:<entity>` of every entity
+ * it was given, in the target (all or none; `config.backfill.leaseSeconds`, renewed on every chunk and on a
+ * timer) — a second backfill of an entity being copied is refused with TANDEM_ERR_LEASE_HELD naming the holder.
+ * Every checkpoint move is fenced on the lease's token in the chunk's transaction: if this process stalled past
+ * its lease and another took it over, the chunk rolls back and TANDEM_ERR_LEASE_LOST is thrown. The leases are
+ * released as each entity is done, and all when the run ends, however it ends.
  */
 export async function runBackfill(o: BackfillOptions): Promise<EntityBackfillResult[]> {
   const results: EntityBackfillResult[] = [];
   const progress = new ProgressReporter(o.progressOut ?? null, o.log);
-  for (const entity of o.entities) {
-    if (o.signal?.aborted) {
-      results.push({ entity: entity.name, copied: 0, applied: 0, copiedTotal: 0, rowsTotal: 0, seconds: 0, status: 'interrupted' });
-      continue;
+  const leaseMs = (o.config.backfill.leaseSeconds ?? 30) * 1000;
+  const leases = await acquireAll(o.target, o.entities.map((e) => ({ scope: backfillScope(e.name), what: `entity ${e.name} is being copied` })), leaseMs, (e) =>
+    o.log.warn({ event: 'backfill.lease_renew_failed', err: (e as Error)?.message }, 'could not renew the backfill lease (retrying)'));
+  try {
+    for (const entity of o.entities) {
+      if (o.signal?.aborted) {
+        results.push({ entity: entity.name, copied: 0, applied: 0, copiedTotal: 0, rowsTotal: 0, seconds: 0, status: 'interrupted' });
+        continue;
+      }
+      progress.reset();
+      o.heartbeat?.setScope(backfillScope(entity.name));
+      const lease = leases.get(backfillScope(entity.name))!;
+      const r = await backfillEntity(o, entity, progress, lease);
+      results.push(r);
+      // an entity copied to the end is free again (another process may --restart it); an interrupted one is
+      // released with the rest when the run ends
+      if (r.status !== 'interrupted') await leases.releaseOne(lease);
     }
-    progress.reset();
-    results.push(await backfillEntity(o, entity, progress));
+  } finally {
+    o.heartbeat?.setScope(null);
+    await leases.release();
   }
   return results;
 }
 
-async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progress: ProgressReporter): Promise<EntityBackfillResult> {
+async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progress: ProgressReporter, lease: Lease): Promise<EntityBackfillResult> {
   const { source, target, log } = o;
   const started = performance.now();
   const count = source.sql.count(entity.source.name);
   const rowsTotal = Number((await source.query<{ n: unknown }>(count.sql, count.params))[0]?.n ?? 0);
-  const cp = await startCheckpoint(target, entity.name, rowsTotal, o.restart ?? false);
+  const cp = await startCheckpoint(target, entity.name, rowsTotal, o.restart ?? false, lease);
   if (cp.status === 'done') {
     log.info({ event: 'backfill.skip', entity: entity.name, copied: cp.rowsCopied }, `${entity.name}: already backfilled (use --restart to copy again)`);
     return { entity: entity.name, copied: 0, applied: 0, copiedTotal: cp.rowsCopied, rowsTotal, seconds: 0, status: 'skipped' };
@@ -108,7 +132,7 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
     const r = await withRetry(
       () => target.transaction(async (tx) => {
         const res = await applyMapped(target, tx, entity, mapped, { source });
-        await advanceCheckpoint(tx, target, entity.name, prevKey, lastKey, count, res.applied);
+        await advanceCheckpoint(tx, target, entity.name, prevKey, lastKey, count, res.applied, lease);
         return res;
       }),
       { onRetry },
@@ -134,7 +158,7 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
     t0 = performance.now();
     next = ahead ?? read(after, pacer.size);
   }
-  await finishCheckpoint(target, entity.name);
+  await finishCheckpoint(target, entity.name, lease);
   progress.update({ entity: entity.name, copied: copiedTotal, total: Math.max(rowsTotal, copiedTotal), chunkRows: pacer.size, throttle: null, done: true });
   const seconds = (performance.now() - started) / 1000;
   log.info({ event: 'backfill.done', entity: entity.name, copied, applied, seconds }, `${entity.name}: backfill done`);

@@ -4,6 +4,7 @@ import { formatDuration } from '../backfill/progress.js';
 import { isTandemError } from '../core/errors.js';
 import { preflight } from '../backfill/preflight.js';
 import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError, stopOnSigint } from './context.js';
+import { commandHeartbeat } from './heartbeat.js';
 
 /** Table of per-entity backfill results. */
 export function formatBackfillSummary(results: EntityBackfillResult[]): string {
@@ -42,11 +43,13 @@ export function registerBackfill(program: Command): void {
       }
       const stop = stopOnSigint('stopping after the current chunk commits');
       const args = { config: configPath, entity: opts.entity ?? null, maxRowsPerSecond: opts.maxRowsPerSecond ?? null, restart: !!opts.restart };
+      let hb: Awaited<ReturnType<typeof commandHeartbeat>> | undefined;
       try {
         await prepareControl(ctx);
+        hb = await commandHeartbeat(ctx, 'backfill');
         const results = await runBackfill({
           config: ctx.config, source: ctx.source, target: ctx.target, entities: ctx.entities, log: ctx.log,
-          progressOut: process.stdout.isTTY ? process.stdout : null, restart: opts.restart, maxRowsPerSecond: opts.maxRowsPerSecond, signal: stop.signal,
+          progressOut: process.stdout.isTTY ? process.stdout : null, restart: opts.restart, maxRowsPerSecond: opts.maxRowsPerSecond, signal: stop.signal, heartbeat: hb,
         });
         const interrupted = results.some((r) => r.status === 'interrupted');
         process.stdout.write(opts.json ? `${JSON.stringify({ entities: results })}\n` : `${formatBackfillSummary(results)}\n`);
@@ -56,6 +59,7 @@ export function registerBackfill(program: Command): void {
         await auditSafely(ctx, { command: 'backfill', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
         process.exitCode = reportError(e);
       } finally {
+        await hb?.stop();
         stop.dispose();
         await ctx.close();
       }

@@ -16,6 +16,7 @@ import { identifyHash, verifyPassword } from '../identity/registry.js';
 import { resolveIdentity } from '../identity/resolve.js';
 import { csvField, formatIdentityReport, identityReport, sunsetIdentities, wrapAtRest, type SunsetEntry } from '../identity/operators.js';
 import { auditSafely, EXIT, openContext, prepareControl, reportError, type CommandContext } from './context.js';
+import { commandHeartbeat } from './heartbeat.js';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -93,8 +94,10 @@ async function wrap(opts: { entity: string; dryRun?: boolean; json?: boolean; co
   }
   const { ctx, resolved } = opened;
   const args = { config: configPath, entity: opts.entity, dryRun: !!opts.dryRun };
+  let hb: Awaited<ReturnType<typeof commandHeartbeat>> | undefined;
   try {
     await prepareControl(ctx);
+    hb = await commandHeartbeat(ctx, 'identity wrap', { entity: opts.entity });
     const argon2 = { ...(opts.memoryCost ? { memoryCost: opts.memoryCost } : {}), ...(opts.timeCost ? { timeCost: opts.timeCost } : {}), ...(opts.parallelism ? { parallelism: opts.parallelism } : {}) };
     const r = await wrapAtRest(ctx.target, resolved, {
       argon2,
@@ -120,6 +123,7 @@ async function wrap(opts: { entity: string; dryRun?: boolean; json?: boolean; co
     await auditSafely(ctx, { command: 'identity wrap', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
     process.exitCode = reportError(e);
   } finally {
+    await hb?.stop();
     await ctx.close();
   }
 }

@@ -9,6 +9,7 @@ import { primaryRole, readPhase } from '../control/phase.js';
 import { reverseEntity } from '../core/reverse.js';
 import { TandemError, isTandemError } from '../core/errors.js';
 import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError } from './context.js';
+import { commandHeartbeat } from './heartbeat.js';
 
 export function registerRelay(program: Command): void {
   program
@@ -54,8 +55,10 @@ export function registerRelay(program: Command): void {
       process.on('SIGTERM', onSignal);
       const args: Record<string, unknown> = { config: configPath, entity: opts.entity ?? null, mode: opts.mode, untilEmpty: !!opts.untilEmpty };
       let transport: Transport | undefined;
+      let hb: Awaited<ReturnType<typeof commandHeartbeat>> | undefined;
       try {
         await prepareControl(ctx);
+        hb = await commandHeartbeat(ctx, 'relay', { mode: opts.mode });
         await ensureControlSchema(ctx.source);
         if (opts.metricsPort !== undefined) {
           const port = await serveMetrics(opts.metricsPort, stop.signal);
@@ -117,6 +120,7 @@ export function registerRelay(program: Command): void {
         await auditSafely(ctx, { command: 'relay', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
         process.exitCode = reportError(e);
       } finally {
+        await hb?.stop();
         await transport?.close().catch(() => {});
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);

@@ -4,6 +4,7 @@ import { listMismatches, setMismatchState, type MismatchState } from '../verify/
 import { planRepair, REPAIR_BATCH, repairKeys, type PlannedRepair } from '../verify/repair.js';
 import { compareKeysNow, type KeyToCheck } from '../verify/rows.js';
 import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError } from './context.js';
+import { commandHeartbeat } from './heartbeat.js';
 
 /** Per-entity outcome of `tandem repair`. */
 export interface EntityRepairReport {
@@ -63,8 +64,10 @@ export function registerRepair(program: Command): void {
       const args = { config: configPath, entity: opts.entity ?? null, dryRun: !!opts.dryRun, includePending: !!opts.includePending, limit };
       const states: MismatchState[] = opts.includePending ? ['confirmed', 'pending'] : ['confirmed'];
       const reports: EntityRepairReport[] = [];
+      let hb: Awaited<ReturnType<typeof commandHeartbeat>> | undefined;
       try {
         await prepareControl(ctx);
+        hb = await commandHeartbeat(ctx, 'repair', { dryRun: !!opts.dryRun });
         for (const e of ctx.entities) {
           const list = await listMismatches(ctx.control, e.name, states, limit);
           const keys: KeyToCheck[] = list.map((m) => ({ key: m.key, keyValues: m.keyValues }));
@@ -117,6 +120,7 @@ export function registerRepair(program: Command): void {
         await auditSafely(ctx, { command: 'repair', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
         process.exitCode = reportError(e);
       } finally {
+        await hb?.stop();
         await ctx.close();
       }
     });

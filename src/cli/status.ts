@@ -2,10 +2,70 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { audit, controlSchemaVersion, listCheckpoints, recentAudit, type Checkpoint } from '../control/control.js';
 import { outboxLag } from '../apply/relay.js';
+import { listProcesses, type ProcessInfo } from '../control/heartbeat.js';
+import { backfillScope, listLeases, type LeaseInfo } from '../control/lease.js';
 import { readPhase } from '../control/phase.js';
 import { openStore } from '../stores/index.js';
 import type { Store } from '../stores/types.js';
 import { EXIT, reportError } from './context.js';
+
+/** Who holds an entity's backfill: from its lease (target) and the holder's heartbeat (control store). */
+export interface BackfillHolder {
+  host: string | null;
+  pid: number | null;
+  /** When the lease was taken (ISO-8601 UTC), or null. */
+  since: string | null;
+  /** When the lease expires unless renewed (ISO-8601 UTC), or null without a lease. */
+  leaseExpiresAt: string | null;
+  leaseLive: boolean;
+  /** The holder's heartbeat: `alive`, `dead (last beat N s ago)`, or null when it has none. */
+  process: string | null;
+}
+
+/** One entity's backfill line of `tandem status`. */
+export interface EntityStatus {
+  entity: string;
+  /**
+   * `not started`, `done`, `running` (the checkpoint is open and a live process holds it), `stopped` (open; its
+   * process ended and released it: SIGINT, an error) or `stalled (process gone)` (open, but its process died
+   * without releasing it: SIGKILL, a crash). Run backfill again to resume the last two.
+   */
+  status: string;
+  copied: number;
+  total: number | null;
+  percent: number | null;
+  updatedAt: string | null;
+  /** The checkpoint's own status (`running` = open, `done`), null when never started. */
+  checkpoint: 'running' | 'done' | null;
+  /** The lease holder / heartbeat behind an open checkpoint, null when none is known. */
+  holder: BackfillHolder | null;
+}
+
+/**
+ * Whether an open checkpoint is being worked on: `running` when a heartbeat of the entity's scope is alive, or,
+ * when no process beats for it (a library caller), while its lease lives; `stopped` when no process beats for it
+ * and its holder released the lease; else `stalled (process gone)` (a dead heartbeat, an expired lease, none).
+ */
+export function backfillState(entity: string, processes: ProcessInfo[], leases: LeaseInfo[]): { status: string; holder: BackfillHolder | null } {
+  const scope = backfillScope(entity);
+  const beats = processes.filter((p) => p.scope === scope);
+  const lease = leases.find((l) => l.scope === scope && l.host !== null && l.expiresMs > 0) ?? null;
+  const beat = beats.find((b) => b.alive) ?? beats[beats.length - 1] ?? null;
+  const live = beat ? beat.alive : !!lease?.live;
+  // released by its holder (done, SIGINT, an error) with no process left: stopped on purpose, not vanished
+  const released = !beat && !!leases.find((l) => l.scope === scope && l.host !== null && l.expiresMs === 0);
+  const holder: BackfillHolder | null = lease || beat
+    ? {
+        host: lease?.host ?? beat?.host ?? null,
+        pid: lease?.pid ?? beat?.pid ?? null,
+        since: lease?.acquiredMs ? new Date(lease.acquiredMs).toISOString() : beat?.startedAt ?? null,
+        leaseExpiresAt: lease ? new Date(lease.expiresMs).toISOString() : null,
+        leaseLive: !!lease?.live,
+        process: beat?.state ?? null,
+      }
+    : null;
+  return { status: live ? 'running' : released ? 'stopped' : 'stalled (process gone)', holder };
+}
 
 /** What `tandem status` shows: control schema version, per-entity backfill checkpoints, recent audit entries. */
 export interface StatusReport {
@@ -16,18 +76,28 @@ export interface StatusReport {
   outbox: { pending: number; oldestMs: number } | null;
   /** Dead-lettered changes: count and the most recent ones (no row data). */
   deadLetters: { count: number; recent: { origin: string; entity: string; key: string; attempts: number; reason: string; deadAt: string }[] };
-  entities: { entity: string; status: string; copied: number; total: number | null; percent: number | null; updatedAt: string | null }[];
+  entities: EntityStatus[];
   audit: { at: string; command: string; actor: string; outcome: string }[];
+  /** Long-running commands with a heartbeat in the control store, alive or dead (a dead one was killed or crashed). */
+  processes: ProcessInfo[];
 }
 
+/**
+ * Reads everything `tandem status` shows. Writes nothing. An entity's `status` is `running` only while a live
+ * process holds it (see {@link backfillState}).
+ */
 export async function readStatus(target: Store, control: Store, entityNames: string[], source?: Store): Promise<StatusReport> {
   const version = await controlSchemaVersion(target);
   const cps: Checkpoint[] = version ? await listCheckpoints(target) : [];
-  const entities = entityNames.map((name) => {
+  const processes = (await controlSchemaVersion(control)) >= 5 ? await listProcesses(control) : [];
+  const leases = version >= 5 ? await listLeases(target, 'backfill:').catch(() => []) : [];
+  const entities = entityNames.map((name): EntityStatus => {
     const c = cps.find((x) => x.entity === name);
-    if (!c) return { entity: name, status: 'not started', copied: 0, total: null, percent: null, updatedAt: null };
+    if (!c) return { entity: name, status: 'not started', copied: 0, total: null, percent: null, updatedAt: null, checkpoint: null, holder: null };
     const percent = c.status === 'done' ? 100 : c.rowsTotal ? Math.min(100, (c.rowsCopied / c.rowsTotal) * 100) : null;
-    return { entity: name, status: c.status, copied: c.rowsCopied, total: c.rowsTotal, percent, updatedAt: c.updatedAt ?? null };
+    const base = { entity: name, copied: c.rowsCopied, total: c.rowsTotal, percent, updatedAt: c.updatedAt ?? null, checkpoint: c.status };
+    if (c.status === 'done') return { ...base, status: 'done', holder: null };
+    return { ...base, ...backfillState(name, processes, leases) };
   });
   const audit = (await controlSchemaVersion(control)) ? (await recentAudit(control, 10)).map((a) => ({ at: String(a.at), command: a.command, actor: a.actor, outcome: a.outcome })) : [];
   const controlReady = (await controlSchemaVersion(control)) >= 2;
@@ -42,7 +112,17 @@ export async function readStatus(target: Store, control: Store, entityNames: str
       origin: String(r.origin), entity: String(r.entity), key: String(r.entity_key), attempts: Number(r.attempts), reason: String(r.reason), deadAt: String(r.dead_at),
     }));
   }
-  return { target: target.url, controlSchemaVersion: version, phase, outbox, deadLetters, entities, audit };
+  return { target: target.url, controlSchemaVersion: version, phase, outbox, deadLetters, entities, audit, processes };
+}
+
+/**
+ * Lines of a table whose columns are as wide as their widest cell (two spaces apart), indented by two; columns
+ * whose index is in `right` are right-aligned (numbers). The last column is not padded.
+ */
+export function alignColumns(rows: string[][], right: number[] = []): string[] {
+  const n = Math.max(0, ...rows.map((r) => r.length));
+  const w = Array.from({ length: n }, (_, i) => Math.max(0, ...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => `  ${r.map((c, i) => (i === r.length - 1 && !right.includes(i) ? c : right.includes(i) ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join('  ')}`.trimEnd());
 }
 
 export function formatStatus(s: StatusReport): string {
@@ -52,14 +132,25 @@ export function formatStatus(s: StatusReport): string {
     `phase: ${s.phase}`,
     `relay: ${s.outbox ? `${s.outbox.pending.toLocaleString('en-US')} change(s) waiting, oldest ${(s.outbox.oldestMs / 1000).toFixed(1)} s` : 'no outbox yet'}`,
     `dead letters: ${s.deadLetters.count}${s.deadLetters.count ? ' — these block cutover; fix the cause, then `tandem relay --requeue-dead-letters`' : ''}`,
-    ...s.deadLetters.recent.map((d) => `  ${d.deadAt}  ${d.origin} ${d.entity} ${d.key} after ${d.attempts} attempts: ${d.reason}`),
+    ...alignColumns(s.deadLetters.recent.map((d) => [d.deadAt, d.origin, d.entity, d.key, `after ${d.attempts} attempts: ${d.reason}`])),
     '',
     'backfill:',
   ];
-  for (const e of s.entities) out.push(`  ${e.entity.padEnd(20)} ${e.status.padEnd(12)} ${e.copied.toLocaleString('en-US')}${e.total !== null ? `/${e.total.toLocaleString('en-US')}` : ''}${e.percent !== null ? ` (${e.percent.toFixed(1)}%)` : ''}${e.updatedAt ? `  updated ${e.updatedAt}` : ''}`);
+  const n = (v: number) => v.toLocaleString('en-US');
+  const holder = (h: BackfillHolder | null) => (h ? `host ${h.host ?? '?'} pid ${h.pid ?? '?'}${h.process ? `, ${h.process}` : h.leaseLive ? ', lease live' : ''}` : '');
+  out.push(...alignColumns([
+    ['entity', 'state', 'copied', 'total', 'percent', 'updated', 'holder'],
+    ...s.entities.map((e) => [e.entity, e.status, n(e.copied), e.total !== null ? n(e.total) : '-', e.percent !== null ? `${e.percent.toFixed(1)}%` : '-', e.updatedAt ?? '-', e.status === 'done' ? '' : holder(e.holder)]),
+  ], [2, 3, 4]));
+  out.push('', `processes: ${s.processes.length ? '' : 'none running'}`.trimEnd());
+  if (s.processes.length)
+    out.push(...alignColumns([
+      ['role', 'scope', 'host', 'pid', 'started', 'state'],
+      ...s.processes.map((p) => [p.role, p.scope ?? '-', p.host, String(p.pid), p.startedAt, p.state]),
+    ], [3]));
   if (s.audit.length) {
     out.push('', 'recent commands:');
-    for (const a of s.audit) out.push(`  ${a.at}  ${a.command.padEnd(10)} ${a.outcome.padEnd(12)} ${a.actor}`);
+    out.push(...alignColumns(s.audit.map((a) => [a.at, a.command, a.outcome, a.actor])));
   }
   return out.join('\n');
 }

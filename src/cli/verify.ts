@@ -6,6 +6,7 @@ import { mismatchCounts, recordMismatches, type FoundDifference } from '../verif
 import { formatCycle, formatReport } from '../verify/report.js';
 import { EXIT_BITS, runVerify, VERIFY_MODES, type VerifyMode, type VerifyReport } from '../verify/run.js';
 import { auditSafely, entityList, openContext, prepareControl, reportError, type CommandContext, stopOnSigint } from './context.js';
+import { commandHeartbeat } from './heartbeat.js';
 
 interface VerifyCliOptions {
   mode?: string;
@@ -83,12 +84,14 @@ export function registerVerify(program: Command): void {
       }
       const stop = stopOnSigint('stopping after the statements in flight');
       const args = { config: configPath, entity: opts.entity ?? null, mode: parsed.mode, continuous: !!opts.continuous };
+      const hb = await commandHeartbeat(ctx, 'verify', { mode: parsed.mode, continuous: !!opts.continuous });
       try {
         process.exitCode = opts.continuous ? await continuous(ctx, parsed, opts, stop.signal, args) : await oneShot(ctx, parsed, opts, stop.signal, args);
       } catch (e) {
         await auditSafely(ctx, { command: 'verify', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
         process.exitCode = reportError(e);
       } finally {
+        await hb.stop();
         stop.dispose();
         await ctx.close();
       }

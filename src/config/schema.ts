@@ -174,9 +174,20 @@ export const configSchema = z
         maxChunkRows: z.number().int().positive().max(1_000_000).default(5_000),
         /** Throttle: rows per second, across the backfill. Default none. */
         maxRowsPerSecond: z.number().positive().optional(),
+        /**
+         * Seconds an entity's backfill lease lives without renewal (renewed on every chunk and every third of it).
+         * A second backfill of the entity is refused while it lives; a dead holder's lease is taken over after it.
+         * Default 30.
+         */
+        leaseSeconds: z.number().positive().max(3600).default(30),
       })
       .strict()
-      .default({ chunkSeconds: 0.5, initialChunkRows: 1000, maxChunkRows: 5_000 }),
+      .default({ chunkSeconds: 0.5, initialChunkRows: 1000, maxChunkRows: 5_000, leaseSeconds: 30 }),
+    /**
+     * Seconds between two heartbeats of a long-running command (backfill, relay, verify, repair, identity wrap);
+     * `tandem status` calls a process dead after three missed beats. Default 5.
+     */
+    heartbeatSeconds: z.number().positive().max(300).default(5),
     verify: z
       .object({
         /** How many differing keys the report lists. Default 20. */

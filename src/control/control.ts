@@ -1,6 +1,7 @@
 import { hostname, userInfo } from 'node:os';
 import { TandemError } from '../core/errors.js';
 import type { Executor, Store } from '../stores/types.js';
+import { fenceLease, type Lease } from './lease.js';
 import { CONTROL_SCHEMA_VERSION, familyOf, migrations, nowSql } from './schema.js';
 
 /**
@@ -139,11 +140,16 @@ export async function listCheckpoints(store: Store): Promise<Checkpoint[]> {
   return out;
 }
 
-/** Creates the checkpoint row (status running, no position) or, with `restart`, resets it. */
-export async function startCheckpoint(store: Store, entity: string, rowsTotal: number, restart: boolean): Promise<Checkpoint> {
+/**
+ * Creates the checkpoint row (status running, no position) or, with `restart`, resets it. With `fence` (the
+ * entity's backfill lease) it happens only while that lease is still this holder's (else TANDEM_ERR_LEASE_LOST,
+ * nothing written).
+ */
+export async function startCheckpoint(store: Store, entity: string, rowsTotal: number, restart: boolean, fence?: Lease): Promise<Checkpoint> {
   const p = (i: number) => store.sql.param(i);
   const t = store.controlTable('checkpoints');
   await store.transaction(async (tx) => {
+    if (fence) await fenceLease(tx, store, fence);
     const cur = await readCheckpoint(tx, store, entity);
     if (!cur) {
       await tx.execute(`INSERT INTO ${t} (entity, last_key, rows_copied, rows_applied, rows_total, status) VALUES (${p(1)}, NULL, 0, 0, ${p(2)}, 'running')`, [entity, rowsTotal]);
@@ -165,9 +171,13 @@ export class ChunkAlreadyCommitted extends Error {}
  * both). The move is fenced: it happens only if the checkpoint still stands at `prevKey`. If it already stands
  * at `lastKey` (a retried chunk whose first COMMIT went through) it throws {@link ChunkAlreadyCommitted} so the
  * caller rolls back and moves on; if it stands anywhere else, another worker moved it: TANDEM_ERR_INTERNAL.
+ * With `fence` (the entity's backfill lease) the move is fenced on the lease's token too, checked first in the
+ * same transaction (which renews the lease): a holder whose lease was taken over gets TANDEM_ERR_LEASE_LOST
+ * and its transaction, rows included, rolls back.
  */
-export async function advanceCheckpoint(tx: Executor, store: Store, entity: string, prevKey: unknown[] | null, lastKey: unknown[], copied: number, applied: number): Promise<void> {
+export async function advanceCheckpoint(tx: Executor, store: Store, entity: string, prevKey: unknown[] | null, lastKey: unknown[], copied: number, applied: number, fence?: Lease): Promise<void> {
   const p = (i: number) => store.sql.param(i);
+  if (fence) await fenceLease(tx, store, fence);
   const now = nowSql(familyOf(store.dialect));
   const t = store.controlTable('checkpoints');
   const n = await tx.execute(
@@ -180,9 +190,12 @@ export async function advanceCheckpoint(tx: Executor, store: Store, entity: stri
   throw new TandemError('INTERNAL', `checkpoint of entity ${entity} was moved by another process; stop the other backfill first`);
 }
 
-/** Marks an entity's backfill done. */
-export async function finishCheckpoint(store: Store, entity: string): Promise<void> {
+/** Marks an entity's backfill done; with `fence`, only while the lease is still this holder's (else TANDEM_ERR_LEASE_LOST). */
+export async function finishCheckpoint(store: Store, entity: string, fence?: Lease): Promise<void> {
   const p = (i: number) => store.sql.param(i);
   const now = nowSql(familyOf(store.dialect));
-  await store.execute(`UPDATE ${store.controlTable('checkpoints')} SET status = 'done', finished_at = ${now}, updated_at = ${now} WHERE entity = ${p(1)}`, [entity]);
+  await store.transaction(async (tx) => {
+    if (fence) await fenceLease(tx, store, fence);
+    await tx.execute(`UPDATE ${store.controlTable('checkpoints')} SET status = 'done', finished_at = ${now}, updated_at = ${now} WHERE entity = ${p(1)}`, [entity]);
+  });
 }

@@ -17,6 +17,13 @@ import type { Dialect } from '../stores/types.js';
  * - `identity_ledger(entity, entity_key, identifier, state, scheme, updated_ms, migrated_ms)` — the identity bridge's
  *   per-user state: `migrated`, `wrapped`, `reset_required` (v3; see src/identity/ledger.ts)
  * - `identity_failures(id, failures, last_failure_ms)` — login failure counters per identifier fingerprint (v3)
+ * - `mismatches(entity, entity_key, key_values, kind, columns_differing, state, first_seen_ms, last_seen_ms, state_ms, checks)` (v4)
+ * - `leases(scope, token, holder_id, host, pid, acquired_ms, renewed_ms, expires_ms)` — time-limited claims with a
+ *   fencing token (`backfill:<entity>`); used in the target, next to the checkpoints they fence (v5; src/control/lease.ts)
+ * - `heartbeats(id, role, scope, host, pid, started_ms, last_beat_ms, interval_ms, state, info)` — one row per running
+ *   long-lived command; used in the control store, read by `tandem status` (v5; src/control/heartbeat.ts)
+ *
+ * Columns named `*_ms` hold epoch milliseconds; those of v5 are taken from the database's clock ({@link nowMsSql}).
  *
  * The same schema goes into every store Tandem writes to (source and target): the primary role moves from the
  * legacy store to the new one at cutover, and with it the outbox; the ledger is used on whichever is secondary.
@@ -43,6 +50,18 @@ const types: Record<Family, { text: (n: number) => string; bigint: string; bool:
 /** SQL for "now" in a dialect family (SQLite: ISO-8601 text in UTC). */
 export function nowSql(family: Family): string {
   return family === 'pg' ? 'now()' : family === 'mysql' ? 'CURRENT_TIMESTAMP(6)' : "(strftime('%Y-%m-%dT%H:%M:%fZ','now'))";
+}
+
+/**
+ * SQL for "now" as epoch milliseconds (an integer) on the database's own clock, in a dialect family. Leases and
+ * heartbeats use it so that every host compares times on one clock (the store's), whatever its own clock says.
+ */
+export function nowMsSql(family: Family): string {
+  return family === 'pg'
+    ? '(floor(extract(epoch from clock_timestamp()) * 1000))::bigint'
+    : family === 'mysql'
+      ? 'CAST(FLOOR(UNIX_TIMESTAMP(CURRENT_TIMESTAMP(3)) * 1000) AS SIGNED)'
+      : "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 }
 
 /** All migrations, in order, for a dialect family. */
@@ -158,8 +177,34 @@ export function migrations(family: Family): Migration[] {
         ...(family === 'mysql' ? [] : [`CREATE INDEX IF NOT EXISTS ${family === 'pg' ? 'mismatches_state' : 'tandem_mismatches_state'} ON ${t('mismatches')} (entity, state)`]),
       ],
     },
+    {
+      version: 5,
+      description: 'leases with fencing tokens, heartbeats of running processes',
+      statements: (t) => [
+        `CREATE TABLE IF NOT EXISTS ${t('leases')} (
+          scope ${y.text(256)} NOT NULL PRIMARY KEY,
+          token ${y.bigint} NOT NULL,
+          holder_id ${y.text(64)},
+          host ${y.text(256)},
+          pid ${y.bigint},
+          acquired_ms ${y.bigint},
+          renewed_ms ${y.bigint},
+          expires_ms ${y.bigint} NOT NULL)${suffix}`,
+        `CREATE TABLE IF NOT EXISTS ${t('heartbeats')} (
+          id ${y.text(64)} NOT NULL PRIMARY KEY,
+          role ${y.text(64)} NOT NULL,
+          scope ${y.text(256)},
+          host ${y.text(256)} NOT NULL,
+          pid ${y.bigint} NOT NULL,
+          started_ms ${y.bigint} NOT NULL,
+          last_beat_ms ${y.bigint} NOT NULL,
+          interval_ms ${y.bigint} NOT NULL,
+          state ${y.text(16)} NOT NULL,
+          info ${y.longtext})${suffix}`,
+      ],
+    },
   ];
 }
 
 /** The newest control-plane schema version this build knows. */
-export const CONTROL_SCHEMA_VERSION = 4;
+export const CONTROL_SCHEMA_VERSION = 5;

@@ -1,0 +1,252 @@
+import { mkdtempSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../src/stores/index.js';
+import { createLegacyMysql, createNewPostgres, fixtureConfig } from './fixtures.js';
+import { createMysqlDatabase, createPgDatabase, runCli, spawnCli, writeConfig } from './helpers.js';
+
+/**
+ * One owner at a time, with real CLI processes: a second backfill (or --restart) of an entity being copied is
+ * refused at start naming the holder, and the first completes correctly; a SIGKILLed holder shows as dead in
+ * status and its lease is taken over after it expires; a stalled holder whose lease was taken cannot move the
+ * checkpoint when it wakes up.
+ */
+
+const USERS = 12_000;
+const ITEMS = 6_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(pred: () => Promise<boolean>, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await pred().catch(() => false)) return;
+    await sleep(100);
+  }
+  throw new Error('timed out waiting');
+}
+
+/** rows_copied of an entity's checkpoint in any target store, or -1 before it exists. */
+async function copiedOf(url: string, entity: string): Promise<number> {
+  const s = await openStore(url);
+  try {
+    const r = await s.query<{ n: unknown }>(`SELECT rows_copied AS n FROM ${s.controlTable('checkpoints')} WHERE entity = ${s.sql.param(1)}`, [entity]);
+    return r[0] ? Number(r[0].n) : -1;
+  } catch {
+    return -1;
+  } finally {
+    await s.close();
+  }
+}
+
+/** Whether the lease of a scope has expired (database clock). */
+async function leaseExpired(url: string, scope: string): Promise<boolean> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const r = await c.query(`SELECT expires_ms <= (extract(epoch from clock_timestamp()) * 1000) AS gone FROM tandem.leases WHERE scope = $1`, [scope]);
+    return r.rows[0]?.gone === true;
+  } finally {
+    await c.end();
+  }
+}
+
+async function pgCounts(url: string) {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const q = async (sql: string) => Number((await c.query(sql)).rows[0]?.n ?? 0);
+    return {
+      checkpoint: await q(`SELECT rows_copied AS n FROM tandem.checkpoints WHERE entity = 'users'`),
+      users: await q(`SELECT count(*) AS n FROM users`),
+      profiles: await q(`SELECT count(*) AS n FROM user_profiles`),
+      ledger: await q(`SELECT count(*) AS n FROM tandem.version_ledger WHERE entity = 'users'`),
+      status: (await c.query(`SELECT status FROM tandem.checkpoints WHERE entity = 'users'`)).rows[0]?.status as string | undefined,
+    };
+  } finally {
+    await c.end();
+  }
+}
+
+function started(args: string[]) {
+  const child = spawnCli(args);
+  let stdout = '', stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((res) => child.on('close', (code, signal) => res({ code, signal, stdout, stderr })));
+  return { child, done };
+}
+
+const heldBy = (entity: string, pid: number) =>
+  new RegExp(`^TANDEM_ERR_LEASE_HELD: entity ${entity} is being copied by host ${hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} pid ${pid} since \\d{4}-\\d\\d-\\d\\dT[^;]+; wait for it or stop it; its lease expires at `, 'm');
+
+const itemsConfig = (source: string, target: string) => `import { defineConfig } from 'tandem';
+export default defineConfig({
+  source: ${JSON.stringify(source)},
+  target: ${JSON.stringify(target)},
+  backfill: { initialChunkRows: 200, maxChunkRows: 200 },
+  entities: { items: { table: 'items', key: 'id', version: 'version', targets: [{ table: 'items', columns: { id: 'id', name: 'name' } }] } },
+});`;
+
+describe('backfill: one owner at a time', () => {
+  let src: Awaited<ReturnType<typeof createMysqlDatabase>>;
+  const drops: (() => Promise<void>)[] = [];
+  const newPgTarget = async () => {
+    const t = await createPgDatabase('tandem_lease_bf');
+    drops.push(t.drop);
+    await createNewPostgres(t.url);
+    return t;
+  };
+
+  beforeAll(async () => {
+    src = await createMysqlDatabase('tandem_lease_src');
+    drops.push(src.drop);
+    await createLegacyMysql(src.url, USERS);
+    const c = await mysql.createConnection({ uri: src.url });
+    await c.query('CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(100) NOT NULL, version INT NOT NULL)');
+    const rows = Array.from({ length: ITEMS }, (_, i) => [i + 1, `item ${i + 1} — ☃`, 1]);
+    await c.query('INSERT INTO items VALUES ?', [rows]);
+    await c.end();
+  });
+  afterAll(async () => {
+    for (const d of drops) await d().catch(() => {});
+  });
+
+  it('PostgreSQL target: a second backfill and a --restart are refused at start naming the holder; the first completes with parity', async () => {
+    const tgt = await newPgTarget();
+    const cfg = writeConfig(fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 300, maxChunkRows: 300 }' }));
+    const a = started(['backfill', '--config', cfg, '--max-rows-per-second', '1200', '--json']);
+    await waitFor(async () => (await copiedOf(tgt.url, 'users')) >= 600);
+    const b = await runCli(['backfill', '--config', cfg]);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(heldBy('users', a.child.pid!));
+    const r = await runCli(['backfill', '--config', cfg, '--entity', 'users', '--restart']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(heldBy('users', a.child.pid!));
+    // while it runs, status shows the entity running and the process alive
+    const live = JSON.parse((await runCli(['status', '--config', cfg, '--json'])).stdout);
+    expect(live.entities.find((e: { entity: string }) => e.entity === 'users')).toMatchObject({ status: 'running', checkpoint: 'running', holder: { pid: a.child.pid, host: hostname(), process: 'alive', leaseLive: true } });
+    expect(live.processes).toMatchObject([{ role: 'backfill', scope: 'backfill:users', pid: a.child.pid, alive: true, state: 'alive' }]);
+
+    const first = await a.done;
+    expect(first.stderr).not.toMatch(/TANDEM_ERR/);
+    expect(first.code).toBe(0);
+    const users = JSON.parse(first.stdout).entities.find((e: { entity: string }) => e.entity === 'users');
+    expect(users).toMatchObject({ copied: USERS, copiedTotal: USERS, status: 'done' });
+    expect(await pgCounts(tgt.url)).toMatchObject({ checkpoint: USERS, users: USERS, profiles: USERS, ledger: USERS, status: 'done' });
+    expect((await runCli(['verify', '--config', cfg])).code).toBe(0);
+    const end = JSON.parse((await runCli(['status', '--config', cfg, '--json'])).stdout);
+    expect(end.entities.map((e: { status: string }) => e.status)).toEqual(['done', 'done', 'done']);
+    expect(end.processes).toEqual([]); // every process removed its heartbeat on exit, the refused ones too
+  });
+
+  for (const kind of ['sqlite', 'mysql'] as const) {
+    it(`${kind} target: a second backfill is refused at start naming the holder; the first completes with parity`, async () => {
+      let url: string;
+      if (kind === 'sqlite') {
+        url = `sqlite:${join(mkdtempSync(join(tmpdir(), 'tandem-lease-')), 'new.db')}`;
+      } else {
+        const db = await createMysqlDatabase('tandem_lease_tgt');
+        drops.push(db.drop);
+        url = db.url;
+      }
+      const t = await openStore(url);
+      await t.execute('CREATE TABLE items (id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(100) NOT NULL)');
+      await t.close();
+      const cfg = writeConfig(itemsConfig(src.url, url));
+      const a = started(['backfill', '--config', cfg, '--max-rows-per-second', '1500', '--json']);
+      await waitFor(async () => (await copiedOf(url, 'items')) >= 400);
+      const b = await runCli(['backfill', '--config', cfg, '--restart']);
+      expect(b.code).toBe(2);
+      expect(b.stderr).toMatch(heldBy('items', a.child.pid!));
+      const first = await a.done;
+      expect(first.stderr).not.toMatch(/TANDEM_ERR/);
+      expect(first.code).toBe(0);
+      expect(JSON.parse(first.stdout).entities[0]).toMatchObject({ entity: 'items', copied: ITEMS, copiedTotal: ITEMS, status: 'done' });
+      const s = await openStore(url);
+      try {
+        expect(Number((await s.query<{ n: unknown }>('SELECT count(*) AS n FROM items'))[0]!.n)).toBe(ITEMS);
+      } finally {
+        await s.close();
+      }
+      const v = await runCli(['verify', '--config', cfg, '--json']);
+      expect(v.code).toBe(0);
+      expect(JSON.parse(v.stdout).entities[0]).toMatchObject({ sourceRows: ITEMS, targetRows: ITEMS, missing: 0, extra: 0, different: 0 });
+    });
+  }
+
+  it('SIGKILLed holder: status says dead/stalled, not running; the next backfill is refused until the lease expires, then takes over and completes', async () => {
+    const tgt = await newPgTarget();
+    const cfg = writeConfig(fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 300, maxChunkRows: 300, leaseSeconds: 6 }' }).replace('  backfill:', '  heartbeatSeconds: 0.3,\n  backfill:'));
+    const a = started(['backfill', '--config', cfg, '--entity', 'orgs,users', '--max-rows-per-second', '2500']);
+    await waitFor(async () => (await copiedOf(tgt.url, 'users')) >= 900);
+    a.child.kill('SIGKILL');
+    expect((await a.done).signal).toBe('SIGKILL');
+    const mid = await pgCounts(tgt.url);
+    expect(mid.status).toBe('running');
+    expect(mid.users).toBe(mid.checkpoint);
+
+    // the lease lives on for up to 6 s: a new backfill is refused, naming the dead holder
+    const early = await runCli(['backfill', '--config', cfg, '--entity', 'orgs,users']);
+    expect(early.code).toBe(2);
+    expect(early.stderr).toMatch(heldBy('users', a.child.pid!));
+
+    // three missed beats (0.9 s) later status says dead / stalled, never running
+    await sleep(1000);
+    const st = await runCli(['status', '--config', cfg, '--json']);
+    const s = JSON.parse(st.stdout);
+    const users = s.entities.find((e: { entity: string }) => e.entity === 'users');
+    expect(users.status).toBe('stalled (process gone)');
+    expect(users.checkpoint).toBe('running');
+    expect(users.holder).toMatchObject({ pid: a.child.pid, host: hostname() });
+    expect(users.holder.process).toMatch(/^dead \(last beat \d+ s ago\)$/);
+    const dead = s.processes.filter((p: { pid: number }) => p.pid === a.child.pid);
+    expect(dead).toMatchObject([{ role: 'backfill', scope: 'backfill:users', alive: false }]);
+    expect(dead[0].state).toMatch(/^dead \(last beat \d+ s ago\)$/);
+    const human = (await runCli(['status', '--config', cfg])).stdout;
+    expect(human).toMatch(/^ {2}users +stalled \(process gone\) /m);
+    expect(human).toMatch(/dead \(last beat \d+ s ago\)/);
+    expect(human).not.toMatch(/^ {2}users +running/m);
+
+    await waitFor(() => leaseExpired(tgt.url, 'backfill:users'), 20_000);
+    const next = await runCli(['backfill', '--config', cfg, '--entity', 'orgs,users', '--json']);
+    expect(next.stderr).not.toMatch(/TANDEM_ERR/);
+    expect(next.code).toBe(0);
+    const u = JSON.parse(next.stdout).entities.find((e: { entity: string }) => e.entity === 'users');
+    expect(u).toMatchObject({ copied: USERS - mid.checkpoint, copiedTotal: USERS, status: 'done' });
+    expect(await pgCounts(tgt.url)).toMatchObject({ checkpoint: USERS, users: USERS, profiles: USERS, ledger: USERS, status: 'done' });
+    expect((await runCli(['verify', '--config', cfg, '--entity', 'orgs,users'])).code).toBe(0);
+    const after = JSON.parse((await runCli(['status', '--config', cfg, '--json'])).stdout);
+    expect(after.entities.find((e: { entity: string }) => e.entity === 'users').status).toBe('done');
+  });
+
+  it('a stalled holder whose lease was taken over cannot move the checkpoint when it wakes: it stops with LEASE_LOST, writing nothing', async () => {
+    const tgt = await newPgTarget();
+    // a stopped process's open transaction is ended by the server, as a production timeout would
+    const c = new pg.Client({ connectionString: tgt.url });
+    await c.connect();
+    await c.query(`ALTER DATABASE "${tgt.name}" SET idle_in_transaction_session_timeout = '1s'`);
+    await c.end();
+    const cfg = writeConfig(fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 300, maxChunkRows: 300, leaseSeconds: 1.5 }' }));
+    const a = started(['backfill', '--config', cfg, '--entity', 'orgs,users', '--max-rows-per-second', '2500']);
+    await waitFor(async () => (await copiedOf(tgt.url, 'users')) >= 600);
+    a.child.kill('SIGSTOP');
+    try {
+      await waitFor(() => leaseExpired(tgt.url, 'backfill:users'), 20_000);
+      const b = await runCli(['backfill', '--config', cfg, '--entity', 'orgs,users', '--json']);
+      expect(b.stderr).not.toMatch(/TANDEM_ERR/);
+      expect(b.code).toBe(0);
+      expect(JSON.parse(b.stdout).entities.find((e: { entity: string }) => e.entity === 'users')).toMatchObject({ copiedTotal: USERS, status: 'done' });
+    } finally {
+      a.child.kill('SIGCONT');
+    }
+    const woke = await a.done;
+    expect(woke.code).toBe(2);
+    expect(woke.stderr).toMatch(/^TANDEM_ERR_LEASE_LOST: the lease backfill:users of this process \(host .+ pid \d+\) was taken over /m);
+    expect(woke.stderr).not.toMatch(/TANDEM_ERR_INTERNAL/);
+    expect(await pgCounts(tgt.url)).toMatchObject({ checkpoint: USERS, users: USERS, profiles: USERS, ledger: USERS, status: 'done' });
+    expect((await runCli(['verify', '--config', cfg, '--entity', 'orgs,users'])).code).toBe(0);
+  });
+});

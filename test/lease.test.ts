@@ -1,0 +1,148 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { advanceCheckpoint, ensureControlSchema, finishCheckpoint, readCheckpoint, startCheckpoint } from '../src/control/control.js';
+import { listProcesses, startHeartbeat } from '../src/control/heartbeat.js';
+import { acquireLease, acquireAll, listLeases, releaseLease, renewLease, type LeaseHolder } from '../src/control/lease.js';
+import { isTandemError, TandemError } from '../src/core/errors.js';
+import { openStore } from '../src/stores/index.js';
+import type { Store } from '../src/stores/types.js';
+import { createMysqlDatabase, createPgDatabase } from './helpers.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups) await c();
+});
+
+async function stores(): Promise<[string, () => Promise<Store>][]> {
+  const pg = await createPgDatabase('tandem_lease');
+  const my = await createMysqlDatabase('tandem_lease');
+  cleanups.push(pg.drop, my.drop);
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-lease-'));
+  return [
+    ['postgres', () => openStore(pg.url)],
+    ['mysql', () => openStore(my.url)],
+    ['sqlite', () => openStore(`sqlite:${join(dir, 'l.db')}`)],
+    ['pglite', () => openStore('pglite:memory')],
+  ];
+}
+
+const A: LeaseHolder = { id: 'holder-a', host: 'host-a', pid: 1111 };
+const B: LeaseHolder = { id: 'holder-b', host: 'host-b', pid: 2222 };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function caught(p: Promise<unknown>): Promise<TandemError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof TandemError) return e;
+    throw e;
+  }
+  throw new Error('expected a TandemError');
+}
+
+describe('leases and the fenced checkpoint', async () => {
+  for (const [dialect, open] of await stores()) {
+    it(`${dialect}: one holder at a time; a holder whose lease was taken cannot move the checkpoint`, async () => {
+      const s = await open();
+      try {
+        await ensureControlSchema(s);
+        await s.execute(`CREATE TABLE lease_rows (id integer NOT NULL PRIMARY KEY)`);
+        const scope = 'backfill:users';
+        const a = await acquireLease(s, scope, 600, { holder: A, what: 'entity users is being copied' });
+        // a live lease is refused, naming the holder
+        const held = await caught(acquireLease(s, scope, 600, { holder: B, what: 'entity users is being copied' }));
+        expect(held.code).toBe('TANDEM_ERR_LEASE_HELD');
+        expect(held.message).toMatch(/^entity users is being copied by host host-a pid 1111 since \d{4}-\d\d-\d\dT.*; wait for it or stop it; its lease expires at \d{4}-/);
+        await startCheckpoint(s, 'users', 10, false, a);
+        await s.transaction(async (tx) => {
+          await tx.execute(`INSERT INTO lease_rows (id) VALUES (1)`);
+          await advanceCheckpoint(tx, s, 'users', null, [1], 1, 1, a);
+        });
+        expect(await renewLease(s, s, a)).toBe(true);
+
+        // A stalls past its ttl; B takes the lease over with a larger token
+        await sleep(900);
+        const b = await acquireLease(s, scope, 60_000, { holder: B });
+        expect(b.token).toBeGreaterThan(a.token);
+
+        // A's next chunk: its rows and its checkpoint move roll back together, with LEASE_LOST (not INTERNAL)
+        const lost = await caught(s.transaction(async (tx) => {
+          await tx.execute(`INSERT INTO lease_rows (id) VALUES (2)`);
+          await advanceCheckpoint(tx, s, 'users', [1], [2], 1, 1, a);
+        }));
+        expect(lost.code).toBe('TANDEM_ERR_LEASE_LOST');
+        expect(lost.message).toMatch(/taken over by host host-b pid 2222/);
+        expect(Number((await s.query<{ n: unknown }>(`SELECT count(*) AS n FROM lease_rows`))[0]!.n)).toBe(1);
+        expect((await readCheckpoint(s, s, 'users'))!.lastKey).toEqual([1]);
+        // nor can it restart, finish or renew it
+        expect((await caught(startCheckpoint(s, 'users', 10, true, a))).code).toBe('TANDEM_ERR_LEASE_LOST');
+        expect((await caught(finishCheckpoint(s, 'users', a))).code).toBe('TANDEM_ERR_LEASE_LOST');
+        expect(await renewLease(s, s, a)).toBe(false);
+        await releaseLease(s, a); // a no-op: not A's any more
+        expect((await caught(acquireLease(s, scope, 600, { holder: A }))).code).toBe('TANDEM_ERR_LEASE_HELD');
+        const cp = await readCheckpoint(s, s, 'users');
+        expect(cp).toMatchObject({ lastKey: [1], rowsCopied: 1, status: 'running' });
+
+        // B carries on from where the checkpoint stands
+        await s.transaction(async (tx) => {
+          await tx.execute(`INSERT INTO lease_rows (id) VALUES (2)`);
+          await advanceCheckpoint(tx, s, 'users', [1], [2], 1, 1, b);
+        });
+        await finishCheckpoint(s, 'users', b);
+        expect(await readCheckpoint(s, s, 'users')).toMatchObject({ lastKey: [2], rowsCopied: 2, status: 'done' });
+        // released: free at once for the next holder, whose token is larger still
+        await releaseLease(s, b);
+        const c = await acquireLease(s, scope, 600, { holder: A });
+        expect(c.token).toBeGreaterThan(b.token);
+        expect((await listLeases(s, 'backfill:')).map((l) => [l.scope, l.host, l.live])).toEqual([[scope, 'host-a', true]]);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it(`${dialect}: acquireAll takes every lease or none`, async () => {
+      const s = await open();
+      try {
+        await ensureControlSchema(s);
+        const held = await acquireLease(s, 'backfill:b', 60_000, { holder: B });
+        const e = await caught(acquireAll(s, [{ scope: 'backfill:a' }, { scope: 'backfill:b', what: 'entity b is being copied' }], 60_000));
+        expect(isTandemError(e, 'LEASE_HELD')).toBe(true);
+        expect(e.message).toMatch(/^entity b is being copied by host host-b pid 2222/);
+        // the lease of `a` it had taken was given back
+        expect((await listLeases(s)).find((l) => l.scope === 'backfill:a')!.live).toBe(false);
+        await releaseLease(s, held);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it(`${dialect}: heartbeats are alive while beating, dead when they stop beating, gone when stopped`, async () => {
+      const s = await open();
+      try {
+        const hb = await startHeartbeat(s, { role: 'backfill', scope: 'backfill:users', intervalMs: 100 });
+        await sleep(350);
+        let ps = (await listProcesses(s)).filter((p) => p.id === hb.id);
+        expect(ps).toHaveLength(1);
+        expect(ps[0]).toMatchObject({ role: 'backfill', scope: 'backfill:users', pid: process.pid, alive: true, state: 'alive' });
+        expect(Date.parse(ps[0]!.lastBeatAt)).toBeGreaterThan(Date.parse(ps[0]!.startedAt)); // it beats
+        hb.setScope('backfill:orgs');
+        await sleep(150);
+        expect((await listProcesses(s)).find((p) => p.id === hb.id)!.scope).toBe('backfill:orgs');
+        await hb.stop();
+        expect((await listProcesses(s)).filter((p) => p.id === hb.id)).toEqual([]);
+        // a process that stops beating without removing its row (SIGKILL) is dead after three intervals
+        const slow = await startHeartbeat(s, { role: 'relay', intervalMs: 10_000 });
+        expect((await listProcesses(s)).find((p) => p.id === slow.id)!.alive).toBe(true);
+        await s.execute(`UPDATE ${s.controlTable('heartbeats')} SET interval_ms = 100, last_beat_ms = last_beat_ms - 5000 WHERE id = '${slow.id}'`);
+        ps = (await listProcesses(s)).filter((p) => p.id === slow.id);
+        expect(ps[0]!.alive).toBe(false);
+        expect(ps[0]!.state).toMatch(/^dead \(last beat [45] s ago\)$/);
+        await slow.stop();
+      } finally {
+        await s.close();
+      }
+    });
+  }
+});
