@@ -50,13 +50,18 @@ export interface BackfillOptions {
 export async function runBackfill(o: BackfillOptions): Promise<EntityBackfillResult[]> {
   const results: EntityBackfillResult[] = [];
   const progress = new ProgressReporter(o.progressOut ?? null, o.log);
-  for (const entity of o.entities) {
-    if (o.signal?.aborted) {
-      results.push({ entity: entity.name, copied: 0, applied: 0, copiedTotal: 0, rowsTotal: 0, seconds: 0, status: 'interrupted' });
-      continue;
+  try {
+    for (const entity of o.entities) {
+      if (o.signal?.aborted) {
+        results.push({ entity: entity.name, copied: 0, applied: 0, copiedTotal: 0, rowsTotal: 0, seconds: 0, status: 'interrupted' });
+        continue;
+      }
+      progress.reset();
+      results.push(await backfillEntity(o, entity, progress));
     }
-    progress.reset();
-    results.push(await backfillEntity(o, entity, progress));
+  } finally {
+    // stopped or failed mid-entity: the progress line is ended before the summary or the error is printed
+    progress.close();
   }
   return results;
 }
@@ -120,8 +125,10 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
     copied += count;
     copiedTotal += count;
     applied += r.applied;
-    const now = performance.now();
-    const wait = pacer.record(count, (now - t0) / 1000);
+    const wait = pacer.record(count, (performance.now() - t0) / 1000);
+    // throttled: this chunk's rows are paid for before anything else happens, after the last chunk and on a stop
+    // too, so rows / elapsed never exceeds the cap (the progress rate is sampled after the wait)
+    if (wait > 0) await new Promise((res) => setTimeout(res, wait));
     progress.update({ entity: entity.name, copied: copiedTotal, total: Math.max(rowsTotal, copiedTotal), chunkRows: pacer.size, throttle: pacer.throttle, done: false });
     await o.onChunk?.(entity.name, copiedTotal);
     if (o.signal?.aborted) {
@@ -130,7 +137,6 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
       return { entity: entity.name, copied, applied, copiedTotal, rowsTotal, seconds: (performance.now() - started) / 1000, status: 'interrupted' };
     }
     if (!full) break;
-    if (wait > 0) await new Promise((res) => setTimeout(res, wait));
     t0 = performance.now();
     next = ahead ?? read(after, pacer.size);
   }
