@@ -19,6 +19,16 @@ export function packageVersion(): string {
   return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
+/**
+ * Commander's error text as Tandem's one line: `option '--metrics-port <n>' argument 'abc' is invalid. a whole
+ * number from 0 to 65535` becomes `--metrics-port must be a whole number from 0 to 65535, not "abc"`.
+ */
+export function usageMessage(commanderText: string): string {
+  const text = commanderText.replace(/^error: /, '').trim();
+  const m = /^option '(?:-[^-], )?(--?[^ ']+)[^']*' argument '([\s\S]*)' is invalid\. ([\s\S]*)$/.exec(text);
+  return m ? `${m[1]} must be ${m[3]!.replace(/\.$/, '')}, not ${JSON.stringify(m[2])}` : text;
+}
+
 /** Shown at the end of every command's `--help`. */
 const ENVIRONMENT_HELP = `
 Environment:
@@ -36,7 +46,7 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version', 'print the Tandem version')
     .option('-c, --config <file>', 'config file', 'tandem.config.ts')
     .option('--log-file <file>', 'write the JSON logs to this file (appended, mode 600; level TANDEM_LOG_LEVEL, default info) instead of stderr')
-    .configureOutput({ outputError: (str, write) => write(`TANDEM_ERR_USAGE: ${str.replace(/^error: /, '').trim()} (see tandem --help)\n`) })
+    .configureOutput({ outputError: (str, write) => write(`TANDEM_ERR_USAGE: ${usageMessage(str)} (see tandem --help)\n`) })
     .configureHelp({ showGlobalOptions: true })
     .addHelpText('afterAll', ENVIRONMENT_HELP)
     .exitOverride();

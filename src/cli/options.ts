@@ -1,8 +1,9 @@
 /**
  * One parser for every numeric and enumerated command-line option, used as commander argument parsers so that
  * a bad value stops the command while the command line is parsed — before any config is loaded or any store is
- * opened, so nothing is written. The error is one line, `TANDEM_ERR_USAGE: option '--metrics-port <n>' argument
- * 'abc' is invalid. expected …`, exit 2 (see `buildProgram`'s output configuration).
+ * opened, so nothing is written. The error is one line naming the option and the value,
+ * `TANDEM_ERR_USAGE: --metrics-port must be a whole number from 0 to 65535, not "abc"`, exit 2 (see
+ * `usageMessage` in ./index.ts).
  */
 import { InvalidArgumentError } from 'commander';
 import { TandemError } from '../core/errors.js';
@@ -52,7 +53,7 @@ export function toNumber(text: string, bounds: NumberBounds): number | null {
 export function numberOption(bounds: NumberBounds): (value: string) => number {
   return (value: string) => {
     const n = toNumber(value, bounds);
-    if (n === null) throw new InvalidArgumentError(`expected ${describeBounds(bounds)}.`);
+    if (n === null) throw new InvalidArgumentError(describeBounds(bounds));
     return n;
   };
 }
@@ -65,7 +66,7 @@ export function intOption(bounds: Omit<NumberBounds, 'integer'> = { min: 1 }): (
 /** A commander argument parser for one of `values` (exact, case-sensitive). */
 export function enumOption<T extends string>(values: readonly T[]): (value: string) => T {
   return (value: string) => {
-    if (!(values as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${values.join(', ')}.`);
+    if (!(values as readonly string[]).includes(value)) throw new InvalidArgumentError(`one of ${values.join(', ')}`);
     return value as T;
   };
 }
