@@ -55,14 +55,21 @@ export function registerRelay(program: Command): void {
       const outcome = () => (stop.signal.aborted && opts.untilEmpty ? 'interrupted' : 'ok');
       const exitCode = () => (stop.signal.aborted && opts.untilEmpty ? stop.exitCode : EXIT.ok);
       const metricsStop = new AbortController();
-      try {
-        // the metrics port is bound before any store is written: a port in use stops the relay with nothing written
-        if (opts.metricsPort !== undefined) {
+      // the metrics port is bound before any store is written: a port in use stops the relay with nothing written
+      if (opts.metricsPort !== undefined) {
+        try {
           const port = await serveMetrics(opts.metricsPort, metricsStop.signal).catch((e: NodeJS.ErrnoException) => {
             throw new TandemError('USAGE', `--metrics-port ${opts.metricsPort}: cannot listen on 127.0.0.1:${opts.metricsPort} (${e.code ?? e.message})`);
           });
           ctx.log.info({ event: 'relay.metrics', port }, `metrics on http://127.0.0.1:${port}/metrics`);
+        } catch (e) {
+          stop.dispose();
+          await ctx.close();
+          process.exitCode = reportError(e);
+          return;
         }
+      }
+      try {
         await prepareControl(ctx);
         await ensureControlSchema(ctx.source);
         // the direction follows the phase: legacy → new until write cutover, new → legacy (reverse relay) after
