@@ -131,6 +131,9 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
     if (wait > 0) await new Promise((res) => setTimeout(res, wait));
     progress.update({ entity: entity.name, copied: copiedTotal, total: Math.max(rowsTotal, copiedTotal), chunkRows: pacer.size, throttle: pacer.throttle, done: false });
     await o.onChunk?.(entity.name, copiedTotal);
+    // one turn of the event loop per chunk: with in-process stores (SQLite, PGlite) the whole scan may otherwise
+    // run on promise continuations alone, and a SIGINT/SIGTERM would not be delivered until the end
+    await new Promise((res) => setImmediate(res));
     if (o.signal?.aborted) {
       await ahead?.chunk.catch(() => {});
       log.warn({ event: 'backfill.interrupted', entity: entity.name, copied: copiedTotal }, `${entity.name}: stopped after a committed chunk at ${copiedTotal} rows; run backfill again to resume`);
