@@ -81,6 +81,8 @@ export async function runBackfill(o: BackfillOptions): Promise<EntityBackfillRes
   } finally {
     o.heartbeat?.setScope(null);
     await leases.release();
+    // stopped or failed mid-entity: the progress line is ended before the summary or the error is printed
+    progress.close();
   }
   return results;
 }
@@ -144,17 +146,21 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
     copied += count;
     copiedTotal += count;
     applied += r.applied;
-    const now = performance.now();
-    const wait = pacer.record(count, (now - t0) / 1000);
+    const wait = pacer.record(count, (performance.now() - t0) / 1000);
+    // throttled: this chunk's rows are paid for before anything else happens, after the last chunk and on a stop
+    // too, so rows / elapsed never exceeds the cap (the progress rate is sampled after the wait)
+    if (wait > 0) await new Promise((res) => setTimeout(res, wait));
     progress.update({ entity: entity.name, copied: copiedTotal, total: Math.max(rowsTotal, copiedTotal), chunkRows: pacer.size, throttle: pacer.throttle, done: false });
     await o.onChunk?.(entity.name, copiedTotal);
+    // one turn of the event loop per chunk: with in-process stores (SQLite, PGlite) the whole scan may otherwise
+    // run on promise continuations alone, and a SIGINT/SIGTERM would not be delivered until the end
+    await new Promise((res) => setImmediate(res));
     if (o.signal?.aborted) {
       await ahead?.chunk.catch(() => {});
       log.warn({ event: 'backfill.interrupted', entity: entity.name, copied: copiedTotal }, `${entity.name}: stopped after a committed chunk at ${copiedTotal} rows; run backfill again to resume`);
       return { entity: entity.name, copied, applied, copiedTotal, rowsTotal, seconds: (performance.now() - started) / 1000, status: 'interrupted' };
     }
     if (!full) break;
-    if (wait > 0) await new Promise((res) => setTimeout(res, wait));
     t0 = performance.now();
     next = ahead ?? read(after, pacer.size);
   }

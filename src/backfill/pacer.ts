@@ -3,8 +3,12 @@
  *
  * The chunk size adapts so one chunk takes about `chunkSeconds` (default 0.5 s): after each chunk the next size
  * is `size × target / elapsed`, moved at most ×2 or ÷2 per step, within [minRows, maxRows]. A rate limit
- * (`maxRowsPerSecond`) is a token bucket over the whole run: after a chunk the pacer sleeps until the rows so
- * far fit the rate. The throttle reason is reported in progress lines, as gh-ost does.
+ * (`maxRowsPerSecond`) holds from the first chunk on: no chunk is larger than the rate allows in one target
+ * chunk time (the first one included), and after every chunk — the last one too — the caller waits until that
+ * chunk's rows are paid for at the rate, counted from when the chunk started or from when the previous one was
+ * paid for, whichever is later. So rows / elapsed stays at or under the cap over the whole run and over any
+ * run of consecutive chunks (no burst to catch up after a slow chunk). The throttle reason is reported in
+ * progress lines, as gh-ost does.
  */
 export interface PacerOptions {
   chunkSeconds: number;
@@ -18,8 +22,8 @@ export class Pacer {
   size: number;
   /** Why the scan is waiting right now, or null when it runs at full speed. */
   throttle: string | null = null;
-  private readonly startedAt = performance.now();
-  private rows = 0;
+  /** performance.now() until which the rows so far are paid for at the rate. */
+  private paidUntil = performance.now();
 
   /** True when a rate limit is set. */
   get limited(): boolean {
@@ -27,24 +31,32 @@ export class Pacer {
   }
 
   constructor(private readonly o: PacerOptions) {
-    this.size = Math.min(o.initialChunkRows, o.maxChunkRows);
+    this.size = Math.min(o.initialChunkRows, o.maxChunkRows, this.rateCap());
   }
 
-  /** Records a chunk of `rows` that took `seconds`; returns the milliseconds to wait before the next one. */
+  /** The largest chunk the rate allows: the rows of one target chunk time (at least 1); Infinity when unlimited. */
+  private rateCap(): number {
+    return this.o.maxRowsPerSecond ? Math.max(1, Math.ceil(this.o.maxRowsPerSecond * this.o.chunkSeconds)) : Infinity;
+  }
+
+  /**
+   * Records a chunk of `rows` that took `seconds` (ending now); returns the milliseconds to wait before the next
+   * chunk starts — and, with a rate limit, before the run may count as done after the last one.
+   */
   record(rows: number, seconds: number): number {
-    this.rows += rows;
     if (rows >= this.size * 0.9 && seconds > 0) {
       const ideal = (this.size * this.o.chunkSeconds) / seconds;
       const next = Math.min(this.size * 2, Math.max(this.size / 2, ideal));
       this.size = Math.round(Math.min(this.o.maxChunkRows, Math.max(this.o.minChunkRows ?? 10, next)));
     }
     if (!this.o.maxRowsPerSecond) return 0;
-    const due = (this.rows / this.o.maxRowsPerSecond) * 1000;
-    const elapsed = performance.now() - this.startedAt;
-    const wait = Math.max(0, due - elapsed);
+    const now = performance.now();
+    const chunkStart = now - seconds * 1000;
+    this.paidUntil = Math.max(this.paidUntil, chunkStart) + (rows / this.o.maxRowsPerSecond) * 1000;
+    const wait = Math.max(0, this.paidUntil - now);
     this.throttle = wait > 0 ? `max-rows-per-second=${this.o.maxRowsPerSecond}` : null;
     // a chunk never exceeds what the rate allows in one target chunk time
-    this.size = Math.max(1, Math.min(this.size, Math.ceil(this.o.maxRowsPerSecond * this.o.chunkSeconds)));
+    this.size = Math.min(this.size, this.rateCap());
     return wait;
   }
 }

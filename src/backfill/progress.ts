@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { endProgressLine, setProgressLineOpen } from '../core/terminal.js';
 
 /** One entity's progress, as shown by the progress line and logged as JSON. */
 export interface ProgressState {
@@ -34,8 +35,9 @@ export function progressLine(p: ProgressState): string {
 }
 
 /**
- * Reports progress: on a TTY one line per entity rewritten in place (at most 10 times a second); otherwise a
- * JSON log line per second and at the end of each entity.
+ * Reports progress: on a TTY one line per entity rewritten in place (at most 10 times a second), ended with a
+ * newline when the entity is done or by {@link ProgressReporter.close} (and before any log line or error, see
+ * core/terminal.ts); otherwise a JSON log line per second and at the end of each entity.
  */
 export class ProgressReporter {
   private lastDraw = 0;
@@ -54,10 +56,18 @@ export class ProgressReporter {
     const tty = this.out?.isTTY;
     if (p.done || now - this.lastDraw >= (tty ? 100 : 1000)) {
       this.lastDraw = now;
-      if (tty) this.out!.write(`\r\x1b[2K${progressLine(state)}${p.done ? '\n' : ''}`);
+      if (tty) {
+        this.out!.write(`\r\x1b[2K${progressLine(state)}${p.done ? '\n' : ''}`);
+        setProgressLineOpen(p.done ? null : this.out);
+      }
       else this.log.info({ event: 'backfill.progress', entity: p.entity, copied: p.copied, total: p.total, rowsPerSecond: Math.round(rate), chunkRows: p.chunkRows, throttle: p.throttle, done: p.done }, progressLine(state));
     }
     return state;
+  }
+
+  /** Ends an unfinished progress line with a newline (a stop, an error); nothing when none is open. */
+  close(): void {
+    endProgressLine();
   }
 
   /** Starts a new entity (resets the rate window). */

@@ -3,8 +3,9 @@ import { runBackfill, type EntityBackfillResult } from '../backfill/backfill.js'
 import { formatDuration } from '../backfill/progress.js';
 import { isTandemError } from '../core/errors.js';
 import { preflight } from '../backfill/preflight.js';
-import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError, stopOnSigint } from './context.js';
 import { commandHeartbeat } from './heartbeat.js';
+import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError, stopOnSignals } from './context.js';
+import { numberOption } from './options.js';
 
 /** Table of per-entity backfill results. */
 export function formatBackfillSummary(results: EntityBackfillResult[]): string {
@@ -20,16 +21,12 @@ export function registerBackfill(program: Command): void {
     .command('backfill')
     .description('copy existing rows from source to target in keyset chunks (checkpointed, resumable, throttled)')
     .option('--entity <names>', 'only these entities (comma-separated)')
-    .option('--max-rows-per-second <n>', 'throttle: rows per second (overrides the config)', (v) => Number(v))
+    .option('--max-rows-per-second <n>', 'throttle: rows per second (overrides the config)', numberOption({ above: 0 }))
     .option('--restart', 'start over from the first key even where a checkpoint exists')
     .option('--json', 'print the summary as JSON')
-    .addHelpText('after', '\nExit codes: 0 done, 2 error, 130 stopped by SIGINT after a committed chunk (run again to resume).')
+    .addHelpText('after', '\nExit codes: 0 done, 2 error, 130 stopped by SIGINT (143 by SIGTERM) after a committed chunk (run again to resume).')
     .action(async (opts: { entity?: string; maxRowsPerSecond?: number; restart?: boolean; json?: boolean }, cmd: Command) => {
       const configPath = cmd.optsWithGlobals().config as string;
-      if (opts.maxRowsPerSecond !== undefined && !(opts.maxRowsPerSecond > 0)) {
-        process.exitCode = reportError(new (await import('../core/errors.js')).TandemError('USAGE', '--max-rows-per-second must be a positive number'));
-        return;
-      }
       let ctx;
       try {
         ctx = await openContext(configPath, entityList(opts.entity));
@@ -41,7 +38,7 @@ export function registerBackfill(program: Command): void {
         process.exitCode = reportError(e);
         return;
       }
-      const stop = stopOnSigint('stopping after the current chunk commits');
+      const stop = stopOnSignals('stopping after the current chunk commits');
       const args = { config: configPath, entity: opts.entity ?? null, maxRowsPerSecond: opts.maxRowsPerSecond ?? null, restart: !!opts.restart };
       let hb: Awaited<ReturnType<typeof commandHeartbeat>> | undefined;
       try {
@@ -54,7 +51,7 @@ export function registerBackfill(program: Command): void {
         const interrupted = results.some((r) => r.status === 'interrupted');
         process.stdout.write(opts.json ? `${JSON.stringify({ entities: results })}\n` : `${formatBackfillSummary(results)}\n`);
         await auditSafely(ctx, { command: 'backfill', args, outcome: interrupted ? 'interrupted' : 'ok', detail: JSON.stringify(results.map((r) => ({ entity: r.entity, copied: r.copied, status: r.status }))) });
-        process.exitCode = interrupted ? EXIT.interrupted : EXIT.ok;
+        process.exitCode = interrupted ? stop.exitCode : EXIT.ok;
       } catch (e) {
         await auditSafely(ctx, { command: 'backfill', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
         process.exitCode = reportError(e);

@@ -7,12 +7,20 @@ import { audit, ensureControlSchema, type AuditEntry } from '../control/control.
 import { guardLegacyWrites, phaseOf } from '../control/legacy-guard.js';
 import { TandemError, redactUrl } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
+import { endProgressLine } from '../core/terminal.js';
 import type { ResolvedEntity } from '../core/mapping.js';
 import { openStore } from '../stores/index.js';
 import type { Store } from '../stores/types.js';
 
-/** Exit codes shared by all commands. */
-export const EXIT = { ok: 0, differences: 1, error: 2, interrupted: 130 } as const;
+/**
+ * Exit codes shared by all commands. A command stopped early by a signal exits 128 + the signal number:
+ * `interrupted` (130) for SIGINT, `terminated` (143) for SIGTERM.
+ */
+export const EXIT = { ok: 0, differences: 1, error: 2, interrupted: 130, terminated: 143 } as const;
+
+/** The signals that stop a long-running command gracefully, with their exit codes (128 + signal number). */
+export const STOP_SIGNALS = { SIGINT: EXIT.interrupted, SIGTERM: EXIT.terminated } as const;
+export type StopSignal = keyof typeof STOP_SIGNALS;
 
 /** What every command that works on a config has: the config, both stores, the resolved entities, a logger. */
 export interface CommandContext {
@@ -87,23 +95,61 @@ export async function auditSafely(ctx: CommandContext, e: AuditEntry): Promise<v
 
 /** Prints a TandemError (or any error) as one line on stderr and returns exit code 2. */
 export function reportError(e: unknown): number {
+  endProgressLine();
   const line = e instanceof TandemError ? e.toLine() : `TANDEM_ERR_INTERNAL: ${redactUrl((e as Error)?.message ?? String(e))}`;
   process.stderr.write(`${line}\n`);
   if (process.env.TANDEM_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
   return EXIT.error;
 }
 
-/**
- * A graceful stop on SIGINT: the first one aborts `signal` (the command finishes what is in flight) after
- * printing `message`; a second one quits at once with exit 130. `dispose()` removes the handler.
- */
-export function stopOnSigint(message: string): { signal: AbortSignal; dispose: () => void } {
-  const stop = new AbortController();
-  const onSigint = () => {
-    if (stop.signal.aborted) process.exit(EXIT.interrupted);
-    process.stderr.write(`\nSIGINT: ${message} (press again to quit at once)\n`);
-    stop.abort();
-  };
-  process.on('SIGINT', onSigint);
-  return { signal: stop.signal, dispose: () => process.off('SIGINT', onSigint) };
+/** A graceful stop in progress: see {@link stopOnSignals}. */
+export interface GracefulStop {
+  /** Aborted by the first SIGINT or SIGTERM. */
+  signal: AbortSignal;
+  /** The signal that stopped the command, or null while none has arrived. */
+  readonly received: StopSignal | null;
+  /** The exit code of a stopped command: 130 after SIGINT, 143 after SIGTERM (130 while none has arrived). */
+  readonly exitCode: number;
+  /** Removes the handlers (the default behaviour of the signals is back). */
+  dispose(): void;
 }
+
+/**
+ * A graceful stop on SIGINT and SIGTERM alike (Ctrl-C, `kill`, systemd, Kubernetes, CI): the first one aborts
+ * `signal` after printing `SIGTERM: <message>` on stderr — the command finishes what is in flight, prints its
+ * summary, writes its audit entry and exits with `exitCode` (130 SIGINT, 143 SIGTERM); a second one quits at
+ * once with that code. `dispose()` removes the handlers.
+ */
+export function stopOnSignals(message: string): GracefulStop {
+  const stop = new AbortController();
+  let received: StopSignal | null = null;
+  const handlers = (Object.keys(STOP_SIGNALS) as StopSignal[]).map((name) => {
+    const handler = () => {
+      endProgressLine();
+      if (stop.signal.aborted) {
+        process.stderr.write(`${name}: quitting at once\n`);
+        process.exit(STOP_SIGNALS[name]);
+      }
+      received = name;
+      process.stderr.write(`${name}: ${message} (send it again to quit at once)\n`);
+      stop.abort();
+    };
+    process.on(name, handler);
+    return [name, handler] as const;
+  });
+  return {
+    signal: stop.signal,
+    get received() {
+      return received;
+    },
+    get exitCode() {
+      return received ? STOP_SIGNALS[received] : EXIT.interrupted;
+    },
+    dispose: () => {
+      for (const [name, h] of handlers) process.off(name, h);
+    },
+  };
+}
+
+/** The former name of {@link stopOnSignals}; it handles SIGTERM as well as SIGINT. */
+export const stopOnSigint = stopOnSignals;

@@ -4,6 +4,7 @@ import { audit, ensureControlSchema } from '../control/control.js';
 import { PHASES, readPhase, setPhase, type Phase } from '../control/phase.js';
 import { openStore } from '../stores/index.js';
 import type { Store } from '../stores/types.js';
+import { TandemError } from '../core/errors.js';
 import { EXIT, reportError } from './context.js';
 
 export function registerPhase(program: Command): void {
@@ -17,17 +18,18 @@ export function registerPhase(program: Command): void {
       const configPath = cmd.optsWithGlobals().config as string;
       let control: Store | undefined;
       try {
+        // the arguments are checked before any store is opened: a bad phase writes nothing (not even the control plane)
+        if (action !== undefined && (action !== 'set' || !phase)) throw new TandemError('USAGE', 'usage: tandem phase [set <phase> [--force]]');
+        if (phase !== undefined && !(PHASES as readonly string[]).includes(phase)) throw new TandemError('PHASE_INVALID', `unknown phase "${phase}" (phases: ${PHASES.join(', ')})`);
         const config = await loadConfig(configPath);
         control = await openStore(config.control ?? config.target);
         if (!action) {
           process.stdout.write(`${await readPhase(control).catch(() => 'prepare')}\n`);
-        } else if (action === 'set' && phase) {
+        } else {
           await ensureControlSchema(control);
           const r = await setPhase(control, phase as Phase, { force: opts.force });
           await audit(control, { command: 'phase', args: { set: phase, force: !!opts.force }, outcome: 'ok', detail: `${r.from} → ${r.to}` });
           process.stdout.write(`phase: ${r.from} → ${r.to}\n`);
-        } else {
-          throw new (await import('../core/errors.js')).TandemError('USAGE', 'usage: tandem phase [set <phase> [--force]]');
         }
         process.exitCode = EXIT.ok;
       } catch (e) {

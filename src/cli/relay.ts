@@ -8,29 +8,29 @@ import { ensureControlSchema } from '../control/control.js';
 import { primaryRole, readPhase } from '../control/phase.js';
 import { reverseEntity } from '../core/reverse.js';
 import { TandemError, isTandemError } from '../core/errors.js';
-import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError } from './context.js';
 import { commandHeartbeat } from './heartbeat.js';
+import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError, stopOnSignals } from './context.js';
+import { enumOption, intOption, numberOption, PORT } from './options.js';
 
 export function registerRelay(program: Command): void {
   program
     .command('relay')
     .description('drain the outbox of the primary and apply every change to the secondary (run several at once to scale)')
     .option('--entity <names>', 'only these entities (comma-separated)')
-    .option('--batch-size <n>', 'changes claimed per batch', (v) => Number(v), 500)
-    .option('--max-attempts <n>', 'attempts before a change goes to the dead-letter table', (v) => Number(v), 10)
-    .option('--mode <mode>', 'direct: outbox → secondary; publish: outbox → broker; consume: broker → secondary', 'direct')
+    .option('--batch-size <n>', 'changes claimed per batch (1 to 100000)', intOption({ min: 1, max: 100_000 }), 500)
+    .option('--max-attempts <n>', 'attempts before a change goes to the dead-letter table', intOption({ min: 1, max: 1_000_000 }), 10)
+    .option('--mode <mode>', 'direct: outbox → secondary; publish: outbox → broker; consume: broker → secondary', enumOption(['direct', 'publish', 'consume'] as const), 'direct')
     .option('--until-empty', 'stop once every change is applied (or dead-lettered) instead of polling')
-    .option('--wait-seconds <n>', 'how long to wait for an unreachable store at start', (v) => Number(v), 60)
-    .option('--metrics-port <n>', 'serve Prometheus metrics on 127.0.0.1:<n>/metrics while running', (v) => Number(v))
+    .option('--wait-seconds <n>', 'how long to wait for an unreachable store at start', numberOption({ min: 0, max: 86_400 }), 60)
+    .option('--metrics-port <n>', 'serve Prometheus metrics on 127.0.0.1:<n>/metrics while running (0: any free port)', intOption(PORT))
     .option('--json', 'print the final figures as JSON')
-    .addHelpText('after', '\nStops on SIGINT/SIGTERM after the batch in flight. Exit codes: 0, 2 error.')
+    .addHelpText('after', '\nStops on SIGINT/SIGTERM after the batch in flight, prints its figures and audits the run. Exit codes: 0 (also\nwhen a polling relay is stopped by a signal: that is how a daemon ends), 2 error; with --until-empty, stopped by a\nsignal before the outbox was empty: 130 (SIGINT) or 143 (SIGTERM).')
     .action(async (opts: { entity?: string; batchSize: number; maxAttempts: number; mode: string; untilEmpty?: boolean; waitSeconds: number; metricsPort?: number; json?: boolean }, cmd: Command) => {
       const configPath = cmd.optsWithGlobals().config as string;
       let ctx: Awaited<ReturnType<typeof openContext>> | undefined;
+      // SIGINT and SIGTERM stop the relay after the batch in flight (and end the wait for a store at start)
+      const stop = stopOnSignals('stopping after the batch in flight');
       try {
-        for (const [name, v] of [['--batch-size', opts.batchSize], ['--max-attempts', opts.maxAttempts]] as const)
-          if (!Number.isInteger(v) || v < 1) throw new TandemError('USAGE', `${name} must be a whole number ≥ 1`);
-        if (!['direct', 'publish', 'consume'].includes(opts.mode)) throw new TandemError('USAGE', `--mode must be direct, publish or consume (got "${opts.mode}")`);
         if (opts.mode !== 'direct' && !(await loadConfig(configPath)).transport)
           throw new TandemError('CONFIG_INVALID', `--mode ${opts.mode} needs a broker: add transport: { url: 'amqp://…' | 'nats://…' | 'redis://…' } to the config`);
         // a relay is a daemon: a store that is down at start is waited for (up to --wait-seconds), not fatal
@@ -40,30 +40,41 @@ export function registerRelay(program: Command): void {
             ctx = await openContext(configPath, entityList(opts.entity));
             break;
           } catch (e) {
-            if (!isTandemError(e, 'STORE_UNREACHABLE') || Date.now() > until) throw e;
+            if (!isTandemError(e, 'STORE_UNREACHABLE') || Date.now() > until || stop.signal.aborted) throw e;
             process.stderr.write(`${e.toLine()} — retrying\n`);
             await new Promise((r) => setTimeout(r, 1000));
           }
         }
       } catch (e) {
+        stop.dispose();
         process.exitCode = reportError(e);
         return;
       }
-      const stop = new AbortController();
-      const onSignal = () => stop.abort();
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
       const args: Record<string, unknown> = { config: configPath, entity: opts.entity ?? null, mode: opts.mode, untilEmpty: !!opts.untilEmpty };
       let transport: Transport | undefined;
       let hb: Awaited<ReturnType<typeof commandHeartbeat>> | undefined;
+      // stopped by a signal before the outbox was drained: not done (a polling relay has no end but a signal)
+      const outcome = () => (stop.signal.aborted && opts.untilEmpty ? 'interrupted' : 'ok');
+      const exitCode = () => (stop.signal.aborted && opts.untilEmpty ? stop.exitCode : EXIT.ok);
+      const metricsStop = new AbortController();
+      // the metrics port is bound before any store is written: a port in use stops the relay with nothing written
+      if (opts.metricsPort !== undefined) {
+        try {
+          const port = await serveMetrics(opts.metricsPort, metricsStop.signal).catch((e: NodeJS.ErrnoException) => {
+            throw new TandemError('USAGE', `--metrics-port ${opts.metricsPort}: cannot listen on 127.0.0.1:${opts.metricsPort} (${e.code ?? e.message})`);
+          });
+          ctx.log.info({ event: 'relay.metrics', port }, `metrics on http://127.0.0.1:${port}/metrics`);
+        } catch (e) {
+          stop.dispose();
+          await ctx.close();
+          process.exitCode = reportError(e);
+          return;
+        }
+      }
       try {
         await prepareControl(ctx);
         hb = await commandHeartbeat(ctx, 'relay', { mode: opts.mode });
         await ensureControlSchema(ctx.source);
-        if (opts.metricsPort !== undefined) {
-          const port = await serveMetrics(opts.metricsPort, stop.signal);
-          ctx.log.info({ event: 'relay.metrics', port }, `metrics on http://127.0.0.1:${port}/metrics`);
-        }
         // the direction follows the phase: legacy → new until write cutover, new → legacy (reverse relay) after
         const c = ctx;
         const direction = async () => primaryRole(await readPhase(c.control).catch(() => 'dual_write' as const));
@@ -78,13 +89,13 @@ export function registerRelay(program: Command): void {
           if (opts.mode === 'publish') {
             const forwarded = await forwardOutbox({ primary, transport, log: ctx.log, batchSize: opts.batchSize, signal: stop.signal, untilEmpty: opts.untilEmpty });
             process.stdout.write(opts.json ? `${JSON.stringify({ forwarded })}\n` : `relay: ${forwarded} changes published to ${transport.kind}\n`);
-            await auditSafely(ctx, { command: 'relay', args, outcome: 'ok', detail: JSON.stringify({ forwarded }) });
+            await auditSafely(ctx, { command: 'relay', args, outcome: outcome(), detail: JSON.stringify({ forwarded }) });
           } else {
             const stats = await consumeChanges({ transport, primary, secondary, control: ctx.control, entities, log: ctx.log, batchSize: opts.batchSize, maxAttempts: opts.maxAttempts, signal: stop.signal, untilEmpty: opts.untilEmpty });
             process.stdout.write(opts.json ? `${JSON.stringify(stats)}\n` : `relay: ${stats.changes} changes from ${transport.kind}, ${stats.applied} rows applied, ${stats.deleted} deleted, ${stats.deadLettered} dead-lettered\n`);
-            await auditSafely(ctx, { command: 'relay', args, outcome: 'ok', detail: JSON.stringify(stats) });
+            await auditSafely(ctx, { command: 'relay', args, outcome: outcome(), detail: JSON.stringify(stats) });
           }
-          process.exitCode = EXIT.ok;
+          process.exitCode = exitCode();
           return;
         }
         let last = 0;
@@ -114,16 +125,16 @@ export function registerRelay(program: Command): void {
           if (!stop.signal.aborted) c.log.warn({ event: 'relay.direction', primary: role }, `phase changed: the relay now runs ${role === 'new' ? 'new → legacy' : 'legacy → new'}`);
         }
         process.stdout.write(opts.json ? `${JSON.stringify(stats)}\n` : `relay: ${stats.changes} changes, ${stats.applied} rows applied, ${stats.deleted} deleted, ${stats.skipped} skipped (not newer), ${stats.deadLettered} dead-lettered, max lag ${stats.maxLagMs} ms\n`);
-        await auditSafely(ctx, { command: 'relay', args, outcome: 'ok', detail: JSON.stringify(stats) });
-        process.exitCode = EXIT.ok;
+        await auditSafely(ctx, { command: 'relay', args, outcome: outcome(), detail: JSON.stringify(stats) });
+        process.exitCode = exitCode();
       } catch (e) {
         await auditSafely(ctx, { command: 'relay', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
         process.exitCode = reportError(e);
       } finally {
         await hb?.stop();
+        metricsStop.abort();
         await transport?.close().catch(() => {});
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        stop.dispose();
         await ctx.close();
       }
     });

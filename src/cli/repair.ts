@@ -3,8 +3,9 @@ import { isTandemError, TandemError } from '../core/errors.js';
 import { listMismatches, setMismatchState, type MismatchState } from '../verify/mismatches.js';
 import { planRepair, REPAIR_BATCH, repairKeys, type PlannedRepair } from '../verify/repair.js';
 import { compareKeysNow, type KeyToCheck } from '../verify/rows.js';
-import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError } from './context.js';
 import { commandHeartbeat } from './heartbeat.js';
+import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError, stopOnSignals } from './context.js';
+import { intOption } from './options.js';
 
 /** Per-entity outcome of `tandem repair`. */
 export interface EntityRepairReport {
@@ -21,6 +22,8 @@ export interface EntityRepairReport {
   failed: { key: string; error: string }[];
   /** Dry run: what would change. */
   planned?: PlannedRepair[];
+  /** Keys left for the next run because SIGINT/SIGTERM stopped this one (absent when none). */
+  notAttempted?: number;
 }
 
 const HELP = `
@@ -28,8 +31,12 @@ Repairs the keys verify recorded as confirmed mismatches (tandem verify records 
 confirmed after the lag window): each key's current primary row is re-applied to the secondary through the
 guarded apply (a key gone from the primary is deleted, with a tombstone). Every run is written to the audit log.
 
+SIGINT/SIGTERM stop it after the batch in flight (each batch commits on its own); what was done is printed and
+audited, the keys left stay confirmed for the next run.
+
 Exit codes: 0 every key repaired (or nothing to repair), 1 some keys still differ after the repair,
-2 error (TANDEM_ERR_REPAIR_FAILED when some keys could not be re-applied; the others were).`;
+2 error (TANDEM_ERR_REPAIR_FAILED when some keys could not be re-applied; the others were),
+130 stopped by SIGINT, 143 stopped by SIGTERM.`;
 
 /**
  * Registers `tandem repair`: re-applies the confirmed mismatches (`--include-pending`: pending too) from the
@@ -44,16 +51,12 @@ export function registerRepair(program: Command): void {
     .option('--entity <names>', 'only these entities (comma-separated)')
     .option('--dry-run', 'print what would change, write nothing')
     .option('--include-pending', 'repair pending mismatches too (not yet confirmed after the lag window)')
-    .option('--limit <n>', 'at most N keys per entity (default 100000)')
+    .option('--limit <n>', 'at most N keys per entity (default 100000)', intOption({ min: 1 }))
     .option('--json', 'print the result as JSON')
     .addHelpText('after', HELP)
-    .action(async (opts: { entity?: string; dryRun?: boolean; includePending?: boolean; limit?: string; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { entity?: string; dryRun?: boolean; includePending?: boolean; limit?: number; json?: boolean }, cmd: Command) => {
       const configPath = cmd.optsWithGlobals().config as string;
-      const limit = opts.limit === undefined ? 100_000 : Number(opts.limit);
-      if (!Number.isInteger(limit) || limit <= 0) {
-        process.exitCode = reportError(new TandemError('USAGE', `--limit must be a positive integer, not ${JSON.stringify(opts.limit)}`));
-        return;
-      }
+      const limit = opts.limit ?? 100_000;
       let ctx;
       try {
         ctx = await openContext(configPath, entityList(opts.entity));
@@ -65,21 +68,28 @@ export function registerRepair(program: Command): void {
       const states: MismatchState[] = opts.includePending ? ['confirmed', 'pending'] : ['confirmed'];
       const reports: EntityRepairReport[] = [];
       let hb: Awaited<ReturnType<typeof commandHeartbeat>> | undefined;
+      const stop = stopOnSignals('stopping after the batch in flight');
       try {
         await prepareControl(ctx);
         hb = await commandHeartbeat(ctx, 'repair', { dryRun: !!opts.dryRun });
         for (const e of ctx.entities) {
           const list = await listMismatches(ctx.control, e.name, states, limit);
-          const keys: KeyToCheck[] = list.map((m) => ({ key: m.key, keyValues: m.keyValues }));
-          const r: EntityRepairReport = { entity: e.name, keys: keys.length, applied: 0, deleted: 0, repaired: 0, stillDifferent: [], failed: [] };
+          const all: KeyToCheck[] = list.map((m) => ({ key: m.key, keyValues: m.keyValues }));
+          const r: EntityRepairReport = { entity: e.name, keys: all.length, applied: 0, deleted: 0, repaired: 0, stillDifferent: [], failed: [] };
           reports.push(r);
-          if (!keys.length) continue;
-          if (opts.dryRun) {
-            r.planned = await planRepair(ctx.source, ctx.target, e, keys);
+          if (!all.length) continue;
+          if (stop.signal.aborted) {
+            r.notAttempted = all.length;
             continue;
           }
-          for (let i = 0; i < keys.length; i += REPAIR_BATCH) {
-            const batch = keys.slice(i, i + REPAIR_BATCH);
+          if (opts.dryRun) {
+            r.planned = await planRepair(ctx.source, ctx.target, e, all);
+            continue;
+          }
+          let attempted = 0;
+          for (let i = 0; i < all.length && !stop.signal.aborted; i += REPAIR_BATCH) {
+            const batch = all.slice(i, i + REPAIR_BATCH);
+            attempted = i + batch.length;
             try {
               const x = await repairKeys(ctx.source, ctx.target, e, batch);
               r.applied += x.applied;
@@ -97,6 +107,8 @@ export function registerRepair(program: Command): void {
               }
             }
           }
+          if (attempted < all.length) r.notAttempted = all.length - attempted;
+          const keys = all.slice(0, attempted);
           // what matches now is repaired; the rest stays confirmed
           const now = await compareKeysNow(ctx.source, ctx.target, e, keys);
           const fixed = keys.filter((k) => !now.get(k.key)).map((k) => k.key);
@@ -110,17 +122,18 @@ export function registerRepair(program: Command): void {
         await auditSafely(ctx, {
           command: 'repair',
           args,
-          outcome: failed.length ? 'error' : still ? 'differences' : 'ok',
-          detail: JSON.stringify(reports.map((r) => ({ entity: r.entity, keys: r.keys, applied: r.applied, deleted: r.deleted, repaired: r.repaired, stillDifferent: r.stillDifferent.length, failed: r.failed.length, ...(r.planned ? { planned: r.planned.filter((p) => p.action !== 'none').length } : {}) }))),
+          outcome: failed.length ? 'error' : stop.signal.aborted ? 'interrupted' : still ? 'differences' : 'ok',
+          detail: JSON.stringify(reports.map((r) => ({ entity: r.entity, keys: r.keys, applied: r.applied, deleted: r.deleted, repaired: r.repaired, stillDifferent: r.stillDifferent.length, failed: r.failed.length, ...(r.notAttempted ? { notAttempted: r.notAttempted } : {}), ...(r.planned ? { planned: r.planned.filter((p) => p.action !== 'none').length } : {}) }))),
         });
         if (failed.length) {
           process.exitCode = reportError(new TandemError('REPAIR_FAILED', `${failed.length} key(s) could not be re-applied (first: ${failed[0]!.key}: ${failed[0]!.error}); the other keys were repaired`, { failed: failed.length }));
-        } else process.exitCode = still ? EXIT.differences : EXIT.ok;
+        } else process.exitCode = stop.signal.aborted ? stop.exitCode : still ? EXIT.differences : EXIT.ok;
       } catch (e) {
         await auditSafely(ctx, { command: 'repair', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
         process.exitCode = reportError(e);
       } finally {
         await hb?.stop();
+        stop.dispose();
         await ctx.close();
       }
     });
@@ -146,6 +159,7 @@ export function formatRepair(reports: EntityRepairReport[], dryRun: boolean): st
     }
     out.push(`${r.entity}: ${r.keys} key(s): ${r.applied} re-applied, ${r.deleted} deleted, ${r.repaired} repaired${r.stillDifferent.length ? `, ${r.stillDifferent.length} still differ (${r.stillDifferent.slice(0, 5).join(' ')}${r.stillDifferent.length > 5 ? ' …' : ''})` : ''}${r.failed.length ? `, ${r.failed.length} failed` : ''}`);
     for (const f of r.failed.slice(0, 10)) out.push(`  failed ${f.key}: ${f.error}`);
+    if (r.notAttempted) out.push(`  stopped by a signal: ${r.notAttempted} key(s) not attempted (run tandem repair again)`);
   }
   if (!reports.some((r) => r.keys)) out.push('nothing to repair: no confirmed mismatches (run tandem verify first)');
   return out.join('\n');

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { runBackfill } from '../backfill/backfill.js';
+import { TandemError } from '../core/errors.js';
 import { formatDuration } from '../backfill/progress.js';
 import { loadConfig } from '../config/load.js';
 import { resolveConfig } from '../config/resolve.js';
@@ -128,7 +129,7 @@ export function createLegacyDatabase(file: string, rows: number, seed = 42): voi
  * (default `./.tandem-demo`): a new or empty folder, or one an earlier demo run created (only the demo's own files
  * are removed, see {@link prepareDemoDir}); any other folder is refused with `TANDEM_ERR_USAGE`, untouched.
  */
-export async function runDemo(o: { rows: number; dir?: string; log: Logger; out: NodeJS.WriteStream }): Promise<DemoResult> {
+export async function runDemo(o: { rows: number; dir?: string; log: Logger; out: NodeJS.WriteStream; signal?: AbortSignal }): Promise<DemoResult> {
   const dir = resolve(o.dir ?? '.tandem-demo');
   prepareDemoDir(dir);
   const legacy = join(dir, 'legacy.sqlite');
@@ -155,8 +156,13 @@ export async function runDemo(o: { rows: number; dir?: string; log: Logger; out:
     await ensureControlSchema(tgt);
     say('2/3 backfill');
     t = performance.now();
-    const [bf] = await runBackfill({ config, source, target: tgt, entities, log: o.log, progressOut: o.out.isTTY ? o.out : null });
+    const [bf] = await runBackfill({ config, source, target: tgt, entities, log: o.log, progressOut: o.out.isTTY ? o.out : null, signal: o.signal });
     const backfillSeconds = (performance.now() - t) / 1000;
+    if (bf!.status === 'interrupted') {
+      // stopped by SIGINT/SIGTERM after a committed chunk: audited; the backfill resumes where it stopped
+      await audit(tgt, { command: 'demo', args: { rows: o.rows }, outcome: 'interrupted', detail: JSON.stringify({ copied: bf!.copied }) });
+      throw new TandemError('BACKFILL_INTERRUPTED', `demo stopped after ${bf!.copiedTotal.toLocaleString('en-US')} of ${o.rows.toLocaleString('en-US')} rows copied; resume with: npx tandem backfill --config ${configPath}`);
+    }
     await audit(tgt, { command: 'demo', args: { rows: o.rows }, outcome: 'ok', detail: JSON.stringify({ copied: bf!.copied }) });
     say(`    ${bf!.copied.toLocaleString('en-US')} rows copied in ${backfillSeconds.toFixed(1)}s`);
     say('3/3 verify');

@@ -77,6 +77,8 @@ export interface WrapAtRestOptions {
   /** Progress after each page. */
   onProgress?: (r: WrapAtRestResult) => void;
   logger?: Logger;
+  /** When aborted, the scan stops after the page in flight is written (`interrupted` is then true). */
+  signal?: AbortSignal;
 }
 
 /** What {@link wrapAtRest} did. */
@@ -99,6 +101,8 @@ export interface WrapAtRestResult {
   empty: number;
   /** Rows whose hash changed between the read and the write (a login upgraded it): left alone. */
   changedMeanwhile: number;
+  /** Present and true when `signal` stopped the scan before the last page (run it again to go on). */
+  interrupted?: boolean;
 }
 
 /**
@@ -139,6 +143,10 @@ export async function wrapAtRest(target: Store, resolved: ResolvedIdentity, opti
     if (options.dryRun) {
       r.wrapped += todo.length;
       options.onProgress?.({ ...r });
+      if (options.signal?.aborted) {
+        r.interrupted = true;
+        break;
+      }
       continue;
     }
     const done = await Promise.all(
@@ -167,6 +175,10 @@ export async function wrapAtRest(target: Store, resolved: ResolvedIdentity, opti
       await ledger.write(tx, resolved.entity.name, ledgerRows, 'insert-only');
     });
     options.onProgress?.({ ...r });
+    if (options.signal?.aborted) {
+      r.interrupted = true;
+      break;
+    }
   }
   return r;
 }
@@ -301,6 +313,8 @@ export interface SunsetResult {
   alreadyResetRequired: number;
   /** Users that migrated (kept as they are). */
   migrated: number;
+  /** Present and true when `signal` stopped the run before the last page (run it again to go on). */
+  interrupted?: boolean;
 }
 
 /**
@@ -312,14 +326,15 @@ export interface SunsetResult {
  * @param target the new store
  * @param resolved the entity's identity settings
  * @param options `before`: the announced sunset date (must not be in the future: users may still migrate until
- *   then); `dryRun`: list without marking; `onEntry`: receives each user; `pageRows` (default 1000)
+ *   then); `dryRun`: list without marking; `onEntry`: receives each user; `pageRows` (default 1000); `signal`: stop after
+ *   the page in flight (`interrupted` is then true)
  * @throws TANDEM_ERR_CONFIG_INVALID when `before` is invalid or in the future
  */
 export async function sunsetIdentities(
   source: Store,
   target: Store,
   resolved: ResolvedIdentity,
-  options: { before: Date; dryRun?: boolean; onEntry?: (entry: SunsetEntry) => void | Promise<void>; pageRows?: number },
+  options: { before: Date; dryRun?: boolean; onEntry?: (entry: SunsetEntry) => void | Promise<void>; pageRows?: number; signal?: AbortSignal },
 ): Promise<SunsetResult> {
   const before = options.before;
   if (!(before instanceof Date) || Number.isNaN(before.getTime())) throw new TandemError('CONFIG_INVALID', 'sunset: --before must be a date (YYYY-MM-DD or ISO-8601)', { parameter: 'before' });
@@ -349,6 +364,10 @@ export async function sunsetIdentities(
     });
     if (!options.dryRun && marks.length) await target.transaction((tx) => ledger.write(tx, e.name, marks, 'unless-migrated'));
     for (const entry of entries) await options.onEntry?.(entry);
+    if (options.signal?.aborted) {
+      out.interrupted = true;
+      break;
+    }
   }
   return out;
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError, type CommandContext } from '../cli/context.js';
+import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError, stopOnSignals, type CommandContext } from '../cli/context.js';
+import { numberOption } from '../cli/options.js';
 import { controlSchemaVersion } from '../control/control.js';
 import { TandemError, isTandemError } from '../core/errors.js';
 import { DEFAULT_LOCK_TIMEOUT_SECONDS, prepareEntity, selectPrepareEntities, type PrepareEntityResult, type PrepareRequest } from './prepare.js';
@@ -69,16 +70,12 @@ export function registerPrepare(program: Command): void {
     .option('--column <name>', 'name of the version column', VERSION_COLUMN_DEFAULT)
     .option('--undo', 'drop the trigger(s) and the column that prepare created')
     .option('--dry-run', 'print the SQL it would run; change nothing')
-    .option('--lock-timeout <seconds>', `how long DDL may wait for a lock on the table (default ${DEFAULT_LOCK_TIMEOUT_SECONDS})`, (v) => Number(v))
+    .option('--lock-timeout <seconds>', `how long DDL may wait for a lock on the table (default ${DEFAULT_LOCK_TIMEOUT_SECONDS})`, numberOption({ above: 0, max: 86_400 }))
     .option('--allow-locking', 'MySQL/MariaDB: accept a table copy that blocks writes when the column cannot be added/dropped online')
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', '\nWrites to the SOURCE (legacy) store. Idempotent. Exit codes: 0 done (or nothing to do), 2 error.\nSee docs/prepare.md.')
+    .addHelpText('after', '\nWrites to the SOURCE (legacy) store. Idempotent. SIGINT/SIGTERM stop it after the entity in flight.\nExit codes: 0 done (or nothing to do), 2 error, 130 stopped by SIGINT, 143 by SIGTERM. See docs/prepare.md.')
     .action(async (opts: PrepareCliOptions, cmd: Command) => {
       const configPath = cmd.optsWithGlobals().config as string;
-      if (opts.lockTimeout !== undefined && !(opts.lockTimeout > 0)) {
-        process.exitCode = reportError(new TandemError('USAGE', '--lock-timeout must be a positive number of seconds'));
-        return;
-      }
       const column = opts.column ?? VERSION_COLUMN_DEFAULT;
       let ctx: CommandContext;
       let requests: PrepareRequest[];
@@ -100,15 +97,19 @@ export function registerPrepare(program: Command): void {
       const args = { config: configPath, entity: opts.entity ?? null, column, undo: !!opts.undo, dryRun: !!opts.dryRun };
       const results: PrepareEntityResult[] = [];
       const summary = () => JSON.stringify(results.map((r) => ({ entity: r.entity, table: r.table, status: r.status })));
+      const stop = stopOnSignals('stopping after the entity in flight');
       try {
         // the control plane is created before the legacy schema is touched; a dry run creates nothing
         if (!opts.dryRun) await prepareControl(ctx);
         for (const req of requests) {
+          if (stop.signal.aborted) break;
           results.push(await prepareEntity(ctx.source, req, { column, undo: opts.undo, dryRun: opts.dryRun, lockTimeoutSeconds: opts.lockTimeout, allowLocking: opts.allowLocking }));
         }
-        process.stdout.write(opts.json ? `${JSON.stringify({ dryRun: !!opts.dryRun, undo: !!opts.undo, column, entities: results })}\n` : `${formatPrepareReport(results, { dryRun: opts.dryRun, undo: opts.undo })}\n`);
-        if (!opts.dryRun || (await controlSchemaVersion(ctx.control))) await auditSafely(ctx, { command: 'prepare', args, outcome: 'ok', detail: summary() });
-        process.exitCode = EXIT.ok;
+        const left = requests.length - results.length;
+        const stopped = left > 0 ? `stopped by ${stop.received ?? 'a signal'}: ${left} entit${left > 1 ? 'ies' : 'y'} not prepared yet (${requests.slice(results.length).map((r) => r.entity).join(', ')}); run prepare again` : null;
+        process.stdout.write(opts.json ? `${JSON.stringify({ dryRun: !!opts.dryRun, undo: !!opts.undo, column, entities: results, ...(left ? { notAttempted: requests.slice(results.length).map((r) => r.entity) } : {}) })}\n` : `${formatPrepareReport(results, { dryRun: opts.dryRun, undo: opts.undo })}${stopped ? `\n${stopped}` : ''}\n`);
+        if (!opts.dryRun || (await controlSchemaVersion(ctx.control))) await auditSafely(ctx, { command: 'prepare', args, outcome: left ? 'interrupted' : 'ok', detail: summary() });
+        process.exitCode = left ? stop.exitCode : EXIT.ok;
       } catch (e) {
         // what was done before the failure stays done (and is listed); the error says what stopped
         if (opts.json) process.stdout.write(`${JSON.stringify({ dryRun: !!opts.dryRun, undo: !!opts.undo, column, entities: results, error: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) })}\n`);
@@ -118,6 +119,7 @@ export function registerPrepare(program: Command): void {
         }
         process.exitCode = reportError(e);
       } finally {
+        stop.dispose();
         await ctx.close();
       }
     });
