@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { Logger } from 'pino';
 import { ProgressReporter } from '../backfill/progress.js';
 import type { AuditEntry } from '../control/control.js';
 import { isTandemError, TandemError } from '../core/errors.js';
@@ -131,9 +132,9 @@ function parseOptions(opts: VerifyCliOptions) {
  * reporter with the verb `compared`, one line per entity, ended with a newline when the run stops. Null off a
  * terminal: no progress output there.
  */
-function verifyProgress(ctx: CommandContext, out: NodeJS.WriteStream = process.stderr) {
+export function verifyProgress(log: Logger, out: NodeJS.WriteStream = process.stderr): { update: (p: { entity: string; compared: number; total: number; done: boolean }) => void; close: () => void } | null {
   if (!out.isTTY) return null;
-  const reporter = new ProgressReporter(out, ctx.log, { verb: 'compared', event: 'verify.progress', logWhenNotTty: false });
+  const reporter = new ProgressReporter(out, log, { verb: 'compared', event: 'verify.progress', logWhenNotTty: false });
   let current: string | null = null;
   return {
     update: (p: { entity: string; compared: number; total: number; done: boolean }) => {
@@ -160,7 +161,7 @@ export function auditOutcome(r: Pick<VerifyReport, 'ok' | 'complete' | 'exhausti
 /** One verification: report, record the differing keys as mismatches, audit. Returns the exit code. */
 async function oneShot(ctx: CommandContext, p: Parsed, opts: VerifyCliOptions, signal: AbortSignal, args: Record<string, unknown>): Promise<number> {
   const found = new Map<string, FoundDifference[]>(ctx.entities.map((e) => [e.name, []]));
-  const progress = verifyProgress(ctx);
+  const progress = verifyProgress(ctx.log);
   const report = await runVerify(ctx.source, ctx.target, ctx.entities, {
     mode: p.mode,
     pageRows: ctx.config.verify.pageRows,
