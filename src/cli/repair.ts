@@ -3,6 +3,7 @@ import { isTandemError, TandemError } from '../core/errors.js';
 import { listMismatches, setMismatchState, type MismatchState } from '../verify/mismatches.js';
 import { planRepair, REPAIR_BATCH, repairKeys, type PlannedRepair } from '../verify/repair.js';
 import { compareKeysNow, type KeyToCheck } from '../verify/rows.js';
+import { EXIT_BITS } from '../verify/run.js';
 import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError } from './context.js';
 
 /** Per-entity outcome of `tandem repair`. */
@@ -20,6 +21,8 @@ export interface EntityRepairReport {
   failed: { key: string; error: string }[];
   /** Dry run: what would change. */
   planned?: PlannedRepair[];
+  /** More mismatches of the entity remain than `--limit` took: this run repaired only part of them. */
+  truncated: boolean;
 }
 
 const HELP = `
@@ -27,14 +30,17 @@ Repairs the keys verify recorded as confirmed mismatches (tandem verify records 
 confirmed after the lag window): each key's current primary row is re-applied to the secondary through the
 guarded apply (a key gone from the primary is deleted, with a tombstone). Every run is written to the audit log.
 
-Exit codes: 0 every key repaired (or nothing to repair), 1 some keys still differ after the repair,
-2 error (TANDEM_ERR_REPAIR_FAILED when some keys could not be re-applied; the others were).`;
+Exit codes (a bitmask, as verify's): 0 every recorded key repaired (or nothing to repair), 1 some keys still
+differ after the repair, 2 error (TANDEM_ERR_REPAIR_FAILED when some keys could not be re-applied; the others
+were), 4 partial: more mismatches remain than --limit took (run repair again). A repair proves the keys it
+re-applied, not parity: run tandem verify (full or checksum) for that.`;
 
 /**
  * Registers `tandem repair`: re-applies the confirmed mismatches (`--include-pending`: pending too) from the
  * primary through the guarded apply (`repairKeys`), marks the keys that match afterwards `repaired`, prints what
  * it did (`--dry-run`: what it would do, writing nothing) and audits the run. Exit 0 all repaired, 1 some still
- * differ, 2 error (`TANDEM_ERR_REPAIR_FAILED` when keys could not be re-applied).
+ * differ, 2 error (`TANDEM_ERR_REPAIR_FAILED` when keys could not be re-applied), bit 4 when `--limit` left
+ * mismatches for another run.
  */
 export function registerRepair(program: Command): void {
   program
@@ -66,9 +72,11 @@ export function registerRepair(program: Command): void {
       try {
         await prepareControl(ctx);
         for (const e of ctx.entities) {
-          const list = await listMismatches(ctx.control, e.name, states, limit);
+          // one more than the limit: whether this run leaves mismatches behind
+          const listed = await listMismatches(ctx.control, e.name, states, limit + 1);
+          const list = listed.slice(0, limit);
           const keys: KeyToCheck[] = list.map((m) => ({ key: m.key, keyValues: m.keyValues }));
-          const r: EntityRepairReport = { entity: e.name, keys: keys.length, applied: 0, deleted: 0, repaired: 0, stillDifferent: [], failed: [] };
+          const r: EntityRepairReport = { entity: e.name, keys: keys.length, applied: 0, deleted: 0, repaired: 0, stillDifferent: [], failed: [], truncated: listed.length > limit };
           reports.push(r);
           if (!keys.length) continue;
           if (opts.dryRun) {
@@ -104,15 +112,16 @@ export function registerRepair(program: Command): void {
         process.stdout.write(opts.json ? `${JSON.stringify({ dryRun: !!opts.dryRun, entities: reports })}\n` : `${formatRepair(reports, !!opts.dryRun)}\n`);
         const failed = reports.flatMap((r) => r.failed);
         const still = reports.some((r) => r.stillDifferent.length);
+        const truncated = reports.some((r) => r.truncated);
         await auditSafely(ctx, {
           command: 'repair',
           args,
-          outcome: failed.length ? 'error' : still ? 'differences' : 'ok',
-          detail: JSON.stringify(reports.map((r) => ({ entity: r.entity, keys: r.keys, applied: r.applied, deleted: r.deleted, repaired: r.repaired, stillDifferent: r.stillDifferent.length, failed: r.failed.length, ...(r.planned ? { planned: r.planned.filter((p) => p.action !== 'none').length } : {}) }))),
+          outcome: failed.length ? 'error' : still ? 'differences' : truncated ? 'interrupted' : 'ok',
+          detail: JSON.stringify(reports.map((r) => ({ entity: r.entity, keys: r.keys, applied: r.applied, deleted: r.deleted, repaired: r.repaired, stillDifferent: r.stillDifferent.length, failed: r.failed.length, truncated: r.truncated, ...(r.planned ? { planned: r.planned.filter((p) => p.action !== 'none').length } : {}) }))),
         });
         if (failed.length) {
           process.exitCode = reportError(new TandemError('REPAIR_FAILED', `${failed.length} key(s) could not be re-applied (first: ${failed[0]!.key}: ${failed[0]!.error}); the other keys were repaired`, { failed: failed.length }));
-        } else process.exitCode = still ? EXIT.differences : EXIT.ok;
+        } else process.exitCode = (still ? EXIT.differences : EXIT.ok) | (truncated ? EXIT_BITS.partial : 0);
       } catch (e) {
         await auditSafely(ctx, { command: 'repair', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
         process.exitCode = reportError(e);
@@ -126,10 +135,11 @@ export function registerRepair(program: Command): void {
 export function formatRepair(reports: EntityRepairReport[], dryRun: boolean): string {
   const out: string[] = [];
   for (const r of reports) {
+    const more = r.truncated ? ` (first ${r.keys} by --limit; more remain: partial, run repair again)` : '';
     if (dryRun) {
       const planned = r.planned ?? [];
       const changes = planned.filter((p) => p.action !== 'none');
-      out.push(`${r.entity}: ${r.keys} key(s) to repair, ${changes.length} would change${planned.length - changes.length ? `, ${planned.length - changes.length} already match` : ''}`);
+      out.push(`${r.entity}: ${r.keys} key(s) to repair${more}, ${changes.length} would change${planned.length - changes.length ? `, ${planned.length - changes.length} already match` : ''}`);
       for (const p of changes) {
         if (p.action === 'insert') out.push(`  would insert ${p.key} (missing in target)`);
         else if (p.action === 'delete') out.push(`  would delete ${p.key} (not in source)`);
@@ -140,7 +150,7 @@ export function formatRepair(reports: EntityRepairReport[], dryRun: boolean): st
       }
       continue;
     }
-    out.push(`${r.entity}: ${r.keys} key(s): ${r.applied} re-applied, ${r.deleted} deleted, ${r.repaired} repaired${r.stillDifferent.length ? `, ${r.stillDifferent.length} still differ (${r.stillDifferent.slice(0, 5).join(' ')}${r.stillDifferent.length > 5 ? ' …' : ''})` : ''}${r.failed.length ? `, ${r.failed.length} failed` : ''}`);
+    out.push(`${r.entity}: ${r.keys} key(s)${more}: ${r.applied} re-applied, ${r.deleted} deleted, ${r.repaired} repaired${r.stillDifferent.length ? `, ${r.stillDifferent.length} still differ (${r.stillDifferent.slice(0, 5).join(' ')}${r.stillDifferent.length > 5 ? ' …' : ''})` : ''}${r.failed.length ? `, ${r.failed.length} failed` : ''}`);
     for (const f of r.failed.slice(0, 10)) out.push(`  failed ${f.key}: ${f.error}`);
   }
   if (!reports.some((r) => r.keys)) out.push('nothing to repair: no confirmed mismatches (run tandem verify first)');

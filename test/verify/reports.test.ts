@@ -51,6 +51,7 @@ export default defineConfig({
     for (const mode of ['full', 'checksum']) {
       const v = await runCli(['verify', '--config', cfg, '--mode', mode]);
       expect(v.code, mode + v.stderr).toBe(0);
+      expect(v.stderr, 'no progress off a terminal').toBe('');
       expect(v.stdout).toContain(`parity: 100% — source and target match (every row compared: ${ROWS.toLocaleString('en-US')} source rows)`);
       const j = JSON.parse((await runCli(['verify', '--config', cfg, '--mode', mode, '--json'])).stdout);
       expect(j).toMatchObject({ mode, ok: true, complete: true, exhaustive: true, compared: ROWS, rowsTotal: ROWS, differenceCount: 0, exitCode: 0 });
@@ -125,5 +126,21 @@ export default defineConfig({
     expect(st.code! & 8).toBe(8);
     expect(st.stdout).not.toMatch(/\bmatch\b/);
     expect(st.stdout).toMatch(/not every row compared \(--mode sample\): exit code bit 8/);
+
+    // a continuous cycle stopped by its budget states no parity for what it did not compare
+    const cy = await runCli(['verify', '--config', cfg, '--continuous', '--cycles', '1', '--lag-seconds', '0', '--max-seconds', '0']);
+    expect(cy.code! & 4, cy.stderr).toBe(4);
+    expect(cy.stdout).toMatch(/^cycle 1 .* \(partial\): users partial: compared 0 rows, 0 differences so far.* — partial: compared 0 of 20,000 rows \(0\.0 %\), 0 differences so far — not a proof of parity$/m);
+    expect(cy.stdout).not.toMatch(/parity 100\.000%/);
+
+    // repair with a --limit below the recorded mismatches is partial: bit 4, and says so
+    const r1 = await runCli(['repair', '--config', cfg, '--limit', '1']);
+    expect(r1.code, r1.stdout + r1.stderr).toBe(4);
+    expect(r1.stdout).toContain('users: 1 key(s) (first 1 by --limit; more remain: partial, run repair again): 1 re-applied');
+    const r2 = await runCli(['repair', '--config', cfg, '--json']);
+    expect(r2.code, r2.stdout + r2.stderr).toBe(0);
+    expect(JSON.parse(r2.stdout).entities[0]).toMatchObject({ keys: 1, repaired: 1, truncated: false });
+    const after = await runCli(['verify', '--config', cfg]);
+    expect(after.code).toBe(0);
   });
 });
