@@ -6,6 +6,7 @@ import { compareKeysNow, type KeyToCheck } from '../verify/rows.js';
 import { commandHeartbeat } from './heartbeat.js';
 import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError, stopOnSignals } from './context.js';
 import { intOption } from './options.js';
+import { EXIT_BITS } from '../verify/run.js';
 
 /** Per-entity outcome of `tandem repair`. */
 export interface EntityRepairReport {
@@ -24,6 +25,8 @@ export interface EntityRepairReport {
   planned?: PlannedRepair[];
   /** Keys left for the next run because SIGINT/SIGTERM stopped this one (absent when none). */
   notAttempted?: number;
+  /** More mismatches of the entity remain than `--limit` took: this run repaired only part of them. */
+  truncated: boolean;
 }
 
 const HELP = `
@@ -31,18 +34,20 @@ Repairs the keys verify recorded as confirmed mismatches (tandem verify records 
 confirmed after the lag window): each key's current primary row is re-applied to the secondary through the
 guarded apply (a key gone from the primary is deleted, with a tombstone). Every run is written to the audit log.
 
-SIGINT/SIGTERM stop it after the batch in flight (each batch commits on its own); what was done is printed and
-audited, the keys left stay confirmed for the next run.
+Exit codes (a bitmask, as verify's): 0 every recorded key repaired (or nothing to repair), 1 some keys still
+differ after the repair, 2 error (TANDEM_ERR_REPAIR_FAILED when some keys could not be re-applied; the others
+were), 4 partial: more mismatches remain than --limit took (run repair again). A repair proves the keys it
+re-applied, not parity: run tandem verify (full or checksum) for that.
 
-Exit codes: 0 every key repaired (or nothing to repair), 1 some keys still differ after the repair,
-2 error (TANDEM_ERR_REPAIR_FAILED when some keys could not be re-applied; the others were),
-130 stopped by SIGINT, 143 stopped by SIGTERM.`;
+SIGINT/SIGTERM stop it after the batch in flight (each batch commits on its own); what was done is printed and
+audited (exit 130 for SIGINT, 143 for SIGTERM), the keys left stay confirmed for the next run.`;
 
 /**
  * Registers `tandem repair`: re-applies the confirmed mismatches (`--include-pending`: pending too) from the
  * primary through the guarded apply (`repairKeys`), marks the keys that match afterwards `repaired`, prints what
  * it did (`--dry-run`: what it would do, writing nothing) and audits the run. Exit 0 all repaired, 1 some still
- * differ, 2 error (`TANDEM_ERR_REPAIR_FAILED` when keys could not be re-applied).
+ * differ, 2 error (`TANDEM_ERR_REPAIR_FAILED` when keys could not be re-applied), bit 4 when `--limit` left
+ * mismatches for another run.
  */
 export function registerRepair(program: Command): void {
   program
@@ -73,9 +78,11 @@ export function registerRepair(program: Command): void {
         await prepareControl(ctx);
         hb = await commandHeartbeat(ctx, 'repair', { dryRun: !!opts.dryRun });
         for (const e of ctx.entities) {
-          const list = await listMismatches(ctx.control, e.name, states, limit);
+          // one more than the limit: whether this run leaves mismatches behind
+          const listed = await listMismatches(ctx.control, e.name, states, limit + 1);
+          const list = listed.slice(0, limit);
           const all: KeyToCheck[] = list.map((m) => ({ key: m.key, keyValues: m.keyValues }));
-          const r: EntityRepairReport = { entity: e.name, keys: all.length, applied: 0, deleted: 0, repaired: 0, stillDifferent: [], failed: [] };
+          const r: EntityRepairReport = { entity: e.name, keys: all.length, applied: 0, deleted: 0, repaired: 0, stillDifferent: [], failed: [], truncated: listed.length > limit };
           reports.push(r);
           if (!all.length) continue;
           if (stop.signal.aborted) {
@@ -119,15 +126,16 @@ export function registerRepair(program: Command): void {
         process.stdout.write(opts.json ? `${JSON.stringify({ dryRun: !!opts.dryRun, entities: reports })}\n` : `${formatRepair(reports, !!opts.dryRun)}\n`);
         const failed = reports.flatMap((r) => r.failed);
         const still = reports.some((r) => r.stillDifferent.length);
+        const truncated = reports.some((r) => r.truncated);
         await auditSafely(ctx, {
           command: 'repair',
           args,
-          outcome: failed.length ? 'error' : stop.signal.aborted ? 'interrupted' : still ? 'differences' : 'ok',
-          detail: JSON.stringify(reports.map((r) => ({ entity: r.entity, keys: r.keys, applied: r.applied, deleted: r.deleted, repaired: r.repaired, stillDifferent: r.stillDifferent.length, failed: r.failed.length, ...(r.notAttempted ? { notAttempted: r.notAttempted } : {}), ...(r.planned ? { planned: r.planned.filter((p) => p.action !== 'none').length } : {}) }))),
+          outcome: failed.length ? 'error' : stop.signal.aborted ? 'interrupted' : still ? 'differences' : truncated ? 'interrupted' : 'ok',
+          detail: JSON.stringify(reports.map((r) => ({ entity: r.entity, keys: r.keys, applied: r.applied, deleted: r.deleted, repaired: r.repaired, stillDifferent: r.stillDifferent.length, failed: r.failed.length, truncated: r.truncated, ...(r.notAttempted ? { notAttempted: r.notAttempted } : {}), ...(r.planned ? { planned: r.planned.filter((p) => p.action !== 'none').length } : {}) }))),
         });
         if (failed.length) {
           process.exitCode = reportError(new TandemError('REPAIR_FAILED', `${failed.length} key(s) could not be re-applied (first: ${failed[0]!.key}: ${failed[0]!.error}); the other keys were repaired`, { failed: failed.length }));
-        } else process.exitCode = stop.signal.aborted ? stop.exitCode : still ? EXIT.differences : EXIT.ok;
+        } else process.exitCode = stop.signal.aborted ? stop.exitCode : (still ? EXIT.differences : EXIT.ok) | (truncated ? EXIT_BITS.partial : 0);
       } catch (e) {
         await auditSafely(ctx, { command: 'repair', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
         process.exitCode = reportError(e);
@@ -143,10 +151,11 @@ export function registerRepair(program: Command): void {
 export function formatRepair(reports: EntityRepairReport[], dryRun: boolean): string {
   const out: string[] = [];
   for (const r of reports) {
+    const more = r.truncated ? ` (first ${r.keys} by --limit; more remain: partial, run repair again)` : '';
     if (dryRun) {
       const planned = r.planned ?? [];
       const changes = planned.filter((p) => p.action !== 'none');
-      out.push(`${r.entity}: ${r.keys} key(s) to repair, ${changes.length} would change${planned.length - changes.length ? `, ${planned.length - changes.length} already match` : ''}`);
+      out.push(`${r.entity}: ${r.keys} key(s) to repair${more}, ${changes.length} would change${planned.length - changes.length ? `, ${planned.length - changes.length} already match` : ''}`);
       for (const p of changes) {
         if (p.action === 'insert') out.push(`  would insert ${p.key} (missing in target)`);
         else if (p.action === 'delete') out.push(`  would delete ${p.key} (not in source)`);
@@ -157,7 +166,7 @@ export function formatRepair(reports: EntityRepairReport[], dryRun: boolean): st
       }
       continue;
     }
-    out.push(`${r.entity}: ${r.keys} key(s): ${r.applied} re-applied, ${r.deleted} deleted, ${r.repaired} repaired${r.stillDifferent.length ? `, ${r.stillDifferent.length} still differ (${r.stillDifferent.slice(0, 5).join(' ')}${r.stillDifferent.length > 5 ? ' …' : ''})` : ''}${r.failed.length ? `, ${r.failed.length} failed` : ''}`);
+    out.push(`${r.entity}: ${r.keys} key(s)${more}: ${r.applied} re-applied, ${r.deleted} deleted, ${r.repaired} repaired${r.stillDifferent.length ? `, ${r.stillDifferent.length} still differ (${r.stillDifferent.slice(0, 5).join(' ')}${r.stillDifferent.length > 5 ? ' …' : ''})` : ''}${r.failed.length ? `, ${r.failed.length} failed` : ''}`);
     for (const f of r.failed.slice(0, 10)) out.push(`  failed ${f.key}: ${f.error}`);
     if (r.notAttempted) out.push(`  stopped by a signal: ${r.notAttempted} key(s) not attempted (run tandem repair again)`);
   }

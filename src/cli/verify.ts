@@ -1,4 +1,7 @@
 import type { Command } from 'commander';
+import type { Logger } from 'pino';
+import { ProgressReporter } from '../backfill/progress.js';
+import type { AuditEntry } from '../control/control.js';
 import { isTandemError, TandemError } from '../core/errors.js';
 import { MAX_RECORDED_PER_ENTITY, recheckMismatches, runContinuous, type CycleReport } from '../verify/continuous.js';
 import { verifyMetrics } from '../verify/metrics.js';
@@ -30,9 +33,16 @@ Modes:
   sample    N random keys compared field by field (--sample N, default 1000)
   quick     counts, sums of numeric columns, counts per value of low-cardinality columns
 
-Exit codes (a bitmask): 0 full parity over everything; 1 differences found; 2 error;
-4 partial — a budget (--max-differences, --max-seconds) or SIGINT stopped the run early
-(5 = differences found in a partial run). See docs/verify.md.`;
+Only full and checksum compare every row; only they, run to the end without a difference, say
+"source and target match" and exit 0. sample reports "sample of N rows: K differences; parity ≥ X % at
+95 % confidence" (exact one-sided Clopper–Pearson bound); quick reports what it compared ("counts equal",
+"sums equal"); a stopped run reports "partial: compared N of M rows (X %), K differences so far".
+
+Exit codes (a bitmask): 0 parity proven over every row (full or checksum, complete); 1 differences found;
+2 error; 4 partial — a budget (--max-differences, --max-seconds) or SIGINT stopped the run early;
+8 not every row compared (sample, quick). Combined: 5 differences in a partial run, 8 a sample or quick run
+without differences, 9 with differences, 12 a partial sample. On a terminal, full and checksum show
+progress on stderr (rows compared / total, %, rows/s, ETA). See docs/verify.md.`;
 
 /** Parses a CLI number: `positive` (> 0) or non-negative; throws TANDEM_ERR_USAGE naming the option. */
 function number(name: string, v: string | undefined, o: { integer?: boolean; zero?: boolean } = {}): number | undefined {
@@ -46,8 +56,9 @@ function number(name: string, v: string | undefined, o: { integer?: boolean; zer
 /**
  * Registers `tandem verify`: one tier (`--mode`, default full) over the configured entities, or continuous
  * reconciliation (`--continuous`). Prints the report (or JSON), records differing keys in the control plane's
- * mismatches, audits the run, and sets the bitmask exit code (docs/verify.md): 0 parity, 1 differences, 2
- * error, 4 partial. Option errors are `TANDEM_ERR_USAGE` (exit 2).
+ * mismatches, audits the run, and sets the bitmask exit code (docs/verify.md): 0 parity over every row, 1
+ * differences, 2 error, 4 partial, 8 not every row compared (sample, quick). Option errors are
+ * `TANDEM_ERR_USAGE` (exit 2).
  */
 export function registerVerify(program: Command): void {
   program
@@ -119,9 +130,41 @@ function parseOptions(opts: VerifyCliOptions) {
   };
 }
 
+/**
+ * The progress line of a one-shot run on a terminal (stderr, so `--json` output stays clean): the backfill's
+ * reporter with the verb `compared`, one line per entity, ended with a newline when the run stops. Null off a
+ * terminal: no progress output there.
+ */
+export function verifyProgress(log: Logger, out: NodeJS.WriteStream = process.stderr): { update: (p: { entity: string; compared: number; total: number; done: boolean }) => void; close: () => void } | null {
+  if (!out.isTTY) return null;
+  const reporter = new ProgressReporter(out, log, { verb: 'compared', event: 'verify.progress', logWhenNotTty: false });
+  let current: string | null = null;
+  return {
+    update: (p: { entity: string; compared: number; total: number; done: boolean }) => {
+      if (p.entity !== current) {
+        reporter.close();
+        reporter.reset();
+        current = p.entity;
+      }
+      reporter.update({ entity: p.entity, copied: p.compared, total: p.total, throttle: null, done: p.done });
+    },
+    close: () => reporter.close(),
+  };
+}
+
+/**
+ * The audit outcome of a report: `differences` when any were found, `interrupted` when a budget or a signal
+ * stopped it, `not_exhaustive` for a sample or quick run that found nothing (it proves no parity), `ok` only
+ * for parity over every row.
+ */
+export function auditOutcome(r: Pick<VerifyReport, 'ok' | 'complete' | 'exhaustive'>): AuditEntry['outcome'] {
+  return !r.ok ? 'differences' : !r.complete ? 'interrupted' : !r.exhaustive ? 'not_exhaustive' : 'ok';
+}
+
 /** One verification: report, record the differing keys as mismatches, audit. Returns the exit code. */
 async function oneShot(ctx: CommandContext, p: Parsed, opts: VerifyCliOptions, signal: AbortSignal, args: Record<string, unknown>): Promise<number> {
   const found = new Map<string, FoundDifference[]>(ctx.entities.map((e) => [e.name, []]));
+  const progress = verifyProgress(ctx.log);
   const report = await runVerify(ctx.source, ctx.target, ctx.entities, {
     mode: p.mode,
     pageRows: ctx.config.verify.pageRows,
@@ -136,15 +179,24 @@ async function oneShot(ctx: CommandContext, p: Parsed, opts: VerifyCliOptions, s
       const list = found.get(d.entity);
       if (list && list.length < MAX_RECORDED_PER_ENTITY) list.push({ difference: d, keyValues: kv });
     },
-  });
+    onProgress: progress?.update,
+  }).finally(() => progress?.close());
   await prepareControl(ctx);
   const mismatches = await record(ctx, found, p.lagSeconds, signal);
   process.stdout.write(opts.json ? `${JSON.stringify(mismatches ? { ...report, mismatches } : report)}\n` : `${formatReport(report)}\n`);
   await auditSafely(ctx, {
     command: 'verify',
     args,
-    outcome: !report.ok ? 'differences' : report.complete ? 'ok' : 'interrupted',
-    detail: JSON.stringify(report.entities.map((e) => (e.mode === 'quick' ? { entity: e.entity, mode: e.mode, differing: e.differing.length } : { entity: e.entity, mode: e.mode, parity: e.parity, missing: e.missing, extra: e.extra, different: e.different }))),
+    outcome: auditOutcome(report),
+    detail: JSON.stringify({
+      headline: report.headline,
+      exhaustive: report.exhaustive,
+      complete: report.complete,
+      compared: report.compared,
+      rowsTotal: report.rowsTotal,
+      ...(report.parityLowerBound !== undefined ? { parityLowerBound: report.parityLowerBound } : {}),
+      entities: report.entities.map((e) => (e.mode === 'quick' ? { entity: e.entity, mode: e.mode, differing: e.differing.length } : { entity: e.entity, mode: e.mode, parity: e.parity, missing: e.missing, extra: e.extra, different: e.different, complete: e.complete })),
+    }),
   });
   return report.exitCode;
 }
@@ -200,6 +252,6 @@ async function continuous(ctx: CommandContext, p: Parsed, opts: VerifyCliOptions
   const l = last as CycleReport | null;
   const confirmed = l ? Object.values(l.mismatches).some((m) => m.confirmed > 0) : false;
   const partial = !l || !(l.pass as VerifyReport).complete;
-  await auditSafely(ctx, { command: 'verify', args, outcome: partial ? 'interrupted' : confirmed ? 'differences' : 'ok', detail: l ? JSON.stringify({ cycles: l.cycle, mismatches: l.mismatches }) : undefined });
+  await auditSafely(ctx, { command: 'verify', args, outcome: confirmed ? 'differences' : partial ? 'interrupted' : 'ok', detail: l ? JSON.stringify({ cycles: l.cycle, headline: l.pass.headline, complete: l.pass.complete, mismatches: l.mismatches }) : undefined });
   return (confirmed ? EXIT_BITS.differences : 0) | (partial ? EXIT_BITS.partial : 0);
 }

@@ -63,7 +63,8 @@ export async function controlSchemaVersion(store: Store): Promise<number> {
 export interface AuditEntry {
   command: string;
   args: Record<string, unknown>;
-  outcome: 'ok' | 'differences' | 'error' | 'interrupted';
+  /** `not_exhaustive`: a verify that compared no difference but not every row either (sample, quick). */
+  outcome: 'ok' | 'differences' | 'error' | 'interrupted' | 'not_exhaustive';
   detail?: string;
 }
 

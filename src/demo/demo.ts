@@ -9,6 +9,7 @@ import { loadConfig } from '../config/load.js';
 import { resolveConfig } from '../config/resolve.js';
 import { audit, ensureControlSchema } from '../control/control.js';
 import { openStore } from '../stores/index.js';
+import { assess } from '../verify/headline.js';
 import { formatParity } from '../verify/report.js';
 import { verifyEntities, type VerifyResult } from '../verify/verify.js';
 import { prepareDemoDir } from './folder.js';
@@ -176,6 +177,8 @@ export async function runDemo(o: { rows: number; dir?: string; log: Logger; out:
     say(`backfill   ${formatDuration(backfillSeconds)} (${Math.round(rowsPerSecond).toLocaleString('en-US')} rows/s)`);
     say(`verify     ${formatDuration(verifySeconds)}, missing ${e.missing}, extra ${e.extra}, different ${e.different}`);
     say(`parity     ${formatParity(e.parity)}`);
+    // the same headline as tandem verify: "match" only for a complete comparison of every row
+    say(`result     ${assess('full', verify.entities.map((x) => ({ ...x, mode: 'full' as const })), verify.complete, entities.length, null).headline}`);
     say('');
     say(`Explore: npx tandem status --config ${configPath}   |   npx tandem verify --config ${configPath}`);
     return { dir, configPath, rows: o.rows, generateSeconds, backfillSeconds, verifySeconds, rowsPerSecond, verify };

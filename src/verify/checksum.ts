@@ -59,6 +59,8 @@ export interface ChecksumOptions {
   signal?: AbortSignal;
   /** Sees every differing key found, with its raw key values. */
   onDifference?: DifferenceSink;
+  /** Progress: source rows covered so far in `entity`, after every segment (`done` at the end of a complete entity). */
+  onProgress?: (entity: string, covered: number, done: boolean) => void;
 }
 
 /** Defaults of {@link ChecksumOptions}. */
@@ -266,6 +268,7 @@ class EntityRun {
         this.resolving = this.resolving.then(() => this.resolve(range, bounds, sums));
         this.resolving.catch((e: unknown) => (this.failure ??= { error: e })); // rethrown below
       }
+      o.onProgress?.(this.e.name, this.sourceRows, false);
       const wait = pacer.record(sums.totals[0]!.count, seconds);
       // the last segment is paid for too, so rows / elapsed stays under the cap
       if (wait > 0) await sleep(wait, o.signal);
@@ -273,6 +276,7 @@ class EntityRun {
       after = upTo;
     }
     await this.resolving;
+    o.onProgress?.(this.e.name, this.sourceRows, this.complete && !this.failure);
     const denom = this.sourceRows + this.extra;
     const matched = Math.max(0, this.sourceRows - this.missing - this.different);
     return {

@@ -37,6 +37,8 @@ export interface EntityQuickResult {
   targetRows: number;
   /** Aggregates compared (counts, sums, value histograms). */
   aggregates: number;
+  /** The same, by kind: row counts (one per target table), sums (one per column), value counts (one per column). */
+  aggregatesByKind: { count: number; sum: number; values: number };
   differing: AggregateDifference[];
   /** Target columns not aggregated, with the reason. */
   skipped: string[];
@@ -73,6 +75,7 @@ async function quickEntity(source: Store, target: Store, e: ResolvedEntity): Pro
   const differing: AggregateDifference[] = [];
   const skipped: string[] = [];
   let aggregates = 0;
+  const aggregatesByKind = { count: 0, sum: 0, values: 0 };
   let sourceRows = 0;
   let targetRows = 0;
   const col = (name: string) => e.source.columns.find((c) => c.name === name)!;
@@ -107,9 +110,11 @@ async function quickEntity(source: Store, target: Store, e: ResolvedEntity): Pro
       targetRows = ta.n;
     }
     aggregates++;
+    aggregatesByKind.count++;
     if (sa.n !== ta.n) differing.push({ entity: e.name, table: t.table.name, column: '(rows)', aggregate: 'count', source: String(sa.n), target: String(ta.n) });
     withSums.forEach((x, i) => {
       aggregates++;
+      aggregatesByKind.sum++;
       if (sa.sums[i] !== ta.sums[i]) differing.push({ entity: e.name, table: t.table.name, column: x.tgt.name, aggregate: 'sum', source: sa.sums[i]!, target: ta.sums[i]! });
     });
     if (!srcCs || !tgtCs) continue;
@@ -127,6 +132,7 @@ async function quickEntity(source: Store, target: Store, e: ResolvedEntity): Pro
       if (srows.length > MAX_VALUES) continue;
       used++;
       aggregates++;
+      aggregatesByKind.values++;
       const trows = await hist(target, t.table.name, x.tgt);
       const text = (v: unknown) => (v === null || v === undefined ? '∅' : canonText(v, x.tgt)!);
       const sm = new Map(srows.map((r) => [text(r.v), Number(r.n)]));
@@ -136,5 +142,5 @@ async function quickEntity(source: Store, target: Store, e: ResolvedEntity): Pro
       if (!same) differing.push({ entity: e.name, table: t.table.name, column: x.tgt.name, aggregate: 'values', source: show(sm), target: show(tm) });
     }
   }
-  return { entity: e.name, mode: 'quick', sourceRows, targetRows, aggregates, differing, skipped, seconds: (performance.now() - started) / 1000, complete: true };
+  return { entity: e.name, mode: 'quick', sourceRows, targetRows, aggregates, aggregatesByKind, differing, skipped, seconds: (performance.now() - started) / 1000, complete: true };
 }

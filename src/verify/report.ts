@@ -1,5 +1,6 @@
 import type { EntityChecksumResult } from './checksum.js';
 import type { CycleReport } from './continuous.js';
+import { floorPercent, partialLine } from './headline.js';
 import type { EntityQuickResult } from './quick.js';
 import type { VerifyReport } from './run.js';
 import type { EntitySampleResult } from './sample.js';
@@ -12,12 +13,34 @@ export function formatParity(p: number): string {
 }
 
 /**
- * The human report of a verification: a table per entity (source rows, target rows, missing, extra,
- * different, parity, seconds), then the first differing keys with the columns that differ.
+ * The parity cell of an entity: its parity when it was compared to the end; `… so far` when a budget or a
+ * signal stopped it (a figure, not a conclusion); `not compared` when it never started.
  */
-export function formatVerifyReport(r: VerifyResult): string {
+function parityCell(e: { parity: number; sourceRows: number; complete?: boolean }): string {
+  if (e.complete !== false) return formatParity(e.parity);
+  return e.sourceRows === 0 ? 'not compared' : `${formatParity(e.parity)} so far`;
+}
+
+/**
+ * The closing line of a full verification without a headline of its own: "match" only when it ran to the end
+ * (`complete` not false) and found nothing.
+ */
+function fullClosing(r: VerifyResult & { complete?: boolean }): string {
+  if (r.complete === false) {
+    const compared = r.entities.reduce((s, e) => s + e.sourceRows, 0);
+    return partialLine(compared, null, r.entities.reduce((s, e) => s + e.missing + e.extra + e.different, 0));
+  }
+  return r.ok ? 'parity: 100% — source and target match' : 'parity: differences found';
+}
+
+/**
+ * The human report of a verification: a table per entity (source rows, target rows, missing, extra,
+ * different, parity, seconds), then the first differing keys with the columns that differ, then the headline
+ * (`r.headline`, or: "match" only for a complete run without differences, `partial: …` for a stopped one).
+ */
+export function formatVerifyReport(r: VerifyResult & { complete?: boolean; headline?: string }): string {
   const head = ['entity', 'source rows', 'target rows', 'missing', 'extra', 'different', 'parity', 'time'];
-  const rows = r.entities.map((e) => [e.entity, e.sourceRows, e.targetRows, e.missing, e.extra, e.different, formatParity(e.parity), `${e.seconds.toFixed(1)}s`].map((v) => (typeof v === 'number' ? v.toLocaleString('en-US') : v)));
+  const rows = r.entities.map((e) => [e.entity, e.sourceRows, e.targetRows, e.missing, e.extra, e.different, parityCell(e as EntityVerifyResult & { complete?: boolean }), `${e.seconds.toFixed(1)}s`].map((v) => (typeof v === 'number' ? v.toLocaleString('en-US') : v)));
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => String(row[i]).length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   const out = [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map((row) => line(row.map(String)))];
@@ -31,7 +54,7 @@ export function formatVerifyReport(r: VerifyResult): string {
       }
     }
   }
-  out.push('', r.ok ? 'parity: 100% — source and target match' : 'parity: differences found');
+  out.push('', r.headline ?? fullClosing(r));
   return out.join('\n');
 }
 
@@ -57,10 +80,11 @@ function differenceLines(differences: VerifyReport['differences']): string[] {
   return out;
 }
 
-function closing(r: VerifyReport): string[] {
-  const out: string[] = [''];
-  if (!r.complete) out.push('partial: a budget or an interrupt stopped the run early; parity holds only for what was covered (exit code bit 4)');
-  out.push(r.ok ? (r.complete ? 'parity: 100% — source and target match' : 'no differences in what was covered') : 'parity: differences found');
+/** What follows the headline: why the run proves less than parity, with the exit bits. */
+function caveats(r: VerifyReport): string[] {
+  const out: string[] = [];
+  if (!r.complete) out.push('stopped early by a budget (--max-differences, --max-seconds) or SIGINT: exit code bit 4');
+  if (!r.exhaustive) out.push(`not every row compared (--mode ${r.mode}): exit code bit 8; --mode full or --mode checksum compares every row`);
   return out;
 }
 
@@ -72,13 +96,13 @@ function closing(r: VerifyReport): string[] {
  */
 export function formatReport(r: VerifyReport): string {
   if (r.mode === 'full') {
-    const text = formatVerifyReport({ entities: r.entities as EntityVerifyResult[], differences: r.differences, ok: r.ok });
-    return r.complete ? text : `${text}\n${closing(r).slice(1, 2).join('\n')}`;
+    const text = formatVerifyReport({ entities: r.entities as EntityVerifyResult[], differences: r.differences, ok: r.ok, complete: r.complete, headline: r.headline });
+    return [text, ...caveats(r)].join('\n');
   }
   const out: string[] = [];
   if (r.mode === 'checksum') {
     const rows = (r.entities as EntityChecksumResult[]).map((e) => [
-      e.entity, num(e.sourceRows), num(e.targetRows), num(e.segments), num(e.differingSegments), num(e.missing), num(e.extra), num(e.different), formatParity(e.parity), `${e.seconds.toFixed(1)}s`,
+      e.entity, num(e.sourceRows), num(e.targetRows), num(e.segments), num(e.differingSegments), num(e.missing), num(e.extra), num(e.different), parityCell(e), `${e.seconds.toFixed(1)}s`,
       `${e.pushdown.source}/${[...new Set(Object.values(e.pushdown.targets))].join('+')}${e.complete ? '' : ' partial'}`,
     ]);
     out.push(...table(['entity', 'source rows', 'target rows', 'segments', 'diff segments', 'missing', 'extra', 'different', 'parity', 'time', 'source/target'], rows));
@@ -89,9 +113,9 @@ export function formatReport(r: VerifyReport): string {
     if (notes.length) out.push('', 'notes:', ...notes);
   } else if (r.mode === 'sample') {
     const rows = (r.entities as EntitySampleResult[]).map((e) => [
-      e.entity, num(e.sourceRows), num(e.sampled), num(e.sampledTarget), num(e.missing), num(e.extra), num(e.different), formatParity(e.parity), `≤ ${e.mismatchUpper95.toFixed(3)}%`, `${e.seconds.toFixed(1)}s`,
+      e.entity, num(e.sourceRows), num(e.sampled), num(e.sampledTarget), num(e.missing), num(e.extra), num(e.different), formatParity(e.parity), `≥ ${floorPercent(e.parityLowerBound)} %`, `${e.seconds.toFixed(1)}s`,
     ]);
-    out.push(...table(['entity', 'source rows', 'sampled', 'target sampled', 'missing', 'extra', 'different', 'parity', 'mismatch (95%)', 'time'], rows));
+    out.push(...table(['entity', 'source rows', 'sampled', 'target sampled', 'missing', 'extra', 'different', 'sample parity', 'parity (95% conf.)', 'time'], rows));
   } else {
     const rows = (r.entities as EntityQuickResult[]).map((e) => [e.entity, num(e.sourceRows), num(e.targetRows), num(e.aggregates), num(e.differing.length), `${e.seconds.toFixed(1)}s`]);
     out.push(...table(['entity', 'source rows', 'target rows', 'aggregates', 'differing', 'time'], rows));
@@ -102,17 +126,24 @@ export function formatReport(r: VerifyReport): string {
     const skipped = (r.entities as EntityQuickResult[]).filter((e) => e.skipped.length);
     if (skipped.length) out.push('', 'not aggregated:', ...skipped.map((e) => `  ${e.entity}: ${e.skipped.join(', ')}`));
   }
-  out.push(...differenceLines(r.differences), ...closing(r));
+  out.push(...differenceLines(r.differences), '', r.headline, ...caveats(r));
   return out.join('\n');
 }
 
-/** One line per continuous cycle: parity per entity, recent keys rechecked, mismatches by state. */
+/**
+ * One line per continuous cycle: parity per entity (only for an entity the pass compared to its last key; a
+ * stopped one says `partial: compared N rows, K differences so far`), recent keys rechecked, mismatches by
+ * state; a partial pass ends with its headline.
+ */
 export function formatCycle(c: CycleReport): string {
   const parts = c.pass.entities.map((e) => {
     const m = c.mismatches[e.entity];
     const recent = c.recent[e.entity];
-    const parity = e.mode === 'quick' ? '-' : formatParity(e.parity);
-    return `${e.entity} parity ${parity}${recent?.checked ? `, recent ${recent.checked} rechecked (${recent.differing} differ)` : ''}, mismatches pending ${m?.pending ?? 0} confirmed ${m?.confirmed ?? 0} repaired ${m?.repaired ?? 0} resolved ${m?.resolved ?? 0}`;
+    const state = e.mode === 'quick' ? 'parity -'
+      : e.mode === 'sample' ? `sample parity ≥ ${floorPercent(e.parityLowerBound)} % (95 % confidence)`
+      : e.complete ? `parity ${formatParity(e.parity)}`
+      : `partial: compared ${num(e.sourceRows)} rows, ${num(e.missing + e.extra + e.different)} differences so far`;
+    return `${e.entity} ${state}${recent?.checked ? `, recent ${recent.checked} rechecked (${recent.differing} differ)` : ''}, mismatches pending ${m?.pending ?? 0} confirmed ${m?.confirmed ?? 0} repaired ${m?.repaired ?? 0} resolved ${m?.resolved ?? 0}`;
   });
-  return `cycle ${c.cycle} ${c.startedAt} ${c.seconds.toFixed(1)}s${c.pass.complete ? '' : ' (partial)'}: ${parts.join('; ')}`;
+  return `cycle ${c.cycle} ${c.startedAt} ${c.seconds.toFixed(1)}s${c.pass.complete ? '' : ' (partial)'}: ${parts.join('; ')}${c.pass.complete ? '' : ` — ${c.pass.headline}`}`;
 }

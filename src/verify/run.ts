@@ -1,6 +1,7 @@
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { Store } from '../stores/types.js';
 import { checksumEntities, type ChecksumOptions, type EntityChecksumResult } from './checksum.js';
+import { assess, isExhaustive } from './headline.js';
 import { publishPass } from './metrics.js';
 import { quickEntities, type AggregateDifference, type EntityQuickResult } from './quick.js';
 import { sampleEntities, type EntitySampleResult } from './sample.js';
@@ -11,12 +12,14 @@ export const VERIFY_MODES = ['quick', 'checksum', 'sample', 'full'] as const;
 export type VerifyMode = (typeof VERIFY_MODES)[number];
 
 /**
- * Exit code bits of `tandem verify` (docs/verify.md): 0 is full parity over everything; bit 1 differences found;
- * bit 2 an error (nothing else is reported then); bit 4 partial — a budget (`--max-differences`,
- * `--max-seconds`) or SIGINT stopped the run before the last key, so parity holds only for what was covered.
- * Differences in a partial run give 5.
+ * Exit code bits of `tandem verify` (docs/verify.md): 0 is parity proven over every row (an exhaustive mode —
+ * full or checksum — that ran to the end and found nothing); bit 1 differences found; bit 2 an error (nothing
+ * else is reported then); bit 4 partial — a budget (`--max-differences`, `--max-seconds`) or SIGINT stopped the
+ * run before the last key, so nothing is proven beyond what was covered; bit 8 not every row compared — the
+ * mode is not exhaustive (`sample`, `quick`), so even without differences it proves no parity. Differences in
+ * a partial run give 5; a sample at 0 differences 8, with differences 9.
  */
-export const EXIT_BITS = { differences: 1, error: 2, partial: 4 } as const;
+export const EXIT_BITS = { differences: 1, error: 2, partial: 4, notExhaustive: 8 } as const;
 
 /** Options of {@link runVerify}. */
 export interface VerifyOptions {
@@ -40,6 +43,12 @@ export interface VerifyOptions {
   onDifference?: DifferenceSink;
   /** Finer checksum knobs (segment sizes, split factor, row threshold). */
   checksum?: Partial<ChecksumOptions>;
+  /**
+   * Progress of the exhaustive tiers (full, checksum): source rows compared so far in `entity` of `total`
+   * (counted when the run started), every 1,000 rows (full) or segment (checksum); `done` once the entity is
+   * complete.
+   */
+  onProgress?: (p: { entity: string; compared: number; total: number; done: boolean }) => void;
 }
 
 /** One entity's row of the report; its fields depend on the tier. */
@@ -53,32 +62,61 @@ export interface VerifyReport {
   differences: KeyDifference[];
   /** Differing aggregates (quick tier). */
   aggregates: AggregateDifference[];
-  /** True when nothing differs in what was compared. */
+  /** True when nothing differs in what was compared (not a proof of parity: see `exhaustive` and `complete`). */
   ok: boolean;
   /** False when a budget or a signal stopped the run early. */
   complete: boolean;
+  /** True when the mode compares every row (`full`, `checksum`); false for `sample` and `quick`. */
+  exhaustive: boolean;
+  /** Source rows compared key by key (sampled rows for `sample`; 0 for `quick`, which compares aggregates). */
+  compared: number;
+  /** Source rows of the verified entities (counted at the start; `quick` and `sample`: their counts). */
+  rowsTotal: number | null;
+  /** Differing keys found, all of them (`differences` lists the first few); differing aggregates for `quick`. */
+  differenceCount: number;
+  /** One line stating what was proven (src/verify/headline.ts); "match" only when exhaustive, complete and equal. */
+  headline: string;
+  /** `sample` only: the lowest per-entity lower bound of parity at 95 % confidence (Clopper–Pearson), percent. */
+  parityLowerBound?: number;
   /** The bitmask exit code ({@link EXIT_BITS}). */
   exitCode: number;
 }
 
-/** The exit code of a report: bit 1 differences, bit 4 partial; 0 only for full parity over everything. */
-export function exitCodeOf(r: Pick<VerifyReport, 'ok' | 'complete'>): number {
-  return (r.ok ? 0 : EXIT_BITS.differences) | (r.complete ? 0 : EXIT_BITS.partial);
+/**
+ * The exit code of a report: bit 1 differences, bit 4 partial, bit 8 not every row compared; 0 only for parity
+ * over everything by an exhaustive mode. A report without `exhaustive` counts as not exhaustive.
+ */
+export function exitCodeOf(r: Pick<VerifyReport, 'ok' | 'complete'> & { exhaustive?: boolean }): number {
+  return (r.ok ? 0 : EXIT_BITS.differences) | (r.complete ? 0 : EXIT_BITS.partial) | (r.exhaustive === true ? 0 : EXIT_BITS.notExhaustive);
+}
+
+/** Source rows per entity (`count(*)`), for the partial headline and the progress line. */
+async function countSourceRows(source: Store, entities: ResolvedEntity[]): Promise<Map<string, number>> {
+  const totals = new Map<string, number>();
+  for (const e of entities) {
+    const st = source.sql.count(e.source.name);
+    totals.set(e.name, Number((await source.query<{ n: unknown }>(st.sql, st.params))[0]?.n ?? 0));
+  }
+  return totals;
 }
 
 /**
  * Runs one verification tier over `entities` (docs/verify.md): `quick` counts and aggregates, `checksum`
  * pushed-down segment checksums with recursive splitting, `sample` random keys field by field, `full` the
- * streamed keyed comparison. Publishes parity per entity to the verify metrics. Writes nothing.
+ * streamed keyed comparison. The exhaustive tiers count the source rows first (how much a partial run covered,
+ * and the progress). Publishes parity to the verify metrics only for entities an exhaustive tier compared to
+ * the end (a sample, aggregates or a partial pass prove no parity). Writes nothing.
  * Throws what the stores throw (`TANDEM_ERR_STORE_*`, `TANDEM_ERR_MAPPING_INVALID`).
  */
 export async function runVerify(source: Store, target: Store, entities: ResolvedEntity[], o: VerifyOptions): Promise<VerifyReport> {
   const started = performance.now();
   const deadline = () => (o.maxSeconds !== undefined && (performance.now() - started) / 1000 >= o.maxSeconds) || (o.signal?.aborted ?? false);
-  let report: Omit<VerifyReport, 'exitCode'>;
+  const totals = isExhaustive(o.mode) ? await countSourceRows(source, entities) : null;
+  const progress = o.onProgress && totals ? (entity: string, compared: number, done: boolean) => o.onProgress!({ entity, compared, total: Math.max(totals.get(entity) ?? 0, compared), done }) : undefined;
+  let report: Omit<VerifyReport, 'exitCode' | 'exhaustive' | 'compared' | 'rowsTotal' | 'differenceCount' | 'headline' | 'parityLowerBound'>;
   switch (o.mode) {
     case 'full': {
-      const r = await verifyEntities(source, target, entities, { pageRows: o.pageRows, maxReportedDifferences: o.maxReportedDifferences, maxDifferences: o.maxDifferences, shouldStop: deadline, onDifference: o.onDifference });
+      const r = await verifyEntities(source, target, entities, { pageRows: o.pageRows, maxReportedDifferences: o.maxReportedDifferences, maxDifferences: o.maxDifferences, shouldStop: deadline, onDifference: o.onDifference, onProgress: progress });
       report = { mode: 'full', entities: r.entities.map((e) => ({ ...e, mode: 'full' as const })), differences: r.differences, aggregates: [], ok: r.ok, complete: r.complete };
       break;
     }
@@ -93,6 +131,7 @@ export async function runVerify(source: Store, target: Store, entities: Resolved
         ...(o.chunkSeconds !== undefined ? { chunkSeconds: o.chunkSeconds } : {}),
         signal: o.signal,
         onDifference: o.onDifference,
+        onProgress: progress,
       });
       report = { mode: 'checksum', entities: r.entities, differences: r.differences, aggregates: [], ok: r.ok, complete: r.complete };
       break;
@@ -118,8 +157,11 @@ export async function runVerify(source: Store, target: Store, entities: Resolved
     }
   }
   for (const e of report.entities) {
-    if (e.mode === 'quick') continue;
+    // a gauge named parity holds proven parity only: exhaustive tiers, entity compared to its last key
+    if (e.mode === 'quick' || e.mode === 'sample' || !e.complete) continue;
     publishPass(e.entity, e.parity, e.sourceRows, e.seconds);
   }
-  return { ...report, exitCode: exitCodeOf(report) };
+  const a = assess(o.mode, report.entities, report.complete, entities.length, totals);
+  const full = { ...report, ...a };
+  return { ...full, exitCode: exitCodeOf(full) };
 }

@@ -1,5 +1,6 @@
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { Row, Store } from '../stores/types.js';
+import { parityLowerBound } from './confidence.js';
 import { canonicalKey, compareKeysNow } from './rows.js';
 import type { DifferenceSink } from './verify.js';
 
@@ -7,7 +8,9 @@ import type { DifferenceSink } from './verify.js';
  * The `sample` tier: N random source keys compared field by field (the full verify's canonical compare), plus
  * a tenth as many random keys of each target table looked up in the source (rows only in the target).
  * Random keys come from `ORDER BY random() LIMIT N` (`RAND()` on MariaDB): one key-only scan and a top-N sort,
- * no hashing. Parity is estimated from the sample with a 95% Wilson interval on the mismatch rate.
+ * no hashing. Parity is bounded from below at 95 % confidence by the exact one-sided Clopper–Pearson bound
+ * (src/verify/confidence.ts). A sample never proves parity, whatever its size: the report says "sample of N
+ * rows", never "match", and the exit code carries bit 8 (not every row compared).
  */
 export interface EntitySampleResult {
   entity: string;
@@ -22,9 +25,14 @@ export interface EntitySampleResult {
   missing: number;
   extra: number;
   different: number;
-  /** matched / sampled, in percent. */
+  /** matched / sampled, in percent: the share of the sample that matches (an estimate, not a proof). */
   parity: number;
-  /** Upper end of the 95% Wilson interval of the mismatch rate, in percent. */
+  /**
+   * Lower bound of the entity's parity at 95 % confidence, in percent: the exact one-sided Clopper–Pearson
+   * bound from `sampled` and `missing + different` (1,000 rows, none differing: 99.70 %).
+   */
+  parityLowerBound: number;
+  /** Upper bound of the mismatch rate at 95 % confidence, in percent: 100 − `parityLowerBound`. */
   mismatchUpper95: number;
   seconds: number;
   complete: boolean;
@@ -34,7 +42,10 @@ function randomOrder(store: Store): string {
   return store.dialect === 'mysql' ? 'RAND()' : 'random()';
 }
 
-/** Upper bound of the 95% Wilson score interval for k successes in n trials (0..1). */
+/**
+ * Upper bound of the two-sided 95% Wilson score interval for k successes in n trials (0..1). Kept for callers;
+ * the sample tier reports the exact one-sided Clopper–Pearson bound instead ({@link parityLowerBound}).
+ */
 export function wilsonUpper(k: number, n: number, z = 1.96): number {
   if (n === 0) return 1;
   const p = k / n;
@@ -92,10 +103,12 @@ export async function sampleEntities(source: Store, target: Store, entities: Res
     }
     const sampled = toCheck.length;
     const matched = sampled - missing - different;
+    const lower = parityLowerBound(sampled, missing + different);
     out.push({
       entity: e.name, mode: 'sample', sourceRows: Number(count?.n ?? 0), sampled, sampledTarget, matched, missing, extra, different,
       parity: sampled === 0 ? 100 : (matched / sampled) * 100,
-      mismatchUpper95: wilsonUpper(missing + different, sampled) * 100,
+      parityLowerBound: lower,
+      mismatchUpper95: 100 - lower,
       seconds: (performance.now() - started) / 1000, complete: true,
     });
   }

@@ -56,6 +56,8 @@ export interface RangeOptions {
   upTo?: unknown[] | null;
   /** Checked every 1,000 source rows: returning true stops the comparison early (`complete: false`). */
   shouldStop?: () => boolean;
+  /** Called every 1,000 source rows with the source rows compared so far (progress). */
+  onProgress?: (compared: number) => void;
 }
 
 /** Figures of one keyed comparison, with `complete` false when `shouldStop` ended it early. */
@@ -71,13 +73,14 @@ export interface RangeVerifyResult extends EntityVerifyResult {
  *
  * `maxReportedDifferences` bounds the listed keys; `maxDifferences` (optional) is a budget: the comparison stops
  * once that many differing keys were found, and `complete` is false. `shouldStop` (checked every 1,000 rows)
- * stops it too (a time budget). `onDifference` sees every differing key with its raw key values.
+ * stops it too (a time budget). `onDifference` sees every differing key with its raw key values; `onProgress`
+ * the source rows compared so far (every 1,000 rows, and at the end of each entity with `done` = complete).
  */
 export async function verifyEntities(
   source: Store,
   target: Store,
   entities: ResolvedEntity[],
-  opts: { pageRows: number; maxReportedDifferences: number; maxDifferences?: number; shouldStop?: () => boolean; onDifference?: DifferenceSink },
+  opts: { pageRows: number; maxReportedDifferences: number; maxDifferences?: number; shouldStop?: () => boolean; onDifference?: DifferenceSink; onProgress?: (entity: string, compared: number, done: boolean) => void },
 ): Promise<Omit<VerifyResult, 'entities'> & { complete: boolean; entities: RangeVerifyResult[] }> {
   const differences: KeyDifference[] = [];
   let found = 0;
@@ -94,7 +97,8 @@ export async function verifyEntities(
       complete = false;
       break;
     }
-    const r = await verifyEntity(source, target, e, opts.pageRows, note, { shouldStop: stop });
+    const r = await verifyEntity(source, target, e, opts.pageRows, note, { shouldStop: stop, onProgress: opts.onProgress && ((n) => opts.onProgress!(e.name, n, false)) });
+    opts.onProgress?.(e.name, r.sourceRows, r.complete);
     results.push(r);
     if (!r.complete) complete = false;
   }
@@ -180,10 +184,13 @@ export async function verifyEntity(source: Store, target: Store, e: ResolvedEnti
 
   const it = sourceRows[Symbol.asyncIterator]();
   for (;;) {
-    if (range.shouldStop && n % 1000 === 0 && n > 0 && range.shouldStop()) {
-      complete = false;
-      await it.return?.(undefined);
-      break;
+    if (n % 1000 === 0 && n > 0) {
+      range.onProgress?.(n);
+      if (range.shouldStop?.()) {
+        complete = false;
+        await it.return?.(undefined);
+        break;
+      }
     }
     const next = await it.next();
     if (next.done) break;

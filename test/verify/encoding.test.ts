@@ -67,11 +67,14 @@ describe('checksum SQL', () => {
 });
 
 describe('helpers', () => {
-  it('exit codes are a bitmask: 1 differences, 4 partial', () => {
-    expect(exitCodeOf({ ok: true, complete: true })).toBe(0);
-    expect(exitCodeOf({ ok: false, complete: true })).toBe(1);
-    expect(exitCodeOf({ ok: true, complete: false })).toBe(4);
-    expect(exitCodeOf({ ok: false, complete: false })).toBe(5);
+  it('exit codes are a bitmask: 1 differences, 4 partial, 8 not every row compared', () => {
+    expect(exitCodeOf({ ok: true, complete: true, exhaustive: true })).toBe(0);
+    expect(exitCodeOf({ ok: false, complete: true, exhaustive: true })).toBe(1);
+    expect(exitCodeOf({ ok: true, complete: false, exhaustive: true })).toBe(4);
+    expect(exitCodeOf({ ok: false, complete: false, exhaustive: true })).toBe(5);
+    expect(exitCodeOf({ ok: true, complete: true, exhaustive: false })).toBe(8);
+    expect(exitCodeOf({ ok: false, complete: true, exhaustive: false })).toBe(9);
+    expect(exitCodeOf({ ok: true, complete: true })).toBe(8); // unknown strength: not a proof
   });
 
   it('raw key values from canonical keys', () => {
