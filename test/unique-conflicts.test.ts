@@ -10,8 +10,9 @@ import { resolveConfig } from '../src/config/resolve.js';
 import { ensureControlSchema } from '../src/control/control.js';
 import { createLogger } from '../src/core/logger.js';
 import type { ResolvedEntity } from '../src/core/mapping.js';
+import { isUniqueViolation, upsertByKey } from '../src/stores/common.js';
 import { openStore } from '../src/stores/index.js';
-import type { Dialect, Store } from '../src/stores/types.js';
+import type { ColumnInfo, Dialect, Store } from '../src/stores/types.js';
 import { createMysqlDatabase, createPgDatabase } from './helpers.js';
 
 /**
@@ -224,6 +225,64 @@ describe.each(DIALECTS)('unique conflicts on a %s target', (dialect) => {
       expect(await w.targetRows()).toEqual(await w.sourceRows());
     } finally {
       await w.close();
+    }
+  });
+});
+
+/** A surrogate primary key the database fills, per dialect: the entity key is then a unique key, not the primary key. */
+const SURROGATE: Record<Dialect, string> = {
+  postgres: 'sid serial PRIMARY KEY',
+  pglite: 'sid serial PRIMARY KEY',
+  mysql: 'sid int AUTO_INCREMENT PRIMARY KEY',
+  sqlite: 'sid INTEGER PRIMARY KEY',
+};
+
+/**
+ * The store contract the apply relies on (`upsertByKey`, Store.upsert): a row is written where its key is and
+ * nowhere else; a value of another unique key held by another row is refused as a unique violation — for a new
+ * row and for an existing one, whether the key is the primary key or (with a surrogate primary key, the email's
+ * unique index created before the key's) another unique key.
+ */
+describe.each(DIALECTS)('rows written by key on %s', (dialect) => {
+  it.each([
+    ['the primary key', (_d: Dialect) => 'CREATE TABLE accounts (id bigint PRIMARY KEY, email varchar(100) NOT NULL UNIQUE, name varchar(100) NOT NULL)'],
+    ['a unique key', (d: Dialect) => `CREATE TABLE accounts (${SURROGATE[d]}, email varchar(100) NOT NULL UNIQUE, id bigint NOT NULL UNIQUE, name varchar(100) NOT NULL)`],
+  ])('touch only the row of their own key when the key is %s', async (_what, ddl) => {
+    const store = await openStore(await targetUrl(dialect));
+    try {
+      await store.execute(ddl(dialect));
+      const info = (await store.introspect()).tables.get('accounts')!;
+      const columns = ['id', 'email', 'name'];
+      const columnInfo = columns.map((c) => info.columns.find((x) => x.name === c)!) as ColumnInfo[];
+      const write = (rows: unknown[][]) => store.transaction((tx) => upsertByKey(store, tx, { table: 'accounts', columns, key: ['id'], rows, columnInfo }));
+      const read = async () => (await store.query<{ id: unknown; email: string; name: string }>('SELECT id, email, name FROM accounts ORDER BY id')).map((r) => [String(r.id), r.email, r.name]);
+      const surrogates = async () => info.columns.some((c) => c.name === 'sid') ? (await store.query<{ id: unknown; sid: unknown }>('SELECT id, sid FROM accounts ORDER BY id')).map((r) => `${r.id}:${r.sid}`) : [];
+      await write([[1, 'a@x', 'Ann'], [2, 'b@x', 'Bob']]);
+      const sids = await surrogates();
+      const seeded = [['1', 'a@x', 'Ann'], ['2', 'b@x', 'Bob']];
+      expect(await read()).toEqual(seeded);
+      // a new row whose email another row holds
+      await expect(write([[3, 'a@x', 'Cy']])).rejects.toSatisfy(isUniqueViolation);
+      expect(await read()).toEqual(seeded);
+      // an existing row moving to an email another row holds, alone and after rows that write nothing wrong
+      await expect(write([[1, 'b@x', 'Ann']])).rejects.toSatisfy(isUniqueViolation);
+      await expect(write([[5, 'e@x', 'Eve'], [2, 'b@x', 'Bob 2'], [1, 'b@x', 'Ann']])).rejects.toSatisfy(isUniqueViolation);
+      expect(await read()).toEqual(seeded);
+      // two new rows of one batch with one email
+      await expect(write([[6, 'f@x', 'Fay'], [7, 'f@x', 'Gus']])).rejects.toSatisfy(isUniqueViolation);
+      expect(await read()).toEqual(seeded);
+      // updates in place and inserts; an email freed earlier in the batch can be taken later in it
+      await write([[1, 'a2@x', 'Ann 2'], [4, 'd@x', 'Dee'], [2, 'a@x', 'Bob 2']]);
+      expect(await read()).toEqual([['1', 'a2@x', 'Ann 2'], ['2', 'a@x', 'Bob 2'], ['4', 'd@x', 'Dee']]);
+      expect((await surrogates()).slice(0, 2)).toEqual(sids); // rows 1 and 2 updated where they were
+      // the same rows again change nothing; no rows is no statement
+      await write([[1, 'a2@x', 'Ann 2'], [4, 'd@x', 'Dee'], [2, 'a@x', 'Bob 2']]);
+      await write([]);
+      expect(await read()).toEqual([['1', 'a2@x', 'Ann 2'], ['2', 'a@x', 'Bob 2'], ['4', 'd@x', 'Dee']]);
+      // a statement refused for something else is not a unique violation
+      await expect(store.execute('INSERT INTO accounts (id, email, name) VALUES (9, NULL, NULL)')).rejects.toSatisfy((e) => !isUniqueViolation(e));
+    } finally {
+      await store.close();
     }
   });
 });
