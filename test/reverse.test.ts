@@ -82,4 +82,27 @@ describe('reverse relay after write cutover (PostgreSQL → MariaDB)', () => {
     expect(JSON.parse(v.stdout).entities[0]).toMatchObject({ missing: 0, extra: 0, different: 0 });
     expect(v.code).toBe(0);
   });
+
+  it('inserts a new user whose email legacy still gives a user whose change is not relayed yet, without overwriting that user', async () => {
+    const row = async (id: number) => ((await legacy.query('SELECT email, first_name, last_name FROM users WHERE id = ?', [id])) as [Record<string, unknown>[], unknown])[0][0];
+    const before = await row(3);
+    // user 3 moves to a new email on the new store, recorded in a later outbox row; user 20001 takes the old one
+    await dual.write(fromPg(app), async (tx) => {
+      await app.query(`UPDATE users SET email_address = 'three-moved@example.com' WHERE id = 3`);
+      await app.query(`INSERT INTO users SELECT 20001, organisation_id, $1, password_hash, 'active', 1.5, created_at, updated_at, 'legacy' FROM users WHERE id = 1`, [before!.email]);
+      await app.query(`INSERT INTO user_profiles VALUES (20001, 'Taker', 'Ofemail', 'Taker Ofemail', NULL)`);
+      tx.changed('users', 20001);
+    });
+    await dual.write(fromPg(app), async (tx) => {
+      tx.changed('users', 3);
+    });
+    const r = await runCli(['relay', '--config', cfg, '--until-empty', '--batch-size', '1', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ deadLettered: 0 });
+    // a MariaDB `ON DUPLICATE KEY UPDATE` would have given user 3 the newcomer's names and never inserted 20001
+    expect(await row(3)).toMatchObject({ email: 'three-moved@example.com', first_name: before!.first_name, last_name: before!.last_name });
+    expect(await row(20001)).toMatchObject({ email: before!.email, first_name: 'Taker', last_name: 'Ofemail' });
+    const v = await runCli(['verify', '--config', cfg, '--entity', 'users', '--json']);
+    expect(JSON.parse(v.stdout).entities[0]).toMatchObject({ missing: 0, extra: 0, different: 0 });
+  });
 });

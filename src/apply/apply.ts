@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { canonicalize } from '../core/canonical.js';
 import { TandemError } from '../core/errors.js';
 import { keyString, mapRow, misfit, type MappedRow, type ResolvedEntity } from '../core/mapping.js';
-import type { Executor, LedgerMode, Row, Store } from '../stores/types.js';
+import { isUniqueViolation as isStoreUniqueViolation, upsertByKey } from '../stores/common.js';
+import type { Executor, LedgerMode, Row, Store, UpsertQuery } from '../stores/types.js';
 
 /** What one apply did: rows offered, rows written (their version won), rows skipped (ledger had newer or equal). */
 export interface ApplyResult {
@@ -108,7 +109,12 @@ export async function applyMapped(target: Store, tx: Executor, entity: ResolvedE
   return { offered: mapped.length, applied: rows.length, skipped: mapped.length - rows.length };
 }
 
-/** Upserts mapped rows into every target table of the entity, parents first, in statements of bounded size. */
+/**
+ * Upserts mapped rows into every target table of the entity, parents first, in statements of bounded size.
+ * Each row is written where its own key is and nowhere else: a row whose value of another unique key is held by
+ * another row raises a unique violation (`upsertByKey`: the store's `upsert` where it has one — MySQL/MariaDB —,
+ * otherwise `sql.upsert`, whose `ON CONFLICT (key)` already behaves so).
+ */
 async function upsertRows(target: Store, tx: Executor, entity: ResolvedEntity, rows: MappedRow[]): Promise<void> {
   for (let ti = 0; ti < entity.targets.length; ti++) {
     const t = entity.targets[ti]!;
@@ -116,8 +122,8 @@ async function upsertRows(target: Store, tx: Executor, entity: ResolvedEntity, r
     const values = rows.map((r) => r.values[ti]!);
     const per = target.dialect === 'postgres' || target.dialect === 'pglite' ? values.length : Math.max(1, Math.floor(MAX_PARAMS / columns.length));
     for (let i = 0; i < values.length; i += per) {
-      const st = target.sql.upsert({ table: t.table.name, columns, key: t.keyColumns, rows: values.slice(i, i + per), columnInfo: t.columns });
-      await tx.execute(st.sql, st.params);
+      const q: UpsertQuery = { table: t.table.name, columns, key: t.keyColumns, rows: values.slice(i, i + per), columnInfo: t.columns };
+      await upsertByKey(target, tx, q);
     }
   }
 }
@@ -134,10 +140,12 @@ function hasOtherUniqueKeys(entity: ResolvedEntity): boolean {
   return entity.targets.some((t) => otherUniqueKeys(t).length > 0);
 }
 
-/** PostgreSQL 23505, MySQL/MariaDB 1062, SQLite "UNIQUE constraint failed". */
+/**
+ * True when a write was refused for a duplicate value of a primary or unique key. The stores classify their own
+ * engine's codes (`detail.violation`, see `isUniqueViolation` in src/stores/common.ts); this is the same test.
+ */
 export function isUniqueViolation(e: unknown): boolean {
-  const d = (e as TandemError)?.detail as { sqlstate?: string; errno?: number } | undefined;
-  return d?.sqlstate === '23505' || d?.errno === 1062 || /UNIQUE constraint failed/i.test((e as Error)?.message ?? '');
+  return isStoreUniqueViolation(e);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { TandemError } from '../core/errors.js';
-import type { Executor, LedgerEntry } from './types.js';
+import type { Executor, LedgerEntry, Store, UpsertQuery } from './types.js';
 
 /**
  * Checks an SQL identifier taken from config or introspection before it is quoted: non-empty, at most 128
@@ -11,6 +11,34 @@ export function checkIdentifier(name: string): string {
     throw new TandemError('CONFIG_INVALID', `invalid SQL identifier ${JSON.stringify(String(name)).slice(0, 140)}`);
   }
   return name;
+}
+
+/**
+ * How a store's error mapper marks a statement refused because a row would duplicate the value of a primary or
+ * unique key: `detail.violation` of the `TANDEM_ERR_STORE_QUERY` error. Each dialect sets it from its own
+ * signal in `src/stores/<dialect>/connection.ts` (PostgreSQL/PGlite SQLSTATE 23505, MySQL/MariaDB errno 1062
+ * and 1586, SQLite `SQLITE_CONSTRAINT_UNIQUE`/`_PRIMARYKEY`), so no code outside the stores reads engine codes.
+ */
+export const UNIQUE_VIOLATION = 'unique';
+
+/**
+ * True when `e` is a store's unique-key violation (see {@link UNIQUE_VIOLATION}). A user's own store adapter
+ * may set `detail.violation = 'unique'` too; the SQL standard's SQLSTATE 23505 in `detail.sqlstate` also counts.
+ */
+export function isUniqueViolation(e: unknown): boolean {
+  const d = (e as TandemError | undefined)?.detail as { violation?: unknown; sqlstate?: unknown } | undefined;
+  return d?.violation === UNIQUE_VIOLATION || d?.sqlstate === '23505';
+}
+
+/**
+ * Writes rows by key into `store` inside `tx`, touching no row but the key's: the store's own `upsert` where it
+ * has one (MySQL/MariaDB), otherwise the statement of `sql.upsert` (`ON CONFLICT (key)`). A value of another
+ * unique key held by another row raises a unique violation ({@link isUniqueViolation}). See {@link Store.upsert}.
+ */
+export async function upsertByKey(store: Store, tx: Executor, q: UpsertQuery): Promise<void> {
+  if (store.upsert) return store.upsert(tx, q);
+  const st = store.sql.upsert(q);
+  await tx.execute(st.sql, st.params);
 }
 
 /**

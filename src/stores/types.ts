@@ -156,7 +156,11 @@ export interface SqlDialect {
   param(i: number): string;
   /** SELECT of `columns` after a keyset position, ordered by key, with LIMIT. Never OFFSET. */
   keyset(q: KeysetQuery): Statement;
-  /** INSERT … ON CONFLICT/ON DUPLICATE KEY UPDATE of many rows in one statement. */
+  /**
+   * INSERT … ON CONFLICT/ON DUPLICATE KEY UPDATE of many rows in one statement. PostgreSQL, PGlite and SQLite
+   * detect the conflict on `key` only (a clash on another unique key raises a unique violation); MySQL/MariaDB
+   * on any primary or unique key, so there {@link Store.upsert} must be used to write rows.
+   */
   upsert(q: UpsertQuery): Statement;
   /** `SELECT count(*) AS n FROM table`. */
   count(table: string): Statement;
@@ -275,6 +279,17 @@ export interface Store extends Executor {
    * caller must now write). Concurrent callers on the same key serialize on the ledger row until commit.
    */
   advanceLedger(tx: Executor, ledgerTable: string, entity: string, entries: LedgerEntry[], mode: LedgerMode): Promise<Set<string>>;
+  /**
+   * Writes rows by key inside `tx`: updates in place the rows whose `key` is present, inserts the others, and
+   * touches no other row. A row whose value of another primary or unique key is held by a different row (or by
+   * another row of the batch) is refused with a unique violation (`isUniqueViolation` in src/stores/common.ts),
+   * as `ON CONFLICT (key) DO UPDATE` does, so the caller can resolve the conflict. Rows of the call may already
+   * have been written when it throws: the caller rolls back to a savepoint taken before the call.
+   * Present where {@link SqlDialect.upsert} alone could write over another row than the key's (MySQL/MariaDB:
+   * `ON DUPLICATE KEY UPDATE` matches any unique key); absent, callers run `sql.upsert`'s statement.
+   * Throws `TypeError` when a row's length differs from `columns` or a key column is not among them.
+   */
+  upsert?(tx: Executor, q: UpsertQuery): Promise<void>;
   /** Name of a control table in this store: `tandem.<name>` quoted, or `tandem_<name>` where there are no schemas. */
   controlTable(name: string): string;
   /**

@@ -1,5 +1,6 @@
 import mysql from 'mysql2/promise';
 import { TandemError } from '../../core/errors.js';
+import { UNIQUE_VIOLATION } from '../common.js';
 import type { StoreUrl } from '../url.js';
 
 /**
@@ -77,6 +78,9 @@ const UNREACHABLE = new Set([
 /** Server error numbers meaning the credentials were refused (bad password, host or database not allowed). */
 const AUTH = new Set([1044, 1045, 1130, 1251, 1698]);
 
+/** Server error numbers of a duplicate value in a primary or unique key: ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME. */
+const DUPLICATE_KEY = new Set([1062, 1586]);
+
 /** The fields of a mysql2 error Tandem reads. `sql` (the statement with its values inlined) is never used. */
 interface MysqlDriverError {
   code?: string;
@@ -117,7 +121,8 @@ export function redactServerMessage(message: string): string {
  * `TANDEM_ERR_STORE_UNREACHABLE` (connection refused, unknown host, timeout, connection lost),
  * `TANDEM_ERR_STORE_AUTH` (1045 access denied and kin), `TANDEM_ERR_STORE_DATABASE_NOT_FOUND` (1049), else
  * `TANDEM_ERR_STORE_QUERY` with the server's message (values it echoes are redacted; the statement and its
- * parameters are never included, in the message or in the attached cause).
+ * parameters are never included, in the message or in the attached cause). A duplicate key (1062, 1586) is marked
+ * `detail.violation = 'unique'` (see `isUniqueViolation` in src/stores/common.ts).
  */
 export function mysqlError(e: unknown, redactedUrl: string): TandemError {
   if (e instanceof TandemError) return e;
@@ -133,7 +138,8 @@ export function mysqlError(e: unknown, redactedUrl: string): TandemError {
     return new TandemError('STORE_AUTH', `MySQL at ${redactedUrl} refused the credentials (${message})`, { errno }, { cause });
   if (errno === 1049)
     return new TandemError('STORE_DATABASE_NOT_FOUND', `MySQL at ${redactedUrl}: ${message}`, { errno }, { cause });
-  return new TandemError('STORE_QUERY', `MySQL at ${redactedUrl}: ${message}`, { errno, sqlstate: err.sqlState, code: code || undefined }, { cause });
+  const unique = errno !== undefined && DUPLICATE_KEY.has(errno);
+  return new TandemError('STORE_QUERY', `MySQL at ${redactedUrl}: ${message}`, { errno, sqlstate: err.sqlState, code: code || undefined, ...(unique ? { violation: UNIQUE_VIOLATION } : {}) }, { cause });
 }
 
 /**

@@ -1,11 +1,12 @@
 import type mysql from 'mysql2/promise';
 import { normalizeLedgerEntries } from '../common.js';
-import type { Executor, LedgerEntry, LedgerMode, Row, SchemaInfo, Store } from '../types.js';
+import { canonicalize } from '../../core/canonical.js';
+import type { ColumnInfo, Executor, LedgerEntry, LedgerMode, Row, SchemaInfo, Store, UpsertQuery } from '../types.js';
 import type { StoreUrl } from '../url.js';
 import { mysqlChecksum } from './checksum.js';
 import { isFatalMysqlError, mysqlError, mysqlPool } from './connection.js';
 import { introspectMysql } from './introspect.js';
-import { LEDGER_READ_CHUNK, MysqlNumericLiteral, mysqlIdent, mysqlLedgerSql, mysqlSql } from './sql.js';
+import { LEDGER_READ_CHUNK, MysqlNumericLiteral, UPSERT_KEY_READ_CHUNK, mysqlIdent, mysqlLedgerSql, mysqlSql, mysqlUpsertSql } from './sql.js';
 
 /**
  * Prepares positional parameters for mysql2's client-side formatting: `undefined` → NULL, plain objects and
@@ -80,6 +81,66 @@ export async function advanceLedgerMysql(tx: Executor, ledgerTable: string, enti
   return won;
 }
 
+/** A key value as text that compares equal for the value written and the value read back (BIGINT as string…). */
+function keyText(v: unknown, col: ColumnInfo | undefined): string | null {
+  if (col) {
+    try {
+      return canonicalize(v, col);
+    } catch {
+      // not readable as its category: compared as written
+    }
+  }
+  if (v === null || v === undefined) return null;
+  return Buffer.isBuffer(v) ? `x${v.toString('hex')}` : String(v);
+}
+
+/**
+ * The MySQL/MariaDB row write by key ({@link Store.upsert}): rows whose key is in the table are updated in place,
+ * the others inserted with a plain `INSERT`, so a value of another unique key held by another row raises 1062
+ * (a unique violation) and never writes over that row. Why not the one `INSERT … ON DUPLICATE KEY UPDATE` the
+ * other dialects' `ON CONFLICT (key)` resembles: MySQL applies it to whichever row clashes on *any* unique key, so
+ * a new user taking an email still held by a row whose change has not arrived overwrote that row and was never
+ * inserted (issue 9).
+ *
+ * The approaches weighed: (a) this one — read which keys exist, then update those and plain-insert the rest —
+ * costs one indexed key read per 500 rows and no per-row statement; it is exact, whatever the order MySQL checks
+ * unique indexes in, and race-free: the keys of the batch are locked in the version ledger by the caller, and a
+ * concurrent writer taking the same email on another key makes the plain `INSERT` (or the update) fail with 1062.
+ * (b) Looking for rows that hold the batch's other unique values before writing needs every unique key from
+ * introspection, a read per unique key, and leaves a window between the check and the write in which a
+ * concurrent apply takes the value, the upsert then writing over it. (c) A guard on every column of the
+ * `ON DUPLICATE KEY UPDATE` (`c = IF(k <=> VALUES(k), VALUES(c), c)`) stops the overwrite but leaves the new row
+ * uninserted and raises nothing, so the conflict resolution never runs. For rows whose key exists, the update
+ * carries the key guard described at {@link mysqlUpsertSql}, so even there a clash on another unique index can only
+ * raise 1062.
+ *
+ * Keys read back are matched to the batch by their canonical text (`columnInfo` given) or their plain text.
+ * Must run in the caller's transaction; on a unique violation the rows already written by this call are undone
+ * only by the caller's rollback (to a savepoint). Throws `TANDEM_ERR_STORE_QUERY` (a unique violation is marked
+ * so, see `isUniqueViolation`), `TypeError` for a row of the wrong length or a key not among the columns.
+ */
+export async function upsertMysql(tx: Executor, q: UpsertQuery): Promise<void> {
+  if (q.rows.length === 0) return;
+  const sql = mysqlUpsertSql(q);
+  const keyInfo = sql.keyIndexes.map((i) => q.columnInfo?.[i]);
+  const text = (values: unknown[]) => JSON.stringify(values.map((v, j) => keyText(v, keyInfo[j])));
+  const present = new Set<string>();
+  for (let i = 0; i < q.rows.length; i += UPSERT_KEY_READ_CHUNK) {
+    const st = sql.existing(q.rows.slice(i, i + UPSERT_KEY_READ_CHUNK));
+    for (const r of await tx.query(st.sql, st.params)) present.add(text(q.key.map((k) => r[k])));
+  }
+  const existing: unknown[][] = [];
+  const fresh: unknown[][] = [];
+  for (const r of q.rows) (present.has(text(sql.keyIndexes.map((i) => r[i]))) ? existing : fresh).push(r);
+  // updates first: a row that moves away from a value frees it for a new row of the same batch
+  const up = existing.length ? sql.update(existing) : null;
+  if (up) await tx.execute(up.sql, up.params);
+  if (fresh.length) {
+    const ins = sql.insert(fresh);
+    await tx.execute(ins.sql, ins.params);
+  }
+}
+
 /**
  * The MySQL/MariaDB store (driver `mysql2`), for `mysql://` and `mariadb://` URLs. Control tables live in the
  * same database, named `tandem_<name>`. Checks the server on open: throws `TANDEM_ERR_STORE_UNREACHABLE`,
@@ -134,6 +195,7 @@ export async function openMysql(u: StoreUrl): Promise<Store> {
       }
     },
     advanceLedger: advanceLedgerMysql,
+    upsert: upsertMysql,
     controlTable: (name: string) => mysqlIdent(`tandem_${name}`),
     async serverIdentity(): Promise<string> {
       const r = await base.query<{ h: string; p: unknown; d: string; db: string }>('SELECT @@hostname AS h, @@port AS p, @@datadir AS d, DATABASE() AS db');

@@ -113,7 +113,8 @@ function upsertValue(v: unknown, col: ColumnInfo | undefined): unknown {
  *   says so.
  * - upserts are one `INSERT … VALUES (…), (…) ON DUPLICATE KEY UPDATE c = VALUES(c)`; without non-key columns
  *   the first key column is set to itself; no rows give a statement that does nothing. Note MySQL detects the
- *   conflict on any primary or unique key, not only `key`. With `columnInfo`, timestamp strings with a zone
+ *   conflict on any primary or unique key, not only `key`: a row whose other unique value (an email) is held by
+ *   another row would update that row. Tandem writes rows with the store's `upsert` instead ({@link mysqlUpsertSql}). With `columnInfo`, timestamp strings with a zone
  *   (`…Z`, `…+02:00`) are converted to UTC text. Throws `TypeError` when a row's length differs from `columns`
  *   or a keyset position's length from `key`; `TANDEM_ERR_CONFIG_INVALID` for an invalid identifier.
  */
@@ -154,6 +155,70 @@ export function mysqlSql(): SqlDialect {
     },
     count(name: string): Statement {
       return { sql: `SELECT count(*) AS n FROM ${table(name)}`, params: [] };
+    },
+  };
+}
+
+/** Most keys one read of existing target keys names ({@link mysqlUpsertSql}'s `existing`), as for the ledger. */
+export const UPSERT_KEY_READ_CHUNK = 500;
+
+/**
+ * The statements of the MySQL/MariaDB row write by key (`upsertMysql` in ./index.ts runs them), for rows of
+ * `q` (already split so that each statement binds a bounded number of values):
+ * - `existing(rows)`: `SELECT` of the key columns of the target rows whose key is one of `rows`' keys (at most
+ *   {@link UPSERT_KEY_READ_CHUNK} rows per statement; integer/decimal keys as exact literals with `columnInfo`);
+ * - `insert(rows)`: a plain multi-row `INSERT` — a duplicate on any primary or unique key raises 1062;
+ * - `update(rows)`, for rows whose key exists: `INSERT … ON DUPLICATE KEY UPDATE c = VALUES(c), …, k = IF(k <=>
+ *   VALUES(k), k, VALUES(k))`. The key assignment is a no-op on the row of the key; on any other row (MySQL
+ *   updates the first row that clashes on *any* unique key, which need not be the key's — a unique key other
+ *   than the primary key, a MariaDB hash-based long unique key checked first) it moves that row onto the key,
+ *   which the existing row holds, so the statement fails with 1062 instead of writing over that row. Null when
+ *   every column is a key column (an existing row then has nothing to update).
+ * Throws `TypeError` when a row's length differs from `columns` or a key column is not among `columns`.
+ */
+export function mysqlUpsertSql(q: UpsertQuery) {
+  const keyIdx = q.key.map((k) => {
+    const i = q.columns.indexOf(k);
+    if (i < 0) throw new TypeError(`upsert key column ${k} is not among the columns written`);
+    return i;
+  });
+  const t = mysqlIdent(q.table);
+  const cols = q.columns.map(mysqlIdent).join(', ');
+  const tuple = `(${q.columns.map(() => '?').join(', ')})`;
+  const nonKey = q.columns.filter((c) => !q.key.includes(c));
+  const values = (rows: unknown[][]) => {
+    const params: unknown[] = [];
+    for (const r of rows) {
+      if (r.length !== q.columns.length) throw new TypeError(`upsert row has ${r.length} values for ${q.columns.length} columns`);
+      for (let i = 0; i < r.length; i++) params.push(upsertValue(r[i], q.columnInfo?.[i]));
+    }
+    return { sql: rows.map(() => tuple).join(', '), params };
+  };
+  const keyCategories = keyIdx.map((i) => q.columnInfo?.[i]?.category);
+  return {
+    keyIndexes: keyIdx,
+    existing(rows: unknown[][]): Statement {
+      if (rows.length > UPSERT_KEY_READ_CHUNK) throw new TypeError(`a key read names at most ${UPSERT_KEY_READ_CHUNK} keys`);
+      const params: unknown[] = [];
+      const ph = (v: unknown, j: number) => (params.push(numericKeyValue(v, keyCategories[j])), '?');
+      const where =
+        q.key.length === 1
+          ? `${mysqlIdent(q.key[0]!)} IN (${rows.map((r) => ph(r[keyIdx[0]!], 0)).join(', ')})`
+          : rows.map((r) => `(${q.key.map((k, j) => `${mysqlIdent(k)} = ${ph(r[keyIdx[j]!], j)}`).join(' AND ')})`).join(' OR ');
+      return { sql: `SELECT ${q.key.map(mysqlIdent).join(', ')} FROM ${t} WHERE ${where}`, params };
+    },
+    insert(rows: unknown[][]): Statement {
+      const v = values(rows);
+      return { sql: `INSERT INTO ${t} (${cols}) VALUES ${v.sql}`, params: v.params };
+    },
+    update(rows: unknown[][]): Statement | null {
+      if (nonKey.length === 0) return null;
+      const v = values(rows);
+      const sets = [
+        ...nonKey.map((c) => `${mysqlIdent(c)} = VALUES(${mysqlIdent(c)})`),
+        ...q.key.map((k) => `${mysqlIdent(k)} = IF(${mysqlIdent(k)} <=> VALUES(${mysqlIdent(k)}), ${mysqlIdent(k)}, VALUES(${mysqlIdent(k)}))`),
+      ];
+      return { sql: `INSERT INTO ${t} (${cols}) VALUES ${v.sql} ON DUPLICATE KEY UPDATE ${sets.join(', ')}`, params: v.params };
     },
   };
 }

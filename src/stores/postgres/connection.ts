@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { TandemError } from '../../core/errors.js';
+import { UNIQUE_VIOLATION } from '../common.js';
 import type { StoreUrl } from '../url.js';
 
 /** OIDs whose values Tandem reads as the server's text, losslessly: int8, numeric, date, time, timetz, timestamp, timestamptz. */
@@ -29,7 +30,8 @@ export function pgPool(u: StoreUrl, max = 4): { pool: pg.Pool; schema: string } 
 
 /**
  * Maps a `pg` or network error to a TandemError with the store's redacted URL: unreachable, bad credentials,
- * unknown database, or a rejected statement (the server's message, never the statement's values).
+ * unknown database, or a rejected statement (the server's message, never the statement's values); a unique-key
+ * violation (SQLSTATE 23505) is marked `detail.violation = 'unique'` (see `isUniqueViolation`).
  */
 export function pgError(e: unknown, redactedUrl: string): TandemError {
   if (e instanceof TandemError) return e;
@@ -43,5 +45,5 @@ export function pgError(e: unknown, redactedUrl: string): TandemError {
     return new TandemError('STORE_AUTH', `PostgreSQL at ${redactedUrl} refused the credentials (${err.message})`, {}, { cause: e });
   if (code === '3D000')
     return new TandemError('STORE_DATABASE_NOT_FOUND', `PostgreSQL at ${redactedUrl}: ${err.message}`, {}, { cause: e });
-  return new TandemError('STORE_QUERY', `PostgreSQL at ${redactedUrl}: ${err.message ?? String(e)}`, { sqlstate: code, column: err.column, table: err.table, constraint: err.constraint }, { cause: e });
+  return new TandemError('STORE_QUERY', `PostgreSQL at ${redactedUrl}: ${err.message ?? String(e)}`, { sqlstate: code, column: err.column, table: err.table, constraint: err.constraint, ...(code === '23505' ? { violation: UNIQUE_VIOLATION } : {}) }, { cause: e });
 }

@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { TandemError } from '../../core/errors.js';
+import { UNIQUE_VIOLATION } from '../common.js';
 import type { Row } from '../types.js';
 import type { StoreUrl } from '../url.js';
 
@@ -60,12 +61,14 @@ export function openSqliteDatabase(u: StoreUrl): Database.Database {
 /**
  * Maps a better-sqlite3 error (`SqliteError` with an `SQLITE_*` code, or the driver's own `RangeError`/`TypeError`
  * for bad bindings) to `TANDEM_ERR_STORE_QUERY` with the store's redacted URL. SQLite's messages name tables,
- * columns and constraints, never bound values; `detail.sqliteCode` holds the extended result code.
+ * columns and constraints, never bound values; `detail.sqliteCode` holds the extended result code. A unique or
+ * primary-key violation is marked `detail.violation = 'unique'` (see `isUniqueViolation`).
  */
 export function sqliteError(e: unknown, redactedUrl: string): TandemError {
   if (e instanceof TandemError) return e;
   const err = e as { code?: string; message?: string };
-  return new TandemError('STORE_QUERY', `SQLite at ${redactedUrl}: ${err.message ?? String(e)}`, { sqliteCode: err.code }, { cause: e });
+  const unique = err.code === 'SQLITE_CONSTRAINT_UNIQUE' || err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+  return new TandemError('STORE_QUERY', `SQLite at ${redactedUrl}: ${err.message ?? String(e)}`, { sqliteCode: err.code, ...(unique ? { violation: UNIQUE_VIOLATION } : {}) }, { cause: e });
 }
 
 /**
