@@ -8,20 +8,21 @@ import type { ColumnInfo, TypeCategory } from '../stores/types.js';
  * | category     | canonical text                                                                 |
  * |--------------|--------------------------------------------------------------------------------|
  * | integer      | base-10, no leading zeros or `+` (`-12`, `0`); exact for any width (BigInt)     |
- * | decimal      | base-10 at the column's scale (`10.50` for scale 2); without a declared scale, trailing zeros dropped (`10.5`); `-0` → `0` |
+ * | decimal      | base-10 at the column's scale (`10.50` for scale 2); without a declared scale, trailing zeros dropped (`10.5`); `-0` → `0`; `NaN`, `Infinity`, `-Infinity` |
  * | float        | shortest round-trip of the value as a double, after rounding to 6 significant digits for single-precision columns (`0.1`, `1e+21`) |
  * | text, uuid*  | the string as is (no trimming, no Unicode normalisation); uuid lower-cased      |
  * | boolean      | `true` / `false` (from true/false, 1/0, '1'/'0', 't'/'f', 'true'/'false')     |
- * | timestamp    | `YYYY-MM-DDTHH:MM:SS.ffffffZ`; values without a zone are taken as UTC            |
+ * | timestamp    | `YYYY-MM-DDTHH:MM:SS.ffffffZ`; values without a zone are taken as UTC; `infinity`, `-infinity`, zero date `0000-00-00T00:00:00.000000Z` |
  * | timestamptz  | the same instant converted to UTC, same form                                    |
- * | date         | `YYYY-MM-DD`                                                                    |
- * | time         | `HH:MM:SS.ffffff`                                                               |
+ * | date         | `YYYY-MM-DD`; `infinity`, `-infinity`, zero date `0000-00-00`                   |
+ * | time         | `[-]HH:MM:SS.ffffff`                                                            |
  * | binary       | lower-case hex of the bytes                                                     |
  * | json         | the parsed value re-serialised with object keys sorted (code-point order), no spaces |
  * | other        | `String(value)`                                                                 |
  *
- * Throws `TypeError` when a value cannot be read as its category (the caller turns it into a TandemError that
- * names the column).
+ * Throws `TypeError` when a value cannot be read as its category — an impossible date (`2020-02-30`) included: no
+ * value is ever moved to another one (the caller turns it into a TandemError that names the column, or verify
+ * into an unreadable value that keeps its raw text, src/verify/encoding.ts).
  */
 export function canonicalize(value: unknown, column: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'>): string | null {
   if (value === null || value === undefined) return null;
@@ -63,16 +64,20 @@ export function canonicalInteger(v: unknown): string {
 
 /**
  * Decimal text at `scale` digits after the point, exact (string arithmetic, rounding half away from zero like
- * PostgreSQL and MariaDB do on insert). Numbers are first written with up to 15 significant digits.
+ * PostgreSQL and MariaDB do on insert). Numbers are first written with up to 15 significant digits. The specials
+ * of PostgreSQL numeric are their own texts, `NaN`, `Infinity`, `-Infinity` (never padded to the scale).
+ * Throws `TypeError` for anything else that is not a decimal number.
  */
 export function canonicalDecimal(v: unknown, scale?: number): string {
   let s: string;
   if (typeof v === 'number') {
-    if (!Number.isFinite(v)) throw new TypeError(`${v} is not a decimal`);
+    if (!Number.isFinite(v)) return String(v);
     s = Number(v.toPrecision(15)).toString();
     if (/e/i.test(s)) s = expandExponent(s);
   } else if (typeof v === 'bigint') s = v.toString();
   else s = String(v).trim();
+  const special = decimalSpecial(s);
+  if (special) return special;
   if (/e/i.test(s)) s = expandExponent(s);
   const m = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(s);
   if (!m || (m[2] === '' && (m[3] ?? '') === '')) throw new TypeError(`"${s.slice(0, 40)}" is not a decimal`);
@@ -102,6 +107,16 @@ export function canonicalDecimal(v: unknown, scale?: number): string {
   return neg && /[1-9]/.test(body) ? `-${body}` : body;
 }
 
+/**
+ * PostgreSQL numeric's specials (`NaN`, and since PostgreSQL 14 `Infinity`, `-Infinity`), in the spellings its
+ * input accepts (any case, `inf`), as PostgreSQL prints them; null for anything else.
+ */
+function decimalSpecial(s: string): string | null {
+  if (/^nan$/i.test(s)) return 'NaN';
+  const m = /^([+-]?)inf(?:inity)?$/i.exec(s);
+  return m ? (m[1] === '-' ? '-Infinity' : 'Infinity') : null;
+}
+
 function expandExponent(s: string): string {
   const m = /^([+-]?)(\d*)(?:\.(\d*))?e([+-]?\d+)$/i.exec(s.trim());
   if (!m) return s;
@@ -116,8 +131,10 @@ function expandExponent(s: string): string {
 
 /** Shortest round-trip text of a double; single-precision values are first rounded to 6 significant digits. */
 export function canonicalFloat(v: unknown, single: boolean): string {
-  const n = typeof v === 'number' ? v : Number(String(v).trim());
-  if (Number.isNaN(n) && String(v).trim().toLowerCase() !== 'nan') throw new TypeError(`"${String(v).slice(0, 40)}" is not a number`);
+  const t = String(v).trim();
+  // only decimal spellings: JS's Number() would also read '' and ' ' as 0 and '0x10' as 16
+  if (typeof v !== 'number' && !/^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$|^nan$|^[+-]?infinity$/i.test(t)) throw new TypeError(`"${t.slice(0, 40)}" is not a number`);
+  const n = typeof v === 'number' ? v : /^nan$/i.test(t) ? NaN : /infinity$/i.test(t) ? (t.startsWith('-') ? -Infinity : Infinity) : Number(t);
   if (!Number.isFinite(n)) return String(n);
   return String(single ? Number(n.toPrecision(6)) : n);
 }
@@ -133,54 +150,98 @@ export function canonicalBoolean(v: unknown): boolean {
 }
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+/** A signed year with at least 4 digits (`0044`, `-0043`, `10000`). */
+const padYear = (y: number) => (y < 0 ? `-${pad(-y, 4)}` : pad(y, 4));
+
+/** The canonical text of the timestamp and date specials PostgreSQL has: `infinity`, `-infinity`. */
+export const INFINITY = 'infinity';
+export const NEG_INFINITY = '-infinity';
+/** MariaDB's zero date, an exact special: `0000-00-00` (date) and `0000-00-00T00:00:00.000000Z` (timestamp). */
+export const ZERO_DATE = '0000-00-00';
+export const ZERO_TIMESTAMP = '0000-00-00T00:00:00.000000Z';
+
+/** `infinity` / `-infinity` for the spellings of an infinite timestamp or date, else null. */
+function infinite(s: string): string | null {
+  const m = /^([+-]?)infinity$/i.exec(s);
+  return m ? (m[1] === '-' ? NEG_INFINITY : INFINITY) : null;
+}
+
+/**
+ * True when year-month-day is a day of the proleptic Gregorian calendar. Year 0 is counted as a common year, as
+ * MariaDB (the one engine that stores it) counts it; no date is ever moved to another day.
+ */
+export function isCalendarDate(y: number, m: number, d: number): boolean {
+  if (!Number.isInteger(y) || !Number.isInteger(m) || !Number.isInteger(d) || m < 1 || m > 12 || d < 1) return false;
+  const leap = y % 4 === 0 && (y % 100 !== 0 || (y % 400 === 0 && y !== 0));
+  const days = m === 2 ? (leap ? 29 : 28) : [4, 6, 9, 11].includes(m) ? 30 : 31;
+  return d <= days;
+}
 
 /**
  * Parses `YYYY-MM-DD[ T]HH:MM[:SS[.f…]][Z|±HH[:MM]]`, `YYYY/M/D[ H:M:S]`, or a JS Date, into UTC parts with
  * microseconds. A trailing offset is applied; without one the value is taken as UTC.
+ *
+ * Specials, each its own text: `infinity` and `-infinity` (PostgreSQL), and MariaDB's zero date
+ * `0000-00-00 00:00:00` as {@link ZERO_TIMESTAMP}. An impossible date or time (`2020-02-30`, month 13, day 0,
+ * hour 24, second 60, a zero date with a time) throws: it is never rolled over to another instant.
  */
 export function canonicalTimestamp(v: unknown): string {
   if (v instanceof Date) {
     if (Number.isNaN(v.getTime())) throw new TypeError('invalid date');
-    return `${v.toISOString().slice(0, 19)}.${pad(v.getUTCMilliseconds(), 3)}000Z`;
+    return `${padYear(v.getUTCFullYear())}${v.toISOString().slice(v.toISOString().indexOf('-', 1), 19)}.${pad(v.getUTCMilliseconds(), 3)}000Z`;
   }
   const s = String(v).trim();
+  const inf = infinite(s);
+  if (inf) return inf;
   const m = /^(-?\d{1,6})[-/](\d{1,2})[-/](\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i.exec(s);
   if (!m) throw new TypeError(`"${s.slice(0, 40)}" is not a timestamp`);
   const [, y, mo, d, h = '0', mi = '0', se = '0', frac = '', zone] = m;
+  const zm = zone && zone.toUpperCase() !== 'Z' ? /^([+-])(\d{2}):?(\d{2})?$/.exec(zone)! : null;
+  const off = zm ? (Number(zm[2]) * 60 + Number(zm[3] ?? 0)) * (zm[1] === '-' ? -1 : 1) : 0;
   const micros = Number(frac.padEnd(6, '0').slice(0, 6));
-  let ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(se));
-  if (Number(y) >= 0 && Number(y) < 100) {
-    const dt = new Date(ms);
-    dt.setUTCFullYear(Number(y));
-    ms = dt.getTime();
-  }
-  if (zone && zone.toUpperCase() !== 'Z') {
-    const zm = /^([+-])(\d{2}):?(\d{2})?$/.exec(zone)!;
-    const off = (Number(zm[2]) * 60 + Number(zm[3] ?? 0)) * (zm[1] === '-' ? -1 : 1);
-    ms -= off * 60_000;
-  }
-  const dt = new Date(ms);
+  const [Y, M, D, H, MI, S] = [y, mo, d, h, mi, se].map(Number) as [number, number, number, number, number, number];
+  if (Y === 0 && M === 0 && D === 0 && H === 0 && MI === 0 && S === 0 && !/[1-9]/.test(frac) && off === 0) return ZERO_TIMESTAMP;
+  if (!isCalendarDate(Y, M, D) || H > 23 || MI > 59 || S > 59 || (zm && (Number(zm[2]) > 23 || Number(zm[3] ?? 0) > 59)))
+    throw new TypeError(`"${s.slice(0, 40)}" is not a timestamp`);
+  // a valid calendar instant: Date arithmetic only applies the offset (years 0-99 are set explicitly: Date.UTC
+  // would read them as 1900-1999)
+  const base = new Date(Date.UTC(2000, M - 1, D, H, MI, S));
+  base.setUTCFullYear(Y);
+  const dt = new Date(base.getTime() - off * 60_000);
   if (Number.isNaN(dt.getTime())) throw new TypeError(`"${s.slice(0, 40)}" is not a timestamp`);
-  const year = dt.getUTCFullYear();
-  const ys = year < 0 ? `-${pad(-year, 4)}` : pad(year, 4);
-  return `${ys}-${pad(dt.getUTCMonth() + 1)}-${pad(dt.getUTCDate())}T${pad(dt.getUTCHours())}:${pad(dt.getUTCMinutes())}:${pad(dt.getUTCSeconds())}.${pad(micros, 6)}Z`;
+  return `${padYear(dt.getUTCFullYear())}-${pad(dt.getUTCMonth() + 1)}-${pad(dt.getUTCDate())}T${pad(dt.getUTCHours())}:${pad(dt.getUTCMinutes())}:${pad(dt.getUTCSeconds())}.${pad(micros, 6)}Z`;
 }
 
-/** `YYYY-MM-DD` from a date, a timestamp at midnight, or a Date. */
+/**
+ * `YYYY-MM-DD` from a date, a timestamp at midnight, or a Date. Specials: `infinity`, `-infinity`, and MariaDB's
+ * zero date {@link ZERO_DATE}. An impossible date (`2020-02-30`, `2020-00-10`, `2020-01-00`) throws.
+ */
 export function canonicalDate(v: unknown): string {
-  if (v instanceof Date) return v.toISOString().slice(0, 10);
+  if (v instanceof Date) {
+    if (Number.isNaN(v.getTime())) throw new TypeError('invalid date');
+    const iso = v.toISOString();
+    return `${padYear(v.getUTCFullYear())}${iso.slice(iso.indexOf('-', 1), iso.indexOf('T'))}`;
+  }
   const s = String(v).trim();
+  const inf = infinite(s);
+  if (inf) return inf;
   const m = /^(-?\d{1,6})[-/](\d{1,2})[-/](\d{1,2})(?:[ T]0{1,2}:0{1,2}(?::0{1,2}(?:\.0+)?)?)?$/.exec(s);
   if (!m) throw new TypeError(`"${s.slice(0, 40)}" is not a date`);
-  return `${pad(Number(m[1]), 4)}-${pad(Number(m[2]))}-${pad(Number(m[3]))}`;
+  const [Y, M, D] = [m[1], m[2], m[3]].map(Number) as [number, number, number];
+  if (Y === 0 && M === 0 && D === 0) return ZERO_DATE;
+  if (!isCalendarDate(Y, M, D)) throw new TypeError(`"${s.slice(0, 40)}" is not a date`);
+  return `${padYear(Y)}-${pad(M)}-${pad(D)}`;
 }
 
-/** `HH:MM:SS.ffffff` from `H:M[:S[.f]]` (an offset, if any, is dropped: time zones on times are not compared). */
+/**
+ * `HH:MM:SS.ffffff` from `[-]H:M[:S[.f]]` (an offset, if any, is dropped: time zones on times are not compared).
+ * A negative time (MariaDB TIME) keeps its sign, `-00:30:00` included.
+ */
 export function canonicalTime(v: unknown): string {
   const s = String(v).trim();
-  const m = /^(-?\d{1,3}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,9}))?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?$/i.exec(s);
+  const m = /^(-?)(\d{1,3}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,9}))?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?$/i.exec(s);
   if (!m) throw new TypeError(`"${s.slice(0, 40)}" is not a time`);
-  return `${pad(Number(m[1]))}:${pad(Number(m[2]))}:${pad(Number(m[3] ?? 0))}.${(m[4] ?? '').padEnd(6, '0').slice(0, 6)}`;
+  return `${m[1]}${pad(Number(m[2]))}:${pad(Number(m[3]))}:${pad(Number(m[4] ?? 0))}.${(m[5] ?? '').padEnd(6, '0').slice(0, 6)}`;
 }
 
 /** Lower-case hex of bytes; strings in PostgreSQL's `\x…` form are decoded, other strings are taken as UTF-8. */

@@ -71,6 +71,8 @@ export function versionOf(row: Row, column: ColumnInfo | null): bigint {
   if (column.category === 'timestamp' || column.category === 'timestamptz') {
     const c = canonicalTimestamp(v);
     const ms = Date.parse(`${c.slice(0, 23)}Z`);
+    // infinity, -infinity and the zero date are no instant: they have no version
+    if (Number.isNaN(ms)) throw new TypeError(`the version column ${column.name} holds a timestamp that is not an instant`);
     return BigInt(ms) * 1000n + BigInt(Number(c.slice(23, 26)));
   }
   return BigInt(canonicalInteger(v));

@@ -14,8 +14,10 @@ import type { ColumnInfo, HashColumn, TypeCategory } from '../stores/types.js';
  *    `Z`), which is what MariaDB prints for `DATETIME(6)` without a function call. NULL is `~`.
  * 2. The values are joined by `|`. Free-text categories (text, uuid, json, other) may contain `|` or `~`, so
  *    their lengths in characters (Unicode code points; `~` for NULL) follow, joined by `|` too. Every other
- *    category's text is drawn from `[0-9a-zA-Z.:+ -]`: the whole string decodes back to the values
- *    (the encoding is injective), so two rows hash alike only through an MD5 collision.
+ *    category's readable text is drawn from `[0-9a-zA-Z.:+ -]`; an unreadable value is
+ *    `<unreadable as <category>:<length>:<raw text>>` ({@link unreadableText}), which starts with `<` and says
+ *    where it ends. So the whole string decodes back to the values (the encoding is injective: the near-pairs
+ *    property in test/verify/encoding.test.ts), and two rows hash alike only through an MD5 collision.
  * 3. The row hash is the first 64 bits of the MD5 of the UTF-8 bytes, read as an unsigned big-endian integer.
  * 4. A segment's checksum is (row count, sum of its row hashes mod 2^64). The engines sum exactly (PostgreSQL
  *    `numeric`, MariaDB `DECIMAL(65)`, SQLite two 32-bit halves in 64-bit integers) and verify reduces mod 2^64,
@@ -89,20 +91,49 @@ export function mod64(v: bigint): bigint {
 }
 
 /**
+ * The text an unreadable value is encoded as: the category it could not be read as, then its raw text
+ * length-prefixed — `<unreadable as timestamp:10:2020-02-30>` — so two unreadable values are equal exactly when
+ * their raw texts are, and the form delimits itself whatever the text holds (`|`, `~`, `>`). Bytes (a `Buffer`
+ * or `Uint8Array`) are written as hex, counted in bytes: `<unreadable bytes as date:2:6162>`. Other values are
+ * written as `String(v)` (numbers, booleans) or JSON (objects). No readable canonical text of a category other
+ * than text, uuid and other starts with `<` (json's never does), so an unreadable value never equals a readable
+ * one. The checksum SQL of each engine builds the same form (`'<unreadable as …:' || char_length(t) || …`).
+ */
+export function unreadableText(category: string, raw: unknown): string {
+  if (Buffer.isBuffer(raw) || raw instanceof Uint8Array) {
+    const b = Buffer.from(raw);
+    return `<unreadable bytes as ${category}:${b.length}:${b.toString('hex')}>`;
+  }
+  let t: string;
+  if (typeof raw === 'string') t = raw;
+  else if (raw instanceof Date) t = Number.isNaN(raw.getTime()) ? 'Invalid Date' : raw.toISOString();
+  else if (raw !== null && typeof raw === 'object') {
+    try {
+      t = JSON.stringify(raw) ?? String(raw);
+    } catch {
+      t = String(raw);
+    }
+  } else t = String(raw);
+  return `<unreadable as ${category}:${codePoints(t)}:${t}>`;
+}
+
+/**
  * The canonical text of a value for comparison and hashing, by `column`'s category. A value that cannot be read
- * as its category becomes `<unreadable as …>` (never throws), so it differs from any readable value.
+ * as its category becomes {@link unreadableText} (never throws): it keeps its raw text, so it differs from any
+ * readable value and from any other unreadable value.
  */
 export function canonText(v: unknown, column: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'>): string | null {
   try {
     return canonicalize(v, column);
-  } catch (e) {
-    return `<unreadable as ${column.category}: ${(e as Error).message.replace(/"[^"]*"/, 'value')}>`;
+  } catch {
+    return unreadableText(column.category, v);
   }
 }
 
 /**
  * The canonical text of one hash column's raw value as a driver returns it: the cast applied first (if any),
- * then {@link canonText} by the `as` type. Constants return their stored text.
+ * then {@link canonText} by the `as` type. Constants return their stored text. A value the cast cannot read is
+ * {@link unreadableText} by the cast's name.
  */
 export function hashColumnText(h: HashColumn, raw: unknown): string | null {
   if (!h.column) return h.constant ?? null;
@@ -110,8 +141,8 @@ export function hashColumnText(h: HashColumn, raw: unknown): string | null {
   if (h.cast && v !== null && v !== undefined) {
     try {
       v = applyCast(v, h.cast as Cast);
-    } catch (e) {
-      return `<unreadable as ${h.cast}: ${(e as Error).message.replace(/"[^"]*"/, 'value')}>`;
+    } catch {
+      return unreadableText(h.cast, raw);
     }
   }
   return canonText(v, h.as);

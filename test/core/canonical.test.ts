@@ -45,6 +45,27 @@ describe('canonical encoding', () => {
     expect(() => canonicalTimestamp('yesterday')).toThrow(TypeError);
   });
 
+  it('never rolls an impossible date over; infinity, NaN and the zero date are exact specials', () => {
+    for (const v of ['2020-02-30', '2020-02-30 00:00:00', '2020-13-01', '2020-00-10', '2020-01-00', '2021-02-29', '0000-02-29', '2020-01-01 24:00:00', '2020-01-01 23:59:60', '0000-00-00 12:00:00']) {
+      expect(() => canonicalTimestamp(v), v).toThrow(TypeError);
+      if (v.length === 10) expect(() => canonicalize(v, c('date')), v).toThrow(TypeError);
+    }
+    expect(canonicalTimestamp('2020-02-29 00:00:00')).toBe('2020-02-29T00:00:00.000000Z');
+    expect(canonicalTimestamp('0000-00-00 00:00:00')).toBe('0000-00-00T00:00:00.000000Z');
+    expect(canonicalTimestamp('0000-11-30 00:00:00')).toBe('0000-11-30T00:00:00.000000Z');
+    expect(canonicalize('0000-00-00', c('date'))).toBe('0000-00-00');
+    expect(canonicalTimestamp('infinity')).toBe('infinity');
+    expect(canonicalTimestamp('-infinity')).toBe('-infinity');
+    expect(canonicalize('infinity', c('date'))).toBe('infinity');
+    expect(canonicalize('NaN', c('decimal', { scale: 2 }))).toBe('NaN');
+    expect(canonicalize('-Infinity', c('decimal'))).toBe('-Infinity');
+    expect(() => canonicalize('abc', c('decimal'))).toThrow(TypeError);
+    expect(canonicalize('-00:30:00', c('time'))).toBe('-00:30:00.000000');
+    expect(canonicalize('00:30:00', c('time'))).toBe('00:30:00.000000');
+    expect(() => canonicalize('', c('float', { floatBytes: 8 }))).toThrow(TypeError);
+    expect(() => canonicalize('0x10', c('float', { floatBytes: 8 }))).toThrow(TypeError);
+  });
+
   it('encodes booleans, dates, times, binary, uuid and JSON', () => {
     for (const v of [true, 1, '1', 't', 'true']) expect(canonicalize(v, c('boolean'))).toBe('true');
     for (const v of [false, 0, '0', 'f', 'false']) expect(canonicalize(v, c('boolean'))).toBe('false');

@@ -14,8 +14,8 @@ import { MysqlNumericLiteral, mysqlIdent } from './sql.js';
  * | text                | `x`, lengths by `CHAR_LENGTH` (characters, whatever the character set) |
  * | uuid                | `LOWER(x)`                                                            |
  * | boolean (tinyint(1))| `CASE WHEN x IS NULL THEN NULL WHEN x <> 0 THEN 'true' ELSE 'false' END` |
- * | timestamp(tz)       | `x` for `DATETIME(6)`/`TIMESTAMP(6)` (MariaDB prints `YYYY-MM-DD HH:MM:SS.ffffff`), else `CONCAT(x, '.000000')` or the missing zeros |
- * | date                | `x`                                                                   |
+ * | timestamp(tz)       | `x` for `DATETIME(6)`/`TIMESTAMP(6)` (MariaDB prints `YYYY-MM-DD HH:MM:SS.ffffff`), else `CONCAT(x, '.000000')` or the missing zeros; the zero date as is; an impossible date unreadable with its raw text |
+ * | date                | `x`; the zero date as is; an impossible date unreadable with its raw text |
  * | time                | `x` for `TIME(6)`, else padded like timestamps                         |
  * | binary              | `LOWER(HEX(x))`                                                       |
  * | float, json, other  | not pushed down (JS side streams)                                      |
@@ -155,9 +155,9 @@ function valueSql(h: HashColumn): string | null {
       return from === 'boolean' ? `CASE WHEN ${x} IS NULL THEN NULL WHEN ${x} <> 0 THEN 'true' ELSE 'false' END` : null;
     case 'timestamp':
     case 'timestamptz':
-      return from === 'timestamp' || from === 'timestamptz' ? padMicros(x, fsp(c)) : null;
+      return from === 'timestamp' || from === 'timestamptz' ? calendarChecked(x, padMicros(x, fsp(c)), h.as.category, true) : null;
     case 'date':
-      return from === 'date' ? x : null;
+      return from === 'date' ? calendarChecked(x, x, 'date', false) : null;
     case 'time':
       return from === 'time' ? padMicros(x, fsp(c)) : null;
     case 'binary':
@@ -165,6 +165,18 @@ function valueSql(h: HashColumn): string | null {
     default:
       return null;
   }
+}
+
+/**
+ * `readable` when the date part of `x` is a calendar day or `x` is the zero date (all zero, time included: the
+ * JS side's exact special), else `x` unreadable with its raw text — an impossible date MariaDB keeps
+ * (`2020-02-30` under ALLOW_INVALID_DATES, `2020-00-10`, `2020-01-00`, `0000-00-00 12:00:00`), written as
+ * `unreadableText` does (src/verify/encoding.ts). LAST_DAY is NULL for month 0; MariaDB counts year 0 as a common
+ * year, as the JS side does.
+ */
+function calendarChecked(x: string, readable: string, as: TypeCategory, withTime: boolean): string {
+  const zero = `(YEAR(${x}) = 0 AND MONTH(${x}) = 0 AND DAY(${x}) = 0${withTime ? ` AND TIME_TO_SEC(${x}) = 0` : ''})`;
+  return `CASE WHEN DAY(${x}) BETWEEN 1 AND DAY(LAST_DAY(${x})) OR ${zero} THEN ${readable} ELSE CONCAT('<unreadable as ${as}:', CHAR_LENGTH(${x}), ':', ${x}, '>') END`;
 }
 
 const TRACKED = new Set<TypeCategory>(['text', 'uuid', 'json', 'other']);

@@ -10,12 +10,12 @@ import { pgIdent } from './sql.js';
  * | category            | SQL                                                                  |
  * |---------------------|----------------------------------------------------------------------|
  * | integer             | `x::text`                                                            |
- * | decimal (scale s)   | `x::text` when the column has scale s, else `round(x::numeric, s)::text`; no scale: `trim_scale(x)::text` |
+ * | decimal (scale s)   | `x::text` when the column has scale s, else `round(x::numeric, s)::text`; no scale: `trim_scale(x)::text` (`NaN`, `Infinity`, `-Infinity` print as the JS side writes them) |
  * | text                | `x::text` (`concat(x)` for `char(n)`: it keeps the padding `pg` returns, where `::text` trims it) |
  * | uuid                | `x::text` (lower case); from a text column `lower(x)`                 |
  * | boolean             | `CASE x WHEN true THEN 'true' WHEN false THEN 'false' END`            |
- * | timestamp(tz)       | `to_char(x [AT TIME ZONE 'UTC'], 'YYYY-MM-DD HH24:MI:SS.US')`         |
- * | date                | `x::text` (DateStyle ISO, which every Tandem session sets)           |
+ * | timestamp(tz)       | `to_char(x [AT TIME ZONE 'UTC'], 'YYYY-MM-DD HH24:MI:SS.US')`; `infinity`/`-infinity` as `x::text`; BC unreadable (`<unreadable as …:n:x::text>`) |
+ * | date                | `x::text` (DateStyle ISO, which every Tandem session sets); BC unreadable |
  * | time                | `to_char(x::time::interval, 'HH24:MI:SS.US')`                        |
  * | binary              | `encode(x, 'hex')`                                                   |
  * | float, json, other  | not pushed down (JS side streams): text forms differ from JS's        |
@@ -105,11 +105,11 @@ function valueSql(h: HashColumn, param: string): string | null {
       return from === 'boolean' ? `CASE ${x} WHEN true THEN 'true' WHEN false THEN 'false' END` : null;
     case 'timestamp':
     case 'timestamptz':
-      if (from === 'timestamp') return `to_char(${x}, 'YYYY-MM-DD HH24:MI:SS.US')`;
-      if (from === 'timestamptz') return `to_char(${x} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')`;
+      if (from === 'timestamp') return timestampSql(x, x, h.as.category);
+      if (from === 'timestamptz') return timestampSql(`(${x} AT TIME ZONE 'UTC')`, x, h.as.category);
       return null;
     case 'date':
-      return from === 'date' ? `${x}::text` : null;
+      return from === 'date' ? `CASE WHEN ${x} >= date '0001-01-01' OR NOT isfinite(${x}) THEN ${x}::text ELSE ${unreadableSql(`${x}::text`, 'date')} END` : null;
     case 'time':
       return from === 'time' ? `to_char(${x}::time::interval, 'HH24:MI:SS.US')` : null;
     case 'binary':
@@ -117,6 +117,21 @@ function valueSql(h: HashColumn, param: string): string | null {
     default:
       return null;
   }
+}
+
+/**
+ * The hash form of a timestamp: `infinity` / `-infinity` as PostgreSQL prints them (`to_char` returns NULL for
+ * them), a BC timestamp unreadable with its raw text (the JS side cannot read `… BC`; `to_char`'s `YYYY` would
+ * write 44 BC as 0044), else `to_char`. `utc` is the value as a UTC timestamp, `x` the column (its text is the
+ * raw text the driver returns).
+ */
+function timestampSql(utc: string, x: string, as: TypeCategory): string {
+  return `CASE WHEN NOT isfinite(${x}) THEN ${x}::text WHEN ${utc} < timestamp '0001-01-01' THEN ${unreadableSql(`${x}::text`, as)} ELSE to_char(${utc}, 'YYYY-MM-DD HH24:MI:SS.US') END`;
+}
+
+/** `<unreadable as <category>:<length>:<text>>` of a text expression, as `unreadableText` writes it (encoding.ts). */
+function unreadableSql(t: string, category: TypeCategory): string {
+  return `'<unreadable as ${category}:' || char_length(${t}) || ':' || ${t} || '>'`;
 }
 
 const TRACKED = new Set<TypeCategory>(['text', 'uuid', 'json', 'other']);
