@@ -39,7 +39,10 @@ export function pgError(e: unknown, redactedUrl: string): TandemError {
   const code = err.code ?? '';
   // a server error carries a 5-character SQLSTATE (a lock or statement timeout is 55P03 / 57014, not unreachable)
   const sqlstate = /^[0-9A-Z]{5}$/.test(code);
-  if (['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET', 'EAI_AGAIN'].includes(code) || (!sqlstate && /timeout|terminated unexpectedly|Connection terminated/i.test(err.message ?? '')))
+  // the server ended the session (idle-in-transaction timeout 25P03, admin shutdown or crash 57P01-57P03): the
+  // connection is gone, as when the network drops it, and the transaction can run again on a new one
+  const sessionEnded = ['25P03', '57P01', '57P02', '57P03'].includes(code);
+  if (sessionEnded || ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET', 'EAI_AGAIN'].includes(code) || (!sqlstate && /timeout|terminated unexpectedly|Connection terminated|not queryable/i.test(err.message ?? '')))
     return new TandemError('STORE_UNREACHABLE', `cannot reach PostgreSQL at ${redactedUrl} (${code || err.message})`, { cause: code }, { cause: e });
   if (code === '28P01' || code === '28000')
     return new TandemError('STORE_AUTH', `PostgreSQL at ${redactedUrl} refused the credentials (${err.message})`, {}, { cause: e });
