@@ -16,7 +16,7 @@ export { runBackfill, type BackfillOptions, type EntityBackfillResult } from './
 export { verifyEntities, type VerifyResult, type EntityVerifyResult, type KeyDifference } from './verify/verify.js';
 export { ensureControlSchema, audit } from './control/control.js';
 // identity bridge: lazy password migration on login, hash formats, Argon2id, operator tasks (docs/identity.md)
-export { type IdentityConfig } from './config/schema.js';
+export type { IdentityConfig } from './config/schema.js';
 export {
   createIdentityBridge,
   openIdentityBridge,

@@ -83,7 +83,7 @@ function orderTargets(targets: ResolvedTarget[]): ResolvedTarget[] {
   const left = [...targets];
   while (left.length) {
     const i = left.findIndex((t) => t.table.foreignKeys.every((fk) => fk.refTable === t.table.name || !names.has(fk.refTable) || out.some((o) => o.table.name === fk.refTable)));
-    out.push(...left.splice(i < 0 ? 0 : i, 1));
+    out.push(...left.splice(Math.max(i, 0), 1));
   }
   return out;
 }

@@ -573,7 +573,7 @@ async function buildBridge(options: IdentityBridgeOptions, onClose: () => Promis
     source,
     target,
     hasher,
-    pepper: pepper && pepper.length ? pepper : null,
+    pepper: pepper?.length ? pepper : null,
     budget,
     failures: options.failures ?? {},
     floorMs,

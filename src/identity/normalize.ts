@@ -37,7 +37,7 @@ export function normalizeIdentifier(identifier: unknown): string {
  */
 export function identifierFingerprint(entity: string, normalized: string, pepper?: Uint8Array | null): string {
   const data = `tandem-identity\u0000${entity}\u0000${normalized}`;
-  return pepper && pepper.length ? createHmac('sha256', pepper).update(data, 'utf8').digest('hex') : createHash('sha256').update(data, 'utf8').digest('hex');
+  return pepper?.length ? createHmac('sha256', pepper).update(data, 'utf8').digest('hex') : createHash('sha256').update(data, 'utf8').digest('hex');
 }
 
 /**

@@ -120,7 +120,7 @@ export async function wrapAtRest(target: Store, resolved: ResolvedIdentity, opti
   const pepperOpt = options.pepper === undefined ? pepperFromEnv() : options.pepper;
   const pepper = pepperOpt === null ? null : typeof pepperOpt === 'string' ? Buffer.from(pepperOpt, 'utf8') : pepperOpt;
   const limiter = new Semaphore(concurrency, pageRows + 1);
-  const hasher = new Argon2idHasher({ ...options.argon2, limiter, ...(pepper && pepper.length ? { secret: pepper } : {}) });
+  const hasher = new Argon2idHasher({ ...options.argon2, limiter, ...(pepper?.length ? { secret: pepper } : {}) });
   const ledger = new IdentityLedger(target);
   const r: WrapAtRestResult = { scanned: 0, wrapped: 0, argon2: 0, alreadyWrapped: 0, slow: {}, unknown: 0, malformed: 0, empty: 0, changedMeanwhile: 0 };
   const table = target.sql.table(t.table.table.name);

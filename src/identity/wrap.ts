@@ -293,7 +293,7 @@ export interface ParsedWrappedHash {
   phc: string;
 }
 
-const WRAPPED = /^\$tandem-wrap\$v=1\$([a-z0-9:-]{1,64})\$(-|[0-9a-f]{8})\$([A-Za-z0-9_-]*)(\$argon2id\$[^]*)$/;
+const WRAPPED = /^\$tandem-wrap\$v=1\$([a-z0-9:-]{1,64})\$(-|[0-9a-f]{8})\$([A-Za-z0-9_-]*)(\$argon2id\$[\s\S]*)$/;
 
 /**
  * Parses a wrapped hash.
@@ -367,7 +367,7 @@ export async function verifyWrappedHash(password: string, stored: string, o: Ver
       scheme: 'tandem-wrap',
       caps: ctx.caps,
       ...(o.limiter ? { limiter: o.limiter } : {}),
-      ...(o.pepper && o.pepper.length ? { secret: o.pepper } : {}),
+      ...(o.pepper?.length ? { secret: o.pepper } : {}),
     });
     if (ok) return { ok: true, scheme: parsed.scheme };
   }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError, stopOnSignals, type CommandContext } from '../cli/context.js';
 import { numberOption } from '../cli/options.js';
 import { controlSchemaVersion } from '../control/control.js';
-import { TandemError, isTandemError } from '../core/errors.js';
+import { isTandemError } from '../core/errors.js';
 import { DEFAULT_LOCK_TIMEOUT_SECONDS, prepareEntity, selectPrepareEntities, type PrepareEntityResult, type PrepareRequest } from './prepare.js';
 import { VERSION_COLUMN_DEFAULT } from './sql.js';
 

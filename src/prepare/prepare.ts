@@ -213,7 +213,7 @@ function planForward(store: Store, table: string, column: string, names: Version
   };
 }
 
-function planUndo(store: Store, table: string, column: string, names: VersionObjectNames, ddl: VersionDdl, state: TableState): Plan {
+function planUndo(store: Store, table: string, _column: string, names: VersionObjectNames, ddl: VersionDdl, state: TableState): Plan {
   const expected = expectedTriggers(store, names);
   const own = expected.filter((n) => {
     const tr = state.triggers.get(n);
@@ -265,7 +265,6 @@ async function runStatements(store: Store, db: Executor, statements: DdlStatemen
     try {
       await db.execute(st.sql);
       ran.push(st.sql);
-      continue;
     } catch (e) {
       if (!st.fallbacks?.length || !isAlgorithmRefused(e)) throw e;
       let last: unknown = e;

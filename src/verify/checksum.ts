@@ -323,7 +323,7 @@ class EntityRun {
       this.complete = false;
       return;
     }
-    let sourceRows = sums?.totals[0]!.count;
+    let sourceRows = sums?.totals[0]?.count;
     if (sourceRows === undefined) {
       const s = await this.sums(range, [], this.cheap.map(() => 'plain'));
       if (this.equal(s.totals)) return;

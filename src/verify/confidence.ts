@@ -86,7 +86,7 @@ export function clopperPearsonLower(successes: number, n: number, alpha = 0.05):
   if (!Number.isInteger(successes) || !Number.isInteger(n) || successes < 0 || successes > n) throw new RangeError(`clopperPearsonLower: need whole numbers 0 ≤ successes ≤ n, got ${successes} of ${n}`);
   if (!(alpha > 0 && alpha < 1)) throw new RangeError(`clopperPearsonLower: alpha must lie in (0, 1), got ${alpha}`);
   if (n === 0 || successes === 0) return 0;
-  if (successes === n) return Math.pow(alpha, 1 / n);
+  if (successes === n) return alpha ** (1 / n);
   return betaQuantile(alpha, successes, n - successes + 1);
 }
 

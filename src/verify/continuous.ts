@@ -1,6 +1,6 @@
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { Row, Store } from '../stores/types.js';
-import { type ChecksumOptions } from './checksum.js';
+import type { ChecksumOptions } from './checksum.js';
 import { listMismatches, mismatchCounts, recordMismatches, setMismatchState, type FoundDifference, type MismatchState } from './mismatches.js';
 import { compareKeysNow, rawKeyFromCanonical } from './rows.js';
 import { runVerify, type VerifyReport } from './run.js';

@@ -28,7 +28,6 @@ import { createMysqlDatabase, createPgDatabase } from '../helpers.js';
 
 type Engine = 'mysql' | 'postgres' | 'pglite' | 'sqlite';
 const ENGINES: Engine[] = ['mysql', 'postgres', 'pglite', 'sqlite'];
-const PG_LIKE = (e: Engine) => e === 'postgres' || e === 'pglite';
 
 interface Atom {
   name: string;

@@ -34,7 +34,7 @@ export async function openRabbitmq(u: BrokerUrl, o: ResolvedTransportOptions): P
 
 /** Reads the attempt number of a delivery: quorum queues count returns in `x-delivery-count`. */
 function attemptOf(m: Message): number {
-  const n = Number((m.properties.headers ?? {})['x-delivery-count']);
+  const n = Number(m.properties.headers?.['x-delivery-count']);
   if (Number.isFinite(n) && n >= 0) return n + 1;
   return (m.fields as { redelivered?: boolean }).redelivered ? 2 : 1;
 }
