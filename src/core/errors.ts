@@ -83,7 +83,5 @@ export function isTandemError(e: unknown, code?: ErrorCode): e is TandemError {
   return e instanceof TandemError && (code === undefined || e.code === `TANDEM_ERR_${code}`);
 }
 
-/** Replaces the password of a URL (if any) with `***` so it can appear in messages and logs. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)([^@]*)@/i, '$1***@');
-}
+/** Replaces the password and secret query parameters of a URL with `***` (see src/core/redact.ts). */
+export { redactUrl } from './redact.js';

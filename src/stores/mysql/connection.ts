@@ -1,6 +1,7 @@
 import mysql from 'mysql2/promise';
 import { TandemError } from '../../core/errors.js';
 import { UNIQUE_VIOLATION } from '../common.js';
+import { type QuoteRule, type ValueRule, VALUE_MASK, safeDriverError, scrubMessage } from '../../core/redact.js';
 import type { StoreUrl } from '../url.js';
 
 /**
@@ -102,18 +103,31 @@ export function isFatalMysqlError(e: unknown): boolean {
 }
 
 /**
- * Removes the value a server message echoes back (`Duplicate entry '…' for key`, `Incorrect integer value:
- * '…' for column`), so a message never carries row data such as a key or a password hash.
+ * The shapes in which MySQL/MariaDB echo a refused value, most specific first (a value may hold a quote, so each
+ * rule runs to the fixed text after it); the quoted-text fallback of {@link MYSQL_QUOTES} takes the rest
+ * (`Incorrect string value: '\xF0…' for column`, `Truncated incorrect DOUBLE value: '…'`, `Invalid utf8mb4
+ * character string: '…'`, `Cannot convert string '…' from binary`, `near '…' at line 1`).
+ */
+export const MYSQL_VALUE_RULES: readonly ValueRule[] = [
+  { re: /^(Duplicate entry ')[\s\S]*(' for key )/, replace: `$1${VALUE_MASK}$2` },
+  { re: /^((?:Incorrect|Truncated incorrect|Invalid) [\w ]*?value: ')[\s\S]*(' for column )/, replace: `$1${VALUE_MASK}$2` },
+];
+
+/** In MySQL/MariaDB messages, single-quoted text after these words (or `@`) is a name (kept); any other is a value. */
+export const MYSQL_QUOTES: readonly QuoteRule[] = [
+  {
+    quote: "'",
+    nameBefore:
+      /(\b(column|key|table|database|user|in|function|procedure|index|constraint|field|variable|schema|trigger|view|engine|set|collation|savepoint|sequence|event|server|plugin|partition|role|definer|storage engine|clause)\s+|@)$/i,
+  },
+];
+
+/**
+ * Removes the values a server message echoes back (`Duplicate entry '…' for key`, `Incorrect integer value:
+ * '…' for column`, …), so a message never carries row data such as a key or a password hash.
  */
 export function redactServerMessage(message: string): string {
-  const dup = /^Duplicate entry '([\s\S]*)' for key /.exec(message);
-  if (dup) return `Duplicate entry '…' for key ${message.slice(dup[0].length)}`;
-  const val = /^((?:Incorrect|Truncated incorrect) [\w ]*?value): '/.exec(message);
-  if (val) {
-    const end = message.lastIndexOf("' for column ");
-    return `${val[1]}: '…'${end > val[0].length ? message.slice(end + 1) : ''}`;
-  }
-  return message;
+  return scrubMessage(message, MYSQL_VALUE_RULES, MYSQL_QUOTES);
 }
 
 /**
@@ -131,7 +145,7 @@ export function mysqlError(e: unknown, redactedUrl: string): TandemError {
   const errno = typeof err.errno === 'number' ? err.errno : undefined;
   const raw = err.sqlMessage ?? err.message ?? String(e);
   const message = redactServerMessage(raw);
-  const cause = safeCause(e, err, message);
+  const cause = safeDriverError(e, redactServerMessage);
   if (UNREACHABLE.has(code) || /^connect ETIMEDOUT|Connection lost|closed state/i.test(err.message ?? ''))
     return new TandemError('STORE_UNREACHABLE', `cannot reach MySQL at ${redactedUrl} (${code || message})`, { cause: code }, { cause });
   if (errno !== undefined && AUTH.has(errno))
@@ -140,25 +154,4 @@ export function mysqlError(e: unknown, redactedUrl: string): TandemError {
     return new TandemError('STORE_DATABASE_NOT_FOUND', `MySQL at ${redactedUrl}: ${message}`, { errno }, { cause });
   const unique = errno !== undefined && DUPLICATE_KEY.has(errno);
   return new TandemError('STORE_QUERY', `MySQL at ${redactedUrl}: ${message}`, { errno, sqlstate: err.sqlState, code: code || undefined, ...(unique ? { violation: UNIQUE_VIOLATION } : {}) }, { cause });
-}
-
-/**
- * The driver error as a cause that is safe to log: the original when it carries no row data; otherwise a copy
- * with the redacted message, the same code, errno, sqlState, fatal flag and stack, and without `sql` (mysql2
- * puts the statement there with its parameter values inlined).
- */
-function safeCause(e: unknown, err: MysqlDriverError, message: string): unknown {
-  if (!(e instanceof Error)) return e;
-  const raw = err.sqlMessage ?? err.message ?? '';
-  if (err.sql === undefined && message === raw) return e;
-  const copy = new Error(message) as Error & MysqlDriverError;
-  copy.name = e.name;
-  if (err.code !== undefined) copy.code = err.code;
-  if (err.errno !== undefined) copy.errno = err.errno;
-  if (err.sqlState !== undefined) copy.sqlState = err.sqlState;
-  if (err.fatal !== undefined) copy.fatal = err.fatal;
-  const stack = e.stack ?? '';
-  const frames = stack.indexOf('\n    at ');
-  copy.stack = `${e.name}: ${message}${frames >= 0 ? stack.slice(frames) : ''}`;
-  return copy;
 }

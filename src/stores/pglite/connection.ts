@@ -2,7 +2,8 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { PGlite, type ParserOptions } from '@electric-sql/pglite';
 import { TandemError } from '../../core/errors.js';
-import { PG_TEXT_OIDS } from '../postgres/connection.js';
+import { safeDriverError } from '../../core/redact.js';
+import { PG_TEXT_OIDS, scrubPgMessage } from '../postgres/connection.js';
 import type { StoreUrl } from '../url.js';
 
 const BYTEA_OID = 17;
@@ -47,9 +48,9 @@ export async function openPgliteDatabase(u: StoreUrl): Promise<PGlite> {
     const err = e as { message?: string; code?: string };
     throw new TandemError(
       'STORE_UNREACHABLE',
-      `cannot open PGlite store ${u.redacted}${dataDir ? ` (${dataDir})` : ''}: ${err.message ?? err.code ?? String(e)}`,
+      `cannot open PGlite store ${u.redacted}${dataDir ? ` (${dataDir})` : ''}: ${scrubPgMessage(err.message ?? err.code ?? String(e))}`,
       { path: dataDir },
-      { cause: e },
+      { cause: safeDriverError(e, scrubPgMessage) },
     );
   }
 }

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { TandemError } from '../../core/errors.js';
 import { UNIQUE_VIOLATION } from '../common.js';
+import { type QuoteRule, type ValueRule, VALUE_MASK, safeDriverError, scrubMessage } from '../../core/redact.js';
 import type { StoreUrl } from '../url.js';
 
 /** OIDs whose values Tandem reads as the server's text, losslessly: int8, numeric, date, time, timetz, timestamp, timestamptz. */
@@ -29,24 +30,62 @@ export function pgPool(u: StoreUrl, max = 4): { pool: pg.Pool; schema: string } 
 }
 
 /**
+ * The shapes in which PostgreSQL (and PGlite) echo a refused value, most specific first; the quoted-text fallback
+ * of {@link PG_QUOTES} takes the rest (`invalid input syntax for type uuid: "…"`, `invalid input value for enum
+ * mood: "…"`, `value "…" is out of range for type integer`, `date/time field value out of range: "…"`,
+ * `malformed array literal: "…"`, `Token "…" is invalid.`, `COPY t, line 1, column c: "…"`,
+ * `SQL statement "…"`).
+ */
+export const PG_VALUE_RULES: readonly ValueRule[] = [
+  // unique, foreign-key and exclusion violations (detail): Key (email)=(a@b) already exists.
+  { re: /\b([Kk]ey \((?:[^()]|\([^()]*\))*\)=\()[\s\S]*?(\))(?= already exists| is not present| is still referenced| conflicts with|\.?\s*$)/g, replace: `$1${VALUE_MASK}$2` },
+  // not-null and check violations (detail): Failing row contains (1, a@b, …).
+  { re: /(Failing row contains )[\s\S]*/g, replace: `$1(${VALUE_MASK}).` },
+  // JSON input errors (where): JSON data, line 1: {"password": …
+  { re: /(JSON data, line \d+: )[^\n]*/g, replace: `$1${VALUE_MASK}` },
+  // bytes of a value: invalid byte sequence for encoding "UTF8": 0xe9 0x20
+  { re: /\b0x[0-9a-f]{2}(?:\s+0x[0-9a-f]{2})*/gi, replace: `0x${VALUE_MASK}` },
+];
+
+/** In PostgreSQL messages, double-quoted text after these words is a name (kept); any other is a value. */
+export const PG_QUOTES: readonly QuoteRule[] = [
+  {
+    quote: '"',
+    nameBefore:
+      /\b(column|relation|constraint|table|type|schema|database|role|user|index|sequence|view|function|procedure|trigger|encoding|extension|domain|parameter|tablespace|cursor|savepoint|publication|subscription|collation|operator|near|portal|policy|rule|server|language|attribute|prepared statement|channel|slot)\s+$/i,
+  },
+];
+
+/** A PostgreSQL or PGlite message (message, detail, hint, where) without the values it echoes. */
+export function scrubPgMessage(text: string): string {
+  return scrubMessage(text, PG_VALUE_RULES, PG_QUOTES);
+}
+
+/**
  * Maps a `pg` or network error to a TandemError with the store's redacted URL: unreachable, bad credentials,
- * unknown database, or a rejected statement (the server's message, never the statement's values); a unique-key
- * violation (SQLSTATE 23505) is marked `detail.violation = 'unique'` (see `isUniqueViolation`).
+ * unknown database, or a rejected statement. The server's message and detail are passed through
+ * {@link scrubPgMessage} (never a value, never the statement), and the attached `cause` is a scrubbed copy
+ * without the query or parameters ({@link safeDriverError}). `detail` holds sqlstate, table, column,
+ * constraint and data type when the server named them.
+ * A unique-key violation (SQLSTATE 23505) is marked `detail.violation = 'unique'` (see `isUniqueViolation`).
  */
 export function pgError(e: unknown, redactedUrl: string): TandemError {
   if (e instanceof TandemError) return e;
-  const err = e as { code?: string; message?: string; column?: string; table?: string; constraint?: string };
+  const err = (e ?? {}) as { code?: string; message?: string; detail?: string; column?: string; table?: string; constraint?: string; dataType?: string };
   const code = err.code ?? '';
+  const message = scrubPgMessage(err.message ?? String(e));
+  const cause = safeDriverError(e, scrubPgMessage);
   // a server error carries a 5-character SQLSTATE (a lock or statement timeout is 55P03 / 57014, not unreachable)
   const sqlstate = /^[0-9A-Z]{5}$/.test(code);
   // the server ended the session (idle-in-transaction timeout 25P03, admin shutdown or crash 57P01-57P03): the
   // connection is gone, as when the network drops it, and the transaction can run again on a new one
   const sessionEnded = ['25P03', '57P01', '57P02', '57P03'].includes(code);
   if (sessionEnded || ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET', 'EAI_AGAIN'].includes(code) || (!sqlstate && /timeout|terminated unexpectedly|Connection terminated|not queryable/i.test(err.message ?? '')))
-    return new TandemError('STORE_UNREACHABLE', `cannot reach PostgreSQL at ${redactedUrl} (${code || err.message})`, { cause: code }, { cause: e });
+    return new TandemError('STORE_UNREACHABLE', `cannot reach PostgreSQL at ${redactedUrl} (${code || message})`, { cause: code }, { cause });
   if (code === '28P01' || code === '28000')
-    return new TandemError('STORE_AUTH', `PostgreSQL at ${redactedUrl} refused the credentials (${err.message})`, {}, { cause: e });
+    return new TandemError('STORE_AUTH', `PostgreSQL at ${redactedUrl} refused the credentials (${message})`, {}, { cause });
   if (code === '3D000')
-    return new TandemError('STORE_DATABASE_NOT_FOUND', `PostgreSQL at ${redactedUrl}: ${err.message}`, {}, { cause: e });
-  return new TandemError('STORE_QUERY', `PostgreSQL at ${redactedUrl}: ${err.message ?? String(e)}`, { sqlstate: code, column: err.column, table: err.table, constraint: err.constraint, ...(code === '23505' ? { violation: UNIQUE_VIOLATION } : {}) }, { cause: e });
+    return new TandemError('STORE_DATABASE_NOT_FOUND', `PostgreSQL at ${redactedUrl}: ${message}`, {}, { cause });
+  const detail = typeof err.detail === 'string' && err.detail ? ` (${scrubPgMessage(err.detail)})` : '';
+  return new TandemError('STORE_QUERY', `PostgreSQL at ${redactedUrl}: ${message}${detail}`, { sqlstate: code, column: err.column, table: err.table, constraint: err.constraint, dataType: err.dataType, ...(code === '23505' ? { violation: UNIQUE_VIOLATION } : {}) }, { cause });
 }

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { TandemError } from '../../core/errors.js';
 import { UNIQUE_VIOLATION } from '../common.js';
+import { type QuoteRule, type ValueRule, VALUE_MASK, redactUrl, safeDriverError, scrubMessage } from '../../core/redact.js';
 import type { Row } from '../types.js';
 import type { StoreUrl } from '../url.js';
 
@@ -26,12 +27,14 @@ export function openSqliteDatabase(u: StoreUrl): Database.Database {
   const memory = raw === ':memory:';
   const uri = raw.startsWith('file:');
   const file = memory || uri ? raw : resolve(process.cwd(), raw);
+  // a URI filename can carry secrets in its query (`?key=` of SQLCipher): messages show it redacted
+  const shown = redactUrl(file);
   if (!memory && !uri) {
     const dir = dirname(file);
     if (!existsSync(dir) || !statSync(dir).isDirectory())
-      throw new TandemError('STORE_UNREACHABLE', `SQLite store ${u.redacted}: directory ${dir} does not exist (create it first)`, { path: file });
+      throw new TandemError('STORE_UNREACHABLE', `SQLite store ${u.redacted}: directory ${redactUrl(dir)} does not exist (create it first)`, { path: shown });
     if (existsSync(file) && statSync(file).isDirectory())
-      throw new TandemError('STORE_UNREACHABLE', `SQLite store ${u.redacted}: ${file} is a directory, not a database file`, { path: file });
+      throw new TandemError('STORE_UNREACHABLE', `SQLite store ${u.redacted}: ${shown} is a directory, not a database file`, { path: shown });
   }
   let db: Database.Database | undefined;
   try {
@@ -51,24 +54,46 @@ export function openSqliteDatabase(u: StoreUrl): Database.Database {
     const err = e as { code?: string; message?: string };
     throw new TandemError(
       'STORE_UNREACHABLE',
-      `cannot open SQLite store ${u.redacted}${memory ? '' : ` (${file})`}: ${err.message ?? String(e)}`,
-      { sqliteCode: err.code, path: file },
-      { cause: e },
+      `cannot open SQLite store ${u.redacted}${memory ? '' : ` (${shown})`}: ${scrubSqliteMessage(err.message ?? String(e))}`,
+      { sqliteCode: err.code, path: shown },
+      { cause: safeDriverError(e, scrubSqliteMessage) },
     );
   }
 }
 
 /**
+ * SQLite names tables, columns and constraints in its messages (`UNIQUE constraint failed: users.email`,
+ * `NOT NULL constraint failed: t.c`, `CHECK constraint failed: <name or expression>`), not bound values; but a
+ * CHECK expression, a `RAISE(ABORT, …)` text of a trigger or a JSON function can quote text. Single-quoted text
+ * is taken for a value; double-quoted text is a name after `near`, `column`, `table`, `index` or `view`.
+ */
+export const SQLITE_VALUE_RULES: readonly ValueRule[] = [
+  // the bytes of a value: `unrecognized token: "X'0a…"`
+  { re: /(unrecognized token: )[\s\S]*/g, replace: `$1${VALUE_MASK}` },
+];
+
+/** Quoted text in SQLite messages: single quotes are values, double quotes names after a naming word. */
+export const SQLITE_QUOTES: readonly QuoteRule[] = [
+  { quote: "'", nameBefore: /(?!)/ },
+  { quote: '"', nameBefore: /\b(near|column:?|table:?|index|view|trigger|constraint)\s+$/i },
+];
+
+/** An SQLite message without the values it may quote. */
+export function scrubSqliteMessage(text: string): string {
+  return scrubMessage(text, SQLITE_VALUE_RULES, SQLITE_QUOTES);
+}
+
+/**
  * Maps a better-sqlite3 error (`SqliteError` with an `SQLITE_*` code, or the driver's own `RangeError`/`TypeError`
- * for bad bindings) to `TANDEM_ERR_STORE_QUERY` with the store's redacted URL. SQLite's messages name tables,
- * columns and constraints, never bound values; `detail.sqliteCode` holds the extended result code. A unique or
- * primary-key violation is marked `detail.violation = 'unique'` (see `isUniqueViolation`).
+ * for bad bindings) to `TANDEM_ERR_STORE_QUERY` with the store's redacted URL. The message goes through
+ * {@link scrubSqliteMessage}; the cause is a scrubbed copy; `detail.sqliteCode` holds the extended result code.
+ * A unique or primary-key violation is marked `detail.violation = 'unique'` (see `isUniqueViolation`).
  */
 export function sqliteError(e: unknown, redactedUrl: string): TandemError {
   if (e instanceof TandemError) return e;
   const err = e as { code?: string; message?: string };
   const unique = err.code === 'SQLITE_CONSTRAINT_UNIQUE' || err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
-  return new TandemError('STORE_QUERY', `SQLite at ${redactedUrl}: ${err.message ?? String(e)}`, { sqliteCode: err.code, ...(unique ? { violation: UNIQUE_VIOLATION } : {}) }, { cause: e });
+  return new TandemError('STORE_QUERY', `SQLite at ${redactedUrl}: ${scrubSqliteMessage(err.message ?? String(e))}`, { sqliteCode: err.code, ...(unique ? { violation: UNIQUE_VIOLATION } : {}) }, { cause: safeDriverError(e, scrubSqliteMessage) });
 }
 
 /**
