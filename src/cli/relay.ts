@@ -7,7 +7,7 @@ import { serveMetrics } from '../core/metrics.js';
 import { ensureControlSchema } from '../control/control.js';
 import { primaryRole, readPhase } from '../control/phase.js';
 import { reverseEntity } from '../core/reverse.js';
-import { TandemError, isTandemError } from '../core/errors.js';
+import { TandemError, isTandemError, errorLine } from '../core/errors.js';
 import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError } from './context.js';
 
 export function registerRelay(program: Command): void {
@@ -114,7 +114,7 @@ export function registerRelay(program: Command): void {
         await auditSafely(ctx, { command: 'relay', args, outcome: 'ok', detail: JSON.stringify(stats) });
         process.exitCode = EXIT.ok;
       } catch (e) {
-        await auditSafely(ctx, { command: 'relay', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
+        await auditSafely(ctx, { command: 'relay', args, outcome: 'error', detail: errorLine(e) });
         process.exitCode = reportError(e);
       } finally {
         await transport?.close().catch(() => {});

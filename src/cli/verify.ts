@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { isTandemError, TandemError } from '../core/errors.js';
+import { TandemError, errorLine } from '../core/errors.js';
 import { MAX_RECORDED_PER_ENTITY, recheckMismatches, runContinuous, type CycleReport } from '../verify/continuous.js';
 import { verifyMetrics } from '../verify/metrics.js';
 import { mismatchCounts, recordMismatches, type FoundDifference } from '../verify/mismatches.js';
@@ -86,7 +86,7 @@ export function registerVerify(program: Command): void {
       try {
         process.exitCode = opts.continuous ? await continuous(ctx, parsed, opts, stop.signal, args) : await oneShot(ctx, parsed, opts, stop.signal, args);
       } catch (e) {
-        await auditSafely(ctx, { command: 'verify', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
+        await auditSafely(ctx, { command: 'verify', args, outcome: 'error', detail: errorLine(e) });
         process.exitCode = reportError(e);
       } finally {
         stop.dispose();

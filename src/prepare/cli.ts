@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError, type CommandContext } from '../cli/context.js';
 import { controlSchemaVersion } from '../control/control.js';
-import { TandemError, isTandemError } from '../core/errors.js';
+import { TandemError, errorLine } from '../core/errors.js';
 import { DEFAULT_LOCK_TIMEOUT_SECONDS, prepareEntity, selectPrepareEntities, type PrepareEntityResult, type PrepareRequest } from './prepare.js';
 import { VERSION_COLUMN_DEFAULT } from './sql.js';
 
@@ -111,10 +111,10 @@ export function registerPrepare(program: Command): void {
         process.exitCode = EXIT.ok;
       } catch (e) {
         // what was done before the failure stays done (and is listed); the error says what stopped
-        if (opts.json) process.stdout.write(`${JSON.stringify({ dryRun: !!opts.dryRun, undo: !!opts.undo, column, entities: results, error: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) })}\n`);
+        if (opts.json) process.stdout.write(`${JSON.stringify({ dryRun: !!opts.dryRun, undo: !!opts.undo, column, entities: results, error: errorLine(e) })}\n`);
         else if (results.length) process.stdout.write(`${formatPrepareReport(results, { dryRun: opts.dryRun, undo: opts.undo })}\n`);
         if (!opts.dryRun || (await controlSchemaVersion(ctx.control))) {
-          await auditSafely(ctx, { command: 'prepare', args, outcome: 'error', detail: `${isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e)}; done before: ${summary()}` });
+          await auditSafely(ctx, { command: 'prepare', args, outcome: 'error', detail: `${errorLine(e)}; done before: ${summary()}` });
         }
         process.exitCode = reportError(e);
       } finally {
