@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalize } from '../core/canonical.js';
 import { TandemError } from '../core/errors.js';
-import { keyString, mapRow, misfit, type MappedRow, type ResolvedEntity } from '../core/mapping.js';
+import { keyString, mapRow, misfit, shownKey, type MappedRow, type ResolvedEntity, type ResolvedTarget } from '../core/mapping.js';
 import { isUniqueViolation as isStoreUniqueViolation, upsertByKey } from '../stores/common.js';
 import type { Executor, LedgerMode, Row, Store, UpsertQuery } from '../stores/types.js';
 
@@ -33,7 +33,10 @@ export function checkFits(entity: ResolvedEntity, rows: MappedRow[]): void {
         const check = t.checks?.[ci] ?? 'full';
         if (check === 'none') continue;
         const why = check === 'null' ? (values[ci] === null || values[ci] === undefined ? 'is NULL but the column is NOT NULL' : null) : misfit(values[ci], col);
-        if (why) throw new TandemError('VALUE_DOES_NOT_FIT', `entity ${entity.name} key ${r.key}: the value for ${t.table.name}.${col.name} ${why}`, { entity: entity.name, key: r.key, table: t.table.name, column: col.name });
+        if (why) {
+          const key = shownKey(entity, r.key);
+          throw new TandemError('VALUE_DOES_NOT_FIT', `entity ${entity.name} key ${key}: the value for ${t.table.name}.${col.name} ${why}`, { entity: entity.name, key, table: t.table.name, column: col.name });
+        }
       }
     });
   }
@@ -101,7 +104,7 @@ export async function applyMapped(target: Store, tx: Executor, entity: ResolvedE
       await upsertRows(target, tx, entity, rows);
       if (guarded) await tx.execute('RELEASE SAVEPOINT tandem_apply');
     } catch (e) {
-      if (!guarded || !isUniqueViolation(e)) throw translateWriteError(e, entity);
+      if (!guarded || !isUniqueViolation(e)) throw e;
       await tx.execute('ROLLBACK TO SAVEPOINT tandem_apply');
       await resolveUniqueConflicts(target, tx, entity, rows, options.source!);
     }
@@ -123,7 +126,19 @@ async function upsertRows(target: Store, tx: Executor, entity: ResolvedEntity, r
     const per = target.dialect === 'postgres' || target.dialect === 'pglite' ? values.length : Math.max(1, Math.floor(MAX_PARAMS / columns.length));
     for (let i = 0; i < values.length; i += per) {
       const q: UpsertQuery = { table: t.table.name, columns, key: t.keyColumns, rows: values.slice(i, i + per), columnInfo: t.columns };
-      await upsertByKey(target, tx, q);
+      const slice = rows.slice(i, i + per);
+      // PostgreSQL aborts the transaction on a failed statement: a savepoint keeps it usable for finding the row
+      const mark = slice.length > 1 && (target.dialect === 'postgres' || target.dialect === 'pglite');
+      if (mark) await tx.execute('SAVEPOINT tandem_stmt');
+      try {
+        await upsertByKey(target, tx, q);
+        if (mark) await tx.execute('RELEASE SAVEPOINT tandem_stmt');
+      } catch (e) {
+        if (!(e instanceof TandemError) || !isValueRefused(e)) throw e;
+        if (mark) await tx.execute('ROLLBACK TO SAVEPOINT tandem_stmt');
+        const row = slice.length > 1 ? await findRefusedRow(target, tx, t, slice.map((r) => r.values[ti]!)).catch(() => -1) : 0;
+        throw translateWriteError(e, entity, ti, slice, row >= 0 ? slice[row] : undefined);
+      }
     }
   }
 }
@@ -219,7 +234,7 @@ export async function resolveUniqueConflicts(target: Store, tx: Executor, entity
       await tx.execute('RELEASE SAVEPOINT tandem_resolve');
       return;
     } catch (e) {
-      if (!isUniqueViolation(e)) throw translateWriteError(e, entity);
+      if (!isUniqueViolation(e)) throw e;
       await tx.execute('ROLLBACK TO SAVEPOINT tandem_resolve');
       last = e;
     }
@@ -233,13 +248,94 @@ function parkedValue(key: string, maxLength?: number): string {
   return maxLength ? v.slice(0, Math.max(1, maxLength)) : v;
 }
 
-/** Turns a database's "value too long / out of range / invalid input" into TANDEM_ERR_VALUE_DOES_NOT_FIT. */
-function translateWriteError(e: unknown, entity: ResolvedEntity, table = (e as TandemError)?.detail?.table as string | undefined ?? 'target'): unknown {
-  const te = e as TandemError;
-  const sqlstate = String((te.detail as { sqlstate?: string } | undefined)?.sqlstate ?? '');
-  if (/^22/.test(sqlstate) || /out of range|too long|invalid input|incorrect .* value|data truncat/i.test(te.message ?? ''))
-    return new TandemError('VALUE_DOES_NOT_FIT', `entity ${entity.name}: a value does not fit target table ${table}: ${te.message}`, { entity: entity.name, table }, { cause: e });
-  return e;
+/**
+ * Finds which row of a refused multi-row upsert the target refuses, by bisection: each probe upserts a part of
+ * the rows inside a savepoint and rolls back to it, so nothing of it stays. Returns the row's index, or -1.
+ */
+async function findRefusedRow(target: Store, tx: Executor, t: ResolvedTarget, values: unknown[][]): Promise<number> {
+  const refuses = async (from: number, to: number): Promise<boolean> => {
+    const st = target.sql.upsert({ table: t.table.name, columns: t.columns.map((c) => c.name), key: t.keyColumns, rows: values.slice(from, to), columnInfo: t.columns });
+    await tx.execute('SAVEPOINT tandem_probe');
+    let refused = false;
+    try {
+      await tx.execute(st.sql, st.params);
+    } catch (e) {
+      refused = e instanceof TandemError && isValueRefused(e);
+    }
+    await tx.execute('ROLLBACK TO SAVEPOINT tandem_probe');
+    return refused;
+  };
+  let [lo, hi] = [0, values.length];
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (await refuses(lo, mid)) hi = mid;
+    else if (await refuses(mid, hi)) lo = mid;
+    else return -1;
+  }
+  return lo;
+}
+
+/** MySQL/MariaDB errors meaning a value was refused: out of range, truncated, incorrect value, too long, NULL, CHECK. */
+const MYSQL_VALUE_ERRNOS = new Set([1048, 1264, 1265, 1292, 1366, 1367, 1406, 1411, 3140, 3819, 4025]);
+
+/** True when a store error says a written value was refused (type, range, length, NOT NULL, CHECK). */
+function isValueRefused(e: TandemError): boolean {
+  const d = (e.detail ?? {}) as { sqlstate?: string; errno?: number; sqliteCode?: string };
+  if (d.sqlstate && (/^22/.test(d.sqlstate) || d.sqlstate === '23502' || d.sqlstate === '23514')) return true;
+  if (d.errno !== undefined && MYSQL_VALUE_ERRNOS.has(d.errno)) return true;
+  if (d.sqliteCode && /^SQLITE_(CONSTRAINT_(CHECK|NOTNULL)|MISMATCH|TOOBIG)$/.test(d.sqliteCode)) return true;
+  return /out of range|too long|invalid input|incorrect .* value|data truncat/i.test(e.message ?? '');
+}
+
+/**
+ * The target column a refused-value error is about: the column the server names (`detail.column`, `column "c"`,
+ * `for column 'c'`, `` `d`.`t`.`c` ``, `constraint failed: t.c`), else the only column of the type it names
+ * (`for type uuid`, `for enum mood`), else the only column whose value fails {@link misfit}.
+ */
+function refusedColumn(e: TandemError, t: ResolvedTarget, rows: MappedRow[], ti: number): number {
+  const byName = (n: string | undefined) => (n ? t.columns.findIndex((c) => c.name === n || c.name.toLowerCase() === n.toLowerCase()) : -1);
+  const d = (e.detail ?? {}) as { column?: string };
+  const msg = e.message ?? '';
+  const named = [d.column, /column "([^"]+)"/.exec(msg)?.[1], /column '([^']+)'/i.exec(msg)?.[1], /column `[^`]*`\.`[^`]*`\.`([^`]+)`/.exec(msg)?.[1], /constraint failed: [\w$]+\.([\w$]+)/.exec(msg)?.[1]];
+  for (const n of named) {
+    const i = byName(n);
+    if (i >= 0) return i;
+  }
+  const type = /for (?:type|enum) ([\w ]+?)(?:\(|:|$)/.exec(msg)?.[1]?.trim().toLowerCase();
+  if (type) {
+    const same = t.columns.map((c, i) => [c, i] as const).filter(([c]) => c.dataType.toLowerCase().startsWith(type) || c.category === type);
+    if (same.length === 1) return same[0]![1];
+  }
+  const failing = t.columns.map((_c, i) => i).filter((i) => rows.some((r) => misfit(r.values[ti]![i], t.columns[i]!) !== null));
+  return failing.length === 1 ? failing[0]! : -1;
+}
+
+/**
+ * Turns a store's "value too long / out of range / invalid input / NOT NULL / CHECK" for one upsert statement
+ * into TANDEM_ERR_VALUE_DOES_NOT_FIT naming the entity, the target table, the column and the key: the server's
+ * row found by {@link findRefusedRow}, the server's row number (`at row N`) or the only row of the statement,
+ * else the first row whose value fails {@link misfit}, else the statement's keys. The server's message (values already removed by the dialect's
+ * scrubber) follows in parentheses; keys of a sensitive key column are shown as `[redacted]`. Other errors
+ * pass unchanged (a unique violation is resolved by the caller).
+ */
+function translateWriteError(e: unknown, entity: ResolvedEntity, ti: number, rows: MappedRow[], found?: MappedRow): unknown {
+  if (!(e instanceof TandemError) || e.code === 'TANDEM_ERR_VALUE_DOES_NOT_FIT' || !isValueRefused(e)) return e;
+  const t = entity.targets[ti]!;
+  const ci = refusedColumn(e, t, rows, ti);
+  const col = ci >= 0 ? t.columns[ci]! : undefined;
+  const atRow = Number(/ at row (\d+)/.exec(e.message)?.[1] ?? 0);
+  const row = found ?? (rows.length === 1 ? rows[0] : atRow >= 1 && atRow <= rows.length ? rows[atRow - 1] : col ? rows.find((r) => misfit(r.values[ti]![ci], col) !== null) : undefined);
+  const server = e.message.replace(/^[^:]*? at [^ ]+: /, '');
+  const where = col ? `${t.table.name}.${col.name}` : `a column of ${t.table.name}`;
+  const keys = row ? [row.key] : rows.slice(0, 3).map((r) => r.key);
+  const shown = keys.map((k) => shownKey(entity, k));
+  const which = row ? `key ${shown[0]}` : `one of the keys ${shown.join(', ')}${rows.length > 3 ? ` (and ${rows.length - 3} more)` : ''}`;
+  return new TandemError(
+    'VALUE_DOES_NOT_FIT',
+    `entity ${entity.name} ${which}: the value for ${where}${col ? ` (${col.dataType})` : ''} was refused by the target (${server})`,
+    { entity: entity.name, table: t.table.name, column: col?.name, key: row ? shown[0] : undefined },
+    { cause: e },
+  );
 }
 
 /**

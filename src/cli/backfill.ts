@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { runBackfill, type EntityBackfillResult } from '../backfill/backfill.js';
 import { formatDuration } from '../backfill/progress.js';
-import { isTandemError } from '../core/errors.js';
+import { errorLine } from '../core/errors.js';
 import { preflight } from '../backfill/preflight.js';
 import { commandHeartbeat } from './heartbeat.js';
 import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError, stopOnSignals } from './context.js';
@@ -53,7 +53,7 @@ export function registerBackfill(program: Command): void {
         await auditSafely(ctx, { command: 'backfill', args, outcome: interrupted ? 'interrupted' : 'ok', detail: JSON.stringify(results.map((r) => ({ entity: r.entity, copied: r.copied, status: r.status }))) });
         process.exitCode = interrupted ? stop.exitCode : EXIT.ok;
       } catch (e) {
-        await auditSafely(ctx, { command: 'backfill', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
+        await auditSafely(ctx, { command: 'backfill', args, outcome: 'error', detail: errorLine(e) });
         process.exitCode = reportError(e);
       } finally {
         await hb?.stop();

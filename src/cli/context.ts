@@ -5,7 +5,8 @@ import { resolveConfig } from '../config/resolve.js';
 import type { TandemConfig } from '../config/schema.js';
 import { audit, ensureControlSchema, type AuditEntry } from '../control/control.js';
 import { guardLegacyWrites, phaseOf } from '../control/legacy-guard.js';
-import { TandemError, redactUrl } from '../core/errors.js';
+import { errorLine } from '../core/errors.js';
+import { redactText } from '../core/redact.js';
 import { createLogger } from '../core/logger.js';
 import { endProgressLine } from '../core/terminal.js';
 import type { ResolvedEntity } from '../core/mapping.js';
@@ -89,16 +90,16 @@ export async function auditSafely(ctx: CommandContext, e: AuditEntry): Promise<v
   try {
     await audit(ctx.control, e);
   } catch (err) {
-    ctx.log.warn({ event: 'audit.failed', err: (err as Error).message }, 'could not write the audit log');
+    ctx.log.warn({ event: 'audit.failed', err: errorLine(err) }, 'could not write the audit log');
   }
 }
 
 /** Prints a TandemError (or any error) as one line on stderr and returns exit code 2. */
 export function reportError(e: unknown): number {
   endProgressLine();
-  const line = e instanceof TandemError ? e.toLine() : `TANDEM_ERR_INTERNAL: ${redactUrl((e as Error)?.message ?? String(e))}`;
-  process.stderr.write(`${line}\n`);
-  if (process.env.TANDEM_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  process.stderr.write(`${errorLine(e)}\n`);
+  // the stack's first line repeats the message: it is printed redacted the same way
+  if (process.env.TANDEM_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${redactText(e.stack.slice(e.stack.indexOf('\n') + 1))}\n`);
   return EXIT.error;
 }
 

@@ -9,7 +9,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig } from '../config/load.js';
-import { TandemError, isTandemError } from '../core/errors.js';
+import { TandemError, isTandemError, errorLine } from '../core/errors.js';
 import type { VerifyOptions } from '../identity/types.js';
 import { identifyHash, verifyPassword } from '../identity/registry.js';
 import { resolveIdentity } from '../identity/resolve.js';
@@ -155,7 +155,7 @@ async function wrap(opts: { entity: string; dryRun?: boolean; json?: boolean; co
     await auditSafely(ctx, { command: 'identity wrap', args, outcome: r.interrupted ? 'interrupted' : 'ok', detail: JSON.stringify(r) });
     process.exitCode = r.interrupted ? stop.exitCode : EXIT.ok;
   } catch (e) {
-    await auditSafely(ctx, { command: 'identity wrap', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
+    await auditSafely(ctx, { command: 'identity wrap', args, outcome: 'error', detail: errorLine(e) });
     process.exitCode = reportError(e);
   } finally {
     await hb?.stop();
@@ -239,7 +239,7 @@ async function sunset(opts: { entity: string; before: Date; format: string; out?
     process.exitCode = r.interrupted ? stop.exitCode : EXIT.ok;
   } catch (e) {
     file?.destroy();
-    await auditSafely(ctx, { command: 'identity sunset', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
+    await auditSafely(ctx, { command: 'identity sunset', args, outcome: 'error', detail: errorLine(e) });
     process.exitCode = reportError(e);
   } finally {
     stop.dispose();

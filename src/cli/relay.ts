@@ -7,7 +7,7 @@ import { serveMetrics } from '../core/metrics.js';
 import { ensureControlSchema } from '../control/control.js';
 import { primaryRole, readPhase } from '../control/phase.js';
 import { reverseEntity } from '../core/reverse.js';
-import { TandemError, isTandemError } from '../core/errors.js';
+import { TandemError, errorLine, isTandemError } from '../core/errors.js';
 import { commandHeartbeat } from './heartbeat.js';
 import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError, stopOnSignals } from './context.js';
 import { enumOption, intOption, numberOption, PORT } from './options.js';
@@ -128,7 +128,7 @@ export function registerRelay(program: Command): void {
         await auditSafely(ctx, { command: 'relay', args, outcome: outcome(), detail: JSON.stringify(stats) });
         process.exitCode = exitCode();
       } catch (e) {
-        await auditSafely(ctx, { command: 'relay', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
+        await auditSafely(ctx, { command: 'relay', args, outcome: 'error', detail: errorLine(e) });
         process.exitCode = reportError(e);
       } finally {
         await hb?.stop();

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { isTandemError, TandemError } from '../core/errors.js';
+import { TandemError, errorLine } from '../core/errors.js';
 import { listMismatches, setMismatchState, type MismatchState } from '../verify/mismatches.js';
 import { planRepair, REPAIR_BATCH, repairKeys, type PlannedRepair } from '../verify/repair.js';
 import { compareKeysNow, type KeyToCheck } from '../verify/rows.js';
@@ -109,7 +109,7 @@ export function registerRepair(program: Command): void {
                   r.applied += x.applied;
                   r.deleted += x.deleted;
                 } catch (err) {
-                  r.failed.push({ key: k.key, error: isTandemError(err) ? err.toLine() : String((err as Error)?.message ?? err) });
+                  r.failed.push({ key: k.key, error: errorLine(err) });
                 }
               }
             }
@@ -137,7 +137,7 @@ export function registerRepair(program: Command): void {
           process.exitCode = reportError(new TandemError('REPAIR_FAILED', `${failed.length} key(s) could not be re-applied (first: ${failed[0]!.key}: ${failed[0]!.error}); the other keys were repaired`, { failed: failed.length }));
         } else process.exitCode = stop.signal.aborted ? stop.exitCode : (still ? EXIT.differences : EXIT.ok) | (truncated ? EXIT_BITS.partial : 0);
       } catch (e) {
-        await auditSafely(ctx, { command: 'repair', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
+        await auditSafely(ctx, { command: 'repair', args, outcome: 'error', detail: errorLine(e) });
         process.exitCode = reportError(e);
       } finally {
         await hb?.stop();

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { ProgressReporter } from '../backfill/progress.js';
 import type { AuditEntry } from '../control/control.js';
-import { isTandemError, TandemError } from '../core/errors.js';
+import { TandemError, errorLine } from '../core/errors.js';
 import { MAX_RECORDED_PER_ENTITY, recheckMismatches, runContinuous, type CycleReport } from '../verify/continuous.js';
 import { verifyMetrics } from '../verify/metrics.js';
 import { mismatchCounts, recordMismatches, type FoundDifference } from '../verify/mismatches.js';
@@ -99,7 +99,7 @@ export function registerVerify(program: Command): void {
       try {
         process.exitCode = opts.continuous ? await continuous(ctx, parsed, opts, stop.signal, args) : await oneShot(ctx, parsed, opts, stop.signal, args);
       } catch (e) {
-        await auditSafely(ctx, { command: 'verify', args, outcome: 'error', detail: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) });
+        await auditSafely(ctx, { command: 'verify', args, outcome: 'error', detail: errorLine(e) });
         process.exitCode = reportError(e);
       } finally {
         await hb.stop();

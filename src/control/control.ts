@@ -1,5 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import { TandemError } from '../core/errors.js';
+import { redactDeep, redactText } from '../core/redact.js';
 import type { Executor, Store } from '../stores/types.js';
 import { fenceLease, type Lease } from './lease.js';
 import { CONTROL_SCHEMA_VERSION, familyOf, migrations, nowSql } from './schema.js';
@@ -80,7 +81,8 @@ export async function audit(store: Store, e: AuditEntry): Promise<void> {
   const p = (i: number) => store.sql.param(i);
   await store.execute(
     `INSERT INTO ${store.controlTable('audit_log')} (command, args, actor, outcome, detail) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)})`,
-    [e.command, JSON.stringify(e.args), actor(), e.outcome, e.detail ?? null],
+    // the last line of defence: URLs and secret pairs in args and detail are redacted here, whoever wrote them
+    [e.command, JSON.stringify(redactDeep(e.args)), actor(), e.outcome, e.detail == null ? null : redactText(e.detail)],
   );
 }
 

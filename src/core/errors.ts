@@ -7,6 +7,8 @@
  *
  * Exit codes of the CLI: 0 success, 1 differences found (verify), 2 any TandemError or unexpected failure.
  */
+import { redactErrorText } from './redact.js';
+
 export const ErrorCodes = {
   // config
   CONFIG_NOT_FOUND: 'the config file does not exist',
@@ -85,3 +87,12 @@ export function isTandemError(e: unknown, code?: ErrorCode): e is TandemError {
 
 /** Replaces the password and secret query parameters of a URL with `***` (see src/core/redact.ts). */
 export { redactUrl } from './redact.js';
+
+/**
+ * The one line that stands for an error on stderr and in the audit log: `TANDEM_ERR_X: message` for a
+ * TandemError (its message is built value-free), `TANDEM_ERR_INTERNAL: …` with URLs, secret pairs and quoted
+ * values removed for anything else ({@link redactErrorText}).
+ */
+export function errorLine(e: unknown): string {
+  return e instanceof TandemError ? e.toLine() : `TANDEM_ERR_INTERNAL: ${redactErrorText(e)}`;
+}

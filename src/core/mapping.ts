@@ -2,6 +2,7 @@ import type { Cast, ColumnSpec, EntityConfig, TargetConfig } from '../config/sch
 import type { ColumnInfo, Executor, Row, Store, TableInfo, TypeCategory } from '../stores/types.js';
 import { canonicalBoolean, canonicalDecimal, canonicalInteger, canonicalJson, canonicalTimestamp, canonicalize } from './canonical.js';
 import { TandemError } from './errors.js';
+import { type QuoteRule, safeDriverError, scrubMessage } from './redact.js';
 
 /**
  * An entity resolved against the live schemas: which source columns to read, how each source row becomes one
@@ -132,11 +133,34 @@ export function mapRow(entity: ResolvedEntity, row: Row): MappedRow {
       const out = t.config.transform(row, mapped);
       return t.columns.map((c) => out[c.name]);
     } catch (e) {
-      throw new TandemError('MAPPING_INVALID', `entity ${entity.name} key ${key}: a transform for ${t.table.name} threw: ${(e as Error)?.message ?? e}`, {}, { cause: e });
+      // a transform's error can quote the row (JSON.parse does): quoted text and URLs are removed
+      const why = scrubMessage(e instanceof Error ? e.message : String(e), [], TRANSFORM_QUOTES);
+      throw new TandemError('MAPPING_INVALID', `entity ${entity.name} key ${shownKey(entity, key)}: a transform for ${t.table.name} threw: ${why}`, { entity: entity.name, table: t.table.name }, { cause: safeDriverError(e, (x) => scrubMessage(x, [], TRANSFORM_QUOTES)) });
     }
   });
   return { key, keyValues, version: versionOf(row, entity.version), values };
 }
+
+/** Quoted text in a transform's error is taken for a value (names are not quoted there). */
+const TRANSFORM_QUOTES: readonly QuoteRule[] = [{ quote: '"', nameBefore: /(?!)/ }, { quote: "'", nameBefore: /(?!)/ }, { quote: '`', nameBefore: /(?!)/ }];
+
+/** Text shown for a key that is sensitive: a key column listed in `sensitive` is never printed. */
+export const REDACTED_KEY = '[redacted]';
+
+/**
+ * The key as errors may print it: its canonical text, or `[redacted]` when a key column (source, or the target
+ * column it is copied to) is listed in the entity's `sensitive`.
+ */
+export function shownKey(entity: Pick<ResolvedEntity, 'key' | 'sensitive' | 'targets'>, key: string): string {
+  if (!entity.sensitive?.size) return key;
+  const names = new Set(entity.key);
+  for (const t of entity.targets ?? []) for (const k of t.keyColumns ?? []) { names.add(k); names.add(`${t.table.name}.${k}`); }
+  for (const n of names) if (entity.sensitive.has(n)) return REDACTED_KEY;
+  return key;
+}
+
+/** PostgreSQL/MariaDB accept a UUID as 32 hex digits, hyphens between groups, optionally in braces. */
+const UUID_TEXT = /^\{?[0-9a-f]{4}(?:-?[0-9a-f]{4}){7}\}?$/i;
 
 const INT_RANGE: Record<number, [bigint, bigint]> = {
   1: [-128n, 127n], 2: [-32768n, 32767n], 3: [-8388608n, 8388607n], 4: [-2147483648n, 2147483647n], 8: [-9223372036854775808n, 9223372036854775807n],
@@ -163,11 +187,14 @@ export function misfit(value: unknown, col: ColumnInfo): string | null {
       const c = canonicalDecimal(value, col.scale);
       const intDigits = c.replace('-', '').split('.')[0]!.replace(/^0+/, '').length;
       if (intDigits > col.precision - (col.scale ?? 0)) return `has ${intDigits} integer digits, more than ${col.dataType} allows`;
+    } else if (cat === 'uuid') {
+      if (!(value instanceof Uint8Array) && !UUID_TEXT.test(String(value))) return `is not a UUID (${col.dataType})`;
     } else if (cat !== 'text' && cat !== 'other' && cat !== 'binary') {
       canonicalize(value, col);
     }
-  } catch (e) {
-    return `cannot be read as ${col.dataType} (${(e as Error).message.replace(/"[^"]*"/, 'value')})`;
+  } catch {
+    // the parser's message quotes the value: only the type is named
+    return `cannot be read as ${col.dataType}`;
   }
   return null;
 }

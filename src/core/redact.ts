@@ -210,12 +210,21 @@ export function safeDriverError(e: unknown, scrub: (text: string) => string): un
 }
 
 /**
- * The one line for an error of unknown kind (not a TandemError): its message with URLs and secret pairs
- * redacted, and quoted text that could be a value removed.
+ * Quoting of messages whose origin is unknown (an error that no dialect mapped): double- or single-quoted text
+ * is a name only after a naming word (`column "c"`, `table 't'`, `user 'u'`); any other quoted text is hidden.
+ */
+export const GENERIC_QUOTES: readonly QuoteRule[] = [
+  { quote: '"', nameBefore: /\b(column|relation|constraint|table|type|schema|database|role|user|index|sequence|view|function|trigger|encoding|extension|parameter|near|key|file|module|option|command|entity|config|directory|path|flag|package)\s+$/i },
+  { quote: "'", nameBefore: /(\b(column|key|table|database|user|in|function|index|constraint|field|variable|schema|file|module|option|command|entity|package|directory|path|flag|property)\s+|@)$/i },
+];
+
+/**
+ * The text of an error of unknown kind (not a TandemError) made safe to print or store: URLs and secret pairs
+ * redacted ({@link redactText}), quoted text that could be a value removed ({@link GENERIC_QUOTES}).
  */
 export function redactErrorText(e: unknown): string {
   const raw = e instanceof Error ? e.message || e.name : String(e);
-  return redactText(raw);
+  return scrubMessage(raw, [], GENERIC_QUOTES);
 }
 
 /**

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError, stopOnSignals, type CommandContext } from '../cli/context.js';
 import { numberOption } from '../cli/options.js';
 import { controlSchemaVersion } from '../control/control.js';
-import { isTandemError } from '../core/errors.js';
+import { errorLine } from '../core/errors.js';
 import { DEFAULT_LOCK_TIMEOUT_SECONDS, prepareEntity, selectPrepareEntities, type PrepareEntityResult, type PrepareRequest } from './prepare.js';
 import { VERSION_COLUMN_DEFAULT } from './sql.js';
 
@@ -112,10 +112,10 @@ export function registerPrepare(program: Command): void {
         process.exitCode = left ? stop.exitCode : EXIT.ok;
       } catch (e) {
         // what was done before the failure stays done (and is listed); the error says what stopped
-        if (opts.json) process.stdout.write(`${JSON.stringify({ dryRun: !!opts.dryRun, undo: !!opts.undo, column, entities: results, error: isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e) })}\n`);
+        if (opts.json) process.stdout.write(`${JSON.stringify({ dryRun: !!opts.dryRun, undo: !!opts.undo, column, entities: results, error: errorLine(e) })}\n`);
         else if (results.length) process.stdout.write(`${formatPrepareReport(results, { dryRun: opts.dryRun, undo: opts.undo })}\n`);
         if (!opts.dryRun || (await controlSchemaVersion(ctx.control))) {
-          await auditSafely(ctx, { command: 'prepare', args, outcome: 'error', detail: `${isTandemError(e) ? e.toLine() : String((e as Error)?.message ?? e)}; done before: ${summary()}` });
+          await auditSafely(ctx, { command: 'prepare', args, outcome: 'error', detail: `${errorLine(e)}; done before: ${summary()}` });
         }
         process.exitCode = reportError(e);
       } finally {
