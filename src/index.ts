@@ -2,7 +2,7 @@
  * Tandem's public API. Glossary (DESIGN.md): source/legacy, target/new, store, entity, key, version, mapping,
  * change, outbox, relay, apply, version ledger, backfill, verify, repair, parity, phase.
  */
-export { defineConfig, type TandemConfig, type TandemConfigInput, type EntityConfig, type TargetConfig, type ColumnSpec, type Cast } from './config/schema.js';
+export { defineConfig, env, type TandemConfig, type TandemConfigInput, type EntityConfig, type TargetConfig, type ColumnSpec, type Cast } from './config/schema.js';
 export { loadConfig, parseConfig } from './config/load.js';
 export { resolveConfig, resolveEntity, orderEntities } from './config/resolve.js';
 export { snakeCase, renameColumns } from './core/naming.js';

@@ -2,7 +2,8 @@ import { existsSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { assertDistinctTables, proposalTables } from '../config/overlap.js';
 import { TandemError } from '../core/errors.js';
-import { propose, renderConfig } from '../init/generate.js';
+import { propose, renderConfig, type Proposal } from '../init/generate.js';
+import { identifyHash } from '../identity/registry.js';
 import { openStore, sameStore } from '../stores/index.js';
 import type { Store } from '../stores/types.js';
 import { EXIT, reportError } from './context.js';
@@ -26,6 +27,7 @@ export function registerInit(program: Command): void {
         if (target !== source) opened.push(target);
         const p = propose(await source.introspect(), await target.introspect());
         await assertDistinctTables(proposalTables(p), opts.source, opts.target, source, target);
+        await markHashColumns(source, p);
         if (!p.entities.length) throw new TandemError('TABLE_NOT_FOUND', `no source table of ${source.url} has a matching table in ${target.url}`);
         writeFileSync(opts.out, renderConfig(p, opts.source, opts.target));
         process.stdout.write(`wrote ${opts.out}: ${p.entities.length} entities (${(p.order ?? p.entities.map((e) => e.name)).join(', ')})${p.skipped.length ? `; left out: ${p.skipped.map((s) => s.table).join(', ')}` : ''}\n`);
@@ -36,4 +38,28 @@ export function registerInit(program: Command): void {
         await Promise.all(opened.map((s) => s.close().catch(() => {})));
       }
     });
+}
+
+/**
+ * Adds to each proposed entity's `sensitive` the text columns of its source table whose sampled values (up to
+ * 20 non-NULL ones) are mostly password hashes the identity registry recognises. Reads only; a column that
+ * cannot be sampled is left as it is. Values never leave this function.
+ */
+async function markHashColumns(source: Store, p: Proposal): Promise<void> {
+  const schema = await source.introspect();
+  for (const e of p.entities) {
+    const t = schema.tables.get(e.sourceTable);
+    if (!t) continue;
+    for (const c of t.columns) {
+      if (c.category !== 'text' || e.sensitive.includes(c.name)) continue;
+      try {
+        const col = source.sql.ident(c.name);
+        const rows = await source.query<Record<string, unknown>>(`SELECT ${col} AS v FROM ${source.sql.table(t.name)} WHERE ${col} IS NOT NULL LIMIT 20`);
+        const values = rows.map((r) => r.v).filter((v): v is string => typeof v === 'string' && v.length > 0);
+        if (values.length && values.filter((v) => identifyHash(v) !== null).length * 2 > values.length) e.sensitive.push(c.name);
+      } catch {
+        // a column that cannot be sampled is judged by its name only
+      }
+    }
+  }
 }

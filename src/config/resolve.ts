@@ -2,6 +2,7 @@ import { TandemError } from '../core/errors.js';
 import { compileColumn, specSource, staticFit, type FitCheck, type ResolvedEntity, type ResolvedTarget } from '../core/mapping.js';
 import type { SchemaInfo, Store, TableInfo } from '../stores/types.js';
 import { assertConfigDistinctTables } from './overlap.js';
+import { resolveSensitive } from './sensitive.js';
 import type { EntityConfig, TandemConfig } from './schema.js';
 
 /** Suggests a near name for "did you mean" hints: same name ignoring case and `_`. */
@@ -73,7 +74,7 @@ export function resolveEntity(name: string, cfg: EntityConfig, sourceSchema: Sch
   const readColumns = [...key, ...source.columns.map((c) => c.name).filter((c) => read.has(c) && !key.includes(c))];
   // a transform may read any column: read the whole row when one is present
   if (!declarative) for (const c of source.columns) if (!readColumns.includes(c.name)) readColumns.push(c.name);
-  return { name, config: cfg, source, key, keyColumns, version, readColumns, declarative, targets: orderTargets(targets), sensitive: new Set(cfg.sensitive ?? []) };
+  return { name, config: cfg, source, key, keyColumns, version, readColumns, declarative, targets: orderTargets(targets), sensitive: resolveSensitive(name, cfg.sensitive, source, targets) };
 }
 
 /** Orders an entity's target tables parents first when they reference each other (users before user_profiles). */

@@ -212,3 +212,14 @@ export type TandemConfig = z.output<typeof configSchema>;
 export function defineConfig(config: TandemConfigInput): TandemConfigInput {
   return config;
 }
+
+/**
+ * Reads a required environment variable in a config file: `source: env('SOURCE_URL')`. `tandem init` writes
+ * this for a URL that holds a password, so the password never lands in the file. Throws a plain Error naming
+ * the variable when it is unset or empty (the config loader reports it as `TANDEM_ERR_CONFIG_INVALID`).
+ */
+export function env(name: string): string {
+  const v = process.env[name];
+  if (v === undefined || v === '') throw new Error(`environment variable ${name} is not set (it holds a store URL with its password; set it before running tandem)`);
+  return v;
+}

@@ -15,6 +15,8 @@ export interface ProposedEntity {
   columns: [string, string][];
   unmappedSource: string[];
   unmappedTarget: string[];
+  /** Source columns proposed as `sensitive` (names that hold secrets; values recognised as password hashes). */
+  sensitive: string[];
 }
 
 export interface Proposal {
@@ -31,6 +33,9 @@ function match(name: string, candidates: string[]): string | null {
 }
 
 const VERSION_NAMES = ['version', 'lock_version', 'row_version', 'rowversion', 'revision'];
+
+/** Column names that hold secrets: password, passwd, pwd, hash, salt, token, secret, api_key, private key, otp, credential. */
+export const SECRET_NAME = /pass(word|wd)?|pwd|hash|salt|token|secret|api_?key|private_?key|otp|credential|pin_?code/i;
 
 /**
  * Proposes entities from two introspected schemas: one entity per source table that has a matching target
@@ -60,7 +65,8 @@ export function propose(source: SchemaInfo, target: SchemaInfo): Proposal {
     if (key.some((k) => !columns.some(([, s]) => s === k))) { skipped.push({ table: name, reason: `key column(s) ${key.join(', ')} have no matching target column` }); continue; }
     const unmappedTarget = tcols.filter((t) => !columns.some(([x]) => x === t));
     const version = st.columns.find((c) => VERSION_NAMES.includes(c.name.toLowerCase()) && c.category === 'integer')?.name ?? null;
-    entities.push({ name: snakeCase(name), sourceTable: name, targetTable: tn, key, version, columns, unmappedSource, unmappedTarget });
+    const sensitive = st.columns.filter((c) => SECRET_NAME.test(c.name)).map((c) => c.name);
+    entities.push({ name: snakeCase(name), sourceTable: name, targetTable: tn, key, version, columns, unmappedSource, unmappedTarget, sensitive });
   }
   let order: string[] | null = null;
   try {
@@ -76,17 +82,18 @@ const q = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 const prop = (s: string) => (/^[A-Za-z_$][\w$]*$/.test(s) ? s : q(s));
 
 /**
- * Renders a proposal as a `tandem.config.ts` that runs as it is. URLs with a password are not written: the file
- * reads `SOURCE_URL` / `TARGET_URL` from the environment and falls back to the URL without its password.
+ * Renders a proposal as a `tandem.config.ts` that runs as it is. A URL without a secret is written as the
+ * fallback of `process.env.SOURCE_URL` / `TARGET_URL`; a URL that holds one (a password, a secret query
+ * parameter) is not written at all: the file reads it with `env('SOURCE_URL')`, which fails naming the variable
+ * when it is unset, so no part of a password and no `***` placeholder ever lands in the file.
  */
 export function renderConfig(p: Proposal, sourceUrl: string, targetUrl: string): string {
-  const url = (u: string, env: string) => {
-    const safe = redactUrl(u) === u ? u : redactUrl(u);
-    return `process.env.${env} ?? ${q(safe)}`;
-  };
+  const url = (u: string, name: string) => (redactUrl(u) === u ? `process.env.${name} ?? ${q(u)}` : `env(${q(name)})`);
+  const secret = redactUrl(sourceUrl) !== sourceUrl || redactUrl(targetUrl) !== targetUrl;
   const lines: string[] = [];
   lines.push(`// Written by \`tandem init\`. Review it: every entity, key, column and the fill order were guessed from the schemas.`);
-  lines.push(`import { defineConfig } from 'tandem';`, '');
+  lines.push(`import { defineConfig${secret ? ', env' : ''} } from 'tandem';`, '');
+  if (secret) lines.push('// store URLs with a password are read from the environment (SOURCE_URL, TARGET_URL), never written here', '');
   lines.push('export default defineConfig({');
   lines.push(`  source: ${url(sourceUrl, 'SOURCE_URL')},`);
   lines.push(`  target: ${url(targetUrl, 'TARGET_URL')},`);
@@ -101,6 +108,7 @@ export function renderConfig(p: Proposal, sourceUrl: string, targetUrl: string):
     lines.push(`      key: ${e.key.length === 1 ? q(e.key[0]!) : `[${e.key.map(q).join(', ')}]`},`);
     if (e.version) lines.push(`      version: ${q(e.version)},`);
     else lines.push(`      // version: 'version', // no version column found: the apply uses last-writer-wins`);
+    if (e.sensitive.length) lines.push(`      sensitive: [${e.sensitive.map(q).join(', ')}], // secrets: verify, errors and logs never show these values`);
     lines.push('      targets: [');
     lines.push(`        {`);
     lines.push(`          table: ${q(e.targetTable)},`);
