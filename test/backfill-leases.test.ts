@@ -5,7 +5,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/stores/index.js';
-import { createLegacyMysql, createNewPostgres, fixtureConfig } from './fixtures.js';
+import { backfillCounts, createLegacyMysql, createNewPostgres, fixtureConfig } from './fixtures.js';
 import { createMysqlDatabase, createPgDatabase, runCli, spawnCli, writeConfig } from './helpers.js';
 
 /**
@@ -48,23 +48,6 @@ async function leaseExpired(url: string, scope: string): Promise<boolean> {
   try {
     const r = await c.query(`SELECT expires_ms <= (extract(epoch from clock_timestamp()) * 1000) AS gone FROM tandem.leases WHERE scope = $1`, [scope]);
     return r.rows[0]?.gone === true;
-  } finally {
-    await c.end();
-  }
-}
-
-async function pgCounts(url: string) {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    const q = async (sql: string) => Number((await c.query(sql)).rows[0]?.n ?? 0);
-    return {
-      checkpoint: await q(`SELECT rows_copied AS n FROM tandem.checkpoints WHERE entity = 'users'`),
-      users: await q(`SELECT count(*) AS n FROM users`),
-      profiles: await q(`SELECT count(*) AS n FROM user_profiles`),
-      ledger: await q(`SELECT count(*) AS n FROM tandem.version_ledger WHERE entity = 'users'`),
-      status: (await c.query(`SELECT status FROM tandem.checkpoints WHERE entity = 'users'`)).rows[0]?.status as string | undefined,
-    };
   } finally {
     await c.end();
   }
@@ -135,7 +118,7 @@ describe('backfill: one owner at a time', () => {
     expect(first.code).toBe(0);
     const users = JSON.parse(first.stdout).entities.find((e: { entity: string }) => e.entity === 'users');
     expect(users).toMatchObject({ copied: USERS, copiedTotal: USERS, status: 'done' });
-    expect(await pgCounts(tgt.url)).toMatchObject({ checkpoint: USERS, users: USERS, profiles: USERS, ledger: USERS, status: 'done' });
+    expect(await backfillCounts(tgt.url)).toMatchObject({ checkpoint: USERS, users: USERS, profiles: USERS, ledger: USERS, status: 'done' });
     expect((await runCli(['verify', '--config', cfg])).code).toBe(0);
     const end = JSON.parse((await runCli(['status', '--config', cfg, '--json'])).stdout);
     expect(end.entities.map((e: { status: string }) => e.status)).toEqual(['done', 'done', 'done']);
@@ -184,7 +167,7 @@ describe('backfill: one owner at a time', () => {
     await waitFor(async () => (await copiedOf(tgt.url, 'users')) >= 900);
     a.child.kill('SIGKILL');
     expect((await a.done).signal).toBe('SIGKILL');
-    const mid = await pgCounts(tgt.url);
+    const mid = await backfillCounts(tgt.url);
     expect(mid.status).toBe('running');
     expect(mid.users).toBe(mid.checkpoint);
 
@@ -216,7 +199,7 @@ describe('backfill: one owner at a time', () => {
     expect(next.code).toBe(0);
     const u = JSON.parse(next.stdout).entities.find((e: { entity: string }) => e.entity === 'users');
     expect(u).toMatchObject({ copied: USERS - mid.checkpoint, copiedTotal: USERS, status: 'done' });
-    expect(await pgCounts(tgt.url)).toMatchObject({ checkpoint: USERS, users: USERS, profiles: USERS, ledger: USERS, status: 'done' });
+    expect(await backfillCounts(tgt.url)).toMatchObject({ checkpoint: USERS, users: USERS, profiles: USERS, ledger: USERS, status: 'done' });
     expect((await runCli(['verify', '--config', cfg, '--entity', 'orgs,users'])).code).toBe(0);
     const after = JSON.parse((await runCli(['status', '--config', cfg, '--json'])).stdout);
     expect(after.entities.find((e: { entity: string }) => e.entity === 'users').status).toBe('done');
@@ -246,7 +229,7 @@ describe('backfill: one owner at a time', () => {
     expect(woke.code).toBe(2);
     expect(woke.stderr).toMatch(/^TANDEM_ERR_LEASE_LOST: the lease backfill:users of this process \(host .+ pid \d+\) was taken over /m);
     expect(woke.stderr).not.toMatch(/TANDEM_ERR_INTERNAL/);
-    expect(await pgCounts(tgt.url)).toMatchObject({ checkpoint: USERS, users: USERS, profiles: USERS, ledger: USERS, status: 'done' });
+    expect(await backfillCounts(tgt.url)).toMatchObject({ checkpoint: USERS, users: USERS, profiles: USERS, ledger: USERS, status: 'done' });
     expect((await runCli(['verify', '--config', cfg, '--entity', 'orgs,users'])).code).toBe(0);
   });
 });

@@ -1,27 +1,10 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLegacyMysql, createNewPostgres, fixtureConfig } from './fixtures.js';
+import { backfillCounts, createLegacyMysql, createNewPostgres, fixtureConfig } from './fixtures.js';
 import { createMysqlDatabase, createPgDatabase, runCli, spawnCli, writeConfig } from './helpers.js';
 
 const USERS = 12_000;
 
-/** Counts that must agree after every committed chunk: checkpoint position, target rows, ledger entries. */
-async function snapshot(url: string) {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    const q = async (sql: string) => Number((await c.query(sql)).rows[0]?.n ?? 0);
-    return {
-      checkpoint: await q(`SELECT rows_copied AS n FROM tandem.checkpoints WHERE entity = 'users'`),
-      users: await q(`SELECT count(*) AS n FROM users`),
-      profiles: await q(`SELECT count(*) AS n FROM user_profiles`),
-      ledger: await q(`SELECT count(*) AS n FROM tandem.version_ledger WHERE entity = 'users'`),
-      status: (await c.query(`SELECT status FROM tandem.checkpoints WHERE entity = 'users'`)).rows[0]?.status as string | undefined,
-    };
-  } finally {
-    await c.end();
-  }
-}
 
 async function waitFor(pred: () => Promise<boolean>, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
@@ -84,11 +67,11 @@ describe('backfill MariaDB → PostgreSQL', () => {
     const child = spawnCli(['backfill', '--config', cfg, '--entity', 'orgs,users', '--max-rows-per-second', '3000']);
     const exited = new Promise<NodeJS.Signals | null>((r) => child.on('close', (_c, s) => r(s)));
     await waitFor(async () => {
-      try { return (await snapshot(tgt.url)).checkpoint >= 1500; } catch { return false; }
+      try { return (await backfillCounts(tgt.url)).checkpoint >= 1500; } catch { return false; }
     });
     child.kill('SIGKILL');
     expect(await exited).toBe('SIGKILL');
-    const mid = await snapshot(tgt.url);
+    const mid = await backfillCounts(tgt.url);
     expect(mid.status).toBe('running');
     expect(mid.checkpoint).toBeGreaterThanOrEqual(1500);
     expect(mid.checkpoint).toBeLessThan(USERS);
@@ -102,7 +85,7 @@ describe('backfill MariaDB → PostgreSQL', () => {
     expect(resumed.code).toBe(0);
     const users = JSON.parse(resumed.stdout).entities.find((e: { entity: string }) => e.entity === 'users');
     expect(users.copied).toBe(USERS - mid.checkpoint); // only the rest was read again
-    const end = await snapshot(tgt.url);
+    const end = await backfillCounts(tgt.url);
     expect(end).toMatchObject({ checkpoint: USERS, users: USERS, profiles: USERS, ledger: USERS, status: 'done' });
     const v = await runCli(['verify', '--config', cfg, '--entity', 'orgs,users']);
     expect(v.code).toBe(0);
@@ -114,7 +97,7 @@ describe('backfill MariaDB → PostgreSQL', () => {
     const child = spawnCli(['backfill', '--config', cfg, '--entity', 'orgs,users', '--max-rows-per-second', '2000']);
     const exited = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
     await waitFor(async () => {
-      try { return (await snapshot(tgt.url)).checkpoint >= 600; } catch { return false; }
+      try { return (await backfillCounts(tgt.url)).checkpoint >= 600; } catch { return false; }
     });
     child.kill('SIGINT');
     expect(await exited).toBe(130);
@@ -122,13 +105,13 @@ describe('backfill MariaDB → PostgreSQL', () => {
     const st = JSON.parse((await runCli(['status', '--config', cfg, '--json'])).stdout);
     expect(st.entities.find((e: { entity: string }) => e.entity === 'users')).toMatchObject({ status: 'stopped', checkpoint: 'running' });
     expect(st.processes).toEqual([]);
-    const mid = await snapshot(tgt.url);
+    const mid = await backfillCounts(tgt.url);
     expect(mid.status).toBe('running');
     expect(mid.users).toBe(mid.checkpoint);
     expect(mid.checkpoint).toBeLessThan(USERS);
     const resumed = await runCli(['backfill', '--config', cfg, '--entity', 'orgs,users']);
     expect(resumed.code).toBe(0);
-    expect(await snapshot(tgt.url)).toMatchObject({ checkpoint: USERS, users: USERS, ledger: USERS, status: 'done' });
+    expect(await backfillCounts(tgt.url)).toMatchObject({ checkpoint: USERS, users: USERS, ledger: USERS, status: 'done' });
   });
 
   it('never lets a stale backfill row overwrite a newer applied version', async () => {

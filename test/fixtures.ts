@@ -80,3 +80,21 @@ export default defineConfig({
 });
 `;
 }
+
+/** Counts that must agree after every committed chunk: checkpoint position, target rows, ledger entries. */
+export async function backfillCounts(url: string) {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const q = async (sql: string) => Number((await c.query(sql)).rows[0]?.n ?? 0);
+    return {
+      checkpoint: await q(`SELECT rows_copied AS n FROM tandem.checkpoints WHERE entity = 'users'`),
+      users: await q(`SELECT count(*) AS n FROM users`),
+      profiles: await q(`SELECT count(*) AS n FROM user_profiles`),
+      ledger: await q(`SELECT count(*) AS n FROM tandem.version_ledger WHERE entity = 'users'`),
+      status: (await c.query(`SELECT status FROM tandem.checkpoints WHERE entity = 'users'`)).rows[0]?.status as string | undefined,
+    };
+  } finally {
+    await c.end();
+  }
+}

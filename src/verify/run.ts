@@ -1,7 +1,7 @@
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { Store } from '../stores/types.js';
 import { checksumEntities, type ChecksumOptions, type EntityChecksumResult } from './checksum.js';
-import { assess, isExhaustive } from './headline.js';
+import { assess, isExhaustive, type Assessment } from './headline.js';
 import { publishPass } from './metrics.js';
 import { quickEntities, type AggregateDifference, type EntityQuickResult } from './quick.js';
 import { sampleEntities, type EntitySampleResult } from './sample.js';
@@ -54,8 +54,11 @@ export interface VerifyOptions {
 /** One entity's row of the report; its fields depend on the tier. */
 export type EntityReport = (RangeVerifyResult & { mode: 'full' }) | EntityChecksumResult | EntityQuickResult | EntitySampleResult;
 
-/** What `tandem verify` prints (`--json`) and exits with. */
-export interface VerifyReport {
+/**
+ * What `tandem verify` prints (`--json`) and exits with: one verification run. The {@link Assessment} fields (`exhaustive`, `compared`, `rowsTotal`, `differenceCount`,
+ * `headline`, `parityLowerBound`) state what was proven; "match" only when exhaustive, complete and equal.
+ */
+export interface VerifyReport extends Assessment {
   mode: VerifyMode;
   entities: EntityReport[];
   /** The first `maxReportedDifferences` differing keys. */
@@ -66,18 +69,6 @@ export interface VerifyReport {
   ok: boolean;
   /** False when a budget or a signal stopped the run early. */
   complete: boolean;
-  /** True when the mode compares every row (`full`, `checksum`); false for `sample` and `quick`. */
-  exhaustive: boolean;
-  /** Source rows compared key by key (sampled rows for `sample`; 0 for `quick`, which compares aggregates). */
-  compared: number;
-  /** Source rows of the verified entities (counted at the start; `quick` and `sample`: their counts). */
-  rowsTotal: number | null;
-  /** Differing keys found, all of them (`differences` lists the first few); differing aggregates for `quick`. */
-  differenceCount: number;
-  /** One line stating what was proven (src/verify/headline.ts); "match" only when exhaustive, complete and equal. */
-  headline: string;
-  /** `sample` only: the lowest per-entity lower bound of parity at 95 % confidence (Clopper–Pearson), percent. */
-  parityLowerBound?: number;
   /** The bitmask exit code ({@link EXIT_BITS}). */
   exitCode: number;
 }
