@@ -9,6 +9,8 @@ describe('chaos (small)', () => {
   it('converges with no lost write, no resurrection and no version regression under kills, outages and duplicates', async () => {
     const lines: string[] = [];
     const { results, line } = await runChaos({ seeds: [101, 102], rows: 5000, seconds: 6, writers: 3, log: (s) => lines.push(s) });
+    // a failing seed prints its whole log (faults, retries, process exits) so the run can be diagnosed
+    if (results.some((r) => r.divergentRows || r.lostWrites || r.resurrected || r.versionRegressions)) console.log(lines.join('\n'));
     expect(results).toHaveLength(2);
     for (const r of results) {
       expect(r.writes).toBeGreaterThan(0);
