@@ -4,6 +4,7 @@ import { withRetry } from '../apply/retry.js';
 import type { TandemConfig } from '../config/schema.js';
 import { advanceCheckpoint, ChunkAlreadyCommitted, finishCheckpoint, startCheckpoint } from '../control/control.js';
 import { acquireAll, backfillScope, type Lease } from '../control/lease.js';
+import { faultPoint } from '../core/faults.js';
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { Row, Store } from '../stores/types.js';
 import { Pacer } from './pacer.js';
@@ -134,7 +135,9 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
     const r = await withRetry(
       () => target.transaction(async (tx) => {
         const res = await applyMapped(target, tx, entity, mapped, { source });
+        faultPoint('after-chunk-write');
         await advanceCheckpoint(tx, target, entity.name, prevKey, lastKey, count, res.applied, lease);
+        faultPoint('after-checkpoint');
         return res;
       }),
       { onRetry },
@@ -142,6 +145,7 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
       if (e instanceof ChunkAlreadyCommitted) return { offered: count, applied: 0, skipped: count };
       throw e;
     });
+    faultPoint('after-commit');
     after = lastKey;
     copied += count;
     copiedTotal += count;
