@@ -26,8 +26,8 @@ const passages = new Map<FaultPoint, number>();
  * n-th time the point is reached (the first when no n is given). Does nothing otherwise. Test-only.
  */
 export function faultPoint(point: FaultPoint): void {
-  const want = process.env.TANDEM_TEST_FAULT;
-  if (!want || !want.startsWith(point)) return;
+  const want = process.env.TANDEM_TEST_FAULT ?? '';
+  if (!want.startsWith(point)) return;
   const rest = want.slice(point.length);
   if (rest !== '' && !/^:\d+$/.test(rest)) return;
   const n = (passages.get(point) ?? 0) + 1;
