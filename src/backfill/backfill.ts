@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { applyMapped, prepareRows } from '../apply/apply.js';
-import { withRetry } from '../apply/retry.js';
+import { applyMapped, isUniqueViolation, prepareRows } from '../apply/apply.js';
+import { isTransient, withRetry } from '../apply/retry.js';
 import type { TandemConfig } from '../config/schema.js';
 import { advanceCheckpoint, ChunkAlreadyCommitted, finishCheckpoint, startCheckpoint } from '../control/control.js';
 import { acquireAll, backfillScope, type Lease } from '../control/lease.js';
@@ -107,7 +107,7 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
   let applied = 0;
   const keyCategories = entity.keyColumns.map((c) => c.category);
   const onRetry = (e: unknown, attempt: number, waitMs: number) =>
-    log.warn({ event: 'backfill.retry', entity: entity.name, attempt, waitMs: Math.round(waitMs), err: (e as Error).message }, `${entity.name}: transient failure, retrying`);
+    log.warn({ event: 'backfill.retry', entity: entity.name, attempt, waitMs: Math.round(waitMs), err: (e as Error).message }, `${entity.name}: chunk failed (${isUniqueViolation(e) ? 'unresolved unique-value conflict' : 'transient failure'}), retrying`);
   // a read remembers its limit: a page shorter than what was asked for is the last one
   const read = (from: unknown[] | null, limit: number) => {
     const st = source.sql.keyset({ table: entity.source.name, columns: entity.readColumns, key: entity.key, keyCategories, after: from, limit });
@@ -140,7 +140,9 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
         faultPoint('after-checkpoint');
         return res;
       }),
-      { onRetry },
+      // a unique-value conflict the apply could not resolve (the primary kept changing the rows involved while it
+      // re-read them) is retried too: the next attempt re-reads them again, instead of stopping the backfill
+      { onRetry, retryIf: (e) => isTransient(e) || isUniqueViolation(e) },
     ).catch((e) => {
       if (e instanceof ChunkAlreadyCommitted) return { offered: count, applied: 0, skipped: count };
       throw e;

@@ -97,7 +97,7 @@ function losesCommitReply(target: Store, pick: (tx: Executor) => Promise<boolean
   return { store, fired: () => fired };
 }
 
-describe('backfill fencing paths (MariaDB → PostgreSQL, in-process)', () => {
+describe('backfill fencing and retry paths (MariaDB → PostgreSQL, in-process)', () => {
   const pair = PAIRS[0]!;
 
   it('a retried chunk whose first COMMIT went through raises ChunkAlreadyCommitted: skipped, not applied or counted twice', async () => {
@@ -115,6 +115,32 @@ describe('backfill fencing paths (MariaDB → PostgreSQL, in-process)', () => {
     // rows were applied once (by the first, committed attempt) and counted once
     expect(r[0]).toMatchObject({ copied: USERS, copiedTotal: USERS, status: 'done' });
     expect(r[0]!.applied).toBe(USERS - CHUNK); // the committed attempt's rows are not reported as applied by the skipped retry
+    await expectExactEndState(w, pair);
+  }, 30_000);
+
+  it('a chunk whose unique-value conflict is left unresolved (the primary kept changing) is retried, not fatal', async () => {
+    const w = await world(pair);
+    await ensureControlSchema(w.target);
+    const config = await loadConfig(w.cfg);
+    const entities = await resolveConfig(config, w.source, w.target);
+    // the second chunk's first attempt ends in the unique violation resolveUniqueConflicts throws after its last
+    // round; its transaction rolls back, rows and checkpoint move together
+    let refused = 0;
+    const store: Store = {
+      ...w.target,
+      transaction: (fn) => w.target.transaction(async (tx) => {
+        const out = await fn(tx);
+        const cp = await tx.query<{ k: unknown }>(`SELECT last_key AS k FROM ${w.target.controlTable('checkpoints')} WHERE entity = 'users'`);
+        if (refused === 0 && cp[0]?.k === keyText(2 * CHUNK)) {
+          refused++;
+          throw new TandemError('STORE_QUERY', 'duplicate key value violates unique constraint "accounts_email_address_key" (test)', { sqlstate: '23505', violation: 'unique' });
+        }
+        return out;
+      }),
+    };
+    const r = await runBackfill({ config, source: w.source, target: store, entities, log: quiet, progressOut: null });
+    expect(refused).toBe(1);
+    expect(r[0]).toMatchObject({ copied: USERS, applied: USERS, copiedTotal: USERS, status: 'done' });
     await expectExactEndState(w, pair);
   }, 30_000);
 
