@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { canonicalize } from '../core/canonical.js';
 import { TandemError } from '../core/errors.js';
 import { keyString, mapRow, misfit, shownKey, type MappedRow, type ResolvedEntity, type ResolvedTarget } from '../core/mapping.js';
-import { isUniqueViolation as isStoreUniqueViolation, upsertByKey } from '../stores/common.js';
+import { isUniqueViolation as isStoreUniqueViolation, UNIQUE_VIOLATION, upsertByKey } from '../stores/common.js';
 import type { Executor, LedgerMode, Row, Store, UpsertQuery } from '../stores/types.js';
 
 /** What one apply did: rows offered, rows written (their version won), rows skipped (ledger had newer or equal). */
@@ -227,7 +227,8 @@ export async function resolveUniqueConflicts(target: Store, tx: Executor, entity
         known.set(k, kv);
         holders.set(k, kv);
       }
-      if (known.size > MAX_INVOLVED_KEYS) throw last ?? new TandemError('INTERNAL', `entity ${entity.name}: a unique-value conflict involves more than ${MAX_INVOLVED_KEYS} rows; apply them in smaller batches`);
+      // still a unique conflict (callers retry it, the relay dead-letters it in the end), not an internal error
+      if (known.size > MAX_INVOLVED_KEYS) throw last ?? new TandemError('STORE_QUERY', `entity ${entity.name}: a unique-value conflict involves more than ${MAX_INVOLVED_KEYS} target rows; it was not resolved`, { violation: UNIQUE_VIOLATION });
       probe = (await readSourceRows(source, entity, [...found.values()])).map((r) => mapRow(entity, r));
     }
     // 2. the batch and its holders, re-read from the primary: each one's fresh state is the newest (a stale
