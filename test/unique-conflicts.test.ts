@@ -199,6 +199,47 @@ describe.each(DIALECTS)('unique conflicts on a %s target', (dialect) => {
     }
   });
 
+  // a rotation of emails among users whose changes have not arrived: each holder's fresh email is held by the
+  // next stale row. Holders used to be found one link per round (5 rounds), so a chain of 6+ never resolved —
+  // the relay retried such a change until it was dead-lettered, and a backfill chunk failed on every restart
+  // (chaos: "backfill looping on duplicate key … accounts_email_address_key", rows of the chunk on never copied)
+  const ROTATION = 8;
+  const rotate = async (w: World, firstId: number) => {
+    await w.app.query('START TRANSACTION');
+    await w.app.query(`UPDATE users SET email = CONCAT('tmp-', email) WHERE id BETWEEN ${firstId} AND ${firstId + ROTATION - 1}`);
+    for (let i = 0; i < ROTATION; i++) {
+      const email = i === ROTATION - 1 ? 'free@x' : `e${firstId + i + 1}@x`;
+      await w.app.query(`UPDATE users SET email = ?, version = version + 1 WHERE id = ?`, [email, firstId + i]);
+    }
+    await w.app.query('COMMIT');
+  };
+
+  it('applies one change of a rotation of emails among 8 users whose changes are not relayed yet', async () => {
+    const w = await world(dialect, Array.from({ length: ROTATION }, (_, i) => [i + 1, `e${i + 1}@x`, `U${i + 1}`] as [number, string, string]));
+    try {
+      await w.backfill();
+      await rotate(w, 1);
+      await w.relay(1);
+      expect(await w.targetRows()).toEqual(await w.sourceRows());
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('backfills a new row whose email is held at the head of a chain of 8 stale holders', async () => {
+    const w = await world(dialect, Array.from({ length: ROTATION }, (_, i) => [i + 2, `e${i + 2}@x`, `U${i + 2}`] as [number, string, string]));
+    try {
+      await w.backfill();
+      // users 2..9 rotate (2 takes e3@x, …, 9 takes free@x); new user 1 takes e2@x, still held by 2 in the target
+      await rotate(w, 2);
+      await w.app.query(`INSERT INTO users VALUES (1, 'e2@x', 'New 1', 1)`);
+      await w.backfill({ restart: true, chunk: 1 });
+      expect(await w.targetRows()).toEqual(await w.sourceRows());
+    } finally {
+      await w.close();
+    }
+  });
+
   it('backfills a chunk in which a new row takes the email of a later row of the same chunk', async () => {
     const w = await world(dialect, [[2, 'a@x', 'Bob']]);
     try {

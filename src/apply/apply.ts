@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { canonicalize } from '../core/canonical.js';
 import { TandemError } from '../core/errors.js';
 import { keyString, mapRow, misfit, shownKey, type MappedRow, type ResolvedEntity, type ResolvedTarget } from '../core/mapping.js';
-import { isUniqueViolation as isStoreUniqueViolation, upsertByKey } from '../stores/common.js';
+import { isUniqueViolation as isStoreUniqueViolation, UNIQUE_VIOLATION, upsertByKey } from '../stores/common.js';
 import type { Executor, LedgerMode, Row, Store, UpsertQuery } from '../stores/types.js';
 
 /** What one apply did: rows offered, rows written (their version won), rows skipped (ledger had newer or equal). */
@@ -163,39 +163,73 @@ export function isUniqueViolation(e: unknown): boolean {
   return isStoreUniqueViolation(e);
 }
 
+/** Most keys one conflict resolution may pull in (the batch and every holder, transitively) before it gives up. */
+const MAX_INVOLVED_KEYS = 10_000;
+
+/**
+ * The target rows, outside `known`, that hold one of the unique values (other than the key) of `rows`: their
+ * canonical key string and raw key values as the target returns them.
+ */
+async function findHolders(target: Store, tx: Executor, entity: ResolvedEntity, rows: MappedRow[], known: ReadonlyMap<string, unknown>): Promise<Map<string, unknown[]>> {
+  const holders = new Map<string, unknown[]>();
+  for (let ti = 0; ti < entity.targets.length; ti++) {
+    const t = entity.targets[ti]!;
+    const keyInfo = t.keyColumns.map((k) => t.table.columns.find((c) => c.name === k)!);
+    for (const u of otherUniqueKeys(t)) {
+      const idx = u.map((c) => t.columns.findIndex((x) => x.name === c));
+      const values = rows.map((r) => idx.map((i) => r.values[ti]![i])).filter((v) => v.every((x) => x !== null && x !== undefined));
+      for (let i = 0; i < values.length; i += 500) {
+        const w = keysWhere(target, u, values.slice(i, i + 500));
+        const found = await tx.query<Row>(`SELECT ${t.keyColumns.map((k) => target.sql.ident(k)).join(', ')} FROM ${target.sql.table(t.table.name)} WHERE ${w.sql}`, w.params);
+        for (const f of found) {
+          const kv = t.keyColumns.map((k) => f[k]);
+          const ks = JSON.stringify(kv.map((v, j) => canonicalize(v, keyInfo[j]!)));
+          if (!known.has(ks)) holders.set(ks, kv);
+        }
+      }
+    }
+  }
+  return holders;
+}
+
 /**
  * Resolves unique-index conflicts of `rows` (already past the ledger) in round after round:
- * 1. find the target rows, outside this batch, that hold one of the batch's unique values (the holders);
- * 2. re-read the batch and the holders from the primary — a stale batch row may be the very cause — and
- *    write their fresh state (the ledger advances last-writer-wins: never down, and a tombstone still wins);
- *    keys gone from the primary apply as deletes;
+ * 1. find the target rows, outside this batch, that hold one of the batch's unique values (the holders) —
+ *    transitively: a holder's fresh value (read from the primary) may be held by yet another stale row, whose
+ *    own fresh value by another, and so on (emails rotated among users whose changes have not arrived yet), so
+ *    holders of holders are looked up until no new one appears (at most {@link MAX_INVOLVED_KEYS} keys);
+ * 2. re-read the batch and all the holders from the primary in one statement (one consistent state, in which
+ *    unique values are unique) — a stale batch row may be the very cause — and write their fresh state (the
+ *    ledger advances last-writer-wins: never down, and a tombstone still wins); keys gone from the primary
+ *    apply as deletes;
  * 3. park the unique columns of every target row of the batch (NULL where the column allows it, otherwise a
- *    placeholder made from the key's hash) so that values can move between rows — a swap included;
- * 4. upsert the batch. A new conflict (a holder's own new value is held by yet another row) starts a new round.
- * Throws the last unique violation after {@link MAX_CONFLICT_ROUNDS} rounds.
+ *    placeholder made from the key's hash) so that values can move between rows — a swap or a rotation;
+ * 4. upsert the batch. On a static primary this succeeds in the first round whatever the length of the chain;
+ *    a new conflict (the primary changed between the reads) starts a new round.
+ * Throws the last unique violation after {@link MAX_CONFLICT_ROUNDS} rounds, or when a chain pulls in more than
+ * {@link MAX_INVOLVED_KEYS} keys.
  */
 export async function resolveUniqueConflicts(target: Store, tx: Executor, entity: ResolvedEntity, rows: MappedRow[], source: Store): Promise<void> {
   const batch = new Map(rows.map((r) => [r.key, r]));
   let last: unknown;
   for (let round = 0; round < MAX_CONFLICT_ROUNDS; round++) {
-    // 1. holders outside the batch
+    // 1. holders outside the batch, transitively: the holders of the values the batch has now (maybe stale) and
+    //    will have (fresh), then the holders of the holders' fresh values, until none is new. Before this closure
+    //    one link of such a chain was found per round, so a rotation of more than five stale rows could never
+    //    be applied: a relay change retried until dead-lettered, a backfill chunk failed on every restart
+    const known = new Map<string, unknown>(batch);
     const holders = new Map<string, unknown[]>();
-    for (let ti = 0; ti < entity.targets.length; ti++) {
-      const t = entity.targets[ti]!;
-      const keyInfo = t.keyColumns.map((k) => t.table.columns.find((c) => c.name === k)!);
-      for (const u of otherUniqueKeys(t)) {
-        const idx = u.map((c) => t.columns.findIndex((x) => x.name === c));
-        const values = [...batch.values()].map((r) => idx.map((i) => r.values[ti]![i])).filter((v) => v.every((x) => x !== null && x !== undefined));
-        for (let i = 0; i < values.length; i += 500) {
-          const w = keysWhere(target, u, values.slice(i, i + 500));
-          const found = await tx.query<Row>(`SELECT ${t.keyColumns.map((k) => target.sql.ident(k)).join(', ')} FROM ${target.sql.table(t.table.name)} WHERE ${w.sql}`, w.params);
-          for (const f of found) {
-            const kv = t.keyColumns.map((k) => f[k]);
-            const ks = JSON.stringify(kv.map((v, j) => canonicalize(v, keyInfo[j]!)));
-            if (!batch.has(ks)) holders.set(ks, kv);
-          }
-        }
+    let probe: MappedRow[] = [...batch.values(), ...(await readSourceRows(source, entity, [...batch.values()].map((r) => r.keyValues))).map((r) => mapRow(entity, r))];
+    for (;;) {
+      const found = await findHolders(target, tx, entity, probe, known);
+      if (!found.size) break;
+      for (const [k, kv] of found) {
+        known.set(k, kv);
+        holders.set(k, kv);
       }
+      // still a unique conflict (callers retry it, the relay dead-letters it in the end), not an internal error
+      if (known.size > MAX_INVOLVED_KEYS) throw last ?? new TandemError('STORE_QUERY', `entity ${entity.name}: a unique-value conflict involves more than ${MAX_INVOLVED_KEYS} target rows; it was not resolved`, { violation: UNIQUE_VIOLATION });
+      probe = (await readSourceRows(source, entity, [...found.values()])).map((r) => mapRow(entity, r));
     }
     // 2. the batch and its holders, re-read from the primary: each one's fresh state is the newest (a stale
     //    batch row may be what conflicts); keys gone from the primary apply as deletes

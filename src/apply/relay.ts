@@ -3,6 +3,7 @@ import { claimOutbox, type OutboxRow } from '../capture/outbox.js';
 import { decodeKeyValues } from '../control/control.js';
 import { canonicalTimestamp } from '../core/canonical.js';
 import type { TandemError } from '../core/errors.js';
+import { faultPoint } from '../core/faults.js';
 import { counter, gauge } from '../core/metrics.js';
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { Executor, Store } from '../stores/types.js';
@@ -179,6 +180,8 @@ export async function relayBatch(o: RelayOptions, stats: RelayStats): Promise<nu
         o.log.warn({ event: 'relay.apply_failed', entity: name, failed: [...failures.keys()].length, err: (e as Error).message }, 'relay apply failed for some changes; they will be retried');
       }
     }
+    // every change of the batch is committed on the secondary (or recorded as failed); the outbox rows go next
+    faultPoint('after-secondary-commit');
     await acknowledge(o, ptx, claimed, failures, stats);
     stats.changes += claimed.length;
     // claims come oldest first: the first applied one carries the batch's lag

@@ -13,16 +13,18 @@ export function isTransient(e: unknown): boolean {
 }
 
 /**
- * Runs `fn`, retrying transient failures with exponential backoff and full jitter (100 ms × 2^attempt, capped
- * at 5 s), at most `attempts` times in all; `onRetry` hears of each retry. Other errors are thrown at once.
+ * Runs `fn`, retrying failures that `retryIf` accepts (default {@link isTransient}) with exponential backoff and
+ * full jitter (100 ms × 2^attempt, capped at 5 s), at most `attempts` times in all; `onRetry` hears of each
+ * retry. Other errors are thrown at once.
  */
-export async function withRetry<T>(fn: () => Promise<T>, o: { attempts?: number; onRetry?: (e: unknown, attempt: number, waitMs: number) => void } = {}): Promise<T> {
+export async function withRetry<T>(fn: () => Promise<T>, o: { attempts?: number; onRetry?: (e: unknown, attempt: number, waitMs: number) => void; retryIf?: (e: unknown) => boolean } = {}): Promise<T> {
   const attempts = o.attempts ?? 8;
+  const retryIf = o.retryIf ?? isTransient;
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (e) {
-      if (attempt >= attempts || !isTransient(e)) throw e;
+      if (attempt >= attempts || !retryIf(e)) throw e;
       const wait = Math.random() * Math.min(5000, 100 * 2 ** attempt);
       o.onRetry?.(e, attempt, wait);
       await new Promise((r) => setTimeout(r, wait));

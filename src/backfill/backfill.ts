@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
-import { applyMapped, prepareRows } from '../apply/apply.js';
-import { withRetry } from '../apply/retry.js';
+import { applyMapped, isUniqueViolation, prepareRows } from '../apply/apply.js';
+import { isTransient, withRetry } from '../apply/retry.js';
 import type { TandemConfig } from '../config/schema.js';
 import { advanceCheckpoint, ChunkAlreadyCommitted, finishCheckpoint, startCheckpoint } from '../control/control.js';
 import { acquireAll, backfillScope, type Lease } from '../control/lease.js';
+import { faultPoint } from '../core/faults.js';
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { Row, Store } from '../stores/types.js';
 import { Pacer } from './pacer.js';
@@ -106,7 +107,7 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
   let applied = 0;
   const keyCategories = entity.keyColumns.map((c) => c.category);
   const onRetry = (e: unknown, attempt: number, waitMs: number) =>
-    log.warn({ event: 'backfill.retry', entity: entity.name, attempt, waitMs: Math.round(waitMs), err: (e as Error).message }, `${entity.name}: transient failure, retrying`);
+    log.warn({ event: 'backfill.retry', entity: entity.name, attempt, waitMs: Math.round(waitMs), err: (e as Error).message }, `${entity.name}: chunk failed (${isUniqueViolation(e) ? 'unresolved unique-value conflict' : 'transient failure'}), retrying`);
   // a read remembers its limit: a page shorter than what was asked for is the last one
   const read = (from: unknown[] | null, limit: number) => {
     const st = source.sql.keyset({ table: entity.source.name, columns: entity.readColumns, key: entity.key, keyCategories, after: from, limit });
@@ -134,14 +135,19 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
     const r = await withRetry(
       () => target.transaction(async (tx) => {
         const res = await applyMapped(target, tx, entity, mapped, { source });
+        faultPoint('after-chunk-write');
         await advanceCheckpoint(tx, target, entity.name, prevKey, lastKey, count, res.applied, lease);
+        faultPoint('after-checkpoint');
         return res;
       }),
-      { onRetry },
+      // a unique-value conflict the apply could not resolve (the primary kept changing the rows involved while it
+      // re-read them) is retried too: the next attempt re-reads them again, instead of stopping the backfill
+      { onRetry, retryIf: (e) => isTransient(e) || isUniqueViolation(e) },
     ).catch((e) => {
       if (e instanceof ChunkAlreadyCommitted) return { offered: count, applied: 0, skipped: count };
       throw e;
     });
+    faultPoint('after-commit');
     after = lastKey;
     copied += count;
     copiedTotal += count;
