@@ -1,14 +1,15 @@
 /**
  * Backfill benchmark: MariaDB → PostgreSQL through Tandem's real CLI path.
  *
- *   npm run bench:backfill -- --rows 1000000 [--fresh] [--chunk-seconds S] [--max-chunk-rows N]
+ *   npm run bench:backfill -- --rows 1000000 [--keep] [--chunk-seconds S] [--max-chunk-rows N]
  *                             [--initial-chunk-rows N] [--cpu-prof] [--verbose]
  *
- * 1. Source: MariaDB database `tandem_bench`, table `users` of N synthetic users (src/demo/users.ts, seed 42).
- *    Reused when it already holds exactly N rows of the same shape and generator; `--fresh` rebuilds it.
- *    Loaded with LOAD DATA LOCAL INFILE from generated TSV batches (generation of the next batch overlaps the
+ * 1. Source: MariaDB database `tandem_bench_<run>`, table `users` of N synthetic users (src/demo/users.ts,
+ *    seed 42). `<run>` is random per run, and the run drops only its own databases at the end: two benchmarks
+ *    at once never drop or rebuild each other's (so there is no reuse of a source across runs; `--keep` keeps
+ *    both databases for a look afterwards). Loaded with LOAD DATA LOCAL INFILE from generated TSV batches (generation of the next batch overlaps the
  *    load of the current one). Its time is printed on its own and is not part of the figure.
- * 2. Target: PostgreSQL database `tandem_bench_target`, dropped and created again, with an indexed `users` table
+ * 2. Target: PostgreSQL database `tandem_bench_target_<run>`, created for the run, with an indexed `users` table
  *    (PRIMARY KEY id, UNIQUE email). The control plane goes to the target (schema `tandem`), as by default.
  * 3. A `tandem.config.ts` in a temp folder (straight column mapping, key id, version `version`).
  * 4. The backfill runs in a CHILD process (this file with `--child`), which calls what `tandem backfill` calls:
@@ -30,6 +31,7 @@
  * `--verbose` sets info, which prints a progress line per second with the chunk size).
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,13 +44,15 @@ import pg from 'pg';
 import { syntheticUser } from '../src/demo/users.js';
 import { MYSQL_BASE, PG_BASE, RssSampler, int, machineBusyCpu, mb, pct, procStatusBytes, secs, serverCpu, summarizeCpuProfile } from './common.js';
 
-const SOURCE_DB = 'tandem_bench';
-const TARGET_DB = 'tandem_bench_target';
-/** Bump when the generated data or the table shape changes: a source built by another version is rebuilt. */
+/** This run's databases: a random suffix, so that two benchmarks at once never touch each other's. */
+const RUN = randomBytes(4).toString('hex');
+const SOURCE_DB = `tandem_bench_${RUN}`;
+const TARGET_DB = `tandem_bench_target_${RUN}`;
+/** What generated the source rows, recorded in its bench_meta table. */
 const GENERATOR = 'users-v1 seed=42';
 const SEED = 42;
 
-/** The source table, and the shape a reused one must have (information_schema COLUMN_TYPE, IS_NULLABLE). */
+/** The source table. */
 const SOURCE_DDL = `CREATE TABLE users (
   id BIGINT NOT NULL PRIMARY KEY,
   email VARCHAR(254) NOT NULL,
@@ -62,10 +66,6 @@ const SOURCE_DDL = `CREATE TABLE users (
   version INT NOT NULL,
   UNIQUE KEY users_email (email)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci`;
-const SOURCE_SHAPE = [
-  'id bigint(20) NO', 'email varchar(254) NO', 'name varchar(200) NO', 'bio text YES', 'status varchar(16) NO',
-  'password_hash varchar(255) NO', 'balance decimal(12,2) NO', 'created_at datetime(6) NO', 'updated_at datetime(6) NO', 'version int(11) NO',
-].join(', ');
 
 const TARGET_DDL = `CREATE TABLE users (
   id bigint PRIMARY KEY,
@@ -81,10 +81,10 @@ const TARGET_DDL = `CREATE TABLE users (
 )`;
 const COLUMNS = ['id', 'email', 'name', 'bio', 'status', 'password_hash', 'balance', 'created_at', 'updated_at', 'version'];
 
-const HELP = `usage: npm run bench:backfill -- [--rows N] [--fresh] [--chunk-seconds S] [--max-chunk-rows N]
+const HELP = `usage: npm run bench:backfill -- [--rows N] [--keep] [--chunk-seconds S] [--max-chunk-rows N]
                               [--initial-chunk-rows N] [--cpu-prof] [--verbose]
   --rows N                synthetic users in the source (default 1000000)
-  --fresh                 rebuild the source table even when it could be reused
+  --keep                  keep this run's databases (tandem_bench_<run>, tandem_bench_target_<run>) at the end
   --chunk-seconds S       config backfill.chunkSeconds (Tandem's default 0.5)
   --max-chunk-rows N      config backfill.maxChunkRows (Tandem's default 5000)
   --initial-chunk-rows N  config backfill.initialChunkRows (Tandem's default 1000)
@@ -112,36 +112,14 @@ function tsvBatch(from: number, to: number): Buffer {
   return Buffer.from(`${lines.join('\n')}\n`, 'utf8');
 }
 
-async function sourceReusable(c: mysql.Connection, rows: number): Promise<string | null> {
-  const [shape] = await c.query<mysql.RowDataPacket[]>(
-    `SELECT GROUP_CONCAT(CONCAT(COLUMN_NAME, ' ', COLUMN_TYPE, ' ', IS_NULLABLE) ORDER BY ORDINAL_POSITION SEPARATOR ', ') AS s
-       FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'users'`,
-    [SOURCE_DB],
-  );
-  if (!shape[0]?.s) return 'no users table';
-  if (shape[0].s !== SOURCE_SHAPE) return `users has another shape (${shape[0].s})`;
-  const [meta] = await c.query<mysql.RowDataPacket[]>(`SELECT v FROM bench_meta WHERE k = 'generator'`).catch(() => [[]] as unknown as [mysql.RowDataPacket[]]);
-  if (meta[0]?.v !== `${GENERATOR} rows=${rows}`) return `generated by ${meta[0]?.v ?? 'unknown'}, not ${GENERATOR} rows=${rows}`;
-  const [n] = await c.query<mysql.RowDataPacket[]>('SELECT count(*) AS n, min(id) AS lo, max(id) AS hi FROM users');
-  if (Number(n[0]!.n) !== rows || Number(n[0]!.lo) !== 1 || Number(n[0]!.hi) !== rows) return `holds ${n[0]!.n} rows, not ${rows}`;
-  return null;
-}
-
-/** Creates (or reuses) tandem_bench.users with `rows` users. Returns the seconds spent generating (0 if reused). */
-async function prepareSource(rows: number, fresh: boolean): Promise<number> {
+/** Creates this run's source database with `rows` users. Returns the seconds spent generating. */
+async function prepareSource(rows: number): Promise<number> {
   const c = await mysql.createConnection({ uri: `${MYSQL_BASE}/mysql`, multipleStatements: false });
   try {
-    await c.query(`CREATE DATABASE IF NOT EXISTS \`${SOURCE_DB}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+    await c.query(`CREATE DATABASE \`${SOURCE_DB}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
     await c.query(`USE \`${SOURCE_DB}\``);
-    const why = fresh ? '--fresh' : await sourceReusable(c, rows);
-    if (why === null) {
-      console.log(`source: reusing ${SOURCE_DB}.users (${int(rows)} rows, ${GENERATOR}); --fresh rebuilds it`);
-      return 0;
-    }
-    console.log(`source: building ${SOURCE_DB}.users with ${int(rows)} rows (${why})`);
+    console.log(`source: building ${SOURCE_DB}.users with ${int(rows)} rows`);
     const t0 = performance.now();
-    await c.query('DROP TABLE IF EXISTS users');
-    await c.query('DROP TABLE IF EXISTS bench_meta');
     await c.query(SOURCE_DDL);
     await c.query('CREATE TABLE bench_meta (k VARCHAR(64) PRIMARY KEY, v VARCHAR(255) NOT NULL)');
     // one transaction into an empty table with unique/foreign-key checks off: InnoDB's bulk insert path
@@ -184,7 +162,6 @@ async function prepareTarget(): Promise<void> {
   const admin = new pg.Client({ connectionString: `${PG_BASE}/postgres` });
   await admin.connect();
   try {
-    await admin.query(`DROP DATABASE IF EXISTS "${TARGET_DB}" WITH (FORCE)`);
     await admin.query(`CREATE DATABASE "${TARGET_DB}"`);
   } finally {
     await admin.end();
@@ -423,11 +400,28 @@ async function checks(rows: number): Promise<string[]> {
   return failures;
 }
 
+/** Drops this run's databases (and no other). */
+async function dropDatabases(): Promise<void> {
+  const admin = new pg.Client({ connectionString: `${PG_BASE}/postgres` });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS "${TARGET_DB}" WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+  const c = await mysql.createConnection({ uri: `${MYSQL_BASE}/mysql` });
+  try {
+    await c.query(`DROP DATABASE IF EXISTS \`${SOURCE_DB}\``);
+  } finally {
+    await c.end();
+  }
+}
+
 async function main(): Promise<void> {
   const { values: a } = parseArgs({
     options: {
       rows: { type: 'string', default: '1000000' },
-      fresh: { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
       'chunk-seconds': { type: 'string' },
       'max-chunk-rows': { type: 'string' },
       'initial-chunk-rows': { type: 'string' },
@@ -453,7 +447,16 @@ async function main(): Promise<void> {
   const rows = num('rows', a.rows)!;
   const cfg = { chunkSeconds: num('chunk-seconds', a['chunk-seconds'], false), maxChunkRows: num('max-chunk-rows', a['max-chunk-rows']), initialChunkRows: num('initial-chunk-rows', a['initial-chunk-rows']) };
 
-  await prepareSource(rows, a.fresh!);
+  try {
+    await run(rows, cfg, a);
+  } finally {
+    if (a.keep) console.log(`kept: MariaDB ${SOURCE_DB}, PostgreSQL ${TARGET_DB}`);
+    else await dropDatabases();
+  }
+}
+
+async function run(rows: number, cfg: { chunkSeconds?: number; maxChunkRows?: number; initialChunkRows?: number }, a: { 'plain-config'?: boolean; 'cpu-prof'?: boolean; verbose?: boolean }): Promise<void> {
+  await prepareSource(rows);
   await prepareTarget();
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
   const configPath = join(dir, 'tandem.config.ts');

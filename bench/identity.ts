@@ -13,8 +13,8 @@
  *            the guarded write of the user and the ledger row)
  *   (c)    — unknown users: with the default floor (what clients see), and the work behind it with the floor off
  *
- * Databases `tandem_bench_identity` (MariaDB) and `tandem_bench_identity_new` (PostgreSQL) are created for the run
- * and dropped at the end.
+ * Databases `tandem_bench_identity_<run>` (MariaDB) and `tandem_bench_identity_<run>_new` (PostgreSQL), `<run>`
+ * random, are created for the run and dropped at the end (only those: two benchmarks at once never meet).
  * Environment: TANDEM_BENCH_MYSQL, TANDEM_BENCH_PG (see bench/common.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -102,14 +102,38 @@ function figure(what: string, r: { lat: number[]; seconds: number }): Figure {
   return { what, n: r.lat.length, perSecond: r.lat.length / r.seconds, p50: pct(r.lat, 0.5), p99: pct(r.lat, 0.99) };
 }
 
+/** Drops this run's two databases. */
+async function dropDatabases(dbName: string): Promise<void> {
+  const my = await mysql.createConnection({ uri: `${MYSQL_BASE}/mysql` });
+  try {
+    await my.query(`DROP DATABASE IF EXISTS \`${dbName}\``);
+  } finally {
+    await my.end();
+  }
+  const drop = new pg.Client({ connectionString: `${PG_BASE}/postgres` });
+  await drop.connect();
+  try {
+    await drop.query(`DROP DATABASE IF EXISTS ${dbName}_new WITH (FORCE)`);
+  } finally {
+    await drop.end();
+  }
+}
+
 async function main(): Promise<void> {
-  const dbName = 'tandem_bench_identity';
+  const dbName = `tandem_bench_identity_${randomBytes(4).toString('hex')}`;
+  try {
+    await bench(dbName);
+  } finally {
+    await dropDatabases(dbName);
+  }
+}
+
+async function bench(dbName: string): Promise<void> {
   const my = await mysql.createConnection({ uri: `${MYSQL_BASE}/mysql`, multipleStatements: true });
-  await my.query(`DROP DATABASE IF EXISTS \`${dbName}\`; CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; USE \`${dbName}\`;
+  await my.query(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; USE \`${dbName}\`;
     CREATE TABLE users (id INT PRIMARY KEY, email VARCHAR(254) NOT NULL UNIQUE, password_hash VARCHAR(255) NOT NULL, name VARCHAR(100) NOT NULL, version INT NOT NULL)`);
   const admin = new pg.Client({ connectionString: `${PG_BASE}/postgres` });
   await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${dbName}_new WITH (FORCE)`);
   await admin.query(`CREATE DATABASE ${dbName}_new`);
   await admin.end();
   const pgUrl = `${PG_BASE}/${dbName}_new`;
@@ -236,12 +260,7 @@ async function main(): Promise<void> {
   await source.close();
   await target.close();
   await pgc.end();
-  await my.query(`DROP DATABASE IF EXISTS \`${dbName}\``);
   await my.end();
-  const drop = new pg.Client({ connectionString: `${PG_BASE}/postgres` });
-  await drop.connect();
-  await drop.query(`DROP DATABASE IF EXISTS ${dbName}_new WITH (FORCE)`);
-  await drop.end();
 }
 
 main().catch((e) => {

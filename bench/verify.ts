@@ -1,14 +1,16 @@
 /**
  * Verify benchmark: the bench users table in MariaDB and its migrated copy in PostgreSQL.
  *
- *   npm run bench:verify -- --rows 1000000 [--keep] [--fresh] [--runs N] [--skip-full]
+ *   npm run bench:verify -- --rows 1000000 [--keep] [--run ID] [--fresh] [--runs N] [--skip-full]
  *
- * 1. Source: MariaDB database `tandem_bench_verify`, table `users` of N synthetic users (src/demo/users.ts,
- *    seed 42, the backfill benchmark's shape). Target: PostgreSQL database `tandem_bench_verify_target` with the
+ * 1. Source: MariaDB database `tandem_bench_verify_<run>`, table `users` of N synthetic users (src/demo/users.ts,
+ *    seed 42, the backfill benchmark's shape). Target: PostgreSQL database `tandem_bench_verify_target_<run>` with the
  *    same rows — loaded directly (LOAD DATA LOCAL INFILE and COPY of the same generated TSV, a fast bulk load
  *    standing in for the backfill, which bench:backfill measures); the in-sync run (a) checks they match.
- *    Both are dropped at the end unless `--keep`; kept ones of the same shape and row count are reused, and
- *    `--fresh` rebuilds them. Load time is printed on its own and is no part of the figures.
+ *    `<run>` is random per run, so two benchmarks at once never drop or rebuild each other's databases; a run
+ *    drops only its own at the end, unless `--keep`, which prints its id: `--run <id>` reuses those databases
+ *    (when they hold the same rows; `--fresh` rebuilds them). Load time is printed on its own and is no part of
+ *    the figures.
  * 2. The physical floor: one plain full-table checksum query per engine — count and the sum of the first 64 bits
  *    of MD5 over the row's columns joined by `#` (no canonical encoding, no segments) — run on both engines at
  *    once; the floor is the slower of the two (the best of `--runs`).
@@ -22,6 +24,7 @@
  * is printed before each phase). The last line is exactly:
  * `verify rows=N floor_s=F checksum_s=A checksum_10diff_s=B full_s=C a_over_floor=X b_over_floor=Y`.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,8 +43,9 @@ import { canonicalKey, compareKeysNow } from '../src/verify/rows.js';
 import { runVerify, type VerifyMode, type VerifyReport } from '../src/verify/run.js';
 import { MYSQL_BASE, PG_BASE, int, serverCpu } from './common.js';
 
-const SOURCE_DB = 'tandem_bench_verify';
-const TARGET_DB = 'tandem_bench_verify_target';
+/** This run's databases (set by `main`): `--run ID`, or a random suffix. */
+let SOURCE_DB = '';
+let TARGET_DB = '';
 const GENERATOR = 'users-v1 seed=42';
 const COLUMNS = ['id', 'email', 'name', 'bio', 'status', 'password_hash', 'balance', 'created_at', 'updated_at', 'version'];
 
@@ -55,9 +59,11 @@ const TARGET_DDL = `CREATE TABLE users (
   password_hash varchar(255) NOT NULL, balance numeric(12,2) NOT NULL, created_at timestamp(6) NOT NULL, updated_at timestamp(6) NOT NULL,
   version integer NOT NULL)`;
 
-const HELP = `usage: npm run bench:verify -- [--rows N] [--keep] [--fresh] [--runs N] [--skip-full]
+const HELP = `usage: npm run bench:verify -- [--rows N] [--keep] [--run ID] [--fresh] [--runs N] [--skip-full]
   --rows N      synthetic users (default 1000000)
-  --keep        keep the two bench databases (reused by the next run with the same --rows)
+  --keep        keep this run's two databases; prints the id that reuses them
+  --run ID      use the databases of run ID (tandem_bench_verify_ID, tandem_bench_verify_target_ID), reused when
+                they hold the same rows (default: a new random id)
   --fresh       rebuild them even when they could be reused
   --runs N      runs of the floor and of (a), best kept (default 1)
   --skip-full   skip (c), the full streaming verify`;
@@ -192,16 +198,27 @@ const line = (label: string, p: Phase, floorMs: number) =>
 
 async function main(): Promise<void> {
   const { values: a } = parseArgs({
-    options: { rows: { type: 'string', default: '1000000' }, keep: { type: 'boolean', default: false }, fresh: { type: 'boolean', default: false }, runs: { type: 'string', default: '1' }, 'skip-full': { type: 'boolean', default: false }, help: { type: 'boolean', default: false } },
+    options: { rows: { type: 'string', default: '1000000' }, keep: { type: 'boolean', default: false }, run: { type: 'string' }, fresh: { type: 'boolean', default: false }, runs: { type: 'string', default: '1' }, 'skip-full': { type: 'boolean', default: false }, help: { type: 'boolean', default: false } },
     strict: true,
   });
   if (a.help) return console.log(HELP);
   const rows = Number(String(a.rows).replace(/_/g, ''));
   const runs = Math.max(1, Number(a.runs));
   if (!Number.isInteger(rows) || rows < 100) throw new Error('--rows must be an integer ≥ 100');
+  const run = a.run ?? randomBytes(4).toString('hex');
+  if (!/^[a-z0-9_]{1,32}$/.test(run)) throw new Error('--run must be 1 to 32 of a-z, 0-9, _');
+  SOURCE_DB = `tandem_bench_verify_${run}`;
+  TARGET_DB = `tandem_bench_verify_target_${run}`;
 
   if (!a.fresh && (await reusable(rows))) console.log(`setup: reusing ${SOURCE_DB} and ${TARGET_DB} (${int(rows)} rows, ${GENERATOR})`);
-  else await build(rows);
+  else {
+    try {
+      await build(rows);
+    } catch (e) {
+      if (!a.keep) await drop().catch(() => {});
+      throw e;
+    }
+  }
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-verify-'));
   const configPath = join(dir, 'tandem.config.ts');
   writeFileSync(configPath, `import { defineConfig } from 'tandem';
@@ -300,7 +317,7 @@ export default defineConfig({
     if (!a.keep) {
       await drop();
       console.log(`dropped ${SOURCE_DB} and ${TARGET_DB} (--keep keeps them for the next run)`);
-    }
+    } else console.log(`kept ${SOURCE_DB} and ${TARGET_DB}: reuse them with --run ${run}`);
   }
 }
 

@@ -5,7 +5,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/stores/index.js';
-import { backfillCounts, createLegacyMysql, createNewPostgres, fixtureConfig } from './fixtures.js';
+import { backfillCounts, createLegacyMysql, createNewPostgres, fixtureConfig, leaseExpired } from './fixtures.js';
 import { createMysqlDatabase, createPgDatabase, runCli, spawnCli, writeConfig } from './helpers.js';
 
 /**
@@ -42,17 +42,6 @@ async function copiedOf(url: string, entity: string): Promise<number> {
 }
 
 /** Whether the lease of a scope has expired (database clock). */
-async function leaseExpired(url: string, scope: string): Promise<boolean> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    const r = await c.query(`SELECT expires_ms <= (extract(epoch from clock_timestamp()) * 1000) AS gone FROM tandem.leases WHERE scope = $1`, [scope]);
-    return r.rows[0]?.gone === true;
-  } finally {
-    await c.end();
-  }
-}
-
 function started(args: string[]) {
   const child = spawnCli(args);
   let stdout = '', stderr = '';
@@ -176,18 +165,22 @@ describe('backfill: one owner at a time', () => {
     expect(early.code).toBe(2);
     expect(early.stderr).toMatch(heldBy('users', a.child.pid!));
 
-    // three missed beats (0.9 s) later status says dead / stalled, never running
-    await sleep(1000);
-    const st = await runCli(['status', '--config', cfg, '--json']);
-    const s = JSON.parse(st.stdout);
-    const users = s.entities.find((e: { entity: string }) => e.entity === 'users');
+    // three missed beats (0.9 s) later status says dead / stalled, never running: polled (each poll a CLI run)
+    // well within the lease's 6 s
+    let s = { entities: [] as { entity: string; status: string; checkpoint: string; holder: { process: string } }[], processes: [] as { pid: number; state: string }[] };
+    const usersOf = () => s.entities.find((e) => e.entity === 'users')!;
+    await waitFor(async () => {
+      s = JSON.parse((await runCli(['status', '--config', cfg, '--json'])).stdout);
+      return usersOf().status === 'stalled (process gone)';
+    }, 5_000);
+    const users = usersOf();
     expect(users.status).toBe('stalled (process gone)');
     expect(users.checkpoint).toBe('running');
     expect(users.holder).toMatchObject({ pid: a.child.pid, host: hostname() });
     expect(users.holder.process).toMatch(/^dead \(last beat \d+ s ago\)$/);
     const dead = s.processes.filter((p: { pid: number }) => p.pid === a.child.pid);
     expect(dead).toMatchObject([{ role: 'backfill', scope: 'backfill:users', alive: false }]);
-    expect(dead[0].state).toMatch(/^dead \(last beat \d+ s ago\)$/);
+    expect(dead[0]!.state).toMatch(/^dead \(last beat \d+ s ago\)$/);
     const human = (await runCli(['status', '--config', cfg])).stdout;
     expect(human).toMatch(/^ {2}users +stalled \(process gone\) /m);
     expect(human).toMatch(/dead \(last beat \d+ s ago\)/);

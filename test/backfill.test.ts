@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backfillCounts, createLegacyMysql, createNewPostgres, fixtureConfig } from './fixtures.js';
+import { backfillCounts, createLegacyMysql, createNewPostgres, fixtureConfig, leaseExpired } from './fixtures.js';
 import { createMysqlDatabase, createPgDatabase, runCli, spawnCli, writeConfig } from './helpers.js';
 
 const USERS = 12_000;
@@ -80,7 +80,7 @@ describe('backfill MariaDB → PostgreSQL', () => {
     expect(mid.profiles).toBe(mid.checkpoint);
     expect(mid.ledger).toBe(mid.checkpoint);
 
-    await new Promise((r) => setTimeout(r, 1200));
+    await waitFor(() => leaseExpired(tgt.url, 'backfill:users'), 10_000); // the dead worker's lease (1 s)
     const resumed = await runCli(['backfill', '--config', cfg, '--entity', 'orgs,users', '--json']);
     expect(resumed.code).toBe(0);
     const users = JSON.parse(resumed.stdout).entities.find((e: { entity: string }) => e.entity === 'users');

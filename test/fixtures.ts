@@ -98,3 +98,15 @@ export async function backfillCounts(url: string) {
     await c.end();
   }
 }
+
+/** True once the lease `scope` in the PostgreSQL control plane at `url` has expired (by the server's clock). */
+export async function leaseExpired(url: string, scope: string): Promise<boolean> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const r = await c.query(`SELECT expires_ms <= (extract(epoch from clock_timestamp()) * 1000) AS gone FROM tandem.leases WHERE scope = $1`, [scope]);
+    return r.rows[0]?.gone === true;
+  } finally {
+    await c.end();
+  }
+}

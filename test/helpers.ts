@@ -88,3 +88,62 @@ export function writeConfig(text: string): string {
   writeFileSync(file, text);
   return file;
 }
+
+/**
+ * Polls `cond` every `intervalMs` until it holds; throws `timed out after … waiting for <what>` once `timeoutMs`
+ * has passed. For tests: wait for a state, never sleep a fixed time and then expect it.
+ */
+export async function waitFor(cond: () => boolean | Promise<boolean>, o: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<void> {
+  const timeoutMs = o.timeoutMs ?? 10_000;
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${o.what ?? 'the condition'}`);
+    await new Promise((r) => setTimeout(r, o.intervalMs ?? 20));
+  }
+}
+
+/** The `q`-quantile (0..1) of `xs`, interpolated linearly between order statistics. */
+export function quantile(xs: number[], q: number): number {
+  if (!xs.length) throw new RangeError('quantile of no values');
+  const s = [...xs].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (pos - lo);
+}
+
+/** The median of `xs`. */
+export const median = (xs: number[]): number => quantile(xs, 0.5);
+
+/**
+ * Paired timings, ms: `n` rounds of `control(i)` and `treated(i)`, which goes first alternating, so load that
+ * comes and goes on the machine falls on both alike. `diffs[i]` is treated − control of round `i`. With
+ * `timerMs`, each round also times one `setTimeout(timerMs)`: `timerLate[i]` is how late it fired, the
+ * scheduling delay a timer of that length sees on the machine at that moment.
+ */
+export async function pairedTimings(n: number, control: (i: number) => Promise<unknown>, treated: (i: number) => Promise<unknown>, o: { timerMs?: number } = {}): Promise<{ control: number[]; treated: number[]; diffs: number[]; timerLate: number[] }> {
+  const time = async (f: () => Promise<unknown>) => {
+    const t0 = performance.now();
+    await f();
+    return performance.now() - t0;
+  };
+  const out = { control: [] as number[], treated: [] as number[], diffs: [] as number[], timerLate: [] as number[] };
+  for (let i = 0; i < n; i++) {
+    let c: number, t: number;
+    if (i % 2 === 0) {
+      c = await time(() => control(i));
+      t = await time(() => treated(i));
+    } else {
+      t = await time(() => treated(i));
+      c = await time(() => control(i));
+    }
+    out.control.push(c);
+    out.treated.push(t);
+    out.diffs.push(t - c);
+    if (o.timerMs !== undefined) {
+      const ms = o.timerMs;
+      out.timerLate.push((await time(() => new Promise((r) => setTimeout(r, ms)))) - ms);
+    }
+  }
+  return out;
+}

@@ -8,7 +8,7 @@ import { acquireLease, acquireAll, listLeases, releaseLease, renewLease, type Le
 import { isTandemError, TandemError } from '../src/core/errors.js';
 import { openStore } from '../src/stores/index.js';
 import type { Store } from '../src/stores/types.js';
-import { createMysqlDatabase, createPgDatabase } from './helpers.js';
+import { createMysqlDatabase, createPgDatabase, waitFor } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {
@@ -30,7 +30,6 @@ async function stores(): Promise<[string, () => Promise<Store>][]> {
 
 const A: LeaseHolder = { id: 'holder-a', host: 'host-a', pid: 1111 };
 const B: LeaseHolder = { id: 'holder-b', host: 'host-b', pid: 2222 };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function caught(p: Promise<unknown>): Promise<TandemError> {
   try {
@@ -63,7 +62,7 @@ describe('leases and the fenced checkpoint', async () => {
         expect(await renewLease(s, s, a)).toBe(true);
 
         // A stalls past its ttl; B takes the lease over with a larger token
-        await sleep(900);
+        await waitFor(async () => !(await listLeases(s)).find((l) => l.scope === scope)!.live, { what: "A's lease to expire" });
         const b = await acquireLease(s, scope, 60_000, { holder: B });
         expect(b.token).toBeGreaterThan(a.token);
 
@@ -122,14 +121,17 @@ describe('leases and the fenced checkpoint', async () => {
       const s = await open();
       try {
         const hb = await startHeartbeat(s, { role: 'backfill', scope: 'backfill:users', intervalMs: 100 });
-        await sleep(350);
         let ps = (await listProcesses(s)).filter((p) => p.id === hb.id);
         expect(ps).toHaveLength(1);
         expect(ps[0]).toMatchObject({ role: 'backfill', scope: 'backfill:users', pid: process.pid, alive: true, state: 'alive' });
-        expect(Date.parse(ps[0]!.lastBeatAt)).toBeGreaterThan(Date.parse(ps[0]!.startedAt)); // it beats
+        // it beats: a later beat than its start shows up (every 100 ms; polled, not slept on)
+        await waitFor(async () => {
+          ps = (await listProcesses(s)).filter((p) => p.id === hb.id);
+          return Date.parse(ps[0]!.lastBeatAt) > Date.parse(ps[0]!.startedAt);
+        }, { timeoutMs: 5_000, what: 'a second beat' });
+        expect(ps[0]).toMatchObject({ alive: true, state: 'alive' });
         hb.setScope('backfill:orgs');
-        await sleep(150);
-        expect((await listProcesses(s)).find((p) => p.id === hb.id)!.scope).toBe('backfill:orgs');
+        await waitFor(async () => (await listProcesses(s)).find((p) => p.id === hb.id)!.scope === 'backfill:orgs', { timeoutMs: 5_000, what: 'the new scope in a beat' });
         await hb.stop();
         expect((await listProcesses(s)).filter((p) => p.id === hb.id)).toEqual([]);
         // a process that stops beating without removing its row (SIGKILL) is dead after three intervals

@@ -251,13 +251,22 @@ describe('failure counter, budgets, semaphore', () => {
     await b.authenticate({ identifier: 'ghost@example.com', password: 'a' });
     await b.authenticate({ identifier: 'ghost@example.com', password: 'b' });
     expect(await b.authenticate({ identifier: 'ghost@example.com', password: 'c' })).toMatchObject({ ok: false, reason: 'throttled' });
-    await new Promise((r) => setTimeout(r, 450));
-    // after the delay: allowed; one more failure doubles it
+    // waits as long as the answer says (+5 ms: Date.now() and the timer clock round differently), no fixed sleep
+    const wait = (r: { ok: boolean; retryAfterMs?: number }) => new Promise((res) => setTimeout(res, (r.retryAfterMs ?? 0) + 5));
+    await wait(t);
+    // after the delay: allowed; one more failure doubles it (800 ms from that failure)
+    const before = performance.now();
     expect(await b.authenticate({ identifier: u.email, password: 'wrong-3' })).toEqual({ ok: false, reason: 'invalid_credentials' });
     const t2 = await b.authenticate({ identifier: u.email, password: u.password });
+    const elapsed = performance.now() - before; // at least the time since the failure was recorded
     expect(t2).toMatchObject({ ok: false, reason: 'throttled' });
-    if (!t2.ok && t2.reason === 'throttled') expect(t2.retryAfterMs).toBeGreaterThan(400);
-    await new Promise((r) => setTimeout(r, 850));
+    if (!t2.ok && t2.reason === 'throttled') {
+      // exact whatever the machine's speed: 800 − (time since the failure), rounded up; an undoubled delay would
+      // be at most 400 − that, below the lower bound whenever the two calls took under 400 ms
+      expect(t2.retryAfterMs).toBeLessThanOrEqual(800);
+      expect(t2.retryAfterMs).toBeGreaterThanOrEqual(Math.floor(800 - elapsed));
+    }
+    await wait(t2);
     expect(await b.authenticate({ identifier: u.email, password: u.password })).toMatchObject({ ok: true });
     const c = await S.pg.query('SELECT count(*)::int AS n FROM tandem.identity_failures WHERE failures > 0');
     expect(c.rows[0].n).toBeGreaterThan(0); // ghost's counter remains; the user's was cleared by the success

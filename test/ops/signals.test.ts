@@ -128,7 +128,14 @@ describe('SIGTERM is graceful', () => {
         return false;
       }
     });
-    await new Promise((r) => setTimeout(r, 500));
+    // in its loop: its heartbeat is written (a state, not a fixed delay)
+    await waitFor(async () => {
+      try {
+        return (await q(tgt.url, `SELECT id FROM tandem.heartbeats WHERE role = 'relay'`)).length > 0;
+      } catch {
+        return false;
+      }
+    });
     child.kill('SIGTERM');
     expect(await closed).toEqual({ code: 0, signal: null });
     expect(out.stdout).toMatch(/^relay: \d+ changes/m);

@@ -6,6 +6,7 @@ import { isTandemError } from '../../src/core/errors.js';
 import { familyOf, migrations } from '../../src/control/schema.js';
 import { openStore } from '../../src/stores/index.js';
 import type { Store } from '../../src/stores/types.js';
+import { waitFor } from '../helpers.js';
 
 describe('pglite store', () => {
   let store: Store;
@@ -111,12 +112,13 @@ describe('pglite store', () => {
     const slow = store.transaction(async (tx) => {
       await tx.execute(`INSERT INTO seq (who) VALUES ('t1')`);
       order.push('t1 wrote');
+      // held open a while: time for an unserialized outside statement to slip in (correct code never lets it)
       await new Promise((r) => setTimeout(r, 50));
       expect(await store.query(`SELECT count(*)::int AS n FROM seq`)).toEqual([{ n: 1 }]);
       order.push('t1 done');
       throw new Error('roll back t1');
     });
-    await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => order.includes('t1 wrote'), { what: 't1 to write' }); // issued while t1 is open
     const outside = store.query(`SELECT count(*)::int AS n FROM seq`).then((r) => { order.push('outside'); return r; });
     await expect(slow).rejects.toThrow('roll back t1');
     expect(await outside).toEqual([{ n: 0 }]);

@@ -143,6 +143,7 @@ describe('sqlite store', () => {
     const slow = store.transaction(async (tx) => {
       await tx.execute(`INSERT INTO seq (who) VALUES ('t1')`);
       order.push('t1 wrote');
+      // held open a while: time for an unserialized statement to slip in (correct code never lets it)
       await new Promise((r) => setTimeout(r, 50));
       // a statement on the store from inside the transaction's context runs in it (no deadlock)
       expect(await store.query(`SELECT count(*) AS n FROM seq`)).toEqual([{ n: 1 }]);

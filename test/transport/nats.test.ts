@@ -44,9 +44,11 @@ describe('NATS JetStream transport (broker specifics)', () => {
       expect(await t.pending()).toBe(1);
       const r = record(t);
       await waitFor(async () => r.deliveries.length === 1 && (await t.pending()) === 0, 10_000, 'one delivery');
-      await new Promise((res) => setTimeout(res, 300));
+      // a later change as a marker: the stream delivers in order, so once it is here no copy of c can follow
+      await t.publish(makeChanges(1, 'marker'));
+      await waitFor(() => r.ids().has('marker-0'), 10_000, 'the marker');
       await r.stop();
-      expect(r.deliveries).toHaveLength(1);
+      expect(r.deliveries.map((d) => d.change.id)).toEqual([c!.id, 'marker-0']);
     } finally {
       await t.close();
       await cleanup(name);

@@ -58,7 +58,11 @@ describe('Redis Streams transport (broker specifics)', () => {
       await t.publish(makeChanges(4, 'ghost'));
       // A consumer of the group reads them and "dies": no XACK, ever.
       const read = await withRedis((c) => c.sendCommand(['XREADGROUP', 'GROUP', `${name}-relay`, 'ghost', 'COUNT', '10', 'STREAMS', name, '>']));
-      expect(JSON.stringify(read)).toContain('ghost-3');
+      // reply (RESP3): { [stream]: [[entry id, [field, value, …]], …] }; field `id` is the change id, `change` its JSON
+      const entries = (read as unknown as Record<string, [string, string[]][]>)[name]!;
+      const field = (fields: string[], f: string) => fields[fields.indexOf(f) + 1]!;
+      expect(entries.map(([, fields]) => field(fields, 'id'))).toEqual(['ghost-0', 'ghost-1', 'ghost-2', 'ghost-3']);
+      expect(entries.map(([, fields]) => JSON.parse(field(fields, 'change')).id)).toEqual(['ghost-0', 'ghost-1', 'ghost-2', 'ghost-3']);
       const started = Date.now();
       const r = record(t);
       await waitFor(() => r.ids().size === 4, 10_000, 'the 4 stuck entries');

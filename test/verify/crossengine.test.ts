@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/stores/index.js';
-import type { ColumnInfo, HashColumn, Row, Store, TableInfo } from '../../src/stores/types.js';
+import type { ColumnInfo, HashColumn, KeyValues, Row, Store, TableInfo, TypeCategory } from '../../src/stores/types.js';
 import { canonText, encodeRow, mod64, rowHash } from '../../src/verify/encoding.js';
 import { createMysqlDatabase, createPgDatabase } from '../helpers.js';
 
@@ -13,6 +13,8 @@ import { createMysqlDatabase, createPgDatabase } from '../helpers.js';
  * SQLite, hash equal in every engine (in SQL, per row) and equal to the JS encoding of the values each store
  * reads back (the streamed side). Also: source-side conversions (a MariaDB DECIMAL(14,4) hashed as numeric(14,2),
  * an integer as a decimal, DATETIME(3) as timestamp(6)) equal the target engine's own hash of the stored value.
+ * And for composite (integer, string), string and UUID keys: random rows and random cell bounds and ranges give the
+ * same cells, counts and sums in every engine, equal to the JS hashes assigned to cells by the test's own byte order.
  */
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
@@ -106,12 +108,73 @@ function roundHalfAway(v: string, scale: number): string {
   return neg && r !== 0n ? `-${out}` : out;
 }
 
+/**
+ * Key shapes other than one integer: a composite (integer, string) key, a string key and a UUID key. String keys
+ * compare by UTF-8 bytes in every engine, whatever the column collation (MariaDB's utf8mb4_unicode_ci here, which
+ * folds case and accents and pads spaces; PostgreSQL's database collation; SQLite's BINARY), so a cell bound sends
+ * a key to the same cell everywhere. The alphabet mixes characters whose byte order differs from collation order
+ * ('a' < 'B' by collation, 'B' < 'a' by bytes; 'é' < 'f' by collation, 'f' < 'é' by bytes) and from UTF-16 order
+ * ('\uFF5E' sorts above '😀' by UTF-16 code units, 0xFF5E > 0xD83D, and below it by code points and UTF-8 bytes).
+ */
+const KEY_ALPHABET = ['a', 'A', 'b', 'B', 'e', 'é', 'E', 'f', 'ß', 's', 'Ä', 'z', ' ', '_', '-', '0', '9', '~', '|', '\uFF5E', '😀', '\u00A0'];
+const keyText = fc.oneof(
+  { weight: 4, arbitrary: fc.string({ unit: fc.constantFrom(...KEY_ALPHABET), maxLength: 6 }) },
+  { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 4 }).map((s) => s.replace(/\u0000/g, '')) },
+);
+// UUIDs sharing a prefix, so comparisons reach the later bytes; version 1 too (MariaDB stores those with the
+// time fields swapped: its native order is not the text order)
+const keyUuid = fc.tuple(fc.constantFrom('00000000', '0000000a', '7fffffff', '80000000', 'ffffffff', null), fc.uuid({ version: [1, 4] }))
+  .map(([p, u]) => (p === null ? u : `${p}${u.slice(8)}`));
+
+interface KeyShape {
+  table: string;
+  key: string[];
+  /** Key categories every engine must introspect. */
+  categories: TypeCategory[];
+  ddl: Record<'postgres' | 'mysql' | 'sqlite', string>;
+  arb: fc.Arbitrary<unknown[]>;
+}
+
+const KEY_SHAPES: KeyShape[] = [
+  {
+    table: 'kc', key: ['a', 'b'], categories: ['integer', 'text'],
+    ddl: {
+      postgres: 'CREATE TABLE kc (a int NOT NULL, b varchar(40) NOT NULL, v text, n bigint, PRIMARY KEY (a, b))',
+      mysql: 'CREATE TABLE kc (a int NOT NULL, b varchar(40) NOT NULL, v text, n bigint, PRIMARY KEY (a, b))',
+      sqlite: 'CREATE TABLE kc (a integer NOT NULL, b varchar(40) NOT NULL, v text, n bigint, PRIMARY KEY (a, b))',
+    },
+    // few distinct integers: most comparisons are decided by the string column
+    arb: fc.tuple(fc.integer({ min: -2, max: 2 }), keyText),
+  },
+  {
+    table: 'ks', key: ['k'], categories: ['text'],
+    ddl: { postgres: 'CREATE TABLE ks (k varchar(40) PRIMARY KEY, v text, n bigint)', mysql: 'CREATE TABLE ks (k varchar(40) PRIMARY KEY, v text, n bigint)', sqlite: 'CREATE TABLE ks (k varchar(40) PRIMARY KEY, v text, n bigint)' },
+    arb: keyText.map((s) => [s]),
+  },
+  {
+    table: 'ku', key: ['k'], categories: ['uuid'],
+    ddl: { postgres: 'CREATE TABLE ku (k uuid PRIMARY KEY, v text, n bigint)', mysql: 'CREATE TABLE ku (k uuid PRIMARY KEY, v text, n bigint)', sqlite: 'CREATE TABLE ku (k uuid PRIMARY KEY, v text, n bigint)' },
+    arb: keyUuid.map((u) => [u]),
+  },
+];
+
+/** The test's own key order (not the code under test's): integers by value, strings and UUIDs by UTF-8 bytes. */
+function keyOrder(a: unknown[], b: unknown[]): number {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i], y = b[i];
+    const c = typeof x === 'number' ? x - (y as number) : Buffer.compare(Buffer.from(String(x), 'utf8'), Buffer.from(String(y), 'utf8'));
+    if (c !== 0) return Math.sign(c);
+  }
+  return 0;
+}
+
 describe('row hashes are equal across engines (property)', () => {
   let my: Awaited<ReturnType<typeof createMysqlDatabase>>;
   let pgdb: Awaited<ReturnType<typeof createPgDatabase>>;
   let dir: string;
   const stores: Store[] = [];
   const tables = new Map<Store, TableInfo>();
+  const keyTables = new Map<Store, Map<string, TableInfo>>();
 
   beforeAll(async () => {
     my = await createMysqlDatabase('tandem_vx');
@@ -119,8 +182,12 @@ describe('row hashes are equal across engines (property)', () => {
     dir = mkdtempSync(join(tmpdir(), 'tandem-vx-'));
     stores.push(await openStore(my.url), await openStore(pgdb.url), await openStore(`sqlite:${join(dir, 'h.db')}`), await openStore('pglite:memory'));
     for (const s of stores) {
-      await s.execute(DDL[s.dialect === 'pglite' ? 'postgres' : s.dialect]);
-      tables.set(s, (await s.introspect()).tables.get('h')!);
+      const d = s.dialect === 'pglite' ? 'postgres' : s.dialect;
+      await s.execute(DDL[d]);
+      for (const k of KEY_SHAPES) await s.execute(k.ddl[d]);
+      const info = (await s.introspect()).tables;
+      tables.set(s, info.get('h')!);
+      keyTables.set(s, new Map(KEY_SHAPES.map((k) => [k.table, info.get(k.table)!])));
     }
   }, 120_000);
   afterAll(async () => {
@@ -179,6 +246,68 @@ describe('row hashes are equal across engines (property)', () => {
       }),
       { numRuns: 40, endOnFailure: true },
     );
+  });
+
+  it('composite (integer, string), string and UUID keys: same cells, counts and sums in every engine as in JS', async () => {
+    for (const shape of KEY_SHAPES) {
+      const cols = keyTables.get(stores[1]!)!.get(shape.table)!.columns; // PostgreSQL's: the reference types
+      const names = cols.map((c) => c.name);
+      for (const s of stores) {
+        const t = keyTables.get(s)!.get(shape.table)!;
+        expect(shape.key.map((k) => t.columns.find((c) => c.name === k)!.category), `${s.dialect} ${shape.table}`).toEqual(shape.categories);
+      }
+      const rowsArb = fc.uniqueArray(fc.tuple(shape.arb, nullable(text), nullable(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map(String))), { minLength: 1, maxLength: 25, selector: ([k]) => JSON.stringify(k) });
+      const boundsArb = fc.record({ random: fc.array(shape.arb, { maxLength: 6 }), fromRows: fc.array(fc.nat(), { maxLength: 3 }), ranged: fc.boolean() });
+      await fc.assert(
+        fc.asyncProperty(rowsArb, boundsArb, async (generated, b) => {
+          // MariaDB first: its collation may call two generated keys equal ('a' and 'A ', two emoji); the rows it
+          // kept are the rows every engine holds
+          const my = stores[0]!;
+          const all = generated.map(([k, v, n]) => [...k, v, n]);
+          await my.execute(`DELETE FROM ${shape.table}`);
+          await my.execute(`INSERT IGNORE INTO ${shape.table} (${names.join(', ')}) VALUES ${all.map(() => `(${names.map(() => '?').join(', ')})`).join(', ')}`, all.flat());
+          const kept = new Set((await my.query<Row>(`SELECT ${shape.key.join(', ')} FROM ${shape.table}`)).map((r) => JSON.stringify(shape.key.map((k) => r[k]))));
+          const rows = all.filter((r) => kept.has(JSON.stringify(r.slice(0, shape.key.length))));
+          expect(rows.length).toBe(kept.size);
+          for (const s of stores.slice(1)) {
+            await s.execute(`DELETE FROM ${shape.table}`);
+            let i = 0;
+            await s.execute(`INSERT INTO ${shape.table} (${names.join(', ')}) VALUES ${rows.map(() => `(${names.map(() => s.sql.param(++i)).join(', ')})`).join(', ')}`, rows.flat());
+          }
+          const keyOf = (r: unknown[]) => r.slice(0, shape.key.length);
+          const hashOf = (r: unknown[]) => rowHash(encodeRow(cols.map((c, i) => canonText(r[i], c)), cols.map((c) => c.category)));
+          const sorted = [...rows].sort((x, y) => keyOrder(keyOf(x), keyOf(y)));
+          const run = async (s: Store, after: KeyValues | null, upTo: KeyValues | null, cells: KeyValues[]) => {
+            const t = keyTables.get(s)!.get(shape.table)!;
+            const st = s.sql.checksum!.checksum({ table: shape.table, key: shape.key, keyCategories: shape.categories, after, upTo, cells, hashes: [t.columns.map((c) => ({ column: c, as: c }))] });
+            return st.parse(await s.query(st.sql, st.params)).map((c) => ({ cell: c.cell, count: c.count, sum: c.sums[0]!.toString(16) })).sort((x, y) => x.cell - y.cell);
+          };
+          // 1. one cell per row (bounds: every key but the last, in byte order): each engine's row hash is the
+          //    JS hash of the generated values, in the cell of its own key
+          const perRow = sorted.map((r, cell) => ({ cell, count: 1, sum: hashOf(r).toString(16) }));
+          for (const s of stores) expect(await run(s, null, null, sorted.slice(0, -1).map(keyOf)), `${s.dialect} ${shape.table}: one row per cell`).toEqual(perRow);
+          // 2. bounds that are not keys (and some that are), with an (after, upTo] range: counts and sums per cell
+          //    as the test's own byte order assigns the rows
+          const picked = [...b.random, ...b.fromRows.map((i) => keyOf(sorted[i % sorted.length]!))].sort(keyOrder).filter((k, i, a) => i === 0 || keyOrder(a[i - 1]!, k) !== 0);
+          const ranged = b.ranged && picked.length >= 2;
+          const after = ranged ? picked[0]! : null;
+          const upTo = ranged ? picked[picked.length - 1]! : null;
+          const cells = ranged ? picked.slice(1, -1) : picked;
+          const want = new Map<number, { count: number; sum: bigint }>();
+          for (const r of sorted) {
+            const k = keyOf(r);
+            if ((after && keyOrder(k, after) <= 0) || (upTo && keyOrder(k, upTo) > 0)) continue;
+            let cell = cells.findIndex((c) => keyOrder(k, c) <= 0);
+            if (cell < 0) cell = cells.length;
+            const w = want.get(cell) ?? { count: 0, sum: 0n };
+            want.set(cell, { count: w.count + 1, sum: mod64(w.sum + hashOf(r)) });
+          }
+          const expected = [...want].sort(([x], [y]) => x - y).map(([cell, w]) => ({ cell, count: w.count, sum: w.sum.toString(16) }));
+          for (const s of stores) expect(await run(s, after, upTo, cells), `${s.dialect} ${shape.table}: after ${JSON.stringify(after)}, up to ${JSON.stringify(upTo)}, cells ${JSON.stringify(cells)}`).toEqual(expected);
+        }),
+        { numRuns: 30, endOnFailure: true },
+      );
+    }
   });
 
   it('sums per cell are the sums of the row hashes, mod 2^64, whatever the engine', async () => {
