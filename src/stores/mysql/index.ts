@@ -6,7 +6,8 @@ import type { StoreUrl } from '../url.js';
 import { mysqlChecksum } from './checksum.js';
 import { isFatalMysqlError, mysqlError, mysqlPool } from './connection.js';
 import { introspectMysql } from './introspect.js';
-import { LEDGER_READ_CHUNK, MysqlNumericLiteral, UPSERT_KEY_READ_CHUNK, mysqlIdent, mysqlLedgerSql, mysqlSql, mysqlUpsertSql } from './sql.js';
+import { classifyMysqlError } from './errors.js';
+import { LEDGER_READ_CHUNK, MysqlNumericLiteral, UPSERT_KEY_READ_CHUNK, mysqlCapabilities, mysqlIdent, mysqlLedgerSql, mysqlSql, mysqlUpsertSql } from './sql.js';
 
 /**
  * Prepares positional parameters for mysql2's client-side formatting: `undefined` → NULL, plain objects and
@@ -159,6 +160,8 @@ export async function openMysql(u: StoreUrl): Promise<Store> {
   const sql = { ...mysqlSql(), checksum: mysqlChecksum() };
   return {
     dialect: 'mysql',
+    capabilities: mysqlCapabilities,
+    classifyError: classifyMysqlError,
     url: u.redacted,
     controlSchema: null,
     sql,

@@ -1,5 +1,6 @@
 import { checkIdentifier } from '../common.js';
-import type { ColumnInfo, KeysetQuery, LedgerEntry, SqlDialect, Statement, TypeCategory, UpsertQuery } from '../types.js';
+import type { ColumnInfo, KeysetQuery, LedgerEntry, SqlDialect, Statement, StoreCapabilities, TypeCategory, UpsertQuery } from '../types.js';
+import { mysqlPrepare } from './prepare.js';
 
 /** Quotes a MySQL/MariaDB identifier: `` `name` ``, doubling embedded backticks. Throws TANDEM_ERR_CONFIG_INVALID. */
 export function mysqlIdent(name: string): string {
@@ -122,6 +123,7 @@ export function mysqlSql(): SqlDialect {
   const table = (name: string) => mysqlIdent(name);
   const param = (_i: number) => '?';
   return {
+    ...mysqlControlSql,
     ident: mysqlIdent,
     table,
     param,
@@ -267,3 +269,70 @@ export function mysqlLedgerSql(ledgerTable: string, entity: string) {
     },
   };
 }
+
+/** What MySQL/MariaDB can do. */
+export const mysqlCapabilities: StoreCapabilities = {
+  skipLocked: true,
+  maxParams: 65535,
+  returning: false,
+  arrayParams: false,
+  abortsTransactionOnError: false,
+  transactionalDdl: false,
+  schemas: false,
+  tableNameCase: 'server',
+  columnNamesFoldCase: true,
+  enforcesTypes: true,
+};
+
+type ControlPart = Omit<SqlDialect, 'ident' | 'table' | 'param' | 'keyset' | 'upsert' | 'count' | 'checksum'>;
+
+/** The control-plane builders of MySQL/MariaDB (clock, insert-ignore, DDL types, identity upserts, prepare). */
+export const mysqlControlSql: ControlPart = {
+  now: () => 'CURRENT_TIMESTAMP(6)',
+  // the application's session may not be in UTC, but Tandem's timestamps are
+  utcNow: () => 'UTC_TIMESTAMP(6)',
+  nowPlus: (ms: number) => `CURRENT_TIMESTAMP(6) + INTERVAL ${Math.round(Math.max(0, ms) * 1000)} MICROSECOND`,
+  nowMs: () => 'CAST(FLOOR(UNIX_TIMESTAMP(CURRENT_TIMESTAMP(3)) * 1000) AS SIGNED)',
+  insertIgnore: (table: string, columns: string[], conflict: string[]) =>
+    `INSERT INTO ${table} (${columns.map(mysqlIdent).join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ON DUPLICATE KEY UPDATE ${mysqlIdent(conflict[0]!)} = ${mysqlIdent(conflict[0]!)}`,
+  random: () => 'RAND()',
+  intDiv: (a: string, b: string) => `${a} DIV ${b}`,
+  beginWrite: 'BEGIN',
+  asyncCommit: null,
+  ddl: {
+    text: (n: number) => `varchar(${n})`,
+    bigint: 'bigint',
+    bool: 'boolean',
+    ts: 'datetime(6)',
+    serial: 'bigint AUTO_INCREMENT PRIMARY KEY',
+    longtext: 'longtext',
+    tableSuffix: ' ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin',
+    inlineIndexes: true,
+    indexName: (n: string) => n,
+    createNamespace: null,
+    // DDL commits implicitly in MySQL: a named lock on one connection instead of a transaction
+    lock: { acquire: `SELECT GET_LOCK('tandem_control_schema', 30) AS ok`, release: `SELECT RELEASE_LOCK('tandem_control_schema') AS ok` },
+  },
+  identity: {
+    ledgerWrite(table, mode) {
+      const into = `INSERT INTO ${table} (entity, entity_key, identifier, state, scheme, updated_ms, migrated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`;
+      if (mode === 'insert-only') return `${into} ON DUPLICATE KEY UPDATE entity = entity`;
+      const keep = mode === 'unless-migrated' ? (col: string, v: string) => `${col} = IF(state = 'migrated', ${col}, ${v})` : (col: string, v: string) => `${col} = ${v}`;
+      // MySQL evaluates the assignments left to right: `state` goes last so the others see the old state
+      return `${into} ON DUPLICATE KEY UPDATE ${[
+        keep('identifier', 'VALUES(identifier)'),
+        keep('scheme', 'COALESCE(VALUES(scheme), scheme)'),
+        keep('updated_ms', 'VALUES(updated_ms)'),
+        keep('migrated_ms', 'COALESCE(VALUES(migrated_ms), migrated_ms)'),
+        keep('state', 'VALUES(state)'),
+      ].join(', ')}`;
+    },
+    failureCount: (table) =>
+      `INSERT INTO ${table} (id, failures, last_failure_ms) VALUES (?, 1, ?) ON DUPLICATE KEY UPDATE failures = IF(last_failure_ms < ?, 1, failures + 1), last_failure_ms = VALUES(last_failure_ms)`,
+    columnCollation: (table, column) => ({
+      sql: 'SELECT COLLATION_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?',
+      params: [table, column],
+    }),
+  },
+  prepare: mysqlPrepare,
+};

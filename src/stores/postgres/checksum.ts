@@ -3,7 +3,7 @@ import { pgIdent } from './sql.js';
 
 /**
  * Pushed-down checksums for PostgreSQL (and PGlite, which shares this file): the row hash encoding of
- * `src/verify/encoding.ts` in SQL, per key range and cell.
+ * `src/core/encoding.ts` in SQL, per key range and cell.
  *
  * Per category (x is the column; the text is the canonical text in hash form, docs/verify.md):
  *

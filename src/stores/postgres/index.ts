@@ -5,7 +5,8 @@ import type { StoreUrl } from '../url.js';
 import { postgresChecksum } from './checksum.js';
 import { pgError, pgPool } from './connection.js';
 import { introspectPostgres } from './introspect.js';
-import { pgAdvanceLedger, pgArrayParam, pgIdent, postgresSql } from './sql.js';
+import { classifyPgError } from './errors.js';
+import { pgAdvanceLedger, pgArrayParam, pgIdent, postgresCapabilities, postgresSql } from './sql.js';
 
 /** Runs statements on one pg client or pool, mapping errors. */
 function executor(q: pg.Pool | pg.PoolClient, redacted: string): Executor {
@@ -60,6 +61,8 @@ export async function openPostgres(u: StoreUrl): Promise<Store> {
   const sql = { ...postgresSql(schema), checksum: postgresChecksum(schema) };
   return {
     dialect: 'postgres',
+    capabilities: postgresCapabilities,
+    classifyError: classifyPgError,
     url: u.redacted,
     controlSchema: 'tandem',
     sql,

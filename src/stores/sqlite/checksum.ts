@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { canonicalDecimal } from '../../core/canonical.js';
-import { encodeRow, hashColumnText, rowHash } from '../../verify/encoding.js';
+import { encodeRow, hashColumnText, rowHash } from '../../core/encoding.js';
 import { parseKey } from '../postgres/checksum.js';
 import type { ChecksumCell, ChecksumQuery, ChecksumSql, HashColumn, KeyValues, ParsedStatement, ProbeQuery, Row, TypeCategory } from '../types.js';
 import { sqliteIdent } from './sql.js';
@@ -8,7 +8,7 @@ import { sqliteIdent } from './sql.js';
 /**
  * Pushed-down checksums for SQLite. SQLite has no hash functions, so the row hash is a deterministic function
  * registered on the connection (`tandem_row_hash`, see {@link registerChecksumFunctions}) that runs
- * `src/verify/encoding.ts` in-process, inside the engine's scan: the values are converted as the store reads
+ * `src/core/encoding.ts` in-process, inside the engine's scan: the values are converted as the store reads
  * them (integers beyond 2^53 as decimal text), cast, canonicalised and hashed exactly as the JS side does. Every
  * category, cast and constant is therefore supported.
  *

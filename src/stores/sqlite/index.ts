@@ -9,7 +9,8 @@ import type { StoreUrl } from '../url.js';
 import { registerChecksumFunctions, sqliteChecksum } from './checksum.js';
 import { fromSqliteRow, openSqliteDatabase, sqliteError, toSqliteParams } from './connection.js';
 import { introspectSqlite } from './introspect.js';
-import { SQLITE_LEDGER_BATCH, sqliteAdvanceLedger, sqliteIdent, sqliteSql } from './sql.js';
+import { classifySqliteError } from './errors.js';
+import { SQLITE_LEDGER_BATCH, sqliteAdvanceLedger, sqliteCapabilities, sqliteIdent, sqliteSql } from './sql.js';
 
 export { SQLITE_MAX_PARAMS, sqliteUpsertMaxRows } from './sql.js';
 
@@ -166,6 +167,8 @@ export async function openSqlite(u: StoreUrl): Promise<Store> {
 
   return {
     dialect: 'sqlite',
+    capabilities: sqliteCapabilities,
+    classifyError: classifySqliteError,
     url: u.redacted,
     controlSchema: null,
     sql: { ...sqliteSql, checksum: sqliteChecksum },
