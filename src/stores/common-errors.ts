@@ -1,4 +1,4 @@
-import { TandemError } from '../core/errors.js';
+import type { TandemError } from '../core/errors.js';
 import type { ErrorKind } from './types.js';
 
 /**

@@ -1,6 +1,7 @@
 import mysql from 'mysql2/promise';
 import { TandemError } from '../../core/errors.js';
 import { UNIQUE_VIOLATION } from '../common.js';
+import { MYSQL_DUPLICATE_KEY } from './errors.js';
 import { type QuoteRule, type ValueRule, VALUE_MASK, safeDriverError, scrubMessage } from '../../core/redact.js';
 import type { StoreUrl } from '../url.js';
 
@@ -79,9 +80,6 @@ const UNREACHABLE = new Set([
 /** Server error numbers meaning the credentials were refused (bad password, host or database not allowed). */
 const AUTH = new Set([1044, 1045, 1130, 1251, 1698]);
 
-/** Server error numbers of a duplicate value in a primary or unique key: ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME. */
-const DUPLICATE_KEY = new Set([1062, 1586]);
-
 /** The fields of a mysql2 error Tandem reads. `sql` (the statement with its values inlined) is never used. */
 interface MysqlDriverError {
   code?: string;
@@ -152,6 +150,6 @@ export function mysqlError(e: unknown, redactedUrl: string): TandemError {
     return new TandemError('STORE_AUTH', `MySQL at ${redactedUrl} refused the credentials (${message})`, { errno }, { cause });
   if (errno === 1049)
     return new TandemError('STORE_DATABASE_NOT_FOUND', `MySQL at ${redactedUrl}: ${message}`, { errno }, { cause });
-  const unique = errno !== undefined && DUPLICATE_KEY.has(errno);
+  const unique = errno !== undefined && MYSQL_DUPLICATE_KEY.has(errno);
   return new TandemError('STORE_QUERY', `MySQL at ${redactedUrl}: ${message}`, { errno, sqlstate: err.sqlState, code: code || undefined, ...(unique ? { violation: UNIQUE_VIOLATION } : {}) }, { cause });
 }

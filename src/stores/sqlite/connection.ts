@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { TandemError } from '../../core/errors.js';
 import { UNIQUE_VIOLATION } from '../common.js';
+import { SQLITE_UNIQUE_CODES } from './errors.js';
 import { type QuoteRule, type ValueRule, VALUE_MASK, redactUrl, safeDriverError, scrubMessage } from '../../core/redact.js';
 import type { Row } from '../types.js';
 import type { StoreUrl } from '../url.js';
@@ -92,7 +93,7 @@ export function scrubSqliteMessage(text: string): string {
 export function sqliteError(e: unknown, redactedUrl: string): TandemError {
   if (e instanceof TandemError) return e;
   const err = e as { code?: string; message?: string };
-  const unique = err.code === 'SQLITE_CONSTRAINT_UNIQUE' || err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+  const unique = err.code !== undefined && SQLITE_UNIQUE_CODES.has(err.code);
   return new TandemError('STORE_QUERY', `SQLite at ${redactedUrl}: ${scrubSqliteMessage(err.message ?? String(e))}`, { sqliteCode: err.code, ...(unique ? { violation: UNIQUE_VIOLATION } : {}) }, { cause: safeDriverError(e, scrubSqliteMessage) });
 }
 
