@@ -60,7 +60,10 @@ export function addRelayStats(a: RelayStats, b: RelayStats): RelayStats {
   return { batches: a.batches + b.batches, changes: a.changes + b.changes, applied: a.applied + b.applied, deleted: a.deleted + b.deleted, skipped: a.skipped + b.skipped, retried: a.retried + b.retried, deadLettered: a.deadLettered + b.deadLettered, maxLagMs: Math.max(a.maxLagMs, b.maxLagMs) };
 }
 
-/** The relay's metrics (src/core/metrics.ts), shared by the outbox relay and the broker consumer. */
+/**
+ * The relay's metrics (src/core/metrics.ts), shared by the outbox relay and the broker consumer.
+ * @internal
+ */
 export const relayMetrics = {
   changes: counter('tandem_relay_changes_total', 'changes the relay handled (applied, skipped as not newer, deleted or dead-lettered)', ['entity']),
   applied: counter('tandem_relay_rows_applied_total', 'rows the relay wrote to the secondary', ['entity']),
@@ -109,7 +112,10 @@ export { deadLetter, outboxLag } from '../outbox/outbox.js';
 /** @deprecated @internal */
 export { groupBy, sleep } from '../core/async.js';
 
-/** One claim-apply-acknowledge round. Returns the number of outbox rows it handled. */
+/**
+ * One claim-apply-acknowledge round. Returns the number of outbox rows it handled.
+ * @internal
+ */
 export async function relayBatch(o: RelayOptions, stats: RelayStats): Promise<number> {
   const { primary } = o;
   return primary.transaction(async (ptx) => {

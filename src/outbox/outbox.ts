@@ -15,12 +15,18 @@ import type { Dialect, Executor, Row, SqlDialect, Store } from '../stores/types.
  * dead_at)` in the control store, one per (origin, change id).
  */
 
-/** Raw key values as JSON (bigints as strings, Buffers as `{type:'Buffer',data}`): outbox rows, checkpoints, mismatches. */
+/**
+ * Raw key values as JSON (bigints as strings, Buffers as `{type:'Buffer',data}`): outbox rows, checkpoints, mismatches.
+ * @internal
+ */
 export function encodeKeyValues(values: unknown[]): string {
   return JSON.stringify(values, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
-/** Inverse of {@link encodeKeyValues}. */
+/**
+ * Inverse of {@link encodeKeyValues}.
+ * @internal
+ */
 export function decodeKeyValues(text: string): unknown[] {
   return JSON.parse(text, (_k, v) => (v && typeof v === 'object' && v.type === 'Buffer' && Array.isArray(v.data) ? Buffer.from(v.data) : v)) as unknown[];
 }
@@ -28,6 +34,7 @@ export function decodeKeyValues(text: string): unknown[] {
 /**
  * The CREATE statements of the outbox and dead-letter tables (control-schema migration 2; never edited once
  * released), with the control table namer `t` and the dialect's column types and clock `sql`.
+ * @internal
  */
 export function outboxDdl(t: (name: string) => string, sql: Pick<SqlDialect, 'ddl' | 'now'>): string[] {
   const y = sql.ddl;
@@ -58,7 +65,10 @@ export function outboxDdl(t: (name: string) => string, sql: Pick<SqlDialect, 'dd
   ];
 }
 
-/** The outbox table's name as SQL for a dialect: `"tandem"."outbox"` or `` `tandem_outbox` `` / `"tandem_outbox"`. */
+/**
+ * The outbox table's name as SQL for a dialect: `"tandem"."outbox"` or `` `tandem_outbox` `` / `"tandem_outbox"`.
+ * @internal
+ */
 export function outboxTable(dialect: Dialect): string {
   return controlTableFor(dialect, 'outbox');
 }
@@ -74,6 +84,7 @@ export interface OutboxEntry {
  * The INSERT that records changes in the outbox, one row per entry, for the application's transaction on its
  * own connection (of `dialect`). Placeholders follow the dialect (`$n` or `?`); the timestamps are taken in UTC
  * whatever the session's time zone.
+ * @internal
  */
 export function outboxInsert(dialect: Dialect, entries: OutboxEntry[]): { sql: string; params: unknown[] } {
   const sql = sqlFor(dialect);
@@ -99,6 +110,7 @@ export interface OutboxRow {
  * the store can ({@link StoreCapabilities.skipLocked}), so several relays share the work without waiting on each
  * other and without a `WHERE id > last_seen` high-water mark (ids become visible out of order). Without it
  * (SQLite: one writer at a time) the transaction is the claim.
+ * @internal
  */
 export async function claimOutbox(store: Store, tx: Pick<Executor, 'query'>, limit: number): Promise<OutboxRow[]> {
   const t = store.controlTable('outbox');
@@ -109,7 +121,10 @@ export async function claimOutbox(store: Store, tx: Pick<Executor, 'query'>, lim
   return rows.map((r) => ({ id: String(r.id), entity: String(r.entity), entity_key: String(r.entity_key), key_values: String(r.key_values), attempts: Number(r.attempts), created_at: String(r.created_at) }));
 }
 
-/** Acknowledges claimed rows: deletes them by id in `tx` (the claim's transaction), 1000 ids per statement. */
+/**
+ * Acknowledges claimed rows: deletes them by id in `tx` (the claim's transaction), 1000 ids per statement.
+ * @internal
+ */
 export async function acknowledgeOutbox(store: Store, tx: Executor, ids: string[]): Promise<void> {
   const t = store.controlTable('outbox');
   for (let i = 0; i < ids.length; i += 1000) {
@@ -118,12 +133,16 @@ export async function acknowledgeOutbox(store: Store, tx: Executor, ids: string[
   }
 }
 
-/** The relay's backoff before a failed change is due again: 200 ms × 2^(attempts−1), at most 60 s. */
+/**
+ * The relay's backoff before a failed change is due again: 200 ms × 2^(attempts−1), at most 60 s.
+ * @internal
+ */
 export const RELAY_RETRY: BackoffPolicy = { baseMs: 200, capMs: 60_000 };
 
 /**
  * Gives a claimed row back for a later attempt, in `tx`: records its attempts and the reason (cut to 2000
  * characters) and makes it due after the relay's backoff ({@link RELAY_RETRY}) on the store's clock.
+ * @internal
  */
 export async function rescheduleOutbox(store: Store, tx: Executor, id: string, attempts: number, reason: string): Promise<void> {
   const p = (i: number) => store.sql.param(i);
@@ -133,7 +152,10 @@ export async function rescheduleOutbox(store: Store, tx: Executor, id: string, a
   );
 }
 
-/** Milliseconds since a stored `created_at` (0 when it cannot be read). */
+/**
+ * Milliseconds since a stored `created_at` (0 when it cannot be read).
+ * @internal
+ */
 export function outboxAgeMs(createdAt: string): number {
   try {
     const c = canonicalTimestamp(createdAt);
@@ -143,7 +165,10 @@ export function outboxAgeMs(createdAt: string): number {
   }
 }
 
-/** A stored `created_at` as epoch milliseconds (now when it cannot be read). */
+/**
+ * A stored `created_at` as epoch milliseconds (now when it cannot be read).
+ * @internal
+ */
 export function outboxCreatedMs(createdAt: string): number {
   try {
     const c = canonicalTimestamp(createdAt);
@@ -156,6 +181,7 @@ export function outboxCreatedMs(createdAt: string): number {
 /**
  * Records a change in the dead-letter table of `control` (idempotent per origin and change id: a second record
  * of the same change does nothing). The reason is cut to 2000 characters.
+ * @internal
  */
 export async function deadLetter(control: Store, origin: string, r: { id: string; entity: string; entity_key: string; key_values: string; created_at: string }, attempts: number, reason: string): Promise<void> {
   let first: string;
@@ -174,13 +200,17 @@ export async function deadLetter(control: Store, origin: string, r: { id: string
  * Moves a claimed row to the dead-letter table of `control` (origin `outbox`) and deletes it from the outbox in
  * `tx`. The dead letter is written first: a crash between the two leaves the row to be claimed again, and the
  * second record of it does nothing.
+ * @internal
  */
 export async function deadLetterOutbox(primary: Store, tx: Executor, control: Store, r: OutboxRow, attempts: number, reason: string): Promise<void> {
   await deadLetter(control, 'outbox', r, attempts, reason);
   await tx.execute(`DELETE FROM ${primary.controlTable('outbox')} WHERE id = ${primary.sql.param(1)}`, [r.id]);
 }
 
-/** Age in ms of the oldest change waiting in the outbox of `primary` (0 when empty), and how many wait. */
+/**
+ * Age in ms of the oldest change waiting in the outbox of `primary` (0 when empty), and how many wait.
+ * @internal
+ */
 export async function outboxLag(primary: Store): Promise<{ pending: number; oldestMs: number }> {
   const r = await primary.query<{ n: unknown; oldest: unknown }>(`SELECT count(*) AS n, min(created_at) AS oldest FROM ${primary.controlTable('outbox')}`);
   const n = Number(r[0]?.n ?? 0);

@@ -6,7 +6,10 @@ import type { ErrorKind } from './types.js';
  * its own codes): the TANDEM_ERR_* codes the store mappers give, and the wording of a refused value.
  */
 
-/** The kind told by a TandemError's code alone, or null when the detail must decide. */
+/**
+ * The kind told by a TandemError's code alone, or null when the detail must decide.
+ * @internal
+ */
 export function kindOfCode(e: TandemError): ErrorKind | null {
   switch (e.code) {
     case 'TANDEM_ERR_STORE_UNREACHABLE':
@@ -20,12 +23,18 @@ export function kindOfCode(e: TandemError): ErrorKind | null {
   }
 }
 
-/** A message that says a value was refused, on engines whose code did not (the last resort of `value`). */
+/**
+ * A message that says a value was refused, on engines whose code did not (the last resort of `value`).
+ * @internal
+ */
 export function saysValueRefused(e: TandemError): boolean {
   return /out of range|too long|invalid input|incorrect .* value|data truncat/i.test(e.message ?? '');
 }
 
-/** The detail of a store error, or an empty object. */
+/**
+ * The detail of a store error, or an empty object.
+ * @internal
+ */
 export function detailOf(e: TandemError): Record<string, unknown> {
   return (e.detail ?? {}) as Record<string, unknown>;
 }

@@ -29,12 +29,18 @@ export function capabilitiesFor(dialect: Dialect): StoreCapabilities {
 /** A dialect family: PGlite is PostgreSQL. */
 export type Family = 'pg' | 'mysql' | 'sqlite';
 
-/** The dialect family of `dialect` (PGlite is PostgreSQL). Kept for callers of the control-schema migrations. */
+/**
+ * The dialect family of `dialect` (PGlite is PostgreSQL). Kept for callers of the control-schema migrations.
+ * @internal
+ */
 export function familyOf(dialect: Dialect | Family): Family {
   return dialect === 'mysql' ? 'mysql' : dialect === 'sqlite' ? 'sqlite' : 'pg';
 }
 
-/** The SQL builders of a dialect family (see {@link sqlFor}). */
+/**
+ * The SQL builders of a dialect family (see {@link sqlFor}).
+ * @internal
+ */
 export function sqlForFamily(family: Dialect | Family): SqlDialect {
   const f = familyOf(family);
   return sqlFor(f === 'pg' ? 'postgres' : f);
@@ -43,6 +49,7 @@ export function sqlForFamily(family: Dialect | Family): SqlDialect {
 /**
  * The name of a control table of a store of `dialect`, quoted: `"tandem"."<name>"` where there are schemas,
  * else `tandem_<name>` (the `controlTable` of such a store).
+ * @internal
  */
 export function controlTableFor(dialect: Dialect, name: string): string {
   const sql = sqlFor(dialect);

@@ -3,9 +3,17 @@
  * Tandem needs. Every dialect lives in `src/stores/<dialect>/` with the same file set:
  *
  * - `connection.ts` — opening the driver from a parsed URL, mapping driver errors to `TANDEM_ERR_*`
- * - `sql.ts`        — SQL text builders: identifier quoting, placeholders, keyset reads, upserts, ledger advance
+ * - `errors.ts`     — `classifyError`: what an error means ({@link ErrorKind}), from the engine's own codes
+ * - `sql.ts`        — SQL text builders: identifier quoting, placeholders, keyset reads, upserts, ledger advance,
+ *                     and the control plane's (clock, insert-ignore, DDL types, identity upserts); `capabilities`
+ * - `checksum.ts`   — pushed-down segment checksums
+ * - `prepare.ts`    — `tandem prepare`'s version column, triggers, catalog reads and lock
  * - `introspect.ts` — tables, columns, types, primary/unique keys, foreign keys
  * - `index.ts`      — the `Store` implementation tying them together
+ *
+ * Nothing outside `src/stores/` tests the dialect (test/architecture.test.ts): what differs is a capability
+ * ({@link StoreCapabilities}), an SQL builder ({@link SqlDialect}) or an error kind ({@link Store.classifyError}),
+ * which is also what a user's own store implements.
  *
  * Values crossing this interface are plain JS values chosen to be lossless: integers wider than 2^53, decimals,
  * dates and timestamps are read as strings (never JS `Date`, which would drop microseconds), binary as `Buffer`.

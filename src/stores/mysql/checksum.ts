@@ -24,6 +24,7 @@ import { MysqlNumericLiteral, mysqlIdent } from './sql.js';
  * argument to utf8mb4, so latin1 columns hash their UTF-8 bytes. Row hash: `CAST(CONV(LEFT(MD5(…), 16), 16, 10) AS UNSIGNED)`; sums are exact (`SUM` of
  * `BIGINT UNSIGNED` is a DECIMAL). String keys compare by UTF-8 bytes (`CAST(CONVERT(k USING utf8mb4) AS
  * BINARY)`), which cannot use the index: on a string key with a non-binary collation each segment is a scan.
+ * @internal
  */
 export function mysqlChecksum(): ChecksumSql {
   return {

@@ -12,6 +12,7 @@ import type { StoreUrl } from '../url.js';
  * READ COMMITTED isolation: Tandem's transactions lock exactly the rows they touch (the ledger, claimed outbox
  * rows) and no gaps, so the relay's `FOR UPDATE SKIP LOCKED` claims never block or deadlock the application's
  * outbox inserts (REPEATABLE READ would take next-key locks on the outbox index).
+ * @internal
  */
 export const MYSQL_SESSION_INIT =
   "SET SESSION time_zone = '+00:00', SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))";
@@ -22,6 +23,7 @@ export const MYSQL_SESSION_INIT =
  * honoured, others ignored). Values are read losslessly: `DATETIME`/`TIMESTAMP`/`DATE` as strings (microseconds
  * kept), `BIGINT` and `DECIMAL` as strings, binary as `Buffer`. JS `Date` parameters are written as UTC.
  * Does not connect: the first query does (see {@link mysqlError} for its failures).
+ * @internal
  */
 export function mysqlPool(u: StoreUrl, connectionLimit = 4): mysql.Pool {
   const url = new URL(u.raw.replace(/^mariadb:/i, 'mysql:'));
@@ -94,6 +96,7 @@ interface MysqlDriverError {
 /**
  * True when `e` left its connection unusable (mysql2 marks such errors `fatal`; network errors count too):
  * a transaction's connection is then destroyed instead of being returned to the pool.
+ * @internal
  */
 export function isFatalMysqlError(e: unknown): boolean {
   const err = (e instanceof TandemError ? e.cause : e) as MysqlDriverError | undefined;
@@ -105,13 +108,17 @@ export function isFatalMysqlError(e: unknown): boolean {
  * rule runs to the fixed text after it); the quoted-text fallback of {@link MYSQL_QUOTES} takes the rest
  * (`Incorrect string value: '\xF0…' for column`, `Truncated incorrect DOUBLE value: '…'`, `Invalid utf8mb4
  * character string: '…'`, `Cannot convert string '…' from binary`, `near '…' at line 1`).
+ * @internal
  */
 export const MYSQL_VALUE_RULES: readonly ValueRule[] = [
   { re: /^(Duplicate entry ')[\s\S]*(' for key )/, replace: `$1${VALUE_MASK}$2` },
   { re: /^((?:Incorrect|Truncated incorrect|Invalid) [\w ]*?value: ')[\s\S]*(' for column )/, replace: `$1${VALUE_MASK}$2` },
 ];
 
-/** In MySQL/MariaDB messages, single-quoted text after these words (or `@`) is a name (kept); any other is a value. */
+/**
+ * In MySQL/MariaDB messages, single-quoted text after these words (or `@`) is a name (kept); any other is a value.
+ * @internal
+ */
 export const MYSQL_QUOTES: readonly QuoteRule[] = [
   {
     quote: "'",
@@ -123,6 +130,7 @@ export const MYSQL_QUOTES: readonly QuoteRule[] = [
 /**
  * Removes the values a server message echoes back (`Duplicate entry '…' for key`, `Incorrect integer value:
  * '…' for column`, …), so a message never carries row data such as a key or a password hash.
+ * @internal
  */
 export function redactServerMessage(message: string): string {
   return scrubMessage(message, MYSQL_VALUE_RULES, MYSQL_QUOTES);
@@ -135,6 +143,7 @@ export function redactServerMessage(message: string): string {
  * `TANDEM_ERR_STORE_QUERY` with the server's message (values it echoes are redacted; the statement and its
  * parameters are never included, in the message or in the attached cause). A duplicate key (1062, 1586) is marked
  * `detail.violation = 'unique'` (see `isUniqueViolation` in src/stores/common.ts).
+ * @internal
  */
 export function mysqlError(e: unknown, redactedUrl: string): TandemError {
   if (e instanceof TandemError) return e;

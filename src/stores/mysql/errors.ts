@@ -2,7 +2,10 @@ import { TandemError } from '../../core/errors.js';
 import { detailOf, kindOfCode, saysValueRefused } from '../common-errors.js';
 import type { ErrorKind } from '../types.js';
 
-/** Server error numbers of a duplicate value in a primary or unique key: ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME. */
+/**
+ * Server error numbers of a duplicate value in a primary or unique key: ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME.
+ * @internal
+ */
 export const MYSQL_DUPLICATE_KEY = new Set([1062, 1586]);
 
 /** Errors meaning a value was refused: out of range, truncated, incorrect value, too long, NULL, CHECK. */
@@ -15,6 +18,7 @@ const UNSUPPORTED_ERRNOS = new Set([1845, 1846]);
  * What a MySQL/MariaDB error means (see `ErrorKind`), from the server's error number `mysqlError` keeps in
  * `detail.errno`: 1062/1586 unique, 1213 deadlock, 1205 lock wait timeout, the value errors, 1845/1846
  * unsupported `ALGORITHM`.
+ * @internal
  */
 export function classifyMysqlError(e: unknown): ErrorKind {
   if (!(e instanceof TandemError)) return 'other';

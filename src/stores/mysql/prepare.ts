@@ -8,6 +8,7 @@ const text = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString('utf8') : 
  * `tandem prepare` on MySQL/MariaDB: `BEFORE UPDATE` and `BEFORE INSERT` triggers; the column is added with
  * `ALGORITHM=INSTANT`, falling back to `INPLACE, LOCK=NONE`, then (allowed by the caller only) a table copy. DDL
  * commits on its own: the run holds a named lock with the session's `lock_wait_timeout` set.
+ * @internal
  */
 export const mysqlPrepare: PrepareSql = {
   versionDdl(sql, table, column, names) {

@@ -2,7 +2,10 @@ import { checkIdentifier } from '../common.js';
 import type { ColumnInfo, KeysetQuery, LedgerEntry, SqlDialect, Statement, StoreCapabilities, TypeCategory, UpsertQuery } from '../types.js';
 import { mysqlPrepare } from './prepare.js';
 
-/** Quotes a MySQL/MariaDB identifier: `` `name` ``, doubling embedded backticks. Throws TANDEM_ERR_CONFIG_INVALID. */
+/**
+ * Quotes a MySQL/MariaDB identifier: `` `name` ``, doubling embedded backticks. Throws TANDEM_ERR_CONFIG_INVALID.
+ * @internal
+ */
 export function mysqlIdent(name: string): string {
   return `\`${checkIdentifier(name).replace(/`/g, '``')}\``;
 }
@@ -14,6 +17,7 @@ const NUMERIC_LITERAL = /^-?\d{1,65}(?:\.\d{1,38})?$/;
  * A parameter written into the statement unquoted, as an exact integer or DECIMAL literal (mysql2's client-side
  * formatting calls `toSqlString`). Can only hold text matching a plain decimal number; the store's executor
  * passes these through and turns any other object into JSON text, so no other value is ever inlined raw.
+ * @internal
  */
 export class MysqlNumericLiteral {
   readonly text: string;
@@ -77,6 +81,7 @@ const ISO_WITH_ZONE = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(\.\d{1,9
  * Converts a timestamp string with a zone (`Z` or an offset, as canonical encoding and ISO 8601 write them) to
  * the UTC `YYYY-MM-DD HH:MM:SS.ffffff` form MariaDB accepts (it rejects zones in datetime literals). Other values
  * are returned unchanged.
+ * @internal
  */
 export function mysqlDateTime(v: unknown): unknown {
   if (typeof v !== 'string') return v;
@@ -118,6 +123,7 @@ function upsertValue(v: unknown, col: ColumnInfo | undefined): unknown {
  *   another row would update that row. Tandem writes rows with the store's `upsert` instead ({@link mysqlUpsertSql}). With `columnInfo`, timestamp strings with a zone
  *   (`…Z`, `…+02:00`) are converted to UTC text. Throws `TypeError` when a row's length differs from `columns`
  *   or a keyset position's length from `key`; `TANDEM_ERR_CONFIG_INVALID` for an invalid identifier.
+ * @internal
  */
 export function mysqlSql(): SqlDialect {
   const table = (name: string) => mysqlIdent(name);
@@ -161,7 +167,10 @@ export function mysqlSql(): SqlDialect {
   };
 }
 
-/** Most keys one read of existing target keys names ({@link mysqlUpsertSql}'s `existing`), as for the ledger. */
+/**
+ * Most keys one read of existing target keys names ({@link mysqlUpsertSql}'s `existing`), as for the ledger.
+ * @internal
+ */
 export const UPSERT_KEY_READ_CHUNK = 500;
 
 /**
@@ -177,6 +186,7 @@ export const UPSERT_KEY_READ_CHUNK = 500;
  *   which the existing row holds, so the statement fails with 1062 instead of writing over that row. Null when
  *   every column is a key column (an existing row then has nothing to update).
  * Throws `TypeError` when a row's length differs from `columns` or a key column is not among `columns`.
+ * @internal
  */
 export function mysqlUpsertSql(q: UpsertQuery) {
   const keyIdx = q.key.map((k) => {
@@ -228,6 +238,7 @@ export function mysqlUpsertSql(q: UpsertQuery) {
 /**
  * Most keys one locking read of the ledger names: below MariaDB's `in_predicate_conversion_threshold` (1000),
  * past which an IN list becomes a semi-join whose plan may scan, and lock, every ledger row of the entity.
+ * @internal
  */
 export const LEDGER_READ_CHUNK = 500;
 
@@ -240,6 +251,7 @@ export const LEDGER_READ_CHUNK = 500;
  *   {@link LEDGER_READ_CHUNK} keys per statement. `FORCE INDEX (PRIMARY)` makes it point lookups: otherwise, on a
  *   small ledger, the optimizer reads (and locks) every row of the entity, and concurrent appliers deadlock;
  * - `writeWinners(entries)`: one multi-row upsert setting version, deleted and applied_at of the winning keys.
+ * @internal
  */
 export function mysqlLedgerSql(ledgerTable: string, entity: string) {
   return {
@@ -270,7 +282,10 @@ export function mysqlLedgerSql(ledgerTable: string, entity: string) {
   };
 }
 
-/** What MySQL/MariaDB can do. */
+/**
+ * What MySQL/MariaDB can do.
+ * @internal
+ */
 export const mysqlCapabilities: StoreCapabilities = {
   skipLocked: true,
   maxParams: 65535,
@@ -286,7 +301,10 @@ export const mysqlCapabilities: StoreCapabilities = {
 
 type ControlPart = Omit<SqlDialect, 'ident' | 'table' | 'param' | 'keyset' | 'upsert' | 'count' | 'checksum'>;
 
-/** The control-plane builders of MySQL/MariaDB (clock, insert-ignore, DDL types, identity upserts, prepare). */
+/**
+ * The control-plane builders of MySQL/MariaDB (clock, insert-ignore, DDL types, identity upserts, prepare).
+ * @internal
+ */
 export const mysqlControlSql: ControlPart = {
   now: () => 'CURRENT_TIMESTAMP(6)',
   // the application's session may not be in UTC, but Tandem's timestamps are

@@ -9,6 +9,7 @@ const VALUE_STATES = new Set(['23502', '23514']);
  * What a PostgreSQL/PGlite error means (see `ErrorKind`), from the SQLSTATE `pgError` keeps in `detail.sqlstate`
  * (or the driver's `code` on the cause): 23505 unique, 40P01 deadlock, 40001 serialization, 55P03 lock timeout
  * (checked before unreachable: a lock timeout's message says "timeout"), class 22 and 23502/23514 value.
+ * @internal
  */
 export function classifyPgError(e: unknown): ErrorKind {
   if (!(e instanceof TandemError)) return 'other';

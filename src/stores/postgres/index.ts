@@ -28,7 +28,10 @@ function executor(q: pg.Pool | pg.PoolClient, redacted: string): Executor {
   };
 }
 
-/** Shared by PostgreSQL and PGlite: the ledger advance as one conditional upsert with RETURNING. */
+/**
+ * Shared by PostgreSQL and PGlite: the ledger advance as one conditional upsert with RETURNING.
+ * @internal
+ */
 export async function advanceLedgerPg(tx: Executor, ledgerTable: string, entity: string, entries: LedgerEntry[], mode: LedgerMode): Promise<Set<string>> {
   const list = normalizeLedgerEntries(entries);
   if (list.length === 0) return new Set();
@@ -44,6 +47,7 @@ export async function advanceLedgerPg(tx: Executor, ledgerTable: string, entity:
 /**
  * The server-side identity of a PostgreSQL (or PGlite) namespace: the postmaster's start time (microseconds,
  * readable by every role) and port, the current database, and the schema Tandem qualifies tables with.
+ * @internal
  */
 export async function pgServerIdentity(db: Executor, schema: string): Promise<string> {
   const r = await db.query<{ started: string; port: string; db: string }>(

@@ -7,6 +7,7 @@ const text = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString('utf8') : 
 /**
  * `tandem prepare` on PostgreSQL (and PGlite): one `BEFORE INSERT OR UPDATE` trigger running a plpgsql function
  * in the table's schema; the DDL is transactional, run under `lock_timeout` and a transaction-scoped advisory lock.
+ * @internal
  */
 export const postgresPrepare: PrepareSql = {
   versionDdl(sql, table, column, names, shape) {

@@ -2,7 +2,10 @@ import { checkIdentifier } from '../common.js';
 import type { KeysetQuery, SqlDialect, Statement, StoreCapabilities, UpsertQuery } from '../types.js';
 import { postgresPrepare } from './prepare.js';
 
-/** Quotes a PostgreSQL identifier: `"name"`, doubling embedded quotes. */
+/**
+ * Quotes a PostgreSQL identifier: `"name"`, doubling embedded quotes.
+ * @internal
+ */
 export function pgIdent(name: string): string {
   return `"${checkIdentifier(name).replace(/"/g, '""')}"`;
 }
@@ -11,6 +14,7 @@ export function pgIdent(name: string): string {
  * SQL builders for PostgreSQL (and PGlite, which is PostgreSQL). `schema` qualifies user tables.
  * Keyset reads use row comparison `(a, b) > ($1, $2)`, which PostgreSQL serves from a composite index.
  * Bulk upserts use `unnest($1::type[], …)` so a chunk of any size is one statement with one parameter per column.
+ * @internal
  */
 export function postgresSql(schema: string): SqlDialect {
   const table = (name: string) => `${pgIdent(schema)}.${pgIdent(name)}`;
@@ -78,7 +82,10 @@ function arrayType(dataType: string): string {
   return dataType.endsWith('[]') ? dataType : `${dataType}[]`;
 }
 
-/** The version-ledger advance as one statement: conditional upsert returning the keys that moved. */
+/**
+ * The version-ledger advance as one statement: conditional upsert returning the keys that moved.
+ * @internal
+ */
 export function pgAdvanceLedger(ledgerTable: string, strict: boolean): string {
   return `INSERT INTO ${ledgerTable} AS l (entity, entity_key, version, deleted, applied_at)
     SELECT $1, u.k, u.v, u.d, now() FROM unnest($2::text[], $3::int8[], $4::bool[]) AS u(k, v, d)
@@ -93,6 +100,7 @@ export function pgAdvanceLedger(ledgerTable: string, strict: boolean): string {
  * `"` escaped; Buffers become `\\x…` (bytea hex); numbers, bigints and booleans their text; null `NULL`.
  * Values that are themselves arrays or objects (array-typed columns) are left to the driver: the JS array is
  * returned unchanged.
+ * @internal
  */
 export function pgArrayParam(values: unknown[]): string | unknown[] {
   const parts = new Array<string>(values.length);
@@ -109,7 +117,10 @@ export function pgArrayParam(values: unknown[]): string | unknown[] {
   return `{${parts.join(',')}}`;
 }
 
-/** What PostgreSQL (and PGlite) can do. */
+/**
+ * What PostgreSQL (and PGlite) can do.
+ * @internal
+ */
 export const postgresCapabilities: StoreCapabilities = {
   skipLocked: true,
   maxParams: 65535,
@@ -125,7 +136,10 @@ export const postgresCapabilities: StoreCapabilities = {
 
 type ControlPart = Omit<SqlDialect, 'ident' | 'table' | 'param' | 'keyset' | 'upsert' | 'count' | 'checksum'>;
 
-/** The control-plane builders of PostgreSQL (clock, insert-ignore, DDL types, identity upserts, prepare). */
+/**
+ * The control-plane builders of PostgreSQL (clock, insert-ignore, DDL types, identity upserts, prepare).
+ * @internal
+ */
 export const pgControlSql: ControlPart = {
   now: () => 'now()',
   utcNow: () => 'now()',

@@ -15,6 +15,7 @@ import { sqliteIdent } from './sql.js';
  * Sums: SQLite's `sum()` of 64-bit integers raises on overflow, so each hash is summed as two halves,
  * `sum(h >> 32)` and `sum(h & 0xFFFFFFFF)`, each exact in 64 bits for up to 2^31 rows per cell; verify recombines
  * them mod 2^64. String keys compare with `COLLATE BINARY` (UTF-8 bytes).
+ * @internal
  */
 export const sqliteChecksum: ChecksumSql = {
   cheapCells: true,
@@ -116,6 +117,7 @@ function asRead(v: unknown): unknown {
  *   values follow in order (constants are in the spec, not in the arguments). Deterministic.
  * - `tandem_decimal_sum(x)` → the exact decimal sum of a column as text (quick tier), NULLs ignored, NULL for
  *   no values.
+ * @internal
  */
 export function registerChecksumFunctions(db: Database.Database): void {
   const specs = new Map<string, ParsedSpec>();

@@ -2,13 +2,17 @@ import { TandemError } from '../../core/errors.js';
 import { detailOf, kindOfCode, saysValueRefused } from '../common-errors.js';
 import type { ErrorKind } from '../types.js';
 
-/** Extended result codes of a duplicate primary or unique key value. */
+/**
+ * Extended result codes of a duplicate primary or unique key value.
+ * @internal
+ */
 export const SQLITE_UNIQUE_CODES = new Set(['SQLITE_CONSTRAINT_UNIQUE', 'SQLITE_CONSTRAINT_PRIMARYKEY']);
 
 /**
  * What an SQLite error means (see `ErrorKind`), from the extended result code `sqliteError` keeps in
  * `detail.sqliteCode`: UNIQUE/PRIMARYKEY constraint unique, `SQLITE_BUSY*` lock timeout (another process held
  * the write lock past `busy_timeout`), CHECK/NOT NULL constraint, MISMATCH and TOOBIG value.
+ * @internal
  */
 export function classifySqliteError(e: unknown): ErrorKind {
   if (!(e instanceof TandemError)) return 'other';

@@ -98,6 +98,7 @@ interface TxState {
 /**
  * Shared by the SQLite store: the ledger advance as conditional upserts with `RETURNING entity_key`, in batches of
  * at most {@link SQLITE_LEDGER_BATCH} entries (SQLite's parameter limit). Returns the keys whose entry moved.
+ * @internal
  */
 export async function advanceLedgerSqlite(tx: Executor, ledgerTable: string, entity: string, entries: LedgerEntry[], mode: LedgerMode): Promise<Set<string>> {
   const list = normalizeLedgerEntries(entries);

@@ -8,6 +8,7 @@ const text = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString('utf8') : 
  * `tandem prepare` on SQLite: `AFTER UPDATE` and `AFTER INSERT` triggers that rewrite the row (SQLite cannot
  * assign NEW), found by rowid or, for `WITHOUT ROWID` tables, the primary key. The DDL runs in one
  * `BEGIN IMMEDIATE` transaction.
+ * @internal
  */
 export const sqlitePrepare: PrepareSql = {
   versionDdl(sql, table, column, names, shape) {

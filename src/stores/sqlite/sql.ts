@@ -3,10 +3,16 @@ import { checkIdentifier } from '../common.js';
 import type { KeysetQuery, SqlDialect, Statement, StoreCapabilities, UpsertQuery } from '../types.js';
 import { sqlitePrepare } from './prepare.js';
 
-/** SQLite's limit on host parameters in one statement (`SQLITE_MAX_VARIABLE_NUMBER` of the bundled build). */
+/**
+ * SQLite's limit on host parameters in one statement (`SQLITE_MAX_VARIABLE_NUMBER` of the bundled build).
+ * @internal
+ */
 export const SQLITE_MAX_PARAMS = 32766;
 
-/** Quotes an SQLite identifier: `"name"`, doubling embedded quotes. Throws `TANDEM_ERR_CONFIG_INVALID` (see checkIdentifier). */
+/**
+ * Quotes an SQLite identifier: `"name"`, doubling embedded quotes. Throws `TANDEM_ERR_CONFIG_INVALID` (see checkIdentifier).
+ * @internal
+ */
 export function sqliteIdent(name: string): string {
   return `"${checkIdentifier(name).replace(/"/g, '""')}"`;
 }
@@ -14,6 +20,7 @@ export function sqliteIdent(name: string): string {
 /**
  * The most rows of `columns` columns one {@link sqliteSql} upsert may carry (SQLite binds at most
  * {@link SQLITE_MAX_PARAMS} parameters per statement). Callers batch their rows by this number.
+ * @internal
  */
 export function sqliteUpsertMaxRows(columns: number): number {
   return Math.max(1, Math.floor(SQLITE_MAX_PARAMS / Math.max(1, columns)));
@@ -23,7 +30,10 @@ function isStringCategory(c: string | undefined): boolean {
   return c === 'text' || c === 'uuid' || c === 'other' || c === undefined;
 }
 
-/** What SQLite can do. */
+/**
+ * What SQLite can do.
+ * @internal
+ */
 export const sqliteCapabilities: StoreCapabilities = {
   skipLocked: false,
   maxParams: SQLITE_MAX_PARAMS,
@@ -42,7 +52,10 @@ type ControlPart = Omit<SqlDialect, 'ident' | 'table' | 'param' | 'keyset' | 'up
 /** Now as ISO-8601 text in UTC, millisecond precision (SQLite has no timestamp type). */
 const SQLITE_NOW = "(strftime('%Y-%m-%dT%H:%M:%fZ','now'))";
 
-/** The control-plane builders of SQLite (clock, insert-ignore, DDL types, identity upserts, prepare). */
+/**
+ * The control-plane builders of SQLite (clock, insert-ignore, DDL types, identity upserts, prepare).
+ * @internal
+ */
 export const sqliteControlSql: ControlPart = {
   now: () => SQLITE_NOW,
   utcNow: () => SQLITE_NOW,
@@ -90,6 +103,7 @@ export const sqliteControlSql: ControlPart = {
  * `COLLATE BINARY`, which compares the UTF-8 bytes (= code point order).
  * Upserts are `INSERT … VALUES (…), (…) ON CONFLICT (key) DO UPDATE SET c = excluded.c` with one parameter per
  * value; `columnInfo` is not needed (SQLite converts by column affinity).
+ * @internal
  */
 export const sqliteSql: SqlDialect = {
   ...sqliteControlSql,
@@ -148,7 +162,10 @@ export const sqliteSql: SqlDialect = {
 /** Parameters per ledger row in {@link sqliteAdvanceLedger}: entity, key, version, deleted. */
 const LEDGER_PARAMS_PER_ROW = 4;
 
-/** The most ledger rows one {@link sqliteAdvanceLedger} statement may carry. */
+/**
+ * The most ledger rows one {@link sqliteAdvanceLedger} statement may carry.
+ * @internal
+ */
 export const SQLITE_LEDGER_BATCH = Math.floor(SQLITE_MAX_PARAMS / LEDGER_PARAMS_PER_ROW);
 
 /**
@@ -156,6 +173,7 @@ export const SQLITE_LEDGER_BATCH = Math.floor(SQLITE_MAX_PARAMS / LEDGER_PARAMS_
  * Parameters: (entity, key, version, deleted as 0/1) per row. `strict` applies only strictly newer versions
  * (`newer` mode), otherwise newer-or-equal (`last-writer-wins`). Throws `TANDEM_ERR_INTERNAL` unless `rows` is
  * within 1..{@link SQLITE_LEDGER_BATCH}.
+ * @internal
  */
 export function sqliteAdvanceLedger(ledgerTable: string, strict: boolean, rows: number): string {
   if (!Number.isInteger(rows) || rows < 1 || rows > SQLITE_LEDGER_BATCH) throw new TandemError('INTERNAL', `SQLite ledger batch of ${rows} rows is outside 1..${SQLITE_LEDGER_BATCH}`);
