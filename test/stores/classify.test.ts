@@ -56,7 +56,7 @@ const cases: { name: string; open: () => Promise<{ url: string; done: () => Prom
   { name: 'pglite', open: async () => ({ url: 'pglite:memory', done: async () => {} }) },
 ];
 
-describe.each(cases)('classifyError: $name', ({ name, open }) => {
+describe.each(cases)('classifyError: $name', ({ open }) => {
   let store: Store;
   let done: () => Promise<void>;
   let url: string;
