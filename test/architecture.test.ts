@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 /**
  * The layout rules of docs/architecture.md, checked on the source text (issue 10):
  * - engine differences live in src/stores/: no `dialect ===`/`!==`, `switch (…dialect)` or `familyOf(` elsewhere
- *   (callers use `store.capabilities`, `store.sql.*` and `store.classifyError`);
+ *   (callers use `store.capabilities`, `store.sql.*` and `store.classifyError`), and no driver error code
+ *   (`errno`, SQLSTATE, `SQLITE_*`) is read elsewhere;
  * - capture/ and apply/ do not import each other both ways (the outbox is src/outbox/, the broker contract core);
  * - stores/ does not import verify/ (the canonical encoding is core's);
  * - `sleep`, backoff and `groupBy` are defined once (src/core/async.ts).
@@ -44,6 +45,23 @@ function dialectBranches(files: SourceFile[]): string[] {
     if (f.path.startsWith('stores/')) continue;
     code(f.text).split('\n').forEach((line, i) => {
       if (DIALECT_BRANCH.test(line)) hits.push(`src/${f.path}:${i + 1}: ${line.trim()}`);
+    });
+  }
+  return hits;
+}
+
+const DRIVER_CODE = /\b(?:errno|sqlstate|sqliteCode)\b|\bSQLITE_[A-Z]|'(?:23505|40P01|40001|55P03)'/i;
+
+/**
+ * Lines outside src/stores/ that read driver error codes (callers use `classifyError`). src/core/redact.ts names
+ * the fields of a driver error it keeps when scrubbing one, which is not reading them.
+ */
+function driverCodeReads(files: SourceFile[]): string[] {
+  const hits: string[] = [];
+  for (const f of files) {
+    if (f.path.startsWith('stores/') || f.path === 'core/redact.ts') continue;
+    code(f.text).split('\n').forEach((line, i) => {
+      if (DRIVER_CODE.test(line)) hits.push(`src/${f.path}:${i + 1}: ${line.trim()}`);
     });
   }
   return hits;
@@ -92,6 +110,13 @@ describe('architecture: the scanners catch planted violations', () => {
       'src/apply/x.ts:4: switch (store.dialect) {}',
     ]);
   });
+  it('finds driver error codes read outside stores/', () => {
+    const files: SourceFile[] = [
+      { path: 'apply/r.ts', text: "const d = e.detail as { errno?: number };\nif (d.sqlstate === '40P01') retry();\n// errno 1213 in a comment\n" },
+      { path: 'stores/mysql/errors.ts', text: 'if (d.errno === 1213) return;\n' },
+    ];
+    expect(driverCodeReads(files)).toEqual(['src/apply/r.ts:1: const d = e.detail as { errno?: number };', "src/apply/r.ts:2: if (d.sqlstate === '40P01') retry();"]);
+  });
   it('finds import edges both ways, re-exports and dynamic imports included', () => {
     expect(edges(planted, 'apply', 'capture')).toEqual(['src/apply/x.ts → src/capture/y.js']);
     expect(edges(planted, 'capture', 'apply')).toEqual(['src/capture/y.ts → src/apply/x.js', 'src/capture/y.ts → src/apply/z.js']);
@@ -115,6 +140,10 @@ describe('architecture of src/', () => {
 
   it('keeps engine differences in src/stores/ (no dialect tests, switches or familyOf elsewhere)', () => {
     expect(dialectBranches(files)).toEqual([]);
+  });
+
+  it('reads driver error codes only in src/stores/ (everyone else asks classifyError)', () => {
+    expect(driverCodeReads(files)).toEqual([]);
   });
 
   it('has no import cycle between capture/ and apply/', () => {
