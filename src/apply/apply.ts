@@ -12,7 +12,7 @@ export interface ApplyResult {
   skipped: number;
 }
 
-/** Largest number of bound parameters per statement for dialects that bind every value (MySQL, SQLite). */
+/** Most bound parameters per upsert statement where every value is bound (below every engine's own limit). */
 const MAX_PARAMS = 30_000;
 
 /** The ledger mode of an entity: strict versions when it has a version column, last writer wins otherwise. */
@@ -123,21 +123,23 @@ async function upsertRows(target: Store, tx: Executor, entity: ResolvedEntity, r
     const t = entity.targets[ti]!;
     const columns = t.columns.map((c) => c.name);
     const values = rows.map((r) => r.values[ti]!);
-    const per = target.dialect === 'postgres' || target.dialect === 'pglite' ? values.length : Math.max(1, Math.floor(MAX_PARAMS / columns.length));
+    const caps = target.capabilities;
+    // one array per column binds any number of rows; otherwise every value is a parameter
+    const per = caps.arrayParams ? values.length : Math.max(1, Math.floor(Math.min(MAX_PARAMS, caps.maxParams) / columns.length));
     for (let i = 0; i < values.length; i += per) {
       const q: UpsertQuery = { table: t.table.name, columns, key: t.keyColumns, rows: values.slice(i, i + per), columnInfo: t.columns };
       const slice = rows.slice(i, i + per);
-      // PostgreSQL aborts the transaction on a failed statement: a savepoint keeps it usable for finding the row
-      const mark = slice.length > 1 && (target.dialect === 'postgres' || target.dialect === 'pglite');
+      // where a failed statement aborts the transaction (PostgreSQL), a savepoint keeps it usable for finding the row
+      const mark = slice.length > 1 && caps.abortsTransactionOnError;
       if (mark) await tx.execute('SAVEPOINT tandem_stmt');
       try {
         await upsertByKey(target, tx, q);
         if (mark) await tx.execute('RELEASE SAVEPOINT tandem_stmt');
       } catch (e) {
-        if (!(e instanceof TandemError) || !isValueRefused(e)) throw e;
+        if (!isValueRefused(target, e)) throw e;
         if (mark) await tx.execute('ROLLBACK TO SAVEPOINT tandem_stmt');
         const row = slice.length > 1 ? await findRefusedRow(target, tx, t, slice.map((r) => r.values[ti]!)).catch(() => -1) : 0;
-        throw translateWriteError(e, entity, ti, slice, row >= 0 ? slice[row] : undefined);
+        throw translateWriteError(target, e, entity, ti, slice, row >= 0 ? slice[row] : undefined);
       }
     }
   }
@@ -294,7 +296,7 @@ async function findRefusedRow(target: Store, tx: Executor, t: ResolvedTarget, va
     try {
       await tx.execute(st.sql, st.params);
     } catch (e) {
-      refused = e instanceof TandemError && isValueRefused(e);
+      refused = isValueRefused(target, e);
     }
     await tx.execute('ROLLBACK TO SAVEPOINT tandem_probe');
     return refused;
@@ -309,16 +311,9 @@ async function findRefusedRow(target: Store, tx: Executor, t: ResolvedTarget, va
   return lo;
 }
 
-/** MySQL/MariaDB errors meaning a value was refused: out of range, truncated, incorrect value, too long, NULL, CHECK. */
-const MYSQL_VALUE_ERRNOS = new Set([1048, 1264, 1265, 1292, 1366, 1367, 1406, 1411, 3140, 3819, 4025]);
-
-/** True when a store error says a written value was refused (type, range, length, NOT NULL, CHECK). */
-function isValueRefused(e: TandemError): boolean {
-  const d = (e.detail ?? {}) as { sqlstate?: string; errno?: number; sqliteCode?: string };
-  if (d.sqlstate && (/^22/.test(d.sqlstate) || d.sqlstate === '23502' || d.sqlstate === '23514')) return true;
-  if (d.errno !== undefined && MYSQL_VALUE_ERRNOS.has(d.errno)) return true;
-  if (d.sqliteCode && /^SQLITE_(CONSTRAINT_(CHECK|NOTNULL)|MISMATCH|TOOBIG)$/.test(d.sqliteCode)) return true;
-  return /out of range|too long|invalid input|incorrect .* value|data truncat/i.test(e.message ?? '');
+/** True when the target refused a written value (type, range, length, NOT NULL, CHECK): the kind `value`. */
+function isValueRefused(target: Store, e: unknown): e is TandemError {
+  return e instanceof TandemError && target.classifyError(e) === 'value';
 }
 
 /**
@@ -352,8 +347,8 @@ function refusedColumn(e: TandemError, t: ResolvedTarget, rows: MappedRow[], ti:
  * scrubber) follows in parentheses; keys of a sensitive key column are shown as `[redacted]`. Other errors
  * pass unchanged (a unique violation is resolved by the caller).
  */
-function translateWriteError(e: unknown, entity: ResolvedEntity, ti: number, rows: MappedRow[], found?: MappedRow): unknown {
-  if (!(e instanceof TandemError) || e.code === 'TANDEM_ERR_VALUE_DOES_NOT_FIT' || !isValueRefused(e)) return e;
+function translateWriteError(target: Store, e: unknown, entity: ResolvedEntity, ti: number, rows: MappedRow[], found?: MappedRow): unknown {
+  if (!isValueRefused(target, e) || e.code === 'TANDEM_ERR_VALUE_DOES_NOT_FIT') return e;
   const t = entity.targets[ti]!;
   const ci = refusedColumn(e, t, rows, ti);
   const col = ci >= 0 ? t.columns[ci]! : undefined;

@@ -1,13 +1,12 @@
 import type { Logger } from 'pino';
-import { claimOutbox } from '../capture/outbox.js';
-import type { Change, Delivery, Transport } from '../capture/transport/types.js';
-import { decodeKeyValues } from '../control/control.js';
-import { canonicalTimestamp } from '../core/canonical.js';
+import { groupBy, sleep } from '../core/async.js';
+import type { Change, Delivery, Transport } from '../core/change.js';
 import type { ResolvedEntity } from '../core/mapping.js';
+import { acknowledgeOutbox, claimOutbox, deadLetter, decodeKeyValues, outboxCreatedMs } from '../outbox/outbox.js';
 import type { Store } from '../stores/types.js';
 import { applyChanges } from './apply.js';
 import { withRetry } from './retry.js';
-import { deadLetter, emptyRelayStats, groupBy, relayMetrics, sleep, type RelayStats } from './relay.js';
+import { emptyRelayStats, relayMetrics, type RelayStats } from './relay.js';
 
 /**
  * Moves changes from the primary's outbox into a broker: claims due outbox rows (`FOR UPDATE SKIP LOCKED`),
@@ -30,11 +29,10 @@ export async function forwardOutbox(o: { primary: Store; transport: Transport; l
           key: r.entity_key,
           keyValues: decodeKeyValues(r.key_values),
           id: `${origin}:${r.id}`.slice(-120),
-          at: atMs(r.created_at),
+          at: outboxCreatedMs(r.created_at),
         }));
         await o.transport.publish(changes);
-        const ids = rows.map((r) => r.id);
-        await tx.execute(`DELETE FROM ${o.primary.controlTable('outbox')} WHERE id IN (${ids.map((_, i) => o.primary.sql.param(i + 1)).join(', ')})`, ids);
+        await acknowledgeOutbox(o.primary, tx, rows.map((r) => r.id));
         return rows.length;
       });
     } catch (e) {
@@ -49,16 +47,6 @@ export async function forwardOutbox(o: { primary: Store; transport: Transport; l
   }
   return forwarded;
 }
-
-function atMs(createdAt: string): number {
-  try {
-    const c = canonicalTimestamp(createdAt);
-    return Date.parse(`${c.slice(0, 23)}Z`);
-  } catch {
-    return Date.now();
-  }
-}
-
 
 /**
  * The relay's broker side: consumes changes at least once and applies each batch through `applyChanges`

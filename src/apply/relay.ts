@@ -1,11 +1,10 @@
 import type { Logger } from 'pino';
-import { claimOutbox, type OutboxRow } from '../capture/outbox.js';
-import { decodeKeyValues } from '../control/control.js';
-import { canonicalTimestamp } from '../core/canonical.js';
-import type { TandemError } from '../core/errors.js';
+import { groupBy, sleep } from '../core/async.js';
 import { faultPoint } from '../core/faults.js';
 import { counter, gauge } from '../core/metrics.js';
 import type { ResolvedEntity } from '../core/mapping.js';
+import { acknowledgeOutbox, claimOutbox, deadLetterOutbox, decodeKeyValues, outboxAgeMs, outboxLag, rescheduleOutbox, type OutboxRow } from '../outbox/outbox.js';
+import { classifyError } from '../stores/errors.js';
 import type { Executor, Store } from '../stores/types.js';
 import { applyChanges } from './apply.js';
 import { isTransient, withRetry } from './retry.js';
@@ -44,28 +43,6 @@ export interface RelayOptions {
   onBatch?: (stats: RelayStats) => void | Promise<void>;
 }
 
-const ageMs = (createdAt: string) => {
-  try {
-    const c = canonicalTimestamp(createdAt);
-    return Math.max(0, Date.now() - Date.parse(`${c.slice(0, 23)}Z`));
-  } catch {
-    return 0;
-  }
-};
-
-/** SQL for "now plus `ms` milliseconds" in a dialect. */
-function nowPlus(store: Store, ms: number): string {
-  const s = Math.max(0, ms) / 1000;
-  if (store.dialect === 'mysql') return `CURRENT_TIMESTAMP(6) + INTERVAL ${Math.round(ms * 1000)} MICROSECOND`;
-  if (store.dialect === 'sqlite') return `strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+${s.toFixed(3)} seconds')`;
-  return `now() + interval '${s.toFixed(3)} seconds'`;
-}
-
-/** Backoff before attempt `n + 1`: 200 ms × 2^n, at most 60 s. */
-export function relayBackoffMs(attempts: number): number {
-  return Math.min(60_000, 200 * 2 ** Math.max(0, attempts - 1));
-}
-
 /**
  * The relay: drains the outbox of the primary and applies each change to the secondary through the guarded
  * apply — re-read the primary row, map it, write it if its version is newer; a row that no longer exists
@@ -84,7 +61,10 @@ export function addRelayStats(a: RelayStats, b: RelayStats): RelayStats {
   return { batches: a.batches + b.batches, changes: a.changes + b.changes, applied: a.applied + b.applied, deleted: a.deleted + b.deleted, skipped: a.skipped + b.skipped, retried: a.retried + b.retried, deadLettered: a.deadLettered + b.deadLettered, maxLagMs: Math.max(a.maxLagMs, b.maxLagMs) };
 }
 
-/** The relay's metrics (src/core/metrics.ts), shared by the outbox relay and the broker consumer. */
+/**
+ * The relay's metrics (src/core/metrics.ts), shared by the outbox relay and the broker consumer.
+ * @internal
+ */
 export const relayMetrics = {
   changes: counter('tandem_relay_changes_total', 'changes the relay handled (applied, skipped as not newer, deleted or dead-lettered)', ['entity']),
   applied: counter('tandem_relay_rows_applied_total', 'rows the relay wrote to the secondary', ['entity']),
@@ -102,8 +82,8 @@ export async function runRelay(o: RelayOptions): Promise<RelayStats> {
     } catch (e) {
       // the batch rolled back (claims included): nothing was lost. A deadlock between relays is retried at once;
       // anything else (a store down) after a pause
-      const deadlock = ((e as TandemError)?.detail as { errno?: number; sqlstate?: string } | undefined);
-      if (deadlock?.errno === 1213 || deadlock?.sqlstate === '40P01' || deadlock?.sqlstate === '40001') {
+      const kind = classifyError(e);
+      if (kind === 'deadlock' || kind === 'serialization') {
         stats.retried++;
         continue;
       }
@@ -123,33 +103,20 @@ export async function runRelay(o: RelayOptions): Promise<RelayStats> {
   return stats;
 }
 
-/** Waits `ms`, or less if `signal` aborts first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.resolve();
-  return new Promise((res) => {
-    const done = () => {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      res();
-    };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
+/**
+ * Re-exported for older imports: the helpers live in src/core/async.ts, the outbox's lag and dead letters in
+ * src/outbox/outbox.ts.
+ * @deprecated
+ * @internal
+ */
+export { deadLetter, outboxLag } from '../outbox/outbox.js';
+/** @deprecated @internal */
+export { groupBy, sleep } from '../core/async.js';
 
-/** Groups items by a key, keeping their order (push, not spread: linear in the number of items). */
-export function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
-  const m = new Map<string, T[]>();
-  for (const it of items) {
-    const k = key(it);
-    const list = m.get(k);
-    if (list) list.push(it);
-    else m.set(k, [it]);
-  }
-  return m;
-}
-
-/** One claim-apply-acknowledge round. Returns the number of outbox rows it handled. */
+/**
+ * One claim-apply-acknowledge round. Returns the number of outbox rows it handled.
+ * @internal
+ */
 export async function relayBatch(o: RelayOptions, stats: RelayStats): Promise<number> {
   const { primary } = o;
   return primary.transaction(async (ptx) => {
@@ -187,7 +154,7 @@ export async function relayBatch(o: RelayOptions, stats: RelayStats): Promise<nu
     // claims come oldest first: the first applied one carries the batch's lag
     const oldest = claimed.find((r) => !failures.has(r.id));
     if (oldest) {
-      const lag = ageMs(oldest.created_at);
+      const lag = outboxAgeMs(oldest.created_at);
       stats.maxLagMs = Math.max(stats.maxLagMs, lag);
       relayMetrics.lag.set({}, lag / 1000);
     }
@@ -206,52 +173,22 @@ async function applyKeys(o: RelayOptions, ptx: Executor, entity: ResolvedEntity,
   relayMetrics.deleted.inc({ entity: entity.name }, r.deleted);
 }
 
+/** Settles a batch's claims in the claim's transaction: done rows deleted, failed ones rescheduled or dead-lettered. */
 async function acknowledge(o: RelayOptions, ptx: Executor, claimed: OutboxRow[], failures: Map<string, string>, stats: RelayStats): Promise<void> {
   const { primary } = o;
-  const t = primary.controlTable('outbox');
-  const p = (i: number) => primary.sql.param(i);
-  const done = claimed.filter((r) => !failures.has(r.id)).map((r) => r.id);
-  for (let i = 0; i < done.length; i += 1000) {
-    const ids = done.slice(i, i + 1000);
-    await ptx.execute(`DELETE FROM ${t} WHERE id IN (${ids.map((_, j) => p(j + 1)).join(', ')})`, ids);
-  }
+  await acknowledgeOutbox(primary, ptx, claimed.filter((r) => !failures.has(r.id)).map((r) => r.id));
   const max = o.maxAttempts ?? 10;
   for (const r of claimed) {
     const reason = failures.get(r.id);
     if (reason === undefined) continue;
     const attempts = r.attempts + 1;
     if (attempts >= max || reason.startsWith('unknown entity')) {
-      await deadLetter(o.control, 'outbox', r, attempts, reason);
-      await ptx.execute(`DELETE FROM ${t} WHERE id = ${p(1)}`, [r.id]);
+      await deadLetterOutbox(primary, ptx, o.control, r, attempts, reason);
       stats.deadLettered++;
       relayMetrics.deadLetters.inc({ entity: r.entity });
       o.log.error({ event: 'relay.dead_letter', entity: r.entity, attempts, reason }, `change of ${r.entity} moved to the dead-letter table after ${attempts} attempts`);
     } else {
-      await ptx.execute(`UPDATE ${t} SET attempts = ${p(1)}, last_error = ${p(2)}, next_attempt_at = ${nowPlus(primary, relayBackoffMs(attempts))} WHERE id = ${p(3)}`, [attempts, reason.slice(0, 2000), r.id]);
+      await rescheduleOutbox(primary, ptx, r.id, attempts, reason);
     }
   }
-}
-
-/** Records a change in the dead-letter table of `control` (idempotent per origin and change id). */
-export async function deadLetter(control: Store, origin: string, r: { id: string; entity: string; entity_key: string; key_values: string; created_at: string }, attempts: number, reason: string): Promise<void> {
-  const p = (i: number) => control.sql.param(i);
-  const ignore = control.dialect === 'mysql' ? 'INSERT IGNORE' : control.dialect === 'sqlite' ? 'INSERT OR IGNORE' : 'INSERT';
-  const tail = control.dialect === 'postgres' || control.dialect === 'pglite' ? ' ON CONFLICT (origin, change_id) DO NOTHING' : '';
-  let first: string;
-  try {
-    first = canonicalTimestamp(r.created_at).replace('T', ' ').replace('Z', '');
-  } catch {
-    first = new Date().toISOString().replace('T', ' ').replace('Z', '');
-  }
-  await control.execute(
-    `${ignore} INTO ${control.controlTable('dead_letters')} (origin, change_id, entity, entity_key, key_values, attempts, reason, first_seen_at) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)})${tail}`,
-    [origin, r.id, r.entity, r.entity_key, r.key_values, attempts, reason.slice(0, 2000), first],
-  );
-}
-
-/** Age in ms of the oldest change waiting in the outbox of `primary` (0 when empty), and how many wait. */
-export async function outboxLag(primary: Store): Promise<{ pending: number; oldestMs: number }> {
-  const r = await primary.query<{ n: unknown; oldest: unknown }>(`SELECT count(*) AS n, min(created_at) AS oldest FROM ${primary.controlTable('outbox')}`);
-  const n = Number(r[0]?.n ?? 0);
-  return { pending: n, oldestMs: n && r[0]?.oldest ? ageMs(String(r[0].oldest)) : 0 };
 }

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import { applyChanges } from '../apply/apply.js';
-import { groupBy } from '../apply/relay.js';
 import { loadConfig, parseConfig } from '../config/load.js';
 import { resolveConfig } from '../config/resolve.js';
 import type { TandemConfig, TandemConfigInput } from '../config/schema.js';
@@ -10,12 +9,14 @@ import { capturesChanges, primaryRole, readPhase, type Phase } from '../control/
 import { reverseEntity } from '../core/reverse.js';
 import { TandemError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
+import { groupBy } from '../core/async.js';
 import { counter } from '../core/metrics.js';
 import { keyString, type ResolvedEntity } from '../core/mapping.js';
 import { openStore } from '../stores/index.js';
 import type { Store } from '../stores/types.js';
 import type { TxAdapter } from './adapters.js';
-import { outboxInsert, type OutboxEntry } from './outbox.js';
+import { outboxInsert, type OutboxEntry } from '../outbox/outbox.js';
+import { sqlFor } from '../stores/dialects.js';
 import { openTransport, type Transport } from './transport/types.js';
 import { randomUUID } from 'node:crypto';
 
@@ -153,7 +154,7 @@ export class DualWriter {
     const entries: OutboxEntry[] = [];
     const phase = await this.phase();
     const capture = capturesChanges(phase);
-    await adapter.query(adapter.dialect === 'sqlite' ? 'BEGIN IMMEDIATE' : 'BEGIN', []);
+    await adapter.query(sqlFor(adapter.dialect).beginWrite, []);
     let result: T;
     try {
       result = await fn({ changed: (entity, key) => { entries.push(this.entry(entity, key)); } });

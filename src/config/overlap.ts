@@ -1,4 +1,5 @@
 import { TandemError, redactUrl } from '../core/errors.js';
+import { capabilitiesFor } from '../stores/dialects.js';
 import { sameStore } from '../stores/identity.js';
 import type { Dialect, Store } from '../stores/types.js';
 import { parseStoreUrl } from '../stores/url.js';
@@ -25,9 +26,9 @@ export interface EntityTables {
 /** How two stores were found to be one, for the error message. */
 type Sameness = 'url' | 'server' | null;
 
-/** Table names compare case-insensitively where the engine may fold them (MySQL/MariaDB, SQLite). */
+/** Table names compare case-insensitively where the engine may fold them (MySQL/MariaDB, SQLite; unknown dialects too). */
 function norm(dialect: Dialect | undefined, table: string): string {
-  return dialect === 'postgres' || dialect === 'pglite' ? table : table.toLowerCase();
+  return dialect && capabilitiesFor(dialect).tableNameCase === 'sensitive' ? table : table.toLowerCase();
 }
 
 function dialectOf(url: string): Dialect | undefined {
@@ -74,11 +75,13 @@ export function checkEntityTables(entities: EntityTables[], sourceUrl: string, t
       return null;
     }
   })();
+  // control tables in a schema `tandem` where the engine has schemas, else with the prefix `tandem_`
+  const schemas = dialect ? capabilitiesFor(dialect).schemas : false;
   for (const e of entities) {
     for (const t of e.targetTables) {
-      const controlLike = dialect === 'postgres' || dialect === 'pglite' ? targetSchema === 'tandem' : t.toLowerCase().startsWith('tandem_');
+      const controlLike = schemas ? targetSchema === 'tandem' : t.toLowerCase().startsWith('tandem_');
       if (controlLike)
-        throw new TandemError('CONFIG_INVALID', `entity ${e.entity}: target table "${t}" of ${redactUrl(targetUrl)} is in Tandem's own control namespace (${dialect === 'postgres' || dialect === 'pglite' ? 'schema tandem' : 'prefix tandem_'}); write the entity to another table`, { entity: e.entity, table: t });
+        throw new TandemError('CONFIG_INVALID', `entity ${e.entity}: target table "${t}" of ${redactUrl(targetUrl)} is in Tandem's own control namespace (${schemas ? 'schema tandem' : 'prefix tandem_'}); write the entity to another table`, { entity: e.entity, table: t });
     }
   }
   if (!same) return;

@@ -133,8 +133,8 @@ export async function resolveConfig(config: TandemConfig, source: Store, target:
   const [s, t] = await Promise.all([source.introspect(), target.introspect()]);
   const names = Object.keys(config.entities);
   for (const n of only ?? []) if (!names.includes(n)) throw new TandemError('CONFIG_INVALID', `unknown entity "${n}" (the config has ${names.join(', ')})`);
-  // SQLite does not enforce declared column types: its values are always checked
-  const resolved = names.filter((n) => !only?.length || only.includes(n)).map((n) => resolveEntity(n, config.entities[n]!, s, t, source.dialect !== 'sqlite'));
+  // an engine that does not enforce declared column types (SQLite): its values are always checked
+  const resolved = names.filter((n) => !only?.length || only.includes(n)).map((n) => resolveEntity(n, config.entities[n]!, s, t, source.capabilities.enforcesTypes));
   for (const e of resolved) await checkKeyUnique(source, e);
   return orderEntities(resolved, config.order?.filter((n) => resolved.some((e) => e.name === n)));
 }

@@ -3,51 +3,46 @@ import { TandemError } from '../core/errors.js';
 import { redactDeep, redactText } from '../core/redact.js';
 import type { Executor, Store } from '../stores/types.js';
 import { fenceLease, type Lease } from './lease.js';
-import { CONTROL_SCHEMA_VERSION, familyOf, migrations, nowSql } from './schema.js';
+import { CONTROL_SCHEMA_VERSION, migrations } from './schema.js';
+import { decodeKeyValues, encodeKeyValues } from '../outbox/outbox.js';
+
+export { decodeKeyValues, encodeKeyValues } from '../outbox/outbox.js';
 
 /**
  * Creates or upgrades the control-plane tables in `store` (idempotent; safe to run from several processes at
- * once: PostgreSQL takes an advisory lock, MySQL a named lock, SQLite an immediate transaction). Returns the
+ * once: PostgreSQL takes an advisory lock, MySQL a named lock, SQLite an immediate transaction — `sql.ddl.lock`). Returns the
  * schema version. Throws TANDEM_ERR_CONTROL_SCHEMA when the store holds a newer schema than this build knows.
  */
 export async function ensureControlSchema(store: Store): Promise<number> {
-  const fam = familyOf(store.dialect);
   const t = (n: string) => store.controlTable(n);
   const mig = t('schema_migrations');
+  const { ddl } = store.sql;
   const run = async (db: Executor) => {
-    if (fam === 'pg') await db.execute('CREATE SCHEMA IF NOT EXISTS tandem');
-    const ts = fam === 'pg' ? 'timestamptz' : fam === 'mysql' ? 'datetime(6)' : 'text';
-    const now = nowSql(fam);
-    await db.execute(`CREATE TABLE IF NOT EXISTS ${mig} (version integer NOT NULL PRIMARY KEY, description ${fam === 'sqlite' ? 'text' : 'varchar(200)'} NOT NULL, applied_at ${ts} NOT NULL DEFAULT ${now})`);
+    if (ddl.createNamespace) await db.execute(ddl.createNamespace);
+    await db.execute(`CREATE TABLE IF NOT EXISTS ${mig} (version integer NOT NULL PRIMARY KEY, description ${ddl.text(200)} NOT NULL, applied_at ${ddl.ts} NOT NULL DEFAULT ${store.sql.now()})`);
     const done = new Set((await db.query<{ version: number | string }>(`SELECT version FROM ${mig}`)).map((r) => Number(r.version)));
     const newest = Math.max(0, ...done);
     if (newest > CONTROL_SCHEMA_VERSION)
       throw new TandemError('CONTROL_SCHEMA', `control plane in ${store.url} is at schema version ${newest}; this Tandem knows up to ${CONTROL_SCHEMA_VERSION} — upgrade Tandem`);
-    for (const m of migrations(fam)) {
+    for (const m of migrations(store.dialect)) {
       if (done.has(m.version)) continue;
       for (const s of m.statements(t)) await db.execute(s);
       await db.execute(`INSERT INTO ${mig} (version, description) VALUES (${store.sql.param(1)}, ${store.sql.param(2)})`, [m.version, m.description]);
     }
     return CONTROL_SCHEMA_VERSION;
   };
-  if (fam === 'pg') {
-    return store.transaction(async (tx) => {
-      await tx.query(`SELECT pg_advisory_xact_lock(${0x74616e64})`); // 'tand'
-      return run(tx);
-    });
-  }
-  if (fam === 'mysql') {
-    // DDL commits implicitly in MySQL: hold a named lock on one connection instead of a transaction
-    return store.transaction(async (tx) => {
-      await tx.query(`SELECT GET_LOCK('tandem_control_schema', 30) AS ok`);
-      try {
-        return await run(tx);
-      } finally {
-        await tx.query(`SELECT RELEASE_LOCK('tandem_control_schema') AS ok`);
-      }
-    });
-  }
-  return store.transaction(run);
+  const lock = ddl.lock;
+  // one transaction (SQLite: BEGIN IMMEDIATE is the lock); where DDL commits on its own (MySQL), the named lock
+  // held on the transaction's one connection serializes the upgrade instead
+  return store.transaction(async (tx) => {
+    if (!lock) return run(tx);
+    await tx.query(lock.acquire);
+    try {
+      return await run(tx);
+    } finally {
+      if (lock.release) await tx.query(lock.release);
+    }
+  });
 }
 
 /** The control-plane schema version of a store, or 0 when Tandem has never run there. Writes nothing. */
@@ -102,16 +97,6 @@ export interface Checkpoint {
   startedAt?: string;
   updatedAt?: string;
   finishedAt?: string | null;
-}
-
-/** Raw key values as JSON (bigints as strings, Buffers as `{type:'Buffer',data}`), for checkpoints. */
-export function encodeKeyValues(values: unknown[]): string {
-  return JSON.stringify(values, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
-}
-
-/** Inverse of {@link encodeKeyValues}. */
-export function decodeKeyValues(text: string): unknown[] {
-  return JSON.parse(text, (_k, v) => (v && typeof v === 'object' && v.type === 'Buffer' && Array.isArray(v.data) ? Buffer.from(v.data) : v)) as unknown[];
 }
 
 /** Reads an entity's checkpoint, or null when its backfill never started. */
@@ -181,7 +166,7 @@ export class ChunkAlreadyCommitted extends Error {}
 export async function advanceCheckpoint(tx: Executor, store: Store, entity: string, prevKey: unknown[] | null, lastKey: unknown[], copied: number, applied: number, fence?: Lease): Promise<void> {
   const p = (i: number) => store.sql.param(i);
   if (fence) await fenceLease(tx, store, fence);
-  const now = nowSql(familyOf(store.dialect));
+  const now = store.sql.now();
   const t = store.controlTable('checkpoints');
   const n = await tx.execute(
     `UPDATE ${t} SET last_key = ${p(1)}, rows_copied = rows_copied + ${p(2)}, rows_applied = rows_applied + ${p(3)}, updated_at = ${now} WHERE entity = ${p(4)} AND COALESCE(last_key, '') = ${p(5)}`,
@@ -196,7 +181,7 @@ export async function advanceCheckpoint(tx: Executor, store: Store, entity: stri
 /** Marks an entity's backfill done; with `fence`, only while the lease is still this holder's (else TANDEM_ERR_LEASE_LOST). */
 export async function finishCheckpoint(store: Store, entity: string, fence?: Lease): Promise<void> {
   const p = (i: number) => store.sql.param(i);
-  const now = nowSql(familyOf(store.dialect));
+  const now = store.sql.now();
   await store.transaction(async (tx) => {
     if (fence) await fenceLease(tx, store, fence);
     await tx.execute(`UPDATE ${store.controlTable('checkpoints')} SET status = 'done', finished_at = ${now}, updated_at = ${now} WHERE entity = ${p(1)}`, [entity]);

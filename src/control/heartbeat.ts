@@ -3,7 +3,6 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Store } from '../stores/types.js';
 import { ensureControlSchema } from './control.js';
-import { familyOf, nowMsSql } from './schema.js';
 
 /**
  * Heartbeats (DESIGN.md "heartbeat"): one row per running long-lived command (backfill, relay, verify, repair,
@@ -14,7 +13,7 @@ import { familyOf, nowMsSql } from './schema.js';
  * stop); a SIGKILLed or crashed one leaves its row behind and stops beating. A row is **dead** once its last beat
  * is older than {@link STALE_BEATS} intervals. Rows dead for a day are pruned by the next process that starts.
  *
- * Time: `started_ms` and `last_beat_ms` are epoch milliseconds on the **database's clock** ({@link nowMsSql}),
+ * Time: `started_ms` and `last_beat_ms` are epoch milliseconds on the **database's clock** (`store.sql.nowMs()`),
  * and status compares them with that same clock, so hosts with skewed clocks do not look dead or alive wrongly.
  * A heartbeat never fails its command: every error of its own is logged and the command goes on.
  */
@@ -59,7 +58,7 @@ export async function startHeartbeat(control: Store, o: HeartbeatOptions): Promi
   const intervalMs = Math.max(50, Math.round(o.intervalMs ?? DEFAULT_HEARTBEAT_SECONDS * 1000));
   const t = control.controlTable('heartbeats');
   const p = (i: number) => control.sql.param(i);
-  const now = nowMsSql(familyOf(control.dialect));
+  const now = control.sql.nowMs();
   let scope = o.scope ?? null;
   let stopped = false;
   const warn = (what: string, e: unknown) => o.log?.warn({ event: 'heartbeat.failed', role: o.role, err: (e as Error)?.message }, `heartbeat: could not ${what}`);
@@ -120,7 +119,7 @@ export interface ProcessInfo {
 
 /** The heartbeat rows of `control`, oldest start first; [] when the table does not exist yet. */
 export async function listProcesses(control: Store): Promise<ProcessInfo[]> {
-  const now = nowMsSql(familyOf(control.dialect));
+  const now = control.sql.nowMs();
   let rows: Record<string, unknown>[];
   try {
     rows = await control.query(`SELECT id, role, scope, host, pid, started_ms, last_beat_ms, interval_ms, info, ${now} AS now_ms FROM ${control.controlTable('heartbeats')} ORDER BY started_ms, id`);

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { TandemError } from '../core/errors.js';
 import type { Executor, Store } from '../stores/types.js';
-import { familyOf, nowMsSql } from './schema.js';
 
 /**
  * Leases: time-limited claims in the control plane with a fencing token (DESIGN.md "lease"). One row per scope
@@ -16,7 +15,7 @@ import { familyOf, nowMsSql } from './schema.js';
  *   was taken can never commit a checkpoint move after the takeover.
  * - {@link renewLease} (a timer, between chunks) and {@link releaseLease} (normal end, graceful stop).
  *
- * Time: every `*_ms` column is epoch milliseconds read from the **database's clock** ({@link nowMsSql}), never
+ * Time: every `*_ms` column is epoch milliseconds read from the **database's clock** (`store.sql.nowMs()`), never
  * the client's: holders on several hosts compare expiry on one clock, so a host whose clock runs ahead cannot
  * take over a live lease early. Safety does not depend on clocks at all — the token does — only liveness does.
  */
@@ -75,7 +74,7 @@ function toInfo(r: Record<string, unknown>): LeaseInfo {
 const COLUMNS = 'scope, token, holder_id, host, pid, acquired_ms, renewed_ms, expires_ms';
 
 async function readOne(db: Executor, store: Store, scope: string): Promise<LeaseInfo | null> {
-  const now = nowMsSql(familyOf(store.dialect));
+  const now = store.sql.nowMs();
   const r = await db.query<Record<string, unknown>>(`SELECT ${COLUMNS}, ${now} AS now_ms FROM ${store.controlTable('leases')} WHERE scope = ${store.sql.param(1)}`, [scope]);
   return r[0] ? toInfo(r[0]) : null;
 }
@@ -90,19 +89,13 @@ const iso = (ms: number | null) => (ms === null ? 'an unknown time' : new Date(m
  */
 export async function acquireLease(store: Store, scope: string, ttlMs: number, o: { holder?: LeaseHolder; what?: string } = {}): Promise<Lease> {
   const holder = o.holder ?? processHolder();
-  const fam = familyOf(store.dialect);
   const p = (i: number) => store.sql.param(i);
   const t = store.controlTable('leases');
-  const now = nowMsSql(fam);
+  const now = store.sql.nowMs();
   const ttl = Math.max(1, Math.round(ttlMs));
   const r = await store.transaction(async (tx) => {
     // a free row (token 0, expired) first, so the conditional update below is the one place a lease is taken
-    await tx.execute(
-      fam === 'mysql'
-        ? `INSERT INTO ${t} (scope, token, expires_ms) VALUES (${p(1)}, 0, 0) ON DUPLICATE KEY UPDATE scope = scope`
-        : `INSERT INTO ${t} (scope, token, expires_ms) VALUES (${p(1)}, 0, 0) ON CONFLICT (scope) DO NOTHING`,
-      [scope],
-    );
+    await tx.execute(store.sql.insertIgnore(t, ['scope', 'token', 'expires_ms'], ['scope']), [scope, 0, 0]);
     const n = await tx.execute(
       `UPDATE ${t} SET token = token + 1, holder_id = ${p(1)}, host = ${p(2)}, pid = ${p(3)}, acquired_ms = ${now}, renewed_ms = ${now}, expires_ms = ${now} + ${p(4)} WHERE scope = ${p(5)} AND expires_ms <= ${now}`,
       [holder.id, holder.host, holder.pid, ttl, scope],
@@ -125,7 +118,7 @@ export async function acquireLease(store: Store, scope: string, ttlMs: number, o
  */
 export async function renewLease(db: Executor, store: Store, lease: Lease): Promise<boolean> {
   const p = (i: number) => store.sql.param(i);
-  const now = nowMsSql(familyOf(store.dialect));
+  const now = store.sql.nowMs();
   const n = await db.execute(`UPDATE ${store.controlTable('leases')} SET renewed_ms = ${now}, expires_ms = ${now} + ${p(1)} WHERE scope = ${p(2)} AND token = ${p(3)}`, [lease.ttlMs, lease.scope, lease.token]);
   return n >= 1;
 }
@@ -155,7 +148,7 @@ export async function releaseLease(store: Store, lease: Lease): Promise<void> {
 
 /** The lease rows of `store` whose scope starts with `prefix` (all when empty), with liveness on the database clock. */
 export async function listLeases(store: Store, prefix = ''): Promise<LeaseInfo[]> {
-  const now = nowMsSql(familyOf(store.dialect));
+  const now = store.sql.nowMs();
   const rows = await store.query<Record<string, unknown>>(`SELECT ${COLUMNS}, ${now} AS now_ms FROM ${store.controlTable('leases')} ORDER BY scope`);
   return rows.map(toInfo).filter((l) => l.scope.startsWith(prefix));
 }

@@ -1,6 +1,5 @@
 import { TandemError } from '../core/errors.js';
 import type { Store } from '../stores/types.js';
-import { familyOf, nowSql } from './schema.js';
 
 /** The phases of a migration, in order (DESIGN.md "Phases"). */
 export const PHASES = ['prepare', 'dual_write', 'shadow', 'canary', 'new_primary', 'legacy_read_only', 'decommissioned'] as const;
@@ -34,7 +33,7 @@ export async function setPhase(control: Store, next: Phase, o: { force?: boolean
   if (!free && !o.force) throw new TandemError('PHASE_INVALID', `moving from ${from} to ${next} needs its gates checked, which this version does not do yet; pass --force to move anyway (audited)`);
   const p = (i: number) => control.sql.param(i);
   const t = control.controlTable('state');
-  const now = nowSql(familyOf(control.dialect));
+  const now = control.sql.now();
   await control.transaction(async (tx) => {
     const n = await tx.execute(`UPDATE ${t} SET value = ${p(1)}, updated_at = ${now} WHERE name = ${p(2)}`, [next, 'phase']);
     if (n === 0) await tx.execute(`INSERT INTO ${t} (name, value) VALUES (${p(1)}, ${p(2)})`, ['phase', next]);

@@ -1,3 +1,5 @@
+import { outboxDdl } from '../outbox/outbox.js';
+import { type Family, familyOf as familyOfDialect, sqlForFamily } from '../stores/dialects.js';
 import type { Dialect } from '../stores/types.js';
 
 /**
@@ -23,7 +25,10 @@ import type { Dialect } from '../stores/types.js';
  * - `heartbeats(id, role, scope, host, pid, started_ms, last_beat_ms, interval_ms, state, info)` — one row per running
  *   long-lived command; used in the control store, read by `tandem status` (v5; src/control/heartbeat.ts)
  *
- * Columns named `*_ms` hold epoch milliseconds; those of v5 are taken from the database's clock ({@link nowMsSql}).
+ * Columns named `*_ms` hold epoch milliseconds; those of v5 are taken from the database's clock (`sql.nowMs()`).
+ *
+ * The column types, index placement and clock of each dialect come from its SQL builders (`store.sql.ddl`,
+ * `src/stores/<dialect>/sql.ts`); the outbox tables from src/outbox/outbox.ts.
  *
  * The same schema goes into every store Tandem writes to (source and target): the primary role moves from the
  * legacy store to the new one at cutover, and with it the outbox; the ledger is used on whichever is secondary.
@@ -34,40 +39,34 @@ export interface Migration {
   statements: (t: (name: string) => string) => string[];
 }
 
-type Family = 'pg' | 'mysql' | 'sqlite';
-
-/** The dialect family whose DDL a store uses (PGlite is PostgreSQL). */
-export function familyOf(dialect: Dialect): Family {
-  return dialect === 'mysql' ? 'mysql' : dialect === 'sqlite' ? 'sqlite' : 'pg';
-}
-
-const types: Record<Family, { text: (n: number) => string; bigint: string; bool: string; ts: string; now: string; serial: string; longtext: string }> = {
-  pg: { text: (n) => `varchar(${n})`, bigint: 'bigint', bool: 'boolean', ts: 'timestamptz', now: nowSql('pg'), serial: 'bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY', longtext: 'text' },
-  mysql: { text: (n) => `varchar(${n})`, bigint: 'bigint', bool: 'boolean', ts: 'datetime(6)', now: nowSql('mysql'), serial: 'bigint AUTO_INCREMENT PRIMARY KEY', longtext: 'longtext' },
-  sqlite: { text: () => 'text', bigint: 'integer', bool: 'integer', ts: 'text', now: nowSql('sqlite'), serial: 'integer PRIMARY KEY AUTOINCREMENT', longtext: 'text' },
-};
-
-/** SQL for "now" in a dialect family (SQLite: ISO-8601 text in UTC). */
-export function nowSql(family: Family): string {
-  return family === 'pg' ? 'now()' : family === 'mysql' ? 'CURRENT_TIMESTAMP(6)' : "(strftime('%Y-%m-%dT%H:%M:%fZ','now'))";
-}
+/**
+ * The dialect family whose DDL a store uses (PGlite is PostgreSQL).
+ * @deprecated Engine differences are the store's (`store.sql`, `store.capabilities`); kept for older callers.
+ * @internal
+ */
+export const familyOf = familyOfDialect;
 
 /**
- * SQL for "now" as epoch milliseconds (an integer) on the database's own clock, in a dialect family. Leases and
- * heartbeats use it so that every host compares times on one clock (the store's), whatever its own clock says.
+ * SQL for "now" in a dialect family (SQLite: ISO-8601 text in UTC).
+ * @deprecated Use `store.sql.now()`.
+ * @internal
  */
-export function nowMsSql(family: Family): string {
-  return family === 'pg'
-    ? '(floor(extract(epoch from clock_timestamp()) * 1000))::bigint'
-    : family === 'mysql'
-      ? 'CAST(FLOOR(UNIX_TIMESTAMP(CURRENT_TIMESTAMP(3)) * 1000) AS SIGNED)'
-      : "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
-}
+export const nowSql = (family: Family | Dialect): string => sqlForFamily(family).now();
 
-/** All migrations, in order, for a dialect family. */
-export function migrations(family: Family): Migration[] {
-  const y = types[family];
-  const suffix = family === 'mysql' ? ' ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin' : '';
+/**
+ * SQL for "now" as epoch milliseconds on the database's clock.
+ * @deprecated Use `store.sql.nowMs()`.
+ * @internal
+ */
+export const nowMsSql = (family: Family | Dialect): string => sqlForFamily(family).nowMs();
+
+/** All migrations, in order, for a dialect (or dialect family: `pg`, `mysql`, `sqlite`). */
+export function migrations(dialect: Family | Dialect): Migration[] {
+  const sql = sqlForFamily(dialect);
+  const y = { ...sql.ddl, now: sql.now() };
+  const suffix = y.tableSuffix;
+  const inline = y.inlineIndexes;
+  const index = (name: string, table: string, cols: string) => (inline ? [] : [`CREATE INDEX IF NOT EXISTS ${y.indexName(name)} ON ${table} (${cols})`]);
   return [
     {
       version: 1,
@@ -104,28 +103,7 @@ export function migrations(family: Family): Migration[] {
       version: 2,
       description: 'outbox, dead letters, state (phase)',
       statements: (t) => [
-        `CREATE TABLE IF NOT EXISTS ${t('outbox')} (
-          id ${y.serial},
-          entity ${y.text(128)} NOT NULL,
-          entity_key ${y.text(512)} NOT NULL,
-          key_values ${y.longtext} NOT NULL,
-          created_at ${y.ts} NOT NULL DEFAULT ${y.now},
-          attempts integer NOT NULL DEFAULT 0,
-          next_attempt_at ${y.ts} NOT NULL DEFAULT ${y.now},
-          last_error ${y.longtext}${family === 'mysql' ? ', INDEX outbox_due (next_attempt_at, id)' : ''})${suffix}`,
-        ...(family === 'mysql' ? [] : [`CREATE INDEX IF NOT EXISTS ${family === 'pg' ? 'outbox_due' : 'tandem_outbox_due'} ON ${t('outbox')} (next_attempt_at, id)`]),
-        `CREATE TABLE IF NOT EXISTS ${t('dead_letters')} (
-          id ${y.serial},
-          origin ${y.text(32)} NOT NULL,
-          change_id ${y.text(128)} NOT NULL,
-          entity ${y.text(128)} NOT NULL,
-          entity_key ${y.text(512)} NOT NULL,
-          key_values ${y.longtext} NOT NULL,
-          attempts integer NOT NULL,
-          reason ${y.longtext} NOT NULL,
-          first_seen_at ${y.ts} NOT NULL,
-          dead_at ${y.ts} NOT NULL DEFAULT ${y.now},
-          UNIQUE (origin, change_id))${suffix}`,
+        ...outboxDdl(t, sql),
         `CREATE TABLE IF NOT EXISTS ${t('state')} (
           name ${y.text(64)} NOT NULL PRIMARY KEY,
           value ${y.longtext} NOT NULL,
@@ -144,18 +122,14 @@ export function migrations(family: Family): Migration[] {
           scheme ${y.text(64)},
           updated_ms ${y.bigint} NOT NULL,
           migrated_ms ${y.bigint},
-          PRIMARY KEY (entity, entity_key)${family === 'mysql' ? ', INDEX identity_ledger_identifier (entity, identifier), INDEX identity_ledger_state (entity, state)' : ''})${suffix}`,
-        ...(family === 'mysql'
-          ? []
-          : [
-              `CREATE INDEX IF NOT EXISTS ${family === 'pg' ? 'identity_ledger_identifier' : 'tandem_identity_ledger_identifier'} ON ${t('identity_ledger')} (entity, identifier)`,
-              `CREATE INDEX IF NOT EXISTS ${family === 'pg' ? 'identity_ledger_state' : 'tandem_identity_ledger_state'} ON ${t('identity_ledger')} (entity, state)`,
-            ]),
+          PRIMARY KEY (entity, entity_key)${inline ? ', INDEX identity_ledger_identifier (entity, identifier), INDEX identity_ledger_state (entity, state)' : ''})${suffix}`,
+        ...index('identity_ledger_identifier', t('identity_ledger'), 'entity, identifier'),
+        ...index('identity_ledger_state', t('identity_ledger'), 'entity, state'),
         `CREATE TABLE IF NOT EXISTS ${t('identity_failures')} (
           id ${y.text(64)} NOT NULL PRIMARY KEY,
           failures integer NOT NULL,
-          last_failure_ms ${y.bigint} NOT NULL${family === 'mysql' ? ', INDEX identity_failures_last (last_failure_ms)' : ''})${suffix}`,
-        ...(family === 'mysql' ? [] : [`CREATE INDEX IF NOT EXISTS ${family === 'pg' ? 'identity_failures_last' : 'tandem_identity_failures_last'} ON ${t('identity_failures')} (last_failure_ms)`]),
+          last_failure_ms ${y.bigint} NOT NULL${inline ? ', INDEX identity_failures_last (last_failure_ms)' : ''})${suffix}`,
+        ...index('identity_failures_last', t('identity_failures'), 'last_failure_ms'),
       ],
     },
     {
@@ -173,8 +147,8 @@ export function migrations(family: Family): Migration[] {
           last_seen_ms ${y.bigint} NOT NULL,
           state_ms ${y.bigint} NOT NULL,
           checks integer NOT NULL DEFAULT 1,
-          PRIMARY KEY (entity, entity_key)${family === 'mysql' ? ', INDEX mismatches_state (entity, state)' : ''})${suffix}`,
-        ...(family === 'mysql' ? [] : [`CREATE INDEX IF NOT EXISTS ${family === 'pg' ? 'mismatches_state' : 'tandem_mismatches_state'} ON ${t('mismatches')} (entity, state)`]),
+          PRIMARY KEY (entity, entity_key)${inline ? ', INDEX mismatches_state (entity, state)' : ''})${suffix}`,
+        ...index('mismatches_state', t('mismatches'), 'entity, state'),
       ],
     },
     {

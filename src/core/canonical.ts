@@ -22,7 +22,7 @@ import type { ColumnInfo, TypeCategory } from '../stores/types.js';
  *
  * Throws `TypeError` when a value cannot be read as its category — an impossible date (`2020-02-30`) included: no
  * value is ever moved to another one (the caller turns it into a TandemError that names the column, or verify
- * into an unreadable value that keeps its raw text, src/verify/encoding.ts).
+ * into an unreadable value that keeps its raw text, src/core/encoding.ts).
  */
 export function canonicalize(value: unknown, column: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'>): string | null {
   if (value === null || value === undefined) return null;

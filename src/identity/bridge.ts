@@ -38,6 +38,7 @@ import type { IdentityConfig, TandemConfig } from '../config/schema.js';
 import { ensureControlSchema } from '../control/control.js';
 import { guardLegacyWrites } from '../control/legacy-guard.js';
 import { TandemError, isTandemError } from '../core/errors.js';
+import { sleep } from '../core/async.js';
 import { createLogger } from '../core/logger.js';
 import { keyString, type ResolvedEntity } from '../core/mapping.js';
 import { openStore } from '../stores/index.js';
@@ -155,8 +156,6 @@ interface NewVerify {
 }
 
 const FAILURE: Readonly<AuthFailure> = Object.freeze({ ok: false, reason: 'invalid_credentials' }) as Readonly<AuthFailure>;
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function text(v: unknown): string | null {
   if (typeof v === 'string') return v;

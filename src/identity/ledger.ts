@@ -12,7 +12,6 @@
  *
  * SQL is written for the three dialect families (PostgreSQL/PGlite, MySQL/MariaDB, SQLite).
  */
-import { familyOf } from '../control/schema.js';
 import type { Executor, Store } from '../stores/types.js';
 
 /** A user's state in the identity ledger. */
@@ -39,12 +38,10 @@ export type LedgerWriteMode = 'overwrite' | 'unless-migrated' | 'insert-only';
 export class IdentityLedger {
   readonly table: string;
   readonly #store: Store;
-  readonly #fam: 'pg' | 'mysql' | 'sqlite';
 
   /** @param store the new store (its control tables must exist: `ensureControlSchema`) */
   constructor(store: Store) {
     this.#store = store;
-    this.#fam = familyOf(store.dialect);
     this.table = store.controlTable('identity_ledger');
   }
 
@@ -61,35 +58,7 @@ export class IdentityLedger {
    * @param nowMs the time written to `updated_ms` (and `migrated_ms` for `migrated`)
    */
   async write(db: Executor, entity: string, rows: LedgerWrite[], mode: LedgerWriteMode, nowMs = Date.now()): Promise<void> {
-    const p = (i: number) => this.#p(i);
-    const cols = '(entity, entity_key, identifier, state, scheme, updated_ms, migrated_ms)';
-    const values = `VALUES (${[1, 2, 3, 4, 5, 6, 7].map(p).join(', ')})`;
-    let sql: string;
-    if (this.#fam === 'mysql') {
-      if (mode === 'insert-only') sql = `INSERT INTO ${this.table} ${cols} ${values} ON DUPLICATE KEY UPDATE entity = entity`;
-      else {
-        const keep = mode === 'unless-migrated' ? (col: string, v: string) => `${col} = IF(state = 'migrated', ${col}, ${v})` : (col: string, v: string) => `${col} = ${v}`;
-        // MySQL evaluates the assignments left to right: `state` goes last so the others see the old state
-        sql = `INSERT INTO ${this.table} ${cols} ${values} ON DUPLICATE KEY UPDATE ${[
-          keep('identifier', 'VALUES(identifier)'),
-          keep('scheme', 'COALESCE(VALUES(scheme), scheme)'),
-          keep('updated_ms', 'VALUES(updated_ms)'),
-          keep('migrated_ms', 'COALESCE(VALUES(migrated_ms), migrated_ms)'),
-          keep('state', 'VALUES(state)'),
-        ].join(', ')}`;
-      }
-    } else {
-      const ex = this.#fam === 'pg' ? 'EXCLUDED' : 'excluded';
-      const t = this.#fam === 'pg' ? 'l.' : '';
-      const into = this.#fam === 'pg' ? `${this.table} AS l` : this.table;
-      if (mode === 'insert-only') sql = `INSERT INTO ${into} ${cols} ${values} ON CONFLICT (entity, entity_key) DO NOTHING`;
-      else {
-        sql = `INSERT INTO ${into} ${cols} ${values} ON CONFLICT (entity, entity_key) DO UPDATE SET identifier = ${ex}.identifier, state = ${ex}.state,
-          scheme = COALESCE(${ex}.scheme, ${t}scheme), updated_ms = ${ex}.updated_ms, migrated_ms = COALESCE(${ex}.migrated_ms, ${t}migrated_ms)${
-            mode === 'unless-migrated' ? ` WHERE ${t}state <> 'migrated'` : ''
-          }`;
-      }
-    }
+    const sql = this.#store.sql.identity.ledgerWrite(this.table, mode);
     for (const r of rows) {
       await db.execute(sql, [entity, r.key, r.identifier, r.state, r.scheme, nowMs, r.state === 'migrated' ? nowMs : null]);
     }
@@ -122,7 +91,7 @@ export class IdentityLedger {
 
   /** Users migrated through the bridge per UTC day (`YYYY-MM-DD`), oldest first. */
   async migratedPerDay(entity: string): Promise<{ day: string; count: number }[]> {
-    const div = this.#fam === 'mysql' ? 'migrated_ms DIV 86400000' : 'migrated_ms / 86400000';
+    const div = this.#store.sql.intDiv('migrated_ms', '86400000');
     const rows = await this.#store.query<{ d: unknown; n: unknown }>(
       `SELECT ${div} AS d, count(*) AS n FROM ${this.table} WHERE entity = ${this.#p(1)} AND state = 'migrated' AND migrated_ms IS NOT NULL GROUP BY ${div} ORDER BY ${div}`,
       [entity],
@@ -163,12 +132,10 @@ export class FailureCounter {
   readonly table: string;
   readonly policy: Required<FailurePolicy>;
   readonly #store: Store;
-  readonly #fam: 'pg' | 'mysql' | 'sqlite';
 
   /** @param store the new store (control tables must exist) */
   constructor(store: Store, policy: FailurePolicy = {}) {
     this.#store = store;
-    this.#fam = familyOf(store.dialect);
     this.table = store.controlTable('identity_failures');
     this.policy = { freeAttempts: 5, baseDelayMs: 1000, maxDelayMs: 15 * 60_000, resetAfterMs: 24 * 3_600_000, ...policy };
   }
@@ -194,16 +161,8 @@ export class FailureCounter {
 
   /** Counts one failure (an expired counter starts again at 1). */
   async record(id: string, nowMs = Date.now()): Promise<void> {
-    const p = (i: number) => this.#store.sql.param(i);
     const stale = nowMs - this.policy.resetAfterMs;
-    let sql: string;
-    if (this.#fam === 'mysql') {
-      sql = `INSERT INTO ${this.table} (id, failures, last_failure_ms) VALUES (${p(1)}, 1, ${p(2)}) ON DUPLICATE KEY UPDATE failures = IF(last_failure_ms < ${p(3)}, 1, failures + 1), last_failure_ms = VALUES(last_failure_ms)`;
-    } else if (this.#fam === 'pg') {
-      sql = `INSERT INTO ${this.table} AS f (id, failures, last_failure_ms) VALUES (${p(1)}, 1, ${p(2)}) ON CONFLICT (id) DO UPDATE SET failures = CASE WHEN f.last_failure_ms < ${p(3)} THEN 1 ELSE f.failures + 1 END, last_failure_ms = EXCLUDED.last_failure_ms`;
-    } else {
-      sql = `INSERT INTO ${this.table} (id, failures, last_failure_ms) VALUES (${p(1)}, 1, ${p(2)}) ON CONFLICT (id) DO UPDATE SET failures = CASE WHEN last_failure_ms < ${p(3)} THEN 1 ELSE failures + 1 END, last_failure_ms = excluded.last_failure_ms`;
-    }
+    const sql = this.#store.sql.identity.failureCount(this.table);
     await this.#write(sql, [id, nowMs, stale]);
   }
 
@@ -214,16 +173,17 @@ export class FailureCounter {
 
   /**
    * Counter writes are on the login path and need no durability (a crash forgets the last few failures, it
-   * never locks anyone out): on PostgreSQL they commit without waiting for the WAL flush, so a login does not
-   * pay an fsync.
+   * never locks anyone out): where the store can (`sql.asyncCommit`: PostgreSQL) they commit without waiting for
+   * the WAL flush, so a login does not pay an fsync.
    */
   async #write(sql: string, params: unknown[]): Promise<void> {
-    if (this.#store.dialect !== 'postgres') {
+    const asyncCommit = this.#store.sql.asyncCommit;
+    if (!asyncCommit) {
       await this.#store.execute(sql, params);
       return;
     }
     await this.#store.transaction(async (tx) => {
-      await tx.execute('SET LOCAL synchronous_commit TO OFF');
+      await tx.execute(asyncCommit);
       await tx.execute(sql, params);
     });
   }

@@ -81,12 +81,10 @@ export function lookupWhere(store: Store, column: string, mode: LookupMode, norm
  * @param column the identifier column
  */
 export async function detectLookupMode(store: Store, table: string, column: string): Promise<LookupMode> {
-  if (store.dialect !== 'mysql') return 'lower';
+  const st = store.sql.identity.columnCollation?.(table, column);
+  if (!st) return 'lower';
   try {
-    const r = await store.query<{ c: string | null }>(
-      'SELECT COLLATION_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?',
-      [table, column],
-    );
+    const r = await store.query<{ c: string | null }>(st.sql, st.params);
     const c = r[0]?.c;
     return c && /_ci$/i.test(String(c)) ? 'collation' : 'lower';
   } catch {

@@ -1,8 +1,9 @@
 import type { TandemConfig } from '../config/schema.js';
 import { TandemError, isTandemError } from '../core/errors.js';
 import type { Executor, Store } from '../stores/types.js';
-import { inspectTable, sameColumn, sameTable, type TableState, type TriggerState } from './inspect.js';
-import { columnNamesFoldCase, VERSION_COLUMN_DEFAULT, versionDdl, versionObjectNames, type DdlStatement, type VersionDdl, type VersionObjectNames } from './sql.js';
+import type { DdlStatement, PrepareSql, TableState, TriggerState, VersionDdl, VersionObjectNames } from '../stores/prepare.js';
+import { inspectTable, sameColumn, sameTable } from './inspect.js';
+import { prepareSqlOf, VERSION_COLUMN_DEFAULT, versionObjectNames } from './sql.js';
 
 /**
  * `tandem prepare`: gives a legacy (source) table without a version column an integer counter that grows on every
@@ -99,7 +100,7 @@ export async function prepareEntity(store: Store, req: PrepareRequest, opts: Pre
   const undo = !!opts.undo;
   const work = async (db: Executor) => {
     const state = await inspectTable(store, db, req.table, column, names.fn);
-    const ddl = versionDdl(store.dialect, store.sql, req.table, column, state.shape);
+    const ddl = prepareSqlOf(store.sql, store.url).versionDdl(store.sql, req.table, column, names, state.shape);
     const plan = undo ? planUndo(store, req.table, column, names, ddl, state) : planForward(store, req.table, column, names, ddl, state);
     if (opts.dryRun || plan.statements.length === 0) {
       const fallback = plan.statements.some((s) => s.fallbacks?.length);
@@ -114,8 +115,8 @@ export async function prepareEntity(store: Store, req: PrepareRequest, opts: Pre
   try {
     out = opts.dryRun ? await work(store) : await withPrepareLock(store, seconds, work);
   } catch (e) {
-    if (!isLockTimeout(e)) throw e;
-    const after = store.dialect === 'mysql' ? 'statements before it stay done; run prepare again to complete' : 'nothing was changed';
+    if (store.classifyError(e) !== 'lock_timeout') throw e;
+    const after = store.capabilities.transactionalDdl ? 'nothing was changed' : 'statements before it stay done; run prepare again to complete';
     throw new TandemError('STORE_QUERY', `${store.url}: gave up after waiting ${seconds}s for a lock on source table "${req.table}" (a transaction is using it; ${after}); retry when it ends, or raise --lock-timeout`, { table: req.table }, { cause: e });
   }
   const { plan, ran, notes } = out;
@@ -141,22 +142,24 @@ interface Plan {
   columnName?: string;
 }
 
-/** The trigger names Tandem uses on this dialect: one on PostgreSQL/PGlite (INSERT OR UPDATE), two elsewhere. */
+/** The trigger names Tandem uses on this store: one on PostgreSQL/PGlite (INSERT OR UPDATE), two elsewhere. */
 function expectedTriggers(store: Store, names: VersionObjectNames): string[] {
-  return store.dialect === 'postgres' || store.dialect === 'pglite' ? [names.update] : [names.update, names.insert];
+  return prep(store).expectedTriggers(names);
+}
+
+function prep(store: Store): PrepareSql {
+  return prepareSqlOf(store.sql, store.url);
 }
 
 function includesText(store: Store, body: string, marker: string | undefined): boolean {
   if (!marker) return false;
-  return columnNamesFoldCase(store.dialect) ? body.toLowerCase().includes(marker.toLowerCase()) : body.includes(marker);
+  return store.capabilities.columnNamesFoldCase ? body.toLowerCase().includes(marker.toLowerCase()) : body.includes(marker);
 }
 
 /** True when `tr` is the trigger `tandem prepare` writes for this table and column. */
 function isOurTrigger(store: Store, table: string, tr: TriggerState, ddl: VersionDdl, state: TableState, names: VersionObjectNames): boolean {
   if (!sameTable(store, tr.table, table)) return false;
-  if (store.dialect === 'postgres' || store.dialect === 'pglite') {
-    if (tr.fn !== `${state.shape.schema}.${names.fn}`) return false;
-  }
+  if (!prep(store).runsOurFunction(tr, state, names)) return false;
   return includesText(store, tr.body, ddl.markers[tr.name]);
 }
 
@@ -165,15 +168,7 @@ function triggerNotes(store: Store, table: string, column: string, names: Versio
   const ours = new Set([names.update, names.insert]);
   const others = state.otherUpdateTriggers.filter((n) => !ours.has(n));
   if (others.length === 0) return [];
-  if (store.dialect === 'postgres' || store.dialect === 'pglite') {
-    const later = others.filter((n) => n > names.update);
-    return later.length
-      ? [`BEFORE UPDATE trigger(s) ${later.map((n) => `"${n}"`).join(', ')} on "${table}" fire after Tandem's (PostgreSQL fires them in name order): if one writes "${column}", the counter is no longer OLD + 1`]
-      : [];
-  }
-  if (store.dialect === 'sqlite')
-    return [`AFTER UPDATE trigger(s) ${others.map((n) => `"${n}"`).join(', ')} on "${table}" also fire for the row write of Tandem's trigger (SQLite cannot change NEW; Tandem's AFTER UPDATE trigger writes the row again)`];
-  return [`BEFORE UPDATE trigger(s) ${others.map((n) => `"${n}"`).join(', ')} on "${table}" run before Tandem's (created earlier); a BEFORE UPDATE trigger created later would run after it`];
+  return prep(store).triggerNotes(others, table, column, names);
 }
 
 function planForward(store: Store, table: string, column: string, names: VersionObjectNames, ddl: VersionDdl, state: TableState): Plan {
@@ -238,19 +233,9 @@ function lockSeconds(v: number | undefined): number {
   return Math.max(1, Math.ceil(v ?? DEFAULT_LOCK_TIMEOUT_SECONDS));
 }
 
-/**
- * True for "gave up waiting for a lock": PostgreSQL SQLSTATE 55P03 (`lock_timeout`; the store may report it as
- * unreachable because its message says "timeout"), MySQL/MariaDB errno 1205 (`lock_wait_timeout`).
- */
-function isLockTimeout(e: unknown): boolean {
-  if (!isTandemError(e)) return false;
-  const cause = e.cause as { code?: unknown } | undefined;
-  return cause?.code === '55P03' || e.detail.sqlstate === '55P03' || Number(e.detail.errno) === 1205;
-}
-
-/** MySQL/MariaDB refuse an `ALGORITHM=` they cannot honour with errno 1845 or 1846. */
-function isAlgorithmRefused(e: unknown): boolean {
-  return isTandemError(e, 'STORE_QUERY') && [1845, 1846].includes(Number(e.detail.errno));
+/** The server refused the statement's form (MySQL/MariaDB `ALGORITHM=`): the kind `unsupported`. */
+function isAlgorithmRefused(store: Store, e: unknown): boolean {
+  return isTandemError(e, 'STORE_QUERY') && store.classifyError(e) === 'unsupported';
 }
 
 /**
@@ -266,7 +251,7 @@ async function runStatements(store: Store, db: Executor, statements: DdlStatemen
       await db.execute(st.sql);
       ran.push(st.sql);
     } catch (e) {
-      if (!st.fallbacks?.length || !isAlgorithmRefused(e)) throw e;
+      if (!st.fallbacks?.length || !isAlgorithmRefused(store, e)) throw e;
       let last: unknown = e;
       let done = false;
       for (const fb of st.fallbacks) {
@@ -285,7 +270,7 @@ async function runStatements(store: Store, db: Executor, statements: DdlStatemen
           done = true;
           break;
         } catch (e2) {
-          if (!isAlgorithmRefused(e2)) throw e2;
+          if (!isAlgorithmRefused(store, e2)) throw e2;
           last = e2;
         }
       }
@@ -305,31 +290,5 @@ async function runStatements(store: Store, db: Executor, statements: DdlStatemen
  * Throws `TANDEM_ERR_STORE_QUERY` when the lock cannot be had in time.
  */
 async function withPrepareLock<T>(store: Store, seconds: number, fn: (db: Executor) => Promise<T>): Promise<T> {
-  switch (store.dialect) {
-    case 'postgres':
-    case 'pglite':
-      return store.transaction(async (tx) => {
-        await tx.query(`SELECT set_config('lock_timeout', $1, true)`, [`${seconds}s`]);
-        await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, ['tandem_prepare']);
-        return fn(tx);
-      });
-    case 'mysql':
-      return store.transaction(async (tx) => {
-        await tx.execute(`SET SESSION lock_wait_timeout = ?`, [seconds]);
-        try {
-          // one lock per database (MySQL limits lock names to 64 characters)
-          const got = await tx.query<{ ok: unknown }>(`SELECT GET_LOCK(LEFT(CONCAT('tandem_prepare:', DATABASE()), 64), ?) AS ok`, [seconds]);
-          if (Number(got[0]?.ok) !== 1) throw new TandemError('STORE_QUERY', `${store.url}: another tandem prepare holds its lock (waited ${seconds}s)`);
-          try {
-            return await fn(tx);
-          } finally {
-            await tx.query(`SELECT RELEASE_LOCK(LEFT(CONCAT('tandem_prepare:', DATABASE()), 64)) AS ok`).catch(() => {});
-          }
-        } finally {
-          await tx.execute(`SET SESSION lock_wait_timeout = DEFAULT`).catch(() => {});
-        }
-      });
-    case 'sqlite':
-      return store.transaction(fn);
-  }
+  return prep(store).withLock(store, seconds, fn);
 }

@@ -5,6 +5,7 @@ import type { Executor, LedgerEntry, Store, UpsertQuery } from './types.js';
  * Checks an SQL identifier taken from config or introspection before it is quoted: non-empty, at most 128
  * characters, no NUL byte. Quoting (per dialect) then makes any other character safe.
  * Throws `TANDEM_ERR_CONFIG_INVALID`.
+ * @internal
  */
 export function checkIdentifier(name: string): string {
   if (typeof name !== 'string' || name.length === 0 || name.length > 128 || name.includes('\u0000')) {
@@ -18,6 +19,7 @@ export function checkIdentifier(name: string): string {
  * unique key: `detail.violation` of the `TANDEM_ERR_STORE_QUERY` error. Each dialect sets it from its own
  * signal in `src/stores/<dialect>/connection.ts` (PostgreSQL/PGlite SQLSTATE 23505, MySQL/MariaDB errno 1062
  * and 1586, SQLite `SQLITE_CONSTRAINT_UNIQUE`/`_PRIMARYKEY`), so no code outside the stores reads engine codes.
+ * @internal
  */
 export const UNIQUE_VIOLATION = 'unique';
 
@@ -34,6 +36,7 @@ export function isUniqueViolation(e: unknown): boolean {
  * Writes rows by key into `store` inside `tx`, touching no row but the key's: the store's own `upsert` where it
  * has one (MySQL/MariaDB), otherwise the statement of `sql.upsert` (`ON CONFLICT (key)`). A value of another
  * unique key held by another row raises a unique violation ({@link isUniqueViolation}). See {@link Store.upsert}.
+ * @internal
  */
 export async function upsertByKey(store: Store, tx: Executor, q: UpsertQuery): Promise<void> {
   if (store.upsert) return store.upsert(tx, q);
@@ -44,6 +47,7 @@ export async function upsertByKey(store: Store, tx: Executor, q: UpsertQuery): P
 /**
  * Sorts and de-duplicates ledger entries so one statement never touches a key twice (keeping the highest
  * version, a tombstone winning a tie) and concurrent appliers lock keys in the same order (no deadlock).
+ * @internal
  */
 export function normalizeLedgerEntries(entries: LedgerEntry[]): LedgerEntry[] {
   const byKey = new Map<string, LedgerEntry>();
@@ -60,6 +64,7 @@ export function normalizeLedgerEntries(entries: LedgerEntry[]): LedgerEntry[] {
  * 2. read the current versions `FOR UPDATE`;
  * 3. update the rows whose incoming version wins, and return their keys.
  * `sql` supplies the three statements for the dialect.
+ * @internal
  */
 export async function advanceLedgerLocking(
   tx: Executor,

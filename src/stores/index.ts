@@ -4,6 +4,10 @@ import type { Store } from './types.js';
 export type * from './types.js';
 export { parseStoreUrl } from './url.js';
 export { canonicalHost, sameStore, storeIdentity } from './identity.js';
+export type * from './prepare.js';
+export { classifyError, isTransientKind } from './errors.js';
+export { capabilitiesFor, sqlFor } from './dialects.js';
+export { isUniqueViolation } from './common.js';
 
 /**
  * Opens a store from its URL (see {@link parseStoreUrl} for the forms) and checks that it answers.

@@ -3,9 +3,17 @@
  * Tandem needs. Every dialect lives in `src/stores/<dialect>/` with the same file set:
  *
  * - `connection.ts` — opening the driver from a parsed URL, mapping driver errors to `TANDEM_ERR_*`
- * - `sql.ts`        — SQL text builders: identifier quoting, placeholders, keyset reads, upserts, ledger advance
+ * - `errors.ts`     — `classifyError`: what an error means ({@link ErrorKind}), from the engine's own codes
+ * - `sql.ts`        — SQL text builders: identifier quoting, placeholders, keyset reads, upserts, ledger advance,
+ *                     and the control plane's (clock, insert-ignore, DDL types, identity upserts); `capabilities`
+ * - `checksum.ts`   — pushed-down segment checksums
+ * - `prepare.ts`    — `tandem prepare`'s version column, triggers, catalog reads and lock
  * - `introspect.ts` — tables, columns, types, primary/unique keys, foreign keys
  * - `index.ts`      — the `Store` implementation tying them together
+ *
+ * Nothing outside `src/stores/` tests the dialect (test/architecture.test.ts): what differs is a capability
+ * ({@link StoreCapabilities}), an SQL builder ({@link SqlDialect}) or an error kind ({@link Store.classifyError}),
+ * which is also what a user's own store implements.
  *
  * Values crossing this interface are plain JS values chosen to be lossless: integers wider than 2^53, decimals,
  * dates and timestamps are read as strings (never JS `Date`, which would drop microseconds), binary as `Buffer`.
@@ -146,8 +154,134 @@ export interface LedgerEntry {
  */
 export type LedgerMode = 'newer' | 'last-writer-wins';
 
+/**
+ * What a store's error means, whatever engine raised it ({@link Store.classifyError}): callers branch on the kind,
+ * never on driver codes (those are read only in `src/stores/<dialect>/errors.ts`).
+ *
+ * - `unique`: a row would duplicate a primary or unique key value (also `detail.violation = 'unique'`)
+ * - `deadlock`: the server chose this transaction as a deadlock victim; it was rolled back and can run again
+ * - `serialization`: a serialization failure; the transaction can run again
+ * - `lock_timeout`: gave up waiting for a lock (`lock_timeout`, `lock_wait_timeout`, `SQLITE_BUSY`)
+ * - `connection`: the server could not be reached or the connection broke (`TANDEM_ERR_STORE_UNREACHABLE`)
+ * - `auth`: the credentials were refused; `not_found`: the database does not exist
+ * - `value`: a written value was refused (type, range, length, NOT NULL, CHECK)
+ * - `unsupported`: the server refused a form of the statement it cannot run (MySQL `ALGORITHM=INSTANT`)
+ * - `other`: anything else (a syntax error, a missing table, a non-store error)
+ */
+export type ErrorKind = 'unique' | 'deadlock' | 'serialization' | 'lock_timeout' | 'connection' | 'auth' | 'not_found' | 'value' | 'unsupported' | 'other';
+
+/** The kinds after which a whole transaction can simply run again (it was rolled back, nothing is half-written). */
+export const TRANSIENT_KINDS: readonly ErrorKind[] = ['deadlock', 'serialization', 'lock_timeout', 'connection'];
+
+/**
+ * What a store's engine can do, as flags callers test instead of the dialect (`src/stores/<dialect>/control.ts`).
+ */
+export interface StoreCapabilities {
+  /** `SELECT … FOR UPDATE SKIP LOCKED` (PostgreSQL, MySQL/MariaDB). SQLite has one writer: its write transaction is the claim. */
+  readonly skipLocked: boolean;
+  /** The most bound parameters one statement may carry (PostgreSQL 65535, MySQL 65535, SQLite 32766). */
+  readonly maxParams: number;
+  /** `INSERT/UPDATE … RETURNING` (PostgreSQL, PGlite, SQLite). */
+  readonly returning: boolean;
+  /** `sql.upsert` binds one array per column (PostgreSQL `unnest`): any number of rows fit in one statement. */
+  readonly arrayParams: boolean;
+  /** A failed statement aborts the whole transaction (PostgreSQL): a savepoint keeps it usable. */
+  readonly abortsTransactionOnError: boolean;
+  /** DDL runs inside a transaction and rolls back with it (PostgreSQL, PGlite, SQLite; not MySQL/MariaDB). */
+  readonly transactionalDdl: boolean;
+  /** Control tables live in a schema (`tandem.<name>`); false: in the same namespace with a `tandem_` prefix. */
+  readonly schemas: boolean;
+  /**
+   * How table names compare: `sensitive` (PostgreSQL), `insensitive` (SQLite), or `server` — it depends on the
+   * server's settings (MySQL/MariaDB `lower_case_table_names`), so checks that must not miss a clash fold case.
+   */
+  readonly tableNameCase: 'sensitive' | 'insensitive' | 'server';
+  /** Column names compare case-insensitively (MySQL/MariaDB, SQLite). */
+  readonly columnNamesFoldCase: boolean;
+  /** The engine enforces declared column types on write (false on SQLite: values are checked by Tandem). */
+  readonly enforcesTypes: boolean;
+}
+
+/** Column types and table options of the control-plane DDL on one dialect (src/control/schema.ts). */
+export interface ControlDdl {
+  /** A bounded string column (`varchar(n)`; SQLite `text`). */
+  text(n: number): string;
+  bigint: string;
+  bool: string;
+  /** A timestamp column (`timestamptz`, `datetime(6)`, ISO-8601 `text` on SQLite). */
+  ts: string;
+  /** An auto-increment primary key column. */
+  serial: string;
+  longtext: string;
+  /** Appended to every CREATE TABLE (MySQL: engine and collation). */
+  tableSuffix: string;
+  /** Secondary indexes are declared inside CREATE TABLE (MySQL) rather than by CREATE INDEX. */
+  inlineIndexes: boolean;
+  /** An index's name as created in this dialect (`tandem_` prefix where index names are per database). */
+  indexName(name: string): string;
+  /** Creates the control namespace before the first table (PostgreSQL `CREATE SCHEMA IF NOT EXISTS tandem`), or null. */
+  createNamespace: string | null;
+  /**
+   * The statements that serialize schema upgrades from several processes: PostgreSQL a transaction-scoped advisory
+   * lock, MySQL a named lock (released after), SQLite none (its immediate transaction is the lock).
+   */
+  lock: { acquire: string; release: string | null } | null;
+}
+
+/** Upsert builders of the identity bridge's control tables (src/identity/ledger.ts). */
+export interface IdentitySql {
+  /**
+   * The write of one identity-ledger row, parameters (entity, entity_key, identifier, state, scheme, updated_ms,
+   * migrated_ms). `overwrite` replaces the row (scheme and migrated_ms kept when the new ones are NULL),
+   * `unless-migrated` leaves a `migrated` row alone, `insert-only` leaves any existing row alone.
+   */
+  ledgerWrite(table: string, mode: 'overwrite' | 'unless-migrated' | 'insert-only'): string;
+  /**
+   * Counts one login failure, parameters (id, now_ms, stale_before_ms): a new row starts at 1, a row whose last
+   * failure is older than `stale_before_ms` starts again at 1, any other row counts one more.
+   */
+  failureCount(table: string): string;
+  /**
+   * Reads the collation of a column as one row `{ c }`, where a collation can make lookups case-insensitive by
+   * itself (MySQL/MariaDB `_ci` collations); absent where there is none to read.
+   */
+  columnCollation?(table: string, column: string): Statement;
+}
+
 /** SQL text builders of one dialect. Pure functions: no I/O. Identifiers are validated and quoted here. */
 export interface SqlDialect {
+  /** Current timestamp for timestamp columns of the control tables (SQLite: ISO-8601 text in UTC). */
+  now(): string;
+  /**
+   * Current UTC timestamp whatever the session's time zone, for statements run on the application's own
+   * connections (MySQL `UTC_TIMESTAMP(6)`; elsewhere as {@link now}).
+   */
+  utcNow(): string;
+  /** The timestamp `ms` milliseconds from now, as {@link now}. */
+  nowPlus(ms: number): string;
+  /** Now as epoch milliseconds (an integer) on the database's clock (leases, heartbeats). */
+  nowMs(): string;
+  /**
+   * `INSERT INTO table (columns) VALUES (params 1..n)` that does nothing when a row with the same `conflict` key
+   * exists (PostgreSQL/SQLite `ON CONFLICT … DO NOTHING`, MySQL `ON DUPLICATE KEY UPDATE c = c`). `table` is
+   * already quoted; columns are quoted here.
+   */
+  insertIgnore(table: string, columns: string[], conflict: string[]): string;
+  /** A random number expression for `ORDER BY` (`random()`, `RAND()`). */
+  random(): string;
+  /** Integer division of two integer expressions (`a / b`, MySQL `a DIV b`). */
+  intDiv(a: string, b: string): string;
+  /** The statement that opens a transaction meant to write (SQLite `BEGIN IMMEDIATE`: takes the write lock at once). */
+  beginWrite: string;
+  /** A statement that lets the current transaction commit without waiting for the log flush, or null (PostgreSQL only). */
+  asyncCommit: string | null;
+  /** Column types and options of the control-plane DDL. */
+  ddl: ControlDdl;
+  /** The identity bridge's upserts. */
+  identity: IdentitySql;
+  /** `tandem prepare`'s DDL, catalog reads and lock (src/stores/<dialect>/prepare.ts); absent: prepare refuses the store. */
+  prepare?: import('./prepare.js').PrepareSql;
+
   /** Quotes one identifier (`"a""b"`, `` `a` ``); throws TANDEM_ERR_CONFIG_INVALID on NUL or empty names. */
   ident(name: string): string;
   /** Quotes a table name, optionally inside the store's schema. */
@@ -173,7 +307,7 @@ export interface SqlDialect {
 }
 
 /**
- * One value of a checksummed row. The row hash encoding is in `src/verify/encoding.ts` (docs/verify.md): the
+ * One value of a checksummed row. The row hash encoding is in `src/core/encoding.ts` (docs/verify.md): the
  * canonical text of each value by the category of `as` (the target column), NULL as `~`, values joined by `|`,
  * then the character lengths of the free-text values; MD5 of that; the first 64 bits as an unsigned integer.
  */
@@ -265,6 +399,13 @@ export interface ChecksumSql {
  */
 export interface Store extends Executor {
   readonly dialect: Dialect;
+  /** What the engine can do; test these instead of `dialect`. */
+  readonly capabilities: StoreCapabilities;
+  /**
+   * What an error raised by this store (or by its driver) means: see {@link ErrorKind}. Never throws; a
+   * non-store error is `other`. A user's own store returns its own kinds (or sets `detail.kind`).
+   */
+  classifyError(e: unknown): ErrorKind;
   /** The URL with any password replaced by `***`. */
   readonly url: string;
   /** Schema used for Tandem's control tables in this store (`tandem`), or null where tables get a `tandem_` prefix. */

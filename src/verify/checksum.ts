@@ -1,7 +1,8 @@
 import { Pacer } from '../backfill/pacer.js';
+import { sleep } from '../core/async.js';
 import { mapRow } from '../core/mapping.js';
 import type { ChecksumCell, KeyValues, Row, Store, TypeCategory } from '../stores/types.js';
-import { canonText, encodeRow, rowHash, addMod64 } from './encoding.js';
+import { canonText, encodeRow, rowHash, addMod64 } from '../core/encoding.js';
 import { planEntity, type EntityPlan, type SideMode } from './plan.js';
 import { compareKeys, keysetStream } from './stream.js';
 import { verifyEntity, type DifferenceSink, type KeyDifference } from './verify.js';
@@ -17,7 +18,7 @@ import { verifyEntity, type DifferenceSink, type KeyDifference } from './verify.
  *    way. The first segment starts before the first key and the last one ends after the last, so rows only in
  *    the target are covered too. The next segment's probes run while the current one is checksummed.
  * 2. **Checksums pushed down.** Source and target compute, in parallel, `count` and the sum of row hashes of
- *    the canonical encoding over the segment (`src/verify/encoding.ts`; SQL per dialect in
+ *    the canonical encoding over the segment (`src/core/encoding.ts`; SQL per dialect in
  *    `src/stores/<dialect>/checksum.ts`), per cell where grouping is cheap (MariaDB, SQLite, JS) or as one
  *    aggregate (PostgreSQL, whose plain aggregate runs with parallel workers). The source computes one hash
  *    per target table in the same scan. A side that cannot be pushed down (a TypeScript transform, a type the
@@ -183,12 +184,6 @@ interface RangeSums {
   /** Per side: the totals. */
   totals: ChecksumCell[];
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((res) => {
-    const t = setTimeout(res, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(t); res(); }, { once: true });
-  });
 
 class EntityRun {
   private readonly e;

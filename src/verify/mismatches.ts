@@ -1,4 +1,4 @@
-import { decodeKeyValues, encodeKeyValues } from '../control/control.js';
+import { decodeKeyValues, encodeKeyValues } from '../outbox/outbox.js';
 import type { Store } from '../stores/types.js';
 import { mismatchGauge } from './metrics.js';
 import type { KeyDifference } from './verify.js';

@@ -1,7 +1,7 @@
 import type { ColumnSpec } from '../config/schema.js';
 import type { ResolvedEntity, ResolvedTarget } from '../core/mapping.js';
 import type { ColumnInfo, HashColumn, Store, TypeCategory } from '../stores/types.js';
-import { canonText, hashForm } from './encoding.js';
+import { canonText, hashForm } from '../core/encoding.js';
 
 /** How one side of one target table is checksummed: inside the engine (`sql`) or by streaming rows to JS. */
 export type SideMode = 'sql' | 'stream';

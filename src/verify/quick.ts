@@ -2,7 +2,7 @@ import { canonicalDecimal } from '../core/canonical.js';
 import type { ColumnSpec } from '../config/schema.js';
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { ColumnInfo, Row, Store } from '../stores/types.js';
-import { canonText } from './encoding.js';
+import { canonText } from '../core/encoding.js';
 
 /**
  * The `quick` tier: counts and column aggregates, one scan per side and table plus one `GROUP BY` per

@@ -1,7 +1,7 @@
 import { keysWhere, readSourceRows } from '../apply/apply.js';
 import { mapRow, type ResolvedEntity } from '../core/mapping.js';
 import type { ColumnInfo, Row, Store } from '../stores/types.js';
-import { canonText } from './encoding.js';
+import { canonText } from '../core/encoding.js';
 import { compareKey, targetReaders, type KeyDifference } from './verify.js';
 
 /** A key to compare now: its canonical string and raw values (source key order). */

@@ -39,7 +39,7 @@ export interface EntitySampleResult {
 }
 
 function randomOrder(store: Store): string {
-  return store.dialect === 'mysql' ? 'RAND()' : 'random()';
+  return store.sql.random();
 }
 
 /**

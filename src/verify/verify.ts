@@ -1,6 +1,6 @@
 import { mapRow, type MappedRow, type ResolvedEntity, type ResolvedTarget } from '../core/mapping.js';
 import type { ColumnInfo, Row, Store } from '../stores/types.js';
-import { canonText } from './encoding.js';
+import { canonText } from '../core/encoding.js';
 import { compareKeys, keysetStream, Peekable } from './stream.js';
 
 /** One differing column of a differing key. Values are canonical text, `null` for NULL, `[redacted]` when sensitive. */

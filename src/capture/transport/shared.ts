@@ -2,6 +2,7 @@
  * What the three broker transports share: URL and option parsing, the wire encoding of a change, error mapping,
  * backoff, and the batch loop body that decides between ack, retry and dead-letter.
  */
+import { backoffMs, type BackoffPolicy, sleep } from '../../core/async.js';
 import { TandemError, isTandemError, redactUrl } from '../../core/errors.js';
 import type { Change, Delivery, OpenTransportOptions, ResolvedTransportOptions, TransportLogger } from './types.js';
 
@@ -187,29 +188,15 @@ export function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
-/** Waits `ms`, or less when `signal` aborts (never rejects). */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
+/** @deprecated @internal Re-exported for older imports: defined in src/core/async.ts. */
+export { sleep } from '../../core/async.js';
 
-/** Backoff before redelivery number `attempt + 1`: `base × 2^(attempt−1)`, capped, with jitter in [½, 1]. */
-export function backoffMs(attempt: number, base: number, cap: number): number {
-  const raw = Math.min(cap, base * 2 ** Math.max(0, attempt - 1));
-  return Math.round(raw * (0.5 + Math.random() * 0.5));
-}
+/** Backoff of the consume loop itself while the broker is unreachable: 200 ms doubling to 5 s. */
+export const RECONNECT_BACKOFF: BackoffPolicy = { baseMs: 200, capMs: 5000 };
 
-/** Backoff of the consume loop itself while the broker is unreachable (200 ms doubling to 5 s). */
+/** The wait before reconnect number `failures + 1` of the consume loop ({@link RECONNECT_BACKOFF}). */
 export function reconnectDelayMs(failures: number): number {
-  return Math.min(5000, 200 * 2 ** Math.min(failures, 5));
+  return backoffMs(failures + 1, RECONNECT_BACKOFF);
 }
 
 /**
@@ -356,7 +343,7 @@ export async function processBatch<M>(
   }
   const last = valid.filter((it) => it.attempt >= p.maxAttempts);
   if (last.length === 0) {
-    for (const it of valid) await ops.retry(it, backoffMs(it.attempt, p.retryDelayMs, p.maxRetryDelayMs));
+    for (const it of valid) await ops.retry(it, backoffMs(it.attempt, { baseMs: p.retryDelayMs, capMs: p.maxRetryDelayMs, jitter: 'half' }));
     return;
   }
   if (valid.length === 1) {
@@ -369,7 +356,7 @@ export async function processBatch<M>(
     if ('closed' in alone) return;
     if (alone.ok) await ops.ack([it]);
     else if (it.attempt >= p.maxAttempts) await deadLetter(it, it.change!, failedReason(it, alone.error), ops, p);
-    else await ops.retry(it, backoffMs(it.attempt, p.retryDelayMs, p.maxRetryDelayMs));
+    else await ops.retry(it, backoffMs(it.attempt, { baseMs: p.retryDelayMs, capMs: p.maxRetryDelayMs, jitter: 'half' }));
   }
 }
 

@@ -3,7 +3,7 @@ import { parseCells, parseKey } from '../postgres/checksum.js';
 import { MysqlNumericLiteral, mysqlIdent } from './sql.js';
 
 /**
- * Pushed-down checksums for MySQL/MariaDB: the row hash encoding of `src/verify/encoding.ts` in SQL.
+ * Pushed-down checksums for MySQL/MariaDB: the row hash encoding of `src/core/encoding.ts` in SQL.
  *
  * Per category (x is the column; each session runs with time_zone '+00:00'):
  *
@@ -24,6 +24,7 @@ import { MysqlNumericLiteral, mysqlIdent } from './sql.js';
  * argument to utf8mb4, so latin1 columns hash their UTF-8 bytes. Row hash: `CAST(CONV(LEFT(MD5(…), 16), 16, 10) AS UNSIGNED)`; sums are exact (`SUM` of
  * `BIGINT UNSIGNED` is a DECIMAL). String keys compare by UTF-8 bytes (`CAST(CONVERT(k USING utf8mb4) AS
  * BINARY)`), which cannot use the index: on a string key with a non-binary collation each segment is a scan.
+ * @internal
  */
 export function mysqlChecksum(): ChecksumSql {
   return {
@@ -171,7 +172,7 @@ function valueSql(h: HashColumn): string | null {
  * `readable` when the date part of `x` is a calendar day or `x` is the zero date (all zero, time included: the
  * JS side's exact special), else `x` unreadable with its raw text — an impossible date MariaDB keeps
  * (`2020-02-30` under ALLOW_INVALID_DATES, `2020-00-10`, `2020-01-00`, `0000-00-00 12:00:00`), written as
- * `unreadableText` does (src/verify/encoding.ts). LAST_DAY is NULL for month 0; MariaDB counts year 0 as a common
+ * `unreadableText` does (src/core/encoding.ts). LAST_DAY is NULL for month 0; MariaDB counts year 0 as a common
  * year, as the JS side does.
  */
 function calendarChecked(x: string, readable: string, as: TypeCategory, withTime: boolean): string {

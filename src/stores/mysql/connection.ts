@@ -1,6 +1,7 @@
 import mysql from 'mysql2/promise';
 import { TandemError } from '../../core/errors.js';
 import { UNIQUE_VIOLATION } from '../common.js';
+import { MYSQL_DUPLICATE_KEY } from './errors.js';
 import { type QuoteRule, type ValueRule, VALUE_MASK, safeDriverError, scrubMessage } from '../../core/redact.js';
 import type { StoreUrl } from '../url.js';
 
@@ -11,6 +12,7 @@ import type { StoreUrl } from '../url.js';
  * READ COMMITTED isolation: Tandem's transactions lock exactly the rows they touch (the ledger, claimed outbox
  * rows) and no gaps, so the relay's `FOR UPDATE SKIP LOCKED` claims never block or deadlock the application's
  * outbox inserts (REPEATABLE READ would take next-key locks on the outbox index).
+ * @internal
  */
 export const MYSQL_SESSION_INIT =
   "SET SESSION time_zone = '+00:00', SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))";
@@ -21,6 +23,7 @@ export const MYSQL_SESSION_INIT =
  * honoured, others ignored). Values are read losslessly: `DATETIME`/`TIMESTAMP`/`DATE` as strings (microseconds
  * kept), `BIGINT` and `DECIMAL` as strings, binary as `Buffer`. JS `Date` parameters are written as UTC.
  * Does not connect: the first query does (see {@link mysqlError} for its failures).
+ * @internal
  */
 export function mysqlPool(u: StoreUrl, connectionLimit = 4): mysql.Pool {
   const url = new URL(u.raw.replace(/^mariadb:/i, 'mysql:'));
@@ -79,9 +82,6 @@ const UNREACHABLE = new Set([
 /** Server error numbers meaning the credentials were refused (bad password, host or database not allowed). */
 const AUTH = new Set([1044, 1045, 1130, 1251, 1698]);
 
-/** Server error numbers of a duplicate value in a primary or unique key: ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME. */
-const DUPLICATE_KEY = new Set([1062, 1586]);
-
 /** The fields of a mysql2 error Tandem reads. `sql` (the statement with its values inlined) is never used. */
 interface MysqlDriverError {
   code?: string;
@@ -96,6 +96,7 @@ interface MysqlDriverError {
 /**
  * True when `e` left its connection unusable (mysql2 marks such errors `fatal`; network errors count too):
  * a transaction's connection is then destroyed instead of being returned to the pool.
+ * @internal
  */
 export function isFatalMysqlError(e: unknown): boolean {
   const err = (e instanceof TandemError ? e.cause : e) as MysqlDriverError | undefined;
@@ -107,13 +108,17 @@ export function isFatalMysqlError(e: unknown): boolean {
  * rule runs to the fixed text after it); the quoted-text fallback of {@link MYSQL_QUOTES} takes the rest
  * (`Incorrect string value: '\xF0…' for column`, `Truncated incorrect DOUBLE value: '…'`, `Invalid utf8mb4
  * character string: '…'`, `Cannot convert string '…' from binary`, `near '…' at line 1`).
+ * @internal
  */
 export const MYSQL_VALUE_RULES: readonly ValueRule[] = [
   { re: /^(Duplicate entry ')[\s\S]*(' for key )/, replace: `$1${VALUE_MASK}$2` },
   { re: /^((?:Incorrect|Truncated incorrect|Invalid) [\w ]*?value: ')[\s\S]*(' for column )/, replace: `$1${VALUE_MASK}$2` },
 ];
 
-/** In MySQL/MariaDB messages, single-quoted text after these words (or `@`) is a name (kept); any other is a value. */
+/**
+ * In MySQL/MariaDB messages, single-quoted text after these words (or `@`) is a name (kept); any other is a value.
+ * @internal
+ */
 export const MYSQL_QUOTES: readonly QuoteRule[] = [
   {
     quote: "'",
@@ -125,6 +130,7 @@ export const MYSQL_QUOTES: readonly QuoteRule[] = [
 /**
  * Removes the values a server message echoes back (`Duplicate entry '…' for key`, `Incorrect integer value:
  * '…' for column`, …), so a message never carries row data such as a key or a password hash.
+ * @internal
  */
 export function redactServerMessage(message: string): string {
   return scrubMessage(message, MYSQL_VALUE_RULES, MYSQL_QUOTES);
@@ -137,6 +143,7 @@ export function redactServerMessage(message: string): string {
  * `TANDEM_ERR_STORE_QUERY` with the server's message (values it echoes are redacted; the statement and its
  * parameters are never included, in the message or in the attached cause). A duplicate key (1062, 1586) is marked
  * `detail.violation = 'unique'` (see `isUniqueViolation` in src/stores/common.ts).
+ * @internal
  */
 export function mysqlError(e: unknown, redactedUrl: string): TandemError {
   if (e instanceof TandemError) return e;
@@ -152,6 +159,6 @@ export function mysqlError(e: unknown, redactedUrl: string): TandemError {
     return new TandemError('STORE_AUTH', `MySQL at ${redactedUrl} refused the credentials (${message})`, { errno }, { cause });
   if (errno === 1049)
     return new TandemError('STORE_DATABASE_NOT_FOUND', `MySQL at ${redactedUrl}: ${message}`, { errno }, { cause });
-  const unique = errno !== undefined && DUPLICATE_KEY.has(errno);
+  const unique = errno !== undefined && MYSQL_DUPLICATE_KEY.has(errno);
   return new TandemError('STORE_QUERY', `MySQL at ${redactedUrl}: ${message}`, { errno, sqlstate: err.sqlState, code: code || undefined, ...(unique ? { violation: UNIQUE_VIOLATION } : {}) }, { cause });
 }

@@ -6,13 +6,15 @@ import type { StoreUrl } from '../url.js';
 import { mysqlChecksum } from './checksum.js';
 import { isFatalMysqlError, mysqlError, mysqlPool } from './connection.js';
 import { introspectMysql } from './introspect.js';
-import { LEDGER_READ_CHUNK, MysqlNumericLiteral, UPSERT_KEY_READ_CHUNK, mysqlIdent, mysqlLedgerSql, mysqlSql, mysqlUpsertSql } from './sql.js';
+import { classifyMysqlError } from './errors.js';
+import { LEDGER_READ_CHUNK, MysqlNumericLiteral, UPSERT_KEY_READ_CHUNK, mysqlCapabilities, mysqlIdent, mysqlLedgerSql, mysqlSql, mysqlUpsertSql } from './sql.js';
 
 /**
  * Prepares positional parameters for mysql2's client-side formatting: `undefined` → NULL, plain objects and
  * arrays → their JSON text (mysql2 would otherwise expand them into `k = v` pairs or lists, or inline whatever an
  * object's `toSqlString` returns). Buffers, Dates (written as UTC), bigints, booleans, numbers, strings and the
  * store's own {@link MysqlNumericLiteral}s are formatted by mysql2 as they are.
+ * @internal
  */
 export function mysqlParams(params: unknown[]): unknown[] {
   return params.map((v) => {
@@ -54,6 +56,7 @@ function executor(q: mysql.Pool | mysql.PoolConnection, redacted: string, onErro
  * current). Must run inside a transaction (`tx`); the rows stay locked until it ends. Throws
  * `TANDEM_ERR_STORE_QUERY` (deadlock — the whole transaction is then rolled back by the server and may be
  * retried —, lock wait timeout, missing ledger table…).
+ * @internal
  */
 export async function advanceLedgerMysql(tx: Executor, ledgerTable: string, entity: string, entries: LedgerEntry[], mode: LedgerMode): Promise<Set<string>> {
   const list = normalizeLedgerEntries(entries);
@@ -118,6 +121,7 @@ function keyText(v: unknown, col: ColumnInfo | undefined): string | null {
  * Must run in the caller's transaction; on a unique violation the rows already written by this call are undone
  * only by the caller's rollback (to a savepoint). Throws `TANDEM_ERR_STORE_QUERY` (a unique violation is marked
  * so, see `isUniqueViolation`), `TypeError` for a row of the wrong length or a key not among the columns.
+ * @internal
  */
 export async function upsertMysql(tx: Executor, q: UpsertQuery): Promise<void> {
   if (q.rows.length === 0) return;
@@ -159,6 +163,8 @@ export async function openMysql(u: StoreUrl): Promise<Store> {
   const sql = { ...mysqlSql(), checksum: mysqlChecksum() };
   return {
     dialect: 'mysql',
+    capabilities: mysqlCapabilities,
+    classifyError: classifyMysqlError,
     url: u.redacted,
     controlSchema: null,
     sql,

@@ -10,6 +10,7 @@ const CONTROL_PREFIX = 'tandem_';
  * in `ORDINAL_POSITION` order). Tables named `tandem_…` (Tandem's control tables, which live in the same
  * database on MySQL) are left out. MariaDB `JSON` columns (`longtext` with a `json_valid` check) are reported
  * as `json`. Throws what the executor throws (`TANDEM_ERR_STORE_*`).
+ * @internal
  */
 export async function introspectMysql(db: Executor): Promise<SchemaInfo> {
   const cols = await db.query<{
@@ -147,6 +148,7 @@ export interface MysqlColumnRow {
  * → text (`maxLength` for char/varchar); `datetime(n)` → timestamp and `timestamp(n)` → timestamptz (stored in
  * UTC) with `scale` n; date; `time(n)`; binary strings and blobs → binary; `json` → json; MariaDB `uuid` → uuid;
  * anything else (bit, year, geometry, inet6, …) → other. `generated` marks auto_increment and computed columns.
+ * @internal
  */
 export function mysqlColumn(r: MysqlColumnRow): ColumnInfo {
   const columnType = r.columnType.toLowerCase();

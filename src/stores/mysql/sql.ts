@@ -1,7 +1,11 @@
 import { checkIdentifier } from '../common.js';
-import type { ColumnInfo, KeysetQuery, LedgerEntry, SqlDialect, Statement, TypeCategory, UpsertQuery } from '../types.js';
+import type { ColumnInfo, KeysetQuery, LedgerEntry, SqlDialect, Statement, StoreCapabilities, TypeCategory, UpsertQuery } from '../types.js';
+import { mysqlPrepare } from './prepare.js';
 
-/** Quotes a MySQL/MariaDB identifier: `` `name` ``, doubling embedded backticks. Throws TANDEM_ERR_CONFIG_INVALID. */
+/**
+ * Quotes a MySQL/MariaDB identifier: `` `name` ``, doubling embedded backticks. Throws TANDEM_ERR_CONFIG_INVALID.
+ * @internal
+ */
 export function mysqlIdent(name: string): string {
   return `\`${checkIdentifier(name).replace(/`/g, '``')}\``;
 }
@@ -13,6 +17,7 @@ const NUMERIC_LITERAL = /^-?\d{1,65}(?:\.\d{1,38})?$/;
  * A parameter written into the statement unquoted, as an exact integer or DECIMAL literal (mysql2's client-side
  * formatting calls `toSqlString`). Can only hold text matching a plain decimal number; the store's executor
  * passes these through and turns any other object into JSON text, so no other value is ever inlined raw.
+ * @internal
  */
 export class MysqlNumericLiteral {
   readonly text: string;
@@ -76,6 +81,7 @@ const ISO_WITH_ZONE = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(\.\d{1,9
  * Converts a timestamp string with a zone (`Z` or an offset, as canonical encoding and ISO 8601 write them) to
  * the UTC `YYYY-MM-DD HH:MM:SS.ffffff` form MariaDB accepts (it rejects zones in datetime literals). Other values
  * are returned unchanged.
+ * @internal
  */
 export function mysqlDateTime(v: unknown): unknown {
   if (typeof v !== 'string') return v;
@@ -117,11 +123,13 @@ function upsertValue(v: unknown, col: ColumnInfo | undefined): unknown {
  *   another row would update that row. Tandem writes rows with the store's `upsert` instead ({@link mysqlUpsertSql}). With `columnInfo`, timestamp strings with a zone
  *   (`…Z`, `…+02:00`) are converted to UTC text. Throws `TypeError` when a row's length differs from `columns`
  *   or a keyset position's length from `key`; `TANDEM_ERR_CONFIG_INVALID` for an invalid identifier.
+ * @internal
  */
 export function mysqlSql(): SqlDialect {
   const table = (name: string) => mysqlIdent(name);
   const param = (_i: number) => '?';
   return {
+    ...mysqlControlSql,
     ident: mysqlIdent,
     table,
     param,
@@ -159,7 +167,10 @@ export function mysqlSql(): SqlDialect {
   };
 }
 
-/** Most keys one read of existing target keys names ({@link mysqlUpsertSql}'s `existing`), as for the ledger. */
+/**
+ * Most keys one read of existing target keys names ({@link mysqlUpsertSql}'s `existing`), as for the ledger.
+ * @internal
+ */
 export const UPSERT_KEY_READ_CHUNK = 500;
 
 /**
@@ -175,6 +186,7 @@ export const UPSERT_KEY_READ_CHUNK = 500;
  *   which the existing row holds, so the statement fails with 1062 instead of writing over that row. Null when
  *   every column is a key column (an existing row then has nothing to update).
  * Throws `TypeError` when a row's length differs from `columns` or a key column is not among `columns`.
+ * @internal
  */
 export function mysqlUpsertSql(q: UpsertQuery) {
   const keyIdx = q.key.map((k) => {
@@ -226,6 +238,7 @@ export function mysqlUpsertSql(q: UpsertQuery) {
 /**
  * Most keys one locking read of the ledger names: below MariaDB's `in_predicate_conversion_threshold` (1000),
  * past which an IN list becomes a semi-join whose plan may scan, and lock, every ledger row of the entity.
+ * @internal
  */
 export const LEDGER_READ_CHUNK = 500;
 
@@ -238,6 +251,7 @@ export const LEDGER_READ_CHUNK = 500;
  *   {@link LEDGER_READ_CHUNK} keys per statement. `FORCE INDEX (PRIMARY)` makes it point lookups: otherwise, on a
  *   small ledger, the optimizer reads (and locks) every row of the entity, and concurrent appliers deadlock;
  * - `writeWinners(entries)`: one multi-row upsert setting version, deleted and applied_at of the winning keys.
+ * @internal
  */
 export function mysqlLedgerSql(ledgerTable: string, entity: string) {
   return {
@@ -267,3 +281,76 @@ export function mysqlLedgerSql(ledgerTable: string, entity: string) {
     },
   };
 }
+
+/**
+ * What MySQL/MariaDB can do.
+ * @internal
+ */
+export const mysqlCapabilities: StoreCapabilities = {
+  skipLocked: true,
+  maxParams: 65535,
+  returning: false,
+  arrayParams: false,
+  abortsTransactionOnError: false,
+  transactionalDdl: false,
+  schemas: false,
+  tableNameCase: 'server',
+  columnNamesFoldCase: true,
+  enforcesTypes: true,
+};
+
+type ControlPart = Omit<SqlDialect, 'ident' | 'table' | 'param' | 'keyset' | 'upsert' | 'count' | 'checksum'>;
+
+/**
+ * The control-plane builders of MySQL/MariaDB (clock, insert-ignore, DDL types, identity upserts, prepare).
+ * @internal
+ */
+export const mysqlControlSql: ControlPart = {
+  now: () => 'CURRENT_TIMESTAMP(6)',
+  // the application's session may not be in UTC, but Tandem's timestamps are
+  utcNow: () => 'UTC_TIMESTAMP(6)',
+  nowPlus: (ms: number) => `CURRENT_TIMESTAMP(6) + INTERVAL ${Math.round(Math.max(0, ms) * 1000)} MICROSECOND`,
+  nowMs: () => 'CAST(FLOOR(UNIX_TIMESTAMP(CURRENT_TIMESTAMP(3)) * 1000) AS SIGNED)',
+  insertIgnore: (table: string, columns: string[], conflict: string[]) =>
+    `INSERT INTO ${table} (${columns.map(mysqlIdent).join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ON DUPLICATE KEY UPDATE ${mysqlIdent(conflict[0]!)} = ${mysqlIdent(conflict[0]!)}`,
+  random: () => 'RAND()',
+  intDiv: (a: string, b: string) => `${a} DIV ${b}`,
+  beginWrite: 'BEGIN',
+  asyncCommit: null,
+  ddl: {
+    text: (n: number) => `varchar(${n})`,
+    bigint: 'bigint',
+    bool: 'boolean',
+    ts: 'datetime(6)',
+    serial: 'bigint AUTO_INCREMENT PRIMARY KEY',
+    longtext: 'longtext',
+    tableSuffix: ' ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin',
+    inlineIndexes: true,
+    indexName: (n: string) => n,
+    createNamespace: null,
+    // DDL commits implicitly in MySQL: a named lock on one connection instead of a transaction
+    lock: { acquire: `SELECT GET_LOCK('tandem_control_schema', 30) AS ok`, release: `SELECT RELEASE_LOCK('tandem_control_schema') AS ok` },
+  },
+  identity: {
+    ledgerWrite(table, mode) {
+      const into = `INSERT INTO ${table} (entity, entity_key, identifier, state, scheme, updated_ms, migrated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`;
+      if (mode === 'insert-only') return `${into} ON DUPLICATE KEY UPDATE entity = entity`;
+      const keep = mode === 'unless-migrated' ? (col: string, v: string) => `${col} = IF(state = 'migrated', ${col}, ${v})` : (col: string, v: string) => `${col} = ${v}`;
+      // MySQL evaluates the assignments left to right: `state` goes last so the others see the old state
+      return `${into} ON DUPLICATE KEY UPDATE ${[
+        keep('identifier', 'VALUES(identifier)'),
+        keep('scheme', 'COALESCE(VALUES(scheme), scheme)'),
+        keep('updated_ms', 'VALUES(updated_ms)'),
+        keep('migrated_ms', 'COALESCE(VALUES(migrated_ms), migrated_ms)'),
+        keep('state', 'VALUES(state)'),
+      ].join(', ')}`;
+    },
+    failureCount: (table) =>
+      `INSERT INTO ${table} (id, failures, last_failure_ms) VALUES (?, 1, ?) ON DUPLICATE KEY UPDATE failures = IF(last_failure_ms < ?, 1, failures + 1), last_failure_ms = VALUES(last_failure_ms)`,
+    columnCollation: (table, column) => ({
+      sql: 'SELECT COLLATION_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?',
+      params: [table, column],
+    }),
+  },
+  prepare: mysqlPrepare,
+};

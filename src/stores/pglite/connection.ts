@@ -12,6 +12,7 @@ const BYTEA_OID = 17;
  * Result parsers matching the `pg` store: the types of {@link PG_TEXT_OIDS} (int8, numeric, date, time, timetz,
  * timestamp, timestamptz) come back as the server's text, `bytea` as a Node `Buffer` (PGlite's own parser gives a
  * plain `Uint8Array`). Everything else keeps PGlite's parsers (int2/int4/float → number, bool, json → value).
+ * @internal
  */
 export const PGLITE_PARSERS: ParserOptions = {
   ...Object.fromEntries(PG_TEXT_OIDS.map((oid) => [oid, (v: string) => v])),
@@ -26,6 +27,7 @@ export const PGLITE_PARSERS: ParserOptions = {
  * One data directory must be opened by one PGlite instance at a time (PGlite is a single-user backend).
  * Throws `TANDEM_ERR_STORE_UNREACHABLE` when the parent directory does not exist, the path is not a directory,
  * or PGlite cannot start on it.
+ * @internal
  */
 export async function openPgliteDatabase(u: StoreUrl): Promise<PGlite> {
   const raw = u.path ?? '';
@@ -60,6 +62,7 @@ export async function openPgliteDatabase(u: StoreUrl): Promise<PGlite> {
  * nested, `Buffer`/`Uint8Array` as `\x…` hex, `Date` as ISO-8601, objects as JSON, booleans as `true`/`false`).
  * PGlite serializes arrays itself only for array types it knew when it started; this makes any array type work
  * (enums created later, `numeric(12,2)[]` casts, …). Non-array values pass through unchanged.
+ * @internal
  */
 export function pgArrayParam(v: unknown): unknown {
   return Array.isArray(v) ? arrayLiteral(v) : v;

@@ -10,7 +10,8 @@ import type { StoreUrl } from '../url.js';
 import { postgresChecksum } from './checksum.js';
 import { openPgliteDatabase, pgArrayParam } from './connection.js';
 import { introspectPglite, PGLITE_SCHEMA } from './introspect.js';
-import { pgIdent, postgresSql } from './sql.js';
+import { classifyPgError } from './errors.js';
+import { pgIdent, postgresCapabilities, postgresSql } from './sql.js';
 
 type Runs = Pick<Transaction, 'query' | 'exec'>;
 
@@ -101,9 +102,12 @@ export async function openPglite(u: StoreUrl): Promise<Store> {
   };
   return {
     dialect: 'pglite',
+    capabilities: postgresCapabilities,
+    classifyError: classifyPgError,
     url: u.redacted,
     controlSchema: 'tandem',
-    sql: { ...postgresSql(PGLITE_SCHEMA), checksum: postgresChecksum(PGLITE_SCHEMA) },
+    // one backend in-process: no log flush worth skipping
+    sql: { ...postgresSql(PGLITE_SCHEMA), asyncCommit: null, checksum: postgresChecksum(PGLITE_SCHEMA) },
     ...base,
     introspect: (): Promise<SchemaInfo> => introspectPglite(base),
     async transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {

@@ -3,7 +3,7 @@ import { pgIdent } from './sql.js';
 
 /**
  * Pushed-down checksums for PostgreSQL (and PGlite, which shares this file): the row hash encoding of
- * `src/verify/encoding.ts` in SQL, per key range and cell.
+ * `src/core/encoding.ts` in SQL, per key range and cell.
  *
  * Per category (x is the column; the text is the canonical text in hash form, docs/verify.md):
  *
@@ -22,6 +22,7 @@ import { pgIdent } from './sql.js';
  *
  * The row hash: `('x' || left(md5(row string), 16))::bit(64)::bigint` (signed; verify reduces sums mod 2^64).
  * Sums are `sum(bigint)`, exact in `numeric`. String keys compare `COLLATE "C"` (byte order of UTF-8).
+ * @internal
  */
 export function postgresChecksum(schema: string): ChecksumSql {
   const table = (name: string) => `${pgIdent(schema)}.${pgIdent(name)}`;
@@ -155,7 +156,10 @@ function rowHashSql(cols: HashColumn[], p: (v: unknown) => string): string {
   return `('x' || left(md5(concat_ws('|', ${[...parts, ...lengths].join(', ')})), 16))::bit(64)::bigint`;
 }
 
-/** Rows of a checksum statement → cells with sums mod 2^64. */
+/**
+ * Rows of a checksum statement → cells with sums mod 2^64.
+ * @internal
+ */
 export function parseCells(rows: Row[], hashes: number): ChecksumCell[] {
   const MOD = 1n << 64n;
   return rows
@@ -172,7 +176,10 @@ export function parseCells(rows: Row[], hashes: number): ChecksumCell[] {
     .sort((a, b) => a.cell - b.cell);
 }
 
-/** The row of a probe → its key values (raw, as the driver returns them), or null for no row. */
+/**
+ * The row of a probe → its key values (raw, as the driver returns them), or null for no row.
+ * @internal
+ */
 export function parseKey(rows: Row[], key: string[]): KeyValues | null {
   return rows.length ? key.map((k) => rows[0]![k]) : null;
 }

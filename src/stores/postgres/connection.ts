@@ -4,12 +4,18 @@ import { UNIQUE_VIOLATION } from '../common.js';
 import { type QuoteRule, type ValueRule, VALUE_MASK, safeDriverError, scrubMessage } from '../../core/redact.js';
 import type { StoreUrl } from '../url.js';
 
-/** OIDs whose values Tandem reads as the server's text, losslessly: int8, numeric, date, time, timetz, timestamp, timestamptz. */
+/**
+ * OIDs whose values Tandem reads as the server's text, losslessly: int8, numeric, date, time, timetz, timestamp, timestamptz.
+ * @internal
+ */
 export const PG_TEXT_OIDS = [20, 1700, 1082, 1083, 1266, 1114, 1184] as const;
 
 const identity = (v: string) => v;
 
-/** Opens a `pg.Pool` for a parsed `postgres://` URL with session time zone UTC and lossless type parsing. */
+/**
+ * Opens a `pg.Pool` for a parsed `postgres://` URL with session time zone UTC and lossless type parsing.
+ * @internal
+ */
 export function pgPool(u: StoreUrl, max = 4): { pool: pg.Pool; schema: string } {
   const url = new URL(u.raw);
   const schema = url.searchParams.get('schema') ?? 'public';
@@ -35,6 +41,7 @@ export function pgPool(u: StoreUrl, max = 4): { pool: pg.Pool; schema: string } 
  * mood: "…"`, `value "…" is out of range for type integer`, `date/time field value out of range: "…"`,
  * `malformed array literal: "…"`, `Token "…" is invalid.`, `COPY t, line 1, column c: "…"`,
  * `SQL statement "…"`).
+ * @internal
  */
 export const PG_VALUE_RULES: readonly ValueRule[] = [
   // unique, foreign-key and exclusion violations (detail): Key (email)=(a@b) already exists.
@@ -47,7 +54,10 @@ export const PG_VALUE_RULES: readonly ValueRule[] = [
   { re: /\b0x[0-9a-f]{2}(?:\s+0x[0-9a-f]{2})*/gi, replace: `0x${VALUE_MASK}` },
 ];
 
-/** In PostgreSQL messages, double-quoted text after these words is a name (kept); any other is a value. */
+/**
+ * In PostgreSQL messages, double-quoted text after these words is a name (kept); any other is a value.
+ * @internal
+ */
 export const PG_QUOTES: readonly QuoteRule[] = [
   {
     quote: '"',
@@ -56,7 +66,10 @@ export const PG_QUOTES: readonly QuoteRule[] = [
   },
 ];
 
-/** A PostgreSQL or PGlite message (message, detail, hint, where) without the values it echoes. */
+/**
+ * A PostgreSQL or PGlite message (message, detail, hint, where) without the values it echoes.
+ * @internal
+ */
 export function scrubPgMessage(text: string): string {
   return scrubMessage(text, PG_VALUE_RULES, PG_QUOTES);
 }
@@ -68,6 +81,7 @@ export function scrubPgMessage(text: string): string {
  * without the query or parameters ({@link safeDriverError}). `detail` holds sqlstate, table, column,
  * constraint and data type when the server named them.
  * A unique-key violation (SQLSTATE 23505) is marked `detail.violation = 'unique'` (see `isUniqueViolation`).
+ * @internal
  */
 export function pgError(e: unknown, redactedUrl: string): TandemError {
   if (e instanceof TandemError) return e;

@@ -5,7 +5,8 @@ import type { StoreUrl } from '../url.js';
 import { postgresChecksum } from './checksum.js';
 import { pgError, pgPool } from './connection.js';
 import { introspectPostgres } from './introspect.js';
-import { pgAdvanceLedger, pgArrayParam, pgIdent, postgresSql } from './sql.js';
+import { classifyPgError } from './errors.js';
+import { pgAdvanceLedger, pgArrayParam, pgIdent, postgresCapabilities, postgresSql } from './sql.js';
 
 /** Runs statements on one pg client or pool, mapping errors. */
 function executor(q: pg.Pool | pg.PoolClient, redacted: string): Executor {
@@ -27,7 +28,10 @@ function executor(q: pg.Pool | pg.PoolClient, redacted: string): Executor {
   };
 }
 
-/** Shared by PostgreSQL and PGlite: the ledger advance as one conditional upsert with RETURNING. */
+/**
+ * Shared by PostgreSQL and PGlite: the ledger advance as one conditional upsert with RETURNING.
+ * @internal
+ */
 export async function advanceLedgerPg(tx: Executor, ledgerTable: string, entity: string, entries: LedgerEntry[], mode: LedgerMode): Promise<Set<string>> {
   const list = normalizeLedgerEntries(entries);
   if (list.length === 0) return new Set();
@@ -43,6 +47,7 @@ export async function advanceLedgerPg(tx: Executor, ledgerTable: string, entity:
 /**
  * The server-side identity of a PostgreSQL (or PGlite) namespace: the postmaster's start time (microseconds,
  * readable by every role) and port, the current database, and the schema Tandem qualifies tables with.
+ * @internal
  */
 export async function pgServerIdentity(db: Executor, schema: string): Promise<string> {
   const r = await db.query<{ started: string; port: string; db: string }>(
@@ -60,6 +65,8 @@ export async function openPostgres(u: StoreUrl): Promise<Store> {
   const sql = { ...postgresSql(schema), checksum: postgresChecksum(schema) };
   return {
     dialect: 'postgres',
+    capabilities: postgresCapabilities,
+    classifyError: classifyPgError,
     url: u.redacted,
     controlSchema: 'tandem',
     sql,

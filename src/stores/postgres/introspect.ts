@@ -4,6 +4,7 @@ import type { ColumnInfo, Executor, SchemaInfo, TableInfo, TypeCategory } from '
  * Reads tables (ordinary and partitioned), columns with `format_type`, primary keys, unique constraints and
  * unique indexes (non-partial, on plain columns), and foreign keys of one PostgreSQL schema from `pg_catalog`.
  * Shared by PostgreSQL and PGlite.
+ * @internal
  */
 export async function introspectPostgres(db: Executor, schema: string): Promise<SchemaInfo> {
   const cols = await db.query<{ table_name: string; name: string; data_type: string; typname: string; typtype: string; typmod: number; nullable: boolean; generated: boolean }>(
@@ -66,7 +67,10 @@ export async function introspectPostgres(db: Executor, schema: string): Promise<
 
 const intBytes: Record<string, number> = { int2: 2, int4: 4, int8: 8 };
 
-/** Reduces a PostgreSQL column type to Tandem's type category, with length/precision/scale from the typmod. */
+/**
+ * Reduces a PostgreSQL column type to Tandem's type category, with length/precision/scale from the typmod.
+ * @internal
+ */
 export function pgColumn(name: string, dataType: string, typname: string, typtype: string, typmod: number, nullable: boolean, generated: boolean): ColumnInfo {
   const col: ColumnInfo = { name, dataType, category: 'other', nullable, generated };
   let category: TypeCategory = 'other';

@@ -1,7 +1,11 @@
 import { checkIdentifier } from '../common.js';
-import type { KeysetQuery, SqlDialect, Statement, UpsertQuery } from '../types.js';
+import type { KeysetQuery, SqlDialect, Statement, StoreCapabilities, UpsertQuery } from '../types.js';
+import { postgresPrepare } from './prepare.js';
 
-/** Quotes a PostgreSQL identifier: `"name"`, doubling embedded quotes. */
+/**
+ * Quotes a PostgreSQL identifier: `"name"`, doubling embedded quotes.
+ * @internal
+ */
 export function pgIdent(name: string): string {
   return `"${checkIdentifier(name).replace(/"/g, '""')}"`;
 }
@@ -10,11 +14,13 @@ export function pgIdent(name: string): string {
  * SQL builders for PostgreSQL (and PGlite, which is PostgreSQL). `schema` qualifies user tables.
  * Keyset reads use row comparison `(a, b) > ($1, $2)`, which PostgreSQL serves from a composite index.
  * Bulk upserts use `unnest($1::type[], …)` so a chunk of any size is one statement with one parameter per column.
+ * @internal
  */
 export function postgresSql(schema: string): SqlDialect {
   const table = (name: string) => `${pgIdent(schema)}.${pgIdent(name)}`;
   const param = (i: number) => `$${i}`;
   return {
+    ...pgControlSql,
     ident: pgIdent,
     table,
     param,
@@ -76,7 +82,10 @@ function arrayType(dataType: string): string {
   return dataType.endsWith('[]') ? dataType : `${dataType}[]`;
 }
 
-/** The version-ledger advance as one statement: conditional upsert returning the keys that moved. */
+/**
+ * The version-ledger advance as one statement: conditional upsert returning the keys that moved.
+ * @internal
+ */
 export function pgAdvanceLedger(ledgerTable: string, strict: boolean): string {
   return `INSERT INTO ${ledgerTable} AS l (entity, entity_key, version, deleted, applied_at)
     SELECT $1, u.k, u.v, u.d, now() FROM unnest($2::text[], $3::int8[], $4::bool[]) AS u(k, v, d)
@@ -91,6 +100,7 @@ export function pgAdvanceLedger(ledgerTable: string, strict: boolean): string {
  * `"` escaped; Buffers become `\\x…` (bytea hex); numbers, bigints and booleans their text; null `NULL`.
  * Values that are themselves arrays or objects (array-typed columns) are left to the driver: the JS array is
  * returned unchanged.
+ * @internal
  */
 export function pgArrayParam(values: unknown[]): string | unknown[] {
   const parts = new Array<string>(values.length);
@@ -106,3 +116,65 @@ export function pgArrayParam(values: unknown[]): string | unknown[] {
   }
   return `{${parts.join(',')}}`;
 }
+
+/**
+ * What PostgreSQL (and PGlite) can do.
+ * @internal
+ */
+export const postgresCapabilities: StoreCapabilities = {
+  skipLocked: true,
+  maxParams: 65535,
+  returning: true,
+  arrayParams: true,
+  abortsTransactionOnError: true,
+  transactionalDdl: true,
+  schemas: true,
+  tableNameCase: 'sensitive',
+  columnNamesFoldCase: false,
+  enforcesTypes: true,
+};
+
+type ControlPart = Omit<SqlDialect, 'ident' | 'table' | 'param' | 'keyset' | 'upsert' | 'count' | 'checksum'>;
+
+/**
+ * The control-plane builders of PostgreSQL (clock, insert-ignore, DDL types, identity upserts, prepare).
+ * @internal
+ */
+export const pgControlSql: ControlPart = {
+  now: () => 'now()',
+  utcNow: () => 'now()',
+  nowPlus: (ms: number) => `now() + interval '${(Math.max(0, ms) / 1000).toFixed(3)} seconds'`,
+  nowMs: () => '(floor(extract(epoch from clock_timestamp()) * 1000))::bigint',
+  insertIgnore: (table: string, columns: string[], conflict: string[]) =>
+    `INSERT INTO ${table} (${columns.map(pgIdent).join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')}) ON CONFLICT (${conflict.map(pgIdent).join(', ')}) DO NOTHING`,
+  random: () => 'random()',
+  intDiv: (a: string, b: string) => `${a} / ${b}`,
+  beginWrite: 'BEGIN',
+  asyncCommit: 'SET LOCAL synchronous_commit TO OFF',
+  ddl: {
+    text: (n: number) => `varchar(${n})`,
+    bigint: 'bigint',
+    bool: 'boolean',
+    ts: 'timestamptz',
+    serial: 'bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY',
+    longtext: 'text',
+    tableSuffix: '',
+    inlineIndexes: false,
+    indexName: (n: string) => n,
+    createNamespace: 'CREATE SCHEMA IF NOT EXISTS tandem',
+    lock: { acquire: `SELECT pg_advisory_xact_lock(${0x74616e64})`, release: null }, // 'tand'
+  },
+  identity: {
+    ledgerWrite(table, mode) {
+      const into = `${table} AS l (entity, entity_key, identifier, state, scheme, updated_ms, migrated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)`;
+      if (mode === 'insert-only') return `INSERT INTO ${into} ON CONFLICT (entity, entity_key) DO NOTHING`;
+      return `INSERT INTO ${into} ON CONFLICT (entity, entity_key) DO UPDATE SET identifier = EXCLUDED.identifier, state = EXCLUDED.state,
+          scheme = COALESCE(EXCLUDED.scheme, l.scheme), updated_ms = EXCLUDED.updated_ms, migrated_ms = COALESCE(EXCLUDED.migrated_ms, l.migrated_ms)${
+            mode === 'unless-migrated' ? ` WHERE l.state <> 'migrated'` : ''
+          }`;
+    },
+    failureCount: (table) =>
+      `INSERT INTO ${table} AS f (id, failures, last_failure_ms) VALUES ($1, 1, $2) ON CONFLICT (id) DO UPDATE SET failures = CASE WHEN f.last_failure_ms < $3 THEN 1 ELSE f.failures + 1 END, last_failure_ms = EXCLUDED.last_failure_ms`,
+  },
+  prepare: postgresPrepare,
+};

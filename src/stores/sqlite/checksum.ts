@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { canonicalDecimal } from '../../core/canonical.js';
-import { encodeRow, hashColumnText, rowHash } from '../../verify/encoding.js';
+import { encodeRow, hashColumnText, rowHash } from '../../core/encoding.js';
 import { parseKey } from '../postgres/checksum.js';
 import type { ChecksumCell, ChecksumQuery, ChecksumSql, HashColumn, KeyValues, ParsedStatement, ProbeQuery, Row, TypeCategory } from '../types.js';
 import { sqliteIdent } from './sql.js';
@@ -8,13 +8,14 @@ import { sqliteIdent } from './sql.js';
 /**
  * Pushed-down checksums for SQLite. SQLite has no hash functions, so the row hash is a deterministic function
  * registered on the connection (`tandem_row_hash`, see {@link registerChecksumFunctions}) that runs
- * `src/verify/encoding.ts` in-process, inside the engine's scan: the values are converted as the store reads
+ * `src/core/encoding.ts` in-process, inside the engine's scan: the values are converted as the store reads
  * them (integers beyond 2^53 as decimal text), cast, canonicalised and hashed exactly as the JS side does. Every
  * category, cast and constant is therefore supported.
  *
  * Sums: SQLite's `sum()` of 64-bit integers raises on overflow, so each hash is summed as two halves,
  * `sum(h >> 32)` and `sum(h & 0xFFFFFFFF)`, each exact in 64 bits for up to 2^31 rows per cell; verify recombines
  * them mod 2^64. String keys compare with `COLLATE BINARY` (UTF-8 bytes).
+ * @internal
  */
 export const sqliteChecksum: ChecksumSql = {
   cheapCells: true,
@@ -116,6 +117,7 @@ function asRead(v: unknown): unknown {
  *   values follow in order (constants are in the spec, not in the arguments). Deterministic.
  * - `tandem_decimal_sum(x)` → the exact decimal sum of a column as text (quick tier), NULLs ignored, NULL for
  *   no values.
+ * @internal
  */
 export function registerChecksumFunctions(db: Database.Database): void {
   const specs = new Map<string, ParsedSpec>();

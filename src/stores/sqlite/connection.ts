@@ -3,11 +3,15 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { TandemError } from '../../core/errors.js';
 import { UNIQUE_VIOLATION } from '../common.js';
+import { SQLITE_UNIQUE_CODES } from './errors.js';
 import { type QuoteRule, type ValueRule, VALUE_MASK, redactUrl, safeDriverError, scrubMessage } from '../../core/redact.js';
 import type { Row } from '../types.js';
 import type { StoreUrl } from '../url.js';
 
-/** How long a statement waits for another process's write lock before failing with `SQLITE_BUSY`. */
+/**
+ * How long a statement waits for another process's write lock before failing with `SQLITE_BUSY`.
+ * @internal
+ */
 export const SQLITE_BUSY_TIMEOUT_MS = 5000;
 
 /**
@@ -21,6 +25,7 @@ export const SQLITE_BUSY_TIMEOUT_MS = 5000;
  *
  * Throws `TANDEM_ERR_STORE_UNREACHABLE` when the directory does not exist, the path is a directory, or the
  * file cannot be opened or is not an SQLite database (the message names the redacted URL and the resolved path).
+ * @internal
  */
 export function openSqliteDatabase(u: StoreUrl): Database.Database {
   const raw = u.path ?? '';
@@ -66,19 +71,26 @@ export function openSqliteDatabase(u: StoreUrl): Database.Database {
  * `NOT NULL constraint failed: t.c`, `CHECK constraint failed: <name or expression>`), not bound values; but a
  * CHECK expression, a `RAISE(ABORT, …)` text of a trigger or a JSON function can quote text. Single-quoted text
  * is taken for a value; double-quoted text is a name after `near`, `column`, `table`, `index` or `view`.
+ * @internal
  */
 export const SQLITE_VALUE_RULES: readonly ValueRule[] = [
   // the bytes of a value: `unrecognized token: "X'0a…"`
   { re: /(unrecognized token: )[\s\S]*/g, replace: `$1${VALUE_MASK}` },
 ];
 
-/** Quoted text in SQLite messages: single quotes are values, double quotes names after a naming word. */
+/**
+ * Quoted text in SQLite messages: single quotes are values, double quotes names after a naming word.
+ * @internal
+ */
 export const SQLITE_QUOTES: readonly QuoteRule[] = [
   { quote: "'", nameBefore: /(?!)/ },
   { quote: '"', nameBefore: /\b(near|column:?|table:?|index|view|trigger|constraint)\s+$/i },
 ];
 
-/** An SQLite message without the values it may quote. */
+/**
+ * An SQLite message without the values it may quote.
+ * @internal
+ */
 export function scrubSqliteMessage(text: string): string {
   return scrubMessage(text, SQLITE_VALUE_RULES, SQLITE_QUOTES);
 }
@@ -88,11 +100,12 @@ export function scrubSqliteMessage(text: string): string {
  * for bad bindings) to `TANDEM_ERR_STORE_QUERY` with the store's redacted URL. The message goes through
  * {@link scrubSqliteMessage}; the cause is a scrubbed copy; `detail.sqliteCode` holds the extended result code.
  * A unique or primary-key violation is marked `detail.violation = 'unique'` (see `isUniqueViolation`).
+ * @internal
  */
 export function sqliteError(e: unknown, redactedUrl: string): TandemError {
   if (e instanceof TandemError) return e;
   const err = e as { code?: string; message?: string };
-  const unique = err.code === 'SQLITE_CONSTRAINT_UNIQUE' || err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+  const unique = err.code !== undefined && SQLITE_UNIQUE_CODES.has(err.code);
   return new TandemError('STORE_QUERY', `SQLite at ${redactedUrl}: ${scrubSqliteMessage(err.message ?? String(e))}`, { sqliteCode: err.code, ...(unique ? { violation: UNIQUE_VIOLATION } : {}) }, { cause: safeDriverError(e, scrubSqliteMessage) });
 }
 
@@ -101,6 +114,7 @@ export function sqliteError(e: unknown, redactedUrl: string): TandemError {
  * BigInt (bound as INTEGER, so `1` written to a TEXT column reads back `'1'`, not `'1.0'`); `undefined` → NULL;
  * `Date` → ISO-8601 string; other `Uint8Array`s → `Buffer`; plain objects and arrays → JSON text (better-sqlite3
  * would otherwise take an object for named parameters). Strings, bigints, non-integral numbers and Buffers pass.
+ * @internal
  */
 export function toSqliteParams(params: readonly unknown[]): unknown[] {
   return params.map(toSqliteValue);
@@ -132,6 +146,7 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 /**
  * Converts one row read with `safeIntegers(true)`: integers become JS numbers when they fit in 2^53 and
  * decimal strings when they do not (lossless either way). REAL stays a number, TEXT a string, BLOB a `Buffer`.
+ * @internal
  */
 export function fromSqliteRow(row: Row): Row {
   for (const k of Object.keys(row)) {

@@ -9,7 +9,8 @@ import type { StoreUrl } from '../url.js';
 import { registerChecksumFunctions, sqliteChecksum } from './checksum.js';
 import { fromSqliteRow, openSqliteDatabase, sqliteError, toSqliteParams } from './connection.js';
 import { introspectSqlite } from './introspect.js';
-import { SQLITE_LEDGER_BATCH, sqliteAdvanceLedger, sqliteIdent, sqliteSql } from './sql.js';
+import { classifySqliteError } from './errors.js';
+import { SQLITE_LEDGER_BATCH, sqliteAdvanceLedger, sqliteCapabilities, sqliteIdent, sqliteSql } from './sql.js';
 
 export { SQLITE_MAX_PARAMS, sqliteUpsertMaxRows } from './sql.js';
 
@@ -97,6 +98,7 @@ interface TxState {
 /**
  * Shared by the SQLite store: the ledger advance as conditional upserts with `RETURNING entity_key`, in batches of
  * at most {@link SQLITE_LEDGER_BATCH} entries (SQLite's parameter limit). Returns the keys whose entry moved.
+ * @internal
  */
 export async function advanceLedgerSqlite(tx: Executor, ledgerTable: string, entity: string, entries: LedgerEntry[], mode: LedgerMode): Promise<Set<string>> {
   const list = normalizeLedgerEntries(entries);
@@ -166,6 +168,8 @@ export async function openSqlite(u: StoreUrl): Promise<Store> {
 
   return {
     dialect: 'sqlite',
+    capabilities: sqliteCapabilities,
+    classifyError: classifySqliteError,
     url: u.redacted,
     controlSchema: null,
     sql: { ...sqliteSql, checksum: sqliteChecksum },

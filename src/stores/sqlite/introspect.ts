@@ -10,6 +10,7 @@ import type { ColumnInfo, Executor, SchemaInfo, TableInfo, TypeCategory } from '
  *   columns only (`pragma_index_info`), de-duplicated;
  * - foreign keys: `pragma_foreign_key_list` grouped by id, named `fk_<table>_<id>`; a reference without a
  *   column list resolves to the parent's primary key.
+ * @internal
  */
 export async function introspectSqlite(db: Executor): Promise<SchemaInfo> {
   const list = await db.query<{ name: string; wr: number }>(
@@ -103,6 +104,7 @@ const DATE_TIME: Record<string, TypeCategory> = {
  * then SQLite's affinity rules in SQLite's order: contains `int` → integer (8 bytes, as SQLite stores it);
  * `char`/`clob`/`text` → text (`maxLength` from `(n)`); `blob` → binary; `real`/`floa`/`doub` → float (8 bytes);
  * no type → other (BLOB affinity, any value); anything else (NUMERIC affinity) → other.
+ * @internal
  */
 export function sqliteColumn(name: string, declared: string, nullable: boolean, generated: boolean): ColumnInfo {
   const dataType = declared.trim().toLowerCase();

@@ -1,11 +1,18 @@
 import { TandemError } from '../../core/errors.js';
 import { checkIdentifier } from '../common.js';
-import type { KeysetQuery, SqlDialect, Statement, UpsertQuery } from '../types.js';
+import type { KeysetQuery, SqlDialect, Statement, StoreCapabilities, UpsertQuery } from '../types.js';
+import { sqlitePrepare } from './prepare.js';
 
-/** SQLite's limit on host parameters in one statement (`SQLITE_MAX_VARIABLE_NUMBER` of the bundled build). */
+/**
+ * SQLite's limit on host parameters in one statement (`SQLITE_MAX_VARIABLE_NUMBER` of the bundled build).
+ * @internal
+ */
 export const SQLITE_MAX_PARAMS = 32766;
 
-/** Quotes an SQLite identifier: `"name"`, doubling embedded quotes. Throws `TANDEM_ERR_CONFIG_INVALID` (see checkIdentifier). */
+/**
+ * Quotes an SQLite identifier: `"name"`, doubling embedded quotes. Throws `TANDEM_ERR_CONFIG_INVALID` (see checkIdentifier).
+ * @internal
+ */
 export function sqliteIdent(name: string): string {
   return `"${checkIdentifier(name).replace(/"/g, '""')}"`;
 }
@@ -13,6 +20,7 @@ export function sqliteIdent(name: string): string {
 /**
  * The most rows of `columns` columns one {@link sqliteSql} upsert may carry (SQLite binds at most
  * {@link SQLITE_MAX_PARAMS} parameters per statement). Callers batch their rows by this number.
+ * @internal
  */
 export function sqliteUpsertMaxRows(columns: number): number {
   return Math.max(1, Math.floor(SQLITE_MAX_PARAMS / Math.max(1, columns)));
@@ -23,13 +31,82 @@ function isStringCategory(c: string | undefined): boolean {
 }
 
 /**
+ * What SQLite can do.
+ * @internal
+ */
+export const sqliteCapabilities: StoreCapabilities = {
+  skipLocked: false,
+  maxParams: SQLITE_MAX_PARAMS,
+  returning: true,
+  arrayParams: false,
+  abortsTransactionOnError: false,
+  transactionalDdl: true,
+  schemas: false,
+  tableNameCase: 'insensitive',
+  columnNamesFoldCase: true,
+  enforcesTypes: false,
+};
+
+type ControlPart = Omit<SqlDialect, 'ident' | 'table' | 'param' | 'keyset' | 'upsert' | 'count' | 'checksum'>;
+
+/** Now as ISO-8601 text in UTC, millisecond precision (SQLite has no timestamp type). */
+const SQLITE_NOW = "(strftime('%Y-%m-%dT%H:%M:%fZ','now'))";
+
+/**
+ * The control-plane builders of SQLite (clock, insert-ignore, DDL types, identity upserts, prepare).
+ * @internal
+ */
+export const sqliteControlSql: ControlPart = {
+  now: () => SQLITE_NOW,
+  utcNow: () => SQLITE_NOW,
+  nowPlus: (ms: number) => `strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+${(Math.max(0, ms) / 1000).toFixed(3)} seconds')`,
+  nowMs: () => "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
+  insertIgnore: (table: string, columns: string[], conflict: string[]) =>
+    `INSERT INTO ${table} (${columns.map(sqliteIdent).join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ON CONFLICT (${conflict.map(sqliteIdent).join(', ')}) DO NOTHING`,
+  random: () => 'random()',
+  intDiv: (a: string, b: string) => `${a} / ${b}`,
+  // one writer at a time: take the write lock at BEGIN, not at the first write (no SQLITE_BUSY mid-transaction)
+  beginWrite: 'BEGIN IMMEDIATE',
+  asyncCommit: null,
+  ddl: {
+    text: () => 'text',
+    bigint: 'integer',
+    bool: 'integer',
+    ts: 'text',
+    serial: 'integer PRIMARY KEY AUTOINCREMENT',
+    longtext: 'text',
+    tableSuffix: '',
+    inlineIndexes: false,
+    // index names are per database, next to the application's own
+    indexName: (n: string) => `tandem_${n}`,
+    createNamespace: null,
+    lock: null,
+  },
+  identity: {
+    ledgerWrite(table, mode) {
+      const into = `${table} (entity, entity_key, identifier, state, scheme, updated_ms, migrated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`;
+      if (mode === 'insert-only') return `INSERT INTO ${into} ON CONFLICT (entity, entity_key) DO NOTHING`;
+      return `INSERT INTO ${into} ON CONFLICT (entity, entity_key) DO UPDATE SET identifier = excluded.identifier, state = excluded.state,
+          scheme = COALESCE(excluded.scheme, scheme), updated_ms = excluded.updated_ms, migrated_ms = COALESCE(excluded.migrated_ms, migrated_ms)${
+            mode === 'unless-migrated' ? ` WHERE state <> 'migrated'` : ''
+          }`;
+    },
+    failureCount: (table) =>
+      `INSERT INTO ${table} (id, failures, last_failure_ms) VALUES (?, 1, ?) ON CONFLICT (id) DO UPDATE SET failures = CASE WHEN last_failure_ms < ? THEN 1 ELSE failures + 1 END, last_failure_ms = excluded.last_failure_ms`,
+  },
+  prepare: sqlitePrepare,
+};
+
+/**
  * SQL builders for SQLite. Tables are not schema-qualified (one database per store, `main`).
  * Keyset reads use row values `(a, b) > (?, ?)` (SQLite ≥ 3.15); with `byteOrder`, string key columns get
  * `COLLATE BINARY`, which compares the UTF-8 bytes (= code point order).
  * Upserts are `INSERT … VALUES (…), (…) ON CONFLICT (key) DO UPDATE SET c = excluded.c` with one parameter per
  * value; `columnInfo` is not needed (SQLite converts by column affinity).
+ * @internal
  */
 export const sqliteSql: SqlDialect = {
+  ...sqliteControlSql,
   ident: sqliteIdent,
   table: (name: string) => sqliteIdent(name),
   param: () => '?',
@@ -85,7 +162,10 @@ export const sqliteSql: SqlDialect = {
 /** Parameters per ledger row in {@link sqliteAdvanceLedger}: entity, key, version, deleted. */
 const LEDGER_PARAMS_PER_ROW = 4;
 
-/** The most ledger rows one {@link sqliteAdvanceLedger} statement may carry. */
+/**
+ * The most ledger rows one {@link sqliteAdvanceLedger} statement may carry.
+ * @internal
+ */
 export const SQLITE_LEDGER_BATCH = Math.floor(SQLITE_MAX_PARAMS / LEDGER_PARAMS_PER_ROW);
 
 /**
@@ -93,6 +173,7 @@ export const SQLITE_LEDGER_BATCH = Math.floor(SQLITE_MAX_PARAMS / LEDGER_PARAMS_
  * Parameters: (entity, key, version, deleted as 0/1) per row. `strict` applies only strictly newer versions
  * (`newer` mode), otherwise newer-or-equal (`last-writer-wins`). Throws `TANDEM_ERR_INTERNAL` unless `rows` is
  * within 1..{@link SQLITE_LEDGER_BATCH}.
+ * @internal
  */
 export function sqliteAdvanceLedger(ledgerTable: string, strict: boolean, rows: number): string {
   if (!Number.isInteger(rows) || rows < 1 || rows > SQLITE_LEDGER_BATCH) throw new TandemError('INTERNAL', `SQLite ledger batch of ${rows} rows is outside 1..${SQLITE_LEDGER_BATCH}`);

@@ -1,0 +1,2 @@
+/** PGlite is PostgreSQL: the same `tandem prepare` SQL. */
+export { postgresPrepare } from '../postgres/prepare.js';
