@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { runBackfill, type EntityBackfillResult } from '../backfill/backfill.js';
+import type { EntityBackfillResult } from '../backfill/backfill.js';
 import { formatDuration } from '../backfill/progress.js';
 import { errorLine } from '../core/errors.js';
 import { preflight } from '../backfill/preflight.js';
@@ -44,10 +44,13 @@ export function registerBackfill(program: Command): void {
       try {
         await prepareControl(ctx);
         hb = await commandHeartbeat(ctx, 'backfill');
-        const results = await runBackfill({
-          config: ctx.config, source: ctx.source, target: ctx.target, entities: ctx.entities, log: ctx.log,
-          progressOut: process.stdout.isTTY ? process.stdout : null, restart: opts.restart, maxRowsPerSecond: opts.maxRowsPerSecond, signal: stop.signal, heartbeat: hb,
+        const svc = ctx.migration.services.backfill({
+          progressOut: process.stdout.isTTY ? process.stdout : null, restart: opts.restart, maxRowsPerSecond: opts.maxRowsPerSecond, heartbeat: hb,
         });
+        const onStop = () => { svc.stop().catch(() => {}); };
+        stop.signal.addEventListener('abort', onStop, { once: true });
+        await svc.start();
+        const results = await svc.wait().finally(() => stop.signal.removeEventListener('abort', onStop));
         const interrupted = results.some((r) => r.status === 'interrupted');
         process.stdout.write(opts.json ? `${JSON.stringify({ entities: results })}\n` : `${formatBackfillSummary(results)}\n`);
         await auditSafely(ctx, { command: 'backfill', args, outcome: interrupted ? 'interrupted' : 'ok', detail: JSON.stringify(results.map((r) => ({ entity: r.entity, copied: r.copied, status: r.status }))) });
