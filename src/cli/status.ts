@@ -61,7 +61,7 @@ export function formatStatus(s: StatusReport): string {
     out.push('', 'last verification:');
     out.push(...alignColumns([
       ['entity', 'mode', 'at', 'parity', 'differences'],
-      ...verified.map((e) => [e.entity, e.verify!.mode, e.verify!.at, e.verify!.parity === null ? '-' : `${(e.verify!.parity * 100).toFixed(2)}%`, n(e.verify!.differences)]),
+      ...verified.map((e) => [e.entity, e.verify!.mode, e.verify!.at, e.verify!.parity === null ? '-' : `${e.verify!.parity.toFixed(2)}%`, n(e.verify!.differences)]),
     ], [3, 4]));
   }
   out.push('', `processes: ${s.processes.length ? '' : 'none running'}`.trimEnd());

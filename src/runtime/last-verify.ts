@@ -7,7 +7,7 @@ export interface LastVerify {
   mode: string;
   /** When the run started (ISO-8601 UTC). */
   at: string;
-  /** Share of compared rows that match (0..1), or null for a tier that gives none (quick). */
+  /** Percent of compared rows that match (0..100), or null for a tier that gives none (quick). */
   parity: number | null;
   /** Differing keys (missing + extra + different) or differing aggregates (quick). */
   differences: number;

@@ -38,7 +38,7 @@ export const BackfillStatusSchema = z.object({
 export const LastVerifySchema = z.object({
   mode: z.string(),
   at: iso,
-  parity: z.number().min(0).max(1).nullable(),
+  parity: z.number().min(0).max(100).nullable().describe('percent of compared rows that match; null for a tier that gives none (quick)'),
   differences: count,
 });
 
