@@ -1,7 +1,12 @@
+import { readFileSync } from 'node:fs';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { fromPg } from '../../src/capture/adapters.js';
 import { createDualWriter } from '../../src/capture/writer.js';
 import { backfillCounts } from '../fixtures.js';
-import { runCli } from '../helpers.js';
+import { runCli, writeConfig } from '../helpers.js';
+import { TcpProxy } from '../proxy.js';
 import { application, drained, migrationFixture, pgRows, quiet, sleep, startRun, statusOf, waitFor } from './helpers.js';
 
 /**
@@ -144,4 +149,88 @@ describe('tandem run', () => {
       expect((await b.done).code).toBe(0);
     }
   }, 300_000);
+});
+
+describe('tandem run follows the migration', () => {
+  const drops: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const d of drops) await d();
+  });
+
+  it('waits in prepare, backfills and relays from dual_write, turns the relay around at write cutover — without a restart', async () => {
+    const USERS = 500;
+    const f = await migrationFixture('tandem_run_p', USERS);
+    drops.push(f.drop);
+    // what `tandem prepare` gives a legacy table: a version that grows on every update, 1 on insert (the reverse
+    // relay writes legacy rows whose version the new store does not hold)
+    const prep = await mysql.createConnection({ uri: f.src.url });
+    await prep.query('ALTER TABLE users ALTER version SET DEFAULT 1');
+    await prep.query('CREATE TRIGGER users_version BEFORE UPDATE ON users FOR EACH ROW SET NEW.version = OLD.version + 1');
+    await prep.end();
+    const run = startRun(f.cfg, ['--verify-interval', '1', '--verify-lag-seconds', '0']);
+    try {
+      // prepare: nothing is copied (changes are not captured yet), the worker only beats
+      await waitFor('the worker to beat', async () => (await statusOf(f.cfg)).processes.some((p) => p.role === 'run' && p.alive), 60_000);
+      await sleep(1500);
+      expect((await statusOf(f.cfg)).entities.map((e) => e.backfill.state)).toEqual(['pending', 'pending', 'pending']);
+      expect((await runCli(['phase', 'set', 'dual_write', '--config', f.cfg])).code).toBe(0);
+      await waitFor('the backfill and the relay', () => drained(f.cfg), 60_000);
+      // continuous verification runs once the backfill is done, and records its result for status
+      await waitFor('a continuous verification', async () => (await statusOf(f.cfg)).entities.every((e) => e.verify?.mode === 'checksum'), 60_000);
+      expect((await statusOf(f.cfg)).entities.map((e) => e.verify?.differences)).toEqual([0, 0, 0]);
+      // write cutover: the application writes the new store; the worker's relay now runs new → legacy
+      expect((await runCli(['phase', 'set', 'new_primary', '--force', '--config', f.cfg])).code).toBe(0);
+      const dual = await createDualWriter({ config: f.cfg, budgetMs: 0, log: quiet });
+      const client = new pg.Client({ connectionString: f.tgt.url });
+      await client.connect();
+      try {
+        await dual.write(fromPg(client), async (tx) => {
+          await client.query(`UPDATE users SET status = 'reversed' WHERE id = 9`);
+          tx.changed('users', 9);
+        });
+      } finally {
+        await client.end();
+        await dual.close();
+      }
+      const legacy = await mysql.createConnection({ uri: f.src.url });
+      try {
+        await waitFor('the reverse relay to write legacy', async () => {
+          const [rows] = await legacy.query('SELECT status FROM users WHERE id = 9');
+          return (rows as { status: string }[])[0]?.status === 'reversed';
+        }, 30_000).catch((e) => { throw new Error(`${e.message}\n${run.out.stderr.slice(-4000)}`); });
+      } finally {
+        await legacy.end();
+      }
+      expect(run.logs().some((l) => l.event === 'run.relay_direction' && l.direction === 'reverse')).toBe(true);
+      expect((await statusOf(f.cfg)).relay).toMatchObject({ direction: 'reverse', pending: 0 });
+    } finally {
+      run.child.kill('SIGTERM');
+      expect((await run.done).code).toBe(0);
+    }
+  }, 180_000);
+
+  it('waits out a target that is down at start, then does its work', async () => {
+    const USERS = 300;
+    const f = await migrationFixture('tandem_run_w', USERS);
+    drops.push(f.drop);
+    expect((await runCli(['phase', 'set', 'dual_write', '--config', f.cfg])).code).toBe(0);
+    const proxy = new TcpProxy(Number(new URL(f.tgt.url).port || 5432));
+    const port = await proxy.start();
+    await proxy.close();
+    const down = new URL(f.tgt.url);
+    down.port = String(port);
+    const cfg = writeConfig(readFileSync(f.cfg, 'utf8').replace(JSON.stringify(f.tgt.url), JSON.stringify(down.toString())));
+    const run = startRun(cfg, ['--verify-interval', '0']);
+    try {
+      await waitFor('the worker to report the store down', async () => /TANDEM_ERR_STORE_UNREACHABLE.* — retrying/.test(run.out.stderr), 30_000);
+      expect(run.child.exitCode).toBeNull();
+      await proxy.start(port);
+      await waitFor('the backfill and the relay', () => drained(f.cfg), 60_000);
+      expect((await backfillCounts(f.tgt.url)).status).toBe('done');
+    } finally {
+      run.child.kill('SIGTERM');
+      expect((await run.done).code).toBe(0);
+      await proxy.close();
+    }
+  }, 120_000);
 });
