@@ -3,6 +3,7 @@ import type { EntityBackfillResult } from '../backfill/backfill.js';
 import { formatDuration } from '../backfill/progress.js';
 import { errorLine } from '../core/errors.js';
 import { preflight } from '../backfill/preflight.js';
+import { stopOn } from '../runtime/services/service.js';
 import { commandHeartbeat } from './heartbeat.js';
 import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError, stopOnSignals } from './context.js';
 import { numberOption } from './options.js';
@@ -47,10 +48,9 @@ export function registerBackfill(program: Command): void {
         const svc = ctx.migration.services.backfill({
           progressOut: process.stdout.isTTY ? process.stdout : null, restart: opts.restart, maxRowsPerSecond: opts.maxRowsPerSecond, heartbeat: hb,
         });
-        const onStop = () => { svc.stop().catch(() => {}); };
-        stop.signal.addEventListener('abort', onStop, { once: true });
         await svc.start();
-        const results = await svc.wait().finally(() => stop.signal.removeEventListener('abort', onStop));
+        const unlink = stopOn(svc, stop.signal);
+        const results = await svc.wait().finally(unlink);
         const interrupted = results.some((r) => r.status === 'interrupted');
         process.stdout.write(opts.json ? `${JSON.stringify({ entities: results })}\n` : `${formatBackfillSummary(results)}\n`);
         await auditSafely(ctx, { command: 'backfill', args, outcome: interrupted ? 'interrupted' : 'ok', detail: JSON.stringify(results.map((r) => ({ entity: r.entity, copied: r.copied, status: r.status }))) });

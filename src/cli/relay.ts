@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { RelayMode } from '../runtime/services/relay.js';
+import { stopOn } from '../runtime/services/service.js';
 import { loadConfig } from '../config/load.js';
 import { serveMetrics } from '../core/metrics.js';
 import { ensureControlSchema } from '../control/control.js';
@@ -58,7 +59,7 @@ export function registerRelay(program: Command): void {
       }
       const c = ctx;
       const relay = c.migration.services.relay({ mode: opts.mode as RelayMode, batchSize: opts.batchSize, maxAttempts: opts.maxAttempts, untilEmpty: opts.untilEmpty });
-      const onStop = () => { relay.stop().catch(() => {}); };
+      let unlink = () => {};
       try {
         await prepareControl(ctx);
         hb = await commandHeartbeat(ctx, 'relay', { mode: opts.mode });
@@ -71,8 +72,8 @@ export function registerRelay(program: Command): void {
           last = Date.now();
           c.log.info({ event: 'relay.progress', ...x }, `relay: ${x.changes} changes, ${x.applied} applied, ${x.deleted} deleted, ${x.deadLettered} dead-lettered, max lag ${x.maxLagMs} ms`);
         });
-        stop.signal.addEventListener('abort', onStop, { once: true });
         await relay.start();
+        unlink = stopOn(relay, stop.signal);
         const r = await relay.wait();
         const stats = r.stats;
         if (opts.mode === 'publish') {
@@ -90,7 +91,7 @@ export function registerRelay(program: Command): void {
         await auditSafely(ctx, { command: 'relay', args, outcome: 'error', detail: errorLine(e) });
         process.exitCode = reportError(e);
       } finally {
-        stop.signal.removeEventListener('abort', onStop);
+        unlink();
         await relay.stop();
         await hb?.stop();
         metricsStop.abort();

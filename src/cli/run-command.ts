@@ -4,6 +4,7 @@ import { errorLine } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { openMigration, type Migration } from '../runtime/migration.js';
 import type { RelayMode } from '../runtime/services/relay.js';
+import { stopOn } from '../runtime/services/service.js';
 import { entityList, EXIT, reportError, stopOnSignals, auditSafely, contextOf } from './context.js';
 import { enumOption, intOption, numberOption, PORT } from './options.js';
 import { listenMetrics } from './relay.js';
@@ -84,11 +85,10 @@ export function registerRun(program: Command): void {
           verify: { intervalSeconds: opts.verifyInterval, lagSeconds: opts.verifyLagSeconds, maxRowsPerSecond: opts.maxRowsPerSecond },
           phasePollMs: opts.phasePollSeconds * 1000,
         });
-        const onStop = () => { sup.stop().catch(() => {}); };
-        stop.signal.addEventListener('abort', onStop, { once: true });
         log.info({ event: 'run.start', pid: process.pid, ...args }, 'tandem run: started');
         await sup.start();
-        await sup.wait().finally(() => stop.signal.removeEventListener('abort', onStop));
+        const unlink = stopOn(sup, stop.signal);
+        await sup.wait().finally(unlink);
         log.info({ event: 'run.stop', signal: stop.received }, 'tandem run: stopped');
         await auditSafely(ctx, { command: 'run', args, outcome: 'ok', detail: stop.received ? `stopped by ${stop.received}` : undefined });
         process.exitCode = EXIT.ok;

@@ -33,7 +33,7 @@ export function alignColumns(rows: string[][], right: number[] = []): string[] {
 /** The state cell of an entity: its status, with the rate and ETA while it runs. */
 function stateCell(e: StatusReport['entities'][number]): string {
   const b = e.backfill;
-  if (!b || b.state !== 'running' || b.rowsPerSecond === null) return e.status;
+  if (b?.state !== 'running' || b.rowsPerSecond === null) return e.status;
   const eta = b.etaSeconds === null ? '' : `, ETA ${b.etaSeconds < 120 ? `${b.etaSeconds} s` : `${Math.round(b.etaSeconds / 60)} min`}`;
   return `${e.status} (${Math.round(b.rowsPerSecond).toLocaleString('en-US')} rows/s${eta})`;
 }

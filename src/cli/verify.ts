@@ -9,6 +9,7 @@ import { mismatchCounts, recordMismatches, type FoundDifference } from '../verif
 import { formatCycle, formatReport } from '../verify/report.js';
 import { EXIT_BITS, runVerify, VERIFY_MODES, type VerifyMode, type VerifyReport } from '../verify/run.js';
 import { auditSafely, entityList, openContext, prepareControl, reportError, type CommandContext, stopOnSigint } from './context.js';
+import { stopOn } from '../runtime/services/service.js';
 import { commandHeartbeat } from './heartbeat.js';
 import { lastVerifyOf, recordLastVerify } from '../runtime/last-verify.js';
 
@@ -253,10 +254,9 @@ async function continuous(ctx: CommandContext, p: Parsed, opts: VerifyCliOptions
       process.stdout.write(opts.json ? `${JSON.stringify({ ...c, metrics: verifyMetrics.snapshot() })}\n` : `${formatCycle(c)}\n`);
     },
   });
-  const onStop = () => { svc.stop().catch(() => {}); };
-  signal.addEventListener('abort', onStop, { once: true });
   await svc.start();
-  await svc.wait().finally(() => signal.removeEventListener('abort', onStop));
+  const unlink = stopOn(svc, signal);
+  await svc.wait().finally(unlink);
   const l = last as CycleReport | null;
   const confirmed = l ? Object.values(l.mismatches).some((m) => m.confirmed > 0) : false;
   const partial = !l || !(l.pass as VerifyReport).complete;

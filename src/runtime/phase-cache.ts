@@ -13,6 +13,8 @@ import type { Store } from '../stores/types.js';
 export class PhaseCache {
   #cache: { phase: Phase; at: number } | null = null;
   #refresh: Promise<void> | undefined;
+  /** The last phase actually read (an assumed one is not "seen": changes are reported against reads). */
+  #read: Phase | null = null;
 
   constructor(
     private readonly control: Store,
@@ -28,7 +30,8 @@ export class PhaseCache {
   }
 
   #set(phase: Phase): void {
-    const from = this.#cache?.phase ?? null;
+    const from = this.#read;
+    this.#read = phase;
     this.#cache = { phase, at: Date.now() };
     if (from !== phase) this.onChange(from, phase);
   }

@@ -84,3 +84,17 @@ export abstract class BaseService<R> implements Service<R> {
     await this.#run.catch(() => {});
   }
 }
+
+/**
+ * Stops `service` when `signal` aborts — at once when it already has (a signal that arrived while the caller was
+ * still setting up). Call it after `start()`. Returns the function that unlinks them.
+ */
+export function stopOn(service: Service, signal: AbortSignal): () => void {
+  const stop = () => { service.stop().catch(() => {}); };
+  if (signal.aborted) {
+    stop();
+    return () => {};
+  }
+  signal.addEventListener('abort', stop, { once: true });
+  return () => signal.removeEventListener('abort', stop);
+}
