@@ -133,8 +133,10 @@ describe('tandem run', () => {
         expect(starters, entity).toHaveLength(1);
       }
       expect((await backfillCounts(f.tgt.url)).status).toBe('done');
-      // both relays applied changes (claims are shared with SKIP LOCKED)
-      for (const w of [a, b]) expect(w.logs().some((l) => l.event === 'run.relay_batch' && Number(l.changes) > 0)).toBe(true);
+      // both workers ran the relay on the one outbox (claims are shared with SKIP LOCKED; which worker wins how many
+      // batches depends on scheduling, so only their sum is asserted: the outbox drained, verify finds parity)
+      for (const w of [a, b]) expect(w.logs().some((l) => l.event === 'run.service' && l.service === 'relay' && l.state === 'running')).toBe(true);
+      expect([a, b].some((w) => w.logs().some((l) => l.event === 'run.relay_batch' && Number(l.changes) > 0))).toBe(true);
       const s = await statusOf(f.cfg);
       expect(s.processes.filter((p) => p.role === 'run' && p.alive)).toHaveLength(2);
       const v = await runCli(['verify', '--config', f.cfg]);
