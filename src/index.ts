@@ -72,3 +72,9 @@ export { runVerify, exitCodeOf, VERIFY_MODES, EXIT_BITS, type VerifyMode, type V
 export { runContinuous, type ContinuousOptions } from './verify/continuous.js';
 export { repairKeys, planRepair, type RepairResult } from './verify/repair.js';
 export { reverseEntity } from './core/reverse.js';
+export {
+  openMigration, Migration, TandemEvents, StatusSchema, statusJsonSchema, BackfillService, RelayService, VerifyService, Supervisor,
+  type MigrationOptions, type MigrationStores, type Roles, type TandemEventMap, type TandemEventName, type RelayDirection, type ServiceState,
+  type MigrationStatus, type EntityStatus, type BackfillState, type LastVerify, type MigrationServices, type Service,
+  type BackfillServiceOptions, type RelayServiceOptions, type RelayServiceResult, type RelayMode, type VerifyServiceOptions, type SupervisorOptions,
+} from './runtime/index.js';

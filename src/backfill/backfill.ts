@@ -40,7 +40,7 @@ export interface BackfillOptions {
   /** When aborted, the backfill stops after the chunk in flight commits. */
   signal?: AbortSignal;
   /** Called after every committed chunk (tests use it to inject faults). */
-  onChunk?: (entity: string, copiedTotal: number) => void | Promise<void>;
+  onChunk?: (entity: string, copiedTotal: number, rowsTotal: number) => void | Promise<void>;
   /** Told which entity is being copied (`backfill:<entity>`), e.g. the process's heartbeat. */
   heartbeat?: { setScope(scope: string | null): void };
 }
@@ -157,7 +157,7 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
     // too, so rows / elapsed never exceeds the cap (the progress rate is sampled after the wait)
     if (wait > 0) await new Promise((res) => setTimeout(res, wait));
     progress.update({ entity: entity.name, copied: copiedTotal, total: Math.max(rowsTotal, copiedTotal), chunkRows: pacer.size, throttle: pacer.throttle, done: false });
-    await o.onChunk?.(entity.name, copiedTotal);
+    await o.onChunk?.(entity.name, copiedTotal, Math.max(rowsTotal, copiedTotal));
     // one turn of the event loop per chunk: with in-process stores (SQLite, PGlite) the whole scan may otherwise
     // run on promise continuations alone, and a SIGINT/SIGTERM would not be delivered until the end
     await new Promise((res) => setImmediate(res));

@@ -1,19 +1,13 @@
 import type { Logger } from 'pino';
 import { applyChanges } from '../apply/apply.js';
-import { loadConfig, parseConfig } from '../config/load.js';
-import { resolveConfig } from '../config/resolve.js';
 import type { TandemConfig, TandemConfigInput } from '../config/schema.js';
 import { ensureControlSchema } from '../control/control.js';
-import { guardLegacyWrites, phaseOf } from '../control/legacy-guard.js';
-import { capturesChanges, primaryRole, readPhase, type Phase } from '../control/phase.js';
-import { reverseEntity } from '../core/reverse.js';
+import { capturesChanges, type Phase } from '../control/phase.js';
+import { openMigration, type Migration } from '../runtime/migration.js';
 import { TandemError } from '../core/errors.js';
-import { createLogger } from '../core/logger.js';
 import { groupBy } from '../core/async.js';
 import { counter } from '../core/metrics.js';
 import { keyString, type ResolvedEntity } from '../core/mapping.js';
-import { openStore } from '../stores/index.js';
-import type { Store } from '../stores/types.js';
 import type { TxAdapter } from './adapters.js';
 import { outboxInsert, type OutboxEntry } from '../outbox/outbox.js';
 import { sqlFor } from '../stores/dialects.js';
@@ -76,48 +70,32 @@ export class DualWriter {
   /** Most fast-path applies running at once; more writes skip the fast path (the relay applies them). */
   readonly maxInflight = 32;
   private readonly breaker = { until: 0, ms: 0 };
-  private phaseRefresh: Promise<void> | undefined;
-  private phaseCache: { phase: Phase; at: number } | null = null;
   private readonly inflight = new Set<Promise<unknown>>();
   private transport: Promise<Transport> | undefined;
-  private readonly reversed = new Map<string, ResolvedEntity>();
+  private readonly entities: Map<string, ResolvedEntity>;
+  private readonly log: Logger;
+  readonly config: TandemConfig;
 
+  /** @internal use {@link createDualWriter} */
   constructor(
-    readonly config: TandemConfig,
-    private readonly source: Store,
-    private readonly target: Store,
-    private readonly control: Store,
-    private readonly entities: Map<string, ResolvedEntity>,
-    private readonly log: Logger,
+    /** The migration runtime the writer works in (its stores, entities, phase and roles). */
+    readonly migration: Migration,
     private readonly budgetMs: number,
-    private readonly phaseTtlMs: number,
-  ) {}
+  ) {
+    this.config = migration.config;
+    this.log = migration.log;
+    this.entities = new Map(migration.entities.map((e) => [e.name, e]));
+  }
 
   /**
-   * The current phase. A write never waits on the control store beyond a short bound: the last known phase is
-   * served while one background refresh (at most one in flight) reads it again once `phaseTtlMs` has passed. A
-   * failed read keeps the last known phase and is retried after the same interval. With no phase known yet
-   * (the first read is made by `createDualWriter`), a write waits at most 200 ms for it and then assumes
-   * `dual_write` (recording a change that is not needed is harmless; missing one would not be).
+   * The current phase, served by the runtime's cache (src/runtime/phase-cache.ts): a write never waits on the
+   * control store beyond a short bound — the last known phase is served while one background refresh (at most
+   * one in flight) reads it again once `phaseTtlMs` has passed; a failed read keeps the last known phase. With
+   * no phase known yet, a write waits at most 200 ms for it and then assumes `dual_write` (recording a change
+   * that is not needed is harmless; missing one would not be).
    */
-  async phase(): Promise<Phase> {
-    const now = Date.now();
-    if (this.phaseCache && now - this.phaseCache.at < this.phaseTtlMs) return this.phaseCache.phase;
-    if (!this.phaseRefresh) {
-      this.phaseRefresh = readPhase(this.control).then(
-        (phase) => { this.phaseCache = { phase, at: Date.now() }; },
-        (e) => {
-          this.log.warn({ event: 'capture.phase_unreadable', err: (e as Error).message }, 'cannot read the phase; keeping the last known one');
-          this.phaseCache = { phase: this.phaseCache?.phase ?? 'dual_write', at: Date.now() };
-        },
-      ).finally(() => { this.phaseRefresh = undefined; });
-    }
-    if (this.phaseCache) return this.phaseCache.phase;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.phaseRefresh, new Promise((r) => { timer = setTimeout(r, 200); })]);
-    clearTimeout(timer);
-    const known = this.phaseCache as { phase: Phase } | null;
-    return known?.phase ?? 'dual_write';
+  phase(): Promise<Phase> {
+    return this.migration.phase();
   }
 
   /** Validates `entity` and `key` and returns the outbox entry. Throws TANDEM_ERR_CAPTURE_UNKNOWN_ENTITY / _KEY_INVALID. */
@@ -247,51 +225,35 @@ export class DualWriter {
 
   private async applyNow(entries: OutboxEntry[], phase: Phase): Promise<void> {
     const byEntity = groupBy(entries, (e) => e.entity);
-    // after write cutover the new store is primary and the fast path writes back to legacy
-    const reverse = primaryRole(phase) === 'new';
-    for (const [name, list] of byEntity) {
-      const entity = this.entities.get(name)!;
-      if (!reverse) await applyChanges(this.source, this.target, entity, list);
-      else {
-        let r = this.reversed.get(name);
-        if (!r) this.reversed.set(name, (r = reverseEntity(entity)));
-        await applyChanges(this.target, this.source, r, list);
-      }
-    }
+    // the roles of the phase: after write cutover the new store is primary and the fast path writes back to legacy
+    const { primary, secondary } = this.migration.roles(phase);
+    for (const [name, list] of byEntity) await applyChanges(primary, secondary, this.migration.entity(name, phase)!, list);
   }
 
   /** Waits for fast-path applies still running (they never block writes), then closes Tandem's own connections. */
   async close(): Promise<void> {
     await Promise.allSettled([...this.inflight]);
     if (this.transport) await (await this.transport.catch(() => undefined))?.close().catch(() => {});
-    const stores = new Set([this.source, this.target, this.control]);
-    await Promise.all([...stores].map((s) => s.close().catch(() => {})));
+    await this.migration.close();
   }
 }
 
 /**
- * Opens a dual writer: loads and validates the config, opens Tandem's own connections to the source, target
- * and control stores (for the fast path and the phase), resolves the entities, and creates the control-plane
- * tables (outbox included) in the source and the target if they are missing.
+ * Opens a dual writer: opens the migration runtime ({@link openMigration}: the config, Tandem's own connections
+ * to the legacy, new and control stores for the fast path and the phase, the resolved entities), and creates
+ * the control-plane tables (outbox included) in the legacy and the new store if they are missing.
  */
 export async function createDualWriter(o: DualWriterOptions): Promise<DualWriter> {
-  const config = typeof o.config === 'string' ? await loadConfig(o.config) : parseConfig(o.config);
-  const log = o.log ?? createLogger();
-  let target: Store | undefined;
-  let control: Store | undefined;
-  const source = guardLegacyWrites(await openStore(config.source), { phase: phaseOf(() => control) });
+  const m = await openMigration(o.config, { log: o.log, phaseTtlMs: o.phaseTtlMs ?? 1000 });
   try {
-    target = await openStore(config.target);
-    control = config.control && config.control !== config.target ? await openStore(config.control) : target;
-    const entities = await resolveConfig(config, source, target);
-    await ensureControlSchema(source);
-    await ensureControlSchema(target);
-    if (control !== target) await ensureControlSchema(control);
-    const writer = new DualWriter(config, source, target, control, new Map(entities.map((e) => [e.name, e])), log, o.budgetMs ?? 50, o.phaseTtlMs ?? 1000);
-    await writer.phase(); // the first read, so that writes start with a known phase
+    await ensureControlSchema(m.stores.legacy);
+    await ensureControlSchema(m.stores.new);
+    if (m.stores.control !== m.stores.new) await ensureControlSchema(m.stores.control);
+    const writer = new DualWriter(m, o.budgetMs ?? 50);
+    await m.readPhase().catch(() => m.phase()); // the first read, so that writes start with a known phase
     return writer;
   } catch (e) {
-    await Promise.all([source, target, control].filter(Boolean).map((s) => s!.close().catch(() => {})));
+    await m.close();
     throw e;
   }
 }

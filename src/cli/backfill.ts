@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
-import { runBackfill, type EntityBackfillResult } from '../backfill/backfill.js';
+import type { EntityBackfillResult } from '../backfill/backfill.js';
 import { formatDuration } from '../backfill/progress.js';
 import { errorLine } from '../core/errors.js';
 import { preflight } from '../backfill/preflight.js';
+import { stopOn } from '../runtime/services/service.js';
 import { commandHeartbeat } from './heartbeat.js';
 import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError, stopOnSignals } from './context.js';
 import { numberOption } from './options.js';
@@ -44,10 +45,12 @@ export function registerBackfill(program: Command): void {
       try {
         await prepareControl(ctx);
         hb = await commandHeartbeat(ctx, 'backfill');
-        const results = await runBackfill({
-          config: ctx.config, source: ctx.source, target: ctx.target, entities: ctx.entities, log: ctx.log,
-          progressOut: process.stdout.isTTY ? process.stdout : null, restart: opts.restart, maxRowsPerSecond: opts.maxRowsPerSecond, signal: stop.signal, heartbeat: hb,
+        const svc = ctx.migration.services.backfill({
+          progressOut: process.stdout.isTTY ? process.stdout : null, restart: opts.restart, maxRowsPerSecond: opts.maxRowsPerSecond, heartbeat: hb,
         });
+        await svc.start();
+        const unlink = stopOn(svc, stop.signal);
+        const results = await svc.wait().finally(unlink);
         const interrupted = results.some((r) => r.status === 'interrupted');
         process.stdout.write(opts.json ? `${JSON.stringify({ entities: results })}\n` : `${formatBackfillSummary(results)}\n`);
         await auditSafely(ctx, { command: 'backfill', args, outcome: interrupted ? 'interrupted' : 'ok', detail: JSON.stringify(results.map((r) => ({ entity: r.entity, copied: r.copied, status: r.status }))) });

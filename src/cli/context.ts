@@ -1,16 +1,12 @@
 import type { Logger } from 'pino';
-import { loadConfig } from '../config/load.js';
-import { assertConfigDistinctTables, assertDistinctTablesByUrl } from '../config/overlap.js';
-import { resolveConfig } from '../config/resolve.js';
 import type { TandemConfig } from '../config/schema.js';
 import { audit, ensureControlSchema, type AuditEntry } from '../control/control.js';
-import { guardLegacyWrites, phaseOf } from '../control/legacy-guard.js';
 import { errorLine } from '../core/errors.js';
 import { redactText } from '../core/redact.js';
 import { createLogger } from '../core/logger.js';
 import { endProgressLine } from '../core/terminal.js';
 import type { ResolvedEntity } from '../core/mapping.js';
-import { openStore } from '../stores/index.js';
+import { openMigration, type Migration, type MigrationOptions } from '../runtime/migration.js';
 import type { Store } from '../stores/types.js';
 
 /**
@@ -33,6 +29,8 @@ export interface CommandContext {
   control: Store;
   entities: ResolvedEntity[];
   log: Logger;
+  /** The migration runtime these are the parts of. */
+  migration: Migration;
   close(): Promise<void>;
 }
 
@@ -42,41 +40,25 @@ export function entityList(v: string | undefined): string[] | undefined {
 }
 
 /**
- * Loads and validates the config, opens the stores, resolves the entities against both schemas. Writes
- * nothing: a bad config, URL, schema or key fails here, before the control plane is touched.
- * `only === null` skips resolving the entities (`entities` is empty): for `prepare`, whose version column may not
- * exist yet — and whose schema changes the legacy-write guard then lets through.
+ * Opens the migration runtime for a command (src/runtime/migration.ts, {@link openMigration}) and gives its
+ * parts the names commands use. Writes nothing: a bad config, URL, schema or key fails here, before the control
+ * plane is touched. `only === null` skips resolving the entities (`entities` is empty): for `prepare`, whose
+ * version column may not exist yet — and whose schema changes the legacy-write guard then lets through.
  * `source` is guarded (src/control/legacy-guard.ts): a write to a legacy table before write cutover throws
  * TANDEM_ERR_LEGACY_WRITE_REFUSED. A target table that is a source table of one store throws
  * TANDEM_ERR_CONFIG_INVALID before any store is opened (src/config/overlap.ts).
  */
-export async function openContext(configPath: string, only?: string[] | null, log: Logger = createLogger()): Promise<CommandContext> {
-  const config = await loadConfig(configPath);
-  assertDistinctTablesByUrl(config);
-  const opened: Store[] = [];
-  const close = async () => {
-    await Promise.all(opened.map((s) => s.close().catch(() => {})));
+export async function openContext(configPath: string, only?: string[] | null, log: Logger = createLogger(), o: Pick<MigrationOptions, 'waitSeconds' | 'signal' | 'onWaiting'> = {}): Promise<CommandContext> {
+  const m = await openMigration(configPath, { ...o, entities: only, legacyWrites: only === null ? 'prepare' : 'by-phase', log });
+  return contextOf(m, configPath);
+}
+
+/** The {@link CommandContext} view of an open migration. */
+export function contextOf(m: Migration, configPath: string): CommandContext {
+  return {
+    config: m.config, configPath, source: m.stores.legacy, target: m.stores.new, control: m.stores.control, entities: m.entities, log: m.log, migration: m,
+    close: () => m.close(),
   };
-  try {
-    let phaseStore: Store | undefined;
-    // Tandem's connection to the legacy store refuses non-control writes before write cutover (prepare: its DDL)
-    const source = guardLegacyWrites(await openStore(config.source), { phase: phaseOf(() => phaseStore), prepare: only === null });
-    opened.push(source);
-    const target = await openStore(config.target);
-    opened.push(target);
-    let control = target;
-    if (config.control && config.control !== config.target) {
-      control = await openStore(config.control);
-      opened.push(control);
-    }
-    phaseStore = control;
-    if (only === null) await assertConfigDistinctTables(config, source, target);
-    const entities = only === null ? [] : await resolveConfig(config, source, target, only);
-    return { config, configPath, source, target, control, entities, log, close };
-  } catch (e) {
-    await close();
-    throw e;
-  }
 }
 
 /** Creates/upgrades the control plane where this command writes: the target (ledger, checkpoints) and the control store. */

@@ -11,6 +11,7 @@ import { registerPrepare } from '../prepare/cli.js';
 import { registerPhase } from './phase.js';
 import { registerRelay } from './relay.js';
 import { registerRepair } from './repair.js';
+import { registerRun } from './run-command.js';
 import { registerStatus } from './status.js';
 import { registerVerify } from './verify.js';
 
@@ -59,6 +60,7 @@ export function buildProgram(): Command {
   registerVerify(program);
   registerRepair(program);
   registerRelay(program);
+  registerRun(program);
   registerPhase(program);
   registerIdentity(program);
   registerStatus(program);

@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/load.js';
 import { audit, ensureControlSchema } from '../control/control.js';
 import { PHASES, readPhase, setPhase, type Phase } from '../control/phase.js';
-import { openStore } from '../stores/index.js';
-import type { Store } from '../stores/types.js';
+import { openMigration, type Migration } from '../runtime/migration.js';
 import { TandemError } from '../core/errors.js';
 import { EXIT, reportError } from './context.js';
 
@@ -16,13 +14,14 @@ export function registerPhase(program: Command): void {
     .option('--force', 'move without gates (audited)')
     .action(async (action: string | undefined, phase: string | undefined, opts: { force?: boolean }, cmd: Command) => {
       const configPath = cmd.optsWithGlobals().config as string;
-      let control: Store | undefined;
+      let m: Migration | undefined;
       try {
         // the arguments are checked before any store is opened: a bad phase writes nothing (not even the control plane)
         if (action !== undefined && (action !== 'set' || !phase)) throw new TandemError('USAGE', 'usage: tandem phase [set <phase> [--force]]');
         if (phase !== undefined && !(PHASES as readonly string[]).includes(phase)) throw new TandemError('PHASE_INVALID', `unknown phase "${phase}" (phases: ${PHASES.join(', ')})`);
-        const config = await loadConfig(configPath);
-        control = await openStore(config.control ?? config.target);
+        // only the control store matters here: a legacy store that is down must not block a phase change (rollback)
+        m = await openMigration(configPath, { entities: null, tolerateLegacyDown: true });
+        const control = m.stores.control;
         if (!action) {
           process.stdout.write(`${await readPhase(control).catch(() => 'prepare')}\n`);
         } else {
@@ -35,7 +34,7 @@ export function registerPhase(program: Command): void {
       } catch (e) {
         process.exitCode = reportError(e);
       } finally {
-        await control?.close();
+        await m?.close();
       }
     });
 }

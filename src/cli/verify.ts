@@ -3,13 +3,15 @@ import type { Logger } from 'pino';
 import { ProgressReporter } from '../backfill/progress.js';
 import type { AuditEntry } from '../control/control.js';
 import { TandemError, errorLine } from '../core/errors.js';
-import { MAX_RECORDED_PER_ENTITY, recheckMismatches, runContinuous, type CycleReport } from '../verify/continuous.js';
+import { MAX_RECORDED_PER_ENTITY, recheckMismatches, type CycleReport } from '../verify/continuous.js';
 import { verifyMetrics } from '../verify/metrics.js';
 import { mismatchCounts, recordMismatches, type FoundDifference } from '../verify/mismatches.js';
 import { formatCycle, formatReport } from '../verify/report.js';
 import { EXIT_BITS, runVerify, VERIFY_MODES, type VerifyMode, type VerifyReport } from '../verify/run.js';
 import { auditSafely, entityList, openContext, prepareControl, reportError, type CommandContext, stopOnSigint } from './context.js';
+import { stopOn } from '../runtime/services/service.js';
 import { commandHeartbeat } from './heartbeat.js';
+import { lastVerifyOf, recordLastVerify } from '../runtime/last-verify.js';
 
 interface VerifyCliOptions {
   mode?: string;
@@ -165,6 +167,7 @@ export function auditOutcome(r: Pick<VerifyReport, 'ok' | 'complete' | 'exhausti
 async function oneShot(ctx: CommandContext, p: Parsed, opts: VerifyCliOptions, signal: AbortSignal, args: Record<string, unknown>): Promise<number> {
   const found = new Map<string, FoundDifference[]>(ctx.entities.map((e) => [e.name, []]));
   const progress = verifyProgress(ctx.log);
+  const startedAt = new Date().toISOString();
   const report = await runVerify(ctx.source, ctx.target, ctx.entities, {
     mode: p.mode,
     pageRows: ctx.config.verify.pageRows,
@@ -182,6 +185,9 @@ async function oneShot(ctx: CommandContext, p: Parsed, opts: VerifyCliOptions, s
     onProgress: progress?.update,
   }).finally(() => progress?.close());
   await prepareControl(ctx);
+  // the last verification of each entity, for tandem status
+  await recordLastVerify(ctx.control, lastVerifyOf(report, startedAt)).catch((e) =>
+    ctx.log.warn({ event: 'verify.record_failed', err: errorLine(e) }, 'could not record the last verification'));
   const mismatches = await record(ctx, found, p.lagSeconds, signal);
   process.stdout.write(opts.json ? `${JSON.stringify(mismatches ? { ...report, mismatches } : report)}\n` : `${formatReport(report)}\n`);
   await auditSafely(ctx, {
@@ -233,22 +239,24 @@ async function record(ctx: CommandContext, found: Map<string, FoundDifference[]>
 async function continuous(ctx: CommandContext, p: Parsed, opts: VerifyCliOptions, signal: AbortSignal, args: Record<string, unknown>): Promise<number> {
   await prepareControl(ctx);
   let last: CycleReport | null = null;
-  await runContinuous(ctx.source, ctx.target, ctx.control, ctx.entities, {
+  const svc = ctx.migration.services.verify({
     intervalSeconds: p.intervalSeconds,
     lagSeconds: p.lagSeconds,
     cycles: p.cycles,
-    pageRows: ctx.config.verify.pageRows,
-    maxReportedDifferences: p.maxDifferences ?? ctx.config.verify.maxReportedDifferences,
     maxDifferences: p.maxDifferences,
+    maxReportedDifferences: p.maxDifferences ?? ctx.config.verify.maxReportedDifferences,
     maxSeconds: p.maxSeconds,
     maxRowsPerSecond: p.maxRowsPerSecond,
     chunkSeconds: p.chunkSeconds,
-    signal,
+    onError: 'fail',
     onCycle: (c) => {
       last = c;
       process.stdout.write(opts.json ? `${JSON.stringify({ ...c, metrics: verifyMetrics.snapshot() })}\n` : `${formatCycle(c)}\n`);
     },
   });
+  await svc.start();
+  const unlink = stopOn(svc, signal);
+  await svc.wait().finally(unlink);
   const l = last as CycleReport | null;
   const confirmed = l ? Object.values(l.mismatches).some((m) => m.confirmed > 0) : false;
   const partial = !l || !(l.pass as VerifyReport).complete;

@@ -32,16 +32,13 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { applyRows } from '../apply/apply.js';
-import { loadConfig } from '../config/load.js';
-import { resolveConfig } from '../config/resolve.js';
 import type { IdentityConfig, TandemConfig } from '../config/schema.js';
 import { ensureControlSchema } from '../control/control.js';
-import { guardLegacyWrites } from '../control/legacy-guard.js';
 import { TandemError, isTandemError } from '../core/errors.js';
 import { sleep } from '../core/async.js';
 import { createLogger } from '../core/logger.js';
+import { openMigration } from '../runtime/migration.js';
 import { keyString, type ResolvedEntity } from '../core/mapping.js';
-import { openStore } from '../stores/index.js';
 import type { Row, Store } from '../stores/types.js';
 import { Argon2idHasher, getDefaultLimiter, type Semaphore } from './argon2.js';
 import { TokenBucket, type TokenBucketOptions } from './budget.js';
@@ -599,22 +596,14 @@ export async function openIdentityBridge(
     legacy?: boolean;
   } = {},
 ): Promise<IdentityBridge> {
-  const cfg = typeof config === 'string' ? await loadConfig(config) : config;
   const name = options.entity ?? 'users';
-  const opened: Store[] = [];
+  // the bridge only ever reads the legacy store (it writes the new one): its connection refuses any legacy write
+  const m = await openMigration(config, { entities: [name], legacyWrites: 'never', log: options.logger });
   try {
-    // the bridge only ever reads the legacy store (it writes the new one): its connection refuses any legacy write
-    const source = guardLegacyWrites(await openStore(cfg.source), { phase: async () => 'prepare' });
-    opened.push(source);
-    const target = await openStore(cfg.target);
-    opened.push(target);
-    const [entity] = await resolveConfig(cfg, source, target, [name]);
     const { entity: _name, legacy, ...rest } = options;
-    return await buildBridge({ ...rest, source: legacy === false ? null : source, target, entity: entity! }, async () => {
-      await Promise.all(opened.map((s) => s.close().catch(() => {})));
-    });
+    return await buildBridge({ ...rest, source: legacy === false ? null : m.stores.legacy, target: m.stores.new, entity: m.entities[0]! }, () => m.close());
   } catch (e) {
-    await Promise.all(opened.map((s) => s.close().catch(() => {})));
+    await m.close();
     throw e;
   }
 }

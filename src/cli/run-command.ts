@@ -1,0 +1,127 @@
+import type { Command } from 'commander';
+import { startHeartbeat, DEFAULT_HEARTBEAT_SECONDS, type Heartbeat } from '../control/heartbeat.js';
+import { errorLine } from '../core/errors.js';
+import { createLogger } from '../core/logger.js';
+import { openMigration, type Migration } from '../runtime/migration.js';
+import type { RelayMode } from '../runtime/services/relay.js';
+import { stopOn } from '../runtime/services/service.js';
+import { entityList, EXIT, reportError, stopOnSignals, auditSafely, contextOf } from './context.js';
+import { enumOption, intOption, numberOption, PORT } from './options.js';
+import { listenMetrics } from './relay.js';
+
+interface RunOptions {
+  entity?: string;
+  relayMode: RelayMode;
+  batchSize: number;
+  maxAttempts: number;
+  maxRowsPerSecond?: number;
+  verifyInterval: number;
+  verifyLagSeconds: number;
+  phasePollSeconds: number;
+  waitSeconds?: number;
+  metricsPort?: number;
+}
+
+const HELP = `
+The worker: one long-running process that runs, per phase, what the migration needs —
+  prepare, decommissioned         nothing (it waits for the phase to change)
+  dual_write, shadow, canary      the backfill of every entity until done, the relay legacy → new,
+                                  continuous verification every --verify-interval once the backfill is done
+  new_primary, legacy_read_only   the reverse relay new → legacy, continuous verification
+It follows phase changes without a restart (the relay turns around at write cutover), waits out a store that
+is down, beats a heartbeat (role run, see tandem status) and logs JSON lines (TANDEM_LOG_LEVEL, --log-file).
+Run several on several machines: relay batches are shared (SKIP LOCKED); an entity's backfill is held by one
+worker at a time (its lease), the others wait. SIGINT/SIGTERM stop it gracefully (the chunk, batch or statement
+in flight finishes); exit 0, 2 on an error that is not transient.`;
+
+/** Registers `tandem run`: the worker (src/runtime/services/supervisor.ts). */
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('the worker: backfill, relay and continuous verification as the phase calls for them, until stopped')
+    .option('--entity <names>', 'only these entities (comma-separated)')
+    .option('--relay-mode <mode>', 'direct: outbox → secondary; publish: outbox → broker; consume: broker → secondary', enumOption(['direct', 'publish', 'consume'] as const), 'direct')
+    .option('--batch-size <n>', 'relay: changes claimed per batch (1 to 100000)', intOption({ min: 1, max: 100_000 }), 500)
+    .option('--max-attempts <n>', 'relay: attempts before a change goes to the dead-letter table', intOption({ min: 1, max: 1_000_000 }), 10)
+    .option('--max-rows-per-second <n>', 'backfill and verification throttle: rows per second (overrides the config)', numberOption({ above: 0 }))
+    .option('--verify-interval <s>', 'seconds between the starts of two continuous-verification passes (0: off)', numberOption({ min: 0, max: 604_800 }), 300)
+    .option('--verify-lag-seconds <s>', 'seconds a difference must last before it is confirmed', numberOption({ min: 0, max: 86_400 }), 30)
+    .option('--phase-poll-seconds <s>', 'how often the phase is read', numberOption({ above: 0, max: 3600 }), 2)
+    .option('--wait-seconds <n>', 'how long to wait for an unreachable store at start (default: as long as it takes)', numberOption({ min: 0, max: 31_536_000 }))
+    .option('--metrics-port <n>', 'serve Prometheus metrics on 127.0.0.1:<n>/metrics while running (0: any free port)', intOption(PORT))
+    .addHelpText('after', HELP)
+    .action(async (opts: RunOptions, cmd: Command) => {
+      const configPath = cmd.optsWithGlobals().config as string;
+      const stop = stopOnSignals('stopping the services after the work in flight');
+      const log = createLogger();
+      let m: Migration | undefined;
+      let hb: Heartbeat | undefined;
+      const metricsStop = new AbortController();
+      const args = { config: configPath, entity: opts.entity ?? null, relayMode: opts.relayMode, verifyInterval: opts.verifyInterval };
+      try {
+        m = await openMigration(configPath, {
+          entities: entityList(opts.entity), log, signal: stop.signal, waitSeconds: opts.waitSeconds ?? Number.POSITIVE_INFINITY,
+          onWaiting: (e) => process.stderr.write(`${e.toLine()} — retrying\n`),
+        });
+      } catch (e) {
+        stop.dispose();
+        process.exitCode = stop.signal.aborted ? EXIT.ok : reportError(e);
+        return;
+      }
+      const ctx = contextOf(m, configPath);
+      try {
+        if (opts.metricsPort !== undefined) {
+          const port = await listenMetrics(opts.metricsPort, metricsStop.signal);
+          log.info({ event: 'run.metrics', port }, `metrics on http://127.0.0.1:${port}/metrics`);
+        }
+        hb = await startHeartbeat(m.stores.control, {
+          role: 'run', intervalMs: (m.config.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS) * 1000, log,
+          info: { relayMode: opts.relayMode, verifyInterval: opts.verifyInterval },
+        });
+        logEvents(m);
+        const sup = m.services.supervisor({
+          backfill: { heartbeat: hb, maxRowsPerSecond: opts.maxRowsPerSecond },
+          relay: { mode: opts.relayMode, batchSize: opts.batchSize, maxAttempts: opts.maxAttempts },
+          verify: { intervalSeconds: opts.verifyInterval, lagSeconds: opts.verifyLagSeconds, maxRowsPerSecond: opts.maxRowsPerSecond },
+          phasePollMs: opts.phasePollSeconds * 1000,
+        });
+        log.info({ event: 'run.start', pid: process.pid, ...args }, 'tandem run: started');
+        await sup.start();
+        const unlink = stopOn(sup, stop.signal);
+        await sup.wait().finally(unlink);
+        log.info({ event: 'run.stop', signal: stop.received }, 'tandem run: stopped');
+        await auditSafely(ctx, { command: 'run', args, outcome: 'ok', detail: stop.received ? `stopped by ${stop.received}` : undefined });
+        process.exitCode = EXIT.ok;
+      } catch (e) {
+        await auditSafely(ctx, { command: 'run', args, outcome: 'error', detail: errorLine(e) });
+        process.exitCode = reportError(e);
+      } finally {
+        await hb?.stop();
+        metricsStop.abort();
+        stop.dispose();
+        await m.close();
+      }
+    });
+}
+
+/** The runtime's events as JSON log lines (progress throttled to one line per second and entity / direction). */
+function logEvents(m: Migration): void {
+  const log = m.log;
+  const last = new Map<string, number>();
+  const due = (k: string) => {
+    const now = Date.now();
+    if (now - (last.get(k) ?? 0) < 1000) return false;
+    last.set(k, now);
+    return true;
+  };
+  m.events
+    .on('phase:changed', (e) => log.info({ event: 'run.phase_changed', ...e }, `phase: ${e.from ?? '-'} → ${e.to}`))
+    .on('service:state', (e) => log.info({ event: 'run.service', ...e }, `${e.service}: ${e.state}${e.error ? ` (${e.error})` : ''}`))
+    .on('backfill:start', (e) => log.info({ event: 'run.backfill_start', ...e }, `${e.entity}: backfill`))
+    .on('backfill:progress', (e) => { if (due(`b:${e.entity}`)) log.info({ event: 'run.backfill_progress', ...e }, `${e.entity}: ${e.copied} of ${e.total} rows`); })
+    .on('backfill:done', (e) => log.info({ event: 'run.backfill_done', ...e }, `${e.entity}: backfill done`))
+    .on('relay:batch', (e) => { if (due(`r:${e.direction}`)) log.info({ event: 'run.relay_batch', direction: e.direction, mode: e.mode, ...e.stats }, `relay ${e.direction}: ${e.stats.changes} changes`); })
+    .on('relay:direction', (e) => log.warn({ event: 'run.relay_direction', ...e }, `relay turned around: ${e.direction}`))
+    .on('verify:cycle', (e) => log.info({ event: 'run.verify_cycle', ...e }, e.headline))
+    .on('verify:mismatch', (e) => log.warn({ event: 'run.verify_mismatch', ...e }, `${e.entity}: ${e.pending} pending, ${e.confirmed} confirmed mismatches`));
+}

@@ -1,0 +1,211 @@
+import { z } from 'zod';
+import { outboxLag } from '../apply/relay.js';
+import { controlSchemaVersion, listCheckpoints, recentAudit, type Checkpoint } from '../control/control.js';
+import { listProcesses, type ProcessInfo } from '../control/heartbeat.js';
+import { backfillScope, listLeases, type LeaseInfo } from '../control/lease.js';
+import { PHASES, readPhase } from '../control/phase.js';
+import type { Store } from '../stores/types.js';
+import { readLastVerify } from './last-verify.js';
+import type { Migration } from './migration.js';
+
+/**
+ * The status model: one typed object, one JSON schema (docs/status.md, generated from {@link StatusSchema}
+ * and checked by test/runtime/status.test.ts), printed by `tandem status --json` and, aligned, by `tandem status`.
+ */
+const iso = z.string().describe('ISO-8601 UTC');
+const count = z.number().int().nonnegative();
+
+export const HolderSchema = z.object({
+  host: z.string().nullable(),
+  pid: z.number().int().nullable(),
+  since: z.string().nullable().describe('when the lease was taken (ISO-8601 UTC)'),
+  leaseExpiresAt: z.string().nullable().describe('when the lease expires unless renewed (ISO-8601 UTC)'),
+  leaseLive: z.boolean(),
+  process: z.string().nullable().describe('the holder\'s heartbeat: `alive`, `dead (last beat N s ago)`, or null'),
+});
+
+export const BACKFILL_STATES = ['pending', 'running', 'paused', 'done', 'failed'] as const;
+
+export const BackfillStatusSchema = z.object({
+  state: z.enum(BACKFILL_STATES).describe('pending: never started; running: a live process holds it; paused: stopped on purpose (resume by running again); done; failed: its process died holding it'),
+  copied: count,
+  total: count.nullable(),
+  rowsPerSecond: z.number().nonnegative().nullable().describe('average since the backfill started, while running'),
+  etaSeconds: z.number().nonnegative().nullable(),
+  holder: HolderSchema.nullable(),
+});
+
+export const LastVerifySchema = z.object({
+  mode: z.string(),
+  at: iso,
+  parity: z.number().min(0).max(100).nullable().describe('percent of compared rows that match; null for a tier that gives none (quick)'),
+  differences: count,
+});
+
+export const EntityStatusSchema = z.object({
+  name: z.string(),
+  entity: z.string().describe('the same as name (kept for scripts written before name)'),
+  status: z.string().describe('`not started`, `done`, `running`, `stopped` or `stalled (process gone)`'),
+  copied: count,
+  total: count.nullable(),
+  percent: z.number().nullable(),
+  updatedAt: z.string().nullable(),
+  checkpoint: z.enum(['running', 'done']).nullable(),
+  holder: HolderSchema.nullable(),
+  backfill: BackfillStatusSchema,
+  verify: LastVerifySchema.nullable().describe('the last verification of the entity, null when none ran'),
+});
+
+export const RelayStatusSchema = z.object({
+  direction: z.enum(['forward', 'reverse']).describe('forward: legacy → new; reverse: new → legacy (after write cutover)'),
+  primary: z.enum(['legacy', 'new']),
+  pending: count.nullable().describe('changes waiting in the live outbox (the primary\'s); null when it cannot be read'),
+  lagSeconds: z.number().nonnegative().nullable().describe('age of the oldest waiting change'),
+  deadLetters: count,
+});
+
+export const ProcessStatusSchema = z.object({
+  id: z.string(),
+  role: z.string(),
+  scope: z.string().nullable(),
+  host: z.string(),
+  pid: z.number().int(),
+  startedAt: iso,
+  lastBeatAt: iso,
+  lastBeatAgoMs: z.number().nonnegative(),
+  intervalMs: z.number().nonnegative(),
+  alive: z.boolean(),
+  state: z.string(),
+  info: z.record(z.string(), z.unknown()).nullable(),
+});
+
+export const StatusSchema = z.object({
+  phase: z.enum(PHASES),
+  updatedAt: iso.describe('when this status was read'),
+  target: z.string().describe('the new store (redacted URL)'),
+  controlSchemaVersion: count,
+  relay: RelayStatusSchema,
+  outbox: z.object({ pending: count, oldestMs: z.number().nonnegative() }).nullable().describe('the live outbox, in the older shape'),
+  deadLetters: z.object({
+    count,
+    recent: z.array(z.object({ origin: z.string(), entity: z.string(), key: z.string(), attempts: count, reason: z.string(), deadAt: z.string() })),
+  }),
+  entities: z.array(EntityStatusSchema),
+  processes: z.array(ProcessStatusSchema),
+  audit: z.array(z.object({ at: z.string(), command: z.string(), actor: z.string(), outcome: z.string() })),
+});
+
+/** The status of a migration (docs/status.md). */
+export type MigrationStatus = z.infer<typeof StatusSchema>;
+export type EntityStatus = z.infer<typeof EntityStatusSchema>;
+export type BackfillHolder = z.infer<typeof HolderSchema>;
+export type BackfillState = (typeof BACKFILL_STATES)[number];
+
+/** The JSON schema of {@link MigrationStatus} (the one in docs/status.md). */
+export function statusJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(StatusSchema) as Record<string, unknown>;
+}
+
+/**
+ * Whether an open checkpoint is being worked on: `running` when a heartbeat of the entity's scope is alive, or,
+ * when no process beats for it (a library caller), while its lease lives; `stopped` when no process beats for it
+ * and its holder released the lease; else `stalled (process gone)` (a dead heartbeat, an expired lease, none).
+ */
+export function backfillState(entity: string, processes: ProcessInfo[], leases: LeaseInfo[]): { status: string; holder: BackfillHolder | null } {
+  const scope = backfillScope(entity);
+  const beats = processes.filter((p) => p.scope === scope);
+  const lease = leases.find((l) => l.scope === scope && l.host !== null && l.expiresMs > 0) ?? null;
+  const beat = beats.find((b) => b.alive) ?? beats[beats.length - 1] ?? null;
+  const live = beat ? beat.alive : !!lease?.live;
+  // released by its holder (done, SIGINT, an error) with no process left: stopped on purpose, not vanished
+  const released = !beat && !!leases.find((l) => l.scope === scope && l.host !== null && l.expiresMs === 0);
+  const holder: BackfillHolder | null = lease || beat
+    ? {
+        host: lease?.host ?? beat?.host ?? null,
+        pid: lease?.pid ?? beat?.pid ?? null,
+        since: lease?.acquiredMs ? new Date(lease.acquiredMs).toISOString() : beat?.startedAt ?? null,
+        leaseExpiresAt: lease ? new Date(lease.expiresMs).toISOString() : null,
+        leaseLive: !!lease?.live,
+        process: beat?.state ?? null,
+      }
+    : null;
+  return { status: live ? 'running' : released ? 'stopped' : 'stalled (process gone)', holder };
+}
+
+const STATE_OF: Record<string, BackfillState> = { 'not started': 'pending', done: 'done', running: 'running', stopped: 'paused' };
+
+const ms = (s: string | undefined | null) => {
+  const t = s ? Date.parse(s) : Number.NaN;
+  return Number.isFinite(t) ? t : null;
+};
+
+function entityStatus(name: string, c: Checkpoint | undefined, processes: ProcessInfo[], leases: LeaseInfo[], verify: EntityStatus['verify']): EntityStatus {
+  if (!c) {
+    const backfill = { state: 'pending' as const, copied: 0, total: null, rowsPerSecond: null, etaSeconds: null, holder: null };
+    return { name, entity: name, status: 'not started', copied: 0, total: null, percent: null, updatedAt: null, checkpoint: null, holder: null, backfill, verify };
+  }
+  const percent = c.status === 'done' ? 100 : c.rowsTotal ? Math.min(100, (c.rowsCopied / c.rowsTotal) * 100) : null;
+  const { status, holder } = c.status === 'done' ? { status: 'done', holder: null } : backfillState(name, processes, leases);
+  const state = STATE_OF[status] ?? 'failed';
+  // a rate while running: rows copied over the time since the backfill started (an estimate across resumes)
+  const started = ms(c.startedAt), updated = ms(c.updatedAt);
+  const rate = state === 'running' && started !== null && updated !== null && updated > started ? c.rowsCopied / ((updated - started) / 1000) : null;
+  const left = c.rowsTotal !== null ? Math.max(0, c.rowsTotal - c.rowsCopied) : null;
+  const backfill = {
+    state, copied: c.rowsCopied, total: c.rowsTotal,
+    rowsPerSecond: rate !== null ? Math.round(rate * 10) / 10 : null,
+    etaSeconds: rate && left !== null ? Math.round(left / rate) : state === 'done' ? 0 : null,
+    holder,
+  };
+  return { name, entity: name, status, copied: c.rowsCopied, total: c.rowsTotal, percent, updatedAt: c.updatedAt ?? null, checkpoint: c.status, holder, backfill, verify };
+}
+
+async function safeVersion(s: Store): Promise<number> {
+  return controlSchemaVersion(s).catch(() => 0);
+}
+
+/**
+ * Reads the status model of `m`. Writes nothing. The relay figures come from the outbox that is live in the
+ * current phase: the legacy store's before write cutover, the new store's after (the reverse relay's).
+ */
+export async function readMigrationStatus(m: Migration): Promise<MigrationStatus> {
+  const { new: target, control } = m.stores;
+  const version = await controlSchemaVersion(target);
+  const controlVersion = control === target ? version : await controlSchemaVersion(control);
+  const cps: Checkpoint[] = version ? await listCheckpoints(target) : [];
+  const processes = controlVersion >= 5 ? await listProcesses(control) : [];
+  const leases = version >= 5 ? await listLeases(target, 'backfill:').catch(() => []) : [];
+  const verify = controlVersion >= 2 ? await readLastVerify(control, m.entityNames) : new Map();
+  const entities = m.entityNames.map((name) => entityStatus(name, cps.find((x) => x.entity === name), processes, leases, verify.get(name) ?? null));
+  const audit = controlVersion ? (await recentAudit(control, 10)).map((a) => ({ at: String(a.at), command: a.command, actor: a.actor, outcome: a.outcome })) : [];
+  const phase = controlVersion >= 2 ? await readPhase(control) : 'prepare';
+  const roles = m.roles(phase);
+  let outbox: MigrationStatus['outbox'] = null;
+  if ((await safeVersion(roles.primary)) >= 2) outbox = await outboxLag(roles.primary).catch(() => null);
+  const deadLetters: MigrationStatus['deadLetters'] = { count: 0, recent: [] };
+  if (controlVersion >= 2) {
+    const dl = control.controlTable('dead_letters');
+    deadLetters.count = Number((await control.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${dl}`))[0]?.n ?? 0);
+    deadLetters.recent = (await control.query<Record<string, unknown>>(`SELECT origin, entity, entity_key, attempts, reason, dead_at FROM ${dl} ORDER BY id DESC LIMIT 10`)).map((r) => ({
+      origin: String(r.origin), entity: String(r.entity), key: String(r.entity_key), attempts: Number(r.attempts), reason: String(r.reason), deadAt: String(r.dead_at),
+    }));
+  }
+  return {
+    phase,
+    updatedAt: new Date().toISOString(),
+    target: target.url,
+    controlSchemaVersion: version,
+    relay: {
+      direction: roles.direction,
+      primary: roles.primaryName,
+      pending: outbox ? outbox.pending : null,
+      lagSeconds: outbox ? Math.round(outbox.oldestMs) / 1000 : null,
+      deadLetters: deadLetters.count,
+    },
+    outbox,
+    deadLetters,
+    entities,
+    processes,
+    audit,
+  };
+}
