@@ -79,13 +79,13 @@ export function makeSchedule(seed: number, o: { seconds: number; direction?: Dir
   const embedded = direction === 'sqlite-pglite';
   const requested: FaultKind[] = embedded ? ['kill_worker', 'target_outage', 'duplicates'] : ['kill_backfill', 'kill_relay', 'target_outage', 'duplicates', ...(o.broker ? (['broker_restart'] as const) : [])];
   // the outage that the relay alone must survive (and that a relay acknowledging failed batches cannot)
-  const outage = () => ({ durationMs: between(1200, 2500) });
-  faults.push({ atMs: backfill === 'before' ? between(0.55 * T, 0.7 * T) : between(0.25 * T, 0.6 * T), kind: 'target_outage', params: outage() });
+  const outage = () => ({ durationMs: between(1200, 2000) });
+  faults.push({ atMs: backfill === 'before' ? between(0.6 * T, 0.72 * T) : between(0.25 * T, 0.6 * T), kind: 'target_outage', params: outage() });
   for (const kind of requested) {
     if (kind === 'target_outage') continue;
     if (kind === 'kill_backfill' || kind === 'kill_worker') {
       // early enough that the backfill is still running when backfill === 'before'
-      faults.push({ atMs: between(0.08 * T, 0.2 * T), kind, params: {} });
+      faults.push({ atMs: between(0.04 * T, 0.1 * T), kind, params: {} });
     } else if (kind === 'kill_relay') faults.push({ atMs: between(0.1 * T, 0.8 * T), kind, params: { worker: Math.floor(r() * 2) } });
     else if (kind === 'duplicates') faults.push({ atMs: between(0.1 * T, 0.85 * T), kind, params: { count: between(10, 40) } });
     else faults.push({ atMs: between(0.2 * T, 0.6 * T), kind, params: { durationMs: between(500, 1500) } });
@@ -96,7 +96,9 @@ export function makeSchedule(seed: number, o: { seconds: number; direction?: Dir
     const f = r();
     if (f < 0.35 && !embedded) faults.push({ atMs: between(0.1 * T, 0.85 * T), kind: 'kill_relay', params: { worker: Math.floor(r() * 2) } });
     else if (f < 0.6) faults.push({ atMs: between(0.1 * T, 0.85 * T), kind: 'duplicates', params: { count: between(10, 40) } });
-    else faults.push({ atMs: between(0.15 * T, 0.75 * T), kind: 'target_outage', params: outage() });
+    // with the backfill meant to finish early, no outage before 0.6 T (it would hold the backfill up)
+    else if (backfill === 'after') faults.push({ atMs: between(0.15 * T, 0.75 * T), kind: 'target_outage', params: outage() });
+    else faults.push({ atMs: between(0.6 * T, 0.75 * T), kind: 'target_outage', params: outage() });
   }
   faults.sort((a, b) => a.atMs - b.atMs);
   return { scheduleSeed, direction, budgetMs, backfill, faults, requested };
