@@ -99,8 +99,8 @@ export function configText(o: { source: string; target: string; control?: string
 export default defineConfig({
   source: ${JSON.stringify(o.source)},
   target: ${JSON.stringify(o.target)},${o.control ? `\n  control: ${JSON.stringify(o.control)},` : ''}${o.transport ? `\n  transport: ${o.transport},` : ''}
-  // a killed backfill's lease expires within 1 s (the chaos restarts it after that)
-  backfill: { initialChunkRows: 500, maxChunkRows: 2000, chunkSeconds: 0.2, leaseSeconds: 1 },
+  // a killed backfill's lease expires within 2 s (the chaos restarts it after that)
+  backfill: { initialChunkRows: 500, maxChunkRows: 2000, chunkSeconds: 0.2, leaseSeconds: 2 },
   entities: {
     users: {
       table: 'users', key: 'id', version: 'version',

@@ -199,7 +199,7 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       // a backfill that gives up (the target unreachable at its start) is started again, as a supervisor would
       backfill = new Proc(cli(['backfill', ...(rate ? ['--max-rows-per-second', String(rate)] : [])]), 'backfill', env, o.log, (code) => {
         if (code === 0) doneBackfill();
-        else if (!workload.stop) setTimeout(() => { if (!workload.stop && !backfill!.child) backfill!.start(); }, 1200);
+        else if (!workload.stop) setTimeout(() => { if (!workload.stop && !backfill!.child) backfill!.start(); }, 2200);
       });
       const pr = mulberry32(streamSeed(seed, STREAM.writers + 77));
       relays = o.broker
@@ -211,7 +211,7 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     const happened = (k: FaultKind) => { faults[k] = (faults[k] ?? 0) + 1; };
     t0 = performance.now();
     backfill?.start();
-    if (!process.env.CHAOS_NOWORKER) worker?.start();
+    worker?.start();
     for (const r of relays) r.start();
 
     // the watcher: all keys, every pass (server directions; PGlite cannot be read while the worker holds it)
@@ -241,8 +241,8 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       await sleep(Math.max(0, f.atMs - now()));
       switch (f.kind) {
         case 'kill_backfill':
-          // restarted once the killed one's lease (1 s) has expired, else the restart is refused (LEASE_HELD)
-          if (backfill!.kill()) { happened(f.kind); await sleep(1200); if (backfillDoneAt === undefined) backfill!.start(); }
+          // restarted once the killed one's lease (2 s) has expired, else the restart is refused (LEASE_HELD)
+          if (backfill!.kill()) { happened(f.kind); await sleep(2200); if (backfillDoneAt === undefined) backfill!.start(); }
           break;
         case 'kill_relay': {
           const r = relays[(f.params.worker ?? 0) % relays.length]!;

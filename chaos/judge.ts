@@ -253,12 +253,11 @@ export class Watcher {
         const key = id.slice(name.length + 1);
         if (rows.has(key)) continue;
         this.seen.delete(id);
-        // judged at the next pass: the delete's COMMIT may be acknowledged to the harness after the relay applied it
-        this.vanished.set(id, prev);
-      }
-      for (const [key, h] of this.history.keysOf(name)) {
-        // a key deleted before this scan began and absent from it: from now on it must stay away
-        if (h.deletedAt !== undefined && h.deletedAt <= start && !rows.has(key)) this.gone.add(`${name} ${key}`);
+        // seen on the target before and gone after its delete committed: the delete was applied, it must stay away
+        // (a key never seen may simply not be copied yet: a stale chunk of the backfill bringing it is no resurrection)
+        if (this.history.deletedBy(name, key, start)) this.gone.add(id);
+        // otherwise judged at the next pass: the delete's COMMIT may reach the harness after the relay applied it
+        else this.vanished.set(id, prev);
       }
     }
     this.scans++;
