@@ -279,7 +279,8 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     await sleep(o.seconds * 1000);
     // 'before': the writers go on until the backfill is done, and 1 s more (written by the relay alone)
     if (schedule.backfill === 'before') {
-      const until = now() + 3 * o.seconds * 1000;
+      // (a loaded machine copies slowly: up to 90 s more, then the seed reports the mismatch)
+      const until = now() + Math.max(3 * o.seconds, 90) * 1000;
       while (backfillDoneAt === undefined && now() < until) await sleep(100);
       if (backfillDoneAt !== undefined) await sleep(1000);
     }
