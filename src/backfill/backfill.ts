@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { applyMapped, prepareRows } from '../apply/apply.js';
+import { applyMapped, isUniqueViolation, prepareRows } from '../apply/apply.js';
 import { withRetry } from '../apply/retry.js';
 import type { TandemConfig } from '../config/schema.js';
 import { advanceCheckpoint, ChunkAlreadyCommitted, finishCheckpoint, startCheckpoint } from '../control/control.js';
@@ -131,14 +131,26 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
     const ahead = full && !o.signal?.aborted && !pacer.limited ? read(lastKey, pacer.size) : null;
     // the chunk and its checkpoint commit together; a deadlock or a lost connection rolls both back and retries
     const prevKey = after;
-    const r = await withRetry(
+    const attempt = () => withRetry(
       () => target.transaction(async (tx) => {
         const res = await applyMapped(target, tx, entity, mapped, { source });
         await advanceCheckpoint(tx, target, entity.name, prevKey, lastKey, count, res.applied, lease);
         return res;
       }),
       { onRetry },
-    ).catch((e) => {
+    );
+    // a unique conflict left after its resolution rounds means the holders kept changing on the primary (two
+    // users swapping emails again and again): the chunk is tried again after a pause instead of ending the run
+    const r = await (async () => {
+      for (let i = 1; ; i++) {
+        try {
+          return await attempt();
+        } catch (e) {
+          if (i >= 10 || !isUniqueViolation(e)) throw e;
+          await new Promise((res) => setTimeout(res, 50 + Math.random() * 200));
+        }
+      }
+    })().catch((e) => {
       if (e instanceof ChunkAlreadyCommitted) return { offered: count, applied: 0, skipped: count };
       throw e;
     });
