@@ -202,9 +202,14 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
         else if (!workload.stop) setTimeout(() => { if (!workload.stop && !backfill!.child) backfill!.start(); }, 2200);
       });
       const pr = mulberry32(streamSeed(seed, STREAM.writers + 77));
-      relays = o.broker
-        ? [new Proc(cli(['relay', '--mode', 'publish']), 'forwarder', env, o.log), ...[0, 1].map((i) => new Proc(cli(['relay', '--mode', 'consume', '--batch-size', String(20 + Math.floor(pr() * 100))]), `consumer${i}`, env, o.log))]
-        : [0, 1].map((i) => new Proc(cli(['relay', '--batch-size', String(50 + Math.floor(pr() * 200))]), `relay${i}`, env, o.log));
+      // a relay that gives up (the target unreachable at its start) is started again, as a supervisor would
+      const again = (p: () => Proc) => (code: number | null) => {
+        if (code !== 0 && !workload.stop) setTimeout(() => { if (!workload.stop && !p().child) p().start(); }, 500);
+      };
+      const specs: [string[], string][] = o.broker
+        ? [[['relay', '--mode', 'publish'], 'forwarder'], ...[0, 1].map((i): [string[], string] => [['relay', '--mode', 'consume', '--batch-size', String(20 + Math.floor(pr() * 100))], `consumer${i}`])]
+        : [0, 1].map((i): [string[], string] => [['relay', '--batch-size', String(50 + Math.floor(pr() * 200))], `relay${i}`]);
+      relays = specs.map(([args, name], i) => new Proc(cli(args), name, env, o.log, again(() => relays[i]!)));
     }
 
     const faults: Record<string, number> = Object.fromEntries(schedule.requested.map((k) => [k, 0]));
