@@ -243,7 +243,11 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     const faultConn = await stores.connect();
     const fr = mulberry32(streamSeed(schedule.scheduleSeed, 99));
     const runFault = async (f: Fault) => {
-      await sleep(Math.max(0, f.atMs - now()));
+      if (f.params.afterBackfillMs !== undefined) {
+        while (backfillDoneAt === undefined && !workload.stop) await sleep(50);
+        if (workload.stop) return;
+        await sleep(f.params.afterBackfillMs);
+      } else await sleep(Math.max(0, f.atMs - now()));
       switch (f.kind) {
         case 'kill_backfill':
           // restarted once the killed one's lease (2 s) has expired, else the restart is refused (LEASE_HELD)
@@ -287,7 +291,9 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       // (a loaded machine copies slowly: up to 90 s more, then the seed reports the mismatch)
       const until = now() + Math.max(3 * o.seconds, 90) * 1000;
       while (backfillDoneAt === undefined && now() < until) await sleep(100);
-      if (backfillDoneAt !== undefined) await sleep(1000);
+      // past the outage scheduled after the backfill, and 1 s more
+      const post = schedule.faults.find((f) => f.params.afterBackfillMs !== undefined);
+      if (backfillDoneAt !== undefined) await sleep((post ? post.params.afterBackfillMs! + post.params.durationMs! : 0) + 1000);
     }
     workload.stop = true;
     await writersDone;

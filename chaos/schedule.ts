@@ -20,7 +20,7 @@ export interface Fault {
   atMs: number;
   kind: FaultKind;
   /** `durationMs` (outage, broker down), `worker` (which relay), `count` (duplicated changes). */
-  params: { durationMs?: number; worker?: number; count?: number };
+  params: { durationMs?: number; worker?: number; count?: number; afterBackfillMs?: number };
 }
 
 /** A seed's plan: direction, fast path, backfill timing and the faults. */
@@ -80,7 +80,9 @@ export function makeSchedule(seed: number, o: { seconds: number; direction?: Dir
   const requested: FaultKind[] = embedded ? ['kill_worker', 'target_outage', 'duplicates'] : ['kill_backfill', 'kill_relay', 'target_outage', 'duplicates', ...(o.broker ? (['broker_restart'] as const) : [])];
   // the outage that the relay alone must survive (and that a relay acknowledging failed batches cannot)
   const outage = () => ({ durationMs: between(1200, 2000) });
-  faults.push({ atMs: backfill === 'before' ? between(0.6 * T, 0.72 * T) : between(0.25 * T, 0.6 * T), kind: 'target_outage', params: outage() });
+  // 'before': `afterBackfillMs` after the backfill is done (the writers go on past it); 'after': at `atMs`
+  if (backfill === 'before') faults.push({ atMs: between(0.6 * T, 0.72 * T), kind: 'target_outage', params: { ...outage(), afterBackfillMs: between(200, 600) } });
+  else faults.push({ atMs: between(0.25 * T, 0.6 * T), kind: 'target_outage', params: outage() });
   for (const kind of requested) {
     if (kind === 'target_outage') continue;
     if (kind === 'kill_backfill' || kind === 'kill_worker') {
