@@ -43,5 +43,5 @@ describe('chaos (small)', () => {
     for (const r of results) expect(r.schedule.requested).toContain('target_outage');
     expect(results.filter((r) => r.lostWrites > 0).length).toBeGreaterThanOrEqual(1);
     expect(Number(parseFields(line).lost_writes)).toBeGreaterThan(0);
-  }, 180_000);
+  }, 420_000);
 });
