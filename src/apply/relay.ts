@@ -114,11 +114,22 @@ export { deadLetter, outboxLag } from '../outbox/outbox.js';
 export { groupBy, sleep } from '../core/async.js';
 
 /**
+ * TEST ONLY. `TANDEM_TEST_BREAK=ack-on-failure` in the environment makes the relay acknowledge (delete) claimed
+ * changes whose apply failed, and the broker consumer acknowledge failed batches — a deliberately broken relay
+ * that loses writes, so the chaos suite can prove its judge fails (docs/dual-writes.md). Read from the process
+ * environment only, never from a config file; never set it outside that test.
+ */
+export function brokenAckForTests(): boolean {
+  return process.env.TANDEM_TEST_BREAK === 'ack-on-failure';
+}
+
+/**
  * One claim-apply-acknowledge round. Returns the number of outbox rows it handled.
  * @internal
  */
 export async function relayBatch(o: RelayOptions, stats: RelayStats): Promise<number> {
   const { primary } = o;
+  const broken = brokenAckForTests();
   return primary.transaction(async (ptx) => {
     const claimed = await claimOutbox(primary, ptx, o.batchSize ?? 500);
     if (!claimed.length) return 0;
@@ -133,6 +144,8 @@ export async function relayBatch(o: RelayOptions, stats: RelayStats): Promise<nu
       try {
         await applyKeys(o, ptx, entity, rows, stats);
       } catch (e) {
+        // TEST ONLY (brokenAckForTests): the failed changes are acknowledged below as if applied
+        if (broken) continue;
         // the secondary is unreachable: give the claims back untouched (no attempt counted) and wait
         if (isTransient(e)) throw e;
         // isolate the poison change: apply key by key

@@ -1,0 +1,318 @@
+/**
+ * The chaos workload: the application's writers through the dual-write API. Every write computes its values in
+ * JS and learns the committed version inside its own transaction (`SELECT … FOR UPDATE`, then `UPDATE … SET
+ * version = v + 1`), so the history knows exactly which (version, values) each commit made. The COMMIT is seen
+ * through the adapter: a write is recorded the moment its COMMIT returns (before any fast path runs); a COMMIT that
+ * fails leaves the write "uncertain". Keys are never reused after a delete.
+ *
+ * Keys: seeded rows take even integers; inserts take odd integers across the whole range (behind the backfill
+ * cursor as well as ahead of it) or new integers past the end; UUIDs fall anywhere in key order.
+ */
+import type { TxAdapter } from '../src/capture/adapters.js';
+import type { DualWriter } from '../src/capture/writer.js';
+import { CHAOS_ENTITIES, type ChaosEntity, type SourceDialect, uuidFrom } from './entities.js';
+import type { History } from './history.js';
+import { expectedDigest, judgeEntity } from './judge.js';
+import { mulberry32, STREAM, streamSeed } from './schedule.js';
+import type { AppConn } from './stores.js';
+
+type Row = Record<string, unknown>;
+
+/** Live keys of one entity: random pick in O(1), removal in O(1). */
+class KeySet {
+  private readonly arr: string[] = [];
+  private readonly idx = new Map<string, number>();
+  readonly values = new Map<string, Row>();
+  hot: string[] = [];
+  add(k: string, key: Row): void {
+    if (this.idx.has(k)) return;
+    this.idx.set(k, this.arr.length);
+    this.arr.push(k);
+    this.values.set(k, key);
+  }
+  remove(k: string): void {
+    const i = this.idx.get(k);
+    if (i === undefined) return;
+    const last = this.arr.pop()!;
+    if (last !== k) { this.arr[i] = last; this.idx.set(last, i); }
+    this.idx.delete(k);
+  }
+  pick(r: () => number): string | undefined {
+    if (this.hot.length && r() < 0.25) return this.hot[Math.floor(r() * this.hot.length)];
+    return this.arr.length ? this.arr[Math.floor(r() * this.arr.length)] : undefined;
+  }
+  get size(): number {
+    return this.arr.length;
+  }
+}
+
+/** What a committed transaction did, for the history. */
+interface Action {
+  writes: { entity: string; key: string; keyRow: Row; version: bigint; digest: string; insert?: boolean }[];
+  deletes: { entity: string; key: string }[];
+}
+
+/** Sizes of the seeded tables for `rows` users. */
+export function seededCounts(rows: number): Record<string, number> {
+  return { users: rows, memberships: Math.max(10, Math.floor(rows / 5)), devices: Math.max(10, Math.floor(rows / 5)), settings: Math.max(10, Math.floor(rows / 10)) };
+}
+
+const ORGS = 10;
+
+/** The key columns of the i-th seeded row (0-based) of an entity. */
+function seededKey(e: ChaosEntity, i: number, r: () => number): Row {
+  if (e.name === 'memberships') return { org_id: 1 + (i % ORGS), user_no: 2 * (1 + Math.floor(i / ORGS)) };
+  if (e.name === 'devices') return { id: uuidFrom(r) };
+  return { id: 2 * (i + 1) };
+}
+
+/** The key as `tx.changed()` takes it. */
+function keyInput(e: ChaosEntity, key: Row): unknown {
+  return e.key.length === 1 ? key[e.key[0]!] : e.key.map((c) => key[c]);
+}
+
+const where = (e: ChaosEntity) => e.key.map((c) => `${c} = ?`).join(' AND ');
+const keyParams = (e: ChaosEntity, key: Row) => e.key.map((c) => key[c]);
+
+export interface WorkloadOptions {
+  seed: number;
+  rows: number;
+  dialect: SourceDialect;
+  history: History;
+  dual: DualWriter;
+  /** ms since the writers started. */
+  now: () => number;
+}
+
+/** Writers' counters. */
+export interface WorkloadStats {
+  writes: number;
+  failed: number;
+  uncertain: number;
+  errors: Record<string, number>;
+}
+
+/** The workload of a seed: seeding, writers, and the duplicated deliveries of the fault schedule. */
+export class Workload {
+  readonly stats: WorkloadStats = { writes: 0, failed: 0, uncertain: 0, errors: {} };
+  private readonly live = new Map<string, KeySet>();
+  private readonly reserved = new Set<string>();
+  private readonly next = new Map<string, number>();
+  private readonly range = new Map<string, number>();
+  /** SQLite has one writer at a time: the harness's transactions on it take turns (a busy wait would block the event loop). */
+  private turn: Promise<unknown> = Promise.resolve();
+  stop = false;
+
+  constructor(private readonly o: WorkloadOptions) {
+    for (const e of CHAOS_ENTITIES) this.live.set(e.name, new KeySet());
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.o.dialect !== 'sqlite') return fn();
+    const run = this.turn.then(fn, fn);
+    this.turn = run.catch(() => {});
+    return run;
+  }
+
+  /** Inserts the seeded rows (version 1) and records them in the history at `at` = -1. */
+  async seedRows(c: AppConn): Promise<void> {
+    const r = mulberry32(streamSeed(this.o.seed, STREAM.rows));
+    const counts = seededCounts(this.o.rows);
+    for (const e of CHAOS_ENTITIES) {
+      const n = counts[e.name]!;
+      const set = this.live.get(e.name)!;
+      let batch: Row[] = [];
+      const flush = async () => {
+        if (!batch.length) return;
+        const cols = Object.keys(batch[0]!);
+        const one = `(${cols.map(() => '?').join(', ')})`;
+        await c.q(`INSERT INTO ${e.table} (${cols.join(', ')}) VALUES ${batch.map(() => one).join(', ')}`, batch.flatMap((b) => cols.map((col) => b[col])));
+        batch = [];
+      };
+      if (this.o.dialect === 'sqlite') await c.q('BEGIN IMMEDIATE');
+      for (let i = 0; i < n; i++) {
+        const key = seededKey(e, i, r);
+        const vals = e.values(r, key, 1);
+        const k = judgeEntity(e.name).keyOf(vals);
+        this.o.history.commit(e.name, k, { version: 1n, digest: expectedDigest(e.name, vals), at: -1 });
+        this.reserved.add(`${e.name} ${k}`);
+        set.add(k, key);
+        if (set.hot.length < 10 && e.name !== 'devices') set.hot.push(k);
+        batch.push(vals);
+        if (batch.length >= 400) await flush();
+      }
+      await flush();
+      if (this.o.dialect === 'sqlite') await c.q('COMMIT');
+      this.range.set(e.name, n);
+      this.next.set(e.name, e.name === 'memberships' ? Math.ceil(n / ORGS) : 2 * n);
+    }
+  }
+
+  /** A key no row ever had: odd integers in the seeded range, new ones past it, or a fresh UUID. */
+  private newKey(e: ChaosEntity, r: () => number): { key: Row; k: string } | null {
+    for (let tries = 0; tries < 8; tries++) {
+      let key: Row;
+      if (e.name === 'devices') key = { id: uuidFrom(r) };
+      else {
+        const behind = r() < 0.5;
+        const ahead = () => {
+          const n = this.next.get(e.name)! + 1;
+          this.next.set(e.name, n);
+          return n;
+        };
+        if (e.name === 'memberships') {
+          const perOrg = Math.ceil(this.range.get(e.name)! / ORGS);
+          key = { org_id: 1 + Math.floor(r() * ORGS), user_no: behind ? 2 * Math.floor(r() * perOrg) + 1 : 2 * ahead() + 1 };
+        } else key = { id: behind ? 2 * Math.floor(r() * this.range.get(e.name)!) + 1 : ahead() };
+      }
+      const k = judgeEntity(e.name).keyOf(key);
+      if (this.reserved.has(`${e.name} ${k}`)) continue;
+      this.reserved.add(`${e.name} ${k}`);
+      return { key, k };
+    }
+    return null;
+  }
+
+  /** Runs one transaction through the dual writer and records its outcome in the history. */
+  private async tx(c: AppConn, fn: (changed: (e: ChaosEntity, key: Row) => void) => Promise<Action | null>): Promise<void> {
+    let action: Action | null = null;
+    const st = { committing: false, committed: false };
+    const record = () => {
+      if (!action) return;
+      const at = this.o.now();
+      for (const w of action.writes) {
+        this.o.history.commit(w.entity, w.key, { version: w.version, digest: w.digest, at });
+        if (w.insert) this.live.get(w.entity)!.add(w.key, w.keyRow);
+      }
+      for (const d of action.deletes) {
+        this.o.history.delete(d.entity, d.key, at);
+        this.live.get(d.entity)!.remove(d.key);
+      }
+    };
+    const base = c.adapter;
+    const adapter: TxAdapter = {
+      dialect: base.dialect,
+      managed: true,
+      async query(sql, params) {
+        if (sql !== 'COMMIT') return base.query(sql, params);
+        st.committing = true;
+        const rows = await base.query(sql, params);
+        st.committed = true;
+        record();
+        return rows;
+      },
+    };
+    try {
+      await this.serial(() => this.o.dual.write(adapter, async (tx) => {
+        action = await fn((e, key) => tx.changed(e.name, keyInput(e, key)));
+      }));
+      if (action) this.stats.writes++;
+    } catch (e) {
+      const code = String((e as { code?: unknown }).code ?? (e as Error).name);
+      this.stats.errors[code] = (this.stats.errors[code] ?? 0) + 1;
+      const a = action as Action | null;
+      const uncertain = st.committing && !st.committed;
+      if (uncertain) this.stats.uncertain++;
+      else this.stats.failed++;
+      if (!a) return;
+      const at = this.o.now();
+      for (const w of a.writes) (uncertain ? this.o.history.uncertain : this.o.history.fail).call(this.o.history, w.entity, w.key, { version: w.version, digest: w.digest, at });
+      if (uncertain) for (const d of a.deletes) this.o.history.uncertain(d.entity, d.key, { version: 0n, digest: 'deleted', at });
+    }
+  }
+
+  /** One writer: random operations over all entities until `stop`. */
+  async writer(c: AppConn, w: number): Promise<void> {
+    const r = mulberry32(streamSeed(this.o.seed, STREAM.writers * 1000 + w));
+    const lock = this.o.dialect === 'sqlite' ? '' : ' FOR UPDATE';
+    while (!this.stop) {
+      // SQLite statements complete synchronously: yield so timers (the schedule, the stop) get their turn
+      if (this.o.dialect === 'sqlite') await new Promise((res) => setTimeout(res, 1));
+      let x = r();
+      let e = CHAOS_ENTITIES[0]!;
+      for (const cand of CHAOS_ENTITIES) if ((x -= cand.weight) < 0) { e = cand; break; }
+      const set = this.live.get(e.name)!;
+      const op = r();
+      if (op < 0.5 || (op >= 0.85 && e.name !== 'users')) {
+        const k = set.pick(r);
+        if (!k) continue;
+        const key = set.values.get(k)!;
+        await this.tx(c, async (changed) => {
+          const rows = await c.q(`SELECT ${e.counter}${e.name === 'users' ? ', email' : ''} FROM ${e.table} WHERE ${where(e)}${lock}`, keyParams(e, key));
+          if (!rows.length) return null;
+          const v = Number(rows[0]![e.counter]) + 1;
+          const vals = e.values(r, key, v);
+          if (e.name === 'users') vals.email = rows[0]!.email;
+          const cols = Object.keys(vals).filter((col) => !e.key.includes(col));
+          await c.q(`UPDATE ${e.table} SET ${cols.map((col) => `${col} = ?`).join(', ')} WHERE ${where(e)}`, [...cols.map((col) => vals[col]), ...keyParams(e, key)]);
+          changed(e, key);
+          return { writes: [{ entity: e.name, key: k, keyRow: key, version: BigInt(v), digest: expectedDigest(e.name, vals) }], deletes: [] };
+        });
+      } else if (op < 0.72) {
+        const nk = this.newKey(e, r);
+        if (!nk) continue;
+        await this.tx(c, async (changed) => {
+          const vals = e.values(r, nk.key, 1);
+          const cols = Object.keys(vals);
+          await c.q(`INSERT INTO ${e.table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`, cols.map((col) => vals[col]));
+          changed(e, nk.key);
+          return { writes: [{ entity: e.name, key: nk.k, keyRow: nk.key, version: 1n, digest: expectedDigest(e.name, vals), insert: true }], deletes: [] };
+        });
+      } else if (op < 0.85) {
+        const k = set.pick(r);
+        if (!k || set.hot.includes(k)) continue;
+        const key = set.values.get(k)!;
+        await this.tx(c, async (changed) => {
+          const rows = await c.q(`SELECT ${e.counter} FROM ${e.table} WHERE ${where(e)}${lock}`, keyParams(e, key));
+          if (!rows.length) return null;
+          await c.q(`DELETE FROM ${e.table} WHERE ${where(e)}`, keyParams(e, key));
+          changed(e, key);
+          return { writes: [], deletes: [{ entity: e.name, key: k }] };
+        });
+      } else {
+        // two users swap emails in one transaction (the target's unique index on email_address sees a conflict)
+        const a = set.pick(r), b = set.pick(r);
+        if (!a || !b || a === b) continue;
+        const ka = set.values.get(a)!, kb = set.values.get(b)!;
+        await this.tx(c, async (changed) => {
+          const rows = await c.q(`SELECT id, email, version FROM users WHERE id IN (?, ?) ORDER BY id${lock}`, [ka.id, kb.id]);
+          if (rows.length !== 2) return null;
+          const [x, y] = rows as [Row, Row];
+          await c.q('UPDATE users SET email = ? WHERE id = ?', [`swap-${x.id}-${this.stats.writes}@tmp.example`, x.id]);
+          const writes: Action['writes'] = [];
+          for (const [me, other] of [[y, x], [x, y]] as const) {
+            const key = { id: Number(me.id) };
+            const v = Number(me.version) + 1;
+            const vals = { ...e.values(r, key, v), email: other.email };
+            const cols = Object.keys(vals).filter((col) => col !== 'id');
+            await c.q(`UPDATE users SET ${cols.map((col) => `${col} = ?`).join(', ')} WHERE id = ?`, [...cols.map((col) => vals[col as keyof typeof vals]), key.id]);
+            changed(e, key);
+            const k = judgeEntity('users').keyOf(key);
+            writes.push({ entity: 'users', key: k, keyRow: key, version: BigInt(v), digest: expectedDigest('users', vals) });
+          }
+          return { writes, deletes: [] };
+        });
+      }
+    }
+  }
+
+  /**
+   * Duplicated and reordered deliveries: `count` changes of random live keys queued again in the
+   * legacy outbox, out of order, through the application's connection. Returns how many were queued.
+   */
+  async duplicate(c: AppConn, count: number, r: () => number, outboxSql: (entries: ReturnType<DualWriter['entry']>[]) => { sql: string; params: unknown[] }): Promise<number> {
+    const entries: ReturnType<DualWriter['entry']>[] = [];
+    for (let i = 0; i < count; i++) {
+      const e = CHAOS_ENTITIES[Math.floor(r() * CHAOS_ENTITIES.length)]!;
+      const set = this.live.get(e.name)!;
+      const k = set.pick(r);
+      if (!k) continue;
+      entries.push(this.o.dual.entry(e.name, keyInput(e, set.values.get(k)!)));
+    }
+    entries.sort(() => r() - 0.5);
+    if (!entries.length) return 0;
+    const st = outboxSql(entries);
+    await this.serial(() => c.q(st.sql.replace(/\$\d+/g, '?'), st.params));
+    return entries.length;
+  }
+}
