@@ -3,6 +3,7 @@
  * from the seed mixed with a constant), independent of the writers' randomness. The same seed gives the same
  * schedule; the harness prints it before the run and, after, checks that every requested kind really happened.
  */
+import { prng } from '../src/demo/users.js';
 
 /** A direction of a chaos seed: which store is legacy (source) and which is new (target). */
 export type Direction = 'mariadb-postgres' | 'postgres-mariadb' | 'sqlite-pglite';
@@ -37,17 +38,8 @@ export interface Schedule {
   requested: FaultKind[];
 }
 
-/** mulberry32: a small seeded generator of floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (src/demo/users.ts `prng`): a small seeded generator of floats in [0, 1). */
+export const mulberry32 = prng;
 
 /** Mixes a seed with a stream number (a different generator per purpose: faults, writers, seed rows). */
 export function streamSeed(seed: number, stream: number): number {
