@@ -49,6 +49,14 @@ export interface ApplyOptions {
    * Without it a unique conflict fails the apply (the caller retries it later).
    */
   source?: Store;
+  /**
+   * The rows were read from the primary before their keys were locked on the secondary (a backfill chunk). For an
+   * entity with a version that changes nothing (the version decides). For one without (last-writer-wins), such a
+   * read may be older than a change a relay applied meanwhile, so only keys the version ledger does not hold yet
+   * are written (`if-absent`); a key it holds was applied by a relay or the fast path, from a read made under the
+   * key's lock, and every later change of it has its own outbox entry.
+   */
+  readBeforeLock?: boolean;
 }
 
 /** Rounds of unique-conflict resolution before the apply gives up (and the caller retries later). */
@@ -91,7 +99,7 @@ export async function applyMapped(target: Store, tx: Executor, entity: ResolvedE
     target.controlTable('version_ledger'),
     entity.name,
     mapped.map((m) => ({ key: m.key, version: m.version, deleted: false })),
-    ledgerMode(entity),
+    options.readBeforeLock && !entity.version ? 'if-absent' : ledgerMode(entity),
   );
   // one row per key: the last one offered for a key wins (same version → same row)
   const chosen = new Map<string, MappedRow>();
@@ -236,6 +244,8 @@ export async function resolveUniqueConflicts(target: Store, tx: Executor, entity
     // 2. the batch and its holders, re-read from the primary: each one's fresh state is the newest (a stale
     //    batch row may be what conflicts); keys gone from the primary apply as deletes
     const involved = new Map<string, unknown[]>([...[...batch.values()].map((r) => [r.key, r.keyValues] as [string, unknown[]]), ...holders]);
+    // without a version, a read counts only when made under the key's lock (see lockKeys)
+    if (!entity.version) await lockKeys(target, tx, entity, [...involved.keys()]);
     const fresh = (await readSourceRows(source, entity, [...involved.values()])).map((r) => mapRow(entity, r));
     checkFits(entity, fresh);
     const present = new Set(fresh.map((m) => m.key));
@@ -431,12 +441,34 @@ export interface ChangesResult {
  */
 export async function applyChanges(primary: Store, secondary: Store, entity: ResolvedEntity, keys: ChangedKey[], via: Executor = primary): Promise<ChangesResult> {
   const unique = new Map(keys.map((k) => [k.key, k.keyValues]));
-  const rows = await readSourceRows(primary, entity, [...unique.values()], via);
-  const present = new Set(rows.map((row) => keyString(entity.key.map((k) => row[k]), entity.keyColumns)));
-  const gone = [...unique].filter(([k]) => !present.has(k)).map(([key, keyValues]) => ({ key, keyValues }));
+  const read = async () => {
+    const rows = await readSourceRows(primary, entity, [...unique.values()], via);
+    const present = new Set(rows.map((row) => keyString(entity.key.map((k) => row[k]), entity.keyColumns)));
+    const gone = [...unique].filter(([k]) => !present.has(k)).map(([key, keyValues]) => ({ key, keyValues }));
+    return { rows, gone };
+  };
+  // with a version the ledger orders the appliers whatever the order of their reads, so the read runs before the
+  // secondary transaction (shorter locks); without one, the keys are locked first and read under the lock
+  const early = entity.version ? await read() : null;
   return secondary.transaction(async (tx) => {
+    if (!early) await lockKeys(secondary, tx, entity, [...unique.keys()]);
+    const { rows, gone } = early ?? (await read());
     const r = await applyRows(secondary, tx, entity, rows, { source: primary });
     const deleted = await applyDeletes(secondary, tx, entity, gone);
     return { applied: r.applied, skipped: r.skipped, deleted };
   });
+}
+
+/**
+ * Locks the version-ledger rows of `keys` on the secondary inside `tx` until it ends, inserting a placeholder
+ * (version -1, which every later advance in the same transaction beats) where a key has none: appliers of the same
+ * key then run one after the other. Entities without a version need it: their ledger cannot tell an older read
+ * from a newer one (last-writer-wins), so two appliers must not interleave "read the primary" and "write the
+ * secondary" — the one that locks second reads second, and its read is the newer. (PostgreSQL locks a conflicting
+ * row in `INSERT … ON CONFLICT DO UPDATE … WHERE` even when the `WHERE` is false; MySQL/MariaDB lock with
+ * placeholders and `FOR UPDATE`; SQLite and PGlite run one transaction at a time.)
+ */
+export async function lockKeys(target: Store, tx: Executor, entity: ResolvedEntity, keys: string[]): Promise<void> {
+  if (!keys.length) return;
+  await target.advanceLedger(tx, target.controlTable('version_ledger'), entity.name, keys.map((key) => ({ key, version: -1n, deleted: false })), 'newer');
 }

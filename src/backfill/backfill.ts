@@ -134,7 +134,7 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
     const prevKey = after;
     const r = await withRetry(
       () => target.transaction(async (tx) => {
-        const res = await applyMapped(target, tx, entity, mapped, { source });
+        const res = await applyMapped(target, tx, entity, mapped, { source, readBeforeLock: true });
         faultPoint('after-chunk-write');
         await advanceCheckpoint(tx, target, entity.name, prevKey, lastKey, count, res.applied, lease);
         faultPoint('after-checkpoint');

@@ -1,5 +1,5 @@
 import { TandemError } from '../core/errors.js';
-import type { Executor, LedgerEntry, Store, UpsertQuery } from './types.js';
+import type { Executor, LedgerEntry, LedgerMode, Store, UpsertQuery } from './types.js';
 
 /**
  * Checks an SQL identifier taken from config or introspection before it is quoted: non-empty, at most 128
@@ -59,6 +59,27 @@ export function normalizeLedgerEntries(entries: LedgerEntry[]): LedgerEntry[] {
 }
 
 /**
+ * Whether an incoming ledger version wins over the current one (`-1` when the key has no entry) in a mode.
+ * @internal
+ */
+export function ledgerWins(mode: LedgerMode, incoming: bigint, current: bigint): boolean {
+  if (mode === 'newer') return incoming > current;
+  if (mode === 'if-absent') return current < 0n;
+  return incoming >= current;
+}
+
+/**
+ * The SQL condition of a conditional ledger upsert (`ON CONFLICT … DO UPDATE … WHERE <this>`): `l` is the row in
+ * the table, `x` the incoming one (`EXCLUDED`).
+ * @internal
+ */
+export function ledgerWinsSql(mode: LedgerMode, l: string, x: string): string {
+  if (mode === 'newer') return `${l}.version < ${x}.version`;
+  if (mode === 'if-absent') return `${l}.version < 0`;
+  return `${l}.version <= ${x}.version`;
+}
+
+/**
  * The lock-then-decide ledger advance, for dialects without `INSERT … ON CONFLICT … RETURNING` (MySQL/MariaDB):
  * 1. insert missing ledger rows as placeholders (version -1) — this takes the row locks, or waits for them;
  * 2. read the current versions `FOR UPDATE`;
@@ -69,7 +90,7 @@ export function normalizeLedgerEntries(entries: LedgerEntry[]): LedgerEntry[] {
 export async function advanceLedgerLocking(
   tx: Executor,
   entries: LedgerEntry[],
-  mode: 'newer' | 'last-writer-wins',
+  mode: LedgerMode,
   sql: {
     insertPlaceholders(keys: string[]): { sql: string; params: unknown[] };
     selectForUpdate(keys: string[]): { sql: string; params: unknown[] };
@@ -87,7 +108,7 @@ export async function advanceLedgerLocking(
   for (const r of await tx.query<{ key: string; version: unknown }>(sel.sql, sel.params)) current.set(String(r.key), BigInt(r.version as string));
   for (const e of list) {
     const cur = current.get(e.key) ?? -1n;
-    if (mode === 'newer' ? e.version > cur : e.version >= cur) {
+    if (ledgerWins(mode, e.version, cur)) {
       const up = sql.update(e);
       await tx.execute(up.sql, up.params);
       won.add(e.key);

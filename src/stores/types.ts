@@ -150,9 +150,11 @@ export interface LedgerEntry {
 /**
  * How the guarded apply compares versions: `newer` applies only when the incoming version is strictly greater
  * than the ledger's (entities with a version column); `last-writer-wins` applies when it is greater or equal
- * (entities without one — the apply warns once per run).
+ * (entities without one — the apply warns once per run); `if-absent` applies only where the ledger holds no entry
+ * for the key yet (or a placeholder / rewound one, version < 0) — the backfill of an entity without a version,
+ * whose chunk read may be older than what a relay applied meanwhile (issue 9).
  */
-export type LedgerMode = 'newer' | 'last-writer-wins';
+export type LedgerMode = 'newer' | 'last-writer-wins' | 'if-absent';
 
 /**
  * What a store's error means, whatever engine raised it ({@link Store.classifyError}): callers branch on the kind,

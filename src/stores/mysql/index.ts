@@ -1,5 +1,5 @@
 import type mysql from 'mysql2/promise';
-import { normalizeLedgerEntries } from '../common.js';
+import { ledgerWins, normalizeLedgerEntries } from '../common.js';
 import { canonicalize } from '../../core/canonical.js';
 import type { ColumnInfo, Executor, LedgerEntry, LedgerMode, Row, SchemaInfo, Store, UpsertQuery } from '../types.js';
 import type { StoreUrl } from '../url.js';
@@ -75,7 +75,7 @@ export async function advanceLedgerMysql(tx: Executor, ledgerTable: string, enti
   }
   const winners = list.filter((e) => {
     const cur = current.get(e.key) ?? -1n;
-    return mode === 'newer' ? e.version > cur : e.version >= cur;
+    return ledgerWins(mode, e.version, cur);
   });
   if (winners.length === 0) return won;
   const up = sql.writeWinners(winners);

@@ -35,7 +35,7 @@ function executor(q: pg.Pool | pg.PoolClient, redacted: string): Executor {
 export async function advanceLedgerPg(tx: Executor, ledgerTable: string, entity: string, entries: LedgerEntry[], mode: LedgerMode): Promise<Set<string>> {
   const list = normalizeLedgerEntries(entries);
   if (list.length === 0) return new Set();
-  const rows = await tx.query<{ entity_key: string }>(pgAdvanceLedger(ledgerTable, mode === 'newer'), [
+  const rows = await tx.query<{ entity_key: string }>(pgAdvanceLedger(ledgerTable, mode), [
     entity,
     pgArrayParam(list.map((e) => e.key)),
     pgArrayParam(list.map((e) => e.version)),

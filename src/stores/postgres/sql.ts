@@ -1,5 +1,5 @@
-import { checkIdentifier } from '../common.js';
-import type { KeysetQuery, SqlDialect, Statement, StoreCapabilities, UpsertQuery } from '../types.js';
+import { checkIdentifier, ledgerWinsSql } from '../common.js';
+import type { KeysetQuery, SqlDialect, Statement, StoreCapabilities, UpsertQuery, LedgerMode } from '../types.js';
 import { postgresPrepare } from './prepare.js';
 
 /**
@@ -86,11 +86,11 @@ function arrayType(dataType: string): string {
  * The version-ledger advance as one statement: conditional upsert returning the keys that moved.
  * @internal
  */
-export function pgAdvanceLedger(ledgerTable: string, strict: boolean): string {
+export function pgAdvanceLedger(ledgerTable: string, mode: LedgerMode): string {
   return `INSERT INTO ${ledgerTable} AS l (entity, entity_key, version, deleted, applied_at)
     SELECT $1, u.k, u.v, u.d, now() FROM unnest($2::text[], $3::int8[], $4::bool[]) AS u(k, v, d)
     ON CONFLICT (entity, entity_key) DO UPDATE SET version = EXCLUDED.version, deleted = EXCLUDED.deleted, applied_at = EXCLUDED.applied_at
-    WHERE l.version ${strict ? '<' : '<='} EXCLUDED.version
+    WHERE ${ledgerWinsSql(mode, 'l', 'EXCLUDED')}
     RETURNING l.entity_key`;
 }
 

@@ -107,7 +107,7 @@ export async function advanceLedgerSqlite(tx: Executor, ledgerTable: string, ent
     const batch = list.slice(i, i + SQLITE_LEDGER_BATCH);
     const params: unknown[] = [];
     for (const e of batch) params.push(entity, e.key, e.version, e.deleted ? 1 : 0);
-    const rows = await tx.query<{ entity_key: string }>(sqliteAdvanceLedger(ledgerTable, mode === 'newer', batch.length), params);
+    const rows = await tx.query<{ entity_key: string }>(sqliteAdvanceLedger(ledgerTable, mode, batch.length), params);
     for (const r of rows) won.add(String(r.entity_key));
   }
   return won;

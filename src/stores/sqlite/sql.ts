@@ -1,6 +1,6 @@
 import { TandemError } from '../../core/errors.js';
-import { checkIdentifier } from '../common.js';
-import type { KeysetQuery, SqlDialect, Statement, StoreCapabilities, UpsertQuery } from '../types.js';
+import { checkIdentifier, ledgerWinsSql } from '../common.js';
+import type { KeysetQuery, SqlDialect, Statement, StoreCapabilities, UpsertQuery, LedgerMode } from '../types.js';
 import { sqlitePrepare } from './prepare.js';
 
 /**
@@ -175,12 +175,12 @@ export const SQLITE_LEDGER_BATCH = Math.floor(SQLITE_MAX_PARAMS / LEDGER_PARAMS_
  * within 1..{@link SQLITE_LEDGER_BATCH}.
  * @internal
  */
-export function sqliteAdvanceLedger(ledgerTable: string, strict: boolean, rows: number): string {
+export function sqliteAdvanceLedger(ledgerTable: string, mode: LedgerMode, rows: number): string {
   if (!Number.isInteger(rows) || rows < 1 || rows > SQLITE_LEDGER_BATCH) throw new TandemError('INTERNAL', `SQLite ledger batch of ${rows} rows is outside 1..${SQLITE_LEDGER_BATCH}`);
   const tuple = `(?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ','now'))`;
   return `INSERT INTO ${ledgerTable} AS l (entity, entity_key, version, deleted, applied_at)
     VALUES ${Array.from({ length: rows }, () => tuple).join(', ')}
     ON CONFLICT (entity, entity_key) DO UPDATE SET version = excluded.version, deleted = excluded.deleted, applied_at = excluded.applied_at
-    WHERE l.version ${strict ? '<' : '<='} excluded.version
+    WHERE ${ledgerWinsSql(mode, 'l', 'excluded')}
     RETURNING entity_key`;
 }
