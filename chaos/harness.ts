@@ -48,6 +48,11 @@ export interface ChaosOptions {
   direction?: Direction;
   /** TEST ONLY: run the relays with `TANDEM_TEST_BREAK=ack-on-failure` (a broken relay the judge must catch). */
   breakRelay?: 'ack-on-failure';
+  /**
+   * Seeds run at once (each in its own databases, files and processes). Default 1. Timing faults (kills, outages)
+   * are scheduled per seed, so running seeds side by side changes only how loaded the machine is.
+   */
+  parallel?: number;
   log?: (line: string) => void;
 }
 
@@ -88,7 +93,16 @@ class Proc {
   onLine(f: (line: string) => void): void {
     this.lineHandlers.push(f);
   }
+  /** True once the running child printed `ready` (its signal handlers are installed). */
+  ready = false;
+  /** Waits until the running child is {@link ready} (or gone, or `timeoutMs` passed); true when it is. */
+  async waitReady(timeoutMs = 30_000): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    while (this.child && !this.ready && Date.now() < until) await sleep(20);
+    return this.child !== null && this.ready;
+  }
   start(): void {
+    this.ready = false;
     const child = spawn(process.execPath, this.argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TANDEM_LOG_LEVEL: 'error', ...this.env } });
     let err = '';
     let out = '';
@@ -97,7 +111,10 @@ class Proc {
       out += d;
       const lines = out.split('\n');
       out = lines.pop()!;
-      for (const l of lines) for (const f of this.lineHandlers) f(l);
+      for (const l of lines) {
+        if (l === 'ready' && this.child === child) this.ready = true;
+        for (const f of this.lineHandlers) f(l);
+      }
     });
     child.on('exit', (code, signal) => {
       this.exits++;
@@ -143,7 +160,7 @@ async function runCliOnce(args: string[], env: NodeJS.ProcessEnv): Promise<{ cod
   return new Promise((r) => child.on('close', (code) => r({ code, stdout, stderr })));
 }
 
-type Opts = Required<Omit<ChaosOptions, 'seeds' | 'log' | 'broker' | 'direction' | 'breakRelay'>> & Pick<ChaosOptions, 'broker' | 'direction' | 'breakRelay'> & { log: (s: string) => void };
+type Opts = Required<Omit<ChaosOptions, 'seeds' | 'log' | 'broker' | 'direction' | 'breakRelay' | 'parallel'>> & Pick<ChaosOptions, 'broker' | 'direction' | 'breakRelay' | 'parallel'> & { log: (s: string) => void };
 
 /** Runs one seed end to end and returns the judge's figures. */
 export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
@@ -267,7 +284,7 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
             happened(f.kind);
             await sleep(f.params.durationMs ?? 1000);
             await stores.proxy.restore();
-          } else if (worker!.signal('SIGUSR1')) {
+          } else if ((await worker!.waitReady()) && worker!.signal('SIGUSR1')) {
             happened(f.kind);
             await sleep(f.params.durationMs ?? 1000);
             worker!.signal('SIGUSR2');
@@ -323,7 +340,7 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       // SIGTERM tells the worker the writers stopped: it finishes the backfill, drains, exits 0
       for (let i = 0; i < 5; i++) {
         if (!worker!.child) worker!.start();
-        await sleep(200);
+        await worker!.waitReady();
         const code = await worker!.stop(120_000);
         if (code === 0) break;
         o.log(`  worker drain exited ${code}; again`);
@@ -372,13 +389,22 @@ export function seedLine(r: SeedResult): string {
 export async function runChaos(opts: ChaosOptions): Promise<{ results: SeedResult[]; line: string }> {
   const o: Opts = { rows: 10_000, seconds: 10, writers: 4, faults: true, ...opts, log: opts.log ?? ((s: string) => process.stdout.write(`${s}\n`)) };
   const results: SeedResult[] = [];
-  for (const seed of opts.seeds) {
-    const r = await runSeed(seed, o);
-    o.log(seedLine(r));
-    if (!seedPassed(r)) for (const x of r.examples) o.log(`  ${x}`);
-    for (const e of r.entities) if (e.divergent) o.log(`  ${e.entity}: keys=${e.keys} lost=${e.lost} resurrected=${e.resurrected} phantom=${e.phantom} different=${e.different} extra=${e.extra}`);
-    results.push(r);
-  }
+  // seeds are independent worlds (their own databases, files, processes and proxies): up to `parallel` at a time
+  const queue = [...opts.seeds];
+  const lane = async () => {
+    for (let seed = queue.shift(); seed !== undefined; seed = queue.shift()) {
+      const r = await runSeed(seed, o);
+      const lines = [seedLine(r)];
+      if (!seedPassed(r)) for (const x of r.examples) lines.push(`  ${x}`);
+      for (const e of r.entities) {
+        if (e.divergent) lines.push(`  ${e.entity}: keys=${e.keys} lost=${e.lost} resurrected=${e.resurrected} phantom=${e.phantom} different=${e.different} extra=${e.extra}`);
+      }
+      o.log(lines.join('\n'));
+      results.push(r);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallel ?? 1, opts.seeds.length)) }, lane));
+  results.sort((a, b) => a.seed - b.seed);
   const sum = (f: (r: SeedResult) => number) => results.reduce((a, r) => a + f(r), 0);
   const dirs = (d: Direction) => results.filter((r) => r.direction === d).length;
   const seeds = opts.seeds.length ? `${Math.min(...opts.seeds)}-${Math.max(...opts.seeds)}` : '-';

@@ -1,6 +1,6 @@
 /**
  * `npm run chaos -- --seeds N [--first-seed S] [--rows R] [--seconds T] [--writers W] [--no-faults] [--broker rabbitmq]
- *   [--direction mariadb-postgres|postgres-mariadb|sqlite-pglite] [--break ack-on-failure]`
+ *   [--direction mariadb-postgres|postgres-mariadb|sqlite-pglite] [--break ack-on-failure] [--parallel P]`
  * Prints each seed's schedule and figures and, last, the judge's summary `chaos runs=N writes=W divergent_rows=0
  * lost_writes=0 resurrected=0 version_regressions=0 max_relay_lag_ms=L dead_letters=0 missing_faults=0 …`.
  * Exits 1 when any figure that must be 0 is not, a requested fault kind did not happen, or the backfill did not
@@ -22,6 +22,7 @@ const { values } = parseArgs({
     broker: { type: 'string' },
     direction: { type: 'string' },
     break: { type: 'string' },
+    parallel: { type: 'string', default: '1' },
   },
 });
 const fail = (m: string): never => {
@@ -30,6 +31,8 @@ const fail = (m: string): never => {
 };
 const n = Number(values.seeds), first = Number(values['first-seed']);
 if (!Number.isInteger(n) || n < 1 || !Number.isInteger(first)) fail('--seeds and --first-seed take integers');
+const parallel = Number(values.parallel);
+if (!Number.isInteger(parallel) || parallel < 1 || parallel > 8) fail('--parallel takes an integer 1..8');
 if (values.broker !== undefined && values.broker !== 'rabbitmq') fail('--broker must be rabbitmq');
 if (values.direction !== undefined && !DIRECTIONS.includes(values.direction as Direction)) fail(`--direction must be one of ${DIRECTIONS.join(', ')}`);
 const breakRelay = values.break ?? (process.env.TANDEM_TEST_BREAK || undefined);
@@ -44,6 +47,7 @@ const { results, line } = await runChaos({
   broker: values.broker === 'rabbitmq' ? 'rabbitmq' : undefined,
   direction: values.direction as Direction | undefined,
   breakRelay: breakRelay as 'ack-on-failure' | undefined,
+  parallel,
 });
 console.log(line);
 console.log(`chaos took ${((performance.now() - started) / 1000).toFixed(0)} s`);

@@ -9,18 +9,23 @@
  *   empty, and exits 0.
  * The harness SIGKILLs and restarts it as the schedule says.
  */
-import { runBackfill } from '../src/backfill/backfill.js';
-import { runRelay } from '../src/apply/relay.js';
-import { openContext, prepareControl } from '../src/cli/context.js';
-import { TandemError } from '../src/core/errors.js';
-import { createLogger } from '../src/core/logger.js';
 import type { Store } from '../src/stores/types.js';
 
+// The handlers come first, before Tandem's modules load (static imports would be evaluated before them, and under
+// load that takes seconds): a SIGUSR1 arriving earlier would start Node's inspector, a SIGUSR2 or SIGTERM would
+// kill the worker before it has done anything.
 let outage = false;
 process.on('SIGUSR1', () => { outage = true; });
 process.on('SIGUSR2', () => { outage = false; });
 const drain = new AbortController();
 process.on('SIGTERM', () => drain.abort());
+process.stdout.write('ready\n');
+
+const { runBackfill } = await import('../src/backfill/backfill.js');
+const { runRelay } = await import('../src/apply/relay.js');
+const { openContext, prepareControl } = await import('../src/cli/context.js');
+const { TandemError } = await import('../src/core/errors.js');
+const { createLogger } = await import('../src/core/logger.js');
 
 const check = () => {
   if (outage) throw new TandemError('STORE_UNREACHABLE', 'chaos: simulated target outage');
