@@ -305,8 +305,9 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     await sleep(o.seconds * 1000);
     // 'before': the writers go on until the backfill is done, and 1 s more (written by the relay alone)
     if (schedule.backfill === 'before') {
-      // (a loaded machine copies slowly: up to 90 s more, then the seed reports the mismatch)
-      const until = now() + Math.max(3 * o.seconds, 90) * 1000;
+      // (a loaded machine copies slowly — 15,000 rows took 100–135 s at load average 15 on 2 cores: up to 300 s
+      // more, then the seed reports the mismatch)
+      const until = now() + Math.max(3 * o.seconds, 300) * 1000;
       while (backfillDoneAt === undefined && now() < until) await sleep(100);
       // past the outage scheduled after the backfill, and 1 s more
       const post = schedule.faults.find((f) => f.params.afterBackfillMs !== undefined);
