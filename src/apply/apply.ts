@@ -3,7 +3,7 @@ import { canonicalize } from '../core/canonical.js';
 import { TandemError } from '../core/errors.js';
 import { keyString, mapRow, misfit, shownKey, type MappedRow, type ResolvedEntity, type ResolvedTarget } from '../core/mapping.js';
 import { isUniqueViolation as isStoreUniqueViolation, UNIQUE_VIOLATION, upsertByKey } from '../stores/common.js';
-import type { Executor, LedgerMode, Row, Store, UpsertQuery } from '../stores/types.js';
+import type { ColumnInfo, Executor, LedgerMode, Row, Store, UpsertQuery } from '../stores/types.js';
 
 /** What one apply did: rows offered, rows written (their version won), rows skipped (ledger had newer or equal). */
 export interface ApplyResult {
@@ -255,13 +255,16 @@ export async function resolveUniqueConflicts(target: Store, tx: Executor, entity
     const won = await target.advanceLedger(tx, target.controlTable('version_ledger'), entity.name, fresh.map((m) => ({ key: m.key, version: m.version, deleted: false })), 'last-writer-wins');
     batch.clear();
     for (const m of fresh) if (won.has(m.key)) batch.set(m.key, m);
-    // 3. park the unique values of the batch's rows that are already in the target
+    // 3. park the unique values of the batch's rows that are already in the target and whose unique values move
+    //    (a row that keeps its values holds nothing another row of the batch needs; a chunk of 5,000 rows used to
+    //    cost 5,000 UPDATEs per table here, which under steady swaps kept a backfill from ever finishing)
     const all = [...batch.values()];
-    for (const t of entity.targets) {
+    for (let ti = 0; ti < entity.targets.length; ti++) {
+      const t = entity.targets[ti]!;
       const keys = otherUniqueKeys(t);
       if (!keys.length) continue;
       const cols = [...new Set(keys.flat())].map((c) => t.table.columns.find((x) => x.name === c)!);
-      for (const r of all) {
+      for (const r of await movingRows(target, tx, entity, ti, cols, all)) {
         const params: unknown[] = [];
         const sets = cols.map((c) => {
           if (c.nullable) return `${target.sql.ident(c.name)} = NULL`;
@@ -286,6 +289,37 @@ export async function resolveUniqueConflicts(target: Store, tx: Executor, entity
     }
   }
   throw last;
+}
+
+/**
+ * The rows of `rows` whose target row (table `ti`) exists and holds other values in `cols` than the row will
+ * write: the ones whose unique values must be parked before the batch is written. Values are compared in the
+ * canonical encoding; a value that cannot be encoded counts as moving (parking more is always safe).
+ */
+async function movingRows(target: Store, tx: Executor, entity: ResolvedEntity, ti: number, cols: ColumnInfo[], rows: MappedRow[]): Promise<MappedRow[]> {
+  const t = entity.targets[ti]!;
+  const keyInfo = t.keyColumns.map((k) => t.table.columns.find((c) => c.name === k)!);
+  const idx = cols.map((c) => t.columns.findIndex((x) => x.name === c.name));
+  const same = (a: unknown, b: unknown, c: ColumnInfo): boolean => {
+    if (a === null || a === undefined || b === null || b === undefined) return (a ?? null) === (b ?? null);
+    try {
+      return canonicalize(a, c) === canonicalize(b, c);
+    } catch {
+      return false;
+    }
+  };
+  const current = new Map<string, Row>();
+  const select = [...t.keyColumns, ...cols.map((c) => c.name).filter((c) => !t.keyColumns.includes(c))];
+  for (let i = 0; i < rows.length; i += 500) {
+    const w = keysWhere(target, t.keyColumns, rows.slice(i, i + 500).map((r) => r.keyValues));
+    const found = await tx.query<Row>(`SELECT ${select.map((c) => target.sql.ident(c)).join(', ')} FROM ${target.sql.table(t.table.name)} WHERE ${w.sql}`, w.params);
+    for (const f of found) current.set(JSON.stringify(t.keyColumns.map((k, j) => canonicalize(f[k], keyInfo[j]!))), f);
+  }
+  return rows.filter((r) => {
+    const cur = current.get(r.key);
+    if (!cur) return false;
+    return cols.some((c, j) => idx[j]! < 0 || !same(cur[c.name], r.values[ti]![idx[j]!], c));
+  });
 }
 
 /** A unique placeholder for a parked text value: `~tandem~` and a hash of the key, cut to the column length. */
