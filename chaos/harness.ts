@@ -256,6 +256,20 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       }
     })();
 
+    // backfill progress (rows copied per entity): the worker prints it; otherwise the target's checkpoints are read
+    // directly (not through the proxy)
+    const copied = new Map<string, number>();
+    worker?.onLine((l) => {
+      const m = /^copied (\S+) (\d+)$/.exec(l);
+      if (m) copied.set(m[1]!, Number(m[2]));
+    });
+    const readProgress = async () => {
+      if (!watchReader) return;
+      const t = watchReader.dialect === 'mysql' ? 'tandem_checkpoints' : 'tandem.checkpoints';
+      const rows = await watchReader.query(`SELECT entity, rows_copied FROM ${t}`).catch(() => []);
+      for (const r of rows) copied.set(String(r.entity), Number(r.rows_copied));
+    };
+
     // the schedule's faults, each at its time
     const faultConn = await stores.connect();
     const fr = mulberry32(streamSeed(schedule.scheduleSeed, 99));
@@ -265,6 +279,19 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
         if (workload.stop) return;
         await sleep(f.params.afterBackfillMs);
       } else await sleep(Math.max(0, f.atMs - now()));
+      // an 'after' seed's outage comes once the backfill has copied part of every integer-keyed entity (a loaded
+      // machine starts it late), and the writers then change rows behind its cursor
+      let behind: Map<string, number> | null = null;
+      if (f.kind === 'target_outage' && f.params.afterBackfillMs === undefined) {
+        const until = now() + 60_000;
+        const enough = () => ['users', 'settings'].every((e) => (copied.get(e) ?? 0) >= Math.min(200, o.rows / 20));
+        while (!enough() && backfillDoneAt === undefined && !workload.stop && now() < until) {
+          await readProgress();
+          await sleep(100);
+        }
+        if (workload.stop) return;
+        behind = new Map([...copied].map(([e, n]) => [e, Math.floor(n * 0.8)]));
+      }
       switch (f.kind) {
         case 'kill_backfill':
           // restarted once the killed one's lease (2 s) has expired, else the restart is refused (LEASE_HELD)
@@ -282,11 +309,15 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
           if (stores.proxy) {
             await stores.proxy.cut();
             happened(f.kind);
+            workload.behind = behind;
             await sleep(f.params.durationMs ?? 1000);
+            workload.behind = null;
             await stores.proxy.restore();
           } else if ((await worker!.waitReady()) && worker!.signal('SIGUSR1')) {
             happened(f.kind);
+            workload.behind = behind;
             await sleep(f.params.durationMs ?? 1000);
+            workload.behind = null;
             worker!.signal('SIGUSR2');
           }
           break;

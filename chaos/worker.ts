@@ -61,7 +61,16 @@ const relay = runRelay({ primary: ctx.source, secondary: target, control: ctx.co
 // the backfill retries on its own after an outage: it is the same process, so a failed chunk must not end it
 for (;;) {
   try {
-    await runBackfill({ config: ctx.config, source: ctx.source, target, entities: ctx.entities, log, maxRowsPerSecond: rate ? Number(rate) : undefined });
+    await runBackfill({
+      config: ctx.config,
+      source: ctx.source,
+      target,
+      entities: ctx.entities,
+      log,
+      maxRowsPerSecond: rate ? Number(rate) : undefined,
+      // the harness times its outages by the backfill's progress
+      onChunk: (entity, copiedTotal) => { process.stdout.write(`copied ${entity} ${copiedTotal}\n`); },
+    });
     break;
   } catch (e) {
     // the outage may also keep the killed run's lease from being released: it expires within leaseSeconds
