@@ -232,7 +232,14 @@ export class RoutingStateCache {
 
   /** Reads the snapshot now (shared by concurrent callers); a failure keeps the last one and is logged once per outage. */
   refresh(): Promise<void> {
-    this.#inflight ??= readRoutingSnapshot(this.control)
+    // a control store that hangs must not hold the one read in flight forever: past the bound it counts as failed
+    let timer: NodeJS.Timeout | undefined;
+    const bound = Math.max(2 * this.o.refreshMs, 2000);
+    const read = Promise.race([
+      readRoutingSnapshot(this.control),
+      new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`no answer within ${bound} ms`)), bound))),
+    ]).finally(() => clearTimeout(timer));
+    this.#inflight ??= read
       .then(
         (s) => {
           this.#snapshot = s;
