@@ -232,14 +232,15 @@ export class RoutingStateCache {
 
   /** Reads the snapshot now (shared by concurrent callers); a failure keeps the last one and is logged once per outage. */
   refresh(): Promise<void> {
+    if (this.#inflight) return this.#inflight;
     // a control store that hangs must not hold the one read in flight forever: past the bound it counts as failed
     let timer: NodeJS.Timeout | undefined;
     const bound = Math.max(2 * this.o.refreshMs, 2000);
     const read = Promise.race([
       readRoutingSnapshot(this.control),
       new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`no answer within ${bound} ms`)), bound))),
-    ]).finally(() => clearTimeout(timer));
-    this.#inflight ??= read
+    ]);
+    this.#inflight = read
       .then(
         (s) => {
           this.#snapshot = s;
@@ -253,9 +254,16 @@ export class RoutingStateCache {
         },
       )
       .finally(() => {
+        clearTimeout(timer);
         this.#inflight = undefined;
       });
     return this.#inflight;
+  }
+
+  /** Reads the snapshot now, after any read already in flight (so it sees writes made before this call). */
+  async readNow(): Promise<void> {
+    if (this.#inflight) await this.#inflight;
+    await this.refresh();
   }
 
   /** Starts the background refresh (idempotent) and returns the first read. */

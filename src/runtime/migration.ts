@@ -257,9 +257,9 @@ export class Migration {
     return this.#routingRuntime().cache.view();
   }
 
-  /** Re-reads the routing state now (the cache is updated; a failure keeps the last one). */
+  /** Re-reads the routing state now, seeing every write made before the call (a failure keeps the last one). */
   refreshRouting(): Promise<void> {
-    return this.#routingRuntime().cache.refresh();
+    return this.#routingRuntime().cache.readNow();
   }
 
   /** Closes Tandem's own connections (each store once). Safe to call twice. */
