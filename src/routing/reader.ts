@@ -22,6 +22,14 @@ export type ReadFn<K, T> = (key: K) => T | Promise<T>;
  */
 export type CompareFn<K, T> = (legacyResult: T, newResult: T, key: K) => boolean | CompareOutcome | Promise<boolean | CompareOutcome>;
 
+/**
+ * An outside source of the canary decision per key (an OpenFeature flag evaluated with the canonical key as its
+ * targeting key): `true` serves the key from new in `canary`. Consulted only in `canary`, and only when neither the
+ * kill switch, the failsafe nor a tripped guard decides first. A throw, or no answer within the read's budget,
+ * falls back to the bucket rule.
+ */
+export type CanaryDecision = (entity: string, canonicalKey: string, bucket: number) => boolean | Promise<boolean>;
+
 /** Options of `Migration.reads(entity, options)`. */
 export interface ReadsOptions<K, T> {
   /** Reads the key from the legacy store (the application's code). */
@@ -46,6 +54,8 @@ export interface ReadsOptions<K, T> {
   observer?: ReadObserver;
   /** What this entity's keys are bucketed by; default `routing.bucketBy[entity]`, else the whole key. */
   bucketBy?: BucketBy;
+  /** The canary decision per key; default: the migration's `canaryDecision` hook, else the bucket rule. */
+  canaryDecision?: CanaryDecision;
 }
 
 /** Where one read goes, and why. */
@@ -74,8 +84,11 @@ const LATE = PHASES.indexOf('legacy_read_only');
  * - `canary`: new with fallback when `bucket < canaryPercent × 100` (0 while the guard's verdict is `tripped`);
  *   otherwise legacy, shadowed as in `shadow`;
  * - `new_primary`: new with fallback to legacy.
+ *
+ * `o.inCanary` (from a {@link CanaryDecision}, e.g. an OpenFeature flag) replaces the bucket rule for the canary
+ * share; the kill switch, the failsafe and a tripped guard still override it.
  */
-export function routeOf(view: Pick<RoutingView, 'phase' | 'shadowPercent' | 'canaryPercent' | 'killed' | 'guard' | 'failsafe'>, bucket: number | null): Route {
+export function routeOf(view: Pick<RoutingView, 'phase' | 'shadowPercent' | 'canaryPercent' | 'killed' | 'guard' | 'failsafe'>, bucket: number | null, o: { inCanary?: boolean } = {}): Route {
   const { phase } = view;
   if (PHASES.indexOf(phase) >= LATE) return { serve: 'new', fallback: false, shadow: false, why: `phase ${phase}: new only (legacy is no longer written)` };
   if (view.failsafe) return { serve: 'legacy', fallback: false, shadow: false, why: 'failsafe: the control plane could not be read for longer than failSafeSeconds; legacy only' };
@@ -92,8 +105,11 @@ export function routeOf(view: Pick<RoutingView, 'phase' | 'shadowPercent' | 'can
     case 'canary': {
       const tripped = view.guard?.state === 'tripped';
       const canary = tripped ? 0 : view.canaryPercent;
-      const inCanary = bucket !== null && inSample(bucket, canary);
-      const canaryWhy = `${b} ${inCanary ? '<' : '≥'} canary ${canary}% × 100${tripped ? ` (guard tripped: canary ${view.canaryPercent}% counts as 0)` : ''}`;
+      const decided = o.inCanary !== undefined && !tripped;
+      const inCanary = decided ? o.inCanary! : bucket !== null && inSample(bucket, canary);
+      const canaryWhy = decided
+        ? `the canary decision (CanaryDecision hook) says ${inCanary ? 'in' : 'out'}`
+        : `${b} ${inCanary ? '<' : '≥'} canary ${canary}% × 100${tripped ? ` (guard tripped: canary ${view.canaryPercent}% counts as 0)` : ''}`;
       if (inCanary) return { serve: 'new', fallback: true, shadow: false, why: `phase canary: ${canaryWhy}: new, falling back to legacy` };
       return { serve: 'legacy', fallback: false, shadow: shadowed, why: `phase canary: ${canaryWhy}: legacy; ${shadowWhy}` };
     }
@@ -248,6 +264,19 @@ export function createReader<K, T>(rt: RoutingRuntime, entity: ResolvedEntity, o
     return { key: canonical, bucketKey: bk, bucket, route: routeOf(view, bucket), error };
   };
 
+  const decide = o.canaryDecision;
+  /** The decision hook's answer, or undefined (a throw, or none within the budget: the bucket rule decides). */
+  const decideWithin = async (canonical: string, bucket: number): Promise<boolean | undefined> => {
+    let p: Promise<boolean>;
+    try {
+      p = Promise.resolve(decide!(name, canonical, bucket));
+    } catch {
+      return undefined;
+    }
+    const r = await within(p, budgetMs);
+    return 'timeout' in r || !r.ok ? undefined : r.value === true;
+  };
+
   /** Phases where the bucket can matter (and is worth computing). */
   const bucketed = (view: RoutingView) => !view.failsafe && !view.killed && (view.phase === 'shadow' || view.phase === 'canary');
 
@@ -335,7 +364,12 @@ export function createReader<K, T>(rt: RoutingRuntime, entity: ResolvedEntity, o
     async read(key: K): Promise<T> {
       if (!rt.isReady) await rt.ready();
       const view = rt.cache.view();
-      const { route } = resolve(key, view, bucketed(view));
+      const kr = resolve(key, view, bucketed(view));
+      let route = kr.route;
+      if (decide && view.phase === 'canary' && kr.key !== null && kr.bucket !== null && !view.failsafe && !view.killed && view.guard?.state !== 'tripped') {
+        const inCanary = await decideWithin(kr.key, kr.bucket);
+        if (inCanary !== undefined) route = routeOf(view, kr.bucket, { inCanary });
+      }
       if (route.serve === 'legacy') {
         if (!route.shadow) return serve('legacy', o.legacy, key);
         const legacy = serve('legacy', o.legacy, key);

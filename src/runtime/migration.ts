@@ -16,7 +16,7 @@ import { TandemEvents, type RelayDirection } from './events.js';
 import { PhaseCache } from './phase-cache.js';
 import { migrationServices, type MigrationServices } from './services/index.js';
 import { readMigrationStatus, type MigrationStatus } from './status.js';
-import { createReader, NO_OBSERVER, RoutingRuntime, type Reader, type ReadsOptions } from '../routing/reader.js';
+import { type CanaryDecision, createReader, NO_OBSERVER, RoutingRuntime, type Reader, type ReadsOptions } from '../routing/reader.js';
 import type { RoutingView } from '../routing/state.js';
 import type { ReadObserver, ShadowComparator } from '../routing/types.js';
 import type { ShadowCountsSource } from '../routing/shadow-counts.js';
@@ -79,10 +79,12 @@ export interface MigrationOptions {
   shadowComparator?: (m: Migration, entity: string) => ShadowComparator;
   /** Where `status()` takes the fleet's shadow comparison counts from (src/routing/shadow-counts.ts). Default: none. */
   shadowCounts?: ShadowCountsSource;
+  /** The canary decision per key of every reader (e.g. OpenFeature), see `CanaryDecision`. Default: the bucket rule. */
+  canaryDecision?: CanaryDecision;
 }
 
 /** The routing hooks of a migration (see {@link MigrationOptions}). */
-export type RoutingHooks = Pick<MigrationOptions, 'readObserver' | 'shadowComparator' | 'shadowCounts'>;
+export type RoutingHooks = Pick<MigrationOptions, 'readObserver' | 'shadowComparator' | 'shadowCounts' | 'canaryDecision'>;
 
 /** A store that could not be opened: every method throws the error it failed with. */
 function unreachable(url: string, dialect: Store['dialect'], error: unknown): Store {
@@ -239,7 +241,8 @@ export class Migration {
     const rt = this.#routingRuntime();
     this.#observer ??= this.hooks.readObserver?.(this) ?? NO_OBSERVER;
     const comparator = options.comparator ?? (options.compare ? undefined : this.hooks.shadowComparator?.(this, entity));
-    const reader = createReader<K, T>(rt, e, { ...options, observer: options.observer ?? this.#observer, comparator });
+    const canaryDecision = options.canaryDecision ?? this.hooks.canaryDecision;
+    const reader = createReader<K, T>(rt, e, { ...options, observer: options.observer ?? this.#observer, comparator, canaryDecision });
     this.#readers.add(reader as unknown as Reader<never, unknown>);
     return reader;
   }
@@ -337,7 +340,7 @@ async function openOnce(config: TandemConfig, configPath: string | null, o: Migr
       if (mode === 'prepare') await assertConfigDistinctTables(config, legacy, next);
     }
     const entities = o.entities === null ? [] : await resolveConfig(config, legacy, next, o.entities);
-    const hooks = { readObserver: o.readObserver, shadowComparator: o.shadowComparator, shadowCounts: o.shadowCounts };
+    const hooks = { readObserver: o.readObserver, shadowComparator: o.shadowComparator, shadowCounts: o.shadowCounts, canaryDecision: o.canaryDecision };
     const m = new Migration(config, configPath, { legacy, new: next, control }, entities, log, o.phaseTtlMs ?? 1000, hooks);
     // the first read, so that writes start with a known phase; a control plane not created yet is not an error
     await m.readPhase().catch(() => {});

@@ -68,7 +68,7 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
   let tgt: Awaited<ReturnType<typeof createPgDatabase>>;
   const newProxy = new TcpProxy(5432);
   const ctlProxy = new TcpProxy(5432);
-  let cfgFast: string; // control through ctlProxy, refreshMs 100, failSafeSeconds 1
+  let cfgFast: string; // control through ctlProxy, refreshMs 100, failSafeSeconds 2
   let cfgDefault: string; // control = target directly, default routing (refreshMs 1000)
   let m: Migration;
   let legacyDb: mysql.Pool;
@@ -131,7 +131,7 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
     const name = new URL(tgt.url).pathname;
     const text = fixtureConfig(src.url, tgt.url);
     cfgFast = writeConfig(text.replace('  backfill:', `  control: ${JSON.stringify(`postgres://postgres@127.0.0.1:${ctlProxy.port}${name}`)},
-  routing: { salt: 's1', refreshMs: 100, failSafeSeconds: 1, budgetMs: 50, shadowDeadlineMs: 1000, maxConcurrentShadow: 8 },
+  routing: { salt: 's1', refreshMs: 100, failSafeSeconds: 2, budgetMs: 50, shadowDeadlineMs: 1000, maxConcurrentShadow: 8 },
   backfill:`));
     cfgDefault = writeConfig(text);
     m = await openMigration(cfgFast, { entities: ['users'], log: quiet });
@@ -177,8 +177,9 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
       took.push(performance.now() - t0);
       expect(got).toEqual(await legacyRead(id));
     }
-    // a read waits for legacy only: its median stays far below the 200 ms new takes (a few ms on an idle machine)
-    expect(median(took)).toBeLessThan(100);
+    // a read waits for legacy only: a few ms on an idle machine; had it waited for new it would take ≥ 200 ms
+    // (the bound leaves room for a loaded machine: 2 cores shared by several test runs)
+    expect(median(took)).toBeLessThan(180);
     await waitFor(() => rec.comparisons.length === 8, { timeoutMs: 15_000, what: '8 comparisons' });
     // ids 1…100 are in new (every tenth with another e-mail), 101…200 not yet
     expect(rec.count('matched')).toBe(7);
@@ -222,7 +223,9 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
     await phase('canary');
     await state({ shadow: 0, canary: 100 });
     const { r, rec } = reader(recorder(), { budgetMs: 50 });
-    expect((await r.read(5)).origin).toBe('new');
+    // healthy: served by new (a generous budget, so a loaded machine cannot turn it into a fallback)
+    const { r: patient } = reader(recorder(), { budgetMs: 5000 });
+    expect((await patient.read(5)).origin).toBe('new');
     // slowed past the budget: legacy answers, in about budget + the legacy read
     newMode.delayMs = 200;
     const took: number[] = [];
@@ -232,8 +235,9 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
       took.push(performance.now() - t0);
     }
     newMode.delayMs = 0;
-    // budget 50 ms + a legacy read of a few ms; the 200 ms new read is never waited for (median, for a loaded machine)
-    expect(median(took)).toBeLessThan(150);
+    // budget 50 ms + a legacy read of a few ms; had it waited for new it would take ≥ 200 ms (median, and room for
+    // timers firing late on a loaded machine)
+    expect(median(took)).toBeLessThan(190);
     expect(median(took)).toBeGreaterThanOrEqual(49);
     expect(rec.reads.filter((s) => s.origin === 'new' && s.outcome === 'timeout').length).toBe(10);
     expect(rec.reads.filter((s) => s.origin === 'legacy' && s.outcome === 'fallback').length).toBe(10);
@@ -249,20 +253,24 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
       legacyThrows = false;
       await newProxy.restore();
     }
-    expect((await r.read(5)).origin).toBe('new');
+    expect((await patient.read(5)).origin).toBe('new');
   });
 
   it('canary: shares within ±1.5 % over 10,000 keys, sticky across calls and across two instances, monotonic', async () => {
     await phase('canary');
-    const other = await openMigration(cfgFast, { entities: ['users'], log: quiet });
+    // two instances of their own (failSafeSeconds 30): 10,000 explains in a row block the event loop for a while,
+    // which must not be mistaken for an unreadable control plane (failSafeSeconds is 1 in cfgFast)
+    const one = await openMigration(cfgDefault, { entities: ['users'], log: quiet });
+    const other = await openMigration(cfgDefault, { entities: ['users'], log: quiet });
     try {
-      const a = reader().r;
+      const a = reader(recorder(), {}, one).r;
       const b = reader(recorder(), {}, other).r;
       const keys = Array.from({ length: 10_000 }, (_, i) => i + 1);
       const served = (rd: Reader<number, Row>) => keys.map((k) => rd.explain(k).route.serve === 'new');
       let prev: boolean[] | null = null;
       for (const p of [5, 20, 50]) {
         await state({ canary: p });
+        await one.refreshRouting();
         await other.refreshRouting();
         const sa = served(a);
         expect(served(a)).toEqual(sa); // sticky across calls
@@ -274,8 +282,10 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
       }
       // and what explain says is what read does, on real reads
       for (let id = 1; id <= 40; id++) expect((await a.read(id)).origin).toBe(a.explain(id).route.serve);
-      expect(a.explain(42).bucket).toBe(bucketOf('s1', '["42"]'));
+      // cfgDefault has the default salt
+      expect(a.explain(42).bucket).toBe(bucketOf('tandem', '["42"]'));
     } finally {
+      await one.close();
       await other.close();
     }
   });
@@ -285,7 +295,8 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
     try {
       await setPhase(inst.stores.control, 'canary', { force: true });
       await setCanaryPercent(inst.stores.control, 100);
-      const { r } = reader(recorder(), {}, inst);
+      // a generous budget: a fallback on a loaded machine must not pass for the kill switch
+      const { r } = reader(recorder(), { budgetMs: 5000 }, inst);
       await waitFor(async () => (await r.read(7)).origin === 'new', { timeoutMs: 5000, what: 'canary 100 % served by new' });
       const k = await runCli(['kill', '--config', cfgDefault]);
       expect(k.code, k.stderr).toBe(0);
@@ -294,6 +305,7 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
       await waitFor(async () => (await r.read(7)).origin === 'legacy', { timeoutMs: 2000, what: 'the kill switch to reach the instance' });
       const reached = Date.now() - t0;
       expect(reached).toBeLessThan(2000);
+      expect(r.explain(7).route.why).toMatch(/^killed/);
       const u = await cli(['unkill', '--config', cfgDefault]);
       expect(u.code, u.stderr).toBe(0);
       await waitFor(async () => (await r.read(7)).origin === 'new', { timeoutMs: 2000, what: 'unkill to reach the instance' });
@@ -305,21 +317,21 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
   it('failsafe: an instance that cannot read the control plane for longer than failSafeSeconds serves legacy only', async () => {
     await phase('canary');
     await state({ canary: 100 });
-    const { r } = reader();
+    const { r } = reader(recorder(), { budgetMs: 5000 });
     expect((await r.read(3)).origin).toBe('new');
     await ctlProxy.hang();
     const cut = Date.now();
     try {
-      // the last state is kept meanwhile (failSafeSeconds is 1)
+      // the last state is kept meanwhile (failSafeSeconds is 2)
       expect(m.routingView().failsafe).toBe(false);
-      await waitFor(() => m.routingView().failsafe, { timeoutMs: 5000, what: 'the failsafe' });
-      // a read succeeded at most refreshMs (100) before the cut: the failsafe cannot come before ~0.9 s
-      expect(Date.now() - cut).toBeGreaterThanOrEqual(850);
+      await waitFor(() => m.routingView().failsafe, { timeoutMs: 8000, what: 'the failsafe' });
+      // a read succeeded at most refreshMs (100) before the cut: the failsafe cannot come before ~1.9 s
+      expect(Date.now() - cut).toBeGreaterThanOrEqual(1850);
       for (let id = 1; id <= 5; id++) expect(await r.read(id)).toEqual(await legacyRead(id));
     } finally {
       await ctlProxy.restore();
     }
-    await waitFor(async () => (await r.read(3)).origin === 'new', { timeoutMs: 5000, what: 'routing back once the control plane answers' });
+    await waitFor(async () => (await r.read(3)).origin === 'new', { timeoutMs: 8000, what: 'routing back once the control plane answers' });
   });
 
   it('CLI: bad input is one TANDEM_ERR_* line and writes nothing; the guard refuses an advance until its cooldown; bucket explains', async () => {
