@@ -151,6 +151,16 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
     await tgt?.drop().catch(() => {});
   });
 
+  it('reads() of an entity that is not resolved, or not in the config, is TANDEM_ERR_ROUTING_UNKNOWN_ENTITY', async () => {
+    const bare = await openMigration(cfgDefault, { entities: null, log: quiet });
+    try {
+      expect(() => bare.reads('users', { legacy: legacyRead, new: newRead })).toThrow(/TANDEM_ERR_ROUTING_UNKNOWN_ENTITY|was not resolved/);
+      expect(() => m.reads('nope', { legacy: legacyRead, new: newRead })).toThrow(/unknown entity "nope"/);
+    } finally {
+      await bare.close();
+    }
+  });
+
   it('prepare and dual_write: legacy only, new is never called', async () => {
     const { r, rec } = reader();
     for (const p of ['prepare', 'dual_write'] as const) {
@@ -284,6 +294,18 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
       for (let id = 1; id <= 40; id++) expect((await a.read(id)).origin).toBe(a.explain(id).route.serve);
       // cfgDefault has the default salt
       expect(a.explain(42).bucket).toBe(bucketOf('tandem', '["42"]'));
+
+      // a canary decision hook (OpenFeature's place) replaces the bucket rule, with the canonical key as targeting key
+      await state({ canary: 0 });
+      await one.refreshRouting();
+      const asked: string[] = [];
+      const decided = one.reads<number, Row>('users', {
+        legacy: legacyRead, new: newRead, budgetMs: 5000,
+        canaryDecision: (_entity, key) => (asked.push(key), key === '["5"]'),
+      });
+      expect((await decided.read(5)).origin).toBe('new');
+      expect((await decided.read(6)).origin).toBe('legacy');
+      expect(asked).toEqual(['["5"]', '["6"]']);
     } finally {
       await one.close();
       await other.close();
