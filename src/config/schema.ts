@@ -248,7 +248,12 @@ export const configSchema = z
       .strict()
       .default({ maxReportedDifferences: 20, pageRows: 5000 }),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    // routing.bucketBy names entities: a typo must not silently bucket by the whole key
+    for (const name of Object.keys(c.routing?.bucketBy ?? {}))
+      if (!Object.hasOwn(c.entities, name)) ctx.addIssue({ code: 'custom', path: ['routing', 'bucketBy', name], message: `no entity named ${name} (entities: ${Object.keys(c.entities).join(', ')})` });
+  });
 
 /** The config as written by the user (before defaults). */
 export type TandemConfigInput = z.input<typeof configSchema>;

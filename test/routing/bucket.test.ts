@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
 import { bucketKeyFn, bucketOf, bucketsOf, canonicalKeyOf, inSample, murmur3x86_32 } from '../../src/routing/bucket.js';
 import { routeOf } from '../../src/routing/reader.js';
 import { parsePercent } from '../../src/routing/state.js';
@@ -102,6 +103,13 @@ describe('bucketing', () => {
     expect(inAt(0).size).toBe(0);
     expect(inAt(100).size).toBe(10_000);
     expect(bucketsOf(0.29)).toBe(29);
+  });
+
+  it('config: routing defaults, and a bucketBy naming no entity is TANDEM_ERR_CONFIG_INVALID', () => {
+    const base = { source: 'sqlite:a.db', target: 'sqlite:b.db', entities: { users: { table: 'users', key: 'id', targets: [{ table: 'users', columns: { id: 'id' } }] } } };
+    expect(parseConfig(base).routing).toEqual({ salt: 'tandem', refreshMs: 1000, failSafeSeconds: 30, budgetMs: 100, shadowDeadlineMs: 1000, maxConcurrentShadow: 64 });
+    expect(() => parseConfig({ ...base, routing: { bucketBy: { usres: 'id' } } })).toThrow(expect.objectContaining({ code: 'TANDEM_ERR_CONFIG_INVALID', message: expect.stringMatching(/routing\.bucketBy\.usres: no entity named usres/) }));
+    expect(() => parseConfig({ ...base, routing: { refreshMs: 10 } })).toThrow(/routing\.refreshMs/);
   });
 
   it('percentages: 0…100, at most two decimals', () => {
