@@ -66,8 +66,11 @@ function recorder() {
 describe('routed reads (MariaDB → PostgreSQL)', () => {
   let src: Awaited<ReturnType<typeof createMysqlDatabase>>;
   let tgt: Awaited<ReturnType<typeof createPgDatabase>>;
-  const newProxy = new TcpProxy(5432);
-  const ctlProxy = new TcpProxy(5432);
+  const pgAt = new URL(PG_BASE);
+  const newProxy = new TcpProxy(Number(pgAt.port || 5432), pgAt.hostname);
+  const ctlProxy = new TcpProxy(Number(pgAt.port || 5432), pgAt.hostname);
+  /** The target database's URL through a proxy. */
+  const via = (proxy: TcpProxy, path: string) => `postgres://${pgAt.username || 'postgres'}@127.0.0.1:${proxy.port}${path}`;
   let cfgFast: string; // control through ctlProxy, refreshMs 100, failSafeSeconds 2
   let cfgDefault: string; // control = target directly, default routing (refreshMs 1000)
   let m: Migration;
@@ -130,14 +133,14 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
     await ctlProxy.start();
     const name = new URL(tgt.url).pathname;
     const text = fixtureConfig(src.url, tgt.url);
-    cfgFast = writeConfig(text.replace('  backfill:', `  control: ${JSON.stringify(`postgres://postgres@127.0.0.1:${ctlProxy.port}${name}`)},
+    cfgFast = writeConfig(text.replace('  backfill:', `  control: ${JSON.stringify(via(ctlProxy, name))},
   routing: { salt: 's1', refreshMs: 100, failSafeSeconds: 2, budgetMs: 50, shadowDeadlineMs: 1000, maxConcurrentShadow: 8 },
   backfill:`));
     cfgDefault = writeConfig(text);
     m = await openMigration(cfgFast, { entities: ['users'], log: quiet });
     await ensureControlSchema(m.stores.control);
     legacyDb = mysql.createPool({ uri: src.url, connectionLimit: 10 });
-    newDb = new pg.Pool({ connectionString: `postgres://postgres@127.0.0.1:${newProxy.port}${name}`, max: 20 });
+    newDb = new pg.Pool({ connectionString: via(newProxy, name), max: 20 });
     newDb.on('error', () => {});
   });
 
@@ -404,6 +407,3 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
     expect(t.stdout).toMatch(/served by: legacy/);
   });
 });
-
-// the PG base is used for both proxies (127.0.0.1:5432 unless overridden): fail loudly if a test setup points elsewhere
-if (!PG_BASE.includes('127.0.0.1:5432')) throw new Error('reader.test.ts proxies PostgreSQL at 127.0.0.1:5432; TANDEM_TEST_PG points elsewhere');
