@@ -78,3 +78,11 @@ export {
   type MigrationStatus, type EntityStatus, type BackfillState, type LastVerify, type MigrationServices, type Service,
   type BackfillServiceOptions, type RelayServiceOptions, type RelayServiceResult, type RelayMode, type VerifyServiceOptions, type SupervisorOptions,
 } from './runtime/index.js';
+// read path: bucketing, routing state, routed reads (docs/routing.md)
+export { bucketOf, bucketsOf, canonicalKeyOf, inSample, murmur3x86_32, BUCKETS } from './routing/bucket.js';
+export { killRouting, parsePercent, readRoutingSnapshot, setCanaryPercent, setShadowPercent, unkillRouting, type RoutingSnapshot, type RoutingView } from './routing/state.js';
+export { NO_OBSERVER, routeOf, type CanaryDecision, type CompareFn, type KeyRoute, type ReadFn, type Reader, type ReadsOptions, type Route } from './routing/reader.js';
+export type * from './routing/types.js';
+export { ROUTING_STATE_ROWS } from './routing/types.js';
+export type { ShadowCounts, ShadowCountsSource } from './routing/shadow-counts.js';
+export type { BucketBy, RoutingConfig } from './config/schema.js';

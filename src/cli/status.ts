@@ -11,7 +11,7 @@ export { backfillState, type BackfillHolder };
  * runtime (`relay`, `updatedAt`, an entity's `name`, `backfill`, `verify`) are optional here so that a report of
  * the older shape still formats.
  */
-export type StatusReport = Omit<MigrationStatus, 'relay' | 'updatedAt' | 'entities'> & Partial<Pick<MigrationStatus, 'relay' | 'updatedAt'>> & {
+export type StatusReport = Omit<MigrationStatus, 'relay' | 'updatedAt' | 'entities' | 'routing'> & Partial<Pick<MigrationStatus, 'relay' | 'updatedAt' | 'routing'>> & {
   entities: (Omit<EntityStatus, 'name' | 'backfill' | 'verify'> & Partial<Pick<EntityStatus, 'name' | 'backfill' | 'verify'>>)[];
 };
 
@@ -38,6 +38,17 @@ function stateCell(e: StatusReport['entities'][number]): string {
   return `${e.status} (${Math.round(b.rowsPerSecond).toLocaleString('en-US')} rows/s${eta})`;
 }
 
+/** The routing lines of `tandem status`: state, guard, shadow comparisons. */
+function routingLines(r: MigrationStatus['routing']): string[] {
+  const sh = r.shadow;
+  const counts = sh.source === 'none' ? 'not reported by this build' : sh.source === 'unavailable' ? 'could not be read' : `${sh.compared} compared, ${sh.matched} matched, ${sh.mismatched} mismatched, ${sh.lagging} lagging, ${sh.dropped} dropped`;
+  return [
+    `routing: shadow ${r.shadowPercent}%, canary ${r.canaryPercent}%${r.killed ? ', KILLED (every read to legacy; tandem unkill)' : ''}`,
+    `guard: ${r.guard.state}${r.guard.reason ? ` — ${r.guard.reason}` : ''}`,
+    `shadow comparisons: ${counts}`,
+  ];
+}
+
 /** The status model as aligned text (what `tandem status` prints). */
 export function formatStatus(s: StatusReport): string {
   const out = [
@@ -47,6 +58,7 @@ export function formatStatus(s: StatusReport): string {
     `relay: ${s.relay ? `${s.relay.direction === 'reverse' ? 'new → legacy (reverse)' : 'legacy → new'}, ` : ''}${s.outbox ? `${s.outbox.pending.toLocaleString('en-US')} change(s) waiting, oldest ${(s.outbox.oldestMs / 1000).toFixed(1)} s` : 'no outbox yet'}`,
     `dead letters: ${s.deadLetters.count}${s.deadLetters.count ? ' — these block cutover; fix the cause, then `tandem relay --requeue-dead-letters`' : ''}`,
     ...alignColumns(s.deadLetters.recent.map((d) => [d.deadAt, d.origin, d.entity, d.key, `after ${d.attempts} attempts: ${d.reason}`])),
+    ...(s.routing ? routingLines(s.routing) : []),
     '',
     'backfill:',
   ];

@@ -144,6 +144,54 @@ export const entitySchema = z
   .strict();
 export type EntityConfig = z.infer<typeof entitySchema>;
 
+/**
+ * `bucketBy` of one entity: what its keys are bucketed by instead of the whole key — one key column or several
+ * (a subset of the entity's key, in the order given: `'org_id'`), or a function of the key's canonical values
+ * (`(key) => tenantOf(key)`, strings in the key's canonical text, see docs/routing.md) returning the value(s) to
+ * bucket by (strings, or integers written in decimal). Keys with the same bucketing value share a bucket, so a
+ * tenant moves as one.
+ */
+export const bucketBySchema = z.union([
+  identifier,
+  z.array(identifier).min(1, 'needs at least one column'),
+  fn<(key: string[]) => string | number | bigint | (string | number | bigint)[]>('bucketBy (key) => value'),
+]);
+export type BucketBy = z.infer<typeof bucketBySchema>;
+
+/** The routing defaults (docs/routing.md). */
+export const ROUTING_DEFAULTS = {
+  salt: 'tandem',
+  refreshMs: 1000,
+  failSafeSeconds: 30,
+  budgetMs: 100,
+  shadowDeadlineMs: 1000,
+  maxConcurrentShadow: 64,
+} as const;
+
+/**
+ * The read path (docs/routing.md): how keys are bucketed, how often every instance re-reads the routing state,
+ * when it gives up on the control plane, and the bounds of canary and shadow reads.
+ */
+export const routingSchema = z
+  .object({
+    /** Mixed into every bucket: `bucket = floor(murmur3_x86_32(salt + ":" + key) × 10000 / 2³²)`. Changing it moves every key. */
+    salt: z.string().max(200).default(ROUTING_DEFAULTS.salt),
+    /** Per entity, what to bucket by instead of the whole key (key column(s) or a function of the key). */
+    bucketBy: z.record(identifier, bucketBySchema).optional(),
+    /** How often an instance re-reads the routing state (and phase) from the control plane, ms. Default 1000. */
+    refreshMs: z.number().int().min(50).max(60_000).default(ROUTING_DEFAULTS.refreshMs),
+    /** An instance that cannot read the control plane for longer than this serves legacy only. Default 30. */
+    failSafeSeconds: z.number().positive().max(3600).default(ROUTING_DEFAULTS.failSafeSeconds),
+    /** Default budget of a read served by new before it falls back to legacy, ms (`reads(…, { budgetMs })`). Default 100. */
+    budgetMs: z.number().positive().max(60_000).default(ROUTING_DEFAULTS.budgetMs),
+    /** A detached shadow read of new not done by then is dropped (not compared), ms. Default 1000. */
+    shadowDeadlineMs: z.number().positive().max(600_000).default(ROUTING_DEFAULTS.shadowDeadlineMs),
+    /** Most shadow reads in flight per instance; over it a shadow read is dropped and counted, never queued. Default 64. */
+    maxConcurrentShadow: z.number().int().positive().max(100_000).default(ROUTING_DEFAULTS.maxConcurrentShadow),
+  })
+  .strict();
+export type RoutingConfig = z.output<typeof routingSchema>;
+
 export const configSchema = z
   .object({
     source: z.string().min(1, 'must be a store URL'),
@@ -188,6 +236,8 @@ export const configSchema = z
      * `tandem status` calls a process dead after three missed beats. Default 5.
      */
     heartbeatSeconds: z.number().positive().max(300).default(5),
+    /** The read path: bucketing, refresh, failsafe, canary budget, shadow bounds (docs/routing.md). */
+    routing: routingSchema.default({ ...ROUTING_DEFAULTS }),
     verify: z
       .object({
         /** How many differing keys the report lists. Default 20. */
@@ -198,7 +248,12 @@ export const configSchema = z
       .strict()
       .default({ maxReportedDifferences: 20, pageRows: 5000 }),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    // routing.bucketBy names entities: a typo must not silently bucket by the whole key
+    for (const name of Object.keys(c.routing?.bucketBy ?? {}))
+      if (!Object.hasOwn(c.entities, name)) ctx.addIssue({ code: 'custom', path: ['routing', 'bucketBy', name], message: `no entity named ${name} (entities: ${Object.keys(c.entities).join(', ')})` });
+  });
 
 /** The config as written by the user (before defaults). */
 export type TandemConfigInput = z.input<typeof configSchema>;

@@ -51,6 +51,11 @@ export const ErrorCodes = {
   IDENTITY_BUSY: 'too many password hashes are being computed; try again',
   // verify
   REPAIR_FAILED: 'tandem repair could not re-apply some keys from the primary (the other keys were repaired)',
+  // routing (read path)
+  ROUTING_PERCENT_INVALID: 'a shadow or canary percentage is not a number from 0 to 100 with at most two decimals',
+  ROUTING_KEY_INVALID: 'a key given to the read path does not match the entity key (count or type of its values)',
+  ROUTING_UNKNOWN_ENTITY: 'the read path was given an entity that is not in the config or was not resolved',
+  ROUTING_GUARD_TRIPPED: 'the guard tripped and its cooldown has not passed; the canary cannot be advanced yet',
   // generic
   USAGE: 'the command line is not valid',
   INTERNAL: 'an unexpected internal error',

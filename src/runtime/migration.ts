@@ -6,7 +6,7 @@ import { resolveConfig } from '../config/resolve.js';
 import type { TandemConfig, TandemConfigInput } from '../config/schema.js';
 import { guardLegacyWrites, phaseOf } from '../control/legacy-guard.js';
 import { primaryRole, type Phase } from '../control/phase.js';
-import { type TandemError, errorLine, isTandemError } from '../core/errors.js';
+import { TandemError, errorLine, isTandemError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import type { ResolvedEntity } from '../core/mapping.js';
 import { reverseEntity } from '../core/reverse.js';
@@ -16,6 +16,10 @@ import { TandemEvents, type RelayDirection } from './events.js';
 import { PhaseCache } from './phase-cache.js';
 import { migrationServices, type MigrationServices } from './services/index.js';
 import { readMigrationStatus, type MigrationStatus } from './status.js';
+import { type CanaryDecision, createReader, NO_OBSERVER, RoutingRuntime, type Reader, type ReadsOptions } from '../routing/reader.js';
+import type { RoutingView } from '../routing/state.js';
+import type { ReadObserver, ShadowComparator } from '../routing/types.js';
+import type { ShadowCountsSource } from '../routing/shadow-counts.js';
 
 /** The stores of a migration, by role in the migration (not by the phase): see {@link Migration.roles}. */
 export interface MigrationStores {
@@ -63,7 +67,24 @@ export interface MigrationOptions {
   tolerateLegacyDown?: boolean;
   /** Logger (pino); default `createLogger()`. */
   log?: Logger;
+  /**
+   * The read observer of the migration's readers (`reads()`): windows for the guard, metrics, status counters
+   * (src/routing/types.ts `ReadObserver`). Called once, on the first `reads()`. Default: none (reports go nowhere).
+   */
+  readObserver?: (m: Migration) => ReadObserver;
+  /**
+   * The stored-row comparator of an entity's shadow reads (src/routing/types.ts `ShadowComparator`), used by
+   * `reads()` when the caller gives neither `compare` nor `comparator`. Default: none (shadow reads are not compared).
+   */
+  shadowComparator?: (m: Migration, entity: string) => ShadowComparator;
+  /** Where `status()` takes the fleet's shadow comparison counts from (src/routing/shadow-counts.ts). Default: none. */
+  shadowCounts?: ShadowCountsSource;
+  /** The canary decision per key of every reader (e.g. OpenFeature), see `CanaryDecision`. Default: the bucket rule. */
+  canaryDecision?: CanaryDecision;
 }
+
+/** The routing hooks of a migration (see {@link MigrationOptions}). */
+export type RoutingHooks = Pick<MigrationOptions, 'readObserver' | 'shadowComparator' | 'shadowCounts' | 'canaryDecision'>;
 
 /** A store that could not be opened: every method throws the error it failed with. */
 function unreachable(url: string, dialect: Store['dialect'], error: unknown): Store {
@@ -105,6 +126,9 @@ export class Migration {
   readonly #phase: PhaseCache;
   readonly #reversed = new Map<string, ResolvedEntity>();
   #closed = false;
+  #routing: RoutingRuntime | undefined;
+  #observer: ReadObserver | undefined;
+  readonly #readers = new Set<Reader<never, unknown>>();
 
   /** @internal use {@link openMigration} */
   constructor(
@@ -117,6 +141,8 @@ export class Migration {
     readonly entities: ResolvedEntity[],
     readonly log: Logger,
     phaseTtlMs: number,
+    /** The routing hooks: read observer, shadow comparator, shadow counts. */
+    readonly hooks: RoutingHooks = {},
   ) {
     this.#phase = new PhaseCache(stores.control, log, phaseTtlMs, (from, to) => this.events.emit('phase:changed', { from, to }));
     this.services = migrationServices(this);
@@ -184,10 +210,67 @@ export class Migration {
     return () => clearInterval(timer);
   }
 
+  /**
+   * A routed reader of `entity` (docs/routing.md): `read(key)` calls the application's own `legacy(key)` and
+   * `new(key)` as the phase and the routing state say — legacy only up to `dual_write`; legacy with detached,
+   * sampled shadow reads of new in `shadow`; the canary's share of keys from new (falling back to legacy on an
+   * error or past `budgetMs`) in `canary`; new with fallback in `new_primary`; new only after. The routing state is
+   * read from the control plane every `routing.refreshMs` by one background refresh shared by every reader of
+   * this migration; past `routing.failSafeSeconds` without a read, legacy only. Throws
+   * TANDEM_ERR_ROUTING_UNKNOWN_ENTITY when the entity is not resolved in this migration, TANDEM_ERR_CONFIG_INVALID
+   * for a `bucketBy` naming a column outside the key.
+   *
+   * ```ts
+   * const users = m.reads('users', {
+   *   legacy: (id: number) => legacyDb.query('SELECT * FROM users WHERE id = ?', [id]).then(([r]) => r[0] ?? null),
+   *   new: (id: number) => pool.query('SELECT * FROM users WHERE id = $1', [id]).then((r) => r.rows[0] ?? null),
+   *   budgetMs: 50,
+   * });
+   * const user = await users.read(42);
+   * ```
+   */
+  reads<K = unknown, T = unknown>(entity: string, options: ReadsOptions<K, T>): Reader<K, T> {
+    // the forward entity: keys are bucketed by the legacy key in every phase, so a key stays in its bucket
+    const e = this.entities.find((x) => x.name === entity);
+    if (!e) {
+      const known = Object.keys(this.config.entities);
+      throw new TandemError('ROUTING_UNKNOWN_ENTITY', known.includes(entity)
+        ? `entity ${entity} was not resolved in this migration (open it with its entities, not entities: null)`
+        : `unknown entity "${entity}" (entities: ${known.join(', ')})`);
+    }
+    const rt = this.#routingRuntime();
+    this.#observer ??= this.hooks.readObserver?.(this) ?? NO_OBSERVER;
+    const comparator = options.comparator ?? (options.compare ? undefined : this.hooks.shadowComparator?.(this, entity));
+    const canaryDecision = options.canaryDecision ?? this.hooks.canaryDecision;
+    const reader = createReader<K, T>(rt, e, { ...options, observer: options.observer ?? this.#observer, comparator, canaryDecision });
+    this.#readers.add(reader as unknown as Reader<never, unknown>);
+    return reader;
+  }
+
+  #routingRuntime(): RoutingRuntime {
+    this.#routing ??= new RoutingRuntime(this.stores.control, this.config.routing, this.log, this.knownPhase);
+    return this.#routing;
+  }
+
+  /**
+   * The routing state this instance routes by now (cached; see {@link reads}), starting the background refresh
+   * on the first call. Never throws.
+   */
+  routingView(): RoutingView {
+    return this.#routingRuntime().cache.view();
+  }
+
+  /** Re-reads the routing state now, seeing every write made before the call (a failure keeps the last one). */
+  refreshRouting(): Promise<void> {
+    return this.#routingRuntime().cache.readNow();
+  }
+
   /** Closes Tandem's own connections (each store once). Safe to call twice. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#routing?.close();
+    await Promise.all([...this.#readers].map((r) => r.close().catch(() => {})));
     const all = new Set([this.stores.legacy, this.stores.new, this.stores.control]);
     await Promise.all([...all].map((s) => s.close().catch(() => {})));
   }
@@ -257,7 +340,8 @@ async function openOnce(config: TandemConfig, configPath: string | null, o: Migr
       if (mode === 'prepare') await assertConfigDistinctTables(config, legacy, next);
     }
     const entities = o.entities === null ? [] : await resolveConfig(config, legacy, next, o.entities);
-    const m = new Migration(config, configPath, { legacy, new: next, control }, entities, log, o.phaseTtlMs ?? 1000);
+    const hooks = { readObserver: o.readObserver, shadowComparator: o.shadowComparator, shadowCounts: o.shadowCounts, canaryDecision: o.canaryDecision };
+    const m = new Migration(config, configPath, { legacy, new: next, control }, entities, log, o.phaseTtlMs ?? 1000, hooks);
     // the first read, so that writes start with a known phase; a control plane not created yet is not an error
     await m.readPhase().catch(() => {});
     return m;

@@ -6,6 +6,8 @@ import { backfillScope, listLeases, type LeaseInfo } from '../control/lease.js';
 import { PHASES, readPhase } from '../control/phase.js';
 import type { Store } from '../stores/types.js';
 import { readLastVerify } from './last-verify.js';
+import { readRoutingSnapshot } from '../routing/state.js';
+import { shadowCountsFor } from '../routing/shadow-counts.js';
 import type { Migration } from './migration.js';
 
 /**
@@ -79,6 +81,24 @@ export const ProcessStatusSchema = z.object({
   info: z.record(z.string(), z.unknown()).nullable(),
 });
 
+export const RoutingStatusSchema = z.object({
+  shadowPercent: z.number().min(0).max(100).describe('share of keys whose new read is shadowed (state row routing.shadow_percent)'),
+  canaryPercent: z.number().min(0).max(100).describe('share of keys served by new in the canary phase (routing.canary_percent)'),
+  killed: z.boolean().describe('the kill switch (tandem kill): every read to legacy'),
+  guard: z.object({
+    state: z.enum(['green', 'insufficient', 'tripped']).describe('the guard\'s verdict (state row routing.guard); green when it never wrote one'),
+    reason: z.string().nullable().describe('why, with figures; null when green'),
+  }),
+  shadow: z.object({
+    compared: count,
+    matched: count,
+    mismatched: count,
+    lagging: count,
+    dropped: count,
+    source: z.enum(['none', 'control-plane', 'unavailable']).describe('where the counts come from: none (no source wired, all zero), control-plane, or unavailable (its read failed, all zero)'),
+  }).describe('shadow comparisons of the fleet, by outcome'),
+});
+
 export const StatusSchema = z.object({
   phase: z.enum(PHASES),
   updatedAt: iso.describe('when this status was read'),
@@ -93,6 +113,7 @@ export const StatusSchema = z.object({
   entities: z.array(EntityStatusSchema),
   processes: z.array(ProcessStatusSchema),
   audit: z.array(z.object({ at: z.string(), command: z.string(), actor: z.string(), outcome: z.string() })),
+  routing: RoutingStatusSchema.describe('the read path: routing state, guard verdict, shadow comparisons (docs/routing.md)'),
 });
 
 /** The status of a migration (docs/status.md). */
@@ -179,6 +200,14 @@ export async function readMigrationStatus(m: Migration): Promise<MigrationStatus
   const entities = m.entityNames.map((name) => entityStatus(name, cps.find((x) => x.entity === name), processes, leases, verify.get(name) ?? null));
   const audit = controlVersion ? (await recentAudit(control, 10)).map((a) => ({ at: String(a.at), command: a.command, actor: a.actor, outcome: a.outcome })) : [];
   const phase = controlVersion >= 2 ? await readPhase(control) : 'prepare';
+  const rs = controlVersion >= 2 ? await readRoutingSnapshot(control) : null;
+  const routing: MigrationStatus['routing'] = {
+    shadowPercent: rs?.shadowPercent ?? 0,
+    canaryPercent: rs?.canaryPercent ?? 0,
+    killed: rs?.killed ?? false,
+    guard: { state: rs?.guard?.state ?? 'green', reason: rs?.guard?.reason ?? null },
+    shadow: await shadowCountsFor(control, m.hooks.shadowCounts),
+  };
   const roles = m.roles(phase);
   let outbox: MigrationStatus['outbox'] = null;
   if ((await safeVersion(roles.primary)) >= 2) outbox = await outboxLag(roles.primary).catch(() => null);
@@ -207,5 +236,6 @@ export async function readMigrationStatus(m: Migration): Promise<MigrationStatus
     entities,
     processes,
     audit,
+    routing,
   };
 }
