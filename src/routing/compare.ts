@@ -71,6 +71,8 @@ export interface SettledComparison {
 export interface ShadowComparatorWithLag extends ShadowComparator {
   /** Keys waiting for a recheck now. */
   readonly pending: number;
+  /** Recheck rounds run so far (each looks at every waiting key once). */
+  readonly rechecks: number;
   close(): Promise<void>;
 }
 
@@ -125,6 +127,7 @@ class LagTracker implements ShadowComparatorWithLag {
   #timer: NodeJS.Timeout | null = null;
   #tick: Promise<void> | null = null;
   #closed = false;
+  #rechecks = 0;
 
   constructor(
     readonly migration: Migration,
@@ -147,6 +150,10 @@ class LagTracker implements ShadowComparatorWithLag {
 
   get pending(): number {
     return this.#pending.size;
+  }
+
+  get rechecks(): number {
+    return this.#rechecks;
   }
 
   async #scene(): Promise<Scene | null> {
@@ -207,6 +214,7 @@ class LagTracker implements ShadowComparatorWithLag {
   async #recheck(): Promise<void> {
     const list = [...this.#pending.values()];
     if (!list.length) return;
+    this.#rechecks++;
     let looks: Map<string, Look> | null = null;
     let s: Scene | null = null;
     try {
