@@ -242,7 +242,8 @@ class LagTracker implements ShadowComparatorWithLag {
     }
     if (!found.length || !s) return;
     await this.#record(s, found.map((f) => ({ difference: f.difference, keyValues: f.p.keyValues })));
-    for (const f of found) if (!this.#closed) this.#settle(f.p, 'mismatched', now);
+    // recorded: they settle mismatched even when close() came meanwhile
+    for (const f of found) this.#settle(f.p, 'mismatched', now);
   }
 
   #settle(p: Pending, outcome: SettledComparison['outcome'], now: number): void {
@@ -270,10 +271,11 @@ class LagTracker implements ShadowComparatorWithLag {
   /** Stops the rechecks; every key still waiting settles `dropped`. Safe to call twice. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    // closed first: a recheck in progress stops at its next key, and no new one is scheduled
+    this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
     await this.#tick?.catch(() => {});
-    this.#closed = true;
     const now = this.#o.now();
     for (const p of [...this.#pending.values()]) this.#settle(p, 'dropped', now);
   }
