@@ -1,7 +1,7 @@
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { Row, Store } from '../stores/types.js';
 import type { ChecksumOptions } from './checksum.js';
-import { listMismatches, mismatchCounts, openMismatchesByOrigin, recordMismatches, setMismatchState, type FoundDifference, type MismatchOrigin, type MismatchState } from './mismatches.js';
+import { listMismatches, mismatchFigures, recordMismatches, setMismatchState, type FoundDifference, type MismatchOrigin, type MismatchState } from './mismatches.js';
 import { compareKeysNow, rawKeyFromCanonical } from './rows.js';
 import { runVerify, type VerifyReport } from './run.js';
 
@@ -150,8 +150,7 @@ export async function runContinuous(source: Store, target: Store, control: Store
       rechecked[e.name] = await recheckMismatches(source, target, control, e, now(), lagMs);
     }
     if (windowTo > windowFrom) windowFrom = windowTo;
-    const mismatches = await mismatchCounts(control, entities.map((e) => e.name));
-    const origins = await openMismatchesByOrigin(control, entities.map((e) => e.name));
+    const { counts: mismatches, origins } = await mismatchFigures(control, entities.map((e) => e.name));
     await o.onCycle?.({ cycle, startedAt: new Date(startMs).toISOString(), seconds: (performance.now() - t0) / 1000, pass, recent, rechecked, mismatches, origins });
     if (o.cycles !== undefined && cycle >= o.cycles) return;
     const wait = o.intervalSeconds * 1000 - (performance.now() - t0);

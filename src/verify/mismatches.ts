@@ -148,17 +148,7 @@ export async function listMismatches(control: Store, entity: string, states: Mis
 
 /** Count of mismatches per entity and state; also published as the `tandem_verify_mismatches` gauge. */
 export async function mismatchCounts(control: Store, entities: string[]): Promise<Record<string, Record<MismatchState, number>>> {
-  const t = control.controlTable('mismatches');
-  const rows = await control.query<{ entity: string; state: string; n: unknown }>(`SELECT entity, state, count(*) AS n FROM ${t} GROUP BY entity, state`);
-  const out: Record<string, Record<MismatchState, number>> = {};
-  for (const e of entities) out[e] = { pending: 0, confirmed: 0, repaired: 0, resolved: 0 };
-  for (const r of rows) {
-    const e = String(r.entity);
-    if (!out[e]) continue;
-    out[e][String(r.state) as MismatchState] = Number(r.n);
-  }
-  for (const [e, s] of Object.entries(out)) for (const [state, n] of Object.entries(s)) mismatchGauge.set({ entity: e, state }, n);
-  return out;
+  return (await mismatchFigures(control, entities)).counts;
 }
 
 /**
@@ -166,13 +156,32 @@ export async function mismatchCounts(control: Store, entities: string[]): Promis
  * of `entities` and every origin is present (0 when none). Writes nothing.
  */
 export async function openMismatchesByOrigin(control: Store, entities: string[]): Promise<Record<string, Record<MismatchOrigin, number>>> {
+  return (await mismatchFigures(control, entities)).origins;
+}
+
+/**
+ * {@link mismatchCounts} and {@link openMismatchesByOrigin} from one query (the gauge is published too).
+ */
+export async function mismatchFigures(control: Store, entities: string[]): Promise<{ counts: Record<string, Record<MismatchState, number>>; origins: Record<string, Record<MismatchOrigin, number>> }> {
   const t = control.controlTable('mismatches');
-  const rows = await control.query<{ entity: string; origin: string; n: unknown }>(`SELECT entity, origin, count(*) AS n FROM ${t} WHERE state IN ('pending', 'confirmed') GROUP BY entity, origin`);
-  const out: Record<string, Record<MismatchOrigin, number>> = {};
-  for (const e of entities) out[e] = { verify: 0, shadow: 0 };
-  for (const r of rows) {
-    const o = out[String(r.entity)];
-    if (o) o[String(r.origin) as MismatchOrigin] = Number(r.n);
+  const rows = await control.query<{ entity: string; state: string; origin: string; n: unknown }>(`SELECT entity, state, origin, count(*) AS n FROM ${t} GROUP BY entity, state, origin`);
+  const counts: Record<string, Record<MismatchState, number>> = {};
+  const origins: Record<string, Record<MismatchOrigin, number>> = {};
+  for (const e of entities) {
+    counts[e] = { pending: 0, confirmed: 0, repaired: 0, resolved: 0 };
+    origins[e] = { verify: 0, shadow: 0 };
   }
-  return out;
+  for (const r of rows) {
+    const e = String(r.entity);
+    if (!counts[e]) continue;
+    const state = String(r.state) as MismatchState;
+    const n = Number(r.n);
+    counts[e][state] = (counts[e][state] ?? 0) + n;
+    if (state === 'pending' || state === 'confirmed') {
+      const o = String(r.origin) as MismatchOrigin;
+      origins[e]![o] = (origins[e]![o] ?? 0) + n;
+    }
+  }
+  for (const [e, s] of Object.entries(counts)) for (const [state, n] of Object.entries(s)) mismatchGauge.set({ entity: e, state }, n);
+  return { counts, origins };
 }
