@@ -107,7 +107,7 @@ interface Pending {
 }
 
 /** Where one look runs: the roles of the phase and the entity as the primary sees it. */
-interface Scene {
+export interface ComparisonScene {
   roles: Roles;
   e: ResolvedEntity;
 }
@@ -137,7 +137,7 @@ class LagTracker implements ShadowComparatorWithLag {
      * Looks at keys. `results` carries the caller's results for the looks inside `compare()` (the first, and the
      * second at once when nothing was in flight: `again`); rechecks get none.
      */
-    readonly look: (s: Scene, keys: { key: string; keyValues: unknown[] }[], results?: { legacy: unknown; new: unknown; again: boolean }) => Promise<Map<string, Look>>,
+    readonly look: (s: ComparisonScene, keys: { key: string; keyValues: unknown[] }[], results?: { legacy: unknown; new: unknown; again: boolean }) => Promise<Map<string, Look>>,
   ) {
     this.#o = {
       ...o,
@@ -156,7 +156,7 @@ class LagTracker implements ShadowComparatorWithLag {
     return this.#rechecks;
   }
 
-  async #scene(): Promise<Scene | null> {
+  async #scene(): Promise<ComparisonScene | null> {
     const roles = this.migration.roles(await this.migration.phase());
     const e = roles.entities.find((x) => x.name === this.entity);
     return e ? { roles, e } : null;
@@ -216,7 +216,7 @@ class LagTracker implements ShadowComparatorWithLag {
     if (!list.length) return;
     this.#rechecks++;
     let looks: Map<string, Look> | null = null;
-    let s: Scene | null = null;
+    let s: ComparisonScene | null = null;
     try {
       s = await this.#scene();
       if (s) looks = await this.look(s, list.map((p) => ({ key: p.key, keyValues: p.keyValues })));
@@ -260,7 +260,7 @@ class LagTracker implements ShadowComparatorWithLag {
   }
 
   /** Records mismatches (confirmed, origin shadow). A failure is logged, never thrown: the outcome stands. */
-  async #record(s: Scene, found: { difference: KeyDifference; keyValues: unknown[] }[]): Promise<void> {
+  async #record(s: ComparisonScene, found: { difference: KeyDifference; keyValues: unknown[] }[]): Promise<void> {
     try {
       await recordMismatches(this.migration.stores.control, s.e.name, found, this.#o.now(), true, 'shadow');
     } catch (e) {
@@ -312,7 +312,7 @@ export async function ledgerEntries(store: Store, entity: string, keys: string[]
  * a version below the row's (entities with a version column); for a key gone from the primary, an entry that is
  * not a tombstone yet. Throws what the stores throw.
  */
-export async function keysInFlight(s: Scene, keys: { key: string; keyValues: unknown[] }[]): Promise<Set<string>> {
+export async function keysInFlight(s: ComparisonScene, keys: { key: string; keyValues: unknown[] }[]): Promise<Set<string>> {
   const { primary, secondary } = s.roles;
   const out = await pendingKeys(primary, s.e.name, keys.map((k) => k.key));
   const rest = keys.filter((k) => !out.has(k.key));
@@ -331,7 +331,7 @@ export async function keysInFlight(s: Scene, keys: { key: string; keyValues: unk
 }
 
 /** The stored-row look: compareKeysNow, then the in-flight check of the differing keys. */
-async function storedLook(s: Scene, keys: { key: string; keyValues: unknown[] }[]): Promise<Map<string, Look>> {
+async function storedLook(s: ComparisonScene, keys: { key: string; keyValues: unknown[] }[]): Promise<Map<string, Look>> {
   const res = await compareKeysNow(s.roles.primary, s.roles.secondary, s.e, keys);
   const differing = keys.filter((k) => res.get(k.key));
   const flying = differing.length ? await keysInFlight(s, differing) : new Set<string>();
