@@ -84,7 +84,9 @@ export function registerRepair(program: Command): void {
           const listed = await listMismatches(ctx.control, e.name, states, limit + 1);
           const list = listed.slice(0, limit);
           const all: KeyToCheck[] = list.map((m) => ({ key: m.key, keyValues: m.keyValues }));
-          const origins = Object.fromEntries(MISMATCH_ORIGINS.map((o) => [o, list.filter((x) => x.origin === o).length])) as Record<MismatchOrigin, number>;
+          const origins = Object.fromEntries(
+            MISMATCH_ORIGINS.map((o) => [o, list.filter((x) => x.origin === o).length]),
+          ) as Record<MismatchOrigin, number>;
           const r: EntityRepairReport = { entity: e.name, keys: all.length, origins, applied: 0, deleted: 0, repaired: 0, stillDifferent: [], failed: [], truncated: listed.length > limit };
           reports.push(r);
           if (!all.length) continue;

@@ -123,7 +123,8 @@ export const RESULT_COLUMN = { table: '(result)', column: 'compare' } as const;
  */
 class LagTracker implements ShadowComparatorWithLag {
   readonly #pending = new Map<string, Pending>();
-  readonly #o: Required<Pick<ShadowCompareOptions, 'lagWindowMs' | 'recheckMs' | 'maxPending' | 'now'>> & ShadowCompareOptions;
+  readonly #o: Required<Pick<ShadowCompareOptions, 'lagWindowMs' | 'recheckMs' | 'maxPending' | 'now'>> &
+    ShadowCompareOptions;
   #timer: NodeJS.Timeout | null = null;
   #tick: Promise<void> | null = null;
   #closed = false;
@@ -137,7 +138,11 @@ class LagTracker implements ShadowComparatorWithLag {
      * Looks at keys. `results` carries the caller's results for the looks inside `compare()` (the first, and the
      * second at once when nothing was in flight: `again`); rechecks get none.
      */
-    readonly look: (s: ComparisonScene, keys: { key: string; keyValues: unknown[] }[], results?: { legacy: unknown; new: unknown; again: boolean }) => Promise<Map<string, Look>>,
+    readonly look: (
+      s: ComparisonScene,
+      keys: { key: string; keyValues: unknown[] }[],
+      results?: { legacy: unknown; new: unknown; again: boolean },
+    ) => Promise<Map<string, Look>>,
   ) {
     this.#o = {
       ...o,
@@ -189,11 +194,21 @@ class LagTracker implements ShadowComparatorWithLag {
       }
       if (this.#closed || this.#pending.size >= this.#o.maxPending) return 'dropped';
       const now = this.#o.now();
-      this.#pending.set(k, { key: k, keyValues: key, firstMs: now, deadlineMs: now + this.#o.lagWindowMs, waiters: 1, strikes: 0 });
+      this.#pending.set(k, {
+        key: k,
+        keyValues: key,
+        firstMs: now,
+        deadlineMs: now + this.#o.lagWindowMs,
+        waiters: 1,
+        strikes: 0,
+      });
       this.#schedule();
       return 'lagging';
     } catch (e) {
-      this.migration.log.debug({ event: 'shadow.compare_failed', entity: this.entity, err: errorLine(e) }, 'shadow comparison failed');
+      this.migration.log.debug(
+        { event: 'shadow.compare_failed', entity: this.entity, err: errorLine(e) },
+        'shadow comparison failed',
+      );
       return 'dropped';
     }
   }
@@ -219,9 +234,16 @@ class LagTracker implements ShadowComparatorWithLag {
     let s: ComparisonScene | null = null;
     try {
       s = await this.#scene();
-      if (s) looks = await this.look(s, list.map((p) => ({ key: p.key, keyValues: p.keyValues })));
+      if (s)
+        looks = await this.look(
+          s,
+          list.map((p) => ({ key: p.key, keyValues: p.keyValues })),
+        );
     } catch (e) {
-      this.migration.log.debug({ event: 'shadow.recheck_failed', entity: this.entity, err: errorLine(e) }, 'shadow recheck failed');
+      this.migration.log.debug(
+        { event: 'shadow.recheck_failed', entity: this.entity, err: errorLine(e) },
+        'shadow recheck failed',
+      );
     }
     const now = this.#o.now();
     const found: { p: Pending; difference: KeyDifference }[] = [];
@@ -241,7 +263,10 @@ class LagTracker implements ShadowComparatorWithLag {
       if (now >= p.deadlineMs || p.strikes >= 2) found.push({ p, difference: l.difference });
     }
     if (!found.length || !s) return;
-    await this.#record(s, found.map((f) => ({ difference: f.difference, keyValues: f.p.keyValues })));
+    await this.#record(
+      s,
+      found.map((f) => ({ difference: f.difference, keyValues: f.p.keyValues })),
+    );
     // recorded: they settle mismatched even when close() came meanwhile
     for (const f of found) this.#settle(f.p, 'mismatched', now);
   }
@@ -252,10 +277,14 @@ class LagTracker implements ShadowComparatorWithLag {
     for (let i = 0; i < p.waiters; i++) {
       try {
         this.#o.observer?.comparison(this.entity, outcome);
-      } catch { /* an observer must not throw; if it does, the others are still told */ }
+      } catch {
+        /* an observer must not throw; if it does, the others are still told */
+      }
       try {
         this.#o.onSettled?.({ entity: this.entity, key: p.keyValues, outcome, waitedMs: now - p.firstMs });
-      } catch { /* ignored */ }
+      } catch {
+        /* ignored */
+      }
     }
   }
 
@@ -264,7 +293,10 @@ class LagTracker implements ShadowComparatorWithLag {
     try {
       await recordMismatches(this.migration.stores.control, s.e.name, found, this.#o.now(), true, 'shadow');
     } catch (e) {
-      this.migration.log.warn({ event: 'shadow.record_failed', entity: this.entity, err: errorLine(e) }, 'could not record a shadow mismatch');
+      this.migration.log.warn(
+        { event: 'shadow.record_failed', entity: this.entity, err: errorLine(e) },
+        'could not record a shadow mismatch',
+      );
     }
   }
 
@@ -295,7 +327,8 @@ export async function ledgerEntries(store: Store, entity: string, keys: string[]
   for (let i = 0; i < unique.length; i += 500) {
     const chunk = unique.slice(i, i + 500);
     const rows = await store.query<Row>(
-      `SELECT entity_key, version, deleted FROM ${t} WHERE entity = ${store.sql.param(1)} AND entity_key IN (${chunk.map((_, j) => store.sql.param(j + 2)).join(', ')})`,
+      `SELECT entity_key, version, deleted FROM ${t} WHERE entity = ${store.sql.param(1)} ` +
+        `AND entity_key IN (${chunk.map((_, j) => store.sql.param(j + 2)).join(', ')})`,
       [entity, ...chunk],
     );
     for (const r of rows) {
@@ -312,14 +345,37 @@ export async function ledgerEntries(store: Store, entity: string, keys: string[]
  * a version below the row's (entities with a version column); for a key gone from the primary, an entry that is
  * not a tombstone yet. Throws what the stores throw.
  */
-export async function keysInFlight(s: ComparisonScene, keys: { key: string; keyValues: unknown[] }[]): Promise<Set<string>> {
+export async function keysInFlight(
+  s: ComparisonScene,
+  keys: { key: string; keyValues: unknown[] }[],
+): Promise<Set<string>> {
   const { primary, secondary } = s.roles;
-  const out = await pendingKeys(primary, s.e.name, keys.map((k) => k.key));
+  const out = await pendingKeys(
+    primary,
+    s.e.name,
+    keys.map((k) => k.key),
+  );
   const rest = keys.filter((k) => !out.has(k.key));
   if (!rest.length) return out;
-  const rows = await readSourceRows(primary, s.e, rest.map((k) => k.keyValues));
-  const versions = new Map(rows.map((r) => [keyString(s.e.key.map((c) => r[c]), s.e.keyColumns), versionOf(r, s.e.version)]));
-  const ledger = await ledgerEntries(secondary, s.e.name, rest.map((k) => k.key));
+  const rows = await readSourceRows(
+    primary,
+    s.e,
+    rest.map((k) => k.keyValues),
+  );
+  const versions = new Map(
+    rows.map((r) => [
+      keyString(
+        s.e.key.map((c) => r[c]),
+        s.e.keyColumns,
+      ),
+      versionOf(r, s.e.version),
+    ]),
+  );
+  const ledger = await ledgerEntries(
+    secondary,
+    s.e.name,
+    rest.map((k) => k.key),
+  );
   for (const k of rest) {
     const l = ledger.get(k.key);
     const v = versions.get(k.key);
@@ -331,7 +387,10 @@ export async function keysInFlight(s: ComparisonScene, keys: { key: string; keyV
 }
 
 /** The stored-row look: compareKeysNow, then the in-flight check of the differing keys. */
-async function storedLook(s: ComparisonScene, keys: { key: string; keyValues: unknown[] }[]): Promise<Map<string, Look>> {
+async function storedLook(
+  s: ComparisonScene,
+  keys: { key: string; keyValues: unknown[] }[],
+): Promise<Map<string, Look>> {
   const res = await compareKeysNow(s.roles.primary, s.roles.secondary, s.e, keys);
   const differing = keys.filter((k) => res.get(k.key));
   const flying = differing.length ? await keysInFlight(s, differing) : new Set<string>();
@@ -355,7 +414,11 @@ async function storedLook(s: ComparisonScene, keys: { key: string; keyValues: un
  * await cmp.close();
  * ```
  */
-export function createStoredRowComparator(migration: Migration, entity: string, options: ShadowCompareOptions = {}): ShadowComparatorWithLag {
+export function createStoredRowComparator(
+  migration: Migration,
+  entity: string,
+  options: ShadowCompareOptions = {},
+): ShadowComparatorWithLag {
   return new LagTracker(migration, entity, options, (s, keys) => storedLook(s, keys));
 }
 
@@ -393,9 +456,16 @@ export function createResultComparator(
     if (!differing.length) return out;
     const flying = await keysInFlight(s, differing);
     const settled = differing.filter((k) => !flying.has(k.key));
-    const stored = settled.length ? await compareKeysNow(s.roles.primary, s.roles.secondary, s.e, settled) : new Map<string, KeyDifference | null>();
+    const stored = settled.length
+      ? await compareKeysNow(s.roles.primary, s.roles.secondary, s.e, settled)
+      : new Map<string, KeyDifference | null>();
     for (const k of differing) {
-      const d = stored.get(k.key) ?? { entity: s.e.name, key: k.key, kind: 'different' as const, columns: [{ ...RESULT_COLUMN, source: null, target: null }] };
+      const d = stored.get(k.key) ?? {
+        entity: s.e.name,
+        key: k.key,
+        kind: 'different' as const,
+        columns: [{ ...RESULT_COLUMN, source: null, target: null }],
+      };
       // without the reads, a key whose change has landed is judged by its stored rows
       if (!given && !reread && !flying.has(k.key) && !stored.get(k.key)) out.set(k.key, { differs: false });
       else out.set(k.key, { differs: true, inFlight: flying.has(k.key), difference: d });

@@ -126,7 +126,9 @@ export async function listMismatches(control: Store, entity: string, states: Mis
   const t = control.controlTable('mismatches');
   const params: unknown[] = [];
   const ph = (v: unknown) => (params.push(v), control.sql.param(params.length));
-  const where = `entity = ${ph(entity)} AND state IN (${states.map(ph).join(', ')})${origins?.length ? ` AND origin IN (${origins.map(ph).join(', ')})` : ''}`;
+  // placeholders in text order (`?` dialects bind by position)
+  let where = `entity = ${ph(entity)} AND state IN (${states.map(ph).join(', ')})`;
+  if (origins?.length) where += ` AND origin IN (${origins.map(ph).join(', ')})`;
   const rows = await control.query<Record<string, unknown>>(
     `SELECT entity, entity_key, key_values, kind, columns_differing, state, origin, first_seen_ms, last_seen_ms, state_ms, checks FROM ${t} WHERE ${where} ORDER BY first_seen_ms, entity_key LIMIT ${Math.max(1, Math.floor(limit))}`,
     params,
@@ -155,16 +157,24 @@ export async function mismatchCounts(control: Store, entities: string[]): Promis
  * Open mismatches (pending or confirmed) per entity and origin: `{ users: { verify: 3, shadow: 1 } }`. Every entity
  * of `entities` and every origin is present (0 when none). Writes nothing.
  */
-export async function openMismatchesByOrigin(control: Store, entities: string[]): Promise<Record<string, Record<MismatchOrigin, number>>> {
+export async function openMismatchesByOrigin(
+  control: Store,
+  entities: string[],
+): Promise<Record<string, Record<MismatchOrigin, number>>> {
   return (await mismatchFigures(control, entities)).origins;
 }
 
 /**
  * {@link mismatchCounts} and {@link openMismatchesByOrigin} from one query (the gauge is published too).
  */
-export async function mismatchFigures(control: Store, entities: string[]): Promise<{ counts: Record<string, Record<MismatchState, number>>; origins: Record<string, Record<MismatchOrigin, number>> }> {
+export async function mismatchFigures(
+  control: Store,
+  entities: string[],
+): Promise<{ counts: Record<string, Record<MismatchState, number>>; origins: Record<string, Record<MismatchOrigin, number>> }> {
   const t = control.controlTable('mismatches');
-  const rows = await control.query<{ entity: string; state: string; origin: string; n: unknown }>(`SELECT entity, state, origin, count(*) AS n FROM ${t} GROUP BY entity, state, origin`);
+  const rows = await control.query<{ entity: string; state: string; origin: string; n: unknown }>(
+    `SELECT entity, state, origin, count(*) AS n FROM ${t} GROUP BY entity, state, origin`,
+  );
   const counts: Record<string, Record<MismatchState, number>> = {};
   const origins: Record<string, Record<MismatchOrigin, number>> = {};
   for (const e of entities) {
@@ -182,6 +192,8 @@ export async function mismatchFigures(control: Store, entities: string[]): Promi
       origins[e]![o] = (origins[e]![o] ?? 0) + n;
     }
   }
-  for (const [e, s] of Object.entries(counts)) for (const [state, n] of Object.entries(s)) mismatchGauge.set({ entity: e, state }, n);
+  for (const [e, s] of Object.entries(counts)) {
+    for (const [state, n] of Object.entries(s)) mismatchGauge.set({ entity: e, state }, n);
+  }
   return { counts, origins };
 }
