@@ -71,6 +71,17 @@ export { PHASES, readPhase, setPhase, primaryRole, type Phase } from './control/
 export { runVerify, exitCodeOf, VERIFY_MODES, EXIT_BITS, type VerifyMode, type VerifyOptions, type VerifyReport } from './verify/run.js';
 export { runContinuous, type ContinuousOptions } from './verify/continuous.js';
 export { repairKeys, planRepair, type RepairResult } from './verify/repair.js';
+export {
+  createResultComparator,
+  createStoredRowComparator,
+  type ResultCompareOptions,
+  type ResultReads,
+  type SettledComparison,
+  type ShadowCompareOptions,
+  type ShadowComparatorWithLag,
+} from './routing/compare.js';
+export { pendingForKey } from './outbox/outbox.js';
+export { listMismatches, type Mismatch, type MismatchOrigin, type MismatchState } from './verify/mismatches.js';
 export { reverseEntity } from './core/reverse.js';
 export {
   openMigration, Migration, TandemEvents, StatusSchema, statusJsonSchema, BackfillService, RelayService, VerifyService, Supervisor,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { audit, controlSchemaVersion, ensureControlSchema, recentAudit } from '../src/control/control.js';
-import { CONTROL_SCHEMA_VERSION } from '../src/control/schema.js';
+import { CONTROL_SCHEMA_VERSION, migrations } from '../src/control/schema.js';
 import { isTandemError } from '../src/core/errors.js';
 import { openStore } from '../src/stores/index.js';
 import type { Store } from '../src/stores/types.js';
@@ -38,7 +38,9 @@ describe('control plane schema', async () => {
         expect([a, b]).toEqual([CONTROL_SCHEMA_VERSION, CONTROL_SCHEMA_VERSION]);
         expect(await ensureControlSchema(s)).toBe(CONTROL_SCHEMA_VERSION);
         const rows = await s.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${s.controlTable('schema_migrations')}`);
-        expect(Number(rows[0]!.n)).toBe(CONTROL_SCHEMA_VERSION);
+        // every migration ran once (versions are assigned per branch, so the list may have gaps while they merge)
+        expect(Number(rows[0]!.n)).toBe(migrations(s.dialect).length);
+        expect(Math.max(...migrations(s.dialect).map((m) => m.version))).toBe(CONTROL_SCHEMA_VERSION);
         for (const t of ['version_ledger', 'checkpoints', 'audit_log', 'outbox', 'dead_letters', 'state'])
           expect(Number((await s.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${s.controlTable(t)}`))[0]!.n)).toBe(0);
         await audit(s, { command: 'test', args: { a: 1 }, outcome: 'ok' });

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { TandemError, errorLine } from '../core/errors.js';
-import { listMismatches, setMismatchState, type MismatchState } from '../verify/mismatches.js';
+import { listMismatches, MISMATCH_ORIGINS, setMismatchState, type MismatchOrigin, type MismatchState } from '../verify/mismatches.js';
 import { planRepair, REPAIR_BATCH, repairKeys, type PlannedRepair } from '../verify/repair.js';
 import { compareKeysNow, type KeyToCheck } from '../verify/rows.js';
 import { commandHeartbeat } from './heartbeat.js';
@@ -13,6 +13,8 @@ export interface EntityRepairReport {
   entity: string;
   /** Keys taken from the mismatches table. */
   keys: number;
+  /** Of those keys, how many each origin found (`verify`: verification; `shadow`: shadow reads). */
+  origins: Record<MismatchOrigin, number>;
   applied: number;
   deleted: number;
   /** Keys that match after the repair (now `repaired`). */
@@ -82,7 +84,10 @@ export function registerRepair(program: Command): void {
           const listed = await listMismatches(ctx.control, e.name, states, limit + 1);
           const list = listed.slice(0, limit);
           const all: KeyToCheck[] = list.map((m) => ({ key: m.key, keyValues: m.keyValues }));
-          const r: EntityRepairReport = { entity: e.name, keys: all.length, applied: 0, deleted: 0, repaired: 0, stillDifferent: [], failed: [], truncated: listed.length > limit };
+          const origins = Object.fromEntries(
+            MISMATCH_ORIGINS.map((o) => [o, list.filter((x) => x.origin === o).length]),
+          ) as Record<MismatchOrigin, number>;
+          const r: EntityRepairReport = { entity: e.name, keys: all.length, origins, applied: 0, deleted: 0, repaired: 0, stillDifferent: [], failed: [], truncated: listed.length > limit };
           reports.push(r);
           if (!all.length) continue;
           if (stop.signal.aborted) {
@@ -131,7 +136,7 @@ export function registerRepair(program: Command): void {
           command: 'repair',
           args,
           outcome: failed.length ? 'error' : stop.signal.aborted ? 'interrupted' : still ? 'differences' : truncated ? 'interrupted' : 'ok',
-          detail: JSON.stringify(reports.map((r) => ({ entity: r.entity, keys: r.keys, applied: r.applied, deleted: r.deleted, repaired: r.repaired, stillDifferent: r.stillDifferent.length, failed: r.failed.length, truncated: r.truncated, ...(r.notAttempted ? { notAttempted: r.notAttempted } : {}), ...(r.planned ? { planned: r.planned.filter((p) => p.action !== 'none').length } : {}) }))),
+          detail: JSON.stringify(reports.map((r) => ({ entity: r.entity, keys: r.keys, origins: r.origins, applied: r.applied, deleted: r.deleted, repaired: r.repaired, stillDifferent: r.stillDifferent.length, failed: r.failed.length, truncated: r.truncated, ...(r.notAttempted ? { notAttempted: r.notAttempted } : {}), ...(r.planned ? { planned: r.planned.filter((p) => p.action !== 'none').length } : {}) }))),
         });
         if (failed.length) {
           process.exitCode = reportError(new TandemError('REPAIR_FAILED', `${failed.length} key(s) could not be re-applied (first: ${failed[0]!.key}: ${failed[0]!.error}); the other keys were repaired`, { failed: failed.length }));
@@ -151,11 +156,14 @@ export function registerRepair(program: Command): void {
 export function formatRepair(reports: EntityRepairReport[], dryRun: boolean): string {
   const out: string[] = [];
   for (const r of reports) {
+    const by = Object.entries(r.origins ?? {}).filter(([, n]) => n > 0).map(([o, n]) => `${o} ${n}`).join(', ');
+    // who found the keys, at the end of the entity's line
+    const found = by ? ` [found by ${by}]` : '';
     const more = r.truncated ? ` (first ${r.keys} by --limit; more remain: partial, run repair again)` : '';
     if (dryRun) {
       const planned = r.planned ?? [];
       const changes = planned.filter((p) => p.action !== 'none');
-      out.push(`${r.entity}: ${r.keys} key(s) to repair${more}, ${changes.length} would change${planned.length - changes.length ? `, ${planned.length - changes.length} already match` : ''}`);
+      out.push(`${r.entity}: ${r.keys} key(s) to repair${more}, ${changes.length} would change${planned.length - changes.length ? `, ${planned.length - changes.length} already match` : ''}${found}`);
       for (const p of changes) {
         if (p.action === 'insert') out.push(`  would insert ${p.key} (missing in target)`);
         else if (p.action === 'delete') out.push(`  would delete ${p.key} (not in source)`);
@@ -166,7 +174,7 @@ export function formatRepair(reports: EntityRepairReport[], dryRun: boolean): st
       }
       continue;
     }
-    out.push(`${r.entity}: ${r.keys} key(s)${more}: ${r.applied} re-applied, ${r.deleted} deleted, ${r.repaired} repaired${r.stillDifferent.length ? `, ${r.stillDifferent.length} still differ (${r.stillDifferent.slice(0, 5).join(' ')}${r.stillDifferent.length > 5 ? ' …' : ''})` : ''}${r.failed.length ? `, ${r.failed.length} failed` : ''}`);
+    out.push(`${r.entity}: ${r.keys} key(s)${more}: ${r.applied} re-applied, ${r.deleted} deleted, ${r.repaired} repaired${r.stillDifferent.length ? `, ${r.stillDifferent.length} still differ (${r.stillDifferent.slice(0, 5).join(' ')}${r.stillDifferent.length > 5 ? ' …' : ''})` : ''}${r.failed.length ? `, ${r.failed.length} failed` : ''}${found}`);
     for (const f of r.failed.slice(0, 10)) out.push(`  failed ${f.key}: ${f.error}`);
     if (r.notAttempted) out.push(`  stopped by a signal: ${r.notAttempted} key(s) not attempted (run tandem repair again)`);
   }

@@ -5,7 +5,7 @@ import type { AuditEntry } from '../control/control.js';
 import { TandemError, errorLine } from '../core/errors.js';
 import { MAX_RECORDED_PER_ENTITY, recheckMismatches, type CycleReport } from '../verify/continuous.js';
 import { verifyMetrics } from '../verify/metrics.js';
-import { mismatchCounts, recordMismatches, type FoundDifference } from '../verify/mismatches.js';
+import { mismatchFigures, recordMismatches, type FoundDifference } from '../verify/mismatches.js';
 import { formatCycle, formatReport } from '../verify/report.js';
 import { EXIT_BITS, runVerify, VERIFY_MODES, type VerifyMode, type VerifyReport } from '../verify/run.js';
 import { auditSafely, entityList, openContext, prepareControl, reportError, type CommandContext, stopOnSigint } from './context.js';
@@ -228,7 +228,9 @@ async function record(ctx: CommandContext, found: Map<string, FoundDifference[]>
     });
     const moved: Record<string, unknown> = {};
     for (const e of ctx.entities) moved[e.name] = await recheckMismatches(ctx.source, ctx.target, ctx.control, e, Date.now(), lagSeconds * 1000);
-    return { rechecked: moved, counts: await mismatchCounts(ctx.control, ctx.entities.map((e) => e.name)) };
+    const names = ctx.entities.map((e) => e.name);
+    const { counts, origins } = await mismatchFigures(ctx.control, names);
+    return { rechecked: moved, counts, origins };
   } catch (err) {
     ctx.log.warn({ event: 'verify.record_failed', err: (err as Error).message }, 'could not record mismatches in the control plane');
     return null;

@@ -25,6 +25,9 @@ import type { Dialect } from '../stores/types.js';
  * - `heartbeats(id, role, scope, host, pid, started_ms, last_beat_ms, interval_ms, state, info)` — one row per running
  *   long-lived command; used in the control store, read by `tandem status` (v5; src/control/heartbeat.ts)
  *
+ * - `mismatches.origin` — who found the mismatch: `verify` (checksum, full, sample, continuous) or `shadow` (a shadow
+ *   read, src/routing/compare.ts); existing rows are `verify` (v7)
+ *
  * Columns named `*_ms` hold epoch milliseconds; those of v5 are taken from the database's clock (`sql.nowMs()`).
  *
  * The column types, index placement and clock of each dialect come from its SQL builders (`store.sql.ddl`,
@@ -177,8 +180,13 @@ export function migrations(dialect: Family | Dialect): Migration[] {
           info ${y.longtext})${suffix}`,
       ],
     },
+    {
+      version: 7,
+      description: 'mismatches: origin (verify, shadow)',
+      statements: (t) => [`ALTER TABLE ${t('mismatches')} ADD COLUMN origin ${y.text(16)} NOT NULL DEFAULT 'verify'`],
+    },
   ];
 }
 
 /** The newest control-plane schema version this build knows. */
-export const CONTROL_SCHEMA_VERSION = 5;
+export const CONTROL_SCHEMA_VERSION = 7;

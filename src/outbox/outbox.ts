@@ -216,3 +216,48 @@ export async function outboxLag(primary: Store): Promise<{ pending: number; olde
   const n = Number(r[0]?.n ?? 0);
   return { pending: n, oldestMs: n && r[0]?.oldest ? outboxAgeMs(String(r[0].oldest)) : 0 };
 }
+
+/**
+ * Canonical keys of `entity` among `entityKeys` that have at least one change waiting in the outbox of `store`
+ * (the primary): due now, waiting for a retry, or claimed by a relay that has not acknowledged it yet. Dead
+ * letters are not counted (they left the outbox). 500 keys per statement. Throws what the store throws.
+ * Used by the shadow comparison to tell a change in flight from a mismatch (src/routing/compare.ts).
+ */
+export async function pendingKeys(
+  store: Store,
+  entity: string,
+  entityKeys: string[],
+  via: Pick<Executor, 'query'> = store,
+): Promise<Set<string>> {
+  const out = new Set<string>();
+  const unique = [...new Set(entityKeys)];
+  const t = store.controlTable('outbox');
+  for (let i = 0; i < unique.length; i += 500) {
+    const chunk = unique.slice(i, i + 500);
+    const rows = await via.query<{ entity_key: unknown }>(
+      `SELECT DISTINCT entity_key FROM ${t} WHERE entity = ${store.sql.param(1)} ` +
+        `AND entity_key IN (${chunk.map((_, j) => store.sql.param(j + 2)).join(', ')})`,
+      [entity, ...chunk],
+    );
+    for (const r of rows) out.add(Buffer.isBuffer(r.entity_key) ? r.entity_key.toString('utf8') : String(r.entity_key));
+  }
+  return out;
+}
+
+/**
+ * How many changes of one key (`entityKey`: the canonical key string, as the dual writer records it) wait in the
+ * outbox of `store`. Throws what the store throws.
+ */
+export async function pendingForKey(
+  store: Store,
+  entity: string,
+  entityKey: string,
+  via: Pick<Executor, 'query'> = store,
+): Promise<number> {
+  const r = await via.query<{ n: unknown }>(
+    `SELECT count(*) AS n FROM ${store.controlTable('outbox')} ` +
+      `WHERE entity = ${store.sql.param(1)} AND entity_key = ${store.sql.param(2)}`,
+    [entity, entityKey],
+  );
+  return Number(r[0]?.n ?? 0);
+}

@@ -1,7 +1,7 @@
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { Row, Store } from '../stores/types.js';
 import type { ChecksumOptions } from './checksum.js';
-import { listMismatches, mismatchCounts, recordMismatches, setMismatchState, type FoundDifference, type MismatchState } from './mismatches.js';
+import { listMismatches, mismatchFigures, recordMismatches, setMismatchState, type FoundDifference, type MismatchOrigin, type MismatchState } from './mismatches.js';
 import { compareKeysNow, rawKeyFromCanonical } from './rows.js';
 import { runVerify, type VerifyReport } from './run.js';
 
@@ -57,6 +57,11 @@ export interface CycleReport {
   rechecked: Record<string, { confirmed: number; resolved: number }>;
   /** Per entity and state, after the cycle. */
   mismatches: Record<string, Record<MismatchState, number>>;
+  /**
+   * Per entity, the open mismatches (pending and confirmed) by who found them: `verify` (this and earlier
+   * verifications) or `shadow` (shadow reads, src/routing/compare.ts), after the cycle.
+   */
+  origins?: Record<string, Record<MismatchOrigin, number>>;
 }
 
 /** Most differing keys one pass records per entity (a table that differs everywhere needs a backfill, not a list). */
@@ -145,8 +150,8 @@ export async function runContinuous(source: Store, target: Store, control: Store
       rechecked[e.name] = await recheckMismatches(source, target, control, e, now(), lagMs);
     }
     if (windowTo > windowFrom) windowFrom = windowTo;
-    const mismatches = await mismatchCounts(control, entities.map((e) => e.name));
-    await o.onCycle?.({ cycle, startedAt: new Date(startMs).toISOString(), seconds: (performance.now() - t0) / 1000, pass, recent, rechecked, mismatches });
+    const { counts: mismatches, origins } = await mismatchFigures(control, entities.map((e) => e.name));
+    await o.onCycle?.({ cycle, startedAt: new Date(startMs).toISOString(), seconds: (performance.now() - t0) / 1000, pass, recent, rechecked, mismatches, origins });
     if (o.cycles !== undefined && cycle >= o.cycles) return;
     const wait = o.intervalSeconds * 1000 - (performance.now() - t0);
     if (wait > 0) {

@@ -12,8 +12,19 @@ import type { KeyDifference } from './verify.js';
  * differs, or to **resolved** when it now matches. `tandem repair` moves confirmed keys it fixed to
  * **repaired**. A key seen again after repaired/resolved starts a new episode (pending, new first-seen).
  * Times are Unix milliseconds. Column names are stored, never values (they may be sensitive).
+ *
+ * Each episode has an **origin** (migration 7): `verify` (a checksum, full or sample verification, continuous or
+ * one-shot) or `shadow` (a shadow read's comparison, src/routing/compare.ts). The origin is the one that opened
+ * the episode: a key already pending or confirmed keeps it when the other finds it too; a new episode takes the
+ * origin of whoever found it.
  */
 export type MismatchState = 'pending' | 'confirmed' | 'repaired' | 'resolved';
+
+/** Who found a mismatch: verification (`verify`) or a shadow read's comparison (`shadow`). */
+export type MismatchOrigin = 'verify' | 'shadow';
+
+/** Every {@link MismatchOrigin}, in display order. */
+export const MISMATCH_ORIGINS: readonly MismatchOrigin[] = ['verify', 'shadow'];
 
 /** One row of the mismatches table. */
 export interface Mismatch {
@@ -24,6 +35,8 @@ export interface Mismatch {
   /** `table.column` of the differing columns (no values). */
   columns: string[];
   state: MismatchState;
+  /** Who opened this episode (`verify` for rows written before migration 7). */
+  origin: MismatchOrigin;
   firstSeenMs: number;
   lastSeenMs: number;
   stateMs: number;
@@ -43,11 +56,12 @@ function columnsOf(d: KeyDifference): string[] {
 }
 
 /**
- * Records differences of one entity found at `nowMs`: new keys (and keys whose last episode ended, repaired or
- * resolved) start pending — or confirmed with `confirm`; keys already pending or confirmed keep their state and
- * first-seen, with last-seen, kind, columns and the check count updated. Returns how many keys were new.
+ * Records differences of one entity found at `nowMs` by `origin` (default `verify`): new keys (and keys whose last
+ * episode ended, repaired or resolved) start pending — or confirmed with `confirm` — with that origin; keys already
+ * pending or confirmed keep their state, first-seen and origin, with last-seen, kind, columns and the check count
+ * updated (and a pending one confirmed with `confirm`). Returns how many keys were new.
  */
-export async function recordMismatches(control: Store, entity: string, found: FoundDifference[], nowMs: number, confirm = false): Promise<number> {
+export async function recordMismatches(control: Store, entity: string, found: FoundDifference[], nowMs: number, confirm = false, origin: MismatchOrigin = 'verify'): Promise<number> {
   const t = control.controlTable('mismatches');
   const p = (i: number) => control.sql.param(i);
   let created = 0;
@@ -66,14 +80,14 @@ export async function recordMismatches(control: Store, entity: string, found: Fo
         if (cur === undefined) {
           created++;
           await tx.execute(
-            `INSERT INTO ${t} (entity, entity_key, key_values, kind, columns_differing, state, first_seen_ms, last_seen_ms, state_ms, checks) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}, 1)`,
-            [entity, d.key, encodeKeyValues(f.keyValues), d.kind, cols, confirm ? 'confirmed' : 'pending', nowMs, nowMs, nowMs],
+            `INSERT INTO ${t} (entity, entity_key, key_values, kind, columns_differing, state, first_seen_ms, last_seen_ms, state_ms, checks, origin) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}, 1, ${p(10)})`,
+            [entity, d.key, encodeKeyValues(f.keyValues), d.kind, cols, confirm ? 'confirmed' : 'pending', nowMs, nowMs, nowMs, origin],
           );
         } else if (cur === 'repaired' || cur === 'resolved') {
           created++;
           await tx.execute(
-            `UPDATE ${t} SET key_values = ${p(1)}, kind = ${p(2)}, columns_differing = ${p(3)}, state = ${p(4)}, first_seen_ms = ${p(5)}, last_seen_ms = ${p(6)}, state_ms = ${p(7)}, checks = 1 WHERE entity = ${p(8)} AND entity_key = ${p(9)}`,
-            [encodeKeyValues(f.keyValues), d.kind, cols, confirm ? 'confirmed' : 'pending', nowMs, nowMs, nowMs, entity, d.key],
+            `UPDATE ${t} SET key_values = ${p(1)}, kind = ${p(2)}, columns_differing = ${p(3)}, state = ${p(4)}, first_seen_ms = ${p(5)}, last_seen_ms = ${p(6)}, state_ms = ${p(7)}, checks = 1, origin = ${p(8)} WHERE entity = ${p(9)} AND entity_key = ${p(10)}`,
+            [encodeKeyValues(f.keyValues), d.kind, cols, confirm ? 'confirmed' : 'pending', nowMs, nowMs, nowMs, origin, entity, d.key],
           );
         } else {
           const promote = confirm && cur === 'pending';
@@ -104,13 +118,20 @@ export async function setMismatchState(control: Store, entity: string, keys: str
   }
 }
 
-/** Mismatches of an entity in the given states, oldest first-seen first, at most `limit`. */
-export async function listMismatches(control: Store, entity: string, states: MismatchState[], limit = 100_000): Promise<Mismatch[]> {
+/**
+ * Mismatches of an entity in the given states (and, with `origins`, of those origins only), oldest first-seen
+ * first, at most `limit`. Each carries its {@link Mismatch.origin}.
+ */
+export async function listMismatches(control: Store, entity: string, states: MismatchState[], limit = 100_000, origins?: MismatchOrigin[]): Promise<Mismatch[]> {
   const t = control.controlTable('mismatches');
-  const p = (i: number) => control.sql.param(i);
+  const params: unknown[] = [];
+  const ph = (v: unknown) => (params.push(v), control.sql.param(params.length));
+  // placeholders in text order (`?` dialects bind by position)
+  let where = `entity = ${ph(entity)} AND state IN (${states.map(ph).join(', ')})`;
+  if (origins?.length) where += ` AND origin IN (${origins.map(ph).join(', ')})`;
   const rows = await control.query<Record<string, unknown>>(
-    `SELECT entity, entity_key, key_values, kind, columns_differing, state, first_seen_ms, last_seen_ms, state_ms, checks FROM ${t} WHERE entity = ${p(1)} AND state IN (${states.map((_, i) => p(i + 2)).join(', ')}) ORDER BY first_seen_ms, entity_key LIMIT ${Math.max(1, Math.floor(limit))}`,
-    [entity, ...states],
+    `SELECT entity, entity_key, key_values, kind, columns_differing, state, origin, first_seen_ms, last_seen_ms, state_ms, checks FROM ${t} WHERE ${where} ORDER BY first_seen_ms, entity_key LIMIT ${Math.max(1, Math.floor(limit))}`,
+    params,
   );
   return rows.map((r) => ({
     entity: String(r.entity),
@@ -119,6 +140,7 @@ export async function listMismatches(control: Store, entity: string, states: Mis
     kind: String(r.kind) as Mismatch['kind'],
     columns: r.columns_differing ? (JSON.parse(String(r.columns_differing)) as string[]) : [],
     state: String(r.state) as MismatchState,
+    origin: (r.origin == null ? 'verify' : String(r.origin)) as MismatchOrigin,
     firstSeenMs: Number(r.first_seen_ms),
     lastSeenMs: Number(r.last_seen_ms),
     stateMs: Number(r.state_ms),
@@ -128,15 +150,50 @@ export async function listMismatches(control: Store, entity: string, states: Mis
 
 /** Count of mismatches per entity and state; also published as the `tandem_verify_mismatches` gauge. */
 export async function mismatchCounts(control: Store, entities: string[]): Promise<Record<string, Record<MismatchState, number>>> {
+  return (await mismatchFigures(control, entities)).counts;
+}
+
+/**
+ * Open mismatches (pending or confirmed) per entity and origin: `{ users: { verify: 3, shadow: 1 } }`. Every entity
+ * of `entities` and every origin is present (0 when none). Writes nothing.
+ */
+export async function openMismatchesByOrigin(
+  control: Store,
+  entities: string[],
+): Promise<Record<string, Record<MismatchOrigin, number>>> {
+  return (await mismatchFigures(control, entities)).origins;
+}
+
+/**
+ * {@link mismatchCounts} and {@link openMismatchesByOrigin} from one query (the gauge is published too).
+ */
+export async function mismatchFigures(
+  control: Store,
+  entities: string[],
+): Promise<{ counts: Record<string, Record<MismatchState, number>>; origins: Record<string, Record<MismatchOrigin, number>> }> {
   const t = control.controlTable('mismatches');
-  const rows = await control.query<{ entity: string; state: string; n: unknown }>(`SELECT entity, state, count(*) AS n FROM ${t} GROUP BY entity, state`);
-  const out: Record<string, Record<MismatchState, number>> = {};
-  for (const e of entities) out[e] = { pending: 0, confirmed: 0, repaired: 0, resolved: 0 };
+  const rows = await control.query<{ entity: string; state: string; origin: string; n: unknown }>(
+    `SELECT entity, state, origin, count(*) AS n FROM ${t} GROUP BY entity, state, origin`,
+  );
+  const counts: Record<string, Record<MismatchState, number>> = {};
+  const origins: Record<string, Record<MismatchOrigin, number>> = {};
+  for (const e of entities) {
+    counts[e] = { pending: 0, confirmed: 0, repaired: 0, resolved: 0 };
+    origins[e] = { verify: 0, shadow: 0 };
+  }
   for (const r of rows) {
     const e = String(r.entity);
-    if (!out[e]) continue;
-    out[e][String(r.state) as MismatchState] = Number(r.n);
+    if (!counts[e]) continue;
+    const state = String(r.state) as MismatchState;
+    const n = Number(r.n);
+    counts[e][state] = (counts[e][state] ?? 0) + n;
+    if (state === 'pending' || state === 'confirmed') {
+      const o = String(r.origin) as MismatchOrigin;
+      origins[e]![o] = (origins[e]![o] ?? 0) + n;
+    }
   }
-  for (const [e, s] of Object.entries(out)) for (const [state, n] of Object.entries(s)) mismatchGauge.set({ entity: e, state }, n);
-  return out;
+  for (const [e, s] of Object.entries(counts)) {
+    for (const [state, n] of Object.entries(s)) mismatchGauge.set({ entity: e, state }, n);
+  }
+  return { counts, origins };
 }

@@ -143,7 +143,10 @@ export function formatCycle(c: CycleReport): string {
       : e.mode === 'sample' ? `sample parity ≥ ${floorPercent(e.parityLowerBound)} % (95 % confidence)`
       : e.complete ? `parity ${formatParity(e.parity)}`
       : `partial: compared ${num(e.sourceRows)} rows, ${num(e.missing + e.extra + e.different)} differences so far`;
-    return `${e.entity} ${state}${recent?.checked ? `, recent ${recent.checked} rechecked (${recent.differing} differ)` : ''}, mismatches pending ${m?.pending ?? 0} confirmed ${m?.confirmed ?? 0} repaired ${m?.repaired ?? 0} resolved ${m?.resolved ?? 0}`;
+    const o = c.origins?.[e.entity];
+    // who found the open ones, when shadow reads found some
+    const by = o?.shadow ? ` (open: verify ${o.verify}, shadow ${o.shadow})` : '';
+    return `${e.entity} ${state}${recent?.checked ? `, recent ${recent.checked} rechecked (${recent.differing} differ)` : ''}, mismatches pending ${m?.pending ?? 0} confirmed ${m?.confirmed ?? 0} repaired ${m?.repaired ?? 0} resolved ${m?.resolved ?? 0}${by}`;
   });
   return `cycle ${c.cycle} ${c.startedAt} ${c.seconds.toFixed(1)}s${c.pass.complete ? '' : ' (partial)'}: ${parts.join('; ')}${c.pass.complete ? '' : ` — ${c.pass.headline}`}`;
 }
