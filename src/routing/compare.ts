@@ -433,12 +433,12 @@ export function createStoredRowComparator(
  * `dropped`. Never throws.
  */
 export function createResultComparator(
-  compare: (legacyResult: unknown, newResult: unknown) => boolean | Promise<boolean>,
+  compare: (legacyResult: unknown, newResult: unknown, keyValues: unknown[]) => boolean | Promise<boolean>,
   migration: Migration,
   entity: string,
   options: ResultCompareOptions = {},
 ): ShadowComparatorWithLag {
-  const same = async (a: unknown, b: unknown) => (await compare(a, b)) === true;
+  const same = async (a: unknown, b: unknown, kv: unknown[]) => (await compare(a, b, kv)) === true;
   const { reread } = options;
   return new LagTracker(migration, entity, options, async (s, keys, results) => {
     const out = new Map<string, Look>();
@@ -447,8 +447,8 @@ export function createResultComparator(
     const given = results && !(results.again && reread) ? results : null;
     for (const k of keys) {
       let equal: boolean;
-      if (given) equal = await same(given.legacy, given.new);
-      else if (reread) equal = await same(await reread.legacy(k.keyValues), await reread.new(k.keyValues));
+      if (given) equal = await same(given.legacy, given.new, k.keyValues);
+      else if (reread) equal = await same(await reread.legacy(k.keyValues), await reread.new(k.keyValues), k.keyValues);
       else equal = false;
       if (equal) out.set(k.key, { differs: false });
       else differing.push(k);

@@ -17,6 +17,7 @@ import { PhaseCache } from './phase-cache.js';
 import { migrationServices, type MigrationServices } from './services/index.js';
 import { readMigrationStatus, type MigrationStatus } from './status.js';
 import { type CanaryDecision, createReader, NO_OBSERVER, RoutingRuntime, type Reader, type ReadsOptions } from '../routing/reader.js';
+import { createResultComparator, createStoredRowComparator } from '../routing/compare.js';
 import type { RoutingView } from '../routing/state.js';
 import type { ReadObserver, ShadowComparator } from '../routing/types.js';
 import type { ShadowCountsSource } from '../routing/shadow-counts.js';
@@ -240,9 +241,27 @@ export class Migration {
     }
     const rt = this.#routingRuntime();
     this.#observer ??= this.hooks.readObserver?.(this) ?? NO_OBSERVER;
-    const comparator = options.comparator ?? (options.compare ? undefined : this.hooks.shadowComparator?.(this, entity));
+    const observer = options.observer ?? this.#observer;
+    // the comparison: the caller's comparator; else the application's `compare` of the two results, lag-aware
+    // (a `false` on a key with a change in flight is lagging, re-checked by reading again); else the migration's
+    // hook; else the default — both stored rows re-read by key and compared as verify does
+    const toKey = (kv: unknown[]) => (kv.length === 1 ? kv[0] : kv) as K;
+    const user = options.compare;
+    const comparator =
+      options.comparator ??
+      (user
+        ? createResultComparator(
+            async (a, b, kv) => {
+              const v = await user(a as T, b as T, toKey(kv));
+              return v === true || v === 'matched';
+            },
+            this,
+            entity,
+            { observer, reread: { legacy: (kv) => options.legacy(toKey(kv)), new: (kv) => options.new(toKey(kv)) } },
+          )
+        : (this.hooks.shadowComparator?.(this, entity) ?? createStoredRowComparator(this, entity, { observer })));
     const canaryDecision = options.canaryDecision ?? this.hooks.canaryDecision;
-    const reader = createReader<K, T>(rt, e, { ...options, observer: options.observer ?? this.#observer, comparator, canaryDecision });
+    const reader = createReader<K, T>(rt, e, { ...options, compare: undefined, observer, comparator, canaryDecision });
     this.#readers.add(reader as unknown as Reader<never, unknown>);
     return reader;
   }
