@@ -32,7 +32,12 @@ export interface Counter {
   inc(labels?: Labels, by?: number): void;
 }
 
-const made = new Map<string, Gauge | Counter>();
+/** A histogram: `observe(labels, value)` (seconds for durations, as Prometheus names them `*_seconds`). */
+export interface Histogram {
+  observe(labels: Labels, value: number): void;
+}
+
+const made = new Map<string, Gauge | Counter | Histogram>();
 
 /** The gauge `name` (created on first use with these label names). */
 export function gauge(name: string, help: string, labelNames: string[] = []): Gauge {
@@ -54,6 +59,26 @@ export function counter(name: string, help: string, labelNames: string[] = []): 
     made.set(name, c);
   }
   return c;
+}
+
+/**
+ * The histogram `name` (created on first use with these label names and bucket upper bounds; prom-client's default
+ * buckets when none are given). The JSON {@link snapshot} mirrors its `_count` and `_sum`.
+ */
+export function histogram(name: string, help: string, labelNames: string[] = [], buckets?: number[]): Histogram {
+  let h = made.get(name) as Histogram | undefined;
+  if (!h) {
+    const pc = new client.Histogram({ name, help, labelNames, registers: [registry], ...(buckets ? { buckets } : {}) });
+    h = {
+      observe: (labels, value) => {
+        pc.observe(labels, value);
+        remember(`${name}_count`, labels, (old) => old + 1);
+        remember(`${name}_sum`, labels, (old) => old + value);
+      },
+    };
+    made.set(name, h);
+  }
+  return h;
 }
 
 /** Prometheus text exposition of every metric. */
