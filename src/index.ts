@@ -78,3 +78,15 @@ export {
   type MigrationStatus, type EntityStatus, type BackfillState, type LastVerify, type MigrationServices, type Service,
   type BackfillServiceOptions, type RelayServiceOptions, type RelayServiceResult, type RelayMode, type VerifyServiceOptions, type SupervisorOptions,
 } from './runtime/index.js';
+// read path: windows, guard, OpenFeature canary decision (docs/guard.md)
+export {
+  ReadStats, createReadStats, readFleetWindows, readShadowCounts, pruneWindows,
+  type ReadStatsOptions, type PublishOptions, type Publisher, type WindowSummary, type FleetWindow, type ShadowCounts,
+} from './routing/stats.js';
+export {
+  evaluateGuard, judgeWindows, guardThresholds, readGuardVerdict, wilsonLowerBound, wilsonUpperBound,
+  type GuardThresholds, type GuardMeasure, type GuardBreach, type GuardFigures, type GuardJudgement, type GuardEvaluation,
+} from './routing/guard.js';
+export { openFeatureCanary, withRoutingOverrides, type OpenFeatureClientLike, type CanaryDecision, type CanaryOverrides } from './routing/openfeature.js';
+export { GuardService, type GuardServiceOptions } from './runtime/services/guard.js';
+export type { GuardConfig } from './config/schema.js';
