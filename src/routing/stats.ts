@@ -19,8 +19,10 @@ import type { CompareOutcome, Origin, ReadObserver, ReadSample } from './types.j
  * seconds, where the guard (src/routing/guard.ts) reads the fleet's aggregate.
  *
  * Cost: recording a sample is O(1) (a few increments, one logarithm) and allocates nothing once a second's bucket
- * exists; memory is bounded by `maxSeries × retainSeconds` buckets of about 900 bytes (64 seconds × 2 origins ×
- * a few entities: well under a megabyte) plus the publication backlog, capped at `maxPendingRows`.
+ * exists; memory is bounded by `maxSeries × (retainSeconds + 1)` buckets of about 900 bytes (64 seconds × 2 origins
+ * × a few entities: well under a megabyte) plus the publication backlog, capped at `maxPendingRows`. The ring
+ * serves this instance's own {@link ReadStats.summary}; publication drains a separate accumulator per series, so a
+ * window is published exactly once, whenever the publications happen.
  * The observer never throws: a malformed sample is ignored and counted in {@link ReadStats.ignored}.
  *
  * Prometheus metrics (src/core/metrics.ts; labels are entity names, origins and outcomes, never keys or values):
@@ -144,6 +146,8 @@ interface Series {
   entity: string;
   origin: Origin;
   ring: (Slot | undefined)[];
+  /** Everything recorded since the last collection for publication (drained by it). */
+  unpublished: Slot;
 }
 
 /** One row of `routing_windows` as written. */
@@ -178,6 +182,16 @@ function addSlot(into: Omit<Slot, 'sec'>, s: Omit<Slot, 'sec'>): void {
   into.lagging += s.lagging;
   into.dropped += s.dropped;
   addLatency(into.hist, s.hist);
+}
+
+function count(slot: Slot, outcome: ReadSample['outcome'], served: boolean, bin: number): void {
+  slot.samples++;
+  if (outcome === 'ok') slot.ok++;
+  else if (outcome === 'error') slot.errors++;
+  else if (outcome === 'timeout') slot.timeouts++;
+  else slot.fallbacks++;
+  if (served) slot.served++;
+  slot.hist[bin]!++;
 }
 
 const busy = (s: Omit<Slot, 'sec'>) => s.samples + s.matched + s.mismatched + s.lagging + s.dropped > 0;
@@ -237,7 +251,7 @@ export class ReadStats implements ReadObserver {
   readonly #now: () => number;
   readonly #series = new Map<string, Series>();
   #lastSec = 0;
-  /** First epoch second not collected for publication yet. */
+  /** When the last collection for publication happened (epoch ms): the start of the next window. */
   #cursor: number;
   #pending: WindowRow[] = [];
   #ignored = 0;
@@ -251,7 +265,7 @@ export class ReadStats implements ReadObserver {
     this.#maxPending = Math.max(1, Math.floor(o.maxPendingRows ?? 10_000));
     this.#metrics = o.metrics ?? true;
     this.#now = o.now ?? Date.now;
-    this.#cursor = this.#sec();
+    this.#cursor = this.#now();
   }
 
   /** Samples and comparisons ignored: malformed (unknown origin or outcome, no entity) or past `maxSeries`. */
@@ -280,7 +294,7 @@ export class ReadStats implements ReadObserver {
     let s = this.#series.get(id);
     if (!s) {
       if (this.#series.size >= this.#maxSeries) return null;
-      s = { entity, origin, ring: new Array(this.#retain) };
+      s = { entity, origin, ring: new Array(this.#retain), unpublished: emptySlot(0) };
       this.#series.set(id, s);
     }
     return s;
@@ -307,15 +321,10 @@ export class ReadStats implements ReadObserver {
         this.#ignored++;
         return;
       }
-      const slot = this.#slot(s, this.#sec());
       const ms = Number.isFinite(sample.latencyMs) && sample.latencyMs > 0 ? sample.latencyMs : 0;
-      slot.samples++;
-      if (outcome === 'ok') slot.ok++;
-      else if (outcome === 'error') slot.errors++;
-      else if (outcome === 'timeout') slot.timeouts++;
-      else slot.fallbacks++;
-      if (sample.served) slot.served++;
-      slot.hist[latencyIndex(ms)]!++;
+      const bin = latencyIndex(ms);
+      count(this.#slot(s, this.#sec()), outcome, sample.served, bin);
+      count(s.unpublished, outcome, sample.served, bin);
       if (this.#metrics) {
         readsTotal().inc({ entity, origin, outcome, served: sample.served ? 'true' : 'false' });
         readSeconds().observe({ entity, origin }, ms / 1000);
@@ -337,8 +346,8 @@ export class ReadStats implements ReadObserver {
         this.#ignored++;
         return;
       }
-      const slot = this.#slot(s, this.#sec());
-      slot[outcome]++;
+      this.#slot(s, this.#sec())[outcome]++;
+      s.unpublished[outcome]++;
       if (this.#metrics) comparisonsTotal().inc({ entity, outcome });
     } catch {
       this.#ignored++;
@@ -364,19 +373,20 @@ export class ReadStats implements ReadObserver {
   }
 
   /**
-   * Moves the complete seconds not collected yet (all of them with `includeCurrent`) into the publication backlog,
-   * one row per entity and origin that saw anything. Seconds that already left the ring are skipped.
+   * Moves everything recorded since the last collection into the publication backlog: one row per entity and
+   * origin that saw anything, covering [last collection, now) in epoch ms.
    */
-  #collect(includeCurrent: boolean): void {
-    const now = this.#sec();
-    const end = includeCurrent ? now + 1 : now;
-    if (end <= this.#cursor) return;
-    const start = Math.max(this.#cursor, end - this.#retain);
+  #collect(): void {
+    const start = this.#cursor;
+    const end = Math.max(start + 1, this.#now());
+    let any = false;
     for (const s of this.#series.values()) {
-      const acc = emptySlot(0);
-      for (const slot of s.ring) if (slot && slot.sec >= start && slot.sec < end) addSlot(acc, slot);
-      if (busy(acc)) this.#pending.push({ entity: s.entity, origin: s.origin, startMs: start * 1000, endMs: end * 1000, slot: acc });
+      if (!busy(s.unpublished)) continue;
+      any = true;
+      this.#pending.push({ entity: s.entity, origin: s.origin, startMs: start, endMs: end, slot: s.unpublished });
+      s.unpublished = emptySlot(0);
     }
+    if (!any) return;
     this.#cursor = end;
     const over = this.#pending.length - this.#maxPending;
     if (over > 0) {
@@ -386,14 +396,14 @@ export class ReadStats implements ReadObserver {
   }
 
   /**
-   * Publishes the complete seconds not published yet (with `final`, the current one too) to `routing_windows` in
-   * `control` (schema v6 must exist), and deletes published rows older than `retainMs` at most once a minute.
+   * Publishes everything recorded since the last publication to `routing_windows` in `control` (schema v6 must
+   * exist), and deletes published rows older than `retainMs` at most once a minute.
    * A window is written once: a retry after a lost reply does not count it twice (the row's key is instance,
    * entity, origin and window start). On a failure the windows stay queued and the error is thrown.
    * Returns the number of rows written.
    */
-  async publish(control: Store, o: { final?: boolean; retainMs?: number } = {}): Promise<number> {
-    this.#collect(o.final ?? false);
+  async publish(control: Store, o: { retainMs?: number } = {}): Promise<number> {
+    this.#collect();
     const t = control.controlTable('routing_windows');
     const dbNow = Number((await control.query<{ now: unknown }>(`SELECT ${control.sql.nowMs()} AS now`))[0]?.now);
     let written = 0;
@@ -413,8 +423,7 @@ export class ReadStats implements ReadObserver {
   }
 
   /**
-   * Publishes every `intervalMs` (default 2000) until {@link Publisher.stop}, which publishes what is left (the
-   * current second included) once. Failures go to `onError` and are retried with the next publication. The
+   * Publishes every `intervalMs` (default 2000) until {@link Publisher.stop}, which publishes what is left once. Failures go to `onError` and are retried with the next publication. The
    * timer does not keep the process alive.
    */
   startPublishing(control: Store, o: PublishOptions = {}): Publisher {
@@ -422,14 +431,14 @@ export class ReadStats implements ReadObserver {
     let stopped = false;
     let timer: NodeJS.Timeout | null = null;
     let running: Promise<void> = Promise.resolve();
-    const once = (final: boolean) =>
-      this.publish(control, { final, retainMs: o.retainMs }).then(
+    const once = () =>
+      this.publish(control, { retainMs: o.retainMs }).then(
         () => {},
         (e) => { try { o.onError?.(e); } catch { /* the caller's */ } },
       );
     const tick = () => {
       timer = null;
-      running = once(false).then(() => {
+      running = once().then(() => {
         if (!stopped) schedule();
       });
     };
@@ -444,7 +453,7 @@ export class ReadStats implements ReadObserver {
         stopped = true;
         if (timer) clearTimeout(timer);
         await running;
-        await once(true);
+        await once();
       },
     };
   }
