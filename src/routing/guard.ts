@@ -334,11 +334,20 @@ export async function evaluateGuard(control: Store, guard: Partial<GuardConfig> 
         return { verdict, judgement, tripped: true, heldCanary: false };
       }
       const verdict: GuardVerdict = { state: judgement.state, reason: judgement.reason, atMs: at, cooldownUntilMs: null };
-      if (o.write ?? true) await swapState(control, control, ROUTING_STATE_ROWS.guard, raw, verdictJson(verdict));
+      if (o.write ?? true) {
+        try {
+          await swapState(control, control, ROUTING_STATE_ROWS.guard, raw, verdictJson(verdict));
+        } catch (e) {
+          if (!(e instanceof LostRace)) throw e;
+          // another evaluator wrote its verdict in between: a trip stands, a green or insufficient one is as good
+          const now2 = (await readGuardVerdict(control)).verdict;
+          if (now2?.state === 'tripped') continue;
+        }
+      }
       showState(verdict.state);
       return { verdict, judgement, tripped: false, heldCanary: false };
     } catch (e) {
-      // another evaluator wrote the verdict first: read it again (a few times at most)
+      // another evaluator wrote the verdict first while this one tripped: read it again (a few times at most)
       if (!(e instanceof LostRace) || attempt >= 4) throw e;
     }
   }

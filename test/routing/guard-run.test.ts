@@ -94,6 +94,9 @@ describe('the guard in tandem run', () => {
       // shadowing goes on: the verdict holds, the phase is still canary, the guard keeps running
       expect(await m.readPhase()).toBe('canary');
       expect(sup.guard?.state).toBe('running');
+      // the guard runs in shadow and canary only: back in dual_write the supervisor stops it
+      await setPhase(m.stores.control, 'dual_write', { force: true });
+      await waitFor('the guard service to stop outside shadow and canary', async () => sup.guard === null, 20_000);
       state.stop = true;
       await app;
       await sup.stop();

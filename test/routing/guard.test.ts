@@ -292,13 +292,20 @@ describe('the guard on the fleet aggregate', async () => {
     });
   }
 
-  it('postgres: evaluators racing on one breach trip it once (one audit entry)', async () => {
+  it('postgres: evaluators racing write green verdicts without failing, and trip a breach once (one audit entry)', async () => {
     const control = await openStore(pg.url);
     const other = await openStore(pg.url);
     try {
       await ensureControlSchema(control);
       await reset(control);
-      await evaluateGuard(control, GUARD); // a green/insufficient verdict row exists: the race is on the UPDATE
+      // healthy windows: concurrent evaluators all write green verdicts, none fails on the other's write
+      const healthy = createReadStats({ instanceId: 'healthy', metrics: false });
+      reads(healthy, 100);
+      await healthy.publish(control);
+      const greens = await Promise.all(Array.from({ length: 6 }, (_, i) => evaluateGuard(i % 2 ? other : control, GUARD)));
+      expect(greens.map((e) => e.verdict.state)).toEqual(Array(6).fill('green'));
+      expect((await readGuardVerdict(control)).verdict?.state).toBe('green');
+      await control.execute(`DELETE FROM ${control.controlTable('routing_windows')}`);
       const s = createReadStats({ instanceId: 'r', metrics: false });
       reads(s, 100, { outcome: 'error' });
       await s.publish(control);
