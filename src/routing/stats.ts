@@ -257,6 +257,7 @@ export class ReadStats implements ReadObserver {
   #ignored = 0;
   #lost = 0;
   #lastPrune = 0;
+  #publishing: Promise<unknown> = Promise.resolve();
 
   constructor(o: ReadStatsOptions = {}) {
     this.instanceId = (o.instanceId ?? defaultInstanceId()).slice(0, 64);
@@ -399,10 +400,18 @@ export class ReadStats implements ReadObserver {
    * Publishes everything recorded since the last publication to `routing_windows` in `control` (schema v6 must
    * exist), and deletes published rows older than `retainMs` at most once a minute.
    * A window is written once: a retry after a lost reply does not count it twice (the row's key is instance,
-   * entity, origin and window start). On a failure the windows stay queued and the error is thrown.
+   * entity, origin and window start). On a failure the windows stay queued and the error is thrown. Calls run one
+   * after the other.
    * Returns the number of rows written.
    */
-  async publish(control: Store, o: { retainMs?: number } = {}): Promise<number> {
+  publish(control: Store, o: { retainMs?: number } = {}): Promise<number> {
+    // one publication at a time: two would write (and then drop) the same queued windows
+    const run = this.#publishing.then(() => this.#publishNow(control, o));
+    this.#publishing = run.catch(() => {});
+    return run;
+  }
+
+  async #publishNow(control: Store, o: { retainMs?: number }): Promise<number> {
     this.#collect();
     const t = control.controlTable('routing_windows');
     const dbNow = Number((await control.query<{ now: unknown }>(`SELECT ${control.sql.nowMs()} AS now`))[0]?.now);

@@ -75,7 +75,6 @@ describe('publication of read windows', async () => {
         reads(b, 2, { outcome: 'timeout', latencyMs: 250, served: false });
         for (const [o, n] of [['matched', 7], ['mismatched', 2], ['lagging', 3], ['dropped', 4]] as const) for (let i = 0; i < n; i++) b.comparison('users', o);
         a.comparison('users', 'matched');
-        // `final` publishes the current second too
         const [wa, wb] = await Promise.all([a.publish(control), b.publish(control)]);
         expect([wa, wb]).toEqual([2, 1]);
         expect(await a.publish(control)).toBe(0);
@@ -105,7 +104,7 @@ describe('publication of read windows', async () => {
     });
   }
 
-  it('keeps windows queued while the control plane cannot be written, and publishes them once it can', async () => {
+  it('keeps windows queued while the control plane cannot be written, publishes them once it can, one publication at a time', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tandem-guard-q-'));
     const control = await openStore(`sqlite:${join(dir, 'q.db')}`);
     try {
@@ -119,6 +118,12 @@ describe('publication of read windows', async () => {
       await s.publish(control);
       expect(s.pending).toBe(0);
       expect((await readFleetWindows(control))[0]!.reads).toBe(15);
+      // publications called at once run one after the other: every window once
+      reads(s, 7);
+      const p1 = s.publish(control);
+      reads(s, 4);
+      await Promise.all([p1, s.publish(control), s.publish(control)]);
+      expect((await readFleetWindows(control))[0]!.reads).toBe(26);
     } finally {
       await control.close();
     }
