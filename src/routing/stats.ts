@@ -148,7 +148,13 @@ interface Series {
   ring: (Slot | undefined)[];
   /** Everything recorded since the last collection for publication (drained by it). */
   unpublished: Slot;
+  /** Bound Prometheus series, made on first use: reads by outcome × served, latency, comparisons by outcome. */
+  reads: ({ inc(by?: number): void } | undefined)[];
+  latency?: { observe(value: number): void };
+  comparisons: Partial<Record<CompareOutcome, { inc(by?: number): void }>>;
 }
+
+const OUTCOME_INDEX: Record<ReadSample['outcome'], number> = { ok: 0, error: 1, timeout: 2, fallback: 3 };
 
 /** One row of `routing_windows` as written. */
 interface WindowRow {
@@ -250,6 +256,8 @@ export class ReadStats implements ReadObserver {
   readonly #metrics: boolean;
   readonly #now: () => number;
   readonly #series = new Map<string, Series>();
+  /** entity → [legacy series, new series], the lookup of the hot path. */
+  readonly #byEntity = new Map<string, [Series | undefined, Series | undefined]>();
   #lastSec = 0;
   /** When the last collection for publication happened (epoch ms): the start of the next window. */
   #cursor: number;
@@ -291,13 +299,15 @@ export class ReadStats implements ReadObserver {
   }
 
   #get(entity: string, origin: Origin): Series | null {
-    const id = `${origin}\u0000${entity}`;
-    let s = this.#series.get(id);
-    if (!s) {
-      if (this.#series.size >= this.#maxSeries) return null;
-      s = { entity, origin, ring: new Array(this.#retain), unpublished: emptySlot(0) };
-      this.#series.set(id, s);
-    }
+    let pair = this.#byEntity.get(entity);
+    const i = origin === 'new' ? 1 : 0;
+    const found = pair?.[i];
+    if (found) return found;
+    if (this.#series.size >= this.#maxSeries) return null;
+    const s: Series = { entity, origin, ring: new Array(this.#retain), unpublished: emptySlot(0), reads: [], comparisons: {} };
+    this.#series.set(`${origin}\u0000${entity}`, s);
+    if (!pair) this.#byEntity.set(entity, (pair = [undefined, undefined]));
+    pair[i] = s;
     return s;
   }
 
@@ -327,8 +337,12 @@ export class ReadStats implements ReadObserver {
       count(this.#slot(s, this.#sec()), outcome, sample.served, bin);
       count(s.unpublished, outcome, sample.served, bin);
       if (this.#metrics) {
-        readsTotal().inc({ entity, origin, outcome, served: sample.served ? 'true' : 'false' });
-        readSeconds().observe({ entity, origin }, ms / 1000);
+        const k = OUTCOME_INDEX[outcome] * 2 + (sample.served ? 1 : 0);
+        let c = s.reads[k];
+        if (!c) s.reads[k] = c = readsTotal().bind({ entity, origin, outcome, served: sample.served ? 'true' : 'false' });
+        c.inc();
+        s.latency ??= readSeconds().bind({ entity, origin });
+        s.latency.observe(ms / 1000);
       }
     } catch {
       this.#ignored++;
@@ -349,7 +363,7 @@ export class ReadStats implements ReadObserver {
       }
       this.#slot(s, this.#sec())[outcome]++;
       s.unpublished[outcome]++;
-      if (this.#metrics) comparisonsTotal().inc({ entity, outcome });
+      if (this.#metrics) (s.comparisons[outcome] ??= comparisonsTotal().bind({ entity, outcome })).inc();
     } catch {
       this.#ignored++;
     }
