@@ -12,7 +12,8 @@
  * read takes 700 ms; every comparison mismatches. The figure is the wall time from the first bad sample to the
  * `routing.canary_percent` row reading 0 (polled every 20 ms). Publication and evaluation run on their own timers,
  * so the figure varies with their phase: each scenario runs `--runs` times on a fresh control plane.
- * The last line is exactly: `guard errors_ms=… latency_ms=… mismatch_ms=… (median of N; max …)`.
+ * First it times the observer itself: µs per recorded read, without and with Prometheus metrics.
+ * The last line is exactly: `guard errors_ms=… latency_ms=… mismatch_ms=… (median of N; max …) observer_us=A/B`.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -118,10 +119,27 @@ async function once(scenario: Scenario): Promise<number> {
   }
 }
 
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
+
+/** The observer's cost on the request path: µs per recorded read (median of 5 rounds of 100,000). */
+function observerCost(metrics: boolean): number {
+  const rounds: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const s = createReadStats({ instanceId: `cost-${metrics}`, metrics });
+    const N = 100_000;
+    const t0 = performance.now();
+    for (let i = 0; i < N; i++) s.read({ entity: 'users', origin: i % 2 ? 'new' : 'legacy', outcome: i % 97 ? 'ok' : 'error', latencyMs: 1 + (i % 50), served: i % 3 !== 0 });
+    rounds.push(((performance.now() - t0) * 1000) / N);
+  }
+  return median(rounds);
+}
+const costPlain = observerCost(false);
+const costMetrics = observerCost(true);
+console.log(`observer: ${costPlain.toFixed(2)} µs per read without Prometheus metrics, ${costMetrics.toFixed(2)} µs with them`);
 
 const results: Record<Scenario, number[]> = { errors: [], latency: [], mismatch: [] };
 console.log(`guard bench: ${RATE} reads/s of new, control ${args.control}, ${RUNS} runs per scenario, defaults ${JSON.stringify(GUARD_DEFAULTS)}`);
@@ -134,4 +152,4 @@ for (const s of ['errors', 'latency', 'mismatch'] as const) {
 }
 const fmt = (s: Scenario) => `${Math.round(median(results[s]))}`;
 const max = Math.max(...Object.values(results).flat());
-console.log(`guard errors_ms=${fmt('errors')} latency_ms=${fmt('latency')} mismatch_ms=${fmt('mismatch')} (median of ${RUNS}; max ${Math.round(max)})`);
+console.log(`guard errors_ms=${fmt('errors')} latency_ms=${fmt('latency')} mismatch_ms=${fmt('mismatch')} (median of ${RUNS}; max ${Math.round(max)}) observer_us=${costPlain.toFixed(2)}/${costMetrics.toFixed(2)}`);
