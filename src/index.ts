@@ -97,3 +97,15 @@ export type * from './routing/types.js';
 export { ROUTING_STATE_ROWS } from './routing/types.js';
 export type { ShadowCounts, ShadowCountsSource } from './routing/shadow-counts.js';
 export type { BucketBy, RoutingConfig } from './config/schema.js';
+// read path: windows, guard, OpenFeature canary decision (docs/guard.md)
+export {
+  ReadStats, createReadStats, readFleetWindows, readShadowCounts, pruneWindows,
+  type ReadStatsOptions, type PublishOptions, type Publisher, type WindowSummary, type FleetWindow,
+} from './routing/stats.js';
+export {
+  evaluateGuard, judgeWindows, guardThresholds, readGuardVerdict, wilsonLowerBound, wilsonUpperBound,
+  type GuardThresholds, type GuardMeasure, type GuardBreach, type GuardFigures, type GuardJudgement, type GuardEvaluation,
+} from './routing/guard.js';
+export { openFeatureCanary, withRoutingOverrides, type OpenFeatureClientLike, type CanaryOverrides } from './routing/openfeature.js';
+export { GuardService, type GuardServiceOptions } from './runtime/services/guard.js';
+export type { GuardConfig } from './config/schema.js';

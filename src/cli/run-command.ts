@@ -27,6 +27,8 @@ The worker: one long-running process that runs, per phase, what the migration ne
   prepare, decommissioned         nothing (it waits for the phase to change)
   dual_write, shadow, canary      the backfill of every entity until done, the relay legacy → new,
                                   continuous verification every --verify-interval once the backfill is done
+  shadow, canary                  and the guard: it judges the new store's reads (config guard) and sets the
+                                  canary to 0 on a breach (docs/guard.md)
   new_primary, legacy_read_only   the reverse relay new → legacy, continuous verification
 It follows phase changes without a restart (the relay turns around at write cutover), waits out a store that
 is down, beats a heartbeat (role run, see tandem status) and logs JSON lines (TANDEM_LOG_LEVEL, --log-file).
@@ -108,6 +110,7 @@ export function registerRun(program: Command): void {
 function logEvents(m: Migration): void {
   const log = m.log;
   const last = new Map<string, number>();
+  let guardState: string | null = null;
   const due = (k: string) => {
     const now = Date.now();
     if (now - (last.get(k) ?? 0) < 1000) return false;
@@ -123,5 +126,7 @@ function logEvents(m: Migration): void {
     .on('relay:batch', (e) => { if (due(`r:${e.direction}`)) log.info({ event: 'run.relay_batch', direction: e.direction, mode: e.mode, ...e.stats }, `relay ${e.direction}: ${e.stats.changes} changes`); })
     .on('relay:direction', (e) => log.warn({ event: 'run.relay_direction', ...e }, `relay turned around: ${e.direction}`))
     .on('verify:cycle', (e) => log.info({ event: 'run.verify_cycle', ...e }, e.headline))
-    .on('verify:mismatch', (e) => log.warn({ event: 'run.verify_mismatch', ...e }, `${e.entity}: ${e.pending} pending, ${e.confirmed} confirmed mismatches`));
+    .on('verify:mismatch', (e) => log.warn({ event: 'run.verify_mismatch', ...e }, `${e.entity}: ${e.pending} pending, ${e.confirmed} confirmed mismatches`))
+    .on('guard:verdict', (e) => { if (e.verdict.state !== guardState && (guardState = e.verdict.state)) log.info({ event: 'run.guard', state: e.verdict.state, reason: e.verdict.reason }, `guard: ${e.verdict.state}`); })
+    .on('guard:tripped', (e) => log.warn({ event: 'run.guard_tripped', reason: e.verdict.reason }, `guard tripped, canary set to 0: ${e.verdict.reason}`));
 }

@@ -192,6 +192,54 @@ export const routingSchema = z
   .strict();
 export type RoutingConfig = z.output<typeof routingSchema>;
 
+/** The guard's defaults (docs/guard.md). */
+export const GUARD_DEFAULTS = {
+  windowSeconds: 60,
+  minSamples: 100,
+  maxErrorRate: 0.01,
+  maxP99Ms: 500,
+  maxMismatchRate: 0.001,
+  cooldownSeconds: 300,
+  intervalSeconds: 2,
+  publishSeconds: 2,
+} as const;
+
+/**
+ * The guard (docs/guard.md, src/routing/guard.ts): it judges the new store's reads over the fleet's sliding window
+ * and sets the canary to 0 on a breach. Rates are fractions (0.01 = 1 %).
+ */
+export const guardSchema = z
+  .object({
+    /** Seconds of the sliding window the guard judges (every instance's published windows in it). Default 60. */
+    windowSeconds: z.number().int().min(5).max(3600).default(GUARD_DEFAULTS.windowSeconds),
+    /** Fewest reads of `new` in the window for a verdict; fewer is `insufficient`, never a pass or a failure. Default 100. */
+    minSamples: z.number().int().min(1).max(1_000_000_000).default(GUARD_DEFAULTS.minSamples),
+    /** Trips when (errors + timeouts + fallbacks) / reads of `new` exceeds it. Default 0.01 (1 %). */
+    maxErrorRate: z.number().min(0).max(1).default(GUARD_DEFAULTS.maxErrorRate),
+    /** Trips when the p99 latency of `new` exceeds it, ms. Default 500. */
+    maxP99Ms: z.number().positive().max(3_600_000).default(GUARD_DEFAULTS.maxP99Ms),
+    /**
+     * Trips when the lower bound of the 95 % Wilson score interval with continuity correction of the mismatch
+     * rate (mismatched / (matched + mismatched)) exceeds it — not the raw ratio. Default 0.001 (0.1 %).
+     */
+    maxMismatchRate: z.number().min(0).max(1).default(GUARD_DEFAULTS.maxMismatchRate),
+    /**
+     * Seconds after a trip before `tandem canary N` may advance the canary again; at least `windowSeconds`, so the
+     * next verdict is reached on windows published after the trip. Default 300.
+     */
+    cooldownSeconds: z.number().int().min(0).max(86_400 * 7).default(GUARD_DEFAULTS.cooldownSeconds),
+    /** Seconds between two evaluations by `tandem run`. Default 2. */
+    intervalSeconds: z.number().positive().max(300).default(GUARD_DEFAULTS.intervalSeconds),
+    /** Seconds between two publications of an instance's windows. Default 2. */
+    publishSeconds: z.number().positive().max(300).default(GUARD_DEFAULTS.publishSeconds),
+  })
+  .strict()
+  .refine((g) => g.cooldownSeconds >= g.windowSeconds, {
+    message: 'cooldownSeconds must be at least windowSeconds (a re-advanced canary is judged on fresh windows only)',
+    path: ['cooldownSeconds'],
+  });
+export type GuardConfig = z.output<typeof guardSchema>;
+
 export const configSchema = z
   .object({
     source: z.string().min(1, 'must be a store URL'),
@@ -247,6 +295,7 @@ export const configSchema = z
       })
       .strict()
       .default({ maxReportedDifferences: 20, pageRows: 5000 }),
+    guard: guardSchema.default(GUARD_DEFAULTS),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -59,8 +59,11 @@ export async function controlSchemaVersion(store: Store): Promise<number> {
 export interface AuditEntry {
   command: string;
   args: Record<string, unknown>;
-  /** `not_exhaustive`: a verify that compared no difference but not every row either (sample, quick). */
-  outcome: 'ok' | 'differences' | 'error' | 'interrupted' | 'not_exhaustive';
+  /**
+   * `not_exhaustive`: a verify that compared no difference but not every row either (sample, quick). `tripped`:
+   * the guard set the canary to 0 (src/routing/guard.ts).
+   */
+  outcome: 'ok' | 'differences' | 'error' | 'interrupted' | 'not_exhaustive' | 'tripped';
   detail?: string;
 }
 

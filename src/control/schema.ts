@@ -24,6 +24,11 @@ import type { Dialect } from '../stores/types.js';
  *   fencing token (`backfill:<entity>`); used in the target, next to the checkpoints they fence (v5; src/control/lease.ts)
  * - `heartbeats(id, role, scope, host, pid, started_ms, last_beat_ms, interval_ms, state, info)` — one row per running
  *   long-lived command; used in the control store, read by `tandem status` (v5; src/control/heartbeat.ts)
+ * - `routing_windows(instance_id, entity, origin, window_start_ms, window_end_ms, samples, ok, errors, timeouts,
+ *   fallbacks, served, latency, matched, mismatched, lagging, dropped, published_ms)` — what every application
+ *   instance's read path saw over a few seconds, published for the guard's fleet aggregate; `latency` is a JSON
+ *   histogram (src/routing/latency.ts), `published_ms` the database's clock; pruned after 15 minutes
+ *   (v6; src/routing/stats.ts, docs/guard.md)
  *
  * - `mismatches.origin` — who found the mismatch: `verify` (checksum, full, sample, continuous) or `shadow` (a shadow
  *   read, src/routing/compare.ts); existing rows are `verify` (v7)
@@ -178,6 +183,32 @@ export function migrations(dialect: Family | Dialect): Migration[] {
           interval_ms ${y.bigint} NOT NULL,
           state ${y.text(16)} NOT NULL,
           info ${y.longtext})${suffix}`,
+      ],
+    },
+    {
+      version: 6,
+      description: 'routing: read-path windows published by every instance (the guard)',
+      statements: (t) => [
+        `CREATE TABLE IF NOT EXISTS ${t('routing_windows')} (
+          instance_id ${y.text(64)} NOT NULL,
+          entity ${y.text(128)} NOT NULL,
+          origin ${y.text(16)} NOT NULL,
+          window_start_ms ${y.bigint} NOT NULL,
+          window_end_ms ${y.bigint} NOT NULL,
+          samples ${y.bigint} NOT NULL,
+          ok ${y.bigint} NOT NULL,
+          errors ${y.bigint} NOT NULL,
+          timeouts ${y.bigint} NOT NULL,
+          fallbacks ${y.bigint} NOT NULL,
+          served ${y.bigint} NOT NULL,
+          latency ${y.longtext} NOT NULL,
+          matched ${y.bigint} NOT NULL,
+          mismatched ${y.bigint} NOT NULL,
+          lagging ${y.bigint} NOT NULL,
+          dropped ${y.bigint} NOT NULL,
+          published_ms ${y.bigint} NOT NULL,
+          PRIMARY KEY (instance_id, entity, origin, window_start_ms)${inline ? ', INDEX routing_windows_published (published_ms)' : ''})${suffix}`,
+        ...index('routing_windows_published', t('routing_windows'), 'published_ms'),
       ],
     },
     {

@@ -16,10 +16,17 @@ type Labels = Record<string, string>;
 const mirror = new Map<string, Map<string, { labels: Labels; value: number }>>();
 const keyOf = (labels: Labels) => JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]));
 function remember(name: string, labels: Labels, value: (old: number) => number): void {
+  const e = entry(name, labels);
+  e.value = value(e.value);
+}
+/** The mirror entry of one labelled series (created at 0), kept by bound metrics to skip the lookup. */
+function entry(name: string, labels: Labels): { labels: Labels; value: number } {
   let m = mirror.get(name);
   if (!m) mirror.set(name, (m = new Map()));
   const k = keyOf(labels);
-  m.set(k, { labels: { ...labels }, value: value(m.get(k)?.value ?? 0) });
+  let e = m.get(k);
+  if (!e) m.set(k, (e = { labels: { ...labels }, value: 0 }));
+  return e;
 }
 
 /** A gauge: `set(labels, value)`. */
@@ -27,12 +34,22 @@ export interface Gauge {
   set(labels: Labels, value: number): void;
 }
 
-/** A counter: `inc(labels, by = 1)`. */
+/** A counter: `inc(labels, by = 1)`; `bind(labels)` gives one series to increment without a label lookup. */
 export interface Counter {
   inc(labels?: Labels, by?: number): void;
+  bind(labels: Labels): { inc(by?: number): void };
 }
 
-const made = new Map<string, Gauge | Counter>();
+/**
+ * A histogram: `observe(labels, value)` (seconds for durations, as Prometheus names them `*_seconds`);
+ * `bind(labels)` gives one series to observe without a label lookup (for hot paths).
+ */
+export interface Histogram {
+  observe(labels: Labels, value: number): void;
+  bind(labels: Labels): { observe(value: number): void };
+}
+
+const made = new Map<string, Gauge | Counter | Histogram>();
 
 /** The gauge `name` (created on first use with these label names). */
 export function gauge(name: string, help: string, labelNames: string[] = []): Gauge {
@@ -50,10 +67,43 @@ export function counter(name: string, help: string, labelNames: string[] = []): 
   let c = made.get(name) as Counter | undefined;
   if (!c) {
     const pc = new client.Counter({ name, help, labelNames, registers: [registry] });
-    c = { inc: (labels = {}, by = 1) => { pc.inc(labels, by); remember(name, labels, (old) => old + by); } };
+    c = {
+      inc: (labels = {}, by = 1) => { pc.inc(labels, by); remember(name, labels, (old) => old + by); },
+      bind: (labels) => {
+        const child = pc.labels(labels);
+        const e = entry(name, labels);
+        return { inc: (by = 1) => { child.inc(by); e.value += by; } };
+      },
+    };
     made.set(name, c);
   }
   return c;
+}
+
+/**
+ * The histogram `name` (created on first use with these label names and bucket upper bounds; prom-client's default
+ * buckets when none are given). The JSON {@link snapshot} mirrors its `_count` and `_sum`.
+ */
+export function histogram(name: string, help: string, labelNames: string[] = [], buckets?: number[]): Histogram {
+  let h = made.get(name) as Histogram | undefined;
+  if (!h) {
+    const pc = new client.Histogram({ name, help, labelNames, registers: [registry], ...(buckets ? { buckets } : {}) });
+    h = {
+      observe: (labels, value) => {
+        pc.observe(labels, value);
+        remember(`${name}_count`, labels, (old) => old + 1);
+        remember(`${name}_sum`, labels, (old) => old + value);
+      },
+      bind: (labels) => {
+        const child = pc.labels(labels);
+        const count = entry(`${name}_count`, labels);
+        const sum = entry(`${name}_sum`, labels);
+        return { observe: (value) => { child.observe(value); count.value++; sum.value += value; } };
+      },
+    };
+    made.set(name, h);
+  }
+  return h;
 }
 
 /** Prometheus text exposition of every metric. */

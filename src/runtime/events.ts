@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { RelayStats } from '../apply/relay.js';
 import type { Phase } from '../control/phase.js';
+import type { GuardBreach, GuardFigures } from '../routing/guard.js';
+import type { GuardVerdict } from '../routing/types.js';
 
 /** Which way the relay runs: legacy → new before write cutover, new → legacy (the reverse relay) after. */
 export type RelayDirection = 'forward' | 'reverse';
@@ -35,6 +37,10 @@ export interface TandemEventMap {
   'verify:cycle': { cycle: number; headline: string; complete: boolean };
   /** A cycle left mismatches of an entity pending or confirmed. */
   'verify:mismatch': { entity: string; pending: number; confirmed: number };
+  /** One guard evaluation: the verdict in force and the figures per entity of the new store's reads. */
+  'guard:verdict': { verdict: GuardVerdict; figures: GuardFigures[] };
+  /** This evaluation tripped the guard: the canary was set to 0 (the reason has the figures). */
+  'guard:tripped': { verdict: GuardVerdict; breaches: GuardBreach[] };
 }
 
 /** Names of {@link TandemEventMap}. */

@@ -18,6 +18,7 @@ import { migrationServices, type MigrationServices } from './services/index.js';
 import { readMigrationStatus, type MigrationStatus } from './status.js';
 import { type CanaryDecision, createReader, NO_OBSERVER, RoutingRuntime, type Reader, type ReadsOptions } from '../routing/reader.js';
 import { createResultComparator, createStoredRowComparator } from '../routing/compare.js';
+import { createReadStats, readShadowCounts, type Publisher } from '../routing/stats.js';
 import type { RoutingView } from '../routing/state.js';
 import type { ReadObserver, ShadowComparator } from '../routing/types.js';
 import type { ShadowCountsSource } from '../routing/shadow-counts.js';
@@ -129,6 +130,7 @@ export class Migration {
   #closed = false;
   #routing: RoutingRuntime | undefined;
   #observer: ReadObserver | undefined;
+  #publisher: Publisher | undefined;
   readonly #readers = new Set<Reader<never, unknown>>();
 
   /** @internal use {@link openMigration} */
@@ -240,7 +242,7 @@ export class Migration {
         : `unknown entity "${entity}" (entities: ${known.join(', ')})`);
     }
     const rt = this.#routingRuntime();
-    this.#observer ??= this.hooks.readObserver?.(this) ?? NO_OBSERVER;
+    this.#observer ??= this.hooks.readObserver?.(this) ?? this.#defaultObserver();
     const observer = options.observer ?? this.#observer;
     // the comparison: the caller's comparator; else the application's `compare` of the two results, lag-aware
     // (a `false` on a key with a change in flight is lagging, re-checked by reading again); else the migration's
@@ -264,6 +266,19 @@ export class Migration {
     const reader = createReader<K, T>(rt, e, { ...options, compare: undefined, observer, comparator, canaryDecision });
     this.#readers.add(reader as unknown as Reader<never, unknown>);
     return reader;
+  }
+
+  /**
+   * The default read observer: in-process windows (Prometheus metrics included) published to the control plane
+   * every `guard.publishSeconds`, where the guard of `tandem run` judges the fleet's aggregate.
+   */
+  #defaultObserver(): ReadObserver {
+    const stats = createReadStats();
+    this.#publisher = stats.startPublishing(this.stores.control, {
+      intervalMs: this.config.guard.publishSeconds * 1000,
+      onError: (e) => this.log.debug({ event: 'routing.publish_failed', err: errorLine(e) }, 'read windows not published; retried'),
+    });
+    return stats;
   }
 
   #routingRuntime(): RoutingRuntime {
@@ -290,6 +305,7 @@ export class Migration {
     this.#closed = true;
     this.#routing?.close();
     await Promise.all([...this.#readers].map((r) => r.close().catch(() => {})));
+    await this.#publisher?.stop().catch(() => {});
     const all = new Set([this.stores.legacy, this.stores.new, this.stores.control]);
     await Promise.all([...all].map((s) => s.close().catch(() => {})));
   }
@@ -359,7 +375,13 @@ async function openOnce(config: TandemConfig, configPath: string | null, o: Migr
       if (mode === 'prepare') await assertConfigDistinctTables(config, legacy, next);
     }
     const entities = o.entities === null ? [] : await resolveConfig(config, legacy, next, o.entities);
-    const hooks = { readObserver: o.readObserver, shadowComparator: o.shadowComparator, shadowCounts: o.shadowCounts, canaryDecision: o.canaryDecision };
+    const hooks = {
+      readObserver: o.readObserver,
+      shadowComparator: o.shadowComparator,
+      // the fleet's comparisons of the last 5 minutes, from the windows every instance publishes
+      shadowCounts: o.shadowCounts ?? ((control: Store) => readShadowCounts(control)),
+      canaryDecision: o.canaryDecision,
+    };
     const m = new Migration(config, configPath, { legacy, new: next, control }, entities, log, o.phaseTtlMs ?? 1000, hooks);
     // the first read, so that writes start with a known phase; a control plane not created yet is not an error
     await m.readPhase().catch(() => {});

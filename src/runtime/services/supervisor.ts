@@ -4,6 +4,7 @@ import type { Phase } from '../../control/phase.js';
 import { errorLine } from '../../core/errors.js';
 import type { Migration } from '../migration.js';
 import type { BackfillService, BackfillServiceOptions } from './backfill.js';
+import type { GuardService, GuardServiceOptions } from './guard.js';
 import type { RelayService, RelayServiceOptions } from './relay.js';
 import { BaseService, pause, type Service } from './service.js';
 import type { VerifyService, VerifyServiceOptions } from './verify.js';
@@ -14,12 +15,16 @@ export interface SupervisorOptions {
   relay?: Omit<RelayServiceOptions, 'untilEmpty' | 'phasePollMs'>;
   /** Continuous verification; `intervalSeconds: 0` turns it off. */
   verify?: Omit<VerifyServiceOptions, 'onError' | 'cycles'>;
+  /** The guard in `shadow` and `canary` (default: the config's `guard`); `intervalSeconds: 0` turns it off. */
+  guard?: Omit<GuardServiceOptions, 'evaluations'>;
   /** How often the phase is read, ms. Default 2000. */
   phasePollMs?: number;
 }
 
 /** Phases in which the worker relays and verifies: the legacy store takes or receives writes. */
 const LIVE: readonly Phase[] = ['dual_write', 'shadow', 'canary', 'new_primary', 'legacy_read_only'];
+/** Phases in which the guard watches the new store's reads. */
+const GUARDED: readonly Phase[] = ['shadow', 'canary'];
 
 /**
  * Runs the services the phase calls for, and follows the phase without a restart:
@@ -28,7 +33,8 @@ const LIVE: readonly Phase[] = ['dual_write', 'shadow', 'canary', 'new_primary',
  *   cutover (legacy → new before, new → legacy after);
  * - while the legacy store is primary: the backfill of every entity, until done (one worker per entity at a
  *   time: the others wait on its lease);
- * - once the backfill is done (or after write cutover): continuous verification every `verify.intervalSeconds`.
+ * - once the backfill is done (or after write cutover): continuous verification every `verify.intervalSeconds`;
+ * - in `shadow` and `canary`: the guard (src/runtime/services/guard.ts), which sets the canary to 0 on a breach.
  * It creates the control plane where missing, waiting out a store that is down. A service that fails for good
  * (not a transient error) fails the supervisor; `stop()` stops every service gracefully.
  */
@@ -37,6 +43,7 @@ export class Supervisor extends BaseService<void> {
   backfill: BackfillService | null = null;
   relay: RelayService | null = null;
   verify: VerifyService | null = null;
+  guard: GuardService | null = null;
   #backfillDone = false;
   #kick: () => void = () => {};
   #failure: unknown = null;
@@ -47,7 +54,7 @@ export class Supervisor extends BaseService<void> {
 
   /** The services running now. */
   get running(): Service[] {
-    return [this.backfill, this.relay, this.verify].filter((s): s is NonNullable<typeof s> => s !== null);
+    return [this.backfill, this.relay, this.verify, this.guard].filter((s): s is NonNullable<typeof s> => s !== null);
   }
 
   #wake = () => this.#kick();
@@ -104,6 +111,9 @@ export class Supervisor extends BaseService<void> {
     if (!wantBackfill && this.backfill) { stops.push(this.backfill.stop()); this.backfill = null; }
     if (wantVerify && !this.verify) this.verify = this.#watch(m.services.verify({ ...this.o.verify, intervalSeconds: interval, onError: 'retry' }));
     if (!wantVerify && this.verify) { stops.push(this.verify.stop()); this.verify = null; }
+    const wantGuard = GUARDED.includes(phase) && (this.o.guard?.intervalSeconds ?? m.config.guard.intervalSeconds) > 0;
+    if (wantGuard && !this.guard) this.guard = this.#watch(m.services.guard({ ...this.o.guard }));
+    if (!wantGuard && this.guard) { stops.push(this.guard.stop()); this.guard = null; }
     await Promise.all(stops);
   }
 
@@ -130,7 +140,7 @@ export class Supervisor extends BaseService<void> {
       m.events.off('phase:changed', this.#wake);
       unwatch();
       await Promise.all(this.running.map((s) => s.stop()));
-      this.backfill = this.relay = this.verify = null;
+      this.backfill = this.relay = this.verify = this.guard = null;
     }
   }
 }
