@@ -176,7 +176,8 @@ export const configSchema = z
         maxRowsPerSecond: z.number().positive().optional(),
         /**
          * Seconds an entity's backfill lease lives without renewal (renewed on every chunk and every third of it).
-         * A second backfill of the entity is refused while it lives; a dead holder's lease is taken over after it.
+         * A second backfill of the entity is refused while it lives; a dead holder's lease (its pid gone on this
+         * host, or its heartbeat stopped) is taken over at once, any other after it expires.
          * Default 30.
          */
         leaseSeconds: z.number().positive().max(3600).default(30),

@@ -43,7 +43,7 @@ export class BackfillService extends BaseService<EntityBackfillResult[]> {
     const m = this.m;
     for (const e of entities) m.events.emit('backfill:start', { entity: e.name });
     return runBackfill({
-      config: m.config, source: m.stores.legacy, target: m.stores.new, entities, log: m.log,
+      config: m.config, source: m.stores.legacy, target: m.stores.new, control: m.stores.control, entities, log: m.log,
       progressOut: this.o.progressOut ?? null, restart: this.o.restart, maxRowsPerSecond: this.o.maxRowsPerSecond, signal, heartbeat: this.o.heartbeat,
       onChunk: (entity, copied, total) => m.events.emit('backfill:progress', { entity, copied, total }),
     }).then((rs) => {
