@@ -52,6 +52,22 @@ async function pgQuery<T>(url: string, sql: string): Promise<T[]> {
   }
 }
 
+/**
+ * A throttle (rows per second) under which a backfill of `rows` rows outlasts, with a wide margin, the `runs`
+ * CLI runs a test makes while it must still hold its lease. A CLI run's start (tsx, config, stores) costs about a
+ * second on a quiet machine and several on a loaded 2-core one, and a second backfill that starts after the
+ * first has finished is not refused (the flake this prevents): so one such run (`tandem status`, which opens the
+ * same stores) is timed here, on this machine now, and the holder is paced to last at least twice `runs` of
+ * it (load that doubles within the test is still covered), and never less than 6 s. Slower pacing would only
+ * make the test longer: what it proves (refused while held, the holder unharmed) does not depend on the rate.
+ */
+async function holderRate(cfg: string, rows: number, runs: number): Promise<number> {
+  const t0 = performance.now();
+  await runCli(['status', '--config', cfg]);
+  const seconds = Math.max(6, (2 * runs * (performance.now() - t0)) / 1000);
+  return Math.max(50, Math.floor(rows / seconds));
+}
+
 /** A CLI process started in the background, with its output collected. */
 function started(args: string[]) {
   const child = spawnCli(args);
@@ -100,7 +116,9 @@ describe('backfill: one owner at a time', () => {
   it('PostgreSQL target: a second backfill and a --restart are refused at start naming the holder; the first completes with parity', async () => {
     const tgt = await newPgTarget();
     const cfg = writeConfig(fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 300, maxChunkRows: 300 }' }));
-    const a = started(['backfill', '--config', cfg, '--max-rows-per-second', '1200', '--json']);
+    // b, r and a status run while a holds the lease
+    const rate = await holderRate(cfg, USERS, 3);
+    const a = started(['backfill', '--config', cfg, '--max-rows-per-second', String(rate), '--json']);
     await waitFor(async () => (await copiedOf(tgt.url, 'users')) >= 600);
     const b = await runCli(['backfill', '--config', cfg]);
     expect(b.code).toBe(2);
@@ -139,7 +157,7 @@ describe('backfill: one owner at a time', () => {
       await t.execute('CREATE TABLE items (id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(100) NOT NULL)');
       await t.close();
       const cfg = writeConfig(itemsConfig(src.url, url));
-      const a = started(['backfill', '--config', cfg, '--max-rows-per-second', '1500', '--json']);
+      const a = started(['backfill', '--config', cfg, '--max-rows-per-second', String(await holderRate(cfg, ITEMS, 1)), '--json']);
       await waitFor(async () => (await copiedOf(url, 'items')) >= 400);
       const b = await runCli(['backfill', '--config', cfg, '--restart']);
       expect(b.code).toBe(2);
