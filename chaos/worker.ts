@@ -11,9 +11,10 @@
  */
 import { runBackfill } from '../src/backfill/backfill.js';
 import { runRelay } from '../src/apply/relay.js';
-import { openContext, prepareControl } from '../src/cli/context.js';
+import { ensureControlSchema } from '../src/control/control.js';
 import { TandemError } from '../src/core/errors.js';
 import { createLogger } from '../src/core/logger.js';
+import { openMigration } from '../src/runtime/migration.js';
 import type { Store } from '../src/stores/types.js';
 
 let outage = false;
@@ -48,15 +49,20 @@ function withOutage<T extends object>(inner: T): T {
 
 const [configPath, rate] = process.argv.slice(2);
 const log = createLogger({ level: 'error' });
-const ctx = await openContext(configPath!, undefined, log);
-await prepareControl(ctx);
-const target = withOutage(ctx.target) as Store;
+const m = await openMigration(configPath!, { log });
+await ensureControlSchema(m.stores.new);
+if (m.stores.control !== m.stores.new) await ensureControlSchema(m.stores.control);
+// the roles of the phase the harness set (dual_write: legacy → new); the secondary is the one the outage hits
+const roles = m.roles(await m.readPhase());
+const { primary, entities } = roles;
+const target = withOutage(roles.secondary) as Store;
+const control = m.stores.control;
 const relayStop = new AbortController();
-const relay = runRelay({ primary: ctx.source, secondary: target, control: ctx.control, entities: ctx.entities, log, batchSize: 100, signal: relayStop.signal });
+const relay = runRelay({ primary, secondary: target, control, entities, log, batchSize: 100, signal: relayStop.signal });
 // the backfill retries on its own after an outage: it is the same process, so a failed chunk must not end it
 for (;;) {
   try {
-    await runBackfill({ config: ctx.config, source: ctx.source, target, entities: ctx.entities, log, maxRowsPerSecond: rate ? Number(rate) : undefined });
+    await runBackfill({ config: m.config, source: primary, target, entities, log, maxRowsPerSecond: rate ? Number(rate) : undefined });
     break;
   } catch (e) {
     // the outage may also keep the killed run's lease from being released: it expires within leaseSeconds
@@ -69,7 +75,7 @@ if (!drain.signal.aborted) await new Promise((r) => drain.signal.addEventListene
 outage = false;
 relayStop.abort();
 await relay;
-await runRelay({ primary: ctx.source, secondary: target, control: ctx.control, entities: ctx.entities, log, batchSize: 500, untilEmpty: true });
-await ctx.close();
+await runRelay({ primary, secondary: target, control, entities, log, batchSize: 500, untilEmpty: true });
+await m.close();
 process.stdout.write('drained\n');
 process.exit(0);
