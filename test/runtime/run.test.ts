@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fromPg } from '../../src/capture/adapters.js';
 import { createDualWriter } from '../../src/capture/writer.js';
-import { backfillCounts } from '../fixtures.js';
+import { backfillCounts, leaseExpired } from '../fixtures.js';
 import { runCli, writeConfig } from '../helpers.js';
 import { TcpProxy } from '../proxy.js';
 import { application, drained, migrationFixture, pgRows, quiet, sleep, startRun, statusOf, waitFor } from './helpers.js';
@@ -69,6 +69,44 @@ describe('tandem run', () => {
     expect((await statusOf(f.cfg)).processes).toEqual([]);
     expect(run.logs().map((l) => l.event)).toContain('run.stop');
   }, 240_000);
+
+  it('SIGTERM in the middle of the work (backfill chunks, relay batches) stops it within 10 s, gracefully', async () => {
+    const USERS = 3000;
+    const f = await migrationFixture('tandem_run_t', USERS);
+    drops.push(f.drop);
+    expect((await runCli(['phase', 'set', 'dual_write', '--config', f.cfg])).code).toBe(0);
+    const dual = await createDualWriter({ config: f.cfg, budgetMs: 0, log: quiet });
+    const stop = { done: false };
+    const app = application(f.src.url, dual, USERS, stop);
+    // slow enough that the backfill is far from done when the signal comes (3000 users at 300 rows/s: 10 s)
+    const run = startRun(f.cfg, ['--verify-interval', '0', '--max-rows-per-second', '300']);
+    try {
+      await waitFor('users to be partly copied', async () => (await backfillCounts(f.tgt.url)).checkpoint >= 400, 60_000);
+      await waitFor('a relay batch', async () => run.logs().some((l) => l.event === 'run.relay_batch'), 60_000);
+      const t0 = Date.now();
+      run.child.kill('SIGTERM');
+      const end = await run.done;
+      const ms = Date.now() - t0;
+      expect(end.code, run.out.stderr.slice(-2000)).toBe(0);
+      expect(ms).toBeLessThan(10_000);
+      expect(run.logs().find((l) => l.event === 'run.stop')).toMatchObject({ signal: 'SIGTERM' });
+      // graceful: the copy stopped after a committed chunk (checkpoint = rows = ledger, not done), the lease was
+      // released (free at once for the next worker), the heartbeat removed
+      const mid = await backfillCounts(f.tgt.url);
+      expect(mid.checkpoint).toBeLessThan(USERS);
+      expect(mid.users).toBe(mid.checkpoint);
+      expect(mid.ledger).toBe(mid.checkpoint);
+      expect(await leaseExpired(f.tgt.url, 'backfill:users')).toBe(true);
+      const s = await statusOf(f.cfg);
+      expect(s.processes).toEqual([]);
+      expect(s.entities.find((e) => e.name === 'users')!.backfill.state).toBe('paused');
+    } finally {
+      stop.done = true;
+      await app.catch(() => {});
+      await dual.close();
+      if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    }
+  }, 120_000);
 
   it('killed with SIGKILL mid-backfill and started again, takes the dead worker\'s lease over at once, resumes from its checkpoint and converges', async () => {
     const USERS = 6000;
