@@ -71,13 +71,16 @@ export async function runBackfill(o: BackfillOptions): Promise<EntityBackfillRes
   const leaseMs = (o.config.backfill.leaseSeconds ?? 30) * 1000;
   const scopes = o.entities.map((e) => ({ scope: backfillScope(e.name), what: `entity ${e.name} is being copied` }));
   const onRenewError = (e: unknown) =>
-    o.log.warn({ event: 'backfill.lease_renew_failed', err: (e as Error)?.message }, 'could not renew the backfill lease (retrying)');
-  const leases = await acquireAll(o.target, scopes, leaseMs, onRenewError, o.control ? deadHolderCheck(o.control) : undefined);
+    o.log.warn({ event: 'backfill.lease_renew_failed', err: (e as Error)?.message },
+      'could not renew the backfill lease (retrying)');
+  const deadHolder = o.control ? deadHolderCheck(o.control) : undefined;
+  const leases = await acquireAll(o.target, scopes, leaseMs, onRenewError, deadHolder);
   for (const { scope } of scopes) {
     const took = leases.get(scope)?.tookOver;
     if (took) {
       o.log.warn(
-        { event: 'backfill.lease_takeover', scope, host: took.host, pid: took.pid, token: took.token, reason: took.reason },
+        { event: 'backfill.lease_takeover', scope, host: took.host, pid: took.pid, token: took.token,
+          reason: took.reason },
         `${scope}: lease taken over from host ${took.host} pid ${took.pid} before it expired: ${took.reason}`,
       );
     }

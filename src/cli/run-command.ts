@@ -64,7 +64,9 @@ export function registerRun(program: Command): void {
       let m: Migration | undefined;
       let hb: Heartbeat | undefined;
       const metricsStop = new AbortController();
-      let args: Record<string, unknown> = { config: configPath, entity: opts.entity ?? null, relayMode: opts.relayMode };
+      let args: Record<string, unknown> = {
+        config: configPath, entity: opts.entity ?? null, relayMode: opts.relayMode,
+      };
       try {
         m = await openMigration(configPath, {
           entities: entityList(opts.entity), log, signal: stop.signal, waitSeconds: opts.waitSeconds ?? Number.POSITIVE_INFINITY,
@@ -93,7 +95,9 @@ export function registerRun(program: Command): void {
         const sup = m.services.supervisor({
           backfill: { heartbeat: hb, maxRowsPerSecond: opts.maxRowsPerSecond },
           relay: { mode: opts.relayMode, batchSize: opts.batchSize, maxAttempts: opts.maxAttempts },
-          verify: { intervalSeconds: verifyInterval, lagSeconds: verifyLagSeconds, maxRowsPerSecond: opts.maxRowsPerSecond },
+          verify: {
+            intervalSeconds: verifyInterval, lagSeconds: verifyLagSeconds, maxRowsPerSecond: opts.maxRowsPerSecond,
+          },
           phasePollMs: opts.phasePollSeconds * 1000,
         });
         log.info({ event: 'run.start', pid: process.pid, ...args }, 'tandem run: started');
@@ -119,7 +123,9 @@ export function registerRun(program: Command): void {
  * The runtime's events as JSON log lines (progress throttled to one line per second and entity / direction).
  * Returns what this process's relay did in all (every leg, both directions), for the `run.stop` line.
  */
-function logEvents(m: Migration): () => { batches: number; changes: number; applied: number; deleted: number; deadLettered: number } {
+type RelayTotals = Pick<RelayStats, 'batches' | 'changes' | 'applied' | 'deleted' | 'deadLettered'>;
+
+function logEvents(m: Migration): () => RelayTotals {
   // each relay leg reports its own running figures (one object per leg): the sum over legs is the process's
   const legs = new Set<RelayStats>();
   const log = m.log;
@@ -141,7 +147,7 @@ function logEvents(m: Migration): () => { batches: number; changes: number; appl
     .on('verify:cycle', (e) => log.info({ event: 'run.verify_cycle', ...e }, e.headline))
     .on('verify:mismatch', (e) => log.warn({ event: 'run.verify_mismatch', ...e }, `${e.entity}: ${e.pending} pending, ${e.confirmed} confirmed mismatches`));
   return () => {
-    const t = { batches: 0, changes: 0, applied: 0, deleted: 0, deadLettered: 0 };
+    const t: RelayTotals = { batches: 0, changes: 0, applied: 0, deleted: 0, deadLettered: 0 };
     for (const s of legs) for (const k of Object.keys(t) as (keyof typeof t)[]) t[k] += s[k];
     return t;
   };

@@ -75,7 +75,8 @@ export function registerVerify(program: Command): void {
     .option('--chunk-seconds <s>', 'seconds one checksum segment should take (default 0.5)')
     .option('--sample <n>', 'keys per entity of the sample tier (default 1000)')
     .option('--continuous', 're-verify on a schedule (checksum tier), recheck recently applied keys, record mismatches')
-    .option('--interval <s>', 'continuous: seconds between the starts of two passes (default: config verify.intervalSeconds, else 60)')
+    .option('--interval <s>', 'continuous: seconds between the starts of two passes (default: config '
+      + 'verify.intervalSeconds, else 60)')
     .option('--lag-seconds <s>', 'seconds a difference must last before it is confirmed (default: with --continuous '
       + 'config verify.lagSeconds, 30; else 0)')
     .option('--cycles <n>', 'continuous: stop after N passes (default: until SIGINT)')

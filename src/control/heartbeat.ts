@@ -186,7 +186,8 @@ export function deadHolderCheck(control: Store): DeadHolderCheck {
     let rows: Record<string, unknown>[];
     try {
       rows = await control.query(
-        `SELECT last_beat_ms, interval_ms, ${now} AS now_ms FROM ${control.controlTable('heartbeats')} WHERE host = ${p(1)} AND pid = ${p(2)}`,
+        `SELECT last_beat_ms, interval_ms, ${now} AS now_ms FROM ${control.controlTable('heartbeats')} `
+          + `WHERE host = ${p(1)} AND pid = ${p(2)}`,
         [l.host, l.pid],
       );
     } catch {
@@ -195,6 +196,7 @@ export function deadHolderCheck(control: Store): DeadHolderCheck {
     if (!rows.length) return null;
     const ages = rows.map((r) => Number(r.now_ms) - Number(r.last_beat_ms));
     const dead = rows.every((r, i) => ages[i]! > STALE_BEATS * Number(r.interval_ms));
-    return dead ? `its heartbeat stopped ${Math.round(Math.min(...ages) / 1000)} s ago (${STALE_BEATS} beats missed)` : null;
+    if (!dead) return null;
+    return `its heartbeat stopped ${Math.round(Math.min(...ages) / 1000)} s ago (${STALE_BEATS} beats missed)`;
   };
 }

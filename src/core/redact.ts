@@ -242,7 +242,8 @@ export function thrownText(e: unknown): string {
     .map((k) => (k === 'name' ? String(o[k]) : `${k} ${String(o[k])}`));
   const text = String(e);
   if (parts.length) return parts.join(', ');
-  return text === '[object Object]' ? `an error object without a message (${Object.keys(o).slice(0, 5).join(', ') || 'no fields'})` : text;
+  if (text !== '[object Object]') return text;
+  return `an error object without a message (${Object.keys(o).slice(0, 5).join(', ') || 'no fields'})`;
 }
 
 /**

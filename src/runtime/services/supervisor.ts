@@ -12,7 +12,7 @@ import type { VerifyService, VerifyServiceOptions } from './verify.js';
 export interface SupervisorOptions {
   backfill?: Omit<BackfillServiceOptions, 'mode'>;
   relay?: Omit<RelayServiceOptions, 'untilEmpty' | 'phasePollMs'>;
-  /** Continuous verification; `intervalSeconds: 0` turns it off (default: config `verify.intervalSeconds`, else 300). */
+  /** Continuous verification; `intervalSeconds: 0` turns it off (default: config `verify.intervalSeconds`, else 300 s). */
   verify?: Omit<VerifyServiceOptions, 'onError' | 'cycles'>;
   /** How often the phase is read, ms. Default 2000. */
   phasePollMs?: number;

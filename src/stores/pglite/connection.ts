@@ -36,13 +36,18 @@ export async function openPgliteDatabase(u: StoreUrl): Promise<PGlite> {
   const dataDir = memory ? undefined : resolve(process.cwd(), raw);
   if (dataDir) {
     const parent = dirname(dataDir);
-    if (!existsSync(parent) || !statSync(parent).isDirectory())
-      throw new TandemError('STORE_UNREACHABLE', `PGlite store ${u.redacted}: ${existsSync(parent) ? `${parent} is a file, not a directory` : `directory ${parent} does not exist (create it first)`}`, { path: dataDir });
+    if (!existsSync(parent) || !statSync(parent).isDirectory()) {
+      const why = existsSync(parent)
+        ? `${parent} is a file, not a directory`
+        : `directory ${parent} does not exist (create it first)`;
+      throw new TandemError('STORE_UNREACHABLE', `PGlite store ${u.redacted}: ${why}`, { path: dataDir });
+    }
     if (existsSync(dataDir) && !statSync(dataDir).isDirectory())
       throw new TandemError('STORE_UNREACHABLE', `PGlite store ${u.redacted}: ${dataDir} is a file, not a data directory`, { path: dataDir });
     // PGlite would initialise a new cluster among the files of any directory: only an empty one, or a data directory
     if (existsSync(dataDir) && readdirSync(dataDir).length > 0 && !existsSync(join(dataDir, 'PG_VERSION')))
-      throw new TandemError('STORE_UNREACHABLE', `PGlite store ${u.redacted}: ${dataDir} is not empty and is not a PGlite data directory (no PG_VERSION): give an empty or new directory`, { path: dataDir });
+      throw new TandemError('STORE_UNREACHABLE', `PGlite store ${u.redacted}: ${dataDir} is not empty and is not a PGlite `
+        + 'data directory (no PG_VERSION): give an empty or new directory', { path: dataDir });
   }
   let db: PGlite | undefined;
   try {
@@ -57,7 +62,8 @@ export async function openPgliteDatabase(u: StoreUrl): Promise<PGlite> {
       + ' version\'s, a server\'s, a damaged one, or one this user cannot write)';
     throw new TandemError(
       'STORE_UNREACHABLE',
-      `cannot open PGlite store ${u.redacted}${dataDir ? ` (${dataDir})` : ''}: ${scrubPgMessage(thrownText(e))}${hint}`,
+      `cannot open PGlite store ${u.redacted}${dataDir ? ` (${dataDir})` : ''}: `
+        + `${scrubPgMessage(thrownText(e))}${hint}`,
       { path: dataDir },
       { cause: safeDriverError(e, scrubPgMessage) },
     );
