@@ -13,10 +13,10 @@
  *    (PRIMARY KEY id, UNIQUE email). The control plane goes to the target (schema `tandem`), as by default.
  * 3. A `tandem.config.ts` in a temp folder (straight column mapping, key id, version `version`).
  * 4. The backfill runs in a CHILD process (this file with `--child`), which calls what `tandem backfill` calls:
- *    openContext (loadConfig → openStore ×2 → resolveConfig), preflight, prepareControl (ensureControlSchema),
+ *    openMigration (loadConfig → openStore ×2 → resolveConfig), preflight, ensureControlSchema,
  *    runBackfill, the audit entry, close. A fresh process, so its peak RSS is the backfill's own: sampled with
  *    process.memoryUsage.rss() every 100 ms and read from /proc/self/status VmHWM at the end (the figure is the
- *    larger of the two). Seconds are measured in the child from before openContext to after close (node start
+ *    larger of the two). Seconds are measured in the child from before openMigration to after close (node start
  *    and module loading excluded; they are printed separately).
  *    The child also times, by wrapping the stores' methods, where the wall time goes (source keyset reads,
  *    ledger advance, target upsert, checkpoint, BEGIN/COMMIT, JS apply work) and the CPU of node, MariaDB and
@@ -233,7 +233,8 @@ interface ChildResult {
 async function child(jobPath: string): Promise<void> {
   const job = JSON.parse(readFileSync(jobPath, 'utf8')) as ChildJob;
   const sampler = new RssSampler(100).start();
-  const { openContext, prepareControl, auditSafely } = await import('../src/cli/context.js');
+  const { openMigration } = await import('../src/runtime/migration.js');
+  const { audit, ensureControlSchema } = await import('../src/control/control.js');
   const { preflight } = await import('../src/backfill/preflight.js');
   const { runBackfill } = await import('../src/backfill/backfill.js');
   const { createLogger } = await import('../src/core/logger.js');
@@ -251,11 +252,15 @@ async function child(jobPath: string): Promise<void> {
   };
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
-  const ctx = await openContext(job.configPath, undefined, log);
+  const m = await openMigration(job.configPath, { log });
+  // what `tandem backfill` works with: the roles of the phase (legacy → new before write cutover)
+  const roles = m.roles(await m.readPhase().catch(() => 'prepare' as const));
+  const ctx = { config: m.config, source: roles.primary, target: roles.secondary, entities: roles.entities };
   phase('open (load config, connect, introspect, resolve)');
   await preflight(ctx.source, ctx.entities);
   phase('preflight');
-  await prepareControl(ctx);
+  await ensureControlSchema(m.stores.new);
+  if (m.stores.control !== m.stores.new) await ensureControlSchema(m.stores.control);
   phase('control schema');
 
   // --- measurement wrappers (the stores' behaviour is unchanged) ---
@@ -321,8 +326,9 @@ async function child(jobPath: string): Promise<void> {
   const elu = performance.eventLoopUtilization(elu0).utilization;
   delay.disable();
   phase('backfill');
-  await auditSafely(ctx, { command: 'backfill', args: { config: job.configPath, bench: true }, outcome: 'ok', detail: JSON.stringify(results.map((r) => ({ entity: r.entity, copied: r.copied, status: r.status }))) });
-  await ctx.close();
+  const detail = JSON.stringify(results.map((r) => ({ entity: r.entity, copied: r.copied, status: r.status })));
+  await audit(m.stores.control, { command: 'backfill', args: { config: job.configPath, bench: true }, outcome: 'ok', detail }).catch(() => {});
+  await m.close();
   phase('audit + close');
   const wallMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);

@@ -45,8 +45,9 @@ import pg from 'pg';
 import { runRelay } from '../src/apply/relay.js';
 import { fromMysql } from '../src/capture/adapters.js';
 import { createDualWriter, type DualWriter } from '../src/capture/writer.js';
-import { openContext, prepareControl } from '../src/cli/context.js';
+import { openMigration, type Migration } from '../src/runtime/migration.js';
 import { runBackfill } from '../src/backfill/backfill.js';
+import { ensureControlSchema } from '../src/control/control.js';
 import { setPhase } from '../src/control/phase.js';
 import { createLogger } from '../src/core/logger.js';
 import { prng } from '../src/demo/users.js';
@@ -324,13 +325,22 @@ function captureLogger(): { log: ReturnType<typeof createLogger>; lines: string[
   return { log: createLogger({ level: 'warn', destination }), lines };
 }
 
+/** Creates or upgrades the control plane where a migration writes (the new store, the control store). */
+async function prepareControlOf(m: Migration): Promise<void> {
+  await ensureControlSchema(m.stores.new);
+  if (m.stores.control !== m.stores.new) await ensureControlSchema(m.stores.control);
+}
+
 async function relayInProcess(cfgPath: string, batchSize: number, expected: number, workers = 1): Promise<RelayRun> {
-  const ctx = await openContext(cfgPath, undefined, quiet);
+  const m = await openMigration(cfgPath, { log: quiet });
   try {
-    await prepareControl(ctx);
+    await prepareControlOf(m);
+    // what `tandem relay` works with: the roles of the current phase
+    const roles = m.roles(await m.readPhase());
+    const ctx = { control: m.stores.control, entities: roles.entities };
     const prof = new StepProfile();
-    const primary = timedStore(ctx.source, 'primary:', classifyPrimary, prof);
-    const secondary = timedStore(ctx.target, 'secondary:', classifySecondary, prof);
+    const primary = timedStore(roles.primary, 'primary:', classifyPrimary, prof);
+    const secondary = timedStore(roles.secondary, 'secondary:', classifySecondary, prof);
     const c0 = process.cpuUsage();
     const s0 = serverCpu();
     const t0 = performance.now();
@@ -349,7 +359,7 @@ async function relayInProcess(cfgPath: string, batchSize: number, expected: numb
       events: countEvents(cap.lines),
     };
   } finally {
-    await ctx.close();
+    await m.close();
   }
 }
 
@@ -474,15 +484,16 @@ async function main(): Promise<void> {
     cleanups.push(() => proxy.close());
     const cfgProxy = writeConfig(fixtureConfig(src.url, tgt.url.replace(/:(\d+)\//, `:${port}/`)));
     {
-      const ctx = await openContext(cfg, undefined, quiet);
+      const m = await openMigration(cfg, { log: quiet });
       try {
-        await prepareControl(ctx);
-        const r = await runBackfill({ config: ctx.config, source: ctx.source, target: ctx.target, entities: ctx.entities, log: quiet, progressOut: null });
+        await prepareControlOf(m);
+        const { primary, secondary, entities } = m.roles(await m.readPhase());
+        const r = await runBackfill({ config: m.config, source: primary, target: secondary, entities, log: quiet, progressOut: null });
         const users = r.find((x) => x.entity === 'users');
         if (users?.status !== 'done') throw new Error(`backfill of users ended ${users?.status}`);
-        await setPhase(ctx.control, 'dual_write');
+        await setPhase(m.stores.control, 'dual_write');
       } finally {
-        await ctx.close();
+        await m.close();
       }
     }
     const app = await mysql.createConnection({ uri: src.url });

@@ -24,14 +24,13 @@ import bcrypt from 'bcryptjs';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { parseConfig } from '../src/config/load.js';
-import { resolveConfig } from '../src/config/resolve.js';
 import { ensureControlSchema } from '../src/control/control.js';
 import { createLogger } from '../src/core/logger.js';
 import { md5CryptChecksum } from '../src/identity/formats/md5-crypt.js';
 import { phpassChecksum } from '../src/identity/formats/phpass.js';
 import { shaCryptChecksum } from '../src/identity/formats/sha-crypt.js';
 import { Argon2idHasher, createIdentityBridge, getDefaultLimiter, type IdentityBridge } from '../src/identity/index.js';
-import { openStore } from '../src/stores/index.js';
+import { openMigration } from '../src/runtime/migration.js';
 import { MYSQL_BASE, PG_BASE } from './common.js';
 
 const { values: args } = parseArgs({
@@ -177,11 +176,12 @@ async function bench(dbName: string): Promise<void> {
       },
     },
   });
-  const source = await openStore(config.source);
-  const target = await openStore(config.target);
-  await ensureControlSchema(target);
-  const [entity] = await resolveConfig(config, source, target, ['users']);
   const log = createLogger({ level: 'warn' });
+  // what openIdentityBridge opens (a legacy store that refuses writes), kept open to build bridges of several floors
+  const m = await openMigration(config, { entities: ['users'], legacyWrites: 'never', log });
+  const { legacy: source, new: target } = m.stores;
+  await ensureControlSchema(target);
+  const [entity] = m.entities;
   const bridge = async (floorMs?: number): Promise<IdentityBridge> =>
     createIdentityBridge({ source, target, entity: entity!, logger: log, ...(floorMs !== undefined ? { floorMs } : {}), legacyBudget: { perSecond: 10_000, burst: 10_000 } });
   const b = await bridge();
@@ -257,8 +257,7 @@ async function bench(dbName: string): Promise<void> {
     `throughput at ${CONCURRENCY} concurrent ${overheadC.toFixed(1)} % lower; aim < 10 %: ${overhead < 10 ? 'met' : 'NOT met'}\n`);
   process.stdout.write(`identity overhead_p50_pct=${overhead.toFixed(1)} migrated_p50_ms=${a.p50.toFixed(2)} bare_p50_ms=${bare.p50.toFixed(2)} unknown_p50_ms=${figures.find((f) => f.what.startsWith('(c) unknown user, default'))!.p50.toFixed(2)}\n`);
 
-  await source.close();
-  await target.close();
+  await m.close();
   await pgc.end();
   await my.end();
 }

@@ -16,7 +16,7 @@
  *    once; the floor is the slower of the two (the best of `--runs`).
  * 3. (a) `verify --mode checksum` in sync; (b) the same after 10 random target rows were changed, one column
  *    each — it must report exactly those 10 keys and name those columns; (c) `verify --mode full` (streaming),
- *    in sync. Each runs what `tandem verify` runs (openContext → runVerify), in this process; the figure is the
+ *    in sync. Each runs what `tandem verify` runs (openMigration → runVerify), in this process; the figure is the
  *    verification itself (connect and schema introspection are printed apart). The 10 rows are then put back
  *    with `repairKeys` (what `tandem repair` runs), timed as (d).
  *
@@ -34,7 +34,10 @@ import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { openContext, type CommandContext } from '../src/cli/context.js';
+import { openMigration } from '../src/runtime/migration.js';
+import type { Store } from '../src/stores/types.js';
+import type { ResolvedEntity } from '../src/core/mapping.js';
+import type { TandemConfig } from '../src/config/schema.js';
 import { ensureControlSchema } from '../src/control/control.js';
 import { createLogger } from '../src/core/logger.js';
 import { syntheticUser } from '../src/demo/users.js';
@@ -42,6 +45,15 @@ import { repairKeys } from '../src/verify/repair.js';
 import { canonicalKey, compareKeysNow } from '../src/verify/rows.js';
 import { runVerify, type VerifyMode, type VerifyReport } from '../src/verify/run.js';
 import { MYSQL_BASE, PG_BASE, int, serverCpu } from './common.js';
+
+/** What a verification works with: the primary and secondary of the phase and the entities seen from the primary. */
+interface VerifyView {
+  config: TandemConfig;
+  source: Store;
+  target: Store;
+  entities: ResolvedEntity[];
+  close(): Promise<void>;
+}
 
 /** This run's databases (set by `main`): `--run ID`, or a random suffix. */
 let SOURCE_DB = '';
@@ -184,7 +196,7 @@ interface Phase {
   report: VerifyReport;
 }
 
-async function verify(ctx: CommandContext, mode: VerifyMode): Promise<Phase> {
+async function verify(ctx: VerifyView, mode: VerifyMode): Promise<Phase> {
   const c0 = serverCpu();
   const t0 = performance.now();
   const report = await runVerify(ctx.source, ctx.target, ctx.entities, { mode, pageRows: ctx.config.verify.pageRows, maxReportedDifferences: 100 });
@@ -242,7 +254,9 @@ export default defineConfig({
     console.log(`floor: MariaDB ${s(best[0])}, PostgreSQL ${s(best[1])} → ${s(floorMs)}`);
 
     const t0 = performance.now();
-    const ctx = await openContext(configPath, undefined, createLogger({ level: 'warn' }));
+    const m = await openMigration(configPath, { log: createLogger({ level: 'warn' }) });
+    const roles = m.roles(await m.readPhase().catch(() => 'prepare' as const));
+    const ctx: VerifyView = { config: m.config, source: roles.primary, target: roles.secondary, entities: roles.entities, close: () => m.close() };
     const openMs = performance.now() - t0;
     try {
       // (a) in sync

@@ -23,9 +23,10 @@ process.stdout.write('ready\n');
 
 const { runBackfill } = await import('../src/backfill/backfill.js');
 const { runRelay } = await import('../src/apply/relay.js');
-const { openContext, prepareControl } = await import('../src/cli/context.js');
+const { ensureControlSchema } = await import('../src/control/control.js');
 const { TandemError } = await import('../src/core/errors.js');
 const { createLogger } = await import('../src/core/logger.js');
+const { openMigration } = await import('../src/runtime/migration.js');
 
 const check = () => {
   if (outage) throw new TandemError('STORE_UNREACHABLE', 'chaos: simulated target outage');
@@ -53,19 +54,24 @@ function withOutage<T extends object>(inner: T): T {
 
 const [configPath, rate] = process.argv.slice(2);
 const log = createLogger({ level: 'error' });
-const ctx = await openContext(configPath!, undefined, log);
-await prepareControl(ctx);
-const target = withOutage(ctx.target) as Store;
+const m = await openMigration(configPath!, { log });
+await ensureControlSchema(m.stores.new);
+if (m.stores.control !== m.stores.new) await ensureControlSchema(m.stores.control);
+// the roles of the phase the harness set (dual_write: legacy → new); the secondary is the one the outage hits
+const roles = m.roles(await m.readPhase());
+const { primary, entities } = roles;
+const target = withOutage(roles.secondary) as Store;
+const control = m.stores.control;
 const relayStop = new AbortController();
-const relay = runRelay({ primary: ctx.source, secondary: target, control: ctx.control, entities: ctx.entities, log, batchSize: 100, signal: relayStop.signal });
+const relay = runRelay({ primary, secondary: target, control, entities, log, batchSize: 100, signal: relayStop.signal });
 // the backfill retries on its own after an outage: it is the same process, so a failed chunk must not end it
 for (;;) {
   try {
     await runBackfill({
-      config: ctx.config,
-      source: ctx.source,
+      config: m.config,
+      source: primary,
       target,
-      entities: ctx.entities,
+      entities,
       log,
       maxRowsPerSecond: rate ? Number(rate) : undefined,
       // the harness times its outages by the backfill's progress
@@ -83,7 +89,7 @@ if (!drain.signal.aborted) await new Promise((r) => drain.signal.addEventListene
 outage = false;
 relayStop.abort();
 await relay;
-await runRelay({ primary: ctx.source, secondary: target, control: ctx.control, entities: ctx.entities, log, batchSize: 500, untilEmpty: true });
-await ctx.close();
+await runRelay({ primary, secondary: target, control, entities, log, batchSize: 500, untilEmpty: true });
+await m.close();
 process.stdout.write('drained\n');
 process.exit(0);

@@ -1,6 +1,10 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorLine } from '../src/core/errors.js';
+import { thrownText } from '../src/core/redact.js';
 import { createLegacyMysql, createNewPostgres, fixtureConfig } from './fixtures.js';
 import { createMysqlDatabase, createPgDatabase, runCli, writeConfig } from './helpers.js';
 
@@ -102,5 +106,62 @@ describe('bad input', () => {
   it('an unknown entity or option on the command line', async () => {
     await expectError(['backfill', '--config', cfg(base()), '--entity', 'nope'], 'CONFIG_INVALID', /unknown entity "nope"/);
     await expectError(['backfill', '--config', cfg(base()), '--bogus'], 'USAGE', /--bogus/);
+  });
+});
+
+/**
+ * A PGlite store that cannot be opened says why in one TANDEM_ERR_* line — never `[object Object]` — and nothing
+ * is written where it points.
+ */
+describe('bad input: a PGlite store that cannot be opened', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-bad-pglite-'));
+  const config = (target: string) => writeConfig(`import { defineConfig } from 'tandem';
+export default defineConfig({
+  source: ${JSON.stringify(`sqlite:${join(dir, 'legacy.db')}`)},
+  target: ${JSON.stringify(target)},
+  entities: { users: { table: 'users', key: 'id', targets: [{ table: 'users', columns: { id: 'id' } }] } },
+});`);
+  const file = join(dir, 'a-file');
+  writeFileSync(file, 'not a database');
+  const junk = join(dir, 'junk');
+  mkdirSync(junk);
+  writeFileSync(join(junk, 'notes.txt'), 'hello');
+  const damaged = join(dir, 'damaged');
+  mkdirSync(damaged);
+  writeFileSync(join(damaged, 'PG_VERSION'), 'not a version\n');
+  const cases: [string, string, RegExp][] = [
+    ['a file', `pglite:${file}`, /is a file, not a data directory$/],
+    ['a path under a file', `pglite:${file}/db`, /a-file is a file, not a directory$/],
+    ['a directory that is not a PGlite data directory', `pglite:${junk}`, /is not empty and is not a PGlite data directory \(no PG_VERSION\): give an empty or new directory$/],
+    ['a data directory PGlite cannot start on', `pglite:${damaged}`, /holds a PostgreSQL data directory PGlite cannot start on/],
+  ];
+  for (const [what, url, says] of cases) {
+    it(`${what}: one clear line, exit 2, nothing written`, async () => {
+      // (the SQLite legacy file, opened first, is not this test's concern: it is created with its WAL files)
+      const listing = () => readdirSync(dir, { recursive: true }).map(String).filter((f) => !f.startsWith('legacy.db')).sort();
+      const before = listing();
+      for (const command of ['status', 'backfill']) {
+        const r = await runCli([command, '--config', config(url)]);
+        expect(r.code, r.stderr).toBe(2);
+        const lines = r.stderr.trim().split('\n');
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).toMatch(/^TANDEM_ERR_STORE_UNREACHABLE: (cannot open )?PGlite store pglite:/);
+        expect(lines[0]).toMatch(says);
+        expect(lines[0]).not.toMatch(/\[object Object\]/);
+      }
+      expect(listing()).toEqual(before);
+      expect(readFileSync(file, 'utf8')).toBe('not a database');
+    });
+  }
+
+  it('anything thrown has a text: plain objects by message, name, code or errno', () => {
+    expect(thrownText(new Error('boom'))).toBe('boom');
+    expect(thrownText('text')).toBe('text');
+    expect(thrownText({ message: 'from a WebAssembly runtime' })).toBe('from a WebAssembly runtime');
+    expect(thrownText({ name: 'ErrnoError', errno: 44 })).toBe('ErrnoError, errno 44');
+    expect(thrownText({ code: 'EACCES' })).toBe('code EACCES');
+    expect(thrownText({ status: 1 })).toBe('an error object without a message (status)');
+    expect(thrownText({})).toBe('an error object without a message (no fields)');
+    expect(errorLine({ errno: 2 })).toBe('TANDEM_ERR_INTERNAL: errno 2');
   });
 });

@@ -1,10 +1,11 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { advanceCheckpoint, ensureControlSchema, finishCheckpoint, readCheckpoint, startCheckpoint } from '../src/control/control.js';
-import { listProcesses, startHeartbeat } from '../src/control/heartbeat.js';
-import { acquireLease, acquireAll, listLeases, releaseLease, renewLease, type LeaseHolder } from '../src/control/lease.js';
+import { deadHolderCheck, listProcesses, pidAlive, startHeartbeat } from '../src/control/heartbeat.js';
+import { acquireLease, acquireAll, fenceLease, listLeases, releaseLease, renewLease, type LeaseHolder } from '../src/control/lease.js';
 import { isTandemError, TandemError } from '../src/core/errors.js';
 import { openStore } from '../src/stores/index.js';
 import type { Store } from '../src/stores/types.js';
@@ -112,6 +113,60 @@ describe('leases and the fenced checkpoint', async () => {
         // the lease of `a` it had taken was given back
         expect((await listLeases(s)).find((l) => l.scope === 'backfill:a')!.live).toBe(false);
         await releaseLease(s, held);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it(`${dialect}: a live lease of a dead holder is taken over at once, with a larger token; alive or unknown ones are not`, async () => {
+      const s = await open();
+      try {
+        await ensureControlSchema(s);
+        const dead = deadHolderCheck(s);
+        const hb = s.controlTable('heartbeats');
+        const beat = (id: string, host: string, pid: number, agoMs: number) =>
+          s.execute(
+            `INSERT INTO ${hb} (id, role, scope, host, pid, started_ms, last_beat_ms, interval_ms, state, info) `
+              + `VALUES ('${id}', 'backfill', 'backfill:x', '${host}', ${pid}, ${s.sql.nowMs()} - ${agoMs}, `
+              + `${s.sql.nowMs()} - ${agoMs}, 100, 'running', NULL)`,
+          );
+        // another host, no heartbeat row: nothing says it is dead, its lease (60 s) must expire first
+        const a = await acquireLease(s, 'backfill:far', 60_000, { holder: A });
+        expect((await caught(acquireLease(s, 'backfill:far', 60_000, { holder: B, deadHolder: dead }))).code).toBe('TANDEM_ERR_LEASE_HELD');
+        // its heartbeat beats (last beat 50 ms ago, interval 100 ms): alive, refused
+        await beat('hb-a1', A.host, A.pid, 50);
+        expect((await caught(acquireLease(s, 'backfill:far', 60_000, { holder: B, deadHolder: dead }))).code).toBe('TANDEM_ERR_LEASE_HELD');
+        // its heartbeat stopped (5 s ago, 50 intervals): dead; one live row of that host and pid keeps it alive
+        await s.execute(`UPDATE ${hb} SET last_beat_ms = last_beat_ms - 5000 WHERE id = 'hb-a1'`);
+        await beat('hb-a2', A.host, A.pid, 0);
+        expect((await caught(acquireLease(s, 'backfill:far', 60_000, { holder: B, deadHolder: dead }))).code).toBe('TANDEM_ERR_LEASE_HELD');
+        await s.execute(`DELETE FROM ${hb} WHERE id = 'hb-a2'`);
+        const b = await acquireLease(s, 'backfill:far', 60_000, { holder: B, deadHolder: dead });
+        expect(b.token).toBe(a.token + 1);
+        expect(b.tookOver).toMatchObject({ host: A.host, pid: A.pid, token: a.token });
+        expect(b.tookOver!.reason).toMatch(/^its heartbeat stopped \d+ s ago \(3 beats missed\)$/);
+        // the holder called dead, if it still runs, cannot fence (so cannot move a checkpoint)
+        const lost = await caught(s.transaction((tx) => fenceLease(tx, s, a)));
+        expect(lost.code).toBe('TANDEM_ERR_LEASE_LOST');
+        // this host, a pid that has exited (a real child process, waited for): dead without any heartbeat
+        const child = spawn(process.execPath, ['-e', '0']);
+        const pid = child.pid!;
+        await new Promise((r) => child.on('exit', r));
+        expect(pidAlive(pid)).toBe(false);
+        const gone: LeaseHolder = { id: 'holder-gone', host: hostname(), pid };
+        const g = await acquireLease(s, 'backfill:near', 60_000, { holder: gone });
+        const c = await acquireLease(s, 'backfill:near', 60_000, { holder: B, deadHolder: dead });
+        expect(c).toMatchObject({ token: g.token + 1, tookOver: { pid, reason: `process ${pid} on this host is gone` } });
+        // this host, a running pid (this process's parent) with no heartbeat: alive, refused
+        const alive: LeaseHolder = { id: 'holder-alive', host: hostname(), pid: process.ppid };
+        expect(pidAlive(process.ppid)).toBe(true);
+        await acquireLease(s, 'backfill:live', 60_000, { holder: alive });
+        expect((await caught(acquireLease(s, 'backfill:live', 60_000, { holder: B, deadHolder: dead }))).code).toBe('TANDEM_ERR_LEASE_HELD');
+        // without the check (a library caller), a dead holder's lease still waits for its expiry
+        const h = await acquireLease(s, 'backfill:nocheck', 60_000, { holder: { id: 'x', host: hostname(), pid } });
+        expect(h.tookOver).toBeUndefined();
+        expect((await caught(acquireLease(s, 'backfill:nocheck', 60_000, { holder: B }))).code).toBe('TANDEM_ERR_LEASE_HELD');
+        await s.execute(`DELETE FROM ${hb} WHERE id = 'hb-a1'`);
       } finally {
         await s.close();
       }

@@ -3,6 +3,7 @@ import { applyMapped, isUniqueViolation, prepareRows } from '../apply/apply.js';
 import { isTransient, withRetry } from '../apply/retry.js';
 import type { TandemConfig } from '../config/schema.js';
 import { advanceCheckpoint, ChunkAlreadyCommitted, finishCheckpoint, startCheckpoint } from '../control/control.js';
+import { deadHolderCheck } from '../control/heartbeat.js';
 import { acquireAll, backfillScope, type Lease } from '../control/lease.js';
 import { faultPoint } from '../core/faults.js';
 import type { ResolvedEntity } from '../core/mapping.js';
@@ -43,6 +44,12 @@ export interface BackfillOptions {
   onChunk?: (entity: string, copiedTotal: number, rowsTotal: number) => void | Promise<void>;
   /** Told which entity is being copied (`backfill:<entity>`), e.g. the process's heartbeat. */
   heartbeat?: { setScope(scope: string | null): void };
+  /**
+   * The control store (heartbeats). Given, a live lease whose holder is dead — its pid gone on this host, or its
+   * heartbeat stopped — is taken over at once rather than after it expires (`deadHolderCheck`,
+   * src/control/heartbeat.ts); without it, a dead holder's lease is taken over once it expires.
+   */
+  control?: Store;
 }
 
 /**
@@ -62,8 +69,22 @@ export async function runBackfill(o: BackfillOptions): Promise<EntityBackfillRes
   const results: EntityBackfillResult[] = [];
   const progress = new ProgressReporter(o.progressOut ?? null, o.log);
   const leaseMs = (o.config.backfill.leaseSeconds ?? 30) * 1000;
-  const leases = await acquireAll(o.target, o.entities.map((e) => ({ scope: backfillScope(e.name), what: `entity ${e.name} is being copied` })), leaseMs, (e) =>
-    o.log.warn({ event: 'backfill.lease_renew_failed', err: (e as Error)?.message }, 'could not renew the backfill lease (retrying)'));
+  const scopes = o.entities.map((e) => ({ scope: backfillScope(e.name), what: `entity ${e.name} is being copied` }));
+  const onRenewError = (e: unknown) =>
+    o.log.warn({ event: 'backfill.lease_renew_failed', err: (e as Error)?.message },
+      'could not renew the backfill lease (retrying)');
+  const deadHolder = o.control ? deadHolderCheck(o.control) : undefined;
+  const leases = await acquireAll(o.target, scopes, leaseMs, onRenewError, deadHolder);
+  for (const { scope } of scopes) {
+    const took = leases.get(scope)?.tookOver;
+    if (took) {
+      o.log.warn(
+        { event: 'backfill.lease_takeover', scope, host: took.host, pid: took.pid, token: took.token,
+          reason: took.reason },
+        `${scope}: lease taken over from host ${took.host} pid ${took.pid} before it expired: ${took.reason}`,
+      );
+    }
+  }
   try {
     for (const entity of o.entities) {
       if (o.signal?.aborted) {

@@ -3,6 +3,7 @@ import { startHeartbeat, DEFAULT_HEARTBEAT_SECONDS, type Heartbeat } from '../co
 import { errorLine } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { openMigration, type Migration } from '../runtime/migration.js';
+import type { RelayStats } from '../apply/relay.js';
 import type { RelayMode } from '../runtime/services/relay.js';
 import { stopOn } from '../runtime/services/service.js';
 import { entityList, EXIT, reportError, stopOnSignals, auditSafely, contextOf } from './context.js';
@@ -15,18 +16,22 @@ interface RunOptions {
   batchSize: number;
   maxAttempts: number;
   maxRowsPerSecond?: number;
-  verifyInterval: number;
-  verifyLagSeconds: number;
+  verifyInterval?: number;
+  verifyLagSeconds?: number;
   phasePollSeconds: number;
   waitSeconds?: number;
   metricsPort?: number;
 }
 
+/** Seconds between two continuous-verification passes of `tandem run` when neither flag nor config says. */
+export const DEFAULT_RUN_VERIFY_INTERVAL = 300;
+
 const HELP = `
 The worker: one long-running process that runs, per phase, what the migration needs —
   prepare, decommissioned         nothing (it waits for the phase to change)
   dual_write, shadow, canary      the backfill of every entity until done, the relay legacy → new,
-                                  continuous verification every --verify-interval once the backfill is done
+                                  continuous verification every --verify-interval (config verify.intervalSeconds,
+                                  default 300 s) once the backfill is done
   shadow, canary                  and the guard: it judges the new store's reads (config guard) and sets the
                                   canary to 0 on a breach (docs/guard.md)
   new_primary, legacy_read_only   the reverse relay new → legacy, continuous verification
@@ -46,8 +51,10 @@ export function registerRun(program: Command): void {
     .option('--batch-size <n>', 'relay: changes claimed per batch (1 to 100000)', intOption({ min: 1, max: 100_000 }), 500)
     .option('--max-attempts <n>', 'relay: attempts before a change goes to the dead-letter table', intOption({ min: 1, max: 1_000_000 }), 10)
     .option('--max-rows-per-second <n>', 'backfill and verification throttle: rows per second (overrides the config)', numberOption({ above: 0 }))
-    .option('--verify-interval <s>', 'seconds between the starts of two continuous-verification passes (0: off)', numberOption({ min: 0, max: 604_800 }), 300)
-    .option('--verify-lag-seconds <s>', 'seconds a difference must last before it is confirmed', numberOption({ min: 0, max: 86_400 }), 30)
+    .option('--verify-interval <s>', 'seconds between the starts of two continuous-verification passes (0: off; '
+      + 'default: config verify.intervalSeconds, else 300)', numberOption({ min: 0, max: 604_800 }))
+    .option('--verify-lag-seconds <s>', 'seconds a difference must last before it is confirmed (default: config '
+      + 'verify.lagSeconds, 30)', numberOption({ min: 0, max: 86_400 }))
     .option('--phase-poll-seconds <s>', 'how often the phase is read', numberOption({ above: 0, max: 3600 }), 2)
     .option('--wait-seconds <n>', 'how long to wait for an unreachable store at start (default: as long as it takes)', numberOption({ min: 0, max: 31_536_000 }))
     .option('--metrics-port <n>', 'serve Prometheus metrics on 127.0.0.1:<n>/metrics while running (0: any free port)', intOption(PORT))
@@ -59,7 +66,9 @@ export function registerRun(program: Command): void {
       let m: Migration | undefined;
       let hb: Heartbeat | undefined;
       const metricsStop = new AbortController();
-      const args = { config: configPath, entity: opts.entity ?? null, relayMode: opts.relayMode, verifyInterval: opts.verifyInterval };
+      let args: Record<string, unknown> = {
+        config: configPath, entity: opts.entity ?? null, relayMode: opts.relayMode,
+      };
       try {
         m = await openMigration(configPath, {
           entities: entityList(opts.entity), log, signal: stop.signal, waitSeconds: opts.waitSeconds ?? Number.POSITIVE_INFINITY,
@@ -71,6 +80,10 @@ export function registerRun(program: Command): void {
         return;
       }
       const ctx = contextOf(m, configPath);
+      // the flags override the config (verify.intervalSeconds, verify.lagSeconds), which overrides the defaults
+      const verifyInterval = opts.verifyInterval ?? m.config.verify.intervalSeconds ?? DEFAULT_RUN_VERIFY_INTERVAL;
+      const verifyLagSeconds = opts.verifyLagSeconds ?? m.config.verify.lagSeconds;
+      args = { ...args, verifyInterval };
       try {
         if (opts.metricsPort !== undefined) {
           const port = await listenMetrics(opts.metricsPort, metricsStop.signal);
@@ -78,20 +91,22 @@ export function registerRun(program: Command): void {
         }
         hb = await startHeartbeat(m.stores.control, {
           role: 'run', intervalMs: (m.config.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS) * 1000, log,
-          info: { relayMode: opts.relayMode, verifyInterval: opts.verifyInterval },
+          info: { relayMode: opts.relayMode, verifyInterval },
         });
-        logEvents(m);
+        const totals = logEvents(m);
         const sup = m.services.supervisor({
           backfill: { heartbeat: hb, maxRowsPerSecond: opts.maxRowsPerSecond },
           relay: { mode: opts.relayMode, batchSize: opts.batchSize, maxAttempts: opts.maxAttempts },
-          verify: { intervalSeconds: opts.verifyInterval, lagSeconds: opts.verifyLagSeconds, maxRowsPerSecond: opts.maxRowsPerSecond },
+          verify: {
+            intervalSeconds: verifyInterval, lagSeconds: verifyLagSeconds, maxRowsPerSecond: opts.maxRowsPerSecond,
+          },
           phasePollMs: opts.phasePollSeconds * 1000,
         });
         log.info({ event: 'run.start', pid: process.pid, ...args }, 'tandem run: started');
         await sup.start();
         const unlink = stopOn(sup, stop.signal);
         await sup.wait().finally(unlink);
-        log.info({ event: 'run.stop', signal: stop.received }, 'tandem run: stopped');
+        log.info({ event: 'run.stop', signal: stop.received, relay: totals() }, 'tandem run: stopped');
         await auditSafely(ctx, { command: 'run', args, outcome: 'ok', detail: stop.received ? `stopped by ${stop.received}` : undefined });
         process.exitCode = EXIT.ok;
       } catch (e) {
@@ -106,8 +121,15 @@ export function registerRun(program: Command): void {
     });
 }
 
-/** The runtime's events as JSON log lines (progress throttled to one line per second and entity / direction). */
-function logEvents(m: Migration): void {
+/**
+ * The runtime's events as JSON log lines (progress throttled to one line per second and entity / direction).
+ * Returns what this process's relay did in all (every leg, both directions), for the `run.stop` line.
+ */
+type RelayTotals = Pick<RelayStats, 'batches' | 'changes' | 'applied' | 'deleted' | 'deadLettered'>;
+
+function logEvents(m: Migration): () => RelayTotals {
+  // each relay leg reports its own running figures (one object per leg): the sum over legs is the process's
+  const legs = new Set<RelayStats>();
   const log = m.log;
   const last = new Map<string, number>();
   let guardState: string | null = null;
@@ -123,10 +145,15 @@ function logEvents(m: Migration): void {
     .on('backfill:start', (e) => log.info({ event: 'run.backfill_start', ...e }, `${e.entity}: backfill`))
     .on('backfill:progress', (e) => { if (due(`b:${e.entity}`)) log.info({ event: 'run.backfill_progress', ...e }, `${e.entity}: ${e.copied} of ${e.total} rows`); })
     .on('backfill:done', (e) => log.info({ event: 'run.backfill_done', ...e }, `${e.entity}: backfill done`))
-    .on('relay:batch', (e) => { if (due(`r:${e.direction}`)) log.info({ event: 'run.relay_batch', direction: e.direction, mode: e.mode, ...e.stats }, `relay ${e.direction}: ${e.stats.changes} changes`); })
+    .on('relay:batch', (e) => { legs.add(e.stats); if (due(`r:${e.direction}`)) log.info({ event: 'run.relay_batch', direction: e.direction, mode: e.mode, ...e.stats }, `relay ${e.direction}: ${e.stats.changes} changes`); })
     .on('relay:direction', (e) => log.warn({ event: 'run.relay_direction', ...e }, `relay turned around: ${e.direction}`))
     .on('verify:cycle', (e) => log.info({ event: 'run.verify_cycle', ...e }, e.headline))
     .on('verify:mismatch', (e) => log.warn({ event: 'run.verify_mismatch', ...e }, `${e.entity}: ${e.pending} pending, ${e.confirmed} confirmed mismatches`))
     .on('guard:verdict', (e) => { if (e.verdict.state !== guardState && (guardState = e.verdict.state)) log.info({ event: 'run.guard', state: e.verdict.state, reason: e.verdict.reason }, `guard: ${e.verdict.state}`); })
     .on('guard:tripped', (e) => log.warn({ event: 'run.guard_tripped', reason: e.verdict.reason }, `guard tripped, canary set to 0: ${e.verdict.reason}`));
+  return () => {
+    const t: RelayTotals = { batches: 0, changes: 0, applied: 0, deleted: 0, deadLettered: 0 };
+    for (const s of legs) for (const k of Object.keys(t) as (keyof typeof t)[]) t[k] += s[k];
+    return t;
+  };
 }

@@ -75,8 +75,10 @@ export function registerVerify(program: Command): void {
     .option('--chunk-seconds <s>', 'seconds one checksum segment should take (default 0.5)')
     .option('--sample <n>', 'keys per entity of the sample tier (default 1000)')
     .option('--continuous', 're-verify on a schedule (checksum tier), recheck recently applied keys, record mismatches')
-    .option('--interval <s>', 'continuous: seconds between the starts of two passes (default 60)')
-    .option('--lag-seconds <s>', 'seconds a difference must last before it is confirmed (default: 30 with --continuous, else 0)')
+    .option('--interval <s>', 'continuous: seconds between the starts of two passes (default: config '
+      + 'verify.intervalSeconds, else 60)')
+    .option('--lag-seconds <s>', 'seconds a difference must last before it is confirmed (default: with --continuous '
+      + 'config verify.lagSeconds, 30; else 0)')
     .option('--cycles <n>', 'continuous: stop after N passes (default: until SIGINT)')
     .addHelpText('after', HELP)
     .action(async (opts: VerifyCliOptions, cmd: Command) => {
@@ -113,6 +115,9 @@ export function registerVerify(program: Command): void {
 
 type Parsed = ReturnType<typeof parseOptions>;
 
+/** Seconds between two passes of `tandem verify --continuous` when neither `--interval` nor the config says. */
+export const DEFAULT_CONTINUOUS_INTERVAL = 60;
+
 function parseOptions(opts: VerifyCliOptions) {
   const mode = (opts.mode ?? (opts.continuous ? 'checksum' : 'full')) as VerifyMode;
   if (!VERIFY_MODES.includes(mode)) throw new TandemError('USAGE', `--mode must be one of ${VERIFY_MODES.join(', ')}, not ${JSON.stringify(opts.mode)}`);
@@ -126,8 +131,8 @@ function parseOptions(opts: VerifyCliOptions) {
     maxRowsPerSecond: number('max-rows-per-second', opts.maxRowsPerSecond),
     chunkSeconds: number('chunk-seconds', opts.chunkSeconds),
     sampleSize: number('sample', opts.sample, { integer: true }),
-    intervalSeconds: number('interval', opts.interval, { zero: true }) ?? 60,
-    lagSeconds: number('lag-seconds', opts.lagSeconds, { zero: true }) ?? (opts.continuous ? 30 : 0),
+    intervalSeconds: number('interval', opts.interval, { zero: true }),
+    lagSeconds: number('lag-seconds', opts.lagSeconds, { zero: true }),
     cycles: number('cycles', opts.cycles, { integer: true }),
   };
 }
@@ -188,7 +193,7 @@ async function oneShot(ctx: CommandContext, p: Parsed, opts: VerifyCliOptions, s
   // the last verification of each entity, for tandem status
   await recordLastVerify(ctx.control, lastVerifyOf(report, startedAt)).catch((e) =>
     ctx.log.warn({ event: 'verify.record_failed', err: errorLine(e) }, 'could not record the last verification'));
-  const mismatches = await record(ctx, found, p.lagSeconds, signal);
+  const mismatches = await record(ctx, found, p.lagSeconds ?? 0, signal);
   process.stdout.write(opts.json ? `${JSON.stringify(mismatches ? { ...report, mismatches } : report)}\n` : `${formatReport(report)}\n`);
   await auditSafely(ctx, {
     command: 'verify',
@@ -241,9 +246,10 @@ async function record(ctx: CommandContext, found: Map<string, FoundDifference[]>
 async function continuous(ctx: CommandContext, p: Parsed, opts: VerifyCliOptions, signal: AbortSignal, args: Record<string, unknown>): Promise<number> {
   await prepareControl(ctx);
   let last: CycleReport | null = null;
+  // the flags override the config (verify.intervalSeconds, verify.lagSeconds), which overrides the defaults
   const svc = ctx.migration.services.verify({
-    intervalSeconds: p.intervalSeconds,
-    lagSeconds: p.lagSeconds,
+    intervalSeconds: p.intervalSeconds ?? ctx.config.verify.intervalSeconds ?? DEFAULT_CONTINUOUS_INTERVAL,
+    lagSeconds: p.lagSeconds ?? ctx.config.verify.lagSeconds,
     cycles: p.cycles,
     maxDifferences: p.maxDifferences,
     maxReportedDifferences: p.maxDifferences ?? ctx.config.verify.maxReportedDifferences,

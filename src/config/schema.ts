@@ -272,7 +272,8 @@ export const configSchema = z
         maxRowsPerSecond: z.number().positive().optional(),
         /**
          * Seconds an entity's backfill lease lives without renewal (renewed on every chunk and every third of it).
-         * A second backfill of the entity is refused while it lives; a dead holder's lease is taken over after it.
+         * A second backfill of the entity is refused while it lives; a dead holder's lease (its pid gone on this
+         * host, or its heartbeat stopped) is taken over at once, any other after it expires.
          * Default 30.
          */
         leaseSeconds: z.number().positive().max(3600).default(30),
@@ -292,9 +293,21 @@ export const configSchema = z
         maxReportedDifferences: z.number().int().nonnegative().default(20),
         /** Rows per keyset page when streaming. Default 5000. */
         pageRows: z.number().int().positive().max(100_000).default(5000),
+        /**
+         * Continuous verification (`tandem run`, `tandem verify --continuous`): seconds between the starts of two
+         * checksum passes; 0 turns it off in `tandem run`. Unset: 300 in `tandem run`, 60 in
+         * `tandem verify --continuous`. The commands' `--verify-interval` / `--interval` override it.
+         */
+        intervalSeconds: z.number().nonnegative().max(604_800).optional(),
+        /**
+         * Continuous verification: seconds a difference must last before it is confirmed (a change still on its
+         * way through the relay is not a mismatch). Default 30. `--verify-lag-seconds` / `--lag-seconds` override
+         * it; a one-shot `tandem verify` confirms at once unless given `--lag-seconds`.
+         */
+        lagSeconds: z.number().nonnegative().max(86_400).default(30),
       })
       .strict()
-      .default({ maxReportedDifferences: 20, pageRows: 5000 }),
+      .default({ maxReportedDifferences: 20, pageRows: 5000, lagSeconds: 30 }),
     guard: guardSchema.default(GUARD_DEFAULTS),
   })
   .strict()

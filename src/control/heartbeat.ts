@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Store } from '../stores/types.js';
 import { ensureControlSchema } from './control.js';
+import type { DeadHolderCheck, LeaseInfo } from './lease.js';
 
 /**
  * Heartbeats (DESIGN.md "heartbeat"): one row per running long-lived command (backfill, relay, verify, repair,
@@ -138,4 +140,63 @@ export async function listProcesses(control: Store): Promise<ProcessInfo[]> {
       alive, state: alive ? 'alive' : `dead (last beat ${Math.round(ago / 1000)} s ago)`, info,
     };
   });
+}
+
+/**
+ * Whether process `pid` of this host is running: `kill(pid, 0)` (EPERM: it runs as another user), and on Linux
+ * not a zombie (`/proc/<pid>/stat` state `Z`: it has exited, its parent has not reaped it yet). @internal
+ */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no procfs: kill(pid, 0) said it runs
+  }
+}
+
+/**
+ * The check {@link acquireLease} uses to take over a live lease from a dead holder at once, instead of waiting
+ * for the lease to expire (`config.backfill.leaseSeconds`). A holder is dead when
+ * - it ran on this host (same host name) and its pid is not running — a SIGKILLed or crashed process; a holder
+ *   with this process's own pid but another holder id is an earlier process that had the same pid (pid 1 in a
+ *   restarted container);
+ * - or its heartbeat rows in `control` (same host and pid) all missed {@link STALE_BEATS} beats (database
+ *   clock) — a process on another host that died, or one stopped or partitioned away.
+ * A holder with no heartbeat row on another host is not called dead: its lease expires as before. Host names
+ * must therefore be unique among the machines that run Tandem. Being wrong is safe, only costly: the takeover
+ * bumps the fencing token, so a holder called dead while alive stops with `TANDEM_ERR_LEASE_LOST` at its next
+ * chunk, writing nothing.
+ */
+export function deadHolderCheck(control: Store): DeadHolderCheck {
+  return async (l: LeaseInfo) => {
+    if (l.host === null || l.pid === null) return null;
+    if (l.host === hostname()) {
+      if (l.pid === process.pid) return `pid ${l.pid} on this host is this process now: the holder was an earlier one`;
+      if (!pidAlive(l.pid)) return `process ${l.pid} on this host is gone`;
+    }
+    const now = control.sql.nowMs();
+    const p = (i: number) => control.sql.param(i);
+    let rows: Record<string, unknown>[];
+    try {
+      rows = await control.query(
+        `SELECT last_beat_ms, interval_ms, ${now} AS now_ms FROM ${control.controlTable('heartbeats')} `
+          + `WHERE host = ${p(1)} AND pid = ${p(2)}`,
+        [l.host, l.pid],
+      );
+    } catch {
+      return null; // no heartbeats table yet: nothing says it is dead
+    }
+    if (!rows.length) return null;
+    const ages = rows.map((r) => Number(r.now_ms) - Number(r.last_beat_ms));
+    const dead = rows.every((r, i) => ages[i]! > STALE_BEATS * Number(r.interval_ms));
+    if (!dead) return null;
+    return `its heartbeat stopped ${Math.round(Math.min(...ages) / 1000)} s ago (${STALE_BEATS} beats missed)`;
+  };
 }

@@ -41,7 +41,16 @@ export interface Lease {
   token: number;
   ttlMs: number;
   holder: LeaseHolder;
+  /** Set when this lease was taken over from a dead holder before its lease expired: who it was, and why dead. */
+  tookOver?: { host: string | null; pid: number | null; token: number; reason: string };
 }
+
+/**
+ * Tells whether the holder of a live lease is dead: the reason (`process 4242 on this host is gone`), or null
+ * when it may be alive. See `deadHolderCheck` (src/control/heartbeat.ts), which reads the holder's pid and its
+ * heartbeat.
+ */
+export type DeadHolderCheck = (lease: LeaseInfo) => Promise<string | null>;
 
 /** A lease row as stored, with the database's "now" (for status and error messages). */
 export interface LeaseInfo {
@@ -86,8 +95,18 @@ const iso = (ms: number | null) => (ms === null ? 'an unknown time' : new Date(m
  * expire is taken with a fencing token larger than any before it. Throws `TANDEM_ERR_LEASE_HELD` naming the
  * holder (host, pid, since) and when its lease expires, when another holder's lease is live. `what` words the
  * error (`entity users is being copied`).
+ *
+ * With `deadHolder`, a live lease whose holder that check calls dead is taken over at once, without waiting for
+ * the lease to expire: the takeover is conditional on the token that was read (two takers: one wins), and it
+ * bumps the token like any acquisition, so a holder wrongly called dead cannot move a checkpoint afterwards
+ * ({@link fenceLease} refuses it). The returned lease then says whom it took over from (`tookOver`).
  */
-export async function acquireLease(store: Store, scope: string, ttlMs: number, o: { holder?: LeaseHolder; what?: string } = {}): Promise<Lease> {
+export async function acquireLease(
+  store: Store,
+  scope: string,
+  ttlMs: number,
+  o: { holder?: LeaseHolder; what?: string; deadHolder?: DeadHolderCheck } = {},
+): Promise<Lease> {
   const holder = o.holder ?? processHolder();
   const p = (i: number) => store.sql.param(i);
   const t = store.controlTable('leases');
@@ -103,7 +122,24 @@ export async function acquireLease(store: Store, scope: string, ttlMs: number, o
     return { taken: n >= 1, row: (await readOne(tx, store, scope))! };
   });
   if (r.taken) return { scope, token: r.row.token, ttlMs: ttl, holder };
-  const h = r.row;
+  let h = r.row;
+  const reason = o.deadHolder && h.holderId !== holder.id ? await o.deadHolder(h).catch(() => null) : null;
+  if (reason) {
+    const seen = h;
+    const t2 = await store.transaction(async (tx) => {
+      const n = await tx.execute(
+        `UPDATE ${t} SET token = token + 1, holder_id = ${p(1)}, host = ${p(2)}, pid = ${p(3)}, acquired_ms = ${now}, `
+          + `renewed_ms = ${now}, expires_ms = ${now} + ${p(4)} WHERE scope = ${p(5)} AND token = ${p(6)}`,
+        [holder.id, holder.host, holder.pid, ttl, scope, seen.token],
+      );
+      return { taken: n >= 1, row: (await readOne(tx, store, scope))! };
+    });
+    if (t2.taken) {
+      const tookOver = { host: seen.host, pid: seen.pid, token: seen.token, reason };
+      return { scope, token: t2.row.token, ttlMs: ttl, holder, tookOver };
+    }
+    h = t2.row;
+  }
   const inS = Math.max(0, Math.ceil((h.expiresMs - h.nowMs) / 1000));
   throw new TandemError(
     'LEASE_HELD',
@@ -197,11 +233,20 @@ export class LeaseKeeper {
   }
 }
 
-/** Takes every lease of `scopes` or none: on a refusal the ones already taken are released, and the error thrown. */
-export async function acquireAll(store: Store, scopes: { scope: string; what?: string }[], ttlMs: number, onError?: (e: unknown) => void): Promise<LeaseKeeper> {
+/**
+ * Takes every lease of `scopes` or none: on a refusal the ones already taken are released, and the error thrown.
+ * `deadHolder`: see {@link acquireLease}.
+ */
+export async function acquireAll(
+  store: Store,
+  scopes: { scope: string; what?: string }[],
+  ttlMs: number,
+  onError?: (e: unknown) => void,
+  deadHolder?: DeadHolderCheck,
+): Promise<LeaseKeeper> {
   const got: Lease[] = [];
   try {
-    for (const s of scopes) got.push(await acquireLease(store, s.scope, ttlMs, { what: s.what }));
+    for (const s of scopes) got.push(await acquireLease(store, s.scope, ttlMs, { what: s.what, deadHolder }));
   } catch (e) {
     for (const l of got) await releaseLease(store, l).catch(() => {});
     throw e;

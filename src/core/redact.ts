@@ -223,8 +223,27 @@ export const GENERIC_QUOTES: readonly QuoteRule[] = [
  * redacted ({@link redactText}), quoted text that could be a value removed ({@link GENERIC_QUOTES}).
  */
 export function redactErrorText(e: unknown): string {
-  const raw = e instanceof Error ? e.message || e.name : String(e);
-  return scrubMessage(raw, [], GENERIC_QUOTES);
+  return scrubMessage(thrownText(e), [], GENERIC_QUOTES);
+}
+
+/**
+ * The text of anything thrown, never `[object Object]`: an Error's message (else its name); a string as it is;
+ * an object that is not an Error (a WebAssembly runtime's file-system error, a driver's plain error object) by
+ * its `message` when it has one, else by its `name`, `code` and `errno`; anything else as `String(e)`. Not
+ * redacted: pass the result through the caller's scrubber. @internal
+ */
+export function thrownText(e: unknown): string {
+  if (e instanceof Error) return e.message || e.name;
+  if (e === null || typeof e !== 'object') return String(e);
+  const o = e as Record<string, unknown>;
+  if (typeof o.message === 'string' && o.message) return o.message;
+  const parts = (['name', 'code', 'errno'] as const)
+    .filter((k) => typeof o[k] === 'string' || typeof o[k] === 'number')
+    .map((k) => (k === 'name' ? String(o[k]) : `${k} ${String(o[k])}`));
+  const text = String(e);
+  if (parts.length) return parts.join(', ');
+  if (text !== '[object Object]') return text;
+  return `an error object without a message (${Object.keys(o).slice(0, 5).join(', ') || 'no fields'})`;
 }
 
 /**

@@ -19,7 +19,9 @@
  *   attacker measures through.
  * - Part 2, with the time floor (the production setting): every answer comes at the floor, so the paths must agree
  *   within timer granularity: medians, 20 %-trimmed means and paired medians within 2 ms (Node timers fire on a 1 ms
- *   grid plus event-loop jitter; 2 ms is below the jitter of any network an attacker measures through). Part 2 uses
+ *   grid plus event-loop jitter; 2 ms is below the jitter of any network an attacker measures through) — or, on a
+ *   loaded machine, within three standard errors of that comparison, estimated from bare timers of the floor's
+ *   length interleaved in the same rounds (see the test). Part 2 uses
  *   cheap work (Argon2id m = 1 MiB, t = 1; Django salted SHA-1 legacy hashes) so that a floor that fits in the test's
  *   time budget stays above the work even on a loaded machine: the floor is 2.5 × the 90th percentile of a short
  *   calibration run (30..150 ms), the number of rounds comes from a fixed time budget, and at most 10 % of the
@@ -32,6 +34,7 @@ import { createLogger } from '../../src/core/logger.js';
 import { Argon2idHasher, Semaphore, createIdentityBridge, verifyPassword, type IdentityBridge } from '../../src/identity/index.js';
 import { openStore } from '../../src/stores/index.js';
 import type { Store } from '../../src/stores/types.js';
+import { quantile } from '../helpers.js';
 import { createIdentityStores, legacyHashOf, type IdentityStores } from './stores.js';
 
 const ARGON2 = { memoryCost: 8192, timeCost: 2, parallelism: 1 };
@@ -72,13 +75,24 @@ async function bridgeWith(floorMs: number, argon2 = ARGON2, dummyLegacyHash?: st
   });
 }
 
-/** Runs `rounds` interleaved rounds of the three paths (after `warmup` rounds not recorded). */
-async function measure(b: IdentityBridge, rounds: number, warmup: number, tag: string, migrated = S.users[0]!, legacy = S.users[1]!): Promise<Record<Path, number[]>> {
-  const out: Record<Path, number[]> = { unknown: [], wrongNew: [], wrongLegacy: [] };
+/**
+ * Runs `rounds` interleaved rounds of the three paths (after `warmup` rounds not recorded). With `timerMs`, each
+ * round also times a bare `setTimeout(timerMs)` in the rotation (`out.timer`): what an answer at a floor of that
+ * length costs with no work at all — the scheduling noise of the machine at those very moments.
+ */
+async function measure(b: IdentityBridge, rounds: number, warmup: number, tag: string, migrated = S.users[0]!, legacy = S.users[1]!, timerMs?: number): Promise<Record<Path, number[]> & { timer: number[] }> {
+  const out: Record<Path, number[]> & { timer: number[] } = { unknown: [], wrongNew: [], wrongLegacy: [], timer: [] };
+  const slots: (Path | 'timer')[] = timerMs === undefined ? PATHS : [...PATHS, 'timer'];
   for (let i = 0; i < warmup + rounds; i++) {
     // rotate the order each round so no path is always first or last
-    const order = PATHS.map((_, j) => PATHS[(i + j) % 3]!);
+    const order = slots.map((_, j) => slots[(i + j) % slots.length]!);
     for (const p of order) {
+      if (p === 'timer') {
+        const t0 = performance.now();
+        await new Promise((r) => setTimeout(r, timerMs));
+        if (i >= warmup) out.timer.push(performance.now() - t0);
+        continue;
+      }
       const [identifier, password] =
         p === 'unknown' ? [`nobody-${tag}-${i}@example.com`, 'guess'] : p === 'wrongNew' ? [migrated.email, 'guess'] : [legacy.email, 'guess'];
       const t0 = performance.now();
@@ -141,7 +155,7 @@ describe('timing of the three failure paths', () => {
     for (const [k, d] of Object.entries(diffs)) expect(Math.abs(d), k).toBeLessThanOrEqual(tol);
   });
 
-  it('with the time floor every path answers at the floor: medians and trimmed means within 2 ms', async () => {
+  it('with the time floor every path answers at the floor: medians and trimmed means within 2 ms (3 standard errors under load)', async () => {
     // cheap work: user 3 migrated with the cheap policy, user 4's legacy hash a Django salted SHA-1, same dummy scheme
     const migrated = S.users[2]!;
     const legacy = S.users[3]!;
@@ -158,22 +172,34 @@ describe('timing of the three failure paths', () => {
     let floorMs = Math.min(150, Math.max(30, Math.ceil(2.5 * p90)));
     let rounds = 0;
     let b: IdentityBridge;
-    let t: Record<Path, number[]>;
+    let t: Record<Path, number[]> & { timer: number[] };
     for (let attempt = 0; ; attempt++) {
       rounds = Math.max(20, Math.min(60, Math.floor(9000 / (3 * floorMs))));
       b = await bridgeWith(floorMs, CHEAP, dummy);
-      t = await measure(b, rounds, 3, `f${attempt}`, migrated, legacy);
+      t = await measure(b, rounds, 3, `f${attempt}`, migrated, legacy, floorMs);
       if (b.stats().floorExceeded <= Math.ceil(0.1 * 3 * (rounds + 3)) || attempt === 2) break;
       console.log(`[timing] floor ${floorMs} ms overrun ${b.stats().floorExceeded} times (machine under load): retrying with ${floorMs * 2} ms`);
       floorMs *= 2;
     }
     const med = PATHS.map((p) => median(t[p]));
     const tm = PATHS.map((p) => trimmedMean(t[p], 0.2));
-    console.log(`[timing] floor ${floorMs} ms (cheap work: median ${median(all).toFixed(2)} ms, p90 ${p90.toFixed(2)} ms):`, JSON.stringify(summary(t, 0.2)), `floor exceeded ${b.stats().floorExceeded} times`);
+    // The tolerance: 2 ms (timer granularity) on a quiet machine; on a loaded one, three standard errors of a
+    // difference of two medians of n answers at the floor. Sigma is the larger of the bare timers' (measured in
+    // the same rounds) and the median of the three paths' own spreads — a spread around each path's own median,
+    // so a path that is shifted (a leak) does not widen the tolerance by its shift: robust sigma = IQR / 1.349,
+    // SE(median) = 1.2533 sigma / sqrt(n), a difference of two: sqrt(2) times that. Under three
+    // standard errors, a leak as large as the tolerance is seen at least half the time, noise alone fails about
+    // 3 runs in 1000; on a quiet machine this is well under 2 ms, so the bound stays 2 ms there.
+    const n = t.timer.length;
+    const spread = (v: number[]) => (quantile(v, 0.75) - quantile(v, 0.25)) / 1.349;
+    const sigma = Math.max(spread(t.timer), median(PATHS.map((p) => spread(t[p]))));
+    const tol = Math.max(2, (3 * Math.SQRT2 * 1.2533 * sigma) / Math.sqrt(n));
+    console.log(`[timing] floor ${floorMs} ms (cheap work: median ${median(all).toFixed(2)} ms, p90 ${p90.toFixed(2)} ms):`, JSON.stringify(summary(t, 0.2)),
+      `bare timer: median ${median(t.timer).toFixed(2)} ms; sigma ${sigma.toFixed(2)} ms; tolerance ${tol.toFixed(2)} ms; floor exceeded ${b.stats().floorExceeded} times`);
     for (const p of PATHS) for (const ms of t[p]) expect(ms).toBeGreaterThanOrEqual(floorMs - 0.5);
-    expect(Math.max(...med) - Math.min(...med)).toBeLessThanOrEqual(2);
-    expect(Math.max(...tm) - Math.min(...tm)).toBeLessThanOrEqual(2);
-    for (const p of PATHS) expect(Math.abs(pairedMedian(t[p], t.unknown))).toBeLessThanOrEqual(2);
+    expect(Math.max(...med) - Math.min(...med)).toBeLessThanOrEqual(tol);
+    expect(Math.max(...tm) - Math.min(...tm)).toBeLessThanOrEqual(tol);
+    for (const p of PATHS) expect(Math.abs(pairedMedian(t[p], t.unknown))).toBeLessThanOrEqual(tol);
     // the floor held, load spikes aside
     expect(b.stats().floorExceeded).toBeLessThanOrEqual(Math.ceil(0.1 * 3 * (rounds + 3)));
   });

@@ -26,14 +26,17 @@ export async function waitFor(what: string, pred: () => Promise<boolean>, ms = 9
   throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
 }
 
-/** A fresh MariaDB legacy (fixture schema, `users` users) and an empty PostgreSQL target, and a config for both. */
-export async function migrationFixture(prefix: string, users: number, o: { leaseSeconds?: number } = {}) {
+/**
+ * A fresh MariaDB legacy (fixture schema, `users` users) and an empty PostgreSQL target, and a config for both
+ * (`verify`: the config's verify block, as TypeScript text).
+ */
+export async function migrationFixture(prefix: string, users: number, o: { leaseSeconds?: number; verify?: string } = {}) {
   const src = await createMysqlDatabase(`${prefix}_src`);
   await createLegacyMysql(src.url, users);
   const tgt = await createPgDatabase(`${prefix}_tgt`);
   await createNewPostgres(tgt.url);
   const text = fixtureConfig(src.url, tgt.url, { backfill: `{ initialChunkRows: 200, maxChunkRows: 400, leaseSeconds: ${o.leaseSeconds ?? 3} }` })
-    .replace('  backfill:', '  heartbeatSeconds: 0.5,\n  backfill:');
+    .replace('  backfill:', `  heartbeatSeconds: 0.5,\n${o.verify ? `  verify: ${o.verify},\n` : ''}  backfill:`);
   const cfg = writeConfig(text);
   return { src, tgt, cfg, drop: async () => { await src.drop().catch(() => {}); await tgt.drop().catch(() => {}); } };
 }

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fromPg } from '../../src/capture/adapters.js';
 import { createDualWriter } from '../../src/capture/writer.js';
-import { backfillCounts } from '../fixtures.js';
+import { backfillCounts, leaseExpired } from '../fixtures.js';
 import { runCli, writeConfig } from '../helpers.js';
 import { TcpProxy } from '../proxy.js';
 import { application, drained, migrationFixture, pgRows, quiet, sleep, startRun, statusOf, waitFor } from './helpers.js';
@@ -21,7 +21,8 @@ describe('tandem run', () => {
 
   it('alone takes a migration in dual_write from an empty target to a drained relay while the application writes; verify then exits 0; SIGTERM stops it within 10 s', async () => {
     const USERS = 3000;
-    const f = await migrationFixture('tandem_run_a', USERS);
+    // the config asks for continuous verification every second; the flag --verify-interval 0 overrides it (off)
+    const f = await migrationFixture('tandem_run_a', USERS, { verify: '{ intervalSeconds: 1 }' });
     drops.push(f.drop);
     expect((await runCli(['phase', 'set', 'dual_write', '--config', f.cfg])).code).toBe(0);
     const dual = await createDualWriter({ config: f.cfg, budgetMs: 0, log: quiet });
@@ -40,6 +41,11 @@ describe('tandem run', () => {
       const s = await statusOf(f.cfg);
       expect(s.relay).toMatchObject({ direction: 'forward', primary: 'legacy', pending: 0, deadLetters: 0 });
       expect(s.processes.filter((p) => p.role === 'run' && p.alive).map((p) => p.pid)).toEqual([run.child.pid]);
+      // the flag won over the config: no continuous verification ran (one would start once the backfill is done)
+      expect(s.processes.find((p) => p.role === 'run')!.info).toMatchObject({ verifyInterval: 0 });
+      expect(run.logs().find((l) => l.event === 'run.start')).toMatchObject({ verifyInterval: 0 });
+      expect(run.logs().some((l) => l.event === 'run.verify_cycle')).toBe(false);
+      expect(s.entities.map((e) => e.verify)).toEqual([null, null, null]);
       const v = await runCli(['verify', '--config', f.cfg]);
       expect(v.code, v.stdout + v.stderr).toBe(0);
       expect(v.stdout).toMatch(/match/);
@@ -64,9 +70,49 @@ describe('tandem run', () => {
     expect(run.logs().map((l) => l.event)).toContain('run.stop');
   }, 240_000);
 
-  it('killed with SIGKILL mid-backfill and started again, resumes from its checkpoint and converges', async () => {
+  it('SIGTERM in the middle of the work (backfill chunks, relay batches) stops it within 10 s, gracefully', async () => {
+    const USERS = 3000;
+    const f = await migrationFixture('tandem_run_t', USERS);
+    drops.push(f.drop);
+    expect((await runCli(['phase', 'set', 'dual_write', '--config', f.cfg])).code).toBe(0);
+    const dual = await createDualWriter({ config: f.cfg, budgetMs: 0, log: quiet });
+    const stop = { done: false };
+    const app = application(f.src.url, dual, USERS, stop);
+    // slow enough that the backfill is far from done when the signal comes (3000 users at 100 rows/s: 30 s)
+    const run = startRun(f.cfg, ['--verify-interval', '0', '--max-rows-per-second', '100']);
+    try {
+      await waitFor('a relay batch', async () => run.logs().some((l) => l.event === 'run.relay_batch'), 60_000);
+      await waitFor('users to be partly copied', async () => (await backfillCounts(f.tgt.url)).checkpoint >= 200, 60_000);
+      const t0 = Date.now();
+      run.child.kill('SIGTERM');
+      const end = await run.done;
+      const ms = Date.now() - t0;
+      expect(end.code, run.out.stderr.slice(-2000)).toBe(0);
+      expect(ms).toBeLessThan(10_000);
+      expect(run.logs().find((l) => l.event === 'run.stop')).toMatchObject({ signal: 'SIGTERM' });
+      // graceful: the copy stopped after a committed chunk (not done; every key up to the checkpoint is in the
+      // ledger, and so are the keys the relay applied beyond it), the lease was released (free at once for the
+      // next worker), the heartbeat removed
+      const mid = await backfillCounts(f.tgt.url);
+      expect(mid.status).not.toBe('done');
+      expect(mid.checkpoint).toBeLessThan(USERS);
+      expect(mid.ledger).toBeGreaterThanOrEqual(mid.checkpoint);
+      expect(await leaseExpired(f.tgt.url, 'backfill:users')).toBe(true);
+      const s = await statusOf(f.cfg);
+      expect(s.processes).toEqual([]);
+      expect(s.entities.find((e) => e.name === 'users')!.backfill.state).toBe('paused');
+    } finally {
+      stop.done = true;
+      await app.catch(() => {});
+      await dual.close();
+      if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    }
+  }, 120_000);
+
+  it('killed with SIGKILL mid-backfill and started again, takes the dead worker\'s lease over at once, resumes from its checkpoint and converges', async () => {
     const USERS = 6000;
-    const f = await migrationFixture('tandem_run_k', USERS, { leaseSeconds: 2 });
+    // a lease of 120 s: a restart that waited for it to expire would not drain within the 90 s wait below
+    const f = await migrationFixture('tandem_run_k', USERS, { leaseSeconds: 120 });
     drops.push(f.drop);
     expect((await runCli(['phase', 'set', 'dual_write', '--config', f.cfg])).code).toBe(0);
     const first = startRun(f.cfg, ['--verify-interval', '0', '--max-rows-per-second', '2000']);
@@ -80,10 +126,10 @@ describe('tandem run', () => {
     const mid = await backfillCounts(f.tgt.url);
     expect(mid.status).toBe('running');
     expect(mid.checkpoint).toBeLessThan(USERS);
-    // the dead worker's heartbeat and lease stay behind; status does not call it running
-    await sleep(1600); // three missed beats of 0.5 s
-    const dead = (await statusOf(f.cfg)).entities.find((e) => e.name === 'users')!;
-    expect(dead.backfill.state).toBe('failed');
+    // the dead worker's heartbeat and lease stay behind; status does not call it running (once three beats of
+    // 0.5 s are missed)
+    await waitFor('status to call the dead worker\'s backfill failed', async () =>
+      (await statusOf(f.cfg)).entities.find((e) => e.name === 'users')!.backfill.state === 'failed', 30_000);
     const second = startRun(f.cfg, ['--verify-interval', '0']);
     try {
       await waitFor('the second worker to finish the backfill and drain', () => drained(f.cfg), 90_000);
@@ -92,6 +138,9 @@ describe('tandem run', () => {
       // it resumed: its own backfill.start log line starts at the dead worker's checkpoint, not at 0
       const resumed = second.logs().find((l) => l.event === 'backfill.start' && l.entity === 'users');
       expect(Number(resumed?.resumeFrom)).toBeGreaterThanOrEqual(mid.checkpoint);
+      // it did not wait for the lease: it took it over from the dead pid, on this host
+      const took = second.logs().find((l) => l.event === 'backfill.lease_takeover' && l.scope === 'backfill:users');
+      expect(took).toMatchObject({ pid: first.child.pid, reason: `process ${first.child.pid} on this host is gone` });
       const v = await runCli(['verify', '--config', f.cfg]);
       expect(v.code, v.stdout + v.stderr).toBe(0);
     } finally {
@@ -104,14 +153,20 @@ describe('tandem run', () => {
     const USERS = 4000;
     const f = await migrationFixture('tandem_run_2', USERS);
     drops.push(f.drop);
-    expect((await runCli(['phase', 'set', 'dual_write', '--config', f.cfg])).code).toBe(0);
-    const dual = await createDualWriter({ config: f.cfg, budgetMs: 0, log: quiet });
+    // both start in prepare (nothing to do) and are both up before dual_write: they contend for every lease
+    const args = ['--verify-interval', '0', '--max-rows-per-second', '2000', '--batch-size', '5'];
+    const a = startRun(f.cfg, args);
+    const b = startRun(f.cfg, args);
+    const workers = [a, b];
     const stop = { done: false };
-    const app = application(f.src.url, dual, USERS, stop);
-    const a = startRun(f.cfg, ['--verify-interval', '0', '--max-rows-per-second', '2000', '--batch-size', '5']);
-    const b = startRun(f.cfg, ['--verify-interval', '0', '--max-rows-per-second', '2000', '--batch-size', '5']);
+    let app: ReturnType<typeof application> | undefined;
+    let dual: Awaited<ReturnType<typeof createDualWriter>> | undefined;
     try {
-      // while the backfill runs: every lease has one holder, and it is one of the two workers
+      await waitFor('both workers to beat', async () => (await statusOf(f.cfg)).processes.filter((p) => p.role === 'run' && p.alive).length === 2, 60_000);
+      expect((await runCli(['phase', 'set', 'dual_write', '--config', f.cfg])).code).toBe(0);
+      dual = await createDualWriter({ config: f.cfg, budgetMs: 0, log: quiet });
+      app = application(f.src.url, dual, USERS, stop);
+      // while the backfill runs: every live lease has one holder, and it is one of the two workers
       const holders = new Map<string, Set<number>>();
       await waitFor('the users backfill to finish', async () => {
         for (const l of await pgRows<{ scope: string; pid: number | null; live: boolean }>(f.tgt.url, `SELECT scope, pid, expires_ms > extract(epoch from clock_timestamp()) * 1000 AS live FROM tandem.leases`)) {
@@ -121,34 +176,43 @@ describe('tandem run', () => {
         }
         return (await backfillCounts(f.tgt.url)).status === 'done';
       }, 120_000);
-      await sleep(1000);
+      // the application writes on until both workers have applied relay batches of their own (claims are shared
+      // with SKIP LOCKED: each claims what the other has not locked)
+      const relayed = (w: typeof a) => w.logs().some((l) => l.event === 'run.relay_batch' && Number(l.changes) > 0);
+      await waitFor('both workers to apply relay batches', async () => workers.every(relayed), 60_000);
       stop.done = true;
-      await app;
+      const writes = await app;
       await waitFor('the relay to drain', () => drained(f.cfg), 60_000);
       expect(holders.get('backfill:users')?.size).toBe(1);
       for (const pids of holders.values()) for (const pid of pids) expect([a.child.pid, b.child.pid]).toContain(pid);
-      // one owner: each entity's copy was started (backfill.start, logged once its lease is taken) by one worker
+      // one owner: each entity's copy was started (backfill.start, logged once its lease is taken) and its chunks
+      // committed (run.backfill_progress) by one worker only
       for (const entity of ['orgs', 'users', 'memberships']) {
-        const starters = [a, b].filter((w) => w.logs().some((l) => l.event === 'backfill.start' && l.entity === entity));
+        const starters = workers.filter((w) => w.logs().some((l) => l.event === 'backfill.start' && l.entity === entity));
         expect(starters, entity).toHaveLength(1);
+        const copiers = workers.filter((w) => w.logs().some((l) => l.event === 'run.backfill_progress' && l.entity === entity));
+        expect(copiers, entity).toEqual(starters);
       }
+      // and they did contend: a worker was refused a lease the other held, and waited (backfill.held)
+      expect(workers.some((w) => w.logs().some((l) => l.event === 'backfill.held'))).toBe(true);
       expect((await backfillCounts(f.tgt.url)).status).toBe('done');
-      // both workers ran the relay on the one outbox (claims are shared with SKIP LOCKED; which worker wins how many
-      // batches depends on scheduling, so only their sum is asserted: the outbox drained, verify finds parity)
-      for (const w of [a, b]) expect(w.logs().some((l) => l.event === 'run.service' && l.service === 'relay' && l.state === 'running')).toBe(true);
-      expect([a, b].some((w) => w.logs().some((l) => l.event === 'run.relay_batch' && Number(l.changes) > 0))).toBe(true);
       const s = await statusOf(f.cfg);
       expect(s.processes.filter((p) => p.role === 'run' && p.alive)).toHaveLength(2);
       const v = await runCli(['verify', '--config', f.cfg]);
       expect(v.code, v.stdout + v.stderr).toBe(0);
+      for (const w of workers) w.child.kill('SIGTERM');
+      for (const w of workers) expect((await w.done).code, w.out.stderr.slice(-2000)).toBe(0);
+      // what each relayed in all (its run.stop line): both applied batches, and together every change the
+      // application made (one outbox row per write; a change handled twice after a failed batch only adds)
+      const totals = workers.map((w) => w.logs().find((l) => l.event === 'run.stop')?.relay as { batches: number; changes: number });
+      for (const t of totals) expect(t.batches).toBeGreaterThan(0);
+      expect(totals[0]!.changes + totals[1]!.changes).toBeGreaterThanOrEqual(writes.updates + writes.inserts + writes.deletes);
     } finally {
       stop.done = true;
-      await app.catch(() => {});
-      await dual.close();
-      a.child.kill('SIGTERM');
-      b.child.kill('SIGTERM');
-      expect((await a.done).code).toBe(0);
-      expect((await b.done).code).toBe(0);
+      await app?.catch(() => {});
+      await dual?.close();
+      for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGTERM');
+      await Promise.all(workers.map((w) => w.done));
     }
   }, 300_000);
 });
@@ -161,7 +225,8 @@ describe('tandem run follows the migration', () => {
 
   it('waits in prepare, backfills and relays from dual_write, turns the relay around at write cutover — without a restart', async () => {
     const USERS = 500;
-    const f = await migrationFixture('tandem_run_p', USERS);
+    // continuous verification from the config (verify.intervalSeconds, verify.lagSeconds), no flag
+    const f = await migrationFixture('tandem_run_p', USERS, { verify: '{ intervalSeconds: 1, lagSeconds: 0 }' });
     drops.push(f.drop);
     // what `tandem prepare` gives a legacy table: a version that grows on every update, 1 on insert (the reverse
     // relay writes legacy rows whose version the new store does not hold)
@@ -169,7 +234,7 @@ describe('tandem run follows the migration', () => {
     await prep.query('ALTER TABLE users ALTER version SET DEFAULT 1');
     await prep.query('CREATE TRIGGER users_version BEFORE UPDATE ON users FOR EACH ROW SET NEW.version = OLD.version + 1');
     await prep.end();
-    const run = startRun(f.cfg, ['--verify-interval', '1', '--verify-lag-seconds', '0']);
+    const run = startRun(f.cfg);
     try {
       // prepare: nothing is copied (changes are not captured yet), the worker only beats
       await waitFor('the worker to beat', async () => (await statusOf(f.cfg)).processes.some((p) => p.role === 'run' && p.alive), 60_000);
@@ -178,7 +243,9 @@ describe('tandem run follows the migration', () => {
       expect((await runCli(['phase', 'set', 'dual_write', '--config', f.cfg])).code).toBe(0);
       await waitFor('the backfill and the relay', () => drained(f.cfg), 60_000);
       // continuous verification runs once the backfill is done, and records its result for status
+      // (the default interval, 300 s, would not run one within this wait)
       await waitFor('a continuous verification', async () => (await statusOf(f.cfg)).entities.every((e) => e.verify?.mode === 'checksum'), 60_000);
+      expect(run.logs().find((l) => l.event === 'run.start')).toMatchObject({ verifyInterval: 1 });
       expect((await statusOf(f.cfg)).entities.map((e) => e.verify?.differences)).toEqual([0, 0, 0]);
       // write cutover: the application writes the new store; the worker's relay now runs new → legacy
       expect((await runCli(['phase', 'set', 'new_primary', '--force', '--config', f.cfg])).code).toBe(0);

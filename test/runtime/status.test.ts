@@ -57,7 +57,7 @@ describe('the status model', () => {
     expect(schema.safeParse({ phase: 'nowhere' }).success).toBe(false);
   });
 
-  it('status --json matches its schema in every phase; the relay figures follow the live outbox across write cutover', async () => {
+  it('status --json matches its schema in every phase; the relay figures (pending, lag) follow the live outbox across write cutover', async () => {
     // prepare, before any control plane
     const before = await statusJson(f.cfg);
     expect(before).toMatchObject({ phase: 'prepare', relay: { direction: 'forward', primary: 'legacy', pending: null } });
@@ -80,6 +80,11 @@ describe('the status model', () => {
     const users = dualWrite.entities.find((e: { name: string }) => e.name === 'users');
     expect(users).toMatchObject({ entity: 'users', status: 'done', checkpoint: 'done', backfill: { state: 'done', copied: 200, total: 200, etaSeconds: 0 } });
     expect(users.verify).toMatchObject({ mode: 'full', parity: 100, differences: 0 });
+    // the legacy outbox's two changes made an hour old (the fixture's own SQL): its lag is then unmistakable
+    await legacyApp.query('UPDATE tandem_outbox SET created_at = created_at - INTERVAL 1 HOUR');
+    const aged = await statusJson(f.cfg);
+    expect(aged.relay).toMatchObject({ direction: 'forward', pending: 2 });
+    expect(aged.relay.lagSeconds).toBeGreaterThanOrEqual(3600);
 
     // write cutover: the new store is primary and its outbox is the live one (the legacy one keeps its 2 rows)
     expect((await runCli(['phase', 'set', 'new_primary', '--force', '--config', f.cfg])).code).toBe(0);
@@ -91,6 +96,10 @@ describe('the status model', () => {
     });
     const after = await statusJson(f.cfg);
     expect(after).toMatchObject({ phase: 'new_primary', relay: { direction: 'reverse', primary: 'new', pending: 1 }, outbox: { pending: 1 } });
+    // the lag is the reverse outbox's (one change written just now), not the legacy one's (an hour old): a bound
+    // of 10 minutes leaves room for any slowness of a loaded machine and is still far below the hour
+    expect(after.relay.lagSeconds).toBeGreaterThanOrEqual(0);
+    expect(after.relay.lagSeconds).toBeLessThan(600);
 
     // the human status prints the same model
     const human = (await runCli(['status', '--config', f.cfg])).stdout;
@@ -105,5 +114,5 @@ describe('the status model', () => {
       expect(s.phase).toBe(phase);
       expect(s.relay.direction).toBe(['legacy_read_only', 'decommissioned'].includes(phase) ? 'reverse' : 'forward');
     }
-  }, 120_000);
+  }, 240_000); // about 15 CLI runs: two minutes on a loaded 2-core machine
 });

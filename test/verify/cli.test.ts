@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -155,6 +156,33 @@ describe('tandem verify --mode checksum|quick|sample, --continuous, tandem repai
     const rep = await runCli(['repair', '--config', cfg, '--entity', 'users']);
     expect(rep.code, rep.stdout + rep.stderr).toBe(0);
     expect(rep.stdout).toMatch(/users: 1 key\(s\): 1 re-applied, 0 deleted, 1 repaired/);
+  });
+
+  it('--continuous takes its interval and lag window from the config (verify.intervalSeconds, verify.lagSeconds); the flags override them', async () => {
+    await c.query(`UPDATE users SET status = 'tampered3' WHERE id = 21`);
+    const withVerify = (block: string) => writeConfig(readFileSync(cfg, 'utf8').replace('  entities: {\n', `  verify: ${block},\n  entities: {\n`));
+    const cycles = (out: string) => out.trim().split('\n').map((l) => JSON.parse(l) as { startedAt: string; mismatches: { users: { pending: number; confirmed: number } } });
+    // from the config: passes 1.5 s apart (the default is 60 s), and no lag window: confirmed at once (the
+    // default window, 30 s, would leave the key pending in both passes and exit 0)
+    const fromConfig = await runCli(['verify', '--config', withVerify('{ intervalSeconds: 1.5, lagSeconds: 0 }'), '--continuous', '--cycles', '2', '--entity', 'users', '--json']);
+    expect(fromConfig.code, fromConfig.stderr).toBe(1);
+    const a = cycles(fromConfig.stdout);
+    expect(a).toHaveLength(2);
+    // the interval is measured start to start on one clock (Date.now of one process): a 1 ms grid at most
+    expect(Date.parse(a[1]!.startedAt) - Date.parse(a[0]!.startedAt)).toBeGreaterThanOrEqual(1499);
+    expect(a.map((x) => x.mismatches.users)).toMatchObject([{ pending: 0, confirmed: 1 }, { pending: 0, confirmed: 1 }]);
+    // the flags override a config that says 10 minutes apart and a 10-minute lag: done within this test's time
+    const overridden = await runCli(['verify', '--config', withVerify('{ intervalSeconds: 600, lagSeconds: 600 }'), '--continuous', '--cycles', '2', '--interval', '0', '--lag-seconds', '0', '--entity', 'users', '--json']);
+    expect(overridden.code, overridden.stderr).toBe(1);
+    expect(cycles(overridden.stdout).map((x) => x.mismatches.users.confirmed)).toEqual([1, 1]);
+    // and without a flag the config's lag applies: a key first seen now stays pending
+    await runCli(['repair', '--config', cfg, '--entity', 'users']);
+    await c.query(`UPDATE users SET status = 'tampered4' WHERE id = 22`);
+    const lagged = await runCli(['verify', '--config', withVerify('{ lagSeconds: 600 }'), '--continuous', '--cycles', '2', '--interval', '0', '--entity', 'users', '--json']);
+    expect(lagged.code, lagged.stderr).toBe(0);
+    expect(cycles(lagged.stdout).map((x) => x.mismatches.users)).toMatchObject([{ pending: 1, confirmed: 0 }, { pending: 1, confirmed: 0 }]);
+    const rep = await runCli(['repair', '--config', cfg, '--entity', 'users']);
+    expect(rep.code, rep.stdout + rep.stderr).toBe(0);
   });
 
   it('rejects bad options with TANDEM_ERR_USAGE and exit 2', async () => {

@@ -19,8 +19,8 @@ export interface BackfillServiceOptions {
   heartbeat?: { setScope(scope: string | null): void };
   /**
    * `once` (the `tandem backfill` command): one run; a held lease or an error fails it. `until-done` (the
-   * worker): entity by entity in fill order, waiting while another worker holds an entity's lease and while a
-   * store is down, until every entity is copied. Default `once`.
+   * worker): entity by entity in fill order, waiting while another worker holds an entity's lease (or took it
+   * over: `TANDEM_ERR_LEASE_LOST`) and while a store is down, until every entity is copied. Default `once`.
    */
   mode?: 'once' | 'until-done';
   /** until-done: how long to wait before trying a held lease again, ms. Default 2000. */
@@ -43,7 +43,7 @@ export class BackfillService extends BaseService<EntityBackfillResult[]> {
     const m = this.m;
     for (const e of entities) m.events.emit('backfill:start', { entity: e.name });
     return runBackfill({
-      config: m.config, source: m.stores.legacy, target: m.stores.new, entities, log: m.log,
+      config: m.config, source: m.stores.legacy, target: m.stores.new, control: m.stores.control, entities, log: m.log,
       progressOut: this.o.progressOut ?? null, restart: this.o.restart, maxRowsPerSecond: this.o.maxRowsPerSecond, signal, heartbeat: this.o.heartbeat,
       onChunk: (entity, copied, total) => m.events.emit('backfill:progress', { entity, copied, total }),
     }).then((rs) => {
@@ -73,8 +73,10 @@ export class BackfillService extends BaseService<EntityBackfillResult[]> {
           results.push(r);
           break;
         } catch (e) {
-          if (isTandemError(e, 'LEASE_HELD')) {
-            // another worker copies this entity: wait for it to finish (or for its lease to expire)
+          // another worker copies this entity: wait for it to finish (or for its lease to expire). LEASE_LOST: this
+          // worker stalled (or its heartbeat did) and another took the entity over — its chunk rolled back, nothing
+          // of it was written; it waits the same way instead of failing the worker
+          if (isTandemError(e, 'LEASE_HELD') || isTandemError(e, 'LEASE_LOST')) {
             if (this.state !== 'waiting') this.m.log.info({ event: 'backfill.held', entity: entity.name, err: errorLine(e) }, `${entity.name}: backfill held by another worker; waiting`);
             this.m.events.emit('backfill:held', { entity: entity.name, error: errorLine(e) });
             this.setState('waiting');

@@ -13,7 +13,7 @@ import type { VerifyService, VerifyServiceOptions } from './verify.js';
 export interface SupervisorOptions {
   backfill?: Omit<BackfillServiceOptions, 'mode'>;
   relay?: Omit<RelayServiceOptions, 'untilEmpty' | 'phasePollMs'>;
-  /** Continuous verification; `intervalSeconds: 0` turns it off. */
+  /** Continuous verification; `intervalSeconds: 0` turns it off (default: config `verify.intervalSeconds`, else 300 s). */
   verify?: Omit<VerifyServiceOptions, 'onError' | 'cycles'>;
   /** The guard in `shadow` and `canary` (default: the config's `guard`); `intervalSeconds: 0` turns it off. */
   guard?: Omit<GuardServiceOptions, 'evaluations'>;
@@ -96,7 +96,7 @@ export class Supervisor extends BaseService<void> {
     const forward = m.roles(phase).direction === 'forward';
     const wantRelay = live;
     const wantBackfill = live && forward && !this.#backfillDone;
-    const interval = this.o.verify?.intervalSeconds ?? 300;
+    const interval = this.o.verify?.intervalSeconds ?? m.config.verify.intervalSeconds ?? 300;
     const wantVerify = live && interval > 0 && (this.#backfillDone || !forward);
     const stops: Promise<void>[] = [];
     if (wantRelay && !this.relay) this.relay = this.#watch(m.services.relay({ ...this.o.relay, phasePollMs: 0 }));

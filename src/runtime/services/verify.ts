@@ -7,9 +7,9 @@ import { BaseService, pause } from './service.js';
 
 /** Options of the continuous-verification service (the checksum tier on a schedule). */
 export interface VerifyServiceOptions {
-  /** Seconds between the starts of two cycles. Default 300. */
+  /** Seconds between the starts of two cycles. Default: config `verify.intervalSeconds`, else 300. */
   intervalSeconds?: number;
-  /** Seconds a difference must last before it is confirmed. Default 30. */
+  /** Seconds a difference must last before it is confirmed. Default: config `verify.lagSeconds` (30). */
   lagSeconds?: number;
   /** Stop after this many cycles (default: until stopped). */
   cycles?: number;
@@ -40,14 +40,14 @@ export class VerifyService extends BaseService<CycleReport | null> {
 
   protected async run(signal: AbortSignal): Promise<CycleReport | null> {
     const m = this.m;
-    const interval = this.o.intervalSeconds ?? 300;
+    const interval = this.o.intervalSeconds ?? m.config.verify.intervalSeconds ?? 300;
     let last: CycleReport | null = null;
     let cyclesLeft = this.o.cycles;
     for (;;) {
       try {
         await runContinuous(m.stores.legacy, m.stores.new, m.stores.control, m.entities, {
           intervalSeconds: interval,
-          lagSeconds: this.o.lagSeconds ?? 30,
+          lagSeconds: this.o.lagSeconds ?? m.config.verify.lagSeconds ?? 30,
           cycles: cyclesLeft,
           pageRows: m.config.verify.pageRows,
           maxReportedDifferences: this.o.maxReportedDifferences ?? m.config.verify.maxReportedDifferences,

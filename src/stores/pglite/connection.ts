@@ -1,8 +1,8 @@
-import { existsSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { PGlite, type ParserOptions } from '@electric-sql/pglite';
 import { TandemError } from '../../core/errors.js';
-import { safeDriverError } from '../../core/redact.js';
+import { safeDriverError, thrownText } from '../../core/redact.js';
 import { PG_TEXT_OIDS, scrubPgMessage } from '../postgres/connection.js';
 import type { StoreUrl } from '../url.js';
 
@@ -26,7 +26,8 @@ export const PGLITE_PARSERS: ParserOptions = {
  *
  * One data directory must be opened by one PGlite instance at a time (PGlite is a single-user backend).
  * Throws `TANDEM_ERR_STORE_UNREACHABLE` when the parent directory does not exist, the path is not a directory,
- * or PGlite cannot start on it.
+ * the directory is neither empty nor a data directory (no `PG_VERSION`), or PGlite cannot start on it (the
+ * message then says what the directory may be).
  * @internal
  */
 export async function openPgliteDatabase(u: StoreUrl): Promise<PGlite> {
@@ -35,10 +36,18 @@ export async function openPgliteDatabase(u: StoreUrl): Promise<PGlite> {
   const dataDir = memory ? undefined : resolve(process.cwd(), raw);
   if (dataDir) {
     const parent = dirname(dataDir);
-    if (!existsSync(parent) || !statSync(parent).isDirectory())
-      throw new TandemError('STORE_UNREACHABLE', `PGlite store ${u.redacted}: directory ${parent} does not exist (create it first)`, { path: dataDir });
+    if (!existsSync(parent) || !statSync(parent).isDirectory()) {
+      const why = existsSync(parent)
+        ? `${parent} is a file, not a directory`
+        : `directory ${parent} does not exist (create it first)`;
+      throw new TandemError('STORE_UNREACHABLE', `PGlite store ${u.redacted}: ${why}`, { path: dataDir });
+    }
     if (existsSync(dataDir) && !statSync(dataDir).isDirectory())
       throw new TandemError('STORE_UNREACHABLE', `PGlite store ${u.redacted}: ${dataDir} is a file, not a data directory`, { path: dataDir });
+    // PGlite would initialise a new cluster among the files of any directory: only an empty one, or a data directory
+    if (existsSync(dataDir) && readdirSync(dataDir).length > 0 && !existsSync(join(dataDir, 'PG_VERSION')))
+      throw new TandemError('STORE_UNREACHABLE', `PGlite store ${u.redacted}: ${dataDir} is not empty and is not a PGlite `
+        + 'data directory (no PG_VERSION): give an empty or new directory', { path: dataDir });
   }
   let db: PGlite | undefined;
   try {
@@ -47,10 +56,14 @@ export async function openPgliteDatabase(u: StoreUrl): Promise<PGlite> {
     return db;
   } catch (e) {
     await db?.close().catch(() => {});
-    const err = e as { message?: string; code?: string };
+    // an existing directory PGlite cannot start on: say what it may be, since PGlite's own words do not
+    const used = dataDir !== undefined && existsSync(dataDir) && readdirSync(dataDir).length > 0;
+    const hint = !used ? '' : ' (the directory holds a PostgreSQL data directory PGlite cannot start on: another PGlite'
+      + ' version\'s, a server\'s, a damaged one, or one this user cannot write)';
     throw new TandemError(
       'STORE_UNREACHABLE',
-      `cannot open PGlite store ${u.redacted}${dataDir ? ` (${dataDir})` : ''}: ${scrubPgMessage(err.message ?? err.code ?? String(e))}`,
+      `cannot open PGlite store ${u.redacted}${dataDir ? ` (${dataDir})` : ''}: `
+        + `${scrubPgMessage(thrownText(e))}${hint}`,
       { path: dataDir },
       { cause: safeDriverError(e, scrubPgMessage) },
     );
