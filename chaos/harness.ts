@@ -279,12 +279,13 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
         if (workload.stop) return;
         await sleep(f.params.afterBackfillMs);
       } else await sleep(Math.max(0, f.atMs - now()));
-      // an 'after' seed's outage comes once the backfill has copied part of every integer-keyed entity (a loaded
-      // machine starts it late), and the writers then change rows behind its cursor
+      // an 'after' seed's outage comes once the backfill has copied part of an integer-keyed entity (a loaded
+      // machine starts it late; entities are copied one after the other), and the writers then change rows behind
+      // its cursor
       let behind: Map<string, number> | null = null;
       if (f.kind === 'target_outage' && f.params.afterBackfillMs === undefined) {
         const until = now() + 60_000;
-        const enough = () => ['users', 'settings'].every((e) => (copied.get(e) ?? 0) >= Math.min(200, o.rows / 20));
+        const enough = () => ['users', 'settings'].some((e) => (copied.get(e) ?? 0) >= Math.min(200, o.rows / 20));
         while (!enough() && backfillDoneAt === undefined && !workload.stop && now() < until) {
           await readProgress();
           await sleep(100);
