@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { isTandemError } from '../core/errors.js';
 import { configureCliLogs } from '../core/logger.js';
+import { registerArchive } from './archive.js';
 import { registerBackfill } from './backfill.js';
 import { EXIT, reportError } from './context.js';
 import { registerDemo } from './demo.js';
@@ -12,6 +13,7 @@ import { registerPhase } from './phase.js';
 import { registerRelay } from './relay.js';
 import { registerRepair } from './repair.js';
 import { registerRun } from './run-command.js';
+import { registerSequences } from './sequences.js';
 import { registerStatus } from './status.js';
 import { registerVerify } from './verify.js';
 
@@ -66,6 +68,8 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerDemo(program);
   registerPrepare(program);
+  registerSequences(program);
+  registerArchive(program);
   return program;
 }
 

@@ -21,6 +21,7 @@ export const ErrorCodes = {
   STORE_AUTH: 'the server refused the credentials',
   STORE_DATABASE_NOT_FOUND: 'the database does not exist',
   STORE_QUERY: 'the store rejected a statement',
+  STORE_UNSUPPORTED: 'the store adapter does not implement what the command needs (sequences, read-only triggers)',
   // schema and mapping
   TABLE_NOT_FOUND: 'a table named in the config does not exist',
   COLUMN_NOT_FOUND: 'a source column named in the config does not exist',
@@ -51,6 +52,9 @@ export const ErrorCodes = {
   IDENTITY_BUSY: 'too many password hashes are being computed; try again',
   // verify
   REPAIR_FAILED: 'tandem repair could not re-apply some keys from the primary (the other keys were repaired)',
+  // cutover and decommission
+  ARCHIVE_DIR_NOT_EMPTY: 'the archive folder is not empty; choose an empty one, or pass --force to write into it',
+  ARCHIVE_INVALID: 'the archive folder has no readable manifest (manifest.json) of tandem archive',
   // generic
   USAGE: 'the command line is not valid',
   INTERNAL: 'an unexpected internal error',
