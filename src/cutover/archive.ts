@@ -175,7 +175,8 @@ export async function writeArchive(m: Migration, dir: string, o: WriteArchiveOpt
     if (t) t.entities.push(e.name);
     else byTable.set(e.source.name, { info: e.source, entities: [e.name], key: keyOf(e.source, e.key) });
   }
-  mkdirSync(dir, { recursive: true });
+  // the files hold row values, sensitive columns included: readable by their owner only
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tables: ArchiveTable[] = [];
   let i = 0;
   for (const [table, t] of byTable) {
@@ -197,7 +198,7 @@ export async function writeArchive(m: Migration, dir: string, o: WriteArchiveOpt
       if (batch) yield batch;
     }
     const t2 = tap();
-    await pipeline(Readable.from(lines()), createGzip(), t2.stream, createWriteStream(join(dir, file)));
+    await pipeline(Readable.from(lines()), createGzip(), t2.stream, createWriteStream(join(dir, file), { mode: 0o600 }));
     const entry: ArchiveTable = { table, entities: t.entities, file, rows: figures.rows, checksum: hex64(figures.sum), bytes: t2.bytes(), sha256: t2.sha256(), key: t.key, columns };
     tables.push(entry);
     o.onTable?.(entry);
@@ -211,7 +212,7 @@ export async function writeArchive(m: Migration, dir: string, o: WriteArchiveOpt
     tables,
   };
   const tmp = join(dir, `.${MANIFEST_FILE}.tmp`);
-  writeFileSync(tmp, `${JSON.stringify(manifest, null, 2)}\n`);
+  writeFileSync(tmp, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
   renameSync(tmp, join(dir, MANIFEST_FILE));
   return manifest;
 }
