@@ -205,6 +205,13 @@ for (const engine of engines) {
       expect(await store.query(`SELECT id, v FROM ro_t ORDER BY id`)).toEqual([{ id: 1, v: 'one' }]);
       // idempotent
       expect((await store.setReadOnly!(['ro_t'], true))[0]!.created).toEqual([]);
+      if (engine.name === 'postgres' || engine.name === 'pglite') {
+        // a disabled trigger does not count as read-only, and is enforced again
+        await store.execute('ALTER TABLE ro_t DISABLE TRIGGER tandem_read_only');
+        expect(await store.readOnlyTables!(['ro_t'])).toEqual([]);
+        expect((await store.setReadOnly!(['ro_t'], true))[0]!.created).toEqual(['tandem_read_only']);
+        expect(store.classifyError(await failure(store.execute(`UPDATE ro_t SET v = 'x'`)))).toBe('read_only');
+      }
 
       const off = await store.setReadOnly!(['ro_t'], false);
       expect(off[0]).toMatchObject({ readOnly: false, dropped: on[0]!.created, foreign: [] });
