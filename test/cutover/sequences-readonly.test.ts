@@ -56,8 +56,8 @@ describe('sequences and read-only on MariaDB → PostgreSQL', () => {
     await app.query(`
       CREATE TABLE accounts (id INT AUTO_INCREMENT PRIMARY KEY, email VARCHAR(100) NOT NULL, version INT NOT NULL DEFAULT 1);
       CREATE TABLE notes (id BIGINT AUTO_INCREMENT PRIMARY KEY, account_id INT NOT NULL, body TEXT);`);
-    for (let i = 0; i < 120; i++) await app.query('INSERT INTO accounts (email) VALUES (?)', [`u${i}@example.com`]);
-    for (let i = 0; i < 40; i++) await app.query('INSERT INTO notes (account_id, body) VALUES (?, ?)', [1 + (i % 120), `note ${i}`]);
+    await app.query('INSERT INTO accounts (email) VALUES ?', [Array.from({ length: 120 }, (_, i) => [`u${i}@example.com`])]);
+    await app.query('INSERT INTO notes (account_id, body) VALUES ?', [Array.from({ length: 40 }, (_, i) => [1 + (i % 120), `note ${i}`])]);
     newApp = new pg.Client({ connectionString: tgt.url });
     await newApp.connect();
     await newApp.query(`

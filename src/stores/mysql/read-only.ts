@@ -1,9 +1,29 @@
 import { READ_ONLY_MARKER, foreignTriggerError, readOnlyChange, readOnlyMessage, readOnlyTriggerNames } from '../read-only.js';
 import { missingTable } from '../sequences.js';
-import type { Executor, ReadOnlyChange } from '../types.js';
+import type { Executor, ReadOnlyChange, Store } from '../types.js';
 import { mysqlIdent } from './sql.js';
 
 const text = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString('utf8') : v === null || v === undefined ? '' : String(v));
+
+/** How long cutover's DDL waits for a table's metadata lock (the server's default is a year), seconds. */
+export const MYSQL_DDL_LOCK_WAIT_SECONDS = 10;
+
+/**
+ * Runs `fn` on one connection of `store` with `lock_wait_timeout` set to {@link MYSQL_DDL_LOCK_WAIT_SECONDS}, so a
+ * long transaction holding a table cannot stall cutover's DDL (`CREATE TRIGGER`, `ALTER TABLE … AUTO_INCREMENT`)
+ * for long: it fails with kind `lock_timeout` instead. DDL commits on its own inside it.
+ * @internal
+ */
+export function withDdlLockWait<T>(store: Pick<Store, 'transaction'>, fn: (db: Executor) => Promise<T>): Promise<T> {
+  return store.transaction(async (tx) => {
+    await tx.execute(`SET SESSION lock_wait_timeout = ?`, [MYSQL_DDL_LOCK_WAIT_SECONDS]);
+    try {
+      return await fn(tx);
+    } finally {
+      await tx.execute('SET SESSION lock_wait_timeout = DEFAULT').catch(() => {});
+    }
+  });
+}
 
 /** Tandem's three triggers of `table` with their events, and which exist (ours or not). */
 async function inspect(db: Executor, url: string, table: string) {
@@ -30,10 +50,14 @@ async function inspect(db: Executor, url: string, table: string) {
  * SQLSTATE '45000' SET MESSAGE_TEXT = 'tandem read-only: …'` under Tandem's names (src/stores/read-only.ts); off,
  * drops those of the names whose table and statement are Tandem's. DDL commits statement by statement here: a
  * call that fails half-way leaves some tables done, and running it again finishes the job (it is idempotent).
- * `TRUNCATE TABLE` does not fire triggers: it is not refused.
+ * `TRUNCATE TABLE` does not fire triggers: it is not refused. Runs under {@link withDdlLockWait}.
  * @internal
  */
-export async function setReadOnlyMysql(db: Executor, url: string, tables: string[], on: boolean): Promise<ReadOnlyChange[]> {
+export function setReadOnlyMysql(store: Pick<Store, 'transaction' | 'url'>, tables: string[], on: boolean): Promise<ReadOnlyChange[]> {
+  return withDdlLockWait(store, (db) => setReadOnlyOn(db, store.url, tables, on));
+}
+
+async function setReadOnlyOn(db: Executor, url: string, tables: string[], on: boolean): Promise<ReadOnlyChange[]> {
   const out: ReadOnlyChange[] = [];
   // every table is checked before the first change
   const plans = [];

@@ -1,5 +1,6 @@
 import { advanceEntry, bigOrNull, marginOf, missingTable, planAdvance } from '../sequences.js';
-import type { AdvanceSequencesOptions, Executor, SequenceAdvance } from '../types.js';
+import type { AdvanceSequencesOptions, Executor, SequenceAdvance, Store } from '../types.js';
+import { withDdlLockWait } from './read-only.js';
 import { mysqlIdent } from './sql.js';
 
 const text = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString('utf8') : v === null || v === undefined ? '' : String(v));
@@ -21,10 +22,15 @@ async function autoIncrementOf(db: Executor, table: string): Promise<bigint> {
  * one), its counter read from `SHOW CREATE TABLE`, and when the counter is not past `max + margin`,
  * `ALTER TABLE … AUTO_INCREMENT = max + 1 + margin` (an in-place change of the table's metadata). InnoDB never
  * lowers the counter below `max + 1` anyway, and already moves it past explicit keys written by the backfill; a
- * margin is then what moves it. MariaDB `SEQUENCE` objects used by column defaults are not followed.
+ * margin is then what moves it. MariaDB `SEQUENCE` objects used by column defaults are not followed. Runs under
+ * `withDdlLockWait` (the ALTER waits at most 10 s for the table's metadata lock).
  * @internal
  */
-export async function advanceSequencesMysql(db: Executor, url: string, tables: string[], o?: AdvanceSequencesOptions): Promise<SequenceAdvance[]> {
+export function advanceSequencesMysql(store: Pick<Store, 'transaction' | 'url'>, tables: string[], o?: AdvanceSequencesOptions): Promise<SequenceAdvance[]> {
+  return withDdlLockWait(store, (db) => advanceOn(db, store.url, tables, o));
+}
+
+async function advanceOn(db: Executor, url: string, tables: string[], o?: AdvanceSequencesOptions): Promise<SequenceAdvance[]> {
   const margin = marginOf(o);
   const out: SequenceAdvance[] = [];
   for (const table of tables) {
