@@ -207,3 +207,84 @@ describe('sequences on SQLite → PGlite (the embedded stores)', () => {
     ]);
   });
 });
+
+/**
+ * The other two engines as the new side, after a real backfill: MariaDB (`AUTO_INCREMENT`) and SQLite
+ * (`AUTOINCREMENT` and a rowid table). Their engines already move the counter past explicit keys; the report says
+ * so, a margin moves it further, and the next insert without a key succeeds.
+ */
+const NEW_SIDES = [
+  {
+    name: 'PostgreSQL → MariaDB',
+    open: async () => {
+      const s = await createPgDatabase('tandem_seq2_src');
+      const t = await createMysqlDatabase('tandem_seq2_tgt');
+      return { source: s.url, target: t.url, drop: async () => { await s.drop().catch(() => {}); await t.drop().catch(() => {}); } };
+    },
+    legacyDdl: ['CREATE TABLE accounts (id serial PRIMARY KEY, email text NOT NULL, version int NOT NULL DEFAULT 1)', 'CREATE TABLE notes (id bigserial PRIMARY KEY, account_id int NOT NULL, body text)'],
+    newDdl: ['CREATE TABLE accounts (id INT AUTO_INCREMENT PRIMARY KEY, email VARCHAR(100) NOT NULL)', 'CREATE TABLE notes (id BIGINT AUTO_INCREMENT PRIMARY KEY, account_id INT NOT NULL, body TEXT)'],
+    kinds: ['auto_increment', 'auto_increment'],
+  },
+  {
+    name: 'PGlite → SQLite',
+    open: async () => {
+      const d = mkdtempSync(join(tmpdir(), 'tandem-seq-emb2-'));
+      return { source: `pglite:${join(d, 'legacy')}`, target: `sqlite:${join(d, 'new.db')}`, drop: async () => rmSync(d, { recursive: true, force: true }) };
+    },
+    legacyDdl: ['CREATE TABLE accounts (id serial PRIMARY KEY, email text NOT NULL, version int NOT NULL DEFAULT 1)', 'CREATE TABLE notes (id serial PRIMARY KEY, account_id int NOT NULL, body text)'],
+    newDdl: ['CREATE TABLE accounts (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL)', 'CREATE TABLE notes (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL, body TEXT)'],
+    kinds: ['autoincrement', 'rowid'],
+  },
+];
+
+for (const side of NEW_SIDES) {
+  describe(`sequences on ${side.name}`, () => {
+    let m: Migration;
+    let drop: () => Promise<void>;
+
+    beforeAll(async () => {
+      const o = await side.open();
+      drop = o.drop;
+      const legacy = await openStore(o.source);
+      for (const s of side.legacyDdl) await legacy.execute(s);
+      for (let i = 0; i < 30; i++) await legacy.execute(`INSERT INTO accounts (email) VALUES ($1)`, [`u${i}@example.com`]);
+      for (let i = 0; i < 10; i++) await legacy.execute(`INSERT INTO notes (account_id, body) VALUES (1, $1)`, [`n${i}`]);
+      await legacy.close();
+      const next = await openStore(o.target);
+      for (const s of side.newDdl) await next.execute(s);
+      await next.close();
+      m = await openMigration(
+        {
+          source: o.source,
+          target: o.target,
+          entities: {
+            accounts: { table: 'accounts', key: 'id', version: 'version', targets: [{ table: 'accounts', columns: { id: 'id', email: 'email' } }] },
+            notes: { table: 'notes', key: 'id', targets: [{ table: 'notes', columns: { id: 'id', account_id: 'account_id', body: 'body' } }] },
+          },
+        },
+        { log: quiet },
+      );
+      await backfill(m);
+    });
+    afterAll(async () => {
+      await m?.close();
+      await drop?.();
+    });
+
+    it('reports the counters already past the copied keys, keeps a margin, and the next insert succeeds', async () => {
+      const r = await advanceSequences(m, 'new');
+      expect(r.entries.map((e) => [e.table, e.kind, e.max, e.from, e.to, e.changed])).toEqual([
+        ['accounts', side.kinds[0], '30', '31', '31', false],
+        ['notes', side.kinds[1], '10', '11', '11', false],
+      ]);
+      const withMargin = await advanceSequences(m, 'new', { margin: 9 });
+      expect(withMargin.entries[0]).toMatchObject({ from: '31', to: '40', changed: true });
+      const db = m.stores.new;
+      await db.execute(`INSERT INTO accounts (email) VALUES ('first@new')`);
+      await db.execute(`INSERT INTO notes (account_id, body) VALUES (1, 'n')`);
+      expect(Number((await db.query<{ a: unknown }>(`SELECT max(id) AS a FROM accounts`))[0]!.a)).toBe(40);
+      // the margin moved notes' counter too (10 + 1 + 9), except SQLite's rowid table, which has none to move
+      expect(Number((await db.query<{ a: unknown }>(`SELECT max(id) AS a FROM notes`))[0]!.a)).toBe(side.kinds[1] === 'rowid' ? 11 : 20);
+    });
+  });
+}
