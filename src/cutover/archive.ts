@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -177,6 +177,9 @@ export async function writeArchive(m: Migration, dir: string, o: WriteArchiveOpt
   }
   // the files hold row values, sensitive columns included: readable by their owner only
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // an archive written over another one has no manifest until it is complete: a run that fails half-way never
+  // leaves a manifest naming files it replaced
+  rmSync(join(dir, MANIFEST_FILE), { force: true });
   const tables: ArchiveTable[] = [];
   let i = 0;
   for (const [table, t] of byTable) {
