@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { isTandemError } from '../core/errors.js';
 import { configureCliLogs } from '../core/logger.js';
+import { registerArchive } from './archive.js';
 import { registerBackfill } from './backfill.js';
 import { registerBucket } from './bucket.js';
 import { registerCanary } from './canary.js';
@@ -17,6 +18,7 @@ import { registerPhase } from './phase.js';
 import { registerRelay } from './relay.js';
 import { registerRepair } from './repair.js';
 import { registerRun } from './run-command.js';
+import { registerSequences } from './sequences.js';
 import { registerStatus } from './status.js';
 import { registerVerify } from './verify.js';
 
@@ -76,6 +78,8 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerDemo(program);
   registerPrepare(program);
+  registerSequences(program);
+  registerArchive(program);
   return program;
 }
 

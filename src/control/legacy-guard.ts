@@ -1,5 +1,5 @@
 import { TandemError } from '../core/errors.js';
-import type { Executor, Row, Store } from '../stores/types.js';
+import type { AdvanceSequencesOptions, Executor, Row, Store } from '../stores/types.js';
 import { primaryRole, readPhase, type Phase } from './phase.js';
 
 /**
@@ -19,6 +19,8 @@ import { primaryRole, readPhase, type Phase } from './phase.js';
  *   pass only on a store guarded with `{ prepare: true }`;
  * - anything else — DROP/TRUNCATE/CREATE TABLE of a legacy table, DROP SCHEMA/DATABASE, a statement the guard
  *   cannot read — is refused in every phase.
+ * The store's schema-level writes of cutover and rollback — `advanceSequences` (not a dry run) and `setReadOnly(…,
+ * true)` — run only when the phase makes the new store primary; undoing read-only runs in any phase.
  * A refused statement throws `TANDEM_ERR_LEGACY_WRITE_REFUSED` naming the store (redacted), the table and the
  * phase, never the statement's values; nothing is sent to the store.
  */
@@ -162,6 +164,12 @@ export function guardLegacyWrites(store: Store, o: LegacyGuardOptions): Store {
     },
   });
   const auto = (): { value?: Promise<Phase> } => ({});
+  /** The schema-level writes of cutover and rollback run only once the new store is primary. */
+  const afterCutover = async (what: string): Promise<void> => {
+    const p = await phaseNow();
+    if (primaryRole(p) === 'new') return;
+    throw new TandemError('LEGACY_WRITE_REFUSED', `refused to ${what} of ${store.url} in phase ${p}: only after write cutover (new_primary), when legacy is no longer the primary`, { phase: p });
+  };
   return {
     ...store,
     query: <T extends Row = Row>(sql: string, params?: unknown[]) => wrap(store, auto()).query<T>(sql, params),
@@ -175,6 +183,24 @@ export function guardLegacyWrites(store: Store, o: LegacyGuardOptions): Store {
     controlTable: (name) => store.controlTable(name),
     close: () => store.close(),
     ...(store.serverIdentity ? { serverIdentity: () => store.serverIdentity!() } : {}),
+    // moving legacy's sequences (rollback) and making its tables read-only (legacy_read_only) are writes: after
+    // write cutover only; a dry run reads, and undoing read-only removes only Tandem's own triggers (any phase)
+    ...(store.advanceSequences
+      ? {
+          advanceSequences: async (tables: string[], opts?: AdvanceSequencesOptions) => {
+            if (!opts?.dryRun) await afterCutover('advance the sequences of legacy tables');
+            return store.advanceSequences!(tables, opts);
+          },
+        }
+      : {}),
+    ...(store.setReadOnly
+      ? {
+          setReadOnly: async (tables: string[], on: boolean) => {
+            if (on) await afterCutover('make legacy tables read-only');
+            return store.setReadOnly!(tables, on);
+          },
+        }
+      : {}),
   };
 }
 

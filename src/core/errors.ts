@@ -21,6 +21,7 @@ export const ErrorCodes = {
   STORE_AUTH: 'the server refused the credentials',
   STORE_DATABASE_NOT_FOUND: 'the database does not exist',
   STORE_QUERY: 'the store rejected a statement',
+  STORE_UNSUPPORTED: 'the store adapter does not implement what the command needs (sequences, read-only triggers)',
   // schema and mapping
   TABLE_NOT_FOUND: 'a table named in the config does not exist',
   COLUMN_NOT_FOUND: 'a source column named in the config does not exist',
@@ -56,6 +57,9 @@ export const ErrorCodes = {
   ROUTING_KEY_INVALID: 'a key given to the read path does not match the entity key (count or type of its values)',
   ROUTING_UNKNOWN_ENTITY: 'the read path was given an entity that is not in the config or was not resolved',
   ROUTING_GUARD_TRIPPED: 'the guard tripped and its cooldown has not passed; the canary cannot be advanced yet',
+  // cutover and decommission
+  ARCHIVE_DIR_NOT_EMPTY: 'the archive folder is not empty; choose an empty one, or pass --force to write into it',
+  ARCHIVE_INVALID: 'the archive folder has no readable manifest (manifest.json) of tandem archive',
   // generic
   USAGE: 'the command line is not valid',
   INTERNAL: 'an unexpected internal error',

@@ -168,9 +168,68 @@ export type LedgerMode = 'newer' | 'last-writer-wins' | 'if-absent';
  * - `auth`: the credentials were refused; `not_found`: the database does not exist
  * - `value`: a written value was refused (type, range, length, NOT NULL, CHECK)
  * - `unsupported`: the server refused a form of the statement it cannot run (MySQL `ALGORITHM=INSTANT`)
+ * - `read_only`: the database refused a write because the table (or the server, or the transaction) is read-only:
+ *   the triggers of {@link Store.setReadOnly} (PostgreSQL/PGlite SQLSTATE 25006, MySQL/MariaDB `SIGNAL SQLSTATE
+ *   '45000'` with Tandem's message, SQLite `RAISE(ABORT, …)` with it), a read-only transaction or server
  * - `other`: anything else (a syntax error, a missing table, a non-store error)
  */
-export type ErrorKind = 'unique' | 'deadlock' | 'serialization' | 'lock_timeout' | 'connection' | 'auth' | 'not_found' | 'value' | 'unsupported' | 'other';
+export type ErrorKind = 'unique' | 'deadlock' | 'serialization' | 'lock_timeout' | 'connection' | 'auth' | 'not_found' | 'value' | 'unsupported' | 'read_only' | 'other';
+
+/**
+ * What became of one column's sequence in {@link Store.advanceSequences}. Values are decimal strings (sequences
+ * and keys may exceed 2^53).
+ */
+export interface SequenceAdvance {
+  table: string;
+  /** The column the sequence fills, or null when the table has none (`kind: 'none'`). */
+  column: string | null;
+  /**
+   * How the engine numbers the column: `sequence` (PostgreSQL/PGlite serial, or a default `nextval` of a
+   * sequence), `identity` (`GENERATED … AS IDENTITY`), `auto_increment` (MySQL/MariaDB), `autoincrement`
+   * (SQLite `AUTOINCREMENT`: `sqlite_sequence`), `rowid` (SQLite `INTEGER PRIMARY KEY` without AUTOINCREMENT:
+   * the next rowid is always max + 1, nothing to advance), `none` (no sequence on the table).
+   */
+  kind: 'sequence' | 'identity' | 'auto_increment' | 'autoincrement' | 'rowid' | 'none';
+  /** The sequence's name as the engine spells it (`public.users_id_seq`), the table's for AUTO_INCREMENT, or null. */
+  sequence: string | null;
+  /** The largest value of the column, or null for an empty table (or no column). */
+  max: string | null;
+  /** The next value the sequence would hand out before the call, or null where there is none. */
+  from: string | null;
+  /** The next value it hands out after the call (= `from` when nothing changed), or null. */
+  to: string | null;
+  /** True when the call moved it (false in a dry run: `to` is then what it would be). */
+  changed: boolean;
+  /** Why nothing was (or could be) done, when that is not plain (`already past the keys`, `descending sequence`). */
+  note?: string;
+}
+
+/** Options of {@link Store.advanceSequences}. */
+export interface AdvanceSequencesOptions {
+  /**
+   * Values to leave unused past the largest key (default 0): the next value handed out is at least
+   * `max + 1 + margin`. A margin leaves room for rows that arrive late (the reverse relay after a rollback).
+   */
+  margin?: number | bigint;
+  /** Read and report only: change nothing. */
+  dryRun?: boolean;
+}
+
+/** What {@link Store.setReadOnly} did to one table. */
+export interface ReadOnlyChange {
+  table: string;
+  /** Whether the table refuses writes after the call. */
+  readOnly: boolean;
+  /** Tandem's triggers (and PostgreSQL/PGlite functions) created by the call. */
+  created: string[];
+  /** Tandem's triggers dropped by the call. */
+  dropped: string[];
+  /**
+   * Triggers with one of Tandem's names that Tandem did not create (their definition is not Tandem's): left alone,
+   * never dropped; a table with one cannot be made read-only by Tandem (the call throws).
+   */
+  foreign: string[];
+}
 
 /** The kinds after which a whole transaction can simply run again (it was rolled back, nothing is half-written). */
 export const TRANSIENT_KINDS: readonly ErrorKind[] = ['deadlock', 'serialization', 'lock_timeout', 'connection'];
@@ -444,5 +503,25 @@ export interface Store extends Executor {
    * compared by URL only (src/config/overlap.ts). Writes nothing.
    */
   serverIdentity?(): Promise<string>;
+  /**
+   * Moves every sequence, identity and AUTO_INCREMENT counter that numbers a column of `tables` past the largest
+   * value the column holds (plus `margin`), so that the application's next insert without an explicit key does
+   * not collide with a copied row. Never lowers one. Reports one entry per numbered column (one `kind: 'none'`
+   * entry for a table without any). Run it while nothing inserts into the tables (behind the cutover's fence):
+   * engines move sequences outside transactions. Throws `TANDEM_ERR_TABLE_NOT_FOUND` for a missing table,
+   * `TANDEM_ERR_STORE_QUERY` when the engine refuses (a value past the sequence's MAXVALUE). Optional: a user's
+   * own store without it cannot be cut over to.
+   */
+  advanceSequences?(tables: string[], o?: AdvanceSequencesOptions): Promise<SequenceAdvance[]>;
+  /**
+   * Makes `tables` refuse writes in the database itself (`on`), or undoes it (`!on`), with triggers under
+   * Tandem-owned names (src/stores/read-only.ts): a refused write raises an error of kind `read_only` with the
+   * message `tandem read-only: …`. Undo drops only triggers Tandem created (recognised by name and definition).
+   * Idempotent. Throws `TANDEM_ERR_TABLE_NOT_FOUND` for a missing table, `TANDEM_ERR_PREPARE_CONFLICT` when a
+   * trigger of Tandem's name exists that Tandem did not create.
+   */
+  setReadOnly?(tables: string[], on: boolean): Promise<ReadOnlyChange[]>;
+  /** The tables among `tables` on which Tandem's read-only triggers are in place (all of them). Reads only. */
+  readOnlyTables?(tables: string[]): Promise<string[]>;
   close(): Promise<void>;
 }

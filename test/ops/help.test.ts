@@ -9,7 +9,7 @@ describe('version and help', () => {
     expect(r.stdout.trim()).toBe(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
   });
 
-  const commands = [['init'], ['backfill'], ['verify'], ['repair'], ['relay'], ['run'], ['phase'], ['identity', 'check'], ['identity', 'wrap'], ['identity', 'report'], ['identity', 'sunset'], ['status'], ['demo'], ['prepare'], ['shadow'], ['canary'], ['kill'], ['unkill'], ['bucket']];
+  const commands = [['init'], ['backfill'], ['verify'], ['repair'], ['relay'], ['run'], ['phase'], ['identity', 'check'], ['identity', 'wrap'], ['identity', 'report'], ['identity', 'sunset'], ['status'], ['demo'], ['prepare'], ['shadow'], ['canary'], ['kill'], ['unkill'], ['bucket'], ['sequences', 'advance'], ['archive'], ['archive', 'verify']];
   it.each(commands)('%s --help shows --config, --log-file and TANDEM_LOG_LEVEL', async (...cmd) => {
     const r = await runCli([...cmd, '--help']);
     expect(r.code).toBe(0);

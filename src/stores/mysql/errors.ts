@@ -1,5 +1,6 @@
 import { TandemError } from '../../core/errors.js';
 import { detailOf, kindOfCode, saysValueRefused } from '../common-errors.js';
+import { saysReadOnly } from '../read-only.js';
 import type { ErrorKind } from '../types.js';
 
 /**
@@ -15,9 +16,18 @@ const VALUE_ERRNOS = new Set([1048, 1264, 1265, 1292, 1366, 1367, 1406, 1411, 31
 const UNSUPPORTED_ERRNOS = new Set([1845, 1846]);
 
 /**
+ * Refusals of a write to a read-only table, server or transaction: ER_OPEN_AS_READONLY, ER_OPTION_PREVENTS_STATEMENT
+ * (`--read-only`), ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION.
+ */
+const READ_ONLY_ERRNOS = new Set([1036, 1290, 1792]);
+
+/** ER_SIGNAL_EXCEPTION: an unhandled `SIGNAL SQLSTATE '45000'` (Tandem's read-only trigger raises one). */
+const SIGNAL_EXCEPTION = 1644;
+
+/**
  * What a MySQL/MariaDB error means (see `ErrorKind`), from the server's error number `mysqlError` keeps in
  * `detail.errno`: 1062/1586 unique, 1213 deadlock, 1205 lock wait timeout, the value errors, 1845/1846
- * unsupported `ALGORITHM`.
+ * unsupported `ALGORITHM`, read-only (1036, 1290, 1792, and 1644 with Tandem's read-only message).
  * @internal
  */
 export function classifyMysqlError(e: unknown): ErrorKind {
@@ -30,6 +40,7 @@ export function classifyMysqlError(e: unknown): ErrorKind {
   if (errno === 1213) return 'deadlock';
   if (errno === 1205) return 'lock_timeout';
   if (errno !== undefined && UNSUPPORTED_ERRNOS.has(errno)) return 'unsupported';
+  if ((errno !== undefined && READ_ONLY_ERRNOS.has(errno)) || (errno === SIGNAL_EXCEPTION && saysReadOnly(e.message))) return 'read_only';
   if (errno !== undefined && VALUE_ERRNOS.has(errno)) return 'value';
   // the SQLSTATE the server sends with it: class 22 (data exception), 23502 (NOT NULL), 23514 (CHECK)
   const state = typeof d.sqlstate === 'string' ? d.sqlstate : '';

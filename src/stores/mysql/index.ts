@@ -6,6 +6,8 @@ import type { StoreUrl } from '../url.js';
 import { mysqlChecksum } from './checksum.js';
 import { isFatalMysqlError, mysqlError, mysqlPool } from './connection.js';
 import { introspectMysql } from './introspect.js';
+import { readOnlyTablesMysql, setReadOnlyMysql } from './read-only.js';
+import { advanceSequencesMysql } from './sequences.js';
 import { classifyMysqlError } from './errors.js';
 import { LEDGER_READ_CHUNK, MysqlNumericLiteral, UPSERT_KEY_READ_CHUNK, mysqlCapabilities, mysqlIdent, mysqlLedgerSql, mysqlSql, mysqlUpsertSql } from './sql.js';
 
@@ -161,7 +163,7 @@ export async function openMysql(u: StoreUrl): Promise<Store> {
     throw e;
   }
   const sql = { ...mysqlSql(), checksum: mysqlChecksum() };
-  return {
+  const store: Store = {
     dialect: 'mysql',
     capabilities: mysqlCapabilities,
     classifyError: classifyMysqlError,
@@ -207,6 +209,10 @@ export async function openMysql(u: StoreUrl): Promise<Store> {
       const r = await base.query<{ h: string; p: unknown; d: string; db: string }>('SELECT @@hostname AS h, @@port AS p, @@datadir AS d, DATABASE() AS db');
       return ['mysql-server', r[0]!.h, String(r[0]!.p), r[0]!.d, String(r[0]!.db).toLowerCase()].join('|');
     },
+    advanceSequences: (tables, o) => advanceSequencesMysql(store, tables, o),
+    setReadOnly: (tables, on) => setReadOnlyMysql(store, tables, on),
+    readOnlyTables: (tables) => readOnlyTablesMysql(base, u.redacted, tables),
     close: () => pool.end(),
   };
+  return store;
 }

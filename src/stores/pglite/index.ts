@@ -12,6 +12,8 @@ import { openPgliteDatabase, pgArrayParam } from './connection.js';
 import { introspectPglite, PGLITE_SCHEMA } from './introspect.js';
 import { classifyPgError } from './errors.js';
 import { pgIdent, postgresCapabilities, postgresSql } from './sql.js';
+import { readOnlyTablesPg, setReadOnlyPg } from './read-only.js';
+import { advanceSequencesPg } from './sequences.js';
 
 type Runs = Pick<Transaction, 'query' | 'exec'>;
 
@@ -100,7 +102,7 @@ export async function openPglite(u: StoreUrl): Promise<Store> {
     query: <T extends Row = Row>(sql: string, params?: unknown[]) => current().query<T>(sql, params),
     execute: (sql: string, params?: unknown[]) => current().execute(sql, params),
   };
-  return {
+  const store: Store = {
     dialect: 'pglite',
     capabilities: postgresCapabilities,
     classifyError: classifyPgError,
@@ -148,8 +150,12 @@ export async function openPglite(u: StoreUrl): Promise<Store> {
     controlTable: (name: string) => `${pgIdent('tandem')}.${pgIdent(name)}`,
     // the data folder is the server: its device and inode (a unique string in memory)
     serverIdentity: async () => storeIdentity(u) ?? memoryIdentity,
+    advanceSequences: (tables, o) => advanceSequencesPg(base, PGLITE_SCHEMA, u.redacted, tables, o),
+    setReadOnly: (tables, on) => setReadOnlyPg(store, PGLITE_SCHEMA, tables, on),
+    readOnlyTables: (tables) => readOnlyTablesPg(base, PGLITE_SCHEMA, tables),
     async close(): Promise<void> {
       if (!db.closed) await db.close();
     },
   };
+  return store;
 }

@@ -8,7 +8,7 @@ const VALUE_STATES = new Set(['23502', '23514']);
 /**
  * What a PostgreSQL/PGlite error means (see `ErrorKind`), from the SQLSTATE `pgError` keeps in `detail.sqlstate`
  * (or the driver's `code` on the cause): 23505 unique, 40P01 deadlock, 40001 serialization, 55P03 lock timeout
- * (checked before unreachable: a lock timeout's message says "timeout"), class 22 and 23502/23514 value.
+ * (checked before unreachable: a lock timeout's message says "timeout"), 25006 read-only, class 22 and 23502/23514 value.
  * @internal
  */
 export function classifyPgError(e: unknown): ErrorKind {
@@ -22,6 +22,8 @@ export function classifyPgError(e: unknown): ErrorKind {
   if (d.violation === 'unique' || state === '23505') return 'unique';
   if (state === '40P01') return 'deadlock';
   if (state === '40001') return 'serialization';
+  // a write in a read-only transaction, or refused by Tandem's read-only trigger (src/stores/postgres/read-only.ts)
+  if (state === '25006') return 'read_only';
   if (/^22/.test(state) || VALUE_STATES.has(state)) return 'value';
   return saysValueRefused(e) ? 'value' : 'other';
 }

@@ -7,6 +7,8 @@ import { pgError, pgPool } from './connection.js';
 import { introspectPostgres } from './introspect.js';
 import { classifyPgError } from './errors.js';
 import { pgAdvanceLedger, pgArrayParam, pgIdent, postgresCapabilities, postgresSql } from './sql.js';
+import { readOnlyTablesPg, setReadOnlyPg } from './read-only.js';
+import { advanceSequencesPg } from './sequences.js';
 
 /** Runs statements on one pg client or pool, mapping errors. */
 function executor(q: pg.Pool | pg.PoolClient, redacted: string): Executor {
@@ -63,7 +65,7 @@ export async function openPostgres(u: StoreUrl): Promise<Store> {
   // fail fast with a clear error when the server cannot be used
   await base.query('SELECT 1');
   const sql = { ...postgresSql(schema), checksum: postgresChecksum(schema) };
-  return {
+  const store: Store = {
     dialect: 'postgres',
     capabilities: postgresCapabilities,
     classifyError: classifyPgError,
@@ -102,6 +104,10 @@ export async function openPostgres(u: StoreUrl): Promise<Store> {
     advanceLedger: advanceLedgerPg,
     controlTable: (name: string) => `${pgIdent('tandem')}.${pgIdent(name)}`,
     serverIdentity: () => pgServerIdentity(base, schema),
+    advanceSequences: (tables, o) => advanceSequencesPg(base, schema, u.redacted, tables, o),
+    setReadOnly: (tables, on) => setReadOnlyPg(store, schema, tables, on),
+    readOnlyTables: (tables) => readOnlyTablesPg(base, schema, tables),
     close: () => pool.end(),
   };
+  return store;
 }

@@ -9,6 +9,8 @@ import type { StoreUrl } from '../url.js';
 import { registerChecksumFunctions, sqliteChecksum } from './checksum.js';
 import { fromSqliteRow, openSqliteDatabase, sqliteError, toSqliteParams } from './connection.js';
 import { introspectSqlite } from './introspect.js';
+import { readOnlyTablesSqlite, setReadOnlySqlite } from './read-only.js';
+import { advanceSequencesSqlite } from './sequences.js';
 import { classifySqliteError } from './errors.js';
 import { SQLITE_LEDGER_BATCH, sqliteAdvanceLedger, sqliteCapabilities, sqliteIdent, sqliteSql } from './sql.js';
 
@@ -166,7 +168,7 @@ export async function openSqlite(u: StoreUrl): Promise<Store> {
     };
   }
 
-  return {
+  const store: Store = {
     dialect: 'sqlite',
     capabilities: sqliteCapabilities,
     classifyError: classifySqliteError,
@@ -203,6 +205,9 @@ export async function openSqlite(u: StoreUrl): Promise<Store> {
     controlTable: (name: string) => sqliteIdent(`tandem_${name}`),
     // the file is the server: its device and inode (a unique string for an in-memory database)
     serverIdentity: async () => storeIdentity(u) ?? memoryIdentity,
+    advanceSequences: (tables, o) => advanceSequencesSqlite(base, u.redacted, tables, o),
+    setReadOnly: (tables, on) => setReadOnlySqlite(store, tables, on),
+    readOnlyTables: (tables) => readOnlyTablesSqlite(base, u.redacted, tables),
     async close(): Promise<void> {
       if (closed) return;
       const release = await mutex.lock();
@@ -214,4 +219,5 @@ export async function openSqlite(u: StoreUrl): Promise<Store> {
       }
     },
   };
+  return store;
 }
