@@ -7,7 +7,8 @@
  * 1. Source: MariaDB database `tandem_bench_<run>`, table `users` of N synthetic users (src/demo/users.ts,
  *    seed 42). `<run>` is random per run, and the run drops only its own databases at the end: two benchmarks
  *    at once never drop or rebuild each other's (so there is no reuse of a source across runs; `--keep` keeps
- *    both databases for a look afterwards). Loaded with LOAD DATA LOCAL INFILE from generated TSV batches (generation of the next batch overlaps the
+ *    both databases for a look afterwards). Loaded with LOAD DATA LOCAL INFILE from generated TSV batches (generation
+ * of the next batch overlaps the
  *    load of the current one). Its time is printed on its own and is not part of the figure.
  * 2. Target: PostgreSQL database `tandem_bench_target_<run>`, created for the run, with an indexed `users` table
  *    (PRIMARY KEY id, UNIQUE email). The control plane goes to the target (schema `tandem`), as by default.
@@ -42,7 +43,19 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { syntheticUser } from '../src/demo/users.js';
-import { MYSQL_BASE, PG_BASE, RssSampler, int, machineBusyCpu, mb, pct, procStatusBytes, secs, serverCpu, summarizeCpuProfile } from './common.js';
+import {
+  MYSQL_BASE,
+  PG_BASE,
+  RssSampler,
+  int,
+  machineBusyCpu,
+  mb,
+  pct,
+  procStatusBytes,
+  secs,
+  serverCpu,
+  summarizeCpuProfile,
+} from './common.js';
 
 /** This run's databases: a random suffix, so that two benchmarks at once never touch each other's. */
 const RUN = randomBytes(4).toString('hex');
@@ -79,7 +92,18 @@ const TARGET_DDL = `CREATE TABLE users (
   updated_at timestamp(6) NOT NULL,
   version integer NOT NULL
 )`;
-const COLUMNS = ['id', 'email', 'name', 'bio', 'status', 'password_hash', 'balance', 'created_at', 'updated_at', 'version'];
+const COLUMNS = [
+  'id',
+  'email',
+  'name',
+  'bio',
+  'status',
+  'password_hash',
+  'balance',
+  'created_at',
+  'updated_at',
+  'version',
+];
 
 const HELP = `usage: npm run bench:backfill -- [--rows N] [--keep] [--chunk-seconds S] [--max-chunk-rows N]
                               [--initial-chunk-rows N] [--cpu-prof] [--verbose]
@@ -99,7 +123,9 @@ const HELP = `usage: npm run bench:backfill -- [--rows N] [--keep] [--chunk-seco
 function tsv(v: string | number | null): string {
   if (v === null) return '\\N';
   const s = String(v);
-  return /[\\\t\n\r\0]/.test(s) ? s.replace(/[\\\t\n\r\0]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0' })[c]!) : s;
+  return /[\\\t\n\r\0]/.test(s)
+    ? s.replace(/[\\\t\n\r\0]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0' })[c]!)
+    : s;
 }
 
 /** Rows [from, to] as TSV. */
@@ -107,7 +133,22 @@ function tsvBatch(from: number, to: number): Buffer {
   const lines: string[] = [];
   for (let id = from; id <= to; id++) {
     const u = syntheticUser(id, SEED);
-    lines.push([u.id, u.email, `${u.first_name} ${u.last_name}`, u.bio, u.status, u.password_hash, u.balance, u.created_at, u.updated_at, u.version].map(tsv).join('\t'));
+    lines.push(
+      [
+        u.id,
+        u.email,
+        `${u.first_name} ${u.last_name}`,
+        u.bio,
+        u.status,
+        u.password_hash,
+        u.balance,
+        u.created_at,
+        u.updated_at,
+        u.version,
+      ]
+        .map(tsv)
+        .join('\t'),
+    );
   }
   return Buffer.from(`${lines.join('\n')}\n`, 'utf8');
 }
@@ -176,8 +217,15 @@ async function prepareTarget(): Promise<void> {
   console.log(`target: created ${TARGET_DB}.users (PRIMARY KEY id, UNIQUE email)`);
 }
 
-function configText(o: { chunkSeconds?: number; maxChunkRows?: number; initialChunkRows?: number }, plain = false): string {
-  const bf = Object.entries({ chunkSeconds: o.chunkSeconds, maxChunkRows: o.maxChunkRows, initialChunkRows: o.initialChunkRows })
+function configText(
+  o: { chunkSeconds?: number; maxChunkRows?: number; initialChunkRows?: number },
+  plain = false,
+): string {
+  const bf = Object.entries({
+    chunkSeconds: o.chunkSeconds,
+    maxChunkRows: o.maxChunkRows,
+    initialChunkRows: o.initialChunkRows,
+  })
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${k}: ${v}`);
   // --plain-config: the same config as a plain object, without `import … from 'tandem'` (which makes the config
@@ -283,7 +331,13 @@ async function child(jobPath: string): Promise<void> {
   }) as typeof src.query;
   const tgt = ctx.target;
   const kind = (sql: string) =>
-    /version_ledger/.test(sql) ? 'tx: ledger advance SQL' : /checkpoints/.test(sql) ? 'tx: checkpoint SQL' : /^INSERT INTO "public"\."users"/.test(sql) ? 'tx: target upsert SQL' : 'tx: other SQL';
+    /version_ledger/.test(sql)
+      ? 'tx: ledger advance SQL'
+      : /checkpoints/.test(sql)
+        ? 'tx: checkpoint SQL'
+        : /^INSERT INTO "public"\."users"/.test(sql)
+          ? 'tx: target upsert SQL'
+          : 'tx: other SQL';
   const origTx = tgt.transaction.bind(tgt);
   tgt.transaction = (async <T>(fn: (tx: import('../src/stores/types.js').Executor) => Promise<T>): Promise<T> => {
     const start = performance.now();
@@ -296,14 +350,27 @@ async function child(jobPath: string): Promise<void> {
         const timed = {
           query: async <R extends import('../src/stores/types.js').Row>(sql: string, params?: unknown[]) => {
             const s = performance.now();
-            try { return await tx.query<R>(sql, params); } finally { add(kind(sql), performance.now() - s); }
+            try {
+              return await tx.query<R>(sql, params);
+            } finally {
+              add(kind(sql), performance.now() - s);
+            }
           },
           execute: async (sql: string, params?: unknown[]) => {
             const s = performance.now();
-            try { return await tx.execute(sql, params); } finally { add(kind(sql), performance.now() - s); }
+            try {
+              return await tx.execute(sql, params);
+            } finally {
+              add(kind(sql), performance.now() - s);
+            }
           },
         };
-        try { return await fn(timed); } finally { fnEnd = performance.now(); add('tx: inside', fnEnd - fnStart); }
+        try {
+          return await fn(timed);
+        } finally {
+          fnEnd = performance.now();
+          add('tx: inside', fnEnd - fnStart);
+        }
       });
     } finally {
       const end = performance.now();
@@ -314,20 +381,36 @@ async function child(jobPath: string): Promise<void> {
   const origLedger = tgt.advanceLedger.bind(tgt);
   tgt.advanceLedger = (async (...a: Parameters<typeof tgt.advanceLedger>) => {
     const s = performance.now();
-    try { return await origLedger(...a); } finally { add('tx: ledger advance (JS + SQL)', performance.now() - s); }
+    try {
+      return await origLedger(...a);
+    } finally {
+      add('tx: ledger advance (JS + SQL)', performance.now() - s);
+    }
   }) as typeof tgt.advanceLedger;
 
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   const elu0 = performance.eventLoopUtilization();
   const bStart = performance.now();
-  const results = await runBackfill({ config: ctx.config, source: ctx.source, target: ctx.target, entities: ctx.entities, log, progressOut: null });
+  const results = await runBackfill({
+    config: ctx.config,
+    source: ctx.source,
+    target: ctx.target,
+    entities: ctx.entities,
+    log,
+    progressOut: null,
+  });
   const bEnd = performance.now();
   const elu = performance.eventLoopUtilization(elu0).utilization;
   delay.disable();
   phase('backfill');
   const detail = JSON.stringify(results.map((r) => ({ entity: r.entity, copied: r.copied, status: r.status })));
-  await audit(m.stores.control, { command: 'backfill', args: { config: job.configPath, bench: true }, outcome: 'ok', detail }).catch(() => {});
+  await audit(m.stores.control, {
+    command: 'backfill',
+    args: { config: job.configPath, bench: true },
+    outcome: 'ok',
+    detail,
+  }).catch(() => {});
   await m.close();
   phase('audit + close');
   const wallMs = performance.now() - t0;
@@ -342,16 +425,27 @@ async function child(jobPath: string): Promise<void> {
   timing['outside transactions (read not hidden by the write, bookkeeping)'] = bEnd - bStart - inTx;
   // reads hidden behind writes: the part of each read span that overlaps some transaction span
   let overlapped = 0;
-  for (const r of reads) for (const t of txs) overlapped += Math.max(0, Math.min(r.end, t.end) - Math.max(r.start, t.start));
+  for (const r of reads)
+    for (const t of txs) overlapped += Math.max(0, Math.min(r.end, t.end) - Math.max(r.start, t.start));
   timing['source reads overlapped with a write'] = overlapped;
   const readTotal = reads.reduce((s, r) => s + (r.end - r.start), 0);
 
   const result: ChildResult = {
-    wallMs, bootMs, phases, phaseRss,
+    wallMs,
+    bootMs,
+    phases,
+    phaseRss,
     backfill: results.map((r) => ({ copied: r.copied, applied: r.applied, seconds: r.seconds, status: r.status })),
-    peakRssSampled: sampler.peakRss, peakHeapUsed: sampler.peakHeapUsed, vmHwm: procStatusBytes('VmHWM'),
-    cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000, elu, loopDelayP99Ms: delay.percentile(99) / 1e6,
-    chunks, timing, reads: { count: reads.length, totalMs: readTotal, rows: chunks.reduce((a, b) => a + b, 0) },
+    peakRssSampled: sampler.peakRss,
+    peakHeapUsed: sampler.peakHeapUsed,
+    vmHwm: procStatusBytes('VmHWM'),
+    cpuUserMs: cpu.user / 1000,
+    cpuSystemMs: cpu.system / 1000,
+    elu,
+    loopDelayP99Ms: delay.percentile(99) / 1e6,
+    chunks,
+    timing,
+    reads: { count: reads.length, totalMs: readTotal, rows: chunks.reduce((a, b) => a + b, 0) },
   };
   writeFileSync(job.resultPath, JSON.stringify(result));
 }
@@ -386,17 +480,30 @@ async function checks(rows: number): Promise<string[]> {
   await t.connect();
   const s = await mysql.createConnection({ uri: `${MYSQL_BASE}/${SOURCE_DB}` });
   try {
-    const [tn] = (await t.query(`SELECT count(*)::bigint AS n, sum(balance)::text AS bal, sum(version)::bigint AS ver, count(bio)::bigint AS bios, count(DISTINCT email)::bigint AS emails FROM users`)).rows;
-    const [sr] = await s.query<mysql.RowDataPacket[]>('SELECT count(*) AS n, CAST(sum(balance) AS CHAR) AS bal, sum(version) AS ver, count(bio) AS bios FROM users');
+    const [tn] = (
+      await t.query(
+        `SELECT count(*)::bigint AS n, sum(balance)::text AS bal, sum(version)::bigint AS ver, count(bio)::bigint AS bios, count(DISTINCT email)::bigint AS emails FROM users`,
+      )
+    ).rows;
+    const [sr] = await s.query<mysql.RowDataPacket[]>(
+      'SELECT count(*) AS n, CAST(sum(balance) AS CHAR) AS bal, sum(version) AS ver, count(bio) AS bios FROM users',
+    );
     const so = sr[0]!;
-    const ledger = (await t.query(`SELECT count(*)::bigint AS n FROM tandem.version_ledger WHERE entity = 'users'`)).rows[0].n;
+    const ledger = (await t.query(`SELECT count(*)::bigint AS n FROM tandem.version_ledger WHERE entity = 'users'`))
+      .rows[0].n;
     const cp = (await t.query(`SELECT status, rows_copied FROM tandem.checkpoints WHERE entity = 'users'`)).rows[0];
-    console.log(`check: target rows ${int(Number(tn.n))} (expected ${int(rows)}), ledger rows ${int(Number(ledger))}, checkpoint ${cp?.status} at ${int(Number(cp?.rows_copied))}`);
+    console.log(
+      `check: target rows ${int(Number(tn.n))} (expected ${int(rows)}), ledger rows ${int(Number(ledger))}, checkpoint ${cp?.status} at ${int(Number(cp?.rows_copied))}`,
+    );
     if (Number(tn.n) !== rows) failures.push(`target holds ${tn.n} rows, expected ${rows}`);
     if (Number(tn.emails) !== rows) failures.push(`target holds ${tn.emails} distinct emails, expected ${rows}`);
     if (Number(ledger) !== rows) failures.push(`ledger holds ${ledger} keys, expected ${rows}`);
     if (cp?.status !== 'done') failures.push(`checkpoint status ${cp?.status}`);
-    const pairs: [string, unknown, unknown][] = [['sum(balance)', so.bal, tn.bal], ['sum(version)', so.ver, tn.ver], ['count(bio)', so.bios, tn.bios]];
+    const pairs: [string, unknown, unknown][] = [
+      ['sum(balance)', so.bal, tn.bal],
+      ['sum(version)', so.ver, tn.ver],
+      ['count(bio)', so.bios, tn.bios],
+    ];
     for (const [what, a, b] of pairs) if (String(a) !== String(b)) failures.push(`${what}: source ${a}, target ${b}`);
     if (!failures.length) console.log('check: sum(balance), sum(version), count(bio) equal on both sides');
   } finally {
@@ -447,11 +554,16 @@ async function main(): Promise<void> {
   const num = (name: string, v: string | undefined, int = true) => {
     if (v === undefined) return undefined;
     const n = Number(v.replace(/_/g, ''));
-    if (!(n > 0) || (int && !Number.isInteger(n))) throw new Error(`--${name} must be a positive ${int ? 'integer' : 'number'}`);
+    if (!(n > 0) || (int && !Number.isInteger(n)))
+      throw new Error(`--${name} must be a positive ${int ? 'integer' : 'number'}`);
     return n;
   };
   const rows = num('rows', a.rows)!;
-  const cfg = { chunkSeconds: num('chunk-seconds', a['chunk-seconds'], false), maxChunkRows: num('max-chunk-rows', a['max-chunk-rows']), initialChunkRows: num('initial-chunk-rows', a['initial-chunk-rows']) };
+  const cfg = {
+    chunkSeconds: num('chunk-seconds', a['chunk-seconds'], false),
+    maxChunkRows: num('max-chunk-rows', a['max-chunk-rows']),
+    initialChunkRows: num('initial-chunk-rows', a['initial-chunk-rows']),
+  };
 
   try {
     await run(rows, cfg, a);
@@ -461,7 +573,11 @@ async function main(): Promise<void> {
   }
 }
 
-async function run(rows: number, cfg: { chunkSeconds?: number; maxChunkRows?: number; initialChunkRows?: number }, a: { 'plain-config'?: boolean; 'cpu-prof'?: boolean; verbose?: boolean }): Promise<void> {
+async function run(
+  rows: number,
+  cfg: { chunkSeconds?: number; maxChunkRows?: number; initialChunkRows?: number },
+  a: { 'plain-config'?: boolean; 'cpu-prof'?: boolean; verbose?: boolean },
+): Promise<void> {
   await prepareSource(rows);
   await prepareTarget();
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
@@ -469,10 +585,19 @@ async function run(rows: number, cfg: { chunkSeconds?: number; maxChunkRows?: nu
   writeFileSync(configPath, configText(cfg, a['plain-config']));
   const job: ChildJob = { configPath, resultPath: join(dir, 'result.json') };
   writeFileSync(join(dir, 'job.json'), JSON.stringify(job));
-  console.log(`config: ${configPath}${Object.values(cfg).some((v) => v !== undefined) ? ` (backfill ${JSON.stringify(cfg)})` : ' (backfill defaults)'}${a['plain-config'] ? ', plain object' : ''}`);
+  console.log(
+    `config: ${configPath}${Object.values(cfg).some((v) => v !== undefined) ? ` (backfill ${JSON.stringify(cfg)})` : ' (backfill defaults)'}${a['plain-config'] ? ', plain object' : ''}`,
+  );
 
   // the backfill, in a fresh process
-  const nodeArgs = [...(a['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), '--import', 'tsx', fileURLToPath(import.meta.url), '--child', join(dir, 'job.json')];
+  const nodeArgs = [
+    ...(a['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []),
+    '--import',
+    'tsx',
+    fileURLToPath(import.meta.url),
+    '--child',
+    join(dir, 'job.json'),
+  ];
   const wal0 = String(await targetValue('SELECT pg_current_wal_lsn()::text AS v'));
   const cpuS0 = serverCpu();
   const busy0 = machineBusyCpu();
@@ -510,17 +635,28 @@ async function run(rows: number, cfg: { chunkSeconds?: number; maxChunkRows?: nu
   const bf = r.backfill[0];
 
   const T = r.timing;
-  const line = (label: string, ms: number, of = T['backfill wall']!) => `  ${label.padEnd(66)} ${secs(ms).padStart(8)}  ${pct(ms, of).padStart(6)}`;
+  const line = (label: string, ms: number, of = T['backfill wall']!) =>
+    `  ${label.padEnd(66)} ${secs(ms).padStart(8)}  ${pct(ms, of).padStart(6)}`;
   const out: string[] = [];
   out.push('');
-  out.push(`phases (child process; node start + module loading ${secs(r.bootMs)}, rss then ${mb(r.phaseRss['modules loaded'] ?? 0)} MB; whole child process ${secs(processMs)}):`);
-  for (const [k, v] of Object.entries(r.phases)) out.push(`${line(k, v, r.wallMs)}  rss after ${mb(r.phaseRss[k] ?? 0)} MB`);
+  out.push(
+    `phases (child process; node start + module loading ${secs(r.bootMs)}, rss then ${mb(r.phaseRss['modules loaded'] ?? 0)} MB; whole child process ${secs(processMs)}):`,
+  );
+  for (const [k, v] of Object.entries(r.phases))
+    out.push(`${line(k, v, r.wallMs)}  rss after ${mb(r.phaseRss[k] ?? 0)} MB`);
   out.push(`backfill: copied ${int(bf?.copied ?? 0)}, applied ${int(bf?.applied ?? 0)}, status ${bf?.status}`);
   out.push(`chunks: ${chunkSummary(r.chunks)}`);
-  out.push('where the backfill wall time goes (wall clock, one event loop: a read\'s row parsing runs inside whichever step is awaiting):');
+  out.push(
+    "where the backfill wall time goes (wall clock, one event loop: a read's row parsing runs inside whichever step is awaiting):",
+  );
   const tx = (k: string) => T[k] ?? 0;
   const ledgerJs = tx('tx: ledger advance (JS + SQL)') - tx('tx: ledger advance SQL');
-  const applyJs = tx('tx: inside') - tx('tx: ledger advance (JS + SQL)') - tx('tx: target upsert SQL') - tx('tx: checkpoint SQL') - tx('tx: other SQL');
+  const applyJs =
+    tx('tx: inside') -
+    tx('tx: ledger advance (JS + SQL)') -
+    tx('tx: target upsert SQL') -
+    tx('tx: checkpoint SQL') -
+    tx('tx: other SQL');
   out.push(line('backfill wall', tx('backfill wall')));
   out.push(line('  in chunk transactions', tx('in chunk transactions')));
   out.push(line('    connect + BEGIN', tx('tx: connect + BEGIN')));
@@ -531,15 +667,30 @@ async function run(rows: number, cfg: { chunkSeconds?: number; maxChunkRows?: nu
   out.push(line('    checkpoint SQL', tx('tx: checkpoint SQL')));
   out.push(line('    other SQL (savepoints, …)', tx('tx: other SQL')));
   out.push(line('    COMMIT + release', tx('tx: COMMIT + release')));
-  out.push(line('  outside transactions (waiting on a read the write did not hide, …)', tx('outside transactions (read not hidden by the write, bookkeeping)')));
+  out.push(
+    line(
+      '  outside transactions (waiting on a read the write did not hide, …)',
+      tx('outside transactions (read not hidden by the write, bookkeeping)'),
+    ),
+  );
   out.push(line(`source keyset reads, total (${r.reads.count} reads, issued ahead)`, r.reads.totalMs));
   out.push(line('  of which overlapped with a chunk transaction', tx('source reads overlapped with a write')));
   out.push(line('source count(*)', tx('source other (count)')));
-  out.push(`cpu during the child (${secs(processMs)} wall, 2 cores = ${(2 * processMs / 1000).toFixed(1)} cpu-s available):`);
-  out.push(`  node ${nodeCpu.toFixed(1)} s (user ${(r.cpuUserMs / 1000).toFixed(1)}, sys ${(r.cpuSystemMs / 1000).toFixed(1)}; event-loop utilization during backfill ${(r.elu * 100).toFixed(0)}%, loop delay p99 ${r.loopDelayP99Ms.toFixed(0)} ms)`);
-  out.push(`  mariadbd ${mariaCpu.toFixed(1)} s, postgres ${pgCpu.toFixed(1)} s, other processes ${Math.max(0, busy - nodeCpu - mariaCpu - pgCpu).toFixed(1)} s (machine busy ${busy.toFixed(1)} s; load avg before ${load0})`);
-  out.push(`postgres WAL written during the child: ${mb(walBytes)} MB (${Math.round(walBytes / rows)} B/row; includes other databases' activity)`);
-  out.push(`memory: peak rss sampled ${mb(r.peakRssSampled)} MB, VmHWM ${r.vmHwm === null ? '?' : mb(r.vmHwm)} MB (parent's poll ${mb(childPeak)} MB), peak heap used ${mb(r.peakHeapUsed)} MB`);
+  out.push(
+    `cpu during the child (${secs(processMs)} wall, 2 cores = ${((2 * processMs) / 1000).toFixed(1)} cpu-s available):`,
+  );
+  out.push(
+    `  node ${nodeCpu.toFixed(1)} s (user ${(r.cpuUserMs / 1000).toFixed(1)}, sys ${(r.cpuSystemMs / 1000).toFixed(1)}; event-loop utilization during backfill ${(r.elu * 100).toFixed(0)}%, loop delay p99 ${r.loopDelayP99Ms.toFixed(0)} ms)`,
+  );
+  out.push(
+    `  mariadbd ${mariaCpu.toFixed(1)} s, postgres ${pgCpu.toFixed(1)} s, other processes ${Math.max(0, busy - nodeCpu - mariaCpu - pgCpu).toFixed(1)} s (machine busy ${busy.toFixed(1)} s; load avg before ${load0})`,
+  );
+  out.push(
+    `postgres WAL written during the child: ${mb(walBytes)} MB (${Math.round(walBytes / rows)} B/row; includes other databases' activity)`,
+  );
+  out.push(
+    `memory: peak rss sampled ${mb(r.peakRssSampled)} MB, VmHWM ${r.vmHwm === null ? '?' : mb(r.vmHwm)} MB (parent's poll ${mb(childPeak)} MB), peak heap used ${mb(r.peakHeapUsed)} MB`,
+  );
   if (a['cpu-prof']) {
     const prof = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     if (prof) out.push(summarizeCpuProfile(join(dir, prof)), `  (profile kept at ${join(dir, prof)})`);
@@ -549,7 +700,9 @@ async function run(rows: number, cfg: { chunkSeconds?: number; maxChunkRows?: nu
     for (const f of failures) console.error(`CHECK FAILED: ${f}`);
     process.exitCode = 1;
   }
-  console.log(`backfill rows=${rows} seconds=${seconds.toFixed(1)} rows_per_s=${Math.round(rows / seconds)} peak_rss_mb=${mb(peak)}`);
+  console.log(
+    `backfill rows=${rows} seconds=${seconds.toFixed(1)} rows_per_s=${Math.round(rows / seconds)} peak_rss_mb=${mb(peak)}`,
+  );
 }
 
 await main();

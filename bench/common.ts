@@ -5,8 +5,10 @@
 import { readFileSync, readdirSync } from 'node:fs';
 
 /** Base URLs of the local services (same defaults and overrides as the tests). */
-export const PG_BASE = process.env.TANDEM_BENCH_PG ?? process.env.TANDEM_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432';
-export const MYSQL_BASE = process.env.TANDEM_BENCH_MYSQL ?? process.env.TANDEM_TEST_MYSQL ?? 'mysql://root@127.0.0.1:3306';
+export const PG_BASE =
+  process.env.TANDEM_BENCH_PG ?? process.env.TANDEM_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432';
+export const MYSQL_BASE =
+  process.env.TANDEM_BENCH_MYSQL ?? process.env.TANDEM_TEST_MYSQL ?? 'mysql://root@127.0.0.1:3306';
 
 const MB = 1024 * 1024;
 
@@ -140,10 +142,15 @@ interface ProfileNode {
  * node_modules, a Tandem source folder, node internals) and the top functions by self time.
  */
 export function summarizeCpuProfile(file: string, top = 20): string {
-  const prof = JSON.parse(readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+  const prof = JSON.parse(readFileSync(file, 'utf8')) as {
+    nodes: ProfileNode[];
+    samples: number[];
+    timeDeltas: number[];
+  };
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();
-  for (let i = 0; i < prof.samples.length; i++) self.set(prof.samples[i]!, (self.get(prof.samples[i]!) ?? 0) + (prof.timeDeltas[i] ?? 0) / 1000);
+  for (let i = 0; i < prof.samples.length; i++)
+    self.set(prof.samples[i]!, (self.get(prof.samples[i]!) ?? 0) + (prof.timeDeltas[i] ?? 0) / 1000);
   const bucketOf = (n: ProfileNode) => {
     const { functionName: fn, url } = n.callFrame;
     if (fn === '(garbage collector)') return 'GC';
@@ -169,8 +176,10 @@ export function summarizeCpuProfile(file: string, top = 20): string {
     fns.set(key, (fns.get(key) ?? 0) + ms);
   }
   const lines = [`cpu profile ${file}: ${(total / 1000).toFixed(1)} s sampled`, '  self time by bucket:'];
-  for (const [b, ms] of [...buckets].sort((a, b) => b[1] - a[1])) lines.push(`    ${pct(ms, total).padStart(6)}  ${(ms / 1000).toFixed(2).padStart(6)} s  ${b}`);
+  for (const [b, ms] of [...buckets].sort((a, b) => b[1] - a[1]))
+    lines.push(`    ${pct(ms, total).padStart(6)}  ${(ms / 1000).toFixed(2).padStart(6)} s  ${b}`);
   lines.push(`  top ${top} functions by self time:`);
-  for (const [f, ms] of [...fns].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`    ${pct(ms, total).padStart(6)}  ${(ms / 1000).toFixed(2).padStart(6)} s  ${f}`);
+  for (const [f, ms] of [...fns].sort((a, b) => b[1] - a[1]).slice(0, top))
+    lines.push(`    ${pct(ms, total).padStart(6)}  ${(ms / 1000).toFixed(2).padStart(6)} s  ${f}`);
   return lines.join('\n');
 }

@@ -1,8 +1,10 @@
 /**
  * Dual-write benchmark: what Tandem costs an application write, and how fast the relay drains the outbox.
  *
- *   npm run bench:dualwrite -- [--rows 50000] [--writes 20000] [--block 250] [--concurrency 8] [--concurrent-writes 20000]
- *                              [--relay-changes 50000] [--batch-sizes 500,2000] [--inproc-workers 4] [--relay-procs 2,4] [--relay-repeats 3]
+ *   npm run bench:dualwrite -- [--rows 50000] [--writes 20000] [--block 250] [--concurrency 8] [--concurrent-writes
+ * 20000]
+ *                              [--relay-changes 50000] [--batch-sizes 500,2000] [--inproc-workers 4] [--relay-procs
+ * 2,4] [--relay-repeats 3]
  *                              [--hung-writes 300] [--hung-seconds 30] [--keep]
  *
  * Setup (not timed): a MariaDB legacy database (test/fixtures.ts createLegacyMysql: orgs, users, memberships;
@@ -77,7 +79,9 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  console.log('usage: npm run bench:dualwrite -- [--rows N] [--writes N] [--block N] [--concurrency N] [--concurrent-writes N] [--relay-changes N] [--batch-sizes a,b] [--relay-procs a,b] [--hung-writes N] [--hung-seconds S] [--keep]');
+  console.log(
+    'usage: npm run bench:dualwrite -- [--rows N] [--writes N] [--block N] [--concurrency N] [--concurrent-writes N] [--relay-changes N] [--batch-sizes a,b] [--relay-procs a,b] [--hung-writes N] [--hung-seconds S] [--keep]',
+  );
   process.exit(0);
 }
 const ROWS = Number(args.rows);
@@ -87,7 +91,11 @@ const CONC = Number(args.concurrency);
 const CONC_WRITES = Number(args['concurrent-writes']);
 const RELAY_CHANGES = Number(args['relay-changes']);
 const BATCH_SIZES = String(args['batch-sizes']).split(',').filter(Boolean).map(Number);
-const RELAY_PROCS = String(args['relay-procs']).split(',').filter(Boolean).map(Number).filter((n) => n > 0);
+const RELAY_PROCS = String(args['relay-procs'])
+  .split(',')
+  .filter(Boolean)
+  .map(Number)
+  .filter((n) => n > 0);
 const INPROC_WORKERS = Number(args['inproc-workers']);
 const RELAY_REPEATS = Math.max(1, Number(args['relay-repeats']));
 const HUNG_WRITES = Number(args['hung-writes']);
@@ -114,7 +122,15 @@ function dist(samples: number[]): Dist {
   const q = (p: number) => (s.length ? s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]! : NaN);
   let sum = 0;
   for (const v of s) sum += v;
-  return { n: s.length, p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: s.length ? s[s.length - 1]! : NaN, mean: sum / Math.max(1, s.length) };
+  return {
+    n: s.length,
+    p50: q(0.5),
+    p90: q(0.9),
+    p99: q(0.99),
+    p999: q(0.999),
+    max: s.length ? s[s.length - 1]! : NaN,
+    mean: sum / Math.max(1, s.length),
+  };
 }
 
 /**
@@ -143,7 +159,8 @@ const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : '-');
 
 function table(headers: string[], rows: string[][], align: ('l' | 'r')[]): string {
   const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (align[i] === 'l' ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (align[i] === 'l' ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ');
   return [line(headers), w.map((x) => '-'.repeat(x)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -167,16 +184,24 @@ const plainWrite: WriteFn = async (conn, id) => {
   }
 };
 
-const dualWrite = (dual: DualWriter): WriteFn => async (conn, id) => {
-  lastWritePlain.delete(id);
-  await dual.write(fromMysql(conn), async (tx) => {
-    await conn.query(UPDATE, [id]);
-    tx.changed('users', id);
-  });
-};
+const dualWrite =
+  (dual: DualWriter): WriteFn =>
+  async (conn, id) => {
+    lastWritePlain.delete(id);
+    await dual.write(fromMysql(conn), async (tx) => {
+      await conn.query(UPDATE, [id]);
+      tx.changed('users', id);
+    });
+  };
 
 /** Runs `n` writes on `conn`, sequentially, on random ids; returns each write's ms. Stops early at `deadline`. */
-async function runWrites(conn: mysql.Connection, write: WriteFn, n: number, rnd: () => number, deadline = Infinity): Promise<number[]> {
+async function runWrites(
+  conn: mysql.Connection,
+  write: WriteFn,
+  n: number,
+  rnd: () => number,
+  deadline = Infinity,
+): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     const id = 1 + Math.floor(rnd() * ROWS);
@@ -189,19 +214,26 @@ async function runWrites(conn: mysql.Connection, write: WriteFn, n: number, rnd:
 }
 
 /** `n` writes in all on `conns` at once (each connection sequential); returns each write's ms and the wall time. */
-async function runConcurrent(conns: mysql.Connection[], write: WriteFn, n: number, rnd: () => number): Promise<{ samples: number[]; wallMs: number }> {
+async function runConcurrent(
+  conns: mysql.Connection[],
+  write: WriteFn,
+  n: number,
+  rnd: () => number,
+): Promise<{ samples: number[]; wallMs: number }> {
   const samples: number[] = [];
   let left = n;
   const t0 = performance.now();
-  await Promise.all(conns.map(async (c) => {
-    while (left > 0) {
-      left--;
-      const id = 1 + Math.floor(rnd() * ROWS);
-      const s = performance.now();
-      await write(c, id);
-      samples.push(performance.now() - s);
-    }
-  }));
+  await Promise.all(
+    conns.map(async (c) => {
+      while (left > 0) {
+        left--;
+        const id = 1 + Math.floor(rnd() * ROWS);
+        const s = performance.now();
+        await write(c, id);
+        samples.push(performance.now() - s);
+      }
+    }),
+  );
   return { samples, wallMs: performance.now() - t0 };
 }
 
@@ -232,7 +264,11 @@ function countPhaseReads(dual: DualWriter): { reads: number; failed: number; ms:
  * the write-path breakdown. The fast path calls `phase()` too (synchronously, as afterCommit starts): those calls
  * are counted apart (`fastPathPhase`), their time being part of the fast path's.
  */
-interface DualProbe { phase: number[]; after: number[]; fastPathPhase: number }
+interface DualProbe {
+  phase: number[];
+  after: number[];
+  fastPathPhase: number;
+}
 function probeDual(dual: DualWriter): DualProbe {
   const probe: DualProbe = { phase: [], after: [], fastPathPhase: 0 };
   const phase = dual.phase.bind(dual);
@@ -244,14 +280,26 @@ function probeDual(dual: DualWriter): DualProbe {
       return phase();
     }
     const t = performance.now();
-    try { return await phase(); } finally { probe.phase.push(performance.now() - t); }
+    try {
+      return await phase();
+    } finally {
+      probe.phase.push(performance.now() - t);
+    }
   };
   dual.afterCommit = async (entries) => {
     const t = performance.now();
     inAfterCommit = true;
     let p: Promise<void>;
-    try { p = after(entries); } finally { inAfterCommit = false; }
-    try { return await p; } finally { probe.after.push(performance.now() - t); }
+    try {
+      p = after(entries);
+    } finally {
+      inAfterCommit = false;
+    }
+    try {
+      return await p;
+    } finally {
+      probe.after.push(performance.now() - t);
+    }
   };
   return probe;
 }
@@ -266,7 +314,10 @@ async function outboxCount(conn: mysql.Connection): Promise<number> {
   return Number(r[0]!.n);
 }
 
-/** Queues `n` changes in outbox mode: every user in a shuffled order (wrapping around when n > rows), `CONC` connections. */
+/**
+ * Queues `n` changes in outbox mode: every user in a shuffled order (wrapping around when n > rows), `CONC`
+ * connections.
+ */
 async function fillOutbox(conns: mysql.Connection[], dual: DualWriter, n: number, seed: number): Promise<number> {
   const rnd = prng(seed);
   const ids = Array.from({ length: ROWS }, (_, i) => i + 1);
@@ -277,12 +328,14 @@ async function fillOutbox(conns: mysql.Connection[], dual: DualWriter, n: number
   const write = dualWrite(dual);
   let next = 0;
   const t0 = performance.now();
-  await Promise.all(conns.map(async (c) => {
-    while (next < n) {
-      const id = ids[next++ % ids.length]!;
-      await write(c, id);
-    }
-  }));
+  await Promise.all(
+    conns.map(async (c) => {
+      while (next < n) {
+        const id = ids[next++ % ids.length]!;
+        await write(c, id);
+      }
+    }),
+  );
   return performance.now() - t0;
 }
 
@@ -303,7 +356,10 @@ interface RelayRun {
 }
 
 /** Counts pino JSON lines by `event`. */
-function countEvents(lines: string[], into = new Map<string, { n: number; sample: string }>()): Map<string, { n: number; sample: string }> {
+function countEvents(
+  lines: string[],
+  into = new Map<string, { n: number; sample: string }>(),
+): Map<string, { n: number; sample: string }> {
   for (const line of lines) {
     if (!line.trim().startsWith('{')) continue;
     try {
@@ -313,7 +369,9 @@ function countEvents(lines: string[], into = new Map<string, { n: number; sample
       const e = into.get(k) ?? { n: 0, sample: String(o.err ?? o.msg ?? '').slice(0, 200) };
       e.n++;
       into.set(k, e);
-    } catch { /* not a log line */ }
+    } catch {
+      /* not a log line */
+    }
   }
   return into;
 }
@@ -321,7 +379,12 @@ function countEvents(lines: string[], into = new Map<string, { n: number; sample
 /** A logger at warn whose lines are kept, to count the relay's warnings (batch failures, retries). */
 function captureLogger(): { log: ReturnType<typeof createLogger>; lines: string[] } {
   const lines: string[] = [];
-  const destination = { write: (chunk: string) => { lines.push(...chunk.split('\n').filter(Boolean)); return true; } } as unknown as NodeJS.WritableStream;
+  const destination = {
+    write: (chunk: string) => {
+      lines.push(...chunk.split('\n').filter(Boolean));
+      return true;
+    },
+  } as unknown as NodeJS.WritableStream;
   return { log: createLogger({ level: 'warn', destination }), lines };
 }
 
@@ -345,17 +408,49 @@ async function relayInProcess(cfgPath: string, batchSize: number, expected: numb
     const s0 = serverCpu();
     const t0 = performance.now();
     const cap = captureLogger();
-    const all = await Promise.all(Array.from({ length: workers }, () =>
-      runRelay({ primary, secondary, control: ctx.control, entities: ctx.entities, log: cap.log, batchSize, untilEmpty: true })));
-    const stats = all.reduce((a, b) => ({ ...a, batches: a.batches + b.batches, changes: a.changes + b.changes, applied: a.applied + b.applied, deleted: a.deleted + b.deleted, skipped: a.skipped + b.skipped, retried: a.retried + b.retried, deadLettered: a.deadLettered + b.deadLettered }));
+    const all = await Promise.all(
+      Array.from({ length: workers }, () =>
+        runRelay({
+          primary,
+          secondary,
+          control: ctx.control,
+          entities: ctx.entities,
+          log: cap.log,
+          batchSize,
+          untilEmpty: true,
+        }),
+      ),
+    );
+    const stats = all.reduce((a, b) => ({
+      ...a,
+      batches: a.batches + b.batches,
+      changes: a.changes + b.changes,
+      applied: a.applied + b.applied,
+      deleted: a.deleted + b.deleted,
+      skipped: a.skipped + b.skipped,
+      retried: a.retried + b.retried,
+      deadLettered: a.deadLettered + b.deadLettered,
+    }));
     const ms = performance.now() - t0;
     const c1 = process.cpuUsage(c0);
     const s1 = serverCpu();
-    if (expected >= 0 && stats.changes !== expected) console.log(`  note: relay handled ${stats.changes} changes, ${expected} were queued`);
+    if (expected >= 0 && stats.changes !== expected)
+      console.log(`  note: relay handled ${stats.changes} changes, ${expected} were queued`);
     return {
-      label: workers > 1 ? `in-process, ${workers} × runRelay at once, batchSize ${batchSize}` : `in-process, batchSize ${batchSize}`, changes: stats.changes, ms, perS: stats.changes / (ms / 1000), applied: stats.applied, skipped: stats.skipped,
-      batches: stats.batches, deadLettered: stats.deadLettered, retried: stats.retried,
-      cpu: { node: (c1.user + c1.system) / 1e6, mariadb: s1.mariadb - s0.mariadb, postgres: s1.postgres - s0.postgres }, profile: prof,
+      label:
+        workers > 1
+          ? `in-process, ${workers} × runRelay at once, batchSize ${batchSize}`
+          : `in-process, batchSize ${batchSize}`,
+      changes: stats.changes,
+      ms,
+      perS: stats.changes / (ms / 1000),
+      applied: stats.applied,
+      skipped: stats.skipped,
+      batches: stats.batches,
+      deadLettered: stats.deadLettered,
+      retried: stats.retried,
+      cpu: { node: (c1.user + c1.system) / 1e6, mariadb: s1.mariadb - s0.mariadb, postgres: s1.postgres - s0.postgres },
+      profile: prof,
       events: countEvents(cap.lines),
     };
   } finally {
@@ -364,21 +459,34 @@ async function relayInProcess(cfgPath: string, batchSize: number, expected: numb
 }
 
 /** `procs` × `tandem relay --until-empty` (CLI); the drain is timed from the first change taken to an empty outbox. */
-async function relayProcesses(cfgPath: string, procs: number, batchSize: number, poll: mysql.Connection, expected: number): Promise<RelayRun & { wallMs: number }> {
+async function relayProcesses(
+  cfgPath: string,
+  procs: number,
+  batchSize: number,
+  poll: mysql.Connection,
+  expected: number,
+): Promise<RelayRun & { wallMs: number }> {
   const s0 = serverCpu();
   const t0 = performance.now();
-  const children = Array.from({ length: procs }, () => spawnCli(['relay', '--config', cfgPath, '--until-empty', '--batch-size', String(batchSize), '--json']));
+  const children = Array.from({ length: procs }, () =>
+    spawnCli(['relay', '--config', cfgPath, '--until-empty', '--batch-size', String(batchSize), '--json']),
+  );
   const outs = children.map((ch) => {
     let out = '';
     let err = '';
     ch.stdout!.on('data', (d) => (out += d));
     ch.stderr!.on('data', (d) => (err += d));
-    return new Promise<{ code: number | null; out: string; err: string }>((res) => ch.on('close', (code) => res({ code, out, err })));
+    return new Promise<{ code: number | null; out: string; err: string }>((res) =>
+      ch.on('close', (code) => res({ code, out, err })),
+    );
   });
   let first = 0;
   let empty = 0;
   let done = false;
-  const all = Promise.all(outs).then((r) => { done = true; return r; });
+  const all = Promise.all(outs).then((r) => {
+    done = true;
+    return r;
+  });
   while (!done) {
     const n = await outboxCount(poll);
     const now = performance.now();
@@ -389,33 +497,71 @@ async function relayProcesses(cfgPath: string, procs: number, batchSize: number,
   const results = await all;
   const wallMs = performance.now() - t0;
   const s1 = serverCpu();
-  let changes = 0, applied = 0, skipped = 0, batches = 0, dead = 0, retried = 0;
+  let changes = 0,
+    applied = 0,
+    skipped = 0,
+    batches = 0,
+    dead = 0,
+    retried = 0;
   const events = new Map<string, { n: number; sample: string }>();
   for (const r of results) {
     countEvents(r.err.split('\n'), events);
     if (r.code !== 0) throw new Error(`relay process exited ${r.code}: ${r.err.slice(0, 2000)}`);
     const s = JSON.parse(r.out.trim().split('\n').pop()!);
-    changes += s.changes; applied += s.applied; skipped += s.skipped; batches += s.batches; dead += s.deadLettered; retried += s.retried;
+    changes += s.changes;
+    applied += s.applied;
+    skipped += s.skipped;
+    batches += s.batches;
+    dead += s.deadLettered;
+    retried += s.retried;
   }
   if (!empty) empty = performance.now();
   const ms = empty - (first || t0);
   return {
-    label: `${procs} × tandem relay (CLI), batch ${batchSize}`, changes, ms, perS: changes / (ms / 1000), applied, skipped, batches, deadLettered: dead, retried,
-    cpu: { node: NaN, mariadb: s1.mariadb - s0.mariadb, postgres: s1.postgres - s0.postgres }, profile: null, wallMs, events,
+    label: `${procs} × tandem relay (CLI), batch ${batchSize}`,
+    changes,
+    ms,
+    perS: changes / (ms / 1000),
+    applied,
+    skipped,
+    batches,
+    deadLettered: dead,
+    retried,
+    cpu: { node: NaN, mariadb: s1.mariadb - s0.mariadb, postgres: s1.postgres - s0.postgres },
+    profile: null,
+    wallMs,
+    events,
   };
 }
 
 function printProfile(r: RelayRun): void {
   const p = r.profile!;
   const measured = p.total();
-  const rows = [...p.steps].sort((a, b) => b[1].ms - a[1].ms).map(([k, s]) => [
-    k, int(s.count), f2(s.ms / 1000) + ' s', `${((s.ms / r.ms) * 100).toFixed(1)}%`, f3(s.ms / s.count), f3((s.ms / r.changes) * 1000),
-  ]);
+  const rows = [...p.steps]
+    .sort((a, b) => b[1].ms - a[1].ms)
+    .map(([k, s]) => [
+      k,
+      int(s.count),
+      f2(s.ms / 1000) + ' s',
+      `${((s.ms / r.ms) * 100).toFixed(1)}%`,
+      f3(s.ms / s.count),
+      f3((s.ms / r.changes) * 1000),
+    ]);
   const js = r.ms - measured;
-  rows.push(['JS and waits outside statements (map, checks, keys, event loop) = wall − above', '', f2(js / 1000) + ' s', `${((js / r.ms) * 100).toFixed(1)}%`, '', f3((js / r.changes) * 1000)]);
+  rows.push([
+    'JS and waits outside statements (map, checks, keys, event loop) = wall − above',
+    '',
+    f2(js / 1000) + ' s',
+    `${((js / r.ms) * 100).toFixed(1)}%`,
+    '',
+    f3((js / r.changes) * 1000),
+  ]);
   rows.push(['relay wall', '', f2(r.ms / 1000) + ' s', '100%', '', f3((r.ms / r.changes) * 1000)]);
   console.log(table(['step', 'calls', 'time', 'share', 'ms/call', 'µs/change'], rows, ['l', 'r', 'r', 'r', 'r', 'r']));
-  if (r.cpu) console.log(`  CPU during the run: node ${f2(r.cpu.node)} s, MariaDB ${f2(r.cpu.mariadb)} s, PostgreSQL ${f2(r.cpu.postgres)} s, in ${f2(r.ms / 1000)} s of wall time on ${availableParallelism()} cores`);
+  if (r.cpu)
+    console.log(
+      `  CPU during the run: node ${f2(r.cpu.node)} s, MariaDB ${f2(r.cpu.mariadb)} s, PostgreSQL ${f2(r.cpu.postgres)} s, in ${f2(r.ms / 1000)} s of wall time on ${availableParallelism()} cores`,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -434,7 +580,12 @@ interface Mode {
 }
 
 /** `total` writes per mode, in blocks of `block`, the modes taking turns (order rotated every round). */
-async function interleaved(modes: Mode[], total: number, block: number, run: (m: Mode, n: number) => Promise<number[]>): Promise<Map<string, number[][]>> {
+async function interleaved(
+  modes: Mode[],
+  total: number,
+  block: number,
+  run: (m: Mode, n: number) => Promise<number[]>,
+): Promise<Map<string, number[][]>> {
   const samples = new Map<string, number[][]>(modes.map((m) => [m.key, []]));
   const rounds = Math.ceil(total / block);
   const t0 = performance.now();
@@ -466,7 +617,9 @@ async function main(): Promise<void> {
     for (const c of cleanups.reverse()) await c().catch((e) => console.error(`cleanup: ${(e as Error).message}`));
     cleanups.length = 0;
   };
-  process.once('SIGINT', () => { void cleanup().then(() => process.exit(130)); });
+  process.once('SIGINT', () => {
+    void cleanup().then(() => process.exit(130));
+  });
   try {
     // ---------------------------------------------------------------- setup
     const tSetup = performance.now();
@@ -474,10 +627,14 @@ async function main(): Promise<void> {
     if (!args.keep) cleanups.push(src.drop);
     const tgt = await createPgDatabase('tandem_bdw');
     if (!args.keep) cleanups.push(tgt.drop);
-    console.log(`databases: MariaDB ${src.name}, PostgreSQL ${tgt.name}${args.keep ? ' (kept: --keep)' : ' (dropped at the end)'}; ${availableParallelism()} cores, load ${load()}`);
+    console.log(
+      `databases: MariaDB ${src.name}, PostgreSQL ${tgt.name}${args.keep ? ' (kept: --keep)' : ' (dropped at the end)'}; ${availableParallelism()} cores, load ${load()}`,
+    );
     await createLegacyMysql(src.url, ROWS);
     await createNewPostgres(tgt.url);
-    const cfg = writeConfig(fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 2000, maxChunkRows: 20000 }' }));
+    const cfg = writeConfig(
+      fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 2000, maxChunkRows: 20000 }' }),
+    );
     const pgUrl = new URL(tgt.url);
     const proxy = new SwitchProxy(Number(pgUrl.port || 5432), pgUrl.hostname);
     const port = await proxy.start();
@@ -488,7 +645,14 @@ async function main(): Promise<void> {
       try {
         await prepareControlOf(m);
         const { primary, secondary, entities } = m.roles(await m.readPhase());
-        const r = await runBackfill({ config: m.config, source: primary, target: secondary, entities, log: quiet, progressOut: null });
+        const r = await runBackfill({
+          config: m.config,
+          source: primary,
+          target: secondary,
+          entities,
+          log: quiet,
+          progressOut: null,
+        });
         const users = r.find((x) => x.entity === 'users');
         if (users?.status !== 'done') throw new Error(`backfill of users ended ${users?.status}`);
         await setPhase(m.stores.control, 'dual_write');
@@ -498,10 +662,18 @@ async function main(): Promise<void> {
     }
     const app = await mysql.createConnection({ uri: src.url });
     cleanups.push(() => app.end());
-    const [[vr]] = (await app.query('SELECT version() AS v, @@innodb_flush_log_at_trx_commit AS f, @@log_bin AS b, @@tx_isolation AS i')) as [Record<string, unknown>[], unknown];
-    console.log(`setup: ${int(ROWS)} users in MariaDB ${vr!.v} (innodb_flush_log_at_trx_commit=${vr!.f}, log_bin=${vr!.b}, ${vr!.i}), backfilled to PostgreSQL, phase dual_write (${f2((performance.now() - tSetup) / 1000)} s, not timed)`);
-    const conns = await Promise.all(Array.from({ length: Math.max(CONC, 8) }, () => mysql.createConnection({ uri: src.url })));
-    cleanups.push(async () => { await Promise.all(conns.map((c) => c.end())); });
+    const [[vr]] = (await app.query(
+      'SELECT version() AS v, @@innodb_flush_log_at_trx_commit AS f, @@log_bin AS b, @@tx_isolation AS i',
+    )) as [Record<string, unknown>[], unknown];
+    console.log(
+      `setup: ${int(ROWS)} users in MariaDB ${vr!.v} (innodb_flush_log_at_trx_commit=${vr!.f}, log_bin=${vr!.b}, ${vr!.i}), backfilled to PostgreSQL, phase dual_write (${f2((performance.now() - tSetup) / 1000)} s, not timed)`,
+    );
+    const conns = await Promise.all(
+      Array.from({ length: Math.max(CONC, 8) }, () => mysql.createConnection({ uri: src.url })),
+    );
+    cleanups.push(async () => {
+      await Promise.all(conns.map((c) => c.end()));
+    });
 
     const dualOutbox = await createDualWriter({ config: cfg, budgetMs: 0, log: quiet });
     cleanups.push(() => dualOutbox.close());
@@ -512,7 +684,12 @@ async function main(): Promise<void> {
     const phaseProxy = countPhaseReads(dualProxy);
     const probes = new Map<DualWriter, DualProbe>([dualOutbox, dualFast, dualProxy].map((d) => [d, probeDual(d)]));
     // the same, with the phase cached for an hour: isolates the fast path from the phase read in the hung case
-    const dualProxyCached = await createDualWriter({ config: cfgProxy, budgetMs: 50, phaseTtlMs: 3_600_000, log: quiet });
+    const dualProxyCached = await createDualWriter({
+      config: cfgProxy,
+      budgetMs: 50,
+      phaseTtlMs: 3_600_000,
+      log: quiet,
+    });
     cleanups.push(() => dualProxyCached.close());
     await dualProxyCached.phase();
     probes.set(dualProxyCached, probeDual(dualProxyCached));
@@ -521,23 +698,40 @@ async function main(): Promise<void> {
       { key: 'plain', label: '(1) no Tandem: BEGIN; UPDATE; COMMIT', write: plainWrite },
       { key: 'outbox', label: '(2) outbox mode (budgetMs 0)', write: dualWrite(dualOutbox), dual: dualOutbox },
       { key: 'fastpath', label: '(3) outbox + fast path 50 ms, PG up', write: dualWrite(dualFast), dual: dualFast },
-      { key: 'pg_down', label: '(4) outbox + fast path 50 ms, PG down (refused)', write: dualWrite(dualProxy), dual: dualProxy, before: () => proxy.refuse(), after: () => proxy.pass() },
+      {
+        key: 'pg_down',
+        label: '(4) outbox + fast path 50 ms, PG down (refused)',
+        write: dualWrite(dualProxy),
+        dual: dualProxy,
+        before: () => proxy.refuse(),
+        after: () => proxy.pass(),
+      },
     ];
 
     // ---------------------------------------------------------------- part 1: latency, one connection
     const rnd = prng(20240601);
-    console.log(`\nlatency, 1 connection: warm-up 500 writes per mode, then ${int(WRITES)} per mode in blocks of ${BLOCK} (load ${load()})`);
+    console.log(
+      `\nlatency, 1 connection: warm-up 500 writes per mode, then ${int(WRITES)} per mode in blocks of ${BLOCK} (load ${load()})`,
+    );
     for (const m of modes) {
       await m.before?.();
       await runWrites(app, m.write, 500, rnd);
       await m.after?.();
     }
-    for (const p of probes.values()) { p.phase.length = 0; p.after.length = 0; p.fastPathPhase = 0; }
+    for (const p of probes.values()) {
+      p.phase.length = 0;
+      p.after.length = 0;
+      p.fastPathPhase = 0;
+    }
     const fpBefore = new Map(modes.filter((m) => m.dual).map((m) => [m.key, { ...m.dual!.fastPath }]));
     const phaseBefore = { ...phaseProxy };
     const byRound = await interleaved(modes, WRITES, BLOCK, (m, n) => runWrites(app, m.write, n, rnd));
     const dists = new Map([...byRound].map(([k, s]) => [k, dist(s.flat())]));
-    const breakdown = new Map(modes.filter((m) => m.dual).map((m) => [m.key, { phase: dist(probes.get(m.dual!)!.phase), after: dist(probes.get(m.dual!)!.after) }]));
+    const breakdown = new Map(
+      modes
+        .filter((m) => m.dual)
+        .map((m) => [m.key, { phase: dist(probes.get(m.dual!)!.phase), after: dist(probes.get(m.dual!)!.after) }]),
+    );
     const phaseDown = { reads: phaseProxy.reads - phaseBefore.reads, failed: phaseProxy.failed - phaseBefore.failed };
     const fpDelta = (m: Mode) => {
       const b = fpBefore.get(m.key)!;
@@ -562,8 +756,17 @@ async function main(): Promise<void> {
       const held = proxy.acceptedInBlackhole - acc0;
       await proxy.pass();
       return {
-        d: dist(s), ms, inflight, held, phaseD: dist(probe.phase), afterD: dist(probe.after),
-        fp: { applied: dual.fastPath.applied - fp0.applied, failed: dual.fastPath.failed - fp0.failed, over: dual.fastPath.overBudget - fp0.overBudget },
+        d: dist(s),
+        ms,
+        inflight,
+        held,
+        phaseD: dist(probe.phase),
+        afterD: dist(probe.after),
+        fp: {
+          applied: dual.fastPath.applied - fp0.applied,
+          failed: dual.fastPath.failed - fp0.failed,
+          over: dual.fastPath.overBudget - fp0.overBudget,
+        },
         phase: { reads: phaseProxy.reads - ph0.reads, failed: phaseProxy.failed - ph0.failed },
       };
     };
@@ -571,48 +774,127 @@ async function main(): Promise<void> {
     const hungB = await hungRun(dualProxyCached);
 
     const plainP99 = dists.get('plain')!.p99;
-    const row = (label: string, d: Dist, base: number, extra: string[] = []) =>
-      [label, int(d.n), ...extra, f3(d.p50), f3(d.p90), f3(d.p99), f3(d.p999), f2(d.max), f3(d.mean), label.startsWith('(1)') ? '' : fmtP99Delta(d.p99, base)];
+    const row = (label: string, d: Dist, base: number, extra: string[] = []) => [
+      label,
+      int(d.n),
+      ...extra,
+      f3(d.p50),
+      f3(d.p90),
+      f3(d.p99),
+      f3(d.p999),
+      f2(d.max),
+      f3(d.mean),
+      label.startsWith('(1)') ? '' : fmtP99Delta(d.p99, base),
+    ];
     const latRows = modes.map((m) => row(m.label, dists.get(m.key)!, plainP99));
     latRows.push(row('(5a) … PG hung (blackhole), phase TTL 1 s (default)', hungA.d, plainP99));
     latRows.push(row('(5b) … PG hung (blackhole), phase cached (TTL 1 h)', hungB.d, plainP99));
-    console.log(`\napplication write latency, ms — 1 connection, sequential, random ids over ${int(ROWS)} users, modes interleaved in blocks of ${BLOCK}`);
-    console.log(table(['mode', 'writes', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'p99 vs (1)'], latRows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
+    console.log(
+      `\napplication write latency, ms — 1 connection, sequential, random ids over ${int(ROWS)} users, modes interleaved in blocks of ${BLOCK}`,
+    );
+    console.log(
+      table(['mode', 'writes', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'p99 vs (1)'], latRows, [
+        'l',
+        'r',
+        'r',
+        'r',
+        'r',
+        'r',
+        'r',
+        'r',
+        'r',
+      ]),
+    );
     for (const m of modes.slice(1)) {
       const p99 = pairedBootstrap(byRound.get('plain')!, byRound.get(m.key)!, (d) => d.p99);
       const p50 = pairedBootstrap(byRound.get('plain')!, byRound.get(m.key)!, (d) => d.p50);
       const mean = pairedBootstrap(byRound.get('plain')!, byRound.get(m.key)!, (d) => d.mean);
-      console.log(`  ${m.label.slice(0, 3)} − (1), 95% interval (rounds resampled): p50 [${f3(p50[0])}, ${f3(p50[1])}], mean [${f3(mean[0])}, ${f3(mean[1])}], p99 [${f3(p99[0])}, ${f3(p99[1])}] ms`);
+      console.log(
+        `  ${m.label.slice(0, 3)} − (1), 95% interval (rounds resampled): p50 [${f3(p50[0])}, ${f3(p50[1])}], mean [${f3(mean[0])}, ${f3(mean[1])}], p99 [${f3(p99[0])}, ${f3(p99[1])}] ms`,
+      );
     }
     {
       const p99 = pairedBootstrap(byRound.get('outbox')!, byRound.get('pg_down')!, (d) => d.p99);
       console.log(`  (4) − (2), 95% interval: p99 [${f3(p99[0])}, ${f3(p99[1])}] ms`);
     }
     for (const m of modes) if (m.dual) console.log(`  ${m.label.slice(0, 3)} fast path: ${fpDelta(m)}`);
-    console.log(`  (4) reads of the phase from the control store (PostgreSQL, via the proxy; by the write path and by the fast path): ${int(phaseDown.reads)} for ${int(dists.get('pg_down')!.n)} writes, ${int(phaseDown.failed)} failed`);
-    for (const [k, h] of [['5a', hungA], ['5b', hungB]] as const)
-      console.log(`  (${k}) ${int(h.d.n)} writes in ${f2(h.ms / 1000)} s (cap ${HUNG_WRITES} writes / ${HUNG_SECONDS} s); fast path ${h.fp.applied} applied, ${h.fp.failed} failed, ${h.fp.over} over budget; ` +
-        `phase reads ${h.phase.reads} (${h.phase.failed} failed); fast-path applies still pending at the end: ${h.inflight}; connections accepted by the blackhole: ${h.held}`);
+    console.log(
+      `  (4) reads of the phase from the control store (PostgreSQL, via the proxy; by the write path and by the fast path): ${int(phaseDown.reads)} for ${int(dists.get('pg_down')!.n)} writes, ${int(phaseDown.failed)} failed`,
+    );
+    for (const [k, h] of [
+      ['5a', hungA],
+      ['5b', hungB],
+    ] as const)
+      console.log(
+        `  (${k}) ${int(h.d.n)} writes in ${f2(h.ms / 1000)} s (cap ${HUNG_WRITES} writes / ${HUNG_SECONDS} s); fast path ${h.fp.applied} applied, ${h.fp.failed} failed, ${h.fp.over} over budget; ` +
+          `phase reads ${h.phase.reads} (${h.phase.failed} failed); fast-path applies still pending at the end: ${h.inflight}; connections accepted by the blackhole: ${h.held}`,
+      );
     console.log(`  longest phase read seen: ${f2(phaseProxy.maxMs)} ms`);
-    console.log(`\nwhere a Tandem write's time goes, ms: phase() (cached, or a read of the control store) and afterCommit() (fast path, bounded by budgetMs); the rest is BEGIN/UPDATE/outbox INSERT/COMMIT`);
-    const bRows = modes.filter((m) => m.dual).map((m) => {
-      const b = breakdown.get(m.key)!;
-      return [m.label, f3(b.phase.mean), f3(b.phase.p99), f2(b.phase.max), f3(b.after.mean), f3(b.after.p99), f2(b.after.max), f3(dists.get(m.key)!.mean - b.phase.mean - b.after.mean)];
-    });
-    for (const [label, h] of [['(5a) … PG hung, phase TTL 1 s', hungA], ['(5b) … PG hung, phase cached', hungB]] as const)
-      bRows.push([label, f3(h.phaseD.mean), f3(h.phaseD.p99), f2(h.phaseD.max), f3(h.afterD.mean), f3(h.afterD.p99), f2(h.afterD.max), f3(h.d.mean - h.phaseD.mean - h.afterD.mean)]);
-    console.log(table(['mode', 'phase mean', 'phase p99', 'phase max', 'fast path mean', 'fast path p99', 'fast path max', 'rest mean'], bRows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
+    console.log(
+      `\nwhere a Tandem write's time goes, ms: phase() (cached, or a read of the control store) and afterCommit() (fast path, bounded by budgetMs); the rest is BEGIN/UPDATE/outbox INSERT/COMMIT`,
+    );
+    const bRows = modes
+      .filter((m) => m.dual)
+      .map((m) => {
+        const b = breakdown.get(m.key)!;
+        return [
+          m.label,
+          f3(b.phase.mean),
+          f3(b.phase.p99),
+          f2(b.phase.max),
+          f3(b.after.mean),
+          f3(b.after.p99),
+          f2(b.after.max),
+          f3(dists.get(m.key)!.mean - b.phase.mean - b.after.mean),
+        ];
+      });
+    for (const [label, h] of [
+      ['(5a) … PG hung, phase TTL 1 s', hungA],
+      ['(5b) … PG hung, phase cached', hungB],
+    ] as const)
+      bRows.push([
+        label,
+        f3(h.phaseD.mean),
+        f3(h.phaseD.p99),
+        f2(h.phaseD.max),
+        f3(h.afterD.mean),
+        f3(h.afterD.p99),
+        f2(h.afterD.max),
+        f3(h.d.mean - h.phaseD.mean - h.afterD.mean),
+      ]);
+    console.log(
+      table(
+        [
+          'mode',
+          'phase mean',
+          'phase p99',
+          'phase max',
+          'fast path mean',
+          'fast path p99',
+          'fast path max',
+          'rest mean',
+        ],
+        bRows,
+        ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ),
+    );
 
     // ---------------------------------------------------------------- part 1b: latency, CONC connections
     if (CONC > 0 && CONC_WRITES > 0) {
       const cc = conns.slice(0, CONC);
-      console.log(`\nlatency, ${CONC} connections: warm-up, then ${int(CONC_WRITES)} writes per mode in blocks of ${BLOCK * CONC} (load ${load()})`);
+      console.log(
+        `\nlatency, ${CONC} connections: warm-up, then ${int(CONC_WRITES)} writes per mode in blocks of ${BLOCK * CONC} (load ${load()})`,
+      );
       for (const m of modes) {
         await m.before?.();
         await runConcurrent(cc, m.write, 500, rnd);
         await m.after?.();
       }
-      for (const p of probes.values()) { p.phase.length = 0; p.after.length = 0; p.fastPathPhase = 0; }
+      for (const p of probes.values()) {
+        p.phase.length = 0;
+        p.after.length = 0;
+        p.fastPathPhase = 0;
+      }
       const walls = new Map<string, number>();
       const cs = await interleaved(modes, CONC_WRITES, BLOCK * CONC, async (m, n) => {
         const r = await runConcurrent(cc, m.write, n, rnd);
@@ -621,15 +903,28 @@ async function main(): Promise<void> {
       });
       const cd = new Map([...cs].map(([k, s]) => [k, dist(s.flat())]));
       const cp99 = cd.get('plain')!.p99;
-      console.log(`\napplication write latency, ms — ${CONC} connections writing at once, ${int(CONC_WRITES)} writes per mode`);
-      console.log(table(['mode', 'writes', 'writes/s', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'p99 vs (1)'],
-        modes.map((m) => row(m.label, cd.get(m.key)!, cp99, [int(cd.get(m.key)!.n / (walls.get(m.key)! / 1000))])), ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
-      console.log(`  where the time goes, ms (as above): ` + modes.filter((m) => m.dual).map((m) => {
-        const p = probes.get(m.dual!)!;
-        const ph = dist(p.phase);
-        const af = dist(p.after);
-        return `${m.label.slice(0, 3)} phase mean ${f3(ph.mean)} / fast path mean ${f3(af.mean)}, p99 ${f3(af.p99)} / rest mean ${f3(cd.get(m.key)!.mean - ph.mean - af.mean)}`;
-      }).join('; '));
+      console.log(
+        `\napplication write latency, ms — ${CONC} connections writing at once, ${int(CONC_WRITES)} writes per mode`,
+      );
+      console.log(
+        table(
+          ['mode', 'writes', 'writes/s', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'p99 vs (1)'],
+          modes.map((m) => row(m.label, cd.get(m.key)!, cp99, [int(cd.get(m.key)!.n / (walls.get(m.key)! / 1000))])),
+          ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+        ),
+      );
+      console.log(
+        `  where the time goes, ms (as above): ` +
+          modes
+            .filter((m) => m.dual)
+            .map((m) => {
+              const p = probes.get(m.dual!)!;
+              const ph = dist(p.phase);
+              const af = dist(p.after);
+              return `${m.label.slice(0, 3)} phase mean ${f3(ph.mean)} / fast path mean ${f3(af.mean)}, p99 ${f3(af.p99)} / rest mean ${f3(cd.get(m.key)!.mean - ph.mean - af.mean)}`;
+            })
+            .join('; '),
+      );
     }
 
     // ---------------------------------------------------------------- part 2: relay throughput
@@ -640,11 +935,15 @@ async function main(): Promise<void> {
     const fill = async () => {
       const fillMs = await fillOutbox(conns.slice(0, 8), dualOutbox, RELAY_CHANGES, seed++);
       const queued = await outboxCount(app);
-      console.log(`relay: queued ${int(queued)} changes in outbox mode (8 connections, ${f2(fillMs / 1000)} s, ${int(RELAY_CHANGES / (fillMs / 1000))} writes/s)`);
+      console.log(
+        `relay: queued ${int(queued)} changes in outbox mode (8 connections, ${f2(fillMs / 1000)} s, ${int(RELAY_CHANGES / (fillMs / 1000))} writes/s)`,
+      );
       return queued;
     };
     const report = (r: RelayRun) => {
-      console.log(`  ${r.label}: ${int(r.changes)} changes in ${f2(r.ms / 1000)} s = ${int(r.perS)} changes/s (${int(r.applied)} rows applied, ${int(r.skipped)} skipped, ${r.batches} batches, ${r.retried} retries, ${r.deadLettered} dead-lettered; load ${load()})`);
+      console.log(
+        `  ${r.label}: ${int(r.changes)} changes in ${f2(r.ms / 1000)} s = ${int(r.perS)} changes/s (${int(r.applied)} rows applied, ${int(r.skipped)} skipped, ${r.batches} batches, ${r.retried} retries, ${r.deadLettered} dead-lettered; load ${load()})`,
+      );
       for (const [k, e] of r.events) console.log(`    log: ${e.n} × ${k}: ${e.sample}`);
     };
     for (const [i, bs] of BATCH_SIZES.entries()) {
@@ -671,20 +970,42 @@ async function main(): Promise<void> {
       report(r);
       console.log(`    (wall with process start-up ${f2(r.wallMs / 1000)} s)`);
     }
-    console.log(`\nrelay throughput (${int(RELAY_CHANGES)} changes queued, each a distinct user; MariaDB outbox → PostgreSQL users + user_profiles)`);
-    console.log(table(['relay', 'changes', 'seconds', 'changes/s', 'node CPU s', 'MariaDB CPU s*', 'PG CPU s*'], runs.map((r) => [
-      r.label, int(r.changes), f2(r.ms / 1000), int(r.perS), r.cpu && Number.isFinite(r.cpu.node) ? f2(r.cpu.node) : '-', r.cpu ? f2(r.cpu.mariadb) : '-', r.cpu ? f2(r.cpu.postgres) : '-',
-    ]), ['l', 'r', 'r', 'r', 'r', 'r', 'r']));
+    console.log(
+      `\nrelay throughput (${int(RELAY_CHANGES)} changes queued, each a distinct user; MariaDB outbox → PostgreSQL users + user_profiles)`,
+    );
+    console.log(
+      table(
+        ['relay', 'changes', 'seconds', 'changes/s', 'node CPU s', 'MariaDB CPU s*', 'PG CPU s*'],
+        runs.map((r) => [
+          r.label,
+          int(r.changes),
+          f2(r.ms / 1000),
+          int(r.perS),
+          r.cpu && Number.isFinite(r.cpu.node) ? f2(r.cpu.node) : '-',
+          r.cpu ? f2(r.cpu.mariadb) : '-',
+          r.cpu ? f2(r.cpu.postgres) : '-',
+        ]),
+        ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ),
+    );
     console.log('  * whole servers: includes any other session on the machine');
     // headline: one in-process relay at the first batch size (default 500), the median of its repeats
-    const isFirst = (r: RelayRun) => r.label === `in-process, batchSize ${BATCH_SIZES[0]}` || r.label.startsWith(`in-process, batchSize ${BATCH_SIZES[0]} (`);
+    const isFirst = (r: RelayRun) =>
+      r.label === `in-process, batchSize ${BATCH_SIZES[0]}` ||
+      r.label.startsWith(`in-process, batchSize ${BATCH_SIZES[0]} (`);
     const firsts = runs.filter(isFirst).sort((a, b) => a.perS - b.perS);
     const headline = firsts[Math.floor((firsts.length - 1) / 2)] ?? runs[0];
-    if (firsts.length > 1) console.log(`\nrelay, in-process, batchSize ${BATCH_SIZES[0]}: ${firsts.map((r) => int(r.perS)).join(', ')} changes/s over ${firsts.length} runs; median ${int(headline!.perS)} (the headline figure)`);
-    for (const r of runs) if (r.profile && (r === headline || !isFirst(r))) {
-      console.log(`\nwhere the relay's time goes — ${r.label} (each statement timed around the driver call: round trip + server work)`);
-      printProfile(r);
-    }
+    if (firsts.length > 1)
+      console.log(
+        `\nrelay, in-process, batchSize ${BATCH_SIZES[0]}: ${firsts.map((r) => int(r.perS)).join(', ')} changes/s over ${firsts.length} runs; median ${int(headline!.perS)} (the headline figure)`,
+      );
+    for (const r of runs)
+      if (r.profile && (r === headline || !isFirst(r))) {
+        console.log(
+          `\nwhere the relay's time goes — ${r.label} (each statement timed around the driver call: round trip + server work)`,
+        );
+        printProfile(r);
+      }
 
     // ---------------------------------------------------------------- part 3: checks
     const failures: string[] = [];
@@ -693,12 +1014,21 @@ async function main(): Promise<void> {
     const t = new pg.Client({ connectionString: tgt.url });
     await t.connect();
     try {
-      const [srcRows] = (await app.query('SELECT id, version, CAST(balance AS CHAR) AS balance FROM users')) as [{ id: number; version: number; balance: string }[], unknown];
+      const [srcRows] = (await app.query('SELECT id, version, CAST(balance AS CHAR) AS balance FROM users')) as [
+        { id: number; version: number; balance: string }[],
+        unknown,
+      ];
       const ledger = new Map<number, bigint>();
-      for (const r of (await t.query(`SELECT entity_key, version::text AS v FROM tandem.version_ledger WHERE entity = 'users'`)).rows) ledger.set(Number(JSON.parse(r.entity_key)[0]), BigInt(r.v));
+      for (const r of (
+        await t.query(`SELECT entity_key, version::text AS v FROM tandem.version_ledger WHERE entity = 'users'`)
+      ).rows)
+        ledger.set(Number(JSON.parse(r.entity_key)[0]), BigInt(r.v));
       const bal = new Map<number, string>();
-      for (const r of (await t.query(`SELECT id::text AS id, balance::text AS b FROM users`)).rows) bal.set(Number(r.id), r.b);
-      let equal = 0, behindPlain = 0, wrong = 0;
+      for (const r of (await t.query(`SELECT id::text AS id, balance::text AS b FROM users`)).rows)
+        bal.set(Number(r.id), r.b);
+      let equal = 0,
+        behindPlain = 0,
+        wrong = 0;
       for (const s of srcRows) {
         const same = ledger.get(Number(s.id)) === BigInt(s.version) && bal.get(Number(s.id)) === s.balance;
         if (same) equal++;
@@ -706,7 +1036,9 @@ async function main(): Promise<void> {
         else wrong++;
       }
       const dl = (await t.query(`SELECT count(*)::int AS n FROM tandem.dead_letters`)).rows[0].n as number;
-      console.log(`\ncheck: ${int(srcRows.length)} source users; ${int(equal)} equal on the target (version in the ledger and balance); ${int(behindPlain)} behind whose last write was a plain one (mode 1, not captured, as expected); ${int(wrong)} wrong; dead letters ${dl}; outbox ${left}`);
+      console.log(
+        `\ncheck: ${int(srcRows.length)} source users; ${int(equal)} equal on the target (version in the ledger and balance); ${int(behindPlain)} behind whose last write was a plain one (mode 1, not captured, as expected); ${int(wrong)} wrong; dead letters ${dl}; outbox ${left}`,
+      );
       if (wrong) failures.push(`${wrong} users differ on the target although their last write went through Tandem`);
       if (dl) failures.push(`${dl} dead letters`);
     } finally {
@@ -719,9 +1051,13 @@ async function main(): Promise<void> {
 
     const outboxAdd = dists.get('outbox')!.p99 - plainP99;
     const downMove = dists.get('pg_down')!.p99 - dists.get('outbox')!.p99;
-    console.log(`\naims: outbox adds ${f3(outboxAdd)} ms at p99 (aim < 1 ms: ${outboxAdd < 1 ? 'met' : 'NOT met'}); relay ${int(headline?.perS ?? 0)} changes/s (aim ≥ 10,000: ${(headline?.perS ?? 0) >= 10_000 ? 'met' : 'NOT met'}); ` +
-      `p99 PG down (refused) − p99 outbox = ${fmtP99Delta(dists.get('pg_down')!.p99, dists.get('outbox')!.p99)} ms (${downMove < 1 ? 'unmoved' : 'MOVED'}); PG hung: p99 ${f2(hungA.d.p99)} ms (phase TTL 1 s), ${f2(hungB.d.p99)} ms (phase cached)`);
-    console.log(`dualwrite p99_plain_ms=${f3(plainP99)} p99_outbox_ms=${f3(dists.get('outbox')!.p99)} p99_fastpath_ms=${f3(dists.get('fastpath')!.p99)} p99_pg_down_ms=${f3(dists.get('pg_down')!.p99)} relay_changes_per_s=${Math.round(headline?.perS ?? 0)}`);
+    console.log(
+      `\naims: outbox adds ${f3(outboxAdd)} ms at p99 (aim < 1 ms: ${outboxAdd < 1 ? 'met' : 'NOT met'}); relay ${int(headline?.perS ?? 0)} changes/s (aim ≥ 10,000: ${(headline?.perS ?? 0) >= 10_000 ? 'met' : 'NOT met'}); ` +
+        `p99 PG down (refused) − p99 outbox = ${fmtP99Delta(dists.get('pg_down')!.p99, dists.get('outbox')!.p99)} ms (${downMove < 1 ? 'unmoved' : 'MOVED'}); PG hung: p99 ${f2(hungA.d.p99)} ms (phase TTL 1 s), ${f2(hungB.d.p99)} ms (phase cached)`,
+    );
+    console.log(
+      `dualwrite p99_plain_ms=${f3(plainP99)} p99_outbox_ms=${f3(dists.get('outbox')!.p99)} p99_fastpath_ms=${f3(dists.get('fastpath')!.p99)} p99_pg_down_ms=${f3(dists.get('pg_down')!.p99)} relay_changes_per_s=${Math.round(headline?.perS ?? 0)}`,
+    );
   } finally {
     await cleanup();
   }

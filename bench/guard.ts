@@ -30,7 +30,11 @@ import type { Store } from '../src/stores/types.js';
 import { PG_BASE } from './common.js';
 
 const { values: args } = parseArgs({
-  options: { runs: { type: 'string', default: '3' }, rate: { type: 'string', default: '400' }, control: { type: 'string', default: 'postgres' } },
+  options: {
+    runs: { type: 'string', default: '3' },
+    rate: { type: 'string', default: '400' },
+    control: { type: 'string', default: 'postgres' },
+  },
 });
 const RUNS = Math.max(1, Number(args.runs));
 const RATE = Math.max(10, Number(args.rate));
@@ -59,7 +63,10 @@ async function openControl(): Promise<{ store: Store; drop: () => Promise<void> 
 }
 
 async function canary(control: Store): Promise<string | null> {
-  const r = await control.query<{ value: unknown }>(`SELECT value FROM ${control.controlTable('state')} WHERE name = ${control.sql.param(1)}`, [ROUTING_STATE_ROWS.canaryPercent]);
+  const r = await control.query<{ value: unknown }>(
+    `SELECT value FROM ${control.controlTable('state')} WHERE name = ${control.sql.param(1)}`,
+    [ROUTING_STATE_ROWS.canaryPercent],
+  );
   return r[0] ? String(r[0].value) : null;
 }
 
@@ -67,7 +74,10 @@ async function once(scenario: Scenario): Promise<number> {
   const { store: control, drop } = await openControl();
   try {
     await ensureControlSchema(control);
-    await control.execute(`INSERT INTO ${control.controlTable('state')} (name, value) VALUES (${control.sql.param(1)}, '20')`, [ROUTING_STATE_ROWS.canaryPercent]);
+    await control.execute(
+      `INSERT INTO ${control.controlTable('state')} (name, value) VALUES (${control.sql.param(1)}, '20')`,
+      [ROUTING_STATE_ROWS.canaryPercent],
+    );
     const stats = createReadStats({ instanceId: 'bench', metrics: true });
     const pub = stats.startPublishing(control, { intervalMs: GUARD_DEFAULTS.publishSeconds * 1000 });
     let bad = false;
@@ -94,7 +104,9 @@ async function once(scenario: Scenario): Promise<number> {
     // the guard service: evaluateGuard every intervalSeconds (what GuardService runs)
     const guard = (async () => {
       while (!stop) {
-        await evaluateGuard(control, GUARD_DEFAULTS).catch((e) => console.error(`evaluation failed: ${(e as Error).message}`));
+        await evaluateGuard(control, GUARD_DEFAULTS).catch((e) =>
+          console.error(`evaluation failed: ${(e as Error).message}`),
+        );
         await sleep(GUARD_DEFAULTS.intervalSeconds * 1000);
       }
     })();
@@ -119,7 +131,6 @@ async function once(scenario: Scenario): Promise<number> {
   }
 }
 
-
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -132,17 +143,28 @@ function observerCost(metrics: boolean): number {
     const s = createReadStats({ instanceId: `cost-${metrics}`, metrics });
     const N = 100_000;
     const t0 = performance.now();
-    for (let i = 0; i < N; i++) s.read({ entity: 'users', origin: i % 2 ? 'new' : 'legacy', outcome: i % 97 ? 'ok' : 'error', latencyMs: 1 + (i % 50), served: i % 3 !== 0 });
+    for (let i = 0; i < N; i++)
+      s.read({
+        entity: 'users',
+        origin: i % 2 ? 'new' : 'legacy',
+        outcome: i % 97 ? 'ok' : 'error',
+        latencyMs: 1 + (i % 50),
+        served: i % 3 !== 0,
+      });
     rounds.push(((performance.now() - t0) * 1000) / N);
   }
   return median(rounds);
 }
 const costPlain = observerCost(false);
 const costMetrics = observerCost(true);
-console.log(`observer: ${costPlain.toFixed(2)} µs per read without Prometheus metrics, ${costMetrics.toFixed(2)} µs with them`);
+console.log(
+  `observer: ${costPlain.toFixed(2)} µs per read without Prometheus metrics, ${costMetrics.toFixed(2)} µs with them`,
+);
 
 const results: Record<Scenario, number[]> = { errors: [], latency: [], mismatch: [] };
-console.log(`guard bench: ${RATE} reads/s of new, control ${args.control}, ${RUNS} runs per scenario, defaults ${JSON.stringify(GUARD_DEFAULTS)}`);
+console.log(
+  `guard bench: ${RATE} reads/s of new, control ${args.control}, ${RUNS} runs per scenario, defaults ${JSON.stringify(GUARD_DEFAULTS)}`,
+);
 for (const s of ['errors', 'latency', 'mismatch'] as const) {
   for (let r = 0; r < RUNS; r++) {
     const ms = await once(s);
@@ -152,4 +174,6 @@ for (const s of ['errors', 'latency', 'mismatch'] as const) {
 }
 const fmt = (s: Scenario) => `${Math.round(median(results[s]))}`;
 const max = Math.max(...Object.values(results).flat());
-console.log(`guard errors_ms=${fmt('errors')} latency_ms=${fmt('latency')} mismatch_ms=${fmt('mismatch')} (median of ${RUNS}; max ${Math.round(max)}) observer_us=${costPlain.toFixed(2)}/${costMetrics.toFixed(2)}`);
+console.log(
+  `guard errors_ms=${fmt('errors')} latency_ms=${fmt('latency')} mismatch_ms=${fmt('mismatch')} (median of ${RUNS}; max ${Math.round(max)}) observer_us=${costPlain.toFixed(2)}/${costMetrics.toFixed(2)}`,
+);

@@ -44,24 +44,40 @@ const LOGINS = Number(args.logins);
 const PER_SCHEME = Number(args['per-scheme']);
 const CONCURRENCY = Number(args.concurrency);
 
-const SCHEMES = ['hex-md5', 'django-sha1', 'mysql41', 'ldap-ssha', 'md5-crypt', 'phpass', 'sha512-crypt', 'bcrypt'] as const;
+const SCHEMES = [
+  'hex-md5',
+  'django-sha1',
+  'mysql41',
+  'ldap-ssha',
+  'md5-crypt',
+  'phpass',
+  'sha512-crypt',
+  'bcrypt',
+] as const;
 type Scheme = (typeof SCHEMES)[number];
 
 async function legacyHash(scheme: Scheme, pw: string): Promise<string> {
   const salt = randomBytes(6).toString('base64').replace(/[+/=]/g, 'x').slice(0, 8);
   const hex = (alg: string, ...p: string[]) => p.reduce((h, x) => h.update(x, 'utf8'), createHash(alg)).digest('hex');
   switch (scheme) {
-    case 'hex-md5': return hex('md5', pw);
-    case 'django-sha1': return `sha1$${salt}$${hex('sha1', salt, pw)}`;
-    case 'mysql41': return `*${createHash('sha1').update(createHash('sha1').update(pw, 'utf8').digest()).digest('hex').toUpperCase()}`;
+    case 'hex-md5':
+      return hex('md5', pw);
+    case 'django-sha1':
+      return `sha1$${salt}$${hex('sha1', salt, pw)}`;
+    case 'mysql41':
+      return `*${createHash('sha1').update(createHash('sha1').update(pw, 'utf8').digest()).digest('hex').toUpperCase()}`;
     case 'ldap-ssha': {
       const s = randomBytes(8);
       return `{SSHA}${Buffer.concat([createHash('sha1').update(pw, 'utf8').update(s).digest(), s]).toString('base64')}`;
     }
-    case 'md5-crypt': return `$1$${salt}$${md5CryptChecksum(Buffer.from(pw), Buffer.from(salt), '$1$')}`;
-    case 'phpass': return `$P$B${salt}${await phpassChecksum(Buffer.from(pw), salt, 13)}`;
-    case 'sha512-crypt': return `$6$${salt}$${await shaCryptChecksum('sha512', Buffer.from(pw), Buffer.from(salt, 'latin1'), 5000)}`;
-    case 'bcrypt': return bcrypt.hashSync(pw, 10);
+    case 'md5-crypt':
+      return `$1$${salt}$${md5CryptChecksum(Buffer.from(pw), Buffer.from(salt), '$1$')}`;
+    case 'phpass':
+      return `$P$B${salt}${await phpassChecksum(Buffer.from(pw), salt, 13)}`;
+    case 'sha512-crypt':
+      return `$6$${salt}$${await shaCryptChecksum('sha512', Buffer.from(pw), Buffer.from(salt, 'latin1'), 5000)}`;
+    case 'bcrypt':
+      return bcrypt.hashSync(pw, 10);
   }
 }
 
@@ -79,7 +95,11 @@ interface Figure {
 }
 
 /** Runs `n` tasks with `concurrency` workers; returns per-task latencies and the wall time. */
-async function run(n: number, concurrency: number, task: (i: number) => Promise<unknown>): Promise<{ lat: number[]; seconds: number }> {
+async function run(
+  n: number,
+  concurrency: number,
+  task: (i: number) => Promise<unknown>,
+): Promise<{ lat: number[]; seconds: number }> {
   const lat: number[] = [];
   let next = 0;
   const t0 = performance.now();
@@ -147,14 +167,18 @@ async function bench(dbName: string): Promise<void> {
   const migratedCount = 50;
   const rows: [number, string, string, string, number][] = [];
   const pw = (id: number) => `bench-password-${id}`;
-  process.stderr.write(`setting up ${migratedCount} migrated users and ${PER_SCHEME} legacy users for each of ${SCHEMES.length} schemes…\n`);
+  process.stderr.write(
+    `setting up ${migratedCount} migrated users and ${PER_SCHEME} legacy users for each of ${SCHEMES.length} schemes…\n`,
+  );
   const migrated: { id: number; email: string; phc: string }[] = [];
   for (let id = 1; id <= migratedCount; id++) {
     const phc = await hasher.hash(pw(id));
     migrated.push({ id, email: `m${id}@example.com`, phc });
     rows.push([id, `m${id}@example.com`, phc, `User ${id}`, 1]);
   }
-  const legacy: Record<Scheme, { id: number; email: string }[]> = Object.fromEntries(SCHEMES.map((s) => [s, []])) as never;
+  const legacy: Record<Scheme, { id: number; email: string }[]> = Object.fromEntries(
+    SCHEMES.map((s) => [s, []]),
+  ) as never;
   let id = 1000;
   for (const s of SCHEMES) {
     for (let i = 0; i < PER_SCHEME; i++, id++) {
@@ -163,15 +187,20 @@ async function bench(dbName: string): Promise<void> {
     }
   }
   await my.query('INSERT INTO users VALUES ?', [rows]);
-  for (const m of migrated) await pgc.query('INSERT INTO users VALUES ($1, $2, $3, $4)', [m.id, m.email, m.phc, `User ${m.id}`]);
+  for (const m of migrated)
+    await pgc.query('INSERT INTO users VALUES ($1, $2, $3, $4)', [m.id, m.email, m.phc, `User ${m.id}`]);
 
   const config = parseConfig({
     source: `${MYSQL_BASE}/${dbName}`,
     target: pgUrl,
     entities: {
       users: {
-        table: 'users', key: 'id', version: 'version',
-        targets: [{ table: 'users', columns: { id: 'id', email: 'email', password_hash: 'password_hash', name: 'name' } }],
+        table: 'users',
+        key: 'id',
+        version: 'version',
+        targets: [
+          { table: 'users', columns: { id: 'id', email: 'email', password_hash: 'password_hash', name: 'name' } },
+        ],
         identity: { identifier: 'email', password: 'password_hash', rawHex: { algorithm: 'md5' } },
       },
     },
@@ -183,7 +212,14 @@ async function bench(dbName: string): Promise<void> {
   await ensureControlSchema(target);
   const [entity] = m.entities;
   const bridge = async (floorMs?: number): Promise<IdentityBridge> =>
-    createIdentityBridge({ source, target, entity: entity!, logger: log, ...(floorMs !== undefined ? { floorMs } : {}), legacyBudget: { perSecond: 10_000, burst: 10_000 } });
+    createIdentityBridge({
+      source,
+      target,
+      entity: entity!,
+      logger: log,
+      ...(floorMs !== undefined ? { floorMs } : {}),
+      legacyBudget: { perSecond: 10_000, burst: 10_000 },
+    });
   const b = await bridge();
   const figures: Figure[] = [];
 
@@ -207,7 +243,13 @@ async function bench(dbName: string): Promise<void> {
       const s0 = performance.now();
       await (which === 'bare' ? bareTask(i) : loginTask(i));
       const ms = performance.now() - s0;
-      if (which === 'bare') { bareLat.push(ms); bareSec += ms / 1000; } else { aLat.push(ms); aSec += ms / 1000; }
+      if (which === 'bare') {
+        bareLat.push(ms);
+        bareSec += ms / 1000;
+      } else {
+        aLat.push(ms);
+        aSec += ms / 1000;
+      }
     }
   }
   const bare = figure('bare Argon2id verify', { lat: bareLat, seconds: bareSec });
@@ -225,37 +267,72 @@ async function bench(dbName: string): Promise<void> {
   const aC = figure(`(a) migrated user, ${CONCURRENCY} concurrent`, blocks.a);
   figures.push(bareC, aC);
   // what the bridge adds over a bare verify is essentially one round trip to the new store: its cost for scale
-  const lookupOnly = figure('    one new-store round trip (a lookup by lower(email))', await run(LOGINS, 1, (i) => {
-    const m = migrated[i % migratedCount]!;
-    return target.query('SELECT id, email, password_hash FROM users WHERE lower(email) = $1', [m.email]);
-  }));
+  const lookupOnly = figure(
+    '    one new-store round trip (a lookup by lower(email))',
+    await run(LOGINS, 1, (i) => {
+      const m = migrated[i % migratedCount]!;
+      return target.query('SELECT id, email, password_hash FROM users WHERE lower(email) = $1', [m.email]);
+    }),
+  );
   figures.push(lookupOnly);
   // (b) legacy users, first login = migration
   for (const s of SCHEMES) {
-    figures.push(figure(`(b) legacy ${s} → migrated`, await run(PER_SCHEME, 1, async (i) => {
-      const u = legacy[s][i]!;
-      const r = await b.authenticate({ identifier: u.email.toLowerCase(), password: pw(u.id) });
-      if (!r.ok || r.source !== 'legacy') throw new Error(`(b) ${s} login failed`);
-    })));
+    figures.push(
+      figure(
+        `(b) legacy ${s} → migrated`,
+        await run(PER_SCHEME, 1, async (i) => {
+          const u = legacy[s][i]!;
+          const r = await b.authenticate({ identifier: u.email.toLowerCase(), password: pw(u.id) });
+          if (!r.ok || r.source !== 'legacy') throw new Error(`(b) ${s} login failed`);
+        }),
+      ),
+    );
   }
   // (c) unknown users
   const unknownN = Math.min(LOGINS, 100);
-  figures.push(figure('(c) unknown user, default floor 250 ms', await run(unknownN, 1, (i) => b.authenticate({ identifier: `nobody${i}@example.com`, password: 'guess' }))));
-  figures.push(figure(`(c) unknown user, floor 250 ms, ${CONCURRENCY * 4} concurrent`, await run(unknownN * 2, CONCURRENCY * 4, (i) => b.authenticate({ identifier: `nobody-c${i}@example.com`, password: 'guess' }))));
+  figures.push(
+    figure(
+      '(c) unknown user, default floor 250 ms',
+      await run(unknownN, 1, (i) => b.authenticate({ identifier: `nobody${i}@example.com`, password: 'guess' })),
+    ),
+  );
+  figures.push(
+    figure(
+      `(c) unknown user, floor 250 ms, ${CONCURRENCY * 4} concurrent`,
+      await run(unknownN * 2, CONCURRENCY * 4, (i) =>
+        b.authenticate({ identifier: `nobody-c${i}@example.com`, password: 'guess' }),
+      ),
+    ),
+  );
   const b0 = await bridge(0);
-  figures.push(figure('(c) unknown user, floor off (the work)', await run(unknownN, 1, (i) => b0.authenticate({ identifier: `nobody-w${i}@example.com`, password: 'guess' }))));
+  figures.push(
+    figure(
+      '(c) unknown user, floor off (the work)',
+      await run(unknownN, 1, (i) => b0.authenticate({ identifier: `nobody-w${i}@example.com`, password: 'guess' })),
+    ),
+  );
 
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  process.stdout.write(`\nidentity bridge benchmark — ${availableParallelism()} CPUs (${cpu}), Node ${process.version}, Argon2id m=19456 KiB t=2 p=1\n`);
-  process.stdout.write(`${'case'.padEnd(48)}${'n'.padStart(6)}${'logins/s'.padStart(11)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}\n`);
+  process.stdout.write(
+    `\nidentity bridge benchmark — ${availableParallelism()} CPUs (${cpu}), Node ${process.version}, Argon2id m=19456 KiB t=2 p=1\n`,
+  );
+  process.stdout.write(
+    `${'case'.padEnd(48)}${'n'.padStart(6)}${'logins/s'.padStart(11)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}\n`,
+  );
   for (const f of figures) {
-    process.stdout.write(`${f.what.padEnd(48)}${String(f.n).padStart(6)}${f.perSecond.toFixed(1).padStart(11)}${f.p50.toFixed(2).padStart(10)}${f.p99.toFixed(2).padStart(10)}\n`);
+    process.stdout.write(
+      `${f.what.padEnd(48)}${String(f.n).padStart(6)}${f.perSecond.toFixed(1).padStart(11)}${f.p50.toFixed(2).padStart(10)}${f.p99.toFixed(2).padStart(10)}\n`,
+    );
   }
   const overhead = (a.p50 / bare.p50 - 1) * 100;
   const overheadC = (1 - aC.perSecond / bareC.perSecond) * 100;
-  process.stdout.write(`\nbridge overhead for migrated users: p50 ${overhead.toFixed(1)} % over a bare Argon2id verify (${(a.p50 - bare.p50).toFixed(2)} ms); ` +
-    `throughput at ${CONCURRENCY} concurrent ${overheadC.toFixed(1)} % lower; aim < 10 %: ${overhead < 10 ? 'met' : 'NOT met'}\n`);
-  process.stdout.write(`identity overhead_p50_pct=${overhead.toFixed(1)} migrated_p50_ms=${a.p50.toFixed(2)} bare_p50_ms=${bare.p50.toFixed(2)} unknown_p50_ms=${figures.find((f) => f.what.startsWith('(c) unknown user, default'))!.p50.toFixed(2)}\n`);
+  process.stdout.write(
+    `\nbridge overhead for migrated users: p50 ${overhead.toFixed(1)} % over a bare Argon2id verify (${(a.p50 - bare.p50).toFixed(2)} ms); ` +
+      `throughput at ${CONCURRENCY} concurrent ${overheadC.toFixed(1)} % lower; aim < 10 %: ${overhead < 10 ? 'met' : 'NOT met'}\n`,
+  );
+  process.stdout.write(
+    `identity overhead_p50_pct=${overhead.toFixed(1)} migrated_p50_ms=${a.p50.toFixed(2)} bare_p50_ms=${bare.p50.toFixed(2)} unknown_p50_ms=${figures.find((f) => f.what.startsWith('(c) unknown user, default'))!.p50.toFixed(2)}\n`,
+  );
 
   await m.close();
   await pgc.end();

@@ -74,7 +74,12 @@ async function main(): Promise<void> {
     );
     await c.end();
     await proxy.start();
-    const cfg = writeConfig(fixtureConfig(src.url, tgt.url).replace('  backfill:', `  routing: { refreshMs: 200, budgetMs: ${BUDGET}, maxConcurrentShadow: 64, shadowDeadlineMs: 1000 },\n  backfill:`));
+    const cfg = writeConfig(
+      fixtureConfig(src.url, tgt.url).replace(
+        '  backfill:',
+        `  routing: { refreshMs: 200, budgetMs: ${BUDGET}, maxConcurrentShadow: 64, shadowDeadlineMs: 1000 },\n  backfill:`,
+      ),
+    );
     const m = await openMigration(cfg, { entities: ['users'], log: createLogger({ level: 'silent' }) });
     await ensureControlSchema(m.stores.control);
     legacyDb = mysql.createPool({ uri: src.url, connectionLimit: 4 });
@@ -99,10 +104,16 @@ async function main(): Promise<void> {
     };
     const outcomes = new Map<string, number>();
     const observer = {
-      read: (s: ReadSample) => void outcomes.set(`${s.origin}:${s.outcome}`, (outcomes.get(`${s.origin}:${s.outcome}`) ?? 0) + 1),
+      read: (s: ReadSample) =>
+        void outcomes.set(`${s.origin}:${s.outcome}`, (outcomes.get(`${s.origin}:${s.outcome}`) ?? 0) + 1),
       comparison: (_e: string, o: CompareOutcome) => void outcomes.set(`cmp:${o}`, (outcomes.get(`cmp:${o}`) ?? 0) + 1),
     };
-    const reader = m.reads<number, Row>('users', { legacy, new: next, observer, compare: (a, b) => a.email === b.email });
+    const reader = m.reads<number, Row>('users', {
+      legacy,
+      new: next,
+      observer,
+      compare: (a, b) => a.email === b.email,
+    });
     const rnd = () => 1 + Math.floor(Math.random() * USERS);
     // warm-up: pools, JIT
     for (let i = 0; i < 200; i++) await legacy(rnd()), await next(rnd());
@@ -143,7 +154,7 @@ async function main(): Promise<void> {
       const p = (xs: number[], q: number) => quantile(xs, q);
       process.stdout.write(
         `${name.padEnd(22)} n=${String(n).padStart(5)}  plain p50 ${f(p(plain, 0.5))} p99 ${f(p(plain, 0.99))}  routed p50 ${f(p(routed, 0.5))} p99 ${f(p(routed, 0.99))}  ` +
-        `p99 extra ${f(p(routed, 0.99) - p(plain, 0.99))}  beyond-legacy p50 ${f(p(own, 0.5))} p99 ${f(p(own, 0.99))}  timer late p99 ${f(p(late, 0.99))}  [${[...outcomes].map(([k, v]) => `${k}=${v}`).join(' ')}]\n`,
+          `p99 extra ${f(p(routed, 0.99) - p(plain, 0.99))}  beyond-legacy p50 ${f(p(own, 0.5))} p99 ${f(p(own, 0.99))}  timer late p99 ${f(p(late, 0.99))}  [${[...outcomes].map(([k, v]) => `${k}=${v}`).join(' ')}]\n`,
       );
     };
     const settle = () => new Promise((r) => setTimeout(r, 1500));
@@ -178,17 +189,31 @@ async function main(): Promise<void> {
 
     const p99 = (xs: number[]) => quantile(xs, 0.99);
     const plainP99 = p99(results['shadow100 healthy']!.plain);
-    const shadowExtra = Math.max(...['shadow100 healthy', 'shadow100 slowed200', 'shadow100 failing'].map((k) => p99(results[k]!.routed) - p99(results[k]!.plain)));
+    const shadowExtra = Math.max(
+      ...['shadow100 healthy', 'shadow100 slowed200', 'shadow100 failing'].map(
+        (k) => p99(results[k]!.routed) - p99(results[k]!.plain),
+      ),
+    );
     const failP99 = p99(results['canary100 failing']!.routed);
     const slowP99 = p99(results['canary100 slowed200']!.routed);
     const slowPlain = p99(results['canary100 slowed200']!.plain);
     const failPlain = p99(results['canary100 failing']!.plain);
     const slowLate = p99(results['canary100 slowed200']!.late);
-    const shadowOwn = Math.max(...['shadow100 healthy', 'shadow100 slowed200', 'shadow100 failing'].map((k) => p99(results[k]!.own)));
-    process.stdout.write(`\nshadow at 100 %: worst p99 extra over plain ${shadowExtra.toFixed(3)} ms (target < 1 ms): ${shadowExtra < 1 ? 'ok' : 'MISSED'}; worst p99 of a read beyond its own legacy query ${shadowOwn.toFixed(3)} ms: ${shadowOwn < 1 ? 'ok' : 'MISSED'}\n`);
-    process.stdout.write(`canary, new failing: p99 ${failP99.toFixed(3)} ms ≤ budget ${BUDGET} + plain p99 ${failPlain.toFixed(3)}: ${failP99 <= BUDGET + failPlain ? 'ok' : 'MISSED'}\n`);
-    process.stdout.write(`canary, new slowed: p99 ${slowP99.toFixed(3)} ms ≤ budget ${BUDGET} + plain p99 ${slowPlain.toFixed(3)}: ${slowP99 <= BUDGET + slowPlain ? 'ok' : `MISSED (a ${BUDGET} ms timer fired up to ${slowLate.toFixed(1)} ms late at p99 meanwhile: ${slowP99 <= BUDGET + slowPlain + slowLate ? 'within budget + plain + timer lateness' : 'beyond timer lateness too'})`}\n`);
-    process.stdout.write(`routing p99_plain_ms=${plainP99.toFixed(3)} shadow_p99_extra_ms=${shadowExtra.toFixed(3)} shadow_p99_beyond_legacy_ms=${shadowOwn.toFixed(3)} canary_fail_p99_ms=${failP99.toFixed(3)} canary_slow_p99_ms=${slowP99.toFixed(3)} budget_ms=${BUDGET} load1=${loadavg()[0]!.toFixed(1)}\n`);
+    const shadowOwn = Math.max(
+      ...['shadow100 healthy', 'shadow100 slowed200', 'shadow100 failing'].map((k) => p99(results[k]!.own)),
+    );
+    process.stdout.write(
+      `\nshadow at 100 %: worst p99 extra over plain ${shadowExtra.toFixed(3)} ms (target < 1 ms): ${shadowExtra < 1 ? 'ok' : 'MISSED'}; worst p99 of a read beyond its own legacy query ${shadowOwn.toFixed(3)} ms: ${shadowOwn < 1 ? 'ok' : 'MISSED'}\n`,
+    );
+    process.stdout.write(
+      `canary, new failing: p99 ${failP99.toFixed(3)} ms ≤ budget ${BUDGET} + plain p99 ${failPlain.toFixed(3)}: ${failP99 <= BUDGET + failPlain ? 'ok' : 'MISSED'}\n`,
+    );
+    process.stdout.write(
+      `canary, new slowed: p99 ${slowP99.toFixed(3)} ms ≤ budget ${BUDGET} + plain p99 ${slowPlain.toFixed(3)}: ${slowP99 <= BUDGET + slowPlain ? 'ok' : `MISSED (a ${BUDGET} ms timer fired up to ${slowLate.toFixed(1)} ms late at p99 meanwhile: ${slowP99 <= BUDGET + slowPlain + slowLate ? 'within budget + plain + timer lateness' : 'beyond timer lateness too'})`}\n`,
+    );
+    process.stdout.write(
+      `routing p99_plain_ms=${plainP99.toFixed(3)} shadow_p99_extra_ms=${shadowExtra.toFixed(3)} shadow_p99_beyond_legacy_ms=${shadowOwn.toFixed(3)} canary_fail_p99_ms=${failP99.toFixed(3)} canary_slow_p99_ms=${slowP99.toFixed(3)} budget_ms=${BUDGET} load1=${loadavg()[0]!.toFixed(1)}\n`,
+    );
     await m.close();
   } finally {
     await legacyDb?.end();

@@ -59,7 +59,18 @@ interface VerifyView {
 let SOURCE_DB = '';
 let TARGET_DB = '';
 const GENERATOR = 'users-v1 seed=42';
-const COLUMNS = ['id', 'email', 'name', 'bio', 'status', 'password_hash', 'balance', 'created_at', 'updated_at', 'version'];
+const COLUMNS = [
+  'id',
+  'email',
+  'name',
+  'bio',
+  'status',
+  'password_hash',
+  'balance',
+  'created_at',
+  'updated_at',
+  'version',
+];
 
 const SOURCE_DDL = `CREATE TABLE users (
   id BIGINT NOT NULL PRIMARY KEY, email VARCHAR(254) NOT NULL, name VARCHAR(200) NOT NULL, bio TEXT NULL,
@@ -86,14 +97,31 @@ const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 function tsv(v: string | number | null): string {
   if (v === null) return '\\N';
   const x = String(v);
-  return /[\\\t\n\r\0]/.test(x) ? x.replace(/[\\\t\n\r\0]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0' })[c]!) : x;
+  return /[\\\t\n\r\0]/.test(x)
+    ? x.replace(/[\\\t\n\r\0]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0' })[c]!)
+    : x;
 }
 
 function tsvBatch(from: number, to: number): Buffer {
   const lines: string[] = [];
   for (let id = from; id <= to; id++) {
     const u = syntheticUser(id, 42);
-    lines.push([u.id, u.email, `${u.first_name} ${u.last_name}`, u.bio, u.status, u.password_hash, u.balance, u.created_at, u.updated_at, u.version].map(tsv).join('\t'));
+    lines.push(
+      [
+        u.id,
+        u.email,
+        `${u.first_name} ${u.last_name}`,
+        u.bio,
+        u.status,
+        u.password_hash,
+        u.balance,
+        u.created_at,
+        u.updated_at,
+        u.version,
+      ]
+        .map(tsv)
+        .join('\t'),
+    );
   }
   return Buffer.from(`${lines.join('\n')}\n`, 'utf8');
 }
@@ -102,7 +130,9 @@ function tsvBatch(from: number, to: number): Buffer {
 async function reusable(rows: number): Promise<boolean> {
   const m = await mysql.createConnection({ uri: `${MYSQL_BASE}/mysql` });
   try {
-    const [meta] = await m.query<mysql.RowDataPacket[]>(`SELECT v FROM \`${SOURCE_DB}\`.bench_meta WHERE k = 'generator'`).catch(() => [[]] as unknown as [mysql.RowDataPacket[]]);
+    const [meta] = await m
+      .query<mysql.RowDataPacket[]>(`SELECT v FROM \`${SOURCE_DB}\`.bench_meta WHERE k = 'generator'`)
+      .catch(() => [[]] as unknown as [mysql.RowDataPacket[]]);
     if (meta[0]?.v !== `${GENERATOR} rows=${rows}`) return false;
   } finally {
     await m.end();
@@ -141,7 +171,10 @@ async function build(rows: number): Promise<void> {
     for (let from = 1; from <= rows; from += 50_000) {
       const buf = tsvBatch(from, Math.min(rows, from + 49_999));
       await Promise.all([
-        m.query({ sql: `LOAD DATA LOCAL INFILE 'users.tsv' INTO TABLE users CHARACTER SET utf8mb4 (${COLUMNS.join(', ')})`, infileStreamFactory: () => Readable.from([buf]) } as mysql.QueryOptions),
+        m.query({
+          sql: `LOAD DATA LOCAL INFILE 'users.tsv' INTO TABLE users CHARACTER SET utf8mb4 (${COLUMNS.join(', ')})`,
+          infileStreamFactory: () => Readable.from([buf]),
+        } as mysql.QueryOptions),
         pipeline(Readable.from([buf]), p.query(copyFrom(`COPY users (${COLUMNS.join(', ')}) FROM STDIN`))),
       ]);
     }
@@ -153,7 +186,9 @@ async function build(rows: number): Promise<void> {
     await m.end();
     await p.end();
   }
-  console.log(`setup: built ${SOURCE_DB}.users (MariaDB) and ${TARGET_DB}.users (PostgreSQL), ${int(rows)} rows each, in ${s(performance.now() - t0)} (not part of the figures)`);
+  console.log(
+    `setup: built ${SOURCE_DB}.users (MariaDB) and ${TARGET_DB}.users (PostgreSQL), ${int(rows)} rows each, in ${s(performance.now() - t0)} (not part of the figures)`,
+  );
 }
 
 async function drop(): Promise<void> {
@@ -168,7 +203,11 @@ async function drop(): Promise<void> {
 
 /** The physical floor: a plain checksum query on each engine, both at once. Returns [maria, pg, both] ms. */
 async function floor(): Promise<[number, number, number]> {
-  const m = await mysql.createConnection({ uri: `${MYSQL_BASE}/${SOURCE_DB}`, supportBigNumbers: true, bigNumberStrings: true });
+  const m = await mysql.createConnection({
+    uri: `${MYSQL_BASE}/${SOURCE_DB}`,
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+  });
   const p = new pg.Client({ connectionString: `${PG_BASE}/${TARGET_DB}` });
   await p.connect();
   try {
@@ -179,8 +218,14 @@ async function floor(): Promise<[number, number, number]> {
       return performance.now() - t0;
     };
     const [a, b] = await Promise.all([
-      timed(() => m.query(`SELECT COUNT(*), SUM(CAST(CONV(LEFT(MD5(CONCAT_WS('#', ${cols})), 16), 16, 10) AS UNSIGNED)) FROM users`)),
-      timed(() => p.query(`SELECT count(*), sum(('x' || left(md5(concat_ws('#', ${cols})), 16))::bit(64)::bigint) FROM users`)),
+      timed(() =>
+        m.query(
+          `SELECT COUNT(*), SUM(CAST(CONV(LEFT(MD5(CONCAT_WS('#', ${cols})), 16), 16, 10) AS UNSIGNED)) FROM users`,
+        ),
+      ),
+      timed(() =>
+        p.query(`SELECT count(*), sum(('x' || left(md5(concat_ws('#', ${cols})), 16))::bit(64)::bigint) FROM users`),
+      ),
     ]);
     return [a, b, Math.max(a, b)];
   } finally {
@@ -199,7 +244,11 @@ interface Phase {
 async function verify(ctx: VerifyView, mode: VerifyMode): Promise<Phase> {
   const c0 = serverCpu();
   const t0 = performance.now();
-  const report = await runVerify(ctx.source, ctx.target, ctx.entities, { mode, pageRows: ctx.config.verify.pageRows, maxReportedDifferences: 100 });
+  const report = await runVerify(ctx.source, ctx.target, ctx.entities, {
+    mode,
+    pageRows: ctx.config.verify.pageRows,
+    maxReportedDifferences: 100,
+  });
   const ms = performance.now() - t0;
   const c1 = serverCpu();
   return { ms, mariaCpu: c1.mariadb - c0.mariadb, pgCpu: c1.postgres - c0.postgres, report };
@@ -210,7 +259,15 @@ const line = (label: string, p: Phase, floorMs: number) =>
 
 async function main(): Promise<void> {
   const { values: a } = parseArgs({
-    options: { rows: { type: 'string', default: '1000000' }, keep: { type: 'boolean', default: false }, run: { type: 'string' }, fresh: { type: 'boolean', default: false }, runs: { type: 'string', default: '1' }, 'skip-full': { type: 'boolean', default: false }, help: { type: 'boolean', default: false } },
+    options: {
+      rows: { type: 'string', default: '1000000' },
+      keep: { type: 'boolean', default: false },
+      run: { type: 'string' },
+      fresh: { type: 'boolean', default: false },
+      runs: { type: 'string', default: '1' },
+      'skip-full': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
     strict: true,
   });
   if (a.help) return console.log(HELP);
@@ -222,7 +279,8 @@ async function main(): Promise<void> {
   SOURCE_DB = `tandem_bench_verify_${run}`;
   TARGET_DB = `tandem_bench_verify_target_${run}`;
 
-  if (!a.fresh && (await reusable(rows))) console.log(`setup: reusing ${SOURCE_DB} and ${TARGET_DB} (${int(rows)} rows, ${GENERATOR})`);
+  if (!a.fresh && (await reusable(rows)))
+    console.log(`setup: reusing ${SOURCE_DB} and ${TARGET_DB} (${int(rows)} rows, ${GENERATOR})`);
   else {
     try {
       await build(rows);
@@ -233,14 +291,17 @@ async function main(): Promise<void> {
   }
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-verify-'));
   const configPath = join(dir, 'tandem.config.ts');
-  writeFileSync(configPath, `import { defineConfig } from 'tandem';
+  writeFileSync(
+    configPath,
+    `import { defineConfig } from 'tandem';
 export default defineConfig({
   source: ${JSON.stringify(`${MYSQL_BASE}/${SOURCE_DB}`)},
   target: ${JSON.stringify(`${PG_BASE}/${TARGET_DB}`)},
   entities: { users: { table: 'users', key: 'id', version: 'version', sensitive: ['password_hash'],
     targets: [{ table: 'users', columns: { ${COLUMNS.map((c) => `${c}: '${c}'`).join(', ')} } }] } },
 });
-`);
+`,
+  );
   const failures: string[] = [];
   try {
     // the floor
@@ -256,7 +317,13 @@ export default defineConfig({
     const t0 = performance.now();
     const m = await openMigration(configPath, { log: createLogger({ level: 'warn' }) });
     const roles = m.roles(await m.readPhase().catch(() => 'prepare' as const));
-    const ctx: VerifyView = { config: m.config, source: roles.primary, target: roles.secondary, entities: roles.entities, close: () => m.close() };
+    const ctx: VerifyView = {
+      config: m.config,
+      source: roles.primary,
+      target: roles.secondary,
+      entities: roles.entities,
+      close: () => m.close(),
+    };
     const openMs = performance.now() - t0;
     try {
       // (a) in sync
@@ -267,12 +334,24 @@ export default defineConfig({
         if (!inSync || p.ms < inSync.ms) inSync = p;
       }
       const ea = inSync!.report.entities[0]!;
-      if (!inSync!.report.ok || ea.sourceRows !== rows) failures.push(`(a) expected parity over ${rows} rows: ${JSON.stringify(ea)}`);
+      if (!inSync!.report.ok || ea.sourceRows !== rows)
+        failures.push(`(a) expected parity over ${rows} rows: ${JSON.stringify(ea)}`);
 
       // (b) 10 random target rows changed, one column each
       const p = new pg.Client({ connectionString: `${PG_BASE}/${TARGET_DB}` });
       await p.connect();
-      const changes: [string, string][] = [['email', `email = email || '.x'`], ['name', `name = name || '!'`], ['bio', `bio = CASE WHEN bio IS NULL THEN '' ELSE NULL END`], ['status', `status = 'tampered'`], ['balance', 'balance = balance + 0.01'], ['created_at', `created_at = created_at + interval '1 microsecond'`], ['updated_at', `updated_at = updated_at - interval '1 day'`], ['version', 'version = version + 1'], ['password_hash', `password_hash = 'x' || password_hash`], ['name', `name = upper(name)`]];
+      const changes: [string, string][] = [
+        ['email', `email = email || '.x'`],
+        ['name', `name = name || '!'`],
+        ['bio', `bio = CASE WHEN bio IS NULL THEN '' ELSE NULL END`],
+        ['status', `status = 'tampered'`],
+        ['balance', 'balance = balance + 0.01'],
+        ['created_at', `created_at = created_at + interval '1 microsecond'`],
+        ['updated_at', `updated_at = updated_at - interval '1 day'`],
+        ['version', 'version = version + 1'],
+        ['password_hash', `password_hash = 'x' || password_hash`],
+        ['name', `name = upper(name)`],
+      ];
       const ids = new Set<number>();
       while (ids.size < 10) ids.add(1 + Math.floor(Math.random() * rows));
       const expected = new Map<string, string>();
@@ -280,17 +359,27 @@ export default defineConfig({
       for (const id of ids) {
         const [col, set] = changes[k++]!;
         // upper(name) may leave a name unchanged (no letters): then change it another way
-        const r = await p.query(`UPDATE users SET ${set} WHERE id = $1 RETURNING (SELECT name FROM users WHERE id = $1) IS DISTINCT FROM name AS moved`, [id]);
-        if (col === 'name' && set.includes('upper') && !r.rows[0]?.moved) await p.query(`UPDATE users SET name = name || '?' WHERE id = $1`, [id]);
+        const r = await p.query(
+          `UPDATE users SET ${set} WHERE id = $1 RETURNING (SELECT name FROM users WHERE id = $1) IS DISTINCT FROM name AS moved`,
+          [id],
+        );
+        if (col === 'name' && set.includes('upper') && !r.rows[0]?.moved)
+          await p.query(`UPDATE users SET name = name || '?' WHERE id = $1`, [id]);
         expected.set(`["${id}"]`, `users.${col}`);
       }
       await p.end();
-      console.log(`(b) checksum, 10 target rows changed: ${[...expected].map(([key, c]) => `${key} ${c}`).join(', ')} (load avg ${load()})`);
+      console.log(
+        `(b) checksum, 10 target rows changed: ${[...expected].map(([key, c]) => `${key} ${c}`).join(', ')} (load avg ${load()})`,
+      );
       const diff = await verify(ctx, 'checksum');
-      const found = new Map(diff.report.differences.map((d) => [d.key, d.columns.map((c) => `${c.table}.${c.column}`).join(',')]));
+      const found = new Map(
+        diff.report.differences.map((d) => [d.key, d.columns.map((c) => `${c.table}.${c.column}`).join(',')]),
+      );
       const same = found.size === expected.size && [...expected].every(([key, c]) => found.get(key) === c);
       if (!same) failures.push(`(b) expected ${JSON.stringify([...expected])}, found ${JSON.stringify([...found])}`);
-      console.log(`(b) found ${found.size} differing keys: ${[...found].map(([key, c]) => `${key} ${c}`).join(', ')} — ${same ? 'exactly the 10 changed, with their columns' : 'MISMATCH'}`);
+      console.log(
+        `(b) found ${found.size} differing keys: ${[...found].map(([key, c]) => `${key} ${c}`).join(', ')} — ${same ? 'exactly the 10 changed, with their columns' : 'MISMATCH'}`,
+      );
 
       // (d) put them back with the repair path
       await ensureControlSchema(ctx.target);
@@ -301,7 +390,9 @@ export default defineConfig({
       const repairMs = performance.now() - r0;
       const still = [...(await compareKeysNow(ctx.source, ctx.target, e, keys)).values()].filter(Boolean).length;
       if (still) failures.push(`(d) ${still} keys still differ after repairKeys`);
-      console.log(`(d) repairKeys on the 10 keys: ${s(repairMs)}, ${still ? `${still} still differ` : 'all match again'}`);
+      console.log(
+        `(d) repairKeys on the 10 keys: ${s(repairMs)}, ${still ? `${still} still differ` : 'all match again'}`,
+      );
 
       // (c) full streaming
       let full: Phase | null = null;
@@ -312,17 +403,25 @@ export default defineConfig({
       }
 
       const out = ['', `figures for ${int(rows)} rows (connect + introspect ${s(openMs)}, not included):`];
-      out.push(`${'physical floor (plain checksum, both engines at once)'.padEnd(44)} ${s(floorMs).padStart(9)}   MariaDB ${s(best[0])}, PostgreSQL ${s(best[1])}`);
+      out.push(
+        `${'physical floor (plain checksum, both engines at once)'.padEnd(44)} ${s(floorMs).padStart(9)}   MariaDB ${s(best[0])}, PostgreSQL ${s(best[1])}`,
+      );
       out.push(line('(a) checksum, in sync', inSync!, floorMs));
-      out.push(`      ${ea.mode === 'checksum' ? `${ea.segments} segments, ${ea.queries} queries, pushdown ${ea.pushdown.source}/${Object.values(ea.pushdown.targets).join(',')}` : ''}`);
+      out.push(
+        `      ${ea.mode === 'checksum' ? `${ea.segments} segments, ${ea.queries} queries, pushdown ${ea.pushdown.source}/${Object.values(ea.pushdown.targets).join(',')}` : ''}`,
+      );
       out.push(line('(b) checksum, 10 rows changed', diff, floorMs));
       const eb = diff.report.entities[0]!;
-      out.push(`      ${eb.mode === 'checksum' ? `${eb.segments} segments (${eb.differingSegments} differing), ${eb.queries} queries, different ${eb.different}` : ''}`);
+      out.push(
+        `      ${eb.mode === 'checksum' ? `${eb.segments} segments (${eb.differingSegments} differing), ${eb.queries} queries, different ${eb.different}` : ''}`,
+      );
       if (full) out.push(line('(c) full streaming', full, floorMs));
       console.log(out.join('\n'));
       for (const f of failures) console.error(`CHECK FAILED: ${f}`);
       if (failures.length) process.exitCode = 1;
-      console.log(`verify rows=${rows} floor_s=${(floorMs / 1000).toFixed(2)} checksum_s=${(inSync!.ms / 1000).toFixed(2)} checksum_10diff_s=${(diff.ms / 1000).toFixed(2)} full_s=${full ? (full.ms / 1000).toFixed(2) : 'skipped'} a_over_floor=${(inSync!.ms / floorMs).toFixed(2)} b_over_floor=${(diff.ms / floorMs).toFixed(2)}`);
+      console.log(
+        `verify rows=${rows} floor_s=${(floorMs / 1000).toFixed(2)} checksum_s=${(inSync!.ms / 1000).toFixed(2)} checksum_10diff_s=${(diff.ms / 1000).toFixed(2)} full_s=${full ? (full.ms / 1000).toFixed(2) : 'skipped'} a_over_floor=${(inSync!.ms / floorMs).toFixed(2)} b_over_floor=${(diff.ms / floorMs).toFixed(2)}`,
+      );
     } finally {
       await ctx.close();
     }

@@ -32,7 +32,8 @@ export interface ChaosEntity {
 
 const pick = <T>(r: () => number, a: readonly T[]) => a[Math.floor(r() * a.length)]!;
 const NAMES = ['Ada', 'Bo', 'Chen', 'Dana', 'Eli', 'Fern', 'Gus', 'Hana', 'Ivo', 'June'];
-const word = (r: () => number, n: number) => Array.from({ length: n }, () => 'abcdefghijklmnopqrstuvwxyz'[Math.floor(r() * 26)]).join('');
+const word = (r: () => number, n: number) =>
+  Array.from({ length: n }, () => 'abcdefghijklmnopqrstuvwxyz'[Math.floor(r() * 26)]).join('');
 const cents = (r: () => number) => (Math.floor(r() * 10_000_000) / 100).toFixed(2);
 
 /** A UUID (v4 layout) from the generator `r`, lower case. */
@@ -46,22 +47,54 @@ export function uuidFrom(r: () => number): string {
 
 export const CHAOS_ENTITIES: ChaosEntity[] = [
   {
-    name: 'users', table: 'users', key: ['id'], counter: 'version', weight: 0.4,
+    name: 'users',
+    table: 'users',
+    key: ['id'],
+    counter: 'version',
+    weight: 0.4,
     values: (r, key, n) => ({
-      ...key, email: `u${key.id}@example.com`, first_name: pick(r, NAMES), last_name: word(r, 3 + Math.floor(r() * 6)),
-      bio: r() < 0.2 ? null : `bio ${word(r, 8)}`, status: pick(r, ['active', 'inactive', 'banned']), balance: cents(r), version: n,
+      ...key,
+      email: `u${key.id}@example.com`,
+      first_name: pick(r, NAMES),
+      last_name: word(r, 3 + Math.floor(r() * 6)),
+      bio: r() < 0.2 ? null : `bio ${word(r, 8)}`,
+      status: pick(r, ['active', 'inactive', 'banned']),
+      balance: cents(r),
+      version: n,
     }),
   },
   {
-    name: 'memberships', table: 'memberships', key: ['org_id', 'user_no'], counter: 'version', weight: 0.2,
-    values: (r, key, n) => ({ ...key, role: pick(r, ['owner', 'admin', 'member', 'guest']), points: Math.floor(r() * 1e9), version: n }),
+    name: 'memberships',
+    table: 'memberships',
+    key: ['org_id', 'user_no'],
+    counter: 'version',
+    weight: 0.2,
+    values: (r, key, n) => ({
+      ...key,
+      role: pick(r, ['owner', 'admin', 'member', 'guest']),
+      points: Math.floor(r() * 1e9),
+      version: n,
+    }),
   },
   {
-    name: 'devices', table: 'devices', key: ['id'], counter: 'version', weight: 0.2,
-    values: (r, key, n) => ({ ...key, name: `dev-${word(r, 6)}`, kind: pick(r, ['phone', 'tablet', 'laptop']), version: n }),
+    name: 'devices',
+    table: 'devices',
+    key: ['id'],
+    counter: 'version',
+    weight: 0.2,
+    values: (r, key, n) => ({
+      ...key,
+      name: `dev-${word(r, 6)}`,
+      kind: pick(r, ['phone', 'tablet', 'laptop']),
+      version: n,
+    }),
   },
   {
-    name: 'settings', table: 'settings', key: ['id'], counter: 'rev', weight: 0.2,
+    name: 'settings',
+    table: 'settings',
+    key: ['id'],
+    counter: 'rev',
+    weight: 0.2,
     values: (r, key, n) => ({ ...key, rev: n, value_text: r() < 0.15 ? null : `v=${word(r, 10)}` }),
   },
 ];

@@ -22,7 +22,17 @@ import { startPrivateRabbitMQ, type PrivateServer } from '../test/servers.js';
 import { CHAOS_ENTITIES, configText } from './entities.js';
 import { History } from './history.js';
 import { judge, openReader, type EntityVerdict, Watcher } from './judge.js';
-import { type Direction, type Fault, type FaultKind, formatSchedule, makeSchedule, mulberry32, type Schedule, STREAM, streamSeed } from './schedule.js';
+import {
+  type Direction,
+  type Fault,
+  type FaultKind,
+  formatSchedule,
+  makeSchedule,
+  mulberry32,
+  type Schedule,
+  STREAM,
+  streamSeed,
+} from './schedule.js';
 import { createStores, outboxAgeSql, type SeedStores } from './stores.js';
 import { seededCounts, Workload } from './workload.js';
 
@@ -89,7 +99,13 @@ class Proc {
   child: ChildProcess | null = null;
   exits = 0;
   private readonly lineHandlers: ((line: string) => void)[] = [];
-  constructor(private readonly argv: string[], readonly name: string, private readonly env: NodeJS.ProcessEnv, private readonly log: (s: string) => void, private readonly onExit?: (code: number | null) => void) {}
+  constructor(
+    private readonly argv: string[],
+    readonly name: string,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly log: (s: string) => void,
+    private readonly onExit?: (code: number | null) => void,
+  ) {}
   onLine(f: (line: string) => void): void {
     this.lineHandlers.push(f);
   }
@@ -103,7 +119,11 @@ class Proc {
   }
   start(): void {
     this.ready = false;
-    const child = spawn(process.execPath, this.argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TANDEM_LOG_LEVEL: 'error', ...this.env } });
+    const child = spawn(process.execPath, this.argv, {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TANDEM_LOG_LEVEL: 'error', ...this.env },
+    });
     let err = '';
     let out = '';
     child.stderr!.on('data', (d) => (err = (err + d).slice(-2000)));
@@ -121,7 +141,8 @@ class Proc {
       if (this.child === child) this.child = null;
       if (code && signal !== 'SIGKILL') this.log(`  ${this.name} exited ${code}: ${err.trim().split('\n').pop()}`);
       if (signal !== 'SIGKILL') this.onExit?.(code);
-      if (process.env.CHAOS_DEBUG) this.log(`  ${this.name} exit code=${code} signal=${signal} err=${err.trim().split('\n').pop()}`);
+      if (process.env.CHAOS_DEBUG)
+        this.log(`  ${this.name} exit code=${code} signal=${signal} err=${err.trim().split('\n').pop()}`);
     });
     this.child = child;
   }
@@ -152,22 +173,37 @@ class Proc {
   }
 }
 
-async function runCliOnce(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [...cliArgv(), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TANDEM_LOG_LEVEL: 'error', ...env } });
-  let stdout = '', stderr = '';
+async function runCliOnce(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [...cliArgv(), ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, TANDEM_LOG_LEVEL: 'error', ...env },
+  });
+  let stdout = '',
+    stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
   return new Promise((r) => child.on('close', (code) => r({ code, stdout, stderr })));
 }
 
-type Opts = Required<Omit<ChaosOptions, 'seeds' | 'log' | 'broker' | 'direction' | 'breakRelay' | 'parallel'>> & Pick<ChaosOptions, 'broker' | 'direction' | 'breakRelay' | 'parallel'> & { log: (s: string) => void };
+type Opts = Required<Omit<ChaosOptions, 'seeds' | 'log' | 'broker' | 'direction' | 'breakRelay' | 'parallel'>> &
+  Pick<ChaosOptions, 'broker' | 'direction' | 'breakRelay' | 'parallel'> & { log: (s: string) => void };
 
 /** Runs one seed end to end and returns the judge's figures. */
 export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
   const started = performance.now();
-  const schedule = makeSchedule(seed, { seconds: o.seconds, direction: o.direction, broker: !!o.broker, faults: o.faults });
+  const schedule = makeSchedule(seed, {
+    seconds: o.seconds,
+    direction: o.direction,
+    broker: !!o.broker,
+    faults: o.faults,
+  });
   const { direction } = schedule;
-  if (o.broker && direction === 'sqlite-pglite') throw new Error('--broker needs a server direction (mariadb-postgres or postgres-mariadb)');
+  if (o.broker && direction === 'sqlite-pglite')
+    throw new Error('--broker needs a server direction (mariadb-postgres or postgres-mariadb)');
   o.log(`seed ${seed}: ${formatSchedule(schedule)}`);
   const env: NodeJS.ProcessEnv = o.breakRelay ? { TANDEM_TEST_BREAK: o.breakRelay } : {};
   const stores: SeedStores = await createStores(direction, seed);
@@ -191,10 +227,16 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       await s.close();
     }
 
-    const dbg = (m: string) => { if (process.env.CHAOS_DEBUG) o.log(`  [${(now() / 1000).toFixed(1)}s] ${m}`); };
+    const dbg = (m: string) => {
+      if (process.env.CHAOS_DEBUG) o.log(`  [${(now() / 1000).toFixed(1)}s] ${m}`);
+    };
     dbg('control ready');
     const seedConn = await stores.connect();
-    const dual: DualWriter = await createDualWriter({ config: writerCfg, budgetMs: schedule.budgetMs, log: createLogger({ level: 'silent' }) });
+    const dual: DualWriter = await createDualWriter({
+      config: writerCfg,
+      budgetMs: schedule.budgetMs,
+      log: createLogger({ level: 'silent' }),
+    });
     const workload = new Workload({ seed, rows: o.rows, dialect: stores.sourceDialect, history, dual, now });
     dbg('dual writer open');
     await workload.seedRows(seedConn);
@@ -204,33 +246,74 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     const rate = schedule.backfill === 'after' ? Math.max(50, Math.round(totalRows / (o.seconds * 1.3))) : undefined;
 
     let backfillDoneAt: number | undefined;
-    const doneBackfill = () => { backfillDoneAt ??= now(); };
+    const doneBackfill = () => {
+      backfillDoneAt ??= now();
+    };
     const cli = (args: string[]) => [...cliArgv(), ...args, '--config', cfg];
     let backfill: Proc | undefined;
     let relays: Proc[] = [];
     let worker: Proc | undefined;
     if (direction === 'sqlite-pglite') {
-      worker = new Proc(['--import', 'tsx', join(ROOT, 'chaos/worker.ts'), cfg, ...(rate ? [String(rate)] : [])], 'worker', env, o.log);
-      worker.onLine((l) => { if (l === 'backfill-done') doneBackfill(); });
+      worker = new Proc(
+        ['--import', 'tsx', join(ROOT, 'chaos/worker.ts'), cfg, ...(rate ? [String(rate)] : [])],
+        'worker',
+        env,
+        o.log,
+      );
+      worker.onLine((l) => {
+        if (l === 'backfill-done') doneBackfill();
+      });
     } else {
       // a backfill that gives up (the target unreachable at its start) is started again, as a supervisor would
-      backfill = new Proc(cli(['backfill', ...(rate ? ['--max-rows-per-second', String(rate)] : [])]), 'backfill', env, o.log, (code) => {
-        if (code === 0) doneBackfill();
-        else if (!workload.stop) setTimeout(() => { if (!workload.stop && !backfill!.child) backfill!.start(); }, 2200);
-      });
+      backfill = new Proc(
+        cli(['backfill', ...(rate ? ['--max-rows-per-second', String(rate)] : [])]),
+        'backfill',
+        env,
+        o.log,
+        (code) => {
+          if (code === 0) doneBackfill();
+          else if (!workload.stop)
+            setTimeout(() => {
+              if (!workload.stop && !backfill!.child) backfill!.start();
+            }, 2200);
+        },
+      );
       const pr = mulberry32(streamSeed(seed, STREAM.writers + 77));
       // a relay that gives up (the target unreachable at its start) is started again, as a supervisor would
       const again = (p: () => Proc) => (code: number | null) => {
-        if (code !== 0 && !workload.stop) setTimeout(() => { if (!workload.stop && !p().child) p().start(); }, 500);
+        if (code !== 0 && !workload.stop)
+          setTimeout(() => {
+            if (!workload.stop && !p().child) p().start();
+          }, 500);
       };
       const specs: [string[], string][] = o.broker
-        ? [[['relay', '--mode', 'publish'], 'forwarder'], ...[0, 1].map((i): [string[], string] => [['relay', '--mode', 'consume', '--batch-size', String(20 + Math.floor(pr() * 100))], `consumer${i}`])]
-        : [0, 1].map((i): [string[], string] => [['relay', '--batch-size', String(50 + Math.floor(pr() * 200))], `relay${i}`]);
-      relays = specs.map(([args, name], i) => new Proc(cli(args), name, env, o.log, again(() => relays[i]!)));
+        ? [
+            [['relay', '--mode', 'publish'], 'forwarder'],
+            ...[0, 1].map((i): [string[], string] => [
+              ['relay', '--mode', 'consume', '--batch-size', String(20 + Math.floor(pr() * 100))],
+              `consumer${i}`,
+            ]),
+          ]
+        : [0, 1].map((i): [string[], string] => [
+            ['relay', '--batch-size', String(50 + Math.floor(pr() * 200))],
+            `relay${i}`,
+          ]);
+      relays = specs.map(
+        ([args, name], i) =>
+          new Proc(
+            cli(args),
+            name,
+            env,
+            o.log,
+            again(() => relays[i]!),
+          ),
+      );
     }
 
     const faults: Record<string, number> = Object.fromEntries(schedule.requested.map((k) => [k, 0]));
-    const happened = (k: FaultKind) => { faults[k] = (faults[k] ?? 0) + 1; };
+    const happened = (k: FaultKind) => {
+      faults[k] = (faults[k] ?? 0) + 1;
+    };
     t0 = performance.now();
     backfill?.start();
     worker?.start();
@@ -240,7 +323,14 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     let maxLag = 0;
     let watching = true;
     const watchReader = direction === 'sqlite-pglite' ? undefined : await openReader(stores.targetDirect);
-    const watcher = watchReader ? new Watcher(watchReader, history, CHAOS_ENTITIES.map((e) => e.name), now) : undefined;
+    const watcher = watchReader
+      ? new Watcher(
+          watchReader,
+          history,
+          CHAOS_ENTITIES.map((e) => e.name),
+          now,
+        )
+      : undefined;
     const lagConn = await stores.connect();
     const watching$ = (async () => {
       while (watching) {
@@ -296,15 +386,27 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       switch (f.kind) {
         case 'kill_backfill':
           // restarted once the killed one's lease (2 s) has expired, else the restart is refused (LEASE_HELD)
-          if (backfill!.kill()) { happened(f.kind); await sleep(2200); if (backfillDoneAt === undefined) backfill!.start(); }
+          if (backfill!.kill()) {
+            happened(f.kind);
+            await sleep(2200);
+            if (backfillDoneAt === undefined) backfill!.start();
+          }
           break;
         case 'kill_relay': {
           const r = relays[(f.params.worker ?? 0) % relays.length]!;
-          if (r.kill()) { happened(f.kind); await sleep(200); r.start(); }
+          if (r.kill()) {
+            happened(f.kind);
+            await sleep(200);
+            r.start();
+          }
           break;
         }
         case 'kill_worker':
-          if (worker!.kill()) { happened(f.kind); await sleep(300); worker!.start(); }
+          if (worker!.kill()) {
+            happened(f.kind);
+            await sleep(300);
+            worker!.start();
+          }
           break;
         case 'target_outage':
           if (stores.proxy) {
@@ -323,16 +425,30 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
           }
           break;
         case 'duplicates':
-          if (await workload.duplicate(faultConn, f.params.count ?? 20, fr, (entries) => outboxInsert(stores.sourceDialect, entries))) happened(f.kind);
+          if (
+            await workload.duplicate(faultConn, f.params.count ?? 20, fr, (entries) =>
+              outboxInsert(stores.sourceDialect, entries),
+            )
+          )
+            happened(f.kind);
           break;
         case 'broker_restart':
-          if (broker) { await broker.stop(); happened(f.kind); await sleep(f.params.durationMs ?? 1000); await broker.start(); }
+          if (broker) {
+            await broker.stop();
+            happened(f.kind);
+            await sleep(f.params.durationMs ?? 1000);
+            await broker.start();
+          }
           break;
       }
     };
-    const faultsDone = Promise.all(schedule.faults.map((f) => runFault(f).catch((e) => o.log(`  fault ${f.kind} failed: ${(e as Error).message}`))));
+    const faultsDone = Promise.all(
+      schedule.faults.map((f) => runFault(f).catch((e) => o.log(`  fault ${f.kind} failed: ${(e as Error).message}`))),
+    );
 
-    const writerConns = await Promise.all(Array.from({ length: stores.sourceDialect === 'sqlite' ? 1 : o.writers }, () => stores.connect()));
+    const writerConns = await Promise.all(
+      Array.from({ length: stores.sourceDialect === 'sqlite' ? 1 : o.writers }, () => stores.connect()),
+    );
     const writersDone = Promise.all(writerConns.map((c, w) => workload.writer(c, w)));
     await sleep(o.seconds * 1000);
     // 'before': the writers go on until the backfill is done, and 1 s more (written by the relay alone)
@@ -343,7 +459,8 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       while (backfillDoneAt === undefined && now() < until) await sleep(100);
       // past the outage scheduled after the backfill, and 1 s more
       const post = schedule.faults.find((f) => f.params.afterBackfillMs !== undefined);
-      if (backfillDoneAt !== undefined) await sleep((post ? post.params.afterBackfillMs! + post.params.durationMs! : 0) + 1000);
+      if (backfillDoneAt !== undefined)
+        await sleep((post ? post.params.afterBackfillMs! + post.params.durationMs! : 0) + 1000);
     }
     workload.stop = true;
     await writersDone;
@@ -361,11 +478,19 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
         else {
           const r = await runCliOnce(['backfill', '--config', cfg], env);
           if (r.code === 0) doneBackfill();
-          else { o.log(`  backfill retry: ${r.stderr.trim().split('\n').pop()}`); await sleep(1000); }
+          else {
+            o.log(`  backfill retry: ${r.stderr.trim().split('\n').pop()}`);
+            await sleep(1000);
+          }
         }
       }
       await Promise.all(relays.map((r) => r.stop()));
-      for (const mode of o.broker ? [['--mode', 'publish'], ['--mode', 'consume']] : [[]]) {
+      for (const mode of o.broker
+        ? [
+            ['--mode', 'publish'],
+            ['--mode', 'consume'],
+          ]
+        : [[]]) {
         const drained = await runCliOnce(['relay', '--config', cfg, ...mode, '--until-empty', '--json'], env);
         if (drained.code !== 0) throw new Error(`final relay failed: ${drained.stderr}`);
       }
@@ -382,24 +507,48 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     dbg('drained');
     watching = false;
     await watching$;
-    if (watcher) { await watcher.scan(); watcher.settle(); }
+    if (watcher) {
+      await watcher.scan();
+      watcher.settle();
+    }
     await watchReader?.close();
     for (const c of [seedConn, lagConn, faultConn, ...writerConns]) await c.close().catch(() => {});
 
     // the judge: the target read with plain SQL, against the history
     const reader = await openReader(stores.targetDirect);
-    const verdict = await judge(reader, history, CHAOS_ENTITIES.map((e) => e.name)).finally(() => reader.close());
-    o.log(`  backfill done at ${backfillDoneAt === undefined ? '-' : (backfillDoneAt / 1000).toFixed(1)}s, writers stopped at ${(writersStoppedAt / 1000).toFixed(1)}s`);
+    const verdict = await judge(
+      reader,
+      history,
+      CHAOS_ENTITIES.map((e) => e.name),
+    ).finally(() => reader.close());
+    o.log(
+      `  backfill done at ${backfillDoneAt === undefined ? '-' : (backfillDoneAt / 1000).toFixed(1)}s, writers stopped at ${(writersStoppedAt / 1000).toFixed(1)}s`,
+    );
     const actual = backfillDoneAt !== undefined && backfillDoneAt <= writersStoppedAt ? 'before' : 'after';
-    const examples = [...verdict.entities.flatMap((e) => [...e.lostKeys, ...e.otherKeys]), ...(watcher?.examples ?? [])].slice(0, 8);
+    const examples = [
+      ...verdict.entities.flatMap((e) => [...e.lostKeys, ...e.otherKeys]),
+      ...(watcher?.examples ?? []),
+    ].slice(0, 8);
     return {
-      seed, direction, schedule,
-      writes: workload.stats.writes, failedWrites: workload.stats.failed, uncertainWrites: workload.stats.uncertain,
-      divergentRows: verdict.divergent, lostWrites: verdict.lost, resurrected: verdict.resurrected + (watcher?.resurrected ?? 0),
-      versionRegressions: watcher?.regressions ?? 0, deadLetters: verdict.deadLetters, maxRelayLagMs: maxLag,
-      faults, missingFaults: schedule.requested.filter((k) => !faults[k]),
+      seed,
+      direction,
+      schedule,
+      writes: workload.stats.writes,
+      failedWrites: workload.stats.failed,
+      uncertainWrites: workload.stats.uncertain,
+      divergentRows: verdict.divergent,
+      lostWrites: verdict.lost,
+      resurrected: verdict.resurrected + (watcher?.resurrected ?? 0),
+      versionRegressions: watcher?.regressions ?? 0,
+      deadLetters: verdict.deadLetters,
+      maxRelayLagMs: maxLag,
+      faults,
+      missingFaults: schedule.requested.filter((k) => !faults[k]),
       backfill: { planned: schedule.backfill, actual, ok: actual === schedule.backfill },
-      entities: verdict.entities, watcherScans: watcher?.scans ?? 0, examples, seconds: (performance.now() - started) / 1000,
+      entities: verdict.entities,
+      watcherScans: watcher?.scans ?? 0,
+      examples,
+      seconds: (performance.now() - started) / 1000,
     };
   } finally {
     await broker?.close().catch(() => {});
@@ -409,18 +558,35 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
 
 /** True when every must-be-zero figure of `r` is zero, every requested fault happened and the backfill timing held. */
 export function seedPassed(r: SeedResult): boolean {
-  return r.divergentRows === 0 && r.lostWrites === 0 && r.resurrected === 0 && r.versionRegressions === 0 && r.deadLetters === 0 && r.missingFaults.length === 0 && r.backfill.ok;
+  return (
+    r.divergentRows === 0 &&
+    r.lostWrites === 0 &&
+    r.resurrected === 0 &&
+    r.versionRegressions === 0 &&
+    r.deadLetters === 0 &&
+    r.missingFaults.length === 0 &&
+    r.backfill.ok
+  );
 }
 
 /** The per-seed line (key=value fields). */
 export function seedLine(r: SeedResult): string {
-  const faults = Object.entries(r.faults).map(([k, v]) => `${k}:${v}`).join(',');
+  const faults = Object.entries(r.faults)
+    .map(([k, v]) => `${k}:${v}`)
+    .join(',');
   return `seed ${r.seed}: direction=${r.direction} entities=${r.entities.map((e) => e.entity).join(',')} schedule_seed=${r.schedule.scheduleSeed} fast_path_ms=${r.schedule.budgetMs} backfill=${r.backfill.planned}/${r.backfill.actual} writes=${r.writes} failed_writes=${r.failedWrites} uncertain_writes=${r.uncertainWrites} divergent_rows=${r.divergentRows} lost_writes=${r.lostWrites} resurrected=${r.resurrected} version_regressions=${r.versionRegressions} dead_letters=${r.deadLetters} max_relay_lag_ms=${r.maxRelayLagMs} faults=${faults} missing_faults=${r.missingFaults.join(',') || '-'} watcher_scans=${r.watcherScans} seconds=${r.seconds.toFixed(1)}`;
 }
 
 /** Runs every seed; returns the per-seed results and the summary line (from the judge's figures). */
 export async function runChaos(opts: ChaosOptions): Promise<{ results: SeedResult[]; line: string }> {
-  const o: Opts = { rows: 10_000, seconds: 10, writers: 4, faults: true, ...opts, log: opts.log ?? ((s: string) => process.stdout.write(`${s}\n`)) };
+  const o: Opts = {
+    rows: 10_000,
+    seconds: 10,
+    writers: 4,
+    faults: true,
+    ...opts,
+    log: opts.log ?? ((s: string) => process.stdout.write(`${s}\n`)),
+  };
   const results: SeedResult[] = [];
   // seeds are independent worlds (their own databases, files, processes and proxies): up to `parallel` at a time
   const queue = [...opts.seeds];
@@ -430,7 +596,10 @@ export async function runChaos(opts: ChaosOptions): Promise<{ results: SeedResul
       const lines = [seedLine(r)];
       if (!seedPassed(r)) for (const x of r.examples) lines.push(`  ${x}`);
       for (const e of r.entities) {
-        if (e.divergent) lines.push(`  ${e.entity}: keys=${e.keys} lost=${e.lost} resurrected=${e.resurrected} phantom=${e.phantom} different=${e.different} extra=${e.extra}`);
+        if (e.divergent)
+          lines.push(
+            `  ${e.entity}: keys=${e.keys} lost=${e.lost} resurrected=${e.resurrected} phantom=${e.phantom} different=${e.different} extra=${e.extra}`,
+          );
       }
       o.log(lines.join('\n'));
       results.push(r);

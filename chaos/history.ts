@@ -23,7 +23,9 @@ export interface KeyHistory {
 }
 
 /** The expected state of a key: present with (version, digest), or deleted. `alternatives`: uncertain outcomes. */
-export type Expected = { present: true; version: bigint; digest: string; alternatives: WriteRecord[] } | { present: false; alternatives: WriteRecord[] };
+export type Expected =
+  | { present: true; version: bigint; digest: string; alternatives: WriteRecord[] }
+  | { present: false; alternatives: WriteRecord[] };
 
 export class History {
   private readonly keys = new Map<string, Map<string, KeyHistory>>();
@@ -110,6 +112,8 @@ export class History {
       h.deletedAt !== undefined ? `deleted@${Math.round(h.deletedAt)}ms` : '',
       h.failed.length ? `failed=[${h.failed.slice(-3).map(w).join(' ')}]` : '',
       h.uncertain.length ? `uncertain=[${h.uncertain.map(w).join(' ')}]` : '',
-    ].filter(Boolean).join(' ');
+    ]
+      .filter(Boolean)
+      .join(' ');
   }
 }

@@ -40,7 +40,11 @@ export async function openReader(url: string): Promise<Reader> {
     return { dialect: 'pglite', query: async (sql) => (await db.query<Row>(sql)).rows, close: () => db.close() };
   }
   if (url.startsWith('mysql:') || url.startsWith('mariadb:')) {
-    const c = await mysql.createConnection({ uri: url.replace(/^mariadb:/, 'mysql:'), supportBigNumbers: true, bigNumberStrings: true });
+    const c = await mysql.createConnection({
+      uri: url.replace(/^mariadb:/, 'mysql:'),
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+    });
     return { dialect: 'mysql', query: async (sql) => (await c.query(sql))[0] as Row[], close: () => c.end() };
   }
   const c = new pg.Client({ connectionString: url });
@@ -60,7 +64,16 @@ export function norm(v: unknown): string | null {
 
 /** Digest of an image: sha1 of its JSON with tables and columns in sorted order. */
 export function digestImage(img: Image): string {
-  const sorted = Object.keys(img).sort().map((t) => [t, img[t] === null ? null : Object.keys(img[t]!).sort().map((c) => [c, img[t]![c]])]);
+  const sorted = Object.keys(img)
+    .sort()
+    .map((t) => [
+      t,
+      img[t] === null
+        ? null
+        : Object.keys(img[t]!)
+            .sort()
+            .map((c) => [c, img[t]![c]]),
+    ]);
   return createHash('sha1').update(JSON.stringify(sorted)).digest('hex');
 }
 
@@ -90,15 +103,31 @@ export const JUDGE_ENTITIES: JudgeEntity[] = [
     name: 'users',
     keyOf: (v) => k(v.id),
     image: (v) => ({
-      accounts: { id: norm(v.id), email_address: norm(v.email), state: norm(v.status), balance: norm(v.balance), version: norm(v.version) },
+      accounts: {
+        id: norm(v.id),
+        email_address: norm(v.email),
+        state: norm(v.status),
+        balance: norm(v.balance),
+        version: norm(v.version),
+      },
       account_profiles: { account_id: norm(v.id), display_name: `${v.first_name} ${v.last_name}`, bio: norm(v.bio) },
     }),
-    scanSql: 'SELECT a.id, a.email_address, a.state, a.balance, a.version, p.account_id, p.display_name, p.bio FROM accounts a LEFT JOIN account_profiles p ON p.account_id = a.id',
+    scanSql:
+      'SELECT a.id, a.email_address, a.state, a.balance, a.version, p.account_id, p.display_name, p.bio FROM accounts a LEFT JOIN account_profiles p ON p.account_id = a.id',
     rowKey: (r) => k(r.id),
     rowVersion: (r) => BigInt(norm(r.version)!),
     rowImage: (r) => ({
-      accounts: { id: norm(r.id), email_address: norm(r.email_address), state: norm(r.state), balance: norm(r.balance), version: norm(r.version) },
-      account_profiles: r.account_id === null || r.account_id === undefined ? null : { account_id: norm(r.account_id), display_name: norm(r.display_name), bio: norm(r.bio) },
+      accounts: {
+        id: norm(r.id),
+        email_address: norm(r.email_address),
+        state: norm(r.state),
+        balance: norm(r.balance),
+        version: norm(r.version),
+      },
+      account_profiles:
+        r.account_id === null || r.account_id === undefined
+          ? null
+          : { account_id: norm(r.account_id), display_name: norm(r.display_name), bio: norm(r.bio) },
     }),
     orphanSql: 'SELECT account_id AS id FROM account_profiles WHERE account_id NOT IN (SELECT id FROM accounts)',
   },
@@ -106,21 +135,41 @@ export const JUDGE_ENTITIES: JudgeEntity[] = [
     // composite key
     name: 'memberships',
     keyOf: (v) => k(v.org_id, v.user_no),
-    image: (v) => ({ org_members: { org_id: norm(v.org_id), user_no: norm(v.user_no), role: norm(v.role), points: norm(v.points), version: norm(v.version) } }),
+    image: (v) => ({
+      org_members: {
+        org_id: norm(v.org_id),
+        user_no: norm(v.user_no),
+        role: norm(v.role),
+        points: norm(v.points),
+        version: norm(v.version),
+      },
+    }),
     scanSql: 'SELECT org_id, user_no, role, points, version FROM org_members',
     rowKey: (r) => k(r.org_id, r.user_no),
     rowVersion: (r) => BigInt(norm(r.version)!),
-    rowImage: (r) => ({ org_members: { org_id: norm(r.org_id), user_no: norm(r.user_no), role: norm(r.role), points: norm(r.points), version: norm(r.version) } }),
+    rowImage: (r) => ({
+      org_members: {
+        org_id: norm(r.org_id),
+        user_no: norm(r.user_no),
+        role: norm(r.role),
+        points: norm(r.points),
+        version: norm(r.version),
+      },
+    }),
   },
   {
     // string (UUID) key
     name: 'devices',
     keyOf: (v) => JSON.stringify([lowerUuid(v.id)]),
-    image: (v) => ({ devices: { device_id: lowerUuid(v.id), name: norm(v.name), kind: norm(v.kind), version: norm(v.version) } }),
+    image: (v) => ({
+      devices: { device_id: lowerUuid(v.id), name: norm(v.name), kind: norm(v.kind), version: norm(v.version) },
+    }),
     scanSql: 'SELECT device_id, name, kind, version FROM devices',
     rowKey: (r) => JSON.stringify([lowerUuid(r.device_id)]),
     rowVersion: (r) => BigInt(norm(r.version)!),
-    rowImage: (r) => ({ devices: { device_id: lowerUuid(r.device_id), name: norm(r.name), kind: norm(r.kind), version: norm(r.version) } }),
+    rowImage: (r) => ({
+      devices: { device_id: lowerUuid(r.device_id), name: norm(r.name), kind: norm(r.kind), version: norm(r.version) },
+    }),
   },
   {
     // no version in the config (last writer wins); `rev` is plain data to Tandem, the judge's order of writes
@@ -147,9 +196,13 @@ export function expectedDigest(name: string, values: Row): string {
 }
 
 /** Every key present on the target for `e`, with its version and digest; `orphans` from the secondary table. */
-export async function scanTarget(r: Reader, e: JudgeEntity): Promise<{ rows: Map<string, { version: bigint; digest: string }>; orphans: string[] }> {
+export async function scanTarget(
+  r: Reader,
+  e: JudgeEntity,
+): Promise<{ rows: Map<string, { version: bigint; digest: string }>; orphans: string[] }> {
   const rows = new Map<string, { version: bigint; digest: string }>();
-  for (const row of await r.query(e.scanSql)) rows.set(e.rowKey(row), { version: e.rowVersion(row), digest: digestImage(e.rowImage(row)) });
+  for (const row of await r.query(e.scanSql))
+    rows.set(e.rowKey(row), { version: e.rowVersion(row), digest: digestImage(e.rowImage(row)) });
   const orphans = e.orphanSql ? (await r.query(e.orphanSql)).map((x) => k(x.id)) : [];
   return { rows, orphans };
 }
@@ -185,38 +238,82 @@ export async function judge(r: Reader, history: History, names: string[]): Promi
   for (const name of names) {
     const e = judgeEntity(name);
     const { rows: actual, orphans } = await scanTarget(r, e);
-    const v: EntityVerdict = { entity: name, keys: 0, lost: 0, resurrected: 0, phantom: 0, different: 0, extra: 0, divergent: 0, lostKeys: [], otherKeys: [] };
+    const v: EntityVerdict = {
+      entity: name,
+      keys: 0,
+      lost: 0,
+      resurrected: 0,
+      phantom: 0,
+      different: 0,
+      extra: 0,
+      divergent: 0,
+      lostKeys: [],
+      otherKeys: [],
+    };
     const note = (list: string[], key: string, what: string, act?: { version: bigint; digest: string }) => {
-      if (list.length < 5) list.push(`${name} ${key} ${what}${act ? ` target=v${act.version}:${act.digest.slice(0, 8)}` : ' target=absent'} history: ${history.describe(name, key)}`);
+      if (list.length < 5)
+        list.push(
+          `${name} ${key} ${what}${act ? ` target=v${act.version}:${act.digest.slice(0, 8)}` : ' target=absent'} history: ${history.describe(name, key)}`,
+        );
     };
     for (const [key] of history.keysOf(name)) {
       v.keys++;
       const exp = history.expected(name, key);
       const act = actual.get(key);
       actual.delete(key);
-      const alt = exp.alternatives.some((a) => (a.digest === 'deleted' ? !act : !!act && act.version === a.version && act.digest === a.digest));
+      const alt = exp.alternatives.some((a) =>
+        a.digest === 'deleted' ? !act : !!act && act.version === a.version && act.digest === a.digest,
+      );
       if (!exp.present) {
         if (act && !alt) {
           v.divergent++;
-          if (history.get(name, key)?.deletedAt !== undefined) { v.resurrected++; note(v.otherKeys, key, 'resurrected', act); }
-          else { v.extra++; note(v.otherKeys, key, 'extra', act); }
+          if (history.get(name, key)?.deletedAt !== undefined) {
+            v.resurrected++;
+            note(v.otherKeys, key, 'resurrected', act);
+          } else {
+            v.extra++;
+            note(v.otherKeys, key, 'extra', act);
+          }
         }
         continue;
       }
       if (act && act.version === exp.version && act.digest === exp.digest) continue;
       if (alt) continue;
       v.divergent++;
-      if (!act || act.version < exp.version) { v.lost++; note(v.lostKeys, key, 'lost', act); }
-      else if (act.version > exp.version) { v.phantom++; note(v.otherKeys, key, 'phantom', act); }
-      else { v.different++; note(v.otherKeys, key, 'different', act); }
+      if (!act || act.version < exp.version) {
+        v.lost++;
+        note(v.lostKeys, key, 'lost', act);
+      } else if (act.version > exp.version) {
+        v.phantom++;
+        note(v.otherKeys, key, 'phantom', act);
+      } else {
+        v.different++;
+        note(v.otherKeys, key, 'different', act);
+      }
     }
-    for (const [key, act] of actual) { v.extra++; v.divergent++; note(v.otherKeys, key, 'extra', act); }
-    for (const key of orphans) { v.extra++; v.divergent++; note(v.otherKeys, key, 'orphan profile'); }
+    for (const [key, act] of actual) {
+      v.extra++;
+      v.divergent++;
+      note(v.otherKeys, key, 'extra', act);
+    }
+    for (const key of orphans) {
+      v.extra++;
+      v.divergent++;
+      note(v.otherKeys, key, 'orphan profile');
+    }
     entities.push(v);
   }
-  const dl = await r.query(`SELECT count(*) AS n FROM ${r.dialect === 'mysql' ? 'tandem_dead_letters' : 'tandem.dead_letters'}`);
+  const dl = await r.query(
+    `SELECT count(*) AS n FROM ${r.dialect === 'mysql' ? 'tandem_dead_letters' : 'tandem.dead_letters'}`,
+  );
   const sum = (f: (v: EntityVerdict) => number) => entities.reduce((a, x) => a + f(x), 0);
-  return { entities, lost: sum((x) => x.lost), resurrected: sum((x) => x.resurrected), divergent: sum((x) => x.divergent), deadLetters: Number(dl[0]?.n ?? 0) };
+  return {
+    entities,
+    lost: sum((x) => x.lost),
+    resurrected: sum((x) => x.resurrected),
+    divergent: sum((x) => x.divergent),
+    deadLetters: Number(dl[0]?.n ?? 0),
+  };
 }
 
 /**
@@ -233,7 +330,12 @@ export class Watcher {
   private readonly gone = new Set<string>();
   private readonly vanished = new Map<string, bigint>();
 
-  constructor(private readonly r: Reader, private readonly history: History, private readonly names: string[], private readonly now: () => number) {}
+  constructor(
+    private readonly r: Reader,
+    private readonly history: History,
+    private readonly names: string[],
+    private readonly now: () => number,
+  ) {}
 
   /** One full pass over all entities. */
   async scan(): Promise<void> {
@@ -244,8 +346,15 @@ export class Watcher {
       for (const [key, { version }] of rows) {
         const id = `${name} ${key}`;
         const prev = this.seen.get(id);
-        if (this.gone.has(id)) { this.resurrected++; this.example(`${id} back after its delete was applied (v${version})`); this.gone.delete(id); }
-        if (prev !== undefined && version < prev) { this.regressions++; this.example(`${id} version ${prev} → ${version}`); }
+        if (this.gone.has(id)) {
+          this.resurrected++;
+          this.example(`${id} back after its delete was applied (v${version})`);
+          this.gone.delete(id);
+        }
+        if (prev !== undefined && version < prev) {
+          this.regressions++;
+          this.example(`${id} version ${prev} → ${version}`);
+        }
         this.seen.set(id, version);
       }
       for (const [id, prev] of this.seen) {
@@ -268,7 +377,10 @@ export class Watcher {
     for (const [id, prev] of this.vanished) {
       const [name, key] = [id.slice(0, id.indexOf(' ')), id.slice(id.indexOf(' ') + 1)];
       const h = this.history.get(name, key);
-      if (h?.deletedAt === undefined && !h?.uncertain.some((u) => u.digest === 'deleted')) { this.regressions++; this.example(`${id} row vanished (was v${prev}) with no delete`); }
+      if (h?.deletedAt === undefined && !h?.uncertain.some((u) => u.digest === 'deleted')) {
+        this.regressions++;
+        this.example(`${id} row vanished (was v${prev}) with no delete`);
+      }
     }
     this.vanished.clear();
   }

@@ -29,12 +29,14 @@ const fail = (m: string): never => {
   console.error(`chaos: ${m}`);
   process.exit(2);
 };
-const n = Number(values.seeds), first = Number(values['first-seed']);
+const n = Number(values.seeds),
+  first = Number(values['first-seed']);
 if (!Number.isInteger(n) || n < 1 || !Number.isInteger(first)) fail('--seeds and --first-seed take integers');
 const parallel = Number(values.parallel);
 if (!Number.isInteger(parallel) || parallel < 1 || parallel > 8) fail('--parallel takes an integer 1..8');
 if (values.broker !== undefined && values.broker !== 'rabbitmq') fail('--broker must be rabbitmq');
-if (values.direction !== undefined && !DIRECTIONS.includes(values.direction as Direction)) fail(`--direction must be one of ${DIRECTIONS.join(', ')}`);
+if (values.direction !== undefined && !DIRECTIONS.includes(values.direction as Direction))
+  fail(`--direction must be one of ${DIRECTIONS.join(', ')}`);
 const breakRelay = values.break ?? (process.env.TANDEM_TEST_BREAK || undefined);
 if (breakRelay !== undefined && breakRelay !== 'ack-on-failure') fail('--break must be ack-on-failure');
 const started = performance.now();

@@ -14,7 +14,13 @@ export const DIRECTIONS: readonly Direction[] = ['mariadb-postgres', 'postgres-m
  * PGlite is opened by one process only); `target_outage` there is simulated inside that process (every target
  * statement fails as an unreachable store), since an embedded store has no connection to cut.
  */
-export type FaultKind = 'kill_backfill' | 'kill_relay' | 'kill_worker' | 'target_outage' | 'duplicates' | 'broker_restart';
+export type FaultKind =
+  | 'kill_backfill'
+  | 'kill_relay'
+  | 'kill_worker'
+  | 'target_outage'
+  | 'duplicates'
+  | 'broker_restart';
 
 /** One fault: when (ms after the writers start), what, and its parameters. */
 export interface Fault {
@@ -58,7 +64,10 @@ export const STREAM = { faults: 1, writers: 2, rows: 3 } as const;
  * the run (the keys written then are behind the finished backfill), otherwise anywhere in the middle (the keys
  * behind the backfill cursor depend on the relay alone).
  */
-export function makeSchedule(seed: number, o: { seconds: number; direction?: Direction; broker?: boolean; faults?: boolean }): Schedule {
+export function makeSchedule(
+  seed: number,
+  o: { seconds: number; direction?: Direction; broker?: boolean; faults?: boolean },
+): Schedule {
   const scheduleSeed = streamSeed(seed, STREAM.faults);
   const r = mulberry32(scheduleSeed);
   const T = o.seconds * 1000;
@@ -69,29 +78,47 @@ export function makeSchedule(seed: number, o: { seconds: number; direction?: Dir
   const faults: Fault[] = [];
   if (o.faults === false) return { scheduleSeed, direction, budgetMs, backfill, faults, requested: [] };
   const embedded = direction === 'sqlite-pglite';
-  const requested: FaultKind[] = embedded ? ['kill_worker', 'target_outage', 'duplicates'] : ['kill_backfill', 'kill_relay', 'target_outage', 'duplicates', ...(o.broker ? (['broker_restart'] as const) : [])];
+  const requested: FaultKind[] = embedded
+    ? ['kill_worker', 'target_outage', 'duplicates']
+    : [
+        'kill_backfill',
+        'kill_relay',
+        'target_outage',
+        'duplicates',
+        ...(o.broker ? (['broker_restart'] as const) : []),
+      ];
   // the outage that the relay alone must survive (and that a relay acknowledging failed batches cannot)
   const outage = () => ({ durationMs: between(1200, 2000) });
   // 'before': `afterBackfillMs` after the backfill is done (the writers go on past it); 'after': at `atMs`
-  if (backfill === 'before') faults.push({ atMs: between(0.6 * T, 0.72 * T), kind: 'target_outage', params: { ...outage(), afterBackfillMs: between(200, 600) } });
+  if (backfill === 'before')
+    faults.push({
+      atMs: between(0.6 * T, 0.72 * T),
+      kind: 'target_outage',
+      params: { ...outage(), afterBackfillMs: between(200, 600) },
+    });
   else faults.push({ atMs: between(0.25 * T, 0.6 * T), kind: 'target_outage', params: outage() });
   for (const kind of requested) {
     if (kind === 'target_outage') continue;
     if (kind === 'kill_backfill' || kind === 'kill_worker') {
       // early enough that the backfill is still running when backfill === 'before'
       faults.push({ atMs: between(0.04 * T, 0.1 * T), kind, params: {} });
-    } else if (kind === 'kill_relay') faults.push({ atMs: between(0.1 * T, 0.8 * T), kind, params: { worker: Math.floor(r() * 2) } });
-    else if (kind === 'duplicates') faults.push({ atMs: between(0.1 * T, 0.85 * T), kind, params: { count: between(10, 40) } });
+    } else if (kind === 'kill_relay')
+      faults.push({ atMs: between(0.1 * T, 0.8 * T), kind, params: { worker: Math.floor(r() * 2) } });
+    else if (kind === 'duplicates')
+      faults.push({ atMs: between(0.1 * T, 0.85 * T), kind, params: { count: between(10, 40) } });
     else faults.push({ atMs: between(0.2 * T, 0.6 * T), kind, params: { durationMs: between(500, 1500) } });
   }
   // a few more, drawn at random
   const extra = Math.floor(o.seconds / 5);
   for (let i = 0; i < extra; i++) {
     const f = r();
-    if (f < 0.35 && !embedded) faults.push({ atMs: between(0.1 * T, 0.85 * T), kind: 'kill_relay', params: { worker: Math.floor(r() * 2) } });
-    else if (f < 0.6) faults.push({ atMs: between(0.1 * T, 0.85 * T), kind: 'duplicates', params: { count: between(10, 40) } });
+    if (f < 0.35 && !embedded)
+      faults.push({ atMs: between(0.1 * T, 0.85 * T), kind: 'kill_relay', params: { worker: Math.floor(r() * 2) } });
+    else if (f < 0.6)
+      faults.push({ atMs: between(0.1 * T, 0.85 * T), kind: 'duplicates', params: { count: between(10, 40) } });
     // with the backfill meant to finish early, no outage before 0.6 T (it would hold the backfill up)
-    else if (backfill === 'after') faults.push({ atMs: between(0.15 * T, 0.75 * T), kind: 'target_outage', params: outage() });
+    else if (backfill === 'after')
+      faults.push({ atMs: between(0.15 * T, 0.75 * T), kind: 'target_outage', params: outage() });
     else faults.push({ atMs: between(0.6 * T, 0.75 * T), kind: 'target_outage', params: outage() });
   }
   faults.sort((a, b) => a.atMs - b.atMs);
@@ -100,6 +127,15 @@ export function makeSchedule(seed: number, o: { seconds: number; direction?: Dir
 
 /** One line for the log: `schedule_seed=… direction=… fast_path=… backfill=… faults=[t:kind(params) …]`. */
 export function formatSchedule(s: Schedule): string {
-  const f = s.faults.map((x) => `${(x.atMs / 1000).toFixed(1)}s:${x.kind}${Object.keys(x.params).length ? `(${Object.entries(x.params).map(([k, v]) => `${k}=${v}`).join(',')})` : ''}`);
+  const f = s.faults.map(
+    (x) =>
+      `${(x.atMs / 1000).toFixed(1)}s:${x.kind}${
+        Object.keys(x.params).length
+          ? `(${Object.entries(x.params)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(',')})`
+          : ''
+      }`,
+  );
   return `schedule_seed=${s.scheduleSeed} direction=${s.direction} fast_path_ms=${s.budgetMs} backfill=${s.backfill} faults=[${f.join(' ')}]`;
 }

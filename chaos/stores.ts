@@ -68,7 +68,13 @@ export async function createStores(direction: Direction, seed: number): Promise<
       await p.close();
     }
     return {
-      direction, sourceDialect: 'sqlite', sourceUrl: `sqlite:${file}`, targetUrl: `pglite:${join(dir, 'new')}`, targetDirect: `pglite:${join(dir, 'new')}`, twinUrl: `pglite:${join(dir, 'twin')}`, dir,
+      direction,
+      sourceDialect: 'sqlite',
+      sourceUrl: `sqlite:${file}`,
+      targetUrl: `pglite:${join(dir, 'new')}`,
+      targetDirect: `pglite:${join(dir, 'new')}`,
+      twinUrl: `pglite:${join(dir, 'twin')}`,
+      dir,
       connect: async () => {
         // no busy wait in the harness's own thread (it would stop its clock, watcher and schedule): a BEGIN that
         // finds the worker holding the write lock is retried asynchronously
@@ -97,7 +103,9 @@ export async function createStores(direction: Direction, seed: number): Promise<
             st.run(...params);
             return [];
           },
-          close: async () => { c.close(); },
+          close: async () => {
+            c.close();
+          },
         };
       },
       drop: async () => rmSync(dir, { recursive: true, force: true }),
@@ -111,7 +119,8 @@ export async function createStores(direction: Direction, seed: number): Promise<
   const my = await mysql.createConnection({ uri: `${MYSQL_BASE}/mysql` });
   await my.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
   await my.end();
-  const pgUrl = `${PG_BASE}/${name}`, myUrl = `${MYSQL_BASE}/${name}`;
+  const pgUrl = `${PG_BASE}/${name}`,
+    myUrl = `${MYSQL_BASE}/${name}`;
   const pgc = new pg.Client({ connectionString: pgUrl });
   await pgc.connect();
   const myc = await mysql.createConnection({ uri: myUrl });
@@ -127,13 +136,23 @@ export async function createStores(direction: Direction, seed: number): Promise<
   const u = new URL(targetDirect);
   u.host = `127.0.0.1:${port}`;
   return {
-    direction, sourceDialect: sourceIsPg ? 'postgres' : 'mysql', sourceUrl: sourceIsPg ? pgUrl : myUrl, targetUrl: u.toString(), targetDirect, proxy, dir,
+    direction,
+    sourceDialect: sourceIsPg ? 'postgres' : 'mysql',
+    sourceUrl: sourceIsPg ? pgUrl : myUrl,
+    targetUrl: u.toString(),
+    targetDirect,
+    proxy,
+    dir,
     connect: async () => {
       if (sourceIsPg) {
         const c = new pg.Client({ connectionString: pgUrl });
         await c.connect();
         c.on('error', () => {});
-        return { adapter: fromPg(c), q: async (sql, params = []) => (await c.query(toPg(sql), params)).rows, close: () => c.end() };
+        return {
+          adapter: fromPg(c),
+          q: async (sql, params = []) => (await c.query(toPg(sql), params)).rows,
+          close: () => c.end(),
+        };
       }
       const c = await mysql.createConnection({ uri: myUrl });
       c.on('error', () => {});
@@ -162,7 +181,9 @@ export async function createStores(direction: Direction, seed: number): Promise<
 
 /** SQL for the age in ms of the oldest change in the legacy outbox (`ms`, null when empty). */
 export function outboxAgeSql(d: SourceDialect): string {
-  if (d === 'mysql') return 'SELECT TIMESTAMPDIFF(MICROSECOND, MIN(created_at), UTC_TIMESTAMP(6)) / 1000 AS ms FROM tandem_outbox';
-  if (d === 'postgres') return 'SELECT extract(epoch from clock_timestamp() - min(created_at)) * 1000 AS ms FROM tandem.outbox';
+  if (d === 'mysql')
+    return 'SELECT TIMESTAMPDIFF(MICROSECOND, MIN(created_at), UTC_TIMESTAMP(6)) / 1000 AS ms FROM tandem_outbox';
+  if (d === 'postgres')
+    return 'SELECT extract(epoch from clock_timestamp() - min(created_at)) * 1000 AS ms FROM tandem.outbox';
   return "SELECT (julianday('now') - julianday(min(created_at))) * 86400000 AS ms FROM tandem_outbox";
 }

@@ -15,8 +15,12 @@ import type { Store } from '../src/stores/types.js';
 // load that takes seconds): a SIGUSR1 arriving earlier would start Node's inspector, a SIGUSR2 or SIGTERM would
 // kill the worker before it has done anything.
 let outage = false;
-process.on('SIGUSR1', () => { outage = true; });
-process.on('SIGUSR2', () => { outage = false; });
+process.on('SIGUSR1', () => {
+  outage = true;
+});
+process.on('SIGUSR2', () => {
+  outage = false;
+});
 const drain = new AbortController();
 process.on('SIGTERM', () => drain.abort());
 process.stdout.write('ready\n');
@@ -63,7 +67,15 @@ const { primary, entities } = roles;
 const target = withOutage(roles.secondary) as Store;
 const control = m.stores.control;
 const relayStop = new AbortController();
-const relay = runRelay({ primary, secondary: target, control, entities, log, batchSize: 100, signal: relayStop.signal });
+const relay = runRelay({
+  primary,
+  secondary: target,
+  control,
+  entities,
+  log,
+  batchSize: 100,
+  signal: relayStop.signal,
+});
 // the backfill retries on its own after an outage: it is the same process, so a failed chunk must not end it
 for (;;) {
   try {
@@ -75,12 +87,15 @@ for (;;) {
       log,
       maxRowsPerSecond: rate ? Number(rate) : undefined,
       // the harness times its outages by the backfill's progress
-      onChunk: (entity, copiedTotal) => { process.stdout.write(`copied ${entity} ${copiedTotal}\n`); },
+      onChunk: (entity, copiedTotal) => {
+        process.stdout.write(`copied ${entity} ${copiedTotal}\n`);
+      },
     });
     break;
   } catch (e) {
     // the outage may also keep the killed run's lease from being released: it expires within leaseSeconds
-    if (!(e instanceof TandemError) || !['TANDEM_ERR_STORE_UNREACHABLE', 'TANDEM_ERR_LEASE_HELD'].includes(e.code)) throw e;
+    if (!(e instanceof TandemError) || !['TANDEM_ERR_STORE_UNREACHABLE', 'TANDEM_ERR_LEASE_HELD'].includes(e.code))
+      throw e;
     await new Promise((r) => setTimeout(r, 200));
   }
 }

@@ -34,7 +34,10 @@ class KeySet {
     const i = this.idx.get(k);
     if (i === undefined) return;
     const last = this.arr.pop()!;
-    if (last !== k) { this.arr[i] = last; this.idx.set(last, i); }
+    if (last !== k) {
+      this.arr[i] = last;
+      this.idx.set(last, i);
+    }
     this.idx.delete(k);
   }
   pick(r: () => number): string | undefined {
@@ -54,7 +57,12 @@ interface Action {
 
 /** Sizes of the seeded tables for `rows` users. */
 export function seededCounts(rows: number): Record<string, number> {
-  return { users: rows, memberships: Math.max(10, Math.floor(rows / 5)), devices: Math.max(10, Math.floor(rows / 5)), settings: Math.max(10, Math.floor(rows / 10)) };
+  return {
+    users: rows,
+    memberships: Math.max(10, Math.floor(rows / 5)),
+    devices: Math.max(10, Math.floor(rows / 5)),
+    settings: Math.max(10, Math.floor(rows / 10)),
+  };
 }
 
 const ORGS = 10;
@@ -99,7 +107,10 @@ export class Workload {
   private readonly reserved = new Set<string>();
   private readonly next = new Map<string, number>();
   private readonly range = new Map<string, number>();
-  /** SQLite has one writer at a time: the harness's transactions on it take turns (a busy wait would block the event loop). */
+  /**
+   * SQLite has one writer at a time: the harness's transactions on it take turns (a busy wait would block the event
+   * loop).
+   */
   private turn: Promise<unknown> = Promise.resolve();
   stop = false;
   /**
@@ -132,7 +143,10 @@ export class Workload {
         if (!batch.length) return;
         const cols = Object.keys(batch[0]!);
         const one = `(${cols.map(() => '?').join(', ')})`;
-        await c.q(`INSERT INTO ${e.table} (${cols.join(', ')}) VALUES ${batch.map(() => one).join(', ')}`, batch.flatMap((b) => cols.map((col) => b[col])));
+        await c.q(
+          `INSERT INTO ${e.table} (${cols.join(', ')}) VALUES ${batch.map(() => one).join(', ')}`,
+          batch.flatMap((b) => cols.map((col) => b[col])),
+        );
         batch = [];
       };
       if (this.o.dialect === 'sqlite') await c.q('BEGIN IMMEDIATE');
@@ -181,7 +195,10 @@ export class Workload {
         };
         if (e.name === 'memberships') {
           const perOrg = Math.ceil(this.range.get(e.name)! / ORGS);
-          key = { org_id: 1 + Math.floor(r() * ORGS), user_no: behind ? 2 * Math.floor(r() * perOrg) + 1 : 2 * ahead() + 1 };
+          key = {
+            org_id: 1 + Math.floor(r() * ORGS),
+            user_no: behind ? 2 * Math.floor(r() * perOrg) + 1 : 2 * ahead() + 1,
+          };
         } else key = { id: behind ? 2 * Math.floor(r() * this.range.get(e.name)!) + 1 : ahead() };
       }
       const k = judgeEntity(e.name).keyOf(key);
@@ -193,7 +210,10 @@ export class Workload {
   }
 
   /** Runs one transaction through the dual writer and records its outcome in the history. */
-  private async tx(c: AppConn, fn: (changed: (e: ChaosEntity, key: Row) => void) => Promise<Action | null>): Promise<void> {
+  private async tx(
+    c: AppConn,
+    fn: (changed: (e: ChaosEntity, key: Row) => void) => Promise<Action | null>,
+  ): Promise<void> {
     let action: Action | null = null;
     const st = { committing: false, committed: false };
     const record = () => {
@@ -222,9 +242,11 @@ export class Workload {
       },
     };
     try {
-      await this.serial(() => this.o.dual.write(adapter, async (tx) => {
-        action = await fn((e, key) => tx.changed(e.name, keyInput(e, key)));
-      }));
+      await this.serial(() =>
+        this.o.dual.write(adapter, async (tx) => {
+          action = await fn((e, key) => tx.changed(e.name, keyInput(e, key)));
+        }),
+      );
       if (action) this.stats.writes++;
     } catch (e) {
       const code = String((e as { code?: unknown }).code ?? (e as Error).name);
@@ -235,8 +257,14 @@ export class Workload {
       else this.stats.failed++;
       if (!a) return;
       const at = this.o.now();
-      for (const w of a.writes) (uncertain ? this.o.history.uncertain : this.o.history.fail).call(this.o.history, w.entity, w.key, { version: w.version, digest: w.digest, at });
-      if (uncertain) for (const d of a.deletes) this.o.history.uncertain(d.entity, d.key, { version: 0n, digest: 'deleted', at });
+      for (const w of a.writes)
+        (uncertain ? this.o.history.uncertain : this.o.history.fail).call(this.o.history, w.entity, w.key, {
+          version: w.version,
+          digest: w.digest,
+          at,
+        });
+      if (uncertain)
+        for (const d of a.deletes) this.o.history.uncertain(d.entity, d.key, { version: 0n, digest: 'deleted', at });
     }
   }
 
@@ -249,7 +277,11 @@ export class Workload {
       if (this.o.dialect === 'sqlite') await new Promise((res) => setTimeout(res, 1));
       let x = r();
       let e = CHAOS_ENTITIES[0]!;
-      for (const cand of CHAOS_ENTITIES) if ((x -= cand.weight) < 0) { e = cand; break; }
+      for (const cand of CHAOS_ENTITIES)
+        if ((x -= cand.weight) < 0) {
+          e = cand;
+          break;
+        }
       const set = this.live.get(e.name)!;
       const op = r();
       if (op < 0.5 || (op >= 0.85 && e.name !== 'users')) {
@@ -257,15 +289,24 @@ export class Workload {
         if (!k) continue;
         const key = set.values.get(k)!;
         await this.tx(c, async (changed) => {
-          const rows = await c.q(`SELECT ${e.counter}${e.name === 'users' ? ', email' : ''} FROM ${e.table} WHERE ${where(e)}${lock}`, keyParams(e, key));
+          const rows = await c.q(
+            `SELECT ${e.counter}${e.name === 'users' ? ', email' : ''} FROM ${e.table} WHERE ${where(e)}${lock}`,
+            keyParams(e, key),
+          );
           if (!rows.length) return null;
           const v = Number(rows[0]![e.counter]) + 1;
           const vals = e.values(r, key, v);
           if (e.name === 'users') vals.email = rows[0]!.email;
           const cols = Object.keys(vals).filter((col) => !e.key.includes(col));
-          await c.q(`UPDATE ${e.table} SET ${cols.map((col) => `${col} = ?`).join(', ')} WHERE ${where(e)}`, [...cols.map((col) => vals[col]), ...keyParams(e, key)]);
+          await c.q(`UPDATE ${e.table} SET ${cols.map((col) => `${col} = ?`).join(', ')} WHERE ${where(e)}`, [
+            ...cols.map((col) => vals[col]),
+            ...keyParams(e, key),
+          ]);
           changed(e, key);
-          return { writes: [{ entity: e.name, key: k, keyRow: key, version: BigInt(v), digest: expectedDigest(e.name, vals) }], deletes: [] };
+          return {
+            writes: [{ entity: e.name, key: k, keyRow: key, version: BigInt(v), digest: expectedDigest(e.name, vals) }],
+            deletes: [],
+          };
         });
       } else if (op < 0.72) {
         const nk = this.newKey(e, r);
@@ -273,9 +314,24 @@ export class Workload {
         await this.tx(c, async (changed) => {
           const vals = e.values(r, nk.key, 1);
           const cols = Object.keys(vals);
-          await c.q(`INSERT INTO ${e.table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`, cols.map((col) => vals[col]));
+          await c.q(
+            `INSERT INTO ${e.table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`,
+            cols.map((col) => vals[col]),
+          );
           changed(e, nk.key);
-          return { writes: [{ entity: e.name, key: nk.k, keyRow: nk.key, version: 1n, digest: expectedDigest(e.name, vals), insert: true }], deletes: [] };
+          return {
+            writes: [
+              {
+                entity: e.name,
+                key: nk.k,
+                keyRow: nk.key,
+                version: 1n,
+                digest: expectedDigest(e.name, vals),
+                insert: true,
+              },
+            ],
+            deletes: [],
+          };
         });
       } else if (op < 0.85) {
         const k = this.pick(e, set, r);
@@ -290,24 +346,41 @@ export class Workload {
         });
       } else {
         // two users swap emails in one transaction (the target's unique index on email_address sees a conflict)
-        const a = set.pick(r), b = set.pick(r);
+        const a = set.pick(r),
+          b = set.pick(r);
         if (!a || !b || a === b) continue;
-        const ka = set.values.get(a)!, kb = set.values.get(b)!;
+        const ka = set.values.get(a)!,
+          kb = set.values.get(b)!;
         await this.tx(c, async (changed) => {
-          const rows = await c.q(`SELECT id, email, version FROM users WHERE id IN (?, ?) ORDER BY id${lock}`, [ka.id, kb.id]);
+          const rows = await c.q(`SELECT id, email, version FROM users WHERE id IN (?, ?) ORDER BY id${lock}`, [
+            ka.id,
+            kb.id,
+          ]);
           if (rows.length !== 2) return null;
           const [x, y] = rows as [Row, Row];
           await c.q('UPDATE users SET email = ? WHERE id = ?', [`swap-${x.id}-${this.stats.writes}@tmp.example`, x.id]);
           const writes: Action['writes'] = [];
-          for (const [me, other] of [[y, x], [x, y]] as const) {
+          for (const [me, other] of [
+            [y, x],
+            [x, y],
+          ] as const) {
             const key = { id: Number(me.id) };
             const v = Number(me.version) + 1;
             const vals = { ...e.values(r, key, v), email: other.email };
             const cols = Object.keys(vals).filter((col) => col !== 'id');
-            await c.q(`UPDATE users SET ${cols.map((col) => `${col} = ?`).join(', ')} WHERE id = ?`, [...cols.map((col) => vals[col as keyof typeof vals]), key.id]);
+            await c.q(`UPDATE users SET ${cols.map((col) => `${col} = ?`).join(', ')} WHERE id = ?`, [
+              ...cols.map((col) => vals[col as keyof typeof vals]),
+              key.id,
+            ]);
             changed(e, key);
             const k = judgeEntity('users').keyOf(key);
-            writes.push({ entity: 'users', key: k, keyRow: key, version: BigInt(v), digest: expectedDigest('users', vals) });
+            writes.push({
+              entity: 'users',
+              key: k,
+              keyRow: key,
+              version: BigInt(v),
+              digest: expectedDigest('users', vals),
+            });
           }
           return { writes, deletes: [] };
         });
@@ -319,7 +392,12 @@ export class Workload {
    * Duplicated and reordered deliveries: `count` changes of random live keys queued again in the
    * legacy outbox, out of order, through the application's connection. Returns how many were queued.
    */
-  async duplicate(c: AppConn, count: number, r: () => number, outboxSql: (entries: ReturnType<DualWriter['entry']>[]) => { sql: string; params: unknown[] }): Promise<number> {
+  async duplicate(
+    c: AppConn,
+    count: number,
+    r: () => number,
+    outboxSql: (entries: ReturnType<DualWriter['entry']>[]) => { sql: string; params: unknown[] },
+  ): Promise<number> {
     const entries: ReturnType<DualWriter['entry']>[] = [];
     for (let i = 0; i < count; i++) {
       const e = CHAOS_ENTITIES[Math.floor(r() * CHAOS_ENTITIES.length)]!;

@@ -18,15 +18,29 @@ import { verifyEntities } from '../src/verify/verify.js';
 import { createPgDatabase } from './helpers.js';
 
 const quiet = createLogger({ level: 'silent' });
-const LEGACY = 'CREATE TABLE users (id integer PRIMARY KEY, email varchar(100) NOT NULL UNIQUE, name varchar(100), version integer NOT NULL)';
-const NEW = 'CREATE TABLE members (id bigint PRIMARY KEY, email_address varchar(100) NOT NULL UNIQUE, full_name varchar(100))';
+const LEGACY =
+  'CREATE TABLE users (id integer PRIMARY KEY, email varchar(100) NOT NULL UNIQUE, name varchar(100), version integer NOT NULL)';
+const NEW =
+  'CREATE TABLE members (id bigint PRIMARY KEY, email_address varchar(100) NOT NULL UNIQUE, full_name varchar(100))';
 const config = (source: string, target: string) => ({
-  source, target,
-  entities: { users: { table: 'users', key: 'id', version: 'version', targets: [{ table: 'members', columns: { id: 'id', email_address: 'email', full_name: 'name' } }] } },
+  source,
+  target,
+  entities: {
+    users: {
+      table: 'users',
+      key: 'id',
+      version: 'version',
+      targets: [{ table: 'members', columns: { id: 'id', email_address: 'email', full_name: 'name' } }],
+    },
+  },
 });
 
 /** Dual-writes through an adapter, drains the outbox, and proves parity. */
-async function roundTrip(sourceUrl: string, targetUrl: string, write: (dual: Awaited<ReturnType<typeof createDualWriter>>) => Promise<void>) {
+async function roundTrip(
+  sourceUrl: string,
+  targetUrl: string,
+  write: (dual: Awaited<ReturnType<typeof createDualWriter>>) => Promise<void>,
+) {
   const cfg = config(sourceUrl, targetUrl);
   const target = await openStore(targetUrl);
   await target.execute(NEW);
@@ -40,12 +54,17 @@ async function roundTrip(sourceUrl: string, targetUrl: string, write: (dual: Awa
     await dual.close();
   }
   const parsed = parseConfig(cfg);
-  const s = await openStore(sourceUrl), t = await openStore(targetUrl);
+  const s = await openStore(sourceUrl),
+    t = await openStore(targetUrl);
   try {
     const entities = await resolveConfig(parsed, s, t);
     const stats = await runRelay({ primary: s, secondary: t, control: t, entities, log: quiet, untilEmpty: true });
     const v = await verifyEntities(s, t, entities, { pageRows: 100, maxReportedDifferences: 5 });
-    return { stats, v, outbox: Number((await s.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${s.controlTable('outbox')}`))[0]!.n) };
+    return {
+      stats,
+      v,
+      outbox: Number((await s.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${s.controlTable('outbox')}`))[0]!.n),
+    };
   } finally {
     await s.close();
     await t.close();
@@ -53,7 +72,9 @@ async function roundTrip(sourceUrl: string, targetUrl: string, write: (dual: Awa
 }
 
 const drops: (() => Promise<void>)[] = [];
-afterAll(async () => { for (const d of drops) await d(); });
+afterAll(async () => {
+  for (const d of drops) await d();
+});
 
 describe('writer adapters', () => {
   it('better-sqlite3 (fromSqlite) and a Kysely transaction on it (fromKysely)', async () => {
@@ -70,20 +91,24 @@ describe('writer adapters', () => {
         tx.changed('users', 1);
       });
       // the application's error comes back unchanged, and no outbox row stays
-      await expect(dual.write(fromSqlite(db), async (tx) => {
-        tx.changed('users', 2);
-        db.prepare(`INSERT INTO users VALUES (1, 'dup', 'x', 1)`).run();
-      })).rejects.toThrow(/UNIQUE constraint failed: users.id/);
+      await expect(
+        dual.write(fromSqlite(db), async (tx) => {
+          tx.changed('users', 2);
+          db.prepare(`INSERT INTO users VALUES (1, 'dup', 'x', 1)`).run();
+        }),
+      ).rejects.toThrow(/UNIQUE constraint failed: users.id/);
       const k = new Kysely<any>({ dialect: new SqliteDialect({ database: db }) });
       await k.transaction().execute(async (trx) => {
         await sql`INSERT INTO users VALUES (3, 'c@x', 'Cy', 1)`.execute(trx);
         await dual.record(fromKysely(trx, 'sqlite'), 'users', 3);
       });
-      await expect(k.transaction().execute(async (trx) => {
-        await sql`INSERT INTO users VALUES (4, 'd@x', 'Di', 1)`.execute(trx);
-        await dual.record(fromKysely(trx, 'sqlite'), 'users', 4);
-        throw new Error('the application changed its mind');
-      })).rejects.toThrow('changed its mind');
+      await expect(
+        k.transaction().execute(async (trx) => {
+          await sql`INSERT INTO users VALUES (4, 'd@x', 'Di', 1)`.execute(trx);
+          await dual.record(fromKysely(trx, 'sqlite'), 'users', 4);
+          throw new Error('the application changed its mind');
+        }),
+      ).rejects.toThrow('changed its mind');
       await k.destroy();
     });
     expect(r.outbox).toBe(0);

@@ -26,7 +26,8 @@ function sources(dir = SRC): SourceFile[] {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const full = join(dir, e.name);
     if (e.isDirectory()) out.push(...sources(full));
-    else if (e.name.endsWith('.ts')) out.push({ path: relative(SRC, full).split('\\').join('/'), text: readFileSync(full, 'utf8') });
+    else if (e.name.endsWith('.ts'))
+      out.push({ path: relative(SRC, full).split('\\').join('/'), text: readFileSync(full, 'utf8') });
   }
   return out;
 }
@@ -36,16 +37,19 @@ function code(text: string): string {
   return text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`\\])\/\/.*$/gm, '$1');
 }
 
-const DIALECT_BRANCH = /\bdialect\s*[!=]==|[!=]==\s*[\w.]*\bdialect\b|switch\s*\([^)]*\bdialect\b[^)]*\)|\bfamilyOf\s*\(/;
+const DIALECT_BRANCH =
+  /\bdialect\s*[!=]==|[!=]==\s*[\w.]*\bdialect\b|switch\s*\([^)]*\bdialect\b[^)]*\)|\bfamilyOf\s*\(/;
 
 /** Lines outside src/stores/ that branch on the dialect. */
 function dialectBranches(files: SourceFile[]): string[] {
   const hits: string[] = [];
   for (const f of files) {
     if (f.path.startsWith('stores/')) continue;
-    code(f.text).split('\n').forEach((line, i) => {
-      if (DIALECT_BRANCH.test(line)) hits.push(`src/${f.path}:${i + 1}: ${line.trim()}`);
-    });
+    code(f.text)
+      .split('\n')
+      .forEach((line, i) => {
+        if (DIALECT_BRANCH.test(line)) hits.push(`src/${f.path}:${i + 1}: ${line.trim()}`);
+      });
   }
   return hits;
 }
@@ -60,9 +64,11 @@ function driverCodeReads(files: SourceFile[]): string[] {
   const hits: string[] = [];
   for (const f of files) {
     if (f.path.startsWith('stores/') || f.path === 'core/redact.ts') continue;
-    code(f.text).split('\n').forEach((line, i) => {
-      if (DRIVER_CODE.test(line)) hits.push(`src/${f.path}:${i + 1}: ${line.trim()}`);
-    });
+    code(f.text)
+      .split('\n')
+      .forEach((line, i) => {
+        if (DRIVER_CODE.test(line)) hits.push(`src/${f.path}:${i + 1}: ${line.trim()}`);
+      });
   }
   return hits;
 }
@@ -72,20 +78,33 @@ function importsOf(f: SourceFile): string[] {
   const out: string[] = [];
   const re = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)['"](\.[^'"]+)['"]/g;
   for (const m of code(f.text).matchAll(re)) {
-    out.push(relative(SRC, resolve(SRC, dirname(f.path), m[1]!)).split('\\').join('/'));
+    out.push(
+      relative(SRC, resolve(SRC, dirname(f.path), m[1]!))
+        .split('\\')
+        .join('/'),
+    );
   }
   return out;
 }
 
 /** `from` → `to` import edges between two top-level folders of src/. */
 function edges(files: SourceFile[], from: string, to: string): string[] {
-  return files.filter((f) => f.path.startsWith(`${from}/`)).flatMap((f) => importsOf(f).filter((p) => p.startsWith(`${to}/`)).map((p) => `src/${f.path} → src/${p}`));
+  return files
+    .filter((f) => f.path.startsWith(`${from}/`))
+    .flatMap((f) =>
+      importsOf(f)
+        .filter((p) => p.startsWith(`${to}/`))
+        .map((p) => `src/${f.path} → src/${p}`),
+    );
 }
 
 /** Where `name` is defined as a function (declaration, or a const/let holding an arrow or function). */
 function definitions(files: SourceFile[], name: RegExp): string[] {
   const n = name.source;
-  const re = new RegExp(`(?:\\bfunction\\s+(${n})\\s*[<(]|\\b(?:const|let|var)\\s+(${n})\\s*(?::[^=]+)?=\\s*(?:async\\s*)?(?:function\\b|(?:<[^>]*>\\s*)?\\([^)]*\\)\\s*(?::[^=]+)?=>|\\w+\\s*=>))`, 'g');
+  const re = new RegExp(
+    `(?:\\bfunction\\s+(${n})\\s*[<(]|\\b(?:const|let|var)\\s+(${n})\\s*(?::[^=]+)?=\\s*(?:async\\s*)?(?:function\\b|(?:<[^>]*>\\s*)?\\([^)]*\\)\\s*(?::[^=]+)?=>|\\w+\\s*=>))`,
+    'g',
+  );
   const hits: string[] = [];
   for (const f of files) for (const m of code(f.text).matchAll(re)) hits.push(`src/${f.path}: ${m[1] ?? m[2]}`);
   return hits;
@@ -97,11 +116,23 @@ const GROUP_BY = /groupBy/;
 
 describe('architecture: the scanners catch planted violations', () => {
   const planted: SourceFile[] = [
-    { path: 'apply/x.ts', text: "import { a } from '../capture/y.js';\nif (store.dialect === 'mysql') f();\nconst fam = familyOf(d);\nswitch (store.dialect) {}\n" },
+    {
+      path: 'apply/x.ts',
+      text: "import { a } from '../capture/y.js';\nif (store.dialect === 'mysql') f();\nconst fam = familyOf(d);\nswitch (store.dialect) {}\n",
+    },
     { path: 'capture/y.ts', text: "export { b } from '../apply/x.js';\nconst m = await import('../apply/z.js');\n" },
-    { path: 'stores/z.ts', text: "import { rowHash } from '../verify/encoding.js';\nif (dialect === 'pg') g(); // allowed here\n" },
-    { path: 'core/a.ts', text: 'export function sleep(ms: number) {}\nexport const groupBy = <T,>(xs: T[]) => xs;\nfunction backoffMs(n: number) {}\n' },
-    { path: 'verify/b.ts', text: 'const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));\nconst relayBackoff = (n: number): number => n;\n// const groupBy = () => 1\n' },
+    {
+      path: 'stores/z.ts',
+      text: "import { rowHash } from '../verify/encoding.js';\nif (dialect === 'pg') g(); // allowed here\n",
+    },
+    {
+      path: 'core/a.ts',
+      text: 'export function sleep(ms: number) {}\nexport const groupBy = <T,>(xs: T[]) => xs;\nfunction backoffMs(n: number) {}\n',
+    },
+    {
+      path: 'verify/b.ts',
+      text: 'const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));\nconst relayBackoff = (n: number): number => n;\n// const groupBy = () => 1\n',
+    },
   ];
   it('finds dialect branches outside stores/, not inside it, not in comments', () => {
     expect(dialectBranches(planted)).toEqual([
@@ -112,14 +143,23 @@ describe('architecture: the scanners catch planted violations', () => {
   });
   it('finds driver error codes read outside stores/', () => {
     const files: SourceFile[] = [
-      { path: 'apply/r.ts', text: "const d = e.detail as { errno?: number };\nif (d.sqlstate === '40P01') retry();\n// errno 1213 in a comment\n" },
+      {
+        path: 'apply/r.ts',
+        text: "const d = e.detail as { errno?: number };\nif (d.sqlstate === '40P01') retry();\n// errno 1213 in a comment\n",
+      },
       { path: 'stores/mysql/errors.ts', text: 'if (d.errno === 1213) return;\n' },
     ];
-    expect(driverCodeReads(files)).toEqual(['src/apply/r.ts:1: const d = e.detail as { errno?: number };', "src/apply/r.ts:2: if (d.sqlstate === '40P01') retry();"]);
+    expect(driverCodeReads(files)).toEqual([
+      'src/apply/r.ts:1: const d = e.detail as { errno?: number };',
+      "src/apply/r.ts:2: if (d.sqlstate === '40P01') retry();",
+    ]);
   });
   it('finds import edges both ways, re-exports and dynamic imports included', () => {
     expect(edges(planted, 'apply', 'capture')).toEqual(['src/apply/x.ts → src/capture/y.js']);
-    expect(edges(planted, 'capture', 'apply')).toEqual(['src/capture/y.ts → src/apply/x.js', 'src/capture/y.ts → src/apply/z.js']);
+    expect(edges(planted, 'capture', 'apply')).toEqual([
+      'src/capture/y.ts → src/apply/x.js',
+      'src/capture/y.ts → src/apply/z.js',
+    ]);
     expect(edges(planted, 'stores', 'verify')).toEqual(['src/stores/z.ts → src/verify/encoding.js']);
   });
   it('finds every definition of sleep, backoff and groupBy, not commented ones', () => {

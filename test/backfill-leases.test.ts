@@ -32,7 +32,10 @@ async function waitFor(pred: () => Promise<boolean>, ms = 60_000): Promise<void>
 async function copiedOf(url: string, entity: string): Promise<number> {
   const s = await openStore(url);
   try {
-    const r = await s.query<{ n: unknown }>(`SELECT rows_copied AS n FROM ${s.controlTable('checkpoints')} WHERE entity = ${s.sql.param(1)}`, [entity]);
+    const r = await s.query<{ n: unknown }>(
+      `SELECT rows_copied AS n FROM ${s.controlTable('checkpoints')} WHERE entity = ${s.sql.param(1)}`,
+      [entity],
+    );
     return r[0] ? Number(r[0].n) : -1;
   } catch {
     return -1;
@@ -71,15 +74,21 @@ async function holderRate(cfg: string, rows: number, runs: number): Promise<numb
 /** A CLI process started in the background, with its output collected. */
 function started(args: string[]) {
   const child = spawnCli(args);
-  let stdout = '', stderr = '';
+  let stdout = '',
+    stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((res) => child.on('close', (code, signal) => res({ code, signal, stdout, stderr })));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
+    (res) => child.on('close', (code, signal) => res({ code, signal, stdout, stderr })),
+  );
   return { child, done };
 }
 
 const heldBy = (entity: string, pid: number) =>
-  new RegExp(`^TANDEM_ERR_LEASE_HELD: entity ${entity} is being copied by host ${hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} pid ${pid} since \\d{4}-\\d\\d-\\d\\dT[^;]+; wait for it or stop it; its lease expires at `, 'm');
+  new RegExp(
+    `^TANDEM_ERR_LEASE_HELD: entity ${entity} is being copied by host ${hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} pid ${pid} since \\d{4}-\\d\\d-\\d\\dT[^;]+; wait for it or stop it; its lease expires at `,
+    'm',
+  );
 
 const itemsConfig = (source: string, target: string) => `import { defineConfig } from 'tandem';
 export default defineConfig({
@@ -115,7 +124,9 @@ describe('backfill: one owner at a time', () => {
 
   it('PostgreSQL target: a second backfill and a --restart are refused at start naming the holder; the first completes with parity', async () => {
     const tgt = await newPgTarget();
-    const cfg = writeConfig(fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 300, maxChunkRows: 300 }' }));
+    const cfg = writeConfig(
+      fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 300, maxChunkRows: 300 }' }),
+    );
     // b, r and a status run while a holds the lease
     const rate = await holderRate(cfg, USERS, 3);
     const a = started(['backfill', '--config', cfg, '--max-rows-per-second', String(rate), '--json']);
@@ -128,15 +139,27 @@ describe('backfill: one owner at a time', () => {
     expect(r.stderr).toMatch(heldBy('users', a.child.pid!));
     // while it runs, status shows the entity running and the process alive
     const live = JSON.parse((await runCli(['status', '--config', cfg, '--json'])).stdout);
-    expect(live.entities.find((e: { entity: string }) => e.entity === 'users')).toMatchObject({ status: 'running', checkpoint: 'running', holder: { pid: a.child.pid, host: hostname(), process: 'alive', leaseLive: true } });
-    expect(live.processes).toMatchObject([{ role: 'backfill', scope: 'backfill:users', pid: a.child.pid, alive: true, state: 'alive' }]);
+    expect(live.entities.find((e: { entity: string }) => e.entity === 'users')).toMatchObject({
+      status: 'running',
+      checkpoint: 'running',
+      holder: { pid: a.child.pid, host: hostname(), process: 'alive', leaseLive: true },
+    });
+    expect(live.processes).toMatchObject([
+      { role: 'backfill', scope: 'backfill:users', pid: a.child.pid, alive: true, state: 'alive' },
+    ]);
 
     const first = await a.done;
     expect(first.stderr).not.toMatch(/TANDEM_ERR/);
     expect(first.code).toBe(0);
     const users = JSON.parse(first.stdout).entities.find((e: { entity: string }) => e.entity === 'users');
     expect(users).toMatchObject({ copied: USERS, copiedTotal: USERS, status: 'done' });
-    expect(await backfillCounts(tgt.url)).toMatchObject({ checkpoint: USERS, users: USERS, profiles: USERS, ledger: USERS, status: 'done' });
+    expect(await backfillCounts(tgt.url)).toMatchObject({
+      checkpoint: USERS,
+      users: USERS,
+      profiles: USERS,
+      ledger: USERS,
+      status: 'done',
+    });
     expect((await runCli(['verify', '--config', cfg])).code).toBe(0);
     const end = JSON.parse((await runCli(['status', '--config', cfg, '--json'])).stdout);
     expect(end.entities.map((e: { status: string }) => e.status)).toEqual(['done', 'done', 'done']);
@@ -157,7 +180,14 @@ describe('backfill: one owner at a time', () => {
       await t.execute('CREATE TABLE items (id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(100) NOT NULL)');
       await t.close();
       const cfg = writeConfig(itemsConfig(src.url, url));
-      const a = started(['backfill', '--config', cfg, '--max-rows-per-second', String(await holderRate(cfg, ITEMS, 1)), '--json']);
+      const a = started([
+        'backfill',
+        '--config',
+        cfg,
+        '--max-rows-per-second',
+        String(await holderRate(cfg, ITEMS, 1)),
+        '--json',
+      ]);
       await waitFor(async () => (await copiedOf(url, 'items')) >= 400);
       const b = await runCli(['backfill', '--config', cfg, '--restart']);
       expect(b.code).toBe(2);
@@ -165,7 +195,12 @@ describe('backfill: one owner at a time', () => {
       const first = await a.done;
       expect(first.stderr).not.toMatch(/TANDEM_ERR/);
       expect(first.code).toBe(0);
-      expect(JSON.parse(first.stdout).entities[0]).toMatchObject({ entity: 'items', copied: ITEMS, copiedTotal: ITEMS, status: 'done' });
+      expect(JSON.parse(first.stdout).entities[0]).toMatchObject({
+        entity: 'items',
+        copied: ITEMS,
+        copiedTotal: ITEMS,
+        status: 'done',
+      });
       const s = await openStore(url);
       try {
         expect(Number((await s.query<{ n: unknown }>('SELECT count(*) AS n FROM items'))[0]!.n)).toBe(ITEMS);
@@ -174,7 +209,13 @@ describe('backfill: one owner at a time', () => {
       }
       const v = await runCli(['verify', '--config', cfg, '--json']);
       expect(v.code).toBe(0);
-      expect(JSON.parse(v.stdout).entities[0]).toMatchObject({ sourceRows: ITEMS, targetRows: ITEMS, missing: 0, extra: 0, different: 0 });
+      expect(JSON.parse(v.stdout).entities[0]).toMatchObject({
+        sourceRows: ITEMS,
+        targetRows: ITEMS,
+        missing: 0,
+        extra: 0,
+        different: 0,
+      });
     });
   }
 
@@ -182,7 +223,9 @@ describe('backfill: one owner at a time', () => {
     const tgt = await newPgTarget();
     // a lease of 120 s: a takeover that waited for the expiry could not finish within this test's 60 s timeout
     const bf = '{ initialChunkRows: 300, maxChunkRows: 300, leaseSeconds: 120 }';
-    const cfg = writeConfig(fixtureConfig(src.url, tgt.url, { backfill: bf }).replace('  backfill:', '  heartbeatSeconds: 0.3,\n  backfill:'));
+    const cfg = writeConfig(
+      fixtureConfig(src.url, tgt.url, { backfill: bf }).replace('  backfill:', '  heartbeatSeconds: 0.3,\n  backfill:'),
+    );
     const a = started(['backfill', '--config', cfg, '--entity', 'orgs,users', '--max-rows-per-second', '2500']);
     await waitFor(async () => (await copiedOf(tgt.url, 'users')) >= 900);
     a.child.kill('SIGKILL');
@@ -193,7 +236,10 @@ describe('backfill: one owner at a time', () => {
     expect(mid.users).toBe(mid.checkpoint);
 
     // three missed beats (0.9 s) later status says dead / stalled, never running: polled (each poll a CLI run)
-    let s = { entities: [] as { entity: string; status: string; checkpoint: string; holder: { process: string } }[], processes: [] as { pid: number; state: string }[] };
+    let s = {
+      entities: [] as { entity: string; status: string; checkpoint: string; holder: { process: string } }[],
+      processes: [] as { pid: number; state: string }[],
+    };
     const usersOf = () => s.entities.find((e) => e.entity === 'users')!;
     await waitFor(async () => {
       s = JSON.parse((await runCli(['status', '--config', cfg, '--json'])).stdout);
@@ -214,17 +260,41 @@ describe('backfill: one owner at a time', () => {
 
     // the dead holder's lease still lives (for about two minutes): the next backfill does not wait for it
     expect(await leaseExpired(tgt.url, 'backfill:users')).toBe(false);
-    const [before] = await pgQuery<{ token: string }>(tgt.url, `SELECT token FROM tandem.leases WHERE scope = 'backfill:users'`);
-    const next = await runCli(['backfill', '--config', cfg, '--entity', 'orgs,users', '--json'], { env: { TANDEM_LOG_LEVEL: 'warn' } });
+    const [before] = await pgQuery<{ token: string }>(
+      tgt.url,
+      `SELECT token FROM tandem.leases WHERE scope = 'backfill:users'`,
+    );
+    const next = await runCli(['backfill', '--config', cfg, '--entity', 'orgs,users', '--json'], {
+      env: { TANDEM_LOG_LEVEL: 'warn' },
+    });
     expect(next.stderr).not.toMatch(/TANDEM_ERR/);
     expect(next.code).toBe(0);
-    const takeover = next.stderr.split('\n').filter((l) => l.includes('"backfill.lease_takeover"')).map((l) => JSON.parse(l));
-    expect(takeover).toMatchObject([{ scope: 'backfill:users', pid: a.child.pid, host: hostname(), reason: `process ${a.child.pid} on this host is gone` }]);
-    const [after] = await pgQuery<{ token: string; pid: number }>(tgt.url, `SELECT token, pid FROM tandem.leases WHERE scope = 'backfill:users'`);
+    const takeover = next.stderr
+      .split('\n')
+      .filter((l) => l.includes('"backfill.lease_takeover"'))
+      .map((l) => JSON.parse(l));
+    expect(takeover).toMatchObject([
+      {
+        scope: 'backfill:users',
+        pid: a.child.pid,
+        host: hostname(),
+        reason: `process ${a.child.pid} on this host is gone`,
+      },
+    ]);
+    const [after] = await pgQuery<{ token: string; pid: number }>(
+      tgt.url,
+      `SELECT token, pid FROM tandem.leases WHERE scope = 'backfill:users'`,
+    );
     expect(Number(after!.token)).toBe(Number(before!.token) + 1);
     const u = JSON.parse(next.stdout).entities.find((e: { entity: string }) => e.entity === 'users');
     expect(u).toMatchObject({ copied: USERS - mid.checkpoint, copiedTotal: USERS, status: 'done' });
-    expect(await backfillCounts(tgt.url)).toMatchObject({ checkpoint: USERS, users: USERS, profiles: USERS, ledger: USERS, status: 'done' });
+    expect(await backfillCounts(tgt.url)).toMatchObject({
+      checkpoint: USERS,
+      users: USERS,
+      profiles: USERS,
+      ledger: USERS,
+      status: 'done',
+    });
     expect((await runCli(['verify', '--config', cfg, '--entity', 'orgs,users'])).code).toBe(0);
     const end = JSON.parse((await runCli(['status', '--config', cfg, '--json'])).stdout);
     expect(end.entities.find((e: { entity: string }) => e.entity === 'users').status).toBe('done');
@@ -237,7 +307,9 @@ describe('backfill: one owner at a time', () => {
     await c.connect();
     await c.query(`ALTER DATABASE "${tgt.name}" SET idle_in_transaction_session_timeout = '1s'`);
     await c.end();
-    const cfg = writeConfig(fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 300, maxChunkRows: 300, leaseSeconds: 1.5 }' }));
+    const cfg = writeConfig(
+      fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 300, maxChunkRows: 300, leaseSeconds: 1.5 }' }),
+    );
     const a = started(['backfill', '--config', cfg, '--entity', 'orgs,users', '--max-rows-per-second', '2500']);
     await waitFor(async () => (await copiedOf(tgt.url, 'users')) >= 600);
     a.child.kill('SIGSTOP');
@@ -246,15 +318,26 @@ describe('backfill: one owner at a time', () => {
       const b = await runCli(['backfill', '--config', cfg, '--entity', 'orgs,users', '--json']);
       expect(b.stderr).not.toMatch(/TANDEM_ERR/);
       expect(b.code).toBe(0);
-      expect(JSON.parse(b.stdout).entities.find((e: { entity: string }) => e.entity === 'users')).toMatchObject({ copiedTotal: USERS, status: 'done' });
+      expect(JSON.parse(b.stdout).entities.find((e: { entity: string }) => e.entity === 'users')).toMatchObject({
+        copiedTotal: USERS,
+        status: 'done',
+      });
     } finally {
       a.child.kill('SIGCONT');
     }
     const woke = await a.done;
     expect(woke.code).toBe(2);
-    expect(woke.stderr).toMatch(/^TANDEM_ERR_LEASE_LOST: the lease backfill:users of this process \(host .+ pid \d+\) was taken over /m);
+    expect(woke.stderr).toMatch(
+      /^TANDEM_ERR_LEASE_LOST: the lease backfill:users of this process \(host .+ pid \d+\) was taken over /m,
+    );
     expect(woke.stderr).not.toMatch(/TANDEM_ERR_INTERNAL/);
-    expect(await backfillCounts(tgt.url)).toMatchObject({ checkpoint: USERS, users: USERS, profiles: USERS, ledger: USERS, status: 'done' });
+    expect(await backfillCounts(tgt.url)).toMatchObject({
+      checkpoint: USERS,
+      users: USERS,
+      profiles: USERS,
+      ledger: USERS,
+      status: 'done',
+    });
     expect((await runCli(['verify', '--config', cfg, '--entity', 'orgs,users'])).code).toBe(0);
   });
 });

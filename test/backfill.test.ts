@@ -5,7 +5,6 @@ import { createMysqlDatabase, createPgDatabase, runCli, spawnCli, writeConfig } 
 
 const USERS = 12_000;
 
-
 async function waitFor(pred: () => Promise<boolean>, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -40,34 +39,64 @@ describe('backfill MariaDB → PostgreSQL', () => {
     const bf = await runCli(['backfill', '--config', cfg]);
     expect(bf.code).toBe(0);
     // entities without a version column are applied last-writer-wins, with a warning
-    const warnings = bf.stderr.trim().split('\n').map((l) => JSON.parse(l));
-    expect(warnings.map((w) => [w.event, w.entity])).toEqual([['backfill.no_version', 'orgs'], ['backfill.no_version', 'memberships']]);
+    const warnings = bf.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(warnings.map((w) => [w.event, w.entity])).toEqual([
+      ['backfill.no_version', 'orgs'],
+      ['backfill.no_version', 'memberships'],
+    ]);
     // the summary lists entities in FK order: orgs, users, memberships
-    const order = bf.stdout.split('\n').slice(2).map((l) => l.split(/\s+/)[0]).filter(Boolean);
+    const order = bf.stdout
+      .split('\n')
+      .slice(2)
+      .map((l) => l.split(/\s+/)[0])
+      .filter(Boolean);
     expect(order).toEqual(['orgs', 'users', 'memberships']);
     const v = await runCli(['verify', '--config', cfg, '--json']);
     expect(v.code).toBe(0);
     const res = JSON.parse(v.stdout);
     expect(res.ok).toBe(true);
-    expect(res.entities.find((e: { entity: string }) => e.entity === 'users')).toMatchObject({ sourceRows: USERS, targetRows: USERS, missing: 0, extra: 0, different: 0, parity: 100 });
+    expect(res.entities.find((e: { entity: string }) => e.entity === 'users')).toMatchObject({
+      sourceRows: USERS,
+      targetRows: USERS,
+      missing: 0,
+      extra: 0,
+      different: 0,
+      parity: 100,
+    });
     expect(res.entities.find((e: { entity: string }) => e.entity === 'memberships').sourceRows).toBe(USERS / 3);
     const st = await runCli(['status', '--config', cfg, '--json']);
     const status = JSON.parse(st.stdout);
     expect(status.entities.map((e: { status: string }) => e.status)).toEqual(['done', 'done', 'done']);
-    expect(status.audit.map((a: { command: string; outcome: string }) => `${a.command}:${a.outcome}`)).toEqual(['verify:ok', 'backfill:ok']);
+    expect(status.audit.map((a: { command: string; outcome: string }) => `${a.command}:${a.outcome}`)).toEqual([
+      'verify:ok',
+      'backfill:ok',
+    ]);
     // a second backfill skips finished entities and changes nothing
     const again = await runCli(['backfill', '--config', cfg, '--json']);
-    expect(JSON.parse(again.stdout).entities.map((e: { status: string }) => e.status)).toEqual(['skipped', 'skipped', 'skipped']);
+    expect(JSON.parse(again.stdout).entities.map((e: { status: string }) => e.status)).toEqual([
+      'skipped',
+      'skipped',
+      'skipped',
+    ]);
   });
 
   it('survives SIGKILL mid-chunk: no loss, no duplicate, resumes where it stopped', async () => {
     const tgt = await newTarget();
     // a short lease: the killed process's lease must expire before another backfill may take the entity over
-    const cfg = writeConfig(fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 300, maxChunkRows: 300, leaseSeconds: 1 }' }));
+    const cfg = writeConfig(
+      fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 300, maxChunkRows: 300, leaseSeconds: 1 }' }),
+    );
     const child = spawnCli(['backfill', '--config', cfg, '--entity', 'orgs,users', '--max-rows-per-second', '3000']);
     const exited = new Promise<NodeJS.Signals | null>((r) => child.on('close', (_c, s) => r(s)));
     await waitFor(async () => {
-      try { return (await backfillCounts(tgt.url)).checkpoint >= 1500; } catch { return false; }
+      try {
+        return (await backfillCounts(tgt.url)).checkpoint >= 1500;
+      } catch {
+        return false;
+      }
     });
     child.kill('SIGKILL');
     expect(await exited).toBe('SIGKILL');
@@ -93,17 +122,26 @@ describe('backfill MariaDB → PostgreSQL', () => {
 
   it('stops after the chunk in flight on SIGINT and resumes', async () => {
     const tgt = await newTarget();
-    const cfg = writeConfig(fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 200, maxChunkRows: 200 }' }));
+    const cfg = writeConfig(
+      fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 200, maxChunkRows: 200 }' }),
+    );
     const child = spawnCli(['backfill', '--config', cfg, '--entity', 'orgs,users', '--max-rows-per-second', '2000']);
     const exited = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
     await waitFor(async () => {
-      try { return (await backfillCounts(tgt.url)).checkpoint >= 600; } catch { return false; }
+      try {
+        return (await backfillCounts(tgt.url)).checkpoint >= 600;
+      } catch {
+        return false;
+      }
     });
     child.kill('SIGINT');
     expect(await exited).toBe(130);
     // a graceful stop released the lease and removed the heartbeat: stopped, not running
     const st = JSON.parse((await runCli(['status', '--config', cfg, '--json'])).stdout);
-    expect(st.entities.find((e: { entity: string }) => e.entity === 'users')).toMatchObject({ status: 'stopped', checkpoint: 'running' });
+    expect(st.entities.find((e: { entity: string }) => e.entity === 'users')).toMatchObject({
+      status: 'stopped',
+      checkpoint: 'running',
+    });
     expect(st.processes).toEqual([]);
     const mid = await backfillCounts(tgt.url);
     expect(mid.status).toBe('running');
@@ -111,7 +149,12 @@ describe('backfill MariaDB → PostgreSQL', () => {
     expect(mid.checkpoint).toBeLessThan(USERS);
     const resumed = await runCli(['backfill', '--config', cfg, '--entity', 'orgs,users']);
     expect(resumed.code).toBe(0);
-    expect(await backfillCounts(tgt.url)).toMatchObject({ checkpoint: USERS, users: USERS, ledger: USERS, status: 'done' });
+    expect(await backfillCounts(tgt.url)).toMatchObject({
+      checkpoint: USERS,
+      users: USERS,
+      ledger: USERS,
+      status: 'done',
+    });
   });
 
   it('never lets a stale backfill row overwrite a newer applied version', async () => {

@@ -30,7 +30,9 @@ describe('bad input', () => {
   async function targetUntouched(): Promise<void> {
     const c = new pg.Client({ connectionString: tgt.url });
     await c.connect();
-    const rows = await c.query(`SELECT (SELECT count(*) FROM organisations) + (SELECT count(*) FROM users) + (SELECT count(*) FROM user_profiles) + (SELECT count(*) FROM memberships) AS n`);
+    const rows = await c.query(
+      `SELECT (SELECT count(*) FROM organisations) + (SELECT count(*) FROM users) + (SELECT count(*) FROM user_profiles) + (SELECT count(*) FROM memberships) AS n`,
+    );
     const schema = await c.query(`SELECT count(*) AS n FROM pg_namespace WHERE nspname = 'tandem'`);
     await c.end();
     expect(Number(rows.rows[0].n)).toBe(0);
@@ -51,45 +53,98 @@ describe('bad input', () => {
   const base = () => fixtureConfig(src.url, tgt.url);
 
   it('unknown URL scheme', async () => {
-    await expectError(['backfill', '--config', cfg(fixtureConfig('oracle://db.example/x', tgt.url))], 'URL_SCHEME', /oracle:/);
+    await expectError(
+      ['backfill', '--config', cfg(fixtureConfig('oracle://db.example/x', tgt.url))],
+      'URL_SCHEME',
+      /oracle:/,
+    );
   });
 
   it('unreachable server', async () => {
-    await expectError(['backfill', '--config', cfg(fixtureConfig('mysql://root@127.0.0.1:1/x', tgt.url))], 'STORE_UNREACHABLE', /127\.0\.0\.1:1/);
+    await expectError(
+      ['backfill', '--config', cfg(fixtureConfig('mysql://root@127.0.0.1:1/x', tgt.url))],
+      'STORE_UNREACHABLE',
+      /127\.0\.0\.1:1/,
+    );
   });
 
   it('wrong credentials, with the password kept out of the message', async () => {
-    const r = await runCli(['backfill', '--config', cfg(fixtureConfig(src.url.replace('root@', 'root:s3cret-pw@'), tgt.url))]);
+    const r = await runCli([
+      'backfill',
+      '--config',
+      cfg(fixtureConfig(src.url.replace('root@', 'root:s3cret-pw@'), tgt.url)),
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^TANDEM_ERR_STORE_AUTH: /);
     expect(r.stderr).not.toContain('s3cret-pw');
     await targetUntouched();
-    await expectError(['verify', '--config', cfg(fixtureConfig(src.url, tgt.url.replace('postgres@', 'tandem_no_such_role@')))], 'STORE_AUTH');
+    await expectError(
+      ['verify', '--config', cfg(fixtureConfig(src.url, tgt.url.replace('postgres@', 'tandem_no_such_role@')))],
+      'STORE_AUTH',
+    );
   });
 
   it('missing table', async () => {
-    await expectError(['backfill', '--config', cfg(base().replace("table: 'orgs'", "table: 'Orgs'"))], 'TABLE_NOT_FOUND', /"Orgs".*did you mean "orgs"/);
+    await expectError(
+      ['backfill', '--config', cfg(base().replace("table: 'orgs'", "table: 'Orgs'"))],
+      'TABLE_NOT_FOUND',
+      /"Orgs".*did you mean "orgs"/,
+    );
   });
 
   it('missing source column', async () => {
-    await expectError(['backfill', '--config', cfg(base().replace("display_name: 'name'", "display_name: 'title'"))], 'COLUMN_NOT_FOUND', /"title"/);
+    await expectError(
+      ['backfill', '--config', cfg(base().replace("display_name: 'name'", "display_name: 'title'"))],
+      'COLUMN_NOT_FOUND',
+      /"title"/,
+    );
   });
 
   it('a key that is not unique', async () => {
-    await expectError(['backfill', '--config', cfg(base().replace("table: 'orgs', key: 'id'", "table: 'users', key: 'status'").replace("columns: { id: 'id', display_name: 'name' }", "columns: { id: 'status', display_name: 'status' }"))], 'KEY_NOT_UNIQUE', /status/);
+    await expectError(
+      [
+        'backfill',
+        '--config',
+        cfg(
+          base()
+            .replace("table: 'orgs', key: 'id'", "table: 'users', key: 'status'")
+            .replace(
+              "columns: { id: 'id', display_name: 'name' }",
+              "columns: { id: 'status', display_name: 'status' }",
+            ),
+        ),
+      ],
+      'KEY_NOT_UNIQUE',
+      /status/,
+    );
   });
 
   it('a mapping to a target column that does not exist', async () => {
-    await expectError(['backfill', '--config', cfg(base().replace("display_name: 'name'", "title: 'name'"))], 'MAPPING_COLUMN_NOT_FOUND', /"title".*organisations/);
+    await expectError(
+      ['backfill', '--config', cfg(base().replace("display_name: 'name'", "title: 'name'"))],
+      'MAPPING_COLUMN_NOT_FOUND',
+      /"title".*organisations/,
+    );
   });
 
   it('a value that does not fit the target type', async () => {
-    const text = base().replace("columns: { id: 'id', display_name: 'name' }", "columns: { id: 'id', display_name: { transform: (o) => String(o.name).repeat(20) } }");
-    await expectError(['backfill', '--config', cfg(text)], 'VALUE_DOES_NOT_FIT', /organisations\.display_name .*varying\(100\)/);
+    const text = base().replace(
+      "columns: { id: 'id', display_name: 'name' }",
+      "columns: { id: 'id', display_name: { transform: (o) => String(o.name).repeat(20) } }",
+    );
+    await expectError(
+      ['backfill', '--config', cfg(text)],
+      'VALUE_DOES_NOT_FIT',
+      /organisations\.display_name .*varying\(100\)/,
+    );
   });
 
   it('a missing config file', async () => {
-    await expectError(['backfill', '--config', '/nonexistent/tandem.config.ts'], 'CONFIG_NOT_FOUND', /\/nonexistent\/tandem\.config\.ts/);
+    await expectError(
+      ['backfill', '--config', '/nonexistent/tandem.config.ts'],
+      'CONFIG_NOT_FOUND',
+      /\/nonexistent\/tandem\.config\.ts/,
+    );
   });
 
   it('a config with a syntax error', async () => {
@@ -99,12 +154,24 @@ describe('bad input', () => {
   });
 
   it('a config that does not match the schema', async () => {
-    await expectError(['backfill', '--config', cfg(base().replace("key: 'id', version: 'version'", "key: 42, version: 'version'"))], 'CONFIG_INVALID', /entities\.users\.key/);
-    await expectError(['backfill', '--config', cfg(base().replace('backfill: {', 'backfill: { chunkSecs: 1, '))], 'CONFIG_INVALID', /chunkSecs/);
+    await expectError(
+      ['backfill', '--config', cfg(base().replace("key: 'id', version: 'version'", "key: 42, version: 'version'"))],
+      'CONFIG_INVALID',
+      /entities\.users\.key/,
+    );
+    await expectError(
+      ['backfill', '--config', cfg(base().replace('backfill: {', 'backfill: { chunkSecs: 1, '))],
+      'CONFIG_INVALID',
+      /chunkSecs/,
+    );
   });
 
   it('an unknown entity or option on the command line', async () => {
-    await expectError(['backfill', '--config', cfg(base()), '--entity', 'nope'], 'CONFIG_INVALID', /unknown entity "nope"/);
+    await expectError(
+      ['backfill', '--config', cfg(base()), '--entity', 'nope'],
+      'CONFIG_INVALID',
+      /unknown entity "nope"/,
+    );
     await expectError(['backfill', '--config', cfg(base()), '--bogus'], 'USAGE', /--bogus/);
   });
 });
@@ -115,7 +182,8 @@ describe('bad input', () => {
  */
 describe('bad input: a PGlite store that cannot be opened', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bad-pglite-'));
-  const config = (target: string) => writeConfig(`import { defineConfig } from 'tandem';
+  const config = (target: string) =>
+    writeConfig(`import { defineConfig } from 'tandem';
 export default defineConfig({
   source: ${JSON.stringify(`sqlite:${join(dir, 'legacy.db')}`)},
   target: ${JSON.stringify(target)},
@@ -132,13 +200,25 @@ export default defineConfig({
   const cases: [string, string, RegExp][] = [
     ['a file', `pglite:${file}`, /is a file, not a data directory$/],
     ['a path under a file', `pglite:${file}/db`, /a-file is a file, not a directory$/],
-    ['a directory that is not a PGlite data directory', `pglite:${junk}`, /is not empty and is not a PGlite data directory \(no PG_VERSION\): give an empty or new directory$/],
-    ['a data directory PGlite cannot start on', `pglite:${damaged}`, /holds a PostgreSQL data directory PGlite cannot start on/],
+    [
+      'a directory that is not a PGlite data directory',
+      `pglite:${junk}`,
+      /is not empty and is not a PGlite data directory \(no PG_VERSION\): give an empty or new directory$/,
+    ],
+    [
+      'a data directory PGlite cannot start on',
+      `pglite:${damaged}`,
+      /holds a PostgreSQL data directory PGlite cannot start on/,
+    ],
   ];
   for (const [what, url, says] of cases) {
     it(`${what}: one clear line, exit 2, nothing written`, async () => {
       // (the SQLite legacy file, opened first, is not this test's concern: it is created with its WAL files)
-      const listing = () => readdirSync(dir, { recursive: true }).map(String).filter((f) => !f.startsWith('legacy.db')).sort();
+      const listing = () =>
+        readdirSync(dir, { recursive: true })
+          .map(String)
+          .filter((f) => !f.startsWith('legacy.db'))
+          .sort();
       const before = listing();
       for (const command of ['status', 'backfill']) {
         const r = await runCli([command, '--config', config(url)]);

@@ -27,7 +27,10 @@ describe.each(BROKERS)('relay through %s', (kind, url) => {
     await createLegacyMysql(src.url, 100);
     tgt = await createPgDatabase(`tandem_br_${kind}`);
     await createNewPostgres(tgt.url);
-    const text = fixtureConfig(src.url, tgt.url).replace('entities: {', `transport: { url: ${JSON.stringify(url)}, name: '${uniqueName(`tandem_${kind}`)}' },\n  entities: {`);
+    const text = fixtureConfig(src.url, tgt.url).replace(
+      'entities: {',
+      `transport: { url: ${JSON.stringify(url)}, name: '${uniqueName(`tandem_${kind}`)}' },\n  entities: {`,
+    );
     cfg = writeConfig(text);
     expect((await runCli(['backfill', '--config', cfg])).code).toBe(0);
     expect((await runCli(['phase', 'set', 'dual_write', '--config', cfg])).code).toBe(0);
@@ -44,7 +47,10 @@ describe.each(BROKERS)('relay through %s', (kind, url) => {
   it('forwards the outbox to the broker and applies every change, duplicates included', async () => {
     for (let i = 1; i <= 30; i++) {
       await dual.write(fromMysql(app), async (tx) => {
-        await app.query(`UPDATE users SET balance = balance + ?, version = version + 1 WHERE id = ?`, [i, 1 + (i % 10)]);
+        await app.query(`UPDATE users SET balance = balance + ?, version = version + 1 WHERE id = ?`, [
+          i,
+          1 + (i % 10),
+        ]);
         tx.changed('users', 1 + (i % 10));
       });
     }
@@ -76,7 +82,9 @@ describe.each(BROKERS)('relay through %s', (kind, url) => {
 
 describe('relay --mode without a broker', () => {
   it('says the config needs a transport', async () => {
-    const cfg = writeConfig(fixtureConfig('mysql://root@127.0.0.1:3306/mysql', 'postgres://postgres@127.0.0.1:5432/postgres'));
+    const cfg = writeConfig(
+      fixtureConfig('mysql://root@127.0.0.1:3306/mysql', 'postgres://postgres@127.0.0.1:5432/postgres'),
+    );
     const r = await runCli(['relay', '--config', cfg, '--mode', 'consume']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^TANDEM_ERR_CONFIG_INVALID: --mode consume needs a broker/);

@@ -11,8 +11,23 @@ import { parseFields, runChaos, seedLine } from '../chaos/harness.js';
 describe('chaos (small)', () => {
   it('converges in every direction and entity kind: no lost write, resurrection, regression or dead letter; every scheduled fault happened', async () => {
     const lines: string[] = [];
-    const { results, line } = await runChaos({ seeds: [3, 4, 5], rows: 2000, seconds: 5, writers: 3, log: (s) => lines.push(s) });
-    const failing = results.filter((r) => r.divergentRows || r.lostWrites || r.resurrected || r.versionRegressions || r.deadLetters || r.missingFaults.length || !r.backfill.ok);
+    const { results, line } = await runChaos({
+      seeds: [3, 4, 5],
+      rows: 2000,
+      seconds: 5,
+      writers: 3,
+      log: (s) => lines.push(s),
+    });
+    const failing = results.filter(
+      (r) =>
+        r.divergentRows ||
+        r.lostWrites ||
+        r.resurrected ||
+        r.versionRegressions ||
+        r.deadLetters ||
+        r.missingFaults.length ||
+        !r.backfill.ok,
+    );
     // a failing seed prints its whole log (schedule, lost keys with their history, process exits)
     if (failing.length) console.log(lines.join('\n'));
     expect(results.map((r) => r.direction)).toEqual(['mariadb-postgres', 'postgres-mariadb', 'sqlite-pglite']);
@@ -20,25 +35,75 @@ describe('chaos (small)', () => {
       const f = parseFields(seedLine(r));
       expect(f.entities).toBe('users,memberships,devices,settings');
       expect(Number(f.writes)).toBeGreaterThan(0);
-      expect({ seed: r.seed, divergent: f.divergent_rows, lost: f.lost_writes, resurrected: f.resurrected, regressions: f.version_regressions, deadLetters: f.dead_letters, missing: f.missing_faults, backfill: r.backfill.ok })
-        .toEqual({ seed: r.seed, divergent: '0', lost: '0', resurrected: '0', regressions: '0', deadLetters: '0', missing: '-', backfill: true });
+      expect({
+        seed: r.seed,
+        divergent: f.divergent_rows,
+        lost: f.lost_writes,
+        resurrected: f.resurrected,
+        regressions: f.version_regressions,
+        deadLetters: f.dead_letters,
+        missing: f.missing_faults,
+        backfill: r.backfill.ok,
+      }).toEqual({
+        seed: r.seed,
+        divergent: '0',
+        lost: '0',
+        resurrected: '0',
+        regressions: '0',
+        deadLetters: '0',
+        missing: '-',
+        backfill: true,
+      });
       // each requested fault kind happened at least once
-      for (const kind of r.schedule.requested) expect({ seed: r.seed, kind, happened: (r.faults[kind] ?? 0) > 0 }).toEqual({ seed: r.seed, kind, happened: true });
+      for (const kind of r.schedule.requested)
+        expect({ seed: r.seed, kind, happened: (r.faults[kind] ?? 0) > 0 }).toEqual({
+          seed: r.seed,
+          kind,
+          happened: true,
+        });
       // the server directions were watched (all keys, several passes); PGlite is one process's and is judged at the end
       if (r.direction !== 'sqlite-pglite') expect(r.watcherScans).toBeGreaterThan(2);
     }
     const s = parseFields(line);
     expect(line.startsWith('chaos runs=3 ')).toBe(true);
-    expect({ runs: s.runs, divergent: s.divergent_rows, lost: s.lost_writes, resurrected: s.resurrected, regressions: s.version_regressions, deadLetters: s.dead_letters, missing: s.missing_faults, timing: s.backfill_timing_mismatches, seeds: s.seeds })
-      .toEqual({ runs: '3', divergent: '0', lost: '0', resurrected: '0', regressions: '0', deadLetters: '0', missing: '0', timing: '0', seeds: '3-5' });
+    expect({
+      runs: s.runs,
+      divergent: s.divergent_rows,
+      lost: s.lost_writes,
+      resurrected: s.resurrected,
+      regressions: s.version_regressions,
+      deadLetters: s.dead_letters,
+      missing: s.missing_faults,
+      timing: s.backfill_timing_mismatches,
+      seeds: s.seeds,
+    }).toEqual({
+      runs: '3',
+      divergent: '0',
+      lost: '0',
+      resurrected: '0',
+      regressions: '0',
+      deadLetters: '0',
+      missing: '0',
+      timing: '0',
+      seeds: '3-5',
+    });
     expect(s.schedule_seeds!.split(',').map(Number)).toEqual(results.map((r) => r.schedule.scheduleSeed));
     expect(Number(s.writes)).toBe(results.reduce((a, r) => a + r.writes, 0));
   }, 240_000);
 
   it('catches a broken relay: with TANDEM_TEST_BREAK=ack-on-failure the judge reports lost writes', async () => {
     const lines: string[] = [];
-    // seeds 7 and 8 (MariaDB → PostgreSQL): fast path off, backfill done early, an outage after it: the relay is the only path
-    const { results, line } = await runChaos({ seeds: [7, 8], rows: 2000, seconds: 5, writers: 3, direction: 'mariadb-postgres', breakRelay: 'ack-on-failure', log: (s) => lines.push(s) });
+    // seeds 7 and 8 (MariaDB → PostgreSQL): fast path off, backfill done early, an outage after it: the relay is the
+    // only path
+    const { results, line } = await runChaos({
+      seeds: [7, 8],
+      rows: 2000,
+      seconds: 5,
+      writers: 3,
+      direction: 'mariadb-postgres',
+      breakRelay: 'ack-on-failure',
+      log: (s) => lines.push(s),
+    });
     if (!results.some((r) => r.lostWrites > 0)) console.log(lines.join('\n'));
     for (const r of results) expect(r.schedule.requested).toContain('target_outage');
     expect(results.filter((r) => r.lostWrites > 0).length).toBeGreaterThanOrEqual(1);

@@ -15,7 +15,9 @@ import { cliArgv, createMysqlDatabase, createPgDatabase, runCli } from './helper
  */
 
 const ROOT = resolve(import.meta.dirname, '..');
-/** Chinook's scripts, from TANDEM_DATASETS (test/datasets.ts): without them this file is skipped (failed under CI=true). */
+/**
+ * Chinook's scripts, from TANDEM_DATASETS (test/datasets.ts): without them this file is skipped (failed under CI=true).
+ */
 const CHINOOK = dataset('chinook', ['Chinook_MySql.sql', 'Chinook_PostgreSql.sql']);
 const EXAMPLE = join(ROOT, 'examples/chinook');
 
@@ -108,9 +110,14 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return env;
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '', stderr = '';
+  let stdout = '',
+    stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   return new Promise((res, rej) => {
@@ -138,7 +145,10 @@ describeWithDataset(CHINOOK, 'Chinook MariaDB → PostgreSQL (examples/chinook)'
 
   beforeAll(async () => {
     ddl = pgDdl();
-    const [s, r] = await Promise.all([createMysqlDatabase('tandem_chinook_src'), createPgDatabase('tandem_chinook_ref')]);
+    const [s, r] = await Promise.all([
+      createMysqlDatabase('tandem_chinook_src'),
+      createPgDatabase('tandem_chinook_ref'),
+    ]);
     src = s;
     ref = r;
     await Promise.all([loadMysql(src.url, mysqlScript()), loadPg(ref.url, pgScript())]);
@@ -147,16 +157,23 @@ describeWithDataset(CHINOOK, 'Chinook MariaDB → PostgreSQL (examples/chinook)'
     await Promise.all([src?.drop(), ref?.drop(), ...targets.map((t) => t.drop())]);
   });
 
-  it('run.sh migrates all 11 tables to full parity, equal row by row to Chinook\'s own PostgreSQL data', async () => {
+  it("run.sh migrates all 11 tables to full parity, equal row by row to Chinook's own PostgreSQL data", async () => {
     const tgt = await ddlOnlyTarget();
-    const r = await run('bash', [join(EXAMPLE, 'run.sh')], cleanEnv({ SOURCE_URL: src.url, TARGET_URL: tgt.url, TANDEM: TANDEM_FROM_SOURCE }));
+    const r = await run(
+      'bash',
+      [join(EXAMPLE, 'run.sh')],
+      cleanEnv({ SOURCE_URL: src.url, TARGET_URL: tgt.url, TANDEM: TANDEM_FROM_SOURCE }),
+    );
     expect(r.code, `run.sh failed:\n${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toContain('parity: 100%');
     for (const table of Object.keys(TABLES)) expect(r.stdout).toMatch(new RegExp(`^${table}\\s.*\\s100\\.000%`, 'm'));
 
     await withPg(tgt.url, async (migrated) => {
       await withPg(ref.url, async (reference) => {
-        const tablesOf = async (c: pg.Client) => (await c.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`)).rows.map((x) => x.table_name as string);
+        const tablesOf = async (c: pg.Client) =>
+          (
+            await c.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`)
+          ).rows.map((x) => x.table_name as string);
         expect(await tablesOf(migrated)).toEqual(Object.keys(TABLES).sort());
         expect(await tablesOf(reference)).toEqual(Object.keys(TABLES).sort());
         let total = 0;
@@ -193,7 +210,10 @@ describeWithDataset(CHINOOK, 'Chinook MariaDB → PostgreSQL (examples/chinook)'
     expect(backfilled.map((e) => e.status)).toEqual(Array(11).fill('done'));
     const v = await run(tandem[0]!, [...tandem.slice(1), 'verify', '--config', out, '--json'], env);
     expect(v.code, `${v.stdout}\n${v.stderr}`).toBe(0);
-    const res = JSON.parse(v.stdout) as { ok: boolean; entities: { entity: string; sourceRows: number; targetRows: number; parity: number }[] };
+    const res = JSON.parse(v.stdout) as {
+      ok: boolean;
+      entities: { entity: string; sourceRows: number; targetRows: number; parity: number }[];
+    };
     expect(res.ok).toBe(true);
     expect(res.entities.map((e) => e.entity).sort()).toEqual(Object.keys(TABLES).sort());
     const counts = await withPg(ref.url, async (c) => {
@@ -201,6 +221,7 @@ describeWithDataset(CHINOOK, 'Chinook MariaDB → PostgreSQL (examples/chinook)'
       for (const t of Object.keys(TABLES)) m[t] = Number((await c.query(`SELECT count(*) AS n FROM ${t}`)).rows[0].n);
       return m;
     });
-    for (const e of res.entities) expect(e, e.entity).toMatchObject({ sourceRows: counts[e.entity], targetRows: counts[e.entity], parity: 100 });
+    for (const e of res.entities)
+      expect(e, e.entity).toMatchObject({ sourceRows: counts[e.entity], targetRows: counts[e.entity], parity: 100 });
   });
 });

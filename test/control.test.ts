@@ -42,10 +42,14 @@ describe('control plane schema', async () => {
         expect(Number(rows[0]!.n)).toBe(migrations(s.dialect).length);
         expect(Math.max(...migrations(s.dialect).map((m) => m.version))).toBe(CONTROL_SCHEMA_VERSION);
         for (const t of ['version_ledger', 'checkpoints', 'audit_log', 'outbox', 'dead_letters', 'state'])
-          expect(Number((await s.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${s.controlTable(t)}`))[0]!.n)).toBe(0);
+          expect(Number((await s.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${s.controlTable(t)}`))[0]!.n)).toBe(
+            0,
+          );
         await audit(s, { command: 'test', args: { a: 1 }, outcome: 'ok' });
         expect((await recentAudit(s, 5)).map((r) => r.command)).toEqual(['test']);
-        await s.execute(`INSERT INTO ${s.controlTable('schema_migrations')} (version, description) VALUES (999, 'from the future')`);
+        await s.execute(
+          `INSERT INTO ${s.controlTable('schema_migrations')} (version, description) VALUES (999, 'from the future')`,
+        );
         await expect(ensureControlSchema(s)).rejects.toSatisfy((e) => isTandemError(e, 'CONTROL_SCHEMA'));
       } finally {
         await s.close();

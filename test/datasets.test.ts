@@ -9,7 +9,9 @@ const ROOT = resolve(import.meta.dirname, '..');
 
 describe('test/datasets.ts', () => {
   it('resolves TANDEM_DATASETS, by default <repo>/../shared/datasets', () => {
-    expect(DATASETS_DIR).toBe(process.env.TANDEM_DATASETS ? resolve(process.env.TANDEM_DATASETS) : resolve(ROOT, '../shared/datasets'));
+    expect(DATASETS_DIR).toBe(
+      process.env.TANDEM_DATASETS ? resolve(process.env.TANDEM_DATASETS) : resolve(ROOT, '../shared/datasets'),
+    );
   });
 
   it('names a missing folder or missing files, and nothing when all are there', () => {
@@ -24,7 +26,13 @@ describe('test/datasets.ts', () => {
   });
 
   it('CI is CI=true or CI=1', () => {
-    expect([undefined, '', 'false', '0', 'no'].map((v) => isCi({ CI: v }))).toEqual([false, false, false, false, false]);
+    expect([undefined, '', 'false', '0', 'no'].map((v) => isCi({ CI: v }))).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
     expect(['true', 'TRUE', '1'].map((v) => isCi({ CI: v }))).toEqual([true, true, true]);
   });
 
@@ -39,18 +47,33 @@ describe('test/datasets.ts', () => {
     );
     writeFileSync(join(dir, 'vitest.config.mjs'), `export default { test: { include: ['needs.test.ts'] } };\n`);
     const vitest = (ci: string) =>
-      spawnSync(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--root', dir, '--config', join(dir, 'vitest.config.mjs'), '--reporter', 'verbose'], {
-        cwd: dir,
-        env: { ...process.env, CI: ci, TANDEM_DATASETS: join(dir, 'absent'), NO_COLOR: '1', FORCE_COLOR: '0' },
-        encoding: 'utf8',
-        timeout: 60_000,
-      });
+      spawnSync(
+        process.execPath,
+        [
+          join(ROOT, 'node_modules/vitest/vitest.mjs'),
+          'run',
+          '--root',
+          dir,
+          '--config',
+          join(dir, 'vitest.config.mjs'),
+          '--reporter',
+          'verbose',
+        ],
+        {
+          cwd: dir,
+          env: { ...process.env, CI: ci, TANDEM_DATASETS: join(dir, 'absent'), NO_COLOR: '1', FORCE_COLOR: '0' },
+          encoding: 'utf8',
+          timeout: 60_000,
+        },
+      );
 
     it('is skipped with the reason in its name outside CI', () => {
       const r = vitest('');
       const out = r.stdout + r.stderr;
       expect(r.status, out).toBe(0);
-      expect(out).toContain(`uses chinook (skipped: dataset chinook not found at ${join(dir, 'absent', 'chinook')}; set TANDEM_DATASETS)`);
+      expect(out).toContain(
+        `uses chinook (skipped: dataset chinook not found at ${join(dir, 'absent', 'chinook')}; set TANDEM_DATASETS)`,
+      );
       expect(out).not.toContain('must not run');
     });
 
@@ -58,7 +81,9 @@ describe('test/datasets.ts', () => {
       const r = vitest('true');
       const out = r.stdout + r.stderr;
       expect(r.status, out).toBe(1);
-      expect(out).toContain(`dataset chinook not found at ${join(dir, 'absent', 'chinook')} — CI=true makes the data sets mandatory`);
+      expect(out).toContain(
+        `dataset chinook not found at ${join(dir, 'absent', 'chinook')} — CI=true makes the data sets mandatory`,
+      );
       expect(out).not.toContain('must not run');
     });
   });

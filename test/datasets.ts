@@ -17,7 +17,9 @@ import { describe, it } from 'vitest';
 const ROOT = resolve(import.meta.dirname, '..');
 
 /** The data sets folder: `TANDEM_DATASETS` resolved against the working directory, else `<repo>/../shared/datasets`. */
-export const DATASETS_DIR: string = process.env.TANDEM_DATASETS ? resolve(process.env.TANDEM_DATASETS) : resolve(ROOT, '../shared/datasets');
+export const DATASETS_DIR: string = process.env.TANDEM_DATASETS
+  ? resolve(process.env.TANDEM_DATASETS)
+  : resolve(ROOT, '../shared/datasets');
 
 /** True when `CI` says this is a CI run (`true` or `1`, any case): missing data sets then fail instead of skipping. */
 export function isCi(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -56,7 +58,12 @@ export function dataset(name: string, files: readonly string[], root: string = D
  * `CI=true` a suite `<title>` whose single test fails with the reason (its real tests are not registered, so
  * nothing reads the missing files).
  */
-export function describeWithDataset(ds: Dataset, title: string, fn: () => void, env: NodeJS.ProcessEnv = process.env): void {
+export function describeWithDataset(
+  ds: Dataset,
+  title: string,
+  fn: () => void,
+  env: NodeJS.ProcessEnv = process.env,
+): void {
   if (!ds.missing) {
     describe(title, fn);
     return;
@@ -64,7 +71,9 @@ export function describeWithDataset(ds: Dataset, title: string, fn: () => void, 
   if (isCi(env)) {
     describe(title, () => {
       it(`needs ${ds.name}`, () => {
-        throw new Error(`${ds.missing} — CI=true makes the data sets mandatory: set TANDEM_DATASETS to the folder that holds ${ds.name}/ (default ../shared/datasets)`);
+        throw new Error(
+          `${ds.missing} — CI=true makes the data sets mandatory: set TANDEM_DATASETS to the folder that holds ${ds.name}/ (default ../shared/datasets)`,
+        );
       });
     });
     return;

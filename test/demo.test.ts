@@ -16,10 +16,17 @@ describe('tandem demo (SQLite → PGlite, no server)', () => {
     const cfg = join(dir, 'tandem.config.ts');
     const v = await runCli(['verify', '--config', cfg, '--json']);
     expect(v.code).toBe(0);
-    expect(JSON.parse(v.stdout).entities[0]).toMatchObject({ entity: 'users', sourceRows: 3000, targetRows: 3000, parity: 100 });
+    expect(JSON.parse(v.stdout).entities[0]).toMatchObject({
+      entity: 'users',
+      sourceRows: 3000,
+      targetRows: 3000,
+      parity: 100,
+    });
     const s = await runCli(['status', '--config', cfg, '--json']);
     const status = JSON.parse(s.stdout);
-    expect(status.entities).toEqual([expect.objectContaining({ entity: 'users', status: 'done', copied: 3000, total: 3000 })]);
+    expect(status.entities).toEqual([
+      expect.objectContaining({ entity: 'users', status: 'done', copied: 3000, total: 3000 }),
+    ]);
     expect(status.audit.map((a: { command: string }) => a.command)).toEqual(['verify', 'demo']);
   });
 });

@@ -26,7 +26,20 @@ export async function createLegacyMysql(url: string, users: number): Promise<voi
     const mem = [];
     for (let id = i; id < Math.min(i + 1000, users + 1); id++) {
       const u = syntheticUser(id, 7);
-      batch.push([u.id, (id % 20) + 1, u.email, u.first_name, u.last_name, u.bio, u.status, u.balance, u.password_hash, u.created_at, u.updated_at, u.version]);
+      batch.push([
+        u.id,
+        (id % 20) + 1,
+        u.email,
+        u.first_name,
+        u.last_name,
+        u.bio,
+        u.status,
+        u.balance,
+        u.password_hash,
+        u.created_at,
+        u.updated_at,
+        u.version,
+      ]);
       if (id % 3 === 0) mem.push([(id % 20) + 1, id, id % 2 ? 'admin' : 'member']);
     }
     await c.query('INSERT INTO users VALUES ?', [batch]);
@@ -55,7 +68,11 @@ export async function createNewPostgres(url: string): Promise<void> {
 }
 
 /** The config text for the fixture, with overrides spliced into the `users` entity and the backfill block. */
-export function fixtureConfig(source: string, target: string, o: { usersExtra?: string; backfill?: string; profilesColumns?: string } = {}): string {
+export function fixtureConfig(
+  source: string,
+  target: string,
+  o: { usersExtra?: string; backfill?: string; profilesColumns?: string } = {},
+): string {
   return `import { defineConfig } from 'tandem';
 export default defineConfig({
   source: ${JSON.stringify(source)},
@@ -71,8 +88,11 @@ export default defineConfig({
       targets: [
         { table: 'users', columns: { id: 'id', organisation_id: 'org_id', email_address: 'email', password_hash: 'password_hash',
             status: 'status', balance: 'balance', created_at: 'created_at', updated_at: 'updated_at', origin: { value: 'legacy' } } },
-        { table: 'user_profiles', columns: ${o.profilesColumns ?? `{ user_id: 'id', given_name: 'first_name', family_name: 'last_name',
-            display_name: { transform: (u) => u.first_name + ' ' + u.last_name }, bio: 'bio' }`} },
+        { table: 'user_profiles', columns: ${
+          o.profilesColumns ??
+          `{ user_id: 'id', given_name: 'first_name', family_name: 'last_name',
+            display_name: { transform: (u) => u.first_name + ' ' + u.last_name }, bio: 'bio' }`
+        } },
       ],
     },
     orgs: { table: 'orgs', key: 'id', targets: [{ table: 'organisations', columns: { id: 'id', display_name: 'name' } }] },
@@ -92,7 +112,9 @@ export async function backfillCounts(url: string) {
       users: await q(`SELECT count(*) AS n FROM users`),
       profiles: await q(`SELECT count(*) AS n FROM user_profiles`),
       ledger: await q(`SELECT count(*) AS n FROM tandem.version_ledger WHERE entity = 'users'`),
-      status: (await c.query(`SELECT status FROM tandem.checkpoints WHERE entity = 'users'`)).rows[0]?.status as string | undefined,
+      status: (await c.query(`SELECT status FROM tandem.checkpoints WHERE entity = 'users'`)).rows[0]?.status as
+        | string
+        | undefined,
     };
   } finally {
     await c.end();
@@ -104,7 +126,10 @@ export async function leaseExpired(url: string, scope: string): Promise<boolean>
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    const r = await c.query(`SELECT expires_ms <= (extract(epoch from clock_timestamp()) * 1000) AS gone FROM tandem.leases WHERE scope = $1`, [scope]);
+    const r = await c.query(
+      `SELECT expires_ms <= (extract(epoch from clock_timestamp()) * 1000) AS gone FROM tandem.leases WHERE scope = $1`,
+      [scope],
+    );
     return r.rows[0]?.gone === true;
   } finally {
     await c.end();

@@ -2,7 +2,10 @@ import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import { resolve } from 'node:path';
 
-/** The servers the tests use, as `name (host:port)` probes; PostgreSQL and MariaDB follow TANDEM_TEST_PG / TANDEM_TEST_MYSQL. */
+/**
+ * The servers the tests use, as `name (host:port)` probes; PostgreSQL and MariaDB follow TANDEM_TEST_PG /
+ * TANDEM_TEST_MYSQL.
+ */
 function services(): { name: string; host: string; port: number }[] {
   const at = (url: string, dflt: number) => {
     const u = new URL(url);
@@ -41,9 +44,14 @@ export async function setup(): Promise<void> {
   const up = await Promise.all(probes.map((s) => answers(s.host, s.port)));
   const down = probes.filter((_, i) => !up[i]).map((s) => `${s.name} (${s.host}:${s.port})`);
   if (down.length) {
-    throw new Error(`the tests need these services, which do not answer: ${down.join(', ')}. Start them and run again (CI's .ci/run starts them with ../shared/services.sh; the tests never start, stop or restart them).`);
+    throw new Error(
+      `the tests need these services, which do not answer: ${down.join(', ')}. Start them and run again (CI's .ci/run starts them with ../shared/services.sh; the tests never start, stop or restart them).`,
+    );
   }
   const root = resolve(import.meta.dirname, '..');
-  execFileSync(process.execPath, [resolve(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+  execFileSync(process.execPath, [resolve(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
   process.env.TANDEM_TEST_CLI = resolve(root, 'dist/cli/run.js');
 }

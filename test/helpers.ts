@@ -12,7 +12,9 @@ export function uniqueName(prefix: string): string {
 }
 
 /** Creates an empty PostgreSQL database; returns its URL and a drop function. */
-export async function createPgDatabase(prefix = 'tandem_t'): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
+export async function createPgDatabase(
+  prefix = 'tandem_t',
+): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
   const name = uniqueName(prefix);
   const admin = new pg.Client({ connectionString: `${PG_BASE}/postgres` });
   await admin.connect();
@@ -31,7 +33,9 @@ export async function createPgDatabase(prefix = 'tandem_t'): Promise<{ url: stri
 }
 
 /** Creates an empty MariaDB database; returns its URL and a drop function. */
-export async function createMysqlDatabase(prefix = 'tandem_t'): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
+export async function createMysqlDatabase(
+  prefix = 'tandem_t',
+): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
   const name = uniqueName(prefix);
   const c = await mysql.createConnection({ uri: `${MYSQL_BASE}/mysql` });
   await c.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
@@ -73,9 +77,13 @@ export function spawnCli(args: string[], opts: { cwd?: string; env?: Record<stri
 }
 
 /** Runs the CLI to the end; returns exit code, stdout and stderr. */
-export async function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+export async function runCli(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   const child = spawnCli(args, opts);
-  let stdout = '', stderr = '';
+  let stdout = '',
+    stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
   return new Promise((res) => child.on('close', (code, signal) => res({ code, signal, stdout, stderr })));
@@ -93,7 +101,10 @@ export function writeConfig(text: string): string {
  * Polls `cond` every `intervalMs` until it holds; throws `timed out after … waiting for <what>` once `timeoutMs`
  * has passed. For tests: wait for a state, never sleep a fixed time and then expect it.
  */
-export async function waitFor(cond: () => boolean | Promise<boolean>, o: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<void> {
+export async function waitFor(
+  cond: () => boolean | Promise<boolean>,
+  o: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<void> {
   const timeoutMs = o.timeoutMs ?? 10_000;
   const end = Date.now() + timeoutMs;
   for (;;) {
@@ -121,7 +132,12 @@ export const median = (xs: number[]): number => quantile(xs, 0.5);
  * `timerMs`, each round also times one `setTimeout(timerMs)`: `timerLate[i]` is how late it fired, the
  * scheduling delay a timer of that length sees on the machine at that moment.
  */
-export async function pairedTimings(n: number, control: (i: number) => Promise<unknown>, treated: (i: number) => Promise<unknown>, o: { timerMs?: number } = {}): Promise<{ control: number[]; treated: number[]; diffs: number[]; timerLate: number[] }> {
+export async function pairedTimings(
+  n: number,
+  control: (i: number) => Promise<unknown>,
+  treated: (i: number) => Promise<unknown>,
+  o: { timerMs?: number } = {},
+): Promise<{ control: number[]; treated: number[]; diffs: number[]; timerLate: number[] }> {
   const time = async (f: () => Promise<unknown>) => {
     const t0 = performance.now();
     await f();

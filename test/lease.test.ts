@@ -3,9 +3,23 @@ import { mkdtempSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { advanceCheckpoint, ensureControlSchema, finishCheckpoint, readCheckpoint, startCheckpoint } from '../src/control/control.js';
+import {
+  advanceCheckpoint,
+  ensureControlSchema,
+  finishCheckpoint,
+  readCheckpoint,
+  startCheckpoint,
+} from '../src/control/control.js';
 import { deadHolderCheck, listProcesses, pidAlive, startHeartbeat } from '../src/control/heartbeat.js';
-import { acquireLease, acquireAll, fenceLease, listLeases, releaseLease, renewLease, type LeaseHolder } from '../src/control/lease.js';
+import {
+  acquireLease,
+  acquireAll,
+  fenceLease,
+  listLeases,
+  releaseLease,
+  renewLease,
+  type LeaseHolder,
+} from '../src/control/lease.js';
 import { isTandemError, TandemError } from '../src/core/errors.js';
 import { openStore } from '../src/stores/index.js';
 import type { Store } from '../src/stores/types.js';
@@ -54,7 +68,9 @@ describe('leases and the fenced checkpoint', async () => {
         // a live lease is refused, naming the holder
         const held = await caught(acquireLease(s, scope, 600, { holder: B, what: 'entity users is being copied' }));
         expect(held.code).toBe('TANDEM_ERR_LEASE_HELD');
-        expect(held.message).toMatch(/^entity users is being copied by host host-a pid 1111 since \d{4}-\d\d-\d\dT.*; wait for it or stop it; its lease expires at \d{4}-/);
+        expect(held.message).toMatch(
+          /^entity users is being copied by host host-a pid 1111 since \d{4}-\d\d-\d\dT.*; wait for it or stop it; its lease expires at \d{4}-/,
+        );
         await startCheckpoint(s, 'users', 10, false, a);
         await s.transaction(async (tx) => {
           await tx.execute(`INSERT INTO lease_rows (id) VALUES (1)`);
@@ -63,15 +79,19 @@ describe('leases and the fenced checkpoint', async () => {
         expect(await renewLease(s, s, a)).toBe(true);
 
         // A stalls past its ttl; B takes the lease over with a larger token
-        await waitFor(async () => !(await listLeases(s)).find((l) => l.scope === scope)!.live, { what: "A's lease to expire" });
+        await waitFor(async () => !(await listLeases(s)).find((l) => l.scope === scope)!.live, {
+          what: "A's lease to expire",
+        });
         const b = await acquireLease(s, scope, 60_000, { holder: B });
         expect(b.token).toBeGreaterThan(a.token);
 
         // A's next chunk: its rows and its checkpoint move roll back together, with LEASE_LOST (not INTERNAL)
-        const lost = await caught(s.transaction(async (tx) => {
-          await tx.execute(`INSERT INTO lease_rows (id) VALUES (2)`);
-          await advanceCheckpoint(tx, s, 'users', [1], [2], 1, 1, a);
-        }));
+        const lost = await caught(
+          s.transaction(async (tx) => {
+            await tx.execute(`INSERT INTO lease_rows (id) VALUES (2)`);
+            await advanceCheckpoint(tx, s, 'users', [1], [2], 1, 1, a);
+          }),
+        );
         expect(lost.code).toBe('TANDEM_ERR_LEASE_LOST');
         expect(lost.message).toMatch(/taken over by host host-b pid 2222/);
         expect(Number((await s.query<{ n: unknown }>(`SELECT count(*) AS n FROM lease_rows`))[0]!.n)).toBe(1);
@@ -96,7 +116,9 @@ describe('leases and the fenced checkpoint', async () => {
         await releaseLease(s, b);
         const c = await acquireLease(s, scope, 600, { holder: A });
         expect(c.token).toBeGreaterThan(b.token);
-        expect((await listLeases(s, 'backfill:')).map((l) => [l.scope, l.host, l.live])).toEqual([[scope, 'host-a', true]]);
+        expect((await listLeases(s, 'backfill:')).map((l) => [l.scope, l.host, l.live])).toEqual([
+          [scope, 'host-a', true],
+        ]);
       } finally {
         await s.close();
       }
@@ -107,7 +129,9 @@ describe('leases and the fenced checkpoint', async () => {
       try {
         await ensureControlSchema(s);
         const held = await acquireLease(s, 'backfill:b', 60_000, { holder: B });
-        const e = await caught(acquireAll(s, [{ scope: 'backfill:a' }, { scope: 'backfill:b', what: 'entity b is being copied' }], 60_000));
+        const e = await caught(
+          acquireAll(s, [{ scope: 'backfill:a' }, { scope: 'backfill:b', what: 'entity b is being copied' }], 60_000),
+        );
         expect(isTandemError(e, 'LEASE_HELD')).toBe(true);
         expect(e.message).toMatch(/^entity b is being copied by host host-b pid 2222/);
         // the lease of `a` it had taken was given back
@@ -126,20 +150,26 @@ describe('leases and the fenced checkpoint', async () => {
         const hb = s.controlTable('heartbeats');
         const beat = (id: string, host: string, pid: number, agoMs: number) =>
           s.execute(
-            `INSERT INTO ${hb} (id, role, scope, host, pid, started_ms, last_beat_ms, interval_ms, state, info) `
-              + `VALUES ('${id}', 'backfill', 'backfill:x', '${host}', ${pid}, ${s.sql.nowMs()} - ${agoMs}, `
-              + `${s.sql.nowMs()} - ${agoMs}, 100, 'running', NULL)`,
+            `INSERT INTO ${hb} (id, role, scope, host, pid, started_ms, last_beat_ms, interval_ms, state, info) ` +
+              `VALUES ('${id}', 'backfill', 'backfill:x', '${host}', ${pid}, ${s.sql.nowMs()} - ${agoMs}, ` +
+              `${s.sql.nowMs()} - ${agoMs}, 100, 'running', NULL)`,
           );
         // another host, no heartbeat row: nothing says it is dead, its lease (60 s) must expire first
         const a = await acquireLease(s, 'backfill:far', 60_000, { holder: A });
-        expect((await caught(acquireLease(s, 'backfill:far', 60_000, { holder: B, deadHolder: dead }))).code).toBe('TANDEM_ERR_LEASE_HELD');
+        expect((await caught(acquireLease(s, 'backfill:far', 60_000, { holder: B, deadHolder: dead }))).code).toBe(
+          'TANDEM_ERR_LEASE_HELD',
+        );
         // its heartbeat beats (last beat 50 ms ago, interval 100 ms): alive, refused
         await beat('hb-a1', A.host, A.pid, 50);
-        expect((await caught(acquireLease(s, 'backfill:far', 60_000, { holder: B, deadHolder: dead }))).code).toBe('TANDEM_ERR_LEASE_HELD');
+        expect((await caught(acquireLease(s, 'backfill:far', 60_000, { holder: B, deadHolder: dead }))).code).toBe(
+          'TANDEM_ERR_LEASE_HELD',
+        );
         // its heartbeat stopped (5 s ago, 50 intervals): dead; one live row of that host and pid keeps it alive
         await s.execute(`UPDATE ${hb} SET last_beat_ms = last_beat_ms - 5000 WHERE id = 'hb-a1'`);
         await beat('hb-a2', A.host, A.pid, 0);
-        expect((await caught(acquireLease(s, 'backfill:far', 60_000, { holder: B, deadHolder: dead }))).code).toBe('TANDEM_ERR_LEASE_HELD');
+        expect((await caught(acquireLease(s, 'backfill:far', 60_000, { holder: B, deadHolder: dead }))).code).toBe(
+          'TANDEM_ERR_LEASE_HELD',
+        );
         await s.execute(`DELETE FROM ${hb} WHERE id = 'hb-a2'`);
         const b = await acquireLease(s, 'backfill:far', 60_000, { holder: B, deadHolder: dead });
         expect(b.token).toBe(a.token + 1);
@@ -156,16 +186,23 @@ describe('leases and the fenced checkpoint', async () => {
         const gone: LeaseHolder = { id: 'holder-gone', host: hostname(), pid };
         const g = await acquireLease(s, 'backfill:near', 60_000, { holder: gone });
         const c = await acquireLease(s, 'backfill:near', 60_000, { holder: B, deadHolder: dead });
-        expect(c).toMatchObject({ token: g.token + 1, tookOver: { pid, reason: `process ${pid} on this host is gone` } });
+        expect(c).toMatchObject({
+          token: g.token + 1,
+          tookOver: { pid, reason: `process ${pid} on this host is gone` },
+        });
         // this host, a running pid (this process's parent) with no heartbeat: alive, refused
         const alive: LeaseHolder = { id: 'holder-alive', host: hostname(), pid: process.ppid };
         expect(pidAlive(process.ppid)).toBe(true);
         await acquireLease(s, 'backfill:live', 60_000, { holder: alive });
-        expect((await caught(acquireLease(s, 'backfill:live', 60_000, { holder: B, deadHolder: dead }))).code).toBe('TANDEM_ERR_LEASE_HELD');
+        expect((await caught(acquireLease(s, 'backfill:live', 60_000, { holder: B, deadHolder: dead }))).code).toBe(
+          'TANDEM_ERR_LEASE_HELD',
+        );
         // without the check (a library caller), a dead holder's lease still waits for its expiry
         const h = await acquireLease(s, 'backfill:nocheck', 60_000, { holder: { id: 'x', host: hostname(), pid } });
         expect(h.tookOver).toBeUndefined();
-        expect((await caught(acquireLease(s, 'backfill:nocheck', 60_000, { holder: B }))).code).toBe('TANDEM_ERR_LEASE_HELD');
+        expect((await caught(acquireLease(s, 'backfill:nocheck', 60_000, { holder: B }))).code).toBe(
+          'TANDEM_ERR_LEASE_HELD',
+        );
         await s.execute(`DELETE FROM ${hb} WHERE id = 'hb-a1'`);
       } finally {
         await s.close();
@@ -178,21 +215,35 @@ describe('leases and the fenced checkpoint', async () => {
         const hb = await startHeartbeat(s, { role: 'backfill', scope: 'backfill:users', intervalMs: 100 });
         let ps = (await listProcesses(s)).filter((p) => p.id === hb.id);
         expect(ps).toHaveLength(1);
-        expect(ps[0]).toMatchObject({ role: 'backfill', scope: 'backfill:users', pid: process.pid, alive: true, state: 'alive' });
+        expect(ps[0]).toMatchObject({
+          role: 'backfill',
+          scope: 'backfill:users',
+          pid: process.pid,
+          alive: true,
+          state: 'alive',
+        });
         // it beats: a later beat than its start shows up (every 100 ms; polled, not slept on)
-        await waitFor(async () => {
-          ps = (await listProcesses(s)).filter((p) => p.id === hb.id);
-          return Date.parse(ps[0]!.lastBeatAt) > Date.parse(ps[0]!.startedAt);
-        }, { timeoutMs: 5_000, what: 'a second beat' });
+        await waitFor(
+          async () => {
+            ps = (await listProcesses(s)).filter((p) => p.id === hb.id);
+            return Date.parse(ps[0]!.lastBeatAt) > Date.parse(ps[0]!.startedAt);
+          },
+          { timeoutMs: 5_000, what: 'a second beat' },
+        );
         expect(ps[0]).toMatchObject({ alive: true, state: 'alive' });
         hb.setScope('backfill:orgs');
-        await waitFor(async () => (await listProcesses(s)).find((p) => p.id === hb.id)!.scope === 'backfill:orgs', { timeoutMs: 5_000, what: 'the new scope in a beat' });
+        await waitFor(async () => (await listProcesses(s)).find((p) => p.id === hb.id)!.scope === 'backfill:orgs', {
+          timeoutMs: 5_000,
+          what: 'the new scope in a beat',
+        });
         await hb.stop();
         expect((await listProcesses(s)).filter((p) => p.id === hb.id)).toEqual([]);
         // a process that stops beating without removing its row (SIGKILL) is dead after three intervals
         const slow = await startHeartbeat(s, { role: 'relay', intervalMs: 10_000 });
         expect((await listProcesses(s)).find((p) => p.id === slow.id)!.alive).toBe(true);
-        await s.execute(`UPDATE ${s.controlTable('heartbeats')} SET interval_ms = 100, last_beat_ms = last_beat_ms - 5000 WHERE id = '${slow.id}'`);
+        await s.execute(
+          `UPDATE ${s.controlTable('heartbeats')} SET interval_ms = 100, last_beat_ms = last_beat_ms - 5000 WHERE id = '${slow.id}'`,
+        );
         ps = (await listProcesses(s)).filter((p) => p.id === slow.id);
         expect(ps[0]!.alive).toBe(false);
         expect(ps[0]!.state).toMatch(/^dead \(last beat [45] s ago\)$/);

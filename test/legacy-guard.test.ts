@@ -16,17 +16,43 @@ describe('classifyStatement', () => {
     expect(classifyStatement('  -- c\n/* x */ SAVEPOINT tandem_apply')).toEqual({ kind: 'read' });
     expect(classifyStatement('WITH x AS (SELECT 1) SELECT * FROM x')).toEqual({ kind: 'read' });
     expect(classifyStatement('WITH x AS (DELETE FROM users RETURNING id) SELECT * FROM x').kind).toBe('other');
-    expect(classifyStatement('INSERT INTO "tandem"."outbox" (a) VALUES ($1)')).toEqual({ kind: 'dml', object: ['tandem', 'outbox'] });
-    expect(classifyStatement('INSERT OR IGNORE INTO "tandem_dead_letters" (a) VALUES (?)')).toEqual({ kind: 'dml', object: ['tandem_dead_letters'] });
-    expect(classifyStatement('INSERT IGNORE INTO `tandem_dead_letters` (a) VALUES (?)')).toEqual({ kind: 'dml', object: ['tandem_dead_letters'] });
-    expect(classifyStatement('update "public"."Users" set a = 1')).toEqual({ kind: 'dml', object: ['public', 'Users'] });
+    expect(classifyStatement('INSERT INTO "tandem"."outbox" (a) VALUES ($1)')).toEqual({
+      kind: 'dml',
+      object: ['tandem', 'outbox'],
+    });
+    expect(classifyStatement('INSERT OR IGNORE INTO "tandem_dead_letters" (a) VALUES (?)')).toEqual({
+      kind: 'dml',
+      object: ['tandem_dead_letters'],
+    });
+    expect(classifyStatement('INSERT IGNORE INTO `tandem_dead_letters` (a) VALUES (?)')).toEqual({
+      kind: 'dml',
+      object: ['tandem_dead_letters'],
+    });
+    expect(classifyStatement('update "public"."Users" set a = 1')).toEqual({
+      kind: 'dml',
+      object: ['public', 'Users'],
+    });
     expect(classifyStatement('DELETE FROM `users` WHERE id = ?')).toEqual({ kind: 'dml', object: ['users'] });
-    expect(classifyStatement('ALTER TABLE `users` ADD COLUMN `v` BIGINT NOT NULL DEFAULT 1, ALGORITHM=INSTANT')).toEqual({ kind: 'prepare-ddl', object: ['users'] });
-    expect(classifyStatement('CREATE TRIGGER "t_upd" BEFORE UPDATE ON "public"."users" FOR EACH ROW EXECUTE FUNCTION f()')).toEqual({ kind: 'prepare-ddl', object: ['public', 'users'] });
-    expect(classifyStatement('CREATE INDEX IF NOT EXISTS outbox_due ON "tandem"."outbox" (next_attempt_at, id)')).toEqual({ kind: 'other', verb: 'CREATE INDEX', object: ['tandem', 'outbox'] });
-    expect(classifyStatement('CREATE TABLE IF NOT EXISTS "tandem"."state" (name text)')).toEqual({ kind: 'other', verb: 'CREATE', object: ['tandem', 'state'] });
+    expect(
+      classifyStatement('ALTER TABLE `users` ADD COLUMN `v` BIGINT NOT NULL DEFAULT 1, ALGORITHM=INSTANT'),
+    ).toEqual({ kind: 'prepare-ddl', object: ['users'] });
+    expect(
+      classifyStatement('CREATE TRIGGER "t_upd" BEFORE UPDATE ON "public"."users" FOR EACH ROW EXECUTE FUNCTION f()'),
+    ).toEqual({ kind: 'prepare-ddl', object: ['public', 'users'] });
+    expect(
+      classifyStatement('CREATE INDEX IF NOT EXISTS outbox_due ON "tandem"."outbox" (next_attempt_at, id)'),
+    ).toEqual({ kind: 'other', verb: 'CREATE INDEX', object: ['tandem', 'outbox'] });
+    expect(classifyStatement('CREATE TABLE IF NOT EXISTS "tandem"."state" (name text)')).toEqual({
+      kind: 'other',
+      verb: 'CREATE',
+      object: ['tandem', 'state'],
+    });
     expect(classifyStatement('DROP TABLE users')).toEqual({ kind: 'other', verb: 'DROP', object: ['users'] });
-    expect(classifyStatement('TRUNCATE TABLE "public"."users"')).toEqual({ kind: 'other', verb: 'TRUNCATE', object: ['public', 'users'] });
+    expect(classifyStatement('TRUNCATE TABLE "public"."users"')).toEqual({
+      kind: 'other',
+      verb: 'TRUNCATE',
+      object: ['public', 'users'],
+    });
   });
 });
 
@@ -45,17 +71,31 @@ export default defineConfig({
 `;
 }
 
-async function engine(kind: 'SQLite' | 'PostgreSQL' | 'MariaDB'): Promise<{ source: string; target: string; cleanup: () => Promise<void> }> {
+async function engine(
+  kind: 'SQLite' | 'PostgreSQL' | 'MariaDB',
+): Promise<{ source: string; target: string; cleanup: () => Promise<void> }> {
   if (kind === 'SQLite') {
     const dir = mkdtempSync(join(tmpdir(), 'tandem-guard-'));
-    return { source: `sqlite:${join(dir, 'legacy.db')}`, target: `sqlite:${join(dir, 'new.db')}`, cleanup: async () => {} };
+    return {
+      source: `sqlite:${join(dir, 'legacy.db')}`,
+      target: `sqlite:${join(dir, 'new.db')}`,
+      cleanup: async () => {},
+    };
   }
   const a = kind === 'PostgreSQL' ? await createPgDatabase('tandem_guard') : await createMysqlDatabase('tandem_guard');
   const b = await createPgDatabase('tandem_guard_new');
-  return { source: a.url, target: b.url, cleanup: async () => { await a.drop(); await b.drop(); } };
+  return {
+    source: a.url,
+    target: b.url,
+    cleanup: async () => {
+      await a.drop();
+      await b.drop();
+    },
+  };
 }
 
-const names = async (s: Store) => (await s.query<{ name: string }>(`SELECT name FROM ${s.sql.table('users')} ORDER BY id`)).map((r) => r.name);
+const names = async (s: Store) =>
+  (await s.query<{ name: string }>(`SELECT name FROM ${s.sql.table('users')} ORDER BY id`)).map((r) => r.name);
 
 describe("Tandem's connection to the legacy store refuses non-control writes before write cutover", () => {
   for (const kind of ['SQLite', 'PostgreSQL', 'MariaDB'] as const) {
@@ -77,11 +117,20 @@ describe("Tandem's connection to the legacy store refuses non-control writes bef
           await setPhase(ctx.control, 'dual_write');
           const upd = `UPDATE ${ctx.source.sql.table('users')} SET name = 'overwritten'`;
           await expect(ctx.source.execute(upd)).rejects.toMatchObject({ code: 'TANDEM_ERR_LEGACY_WRITE_REFUSED' });
-          await expect(ctx.source.transaction((tx) => tx.execute(upd))).rejects.toMatchObject({ code: 'TANDEM_ERR_LEGACY_WRITE_REFUSED' });
-          await expect(ctx.source.query(`INSERT INTO ${ctx.source.sql.table('users')} (id, name, version) VALUES (3, 'x', 1)`)).rejects.toThrow(/refused to write legacy table .*users.* in phase dual_write/);
-          await expect(ctx.source.execute(`ALTER TABLE ${ctx.source.sql.table('users')} ADD COLUMN x integer`)).rejects.toMatchObject({ code: 'TANDEM_ERR_LEGACY_WRITE_REFUSED' });
+          await expect(ctx.source.transaction((tx) => tx.execute(upd))).rejects.toMatchObject({
+            code: 'TANDEM_ERR_LEGACY_WRITE_REFUSED',
+          });
+          await expect(
+            ctx.source.query(`INSERT INTO ${ctx.source.sql.table('users')} (id, name, version) VALUES (3, 'x', 1)`),
+          ).rejects.toThrow(/refused to write legacy table .*users.* in phase dual_write/);
+          await expect(
+            ctx.source.execute(`ALTER TABLE ${ctx.source.sql.table('users')} ADD COLUMN x integer`),
+          ).rejects.toMatchObject({ code: 'TANDEM_ERR_LEGACY_WRITE_REFUSED' });
           // the outbox is Tandem's: written freely
-          await ctx.source.execute(`INSERT INTO ${ctx.source.controlTable('outbox')} (entity, entity_key, key_values) VALUES (${ctx.source.sql.param(1)}, ${ctx.source.sql.param(2)}, ${ctx.source.sql.param(3)})`, ['users', '1', '[1]']);
+          await ctx.source.execute(
+            `INSERT INTO ${ctx.source.controlTable('outbox')} (entity, entity_key, key_values) VALUES (${ctx.source.sql.param(1)}, ${ctx.source.sql.param(2)}, ${ctx.source.sql.param(3)})`,
+            ['users', '1', '[1]'],
+          );
           expect(await names(ctx.source)).toEqual(['Ada', 'Alan']);
 
           // after write cutover the reverse relay writes legacy rows back: allowed
@@ -89,8 +138,12 @@ describe("Tandem's connection to the legacy store refuses non-control writes bef
           expect(await ctx.source.transaction((tx) => tx.execute(`${upd} WHERE id = 1`))).toBe(1);
           expect(await names(ctx.source)).toEqual(['overwritten', 'Alan']);
           // …but never a DROP or TRUNCATE of a legacy table
-          await expect(ctx.source.execute(`DROP TABLE ${ctx.source.sql.table('users')}`)).rejects.toMatchObject({ code: 'TANDEM_ERR_LEGACY_WRITE_REFUSED' });
-          await expect(ctx.source.execute(`DELETE FROM ${ctx.source.sql.table('users')} WHERE id = 2`)).resolves.toBe(1);
+          await expect(ctx.source.execute(`DROP TABLE ${ctx.source.sql.table('users')}`)).rejects.toMatchObject({
+            code: 'TANDEM_ERR_LEGACY_WRITE_REFUSED',
+          });
+          await expect(ctx.source.execute(`DELETE FROM ${ctx.source.sql.table('users')} WHERE id = 2`)).resolves.toBe(
+            1,
+          );
           expect(await names(ctx.source)).toEqual(['overwritten']);
         } finally {
           await ctx.close();
@@ -101,7 +154,9 @@ describe("Tandem's connection to the legacy store refuses non-control writes bef
         try {
           await setPhase(prep.control, 'dual_write', { force: true });
           await prep.source.execute(`ALTER TABLE ${prep.source.sql.table('users')} ADD COLUMN extra integer`);
-          await expect(prep.source.execute(`UPDATE ${prep.source.sql.table('users')} SET name = 'x'`)).rejects.toMatchObject({ code: 'TANDEM_ERR_LEGACY_WRITE_REFUSED' });
+          await expect(
+            prep.source.execute(`UPDATE ${prep.source.sql.table('users')} SET name = 'x'`),
+          ).rejects.toMatchObject({ code: 'TANDEM_ERR_LEGACY_WRITE_REFUSED' });
           expect(await names(prep.source)).toEqual(['overwritten']);
         } finally {
           await prep.close();

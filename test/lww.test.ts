@@ -47,7 +47,9 @@ async function targetUrl(dialect: Dialect): Promise<string> {
 /** A promise with its resolve function. */
 function gate(): { wait: Promise<void>; open: () => void } {
   let open!: () => void;
-  const wait = new Promise<void>((r) => { open = r; });
+  const wait = new Promise<void>((r) => {
+    open = r;
+  });
   return { wait, open };
 }
 
@@ -92,7 +94,13 @@ async function world(dialect: Dialect): Promise<World> {
   const config = parseConfig({
     source: src.url,
     target: 'unused://',
-    entities: { settings: { table: 'settings', key: 'name', targets: [{ table: 'settings', columns: { name: 'name', value: 'value' } }] } },
+    entities: {
+      settings: {
+        table: 'settings',
+        key: 'name',
+        targets: [{ table: 'settings', columns: { name: 'name', value: 'value' } }],
+      },
+    },
   });
   const [settings] = await resolveConfig(config, source, target);
   return {
@@ -149,18 +157,27 @@ describe.each(DIALECTS)('last-writer-wins entity on a %s target', (dialect) => {
       await w.app.query(`UPDATE settings SET value = 'v2' WHERE name = 'theme'`);
       await applyChanges(w.source, w.target, w.settings, THEME);
       // … then the chunk is written: the key is in the ledger, so the older read is skipped
-      const r = await w.target.transaction((tx) => applyMapped(w.target, tx, w.settings, mapped, { source: w.source, readBeforeLock: true }));
+      const r = await w.target.transaction((tx) =>
+        applyMapped(w.target, tx, w.settings, mapped, { source: w.source, readBeforeLock: true }),
+      );
       expect(r).toEqual({ offered: 1, applied: 0, skipped: 1 });
       expect(await w.value()).toBe('v2');
       // a key the ledger does not hold is written by the backfill
       await w.app.query(`INSERT INTO settings VALUES ('lang', 'en')`);
-      const more = prepareRows(w.settings, await w.source.query<Row>(`SELECT name, value FROM settings WHERE name = 'lang'`));
-      const r2 = await w.target.transaction((tx) => applyMapped(w.target, tx, w.settings, more, { source: w.source, readBeforeLock: true }));
+      const more = prepareRows(
+        w.settings,
+        await w.source.query<Row>(`SELECT name, value FROM settings WHERE name = 'lang'`),
+      );
+      const r2 = await w.target.transaction((tx) =>
+        applyMapped(w.target, tx, w.settings, more, { source: w.source, readBeforeLock: true }),
+      );
       expect(r2.applied).toBe(1);
       // and the relay still overwrites what the backfill wrote (a newer read, under the key's lock)
       await w.app.query(`UPDATE settings SET value = 'fr' WHERE name = 'lang'`);
       await applyChanges(w.source, w.target, w.settings, [{ key: JSON.stringify(['lang']), keyValues: ['lang'] }]);
-      expect((await w.target.query<{ value: string }>(`SELECT value FROM settings WHERE name = 'lang'`))[0]!.value).toBe('fr');
+      expect(
+        (await w.target.query<{ value: string }>(`SELECT value FROM settings WHERE name = 'lang'`))[0]!.value,
+      ).toBe('fr');
     } finally {
       await w.close();
     }

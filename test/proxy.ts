@@ -12,7 +12,10 @@ export class TcpProxy {
   private hanging = false;
   port = 0;
 
-  constructor(private readonly targetPort: number, private readonly targetHost = '127.0.0.1') {}
+  constructor(
+    private readonly targetPort: number,
+    private readonly targetHost = '127.0.0.1',
+  ) {}
 
   async start(port = 0): Promise<number> {
     const server = net.createServer((client) => {

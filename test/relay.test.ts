@@ -10,7 +10,16 @@ import { isTandemError } from '../src/core/errors.js';
 import { createLogger } from '../src/core/logger.js';
 import { openStore } from '../src/stores/index.js';
 import { createLegacyMysql, createNewPostgres, fixtureConfig } from './fixtures.js';
-import { createMysqlDatabase, createPgDatabase, median, pairedTimings, quantile, runCli, spawnCli, writeConfig } from './helpers.js';
+import {
+  createMysqlDatabase,
+  createPgDatabase,
+  median,
+  pairedTimings,
+  quantile,
+  runCli,
+  spawnCli,
+  writeConfig,
+} from './helpers.js';
 import { TcpProxy } from './proxy.js';
 
 const quiet = createLogger({ level: 'silent' });
@@ -24,9 +33,14 @@ describe('dual writes, outbox and relay (MariaDB → PostgreSQL)', () => {
   const count = async (url: string, sql: string) => {
     const c = new pg.Client({ connectionString: url });
     await c.connect();
-    try { return Number((await c.query(sql)).rows[0].n); } finally { await c.end(); }
+    try {
+      return Number((await c.query(sql)).rows[0].n);
+    } finally {
+      await c.end();
+    }
   };
-  const outbox = async () => Number(((await app.query('SELECT count(*) AS n FROM tandem_outbox')) as [{ n: number }[], unknown])[0][0]!.n);
+  const outbox = async () =>
+    Number(((await app.query('SELECT count(*) AS n FROM tandem_outbox')) as [{ n: number }[], unknown])[0][0]!.n);
 
   beforeAll(async () => {
     src = await createMysqlDatabase('tandem_rl_src');
@@ -54,7 +68,9 @@ describe('dual writes, outbox and relay (MariaDB → PostgreSQL)', () => {
       tx.changed('users', 5);
     });
     await dual.write(conn, async (tx) => {
-      await app.query(`INSERT INTO users SELECT 10001, org_id, 'new@example.com', first_name, last_name, bio, status, balance, password_hash, created_at, updated_at, 1 FROM users WHERE id = 1`);
+      await app.query(
+        `INSERT INTO users SELECT 10001, org_id, 'new@example.com', first_name, last_name, bio, status, balance, password_hash, created_at, updated_at, 1 FROM users WHERE id = 1`,
+      );
       tx.changed('users', { id: 10001 });
     });
     await dual.write(conn, async (tx) => {
@@ -64,7 +80,7 @@ describe('dual writes, outbox and relay (MariaDB → PostgreSQL)', () => {
     expect(await outbox()).toBe(3);
     // nothing reached the target yet (fast path off): the relay is the guarantee
     expect(await count(tgt.url, `SELECT count(*) AS n FROM users WHERE id = 10001`)).toBe(0);
-    const staleRow7 = (await count(tgt.url, `SELECT count(*) AS n FROM users WHERE id = 7`));
+    const staleRow7 = await count(tgt.url, `SELECT count(*) AS n FROM users WHERE id = 7`);
     expect(staleRow7).toBe(1);
 
     const r = await runCli(['relay', '--config', cfg, '--until-empty', '--json']);
@@ -88,7 +104,7 @@ describe('dual writes, outbox and relay (MariaDB → PostgreSQL)', () => {
     const source = await openStore(config.source);
     const target = await openStore(config.target);
     try {
-      const [users] = (await resolveConfig(config, source, target, ['users']));
+      const [users] = await resolveConfig(config, source, target, ['users']);
       const late = { ...stale, version: Number(stale!.version) + 100 };
       const res = await target.transaction((tx) => applyRows(target, tx, users!, [late]));
       expect(res).toMatchObject({ applied: 0, skipped: 1 });
@@ -101,23 +117,36 @@ describe('dual writes, outbox and relay (MariaDB → PostgreSQL)', () => {
 
   it("surfaces the application's own error unchanged and leaves no outbox row", async () => {
     const before = await outbox();
-    const err = await dual.write(fromMysql(app), async (tx) => {
-      tx.changed('users', 12);
-      await app.query(`INSERT INTO users SELECT * FROM users WHERE id = 12`); // duplicate key
-    }).catch((e) => e);
+    const err = await dual
+      .write(fromMysql(app), async (tx) => {
+        tx.changed('users', 12);
+        await app.query(`INSERT INTO users SELECT * FROM users WHERE id = 12`); // duplicate key
+      })
+      .catch((e) => e);
     expect(err.code).toBe('ER_DUP_ENTRY');
     expect(isTandemError(err)).toBe(false);
     expect(await outbox()).toBe(before);
   });
 
   it('rejects unknown entities and malformed keys with codes', () => {
-    const code = (f: () => unknown) => { try { f(); } catch (e) { return (e as { code?: string }).code; } return 'no error'; };
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return (e as { code?: string }).code;
+      }
+      return 'no error';
+    };
     expect(code(() => dual.entry('customers', 1))).toBe('TANDEM_ERR_CAPTURE_UNKNOWN_ENTITY');
     expect(code(() => dual.entry('users', { id: 1, email: 'x' }))).toBe('TANDEM_ERR_CAPTURE_KEY_INVALID');
     expect(code(() => dual.entry('memberships', 5))).toBe('TANDEM_ERR_CAPTURE_KEY_INVALID');
     expect(code(() => dual.entry('users', null))).toBe('TANDEM_ERR_CAPTURE_KEY_INVALID');
     expect(code(() => dual.entry('users', 'abc'))).toBe('TANDEM_ERR_CAPTURE_KEY_INVALID');
-    expect(dual.entry('memberships', { user_id: 9, org_id: 3 })).toEqual({ entity: 'memberships', key: '["3","9"]', keyValues: [3, 9] });
+    expect(dual.entry('memberships', { user_id: 9, org_id: 3 })).toEqual({
+      entity: 'memberships',
+      key: '["3","9"]',
+      keyValues: [3, 9],
+    });
   });
 
   it('dead-letters a change the secondary keeps rejecting, applies the rest, and shows it in status', async () => {
@@ -136,7 +165,9 @@ describe('dual writes, outbox and relay (MariaDB → PostgreSQL)', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ deadLettered: 1 });
     expect(await outbox()).toBe(0);
-    expect(await count(tgt.url, `SELECT count(*) AS n FROM users WHERE id IN (21, 22) AND status = 'inactive'`)).toBe(2);
+    expect(await count(tgt.url, `SELECT count(*) AS n FROM users WHERE id IN (21, 22) AND status = 'inactive'`)).toBe(
+      2,
+    );
     const s = JSON.parse((await runCli(['status', '--config', cfg, '--json'])).stdout);
     expect(s.deadLetters.count).toBe(1);
     expect(s.deadLetters.recent[0]).toMatchObject({ origin: 'outbox', entity: 'users', key: '["20"]', attempts: 2 });
@@ -159,7 +190,8 @@ describe('dual writes, outbox and relay (MariaDB → PostgreSQL)', () => {
    * connect that never answers waits 10 s) is off by orders of magnitude.
    */
   const BUDGET = 50;
-  const slackOf = (t: { control: number[]; timerLate: number[] }) => median(t.timerLate) + Math.max(15, 2 * (quantile(t.control, 0.75) - quantile(t.control, 0.25)));
+  const slackOf = (t: { control: number[]; timerLate: number[] }) =>
+    median(t.timerLate) + Math.max(15, 2 * (quantile(t.control, 0.75) - quantile(t.control, 0.25)));
   const update = (w: DualWriter, id: number) => () =>
     w.write(fromMysql(app), async (tx) => {
       await app.query(`UPDATE users SET balance = balance + 1, version = version + 1 WHERE id = ?`, [id]);
@@ -226,14 +258,19 @@ describe('dual writes, outbox and relay (MariaDB → PostgreSQL)', () => {
     const cfg2 = writeConfig(fixtureConfig(src.url, tgt.url.replace(':5432/', `:${port}/`)));
     const writers: DualWriter[] = [];
     try {
-      for (let i = 0; i < 7; i++) writers.push(await createDualWriter({ config: cfg2, budgetMs: BUDGET, phaseTtlMs: 600_000, log: quiet }));
+      for (let i = 0; i < 7; i++)
+        writers.push(await createDualWriter({ config: cfg2, budgetMs: BUDGET, phaseTtlMs: 600_000, log: quiet }));
       await proxy.hang();
-      const t = await pairedTimings(writers.length, update(dual, 32), (i) => update(writers[i]!, 32)(), { timerMs: BUDGET });
+      const t = await pairedTimings(writers.length, update(dual, 32), (i) => update(writers[i]!, 32)(), {
+        timerMs: BUDGET,
+      });
       const slack = slackOf(t);
       expect(median(t.diffs)).toBeLessThanOrEqual(BUDGET + slack);
       // and the writes did wait for the fast path up to the budget (the bound above is not met vacuously)
       expect(median(t.diffs)).toBeGreaterThanOrEqual(BUDGET - slack);
-      expect(writers.map((w) => w.fastPath)).toEqual(writers.map(() => ({ attempted: 1, applied: 0, failed: 0, overBudget: 1, skipped: 0 })));
+      expect(writers.map((w) => w.fastPath)).toEqual(
+        writers.map(() => ({ attempted: 1, applied: 0, failed: 0, overBudget: 1, skipped: 0 })),
+      );
     } finally {
       await proxy.close();
       for (const w of writers) await w.close();
@@ -254,7 +291,10 @@ describe('dual writes, outbox and relay (MariaDB → PostgreSQL)', () => {
       let text = '';
       for (let i = 0; i < 100 && !/tandem_relay_changes_total\{entity="users"\} 3\b/.test(text); i++) {
         await new Promise((r) => setTimeout(r, 100));
-        text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
+        text = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+          (r) => r.text(),
+          () => '',
+        );
       }
       expect(text).toMatch(/tandem_relay_changes_total\{entity="users"\} 3\b/);
       expect(text).toMatch(/tandem_relay_rows_applied_total\{entity="users"\} 3\b/);
@@ -293,7 +333,16 @@ describe('unique secondary indexes under dual writes', () => {
   const emails = async () => {
     const c = new pg.Client({ connectionString: tgt.url });
     await c.connect();
-    try { return Object.fromEntries((await c.query(`SELECT id, email_address FROM users WHERE id IN (1, 2, 3) ORDER BY id`)).rows.map((r) => [r.id, r.email_address])); } finally { await c.end(); }
+    try {
+      return Object.fromEntries(
+        (await c.query(`SELECT id, email_address FROM users WHERE id IN (1, 2, 3) ORDER BY id`)).rows.map((r) => [
+          r.id,
+          r.email_address,
+        ]),
+      );
+    } finally {
+      await c.end();
+    }
   };
   beforeAll(async () => {
     src = await createMysqlDatabase('tandem_uq_src');

@@ -19,8 +19,15 @@ describe('storeIdentity / sameStore: two URLs that name one store', () => {
       `postgres://postgres@${hostname()}/app`,
       'postgres://postgres@localhost/app?host=/var/run/postgresql',
       'postgres://postgres@%2Fvar%2Frun%2Fpostgresql/app',
-    ]) expect(sameStore(a, b), b).toBe(true);
-    for (const b of ['postgres://postgres@127.0.0.1:5433/app', 'postgres://postgres@127.0.0.1/app2', 'postgres://postgres@127.0.0.1/app?schema=v2', 'postgres://postgres@db.example.com/app', 'mysql://root@127.0.0.1/app'])
+    ])
+      expect(sameStore(a, b), b).toBe(true);
+    for (const b of [
+      'postgres://postgres@127.0.0.1:5433/app',
+      'postgres://postgres@127.0.0.1/app2',
+      'postgres://postgres@127.0.0.1/app?schema=v2',
+      'postgres://postgres@db.example.com/app',
+      'mysql://root@127.0.0.1/app',
+    ])
       expect(sameStore(a, b), b).toBe(false);
   });
 
@@ -85,7 +92,12 @@ async function rows(s: Store, table = 'users'): Promise<unknown[]> {
   return s.query(`SELECT * FROM ${s.sql.table(table)} ORDER BY 1`);
 }
 
-const pgControl = (s: Store) => async () => (await s.query<{ n: string }>(`SELECT schema_name AS n FROM information_schema.schemata WHERE schema_name = 'tandem'`)).map((r) => r.n);
+const pgControl = (s: Store) => async () =>
+  (
+    await s.query<{ n: string }>(
+      `SELECT schema_name AS n FROM information_schema.schemata WHERE schema_name = 'tandem'`,
+    )
+  ).map((r) => r.n);
 
 async function postgresEngine(proxy: TcpProxy): Promise<Engine> {
   const db = await createPgDatabase('tandem_same');
@@ -95,9 +107,16 @@ async function postgresEngine(proxy: TcpProxy): Promise<Engine> {
   return {
     name: 'PostgreSQL',
     url: db.url,
-    aliases: [`postgresql://postgres@localhost/${path}`, `postgres://postgres@LocalHost:5432/${path}?schema=public`, `postgres://postgres@127.0.0.1:${proxy.port}/${path}`],
+    aliases: [
+      `postgresql://postgres@localhost/${path}`,
+      `postgres://postgres@LocalHost:5432/${path}?schema=public`,
+      `postgres://postgres@127.0.0.1:${proxy.port}/${path}`,
+    ],
     store,
-    cleanup: async () => { await store.close(); await db.drop(); },
+    cleanup: async () => {
+      await store.close();
+      await db.drop();
+    },
     controlTables: pgControl(store),
   };
 }
@@ -111,8 +130,16 @@ async function mariaEngine(proxy: TcpProxy): Promise<Engine> {
     url: db.url,
     aliases: [`mariadb://root@localhost/${db.name}`, `mysql://root@127.0.0.1:${proxy.port}/${db.name}`],
     store,
-    cleanup: async () => { await store.close(); await db.drop(); },
-    controlTables: async () => (await store.query<{ t: string }>(`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name LIKE 'tandem\\_%'`)).map((r) => r.t),
+    cleanup: async () => {
+      await store.close();
+      await db.drop();
+    },
+    controlTables: async () =>
+      (
+        await store.query<{ t: string }>(
+          `SELECT table_name AS t FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name LIKE 'tandem\\_%'`,
+        )
+      ).map((r) => r.t),
   };
 }
 
@@ -128,10 +155,17 @@ async function sqliteEngine(): Promise<Engine & { dir: string }> {
     dir,
     url: `sqlite:${file}`,
     // runCli runs in the repository root: a relative path from there, and a symlink to the file
-    aliases: [`sqlite:${relative(join(import.meta.dirname, '..'), file)}`, `sqlite:${join(dir, 'other', 'alias.db')}`, `sqlite:${dir}/./other/../legacy.db`],
+    aliases: [
+      `sqlite:${relative(join(import.meta.dirname, '..'), file)}`,
+      `sqlite:${join(dir, 'other', 'alias.db')}`,
+      `sqlite:${dir}/./other/../legacy.db`,
+    ],
     store,
     cleanup: () => store.close(),
-    controlTables: async () => (await store.query<{ t: string }>(`SELECT name AS t FROM sqlite_master WHERE name LIKE 'tandem\\_%' ESCAPE '\\'`)).map((r) => r.t),
+    controlTables: async () =>
+      (
+        await store.query<{ t: string }>(`SELECT name AS t FROM sqlite_master WHERE name LIKE 'tandem\\_%' ESCAPE '\\'`)
+      ).map((r) => r.t),
   };
 }
 
@@ -189,12 +223,16 @@ describe('a target that is the source store is refused before anything is writte
         for (const args of [['backfill'], ['verify'], ['prepare']]) {
           const r = await runCli([...args, '--config', cfg]);
           expect(r.code, `${args[0]} ${alias}: ${r.stderr}`).toBe(2);
-          expect(r.stderr).toMatch(/^TANDEM_ERR_CONFIG_INVALID: entity users: target table "users" is the source table "users": the target .* and the source .* are the same store/);
+          expect(r.stderr).toMatch(
+            /^TANDEM_ERR_CONFIG_INVALID: entity users: target table "users" is the source table "users": the target .* and the source .* are the same store/,
+          );
         }
         const out = join(mkdtempSync(join(tmpdir(), 'tandem-init-')), 'tandem.config.ts');
         const init = await runCli(['init', '--source', e.url, '--target', alias, '--out', out]);
         expect(init.code, init.stderr).toBe(2);
-        expect(init.stderr).toMatch(/^TANDEM_ERR_CONFIG_INVALID: entity users: target table "users" is the source table "users"/);
+        expect(init.stderr).toMatch(
+          /^TANDEM_ERR_CONFIG_INVALID: entity users: target table "users" is the source table "users"/,
+        );
         expect(existsSync(out)).toBe(false);
       }
       expect(await rows(e.store)).toEqual(before);
@@ -224,9 +262,18 @@ describe('different tables of one database stay allowed (split users into users_
         expect(b.code, b.stderr).toBe(0);
         const v = await runCli(['verify', '--config', cfg, '--json']);
         expect(v.code, v.stderr).toBe(0);
-        expect(JSON.parse(v.stdout).entities[0]).toMatchObject({ entity: 'users', sourceRows: 3, targetRows: 3, parity: 100 });
+        expect(JSON.parse(v.stdout).entities[0]).toMatchObject({
+          entity: 'users',
+          sourceRows: 3,
+          targetRows: 3,
+          parity: 100,
+        });
         expect(await rows(s)).toEqual(before);
-        expect((await rows(s, 'user_profiles')).map((r) => (r as { display_name: string }).display_name)).toEqual(['ADA LOVELACE', 'ALAN TURING', 'GRACE HOPPER']);
+        expect((await rows(s, 'user_profiles')).map((r) => (r as { display_name: string }).display_name)).toEqual([
+          'ADA LOVELACE',
+          'ALAN TURING',
+          'GRACE HOPPER',
+        ]);
       } finally {
         await s.close();
         await drop();

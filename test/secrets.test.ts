@@ -20,7 +20,9 @@ const HASHES = [
 function legacySqlite(dir: string): string {
   const file = join(dir, 'legacy.sqlite');
   const db = new Database(file);
-  db.exec(`CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL, password_hash TEXT NOT NULL, api_key TEXT, legacy_digest TEXT)`);
+  db.exec(
+    `CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL, password_hash TEXT NOT NULL, api_key TEXT, legacy_digest TEXT)`,
+  );
   const ins = db.prepare('INSERT INTO users VALUES (?, ?, ?, ?, ?)');
   for (let i = 1; i <= 30; i++) ins.run(i, `u${i}@example.com`, HASHES[i % 3], `key-${i}`, HASHES[(i + 1) % 3]);
   db.close();
@@ -37,15 +39,22 @@ describe('secrets never leave (CLI, real SQLite → PostgreSQL)', () => {
     tgt = await createPgDatabase('tandem_secrets');
     const c = new pg.Client({ connectionString: tgt.url });
     await c.connect();
-    await c.query('CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL, password_hash text NOT NULL, api_key text, legacy_digest text)');
-    await c.query('CREATE TABLE strict_users (id bigint PRIMARY KEY, email text NOT NULL, password_hash uuid NOT NULL)');
+    await c.query(
+      'CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL, password_hash text NOT NULL, api_key text, legacy_digest text)',
+    );
+    await c.query(
+      'CREATE TABLE strict_users (id bigint PRIMARY KEY, email text NOT NULL, password_hash uuid NOT NULL)',
+    );
     await c.end();
   });
   afterAll(async () => tgt.drop());
 
   it('init writes no part of a password, reads such URLs from the environment, and the config runs', async () => {
     const password = 'Zq9:p@ssWRONG';
-    const withPassword = tgt.url.replace('postgres://postgres@', `postgres://postgres:${encodeURIComponent(password)}@`);
+    const withPassword = tgt.url.replace(
+      'postgres://postgres@',
+      `postgres://postgres:${encodeURIComponent(password)}@`,
+    );
     const out = join(dir, 'init.config.ts');
     const r = await runCli(['init', '--source', `sqlite:${legacy}`, '--target', withPassword, '--out', out]);
     expect(r.stderr).toBe('');
@@ -79,7 +88,9 @@ export default defineConfig({
 `);
     const r = await runCli(['verify', '--config', cfg]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^TANDEM_ERR_CONFIG_INVALID: entity users: sensitive column "pasword_hash" .*did you mean "password_hash"/m);
+    expect(r.stderr).toMatch(
+      /^TANDEM_ERR_CONFIG_INVALID: entity users: sensitive column "pasword_hash" .*did you mean "password_hash"/m,
+    );
   });
 
   it('a password hash the target type refuses: stderr and the audit log hold no part of it, the error names entity, table and column', async () => {
@@ -97,7 +108,11 @@ export default defineConfig({
     expect(r.stderr).toMatch(/password_hash/);
     const c = new pg.Client({ connectionString: tgt.url });
     await c.connect();
-    const audit = (await c.query(`SELECT coalesce(string_agg(args || ' ' || coalesce(detail, ''), ' '), '') AS t FROM tandem.audit_log`).catch(() => ({ rows: [{ t: '' }] }))).rows[0].t as string;
+    const audit = (
+      await c
+        .query(`SELECT coalesce(string_agg(args || ' ' || coalesce(detail, ''), ' '), '') AS t FROM tandem.audit_log`)
+        .catch(() => ({ rows: [{ t: '' }] }))
+    ).rows[0].t as string;
     await c.end();
     for (const h of HASHES) {
       for (const part of [h.slice(7, 19), h.slice(-12), h.slice(3, 12)]) {

@@ -89,7 +89,8 @@ async function privateServer(o: {
   const logFile = join(o.dir, 'server.log');
   let child: ChildProcess | null = null;
   let exited: Promise<void> = Promise.resolve();
-  const tail = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '(no log)');
+  const tail = () =>
+    existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '(no log)';
 
   const start = async (): Promise<void> => {
     if (child) throw new Error(`${o.label} is already running`);
@@ -118,7 +119,10 @@ async function privateServer(o: {
     });
     const end = Date.now() + o.readyMs;
     for (;;) {
-      if (gone) throw new Error(`${o.label} did not start${spawnError ? `: ${(spawnError as Error).message}` : ''}:\n${tail()}`);
+      if (gone)
+        throw new Error(
+          `${o.label} did not start${spawnError ? `: ${(spawnError as Error).message}` : ''}:\n${tail()}`,
+        );
       if (await portOpen(o.port)) return;
       if (Date.now() > end) {
         await stop(0);
@@ -177,7 +181,22 @@ export async function startPrivateRedis(): Promise<PrivateServer> {
     readyMs: 10_000,
     spawnArgs: () => ({
       cmd: 'redis-server',
-      args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--logfile', ''],
+      args: [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        '--daemonize',
+        'no',
+        '--logfile',
+        '',
+      ],
     }),
   });
 }
@@ -186,7 +205,8 @@ export async function startPrivateRedis(): Promise<PrivateServer> {
 function rabbitmqServerScript(): string {
   const explicit = process.env.TANDEM_TEST_RABBITMQ_SERVER;
   if (explicit) return explicit;
-  for (const p of ['/usr/lib/rabbitmq/bin/rabbitmq-server', '/usr/local/lib/rabbitmq/bin/rabbitmq-server']) if (existsSync(p)) return p;
+  for (const p of ['/usr/lib/rabbitmq/bin/rabbitmq-server', '/usr/local/lib/rabbitmq/bin/rabbitmq-server'])
+    if (existsSync(p)) return p;
   return 'rabbitmq-server';
 }
 

@@ -30,7 +30,8 @@ afterAll(async () => {
   for (const d of drops) await d().catch(() => {});
 });
 
-const TARGET_DDL = 'CREATE TABLE users (id bigint PRIMARY KEY, email varchar(100) NOT NULL UNIQUE, name varchar(100) NOT NULL)';
+const TARGET_DDL =
+  'CREATE TABLE users (id bigint PRIMARY KEY, email varchar(100) NOT NULL UNIQUE, name varchar(100) NOT NULL)';
 
 /** A fresh, empty target database of `dialect`: its URL. */
 async function targetUrl(dialect: Dialect): Promise<string> {
@@ -73,8 +74,11 @@ async function world(dialect: Dialect, rows: [number, string, string][]): Promis
   const src = await createMysqlDatabase('tandem_uc_src');
   drops.push(src.drop);
   const app = await mysql.createConnection({ uri: src.url });
-  await app.query('CREATE TABLE users (id BIGINT PRIMARY KEY, email VARCHAR(100) NOT NULL UNIQUE, name VARCHAR(100) NOT NULL, version INT NOT NULL)');
-  if (rows.length) await app.query('INSERT INTO users (id, email, name, version) VALUES ?', [rows.map((r) => [...r, 1])]);
+  await app.query(
+    'CREATE TABLE users (id BIGINT PRIMARY KEY, email VARCHAR(100) NOT NULL UNIQUE, name VARCHAR(100) NOT NULL, version INT NOT NULL)',
+  );
+  if (rows.length)
+    await app.query('INSERT INTO users (id, email, name, version) VALUES ?', [rows.map((r) => [...r, 1])]);
   const source = await openStore(src.url);
   const target = await openStore(await targetUrl(dialect));
   await target.execute(TARGET_DDL);
@@ -84,21 +88,44 @@ async function world(dialect: Dialect, rows: [number, string, string][]): Promis
       source: src.url,
       target: 'unused://',
       backfill: { initialChunkRows: chunk, maxChunkRows: chunk },
-      entities: { users: { table: 'users', key: 'id', version: 'version', targets: [{ table: 'users', columns: { id: 'id', email: 'email', name: 'name' } }] } },
+      entities: {
+        users: {
+          table: 'users',
+          key: 'id',
+          version: 'version',
+          targets: [{ table: 'users', columns: { id: 'id', email: 'email', name: 'name' } }],
+        },
+      },
     });
   const [users] = await resolveConfig(config(), source, target);
-  const read = async (s: Store) => (await s.query<{ id: unknown; email: string; name: string }>('SELECT id, email, name FROM users ORDER BY id')).map((r) => [String(r.id), r.email, r.name]);
+  const read = async (s: Store) =>
+    (await s.query<{ id: unknown; email: string; name: string }>('SELECT id, email, name FROM users ORDER BY id')).map(
+      (r) => [String(r.id), r.email, r.name],
+    );
   return {
     source,
     target,
     app,
     users: users!,
     async backfill(o = {}) {
-      const r = await runBackfill({ config: config(o.chunk), source, target, entities: [users!], log: quiet, progressOut: null, restart: o.restart });
+      const r = await runBackfill({
+        config: config(o.chunk),
+        source,
+        target,
+        entities: [users!],
+        log: quiet,
+        progressOut: null,
+        restart: o.restart,
+      });
       expect(r[0]!.status).toBe('done');
     },
     async relay(...ids) {
-      await applyChanges(source, target, users!, ids.map((id) => ({ key: JSON.stringify([String(id)]), keyValues: [id] })));
+      await applyChanges(
+        source,
+        target,
+        users!,
+        ids.map((id) => ({ key: JSON.stringify([String(id)]), keyValues: [id] })),
+      );
     },
     targetRows: () => read(target),
     sourceRows: () => read(source),
@@ -114,7 +141,10 @@ const DIALECTS: Dialect[] = ['postgres', 'mysql', 'sqlite', 'pglite'];
 
 describe.each(DIALECTS)('unique conflicts on a %s target', (dialect) => {
   it('inserts a new row whose email is still held by a row whose change is not yet relayed, and leaves the holder its own columns', async () => {
-    const w = await world(dialect, [[1, 'a@x', 'Ann'], [2, 'b@x', 'Bob']]);
+    const w = await world(dialect, [
+      [1, 'a@x', 'Ann'],
+      [2, 'b@x', 'Bob'],
+    ]);
     try {
       await w.backfill();
       // user 1 moves to a2@x (not relayed yet); a new user 3 takes a@x
@@ -122,7 +152,11 @@ describe.each(DIALECTS)('unique conflicts on a %s target', (dialect) => {
       await w.app.query(`INSERT INTO users VALUES (3, 'a@x', 'Cy', 1)`);
       await w.relay(3);
       // user 1 keeps its own name (it is not overwritten with user 3's columns) and user 3 exists
-      expect(await w.targetRows()).toEqual([['1', 'a2@x', 'Ann'], ['2', 'b@x', 'Bob'], ['3', 'a@x', 'Cy']]);
+      expect(await w.targetRows()).toEqual([
+        ['1', 'a2@x', 'Ann'],
+        ['2', 'b@x', 'Bob'],
+        ['3', 'a@x', 'Cy'],
+      ]);
       // the change of user 1 arrives later: nothing moves, both sides match
       await w.relay(1);
       expect(await w.targetRows()).toEqual(await w.sourceRows());
@@ -132,14 +166,20 @@ describe.each(DIALECTS)('unique conflicts on a %s target', (dialect) => {
   });
 
   it('inserts, in a multi-row relay batch, new rows taking emails freed by changes not yet relayed', async () => {
-    const seed: [number, string, string][] = Array.from({ length: 40 }, (_, i) => [i + 1, `u${i + 1}@x`, `User ${i + 1}`]);
+    const seed: [number, string, string][] = Array.from({ length: 40 }, (_, i) => [
+      i + 1,
+      `u${i + 1}@x`,
+      `User ${i + 1}`,
+    ]);
     const w = await world(dialect, seed);
     try {
       await w.backfill();
       // users 5 and 30 move away; new users 41 and 42 take their emails; the batch also updates users 10..20
       await w.app.query(`UPDATE users SET email = CONCAT('moved-', email), version = version + 1 WHERE id IN (5, 30)`);
       await w.app.query(`INSERT INTO users VALUES (41, 'u5@x', 'New 41', 1), (42, 'u30@x', 'New 42', 1)`);
-      await w.app.query(`UPDATE users SET name = CONCAT(name, ' v2'), version = version + 1 WHERE id BETWEEN 10 AND 20`);
+      await w.app.query(
+        `UPDATE users SET name = CONCAT(name, ' v2'), version = version + 1 WHERE id BETWEEN 10 AND 20`,
+      );
       await w.relay(41, 42, ...Array.from({ length: 11 }, (_, i) => 10 + i));
       const rows = await w.targetRows();
       expect(rows).toHaveLength(42);
@@ -155,14 +195,22 @@ describe.each(DIALECTS)('unique conflicts on a %s target', (dialect) => {
   });
 
   it('applies two users swapping emails in one batch without losing either row', async () => {
-    const w = await world(dialect, [[1, 'a@x', 'Ann'], [2, 'b@x', 'Bob'], [3, 'c@x', 'Cy']]);
+    const w = await world(dialect, [
+      [1, 'a@x', 'Ann'],
+      [2, 'b@x', 'Bob'],
+      [3, 'c@x', 'Cy'],
+    ]);
     try {
       await w.backfill();
       await w.app.query(`UPDATE users SET email = 'tmp@x' WHERE id = 1`);
       await w.app.query(`UPDATE users SET email = 'a@x', version = version + 1 WHERE id = 2`);
       await w.app.query(`UPDATE users SET email = 'b@x', version = version + 1 WHERE id = 1`);
       await w.relay(1, 2);
-      expect(await w.targetRows()).toEqual([['1', 'b@x', 'Ann'], ['2', 'a@x', 'Bob'], ['3', 'c@x', 'Cy']]);
+      expect(await w.targetRows()).toEqual([
+        ['1', 'b@x', 'Ann'],
+        ['2', 'a@x', 'Bob'],
+        ['3', 'c@x', 'Cy'],
+      ]);
       expect(await w.targetRows()).toEqual(await w.sourceRows());
     } finally {
       await w.close();
@@ -170,13 +218,21 @@ describe.each(DIALECTS)('unique conflicts on a %s target', (dialect) => {
   });
 
   it('applies a change whose new email is still held by a row changed later, one change at a time', async () => {
-    const w = await world(dialect, [[1, 'a@x', 'Ann'], [2, 'b@x', 'Bob'], [3, 'c@x', 'Cy']]);
+    const w = await world(dialect, [
+      [1, 'a@x', 'Ann'],
+      [2, 'b@x', 'Bob'],
+      [3, 'c@x', 'Cy'],
+    ]);
     try {
       await w.backfill();
       await w.app.query(`UPDATE users SET email = 'moved-away@x', version = version + 1 WHERE id = 1`);
       await w.app.query(`UPDATE users SET email = 'a@x', version = version + 1 WHERE id = 3`);
       await w.relay(3);
-      expect(await w.targetRows()).toEqual([['1', 'moved-away@x', 'Ann'], ['2', 'b@x', 'Bob'], ['3', 'a@x', 'Cy']]);
+      expect(await w.targetRows()).toEqual([
+        ['1', 'moved-away@x', 'Ann'],
+        ['2', 'b@x', 'Bob'],
+        ['3', 'a@x', 'Cy'],
+      ]);
       await w.relay(1);
       expect(await w.targetRows()).toEqual(await w.sourceRows());
     } finally {
@@ -185,13 +241,20 @@ describe.each(DIALECTS)('unique conflicts on a %s target', (dialect) => {
   });
 
   it('frees an email held by a row deleted on the primary but not yet relayed', async () => {
-    const w = await world(dialect, [[1, 'a@x', 'Ann'], [2, 'b@x', 'Bob'], [3, 'c@x', 'Cy']]);
+    const w = await world(dialect, [
+      [1, 'a@x', 'Ann'],
+      [2, 'b@x', 'Bob'],
+      [3, 'c@x', 'Cy'],
+    ]);
     try {
       await w.backfill();
       await w.app.query(`DELETE FROM users WHERE id = 2`);
       await w.app.query(`UPDATE users SET email = 'b@x', version = version + 1 WHERE id = 3`);
       await w.relay(3);
-      expect(await w.targetRows()).toEqual([['1', 'a@x', 'Ann'], ['3', 'b@x', 'Cy']]);
+      expect(await w.targetRows()).toEqual([
+        ['1', 'a@x', 'Ann'],
+        ['3', 'b@x', 'Cy'],
+      ]);
       await w.relay(2);
       expect(await w.targetRows()).toEqual(await w.sourceRows());
     } finally {
@@ -206,7 +269,9 @@ describe.each(DIALECTS)('unique conflicts on a %s target', (dialect) => {
   const ROTATION = 8;
   const rotate = async (w: World, firstId: number) => {
     await w.app.query('START TRANSACTION');
-    await w.app.query(`UPDATE users SET email = CONCAT('tmp-', email) WHERE id BETWEEN ${firstId} AND ${firstId + ROTATION - 1}`);
+    await w.app.query(
+      `UPDATE users SET email = CONCAT('tmp-', email) WHERE id BETWEEN ${firstId} AND ${firstId + ROTATION - 1}`,
+    );
     for (let i = 0; i < ROTATION; i++) {
       const email = i === ROTATION - 1 ? 'free@x' : `e${firstId + i + 1}@x`;
       await w.app.query(`UPDATE users SET email = ?, version = version + 1 WHERE id = ?`, [email, firstId + i]);
@@ -215,7 +280,10 @@ describe.each(DIALECTS)('unique conflicts on a %s target', (dialect) => {
   };
 
   it('applies one change of a rotation of emails among 8 users whose changes are not relayed yet', async () => {
-    const w = await world(dialect, Array.from({ length: ROTATION }, (_, i) => [i + 1, `e${i + 1}@x`, `U${i + 1}`] as [number, string, string]));
+    const w = await world(
+      dialect,
+      Array.from({ length: ROTATION }, (_, i) => [i + 1, `e${i + 1}@x`, `U${i + 1}`] as [number, string, string]),
+    );
     try {
       await w.backfill();
       await rotate(w, 1);
@@ -227,7 +295,10 @@ describe.each(DIALECTS)('unique conflicts on a %s target', (dialect) => {
   });
 
   it('backfills a new row whose email is held at the head of a chain of 8 stale holders', async () => {
-    const w = await world(dialect, Array.from({ length: ROTATION }, (_, i) => [i + 2, `e${i + 2}@x`, `U${i + 2}`] as [number, string, string]));
+    const w = await world(
+      dialect,
+      Array.from({ length: ROTATION }, (_, i) => [i + 2, `e${i + 2}@x`, `U${i + 2}`] as [number, string, string]),
+    );
     try {
       await w.backfill();
       // users 2..9 rotate (2 takes e3@x, …, 9 takes free@x); new user 1 takes e2@x, still held by 2 in the target
@@ -248,21 +319,33 @@ describe.each(DIALECTS)('unique conflicts on a %s target', (dialect) => {
       await w.app.query(`UPDATE users SET email = 'b@x', version = version + 1 WHERE id = 2`);
       await w.app.query(`INSERT INTO users VALUES (1, 'a@x', 'Ann', 1)`);
       await w.backfill({ restart: true });
-      expect(await w.targetRows()).toEqual([['1', 'a@x', 'Ann'], ['2', 'b@x', 'Bob']]);
+      expect(await w.targetRows()).toEqual([
+        ['1', 'a@x', 'Ann'],
+        ['2', 'b@x', 'Bob'],
+      ]);
     } finally {
       await w.close();
     }
   });
 
   it('backfills a chunk in which a new row takes the email of a row of a later chunk', async () => {
-    const w = await world(dialect, [[5, 'a@x', 'Eve'], [6, 'f@x', 'Fay']]);
+    const w = await world(dialect, [
+      [5, 'a@x', 'Eve'],
+      [6, 'f@x', 'Fay'],
+    ]);
     try {
       await w.backfill();
       // user 5 moves away; new users 1..3 (chunk 1) — user 2 takes a@x, still held by 5 (chunk 2) in the target
       await w.app.query(`UPDATE users SET email = 'e@x', version = version + 1 WHERE id = 5`);
       await w.app.query(`INSERT INTO users VALUES (1, 'p@x', 'Pat', 1), (2, 'a@x', 'Ann', 1), (3, 'q@x', 'Quin', 1)`);
       await w.backfill({ restart: true, chunk: 3 });
-      expect(await w.targetRows()).toEqual([['1', 'p@x', 'Pat'], ['2', 'a@x', 'Ann'], ['3', 'q@x', 'Quin'], ['5', 'e@x', 'Eve'], ['6', 'f@x', 'Fay']]);
+      expect(await w.targetRows()).toEqual([
+        ['1', 'p@x', 'Pat'],
+        ['2', 'a@x', 'Ann'],
+        ['3', 'q@x', 'Quin'],
+        ['5', 'e@x', 'Eve'],
+        ['6', 'f@x', 'Fay'],
+      ]);
       expect(await w.targetRows()).toEqual(await w.sourceRows());
     } finally {
       await w.close();
@@ -270,7 +353,9 @@ describe.each(DIALECTS)('unique conflicts on a %s target', (dialect) => {
   });
 });
 
-/** A surrogate primary key the database fills, per dialect: the entity key is then a unique key, not the primary key. */
+/**
+ * A surrogate primary key the database fills, per dialect: the entity key is then a unique key, not the primary key.
+ */
 const SURROGATE: Record<Dialect, string> = {
   postgres: 'sid serial PRIMARY KEY',
   pglite: 'sid serial PRIMARY KEY',
@@ -286,8 +371,16 @@ const SURROGATE: Record<Dialect, string> = {
  */
 describe.each(DIALECTS)('rows written by key on %s', (dialect) => {
   it.each([
-    ['the primary key', (_d: Dialect) => 'CREATE TABLE accounts (id bigint PRIMARY KEY, email varchar(100) NOT NULL UNIQUE, name varchar(100) NOT NULL)'],
-    ['a unique key', (d: Dialect) => `CREATE TABLE accounts (${SURROGATE[d]}, email varchar(100) NOT NULL UNIQUE, id bigint NOT NULL UNIQUE, name varchar(100) NOT NULL)`],
+    [
+      'the primary key',
+      (_d: Dialect) =>
+        'CREATE TABLE accounts (id bigint PRIMARY KEY, email varchar(100) NOT NULL UNIQUE, name varchar(100) NOT NULL)',
+    ],
+    [
+      'a unique key',
+      (d: Dialect) =>
+        `CREATE TABLE accounts (${SURROGATE[d]}, email varchar(100) NOT NULL UNIQUE, id bigint NOT NULL UNIQUE, name varchar(100) NOT NULL)`,
+    ],
   ])('touch only the row of their own key when the key is %s', async (_what, ddl) => {
     const store = await openStore(await targetUrl(dialect));
     try {
@@ -295,33 +388,81 @@ describe.each(DIALECTS)('rows written by key on %s', (dialect) => {
       const info = (await store.introspect()).tables.get('accounts')!;
       const columns = ['id', 'email', 'name'];
       const columnInfo = columns.map((c) => info.columns.find((x) => x.name === c)!) as ColumnInfo[];
-      const write = (rows: unknown[][]) => store.transaction((tx) => upsertByKey(store, tx, { table: 'accounts', columns, key: ['id'], rows, columnInfo }));
-      const read = async () => (await store.query<{ id: unknown; email: string; name: string }>('SELECT id, email, name FROM accounts ORDER BY id')).map((r) => [String(r.id), r.email, r.name]);
-      const surrogates = async () => info.columns.some((c) => c.name === 'sid') ? (await store.query<{ id: unknown; sid: unknown }>('SELECT id, sid FROM accounts ORDER BY id')).map((r) => `${r.id}:${r.sid}`) : [];
-      await write([[1, 'a@x', 'Ann'], [2, 'b@x', 'Bob']]);
+      const write = (rows: unknown[][]) =>
+        store.transaction((tx) =>
+          upsertByKey(store, tx, { table: 'accounts', columns, key: ['id'], rows, columnInfo }),
+        );
+      const read = async () =>
+        (
+          await store.query<{ id: unknown; email: string; name: string }>(
+            'SELECT id, email, name FROM accounts ORDER BY id',
+          )
+        ).map((r) => [String(r.id), r.email, r.name]);
+      const surrogates = async () =>
+        info.columns.some((c) => c.name === 'sid')
+          ? (await store.query<{ id: unknown; sid: unknown }>('SELECT id, sid FROM accounts ORDER BY id')).map(
+              (r) => `${r.id}:${r.sid}`,
+            )
+          : [];
+      await write([
+        [1, 'a@x', 'Ann'],
+        [2, 'b@x', 'Bob'],
+      ]);
       const sids = await surrogates();
-      const seeded = [['1', 'a@x', 'Ann'], ['2', 'b@x', 'Bob']];
+      const seeded = [
+        ['1', 'a@x', 'Ann'],
+        ['2', 'b@x', 'Bob'],
+      ];
       expect(await read()).toEqual(seeded);
       // a new row whose email another row holds
       await expect(write([[3, 'a@x', 'Cy']])).rejects.toSatisfy(isUniqueViolation);
       expect(await read()).toEqual(seeded);
       // an existing row moving to an email another row holds, alone and after rows that write nothing wrong
       await expect(write([[1, 'b@x', 'Ann']])).rejects.toSatisfy(isUniqueViolation);
-      await expect(write([[5, 'e@x', 'Eve'], [2, 'b@x', 'Bob 2'], [1, 'b@x', 'Ann']])).rejects.toSatisfy(isUniqueViolation);
+      await expect(
+        write([
+          [5, 'e@x', 'Eve'],
+          [2, 'b@x', 'Bob 2'],
+          [1, 'b@x', 'Ann'],
+        ]),
+      ).rejects.toSatisfy(isUniqueViolation);
       expect(await read()).toEqual(seeded);
       // two new rows of one batch with one email
-      await expect(write([[6, 'f@x', 'Fay'], [7, 'f@x', 'Gus']])).rejects.toSatisfy(isUniqueViolation);
+      await expect(
+        write([
+          [6, 'f@x', 'Fay'],
+          [7, 'f@x', 'Gus'],
+        ]),
+      ).rejects.toSatisfy(isUniqueViolation);
       expect(await read()).toEqual(seeded);
       // updates in place and inserts; an email freed earlier in the batch can be taken later in it
-      await write([[1, 'a2@x', 'Ann 2'], [4, 'd@x', 'Dee'], [2, 'a@x', 'Bob 2']]);
-      expect(await read()).toEqual([['1', 'a2@x', 'Ann 2'], ['2', 'a@x', 'Bob 2'], ['4', 'd@x', 'Dee']]);
+      await write([
+        [1, 'a2@x', 'Ann 2'],
+        [4, 'd@x', 'Dee'],
+        [2, 'a@x', 'Bob 2'],
+      ]);
+      expect(await read()).toEqual([
+        ['1', 'a2@x', 'Ann 2'],
+        ['2', 'a@x', 'Bob 2'],
+        ['4', 'd@x', 'Dee'],
+      ]);
       expect((await surrogates()).slice(0, 2)).toEqual(sids); // rows 1 and 2 updated where they were
       // the same rows again change nothing; no rows is no statement
-      await write([[1, 'a2@x', 'Ann 2'], [4, 'd@x', 'Dee'], [2, 'a@x', 'Bob 2']]);
+      await write([
+        [1, 'a2@x', 'Ann 2'],
+        [4, 'd@x', 'Dee'],
+        [2, 'a@x', 'Bob 2'],
+      ]);
       await write([]);
-      expect(await read()).toEqual([['1', 'a2@x', 'Ann 2'], ['2', 'a@x', 'Bob 2'], ['4', 'd@x', 'Dee']]);
+      expect(await read()).toEqual([
+        ['1', 'a2@x', 'Ann 2'],
+        ['2', 'a@x', 'Bob 2'],
+        ['4', 'd@x', 'Dee'],
+      ]);
       // a statement refused for something else is not a unique violation
-      await expect(store.execute('INSERT INTO accounts (id, email, name) VALUES (9, NULL, NULL)')).rejects.toSatisfy((e) => !isUniqueViolation(e));
+      await expect(store.execute('INSERT INTO accounts (id, email, name) VALUES (9, NULL, NULL)')).rejects.toSatisfy(
+        (e) => !isUniqueViolation(e),
+      );
     } finally {
       await store.close();
     }

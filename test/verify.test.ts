@@ -40,18 +40,31 @@ describe('verify', () => {
     await c.query(`DELETE FROM memberships WHERE user_id = 12`);
     await c.query(`DELETE FROM user_profiles WHERE user_id = 12`);
     await c.query(`DELETE FROM users WHERE id = 12`);
-    await c.query(`INSERT INTO users SELECT 100000, organisation_id, 'extra@example.com', password_hash, status, balance, created_at, updated_at, origin FROM users WHERE id = 1`);
+    await c.query(
+      `INSERT INTO users SELECT 100000, organisation_id, 'extra@example.com', password_hash, status, balance, created_at, updated_at, origin FROM users WHERE id = 1`,
+    );
     await c.end();
 
     const v = await runCli(['verify', '--config', cfg, '--entity', 'users', '--json']);
     expect(v.code).toBe(1);
     const r = JSON.parse(v.stdout);
     expect(r.ok).toBe(false);
-    expect(r.entities[0]).toMatchObject({ entity: 'users', sourceRows: 600, targetRows: 600, missing: 1, extra: 1, different: 4 });
+    expect(r.entities[0]).toMatchObject({
+      entity: 'users',
+      sourceRows: 600,
+      targetRows: 600,
+      missing: 1,
+      extra: 1,
+      different: 4,
+    });
     expect(r.entities[0].parity).toBeCloseTo((595 / 601) * 100, 6);
     const byKey = Object.fromEntries(r.differences.map((d: { key: string }) => [d.key, d]));
-    expect(byKey['["3"]'].columns).toEqual([{ table: 'users', column: 'balance', source: expect.any(String), target: expect.any(String) }]);
-    expect(byKey['["8"]'].columns).toEqual([{ table: 'users', column: 'password_hash', source: '[redacted]', target: '[redacted]' }]);
+    expect(byKey['["3"]'].columns).toEqual([
+      { table: 'users', column: 'balance', source: expect.any(String), target: expect.any(String) },
+    ]);
+    expect(byKey['["8"]'].columns).toEqual([
+      { table: 'users', column: 'password_hash', source: '[redacted]', target: '[redacted]' },
+    ]);
     expect(byKey['["9"]'].columns.map((x: { column: string }) => x.column)).toEqual(['bio']);
     expect(byKey['["10"]'].columns[0]).toMatchObject({ column: 'created_at' });
     expect(byKey['["10"]'].columns[0].target).not.toBe(byKey['["10"]'].columns[0].source);

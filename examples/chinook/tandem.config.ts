@@ -17,7 +17,8 @@ function env(name: string, what: string): string {
  * 'Edinburgh'. The new side follows PostgreSQL's data, so strings lose their trailing blanks on the way.
  */
 function dropTrailingBlanks(_source: Row, mapped: Row): Row {
-  for (const [column, value] of Object.entries(mapped)) if (typeof value === 'string') mapped[column] = value.replace(/ +$/, '');
+  for (const [column, value] of Object.entries(mapped))
+    if (typeof value === 'string') mapped[column] = value.replace(/ +$/, '');
   return mapped;
 }
 
@@ -36,7 +37,10 @@ function table(name: string, key: string | string[], columns: string[]): EntityC
 
 export default defineConfig({
   source: env('SOURCE_URL', 'the MariaDB database loaded from Chinook_MySql.sql (mysql://user@host:3306/db)'),
-  target: env('TARGET_URL', 'the PostgreSQL database holding the tables of Chinook_PostgreSql.sql (postgres://user@host:5432/db)'),
+  target: env(
+    'TARGET_URL',
+    'the PostgreSQL database holding the tables of Chinook_PostgreSql.sql (postgres://user@host:5432/db)',
+  ),
   // No `order`: Tandem fills parents first from the target's foreign keys (artist before album before track, …).
   // employee.reports_to references employee itself; backfill copies in key order and every manager's
   // EmployeeId is lower than their reports', so the rows arrive parents first.
@@ -45,22 +49,69 @@ export default defineConfig({
     album: table('Album', 'AlbumId', ['AlbumId', 'Title', 'ArtistId']),
     genre: table('Genre', 'GenreId', ['GenreId', 'Name']),
     media_type: table('MediaType', 'MediaTypeId', ['MediaTypeId', 'Name']),
-    track: table('Track', 'TrackId', ['TrackId', 'Name', 'AlbumId', 'MediaTypeId', 'GenreId', 'Composer', 'Milliseconds', 'Bytes', 'UnitPrice']),
+    track: table('Track', 'TrackId', [
+      'TrackId',
+      'Name',
+      'AlbumId',
+      'MediaTypeId',
+      'GenreId',
+      'Composer',
+      'Milliseconds',
+      'Bytes',
+      'UnitPrice',
+    ]),
     playlist: table('Playlist', 'PlaylistId', ['PlaylistId', 'Name']),
     // the only composite key: (PlaylistId, TrackId)
     playlist_track: table('PlaylistTrack', ['PlaylistId', 'TrackId'], ['PlaylistId', 'TrackId']),
     employee: table('Employee', 'EmployeeId', [
-      'EmployeeId', 'LastName', 'FirstName', 'Title', 'ReportsTo', 'BirthDate', 'HireDate',
-      'Address', 'City', 'State', 'Country', 'PostalCode', 'Phone', 'Fax', 'Email',
+      'EmployeeId',
+      'LastName',
+      'FirstName',
+      'Title',
+      'ReportsTo',
+      'BirthDate',
+      'HireDate',
+      'Address',
+      'City',
+      'State',
+      'Country',
+      'PostalCode',
+      'Phone',
+      'Fax',
+      'Email',
     ]),
     customer: table('Customer', 'CustomerId', [
-      'CustomerId', 'FirstName', 'LastName', 'Company', 'Address', 'City', 'State', 'Country',
-      'PostalCode', 'Phone', 'Fax', 'Email', 'SupportRepId',
+      'CustomerId',
+      'FirstName',
+      'LastName',
+      'Company',
+      'Address',
+      'City',
+      'State',
+      'Country',
+      'PostalCode',
+      'Phone',
+      'Fax',
+      'Email',
+      'SupportRepId',
     ]),
     invoice: table('Invoice', 'InvoiceId', [
-      'InvoiceId', 'CustomerId', 'InvoiceDate', 'BillingAddress', 'BillingCity', 'BillingState',
-      'BillingCountry', 'BillingPostalCode', 'Total',
+      'InvoiceId',
+      'CustomerId',
+      'InvoiceDate',
+      'BillingAddress',
+      'BillingCity',
+      'BillingState',
+      'BillingCountry',
+      'BillingPostalCode',
+      'Total',
     ]),
-    invoice_line: table('InvoiceLine', 'InvoiceLineId', ['InvoiceLineId', 'InvoiceId', 'TrackId', 'UnitPrice', 'Quantity']),
+    invoice_line: table('InvoiceLine', 'InvoiceLineId', [
+      'InvoiceLineId',
+      'InvoiceId',
+      'TrackId',
+      'UnitPrice',
+      'Quantity',
+    ]),
   },
 });

@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 import { canonicalize } from '../core/canonical.js';
 import { TandemError } from '../core/errors.js';
-import { keyString, mapRow, misfit, shownKey, type MappedRow, type ResolvedEntity, type ResolvedTarget } from '../core/mapping.js';
+import {
+  keyString,
+  mapRow,
+  misfit,
+  shownKey,
+  type MappedRow,
+  type ResolvedEntity,
+  type ResolvedTarget,
+} from '../core/mapping.js';
 import { isUniqueViolation as isStoreUniqueViolation, UNIQUE_VIOLATION, upsertByKey } from '../stores/common.js';
 import type { ColumnInfo, Executor, LedgerMode, Row, Store, UpsertQuery } from '../stores/types.js';
 
@@ -32,10 +40,19 @@ export function checkFits(entity: ResolvedEntity, rows: MappedRow[]): void {
         const col = t.columns[ci]!;
         const check = t.checks?.[ci] ?? 'full';
         if (check === 'none') continue;
-        const why = check === 'null' ? (values[ci] === null || values[ci] === undefined ? 'is NULL but the column is NOT NULL' : null) : misfit(values[ci], col);
+        const why =
+          check === 'null'
+            ? values[ci] === null || values[ci] === undefined
+              ? 'is NULL but the column is NOT NULL'
+              : null
+            : misfit(values[ci], col);
         if (why) {
           const key = shownKey(entity, r.key);
-          throw new TandemError('VALUE_DOES_NOT_FIT', `entity ${entity.name} key ${key}: the value for ${t.table.name}.${col.name} ${why}`, { entity: entity.name, key, table: t.table.name, column: col.name });
+          throw new TandemError(
+            'VALUE_DOES_NOT_FIT',
+            `entity ${entity.name} key ${key}: the value for ${t.table.name}.${col.name} ${why}`,
+            { entity: entity.name, key, table: t.table.name, column: col.name },
+          );
         }
       }
     });
@@ -77,7 +94,13 @@ const MAX_CONFLICT_ROUNDS = 5;
  * Runs inside the caller's transaction on the target, so the caller can commit its own bookkeeping (a
  * backfill checkpoint) atomically with the rows.
  */
-export async function applyRows(target: Store, tx: Executor, entity: ResolvedEntity, sourceRows: Row[], options: ApplyOptions = {}): Promise<ApplyResult> {
+export async function applyRows(
+  target: Store,
+  tx: Executor,
+  entity: ResolvedEntity,
+  sourceRows: Row[],
+  options: ApplyOptions = {},
+): Promise<ApplyResult> {
   return applyMapped(target, tx, entity, prepareRows(entity, sourceRows), options);
 }
 
@@ -93,7 +116,13 @@ export function prepareRows(entity: ResolvedEntity, sourceRows: Row[]): MappedRo
 }
 
 /** The transactional half of {@link applyRows}, for rows already through {@link prepareRows}. */
-export async function applyMapped(target: Store, tx: Executor, entity: ResolvedEntity, mapped: MappedRow[], options: ApplyOptions = {}): Promise<ApplyResult> {
+export async function applyMapped(
+  target: Store,
+  tx: Executor,
+  entity: ResolvedEntity,
+  mapped: MappedRow[],
+  options: ApplyOptions = {},
+): Promise<ApplyResult> {
   const won = await target.advanceLedger(
     tx,
     target.controlTable('version_ledger'),
@@ -133,9 +162,17 @@ async function upsertRows(target: Store, tx: Executor, entity: ResolvedEntity, r
     const values = rows.map((r) => r.values[ti]!);
     const caps = target.capabilities;
     // one array per column binds any number of rows; otherwise every value is a parameter
-    const per = caps.arrayParams ? values.length : Math.max(1, Math.floor(Math.min(MAX_PARAMS, caps.maxParams) / columns.length));
+    const per = caps.arrayParams
+      ? values.length
+      : Math.max(1, Math.floor(Math.min(MAX_PARAMS, caps.maxParams) / columns.length));
     for (let i = 0; i < values.length; i += per) {
-      const q: UpsertQuery = { table: t.table.name, columns, key: t.keyColumns, rows: values.slice(i, i + per), columnInfo: t.columns };
+      const q: UpsertQuery = {
+        table: t.table.name,
+        columns,
+        key: t.keyColumns,
+        rows: values.slice(i, i + per),
+        columnInfo: t.columns,
+      };
       const slice = rows.slice(i, i + per);
       // where a failed statement aborts the transaction (PostgreSQL), a savepoint keeps it usable for finding the row
       const mark = slice.length > 1 && caps.abortsTransactionOnError;
@@ -146,7 +183,15 @@ async function upsertRows(target: Store, tx: Executor, entity: ResolvedEntity, r
       } catch (e) {
         if (!isValueRefused(target, e)) throw e;
         if (mark) await tx.execute('ROLLBACK TO SAVEPOINT tandem_stmt');
-        const row = slice.length > 1 ? await findRefusedRow(target, tx, t, slice.map((r) => r.values[ti]!)).catch(() => -1) : 0;
+        const row =
+          slice.length > 1
+            ? await findRefusedRow(
+                target,
+                tx,
+                t,
+                slice.map((r) => r.values[ti]!),
+              ).catch(() => -1)
+            : 0;
         throw translateWriteError(target, e, entity, ti, slice, row >= 0 ? slice[row] : undefined);
       }
     }
@@ -157,7 +202,10 @@ async function upsertRows(target: Store, tx: Executor, entity: ResolvedEntity, r
 function otherUniqueKeys(t: ResolvedEntity['targets'][number]): string[][] {
   const mapped = new Set(t.columns.map((c) => c.name));
   return [t.table.primaryKey, ...t.table.uniqueKeys].filter(
-    (u) => u.length > 0 && !(u.length === t.keyColumns.length && u.every((c) => t.keyColumns.includes(c))) && u.every((c) => mapped.has(c)),
+    (u) =>
+      u.length > 0 &&
+      !(u.length === t.keyColumns.length && u.every((c) => t.keyColumns.includes(c))) &&
+      u.every((c) => mapped.has(c)),
   );
 }
 
@@ -180,17 +228,28 @@ const MAX_INVOLVED_KEYS = 10_000;
  * The target rows, outside `known`, that hold one of the unique values (other than the key) of `rows`: their
  * canonical key string and raw key values as the target returns them.
  */
-async function findHolders(target: Store, tx: Executor, entity: ResolvedEntity, rows: MappedRow[], known: ReadonlyMap<string, unknown>): Promise<Map<string, unknown[]>> {
+async function findHolders(
+  target: Store,
+  tx: Executor,
+  entity: ResolvedEntity,
+  rows: MappedRow[],
+  known: ReadonlyMap<string, unknown>,
+): Promise<Map<string, unknown[]>> {
   const holders = new Map<string, unknown[]>();
   for (let ti = 0; ti < entity.targets.length; ti++) {
     const t = entity.targets[ti]!;
     const keyInfo = t.keyColumns.map((k) => t.table.columns.find((c) => c.name === k)!);
     for (const u of otherUniqueKeys(t)) {
       const idx = u.map((c) => t.columns.findIndex((x) => x.name === c));
-      const values = rows.map((r) => idx.map((i) => r.values[ti]![i])).filter((v) => v.every((x) => x !== null && x !== undefined));
+      const values = rows
+        .map((r) => idx.map((i) => r.values[ti]![i]))
+        .filter((v) => v.every((x) => x !== null && x !== undefined));
       for (let i = 0; i < values.length; i += 500) {
         const w = keysWhere(target, u, values.slice(i, i + 500));
-        const found = await tx.query<Row>(`SELECT ${t.keyColumns.map((k) => target.sql.ident(k)).join(', ')} FROM ${target.sql.table(t.table.name)} WHERE ${w.sql}`, w.params);
+        const found = await tx.query<Row>(
+          `SELECT ${t.keyColumns.map((k) => target.sql.ident(k)).join(', ')} FROM ${target.sql.table(t.table.name)} WHERE ${w.sql}`,
+          w.params,
+        );
         for (const f of found) {
           const kv = t.keyColumns.map((k) => f[k]);
           const ks = JSON.stringify(kv.map((v, j) => canonicalize(v, keyInfo[j]!)));
@@ -219,7 +278,13 @@ async function findHolders(target: Store, tx: Executor, entity: ResolvedEntity, 
  * Throws the last unique violation after {@link MAX_CONFLICT_ROUNDS} rounds, or when a chain pulls in more than
  * {@link MAX_INVOLVED_KEYS} keys.
  */
-export async function resolveUniqueConflicts(target: Store, tx: Executor, entity: ResolvedEntity, rows: MappedRow[], source: Store): Promise<void> {
+export async function resolveUniqueConflicts(
+  target: Store,
+  tx: Executor,
+  entity: ResolvedEntity,
+  rows: MappedRow[],
+  source: Store,
+): Promise<void> {
   const batch = new Map(rows.map((r) => [r.key, r]));
   let last: unknown;
   for (let round = 0; round < MAX_CONFLICT_ROUNDS; round++) {
@@ -229,7 +294,16 @@ export async function resolveUniqueConflicts(target: Store, tx: Executor, entity
     //    be applied: a relay change retried until dead-lettered, a backfill chunk failed on every restart
     const known = new Map<string, unknown>(batch);
     const holders = new Map<string, unknown[]>();
-    let probe: MappedRow[] = [...batch.values(), ...(await readSourceRows(source, entity, [...batch.values()].map((r) => r.keyValues))).map((r) => mapRow(entity, r))];
+    let probe: MappedRow[] = [
+      ...batch.values(),
+      ...(
+        await readSourceRows(
+          source,
+          entity,
+          [...batch.values()].map((r) => r.keyValues),
+        )
+      ).map((r) => mapRow(entity, r)),
+    ];
     for (;;) {
       const found = await findHolders(target, tx, entity, probe, known);
       if (!found.size) break;
@@ -238,12 +312,23 @@ export async function resolveUniqueConflicts(target: Store, tx: Executor, entity
         holders.set(k, kv);
       }
       // still a unique conflict (callers retry it, the relay dead-letters it in the end), not an internal error
-      if (known.size > MAX_INVOLVED_KEYS) throw last ?? new TandemError('STORE_QUERY', `entity ${entity.name}: a unique-value conflict involves more than ${MAX_INVOLVED_KEYS} target rows; it was not resolved`, { violation: UNIQUE_VIOLATION });
+      if (known.size > MAX_INVOLVED_KEYS)
+        throw (
+          last ??
+          new TandemError(
+            'STORE_QUERY',
+            `entity ${entity.name}: a unique-value conflict involves more than ${MAX_INVOLVED_KEYS} target rows; it was not resolved`,
+            { violation: UNIQUE_VIOLATION },
+          )
+        );
       probe = (await readSourceRows(source, entity, [...found.values()])).map((r) => mapRow(entity, r));
     }
     // 2. the batch and its holders, re-read from the primary: each one's fresh state is the newest (a stale
     //    batch row may be what conflicts); keys gone from the primary apply as deletes
-    const involved = new Map<string, unknown[]>([...[...batch.values()].map((r) => [r.key, r.keyValues] as [string, unknown[]]), ...holders]);
+    const involved = new Map<string, unknown[]>([
+      ...[...batch.values()].map((r) => [r.key, r.keyValues] as [string, unknown[]]),
+      ...holders,
+    ]);
     // without a version, a read counts only when made under the key's lock (see lockKeys)
     if (!entity.version) await lockKeys(target, tx, entity, [...involved.keys()]);
     const fresh = (await readSourceRows(source, entity, [...involved.values()])).map((r) => mapRow(entity, r));
@@ -252,7 +337,13 @@ export async function resolveUniqueConflicts(target: Store, tx: Executor, entity
     const gone = [...involved].filter(([k]) => !present.has(k)).map(([key, keyValues]) => ({ key, keyValues }));
     await applyDeletes(target, tx, entity, gone);
     // last-writer-wins: a fresh read never moves a version down (>=), and a tombstone still wins
-    const won = await target.advanceLedger(tx, target.controlTable('version_ledger'), entity.name, fresh.map((m) => ({ key: m.key, version: m.version, deleted: false })), 'last-writer-wins');
+    const won = await target.advanceLedger(
+      tx,
+      target.controlTable('version_ledger'),
+      entity.name,
+      fresh.map((m) => ({ key: m.key, version: m.version, deleted: false })),
+      'last-writer-wins',
+    );
     batch.clear();
     for (const m of fresh) if (won.has(m.key)) batch.set(m.key, m);
     // 3. park the unique values of the batch's rows that are already in the target and whose unique values move
@@ -268,12 +359,19 @@ export async function resolveUniqueConflicts(target: Store, tx: Executor, entity
         const params: unknown[] = [];
         const sets = cols.map((c) => {
           if (c.nullable) return `${target.sql.ident(c.name)} = NULL`;
-          if (c.category !== 'text') throw new TandemError('MAPPING_INVALID', `entity ${entity.name}: cannot move unique values of ${t.table.name}.${c.name} (NOT NULL, not text) between rows; resolve the conflict by hand`);
+          if (c.category !== 'text')
+            throw new TandemError(
+              'MAPPING_INVALID',
+              `entity ${entity.name}: cannot move unique values of ${t.table.name}.${c.name} (NOT NULL, not text) between rows; resolve the conflict by hand`,
+            );
           params.push(parkedValue(r.key, c.maxLength));
           return `${target.sql.ident(c.name)} = ${target.sql.param(params.length)}`;
         });
         const w = keysWhere(target, t.keyColumns, [r.keyValues], params.length + 1);
-        await tx.execute(`UPDATE ${target.sql.table(t.table.name)} SET ${sets.join(', ')} WHERE ${w.sql}`, [...params, ...w.params]);
+        await tx.execute(`UPDATE ${target.sql.table(t.table.name)} SET ${sets.join(', ')} WHERE ${w.sql}`, [
+          ...params,
+          ...w.params,
+        ]);
       }
     }
     // 4. write the batch
@@ -296,7 +394,14 @@ export async function resolveUniqueConflicts(target: Store, tx: Executor, entity
  * write: the ones whose unique values must be parked before the batch is written. Values are compared in the
  * canonical encoding; a value that cannot be encoded counts as moving (parking more is always safe).
  */
-async function movingRows(target: Store, tx: Executor, entity: ResolvedEntity, ti: number, cols: ColumnInfo[], rows: MappedRow[]): Promise<MappedRow[]> {
+async function movingRows(
+  target: Store,
+  tx: Executor,
+  entity: ResolvedEntity,
+  ti: number,
+  cols: ColumnInfo[],
+  rows: MappedRow[],
+): Promise<MappedRow[]> {
   const t = entity.targets[ti]!;
   const keyInfo = t.keyColumns.map((k) => t.table.columns.find((c) => c.name === k)!);
   const idx = cols.map((c) => t.columns.findIndex((x) => x.name === c.name));
@@ -311,8 +416,15 @@ async function movingRows(target: Store, tx: Executor, entity: ResolvedEntity, t
   const current = new Map<string, Row>();
   const select = [...t.keyColumns, ...cols.map((c) => c.name).filter((c) => !t.keyColumns.includes(c))];
   for (let i = 0; i < rows.length; i += 500) {
-    const w = keysWhere(target, t.keyColumns, rows.slice(i, i + 500).map((r) => r.keyValues));
-    const found = await tx.query<Row>(`SELECT ${select.map((c) => target.sql.ident(c)).join(', ')} FROM ${target.sql.table(t.table.name)} WHERE ${w.sql}`, w.params);
+    const w = keysWhere(
+      target,
+      t.keyColumns,
+      rows.slice(i, i + 500).map((r) => r.keyValues),
+    );
+    const found = await tx.query<Row>(
+      `SELECT ${select.map((c) => target.sql.ident(c)).join(', ')} FROM ${target.sql.table(t.table.name)} WHERE ${w.sql}`,
+      w.params,
+    );
     for (const f of found) current.set(JSON.stringify(t.keyColumns.map((k, j) => canonicalize(f[k], keyInfo[j]!))), f);
   }
   return rows.filter((r) => {
@@ -334,7 +446,13 @@ function parkedValue(key: string, maxLength?: number): string {
  */
 async function findRefusedRow(target: Store, tx: Executor, t: ResolvedTarget, values: unknown[][]): Promise<number> {
   const refuses = async (from: number, to: number): Promise<boolean> => {
-    const st = target.sql.upsert({ table: t.table.name, columns: t.columns.map((c) => c.name), key: t.keyColumns, rows: values.slice(from, to), columnInfo: t.columns });
+    const st = target.sql.upsert({
+      table: t.table.name,
+      columns: t.columns.map((c) => c.name),
+      key: t.keyColumns,
+      rows: values.slice(from, to),
+      columnInfo: t.columns,
+    });
     await tx.execute('SAVEPOINT tandem_probe');
     let refused = false;
     try {
@@ -366,20 +484,31 @@ function isValueRefused(target: Store, e: unknown): e is TandemError {
  * (`for type uuid`, `for enum mood`), else the only column whose value fails {@link misfit}.
  */
 function refusedColumn(e: TandemError, t: ResolvedTarget, rows: MappedRow[], ti: number): number {
-  const byName = (n: string | undefined) => (n ? t.columns.findIndex((c) => c.name === n || c.name.toLowerCase() === n.toLowerCase()) : -1);
+  const byName = (n: string | undefined) =>
+    n ? t.columns.findIndex((c) => c.name === n || c.name.toLowerCase() === n.toLowerCase()) : -1;
   const d = (e.detail ?? {}) as { column?: string };
   const msg = e.message ?? '';
-  const named = [d.column, /column "([^"]+)"/.exec(msg)?.[1], /column '([^']+)'/i.exec(msg)?.[1], /column `[^`]*`\.`[^`]*`\.`([^`]+)`/.exec(msg)?.[1], /constraint failed: [\w$]+\.([\w$]+)/.exec(msg)?.[1]];
+  const named = [
+    d.column,
+    /column "([^"]+)"/.exec(msg)?.[1],
+    /column '([^']+)'/i.exec(msg)?.[1],
+    /column `[^`]*`\.`[^`]*`\.`([^`]+)`/.exec(msg)?.[1],
+    /constraint failed: [\w$]+\.([\w$]+)/.exec(msg)?.[1],
+  ];
   for (const n of named) {
     const i = byName(n);
     if (i >= 0) return i;
   }
   const type = /for (?:type|enum) ([\w ]+?)(?:\(|:|$)/.exec(msg)?.[1]?.trim().toLowerCase();
   if (type) {
-    const same = t.columns.map((c, i) => [c, i] as const).filter(([c]) => c.dataType.toLowerCase().startsWith(type) || c.category === type);
+    const same = t.columns
+      .map((c, i) => [c, i] as const)
+      .filter(([c]) => c.dataType.toLowerCase().startsWith(type) || c.category === type);
     if (same.length === 1) return same[0]![1];
   }
-  const failing = t.columns.map((_c, i) => i).filter((i) => rows.some((r) => misfit(r.values[ti]![i], t.columns[i]!) !== null));
+  const failing = t.columns
+    .map((_c, i) => i)
+    .filter((i) => rows.some((r) => misfit(r.values[ti]![i], t.columns[i]!) !== null));
   return failing.length === 1 ? failing[0]! : -1;
 }
 
@@ -387,22 +516,40 @@ function refusedColumn(e: TandemError, t: ResolvedTarget, rows: MappedRow[], ti:
  * Turns a store's "value too long / out of range / invalid input / NOT NULL / CHECK" for one upsert statement
  * into TANDEM_ERR_VALUE_DOES_NOT_FIT naming the entity, the target table, the column and the key: the server's
  * row found by {@link findRefusedRow}, the server's row number (`at row N`) or the only row of the statement,
- * else the first row whose value fails {@link misfit}, else the statement's keys. The server's message (values already removed by the dialect's
+ * else the first row whose value fails {@link misfit}, else the statement's keys. The server's message (values already
+ * removed by the dialect's
  * scrubber) follows in parentheses; keys of a sensitive key column are shown as `[redacted]`. Other errors
  * pass unchanged (a unique violation is resolved by the caller).
  */
-function translateWriteError(target: Store, e: unknown, entity: ResolvedEntity, ti: number, rows: MappedRow[], found?: MappedRow): unknown {
+function translateWriteError(
+  target: Store,
+  e: unknown,
+  entity: ResolvedEntity,
+  ti: number,
+  rows: MappedRow[],
+  found?: MappedRow,
+): unknown {
   if (!isValueRefused(target, e) || e.code === 'TANDEM_ERR_VALUE_DOES_NOT_FIT') return e;
   const t = entity.targets[ti]!;
   const ci = refusedColumn(e, t, rows, ti);
   const col = ci >= 0 ? t.columns[ci]! : undefined;
   const atRow = Number(/ at row (\d+)/.exec(e.message)?.[1] ?? 0);
-  const row = found ?? (rows.length === 1 ? rows[0] : atRow >= 1 && atRow <= rows.length ? rows[atRow - 1] : col ? rows.find((r) => misfit(r.values[ti]![ci], col) !== null) : undefined);
+  const row =
+    found ??
+    (rows.length === 1
+      ? rows[0]
+      : atRow >= 1 && atRow <= rows.length
+        ? rows[atRow - 1]
+        : col
+          ? rows.find((r) => misfit(r.values[ti]![ci], col) !== null)
+          : undefined);
   const server = e.message.replace(/^[^:]*? at [^ ]+: /, '');
   const where = col ? `${t.table.name}.${col.name}` : `a column of ${t.table.name}`;
   const keys = row ? [row.key] : rows.slice(0, 3).map((r) => r.key);
   const shown = keys.map((k) => shownKey(entity, k));
-  const which = row ? `key ${shown[0]}` : `one of the keys ${shown.join(', ')}${rows.length > 3 ? ` (and ${rows.length - 3} more)` : ''}`;
+  const which = row
+    ? `key ${shown[0]}`
+    : `one of the keys ${shown.join(', ')}${rows.length > 3 ? ` (and ${rows.length - 3} more)` : ''}`;
   return new TandemError(
     'VALUE_DOES_NOT_FIT',
     `entity ${entity.name} ${which}: the value for ${where}${col ? ` (${col.dataType})` : ''} was refused by the target (${server})`,
@@ -423,32 +570,66 @@ export const TOMBSTONE_VERSION = 9223372036854775807n;
  * `WHERE` text matching any of `keys` on `columns` (`a IN (…)` for one column, `(a = ? AND b = ?) OR …`
  * otherwise), with placeholders numbered from `first` (1-based).
  */
-export function keysWhere(store: Store, columns: string[], keys: unknown[][], first = 1): { sql: string; params: unknown[] } {
+export function keysWhere(
+  store: Store,
+  columns: string[],
+  keys: unknown[][],
+  first = 1,
+): { sql: string; params: unknown[] } {
   const params: unknown[] = [];
   const ph = (v: unknown) => (params.push(v), store.sql.param(first + params.length - 1));
-  if (columns.length === 1) return { sql: `${store.sql.ident(columns[0]!)} IN (${keys.map((k) => ph(k[0])).join(', ')})`, params };
-  return { sql: keys.map((k) => `(${columns.map((c, i) => `${store.sql.ident(c)} = ${ph(k[i])}`).join(' AND ')})`).join(' OR '), params };
+  if (columns.length === 1)
+    return { sql: `${store.sql.ident(columns[0]!)} IN (${keys.map((k) => ph(k[0])).join(', ')})`, params };
+  return {
+    sql: keys
+      .map((k) => `(${columns.map((c, i) => `${store.sql.ident(c)} = ${ph(k[i])}`).join(' AND ')})`)
+      .join(' OR '),
+    params,
+  };
 }
 
 /** Reads the current source rows of an entity for the given raw key values (rows that no longer exist are absent). */
-export async function readSourceRows(source: Store, entity: ResolvedEntity, keys: unknown[][], via: Executor = source): Promise<Row[]> {
+export async function readSourceRows(
+  source: Store,
+  entity: ResolvedEntity,
+  keys: unknown[][],
+  via: Executor = source,
+): Promise<Row[]> {
   if (!keys.length) return [];
   if (entity.read) return entity.read(source, keys, via);
   const w = keysWhere(source, entity.key, keys);
-  return via.query<Row>(`SELECT ${entity.readColumns.map((c) => source.sql.ident(c)).join(', ')} FROM ${source.sql.table(entity.source.name)} WHERE ${w.sql}`, w.params);
+  return via.query<Row>(
+    `SELECT ${entity.readColumns.map((c) => source.sql.ident(c)).join(', ')} FROM ${source.sql.table(entity.source.name)} WHERE ${w.sql}`,
+    w.params,
+  );
 }
 
 /**
  * Applies deletes through the guarded path: writes tombstones in the version ledger and deletes the target rows
  * (children first) of the keys whose tombstone is new. Returns how many keys were deleted.
  */
-export async function applyDeletes(target: Store, tx: Executor, entity: ResolvedEntity, keys: { key: string; keyValues: unknown[] }[]): Promise<number> {
+export async function applyDeletes(
+  target: Store,
+  tx: Executor,
+  entity: ResolvedEntity,
+  keys: { key: string; keyValues: unknown[] }[],
+): Promise<number> {
   if (!keys.length) return 0;
-  const won = await target.advanceLedger(tx, target.controlTable('version_ledger'), entity.name, keys.map((k) => ({ key: k.key, version: TOMBSTONE_VERSION, deleted: true })), 'newer');
+  const won = await target.advanceLedger(
+    tx,
+    target.controlTable('version_ledger'),
+    entity.name,
+    keys.map((k) => ({ key: k.key, version: TOMBSTONE_VERSION, deleted: true })),
+    'newer',
+  );
   const doomed = keys.filter((k) => won.has(k.key));
   if (!doomed.length) return 0;
   for (const t of [...entity.targets].reverse()) {
-    const w = keysWhere(target, t.keyColumns, doomed.map((k) => k.keyValues));
+    const w = keysWhere(
+      target,
+      t.keyColumns,
+      doomed.map((k) => k.keyValues),
+    );
     await tx.execute(`DELETE FROM ${target.sql.table(t.table.name)} WHERE ${w.sql}`, w.params);
   }
   return doomed.length;
@@ -473,11 +654,24 @@ export interface ChangesResult {
  * transaction applies the rows that exist through the guarded apply and the keys that no longer exist as
  * deletes with tombstones.
  */
-export async function applyChanges(primary: Store, secondary: Store, entity: ResolvedEntity, keys: ChangedKey[], via: Executor = primary): Promise<ChangesResult> {
+export async function applyChanges(
+  primary: Store,
+  secondary: Store,
+  entity: ResolvedEntity,
+  keys: ChangedKey[],
+  via: Executor = primary,
+): Promise<ChangesResult> {
   const unique = new Map(keys.map((k) => [k.key, k.keyValues]));
   const read = async () => {
     const rows = await readSourceRows(primary, entity, [...unique.values()], via);
-    const present = new Set(rows.map((row) => keyString(entity.key.map((k) => row[k]), entity.keyColumns)));
+    const present = new Set(
+      rows.map((row) =>
+        keyString(
+          entity.key.map((k) => row[k]),
+          entity.keyColumns,
+        ),
+      ),
+    );
     const gone = [...unique].filter(([k]) => !present.has(k)).map(([key, keyValues]) => ({ key, keyValues }));
     return { rows, gone };
   };
@@ -504,5 +698,11 @@ export async function applyChanges(primary: Store, secondary: Store, entity: Res
  */
 export async function lockKeys(target: Store, tx: Executor, entity: ResolvedEntity, keys: string[]): Promise<void> {
   if (!keys.length) return;
-  await target.advanceLedger(tx, target.controlTable('version_ledger'), entity.name, keys.map((key) => ({ key, version: -1n, deleted: false })), 'newer');
+  await target.advanceLedger(
+    tx,
+    target.controlTable('version_ledger'),
+    entity.name,
+    keys.map((key) => ({ key, version: -1n, deleted: false })),
+    'newer',
+  );
 }

@@ -15,7 +15,15 @@ import { brokenAckForTests, emptyRelayStats, relayMetrics, type RelayStats } fro
  * guarded apply makes a duplicate harmless). Runs until `signal` aborts, or with `untilEmpty` until the outbox
  * is empty. Returns the number of changes forwarded.
  */
-export async function forwardOutbox(o: { primary: Store; transport: Transport; log: Logger; batchSize?: number; signal?: AbortSignal; untilEmpty?: boolean; idleMs?: number }): Promise<number> {
+export async function forwardOutbox(o: {
+  primary: Store;
+  transport: Transport;
+  log: Logger;
+  batchSize?: number;
+  signal?: AbortSignal;
+  untilEmpty?: boolean;
+  idleMs?: number;
+}): Promise<number> {
   let forwarded = 0;
   const origin = `outbox:${o.primary.url}`;
   while (!o.signal?.aborted) {
@@ -32,11 +40,18 @@ export async function forwardOutbox(o: { primary: Store; transport: Transport; l
           at: outboxCreatedMs(r.created_at),
         }));
         await o.transport.publish(changes);
-        await acknowledgeOutbox(o.primary, tx, rows.map((r) => r.id));
+        await acknowledgeOutbox(
+          o.primary,
+          tx,
+          rows.map((r) => r.id),
+        );
         return rows.length;
       });
     } catch (e) {
-      o.log.warn({ event: 'forward.failed', err: (e as Error).message }, 'could not forward outbox changes to the broker; retrying');
+      o.log.warn(
+        { event: 'forward.failed', err: (e as Error).message },
+        'could not forward outbox changes to the broker; retrying',
+      );
       await sleep(1000, o.signal);
       continue;
     }
@@ -78,16 +93,34 @@ export async function consumeChanges(o: {
       // an unreachable store is waited out here (about five minutes), so an outage does not use up the
       // deliveries the broker counts toward dead-lettering; other failures go back to the broker at once
       // TEST ONLY (brokenAckForTests): a failed apply is acknowledged as if it had been applied
-      const apply = () => applyChanges(o.primary, o.secondary, entity, ds.map((d) => ({ key: d.change.key, keyValues: d.change.keyValues })));
+      const apply = () =>
+        applyChanges(
+          o.primary,
+          o.secondary,
+          entity,
+          ds.map((d) => ({ key: d.change.key, keyValues: d.change.keyValues })),
+        );
       if (brokenAckForTests()) {
         const r = await withRetry(apply, { attempts: 3 }).catch(() => ({ applied: 0, skipped: 0, deleted: 0 }));
         stats.applied += r.applied;
         continue;
       }
-      const r = await withRetry(() => applyChanges(o.primary, o.secondary, entity, ds.map((d) => ({ key: d.change.key, keyValues: d.change.keyValues }))), {
-        attempts: 60,
-        onRetry: () => { stats.retried++; if (stop.signal.aborted) throw new Error('stopping'); },
-      });
+      const r = await withRetry(
+        () =>
+          applyChanges(
+            o.primary,
+            o.secondary,
+            entity,
+            ds.map((d) => ({ key: d.change.key, keyValues: d.change.keyValues })),
+          ),
+        {
+          attempts: 60,
+          onRetry: () => {
+            stats.retried++;
+            if (stop.signal.aborted) throw new Error('stopping');
+          },
+        },
+      );
       stats.applied += r.applied;
       stats.skipped += r.skipped;
       stats.deleted += r.deleted;
@@ -121,9 +154,28 @@ export async function consumeChanges(o: {
     onDeadLetter: (d, reason) => {
       stats.deadLettered++;
       relayMetrics.deadLetters.inc({ entity: d.change.entity });
-      o.log.error({ event: 'relay.dead_letter', entity: d.change.entity, attempts: d.attempt, reason }, `change of ${d.change.entity} dead-lettered after ${d.attempt} deliveries`);
-      const p = deadLetter(o.control, o.transport.kind, { id: d.change.id, entity: d.change.entity, entity_key: d.change.key, key_values: JSON.stringify(d.change.keyValues), created_at: new Date(d.change.at).toISOString() }, d.attempt, reason)
-        .catch((e) => o.log.error({ event: 'relay.dead_letter_record_failed', err: (e as Error).message }, 'could not record a dead letter in the control plane'));
+      o.log.error(
+        { event: 'relay.dead_letter', entity: d.change.entity, attempts: d.attempt, reason },
+        `change of ${d.change.entity} dead-lettered after ${d.attempt} deliveries`,
+      );
+      const p = deadLetter(
+        o.control,
+        o.transport.kind,
+        {
+          id: d.change.id,
+          entity: d.change.entity,
+          entity_key: d.change.key,
+          key_values: JSON.stringify(d.change.keyValues),
+          created_at: new Date(d.change.at).toISOString(),
+        },
+        d.attempt,
+        reason,
+      ).catch((e) =>
+        o.log.error(
+          { event: 'relay.dead_letter_record_failed', err: (e as Error).message },
+          'could not record a dead letter in the control plane',
+        ),
+      );
       recording.add(p);
       void p.finally(() => recording.delete(p));
     },

@@ -3,7 +3,16 @@ import { groupBy, sleep } from '../core/async.js';
 import { faultPoint } from '../core/faults.js';
 import { counter, gauge } from '../core/metrics.js';
 import type { ResolvedEntity } from '../core/mapping.js';
-import { acknowledgeOutbox, claimOutbox, deadLetterOutbox, decodeKeyValues, outboxAgeMs, outboxLag, rescheduleOutbox, type OutboxRow } from '../outbox/outbox.js';
+import {
+  acknowledgeOutbox,
+  claimOutbox,
+  deadLetterOutbox,
+  decodeKeyValues,
+  outboxAgeMs,
+  outboxLag,
+  rescheduleOutbox,
+  type OutboxRow,
+} from '../outbox/outbox.js';
 import { classifyError } from '../stores/errors.js';
 import type { Executor, Store } from '../stores/types.js';
 import { applyChanges } from './apply.js';
@@ -58,7 +67,16 @@ export function emptyRelayStats(): RelayStats {
 
 /** Adds the figures of `b` to `a` (maxLagMs: the larger). */
 export function addRelayStats(a: RelayStats, b: RelayStats): RelayStats {
-  return { batches: a.batches + b.batches, changes: a.changes + b.changes, applied: a.applied + b.applied, deleted: a.deleted + b.deleted, skipped: a.skipped + b.skipped, retried: a.retried + b.retried, deadLettered: a.deadLettered + b.deadLettered, maxLagMs: Math.max(a.maxLagMs, b.maxLagMs) };
+  return {
+    batches: a.batches + b.batches,
+    changes: a.changes + b.changes,
+    applied: a.applied + b.applied,
+    deleted: a.deleted + b.deleted,
+    skipped: a.skipped + b.skipped,
+    retried: a.retried + b.retried,
+    deadLettered: a.deadLettered + b.deadLettered,
+    maxLagMs: Math.max(a.maxLagMs, b.maxLagMs),
+  };
 }
 
 /**
@@ -66,9 +84,15 @@ export function addRelayStats(a: RelayStats, b: RelayStats): RelayStats {
  * @internal
  */
 export const relayMetrics = {
-  changes: counter('tandem_relay_changes_total', 'changes the relay handled (applied, skipped as not newer, deleted or dead-lettered)', ['entity']),
+  changes: counter(
+    'tandem_relay_changes_total',
+    'changes the relay handled (applied, skipped as not newer, deleted or dead-lettered)',
+    ['entity'],
+  ),
   applied: counter('tandem_relay_rows_applied_total', 'rows the relay wrote to the secondary', ['entity']),
-  deleted: counter('tandem_relay_rows_deleted_total', 'keys the relay deleted on the secondary (tombstones)', ['entity']),
+  deleted: counter('tandem_relay_rows_deleted_total', 'keys the relay deleted on the secondary (tombstones)', [
+    'entity',
+  ]),
   deadLetters: counter('tandem_relay_dead_letters_total', 'changes moved to the dead-letter table', ['entity']),
   lag: gauge('tandem_relay_lag_seconds', 'age of the oldest change in the last batch the relay applied'),
 };
@@ -157,7 +181,10 @@ export async function relayBatch(o: RelayOptions, stats: RelayStats): Promise<nu
             for (const r of group) failures.set(r.id, (e2 as Error).message ?? String(e2));
           }
         }
-        o.log.warn({ event: 'relay.apply_failed', entity: name, failed: [...failures.keys()].length, err: (e as Error).message }, 'relay apply failed for some changes; they will be retried');
+        o.log.warn(
+          { event: 'relay.apply_failed', entity: name, failed: [...failures.keys()].length, err: (e as Error).message },
+          'relay apply failed for some changes; they will be retried',
+        );
       }
     }
     // every change of the batch is committed on the secondary (or recorded as failed); the outbox rows go next
@@ -175,9 +202,20 @@ export async function relayBatch(o: RelayOptions, stats: RelayStats): Promise<nu
   });
 }
 
-async function applyKeys(o: RelayOptions, ptx: Executor, entity: ResolvedEntity, rows: OutboxRow[], stats: RelayStats): Promise<void> {
+async function applyKeys(
+  o: RelayOptions,
+  ptx: Executor,
+  entity: ResolvedEntity,
+  rows: OutboxRow[],
+  stats: RelayStats,
+): Promise<void> {
   const keys = rows.map((r) => ({ key: r.entity_key, keyValues: decodeKeyValues(r.key_values) }));
-  const r = await withRetry(() => applyChanges(o.primary, o.secondary, entity, keys, ptx), { attempts: 3, onRetry: () => { stats.retried++; } });
+  const r = await withRetry(() => applyChanges(o.primary, o.secondary, entity, keys, ptx), {
+    attempts: 3,
+    onRetry: () => {
+      stats.retried++;
+    },
+  });
   stats.applied += r.applied;
   stats.skipped += r.skipped;
   stats.deleted += r.deleted;
@@ -187,9 +225,19 @@ async function applyKeys(o: RelayOptions, ptx: Executor, entity: ResolvedEntity,
 }
 
 /** Settles a batch's claims in the claim's transaction: done rows deleted, failed ones rescheduled or dead-lettered. */
-async function acknowledge(o: RelayOptions, ptx: Executor, claimed: OutboxRow[], failures: Map<string, string>, stats: RelayStats): Promise<void> {
+async function acknowledge(
+  o: RelayOptions,
+  ptx: Executor,
+  claimed: OutboxRow[],
+  failures: Map<string, string>,
+  stats: RelayStats,
+): Promise<void> {
   const { primary } = o;
-  await acknowledgeOutbox(primary, ptx, claimed.filter((r) => !failures.has(r.id)).map((r) => r.id));
+  await acknowledgeOutbox(
+    primary,
+    ptx,
+    claimed.filter((r) => !failures.has(r.id)).map((r) => r.id),
+  );
   const max = o.maxAttempts ?? 10;
   for (const r of claimed) {
     const reason = failures.get(r.id);
@@ -199,7 +247,10 @@ async function acknowledge(o: RelayOptions, ptx: Executor, claimed: OutboxRow[],
       await deadLetterOutbox(primary, ptx, o.control, r, attempts, reason);
       stats.deadLettered++;
       relayMetrics.deadLetters.inc({ entity: r.entity });
-      o.log.error({ event: 'relay.dead_letter', entity: r.entity, attempts, reason }, `change of ${r.entity} moved to the dead-letter table after ${attempts} attempts`);
+      o.log.error(
+        { event: 'relay.dead_letter', entity: r.entity, attempts, reason },
+        `change of ${r.entity} moved to the dead-letter table after ${attempts} attempts`,
+      );
     } else {
       await rescheduleOutbox(primary, ptx, r.id, attempts, reason);
     }

@@ -19,7 +19,14 @@ export const RETRY_BACKOFF: BackoffPolicy = { baseMs: 200, capMs: 5000, jitter: 
  * full jitter ({@link RETRY_BACKOFF}: 100 ms × 2^attempt, capped at 5 s), at most `attempts` times in all;
  * `onRetry` hears of each retry. Other errors are thrown at once.
  */
-export async function withRetry<T>(fn: () => Promise<T>, o: { attempts?: number; onRetry?: (e: unknown, attempt: number, waitMs: number) => void; retryIf?: (e: unknown) => boolean } = {}): Promise<T> {
+export async function withRetry<T>(
+  fn: () => Promise<T>,
+  o: {
+    attempts?: number;
+    onRetry?: (e: unknown, attempt: number, waitMs: number) => void;
+    retryIf?: (e: unknown) => boolean;
+  } = {},
+): Promise<T> {
   const attempts = o.attempts ?? 8;
   const retryIf = o.retryIf ?? isTransient;
   for (let attempt = 1; ; attempt++) {

@@ -71,16 +71,24 @@ export async function runBackfill(o: BackfillOptions): Promise<EntityBackfillRes
   const leaseMs = (o.config.backfill.leaseSeconds ?? 30) * 1000;
   const scopes = o.entities.map((e) => ({ scope: backfillScope(e.name), what: `entity ${e.name} is being copied` }));
   const onRenewError = (e: unknown) =>
-    o.log.warn({ event: 'backfill.lease_renew_failed', err: (e as Error)?.message },
-      'could not renew the backfill lease (retrying)');
+    o.log.warn(
+      { event: 'backfill.lease_renew_failed', err: (e as Error)?.message },
+      'could not renew the backfill lease (retrying)',
+    );
   const deadHolder = o.control ? deadHolderCheck(o.control) : undefined;
   const leases = await acquireAll(o.target, scopes, leaseMs, onRenewError, deadHolder);
   for (const { scope } of scopes) {
     const took = leases.get(scope)?.tookOver;
     if (took) {
       o.log.warn(
-        { event: 'backfill.lease_takeover', scope, host: took.host, pid: took.pid, token: took.token,
-          reason: took.reason },
+        {
+          event: 'backfill.lease_takeover',
+          scope,
+          host: took.host,
+          pid: took.pid,
+          token: took.token,
+          reason: took.reason,
+        },
         `${scope}: lease taken over from host ${took.host} pid ${took.pid} before it expired: ${took.reason}`,
       );
     }
@@ -88,7 +96,15 @@ export async function runBackfill(o: BackfillOptions): Promise<EntityBackfillRes
   try {
     for (const entity of o.entities) {
       if (o.signal?.aborted) {
-        results.push({ entity: entity.name, copied: 0, applied: 0, copiedTotal: 0, rowsTotal: 0, seconds: 0, status: 'interrupted' });
+        results.push({
+          entity: entity.name,
+          copied: 0,
+          applied: 0,
+          copiedTotal: 0,
+          rowsTotal: 0,
+          seconds: 0,
+          status: 'interrupted',
+        });
         continue;
       }
       progress.reset();
@@ -109,38 +125,80 @@ export async function runBackfill(o: BackfillOptions): Promise<EntityBackfillRes
   return results;
 }
 
-async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progress: ProgressReporter, lease: Lease): Promise<EntityBackfillResult> {
+async function backfillEntity(
+  o: BackfillOptions,
+  entity: ResolvedEntity,
+  progress: ProgressReporter,
+  lease: Lease,
+): Promise<EntityBackfillResult> {
   const { source, target, log } = o;
   const started = performance.now();
   const count = source.sql.count(entity.source.name);
   const rowsTotal = Number((await source.query<{ n: unknown }>(count.sql, count.params))[0]?.n ?? 0);
   const cp = await startCheckpoint(target, entity.name, rowsTotal, o.restart ?? false, lease);
   if (cp.status === 'done') {
-    log.info({ event: 'backfill.skip', entity: entity.name, copied: cp.rowsCopied }, `${entity.name}: already backfilled (use --restart to copy again)`);
-    return { entity: entity.name, copied: 0, applied: 0, copiedTotal: cp.rowsCopied, rowsTotal, seconds: 0, status: 'skipped' };
+    log.info(
+      { event: 'backfill.skip', entity: entity.name, copied: cp.rowsCopied },
+      `${entity.name}: already backfilled (use --restart to copy again)`,
+    );
+    return {
+      entity: entity.name,
+      copied: 0,
+      applied: 0,
+      copiedTotal: cp.rowsCopied,
+      rowsTotal,
+      seconds: 0,
+      status: 'skipped',
+    };
   }
-  if (!entity.version) log.warn({ event: 'backfill.no_version', entity: entity.name }, `${entity.name}: no version column; the apply uses last-writer-wins (run \`tandem prepare\` to add one before dual writes)`);
+  if (!entity.version)
+    log.warn(
+      { event: 'backfill.no_version', entity: entity.name },
+      `${entity.name}: no version column; the apply uses last-writer-wins (run \`tandem prepare\` to add one before dual writes)`,
+    );
   const bf = o.config.backfill;
-  const pacer = new Pacer({ chunkSeconds: bf.chunkSeconds, initialChunkRows: bf.initialChunkRows, maxChunkRows: bf.maxChunkRows, maxRowsPerSecond: o.maxRowsPerSecond ?? bf.maxRowsPerSecond });
+  const pacer = new Pacer({
+    chunkSeconds: bf.chunkSeconds,
+    initialChunkRows: bf.initialChunkRows,
+    maxChunkRows: bf.maxChunkRows,
+    maxRowsPerSecond: o.maxRowsPerSecond ?? bf.maxRowsPerSecond,
+  });
   let after = cp.lastKey;
   let copiedTotal = cp.rowsCopied;
   let copied = 0;
   let applied = 0;
   const keyCategories = entity.keyColumns.map((c) => c.category);
   const onRetry = (e: unknown, attempt: number, waitMs: number) =>
-    log.warn({ event: 'backfill.retry', entity: entity.name, attempt, waitMs: Math.round(waitMs), err: (e as Error).message }, `${entity.name}: chunk failed (${isUniqueViolation(e) ? 'unresolved unique-value conflict' : 'transient failure'}), retrying`);
+    log.warn(
+      { event: 'backfill.retry', entity: entity.name, attempt, waitMs: Math.round(waitMs), err: (e as Error).message },
+      `${entity.name}: chunk failed (${isUniqueViolation(e) ? 'unresolved unique-value conflict' : 'transient failure'}), retrying`,
+    );
   // a read remembers its limit: a page shorter than what was asked for is the last one
   const read = (from: unknown[] | null, limit: number) => {
-    const st = source.sql.keyset({ table: entity.source.name, columns: entity.readColumns, key: entity.key, keyCategories, after: from, limit });
+    const st = source.sql.keyset({
+      table: entity.source.name,
+      columns: entity.readColumns,
+      key: entity.key,
+      keyCategories,
+      after: from,
+      limit,
+    });
     const rows = withRetry(() => source.query<Row>(st.sql, st.params), { onRetry });
     // map and check as soon as the rows arrive, while the previous chunk is still being written; keep only
     // the mapped rows, the count and the last key (the raw rows are released)
-    const chunk = rows.then((r) => ({ count: r.length, lastKey: r.length ? entity.key.map((k) => r[r.length - 1]![k]) : null, mapped: prepareRows(entity, r) }));
+    const chunk = rows.then((r) => ({
+      count: r.length,
+      lastKey: r.length ? entity.key.map((k) => r[r.length - 1]![k]) : null,
+      mapped: prepareRows(entity, r),
+    }));
     rows.catch(() => {}); // surfaced when awaited
     chunk.catch(() => {});
     return { chunk, limit };
   };
-  log.info({ event: 'backfill.start', entity: entity.name, rowsTotal, resumeFrom: copiedTotal }, `${entity.name}: backfill ${copiedTotal ? `resumes at ${copiedTotal} rows` : 'starts'}`);
+  log.info(
+    { event: 'backfill.start', entity: entity.name, rowsTotal, resumeFrom: copiedTotal },
+    `${entity.name}: backfill ${copiedTotal ? `resumes at ${copiedTotal} rows` : 'starts'}`,
+  );
   let t0 = performance.now();
   let next = read(after, pacer.size);
   for (;;) {
@@ -154,13 +212,14 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
     // the chunk and its checkpoint commit together; a deadlock or a lost connection rolls both back and retries
     const prevKey = after;
     const r = await withRetry(
-      () => target.transaction(async (tx) => {
-        const res = await applyMapped(target, tx, entity, mapped, { source, readBeforeLock: true });
-        faultPoint('after-chunk-write');
-        await advanceCheckpoint(tx, target, entity.name, prevKey, lastKey, count, res.applied, lease);
-        faultPoint('after-checkpoint');
-        return res;
-      }),
+      () =>
+        target.transaction(async (tx) => {
+          const res = await applyMapped(target, tx, entity, mapped, { source, readBeforeLock: true });
+          faultPoint('after-chunk-write');
+          await advanceCheckpoint(tx, target, entity.name, prevKey, lastKey, count, res.applied, lease);
+          faultPoint('after-checkpoint');
+          return res;
+        }),
       // a unique-value conflict the apply could not resolve (the primary kept changing the rows involved while it
       // re-read them) is retried too: the next attempt re-reads them again, instead of stopping the backfill
       { onRetry, retryIf: (e) => isTransient(e) || isUniqueViolation(e) },
@@ -177,22 +236,47 @@ async function backfillEntity(o: BackfillOptions, entity: ResolvedEntity, progre
     // throttled: this chunk's rows are paid for before anything else happens, after the last chunk and on a stop
     // too, so rows / elapsed never exceeds the cap (the progress rate is sampled after the wait)
     if (wait > 0) await new Promise((res) => setTimeout(res, wait));
-    progress.update({ entity: entity.name, copied: copiedTotal, total: Math.max(rowsTotal, copiedTotal), chunkRows: pacer.size, throttle: pacer.throttle, done: false });
+    progress.update({
+      entity: entity.name,
+      copied: copiedTotal,
+      total: Math.max(rowsTotal, copiedTotal),
+      chunkRows: pacer.size,
+      throttle: pacer.throttle,
+      done: false,
+    });
     await o.onChunk?.(entity.name, copiedTotal, Math.max(rowsTotal, copiedTotal));
     // one turn of the event loop per chunk: with in-process stores (SQLite, PGlite) the whole scan may otherwise
     // run on promise continuations alone, and a SIGINT/SIGTERM would not be delivered until the end
     await new Promise((res) => setImmediate(res));
     if (o.signal?.aborted) {
       await ahead?.chunk.catch(() => {});
-      log.warn({ event: 'backfill.interrupted', entity: entity.name, copied: copiedTotal }, `${entity.name}: stopped after a committed chunk at ${copiedTotal} rows; run backfill again to resume`);
-      return { entity: entity.name, copied, applied, copiedTotal, rowsTotal, seconds: (performance.now() - started) / 1000, status: 'interrupted' };
+      log.warn(
+        { event: 'backfill.interrupted', entity: entity.name, copied: copiedTotal },
+        `${entity.name}: stopped after a committed chunk at ${copiedTotal} rows; run backfill again to resume`,
+      );
+      return {
+        entity: entity.name,
+        copied,
+        applied,
+        copiedTotal,
+        rowsTotal,
+        seconds: (performance.now() - started) / 1000,
+        status: 'interrupted',
+      };
     }
     if (!full) break;
     t0 = performance.now();
     next = ahead ?? read(after, pacer.size);
   }
   await finishCheckpoint(target, entity.name, lease);
-  progress.update({ entity: entity.name, copied: copiedTotal, total: Math.max(rowsTotal, copiedTotal), chunkRows: pacer.size, throttle: null, done: true });
+  progress.update({
+    entity: entity.name,
+    copied: copiedTotal,
+    total: Math.max(rowsTotal, copiedTotal),
+    chunkRows: pacer.size,
+    throttle: null,
+    done: true,
+  });
   const seconds = (performance.now() - started) / 1000;
   log.info({ event: 'backfill.done', entity: entity.name, copied, applied, seconds }, `${entity.name}: backfill done`);
   return { entity: entity.name, copied, applied, copiedTotal, rowsTotal, seconds, status: 'done' };

@@ -10,8 +10,18 @@ import type { Row, Store } from '../stores/types.js';
  */
 export async function preflight(source: Store, entities: ResolvedEntity[], rows = 1000): Promise<void> {
   for (const e of entities) {
-    const st = source.sql.keyset({ table: e.source.name, columns: e.readColumns, key: e.key, keyCategories: e.keyColumns.map((c) => c.category), after: null, limit: rows });
+    const st = source.sql.keyset({
+      table: e.source.name,
+      columns: e.readColumns,
+      key: e.key,
+      keyCategories: e.keyColumns.map((c) => c.category),
+      after: null,
+      limit: rows,
+    });
     const sample = await source.query<Row>(st.sql, st.params);
-    checkFits(e, sample.map((r) => mapRow(e, r)));
+    checkFits(
+      e,
+      sample.map((r) => mapRow(e, r)),
+    );
   }
 }

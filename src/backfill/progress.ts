@@ -33,8 +33,14 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 export function formatDuration(s: number): string {
   if (!Number.isFinite(s)) return '?';
   s = Math.max(0, Math.round(s));
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
-  return h ? `${h}h${String(m).padStart(2, '0')}m${String(sec).padStart(2, '0')}s` : m ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
+  const h = Math.floor(s / 3600),
+    m = Math.floor((s % 3600) / 60),
+    sec = s % 60;
+  return h
+    ? `${h}h${String(m).padStart(2, '0')}m${String(sec).padStart(2, '0')}s`
+    : m
+      ? `${m}m${String(sec).padStart(2, '0')}s`
+      : `${sec}s`;
 }
 
 /**
@@ -59,7 +65,11 @@ export class ProgressReporter {
   private lastDraw = 0;
   private readonly samples: { t: number; copied: number }[] = [];
 
-  constructor(private readonly out: NodeJS.WriteStream | null, private readonly log: Logger, private readonly options: ProgressOptions = {}) {}
+  constructor(
+    private readonly out: NodeJS.WriteStream | null,
+    private readonly log: Logger,
+    private readonly options: ProgressOptions = {},
+  ) {}
 
   /** Feeds a new position; computes the rate over a sliding 5 s window. */
   update(p: Omit<ProgressState, 'rate'>): ProgressState {
@@ -68,7 +78,11 @@ export class ProgressReporter {
     while (this.samples.length > 2 && now - this.samples[0]!.t > 5000) this.samples.shift();
     const first = this.samples[0]!;
     const rate = now > first.t ? ((p.copied - first.copied) * 1000) / (now - first.t) : 0;
-    const state: ProgressState = { ...p, rate, ...(this.options.verb && p.verb === undefined ? { verb: this.options.verb } : {}) };
+    const state: ProgressState = {
+      ...p,
+      rate,
+      ...(this.options.verb && p.verb === undefined ? { verb: this.options.verb } : {}),
+    };
     const tty = this.out?.isTTY;
     if (p.done || now - this.lastDraw >= (tty ? 100 : 1000)) {
       this.lastDraw = now;
@@ -76,7 +90,19 @@ export class ProgressReporter {
         this.out!.write(`\r\x1b[2K${progressLine(state)}${p.done ? '\n' : ''}`);
         setProgressLineOpen(p.done ? null : this.out);
       } else if (this.options.logWhenNotTty !== false) {
-        this.log.info({ event: this.options.event ?? 'backfill.progress', entity: p.entity, copied: p.copied, total: p.total, rowsPerSecond: Math.round(rate), chunkRows: p.chunkRows, throttle: p.throttle, done: p.done }, progressLine(state));
+        this.log.info(
+          {
+            event: this.options.event ?? 'backfill.progress',
+            entity: p.entity,
+            copied: p.copied,
+            total: p.total,
+            rowsPerSecond: Math.round(rate),
+            chunkRows: p.chunkRows,
+            throttle: p.throttle,
+            done: p.done,
+          },
+          progressLine(state),
+        );
       }
     }
     return state;

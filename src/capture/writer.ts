@@ -27,7 +27,9 @@ export interface DualWriterOptions {
   log?: Logger;
 }
 
-const fastPathCounter = counter('tandem_fastpath_total', 'fast-path applies after a dual write, by outcome', ['outcome']);
+const fastPathCounter = counter('tandem_fastpath_total', 'fast-path applies after a dual write, by outcome', [
+  'outcome',
+]);
 
 /** Counters of the fast path, for metrics and tests. */
 export interface FastPathStats {
@@ -98,25 +100,41 @@ export class DualWriter {
     return this.migration.phase();
   }
 
-  /** Validates `entity` and `key` and returns the outbox entry. Throws TANDEM_ERR_CAPTURE_UNKNOWN_ENTITY / _KEY_INVALID. */
+  /**
+   * Validates `entity` and `key` and returns the outbox entry. Throws TANDEM_ERR_CAPTURE_UNKNOWN_ENTITY / _KEY_INVALID.
+   */
   entry(entity: string, key: KeyInput): OutboxEntry {
     const e = this.entities.get(entity);
-    if (!e) throw new TandemError('CAPTURE_UNKNOWN_ENTITY', `unknown entity "${entity}" (the config has ${[...this.entities.keys()].join(', ')})`);
+    if (!e)
+      throw new TandemError(
+        'CAPTURE_UNKNOWN_ENTITY',
+        `unknown entity "${entity}" (the config has ${[...this.entities.keys()].join(', ')})`,
+      );
     let values: unknown[];
     if (Array.isArray(key)) values = key;
     else if (key !== null && typeof key === 'object' && !Buffer.isBuffer(key) && !(key instanceof Date)) {
       const obj = key as Record<string, unknown>;
       const extra = Object.keys(obj).filter((k) => !e.key.includes(k));
-      if (extra.length) throw new TandemError('CAPTURE_KEY_INVALID', `entity ${entity}: key has column(s) ${extra.join(', ')} that are not in its key (${e.key.join(', ')})`);
+      if (extra.length)
+        throw new TandemError(
+          'CAPTURE_KEY_INVALID',
+          `entity ${entity}: key has column(s) ${extra.join(', ')} that are not in its key (${e.key.join(', ')})`,
+        );
       values = e.key.map((k) => obj[k]);
     } else values = [key];
     if (values.length !== e.key.length || values.some((v) => v === undefined || v === null))
-      throw new TandemError('CAPTURE_KEY_INVALID', `entity ${entity}: a key needs ${e.key.length} non-null value(s) for (${e.key.join(', ')})`);
+      throw new TandemError(
+        'CAPTURE_KEY_INVALID',
+        `entity ${entity}: a key needs ${e.key.length} non-null value(s) for (${e.key.join(', ')})`,
+      );
     let k: string;
     try {
       k = keyString(values, e.keyColumns);
     } catch (err) {
-      throw new TandemError('CAPTURE_KEY_INVALID', `entity ${entity}: key value does not fit the key column type (${(err as Error).message.replace(/"[^"]*"/, 'value')})`);
+      throw new TandemError(
+        'CAPTURE_KEY_INVALID',
+        `entity ${entity}: key value does not fit the key column type (${(err as Error).message.replace(/"[^"]*"/, 'value')})`,
+      );
     }
     return { entity, key: k, keyValues: values };
   }
@@ -128,14 +146,22 @@ export class DualWriter {
    * rethrown unchanged.
    */
   async write<T>(adapter: TxAdapter, fn: (tx: WriteContext) => Promise<T>): Promise<T> {
-    if (!adapter.managed) throw new TandemError('USAGE', 'write() needs a plain connection adapter (fromPg, fromMysql, fromSqlite); inside your own transaction use record()');
+    if (!adapter.managed)
+      throw new TandemError(
+        'USAGE',
+        'write() needs a plain connection adapter (fromPg, fromMysql, fromSqlite); inside your own transaction use record()',
+      );
     const entries: OutboxEntry[] = [];
     const phase = await this.phase();
     const capture = capturesChanges(phase);
     await adapter.query(sqlFor(adapter.dialect).beginWrite, []);
     let result: T;
     try {
-      result = await fn({ changed: (entity, key) => { entries.push(this.entry(entity, key)); } });
+      result = await fn({
+        changed: (entity, key) => {
+          entries.push(this.entry(entity, key));
+        },
+      });
       if (capture && entries.length) {
         const st = outboxInsert(adapter.dialect, entries);
         await adapter.query(st.sql, st.params);
@@ -174,11 +200,20 @@ export class DualWriter {
   async publish(entity: string, ...keys: KeyInput[]): Promise<void> {
     const entries = keys.map((k) => this.entry(entity, k));
     if (!entries.length || !capturesChanges(await this.phase())) return;
-    if (!this.config.transport) throw new TandemError('CONFIG_INVALID', 'publish() needs a broker: add transport: { url } to the config');
+    if (!this.config.transport)
+      throw new TandemError('CONFIG_INVALID', 'publish() needs a broker: add transport: { url } to the config');
     this.transport ??= openTransport(this.config.transport.url, { name: this.config.transport.name });
     const transport = await this.transport;
     const at = Date.now();
-    await transport.publish(entries.map((e) => ({ entity: e.entity, key: e.key, keyValues: e.keyValues, id: `${e.entity}:${e.key}:${at}:${randomUUID()}`, at })));
+    await transport.publish(
+      entries.map((e) => ({
+        entity: e.entity,
+        key: e.key,
+        keyValues: e.keyValues,
+        id: `${e.entity}:${e.key}:${at}:${randomUUID()}`,
+        at,
+      })),
+    );
     await this.afterCommit(entries);
   }
 
@@ -202,18 +237,27 @@ export class DualWriter {
     };
     let ok = false;
     const work = this.applyNow(entries, phase ?? (await this.phase())).then(
-      () => { this.fastPath.applied++; ok = true; fastPathCounter.inc({ outcome: 'applied' }); },
+      () => {
+        this.fastPath.applied++;
+        ok = true;
+        fastPathCounter.inc({ outcome: 'applied' });
+      },
       (e) => {
         this.fastPath.failed++;
         fastPathCounter.inc({ outcome: 'failed' });
         trip();
-        this.log.debug({ event: 'capture.fast_path_failed', err: (e as Error).message }, 'fast path failed; the relay will apply the change');
+        this.log.debug(
+          { event: 'capture.fast_path_failed', err: (e as Error).message },
+          'fast path failed; the relay will apply the change',
+        );
       },
     );
     this.inflight.add(work);
     work.finally(() => this.inflight.delete(work));
     let timer: NodeJS.Timeout | undefined;
-    const budget = new Promise<'late'>((res) => { timer = setTimeout(() => res('late'), this.budgetMs); });
+    const budget = new Promise<'late'>((res) => {
+      timer = setTimeout(() => res('late'), this.budgetMs);
+    });
     const r = await Promise.race([work.then(() => 'done' as const), budget]);
     clearTimeout(timer);
     if (r === 'late') {
@@ -227,7 +271,8 @@ export class DualWriter {
     const byEntity = groupBy(entries, (e) => e.entity);
     // the roles of the phase: after write cutover the new store is primary and the fast path writes back to legacy
     const { primary, secondary } = this.migration.roles(phase);
-    for (const [name, list] of byEntity) await applyChanges(primary, secondary, this.migration.entity(name, phase)!, list);
+    for (const [name, list] of byEntity)
+      await applyChanges(primary, secondary, this.migration.entity(name, phase)!, list);
   }
 
   /** Waits for fast-path applies still running (they never block writes), then closes Tandem's own connections. */

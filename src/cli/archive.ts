@@ -21,15 +21,24 @@ not change while they are read. Audited. See docs/cutover.md.
 
 /** The verify report as lines. */
 export function archiveVerifyLines(r: ArchiveVerifyReport): string[] {
-  const out = [`archive ${r.dir} (created ${r.manifest.created}, tandem ${r.manifest.tandemVersion}, source ${r.manifest.source})`];
+  const out = [
+    `archive ${r.dir} (created ${r.manifest.created}, tandem ${r.manifest.tandemVersion}, source ${r.manifest.source})`,
+  ];
   for (const t of r.tables) {
     const live = !r.live ? '' : t.live && 'rows' in t.live ? ', live table ✓' : '';
-    if (t.problems.length === 0) out.push(`  ok    ${t.table.padEnd(24)} ${t.file}  ${t.file_rows} rows  checksum ${t.file_checksum}  (file ✓${live})`);
+    if (t.problems.length === 0)
+      out.push(
+        `  ok    ${t.table.padEnd(24)} ${t.file}  ${t.file_rows} rows  checksum ${t.file_checksum}  (file ✓${live})`,
+      );
     else for (const p of t.problems) out.push(`  DIFF  ${t.table.padEnd(24)} ${p}`);
   }
   if (!r.live) out.push(`  live tables not compared${r.liveNote ? `: ${r.liveNote}` : ''}`);
   const bad = r.tables.filter((t) => t.problems.length).map((t) => t.table);
-  out.push(r.ok ? `archive verified: ${r.tables.length} table(s) match${r.live ? ' the manifest and the live tables' : ' the manifest'}` : `archive differs: ${bad.join(', ')}`);
+  out.push(
+    r.ok
+      ? `archive verified: ${r.tables.length} table(s) match${r.live ? ' the manifest and the live tables' : ' the manifest'}`
+      : `archive differs: ${bad.join(', ')}`,
+  );
   return out;
 }
 
@@ -40,7 +49,8 @@ async function openLive(configPath: string, noLive: boolean): Promise<{ m: Migra
   try {
     m = await openMigration(configPath, { entities: null, tolerateLegacyDown: true, legacyWrites: 'never' });
   } catch (e) {
-    if (isTandemError(e, 'CONFIG_NOT_FOUND') || isTandemError(e, 'STORE_UNREACHABLE')) return { m: null, note: errorLine(e) };
+    if (isTandemError(e, 'CONFIG_NOT_FOUND') || isTandemError(e, 'STORE_UNREACHABLE'))
+      return { m: null, note: errorLine(e) };
     throw e;
   }
   try {
@@ -61,7 +71,9 @@ async function openLive(configPath: string, noLive: boolean): Promise<{ m: Migra
 export function registerArchive(program: Command): void {
   const archive = program
     .command('archive')
-    .description('write every legacy table of the entities to DIR (gzip\'d NDJSON per table, manifest.json); archive verify DIR re-checks it')
+    .description(
+      "write every legacy table of the entities to DIR (gzip'd NDJSON per table, manifest.json); archive verify DIR re-checks it",
+    )
     .option('--out <dir>', 'the folder to write the archive into (created when missing; must be empty)')
     .option('--force', 'write into a folder that is not empty (files of the same names are replaced)')
     .option('--page-rows <n>', 'rows per keyset page (default 2000)', intOption({ min: 1, max: 100_000 }))
@@ -78,15 +90,28 @@ export function registerArchive(program: Command): void {
           (ro) => ctx!.entities.map((e) => e.source.name).filter((t) => !ro.includes(t)),
           () => [] as string[],
         );
-        if (notReadOnly.length) process.stderr.write(`note: legacy table(s) ${[...new Set(notReadOnly)].join(', ')} are not read-only: rows written while they are archived may be missed (tandem archive verify compares with the live tables)\n`);
+        if (notReadOnly.length)
+          process.stderr.write(
+            `note: legacy table(s) ${[...new Set(notReadOnly)].join(', ')} are not read-only: rows written while they are archived may be missed (tandem archive verify compares with the live tables)\n`,
+          );
         const manifest = await writeArchive(ctx.migration, opts.out, {
           force: opts.force,
           pageRows: opts.pageRows,
           tandemVersion: packageVersion(),
-          onTable: (t) => process.stdout.write(`  ${t.table.padEnd(24)} ${t.file}  ${t.rows} rows  ${t.bytes} bytes  checksum ${t.checksum}\n`),
+          onTable: (t) =>
+            process.stdout.write(
+              `  ${t.table.padEnd(24)} ${t.file}  ${t.rows} rows  ${t.bytes} bytes  checksum ${t.checksum}\n`,
+            ),
         });
-        process.stdout.write(`archive written: ${opts.out} (${manifest.tables.length} table(s), ${manifest.tables.reduce((n, t) => n + t.rows, 0)} rows)\n`);
-        await auditSafely(ctx, { command: 'archive', args, outcome: 'ok', detail: manifest.tables.map((t) => `${t.table} ${t.rows} rows ${t.checksum}`).join(', ') });
+        process.stdout.write(
+          `archive written: ${opts.out} (${manifest.tables.length} table(s), ${manifest.tables.reduce((n, t) => n + t.rows, 0)} rows)\n`,
+        );
+        await auditSafely(ctx, {
+          command: 'archive',
+          args,
+          outcome: 'ok',
+          detail: manifest.tables.map((t) => `${t.table} ${t.rows} rows ${t.checksum}`).join(', '),
+        });
         process.exitCode = EXIT.ok;
       } catch (e) {
         if (ctx) await auditSafely(ctx, { command: 'archive', args, outcome: 'error', detail: errorLine(e) });
@@ -100,7 +125,11 @@ export function registerArchive(program: Command): void {
     .description('re-check an archive against its manifest and the live legacy tables')
     .argument('<dir>', 'the archive folder')
     .option('--no-live', 'do not compare with the live legacy tables')
-    .option('--page-rows <n>', 'rows per keyset page of the live read (default 2000)', intOption({ min: 1, max: 100_000 }))
+    .option(
+      '--page-rows <n>',
+      'rows per keyset page of the live read (default 2000)',
+      intOption({ min: 1, max: 100_000 }),
+    )
     .option('--json', 'print the report as JSON')
     .action(async (dir: string, opts: { live: boolean; pageRows?: number; json?: boolean }, cmd: Command) => {
       const configPath = cmd.optsWithGlobals().config as string;
@@ -108,12 +137,26 @@ export function registerArchive(program: Command): void {
       try {
         const live = await openLive(configPath, !opts.live);
         m = live.m;
-        const r = await verifyArchive(dir, { live: live.note ? null : (m?.stores.legacy ?? null), liveNote: live.note, pageRows: opts.pageRows });
+        const r = await verifyArchive(dir, {
+          live: live.note ? null : (m?.stores.legacy ?? null),
+          liveNote: live.note,
+          pageRows: opts.pageRows,
+        });
         process.stdout.write(opts.json ? `${JSON.stringify(r, null, 2)}\n` : `${archiveVerifyLines(r).join('\n')}\n`);
         if (m) {
           const ctx = contextOf(m, configPath);
           await ensureControlSchema(ctx.control).catch(() => {});
-          await auditSafely(ctx, { command: 'archive verify', args: { dir, live: r.live }, outcome: r.ok ? 'ok' : 'differences', detail: r.ok ? `${r.tables.length} table(s) match` : `differs: ${r.tables.filter((t) => t.problems.length).map((t) => t.table).join(', ')}` });
+          await auditSafely(ctx, {
+            command: 'archive verify',
+            args: { dir, live: r.live },
+            outcome: r.ok ? 'ok' : 'differences',
+            detail: r.ok
+              ? `${r.tables.length} table(s) match`
+              : `differs: ${r.tables
+                  .filter((t) => t.problems.length)
+                  .map((t) => t.table)
+                  .join(', ')}`,
+          });
         }
         process.exitCode = r.ok ? EXIT.ok : EXIT.differences;
       } catch (e) {

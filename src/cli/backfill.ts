@@ -11,7 +11,15 @@ import { numberOption } from './options.js';
 /** Table of per-entity backfill results. */
 export function formatBackfillSummary(results: EntityBackfillResult[]): string {
   const head = ['entity', 'copied', 'applied', 'total', 'time', 'rows/s', 'status'];
-  const rows = results.map((r) => [r.entity, r.copied.toLocaleString('en-US'), r.applied.toLocaleString('en-US'), r.copiedTotal.toLocaleString('en-US'), formatDuration(r.seconds), r.seconds > 0 ? Math.round(r.copied / r.seconds).toLocaleString('en-US') : '-', r.status]);
+  const rows = results.map((r) => [
+    r.entity,
+    r.copied.toLocaleString('en-US'),
+    r.applied.toLocaleString('en-US'),
+    r.copiedTotal.toLocaleString('en-US'),
+    formatDuration(r.seconds),
+    r.seconds > 0 ? Math.round(r.copied / r.seconds).toLocaleString('en-US') : '-',
+    r.status,
+  ]);
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (c: string[]) => c.map((x, i) => (i === 0 ? x.padEnd(w[i]!) : x.padStart(w[i]!))).join('  ');
   return [line(head), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n');
@@ -25,43 +33,63 @@ export function registerBackfill(program: Command): void {
     .option('--max-rows-per-second <n>', 'throttle: rows per second (overrides the config)', numberOption({ above: 0 }))
     .option('--restart', 'start over from the first key even where a checkpoint exists')
     .option('--json', 'print the summary as JSON')
-    .addHelpText('after', '\nExit codes: 0 done, 2 error, 130 stopped by SIGINT (143 by SIGTERM) after a committed chunk (run again to resume).')
-    .action(async (opts: { entity?: string; maxRowsPerSecond?: number; restart?: boolean; json?: boolean }, cmd: Command) => {
-      const configPath = cmd.optsWithGlobals().config as string;
-      let ctx;
-      try {
-        ctx = await openContext(configPath, entityList(opts.entity));
-        await preflight(ctx.source, ctx.entities).catch(async (e) => {
-          await ctx!.close();
-          throw e;
-        });
-      } catch (e) {
-        process.exitCode = reportError(e);
-        return;
-      }
-      const stop = stopOnSignals('stopping after the current chunk commits');
-      const args = { config: configPath, entity: opts.entity ?? null, maxRowsPerSecond: opts.maxRowsPerSecond ?? null, restart: !!opts.restart };
-      let hb: Awaited<ReturnType<typeof commandHeartbeat>> | undefined;
-      try {
-        await prepareControl(ctx);
-        hb = await commandHeartbeat(ctx, 'backfill');
-        const svc = ctx.migration.services.backfill({
-          progressOut: process.stdout.isTTY ? process.stdout : null, restart: opts.restart, maxRowsPerSecond: opts.maxRowsPerSecond, heartbeat: hb,
-        });
-        await svc.start();
-        const unlink = stopOn(svc, stop.signal);
-        const results = await svc.wait().finally(unlink);
-        const interrupted = results.some((r) => r.status === 'interrupted');
-        process.stdout.write(opts.json ? `${JSON.stringify({ entities: results })}\n` : `${formatBackfillSummary(results)}\n`);
-        await auditSafely(ctx, { command: 'backfill', args, outcome: interrupted ? 'interrupted' : 'ok', detail: JSON.stringify(results.map((r) => ({ entity: r.entity, copied: r.copied, status: r.status }))) });
-        process.exitCode = interrupted ? stop.exitCode : EXIT.ok;
-      } catch (e) {
-        await auditSafely(ctx, { command: 'backfill', args, outcome: 'error', detail: errorLine(e) });
-        process.exitCode = reportError(e);
-      } finally {
-        await hb?.stop();
-        stop.dispose();
-        await ctx.close();
-      }
-    });
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 done, 2 error, 130 stopped by SIGINT (143 by SIGTERM) after a committed chunk (run again to resume).',
+    )
+    .action(
+      async (opts: { entity?: string; maxRowsPerSecond?: number; restart?: boolean; json?: boolean }, cmd: Command) => {
+        const configPath = cmd.optsWithGlobals().config as string;
+        let ctx;
+        try {
+          ctx = await openContext(configPath, entityList(opts.entity));
+          await preflight(ctx.source, ctx.entities).catch(async (e) => {
+            await ctx!.close();
+            throw e;
+          });
+        } catch (e) {
+          process.exitCode = reportError(e);
+          return;
+        }
+        const stop = stopOnSignals('stopping after the current chunk commits');
+        const args = {
+          config: configPath,
+          entity: opts.entity ?? null,
+          maxRowsPerSecond: opts.maxRowsPerSecond ?? null,
+          restart: !!opts.restart,
+        };
+        let hb: Awaited<ReturnType<typeof commandHeartbeat>> | undefined;
+        try {
+          await prepareControl(ctx);
+          hb = await commandHeartbeat(ctx, 'backfill');
+          const svc = ctx.migration.services.backfill({
+            progressOut: process.stdout.isTTY ? process.stdout : null,
+            restart: opts.restart,
+            maxRowsPerSecond: opts.maxRowsPerSecond,
+            heartbeat: hb,
+          });
+          await svc.start();
+          const unlink = stopOn(svc, stop.signal);
+          const results = await svc.wait().finally(unlink);
+          const interrupted = results.some((r) => r.status === 'interrupted');
+          process.stdout.write(
+            opts.json ? `${JSON.stringify({ entities: results })}\n` : `${formatBackfillSummary(results)}\n`,
+          );
+          await auditSafely(ctx, {
+            command: 'backfill',
+            args,
+            outcome: interrupted ? 'interrupted' : 'ok',
+            detail: JSON.stringify(results.map((r) => ({ entity: r.entity, copied: r.copied, status: r.status }))),
+          });
+          process.exitCode = interrupted ? stop.exitCode : EXIT.ok;
+        } catch (e) {
+          await auditSafely(ctx, { command: 'backfill', args, outcome: 'error', detail: errorLine(e) });
+          process.exitCode = reportError(e);
+        } finally {
+          await hb?.stop();
+          stop.dispose();
+          await ctx.close();
+        }
+      },
+    );
 }

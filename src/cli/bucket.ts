@@ -44,10 +44,20 @@ export function parseKeyArgument(text: string): unknown[] {
   try {
     v = JSON.parse(t);
   } catch {
-    throw new TandemError('ROUTING_KEY_INVALID', 'a key starting with [ must be a JSON array of the key\'s values, e.g. [7, 42]');
+    throw new TandemError(
+      'ROUTING_KEY_INVALID',
+      "a key starting with [ must be a JSON array of the key's values, e.g. [7, 42]",
+    );
   }
-  if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string' || (typeof x === 'number' && Number.isFinite(x))))
-    throw new TandemError('ROUTING_KEY_INVALID', 'a composite key must be a non-empty JSON array of strings and numbers, one per key column');
+  if (
+    !Array.isArray(v) ||
+    v.length === 0 ||
+    !v.every((x) => typeof x === 'string' || (typeof x === 'number' && Number.isFinite(x)))
+  )
+    throw new TandemError(
+      'ROUTING_KEY_INVALID',
+      'a composite key must be a non-empty JSON array of strings and numbers, one per key column',
+    );
   return v;
 }
 
@@ -55,7 +65,7 @@ export function parseKeyArgument(text: string): unknown[] {
 export function registerBucket(program: Command): void {
   program
     .command('bucket')
-    .description('print a key\'s bucket and what its reads are served by now, and why')
+    .description("print a key's bucket and what its reads are served by now, and why")
     .argument('<key>', 'the key: a value, or a JSON array of values for a composite key')
     .option('--entity <name>', 'the entity (default: the only one in the config)')
     .option('--json', 'print as JSON')
@@ -67,8 +77,13 @@ export function registerBucket(program: Command): void {
         const values = parseKeyArgument(keyText);
         const names = Object.keys((await loadConfig(configPath)).entities);
         const entity = opts.entity ?? (names.length === 1 ? names[0]! : undefined);
-        if (!entity) throw new TandemError('USAGE', `the config has several entities (${names.join(', ')}); name one with --entity`);
-        if (!names.includes(entity)) throw new TandemError('ROUTING_UNKNOWN_ENTITY', `unknown entity "${entity}" (entities: ${names.join(', ')})`);
+        if (!entity)
+          throw new TandemError(
+            'USAGE',
+            `the config has several entities (${names.join(', ')}); name one with --entity`,
+          );
+        if (!names.includes(entity))
+          throw new TandemError('ROUTING_UNKNOWN_ENTITY', `unknown entity "${entity}" (entities: ${names.join(', ')})`);
         // the key's column types decide its canonical text: the entity is resolved against both schemas
         m = await openMigration(configPath, { entities: [entity] });
         const e = m.entities.find((x) => x.name === entity)!;
@@ -76,14 +91,27 @@ export function registerBucket(program: Command): void {
         const bucketKey = bucketKeyFn(e, m.config.routing.bucketBy?.[entity])(key);
         const bucket = bucketOf(m.config.routing.salt, bucketKey);
         const control = m.stores.control;
-        const snap: RoutingSnapshot = (await controlSchemaVersion(control)) >= 2
-          ? await readRoutingSnapshot(control)
-          : { phase: 'prepare', shadowPercent: 0, canaryPercent: 0, killed: false, guard: null };
+        const snap: RoutingSnapshot =
+          (await controlSchemaVersion(control)) >= 2
+            ? await readRoutingSnapshot(control)
+            : { phase: 'prepare', shadowPercent: 0, canaryPercent: 0, killed: false, guard: null };
         const route = routeOf({ ...snap, failsafe: false }, bucket);
         const guard = snap.guard ? `${snap.guard.state}${snap.guard.reason ? ` (${snap.guard.reason})` : ''}` : 'green';
         const r: BucketReport = {
-          entity, key, bucketKey, bucket, salt: m.config.routing.salt, phase: snap.phase, shadowPercent: snap.shadowPercent,
-          canaryPercent: snap.canaryPercent, killed: snap.killed, guard, servedBy: route.serve, fallback: route.fallback, shadowed: route.shadow, why: route.why,
+          entity,
+          key,
+          bucketKey,
+          bucket,
+          salt: m.config.routing.salt,
+          phase: snap.phase,
+          shadowPercent: snap.shadowPercent,
+          canaryPercent: snap.canaryPercent,
+          killed: snap.killed,
+          guard,
+          servedBy: route.serve,
+          fallback: route.fallback,
+          shadowed: route.shadow,
+          why: route.why,
         };
         const lines = [
           `entity: ${entity}`,
@@ -95,7 +123,8 @@ export function registerBucket(program: Command): void {
         ];
         process.stdout.write(opts.json ? `${JSON.stringify(r)}\n` : `${lines.join('\n')}\n`);
         // the key itself is not audited (it may be an e-mail address)
-        if ((await controlSchemaVersion(control)) >= 1) await audit(control, { command: 'bucket', args: { entity }, outcome: 'ok' }).catch(() => {});
+        if ((await controlSchemaVersion(control)) >= 1)
+          await audit(control, { command: 'bucket', args: { entity }, outcome: 'ok' }).catch(() => {});
         process.exitCode = EXIT.ok;
       } catch (e) {
         process.exitCode = reportError(e);

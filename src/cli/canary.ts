@@ -15,9 +15,13 @@ export function registerCanary(program: Command): void {
     .argument('<percent>', 'percentage of keys, 0 to 100 (e.g. 1, 5, 12.5)')
     .addHelpText('after', HELP)
     .action(async (percent: string, _opts: unknown, cmd: Command) => {
-      await routingCommand(cmd, () => void parsePercent(percent, 'the canary percentage'), async (control) => {
-        const r = await setCanaryPercent(control, percent);
-        return `canary: ${r.from}% → ${r.to}%${r.clearedTrip ? ` (guard trip cleared; it was: ${r.clearedTrip})` : ''}`;
-      });
+      await routingCommand(
+        cmd,
+        () => void parsePercent(percent, 'the canary percentage'),
+        async (control) => {
+          const r = await setCanaryPercent(control, percent);
+          return `canary: ${r.from}% → ${r.to}%${r.clearedTrip ? ` (guard trip cleared; it was: ${r.clearedTrip})` : ''}`;
+        },
+      );
     });
 }

@@ -36,7 +36,12 @@ export interface CommandContext {
 
 /** Parses `--entity a,b` into a list. */
 export function entityList(v: string | undefined): string[] | undefined {
-  return v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+  return v
+    ? v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : undefined;
 }
 
 /**
@@ -48,20 +53,39 @@ export function entityList(v: string | undefined): string[] | undefined {
  * TANDEM_ERR_LEGACY_WRITE_REFUSED. A target table that is a source table of one store throws
  * TANDEM_ERR_CONFIG_INVALID before any store is opened (src/config/overlap.ts).
  */
-export async function openContext(configPath: string, only?: string[] | null, log: Logger = createLogger(), o: Pick<MigrationOptions, 'waitSeconds' | 'signal' | 'onWaiting'> = {}): Promise<CommandContext> {
-  const m = await openMigration(configPath, { ...o, entities: only, legacyWrites: only === null ? 'prepare' : 'by-phase', log });
+export async function openContext(
+  configPath: string,
+  only?: string[] | null,
+  log: Logger = createLogger(),
+  o: Pick<MigrationOptions, 'waitSeconds' | 'signal' | 'onWaiting'> = {},
+): Promise<CommandContext> {
+  const m = await openMigration(configPath, {
+    ...o,
+    entities: only,
+    legacyWrites: only === null ? 'prepare' : 'by-phase',
+    log,
+  });
   return contextOf(m, configPath);
 }
 
 /** The {@link CommandContext} view of an open migration. */
 export function contextOf(m: Migration, configPath: string): CommandContext {
   return {
-    config: m.config, configPath, source: m.stores.legacy, target: m.stores.new, control: m.stores.control, entities: m.entities, log: m.log, migration: m,
+    config: m.config,
+    configPath,
+    source: m.stores.legacy,
+    target: m.stores.new,
+    control: m.stores.control,
+    entities: m.entities,
+    log: m.log,
+    migration: m,
     close: () => m.close(),
   };
 }
 
-/** Creates/upgrades the control plane where this command writes: the target (ledger, checkpoints) and the control store. */
+/**
+ * Creates/upgrades the control plane where this command writes: the target (ledger, checkpoints) and the control store.
+ */
 export async function prepareControl(ctx: CommandContext): Promise<void> {
   await ensureControlSchema(ctx.target);
   if (ctx.control !== ctx.target) await ensureControlSchema(ctx.control);
@@ -81,7 +105,8 @@ export function reportError(e: unknown): number {
   endProgressLine();
   process.stderr.write(`${errorLine(e)}\n`);
   // the stack's first line repeats the message: it is printed redacted the same way
-  if (process.env.TANDEM_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${redactText(e.stack.slice(e.stack.indexOf('\n') + 1))}\n`);
+  if (process.env.TANDEM_DEBUG && e instanceof Error && e.stack)
+    process.stderr.write(`${redactText(e.stack.slice(e.stack.indexOf('\n') + 1))}\n`);
   return EXIT.error;
 }
 

@@ -6,6 +6,15 @@ import type { CommandContext } from './context.js';
  * `config.heartbeatSeconds` (default 5 s); `role` is the command (`backfill`, `relay`, …). Never throws (see
  * `startHeartbeat`). The caller stops it (`await hb.stop()`) when the command ends, however it ends.
  */
-export function commandHeartbeat(ctx: CommandContext, role: string, info?: Record<string, unknown>): Promise<Heartbeat> {
-  return startHeartbeat(ctx.control, { role, intervalMs: (ctx.config.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS) * 1000, info, log: ctx.log });
+export function commandHeartbeat(
+  ctx: CommandContext,
+  role: string,
+  info?: Record<string, unknown>,
+): Promise<Heartbeat> {
+  return startHeartbeat(ctx.control, {
+    role,
+    intervalMs: (ctx.config.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS) * 1000,
+    info,
+    log: ctx.log,
+  });
 }

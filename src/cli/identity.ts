@@ -1,7 +1,8 @@
 /**
  * `tandem identity …`: operator commands of the identity bridge.
  *
- * - `check`  — JSON lines `{"password": "...", "hash": "..."}` on stdin → `{"ok": true|false, "scheme": "..."}` per line
+ * - `check`  — JSON lines `{"password": "...", "hash": "..."}` on stdin → `{"ok": true|false, "scheme": "..."}` per
+ *   line
  * - `wrap`   — replace the fast legacy hashes still in the new store by wrapped Argon2id hashes
  * - `report` — users by state, by legacy scheme, hashes in the new store, migrations per day
  * - `sunset --before DATE` — mark the users that have not migrated reset-required; export identifiers (CSV/JSON)
@@ -13,10 +14,25 @@ import { TandemError, isTandemError, errorLine } from '../core/errors.js';
 import type { VerifyOptions } from '../identity/types.js';
 import { identifyHash, verifyPassword } from '../identity/registry.js';
 import { resolveIdentity } from '../identity/resolve.js';
-import { csvField, formatIdentityReport, identityReport, sunsetIdentities, wrapAtRest, type SunsetEntry } from '../identity/operators.js';
+import {
+  csvField,
+  formatIdentityReport,
+  identityReport,
+  sunsetIdentities,
+  wrapAtRest,
+  type SunsetEntry,
+} from '../identity/operators.js';
 import { commandHeartbeat } from './heartbeat.js';
 import { endProgressLine, setProgressLineOpen } from '../core/terminal.js';
-import { auditSafely, EXIT, openContext, prepareControl, reportError, stopOnSignals, type CommandContext } from './context.js';
+import {
+  auditSafely,
+  EXIT,
+  openContext,
+  prepareControl,
+  reportError,
+  stopOnSignals,
+  type CommandContext,
+} from './context.js';
 import { boundedLines } from './lines.js';
 import { enumOption, intOption } from './options.js';
 
@@ -39,14 +55,21 @@ async function openIdentity(configPath: string, entity: string) {
   }
 }
 
-async function check(opts: { rawHex?: (typeof RAW_HEX)[number]; entity?: string; maxLineBytes: number }, cmd: Command): Promise<void> {
+async function check(
+  opts: { rawHex?: (typeof RAW_HEX)[number]; entity?: string; maxLineBytes: number },
+  cmd: Command,
+): Promise<void> {
   let options: VerifyOptions = {};
   try {
     if (opts.entity) {
       const cfg = await loadConfig(cmd.optsWithGlobals().config as string);
       const id = cfg.entities[opts.entity]?.identity;
       if (!id) throw new TandemError('CONFIG_INVALID', `entity ${opts.entity} has no identity block`);
-      options = { ...(id.rawHex ? { rawHex: id.rawHex } : {}), ...(id.firebase ? { firebase: id.firebase } : {}), ...(id.wordpressTrim !== undefined ? { wordpressTrim: id.wordpressTrim } : {}) };
+      options = {
+        ...(id.rawHex ? { rawHex: id.rawHex } : {}),
+        ...(id.firebase ? { firebase: id.firebase } : {}),
+        ...(id.wordpressTrim !== undefined ? { wordpressTrim: id.wordpressTrim } : {}),
+      };
     }
     if (opts.rawHex) options.rawHex = { algorithm: opts.rawHex };
   } catch (e) {
@@ -62,7 +85,9 @@ async function check(opts: { rawHex?: (typeof RAW_HEX)[number]; entity?: string;
       if (item.tooLong !== undefined) {
         // the line was dropped as it streamed past; the next lines are answered as usual
         all = false;
-        process.stdout.write(`${JSON.stringify({ ok: false, scheme: null, error: 'TANDEM_ERR_USAGE', reason: `line of ${item.tooLong} bytes is longer than --max-line-bytes ${opts.maxLineBytes}; skipped` })}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ ok: false, scheme: null, error: 'TANDEM_ERR_USAGE', reason: `line of ${item.tooLong} bytes is longer than --max-line-bytes ${opts.maxLineBytes}; skipped` })}\n`,
+        );
         continue;
       }
       all = (await checkLine(item.line, options)) && all;
@@ -92,7 +117,8 @@ async function checkLine(line: string, options: VerifyOptions): Promise<boolean>
         throw new TandemError('USAGE', 'each line must be a JSON object {"password": "...", "hash": "..."}');
       }
       const { password, hash } = (input ?? {}) as { password?: unknown; hash?: unknown };
-      if (typeof password !== 'string' || typeof hash !== 'string') throw new TandemError('USAGE', 'each line needs string fields "password" and "hash"');
+      if (typeof password !== 'string' || typeof hash !== 'string')
+        throw new TandemError('USAGE', 'each line needs string fields "password" and "hash"');
       try {
         const r = await verifyPassword(password, hash, options);
         out = { ok: r.ok, scheme: r.scheme };
@@ -108,12 +134,27 @@ async function checkLine(line: string, options: VerifyOptions): Promise<boolean>
   }
 }
 
-async function wrap(opts: { entity: string; dryRun?: boolean; json?: boolean; concurrency?: number; pageRows?: number; memoryCost?: number; timeCost?: number; parallelism?: number }, cmd: Command): Promise<void> {
+async function wrap(
+  opts: {
+    entity: string;
+    dryRun?: boolean;
+    json?: boolean;
+    concurrency?: number;
+    pageRows?: number;
+    memoryCost?: number;
+    timeCost?: number;
+    parallelism?: number;
+  },
+  cmd: Command,
+): Promise<void> {
   const configPath = cmd.optsWithGlobals().config as string;
   let opened;
   try {
     if (opts.memoryCost !== undefined && opts.memoryCost < 8 * (opts.parallelism ?? 1))
-      throw new TandemError('USAGE', `--memory-cost ${opts.memoryCost} is below 8 × --parallelism ${opts.parallelism ?? 1} KiB (Argon2 needs at least ${8 * (opts.parallelism ?? 1)})`);
+      throw new TandemError(
+        'USAGE',
+        `--memory-cost ${opts.memoryCost} is below 8 × --parallelism ${opts.parallelism ?? 1} KiB (Argon2 needs at least ${8 * (opts.parallelism ?? 1)})`,
+      );
     opened = await openIdentity(configPath, opts.entity);
   } catch (e) {
     process.exitCode = reportError(e);
@@ -126,7 +167,11 @@ async function wrap(opts: { entity: string; dryRun?: boolean; json?: boolean; co
   try {
     await prepareControl(ctx);
     hb = await commandHeartbeat(ctx, 'identity wrap', { entity: opts.entity });
-    const argon2 = { ...(opts.memoryCost ? { memoryCost: opts.memoryCost } : {}), ...(opts.timeCost ? { timeCost: opts.timeCost } : {}), ...(opts.parallelism ? { parallelism: opts.parallelism } : {}) };
+    const argon2 = {
+      ...(opts.memoryCost ? { memoryCost: opts.memoryCost } : {}),
+      ...(opts.timeCost ? { timeCost: opts.timeCost } : {}),
+      ...(opts.parallelism ? { parallelism: opts.parallelism } : {}),
+    };
     const r = await wrapAtRest(ctx.target, resolved, {
       argon2,
       ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
@@ -144,15 +189,24 @@ async function wrap(opts: { entity: string; dryRun?: boolean; json?: boolean; co
     endProgressLine();
     if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else {
-      const slow = Object.entries(r.slow).map(([s, n]) => `${s} ${n}`).join(', ');
+      const slow = Object.entries(r.slow)
+        .map(([s, n]) => `${s} ${n}`)
+        .join(', ');
       process.stdout.write(
         `${opts.dryRun ? 'would wrap' : 'wrapped'} ${r.wrapped} of ${r.scanned} users of entity ${opts.entity}\n` +
           `  already Argon2 ${r.argon2}, already wrapped ${r.alreadyWrapped}, slow schemes left as they are: ${slow || 'none'}\n` +
           `  unknown ${r.unknown}, malformed ${r.malformed}, empty ${r.empty}, changed meanwhile ${r.changedMeanwhile}\n` +
-          (r.interrupted ? `  stopped by ${stop.received ?? 'a signal'} after a committed page; run identity wrap again to go on\n` : ''),
+          (r.interrupted
+            ? `  stopped by ${stop.received ?? 'a signal'} after a committed page; run identity wrap again to go on\n`
+            : ''),
       );
     }
-    await auditSafely(ctx, { command: 'identity wrap', args, outcome: r.interrupted ? 'interrupted' : 'ok', detail: JSON.stringify(r) });
+    await auditSafely(ctx, {
+      command: 'identity wrap',
+      args,
+      outcome: r.interrupted ? 'interrupted' : 'ok',
+      detail: JSON.stringify(r),
+    });
     process.exitCode = r.interrupted ? stop.exitCode : EXIT.ok;
   } catch (e) {
     await auditSafely(ctx, { command: 'identity wrap', args, outcome: 'error', detail: errorLine(e) });
@@ -188,11 +242,15 @@ async function report(opts: { entity: string; json?: boolean }, cmd: Command): P
 
 function parseDate(v: string): Date {
   const d = new Date(v);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(d.getTime())) throw new InvalidArgumentError('expected a date: YYYY-MM-DD or ISO-8601');
+  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(d.getTime()))
+    throw new InvalidArgumentError('expected a date: YYYY-MM-DD or ISO-8601');
   return d;
 }
 
-async function sunset(opts: { entity: string; before: Date; format: string; out?: string; dryRun?: boolean }, cmd: Command): Promise<void> {
+async function sunset(
+  opts: { entity: string; before: Date; format: string; out?: string; dryRun?: boolean },
+  cmd: Command,
+): Promise<void> {
   const configPath = cmd.optsWithGlobals().config as string;
   let opened: { ctx: CommandContext; resolved: Awaited<ReturnType<typeof resolveIdentity>> };
   try {
@@ -202,7 +260,14 @@ async function sunset(opts: { entity: string; before: Date; format: string; out?
     return;
   }
   const { ctx, resolved } = opened;
-  const args = { config: configPath, entity: opts.entity, before: opts.before.toISOString(), format: opts.format, out: opts.out ?? null, dryRun: !!opts.dryRun };
+  const args = {
+    config: configPath,
+    entity: opts.entity,
+    before: opts.before.toISOString(),
+    format: opts.format,
+    out: opts.out ?? null,
+    dryRun: !!opts.dryRun,
+  };
   let file: WriteStream | null = null;
   const write = (s: string): Promise<void> | void => {
     const stream = file ?? process.stdout;
@@ -235,7 +300,12 @@ async function sunset(opts: { entity: string; before: Date; format: string; out?
         `${opts.out ? `; list written to ${opts.out}` : ''}` +
         `${r.interrupted ? `; stopped by ${stop.received ?? 'a signal'} after ${r.scanned} users: run identity sunset again for the rest` : ''}\n`,
     );
-    await auditSafely(ctx, { command: 'identity sunset', args, outcome: r.interrupted ? 'interrupted' : 'ok', detail: JSON.stringify(r) });
+    await auditSafely(ctx, {
+      command: 'identity sunset',
+      args,
+      outcome: r.interrupted ? 'interrupted' : 'ok',
+      detail: JSON.stringify(r),
+    });
     process.exitCode = r.interrupted ? stop.exitCode : EXIT.ok;
   } catch (e) {
     file?.destroy();
@@ -249,42 +319,79 @@ async function sunset(opts: { entity: string; before: Date; format: string; out?
 
 /** Registers `tandem identity check | wrap | report | sunset`. */
 export function registerIdentity(program: Command): void {
-  const identity = program.command('identity').description('identity bridge: check hashes, wrap weak hashes at rest, report, sunset legacy credentials');
+  const identity = program
+    .command('identity')
+    .description('identity bridge: check hashes, wrap weak hashes at rest, report, sunset legacy credentials');
   identity
     .command('check')
-    .description('verify passwords against stored hashes: JSON lines {"password","hash"} on stdin → {"ok","scheme"} per line')
-    .option('--raw-hex <algorithm>', 'bare hex digests are md5, sha1, sha256 or sha512 (their shape alone is ambiguous)', enumOption(RAW_HEX))
-    .option('--max-line-bytes <n>', `longest input line read (default ${CHECK_MAX_LINE_BYTES}); a longer line is skipped and answered {"ok":false,"error":"TANDEM_ERR_USAGE",…}`, intOption({ min: 2, max: 1 << 30 }), CHECK_MAX_LINE_BYTES)
-    .option('--entity <name>', "use this entity's identity hash options from the config (raw hex layout, Firebase parameters)")
-    .addHelpText('after', '\nExit codes: 0 every line verified, 1 some did not (or were malformed: "error" names the code), 2 error,\n130/143 stopped by SIGINT/SIGTERM (after answering the line in flight).')
+    .description(
+      'verify passwords against stored hashes: JSON lines {"password","hash"} on stdin → {"ok","scheme"} per line',
+    )
+    .option(
+      '--raw-hex <algorithm>',
+      'bare hex digests are md5, sha1, sha256 or sha512 (their shape alone is ambiguous)',
+      enumOption(RAW_HEX),
+    )
+    .option(
+      '--max-line-bytes <n>',
+      `longest input line read (default ${CHECK_MAX_LINE_BYTES}); a longer line is skipped and answered {"ok":false,"error":"TANDEM_ERR_USAGE",…}`,
+      intOption({ min: 2, max: 1 << 30 }),
+      CHECK_MAX_LINE_BYTES,
+    )
+    .option(
+      '--entity <name>',
+      "use this entity's identity hash options from the config (raw hex layout, Firebase parameters)",
+    )
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 every line verified, 1 some did not (or were malformed: "error" names the code), 2 error,\n130/143 stopped by SIGINT/SIGTERM (after answering the line in flight).',
+    )
     .action(check);
   identity
     .command('wrap')
-    .description('replace the fast legacy hashes still in the new store by Argon2id(legacy hash) (pepper: TANDEM_IDENTITY_PEPPER)')
+    .description(
+      'replace the fast legacy hashes still in the new store by Argon2id(legacy hash) (pepper: TANDEM_IDENTITY_PEPPER)',
+    )
     .option('--entity <name>', 'entity holding the users', 'users')
     .option('--dry-run', 'count what would be wrapped; write nothing')
     .option('--concurrency <n>', 'hashes computed at once (default: CPUs; 1 to 1024)', intOption({ min: 1, max: 1024 }))
     .option('--page-rows <n>', 'rows per page (default 500; 1 to 100000)', intOption({ min: 1, max: 100_000 }))
-    .option('--memory-cost <KiB>', `Argon2id memory (default 19456; ${ARGON2_MEMORY.min} to ${ARGON2_MEMORY.max}, at least 8 × parallelism)`, intOption(ARGON2_MEMORY))
+    .option(
+      '--memory-cost <KiB>',
+      `Argon2id memory (default 19456; ${ARGON2_MEMORY.min} to ${ARGON2_MEMORY.max}, at least 8 × parallelism)`,
+      intOption(ARGON2_MEMORY),
+    )
     .option('--time-cost <n>', 'Argon2id passes (default 2; 1 to 100)', intOption({ min: 1, max: 100 }))
     .option('--parallelism <n>', 'Argon2id lanes (default 1; 1 to 255)', intOption({ min: 1, max: 255 }))
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', '\nSIGINT/SIGTERM stop it after the page in flight (printed and audited as interrupted; run it again to go on).\nExit codes: 0 done, 2 error, 130 stopped by SIGINT, 143 by SIGTERM.')
+    .addHelpText(
+      'after',
+      '\nSIGINT/SIGTERM stop it after the page in flight (printed and audited as interrupted; run it again to go on).\nExit codes: 0 done, 2 error, 130 stopped by SIGINT, 143 by SIGTERM.',
+    )
     .action(wrap);
   identity
     .command('report')
-    .description('users by state (legacy only, wrapped, migrated, reset required), by legacy scheme, and migrations per day')
+    .description(
+      'users by state (legacy only, wrapped, migrated, reset required), by legacy scheme, and migrations per day',
+    )
     .option('--entity <name>', 'entity holding the users', 'users')
     .option('--json', 'print the report as JSON')
     .action(report);
   identity
     .command('sunset')
     .description('mark every user that has not migrated reset-required and export their identifiers (never hashes)')
-    .requiredOption('--before <date>', 'the announced sunset date (YYYY-MM-DD or ISO-8601); must not be in the future', parseDate)
+    .requiredOption(
+      '--before <date>',
+      'the announced sunset date (YYYY-MM-DD or ISO-8601); must not be in the future',
+      parseDate,
+    )
     .option('--entity <name>', 'entity holding the users', 'users')
     .option('--format <format>', 'csv or json', enumOption(['csv', 'json'] as const), 'csv')
     .option('--out <file>', 'write the list to this file (mode 600) instead of stdout')
     .option('--dry-run', 'export the list without marking anyone')
-    .addHelpText('after', '\nSIGINT/SIGTERM stop it after the page in flight (the list so far is complete for the users marked).\nExit codes: 0 done, 2 error, 130 stopped by SIGINT, 143 by SIGTERM.')
+    .addHelpText(
+      'after',
+      '\nSIGINT/SIGTERM stop it after the page in flight (the list so far is complete for the users marked).\nExit codes: 0 done, 2 error, 130 stopped by SIGINT, 143 by SIGTERM.',
+    )
     .action(sunset);
 }

@@ -24,7 +24,8 @@ import { registerVerify } from './verify.js';
 
 /** The version of this Tandem package (package.json, two folders up from both src/cli and dist/cli). */
 export function packageVersion(): string {
-  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
+    .version;
 }
 
 /**
@@ -50,11 +51,18 @@ relay: 0). A second signal quits at once.`;
 /** Builds the `tandem` command line. */
 export function buildProgram(): Command {
   const program = new Command('tandem')
-    .description('Move a live system\'s data from a legacy backend to a new one with zero downtime and zero lost writes.')
+    .description(
+      "Move a live system's data from a legacy backend to a new one with zero downtime and zero lost writes.",
+    )
     .version(packageVersion(), '-V, --version', 'print the Tandem version')
     .option('-c, --config <file>', 'config file', 'tandem.config.ts')
-    .option('--log-file <file>', 'write the JSON logs to this file (appended, mode 600; level TANDEM_LOG_LEVEL, default info) instead of stderr')
-    .configureOutput({ outputError: (str, write) => write(`TANDEM_ERR_USAGE: ${usageMessage(str)} (see tandem --help)\n`) })
+    .option(
+      '--log-file <file>',
+      'write the JSON logs to this file (appended, mode 600; level TANDEM_LOG_LEVEL, default info) instead of stderr',
+    )
+    .configureOutput({
+      outputError: (str, write) => write(`TANDEM_ERR_USAGE: ${usageMessage(str)} (see tandem --help)\n`),
+    })
     .configureHelp({ showGlobalOptions: true })
     .addHelpText('afterAll', ENVIRONMENT_HELP)
     .exitOverride();
@@ -90,7 +98,8 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.ok;
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help')
+        return EXIT.ok;
       return EXIT.error;
     }
     if (isTandemError(e)) return reportError(e);

@@ -19,7 +19,8 @@ export function registerInit(program: Command): void {
     .action(async (opts: { source: string; target: string; out: string; force?: boolean }) => {
       const opened: Store[] = [];
       try {
-        if (existsSync(opts.out) && !opts.force) throw new TandemError('USAGE', `${opts.out} exists; pass --force to overwrite it`);
+        if (existsSync(opts.out) && !opts.force)
+          throw new TandemError('USAGE', `${opts.out} exists; pass --force to overwrite it`);
         const source = await openStore(opts.source);
         opened.push(source);
         // one store named twice (PGlite and SQLite cannot be opened twice): its own schema is the target's
@@ -28,9 +29,15 @@ export function registerInit(program: Command): void {
         const p = propose(await source.introspect(), await target.introspect());
         await assertDistinctTables(proposalTables(p), opts.source, opts.target, source, target);
         await markHashColumns(source, p);
-        if (!p.entities.length) throw new TandemError('TABLE_NOT_FOUND', `no source table of ${source.url} has a matching table in ${target.url}`);
+        if (!p.entities.length)
+          throw new TandemError(
+            'TABLE_NOT_FOUND',
+            `no source table of ${source.url} has a matching table in ${target.url}`,
+          );
         writeFileSync(opts.out, renderConfig(p, opts.source, opts.target));
-        process.stdout.write(`wrote ${opts.out}: ${p.entities.length} entities (${(p.order ?? p.entities.map((e) => e.name)).join(', ')})${p.skipped.length ? `; left out: ${p.skipped.map((s) => s.table).join(', ')}` : ''}\n`);
+        process.stdout.write(
+          `wrote ${opts.out}: ${p.entities.length} entities (${(p.order ?? p.entities.map((e) => e.name)).join(', ')})${p.skipped.length ? `; left out: ${p.skipped.map((s) => s.table).join(', ')}` : ''}\n`,
+        );
         process.exitCode = EXIT.ok;
       } catch (e) {
         process.exitCode = reportError(e);
@@ -54,9 +61,12 @@ async function markHashColumns(source: Store, p: Proposal): Promise<void> {
       if (c.category !== 'text' || e.sensitive.includes(c.name)) continue;
       try {
         const col = source.sql.ident(c.name);
-        const rows = await source.query<Record<string, unknown>>(`SELECT ${col} AS v FROM ${source.sql.table(t.name)} WHERE ${col} IS NOT NULL LIMIT 20`);
+        const rows = await source.query<Record<string, unknown>>(
+          `SELECT ${col} AS v FROM ${source.sql.table(t.name)} WHERE ${col} IS NOT NULL LIMIT 20`,
+        );
         const values = rows.map((r) => r.v).filter((v): v is string => typeof v === 'string' && v.length > 0);
-        if (values.length && values.filter((v) => identifyHash(v) !== null).length * 2 > values.length) e.sensitive.push(c.name);
+        if (values.length && values.filter((v) => identifyHash(v) !== null).length * 2 > values.length)
+          e.sensitive.push(c.name);
       } catch {
         // a column that cannot be sampled is judged by its name only
       }

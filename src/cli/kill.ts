@@ -9,11 +9,17 @@ import { routingCommand } from './routing-common.js';
 export function registerKill(program: Command): void {
   program
     .command('kill')
-    .description('kill switch: every instance serves every read from legacy within routing.refreshMs (undo: tandem unkill)')
+    .description(
+      'kill switch: every instance serves every read from legacy within routing.refreshMs (undo: tandem unkill)',
+    )
     .action(async (_opts: unknown, cmd: Command) => {
-      await routingCommand(cmd, () => {}, async (control) => {
-        const r = await killRouting(control);
-        return r.from ? 'kill switch: already on (every read to legacy)' : 'kill switch: on (every read to legacy)';
-      });
+      await routingCommand(
+        cmd,
+        () => {},
+        async (control) => {
+          const r = await killRouting(control);
+          return r.from ? 'kill switch: already on (every read to legacy)' : 'kill switch: on (every read to legacy)';
+        },
+      );
     });
 }

@@ -12,12 +12,16 @@ export type BoundedLine = { line: string; tooLong?: undefined } | { tooLong: num
  * Splits `input` into lines of at most `maxBytes` bytes (UTF-8, the line ending not counted). Memory stays
  * within `maxBytes` plus one chunk of the input, whatever the line lengths.
  */
-export async function* boundedLines(input: AsyncIterable<Buffer | string>, maxBytes: number): AsyncGenerator<BoundedLine> {
+export async function* boundedLines(
+  input: AsyncIterable<Buffer | string>,
+  maxBytes: number,
+): AsyncGenerator<BoundedLine> {
   let parts: Buffer[] = [];
   let size = 0;
   let over = false;
   const emit = (): BoundedLine => {
-    const out: BoundedLine = over || size > maxBytes + 1 ? { tooLong: size } : { line: Buffer.concat(parts, size).toString('utf8') };
+    const out: BoundedLine =
+      over || size > maxBytes + 1 ? { tooLong: size } : { line: Buffer.concat(parts, size).toString('utf8') };
     if (out.line?.endsWith('\r')) out.line = out.line.slice(0, -1);
     if (out.line !== undefined && Buffer.byteLength(out.line) > maxBytes) return { tooLong: size };
     return out;

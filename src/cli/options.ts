@@ -26,7 +26,10 @@ const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 export function describeBounds(b: NumberBounds): string {
   const kind = b.integer ? 'a whole number' : 'a number';
   const lo = b.min !== undefined ? b.min : b.above;
-  if (lo !== undefined && b.max !== undefined) return b.above !== undefined && b.min === undefined ? `${kind} above ${lo} and at most ${b.max}` : `${kind} from ${lo} to ${b.max}`;
+  if (lo !== undefined && b.max !== undefined)
+    return b.above !== undefined && b.min === undefined
+      ? `${kind} above ${lo} and at most ${b.max}`
+      : `${kind} from ${lo} to ${b.max}`;
   if (b.above !== undefined) return b.above === 0 ? `${kind} above 0` : `${kind} above ${b.above}`;
   if (b.min !== undefined) return `${kind} ≥ ${b.min}`;
   if (b.max !== undefined) return `${kind} ≤ ${b.max}`;
@@ -38,7 +41,9 @@ export function describeBounds(b: NumberBounds): string {
  * the error type.
  */
 export function toNumber(text: string, bounds: NumberBounds): number | null {
-  const plain = String(text).trim().replace(/(\d)_(?=\d)/g, '$1');
+  const plain = String(text)
+    .trim()
+    .replace(/(\d)_(?=\d)/g, '$1');
   if (!DECIMAL.test(plain)) return null;
   const n = Number(plain);
   if (!Number.isFinite(n)) return null;
@@ -77,7 +82,8 @@ export function enumOption<T extends string>(values: readonly T[]): (value: stri
  */
 export function parseNumber(name: string, value: string, bounds: NumberBounds): number {
   const n = toNumber(value, bounds);
-  if (n === null) throw new TandemError('USAGE', `${name} must be ${describeBounds(bounds)}, not ${JSON.stringify(value)}`);
+  if (n === null)
+    throw new TandemError('USAGE', `${name} must be ${describeBounds(bounds)}, not ${JSON.stringify(value)}`);
   return n;
 }
 

@@ -17,8 +17,10 @@ export function registerPhase(program: Command): void {
       let m: Migration | undefined;
       try {
         // the arguments are checked before any store is opened: a bad phase writes nothing (not even the control plane)
-        if (action !== undefined && (action !== 'set' || !phase)) throw new TandemError('USAGE', 'usage: tandem phase [set <phase> [--force]]');
-        if (phase !== undefined && !(PHASES as readonly string[]).includes(phase)) throw new TandemError('PHASE_INVALID', `unknown phase "${phase}" (phases: ${PHASES.join(', ')})`);
+        if (action !== undefined && (action !== 'set' || !phase))
+          throw new TandemError('USAGE', 'usage: tandem phase [set <phase> [--force]]');
+        if (phase !== undefined && !(PHASES as readonly string[]).includes(phase))
+          throw new TandemError('PHASE_INVALID', `unknown phase "${phase}" (phases: ${PHASES.join(', ')})`);
         // only the control store matters here: a legacy store that is down must not block a phase change (rollback)
         m = await openMigration(configPath, { entities: null, tolerateLegacyDown: true });
         const control = m.stores.control;
@@ -27,7 +29,12 @@ export function registerPhase(program: Command): void {
         } else {
           await ensureControlSchema(control);
           const r = await setPhase(control, phase as Phase, { force: opts.force });
-          await audit(control, { command: 'phase', args: { set: phase, force: !!opts.force }, outcome: 'ok', detail: `${r.from} → ${r.to}` });
+          await audit(control, {
+            command: 'phase',
+            args: { set: phase, force: !!opts.force },
+            outcome: 'ok',
+            detail: `${r.from} → ${r.to}`,
+          });
           process.stdout.write(`phase: ${r.from} → ${r.to}\n`);
         }
         process.exitCode = EXIT.ok;

@@ -9,7 +9,11 @@ import { EXIT, reportError } from './context.js';
  * any store is opened (bad input writes nothing); then only the control store is used — a legacy store that is
  * down must not block a kill switch — its control plane is created if needed, and `write` does the audited write.
  */
-export async function routingCommand(cmd: Command, check: () => void, write: (control: Store) => Promise<string>): Promise<void> {
+export async function routingCommand(
+  cmd: Command,
+  check: () => void,
+  write: (control: Store) => Promise<string>,
+): Promise<void> {
   const configPath = cmd.optsWithGlobals().config as string;
   let m: Migration | undefined;
   try {

@@ -47,17 +47,51 @@ export function registerRun(program: Command): void {
     .command('run')
     .description('the worker: backfill, relay and continuous verification as the phase calls for them, until stopped')
     .option('--entity <names>', 'only these entities (comma-separated)')
-    .option('--relay-mode <mode>', 'direct: outbox → secondary; publish: outbox → broker; consume: broker → secondary', enumOption(['direct', 'publish', 'consume'] as const), 'direct')
-    .option('--batch-size <n>', 'relay: changes claimed per batch (1 to 100000)', intOption({ min: 1, max: 100_000 }), 500)
-    .option('--max-attempts <n>', 'relay: attempts before a change goes to the dead-letter table', intOption({ min: 1, max: 1_000_000 }), 10)
-    .option('--max-rows-per-second <n>', 'backfill and verification throttle: rows per second (overrides the config)', numberOption({ above: 0 }))
-    .option('--verify-interval <s>', 'seconds between the starts of two continuous-verification passes (0: off; '
-      + 'default: config verify.intervalSeconds, else 300)', numberOption({ min: 0, max: 604_800 }))
-    .option('--verify-lag-seconds <s>', 'seconds a difference must last before it is confirmed (default: config '
-      + 'verify.lagSeconds, 30)', numberOption({ min: 0, max: 86_400 }))
+    .option(
+      '--relay-mode <mode>',
+      'direct: outbox → secondary; publish: outbox → broker; consume: broker → secondary',
+      enumOption(['direct', 'publish', 'consume'] as const),
+      'direct',
+    )
+    .option(
+      '--batch-size <n>',
+      'relay: changes claimed per batch (1 to 100000)',
+      intOption({ min: 1, max: 100_000 }),
+      500,
+    )
+    .option(
+      '--max-attempts <n>',
+      'relay: attempts before a change goes to the dead-letter table',
+      intOption({ min: 1, max: 1_000_000 }),
+      10,
+    )
+    .option(
+      '--max-rows-per-second <n>',
+      'backfill and verification throttle: rows per second (overrides the config)',
+      numberOption({ above: 0 }),
+    )
+    .option(
+      '--verify-interval <s>',
+      'seconds between the starts of two continuous-verification passes (0: off; ' +
+        'default: config verify.intervalSeconds, else 300)',
+      numberOption({ min: 0, max: 604_800 }),
+    )
+    .option(
+      '--verify-lag-seconds <s>',
+      'seconds a difference must last before it is confirmed (default: config ' + 'verify.lagSeconds, 30)',
+      numberOption({ min: 0, max: 86_400 }),
+    )
     .option('--phase-poll-seconds <s>', 'how often the phase is read', numberOption({ above: 0, max: 3600 }), 2)
-    .option('--wait-seconds <n>', 'how long to wait for an unreachable store at start (default: as long as it takes)', numberOption({ min: 0, max: 31_536_000 }))
-    .option('--metrics-port <n>', 'serve Prometheus metrics on 127.0.0.1:<n>/metrics while running (0: any free port)', intOption(PORT))
+    .option(
+      '--wait-seconds <n>',
+      'how long to wait for an unreachable store at start (default: as long as it takes)',
+      numberOption({ min: 0, max: 31_536_000 }),
+    )
+    .option(
+      '--metrics-port <n>',
+      'serve Prometheus metrics on 127.0.0.1:<n>/metrics while running (0: any free port)',
+      intOption(PORT),
+    )
     .addHelpText('after', HELP)
     .action(async (opts: RunOptions, cmd: Command) => {
       const configPath = cmd.optsWithGlobals().config as string;
@@ -67,11 +101,16 @@ export function registerRun(program: Command): void {
       let hb: Heartbeat | undefined;
       const metricsStop = new AbortController();
       let args: Record<string, unknown> = {
-        config: configPath, entity: opts.entity ?? null, relayMode: opts.relayMode,
+        config: configPath,
+        entity: opts.entity ?? null,
+        relayMode: opts.relayMode,
       };
       try {
         m = await openMigration(configPath, {
-          entities: entityList(opts.entity), log, signal: stop.signal, waitSeconds: opts.waitSeconds ?? Number.POSITIVE_INFINITY,
+          entities: entityList(opts.entity),
+          log,
+          signal: stop.signal,
+          waitSeconds: opts.waitSeconds ?? Number.POSITIVE_INFINITY,
           onWaiting: (e) => process.stderr.write(`${e.toLine()} — retrying\n`),
         });
       } catch (e) {
@@ -90,7 +129,9 @@ export function registerRun(program: Command): void {
           log.info({ event: 'run.metrics', port }, `metrics on http://127.0.0.1:${port}/metrics`);
         }
         hb = await startHeartbeat(m.stores.control, {
-          role: 'run', intervalMs: (m.config.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS) * 1000, log,
+          role: 'run',
+          intervalMs: (m.config.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS) * 1000,
+          log,
           info: { relayMode: opts.relayMode, verifyInterval },
         });
         const totals = logEvents(m);
@@ -98,7 +139,9 @@ export function registerRun(program: Command): void {
           backfill: { heartbeat: hb, maxRowsPerSecond: opts.maxRowsPerSecond },
           relay: { mode: opts.relayMode, batchSize: opts.batchSize, maxAttempts: opts.maxAttempts },
           verify: {
-            intervalSeconds: verifyInterval, lagSeconds: verifyLagSeconds, maxRowsPerSecond: opts.maxRowsPerSecond,
+            intervalSeconds: verifyInterval,
+            lagSeconds: verifyLagSeconds,
+            maxRowsPerSecond: opts.maxRowsPerSecond,
           },
           phasePollMs: opts.phasePollSeconds * 1000,
         });
@@ -107,7 +150,12 @@ export function registerRun(program: Command): void {
         const unlink = stopOn(sup, stop.signal);
         await sup.wait().finally(unlink);
         log.info({ event: 'run.stop', signal: stop.received, relay: totals() }, 'tandem run: stopped');
-        await auditSafely(ctx, { command: 'run', args, outcome: 'ok', detail: stop.received ? `stopped by ${stop.received}` : undefined });
+        await auditSafely(ctx, {
+          command: 'run',
+          args,
+          outcome: 'ok',
+          detail: stop.received ? `stopped by ${stop.received}` : undefined,
+        });
         process.exitCode = EXIT.ok;
       } catch (e) {
         await auditSafely(ctx, { command: 'run', args, outcome: 'error', detail: errorLine(e) });
@@ -141,16 +189,43 @@ function logEvents(m: Migration): () => RelayTotals {
   };
   m.events
     .on('phase:changed', (e) => log.info({ event: 'run.phase_changed', ...e }, `phase: ${e.from ?? '-'} → ${e.to}`))
-    .on('service:state', (e) => log.info({ event: 'run.service', ...e }, `${e.service}: ${e.state}${e.error ? ` (${e.error})` : ''}`))
+    .on('service:state', (e) =>
+      log.info({ event: 'run.service', ...e }, `${e.service}: ${e.state}${e.error ? ` (${e.error})` : ''}`),
+    )
     .on('backfill:start', (e) => log.info({ event: 'run.backfill_start', ...e }, `${e.entity}: backfill`))
-    .on('backfill:progress', (e) => { if (due(`b:${e.entity}`)) log.info({ event: 'run.backfill_progress', ...e }, `${e.entity}: ${e.copied} of ${e.total} rows`); })
+    .on('backfill:progress', (e) => {
+      if (due(`b:${e.entity}`))
+        log.info({ event: 'run.backfill_progress', ...e }, `${e.entity}: ${e.copied} of ${e.total} rows`);
+    })
     .on('backfill:done', (e) => log.info({ event: 'run.backfill_done', ...e }, `${e.entity}: backfill done`))
-    .on('relay:batch', (e) => { legs.add(e.stats); if (due(`r:${e.direction}`)) log.info({ event: 'run.relay_batch', direction: e.direction, mode: e.mode, ...e.stats }, `relay ${e.direction}: ${e.stats.changes} changes`); })
-    .on('relay:direction', (e) => log.warn({ event: 'run.relay_direction', ...e }, `relay turned around: ${e.direction}`))
+    .on('relay:batch', (e) => {
+      legs.add(e.stats);
+      if (due(`r:${e.direction}`))
+        log.info(
+          { event: 'run.relay_batch', direction: e.direction, mode: e.mode, ...e.stats },
+          `relay ${e.direction}: ${e.stats.changes} changes`,
+        );
+    })
+    .on('relay:direction', (e) =>
+      log.warn({ event: 'run.relay_direction', ...e }, `relay turned around: ${e.direction}`),
+    )
     .on('verify:cycle', (e) => log.info({ event: 'run.verify_cycle', ...e }, e.headline))
-    .on('verify:mismatch', (e) => log.warn({ event: 'run.verify_mismatch', ...e }, `${e.entity}: ${e.pending} pending, ${e.confirmed} confirmed mismatches`))
-    .on('guard:verdict', (e) => { if (e.verdict.state !== guardState && (guardState = e.verdict.state)) log.info({ event: 'run.guard', state: e.verdict.state, reason: e.verdict.reason }, `guard: ${e.verdict.state}`); })
-    .on('guard:tripped', (e) => log.warn({ event: 'run.guard_tripped', reason: e.verdict.reason }, `guard tripped, canary set to 0: ${e.verdict.reason}`));
+    .on('verify:mismatch', (e) =>
+      log.warn(
+        { event: 'run.verify_mismatch', ...e },
+        `${e.entity}: ${e.pending} pending, ${e.confirmed} confirmed mismatches`,
+      ),
+    )
+    .on('guard:verdict', (e) => {
+      if (e.verdict.state !== guardState && (guardState = e.verdict.state))
+        log.info({ event: 'run.guard', state: e.verdict.state, reason: e.verdict.reason }, `guard: ${e.verdict.state}`);
+    })
+    .on('guard:tripped', (e) =>
+      log.warn(
+        { event: 'run.guard_tripped', reason: e.verdict.reason },
+        `guard tripped, canary set to 0: ${e.verdict.reason}`,
+      ),
+    );
   return () => {
     const t: RelayTotals = { batches: 0, changes: 0, applied: 0, deleted: 0, deadLettered: 0 };
     for (const s of legs) for (const k of Object.keys(t) as (keyof typeof t)[]) t[k] += s[k];

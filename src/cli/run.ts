@@ -2,6 +2,11 @@
 import { main } from './index.js';
 
 main(process.argv).then(
-  (code) => { process.exitCode = code; },
-  (e) => { process.stderr.write(`TANDEM_ERR_INTERNAL: ${(e as Error)?.message ?? e}\n`); process.exitCode = 2; },
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(`TANDEM_ERR_INTERNAL: ${(e as Error)?.message ?? e}\n`);
+    process.exitCode = 2;
+  },
 );

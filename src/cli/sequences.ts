@@ -16,7 +16,9 @@ Run it while nothing inserts into the tables (the cutover runs it behind its fen
 /** The report as lines: one per numbered column (or table without one). */
 export function sequencesLines(r: SequencesReport): string[] {
   const verb = r.dryRun ? 'would advance' : 'advanced';
-  const out = [`sequences on ${r.side} (${r.store}): ${verb} ${r.advanced} of ${r.entries.filter((e) => e.kind !== 'none').length}${r.margin !== '0' ? `, margin ${r.margin}` : ''}${r.dryRun ? ' (dry run: nothing changed)' : ''}`];
+  const out = [
+    `sequences on ${r.side} (${r.store}): ${verb} ${r.advanced} of ${r.entries.filter((e) => e.kind !== 'none').length}${r.margin !== '0' ? `, margin ${r.margin}` : ''}${r.dryRun ? ' (dry run: nothing changed)' : ''}`,
+  ];
   for (const e of r.entries) {
     const what = e.column ? `${e.table}.${e.column}` : e.table;
     if (e.kind === 'none') {
@@ -26,7 +28,9 @@ export function sequencesLines(r: SequencesReport): string[] {
     const moved = e.to !== null && e.from !== e.to;
     const seq = `${e.kind}${e.sequence && e.sequence !== e.table ? ` ${e.sequence}` : ''}`;
     const figures = moved ? `next ${e.from} → ${e.to}` : `next ${e.from ?? '-'}`;
-    out.push(`  ${what.padEnd(30)} ${seq.padEnd(36)} max ${String(e.max ?? '-').padEnd(12)} ${figures}${!moved && e.note ? ` (${e.note})` : ''}`);
+    out.push(
+      `  ${what.padEnd(30)} ${seq.padEnd(36)} max ${String(e.max ?? '-').padEnd(12)} ${figures}${!moved && e.note ? ` (${e.note})` : ''}`,
+    );
   }
   return out;
 }
@@ -37,7 +41,9 @@ export function sequencesLines(r: SequencesReport): string[] {
  * (`TANDEM_ERR_LEGACY_WRITE_REFUSED` for --side legacy before write cutover).
  */
 export function registerSequences(program: Command): void {
-  const seq = program.command('sequences').description('sequences, identity and AUTO_INCREMENT counters of the entities\' tables');
+  const seq = program
+    .command('sequences')
+    .description("sequences, identity and AUTO_INCREMENT counters of the entities' tables");
   seq
     .command('advance')
     .description('move every sequence of one side past the copied keys (never lowers one)')
@@ -55,7 +61,17 @@ export function registerSequences(program: Command): void {
         await ensureControlSchema(ctx.control);
         const r = await advanceSequences(ctx.migration, opts.side, { dryRun: opts.dryRun, margin: opts.margin ?? 0 });
         process.stdout.write(opts.json ? `${JSON.stringify(r, null, 2)}\n` : `${sequencesLines(r).join('\n')}\n`);
-        await auditSafely(ctx, { command: 'sequences advance', args, outcome: 'ok', detail: `${r.dryRun ? 'would advance' : 'advanced'} ${r.advanced} sequence(s) on ${r.side}: ${r.entries.filter((e) => e.to !== null && e.from !== e.to).map((e) => `${e.table}.${e.column} ${e.from}→${e.to}`).join(', ') || 'none'}` });
+        await auditSafely(ctx, {
+          command: 'sequences advance',
+          args,
+          outcome: 'ok',
+          detail: `${r.dryRun ? 'would advance' : 'advanced'} ${r.advanced} sequence(s) on ${r.side}: ${
+            r.entries
+              .filter((e) => e.to !== null && e.from !== e.to)
+              .map((e) => `${e.table}.${e.column} ${e.from}→${e.to}`)
+              .join(', ') || 'none'
+          }`,
+        });
         process.exitCode = EXIT.ok;
       } catch (e) {
         if (ctx) await auditSafely(ctx, { command: 'sequences advance', args, outcome: 'error', detail: errorLine(e) });

@@ -13,9 +13,13 @@ export function registerShadow(program: Command): void {
     .description('set the share of keys whose new read is shadowed (compared, never served): 0 to 100, two decimals')
     .argument('<percent>', 'percentage of keys, 0 to 100 (e.g. 10 or 12.5)')
     .action(async (percent: string, _opts: unknown, cmd: Command) => {
-      await routingCommand(cmd, () => void parsePercent(percent, 'the shadow percentage'), async (control) => {
-        const r = await setShadowPercent(control, percent);
-        return `shadow: ${r.from}% → ${r.to}%`;
-      });
+      await routingCommand(
+        cmd,
+        () => void parsePercent(percent, 'the shadow percentage'),
+        async (control) => {
+          const r = await setShadowPercent(control, percent);
+          return `shadow: ${r.from}% → ${r.to}%`;
+        },
+      );
     });
 }

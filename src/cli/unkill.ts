@@ -8,9 +8,15 @@ export function registerUnkill(program: Command): void {
     .command('unkill')
     .description('clear the kill switch: reads follow the phase and the percentages again')
     .action(async (_opts: unknown, cmd: Command) => {
-      await routingCommand(cmd, () => {}, async (control) => {
-        const r = await unkillRouting(control);
-        return r.from ? 'kill switch: off (routing follows the phase and the percentages)' : 'kill switch: already off';
-      });
+      await routingCommand(
+        cmd,
+        () => {},
+        async (control) => {
+          const r = await unkillRouting(control);
+          return r.from
+            ? 'kill switch: off (routing follows the phase and the percentages)'
+            : 'kill switch: already off';
+        },
+      );
     });
 }

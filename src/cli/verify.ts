@@ -8,7 +8,15 @@ import { verifyMetrics } from '../verify/metrics.js';
 import { mismatchFigures, recordMismatches, type FoundDifference } from '../verify/mismatches.js';
 import { formatCycle, formatReport } from '../verify/report.js';
 import { EXIT_BITS, runVerify, VERIFY_MODES, type VerifyMode, type VerifyReport } from '../verify/run.js';
-import { auditSafely, entityList, openContext, prepareControl, reportError, type CommandContext, stopOnSigint } from './context.js';
+import {
+  auditSafely,
+  entityList,
+  openContext,
+  prepareControl,
+  reportError,
+  type CommandContext,
+  stopOnSigint,
+} from './context.js';
 import { stopOn } from '../runtime/services/service.js';
 import { commandHeartbeat } from './heartbeat.js';
 import { lastVerifyOf, recordLastVerify } from '../runtime/last-verify.js';
@@ -47,11 +55,18 @@ without differences, 9 with differences, 12 a partial sample. On a terminal, ful
 progress on stderr (rows compared / total, %, rows/s, ETA). See docs/verify.md.`;
 
 /** Parses a CLI number: `positive` (> 0) or non-negative; throws TANDEM_ERR_USAGE naming the option. */
-function number(name: string, v: string | undefined, o: { integer?: boolean; zero?: boolean } = {}): number | undefined {
+function number(
+  name: string,
+  v: string | undefined,
+  o: { integer?: boolean; zero?: boolean } = {},
+): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(String(v).replace(/_/g, ''));
   if (!Number.isFinite(n) || (o.zero ? n < 0 : n <= 0) || (o.integer && !Number.isInteger(n)))
-    throw new TandemError('USAGE', `--${name} must be a ${o.zero ? 'non-negative' : 'positive'} ${o.integer ? 'integer' : 'number'}, not ${JSON.stringify(v)}`);
+    throw new TandemError(
+      'USAGE',
+      `--${name} must be a ${o.zero ? 'non-negative' : 'positive'} ${o.integer ? 'integer' : 'number'}, not ${JSON.stringify(v)}`,
+    );
   return n;
 }
 
@@ -65,20 +80,30 @@ function number(name: string, v: string | undefined, o: { integer?: boolean; zer
 export function registerVerify(program: Command): void {
   program
     .command('verify')
-    .description('compare mapping(source) with the target: full streaming, pushed-down checksums, samples or aggregates')
+    .description(
+      'compare mapping(source) with the target: full streaming, pushed-down checksums, samples or aggregates',
+    )
     .option('--mode <mode>', `tier: ${VERIFY_MODES.join(', ')} (default full)`)
     .option('--entity <names>', 'only these entities (comma-separated)')
     .option('--json', 'print the result as JSON')
-    .option('--max-differences <n>', 'budget: stop after N differing keys, and list them (partial report); default: no budget, list 20 (config verify.maxReportedDifferences)')
+    .option(
+      '--max-differences <n>',
+      'budget: stop after N differing keys, and list them (partial report); default: no budget, list 20 (config verify.maxReportedDifferences)',
+    )
     .option('--max-seconds <s>', 'budget: stop starting new work after S seconds (partial report)')
     .option('--max-rows-per-second <n>', 'throttle the checksum tier: source rows per second')
     .option('--chunk-seconds <s>', 'seconds one checksum segment should take (default 0.5)')
     .option('--sample <n>', 'keys per entity of the sample tier (default 1000)')
     .option('--continuous', 're-verify on a schedule (checksum tier), recheck recently applied keys, record mismatches')
-    .option('--interval <s>', 'continuous: seconds between the starts of two passes (default: config '
-      + 'verify.intervalSeconds, else 60)')
-    .option('--lag-seconds <s>', 'seconds a difference must last before it is confirmed (default: with --continuous '
-      + 'config verify.lagSeconds, 30; else 0)')
+    .option(
+      '--interval <s>',
+      'continuous: seconds between the starts of two passes (default: config ' + 'verify.intervalSeconds, else 60)',
+    )
+    .option(
+      '--lag-seconds <s>',
+      'seconds a difference must last before it is confirmed (default: with --continuous ' +
+        'config verify.lagSeconds, 30; else 0)',
+    )
     .option('--cycles <n>', 'continuous: stop after N passes (default: until SIGINT)')
     .addHelpText('after', HELP)
     .action(async (opts: VerifyCliOptions, cmd: Command) => {
@@ -98,10 +123,17 @@ export function registerVerify(program: Command): void {
         return;
       }
       const stop = stopOnSigint('stopping after the statements in flight');
-      const args = { config: configPath, entity: opts.entity ?? null, mode: parsed.mode, continuous: !!opts.continuous };
+      const args = {
+        config: configPath,
+        entity: opts.entity ?? null,
+        mode: parsed.mode,
+        continuous: !!opts.continuous,
+      };
       const hb = await commandHeartbeat(ctx, 'verify', { mode: parsed.mode, continuous: !!opts.continuous });
       try {
-        process.exitCode = opts.continuous ? await continuous(ctx, parsed, opts, stop.signal, args) : await oneShot(ctx, parsed, opts, stop.signal, args);
+        process.exitCode = opts.continuous
+          ? await continuous(ctx, parsed, opts, stop.signal, args)
+          : await oneShot(ctx, parsed, opts, stop.signal, args);
       } catch (e) {
         await auditSafely(ctx, { command: 'verify', args, outcome: 'error', detail: errorLine(e) });
         process.exitCode = reportError(e);
@@ -120,9 +152,15 @@ export const DEFAULT_CONTINUOUS_INTERVAL = 60;
 
 function parseOptions(opts: VerifyCliOptions) {
   const mode = (opts.mode ?? (opts.continuous ? 'checksum' : 'full')) as VerifyMode;
-  if (!VERIFY_MODES.includes(mode)) throw new TandemError('USAGE', `--mode must be one of ${VERIFY_MODES.join(', ')}, not ${JSON.stringify(opts.mode)}`);
-  if (opts.continuous && mode !== 'checksum') throw new TandemError('USAGE', '--continuous runs the checksum tier; leave out --mode or give --mode checksum');
-  for (const o of ['interval', 'cycles'] as const) if (opts[o] !== undefined && !opts.continuous) throw new TandemError('USAGE', `--${o} needs --continuous`);
+  if (!VERIFY_MODES.includes(mode))
+    throw new TandemError(
+      'USAGE',
+      `--mode must be one of ${VERIFY_MODES.join(', ')}, not ${JSON.stringify(opts.mode)}`,
+    );
+  if (opts.continuous && mode !== 'checksum')
+    throw new TandemError('USAGE', '--continuous runs the checksum tier; leave out --mode or give --mode checksum');
+  for (const o of ['interval', 'cycles'] as const)
+    if (opts[o] !== undefined && !opts.continuous) throw new TandemError('USAGE', `--${o} needs --continuous`);
   if (opts.sample !== undefined && mode !== 'sample') throw new TandemError('USAGE', '--sample needs --mode sample');
   return {
     mode,
@@ -142,7 +180,13 @@ function parseOptions(opts: VerifyCliOptions) {
  * reporter with the verb `compared`, one line per entity, ended with a newline when the run stops. Null off a
  * terminal: no progress output there.
  */
-export function verifyProgress(log: Logger, out: NodeJS.WriteStream = process.stderr): { update: (p: { entity: string; compared: number; total: number; done: boolean }) => void; close: () => void } | null {
+export function verifyProgress(
+  log: Logger,
+  out: NodeJS.WriteStream = process.stderr,
+): {
+  update: (p: { entity: string; compared: number; total: number; done: boolean }) => void;
+  close: () => void;
+} | null {
   if (!out.isTTY) return null;
   const reporter = new ProgressReporter(out, log, { verb: 'compared', event: 'verify.progress', logWhenNotTty: false });
   let current: string | null = null;
@@ -169,7 +213,13 @@ export function auditOutcome(r: Pick<VerifyReport, 'ok' | 'complete' | 'exhausti
 }
 
 /** One verification: report, record the differing keys as mismatches, audit. Returns the exit code. */
-async function oneShot(ctx: CommandContext, p: Parsed, opts: VerifyCliOptions, signal: AbortSignal, args: Record<string, unknown>): Promise<number> {
+async function oneShot(
+  ctx: CommandContext,
+  p: Parsed,
+  opts: VerifyCliOptions,
+  signal: AbortSignal,
+  args: Record<string, unknown>,
+): Promise<number> {
   const found = new Map<string, FoundDifference[]>(ctx.entities.map((e) => [e.name, []]));
   const progress = verifyProgress(ctx.log);
   const startedAt = new Date().toISOString();
@@ -192,9 +242,12 @@ async function oneShot(ctx: CommandContext, p: Parsed, opts: VerifyCliOptions, s
   await prepareControl(ctx);
   // the last verification of each entity, for tandem status
   await recordLastVerify(ctx.control, lastVerifyOf(report, startedAt)).catch((e) =>
-    ctx.log.warn({ event: 'verify.record_failed', err: errorLine(e) }, 'could not record the last verification'));
+    ctx.log.warn({ event: 'verify.record_failed', err: errorLine(e) }, 'could not record the last verification'),
+  );
   const mismatches = await record(ctx, found, p.lagSeconds ?? 0, signal);
-  process.stdout.write(opts.json ? `${JSON.stringify(mismatches ? { ...report, mismatches } : report)}\n` : `${formatReport(report)}\n`);
+  process.stdout.write(
+    opts.json ? `${JSON.stringify(mismatches ? { ...report, mismatches } : report)}\n` : `${formatReport(report)}\n`,
+  );
   await auditSafely(ctx, {
     command: 'verify',
     args,
@@ -206,7 +259,19 @@ async function oneShot(ctx: CommandContext, p: Parsed, opts: VerifyCliOptions, s
       compared: report.compared,
       rowsTotal: report.rowsTotal,
       ...(report.parityLowerBound !== undefined ? { parityLowerBound: report.parityLowerBound } : {}),
-      entities: report.entities.map((e) => (e.mode === 'quick' ? { entity: e.entity, mode: e.mode, differing: e.differing.length } : { entity: e.entity, mode: e.mode, parity: e.parity, missing: e.missing, extra: e.extra, different: e.different, complete: e.complete })),
+      entities: report.entities.map((e) =>
+        e.mode === 'quick'
+          ? { entity: e.entity, mode: e.mode, differing: e.differing.length }
+          : {
+              entity: e.entity,
+              mode: e.mode,
+              parity: e.parity,
+              missing: e.missing,
+              extra: e.extra,
+              different: e.different,
+              complete: e.complete,
+            },
+      ),
     }),
   });
   return report.exitCode;
@@ -217,7 +282,12 @@ async function oneShot(ctx: CommandContext, p: Parsed, opts: VerifyCliOptions, s
  * with one, pending, then compared again after the lag (confirmed or resolved). A failure to record is logged,
  * never fatal.
  */
-async function record(ctx: CommandContext, found: Map<string, FoundDifference[]>, lagSeconds: number, signal: AbortSignal): Promise<Record<string, unknown> | null> {
+async function record(
+  ctx: CommandContext,
+  found: Map<string, FoundDifference[]>,
+  lagSeconds: number,
+  signal: AbortSignal,
+): Promise<Record<string, unknown> | null> {
   try {
     const now = Date.now();
     let any = false;
@@ -229,21 +299,38 @@ async function record(ctx: CommandContext, found: Map<string, FoundDifference[]>
     if (!any || lagSeconds === 0) return null;
     await new Promise<void>((res) => {
       const t = setTimeout(res, lagSeconds * 1000);
-      signal.addEventListener('abort', () => { clearTimeout(t); res(); }, { once: true });
+      signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(t);
+          res();
+        },
+        { once: true },
+      );
     });
     const moved: Record<string, unknown> = {};
-    for (const e of ctx.entities) moved[e.name] = await recheckMismatches(ctx.source, ctx.target, ctx.control, e, Date.now(), lagSeconds * 1000);
+    for (const e of ctx.entities)
+      moved[e.name] = await recheckMismatches(ctx.source, ctx.target, ctx.control, e, Date.now(), lagSeconds * 1000);
     const names = ctx.entities.map((e) => e.name);
     const { counts, origins } = await mismatchFigures(ctx.control, names);
     return { rechecked: moved, counts, origins };
   } catch (err) {
-    ctx.log.warn({ event: 'verify.record_failed', err: (err as Error).message }, 'could not record mismatches in the control plane');
+    ctx.log.warn(
+      { event: 'verify.record_failed', err: (err as Error).message },
+      'could not record mismatches in the control plane',
+    );
     return null;
   }
 }
 
 /** Continuous reconciliation until SIGINT or --cycles. Exit code of the last cycle. */
-async function continuous(ctx: CommandContext, p: Parsed, opts: VerifyCliOptions, signal: AbortSignal, args: Record<string, unknown>): Promise<number> {
+async function continuous(
+  ctx: CommandContext,
+  p: Parsed,
+  opts: VerifyCliOptions,
+  signal: AbortSignal,
+  args: Record<string, unknown>,
+): Promise<number> {
   await prepareControl(ctx);
   let last: CycleReport | null = null;
   // the flags override the config (verify.intervalSeconds, verify.lagSeconds), which overrides the defaults
@@ -259,7 +346,9 @@ async function continuous(ctx: CommandContext, p: Parsed, opts: VerifyCliOptions
     onError: 'fail',
     onCycle: (c) => {
       last = c;
-      process.stdout.write(opts.json ? `${JSON.stringify({ ...c, metrics: verifyMetrics.snapshot() })}\n` : `${formatCycle(c)}\n`);
+      process.stdout.write(
+        opts.json ? `${JSON.stringify({ ...c, metrics: verifyMetrics.snapshot() })}\n` : `${formatCycle(c)}\n`,
+      );
     },
   });
   await svc.start();
@@ -268,6 +357,18 @@ async function continuous(ctx: CommandContext, p: Parsed, opts: VerifyCliOptions
   const l = last as CycleReport | null;
   const confirmed = l ? Object.values(l.mismatches).some((m) => m.confirmed > 0) : false;
   const partial = !l || !(l.pass as VerifyReport).complete;
-  await auditSafely(ctx, { command: 'verify', args, outcome: confirmed ? 'differences' : partial ? 'interrupted' : 'ok', detail: l ? JSON.stringify({ cycles: l.cycle, headline: l.pass.headline, complete: l.pass.complete, mismatches: l.mismatches }) : undefined });
+  await auditSafely(ctx, {
+    command: 'verify',
+    args,
+    outcome: confirmed ? 'differences' : partial ? 'interrupted' : 'ok',
+    detail: l
+      ? JSON.stringify({
+          cycles: l.cycle,
+          headline: l.pass.headline,
+          complete: l.pass.complete,
+          mismatches: l.mismatches,
+        })
+      : undefined,
+  });
   return (confirmed ? EXIT_BITS.differences : 0) | (partial ? EXIT_BITS.partial : 0);
 }

@@ -36,21 +36,38 @@ export function parseConfig(input: unknown, origin = 'config'): TandemConfig {
  */
 export async function loadConfig(file: string): Promise<TandemConfig> {
   const path = resolve(file);
-  if (!existsSync(path)) throw new TandemError('CONFIG_NOT_FOUND', `config file ${file} does not exist (run \`tandem init\` to write one, or pass --config)`);
+  if (!existsSync(path))
+    throw new TandemError(
+      'CONFIG_NOT_FOUND',
+      `config file ${file} does not exist (run \`tandem init\` to write one, or pass --config)`,
+    );
   // `import … from 'tandem'` in the config gets this very module instance (loading Tandem a second time
   // through jiti would cost seconds); the alias covers deep imports of it
   const self = await import('../index.js');
-  const jiti = createJiti(import.meta.url, { virtualModules: { tandem: self }, alias: { tandem: selfEntry() }, moduleCache: false, fsCache: false, interopDefault: true });
+  const jiti = createJiti(import.meta.url, {
+    virtualModules: { tandem: self },
+    alias: { tandem: selfEntry() },
+    moduleCache: false,
+    fsCache: false,
+    interopDefault: true,
+  });
   let mod: unknown;
   try {
     mod = await jiti.import(path, { default: true });
   } catch (e) {
     const msg = (e as Error)?.message?.split('\n')[0] ?? String(e);
     // a parse failure is a syntax error; anything else was thrown by the config's own code while it ran
-    if (e instanceof SyntaxError || /ParseError|Unexpected token|Expected|Unterminated|SyntaxError/.test(`${(e as Error)?.name} ${msg}`))
+    if (
+      e instanceof SyntaxError ||
+      /ParseError|Unexpected token|Expected|Unterminated|SyntaxError/.test(`${(e as Error)?.name} ${msg}`)
+    )
       throw new TandemError('CONFIG_SYNTAX', `config file ${file} has a syntax error: ${msg}`, {}, { cause: e });
     throw new TandemError('CONFIG_INVALID', `config file ${file} threw while loading: ${msg}`, {}, { cause: e });
   }
-  if (mod === undefined || mod === null) throw new TandemError('CONFIG_INVALID', `config file ${file} has no default export (export default defineConfig({...}))`);
+  if (mod === undefined || mod === null)
+    throw new TandemError(
+      'CONFIG_INVALID',
+      `config file ${file} has no default export (export default defineConfig({...}))`,
+    );
   return parseConfig(mod, file);
 }

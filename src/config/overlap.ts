@@ -26,7 +26,9 @@ export interface EntityTables {
 /** How two stores were found to be one, for the error message. */
 type Sameness = 'url' | 'server' | null;
 
-/** Table names compare case-insensitively where the engine may fold them (MySQL/MariaDB, SQLite; unknown dialects too). */
+/**
+ * Table names compare case-insensitively where the engine may fold them (MySQL/MariaDB, SQLite; unknown dialects too).
+ */
 function norm(dialect: Dialect | undefined, table: string): string {
   return dialect && capabilitiesFor(dialect).tableNameCase === 'sensitive' ? table : table.toLowerCase();
 }
@@ -39,7 +41,9 @@ function dialectOf(url: string): Dialect | undefined {
   }
 }
 
-/** True when the URLs name one store; a URL that does not parse is compared by the stores (openStore rejects it anyway). */
+/**
+ * True when the URLs name one store; a URL that does not parse is compared by the stores (openStore rejects it anyway).
+ */
 function sameByUrl(a: string, b: string): boolean {
   try {
     return sameStore(a, b);
@@ -66,7 +70,12 @@ function serverIdentityOf(store: Store): Promise<string | null> {
  * Also refuses a target table that is one of Tandem's own control tables (`tandem_*` on MySQL/SQLite, schema
  * `tandem` on PostgreSQL), whatever the stores.
  */
-export function checkEntityTables(entities: EntityTables[], sourceUrl: string, targetUrl: string, same: Sameness): void {
+export function checkEntityTables(
+  entities: EntityTables[],
+  sourceUrl: string,
+  targetUrl: string,
+  same: Sameness,
+): void {
   const dialect = dialectOf(targetUrl);
   const targetSchema = (() => {
     try {
@@ -81,7 +90,11 @@ export function checkEntityTables(entities: EntityTables[], sourceUrl: string, t
     for (const t of e.targetTables) {
       const controlLike = schemas ? targetSchema === 'tandem' : t.toLowerCase().startsWith('tandem_');
       if (controlLike)
-        throw new TandemError('CONFIG_INVALID', `entity ${e.entity}: target table "${t}" of ${redactUrl(targetUrl)} is in Tandem's own control namespace (${schemas ? 'schema tandem' : 'prefix tandem_'}); write the entity to another table`, { entity: e.entity, table: t });
+        throw new TandemError(
+          'CONFIG_INVALID',
+          `entity ${e.entity}: target table "${t}" of ${redactUrl(targetUrl)} is in Tandem's own control namespace (${schemas ? 'schema tandem' : 'prefix tandem_'}); write the entity to another table`,
+          { entity: e.entity, table: t },
+        );
     }
   }
   if (!same) return;
@@ -104,7 +117,11 @@ export function checkEntityTables(entities: EntityTables[], sourceUrl: string, t
 
 /** The entities of a config as {@link EntityTables}. */
 export function configTables(config: TandemConfig): EntityTables[] {
-  return Object.entries(config.entities).map(([entity, e]) => ({ entity, sourceTable: e.table, targetTables: e.targets.map((t) => t.table) }));
+  return Object.entries(config.entities).map(([entity, e]) => ({
+    entity,
+    sourceTable: e.table,
+    targetTables: e.targets.map((t) => t.table),
+  }));
 }
 
 /**
@@ -112,7 +129,12 @@ export function configTables(config: TandemConfig): EntityTables[] {
  * real paths of SQLite files and PGlite folders; see `storeIdentity`). Throws `TANDEM_ERR_CONFIG_INVALID`.
  */
 export function assertDistinctTablesByUrl(config: Pick<TandemConfig, 'source' | 'target' | 'entities'>): void {
-  checkEntityTables(configTables(config as TandemConfig), config.source, config.target, sameByUrl(config.source, config.target) ? 'url' : null);
+  checkEntityTables(
+    configTables(config as TandemConfig),
+    config.source,
+    config.target,
+    sameByUrl(config.source, config.target) ? 'url' : null,
+  );
 }
 
 /**
@@ -120,7 +142,13 @@ export function assertDistinctTablesByUrl(config: Pick<TandemConfig, 'source' | 
  * which also catches DNS names and port forwards to one server. Writes nothing. Throws
  * `TANDEM_ERR_CONFIG_INVALID`; a store whose identity query fails makes this reject with that store's error.
  */
-export async function assertDistinctTables(entities: EntityTables[], sourceUrl: string, targetUrl: string, source: Store, target: Store): Promise<void> {
+export async function assertDistinctTables(
+  entities: EntityTables[],
+  sourceUrl: string,
+  targetUrl: string,
+  source: Store,
+  target: Store,
+): Promise<void> {
   let same: Sameness = sameByUrl(sourceUrl, targetUrl) || source === target ? 'url' : null;
   if (!same) {
     const [a, b] = await Promise.all([serverIdentityOf(source), serverIdentityOf(target)]);

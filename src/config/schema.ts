@@ -24,15 +24,32 @@ import type { Row } from '../stores/types.js';
  */
 
 /** Casts a declarative mapping can apply (pushed down to SQL by later verify tiers). */
-export const CASTS = ['text', 'integer', 'decimal', 'float', 'boolean', 'timestamp', 'date', 'json', 'lower', 'upper', 'trim'] as const;
+export const CASTS = [
+  'text',
+  'integer',
+  'decimal',
+  'float',
+  'boolean',
+  'timestamp',
+  'date',
+  'json',
+  'lower',
+  'upper',
+  'trim',
+] as const;
 export type Cast = (typeof CASTS)[number];
 
 /** A TypeScript transform: the whole source row in, the target value out. */
 export type ColumnTransform = (row: Row) => unknown;
 
-const fn = <T>(what: string) => z.custom<T>((v) => typeof v === 'function', { message: `expected a function (${what})` });
+const fn = <T>(what: string) =>
+  z.custom<T>((v) => typeof v === 'function', { message: `expected a function (${what})` });
 
-const identifier = z.string().min(1, 'must not be empty').max(128, 'at most 128 characters').refine((s) => !s.includes('\u0000'), 'must not contain NUL');
+const identifier = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(128, 'at most 128 characters')
+  .refine((s) => !s.includes('\u0000'), 'must not contain NUL');
 
 /**
  * How one target column gets its value:
@@ -53,7 +70,9 @@ export type ColumnSpec = z.infer<typeof columnSpecSchema>;
 export const targetSchema = z
   .object({
     table: identifier,
-    columns: z.record(identifier, columnSpecSchema).refine((r) => Object.keys(r).length > 0, 'must map at least one column'),
+    columns: z
+      .record(identifier, columnSpecSchema)
+      .refine((r) => Object.keys(r).length > 0, 'must map at least one column'),
     /** Optional final touch on the mapped row: `(sourceRow, mappedRow) => mappedRow`. */
     transform: fn<(source: Row, mapped: Row) => Row>('row transform (source, mapped) => mapped').optional(),
   })
@@ -110,7 +129,15 @@ export const identitySchema = z
       .strict()
       .optional(),
     /** Firebase scrypt project parameters (src/identity/types.ts `FirebaseScryptParams`). */
-    firebase: z.object({ signerKey: z.string().min(1), saltSeparator: z.string(), rounds: z.number().int(), memCost: z.number().int() }).strict().optional(),
+    firebase: z
+      .object({
+        signerKey: z.string().min(1),
+        saltSeparator: z.string(),
+        rounds: z.number().int(),
+        memCost: z.number().int(),
+      })
+      .strict()
+      .optional(),
     /** WordPress password trimming for `$wp$` / `$P$` hashes (default true). */
     wordpressTrim: z.boolean().optional(),
   })
@@ -135,7 +162,12 @@ export const entitySchema = z
      * the new rows of the key, given as `{ targetTable: row }`.
      */
     reverse: z
-      .object({ columns: z.record(identifier, fn<(rows: Record<string, Row>) => unknown>('reverse column (rows by target table) => value')) })
+      .object({
+        columns: z.record(
+          identifier,
+          fn<(rows: Record<string, Row>) => unknown>('reverse column (rows by target table) => value'),
+        ),
+      })
       .strict()
       .optional(),
     /** Identity bridge settings: login identifier and password columns, hash-format options (docs/identity.md). */
@@ -174,7 +206,10 @@ export const ROUTING_DEFAULTS = {
  */
 export const routingSchema = z
   .object({
-    /** Mixed into every bucket: `bucket = floor(murmur3_x86_32(salt + ":" + key) × 10000 / 2³²)`. Changing it moves every key. */
+    /**
+     * Mixed into every bucket: `bucket = floor(murmur3_x86_32(salt + ":" + key) × 10000 / 2³²)`. Changing it moves
+     * every key.
+     */
     salt: z.string().max(200).default(ROUTING_DEFAULTS.salt),
     /** Per entity, what to bucket by instead of the whole key (key column(s) or a function of the key). */
     bucketBy: z.record(identifier, bucketBySchema).optional(),
@@ -182,11 +217,16 @@ export const routingSchema = z
     refreshMs: z.number().int().min(50).max(60_000).default(ROUTING_DEFAULTS.refreshMs),
     /** An instance that cannot read the control plane for longer than this serves legacy only. Default 30. */
     failSafeSeconds: z.number().positive().max(3600).default(ROUTING_DEFAULTS.failSafeSeconds),
-    /** Default budget of a read served by new before it falls back to legacy, ms (`reads(…, { budgetMs })`). Default 100. */
+    /**
+     * Default budget of a read served by new before it falls back to legacy, ms (`reads(…, { budgetMs })`). Default
+     * 100.
+     */
     budgetMs: z.number().positive().max(60_000).default(ROUTING_DEFAULTS.budgetMs),
     /** A detached shadow read of new not done by then is dropped (not compared), ms. Default 1000. */
     shadowDeadlineMs: z.number().positive().max(600_000).default(ROUTING_DEFAULTS.shadowDeadlineMs),
-    /** Most shadow reads in flight per instance; over it a shadow read is dropped and counted, never queued. Default 64. */
+    /**
+     * Most shadow reads in flight per instance; over it a shadow read is dropped and counted, never queued. Default 64.
+     */
     maxConcurrentShadow: z.number().int().positive().max(100_000).default(ROUTING_DEFAULTS.maxConcurrentShadow),
   })
   .strict();
@@ -212,7 +252,10 @@ export const guardSchema = z
   .object({
     /** Seconds of the sliding window the guard judges (every instance's published windows in it). Default 60. */
     windowSeconds: z.number().int().min(5).max(3600).default(GUARD_DEFAULTS.windowSeconds),
-    /** Fewest reads of `new` in the window for a verdict; fewer is `insufficient`, never a pass or a failure. Default 100. */
+    /**
+     * Fewest reads of `new` in the window for a verdict; fewer is `insufficient`, never a pass or a failure. Default
+     * 100.
+     */
     minSamples: z.number().int().min(1).max(1_000_000_000).default(GUARD_DEFAULTS.minSamples),
     /** Trips when (errors + timeouts + fallbacks) / reads of `new` exceeds it. Default 0.01 (1 %). */
     maxErrorRate: z.number().min(0).max(1).default(GUARD_DEFAULTS.maxErrorRate),
@@ -227,7 +270,12 @@ export const guardSchema = z
      * Seconds after a trip before `tandem canary N` may advance the canary again; at least `windowSeconds`, so the
      * next verdict is reached on windows published after the trip. Default 300.
      */
-    cooldownSeconds: z.number().int().min(0).max(86_400 * 7).default(GUARD_DEFAULTS.cooldownSeconds),
+    cooldownSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(86_400 * 7)
+      .default(GUARD_DEFAULTS.cooldownSeconds),
     /** Seconds between two evaluations by `tandem run`. Default 2. */
     intervalSeconds: z.number().positive().max(300).default(GUARD_DEFAULTS.intervalSeconds),
     /** Seconds between two publications of an instance's windows. Default 2. */
@@ -246,7 +294,9 @@ export const configSchema = z
     target: z.string().min(1, 'must be a store URL'),
     /** Where the audit log lives; default: the target. Ledger and checkpoints always live in the target. */
     control: z.string().min(1).optional(),
-    entities: z.record(identifier, entitySchema).refine((r) => Object.keys(r).length > 0, 'must name at least one entity'),
+    entities: z
+      .record(identifier, entitySchema)
+      .refine((r) => Object.keys(r).length > 0, 'must name at least one entity'),
     /**
      * A broker between the primary and the relay, optional: `url` is `amqp://…` (RabbitMQ), `nats://…` (NATS
      * JetStream) or `redis://…` (Redis Streams); `name` the queue/stream (default `tandem_changes`).
@@ -254,7 +304,10 @@ export const configSchema = z
     transport: z
       .object({
         url: z.string().min(1, 'must be a broker URL'),
-        name: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'letters, digits, _ and - only').default('tandem_changes'),
+        name: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]{1,100}$/, 'letters, digits, _ and - only')
+          .default('tandem_changes'),
       })
       .strict()
       .optional(),
@@ -266,7 +319,10 @@ export const configSchema = z
         chunkSeconds: z.number().positive().max(60).default(0.5),
         /** Rows in the first chunk. Default 1000. */
         initialChunkRows: z.number().int().positive().max(1_000_000).default(1000),
-        /** Largest chunk. Default 5,000 (bounds memory: two chunks are in flight at once; larger chunks were not faster). */
+        /**
+         * Largest chunk. Default 5,000 (bounds memory: two chunks are in flight at once; larger chunks were not
+         * faster).
+         */
         maxChunkRows: z.number().int().positive().max(1_000_000).default(5_000),
         /** Throttle: rows per second, across the backfill. Default none. */
         maxRowsPerSecond: z.number().positive().optional(),
@@ -314,7 +370,12 @@ export const configSchema = z
   .superRefine((c, ctx) => {
     // routing.bucketBy names entities: a typo must not silently bucket by the whole key
     for (const name of Object.keys(c.routing?.bucketBy ?? {}))
-      if (!Object.hasOwn(c.entities, name)) ctx.addIssue({ code: 'custom', path: ['routing', 'bucketBy', name], message: `no entity named ${name} (entities: ${Object.keys(c.entities).join(', ')})` });
+      if (!Object.hasOwn(c.entities, name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routing', 'bucketBy', name],
+          message: `no entity named ${name} (entities: ${Object.keys(c.entities).join(', ')})`,
+        });
   });
 
 /** The config as written by the user (before defaults). */
@@ -337,6 +398,9 @@ export function defineConfig(config: TandemConfigInput): TandemConfigInput {
  */
 export function env(name: string): string {
   const v = process.env[name];
-  if (v === undefined || v === '') throw new Error(`environment variable ${name} is not set (it holds a store URL with its password; set it before running tandem)`);
+  if (v === undefined || v === '')
+    throw new Error(
+      `environment variable ${name} is not set (it holds a store URL with its password; set it before running tandem)`,
+    );
   return v;
 }

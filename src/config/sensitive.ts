@@ -23,7 +23,10 @@ export function closestName(name: string, names: Iterable<string>): string | nul
   let bestD = Math.max(2, Math.floor(name.length / 3)) + 1;
   for (const n of names) {
     const dd = distance(name.toLowerCase(), n.toLowerCase());
-    if (dd < bestD) { best = n; bestD = dd; }
+    if (dd < bestD) {
+      best = n;
+      bestD = dd;
+    }
   }
   return best;
 }
@@ -36,16 +39,29 @@ export function closestName(name: string, names: Iterable<string>): string | nul
  * too (verify redacts by target column). Returns the set of names verify and errors redact: the names given,
  * plus `table.column` of each target column fed by a sensitive source column.
  */
-export function resolveSensitive(entity: string, names: readonly string[] | undefined, source: TableInfo, targets: ResolvedTarget[]): Set<string> {
+export function resolveSensitive(
+  entity: string,
+  names: readonly string[] | undefined,
+  source: TableInfo,
+  targets: ResolvedTarget[],
+): Set<string> {
   const out = new Set<string>();
   if (!names?.length) return out;
   const sourceCols = new Set(source.columns.map((c) => c.name));
   const targetCols = new Set<string>();
-  for (const t of targets) for (const c of t.table.columns) { targetCols.add(c.name); targetCols.add(`${t.table.name}.${c.name}`); }
+  for (const t of targets)
+    for (const c of t.table.columns) {
+      targetCols.add(c.name);
+      targetCols.add(`${t.table.name}.${c.name}`);
+    }
   for (const n of names) {
     if (!sourceCols.has(n) && !targetCols.has(n)) {
       const hint = closestName(n, [...sourceCols, ...targetCols]);
-      throw new TandemError('CONFIG_INVALID', `entity ${entity}: sensitive column "${n}" is neither a column of source table "${source.name}" nor of its target tables${hint ? ` (did you mean "${hint}"?)` : ''}`, { entity, column: n });
+      throw new TandemError(
+        'CONFIG_INVALID',
+        `entity ${entity}: sensitive column "${n}" is neither a column of source table "${source.name}" nor of its target tables${hint ? ` (did you mean "${hint}"?)` : ''}`,
+        { entity, column: n },
+      );
     }
     out.add(n);
     if (!sourceCols.has(n)) continue;

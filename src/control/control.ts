@@ -10,7 +10,8 @@ export { decodeKeyValues, encodeKeyValues } from '../outbox/outbox.js';
 
 /**
  * Creates or upgrades the control-plane tables in `store` (idempotent; safe to run from several processes at
- * once: PostgreSQL takes an advisory lock, MySQL a named lock, SQLite an immediate transaction — `sql.ddl.lock`). Returns the
+ * once: PostgreSQL takes an advisory lock, MySQL a named lock, SQLite an immediate transaction — `sql.ddl.lock`).
+ * Returns the
  * schema version. Throws TANDEM_ERR_CONTROL_SCHEMA when the store holds a newer schema than this build knows.
  */
 export async function ensureControlSchema(store: Store): Promise<number> {
@@ -19,15 +20,25 @@ export async function ensureControlSchema(store: Store): Promise<number> {
   const { ddl } = store.sql;
   const run = async (db: Executor) => {
     if (ddl.createNamespace) await db.execute(ddl.createNamespace);
-    await db.execute(`CREATE TABLE IF NOT EXISTS ${mig} (version integer NOT NULL PRIMARY KEY, description ${ddl.text(200)} NOT NULL, applied_at ${ddl.ts} NOT NULL DEFAULT ${store.sql.now()})`);
-    const done = new Set((await db.query<{ version: number | string }>(`SELECT version FROM ${mig}`)).map((r) => Number(r.version)));
+    await db.execute(
+      `CREATE TABLE IF NOT EXISTS ${mig} (version integer NOT NULL PRIMARY KEY, description ${ddl.text(200)} NOT NULL, applied_at ${ddl.ts} NOT NULL DEFAULT ${store.sql.now()})`,
+    );
+    const done = new Set(
+      (await db.query<{ version: number | string }>(`SELECT version FROM ${mig}`)).map((r) => Number(r.version)),
+    );
     const newest = Math.max(0, ...done);
     if (newest > CONTROL_SCHEMA_VERSION)
-      throw new TandemError('CONTROL_SCHEMA', `control plane in ${store.url} is at schema version ${newest}; this Tandem knows up to ${CONTROL_SCHEMA_VERSION} — upgrade Tandem`);
+      throw new TandemError(
+        'CONTROL_SCHEMA',
+        `control plane in ${store.url} is at schema version ${newest}; this Tandem knows up to ${CONTROL_SCHEMA_VERSION} — upgrade Tandem`,
+      );
     for (const m of migrations(store.dialect)) {
       if (done.has(m.version)) continue;
       for (const s of m.statements(t)) await db.execute(s);
-      await db.execute(`INSERT INTO ${mig} (version, description) VALUES (${store.sql.param(1)}, ${store.sql.param(2)})`, [m.version, m.description]);
+      await db.execute(
+        `INSERT INTO ${mig} (version, description) VALUES (${store.sql.param(1)}, ${store.sql.param(2)})`,
+        [m.version, m.description],
+      );
     }
     return CONTROL_SCHEMA_VERSION;
   };
@@ -48,7 +59,9 @@ export async function ensureControlSchema(store: Store): Promise<number> {
 /** The control-plane schema version of a store, or 0 when Tandem has never run there. Writes nothing. */
 export async function controlSchemaVersion(store: Store): Promise<number> {
   try {
-    const r = await store.query<{ v: number | string | null }>(`SELECT max(version) AS v FROM ${store.controlTable('schema_migrations')}`);
+    const r = await store.query<{ v: number | string | null }>(
+      `SELECT max(version) AS v FROM ${store.controlTable('schema_migrations')}`,
+    );
     return Number(r[0]?.v ?? 0);
   } catch {
     return 0;
@@ -70,7 +83,11 @@ export interface AuditEntry {
 /** `user@host` of this process, for the audit log. */
 export function actor(): string {
   let user = 'unknown';
-  try { user = userInfo().username; } catch { /* no passwd entry */ }
+  try {
+    user = userInfo().username;
+  } catch {
+    /* no passwd entry */
+  }
   return `${user}@${hostname()}`;
 }
 
@@ -85,8 +102,13 @@ export async function audit(store: Store, e: AuditEntry): Promise<void> {
 }
 
 /** The last `limit` audit entries, newest first. */
-export async function recentAudit(store: Store, limit = 10): Promise<{ at: string; command: string; actor: string; outcome: string; detail: string | null }[]> {
-  return store.query(`SELECT at, command, actor, outcome, detail FROM ${store.controlTable('audit_log')} ORDER BY id DESC LIMIT ${Math.floor(limit)}`);
+export async function recentAudit(
+  store: Store,
+  limit = 10,
+): Promise<{ at: string; command: string; actor: string; outcome: string; detail: string | null }[]> {
+  return store.query(
+    `SELECT at, command, actor, outcome, detail FROM ${store.controlTable('audit_log')} ORDER BY id DESC LIMIT ${Math.floor(limit)}`,
+  );
 }
 
 /** A backfill checkpoint: where an entity's keyset scan stands. `lastKey` holds the raw source key values. */
@@ -125,7 +147,9 @@ export async function readCheckpoint(db: Executor, store: Store, entity: string)
 
 /** All checkpoints of a store. */
 export async function listCheckpoints(store: Store): Promise<Checkpoint[]> {
-  const names = await store.query<{ entity: string }>(`SELECT entity FROM ${store.controlTable('checkpoints')} ORDER BY entity`);
+  const names = await store.query<{ entity: string }>(
+    `SELECT entity FROM ${store.controlTable('checkpoints')} ORDER BY entity`,
+  );
   const out: Checkpoint[] = [];
   for (const n of names) out.push((await readCheckpoint(store, store, n.entity))!);
   return out;
@@ -136,16 +160,28 @@ export async function listCheckpoints(store: Store): Promise<Checkpoint[]> {
  * entity's backfill lease) it happens only while that lease is still this holder's (else TANDEM_ERR_LEASE_LOST,
  * nothing written).
  */
-export async function startCheckpoint(store: Store, entity: string, rowsTotal: number, restart: boolean, fence?: Lease): Promise<Checkpoint> {
+export async function startCheckpoint(
+  store: Store,
+  entity: string,
+  rowsTotal: number,
+  restart: boolean,
+  fence?: Lease,
+): Promise<Checkpoint> {
   const p = (i: number) => store.sql.param(i);
   const t = store.controlTable('checkpoints');
   await store.transaction(async (tx) => {
     if (fence) await fenceLease(tx, store, fence);
     const cur = await readCheckpoint(tx, store, entity);
     if (!cur) {
-      await tx.execute(`INSERT INTO ${t} (entity, last_key, rows_copied, rows_applied, rows_total, status) VALUES (${p(1)}, NULL, 0, 0, ${p(2)}, 'running')`, [entity, rowsTotal]);
+      await tx.execute(
+        `INSERT INTO ${t} (entity, last_key, rows_copied, rows_applied, rows_total, status) VALUES (${p(1)}, NULL, 0, 0, ${p(2)}, 'running')`,
+        [entity, rowsTotal],
+      );
     } else if (restart) {
-      await tx.execute(`UPDATE ${t} SET last_key = NULL, rows_copied = 0, rows_applied = 0, rows_total = ${p(1)}, status = 'running', finished_at = NULL WHERE entity = ${p(2)}`, [rowsTotal, entity]);
+      await tx.execute(
+        `UPDATE ${t} SET last_key = NULL, rows_copied = 0, rows_applied = 0, rows_total = ${p(1)}, status = 'running', finished_at = NULL WHERE entity = ${p(2)}`,
+        [rowsTotal, entity],
+      );
     } else {
       await tx.execute(`UPDATE ${t} SET rows_total = ${p(1)} WHERE entity = ${p(2)}`, [rowsTotal, entity]);
     }
@@ -166,7 +202,16 @@ export class ChunkAlreadyCommitted extends Error {}
  * same transaction (which renews the lease): a holder whose lease was taken over gets TANDEM_ERR_LEASE_LOST
  * and its transaction, rows included, rolls back.
  */
-export async function advanceCheckpoint(tx: Executor, store: Store, entity: string, prevKey: unknown[] | null, lastKey: unknown[], copied: number, applied: number, fence?: Lease): Promise<void> {
+export async function advanceCheckpoint(
+  tx: Executor,
+  store: Store,
+  entity: string,
+  prevKey: unknown[] | null,
+  lastKey: unknown[],
+  copied: number,
+  applied: number,
+  fence?: Lease,
+): Promise<void> {
   const p = (i: number) => store.sql.param(i);
   if (fence) await fenceLease(tx, store, fence);
   const now = store.sql.now();
@@ -178,15 +223,24 @@ export async function advanceCheckpoint(tx: Executor, store: Store, entity: stri
   if (n >= 1) return;
   const cur = await tx.query<{ last_key: string | null }>(`SELECT last_key FROM ${t} WHERE entity = ${p(1)}`, [entity]);
   if (cur[0]?.last_key === encodeKeyValues(lastKey)) throw new ChunkAlreadyCommitted();
-  throw new TandemError('INTERNAL', `checkpoint of entity ${entity} was moved by another process; stop the other backfill first`);
+  throw new TandemError(
+    'INTERNAL',
+    `checkpoint of entity ${entity} was moved by another process; stop the other backfill first`,
+  );
 }
 
-/** Marks an entity's backfill done; with `fence`, only while the lease is still this holder's (else TANDEM_ERR_LEASE_LOST). */
+/**
+ * Marks an entity's backfill done; with `fence`, only while the lease is still this holder's (else
+ * TANDEM_ERR_LEASE_LOST).
+ */
 export async function finishCheckpoint(store: Store, entity: string, fence?: Lease): Promise<void> {
   const p = (i: number) => store.sql.param(i);
   const now = store.sql.now();
   await store.transaction(async (tx) => {
     if (fence) await fenceLease(tx, store, fence);
-    await tx.execute(`UPDATE ${store.controlTable('checkpoints')} SET status = 'done', finished_at = ${now}, updated_at = ${now} WHERE entity = ${p(1)}`, [entity]);
+    await tx.execute(
+      `UPDATE ${store.controlTable('checkpoints')} SET status = 'done', finished_at = ${now}, updated_at = ${now} WHERE entity = ${p(1)}`,
+      [entity],
+    );
   });
 }

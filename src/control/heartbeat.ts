@@ -63,7 +63,11 @@ export async function startHeartbeat(control: Store, o: HeartbeatOptions): Promi
   const now = control.sql.nowMs();
   let scope = o.scope ?? null;
   let stopped = false;
-  const warn = (what: string, e: unknown) => o.log?.warn({ event: 'heartbeat.failed', role: o.role, err: (e as Error)?.message }, `heartbeat: could not ${what}`);
+  const warn = (what: string, e: unknown) =>
+    o.log?.warn(
+      { event: 'heartbeat.failed', role: o.role, err: (e as Error)?.message },
+      `heartbeat: could not ${what}`,
+    );
   try {
     await ensureControlSchema(control);
     await control.execute(`DELETE FROM ${t} WHERE last_beat_ms < ${now} - ${p(1)}`, [PRUNE_AFTER_MS]);
@@ -79,8 +83,13 @@ export async function startHeartbeat(control: Store, o: HeartbeatOptions): Promi
   const beat = () => {
     if (stopped) return;
     inFlight = inFlight
-      .then(() => control.execute(`UPDATE ${t} SET last_beat_ms = ${now}, scope = ${p(1)} WHERE id = ${p(2)}`, [scope, id]))
-      .then(() => {}, (e) => warn('beat', e));
+      .then(() =>
+        control.execute(`UPDATE ${t} SET last_beat_ms = ${now}, scope = ${p(1)} WHERE id = ${p(2)}`, [scope, id]),
+      )
+      .then(
+        () => {},
+        (e) => warn('beat', e),
+      );
   };
   const timer = setInterval(beat, intervalMs);
   timer.unref();
@@ -124,7 +133,9 @@ export async function listProcesses(control: Store): Promise<ProcessInfo[]> {
   const now = control.sql.nowMs();
   let rows: Record<string, unknown>[];
   try {
-    rows = await control.query(`SELECT id, role, scope, host, pid, started_ms, last_beat_ms, interval_ms, info, ${now} AS now_ms FROM ${control.controlTable('heartbeats')} ORDER BY started_ms, id`);
+    rows = await control.query(
+      `SELECT id, role, scope, host, pid, started_ms, last_beat_ms, interval_ms, info, ${now} AS now_ms FROM ${control.controlTable('heartbeats')} ORDER BY started_ms, id`,
+    );
   } catch {
     return [];
   }
@@ -133,11 +144,24 @@ export async function listProcesses(control: Store): Promise<ProcessInfo[]> {
     const intervalMs = Number(r.interval_ms);
     const alive = ago <= STALE_BEATS * intervalMs;
     let info: Record<string, unknown> | null = null;
-    try { info = r.info ? (JSON.parse(String(r.info)) as Record<string, unknown>) : null; } catch { /* not JSON */ }
+    try {
+      info = r.info ? (JSON.parse(String(r.info)) as Record<string, unknown>) : null;
+    } catch {
+      /* not JSON */
+    }
     return {
-      id: String(r.id), role: String(r.role), scope: r.scope === null ? null : String(r.scope), host: String(r.host), pid: Number(r.pid),
-      startedAt: new Date(Number(r.started_ms)).toISOString(), lastBeatAt: new Date(Number(r.last_beat_ms)).toISOString(), lastBeatAgoMs: ago, intervalMs,
-      alive, state: alive ? 'alive' : `dead (last beat ${Math.round(ago / 1000)} s ago)`, info,
+      id: String(r.id),
+      role: String(r.role),
+      scope: r.scope === null ? null : String(r.scope),
+      host: String(r.host),
+      pid: Number(r.pid),
+      startedAt: new Date(Number(r.started_ms)).toISOString(),
+      lastBeatAt: new Date(Number(r.last_beat_ms)).toISOString(),
+      lastBeatAgoMs: ago,
+      intervalMs,
+      alive,
+      state: alive ? 'alive' : `dead (last beat ${Math.round(ago / 1000)} s ago)`,
+      info,
     };
   });
 }
@@ -186,8 +210,8 @@ export function deadHolderCheck(control: Store): DeadHolderCheck {
     let rows: Record<string, unknown>[];
     try {
       rows = await control.query(
-        `SELECT last_beat_ms, interval_ms, ${now} AS now_ms FROM ${control.controlTable('heartbeats')} `
-          + `WHERE host = ${p(1)} AND pid = ${p(2)}`,
+        `SELECT last_beat_ms, interval_ms, ${now} AS now_ms FROM ${control.controlTable('heartbeats')} ` +
+          `WHERE host = ${p(1)} AND pid = ${p(2)}`,
         [l.host, l.pid],
       );
     } catch {

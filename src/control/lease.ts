@@ -74,9 +74,16 @@ function toInfo(r: Record<string, unknown>): LeaseInfo {
   const expiresMs = Number(r.expires_ms);
   const nowMs = Number(r.now_ms);
   return {
-    scope: String(r.scope), token: Number(r.token), holderId: r.holder_id === null ? null : String(r.holder_id),
-    host: r.host === null ? null : String(r.host), pid: num(r.pid), acquiredMs: num(r.acquired_ms), renewedMs: num(r.renewed_ms),
-    expiresMs, nowMs, live: expiresMs > nowMs,
+    scope: String(r.scope),
+    token: Number(r.token),
+    holderId: r.holder_id === null ? null : String(r.holder_id),
+    host: r.host === null ? null : String(r.host),
+    pid: num(r.pid),
+    acquiredMs: num(r.acquired_ms),
+    renewedMs: num(r.renewed_ms),
+    expiresMs,
+    nowMs,
+    live: expiresMs > nowMs,
   };
 }
 
@@ -84,7 +91,10 @@ const COLUMNS = 'scope, token, holder_id, host, pid, acquired_ms, renewed_ms, ex
 
 async function readOne(db: Executor, store: Store, scope: string): Promise<LeaseInfo | null> {
   const now = store.sql.nowMs();
-  const r = await db.query<Record<string, unknown>>(`SELECT ${COLUMNS}, ${now} AS now_ms FROM ${store.controlTable('leases')} WHERE scope = ${store.sql.param(1)}`, [scope]);
+  const r = await db.query<Record<string, unknown>>(
+    `SELECT ${COLUMNS}, ${now} AS now_ms FROM ${store.controlTable('leases')} WHERE scope = ${store.sql.param(1)}`,
+    [scope],
+  );
   return r[0] ? toInfo(r[0]) : null;
 }
 
@@ -128,8 +138,8 @@ export async function acquireLease(
     const seen = h;
     const t2 = await store.transaction(async (tx) => {
       const n = await tx.execute(
-        `UPDATE ${t} SET token = token + 1, holder_id = ${p(1)}, host = ${p(2)}, pid = ${p(3)}, acquired_ms = ${now}, `
-          + `renewed_ms = ${now}, expires_ms = ${now} + ${p(4)} WHERE scope = ${p(5)} AND token = ${p(6)}`,
+        `UPDATE ${t} SET token = token + 1, holder_id = ${p(1)}, host = ${p(2)}, pid = ${p(3)}, acquired_ms = ${now}, ` +
+          `renewed_ms = ${now}, expires_ms = ${now} + ${p(4)} WHERE scope = ${p(5)} AND token = ${p(6)}`,
         [holder.id, holder.host, holder.pid, ttl, scope, seen.token],
       );
       return { taken: n >= 1, row: (await readOne(tx, store, scope))! };
@@ -155,7 +165,10 @@ export async function acquireLease(
 export async function renewLease(db: Executor, store: Store, lease: Lease): Promise<boolean> {
   const p = (i: number) => store.sql.param(i);
   const now = store.sql.nowMs();
-  const n = await db.execute(`UPDATE ${store.controlTable('leases')} SET renewed_ms = ${now}, expires_ms = ${now} + ${p(1)} WHERE scope = ${p(2)} AND token = ${p(3)}`, [lease.ttlMs, lease.scope, lease.token]);
+  const n = await db.execute(
+    `UPDATE ${store.controlTable('leases')} SET renewed_ms = ${now}, expires_ms = ${now} + ${p(1)} WHERE scope = ${p(2)} AND token = ${p(3)}`,
+    [lease.ttlMs, lease.scope, lease.token],
+  );
   return n >= 1;
 }
 
@@ -168,7 +181,10 @@ export async function renewLease(db: Executor, store: Store, lease: Lease): Prom
 export async function fenceLease(tx: Executor, store: Store, lease: Lease): Promise<void> {
   if (await renewLease(tx, store, lease)) return;
   const cur = await readOne(tx, store, lease.scope);
-  const by = cur && cur.token > lease.token ? `by host ${cur.host} pid ${cur.pid} (fencing token ${cur.token} > ${lease.token}) at ${iso(cur.acquiredMs)}` : 'or released';
+  const by =
+    cur && cur.token > lease.token
+      ? `by host ${cur.host} pid ${cur.pid} (fencing token ${cur.token} > ${lease.token}) at ${iso(cur.acquiredMs)}`
+      : 'or released';
   throw new TandemError(
     'LEASE_LOST',
     `the lease ${lease.scope} of this process (host ${lease.holder.host} pid ${lease.holder.pid}) was taken over ${by} after it was not renewed within ${Math.round(lease.ttlMs / 1000)} s; this process stops without writing`,
@@ -179,13 +195,18 @@ export async function fenceLease(tx: Executor, store: Store, lease: Lease): Prom
 /** Gives `lease` up (expires it now) if this holder still has it; the token stays, so the next holder's is larger. */
 export async function releaseLease(store: Store, lease: Lease): Promise<void> {
   const p = (i: number) => store.sql.param(i);
-  await store.execute(`UPDATE ${store.controlTable('leases')} SET expires_ms = 0 WHERE scope = ${p(1)} AND token = ${p(2)}`, [lease.scope, lease.token]);
+  await store.execute(
+    `UPDATE ${store.controlTable('leases')} SET expires_ms = 0 WHERE scope = ${p(1)} AND token = ${p(2)}`,
+    [lease.scope, lease.token],
+  );
 }
 
 /** The lease rows of `store` whose scope starts with `prefix` (all when empty), with liveness on the database clock. */
 export async function listLeases(store: Store, prefix = ''): Promise<LeaseInfo[]> {
   const now = store.sql.nowMs();
-  const rows = await store.query<Record<string, unknown>>(`SELECT ${COLUMNS}, ${now} AS now_ms FROM ${store.controlTable('leases')} ORDER BY scope`);
+  const rows = await store.query<Record<string, unknown>>(
+    `SELECT ${COLUMNS}, ${now} AS now_ms FROM ${store.controlTable('leases')} ORDER BY scope`,
+  );
   return rows.map(toInfo).filter((l) => l.scope.startsWith(prefix));
 }
 
@@ -200,15 +221,22 @@ export class LeaseKeeper {
   /** Scopes found taken over by another holder. */
   readonly lost = new Set<string>();
 
-  constructor(private readonly store: Store, private readonly leases: Lease[], onError?: (e: unknown) => void) {
+  constructor(
+    private readonly store: Store,
+    private readonly leases: Lease[],
+    onError?: (e: unknown) => void,
+  ) {
     const every = Math.max(50, Math.floor(Math.min(...leases.map((l) => l.ttlMs)) / 3));
     if (!leases.length) return;
     this.timer = setInterval(() => {
       if (this.busy) return;
       this.busy = true;
       (async () => {
-        for (const l of this.leases) if (!this.lost.has(l.scope) && !(await renewLease(this.store, this.store, l))) this.lost.add(l.scope);
-      })().catch((e) => onError?.(e)).finally(() => (this.busy = false));
+        for (const l of this.leases)
+          if (!this.lost.has(l.scope) && !(await renewLease(this.store, this.store, l))) this.lost.add(l.scope);
+      })()
+        .catch((e) => onError?.(e))
+        .finally(() => (this.busy = false));
     }, every);
     this.timer.unref();
   }

@@ -66,9 +66,13 @@ function strip(sql: string): string {
   }
 }
 
-const READ = /^(?:SELECT|SHOW|EXPLAIN|DESCRIBE|DESC|VALUES|TABLE|SET|RESET|BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/i;
+const READ =
+  /^(?:SELECT|SHOW|EXPLAIN|DESCRIBE|DESC|VALUES|TABLE|SET|RESET|BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/i;
 const DML: RegExp[] = [
-  new RegExp(String.raw`^INSERT\s+(?:(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY|IGNORE)\s+)*(?:OR\s+\w+\s+)?INTO\s+${NAME}`, 'i'),
+  new RegExp(
+    String.raw`^INSERT\s+(?:(?:LOW_PRIORITY|DELAYED|HIGH_PRIORITY|IGNORE)\s+)*(?:OR\s+\w+\s+)?INTO\s+${NAME}`,
+    'i',
+  ),
   new RegExp(String.raw`^REPLACE\s+(?:(?:LOW_PRIORITY|DELAYED)\s+)?INTO\s+${NAME}`, 'i'),
   new RegExp(String.raw`^UPDATE\s+(?:(?:LOW_PRIORITY|IGNORE|ONLY)\s+)*(?:OR\s+\w+\s+)?${NAME}`, 'i'),
   new RegExp(String.raw`^DELETE\s+(?:(?:LOW_PRIORITY|QUICK|IGNORE)\s+)*FROM\s+(?:ONLY\s+)?${NAME}`, 'i'),
@@ -83,8 +87,14 @@ const PREPARE_DDL: RegExp[] = [
   new RegExp(String.raw`^COMMENT\s+ON\s+COLUMN\s+${NAME}`, 'i'),
 ];
 const OTHER: RegExp[] = [
-  new RegExp(String.raw`^CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(?:${NAME}\s+)?ON\s+(?:ONLY\s+)?${NAME}`, 'i'),
-  new RegExp(String.raw`^(?:CREATE|DROP|ALTER|TRUNCATE)\s+(?:(?:TEMPORARY|TEMP|UNLOGGED|TABLE|SCHEMA|DATABASE|VIEW|SEQUENCE|INDEX|IF|NOT|EXISTS|ONLY)\s+)*${NAME}`, 'i'),
+  new RegExp(
+    String.raw`^CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(?:${NAME}\s+)?ON\s+(?:ONLY\s+)?${NAME}`,
+    'i',
+  ),
+  new RegExp(
+    String.raw`^(?:CREATE|DROP|ALTER|TRUNCATE)\s+(?:(?:TEMPORARY|TEMP|UNLOGGED|TABLE|SCHEMA|DATABASE|VIEW|SEQUENCE|INDEX|IF|NOT|EXISTS|ONLY)\s+)*${NAME}`,
+    'i',
+  ),
 ];
 
 /**
@@ -95,7 +105,9 @@ export function classifyStatement(sql: string): StatementClass {
   const s = strip(sql);
   if (/^WITH\b/i.test(s)) {
     // a CTE that changes data is a write to an object the guard does not parse: never on legacy tables
-    return /\b(?:INSERT|UPDATE|DELETE|MERGE)\b/i.test(s) ? { kind: 'other', verb: 'WITH', object: null } : { kind: 'read' };
+    return /\b(?:INSERT|UPDATE|DELETE|MERGE)\b/i.test(s)
+      ? { kind: 'other', verb: 'WITH', object: null }
+      : { kind: 'read' };
   }
   if (READ.test(s)) return { kind: 'read' };
   for (const re of DML) {
@@ -106,7 +118,9 @@ export function classifyStatement(sql: string): StatementClass {
     const m = re.exec(s);
     if (m) {
       // a trigger or function is named for itself: the table it belongs to is after ON (triggers)
-      const on = /^(?:CREATE|DROP)\s+(?:OR\s+REPLACE\s+)?TRIGGER\b/i.test(s) ? new RegExp(String.raw`\bON\s+${NAME}`, 'i').exec(s) : null;
+      const on = /^(?:CREATE|DROP)\s+(?:OR\s+REPLACE\s+)?TRIGGER\b/i.test(s)
+        ? new RegExp(String.raw`\bON\s+${NAME}`, 'i').exec(s)
+        : null;
       return { kind: 'prepare-ddl', object: nameParts((on ?? m)[1]!) };
     }
   }
@@ -121,7 +135,8 @@ export function classifyStatement(sql: string): StatementClass {
 export function isControlObject(store: Pick<Store, 'controlSchema'>, object: string[] | null, verb?: string): boolean {
   if (!object?.length) return false;
   if (store.controlSchema) {
-    if (verb === 'CREATE' && object.length === 1 && object[0] === store.controlSchema) return true; // CREATE SCHEMA tandem
+    // CREATE SCHEMA tandem
+    if (verb === 'CREATE' && object.length === 1 && object[0] === store.controlSchema) return true;
     return object.length >= 2 && object[object.length - 2] === store.controlSchema;
   }
   return object[object.length - 1]!.toLowerCase().startsWith('tandem_');
@@ -149,9 +164,17 @@ export function guardLegacyWrites(store: Store, o: LegacyGuardOptions): Store {
     if (c.kind === 'dml') {
       const p = await (phase.value ??= phaseNow());
       if (primaryRole(p) === 'new') return;
-      throw new TandemError('LEGACY_WRITE_REFUSED', `refused to write legacy table "${table}" of ${store.url} in phase ${p}: before write cutover (new_primary) Tandem writes only its control tables there`, { table, phase: p });
+      throw new TandemError(
+        'LEGACY_WRITE_REFUSED',
+        `refused to write legacy table "${table}" of ${store.url} in phase ${p}: before write cutover (new_primary) Tandem writes only its control tables there`,
+        { table, phase: p },
+      );
     }
-    throw new TandemError('LEGACY_WRITE_REFUSED', `refused ${c.kind === 'prepare-ddl' ? 'a schema change' : `a ${c.kind === 'other' ? c.verb : ''} statement`} on "${table}" of ${store.url}: Tandem only changes its control tables there${c.kind === 'prepare-ddl' ? ' (schema changes are tandem prepare\'s)' : ''}`, { table });
+    throw new TandemError(
+      'LEGACY_WRITE_REFUSED',
+      `refused ${c.kind === 'prepare-ddl' ? 'a schema change' : `a ${c.kind === 'other' ? c.verb : ''} statement`} on "${table}" of ${store.url}: Tandem only changes its control tables there${c.kind === 'prepare-ddl' ? " (schema changes are tandem prepare's)" : ''}`,
+      { table },
+    );
   };
   const wrap = (ex: Executor, phase: { value?: Promise<Phase> }): Executor => ({
     async query<T extends Row = Row>(sql: string, params?: unknown[]): Promise<T[]> {
@@ -168,7 +191,11 @@ export function guardLegacyWrites(store: Store, o: LegacyGuardOptions): Store {
   const afterCutover = async (what: string): Promise<void> => {
     const p = await phaseNow();
     if (primaryRole(p) === 'new') return;
-    throw new TandemError('LEGACY_WRITE_REFUSED', `refused to ${what} of ${store.url} in phase ${p}: only after write cutover (new_primary), when legacy is no longer the primary`, { phase: p });
+    throw new TandemError(
+      'LEGACY_WRITE_REFUSED',
+      `refused to ${what} of ${store.url} in phase ${p}: only after write cutover (new_primary), when legacy is no longer the primary`,
+      { phase: p },
+    );
   };
   return {
     ...store,
@@ -204,7 +231,9 @@ export function guardLegacyWrites(store: Store, o: LegacyGuardOptions): Store {
   };
 }
 
-/** The phase as the control store holds it, for {@link guardLegacyWrites}; `control` may be set after the guard is made. */
+/**
+ * The phase as the control store holds it, for {@link guardLegacyWrites}; `control` may be set after the guard is made.
+ */
 export function phaseOf(control: () => Store | undefined): () => Promise<Phase> {
   return async () => {
     const c = control();

@@ -2,7 +2,15 @@ import { TandemError } from '../core/errors.js';
 import type { Store } from '../stores/types.js';
 
 /** The phases of a migration, in order (DESIGN.md "Phases"). */
-export const PHASES = ['prepare', 'dual_write', 'shadow', 'canary', 'new_primary', 'legacy_read_only', 'decommissioned'] as const;
+export const PHASES = [
+  'prepare',
+  'dual_write',
+  'shadow',
+  'canary',
+  'new_primary',
+  'legacy_read_only',
+  'decommissioned',
+] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** Which store is primary for writes in a phase: legacy (source) up to `canary`, new (target) from `new_primary`. */
@@ -17,7 +25,10 @@ export function capturesChanges(phase: Phase): boolean {
 
 /** Reads the phase from the control store; `prepare` when none was ever set. */
 export async function readPhase(control: Store): Promise<Phase> {
-  const r = await control.query<{ value: string }>(`SELECT value FROM ${control.controlTable('state')} WHERE name = ${control.sql.param(1)}`, ['phase']);
+  const r = await control.query<{ value: string }>(
+    `SELECT value FROM ${control.controlTable('state')} WHERE name = ${control.sql.param(1)}`,
+    ['phase'],
+  );
   const v = r[0]?.value;
   return v && (PHASES as readonly string[]).includes(v) ? (v as Phase) : 'prepare';
 }
@@ -26,16 +37,28 @@ export async function readPhase(control: Store): Promise<Phase> {
  * Sets the phase. Moving one step forward from `prepare` to `dual_write` needs no gate; any other change needs
  * `force` until the gated cutover lands (it is always audited by the caller). Throws TANDEM_ERR_PHASE_INVALID.
  */
-export async function setPhase(control: Store, next: Phase, o: { force?: boolean } = {}): Promise<{ from: Phase; to: Phase }> {
-  if (!(PHASES as readonly string[]).includes(next)) throw new TandemError('PHASE_INVALID', `unknown phase "${next}" (phases: ${PHASES.join(', ')})`);
+export async function setPhase(
+  control: Store,
+  next: Phase,
+  o: { force?: boolean } = {},
+): Promise<{ from: Phase; to: Phase }> {
+  if (!(PHASES as readonly string[]).includes(next))
+    throw new TandemError('PHASE_INVALID', `unknown phase "${next}" (phases: ${PHASES.join(', ')})`);
   const from = await readPhase(control);
   const free = (from === 'prepare' && next === 'dual_write') || from === next;
-  if (!free && !o.force) throw new TandemError('PHASE_INVALID', `moving from ${from} to ${next} needs its gates checked, which this version does not do yet; pass --force to move anyway (audited)`);
+  if (!free && !o.force)
+    throw new TandemError(
+      'PHASE_INVALID',
+      `moving from ${from} to ${next} needs its gates checked, which this version does not do yet; pass --force to move anyway (audited)`,
+    );
   const p = (i: number) => control.sql.param(i);
   const t = control.controlTable('state');
   const now = control.sql.now();
   await control.transaction(async (tx) => {
-    const n = await tx.execute(`UPDATE ${t} SET value = ${p(1)}, updated_at = ${now} WHERE name = ${p(2)}`, [next, 'phase']);
+    const n = await tx.execute(`UPDATE ${t} SET value = ${p(1)}, updated_at = ${now} WHERE name = ${p(2)}`, [
+      next,
+      'phase',
+    ]);
     if (n === 0) await tx.execute(`INSERT INTO ${t} (name, value) VALUES (${p(1)}, ${p(2)})`, ['phase', next]);
   });
   return { from, to: next };

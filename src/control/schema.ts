@@ -9,19 +9,23 @@ import type { Dialect } from '../stores/types.js';
  *
  * Tables (PostgreSQL/PGlite: schema `tandem`; MySQL/SQLite: prefix `tandem_`):
  * - `schema_migrations(version, applied_at)`
- * - `version_ledger(entity, entity_key, version, deleted, applied_at)` — one row per applied key; the guard of the apply path
+ * - `version_ledger(entity, entity_key, version, deleted, applied_at)` — one row per applied key; the guard of the
+ *   apply path
  * - `checkpoints(entity, last_key, rows_copied, rows_applied, rows_total, status, started_at, updated_at, finished_at)`
  * - `audit_log(id, at, command, args, actor, outcome, detail)`
  * - `outbox(id, entity, entity_key, key_values, created_at, attempts, next_attempt_at, last_error)` — changes
  *   written in the application's transaction on whichever store is primary (v2)
- * - `dead_letters(id, origin, change_id, entity, entity_key, key_values, attempts, reason, first_seen_at, dead_at)` (v2)
+ * - `dead_letters(id, origin, change_id, entity, entity_key, key_values, attempts, reason, first_seen_at, dead_at)`
+ *   (v2)
  * - `state(name, value, updated_at)` — the phase and flags (v2)
  * - `identity_ledger(entity, entity_key, identifier, state, scheme, updated_ms, migrated_ms)` — the identity bridge's
  *   per-user state: `migrated`, `wrapped`, `reset_required` (v3; see src/identity/ledger.ts)
  * - `identity_failures(id, failures, last_failure_ms)` — login failure counters per identifier fingerprint (v3)
- * - `mismatches(entity, entity_key, key_values, kind, columns_differing, state, first_seen_ms, last_seen_ms, state_ms, checks)` (v4)
+ * - `mismatches(entity, entity_key, key_values, kind, columns_differing, state, first_seen_ms, last_seen_ms, state_ms,
+ *   checks)` (v4)
  * - `leases(scope, token, holder_id, host, pid, acquired_ms, renewed_ms, expires_ms)` — time-limited claims with a
- *   fencing token (`backfill:<entity>`); used in the target, next to the checkpoints they fence (v5; src/control/lease.ts)
+ *   fencing token (`backfill:<entity>`); used in the target, next to the checkpoints they fence (v5;
+ * src/control/lease.ts)
  * - `heartbeats(id, role, scope, host, pid, started_ms, last_beat_ms, interval_ms, state, info)` — one row per running
  *   long-lived command; used in the control store, read by `tandem status` (v5; src/control/heartbeat.ts)
  * - `routing_windows(instance_id, entity, origin, window_start_ms, window_end_ms, samples, ok, errors, timeouts,
@@ -74,7 +78,8 @@ export function migrations(dialect: Family | Dialect): Migration[] {
   const y = { ...sql.ddl, now: sql.now() };
   const suffix = y.tableSuffix;
   const inline = y.inlineIndexes;
-  const index = (name: string, table: string, cols: string) => (inline ? [] : [`CREATE INDEX IF NOT EXISTS ${y.indexName(name)} ON ${table} (${cols})`]);
+  const index = (name: string, table: string, cols: string) =>
+    inline ? [] : [`CREATE INDEX IF NOT EXISTS ${y.indexName(name)} ON ${table} (${cols})`];
   return [
     {
       version: 1,

@@ -24,7 +24,10 @@ import type { ColumnInfo, TypeCategory } from '../stores/types.js';
  * value is ever moved to another one (the caller turns it into a TandemError that names the column, or verify
  * into an unreadable value that keeps its raw text, src/core/encoding.ts).
  */
-export function canonicalize(value: unknown, column: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'>): string | null {
+export function canonicalize(
+  value: unknown,
+  column: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'>,
+): string | null {
   if (value === null || value === undefined) return null;
   return encoders[column.category](value, column);
 }
@@ -43,7 +46,8 @@ const encoders: Record<TypeCategory, Encoder> = {
   date: (v) => canonicalDate(v),
   time: (v) => canonicalTime(v),
   binary: (v) => canonicalBinary(v),
-  json: (v) => canonicalJson(typeof v === 'string' ? JSON.parse(v) : Buffer.isBuffer(v) ? JSON.parse(v.toString('utf8')) : v),
+  json: (v) =>
+    canonicalJson(typeof v === 'string' ? JSON.parse(v) : Buffer.isBuffer(v) ? JSON.parse(v.toString('utf8')) : v),
   other: (v) => (Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'object' ? canonicalJson(v) : String(v)),
 };
 
@@ -93,7 +97,10 @@ export function canonicalDecimal(v: unknown, scale?: number): string {
       const digits = (int + frac).split('').map(Number);
       let i = digits.length - 1;
       while (i >= 0) {
-        if (digits[i]! < 9) { digits[i]!++; break; }
+        if (digits[i]! < 9) {
+          digits[i]!++;
+          break;
+        }
         digits[i] = 0;
         i--;
       }
@@ -133,8 +140,18 @@ function expandExponent(s: string): string {
 export function canonicalFloat(v: unknown, single: boolean): string {
   const t = String(v).trim();
   // only decimal spellings: JS's Number() would also read '' and ' ' as 0 and '0x10' as 16
-  if (typeof v !== 'number' && !/^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$|^nan$|^[+-]?infinity$/i.test(t)) throw new TypeError(`"${t.slice(0, 40)}" is not a number`);
-  const n = typeof v === 'number' ? v : /^nan$/i.test(t) ? NaN : /infinity$/i.test(t) ? (t.startsWith('-') ? -Infinity : Infinity) : Number(t);
+  if (typeof v !== 'number' && !/^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$|^nan$|^[+-]?infinity$/i.test(t))
+    throw new TypeError(`"${t.slice(0, 40)}" is not a number`);
+  const n =
+    typeof v === 'number'
+      ? v
+      : /^nan$/i.test(t)
+        ? NaN
+        : /infinity$/i.test(t)
+          ? t.startsWith('-')
+            ? -Infinity
+            : Infinity
+          : Number(t);
   if (!Number.isFinite(n)) return String(n);
   return String(single ? Number(n.toPrecision(6)) : n);
 }
@@ -193,15 +210,25 @@ export function canonicalTimestamp(v: unknown): string {
   const s = String(v).trim();
   const inf = infinite(s);
   if (inf) return inf;
-  const m = /^(-?\d{1,6})[-/](\d{1,2})[-/](\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i.exec(s);
+  const m =
+    /^(-?\d{1,6})[-/](\d{1,2})[-/](\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i.exec(
+      s,
+    );
   if (!m) throw new TypeError(`"${s.slice(0, 40)}" is not a timestamp`);
   const [, y, mo, d, h = '0', mi = '0', se = '0', frac = '', zone] = m;
   const zm = zone && zone.toUpperCase() !== 'Z' ? /^([+-])(\d{2}):?(\d{2})?$/.exec(zone)! : null;
   const off = zm ? (Number(zm[2]) * 60 + Number(zm[3] ?? 0)) * (zm[1] === '-' ? -1 : 1) : 0;
   const micros = Number(frac.padEnd(6, '0').slice(0, 6));
   const [Y, M, D, H, MI, S] = [y, mo, d, h, mi, se].map(Number) as [number, number, number, number, number, number];
-  if (Y === 0 && M === 0 && D === 0 && H === 0 && MI === 0 && S === 0 && !/[1-9]/.test(frac) && off === 0) return ZERO_TIMESTAMP;
-  if (!isCalendarDate(Y, M, D) || H > 23 || MI > 59 || S > 59 || (zm && (Number(zm[2]) > 23 || Number(zm[3] ?? 0) > 59)))
+  if (Y === 0 && M === 0 && D === 0 && H === 0 && MI === 0 && S === 0 && !/[1-9]/.test(frac) && off === 0)
+    return ZERO_TIMESTAMP;
+  if (
+    !isCalendarDate(Y, M, D) ||
+    H > 23 ||
+    MI > 59 ||
+    S > 59 ||
+    (zm && (Number(zm[2]) > 23 || Number(zm[3] ?? 0) > 59))
+  )
     throw new TypeError(`"${s.slice(0, 40)}" is not a timestamp`);
   // a valid calendar instant: Date arithmetic only applies the offset (years 0-99 are set explicitly: Date.UTC
   // would read them as 1900-1999)
@@ -257,6 +284,8 @@ export function canonicalBinary(v: unknown): string {
 export function canonicalJson(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
   if (Array.isArray(v)) return `[${v.map((x) => canonicalJson(x === undefined ? null : x)).join(',')}]`;
-  const keys = Object.keys(v as object).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort();
+  const keys = Object.keys(v as object)
+    .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+    .sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
 }

@@ -57,7 +57,9 @@ export interface ConsumeOptions {
 /** One broker behind one interface. */
 export interface Transport {
   readonly kind: 'rabbitmq' | 'nats' | 'redis';
-  /** Publishes durably; resolves only when the broker has confirmed (publisher confirms / JetStream ack / XADD reply). */
+  /**
+   * Publishes durably; resolves only when the broker has confirmed (publisher confirms / JetStream ack / XADD reply).
+   */
   publish(changes: Change[]): Promise<void>;
   /**
    * Consumes at least once: calls handler with batches (≤ batchSize); acks each delivery only after handler

@@ -33,9 +33,11 @@ export const ErrorCodes = {
   FK_CYCLE: 'the target tables reference each other in a cycle; name an order in the config',
   // control plane
   CONTROL_SCHEMA: 'the control plane schema is newer than this version of Tandem',
-  LEGACY_WRITE_REFUSED: 'a write to the legacy store outside Tandem\'s control tables was refused (before write cutover, or a statement Tandem never runs there)',
-  LEASE_HELD: 'another process holds the lease (an entity being backfilled); wait for it or stop it, a dead holder\'s lease is taken over at once (its pid gone on this host, or its heartbeat stopped), else when it expires',
-  LEASE_LOST: 'this process\'s lease was taken over by another after it expired; it stopped without writing',
+  LEGACY_WRITE_REFUSED:
+    "a write to the legacy store outside Tandem's control tables was refused (before write cutover, or a statement Tandem never runs there)",
+  LEASE_HELD:
+    "another process holds the lease (an entity being backfilled); wait for it or stop it, a dead holder's lease is taken over at once (its pid gone on this host, or its heartbeat stopped), else when it expires",
+  LEASE_LOST: "this process's lease was taken over by another after it expired; it stopped without writing",
   // backfill / verify
   BACKFILL_INTERRUPTED: 'the backfill stopped on request before finishing',
   VERIFY_FAILED: 'verification could not run to the end',

@@ -17,7 +17,12 @@
 export type FaultPoint = 'after-chunk-write' | 'after-checkpoint' | 'after-commit' | 'after-secondary-commit';
 
 /** Every fault point, for validation and docs. */
-export const FAULT_POINTS: readonly FaultPoint[] = ['after-chunk-write', 'after-checkpoint', 'after-commit', 'after-secondary-commit'];
+export const FAULT_POINTS: readonly FaultPoint[] = [
+  'after-chunk-write',
+  'after-checkpoint',
+  'after-commit',
+  'after-secondary-commit',
+];
 
 const passages = new Map<FaultPoint, number>();
 

@@ -27,14 +27,21 @@ export function setLogFile(path: string | null): void {
   if (logFile) {
     const old = logFile;
     logFile = null;
-    try { closeSync(old.fd); } catch { /* already closed */ }
+    try {
+      closeSync(old.fd);
+    } catch {
+      /* already closed */
+    }
   }
   if (path === null) return;
   let fd: number;
   try {
     fd = openSync(path, 'a', 0o600);
   } catch (e) {
-    throw new TandemError('USAGE', `--log-file ${JSON.stringify(path)} cannot be opened for writing (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new TandemError(
+      'USAGE',
+      `--log-file ${JSON.stringify(path)} cannot be opened for writing (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
   logFile = { path, fd, stream: pino.destination({ fd, sync: true }) };
 }
@@ -67,7 +74,12 @@ const stderrSink: pino.DestinationStream = {
 function errSerializer(e: unknown): unknown {
   if (!(e instanceof Error)) return typeof e === 'string' ? redactText(e) : e;
   const stack = e.stack ?? '';
-  return { type: e.name, code: (e as { code?: unknown }).code, message: errorLine(e), stack: redactText(stack.slice(Math.max(0, stack.indexOf('\n    at ')))) };
+  return {
+    type: e.name,
+    code: (e as { code?: unknown }).code,
+    message: errorLine(e),
+    stack: redactText(stack.slice(Math.max(0, stack.indexOf('\n    at ')))),
+  };
 }
 
 /**
@@ -82,7 +94,22 @@ export function createLogger(options: { level?: string; destination?: NodeJS.Wri
       name: 'tandem',
       level: options.level ?? defaultLogLevel(),
       redact: {
-        paths: ['password', 'hash', 'passwordHash', 'password_hash', '*.password', '*.hash', '*.password_hash', 'row', 'rows', 'values', 'url', '*.url', 'params', 'sql'],
+        paths: [
+          'password',
+          'hash',
+          'passwordHash',
+          'password_hash',
+          '*.password',
+          '*.hash',
+          '*.password_hash',
+          'row',
+          'rows',
+          'values',
+          'url',
+          '*.url',
+          'params',
+          'sql',
+        ],
         censor: '[redacted]',
       },
       serializers: { err: errSerializer, error: errSerializer, cause: errSerializer },

@@ -1,6 +1,13 @@
 import type { Cast, ColumnSpec, EntityConfig, TargetConfig } from '../config/schema.js';
 import type { ColumnInfo, Executor, Row, Store, TableInfo, TypeCategory } from '../stores/types.js';
-import { canonicalBoolean, canonicalDecimal, canonicalInteger, canonicalJson, canonicalTimestamp, canonicalize } from './canonical.js';
+import {
+  canonicalBoolean,
+  canonicalDecimal,
+  canonicalInteger,
+  canonicalJson,
+  canonicalTimestamp,
+  canonicalize,
+} from './canonical.js';
 import { TandemError } from './errors.js';
 import { type QuoteRule, safeDriverError, scrubMessage } from './redact.js';
 
@@ -73,7 +80,8 @@ export function versionOf(row: Row, column: ColumnInfo | null): bigint {
     const c = canonicalTimestamp(v);
     const ms = Date.parse(`${c.slice(0, 23)}Z`);
     // infinity, -infinity and the zero date are no instant: they have no version
-    if (Number.isNaN(ms)) throw new TypeError(`the version column ${column.name} holds a timestamp that is not an instant`);
+    if (Number.isNaN(ms))
+      throw new TypeError(`the version column ${column.name} holds a timestamp that is not an instant`);
     return BigInt(ms) * 1000n + BigInt(Number(c.slice(23, 26)));
   }
   return BigInt(canonicalInteger(v));
@@ -83,17 +91,28 @@ export function versionOf(row: Row, column: ColumnInfo | null): bigint {
 export function applyCast(v: unknown, cast: Cast): unknown {
   if (v === null || v === undefined) return null;
   switch (cast) {
-    case 'text': return Buffer.isBuffer(v) ? v.toString('utf8') : typeof v === 'object' ? canonicalJson(v) : String(v);
-    case 'integer': return canonicalInteger(v);
-    case 'decimal': return canonicalDecimal(v);
-    case 'float': return Number(v);
-    case 'boolean': return canonicalBoolean(v);
-    case 'timestamp': return canonicalTimestamp(v).replace('T', ' ').replace('Z', '');
-    case 'date': return canonicalTimestamp(v).slice(0, 10);
-    case 'json': return typeof v === 'string' ? canonicalJson(JSON.parse(v)) : canonicalJson(v);
-    case 'lower': return String(v).toLowerCase();
-    case 'upper': return String(v).toUpperCase();
-    case 'trim': return String(v).trim();
+    case 'text':
+      return Buffer.isBuffer(v) ? v.toString('utf8') : typeof v === 'object' ? canonicalJson(v) : String(v);
+    case 'integer':
+      return canonicalInteger(v);
+    case 'decimal':
+      return canonicalDecimal(v);
+    case 'float':
+      return Number(v);
+    case 'boolean':
+      return canonicalBoolean(v);
+    case 'timestamp':
+      return canonicalTimestamp(v).replace('T', ' ').replace('Z', '');
+    case 'date':
+      return canonicalTimestamp(v).slice(0, 10);
+    case 'json':
+      return typeof v === 'string' ? canonicalJson(JSON.parse(v)) : canonicalJson(v);
+    case 'lower':
+      return String(v).toLowerCase();
+    case 'upper':
+      return String(v).toUpperCase();
+    case 'trim':
+      return String(v).trim();
   }
 }
 
@@ -135,14 +154,23 @@ export function mapRow(entity: ResolvedEntity, row: Row): MappedRow {
     } catch (e) {
       // a transform's error can quote the row (JSON.parse does): quoted text and URLs are removed
       const why = scrubMessage(e instanceof Error ? e.message : String(e), [], TRANSFORM_QUOTES);
-      throw new TandemError('MAPPING_INVALID', `entity ${entity.name} key ${shownKey(entity, key)}: a transform for ${t.table.name} threw: ${why}`, { entity: entity.name, table: t.table.name }, { cause: safeDriverError(e, (x) => scrubMessage(x, [], TRANSFORM_QUOTES)) });
+      throw new TandemError(
+        'MAPPING_INVALID',
+        `entity ${entity.name} key ${shownKey(entity, key)}: a transform for ${t.table.name} threw: ${why}`,
+        { entity: entity.name, table: t.table.name },
+        { cause: safeDriverError(e, (x) => scrubMessage(x, [], TRANSFORM_QUOTES)) },
+      );
     }
   });
   return { key, keyValues, version: versionOf(row, entity.version), values };
 }
 
 /** Quoted text in a transform's error is taken for a value (names are not quoted there). */
-const TRANSFORM_QUOTES: readonly QuoteRule[] = [{ quote: '"', nameBefore: /(?!)/ }, { quote: "'", nameBefore: /(?!)/ }, { quote: '`', nameBefore: /(?!)/ }];
+const TRANSFORM_QUOTES: readonly QuoteRule[] = [
+  { quote: '"', nameBefore: /(?!)/ },
+  { quote: "'", nameBefore: /(?!)/ },
+  { quote: '`', nameBefore: /(?!)/ },
+];
 
 /** Text shown for a key that is sensitive: a key column listed in `sensitive` is never printed. */
 export const REDACTED_KEY = '[redacted]';
@@ -154,7 +182,11 @@ export const REDACTED_KEY = '[redacted]';
 export function shownKey(entity: Pick<ResolvedEntity, 'key' | 'sensitive' | 'targets'>, key: string): string {
   if (!entity.sensitive?.size) return key;
   const names = new Set(entity.key);
-  for (const t of entity.targets ?? []) for (const k of t.keyColumns ?? []) { names.add(k); names.add(`${t.table.name}.${k}`); }
+  for (const t of entity.targets ?? [])
+    for (const k of t.keyColumns ?? []) {
+      names.add(k);
+      names.add(`${t.table.name}.${k}`);
+    }
   for (const n of names) if (entity.sensitive.has(n)) return REDACTED_KEY;
   return key;
 }
@@ -163,7 +195,11 @@ export function shownKey(entity: Pick<ResolvedEntity, 'key' | 'sensitive' | 'tar
 const UUID_TEXT = /^\{?[0-9a-f]{4}(?:-?[0-9a-f]{4}){7}\}?$/i;
 
 const INT_RANGE: Record<number, [bigint, bigint]> = {
-  1: [-128n, 127n], 2: [-32768n, 32767n], 3: [-8388608n, 8388607n], 4: [-2147483648n, 2147483647n], 8: [-9223372036854775808n, 9223372036854775807n],
+  1: [-128n, 127n],
+  2: [-32768n, 32767n],
+  3: [-8388608n, 8388607n],
+  4: [-2147483648n, 2147483647n],
+  8: [-9223372036854775808n, 9223372036854775807n],
 };
 
 /**
@@ -172,7 +208,8 @@ const INT_RANGE: Record<number, [bigint, bigint]> = {
  * Values are never included in the reason (they may be sensitive).
  */
 export function misfit(value: unknown, col: ColumnInfo): string | null {
-  if (value === null || value === undefined) return col.nullable || col.generated ? null : 'is NULL but the column is NOT NULL';
+  if (value === null || value === undefined)
+    return col.nullable || col.generated ? null : 'is NULL but the column is NOT NULL';
   const cat: TypeCategory = col.category;
   try {
     if (cat === 'text' && col.maxLength !== undefined) {
@@ -186,7 +223,8 @@ export function misfit(value: unknown, col: ColumnInfo): string | null {
     } else if (cat === 'decimal' && col.precision !== undefined) {
       const c = canonicalDecimal(value, col.scale);
       const intDigits = c.replace('-', '').split('.')[0]!.replace(/^0+/, '').length;
-      if (intDigits > col.precision - (col.scale ?? 0)) return `has ${intDigits} integer digits, more than ${col.dataType} allows`;
+      if (intDigits > col.precision - (col.scale ?? 0))
+        return `has ${intDigits} integer digits, more than ${col.dataType} allows`;
     } else if (cat === 'uuid') {
       if (!(value instanceof Uint8Array) && !UUID_TEXT.test(String(value))) return `is not a UUID (${col.dataType})`;
     } else if (cat !== 'text' && cat !== 'other' && cat !== 'binary') {
@@ -211,25 +249,37 @@ export type FitCheck = 'full' | 'null' | 'none';
 export function staticFit(source: ColumnInfo, target: ColumnInfo, sourceEnforcesTypes: boolean): FitCheck {
   const nullCheck: FitCheck = target.nullable || target.generated || !source.nullable ? 'none' : 'null';
   if (!sourceEnforcesTypes) return 'full';
-  const s = source.category, t = target.category;
+  const s = source.category,
+    t = target.category;
   const ts = (c: string) => c === 'timestamp' || c === 'timestamptz';
   if (ts(s) && ts(t)) return nullCheck;
   if (s !== t) return 'full';
   switch (t) {
     case 'text':
-      return target.maxLength === undefined || (source.maxLength !== undefined && source.maxLength <= target.maxLength) ? nullCheck : 'full';
+      return target.maxLength === undefined || (source.maxLength !== undefined && source.maxLength <= target.maxLength)
+        ? nullCheck
+        : 'full';
     case 'integer': {
-      const sb = source.intBytes ?? 8, tb = target.intBytes ?? 8;
+      const sb = source.intBytes ?? 8,
+        tb = target.intBytes ?? 8;
       if (target.unsigned && !source.unsigned) return 'full';
       return tb > sb || (tb === sb && !!source.unsigned === !!target.unsigned) ? nullCheck : 'full';
     }
     case 'decimal':
       if (target.precision === undefined) return nullCheck;
       if (source.precision === undefined || source.scale === undefined) return 'full';
-      return target.precision - (target.scale ?? 0) >= source.precision - source.scale && (target.scale ?? 0) >= source.scale ? nullCheck : 'full';
+      return target.precision - (target.scale ?? 0) >= source.precision - source.scale &&
+        (target.scale ?? 0) >= source.scale
+        ? nullCheck
+        : 'full';
     case 'float':
       return (target.floatBytes ?? 8) >= (source.floatBytes ?? 8) ? nullCheck : 'full';
-    case 'date': case 'time': case 'boolean': case 'json': case 'uuid': case 'binary':
+    case 'date':
+    case 'time':
+    case 'boolean':
+    case 'json':
+    case 'uuid':
+    case 'binary':
       return nullCheck;
     default:
       return 'full';

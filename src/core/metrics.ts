@@ -14,7 +14,12 @@ export const registry = new client.Registry();
 
 type Labels = Record<string, string>;
 const mirror = new Map<string, Map<string, { labels: Labels; value: number }>>();
-const keyOf = (labels: Labels) => JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]));
+const keyOf = (labels: Labels) =>
+  JSON.stringify(
+    Object.keys(labels)
+      .sort()
+      .map((k) => [k, labels[k]]),
+  );
 function remember(name: string, labels: Labels, value: (old: number) => number): void {
   const e = entry(name, labels);
   e.value = value(e.value);
@@ -56,7 +61,12 @@ export function gauge(name: string, help: string, labelNames: string[] = []): Ga
   let g = made.get(name) as Gauge | undefined;
   if (!g) {
     const pc = new client.Gauge({ name, help, labelNames, registers: [registry] });
-    g = { set: (labels, value) => { pc.set(labels, value); remember(name, labels, () => value); } };
+    g = {
+      set: (labels, value) => {
+        pc.set(labels, value);
+        remember(name, labels, () => value);
+      },
+    };
     made.set(name, g);
   }
   return g;
@@ -68,11 +78,19 @@ export function counter(name: string, help: string, labelNames: string[] = []): 
   if (!c) {
     const pc = new client.Counter({ name, help, labelNames, registers: [registry] });
     c = {
-      inc: (labels = {}, by = 1) => { pc.inc(labels, by); remember(name, labels, (old) => old + by); },
+      inc: (labels = {}, by = 1) => {
+        pc.inc(labels, by);
+        remember(name, labels, (old) => old + by);
+      },
       bind: (labels) => {
         const child = pc.labels(labels);
         const e = entry(name, labels);
-        return { inc: (by = 1) => { child.inc(by); e.value += by; } };
+        return {
+          inc: (by = 1) => {
+            child.inc(by);
+            e.value += by;
+          },
+        };
       },
     };
     made.set(name, c);
@@ -98,7 +116,13 @@ export function histogram(name: string, help: string, labelNames: string[] = [],
         const child = pc.labels(labels);
         const count = entry(`${name}_count`, labels);
         const sum = entry(`${name}_sum`, labels);
-        return { observe: (value) => { child.observe(value); count.value++; sum.value += value; } };
+        return {
+          observe: (value) => {
+            child.observe(value);
+            count.value++;
+            sum.value += value;
+          },
+        };
       },
     };
     made.set(name, h);

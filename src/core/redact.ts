@@ -60,7 +60,11 @@ export function redactUrl(url: string): string {
   const colon = info.indexOf(':');
   const user = colon >= 0 ? info.slice(0, colon) : info;
   const hidden =
-    colon >= 0 ? `${user}:${SECRET_MASK}` : TOKEN_USER_SCHEMES.has(scheme.slice(0, -1).toLowerCase()) ? SECRET_MASK : user;
+    colon >= 0
+      ? `${user}:${SECRET_MASK}`
+      : TOKEN_USER_SCHEMES.has(scheme.slice(0, -1).toLowerCase())
+        ? SECRET_MASK
+        : user;
   return `${url.slice(0, start)}${hidden}@${redactQuery(rest.slice(at + 1))}`;
 }
 
@@ -90,7 +94,8 @@ function redactQuery(tail: string): string {
     if (eq < 0) return p;
     const name = p.slice(0, eq);
     const value = p.slice(eq + 1);
-    if (isSecretParam(name) || (name.toLowerCase() === 'ssl' && /^(%7b|\{)/i.test(value))) return `${name}=${SECRET_MASK}`;
+    if (isSecretParam(name) || (name.toLowerCase() === 'ssl' && /^(%7b|\{)/i.test(value)))
+      return `${name}=${SECRET_MASK}`;
     return p;
   });
   return `${tail.slice(0, q + 1)}${parts.join('')}${hash < 0 ? '' : tail.slice(hash)}`;
@@ -109,7 +114,9 @@ export function redactText(text: string): string {
   if (typeof text !== 'string' || text === '') return text;
   return text
     .replace(URL_IN_TEXT, (u) => redactUrl(u))
-    .replace(PAIR_IN_TEXT, (all, name: string, eq: string) => (isSecretParam(name) ? `${name}${eq}${SECRET_MASK}` : all));
+    .replace(PAIR_IN_TEXT, (all, name: string, eq: string) =>
+      isSecretParam(name) ? `${name}${eq}${SECRET_MASK}` : all,
+    );
 }
 
 /**
@@ -184,8 +191,20 @@ function scrubQuoted(text: string, q: QuoteRule): string {
 const TEXT_FIELDS = ['detail', 'hint', 'where'] as const;
 /** Fields copied as they are (codes and names, never values). */
 const PLAIN_FIELDS = [
-  'code', 'errno', 'sqlState', 'severity', 'schema', 'table', 'column', 'dataType', 'constraint', 'routine', 'fatal', 'syscall',
-  'address', 'port',
+  'code',
+  'errno',
+  'sqlState',
+  'severity',
+  'schema',
+  'table',
+  'column',
+  'dataType',
+  'constraint',
+  'routine',
+  'fatal',
+  'syscall',
+  'address',
+  'port',
 ] as const;
 
 /**
@@ -195,7 +214,8 @@ const PLAIN_FIELDS = [
  * scrubbed text.
  */
 export function safeDriverError(e: unknown, scrub: (text: string) => string): unknown {
-  if (!(e instanceof Error)) return typeof e === 'string' ? scrub(e) : e === null || typeof e !== 'object' ? e : scrub(String(e));
+  if (!(e instanceof Error))
+    return typeof e === 'string' ? scrub(e) : e === null || typeof e !== 'object' ? e : scrub(String(e));
   const src = e as Error & Record<string, unknown>;
   const message = scrub(src.message ?? '');
   const copy = new Error(message) as Error & Record<string, unknown>;
@@ -214,8 +234,16 @@ export function safeDriverError(e: unknown, scrub: (text: string) => string): un
  * is a name only after a naming word (`column "c"`, `table 't'`, `user 'u'`); any other quoted text is hidden.
  */
 export const GENERIC_QUOTES: readonly QuoteRule[] = [
-  { quote: '"', nameBefore: /\b(column|relation|constraint|table|type|schema|database|role|user|index|sequence|view|function|trigger|encoding|extension|parameter|near|key|file|module|option|command|entity|config|directory|path|flag|package)\s+$/i },
-  { quote: "'", nameBefore: /(\b(column|key|table|database|user|in|function|index|constraint|field|variable|schema|file|module|option|command|entity|package|directory|path|flag|property)\s+|@)$/i },
+  {
+    quote: '"',
+    nameBefore:
+      /\b(column|relation|constraint|table|type|schema|database|role|user|index|sequence|view|function|trigger|encoding|extension|parameter|near|key|file|module|option|command|entity|config|directory|path|flag|package)\s+$/i,
+  },
+  {
+    quote: "'",
+    nameBefore:
+      /(\b(column|key|table|database|user|in|function|index|constraint|field|variable|schema|file|module|option|command|entity|package|directory|path|flag|property)\s+|@)$/i,
+  },
 ];
 
 /**

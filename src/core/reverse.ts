@@ -29,11 +29,19 @@ export function reverseEntity(e: ResolvedEntity): ResolvedEntity {
   }
   const custom = e.config.reverse?.columns ?? {};
   for (const name of Object.keys(custom))
-    if (!legacy.columns.some((c) => c.name === name)) throw new TandemError('MAPPING_COLUMN_NOT_FOUND', `entity ${e.name}: reverse.columns writes "${name}" but legacy table "${legacy.name}" has no such column`);
+    if (!legacy.columns.some((c) => c.name === name))
+      throw new TandemError(
+        'MAPPING_COLUMN_NOT_FOUND',
+        `entity ${e.name}: reverse.columns writes "${name}" but legacy table "${legacy.name}" has no such column`,
+      );
   const combined = (t: ResolvedTarget, col: string) => `${t.table.name}.${col}`;
   const key = e.key.map((k) => {
     const o = origin.get(k);
-    if (!o) throw new TandemError('MAPPING_INVALID', `entity ${e.name}: legacy key column "${k}" is not copied to the new store, so the reverse relay cannot find its rows`);
+    if (!o)
+      throw new TandemError(
+        'MAPPING_INVALID',
+        `entity ${e.name}: legacy key column "${k}" is not copied to the new store, so the reverse relay cannot find its rows`,
+      );
     return combined(o.target, o.column.name);
   });
   const columns: ColumnInfo[] = [];
@@ -50,12 +58,23 @@ export function reverseEntity(e: ResolvedEntity): ResolvedEntity {
   for (const c of legacy.columns) {
     const f = custom[c.name];
     const o = origin.get(c.name);
-    if (f) { columns.push(c); valueOf.push((row) => f(byTable(row))); }
-    else if (o) { const name = combined(o.target, o.column.name); columns.push(c); valueOf.push((row) => row[name]); }
+    if (f) {
+      columns.push(c);
+      valueOf.push((row) => f(byTable(row)));
+    } else if (o) {
+      const name = combined(o.target, o.column.name);
+      columns.push(c);
+      valueOf.push((row) => row[name]);
+    }
   }
   const version = e.version ? origin.get(e.version.name) : undefined;
-  const readPerTable = e.targets.map((t) => ({ t, cols: [...new Set([...t.keyColumns, ...t.columns.map((c) => c.name)])], keyInfo: t.keyColumns.map((k) => t.table.columns.find((c) => c.name === k)!) }));
-  const keyString = (values: unknown[], info: ColumnInfo[]) => JSON.stringify(values.map((v, i) => canonicalize(v, info[i]!)));
+  const readPerTable = e.targets.map((t) => ({
+    t,
+    cols: [...new Set([...t.keyColumns, ...t.columns.map((c) => c.name)])],
+    keyInfo: t.keyColumns.map((k) => t.table.columns.find((c) => c.name === k)!),
+  }));
+  const keyString = (values: unknown[], info: ColumnInfo[]) =>
+    JSON.stringify(values.map((v, i) => canonicalize(v, info[i]!)));
 
   /** Reads every new table for the keys and merges each key's rows into one `table.column` row. */
   const read = async (store: Store, keys: unknown[][], via: Executor): Promise<Row[]> => {
@@ -63,12 +82,21 @@ export function reverseEntity(e: ResolvedEntity): ResolvedEntity {
     for (const [i, { t, cols, keyInfo }] of readPerTable.entries()) {
       const params: unknown[] = [];
       const ph = (v: unknown) => (params.push(v), store.sql.param(params.length));
-      const where = t.keyColumns.length === 1
-        ? `${store.sql.ident(t.keyColumns[0]!)} IN (${keys.map((k) => ph(k[0])).join(', ')})`
-        : keys.map((k) => `(${t.keyColumns.map((c, j) => `${store.sql.ident(c)} = ${ph(k[j])}`).join(' AND ')})`).join(' OR ');
-      const rows = await via.query<Row>(`SELECT ${cols.map((c) => store.sql.ident(c)).join(', ')} FROM ${store.sql.table(t.table.name)} WHERE ${where}`, params);
+      const where =
+        t.keyColumns.length === 1
+          ? `${store.sql.ident(t.keyColumns[0]!)} IN (${keys.map((k) => ph(k[0])).join(', ')})`
+          : keys
+              .map((k) => `(${t.keyColumns.map((c, j) => `${store.sql.ident(c)} = ${ph(k[j])}`).join(' AND ')})`)
+              .join(' OR ');
+      const rows = await via.query<Row>(
+        `SELECT ${cols.map((c) => store.sql.ident(c)).join(', ')} FROM ${store.sql.table(t.table.name)} WHERE ${where}`,
+        params,
+      );
       for (const r of rows) {
-        const ks = keyString(t.keyColumns.map((k) => r[k]), keyInfo);
+        const ks = keyString(
+          t.keyColumns.map((k) => r[k]),
+          keyInfo,
+        );
         // the first (parent) table decides whether the key exists
         if (i > 0 && !merged.has(ks)) continue;
         const m = merged.get(ks) ?? {};

@@ -1,5 +1,16 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, join } from 'node:path';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -116,7 +127,11 @@ function fileName(i: number, table: string): string {
 }
 
 /** The canonical values of a row and their row hash. */
-function encode(row: Record<string, unknown>, columns: ArchiveColumn[], categories: TypeCategory[]): { values: (string | null)[]; hash: bigint } {
+function encode(
+  row: Record<string, unknown>,
+  columns: ArchiveColumn[],
+  categories: TypeCategory[],
+): { values: (string | null)[]; hash: bigint } {
   const values = columns.map((c) => canonText(row[c.name], c));
   return { values, hash: rowHash(encodeRow(values, categories)) };
 }
@@ -130,7 +145,11 @@ function keyOf(t: TableInfo, entityKey: string[]): string[] {
 async function* liveRows(store: Store, table: string, columns: ArchiveColumn[], key: string[], pageRows: number) {
   const categories = columns.map((c) => c.category);
   const keyCategories = key.map((k) => columns.find((c) => c.name === k)?.category ?? 'text');
-  for await (const row of keysetStream(store, { table, columns: columns.map((c) => c.name), key, keyCategories }, pageRows)) {
+  for await (const row of keysetStream(
+    store,
+    { table, columns: columns.map((c) => c.name), key, keyCategories },
+    pageRows,
+  )) {
     yield encode(row, columns, categories);
   }
 }
@@ -160,12 +179,17 @@ function tap(): { stream: Transform; bytes: () => number; sha256: () => string }
  * `TANDEM_ERR_USAGE` when `dir` is a file or the migration was opened without entities, what the store throws.
  */
 export async function writeArchive(m: Migration, dir: string, o: WriteArchiveOptions = {}): Promise<ArchiveManifest> {
-  if (!m.entities.length) throw new TandemError('USAGE', 'the migration was opened without its entities: no table to archive');
+  if (!m.entities.length)
+    throw new TandemError('USAGE', 'the migration was opened without its entities: no table to archive');
   if (existsSync(dir)) {
     if (!statSync(dir).isDirectory()) throw new TandemError('USAGE', `archive folder ${dir} is a file`);
     const present = readdirSync(dir);
     if (present.length && !o.force)
-      throw new TandemError('ARCHIVE_DIR_NOT_EMPTY', `archive folder ${dir} is not empty (${present.length} entr${present.length === 1 ? 'y' : 'ies'}); choose an empty folder or pass --force`, { dir });
+      throw new TandemError(
+        'ARCHIVE_DIR_NOT_EMPTY',
+        `archive folder ${dir} is not empty (${present.length} entr${present.length === 1 ? 'y' : 'ies'}); choose an empty folder or pass --force`,
+        { dir },
+      );
   }
   const store = m.stores.legacy;
   const pageRows = o.pageRows ?? 2000;
@@ -201,8 +225,23 @@ export async function writeArchive(m: Migration, dir: string, o: WriteArchiveOpt
       if (batch) yield batch;
     }
     const t2 = tap();
-    await pipeline(Readable.from(lines()), createGzip(), t2.stream, createWriteStream(join(dir, file), { mode: 0o600 }));
-    const entry: ArchiveTable = { table, entities: t.entities, file, rows: figures.rows, checksum: hex64(figures.sum), bytes: t2.bytes(), sha256: t2.sha256(), key: t.key, columns };
+    await pipeline(
+      Readable.from(lines()),
+      createGzip(),
+      t2.stream,
+      createWriteStream(join(dir, file), { mode: 0o600 }),
+    );
+    const entry: ArchiveTable = {
+      table,
+      entities: t.entities,
+      file,
+      rows: figures.rows,
+      checksum: hex64(figures.sum),
+      bytes: t2.bytes(),
+      sha256: t2.sha256(),
+      key: t.key,
+      columns,
+    };
     tables.push(entry);
     o.onTable?.(entry);
   }
@@ -248,7 +287,10 @@ export interface ArchiveVerifyReport {
 /** Reads and checks `manifest.json` of `dir`. Throws `TANDEM_ERR_ARCHIVE_INVALID`. */
 export function readManifest(dir: string): ArchiveManifest {
   const path = join(dir, MANIFEST_FILE);
-  if (!existsSync(path)) throw new TandemError('ARCHIVE_INVALID', `${dir} holds no ${MANIFEST_FILE}: not an archive of tandem archive`, { dir });
+  if (!existsSync(path))
+    throw new TandemError('ARCHIVE_INVALID', `${dir} holds no ${MANIFEST_FILE}: not an archive of tandem archive`, {
+      dir,
+    });
   let m: ArchiveManifest;
   try {
     m = JSON.parse(readFileSync(path, 'utf8')) as ArchiveManifest;
@@ -256,8 +298,15 @@ export function readManifest(dir: string): ArchiveManifest {
     throw new TandemError('ARCHIVE_INVALID', `${path} is not valid JSON (${(e as Error).message})`, { dir });
   }
   const okTable = (t: ArchiveTable) =>
-    t && typeof t.table === 'string' && typeof t.file === 'string' && Number.isSafeInteger(t.rows) && /^[0-9a-f]{16}$/.test(String(t.checksum)) &&
-    Number.isSafeInteger(t.bytes) && /^[0-9a-f]{64}$/.test(String(t.sha256)) && Array.isArray(t.columns) && Array.isArray(t.key);
+    t &&
+    typeof t.table === 'string' &&
+    typeof t.file === 'string' &&
+    Number.isSafeInteger(t.rows) &&
+    /^[0-9a-f]{16}$/.test(String(t.checksum)) &&
+    Number.isSafeInteger(t.bytes) &&
+    /^[0-9a-f]{64}$/.test(String(t.sha256)) &&
+    Array.isArray(t.columns) &&
+    Array.isArray(t.key);
   if (!m || m.format !== ARCHIVE_FORMAT || !Array.isArray(m.tables) || !m.tables.every(okTable))
     throw new TandemError('ARCHIVE_INVALID', `${path} is not a manifest of format ${ARCHIVE_FORMAT}`, { dir });
   return m;
@@ -278,7 +327,12 @@ async function readFile(path: string, t: ArchiveTable, problems: string[]): Prom
       } catch {
         // reported below
       }
-      const same = h && h.format === ARCHIVE_FORMAT && h.table === t.table && JSON.stringify((h.columns ?? []).map((c) => [c.name, c.category])) === JSON.stringify(t.columns.map((c) => [c.name, c.category]));
+      const same =
+        h &&
+        h.format === ARCHIVE_FORMAT &&
+        h.table === t.table &&
+        JSON.stringify((h.columns ?? []).map((c) => [c.name, c.category])) ===
+          JSON.stringify(t.columns.map((c) => [c.name, c.category]));
       if (!same) problems.push('the header line does not match the manifest (table or columns)');
       return;
     }
@@ -289,7 +343,11 @@ async function readFile(path: string, t: ArchiveTable, problems: string[]): Prom
     } catch {
       values = null;
     }
-    if (!Array.isArray(values) || values.length !== t.columns.length || !values.every((v) => v === null || typeof v === 'string')) {
+    if (
+      !Array.isArray(values) ||
+      values.length !== t.columns.length ||
+      !values.every((v) => v === null || typeof v === 'string')
+    ) {
       bad++;
       return;
     }
@@ -342,23 +400,35 @@ export async function verifyArchive(dir: string, o: VerifyArchiveOptions = {}): 
   const pageRows = o.pageRows ?? 2000;
   const checks: ArchiveTableCheck[] = [];
   for (const t of manifest.tables) {
-    const check: ArchiveTableCheck = { table: t.table, file: t.file, problems: [], file_rows: null, file_checksum: null };
+    const check: ArchiveTableCheck = {
+      table: t.table,
+      file: t.file,
+      problems: [],
+      file_rows: null,
+      file_checksum: null,
+    };
     checks.push(check);
     const path = join(dir, t.file);
-    if (basename(t.file) !== t.file || t.file.startsWith('.')) check.problems.push(`file name ${JSON.stringify(t.file)} is not a file of the archive folder`);
+    if (basename(t.file) !== t.file || t.file.startsWith('.'))
+      check.problems.push(`file name ${JSON.stringify(t.file)} is not a file of the archive folder`);
     else if (!existsSync(path)) check.problems.push(`file ${t.file} is missing`);
     else {
       // the bytes first, on their own: a file whose gzip is broken still has its sha256 and size compared
       const raw = tap();
       await pipeline(createReadStream(path), raw.stream, new Writable({ write: (_c, _e, cb) => cb() }));
-      if (raw.sha256() !== t.sha256) check.problems.push(`sha256 of ${t.file} is ${raw.sha256()}, the manifest says ${t.sha256}`);
-      if (raw.bytes() !== t.bytes) check.problems.push(`${t.file} has ${raw.bytes()} bytes, the manifest says ${t.bytes}`);
+      if (raw.sha256() !== t.sha256)
+        check.problems.push(`sha256 of ${t.file} is ${raw.sha256()}, the manifest says ${t.sha256}`);
+      if (raw.bytes() !== t.bytes)
+        check.problems.push(`${t.file} has ${raw.bytes()} bytes, the manifest says ${t.bytes}`);
       try {
         const f = await readFile(path, t, check.problems);
         check.file_rows = f.rows;
         check.file_checksum = hex64(f.sum);
         if (f.rows !== t.rows) check.problems.push(`${t.file} holds ${f.rows} rows, the manifest says ${t.rows}`);
-        if (check.file_checksum !== t.checksum) check.problems.push(`checksum of the rows of ${t.file} is ${check.file_checksum}, the manifest says ${t.checksum}`);
+        if (check.file_checksum !== t.checksum)
+          check.problems.push(
+            `checksum of the rows of ${t.file} is ${check.file_checksum}, the manifest says ${t.checksum}`,
+          );
       } catch (e) {
         check.problems.push(`${t.file} cannot be read (${(e as Error).message})`);
       }
@@ -372,7 +442,8 @@ export async function verifyArchive(dir: string, o: VerifyArchiveOptions = {}): 
         }
         check.live = { rows: live.rows, checksum: hex64(live.sum) };
         if (live.rows !== t.rows) check.problems.push(`the live table holds ${live.rows} rows, the archive ${t.rows}`);
-        if (hex64(live.sum) !== t.checksum) check.problems.push(`the live table's checksum is ${hex64(live.sum)}, the archive's ${t.checksum}`);
+        if (hex64(live.sum) !== t.checksum)
+          check.problems.push(`the live table's checksum is ${hex64(live.sum)}, the archive's ${t.checksum}`);
       } catch (e) {
         check.live = { error: errorLine(e) };
         check.problems.push(`the live table cannot be read: ${errorLine(e)}`);
@@ -381,7 +452,12 @@ export async function verifyArchive(dir: string, o: VerifyArchiveOptions = {}): 
   }
   const report: ArchiveVerifyReport = {
     dir,
-    manifest: { format: manifest.format, tandemVersion: manifest.tandemVersion, created: manifest.created, source: manifest.source },
+    manifest: {
+      format: manifest.format,
+      tandemVersion: manifest.tandemVersion,
+      created: manifest.created,
+      source: manifest.source,
+    },
     tables: checks,
     live: !!o.live,
     ok: checks.every((c) => c.problems.length === 0),

@@ -26,7 +26,11 @@ export interface SequencesReport {
  * guard), `TANDEM_ERR_STORE_UNSUPPORTED` for a store adapter without the capability, `TANDEM_ERR_TABLE_NOT_FOUND`,
  * `TANDEM_ERR_STORE_QUERY`.
  */
-export async function advanceSequences(m: Migration, side: Side, o: AdvanceSequencesOptions = {}): Promise<SequencesReport> {
+export async function advanceSequences(
+  m: Migration,
+  side: Side,
+  o: AdvanceSequencesOptions = {},
+): Promise<SequencesReport> {
   const store = sideStore(m, side);
   if (!store.advanceSequences) throw unsupported(store, 'advance sequences');
   const entries = await store.advanceSequences(sideTables(m, side), o);

@@ -14,8 +14,12 @@ export const SIDES: readonly Side[] = ['new', 'legacy'];
  * `TANDEM_ERR_USAGE` when it has none.
  */
 export function sideTables(m: Migration, side: Side): string[] {
-  if (!m.entities.length) throw new TandemError('USAGE', 'the migration was opened without its entities: no table to work on');
-  const names = side === 'legacy' ? m.entities.map((e) => e.source.name) : m.entities.flatMap((e) => e.targets.map((t) => t.table.name));
+  if (!m.entities.length)
+    throw new TandemError('USAGE', 'the migration was opened without its entities: no table to work on');
+  const names =
+    side === 'legacy'
+      ? m.entities.map((e) => e.source.name)
+      : m.entities.flatMap((e) => e.targets.map((t) => t.table.name));
   return [...new Set(names)];
 }
 
@@ -26,5 +30,7 @@ export function sideStore(m: Migration, side: Side): Store {
 
 /** The error for a store (a user's own adapter) that lacks a capability the command needs. */
 export function unsupported(store: Store, what: string): TandemError {
-  return new TandemError('STORE_UNSUPPORTED', `${store.url} cannot ${what}: its store adapter does not implement it`, { store: store.url });
+  return new TandemError('STORE_UNSUPPORTED', `${store.url} cannot ${what}: its store adapter does not implement it`, {
+    store: store.url,
+  });
 }

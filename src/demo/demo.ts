@@ -116,7 +116,8 @@ export function createLegacyDatabase(file: string, rows: number, seed = 42): voi
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.exec(LEGACY_DDL);
-  const ins = db.prepare(`INSERT INTO users (id, email, first_name, last_name, bio, status, balance, password_hash, created_at, updated_at, last_login_at, version)
+  const ins =
+    db.prepare(`INSERT INTO users (id, email, first_name, last_name, bio, status, balance, password_hash, created_at, updated_at, last_login_at, version)
     VALUES (@id, @email, @first_name, @last_name, @bio, @status, @balance, @password_hash, @created_at, @updated_at, @last_login_at, @version)`);
   db.transaction(() => {
     for (let id = 1; id <= rows; id++) ins.run(syntheticUser(id, seed));
@@ -130,7 +131,13 @@ export function createLegacyDatabase(file: string, rows: number, seed = 42): voi
  * (default `./.tandem-demo`): a new or empty folder, or one an earlier demo run created (only the demo's own files
  * are removed, see {@link prepareDemoDir}); any other folder is refused with `TANDEM_ERR_USAGE`, untouched.
  */
-export async function runDemo(o: { rows: number; dir?: string; log: Logger; out: NodeJS.WriteStream; signal?: AbortSignal }): Promise<DemoResult> {
+export async function runDemo(o: {
+  rows: number;
+  dir?: string;
+  log: Logger;
+  out: NodeJS.WriteStream;
+  signal?: AbortSignal;
+}): Promise<DemoResult> {
   const dir = resolve(o.dir ?? '.tandem-demo');
   prepareDemoDir(dir);
   const legacy = join(dir, 'legacy.sqlite');
@@ -138,7 +145,9 @@ export async function runDemo(o: { rows: number; dir?: string; log: Logger; out:
   const configPath = join(dir, 'tandem.config.ts');
   const say = (s: string) => o.out.write(`${s}\n`);
 
-  say(`tandem demo: ${o.rows.toLocaleString('en-US')} legacy users (SQLite) → new schema users + user_profiles (PGlite), in ${dir}`);
+  say(
+    `tandem demo: ${o.rows.toLocaleString('en-US')} legacy users (SQLite) → new schema users + user_profiles (PGlite), in ${dir}`,
+  );
   let t = performance.now();
   createLegacyDatabase(legacy, o.rows);
   const generateSeconds = (performance.now() - t) / 1000;
@@ -157,28 +166,66 @@ export async function runDemo(o: { rows: number; dir?: string; log: Logger; out:
     await ensureControlSchema(tgt);
     say('2/3 backfill');
     t = performance.now();
-    const [bf] = await runBackfill({ config, source, target: tgt, entities, log: o.log, progressOut: o.out.isTTY ? o.out : null, signal: o.signal });
+    const [bf] = await runBackfill({
+      config,
+      source,
+      target: tgt,
+      entities,
+      log: o.log,
+      progressOut: o.out.isTTY ? o.out : null,
+      signal: o.signal,
+    });
     const backfillSeconds = (performance.now() - t) / 1000;
     if (bf!.status === 'interrupted') {
       // stopped by SIGINT/SIGTERM after a committed chunk: audited; the backfill resumes where it stopped
-      await audit(tgt, { command: 'demo', args: { rows: o.rows }, outcome: 'interrupted', detail: JSON.stringify({ copied: bf!.copied }) });
-      throw new TandemError('BACKFILL_INTERRUPTED', `demo stopped after ${bf!.copiedTotal.toLocaleString('en-US')} of ${o.rows.toLocaleString('en-US')} rows copied; resume with: npx tandem backfill --config ${configPath}`);
+      await audit(tgt, {
+        command: 'demo',
+        args: { rows: o.rows },
+        outcome: 'interrupted',
+        detail: JSON.stringify({ copied: bf!.copied }),
+      });
+      throw new TandemError(
+        'BACKFILL_INTERRUPTED',
+        `demo stopped after ${bf!.copiedTotal.toLocaleString('en-US')} of ${o.rows.toLocaleString('en-US')} rows copied; resume with: npx tandem backfill --config ${configPath}`,
+      );
     }
-    await audit(tgt, { command: 'demo', args: { rows: o.rows }, outcome: 'ok', detail: JSON.stringify({ copied: bf!.copied }) });
+    await audit(tgt, {
+      command: 'demo',
+      args: { rows: o.rows },
+      outcome: 'ok',
+      detail: JSON.stringify({ copied: bf!.copied }),
+    });
     say(`    ${bf!.copied.toLocaleString('en-US')} rows copied in ${backfillSeconds.toFixed(1)}s`);
     say('3/3 verify');
     t = performance.now();
-    const verify = await verifyEntities(source, tgt, entities, { pageRows: config.verify.pageRows, maxReportedDifferences: config.verify.maxReportedDifferences });
+    const verify = await verifyEntities(source, tgt, entities, {
+      pageRows: config.verify.pageRows,
+      maxReportedDifferences: config.verify.maxReportedDifferences,
+    });
     const verifySeconds = (performance.now() - t) / 1000;
     const e = verify.entities[0]!;
     const rowsPerSecond = bf!.copied / backfillSeconds;
     say('');
-    say(`rows       ${e.sourceRows.toLocaleString('en-US')} source, ${e.targetRows.toLocaleString('en-US')} target (users) + user_profiles`);
+    say(
+      `rows       ${e.sourceRows.toLocaleString('en-US')} source, ${e.targetRows.toLocaleString('en-US')} target (users) + user_profiles`,
+    );
     say(`backfill   ${formatDuration(backfillSeconds)} (${Math.round(rowsPerSecond).toLocaleString('en-US')} rows/s)`);
-    say(`verify     ${formatDuration(verifySeconds)}, missing ${e.missing}, extra ${e.extra}, different ${e.different}`);
+    say(
+      `verify     ${formatDuration(verifySeconds)}, missing ${e.missing}, extra ${e.extra}, different ${e.different}`,
+    );
     say(`parity     ${formatParity(e.parity)}`);
     // the same headline as tandem verify: "match" only for a complete comparison of every row
-    say(`result     ${assess('full', verify.entities.map((x) => ({ ...x, mode: 'full' as const })), verify.complete, entities.length, null).headline}`);
+    say(
+      `result     ${
+        assess(
+          'full',
+          verify.entities.map((x) => ({ ...x, mode: 'full' as const })),
+          verify.complete,
+          entities.length,
+          null,
+        ).headline
+      }`,
+    );
     say('');
     say(`Explore: npx tandem status --config ${configPath}   |   npx tandem verify --config ${configPath}`);
     return { dir, configPath, rows: o.rows, generateSeconds, backfillSeconds, verifySeconds, rowsPerSecond, verify };

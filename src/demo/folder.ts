@@ -4,13 +4,21 @@ import { TandemError } from '../core/errors.js';
 
 /** The file `tandem demo` writes into its folder to mark it as its own. */
 export const DEMO_MARKER = '.tandem-demo';
-const MARKER_TEXT = 'This folder was created by `tandem demo`. A new demo run empties it; remove it when you no longer need it.\n';
+const MARKER_TEXT =
+  'This folder was created by `tandem demo`. A new demo run empties it; remove it when you no longer need it.\n';
 
 /**
  * The entries a demo run writes into its folder (besides the marker): the legacy SQLite file and its WAL/SHM
  * companions, the PGlite data directory and the config. Only these are ever removed.
  */
-export const DEMO_ENTRIES = ['legacy.sqlite', 'legacy.sqlite-wal', 'legacy.sqlite-shm', 'legacy.sqlite-journal', 'new-pglite', 'tandem.config.ts'] as const;
+export const DEMO_ENTRIES = [
+  'legacy.sqlite',
+  'legacy.sqlite-wal',
+  'legacy.sqlite-shm',
+  'legacy.sqlite-journal',
+  'new-pglite',
+  'tandem.config.ts',
+] as const;
 
 /**
  * Makes `dir` ready for a demo run without ever removing what the demo did not create:
@@ -28,13 +36,17 @@ export function prepareDemoDir(dir: string): void {
     return;
   }
   const st = lstatSync(dir);
-  if (!st.isDirectory()) throw new TandemError('USAGE', `--dir ${dir} is not a folder; name a new or empty folder for the demo`);
+  if (!st.isDirectory())
+    throw new TandemError('USAGE', `--dir ${dir} is not a folder; name a new or empty folder for the demo`);
   const entries = readdirSync(dir);
   if (entries.length === 0) {
     writeFileSync(join(dir, DEMO_MARKER), MARKER_TEXT);
     return;
   }
-  const marked = entries.includes(DEMO_MARKER) && lstatSync(join(dir, DEMO_MARKER)).isFile() && readFileSync(join(dir, DEMO_MARKER), 'utf8') === MARKER_TEXT;
+  const marked =
+    entries.includes(DEMO_MARKER) &&
+    lstatSync(join(dir, DEMO_MARKER)).isFile() &&
+    readFileSync(join(dir, DEMO_MARKER), 'utf8') === MARKER_TEXT;
   const foreign = entries.filter((e) => e !== DEMO_MARKER && !(DEMO_ENTRIES as readonly string[]).includes(e));
   if (!marked || foreign.length)
     throw new TandemError(

@@ -33,9 +33,63 @@ export function prng(seed: number): () => number {
   };
 }
 
-const FIRST = ['Anna', 'José', 'Zoë', 'Mikołaj', 'Søren', 'Ава', 'Дмитрий', '陳', '美咲', 'Åsa', 'Chloé', 'Nguyễn', 'Ayşe', 'Björk', 'Øystein', 'محمد', 'Émile', 'Renée', 'João', 'Łukasz', 'Olivia', 'Noah', 'Liam', 'Emma', 'Yusuf', 'Ines'];
-const LAST = ['Müller', 'García', 'Øvergaard', 'Kowalski', 'Smith', 'Иванова', '山田', 'Dubois', "O'Brien", 'van der Berg', 'Nakamura', 'Şahin', 'Jones', 'Ferreira', 'Nowak', 'Lindqvist', 'Rossi', 'Ó Súilleabháin'];
-const BIOS = ['Loves hiking ⛰️', 'Café owner ☕', 'Writes code at night', '', 'Multi-line\nbio with a tab\tand "quotes"', 'Emoji fan 😀🎉', 'Backslash \\ and percent % and underscore _'];
+const FIRST = [
+  'Anna',
+  'José',
+  'Zoë',
+  'Mikołaj',
+  'Søren',
+  'Ава',
+  'Дмитрий',
+  '陳',
+  '美咲',
+  'Åsa',
+  'Chloé',
+  'Nguyễn',
+  'Ayşe',
+  'Björk',
+  'Øystein',
+  'محمد',
+  'Émile',
+  'Renée',
+  'João',
+  'Łukasz',
+  'Olivia',
+  'Noah',
+  'Liam',
+  'Emma',
+  'Yusuf',
+  'Ines',
+];
+const LAST = [
+  'Müller',
+  'García',
+  'Øvergaard',
+  'Kowalski',
+  'Smith',
+  'Иванова',
+  '山田',
+  'Dubois',
+  "O'Brien",
+  'van der Berg',
+  'Nakamura',
+  'Şahin',
+  'Jones',
+  'Ferreira',
+  'Nowak',
+  'Lindqvist',
+  'Rossi',
+  'Ó Súilleabháin',
+];
+const BIOS = [
+  'Loves hiking ⛰️',
+  'Café owner ☕',
+  'Writes code at night',
+  '',
+  'Multi-line\nbio with a tab\tand "quotes"',
+  'Emoji fan 😀🎉',
+  'Backslash \\ and percent % and underscore _',
+];
 const STATUS = ['active', 'active', 'active', 'inactive', 'pending', 'banned'];
 
 const hex = (alg: string, s: string) => createHash(alg).update(s, 'utf8').digest('hex');
@@ -50,10 +104,14 @@ export function timestampText(micros: number): string {
 /** The legacy hash of `password`, in one of four real legacy formats chosen by `kind`. */
 export function legacyHash(password: string, kind: number, salt: string): string {
   switch (kind % 4) {
-    case 0: return hex('md5', password);
-    case 1: return `sha1$${salt}$${hex('sha1', salt + password)}`;
-    case 2: return `md5$${salt}$${hex('md5', salt + password)}`;
-    default: return `*${createHash('sha1').update(createHash('sha1').update(password, 'utf8').digest()).digest('hex').toUpperCase()}`;
+    case 0:
+      return hex('md5', password);
+    case 1:
+      return `sha1$${salt}$${hex('sha1', salt + password)}`;
+    case 2:
+      return `md5$${salt}$${hex('md5', salt + password)}`;
+    default:
+      return `*${createHash('sha1').update(createHash('sha1').update(password, 'utf8').digest()).digest('hex').toUpperCase()}`;
   }
 }
 
@@ -61,9 +119,12 @@ export function legacyHash(password: string, kind: number, salt: string): string
 export function syntheticUser(id: number, seed = 42): SyntheticUser {
   const r = prng(seed * 1_000_003 + id);
   const pick = <T>(a: T[]) => a[Math.floor(r() * a.length)]!;
-  const created = Date.UTC(2012, 0, 1) * 1000 + Math.floor(r() * 12 * 365 * 86400) * 1_000_000 + Math.floor(r() * 1_000_000);
+  const created =
+    Date.UTC(2012, 0, 1) * 1000 + Math.floor(r() * 12 * 365 * 86400) * 1_000_000 + Math.floor(r() * 1_000_000);
   const updated = created + Math.floor(r() * 400 * 86400) * 1_000_000 + Math.floor(r() * 1_000_000);
-  const salt = Math.floor(r() * 36 ** 6).toString(36).padStart(6, '0');
+  const salt = Math.floor(r() * 36 ** 6)
+    .toString(36)
+    .padStart(6, '0');
   return {
     id,
     email: `user${id}@example.${pick(['com', 'org', 'net', 'de', 'jp'])}`,

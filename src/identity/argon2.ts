@@ -1,5 +1,6 @@
 /**
- * Argon2id for the identity bridge: hashing new passwords, verifying PHC strings (`$argon2id$v=19$m=…,t=…,p=…$salt$tag`),
+ * Argon2id for the identity bridge: hashing new passwords, verifying PHC strings
+ * (`$argon2id$v=19$m=…,t=…,p=…$salt$tag`),
  * deciding when a hash must be redone because the policy changed, and a semaphore that bounds how many Argon2
  * computations run at once (each one holds `memoryCost` KiB, so an unbounded login burst would run the process out of
  * memory; excess callers get `TANDEM_ERR_IDENTITY_BUSY` instead).
@@ -54,9 +55,12 @@ export class Semaphore {
    * @throws TANDEM_ERR_CONFIG_INVALID for non-integer or out-of-range values
    */
   constructor(max: number = availableParallelism(), queueCap = 64, queueTimeoutMs?: number) {
-    if (!Number.isInteger(max) || max < 1) throw new TandemError('CONFIG_INVALID', 'argon2 concurrency must be an integer ≥ 1', { max });
-    if (!Number.isInteger(queueCap) || queueCap < 0) throw new TandemError('CONFIG_INVALID', 'argon2 queue cap must be an integer ≥ 0', { queueCap });
-    if (queueTimeoutMs !== undefined && !(queueTimeoutMs > 0)) throw new TandemError('CONFIG_INVALID', 'argon2 queue timeout must be > 0 ms', { queueTimeoutMs });
+    if (!Number.isInteger(max) || max < 1)
+      throw new TandemError('CONFIG_INVALID', 'argon2 concurrency must be an integer ≥ 1', { max });
+    if (!Number.isInteger(queueCap) || queueCap < 0)
+      throw new TandemError('CONFIG_INVALID', 'argon2 queue cap must be an integer ≥ 0', { queueCap });
+    if (queueTimeoutMs !== undefined && !(queueTimeoutMs > 0))
+      throw new TandemError('CONFIG_INVALID', 'argon2 queue timeout must be > 0 ms', { queueTimeoutMs });
     this.max = max;
     this.queueCap = queueCap;
     this.queueTimeoutMs = queueTimeoutMs;
@@ -153,14 +157,26 @@ const PHC_ARGON2 = /^\$(argon2id|argon2i|argon2d)\$(?:v=([0-9]+)\$)?([^$]*)\$([^
  * Parses an Argon2 PHC string strictly (parameters in the reference order `m,t,p`; salt and tag in unpadded
  * standard base64) and applies the caps.
  * @param scheme the name to report in errors (`argon2id`, `django-argon2`, …)
- * @throws TANDEM_ERR_HASH_MALFORMED for any syntax error, version other than 16/19, m < 8·p, salt < 8 bytes, tag < 4 bytes
+ * @throws TANDEM_ERR_HASH_MALFORMED for any syntax error, version other than 16/19, m < 8·p, salt < 8 bytes, tag < 4
+ * bytes
  * @throws TANDEM_ERR_HASH_UNSUPPORTED for the optional `keyid` / `data` parameters
  * @throws TANDEM_ERR_HASH_WORK_FACTOR when m, t or p is above its cap
  */
-export function parseArgon2Phc(phc: string, scheme: string, caps: Pick<WorkFactorCaps, 'argon2MemoryKiB' | 'argon2TimeCost' | 'argon2Parallelism'> = DEFAULT_CAPS): ParsedArgon2 {
+export function parseArgon2Phc(
+  phc: string,
+  scheme: string,
+  caps: Pick<WorkFactorCaps, 'argon2MemoryKiB' | 'argon2TimeCost' | 'argon2Parallelism'> = DEFAULT_CAPS,
+): ParsedArgon2 {
   const m = PHC_ARGON2.exec(phc);
   if (!m) throw hashMalformed(scheme, 'not a $argon2<type>$[v=…$]m=…,t=…,p=…$salt$tag string');
-  const [, type, v, params, saltB64, tagB64] = m as unknown as [string, ParsedArgon2['type'], string | undefined, string, string, string];
+  const [, type, v, params, saltB64, tagB64] = m as unknown as [
+    string,
+    ParsedArgon2['type'],
+    string | undefined,
+    string,
+    string,
+    string,
+  ];
   let version: 16 | 19 = 16;
   if (v !== undefined) {
     const n = parseDecimal(v, scheme, 'version');
@@ -170,13 +186,15 @@ export function parseArgon2Phc(phc: string, scheme: string, caps: Pick<WorkFacto
   const pm = /^m=([0-9]+),t=([0-9]+),p=([0-9]+)(,.*)?$/.exec(params);
   if (!pm) throw hashMalformed(scheme, 'parameters must be m=…,t=…,p=…');
   if (pm[4] !== undefined) {
-    if (/^(,(keyid|data)=[A-Za-z0-9+/]*)+$/.test(pm[4])) throw hashUnsupported('keyid/data parameters are not supported', scheme);
+    if (/^(,(keyid|data)=[A-Za-z0-9+/]*)+$/.test(pm[4]))
+      throw hashUnsupported('keyid/data parameters are not supported', scheme);
     throw hashMalformed(scheme, 'unexpected parameter');
   }
   const memoryCost = parseDecimal(pm[1], scheme, 'm');
   const timeCost = parseDecimal(pm[2], scheme, 't');
   const parallelism = parseDecimal(pm[3], scheme, 'p');
-  if (memoryCost > 0xffffffff || timeCost > 0xffffffff || parallelism > 0xffffff) throw hashMalformed(scheme, 'parameter out of range');
+  if (memoryCost > 0xffffffff || timeCost > 0xffffffff || parallelism > 0xffffff)
+    throw hashMalformed(scheme, 'parameter out of range');
   if (timeCost < 1 || parallelism < 1) throw hashMalformed(scheme, 't and p must be ≥ 1');
   if (memoryCost < 8 * parallelism) throw hashMalformed(scheme, 'm must be ≥ 8·p');
   const salt = decodeBase64(saltB64, scheme, 'salt', 'forbidden');
@@ -191,7 +209,8 @@ export function parseArgon2Phc(phc: string, scheme: string, caps: Pick<WorkFacto
 
 // `@node-rs/argon2` declares Algorithm / Version as `const enum`s whose runtime objects are empty, so a transpiler
 // that does not inline const enums (esbuild, tsx, vitest) would pass `undefined` and silently get the defaults.
-// The numeric values are spelled out here instead (index.d.ts: Argon2d = 0, Argon2i = 1, Argon2id = 2; V0x10 = 0, V0x13 = 1).
+// The numeric values are spelled out here instead (index.d.ts: Argon2d = 0, Argon2i = 1, Argon2id = 2; V0x10 = 0, V0x13
+// = 1).
 const ALGORITHMS: Record<ParsedArgon2['type'], Algorithm> = {
   argon2d: 0 as Algorithm,
   argon2i: 1 as Algorithm,
@@ -216,10 +235,15 @@ export interface VerifyArgon2Options {
  * recomputed with `@node-rs/argon2`'s `hashRaw` from the parsed parameters, under the semaphore, and compared with
  * `crypto.timingSafeEqual`.
  * @returns true when the password matches
- * @throws TANDEM_ERR_HASH_MALFORMED / TANDEM_ERR_HASH_UNSUPPORTED / TANDEM_ERR_HASH_WORK_FACTOR from {@link parseArgon2Phc}
+ * @throws TANDEM_ERR_HASH_MALFORMED / TANDEM_ERR_HASH_UNSUPPORTED / TANDEM_ERR_HASH_WORK_FACTOR from {@link
+ * parseArgon2Phc}
  * @throws TANDEM_ERR_IDENTITY_BUSY when the semaphore's queue is full
  */
-export async function verifyArgon2(phc: string, password: string | Uint8Array, options: VerifyArgon2Options = {}): Promise<boolean> {
+export async function verifyArgon2(
+  phc: string,
+  password: string | Uint8Array,
+  options: VerifyArgon2Options = {},
+): Promise<boolean> {
   const caps = { ...DEFAULT_CAPS, ...options.caps };
   const parsed = parseArgon2Phc(phc, options.scheme ?? /^\$(argon2[a-z]*)\$/.exec(phc)?.[1] ?? 'argon2', caps);
   const limiter = options.limiter ?? getDefaultLimiter();
@@ -292,11 +316,15 @@ export function resolveArgon2Params(params: Partial<Argon2Params> = {}): Argon2P
   const bad = (name: string, rule: string): never => {
     throw new TandemError('CONFIG_INVALID', `argon2 ${name} ${rule}`, { parameter: name });
   };
-  if (!Number.isInteger(p.parallelism) || p.parallelism < 1 || p.parallelism > 255) bad('parallelism', 'must be an integer in 1..255');
+  if (!Number.isInteger(p.parallelism) || p.parallelism < 1 || p.parallelism > 255)
+    bad('parallelism', 'must be an integer in 1..255');
   if (!Number.isInteger(p.timeCost) || p.timeCost < 1) bad('timeCost', 'must be an integer ≥ 1');
-  if (!Number.isInteger(p.memoryCost) || p.memoryCost < 8 * p.parallelism || p.memoryCost > 0xffffffff) bad('memoryCost', 'must be an integer ≥ 8·parallelism (KiB)');
-  if (!Number.isInteger(p.outputLen) || p.outputLen < 16 || p.outputLen > 1024) bad('outputLen', 'must be an integer in 16..1024');
-  if (!Number.isInteger(p.saltLen) || p.saltLen < 8 || p.saltLen > 1024) bad('saltLen', 'must be an integer in 8..1024');
+  if (!Number.isInteger(p.memoryCost) || p.memoryCost < 8 * p.parallelism || p.memoryCost > 0xffffffff)
+    bad('memoryCost', 'must be an integer ≥ 8·parallelism (KiB)');
+  if (!Number.isInteger(p.outputLen) || p.outputLen < 16 || p.outputLen > 1024)
+    bad('outputLen', 'must be an integer in 16..1024');
+  if (!Number.isInteger(p.saltLen) || p.saltLen < 8 || p.saltLen > 1024)
+    bad('saltLen', 'must be an integer in 8..1024');
   return p;
 }
 
@@ -349,7 +377,11 @@ export class Argon2idHasher {
    * @throws as {@link verifyArgon2}
    */
   verify(phc: string, password: string | Uint8Array, caps?: Partial<WorkFactorCaps>): Promise<boolean> {
-    return verifyArgon2(phc, password, { limiter: this.limiter, ...(caps ? { caps } : {}), ...(this.#secret ? { secret: this.#secret } : {}) });
+    return verifyArgon2(phc, password, {
+      limiter: this.limiter,
+      ...(caps ? { caps } : {}),
+      ...(this.#secret ? { secret: this.#secret } : {}),
+    });
   }
 
   /** {@link needsRehash} against this hasher's policy. */

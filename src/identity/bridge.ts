@@ -75,7 +75,9 @@ export interface AuthSuccess {
  * side (same shape, same timing). `throttled`: the identifier's failure counter is in its delay (this says nothing
  * about whether a user has the identifier: counters exist for any identifier).
  */
-export type AuthFailure = { ok: false; reason: 'invalid_credentials' } | { ok: false; reason: 'throttled'; retryAfterMs: number };
+export type AuthFailure =
+  | { ok: false; reason: 'invalid_credentials' }
+  | { ok: false; reason: 'throttled'; retryAfterMs: number };
 
 /** Result of {@link IdentityBridge.authenticate}. */
 export type AuthResult = AuthSuccess | AuthFailure;
@@ -104,7 +106,10 @@ export interface IdentityBridgeOptions {
   failures?: FailurePolicy;
   /** Pepper of wrapped hashes (Argon2 secret); default `TANDEM_IDENTITY_PEPPER`; null for none. */
   pepper?: Uint8Array | string | null;
-  /** The legacy hash dummy-verified when there is no real one; default: sampled from the legacy table's commonest scheme. */
+  /**
+   * The legacy hash dummy-verified when there is no real one; default: sampled from the legacy table's commonest
+   * scheme.
+   */
   dummyLegacyHash?: string;
   /** Caps on work factors read from stored hashes, and the longest password hashed. */
   verify?: { caps?: Partial<WorkFactorCaps>; maxPasswordBytes?: number };
@@ -152,7 +157,10 @@ interface NewVerify {
   upgrade: boolean;
 }
 
-const FAILURE: Readonly<AuthFailure> = Object.freeze({ ok: false, reason: 'invalid_credentials' }) as Readonly<AuthFailure>;
+const FAILURE: Readonly<AuthFailure> = Object.freeze({
+  ok: false,
+  reason: 'invalid_credentials',
+}) as Readonly<AuthFailure>;
 
 function text(v: unknown): string | null {
   if (typeof v === 'string') return v;
@@ -179,7 +187,17 @@ export class IdentityBridge {
   readonly #dummyPhc: string;
   readonly #dummyLegacy: string;
   readonly #onClose: () => Promise<void>;
-  readonly #stats: BridgeStats = { attempts: 0, succeeded: 0, migrated: 0, upgraded: 0, failed: 0, throttled: 0, errors: 0, floorExceeded: 0, maxFailureWorkMs: 0 };
+  readonly #stats: BridgeStats = {
+    attempts: 0,
+    succeeded: 0,
+    migrated: 0,
+    upgraded: 0,
+    failed: 0,
+    throttled: 0,
+    errors: 0,
+    floorExceeded: 0,
+    maxFailureWorkMs: 0,
+  };
 
   /** @internal use {@link createIdentityBridge} */
   constructor(init: {
@@ -252,14 +270,18 @@ export class IdentityBridge {
       const { ctx, fromNew } = await this.#newStoreAndContext(fp, norm, valid);
       if (ctx.retryAfterMs > 0) {
         this.#stats.throttled++;
-        this.#log.debug({ event: 'identity.login', outcome: 'throttled', who: fp.slice(0, 12), retryAfterMs: ctx.retryAfterMs }, 'login throttled');
+        this.#log.debug(
+          { event: 'identity.login', outcome: 'throttled', who: fp.slice(0, 12), retryAfterMs: ctx.retryAfterMs },
+          'login throttled',
+        );
         return { ok: false, reason: 'throttled', retryAfterMs: ctx.retryAfterMs };
       }
       if (fromNew.match || fromNew.ambiguous) {
         path = 'new';
         if (fromNew.match) {
           const r = await this.#verifyNew(fromNew.match.row, password, work);
-          if (r.ok && (!ctx.reset || r.kind === 'argon2')) return await this.#succeedNew(fromNew.match.row, norm, password, r, ctx, fp, t0);
+          if (r.ok && (!ctx.reset || r.kind === 'argon2'))
+            return await this.#succeedNew(fromNew.match.row, norm, password, r, ctx, fp, t0);
         }
         // both stores are read on every failure path: the legacy answer is discarded here
         await this.#lookupLegacy(norm);
@@ -283,7 +305,14 @@ export class IdentityBridge {
       return { ...FAILURE };
     } catch (e) {
       this.#stats.errors++;
-      this.#log.warn({ event: 'identity.error', code: isTandemError(e) ? e.code : 'TANDEM_ERR_INTERNAL', msg: isTandemError(e) ? e.message : String((e as Error)?.message ?? e) }, 'login failed with an error');
+      this.#log.warn(
+        {
+          event: 'identity.error',
+          code: isTandemError(e) ? e.code : 'TANDEM_ERR_INTERNAL',
+          msg: isTandemError(e) ? e.message : String((e as Error)?.message ?? e),
+        },
+        'login failed with an error',
+      );
       await this.#holdToFloor(t0, 'error');
       throw e;
     }
@@ -298,10 +327,17 @@ export class IdentityBridge {
 
   async #fail(fp: string, password: string, work: Work, t0: number, path: string): Promise<void> {
     if (!work.argon) await this.#hasher.verify(this.#dummyPhc, password).catch((e) => this.#rethrowBusy(e));
-    if (!work.legacy) await verifyPassword(password, this.#dummyLegacy, { ...this.#verifyOptions, argon2Limiter: this.#hasher.limiter }).catch((e) => this.#rethrowBusy(e));
+    if (!work.legacy)
+      await verifyPassword(password, this.#dummyLegacy, {
+        ...this.#verifyOptions,
+        argon2Limiter: this.#hasher.limiter,
+      }).catch((e) => this.#rethrowBusy(e));
     await this.#failures.record(fp);
     this.#stats.failed++;
-    this.#log.debug({ event: 'identity.login', outcome: 'invalid_credentials', path, who: fp.slice(0, 12) }, 'login failed');
+    this.#log.debug(
+      { event: 'identity.login', outcome: 'invalid_credentials', path, who: fp.slice(0, 12) },
+      'login failed',
+    );
     await this.#holdToFloor(t0, 'failure');
   }
 
@@ -315,7 +351,10 @@ export class IdentityBridge {
     if (this.floorMs === 0) return;
     if (spent > this.floorMs) {
       this.#stats.floorExceeded++;
-      this.#log.warn({ event: 'identity.floor_exceeded', what, workMs: Math.round(spent), floorMs: this.floorMs }, 'a failed login took longer than the time floor; raise floorMs');
+      this.#log.warn(
+        { event: 'identity.floor_exceeded', what, workMs: Math.round(spent), floorMs: this.floorMs },
+        'a failed login took longer than the time floor; raise floorMs',
+      );
       return;
     }
     await sleep(this.floorMs - spent);
@@ -334,7 +373,11 @@ export class IdentityBridge {
    * the candidate user rows (a one-row derived table LEFT JOINed to the lookup, so the counter comes back even when
    * no user matches).
    */
-  async #newStoreAndContext(fp: string, norm: string, valid: boolean): Promise<{ ctx: { failures: number; retryAfterMs: number; reset: boolean }; fromNew: Lookup }> {
+  async #newStoreAndContext(
+    fp: string,
+    norm: string,
+    valid: boolean,
+  ): Promise<{ ctx: { failures: number; retryAfterMs: number; reset: boolean }; fromNew: Lookup }> {
     const t = this.#target;
     const r = this.resolved.target;
     const p = (i: number) => t.sql.param(i);
@@ -350,23 +393,42 @@ export class IdentityBridge {
       [fp, fp, this.resolved.entity.name, norm, ...w.params],
     );
     const first = rows[0] ?? {};
-    const gate = first.tandem_failures === null || first.tandem_failures === undefined ? { failures: 0, retryAfterMs: 0 } : this.#failures.gate(Number(first.tandem_failures), Number(first.tandem_last_ms));
+    const gate =
+      first.tandem_failures === null || first.tandem_failures === undefined
+        ? { failures: 0, retryAfterMs: 0 }
+        : this.#failures.gate(Number(first.tandem_failures), Number(first.tandem_last_ms));
     const users = rows.filter((row) => r.keyColumns.every((k) => row[k] !== null && row[k] !== undefined));
-    return { ctx: { ...gate, reset: Number(first.tandem_reset ?? 0) > 0 }, fromNew: this.#candidates(users, r.identifier, r.table.table.name, norm) };
+    return {
+      ctx: { ...gate, reset: Number(first.tandem_reset ?? 0) > 0 },
+      fromNew: this.#candidates(users, r.identifier, r.table.table.name, norm),
+    };
   }
 
   #candidates(rows: Row[], identifierColumn: string, table: string, norm: string): Lookup {
     const hits = rows.filter((r) => normalizeIdentifier(text(r[identifierColumn])) === norm);
     if (hits.length > 1) {
-      this.#log.warn({ event: 'identity.ambiguous_identifier', table, rows: hits.length }, 'several users share one normalised identifier; none can log in until it is fixed');
+      this.#log.warn(
+        { event: 'identity.ambiguous_identifier', table, rows: hits.length },
+        'several users share one normalised identifier; none can log in until it is fixed',
+      );
       return { match: null, ambiguous: true };
     }
     return { match: hits[0] ? { row: hits[0] } : null, ambiguous: false };
   }
 
-  async #find(store: Store, table: string, columns: string[], identifierColumn: string, mode: ResolvedIdentity['source']['mode'], norm: string): Promise<Lookup> {
+  async #find(
+    store: Store,
+    table: string,
+    columns: string[],
+    identifierColumn: string,
+    mode: ResolvedIdentity['source']['mode'],
+    norm: string,
+  ): Promise<Lookup> {
     const w = lookupWhere(store, identifierColumn, mode, norm);
-    const rows = await store.query(`SELECT ${columns.map((c) => store.sql.ident(c)).join(', ')} FROM ${store.sql.table(table)} WHERE ${w.sql} LIMIT 5`, w.params);
+    const rows = await store.query(
+      `SELECT ${columns.map((c) => store.sql.ident(c)).join(', ')} FROM ${store.sql.table(table)} WHERE ${w.sql} LIMIT 5`,
+      w.params,
+    );
     return this.#candidates(rows, identifierColumn, table, norm);
   }
 
@@ -389,7 +451,10 @@ export class IdentityBridge {
     if (isTandemError(e, 'IDENTITY_BUSY')) throw e;
     const code = isTandemError(e) ? e.code : 'TANDEM_ERR_INTERNAL';
     const scheme = isTandemError(e) ? (e.detail.scheme as string | undefined) : undefined;
-    this.#log.warn({ event: 'identity.hash_invalid', side, entity: this.resolved.entity.name, key: String(key), code, scheme }, 'a stored password hash cannot be verified');
+    this.#log.warn(
+      { event: 'identity.hash_invalid', side, entity: this.resolved.entity.name, key: String(key), code, scheme },
+      'a stored password hash cannot be verified',
+    );
   }
 
   #keyOf(row: Row, columns: string[]): unknown[] {
@@ -402,14 +467,27 @@ export class IdentityBridge {
     if (!stored) return { ok: false, kind: 'none', scheme: null, upgrade: false };
     try {
       if (isWrappedHash(stored)) {
-        const r = await verifyWrappedHash(password, stored, { pepper: this.#pepper, limiter: this.#hasher.limiter, options: this.#verifyOptions });
+        const r = await verifyWrappedHash(password, stored, {
+          pepper: this.#pepper,
+          limiter: this.#hasher.limiter,
+          options: this.#verifyOptions,
+        });
         work.argon = true;
         return { ok: r.ok, kind: 'wrapped', scheme: r.scheme, upgrade: true };
       }
-      const r = await verifyPassword(password, stored, { ...this.#verifyOptions, argon2: this.#hasher.params, argon2Limiter: this.#hasher.limiter });
+      const r = await verifyPassword(password, stored, {
+        ...this.#verifyOptions,
+        argon2: this.#hasher.params,
+        argon2Limiter: this.#hasher.limiter,
+      });
       if (r.scheme.includes('argon2')) work.argon = true;
       else work.legacy = true;
-      return { ok: r.ok, kind: r.scheme === 'argon2id' ? 'argon2' : 'legacy', scheme: r.scheme, upgrade: r.needsRehash };
+      return {
+        ok: r.ok,
+        kind: r.scheme === 'argon2id' ? 'argon2' : 'legacy',
+        scheme: r.scheme,
+        upgrade: r.needsRehash,
+      };
     } catch (e) {
       this.#hashProblem('new', e, JSON.stringify(this.#keyOf(row, t.keyColumns)));
       return { ok: false, kind: 'none', scheme: null, upgrade: false };
@@ -433,10 +511,20 @@ export class IdentityBridge {
   // --- success paths -----------------------------------------------------------------------------------------
 
   #keyWhere(first: number): string {
-    return this.resolved.target.keyColumns.map((c, i) => `${this.#target.sql.ident(c)} = ${this.#target.sql.param(first + i)}`).join(' AND ');
+    return this.resolved.target.keyColumns
+      .map((c, i) => `${this.#target.sql.ident(c)} = ${this.#target.sql.param(first + i)}`)
+      .join(' AND ');
   }
 
-  async #succeedNew(row: Row, norm: string, password: string, r: NewVerify, ctx: { failures: number; reset: boolean }, fp: string, t0: number): Promise<AuthSuccess> {
+  async #succeedNew(
+    row: Row,
+    norm: string,
+    password: string,
+    r: NewVerify,
+    ctx: { failures: number; reset: boolean },
+    fp: string,
+    t0: number,
+  ): Promise<AuthSuccess> {
     const t = this.resolved.target;
     const keyValues = this.#keyOf(row, t.keyColumns);
     const key = keyString(keyValues, this.resolved.entity.keyColumns);
@@ -451,32 +539,76 @@ export class IdentityBridge {
             `UPDATE ${this.#target.sql.table(t.table.table.name)} SET ${this.#target.sql.ident(t.password)} = ${this.#target.sql.param(1)} WHERE ${this.#keyWhere(2)} AND ${this.#target.sql.ident(t.password)} = ${this.#target.sql.param(2 + keyValues.length)}`,
             [fresh, ...keyValues, text(row[t.password])],
           );
-          if (n > 0 && migrates) await this.#ledger.write(tx, entity, [{ key, identifier: norm, state: 'migrated', scheme: r.kind === 'argon2' ? null : r.scheme }], 'overwrite');
+          if (n > 0 && migrates)
+            await this.#ledger.write(
+              tx,
+              entity,
+              [{ key, identifier: norm, state: 'migrated', scheme: r.kind === 'argon2' ? null : r.scheme }],
+              'overwrite',
+            );
           return n > 0;
         });
       } catch (e) {
-        if (isTandemError(e, 'IDENTITY_BUSY')) this.#log.info({ event: 'identity.upgrade_deferred', entity, key }, 'hash upgrade deferred: the Argon2 semaphore is full');
-        else this.#log.warn({ event: 'identity.upgrade_failed', entity, key, code: isTandemError(e) ? e.code : 'TANDEM_ERR_INTERNAL' }, 'could not upgrade a password hash; the next login retries');
+        if (isTandemError(e, 'IDENTITY_BUSY'))
+          this.#log.info(
+            { event: 'identity.upgrade_deferred', entity, key },
+            'hash upgrade deferred: the Argon2 semaphore is full',
+          );
+        else
+          this.#log.warn(
+            { event: 'identity.upgrade_failed', entity, key, code: isTandemError(e) ? e.code : 'TANDEM_ERR_INTERNAL' },
+            'could not upgrade a password hash; the next login retries',
+          );
       }
     } else if (ctx.reset) {
       // an Argon2id hash written by the application's reset flow: the reset is complete
-      await this.#ledger.write(this.#target, entity, [{ key, identifier: norm, state: 'migrated', scheme: null }], 'overwrite');
+      await this.#ledger.write(
+        this.#target,
+        entity,
+        [{ key, identifier: norm, state: 'migrated', scheme: null }],
+        'overwrite',
+      );
     }
     if (ctx.failures > 0) await this.#failures.clear(fp);
     this.#stats.succeeded++;
     if (upgraded) this.#stats.upgraded++;
-    this.#log.debug({ event: 'identity.login', outcome: 'ok', path: 'new', entity, key, upgraded, ms: Math.round(performance.now() - t0) }, 'login');
+    this.#log.debug(
+      {
+        event: 'identity.login',
+        outcome: 'ok',
+        path: 'new',
+        entity,
+        key,
+        upgraded,
+        ms: Math.round(performance.now() - t0),
+      },
+      'login',
+    );
     return { ok: true, key: keyValues, identifier: norm, source: 'new', upgraded };
   }
 
-  async #migrate(row: Row, norm: string, password: string, scheme: string, ctx: { failures: number; reset: boolean }, fp: string, t0: number): Promise<AuthSuccess | null> {
+  async #migrate(
+    row: Row,
+    norm: string,
+    password: string,
+    scheme: string,
+    ctx: { failures: number; reset: boolean },
+    fp: string,
+    t0: number,
+  ): Promise<AuthSuccess | null> {
     const e = this.resolved.entity;
     const t = this.resolved.target;
     const fresh = await this.#hasher.hash(password);
     const keyValues = e.key.map((k) => row[k]);
     const key = keyString(keyValues, e.keyColumns);
     const written = await this.#target.transaction(async (tx) => {
-      const applied = await applyRows(this.#target, tx, e, [{ ...row, [this.resolved.source.password]: fresh }], this.#source ? { source: this.#source } : {});
+      const applied = await applyRows(
+        this.#target,
+        tx,
+        e,
+        [{ ...row, [this.resolved.source.password]: fresh }],
+        this.#source ? { source: this.#source } : {},
+      );
       if (applied.applied !== 1) return false;
       if (!t.passwordByRename) {
         // the mapping does not copy the hash column as it is: set the fresh hash explicitly
@@ -491,7 +623,10 @@ export class IdentityBridge {
     if (!written) {
       // the new store got this user at the same or a newer version between the two reads (a backfill or relay):
       // it is never overwritten; authenticate against what it now holds
-      this.#log.info({ event: 'identity.migrate_raced', entity: e.name, key }, 'the new store already holds this user; verifying against it');
+      this.#log.info(
+        { event: 'identity.migrate_raced', entity: e.name, key },
+        'the new store already holds this user; verifying against it',
+      );
       const again = await this.#lookupNew(norm);
       if (!again.match) return null;
       const r = await this.#verifyNew(again.match.row, password, { argon: false, legacy: false });
@@ -502,7 +637,10 @@ export class IdentityBridge {
     this.#stats.succeeded++;
     this.#stats.migrated++;
     this.#stats.upgraded++;
-    this.#log.info({ event: 'identity.migrated', entity: e.name, key, scheme, ms: Math.round(performance.now() - t0) }, 'user migrated to the new store on login');
+    this.#log.info(
+      { event: 'identity.migrated', entity: e.name, key, scheme, ms: Math.round(performance.now() - t0) },
+      'user migrated to the new store on login',
+    );
     return { ok: true, key: keyValues, identifier: norm, source: 'legacy', upgraded: true };
   }
 }
@@ -515,7 +653,9 @@ async function pickDummyLegacyHash(source: Store | null, resolved: ResolvedIdent
   const fallback = `sha1$${randomBytes(6).toString('hex')}$${randomBytes(20).toString('hex')}`;
   if (!source) return fallback;
   const s = resolved.source;
-  const rows = await source.query(`SELECT ${source.sql.ident(s.password)} AS h FROM ${source.sql.table(s.table)} LIMIT 200`);
+  const rows = await source.query(
+    `SELECT ${source.sql.ident(s.password)} AS h FROM ${source.sql.table(s.table)} LIMIT 200`,
+  );
   const byScheme = new Map<string, string[]>();
   for (const r of rows) {
     const h = text(r.h);
@@ -559,9 +699,17 @@ async function buildBridge(options: IdentityBridgeOptions, onClose: () => Promis
   const pepperOpt = options.pepper === undefined ? pepperFromEnv() : options.pepper;
   const pepper = pepperOpt === null ? null : typeof pepperOpt === 'string' ? Buffer.from(pepperOpt, 'utf8') : pepperOpt;
   const floorMs = options.floorMs ?? 250;
-  if (!(floorMs >= 0) || !Number.isFinite(floorMs)) throw new TandemError('CONFIG_INVALID', 'identity bridge: floorMs must be a number ≥ 0', { parameter: 'floorMs' });
-  const budget = options.legacyBudget instanceof TokenBucket ? options.legacyBudget : new TokenBucket(options.legacyBudget ?? { perSecond: 100, burst: 200, maxWaitMs: 250 });
-  const verifyOptions: VerifyOptions = { ...resolved.verifyOptions, ...(options.verify?.caps ? { caps: options.verify.caps } : {}), ...(options.verify?.maxPasswordBytes ? { maxPasswordBytes: options.verify.maxPasswordBytes } : {}) };
+  if (!(floorMs >= 0) || !Number.isFinite(floorMs))
+    throw new TandemError('CONFIG_INVALID', 'identity bridge: floorMs must be a number ≥ 0', { parameter: 'floorMs' });
+  const budget =
+    options.legacyBudget instanceof TokenBucket
+      ? options.legacyBudget
+      : new TokenBucket(options.legacyBudget ?? { perSecond: 100, burst: 200, maxWaitMs: 250 });
+  const verifyOptions: VerifyOptions = {
+    ...resolved.verifyOptions,
+    ...(options.verify?.caps ? { caps: options.verify.caps } : {}),
+    ...(options.verify?.maxPasswordBytes ? { maxPasswordBytes: options.verify.maxPasswordBytes } : {}),
+  };
   const dummyPhc = await hasher.hash(randomBytes(24));
   const dummyLegacy = options.dummyLegacyHash ?? (await pickDummyLegacyHash(source, resolved));
   return new IdentityBridge({
@@ -601,7 +749,10 @@ export async function openIdentityBridge(
   const m = await openMigration(config, { entities: [name], legacyWrites: 'never', log: options.logger });
   try {
     const { entity: _name, legacy, ...rest } = options;
-    return await buildBridge({ ...rest, source: legacy === false ? null : m.stores.legacy, target: m.stores.new, entity: m.entities[0]! }, () => m.close());
+    return await buildBridge(
+      { ...rest, source: legacy === false ? null : m.stores.legacy, target: m.stores.new, entity: m.entities[0]! },
+      () => m.close(),
+    );
   } catch (e) {
     await m.close();
     throw e;

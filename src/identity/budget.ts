@@ -36,9 +36,14 @@ export class TokenBucket {
    */
   constructor(options: TokenBucketOptions, now: () => number = () => performance.now()) {
     const { perSecond, burst = Math.max(1, perSecond), maxWaitMs = 250 } = options;
-    if (!(perSecond > 0) || !Number.isFinite(perSecond)) throw new TandemError('CONFIG_INVALID', 'legacy query budget: perSecond must be a positive number', { parameter: 'perSecond' });
-    if (!(burst >= 1) || !Number.isFinite(burst)) throw new TandemError('CONFIG_INVALID', 'legacy query budget: burst must be ≥ 1', { parameter: 'burst' });
-    if (!(maxWaitMs >= 0)) throw new TandemError('CONFIG_INVALID', 'legacy query budget: maxWaitMs must be ≥ 0', { parameter: 'maxWaitMs' });
+    if (!(perSecond > 0) || !Number.isFinite(perSecond))
+      throw new TandemError('CONFIG_INVALID', 'legacy query budget: perSecond must be a positive number', {
+        parameter: 'perSecond',
+      });
+    if (!(burst >= 1) || !Number.isFinite(burst))
+      throw new TandemError('CONFIG_INVALID', 'legacy query budget: burst must be ≥ 1', { parameter: 'burst' });
+    if (!(maxWaitMs >= 0))
+      throw new TandemError('CONFIG_INVALID', 'legacy query budget: maxWaitMs must be ≥ 0', { parameter: 'maxWaitMs' });
     this.perSecond = perSecond;
     this.burst = burst;
     this.maxWaitMs = maxWaitMs;

@@ -35,7 +35,11 @@ export function hashMalformed(scheme: string, reason: string): TandemError {
 export function hashUnsupported(reason: string, scheme?: string): TandemError {
   const detail: Record<string, unknown> = { reason };
   if (scheme !== undefined) detail.scheme = scheme;
-  return new TandemError('HASH_UNSUPPORTED', scheme ? `unsupported ${scheme} hash: ${reason}` : `unsupported hash: ${reason}`, detail);
+  return new TandemError(
+    'HASH_UNSUPPORTED',
+    scheme ? `unsupported ${scheme} hash: ${reason}` : `unsupported hash: ${reason}`,
+    detail,
+  );
 }
 
 /**
@@ -62,9 +66,17 @@ export function workFactorTooHigh(scheme: string, parameter: string, value: numb
  * @param reason `queue full`, `queue timeout` or `legacy budget`
  * @returns a `TANDEM_ERR_IDENTITY_BUSY` error with `detail = { active, queued, reason }`
  */
-export function identityBusy(active: number, queued: number, reason: 'queue full' | 'queue timeout' | 'legacy budget' = 'queue full'): TandemError {
+export function identityBusy(
+  active: number,
+  queued: number,
+  reason: 'queue full' | 'queue timeout' | 'legacy budget' = 'queue full',
+): TandemError {
   if (reason === 'legacy budget') {
-    return new TandemError('IDENTITY_BUSY', 'the budget of legacy-store queries per second is spent; try again', { active, queued, reason });
+    return new TandemError('IDENTITY_BUSY', 'the budget of legacy-store queries per second is spent; try again', {
+      active,
+      queued,
+      reason,
+    });
   }
   return new TandemError(
     'IDENTITY_BUSY',

@@ -15,7 +15,14 @@
  *   defaults and bounded concurrency;
  * - error helpers for the `TANDEM_ERR_HASH_*` / `TANDEM_ERR_IDENTITY_BUSY` codes.
  */
-export { identifyHash, verifyPassword, supportedSchemes, FORMATS, DEFAULT_MAX_PASSWORD_BYTES, type VerifyResult } from './registry.js';
+export {
+  identifyHash,
+  verifyPassword,
+  supportedSchemes,
+  FORMATS,
+  DEFAULT_MAX_PASSWORD_BYTES,
+  type VerifyResult,
+} from './registry.js';
 export {
   Argon2idHasher,
   OWASP_ARGON2ID,
@@ -45,9 +52,24 @@ export { hashMalformed, hashUnsupported, identityBusy, workFactorTooHigh, type I
 export { firebaseStoredHash } from './formats/firebase.js';
 export { bcryptRaw } from './formats/bcrypt-core.js';
 export { wordpressPrehash } from './formats/wordpress.js';
-export { normalizeIdentifier, identifierFingerprint, lookupWhere, detectLookupMode, MAX_IDENTIFIER_LENGTH, type LookupMode } from './normalize.js';
+export {
+  normalizeIdentifier,
+  identifierFingerprint,
+  lookupWhere,
+  detectLookupMode,
+  MAX_IDENTIFIER_LENGTH,
+  type LookupMode,
+} from './normalize.js';
 export { TokenBucket, type TokenBucketOptions } from './budget.js';
-export { IdentityLedger, FailureCounter, type IdentityState, type LedgerWrite, type LedgerWriteMode, type FailurePolicy, type FailureGate } from './ledger.js';
+export {
+  IdentityLedger,
+  FailureCounter,
+  type IdentityState,
+  type LedgerWrite,
+  type LedgerWriteMode,
+  type FailurePolicy,
+  type FailureGate,
+} from './ledger.js';
 export { resolveIdentity, type ResolvedIdentity } from './resolve.js';
 export {
   WRAP_PREFIX,

@@ -57,10 +57,24 @@ export class IdentityLedger {
    * @param mode see {@link LedgerWriteMode}
    * @param nowMs the time written to `updated_ms` (and `migrated_ms` for `migrated`)
    */
-  async write(db: Executor, entity: string, rows: LedgerWrite[], mode: LedgerWriteMode, nowMs = Date.now()): Promise<void> {
+  async write(
+    db: Executor,
+    entity: string,
+    rows: LedgerWrite[],
+    mode: LedgerWriteMode,
+    nowMs = Date.now(),
+  ): Promise<void> {
     const sql = this.#store.sql.identity.ledgerWrite(this.table, mode);
     for (const r of rows) {
-      await db.execute(sql, [entity, r.key, r.identifier, r.state, r.scheme, nowMs, r.state === 'migrated' ? nowMs : null]);
+      await db.execute(sql, [
+        entity,
+        r.key,
+        r.identifier,
+        r.state,
+        r.scheme,
+        nowMs,
+        r.state === 'migrated' ? nowMs : null,
+      ]);
     }
   }
 
@@ -76,14 +90,21 @@ export class IdentityLedger {
         `SELECT entity_key, state FROM ${this.table} WHERE entity = ${this.#p(1)} AND entity_key IN (${chunk.map((_, j) => this.#p(j + 2)).join(', ')})`,
         [entity, ...chunk],
       );
-      for (const r of rows) out.set(Buffer.isBuffer(r.entity_key) ? r.entity_key.toString('utf8') : String(r.entity_key), r.state as IdentityState);
+      for (const r of rows)
+        out.set(
+          Buffer.isBuffer(r.entity_key) ? r.entity_key.toString('utf8') : String(r.entity_key),
+          r.state as IdentityState,
+        );
     }
     return out;
   }
 
   /** Row counts per state. */
   async countByState(entity: string): Promise<Record<IdentityState, number>> {
-    const rows = await this.#store.query<{ state: string; n: unknown }>(`SELECT state, count(*) AS n FROM ${this.table} WHERE entity = ${this.#p(1)} GROUP BY state`, [entity]);
+    const rows = await this.#store.query<{ state: string; n: unknown }>(
+      `SELECT state, count(*) AS n FROM ${this.table} WHERE entity = ${this.#p(1)} GROUP BY state`,
+      [entity],
+    );
     const out: Record<IdentityState, number> = { migrated: 0, wrapped: 0, reset_required: 0 };
     for (const r of rows) if (r.state in out) out[r.state as IdentityState] = Number(r.n);
     return out;
@@ -96,7 +117,10 @@ export class IdentityLedger {
       `SELECT ${div} AS d, count(*) AS n FROM ${this.table} WHERE entity = ${this.#p(1)} AND state = 'migrated' AND migrated_ms IS NOT NULL GROUP BY ${div} ORDER BY ${div}`,
       [entity],
     );
-    return rows.map((r) => ({ day: new Date(Number(r.d) * 86_400_000).toISOString().slice(0, 10), count: Number(r.n) }));
+    return rows.map((r) => ({
+      day: new Date(Number(r.d) * 86_400_000).toISOString().slice(0, 10),
+      count: Number(r.n),
+    }));
   }
 }
 
@@ -137,7 +161,13 @@ export class FailureCounter {
   constructor(store: Store, policy: FailurePolicy = {}) {
     this.#store = store;
     this.table = store.controlTable('identity_failures');
-    this.policy = { freeAttempts: 5, baseDelayMs: 1000, maxDelayMs: 15 * 60_000, resetAfterMs: 24 * 3_600_000, ...policy };
+    this.policy = {
+      freeAttempts: 5,
+      baseDelayMs: 1000,
+      maxDelayMs: 15 * 60_000,
+      resetAfterMs: 24 * 3_600_000,
+      ...policy,
+    };
   }
 
   /** The delay after `failures` failures (0 while within the free attempts). */
@@ -155,8 +185,13 @@ export class FailureCounter {
 
   /** Reads the counter of a fingerprint. */
   async check(id: string, nowMs = Date.now()): Promise<FailureGate> {
-    const r = await this.#store.query<{ failures: unknown; last_failure_ms: unknown }>(`SELECT failures, last_failure_ms FROM ${this.table} WHERE id = ${this.#store.sql.param(1)}`, [id]);
-    return r[0] ? this.gate(Number(r[0].failures), Number(r[0].last_failure_ms), nowMs) : { failures: 0, retryAfterMs: 0 };
+    const r = await this.#store.query<{ failures: unknown; last_failure_ms: unknown }>(
+      `SELECT failures, last_failure_ms FROM ${this.table} WHERE id = ${this.#store.sql.param(1)}`,
+      [id],
+    );
+    return r[0]
+      ? this.gate(Number(r[0].failures), Number(r[0].last_failure_ms), nowMs)
+      : { failures: 0, retryAfterMs: 0 };
   }
 
   /** Counts one failure (an expired counter starts again at 1). */
@@ -193,6 +228,8 @@ export class FailureCounter {
    * @returns rows deleted
    */
   async prune(nowMs = Date.now()): Promise<number> {
-    return this.#store.execute(`DELETE FROM ${this.table} WHERE last_failure_ms < ${this.#store.sql.param(1)}`, [nowMs - this.policy.resetAfterMs]);
+    return this.#store.execute(`DELETE FROM ${this.table} WHERE last_failure_ms < ${this.#store.sql.param(1)}`, [
+      nowMs - this.policy.resetAfterMs,
+    ]);
   }
 }

@@ -37,7 +37,9 @@ export function normalizeIdentifier(identifier: unknown): string {
  */
 export function identifierFingerprint(entity: string, normalized: string, pepper?: Uint8Array | null): string {
   const data = `tandem-identity\u0000${entity}\u0000${normalized}`;
-  return pepper?.length ? createHmac('sha256', pepper).update(data, 'utf8').digest('hex') : createHash('sha256').update(data, 'utf8').digest('hex');
+  return pepper?.length
+    ? createHmac('sha256', pepper).update(data, 'utf8').digest('hex')
+    : createHash('sha256').update(data, 'utf8').digest('hex');
 }
 
 /**
@@ -63,7 +65,13 @@ export type LookupMode = 'exact' | 'collation' | 'lower';
  * @param normalized the output of {@link normalizeIdentifier}
  * @param first the number of the first placeholder (1-based)
  */
-export function lookupWhere(store: Store, column: string, mode: LookupMode, normalized: string, first = 1): { sql: string; params: string[] } {
+export function lookupWhere(
+  store: Store,
+  column: string,
+  mode: LookupMode,
+  normalized: string,
+  first = 1,
+): { sql: string; params: string[] } {
   const col = store.sql.ident(column);
   if (mode === 'exact') return { sql: `${col} = ${store.sql.param(first)}`, params: [normalized] };
   const nfd = normalized.normalize('NFD');

@@ -31,7 +31,13 @@ function text(v: unknown): string | null {
 }
 
 /** Reads `table` in key order, `pageRows` rows at a time. */
-async function* pages(store: Store, table: string, columns: string[], key: string[], pageRows: number): AsyncGenerator<Row[]> {
+async function* pages(
+  store: Store,
+  table: string,
+  columns: string[],
+  key: string[],
+  pageRows: number,
+): AsyncGenerator<Row[]> {
   let after: unknown[] | null = null;
   for (;;) {
     const st = store.sql.keyset({ table, columns: [...new Set([...key, ...columns])], key, after, limit: pageRows });
@@ -44,7 +50,10 @@ async function* pages(store: Store, table: string, columns: string[], key: strin
   }
 }
 
-/** The kind of a hash in the new store, for reports: `argon2id`, `wrapped:<scheme>`, `legacy:<scheme>`, `unknown`, `empty`. */
+/**
+ * The kind of a hash in the new store, for reports: `argon2id`, `wrapped:<scheme>`, `legacy:<scheme>`, `unknown`,
+ * `empty`.
+ */
 export function hashKind(stored: unknown, options: ResolvedIdentity['verifyOptions'] = {}): string {
   const h = text(stored);
   if (!h) return 'empty';
@@ -113,7 +122,11 @@ export interface WrapAtRestResult {
  * @param options Argon2 parameters, concurrency, pepper, page size, dry run
  * @returns counts by outcome
  */
-export async function wrapAtRest(target: Store, resolved: ResolvedIdentity, options: WrapAtRestOptions = {}): Promise<WrapAtRestResult> {
+export async function wrapAtRest(
+  target: Store,
+  resolved: ResolvedIdentity,
+  options: WrapAtRestOptions = {},
+): Promise<WrapAtRestResult> {
   const t = resolved.target;
   const pageRows = options.pageRows ?? 500;
   const concurrency = options.concurrency ?? availableParallelism();
@@ -122,7 +135,17 @@ export async function wrapAtRest(target: Store, resolved: ResolvedIdentity, opti
   const limiter = new Semaphore(concurrency, pageRows + 1);
   const hasher = new Argon2idHasher({ ...options.argon2, limiter, ...(pepper?.length ? { secret: pepper } : {}) });
   const ledger = new IdentityLedger(target);
-  const r: WrapAtRestResult = { scanned: 0, wrapped: 0, argon2: 0, alreadyWrapped: 0, slow: {}, unknown: 0, malformed: 0, empty: 0, changedMeanwhile: 0 };
+  const r: WrapAtRestResult = {
+    scanned: 0,
+    wrapped: 0,
+    argon2: 0,
+    alreadyWrapped: 0,
+    slow: {},
+    unknown: 0,
+    malformed: 0,
+    empty: 0,
+    changedMeanwhile: 0,
+  };
   const table = target.sql.table(t.table.table.name);
   const pw = target.sql.ident(t.password);
   const keyWhere = t.keyColumns.map((c, i) => `${target.sql.ident(c)} = ${target.sql.param(i + 2)}`).join(' AND ');
@@ -132,8 +155,14 @@ export async function wrapAtRest(target: Store, resolved: ResolvedIdentity, opti
     const todo: { row: Row; stored: string; scheme: string }[] = [];
     for (const row of rows) {
       const stored = text(row[t.password]);
-      if (!stored) { r.empty++; continue; }
-      if (isWrappedHash(stored)) { r.alreadyWrapped++; continue; }
+      if (!stored) {
+        r.empty++;
+        continue;
+      }
+      if (isWrappedHash(stored)) {
+        r.alreadyWrapped++;
+        continue;
+      }
       const scheme = identifyHash(stored, resolved.verifyOptions);
       if (!scheme) r.unknown++;
       else if (scheme.includes('argon2')) r.argon2++;
@@ -152,11 +181,22 @@ export async function wrapAtRest(target: Store, resolved: ResolvedIdentity, opti
     const done = await Promise.all(
       todo.map(async (x) => {
         try {
-          return { ...x, wrapped: (await wrapLegacyHash(x.stored, { hasher, pepper, options: resolved.verifyOptions })).wrapped };
+          return {
+            ...x,
+            wrapped: (await wrapLegacyHash(x.stored, { hasher, pepper, options: resolved.verifyOptions })).wrapped,
+          };
         } catch (e) {
           if (!isTandemError(e) || !e.code.startsWith('TANDEM_ERR_HASH_')) throw e;
           r.malformed++;
-          options.logger?.warn({ event: 'identity.wrap_skipped', entity: resolved.entity.name, key: JSON.stringify(t.keyColumns.map((c) => x.row[c])), code: e.code }, 'a legacy hash cannot be wrapped');
+          options.logger?.warn(
+            {
+              event: 'identity.wrap_skipped',
+              entity: resolved.entity.name,
+              key: JSON.stringify(t.keyColumns.map((c) => x.row[c])),
+              code: e.code,
+            },
+            'a legacy hash cannot be wrapped',
+          );
           return null;
         }
       }),
@@ -169,7 +209,12 @@ export async function wrapAtRest(target: Store, resolved: ResolvedIdentity, opti
         const n = await tx.execute(update, [d.wrapped, ...keyValues, d.stored]);
         if (n > 0) {
           r.wrapped++;
-          ledgerRows.push({ key: keyString(keyValues, resolved.entity.keyColumns), identifier: normalizeIdentifier(text(d.row[t.identifier])), state: 'wrapped', scheme: d.scheme });
+          ledgerRows.push({
+            key: keyString(keyValues, resolved.entity.keyColumns),
+            identifier: normalizeIdentifier(text(d.row[t.identifier])),
+            state: 'wrapped',
+            scheme: d.scheme,
+          });
         } else r.changedMeanwhile++;
       }
       await ledger.write(tx, resolved.entity.name, ledgerRows, 'insert-only');
@@ -200,7 +245,10 @@ export interface IdentityReport {
   bySchemes: Record<string, StateCounts>;
   /** Ledger rows whose key is no longer in the legacy store (deleted there after migrating). */
   ledgerOnly: number;
-  /** The new store's user table: rows, and hashes by kind (`argon2id`, `wrapped:<scheme>`, `legacy:<scheme>`, `unknown`, `empty`). */
+  /**
+   * The new store's user table: rows, and hashes by kind (`argon2id`, `wrapped:<scheme>`, `legacy:<scheme>`, `unknown`,
+   * `empty`).
+   */
   newStore: { users: number; hashes: Record<string, number> };
   /** Users migrated through the bridge per UTC day. */
   migratedPerDay: { day: string; count: number }[];
@@ -215,7 +263,12 @@ const zero = (): StateCounts => ({ legacy_only: 0, wrapped: 0, migrated: 0, rese
  * @param resolved the entity's identity settings
  * @param options `pageRows` (default 1000)
  */
-export async function identityReport(source: Store | null, target: Store, resolved: ResolvedIdentity, options: { pageRows?: number } = {}): Promise<IdentityReport> {
+export async function identityReport(
+  source: Store | null,
+  target: Store,
+  resolved: ResolvedIdentity,
+  options: { pageRows?: number } = {},
+): Promise<IdentityReport> {
   const e = resolved.entity;
   const pageRows = options.pageRows ?? 1000;
   const ledger = new IdentityLedger(target);
@@ -227,7 +280,12 @@ export async function identityReport(source: Store | null, target: Store, resolv
     legacyUsers = 0;
     for await (const rows of pages(source, e.source.name, [resolved.source.password], e.key, pageRows)) {
       legacyUsers += rows.length;
-      const keys = rows.map((row) => keyString(e.key.map((k) => row[k]), e.keyColumns));
+      const keys = rows.map((row) =>
+        keyString(
+          e.key.map((k) => row[k]),
+          e.keyColumns,
+        ),
+      );
       const known = await ledger.statesOf(e.name, keys);
       rows.forEach((row, i) => {
         const st = known.get(keys[i]!) ?? 'legacy_only';
@@ -269,16 +327,26 @@ export function formatIdentityReport(r: IdentityReport): string {
   const pad = (s: string | number, n: number) => String(s).padStart(n);
   const lines = [`identity report — entity ${r.entity} (${r.generatedAt})`];
   lines.push(`legacy users: ${r.legacyUsers ?? 'n/a (legacy store not available)'}`);
-  const label: Record<keyof StateCounts, string> = { legacy_only: 'legacy only', wrapped: 'wrapped', migrated: 'migrated', reset_required: 'reset required' };
-  for (const k of Object.keys(label) as (keyof StateCounts)[]) lines.push(`  ${label[k].padEnd(16)}${pad(r.states[k], 10)}`);
+  const label: Record<keyof StateCounts, string> = {
+    legacy_only: 'legacy only',
+    wrapped: 'wrapped',
+    migrated: 'migrated',
+    reset_required: 'reset required',
+  };
+  for (const k of Object.keys(label) as (keyof StateCounts)[])
+    lines.push(`  ${label[k].padEnd(16)}${pad(r.states[k], 10)}`);
   if (r.ledgerOnly) lines.push(`  (${r.ledgerOnly} ledger rows have no legacy row any more)`);
   const schemes = Object.keys(r.bySchemes).sort();
   if (schemes.length) {
     lines.push('by legacy scheme:');
-    lines.push(`  ${'scheme'.padEnd(26)}${pad('legacy only', 12)}${pad('wrapped', 10)}${pad('migrated', 10)}${pad('reset req.', 12)}`);
+    lines.push(
+      `  ${'scheme'.padEnd(26)}${pad('legacy only', 12)}${pad('wrapped', 10)}${pad('migrated', 10)}${pad('reset req.', 12)}`,
+    );
     for (const s of schemes) {
       const c = r.bySchemes[s]!;
-      lines.push(`  ${s.padEnd(26)}${pad(c.legacy_only, 12)}${pad(c.wrapped, 10)}${pad(c.migrated, 10)}${pad(c.reset_required, 12)}`);
+      lines.push(
+        `  ${s.padEnd(26)}${pad(c.legacy_only, 12)}${pad(c.wrapped, 10)}${pad(c.migrated, 10)}${pad(c.reset_required, 12)}`,
+      );
     }
   }
   lines.push(`new store: ${r.newStore.users} users; hashes by kind:`);
@@ -326,7 +394,8 @@ export interface SunsetResult {
  * @param target the new store
  * @param resolved the entity's identity settings
  * @param options `before`: the announced sunset date (must not be in the future: users may still migrate until
- *   then); `dryRun`: list without marking; `onEntry`: receives each user; `pageRows` (default 1000); `signal`: stop after
+ *   then); `dryRun`: list without marking; `onEntry`: receives each user; `pageRows` (default 1000); `signal`: stop
+ * after
  *   the page in flight (`interrupted` is then true)
  * @throws TANDEM_ERR_CONFIG_INVALID when `before` is invalid or in the future
  */
@@ -334,35 +403,78 @@ export async function sunsetIdentities(
   source: Store,
   target: Store,
   resolved: ResolvedIdentity,
-  options: { before: Date; dryRun?: boolean; onEntry?: (entry: SunsetEntry) => void | Promise<void>; pageRows?: number; signal?: AbortSignal },
+  options: {
+    before: Date;
+    dryRun?: boolean;
+    onEntry?: (entry: SunsetEntry) => void | Promise<void>;
+    pageRows?: number;
+    signal?: AbortSignal;
+  },
 ): Promise<SunsetResult> {
   const before = options.before;
-  if (!(before instanceof Date) || Number.isNaN(before.getTime())) throw new TandemError('CONFIG_INVALID', 'sunset: --before must be a date (YYYY-MM-DD or ISO-8601)', { parameter: 'before' });
+  if (!(before instanceof Date) || Number.isNaN(before.getTime()))
+    throw new TandemError('CONFIG_INVALID', 'sunset: --before must be a date (YYYY-MM-DD or ISO-8601)', {
+      parameter: 'before',
+    });
   if (before.getTime() > Date.now()) {
-    throw new TandemError('CONFIG_INVALID', `sunset: the date ${before.toISOString()} is in the future; users may still migrate until then — run it on or after that date`, { parameter: 'before' });
+    throw new TandemError(
+      'CONFIG_INVALID',
+      `sunset: the date ${before.toISOString()} is in the future; users may still migrate until then — run it on or after that date`,
+      { parameter: 'before' },
+    );
   }
   const e = resolved.entity;
   const ledger = new IdentityLedger(target);
-  const out: SunsetResult = { before: before.toISOString(), scanned: 0, resetRequired: 0, alreadyResetRequired: 0, migrated: 0 };
+  const out: SunsetResult = {
+    before: before.toISOString(),
+    scanned: 0,
+    resetRequired: 0,
+    alreadyResetRequired: 0,
+    migrated: 0,
+  };
   const ident = resolved.source.identifier;
-  for await (const rows of pages(source, e.source.name, [ident, resolved.source.password], e.key, options.pageRows ?? 1000)) {
+  for await (const rows of pages(
+    source,
+    e.source.name,
+    [ident, resolved.source.password],
+    e.key,
+    options.pageRows ?? 1000,
+  )) {
     out.scanned += rows.length;
-    const keys = rows.map((row) => keyString(e.key.map((k) => row[k]), e.keyColumns));
+    const keys = rows.map((row) =>
+      keyString(
+        e.key.map((k) => row[k]),
+        e.keyColumns,
+      ),
+    );
     const known = await ledger.statesOf(e.name, keys);
     const marks: LedgerWrite[] = [];
     const entries: SunsetEntry[] = [];
     rows.forEach((row, i) => {
       const st = known.get(keys[i]!);
-      if (st === 'migrated') { out.migrated++; return; }
+      if (st === 'migrated') {
+        out.migrated++;
+        return;
+      }
       const identifier = text(row[ident]) ?? '';
       const keyValues = e.key.map((k) => row[k]);
       const h = text(row[resolved.source.password]);
-      marks.push({ key: keys[i]!, identifier: normalizeIdentifier(identifier), state: 'reset_required', scheme: h ? identifyHash(h, resolved.verifyOptions) : null });
-      entries.push({ key: keyValues.length === 1 ? String(keyValues[0]) : JSON.stringify(keyValues), identifier, previousState: st ?? 'legacy_only' });
+      marks.push({
+        key: keys[i]!,
+        identifier: normalizeIdentifier(identifier),
+        state: 'reset_required',
+        scheme: h ? identifyHash(h, resolved.verifyOptions) : null,
+      });
+      entries.push({
+        key: keyValues.length === 1 ? String(keyValues[0]) : JSON.stringify(keyValues),
+        identifier,
+        previousState: st ?? 'legacy_only',
+      });
       out.resetRequired++;
       if (st === 'reset_required') out.alreadyResetRequired++;
     });
-    if (!options.dryRun && marks.length) await target.transaction((tx) => ledger.write(tx, e.name, marks, 'unless-migrated'));
+    if (!options.dryRun && marks.length)
+      await target.transaction((tx) => ledger.write(tx, e.name, marks, 'unless-migrated'));
     for (const entry of entries) await options.onEntry?.(entry);
     if (options.signal?.aborted) {
       out.interrupted = true;

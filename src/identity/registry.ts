@@ -99,7 +99,10 @@ export interface VerifyResult {
   ok: boolean;
   /** The scheme of the stored hash, as {@link identifyHash} names it. */
   scheme: string;
-  /** The stored hash should be replaced by a fresh Argon2id hash: true for every scheme except `argon2id` at the current parameters. */
+  /**
+   * The stored hash should be replaced by a fresh Argon2id hash: true for every scheme except `argon2id` at the current
+   * parameters.
+   */
   needsRehash: boolean;
 }
 
@@ -111,15 +114,22 @@ export interface VerifyResult {
  * @param options caps, Argon2 policy, Firebase parameters, raw-digest layout, WordPress trimming, Argon2 semaphore
  * @returns `{ ok, scheme, needsRehash }`
  * @throws TANDEM_ERR_HASH_UNSUPPORTED when no format recognises the hash (or it needs options not given)
- * @throws TANDEM_ERR_HASH_MALFORMED when the hash is damaged (truncated, bad characters, bad base64, impossible parameters)
+ * @throws TANDEM_ERR_HASH_MALFORMED when the hash is damaged (truncated, bad characters, bad base64, impossible
+ * parameters)
  * @throws TANDEM_ERR_HASH_WORK_FACTOR when a work factor in the hash is above its cap (nothing is computed)
  * @throws TANDEM_ERR_IDENTITY_BUSY when an Argon2 verification finds the semaphore's queue full
  * @throws TypeError when `password` is not a string
  */
-export async function verifyPassword(password: string, storedHash: string, options: VerifyOptions = {}): Promise<VerifyResult> {
+export async function verifyPassword(
+  password: string,
+  storedHash: string,
+  options: VerifyOptions = {},
+): Promise<VerifyResult> {
   if (typeof password !== 'string') throw new TypeError('password must be a string');
-  if (typeof storedHash !== 'string' || storedHash === '') throw hashUnsupported('the stored hash is empty or not a string');
-  if (storedHash.length > MAX_HASH_LENGTH) throw hashMalformed('unknown', `stored hash is longer than ${MAX_HASH_LENGTH} characters`);
+  if (typeof storedHash !== 'string' || storedHash === '')
+    throw hashUnsupported('the stored hash is empty or not a string');
+  if (storedHash.length > MAX_HASH_LENGTH)
+    throw hashMalformed('unknown', `stored hash is longer than ${MAX_HASH_LENGTH} characters`);
   const format = findFormat(storedHash, options);
   if (!format) throw hashUnsupported('no known format matches the stored hash');
   const scheme = format.schemeOf?.(storedHash, options) ?? format.scheme;
@@ -131,7 +141,13 @@ export async function verifyPassword(password: string, storedHash: string, optio
   try {
     ok = await format.verify(password, storedHash, ctx);
   } catch (e) {
-    if (e instanceof Error && 'code' in e && typeof (e as { code: unknown }).code === 'string' && (e as { code: string }).code.startsWith('TANDEM_ERR_')) throw e;
+    if (
+      e instanceof Error &&
+      'code' in e &&
+      typeof (e as { code: unknown }).code === 'string' &&
+      (e as { code: string }).code.startsWith('TANDEM_ERR_')
+    )
+      throw e;
     // A library failing on a hash that passed our parsing: report it as malformed, without its message (which
     // could quote input).
     throw hashMalformed(scheme, 'the hash was rejected by the underlying implementation');

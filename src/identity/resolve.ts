@@ -45,13 +45,25 @@ function copiesFrom(spec: ColumnSpec, column: string, allowCast: boolean): boole
 }
 
 /** Finds the target table and column of `name` (`col` or `table.col`), or the one the mapping copies `from` to. */
-function targetColumn(entity: ResolvedEntity, name: string | undefined, from: string, role: string, allowCast: boolean): { t: ResolvedTarget; column: string } {
+function targetColumn(
+  entity: ResolvedEntity,
+  name: string | undefined,
+  from: string,
+  role: string,
+  allowCast: boolean,
+): { t: ResolvedTarget; column: string } {
   if (name) {
     const dot = name.indexOf('.');
     const [tableName, col] = dot === -1 ? [undefined, name] : [name.slice(0, dot), name.slice(dot + 1)];
-    const candidates = entity.targets.filter((t) => (tableName === undefined || t.table.name === tableName) && t.table.columns.some((c) => c.name === col));
+    const candidates = entity.targets.filter(
+      (t) => (tableName === undefined || t.table.name === tableName) && t.table.columns.some((c) => c.name === col),
+    );
     if (candidates.length !== 1) {
-      throw new TandemError('CONFIG_INVALID', `entity ${entity.name}: identity.${role} "${name}" must name one column of one target table of the entity${candidates.length > 1 ? ' (several tables have it: write table.column)' : ''}`, { entity: entity.name });
+      throw new TandemError(
+        'CONFIG_INVALID',
+        `entity ${entity.name}: identity.${role} "${name}" must name one column of one target table of the entity${candidates.length > 1 ? ' (several tables have it: write table.column)' : ''}`,
+        { entity: entity.name },
+      );
     }
     return { t: candidates[0]!, column: col };
   }
@@ -59,7 +71,11 @@ function targetColumn(entity: ResolvedEntity, name: string | undefined, from: st
     const hit = Object.entries(t.config.columns).find(([, spec]) => copiesFrom(spec, from, allowCast));
     if (hit) return { t, column: hit[0] };
   }
-  throw new TandemError('CONFIG_INVALID', `entity ${entity.name}: no target column receives source column "${from}"; map it, or name it with identity.${role}`, { entity: entity.name });
+  throw new TandemError(
+    'CONFIG_INVALID',
+    `entity ${entity.name}: no target column receives source column "${from}"; map it, or name it with identity.${role}`,
+    { entity: entity.name },
+  );
 }
 
 /**
@@ -71,23 +87,52 @@ function targetColumn(entity: ResolvedEntity, name: string | undefined, from: st
  * @throws TANDEM_ERR_CONFIG_INVALID when the entity has no identity block or its columns do not resolve;
  *   TANDEM_ERR_COLUMN_NOT_FOUND for a missing source column
  */
-export async function resolveIdentity(entity: ResolvedEntity, source: Store | null, target: Store, config?: IdentityConfig): Promise<ResolvedIdentity> {
+export async function resolveIdentity(
+  entity: ResolvedEntity,
+  source: Store | null,
+  target: Store,
+  config?: IdentityConfig,
+): Promise<ResolvedIdentity> {
   const cfg = config ?? entity.config.identity;
-  if (!cfg) throw new TandemError('CONFIG_INVALID', `entity ${entity.name} has no identity block (identity: { identifier, password })`, { entity: entity.name });
-  for (const [role, col] of [['identifier', cfg.identifier], ['password', cfg.password]] as const) {
+  if (!cfg)
+    throw new TandemError(
+      'CONFIG_INVALID',
+      `entity ${entity.name} has no identity block (identity: { identifier, password })`,
+      { entity: entity.name },
+    );
+  for (const [role, col] of [
+    ['identifier', cfg.identifier],
+    ['password', cfg.password],
+  ] as const) {
     if (!entity.source.columns.some((c) => c.name === col)) {
-      throw new TandemError('COLUMN_NOT_FOUND', `entity ${entity.name}: identity.${role} column "${col}" does not exist in source table "${entity.source.name}"`, { table: entity.source.name, column: col });
+      throw new TandemError(
+        'COLUMN_NOT_FOUND',
+        `entity ${entity.name}: identity.${role} column "${col}" does not exist in source table "${entity.source.name}"`,
+        { table: entity.source.name, column: col },
+      );
     }
   }
   const id = targetColumn(entity, cfg.targetIdentifier, cfg.identifier, 'targetIdentifier', true);
   const pw = targetColumn(entity, cfg.targetPassword, cfg.password, 'targetPassword', false);
   if (id.t !== pw.t) {
-    throw new TandemError('CONFIG_INVALID', `entity ${entity.name}: the target identifier (${id.t.table.name}.${id.column}) and password (${pw.t.table.name}.${pw.column}) must be in the same table`, { entity: entity.name });
+    throw new TandemError(
+      'CONFIG_INVALID',
+      `entity ${entity.name}: the target identifier (${id.t.table.name}.${id.column}) and password (${pw.t.table.name}.${pw.column}) must be in the same table`,
+      { entity: entity.name },
+    );
   }
   const columns = [...entity.readColumns];
   for (const c of [cfg.identifier, cfg.password]) if (!columns.includes(c)) columns.push(c);
-  const sourceMode = (cfg.lookup?.source ?? 'auto') === 'auto' ? (source ? await detectLookupMode(source, entity.source.name, cfg.identifier) : 'lower') : (cfg.lookup!.source as LookupMode);
-  const targetMode = (cfg.lookup?.target ?? 'auto') === 'auto' ? await detectLookupMode(target, id.t.table.name, id.column) : (cfg.lookup!.target as LookupMode);
+  const sourceMode =
+    (cfg.lookup?.source ?? 'auto') === 'auto'
+      ? source
+        ? await detectLookupMode(source, entity.source.name, cfg.identifier)
+        : 'lower'
+      : (cfg.lookup!.source as LookupMode);
+  const targetMode =
+    (cfg.lookup?.target ?? 'auto') === 'auto'
+      ? await detectLookupMode(target, id.t.table.name, id.column)
+      : (cfg.lookup!.target as LookupMode);
   const verifyOptions: VerifyOptions = {};
   if (cfg.rawHex) verifyOptions.rawHex = cfg.rawHex;
   if (cfg.firebase) verifyOptions.firebase = cfg.firebase;
@@ -95,13 +140,21 @@ export async function resolveIdentity(entity: ResolvedEntity, source: Store | nu
   return {
     entity,
     config: cfg,
-    source: { table: entity.source.name, identifier: cfg.identifier, password: cfg.password, columns, mode: sourceMode },
+    source: {
+      table: entity.source.name,
+      identifier: cfg.identifier,
+      password: cfg.password,
+      columns,
+      mode: sourceMode,
+    },
     target: {
       table: id.t,
       identifier: id.column,
       password: pw.column,
       keyColumns: id.t.keyColumns,
-      passwordByRename: id.t.config.columns[pw.column] !== undefined && copiesFrom(id.t.config.columns[pw.column]!, cfg.password, false),
+      passwordByRename:
+        id.t.config.columns[pw.column] !== undefined &&
+        copiesFrom(id.t.config.columns[pw.column]!, cfg.password, false),
       mode: targetMode,
     },
     verifyOptions,

@@ -12,11 +12,17 @@ import type { Semaphore } from './argon2.js';
 export interface WorkFactorCaps {
   /** bcrypt log2 cost (`$2b$NN$`); the format allows 4..31. Default 14. */
   bcryptCost: number;
-  /** PBKDF2 iterations (Django, passlib, Werkzeug, ASP.NET Identity v3, LDAP `{PBKDF2}`). Default 2,000,000 (Django 6.0 uses 1,200,000; OWASP asks ≥ 600,000 for SHA-256). */
+  /**
+   * PBKDF2 iterations (Django, passlib, Werkzeug, ASP.NET Identity v3, LDAP `{PBKDF2}`). Default 2,000,000 (Django 6.0
+   * uses 1,200,000; OWASP asks ≥ 600,000 for SHA-256).
+   */
   pbkdf2Iterations: number;
   /** scrypt N (CPU/memory cost), for every scrypt-based format. Default 2^17. */
   scryptN: number;
-  /** scrypt memory bound in bytes, checked as 128·N·r·p (Werkzeug's maxmem formula, which also bounds the work). Default 256 MiB. */
+  /**
+   * scrypt memory bound in bytes, checked as 128·N·r·p (Werkzeug's maxmem formula, which also bounds the work). Default
+   * 256 MiB.
+   */
   scryptMaxmem: number;
   /** Argon2 memory cost in KiB (`m=`). Default 262,144 (256 MiB). */
   argon2MemoryKiB: number;

@@ -42,7 +42,12 @@ const B64_AB64 = /^[A-Za-z0-9./]*$/;
  *   present, must be correct; `forbidden`: no `=` at all
  * @throws TANDEM_ERR_HASH_MALFORMED on bad characters, impossible lengths or wrong padding
  */
-export function decodeBase64(s: string, scheme: string, what: string, padding: 'required' | 'optional' | 'forbidden' = 'optional'): Buffer {
+export function decodeBase64(
+  s: string,
+  scheme: string,
+  what: string,
+  padding: 'required' | 'optional' | 'forbidden' = 'optional',
+): Buffer {
   const eq = s.indexOf('=');
   const body = eq === -1 ? s : s.slice(0, eq);
   const pad = eq === -1 ? '' : s.slice(eq);
@@ -74,7 +79,8 @@ export function decodeAb64(s: string, scheme: string, what: string): Buffer {
  */
 export function decodeHex(s: string, scheme: string, what: string, bytes?: number): Buffer {
   if (s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s)) throw hashMalformed(scheme, `${what} is not valid hex`);
-  if (bytes !== undefined && s.length !== bytes * 2) throw hashMalformed(scheme, `${what} has ${s.length / 2} bytes, expected ${bytes}`);
+  if (bytes !== undefined && s.length !== bytes * 2)
+    throw hashMalformed(scheme, `${what} has ${s.length / 2} bytes, expected ${bytes}`);
   return Buffer.from(s, 'hex');
 }
 
@@ -137,7 +143,13 @@ export const DIGEST_BYTES: Readonly<Record<string, number>> = Object.freeze({
 });
 
 /** PBKDF2 (RFC 8018 §5.2) on the libuv thread pool. */
-export function pbkdf2(password: Uint8Array, salt: Uint8Array, iterations: number, keylen: number, digestName: string): Promise<Buffer> {
+export function pbkdf2(
+  password: Uint8Array,
+  salt: Uint8Array,
+  iterations: number,
+  keylen: number,
+  digestName: string,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     pbkdf2Cb(password, salt, iterations, keylen, digestName, (err, key) => (err ? reject(err) : resolve(key)));
   });
@@ -147,7 +159,14 @@ export function pbkdf2(password: Uint8Array, salt: Uint8Array, iterations: numbe
  * scrypt (RFC 7914) on the libuv thread pool. `maxmem` is set just above what OpenSSL needs for these parameters
  * (128·r·(N+2) + 128·r·p bytes) — callers check the configured cap first with {@link checkScrypt}.
  */
-export function scrypt(password: Uint8Array, salt: Uint8Array, N: number, r: number, p: number, keylen: number): Promise<Buffer> {
+export function scrypt(
+  password: Uint8Array,
+  salt: Uint8Array,
+  N: number,
+  r: number,
+  p: number,
+  keylen: number,
+): Promise<Buffer> {
   const maxmem = 128 * r * (N + 2) + 128 * r * p + 1024 * 1024;
   return new Promise((resolve, reject) => {
     scryptCb(password, salt, keylen, { N, r, p, maxmem }, (err, key) => (err ? reject(err) : resolve(key)));
@@ -159,7 +178,13 @@ export function scrypt(password: Uint8Array, salt: Uint8Array, N: number, r: num
  * @throws TANDEM_ERR_HASH_MALFORMED when N is not a power of two > 1, or r / p are 0 or r·p ≥ 2^30 (RFC 7914 §2)
  * @throws TANDEM_ERR_HASH_WORK_FACTOR when N > caps.scryptN or 128·N·r·p > caps.scryptMaxmem
  */
-export function checkScrypt(scheme: string, N: number, r: number, p: number, caps: { scryptN: number; scryptMaxmem: number }): void {
+export function checkScrypt(
+  scheme: string,
+  N: number,
+  r: number,
+  p: number,
+  caps: { scryptN: number; scryptMaxmem: number },
+): void {
   if (!Number.isSafeInteger(N) || N < 2 || !Number.isInteger(Math.log2(N))) {
     throw hashMalformed(scheme, 'N must be a power of two greater than 1');
   }

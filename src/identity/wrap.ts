@@ -34,7 +34,18 @@ import { splitStored } from './formats/raw-hex.js';
 import { shaCryptChecksum } from './formats/sha-crypt.js';
 import { identifyHash } from './registry.js';
 import { DEFAULT_CAPS, type RawHexConfig, type VerifyOptions, type WorkFactorCaps } from './types.js';
-import { DIGEST_BYTES, HASH64, capped, decodeBase64, decodeHex, digest, isHash64, parseDecimal, phpTrim, utf8 } from './util.js';
+import {
+  DIGEST_BYTES,
+  HASH64,
+  capped,
+  decodeBase64,
+  decodeHex,
+  digest,
+  isHash64,
+  parseDecimal,
+  phpTrim,
+  utf8,
+} from './util.js';
 
 /** The marker of a wrapped hash. */
 export const WRAP_PREFIX = '$tandem-wrap$';
@@ -56,7 +67,11 @@ interface Wrapper {
 
 function rawCfg(ctx: Ctx, scheme: string): RawHexConfig {
   const cfg = ctx.options.rawHex;
-  if (!cfg) throw new TandemError('HASH_UNSUPPORTED', `unsupported ${scheme} hash: options.rawHex is required`, { scheme, reason: 'options.rawHex is required' });
+  if (!cfg)
+    throw new TandemError('HASH_UNSUPPORTED', `unsupported ${scheme} hash: options.rawHex is required`, {
+      scheme,
+      reason: 'options.rawHex is required',
+    });
   return cfg;
 }
 
@@ -65,9 +80,13 @@ const rawWrapper = (scheme: string): Wrapper => ({
     const cfg = rawCfg(ctx, scheme);
     const n = DIGEST_BYTES[cfg.algorithm]!;
     const { digestText, salt } = splitStored(stored, cfg);
-    const d = (cfg.encoding ?? 'hex') === 'hex' ? decodeHex(digestText, scheme, 'digest', n) : decodeBase64(digestText, scheme, 'digest');
+    const d =
+      (cfg.encoding ?? 'hex') === 'hex'
+        ? decodeHex(digestText, scheme, 'digest', n)
+        : decodeBase64(digestText, scheme, 'digest');
     if (d.length !== n) throw hashMalformed(scheme, `digest has ${d.length} bytes, expected ${n}`);
-    if (cfg.salt?.separator !== undefined && salt === undefined) throw hashMalformed(scheme, 'the salt separator is missing');
+    if (cfg.salt?.separator !== undefined && salt === undefined)
+      throw hashMalformed(scheme, 'the salt separator is missing');
     return { setting: salt === undefined ? '' : `s:${salt}`, digest: d };
   },
   async derive(password, setting, ctx) {
@@ -75,7 +94,9 @@ const rawWrapper = (scheme: string): Wrapper => ({
     const salt = setting.startsWith('s:') ? setting.slice(2) : cfg.salt?.value;
     const pw = utf8(password);
     if (salt === undefined || !cfg.salt) return [digest(cfg.algorithm, pw)];
-    return [cfg.salt.position === 'prefix' ? digest(cfg.algorithm, utf8(salt), pw) : digest(cfg.algorithm, pw, utf8(salt))];
+    return [
+      cfg.salt.position === 'prefix' ? digest(cfg.algorithm, utf8(salt), pw) : digest(cfg.algorithm, pw, utf8(salt)),
+    ];
   },
 });
 
@@ -106,7 +127,10 @@ const mysql41Wrapper: Wrapper = {
 
 // --- LDAP digests -------------------------------------------------------------------------------------------------
 
-const LDAP: Record<string, { tag: string; algorithm: 'md5' | 'sha1' | 'sha256' | 'sha384' | 'sha512'; salted: boolean }> = {
+const LDAP: Record<
+  string,
+  { tag: string; algorithm: 'md5' | 'sha1' | 'sha256' | 'sha384' | 'sha512'; salted: boolean }
+> = {
   'ldap-ssha': { tag: '{SSHA}', algorithm: 'sha1', salted: true },
   'ldap-ssha256': { tag: '{SSHA256}', algorithm: 'sha256', salted: true },
   'ldap-ssha384': { tag: '{SSHA384}', algorithm: 'sha384', salted: true },
@@ -127,16 +151,26 @@ const ldapWrapper = (scheme: string): Wrapper => {
       if (stored.slice(0, tag.length).toUpperCase() !== tag) throw hashMalformed(scheme, `expected ${tag}`);
       const value = stored.slice(tag.length);
       if (!salted) {
-        const d = new RegExp(`^[0-9a-fA-F]{${2 * n}}$`).test(value) ? Buffer.from(value, 'hex') : decodeBase64(value, scheme, 'value', 'required');
+        const d = new RegExp(`^[0-9a-fA-F]{${2 * n}}$`).test(value)
+          ? Buffer.from(value, 'hex')
+          : decodeBase64(value, scheme, 'value', 'required');
         if (d.length !== n) throw hashMalformed(scheme, `digest has ${d.length} bytes, expected ${n}`);
         return { setting: '', digest: d };
       }
       const raw = decodeBase64(value, scheme, 'value', 'required');
-      if (raw.length < n + 4) throw hashMalformed(scheme, `value has ${raw.length} bytes; needs a ${n}-byte digest and a salt of at least 4 bytes`);
+      if (raw.length < n + 4)
+        throw hashMalformed(
+          scheme,
+          `value has ${raw.length} bytes; needs a ${n}-byte digest and a salt of at least 4 bytes`,
+        );
       return { setting: raw.subarray(n).toString('base64'), digest: Buffer.from(raw.subarray(0, n)) };
     },
     async derive(password, setting) {
-      return [salted ? digest(algorithm, utf8(password), decodeBase64(setting, scheme, 'salt')) : digest(algorithm, utf8(password))];
+      return [
+        salted
+          ? digest(algorithm, utf8(password), decodeBase64(setting, scheme, 'salt'))
+          : digest(algorithm, utf8(password)),
+      ];
     },
   };
 };
@@ -150,7 +184,8 @@ const md5CryptWrapper = (scheme: 'md5-crypt' | 'apr1', magic: '$1$' | '$apr1$'):
     if (parts.length !== 2) throw hashMalformed(scheme, `expected ${magic}<salt>$<checksum>`);
     const [salt, checksum] = parts as [string, string];
     if (salt.length > 8 || !/^[^\s:$]*$/.test(salt)) throw hashMalformed(scheme, 'bad salt');
-    if (checksum.length !== 22 || !isHash64(checksum)) throw hashMalformed(scheme, 'checksum must be 22 hash64 characters');
+    if (checksum.length !== 22 || !isHash64(checksum))
+      throw hashMalformed(scheme, 'checksum must be 22 hash64 characters');
     return { setting: salt, digest: Buffer.from(checksum, 'latin1') };
   },
   async derive(password, setting) {
@@ -177,7 +212,8 @@ const shaCryptWrapper = (scheme: 'sha256-crypt' | 'sha512-crypt'): Wrapper => {
       if (parts.length !== 2) throw hashMalformed(scheme, `expected ${prefix}[rounds=N$]<salt>$<checksum>`);
       const [salt, checksum] = parts as [string, string];
       if (salt.length > 16 || !isHash64(salt)) throw hashMalformed(scheme, 'salt must be at most 16 hash64 characters');
-      if (checksum.length !== checksumLen || !isHash64(checksum)) throw hashMalformed(scheme, `checksum must be ${checksumLen} hash64 characters`);
+      if (checksum.length !== checksumLen || !isHash64(checksum))
+        throw hashMalformed(scheme, `checksum must be ${checksumLen} hash64 characters`);
       rounds = Math.min(Math.max(rounds, 1000), 999_999_999);
       capped(scheme, 'rounds', rounds, ctx.caps.shaCryptRounds);
       return { setting: settingOf(rounds, salt), digest: Buffer.from(checksum, 'latin1') };
@@ -186,14 +222,17 @@ const shaCryptWrapper = (scheme: 'sha256-crypt' | 'sha512-crypt'): Wrapper => {
       const m = /^([0-9]{1,9})\$([./0-9A-Za-z]{0,16})$/.exec(setting);
       if (!m) throw hashMalformed(scheme, 'bad wrapped setting');
       const rounds = capped(scheme, 'rounds', Number(m[1]), ctx.caps.shaCryptRounds);
-      return [Buffer.from(await shaCryptChecksum(algorithm, utf8(password), Buffer.from(m[2]!, 'latin1'), rounds), 'latin1')];
+      return [
+        Buffer.from(await shaCryptChecksum(algorithm, utf8(password), Buffer.from(m[2]!, 'latin1'), rounds), 'latin1'),
+      ];
     },
   };
 };
 
 const phpassWrapper: Wrapper = {
   split(stored, ctx) {
-    if (stored.length !== 34 || !(stored.startsWith('$P$') || stored.startsWith('$H$')) || !isHash64(stored.slice(3))) throw hashMalformed('phpass', 'expected $P$ or $H$ and 31 hash64 characters');
+    if (stored.length !== 34 || !(stored.startsWith('$P$') || stored.startsWith('$H$')) || !isHash64(stored.slice(3)))
+      throw hashMalformed('phpass', 'expected $P$ or $H$ and 31 hash64 characters');
     const log2 = HASH64.indexOf(stored[3]!);
     if (log2 < 7 || log2 > 30) throw hashMalformed('phpass', 'iteration count character out of range (7..30)');
     capped('phpass', 'log2(iterations)', log2, ctx.caps.phpassLog2);
@@ -329,12 +368,18 @@ export async function wrapLegacyHash(stored: string, o: WrapOptions): Promise<{ 
   const scheme = identifyHash(stored, options);
   const w = scheme ? wrapperOf(scheme) : undefined;
   if (!scheme || !w) {
-    throw new TandemError('HASH_UNSUPPORTED', `unsupported hash for wrapping: ${scheme ?? 'unknown scheme'}`, { scheme, reason: scheme ? 'not a wrappable (fast) scheme' : 'no known format matches' });
+    throw new TandemError('HASH_UNSUPPORTED', `unsupported hash for wrapping: ${scheme ?? 'unknown scheme'}`, {
+      scheme,
+      reason: scheme ? 'not a wrappable (fast) scheme' : 'no known format matches',
+    });
   }
   const ctx: Ctx = { options, caps: { ...DEFAULT_CAPS, ...options.caps } };
   const { setting, digest: d } = w.split(stored, ctx);
   const phc = await o.hasher.hash(d);
-  return { wrapped: `${WRAP_PREFIX}v=1$${scheme}$${pepperId(o.pepper)}$${Buffer.from(setting, 'utf8').toString('base64url')}${phc}`, scheme };
+  return {
+    wrapped: `${WRAP_PREFIX}v=1$${scheme}$${pepperId(o.pepper)}$${Buffer.from(setting, 'utf8').toString('base64url')}${phc}`,
+    scheme,
+  };
 }
 
 /** Options of {@link verifyWrappedHash}. */
@@ -354,10 +399,18 @@ export interface VerifyWrappedOptions {
  *   another pepper (or with one while none is configured, or the reverse); TANDEM_ERR_HASH_WORK_FACTOR for Argon2 or
  *   legacy parameters above the caps; TANDEM_ERR_IDENTITY_BUSY when the semaphore is full
  */
-export async function verifyWrappedHash(password: string, stored: string, o: VerifyWrappedOptions): Promise<{ ok: boolean; scheme: string }> {
+export async function verifyWrappedHash(
+  password: string,
+  stored: string,
+  o: VerifyWrappedOptions,
+): Promise<{ ok: boolean; scheme: string }> {
   const parsed = parseWrappedHash(stored);
   if (parsed.pepperId !== pepperId(o.pepper)) {
-    throw new TandemError('CONFIG_INVALID', `a wrapped hash was made with pepper id ${parsed.pepperId} but the configured pepper has id ${pepperId(o.pepper)} (TANDEM_IDENTITY_PEPPER)`, { parameter: 'TANDEM_IDENTITY_PEPPER' });
+    throw new TandemError(
+      'CONFIG_INVALID',
+      `a wrapped hash was made with pepper id ${parsed.pepperId} but the configured pepper has id ${pepperId(o.pepper)} (TANDEM_IDENTITY_PEPPER)`,
+      { parameter: 'TANDEM_IDENTITY_PEPPER' },
+    );
   }
   const options = o.options ?? {};
   const ctx: Ctx = { options, caps: { ...DEFAULT_CAPS, ...options.caps } };

@@ -29,12 +29,20 @@ const squash = (s: string) => s.toLowerCase().replace(/_/g, '');
 
 /** Finds the target name for a source name: same name, then snake_case, then case/underscore-insensitive. */
 function match(name: string, candidates: string[]): string | null {
-  return candidates.find((c) => c === name) ?? candidates.find((c) => c === snakeCase(name)) ?? candidates.find((c) => squash(c) === squash(name)) ?? null;
+  return (
+    candidates.find((c) => c === name) ??
+    candidates.find((c) => c === snakeCase(name)) ??
+    candidates.find((c) => squash(c) === squash(name)) ??
+    null
+  );
 }
 
 const VERSION_NAMES = ['version', 'lock_version', 'row_version', 'rowversion', 'revision'];
 
-/** Column names that hold secrets: password, passwd, pwd, hash, salt, token, secret, api_key, private key, otp, credential. */
+/**
+ * Column names that hold secrets: password, passwd, pwd, hash, salt, token, secret, api_key, private key, otp,
+ * credential.
+ */
 export const SECRET_NAME = /pass(word|wd)?|pwd|hash|salt|token|secret|api_?key|private_?key|otp|credential|pin_?code/i;
 
 /**
@@ -50,10 +58,18 @@ export function propose(source: SchemaInfo, target: SchemaInfo): Proposal {
   for (const [name, st] of [...source.tables].sort(([a], [b]) => a.localeCompare(b))) {
     if (name.startsWith('tandem_')) continue;
     const tn = match(name, targetNames);
-    if (!tn) { skipped.push({ table: name, reason: 'no matching target table' }); continue; }
+    if (!tn) {
+      skipped.push({ table: name, reason: 'no matching target table' });
+      continue;
+    }
     const tt = target.tables.get(tn)!;
-    const key = st.primaryKey.length ? st.primaryKey : st.uniqueKeys.find((u) => u.every((c) => !st.columns.find((x) => x.name === c)?.nullable));
-    if (!key?.length) { skipped.push({ table: name, reason: 'no primary key or NOT NULL unique key' }); continue; }
+    const key = st.primaryKey.length
+      ? st.primaryKey
+      : st.uniqueKeys.find((u) => u.every((c) => !st.columns.find((x) => x.name === c)?.nullable));
+    if (!key?.length) {
+      skipped.push({ table: name, reason: 'no primary key or NOT NULL unique key' });
+      continue;
+    }
     const tcols = tt.columns.map((c) => c.name);
     const columns: [string, string][] = [];
     const unmappedSource: string[] = [];
@@ -62,15 +78,35 @@ export function propose(source: SchemaInfo, target: SchemaInfo): Proposal {
       if (t && !columns.some(([x]) => x === t)) columns.push([t, c.name]);
       else unmappedSource.push(c.name);
     }
-    if (key.some((k) => !columns.some(([, s]) => s === k))) { skipped.push({ table: name, reason: `key column(s) ${key.join(', ')} have no matching target column` }); continue; }
+    if (key.some((k) => !columns.some(([, s]) => s === k))) {
+      skipped.push({ table: name, reason: `key column(s) ${key.join(', ')} have no matching target column` });
+      continue;
+    }
     const unmappedTarget = tcols.filter((t) => !columns.some(([x]) => x === t));
-    const version = st.columns.find((c) => VERSION_NAMES.includes(c.name.toLowerCase()) && c.category === 'integer')?.name ?? null;
+    const version =
+      st.columns.find((c) => VERSION_NAMES.includes(c.name.toLowerCase()) && c.category === 'integer')?.name ?? null;
     const sensitive = st.columns.filter((c) => SECRET_NAME.test(c.name)).map((c) => c.name);
-    entities.push({ name: snakeCase(name), sourceTable: name, targetTable: tn, key, version, columns, unmappedSource, unmappedTarget, sensitive });
+    entities.push({
+      name: snakeCase(name),
+      sourceTable: name,
+      targetTable: tn,
+      key,
+      version,
+      columns,
+      unmappedSource,
+      unmappedTarget,
+      sensitive,
+    });
   }
   let order: string[] | null = null;
   try {
-    const fake = entities.map((e) => ({ name: e.name, targets: [{ table: target.tables.get(e.targetTable) as TableInfo }] }) as unknown as ResolvedEntity);
+    const fake = entities.map(
+      (e) =>
+        ({
+          name: e.name,
+          targets: [{ table: target.tables.get(e.targetTable) as TableInfo }],
+        }) as unknown as ResolvedEntity,
+    );
     order = orderEntities(fake).map((e) => e.name);
   } catch (e) {
     if (!(e instanceof TandemError)) throw e;
@@ -91,13 +127,20 @@ export function renderConfig(p: Proposal, sourceUrl: string, targetUrl: string):
   const url = (u: string, name: string) => (redactUrl(u) === u ? `process.env.${name} ?? ${q(u)}` : `env(${q(name)})`);
   const secret = redactUrl(sourceUrl) !== sourceUrl || redactUrl(targetUrl) !== targetUrl;
   const lines: string[] = [];
-  lines.push(`// Written by \`tandem init\`. Review it: every entity, key, column and the fill order were guessed from the schemas.`);
+  lines.push(
+    `// Written by \`tandem init\`. Review it: every entity, key, column and the fill order were guessed from the schemas.`,
+  );
   lines.push(`import { defineConfig${secret ? ', env' : ''} } from 'tandem';`, '');
-  if (secret) lines.push('// store URLs with a password are read from the environment (SOURCE_URL, TARGET_URL), never written here', '');
+  if (secret)
+    lines.push(
+      '// store URLs with a password are read from the environment (SOURCE_URL, TARGET_URL), never written here',
+      '',
+    );
   lines.push('export default defineConfig({');
   lines.push(`  source: ${url(sourceUrl, 'SOURCE_URL')},`);
   lines.push(`  target: ${url(targetUrl, 'TARGET_URL')},`);
-  if (p.order) lines.push(`  // parents first, from the target's foreign keys`, `  order: [${p.order.map(q).join(', ')}],`);
+  if (p.order)
+    lines.push(`  // parents first, from the target's foreign keys`, `  order: [${p.order.map(q).join(', ')}],`);
   else lines.push(`  // the target's foreign keys form a cycle: list the fill order here`, `  // order: [],`);
   lines.push('  entities: {');
   const byName = new Map(p.entities.map((e) => [e.name, e]));
@@ -108,14 +151,19 @@ export function renderConfig(p: Proposal, sourceUrl: string, targetUrl: string):
     lines.push(`      key: ${e.key.length === 1 ? q(e.key[0]!) : `[${e.key.map(q).join(', ')}]`},`);
     if (e.version) lines.push(`      version: ${q(e.version)},`);
     else lines.push(`      // version: 'version', // no version column found: the apply uses last-writer-wins`);
-    if (e.sensitive.length) lines.push(`      sensitive: [${e.sensitive.map(q).join(', ')}], // secrets: verify, errors and logs never show these values`);
+    if (e.sensitive.length)
+      lines.push(
+        `      sensitive: [${e.sensitive.map(q).join(', ')}], // secrets: verify, errors and logs never show these values`,
+      );
     lines.push('      targets: [');
     lines.push(`        {`);
     lines.push(`          table: ${q(e.targetTable)},`);
     lines.push('          columns: {');
     for (const [t, s] of e.columns) lines.push(`            ${prop(t)}: ${q(s)},`);
-    for (const s of e.unmappedSource) lines.push(`            // ?: ${q(s)}, // source column with no matching target column`);
-    for (const t of e.unmappedTarget) lines.push(`            // ${prop(t)}: { value: null }, // target column with no matching source column`);
+    for (const s of e.unmappedSource)
+      lines.push(`            // ?: ${q(s)}, // source column with no matching target column`);
+    for (const t of e.unmappedTarget)
+      lines.push(`            // ${prop(t)}: { value: null }, // target column with no matching source column`);
     lines.push('          },');
     lines.push('        },');
     lines.push('      ],');

@@ -28,7 +28,9 @@ export function encodeKeyValues(values: unknown[]): string {
  * @internal
  */
 export function decodeKeyValues(text: string): unknown[] {
-  return JSON.parse(text, (_k, v) => (v && typeof v === 'object' && v.type === 'Buffer' && Array.isArray(v.data) ? Buffer.from(v.data) : v)) as unknown[];
+  return JSON.parse(text, (_k, v) =>
+    v && typeof v === 'object' && v.type === 'Buffer' && Array.isArray(v.data) ? Buffer.from(v.data) : v,
+  ) as unknown[];
 }
 
 /**
@@ -49,7 +51,9 @@ export function outboxDdl(t: (name: string) => string, sql: Pick<SqlDialect, 'dd
           attempts integer NOT NULL DEFAULT 0,
           next_attempt_at ${y.ts} NOT NULL DEFAULT ${now},
           last_error ${y.longtext}${y.inlineIndexes ? ', INDEX outbox_due (next_attempt_at, id)' : ''})${y.tableSuffix}`,
-    ...(y.inlineIndexes ? [] : [`CREATE INDEX IF NOT EXISTS ${y.indexName('outbox_due')} ON ${t('outbox')} (next_attempt_at, id)`]),
+    ...(y.inlineIndexes
+      ? []
+      : [`CREATE INDEX IF NOT EXISTS ${y.indexName('outbox_due')} ON ${t('outbox')} (next_attempt_at, id)`]),
     `CREATE TABLE IF NOT EXISTS ${t('dead_letters')} (
           id ${y.serial},
           origin ${y.text(32)} NOT NULL,
@@ -91,8 +95,13 @@ export function outboxInsert(dialect: Dialect, entries: OutboxEntry[]): { sql: s
   const params: unknown[] = [];
   const ph = (v: unknown) => (params.push(v), sql.param(params.length));
   const now = sql.utcNow();
-  const values = entries.map((e) => `(${ph(e.entity)}, ${ph(e.key)}, ${ph(encodeKeyValues(e.keyValues))}, ${now}, ${now})`);
-  return { sql: `INSERT INTO ${outboxTable(dialect)} (entity, entity_key, key_values, created_at, next_attempt_at) VALUES ${values.join(', ')}`, params };
+  const values = entries.map(
+    (e) => `(${ph(e.entity)}, ${ph(e.key)}, ${ph(encodeKeyValues(e.keyValues))}, ${now}, ${now})`,
+  );
+  return {
+    sql: `INSERT INTO ${outboxTable(dialect)} (entity, entity_key, key_values, created_at, next_attempt_at) VALUES ${values.join(', ')}`,
+    params,
+  };
 }
 
 /** A claimed outbox row. */
@@ -118,7 +127,14 @@ export async function claimOutbox(store: Store, tx: Pick<Executor, 'query'>, lim
   const rows = await tx.query<Row>(
     `SELECT id, entity, entity_key, key_values, attempts, created_at FROM ${t} WHERE next_attempt_at <= ${store.sql.now()} ORDER BY next_attempt_at, id LIMIT ${Math.max(1, Math.floor(limit))}${lock}`,
   );
-  return rows.map((r) => ({ id: String(r.id), entity: String(r.entity), entity_key: String(r.entity_key), key_values: String(r.key_values), attempts: Number(r.attempts), created_at: String(r.created_at) }));
+  return rows.map((r) => ({
+    id: String(r.id),
+    entity: String(r.entity),
+    entity_key: String(r.entity_key),
+    key_values: String(r.key_values),
+    attempts: Number(r.attempts),
+    created_at: String(r.created_at),
+  }));
 }
 
 /**
@@ -144,7 +160,13 @@ export const RELAY_RETRY: BackoffPolicy = { baseMs: 200, capMs: 60_000 };
  * characters) and makes it due after the relay's backoff ({@link RELAY_RETRY}) on the store's clock.
  * @internal
  */
-export async function rescheduleOutbox(store: Store, tx: Executor, id: string, attempts: number, reason: string): Promise<void> {
+export async function rescheduleOutbox(
+  store: Store,
+  tx: Executor,
+  id: string,
+  attempts: number,
+  reason: string,
+): Promise<void> {
   const p = (i: number) => store.sql.param(i);
   await tx.execute(
     `UPDATE ${store.controlTable('outbox')} SET attempts = ${p(1)}, last_error = ${p(2)}, next_attempt_at = ${store.sql.nowPlus(backoffMs(attempts, RELAY_RETRY))} WHERE id = ${p(3)}`,
@@ -183,7 +205,13 @@ export function outboxCreatedMs(createdAt: string): number {
  * of the same change does nothing). The reason is cut to 2000 characters.
  * @internal
  */
-export async function deadLetter(control: Store, origin: string, r: { id: string; entity: string; entity_key: string; key_values: string; created_at: string }, attempts: number, reason: string): Promise<void> {
+export async function deadLetter(
+  control: Store,
+  origin: string,
+  r: { id: string; entity: string; entity_key: string; key_values: string; created_at: string },
+  attempts: number,
+  reason: string,
+): Promise<void> {
   let first: string;
   try {
     first = canonicalTimestamp(r.created_at).replace('T', ' ').replace('Z', '');
@@ -191,7 +219,11 @@ export async function deadLetter(control: Store, origin: string, r: { id: string
     first = new Date().toISOString().replace('T', ' ').replace('Z', '');
   }
   await control.execute(
-    control.sql.insertIgnore(control.controlTable('dead_letters'), ['origin', 'change_id', 'entity', 'entity_key', 'key_values', 'attempts', 'reason', 'first_seen_at'], ['origin', 'change_id']),
+    control.sql.insertIgnore(
+      control.controlTable('dead_letters'),
+      ['origin', 'change_id', 'entity', 'entity_key', 'key_values', 'attempts', 'reason', 'first_seen_at'],
+      ['origin', 'change_id'],
+    ),
     [origin, r.id, r.entity, r.entity_key, r.key_values, attempts, reason.slice(0, 2000), first],
   );
 }
@@ -202,7 +234,14 @@ export async function deadLetter(control: Store, origin: string, r: { id: string
  * second record of it does nothing.
  * @internal
  */
-export async function deadLetterOutbox(primary: Store, tx: Executor, control: Store, r: OutboxRow, attempts: number, reason: string): Promise<void> {
+export async function deadLetterOutbox(
+  primary: Store,
+  tx: Executor,
+  control: Store,
+  r: OutboxRow,
+  attempts: number,
+  reason: string,
+): Promise<void> {
   await deadLetter(control, 'outbox', r, attempts, reason);
   await tx.execute(`DELETE FROM ${primary.controlTable('outbox')} WHERE id = ${primary.sql.param(1)}`, [r.id]);
 }
@@ -212,7 +251,9 @@ export async function deadLetterOutbox(primary: Store, tx: Executor, control: St
  * @internal
  */
 export async function outboxLag(primary: Store): Promise<{ pending: number; oldestMs: number }> {
-  const r = await primary.query<{ n: unknown; oldest: unknown }>(`SELECT count(*) AS n, min(created_at) AS oldest FROM ${primary.controlTable('outbox')}`);
+  const r = await primary.query<{ n: unknown; oldest: unknown }>(
+    `SELECT count(*) AS n, min(created_at) AS oldest FROM ${primary.controlTable('outbox')}`,
+  );
   const n = Number(r[0]?.n ?? 0);
   return { pending: n, oldestMs: n && r[0]?.oldest ? outboxAgeMs(String(r[0].oldest)) : 0 };
 }

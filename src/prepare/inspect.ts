@@ -29,8 +29,20 @@ export function sameTable(store: Store, a: string, b: string): boolean {
  * holds `prepare`'s lock). `fnName` is the PostgreSQL trigger function's name. Throws `TANDEM_ERR_TABLE_NOT_FOUND`
  * when the table does not exist, `TANDEM_ERR_STORE_QUERY` when the catalog cannot be read.
  */
-export async function inspectTable(store: Store, db: Executor, table: string, column: string, fnName: string): Promise<TableState> {
-  const state = await prepareSqlOf(store.sql, store.url).inspect(db, store.sql, table, column, fnName, (a, b) => sameColumn(store, a, b));
-  if (!state) throw new TandemError('TABLE_NOT_FOUND', `source table "${table}" does not exist in ${store.url}`, { table, side: 'source' });
+export async function inspectTable(
+  store: Store,
+  db: Executor,
+  table: string,
+  column: string,
+  fnName: string,
+): Promise<TableState> {
+  const state = await prepareSqlOf(store.sql, store.url).inspect(db, store.sql, table, column, fnName, (a, b) =>
+    sameColumn(store, a, b),
+  );
+  if (!state)
+    throw new TandemError('TABLE_NOT_FOUND', `source table "${table}" does not exist in ${store.url}`, {
+      table,
+      side: 'source',
+    });
   return state;
 }

@@ -1,7 +1,14 @@
 import type { TandemConfig } from '../config/schema.js';
 import { TandemError, isTandemError } from '../core/errors.js';
 import type { Executor, Store } from '../stores/types.js';
-import type { DdlStatement, PrepareSql, TableState, TriggerState, VersionDdl, VersionObjectNames } from '../stores/prepare.js';
+import type {
+  DdlStatement,
+  PrepareSql,
+  TableState,
+  TriggerState,
+  VersionDdl,
+  VersionObjectNames,
+} from '../stores/prepare.js';
 import { inspectTable, sameColumn, sameTable } from './inspect.js';
 import { prepareSqlOf, VERSION_COLUMN_DEFAULT, versionObjectNames } from './sql.js';
 
@@ -39,7 +46,13 @@ export interface PrepareRequest {
  * What happened to one entity: `prepared` (column and/or trigger(s) created), `already_prepared` (nothing to
  * do), `undone`, `nothing_to_undo`; with `dryRun`, `would_prepare` / `would_undo` instead of the first and third.
  */
-export type PrepareStatus = 'prepared' | 'already_prepared' | 'undone' | 'nothing_to_undo' | 'would_prepare' | 'would_undo';
+export type PrepareStatus =
+  | 'prepared'
+  | 'already_prepared'
+  | 'undone'
+  | 'nothing_to_undo'
+  | 'would_prepare'
+  | 'would_undo';
 
 /** The change the user has to make to the entity in the config file, if any. */
 export type ConfigChange = { set: { version: string } } | { remove: 'version' };
@@ -69,17 +82,34 @@ export const DEFAULT_LOCK_TIMEOUT_SECONDS = 10;
  * `--undo` finds them). With `only`: those entities; an unknown name is `TANDEM_ERR_CONFIG_INVALID`, and so is
  * (without `undo`) an entity whose config already names another version column.
  */
-export function selectPrepareEntities(config: TandemConfig, only: string[] | undefined, column: string, undo: boolean): PrepareRequest[] {
+export function selectPrepareEntities(
+  config: TandemConfig,
+  only: string[] | undefined,
+  column: string,
+  undo: boolean,
+): PrepareRequest[] {
   const names = Object.keys(config.entities);
-  for (const n of only ?? []) if (!names.includes(n)) throw new TandemError('CONFIG_INVALID', `unknown entity "${n}" (the config has ${names.join(', ')})`);
-  const req = (n: string): PrepareRequest => ({ entity: n, table: config.entities[n]!.table, version: config.entities[n]!.version ?? null });
+  for (const n of only ?? [])
+    if (!names.includes(n))
+      throw new TandemError('CONFIG_INVALID', `unknown entity "${n}" (the config has ${names.join(', ')})`);
+  const req = (n: string): PrepareRequest => ({
+    entity: n,
+    table: config.entities[n]!.table,
+    version: config.entities[n]!.version ?? null,
+  });
   if (only?.length) {
-    return names.filter((n) => only.includes(n)).map((n) => {
-      const r = req(n);
-      if (!undo && r.version !== null && r.version !== column)
-        throw new TandemError('CONFIG_INVALID', `entity ${n} already has a version column ("${r.version}") in the config; tandem prepare adds one only where there is none (to prepare it anyway, remove version from the entity first)`, { entity: n });
-      return r;
-    });
+    return names
+      .filter((n) => only.includes(n))
+      .map((n) => {
+        const r = req(n);
+        if (!undo && r.version !== null && r.version !== column)
+          throw new TandemError(
+            'CONFIG_INVALID',
+            `entity ${n} already has a version column ("${r.version}") in the config; tandem prepare adds one only where there is none (to prepare it anyway, remove version from the entity first)`,
+            { entity: n },
+          );
+        return r;
+      });
   }
   return names.map(req).filter((r) => r.version === null || r.version === column);
 }
@@ -92,7 +122,11 @@ export function selectPrepareEntities(config: TandemConfig, only: string[] | und
  * `TANDEM_ERR_STORE_QUERY` when the store rejects a statement (lock timeout, privileges, an ALTER that cannot run
  * online on MySQL without `allowLocking`).
  */
-export async function prepareEntity(store: Store, req: PrepareRequest, opts: PrepareOptions = {}): Promise<PrepareEntityResult> {
+export async function prepareEntity(
+  store: Store,
+  req: PrepareRequest,
+  opts: PrepareOptions = {},
+): Promise<PrepareEntityResult> {
   const column = opts.column ?? VERSION_COLUMN_DEFAULT;
   store.sql.ident(column); // validates the name (TANDEM_ERR_CONFIG_INVALID)
   store.sql.table(req.table);
@@ -101,10 +135,16 @@ export async function prepareEntity(store: Store, req: PrepareRequest, opts: Pre
   const work = async (db: Executor) => {
     const state = await inspectTable(store, db, req.table, column, names.fn);
     const ddl = prepareSqlOf(store.sql, store.url).versionDdl(store.sql, req.table, column, names, state.shape);
-    const plan = undo ? planUndo(store, req.table, column, names, ddl, state) : planForward(store, req.table, column, names, ddl, state);
+    const plan = undo
+      ? planUndo(store, req.table, column, names, ddl, state)
+      : planForward(store, req.table, column, names, ddl, state);
     if (opts.dryRun || plan.statements.length === 0) {
       const fallback = plan.statements.some((s) => s.fallbacks?.length);
-      const notes = fallback ? ['if the server refuses ALGORITHM=INSTANT, prepare retries with ALGORITHM=INPLACE, LOCK=NONE (online), and only with --allow-locking as a table copy that blocks writes'] : [];
+      const notes = fallback
+        ? [
+            'if the server refuses ALGORITHM=INSTANT, prepare retries with ALGORITHM=INPLACE, LOCK=NONE (online), and only with --allow-locking as a table copy that blocks writes',
+          ]
+        : [];
       return { plan, ran: plan.statements.map((s) => s.sql), notes };
     }
     const { ran, notes } = await runStatements(store, db, plan.statements, !!opts.allowLocking);
@@ -116,21 +156,45 @@ export async function prepareEntity(store: Store, req: PrepareRequest, opts: Pre
     out = opts.dryRun ? await work(store) : await withPrepareLock(store, seconds, work);
   } catch (e) {
     if (store.classifyError(e) !== 'lock_timeout') throw e;
-    const after = store.capabilities.transactionalDdl ? 'nothing was changed' : 'statements before it stay done; run prepare again to complete';
-    throw new TandemError('STORE_QUERY', `${store.url}: gave up after waiting ${seconds}s for a lock on source table "${req.table}" (a transaction is using it; ${after}); retry when it ends, or raise --lock-timeout`, { table: req.table }, { cause: e });
+    const after = store.capabilities.transactionalDdl
+      ? 'nothing was changed'
+      : 'statements before it stay done; run prepare again to complete';
+    throw new TandemError(
+      'STORE_QUERY',
+      `${store.url}: gave up after waiting ${seconds}s for a lock on source table "${req.table}" (a transaction is using it; ${after}); retry when it ends, or raise --lock-timeout`,
+      { table: req.table },
+      { cause: e },
+    );
   }
   const { plan, ran, notes } = out;
   const changed = plan.statements.length > 0;
   const status: PrepareStatus = undo
-    ? changed ? (opts.dryRun ? 'would_undo' : 'undone') : 'nothing_to_undo'
-    : changed ? (opts.dryRun ? 'would_prepare' : 'prepared') : 'already_prepared';
+    ? changed
+      ? opts.dryRun
+        ? 'would_undo'
+        : 'undone'
+      : 'nothing_to_undo'
+    : changed
+      ? opts.dryRun
+        ? 'would_prepare'
+        : 'prepared'
+      : 'already_prepared';
   let configChange: ConfigChange | null = null;
   if (undo) {
     if (req.version !== null && sameColumn(store, req.version, column)) configChange = { remove: 'version' };
   } else if (req.version === null || !sameColumn(store, req.version, column)) {
     configChange = { set: { version: plan.columnName ?? column } };
   }
-  return { entity: req.entity, table: req.table, column: plan.columnName ?? column, status, triggers: plan.triggers, statements: ran, notes: [...plan.notes, ...notes], configChange };
+  return {
+    entity: req.entity,
+    table: req.table,
+    column: plan.columnName ?? column,
+    status,
+    triggers: plan.triggers,
+    statements: ran,
+    notes: [...plan.notes, ...notes],
+    configChange,
+  };
 }
 
 /** The statements to run for one table, and what to tell the user. */
@@ -153,34 +217,64 @@ function prep(store: Store): PrepareSql {
 
 function includesText(store: Store, body: string, marker: string | undefined): boolean {
   if (!marker) return false;
-  return store.capabilities.columnNamesFoldCase ? body.toLowerCase().includes(marker.toLowerCase()) : body.includes(marker);
+  return store.capabilities.columnNamesFoldCase
+    ? body.toLowerCase().includes(marker.toLowerCase())
+    : body.includes(marker);
 }
 
 /** True when `tr` is the trigger `tandem prepare` writes for this table and column. */
-function isOurTrigger(store: Store, table: string, tr: TriggerState, ddl: VersionDdl, state: TableState, names: VersionObjectNames): boolean {
+function isOurTrigger(
+  store: Store,
+  table: string,
+  tr: TriggerState,
+  ddl: VersionDdl,
+  state: TableState,
+  names: VersionObjectNames,
+): boolean {
   if (!sameTable(store, tr.table, table)) return false;
   if (!prep(store).runsOurFunction(tr, state, names)) return false;
   return includesText(store, tr.body, ddl.markers[tr.name]);
 }
 
 /** Notes about other triggers on the table that interact with Tandem's. */
-function triggerNotes(store: Store, table: string, column: string, names: VersionObjectNames, state: TableState): string[] {
+function triggerNotes(
+  store: Store,
+  table: string,
+  column: string,
+  names: VersionObjectNames,
+  state: TableState,
+): string[] {
   const ours = new Set([names.update, names.insert]);
   const others = state.otherUpdateTriggers.filter((n) => !ours.has(n));
   if (others.length === 0) return [];
   return prep(store).triggerNotes(others, table, column, names);
 }
 
-function planForward(store: Store, table: string, column: string, names: VersionObjectNames, ddl: VersionDdl, state: TableState): Plan {
+function planForward(
+  store: Store,
+  table: string,
+  column: string,
+  names: VersionObjectNames,
+  ddl: VersionDdl,
+  state: TableState,
+): Plan {
   const expected = expectedTriggers(store, names);
   const present: string[] = [];
   for (const n of expected) {
     const tr = state.triggers.get(n);
     if (!tr) continue;
     if (!sameTable(store, tr.table, table))
-      throw new TandemError('PREPARE_CONFLICT', `trigger "${n}" already exists on table "${tr.table}"; tandem prepare needs that name for table "${table}" (rename or drop the other trigger)`, { table, trigger: n });
+      throw new TandemError(
+        'PREPARE_CONFLICT',
+        `trigger "${n}" already exists on table "${tr.table}"; tandem prepare needs that name for table "${table}" (rename or drop the other trigger)`,
+        { table, trigger: n },
+      );
     if (!isOurTrigger(store, table, tr, ddl, state, names))
-      throw new TandemError('PREPARE_CONFLICT', `trigger "${n}" on source table "${table}" does not maintain column "${column}": the table was prepared with another --column (undo that first: tandem prepare --undo --column <name>), or the trigger is not Tandem's`, { table, trigger: n });
+      throw new TandemError(
+        'PREPARE_CONFLICT',
+        `trigger "${n}" on source table "${table}" does not maintain column "${column}": the table was prepared with another --column (undo that first: tandem prepare --undo --column <name>), or the trigger is not Tandem's`,
+        { table, trigger: n },
+      );
     present.push(n);
   }
   const missing = expected.filter((n) => !present.includes(n));
@@ -188,14 +282,25 @@ function planForward(store: Store, table: string, column: string, names: Version
   const c = state.column;
   if (c) {
     if (!c.marked && present.length === 0)
-      throw new TandemError('PREPARE_CONFLICT', `source table "${table}" already has a column "${c.name}" that tandem prepare did not create; if it grows on every change, name it as the entity's version (version: '${c.name}'), otherwise choose another name with --column`, { table, column: c.name });
+      throw new TandemError(
+        'PREPARE_CONFLICT',
+        `source table "${table}" already has a column "${c.name}" that tandem prepare did not create; if it grows on every change, name it as the entity's version (version: '${c.name}'), otherwise choose another name with --column`,
+        { table, column: c.name },
+      );
     if (!c.integer)
-      throw new TandemError('PREPARE_CONFLICT', `column "${c.name}" of source table "${table}" is ${c.dataType}, not an integer; undo with tandem prepare --undo and run prepare again`, { table, column: c.name });
+      throw new TandemError(
+        'PREPARE_CONFLICT',
+        `column "${c.name}" of source table "${table}" is ${c.dataType}, not an integer; undo with tandem prepare --undo and run prepare again`,
+        { table, column: c.name },
+      );
     if (missing.length === 0) return { statements: [], triggers: expected, notes, columnName: c.name };
     return {
       statements: ddl.createTriggers.filter((s) => !s.trigger || missing.includes(s.trigger)),
       triggers: expected,
-      notes: [`completes an earlier prepare that stopped half-way: column "${c.name}" exists, trigger(s) ${missing.map((n) => `"${n}"`).join(', ')} missing`, ...notes],
+      notes: [
+        `completes an earlier prepare that stopped half-way: column "${c.name}" exists, trigger(s) ${missing.map((n) => `"${n}"`).join(', ')} missing`,
+        ...notes,
+      ],
       columnName: c.name,
     };
   }
@@ -204,11 +309,25 @@ function planForward(store: Store, table: string, column: string, names: Version
   return {
     statements: [...stale, ...ddl.addColumn, ...ddl.createTriggers],
     triggers: expected,
-    notes: [...(stale.length ? [`trigger(s) ${present.map((n) => `"${n}"`).join(', ')} existed without column "${column}" and are created again`] : []), ...notes],
+    notes: [
+      ...(stale.length
+        ? [
+            `trigger(s) ${present.map((n) => `"${n}"`).join(', ')} existed without column "${column}" and are created again`,
+          ]
+        : []),
+      ...notes,
+    ],
   };
 }
 
-function planUndo(store: Store, table: string, _column: string, names: VersionObjectNames, ddl: VersionDdl, state: TableState): Plan {
+function planUndo(
+  store: Store,
+  table: string,
+  _column: string,
+  names: VersionObjectNames,
+  ddl: VersionDdl,
+  state: TableState,
+): Plan {
   const expected = expectedTriggers(store, names);
   const own = expected.filter((n) => {
     const tr = state.triggers.get(n);
@@ -220,7 +339,11 @@ function planUndo(store: Store, table: string, _column: string, names: VersionOb
   const drops = ddl.dropTriggers.filter((s) => (s.trigger ? own.includes(s.trigger) : fnOurs));
   if (!ours) {
     if (c) {
-      throw new TandemError('PREPARE_CONFLICT', `column "${c.name}" of source table "${table}" was not created by tandem prepare (no Tandem trigger maintains it); --undo removes only what prepare created`, { table, column: c.name });
+      throw new TandemError(
+        'PREPARE_CONFLICT',
+        `column "${c.name}" of source table "${table}" was not created by tandem prepare (no Tandem trigger maintains it); --undo removes only what prepare created`,
+        { table, column: c.name },
+      );
     }
     // a trigger function left alone (PostgreSQL) is the only possible leftover
     return { statements: drops, triggers: [], notes: [] };
@@ -243,7 +366,12 @@ function isAlgorithmRefused(store: Store, e: unknown): boolean {
  * `ALGORITHM=INSTANT` is retried with `INPLACE, LOCK=NONE`, then (only with `allowLocking`) as a table copy.
  * Returns the statements as they ran, and a note per fallback.
  */
-async function runStatements(store: Store, db: Executor, statements: DdlStatement[], allowLocking: boolean): Promise<{ ran: string[]; notes: string[] }> {
+async function runStatements(
+  store: Store,
+  db: Executor,
+  statements: DdlStatement[],
+  allowLocking: boolean,
+): Promise<{ ran: string[]; notes: string[] }> {
   const ran: string[] = [];
   const notes: string[] = [];
   for (const st of statements) {
@@ -266,7 +394,11 @@ async function runStatements(store: Store, db: Executor, statements: DdlStatemen
         try {
           await db.execute(fb.sql);
           ran.push(fb.sql);
-          notes.push(fb.locking ? `ran as a table copy (writes to the table waited): ${fb.sql}` : `ALGORITHM=INSTANT was refused; ran online with ALGORITHM=INPLACE, LOCK=NONE: ${fb.sql}`);
+          notes.push(
+            fb.locking
+              ? `ran as a table copy (writes to the table waited): ${fb.sql}`
+              : `ALGORITHM=INSTANT was refused; ran online with ALGORITHM=INPLACE, LOCK=NONE: ${fb.sql}`,
+          );
           done = true;
           break;
         } catch (e2) {

@@ -6,7 +6,8 @@ import type { Dialect, SqlDialect } from '../stores/types.js';
 
 /**
  * SQL text of `tandem prepare`: the version counter column, the triggers that maintain it, and their removal,
- * built by each dialect's `sql.prepare` (src/stores/<dialect>/prepare.ts). Pure functions, no I/O. Every identifier goes through the store's `ident`/`table` (validated and
+ * built by each dialect's `sql.prepare` (src/stores/<dialect>/prepare.ts). Pure functions, no I/O. Every identifier
+ * goes through the store's `ident`/`table` (validated and
  * quoted); no value is ever spliced into the text — the only literals are constants of this file.
  *
  * What the triggers do, on every engine:
@@ -19,7 +20,13 @@ import type { Dialect, SqlDialect } from '../stores/types.js';
 export const VERSION_COLUMN_DEFAULT = 'tandem_version';
 
 /** @internal Re-exported: the shapes of prepare's SQL live with the stores (src/stores/prepare.ts). */
-export { COLUMN_COMMENT, type DdlStatement, type TableShape, type VersionDdl, type VersionObjectNames } from '../stores/prepare.js';
+export {
+  COLUMN_COMMENT,
+  type DdlStatement,
+  type TableShape,
+  type VersionDdl,
+  type VersionObjectNames,
+} from '../stores/prepare.js';
 
 /** PostgreSQL's identifier limit (NAMEDATALEN - 1, in bytes); MySQL allows 64 characters, SQLite has none. */
 const NAME_BYTES = 63;
@@ -64,7 +71,11 @@ export function columnNamesFoldCase(dialect: Dialect): boolean {
 
 /** The `tandem prepare` SQL of a store (`sql.prepare`); throws `TANDEM_ERR_CONFIG_INVALID` when it has none. */
 export function prepareSqlOf(sql: SqlDialect, what: string): PrepareSql {
-  if (!sql.prepare) throw new TandemError('CONFIG_INVALID', `tandem prepare cannot add a version column to ${what}: the store has no prepare SQL (add a version column and its trigger by hand)`);
+  if (!sql.prepare)
+    throw new TandemError(
+      'CONFIG_INVALID',
+      `tandem prepare cannot add a version column to ${what}: the store has no prepare SQL (add a version column and its trigger by hand)`,
+    );
   return sql.prepare;
 }
 
@@ -74,7 +85,19 @@ export function prepareSqlOf(sql: SqlDialect, what: string): PrepareSql {
  * Throws `TANDEM_ERR_CONFIG_INVALID` for an identifier that cannot be quoted (empty, NUL, over 128 characters)
  * or, on PostgreSQL, one containing `$tandem$` (the dollar-quote tag of the trigger function's body).
  */
-export function versionDdl(dialect: Dialect, sql: SqlDialect, table: string, column: string, shape: TableShape = {}): VersionDdl {
+export function versionDdl(
+  dialect: Dialect,
+  sql: SqlDialect,
+  table: string,
+  column: string,
+  shape: TableShape = {},
+): VersionDdl {
   const prepare = sql.prepare ?? sqlFor(dialect).prepare;
-  return prepareSqlOf({ ...sql, prepare }, `table ${table}`).versionDdl(sql, table, column, versionObjectNames(table), shape);
+  return prepareSqlOf({ ...sql, prepare }, `table ${table}`).versionDdl(
+    sql,
+    table,
+    column,
+    versionObjectNames(table),
+    shape,
+  );
 }

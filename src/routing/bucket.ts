@@ -61,9 +61,13 @@ export function inSample(bucket: number, percent: number): boolean {
  */
 export function canonicalKeyOf(entity: Pick<ResolvedEntity, 'name' | 'key' | 'keyColumns'>, values: unknown[]): string {
   if (values.length !== entity.key.length)
-    throw new TandemError('ROUTING_KEY_INVALID', `entity ${entity.name} has a key of ${entity.key.length} column(s) (${entity.key.join(', ')}); ${values.length} value(s) were given`);
+    throw new TandemError(
+      'ROUTING_KEY_INVALID',
+      `entity ${entity.name} has a key of ${entity.key.length} column(s) (${entity.key.join(', ')}); ${values.length} value(s) were given`,
+    );
   values.forEach((v, i) => {
-    if (v === null || v === undefined) throw new TandemError('ROUTING_KEY_INVALID', `entity ${entity.name}: key column ${entity.key[i]} is null`);
+    if (v === null || v === undefined)
+      throw new TandemError('ROUTING_KEY_INVALID', `entity ${entity.name}: key column ${entity.key[i]} is null`);
   });
   try {
     return keyString(values, entity.keyColumns);
@@ -77,7 +81,10 @@ export function canonicalKeyOf(entity: Pick<ResolvedEntity, 'name' | 'key' | 'ke
       }
     });
     const col = entity.keyColumns[Math.max(0, i)]!;
-    throw new TandemError('ROUTING_KEY_INVALID', `entity ${entity.name}: the value given for key column ${entity.key[Math.max(0, i)]} is not a ${col.category}`);
+    throw new TandemError(
+      'ROUTING_KEY_INVALID',
+      `entity ${entity.name}: the value given for key column ${entity.key[Math.max(0, i)]} is not a ${col.category}`,
+    );
   }
 }
 
@@ -85,7 +92,10 @@ export function canonicalKeyOf(entity: Pick<ResolvedEntity, 'name' | 'key' | 'ke
 function valueText(entity: string, v: unknown): string {
   if (typeof v === 'string') return v;
   if (typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v))) return canonicalInteger(v);
-  throw new TandemError('ROUTING_KEY_INVALID', `entity ${entity}: bucketBy must return strings or integers, not ${v === null ? 'null' : typeof v}`);
+  throw new TandemError(
+    'ROUTING_KEY_INVALID',
+    `entity ${entity}: bucketBy must return strings or integers, not ${v === null ? 'null' : typeof v}`,
+  );
 }
 
 /**
@@ -95,7 +105,10 @@ function valueText(entity: string, v: unknown): string {
  * of the text of what it returns for the key's canonical values (`(k) => k[0]` gives `["7"]` too). Throws
  * TANDEM_ERR_CONFIG_INVALID when a named column is not a key column of the entity.
  */
-export function bucketKeyFn(entity: Pick<ResolvedEntity, 'name' | 'key'>, by: BucketBy | undefined): (canonicalKey: string) => string {
+export function bucketKeyFn(
+  entity: Pick<ResolvedEntity, 'name' | 'key'>,
+  by: BucketBy | undefined,
+): (canonicalKey: string) => string {
   if (by === undefined) return (k) => k;
   if (typeof by === 'function') {
     return (k) => {
@@ -106,7 +119,11 @@ export function bucketKeyFn(entity: Pick<ResolvedEntity, 'name' | 'key'>, by: Bu
   const cols = Array.isArray(by) ? by : [by];
   const idx = cols.map((c) => {
     const i = entity.key.indexOf(c);
-    if (i < 0) throw new TandemError('CONFIG_INVALID', `routing.bucketBy.${entity.name}: ${c} is not a key column of entity ${entity.name} (key: ${entity.key.join(', ')}); use a function of the key for other values`);
+    if (i < 0)
+      throw new TandemError(
+        'CONFIG_INVALID',
+        `routing.bucketBy.${entity.name}: ${c} is not a key column of entity ${entity.name} (key: ${entity.key.join(', ')}); use a function of the key for other values`,
+      );
     return i;
   });
   return (k) => {

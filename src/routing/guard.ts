@@ -166,18 +166,30 @@ export function judgeWindows(windows: (FleetWindow | WindowSummary)[], t: GuardT
     if (f.sufficient) {
       if (f.errorRate > t.maxErrorRate)
         breaches.push({
-          measure: 'error_rate', entity: w.entity, value: f.errorRate, threshold: t.maxErrorRate, samples: w.reads,
+          measure: 'error_rate',
+          entity: w.entity,
+          value: f.errorRate,
+          threshold: t.maxErrorRate,
+          samples: w.reads,
           text: `error rate ${pct(f.errorRate)} > ${pct(t.maxErrorRate)} over ${w.reads} reads of new ${where}`,
         });
       if (f.p99Ms !== null && f.p99Ms > t.maxP99Ms)
         breaches.push({
-          measure: 'p99_latency', entity: w.entity, value: f.p99Ms, threshold: t.maxP99Ms, samples: w.reads,
+          measure: 'p99_latency',
+          entity: w.entity,
+          value: f.p99Ms,
+          threshold: t.maxP99Ms,
+          samples: w.reads,
           text: `p99 latency ${ms(f.p99Ms)} > ${ms(t.maxP99Ms)} over ${w.reads} reads of new ${where}`,
         });
     }
     if (f.mismatchSufficient && lower !== null && lower > t.maxMismatchRate)
       breaches.push({
-        measure: 'mismatch_rate', entity: w.entity, value: lower, threshold: t.maxMismatchRate, samples: decided,
+        measure: 'mismatch_rate',
+        entity: w.entity,
+        value: lower,
+        threshold: t.maxMismatchRate,
+        samples: decided,
         text: `mismatch rate ≥ ${pct(lower)} (95% Wilson lower bound; ${w.mismatched} mismatched of ${decided} compared) > ${pct(t.maxMismatchRate)} ${where}`,
       });
   }
@@ -194,7 +206,9 @@ export function judgeWindows(windows: (FleetWindow | WindowSummary)[], t: GuardT
 }
 
 /** The guard's verdict row as stored (`raw`, for compare-and-set) and parsed (null when absent or unreadable). */
-export async function readGuardVerdict(control: Executor & Pick<Store, 'controlTable' | 'sql'>): Promise<{ verdict: GuardVerdict | null; raw: string | null }> {
+export async function readGuardVerdict(
+  control: Executor & Pick<Store, 'controlTable' | 'sql'>,
+): Promise<{ verdict: GuardVerdict | null; raw: string | null }> {
   const r = await control.query<{ value: unknown }>(
     `SELECT value FROM ${control.controlTable('state')} WHERE name = ${control.sql.param(1)}`,
     [ROUTING_STATE_ROWS.guard],
@@ -232,14 +246,23 @@ async function readCanaryRow(db: Executor, control: Store): Promise<string | nul
 async function putState(db: Executor, control: Store, name: string, value: string): Promise<void> {
   const t = control.controlTable('state');
   const p = (i: number) => control.sql.param(i);
-  const n = await db.execute(`UPDATE ${t} SET value = ${p(1)}, updated_at = ${control.sql.now()} WHERE name = ${p(2)}`, [value, name]);
+  const n = await db.execute(
+    `UPDATE ${t} SET value = ${p(1)}, updated_at = ${control.sql.now()} WHERE name = ${p(2)}`,
+    [value, name],
+  );
   if (n === 0) await db.execute(`INSERT INTO ${t} (name, value) VALUES (${p(1)}, ${p(2)})`, [name, value]);
 }
 
 class LostRace extends Error {}
 
 /** Writes `value` to the state row `name` only if it still holds `expected` (null: only if absent). */
-async function swapState(db: Executor, control: Store, name: string, expected: string | null, value: string): Promise<void> {
+async function swapState(
+  db: Executor,
+  control: Store,
+  name: string,
+  expected: string | null,
+  value: string,
+): Promise<void> {
   const t = control.controlTable('state');
   const p = (i: number) => control.sql.param(i);
   if (expected === null) {
@@ -251,14 +274,22 @@ async function swapState(db: Executor, control: Store, name: string, expected: s
     }
     return;
   }
-  const n = await db.execute(`UPDATE ${t} SET value = ${p(1)}, updated_at = ${control.sql.now()} WHERE name = ${p(2)} AND value = ${p(3)}`, [value, name, expected]);
+  const n = await db.execute(
+    `UPDATE ${t} SET value = ${p(1)}, updated_at = ${control.sql.now()} WHERE name = ${p(2)} AND value = ${p(3)}`,
+    [value, name, expected],
+  );
   if (n === 0) throw new LostRace();
 }
 
-const verdictJson = (v: GuardVerdict) => JSON.stringify({ state: v.state, reason: v.reason, atMs: v.atMs, cooldownUntilMs: v.cooldownUntilMs });
+const verdictJson = (v: GuardVerdict) =>
+  JSON.stringify({ state: v.state, reason: v.reason, atMs: v.atMs, cooldownUntilMs: v.cooldownUntilMs });
 
-const tripsTotal = () => counter('tandem_routing_guard_trips_total', 'Guard trips (canary set to 0) by breached measure', ['measure']);
-const stateGauge = () => gauge('tandem_routing_guard_state', 'The guard state: 1 for the current one of green, insufficient, tripped', ['state']);
+const tripsTotal = () =>
+  counter('tandem_routing_guard_trips_total', 'Guard trips (canary set to 0) by breached measure', ['measure']);
+const stateGauge = () =>
+  gauge('tandem_routing_guard_state', 'The guard state: 1 for the current one of green, insufficient, tripped', [
+    'state',
+  ]);
 
 function showState(state: GuardVerdict['state']): void {
   for (const s of ['green', 'insufficient', 'tripped'] as const) stateGauge().set({ state: s }, s === state ? 1 : 0);
@@ -296,7 +327,11 @@ export interface GuardEvaluation {
  * - otherwise: the green or insufficient verdict is written (unless `write: false`).
  * Throws TANDEM_ERR_CONFIG_INVALID for bad thresholds, and what the store throws.
  */
-export async function evaluateGuard(control: Store, guard: Partial<GuardConfig> = {}, o: EvaluateOptions = {}): Promise<GuardEvaluation> {
+export async function evaluateGuard(
+  control: Store,
+  guard: Partial<GuardConfig> = {},
+  o: EvaluateOptions = {},
+): Promise<GuardEvaluation> {
   const t = guardThresholds(guard);
   const now = o.now ?? Date.now;
   const windows = await readFleetWindows(control, { windowSeconds: t.windowSeconds, sinceMs: o.sinceMs });
@@ -305,14 +340,20 @@ export async function evaluateGuard(control: Store, guard: Partial<GuardConfig> 
     const { verdict: current, raw } = await readGuardVerdict(control);
     if (current?.state === 'tripped') {
       let heldCanary = false;
-      if (current.cooldownUntilMs !== null && now() < current.cooldownUntilMs) heldCanary = await holdCanary(control, current);
+      if (current.cooldownUntilMs !== null && now() < current.cooldownUntilMs)
+        heldCanary = await holdCanary(control, current);
       showState('tripped');
       return { verdict: current, judgement, tripped: false, heldCanary };
     }
     const at = now();
     try {
       if (judgement.state === 'tripped') {
-        const verdict: GuardVerdict = { state: 'tripped', reason: judgement.reason, atMs: at, cooldownUntilMs: at + t.cooldownSeconds * 1000 };
+        const verdict: GuardVerdict = {
+          state: 'tripped',
+          reason: judgement.reason,
+          atMs: at,
+          cooldownUntilMs: at + t.cooldownSeconds * 1000,
+        };
         await control.transaction(async (tx) => {
           await swapState(tx, control, ROUTING_STATE_ROWS.guard, raw, verdictJson(verdict));
           await putState(tx, control, ROUTING_STATE_ROWS.canaryPercent, '0');
@@ -323,7 +364,13 @@ export async function evaluateGuard(control: Store, guard: Partial<GuardConfig> 
             windowSeconds: t.windowSeconds,
             canaryPercent: 0,
             cooldownUntilMs: verdict.cooldownUntilMs,
-            breaches: judgement.breaches.map((b) => ({ measure: b.measure, entity: b.entity, value: b.value, threshold: b.threshold, samples: b.samples })),
+            breaches: judgement.breaches.map((b) => ({
+              measure: b.measure,
+              entity: b.entity,
+              value: b.value,
+              threshold: b.threshold,
+              samples: b.samples,
+            })),
           },
           outcome: 'tripped',
           detail: `canary set to 0: ${judgement.reason}`,
@@ -333,7 +380,12 @@ export async function evaluateGuard(control: Store, guard: Partial<GuardConfig> 
         showState('tripped');
         return { verdict, judgement, tripped: true, heldCanary: false };
       }
-      const verdict: GuardVerdict = { state: judgement.state, reason: judgement.reason, atMs: at, cooldownUntilMs: null };
+      const verdict: GuardVerdict = {
+        state: judgement.state,
+        reason: judgement.reason,
+        atMs: at,
+        cooldownUntilMs: null,
+      };
       if (o.write ?? true) {
         try {
           await swapState(control, control, ROUTING_STATE_ROWS.guard, raw, verdictJson(verdict));

@@ -8,7 +8,8 @@
  * is what the fleet aggregate of the guard does with the windows every instance publishes.
  *
  * Fixed parameters (they are part of the published format, see docs/guard.md): α = 0.05, values clamped to
- * [0.01 ms, 3,600,000 ms]. The dense form is a `Uint32Array` of {@link LATENCY_BUCKETS} counts (198 buckets, 792 bytes);
+ * [0.01 ms, 3,600,000 ms]. The dense form is a `Uint32Array` of {@link LATENCY_BUCKETS} counts (198 buckets, 792
+ * bytes);
  * the published form is JSON `{"<k>": count, …}` with the signed bucket index `k`, only non-empty buckets.
  *
  * Why not a library: hdr-histogram-js and @datadog/sketches-js both fit the maths, but the guard keeps one histogram

@@ -22,7 +22,11 @@ import type { GuardVerdict, RoutingState } from './types.js';
 
 /** The part of an OpenFeature client Tandem calls: `Client.getBooleanValue` of `@openfeature/server-sdk`. */
 export interface OpenFeatureClientLike {
-  getBooleanValue(flagKey: string, defaultValue: boolean, context?: { targetingKey?: string; [attribute: string]: unknown }): Promise<boolean>;
+  getBooleanValue(
+    flagKey: string,
+    defaultValue: boolean,
+    context?: { targetingKey?: string; [attribute: string]: unknown },
+  ): Promise<boolean>;
 }
 
 /**
@@ -43,7 +47,8 @@ export type CanaryDecision = (entity: string, canonicalKey: string, bucket?: num
  * ```
  */
 export function openFeatureCanary(client: OpenFeatureClientLike, flagKey: string): CanaryDecision {
-  if (!client || typeof client.getBooleanValue !== 'function') throw new TypeError('openFeatureCanary: expected an OpenFeature client (getBooleanValue)');
+  if (!client || typeof client.getBooleanValue !== 'function')
+    throw new TypeError('openFeatureCanary: expected an OpenFeature client (getBooleanValue)');
   if (typeof flagKey !== 'string' || !flagKey) throw new TypeError('openFeatureCanary: expected a flag key');
   return async (entity, canonicalKey) => {
     try {

@@ -20,7 +20,11 @@ export type ReadFn<K, T> = (key: K) => T | Promise<T>;
  * Compares the application's own results of one shadowed key: `true` for a match, `false` for a mismatch, or a
  * {@link CompareOutcome}. A throw counts as `dropped`.
  */
-export type CompareFn<K, T> = (legacyResult: T, newResult: T, key: K) => boolean | CompareOutcome | Promise<boolean | CompareOutcome>;
+export type CompareFn<K, T> = (
+  legacyResult: T,
+  newResult: T,
+  key: K,
+) => boolean | CompareOutcome | Promise<boolean | CompareOutcome>;
 
 /**
  * An outside source of the canary decision per key (an OpenFeature flag evaluated with the canonical key as its
@@ -50,7 +54,9 @@ export interface ReadsOptions<K, T> {
   comparator?: ShadowComparator;
   /** A read served by new that has not answered after this many ms falls back to legacy. Default `routing.budgetMs`. */
   budgetMs?: number;
-  /** Where reads and comparisons are reported. Default: the migration's (`MigrationOptions.readObserver`), else none. */
+  /**
+   * Where reads and comparisons are reported. Default: the migration's (`MigrationOptions.readObserver`), else none.
+   */
   observer?: ReadObserver;
   /** What this entity's keys are bucketed by; default `routing.bucketBy[entity]`, else the whole key. */
   bucketBy?: BucketBy;
@@ -88,10 +94,26 @@ const LATE = PHASES.indexOf('legacy_read_only');
  * `o.inCanary` (from a {@link CanaryDecision}, e.g. an OpenFeature flag) replaces the bucket rule for the canary
  * share; the kill switch, the failsafe and a tripped guard still override it.
  */
-export function routeOf(view: Pick<RoutingView, 'phase' | 'shadowPercent' | 'canaryPercent' | 'killed' | 'guard' | 'failsafe'>, bucket: number | null, o: { inCanary?: boolean } = {}): Route {
+export function routeOf(
+  view: Pick<RoutingView, 'phase' | 'shadowPercent' | 'canaryPercent' | 'killed' | 'guard' | 'failsafe'>,
+  bucket: number | null,
+  o: { inCanary?: boolean } = {},
+): Route {
   const { phase } = view;
-  if (PHASES.indexOf(phase) >= LATE) return { serve: 'new', fallback: false, shadow: false, why: `phase ${phase}: new only (legacy is no longer written)` };
-  if (view.failsafe) return { serve: 'legacy', fallback: false, shadow: false, why: 'failsafe: the control plane could not be read for longer than failSafeSeconds; legacy only' };
+  if (PHASES.indexOf(phase) >= LATE)
+    return {
+      serve: 'new',
+      fallback: false,
+      shadow: false,
+      why: `phase ${phase}: new only (legacy is no longer written)`,
+    };
+  if (view.failsafe)
+    return {
+      serve: 'legacy',
+      fallback: false,
+      shadow: false,
+      why: 'failsafe: the control plane could not be read for longer than failSafeSeconds; legacy only',
+    };
   if (view.killed) return { serve: 'legacy', fallback: false, shadow: false, why: 'killed (tandem kill): legacy only' };
   const b = bucket === null ? 'no bucket' : `bucket ${bucket}`;
   const shadowed = bucket !== null && inSample(bucket, view.shadowPercent);
@@ -110,8 +132,19 @@ export function routeOf(view: Pick<RoutingView, 'phase' | 'shadowPercent' | 'can
       const canaryWhy = decided
         ? `the canary decision (CanaryDecision hook) says ${inCanary ? 'in' : 'out'}`
         : `${b} ${inCanary ? '<' : '≥'} canary ${canary}% × 100${tripped ? ` (guard tripped: canary ${view.canaryPercent}% counts as 0)` : ''}`;
-      if (inCanary) return { serve: 'new', fallback: true, shadow: false, why: `phase canary: ${canaryWhy}: new, falling back to legacy` };
-      return { serve: 'legacy', fallback: false, shadow: shadowed, why: `phase canary: ${canaryWhy}: legacy; ${shadowWhy}` };
+      if (inCanary)
+        return {
+          serve: 'new',
+          fallback: true,
+          shadow: false,
+          why: `phase canary: ${canaryWhy}: new, falling back to legacy`,
+        };
+      return {
+        serve: 'legacy',
+        fallback: false,
+        shadow: shadowed,
+        why: `phase canary: ${canaryWhy}: legacy; ${shadowWhy}`,
+      };
     }
     default:
       return { serve: 'new', fallback: true, shadow: false, why: `phase ${phase}: new, falling back to legacy` };
@@ -139,7 +172,12 @@ export class RoutingRuntime {
     readonly log: Logger,
     initialPhase: Phase | null,
   ) {
-    this.cache = new RoutingStateCache(control, { refreshMs: config.refreshMs, failSafeSeconds: config.failSafeSeconds, initialPhase, log });
+    this.cache = new RoutingStateCache(control, {
+      refreshMs: config.refreshMs,
+      failSafeSeconds: config.failSafeSeconds,
+      initialPhase,
+      log,
+    });
     this.#first = this.cache.start().finally(() => {
       this.#ready = true;
     });
@@ -204,7 +242,10 @@ function start<K, T>(fn: ReadFn<K, T>, key: K): Promise<T> {
 async function within<T>(p: Promise<T>, ms: number): Promise<Settled<T>> {
   let timer: NodeJS.Timeout | undefined;
   const r = await Promise.race([
-    p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error })),
+    p.then(
+      (value) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error }),
+    ),
     new Promise<typeof TIMEOUT>((res) => (timer = setTimeout(res, ms, TIMEOUT))),
   ]);
   clearTimeout(timer);
@@ -221,7 +262,11 @@ function outcomeOf(v: boolean | CompareOutcome): CompareOutcome {
  * Creates the reader of `entity` (use `Migration.reads()`).
  * @internal
  */
-export function createReader<K, T>(rt: RoutingRuntime, entity: ResolvedEntity, o: ReadsOptions<K, T> & { observer: ReadObserver; comparator?: ShadowComparator }): Reader<K, T> {
+export function createReader<K, T>(
+  rt: RoutingRuntime,
+  entity: ResolvedEntity,
+  o: ReadsOptions<K, T> & { observer: ReadObserver; comparator?: ShadowComparator },
+): Reader<K, T> {
   const name = entity.name;
   const cfg = rt.config;
   const budgetMs = o.budgetMs ?? cfg.budgetMs;
@@ -278,7 +323,8 @@ export function createReader<K, T>(rt: RoutingRuntime, entity: ResolvedEntity, o
   };
 
   /** Phases where the bucket can matter (and is worth computing). */
-  const bucketed = (view: RoutingView) => !view.failsafe && !view.killed && (view.phase === 'shadow' || view.phase === 'canary');
+  const bucketed = (view: RoutingView) =>
+    !view.failsafe && !view.killed && (view.phase === 'shadow' || view.phase === 'canary');
 
   const serve = async (origin: Origin, fn: ReadFn<K, T>, key: K, outcome: ReadOutcome = 'ok'): Promise<T> => {
     const t0 = performance.now();
@@ -335,7 +381,9 @@ export function createReader<K, T>(rt: RoutingRuntime, entity: ResolvedEntity, o
     }
     let outcome: CompareOutcome;
     try {
-      outcome = compare ? outcomeOf(await compare(legacyResult, r.value, key)) : outcomeOf(await comparator!.compare(keyValues(key), legacyResult, r.value));
+      outcome = compare
+        ? outcomeOf(await compare(legacyResult, r.value, key))
+        : outcomeOf(await comparator!.compare(keyValues(key), legacyResult, r.value));
     } catch {
       outcome = 'dropped';
     }
@@ -366,7 +414,15 @@ export function createReader<K, T>(rt: RoutingRuntime, entity: ResolvedEntity, o
       const view = rt.cache.view();
       const kr = resolve(key, view, bucketed(view));
       let route = kr.route;
-      if (decide && view.phase === 'canary' && kr.key !== null && kr.bucket !== null && !view.failsafe && !view.killed && view.guard?.state !== 'tripped') {
+      if (
+        decide &&
+        view.phase === 'canary' &&
+        kr.key !== null &&
+        kr.bucket !== null &&
+        !view.failsafe &&
+        !view.killed &&
+        view.guard?.state !== 'tripped'
+      ) {
         const inCanary = await decideWithin(kr.key, kr.bucket);
         if (inCanary !== undefined) route = routeOf(view, kr.bucket, { inCanary });
       }

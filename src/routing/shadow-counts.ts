@@ -28,7 +28,10 @@ export type ShadowCountsSource = (control: Store) => Promise<ShadowCounts>;
 export type ShadowCountsOrigin = 'none' | 'control-plane' | 'unavailable';
 
 /** The counts of `source`, or zeros marked `none` without one (`unavailable` when it fails). */
-export async function shadowCountsFor(control: Store, source: ShadowCountsSource | undefined): Promise<ShadowCounts & { source: ShadowCountsOrigin }> {
+export async function shadowCountsFor(
+  control: Store,
+  source: ShadowCountsSource | undefined,
+): Promise<ShadowCounts & { source: ShadowCountsOrigin }> {
   const zeros = { compared: 0, matched: 0, mismatched: 0, lagging: 0, dropped: 0 };
   if (!source) return { ...zeros, source: 'none' };
   try {

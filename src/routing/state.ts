@@ -40,9 +40,14 @@ const PERCENT = /^\d{1,3}(\.\d{1,2})?$/;
  * TANDEM_ERR_ROUTING_PERCENT_INVALID naming `what` and the value.
  */
 export function parsePercent(value: number | string, what = 'percent'): number {
-  const bad = () => new TandemError('ROUTING_PERCENT_INVALID', `${what} must be a number from 0 to 100 with at most two decimals, not ${JSON.stringify(String(value))}`);
+  const bad = () =>
+    new TandemError(
+      'ROUTING_PERCENT_INVALID',
+      `${what} must be a number from 0 to 100 with at most two decimals, not ${JSON.stringify(String(value))}`,
+    );
   if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0 || value > 100 || Math.abs(value * 100 - Math.round(value * 100)) > 1e-6) throw bad();
+    if (!Number.isFinite(value) || value < 0 || value > 100 || Math.abs(value * 100 - Math.round(value * 100)) > 1e-6)
+      throw bad();
     return Math.round(value * 100) / 100;
   }
   const t = String(value).trim();
@@ -81,7 +86,10 @@ export function parseGuardVerdict(v: string | undefined | null): GuardVerdict | 
 
 const ROW_NAMES = ['phase', ...Object.values(ROUTING_STATE_ROWS)];
 
-/** Reads the phase and the routing rows in one statement (through `via`, default the store). Throws what the store throws. */
+/**
+ * Reads the phase and the routing rows in one statement (through `via`, default the store). Throws what the store
+ * throws.
+ */
 export async function readRoutingSnapshot(control: Store, via: Executor = control): Promise<RoutingSnapshot> {
   const rows = await via.query<{ name: string; value: string }>(
     `SELECT name, value FROM ${control.controlTable('state')} WHERE name IN (${ROW_NAMES.map((_, i) => control.sql.param(i + 1)).join(', ')})`,
@@ -102,7 +110,10 @@ export async function readRoutingSnapshot(control: Store, via: Executor = contro
 async function writeRow(tx: Executor, control: Store, name: string, value: string): Promise<void> {
   const p = (i: number) => control.sql.param(i);
   const t = control.controlTable('state');
-  const n = await tx.execute(`UPDATE ${t} SET value = ${p(1)}, updated_at = ${control.sql.now()} WHERE name = ${p(2)}`, [value, name]);
+  const n = await tx.execute(
+    `UPDATE ${t} SET value = ${p(1)}, updated_at = ${control.sql.now()} WHERE name = ${p(2)}`,
+    [value, name],
+  );
   if (n === 0) await tx.execute(`INSERT INTO ${t} (name, value) VALUES (${p(1)}, ${p(2)})`, [name, value]);
 }
 
@@ -126,14 +137,23 @@ export interface RoutingWriteOptions {
  * Sets the shadow percentage (the sticky share of keys whose new read is shadowed). Audited. Throws
  * TANDEM_ERR_ROUTING_PERCENT_INVALID before writing anything. The control plane must exist (ensureControlSchema).
  */
-export async function setShadowPercent(control: Store, percent: number | string, o: RoutingWriteOptions = {}): Promise<RoutingChange<number>> {
+export async function setShadowPercent(
+  control: Store,
+  percent: number | string,
+  o: RoutingWriteOptions = {},
+): Promise<RoutingChange<number>> {
   const to = parsePercent(percent, 'the shadow percentage');
   const from = await control.transaction(async (tx) => {
     const cur = await readRoutingSnapshot(control, tx);
     await writeRow(tx, control, ROUTING_STATE_ROWS.shadowPercent, String(to));
     return cur.shadowPercent;
   });
-  await audit(control, { command: o.command ?? 'shadow', args: { percent: to, ...o.args }, outcome: 'ok', detail: `shadow ${from}% → ${to}%` });
+  await audit(control, {
+    command: o.command ?? 'shadow',
+    args: { percent: to, ...o.args },
+    outcome: 'ok',
+    detail: `shadow ${from}% → ${to}%`,
+  });
   return { from, to };
 }
 
@@ -145,7 +165,11 @@ export async function setShadowPercent(control: Store, percent: number | string,
  * clears the trip: the verdict row is set to green (the audit entry names the reason it cleared). Lowering it is
  * always allowed. Throws TANDEM_ERR_ROUTING_PERCENT_INVALID before writing anything.
  */
-export async function setCanaryPercent(control: Store, percent: number | string, o: RoutingWriteOptions = {}): Promise<RoutingChange<number> & { clearedTrip: string | null }> {
+export async function setCanaryPercent(
+  control: Store,
+  percent: number | string,
+  o: RoutingWriteOptions = {},
+): Promise<RoutingChange<number> & { clearedTrip: string | null }> {
   const to = parsePercent(percent, 'the canary percentage');
   const now = (o.now ?? Date.now)();
   const command = o.command ?? 'canary';
@@ -157,7 +181,11 @@ export async function setCanaryPercent(control: Store, percent: number | string,
     if (g?.state === 'tripped') {
       if (to > cur.canaryPercent && g.cooldownUntilMs !== null && g.cooldownUntilMs > now) {
         const left = Math.ceil((g.cooldownUntilMs - now) / 1000);
-        refused = new TandemError('ROUTING_GUARD_TRIPPED', `the guard tripped (${g.reason ?? 'no reason given'}); the canary cannot be raised for another ${left} s (cooldown until ${new Date(g.cooldownUntilMs).toISOString()})`, { cooldownUntilMs: g.cooldownUntilMs });
+        refused = new TandemError(
+          'ROUTING_GUARD_TRIPPED',
+          `the guard tripped (${g.reason ?? 'no reason given'}); the canary cannot be raised for another ${left} s (cooldown until ${new Date(g.cooldownUntilMs).toISOString()})`,
+          { cooldownUntilMs: g.cooldownUntilMs },
+        );
         return null;
       }
       clearedTrip = g.reason ?? 'tripped';
@@ -169,7 +197,9 @@ export async function setCanaryPercent(control: Store, percent: number | string,
   });
   if (!r) {
     const e = refused as unknown as TandemError;
-    await audit(control, { command, args: { percent: to, ...o.args }, outcome: 'error', detail: e.toLine() }).catch(() => {});
+    await audit(control, { command, args: { percent: to, ...o.args }, outcome: 'error', detail: e.toLine() }).catch(
+      () => {},
+    );
     throw e;
   }
   const detail = `canary ${r.from}% → ${r.to}%${r.clearedTrip ? `; guard trip cleared (was: ${r.clearedTrip})` : ''}`;
@@ -193,7 +223,12 @@ async function setKilled(control: Store, killed: boolean, o: RoutingWriteOptions
     await writeRow(tx, control, ROUTING_STATE_ROWS.killed, String(killed));
     return cur.killed;
   });
-  await audit(control, { command: o.command ?? (killed ? 'kill' : 'unkill'), args: { ...o.args }, outcome: 'ok', detail: `killed ${from} → ${killed}` });
+  await audit(control, {
+    command: o.command ?? (killed ? 'kill' : 'unkill'),
+    args: { ...o.args },
+    outcome: 'ok',
+    detail: `killed ${from} → ${killed}`,
+  });
   return { from, to: killed };
 }
 
@@ -227,10 +262,18 @@ export class RoutingStateCache {
     private readonly control: Store,
     private readonly o: RoutingCacheOptions,
   ) {
-    this.#snapshot = { phase: o.initialPhase ?? 'prepare', shadowPercent: 0, canaryPercent: 0, killed: false, guard: null };
+    this.#snapshot = {
+      phase: o.initialPhase ?? 'prepare',
+      shadowPercent: 0,
+      canaryPercent: 0,
+      killed: false,
+      guard: null,
+    };
   }
 
-  /** Reads the snapshot now (shared by concurrent callers); a failure keeps the last one and is logged once per outage. */
+  /**
+   * Reads the snapshot now (shared by concurrent callers); a failure keeps the last one and is logged once per outage.
+   */
   refresh(): Promise<void> {
     if (this.#inflight) return this.#inflight;
     // a control store that hangs must not hold the one read in flight forever: past the bound it counts as failed
@@ -245,11 +288,16 @@ export class RoutingStateCache {
         (s) => {
           this.#snapshot = s;
           this.#readAt = Date.now();
-          if (this.#warned) this.o.log?.info({ event: 'routing.state_readable' }, 'the routing state can be read again');
+          if (this.#warned)
+            this.o.log?.info({ event: 'routing.state_readable' }, 'the routing state can be read again');
           this.#warned = false;
         },
         (e) => {
-          if (!this.#warned) this.o.log?.warn({ event: 'routing.state_unreadable', err: (e as Error).message }, 'cannot read the routing state; keeping the last one until the failsafe');
+          if (!this.#warned)
+            this.o.log?.warn(
+              { event: 'routing.state_unreadable', err: (e as Error).message },
+              'cannot read the routing state; keeping the last one until the failsafe',
+            );
           this.#warned = true;
         },
       )

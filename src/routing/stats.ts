@@ -92,7 +92,9 @@ export interface ReadStatsOptions {
 export interface PublishOptions {
   /** Milliseconds between two publications. Default 2000 (the config's `guard.publishSeconds`). */
   intervalMs?: number;
-  /** Published rows older than this (ms, by the database's clock) are deleted, at most once a minute. Default 15 min. */
+  /**
+   * Published rows older than this (ms, by the database's clock) are deleted, at most once a minute. Default 15 min.
+   */
   retainMs?: number;
   /** Told about a failed publication (the windows stay queued and go with the next one). */
   onError?: (e: unknown) => void;
@@ -166,7 +168,20 @@ interface WindowRow {
 }
 
 function emptySlot(sec: number): Slot {
-  return { sec, samples: 0, ok: 0, errors: 0, timeouts: 0, fallbacks: 0, served: 0, matched: 0, mismatched: 0, lagging: 0, dropped: 0, hist: emptyLatency() };
+  return {
+    sec,
+    samples: 0,
+    ok: 0,
+    errors: 0,
+    timeouts: 0,
+    fallbacks: 0,
+    served: 0,
+    matched: 0,
+    mismatched: 0,
+    lagging: 0,
+    dropped: 0,
+    hist: emptyLatency(),
+  };
 }
 
 function resetSlot(s: Slot, sec: number): void {
@@ -229,7 +244,11 @@ function summaryOf(entity: string, origin: Origin, fromMs: number, toMs: number,
 
 function defaultInstanceId(): string {
   let host = 'host';
-  try { host = hostname(); } catch { /* none */ }
+  try {
+    host = hostname();
+  } catch {
+    /* none */
+  }
   return `${host.slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`;
 }
 
@@ -304,7 +323,14 @@ export class ReadStats implements ReadObserver {
     const found = pair?.[i];
     if (found) return found;
     if (this.#series.size >= this.#maxSeries) return null;
-    const s: Series = { entity, origin, ring: new Array(this.#retain), unpublished: emptySlot(0), reads: [], comparisons: {} };
+    const s: Series = {
+      entity,
+      origin,
+      ring: new Array(this.#retain),
+      unpublished: emptySlot(0),
+      reads: [],
+      comparisons: {},
+    };
     this.#series.set(`${origin}\u0000${entity}`, s);
     if (!pair) this.#byEntity.set(entity, (pair = [undefined, undefined]));
     pair[i] = s;
@@ -323,7 +349,13 @@ export class ReadStats implements ReadObserver {
   read(sample: ReadSample): void {
     try {
       const { entity, origin, outcome } = sample;
-      if (typeof entity !== 'string' || !entity || entity.length > 128 || (origin !== 'legacy' && origin !== 'new') || !OUTCOMES.has(outcome)) {
+      if (
+        typeof entity !== 'string' ||
+        !entity ||
+        entity.length > 128 ||
+        (origin !== 'legacy' && origin !== 'new') ||
+        !OUTCOMES.has(outcome)
+      ) {
         this.#ignored++;
         return;
       }
@@ -339,7 +371,8 @@ export class ReadStats implements ReadObserver {
       if (this.#metrics) {
         const k = OUTCOME_INDEX[outcome] * 2 + (sample.served ? 1 : 0);
         let c = s.reads[k];
-        if (!c) s.reads[k] = c = readsTotal().bind({ entity, origin, outcome, served: sample.served ? 'true' : 'false' });
+        if (!c)
+          s.reads[k] = c = readsTotal().bind({ entity, origin, outcome, served: sample.served ? 'true' : 'false' });
         c.inc();
         s.latency ??= readSeconds().bind({ entity, origin });
         s.latency.observe(ms / 1000);
@@ -379,7 +412,8 @@ export class ReadStats implements ReadObserver {
     const from = now - span + 1;
     const out: WindowSummary[] = [];
     for (const s of this.#series.values()) {
-      if ((o.entity !== undefined && s.entity !== o.entity) || (o.origin !== undefined && s.origin !== o.origin)) continue;
+      if ((o.entity !== undefined && s.entity !== o.entity) || (o.origin !== undefined && s.origin !== o.origin))
+        continue;
       const acc = emptySlot(0);
       for (const slot of s.ring) if (slot && slot.sec >= from && slot.sec <= now) addSlot(acc, slot);
       if (busy(acc)) out.push(summaryOf(s.entity, s.origin, from * 1000, (now + 1) * 1000, acc));
@@ -446,7 +480,8 @@ export class ReadStats implements ReadObserver {
   }
 
   /**
-   * Publishes every `intervalMs` (default 2000) until {@link Publisher.stop}, which publishes what is left once. Failures go to `onError` and are retried with the next publication. The
+   * Publishes every `intervalMs` (default 2000) until {@link Publisher.stop}, which publishes what is left once.
+   * Failures go to `onError` and are retried with the next publication. The
    * timer does not keep the process alive.
    */
   startPublishing(control: Store, o: PublishOptions = {}): Publisher {
@@ -457,7 +492,13 @@ export class ReadStats implements ReadObserver {
     const once = () =>
       this.publish(control, { retainMs: o.retainMs }).then(
         () => {},
-        (e) => { try { o.onError?.(e); } catch { /* the caller's */ } },
+        (e) => {
+          try {
+            o.onError?.(e);
+          } catch {
+            /* the caller's */
+          }
+        },
       );
     const tick = () => {
       timer = null;
@@ -488,15 +529,52 @@ export function createReadStats(o: ReadStatsOptions = {}): ReadStats {
 }
 
 const COLUMNS = [
-  'instance_id', 'entity', 'origin', 'window_start_ms', 'window_end_ms', 'samples', 'ok', 'errors', 'timeouts',
-  'fallbacks', 'served', 'latency', 'matched', 'mismatched', 'lagging', 'dropped', 'published_ms',
+  'instance_id',
+  'entity',
+  'origin',
+  'window_start_ms',
+  'window_end_ms',
+  'samples',
+  'ok',
+  'errors',
+  'timeouts',
+  'fallbacks',
+  'served',
+  'latency',
+  'matched',
+  'mismatched',
+  'lagging',
+  'dropped',
+  'published_ms',
 ];
 
-async function insertWindow(tx: Executor, control: Store, table: string, instance: string, r: WindowRow, dbNow: number): Promise<void> {
+async function insertWindow(
+  tx: Executor,
+  control: Store,
+  table: string,
+  instance: string,
+  r: WindowRow,
+  dbNow: number,
+): Promise<void> {
   const s = r.slot;
   await tx.execute(control.sql.insertIgnore(table, COLUMNS, ['instance_id', 'entity', 'origin', 'window_start_ms']), [
-    instance, r.entity, r.origin, r.startMs, r.endMs, s.samples, s.ok, s.errors, s.timeouts, s.fallbacks, s.served,
-    encodeLatency(s.hist), s.matched, s.mismatched, s.lagging, s.dropped, Number.isFinite(dbNow) ? dbNow : Date.now(),
+    instance,
+    r.entity,
+    r.origin,
+    r.startMs,
+    r.endMs,
+    s.samples,
+    s.ok,
+    s.errors,
+    s.timeouts,
+    s.fallbacks,
+    s.served,
+    encodeLatency(s.hist),
+    s.matched,
+    s.mismatched,
+    s.lagging,
+    s.dropped,
+    Number.isFinite(dbNow) ? dbNow : Date.now(),
   ]);
 }
 
@@ -506,7 +584,8 @@ async function insertWindow(tx: Executor, control: Store, table: string, instanc
  */
 export async function pruneWindows(control: Store, retainMs = WINDOW_RETAIN_MS, dbNowMs?: number): Promise<number> {
   const t = control.controlTable('routing_windows');
-  const now = dbNowMs ?? Number((await control.query<{ now: unknown }>(`SELECT ${control.sql.nowMs()} AS now`))[0]?.now);
+  const now =
+    dbNowMs ?? Number((await control.query<{ now: unknown }>(`SELECT ${control.sql.nowMs()} AS now`))[0]?.now);
   return control.execute(`DELETE FROM ${t} WHERE published_ms < ${control.sql.param(1)}`, [Math.floor(now - retainMs)]);
 }
 
@@ -532,7 +611,10 @@ export async function readFleetWindows(control: Store, o: FleetOptions = {}): Pr
     `SELECT instance_id, entity, origin, window_start_ms, window_end_ms, samples, ok, errors, timeouts, fallbacks, served, latency, matched, mismatched, lagging, dropped FROM ${t} WHERE published_ms >= ${control.sql.nowMs()} - ${p(1)} AND published_ms >= ${p(2)}`,
     [Math.floor(windowMs), Math.floor(o.sinceMs ?? 0)],
   );
-  const acc = new Map<string, { entity: string; origin: Origin; from: number; to: number; instances: Set<string>; s: Omit<Slot, 'sec'> }>();
+  const acc = new Map<
+    string,
+    { entity: string; origin: Origin; from: number; to: number; instances: Set<string>; s: Omit<Slot, 'sec'> }
+  >();
   for (const r of rows) {
     const origin = String(r.origin) as Origin;
     if (origin !== 'legacy' && origin !== 'new') continue;
@@ -571,7 +653,10 @@ export const SHADOW_COUNTS_WINDOW_SECONDS = 300;
  * All zero when nothing was published (or the control plane predates schema v6). `status.routing.shadow` shows it.
  * Throws what the store throws when it cannot be reached.
  */
-export async function readShadowCounts(control: Store, o: { windowSeconds?: number; entity?: string } = {}): Promise<ShadowCounts> {
+export async function readShadowCounts(
+  control: Store,
+  o: { windowSeconds?: number; entity?: string } = {},
+): Promise<ShadowCounts> {
   const out: ShadowCounts = { compared: 0, matched: 0, mismatched: 0, lagging: 0, dropped: 0 };
   let windows: FleetWindow[];
   try {

@@ -19,9 +19,21 @@ const NAME = (entity: string) => `verify:${entity}`.slice(0, 64);
 export function lastVerifyOf(report: VerifyReport, at: string): Map<string, LastVerify> {
   const out = new Map<string, LastVerify>();
   for (const e of report.entities) {
-    const r = e as unknown as { entity: string; parity?: number; missing?: number; extra?: number; different?: number; differing?: unknown[] };
+    const r = e as unknown as {
+      entity: string;
+      parity?: number;
+      missing?: number;
+      extra?: number;
+      different?: number;
+      differing?: unknown[];
+    };
     const differences = r.differing ? r.differing.length : (r.missing ?? 0) + (r.extra ?? 0) + (r.different ?? 0);
-    out.set(r.entity, { mode: e.mode, at, parity: typeof r.parity === 'number' && Number.isFinite(r.parity) ? r.parity : null, differences });
+    out.set(r.entity, {
+      mode: e.mode,
+      at,
+      parity: typeof r.parity === 'number' && Number.isFinite(r.parity) ? r.parity : null,
+      differences,
+    });
   }
   return out;
 }
@@ -49,7 +61,10 @@ export async function readLastVerify(control: Store, entities: string[]): Promis
   const names = entities.map(NAME);
   let rows: { name: string; value: string }[];
   try {
-    rows = await control.query(`SELECT name, value FROM ${control.controlTable('state')} WHERE name IN (${names.map((_, i) => control.sql.param(i + 1)).join(', ')})`, names);
+    rows = await control.query(
+      `SELECT name, value FROM ${control.controlTable('state')} WHERE name IN (${names.map((_, i) => control.sql.param(i + 1)).join(', ')})`,
+      names,
+    );
   } catch {
     return out;
   }
@@ -58,8 +73,15 @@ export async function readLastVerify(control: Store, entities: string[]): Promis
     if (!r) continue;
     try {
       const v = JSON.parse(String(r.value)) as LastVerify;
-      out.set(e, { mode: String(v.mode), at: String(v.at), parity: typeof v.parity === 'number' ? v.parity : null, differences: Number(v.differences) || 0 });
-    } catch { /* not ours */ }
+      out.set(e, {
+        mode: String(v.mode),
+        at: String(v.at),
+        parity: typeof v.parity === 'number' ? v.parity : null,
+        differences: Number(v.differences) || 0,
+      });
+    } catch {
+      /* not ours */
+    }
   }
   return out;
 }

@@ -16,7 +16,14 @@ import { TandemEvents, type RelayDirection } from './events.js';
 import { PhaseCache } from './phase-cache.js';
 import { migrationServices, type MigrationServices } from './services/index.js';
 import { readMigrationStatus, type MigrationStatus } from './status.js';
-import { type CanaryDecision, createReader, NO_OBSERVER, RoutingRuntime, type Reader, type ReadsOptions } from '../routing/reader.js';
+import {
+  type CanaryDecision,
+  createReader,
+  NO_OBSERVER,
+  RoutingRuntime,
+  type Reader,
+  type ReadsOptions,
+} from '../routing/reader.js';
 import { createResultComparator, createStoredRowComparator } from '../routing/compare.js';
 import { createReadStats, readShadowCounts, type Publisher } from '../routing/stats.js';
 import type { RoutingView } from '../routing/state.js';
@@ -86,7 +93,10 @@ export interface MigrationOptions {
 }
 
 /** The routing hooks of a migration (see {@link MigrationOptions}). */
-export type RoutingHooks = Pick<MigrationOptions, 'readObserver' | 'shadowComparator' | 'shadowCounts' | 'canaryDecision'>;
+export type RoutingHooks = Pick<
+  MigrationOptions,
+  'readObserver' | 'shadowComparator' | 'shadowCounts' | 'canaryDecision'
+>;
 
 /** A store that could not be opened: every method throws the error it failed with. */
 function unreachable(url: string, dialect: Store['dialect'], error: unknown): Store {
@@ -95,7 +105,9 @@ function unreachable(url: string, dialect: Store['dialect'], error: unknown): St
       if (prop === 'url' || prop === 'dialect') return target[prop];
       if (prop === 'close') return async () => {};
       if (prop === 'then') return undefined;
-      return () => { throw error; };
+      return () => {
+        throw error;
+      };
     },
   });
 }
@@ -147,7 +159,9 @@ export class Migration {
     /** The routing hooks: read observer, shadow comparator, shadow counts. */
     readonly hooks: RoutingHooks = {},
   ) {
-    this.#phase = new PhaseCache(stores.control, log, phaseTtlMs, (from, to) => this.events.emit('phase:changed', { from, to }));
+    this.#phase = new PhaseCache(stores.control, log, phaseTtlMs, (from, to) =>
+      this.events.emit('phase:changed', { from, to }),
+    );
     this.services = migrationServices(this);
   }
 
@@ -182,7 +196,8 @@ export class Migration {
    */
   roles(phase: Phase = this.#phase.known ?? 'dual_write'): Roles {
     const { legacy, new: next } = this.stores;
-    if (primaryRole(phase) === 'legacy') return { primary: legacy, secondary: next, entities: this.entities, direction: 'forward', primaryName: 'legacy' };
+    if (primaryRole(phase) === 'legacy')
+      return { primary: legacy, secondary: next, entities: this.entities, direction: 'forward', primaryName: 'legacy' };
     const entities = this.entities.map((e) => {
       let r = this.#reversed.get(e.name);
       if (!r) this.#reversed.set(e.name, (r = reverseEntity(e)));
@@ -237,9 +252,12 @@ export class Migration {
     const e = this.entities.find((x) => x.name === entity);
     if (!e) {
       const known = Object.keys(this.config.entities);
-      throw new TandemError('ROUTING_UNKNOWN_ENTITY', known.includes(entity)
-        ? `entity ${entity} was not resolved in this migration (open it with its entities, not entities: null)`
-        : `unknown entity "${entity}" (entities: ${known.join(', ')})`);
+      throw new TandemError(
+        'ROUTING_UNKNOWN_ENTITY',
+        known.includes(entity)
+          ? `entity ${entity} was not resolved in this migration (open it with its entities, not entities: null)`
+          : `unknown entity "${entity}" (entities: ${known.join(', ')})`,
+      );
     }
     const rt = this.#routingRuntime();
     this.#observer ??= this.hooks.readObserver?.(this) ?? this.#defaultObserver();
@@ -276,7 +294,8 @@ export class Migration {
     const stats = createReadStats();
     this.#publisher = stats.startPublishing(this.stores.control, {
       intervalMs: this.config.guard.publishSeconds * 1000,
-      onError: (e) => this.log.debug({ event: 'routing.publish_failed', err: errorLine(e) }, 'read windows not published; retried'),
+      onError: (e) =>
+        this.log.debug({ event: 'routing.publish_failed', err: errorLine(e) }, 'read windows not published; retried'),
     });
     return stats;
   }
@@ -330,7 +349,10 @@ export class Migration {
  * }
  * ```
  */
-export async function openMigration(config: TandemConfigInput | TandemConfig | string, options: MigrationOptions = {}): Promise<Migration> {
+export async function openMigration(
+  config: TandemConfigInput | TandemConfig | string,
+  options: MigrationOptions = {},
+): Promise<Migration> {
   const cfg = typeof config === 'string' ? await loadConfig(config) : parseConfig(config as TandemConfigInput);
   const log = options.log ?? createLogger();
   const until = Date.now() + (options.waitSeconds ?? 0) * 1000;
@@ -346,7 +368,12 @@ export async function openMigration(config: TandemConfigInput | TandemConfig | s
   }
 }
 
-async function openOnce(config: TandemConfig, configPath: string | null, o: MigrationOptions, log: Logger): Promise<Migration> {
+async function openOnce(
+  config: TandemConfig,
+  configPath: string | null,
+  o: MigrationOptions,
+  log: Logger,
+): Promise<Migration> {
   assertDistinctTablesByUrl(config);
   const opened: Store[] = [];
   const close = () => Promise.all(opened.map((s) => s.close().catch(() => {})));
@@ -382,7 +409,15 @@ async function openOnce(config: TandemConfig, configPath: string | null, o: Migr
       shadowCounts: o.shadowCounts ?? ((control: Store) => readShadowCounts(control)),
       canaryDecision: o.canaryDecision,
     };
-    const m = new Migration(config, configPath, { legacy, new: next, control }, entities, log, o.phaseTtlMs ?? 1000, hooks);
+    const m = new Migration(
+      config,
+      configPath,
+      { legacy, new: next, control },
+      entities,
+      log,
+      o.phaseTtlMs ?? 1000,
+      hooks,
+    );
     // the first read, so that writes start with a known phase; a control plane not created yet is not an error
     await m.readPhase().catch(() => {});
     return m;
@@ -391,4 +426,3 @@ async function openOnce(config: TandemConfig, configPath: string | null, o: Migr
     throw e;
   }
 }
-

@@ -42,7 +42,10 @@ export class PhaseCache {
       .then(
         (phase) => this.#set(phase),
         (e) => {
-          this.log.warn({ event: 'capture.phase_unreadable', err: (e as Error).message }, 'cannot read the phase; keeping the last known one');
+          this.log.warn(
+            { event: 'capture.phase_unreadable', err: (e as Error).message },
+            'cannot read the phase; keeping the last known one',
+          );
           this.#cache = { phase: this.#cache?.phase ?? 'dual_write', at: Date.now() };
         },
       )
@@ -66,7 +69,12 @@ export class PhaseCache {
     const pending = this.refresh();
     if (this.#cache) return this.#cache.phase;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([pending, new Promise((r) => { timer = setTimeout(r, this.firstWaitMs); })]);
+    await Promise.race([
+      pending,
+      new Promise((r) => {
+        timer = setTimeout(r, this.firstWaitMs);
+      }),
+    ]);
     clearTimeout(timer);
     return this.known ?? 'dual_write';
   }

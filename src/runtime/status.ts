@@ -23,13 +23,17 @@ export const HolderSchema = z.object({
   since: z.string().nullable().describe('when the lease was taken (ISO-8601 UTC)'),
   leaseExpiresAt: z.string().nullable().describe('when the lease expires unless renewed (ISO-8601 UTC)'),
   leaseLive: z.boolean(),
-  process: z.string().nullable().describe('the holder\'s heartbeat: `alive`, `dead (last beat N s ago)`, or null'),
+  process: z.string().nullable().describe("the holder's heartbeat: `alive`, `dead (last beat N s ago)`, or null"),
 });
 
 export const BACKFILL_STATES = ['pending', 'running', 'paused', 'done', 'failed'] as const;
 
 export const BackfillStatusSchema = z.object({
-  state: z.enum(BACKFILL_STATES).describe('pending: never started; running: a live process holds it; paused: stopped on purpose (resume by running again); done; failed: its process died holding it'),
+  state: z
+    .enum(BACKFILL_STATES)
+    .describe(
+      'pending: never started; running: a live process holds it; paused: stopped on purpose (resume by running again); done; failed: its process died holding it',
+    ),
   copied: count,
   total: count.nullable(),
   rowsPerSecond: z.number().nonnegative().nullable().describe('average since the backfill started, while running'),
@@ -40,7 +44,12 @@ export const BackfillStatusSchema = z.object({
 export const LastVerifySchema = z.object({
   mode: z.string(),
   at: iso,
-  parity: z.number().min(0).max(100).nullable().describe('percent of compared rows that match; null for a tier that gives none (quick)'),
+  parity: z
+    .number()
+    .min(0)
+    .max(100)
+    .nullable()
+    .describe('percent of compared rows that match; null for a tier that gives none (quick)'),
   differences: count,
 });
 
@@ -59,9 +68,11 @@ export const EntityStatusSchema = z.object({
 });
 
 export const RelayStatusSchema = z.object({
-  direction: z.enum(['forward', 'reverse']).describe('forward: legacy → new; reverse: new → legacy (after write cutover)'),
+  direction: z
+    .enum(['forward', 'reverse'])
+    .describe('forward: legacy → new; reverse: new → legacy (after write cutover)'),
   primary: z.enum(['legacy', 'new']),
-  pending: count.nullable().describe('changes waiting in the live outbox (the primary\'s); null when it cannot be read'),
+  pending: count.nullable().describe("changes waiting in the live outbox (the primary's); null when it cannot be read"),
   lagSeconds: z.number().nonnegative().nullable().describe('age of the oldest waiting change'),
   deadLetters: count,
 });
@@ -82,21 +93,37 @@ export const ProcessStatusSchema = z.object({
 });
 
 export const RoutingStatusSchema = z.object({
-  shadowPercent: z.number().min(0).max(100).describe('share of keys whose new read is shadowed (state row routing.shadow_percent)'),
-  canaryPercent: z.number().min(0).max(100).describe('share of keys served by new in the canary phase (routing.canary_percent)'),
+  shadowPercent: z
+    .number()
+    .min(0)
+    .max(100)
+    .describe('share of keys whose new read is shadowed (state row routing.shadow_percent)'),
+  canaryPercent: z
+    .number()
+    .min(0)
+    .max(100)
+    .describe('share of keys served by new in the canary phase (routing.canary_percent)'),
   killed: z.boolean().describe('the kill switch (tandem kill): every read to legacy'),
   guard: z.object({
-    state: z.enum(['green', 'insufficient', 'tripped']).describe('the guard\'s verdict (state row routing.guard); green when it never wrote one'),
+    state: z
+      .enum(['green', 'insufficient', 'tripped'])
+      .describe("the guard's verdict (state row routing.guard); green when it never wrote one"),
     reason: z.string().nullable().describe('why, with figures; null when green'),
   }),
-  shadow: z.object({
-    compared: count,
-    matched: count,
-    mismatched: count,
-    lagging: count,
-    dropped: count,
-    source: z.enum(['none', 'control-plane', 'unavailable']).describe('where the counts come from: none (no source wired, all zero), control-plane, or unavailable (its read failed, all zero)'),
-  }).describe('shadow comparisons of the fleet, by outcome'),
+  shadow: z
+    .object({
+      compared: count,
+      matched: count,
+      mismatched: count,
+      lagging: count,
+      dropped: count,
+      source: z
+        .enum(['none', 'control-plane', 'unavailable'])
+        .describe(
+          'where the counts come from: none (no source wired, all zero), control-plane, or unavailable (its read failed, all zero)',
+        ),
+    })
+    .describe('shadow comparisons of the fleet, by outcome'),
 });
 
 export const StatusSchema = z.object({
@@ -105,15 +132,29 @@ export const StatusSchema = z.object({
   target: z.string().describe('the new store (redacted URL)'),
   controlSchemaVersion: count,
   relay: RelayStatusSchema,
-  outbox: z.object({ pending: count, oldestMs: z.number().nonnegative() }).nullable().describe('the live outbox, in the older shape'),
+  outbox: z
+    .object({ pending: count, oldestMs: z.number().nonnegative() })
+    .nullable()
+    .describe('the live outbox, in the older shape'),
   deadLetters: z.object({
     count,
-    recent: z.array(z.object({ origin: z.string(), entity: z.string(), key: z.string(), attempts: count, reason: z.string(), deadAt: z.string() })),
+    recent: z.array(
+      z.object({
+        origin: z.string(),
+        entity: z.string(),
+        key: z.string(),
+        attempts: count,
+        reason: z.string(),
+        deadAt: z.string(),
+      }),
+    ),
   }),
   entities: z.array(EntityStatusSchema),
   processes: z.array(ProcessStatusSchema),
   audit: z.array(z.object({ at: z.string(), command: z.string(), actor: z.string(), outcome: z.string() })),
-  routing: RoutingStatusSchema.describe('the read path: routing state, guard verdict, shadow comparisons (docs/routing.md)'),
+  routing: RoutingStatusSchema.describe(
+    'the read path: routing state, guard verdict, shadow comparisons (docs/routing.md)',
+  ),
 });
 
 /** The status of a migration (docs/status.md). */
@@ -132,7 +173,11 @@ export function statusJsonSchema(): Record<string, unknown> {
  * when no process beats for it (a library caller), while its lease lives; `stopped` when no process beats for it
  * and its holder released the lease; else `stalled (process gone)` (a dead heartbeat, an expired lease, none).
  */
-export function backfillState(entity: string, processes: ProcessInfo[], leases: LeaseInfo[]): { status: string; holder: BackfillHolder | null } {
+export function backfillState(
+  entity: string,
+  processes: ProcessInfo[],
+  leases: LeaseInfo[],
+): { status: string; holder: BackfillHolder | null } {
   const scope = backfillScope(entity);
   const beats = processes.filter((p) => p.scope === scope);
   const lease = leases.find((l) => l.scope === scope && l.host !== null && l.expiresMs > 0) ?? null;
@@ -140,45 +185,95 @@ export function backfillState(entity: string, processes: ProcessInfo[], leases: 
   const live = beat ? beat.alive : !!lease?.live;
   // released by its holder (done, SIGINT, an error) with no process left: stopped on purpose, not vanished
   const released = !beat && !!leases.find((l) => l.scope === scope && l.host !== null && l.expiresMs === 0);
-  const holder: BackfillHolder | null = lease || beat
-    ? {
-        host: lease?.host ?? beat?.host ?? null,
-        pid: lease?.pid ?? beat?.pid ?? null,
-        since: lease?.acquiredMs ? new Date(lease.acquiredMs).toISOString() : beat?.startedAt ?? null,
-        leaseExpiresAt: lease ? new Date(lease.expiresMs).toISOString() : null,
-        leaseLive: !!lease?.live,
-        process: beat?.state ?? null,
-      }
-    : null;
+  const holder: BackfillHolder | null =
+    lease || beat
+      ? {
+          host: lease?.host ?? beat?.host ?? null,
+          pid: lease?.pid ?? beat?.pid ?? null,
+          since: lease?.acquiredMs ? new Date(lease.acquiredMs).toISOString() : (beat?.startedAt ?? null),
+          leaseExpiresAt: lease ? new Date(lease.expiresMs).toISOString() : null,
+          leaseLive: !!lease?.live,
+          process: beat?.state ?? null,
+        }
+      : null;
   return { status: live ? 'running' : released ? 'stopped' : 'stalled (process gone)', holder };
 }
 
-const STATE_OF: Record<string, BackfillState> = { 'not started': 'pending', done: 'done', running: 'running', stopped: 'paused' };
+const STATE_OF: Record<string, BackfillState> = {
+  'not started': 'pending',
+  done: 'done',
+  running: 'running',
+  stopped: 'paused',
+};
 
 const ms = (s: string | undefined | null) => {
   const t = s ? Date.parse(s) : Number.NaN;
   return Number.isFinite(t) ? t : null;
 };
 
-function entityStatus(name: string, c: Checkpoint | undefined, processes: ProcessInfo[], leases: LeaseInfo[], verify: EntityStatus['verify']): EntityStatus {
+function entityStatus(
+  name: string,
+  c: Checkpoint | undefined,
+  processes: ProcessInfo[],
+  leases: LeaseInfo[],
+  verify: EntityStatus['verify'],
+): EntityStatus {
   if (!c) {
-    const backfill = { state: 'pending' as const, copied: 0, total: null, rowsPerSecond: null, etaSeconds: null, holder: null };
-    return { name, entity: name, status: 'not started', copied: 0, total: null, percent: null, updatedAt: null, checkpoint: null, holder: null, backfill, verify };
+    const backfill = {
+      state: 'pending' as const,
+      copied: 0,
+      total: null,
+      rowsPerSecond: null,
+      etaSeconds: null,
+      holder: null,
+    };
+    return {
+      name,
+      entity: name,
+      status: 'not started',
+      copied: 0,
+      total: null,
+      percent: null,
+      updatedAt: null,
+      checkpoint: null,
+      holder: null,
+      backfill,
+      verify,
+    };
   }
   const percent = c.status === 'done' ? 100 : c.rowsTotal ? Math.min(100, (c.rowsCopied / c.rowsTotal) * 100) : null;
-  const { status, holder } = c.status === 'done' ? { status: 'done', holder: null } : backfillState(name, processes, leases);
+  const { status, holder } =
+    c.status === 'done' ? { status: 'done', holder: null } : backfillState(name, processes, leases);
   const state = STATE_OF[status] ?? 'failed';
   // a rate while running: rows copied over the time since the backfill started (an estimate across resumes)
-  const started = ms(c.startedAt), updated = ms(c.updatedAt);
-  const rate = state === 'running' && started !== null && updated !== null && updated > started ? c.rowsCopied / ((updated - started) / 1000) : null;
+  const started = ms(c.startedAt),
+    updated = ms(c.updatedAt);
+  const rate =
+    state === 'running' && started !== null && updated !== null && updated > started
+      ? c.rowsCopied / ((updated - started) / 1000)
+      : null;
   const left = c.rowsTotal !== null ? Math.max(0, c.rowsTotal - c.rowsCopied) : null;
   const backfill = {
-    state, copied: c.rowsCopied, total: c.rowsTotal,
+    state,
+    copied: c.rowsCopied,
+    total: c.rowsTotal,
     rowsPerSecond: rate !== null ? Math.round(rate * 10) / 10 : null,
     etaSeconds: rate && left !== null ? Math.round(left / rate) : state === 'done' ? 0 : null,
     holder,
   };
-  return { name, entity: name, status, copied: c.rowsCopied, total: c.rowsTotal, percent, updatedAt: c.updatedAt ?? null, checkpoint: c.status, holder, backfill, verify };
+  return {
+    name,
+    entity: name,
+    status,
+    copied: c.rowsCopied,
+    total: c.rowsTotal,
+    percent,
+    updatedAt: c.updatedAt ?? null,
+    checkpoint: c.status,
+    holder,
+    backfill,
+    verify,
+  };
 }
 
 async function safeVersion(s: Store): Promise<number> {
@@ -197,8 +292,23 @@ export async function readMigrationStatus(m: Migration): Promise<MigrationStatus
   const processes = controlVersion >= 5 ? await listProcesses(control) : [];
   const leases = version >= 5 ? await listLeases(target, 'backfill:').catch(() => []) : [];
   const verify = controlVersion >= 2 ? await readLastVerify(control, m.entityNames) : new Map();
-  const entities = m.entityNames.map((name) => entityStatus(name, cps.find((x) => x.entity === name), processes, leases, verify.get(name) ?? null));
-  const audit = controlVersion ? (await recentAudit(control, 10)).map((a) => ({ at: String(a.at), command: a.command, actor: a.actor, outcome: a.outcome })) : [];
+  const entities = m.entityNames.map((name) =>
+    entityStatus(
+      name,
+      cps.find((x) => x.entity === name),
+      processes,
+      leases,
+      verify.get(name) ?? null,
+    ),
+  );
+  const audit = controlVersion
+    ? (await recentAudit(control, 10)).map((a) => ({
+        at: String(a.at),
+        command: a.command,
+        actor: a.actor,
+        outcome: a.outcome,
+      }))
+    : [];
   const phase = controlVersion >= 2 ? await readPhase(control) : 'prepare';
   const rs = controlVersion >= 2 ? await readRoutingSnapshot(control) : null;
   const routing: MigrationStatus['routing'] = {
@@ -215,8 +325,17 @@ export async function readMigrationStatus(m: Migration): Promise<MigrationStatus
   if (controlVersion >= 2) {
     const dl = control.controlTable('dead_letters');
     deadLetters.count = Number((await control.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${dl}`))[0]?.n ?? 0);
-    deadLetters.recent = (await control.query<Record<string, unknown>>(`SELECT origin, entity, entity_key, attempts, reason, dead_at FROM ${dl} ORDER BY id DESC LIMIT 10`)).map((r) => ({
-      origin: String(r.origin), entity: String(r.entity), key: String(r.entity_key), attempts: Number(r.attempts), reason: String(r.reason), deadAt: String(r.dead_at),
+    deadLetters.recent = (
+      await control.query<Record<string, unknown>>(
+        `SELECT origin, entity, entity_key, attempts, reason, dead_at FROM ${dl} ORDER BY id DESC LIMIT 10`,
+      )
+    ).map((r) => ({
+      origin: String(r.origin),
+      entity: String(r.entity),
+      key: String(r.entity_key),
+      attempts: Number(r.attempts),
+      reason: String(r.reason),
+      deadAt: String(r.dead_at),
     }));
   }
   return {

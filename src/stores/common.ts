@@ -53,7 +53,8 @@ export function normalizeLedgerEntries(entries: LedgerEntry[]): LedgerEntry[] {
   const byKey = new Map<string, LedgerEntry>();
   for (const e of entries) {
     const prev = byKey.get(e.key);
-    if (!prev || e.version > prev.version || (e.version === prev.version && e.deleted && !prev.deleted)) byKey.set(e.key, e);
+    if (!prev || e.version > prev.version || (e.version === prev.version && e.deleted && !prev.deleted))
+      byKey.set(e.key, e);
   }
   return [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
@@ -105,7 +106,8 @@ export async function advanceLedgerLocking(
   await tx.execute(ins.sql, ins.params);
   const sel = sql.selectForUpdate(keys);
   const current = new Map<string, bigint>();
-  for (const r of await tx.query<{ key: string; version: unknown }>(sel.sql, sel.params)) current.set(String(r.key), BigInt(r.version as string));
+  for (const r of await tx.query<{ key: string; version: unknown }>(sel.sql, sel.params))
+    current.set(String(r.key), BigInt(r.version as string));
   for (const e of list) {
     const cur = current.get(e.key) ?? -1n;
     if (ledgerWins(mode, e.version, cur)) {

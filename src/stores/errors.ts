@@ -4,7 +4,19 @@ import { classifyPgError } from './postgres/errors.js';
 import { classifySqliteError } from './sqlite/errors.js';
 import { type ErrorKind, TRANSIENT_KINDS } from './types.js';
 
-const KINDS: readonly ErrorKind[] = ['unique', 'deadlock', 'serialization', 'lock_timeout', 'connection', 'auth', 'not_found', 'value', 'unsupported', 'read_only', 'other'];
+const KINDS: readonly ErrorKind[] = [
+  'unique',
+  'deadlock',
+  'serialization',
+  'lock_timeout',
+  'connection',
+  'auth',
+  'not_found',
+  'value',
+  'unsupported',
+  'read_only',
+  'other',
+];
 
 /**
  * What an error from any store means, when the caller does not know which store raised it (a retried unit of

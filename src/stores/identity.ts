@@ -101,7 +101,8 @@ function local(): Set<string> {
     // no host name
   }
   try {
-    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) names.add(a.address.toLowerCase().replace(/%.*$/, ''));
+    for (const list of Object.values(networkInterfaces()))
+      for (const a of list ?? []) names.add(a.address.toLowerCase().replace(/%.*$/, ''));
   } catch {
     // no interfaces visible
   }

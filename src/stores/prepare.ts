@@ -25,7 +25,10 @@ export interface DdlStatement {
   /** The trigger this statement creates or drops, when it is one (planning runs only what is missing or present). */
   trigger?: string;
   /** Tried in order when the server refuses the statement's form (an error of kind `unsupported`). */
-  fallbacks?: { sql: string; /** true when this form blocks writes to the table while it runs (a table copy). */ locking: boolean }[];
+  fallbacks?: {
+    sql: string /** true when this form blocks writes to the table while it runs (a table copy). */;
+    locking: boolean;
+  }[];
 }
 
 /** What the builders need to know about the table beyond its name (SQLite: how the trigger finds the row). */
@@ -105,7 +108,14 @@ export interface PrepareSql {
    * Reads the state of `table` and `column` through `db`; null when the table does not exist. `sameColumn`
    * compares column names the way the engine does. Reads only; values go in as parameters.
    */
-  inspect(db: Executor, sql: SqlDialect, table: string, column: string, fnName: string, sameColumn: (a: string, b: string) => boolean): Promise<TableState | null>;
+  inspect(
+    db: Executor,
+    sql: SqlDialect,
+    table: string,
+    column: string,
+    fnName: string,
+    sameColumn: (a: string, b: string) => boolean,
+  ): Promise<TableState | null>;
   /** The trigger names Tandem uses: one on PostgreSQL/PGlite (INSERT OR UPDATE), two elsewhere. */
   expectedTriggers(names: VersionObjectNames): string[];
   /** True when `tr` executes Tandem's trigger function (PostgreSQL/PGlite); true elsewhere (no functions). */

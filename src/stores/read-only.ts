@@ -27,7 +27,8 @@ export const PG_READ_ONLY_TRIGGER = 'tandem_read_only';
 /** The three trigger names of `table` on MySQL/MariaDB and SQLite (at most 64 characters each). */
 export function readOnlyTriggerNames(table: string): { insert: string; update: string; delete: string } {
   let base = `tandem_ro_${table}`;
-  if (base.length + 4 > 64) base = `tandem_ro_${table.slice(0, 40)}_${createHash('sha1').update(table, 'utf8').digest('hex').slice(0, 8)}`;
+  if (base.length + 4 > 64)
+    base = `tandem_ro_${table.slice(0, 40)}_${createHash('sha1').update(table, 'utf8').digest('hex').slice(0, 8)}`;
   return { insert: `${base}_ins`, update: `${base}_upd`, delete: `${base}_del` };
 }
 

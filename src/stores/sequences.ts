@@ -16,7 +16,8 @@ export function marginOf(o: AdvanceSequencesOptions | undefined): bigint {
     if (m < 0n) throw new TandemError('USAGE', `sequence margin must be a whole number ≥ 0, not ${m}`);
     return m;
   }
-  if (!Number.isSafeInteger(m) || m < 0) throw new TandemError('USAGE', `sequence margin must be a whole number ≥ 0, not ${m}`);
+  if (!Number.isSafeInteger(m) || m < 0)
+    throw new TandemError('USAGE', `sequence margin must be a whole number ≥ 0, not ${m}`);
   return BigInt(m);
 }
 
@@ -26,7 +27,11 @@ export function marginOf(o: AdvanceSequencesOptions | undefined): bigint {
  * never down.
  * @internal
  */
-export function planAdvance(from: bigint | null, max: bigint | null, margin: bigint): { to: bigint | null; move: boolean } {
+export function planAdvance(
+  from: bigint | null,
+  max: bigint | null,
+  margin: bigint,
+): { to: bigint | null; move: boolean } {
   if (max === null) return { to: from, move: false };
   const want = max + 1n + margin;
   if (from !== null && from >= want) return { to: from, move: false };
@@ -41,7 +46,16 @@ export function advanceEntry(
   e: Omit<SequenceAdvance, 'max' | 'from' | 'to'> & { max: bigint | null; from: bigint | null; to: bigint | null },
 ): SequenceAdvance {
   const s = (v: bigint | null) => (v === null ? null : v.toString());
-  const out: SequenceAdvance = { table: e.table, column: e.column, kind: e.kind, sequence: e.sequence, max: s(e.max), from: s(e.from), to: s(e.to), changed: e.changed };
+  const out: SequenceAdvance = {
+    table: e.table,
+    column: e.column,
+    kind: e.kind,
+    sequence: e.sequence,
+    max: s(e.max),
+    from: s(e.from),
+    to: s(e.to),
+    changed: e.changed,
+  };
   if (e.note) out.note = e.note;
   return out;
 }

@@ -173,7 +173,18 @@ export type LedgerMode = 'newer' | 'last-writer-wins' | 'if-absent';
  *   '45000'` with Tandem's message, SQLite `RAISE(ABORT, …)` with it), a read-only transaction or server
  * - `other`: anything else (a syntax error, a missing table, a non-store error)
  */
-export type ErrorKind = 'unique' | 'deadlock' | 'serialization' | 'lock_timeout' | 'connection' | 'auth' | 'not_found' | 'value' | 'unsupported' | 'read_only' | 'other';
+export type ErrorKind =
+  | 'unique'
+  | 'deadlock'
+  | 'serialization'
+  | 'lock_timeout'
+  | 'connection'
+  | 'auth'
+  | 'not_found'
+  | 'value'
+  | 'unsupported'
+  | 'read_only'
+  | 'other';
 
 /**
  * What became of one column's sequence in {@link Store.advanceSequences}. Values are decimal strings (sequences
@@ -238,7 +249,10 @@ export const TRANSIENT_KINDS: readonly ErrorKind[] = ['deadlock', 'serialization
  * What a store's engine can do, as flags callers test instead of the dialect (`src/stores/<dialect>/control.ts`).
  */
 export interface StoreCapabilities {
-  /** `SELECT … FOR UPDATE SKIP LOCKED` (PostgreSQL, MySQL/MariaDB). SQLite has one writer: its write transaction is the claim. */
+  /**
+   * `SELECT … FOR UPDATE SKIP LOCKED` (PostgreSQL, MySQL/MariaDB). SQLite has one writer: its write transaction is the
+   * claim.
+   */
   readonly skipLocked: boolean;
   /** The most bound parameters one statement may carry (PostgreSQL 65535, MySQL 65535, SQLite 32766). */
   readonly maxParams: number;
@@ -280,7 +294,9 @@ export interface ControlDdl {
   inlineIndexes: boolean;
   /** An index's name as created in this dialect (`tandem_` prefix where index names are per database). */
   indexName(name: string): string;
-  /** Creates the control namespace before the first table (PostgreSQL `CREATE SCHEMA IF NOT EXISTS tandem`), or null. */
+  /**
+   * Creates the control namespace before the first table (PostgreSQL `CREATE SCHEMA IF NOT EXISTS tandem`), or null.
+   */
   createNamespace: string | null;
   /**
    * The statements that serialize schema upgrades from several processes: PostgreSQL a transaction-scoped advisory
@@ -334,13 +350,18 @@ export interface SqlDialect {
   intDiv(a: string, b: string): string;
   /** The statement that opens a transaction meant to write (SQLite `BEGIN IMMEDIATE`: takes the write lock at once). */
   beginWrite: string;
-  /** A statement that lets the current transaction commit without waiting for the log flush, or null (PostgreSQL only). */
+  /**
+   * A statement that lets the current transaction commit without waiting for the log flush, or null (PostgreSQL only).
+   */
   asyncCommit: string | null;
   /** Column types and options of the control-plane DDL. */
   ddl: ControlDdl;
   /** The identity bridge's upserts. */
   identity: IdentitySql;
-  /** `tandem prepare`'s DDL, catalog reads and lock (src/stores/<dialect>/prepare.ts); absent: prepare refuses the store. */
+  /**
+   * `tandem prepare`'s DDL, catalog reads and lock (src/stores/<dialect>/prepare.ts); absent: prepare refuses the
+   * store.
+   */
   prepare?: import('./prepare.js').PrepareSql;
 
   /** Quotes one identifier (`"a""b"`, `` `a` ``); throws TANDEM_ERR_CONFIG_INVALID on NUL or empty names. */
@@ -472,7 +493,10 @@ export interface Store extends Executor {
   /** Schema used for Tandem's control tables in this store (`tandem`), or null where tables get a `tandem_` prefix. */
   readonly controlSchema: string | null;
   readonly sql: SqlDialect;
-  /** Reads tables, columns, keys and foreign keys of the database (PostgreSQL: the `public` schema or the URL's `schema`). */
+  /**
+   * Reads tables, columns, keys and foreign keys of the database (PostgreSQL: the `public` schema or the URL's
+   * `schema`).
+   */
   introspect(): Promise<SchemaInfo>;
   /** Runs `fn` in one transaction: committed when `fn` resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
@@ -480,7 +504,13 @@ export interface Store extends Executor {
    * Advances the version ledger for `entries` inside `tx` and returns the keys whose entry moved (the rows the
    * caller must now write). Concurrent callers on the same key serialize on the ledger row until commit.
    */
-  advanceLedger(tx: Executor, ledgerTable: string, entity: string, entries: LedgerEntry[], mode: LedgerMode): Promise<Set<string>>;
+  advanceLedger(
+    tx: Executor,
+    ledgerTable: string,
+    entity: string,
+    entries: LedgerEntry[],
+    mode: LedgerMode,
+  ): Promise<Set<string>>;
   /**
    * Writes rows by key inside `tx`: updates in place the rows whose `key` is present, inserts the others, and
    * touches no other row. A row whose value of another primary or unique key is held by a different row (or by

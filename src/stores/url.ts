@@ -29,7 +29,11 @@ export function parseStoreUrl(raw: string): StoreUrl {
   }
   const redacted = redactUrl(raw);
   const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(raw);
-  if (!m) throw new TandemError('URL_INVALID', `store URL "${redacted}" has no scheme (expected postgres://, mysql://, mariadb://, sqlite:, pglite:)`);
+  if (!m)
+    throw new TandemError(
+      'URL_INVALID',
+      `store URL "${redacted}" has no scheme (expected postgres://, mysql://, mariadb://, sqlite:, pglite:)`,
+    );
   const scheme = m[1]!.toLowerCase();
   switch (scheme) {
     case 'postgres':
@@ -54,10 +58,17 @@ export function parseStoreUrl(raw: string): StoreUrl {
     }
     case 'pglite': {
       const path = raw.slice('pglite:'.length).replace(/^\/\/(?=\/)/, '');
-      if (!path) throw new TandemError('URL_INVALID', `store URL "${redacted}" names no directory (pglite:<dir> or pglite:memory)`);
+      if (!path)
+        throw new TandemError(
+          'URL_INVALID',
+          `store URL "${redacted}" names no directory (pglite:<dir> or pglite:memory)`,
+        );
       return { dialect: 'pglite', raw, redacted, path };
     }
     default:
-      throw new TandemError('URL_SCHEME', `store URL "${redacted}" has unknown scheme "${scheme}:" (expected postgres://, mysql://, mariadb://, sqlite:, pglite:)`);
+      throw new TandemError(
+        'URL_SCHEME',
+        `store URL "${redacted}" has unknown scheme "${scheme}:" (expected postgres://, mysql://, mariadb://, sqlite:, pglite:)`,
+      );
   }
 }

@@ -153,7 +153,12 @@ export async function checksumEntities(
     results.push(r);
     if (!r.complete) complete = false;
   }
-  return { entities: results, differences, ok: results.every((r) => r.missing === 0 && r.extra === 0 && r.different === 0), complete };
+  return {
+    entities: results,
+    differences,
+    ok: results.every((r) => r.missing === 0 && r.extra === 0 && r.different === 0),
+    complete,
+  };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
@@ -162,13 +167,31 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 
 function emptyResult(plan: EntityPlan): EntityChecksumResult {
   return {
-    entity: plan.entity.name, mode: 'checksum', sourceRows: 0, targetRows: 0, segments: 0, differingSegments: 0, transient: 0, matched: 0, missing: 0, extra: 0, different: 0,
-    parity: 100, seconds: 0, complete: false, pushdown: pushdownOf(plan), notes: plan.notes, queries: 0,
+    entity: plan.entity.name,
+    mode: 'checksum',
+    sourceRows: 0,
+    targetRows: 0,
+    segments: 0,
+    differingSegments: 0,
+    transient: 0,
+    matched: 0,
+    missing: 0,
+    extra: 0,
+    different: 0,
+    parity: 100,
+    seconds: 0,
+    complete: false,
+    pushdown: pushdownOf(plan),
+    notes: plan.notes,
+    queries: 0,
   };
 }
 
 function pushdownOf(plan: EntityPlan): EntityChecksumResult['pushdown'] {
-  return { source: plan.sourceMode, targets: Object.fromEntries(plan.targets.map((t) => [t.target.table.name, t.targetMode])) };
+  return {
+    source: plan.sourceMode,
+    targets: Object.fromEntries(plan.targets.map((t) => [t.target.table.name, t.targetMode])),
+  };
 }
 
 /** A key range (`after`, `upTo`]; null bounds are open. */
@@ -224,14 +247,23 @@ class EntityRun {
   async run(): Promise<EntityChecksumResult> {
     const started = performance.now();
     const o = this.o;
-    const pacer = new Pacer({ chunkSeconds: o.chunkSeconds, initialChunkRows: o.initialSegmentRows, maxChunkRows: o.maxSegmentRows, minChunkRows: o.minSegmentRows, maxRowsPerSecond: o.maxRowsPerSecond });
+    const pacer = new Pacer({
+      chunkSeconds: o.chunkSeconds,
+      initialChunkRows: o.initialSegmentRows,
+      maxChunkRows: o.maxSegmentRows,
+      minChunkRows: o.minSegmentRows,
+      maxRowsPerSecond: o.maxRowsPerSecond,
+    });
     const wantCells = this.cheap.some(Boolean);
     // the next segment's bounds: `factor` chained probes of `step` rows (one when no side groups by cells)
     const plan = (after: KeyValues | null) => {
       const size = Math.max(1, Math.round(pacer.size));
       const parts = wantCells ? o.factor : 1;
       const step = Math.max(1, Math.ceil(size / parts));
-      const p = this.probes({ after, upTo: null }, step, parts).then((keys) => ({ keys, rows: keys.length === parts ? step * parts : null }));
+      const p = this.probes({ after, upTo: null }, step, parts).then((keys) => ({
+        keys,
+        rows: keys.length === parts ? step * parts : null,
+      }));
       p.catch(() => {}); // surfaced when awaited
       return p;
     };
@@ -251,7 +283,11 @@ class EntityRun {
       if (!last) next = plan(upTo);
       const range = { after, upTo };
       const t0 = performance.now();
-      const sums = await this.sums(range, bounds, this.cheap.map((c) => (c ? 'grouped' : 'plain')));
+      const sums = await this.sums(
+        range,
+        bounds,
+        this.cheap.map((c) => (c ? 'grouped' : 'plain')),
+      );
       const seconds = (performance.now() - t0) / 1000;
       this.segments++;
       this.sourceRows += sums.totals[0]!.count;
@@ -300,7 +336,8 @@ class EntityRun {
     const s = cells[0];
     for (let t = 0; t < this.plan.targets.length; t++) {
       const g = cells[t + 1];
-      const sc = s?.count ?? 0, gc = g?.count ?? 0;
+      const sc = s?.count ?? 0,
+        gc = g?.count ?? 0;
       if (sc !== gc) return false;
       if (sc === 0) continue;
       if ((s!.sums[t] ?? 0n) !== (g!.sums[0] ?? 0n)) return false;
@@ -320,7 +357,11 @@ class EntityRun {
     }
     let sourceRows = sums?.totals[0]?.count;
     if (sourceRows === undefined) {
-      const s = await this.sums(range, [], this.cheap.map(() => 'plain'));
+      const s = await this.sums(
+        range,
+        [],
+        this.cheap.map(() => 'plain'),
+      );
       if (this.equal(s.totals)) return;
       sourceRows = s.totals[0]!.count;
     }
@@ -331,7 +372,9 @@ class EntityRun {
       sums = null;
     }
     // grouped checksums for the sides that do not have cells yet
-    const need = sums ? sums.cells.map((c) => (c === null ? 'grouped' : 'skip')) : this.cheap.map(() => 'grouped' as const);
+    const need = sums
+      ? sums.cells.map((c) => (c === null ? 'grouped' : 'skip'))
+      : this.cheap.map(() => 'grouped' as const);
     const grouped = await this.sums(range, bounds, need);
     const cells = grouped.cells.map((c, i) => c ?? sums?.cells[i] ?? new Map<number, ChecksumCell>());
     for (let i = 0; i <= bounds.length; i++) {
@@ -341,10 +384,17 @@ class EntityRun {
       }
       const per = cells.map((m) => m.get(i));
       if (this.equal(per)) continue;
-      const sub: Range = { after: i === 0 ? range.after : bounds[i - 1]!, upTo: i === bounds.length ? range.upTo : bounds[i]! };
+      const sub: Range = {
+        after: i === 0 ? range.after : bounds[i - 1]!,
+        upTo: i === bounds.length ? range.upTo : bounds[i]!,
+      };
       const rows = per[0]?.count ?? 0;
       if (rows <= this.o.rowThreshold) await this.rowDiff(sub);
-      else await this.resolve(sub, [], { cells: cells.map(() => null), totals: per.map((c, k) => c ?? { cell: i, count: 0, sums: k === 0 ? this.plan.targets.map(() => 0n) : [0n] }) });
+      else
+        await this.resolve(sub, [], {
+          cells: cells.map(() => null),
+          totals: per.map((c, k) => c ?? { cell: i, count: 0, sums: k === 0 ? this.plan.targets.map(() => 0n) : [0n] }),
+        });
     }
   }
 
@@ -355,7 +405,11 @@ class EntityRun {
       n++;
       this.note(d, kv);
     };
-    const r = await verifyEntity(this.source, this.target, this.e, this.o.pageRows, note, { after: range.after, upTo: range.upTo, shouldStop: () => this.budget.exhausted() });
+    const r = await verifyEntity(this.source, this.target, this.e, this.o.pageRows, note, {
+      after: range.after,
+      upTo: range.upTo,
+      shouldStop: () => this.budget.exhausted(),
+    });
     this.missing += r.missing;
     this.extra += r.extra;
     this.different += r.different;
@@ -373,7 +427,14 @@ class EntityRun {
     if (cs) {
       let after = range.after;
       for (let i = 0; i < count; i++) {
-        const st = cs.nth({ table: this.e.source.name, key: this.e.key, keyCategories: this.cats, after, upTo: range.upTo, offset: step - 1 });
+        const st = cs.nth({
+          table: this.e.source.name,
+          key: this.e.key,
+          keyCategories: this.cats,
+          after,
+          upTo: range.upTo,
+          offset: step - 1,
+        });
         this.queries++;
         const k = st.parse(await this.source.query(st.sql, st.params));
         if (!k) break;
@@ -384,7 +445,12 @@ class EntityRun {
     }
     // no checksum SQL: read the keys and keep every step-th
     let n = 0;
-    for await (const r of keysetStream(this.source, { table: this.e.source.name, columns: this.e.key, key: this.e.key, keyCategories: this.cats }, this.o.pageRows, range)) {
+    for await (const r of keysetStream(
+      this.source,
+      { table: this.e.source.name, columns: this.e.key, key: this.e.key, keyCategories: this.cats },
+      this.o.pageRows,
+      range,
+    )) {
       if (++n % step === 0) {
         keys.push(this.e.key.map((k) => r[k]));
         if (keys.length >= count) break;
@@ -405,7 +471,9 @@ class EntityRun {
     };
     const res = await Promise.all(how.map((_, i) => run(i)));
     return {
-      cells: res.map((cells, i) => (cells && how[i] === 'grouped' ? new Map(cells.map((c) => [bounds.length ? c.cell : 0, c])) : null)),
+      cells: res.map((cells, i) =>
+        cells && how[i] === 'grouped' ? new Map(cells.map((c) => [bounds.length ? c.cell : 0, c])) : null,
+      ),
       totals: res.map((cells, i) => total(cells ?? [], i === 0 ? this.plan.targets.length : 1)),
     };
   }
@@ -413,14 +481,27 @@ class EntityRun {
   private async sourceSide(range: Range, bounds: KeyValues[]): Promise<ChecksumCell[]> {
     const cs = this.source.sql.checksum;
     if (this.plan.sourceMode === 'sql' && cs) {
-      const st = cs.checksum({ table: this.e.source.name, key: this.e.key, keyCategories: this.cats, after: range.after, upTo: range.upTo, cells: bounds, hashes: this.plan.targets.map((t) => t.sourceHash!) });
+      const st = cs.checksum({
+        table: this.e.source.name,
+        key: this.e.key,
+        keyCategories: this.cats,
+        after: range.after,
+        upTo: range.upTo,
+        cells: bounds,
+        hashes: this.plan.targets.map((t) => t.sourceHash!),
+      });
       this.queries++;
       return st.parse(await this.source.query(st.sql, st.params));
     }
     const canonBounds = bounds.map((b) => b.map((v, i) => canonText(v, this.e.keyColumns[i]!)));
     const cells = new Map<number, ChecksumCell>();
     const n = this.plan.targets.length;
-    for await (const row of keysetStream(this.source, { table: this.e.source.name, columns: this.e.readColumns, key: this.e.key, keyCategories: this.cats }, this.o.pageRows, range)) {
+    for await (const row of keysetStream(
+      this.source,
+      { table: this.e.source.name, columns: this.e.readColumns, key: this.e.key, keyCategories: this.cats },
+      this.o.pageRows,
+      range,
+    )) {
       const m = mapRow(this.e, row);
       const cell = cellOf(JSON.parse(m.key) as (string | null)[], canonBounds, this.cats);
       let c = cells.get(cell);
@@ -429,7 +510,15 @@ class EntityRun {
       this.plan.targets.forEach((tp, ti) => {
         const cols = tp.target.columns;
         const texts = cols.map((col, ci) => canonText(m.values[ti]![ci], col));
-        c!.sums[ti] = addMod64(c!.sums[ti]!, rowHash(encodeRow(texts, cols.map((x) => x.category))));
+        c!.sums[ti] = addMod64(
+          c!.sums[ti]!,
+          rowHash(
+            encodeRow(
+              texts,
+              cols.map((x) => x.category),
+            ),
+          ),
+        );
       });
     }
     return [...cells.values()];
@@ -440,7 +529,15 @@ class EntityRun {
     const table = tp.target.table.name;
     const cs = this.target.sql.checksum;
     if (tp.targetMode === 'sql' && cs) {
-      const st = cs.checksum({ table, key: tp.target.keyColumns, keyCategories: this.cats, after: range.after, upTo: range.upTo, cells: bounds, hashes: [tp.targetHash] });
+      const st = cs.checksum({
+        table,
+        key: tp.target.keyColumns,
+        keyCategories: this.cats,
+        after: range.after,
+        upTo: range.upTo,
+        cells: bounds,
+        hashes: [tp.targetHash],
+      });
       this.queries++;
       return st.parse(await this.target.query(st.sql, st.params));
     }
@@ -449,13 +546,26 @@ class EntityRun {
     const categories = cols.map((c) => c.category);
     const read = [...new Set([...tp.target.keyColumns, ...cols.map((c) => c.name)])];
     const cells = new Map<number, ChecksumCell>();
-    for await (const row of keysetStream(this.target, { table, columns: read, key: tp.target.keyColumns, keyCategories: tp.keyInfo.map((c) => c.category) }, this.o.pageRows, range)) {
+    for await (const row of keysetStream(
+      this.target,
+      { table, columns: read, key: tp.target.keyColumns, keyCategories: tp.keyInfo.map((c) => c.category) },
+      this.o.pageRows,
+      range,
+    )) {
       const key = tp.keyInfo.map((c) => canonText(row[c.name], c));
       const cell = cellOf(key, canonBounds, this.cats);
       let c = cells.get(cell);
       if (!c) cells.set(cell, (c = { cell, count: 0, sums: [0n] }));
       c.count++;
-      c.sums[0] = addMod64(c.sums[0]!, rowHash(encodeRow(cols.map((col) => canonText((row as Row)[col.name], col)), categories)));
+      c.sums[0] = addMod64(
+        c.sums[0]!,
+        rowHash(
+          encodeRow(
+            cols.map((col) => canonText((row as Row)[col.name], col)),
+            categories,
+          ),
+        ),
+      );
     }
     return [...cells.values()];
   }
@@ -463,7 +573,8 @@ class EntityRun {
 
 /** The cell of a canonical key: the first bound it does not exceed, or the last cell. Binary search. */
 function cellOf(key: (string | null)[], bounds: (string | null)[][], cats: TypeCategory[]): number {
-  let lo = 0, hi = bounds.length;
+  let lo = 0,
+    hi = bounds.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
     if (compareKeys(key, bounds[mid]!, cats) <= 0) hi = mid;

@@ -16,7 +16,10 @@
 
 /** ln Γ(x) for x > 0 (Lanczos, g = 7, nine coefficients; relative error about 1e-15). */
 export function lnGamma(x: number): number {
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ];
   if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - lnGamma(1 - x);
   x -= 1;
   let a = c[0]!;
@@ -27,9 +30,12 @@ export function lnGamma(x: number): number {
 
 /** The continued fraction of the incomplete beta function (Numerical Recipes' `betacf`, modified Lentz). */
 function betaContinuedFraction(a: number, b: number, x: number): number {
-  const TINY = 1e-300, EPS = 1e-15;
+  const TINY = 1e-300,
+    EPS = 1e-15;
   const maxIterations = 10_000 + 20 * Math.ceil(Math.sqrt(Math.max(a, b)));
-  const qab = a + b, qap = a + 1, qam = a - 1;
+  const qab = a + b,
+    qap = a + 1,
+    qam = a - 1;
   let c = 1;
   let d = 1 - (qab * x) / qap;
   if (Math.abs(d) < TINY) d = TINY;
@@ -68,7 +74,8 @@ export function regularizedBeta(x: number, a: number, b: number): number {
 
 /** The `q` quantile (0 < q < 1) of the Beta(a, b) distribution, by bisection to about 1e-14. */
 export function betaQuantile(q: number, a: number, b: number): number {
-  let lo = 0, hi = 1;
+  let lo = 0,
+    hi = 1;
   for (let i = 0; i < 200 && hi - lo > 1e-14; i++) {
     const mid = (lo + hi) / 2;
     if (regularizedBeta(mid, a, b) < q) lo = mid;
@@ -83,7 +90,8 @@ export function betaQuantile(q: number, a: number, b: number): number {
  * Throws a RangeError on counts that are not whole numbers with 0 ≤ successes ≤ n, or alpha outside (0, 1).
  */
 export function clopperPearsonLower(successes: number, n: number, alpha = 0.05): number {
-  if (!Number.isInteger(successes) || !Number.isInteger(n) || successes < 0 || successes > n) throw new RangeError(`clopperPearsonLower: need whole numbers 0 ≤ successes ≤ n, got ${successes} of ${n}`);
+  if (!Number.isInteger(successes) || !Number.isInteger(n) || successes < 0 || successes > n)
+    throw new RangeError(`clopperPearsonLower: need whole numbers 0 ≤ successes ≤ n, got ${successes} of ${n}`);
   if (!(alpha > 0 && alpha < 1)) throw new RangeError(`clopperPearsonLower: alpha must lie in (0, 1), got ${alpha}`);
   if (n === 0 || successes === 0) return 0;
   if (successes === n) return alpha ** (1 / n);

@@ -1,7 +1,15 @@
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { Row, Store } from '../stores/types.js';
 import type { ChecksumOptions } from './checksum.js';
-import { listMismatches, mismatchFigures, recordMismatches, setMismatchState, type FoundDifference, type MismatchOrigin, type MismatchState } from './mismatches.js';
+import {
+  listMismatches,
+  mismatchFigures,
+  recordMismatches,
+  setMismatchState,
+  type FoundDifference,
+  type MismatchOrigin,
+  type MismatchState,
+} from './mismatches.js';
 import { compareKeysNow, rawKeyFromCanonical } from './rows.js';
 import { runVerify, type VerifyReport } from './run.js';
 
@@ -71,22 +79,48 @@ export const MAX_RECORDED_PER_ENTITY = 10_000;
  * Compares again the keys of `e` that are pending since at least `lagMs` (and the confirmed ones): still
  * different → confirmed (last-seen updated), equal → resolved. Returns how many moved where.
  */
-export async function recheckMismatches(source: Store, target: Store, control: Store, e: ResolvedEntity, nowMs: number, lagMs: number): Promise<{ confirmed: number; resolved: number }> {
-  const list = (await listMismatches(control, e.name, ['pending', 'confirmed'])).filter((m) => m.state === 'confirmed' || m.firstSeenMs <= nowMs - lagMs);
+export async function recheckMismatches(
+  source: Store,
+  target: Store,
+  control: Store,
+  e: ResolvedEntity,
+  nowMs: number,
+  lagMs: number,
+): Promise<{ confirmed: number; resolved: number }> {
+  const list = (await listMismatches(control, e.name, ['pending', 'confirmed'])).filter(
+    (m) => m.state === 'confirmed' || m.firstSeenMs <= nowMs - lagMs,
+  );
   if (!list.length) return { confirmed: 0, resolved: 0 };
-  const res = await compareKeysNow(source, target, e, list.map((m) => ({ key: m.key, keyValues: m.keyValues })));
+  const res = await compareKeysNow(
+    source,
+    target,
+    e,
+    list.map((m) => ({ key: m.key, keyValues: m.keyValues })),
+  );
   const still = list.filter((m) => res.get(m.key));
   const gone = list.filter((m) => !res.get(m.key));
   const promote = still.filter((m) => m.state === 'pending').map((m) => m.key);
   const keep = still.filter((m) => m.state === 'confirmed').map((m) => m.key);
   await setMismatchState(control, e.name, promote, 'confirmed', nowMs, true);
   await setMismatchState(control, e.name, keep, 'confirmed', nowMs, true);
-  await setMismatchState(control, e.name, gone.map((m) => m.key), 'resolved', nowMs);
+  await setMismatchState(
+    control,
+    e.name,
+    gone.map((m) => m.key),
+    'resolved',
+    nowMs,
+  );
   return { confirmed: promote.length, resolved: gone.length };
 }
 
 /** Canonical keys of `entity` whose ledger entry was applied in (`fromMs`, `toMs`], at most `limit`. */
-export async function recentlyApplied(target: Store, entity: string, fromMs: number, toMs: number, limit: number): Promise<string[]> {
+export async function recentlyApplied(
+  target: Store,
+  entity: string,
+  fromMs: number,
+  toMs: number,
+  limit: number,
+): Promise<string[]> {
   const p = (i: number) => target.sql.param(i);
   const rows = await target.query<Row>(
     `SELECT entity_key FROM ${target.controlTable('version_ledger')} WHERE entity = ${p(1)} AND applied_at > ${p(2)} AND applied_at <= ${p(3)} LIMIT ${Math.max(1, Math.floor(limit))}`,
@@ -100,7 +134,13 @@ export async function recentlyApplied(target: Store, entity: string, fromMs: num
  * plane must exist in `control` (mismatches) and `target` (version ledger). Throws what the stores throw; the
  * caller decides whether to retry.
  */
-export async function runContinuous(source: Store, target: Store, control: Store, entities: ResolvedEntity[], o: ContinuousOptions): Promise<void> {
+export async function runContinuous(
+  source: Store,
+  target: Store,
+  control: Store,
+  entities: ResolvedEntity[],
+  o: ContinuousOptions,
+): Promise<void> {
   const now = o.now ?? (() => Date.now());
   const lagMs = Math.max(0, o.lagSeconds * 1000);
   let windowFrom = now() - lagMs;
@@ -131,12 +171,20 @@ export async function runContinuous(source: Store, target: Store, control: Store
     for (const e of entities) {
       await recordMismatches(control, e.name, found.get(e.name)!, passMs);
       // keys applied in the window, compared now
-      let checked = 0, differing = 0;
+      let checked = 0,
+        differing = 0;
       if (windowTo > windowFrom) {
-        const keys = await recentlyApplied(target, e.name, windowFrom, windowTo, o.maxRecentKeys ?? 10_000).catch(() => [] as string[]);
+        const keys = await recentlyApplied(target, e.name, windowFrom, windowTo, o.maxRecentKeys ?? 10_000).catch(
+          () => [] as string[],
+        );
         checked = keys.length;
         if (keys.length) {
-          const res = await compareKeysNow(source, target, e, keys.map((k) => ({ key: k, keyValues: rawKeyFromCanonical(k, e.keyColumns) })));
+          const res = await compareKeysNow(
+            source,
+            target,
+            e,
+            keys.map((k) => ({ key: k, keyValues: rawKeyFromCanonical(k, e.keyColumns) })),
+          );
           const diffs: FoundDifference[] = [];
           for (const k of keys) {
             const d = res.get(k);
@@ -150,14 +198,33 @@ export async function runContinuous(source: Store, target: Store, control: Store
       rechecked[e.name] = await recheckMismatches(source, target, control, e, now(), lagMs);
     }
     if (windowTo > windowFrom) windowFrom = windowTo;
-    const { counts: mismatches, origins } = await mismatchFigures(control, entities.map((e) => e.name));
-    await o.onCycle?.({ cycle, startedAt: new Date(startMs).toISOString(), seconds: (performance.now() - t0) / 1000, pass, recent, rechecked, mismatches, origins });
+    const { counts: mismatches, origins } = await mismatchFigures(
+      control,
+      entities.map((e) => e.name),
+    );
+    await o.onCycle?.({
+      cycle,
+      startedAt: new Date(startMs).toISOString(),
+      seconds: (performance.now() - t0) / 1000,
+      pass,
+      recent,
+      rechecked,
+      mismatches,
+      origins,
+    });
     if (o.cycles !== undefined && cycle >= o.cycles) return;
     const wait = o.intervalSeconds * 1000 - (performance.now() - t0);
     if (wait > 0) {
       await new Promise<void>((res) => {
         const t = setTimeout(res, wait);
-        o.signal?.addEventListener('abort', () => { clearTimeout(t); res(); }, { once: true });
+        o.signal?.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(t);
+            res();
+          },
+          { once: true },
+        );
       });
     }
   }

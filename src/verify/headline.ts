@@ -51,25 +51,39 @@ export function isExhaustive(mode: VerifyMode): boolean {
  * a signal stopped it, `entityCount` the entities asked for, `totals` the source rows per entity counted at the
  * start (full and checksum).
  */
-export function assess(mode: VerifyMode, entities: EntityReport[], complete: boolean, entityCount: number, totals: Map<string, number> | null): Assessment {
+export function assess(
+  mode: VerifyMode,
+  entities: EntityReport[],
+  complete: boolean,
+  entityCount: number,
+  totals: Map<string, number> | null,
+): Assessment {
   const exhaustive = isExhaustive(mode);
   if (mode === 'quick') return assessQuick(entities as EntityQuickResult[], complete, entityCount);
   if (mode === 'sample') return assessSample(entities as EntitySampleResult[], complete, entityCount);
-  const rows = entities as (EntityChecksumResult | (EntityReport & { sourceRows: number; missing: number; extra: number; different: number }))[];
+  const rows = entities as (
+    | EntityChecksumResult
+    | (EntityReport & { sourceRows: number; missing: number; extra: number; different: number })
+  )[];
   const compared = rows.reduce((s, e) => s + e.sourceRows, 0);
   const differenceCount = rows.reduce((s, e) => s + e.missing + e.extra + e.different, 0);
   const rowsTotal = totals ? [...totals.values()].reduce((s, n) => s + n, 0) : null;
   let headline: string;
   if (!complete) headline = partialLine(compared, rowsTotal, differenceCount);
-  else if (differenceCount === 0) headline = `parity: 100% — source and target match (every row compared: ${plural(compared, 'source row')})`;
-  else headline = `parity: differences found — ${plural(differenceCount, 'differing key')} in ${plural(compared, 'source row')} compared (every row)`;
+  else if (differenceCount === 0)
+    headline = `parity: 100% — source and target match (every row compared: ${plural(compared, 'source row')})`;
+  else
+    headline = `parity: differences found — ${plural(differenceCount, 'differing key')} in ${plural(compared, 'source row')} compared (every row)`;
   return { exhaustive, compared, rowsTotal, differenceCount, headline };
 }
 
 /** `partial: compared N of M rows (X %), K differences so far — not a proof of parity`. */
 export function partialLine(compared: number, total: number | null, differences: number): string {
   const of = total === null ? '' : ` of ${num(Math.max(total, compared))}`;
-  const pct = total === null ? '' : ` (${floorPercent(Math.max(total, compared) === 0 ? 0 : (compared / Math.max(total, compared)) * 100, 1)} %)`;
+  const pct =
+    total === null
+      ? ''
+      : ` (${floorPercent(Math.max(total, compared) === 0 ? 0 : (compared / Math.max(total, compared)) * 100, 1)} %)`;
   return `partial: compared ${num(compared)}${of} rows${pct}, ${plural(differences, 'difference')} so far — not a proof of parity`;
 }
 
@@ -78,18 +92,41 @@ function assessSample(entities: EntitySampleResult[], complete: boolean, entityC
   const differenceCount = entities.reduce((s, e) => s + e.missing + e.extra + e.different, 0);
   const rowsTotal = entities.reduce((s, e) => s + e.sourceRows, 0);
   const lowest = entities.length ? entities.reduce((a, b) => (b.parityLowerBound < a.parityLowerBound ? b : a)) : null;
-  const base = { exhaustive: false, compared, rowsTotal, differenceCount, ...(lowest ? { parityLowerBound: lowest.parityLowerBound } : {}) };
-  if (!complete) return { ...base, headline: `partial: sampled ${num(compared)} rows in ${num(entities.length)} of ${num(entityCount)} entities, ${plural(differenceCount, 'difference')} so far — not a proof of parity` };
+  const base = {
+    exhaustive: false,
+    compared,
+    rowsTotal,
+    differenceCount,
+    ...(lowest ? { parityLowerBound: lowest.parityLowerBound } : {}),
+  };
+  if (!complete)
+    return {
+      ...base,
+      headline: `partial: sampled ${num(compared)} rows in ${num(entities.length)} of ${num(entityCount)} entities, ${plural(differenceCount, 'difference')} so far — not a proof of parity`,
+    };
   const bound = lowest ? `parity ≥ ${floorPercent(lowest.parityLowerBound)} % at 95 % confidence` : 'nothing sampled';
   const scope = entities.length > 1 ? ` (${num(entities.length)} entities)` : '';
-  const which = entities.length > 1 && lowest ? ` per entity (lowest: ${lowest.entity}, ${plural(lowest.sampled, 'row')})` : '';
-  return { ...base, headline: `sample of ${plural(compared, 'row')}${scope}: ${plural(differenceCount, 'difference')}; ${bound}${which}` };
+  const which =
+    entities.length > 1 && lowest ? ` per entity (lowest: ${lowest.entity}, ${plural(lowest.sampled, 'row')})` : '';
+  return {
+    ...base,
+    headline: `sample of ${plural(compared, 'row')}${scope}: ${plural(differenceCount, 'difference')}; ${bound}${which}`,
+  };
 }
 
 function assessQuick(entities: EntityQuickResult[], complete: boolean, entityCount: number): Assessment {
   const differing = entities.flatMap((e) => e.differing);
-  const base = { exhaustive: false, compared: 0, rowsTotal: entities.reduce((s, e) => s + e.sourceRows, 0), differenceCount: differing.length };
-  if (!complete) return { ...base, headline: `partial: aggregates of ${num(entities.length)} of ${num(entityCount)} entities compared, ${plural(differing.length, 'differing aggregate')} so far — not a proof of parity` };
+  const base = {
+    exhaustive: false,
+    compared: 0,
+    rowsTotal: entities.reduce((s, e) => s + e.sourceRows, 0),
+    differenceCount: differing.length,
+  };
+  if (!complete)
+    return {
+      ...base,
+      headline: `partial: aggregates of ${num(entities.length)} of ${num(entityCount)} entities compared, ${plural(differing.length, 'differing aggregate')} so far — not a proof of parity`,
+    };
   const total = (k: 'count' | 'sum' | 'values') => entities.reduce((s, e) => s + e.aggregatesByKind[k], 0);
   const bad = (k: 'count' | 'sum' | 'values') => differing.filter((d) => d.aggregate === k).length;
   const part = (k: 'count' | 'sum' | 'values', what: string, unit: string) => {
@@ -98,6 +135,10 @@ function assessQuick(entities: EntityQuickResult[], complete: boolean, entityCou
     const b = bad(k);
     return b ? `${what} differ (${num(b)} of ${plural(n, unit)})` : `${what} equal (${plural(n, unit)})`;
   };
-  const parts = [part('count', 'counts', 'table'), part('sum', 'sums', 'column'), part('values', 'value counts', 'column')].filter(Boolean);
+  const parts = [
+    part('count', 'counts', 'table'),
+    part('sum', 'sums', 'column'),
+    part('values', 'value counts', 'column'),
+  ].filter(Boolean);
   return { ...base, headline: `${parts.join('; ')} — rows not compared one by one, not a proof of parity` };
 }

@@ -16,11 +16,29 @@ import { gauge, snapshot } from '../core/metrics.js';
 export const verifyMetrics = { snapshot };
 
 /** The gauges verify publishes (see the module comment). */
-export const parityGauge = gauge('tandem_verify_parity_ratio', 'share of compared rows that match (0..1), per entity, from the last verification pass', ['entity']);
-export const rowsGauge = gauge('tandem_verify_rows', 'source rows compared by the last verification pass, per entity', ['entity']);
-export const mismatchGauge = gauge('tandem_verify_mismatches', 'mismatches recorded in the control plane, per entity and state', ['entity', 'state']);
-export const lastPassGauge = gauge('tandem_verify_last_pass_timestamp_seconds', 'Unix time the last verification pass of the entity ended', ['entity']);
-export const passSecondsGauge = gauge('tandem_verify_last_pass_seconds', 'duration of the last verification pass of the entity, seconds', ['entity']);
+export const parityGauge = gauge(
+  'tandem_verify_parity_ratio',
+  'share of compared rows that match (0..1), per entity, from the last verification pass',
+  ['entity'],
+);
+export const rowsGauge = gauge('tandem_verify_rows', 'source rows compared by the last verification pass, per entity', [
+  'entity',
+]);
+export const mismatchGauge = gauge(
+  'tandem_verify_mismatches',
+  'mismatches recorded in the control plane, per entity and state',
+  ['entity', 'state'],
+);
+export const lastPassGauge = gauge(
+  'tandem_verify_last_pass_timestamp_seconds',
+  'Unix time the last verification pass of the entity ended',
+  ['entity'],
+);
+export const passSecondsGauge = gauge(
+  'tandem_verify_last_pass_seconds',
+  'duration of the last verification pass of the entity, seconds',
+  ['entity'],
+);
 
 /** Publishes one pass's figures for an entity. `parity` in percent. */
 export function publishPass(entity: string, parity: number, rows: number, seconds: number): void {

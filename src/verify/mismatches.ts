@@ -61,7 +61,14 @@ function columnsOf(d: KeyDifference): string[] {
  * pending or confirmed keep their state, first-seen and origin, with last-seen, kind, columns and the check count
  * updated (and a pending one confirmed with `confirm`). Returns how many keys were new.
  */
-export async function recordMismatches(control: Store, entity: string, found: FoundDifference[], nowMs: number, confirm = false, origin: MismatchOrigin = 'verify'): Promise<number> {
+export async function recordMismatches(
+  control: Store,
+  entity: string,
+  found: FoundDifference[],
+  nowMs: number,
+  confirm = false,
+  origin: MismatchOrigin = 'verify',
+): Promise<number> {
   const t = control.controlTable('mismatches');
   const p = (i: number) => control.sql.param(i);
   let created = 0;
@@ -70,8 +77,12 @@ export async function recordMismatches(control: Store, entity: string, found: Fo
     const batch = unique.slice(i, i + BATCH);
     await control.transaction(async (tx) => {
       const existing = new Map(
-        (await tx.query<{ entity_key: string; state: string }>(`SELECT entity_key, state FROM ${t} WHERE entity = ${p(1)} AND entity_key IN (${batch.map((_, j) => p(j + 2)).join(', ')})`, [entity, ...batch.map((f) => f.difference.key)]))
-          .map((r) => [String(r.entity_key), String(r.state)]),
+        (
+          await tx.query<{ entity_key: string; state: string }>(
+            `SELECT entity_key, state FROM ${t} WHERE entity = ${p(1)} AND entity_key IN (${batch.map((_, j) => p(j + 2)).join(', ')})`,
+            [entity, ...batch.map((f) => f.difference.key)],
+          )
+        ).map((r) => [String(r.entity_key), String(r.state)]),
       );
       for (const f of batch) {
         const d = f.difference;
@@ -81,13 +92,35 @@ export async function recordMismatches(control: Store, entity: string, found: Fo
           created++;
           await tx.execute(
             `INSERT INTO ${t} (entity, entity_key, key_values, kind, columns_differing, state, first_seen_ms, last_seen_ms, state_ms, checks, origin) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}, 1, ${p(10)})`,
-            [entity, d.key, encodeKeyValues(f.keyValues), d.kind, cols, confirm ? 'confirmed' : 'pending', nowMs, nowMs, nowMs, origin],
+            [
+              entity,
+              d.key,
+              encodeKeyValues(f.keyValues),
+              d.kind,
+              cols,
+              confirm ? 'confirmed' : 'pending',
+              nowMs,
+              nowMs,
+              nowMs,
+              origin,
+            ],
           );
         } else if (cur === 'repaired' || cur === 'resolved') {
           created++;
           await tx.execute(
             `UPDATE ${t} SET key_values = ${p(1)}, kind = ${p(2)}, columns_differing = ${p(3)}, state = ${p(4)}, first_seen_ms = ${p(5)}, last_seen_ms = ${p(6)}, state_ms = ${p(7)}, checks = 1, origin = ${p(8)} WHERE entity = ${p(9)} AND entity_key = ${p(10)}`,
-            [encodeKeyValues(f.keyValues), d.kind, cols, confirm ? 'confirmed' : 'pending', nowMs, nowMs, nowMs, origin, entity, d.key],
+            [
+              encodeKeyValues(f.keyValues),
+              d.kind,
+              cols,
+              confirm ? 'confirmed' : 'pending',
+              nowMs,
+              nowMs,
+              nowMs,
+              origin,
+              entity,
+              d.key,
+            ],
           );
         } else {
           const promote = confirm && cur === 'pending';
@@ -106,7 +139,14 @@ export async function recordMismatches(control: Store, entity: string, found: Fo
  * Moves keys of one entity to `state` (with state time `nowMs`; `seen` also updates last-seen and the check
  * count, for a recheck that found the key still different).
  */
-export async function setMismatchState(control: Store, entity: string, keys: string[], state: MismatchState, nowMs: number, seen = false): Promise<void> {
+export async function setMismatchState(
+  control: Store,
+  entity: string,
+  keys: string[],
+  state: MismatchState,
+  nowMs: number,
+  seen = false,
+): Promise<void> {
   const t = control.controlTable('mismatches');
   const p = (i: number) => control.sql.param(i);
   for (let i = 0; i < keys.length; i += BATCH) {
@@ -122,7 +162,13 @@ export async function setMismatchState(control: Store, entity: string, keys: str
  * Mismatches of an entity in the given states (and, with `origins`, of those origins only), oldest first-seen
  * first, at most `limit`. Each carries its {@link Mismatch.origin}.
  */
-export async function listMismatches(control: Store, entity: string, states: MismatchState[], limit = 100_000, origins?: MismatchOrigin[]): Promise<Mismatch[]> {
+export async function listMismatches(
+  control: Store,
+  entity: string,
+  states: MismatchState[],
+  limit = 100_000,
+  origins?: MismatchOrigin[],
+): Promise<Mismatch[]> {
   const t = control.controlTable('mismatches');
   const params: unknown[] = [];
   const ph = (v: unknown) => (params.push(v), control.sql.param(params.length));
@@ -149,7 +195,10 @@ export async function listMismatches(control: Store, entity: string, states: Mis
 }
 
 /** Count of mismatches per entity and state; also published as the `tandem_verify_mismatches` gauge. */
-export async function mismatchCounts(control: Store, entities: string[]): Promise<Record<string, Record<MismatchState, number>>> {
+export async function mismatchCounts(
+  control: Store,
+  entities: string[],
+): Promise<Record<string, Record<MismatchState, number>>> {
   return (await mismatchFigures(control, entities)).counts;
 }
 
@@ -170,7 +219,10 @@ export async function openMismatchesByOrigin(
 export async function mismatchFigures(
   control: Store,
   entities: string[],
-): Promise<{ counts: Record<string, Record<MismatchState, number>>; origins: Record<string, Record<MismatchOrigin, number>> }> {
+): Promise<{
+  counts: Record<string, Record<MismatchState, number>>;
+  origins: Record<string, Record<MismatchOrigin, number>>;
+}> {
   const t = control.controlTable('mismatches');
   const rows = await control.query<{ entity: string; state: string; origin: string; n: unknown }>(
     `SELECT entity, state, origin, count(*) AS n FROM ${t} GROUP BY entity, state, origin`,

@@ -13,7 +13,9 @@ export interface TargetPlan {
   keyInfo: ColumnInfo[];
   /** The hashed values as read from the target table: its mapped columns, in `target.columns` order. */
   targetHash: HashColumn[];
-  /** The same values computed from the source row by the mapping; null when a transform makes that impossible in SQL. */
+  /**
+   * The same values computed from the source row by the mapping; null when a transform makes that impossible in SQL.
+   */
   sourceHash: HashColumn[] | null;
   /** Whether the target side runs in the engine. */
   targetMode: SideMode;
@@ -62,7 +64,10 @@ export function planEntity(e: ResolvedEntity, source: Store, target: Store): Ent
       const specs = Object.values(t.config.columns) as ColumnSpec[];
       const hs: (HashColumn | null)[] = t.columns.map((c, i) => sourceHashColumn(e, specs[i]!, c));
       const transforms = t.columns.filter((_, i) => hs[i] === null).map((c) => c.name);
-      if (transforms.length) notes.push(`${t.table.name}: ${transforms.join(', ')} ${transforms.length > 1 ? 'are' : 'is'} a TypeScript transform; source side streamed`);
+      if (transforms.length)
+        notes.push(
+          `${t.table.name}: ${transforms.join(', ')} ${transforms.length > 1 ? 'are' : 'is'} a TypeScript transform; source side streamed`,
+        );
       else sourceHash = hs as HashColumn[];
     }
     return { target: t, keyInfo, targetHash, sourceHash, targetMode };
@@ -75,7 +80,9 @@ export function planEntity(e: ResolvedEntity, source: Store, target: Store): Ent
       const bad = tp.sourceHash.filter((h) => !srcSql.supports(h));
       if (bad.length) {
         sourceMode = 'stream';
-        notes.push(`${tp.target.table.name}: source side streamed (${source.dialect} cannot encode ${bad.map((h) => `${h.column!.name} as ${h.as.category}${h.cast ? ` cast ${h.cast}` : ''}`).join(', ')} in SQL)`);
+        notes.push(
+          `${tp.target.table.name}: source side streamed (${source.dialect} cannot encode ${bad.map((h) => `${h.column!.name} as ${h.as.category}${h.cast ? ` cast ${h.cast}` : ''}`).join(', ')} in SQL)`,
+        );
       }
     }
   }

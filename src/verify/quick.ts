@@ -57,7 +57,12 @@ const norm = (v: unknown): string | null => (v === null || v === undefined ? nul
  * Runs the quick tier over `entities`. Stores without checksum SQL (user adapters) get counts only.
  * Throws what the stores throw.
  */
-export async function quickEntities(source: Store, target: Store, entities: ResolvedEntity[], shouldStop: () => boolean = () => false): Promise<{ entities: EntityQuickResult[]; complete: boolean }> {
+export async function quickEntities(
+  source: Store,
+  target: Store,
+  entities: ResolvedEntity[],
+  shouldStop: () => boolean = () => false,
+): Promise<{ entities: EntityQuickResult[]; complete: boolean }> {
   const results: EntityQuickResult[] = [];
   let complete = true;
   for (const e of entities) {
@@ -87,45 +92,90 @@ async function quickEntity(source: Store, target: Store, e: ResolvedEntity): Pro
       const spec = specs[i]!;
       const from = typeof spec === 'string' ? spec : 'from' in spec && !spec.cast ? spec.from : null;
       if (t.config.transform || from === null) {
-        if (!t.keyColumns.includes(c.name)) skipped.push(`${t.table.name}.${c.name} (${typeof spec === 'object' && 'value' in spec ? 'constant' : typeof spec === 'object' && 'cast' in spec ? 'cast' : 'transform'})`);
+        if (!t.keyColumns.includes(c.name))
+          skipped.push(
+            `${t.table.name}.${c.name} (${typeof spec === 'object' && 'value' in spec ? 'constant' : typeof spec === 'object' && 'cast' in spec ? 'cast' : 'transform'})`,
+          );
         return;
       }
       const s = col(from);
       const numeric = (x: ColumnInfo) => x.category === 'integer' || x.category === 'decimal';
       if (numeric(c) && numeric(s)) sums.push({ src: s, tgt: c });
-      else if (!t.keyColumns.includes(c.name) && s.category === c.category && (c.category === 'boolean' || (c.category === 'text' && c.maxLength !== undefined && c.maxLength <= 64))) values.push({ src: s, tgt: c });
+      else if (
+        !t.keyColumns.includes(c.name) &&
+        s.category === c.category &&
+        (c.category === 'boolean' || (c.category === 'text' && c.maxLength !== undefined && c.maxLength <= 64))
+      )
+        values.push({ src: s, tgt: c });
     });
     const srcCs = source.sql.checksum;
     const tgtCs = target.sql.checksum;
     const agg = async (store: Store, table: string, cols: ColumnInfo[]) => {
       const cs = store.sql.checksum;
       const exprs = cs ? cols.map((c, i) => `${cs.sumExpr(c.name)} AS s${i}`) : [];
-      const r = (await store.query<Row>(`SELECT count(*) AS n${exprs.length ? `, ${exprs.join(', ')}` : ''} FROM ${store.sql.table(table)}`))[0]!;
+      const r = (
+        await store.query<Row>(
+          `SELECT count(*) AS n${exprs.length ? `, ${exprs.join(', ')}` : ''} FROM ${store.sql.table(table)}`,
+        )
+      )[0]!;
       return { n: Number(r.n), sums: cols.map((_, i) => (cs ? norm(r[`s${i}`]) : null)) };
     };
     const withSums = srcCs && tgtCs ? sums : [];
-    const [sa, ta] = await Promise.all([agg(source, e.source.name, withSums.map((x) => x.src)), agg(target, t.table.name, withSums.map((x) => x.tgt))]);
+    const [sa, ta] = await Promise.all([
+      agg(
+        source,
+        e.source.name,
+        withSums.map((x) => x.src),
+      ),
+      agg(
+        target,
+        t.table.name,
+        withSums.map((x) => x.tgt),
+      ),
+    ]);
     if (ti === 0) {
       sourceRows = sa.n;
       targetRows = ta.n;
     }
     aggregates++;
     aggregatesByKind.count++;
-    if (sa.n !== ta.n) differing.push({ entity: e.name, table: t.table.name, column: '(rows)', aggregate: 'count', source: String(sa.n), target: String(ta.n) });
+    if (sa.n !== ta.n)
+      differing.push({
+        entity: e.name,
+        table: t.table.name,
+        column: '(rows)',
+        aggregate: 'count',
+        source: String(sa.n),
+        target: String(ta.n),
+      });
     withSums.forEach((x, i) => {
       aggregates++;
       aggregatesByKind.sum++;
-      if (sa.sums[i] !== ta.sums[i]) differing.push({ entity: e.name, table: t.table.name, column: x.tgt.name, aggregate: 'sum', source: sa.sums[i]!, target: ta.sums[i]! });
+      if (sa.sums[i] !== ta.sums[i])
+        differing.push({
+          entity: e.name,
+          table: t.table.name,
+          column: x.tgt.name,
+          aggregate: 'sum',
+          source: sa.sums[i]!,
+          target: ta.sums[i]!,
+        });
     });
     if (!srcCs || !tgtCs) continue;
     // low-cardinality columns: booleans first, then the shortest text columns
-    values.sort((a, b) => (a.tgt.category === 'boolean' ? 0 : (a.tgt.maxLength ?? 64)) - (b.tgt.category === 'boolean' ? 0 : (b.tgt.maxLength ?? 64)));
+    values.sort(
+      (a, b) =>
+        (a.tgt.category === 'boolean' ? 0 : (a.tgt.maxLength ?? 64)) -
+        (b.tgt.category === 'boolean' ? 0 : (b.tgt.maxLength ?? 64)),
+    );
     let used = 0;
     for (const x of values) {
       if (used >= MAX_VALUE_COLUMNS) break;
       const hist = async (store: Store, table: string, c: ColumnInfo) => {
         const g = store.sql.checksum!.exactGroupExpr(c.name, c.category);
-        const rows = await store.query<Row>(`SELECT ${g} AS v, count(*) AS n FROM ${store.sql.table(table)} GROUP BY ${g} ORDER BY 2 DESC LIMIT ${MAX_VALUES + 1}`);
+        const rows = await store.query<Row>(
+          `SELECT ${g} AS v, count(*) AS n FROM ${store.sql.table(table)} GROUP BY ${g} ORDER BY 2 DESC LIMIT ${MAX_VALUES + 1}`,
+        );
         return rows;
       };
       const srows = await hist(source, e.source.name, x.src);
@@ -137,10 +187,33 @@ async function quickEntity(source: Store, target: Store, e: ResolvedEntity): Pro
       const text = (v: unknown) => (v === null || v === undefined ? '∅' : canonText(v, x.tgt)!);
       const sm = new Map(srows.map((r) => [text(r.v), Number(r.n)]));
       const tm = new Map(trows.map((r) => [text(r.v), Number(r.n)]));
-      const show = (m: Map<string, number>) => [...m].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([v, n]) => `${v}=${n}`).join(', ');
+      const show = (m: Map<string, number>) =>
+        [...m]
+          .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+          .map(([v, n]) => `${v}=${n}`)
+          .join(', ');
       const same = sm.size === tm.size && [...sm].every(([v, n]) => tm.get(v) === n);
-      if (!same) differing.push({ entity: e.name, table: t.table.name, column: x.tgt.name, aggregate: 'values', source: show(sm), target: show(tm) });
+      if (!same)
+        differing.push({
+          entity: e.name,
+          table: t.table.name,
+          column: x.tgt.name,
+          aggregate: 'values',
+          source: show(sm),
+          target: show(tm),
+        });
     }
   }
-  return { entity: e.name, mode: 'quick', sourceRows, targetRows, aggregates, aggregatesByKind, differing, skipped, seconds: (performance.now() - started) / 1000, complete: true };
+  return {
+    entity: e.name,
+    mode: 'quick',
+    sourceRows,
+    targetRows,
+    aggregates,
+    aggregatesByKind,
+    differing,
+    skipped,
+    seconds: (performance.now() - started) / 1000,
+    complete: true,
+  };
 }

@@ -33,7 +33,12 @@ export const REPAIR_BATCH = 200;
  * the primary's current version win once, under the same locks, without ever lowering a committed version: the
  * ledger ends at the primary's version, which is at least what it held (primary versions only grow).
  */
-export async function repairKeys(source: Store, target: Store, e: ResolvedEntity, keys: KeyToCheck[]): Promise<RepairResult> {
+export async function repairKeys(
+  source: Store,
+  target: Store,
+  e: ResolvedEntity,
+  keys: KeyToCheck[],
+): Promise<RepairResult> {
   if (!keys.length) return { applied: 0, deleted: 0 };
   const ledger = target.controlTable('version_ledger');
   const p = (i: number) => target.sql.param(i);
@@ -42,9 +47,23 @@ export async function repairKeys(source: Store, target: Store, e: ResolvedEntity
     const ph = (v: unknown) => (params.push(v), p(params.length));
     const entityPh = ph(e.name);
     const keyPh = keys.map((k) => ph(k.key)).join(', ');
-    await tx.execute(`UPDATE ${ledger} SET version = -1, deleted = ${p(1)} WHERE entity = ${entityPh} AND entity_key IN (${keyPh})`, params);
-    const rows = await readSourceRows(source, e, keys.map((k) => k.keyValues));
-    const present = new Set(rows.map((r) => keyString(e.key.map((k) => r[k]), e.keyColumns)));
+    await tx.execute(
+      `UPDATE ${ledger} SET version = -1, deleted = ${p(1)} WHERE entity = ${entityPh} AND entity_key IN (${keyPh})`,
+      params,
+    );
+    const rows = await readSourceRows(
+      source,
+      e,
+      keys.map((k) => k.keyValues),
+    );
+    const present = new Set(
+      rows.map((r) =>
+        keyString(
+          e.key.map((k) => r[k]),
+          e.keyColumns,
+        ),
+      ),
+    );
     const gone = keys.filter((k) => !present.has(k.key)).map((k) => ({ key: k.key, keyValues: k.keyValues }));
     const r = await applyRows(target, tx, e, rows, { source });
     const deleted = await applyDeletes(target, tx, e, gone);
@@ -64,7 +83,12 @@ export interface PlannedRepair {
  * What {@link repairKeys} would change, without writing: each key compared now (source = the primary's mapped
  * row, target = the secondary's). `none` when the key already matches.
  */
-export async function planRepair(source: Store, target: Store, e: ResolvedEntity, keys: KeyToCheck[]): Promise<PlannedRepair[]> {
+export async function planRepair(
+  source: Store,
+  target: Store,
+  e: ResolvedEntity,
+  keys: KeyToCheck[],
+): Promise<PlannedRepair[]> {
   const res = await compareKeysNow(source, target, e, keys);
   return keys.map((k) => {
     const d = res.get(k.key) ?? null;

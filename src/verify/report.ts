@@ -28,7 +28,11 @@ function parityCell(e: { parity: number; sourceRows: number; complete?: boolean 
 function fullClosing(r: VerifyResult & { complete?: boolean }): string {
   if (r.complete === false) {
     const compared = r.entities.reduce((s, e) => s + e.sourceRows, 0);
-    return partialLine(compared, null, r.entities.reduce((s, e) => s + e.missing + e.extra + e.different, 0));
+    return partialLine(
+      compared,
+      null,
+      r.entities.reduce((s, e) => s + e.missing + e.extra + e.different, 0),
+    );
   }
   return r.ok ? 'parity: 100% — source and target match' : 'parity: differences found';
 }
@@ -40,17 +44,35 @@ function fullClosing(r: VerifyResult & { complete?: boolean }): string {
  */
 export function formatVerifyReport(r: VerifyResult & { complete?: boolean; headline?: string }): string {
   const head = ['entity', 'source rows', 'target rows', 'missing', 'extra', 'different', 'parity', 'time'];
-  const rows = r.entities.map((e) => [e.entity, e.sourceRows, e.targetRows, e.missing, e.extra, e.different, parityCell(e as EntityVerifyResult & { complete?: boolean }), `${e.seconds.toFixed(1)}s`].map((v) => (typeof v === 'number' ? v.toLocaleString('en-US') : v)));
+  const rows = r.entities.map((e) =>
+    [
+      e.entity,
+      e.sourceRows,
+      e.targetRows,
+      e.missing,
+      e.extra,
+      e.different,
+      parityCell(e as EntityVerifyResult & { complete?: boolean }),
+      `${e.seconds.toFixed(1)}s`,
+    ].map((v) => (typeof v === 'number' ? v.toLocaleString('en-US') : v)),
+  );
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => String(row[i]).length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   const out = [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map((row) => line(row.map(String)))];
   if (r.differences.length) {
     out.push('', `first ${r.differences.length} differing key${r.differences.length > 1 ? 's' : ''}:`);
     for (const d of r.differences) {
-      if (d.kind !== 'different') out.push(`  ${d.entity} ${d.key}: ${d.kind === 'missing' ? 'missing in target' : 'extra in target (not in source)'}`);
+      if (d.kind !== 'different')
+        out.push(
+          `  ${d.entity} ${d.key}: ${d.kind === 'missing' ? 'missing in target' : 'extra in target (not in source)'}`,
+        );
       else {
         out.push(`  ${d.entity} ${d.key}: ${d.columns.map((c) => `${c.table}.${c.column}`).join(', ')}`);
-        for (const c of d.columns) out.push(`      ${c.table}.${c.column}: source=${JSON.stringify(c.source)} target=${JSON.stringify(c.target)}`);
+        for (const c of d.columns)
+          out.push(
+            `      ${c.table}.${c.column}: source=${JSON.stringify(c.source)} target=${JSON.stringify(c.target)}`,
+          );
       }
     }
   }
@@ -63,7 +85,8 @@ const num = (v: number) => v.toLocaleString('en-US');
 /** A right-aligned text table (first column left-aligned). */
 function table(head: string[], rows: string[][]): string[] {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => String(row[i]).length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map((row) => line(row))];
 }
 
@@ -71,10 +94,14 @@ function differenceLines(differences: VerifyReport['differences']): string[] {
   if (!differences.length) return [];
   const out = ['', `first ${differences.length} differing key${differences.length > 1 ? 's' : ''}:`];
   for (const d of differences) {
-    if (d.kind !== 'different') out.push(`  ${d.entity} ${d.key}: ${d.kind === 'missing' ? 'missing in target' : 'extra in target (not in source)'}`);
+    if (d.kind !== 'different')
+      out.push(
+        `  ${d.entity} ${d.key}: ${d.kind === 'missing' ? 'missing in target' : 'extra in target (not in source)'}`,
+      );
     else {
       out.push(`  ${d.entity} ${d.key}: ${d.columns.map((c) => `${c.table}.${c.column}`).join(', ')}`);
-      for (const c of d.columns) out.push(`      ${c.table}.${c.column}: source=${JSON.stringify(c.source)} target=${JSON.stringify(c.target)}`);
+      for (const c of d.columns)
+        out.push(`      ${c.table}.${c.column}: source=${JSON.stringify(c.source)} target=${JSON.stringify(c.target)}`);
     }
   }
   return out;
@@ -84,7 +111,10 @@ function differenceLines(differences: VerifyReport['differences']): string[] {
 function caveats(r: VerifyReport): string[] {
   const out: string[] = [];
   if (!r.complete) out.push('stopped early by a budget (--max-differences, --max-seconds) or SIGINT: exit code bit 4');
-  if (!r.exhaustive) out.push(`not every row compared (--mode ${r.mode}): exit code bit 8; --mode full or --mode checksum compares every row`);
+  if (!r.exhaustive)
+    out.push(
+      `not every row compared (--mode ${r.mode}): exit code bit 8; --mode full or --mode checksum compares every row`,
+    );
   return out;
 }
 
@@ -96,35 +126,107 @@ function caveats(r: VerifyReport): string[] {
  */
 export function formatReport(r: VerifyReport): string {
   if (r.mode === 'full') {
-    const text = formatVerifyReport({ entities: r.entities as EntityVerifyResult[], differences: r.differences, ok: r.ok, complete: r.complete, headline: r.headline });
+    const text = formatVerifyReport({
+      entities: r.entities as EntityVerifyResult[],
+      differences: r.differences,
+      ok: r.ok,
+      complete: r.complete,
+      headline: r.headline,
+    });
     return [text, ...caveats(r)].join('\n');
   }
   const out: string[] = [];
   if (r.mode === 'checksum') {
     const rows = (r.entities as EntityChecksumResult[]).map((e) => [
-      e.entity, num(e.sourceRows), num(e.targetRows), num(e.segments), num(e.differingSegments), num(e.missing), num(e.extra), num(e.different), parityCell(e), `${e.seconds.toFixed(1)}s`,
+      e.entity,
+      num(e.sourceRows),
+      num(e.targetRows),
+      num(e.segments),
+      num(e.differingSegments),
+      num(e.missing),
+      num(e.extra),
+      num(e.different),
+      parityCell(e),
+      `${e.seconds.toFixed(1)}s`,
       `${e.pushdown.source}/${[...new Set(Object.values(e.pushdown.targets))].join('+')}${e.complete ? '' : ' partial'}`,
     ]);
-    out.push(...table(['entity', 'source rows', 'target rows', 'segments', 'diff segments', 'missing', 'extra', 'different', 'parity', 'time', 'source/target'], rows));
+    out.push(
+      ...table(
+        [
+          'entity',
+          'source rows',
+          'target rows',
+          'segments',
+          'diff segments',
+          'missing',
+          'extra',
+          'different',
+          'parity',
+          'time',
+          'source/target',
+        ],
+        rows,
+      ),
+    );
     const notes = (r.entities as EntityChecksumResult[]).flatMap((e) => [
       ...e.notes.map((n) => `  ${e.entity}: ${n}`),
-      ...(e.transient ? [`  ${e.entity}: ${e.transient} range(s) differed by checksum but matched row by row (changed while verifying)`] : []),
+      ...(e.transient
+        ? [
+            `  ${e.entity}: ${e.transient} range(s) differed by checksum but matched row by row (changed while verifying)`,
+          ]
+        : []),
     ]);
     if (notes.length) out.push('', 'notes:', ...notes);
   } else if (r.mode === 'sample') {
     const rows = (r.entities as EntitySampleResult[]).map((e) => [
-      e.entity, num(e.sourceRows), num(e.sampled), num(e.sampledTarget), num(e.missing), num(e.extra), num(e.different), formatParity(e.parity), `≥ ${floorPercent(e.parityLowerBound)} %`, `${e.seconds.toFixed(1)}s`,
+      e.entity,
+      num(e.sourceRows),
+      num(e.sampled),
+      num(e.sampledTarget),
+      num(e.missing),
+      num(e.extra),
+      num(e.different),
+      formatParity(e.parity),
+      `≥ ${floorPercent(e.parityLowerBound)} %`,
+      `${e.seconds.toFixed(1)}s`,
     ]);
-    out.push(...table(['entity', 'source rows', 'sampled', 'target sampled', 'missing', 'extra', 'different', 'sample parity', 'parity (95% conf.)', 'time'], rows));
+    out.push(
+      ...table(
+        [
+          'entity',
+          'source rows',
+          'sampled',
+          'target sampled',
+          'missing',
+          'extra',
+          'different',
+          'sample parity',
+          'parity (95% conf.)',
+          'time',
+        ],
+        rows,
+      ),
+    );
   } else {
-    const rows = (r.entities as EntityQuickResult[]).map((e) => [e.entity, num(e.sourceRows), num(e.targetRows), num(e.aggregates), num(e.differing.length), `${e.seconds.toFixed(1)}s`]);
+    const rows = (r.entities as EntityQuickResult[]).map((e) => [
+      e.entity,
+      num(e.sourceRows),
+      num(e.targetRows),
+      num(e.aggregates),
+      num(e.differing.length),
+      `${e.seconds.toFixed(1)}s`,
+    ]);
     out.push(...table(['entity', 'source rows', 'target rows', 'aggregates', 'differing', 'time'], rows));
     if (r.aggregates.length) {
       out.push('', 'differing aggregates:');
-      for (const a of r.aggregates) out.push(`  ${a.entity} ${a.table}.${a.column} ${a.aggregate}: source=${JSON.stringify(a.source)} target=${JSON.stringify(a.target)}`);
+      for (const a of r.aggregates)
+        out.push(
+          `  ${a.entity} ${a.table}.${a.column} ${a.aggregate}: source=${JSON.stringify(a.source)} target=${JSON.stringify(a.target)}`,
+        );
     }
     const skipped = (r.entities as EntityQuickResult[]).filter((e) => e.skipped.length);
-    if (skipped.length) out.push('', 'not aggregated:', ...skipped.map((e) => `  ${e.entity}: ${e.skipped.join(', ')}`));
+    if (skipped.length)
+      out.push('', 'not aggregated:', ...skipped.map((e) => `  ${e.entity}: ${e.skipped.join(', ')}`));
   }
   out.push(...differenceLines(r.differences), '', r.headline, ...caveats(r));
   return out.join('\n');
@@ -139,10 +241,14 @@ export function formatCycle(c: CycleReport): string {
   const parts = c.pass.entities.map((e) => {
     const m = c.mismatches[e.entity];
     const recent = c.recent[e.entity];
-    const state = e.mode === 'quick' ? 'parity -'
-      : e.mode === 'sample' ? `sample parity ≥ ${floorPercent(e.parityLowerBound)} % (95 % confidence)`
-      : e.complete ? `parity ${formatParity(e.parity)}`
-      : `partial: compared ${num(e.sourceRows)} rows, ${num(e.missing + e.extra + e.different)} differences so far`;
+    const state =
+      e.mode === 'quick'
+        ? 'parity -'
+        : e.mode === 'sample'
+          ? `sample parity ≥ ${floorPercent(e.parityLowerBound)} % (95 % confidence)`
+          : e.complete
+            ? `parity ${formatParity(e.parity)}`
+            : `partial: compared ${num(e.sourceRows)} rows, ${num(e.missing + e.extra + e.different)} differences so far`;
     const o = c.origins?.[e.entity];
     // who found the open ones, when shadow reads found some
     const by = o?.shadow ? ` (open: verify ${o.verify}, shadow ${o.shadow})` : '';

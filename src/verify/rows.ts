@@ -19,7 +19,12 @@ const BATCH = 500;
  * columns. Returns, per canonical key, the difference or null when the key matches (absent on both sides
  * included). Used by samples, continuous rechecks and repair. Throws what the stores throw.
  */
-export async function compareKeysNow(source: Store, target: Store, e: ResolvedEntity, keys: KeyToCheck[]): Promise<Map<string, KeyDifference | null>> {
+export async function compareKeysNow(
+  source: Store,
+  target: Store,
+  e: ResolvedEntity,
+  keys: KeyToCheck[],
+): Promise<Map<string, KeyDifference | null>> {
   const out = new Map<string, KeyDifference | null>();
   const readers = targetReaders(e);
   const unique = [...new Map(keys.map((k) => [k.key, k])).values()];
@@ -27,23 +32,50 @@ export async function compareKeysNow(source: Store, target: Store, e: ResolvedEn
     const batch = unique.slice(i, i + BATCH);
     const raw = batch.map((k) => k.keyValues);
     const sourceRows = await readSourceRows(source, e, raw);
-    const mapped = new Map(sourceRows.map((r) => {
-      const m = mapRow(e, r);
-      return [m.key, m] as const;
-    }));
+    const mapped = new Map(
+      sourceRows.map((r) => {
+        const m = mapRow(e, r);
+        return [m.key, m] as const;
+      }),
+    );
     const perTable: Map<string, Row>[] = [];
     for (const tr of readers) {
       const w = keysWhere(target, tr.t.keyColumns, raw);
-      const rows = await target.query<Row>(`SELECT ${tr.columns.map((c) => target.sql.ident(c)).join(', ')} FROM ${target.sql.table(tr.t.table.name)} WHERE ${w.sql}`, w.params);
-      perTable.push(new Map(rows.map((r) => [canonicalKey(tr.keyInfo, tr.t.keyColumns.map((c) => r[c])), r])));
+      const rows = await target.query<Row>(
+        `SELECT ${tr.columns.map((c) => target.sql.ident(c)).join(', ')} FROM ${target.sql.table(tr.t.table.name)} WHERE ${w.sql}`,
+        w.params,
+      );
+      perTable.push(
+        new Map(
+          rows.map((r) => [
+            canonicalKey(
+              tr.keyInfo,
+              tr.t.keyColumns.map((c) => r[c]),
+            ),
+            r,
+          ]),
+        ),
+      );
     }
-    for (const k of batch) out.set(k.key, compareKey(e, k.key, mapped.get(k.key) ?? null, perTable.map((m) => m.get(k.key))));
+    for (const k of batch)
+      out.set(
+        k.key,
+        compareKey(
+          e,
+          k.key,
+          mapped.get(k.key) ?? null,
+          perTable.map((m) => m.get(k.key)),
+        ),
+      );
   }
   return out;
 }
 
 /** The canonical key string of raw key values (as the version ledger and verify write it). */
-export function canonicalKey(columns: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'>[], values: unknown[]): string {
+export function canonicalKey(
+  columns: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'>[],
+  values: unknown[],
+): string {
   return JSON.stringify(values.map((v, i) => canonText(v, columns[i]!)));
 }
 
@@ -57,11 +89,15 @@ export function rawKeyFromCanonical(key: string, columns: Pick<ColumnInfo, 'cate
   return values.map((v, i) => {
     if (v === null) return null;
     switch (columns[i]?.category) {
-      case 'binary': return Buffer.from(v, 'hex');
+      case 'binary':
+        return Buffer.from(v, 'hex');
       case 'timestamp':
-      case 'timestamptz': return v.replace('T', ' ').replace(/Z$/, '');
-      case 'boolean': return v === 'true';
-      default: return v;
+      case 'timestamptz':
+        return v.replace('T', ' ').replace(/Z$/, '');
+      case 'boolean':
+        return v === 'true';
+      default:
+        return v;
     }
   });
 }

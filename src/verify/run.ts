@@ -52,10 +52,15 @@ export interface VerifyOptions {
 }
 
 /** One entity's row of the report; its fields depend on the tier. */
-export type EntityReport = (RangeVerifyResult & { mode: 'full' }) | EntityChecksumResult | EntityQuickResult | EntitySampleResult;
+export type EntityReport =
+  | (RangeVerifyResult & { mode: 'full' })
+  | EntityChecksumResult
+  | EntityQuickResult
+  | EntitySampleResult;
 
 /**
- * What `tandem verify` prints (`--json`) and exits with: one verification run. The {@link Assessment} fields (`exhaustive`, `compared`, `rowsTotal`, `differenceCount`,
+ * What `tandem verify` prints (`--json`) and exits with: one verification run. The {@link Assessment} fields
+ * (`exhaustive`, `compared`, `rowsTotal`, `differenceCount`,
  * `headline`, `parityLowerBound`) state what was proven; "match" only when exhaustive, complete and equal.
  */
 export interface VerifyReport extends Assessment {
@@ -78,7 +83,11 @@ export interface VerifyReport extends Assessment {
  * over everything by an exhaustive mode. A report without `exhaustive` counts as not exhaustive.
  */
 export function exitCodeOf(r: Pick<VerifyReport, 'ok' | 'complete'> & { exhaustive?: boolean }): number {
-  return (r.ok ? 0 : EXIT_BITS.differences) | (r.complete ? 0 : EXIT_BITS.partial) | (r.exhaustive === true ? 0 : EXIT_BITS.notExhaustive);
+  return (
+    (r.ok ? 0 : EXIT_BITS.differences) |
+    (r.complete ? 0 : EXIT_BITS.partial) |
+    (r.exhaustive === true ? 0 : EXIT_BITS.notExhaustive)
+  );
 }
 
 /** Source rows per entity (`count(*)`), for the partial headline and the progress line. */
@@ -99,16 +108,44 @@ async function countSourceRows(source: Store, entities: ResolvedEntity[]): Promi
  * the end (a sample, aggregates or a partial pass prove no parity). Writes nothing.
  * Throws what the stores throw (`TANDEM_ERR_STORE_*`, `TANDEM_ERR_MAPPING_INVALID`).
  */
-export async function runVerify(source: Store, target: Store, entities: ResolvedEntity[], o: VerifyOptions): Promise<VerifyReport> {
+export async function runVerify(
+  source: Store,
+  target: Store,
+  entities: ResolvedEntity[],
+  o: VerifyOptions,
+): Promise<VerifyReport> {
   const started = performance.now();
-  const deadline = () => (o.maxSeconds !== undefined && (performance.now() - started) / 1000 >= o.maxSeconds) || (o.signal?.aborted ?? false);
+  const deadline = () =>
+    (o.maxSeconds !== undefined && (performance.now() - started) / 1000 >= o.maxSeconds) ||
+    (o.signal?.aborted ?? false);
   const totals = isExhaustive(o.mode) ? await countSourceRows(source, entities) : null;
-  const progress = o.onProgress && totals ? (entity: string, compared: number, done: boolean) => o.onProgress!({ entity, compared, total: Math.max(totals.get(entity) ?? 0, compared), done }) : undefined;
-  let report: Omit<VerifyReport, 'exitCode' | 'exhaustive' | 'compared' | 'rowsTotal' | 'differenceCount' | 'headline' | 'parityLowerBound'>;
+  const progress =
+    o.onProgress && totals
+      ? (entity: string, compared: number, done: boolean) =>
+          o.onProgress!({ entity, compared, total: Math.max(totals.get(entity) ?? 0, compared), done })
+      : undefined;
+  let report: Omit<
+    VerifyReport,
+    'exitCode' | 'exhaustive' | 'compared' | 'rowsTotal' | 'differenceCount' | 'headline' | 'parityLowerBound'
+  >;
   switch (o.mode) {
     case 'full': {
-      const r = await verifyEntities(source, target, entities, { pageRows: o.pageRows, maxReportedDifferences: o.maxReportedDifferences, maxDifferences: o.maxDifferences, shouldStop: deadline, onDifference: o.onDifference, onProgress: progress });
-      report = { mode: 'full', entities: r.entities.map((e) => ({ ...e, mode: 'full' as const })), differences: r.differences, aggregates: [], ok: r.ok, complete: r.complete };
+      const r = await verifyEntities(source, target, entities, {
+        pageRows: o.pageRows,
+        maxReportedDifferences: o.maxReportedDifferences,
+        maxDifferences: o.maxDifferences,
+        shouldStop: deadline,
+        onDifference: o.onDifference,
+        onProgress: progress,
+      });
+      report = {
+        mode: 'full',
+        entities: r.entities.map((e) => ({ ...e, mode: 'full' as const })),
+        differences: r.differences,
+        aggregates: [],
+        ok: r.ok,
+        complete: r.complete,
+      };
       break;
     }
     case 'checksum': {
@@ -124,7 +161,14 @@ export async function runVerify(source: Store, target: Store, entities: Resolved
         onDifference: o.onDifference,
         onProgress: progress,
       });
-      report = { mode: 'checksum', entities: r.entities, differences: r.differences, aggregates: [], ok: r.ok, complete: r.complete };
+      report = {
+        mode: 'checksum',
+        entities: r.entities,
+        differences: r.differences,
+        aggregates: [],
+        ok: r.ok,
+        complete: r.complete,
+      };
       break;
     }
     case 'sample': {
@@ -137,13 +181,27 @@ export async function runVerify(source: Store, target: Store, entities: Resolved
       };
       const stop = () => deadline() || (o.maxDifferences !== undefined && found >= o.maxDifferences);
       const r = await sampleEntities(source, target, entities, o.sampleSize ?? 1000, note, stop);
-      report = { mode: 'sample', entities: r.entities, differences, aggregates: [], ok: r.entities.every((e) => e.missing + e.extra + e.different === 0), complete: r.complete && r.entities.length === entities.length };
+      report = {
+        mode: 'sample',
+        entities: r.entities,
+        differences,
+        aggregates: [],
+        ok: r.entities.every((e) => e.missing + e.extra + e.different === 0),
+        complete: r.complete && r.entities.length === entities.length,
+      };
       break;
     }
     case 'quick': {
       const r = await quickEntities(source, target, entities, deadline);
       const aggregates = r.entities.flatMap((e) => e.differing);
-      report = { mode: 'quick', entities: r.entities, differences: [], aggregates, ok: aggregates.length === 0, complete: r.complete };
+      report = {
+        mode: 'quick',
+        entities: r.entities,
+        differences: [],
+        aggregates,
+        ok: aggregates.length === 0,
+        complete: r.complete,
+      };
       break;
     }
   }

@@ -56,7 +56,14 @@ export function wilsonUpper(k: number, n: number, z = 1.96): number {
 }
 
 /** Runs the sample tier with `size` source keys per entity. Throws what the stores throw. */
-export async function sampleEntities(source: Store, target: Store, entities: ResolvedEntity[], size: number, note: DifferenceSink, shouldStop: () => boolean = () => false): Promise<{ entities: EntitySampleResult[]; complete: boolean }> {
+export async function sampleEntities(
+  source: Store,
+  target: Store,
+  entities: ResolvedEntity[],
+  size: number,
+  note: DifferenceSink,
+  shouldStop: () => boolean = () => false,
+): Promise<{ entities: EntitySampleResult[]; complete: boolean }> {
   const out: EntitySampleResult[] = [];
   let complete = true;
   for (const e of entities) {
@@ -67,13 +74,17 @@ export async function sampleEntities(source: Store, target: Store, entities: Res
     const started = performance.now();
     const keyCols = e.key.map((k) => source.sql.ident(k)).join(', ');
     const [count] = await source.query<Row>(`SELECT count(*) AS n FROM ${source.sql.table(e.source.name)}`);
-    const keys = await source.query<Row>(`SELECT ${keyCols} FROM ${source.sql.table(e.source.name)} ORDER BY ${randomOrder(source)} LIMIT ${Math.max(1, Math.floor(size))}`);
+    const keys = await source.query<Row>(
+      `SELECT ${keyCols} FROM ${source.sql.table(e.source.name)} ORDER BY ${randomOrder(source)} LIMIT ${Math.max(1, Math.floor(size))}`,
+    );
     const toCheck = keys.map((r) => {
       const kv = e.key.map((k) => r[k]);
       return { key: canonicalKey(e.keyColumns, kv), keyValues: kv };
     });
     const res = await compareKeysNow(source, target, e, toCheck);
-    let missing = 0, different = 0, extra = 0;
+    let missing = 0,
+      different = 0,
+      extra = 0;
     for (const k of toCheck) {
       const d = res.get(k.key);
       if (!d) continue;
@@ -85,14 +96,21 @@ export async function sampleEntities(source: Store, target: Store, entities: Res
     let sampledTarget = 0;
     const perTarget = Math.max(1, Math.ceil(size / 10));
     for (const t of e.targets) {
-      const tk = await target.query<Row>(`SELECT ${t.keyColumns.map((k) => target.sql.ident(k)).join(', ')} FROM ${target.sql.table(t.table.name)} ORDER BY ${randomOrder(target)} LIMIT ${perTarget}`);
+      const tk = await target.query<Row>(
+        `SELECT ${t.keyColumns.map((k) => target.sql.ident(k)).join(', ')} FROM ${target.sql.table(t.table.name)} ORDER BY ${randomOrder(target)} LIMIT ${perTarget}`,
+      );
       const info = t.keyColumns.map((k) => t.table.columns.find((c) => c.name === k)!);
       const checks = tk.map((r) => {
         const kv = t.keyColumns.map((k) => r[k]);
         return { key: canonicalKey(info, kv), keyValues: kv };
       });
       sampledTarget += checks.length;
-      const r2 = await compareKeysNow(source, target, e, checks.filter((c) => !res.has(c.key)));
+      const r2 = await compareKeysNow(
+        source,
+        target,
+        e,
+        checks.filter((c) => !res.has(c.key)),
+      );
       for (const c of checks) {
         const d = r2.get(c.key);
         if (d?.kind === 'extra') {
@@ -105,11 +123,20 @@ export async function sampleEntities(source: Store, target: Store, entities: Res
     const matched = sampled - missing - different;
     const lower = parityLowerBound(sampled, missing + different);
     out.push({
-      entity: e.name, mode: 'sample', sourceRows: Number(count?.n ?? 0), sampled, sampledTarget, matched, missing, extra, different,
+      entity: e.name,
+      mode: 'sample',
+      sourceRows: Number(count?.n ?? 0),
+      sampled,
+      sampledTarget,
+      matched,
+      missing,
+      extra,
+      different,
       parity: sampled === 0 ? 100 : (matched / sampled) * 100,
       parityLowerBound: lower,
       mismatchUpper95: 100 - lower,
-      seconds: (performance.now() - started) / 1000, complete: true,
+      seconds: (performance.now() - started) / 1000,
+      complete: true,
     });
   }
   return { entities: out, complete };

@@ -55,7 +55,8 @@ export class Peekable<T> {
  */
 export function compareKeys(a: (string | null)[], b: (string | null)[], categories: TypeCategory[]): number {
   for (let i = 0; i < a.length; i++) {
-    const x = a[i]!, y = b[i]!;
+    const x = a[i]!,
+      y = b[i]!;
     if (x === y) continue;
     if (x === null) return -1;
     if (y === null) return 1;

@@ -80,7 +80,14 @@ export async function verifyEntities(
   source: Store,
   target: Store,
   entities: ResolvedEntity[],
-  opts: { pageRows: number; maxReportedDifferences: number; maxDifferences?: number; shouldStop?: () => boolean; onDifference?: DifferenceSink; onProgress?: (entity: string, compared: number, done: boolean) => void },
+  opts: {
+    pageRows: number;
+    maxReportedDifferences: number;
+    maxDifferences?: number;
+    shouldStop?: () => boolean;
+    onDifference?: DifferenceSink;
+    onProgress?: (entity: string, compared: number, done: boolean) => void;
+  },
 ): Promise<Omit<VerifyResult, 'entities'> & { complete: boolean; entities: RangeVerifyResult[] }> {
   const differences: KeyDifference[] = [];
   let found = 0;
@@ -89,7 +96,8 @@ export async function verifyEntities(
     if (differences.length < opts.maxReportedDifferences) differences.push(d);
     opts.onDifference?.(d, kv);
   };
-  const stop = () => (opts.maxDifferences !== undefined && found >= opts.maxDifferences) || (opts.shouldStop?.() ?? false);
+  const stop = () =>
+    (opts.maxDifferences !== undefined && found >= opts.maxDifferences) || (opts.shouldStop?.() ?? false);
   const results: RangeVerifyResult[] = [];
   let complete = true;
   for (const e of entities) {
@@ -97,12 +105,20 @@ export async function verifyEntities(
       complete = false;
       break;
     }
-    const r = await verifyEntity(source, target, e, opts.pageRows, note, { shouldStop: stop, onProgress: opts.onProgress && ((n) => opts.onProgress!(e.name, n, false)) });
+    const r = await verifyEntity(source, target, e, opts.pageRows, note, {
+      shouldStop: stop,
+      onProgress: opts.onProgress && ((n) => opts.onProgress!(e.name, n, false)),
+    });
     opts.onProgress?.(e.name, r.sourceRows, r.complete);
     results.push(r);
     if (!r.complete) complete = false;
   }
-  return { entities: results, differences, ok: results.every((r) => r.missing === 0 && r.extra === 0 && r.different === 0), complete };
+  return {
+    entities: results,
+    differences,
+    ok: results.every((r) => r.missing === 0 && r.extra === 0 && r.different === 0),
+    complete,
+  };
 }
 
 /** A target table of an entity as verify reads it: key columns with their metadata, columns read. */
@@ -127,8 +143,14 @@ export function targetReaders(e: ResolvedEntity): TargetReader[] {
  * The canonical compare of the full verify, shared by checksum bisection, samples, continuous rechecks and
  * repair's dry run.
  */
-export function compareKey(e: ResolvedEntity, key: string, m: MappedRow | null, targetRows: (Row | undefined)[]): KeyDifference | null {
-  const shown = (table: string, c: ColumnInfo, v: string | null) => (e.sensitive.has(c.name) || e.sensitive.has(`${table}.${c.name}`) ? (v === null ? null : REDACTED) : clip(v));
+export function compareKey(
+  e: ResolvedEntity,
+  key: string,
+  m: MappedRow | null,
+  targetRows: (Row | undefined)[],
+): KeyDifference | null {
+  const shown = (table: string, c: ColumnInfo, v: string | null) =>
+    e.sensitive.has(c.name) || e.sensitive.has(`${table}.${c.name}`) ? (v === null ? null : REDACTED) : clip(v);
   if (!m) return targetRows.some((r) => r) ? { entity: e.name, key, kind: 'extra', columns: [] } : null;
   const diffs: ColumnDifference[] = [];
   let absent = 0;
@@ -142,7 +164,13 @@ export function compareKey(e: ResolvedEntity, key: string, m: MappedRow | null, 
     t.columns.forEach((c, ci) => {
       const want = canon(m.values[ti]![ci], c);
       const got = canon(r[c.name], c);
-      if (want !== got) diffs.push({ table: t.table.name, column: c.name, source: shown(t.table.name, c, want), target: shown(t.table.name, c, got) });
+      if (want !== got)
+        diffs.push({
+          table: t.table.name,
+          column: c.name,
+          source: shown(t.table.name, c, want),
+          target: shown(t.table.name, c, got),
+        });
     });
   });
   if (absent === e.targets.length) return { entity: e.name, key, kind: 'missing', columns: [] };
@@ -154,19 +182,46 @@ export function compareKey(e: ResolvedEntity, key: string, m: MappedRow | null, 
  * target tables streamed alongside in the same byte order, every key classified as matched, missing, extra or
  * different (see {@link compareKey}). Differences go to `note`.
  */
-export async function verifyEntity(source: Store, target: Store, e: ResolvedEntity, pageRows: number, note: DifferenceSink, range: RangeOptions = {}): Promise<RangeVerifyResult> {
+export async function verifyEntity(
+  source: Store,
+  target: Store,
+  e: ResolvedEntity,
+  pageRows: number,
+  note: DifferenceSink,
+  range: RangeOptions = {},
+): Promise<RangeVerifyResult> {
   const started = performance.now();
   const keyCats = e.keyColumns.map((c) => c.category);
   const bounds = { after: range.after ?? null, upTo: range.upTo ?? null };
-  const sourceRows = keysetStream(source, { table: e.source.name, columns: e.readColumns, key: e.key, keyCategories: keyCats }, pageRows, bounds);
+  const sourceRows = keysetStream(
+    source,
+    { table: e.source.name, columns: e.readColumns, key: e.key, keyCategories: keyCats },
+    pageRows,
+    bounds,
+  );
   const targets = targetReaders(e).map((tr) => ({
     ...tr,
-    cursor: new Peekable(keysetStream(target, { table: tr.t.table.name, columns: tr.columns, key: tr.t.keyColumns, keyCategories: tr.keyInfo.map((c) => c.category) }, pageRows, bounds)[Symbol.asyncIterator]()),
+    cursor: new Peekable(
+      keysetStream(
+        target,
+        {
+          table: tr.t.table.name,
+          columns: tr.columns,
+          key: tr.t.keyColumns,
+          keyCategories: tr.keyInfo.map((c) => c.category),
+        },
+        pageRows,
+        bounds,
+      )[Symbol.asyncIterator](),
+    ),
     rows: 0,
     extra: 0,
   }));
   const tkey = (tg: (typeof targets)[number], r: Row) => tg.keyInfo.map((c) => canon(r[c.name], c));
-  let n = 0, matched = 0, missing = 0, different = 0;
+  let n = 0,
+    matched = 0,
+    missing = 0,
+    different = 0;
   let complete = true;
 
   const drainExtraBefore = async (tg: (typeof targets)[number], skey: (string | null)[] | null) => {
@@ -178,7 +233,10 @@ export async function verifyEntity(source: Store, target: Store, e: ResolvedEnti
       await tg.cursor.next();
       tg.rows++;
       tg.extra++;
-      note({ entity: e.name, key: JSON.stringify(k), kind: 'extra', columns: [] }, tg.t.keyColumns.map((c) => r[c]));
+      note(
+        { entity: e.name, key: JSON.stringify(k), kind: 'extra', columns: [] },
+        tg.t.keyColumns.map((c) => r[c]),
+      );
     }
   };
 

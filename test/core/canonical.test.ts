@@ -46,7 +46,18 @@ describe('canonical encoding', () => {
   });
 
   it('never rolls an impossible date over; infinity, NaN and the zero date are exact specials', () => {
-    for (const v of ['2020-02-30', '2020-02-30 00:00:00', '2020-13-01', '2020-00-10', '2020-01-00', '2021-02-29', '0000-02-29', '2020-01-01 24:00:00', '2020-01-01 23:59:60', '0000-00-00 12:00:00']) {
+    for (const v of [
+      '2020-02-30',
+      '2020-02-30 00:00:00',
+      '2020-13-01',
+      '2020-00-10',
+      '2020-01-00',
+      '2021-02-29',
+      '0000-02-29',
+      '2020-01-01 24:00:00',
+      '2020-01-01 23:59:60',
+      '0000-00-00 12:00:00',
+    ]) {
       expect(() => canonicalTimestamp(v), v).toThrow(TypeError);
       if (v.length === 10) expect(() => canonicalize(v, c('date')), v).toThrow(TypeError);
     }
@@ -73,8 +84,12 @@ describe('canonical encoding', () => {
     expect(canonicalize('7:05:09', c('time'))).toBe('07:05:09.000000');
     expect(canonicalize(Buffer.from([0, 255, 16]), c('binary'))).toBe('00ff10');
     expect(canonicalize('\\x00FF10', c('binary'))).toBe('00ff10');
-    expect(canonicalize('A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', c('uuid'))).toBe('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');
-    expect(canonicalize('{"b": 1, "a": [1, {"d": null, "c": "x"}]}', c('json'))).toBe('{"a":[1,{"c":"x","d":null}],"b":1}');
+    expect(canonicalize('A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', c('uuid'))).toBe(
+      'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+    );
+    expect(canonicalize('{"b": 1, "a": [1, {"d": null, "c": "x"}]}', c('json'))).toBe(
+      '{"a":[1,{"c":"x","d":null}],"b":1}',
+    );
     expect(canonicalJson({ b: 2, a: 1 })).toBe(canonicalJson(JSON.parse('{"a":1,"b":2}')));
   });
 
@@ -94,6 +109,9 @@ describe('naming', () => {
     expect(snakeCase('already_snake')).toBe('already_snake');
   });
   it('builds column maps with overrides', () => {
-    expect(renameColumns(['AlbumId', 'Title', 'Secret'], snakeCase, { Title: 'name', Secret: null })).toEqual({ album_id: 'AlbumId', name: 'Title' });
+    expect(renameColumns(['AlbumId', 'Title', 'Secret'], snakeCase, { Title: 'name', Secret: null })).toEqual({
+      album_id: 'AlbumId',
+      name: 'Title',
+    });
   });
 });

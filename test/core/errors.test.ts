@@ -16,7 +16,13 @@ describe('error catalogue', () => {
   it('keeps passwords out of URLs in messages', () => {
     expect(redactUrl('postgres://u:p%40ss@h:5432/db')).toBe('postgres://u:***@h:5432/db');
     expect(redactUrl('mysql://root@h/db')).toBe('mysql://root@h/db');
-    const e = (() => { try { parseStoreUrl('oracle://u:hunter2@h/db'); } catch (x) { return x as TandemError; } })();
+    const e = (() => {
+      try {
+        parseStoreUrl('oracle://u:hunter2@h/db');
+      } catch (x) {
+        return x as TandemError;
+      }
+    })();
     expect(e?.code).toBe('TANDEM_ERR_URL_SCHEME');
     expect(e?.message).not.toContain('hunter2');
   });
@@ -26,6 +32,7 @@ describe('error catalogue', () => {
     expect(parseStoreUrl('mariadb://h/db').dialect).toBe('mysql');
     expect(parseStoreUrl('sqlite:./a.db')).toMatchObject({ dialect: 'sqlite', path: './a.db' });
     expect(parseStoreUrl('pglite:memory')).toMatchObject({ dialect: 'pglite', path: 'memory' });
-    for (const bad of ['', 'postgres://h', 'sqlite:', 'nourl']) expect(() => parseStoreUrl(bad)).toThrow(/TANDEM_ERR_URL_INVALID|store URL/);
+    for (const bad of ['', 'postgres://h', 'sqlite:', 'nourl'])
+      expect(() => parseStoreUrl(bad)).toThrow(/TANDEM_ERR_URL_INVALID|store URL/);
   });
 });

@@ -39,9 +39,13 @@ describe('archive of a MariaDB legacy store', () => {
 
   /** The legacy database's tables and their contents' checksums: archive must leave them as they are. */
   async function legacySnapshot(): Promise<unknown> {
-    const [tables] = await app.query<mysql.RowDataPacket[]>(`SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY 1`);
+    const [tables] = await app.query<mysql.RowDataPacket[]>(
+      `SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY 1`,
+    );
     const [sums] = await app.query<mysql.RowDataPacket[]>('CHECKSUM TABLE orgs, users, memberships EXTENDED');
-    const [triggers] = await app.query<mysql.RowDataPacket[]>(`SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()`);
+    const [triggers] = await app.query<mysql.RowDataPacket[]>(
+      `SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()`,
+    );
     return { tables, sums, triggers };
   }
 
@@ -60,7 +64,7 @@ describe('archive of a MariaDB legacy store', () => {
     rmSync(base, { recursive: true, force: true });
   });
 
-  it('writes one gzip\'d NDJSON file per table and a manifest, writing nothing to legacy', async () => {
+  it("writes one gzip'd NDJSON file per table and a manifest, writing nothing to legacy", async () => {
     const before = await legacySnapshot();
     const r = await runCli(['archive', '--out', out, '--page-rows', '64', '--config', cfg]);
     expect(r.code).toBe(0);
@@ -78,7 +82,12 @@ describe('archive of a MariaDB legacy store', () => {
       ['users', '02-users.ndjson.gz', 300, ['users']],
       ['memberships', '03-memberships.ndjson.gz', 100, ['memberships']],
     ]);
-    expect(readdirSync(out).sort()).toEqual(['01-orgs.ndjson.gz', '02-users.ndjson.gz', '03-memberships.ndjson.gz', MANIFEST_FILE]);
+    expect(readdirSync(out).sort()).toEqual([
+      '01-orgs.ndjson.gz',
+      '02-users.ndjson.gz',
+      '03-memberships.ndjson.gz',
+      MANIFEST_FILE,
+    ]);
     for (const t of manifest.tables) {
       const bytes = readFileSync(join(out, t.file));
       expect(t.bytes).toBe(bytes.length);
@@ -86,21 +95,46 @@ describe('archive of a MariaDB legacy store', () => {
       expect(t.checksum).toMatch(/^[0-9a-f]{16}$/);
     }
     // the rows are the table's, every column, in key order, in canonical text
-    const lines = gunzipSync(readFileSync(join(out, '02-users.ndjson.gz'))).toString('utf8').trimEnd().split('\n');
+    const lines = gunzipSync(readFileSync(join(out, '02-users.ndjson.gz')))
+      .toString('utf8')
+      .trimEnd()
+      .split('\n');
     const header = JSON.parse(lines[0]!);
-    expect(header.columns.map((c: { name: string }) => c.name)).toEqual(['id', 'org_id', 'email', 'first_name', 'last_name', 'bio', 'status', 'balance', 'password_hash', 'created_at', 'updated_at', 'version']);
+    expect(header.columns.map((c: { name: string }) => c.name)).toEqual([
+      'id',
+      'org_id',
+      'email',
+      'first_name',
+      'last_name',
+      'bio',
+      'status',
+      'balance',
+      'password_hash',
+      'created_at',
+      'updated_at',
+      'version',
+    ]);
     expect(lines.length).toBe(301);
-    const [rows] = await app.query<mysql.RowDataPacket[]>(`SELECT id, email, balance, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS created FROM users ORDER BY id LIMIT 2`);
+    const [rows] = await app.query<mysql.RowDataPacket[]>(
+      `SELECT id, email, balance, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS created FROM users ORDER BY id LIMIT 2`,
+    );
     for (const [i, row] of rows.entries()) {
       const values = JSON.parse(lines[i + 1]!);
-      expect([values[0], values[2], values[7], values[9]]).toEqual([String(row.id), row.email, row.balance, row.created]);
+      expect([values[0], values[2], values[7], values[9]]).toEqual([
+        String(row.id),
+        row.email,
+        row.balance,
+        row.created,
+      ]);
     }
   });
 
   it('verifies against the manifest and the live tables; refuses a folder that is not empty without --force', async () => {
     const r = await runCli(['archive', 'verify', out, '--config', cfg]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/ok\s+users\s+02-users\.ndjson\.gz\s+300 rows\s+checksum [0-9a-f]{16}\s+\(file ✓, live table ✓\)/);
+    expect(r.stdout).toMatch(
+      /ok\s+users\s+02-users\.ndjson\.gz\s+300 rows\s+checksum [0-9a-f]{16}\s+\(file ✓, live table ✓\)/,
+    );
     expect(r.stdout).toMatch(/archive verified: 3 table\(s\) match the manifest and the live tables/);
 
     const listing = readdirSync(out).sort();
@@ -136,7 +170,7 @@ describe('archive of a MariaDB legacy store', () => {
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('archive differs: users');
   });
 
-  it('detects one row changed inside a well-formed gzip, even with the manifest\'s sha256 and size fixed up', async () => {
+  it("detects one row changed inside a well-formed gzip, even with the manifest's sha256 and size fixed up", async () => {
     const dir = copy(out, base, 'row');
     const file = join(dir, '02-users.ndjson.gz');
     const lines = gunzipSync(readFileSync(file)).toString('utf8').split('\n');
@@ -159,7 +193,11 @@ describe('archive of a MariaDB legacy store', () => {
     writeFileSync(join(dir, MANIFEST_FILE), JSON.stringify(manifest));
     const second = await verifyArchive(dir);
     expect(second.ok).toBe(false);
-    expect(second.tables.find((t) => t.table === 'users')!.problems).toEqual([expect.stringMatching(/^checksum of the rows of 02-users\.ndjson\.gz is [0-9a-f]{16}, the manifest says [0-9a-f]{16}$/)]);
+    expect(second.tables.find((t) => t.table === 'users')!.problems).toEqual([
+      expect.stringMatching(
+        /^checksum of the rows of 02-users\.ndjson\.gz is [0-9a-f]{16}, the manifest says [0-9a-f]{16}$/,
+      ),
+    ]);
     expect(second.tables.filter((t) => t.problems.length).map((t) => t.table)).toEqual(['users']);
   });
 
@@ -173,7 +211,9 @@ describe('archive of a MariaDB legacy store', () => {
     await app.query(`UPDATE memberships SET role = 'owner' WHERE org_id = 1 LIMIT 1`);
     const r = await runCli(['archive', 'verify', out, '--config', cfg]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/DIFF\s+memberships\s+the live table's checksum is [0-9a-f]{16}, the archive's [0-9a-f]{16}/);
+    expect(r.stdout).toMatch(
+      /DIFF\s+memberships\s+the live table's checksum is [0-9a-f]{16}, the archive's [0-9a-f]{16}/,
+    );
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('archive differs: memberships');
     // the files alone still match their manifest
     const filesOnly = await runCli(['archive', 'verify', out, '--no-live', '--config', cfg]);
@@ -188,16 +228,31 @@ describe('archive of an SQLite legacy store', () => {
 
   beforeAll(async () => {
     const legacy = await openStore(`sqlite:${join(dir, 'legacy.db')}`);
-    await legacy.execute(`CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price NUMERIC, weight REAL, photo BLOB, note TEXT)`);
+    await legacy.execute(
+      `CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price NUMERIC, weight REAL, photo BLOB, note TEXT)`,
+    );
     for (let i = 1; i <= 250; i++) {
-      await legacy.execute(`INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)`, [i, `item ${i} | ~ ☃`, `${i}.50`, i / 3, Buffer.from([i % 256, 0, 255]), i % 7 ? null : '']);
+      await legacy.execute(`INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)`, [
+        i,
+        `item ${i} | ~ ☃`,
+        `${i}.50`,
+        i / 3,
+        Buffer.from([i % 256, 0, 255]),
+        i % 7 ? null : '',
+      ]);
     }
     await legacy.close();
     const next = await openStore(`sqlite:${join(dir, 'new.db')}`);
     await next.execute(`CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)`);
     await next.close();
     m = await openMigration(
-      { source: `sqlite:${join(dir, 'legacy.db')}`, target: `sqlite:${join(dir, 'new.db')}`, entities: { items: { table: 'items', key: 'id', targets: [{ table: 'items', columns: { id: 'id', name: 'name' } }] } } },
+      {
+        source: `sqlite:${join(dir, 'legacy.db')}`,
+        target: `sqlite:${join(dir, 'new.db')}`,
+        entities: {
+          items: { table: 'items', key: 'id', targets: [{ table: 'items', columns: { id: 'id', name: 'name' } }] },
+        },
+      },
       { log: quiet },
     );
   });
@@ -210,13 +265,20 @@ describe('archive of an SQLite legacy store', () => {
     const out = join(dir, 'archive');
     const manifest = await writeArchive(m, out, { pageRows: 40, tandemVersion: 'test' });
     expect(manifest.tables.map((t) => [t.table, t.rows])).toEqual([['items', 250]]);
-    const lines = gunzipSync(readFileSync(join(out, manifest.tables[0]!.file))).toString('utf8').trimEnd().split('\n');
+    const lines = gunzipSync(readFileSync(join(out, manifest.tables[0]!.file)))
+      .toString('utf8')
+      .trimEnd()
+      .split('\n');
     // NUMERIC affinity stored '7.50' as the number 7.5: the archive holds what SQLite holds
     expect(JSON.parse(lines[7]!)).toEqual(['7', 'item 7 | ~ ☃', '7.5', String(7 / 3), '0700ff', '']);
     expect(JSON.parse(lines[1]!)).toEqual(['1', 'item 1 | ~ ☃', '1.5', String(1 / 3), '0100ff', null]);
     const ok = await verifyArchive(out, { live: m.stores.legacy, pageRows: 33 });
     expect(ok).toMatchObject({ ok: true, live: true });
-    expect(ok.tables[0]).toMatchObject({ problems: [], file_rows: 250, live: { rows: 250, checksum: manifest.tables[0]!.checksum } });
+    expect(ok.tables[0]).toMatchObject({
+      problems: [],
+      file_rows: 250,
+      live: { rows: 250, checksum: manifest.tables[0]!.checksum },
+    });
 
     await expect(writeArchive(m, out)).rejects.toSatisfy((e) => isTandemError(e, 'ARCHIVE_DIR_NOT_EMPTY'));
     const file = join(out, manifest.tables[0]!.file);

@@ -56,8 +56,12 @@ describe('sequences and read-only on MariaDB → PostgreSQL', () => {
     await app.query(`
       CREATE TABLE accounts (id INT AUTO_INCREMENT PRIMARY KEY, email VARCHAR(100) NOT NULL, version INT NOT NULL DEFAULT 1);
       CREATE TABLE notes (id BIGINT AUTO_INCREMENT PRIMARY KEY, account_id INT NOT NULL, body TEXT);`);
-    await app.query('INSERT INTO accounts (email) VALUES ?', [Array.from({ length: 120 }, (_, i) => [`u${i}@example.com`])]);
-    await app.query('INSERT INTO notes (account_id, body) VALUES ?', [Array.from({ length: 40 }, (_, i) => [1 + (i % 120), `note ${i}`])]);
+    await app.query('INSERT INTO accounts (email) VALUES ?', [
+      Array.from({ length: 120 }, (_, i) => [`u${i}@example.com`]),
+    ]);
+    await app.query('INSERT INTO notes (account_id, body) VALUES ?', [
+      Array.from({ length: 40 }, (_, i) => [1 + (i % 120), `note ${i}`]),
+    ]);
     newApp = new pg.Client({ connectionString: tgt.url });
     await newApp.connect();
     await newApp.query(`
@@ -75,26 +79,52 @@ describe('sequences and read-only on MariaDB → PostgreSQL', () => {
     await tgt?.drop().catch(() => {});
   });
 
-  it('after a backfill the new side is left at 1; advancing makes the application\'s next insert succeed', async () => {
+  it("after a backfill the new side is left at 1; advancing makes the application's next insert succeed", async () => {
     // the bug this fixes: identity and serial were left at 1 by the copy
-    await expect(newApp.query(`INSERT INTO accounts (email) VALUES ('first@new')`)).rejects.toMatchObject({ code: '23505' });
+    await expect(newApp.query(`INSERT INTO accounts (email) VALUES ('first@new')`)).rejects.toMatchObject({
+      code: '23505',
+    });
 
     const dry = await runCli(['sequences', 'advance', '--dry-run', '--config', cfg]);
     expect(dry.stderr).toBe('');
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toMatch(/^sequences on new \(postgres:\/\/.*\): would advance 2 of 2 \(dry run: nothing changed\)/);
+    expect(dry.stdout).toMatch(
+      /^sequences on new \(postgres:\/\/.*\): would advance 2 of 2 \(dry run: nothing changed\)/,
+    );
     // the failed insert took value 1 of the identity's sequence
     expect(dry.stdout).toMatch(/accounts\.id\s+identity public\.accounts_id_seq\s+max 120\s+next 2 → 121/);
-    await expect(newApp.query(`INSERT INTO accounts (email) VALUES ('first@new')`)).rejects.toMatchObject({ code: '23505' });
+    await expect(newApp.query(`INSERT INTO accounts (email) VALUES ('first@new')`)).rejects.toMatchObject({
+      code: '23505',
+    });
 
     const r = await advanceSequences(m, 'new');
     expect(r.advanced).toBe(2);
     expect(r.entries).toEqual([
-      { table: 'accounts', column: 'id', kind: 'identity', sequence: 'public.accounts_id_seq', max: '120', from: '3', to: '121', changed: true },
-      { table: 'notes', column: 'id', kind: 'sequence', sequence: 'public.notes_id_seq', max: '40', from: '1', to: '41', changed: true },
+      {
+        table: 'accounts',
+        column: 'id',
+        kind: 'identity',
+        sequence: 'public.accounts_id_seq',
+        max: '120',
+        from: '3',
+        to: '121',
+        changed: true,
+      },
+      {
+        table: 'notes',
+        column: 'id',
+        kind: 'sequence',
+        sequence: 'public.notes_id_seq',
+        max: '40',
+        from: '1',
+        to: '41',
+        changed: true,
+      },
     ]);
     expect((await newApp.query(`INSERT INTO accounts (email) VALUES ('first@new') RETURNING id`)).rows[0].id).toBe(121);
-    expect((await newApp.query(`INSERT INTO notes (account_id, body) VALUES (1, 'n') RETURNING id`)).rows[0].id).toBe('41');
+    expect((await newApp.query(`INSERT INTO notes (account_id, body) VALUES (1, 'n') RETURNING id`)).rows[0].id).toBe(
+      '41',
+    );
 
     // the CLI run now finds nothing to do, and both runs were audited
     const again = await runCli(['sequences', 'advance', '--config', cfg]);
@@ -108,13 +138,18 @@ describe('sequences and read-only on MariaDB → PostgreSQL', () => {
   });
 
   it('advances legacy only after write cutover (rollback), never before', async () => {
-    await expect(advanceSequences(m, 'legacy', { margin: 100 })).rejects.toSatisfy((e) => isTandemError(e, 'LEGACY_WRITE_REFUSED') && /phase dual_write/.test((e as Error).message));
+    await expect(advanceSequences(m, 'legacy', { margin: 100 })).rejects.toSatisfy(
+      (e) => isTandemError(e, 'LEGACY_WRITE_REFUSED') && /phase dual_write/.test((e as Error).message),
+    );
     const cli = await runCli(['sequences', 'advance', '--side', 'legacy', '--config', cfg]);
     expect(cli.code).toBe(2);
     expect(cli.stderr).toMatch(/^TANDEM_ERR_LEGACY_WRITE_REFUSED: refused to advance the sequences of legacy tables/);
     // a dry run only reads: allowed in any phase
     const dry = await advanceSequences(m, 'legacy', { dryRun: true, margin: 100 });
-    expect(dry.entries.map((e) => [e.table, e.from, e.to, e.changed])).toEqual([['accounts', '121', '221', false], ['notes', '41', '141', false]]);
+    expect(dry.entries.map((e) => [e.table, e.from, e.to, e.changed])).toEqual([
+      ['accounts', '121', '221', false],
+      ['notes', '41', '141', false],
+    ]);
 
     await setPhase(m.stores.control, 'new_primary', { force: true });
     await m.readPhase();
@@ -122,25 +157,43 @@ describe('sequences and read-only on MariaDB → PostgreSQL', () => {
     // the margin leaves room above them
     await app.query(`INSERT INTO accounts (id, email) VALUES (150, 'from-new@example.com')`);
     const r = await advanceSequences(m, 'legacy', { margin: 100 });
-    expect(r.entries.find((e) => e.table === 'accounts')).toMatchObject({ kind: 'auto_increment', max: '150', from: '151', to: '251', changed: true });
-    const [res] = await app.query<mysql.ResultSetHeader>(`INSERT INTO accounts (email) VALUES ('after-rollback@example.com')`);
+    expect(r.entries.find((e) => e.table === 'accounts')).toMatchObject({
+      kind: 'auto_increment',
+      max: '150',
+      from: '151',
+      to: '251',
+      changed: true,
+    });
+    const [res] = await app.query<mysql.ResultSetHeader>(
+      `INSERT INTO accounts (email) VALUES ('after-rollback@example.com')`,
+    );
     expect(res.insertId).toBe(251);
     await setPhase(m.stores.control, 'dual_write', { force: true });
     await m.readPhase();
   });
 
-  it('makes the legacy tables refuse the application\'s writes only after write cutover, and undoes it', async () => {
+  it("makes the legacy tables refuse the application's writes only after write cutover, and undoes it", async () => {
     await expect(setLegacyReadOnly(m, true)).rejects.toSatisfy((e) => isTandemError(e, 'LEGACY_WRITE_REFUSED'));
     await app.query(`UPDATE accounts SET email = 'still@writable' WHERE id = 1`);
     await setPhase(m.stores.control, 'new_primary', { force: true });
     await m.readPhase();
     const on = await setLegacyReadOnly(m, true);
-    expect(on.map((c) => [c.table, c.readOnly, c.created.length])).toEqual([['accounts', true, 3], ['notes', true, 3]]);
+    expect(on.map((c) => [c.table, c.readOnly, c.created.length])).toEqual([
+      ['accounts', true, 3],
+      ['notes', true, 3],
+    ]);
     expect(await legacyReadOnlyTables(m)).toEqual(['accounts', 'notes']);
-    await expect(app.query(`UPDATE accounts SET email = 'x' WHERE id = 1`)).rejects.toMatchObject({ sqlState: '45000', message: 'tandem read-only: table accounts refuses writes (set by Tandem)' });
-    await expect(app.query(`INSERT INTO notes (account_id, body) VALUES (1, 'x')`)).rejects.toMatchObject({ sqlState: '45000' });
+    await expect(app.query(`UPDATE accounts SET email = 'x' WHERE id = 1`)).rejects.toMatchObject({
+      sqlState: '45000',
+      message: 'tandem read-only: table accounts refuses writes (set by Tandem)',
+    });
+    await expect(app.query(`INSERT INTO notes (account_id, body) VALUES (1, 'x')`)).rejects.toMatchObject({
+      sqlState: '45000',
+    });
     // Tandem's own connection (the reverse relay's path) is refused by the database too, with kind read_only
-    await expect(m.stores.legacy.execute(`DELETE FROM notes WHERE id = 1`)).rejects.toSatisfy((e) => m.stores.legacy.classifyError(e) === 'read_only');
+    await expect(m.stores.legacy.execute(`DELETE FROM notes WHERE id = 1`)).rejects.toSatisfy(
+      (e) => m.stores.legacy.classifyError(e) === 'read_only',
+    );
     // reads work
     const [rows] = await app.query<mysql.RowDataPacket[]>('SELECT count(*) AS n FROM accounts');
     expect(Number(rows[0]!.n)).toBe(122);
@@ -160,15 +213,20 @@ describe('sequences on SQLite → PGlite (the embedded stores)', () => {
 
   beforeAll(async () => {
     const legacy = await openStore(`sqlite:${join(dir, 'legacy.db')}`);
-    await legacy.execute(`CREATE TABLE accounts (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 1)`);
+    await legacy.execute(
+      `CREATE TABLE accounts (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 1)`,
+    );
     await legacy.execute(`CREATE TABLE notes (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL, body TEXT)`);
     for (let i = 0; i < 30; i++) await legacy.execute(`INSERT INTO accounts (email) VALUES (?)`, [`u${i}@example.com`]);
-    for (let i = 0; i < 10; i++) await legacy.execute(`INSERT INTO notes (account_id, body) VALUES (?, ?)`, [1, `n${i}`]);
+    for (let i = 0; i < 10; i++)
+      await legacy.execute(`INSERT INTO notes (account_id, body) VALUES (?, ?)`, [1, `n${i}`]);
     await legacy.close();
     const next = await openStore(`pglite:${join(dir, 'new')}`);
     // BY DEFAULT: the apply path writes explicit keys, which GENERATED ALWAYS refuses without OVERRIDING SYSTEM VALUE
     // (GENERATED ALWAYS is advanced alike: test/cutover/store-capabilities.test.ts)
-    await next.execute(`CREATE TABLE accounts (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, email text NOT NULL)`);
+    await next.execute(
+      `CREATE TABLE accounts (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, email text NOT NULL)`,
+    );
     await next.execute(`CREATE TABLE notes (id serial PRIMARY KEY, account_id int NOT NULL, body text)`);
     await next.close();
     m = await openMigration(
@@ -176,8 +234,17 @@ describe('sequences on SQLite → PGlite (the embedded stores)', () => {
         source: `sqlite:${join(dir, 'legacy.db')}`,
         target: `pglite:${join(dir, 'new')}`,
         entities: {
-          accounts: { table: 'accounts', key: 'id', version: 'version', targets: [{ table: 'accounts', columns: { id: 'id', email: 'email' } }] },
-          notes: { table: 'notes', key: 'id', targets: [{ table: 'notes', columns: { id: 'id', account_id: 'account_id', body: 'body' } }] },
+          accounts: {
+            table: 'accounts',
+            key: 'id',
+            version: 'version',
+            targets: [{ table: 'accounts', columns: { id: 'id', email: 'email' } }],
+          },
+          notes: {
+            table: 'notes',
+            key: 'id',
+            targets: [{ table: 'notes', columns: { id: 'id', account_id: 'account_id', body: 'body' } }],
+          },
         },
       },
       { log: quiet },
@@ -191,7 +258,9 @@ describe('sequences on SQLite → PGlite (the embedded stores)', () => {
 
   it('moves identity and serial past the copied keys; the next insert succeeds', async () => {
     const db = m.stores.new;
-    await expect(db.execute(`INSERT INTO accounts (email) VALUES ('first@new')`)).rejects.toSatisfy((e) => db.classifyError(e) === 'unique');
+    await expect(db.execute(`INSERT INTO accounts (email) VALUES ('first@new')`)).rejects.toSatisfy(
+      (e) => db.classifyError(e) === 'unique',
+    );
     const r = await advanceSequences(m, 'new');
     expect(r.entries.map((e) => [e.table, e.kind, e.max, e.from, e.to])).toEqual([
       ['accounts', 'identity', '30', '2', '31'],
@@ -219,20 +288,43 @@ const NEW_SIDES = [
     open: async () => {
       const s = await createPgDatabase('tandem_seq2_src');
       const t = await createMysqlDatabase('tandem_seq2_tgt');
-      return { source: s.url, target: t.url, drop: async () => { await s.drop().catch(() => {}); await t.drop().catch(() => {}); } };
+      return {
+        source: s.url,
+        target: t.url,
+        drop: async () => {
+          await s.drop().catch(() => {});
+          await t.drop().catch(() => {});
+        },
+      };
     },
-    legacyDdl: ['CREATE TABLE accounts (id serial PRIMARY KEY, email text NOT NULL, version int NOT NULL DEFAULT 1)', 'CREATE TABLE notes (id bigserial PRIMARY KEY, account_id int NOT NULL, body text)'],
-    newDdl: ['CREATE TABLE accounts (id INT AUTO_INCREMENT PRIMARY KEY, email VARCHAR(100) NOT NULL)', 'CREATE TABLE notes (id BIGINT AUTO_INCREMENT PRIMARY KEY, account_id INT NOT NULL, body TEXT)'],
+    legacyDdl: [
+      'CREATE TABLE accounts (id serial PRIMARY KEY, email text NOT NULL, version int NOT NULL DEFAULT 1)',
+      'CREATE TABLE notes (id bigserial PRIMARY KEY, account_id int NOT NULL, body text)',
+    ],
+    newDdl: [
+      'CREATE TABLE accounts (id INT AUTO_INCREMENT PRIMARY KEY, email VARCHAR(100) NOT NULL)',
+      'CREATE TABLE notes (id BIGINT AUTO_INCREMENT PRIMARY KEY, account_id INT NOT NULL, body TEXT)',
+    ],
     kinds: ['auto_increment', 'auto_increment'],
   },
   {
     name: 'PGlite → SQLite',
     open: async () => {
       const d = mkdtempSync(join(tmpdir(), 'tandem-seq-emb2-'));
-      return { source: `pglite:${join(d, 'legacy')}`, target: `sqlite:${join(d, 'new.db')}`, drop: async () => rmSync(d, { recursive: true, force: true }) };
+      return {
+        source: `pglite:${join(d, 'legacy')}`,
+        target: `sqlite:${join(d, 'new.db')}`,
+        drop: async () => rmSync(d, { recursive: true, force: true }),
+      };
     },
-    legacyDdl: ['CREATE TABLE accounts (id serial PRIMARY KEY, email text NOT NULL, version int NOT NULL DEFAULT 1)', 'CREATE TABLE notes (id serial PRIMARY KEY, account_id int NOT NULL, body text)'],
-    newDdl: ['CREATE TABLE accounts (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL)', 'CREATE TABLE notes (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL, body TEXT)'],
+    legacyDdl: [
+      'CREATE TABLE accounts (id serial PRIMARY KEY, email text NOT NULL, version int NOT NULL DEFAULT 1)',
+      'CREATE TABLE notes (id serial PRIMARY KEY, account_id int NOT NULL, body text)',
+    ],
+    newDdl: [
+      'CREATE TABLE accounts (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL)',
+      'CREATE TABLE notes (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL, body TEXT)',
+    ],
     kinds: ['autoincrement', 'rowid'],
   },
 ];
@@ -247,8 +339,10 @@ for (const side of NEW_SIDES) {
       drop = o.drop;
       const legacy = await openStore(o.source);
       for (const s of side.legacyDdl) await legacy.execute(s);
-      for (let i = 0; i < 30; i++) await legacy.execute(`INSERT INTO accounts (email) VALUES ($1)`, [`u${i}@example.com`]);
-      for (let i = 0; i < 10; i++) await legacy.execute(`INSERT INTO notes (account_id, body) VALUES (1, $1)`, [`n${i}`]);
+      for (let i = 0; i < 30; i++)
+        await legacy.execute(`INSERT INTO accounts (email) VALUES ($1)`, [`u${i}@example.com`]);
+      for (let i = 0; i < 10; i++)
+        await legacy.execute(`INSERT INTO notes (account_id, body) VALUES (1, $1)`, [`n${i}`]);
       await legacy.close();
       const next = await openStore(o.target);
       for (const s of side.newDdl) await next.execute(s);
@@ -258,8 +352,17 @@ for (const side of NEW_SIDES) {
           source: o.source,
           target: o.target,
           entities: {
-            accounts: { table: 'accounts', key: 'id', version: 'version', targets: [{ table: 'accounts', columns: { id: 'id', email: 'email' } }] },
-            notes: { table: 'notes', key: 'id', targets: [{ table: 'notes', columns: { id: 'id', account_id: 'account_id', body: 'body' } }] },
+            accounts: {
+              table: 'accounts',
+              key: 'id',
+              version: 'version',
+              targets: [{ table: 'accounts', columns: { id: 'id', email: 'email' } }],
+            },
+            notes: {
+              table: 'notes',
+              key: 'id',
+              targets: [{ table: 'notes', columns: { id: 'id', account_id: 'account_id', body: 'body' } }],
+            },
           },
         },
         { log: quiet },
@@ -284,7 +387,9 @@ for (const side of NEW_SIDES) {
       await db.execute(`INSERT INTO notes (account_id, body) VALUES (1, 'n')`);
       expect(Number((await db.query<{ a: unknown }>(`SELECT max(id) AS a FROM accounts`))[0]!.a)).toBe(40);
       // the margin moved notes' counter too (10 + 1 + 9), except SQLite's rowid table, which has none to move
-      expect(Number((await db.query<{ a: unknown }>(`SELECT max(id) AS a FROM notes`))[0]!.a)).toBe(side.kinds[1] === 'rowid' ? 11 : 20);
+      expect(Number((await db.query<{ a: unknown }>(`SELECT max(id) AS a FROM notes`))[0]!.a)).toBe(
+        side.kinds[1] === 'rowid' ? 11 : 20,
+      );
     });
   });
 }

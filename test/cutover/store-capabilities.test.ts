@@ -47,7 +47,11 @@ const pgLike = (name: string, open: Engine['open']): Engine => ({
   ],
   numbered: [
     { table: 'seq_a', kind: 'sequence', explicit: (id) => `INSERT INTO seq_a (id, v) VALUES (${id}, 'copied')` },
-    { table: 'seq_b', kind: 'identity', explicit: (id) => `INSERT INTO seq_b (id, v) OVERRIDING SYSTEM VALUE VALUES (${id}, 'copied')` },
+    {
+      table: 'seq_b',
+      kind: 'identity',
+      explicit: (id) => `INSERT INTO seq_b (id, v) OVERRIDING SYSTEM VALUE VALUES (${id}, 'copied')`,
+    },
   ],
   setCounter: async (s, table, n) => {
     await s.query(`SELECT setval(pg_get_serial_sequence('${table}', 'id'), ${n}, false)`);
@@ -76,14 +80,31 @@ const engines: Engine[] = [
       const db = await createMysqlDatabase('tandem_cap');
       return { url: db.url, done: db.drop };
     },
-    seqDdl: ['CREATE TABLE seq_a (id INT AUTO_INCREMENT PRIMARY KEY, v TEXT)', 'CREATE TABLE seq_none (k VARCHAR(10) PRIMARY KEY, v TEXT)'],
-    numbered: [{ table: 'seq_a', kind: 'auto_increment', explicit: (id) => `INSERT INTO seq_a (id, v) VALUES (${id}, 'copied')` }],
+    seqDdl: [
+      'CREATE TABLE seq_a (id INT AUTO_INCREMENT PRIMARY KEY, v TEXT)',
+      'CREATE TABLE seq_none (k VARCHAR(10) PRIMARY KEY, v TEXT)',
+    ],
+    numbered: [
+      {
+        table: 'seq_a',
+        kind: 'auto_increment',
+        explicit: (id) => `INSERT INTO seq_a (id, v) VALUES (${id}, 'copied')`,
+      },
+    ],
     setCounter: async (s, table, n) => {
       await s.execute(`ALTER TABLE ${table} AUTO_INCREMENT = ${n}`);
     },
     userTrigger: (t) => [`CREATE TRIGGER user_noop BEFORE UPDATE ON ${t} FOR EACH ROW SET NEW.v = NEW.v`],
-    triggerExists: async (s, n) => (await s.query(`SELECT 1 FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME = ?`, [n])).length > 0,
-    impostor: (t) => [`CREATE TRIGGER ${readOnlyTriggerNames(t).insert} BEFORE INSERT ON ${t} FOR EACH ROW SET NEW.v = NEW.v`],
+    triggerExists: async (s, n) =>
+      (
+        await s.query(
+          `SELECT 1 FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME = ?`,
+          [n],
+        )
+      ).length > 0,
+    impostor: (t) => [
+      `CREATE TRIGGER ${readOnlyTriggerNames(t).insert} BEFORE INSERT ON ${t} FOR EACH ROW SET NEW.v = NEW.v`,
+    ],
     impostorName: (t) => readOnlyTriggerNames(t).insert,
   },
   {
@@ -102,7 +123,8 @@ const engines: Engine[] = [
       await s.execute(`UPDATE sqlite_sequence SET seq = ? WHERE name = ?`, [n - 1, table]);
     },
     userTrigger: (t) => [`CREATE TRIGGER user_noop AFTER UPDATE ON ${t} BEGIN SELECT 1; END`],
-    triggerExists: async (s, n) => (await s.query(`SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?`, [n])).length > 0,
+    triggerExists: async (s, n) =>
+      (await s.query(`SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?`, [n])).length > 0,
     impostor: (t) => [`CREATE TRIGGER ${readOnlyTriggerNames(t).insert} BEFORE INSERT ON ${t} BEGIN SELECT 1; END`],
     impostorName: (t) => readOnlyTriggerNames(t).insert,
   },
@@ -156,10 +178,16 @@ for (const engine of engines) {
         // the dry run said what the real run did
         expect(dry.find((r) => r.table === n.table)).toMatchObject({ from: e.from, to: e.to });
       }
-      expect(report.find((r) => r.table === 'seq_none')).toMatchObject({ kind: 'none', column: null, sequence: null, changed: false });
+      expect(report.find((r) => r.table === 'seq_none')).toMatchObject({
+        kind: 'none',
+        column: null,
+        sequence: null,
+        changed: false,
+      });
       if (engine.name === 'postgres' || engine.name === 'pglite') {
         // serial and identity were left at 1 by the copy: the call moved them
-        for (const t of ['seq_a', 'seq_b']) expect(report.find((r) => r.table === t)).toMatchObject({ from: '1', to: '51', changed: true });
+        for (const t of ['seq_a', 'seq_b'])
+          expect(report.find((r) => r.table === t)).toMatchObject({ from: '1', to: '51', changed: true });
         expect(report.find((r) => r.table === 'seq_b')!.sequence).toMatch(/seq_b_id_seq/);
       }
       for (const n of engine.numbered) {
@@ -173,35 +201,50 @@ for (const engine of engines) {
       const counted = engine.numbered.filter((n) => n.kind !== 'rowid');
       for (const n of counted) await engine.setCounter(store, n.table, 1000);
       const again = await store.advanceSequences!(counted.map((n) => n.table));
-      for (const e of again) expect(e).toMatchObject({ from: '1000', to: '1000', changed: false, note: 'already past the keys' });
+      for (const e of again)
+        expect(e).toMatchObject({ from: '1000', to: '1000', changed: false, note: 'already past the keys' });
       for (const n of counted) {
         await store.execute(insertNoKey(n.table));
         expect(Number((await store.query<{ m: unknown }>(`SELECT max(id) AS m FROM ${n.table}`))[0]!.m)).toBe(1000);
       }
       // a margin: max 1000 → the next value handed out is 1000 + 1 + 25
-      const withMargin = await store.advanceSequences!(counted.map((n) => n.table), { margin: 25 });
+      const withMargin = await store.advanceSequences!(
+        counted.map((n) => n.table),
+        { margin: 25 },
+      );
       for (const e of withMargin) expect(e).toMatchObject({ from: '1001', to: '1026', changed: true });
       for (const n of counted) {
         await store.execute(insertNoKey(n.table));
         expect(Number((await store.query<{ m: unknown }>(`SELECT max(id) AS m FROM ${n.table}`))[0]!.m)).toBe(1026);
       }
-      await expect(store.advanceSequences!(['no_such_table'])).rejects.toSatisfy((e) => isTandemError(e, 'TABLE_NOT_FOUND'));
-      await expect(store.advanceSequences!(['seq_a'], { margin: -1 })).rejects.toSatisfy((e) => isTandemError(e, 'USAGE'));
+      await expect(store.advanceSequences!(['no_such_table'])).rejects.toSatisfy((e) =>
+        isTandemError(e, 'TABLE_NOT_FOUND'),
+      );
+      await expect(store.advanceSequences!(['seq_a'], { margin: -1 })).rejects.toSatisfy((e) =>
+        isTandemError(e, 'USAGE'),
+      );
     });
 
     it('makes tables refuse writes in the database, reads still work, and undo restores writes', async () => {
       const on = await store.setReadOnly!(['ro_t'], true);
       expect(on[0]!.created.length).toBeGreaterThan(0);
       expect(await store.readOnlyTables!(['ro_t', 'ro_f'])).toEqual(['ro_t']);
-      for (const sql of [`INSERT INTO ro_t (id, v) VALUES (2, 'two')`, `UPDATE ro_t SET v = 'changed' WHERE id = 1`, 'DELETE FROM ro_t WHERE id = 1']) {
+      for (const sql of [
+        `INSERT INTO ro_t (id, v) VALUES (2, 'two')`,
+        `UPDATE ro_t SET v = 'changed' WHERE id = 1`,
+        'DELETE FROM ro_t WHERE id = 1',
+      ]) {
         const e = await failure(store.execute(sql));
         expect((e as Error).message).toContain('tandem read-only: table ro_t refuses writes');
         expect(store.classifyError(e)).toBe('read_only');
         expect(classifyError(e)).toBe('read_only');
       }
-      if (engine.name === 'postgres' || engine.name === 'pglite') expect(store.classifyError(await failure(store.execute('TRUNCATE ro_t')))).toBe('read_only');
+      if (engine.name === 'postgres' || engine.name === 'pglite')
+        expect(store.classifyError(await failure(store.execute('TRUNCATE ro_t')))).toBe('read_only');
       // inside a transaction too, and nothing changed
-      await expect(store.transaction((tx) => tx.execute(`UPDATE ro_t SET v = 'tx' WHERE id = 1`))).rejects.toSatisfy((e) => store.classifyError(e) === 'read_only');
+      await expect(store.transaction((tx) => tx.execute(`UPDATE ro_t SET v = 'tx' WHERE id = 1`))).rejects.toSatisfy(
+        (e) => store.classifyError(e) === 'read_only',
+      );
       expect(await store.query(`SELECT id, v FROM ro_t ORDER BY id`)).toEqual([{ id: 1, v: 'one' }]);
       // idempotent
       expect((await store.setReadOnly!(['ro_t'], true))[0]!.created).toEqual([]);
@@ -224,17 +267,21 @@ for (const engine of engines) {
       expect(await engine.triggerExists(store, 'user_noop')).toBe(true);
     });
 
-    it('never drops, nor builds on, a trigger of Tandem\'s name that Tandem did not create', async () => {
+    it("never drops, nor builds on, a trigger of Tandem's name that Tandem did not create", async () => {
       for (const s of engine.impostor('ro_f')) await store.execute(s);
       const name = engine.impostorName('ro_f');
       // refused before any table changes: ro_t (first in the list) gets no trigger either
-      await expect(store.setReadOnly!(['ro_t', 'ro_f'], true)).rejects.toSatisfy((e) => isTandemError(e, 'PREPARE_CONFLICT') && (e as Error).message.includes(name));
+      await expect(store.setReadOnly!(['ro_t', 'ro_f'], true)).rejects.toSatisfy(
+        (e) => isTandemError(e, 'PREPARE_CONFLICT') && (e as Error).message.includes(name),
+      );
       expect(await store.readOnlyTables!(['ro_t', 'ro_f'])).toEqual([]);
       await store.execute(`INSERT INTO ro_t (id, v) VALUES (3, 'three')`);
       const off = await store.setReadOnly!(['ro_f'], false);
       expect(off[0]).toMatchObject({ dropped: [], foreign: [name] });
       expect(await engine.triggerExists(store, name)).toBe(true);
-      await expect(store.setReadOnly!(['no_such_table'], true)).rejects.toSatisfy((e) => isTandemError(e, 'TABLE_NOT_FOUND'));
+      await expect(store.setReadOnly!(['no_such_table'], true)).rejects.toSatisfy((e) =>
+        isTandemError(e, 'TABLE_NOT_FOUND'),
+      );
     });
   });
 }

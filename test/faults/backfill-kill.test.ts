@@ -45,38 +45,67 @@ async function expectExactEndState(w: FaultWorld, pair: (typeof PAIRS)[number], 
   expect(new Set(tgt.map((r) => r[0])).size).toBe(USERS); // no key twice
   expect(tgt).toEqual(src); // no gap, no stale value
   expect(await w.ledgerCount()).toBe(USERS);
-  expect(await w.checkpoint()).toEqual({ last_key: keyText(USERS, pair), rows_copied: USERS, rows_applied: applied, status: 'done' });
+  expect(await w.checkpoint()).toEqual({
+    last_key: keyText(USERS, pair),
+    rows_copied: USERS,
+    rows_applied: applied,
+    status: 'done',
+  });
 }
 
 // [fault point, rows committed when it dies in chunk 3]: in the transaction, chunk 3 rolls back; after the
 // COMMIT it stays. Every point on MariaDB → PostgreSQL; on PostgreSQL → MariaDB one point inside the transaction
 // and the one after it (each kill test starts three CLI processes: the full matrix would add to every run)
-const POINTS: [string, number][] = [['after-chunk-write', 2 * CHUNK], ['after-checkpoint', 2 * CHUNK], ['after-commit', 3 * CHUNK]];
+const POINTS: [string, number][] = [
+  ['after-chunk-write', 2 * CHUNK],
+  ['after-checkpoint', 2 * CHUNK],
+  ['after-commit', 3 * CHUNK],
+];
 const MATRIX = PAIRS.map((p, i) => [label(p), p, i === 0 ? POINTS : POINTS.slice(1)] as const);
 
 describe.each(MATRIX)('backfill killed at a fault point (%s)', (_name, pair, points) => {
-  it.each(points)('%s: dies by SIGKILL, the restart resumes at the committed chunk, no gap and no duplicate', async (point, committed) => {
-    const w = await world(pair);
-    await runUntilKilled(['backfill', '--config', w.cfg], `${point}:3`);
-    // what the kill left: the checkpoint and the rows agree, chunk by chunk
-    const cp = await w.checkpoint();
-    expect(cp).toMatchObject({ last_key: keyText(committed, pair), rows_copied: committed, rows_applied: committed, status: 'running' });
-    expect((await w.targetRows()).length).toBe(committed);
-    expect(await w.ledgerCount()).toBe(committed);
-    // the killed holder's lease expires (1 s), then the next run takes over and copies the rest only
-    await w.leaseFree();
-    const again = await runCli(['backfill', '--config', w.cfg, '--json']);
-    expect({ code: again.code, err: again.stderr.split('\n').filter((l) => /TANDEM_ERR/.test(l)) }).toEqual({ code: 0, err: [] });
-    expect(JSON.parse(again.stdout).entities[0]).toMatchObject({ copied: USERS - committed, applied: USERS - committed, copiedTotal: USERS, status: 'done' });
-    await expectExactEndState(w, pair);
-  }, 30_000);
+  it.each(points)(
+    '%s: dies by SIGKILL, the restart resumes at the committed chunk, no gap and no duplicate',
+    async (point, committed) => {
+      const w = await world(pair);
+      await runUntilKilled(['backfill', '--config', w.cfg], `${point}:3`);
+      // what the kill left: the checkpoint and the rows agree, chunk by chunk
+      const cp = await w.checkpoint();
+      expect(cp).toMatchObject({
+        last_key: keyText(committed, pair),
+        rows_copied: committed,
+        rows_applied: committed,
+        status: 'running',
+      });
+      expect((await w.targetRows()).length).toBe(committed);
+      expect(await w.ledgerCount()).toBe(committed);
+      // the killed holder's lease expires (1 s), then the next run takes over and copies the rest only
+      await w.leaseFree();
+      const again = await runCli(['backfill', '--config', w.cfg, '--json']);
+      expect({ code: again.code, err: again.stderr.split('\n').filter((l) => /TANDEM_ERR/.test(l)) }).toEqual({
+        code: 0,
+        err: [],
+      });
+      expect(JSON.parse(again.stdout).entities[0]).toMatchObject({
+        copied: USERS - committed,
+        applied: USERS - committed,
+        copiedTotal: USERS,
+        status: 'done',
+      });
+      await expectExactEndState(w, pair);
+    },
+    30_000,
+  );
 });
 
 /**
  * `target` whose transaction commits and then reports a lost connection, as when the COMMIT's reply is lost —
  * once, for the first transaction in which `pick` (run first in it) is true.
  */
-function losesCommitReply(target: Store, pick: (tx: Executor) => Promise<boolean>): { store: Store; fired: () => number } {
+function losesCommitReply(
+  target: Store,
+  pick: (tx: Executor) => Promise<boolean>,
+): { store: Store; fired: () => number } {
   let fired = 0;
   const store: Store = {
     ...target,
@@ -108,13 +137,26 @@ describe('backfill fencing and retry paths (MariaDB → PostgreSQL, in-process)'
     // the second chunk's transaction commits and then "loses" its reply: it is the one whose checkpoint starts
     // at the first chunk's last key when it begins
     const cpTable = w.target.controlTable('checkpoints');
-    const lossy = losesCommitReply(w.target, async (tx) => (await tx.query<{ k: unknown }>(`SELECT last_key AS k FROM ${cpTable} WHERE entity = 'users'`))[0]?.k === keyText(CHUNK, pair));
-    const r = await runBackfill({ config, source: w.source, target: lossy.store, entities, log: quiet, progressOut: null });
+    const lossy = losesCommitReply(
+      w.target,
+      async (tx) =>
+        (await tx.query<{ k: unknown }>(`SELECT last_key AS k FROM ${cpTable} WHERE entity = 'users'`))[0]?.k ===
+        keyText(CHUNK, pair),
+    );
+    const r = await runBackfill({
+      config,
+      source: w.source,
+      target: lossy.store,
+      entities,
+      log: quiet,
+      progressOut: null,
+    });
     expect(lossy.fired()).toBe(1);
     // the retry found the checkpoint already at the chunk's last key: it rolled back and moved on; the chunk's
     // rows were applied once (by the first, committed attempt) and counted once
     expect(r[0]).toMatchObject({ copied: USERS, copiedTotal: USERS, status: 'done' });
-    expect(r[0]!.applied).toBe(USERS - CHUNK); // the committed attempt's rows are not reported as applied by the skipped retry
+    // the committed attempt's rows are not reported as applied by the skipped retry
+    expect(r[0]!.applied).toBe(USERS - CHUNK);
     await expectExactEndState(w, pair);
   }, 30_000);
 
@@ -128,15 +170,22 @@ describe('backfill fencing and retry paths (MariaDB → PostgreSQL, in-process)'
     let refused = 0;
     const store: Store = {
       ...w.target,
-      transaction: (fn) => w.target.transaction(async (tx) => {
-        const out = await fn(tx);
-        const cp = await tx.query<{ k: unknown }>(`SELECT last_key AS k FROM ${w.target.controlTable('checkpoints')} WHERE entity = 'users'`);
-        if (refused === 0 && cp[0]?.k === keyText(2 * CHUNK)) {
-          refused++;
-          throw new TandemError('STORE_QUERY', 'duplicate key value violates unique constraint "accounts_email_address_key" (test)', { sqlstate: '23505', violation: 'unique' });
-        }
-        return out;
-      }),
+      transaction: (fn) =>
+        w.target.transaction(async (tx) => {
+          const out = await fn(tx);
+          const cp = await tx.query<{ k: unknown }>(
+            `SELECT last_key AS k FROM ${w.target.controlTable('checkpoints')} WHERE entity = 'users'`,
+          );
+          if (refused === 0 && cp[0]?.k === keyText(2 * CHUNK)) {
+            refused++;
+            throw new TandemError(
+              'STORE_QUERY',
+              'duplicate key value violates unique constraint "accounts_email_address_key" (test)',
+              { sqlstate: '23505', violation: 'unique' },
+            );
+          }
+          return out;
+        }),
     };
     const r = await runBackfill({ config, source: w.source, target: store, entities, log: quiet, progressOut: null });
     expect(refused).toBe(1);
@@ -152,19 +201,35 @@ describe('backfill fencing and retry paths (MariaDB → PostgreSQL, in-process)'
     const cpTable = w.target.controlTable('checkpoints');
     let moved = false;
     const run = runBackfill({
-      config, source: w.source, target: w.target, entities, log: quiet, progressOut: null,
+      config,
+      source: w.source,
+      target: w.target,
+      entities,
+      log: quiet,
+      progressOut: null,
       // after the first chunk another process (not holding the lease) sets the cursor elsewhere
       onChunk: async () => {
         if (moved) return;
         moved = true;
-        await w.target.execute(`UPDATE ${cpTable} SET last_key = ${w.target.sql.param(1)} WHERE entity = 'users'`, [keyText(1500, pair)]);
+        await w.target.execute(`UPDATE ${cpTable} SET last_key = ${w.target.sql.param(1)} WHERE entity = 'users'`, [
+          keyText(1500, pair),
+        ]);
       },
     });
-    await expect(run).rejects.toMatchObject({ code: 'TANDEM_ERR_INTERNAL', message: expect.stringMatching(/checkpoint of entity users was moved by another process; stop the other backfill first/) });
+    await expect(run).rejects.toMatchObject({
+      code: 'TANDEM_ERR_INTERNAL',
+      message: expect.stringMatching(
+        /checkpoint of entity users was moved by another process; stop the other backfill first/,
+      ),
+    });
     // the second chunk's rows rolled back with its checkpoint move: only the first chunk is in the target
     expect((await w.targetRows()).length).toBe(CHUNK);
     expect(await w.ledgerCount()).toBe(CHUNK);
-    expect(await w.checkpoint()).toMatchObject({ last_key: keyText(1500, pair), rows_copied: CHUNK, status: 'running' });
+    expect(await w.checkpoint()).toMatchObject({
+      last_key: keyText(1500, pair),
+      rows_copied: CHUNK,
+      status: 'running',
+    });
     // the lease was released on the way out: a --restart (the operator's fix) copies everything
     const again = await runCli(['backfill', '--config', w.cfg, '--restart']);
     expect(again.code).toBe(0);

@@ -11,8 +11,12 @@ import { createMysqlDatabase, createPgDatabase, runCli, spawnCli, writeConfig } 
  * them: `chunkSeconds` is far above what a chunk takes) and whose lease of a killed backfill expires within 1 s.
  */
 export type Engine = 'mysql' | 'postgres';
-export const PAIRS: [Engine, Engine][] = [['mysql', 'postgres'], ['postgres', 'mysql']];
-export const label = ([s, t]: [Engine, Engine]) => `${s === 'mysql' ? 'MariaDB' : 'PostgreSQL'} → ${t === 'mysql' ? 'MariaDB' : 'PostgreSQL'}`;
+export const PAIRS: [Engine, Engine][] = [
+  ['mysql', 'postgres'],
+  ['postgres', 'mysql'],
+];
+export const label = ([s, t]: [Engine, Engine]) =>
+  `${s === 'mysql' ? 'MariaDB' : 'PostgreSQL'} → ${t === 'mysql' ? 'MariaDB' : 'PostgreSQL'}`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -27,7 +31,9 @@ export interface FaultWorld {
   /** `[id, email, name]` of every target row, key order. */
   targetRows(): Promise<string[][]>;
   /** The `users` checkpoint as stored. */
-  checkpoint(): Promise<{ last_key: string | null; rows_copied: number; rows_applied: number; status: string } | undefined>;
+  checkpoint(): Promise<
+    { last_key: string | null; rows_copied: number; rows_applied: number; status: string } | undefined
+  >;
   /** Entries of the version ledger for `users` (tombstones included). */
   ledgerCount(): Promise<number>;
   /** Waits until no backfill lease is live (a killed holder's lease expired), database clock. */
@@ -44,7 +50,9 @@ export async function insertUsers(s: Store, rows: [number, string, string][]): P
   for (let i = 0; i < rows.length; i += 500) {
     const part = rows.slice(i, i + 500);
     const params: unknown[] = [];
-    const values = part.map((r) => `(${[...r, 1].map((v) => (params.push(v), s.sql.param(params.length))).join(', ')})`);
+    const values = part.map(
+      (r) => `(${[...r, 1].map((v) => (params.push(v), s.sql.param(params.length))).join(', ')})`,
+    );
     await s.execute(`INSERT INTO users (id, email, name, version) VALUES ${values.join(', ')}`, params);
   }
 }
@@ -54,9 +62,16 @@ export async function faultWorld(pair: [Engine, Engine], users: number, chunk = 
   const tgt = await database(pair[1], 'tandem_fault_tgt');
   const source = await openStore(src.url);
   const target = await openStore(tgt.url);
-  await source.execute('CREATE TABLE users (id bigint PRIMARY KEY, email varchar(100) NOT NULL UNIQUE, name varchar(100) NOT NULL, version bigint NOT NULL)');
-  await target.execute('CREATE TABLE accounts (id bigint PRIMARY KEY, email_address varchar(100) NOT NULL UNIQUE, display_name varchar(100) NOT NULL)');
-  await insertUsers(source, Array.from({ length: users }, (_, i) => [i + 1, `u${i + 1}@x`, `User ${i + 1}`]));
+  await source.execute(
+    'CREATE TABLE users (id bigint PRIMARY KEY, email varchar(100) NOT NULL UNIQUE, name varchar(100) NOT NULL, version bigint NOT NULL)',
+  );
+  await target.execute(
+    'CREATE TABLE accounts (id bigint PRIMARY KEY, email_address varchar(100) NOT NULL UNIQUE, display_name varchar(100) NOT NULL)',
+  );
+  await insertUsers(
+    source,
+    Array.from({ length: users }, (_, i) => [i + 1, `u${i + 1}@x`, `User ${i + 1}`]),
+  );
   const cfg = writeConfig(`import { defineConfig } from 'tandem';
 export default defineConfig({
   source: ${JSON.stringify(src.url)},
@@ -68,7 +83,8 @@ export default defineConfig({
   },
 });
 `);
-  const rows = async (s: Store, sql: string) => (await s.query<Record<string, unknown>>(sql)).map((r) => Object.values(r).map(String));
+  const rows = async (s: Store, sql: string) =>
+    (await s.query<Record<string, unknown>>(sql)).map((r) => Object.values(r).map(String));
   return {
     sourceUrl: src.url,
     targetUrl: tgt.url,
@@ -78,11 +94,26 @@ export default defineConfig({
     sourceRows: () => rows(source, 'SELECT id, email, name FROM users ORDER BY id'),
     targetRows: () => rows(target, 'SELECT id, email_address, display_name FROM accounts ORDER BY id'),
     async checkpoint() {
-      const r = await target.query<Record<string, unknown>>(`SELECT last_key, rows_copied, rows_applied, status FROM ${target.controlTable('checkpoints')} WHERE entity = 'users'`);
-      return r[0] && { last_key: r[0].last_key === null ? null : String(r[0].last_key), rows_copied: Number(r[0].rows_copied), rows_applied: Number(r[0].rows_applied), status: String(r[0].status) };
+      const r = await target.query<Record<string, unknown>>(
+        `SELECT last_key, rows_copied, rows_applied, status FROM ${target.controlTable('checkpoints')} WHERE entity = 'users'`,
+      );
+      return (
+        r[0] && {
+          last_key: r[0].last_key === null ? null : String(r[0].last_key),
+          rows_copied: Number(r[0].rows_copied),
+          rows_applied: Number(r[0].rows_applied),
+          status: String(r[0].status),
+        }
+      );
     },
     async ledgerCount() {
-      return Number((await target.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${target.controlTable('version_ledger')} WHERE entity = 'users'`))[0]!.n);
+      return Number(
+        (
+          await target.query<{ n: unknown }>(
+            `SELECT count(*) AS n FROM ${target.controlTable('version_ledger')} WHERE entity = 'users'`,
+          )
+        )[0]!.n,
+      );
     },
     async leaseFree() {
       const end = Date.now() + 20_000;
@@ -109,8 +140,14 @@ export async function runUntilKilled(args: string[], fault: string): Promise<str
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   child.stdout!.resume();
-  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('close', (c, s) => res({ code: c, signal: s })));
-  expect({ code, signal, stderr: stderr.split('\n').filter((l) => /TANDEM_ERR/.test(l)) }).toEqual({ code: null, signal: 'SIGKILL', stderr: [] });
+  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.on('close', (c, s) => res({ code: c, signal: s })),
+  );
+  expect({ code, signal, stderr: stderr.split('\n').filter((l) => /TANDEM_ERR/.test(l)) }).toEqual({
+    code: null,
+    signal: 'SIGKILL',
+    stderr: [],
+  });
   return stderr;
 }
 

@@ -19,7 +19,13 @@ const FAST = { memoryCost: 256, timeCost: 1, parallelism: 1 };
 
 describe('Argon2idHasher', () => {
   it('hashes with OWASP parameters by default (m=19456, t=2, p=1, 32-byte tag, 16-byte salt)', async () => {
-    expect(OWASP_ARGON2ID).toMatchObject({ memoryCost: 19456, timeCost: 2, parallelism: 1, outputLen: 32, saltLen: 16 });
+    expect(OWASP_ARGON2ID).toMatchObject({
+      memoryCost: 19456,
+      timeCost: 2,
+      parallelism: 1,
+      outputLen: 32,
+      saltLen: 16,
+    });
     const phc = await hashPassword('correct horse');
     expect(phc).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/);
     expect(await verifyArgon2(phc, 'correct horse')).toBe(true);
@@ -34,7 +40,13 @@ describe('Argon2idHasher', () => {
     const a = await hasher.hash('p\u00e4ssw\u00f6rd \u20ac');
     const b = await hasher.hash('p\u00e4ssw\u00f6rd \u20ac');
     expect(a).not.toBe(b);
-    expect(parseArgon2Phc(a, 'argon2id')).toMatchObject({ type: 'argon2id', version: 19, memoryCost: 256, timeCost: 1, parallelism: 1 });
+    expect(parseArgon2Phc(a, 'argon2id')).toMatchObject({
+      type: 'argon2id',
+      version: 19,
+      memoryCost: 256,
+      timeCost: 1,
+      parallelism: 1,
+    });
     expect(await hasher.verify(a, 'p\u00e4ssw\u00f6rd \u20ac')).toBe(true);
     expect(await hasher.verify(b, 'passw\u00f6rd \u20ac')).toBe(false);
     const empty = await hasher.hash('');
@@ -44,11 +56,21 @@ describe('Argon2idHasher', () => {
   });
 
   it('rejects invalid policies with TANDEM_ERR_CONFIG_INVALID', () => {
-    expect(() => new Argon2idHasher({ memoryCost: 4 })).toThrow(expect.objectContaining({ code: 'TANDEM_ERR_CONFIG_INVALID' }));
-    expect(() => new Argon2idHasher({ timeCost: 0 })).toThrow(expect.objectContaining({ code: 'TANDEM_ERR_CONFIG_INVALID' }));
-    expect(() => new Argon2idHasher({ parallelism: 1.5 })).toThrow(expect.objectContaining({ code: 'TANDEM_ERR_CONFIG_INVALID' }));
-    expect(() => new Argon2idHasher({ saltLen: 4 })).toThrow(expect.objectContaining({ code: 'TANDEM_ERR_CONFIG_INVALID' }));
-    expect(() => new Argon2idHasher({ concurrency: 0 })).toThrow(expect.objectContaining({ code: 'TANDEM_ERR_CONFIG_INVALID' }));
+    expect(() => new Argon2idHasher({ memoryCost: 4 })).toThrow(
+      expect.objectContaining({ code: 'TANDEM_ERR_CONFIG_INVALID' }),
+    );
+    expect(() => new Argon2idHasher({ timeCost: 0 })).toThrow(
+      expect.objectContaining({ code: 'TANDEM_ERR_CONFIG_INVALID' }),
+    );
+    expect(() => new Argon2idHasher({ parallelism: 1.5 })).toThrow(
+      expect.objectContaining({ code: 'TANDEM_ERR_CONFIG_INVALID' }),
+    );
+    expect(() => new Argon2idHasher({ saltLen: 4 })).toThrow(
+      expect.objectContaining({ code: 'TANDEM_ERR_CONFIG_INVALID' }),
+    );
+    expect(() => new Argon2idHasher({ concurrency: 0 })).toThrow(
+      expect.objectContaining({ code: 'TANDEM_ERR_CONFIG_INVALID' }),
+    );
   });
 });
 
@@ -62,18 +84,27 @@ describe('needsRehash', () => {
     expect(needsRehash(current.replace('p=1', 'p=2'))).toBe(true);
     expect(needsRehash(current.replace('$argon2id$', '$argon2i$'))).toBe(true);
     expect(needsRehash(current.replace('v=19$', 'v=16$'))).toBe(true);
-    expect(needsRehash('$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$' + 'A'.repeat(43), { saltLen: 16 })).toBe(true); // 8-byte salt
-    expect(needsRehash('$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$AAAAAAAAAAAAAAAAAAAAAA')).toBe(true); // 16-byte tag
+    // 8-byte salt
+    expect(needsRehash('$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$' + 'A'.repeat(43), { saltLen: 16 })).toBe(true);
+    // 16-byte tag
+    expect(needsRehash('$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$AAAAAAAAAAAAAAAAAAAAAA')).toBe(true);
     expect(needsRehash('$2b$10$DCq7YPn5Rq63x1Lad4cll.TV4S6ytwfsfvkgY8jIucDrjc8deX1s.')).toBe(true);
     expect(needsRehash('garbage')).toBe(true);
   });
 
   it('verifyPassword reports needsRehash for legacy schemes and for argon2id off-policy', async () => {
-    const legacy = await verifyPassword('password', '$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4');
+    const legacy = await verifyPassword(
+      'password',
+      '$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4',
+    );
     expect(legacy).toEqual({ ok: true, scheme: 'argon2id', needsRehash: true });
-    const atPolicy = await verifyPassword('password', '$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4', {
-      argon2: { memoryCost: 256, timeCost: 2, parallelism: 1, saltLen: 8 },
-    });
+    const atPolicy = await verifyPassword(
+      'password',
+      '$argon2id$v=19$m=256,t=2,p=1$c29tZXNhbHQ$nf65EOgLrQMR/uIPnA4rEsF5h7TKyQwu9U1bMCHGi/4',
+      {
+        argon2: { memoryCost: 256, timeCost: 2, parallelism: 1, saltLen: 8 },
+      },
+    );
     expect(atPolicy).toEqual({ ok: true, scheme: 'argon2id', needsRehash: false });
     const md5 = await verifyPassword('password', '$1$abcdefgh$G//4keteveJp0qb8z2DxG/');
     expect(md5.needsRehash).toBe(true);
@@ -110,7 +141,10 @@ describe('Semaphore', () => {
     const overflow = sem.run(async () => {
       ran = true;
     });
-    await expect(overflow).rejects.toMatchObject({ code: 'TANDEM_ERR_IDENTITY_BUSY', detail: { active: 1, queued: 2, reason: 'queue full' } });
+    await expect(overflow).rejects.toMatchObject({
+      code: 'TANDEM_ERR_IDENTITY_BUSY',
+      detail: { active: 1, queued: 2, reason: 'queue full' },
+    });
     expect(ran).toBe(false);
     release();
     await first;
@@ -128,7 +162,10 @@ describe('Semaphore', () => {
     const sem = new Semaphore(1, 5, 20);
     let release!: () => void;
     const first = sem.run(() => new Promise<void>((r) => (release = r)));
-    await expect(sem.run(async () => 'late')).rejects.toMatchObject({ code: 'TANDEM_ERR_IDENTITY_BUSY', detail: { reason: 'queue timeout' } });
+    await expect(sem.run(async () => 'late')).rejects.toMatchObject({
+      code: 'TANDEM_ERR_IDENTITY_BUSY',
+      detail: { reason: 'queue timeout' },
+    });
     release();
     await first;
     expect(sem.stats()).toMatchObject({ active: 0, queued: 0 });
@@ -141,7 +178,8 @@ describe('Semaphore', () => {
     const busy = settled.filter((s) => s.status === 'rejected');
     expect(ok).toHaveLength(4);
     expect(busy).toHaveLength(4);
-    for (const b of busy) expect((b as PromiseRejectedResult).reason).toMatchObject({ code: 'TANDEM_ERR_IDENTITY_BUSY' });
+    for (const b of busy)
+      expect((b as PromiseRejectedResult).reason).toMatchObject({ code: 'TANDEM_ERR_IDENTITY_BUSY' });
   });
 
   it('legacy Argon2 verification in the registry uses the limiter given in the options', async () => {
@@ -149,10 +187,22 @@ describe('Semaphore', () => {
     let release!: () => void;
     const hold = sem.run(() => new Promise<void>((r) => (release = r)));
     await expect(
-      verifyPassword('password', '$argon2i$v=19$m=256,t=2,p=1$c29tZXNhbHQ$iekCn0Y3spW+sCcFanM2xBT63UP2sghkUoHLIUpWRS8', { argon2Limiter: sem }),
+      verifyPassword(
+        'password',
+        '$argon2i$v=19$m=256,t=2,p=1$c29tZXNhbHQ$iekCn0Y3spW+sCcFanM2xBT63UP2sghkUoHLIUpWRS8',
+        { argon2Limiter: sem },
+      ),
     ).rejects.toMatchObject({ code: 'TANDEM_ERR_IDENTITY_BUSY' });
     release();
     await hold;
-    expect((await verifyPassword('password', '$argon2i$v=19$m=256,t=2,p=1$c29tZXNhbHQ$iekCn0Y3spW+sCcFanM2xBT63UP2sghkUoHLIUpWRS8', { argon2Limiter: sem })).ok).toBe(true);
+    expect(
+      (
+        await verifyPassword(
+          'password',
+          '$argon2i$v=19$m=256,t=2,p=1$c29tZXNhbHQ$iekCn0Y3spW+sCcFanM2xBT63UP2sghkUoHLIUpWRS8',
+          { argon2Limiter: sem },
+        )
+      ).ok,
+    ).toBe(true);
   });
 });

@@ -15,7 +15,10 @@ const OPENWALL: readonly (readonly [string, Uint8Array])[] = [
   ['$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW', b('U*U')],
   ['$2a$05$CCCCCCCCCCCCCCCCCCCCC.VGOzA784oUp/Z0DY336zx7pLYAy0lwK', b('U*U*')],
   ['$2a$05$XXXXXXXXXXXXXXXXXXXXXOAcXxm9kjPGEMsLznoKqmqw7tc8WCx4a', b('U*U*U')],
-  ['$2a$05$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui', b('0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789chars after 72 are ignored')],
+  [
+    '$2a$05$abcdefghijklmnopqrstuu5s2v8.iXieOjg/.AySBTTZIIVFJeBui',
+    b('0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789chars after 72 are ignored'),
+  ],
   ['$2x$05$/OK.fbVrR/bpIqNJ5ianF.CE5elHaaO4EbggVDjb8P19RukzXSM3e', b([0xa3])],
   ['$2x$05$/OK.fbVrR/bpIqNJ5ianF.CE5elHaaO4EbggVDjb8P19RukzXSM3e', b([0xff, 0xff, 0xa3])],
   ['$2y$05$/OK.fbVrR/bpIqNJ5ianF.CE5elHaaO4EbggVDjb8P19RukzXSM3e', b([0xff, 0xff, 0xa3])],
@@ -26,9 +29,18 @@ const OPENWALL: readonly (readonly [string, Uint8Array])[] = [
   ['$2b$05$/OK.fbVrR/bpIqNJ5ianF.Sa7shbm4.OzKpvFnX1pQLmQW96oUlCq', b([0xa3])],
   ['$2x$05$/OK.fbVrR/bpIqNJ5ianF.o./n25XVfn6oAPaUvHe.Csk4zRfsYPi', b('1', [0xa3], '345')],
   ['$2x$05$/OK.fbVrR/bpIqNJ5ianF.o./n25XVfn6oAPaUvHe.Csk4zRfsYPi', b([0xff, 0xa3], '345')],
-  ['$2x$05$/OK.fbVrR/bpIqNJ5ianF.o./n25XVfn6oAPaUvHe.Csk4zRfsYPi', b([0xff, 0xa3], '34', [0xff, 0xff, 0xff, 0xa3], '345')],
-  ['$2y$05$/OK.fbVrR/bpIqNJ5ianF.o./n25XVfn6oAPaUvHe.Csk4zRfsYPi', b([0xff, 0xa3], '34', [0xff, 0xff, 0xff, 0xa3], '345')],
-  ['$2a$05$/OK.fbVrR/bpIqNJ5ianF.ZC1JEJ8Z4gPfpe1JOr/oyPXTWl9EFd.', b([0xff, 0xa3], '34', [0xff, 0xff, 0xff, 0xa3], '345')],
+  [
+    '$2x$05$/OK.fbVrR/bpIqNJ5ianF.o./n25XVfn6oAPaUvHe.Csk4zRfsYPi',
+    b([0xff, 0xa3], '34', [0xff, 0xff, 0xff, 0xa3], '345'),
+  ],
+  [
+    '$2y$05$/OK.fbVrR/bpIqNJ5ianF.o./n25XVfn6oAPaUvHe.Csk4zRfsYPi',
+    b([0xff, 0xa3], '34', [0xff, 0xff, 0xff, 0xa3], '345'),
+  ],
+  [
+    '$2a$05$/OK.fbVrR/bpIqNJ5ianF.ZC1JEJ8Z4gPfpe1JOr/oyPXTWl9EFd.',
+    b([0xff, 0xa3], '34', [0xff, 0xff, 0xff, 0xa3], '345'),
+  ],
   ['$2y$05$/OK.fbVrR/bpIqNJ5ianF.nRht2l/HRhr6zmCp9vYUvvsqynflf9e', b([0xff, 0xa3], '345')],
   ['$2a$05$/OK.fbVrR/bpIqNJ5ianF.nRht2l/HRhr6zmCp9vYUvvsqynflf9e', b([0xff, 0xa3], '345')],
   ['$2a$05$/OK.fbVrR/bpIqNJ5ianF.6IflQkJytoRVc1yuaNtHfiuq.FRlSIS', b([0xa3], 'ab')],
@@ -49,9 +61,15 @@ describe('bcrypt core: Openwall crypt_blowfish 1.3 wrapper.c test vectors (raw b
 describe('bcrypt $2x$ through verifyPassword', () => {
   it('U+0451 (UTF-8 d1 91) verifies against crypt_blowfish $2x$ and passlib $2y$ vectors', async () => {
     // $2x$: wrapper.c; $2y$: passlib test_handlers_bcrypt.py ("8bit bug (fixed in 2y/2b)")
-    expect(await verifyPassword('\u0451', '$2x$05$6bNw2HLQYeqHYyBfLMsv/OiwqTymGIGzFsA4hOTWebfehXHNprcAS')).toMatchObject({ ok: true, scheme: 'bcrypt-2x' });
-    expect(await verifyPassword('\u0451', '$2y$05$6bNw2HLQYeqHYyBfLMsv/OUcZd0LKP39b87nBw3.S2tVZSqiQX6eu')).toMatchObject({ ok: true, scheme: 'bcrypt' });
-    expect((await verifyPassword('\u0451', '$2x$05$6bNw2HLQYeqHYyBfLMsv/OUcZd0LKP39b87nBw3.S2tVZSqiQX6eu')).ok).toBe(false);
+    expect(
+      await verifyPassword('\u0451', '$2x$05$6bNw2HLQYeqHYyBfLMsv/OiwqTymGIGzFsA4hOTWebfehXHNprcAS'),
+    ).toMatchObject({ ok: true, scheme: 'bcrypt-2x' });
+    expect(
+      await verifyPassword('\u0451', '$2y$05$6bNw2HLQYeqHYyBfLMsv/OUcZd0LKP39b87nBw3.S2tVZSqiQX6eu'),
+    ).toMatchObject({ ok: true, scheme: 'bcrypt' });
+    expect((await verifyPassword('\u0451', '$2x$05$6bNw2HLQYeqHYyBfLMsv/OUcZd0LKP39b87nBw3.S2tVZSqiQX6eu')).ok).toBe(
+      false,
+    );
   });
 
   it('the core agrees with bcryptjs on $2a$/$2b$/$2y$ for UTF-8 passwords', async () => {

@@ -24,7 +24,8 @@ function runWithInput(args: string[], input: string): Promise<{ code: number | n
     env: { ...process.env, TANDEM_LOG_LEVEL: 'warn' },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  let stdout = '', stderr = '';
+  let stdout = '',
+    stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   child.stdin.end(input);
@@ -43,9 +44,15 @@ describe('tandem identity check', () => {
       { password: 'x', hash: '$2b$31$' + 'a'.repeat(53) },
       { password: 'x', hash: 'no-such-format' },
     ].map((l) => JSON.stringify(l));
-    const r = await runWithInput(['identity', 'check', '--raw-hex', 'md5'], `${lines.join('\n')}\nnot json\n\n{"password": 1}\n`);
+    const r = await runWithInput(
+      ['identity', 'check', '--raw-hex', 'md5'],
+      `${lines.join('\n')}\nnot json\n\n{"password": 1}\n`,
+    );
     expect(r.code).toBe(1);
-    const out = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const out = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(out).toEqual([
       { ok: true, scheme: 'hex-md5' },
       { ok: true, scheme: 'md5-crypt' },
@@ -76,9 +83,25 @@ describe('tandem identity wrap | report | sunset', () => {
       const entities = await resolveConfig(S.config, source, target);
       const users = entities.find((e) => e.name === 'users')!;
       // users 1..4 log in (migrated), then the backfill copies the others' legacy hashes
-      const b = await createIdentityBridge({ source, target, entity: users, argon2: { ...FAST_ARGON2, limiter: new Semaphore(2, 100) }, floorMs: 0, pepper: null, logger: createLogger({ level: 'silent' }) });
-      for (const u of S.users.slice(0, 4)) expect(await b.authenticate({ identifier: u.email, password: u.password })).toMatchObject({ ok: true });
-      await runBackfill({ config: S.config, source, target, entities: [entities.find((e) => e.name === 'orgs')!, users], log: createLogger({ level: 'silent' }), progressOut: null });
+      const b = await createIdentityBridge({
+        source,
+        target,
+        entity: users,
+        argon2: { ...FAST_ARGON2, limiter: new Semaphore(2, 100) },
+        floorMs: 0,
+        pepper: null,
+        logger: createLogger({ level: 'silent' }),
+      });
+      for (const u of S.users.slice(0, 4))
+        expect(await b.authenticate({ identifier: u.email, password: u.password })).toMatchObject({ ok: true });
+      await runBackfill({
+        config: S.config,
+        source,
+        target,
+        entities: [entities.find((e) => e.name === 'orgs')!, users],
+        log: createLogger({ level: 'silent' }),
+        progressOut: null,
+      });
     } finally {
       await source.close();
       await target.close();
@@ -105,7 +128,22 @@ describe('tandem identity wrap | report | sunset', () => {
     expect(dry.code, dry.stderr).toBe(0);
     const d = JSON.parse(dry.stdout);
     expect(d).toMatchObject({ scanned: 24, argon2: 4 });
-    const r = await runCli(['--config', S.configPath, 'identity', 'wrap', '--json', '--memory-cost', '1024', '--time-cost', '1', '--concurrency', '2'], { env });
+    const r = await runCli(
+      [
+        '--config',
+        S.configPath,
+        'identity',
+        'wrap',
+        '--json',
+        '--memory-cost',
+        '1024',
+        '--time-cost',
+        '1',
+        '--concurrency',
+        '2',
+      ],
+      { env },
+    );
     expect(r.code, r.stderr).toBe(0);
     const w = JSON.parse(r.stdout);
     expect(w.wrapped).toBe(d.wrapped);
@@ -113,8 +151,13 @@ describe('tandem identity wrap | report | sunset', () => {
     noSecrets(r.stdout + r.stderr + dry.stdout + dry.stderr);
     const hashes = (await S.pg.query('SELECT password_hash FROM users')).rows.map((x) => x.password_hash as string);
     expect(hashes.filter((h) => h.startsWith('$tandem-wrap$v=1$'))).toHaveLength(w.wrapped);
-    const audit = await S.pg.query(`SELECT command, outcome, args FROM tandem.audit_log WHERE command = 'identity wrap' ORDER BY id`);
-    expect(audit.rows.map((x) => [x.outcome, JSON.parse(x.args).dryRun])).toEqual([['ok', true], ['ok', false]]);
+    const audit = await S.pg.query(
+      `SELECT command, outcome, args FROM tandem.audit_log WHERE command = 'identity wrap' ORDER BY id`,
+    );
+    expect(audit.rows.map((x) => [x.outcome, JSON.parse(x.args).dryRun])).toEqual([
+      ['ok', true],
+      ['ok', false],
+    ]);
   });
 
   it('report: states, schemes, new-store hashes, migrations per day', async () => {
@@ -137,14 +180,22 @@ describe('tandem identity wrap | report | sunset', () => {
     const future = await runCli(['--config', S.configPath, 'identity', 'sunset', '--before', '2999-01-01'], { env });
     expect(future.code).toBe(2);
     expect(future.stderr).toMatch(/^TANDEM_ERR_CONFIG_INVALID: sunset: the date .* is in the future/m);
-    const dry = await runCli(['--config', S.configPath, 'identity', 'sunset', '--before', '2020-01-01', '--format', 'json', '--dry-run'], { env });
+    const dry = await runCli(
+      ['--config', S.configPath, 'identity', 'sunset', '--before', '2020-01-01', '--format', 'json', '--dry-run'],
+      { env },
+    );
     expect(dry.code, dry.stderr).toBe(0);
     const list = JSON.parse(dry.stdout) as { key: string; identifier: string; previousState: string }[];
     expect(list).toHaveLength(20);
     expect(Object.keys(list[0]!).sort()).toEqual(['identifier', 'key', 'previousState']);
-    expect((await S.pg.query(`SELECT count(*)::int AS n FROM tandem.identity_ledger WHERE state = 'reset_required'`)).rows[0].n).toBe(0);
+    expect(
+      (await S.pg.query(`SELECT count(*)::int AS n FROM tandem.identity_ledger WHERE state = 'reset_required'`)).rows[0]
+        .n,
+    ).toBe(0);
     const out = join(tmp, 'reset.csv');
-    const r = await runCli(['--config', S.configPath, 'identity', 'sunset', '--before', '2020-01-01', '--out', out], { env });
+    const r = await runCli(['--config', S.configPath, 'identity', 'sunset', '--before', '2020-01-01', '--out', out], {
+      env,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/20 users are reset-required \(0 already were\), 4 migrated users kept; list written to/);
     const csv = readFileSync(out, 'utf8').trim().split('\n');
@@ -153,8 +204,13 @@ describe('tandem identity wrap | report | sunset', () => {
     expect(new Set(csv.slice(1).map((l) => l.split(',')[1]))).toEqual(new Set(S.users.slice(4).map((u) => u.email)));
     expect(statSync(out).mode & 0o777).toBe(0o600);
     noSecrets(readFileSync(out, 'utf8') + r.stdout + r.stderr + dry.stdout + dry.stderr);
-    expect((await S.pg.query(`SELECT count(*)::int AS n FROM tandem.identity_ledger WHERE state = 'reset_required'`)).rows[0].n).toBe(20);
-    const audit = await S.pg.query(`SELECT outcome, args FROM tandem.audit_log WHERE command = 'identity sunset' ORDER BY id`);
+    expect(
+      (await S.pg.query(`SELECT count(*)::int AS n FROM tandem.identity_ledger WHERE state = 'reset_required'`)).rows[0]
+        .n,
+    ).toBe(20);
+    const audit = await S.pg.query(
+      `SELECT outcome, args FROM tandem.audit_log WHERE command = 'identity sunset' ORDER BY id`,
+    );
     expect(audit.rows.map((x) => x.outcome)).toEqual(['error', 'ok', 'ok']);
   });
 });

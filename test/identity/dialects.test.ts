@@ -33,8 +33,15 @@ beforeAll(async () => {
   drops.push(legacy.drop);
   legacyUrl = legacy.url;
   const c = await mysql.createConnection({ uri: legacy.url });
-  await c.query('CREATE TABLE accounts (id INT PRIMARY KEY, email VARCHAR(254) NOT NULL UNIQUE, pw VARCHAR(255) NOT NULL, version INT NOT NULL)');
-  for (const u of USERS) await c.query('INSERT INTO accounts VALUES (?, ?, ?, 1)', [u.id, u.email, await legacyHashOf('django-sha1', u.password)]);
+  await c.query(
+    'CREATE TABLE accounts (id INT PRIMARY KEY, email VARCHAR(254) NOT NULL UNIQUE, pw VARCHAR(255) NOT NULL, version INT NOT NULL)',
+  );
+  for (const u of USERS)
+    await c.query('INSERT INTO accounts VALUES (?, ?, ?, 1)', [
+      u.id,
+      u.email,
+      await legacyHashOf('django-sha1', u.password),
+    ]);
   await c.end();
   const my = await createMysqlDatabase('tandem_idd_new');
   drops.push(my.drop);
@@ -76,15 +83,48 @@ describe.each(['postgres', 'mysql', 'sqlite'])('new store on %s', (dialect) => {
   it('ledger write modes and failure counters', async () => {
     await ensureControlSchema(target);
     const ledger = new IdentityLedger(target);
-    await ledger.write(target, 'x', [{ key: '["1"]', identifier: 'a', state: 'migrated', scheme: 'mysql41' }, { key: '["2"]', identifier: 'b', state: 'wrapped', scheme: 'hex-md5' }], 'overwrite');
-    await ledger.write(target, 'x', [{ key: '["1"]', identifier: 'a', state: 'reset_required', scheme: null }, { key: '["2"]', identifier: 'b', state: 'reset_required', scheme: null }, { key: '["3"]', identifier: 'c', state: 'reset_required', scheme: 'phpass' }], 'unless-migrated');
-    await ledger.write(target, 'x', [{ key: '["3"]', identifier: 'c', state: 'wrapped', scheme: 'x' }, { key: '["4"]', identifier: 'd', state: 'wrapped', scheme: 'md5-crypt' }], 'insert-only');
+    await ledger.write(
+      target,
+      'x',
+      [
+        { key: '["1"]', identifier: 'a', state: 'migrated', scheme: 'mysql41' },
+        { key: '["2"]', identifier: 'b', state: 'wrapped', scheme: 'hex-md5' },
+      ],
+      'overwrite',
+    );
+    await ledger.write(
+      target,
+      'x',
+      [
+        { key: '["1"]', identifier: 'a', state: 'reset_required', scheme: null },
+        { key: '["2"]', identifier: 'b', state: 'reset_required', scheme: null },
+        { key: '["3"]', identifier: 'c', state: 'reset_required', scheme: 'phpass' },
+      ],
+      'unless-migrated',
+    );
+    await ledger.write(
+      target,
+      'x',
+      [
+        { key: '["3"]', identifier: 'c', state: 'wrapped', scheme: 'x' },
+        { key: '["4"]', identifier: 'd', state: 'wrapped', scheme: 'md5-crypt' },
+      ],
+      'insert-only',
+    );
     const states = await ledger.statesOf('x', ['["1"]', '["2"]', '["3"]', '["4"]', '["5"]']);
-    expect(Object.fromEntries(states)).toEqual({ '["1"]': 'migrated', '["2"]': 'reset_required', '["3"]': 'reset_required', '["4"]': 'wrapped' });
+    expect(Object.fromEntries(states)).toEqual({
+      '["1"]': 'migrated',
+      '["2"]': 'reset_required',
+      '["3"]': 'reset_required',
+      '["4"]': 'wrapped',
+    });
     expect(await ledger.countByState('x')).toEqual({ migrated: 1, wrapped: 1, reset_required: 2 });
     expect(await ledger.migratedPerDay('x')).toEqual([{ day: new Date().toISOString().slice(0, 10), count: 1 }]);
-    const schemes = await target.query<{ entity_key: string; scheme: string }>(`SELECT entity_key, scheme FROM ${ledger.table} WHERE entity = 'x' ORDER BY entity_key`);
-    expect(schemes.map((r) => r.scheme)).toEqual(['mysql41', 'hex-md5', 'phpass', 'md5-crypt']); // scheme kept when the write has none
+    const schemes = await target.query<{ entity_key: string; scheme: string }>(
+      `SELECT entity_key, scheme FROM ${ledger.table} WHERE entity = 'x' ORDER BY entity_key`,
+    );
+    // scheme kept when the write has none
+    expect(schemes.map((r) => r.scheme)).toEqual(['mysql41', 'hex-md5', 'phpass', 'md5-crypt']);
     const f = new FailureCounter(target, { freeAttempts: 2, baseDelayMs: 1000, resetAfterMs: 10_000 });
     const now = Date.now();
     for (let i = 0; i < 3; i++) await f.record('fp1', now);
@@ -103,18 +143,35 @@ describe.each(['postgres', 'mysql', 'sqlite'])('new store on %s', (dialect) => {
       target: targets[dialect]!,
       entities: {
         users: {
-          table: 'accounts', key: 'id', version: 'version',
+          table: 'accounts',
+          key: 'id',
+          version: 'version',
           targets: [{ table: 'accounts', columns: { id: 'id', email: 'email', pw: 'pw' } }],
           identity: { identifier: 'email', password: 'pw' },
         },
       },
     });
     const [entity] = await resolveConfig(config, source, target);
-    const b = await createIdentityBridge({ source, target, entity: entity!, argon2: { ...FAST_ARGON2, limiter: new Semaphore(2, 100) }, floorMs: 0, pepper: null, logger: createLogger({ level: 'silent' }), failures: { freeAttempts: 2, baseDelayMs: 60_000 } });
+    const b = await createIdentityBridge({
+      source,
+      target,
+      entity: entity!,
+      argon2: { ...FAST_ARGON2, limiter: new Semaphore(2, 100) },
+      floorMs: 0,
+      pepper: null,
+      logger: createLogger({ level: 'silent' }),
+      failures: { freeAttempts: 2, baseDelayMs: 60_000 },
+    });
     expect(b.resolved.source.mode).toBe('collation'); // MariaDB utf8mb4_unicode_ci
     expect(b.resolved.target.mode).toBe(dialect === 'mysql' ? 'collation' : 'lower');
-    expect(await b.authenticate({ identifier: 'ann@EXAMPLE.com', password: USERS[0]!.password })).toMatchObject({ ok: true, source: 'legacy' });
-    expect(await b.authenticate({ identifier: 'ANN@example.COM', password: USERS[0]!.password })).toMatchObject({ ok: true, source: 'new' });
+    expect(await b.authenticate({ identifier: 'ann@EXAMPLE.com', password: USERS[0]!.password })).toMatchObject({
+      ok: true,
+      source: 'legacy',
+    });
+    expect(await b.authenticate({ identifier: 'ANN@example.COM', password: USERS[0]!.password })).toMatchObject({
+      ok: true,
+      source: 'new',
+    });
     const row = await target.query<{ pw: string }>('SELECT pw FROM accounts WHERE id = 1');
     expect(row[0]!.pw).toMatch(/^\$argon2id\$/);
     const fail = { ok: false, reason: 'invalid_credentials' };
@@ -122,8 +179,16 @@ describe.each(['postgres', 'mysql', 'sqlite'])('new store on %s', (dialect) => {
     expect(await b.authenticate({ identifier: 'bob@example.com', password: 'no' })).toEqual(fail);
     expect(await b.authenticate({ identifier: 'nobody@example.com', password: 'no' })).toEqual(fail);
     expect(await b.authenticate({ identifier: 'bob@example.com', password: 'no' })).toEqual(fail);
-    expect(await b.authenticate({ identifier: 'bob@example.com', password: USERS[1]!.password })).toMatchObject({ ok: false, reason: 'throttled' });
-    await new IdentityLedger(target).write(target, 'users', [{ key: '["3"]', identifier: 'cy@example.com', state: 'reset_required', scheme: null }], 'overwrite');
+    expect(await b.authenticate({ identifier: 'bob@example.com', password: USERS[1]!.password })).toMatchObject({
+      ok: false,
+      reason: 'throttled',
+    });
+    await new IdentityLedger(target).write(
+      target,
+      'users',
+      [{ key: '["3"]', identifier: 'cy@example.com', state: 'reset_required', scheme: null }],
+      'overwrite',
+    );
     expect(await b.authenticate({ identifier: 'cy@example.com', password: USERS[2]!.password })).toEqual(fail);
     expect(await target.query('SELECT id FROM accounts ORDER BY id')).toEqual([{ id: 1 }]);
   });

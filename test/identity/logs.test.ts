@@ -10,7 +10,13 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runBackfill } from '../../src/backfill/backfill.js';
 import { resolveConfig } from '../../src/config/resolve.js';
 import { createLogger } from '../../src/core/logger.js';
-import { Semaphore, createIdentityBridge, resolveIdentity, wrapAtRest, type IdentityBridgeOptions } from '../../src/identity/index.js';
+import {
+  Semaphore,
+  createIdentityBridge,
+  resolveIdentity,
+  wrapAtRest,
+  type IdentityBridgeOptions,
+} from '../../src/identity/index.js';
 import { openStore } from '../../src/stores/index.js';
 import type { Store } from '../../src/stores/types.js';
 import { FAST_ARGON2, createIdentityStores, type IdentityStores } from './stores.js';
@@ -48,24 +54,57 @@ afterAll(async () => {
 it('logs no password, no hash, no pepper and no identifier on any path', async () => {
   const entities = await resolveConfig(S.config, source, target);
   const users = entities.find((e) => e.name === 'users')!;
-  const base: IdentityBridgeOptions = { source, target, entity: users, argon2: { ...FAST_ARGON2, limiter: new Semaphore(2, 100) }, floorMs: 0, pepper: PEPPER, logger: log, legacyBudget: { perSecond: 1e6 } };
+  const base: IdentityBridgeOptions = {
+    source,
+    target,
+    entity: users,
+    argon2: { ...FAST_ARGON2, limiter: new Semaphore(2, 100) },
+    floorMs: 0,
+    pepper: PEPPER,
+    logger: log,
+    legacyBudget: { perSecond: 1e6 },
+  };
   const b = await createIdentityBridge(base);
   const u = (id: number) => S.users[id - 1]!;
   // malformed hashes on the legacy side
   await S.my.query("UPDATE users SET password_hash = '$2b$04$truncated' WHERE id = 29");
-  await S.my.query("UPDATE users SET password_hash = CONCAT('$6$rounds=999999999$salt$', REPEAT('a', 86)) WHERE id = 30");
+  await S.my.query(
+    "UPDATE users SET password_hash = CONCAT('$6$rounds=999999999$salt$', REPEAT('a', 86)) WHERE id = 30",
+  );
   // legacy migrations, one per scheme, then the new store
   for (let id = 1; id <= 9; id++) {
-    expect(await b.authenticate({ identifier: u(id).email, password: u(id).password })).toMatchObject({ ok: true, source: 'legacy' });
-    expect(await b.authenticate({ identifier: u(id).email.toUpperCase(), password: u(id).password })).toMatchObject({ ok: true, source: 'new' });
+    expect(await b.authenticate({ identifier: u(id).email, password: u(id).password })).toMatchObject({
+      ok: true,
+      source: 'legacy',
+    });
+    expect(await b.authenticate({ identifier: u(id).email.toUpperCase(), password: u(id).password })).toMatchObject({
+      ok: true,
+      source: 'new',
+    });
   }
   await snapshotTargetHashes();
   // the three failure paths, and malformed legacy hashes
-  for (const [identifier, password] of [['nobody@example.com', u(1).password], [u(1).email, u(2).password], [u(12).email, u(1).password], [u(29).email, 'x'], [u(30).email, 'x']]) {
-    expect(await b.authenticate({ identifier: identifier!, password: password! })).toEqual({ ok: false, reason: 'invalid_credentials' });
+  for (const [identifier, password] of [
+    ['nobody@example.com', u(1).password],
+    [u(1).email, u(2).password],
+    [u(12).email, u(1).password],
+    [u(29).email, 'x'],
+    [u(30).email, 'x'],
+  ]) {
+    expect(await b.authenticate({ identifier: identifier!, password: password! })).toEqual({
+      ok: false,
+      reason: 'invalid_credentials',
+    });
   }
   // the backfill copies weak hashes (its own logs captured too), the wrap wraps them
-  await runBackfill({ config: S.config, source, target, entities: [entities.find((e) => e.name === 'orgs')!, users], log, progressOut: null });
+  await runBackfill({
+    config: S.config,
+    source,
+    target,
+    entities: [entities.find((e) => e.name === 'orgs')!, users],
+    log,
+    progressOut: null,
+  });
   await snapshotTargetHashes();
   const resolved = await resolveIdentity(users, source, target);
   await wrapAtRest(target, resolved, { argon2: FAST_ARGON2, pepper: PEPPER, logger: log });
@@ -78,15 +117,25 @@ it('logs no password, no hash, no pepper and no identifier on any path', async (
   await snapshotTargetHashes();
   // a malformed hash in the new store, a wrong pepper
   await S.pg.query("UPDATE users SET password_hash = '$argon2id$v=19$m=1024,t=1,p=1$AAAA$BBBB' WHERE id = 20");
-  expect(await b.authenticate({ identifier: u(20).email, password: u(20).password })).toEqual({ ok: false, reason: 'invalid_credentials' });
+  expect(await b.authenticate({ identifier: u(20).email, password: u(20).password })).toEqual({
+    ok: false,
+    reason: 'invalid_credentials',
+  });
   const wrongPepper = await createIdentityBridge({ ...base, pepper: 'another pepper' });
   await wrongPepper.authenticate({ identifier: u(21).email, password: u(21).password });
   // throttled, then a full semaphore
   const strict = await createIdentityBridge({ ...base, failures: { freeAttempts: 1, baseDelayMs: 60_000 } });
   await strict.authenticate({ identifier: u(22).email, password: 'nope' });
-  expect(await strict.authenticate({ identifier: u(22).email, password: u(22).password })).toMatchObject({ reason: 'throttled' });
-  const busy = await createIdentityBridge({ ...base, argon2: { memoryCost: 8192, timeCost: 2, parallelism: 1, limiter: new Semaphore(1, 0) } });
-  const settled = await Promise.allSettled([1, 2, 3, 4, 5, 6, 7, 8].map(() => busy.authenticate({ identifier: u(1).email, password: u(1).password })));
+  expect(await strict.authenticate({ identifier: u(22).email, password: u(22).password })).toMatchObject({
+    reason: 'throttled',
+  });
+  const busy = await createIdentityBridge({
+    ...base,
+    argon2: { memoryCost: 8192, timeCost: 2, parallelism: 1, limiter: new Semaphore(1, 0) },
+  });
+  const settled = await Promise.allSettled(
+    [1, 2, 3, 4, 5, 6, 7, 8].map(() => busy.authenticate({ identifier: u(1).email, password: u(1).password })),
+  );
   expect(settled.some((s) => s.status === 'rejected')).toBe(true);
   await snapshotTargetHashes();
 
@@ -97,14 +146,20 @@ it('logs no password, no hash, no pepper and no identifier on any path', async (
   expect(text).toContain('identity.error');
   const secrets: [string, string][] = [['pepper', PEPPER]];
   for (const x of S.users) {
-    secrets.push([`password of ${x.id}`, x.password], [`legacy hash of ${x.id}`, x.hash], [`identifier of ${x.id}`, x.email], [`lower-case identifier of ${x.id}`, x.email.toLowerCase()]);
+    secrets.push(
+      [`password of ${x.id}`, x.password],
+      [`legacy hash of ${x.id}`, x.hash],
+      [`identifier of ${x.id}`, x.email],
+      [`lower-case identifier of ${x.id}`, x.email.toLowerCase()],
+    );
     // the digest part of the legacy hash (after the last $ or the whole value)
     const digest = x.hash.slice(x.hash.lastIndexOf('$') + 1).replace(/^\{SSHA\}/, '');
     if (digest.length >= 16) secrets.push([`legacy digest of ${x.id}`, digest]);
   }
   for (const h of seenHashes) {
     secrets.push(['new-store hash', h]);
-    for (const part of h.split('$')) if (part.length >= 16 && !/^[a-z0-9=,-]+$/.test(part)) secrets.push(['new-store hash part', part]);
+    for (const part of h.split('$'))
+      if (part.length >= 16 && !/^[a-z0-9=,-]+$/.test(part)) secrets.push(['new-store hash part', part]);
   }
   expect(seenHashes.size).toBeGreaterThan(S.users.length);
   for (const [what, secret] of secrets) expect(text.includes(secret), `${what} found in the logs`).toBe(false);

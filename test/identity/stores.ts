@@ -17,7 +17,17 @@ import { createLegacyMysql, createNewPostgres, fixtureConfig } from '../fixtures
 import { createMysqlDatabase, createPgDatabase, writeConfig } from '../helpers.js';
 
 /** The legacy schemes the fixture users get, in turn (user id modulo the list length). */
-export const SCHEMES = ['hex-md5', 'django-sha1', 'django-md5', 'mysql41', 'bcrypt', 'phpass', 'sha512-crypt', 'md5-crypt', 'ldap-ssha'] as const;
+export const SCHEMES = [
+  'hex-md5',
+  'django-sha1',
+  'django-md5',
+  'mysql41',
+  'bcrypt',
+  'phpass',
+  'sha512-crypt',
+  'md5-crypt',
+  'ldap-ssha',
+] as const;
 export type FixtureScheme = (typeof SCHEMES)[number];
 
 const hex = (alg: string, ...parts: (string | Buffer)[]) => {
@@ -30,14 +40,22 @@ const hex = (alg: string, ...parts: (string | Buffer)[]) => {
 export async function legacyHashOf(scheme: FixtureScheme, password: string): Promise<string> {
   const salt = randomBytes(6).toString('base64').replace(/[+/=]/g, 'x').slice(0, 8);
   switch (scheme) {
-    case 'hex-md5': return hex('md5', password);
-    case 'django-sha1': return `sha1$${salt}$${hex('sha1', salt, password)}`;
-    case 'django-md5': return `md5$${salt}$${hex('md5', salt, password)}`;
-    case 'mysql41': return `*${createHash('sha1').update(createHash('sha1').update(password, 'utf8').digest()).digest('hex').toUpperCase()}`;
-    case 'bcrypt': return bcrypt.hashSync(password, 4);
-    case 'phpass': return `$P$B${salt}${await phpassChecksum(Buffer.from(password, 'utf8'), salt, 13)}`;
-    case 'sha512-crypt': return `$6$${salt}$${await shaCryptChecksum('sha512', Buffer.from(password, 'utf8'), Buffer.from(salt, 'latin1'), 5000)}`;
-    case 'md5-crypt': return `$1$${salt}$${md5CryptChecksum(Buffer.from(password, 'utf8'), Buffer.from(salt, 'utf8'), '$1$')}`;
+    case 'hex-md5':
+      return hex('md5', password);
+    case 'django-sha1':
+      return `sha1$${salt}$${hex('sha1', salt, password)}`;
+    case 'django-md5':
+      return `md5$${salt}$${hex('md5', salt, password)}`;
+    case 'mysql41':
+      return `*${createHash('sha1').update(createHash('sha1').update(password, 'utf8').digest()).digest('hex').toUpperCase()}`;
+    case 'bcrypt':
+      return bcrypt.hashSync(password, 4);
+    case 'phpass':
+      return `$P$B${salt}${await phpassChecksum(Buffer.from(password, 'utf8'), salt, 13)}`;
+    case 'sha512-crypt':
+      return `$6$${salt}$${await shaCryptChecksum('sha512', Buffer.from(password, 'utf8'), Buffer.from(salt, 'latin1'), 5000)}`;
+    case 'md5-crypt':
+      return `$1$${salt}$${md5CryptChecksum(Buffer.from(password, 'utf8'), Buffer.from(salt, 'utf8'), '$1$')}`;
     case 'ldap-ssha': {
       const s = randomBytes(8);
       return `{SSHA}${Buffer.concat([createHash('sha1').update(password, 'utf8').update(s).digest(), s]).toString('base64')}`;
@@ -75,7 +93,11 @@ export const IDENTITY_BLOCK = `
  * (unique, never a substring of another) and a hash of `SCHEMES[id % SCHEMES.length]` (or of `onlyScheme`);
  * `emails` overrides e-mails.
  */
-export async function createIdentityStores(n: number, emails: Record<number, string> = {}, onlyScheme?: FixtureScheme): Promise<IdentityStores> {
+export async function createIdentityStores(
+  n: number,
+  emails: Record<number, string> = {},
+  onlyScheme?: FixtureScheme,
+): Promise<IdentityStores> {
   const myDb = await createMysqlDatabase('tandem_idl');
   const pgDb = await createPgDatabase('tandem_idn');
   await createLegacyMysql(myDb.url, n);
@@ -88,7 +110,8 @@ export async function createIdentityStores(n: number, emails: Record<number, str
     const password = `pw-${id}-\u00fcn\u00ef-${tag}x`;
     const hash = await legacyHashOf(scheme, password);
     const email = emails[id];
-    if (email !== undefined) await my.query('UPDATE users SET password_hash = ?, email = ? WHERE id = ?', [hash, email, id]);
+    if (email !== undefined)
+      await my.query('UPDATE users SET password_hash = ?, email = ? WHERE id = ?', [hash, email, id]);
     else await my.query('UPDATE users SET password_hash = ? WHERE id = ?', [hash, id]);
     const [rows] = await my.query('SELECT email FROM users WHERE id = ?', [id]);
     users.push({ id, email: (rows as { email: string }[])[0]!.email, password, hash, scheme });

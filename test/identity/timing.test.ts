@@ -31,7 +31,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config/resolve.js';
 import { createLogger } from '../../src/core/logger.js';
-import { Argon2idHasher, Semaphore, createIdentityBridge, verifyPassword, type IdentityBridge } from '../../src/identity/index.js';
+import {
+  Argon2idHasher,
+  Semaphore,
+  createIdentityBridge,
+  verifyPassword,
+  type IdentityBridge,
+} from '../../src/identity/index.js';
 import { openStore } from '../../src/stores/index.js';
 import type { Store } from '../../src/stores/types.js';
 import { quantile } from '../helpers.js';
@@ -80,7 +86,15 @@ async function bridgeWith(floorMs: number, argon2 = ARGON2, dummyLegacyHash?: st
  * round also times a bare `setTimeout(timerMs)` in the rotation (`out.timer`): what an answer at a floor of that
  * length costs with no work at all — the scheduling noise of the machine at those very moments.
  */
-async function measure(b: IdentityBridge, rounds: number, warmup: number, tag: string, migrated = S.users[0]!, legacy = S.users[1]!, timerMs?: number): Promise<Record<Path, number[]> & { timer: number[] }> {
+async function measure(
+  b: IdentityBridge,
+  rounds: number,
+  warmup: number,
+  tag: string,
+  migrated = S.users[0]!,
+  legacy = S.users[1]!,
+  timerMs?: number,
+): Promise<Record<Path, number[]> & { timer: number[] }> {
   const out: Record<Path, number[]> & { timer: number[] } = { unknown: [], wrongNew: [], wrongLegacy: [], timer: [] };
   const slots: (Path | 'timer')[] = timerMs === undefined ? PATHS : [...PATHS, 'timer'];
   for (let i = 0; i < warmup + rounds; i++) {
@@ -94,7 +108,11 @@ async function measure(b: IdentityBridge, rounds: number, warmup: number, tag: s
         continue;
       }
       const [identifier, password] =
-        p === 'unknown' ? [`nobody-${tag}-${i}@example.com`, 'guess'] : p === 'wrongNew' ? [migrated.email, 'guess'] : [legacy.email, 'guess'];
+        p === 'unknown'
+          ? [`nobody-${tag}-${i}@example.com`, 'guess']
+          : p === 'wrongNew'
+            ? [migrated.email, 'guess']
+            : [legacy.email, 'guess'];
       const t0 = performance.now();
       const r = await b.authenticate({ identifier, password });
       const ms = performance.now() - t0;
@@ -106,7 +124,12 @@ async function measure(b: IdentityBridge, rounds: number, warmup: number, tag: s
 }
 
 function summary(t: Record<Path, number[]>, cut = 0.1) {
-  return Object.fromEntries(PATHS.map((p) => [p, { median: +median(t[p]).toFixed(2), [`trimmed${cut * 100}`]: +trimmedMean(t[p], cut).toFixed(2), n: t[p].length }]));
+  return Object.fromEntries(
+    PATHS.map((p) => [
+      p,
+      { median: +median(t[p]).toFixed(2), [`trimmed${cut * 100}`]: +trimmedMean(t[p], cut).toFixed(2), n: t[p].length },
+    ]),
+  );
 }
 
 /** Median of the per-round differences a − b (rounds are aligned by index). */
@@ -118,7 +141,10 @@ beforeAll(async () => {
   target = await openStore(S.pgUrl);
   // user 1 migrates (Argon2id at the test policy in the new store); user 2 stays legacy-only
   const b = await bridgeWith(0);
-  expect(await b.authenticate({ identifier: S.users[0]!.email, password: S.users[0]!.password })).toMatchObject({ ok: true, source: 'legacy' });
+  expect(await b.authenticate({ identifier: S.users[0]!.email, password: S.users[0]!.password })).toMatchObject({
+    ok: true,
+    source: 'legacy',
+  });
 });
 
 afterAll(async () => {
@@ -150,8 +176,13 @@ describe('timing of the three failure paths', () => {
       'wrongLegacy-unknown': pairedMedian(t.wrongLegacy, t.unknown),
       'wrongNew-wrongLegacy': pairedMedian(t.wrongNew, t.wrongLegacy),
     };
-    console.log('[timing] floor 0:', JSON.stringify(summary(t)), 'paired median differences (ms):', JSON.stringify(Object.fromEntries(Object.entries(diffs).map(([k, v]) => [k, +v.toFixed(2)]))),
-      `tolerance ${tol.toFixed(2)} ms; dummy costs: argon2 ${median(argonMs).toFixed(2)} ms, legacy phpass ${median(legacyMs).toFixed(2)} ms`);
+    console.log(
+      '[timing] floor 0:',
+      JSON.stringify(summary(t)),
+      'paired median differences (ms):',
+      JSON.stringify(Object.fromEntries(Object.entries(diffs).map(([k, v]) => [k, +v.toFixed(2)]))),
+      `tolerance ${tol.toFixed(2)} ms; dummy costs: argon2 ${median(argonMs).toFixed(2)} ms, legacy phpass ${median(legacyMs).toFixed(2)} ms`,
+    );
     for (const [k, d] of Object.entries(diffs)) expect(Math.abs(d), k).toBeLessThanOrEqual(tol);
   });
 
@@ -161,9 +192,12 @@ describe('timing of the three failure paths', () => {
     const legacy = S.users[3]!;
     const sha1 = await legacyHashOf('django-sha1', legacy.password);
     await S.my.query('UPDATE users SET password_hash = ? WHERE id = ?', [sha1, legacy.id]);
-    const dummy = await legacyHashOf('django-sha1', 'not anybody\'s password');
+    const dummy = await legacyHashOf('django-sha1', "not anybody's password");
     const setup = await bridgeWith(0, CHEAP, dummy);
-    expect(await setup.authenticate({ identifier: migrated.email, password: migrated.password })).toMatchObject({ ok: true, source: 'legacy' });
+    expect(await setup.authenticate({ identifier: migrated.email, password: migrated.password })).toMatchObject({
+      ok: true,
+      source: 'legacy',
+    });
     const calibration = await measure(setup, 15, 3, 'c', migrated, legacy);
     const all = PATHS.flatMap((p) => calibration[p]).sort((x, y) => x - y);
     const p90 = all[Math.floor(all.length * 0.9)]!;
@@ -178,7 +212,9 @@ describe('timing of the three failure paths', () => {
       b = await bridgeWith(floorMs, CHEAP, dummy);
       t = await measure(b, rounds, 3, `f${attempt}`, migrated, legacy, floorMs);
       if (b.stats().floorExceeded <= Math.ceil(0.1 * 3 * (rounds + 3)) || attempt === 2) break;
-      console.log(`[timing] floor ${floorMs} ms overrun ${b.stats().floorExceeded} times (machine under load): retrying with ${floorMs * 2} ms`);
+      console.log(
+        `[timing] floor ${floorMs} ms overrun ${b.stats().floorExceeded} times (machine under load): retrying with ${floorMs * 2} ms`,
+      );
       floorMs *= 2;
     }
     const med = PATHS.map((p) => median(t[p]));
@@ -194,8 +230,11 @@ describe('timing of the three failure paths', () => {
     const spread = (v: number[]) => (quantile(v, 0.75) - quantile(v, 0.25)) / 1.349;
     const sigma = Math.max(spread(t.timer), median(PATHS.map((p) => spread(t[p]))));
     const tol = Math.max(2, (3 * Math.SQRT2 * 1.2533 * sigma) / Math.sqrt(n));
-    console.log(`[timing] floor ${floorMs} ms (cheap work: median ${median(all).toFixed(2)} ms, p90 ${p90.toFixed(2)} ms):`, JSON.stringify(summary(t, 0.2)),
-      `bare timer: median ${median(t.timer).toFixed(2)} ms; sigma ${sigma.toFixed(2)} ms; tolerance ${tol.toFixed(2)} ms; floor exceeded ${b.stats().floorExceeded} times`);
+    console.log(
+      `[timing] floor ${floorMs} ms (cheap work: median ${median(all).toFixed(2)} ms, p90 ${p90.toFixed(2)} ms):`,
+      JSON.stringify(summary(t, 0.2)),
+      `bare timer: median ${median(t.timer).toFixed(2)} ms; sigma ${sigma.toFixed(2)} ms; tolerance ${tol.toFixed(2)} ms; floor exceeded ${b.stats().floorExceeded} times`,
+    );
     for (const p of PATHS) for (const ms of t[p]) expect(ms).toBeGreaterThanOrEqual(floorMs - 0.5);
     expect(Math.max(...med) - Math.min(...med)).toBeLessThanOrEqual(tol);
     expect(Math.max(...tm) - Math.min(...tm)).toBeLessThanOrEqual(tol);

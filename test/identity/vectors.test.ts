@@ -68,7 +68,8 @@ const GROUPS: Group[] = [
   },
   {
     scheme: 'bcrypt-2x',
-    source: 'libxcrypt 4.4.33 (crypt_blowfish $2x$ = the pre-CVE-2011-2483 sign-extension bug) via Perl crypt(), UTF-8 passwords',
+    source:
+      'libxcrypt 4.4.33 (crypt_blowfish $2x$ = the pre-CVE-2011-2483 sign-extension bug) via Perl crypt(), UTF-8 passwords',
     vectors: [
       ['\u00e9t\u00e9', '$2x$04$abcdefghijklmnopqrstuuJBkOrAeQ5MyvqBBs7V2uMqYxsK6WLhu'],
       ['\u20acuro', '$2x$05$/OK.fbVrR/bpIqNJ5ianF.pDjG7DZuT9WPdwPnMAGtwGKO0ecaSay'],
@@ -115,7 +116,8 @@ const GROUPS: Group[] = [
   },
   {
     scheme: 'apr1',
-    source: 'Apache docs (misc/password_encryptions.html) via passlib; OpenSSL 3.0 `openssl passwd -apr1`; passlib custom',
+    source:
+      'Apache docs (misc/password_encryptions.html) via passlib; OpenSSL 3.0 `openssl passwd -apr1`; passlib custom',
     vectors: [
       ['myPassword', '$apr1$r31.....$HqJZimcKQFAMYayBlzkrA/'],
       [UPASS_TABLE, '$apr1$bzYrOHUx$a1FcpXuQDJV3vPY20CS6N1'],
@@ -126,7 +128,8 @@ const GROUPS: Group[] = [
   // ------------------------------------------------------------------ sha-crypt
   {
     scheme: 'sha256-crypt',
-    source: 'Drepper SHA-crypt.txt test vectors (as carried by passlib known_correct_configs); JtR 1.7.9 / passlib custom',
+    source:
+      'Drepper SHA-crypt.txt test vectors (as carried by passlib known_correct_configs); JtR 1.7.9 / passlib custom',
     vectors: [
       ['Hello world!', '$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5'],
       ['Hello world!', '$5$rounds=10000$saltstringsaltst$3xv.VbSHBb41AL9AvLeujZkZRBAwqFMz2.opqey6IcA'],
@@ -135,9 +138,15 @@ const GROUPS: Group[] = [
         'a very much longer text to encrypt.  This one even stretches over morethan one line.',
         '$5$rounds=1400$anotherlongsalts$Rx.j8H.h8HjEDGomFU8bDkXm3XIUnzyxf12oP84Bnq1',
       ],
-      ['we have a short salt string but not a short password', '$5$rounds=77777$short$JiO1O3ZpDAxGJeaDIuqCoEFysAe1mZNJRs3pw0KQRd/'],
+      [
+        'we have a short salt string but not a short password',
+        '$5$rounds=77777$short$JiO1O3ZpDAxGJeaDIuqCoEFysAe1mZNJRs3pw0KQRd/',
+      ],
       ['a short string', '$5$rounds=123456$asaltof16chars..$gP3VQ/6X7UUEW3HkBn2w1/Ptq2jxPyzV/cZKmF/wJvD'],
-      ['the minimum number is still observed', '$5$rounds=1000$roundstoolow$yfvwcWrQ8l/K0DAWyuPMDNHpIVlTQebY9l/gL972bIC'],
+      [
+        'the minimum number is still observed',
+        '$5$rounds=1000$roundstoolow$yfvwcWrQ8l/K0DAWyuPMDNHpIVlTQebY9l/gL972bIC',
+      ],
       ['', '$5$kc7lRD1fpYg0g.IP$d7CMTcEqJyTXyeq8hTdu/jB/I6DGkoo62NXbHIR7S43'],
       ['with unic\u00d6de', '$5$rounds=1000$IbG0EuGQXw5EkMdP$LQ5AfPf13KufFsKtmazqnzSGZ4pxtUNw3woQ.ELRDF4'],
     ],
@@ -152,9 +161,13 @@ const GROUPS: Group[] = [
   },
   {
     scheme: 'sha512-crypt',
-    source: 'Drepper SHA-crypt.txt test vectors (as carried by passlib known_correct_configs); JtR 1.7.9 / passlib custom',
+    source:
+      'Drepper SHA-crypt.txt test vectors (as carried by passlib known_correct_configs); JtR 1.7.9 / passlib custom',
     vectors: [
-      ['Hello world!', '$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1'],
+      [
+        'Hello world!',
+        '$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1',
+      ],
       [
         'Hello world!',
         '$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v.',
@@ -171,7 +184,10 @@ const GROUPS: Group[] = [
         'the minimum number is still observed',
         '$6$rounds=1000$roundstoolow$kUMsbe306n21p9R.FRkW3IGn.S9NPN0x50YhH1xhLsPuWGsUSklZt58jaTfF4ZEQpyUNGc0dqbpBYYBaHHrsX.',
       ],
-      ['', '$6$ojWH1AiTee9x1peC$QVEnTvRVlPRhcLQCk/HnHaZmlGAAjCfrAN0FtOsOnUk5K5Bn/9eLHHiRzrTzaIKjW9NTLNIBUCtNVOowWS2mN.'],
+      [
+        '',
+        '$6$ojWH1AiTee9x1peC$QVEnTvRVlPRhcLQCk/HnHaZmlGAAjCfrAN0FtOsOnUk5K5Bn/9eLHHiRzrTzaIKjW9NTLNIBUCtNVOowWS2mN.',
+      ],
       [
         UPASS_TABLE,
         '$6$rounds=40000$PEZTJDiyzV28M3.m$GTlnzfzGB44DGd1XqlmC4erAJKCP.rhvLvrYxiT38htrNzVGBnplFOHjejUGVrCfusGWxLQCc3pFO0A/1jYYr0',
@@ -182,8 +198,14 @@ const GROUPS: Group[] = [
     scheme: 'sha512-crypt',
     source: 'libxcrypt via Perl crypt()',
     vectors: [
-      ['', '$6$rounds=1000$emptypw$HlIvXUyYuit0YXo7TQsvDbSukfTPXqMfer3T883.YtTaRpAHhGsXXvUpZxRWVIR6LzICKFT6VsLlh3xHWI3zr0'],
-      [UPASS_USD, '$6$rounds=1000$unicodesalt$NF30Dq5.IvvIaNTJHACDpB/sFf9mSKWaafM6GoMFNYALx6ljmZJqH9xLfvbG2.NV9d4V7P9hgCs1fB/vPAhMX.'],
+      [
+        '',
+        '$6$rounds=1000$emptypw$HlIvXUyYuit0YXo7TQsvDbSukfTPXqMfer3T883.YtTaRpAHhGsXXvUpZxRWVIR6LzICKFT6VsLlh3xHWI3zr0',
+      ],
+      [
+        UPASS_USD,
+        '$6$rounds=1000$unicodesalt$NF30Dq5.IvvIaNTJHACDpB/sFf9mSKWaafM6GoMFNYALx6ljmZJqH9xLfvbG2.NV9d4V7P9hgCs1fB/vPAhMX.',
+      ],
     ],
   },
   // ------------------------------------------------------------------ phpass
@@ -206,7 +228,8 @@ const GROUPS: Group[] = [
   // ------------------------------------------------------------------ Django
   {
     scheme: 'django-pbkdf2-sha256',
-    source: 'Django tests/auth_tests/test_hashers.py; passlib test_handlers_django.py (Django 1.4); CPython hashlib per hashers.py',
+    source:
+      'Django tests/auth_tests/test_hashers.py; passlib test_handlers_django.py (Django 1.4); CPython hashlib per hashers.py',
     vectors: [
       [LETMEIN, 'pbkdf2_sha256$390000$seasalt$8xBlGd3jVgvJ+92hWPxi5ww0uuAuAnKgC45eudxro7c='],
       ['not a password', 'pbkdf2_sha256$10000$kjVJaVz6qsnJ$5yPHw3rwJGECpUf70daLGhOrQ5+AMxIJdz1c3bqK1Rs='],
@@ -216,7 +239,8 @@ const GROUPS: Group[] = [
   },
   {
     scheme: 'django-pbkdf2-sha1',
-    source: 'Django tests/auth_tests/test_hashers.py; passlib test_handlers_django.py (Django 1.4); CPython hashlib per hashers.py',
+    source:
+      'Django tests/auth_tests/test_hashers.py; passlib test_handlers_django.py (Django 1.4); CPython hashlib per hashers.py',
     vectors: [
       [LETMEIN, 'pbkdf2_sha1$390000$seasalt2$aDapRanzW8aHTz97v2TcfHzWD+I='],
       ['not a password', 'pbkdf2_sha1$10000$wz5B6WkasRoF$atJmJ1o+XfJxKq1+Nu1f1i57Z5I='],
@@ -247,9 +271,13 @@ const GROUPS: Group[] = [
   },
   {
     scheme: 'django-argon2',
-    source: 'Django tests/auth_tests/test_hashers.py (old hashes with and without v=); passlib test_handlers_django.py (Django 1.10.3)',
+    source:
+      'Django tests/auth_tests/test_hashers.py (old hashes with and without v=); passlib test_handlers_django.py (Django 1.10.3)',
     vectors: [
-      ['secret', 'argon2$argon2i$m=8,t=1,p=1$c29tZXNhbHQ$gwQOXSNhxiOxPOA0+PY10P9QFO4NAYysnqRt1GSQLE55m+2GYDt9FEjPMHhP2Cuf0nOEXXMocVrsJAtNSsKyfg'],
+      [
+        'secret',
+        'argon2$argon2i$m=8,t=1,p=1$c29tZXNhbHQ$gwQOXSNhxiOxPOA0+PY10P9QFO4NAYysnqRt1GSQLE55m+2GYDt9FEjPMHhP2Cuf0nOEXXMocVrsJAtNSsKyfg',
+      ],
       ['secret', 'argon2$argon2i$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$YC9+jJCrQhs5R6db7LlN8Q'],
       ['secret', 'argon2$argon2id$v=19$m=102400,t=2,p=8$Y041dExhNkljRUUy$TMa6A8fPJhCAUXRhJXCXdw'],
       ['password', 'argon2$argon2i$v=19$m=256,t=1,p=1$c29tZXNhbHQ$AJFIsNZTMKTAewB4+ETN1A'],
@@ -260,9 +288,18 @@ const GROUPS: Group[] = [
     scheme: 'django-scrypt',
     source: 'Django tests/auth_tests/test_hashers.py; CPython hashlib.scrypt per hashers.py (ScryptPasswordHasher)',
     vectors: [
-      [LETMEIN, 'scrypt$16384$seasalt$8$1$Qj3+9PPyRjSJIebHnG81TMjsqtaIGxNQG/aEB/NYafTJ7tibgfYz71m0ldQESkXFRkdVCBhhY8mx7rQwite/Pw=='],
-      ['', 'scrypt$1024$seasalt$8$1$hUpfPYkR4g0FOgN1DeevrGv6KHZXRgS0C331OyzMGtdRyFY4me6XHvZGccibxkoOR5GX6dPxCQ/SNoPsvpiOng=='],
-      [LETMEIN, 'scrypt$2048$seasalt2$4$2$UmhmD9smAMj6L1l9KknbUEcQoxE/EBTDbLG3DhYAzYtZrg+fxgJOLC3C9XYRPHqQjo2QDkS0uBbYHRXR4F++SQ=='],
+      [
+        LETMEIN,
+        'scrypt$16384$seasalt$8$1$Qj3+9PPyRjSJIebHnG81TMjsqtaIGxNQG/aEB/NYafTJ7tibgfYz71m0ldQESkXFRkdVCBhhY8mx7rQwite/Pw==',
+      ],
+      [
+        '',
+        'scrypt$1024$seasalt$8$1$hUpfPYkR4g0FOgN1DeevrGv6KHZXRgS0C331OyzMGtdRyFY4me6XHvZGccibxkoOR5GX6dPxCQ/SNoPsvpiOng==',
+      ],
+      [
+        LETMEIN,
+        'scrypt$2048$seasalt2$4$2$UmhmD9smAMj6L1l9KknbUEcQoxE/EBTDbLG3DhYAzYtZrg+fxgJOLC3C9XYRPHqQjo2QDkS0uBbYHRXR4F++SQ==',
+      ],
     ],
   },
   {
@@ -297,7 +334,8 @@ const GROUPS: Group[] = [
   },
   {
     scheme: 'django-unsalted-md5',
-    source: 'Django tests/auth_tests/test_hashers.py (UnsaltedMD5PasswordHasher, alternate md5$$ syntax); CPython hashlib',
+    source:
+      'Django tests/auth_tests/test_hashers.py (UnsaltedMD5PasswordHasher, alternate md5$$ syntax); CPython hashlib',
     vectors: [
       [LETMEIN, 'md5$$88a434c88cca4e900f7874cd98123f43'],
       ['', 'md5$$d41d8cd98f00b204e9800998ecf8427e'],
@@ -306,7 +344,8 @@ const GROUPS: Group[] = [
   // ------------------------------------------------------------------ passlib
   {
     scheme: 'passlib-pbkdf2-sha1',
-    source: 'passlib tests/test_handlers_pbkdf2.py; empty password: CPython hashlib + ab64 per passlib/handlers/pbkdf2.py',
+    source:
+      'passlib tests/test_handlers_pbkdf2.py; empty password: CPython hashlib + ab64 per passlib/handlers/pbkdf2.py',
     vectors: [
       ['password', '$pbkdf2$1212$OB.dtnSEXZK8U5cgxU/GYQ$y5LKPOplRmok7CZp/aqVDVg8zGI'],
       [UPASS_WAV, '$pbkdf2$1212$THDqatpidANpadlLeTeOEg$HV3oi1k5C5LQCgG1BMOL.BX4YZc'],
@@ -326,9 +365,18 @@ const GROUPS: Group[] = [
     scheme: 'passlib-pbkdf2-sha512',
     source: 'passlib tests/test_handlers_pbkdf2.py; empty password: CPython hashlib + ab64',
     vectors: [
-      ['password', '$pbkdf2-sha512$1212$RHY0Fr3IDMSVO/RSZyb5ow$eNLfBK.eVozomMr.1gYa17k9B7KIK25NOEshvhrSX.esqY3s.FvWZViXz4KoLlQI.BzY/YTNJOiKc5gBYFYGww'],
-      [UPASS_WAV, '$pbkdf2-sha512$1212$KkbvoKGsAIcF8IslDR6skQ$8be/PRmd88Ps8fmPowCJttH9G3vgxpG.Krjt3KT.NP6cKJ0V4Prarqf.HBwz0dCkJ6xgWnSj2ynXSV7MlvMa8Q'],
-      ['', '$pbkdf2-sha512$1000$AAECAwQFBgcICQoLDA0ODw$q6csOYeUCKpcqtwGZZisjQcr4n1FUHaXR6hVf4MMGvkPATpf5BWKap.JNezIX2AvVpmsv414Sj3kWBq4p9iEhA'],
+      [
+        'password',
+        '$pbkdf2-sha512$1212$RHY0Fr3IDMSVO/RSZyb5ow$eNLfBK.eVozomMr.1gYa17k9B7KIK25NOEshvhrSX.esqY3s.FvWZViXz4KoLlQI.BzY/YTNJOiKc5gBYFYGww',
+      ],
+      [
+        UPASS_WAV,
+        '$pbkdf2-sha512$1212$KkbvoKGsAIcF8IslDR6skQ$8be/PRmd88Ps8fmPowCJttH9G3vgxpG.Krjt3KT.NP6cKJ0V4Prarqf.HBwz0dCkJ6xgWnSj2ynXSV7MlvMa8Q',
+      ],
+      [
+        '',
+        '$pbkdf2-sha512$1000$AAECAwQFBgcICQoLDA0ODw$q6csOYeUCKpcqtwGZZisjQcr4n1FUHaXR6hVf4MMGvkPATpf5BWKap.JNezIX2AvVpmsv414Sj3kWBq4p9iEhA',
+      ],
     ],
   },
   {
@@ -356,12 +404,16 @@ const GROUPS: Group[] = [
         'password',
         '{PBKDF2-SHA512}1212$RHY0Fr3IDMSVO/RSZyb5ow$eNLfBK.eVozomMr.1gYa17k9B7KIK25NOEshvhrSX.esqY3s.FvWZViXz4KoLlQI.BzY/YTNJOiKc5gBYFYGww',
       ],
-      ['', '{PBKDF2-SHA512}1000$AAECAwQFBgcICQoLDA0ODw$q6csOYeUCKpcqtwGZZisjQcr4n1FUHaXR6hVf4MMGvkPATpf5BWKap.JNezIX2AvVpmsv414Sj3kWBq4p9iEhA'],
+      [
+        '',
+        '{PBKDF2-SHA512}1000$AAECAwQFBgcICQoLDA0ODw$q6csOYeUCKpcqtwGZZisjQcr4n1FUHaXR6hVf4MMGvkPATpf5BWKap.JNezIX2AvVpmsv414Sj3kWBq4p9iEhA',
+      ],
     ],
   },
   {
     scheme: 'scrypt',
-    source: 'passlib tests/test_handlers_scrypt.py (scrypt paper appendix B vectors re-encoded by passlib; passlib custom)',
+    source:
+      'passlib tests/test_handlers_scrypt.py (scrypt paper appendix B vectors re-encoded by passlib; passlib custom)',
     vectors: [
       ['', '$scrypt$ln=4,r=1,p=1$$d9ZXYjhleyA7GcpCwYoEl/FrSETjB0ro39/6P+3iFEI'],
       ['password', '$scrypt$ln=10,r=8,p=16$TmFDbA$/bq+HJ00cgB4VucZDQHp/nxq18vII3gw53N2Y0s3MWI'],
@@ -374,9 +426,13 @@ const GROUPS: Group[] = [
   // ------------------------------------------------------------------ Werkzeug
   {
     scheme: 'werkzeug-pbkdf2',
-    source: 'CPython hashlib.pbkdf2_hmac following Werkzeug src/werkzeug/security.py _hash_internal (Werkzeug not installed)',
+    source:
+      'CPython hashlib.pbkdf2_hmac following Werkzeug src/werkzeug/security.py _hash_internal (Werkzeug not installed)',
     vectors: [
-      ['secret', 'pbkdf2:sha256:1000$sAlT1234abcdEFGH$bacf7322ae13d5dd46cbd72a7c4848514e89060f389a0080677bc1f0b2566fe5'],
+      [
+        'secret',
+        'pbkdf2:sha256:1000$sAlT1234abcdEFGH$bacf7322ae13d5dd46cbd72a7c4848514e89060f389a0080677bc1f0b2566fe5',
+      ],
       ['', 'pbkdf2:sha256:1000$emptySALT0000000$f756d8b3e63531e1bece1fecad7a19c9bb7fbadf59861988dd2396ece3a29236'],
       [
         'l\u00e8tmein \u20ac',
@@ -406,7 +462,8 @@ const GROUPS: Group[] = [
   // ------------------------------------------------------------------ Argon2
   {
     scheme: 'argon2i',
-    source: 'PHC reference src/test.c (via passlib test_handlers_argon2.py reference_data); passlib custom; argon2-cffi docs',
+    source:
+      'PHC reference src/test.c (via passlib test_handlers_argon2.py reference_data); passlib custom; argon2-cffi docs',
     vectors: [
       ['password', '$argon2i$m=65536,t=2,p=1$c29tZXNhbHQ$9sTbSlTio3Biev89thdrlKKiCaYsjjYVJxGAL3swxpQ'], // version 0x10
       ['password', '$argon2i$m=256,t=2,p=2$c29tZXNhbHQ$tsEVYKap1h6scGt5ovl9aLRGOqOth+AMB+KwHpDFZPs'], // version 0x10
@@ -423,7 +480,10 @@ const GROUPS: Group[] = [
     source: 'PHC reference libargon2 (Debian libargon2-1, argon2_hash() via CPython ctypes)',
     vectors: [
       ['', '$argon2i$v=19$m=64,t=2,p=1$c2FsdHNhbHRzYWx0MTIzNA$VAntrbwBzlsSiH/2gtBKk7rvtRGuT+qyRxHY6daEGuQ'],
-      ['p\u00e4ssw\u00f6rd \u20ac', '$argon2i$v=19$m=64,t=2,p=1$c2FsdHNhbHRzYWx0MTIzNA$UAgQkesWtJRFPubZa0bVcA26QY7eeBvQDhbuaNdP1CU'],
+      [
+        'p\u00e4ssw\u00f6rd \u20ac',
+        '$argon2i$v=19$m=64,t=2,p=1$c2FsdHNhbHRzYWx0MTIzNA$UAgQkesWtJRFPubZa0bVcA26QY7eeBvQDhbuaNdP1CU',
+      ],
       [UPASS_WAV, '$argon2i$v=19$m=64,t=2,p=1$c2FsdHNhbHRzYWx0MTIzNA$Y86dEpwcX9ZfUi43PMhhhFjTT6oC/Jhk2S5I4zxMZwk'],
     ],
   },
@@ -441,7 +501,10 @@ const GROUPS: Group[] = [
     source: 'PHC reference libargon2 (Debian libargon2-1, argon2_hash() via CPython ctypes)',
     vectors: [
       ['', '$argon2id$v=19$m=64,t=2,p=1$c2FsdHNhbHRzYWx0MTIzNA$abZKqPtggnEUZmqHZhy6RuRWuVn30YPxcsGH18frLvA'],
-      ['p\u00e4ssw\u00f6rd \u20ac', '$argon2id$v=19$m=64,t=2,p=1$c2FsdHNhbHRzYWx0MTIzNA$yzA57HgrRo+2pEocyHnQKmQqRstp1Paos2/d9/9ypbU'],
+      [
+        'p\u00e4ssw\u00f6rd \u20ac',
+        '$argon2id$v=19$m=64,t=2,p=1$c2FsdHNhbHRzYWx0MTIzNA$yzA57HgrRo+2pEocyHnQKmQqRstp1Paos2/d9/9ypbU',
+      ],
       [UPASS_WAV, '$argon2id$v=19$m=64,t=2,p=1$c2FsdHNhbHRzYWx0MTIzNA$prHIW7hVo5pn2yVnnxjam/NzNC0zgyfAbzenxOtvtzk'],
       ['password', '$argon2id$v=16$m=64,t=1,p=2$c29tZXNhbHRzb21lc2FsdA$4onBqwYskDj3hliqrSHKmnIOGQh6xQkJMhIe2SCfBBU'],
     ],
@@ -451,7 +514,10 @@ const GROUPS: Group[] = [
     source: 'passlib test_handlers_argon2.py (argon2-cffi generated); argon2-cffi docs (low_level.hash_secret doctest)',
     vectors: [
       ['password', '$argon2d$v=19$m=102400,t=2,p=8$g2RodLh8j8WbSdCp+lUy/A$zzAJqL/HSjm809PYQu6qkA'],
-      ['secret', '$argon2d$v=19$m=8,t=1,p=1$c29tZXNhbHQ$ba2qC75j0+JAunZZ/L0hZdQgCv+tOieBuKKXSrQiWm7nlkRcK+YqWr0i0m0WABJKelU8qHJp0SZzH0b1Z+ITvQ'],
+      [
+        'secret',
+        '$argon2d$v=19$m=8,t=1,p=1$c29tZXNhbHQ$ba2qC75j0+JAunZZ/L0hZdQgCv+tOieBuKKXSrQiWm7nlkRcK+YqWr0i0m0WABJKelU8qHJp0SZzH0b1Z+ITvQ',
+      ],
     ],
   },
   {
@@ -459,14 +525,18 @@ const GROUPS: Group[] = [
     source: 'PHC reference libargon2 (Debian libargon2-1, argon2_hash() via CPython ctypes)',
     vectors: [
       ['', '$argon2d$v=19$m=64,t=2,p=1$c2FsdHNhbHRzYWx0MTIzNA$l2y0FANur2A0bZJE9rMeZELD0goK7G9fq6fKohFDweo'],
-      ['p\u00e4ssw\u00f6rd \u20ac', '$argon2d$v=19$m=64,t=2,p=1$c2FsdHNhbHRzYWx0MTIzNA$+0ivDF6DUOROGpiiLTiZfOiYkpkUNi46pL1tdE/ls5I'],
+      [
+        'p\u00e4ssw\u00f6rd \u20ac',
+        '$argon2d$v=19$m=64,t=2,p=1$c2FsdHNhbHRzYWx0MTIzNA$+0ivDF6DUOROGpiiLTiZfOiYkpkUNi46pL1tdE/ls5I',
+      ],
       [UPASS_WAV, '$argon2d$v=19$m=64,t=2,p=1$c2FsdHNhbHRzYWx0MTIzNA$fUc0qpQbJlAuyAvD0wv7vUkLws/IRT4qXJMCpYqhFqs'],
     ],
   },
   // ------------------------------------------------------------------ LDAP
   {
     scheme: 'ldap-ssha',
-    source: 'passlib tests/test_handlers.py ldap_salted_sha1 (salt sizes 4, 8, 15, 16); CPython hashlib per OpenLDAP passwd.c',
+    source:
+      'passlib tests/test_handlers.py ldap_salted_sha1 (salt sizes 4, 8, 15, 16); CPython hashlib per OpenLDAP passwd.c',
     vectors: [
       ['testing123', '{SSHA}0c0blFTXXNuAMHECS4uxrj3ZieMoWImr'],
       ['secret', '{SSHA}0H+zTv8o4MR4H43n03eCsvw1luG8LdB7'],
@@ -522,10 +592,17 @@ const GROUPS: Group[] = [
   },
   {
     scheme: 'ldap-ssha512',
-    source: 'passlib tests/test_handlers.py ldap_salted_sha512 (LDAP server web interface, passlib issue 124); CPython hashlib',
+    source:
+      'passlib tests/test_handlers.py ldap_salted_sha512 (LDAP server web interface, passlib issue 124); CPython hashlib',
     vectors: [
-      ['toomanysecrets', '{SSHA512}wExp4xjiCHS0zidJDC4UJq9EEeIebAQPJ1PWSwfhxWjfutI9XiiKuHm2AE41cEFfK+8HyI8bh+ztbczUGsvVFIgICWWPt7qu'],
-      ['letm\u00e8\u00efn', '{SSHA512}mpNUSmZc3TNx+RnPwkIAVMf7ocEKLPrIoQNsg4Eu8dHvyCeb2xzHp5A6n4tF7ntknSvfvRZaJII4ImvNJlYsgiwAm0FMqR+3'],
+      [
+        'toomanysecrets',
+        '{SSHA512}wExp4xjiCHS0zidJDC4UJq9EEeIebAQPJ1PWSwfhxWjfutI9XiiKuHm2AE41cEFfK+8HyI8bh+ztbczUGsvVFIgICWWPt7qu',
+      ],
+      [
+        'letm\u00e8\u00efn',
+        '{SSHA512}mpNUSmZc3TNx+RnPwkIAVMf7ocEKLPrIoQNsg4Eu8dHvyCeb2xzHp5A6n4tF7ntknSvfvRZaJII4ImvNJlYsgiwAm0FMqR+3',
+      ],
       ['test', '{SSHA512}Yg9DQ2wURCFGwobu7R2O6cq7nVbnGMPrFCX0aPQ9kj/y1hd6k9PEzkgWCB5aXdPwPzNrVb0PkiHiBnG1CxFiT+B8L8U='],
       ['', '{SSHA512}GBjMKs0geICgevw2D9Dah+UczxfnxgTE6xa+V4gyJyTCmOH8xm6yk5JpkxQe8IY8Ce2jgxiM9d9JuRCqysF+xQECAwQFBgcI'],
     ],
@@ -543,7 +620,10 @@ const GROUPS: Group[] = [
     source: 'CPython hashlib per OpenLDAP contrib/slapd-modules/passwd/sha2',
     vectors: [
       ['', '{SHA512}z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg=='],
-      ['p\u00e4ssw\u00f6rd', '{SHA512}csf+G9M7eFdGqclPm4DSWRzTjzwTyKpD91N/MqKoxfm10c7ha2nwIS4OOalNg/V7zzomuud2AHzrsB8NYxEnPg=='],
+      [
+        'p\u00e4ssw\u00f6rd',
+        '{SHA512}csf+G9M7eFdGqclPm4DSWRzTjzwTyKpD91N/MqKoxfm10c7ha2nwIS4OOalNg/V7zzomuud2AHzrsB8NYxEnPg==',
+      ],
     ],
   },
   {
@@ -559,8 +639,14 @@ const GROUPS: Group[] = [
     scheme: 'ldap-crypt:sha512-crypt',
     source: 'Drepper SHA-crypt.txt vector and libxcrypt vector under {CRYPT}',
     vectors: [
-      ['Hello world!', '{CRYPT}$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1'],
-      ['', '{crypt}$6$rounds=1000$emptypw$HlIvXUyYuit0YXo7TQsvDbSukfTPXqMfer3T883.YtTaRpAHhGsXXvUpZxRWVIR6LzICKFT6VsLlh3xHWI3zr0'],
+      [
+        'Hello world!',
+        '{CRYPT}$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1',
+      ],
+      [
+        '',
+        '{crypt}$6$rounds=1000$emptypw$HlIvXUyYuit0YXo7TQsvDbSukfTPXqMfer3T883.YtTaRpAHhGsXXvUpZxRWVIR6LzICKFT6VsLlh3xHWI3zr0',
+      ],
     ],
   },
   {
@@ -585,7 +671,8 @@ const GROUPS: Group[] = [
   // ------------------------------------------------------------------ ASP.NET Identity
   {
     scheme: 'aspnet-identity-v2',
-    source: 'ASP.NET Core src/Identity/test/Identity.Test/PasswordHasherTest.cs; CPython hashlib per PasswordHasher.cs layout',
+    source:
+      'ASP.NET Core src/Identity/test/Identity.Test/PasswordHasherTest.cs; CPython hashlib per PasswordHasher.cs layout',
     vectors: [
       ['my password', 'AAABAgMEBQYHCAkKCwwNDg+ukCEMDf0yyQ29NYubggHIVY0sdEUfdyeM+E1LtH1uJg=='],
       ['my password', 'ANXrDknc7fGPpigibZXXZFMX4aoqz44JveK6jQuwY3eH/UyPhvr5xTPeGYEckLxz9A=='],
@@ -595,7 +682,8 @@ const GROUPS: Group[] = [
   },
   {
     scheme: 'aspnet-identity-v3',
-    source: 'ASP.NET Core src/Identity/test/Identity.Test/PasswordHasherTest.cs; CPython hashlib per PasswordHasher.cs layout',
+    source:
+      'ASP.NET Core src/Identity/test/Identity.Test/PasswordHasherTest.cs; CPython hashlib per PasswordHasher.cs layout',
     vectors: [
       ['my password', 'AQAAAAEAACcQAAAAEAABAgMEBQYHCAkKCwwNDg+yWU7rLgUwPZb1Itsmra7cbxw2EFpwpVFIEtP+JIuUEw=='],
       ['my password', 'AQAAAAIAAAAyAAAAEOMwvh3+FZxqkdMBz2ekgGhwQ4B6pZWND6zgESBuWiHw'],
@@ -604,15 +692,22 @@ const GROUPS: Group[] = [
         'AQAAAAIAAAD6AAAAIJbVi5wbMR+htSfFp8fTw8N8GOS/Sje+S/4YZcgBfU7EQuqv4OkVYmc4VJl9AGZzmRTxSkP7LtVi9IWyUxX8IAAfZ8v+ZfhjCcudtC1YERSqE1OEdXLW9VukPuJWBBjLuw==',
       ],
       ['my password', 'AQAAAAAAAAD6AAAAEAhftMyfTJylOlZT+eEotFXd1elee8ih5WsjXaR3PA9M'],
-      ['my password', 'AQAAAAEAA9CQAAAAIESkQuj2Du8Y+kbc5lcN/W/3NiAZFEm11P27nrSN5/tId+bR1SwV8CO1Jd72r4C08OLvplNlCDc3oQZ8efcW+jQ='],
+      [
+        'my password',
+        'AQAAAAEAA9CQAAAAIESkQuj2Du8Y+kbc5lcN/W/3NiAZFEm11P27nrSN5/tId+bR1SwV8CO1Jd72r4C08OLvplNlCDc3oQZ8efcW+jQ=',
+      ],
       ['', 'AQAAAAEAAAPoAAAAEAABAgMEBQYHCAkKCwwNDg/FswGx/WG87WPwBkKiME7GdFGfvXzYPEvIPa/hdD+YVQ=='],
-      ['p\u00e4ssw\u00f6rd \u20ac', 'AQAAAAIAAASwAAAAEAABAgMEBQYHCAkKCwwNDg8pnB8eo2yb9tpuiKua5KtzTucp1o5YMqeuyyvzp9GP4w=='],
+      [
+        'p\u00e4ssw\u00f6rd \u20ac',
+        'AQAAAAIAAASwAAAAEAABAgMEBQYHCAkKCwwNDg8pnB8eo2yb9tpuiKua5KtzTucp1o5YMqeuyyvzp9GP4w==',
+      ],
     ],
   },
   // ------------------------------------------------------------------ MySQL
   {
     scheme: 'mysql41',
-    source: 'passlib tests/test_handlers.py mysql41 (JtR 1.7.9); MariaDB 10.11 SELECT PASSWORD(…) over a utf8mb4 connection',
+    source:
+      'passlib tests/test_handlers.py mysql41 (JtR 1.7.9); MariaDB 10.11 SELECT PASSWORD(…) over a utf8mb4 connection',
     vectors: [
       ['verysecretpassword', '*2C905879F74F28F8570989947D06A8429FB943E6'],
       ['12345678123456781234567812345678', '*F9F1470004E888963FB466A5452C9CBD9DF6239C'],
@@ -638,11 +733,23 @@ const GROUPS: Group[] = [
       },
     },
     vectors: [
-      ['user1password', 'firebase-scrypt$42xEC+ixf3L2lw==$lSrfV15cpx95/sZS2W9c9Kp6i/LVgQNDNC/qzrCnh1SAyZvqmZqAjTdn3aoItz+VHjoZilo78198JAdRuid5lQ=='],
-      ['', 'firebase-scrypt$42xEC+ixf3L2lw==$YyNWByMtXmx1DSYYiVBvLEs+rHDX5vw3QZsZNRhRtAsTYjyE9VjMHAZTBpukNsTMzUYA+taW9ommEIDbYd64XQ=='],
-      ['p\u00e4ssw\u00f6rd', 'firebase-scrypt$42xEC+ixf3L2lw==$F6lgfOnU/kcEi9x32N6c79LU6iccneFQkXDzzrDmUGcbs8vJC99GAmD/IIkuzM8a9V6tYl1HhLbWTkgc/cOBQg=='],
+      [
+        'user1password',
+        'firebase-scrypt$42xEC+ixf3L2lw==$lSrfV15cpx95/sZS2W9c9Kp6i/LVgQNDNC/qzrCnh1SAyZvqmZqAjTdn3aoItz+VHjoZilo78198JAdRuid5lQ==',
+      ],
+      [
+        '',
+        'firebase-scrypt$42xEC+ixf3L2lw==$YyNWByMtXmx1DSYYiVBvLEs+rHDX5vw3QZsZNRhRtAsTYjyE9VjMHAZTBpukNsTMzUYA+taW9ommEIDbYd64XQ==',
+      ],
+      [
+        'p\u00e4ssw\u00f6rd',
+        'firebase-scrypt$42xEC+ixf3L2lw==$F6lgfOnU/kcEi9x32N6c79LU6iccneFQkXDzzrDmUGcbs8vJC99GAmD/IIkuzM8a9V6tYl1HhLbWTkgc/cOBQg==',
+      ],
       // URL-safe alphabet, as the Identity Toolkit API returns it
-      ['user1password', 'firebase-scrypt$42xEC-ixf3L2lw==$lSrfV15cpx95_sZS2W9c9Kp6i_LVgQNDNC_qzrCnh1SAyZvqmZqAjTdn3aoItz-VHjoZilo78198JAdRuid5lQ=='],
+      [
+        'user1password',
+        'firebase-scrypt$42xEC-ixf3L2lw==$lSrfV15cpx95_sZS2W9c9Kp6i_LVgQNDNC_qzrCnh1SAyZvqmZqAjTdn3aoItz-VHjoZilo78198JAdRuid5lQ==',
+      ],
     ],
   },
   // ------------------------------------------------------------------ bare digests
@@ -738,8 +845,12 @@ describe('format-specific behaviour', () => {
 
   it('$2x$ differs from $2a$/$2b$ for 8-bit passwords (the bug is emulated, not ignored)', async () => {
     // Same password and salt: libxcrypt gives different checksums under $2x$ and $2a$.
-    expect((await verifyPassword('\u00e9t\u00e9', '$2x$04$abcdefghijklmnopqrstuuqJbFBQPmEuBpYWIGZrYwVfOkXZdOhCm')).ok).toBe(false);
-    expect((await verifyPassword('\u00e9t\u00e9', '$2a$04$abcdefghijklmnopqrstuuJBkOrAeQ5MyvqBBs7V2uMqYxsK6WLhu')).ok).toBe(false);
+    expect(
+      (await verifyPassword('\u00e9t\u00e9', '$2x$04$abcdefghijklmnopqrstuuqJbFBQPmEuBpYWIGZrYwVfOkXZdOhCm')).ok,
+    ).toBe(false);
+    expect(
+      (await verifyPassword('\u00e9t\u00e9', '$2a$04$abcdefghijklmnopqrstuuJBkOrAeQ5MyvqBBs7V2uMqYxsK6WLhu')).ok,
+    ).toBe(false);
   });
 
   it('WordPress trimming can be turned off', async () => {
@@ -750,37 +861,58 @@ describe('format-specific behaviour', () => {
 
   it('phpass $P$ falls back to the trimmed password (WordPress trims before hashing); $H$ does not', async () => {
     expect((await verifyPassword(' test12345 ', '$P$9IQRaTwmfeRo7ud9Fh4E2PdI0S3r.L0')).ok).toBe(true);
-    expect((await verifyPassword(' test12345 ', '$P$9IQRaTwmfeRo7ud9Fh4E2PdI0S3r.L0', { wordpressTrim: false })).ok).toBe(false);
+    expect(
+      (await verifyPassword(' test12345 ', '$P$9IQRaTwmfeRo7ud9Fh4E2PdI0S3r.L0', { wordpressTrim: false })).ok,
+    ).toBe(false);
     expect((await verifyPassword(' test1', '$H$9aaaaaSXBjgypwqm.JsMssPLiS8YQ00')).ok).toBe(false);
   });
 
   it('ASP.NET Identity failure payloads from PasswordHasherTest.cs: wrong digest is false, truncated is malformed', async () => {
     // "incorrect password" payloads (digest bytes zeroed)
-    expect((await verifyPassword('my password', 'AAABAgMEBQYHCAkKCwwNDg+uAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAALtH1uJg==')).ok).toBe(false);
-    expect((await verifyPassword('my password', 'AQAAAAAAAAD6AAAAEAhftMyfTJyAAAAAAAAAAAAAAAAAAAih5WsjXaR3PA9M')).ok).toBe(false);
+    expect(
+      (await verifyPassword('my password', 'AAABAgMEBQYHCAkKCwwNDg+uAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAALtH1uJg==')).ok,
+    ).toBe(false);
+    expect(
+      (await verifyPassword('my password', 'AQAAAAAAAAD6AAAAEAhftMyfTJyAAAAAAAAAAAAAAAAAAAih5WsjXaR3PA9M')).ok,
+    ).toBe(false);
     // "extra data at end" of a v3 payload is a longer subkey: false
-    expect((await verifyPassword('my password', 'AQAAAAIAAAAyAAAAEOMwvh3+FZxqkdMBz2ekgGhwQ4B6pZWND6zgESBuWiHwAAAAAAAAAAAA')).ok).toBe(false);
+    expect(
+      (await verifyPassword('my password', 'AQAAAAIAAAAyAAAAEOMwvh3+FZxqkdMBz2ekgGhwQ4B6pZWND6zgESBuWiHwAAAAAAAAAAAA'))
+        .ok,
+    ).toBe(false);
     // "too short" payloads
-    await expect(verifyPassword('my password', 'AAABAgMEBQYHCAkKCwwNDg+ukCEMDf0yyQ29NYubggE=')).rejects.toMatchObject({ code: 'TANDEM_ERR_HASH_MALFORMED' });
-    await expect(verifyPassword('my password', 'AQAAAAIAAAAyAAAAEOMwvh3+FZxqkdMBz2ekgGhwQ4A=')).rejects.toMatchObject({ code: 'TANDEM_ERR_HASH_MALFORMED' });
+    await expect(verifyPassword('my password', 'AAABAgMEBQYHCAkKCwwNDg+ukCEMDf0yyQ29NYubggE=')).rejects.toMatchObject({
+      code: 'TANDEM_ERR_HASH_MALFORMED',
+    });
+    await expect(verifyPassword('my password', 'AQAAAAIAAAAyAAAAEOMwvh3+FZxqkdMBz2ekgGhwQ4A=')).rejects.toMatchObject({
+      code: 'TANDEM_ERR_HASH_MALFORMED',
+    });
     // "extra data at end" of a v2 payload
-    await expect(verifyPassword('my password', 'AAABAgMEBQYHCAkKCwwNDg+ukCEMDf0yyQ29NYubggHIVY0sdEUfdyeM+E1LtH1uJgAAAAAAAAAAAAA=')).rejects.toMatchObject({
+    await expect(
+      verifyPassword('my password', 'AAABAgMEBQYHCAkKCwwNDg+ukCEMDf0yyQ29NYubggHIVY0sdEUfdyeM+E1LtH1uJgAAAAAAAAAAAAA='),
+    ).rejects.toMatchObject({
       code: 'TANDEM_ERR_HASH_MALFORMED',
     });
   });
 
   it('bare digests are not identified unless the source declares them', async () => {
     expect(identifyHash('5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8')).toBeNull();
-    await expect(verifyPassword('password', '5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8')).rejects.toMatchObject({ code: 'TANDEM_ERR_HASH_UNSUPPORTED' });
+    await expect(verifyPassword('password', '5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8')).rejects.toMatchObject({
+      code: 'TANDEM_ERR_HASH_UNSUPPORTED',
+    });
     // declared with the wrong algorithm: the length does not fit → malformed, not a silent false
-    await expect(verifyPassword('password', '5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8', { rawHex: { algorithm: 'md5' } })).rejects.toMatchObject({
+    await expect(
+      verifyPassword('password', '5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8', { rawHex: { algorithm: 'md5' } }),
+    ).rejects.toMatchObject({
       code: 'TANDEM_ERR_HASH_MALFORMED',
     });
   });
 
   it('suffix salts and salt-first storage', async () => {
     // sha1(password ‖ salt) = CPython hashlib.sha1(b'password' + b'NaCl').hexdigest(), stored as <salt>$<digest>
-    const opts: VerifyOptions = { rawHex: { algorithm: 'sha1', salt: { position: 'suffix', separator: '$', order: 'salt-first' } } };
+    const opts: VerifyOptions = {
+      rawHex: { algorithm: 'sha1', salt: { position: 'suffix', separator: '$', order: 'salt-first' } },
+    };
     const stored = 'NaCl$40274892d2fe01a6ab1e0fbde5c22b8312d10780';
     expect(identifyHash(stored, opts)).toBe('hex-sha1-salted');
     expect((await verifyPassword('password', stored, opts)).ok).toBe(true);
@@ -792,7 +924,10 @@ describe('format-specific behaviour', () => {
 
   it('Firebase hashes need the project parameters', async () => {
     await expect(
-      verifyPassword('user1password', 'firebase-scrypt$42xEC+ixf3L2lw==$lSrfV15cpx95/sZS2W9c9Kp6i/LVgQNDNC/qzrCnh1SAyZvqmZqAjTdn3aoItz+VHjoZilo78198JAdRuid5lQ=='),
+      verifyPassword(
+        'user1password',
+        'firebase-scrypt$42xEC+ixf3L2lw==$lSrfV15cpx95/sZS2W9c9Kp6i/LVgQNDNC/qzrCnh1SAyZvqmZqAjTdn3aoItz+VHjoZilo78198JAdRuid5lQ==',
+      ),
     ).rejects.toMatchObject({ code: 'TANDEM_ERR_HASH_UNSUPPORTED' });
   });
 });

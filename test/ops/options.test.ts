@@ -34,13 +34,19 @@ describe('bad options write nothing', () => {
     const t = Number((await c.query(`SELECT count(*) AS n FROM pg_namespace WHERE nspname = 'tandem'`)).rows[0].n);
     await c.end();
     const m = await mysql.createConnection({ uri: src.url });
-    const [rows] = await m.query(`SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = ? AND table_name LIKE 'tandem\\_%'`, [src.name]);
+    const [rows] = await m.query(
+      `SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = ? AND table_name LIKE 'tandem\\_%'`,
+      [src.name],
+    );
     await m.end();
     return { target: t, source: Number((rows as { n: number }[])[0]!.n) };
   }
 
   const cases: [string[], RegExp][] = [
-    [['relay', '--metrics-port', 'abc', '--until-empty'], /--metrics-port must be a whole number from 0 to 65535, not "abc"/],
+    [
+      ['relay', '--metrics-port', 'abc', '--until-empty'],
+      /--metrics-port must be a whole number from 0 to 65535, not "abc"/,
+    ],
     [['relay', '--metrics-port', '70000', '--until-empty'], /--metrics-port .*"70000"/],
     [['relay', '--wait-seconds', 'abc', '--until-empty'], /--wait-seconds .*"abc"/],
     [['relay', '--batch-size', '0', '--until-empty'], /--batch-size .*"0"/],
@@ -51,9 +57,15 @@ describe('bad options write nothing', () => {
     [['repair', '--limit', '-1'], /--limit .*"-1"/],
     [['prepare', '--lock-timeout', '0'], /--lock-timeout .*"0"/],
     [['identity', 'wrap', '--memory-cost', '4'], /--memory-cost .*"4"/],
-    [['identity', 'wrap', '--parallelism', '4', '--memory-cost', '16'], /--memory-cost 16 is below 8 × --parallelism 4/],
+    [
+      ['identity', 'wrap', '--parallelism', '4', '--memory-cost', '16'],
+      /--memory-cost 16 is below 8 × --parallelism 4/,
+    ],
     [['identity', 'wrap', '--page-rows', '0x10'], /--page-rows .*"0x10"/],
-    [['identity', 'sunset', '--before', '2020-01-01', '--format', 'xml'], /--format must be one of csv, json, not "xml"/],
+    [
+      ['identity', 'sunset', '--before', '2020-01-01', '--format', 'xml'],
+      /--format must be one of csv, json, not "xml"/,
+    ],
     [['identity', 'check', '--raw-hex', 'md4'], /--raw-hex must be one of md5, sha1, sha256, sha512, not "md4"/],
     [['identity', 'check', '--max-line-bytes', 'lots'], /--max-line-bytes .*"lots"/],
     [['verify', '--max-seconds', 'abc'], /--max-seconds .*"abc"/],
@@ -77,7 +89,11 @@ describe('bad options write nothing', () => {
     try {
       const r = await runCli(['--config', cfg, 'relay', '--until-empty', '--metrics-port', String(port)]);
       expect(r.code).toBe(2);
-      expect(r.stderr.trim()).toMatch(new RegExp(`^TANDEM_ERR_USAGE: --metrics-port ${port}: cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\)$`));
+      expect(r.stderr.trim()).toMatch(
+        new RegExp(
+          `^TANDEM_ERR_USAGE: --metrics-port ${port}: cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\)$`,
+        ),
+      );
       expect(await controlTables()).toEqual({ target: 0, source: 0 });
     } finally {
       busy.close();

@@ -16,7 +16,9 @@ function collect(child: ReturnType<typeof spawn>) {
   const out = { stdout: '', stderr: '' };
   child.stdout!.on('data', (d) => (out.stdout += d));
   child.stderr!.on('data', (d) => (out.stderr += d));
-  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('close', (code, signal) => r({ code, signal })));
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.on('close', (code, signal) => r({ code, signal })),
+  );
   return { out, closed };
 }
 
@@ -59,12 +61,27 @@ describe('SIGTERM is graceful', () => {
 
   it('backfill: finishes the chunk in flight, prints the summary, audits, exits 143', async () => {
     const tgt = await newTarget();
-    const cfg = writeConfig(fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 100, maxChunkRows: 100 }' }));
-    const child = spawnCli(['backfill', '--config', cfg, '--entity', 'orgs,users', '--max-rows-per-second', '1000', '--json']);
+    const cfg = writeConfig(
+      fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 100, maxChunkRows: 100 }' }),
+    );
+    const child = spawnCli([
+      'backfill',
+      '--config',
+      cfg,
+      '--entity',
+      'orgs,users',
+      '--max-rows-per-second',
+      '1000',
+      '--json',
+    ]);
     const { out, closed } = collect(child);
     await waitFor(async () => {
       try {
-        return Number((await q(tgt.url, `SELECT rows_copied AS n FROM tandem.checkpoints WHERE entity = 'users'`))[0]?.n ?? 0) >= 300;
+        return (
+          Number(
+            (await q(tgt.url, `SELECT rows_copied AS n FROM tandem.checkpoints WHERE entity = 'users'`))[0]?.n ?? 0,
+          ) >= 300
+        );
       } catch {
         return false;
       }
@@ -86,12 +103,18 @@ describe('SIGTERM is graceful', () => {
 
   it('backfill: SIGINT still exits 130', async () => {
     const tgt = await newTarget();
-    const cfg = writeConfig(fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 100, maxChunkRows: 100 }' }));
+    const cfg = writeConfig(
+      fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 100, maxChunkRows: 100 }' }),
+    );
     const child = spawnCli(['backfill', '--config', cfg, '--entity', 'orgs,users', '--max-rows-per-second', '1000']);
     const { out, closed } = collect(child);
     await waitFor(async () => {
       try {
-        return Number((await q(tgt.url, `SELECT rows_copied AS n FROM tandem.checkpoints WHERE entity = 'users'`))[0]?.n ?? 0) >= 200;
+        return (
+          Number(
+            (await q(tgt.url, `SELECT rows_copied AS n FROM tandem.checkpoints WHERE entity = 'users'`))[0]?.n ?? 0,
+          ) >= 200
+        );
       } catch {
         return false;
       }
@@ -104,7 +127,18 @@ describe('SIGTERM is graceful', () => {
   it('verify --continuous: stops after the statements in flight, prints and audits', async () => {
     const tgt = await newTarget();
     const cfg = writeConfig(fixtureConfig(src.url, tgt.url));
-    const child = spawnCli(['verify', '--config', cfg, '--continuous', '--interval', '60', '--lag-seconds', '0', '--entity', 'orgs']);
+    const child = spawnCli([
+      'verify',
+      '--config',
+      cfg,
+      '--continuous',
+      '--interval',
+      '60',
+      '--lag-seconds',
+      '0',
+      '--entity',
+      'orgs',
+    ]);
     const { out, closed } = collect(child);
     await waitFor(() => out.stdout.length > 0); // the first pass was printed; now it waits for the next
     child.kill('SIGTERM');
@@ -144,7 +178,10 @@ describe('SIGTERM is graceful', () => {
   });
 
   it('identity check: answers the line in flight, then exits 143', async () => {
-    const child = spawn(process.execPath, [...cliArgv(), 'identity', 'check', '--raw-hex', 'md5'], { env: { ...process.env, TANDEM_LOG_LEVEL: 'warn' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...cliArgv(), 'identity', 'check', '--raw-hex', 'md5'], {
+      env: { ...process.env, TANDEM_LOG_LEVEL: 'warn' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     const { out, closed } = collect(child);
     child.stdin!.write('{"password":"password","hash":"5f4dcc3b5aa765d61d8327deb882cf99"}\n');
     await waitFor(() => out.stdout.includes('\n'));
@@ -161,7 +198,9 @@ describe('SIGTERM is graceful', () => {
     await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGTERM');
     expect(await closed).toEqual({ code: 143, signal: null });
-    expect(out.stderr).toMatch(/^TANDEM_ERR_BACKFILL_INTERRUPTED: demo stopped after [\d,]+ of 100,000 rows copied; resume with: npx tandem backfill --config /m);
+    expect(out.stderr).toMatch(
+      /^TANDEM_ERR_BACKFILL_INTERRUPTED: demo stopped after [\d,]+ of 100,000 rows copied; resume with: npx tandem backfill --config /m,
+    );
     expect(out.stdout).not.toMatch(/3\/3 verify/);
   }, 180_000);
 });

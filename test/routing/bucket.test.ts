@@ -41,7 +41,8 @@ const BUCKETS: [string, string, number][] = [
   ['Zürich-2026', '["Ünïcödé","-1"]', 9164],
 ];
 
-const col = (category: ColumnInfo['category']) => ({ name: 'c', category, scale: null, floatBytes: null }) as unknown as ColumnInfo;
+const col = (category: ColumnInfo['category']) =>
+  ({ name: 'c', category, scale: null, floatBytes: null }) as unknown as ColumnInfo;
 const users = { name: 'users', key: ['id'], keyColumns: [col('integer')] };
 const memberships = { name: 'memberships', key: ['org_id', 'user_id'], keyColumns: [col('integer'), col('integer')] };
 const byEmail = { name: 'people', key: ['email'], keyColumns: [col('text')] };
@@ -49,7 +50,8 @@ const byUuid = { name: 'things', key: ['id'], keyColumns: [col('uuid')] };
 
 describe('bucketing', () => {
   it('MurmurHash3 x86_32 over UTF-8 bytes matches the reference', () => {
-    for (const [text, seed, h] of RAW) expect(murmur3x86_32(Buffer.from(text, 'utf8'), seed), `${text}/${seed}`).toBe(h);
+    for (const [text, seed, h] of RAW)
+      expect(murmur3x86_32(Buffer.from(text, 'utf8'), seed), `${text}/${seed}`).toBe(h);
   });
 
   it('bucketOf matches the reference vectors, non-ASCII and composite keys included', () => {
@@ -62,13 +64,17 @@ describe('bucketing', () => {
     expect(canonicalKeyOf(users, [42n])).toBe('["42"]');
     expect(canonicalKeyOf(memberships, [7, '42'])).toBe('["7","42"]');
     expect(canonicalKeyOf(byEmail, ['José'])).toBe('["José"]');
-    expect(canonicalKeyOf(byUuid, ['0F8FAD5B-D9CB-469F-A165-70867728950E'])).toBe('["0f8fad5b-d9cb-469f-a165-70867728950e"]');
+    expect(canonicalKeyOf(byUuid, ['0F8FAD5B-D9CB-469F-A165-70867728950E'])).toBe(
+      '["0f8fad5b-d9cb-469f-a165-70867728950e"]',
+    );
     expect(bucketOf('s1', canonicalKeyOf(memberships, [7, 42]))).toBe(9206);
     expect(bucketOf('s1', canonicalKeyOf(byEmail, ['北京']))).toBe(4777);
   });
 
   it('a key that does not fit the entity key is TANDEM_ERR_ROUTING_KEY_INVALID, naming the column and not the value', () => {
-    expect(() => canonicalKeyOf(users, ['abc'])).toThrow(/TANDEM_ERR_ROUTING_KEY_INVALID|key column id is not a integer/);
+    expect(() => canonicalKeyOf(users, ['abc'])).toThrow(
+      /TANDEM_ERR_ROUTING_KEY_INVALID|key column id is not a integer/,
+    );
     try {
       canonicalKeyOf(users, ['secret-value']);
     } catch (e) {
@@ -96,7 +102,7 @@ describe('bucketing', () => {
     let prev = new Set<number>();
     for (const p of [1, 5, 12.5, 20, 50, 99]) {
       const s = inAt(p);
-      expect(Math.abs((s.size / 100) - p), `share at ${p}%`).toBeLessThanOrEqual(1.5);
+      expect(Math.abs(s.size / 100 - p), `share at ${p}%`).toBeLessThanOrEqual(1.5);
       for (const k of prev) expect(s.has(k)).toBe(true);
       prev = s;
     }
@@ -106,9 +112,25 @@ describe('bucketing', () => {
   });
 
   it('config: routing defaults, and a bucketBy naming no entity is TANDEM_ERR_CONFIG_INVALID', () => {
-    const base = { source: 'sqlite:a.db', target: 'sqlite:b.db', entities: { users: { table: 'users', key: 'id', targets: [{ table: 'users', columns: { id: 'id' } }] } } };
-    expect(parseConfig(base).routing).toEqual({ salt: 'tandem', refreshMs: 1000, failSafeSeconds: 30, budgetMs: 100, shadowDeadlineMs: 1000, maxConcurrentShadow: 64 });
-    expect(() => parseConfig({ ...base, routing: { bucketBy: { usres: 'id' } } })).toThrow(expect.objectContaining({ code: 'TANDEM_ERR_CONFIG_INVALID', message: expect.stringMatching(/routing\.bucketBy\.usres: no entity named usres/) }));
+    const base = {
+      source: 'sqlite:a.db',
+      target: 'sqlite:b.db',
+      entities: { users: { table: 'users', key: 'id', targets: [{ table: 'users', columns: { id: 'id' } }] } },
+    };
+    expect(parseConfig(base).routing).toEqual({
+      salt: 'tandem',
+      refreshMs: 1000,
+      failSafeSeconds: 30,
+      budgetMs: 100,
+      shadowDeadlineMs: 1000,
+      maxConcurrentShadow: 64,
+    });
+    expect(() => parseConfig({ ...base, routing: { bucketBy: { usres: 'id' } } })).toThrow(
+      expect.objectContaining({
+        code: 'TANDEM_ERR_CONFIG_INVALID',
+        message: expect.stringMatching(/routing\.bucketBy\.usres: no entity named usres/),
+      }),
+    );
     expect(() => parseConfig({ ...base, routing: { refreshMs: 10 } })).toThrow(/routing\.refreshMs/);
   });
 
@@ -117,24 +139,39 @@ describe('bucketing', () => {
     expect(parsePercent('0')).toBe(0);
     expect(parsePercent('100')).toBe(100);
     expect(parsePercent(0.29)).toBe(0.29);
-    for (const bad of ['101', '-1', '5.123', 'abc', '', '1e1', '0x10', 'NaN']) expect(() => parsePercent(bad), bad).toThrow(/TANDEM_ERR_ROUTING_PERCENT_INVALID|two decimals/);
-    for (const bad of [100.01, -0.01, 1.001, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => parsePercent(bad)).toThrow(/two decimals/);
+    for (const bad of ['101', '-1', '5.123', 'abc', '', '1e1', '0x10', 'NaN'])
+      expect(() => parsePercent(bad), bad).toThrow(/TANDEM_ERR_ROUTING_PERCENT_INVALID|two decimals/);
+    for (const bad of [100.01, -0.01, 1.001, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(() => parsePercent(bad)).toThrow(/two decimals/);
   });
 
   it('routes by phase, percentages, kill switch, guard and failsafe', () => {
-    const base = { phase: 'canary' as const, shadowPercent: 50, canaryPercent: 10, killed: false, guard: null, failsafe: false };
+    const base = {
+      phase: 'canary' as const,
+      shadowPercent: 50,
+      canaryPercent: 10,
+      killed: false,
+      guard: null,
+      failsafe: false,
+    };
     expect(routeOf(base, 999)).toMatchObject({ serve: 'new', fallback: true, shadow: false });
     expect(routeOf(base, 1000)).toMatchObject({ serve: 'legacy', shadow: true });
     expect(routeOf(base, 5000)).toMatchObject({ serve: 'legacy', shadow: false });
     expect(routeOf(base, null)).toMatchObject({ serve: 'legacy', shadow: false });
     expect(routeOf({ ...base, killed: true }, 0)).toMatchObject({ serve: 'legacy', shadow: false });
     expect(routeOf({ ...base, failsafe: true }, 0)).toMatchObject({ serve: 'legacy', shadow: false });
-    expect(routeOf({ ...base, guard: { state: 'tripped', reason: 'x', atMs: 0, cooldownUntilMs: null } }, 0)).toMatchObject({ serve: 'legacy', shadow: true });
-    for (const phase of ['prepare', 'dual_write'] as const) expect(routeOf({ ...base, phase }, 0)).toMatchObject({ serve: 'legacy', shadow: false });
+    expect(
+      routeOf({ ...base, guard: { state: 'tripped', reason: 'x', atMs: 0, cooldownUntilMs: null } }, 0),
+    ).toMatchObject({ serve: 'legacy', shadow: true });
+    for (const phase of ['prepare', 'dual_write'] as const)
+      expect(routeOf({ ...base, phase }, 0)).toMatchObject({ serve: 'legacy', shadow: false });
     expect(routeOf({ ...base, phase: 'shadow' }, 0)).toMatchObject({ serve: 'legacy', shadow: true });
     expect(routeOf({ ...base, phase: 'new_primary' }, 9999)).toMatchObject({ serve: 'new', fallback: true });
     expect(routeOf({ ...base, phase: 'new_primary', killed: true }, 0)).toMatchObject({ serve: 'legacy' });
     for (const phase of ['legacy_read_only', 'decommissioned'] as const)
-      expect(routeOf({ ...base, phase, killed: true, failsafe: true }, 0)).toMatchObject({ serve: 'new', fallback: false });
+      expect(routeOf({ ...base, phase, killed: true, failsafe: true }, 0)).toMatchObject({
+        serve: 'new',
+        fallback: false,
+      });
   });
 });

@@ -5,7 +5,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ensureControlSchema, recentAudit } from '../../src/control/control.js';
 import { snapshot } from '../../src/core/metrics.js';
 import { evaluateGuard, readGuardVerdict } from '../../src/routing/guard.js';
-import { createReadStats, pruneWindows, readFleetWindows, readShadowCounts, type ReadStats } from '../../src/routing/stats.js';
+import {
+  createReadStats,
+  pruneWindows,
+  readFleetWindows,
+  readShadowCounts,
+  type ReadStats,
+} from '../../src/routing/stats.js';
 import { ROUTING_STATE_ROWS, type ReadSample } from '../../src/routing/types.js';
 import { openStore } from '../../src/stores/index.js';
 import type { Store } from '../../src/stores/types.js';
@@ -35,14 +41,24 @@ async function controls(): Promise<[string, () => Promise<Store>][]> {
   ];
 }
 
-const sample = (o: Partial<ReadSample> = {}): ReadSample => ({ entity: 'users', origin: 'new', outcome: 'ok', latencyMs: 10, served: true, ...o });
+const sample = (o: Partial<ReadSample> = {}): ReadSample => ({
+  entity: 'users',
+  origin: 'new',
+  outcome: 'ok',
+  latencyMs: 10,
+  served: true,
+  ...o,
+});
 
 function reads(s: ReadStats, n: number, o: Partial<ReadSample> = {}): void {
   for (let i = 0; i < n; i++) s.read(sample(o));
 }
 
 async function stateRow(control: Store, name: string): Promise<string | null> {
-  const r = await control.query<{ value: unknown }>(`SELECT value FROM ${control.controlTable('state')} WHERE name = ${control.sql.param(1)}`, [name]);
+  const r = await control.query<{ value: unknown }>(
+    `SELECT value FROM ${control.controlTable('state')} WHERE name = ${control.sql.param(1)}`,
+    [name],
+  );
   return r[0] ? String(r[0].value) : null;
 }
 
@@ -73,31 +89,77 @@ describe('publication of read windows', async () => {
         reads(a, 30, { origin: 'legacy', latencyMs: 2 });
         reads(b, 33, { latencyMs: 100 });
         reads(b, 2, { outcome: 'timeout', latencyMs: 250, served: false });
-        for (const [o, n] of [['matched', 7], ['mismatched', 2], ['lagging', 3], ['dropped', 4]] as const) for (let i = 0; i < n; i++) b.comparison('users', o);
+        for (const [o, n] of [
+          ['matched', 7],
+          ['mismatched', 2],
+          ['lagging', 3],
+          ['dropped', 4],
+        ] as const)
+          for (let i = 0; i < n; i++) b.comparison('users', o);
         a.comparison('users', 'matched');
         const [wa, wb] = await Promise.all([a.publish(control), b.publish(control)]);
         expect([wa, wb]).toEqual([2, 1]);
         expect(await a.publish(control)).toBe(0);
         const fleet = await readFleetWindows(control, { windowSeconds: 60 });
-        expect(fleet.map((w) => [w.entity, w.origin, w.instances, w.reads])).toEqual([['users', 'legacy', 1, 30], ['users', 'new', 2, 100]]);
+        expect(fleet.map((w) => [w.entity, w.origin, w.instances, w.reads])).toEqual([
+          ['users', 'legacy', 1, 30],
+          ['users', 'new', 2, 100],
+        ]);
         const n = fleet.find((w) => w.origin === 'new')!;
-        expect(n).toMatchObject({ ok: 93, errors: 5, timeouts: 2, fallbacks: 0, served: 98, matched: 8, mismatched: 2, lagging: 3, dropped: 4, compared: 13 });
+        expect(n).toMatchObject({
+          ok: 93,
+          errors: 5,
+          timeouts: 2,
+          fallbacks: 0,
+          served: 98,
+          matched: 8,
+          mismatched: 2,
+          lagging: 3,
+          dropped: 4,
+          compared: 13,
+        });
         expect(n.errorRate).toBeCloseTo(0.07, 12);
         // p50 is a 10 ms read (a's 60 of 100), p99 a 250 ms timeout: both within the histogram's 5 %
         expect(n.p50Ms! / 10).toBeGreaterThan(0.95);
         expect(n.p50Ms! / 10).toBeLessThan(1.05);
         expect(n.p99Ms! / 250).toBeGreaterThan(0.95);
         expect(n.p99Ms! / 250).toBeLessThan(1.05);
-        expect(await readShadowCounts(control)).toEqual({ compared: 13, matched: 8, mismatched: 2, lagging: 3, dropped: 4 });
+        expect(await readShadowCounts(control)).toEqual({
+          compared: 13,
+          matched: 8,
+          mismatched: 2,
+          lagging: 3,
+          dropped: 4,
+        });
         // a row written again (a retry after a lost reply) is ignored, not counted twice
-        const row = (await control.query<Record<string, unknown>>(`SELECT * FROM ${control.controlTable('routing_windows')} WHERE instance_id = 'instance-b'`))[0]!;
-        await control.execute(control.sql.insertIgnore(control.controlTable('routing_windows'), Object.keys(row), ['instance_id', 'entity', 'origin', 'window_start_ms']), Object.values(row));
+        const row = (
+          await control.query<Record<string, unknown>>(
+            `SELECT * FROM ${control.controlTable('routing_windows')} WHERE instance_id = 'instance-b'`,
+          )
+        )[0]!;
+        await control.execute(
+          control.sql.insertIgnore(control.controlTable('routing_windows'), Object.keys(row), [
+            'instance_id',
+            'entity',
+            'origin',
+            'window_start_ms',
+          ]),
+          Object.values(row),
+        );
         expect((await readFleetWindows(control)).find((w) => w.origin === 'new')!.reads).toBe(100);
         // windows published before the span do not count; pruning deletes them
-        await control.execute(`UPDATE ${control.controlTable('routing_windows')} SET published_ms = published_ms - 120000 WHERE instance_id = 'instance-a'`);
-        expect((await readFleetWindows(control, { windowSeconds: 60 })).map((w) => [w.origin, w.instances, w.reads])).toEqual([['new', 1, 35]]);
+        await control.execute(
+          `UPDATE ${control.controlTable('routing_windows')} SET published_ms = published_ms - 120000 WHERE instance_id = 'instance-a'`,
+        );
+        expect(
+          (await readFleetWindows(control, { windowSeconds: 60 })).map((w) => [w.origin, w.instances, w.reads]),
+        ).toEqual([['new', 1, 35]]);
         expect(await pruneWindows(control, 60_000)).toBe(2);
-        expect((await control.query(`SELECT instance_id FROM ${control.controlTable('routing_windows')}`)).map((r) => r.instance_id)).toEqual(['instance-b']);
+        expect(
+          (await control.query(`SELECT instance_id FROM ${control.controlTable('routing_windows')}`)).map(
+            (r) => r.instance_id,
+          ),
+        ).toEqual(['instance-b']);
       } finally {
         await control.close();
       }
@@ -139,7 +201,8 @@ describe('publication of read windows', async () => {
       const pub = s.startPublishing(control, { intervalMs: 100, onError: (e) => errors.push(e) });
       reads(s, 10);
       const until = Date.now() + 10_000;
-      while ((await readFleetWindows(control)).length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      while ((await readFleetWindows(control)).length === 0 && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 100));
       expect((await readFleetWindows(control))[0]?.reads).toBe(10);
       reads(s, 3);
       await pub.stop();
@@ -159,7 +222,14 @@ describe('the guard on the fleet aggregate', async () => {
     ['postgres', () => openStore(pg.url)],
     ['sqlite', () => openStore(`sqlite:${join(dir, 'e.db')}`)],
   ];
-  const GUARD = { minSamples: 50, windowSeconds: 60, cooldownSeconds: 120, maxErrorRate: 0.01, maxP99Ms: 500, maxMismatchRate: 0.01 };
+  const GUARD = {
+    minSamples: 50,
+    windowSeconds: 60,
+    cooldownSeconds: 120,
+    maxErrorRate: 0.01,
+    maxP99Ms: 500,
+    maxMismatchRate: 0.01,
+  };
 
   for (const [dialect, open] of stores) {
     it(`${dialect}: trips on the error rate: canary row 0, verdict tripped with figures, audited without values, metric raised`, async () => {
@@ -174,7 +244,8 @@ describe('the guard on the fleet aggregate', async () => {
         reads(b, 8, { outcome: 'error' });
         await a.publish(control);
         await b.publish(control);
-        const before = snapshot().tandem_routing_guard_trips_total?.find((r) => r.labels.measure === 'error_rate')?.value ?? 0;
+        const before =
+          snapshot().tandem_routing_guard_trips_total?.find((r) => r.labels.measure === 'error_rate')?.value ?? 0;
         const t0 = Date.now();
         const ev = await evaluateGuard(control, GUARD);
         expect(ev.tripped).toBe(true);
@@ -186,10 +257,22 @@ describe('the guard on the fleet aggregate', async () => {
         expect((await readGuardVerdict(control)).verdict).toEqual(ev.verdict);
         const [entry] = await recentAudit(control, 1);
         expect(entry).toMatchObject({ command: 'guard', outcome: 'tripped' });
-        expect(entry!.detail).toBe('canary set to 0: error rate 8% > 1% over 100 reads of new (users, 2 instances, last 60 s)');
-        const args = (await control.query<{ args: string }>(`SELECT args FROM ${control.controlTable('audit_log')} ORDER BY id DESC LIMIT 1`))[0]!.args;
-        expect(JSON.parse(String(args))).toMatchObject({ windowSeconds: 60, canaryPercent: 0, breaches: [{ measure: 'error_rate', entity: 'users', value: 0.08, threshold: 0.01, samples: 100 }] });
-        expect(snapshot().tandem_routing_guard_trips_total!.find((r) => r.labels.measure === 'error_rate')!.value).toBe(before + 1);
+        expect(entry!.detail).toBe(
+          'canary set to 0: error rate 8% > 1% over 100 reads of new (users, 2 instances, last 60 s)',
+        );
+        const args = (
+          await control.query<{ args: string }>(
+            `SELECT args FROM ${control.controlTable('audit_log')} ORDER BY id DESC LIMIT 1`,
+          )
+        )[0]!.args;
+        expect(JSON.parse(String(args))).toMatchObject({
+          windowSeconds: 60,
+          canaryPercent: 0,
+          breaches: [{ measure: 'error_rate', entity: 'users', value: 0.08, threshold: 0.01, samples: 100 }],
+        });
+        expect(snapshot().tandem_routing_guard_trips_total!.find((r) => r.labels.measure === 'error_rate')!.value).toBe(
+          before + 1,
+        );
         expect(snapshot().tandem_routing_guard_state!.find((r) => r.labels.state === 'tripped')!.value).toBe(1);
       } finally {
         await control.close();
@@ -206,9 +289,15 @@ describe('the guard on the fleet aggregate', async () => {
         reads(few, 49, { outcome: 'error', latencyMs: 2000 });
         await few.publish(control);
         let ev = await evaluateGuard(control, GUARD);
-        expect(ev.verdict).toMatchObject({ state: 'insufficient', reason: '49 reads of new in the last 60 s < minSamples 50', cooldownUntilMs: null });
+        expect(ev.verdict).toMatchObject({
+          state: 'insufficient',
+          reason: '49 reads of new in the last 60 s < minSamples 50',
+          cooldownUntilMs: null,
+        });
         expect(await stateRow(control, ROUTING_STATE_ROWS.canaryPercent)).toBe('25');
-        expect(JSON.parse((await stateRow(control, ROUTING_STATE_ROWS.guard))!)).toMatchObject({ state: 'insufficient' });
+        expect(JSON.parse((await stateRow(control, ROUTING_STATE_ROWS.guard))!)).toMatchObject({
+          state: 'insufficient',
+        });
 
         // p99: 3 of 100 reads at 900 ms → p99 ≈ 900 ms > 500 ms
         await reset(control);
@@ -219,7 +308,9 @@ describe('the guard on the fleet aggregate', async () => {
         ev = await evaluateGuard(control, GUARD);
         expect(ev.tripped).toBe(true);
         expect(ev.judgement.breaches.map((b) => b.measure)).toEqual(['p99_latency']);
-        expect(ev.verdict.reason).toMatch(/^p99 latency (85[5-9]|8[6-9]\d|9[0-4]\d) ms > 500 ms over 100 reads of new \(users, 1 instance, last 60 s\)$/);
+        expect(ev.verdict.reason).toMatch(
+          /^p99 latency (85[5-9]|8[6-9]\d|9[0-4]\d) ms > 500 ms over 100 reads of new \(users, 1 instance, last 60 s\)$/,
+        );
         expect(await stateRow(control, ROUTING_STATE_ROWS.canaryPercent)).toBe('0');
 
         // 1 mismatch in 20 comparisons (raw 5 % > 1 %): the Wilson bound (0.26 %) does not trip
@@ -242,7 +333,9 @@ describe('the guard on the fleet aggregate', async () => {
         await more.publish(control);
         ev = await evaluateGuard(control, { ...GUARD, minSamples: 20 });
         expect(ev.tripped).toBe(true);
-        expect(ev.verdict.reason).toMatch(/^mismatch rate ≥ \d\.\d+% \(95% Wilson lower bound; 21 mismatched of 270 compared\) > 1% \(users, 2 instances/);
+        expect(ev.verdict.reason).toMatch(
+          /^mismatch rate ≥ \d\.\d+% \(95% Wilson lower bound; 21 mismatched of 270 compared\) > 1% \(users, 2 instances/,
+        );
         expect(await stateRow(control, ROUTING_STATE_ROWS.canaryPercent)).toBe('0');
       } finally {
         await control.close();
@@ -287,7 +380,9 @@ describe('the guard on the fleet aggregate', async () => {
         expect(ev).toMatchObject({ tripped: false, heldCanary: false, verdict: { state: 'tripped' } });
         expect(await stateRow(control, ROUTING_STATE_ROWS.canaryPercent)).toBe('5');
         // once cleared (as `tandem canary N` does), it judges the windows again: green
-        await control.execute(`DELETE FROM ${control.controlTable('state')} WHERE name = ${control.sql.param(1)}`, [ROUTING_STATE_ROWS.guard]);
+        await control.execute(`DELETE FROM ${control.controlTable('state')} WHERE name = ${control.sql.param(1)}`, [
+          ROUTING_STATE_ROWS.guard,
+        ]);
         ev = await evaluateGuard(control, GUARD, { now: clock });
         expect(ev.verdict).toMatchObject({ state: 'green', reason: null, cooldownUntilMs: null });
         expect(JSON.parse((await stateRow(control, ROUTING_STATE_ROWS.guard))!)).toMatchObject({ state: 'green' });
@@ -307,7 +402,9 @@ describe('the guard on the fleet aggregate', async () => {
       const healthy = createReadStats({ instanceId: 'healthy', metrics: false });
       reads(healthy, 100);
       await healthy.publish(control);
-      const greens = await Promise.all(Array.from({ length: 6 }, (_, i) => evaluateGuard(i % 2 ? other : control, GUARD)));
+      const greens = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => evaluateGuard(i % 2 ? other : control, GUARD)),
+      );
       expect(greens.map((e) => e.verdict.state)).toEqual(Array(6).fill('green'));
       expect((await readGuardVerdict(control)).verdict?.state).toBe('green');
       await control.execute(`DELETE FROM ${control.controlTable('routing_windows')}`);
@@ -315,7 +412,11 @@ describe('the guard on the fleet aggregate', async () => {
       reads(s, 100, { outcome: 'error' });
       await s.publish(control);
       const audits = (await recentAudit(control, 100)).filter((e) => e.command === 'guard').length;
-      const evs = await Promise.all([evaluateGuard(control, GUARD), evaluateGuard(other, GUARD), evaluateGuard(control, GUARD)]);
+      const evs = await Promise.all([
+        evaluateGuard(control, GUARD),
+        evaluateGuard(other, GUARD),
+        evaluateGuard(control, GUARD),
+      ]);
       expect(evs.filter((e) => e.tripped)).toHaveLength(1);
       expect(evs.every((e) => e.verdict.state === 'tripped')).toBe(true);
       expect((await recentAudit(control, 100)).filter((e) => e.command === 'guard').length).toBe(audits + 1);

@@ -37,31 +37,57 @@ describe('openFeatureCanary', () => {
       { targetingKey: '7|ü-ñ', entity: 'memberships' },
     ]);
     // a change of the flag reaches the next decision
-    provider.putConfiguration({ 'users-new-store': { variants: { on: true, off: false }, defaultVariant: 'on', disabled: false } });
+    provider.putConfiguration({
+      'users-new-store': { variants: { on: true, off: false }, defaultVariant: 'on', disabled: false },
+    });
     expect(await canary('users', '41')).toBe(true);
   });
 
   it('is false (legacy) when the flag is missing, the provider fails or the client throws; bad arguments are refused', async () => {
-    await OpenFeature.setProviderAndWait('tandem-test-2', new TypedInMemoryProvider({
-      'broken-flag': { variants: { on: true, off: false }, defaultVariant: 'on', disabled: false, contextEvaluator: () => { throw new Error('provider failure'); } },
-    }));
+    await OpenFeature.setProviderAndWait(
+      'tandem-test-2',
+      new TypedInMemoryProvider({
+        'broken-flag': {
+          variants: { on: true, off: false },
+          defaultVariant: 'on',
+          disabled: false,
+          contextEvaluator: () => {
+            throw new Error('provider failure');
+          },
+        },
+      }),
+    );
     const client = OpenFeature.getClient('tandem-test-2');
     expect(await openFeatureCanary(client, 'no-such-flag')('1', 'users')).toBe(false);
     expect(await openFeatureCanary(client, 'broken-flag')('1', 'users')).toBe(false);
-    const throwing = { getBooleanValue: async () => { throw new Error('boom'); } };
+    const throwing = {
+      getBooleanValue: async () => {
+        throw new Error('boom');
+      },
+    };
     expect(await openFeatureCanary(throwing, 'f')('1', 'users')).toBe(false);
     expect(() => openFeatureCanary({} as never, 'f')).toThrow(/OpenFeature client/);
     expect(() => openFeatureCanary(client, '')).toThrow(/flag key/);
   });
 
   it('kill switch, tripped guard and canary 0 override the flag without asking it', async () => {
-    await OpenFeature.setProviderAndWait('tandem-test-3', new TypedInMemoryProvider({
-      always: { variants: { on: true, off: false }, defaultVariant: 'on', disabled: false },
-    }));
+    await OpenFeature.setProviderAndWait(
+      'tandem-test-3',
+      new TypedInMemoryProvider({
+        always: { variants: { on: true, off: false }, defaultVariant: 'on', disabled: false },
+      }),
+    );
     let asked = 0;
     const flag = openFeatureCanary(OpenFeature.getClient('tandem-test-3'), 'always');
-    const counted = async (k: string, e: string) => { asked++; return flag(k, e); };
-    const state: CanaryOverrides = { killed: false, canaryPercent: 5, guard: { state: 'green', reason: null, atMs: 1, cooldownUntilMs: null } };
+    const counted = async (k: string, e: string) => {
+      asked++;
+      return flag(k, e);
+    };
+    const state: CanaryOverrides = {
+      killed: false,
+      canaryPercent: 5,
+      guard: { state: 'green', reason: null, atMs: 1, cooldownUntilMs: null },
+    };
     const decide = withRoutingOverrides(counted, () => state);
     expect(await decide('users', '1')).toBe(true);
     state.killed = true;
@@ -76,6 +102,10 @@ describe('openFeatureCanary', () => {
     expect(await decide('users', '1')).toBe(true);
     expect(asked).toBe(2);
     // a state reader that throws is legacy too
-    expect(await withRoutingOverrides(counted, () => { throw new Error('no state'); })('1', 'users')).toBe(false);
+    expect(
+      await withRoutingOverrides(counted, () => {
+        throw new Error('no state');
+      })('1', 'users'),
+    ).toBe(false);
   });
 });

@@ -58,7 +58,10 @@ function recorder() {
   return {
     reads,
     comparisons,
-    observer: { read: (s: ReadSample) => void reads.push(s), comparison: (_e: string, o: CompareOutcome) => void comparisons.push(o) },
+    observer: {
+      read: (s: ReadSample) => void reads.push(s),
+      comparison: (_e: string, o: CompareOutcome) => void comparisons.push(o),
+    },
     count: (o: CompareOutcome) => comparisons.filter((c) => c === o).length,
   };
 }
@@ -70,7 +73,8 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
   const newProxy = new TcpProxy(Number(pgAt.port || 5432), pgAt.hostname);
   const ctlProxy = new TcpProxy(Number(pgAt.port || 5432), pgAt.hostname);
   /** The target database's URL through a proxy. */
-  const via = (proxy: TcpProxy, path: string) => `postgres://${pgAt.username || 'postgres'}@127.0.0.1:${proxy.port}${path}`;
+  const via = (proxy: TcpProxy, path: string) =>
+    `postgres://${pgAt.username || 'postgres'}@127.0.0.1:${proxy.port}${path}`;
   let cfgFast: string; // control through ctlProxy, refreshMs 100, failSafeSeconds 2
   let cfgDefault: string; // control = target directly, default routing (refreshMs 1000)
   let m: Migration;
@@ -100,7 +104,10 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
   const reader = (rec = recorder(), extra: { budgetMs?: number; compare?: boolean } = {}, mig: Migration = m) => ({
     rec,
     r: mig.reads<number, Row>('users', {
-      legacy: legacyRead, new: newRead, observer: rec.observer, budgetMs: extra.budgetMs,
+      legacy: legacyRead,
+      new: newRead,
+      observer: rec.observer,
+      budgetMs: extra.budgetMs,
       compare: extra.compare === false ? undefined : (a, b) => a.email === b.email,
     }),
   });
@@ -122,20 +129,29 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
     // the new store holds half the users (as if the backfill were half done): differences to compare
     const c = new pg.Client({ connectionString: tgt.url });
     await c.connect();
-    await c.query('INSERT INTO organisations SELECT g, \'o\' FROM generate_series(1, 20) g');
+    await c.query("INSERT INTO organisations SELECT g, 'o' FROM generate_series(1, 20) g");
     const legacy = await mysql.createConnection({ uri: src.url });
     const [rows] = await legacy.query('SELECT id, org_id, email FROM users WHERE id <= ?', [USERS / 2]);
     await legacy.end();
     for (const u of rows as { id: number; org_id: number; email: string }[])
-      await c.query(`INSERT INTO users VALUES ($1, $2, $3, 'h', 'active', 0, now(), now(), 'legacy')`, [u.id, u.org_id, u.id % 10 === 0 ? `changed-${u.email}` : u.email]);
+      await c.query(`INSERT INTO users VALUES ($1, $2, $3, 'h', 'active', 0, now(), now(), 'legacy')`, [
+        u.id,
+        u.org_id,
+        u.id % 10 === 0 ? `changed-${u.email}` : u.email,
+      ]);
     await c.end();
     await newProxy.start();
     await ctlProxy.start();
     const name = new URL(tgt.url).pathname;
     const text = fixtureConfig(src.url, tgt.url);
-    cfgFast = writeConfig(text.replace('  backfill:', `  control: ${JSON.stringify(via(ctlProxy, name))},
+    cfgFast = writeConfig(
+      text.replace(
+        '  backfill:',
+        `  control: ${JSON.stringify(via(ctlProxy, name))},
   routing: { salt: 's1', refreshMs: 100, failSafeSeconds: 2, budgetMs: 50, shadowDeadlineMs: 1000, maxConcurrentShadow: 8 },
-  backfill:`));
+  backfill:`,
+      ),
+    );
     cfgDefault = writeConfig(text);
     m = await openMigration(cfgFast, { entities: ['users'], log: quiet });
     await ensureControlSchema(m.stores.control);
@@ -157,7 +173,9 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
   it('reads() of an entity that is not resolved, or not in the config, is TANDEM_ERR_ROUTING_UNKNOWN_ENTITY', async () => {
     const bare = await openMigration(cfgDefault, { entities: null, log: quiet });
     try {
-      expect(() => bare.reads('users', { legacy: legacyRead, new: newRead })).toThrow(/TANDEM_ERR_ROUTING_UNKNOWN_ENTITY|was not resolved/);
+      expect(() => bare.reads('users', { legacy: legacyRead, new: newRead })).toThrow(
+        /TANDEM_ERR_ROUTING_UNKNOWN_ENTITY|was not resolved/,
+      );
       expect(() => m.reads('nope', { legacy: legacyRead, new: newRead })).toThrow(/unknown entity "nope"/);
     } finally {
       await bare.close();
@@ -195,11 +213,16 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
     expect(median(took)).toBeLessThan(180);
     // a difference is lag-aware: the planted rows of new have no ledger entry, so a differing key counts as a change
     // in flight (`lagging`) until the lag window (10 s by default) ends, and then as `mismatched`
-    await waitFor(() => rec.count('matched') + rec.count('mismatched') === 8, { timeoutMs: 45_000, what: '8 comparisons' });
+    await waitFor(() => rec.count('matched') + rec.count('mismatched') === 8, {
+      timeoutMs: 45_000,
+      what: '8 comparisons',
+    });
     // ids 1…100 are in new (every tenth with another e-mail), 101…200 not yet
     expect(rec.count('matched')).toBe(7);
     expect(rec.count('mismatched')).toBe(1);
-    expect(rec.reads.filter((s) => s.origin === 'new').every((s) => !s.served && s.outcome === 'ok' && s.latencyMs >= 190)).toBe(true);
+    expect(
+      rec.reads.filter((s) => s.origin === 'new').every((s) => !s.served && s.outcome === 'ok' && s.latencyMs >= 190),
+    ).toBe(true);
 
     newMode.delayMs = 0;
     await newProxy.cut();
@@ -305,7 +328,9 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
       await one.refreshRouting();
       const asked: string[] = [];
       const decided = one.reads<number, Row>('users', {
-        legacy: legacyRead, new: newRead, budgetMs: 5000,
+        legacy: legacyRead,
+        new: newRead,
+        budgetMs: 5000,
         canaryDecision: (_entity, key) => (asked.push(key), key === '["5"]'),
       });
       expect((await decided.read(5)).origin).toBe('new');
@@ -324,18 +349,27 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
       await setCanaryPercent(inst.stores.control, 100);
       // a generous budget: a fallback on a loaded machine must not pass for the kill switch
       const { r } = reader(recorder(), { budgetMs: 5000 }, inst);
-      await waitFor(async () => (await r.read(7)).origin === 'new', { timeoutMs: 5000, what: 'canary 100 % served by new' });
+      await waitFor(async () => (await r.read(7)).origin === 'new', {
+        timeoutMs: 5000,
+        what: 'canary 100 % served by new',
+      });
       const k = await runCli(['kill', '--config', cfgDefault]);
       expect(k.code, k.stderr).toBe(0);
       expect(k.stdout).toMatch(/kill switch: on/);
       const t0 = Date.now();
-      await waitFor(async () => (await r.read(7)).origin === 'legacy', { timeoutMs: 2000, what: 'the kill switch to reach the instance' });
+      await waitFor(async () => (await r.read(7)).origin === 'legacy', {
+        timeoutMs: 2000,
+        what: 'the kill switch to reach the instance',
+      });
       const reached = Date.now() - t0;
       expect(reached).toBeLessThan(2000);
       expect(r.explain(7).route.why).toMatch(/^killed/);
       const u = await cli(['unkill', '--config', cfgDefault]);
       expect(u.code, u.stderr).toBe(0);
-      await waitFor(async () => (await r.read(7)).origin === 'new', { timeoutMs: 2000, what: 'unkill to reach the instance' });
+      await waitFor(async () => (await r.read(7)).origin === 'new', {
+        timeoutMs: 2000,
+        what: 'unkill to reach the instance',
+      });
     } finally {
       await inst.close();
     }
@@ -358,20 +392,41 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
     } finally {
       await ctlProxy.restore();
     }
-    await waitFor(async () => (await r.read(3)).origin === 'new', { timeoutMs: 8000, what: 'routing back once the control plane answers' });
+    await waitFor(async () => (await r.read(3)).origin === 'new', {
+      timeoutMs: 8000,
+      what: 'routing back once the control plane answers',
+    });
   });
 
   it('CLI: bad input is one TANDEM_ERR_* line and writes nothing; the guard refuses an advance until its cooldown; bucket explains', async () => {
     const control = m.stores.control;
-    const rows = async () => (await control.query<{ name: string; value: string }>(`SELECT name, value FROM ${control.controlTable('state')} WHERE name LIKE 'routing.%' ORDER BY name`));
-    const audits = async () => Number((await control.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${control.controlTable('audit_log')}`))[0]!.n);
+    const rows = async () =>
+      await control.query<{ name: string; value: string }>(
+        `SELECT name, value FROM ${control.controlTable('state')} WHERE name LIKE 'routing.%' ORDER BY name`,
+      );
+    const audits = async () =>
+      Number(
+        (await control.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${control.controlTable('audit_log')}`))[0]!.n,
+      );
     await setPhase(control, 'canary', { force: true });
     await setCanaryPercent(control, 5);
     const before = { rows: await rows(), audits: await audits() };
     const bad = [];
-    for (const args of [['canary', '101'], ['canary', '5.123'], ['shadow', 'abc'], ['bucket', '[1,', '--entity', 'users'], ['bucket', 'abc', '--entity', 'users']])
+    for (const args of [
+      ['canary', '101'],
+      ['canary', '5.123'],
+      ['shadow', 'abc'],
+      ['bucket', '[1,', '--entity', 'users'],
+      ['bucket', 'abc', '--entity', 'users'],
+    ])
       bad.push(await cli([...args, '--config', cfgDefault]));
-    const codes = ['ROUTING_PERCENT_INVALID', 'ROUTING_PERCENT_INVALID', 'ROUTING_PERCENT_INVALID', 'ROUTING_KEY_INVALID', 'ROUTING_KEY_INVALID'];
+    const codes = [
+      'ROUTING_PERCENT_INVALID',
+      'ROUTING_PERCENT_INVALID',
+      'ROUTING_PERCENT_INVALID',
+      'ROUTING_KEY_INVALID',
+      'ROUTING_KEY_INVALID',
+    ];
     bad.forEach((b, i) => {
       expect(b.code, b.stdout).toBe(2);
       expect(b.stderr.trim().split('\n')).toHaveLength(1);
@@ -382,27 +437,62 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
 
     // the guard tripped, cooldown running: raising the canary is refused, nothing written
     const now = Date.now();
-    const put = (v: object) => control.execute(`UPDATE ${control.controlTable('state')} SET value = $1 WHERE name = $2`, [JSON.stringify(v), ROUTING_STATE_ROWS.guard]).then(async (n) => {
-      if (n === 0) await control.execute(`INSERT INTO ${control.controlTable('state')} (name, value) VALUES ($2, $1)`, [JSON.stringify(v), ROUTING_STATE_ROWS.guard]);
+    const put = (v: object) =>
+      control
+        .execute(`UPDATE ${control.controlTable('state')} SET value = $1 WHERE name = $2`, [
+          JSON.stringify(v),
+          ROUTING_STATE_ROWS.guard,
+        ])
+        .then(async (n) => {
+          if (n === 0)
+            await control.execute(`INSERT INTO ${control.controlTable('state')} (name, value) VALUES ($2, $1)`, [
+              JSON.stringify(v),
+              ROUTING_STATE_ROWS.guard,
+            ]);
+        });
+    await put({
+      state: 'tripped',
+      reason: 'error rate 4.1% > 1% over 312 reads of new',
+      atMs: now,
+      cooldownUntilMs: now + 60_000,
     });
-    await put({ state: 'tripped', reason: 'error rate 4.1% > 1% over 312 reads of new', atMs: now, cooldownUntilMs: now + 60_000 });
     const refused = await cli(['canary', '10', '--config', cfgDefault]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/^TANDEM_ERR_ROUTING_GUARD_TRIPPED: the guard tripped \(error rate 4\.1%/);
-    expect((await m.status()).routing).toMatchObject({ canaryPercent: 5, guard: { state: 'tripped', reason: /error rate/ } });
+    expect((await m.status()).routing).toMatchObject({
+      canaryPercent: 5,
+      guard: { state: 'tripped', reason: /error rate/ },
+    });
     // after the cooldown an explicit canary N clears the trip
-    await put({ state: 'tripped', reason: 'error rate 4.1% > 1% over 312 reads of new', atMs: now, cooldownUntilMs: now - 1 });
+    await put({
+      state: 'tripped',
+      reason: 'error rate 4.1% > 1% over 312 reads of new',
+      atMs: now,
+      cooldownUntilMs: now - 1,
+    });
     const ok = await cli(['canary', '10', '--config', cfgDefault]);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/canary: 5% → 10% \(guard trip cleared/);
     const st = await m.status();
-    expect(st.routing).toMatchObject({ canaryPercent: 10, killed: false, guard: { state: 'green', reason: null }, shadow: { source: 'none', compared: 0 } });
+    expect(st.routing).toMatchObject({
+      canaryPercent: 10,
+      killed: false,
+      guard: { state: 'green', reason: null },
+      shadow: { source: 'none', compared: 0 },
+    });
     expect(st.audit[0]).toMatchObject({ command: 'canary', outcome: 'ok' });
 
     // tandem bucket: the default salt "tandem" and key 42 give bucket 8924 (the reference vector of docs/routing.md)
     const b = await cli(['bucket', '42', '--entity', 'users', '--config', cfgDefault, '--json']);
     expect(b.code, b.stderr).toBe(0);
-    expect(JSON.parse(b.stdout)).toMatchObject({ key: '["42"]', bucket: 8924, phase: 'canary', canaryPercent: 10, servedBy: 'legacy', why: /bucket 8924 ≥ canary 10%/ });
+    expect(JSON.parse(b.stdout)).toMatchObject({
+      key: '["42"]',
+      bucket: 8924,
+      phase: 'canary',
+      canaryPercent: 10,
+      servedBy: 'legacy',
+      why: /bucket 8924 ≥ canary 10%/,
+    });
     const t = await cli(['bucket', '[7, 42]', '--entity', 'memberships', '--config', cfgDefault]);
     expect(t.code, t.stderr).toBe(0);
     expect(t.stdout).toContain('key: ["7","42"]');

@@ -18,7 +18,15 @@ import type { ReadSample } from '../../src/routing/types.js';
 /** A settable clock (epoch ms). */
 function clock(start = 1_800_000_000_000) {
   let t = start;
-  return { now: () => t, set: (ms: number) => { t = ms; }, add: (ms: number) => { t += ms; } };
+  return {
+    now: () => t,
+    set: (ms: number) => {
+      t = ms;
+    },
+    add: (ms: number) => {
+      t += ms;
+    },
+  };
 }
 
 /** The exact nearest-rank quantile of `xs`. */
@@ -39,21 +47,32 @@ function prng(seed: number) {
   };
 }
 
-const sample = (o: Partial<ReadSample> = {}): ReadSample => ({ entity: 'users', origin: 'new', outcome: 'ok', latencyMs: 10, served: true, ...o });
+const sample = (o: Partial<ReadSample> = {}): ReadSample => ({
+  entity: 'users',
+  origin: 'new',
+  outcome: 'ok',
+  latencyMs: 10,
+  served: true,
+  ...o,
+});
 
 describe('latency histogram (DDSketch mapping)', () => {
   it('reads every quantile within ±5 % of the exact nearest-rank quantile, whatever the spread', () => {
     const rnd = prng(7);
     for (const spread of [0.2, 1, 3]) {
       // log-normal latencies around 20 ms: a long tail like real reads
-      const xs = Array.from({ length: 20_000 }, () => 20 * Math.exp(spread * Math.sqrt(-2 * Math.log(rnd() || 1e-12)) * Math.cos(2 * Math.PI * rnd())));
+      const xs = Array.from(
+        { length: 20_000 },
+        () => 20 * Math.exp(spread * Math.sqrt(-2 * Math.log(rnd() || 1e-12)) * Math.cos(2 * Math.PI * rnd())),
+      );
       const h = emptyLatency();
       for (const x of xs) h[latencyIndex(x)]!++;
       for (const q of [0.01, 0.5, 0.9, 0.99, 0.999, 1]) {
         const want = exact(xs, q);
         const got = latencyQuantile(h, q)!;
         // the mapping's guarantee, for values inside [0.01 ms, 1 h]
-        if (want > 0.01 && want < 3_600_000) expect(Math.abs(got - want) / want, `spread ${spread} q ${q}`).toBeLessThanOrEqual(LATENCY_ALPHA + 1e-9);
+        if (want > 0.01 && want < 3_600_000)
+          expect(Math.abs(got - want) / want, `spread ${spread} q ${q}`).toBeLessThanOrEqual(LATENCY_ALPHA + 1e-9);
       }
     }
   });
@@ -95,7 +114,20 @@ describe('ReadStats: in-process sliding windows', () => {
     s.read(sample({ outcome: 'fallback', latencyMs: 40 }));
     const all = s.summary({ windowSeconds: 60 });
     const n = all.find((w) => w.origin === 'new')!;
-    expect(n).toMatchObject({ entity: 'users', reads: 19, ok: 15, errors: 2, timeouts: 1, fallbacks: 1, served: 18, compared: 3, matched: 1, mismatched: 1, lagging: 1, dropped: 1 });
+    expect(n).toMatchObject({
+      entity: 'users',
+      reads: 19,
+      ok: 15,
+      errors: 2,
+      timeouts: 1,
+      fallbacks: 1,
+      served: 18,
+      compared: 3,
+      matched: 1,
+      mismatched: 1,
+      lagging: 1,
+      dropped: 1,
+    });
     expect(n.errorRate).toBeCloseTo(4 / 19, 12);
     expect(all.find((w) => w.origin === 'legacy')).toMatchObject({ reads: 20, ok: 20 });
     // the last 10 s hold only the later second
@@ -123,7 +155,10 @@ describe('ReadStats: in-process sliding windows', () => {
     }
     const w = s.summary({ windowSeconds: 60, origin: 'new' })[0]!;
     expect(w.reads).toBe(4000);
-    for (const [q, got] of [[0.5, w.p50Ms!], [0.99, w.p99Ms!]] as const) {
+    for (const [q, got] of [
+      [0.5, w.p50Ms!],
+      [0.99, w.p99Ms!],
+    ] as const) {
       const want = exact(xs, q);
       expect(Math.abs(got - want) / want).toBeLessThanOrEqual(LATENCY_ALPHA + 1e-9);
     }
@@ -132,7 +167,15 @@ describe('ReadStats: in-process sliding windows', () => {
   it('never throws, ignores malformed samples, and bounds memory (series cap, ring of seconds)', () => {
     const c = clock();
     const s = createReadStats({ now: c.now, metrics: false, maxSeries: 2, retainSeconds: 8 });
-    const bad: unknown[] = [null, undefined, {}, sample({ entity: '' }), sample({ origin: 'x' as never }), sample({ outcome: 'weird' as never }), sample({ entity: 'e'.repeat(200) })];
+    const bad: unknown[] = [
+      null,
+      undefined,
+      {},
+      sample({ entity: '' }),
+      sample({ origin: 'x' as never }),
+      sample({ outcome: 'weird' as never }),
+      sample({ entity: 'e'.repeat(200) }),
+    ];
     for (const b of bad) expect(() => s.read(b as ReadSample)).not.toThrow();
     expect(() => s.comparison(null as never, 'matched')).not.toThrow();
     expect(() => s.comparison('users', 'nope' as never)).not.toThrow();
@@ -168,9 +211,35 @@ describe('ReadStats: in-process sliding windows', () => {
     ]);
     const sum = snap.tandem_routing_read_duration_seconds_sum!.find((r) => r.labels.entity === 'metrics_entity')!;
     expect(sum.value).toBeCloseTo(0.33, 9);
-    expect(snap.tandem_routing_comparisons_total!.find((r) => r.labels.entity === 'metrics_entity')).toMatchObject({ labels: { outcome: 'mismatched' }, value: 1 });
-    const labelNames = new Set(Object.values(snap).flat().flatMap((r) => Object.keys(r.labels)));
-    for (const l of labelNames) expect(['entity', 'origin', 'outcome', 'served', 'measure', 'state', 'direction', 'mode', 'service', 'role', 'kind', 'scheme', 'result', 'reason', 'tier', 'store', 'status']).toContain(l);
+    expect(snap.tandem_routing_comparisons_total!.find((r) => r.labels.entity === 'metrics_entity')).toMatchObject({
+      labels: { outcome: 'mismatched' },
+      value: 1,
+    });
+    const labelNames = new Set(
+      Object.values(snap)
+        .flat()
+        .flatMap((r) => Object.keys(r.labels)),
+    );
+    for (const l of labelNames)
+      expect([
+        'entity',
+        'origin',
+        'outcome',
+        'served',
+        'measure',
+        'state',
+        'direction',
+        'mode',
+        'service',
+        'role',
+        'kind',
+        'scheme',
+        'result',
+        'reason',
+        'tier',
+        'store',
+        'status',
+      ]).toContain(l);
   });
 });
 
@@ -201,8 +270,26 @@ describe('the Wilson bound (Newcombe 1998, method 4: score interval with continu
 
 describe('judgeWindows (pure)', () => {
   const win = (o: Partial<WindowSummary>): WindowSummary => ({
-    entity: 'users', origin: 'new', fromMs: 0, toMs: 60_000, reads: 0, ok: 0, errors: 0, timeouts: 0, fallbacks: 0, served: 0,
-    errorRate: 0, p50Ms: null, p99Ms: null, compared: 0, matched: 0, mismatched: 0, lagging: 0, dropped: 0, latency: emptyLatency(), ...o,
+    entity: 'users',
+    origin: 'new',
+    fromMs: 0,
+    toMs: 60_000,
+    reads: 0,
+    ok: 0,
+    errors: 0,
+    timeouts: 0,
+    fallbacks: 0,
+    served: 0,
+    errorRate: 0,
+    p50Ms: null,
+    p99Ms: null,
+    compared: 0,
+    matched: 0,
+    mismatched: 0,
+    lagging: 0,
+    dropped: 0,
+    latency: emptyLatency(),
+    ...o,
   });
   const t = guardThresholds({ minSamples: 20, maxMismatchRate: 0.01 });
 
@@ -230,11 +317,16 @@ describe('judgeWindows (pure)', () => {
     const many = judgeWindows([win({ reads: 200, p99Ms: 5, matched: 180, mismatched: 20, lagging: 50 })], t);
     expect(many.state).toBe('tripped');
     expect(many.breaches.map((b) => b.measure)).toEqual(['mismatch_rate']);
-    expect(many.reason).toMatch(/^mismatch rate ≥ 6\.\d+% \(95% Wilson lower bound; 20 mismatched of 200 compared\) > 1% \(users/);
+    expect(many.reason).toMatch(
+      /^mismatch rate ≥ 6\.\d+% \(95% Wilson lower bound; 20 mismatched of 200 compared\) > 1% \(users/,
+    );
   });
 
   it('judges each entity on its own: a healthy big entity does not hide a failing small one', () => {
-    const j = judgeWindows([win({ entity: 'orders', reads: 10_000, p99Ms: 3 }), win({ entity: 'users', reads: 40, errors: 10, p99Ms: 3 })], t);
+    const j = judgeWindows(
+      [win({ entity: 'orders', reads: 10_000, p99Ms: 3 }), win({ entity: 'users', reads: 40, errors: 10, p99Ms: 3 })],
+      t,
+    );
     expect(j.state).toBe('tripped');
     expect(j.breaches.map((b) => b.entity)).toEqual(['users']);
   });
@@ -242,8 +334,21 @@ describe('judgeWindows (pure)', () => {
 
 describe('guard config', () => {
   it('has documented defaults and refuses a cooldown shorter than the window (one clear error)', () => {
-    const cfg = parseConfig({ source: 'sqlite::memory:', target: 'sqlite::memory:', entities: { users: { table: 'users', key: 'id', targets: [{ table: 'users', columns: { id: 'id' } }] } } });
-    expect(cfg.guard).toEqual({ windowSeconds: 60, minSamples: 100, maxErrorRate: 0.01, maxP99Ms: 500, maxMismatchRate: 0.001, cooldownSeconds: 300, intervalSeconds: 2, publishSeconds: 2 });
+    const cfg = parseConfig({
+      source: 'sqlite::memory:',
+      target: 'sqlite::memory:',
+      entities: { users: { table: 'users', key: 'id', targets: [{ table: 'users', columns: { id: 'id' } }] } },
+    });
+    expect(cfg.guard).toEqual({
+      windowSeconds: 60,
+      minSamples: 100,
+      maxErrorRate: 0.01,
+      maxP99Ms: 500,
+      maxMismatchRate: 0.001,
+      cooldownSeconds: 300,
+      intervalSeconds: 2,
+      publishSeconds: 2,
+    });
     expect(guardThresholds({ minSamples: 5 })).toMatchObject({ minSamples: 5, windowSeconds: 60 });
     let err: unknown;
     try {
@@ -252,7 +357,9 @@ describe('guard config', () => {
       err = e;
     }
     expect(isTandemError(err, 'CONFIG_INVALID')).toBe(true);
-    expect(String((err as Error).message)).toMatch(/guard: cooldownSeconds: cooldownSeconds must be at least windowSeconds/);
+    expect(String((err as Error).message)).toMatch(
+      /guard: cooldownSeconds: cooldownSeconds must be at least windowSeconds/,
+    );
     expect(() => guardThresholds({ maxErrorRate: 2 })).toThrow(/maxErrorRate/);
   });
 });

@@ -30,26 +30,53 @@ export async function waitFor(what: string, pred: () => Promise<boolean>, ms = 9
  * A fresh MariaDB legacy (fixture schema, `users` users) and an empty PostgreSQL target, and a config for both
  * (`verify`: the config's verify block, as TypeScript text).
  */
-export async function migrationFixture(prefix: string, users: number, o: { leaseSeconds?: number; verify?: string } = {}) {
+export async function migrationFixture(
+  prefix: string,
+  users: number,
+  o: { leaseSeconds?: number; verify?: string } = {},
+) {
   const src = await createMysqlDatabase(`${prefix}_src`);
   await createLegacyMysql(src.url, users);
   const tgt = await createPgDatabase(`${prefix}_tgt`);
   await createNewPostgres(tgt.url);
-  const text = fixtureConfig(src.url, tgt.url, { backfill: `{ initialChunkRows: 200, maxChunkRows: 400, leaseSeconds: ${o.leaseSeconds ?? 3} }` })
-    .replace('  backfill:', `  heartbeatSeconds: 0.5,\n${o.verify ? `  verify: ${o.verify},\n` : ''}  backfill:`);
+  const text = fixtureConfig(src.url, tgt.url, {
+    backfill: `{ initialChunkRows: 200, maxChunkRows: 400, leaseSeconds: ${o.leaseSeconds ?? 3} }`,
+  }).replace('  backfill:', `  heartbeatSeconds: 0.5,\n${o.verify ? `  verify: ${o.verify},\n` : ''}  backfill:`);
   const cfg = writeConfig(text);
-  return { src, tgt, cfg, drop: async () => { await src.drop().catch(() => {}); await tgt.drop().catch(() => {}); } };
+  return {
+    src,
+    tgt,
+    cfg,
+    drop: async () => {
+      await src.drop().catch(() => {});
+      await tgt.drop().catch(() => {});
+    },
+  };
 }
 
 /** Starts `tandem run` with info-level JSON logs; collects stdout/stderr. */
 export function startRun(cfg: string, extra: string[] = []) {
-  const child = spawnCli(['run', '--config', cfg, '--phase-poll-seconds', '0.3', ...extra], { env: { TANDEM_LOG_LEVEL: 'info' } });
+  const child = spawnCli(['run', '--config', cfg, '--phase-poll-seconds', '0.3', ...extra], {
+    env: { TANDEM_LOG_LEVEL: 'info' },
+  });
   const out = { stdout: '', stderr: '' };
   child.stdout!.on('data', (d) => (out.stdout += d));
   child.stderr!.on('data', (d) => (out.stderr += d));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('close', (code, signal) => res({ code, signal })));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.on('close', (code, signal) => res({ code, signal })),
+  );
   /** The JSON log lines of the process. */
-  const logs = () => out.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return {}; } });
+  const logs = () =>
+    out.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => {
+        try {
+          return JSON.parse(l) as Record<string, unknown>;
+        } catch {
+          return {};
+        }
+      });
   return { child, done, out, logs };
 }
 
@@ -84,7 +111,10 @@ export async function application(url: string, dual: DualWriter, users: number, 
       if (i % 10 === 3) {
         const nid = next++;
         await dual.write(conn, async (tx) => {
-          await app.query(`INSERT INTO users SELECT ?, org_id, ?, first_name, last_name, bio, status, balance, password_hash, created_at, updated_at, 1 FROM users WHERE id = 1`, [nid, `app-${nid}@example.com`]);
+          await app.query(
+            `INSERT INTO users SELECT ?, org_id, ?, first_name, last_name, bio, status, balance, password_hash, created_at, updated_at, 1 FROM users WHERE id = 1`,
+            [nid, `app-${nid}@example.com`],
+          );
           tx.changed('users', nid);
         });
         n.inserts++;
@@ -110,7 +140,11 @@ export async function application(url: string, dual: DualWriter, users: number, 
 }
 
 /** rows of a query on PostgreSQL. */
-export async function pgRows<T = Record<string, unknown>>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+export async function pgRows<T = Record<string, unknown>>(
+  url: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {

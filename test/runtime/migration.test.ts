@@ -47,7 +47,9 @@ describe('openMigration', () => {
     m.events.on('phase:changed', (e) => seen.push(e));
     await setPhase(m.stores.control, 'dual_write');
     await m.readPhase();
-    await expect(m.stores.legacy.execute('UPDATE users SET bio = NULL WHERE id = 1')).rejects.toSatisfy((e) => isTandemError(e, 'LEGACY_WRITE_REFUSED'));
+    await expect(m.stores.legacy.execute('UPDATE users SET bio = NULL WHERE id = 1')).rejects.toSatisfy((e) =>
+      isTandemError(e, 'LEGACY_WRITE_REFUSED'),
+    );
     await setPhase(m.stores.control, 'new_primary', { force: true });
     await m.readPhase();
     expect(seen.map((e) => e.to)).toEqual(['dual_write', 'new_primary']);
@@ -57,7 +59,9 @@ describe('openMigration', () => {
     // …but a reader opened with legacyWrites: 'never' (the identity bridge) still refuses
     const reader = await openMigration(f.cfg, { log: quiet, legacyWrites: 'never' });
     try {
-      await expect(reader.stores.legacy.execute('UPDATE users SET bio = bio WHERE id = 1')).rejects.toSatisfy((e) => isTandemError(e, 'LEGACY_WRITE_REFUSED'));
+      await expect(reader.stores.legacy.execute('UPDATE users SET bio = bio WHERE id = 1')).rejects.toSatisfy((e) =>
+        isTandemError(e, 'LEGACY_WRITE_REFUSED'),
+      );
     } finally {
       await reader.close();
     }
@@ -69,12 +73,18 @@ describe('openMigration', () => {
     const progress: TandemEventMap['backfill:progress'][] = [];
     const states: string[] = [];
     m.events.on('backfill:progress', (e) => progress.push(e));
-    m.events.on('service:state', (e) => { if (e.service === 'backfill') states.push(e.state); });
+    m.events.on('service:state', (e) => {
+      if (e.service === 'backfill') states.push(e.state);
+    });
     const backfill = m.services.backfill();
     expect(backfill.state).toBe('idle');
     await backfill.start();
     const results = await backfill.wait();
-    expect(results.map((r) => [r.entity, r.status])).toEqual([['orgs', 'done'], ['users', 'done'], ['memberships', 'done']]);
+    expect(results.map((r) => [r.entity, r.status])).toEqual([
+      ['orgs', 'done'],
+      ['users', 'done'],
+      ['memberships', 'done'],
+    ]);
     expect(backfill.state).toBe('done');
     expect(states).toEqual(['running', 'done']);
     expect(progress.filter((p) => p.entity === 'users').at(-1)).toEqual({ entity: 'users', copied: 300, total: 300 });

@@ -7,7 +7,17 @@ import { createDualWriter } from '../../src/capture/writer.js';
 import { backfillCounts, leaseExpired } from '../fixtures.js';
 import { runCli, writeConfig } from '../helpers.js';
 import { TcpProxy } from '../proxy.js';
-import { application, drained, migrationFixture, pgRows, quiet, sleep, startRun, statusOf, waitFor } from './helpers.js';
+import {
+  application,
+  drained,
+  migrationFixture,
+  pgRows,
+  quiet,
+  sleep,
+  startRun,
+  statusOf,
+  waitFor,
+} from './helpers.js';
 
 /**
  * `tandem run`, the worker, against real MariaDB → PostgreSQL migrations: alone from an empty target to a drained
@@ -31,8 +41,16 @@ describe('tandem run', () => {
     // throttled so that the application writes while the backfill runs (about 3 s of users)
     const run = startRun(f.cfg, ['--verify-interval', '0', '--max-rows-per-second', '1500']);
     try {
-      await waitFor('the backfill to start', async () => (await statusOf(f.cfg)).entities.some((e) => e.backfill.state === 'running'), 60_000);
-      await waitFor('the users backfill to finish', async () => (await statusOf(f.cfg)).entities.find((e) => e.name === 'users')!.backfill.state === 'done', 90_000);
+      await waitFor(
+        'the backfill to start',
+        async () => (await statusOf(f.cfg)).entities.some((e) => e.backfill.state === 'running'),
+        60_000,
+      );
+      await waitFor(
+        'the users backfill to finish',
+        async () => (await statusOf(f.cfg)).entities.find((e) => e.name === 'users')!.backfill.state === 'done',
+        90_000,
+      );
       await sleep(500); // writes after the backfill too: only the relay carries them
       stop.done = true;
       const writes = await app;
@@ -82,7 +100,11 @@ describe('tandem run', () => {
     const run = startRun(f.cfg, ['--verify-interval', '0', '--max-rows-per-second', '100']);
     try {
       await waitFor('a relay batch', async () => run.logs().some((l) => l.event === 'run.relay_batch'), 60_000);
-      await waitFor('users to be partly copied', async () => (await backfillCounts(f.tgt.url)).checkpoint >= 200, 60_000);
+      await waitFor(
+        'users to be partly copied',
+        async () => (await backfillCounts(f.tgt.url)).checkpoint >= 200,
+        60_000,
+      );
       const t0 = Date.now();
       run.child.kill('SIGTERM');
       const end = await run.done;
@@ -109,7 +131,7 @@ describe('tandem run', () => {
     }
   }, 120_000);
 
-  it('killed with SIGKILL mid-backfill and started again, takes the dead worker\'s lease over at once, resumes from its checkpoint and converges', async () => {
+  it("killed with SIGKILL mid-backfill and started again, takes the dead worker's lease over at once, resumes from its checkpoint and converges", async () => {
     const USERS = 6000;
     // a lease of 120 s: a restart that waited for it to expire would not drain within the 90 s wait below
     const f = await migrationFixture('tandem_run_k', USERS, { leaseSeconds: 120 });
@@ -117,10 +139,14 @@ describe('tandem run', () => {
     expect((await runCli(['phase', 'set', 'dual_write', '--config', f.cfg])).code).toBe(0);
     const first = startRun(f.cfg, ['--verify-interval', '0', '--max-rows-per-second', '2000']);
     let at = 0;
-    await waitFor('part of users to be copied', async () => {
-      at = (await backfillCounts(f.tgt.url)).checkpoint;
-      return at >= 1000;
-    }, 90_000);
+    await waitFor(
+      'part of users to be copied',
+      async () => {
+        at = (await backfillCounts(f.tgt.url)).checkpoint;
+        return at >= 1000;
+      },
+      90_000,
+    );
     first.child.kill('SIGKILL');
     await first.done;
     const mid = await backfillCounts(f.tgt.url);
@@ -128,8 +154,11 @@ describe('tandem run', () => {
     expect(mid.checkpoint).toBeLessThan(USERS);
     // the dead worker's heartbeat and lease stay behind; status does not call it running (once three beats of
     // 0.5 s are missed)
-    await waitFor('status to call the dead worker\'s backfill failed', async () =>
-      (await statusOf(f.cfg)).entities.find((e) => e.name === 'users')!.backfill.state === 'failed', 30_000);
+    await waitFor(
+      "status to call the dead worker's backfill failed",
+      async () => (await statusOf(f.cfg)).entities.find((e) => e.name === 'users')!.backfill.state === 'failed',
+      30_000,
+    );
     const second = startRun(f.cfg, ['--verify-interval', '0']);
     try {
       await waitFor('the second worker to finish the backfill and drain', () => drained(f.cfg), 90_000);
@@ -162,20 +191,31 @@ describe('tandem run', () => {
     let app: ReturnType<typeof application> | undefined;
     let dual: Awaited<ReturnType<typeof createDualWriter>> | undefined;
     try {
-      await waitFor('both workers to beat', async () => (await statusOf(f.cfg)).processes.filter((p) => p.role === 'run' && p.alive).length === 2, 60_000);
+      await waitFor(
+        'both workers to beat',
+        async () => (await statusOf(f.cfg)).processes.filter((p) => p.role === 'run' && p.alive).length === 2,
+        60_000,
+      );
       expect((await runCli(['phase', 'set', 'dual_write', '--config', f.cfg])).code).toBe(0);
       dual = await createDualWriter({ config: f.cfg, budgetMs: 0, log: quiet });
       app = application(f.src.url, dual, USERS, stop);
       // while the backfill runs: every live lease has one holder, and it is one of the two workers
       const holders = new Map<string, Set<number>>();
-      await waitFor('the users backfill to finish', async () => {
-        for (const l of await pgRows<{ scope: string; pid: number | null; live: boolean }>(f.tgt.url, `SELECT scope, pid, expires_ms > extract(epoch from clock_timestamp()) * 1000 AS live FROM tandem.leases`)) {
-          if (!l.live || l.pid === null) continue;
-          if (!holders.has(l.scope)) holders.set(l.scope, new Set());
-          holders.get(l.scope)!.add(Number(l.pid));
-        }
-        return (await backfillCounts(f.tgt.url)).status === 'done';
-      }, 120_000);
+      await waitFor(
+        'the users backfill to finish',
+        async () => {
+          for (const l of await pgRows<{ scope: string; pid: number | null; live: boolean }>(
+            f.tgt.url,
+            `SELECT scope, pid, expires_ms > extract(epoch from clock_timestamp()) * 1000 AS live FROM tandem.leases`,
+          )) {
+            if (!l.live || l.pid === null) continue;
+            if (!holders.has(l.scope)) holders.set(l.scope, new Set());
+            holders.get(l.scope)!.add(Number(l.pid));
+          }
+          return (await backfillCounts(f.tgt.url)).status === 'done';
+        },
+        120_000,
+      );
       // the application writes on until both workers have applied relay batches of their own (claims are shared
       // with SKIP LOCKED: each claims what the other has not locked)
       const relayed = (w: typeof a) => w.logs().some((l) => l.event === 'run.relay_batch' && Number(l.changes) > 0);
@@ -188,9 +228,13 @@ describe('tandem run', () => {
       // one owner: each entity's copy was started (backfill.start, logged once its lease is taken) and its chunks
       // committed (run.backfill_progress) by one worker only
       for (const entity of ['orgs', 'users', 'memberships']) {
-        const starters = workers.filter((w) => w.logs().some((l) => l.event === 'backfill.start' && l.entity === entity));
+        const starters = workers.filter((w) =>
+          w.logs().some((l) => l.event === 'backfill.start' && l.entity === entity),
+        );
         expect(starters, entity).toHaveLength(1);
-        const copiers = workers.filter((w) => w.logs().some((l) => l.event === 'run.backfill_progress' && l.entity === entity));
+        const copiers = workers.filter((w) =>
+          w.logs().some((l) => l.event === 'run.backfill_progress' && l.entity === entity),
+        );
         expect(copiers, entity).toEqual(starters);
       }
       // and they did contend: a worker was refused a lease the other held, and waited (backfill.held)
@@ -204,9 +248,13 @@ describe('tandem run', () => {
       for (const w of workers) expect((await w.done).code, w.out.stderr.slice(-2000)).toBe(0);
       // what each relayed in all (its run.stop line): both applied batches, and together every change the
       // application made (one outbox row per write; a change handled twice after a failed batch only adds)
-      const totals = workers.map((w) => w.logs().find((l) => l.event === 'run.stop')?.relay as { batches: number; changes: number });
+      const totals = workers.map(
+        (w) => w.logs().find((l) => l.event === 'run.stop')?.relay as { batches: number; changes: number },
+      );
       for (const t of totals) expect(t.batches).toBeGreaterThan(0);
-      expect(totals[0]!.changes + totals[1]!.changes).toBeGreaterThanOrEqual(writes.updates + writes.inserts + writes.deletes);
+      expect(totals[0]!.changes + totals[1]!.changes).toBeGreaterThanOrEqual(
+        writes.updates + writes.inserts + writes.deletes,
+      );
     } finally {
       stop.done = true;
       await app?.catch(() => {});
@@ -232,19 +280,29 @@ describe('tandem run follows the migration', () => {
     // relay writes legacy rows whose version the new store does not hold)
     const prep = await mysql.createConnection({ uri: f.src.url });
     await prep.query('ALTER TABLE users ALTER version SET DEFAULT 1');
-    await prep.query('CREATE TRIGGER users_version BEFORE UPDATE ON users FOR EACH ROW SET NEW.version = OLD.version + 1');
+    await prep.query(
+      'CREATE TRIGGER users_version BEFORE UPDATE ON users FOR EACH ROW SET NEW.version = OLD.version + 1',
+    );
     await prep.end();
     const run = startRun(f.cfg);
     try {
       // prepare: nothing is copied (changes are not captured yet), the worker only beats
-      await waitFor('the worker to beat', async () => (await statusOf(f.cfg)).processes.some((p) => p.role === 'run' && p.alive), 60_000);
+      await waitFor(
+        'the worker to beat',
+        async () => (await statusOf(f.cfg)).processes.some((p) => p.role === 'run' && p.alive),
+        60_000,
+      );
       await sleep(1500);
       expect((await statusOf(f.cfg)).entities.map((e) => e.backfill.state)).toEqual(['pending', 'pending', 'pending']);
       expect((await runCli(['phase', 'set', 'dual_write', '--config', f.cfg])).code).toBe(0);
       await waitFor('the backfill and the relay', () => drained(f.cfg), 60_000);
       // continuous verification runs once the backfill is done, and records its result for status
       // (the default interval, 300 s, would not run one within this wait)
-      await waitFor('a continuous verification', async () => (await statusOf(f.cfg)).entities.every((e) => e.verify?.mode === 'checksum'), 60_000);
+      await waitFor(
+        'a continuous verification',
+        async () => (await statusOf(f.cfg)).entities.every((e) => e.verify?.mode === 'checksum'),
+        60_000,
+      );
       expect(run.logs().find((l) => l.event === 'run.start')).toMatchObject({ verifyInterval: 1 });
       expect((await statusOf(f.cfg)).entities.map((e) => e.verify?.differences)).toEqual([0, 0, 0]);
       // write cutover: the application writes the new store; the worker's relay now runs new → legacy
@@ -263,10 +321,16 @@ describe('tandem run follows the migration', () => {
       }
       const legacy = await mysql.createConnection({ uri: f.src.url });
       try {
-        await waitFor('the reverse relay to write legacy', async () => {
-          const [rows] = await legacy.query('SELECT status FROM users WHERE id = 9');
-          return (rows as { status: string }[])[0]?.status === 'reversed';
-        }, 30_000).catch((e) => { throw new Error(`${e.message}\n${run.out.stderr.slice(-4000)}`); });
+        await waitFor(
+          'the reverse relay to write legacy',
+          async () => {
+            const [rows] = await legacy.query('SELECT status FROM users WHERE id = 9');
+            return (rows as { status: string }[])[0]?.status === 'reversed';
+          },
+          30_000,
+        ).catch((e) => {
+          throw new Error(`${e.message}\n${run.out.stderr.slice(-4000)}`);
+        });
       } finally {
         await legacy.end();
       }
@@ -288,10 +352,16 @@ describe('tandem run follows the migration', () => {
     await proxy.close();
     const down = new URL(f.tgt.url);
     down.port = String(port);
-    const cfg = writeConfig(readFileSync(f.cfg, 'utf8').replace(JSON.stringify(f.tgt.url), JSON.stringify(down.toString())));
+    const cfg = writeConfig(
+      readFileSync(f.cfg, 'utf8').replace(JSON.stringify(f.tgt.url), JSON.stringify(down.toString())),
+    );
     const run = startRun(cfg, ['--verify-interval', '0']);
     try {
-      await waitFor('the worker to report the store down', async () => /TANDEM_ERR_STORE_UNREACHABLE.* — retrying/.test(run.out.stderr), 30_000);
+      await waitFor(
+        'the worker to report the store down',
+        async () => /TANDEM_ERR_STORE_UNREACHABLE.* — retrying/.test(run.out.stderr),
+        30_000,
+      );
       expect(run.child.exitCode).toBeNull();
       await proxy.start(port);
       await waitFor('the backfill and the relay', () => drained(f.cfg), 60_000);

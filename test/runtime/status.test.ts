@@ -60,8 +60,17 @@ describe('the status model', () => {
   it('status --json matches its schema in every phase; the relay figures (pending, lag) follow the live outbox across write cutover', async () => {
     // prepare, before any control plane
     const before = await statusJson(f.cfg);
-    expect(before).toMatchObject({ phase: 'prepare', relay: { direction: 'forward', primary: 'legacy', pending: null } });
-    expect(before.entities.map((e: { name: string; backfill: { state: string } }) => [e.name, e.backfill.state])).toEqual([['memberships', 'pending'], ['users', 'pending'], ['orgs', 'pending']]);
+    expect(before).toMatchObject({
+      phase: 'prepare',
+      relay: { direction: 'forward', primary: 'legacy', pending: null },
+    });
+    expect(
+      before.entities.map((e: { name: string; backfill: { state: string } }) => [e.name, e.backfill.state]),
+    ).toEqual([
+      ['memberships', 'pending'],
+      ['users', 'pending'],
+      ['orgs', 'pending'],
+    ]);
 
     expect((await runCli(['backfill', '--config', f.cfg])).code).toBe(0);
     expect((await runCli(['verify', '--config', f.cfg])).code).toBe(0);
@@ -75,10 +84,19 @@ describe('the status model', () => {
       });
     }
     const dualWrite = await statusJson(f.cfg);
-    expect(dualWrite).toMatchObject({ phase: 'dual_write', relay: { direction: 'forward', primary: 'legacy', pending: 2, deadLetters: 0 }, outbox: { pending: 2 } });
+    expect(dualWrite).toMatchObject({
+      phase: 'dual_write',
+      relay: { direction: 'forward', primary: 'legacy', pending: 2, deadLetters: 0 },
+      outbox: { pending: 2 },
+    });
     expect(dualWrite.relay.lagSeconds).toBeGreaterThanOrEqual(0);
     const users = dualWrite.entities.find((e: { name: string }) => e.name === 'users');
-    expect(users).toMatchObject({ entity: 'users', status: 'done', checkpoint: 'done', backfill: { state: 'done', copied: 200, total: 200, etaSeconds: 0 } });
+    expect(users).toMatchObject({
+      entity: 'users',
+      status: 'done',
+      checkpoint: 'done',
+      backfill: { state: 'done', copied: 200, total: 200, etaSeconds: 0 },
+    });
     expect(users.verify).toMatchObject({ mode: 'full', parity: 100, differences: 0 });
     // the legacy outbox's two changes made an hour old (the fixture's own SQL): its lag is then unmistakable
     await legacyApp.query('UPDATE tandem_outbox SET created_at = created_at - INTERVAL 1 HOUR');
@@ -95,7 +113,11 @@ describe('the status model', () => {
       tx.changed('users', 7);
     });
     const after = await statusJson(f.cfg);
-    expect(after).toMatchObject({ phase: 'new_primary', relay: { direction: 'reverse', primary: 'new', pending: 1 }, outbox: { pending: 1 } });
+    expect(after).toMatchObject({
+      phase: 'new_primary',
+      relay: { direction: 'reverse', primary: 'new', pending: 1 },
+      outbox: { pending: 1 },
+    });
     // the lag is the reverse outbox's (one change written just now), not the legacy one's (an hour old): a bound
     // of 10 minutes leaves room for any slowness of a loaded machine and is still far below the hour
     expect(after.relay.lagSeconds).toBeGreaterThanOrEqual(0);

@@ -50,7 +50,10 @@ const cases: { name: string; open: () => Promise<{ url: string; done: () => Prom
     name: 'sqlite',
     open: async () => {
       const dir = mkdtempSync(join(tmpdir(), 'tandem-classify-'));
-      return { url: `sqlite:${join(dir, 'db.sqlite')}`, done: async () => rmSync(dir, { recursive: true, force: true }) };
+      return {
+        url: `sqlite:${join(dir, 'db.sqlite')}`,
+        done: async () => rmSync(dir, { recursive: true, force: true }),
+      };
     },
   },
   { name: 'pglite', open: async () => ({ url: 'pglite:memory', done: async () => {} }) },
@@ -63,7 +66,9 @@ describe.each(cases)('classifyError: $name', ({ open }) => {
   beforeAll(async () => {
     ({ url, done } = await open());
     store = await openStore(url);
-    await store.execute(`CREATE TABLE t (id integer PRIMARY KEY, email varchar(10) NOT NULL UNIQUE, n smallint CHECK (n >= 0))`);
+    await store.execute(
+      `CREATE TABLE t (id integer PRIMARY KEY, email varchar(10) NOT NULL UNIQUE, n smallint CHECK (n >= 0))`,
+    );
     await store.execute(`INSERT INTO t (id, email, n) VALUES (1, 'a@b', 1)`);
   }, 60_000);
   afterAll(async () => {
@@ -72,7 +77,10 @@ describe.each(cases)('classifyError: $name', ({ open }) => {
   });
 
   it('a duplicate primary or unique key value is `unique` (and still detail.violation)', async () => {
-    for (const sql of [`INSERT INTO t (id, email, n) VALUES (1, 'x@y', 1)`, `INSERT INTO t (id, email, n) VALUES (2, 'a@b', 1)`]) {
+    for (const sql of [
+      `INSERT INTO t (id, email, n) VALUES (1, 'x@y', 1)`,
+      `INSERT INTO t (id, email, n) VALUES (2, 'a@b', 1)`,
+    ]) {
       const e = await failure(store.execute(sql));
       expect(kindOf(store, e)).toBe('unique');
       expect(isUniqueViolation(e)).toBe(true);
@@ -80,11 +88,22 @@ describe.each(cases)('classifyError: $name', ({ open }) => {
   });
 
   it('NOT NULL and CHECK violations are `value`; on engines that enforce types, so are too long and out of range', async () => {
-    expect(kindOf(store, await failure(store.execute(`INSERT INTO t (id, email, n) VALUES (3, NULL, 1)`)))).toBe('value');
-    expect(kindOf(store, await failure(store.execute(`INSERT INTO t (id, email, n) VALUES (4, 'c@d', -1)`)))).toBe('value');
+    expect(kindOf(store, await failure(store.execute(`INSERT INTO t (id, email, n) VALUES (3, NULL, 1)`)))).toBe(
+      'value',
+    );
+    expect(kindOf(store, await failure(store.execute(`INSERT INTO t (id, email, n) VALUES (4, 'c@d', -1)`)))).toBe(
+      'value',
+    );
     if (store.capabilities.enforcesTypes) {
-      expect(kindOf(store, await failure(store.execute(`INSERT INTO t (id, email, n) VALUES (5, 'much-too-long@example.org', 1)`)))).toBe('value');
-      expect(kindOf(store, await failure(store.execute(`INSERT INTO t (id, email, n) VALUES (6, 'e@f', 99999)`)))).toBe('value');
+      expect(
+        kindOf(
+          store,
+          await failure(store.execute(`INSERT INTO t (id, email, n) VALUES (5, 'much-too-long@example.org', 1)`)),
+        ),
+      ).toBe('value');
+      expect(kindOf(store, await failure(store.execute(`INSERT INTO t (id, email, n) VALUES (6, 'e@f', 99999)`)))).toBe(
+        'value',
+      );
     }
   });
 
@@ -110,7 +129,9 @@ describe.each(cases.filter((c) => c.name !== 'pglite'))('classifyError: $name lo
       const isLocked = new Promise<void>((r) => (locked = r));
       // SQLite: the holder's write transaction takes the file's write lock; the other waits busy_timeout (5 s)
       const holder = other.transaction(async (tx) => {
-        await (name === 'sqlite' ? tx.execute(`UPDATE t SET id = 1 WHERE id = 1`) : tx.query(`SELECT id FROM t WHERE id = 1 FOR UPDATE`));
+        await (name === 'sqlite'
+          ? tx.execute(`UPDATE t SET id = 1 WHERE id = 1`)
+          : tx.query(`SELECT id FROM t WHERE id = 1 FOR UPDATE`));
         locked();
         await held;
       });
@@ -120,7 +141,9 @@ describe.each(cases.filter((c) => c.name !== 'pglite'))('classifyError: $name lo
           store.transaction(async (tx) => {
             if (name === 'postgres') await tx.execute(`SET LOCAL lock_timeout = '200ms'`);
             if (name === 'mysql') await tx.execute(`SET SESSION innodb_lock_wait_timeout = 1`);
-            await (name === 'sqlite' ? tx.execute(`UPDATE t SET id = 1 WHERE id = 1`) : tx.query(`SELECT id FROM t WHERE id = 1 FOR UPDATE`));
+            await (name === 'sqlite'
+              ? tx.execute(`UPDATE t SET id = 1 WHERE id = 1`)
+              : tx.query(`SELECT id FROM t WHERE id = 1 FOR UPDATE`));
           }),
         );
         expect(kindOf(store, e)).toBe('lock_timeout');

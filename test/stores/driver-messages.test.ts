@@ -17,12 +17,16 @@ const SECRET = 'Zq7Hx2Wv9Kp4';
 function leaks(text: string, secret: string): string[] {
   if (secret.length < 5) return text.includes(secret) ? [secret] : [];
   const out: string[] = [];
-  for (let i = 0; i + 5 <= secret.length; i++) if (text.includes(secret.slice(i, i + 5))) out.push(secret.slice(i, i + 5));
+  for (let i = 0; i + 5 <= secret.length; i++)
+    if (text.includes(secret.slice(i, i + 5))) out.push(secret.slice(i, i + 5));
   return out;
 }
 
 async function refused(p: Promise<unknown>): Promise<Error & { detail?: Record<string, unknown>; cause?: unknown }> {
-  const e = await p.then(() => null, (x: unknown) => x);
+  const e = await p.then(
+    () => null,
+    (x: unknown) => x,
+  );
   expect(e, 'the statement must fail').not.toBeNull();
   expect(isTandemError(e, 'STORE_QUERY'), String(e)).toBe(true);
   return e as Error & { detail?: Record<string, unknown> };
@@ -43,10 +47,24 @@ const pgCases: { name: string; sql: string; params?: (s: string) => unknown[]; s
   { name: 'date/time out of range', sql: 'SELECT $1::date', params: () => ['2031-02-30'], secret: '2031-02-30' },
   { name: 'json (message, detail, where)', sql: 'SELECT $1::json', params: (s) => [`{"password": ${s}}`] },
   { name: 'array literal', sql: 'SELECT $1::int[]' },
-  { name: 'unique violation (detail Key (…)=(…))', sql: 'INSERT INTO secrets (id, hash) VALUES (2, $1)', params: () => ['dup-Zq7Hx2Wv9Kp4'], names: /secrets_hash_key/ },
-  { name: 'check violation (Failing row contains)', sql: 'INSERT INTO checked (id, v) VALUES (1, $1)', names: /checked/ },
+  {
+    name: 'unique violation (detail Key (…)=(…))',
+    sql: 'INSERT INTO secrets (id, hash) VALUES (2, $1)',
+    params: () => ['dup-Zq7Hx2Wv9Kp4'],
+    names: /secrets_hash_key/,
+  },
+  {
+    name: 'check violation (Failing row contains)',
+    sql: 'INSERT INTO checked (id, v) VALUES (1, $1)',
+    names: /checked/,
+  },
   { name: 'foreign key (Key (…)=(…) is not present)', sql: 'INSERT INTO child (parent_hash) VALUES ($1)' },
-  { name: 'byte sequence', sql: `SELECT convert_from(decode($1, 'hex'), 'UTF8')`, params: () => ['41e9c3d1f7a0'], secret: '0xe9' },
+  {
+    name: 'byte sequence',
+    sql: `SELECT convert_from(decode($1, 'hex'), 'UTF8')`,
+    params: () => ['41e9c3d1f7a0'],
+    secret: '0xe9',
+  },
 ];
 
 async function pgSchema(store: Store): Promise<void> {
@@ -91,7 +109,9 @@ describe("mariadb: values in the server's messages never reach an error", () => 
   beforeAll(async () => {
     db = await createMysqlDatabase('tandem_msgs');
     store = await openStore(db.url);
-    await store.execute(`CREATE TABLE t (id int PRIMARY KEY, n int, d datetime(6), x decimal(10,2), h varchar(100) UNIQUE, s varchar(100) CHARACTER SET latin1)`);
+    await store.execute(
+      `CREATE TABLE t (id int PRIMARY KEY, n int, d datetime(6), x decimal(10,2), h varchar(100) UNIQUE, s varchar(100) CHARACTER SET latin1)`,
+    );
     await store.execute(`INSERT INTO t (id, h) VALUES (1, 'dup-Zq7Hx2Wv9Kp4')`);
   });
   afterAll(async () => {
@@ -100,10 +120,19 @@ describe("mariadb: values in the server's messages never reach an error", () => 
   });
   const cases: { name: string; sql: string; params: unknown[]; names?: RegExp }[] = [
     { name: 'integer', sql: 'INSERT INTO t (id, n) VALUES (2, ?)', params: [SECRET], names: /column/ },
-    { name: 'integer with quotes inside', sql: 'INSERT INTO t (id, n) VALUES (3, ?)', params: [`a'b' for column 'x' ${SECRET}`] },
+    {
+      name: 'integer with quotes inside',
+      sql: 'INSERT INTO t (id, n) VALUES (3, ?)',
+      params: [`a'b' for column 'x' ${SECRET}`],
+    },
     { name: 'datetime', sql: 'INSERT INTO t (id, d) VALUES (4, ?)', params: [SECRET] },
     { name: 'decimal', sql: 'INSERT INTO t (id, x) VALUES (5, ?)', params: [SECRET] },
-    { name: 'duplicate entry', sql: 'INSERT INTO t (id, h) VALUES (6, ?)', params: ['dup-Zq7Hx2Wv9Kp4'], names: /for key/ },
+    {
+      name: 'duplicate entry',
+      sql: 'INSERT INTO t (id, h) VALUES (6, ?)',
+      params: ['dup-Zq7Hx2Wv9Kp4'],
+      names: /for key/,
+    },
     { name: 'string value (bytes)', sql: 'INSERT INTO t (id, s) VALUES (7, ?)', params: [`☃${SECRET}`] },
   ];
   for (const c of cases) {

@@ -25,7 +25,9 @@ describe('postgres store', () => {
     const child = s.tables.get('child')!;
     expect(child.primaryKey).toEqual(['a', 'b']);
     expect(child.uniqueKeys).toEqual([['big']]);
-    expect(child.foreignKeys).toEqual([{ name: 'child_parent_id_fkey', columns: ['parent_id'], refTable: 'parent', refColumns: ['id'] }]);
+    expect(child.foreignKeys).toEqual([
+      { name: 'child_parent_id_fkey', columns: ['parent_id'], refTable: 'parent', refColumns: ['id'] },
+    ]);
     const byName = Object.fromEntries(child.columns.map((c) => [c.name, c]));
     expect(byName.amount).toMatchObject({ category: 'decimal', precision: 12, scale: 2 });
     expect(byName.at).toMatchObject({ category: 'timestamp', scale: 6 });
@@ -33,7 +35,12 @@ describe('postgres store', () => {
     expect(byName.doc.category).toBe('json');
     expect(byName.bin.category).toBe('binary');
     expect(byName.big).toMatchObject({ category: 'integer', intBytes: 8 });
-    expect(s.tables.get('parent')!.columns[1]).toMatchObject({ name: 'name', category: 'text', maxLength: 20, nullable: false });
+    expect(s.tables.get('parent')!.columns[1]).toMatchObject({
+      name: 'name',
+      category: 'text',
+      maxLength: 20,
+      nullable: false,
+    });
     expect(s.tables.get('parent')!.uniqueKeys).toEqual([['name']]);
   });
 
@@ -45,12 +52,21 @@ describe('postgres store', () => {
       [1, 'y', null, null, '2'],
       [2, 'a', '-0.01', '1999-12-31 23:59:59', '3'],
     ];
-    const up = store.sql.upsert({ table: 'child', columns: cols, key: ['a', 'b'], rows, columnInfo: cols.map((c) => info.find((i) => i.name === c)!) });
+    const up = store.sql.upsert({
+      table: 'child',
+      columns: cols,
+      key: ['a', 'b'],
+      rows,
+      columnInfo: cols.map((c) => info.find((i) => i.name === c)!),
+    });
     await store.execute(up.sql, up.params);
     await store.execute(up.sql, up.params); // idempotent
     const page1 = store.sql.keyset({ table: 'child', columns: cols, key: ['a', 'b'], after: null, limit: 2 });
     const r1 = await store.query(page1.sql, page1.params);
-    expect(r1.map((r) => [r.a, r.b])).toEqual([[1, 'x'], [1, 'y']]);
+    expect(r1.map((r) => [r.a, r.b])).toEqual([
+      [1, 'x'],
+      [1, 'y'],
+    ]);
     expect(r1[0]).toMatchObject({ amount: '10.50', at: '2020-01-02 03:04:05.123456', big: '9007199254740993' });
     const page2 = store.sql.keyset({ table: 'child', columns: cols, key: ['a', 'b'], after: [1, 'y'], limit: 2 });
     expect((await store.query(page2.sql, page2.params)).map((r) => [r.a, r.b])).toEqual([[2, 'a']]);
@@ -58,18 +74,46 @@ describe('postgres store', () => {
 
   it('advances the version ledger only for newer versions, in a transaction', async () => {
     await store.execute(`CREATE SCHEMA IF NOT EXISTS tandem`);
-    await store.execute(`CREATE TABLE tandem.version_ledger (entity varchar(128), entity_key varchar(512), version bigint NOT NULL, deleted boolean NOT NULL, applied_at timestamptz, PRIMARY KEY (entity, entity_key))`);
+    await store.execute(
+      `CREATE TABLE tandem.version_ledger (entity varchar(128), entity_key varchar(512), version bigint NOT NULL, deleted boolean NOT NULL, applied_at timestamptz, PRIMARY KEY (entity, entity_key))`,
+    );
     const t = store.controlTable('version_ledger');
-    const won1 = await store.transaction((tx) => store.advanceLedger(tx, t, 'users', [{ key: 'k1', version: 5n, deleted: false }, { key: 'k2', version: 1n, deleted: false }], 'newer'));
+    const won1 = await store.transaction((tx) =>
+      store.advanceLedger(
+        tx,
+        t,
+        'users',
+        [
+          { key: 'k1', version: 5n, deleted: false },
+          { key: 'k2', version: 1n, deleted: false },
+        ],
+        'newer',
+      ),
+    );
     expect([...won1].sort()).toEqual(['k1', 'k2']);
-    const won2 = await store.transaction((tx) => store.advanceLedger(tx, t, 'users', [{ key: 'k1', version: 4n, deleted: false }, { key: 'k2', version: 2n, deleted: false }], 'newer'));
+    const won2 = await store.transaction((tx) =>
+      store.advanceLedger(
+        tx,
+        t,
+        'users',
+        [
+          { key: 'k1', version: 4n, deleted: false },
+          { key: 'k2', version: 2n, deleted: false },
+        ],
+        'newer',
+      ),
+    );
     expect([...won2]).toEqual(['k2']);
-    const won3 = await store.transaction((tx) => store.advanceLedger(tx, t, 'users', [{ key: 'k1', version: 5n, deleted: false }], 'last-writer-wins'));
+    const won3 = await store.transaction((tx) =>
+      store.advanceLedger(tx, t, 'users', [{ key: 'k1', version: 5n, deleted: false }], 'last-writer-wins'),
+    );
     expect([...won3]).toEqual(['k1']);
-    await expect(store.transaction(async (tx) => {
-      await store.advanceLedger(tx, t, 'users', [{ key: 'k3', version: 1n, deleted: false }], 'newer');
-      throw new Error('boom');
-    })).rejects.toThrow('boom');
+    await expect(
+      store.transaction(async (tx) => {
+        await store.advanceLedger(tx, t, 'users', [{ key: 'k3', version: 1n, deleted: false }], 'newer');
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
     expect(await store.query(`SELECT * FROM tandem.version_ledger WHERE entity_key = 'k3'`)).toEqual([]);
   });
 
@@ -78,16 +122,30 @@ describe('postgres store', () => {
     const texts = ['a', 'b"c', 'back\\slash', '{x,y}', 'NULL', '', null, 'ü😀', ' sp ', 'a,b', '\\"'];
     const t = await store.query<{ v: string | null }>('SELECT unnest($1::text[]) AS v', [pgArrayParam(texts)]);
     expect(t.map((r) => r.v)).toEqual(texts);
-    const b = await store.query<{ v: string | null }>(`SELECT encode(unnest($1::bytea[]), 'hex') AS v`, [pgArrayParam([Buffer.from([0, 255, 16]), null])]);
+    const b = await store.query<{ v: string | null }>(`SELECT encode(unnest($1::bytea[]), 'hex') AS v`, [
+      pgArrayParam([Buffer.from([0, 255, 16]), null]),
+    ]);
     expect(b.map((r) => r.v)).toEqual(['00ff10', null]);
-    const n = await store.query(`SELECT unnest($1::numeric[]) AS d, unnest($2::bool[]) AS f, unnest($3::int8[]) AS i`, [pgArrayParam(['1.50', 2.25, null]), pgArrayParam([true, false, null]), pgArrayParam([9007199254740993n, 1, null])]);
-    expect(n).toEqual([{ d: '1.50', f: true, i: '9007199254740993' }, { d: '2.25', f: false, i: '1' }, { d: null, f: null, i: null }]);
+    const n = await store.query(`SELECT unnest($1::numeric[]) AS d, unnest($2::bool[]) AS f, unnest($3::int8[]) AS i`, [
+      pgArrayParam(['1.50', 2.25, null]),
+      pgArrayParam([true, false, null]),
+      pgArrayParam([9007199254740993n, 1, null]),
+    ]);
+    expect(n).toEqual([
+      { d: '1.50', f: true, i: '9007199254740993' },
+      { d: '2.25', f: false, i: '1' },
+      { d: null, f: null, i: null },
+    ]);
     expect(pgArrayParam([[1, 2]])).toEqual([[1, 2]]); // nested arrays are left to the driver
   });
 
   it('maps unreachable servers, bad credentials and missing databases to codes', async () => {
-    await expect(openStore('postgres://postgres@127.0.0.1:1/x')).rejects.toSatisfy((e) => isTandemError(e, 'STORE_UNREACHABLE'));
-    await expect(openStore(`${db.url.replace(/\/[^/]+$/, '')}/no_such_db_tandem`)).rejects.toSatisfy((e) => isTandemError(e, 'STORE_DATABASE_NOT_FOUND'));
+    await expect(openStore('postgres://postgres@127.0.0.1:1/x')).rejects.toSatisfy((e) =>
+      isTandemError(e, 'STORE_UNREACHABLE'),
+    );
+    await expect(openStore(`${db.url.replace(/\/[^/]+$/, '')}/no_such_db_tandem`)).rejects.toSatisfy((e) =>
+      isTandemError(e, 'STORE_DATABASE_NOT_FOUND'),
+    );
     await expect(openStore('oracle://x/y')).rejects.toSatisfy((e) => isTandemError(e, 'URL_SCHEME'));
   });
 });

@@ -45,22 +45,25 @@ describe('broker transports: bad input', () => {
   });
 
   it('rejects a bad name or option with CONFIG_INVALID', async () => {
-    expect(await codeOf(openTransport('redis://127.0.0.1:6379', { name: 'has space' }))).toBe('TANDEM_ERR_CONFIG_INVALID');
+    expect(await codeOf(openTransport('redis://127.0.0.1:6379', { name: 'has space' }))).toBe(
+      'TANDEM_ERR_CONFIG_INVALID',
+    );
     expect(await codeOf(openTransport('nats://127.0.0.1:4222', { name: 'a.b' }))).toBe('TANDEM_ERR_CONFIG_INVALID');
-    expect(await codeOf(openTransport('nats://127.0.0.1:4222', { name: 'ok', maxAttempts: 0 }))).toBe('TANDEM_ERR_CONFIG_INVALID');
+    expect(await codeOf(openTransport('nats://127.0.0.1:4222', { name: 'ok', maxAttempts: 0 }))).toBe(
+      'TANDEM_ERR_CONFIG_INVALID',
+    );
   });
 
-  it.each([
-    ['amqp://guest:guest@127.0.0.1:1'],
-    ['nats://127.0.0.1:1'],
-    ['redis://127.0.0.1:1'],
-  ])('%s (nothing listening) → STORE_UNREACHABLE at once', async (url) => {
-    const t0 = Date.now();
-    const e = await openTransport(url, { name: 'unreach' }).catch((err: unknown) => err);
-    expect(e).toMatchObject({ code: 'TANDEM_ERR_STORE_UNREACHABLE' });
-    expect((e as Error).message).toMatch(/could not be reached/);
-    expect(Date.now() - t0).toBeLessThan(2000);
-  });
+  it.each([['amqp://guest:guest@127.0.0.1:1'], ['nats://127.0.0.1:1'], ['redis://127.0.0.1:1']])(
+    '%s (nothing listening) → STORE_UNREACHABLE at once',
+    async (url) => {
+      const t0 = Date.now();
+      const e = await openTransport(url, { name: 'unreach' }).catch((err: unknown) => err);
+      expect(e).toMatchObject({ code: 'TANDEM_ERR_STORE_UNREACHABLE' });
+      expect((e as Error).message).toMatch(/could not be reached/);
+      expect(Date.now() - t0).toBeLessThan(2000);
+    },
+  );
 
   it.each([['amqp://guest:pw@127.0.0.1:PORT'], ['nats://127.0.0.1:PORT'], ['redis://:pw@127.0.0.1:PORT']])(
     '%s (accepts, never answers) → STORE_UNREACHABLE after connectTimeoutMs',

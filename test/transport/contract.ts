@@ -16,13 +16,21 @@ export interface ContractTarget {
 }
 
 /** Options that make redelivery fast enough for tests. */
-export const FAST: Omit<OpenTransportOptions, 'name'> = { stuckAfterMs: 1000, retryDelayMs: 50, maxRetryDelayMs: 200, blockMs: 200 };
+export const FAST: Omit<OpenTransportOptions, 'name'> = {
+  stuckAfterMs: 1000,
+  retryDelayMs: 50,
+  maxRetryDelayMs: 200,
+  blockMs: 200,
+};
 
 export function transportContract(target: ContractTarget): void {
   const opened: Transport[] = [];
   const names: string[] = [];
 
-  async function open(name?: string, extra: Partial<OpenTransportOptions> = {}): Promise<{ t: Transport; name: string }> {
+  async function open(
+    name?: string,
+    extra: Partial<OpenTransportOptions> = {},
+  ): Promise<{ t: Transport; name: string }> {
     const n = name ?? uniqueName(target.kind);
     if (!names.includes(n)) names.push(n);
     const t = await openTransport(target.url, { name: n, ...FAST, ...extra });
@@ -64,7 +72,11 @@ export function transportContract(target: ContractTarget): void {
       },
     });
     const firstBatch = (): string[] => r.deliveries.slice(0, r.batches[0] ?? 0).map((d) => d.change.id);
-    await waitFor(() => r.ids().size === 20 && firstBatch().length > 0 && firstBatch().every((id) => r.attemptsOf(id).includes(2)), 10_000, 'all 20 ids, the first batch twice');
+    await waitFor(
+      () => r.ids().size === 20 && firstBatch().length > 0 && firstBatch().every((id) => r.attemptsOf(id).includes(2)),
+      10_000,
+      'all 20 ids, the first batch twice',
+    );
     await waitFor(async () => (await t.pending()) === 0, 10_000, 'pending() = 0');
     await r.stop();
     for (const id of firstBatch()) expect(r.attemptsOf(id)).toEqual([1, 2]);
@@ -160,7 +172,10 @@ export function transportContract(target: ContractTarget): void {
   it('refuses a malformed change before talking to the broker', async () => {
     const { t } = await open();
     const bad = { entity: 'users', key: '["1"]', keyValues: [1], at: Date.now() } as never;
-    await expect(t.publish([bad])).rejects.toMatchObject({ code: 'TANDEM_ERR_INTERNAL', message: expect.stringMatching(/id must be a non-empty string/) });
+    await expect(t.publish([bad])).rejects.toMatchObject({
+      code: 'TANDEM_ERR_INTERNAL',
+      message: expect.stringMatching(/id must be a non-empty string/),
+    });
     const big = { entity: 'users', key: '["1"]', keyValues: [1n], id: 'x', at: 1 } as never;
     await expect(t.publish([big])).rejects.toMatchObject({ code: 'TANDEM_ERR_INTERNAL' });
     expect(await t.pending()).toBe(0);

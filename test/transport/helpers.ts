@@ -57,7 +57,11 @@ export interface Recorder {
  */
 export function record(
   t: Transport,
-  opts: { batchSize?: number; maxAttempts?: number; behave?: (batch: Delivery[], call: number) => Promise<void> | void } = {},
+  opts: {
+    batchSize?: number;
+    maxAttempts?: number;
+    behave?: (batch: Delivery[], call: number) => Promise<void> | void;
+  } = {},
 ): Recorder {
   const ac = new AbortController();
   const r: Recorder = {
@@ -93,7 +97,9 @@ export function record(
  * A TCP proxy on a free local port to `targetPort`, which a test can take down (listener closed, every connection
  * cut) and bring back on the same port: a broker outage without touching the shared broker.
  */
-export async function tcpProxy(targetPort: number): Promise<{ port: number; down(): Promise<void>; up(): Promise<void>; close(): Promise<void> }> {
+export async function tcpProxy(
+  targetPort: number,
+): Promise<{ port: number; down(): Promise<void>; up(): Promise<void>; close(): Promise<void> }> {
   const net = await import('node:net');
   const sockets = new Set<import('node:net').Socket>();
   const server = net.createServer((client) => {

@@ -55,7 +55,7 @@ describe('NATS JetStream transport (broker specifics)', () => {
     }
   });
 
-  it('keeps a slow handler\'s deliveries (working()) instead of handing them to another consumer', async () => {
+  it("keeps a slow handler's deliveries (working()) instead of handing them to another consumer", async () => {
     const name = uniqueName('natsslow');
     const a = await openTransport(URLS.nats, { name, ...FAST });
     const b = await openTransport(URLS.nats, { name, ...FAST });
@@ -110,7 +110,9 @@ describe('NATS JetStream transport (broker specifics)', () => {
       const consumeBackMs = Date.now() - t1;
       await waitFor(async () => (await t.pending()) === 0, 10_000, 'pending() = 0');
       await r.stop();
-      console.log(`[nats] outage: publish failed after ${failMs} ms; publish back ${publishBackMs} ms and consumer back ${consumeBackMs} ms after the link returned`);
+      console.log(
+        `[nats] outage: publish failed after ${failMs} ms; publish back ${publishBackMs} ms and consumer back ${consumeBackMs} ms after the link returned`,
+      );
     } finally {
       await t.close();
       await proxy.close();

@@ -46,15 +46,24 @@ describe('RabbitMQ transport (broker specifics)', () => {
   });
 
   it('refuses wrong credentials with STORE_AUTH, never echoing the password', async () => {
-    const err = await openTransport('amqp://guest:s3cr3t-wrong@127.0.0.1:5672', { name: uniqueName('rmqauth') }).catch((e: unknown) => e);
+    const err = await openTransport('amqp://guest:s3cr3t-wrong@127.0.0.1:5672', { name: uniqueName('rmqauth') }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'TANDEM_ERR_STORE_AUTH' });
     expect((err as Error).message).toContain('guest:***@127.0.0.1:5672');
-    expect(JSON.stringify({ m: (err as Error).message, d: (err as { detail: unknown }).detail })).not.toContain('s3cr3t');
+    expect(JSON.stringify({ m: (err as Error).message, d: (err as { detail: unknown }).detail })).not.toContain(
+      's3cr3t',
+    );
   });
 
   it('names a virtual host it may not open with STORE_DATABASE_NOT_FOUND', async () => {
-    const err = await openTransport('amqp://guest:guest@127.0.0.1:5672/no_such_vhost', { name: uniqueName('rmqvhost') }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'TANDEM_ERR_STORE_DATABASE_NOT_FOUND', message: expect.stringContaining('"no_such_vhost"') });
+    const err = await openTransport('amqp://guest:guest@127.0.0.1:5672/no_such_vhost', {
+      name: uniqueName('rmqvhost'),
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: 'TANDEM_ERR_STORE_DATABASE_NOT_FOUND',
+      message: expect.stringContaining('"no_such_vhost"'),
+    });
   });
 
   it('the quorum queue dead-letters by itself (x-delivery-limit) a change whose consumers keep dying', async () => {
@@ -119,11 +128,17 @@ describe('RabbitMQ transport (broker specifics)', () => {
         }
       }
       const publishBackMs = Date.now() - t1;
-      await waitFor(() => ['post-0', 'post-1', 'post-2', 'post-3', 'post-4'].every((id) => r.ids().has(id)), 20_000, 'post-restart changes');
+      await waitFor(
+        () => ['post-0', 'post-1', 'post-2', 'post-3', 'post-4'].every((id) => r.ids().has(id)),
+        20_000,
+        'post-restart changes',
+      );
       const consumeBackMs = Date.now() - t1;
       await r.stop();
       expect(await d.pending()).toBe(7);
-      console.log(`[rabbitmq] restart of ${broker.label}: publish failed after ${failMs} ms while down; publish back ${publishBackMs} ms and consumer back ${consumeBackMs} ms after the node was listening again`);
+      console.log(
+        `[rabbitmq] restart of ${broker.label}: publish failed after ${failMs} ms while down; publish back ${publishBackMs} ms and consumer back ${consumeBackMs} ms after the node was listening again`,
+      );
     } finally {
       await t?.close();
       await d?.close();

@@ -44,10 +44,14 @@ describe('Redis Streams transport (broker specifics)', () => {
   });
 
   it('refuses wrong credentials with STORE_AUTH, never echoing the password', async () => {
-    const err = await openTransport('redis://someone:s3cr3t-wrong@127.0.0.1:6379', { name: uniqueName('rdsauth') }).catch((e: unknown) => e);
+    const err = await openTransport('redis://someone:s3cr3t-wrong@127.0.0.1:6379', {
+      name: uniqueName('rdsauth'),
+    }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'TANDEM_ERR_STORE_AUTH' });
     expect((err as Error).message).toContain('someone:***@127.0.0.1:6379');
-    expect(JSON.stringify({ m: (err as Error).message, d: (err as { detail: unknown }).detail })).not.toContain('s3cr3t');
+    expect(JSON.stringify({ m: (err as Error).message, d: (err as { detail: unknown }).detail })).not.toContain(
+      's3cr3t',
+    );
   });
 
   it('XAUTOCLAIMs entries a dead consumer read but never acked', async () => {
@@ -57,12 +61,19 @@ describe('Redis Streams transport (broker specifics)', () => {
     try {
       await t.publish(makeChanges(4, 'ghost'));
       // A consumer of the group reads them and "dies": no XACK, ever.
-      const read = await withRedis((c) => c.sendCommand(['XREADGROUP', 'GROUP', `${name}-relay`, 'ghost', 'COUNT', '10', 'STREAMS', name, '>']));
+      const read = await withRedis((c) =>
+        c.sendCommand(['XREADGROUP', 'GROUP', `${name}-relay`, 'ghost', 'COUNT', '10', 'STREAMS', name, '>']),
+      );
       // reply (RESP3): { [stream]: [[entry id, [field, value, …]], …] }; field `id` is the change id, `change` its JSON
       const entries = (read as unknown as Record<string, [string, string[]][]>)[name]!;
       const field = (fields: string[], f: string) => fields[fields.indexOf(f) + 1]!;
       expect(entries.map(([, fields]) => field(fields, 'id'))).toEqual(['ghost-0', 'ghost-1', 'ghost-2', 'ghost-3']);
-      expect(entries.map(([, fields]) => JSON.parse(field(fields, 'change')).id)).toEqual(['ghost-0', 'ghost-1', 'ghost-2', 'ghost-3']);
+      expect(entries.map(([, fields]) => JSON.parse(field(fields, 'change')).id)).toEqual([
+        'ghost-0',
+        'ghost-1',
+        'ghost-2',
+        'ghost-3',
+      ]);
       const started = Date.now();
       const r = record(t);
       await waitFor(() => r.ids().size === 4, 10_000, 'the 4 stuck entries');
@@ -111,11 +122,17 @@ describe('Redis Streams transport (broker specifics)', () => {
         }
       }
       const publishBackMs = Date.now() - t1;
-      await waitFor(() => ['post-0', 'post-1', 'post-2', 'post-3', 'post-4'].every((id) => r.ids().has(id)), 15_000, 'post-restart changes');
+      await waitFor(
+        () => ['post-0', 'post-1', 'post-2', 'post-3', 'post-4'].every((id) => r.ids().has(id)),
+        15_000,
+        'post-restart changes',
+      );
       const consumeBackMs = Date.now() - t1;
       await waitFor(async () => (await t!.pending()) === 0, 5_000, 'pending() = 0');
       await r.stop();
-      console.log(`[redis] restart of ${server.label}: publish failed after ${failMs} ms while down; publish back ${publishBackMs} ms and consumer back ${consumeBackMs} ms after restart`);
+      console.log(
+        `[redis] restart of ${server.label}: publish failed after ${failMs} ms while down; publish back ${publishBackMs} ms and consumer back ${consumeBackMs} ms after restart`,
+      );
     } finally {
       await t?.close();
       await server.close();

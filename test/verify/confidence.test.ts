@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { betaQuantile, clopperPearsonLower, lnGamma, parityLowerBound, regularizedBeta } from '../../src/verify/confidence.js';
+import {
+  betaQuantile,
+  clopperPearsonLower,
+  lnGamma,
+  parityLowerBound,
+  regularizedBeta,
+} from '../../src/verify/confidence.js';
 import { floorPercent, partialLine } from '../../src/verify/headline.js';
 
 /** P(X ≥ s) for X ~ Binomial(n, p), summed term by term in log space (independent of the beta function). */
@@ -23,7 +29,13 @@ describe('sample confidence: exact one-sided Clopper–Pearson', () => {
   });
 
   it('with differing rows the bound L solves P(X ≥ s | n, L) = alpha', () => {
-    for (const [s, n] of [[9, 10], [998, 1000], [950, 1000], [1, 3], [4000, 5000]] as const) {
+    for (const [s, n] of [
+      [9, 10],
+      [998, 1000],
+      [950, 1000],
+      [1, 3],
+      [4000, 5000],
+    ] as const) {
       const L = clopperPearsonLower(s, n);
       expect(upperTail(s, n, L)).toBeCloseTo(0.05, 6);
       expect(L).toBeLessThan(s / n);
@@ -45,7 +57,11 @@ describe('sample confidence: exact one-sided Clopper–Pearson', () => {
 
   it('partial line and percent floors never round up', () => {
     expect(floorPercent(99.999)).toBe('99.99');
-    expect(partialLine(1234, 5000, 1)).toBe('partial: compared 1,234 of 5,000 rows (24.6 %), 1 difference so far — not a proof of parity');
-    expect(partialLine(4999, 5000, 0)).toBe('partial: compared 4,999 of 5,000 rows (99.9 %), 0 differences so far — not a proof of parity');
+    expect(partialLine(1234, 5000, 1)).toBe(
+      'partial: compared 1,234 of 5,000 rows (24.6 %), 1 difference so far — not a proof of parity',
+    );
+    expect(partialLine(4999, 5000, 0)).toBe(
+      'partial: compared 4,999 of 5,000 rows (99.9 %), 0 differences so far — not a proof of parity',
+    );
   });
 });

@@ -4,7 +4,16 @@ import { describe, expect, it } from 'vitest';
 import { postgresChecksum } from '../../src/stores/postgres/checksum.js';
 import { mysqlChecksum } from '../../src/stores/mysql/checksum.js';
 import type { ColumnInfo, TypeCategory } from '../../src/stores/types.js';
-import { addMod64, codePoints, encodeRow, hashForm, isTracked, mod64, rowHash, unreadableText } from '../../src/verify/encoding.js';
+import {
+  addMod64,
+  codePoints,
+  encodeRow,
+  hashForm,
+  isTracked,
+  mod64,
+  rowHash,
+  unreadableText,
+} from '../../src/verify/encoding.js';
 import { gauge, metricsText, snapshot } from '../../src/core/metrics.js';
 import { rawKeyFromCanonical } from '../../src/verify/rows.js';
 import { exitCodeOf } from '../../src/verify/run.js';
@@ -12,7 +21,12 @@ import { wilsonUpper } from '../../src/verify/sample.js';
 
 describe('row hash encoding', () => {
   it('writes values joined by |, NULL as ~, free-text lengths last, timestamps without T and Z', () => {
-    expect(encodeRow(['42', 'a|b', null, '2020-01-02T03:04:05.000006Z', null, '10.50'], ['integer', 'text', 'text', 'timestamp', 'date', 'decimal'])).toBe('42|a|b|~|2020-01-02 03:04:05.000006|~|10.50|3|~');
+    expect(
+      encodeRow(
+        ['42', 'a|b', null, '2020-01-02T03:04:05.000006Z', null, '10.50'],
+        ['integer', 'text', 'text', 'timestamp', 'date', 'decimal'],
+      ),
+    ).toBe('42|a|b|~|2020-01-02 03:04:05.000006|~|10.50|3|~');
     expect(encodeRow(['1', 'true'], ['integer', 'boolean'])).toBe('1|true');
     expect(hashForm('2020-01-02T03:04:05.000006Z', 'timestamptz')).toBe('2020-01-02 03:04:05.000006');
     expect(hashForm('12:00:00.000000', 'time')).toBe('12:00:00.000000');
@@ -24,7 +38,14 @@ describe('row hash encoding', () => {
     const cats: TypeCategory[] = ['text', 'integer', 'text', 'timestamp', 'uuid', 'decimal'];
     const unit = fc.constantFrom('|', '~', '1', '2', ':', 'a', '<', '>', '😀');
     const free = fc.option(fc.string({ unit, maxLength: 6 }), { nil: null });
-    const fixed = (c: TypeCategory) => fc.option(fc.oneof(fc.integer().map(String), fc.string({ unit, maxLength: 6 }).map((raw) => unreadableText(c, raw))), { nil: null });
+    const fixed = (c: TypeCategory) =>
+      fc.option(
+        fc.oneof(
+          fc.integer().map(String),
+          fc.string({ unit, maxLength: 6 }).map((raw) => unreadableText(c, raw)),
+        ),
+        { nil: null },
+      );
     const arbs = cats.map((c) => (isTracked(c) ? free : fixed(c)));
     const row = fc.tuple(...arbs) as fc.Arbitrary<(string | null)[]>;
     /** A row near `r`: one field replaced, characters moved from one field to its neighbour, or NULL ↔ ''. */
@@ -33,17 +54,24 @@ describe('row hash encoding', () => {
         fc.nat(r.length - 1).chain((i) => arbs[i]!.map((v) => r.map((x, j) => (j === i ? v : x)))),
         fc.tuple(fc.nat(r.length - 2), fc.nat(6), fc.boolean()).map(([i, n, left]) => {
           const out = [...r];
-          const a = out[i] ?? '', b = out[i + 1] ?? '';
+          const a = out[i] ?? '',
+            b = out[i + 1] ?? '';
           if (left) [out[i], out[i + 1]] = [a + b.slice(0, n), b.slice(n)];
           else [out[i], out[i + 1]] = [a.slice(0, Math.max(0, a.length - n)), a.slice(Math.max(0, a.length - n)) + b];
           return out;
         }),
         fc.nat(r.length - 1).map((i) => r.map((x, j) => (j === i ? (x === null ? '' : x === '' ? null : x) : x))),
       );
-    fc.assert(fc.property(row.chain((a) => near(a).map((b) => [a, b] as const)), ([a, b]) => {
-      if (JSON.stringify(a) === JSON.stringify(b)) return;
-      expect(encodeRow(a, cats), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`).not.toBe(encodeRow(b, cats));
-    }), { numRuns: 5000 });
+    fc.assert(
+      fc.property(
+        row.chain((a) => near(a).map((b) => [a, b] as const)),
+        ([a, b]) => {
+          if (JSON.stringify(a) === JSON.stringify(b)) return;
+          expect(encodeRow(a, cats), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`).not.toBe(encodeRow(b, cats));
+        },
+      ),
+      { numRuns: 5000 },
+    );
   });
 
   it('hashes to the first 64 bits of MD5, unsigned; sums mod 2^64', () => {
@@ -56,7 +84,13 @@ describe('row hash encoding', () => {
 });
 
 describe('checksum SQL', () => {
-  const col = (name: string, category: TypeCategory, extra: Partial<ColumnInfo> = {}): ColumnInfo => ({ name, dataType: category, category, nullable: true, ...extra });
+  const col = (name: string, category: TypeCategory, extra: Partial<ColumnInfo> = {}): ColumnInfo => ({
+    name,
+    dataType: category,
+    category,
+    nullable: true,
+    ...extra,
+  });
 
   it('refuses what the engine cannot encode exactly (floats, json, casts, mixed categories)', () => {
     for (const cs of [postgresChecksum('public'), mysqlChecksum()]) {
@@ -70,13 +104,52 @@ describe('checksum SQL', () => {
   });
 
   it('numbers cells by a binary search over the bounds, each bound once, parameters in statement order', () => {
-    const q = { table: 't', key: ['a', 'b'], keyCategories: ['text', 'integer'] as TypeCategory[], after: ['x', 1], upTo: ['z', 9], cells: [['xa', 2], ['y', 3], ['yb', 4]], hashes: [[{ column: col('a', 'text'), as: col('a', 'text') }, { column: null, constant: 'k', as: col('c', 'text') }]] };
+    const q = {
+      table: 't',
+      key: ['a', 'b'],
+      keyCategories: ['text', 'integer'] as TypeCategory[],
+      after: ['x', 1],
+      upTo: ['z', 9],
+      cells: [
+        ['xa', 2],
+        ['y', 3],
+        ['yb', 4],
+      ],
+      hashes: [
+        [
+          { column: col('a', 'text'), as: col('a', 'text') },
+          { column: null, constant: 'k', as: col('c', 'text') },
+        ],
+      ],
+    };
     const my = mysqlChecksum().checksum(q);
     expect((my.sql.match(/\?/g) ?? []).length).toBe(my.params.length);
-    expect(my.sql).toMatch(/^SELECT CASE WHEN .* AS cell, COUNT\(\*\) AS n, SUM\(CAST\(CONV\(LEFT\(MD5\(CONCAT_WS\(_utf8mb4'\|' COLLATE utf8mb4_bin/);
-    expect(my.params.map(String)).toEqual(['y', 'y', '3', 'xa', 'xa', '2', 'yb', 'yb', '4', 'k', '1', 'x', 'x', '1', 'z', 'z', '9']);
+    expect(my.sql).toMatch(
+      /^SELECT CASE WHEN .* AS cell, COUNT\(\*\) AS n, SUM\(CAST\(CONV\(LEFT\(MD5\(CONCAT_WS\(_utf8mb4'\|' COLLATE utf8mb4_bin/,
+    );
+    expect(my.params.map(String)).toEqual([
+      'y',
+      'y',
+      '3',
+      'xa',
+      'xa',
+      '2',
+      'yb',
+      'yb',
+      '4',
+      'k',
+      '1',
+      'x',
+      'x',
+      '1',
+      'z',
+      'z',
+      '9',
+    ]);
     const pg = postgresChecksum('public').checksum(q);
-    expect(pg.sql).toContain(`CASE WHEN ("a" COLLATE "C", "b") <= ($5, $6) THEN CASE WHEN ("a" COLLATE "C", "b") <= ($7, $8) THEN 0 ELSE 1 END ELSE CASE WHEN ("a" COLLATE "C", "b") <= ($9, $10) THEN 2 ELSE 3 END END`);
+    expect(pg.sql).toContain(
+      `CASE WHEN ("a" COLLATE "C", "b") <= ($5, $6) THEN CASE WHEN ("a" COLLATE "C", "b") <= ($7, $8) THEN 0 ELSE 1 END ELSE CASE WHEN ("a" COLLATE "C", "b") <= ($9, $10) THEN 2 ELSE 3 END END`,
+    );
     expect(pg.params.slice(4, 10)).toEqual(['y', 3, 'xa', 2, 'yb', 4]);
     expect(pg.sql).toMatch(/GROUP BY 1$/);
     expect(postgresChecksum('public').checksum({ ...q, cells: [] }).sql).not.toContain('GROUP BY');
@@ -96,7 +169,13 @@ describe('helpers', () => {
 
   it('raw key values from canonical keys', () => {
     expect(rawKeyFromCanonical('["42","a"]', [{ category: 'integer' }, { category: 'text' }])).toEqual(['42', 'a']);
-    expect(rawKeyFromCanonical('["00ff","2020-01-01T00:00:00.000001Z","true"]', [{ category: 'binary' }, { category: 'timestamp' }, { category: 'boolean' }])).toEqual([Buffer.from([0, 255]), '2020-01-01 00:00:00.000001', true]);
+    expect(
+      rawKeyFromCanonical('["00ff","2020-01-01T00:00:00.000001Z","true"]', [
+        { category: 'binary' },
+        { category: 'timestamp' },
+        { category: 'boolean' },
+      ]),
+    ).toEqual([Buffer.from([0, 255]), '2020-01-01 00:00:00.000001', true]);
   });
 
   it('gauges render in the Prometheus text format', async () => {

@@ -12,7 +12,13 @@ import { runCli, writeConfig } from '../helpers.js';
 /** A terminal that records what is written to it (the progress line goes to a TTY only). */
 function terminal(isTTY = true) {
   const chunks: string[] = [];
-  const out = { isTTY, write: (s: string) => { chunks.push(s); return true; } } as unknown as NodeJS.WriteStream;
+  const out = {
+    isTTY,
+    write: (s: string) => {
+      chunks.push(s);
+      return true;
+    },
+  } as unknown as NodeJS.WriteStream;
   return { out, text: () => chunks.join('') };
 }
 
@@ -29,7 +35,9 @@ describe('verify progress (the backfill reporter: rows compared / total, %, rows
       const d = new Database(join(dir, f));
       d.exec(`CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT NOT NULL)`);
       const ins = d.prepare('INSERT INTO items VALUES (?, ?)');
-      d.transaction(() => { for (let i = 1; i <= ROWS; i++) ins.run(i, `item ${i}`); })();
+      d.transaction(() => {
+        for (let i = 1; i <= ROWS; i++) ins.run(i, `item ${i}`);
+      })();
       d.close();
     }
     cfg = writeConfig(`import { defineConfig } from 'tandem';
@@ -51,11 +59,18 @@ export default defineConfig({
     for (const mode of ['full', 'checksum'] as const) {
       const t = terminal();
       const p = verifyProgress(log, t.out)!;
-      const r = await runVerify(ctx.source, ctx.target, ctx.entities, { ...opts, mode, checksum: { initialSegmentRows: 1000, maxSegmentRows: 1000, minSegmentRows: 1000 }, onProgress: p.update });
+      const r = await runVerify(ctx.source, ctx.target, ctx.entities, {
+        ...opts,
+        mode,
+        checksum: { initialSegmentRows: 1000, maxSegmentRows: 1000, minSegmentRows: 1000 },
+        onProgress: p.update,
+      });
       p.close();
       expect(r.exitCode).toBe(0);
       const text = t.text();
-      expect(text, mode).toMatch(/\r\x1b\[2Kitems: compared [\d,]+\/6,000 \(\d+\.\d%\), [\d,]+ rows\/s, ETA [^,]+, state: running/);
+      expect(text, mode).toMatch(
+        /\r\x1b\[2Kitems: compared [\d,]+\/6,000 \(\d+\.\d%\), [\d,]+ rows\/s, ETA [^,]+, state: running/,
+      );
       expect(text).toMatch(/items: compared 6,000\/6,000 \(100\.0%\), [\d,]+ rows\/s, ETA done, state: done\n$/);
     }
   });
@@ -65,8 +80,13 @@ export default defineConfig({
     const p = verifyProgress(log, t.out)!;
     const stop = new AbortController();
     const r = await runVerify(ctx.source, ctx.target, ctx.entities, {
-      ...opts, mode: 'full', signal: stop.signal,
-      onProgress: (x) => { p.update(x); if (x.compared >= 2000) stop.abort(); },
+      ...opts,
+      mode: 'full',
+      signal: stop.signal,
+      onProgress: (x) => {
+        p.update(x);
+        if (x.compared >= 2000) stop.abort();
+      },
     });
     p.close();
     expect(r).toMatchObject({ complete: false, exitCode: 4 });

@@ -21,18 +21,27 @@ describe('verify reports on MariaDB → PostgreSQL', () => {
   beforeAll(async () => {
     src = await createMysqlDatabase('tandem_rp_src');
     const m = await mysql.createConnection({ uri: src.url });
-    for (const t of ['big', 'small']) await m.query(`CREATE TABLE ${t} (id BIGINT PRIMARY KEY, name VARCHAR(64) NOT NULL, amount DECIMAL(12,2) NOT NULL, version INT NOT NULL)`);
+    for (const t of ['big', 'small'])
+      await m.query(
+        `CREATE TABLE ${t} (id BIGINT PRIMARY KEY, name VARCHAR(64) NOT NULL, amount DECIMAL(12,2) NOT NULL, version INT NOT NULL)`,
+      );
     await m.query(`INSERT INTO big SELECT seq, CONCAT('n', seq), (seq % 1000) + 0.5, 1 FROM seq_1_to_${BIG}`);
     await m.query(`INSERT INTO small SELECT seq, CONCAT('n', seq), (seq % 1000) + 0.5, 1 FROM seq_1_to_${SMALL}`);
     await m.end();
     tgt = await createPgDatabase('tandem_rp');
     c = new pg.Client({ connectionString: tgt.url });
     await c.connect();
-    for (const [t, n] of [['big', BIG], ['small', SMALL]] as const) {
-      await c.query(`CREATE TABLE ${t} (id bigint PRIMARY KEY, name varchar(64) NOT NULL, amount numeric(12,2) NOT NULL, legacy_version int NOT NULL)`);
+    for (const [t, n] of [
+      ['big', BIG],
+      ['small', SMALL],
+    ] as const) {
+      await c.query(
+        `CREATE TABLE ${t} (id bigint PRIMARY KEY, name varchar(64) NOT NULL, amount numeric(12,2) NOT NULL, legacy_version int NOT NULL)`,
+      );
       await c.query(`INSERT INTO ${t} SELECT g, 'n' || g, (g % 1000) + 0.5, 1 FROM generate_series(1, ${n}) g`);
     }
-    const entity = (t: string) => `${t}: { table: '${t}', key: 'id', version: 'version', targets: [{ table: '${t}', columns: { id: 'id', name: 'name', amount: 'amount', legacy_version: 'version' } }] }`;
+    const entity = (t: string) =>
+      `${t}: { table: '${t}', key: 'id', version: 'version', targets: [{ table: '${t}', columns: { id: 'id', name: 'name', amount: 'amount', legacy_version: 'version' } }] }`;
     cfg = writeConfig(`import { defineConfig } from 'tandem';
 export default defineConfig({
   source: ${JSON.stringify(src.url)},
@@ -49,14 +58,18 @@ export default defineConfig({
 
   it('SIGINT during a full verify: exit bit 4, "partial: compared N of M rows", never "match"', async () => {
     const child = spawnCli(['verify', '--config', cfg, '--entity', 'big']);
-    let stdout = '', stderr = '';
+    let stdout = '',
+      stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));
     child.stderr!.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
     // the verify is reading the target's pages: its keyset query on big is (or was last) on a backend
     const deadline = Date.now() + 60_000;
     for (;;) {
-      const r = await c.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND query LIKE '%FROM "public"."big"%ORDER BY%'`, [tgt.name]);
+      const r = await c.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND query LIKE '%FROM "public"."big"%ORDER BY%'`,
+        [tgt.name],
+      );
       if (r.rows[0].n > 0) break;
       if (Date.now() > deadline) {
         child.kill('SIGKILL');
@@ -68,7 +81,9 @@ export default defineConfig({
     const code = await exited;
     expect(code! & 4, stdout + stderr).toBe(4);
     expect(code! & 2).toBe(0);
-    const m = stdout.match(/^partial: compared ([\d,]+) of 300,000 rows \(([\d.]+) %\), 0 differences so far — not a proof of parity$/m);
+    const m = stdout.match(
+      /^partial: compared ([\d,]+) of 300,000 rows \(([\d.]+) %\), 0 differences so far — not a proof of parity$/m,
+    );
     expect(m, stdout).not.toBeNull();
     const n = Number(m![1]!.replace(/,/g, ''));
     expect(n).toBeGreaterThan(0);
@@ -86,7 +101,9 @@ export default defineConfig({
     expect(v.code, v.stderr).toBe(4);
     const j = JSON.parse(v.stdout);
     expect(j).toMatchObject({ complete: false, exhaustive: true, compared: 0, rowsTotal: BIG + SMALL, exitCode: 4 });
-    expect(j.headline).toBe(`partial: compared 0 of ${(BIG + SMALL).toLocaleString('en-US')} rows (0.0 %), 0 differences so far — not a proof of parity`);
+    expect(j.headline).toBe(
+      `partial: compared 0 of ${(BIG + SMALL).toLocaleString('en-US')} rows (0.0 %), 0 differences so far — not a proof of parity`,
+    );
   });
 
   it('full parity exits 0 "match"; two changed names: full 1, quick 8 "counts equal", sample of 5 exits 8 or 9 — never "match"', async () => {
@@ -97,20 +114,37 @@ export default defineConfig({
     await c.query(`UPDATE small SET name = name || 'x' WHERE id IN (1500, 1700)`);
     const full = await runCli(['verify', '--config', cfg, '--entity', 'small']);
     expect(full.code).toBe(1);
-    expect(full.stdout).toContain('parity: differences found — 2 differing keys in 2,000 source rows compared (every row)');
+    expect(full.stdout).toContain(
+      'parity: differences found — 2 differing keys in 2,000 source rows compared (every row)',
+    );
     expect(full.stdout).not.toMatch(noMatch);
 
     const q = await runCli(['verify', '--config', cfg, '--entity', 'small', '--mode', 'quick']);
     expect(q.code, q.stderr).toBe(8);
-    expect(q.stdout).toMatch(/^counts equal \(1 table\); sums equal \(3 columns\) — rows not compared one by one, not a proof of parity$/m);
+    expect(q.stdout).toMatch(
+      /^counts equal \(1 table\); sums equal \(3 columns\) — rows not compared one by one, not a proof of parity$/m,
+    );
     expect(q.stdout).not.toMatch(noMatch);
 
-    const s = await runCli(['verify', '--config', cfg, '--entity', 'small', '--mode', 'sample', '--sample', '5', '--json']);
+    const s = await runCli([
+      'verify',
+      '--config',
+      cfg,
+      '--entity',
+      'small',
+      '--mode',
+      'sample',
+      '--sample',
+      '5',
+      '--json',
+    ]);
     const sj = JSON.parse(s.stdout);
     expect(s.code).toBe(sj.differenceCount ? 9 : 8);
     expect(sj.exhaustive).toBe(false);
     expect(sj.headline).not.toMatch(noMatch);
-    const audit = (await c.query(`SELECT outcome FROM tandem.audit_log ORDER BY id DESC LIMIT 2`)).rows.map((r) => r.outcome);
+    const audit = (await c.query(`SELECT outcome FROM tandem.audit_log ORDER BY id DESC LIMIT 2`)).rows.map(
+      (r) => r.outcome,
+    );
     expect(audit).toEqual([sj.differenceCount ? 'differences' : 'not_exhaustive', 'not_exhaustive']);
   });
 });

@@ -26,7 +26,8 @@ describe('verify reports say only what was proven (SQLite → SQLite)', () => {
     s.exec(ddl);
     const ins = s.prepare('INSERT INTO users VALUES (?, ?, ?, ?, 1)');
     s.transaction(() => {
-      for (let i = 1; i <= ROWS; i++) ins.run(i, `user${i}@example.com`, i % 3 ? 'active' : 'blocked', ((i * 7) % 1000) + 0.25);
+      for (let i = 1; i <= ROWS; i++)
+        ins.run(i, `user${i}@example.com`, i % 3 ? 'active' : 'blocked', ((i * 7) % 1000) + 0.25);
     })();
     s.close();
     const t = new Database(tgtFile);
@@ -52,9 +53,20 @@ export default defineConfig({
       const v = await runCli(['verify', '--config', cfg, '--mode', mode]);
       expect(v.code, mode + v.stderr).toBe(0);
       expect(v.stderr, 'no progress off a terminal').toBe('');
-      expect(v.stdout).toContain(`parity: 100% — source and target match (every row compared: ${ROWS.toLocaleString('en-US')} source rows)`);
+      expect(v.stdout).toContain(
+        `parity: 100% — source and target match (every row compared: ${ROWS.toLocaleString('en-US')} source rows)`,
+      );
       const j = JSON.parse((await runCli(['verify', '--config', cfg, '--mode', mode, '--json'])).stdout);
-      expect(j).toMatchObject({ mode, ok: true, complete: true, exhaustive: true, compared: ROWS, rowsTotal: ROWS, differenceCount: 0, exitCode: 0 });
+      expect(j).toMatchObject({
+        mode,
+        ok: true,
+        complete: true,
+        exhaustive: true,
+        compared: ROWS,
+        rowsTotal: ROWS,
+        differenceCount: 0,
+        exitCode: 0,
+      });
       expect(j.headline).toMatch(/source and target match/);
     }
   });
@@ -78,7 +90,9 @@ export default defineConfig({
     expect(text.stdout).not.toMatch(/\bmatch\b/);
     // the audit log keeps it apart from a proof of parity
     const a = new Database(tgtFile, { readonly: true });
-    const last = a.prepare(`SELECT outcome, detail FROM "tandem_audit_log" ORDER BY id DESC LIMIT 1`).get() as { outcome: string; detail: string } | undefined;
+    const last = a.prepare(`SELECT outcome, detail FROM "tandem_audit_log" ORDER BY id DESC LIMIT 1`).get() as
+      | { outcome: string; detail: string }
+      | undefined;
     a.close();
     expect(last?.outcome).toBe('not_exhaustive');
     expect(JSON.parse(last!.detail)).toMatchObject({ exhaustive: false, headline: j.headline });
@@ -88,7 +102,9 @@ export default defineConfig({
     for (const mode of ['full', 'checksum']) {
       const v = await runCli(['verify', '--config', cfg, '--mode', mode, '--max-seconds', '0']);
       expect(v.code, mode + v.stderr).toBe(4);
-      expect(v.stdout).toContain(`partial: compared 0 of ${ROWS.toLocaleString('en-US')} rows (0.0 %), 0 differences so far — not a proof of parity`);
+      expect(v.stdout).toContain(
+        `partial: compared 0 of ${ROWS.toLocaleString('en-US')} rows (0.0 %), 0 differences so far — not a proof of parity`,
+      );
       expect(v.stdout).not.toMatch(/\bmatch\b/);
       expect(v.stdout).not.toMatch(/parity: 100%/);
     }
@@ -104,7 +120,12 @@ export default defineConfig({
     t.close();
     const f = await runCli(['verify', '--config', cfg, '--json']);
     expect(f.code, f.stderr).toBe(1);
-    expect(JSON.parse(f.stdout)).toMatchObject({ exhaustive: true, complete: true, differenceCount: 2, headline: `parity: differences found — 2 differing keys in ${ROWS.toLocaleString('en-US')} source rows compared (every row)` });
+    expect(JSON.parse(f.stdout)).toMatchObject({
+      exhaustive: true,
+      complete: true,
+      differenceCount: 2,
+      headline: `parity: differences found — 2 differing keys in ${ROWS.toLocaleString('en-US')} source rows compared (every row)`,
+    });
     const c = await runCli(['verify', '--config', cfg, '--mode', 'checksum']);
     expect(c.code).toBe(1);
     expect(c.stdout).not.toMatch(/\bmatch\b/);
@@ -113,7 +134,9 @@ export default defineConfig({
     expect(q.code, q.stderr).toBe(8);
     const qj = JSON.parse(q.stdout);
     expect(qj).toMatchObject({ ok: true, exhaustive: false, compared: 0, exitCode: 8 });
-    expect(qj.headline).toMatch(/^counts equal \(1 table\); sums equal \(\d+ columns?\); value counts equal \(1 column\) — rows not compared one by one, not a proof of parity$/);
+    expect(qj.headline).toMatch(
+      /^counts equal \(1 table\); sums equal \(\d+ columns?\); value counts equal \(1 column\) — rows not compared one by one, not a proof of parity$/,
+    );
     expect((await runCli(['verify', '--config', cfg, '--mode', 'quick'])).stdout).not.toMatch(/\bmatch\b/);
 
     // 5 random keys of 20,000 rarely hit one of the two: then 0 differences and exit 8; if they do, exit 9
@@ -121,22 +144,41 @@ export default defineConfig({
     const sj = JSON.parse(s.stdout);
     const hit = sj.differenceCount;
     expect(s.code).toBe(hit ? 9 : 8);
-    expect(sj.headline).toBe(hit ? expect.stringMatching(/^sample of 5 rows: [12] differences?; parity ≥ /) : 'sample of 5 rows: 0 differences; parity ≥ 54.92 % at 95 % confidence');
+    expect(sj.headline).toBe(
+      hit
+        ? expect.stringMatching(/^sample of 5 rows: [12] differences?; parity ≥ /)
+        : 'sample of 5 rows: 0 differences; parity ≥ 54.92 % at 95 % confidence',
+    );
     const st = await runCli(['verify', '--config', cfg, '--mode', 'sample', '--sample', '5']);
     expect(st.code! & 8).toBe(8);
     expect(st.stdout).not.toMatch(/\bmatch\b/);
     expect(st.stdout).toMatch(/not every row compared \(--mode sample\): exit code bit 8/);
 
     // a continuous cycle stopped by its budget states no parity for what it did not compare
-    const cy = await runCli(['verify', '--config', cfg, '--continuous', '--cycles', '1', '--lag-seconds', '0', '--max-seconds', '0']);
+    const cy = await runCli([
+      'verify',
+      '--config',
+      cfg,
+      '--continuous',
+      '--cycles',
+      '1',
+      '--lag-seconds',
+      '0',
+      '--max-seconds',
+      '0',
+    ]);
     expect(cy.code! & 4, cy.stderr).toBe(4);
-    expect(cy.stdout).toMatch(/^cycle 1 .* \(partial\): users partial: compared 0 rows, 0 differences so far.* — partial: compared 0 of 20,000 rows \(0\.0 %\), 0 differences so far — not a proof of parity$/m);
+    expect(cy.stdout).toMatch(
+      /^cycle 1 .* \(partial\): users partial: compared 0 rows, 0 differences so far.* — partial: compared 0 of 20,000 rows \(0\.0 %\), 0 differences so far — not a proof of parity$/m,
+    );
     expect(cy.stdout).not.toMatch(/parity 100\.000%/);
 
     // repair with a --limit below the recorded mismatches is partial: bit 4, and says so
     const r1 = await runCli(['repair', '--config', cfg, '--limit', '1']);
     expect(r1.code, r1.stdout + r1.stderr).toBe(4);
-    expect(r1.stdout).toContain('users: 1 key(s) (first 1 by --limit; more remain: partial, run repair again): 1 re-applied');
+    expect(r1.stdout).toContain(
+      'users: 1 key(s) (first 1 by --limit; more remain: partial, run repair again): 1 re-applied',
+    );
     const r2 = await runCli(['repair', '--config', cfg, '--json']);
     expect(r2.code, r2.stdout + r2.stderr).toBe(0);
     expect(JSON.parse(r2.stdout).entities[0]).toMatchObject({ keys: 1, repaired: 1, truncated: false });

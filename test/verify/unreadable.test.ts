@@ -34,8 +34,14 @@ interface Atom {
   /** The literal per engine; a missing engine cannot hold the value. */
   on: Partial<Record<Engine, string | null>>;
 }
-const everywhere = (name: string, v: string | null): Atom => ({ name, on: { mysql: v, postgres: v, pglite: v, sqlite: v } });
-const pgAndSqlite = (name: string, pgv: string, sqlite = pgv): Atom => ({ name, on: { postgres: pgv, pglite: pgv, sqlite } });
+const everywhere = (name: string, v: string | null): Atom => ({
+  name,
+  on: { mysql: v, postgres: v, pglite: v, sqlite: v },
+});
+const pgAndSqlite = (name: string, pgv: string, sqlite = pgv): Atom => ({
+  name,
+  on: { postgres: pgv, pglite: pgv, sqlite },
+});
 const mysqlAndSqlite = (name: string, myv: string, sqlite = myv): Atom => ({ name, on: { mysql: myv, sqlite } });
 const sqliteOnly = (name: string, v: string): Atom => ({ name, on: { sqlite: v } });
 
@@ -60,7 +66,8 @@ const KINDS: Kind[] = [
       pgAndSqlite('0044-03-15 BC', '0044-03-15 00:00:00 BC'), // SQLite holds PostgreSQL's raw text: same bytes
       mysqlAndSqlite('zero date', '0000-00-00 00:00:00'),
       mysqlAndSqlite('0000-11-30', '0000-11-30 00:00:00'),
-      mysqlAndSqlite('2020-02-30', '2020-02-30 00:00:00', '2020-02-30 00:00:00.000000'), // MariaDB's raw text of datetime(6)
+      // MariaDB's raw text of datetime(6)
+      mysqlAndSqlite('2020-02-30', '2020-02-30 00:00:00', '2020-02-30 00:00:00.000000'),
       mysqlAndSqlite('2020-02-31', '2020-02-31 00:00:00', '2020-02-31 00:00:00.000000'),
       mysqlAndSqlite('zero date 12:00', '0000-00-00 12:00:00', '0000-00-00 12:00:00.000000'),
       sqliteOnly('abc', 'abc'),
@@ -73,7 +80,15 @@ const KINDS: Kind[] = [
     ddl: { mysql: 'timestamp(6) NULL', postgres: 'timestamptz', sqlite: 'timestamptz' },
     atoms: [
       everywhere('null', null),
-      { name: '2020-03-01', on: { mysql: '2020-03-01 00:00:00', postgres: '2020-03-01 00:00:00+00', pglite: '2020-03-01 00:00:00+00', sqlite: '2020-03-01 02:00:00+02' } },
+      {
+        name: '2020-03-01',
+        on: {
+          mysql: '2020-03-01 00:00:00',
+          postgres: '2020-03-01 00:00:00+00',
+          pglite: '2020-03-01 00:00:00+00',
+          sqlite: '2020-03-01 02:00:00+02',
+        },
+      },
       pgAndSqlite('infinity', 'infinity'),
       pgAndSqlite('-infinity', '-infinity'),
       pgAndSqlite('0044-03-15 BC', '0044-03-15 00:00:00+00 BC'),
@@ -149,7 +164,9 @@ describe('unreadable and special values, streamed and pushed down, on every engi
     for (const e of ENGINES)
       for (const k of KINDS)
         for (const side of ['s', 't'])
-          await stores[e].execute(`CREATE TABLE ${side}_${k.table} (id ${idType(e)} PRIMARY KEY, v ${k.ddl[ddlOf(e)]})`);
+          await stores[e].execute(
+            `CREATE TABLE ${side}_${k.table} (id ${idType(e)} PRIMARY KEY, v ${k.ddl[ddlOf(e)]})`,
+          );
   }, 120_000);
   afterAll(async () => {
     await myRaw?.end();
@@ -171,27 +188,57 @@ describe('unreadable and special values, streamed and pushed down, on every engi
     }
     for (let i = 0; i < rows.length; i += 100) {
       const batch = rows.slice(i, i + 100);
-      await s.execute(`INSERT INTO ${table} (id, v) VALUES ${batch.map((_, j) => `(${s.sql.param(2 * j + 1)}, ${s.sql.param(2 * j + 2)})`).join(', ')}`, batch.flat());
+      await s.execute(
+        `INSERT INTO ${table} (id, v) VALUES ${batch.map((_, j) => `(${s.sql.param(2 * j + 1)}, ${s.sql.param(2 * j + 2)})`).join(', ')}`,
+        batch.flat(),
+      );
     }
   }
 
   it('each engine hashes every value it holds in SQL exactly as the streamed side encodes what it reads', async () => {
     for (const e of ENGINES) {
       const s = stores[e];
-      const t: Record<string, TableInfo> = Object.fromEntries([...(await s.introspect()).tables].map(([n, ti]) => [n, ti]));
+      const t: Record<string, TableInfo> = Object.fromEntries(
+        [...(await s.introspect()).tables].map(([n, ti]) => [n, ti]),
+      );
       for (const k of KINDS) {
         const held = k.atoms.filter((a) => e in a.on);
-        await fill(e, `s_${k.table}`, held.map((a, i) => [i + 1, a.on[e]!]));
+        await fill(
+          e,
+          `s_${k.table}`,
+          held.map((a, i) => [i + 1, a.on[e]!]),
+        );
         const cols = t[`s_${k.table}`]!.columns;
         const ids = held.map((_, i) => i + 1);
         const cs = s.sql.checksum!;
-        expect(cols.every((c) => cs.supports({ column: c, as: c })), `${e} pushes ${k.table} down`).toBe(true);
-        const st = cs.checksum({ table: `s_${k.table}`, key: ['id'], keyCategories: ['integer'], after: null, upTo: null, cells: ids.slice(0, -1).map((i) => [i]), hashes: [cols.map((c) => ({ column: c, as: c }))] });
+        expect(
+          cols.every((c) => cs.supports({ column: c, as: c })),
+          `${e} pushes ${k.table} down`,
+        ).toBe(true);
+        const st = cs.checksum({
+          table: `s_${k.table}`,
+          key: ['id'],
+          keyCategories: ['integer'],
+          after: null,
+          upTo: null,
+          cells: ids.slice(0, -1).map((i) => [i]),
+          hashes: [cols.map((c) => ({ column: c, as: c }))],
+        });
         const cells = st.parse(await s.query(st.sql, st.params));
         const back = await s.query<Row>(`SELECT id, v FROM s_${k.table} ORDER BY id`);
-        const js = back.map((r) => rowHash(encodeRow(cols.map((c) => canonText(r[c.name], c)), cols.map((c) => c.category))).toString(16));
+        const js = back.map((r) =>
+          rowHash(
+            encodeRow(
+              cols.map((c) => canonText(r[c.name], c)),
+              cols.map((c) => c.category),
+            ),
+          ).toString(16),
+        );
         const texts = back.map((r) => `${held[Number(r.id) - 1]!.name} → ${canonText(r.v, cols[1]!)}`);
-        expect(cells.map((c) => c.sums[0]!.toString(16)), `${e} ${k.table}: SQL vs streamed, values ${JSON.stringify(texts)}`).toEqual(js);
+        expect(
+          cells.map((c) => c.sums[0]!.toString(16)),
+          `${e} ${k.table}: SQL vs streamed, values ${JSON.stringify(texts)}`,
+        ).toEqual(js);
         // distinct atoms encode distinctly on one engine too (no two values of one engine collide)
         const encodings = back.map((r) => canonText(r.v, cols[1]!));
         expect(new Set(encodings).size, `${e} ${k.table}: ${JSON.stringify(texts)}`).toBe(held.length);
@@ -201,42 +248,68 @@ describe('unreadable and special values, streamed and pushed down, on every engi
 
   const pairs = ENGINES.flatMap((a) => ENGINES.map((b) => [a, b] as const));
 
-  it.each(pairs)('%s → %s: the full verify and the pushed-down checksum report exactly the rows whose values differ', async (se, te) => {
-    const expected: string[] = [];
-    const entities: Record<string, unknown> = {};
-    for (const k of KINDS) {
-      const src: [number, string | null][] = [];
-      const tgt: [number, string | null][] = [];
-      let id = 0;
-      for (const a of k.atoms.filter((x) => se in x.on))
-        for (const b of k.atoms.filter((x) => te in x.on)) {
-          id++;
-          src.push([id, a.on[se]!]);
-          tgt.push([id, b.on[te]!]);
-          if (a.name !== b.name) expected.push(`${k.table} ["${id}"] different v (${a.name} vs ${b.name})`);
-        }
-      await fill(se, `s_${k.table}`, src);
-      await fill(te, `t_${k.table}`, tgt);
-      entities[k.table] = { table: `s_${k.table}`, key: 'id', targets: [{ table: `t_${k.table}`, columns: { id: 'id', v: 'v' } }] };
-    }
-    const source = stores[se], target = stores[te];
-    const resolved = await resolveConfig(parseConfig({ source: 'sqlite::memory:', target: 'sqlite::memory:', entities }), source, target);
-    const name = (d: KeyDifference) => {
-      const [idText] = JSON.parse(d.key) as string[];
-      const k = KINDS.find((x) => x.table === d.entity)!;
-      const heldT = k.atoms.filter((x) => te in x.on);
-      const heldS = k.atoms.filter((x) => se in x.on);
-      const i = Number(idText) - 1;
-      return `${d.entity} ${d.key} ${d.kind} ${d.columns.map((c) => c.column).join(',')} (${heldS[Math.floor(i / heldT.length)]!.name} vs ${heldT[i % heldT.length]!.name})`;
-    };
-    const full = await verifyEntities(source, target, resolved, { pageRows: 7, maxReportedDifferences: 100_000 });
-    expect(full.differences.map(name).sort(), 'streamed').toEqual(expected.sort());
-    const cs = await checksumEntities(source, target, resolved, { pageRows: 7, maxReportedDifferences: 100_000, initialSegmentRows: 16, minSegmentRows: 4, maxSegmentRows: 32, factor: 4, rowThreshold: 1 });
-    expect(cs.differences.map(name).sort(), 'pushed down').toEqual(expected.sort());
-    for (const r of cs.entities) {
-      expect(r.pushdown, `${r.entity}: both sides in SQL`).toEqual({ source: 'sql', targets: { [`t_${r.entity}`]: 'sql' } });
-      expect(r.transient, `${r.entity}: no segment differed whose rows matched (SQL and streamed encode alike)`).toBe(0);
-    }
-    expect(cs.ok).toBe(expected.length === 0);
-  }, 120_000);
+  it.each(pairs)(
+    '%s → %s: the full verify and the pushed-down checksum report exactly the rows whose values differ',
+    async (se, te) => {
+      const expected: string[] = [];
+      const entities: Record<string, unknown> = {};
+      for (const k of KINDS) {
+        const src: [number, string | null][] = [];
+        const tgt: [number, string | null][] = [];
+        let id = 0;
+        for (const a of k.atoms.filter((x) => se in x.on))
+          for (const b of k.atoms.filter((x) => te in x.on)) {
+            id++;
+            src.push([id, a.on[se]!]);
+            tgt.push([id, b.on[te]!]);
+            if (a.name !== b.name) expected.push(`${k.table} ["${id}"] different v (${a.name} vs ${b.name})`);
+          }
+        await fill(se, `s_${k.table}`, src);
+        await fill(te, `t_${k.table}`, tgt);
+        entities[k.table] = {
+          table: `s_${k.table}`,
+          key: 'id',
+          targets: [{ table: `t_${k.table}`, columns: { id: 'id', v: 'v' } }],
+        };
+      }
+      const source = stores[se],
+        target = stores[te];
+      const resolved = await resolveConfig(
+        parseConfig({ source: 'sqlite::memory:', target: 'sqlite::memory:', entities }),
+        source,
+        target,
+      );
+      const name = (d: KeyDifference) => {
+        const [idText] = JSON.parse(d.key) as string[];
+        const k = KINDS.find((x) => x.table === d.entity)!;
+        const heldT = k.atoms.filter((x) => te in x.on);
+        const heldS = k.atoms.filter((x) => se in x.on);
+        const i = Number(idText) - 1;
+        return `${d.entity} ${d.key} ${d.kind} ${d.columns.map((c) => c.column).join(',')} (${heldS[Math.floor(i / heldT.length)]!.name} vs ${heldT[i % heldT.length]!.name})`;
+      };
+      const full = await verifyEntities(source, target, resolved, { pageRows: 7, maxReportedDifferences: 100_000 });
+      expect(full.differences.map(name).sort(), 'streamed').toEqual(expected.sort());
+      const cs = await checksumEntities(source, target, resolved, {
+        pageRows: 7,
+        maxReportedDifferences: 100_000,
+        initialSegmentRows: 16,
+        minSegmentRows: 4,
+        maxSegmentRows: 32,
+        factor: 4,
+        rowThreshold: 1,
+      });
+      expect(cs.differences.map(name).sort(), 'pushed down').toEqual(expected.sort());
+      for (const r of cs.entities) {
+        expect(r.pushdown, `${r.entity}: both sides in SQL`).toEqual({
+          source: 'sql',
+          targets: { [`t_${r.entity}`]: 'sql' },
+        });
+        expect(r.transient, `${r.entity}: no segment differed whose rows matched (SQL and streamed encode alike)`).toBe(
+          0,
+        );
+      }
+      expect(cs.ok).toBe(expected.length === 0);
+    },
+    120_000,
+  );
 });

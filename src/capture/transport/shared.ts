@@ -33,11 +33,19 @@ export function parseBrokerUrl(raw: string): BrokerUrl {
   if (typeof raw !== 'string' || raw.trim() === '') throw new TandemError('URL_INVALID', 'broker URL is empty');
   const redacted = redactUrl(raw);
   const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(raw);
-  if (!m) throw new TandemError('URL_INVALID', `broker URL "${redacted}" has no scheme (expected amqp://, nats://, redis://)`);
+  if (!m)
+    throw new TandemError(
+      'URL_INVALID',
+      `broker URL "${redacted}" has no scheme (expected amqp://, nats://, redis://)`,
+    );
   const scheme = m[1]!.toLowerCase();
   const kind = SCHEMES[scheme];
   if (!kind) {
-    throw new TandemError('URL_SCHEME', `broker URL "${redacted}" has unknown scheme "${scheme}:" (expected amqp://, amqps://, nats://, tls://, redis://, rediss://)`, { scheme });
+    throw new TandemError(
+      'URL_SCHEME',
+      `broker URL "${redacted}" has unknown scheme "${scheme}:" (expected amqp://, amqps://, nats://, tls://, redis://, rediss://)`,
+      { scheme },
+    );
   }
   let url: URL;
   try {
@@ -54,13 +62,19 @@ const NAME_RE = /^[A-Za-z0-9_-]{1,200}$/;
 /** Fills in the defaults of {@link OpenTransportOptions} and checks them; a bad `name` is `CONFIG_INVALID`. */
 export function resolveOptions(o: OpenTransportOptions): ResolvedTransportOptions {
   if (!o || typeof o.name !== 'string' || !NAME_RE.test(o.name)) {
-    throw new TandemError('CONFIG_INVALID', `transport name ${JSON.stringify(o?.name)} is not valid: use 1-200 letters, digits, "_" or "-"`);
+    throw new TandemError(
+      'CONFIG_INVALID',
+      `transport name ${JSON.stringify(o?.name)} is not valid: use 1-200 letters, digits, "_" or "-"`,
+    );
   }
   const num = (key: keyof OpenTransportOptions, dflt: number, min: number): number => {
     const v = o[key];
     if (v === undefined) return dflt;
     if (typeof v !== 'number' || !Number.isFinite(v) || v < min) {
-      throw new TandemError('CONFIG_INVALID', `transport option ${key} must be a number ≥ ${min}, got ${JSON.stringify(v)}`);
+      throw new TandemError(
+        'CONFIG_INVALID',
+        `transport option ${key} must be a number ≥ ${min}, got ${JSON.stringify(v)}`,
+      );
     }
     return v;
   };
@@ -97,7 +111,11 @@ export function encodeChange(c: Change, index = 0): string {
   try {
     return JSON.stringify({ entity: c.entity, key: c.key, keyValues: c.keyValues, id: c.id, at: c.at });
   } catch (e) {
-    throw new TandemError('INTERNAL', `change #${index} cannot be published: keyValues are not JSON-safe (${errorText(e)})`, { index });
+    throw new TandemError(
+      'INTERNAL',
+      `change #${index} cannot be published: keyValues are not JSON-safe (${errorText(e)})`,
+      { index },
+    );
   }
 }
 
@@ -147,13 +165,15 @@ export function scrub(text: string, secret: string | undefined): string {
   return out;
 }
 
-const AUTH_RE = /ACCESS[-_ ]REFUSED|WRONGPASS|NOAUTH|AUTHORIZATION[_ ]VIOLATION|Authorization Violation|authentication failed|invalid username-password|NOPERM|not authorized/i;
+const AUTH_RE =
+  /ACCESS[-_ ]REFUSED|WRONGPASS|NOAUTH|AUTHORIZATION[_ ]VIOLATION|Authorization Violation|authentication failed|invalid username-password|NOPERM|not authorized/i;
 
 /** True when a broker client's error says the credentials were refused. */
 export function isAuthError(e: unknown): boolean {
   let cur: unknown = e;
   for (let i = 0; i < 4 && cur; i++) {
-    if (cur instanceof Error && (AUTH_RE.test(cur.message) || /Authorization|Authentication/.test(cur.name))) return true;
+    if (cur instanceof Error && (AUTH_RE.test(cur.message) || /Authorization|Authentication/.test(cur.name)))
+      return true;
     cur = (cur as { cause?: unknown }).cause;
   }
   return false;
@@ -167,16 +187,26 @@ export function connectError(e: unknown, u: BrokerUrl, what: string): TandemErro
   if (isTandemError(e)) return e;
   const reason = clip(scrub(errorText(e), u.url.password), 300);
   if (isAuthError(e)) {
-    return new TandemError('STORE_AUTH', `${what} at ${u.redacted} refused the credentials`, { broker: u.kind, reason });
+    return new TandemError('STORE_AUTH', `${what} at ${u.redacted} refused the credentials`, {
+      broker: u.kind,
+      reason,
+    });
   }
-  return new TandemError('STORE_UNREACHABLE', `${what} at ${u.redacted} could not be reached: ${reason}`, { broker: u.kind, reason });
+  return new TandemError('STORE_UNREACHABLE', `${what} at ${u.redacted} could not be reached: ${reason}`, {
+    broker: u.kind,
+    reason,
+  });
 }
 
 /** A broker operation that failed after the connection was up: `STORE_UNREACHABLE` (transient; worth a retry). */
 export function brokerDown(e: unknown, u: BrokerUrl, what: string, op: string): TandemError {
   if (isTandemError(e)) return e;
   const reason = clip(scrub(errorText(e), u.url.password), 300);
-  return new TandemError('STORE_UNREACHABLE', `${what} at ${u.redacted}: ${op} failed: ${reason}`, { broker: u.kind, op, reason });
+  return new TandemError('STORE_UNREACHABLE', `${what} at ${u.redacted}: ${op} failed: ${reason}`, {
+    broker: u.kind,
+    op,
+    reason,
+  });
 }
 
 /** Rejects with `onTimeout()` when `p` has not settled after `ms`. */
@@ -239,7 +269,13 @@ export class AsyncBuffer<T> {
     });
   }
 
-  async take(max: number, waitMs: number, signal: AbortSignal, stopped: () => boolean = () => false, lingerMs = 5): Promise<T[]> {
+  async take(
+    max: number,
+    waitMs: number,
+    signal: AbortSignal,
+    stopped: () => boolean = () => false,
+    lingerMs = 5,
+  ): Promise<T[]> {
     const deadline = Date.now() + waitMs;
     while (this.items.length === 0 && !signal.aborted && !stopped()) {
       const left = deadline - Date.now();
@@ -249,7 +285,8 @@ export class AsyncBuffer<T> {
     if (this.items.length > 0 && this.items.length < max && lingerMs > 0) {
       // Something is there: give the rest of a burst a moment to arrive, so batches fill up under load.
       const until = Date.now() + lingerMs;
-      while (this.items.length < max && Date.now() < until && !signal.aborted && !stopped()) await this.pause(until - Date.now(), signal);
+      while (this.items.length < max && Date.now() < until && !signal.aborted && !stopped())
+        await this.pause(until - Date.now(), signal);
     }
     const out = this.items.splice(0, max);
     if (out.length > 0) this.wake(); // space: let a waitForSpace re-check
@@ -343,7 +380,8 @@ export async function processBatch<M>(
   }
   const last = valid.filter((it) => it.attempt >= p.maxAttempts);
   if (last.length === 0) {
-    for (const it of valid) await ops.retry(it, backoffMs(it.attempt, { baseMs: p.retryDelayMs, capMs: p.maxRetryDelayMs, jitter: 'half' }));
+    for (const it of valid)
+      await ops.retry(it, backoffMs(it.attempt, { baseMs: p.retryDelayMs, capMs: p.maxRetryDelayMs, jitter: 'half' }));
     return;
   }
   if (valid.length === 1) {
@@ -356,7 +394,8 @@ export async function processBatch<M>(
     if ('closed' in alone) return;
     if (alone.ok) await ops.ack([it]);
     else if (it.attempt >= p.maxAttempts) await deadLetter(it, it.change!, failedReason(it, alone.error), ops, p);
-    else await ops.retry(it, backoffMs(it.attempt, { baseMs: p.retryDelayMs, capMs: p.maxRetryDelayMs, jitter: 'half' }));
+    else
+      await ops.retry(it, backoffMs(it.attempt, { baseMs: p.retryDelayMs, capMs: p.maxRetryDelayMs, jitter: 'half' }));
   }
 }
 
@@ -364,7 +403,13 @@ function failedReason(it: Received<unknown>, error: unknown): string {
   return clip(`failed on all ${it.attempt} attempts; last error: ${errorText(error)}`);
 }
 
-async function deadLetter<M>(it: Received<M>, change: Change, reason: string, ops: BatchOps<M>, p: BatchPolicy): Promise<void> {
+async function deadLetter<M>(
+  it: Received<M>,
+  change: Change,
+  reason: string,
+  ops: BatchOps<M>,
+  p: BatchPolicy,
+): Promise<void> {
   await ops.deadLetter(it, change, reason);
   p.logger?.warn({ changeId: change.id, entity: change.entity, attempt: it.attempt, reason }, 'change dead-lettered');
   try {
@@ -425,7 +470,13 @@ export function shortId(): string {
  */
 export async function consumeWithReconnect(
   session: (onUp: () => void) => Promise<void>,
-  o: { signal: AbortSignal; closed: () => boolean; logger?: { warn(obj: object, msg?: string): void }; broker: string; message: string },
+  o: {
+    signal: AbortSignal;
+    closed: () => boolean;
+    logger?: { warn(obj: object, msg?: string): void };
+    broker: string;
+    message: string;
+  },
 ): Promise<void> {
   let failures = 0;
   while (!o.signal.aborted && !o.closed()) {

@@ -35,7 +35,10 @@ export interface OpenTransportOptions {
    * while their handler runs. RabbitMQ needs none: it redelivers as soon as the consumer's connection is gone.
    */
   stuckAfterMs?: number;
-  /** Default of {@link ConsumeOptions.maxAttempts}; RabbitMQ also uses it as the queue's `x-delivery-limit` (default 10). */
+  /**
+   * Default of {@link ConsumeOptions.maxAttempts}; RabbitMQ also uses it as the queue's `x-delivery-limit` (default
+   * 10).
+   */
   maxAttempts?: number;
   /** Backoff before a rejected change is redelivered: `retryDelayMs × 2^(attempt−1)`, jittered (default 1000 ms). */
   retryDelayMs?: number;

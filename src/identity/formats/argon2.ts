@@ -13,7 +13,11 @@ function makeFormat(type: 'argon2id' | 'argon2i' | 'argon2d'): HashFormat {
     scheme: type,
     identify: (hash) => hash.startsWith(`$${type}$`),
     verify: (password: string, hash: string, ctx: FormatContext) =>
-      verifyArgon2(hash, password, { scheme: type, caps: ctx.caps, ...(ctx.options.argon2Limiter ? { limiter: ctx.options.argon2Limiter } : {}) }),
+      verifyArgon2(hash, password, {
+        scheme: type,
+        caps: ctx.caps,
+        ...(ctx.options.argon2Limiter ? { limiter: ctx.options.argon2Limiter } : {}),
+      }),
   };
 }
 

@@ -126,8 +126,12 @@ function encipher(st: State, lr: Int32Array): void {
   let l = lr[0] ^ P[0];
   let r = lr[1];
   for (let i = 1; i <= 16; i += 2) {
-    r ^= ((((S[l >>> 24] + S[0x100 | ((l >>> 16) & 0xff)]) | 0) ^ S[0x200 | ((l >>> 8) & 0xff)]) + S[0x300 | (l & 0xff)]) ^ P[i];
-    l ^= ((((S[r >>> 24] + S[0x100 | ((r >>> 16) & 0xff)]) | 0) ^ S[0x200 | ((r >>> 8) & 0xff)]) + S[0x300 | (r & 0xff)]) ^ P[i + 1];
+    r ^=
+      ((((S[l >>> 24] + S[0x100 | ((l >>> 16) & 0xff)]) | 0) ^ S[0x200 | ((l >>> 8) & 0xff)]) + S[0x300 | (l & 0xff)]) ^
+      P[i];
+    l ^=
+      ((((S[r >>> 24] + S[0x100 | ((r >>> 16) & 0xff)]) | 0) ^ S[0x200 | ((r >>> 8) & 0xff)]) + S[0x300 | (r & 0xff)]) ^
+      P[i + 1];
   }
   lr[0] = r ^ P[17];
   lr[1] = l;
@@ -150,7 +154,8 @@ function expandZero(st: State, key: Int32Array, keyLen: number, lr: Int32Array):
   }
 }
 
-const CTEXT = new Int32Array([0x4f727068, 0x65616e42, 0x65686f6c, 0x64657253, 0x63727944, 0x6f756274]); // "OrpheanBeholderScryDoubt"
+// "OrpheanBeholderScryDoubt"
+const CTEXT = new Int32Array([0x4f727068, 0x65616e42, 0x65686f6c, 0x64657253, 0x63727944, 0x6f756274]);
 
 /**
  * Runs bcrypt on raw key bytes.
@@ -161,12 +166,19 @@ const CTEXT = new Int32Array([0x4f727068, 0x65616e42, 0x65686f6c, 0x64657253, 0x
  * @param yieldEvery yield to the event loop every this many rounds (0: never)
  * @returns the 23-byte raw result (bcrypt drops the 24th byte)
  */
-export async function bcryptRawBytes(key: Uint8Array, minor: 'a' | 'b' | 'x' | 'y', cost: number, salt: Uint8Array, yieldEvery = 64): Promise<Uint8Array> {
+export async function bcryptRawBytes(
+  key: Uint8Array,
+  minor: 'a' | 'b' | 'x' | 'y',
+  cost: number,
+  salt: Uint8Array,
+  yieldEvery = 64,
+): Promise<Uint8Array> {
   if (!Number.isInteger(cost) || cost < 4 || cost > 31) throw new RangeError('bcrypt cost must be in 4..31');
   if (salt.length !== 16) throw new RangeError('bcrypt salt must be 16 bytes');
   const { words, p0Xor } = bfSetKey(key.subarray(0, 72), minor === 'x', minor === 'a');
   const saltWords = new Int32Array(4);
-  for (let i = 0; i < 4; i++) saltWords[i] = (salt[4 * i] << 24) | (salt[4 * i + 1] << 16) | (salt[4 * i + 2] << 8) | salt[4 * i + 3];
+  for (let i = 0; i < 4; i++)
+    saltWords[i] = (salt[4 * i] << 24) | (salt[4 * i + 1] << 16) | (salt[4 * i + 2] << 8) | salt[4 * i + 3];
 
   const st: State = { P: Int32Array.from(BLOWFISH_P, (x) => x | 0), S: Int32Array.from(BLOWFISH_S, (x) => x | 0) };
   const lr = new Int32Array(2);

@@ -38,7 +38,8 @@ export function parseBcrypt(hash: string, scheme: string, caps: Pick<WorkFactorC
   if (!m) {
     if (!/^\$2[abxy]?\$[0-9]{2}\$/.test(hash)) throw hashMalformed(scheme, 'expected $2<a|b|x|y>$<2-digit cost>$');
     const rest = hash.replace(/^\$2[abxy]?\$[0-9]{2}\$/, '');
-    if (!/^[./A-Za-z0-9]*$/.test(rest)) throw hashMalformed(scheme, 'salt or checksum has characters outside bcrypt base64');
+    if (!/^[./A-Za-z0-9]*$/.test(rest))
+      throw hashMalformed(scheme, 'salt or checksum has characters outside bcrypt base64');
     throw hashMalformed(scheme, `salt and checksum have ${rest.length} characters, expected 53`);
   }
   const cost = Number(m[2]);
@@ -52,7 +53,12 @@ export function parseBcrypt(hash: string, scheme: string, caps: Pick<WorkFactorC
  * @param scheme the scheme reported in errors (the callers wrap bcrypt: Django, WordPress, LDAP `{CRYPT}`)
  * @throws as {@link parseBcrypt}
  */
-export async function verifyBcrypt(password: string, hash: string, scheme: string, caps: Pick<WorkFactorCaps, 'bcryptCost'>): Promise<boolean> {
+export async function verifyBcrypt(
+  password: string,
+  hash: string,
+  scheme: string,
+  caps: Pick<WorkFactorCaps, 'bcryptCost'>,
+): Promise<boolean> {
   const parsed = parseBcrypt(hash, scheme, caps);
   let computed: string;
   if (parsed.minor === 'x') {

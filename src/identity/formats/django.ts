@@ -21,7 +21,16 @@ import { createHash } from 'node:crypto';
 import { verifyArgon2 } from '../argon2.js';
 import { hashMalformed } from '../errors.js';
 import type { FormatContext, HashFormat } from '../types.js';
-import { checkScrypt, constantTimeEqual, decodeBase64, decodeHex, parseDecimal, pbkdf2Matches, scrypt, utf8 } from '../util.js';
+import {
+  checkScrypt,
+  constantTimeEqual,
+  decodeBase64,
+  decodeHex,
+  parseDecimal,
+  pbkdf2Matches,
+  scrypt,
+  utf8,
+} from '../util.js';
 import { verifyBcrypt } from './bcrypt.js';
 
 /** Splits `hash` on `$` and checks the field count. */
@@ -36,11 +45,17 @@ function pbkdf2Format(scheme: string, prefix: string, digestName: 'sha256' | 'sh
     scheme,
     identify: (hash) => hash.startsWith(prefix),
     async verify(password: string, hash: string, ctx: FormatContext): Promise<boolean> {
-      const [, iterText, salt, b64] = fields(hash, scheme, 4, `${prefix}<iterations>$<salt>$<base64>`) as [string, string, string, string];
+      const [, iterText, salt, b64] = fields(hash, scheme, 4, `${prefix}<iterations>$<salt>$<base64>`) as [
+        string,
+        string,
+        string,
+        string,
+      ];
       const iterations = parseDecimal(iterText, scheme, 'iterations');
       if (salt === '') throw hashMalformed(scheme, 'salt is empty');
       const expected = decodeBase64(b64, scheme, 'hash');
-      if (expected.length !== bytes) throw hashMalformed(scheme, `hash has ${expected.length} bytes, expected ${bytes}`);
+      if (expected.length !== bytes)
+        throw hashMalformed(scheme, `hash has ${expected.length} bytes, expected ${bytes}`);
       return pbkdf2Matches(scheme, utf8(password), utf8(salt), iterations, expected, digestName, ctx.caps);
     },
   };
@@ -77,7 +92,8 @@ export const djangoFormats: readonly HashFormat[] = [
   {
     scheme: 'django-bcrypt',
     identify: (hash) => hash.startsWith('bcrypt$'),
-    verify: (password: string, hash: string, ctx: FormatContext) => verifyBcrypt(password, hash.slice('bcrypt$'.length), 'django-bcrypt', ctx.caps),
+    verify: (password: string, hash: string, ctx: FormatContext) =>
+      verifyBcrypt(password, hash.slice('bcrypt$'.length), 'django-bcrypt', ctx.caps),
   },
   {
     scheme: 'django-argon2',
@@ -94,7 +110,14 @@ export const djangoFormats: readonly HashFormat[] = [
     identify: (hash) => hash.startsWith('scrypt$'),
     async verify(password: string, hash: string, ctx: FormatContext): Promise<boolean> {
       const scheme = 'django-scrypt';
-      const [, nText, salt, rText, pText, b64] = fields(hash, scheme, 6, 'scrypt$<N>$<salt>$<r>$<p>$<base64>') as [string, string, string, string, string, string];
+      const [, nText, salt, rText, pText, b64] = fields(hash, scheme, 6, 'scrypt$<N>$<salt>$<r>$<p>$<base64>') as [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+      ];
       const N = parseDecimal(nText, scheme, 'N');
       const r = parseDecimal(rText, scheme, 'r');
       const p = parseDecimal(pText, scheme, 'p');

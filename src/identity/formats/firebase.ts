@@ -42,7 +42,12 @@ export function firebaseStoredHash(salt: string, passwordHash: string): string {
  * Validates and decodes the project parameters.
  * @throws TANDEM_ERR_CONFIG_INVALID for bad base64 or out-of-range rounds / memCost
  */
-export function resolveFirebaseParams(p: FirebaseScryptParams): { signerKey: Buffer; saltSeparator: Buffer; r: number; N: number } {
+export function resolveFirebaseParams(p: FirebaseScryptParams): {
+  signerKey: Buffer;
+  saltSeparator: Buffer;
+  r: number;
+  N: number;
+} {
   const bad = (what: string): never => {
     throw new TandemError('CONFIG_INVALID', `firebase scrypt ${what}`, { parameter: what.split(' ')[0] });
   };
@@ -64,7 +69,11 @@ export function resolveFirebaseParams(p: FirebaseScryptParams): { signerKey: Buf
  * The Firebase hash of a password: base64 of AES-256-CTR(scrypt key, signer key).
  * @param salt the user's salt bytes
  */
-export async function firebaseScryptHash(password: string, salt: Uint8Array, params: FirebaseScryptParams): Promise<Buffer> {
+export async function firebaseScryptHash(
+  password: string,
+  salt: Uint8Array,
+  params: FirebaseScryptParams,
+): Promise<Buffer> {
   const { signerKey, saltSeparator, r, N } = resolveFirebaseParams(params);
   const key = await scrypt(utf8(password), Buffer.concat([salt, saltSeparator]), N, r, 1, 64);
   const cipher = createCipheriv('aes-256-ctr', key.subarray(0, 32), Buffer.alloc(16));
@@ -77,14 +86,19 @@ export const firebaseScryptFormat: HashFormat = {
   identify: (hash) => hash.startsWith(PREFIX),
   async verify(password: string, hash: string, ctx: FormatContext): Promise<boolean> {
     const params = ctx.options.firebase;
-    if (!params) throw hashUnsupported('options.firebase (signerKey, saltSeparator, rounds, memCost) is required', SCHEME);
+    if (!params)
+      throw hashUnsupported('options.firebase (signerKey, saltSeparator, rounds, memCost) is required', SCHEME);
     const parts = hash.slice(PREFIX.length).split('$');
     if (parts.length !== 2) throw hashMalformed(SCHEME, 'expected firebase-scrypt$<salt>$<hash>');
     const salt = decodeBase64(stdB64(parts[0]), SCHEME, 'salt');
     const expected = decodeBase64(stdB64(parts[1]), SCHEME, 'hash');
     if (expected.length === 0) throw hashMalformed(SCHEME, 'hash is empty');
     const { signerKey, N, r } = resolveFirebaseParams(params);
-    if (expected.length !== signerKey.length) throw hashMalformed(SCHEME, `hash has ${expected.length} bytes, expected ${signerKey.length} (the signer key's length)`);
+    if (expected.length !== signerKey.length)
+      throw hashMalformed(
+        SCHEME,
+        `hash has ${expected.length} bytes, expected ${signerKey.length} (the signer key's length)`,
+      );
     checkScrypt(SCHEME, N, r, 1, ctx.caps);
     return constantTimeEqual(await firebaseScryptHash(password, salt, params), expected);
   },

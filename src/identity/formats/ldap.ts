@@ -54,7 +54,11 @@ export const ldapDigestFormats: readonly HashFormat[] = SCHEMES.map(
         return constantTimeEqual(digest(algorithm, utf8(password)), expected);
       }
       const raw = decodeBase64(value, scheme, 'value', 'required');
-      if (raw.length < n + 4) throw hashMalformed(scheme, `value has ${raw.length} bytes; needs a ${n}-byte digest and a salt of at least 4 bytes`);
+      if (raw.length < n + 4)
+        throw hashMalformed(
+          scheme,
+          `value has ${raw.length} bytes; needs a ${n}-byte digest and a salt of at least 4 bytes`,
+        );
       const expected = raw.subarray(0, n);
       const salt = raw.subarray(n);
       return constantTimeEqual(digest(algorithm, utf8(password), salt), expected);
@@ -62,7 +66,14 @@ export const ldapDigestFormats: readonly HashFormat[] = SCHEMES.map(
   }),
 );
 
-const CRYPT_INNER: readonly HashFormat[] = [md5CryptFormat, apr1Format, sha256CryptFormat, sha512CryptFormat, bcryptFormat, bcrypt2xFormat];
+const CRYPT_INNER: readonly HashFormat[] = [
+  md5CryptFormat,
+  apr1Format,
+  sha256CryptFormat,
+  sha512CryptFormat,
+  bcryptFormat,
+  bcrypt2xFormat,
+];
 
 /** `{CRYPT}` followed by a supported crypt(3) string. */
 export const ldapCryptFormat: HashFormat = {
@@ -76,7 +87,10 @@ export const ldapCryptFormat: HashFormat = {
   verify(password: string, hash: string, ctx: FormatContext): Promise<boolean> {
     const inner = hash.slice('{CRYPT}'.length);
     const f = CRYPT_INNER.find((x) => x.identify(inner));
-    if (!f) return Promise.reject(hashUnsupported('{CRYPT} supports md5-crypt, apr1, sha256-crypt, sha512-crypt and bcrypt', 'ldap-crypt'));
+    if (!f)
+      return Promise.reject(
+        hashUnsupported('{CRYPT} supports md5-crypt, apr1, sha256-crypt, sha512-crypt and bcrypt', 'ldap-crypt'),
+      );
     return f.verify(password, inner, ctx);
   },
 };

@@ -57,7 +57,8 @@ function makeFormat(scheme: 'md5-crypt' | 'apr1', magic: '$1$' | '$apr1$'): Hash
       const [salt, checksum] = parts as [string, string];
       if (salt.length > 8) throw hashMalformed(scheme, 'salt is longer than 8 characters');
       if (!/^[^\s:]*$/.test(salt)) throw hashMalformed(scheme, 'salt has invalid characters');
-      if (checksum.length !== 22 || !isHash64(checksum)) throw hashMalformed(scheme, 'checksum must be 22 hash64 characters');
+      if (checksum.length !== 22 || !isHash64(checksum))
+        throw hashMalformed(scheme, 'checksum must be 22 hash64 characters');
       const computed = md5CryptChecksum(utf8(password), Buffer.from(salt, 'utf8'), magic);
       return constantTimeEqualString(computed, checksum);
     },

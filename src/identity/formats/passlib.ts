@@ -33,7 +33,8 @@ async function verifyBody(password: string, body: string, v: Variant, ctx: Forma
   const rounds = parseDecimal(roundsText, v.scheme, 'rounds');
   const salt = decodeAb64(saltText, v.scheme, 'salt');
   const checksum = decodeAb64(checksumText, v.scheme, 'checksum');
-  if (checksum.length !== DIGEST_BYTES[v.digest]) throw hashMalformed(v.scheme, `checksum has ${checksum.length} bytes, expected ${DIGEST_BYTES[v.digest]}`);
+  if (checksum.length !== DIGEST_BYTES[v.digest])
+    throw hashMalformed(v.scheme, `checksum has ${checksum.length} bytes, expected ${DIGEST_BYTES[v.digest]}`);
   return pbkdf2Matches(v.scheme, utf8(password), salt, rounds, checksum, v.digest, ctx.caps);
 }
 

@@ -20,11 +20,16 @@ export function splitStored(stored: string, cfg: RawHexConfig): { digestText: st
   const s = cfg.salt;
   if (!s) return { digestText: stored, salt: undefined };
   if ((s.value === undefined) === (s.separator === undefined)) {
-    throw new TandemError('CONFIG_INVALID', 'rawHex.salt needs exactly one of value or separator', { parameter: 'rawHex.salt' });
+    throw new TandemError('CONFIG_INVALID', 'rawHex.salt needs exactly one of value or separator', {
+      parameter: 'rawHex.salt',
+    });
   }
   if (s.value !== undefined) return { digestText: stored, salt: s.value };
   const sep = s.separator as string;
-  if (sep === '') throw new TandemError('CONFIG_INVALID', 'rawHex.salt.separator must not be empty', { parameter: 'rawHex.salt.separator' });
+  if (sep === '')
+    throw new TandemError('CONFIG_INVALID', 'rawHex.salt.separator must not be empty', {
+      parameter: 'rawHex.salt.separator',
+    });
   const saltFirst = s.order === 'salt-first';
   const i = saltFirst ? stored.lastIndexOf(sep) : stored.indexOf(sep);
   if (i === -1) return { digestText: stored, salt: undefined };
@@ -60,8 +65,12 @@ export const rawHexFormat: HashFormat = {
     const scheme = rawHexScheme(cfg);
     const n = DIGEST_BYTES[cfg.algorithm];
     const { digestText, salt } = splitStored(hash, cfg);
-    if (cfg.salt?.separator !== undefined && salt === undefined) throw hashMalformed(scheme, 'the salt separator is missing');
-    const expected = (cfg.encoding ?? 'hex') === 'hex' ? decodeHex(digestText, scheme, 'digest', n) : decodeBase64(digestText, scheme, 'digest');
+    if (cfg.salt?.separator !== undefined && salt === undefined)
+      throw hashMalformed(scheme, 'the salt separator is missing');
+    const expected =
+      (cfg.encoding ?? 'hex') === 'hex'
+        ? decodeHex(digestText, scheme, 'digest', n)
+        : decodeBase64(digestText, scheme, 'digest');
     if (expected.length !== n) throw hashMalformed(scheme, `digest has ${expected.length} bytes, expected ${n}`);
     const pw = utf8(password);
     const saltBytes = salt === undefined ? undefined : utf8(salt);

@@ -9,16 +9,52 @@
 import { createHash } from 'node:crypto';
 import { hashMalformed } from '../errors.js';
 import type { FormatContext, HashFormat } from '../types.js';
-import { b64From24, capped, constantTimeEqualString, digest, isHash64, parseDecimal, utf8, yieldToEventLoop } from '../util.js';
+import {
+  b64From24,
+  capped,
+  constantTimeEqualString,
+  digest,
+  isHash64,
+  parseDecimal,
+  utf8,
+  yieldToEventLoop,
+} from '../util.js';
 
 /** Byte orders of the final encoding (the spec's step 22). Triples are (B2, B1, B0) of b64_from_24bit. */
 const ORDER_256: readonly (readonly [number, number, number])[] = [
-  [0, 10, 20], [21, 1, 11], [12, 22, 2], [3, 13, 23], [24, 4, 14], [15, 25, 5], [6, 16, 26], [27, 7, 17], [18, 28, 8], [9, 19, 29],
+  [0, 10, 20],
+  [21, 1, 11],
+  [12, 22, 2],
+  [3, 13, 23],
+  [24, 4, 14],
+  [15, 25, 5],
+  [6, 16, 26],
+  [27, 7, 17],
+  [18, 28, 8],
+  [9, 19, 29],
 ];
 const ORDER_512: readonly (readonly [number, number, number])[] = [
-  [0, 21, 42], [22, 43, 1], [44, 2, 23], [3, 24, 45], [25, 46, 4], [47, 5, 26], [6, 27, 48], [28, 49, 7], [50, 8, 29], [9, 30, 51],
-  [31, 52, 10], [53, 11, 32], [12, 33, 54], [34, 55, 13], [56, 14, 35], [15, 36, 57], [37, 58, 16], [59, 17, 38], [18, 39, 60],
-  [40, 61, 19], [62, 20, 41],
+  [0, 21, 42],
+  [22, 43, 1],
+  [44, 2, 23],
+  [3, 24, 45],
+  [25, 46, 4],
+  [47, 5, 26],
+  [6, 27, 48],
+  [28, 49, 7],
+  [50, 8, 29],
+  [9, 30, 51],
+  [31, 52, 10],
+  [53, 11, 32],
+  [12, 33, 54],
+  [34, 55, 13],
+  [56, 14, 35],
+  [15, 36, 57],
+  [37, 58, 16],
+  [59, 17, 38],
+  [18, 39, 60],
+  [40, 61, 19],
+  [62, 20, 41],
 ];
 
 /** Repeats `block` cyclically to `len` bytes (the spec's steps 16 and 20, "P" and "S" byte sequences). */
@@ -35,7 +71,12 @@ function stretch(block: Buffer, len: number): Buffer {
  * @param rounds the round count (already clamped to 1000..999,999,999)
  * @returns the 43- or 86-character checksum; yields to the event loop every 20,000 rounds
  */
-export async function shaCryptChecksum(algorithm: 'sha256' | 'sha512', password: Buffer, salt: Buffer, rounds: number): Promise<string> {
+export async function shaCryptChecksum(
+  algorithm: 'sha256' | 'sha512',
+  password: Buffer,
+  salt: Buffer,
+  rounds: number,
+): Promise<string> {
   const n = algorithm === 'sha256' ? 32 : 64;
   const s = salt.subarray(0, 16);
   const P = password;
@@ -99,7 +140,8 @@ function makeFormat(scheme: 'sha256-crypt' | 'sha512-crypt', prefix: '$5$' | '$6
       if (parts.length !== 2) throw hashMalformed(scheme, `expected ${prefix}[rounds=N$]<salt>$<checksum>`);
       const [salt, checksum] = parts as [string, string];
       if (salt.length > 16 || !isHash64(salt)) throw hashMalformed(scheme, 'salt must be at most 16 hash64 characters');
-      if (checksum.length !== checksumLen || !isHash64(checksum)) throw hashMalformed(scheme, `checksum must be ${checksumLen} hash64 characters`);
+      if (checksum.length !== checksumLen || !isHash64(checksum))
+        throw hashMalformed(scheme, `checksum must be ${checksumLen} hash64 characters`);
       // The spec clamps rounds to [1000, 999999999]; the cap applies to what will actually be computed.
       rounds = Math.min(Math.max(rounds, 1000), 999_999_999);
       capped(scheme, 'rounds', rounds, ctx.caps.shaCryptRounds);

@@ -14,7 +14,16 @@
  */
 import { hashMalformed, hashUnsupported } from '../errors.js';
 import type { FormatContext, HashFormat } from '../types.js';
-import { DIGEST_BYTES, checkScrypt, constantTimeEqual, decodeHex, parseDecimal, pbkdf2Matches, scrypt, utf8 } from '../util.js';
+import {
+  DIGEST_BYTES,
+  checkScrypt,
+  constantTimeEqual,
+  decodeHex,
+  parseDecimal,
+  pbkdf2Matches,
+  scrypt,
+  utf8,
+} from '../util.js';
 
 function split(hash: string, scheme: string): [string, string, string] {
   const i = hash.indexOf('$');
@@ -33,11 +42,13 @@ export const werkzeugPbkdf2Format: HashFormat = {
     const scheme = 'werkzeug-pbkdf2';
     const [method, salt, hex] = split(hash, scheme);
     const args = method.split(':').slice(1);
-    if (args.length < 2) throw hashUnsupported('the iteration count is missing (Werkzeug’s default depends on its version)', scheme);
+    if (args.length < 2)
+      throw hashUnsupported('the iteration count is missing (Werkzeug’s default depends on its version)', scheme);
     if (args.length > 2) throw hashMalformed(scheme, 'method must be pbkdf2:<digest>:<iterations>');
     const [digestName, iterText] = args as [string, string];
     const bytes = DIGEST_BYTES[digestName];
-    if (bytes === undefined) throw hashUnsupported('digest must be md5, sha1, sha224, sha256, sha384 or sha512', scheme);
+    if (bytes === undefined)
+      throw hashUnsupported('digest must be md5, sha1, sha224, sha256, sha384 or sha512', scheme);
     const iterations = parseDecimal(iterText, scheme, 'iterations');
     if (salt === '') throw hashMalformed(scheme, 'salt is empty');
     const expected = decodeHex(hex, scheme, 'hash', bytes);

@@ -35,7 +35,10 @@ export interface BackfillServiceOptions {
 export class BackfillService extends BaseService<EntityBackfillResult[]> {
   readonly name = 'backfill';
 
-  constructor(m: Migration, private readonly o: BackfillServiceOptions = {}) {
+  constructor(
+    m: Migration,
+    private readonly o: BackfillServiceOptions = {},
+  ) {
     super(m);
   }
 
@@ -43,11 +46,21 @@ export class BackfillService extends BaseService<EntityBackfillResult[]> {
     const m = this.m;
     for (const e of entities) m.events.emit('backfill:start', { entity: e.name });
     return runBackfill({
-      config: m.config, source: m.stores.legacy, target: m.stores.new, control: m.stores.control, entities, log: m.log,
-      progressOut: this.o.progressOut ?? null, restart: this.o.restart, maxRowsPerSecond: this.o.maxRowsPerSecond, signal, heartbeat: this.o.heartbeat,
+      config: m.config,
+      source: m.stores.legacy,
+      target: m.stores.new,
+      control: m.stores.control,
+      entities,
+      log: m.log,
+      progressOut: this.o.progressOut ?? null,
+      restart: this.o.restart,
+      maxRowsPerSecond: this.o.maxRowsPerSecond,
+      signal,
+      heartbeat: this.o.heartbeat,
       onChunk: (entity, copied, total) => m.events.emit('backfill:progress', { entity, copied, total }),
     }).then((rs) => {
-      for (const r of rs) if (r.status !== 'interrupted') m.events.emit('backfill:done', { entity: r.entity, copied: r.copiedTotal });
+      for (const r of rs)
+        if (r.status !== 'interrupted') m.events.emit('backfill:done', { entity: r.entity, copied: r.copiedTotal });
       return rs;
     });
   }
@@ -77,14 +90,21 @@ export class BackfillService extends BaseService<EntityBackfillResult[]> {
           // worker stalled (or its heartbeat did) and another took the entity over — its chunk rolled back, nothing
           // of it was written; it waits the same way instead of failing the worker
           if (isTandemError(e, 'LEASE_HELD') || isTandemError(e, 'LEASE_LOST')) {
-            if (this.state !== 'waiting') this.m.log.info({ event: 'backfill.held', entity: entity.name, err: errorLine(e) }, `${entity.name}: backfill held by another worker; waiting`);
+            if (this.state !== 'waiting')
+              this.m.log.info(
+                { event: 'backfill.held', entity: entity.name, err: errorLine(e) },
+                `${entity.name}: backfill held by another worker; waiting`,
+              );
             this.m.events.emit('backfill:held', { entity: entity.name, error: errorLine(e) });
             this.setState('waiting');
             await pause(this.o.retryMs ?? 2000, signal);
             continue;
           }
           if (!isTransient(e)) throw e;
-          this.m.log.warn({ event: 'backfill.waiting', entity: entity.name, err: errorLine(e) }, `${entity.name}: backfill failed on a transient error; retrying`);
+          this.m.log.warn(
+            { event: 'backfill.waiting', entity: entity.name, err: errorLine(e) },
+            `${entity.name}: backfill failed on a transient error; retrying`,
+          );
           this.setState('waiting', e);
           await pause(backoff, signal);
           backoff = Math.min(30_000, backoff * 2);

@@ -33,7 +33,10 @@ export class GuardService extends BaseService<GuardVerdict | null> {
   /** The last evaluation (null before the first). */
   last: GuardEvaluation | null = null;
 
-  constructor(m: Migration, private readonly o: GuardServiceOptions = {}) {
+  constructor(
+    m: Migration,
+    private readonly o: GuardServiceOptions = {},
+  ) {
     super(m);
   }
 
@@ -50,7 +53,10 @@ export class GuardService extends BaseService<GuardVerdict | null> {
         this.setState('running');
         m.events.emit('guard:verdict', { verdict: ev.verdict, figures: ev.judgement.figures });
         if (ev.tripped) {
-          m.log.warn({ event: 'guard.tripped', reason: ev.verdict.reason, cooldownUntilMs: ev.verdict.cooldownUntilMs }, `guard tripped: canary set to 0 (${ev.verdict.reason})`);
+          m.log.warn(
+            { event: 'guard.tripped', reason: ev.verdict.reason, cooldownUntilMs: ev.verdict.cooldownUntilMs },
+            `guard tripped: canary set to 0 (${ev.verdict.reason})`,
+          );
           m.events.emit('guard:tripped', { verdict: ev.verdict, breaches: ev.judgement.breaches });
         }
         if (Date.now() - lastPrune >= 60_000) {
@@ -58,7 +64,10 @@ export class GuardService extends BaseService<GuardVerdict | null> {
           await pruneWindows(m.stores.control, this.o.retainMs ?? WINDOW_RETAIN_MS);
         }
       } catch (e) {
-        m.log.warn({ event: 'guard.failed', err: errorLine(e) }, 'guard evaluation failed; trying again at the next interval');
+        m.log.warn(
+          { event: 'guard.failed', err: errorLine(e) },
+          'guard evaluation failed; trying again at the next interval',
+        );
         this.setState('waiting', e);
       }
       if (left !== undefined) left--;

@@ -41,7 +41,10 @@ export class RelayService extends BaseService<RelayServiceResult> {
   readonly name = 'relay';
   #direction: RelayDirection = 'forward';
 
-  constructor(m: Migration, private readonly o: RelayServiceOptions = {}) {
+  constructor(
+    m: Migration,
+    private readonly o: RelayServiceOptions = {},
+  ) {
     super(m);
   }
 
@@ -54,7 +57,10 @@ export class RelayService extends BaseService<RelayServiceResult> {
     const m = this.m;
     const mode = this.o.mode ?? 'direct';
     if (mode !== 'direct' && !m.config.transport)
-      throw new TandemError('CONFIG_INVALID', `relay mode ${mode} needs a broker: add transport: { url: 'amqp://…' | 'nats://…' | 'redis://…' } to the config`);
+      throw new TandemError(
+        'CONFIG_INVALID',
+        `relay mode ${mode} needs a broker: add transport: { url: 'amqp://…' | 'nats://…' | 'redis://…' } to the config`,
+      );
     let leg: AbortController | null = null;
     const onPhase = ({ to }: { to: Phase }) => {
       if (leg && m.roles(to).direction !== this.#direction) leg.abort();
@@ -66,11 +72,19 @@ export class RelayService extends BaseService<RelayServiceResult> {
     let forwarded = 0;
     try {
       if (m.knownPhase === null) await m.readPhase().catch(() => {});
-      if (mode !== 'direct') transport = await openTransport(m.config.transport!.url, { name: m.config.transport!.name, maxAttempts: this.o.maxAttempts ?? 10, logger: m.log });
+      if (mode !== 'direct')
+        transport = await openTransport(m.config.transport!.url, {
+          name: m.config.transport!.name,
+          maxAttempts: this.o.maxAttempts ?? 10,
+          logger: m.log,
+        });
       for (let turn = 0; !signal.aborted; turn++) {
         const r = m.roles(m.knownPhase ?? 'dual_write');
         if (turn > 0 && r.direction !== this.#direction) {
-          m.log.warn({ event: 'relay.direction', primary: r.primaryName }, `phase changed: the relay now runs ${r.direction === 'reverse' ? 'new → legacy' : 'legacy → new'}`);
+          m.log.warn(
+            { event: 'relay.direction', primary: r.primaryName },
+            `phase changed: the relay now runs ${r.direction === 'reverse' ? 'new → legacy' : 'legacy → new'}`,
+          );
           m.events.emit('relay:direction', { direction: r.direction });
         }
         this.#direction = r.direction;
@@ -79,13 +93,28 @@ export class RelayService extends BaseService<RelayServiceResult> {
         const onStop = () => current.abort();
         signal.addEventListener('abort', onStop, { once: true });
         const direction = r.direction;
-        const common = { primary: r.primary, log: m.log, batchSize: this.o.batchSize, signal: current.signal, untilEmpty: this.o.untilEmpty };
+        const common = {
+          primary: r.primary,
+          log: m.log,
+          batchSize: this.o.batchSize,
+          signal: current.signal,
+          untilEmpty: this.o.untilEmpty,
+        };
         try {
           if (mode === 'publish') forwarded += await forwardOutbox({ ...common, transport: transport! });
           else {
             const onBatch = (s: RelayStats) => m.events.emit('relay:batch', { direction, mode, stats: s });
-            const base = { ...common, secondary: r.secondary, control: m.stores.control, entities: r.entities, maxAttempts: this.o.maxAttempts };
-            const s = mode === 'consume' ? await consumeChanges({ ...base, transport: transport! }) : await runRelay({ ...base, onBatch });
+            const base = {
+              ...common,
+              secondary: r.secondary,
+              control: m.stores.control,
+              entities: r.entities,
+              maxAttempts: this.o.maxAttempts,
+            };
+            const s =
+              mode === 'consume'
+                ? await consumeChanges({ ...base, transport: transport! })
+                : await runRelay({ ...base, onBatch });
             stats = addRelayStats(stats, s);
           }
         } finally {
@@ -94,7 +123,8 @@ export class RelayService extends BaseService<RelayServiceResult> {
         }
         if (this.o.untilEmpty) break;
         // a leg ended without a stop: the phase crossed write cutover; wait for the cached phase to say so
-        if (!signal.aborted && m.roles(m.knownPhase ?? 'dual_write').direction === this.#direction) await m.readPhase().catch(() => {});
+        if (!signal.aborted && m.roles(m.knownPhase ?? 'dual_write').direction === this.#direction)
+          await m.readPhase().catch(() => {});
       }
     } finally {
       m.events.off('phase:changed', onPhase);

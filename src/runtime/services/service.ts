@@ -50,7 +50,11 @@ export abstract class BaseService<R> implements Service<R> {
   protected setState(state: ServiceState, error?: unknown): void {
     if (state === this.#state && error === undefined) return;
     this.#state = state;
-    this.m.events.emit('service:state', { service: this.name, state, ...(error !== undefined ? { error: errorLine(error) } : {}) });
+    this.m.events.emit('service:state', {
+      service: this.name,
+      state,
+      ...(error !== undefined ? { error: errorLine(error) } : {}),
+    });
   }
 
   protected abstract run(signal: AbortSignal): Promise<R>;
@@ -90,7 +94,9 @@ export abstract class BaseService<R> implements Service<R> {
  * still setting up). Call it after `start()`. Returns the function that unlinks them.
  */
 export function stopOn(service: Service, signal: AbortSignal): () => void {
-  const stop = () => { service.stop().catch(() => {}); };
+  const stop = () => {
+    service.stop().catch(() => {});
+  };
   if (signal.aborted) {
     stop();
     return () => {};

@@ -13,7 +13,9 @@ import type { VerifyService, VerifyServiceOptions } from './verify.js';
 export interface SupervisorOptions {
   backfill?: Omit<BackfillServiceOptions, 'mode'>;
   relay?: Omit<RelayServiceOptions, 'untilEmpty' | 'phasePollMs'>;
-  /** Continuous verification; `intervalSeconds: 0` turns it off (default: config `verify.intervalSeconds`, else 300 s). */
+  /**
+   * Continuous verification; `intervalSeconds: 0` turns it off (default: config `verify.intervalSeconds`, else 300 s).
+   */
   verify?: Omit<VerifyServiceOptions, 'onError' | 'cycles'>;
   /** The guard in `shadow` and `canary` (default: the config's `guard`); `intervalSeconds: 0` turns it off. */
   guard?: Omit<GuardServiceOptions, 'evaluations'>;
@@ -48,7 +50,10 @@ export class Supervisor extends BaseService<void> {
   #kick: () => void = () => {};
   #failure: unknown = null;
 
-  constructor(m: Migration, private readonly o: SupervisorOptions = {}) {
+  constructor(
+    m: Migration,
+    private readonly o: SupervisorOptions = {},
+  ) {
     super(m);
   }
 
@@ -62,9 +67,16 @@ export class Supervisor extends BaseService<void> {
   #watch<S extends Service>(s: S, onEnd?: () => void): S {
     s.start().then(() =>
       s.wait().then(
-        () => { onEnd?.(); this.#wake(); },
-        (e) => { this.#failure ??= e; this.#wake(); },
-      ));
+        () => {
+          onEnd?.();
+          this.#wake();
+        },
+        (e) => {
+          this.#failure ??= e;
+          this.#wake();
+        },
+      ),
+    );
     return s;
   }
 
@@ -100,7 +112,10 @@ export class Supervisor extends BaseService<void> {
     const wantVerify = live && interval > 0 && (this.#backfillDone || !forward);
     const stops: Promise<void>[] = [];
     if (wantRelay && !this.relay) this.relay = this.#watch(m.services.relay({ ...this.o.relay, phasePollMs: 0 }));
-    if (!wantRelay && this.relay) { stops.push(this.relay.stop()); this.relay = null; }
+    if (!wantRelay && this.relay) {
+      stops.push(this.relay.stop());
+      this.relay = null;
+    }
     if (wantBackfill && !this.backfill) {
       const svc = m.services.backfill({ ...this.o.backfill, mode: 'until-done' });
       this.backfill = this.#watch(svc, () => {
@@ -108,12 +123,22 @@ export class Supervisor extends BaseService<void> {
         if (this.backfill === svc) this.backfill = null;
       });
     }
-    if (!wantBackfill && this.backfill) { stops.push(this.backfill.stop()); this.backfill = null; }
-    if (wantVerify && !this.verify) this.verify = this.#watch(m.services.verify({ ...this.o.verify, intervalSeconds: interval, onError: 'retry' }));
-    if (!wantVerify && this.verify) { stops.push(this.verify.stop()); this.verify = null; }
+    if (!wantBackfill && this.backfill) {
+      stops.push(this.backfill.stop());
+      this.backfill = null;
+    }
+    if (wantVerify && !this.verify)
+      this.verify = this.#watch(m.services.verify({ ...this.o.verify, intervalSeconds: interval, onError: 'retry' }));
+    if (!wantVerify && this.verify) {
+      stops.push(this.verify.stop());
+      this.verify = null;
+    }
     const wantGuard = GUARDED.includes(phase) && (this.o.guard?.intervalSeconds ?? m.config.guard.intervalSeconds) > 0;
     if (wantGuard && !this.guard) this.guard = this.#watch(m.services.guard({ ...this.o.guard }));
-    if (!wantGuard && this.guard) { stops.push(this.guard.stop()); this.guard = null; }
+    if (!wantGuard && this.guard) {
+      stops.push(this.guard.stop());
+      this.guard = null;
+    }
     await Promise.all(stops);
   }
 
@@ -127,7 +152,9 @@ export class Supervisor extends BaseService<void> {
     let last: Phase | null = null;
     try {
       while (!signal.aborted) {
-        const woke = new Promise<void>((res) => { this.#kick = res; });
+        const woke = new Promise<void>((res) => {
+          this.#kick = res;
+        });
         if (this.#failure) throw this.#failure;
         const phase = m.knownPhase ?? 'prepare';
         if (phase !== last) m.log.info({ event: 'run.phase', phase }, `phase ${phase}`);

@@ -19,7 +19,10 @@ export interface VerifyServiceOptions {
   maxSeconds?: number;
   /** Differing keys listed per pass (default the config's `verify.maxReportedDifferences`). */
   maxReportedDifferences?: number;
-  /** `once` (the command): an error fails the service. `retry` (the worker): an error waits one interval and starts again. */
+  /**
+   * `once` (the command): an error fails the service. `retry` (the worker): an error waits one interval and starts
+   * again.
+   */
   onError?: 'fail' | 'retry';
   /** Sees every cycle. */
   onCycle?: (c: CycleReport) => void | Promise<void>;
@@ -34,7 +37,10 @@ export interface VerifyServiceOptions {
 export class VerifyService extends BaseService<CycleReport | null> {
   readonly name = 'verify';
 
-  constructor(m: Migration, private readonly o: VerifyServiceOptions = {}) {
+  constructor(
+    m: Migration,
+    private readonly o: VerifyServiceOptions = {},
+  ) {
     super(m);
   }
 
@@ -61,17 +67,29 @@ export class VerifyService extends BaseService<CycleReport | null> {
             if (cyclesLeft !== undefined) cyclesLeft--;
             this.setState('running');
             await recordLastVerify(m.stores.control, lastVerifyOf(c.pass, c.startedAt)).catch((e) =>
-              m.log.warn({ event: 'verify.record_failed', err: errorLine(e) }, 'could not record the last verification'));
+              m.log.warn(
+                { event: 'verify.record_failed', err: errorLine(e) },
+                'could not record the last verification',
+              ),
+            );
             m.events.emit('verify:cycle', { cycle: c.cycle, headline: c.pass.headline, complete: c.pass.complete });
             for (const [entity, counts] of Object.entries(c.mismatches))
-              if ((counts.pending ?? 0) + (counts.confirmed ?? 0) > 0) m.events.emit('verify:mismatch', { entity, pending: counts.pending ?? 0, confirmed: counts.confirmed ?? 0 });
+              if ((counts.pending ?? 0) + (counts.confirmed ?? 0) > 0)
+                m.events.emit('verify:mismatch', {
+                  entity,
+                  pending: counts.pending ?? 0,
+                  confirmed: counts.confirmed ?? 0,
+                });
             await this.o.onCycle?.(c);
           },
         });
         return last;
       } catch (e) {
         if ((this.o.onError ?? 'fail') === 'fail' || (!isTransient(e) && signal.aborted)) throw e;
-        m.log.warn({ event: 'verify.failed', err: errorLine(e) }, 'continuous verification failed; starting again after one interval');
+        m.log.warn(
+          { event: 'verify.failed', err: errorLine(e) },
+          'continuous verification failed; starting again after one interval',
+        );
         this.setState('waiting', e);
         await pause(interval * 1000, signal);
         if (signal.aborted || cyclesLeft === 0) return last;

@@ -1,4 +1,14 @@
-import type { ChecksumCell, ChecksumQuery, ChecksumSql, ColumnInfo, HashColumn, KeyValues, ParsedStatement, ProbeQuery, TypeCategory } from '../types.js';
+import type {
+  ChecksumCell,
+  ChecksumQuery,
+  ChecksumSql,
+  ColumnInfo,
+  HashColumn,
+  KeyValues,
+  ParsedStatement,
+  ProbeQuery,
+  TypeCategory,
+} from '../types.js';
 import { parseCells, parseKey } from '../postgres/checksum.js';
 import { MysqlNumericLiteral, mysqlIdent } from './sql.js';
 
@@ -21,7 +31,8 @@ import { MysqlNumericLiteral, mysqlIdent } from './sql.js';
  * | float, json, other  | not pushed down (JS side streams)                                      |
  *
  * The separator is `_utf8mb4'|' COLLATE utf8mb4_bin`: its explicit collation makes CONCAT_WS convert every
- * argument to utf8mb4, so latin1 columns hash their UTF-8 bytes. Row hash: `CAST(CONV(LEFT(MD5(…), 16), 16, 10) AS UNSIGNED)`; sums are exact (`SUM` of
+ * argument to utf8mb4, so latin1 columns hash their UTF-8 bytes. Row hash: `CAST(CONV(LEFT(MD5(…), 16), 16, 10) AS
+ * UNSIGNED)`; sums are exact (`SUM` of
  * `BIGINT UNSIGNED` is a DECIMAL). String keys compare by UTF-8 bytes (`CAST(CONVERT(k USING utf8mb4) AS
  * BINARY)`), which cannot use the index: on a string key with a non-binary collation each segment is a scan.
  * @internal
@@ -41,7 +52,11 @@ export function mysqlChecksum(): ChecksumSql {
       const hashParams: unknown[] = [];
       const hashes = q.hashes.map((cols, i) => `SUM(${rowHashSql(cols, hashParams)}) AS s${i}`);
       const sql = `SELECT ${cell} AS cell, COUNT(*) AS n${hashes.length ? `, ${hashes.join(', ')}` : ''} FROM ${mysqlIdent(q.table)}${where}${q.cells.length ? ' GROUP BY 1' : ''}`;
-      return { sql, params: [...cellParams, ...hashParams, ...params], parse: (rows) => parseCells(rows, q.hashes.length) };
+      return {
+        sql,
+        params: [...cellParams, ...hashParams, ...params],
+        parse: (rows) => parseCells(rows, q.hashes.length),
+      };
     },
     nth(q: ProbeQuery): ParsedStatement<KeyValues | null> {
       const params: unknown[] = [];
@@ -72,7 +87,8 @@ const NUMERIC_LITERAL = /^-?\d{1,65}(?:\.\d{1,38})?$/;
 
 /** Integer and decimal keys read as strings are written as exact numeric literals (see `mysqlSql`). */
 function keyValue(v: unknown, category: TypeCategory | undefined): unknown {
-  if ((category === 'integer' || category === 'decimal') && typeof v === 'string' && NUMERIC_LITERAL.test(v.trim())) return new MysqlNumericLiteral(v.trim());
+  if ((category === 'integer' || category === 'decimal') && typeof v === 'string' && NUMERIC_LITERAL.test(v.trim()))
+    return new MysqlNumericLiteral(v.trim());
   return v;
 }
 
@@ -80,8 +96,15 @@ function keyValue(v: unknown, category: TypeCategory | undefined): unknown {
  * "key after `values`" (`>`) or "key up to `values`" (`<=`) expanded as `a > ? OR (a = ? AND b > ?)`, which
  * MariaDB serves from a composite index (row-value comparisons it does not).
  */
-function compare(keyExpr: string[], values: KeyValues, op: '>' | '<=', categories: TypeCategory[], params: unknown[]): string {
-  if (values.length !== keyExpr.length) throw new TypeError(`key position has ${values.length} values for ${keyExpr.length} key columns`);
+function compare(
+  keyExpr: string[],
+  values: KeyValues,
+  op: '>' | '<=',
+  categories: TypeCategory[],
+  params: unknown[],
+): string {
+  if (values.length !== keyExpr.length)
+    throw new TypeError(`key position has ${values.length} values for ${keyExpr.length} key columns`);
   const strict = op === '>' ? '>' : '<';
   const parts: string[] = [];
   for (let i = 0; i < keyExpr.length; i++) {
@@ -97,7 +120,13 @@ function compare(keyExpr: string[], values: KeyValues, op: '>' | '<=', categorie
   return parts.length === 1 ? parts[0]! : `(${parts.join(' OR ')})`;
 }
 
-function rangeWhere(keyExpr: string[], after: KeyValues | null, upTo: KeyValues | null, categories: TypeCategory[], params: unknown[]): string {
+function rangeWhere(
+  keyExpr: string[],
+  after: KeyValues | null,
+  upTo: KeyValues | null,
+  categories: TypeCategory[],
+  params: unknown[],
+): string {
   const w: string[] = [];
   if (after) w.push(compare(keyExpr, after, '>', categories, params));
   if (upTo) w.push(compare(keyExpr, upTo, '<=', categories, params));
@@ -105,7 +134,14 @@ function rangeWhere(keyExpr: string[], after: KeyValues | null, upTo: KeyValues 
 }
 
 /** Binary search over the cell bounds as nested CASE (see the PostgreSQL version). */
-function caseTree(keyExpr: string[], bounds: KeyValues[], lo: number, hi: number, categories: TypeCategory[], params: unknown[]): string {
+function caseTree(
+  keyExpr: string[],
+  bounds: KeyValues[],
+  lo: number,
+  hi: number,
+  categories: TypeCategory[],
+  params: unknown[],
+): string {
   if (lo >= hi) return String(lo);
   const mid = (lo + hi) >> 1;
   const cond = compare(keyExpr, bounds[mid]!, '<=', categories, params);
@@ -156,7 +192,9 @@ function valueSql(h: HashColumn): string | null {
       return from === 'boolean' ? `CASE WHEN ${x} IS NULL THEN NULL WHEN ${x} <> 0 THEN 'true' ELSE 'false' END` : null;
     case 'timestamp':
     case 'timestamptz':
-      return from === 'timestamp' || from === 'timestamptz' ? calendarChecked(x, padMicros(x, fsp(c)), h.as.category, true) : null;
+      return from === 'timestamp' || from === 'timestamptz'
+        ? calendarChecked(x, padMicros(x, fsp(c)), h.as.category, true)
+        : null;
     case 'date':
       return from === 'date' ? calendarChecked(x, x, 'date', false) : null;
     case 'time':
@@ -208,7 +246,8 @@ function rowHashSql(cols: HashColumn[], params: unknown[]): string {
     const e = valueSql(h);
     if (e === null) throw new TypeError(`MariaDB cannot checksum ${h.column.name} as ${h.as.category}`);
     parts.push(h.column.nullable ? `COALESCE(${e}, '~')` : e);
-    if (TRACKED.has(h.as.category)) lengths.push(h.column.nullable ? `COALESCE(CHAR_LENGTH(${e}), '~')` : `CHAR_LENGTH(${e})`);
+    if (TRACKED.has(h.as.category))
+      lengths.push(h.column.nullable ? `COALESCE(CHAR_LENGTH(${e}), '~')` : `CHAR_LENGTH(${e})`);
   }
   params.push(...lengthParams);
   return `CAST(CONV(LEFT(MD5(CONCAT_WS(_utf8mb4'|' COLLATE utf8mb4_bin, ${[...parts, ...lengths].join(', ')})), 16), 16, 10) AS UNSIGNED)`;

@@ -76,8 +76,18 @@ export function mysqlPool(u: StoreUrl, connectionLimit = 4): mysql.Pool {
 
 /** Error codes (mysql2's `code`) meaning the server could not be reached or the connection broke. */
 const UNREACHABLE = new Set([
-  'ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EAI_AGAIN', 'EPIPE',
-  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN',
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNRESET',
+  'EAI_AGAIN',
+  'EPIPE',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
 ]);
 /** Server error numbers meaning the credentials were refused (bad password, host or database not allowed). */
 const AUTH = new Set([1044, 1045, 1130, 1251, 1698]);
@@ -100,7 +110,9 @@ interface MysqlDriverError {
  */
 export function isFatalMysqlError(e: unknown): boolean {
   const err = (e instanceof TandemError ? e.cause : e) as MysqlDriverError | undefined;
-  return Boolean(err && (err.fatal || (err.code && UNREACHABLE.has(err.code)) || /closed state/.test(err.message ?? '')));
+  return Boolean(
+    err && (err.fatal || (err.code && UNREACHABLE.has(err.code)) || /closed state/.test(err.message ?? '')),
+  );
 }
 
 /**
@@ -112,7 +124,10 @@ export function isFatalMysqlError(e: unknown): boolean {
  */
 export const MYSQL_VALUE_RULES: readonly ValueRule[] = [
   { re: /^(Duplicate entry ')[\s\S]*(' for key )/, replace: `$1${VALUE_MASK}$2` },
-  { re: /^((?:Incorrect|Truncated incorrect|Invalid) [\w ]*?value: ')[\s\S]*(' for column )/, replace: `$1${VALUE_MASK}$2` },
+  {
+    re: /^((?:Incorrect|Truncated incorrect|Invalid) [\w ]*?value: ')[\s\S]*(' for column )/,
+    replace: `$1${VALUE_MASK}$2`,
+  },
 ];
 
 /**
@@ -154,11 +169,26 @@ export function mysqlError(e: unknown, redactedUrl: string): TandemError {
   const message = redactServerMessage(raw);
   const cause = safeDriverError(e, redactServerMessage);
   if (UNREACHABLE.has(code) || /^connect ETIMEDOUT|Connection lost|closed state/i.test(err.message ?? ''))
-    return new TandemError('STORE_UNREACHABLE', `cannot reach MySQL at ${redactedUrl} (${code || message})`, { cause: code }, { cause });
+    return new TandemError(
+      'STORE_UNREACHABLE',
+      `cannot reach MySQL at ${redactedUrl} (${code || message})`,
+      { cause: code },
+      { cause },
+    );
   if (errno !== undefined && AUTH.has(errno))
-    return new TandemError('STORE_AUTH', `MySQL at ${redactedUrl} refused the credentials (${message})`, { errno }, { cause });
+    return new TandemError(
+      'STORE_AUTH',
+      `MySQL at ${redactedUrl} refused the credentials (${message})`,
+      { errno },
+      { cause },
+    );
   if (errno === 1049)
     return new TandemError('STORE_DATABASE_NOT_FOUND', `MySQL at ${redactedUrl}: ${message}`, { errno }, { cause });
   const unique = errno !== undefined && MYSQL_DUPLICATE_KEY.has(errno);
-  return new TandemError('STORE_QUERY', `MySQL at ${redactedUrl}: ${message}`, { errno, sqlstate: err.sqlState, code: code || undefined, ...(unique ? { violation: UNIQUE_VIOLATION } : {}) }, { cause });
+  return new TandemError(
+    'STORE_QUERY',
+    `MySQL at ${redactedUrl}: ${message}`,
+    { errno, sqlstate: err.sqlState, code: code || undefined, ...(unique ? { violation: UNIQUE_VIOLATION } : {}) },
+    { cause },
+  );
 }

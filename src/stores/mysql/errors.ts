@@ -40,7 +40,8 @@ export function classifyMysqlError(e: unknown): ErrorKind {
   if (errno === 1213) return 'deadlock';
   if (errno === 1205) return 'lock_timeout';
   if (errno !== undefined && UNSUPPORTED_ERRNOS.has(errno)) return 'unsupported';
-  if ((errno !== undefined && READ_ONLY_ERRNOS.has(errno)) || (errno === SIGNAL_EXCEPTION && saysReadOnly(e.message))) return 'read_only';
+  if ((errno !== undefined && READ_ONLY_ERRNOS.has(errno)) || (errno === SIGNAL_EXCEPTION && saysReadOnly(e.message)))
+    return 'read_only';
   if (errno !== undefined && VALUE_ERRNOS.has(errno)) return 'value';
   // the SQLSTATE the server sends with it: class 22 (data exception), 23502 (NOT NULL), 23514 (CHECK)
   const state = typeof d.sqlstate === 'string' ? d.sqlstate : '';

@@ -9,7 +9,16 @@ import { introspectMysql } from './introspect.js';
 import { readOnlyTablesMysql, setReadOnlyMysql } from './read-only.js';
 import { advanceSequencesMysql } from './sequences.js';
 import { classifyMysqlError } from './errors.js';
-import { LEDGER_READ_CHUNK, MysqlNumericLiteral, UPSERT_KEY_READ_CHUNK, mysqlCapabilities, mysqlIdent, mysqlLedgerSql, mysqlSql, mysqlUpsertSql } from './sql.js';
+import {
+  LEDGER_READ_CHUNK,
+  MysqlNumericLiteral,
+  UPSERT_KEY_READ_CHUNK,
+  mysqlCapabilities,
+  mysqlIdent,
+  mysqlLedgerSql,
+  mysqlSql,
+  mysqlUpsertSql,
+} from './sql.js';
 
 /**
  * Prepares positional parameters for mysql2's client-side formatting: `undefined` → NULL, plain objects and
@@ -60,7 +69,13 @@ function executor(q: mysql.Pool | mysql.PoolConnection, redacted: string, onErro
  * retried —, lock wait timeout, missing ledger table…).
  * @internal
  */
-export async function advanceLedgerMysql(tx: Executor, ledgerTable: string, entity: string, entries: LedgerEntry[], mode: LedgerMode): Promise<Set<string>> {
+export async function advanceLedgerMysql(
+  tx: Executor,
+  ledgerTable: string,
+  entity: string,
+  entries: LedgerEntry[],
+  mode: LedgerMode,
+): Promise<Set<string>> {
   const list = normalizeLedgerEntries(entries);
   const won = new Set<string>();
   if (list.length === 0) return won;
@@ -206,7 +221,9 @@ export async function openMysql(u: StoreUrl): Promise<Store> {
     upsert: upsertMysql,
     controlTable: (name: string) => mysqlIdent(`tandem_${name}`),
     async serverIdentity(): Promise<string> {
-      const r = await base.query<{ h: string; p: unknown; d: string; db: string }>('SELECT @@hostname AS h, @@port AS p, @@datadir AS d, DATABASE() AS db');
+      const r = await base.query<{ h: string; p: unknown; d: string; db: string }>(
+        'SELECT @@hostname AS h, @@port AS p, @@datadir AS d, DATABASE() AS db',
+      );
       return ['mysql-server', r[0]!.h, String(r[0]!.p), r[0]!.d, String(r[0]!.db).toLowerCase()].join('|');
     },
     advanceSequences: (tables, o) => advanceSequencesMysql(store, tables, o),

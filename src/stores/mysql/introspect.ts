@@ -14,8 +14,16 @@ const CONTROL_PREFIX = 'tandem_';
  */
 export async function introspectMysql(db: Executor): Promise<SchemaInfo> {
   const cols = await db.query<{
-    table_name: string; name: string; column_type: string; data_type: string; nullable: string; extra: string | null;
-    max_length: unknown; num_precision: unknown; num_scale: unknown; dt_precision: unknown;
+    table_name: string;
+    name: string;
+    column_type: string;
+    data_type: string;
+    nullable: string;
+    extra: string | null;
+    max_length: unknown;
+    num_precision: unknown;
+    num_scale: unknown;
+    dt_precision: unknown;
   }>(
     `SELECT c.TABLE_NAME AS table_name, c.COLUMN_NAME AS name, c.COLUMN_TYPE AS column_type, c.DATA_TYPE AS data_type,
             c.IS_NULLABLE AS nullable, c.EXTRA AS extra, c.CHARACTER_MAXIMUM_LENGTH AS max_length,
@@ -31,7 +39,8 @@ export async function introspectMysql(db: Executor): Promise<SchemaInfo> {
     const tableName = String(c.table_name);
     if (tableName.startsWith(CONTROL_PREFIX)) continue;
     let t = tables.get(tableName);
-    if (!t) tables.set(tableName, (t = { name: tableName, columns: [], primaryKey: [], uniqueKeys: [], foreignKeys: [] }));
+    if (!t)
+      tables.set(tableName, (t = { name: tableName, columns: [], primaryKey: [], uniqueKeys: [], foreignKeys: [] }));
     const col = mysqlColumn({
       name: String(c.name),
       columnType: String(c.column_type),
@@ -60,7 +69,8 @@ export async function introspectMysql(db: Executor): Promise<SchemaInfo> {
   for (const r of idx) {
     const id = `${r.table_name}\u0000${r.index_name}`;
     let ix = indexes.get(id);
-    if (!ix) indexes.set(id, (ix = { table: String(r.table_name), name: String(r.index_name), columns: [], usable: true }));
+    if (!ix)
+      indexes.set(id, (ix = { table: String(r.table_name), name: String(r.index_name), columns: [], usable: true }));
     // a prefix (`SUB_PART`) or functional (no column) part does not make the column itself unique
     if (r.column_name === null || r.sub_part !== null) ix.usable = false;
     else ix.columns.push(String(r.column_name));
@@ -69,10 +79,17 @@ export async function introspectMysql(db: Executor): Promise<SchemaInfo> {
     const t = tables.get(ix.table);
     if (!t) continue;
     if (ix.name === 'PRIMARY') t.primaryKey = ix.columns;
-    else if (ix.usable && !t.uniqueKeys.some((k) => k.join('\u0000') === ix.columns.join('\u0000'))) t.uniqueKeys.push(ix.columns);
+    else if (ix.usable && !t.uniqueKeys.some((k) => k.join('\u0000') === ix.columns.join('\u0000')))
+      t.uniqueKeys.push(ix.columns);
   }
 
-  const fks = await db.query<{ table_name: string; name: string; column_name: string; ref_table: string; ref_column: string }>(
+  const fks = await db.query<{
+    table_name: string;
+    name: string;
+    column_name: string;
+    ref_table: string;
+    ref_column: string;
+  }>(
     `SELECT TABLE_NAME AS table_name, CONSTRAINT_NAME AS name, COLUMN_NAME AS column_name,
             REFERENCED_TABLE_NAME AS ref_table, REFERENCED_COLUMN_NAME AS ref_column
        FROM information_schema.KEY_COLUMN_USAGE
@@ -83,7 +100,14 @@ export async function introspectMysql(db: Executor): Promise<SchemaInfo> {
   for (const r of fks) {
     const id = `${r.table_name}\u0000${r.name}`;
     let entry = byConstraint.get(id);
-    if (!entry) byConstraint.set(id, (entry = { table: String(r.table_name), fk: { name: String(r.name), columns: [], refTable: String(r.ref_table), refColumns: [] } }));
+    if (!entry)
+      byConstraint.set(
+        id,
+        (entry = {
+          table: String(r.table_name),
+          fk: { name: String(r.name), columns: [], refTable: String(r.ref_table), refColumns: [] },
+        }),
+      );
     entry.fk.columns.push(String(r.column_name));
     entry.fk.refColumns.push(String(r.ref_column));
   }
@@ -158,7 +182,12 @@ export function mysqlColumn(r: MysqlColumnRow): ColumnInfo {
   if (extra.includes('auto_increment') || extra.includes('generated')) col.generated = true;
   else col.generated = false;
   let category: TypeCategory = 'other';
-  if (type === 'bool' || type === 'boolean' || (/^tinyint\(1\)(\s|$)/.test(columnType) && !columnType.includes('unsigned'))) category = 'boolean';
+  if (
+    type === 'bool' ||
+    type === 'boolean' ||
+    (/^tinyint\(1\)(\s|$)/.test(columnType) && !columnType.includes('unsigned'))
+  )
+    category = 'boolean';
   else if (type in intBytes) {
     category = 'integer';
     col.intBytes = intBytes[type];

@@ -2,7 +2,8 @@ import { TandemError } from '../../core/errors.js';
 import { COLUMN_COMMENT, type DdlStatement, type PrepareSql, type TableState, type TriggerState } from '../prepare.js';
 import type { Executor, Store } from '../types.js';
 
-const text = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString('utf8') : v === null || v === undefined ? '' : String(v));
+const text = (v: unknown): string =>
+  Buffer.isBuffer(v) ? v.toString('utf8') : v === null || v === undefined ? '' : String(v);
 
 /**
  * `tandem prepare` on MySQL/MariaDB: `BEFORE UPDATE` and `BEFORE INSERT` triggers; the column is added with
@@ -26,12 +27,24 @@ export const mysqlPrepare: PrepareSql = {
     return {
       addColumn: [online(add)],
       createTriggers: [
-        { sql: `CREATE TRIGGER ${sql.ident(names.update)} BEFORE UPDATE ON ${t} FOR EACH ROW SET NEW.${c} = OLD.${c} + 1`, trigger: names.update },
-        { sql: `CREATE TRIGGER ${sql.ident(names.insert)} BEFORE INSERT ON ${t} FOR EACH ROW SET NEW.${c} = GREATEST(COALESCE(NEW.${c}, 1), 1)`, trigger: names.insert },
+        {
+          sql: `CREATE TRIGGER ${sql.ident(names.update)} BEFORE UPDATE ON ${t} FOR EACH ROW SET NEW.${c} = OLD.${c} + 1`,
+          trigger: names.update,
+        },
+        {
+          sql: `CREATE TRIGGER ${sql.ident(names.insert)} BEFORE INSERT ON ${t} FOR EACH ROW SET NEW.${c} = GREATEST(COALESCE(NEW.${c}, 1), 1)`,
+          trigger: names.insert,
+        },
       ],
-      dropTriggers: [{ sql: `DROP TRIGGER IF EXISTS ${sql.ident(names.update)}`, trigger: names.update }, { sql: `DROP TRIGGER IF EXISTS ${sql.ident(names.insert)}`, trigger: names.insert }],
+      dropTriggers: [
+        { sql: `DROP TRIGGER IF EXISTS ${sql.ident(names.update)}`, trigger: names.update },
+        { sql: `DROP TRIGGER IF EXISTS ${sql.ident(names.insert)}`, trigger: names.insert },
+      ],
       dropColumn: [online(drop)],
-      markers: { [names.update]: `NEW.${c} = OLD.${c} + 1`, [names.insert]: `NEW.${c} = GREATEST(COALESCE(NEW.${c}, 1), 1)` },
+      markers: {
+        [names.update]: `NEW.${c} = OLD.${c} + 1`,
+        [names.insert]: `NEW.${c} = GREATEST(COALESCE(NEW.${c}, 1), 1)`,
+      },
     };
   },
 
@@ -53,10 +66,19 @@ export const mysqlPrepare: PrepareSql = {
     const dataType = c ? text(c.data_type).toLowerCase() : '';
     return {
       shape: {},
-      column: c ? { name: text(c.name), dataType, integer: /^(tiny|small|medium|big)?int\b/.test(dataType), marked: text(c.comment).startsWith(COLUMN_COMMENT) } : null,
+      column: c
+        ? {
+            name: text(c.name),
+            dataType,
+            integer: /^(tiny|small|medium|big)?int\b/.test(dataType),
+            marked: text(c.comment).startsWith(COLUMN_COMMENT),
+          }
+        : null,
       triggers,
       functionBody: null,
-      otherUpdateTriggers: trg.filter((r) => text(r.tbl) === table && text(r.timing) === 'BEFORE' && text(r.event) === 'UPDATE').map((r) => text(r.name)),
+      otherUpdateTriggers: trg
+        .filter((r) => text(r.tbl) === table && text(r.timing) === 'BEFORE' && text(r.event) === 'UPDATE')
+        .map((r) => text(r.name)),
     };
   },
 
@@ -64,15 +86,24 @@ export const mysqlPrepare: PrepareSql = {
 
   runsOurFunction: () => true,
 
-  triggerNotes: (others, table) => [`BEFORE UPDATE trigger(s) ${others.map((n) => `"${n}"`).join(', ')} on "${table}" run before Tandem's (created earlier); a BEFORE UPDATE trigger created later would run after it`],
+  triggerNotes: (others, table) => [
+    `BEFORE UPDATE trigger(s) ${others.map((n) => `"${n}"`).join(', ')} on "${table}" run before Tandem's (created earlier); a BEFORE UPDATE trigger created later would run after it`,
+  ],
 
   withLock<T>(store: Store, seconds: number, fn: (db: Executor) => Promise<T>): Promise<T> {
     return store.transaction(async (tx) => {
       await tx.execute(`SET SESSION lock_wait_timeout = ?`, [seconds]);
       try {
         // one lock per database (MySQL limits lock names to 64 characters)
-        const got = await tx.query<{ ok: unknown }>(`SELECT GET_LOCK(LEFT(CONCAT('tandem_prepare:', DATABASE()), 64), ?) AS ok`, [seconds]);
-        if (Number(got[0]?.ok) !== 1) throw new TandemError('STORE_QUERY', `${store.url}: another tandem prepare holds its lock (waited ${seconds}s)`);
+        const got = await tx.query<{ ok: unknown }>(
+          `SELECT GET_LOCK(LEFT(CONCAT('tandem_prepare:', DATABASE()), 64), ?) AS ok`,
+          [seconds],
+        );
+        if (Number(got[0]?.ok) !== 1)
+          throw new TandemError(
+            'STORE_QUERY',
+            `${store.url}: another tandem prepare holds its lock (waited ${seconds}s)`,
+          );
         try {
           return await fn(tx);
         } finally {

@@ -1,9 +1,16 @@
-import { READ_ONLY_MARKER, foreignTriggerError, readOnlyChange, readOnlyMessage, readOnlyTriggerNames } from '../read-only.js';
+import {
+  READ_ONLY_MARKER,
+  foreignTriggerError,
+  readOnlyChange,
+  readOnlyMessage,
+  readOnlyTriggerNames,
+} from '../read-only.js';
 import { missingTable } from '../sequences.js';
 import type { Executor, ReadOnlyChange, Store } from '../types.js';
 import { mysqlIdent } from './sql.js';
 
-const text = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString('utf8') : v === null || v === undefined ? '' : String(v));
+const text = (v: unknown): string =>
+  Buffer.isBuffer(v) ? v.toString('utf8') : v === null || v === undefined ? '' : String(v);
 
 /** How long cutover's DDL waits for a table's metadata lock (the server's default is a year), seconds. */
 export const MYSQL_DDL_LOCK_WAIT_SECONDS = 10;
@@ -27,7 +34,10 @@ export function withDdlLockWait<T>(store: Pick<Store, 'transaction'>, fn: (db: E
 
 /** Tandem's three triggers of `table` with their events, and which exist (ours or not). */
 async function inspect(db: Executor, url: string, table: string) {
-  const found = await db.query<{ t: unknown }>(`SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'`, [table]);
+  const found = await db.query<{ t: unknown }>(
+    `SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'`,
+    [table],
+  );
   if (!found.some((r) => text(r.t) === table)) throw missingTable(url, table);
   const names = readOnlyTriggerNames(table);
   const wanted = [
@@ -41,7 +51,8 @@ async function inspect(db: Executor, url: string, table: string) {
     wanted.map((w) => w.name),
   );
   const state = new Map<string, 'ours' | 'foreign'>();
-  for (const r of rows) state.set(text(r.name), text(r.tbl) === table && text(r.body).includes(READ_ONLY_MARKER) ? 'ours' : 'foreign');
+  for (const r of rows)
+    state.set(text(r.name), text(r.tbl) === table && text(r.body).includes(READ_ONLY_MARKER) ? 'ours' : 'foreign');
   return { wanted, state };
 }
 
@@ -53,7 +64,11 @@ async function inspect(db: Executor, url: string, table: string) {
  * `TRUNCATE TABLE` does not fire triggers: it is not refused. Runs under {@link withDdlLockWait}.
  * @internal
  */
-export function setReadOnlyMysql(store: Pick<Store, 'transaction' | 'url'>, tables: string[], on: boolean): Promise<ReadOnlyChange[]> {
+export function setReadOnlyMysql(
+  store: Pick<Store, 'transaction' | 'url'>,
+  tables: string[],
+  on: boolean,
+): Promise<ReadOnlyChange[]> {
   return withDdlLockWait(store, (db) => setReadOnlyOn(db, store.url, tables, on));
 }
 
@@ -73,7 +88,9 @@ async function setReadOnlyOn(db: Executor, url: string, tables: string[], on: bo
     for (const w of p.wanted) {
       const st = p.state.get(w.name);
       if (on && !st) {
-        await db.execute(`CREATE TRIGGER ${mysqlIdent(w.name)} BEFORE ${w.event} ON ${mysqlIdent(p.table)} FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '${readOnlyMessage(p.table)}'`);
+        await db.execute(
+          `CREATE TRIGGER ${mysqlIdent(w.name)} BEFORE ${w.event} ON ${mysqlIdent(p.table)} FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '${readOnlyMessage(p.table)}'`,
+        );
         change.created.push(w.name);
       } else if (!on && st === 'ours') {
         await db.execute(`DROP TRIGGER IF EXISTS ${mysqlIdent(w.name)}`);

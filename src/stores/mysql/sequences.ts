@@ -3,7 +3,8 @@ import type { AdvanceSequencesOptions, Executor, SequenceAdvance, Store } from '
 import { withDdlLockWait } from './read-only.js';
 import { mysqlIdent } from './sql.js';
 
-const text = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString('utf8') : v === null || v === undefined ? '' : String(v));
+const text = (v: unknown): string =>
+  Buffer.isBuffer(v) ? v.toString('utf8') : v === null || v === undefined ? '' : String(v);
 
 /**
  * The table's AUTO_INCREMENT counter from `SHOW CREATE TABLE` (the table option `AUTO_INCREMENT=n`; absent: 1).
@@ -26,15 +27,27 @@ async function autoIncrementOf(db: Executor, table: string): Promise<bigint> {
  * `withDdlLockWait` (the ALTER waits at most 10 s for the table's metadata lock).
  * @internal
  */
-export function advanceSequencesMysql(store: Pick<Store, 'transaction' | 'url'>, tables: string[], o?: AdvanceSequencesOptions): Promise<SequenceAdvance[]> {
+export function advanceSequencesMysql(
+  store: Pick<Store, 'transaction' | 'url'>,
+  tables: string[],
+  o?: AdvanceSequencesOptions,
+): Promise<SequenceAdvance[]> {
   return withDdlLockWait(store, (db) => advanceOn(db, store.url, tables, o));
 }
 
-async function advanceOn(db: Executor, url: string, tables: string[], o?: AdvanceSequencesOptions): Promise<SequenceAdvance[]> {
+async function advanceOn(
+  db: Executor,
+  url: string,
+  tables: string[],
+  o?: AdvanceSequencesOptions,
+): Promise<SequenceAdvance[]> {
   const margin = marginOf(o);
   const out: SequenceAdvance[] = [];
   for (const table of tables) {
-    const found = await db.query<{ t: unknown }>(`SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'`, [table]);
+    const found = await db.query<{ t: unknown }>(
+      `SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'`,
+      [table],
+    );
     if (!found.some((r) => text(r.t) === table)) throw missingTable(url, table);
     const cols = await db.query<{ c: unknown; tbl: unknown }>(
       `SELECT COLUMN_NAME AS c, TABLE_NAME AS tbl FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND EXTRA LIKE '%auto_increment%'`,
@@ -42,16 +55,38 @@ async function advanceOn(db: Executor, url: string, tables: string[], o?: Advanc
     );
     const col = cols.find((r) => text(r.tbl) === table);
     if (!col) {
-      out.push(advanceEntry({ table, column: null, kind: 'none', sequence: null, max: null, from: null, to: null, changed: false, note: 'no AUTO_INCREMENT column' }));
+      out.push(
+        advanceEntry({
+          table,
+          column: null,
+          kind: 'none',
+          sequence: null,
+          max: null,
+          from: null,
+          to: null,
+          changed: false,
+          note: 'no AUTO_INCREMENT column',
+        }),
+      );
       continue;
     }
     const column = text(col.c);
     const from = await autoIncrementOf(db, table);
-    const max = bigOrNull((await db.query<{ m: unknown }>(`SELECT MAX(${mysqlIdent(column)}) AS m FROM ${mysqlIdent(table)}`))[0]?.m);
+    const max = bigOrNull(
+      (await db.query<{ m: unknown }>(`SELECT MAX(${mysqlIdent(column)}) AS m FROM ${mysqlIdent(table)}`))[0]?.m,
+    );
     const base = { table, column, kind: 'auto_increment', sequence: table, max } as const;
     const plan = planAdvance(from, max, margin);
     if (!plan.move) {
-      out.push(advanceEntry({ ...base, from, to: from, changed: false, note: max === null ? 'empty table' : 'already past the keys' }));
+      out.push(
+        advanceEntry({
+          ...base,
+          from,
+          to: from,
+          changed: false,
+          note: max === null ? 'empty table' : 'already past the keys',
+        }),
+      );
       continue;
     }
     if (!o?.dryRun) await db.execute(`ALTER TABLE ${mysqlIdent(table)} AUTO_INCREMENT = ${plan.to!.toString()}`);

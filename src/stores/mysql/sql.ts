@@ -1,5 +1,14 @@
 import { checkIdentifier } from '../common.js';
-import type { ColumnInfo, KeysetQuery, LedgerEntry, SqlDialect, Statement, StoreCapabilities, TypeCategory, UpsertQuery } from '../types.js';
+import type {
+  ColumnInfo,
+  KeysetQuery,
+  LedgerEntry,
+  SqlDialect,
+  Statement,
+  StoreCapabilities,
+  TypeCategory,
+  UpsertQuery,
+} from '../types.js';
 import { mysqlPrepare } from './prepare.js';
 
 /**
@@ -56,8 +65,15 @@ function isStringCategory(c: TypeCategory | undefined): boolean {
  * `a > ? OR (a = ? AND b > ?)`: MySQL/MariaDB do not serve row-value comparisons `(a, b) > (?, ?)` from a
  * composite index, but do serve this as index ranges.
  */
-function expandedCompare(keyExpr: string[], values: unknown[], op: '>' | '<=', categories: (TypeCategory | undefined)[], params: unknown[]): string {
-  if (values.length !== keyExpr.length) throw new TypeError(`keyset position has ${values.length} values for ${keyExpr.length} key columns`);
+function expandedCompare(
+  keyExpr: string[],
+  values: unknown[],
+  op: '>' | '<=',
+  categories: (TypeCategory | undefined)[],
+  params: unknown[],
+): string {
+  if (values.length !== keyExpr.length)
+    throw new TypeError(`keyset position has ${values.length} values for ${keyExpr.length} key columns`);
   const strict = op === '>' ? '>' : '<';
   const parts: string[] = [];
   for (let i = 0; i < keyExpr.length; i++) {
@@ -120,7 +136,8 @@ function upsertValue(v: unknown, col: ColumnInfo | undefined): unknown {
  * - upserts are one `INSERT … VALUES (…), (…) ON DUPLICATE KEY UPDATE c = VALUES(c)`; without non-key columns
  *   the first key column is set to itself; no rows give a statement that does nothing. Note MySQL detects the
  *   conflict on any primary or unique key, not only `key`: a row whose other unique value (an email) is held by
- *   another row would update that row. Tandem writes rows with the store's `upsert` instead ({@link mysqlUpsertSql}). With `columnInfo`, timestamp strings with a zone
+ *   another row would update that row. Tandem writes rows with the store's `upsert` instead ({@link mysqlUpsertSql}).
+ * With `columnInfo`, timestamp strings with a zone
  *   (`…Z`, `…+02:00`) are converted to UTC text. Throws `TypeError` when a row's length differs from `columns`
  *   or a keyset position's length from `key`; `TANDEM_ERR_CONFIG_INVALID` for an invalid identifier.
  * @internal
@@ -136,7 +153,9 @@ export function mysqlSql(): SqlDialect {
     keyset(q: KeysetQuery): Statement {
       const params: unknown[] = [];
       const categories = q.key.map((_, i) => q.keyCategories?.[i]);
-      const keyExpr = q.key.map((k, i) => (q.byteOrder && isStringCategory(categories[i]) ? byteOrdered(mysqlIdent(k)) : mysqlIdent(k)));
+      const keyExpr = q.key.map((k, i) =>
+        q.byteOrder && isStringCategory(categories[i]) ? byteOrdered(mysqlIdent(k)) : mysqlIdent(k),
+      );
       const where: string[] = [];
       if (q.after) where.push(expandedCompare(keyExpr, q.after, '>', categories, params));
       if (q.upTo) where.push(expandedCompare(keyExpr, q.upTo, '<=', categories, params));
@@ -155,11 +174,15 @@ export function mysqlSql(): SqlDialect {
       const row = `(${q.columns.map(() => '?').join(', ')})`;
       const values: string[] = [];
       for (const r of q.rows) {
-        if (r.length !== q.columns.length) throw new TypeError(`upsert row has ${r.length} values for ${q.columns.length} columns`);
+        if (r.length !== q.columns.length)
+          throw new TypeError(`upsert row has ${r.length} values for ${q.columns.length} columns`);
         for (let i = 0; i < r.length; i++) params.push(upsertValue(r[i], q.columnInfo?.[i]));
         values.push(row);
       }
-      return { sql: `INSERT INTO ${table(q.table)} (${cols}) VALUES ${values.join(', ')} ON DUPLICATE KEY UPDATE ${update}`, params };
+      return {
+        sql: `INSERT INTO ${table(q.table)} (${cols}) VALUES ${values.join(', ')} ON DUPLICATE KEY UPDATE ${update}`,
+        params,
+      };
     },
     count(name: string): Statement {
       return { sql: `SELECT count(*) AS n FROM ${table(name)}`, params: [] };
@@ -201,7 +224,8 @@ export function mysqlUpsertSql(q: UpsertQuery) {
   const values = (rows: unknown[][]) => {
     const params: unknown[] = [];
     for (const r of rows) {
-      if (r.length !== q.columns.length) throw new TypeError(`upsert row has ${r.length} values for ${q.columns.length} columns`);
+      if (r.length !== q.columns.length)
+        throw new TypeError(`upsert row has ${r.length} values for ${q.columns.length} columns`);
       for (let i = 0; i < r.length; i++) params.push(upsertValue(r[i], q.columnInfo?.[i]));
     }
     return { sql: rows.map(() => tuple).join(', '), params };
@@ -210,13 +234,16 @@ export function mysqlUpsertSql(q: UpsertQuery) {
   return {
     keyIndexes: keyIdx,
     existing(rows: unknown[][]): Statement {
-      if (rows.length > UPSERT_KEY_READ_CHUNK) throw new TypeError(`a key read names at most ${UPSERT_KEY_READ_CHUNK} keys`);
+      if (rows.length > UPSERT_KEY_READ_CHUNK)
+        throw new TypeError(`a key read names at most ${UPSERT_KEY_READ_CHUNK} keys`);
       const params: unknown[] = [];
       const ph = (v: unknown, j: number) => (params.push(numericKeyValue(v, keyCategories[j])), '?');
       const where =
         q.key.length === 1
           ? `${mysqlIdent(q.key[0]!)} IN (${rows.map((r) => ph(r[keyIdx[0]!], 0)).join(', ')})`
-          : rows.map((r) => `(${q.key.map((k, j) => `${mysqlIdent(k)} = ${ph(r[keyIdx[j]!], j)}`).join(' AND ')})`).join(' OR ');
+          : rows
+              .map((r) => `(${q.key.map((k, j) => `${mysqlIdent(k)} = ${ph(r[keyIdx[j]!], j)}`).join(' AND ')})`)
+              .join(' OR ');
       return { sql: `SELECT ${q.key.map(mysqlIdent).join(', ')} FROM ${t} WHERE ${where}`, params };
     },
     insert(rows: unknown[][]): Statement {
@@ -228,9 +255,15 @@ export function mysqlUpsertSql(q: UpsertQuery) {
       const v = values(rows);
       const sets = [
         ...nonKey.map((c) => `${mysqlIdent(c)} = VALUES(${mysqlIdent(c)})`),
-        ...q.key.map((k) => `${mysqlIdent(k)} = IF(${mysqlIdent(k)} <=> VALUES(${mysqlIdent(k)}), ${mysqlIdent(k)}, VALUES(${mysqlIdent(k)}))`),
+        ...q.key.map(
+          (k) =>
+            `${mysqlIdent(k)} = IF(${mysqlIdent(k)} <=> VALUES(${mysqlIdent(k)}), ${mysqlIdent(k)}, VALUES(${mysqlIdent(k)}))`,
+        ),
       ];
-      return { sql: `INSERT INTO ${t} (${cols}) VALUES ${v.sql} ON DUPLICATE KEY UPDATE ${sets.join(', ')}`, params: v.params };
+      return {
+        sql: `INSERT INTO ${t} (${cols}) VALUES ${v.sql} ON DUPLICATE KEY UPDATE ${sets.join(', ')}`,
+        params: v.params,
+      };
     },
   };
 }
@@ -329,13 +362,19 @@ export const mysqlControlSql: ControlPart = {
     indexName: (n: string) => n,
     createNamespace: null,
     // DDL commits implicitly in MySQL: a named lock on one connection instead of a transaction
-    lock: { acquire: `SELECT GET_LOCK('tandem_control_schema', 30) AS ok`, release: `SELECT RELEASE_LOCK('tandem_control_schema') AS ok` },
+    lock: {
+      acquire: `SELECT GET_LOCK('tandem_control_schema', 30) AS ok`,
+      release: `SELECT RELEASE_LOCK('tandem_control_schema') AS ok`,
+    },
   },
   identity: {
     ledgerWrite(table, mode) {
       const into = `INSERT INTO ${table} (entity, entity_key, identifier, state, scheme, updated_ms, migrated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`;
       if (mode === 'insert-only') return `${into} ON DUPLICATE KEY UPDATE entity = entity`;
-      const keep = mode === 'unless-migrated' ? (col: string, v: string) => `${col} = IF(state = 'migrated', ${col}, ${v})` : (col: string, v: string) => `${col} = ${v}`;
+      const keep =
+        mode === 'unless-migrated'
+          ? (col: string, v: string) => `${col} = IF(state = 'migrated', ${col}, ${v})`
+          : (col: string, v: string) => `${col} = ${v}`;
       // MySQL evaluates the assignments left to right: `state` goes last so the others see the old state
       return `${into} ON DUPLICATE KEY UPDATE ${[
         keep('identifier', 'VALUES(identifier)'),

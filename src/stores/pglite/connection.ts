@@ -43,11 +43,19 @@ export async function openPgliteDatabase(u: StoreUrl): Promise<PGlite> {
       throw new TandemError('STORE_UNREACHABLE', `PGlite store ${u.redacted}: ${why}`, { path: dataDir });
     }
     if (existsSync(dataDir) && !statSync(dataDir).isDirectory())
-      throw new TandemError('STORE_UNREACHABLE', `PGlite store ${u.redacted}: ${dataDir} is a file, not a data directory`, { path: dataDir });
+      throw new TandemError(
+        'STORE_UNREACHABLE',
+        `PGlite store ${u.redacted}: ${dataDir} is a file, not a data directory`,
+        { path: dataDir },
+      );
     // PGlite would initialise a new cluster among the files of any directory: only an empty one, or a data directory
     if (existsSync(dataDir) && readdirSync(dataDir).length > 0 && !existsSync(join(dataDir, 'PG_VERSION')))
-      throw new TandemError('STORE_UNREACHABLE', `PGlite store ${u.redacted}: ${dataDir} is not empty and is not a PGlite `
-        + 'data directory (no PG_VERSION): give an empty or new directory', { path: dataDir });
+      throw new TandemError(
+        'STORE_UNREACHABLE',
+        `PGlite store ${u.redacted}: ${dataDir} is not empty and is not a PGlite ` +
+          'data directory (no PG_VERSION): give an empty or new directory',
+        { path: dataDir },
+      );
   }
   let db: PGlite | undefined;
   try {
@@ -58,12 +66,14 @@ export async function openPgliteDatabase(u: StoreUrl): Promise<PGlite> {
     await db?.close().catch(() => {});
     // an existing directory PGlite cannot start on: say what it may be, since PGlite's own words do not
     const used = dataDir !== undefined && existsSync(dataDir) && readdirSync(dataDir).length > 0;
-    const hint = !used ? '' : ' (the directory holds a PostgreSQL data directory PGlite cannot start on: another PGlite'
-      + ' version\'s, a server\'s, a damaged one, or one this user cannot write)';
+    const hint = !used
+      ? ''
+      : ' (the directory holds a PostgreSQL data directory PGlite cannot start on: another PGlite' +
+        " version's, a server's, a damaged one, or one this user cannot write)";
     throw new TandemError(
       'STORE_UNREACHABLE',
-      `cannot open PGlite store ${u.redacted}${dataDir ? ` (${dataDir})` : ''}: `
-        + `${scrubPgMessage(thrownText(e))}${hint}`,
+      `cannot open PGlite store ${u.redacted}${dataDir ? ` (${dataDir})` : ''}: ` +
+        `${scrubPgMessage(thrownText(e))}${hint}`,
       { path: dataDir },
       { cause: safeDriverError(e, scrubPgMessage) },
     );

@@ -113,7 +113,11 @@ export async function openPglite(u: StoreUrl): Promise<Store> {
     ...base,
     introspect: (): Promise<SchemaInfo> => introspectPglite(base),
     async transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
-      if (als.getStore()?.open) throw new TandemError('INTERNAL', `PGlite at ${u.redacted}: transaction() called inside a transaction of the same store; use the tx it was given`);
+      if (als.getStore()?.open)
+        throw new TandemError(
+          'INTERNAL',
+          `PGlite at ${u.redacted}: transaction() called inside a transaction of the same store; use the tx it was given`,
+        );
       let fnFailed = false;
       let fnError: unknown;
       try {
@@ -122,11 +126,17 @@ export async function openPglite(u: StoreUrl): Promise<Store> {
           const state: TxState = { open: true, tx: inner };
           const tx: Executor = {
             query: <R extends Row = Row>(sql: string, params?: unknown[]) => {
-              if (!state.open) return Promise.reject(new TandemError('INTERNAL', `PGlite at ${u.redacted}: statement on a transaction that already ended`));
+              if (!state.open)
+                return Promise.reject(
+                  new TandemError('INTERNAL', `PGlite at ${u.redacted}: statement on a transaction that already ended`),
+                );
               return inner.query<R>(sql, params);
             },
             execute: (sql: string, params?: unknown[]) => {
-              if (!state.open) return Promise.reject(new TandemError('INTERNAL', `PGlite at ${u.redacted}: statement on a transaction that already ended`));
+              if (!state.open)
+                return Promise.reject(
+                  new TandemError('INTERNAL', `PGlite at ${u.redacted}: statement on a transaction that already ended`),
+                );
               return inner.execute(sql, params);
             },
           };

@@ -1,4 +1,15 @@
-import type { ChecksumCell, ChecksumQuery, ChecksumSql, ColumnInfo, HashColumn, KeyValues, ParsedStatement, ProbeQuery, Row, TypeCategory } from '../types.js';
+import type {
+  ChecksumCell,
+  ChecksumQuery,
+  ChecksumSql,
+  ColumnInfo,
+  HashColumn,
+  KeyValues,
+  ParsedStatement,
+  ProbeQuery,
+  Row,
+  TypeCategory,
+} from '../types.js';
 import { pgIdent } from './sql.js';
 
 /**
@@ -47,7 +58,8 @@ export function postgresChecksum(schema: string): ChecksumSql {
       return { sql, params, parse: (rows) => parseKey(rows, q.key) };
     },
     sumExpr: (column) => `sum(${pgIdent(column)})::text`,
-    exactGroupExpr: (column, category) => (category === 'text' ? `${pgIdent(column)}::text COLLATE "C"` : pgIdent(column)),
+    exactGroupExpr: (column, category) =>
+      category === 'text' ? `${pgIdent(column)}::text COLLATE "C"` : pgIdent(column),
   };
 }
 
@@ -58,7 +70,12 @@ function keyExprs(key: string[], categories: TypeCategory[]): string[] {
 
 const row = (xs: string[]) => (xs.length === 1 ? xs[0]! : `(${xs.join(', ')})`);
 
-function rangeWhere(keyExpr: string[], after: KeyValues | null, upTo: KeyValues | null, p: (v: unknown) => string): string {
+function rangeWhere(
+  keyExpr: string[],
+  after: KeyValues | null,
+  upTo: KeyValues | null,
+  p: (v: unknown) => string,
+): string {
   const w: string[] = [];
   if (after) w.push(`${row(keyExpr)} > ${row(after.map(p))}`);
   if (upTo) w.push(`${row(keyExpr)} <= ${row(upTo.map(p))}`);
@@ -110,7 +127,9 @@ function valueSql(h: HashColumn, param: string): string | null {
       if (from === 'timestamptz') return timestampSql(`(${x} AT TIME ZONE 'UTC')`, x, h.as.category);
       return null;
     case 'date':
-      return from === 'date' ? `CASE WHEN ${x} >= date '0001-01-01' OR NOT isfinite(${x}) THEN ${x}::text ELSE ${unreadableSql(`${x}::text`, 'date')} END` : null;
+      return from === 'date'
+        ? `CASE WHEN ${x} >= date '0001-01-01' OR NOT isfinite(${x}) THEN ${x}::text ELSE ${unreadableSql(`${x}::text`, 'date')} END`
+        : null;
     case 'time':
       return from === 'time' ? `to_char(${x}::time::interval, 'HH24:MI:SS.US')` : null;
     case 'binary':
@@ -148,9 +167,11 @@ function rowHashSql(cols: HashColumn[], p: (v: unknown) => string): string {
       const e = valueSql(h, '');
       if (e === null) throw new TypeError(`PostgreSQL cannot checksum ${h.column.name} as ${h.as.category}`);
       v = h.column.nullable ? `coalesce(${e}, '~')` : e;
-      if (TRACKED.has(h.as.category)) lengths.push(h.column.nullable ? `coalesce(char_length(${e})::text, '~')` : `char_length(${e})::text`);
+      if (TRACKED.has(h.as.category))
+        lengths.push(h.column.nullable ? `coalesce(char_length(${e})::text, '~')` : `char_length(${e})::text`);
     }
-    if (!h.column && TRACKED.has(h.as.category)) lengths.push(h.constant === null || h.constant === undefined ? `'~'` : `'${[...h.constant].length}'`);
+    if (!h.column && TRACKED.has(h.as.category))
+      lengths.push(h.constant === null || h.constant === undefined ? `'~'` : `'${[...h.constant].length}'`);
     parts.push(v);
   }
   return `('x' || left(md5(concat_ws('|', ${[...parts, ...lengths].join(', ')})), 16))::bit(64)::bigint`;

@@ -5,7 +5,8 @@ import { type QuoteRule, type ValueRule, VALUE_MASK, safeDriverError, scrubMessa
 import type { StoreUrl } from '../url.js';
 
 /**
- * OIDs whose values Tandem reads as the server's text, losslessly: int8, numeric, date, time, timetz, timestamp, timestamptz.
+ * OIDs whose values Tandem reads as the server's text, losslessly: int8, numeric, date, time, timetz, timestamp,
+ * timestamptz.
  * @internal
  */
 export const PG_TEXT_OIDS = [20, 1700, 1082, 1083, 1266, 1114, 1184] as const;
@@ -27,7 +28,9 @@ export function pgPool(u: StoreUrl, max = 4): { pool: pg.Pool; schema: string } 
     options: '-c TimeZone=UTC -c DateStyle=ISO',
     types: {
       getTypeParser: ((oid: number, format?: string) =>
-        (PG_TEXT_OIDS as readonly number[]).includes(oid) ? identity : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+        (PG_TEXT_OIDS as readonly number[]).includes(oid)
+          ? identity
+          : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
     },
   });
   // an idle client that loses its connection must not crash the process; the next query reports it
@@ -45,7 +48,10 @@ export function pgPool(u: StoreUrl, max = 4): { pool: pg.Pool; schema: string } 
  */
 export const PG_VALUE_RULES: readonly ValueRule[] = [
   // unique, foreign-key and exclusion violations (detail): Key (email)=(a@b) already exists.
-  { re: /\b([Kk]ey \((?:[^()]|\([^()]*\))*\)=\()[\s\S]*?(\))(?= already exists| is not present| is still referenced| conflicts with|\.?\s*$)/g, replace: `$1${VALUE_MASK}$2` },
+  {
+    re: /\b([Kk]ey \((?:[^()]|\([^()]*\))*\)=\()[\s\S]*?(\))(?= already exists| is not present| is still referenced| conflicts with|\.?\s*$)/g,
+    replace: `$1${VALUE_MASK}$2`,
+  },
   // not-null and check violations (detail): Failing row contains (1, a@b, …).
   { re: /(Failing row contains )[\s\S]*/g, replace: `$1(${VALUE_MASK}).` },
   // JSON input errors (where): JSON data, line 1: {"password": …
@@ -85,7 +91,15 @@ export function scrubPgMessage(text: string): string {
  */
 export function pgError(e: unknown, redactedUrl: string): TandemError {
   if (e instanceof TandemError) return e;
-  const err = (e ?? {}) as { code?: string; message?: string; detail?: string; column?: string; table?: string; constraint?: string; dataType?: string };
+  const err = (e ?? {}) as {
+    code?: string;
+    message?: string;
+    detail?: string;
+    column?: string;
+    table?: string;
+    constraint?: string;
+    dataType?: string;
+  };
   const code = err.code ?? '';
   const message = scrubPgMessage(err.message ?? String(e));
   const cause = safeDriverError(e, scrubPgMessage);
@@ -94,12 +108,38 @@ export function pgError(e: unknown, redactedUrl: string): TandemError {
   // the server ended the session (idle-in-transaction timeout 25P03, admin shutdown or crash 57P01-57P03): the
   // connection is gone, as when the network drops it, and the transaction can run again on a new one
   const sessionEnded = ['25P03', '57P01', '57P02', '57P03'].includes(code);
-  if (sessionEnded || ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET', 'EAI_AGAIN'].includes(code) || (!sqlstate && /timeout|terminated unexpectedly|Connection terminated|not queryable/i.test(err.message ?? '')))
-    return new TandemError('STORE_UNREACHABLE', `cannot reach PostgreSQL at ${redactedUrl} (${code || message})`, { cause: code }, { cause });
+  if (
+    sessionEnded ||
+    ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET', 'EAI_AGAIN'].includes(code) ||
+    (!sqlstate && /timeout|terminated unexpectedly|Connection terminated|not queryable/i.test(err.message ?? ''))
+  )
+    return new TandemError(
+      'STORE_UNREACHABLE',
+      `cannot reach PostgreSQL at ${redactedUrl} (${code || message})`,
+      { cause: code },
+      { cause },
+    );
   if (code === '28P01' || code === '28000')
-    return new TandemError('STORE_AUTH', `PostgreSQL at ${redactedUrl} refused the credentials (${message})`, {}, { cause });
+    return new TandemError(
+      'STORE_AUTH',
+      `PostgreSQL at ${redactedUrl} refused the credentials (${message})`,
+      {},
+      { cause },
+    );
   if (code === '3D000')
     return new TandemError('STORE_DATABASE_NOT_FOUND', `PostgreSQL at ${redactedUrl}: ${message}`, {}, { cause });
   const detail = typeof err.detail === 'string' && err.detail ? ` (${scrubPgMessage(err.detail)})` : '';
-  return new TandemError('STORE_QUERY', `PostgreSQL at ${redactedUrl}: ${message}${detail}`, { sqlstate: code, column: err.column, table: err.table, constraint: err.constraint, dataType: err.dataType, ...(code === '23505' ? { violation: UNIQUE_VIOLATION } : {}) }, { cause });
+  return new TandemError(
+    'STORE_QUERY',
+    `PostgreSQL at ${redactedUrl}: ${message}${detail}`,
+    {
+      sqlstate: code,
+      column: err.column,
+      table: err.table,
+      constraint: err.constraint,
+      dataType: err.dataType,
+      ...(code === '23505' ? { violation: UNIQUE_VIOLATION } : {}),
+    },
+    { cause },
+  );
 }

@@ -8,14 +8,16 @@ const VALUE_STATES = new Set(['23502', '23514']);
 /**
  * What a PostgreSQL/PGlite error means (see `ErrorKind`), from the SQLSTATE `pgError` keeps in `detail.sqlstate`
  * (or the driver's `code` on the cause): 23505 unique, 40P01 deadlock, 40001 serialization, 55P03 lock timeout
- * (checked before unreachable: a lock timeout's message says "timeout"), 25006 read-only, class 22 and 23502/23514 value.
+ * (checked before unreachable: a lock timeout's message says "timeout"), 25006 read-only, class 22 and 23502/23514
+ * value.
  * @internal
  */
 export function classifyPgError(e: unknown): ErrorKind {
   if (!(e instanceof TandemError)) return 'other';
   const d = detailOf(e);
   const cause = e.cause as { code?: unknown } | undefined;
-  const state = typeof d.sqlstate === 'string' && d.sqlstate ? d.sqlstate : typeof cause?.code === 'string' ? cause.code : '';
+  const state =
+    typeof d.sqlstate === 'string' && d.sqlstate ? d.sqlstate : typeof cause?.code === 'string' ? cause.code : '';
   if (state === '55P03') return 'lock_timeout';
   const byCode = kindOfCode(e);
   if (byCode) return byCode;

@@ -34,7 +34,13 @@ function executor(q: pg.Pool | pg.PoolClient, redacted: string): Executor {
  * Shared by PostgreSQL and PGlite: the ledger advance as one conditional upsert with RETURNING.
  * @internal
  */
-export async function advanceLedgerPg(tx: Executor, ledgerTable: string, entity: string, entries: LedgerEntry[], mode: LedgerMode): Promise<Set<string>> {
+export async function advanceLedgerPg(
+  tx: Executor,
+  ledgerTable: string,
+  entity: string,
+  entries: LedgerEntry[],
+  mode: LedgerMode,
+): Promise<Set<string>> {
   const list = normalizeLedgerEntries(entries);
   if (list.length === 0) return new Set();
   const rows = await tx.query<{ entity_key: string }>(pgAdvanceLedger(ledgerTable, mode), [
@@ -85,7 +91,9 @@ export async function openPostgres(u: StoreUrl): Promise<Store> {
       // a connection that dies between two statements emits 'error' on the checked-out client: without a
       // listener that would crash the process; the next statement reports the failure instead
       let broken: Error | undefined;
-      const onError = (e: Error) => { broken = e; };
+      const onError = (e: Error) => {
+        broken = e;
+      };
       client.on('error', onError);
       try {
         await tx.execute('BEGIN');
@@ -93,7 +101,9 @@ export async function openPostgres(u: StoreUrl): Promise<Store> {
         await tx.execute('COMMIT');
         return out;
       } catch (e) {
-        await client.query('ROLLBACK').catch((re: Error) => { broken ??= re; });
+        await client.query('ROLLBACK').catch((re: Error) => {
+          broken ??= re;
+        });
         throw e;
       } finally {
         client.off('error', onError);

@@ -7,7 +7,16 @@ import type { ColumnInfo, Executor, SchemaInfo, TableInfo, TypeCategory } from '
  * @internal
  */
 export async function introspectPostgres(db: Executor, schema: string): Promise<SchemaInfo> {
-  const cols = await db.query<{ table_name: string; name: string; data_type: string; typname: string; typtype: string; typmod: number; nullable: boolean; generated: boolean }>(
+  const cols = await db.query<{
+    table_name: string;
+    name: string;
+    data_type: string;
+    typname: string;
+    typtype: string;
+    typmod: number;
+    nullable: boolean;
+    generated: boolean;
+  }>(
     `SELECT c.relname AS table_name, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS data_type,
             t.typname AS typname, t.typtype AS typtype, a.atttypmod AS typmod, NOT a.attnotnull AS nullable,
             (a.attidentity <> '' OR COALESCE(pg_get_expr(d.adbin, d.adrelid), '') LIKE 'nextval(%') AS generated
@@ -23,10 +32,23 @@ export async function introspectPostgres(db: Executor, schema: string): Promise<
   const tables = new Map<string, TableInfo>();
   for (const c of cols) {
     let t = tables.get(c.table_name);
-    if (!t) tables.set(c.table_name, (t = { name: c.table_name, columns: [], primaryKey: [], uniqueKeys: [], foreignKeys: [] }));
-    t.columns.push(pgColumn(c.name, c.data_type, c.typname, c.typtype, Number(c.typmod), Boolean(c.nullable), Boolean(c.generated)));
+    if (!t)
+      tables.set(
+        c.table_name,
+        (t = { name: c.table_name, columns: [], primaryKey: [], uniqueKeys: [], foreignKeys: [] }),
+      );
+    t.columns.push(
+      pgColumn(c.name, c.data_type, c.typname, c.typtype, Number(c.typmod), Boolean(c.nullable), Boolean(c.generated)),
+    );
   }
-  const cons = await db.query<{ table_name: string; name: string; type: string; columns: string[]; ref_table: string | null; ref_columns: string[] | null }>(
+  const cons = await db.query<{
+    table_name: string;
+    name: string;
+    type: string;
+    columns: string[];
+    ref_table: string | null;
+    ref_columns: string[] | null;
+  }>(
     `SELECT c.relname AS table_name, con.conname AS name, con.contype AS type,
             array(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
                     JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.i) AS columns,
@@ -46,7 +68,8 @@ export async function introspectPostgres(db: Executor, schema: string): Promise<
     if (!t) continue;
     if (k.type === 'p') t.primaryKey = k.columns;
     else if (k.type === 'u') t.uniqueKeys.push(k.columns);
-    else if (k.ref_table) t.foreignKeys.push({ name: k.name, columns: k.columns, refTable: k.ref_table, refColumns: k.ref_columns ?? [] });
+    else if (k.ref_table)
+      t.foreignKeys.push({ name: k.name, columns: k.columns, refTable: k.ref_table, refColumns: k.ref_columns ?? [] });
   }
   const idx = await db.query<{ table_name: string; columns: string[] }>(
     `SELECT c.relname AS table_name,
@@ -71,15 +94,37 @@ const intBytes: Record<string, number> = { int2: 2, int4: 4, int8: 8 };
  * Reduces a PostgreSQL column type to Tandem's type category, with length/precision/scale from the typmod.
  * @internal
  */
-export function pgColumn(name: string, dataType: string, typname: string, typtype: string, typmod: number, nullable: boolean, generated: boolean): ColumnInfo {
+export function pgColumn(
+  name: string,
+  dataType: string,
+  typname: string,
+  typtype: string,
+  typmod: number,
+  nullable: boolean,
+  generated: boolean,
+): ColumnInfo {
   const col: ColumnInfo = { name, dataType, category: 'other', nullable, generated };
   let category: TypeCategory = 'other';
-  if (typname in intBytes) { category = 'integer'; col.intBytes = intBytes[typname]; }
-  else if (typname === 'numeric') {
+  if (typname in intBytes) {
+    category = 'integer';
+    col.intBytes = intBytes[typname];
+  } else if (typname === 'numeric') {
     category = 'decimal';
-    if (typmod >= 4) { col.precision = ((typmod - 4) >> 16) & 0xffff; col.scale = (typmod - 4) & 0xffff; }
-  } else if (typname === 'float4' || typname === 'float8') { category = 'float'; col.floatBytes = typname === 'float4' ? 4 : 8; }
-  else if (typname === 'varchar' || typname === 'bpchar' || typname === 'text' || typname === 'citext' || typname === 'name' || typtype === 'e') {
+    if (typmod >= 4) {
+      col.precision = ((typmod - 4) >> 16) & 0xffff;
+      col.scale = (typmod - 4) & 0xffff;
+    }
+  } else if (typname === 'float4' || typname === 'float8') {
+    category = 'float';
+    col.floatBytes = typname === 'float4' ? 4 : 8;
+  } else if (
+    typname === 'varchar' ||
+    typname === 'bpchar' ||
+    typname === 'text' ||
+    typname === 'citext' ||
+    typname === 'name' ||
+    typtype === 'e'
+  ) {
     category = 'text';
     if ((typname === 'varchar' || typname === 'bpchar') && typmod >= 4) col.maxLength = typmod - 4;
   } else if (typname === 'bool') category = 'boolean';

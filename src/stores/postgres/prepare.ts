@@ -2,7 +2,8 @@ import { TandemError } from '../../core/errors.js';
 import { COLUMN_COMMENT, type PrepareSql, type TableState, type TriggerState } from '../prepare.js';
 import type { Executor, Store } from '../types.js';
 
-const text = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString('utf8') : v === null || v === undefined ? '' : String(v));
+const text = (v: unknown): string =>
+  Buffer.isBuffer(v) ? v.toString('utf8') : v === null || v === undefined ? '' : String(v);
 
 /**
  * `tandem prepare` on PostgreSQL (and PGlite): one `BEFORE INSERT OR UPDATE` trigger running a plpgsql function
@@ -17,7 +18,10 @@ export const postgresPrepare: PrepareSql = {
     const fn = `${sql.ident(shape.schema)}.${sql.ident(names.fn)}`;
     const tag = '$tandem$';
     if (table.includes(tag) || column.includes(tag) || shape.schema.includes(tag))
-      throw new TandemError('CONFIG_INVALID', `prepare: identifiers must not contain "${tag}" (table ${JSON.stringify(table)}, column ${JSON.stringify(column)})`);
+      throw new TandemError(
+        'CONFIG_INVALID',
+        `prepare: identifiers must not contain "${tag}" (table ${JSON.stringify(table)}, column ${JSON.stringify(column)})`,
+      );
     const body = [
       'BEGIN',
       `  IF TG_OP = 'UPDATE' THEN`,
@@ -33,9 +37,15 @@ export const postgresPrepare: PrepareSql = {
       createTriggers: [
         { sql: `COMMENT ON COLUMN ${t}.${c} IS '${COLUMN_COMMENT}'` },
         { sql: `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS ${tag}\n${body}\n${tag}` },
-        { sql: `CREATE TRIGGER ${sql.ident(names.update)} BEFORE INSERT OR UPDATE ON ${t} FOR EACH ROW EXECUTE FUNCTION ${fn}()`, trigger: names.update },
+        {
+          sql: `CREATE TRIGGER ${sql.ident(names.update)} BEFORE INSERT OR UPDATE ON ${t} FOR EACH ROW EXECUTE FUNCTION ${fn}()`,
+          trigger: names.update,
+        },
       ],
-      dropTriggers: [{ sql: `DROP TRIGGER IF EXISTS ${sql.ident(names.update)} ON ${t}`, trigger: names.update }, { sql: `DROP FUNCTION IF EXISTS ${fn}()` }],
+      dropTriggers: [
+        { sql: `DROP TRIGGER IF EXISTS ${sql.ident(names.update)} ON ${t}`, trigger: names.update },
+        { sql: `DROP FUNCTION IF EXISTS ${fn}()` },
+      ],
       dropColumn: [{ sql: `ALTER TABLE ${t} DROP COLUMN IF EXISTS ${c}` }],
       markers: { [names.fn]: `NEW.${c} := OLD.${c} + 1` },
     };
@@ -56,7 +66,14 @@ export const postgresPrepare: PrepareSql = {
       [qualified, column],
     );
     const c = cols[0];
-    const trg = await db.query<{ name: string; fn: string; fn_schema: string; body: string; before: boolean; on_update: boolean }>(
+    const trg = await db.query<{
+      name: string;
+      fn: string;
+      fn_schema: string;
+      body: string;
+      before: boolean;
+      on_update: boolean;
+    }>(
       `SELECT t.tgname AS name, p.proname AS fn, n.nspname AS fn_schema, p.prosrc AS body,
               (t.tgtype & 2) <> 0 AS before, (t.tgtype & 16) <> 0 AS on_update
          FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -68,10 +85,18 @@ export const postgresPrepare: PrepareSql = {
       [schema, fnName],
     );
     const triggers = new Map<string, TriggerState>();
-    for (const r of trg) triggers.set(r.name, { name: r.name, table, body: text(r.body), fn: `${r.fn_schema}.${r.fn}` });
+    for (const r of trg)
+      triggers.set(r.name, { name: r.name, table, body: text(r.body), fn: `${r.fn_schema}.${r.fn}` });
     return {
       shape: { schema },
-      column: c ? { name: c.name, dataType: c.data_type, integer: ['int2', 'int4', 'int8'].includes(c.typname), marked: text(c.comment).startsWith(COLUMN_COMMENT) } : null,
+      column: c
+        ? {
+            name: c.name,
+            dataType: c.data_type,
+            integer: ['int2', 'int4', 'int8'].includes(c.typname),
+            marked: text(c.comment).startsWith(COLUMN_COMMENT),
+          }
+        : null,
       triggers,
       functionBody: fn[0] ? text(fn[0].body) : null,
       otherUpdateTriggers: trg.filter((r) => r.before && r.on_update).map((r) => r.name),
@@ -85,7 +110,9 @@ export const postgresPrepare: PrepareSql = {
   triggerNotes(others, table, column, names) {
     const later = others.filter((n) => n > names.update);
     return later.length
-      ? [`BEFORE UPDATE trigger(s) ${later.map((n) => `"${n}"`).join(', ')} on "${table}" fire after Tandem's (PostgreSQL fires them in name order): if one writes "${column}", the counter is no longer OLD + 1`]
+      ? [
+          `BEFORE UPDATE trigger(s) ${later.map((n) => `"${n}"`).join(', ')} on "${table}" fire after Tandem's (PostgreSQL fires them in name order): if one writes "${column}", the counter is no longer OLD + 1`,
+        ]
       : [];
   },
 

@@ -3,7 +3,9 @@ import { missingTable } from '../sequences.js';
 import type { Executor, ReadOnlyChange, Store } from '../types.js';
 import { pgIdent } from './sql.js';
 
-/** SQLSTATE of the refusal: `read_only_sql_transaction`, what PostgreSQL raises for a write in a read-only transaction. */
+/**
+ * SQLSTATE of the refusal: `read_only_sql_transaction`, what PostgreSQL raises for a write in a read-only transaction.
+ */
 export const PG_READ_ONLY_STATE = '25006';
 
 const FN = `${pgIdent('tandem')}.${pgIdent(PG_READ_ONLY_TRIGGER)}`;
@@ -15,7 +17,11 @@ END
 $tandem$`;
 
 /** The trigger named like Tandem's on `table`, if any: whether it runs Tandem's function. */
-async function triggerOn(db: Executor, schema: string, table: string): Promise<{ ours: boolean; enabled: boolean } | null> {
+async function triggerOn(
+  db: Executor,
+  schema: string,
+  table: string,
+): Promise<{ ours: boolean; enabled: boolean } | null> {
   const rows = await db.query<{ fn_schema: string; fn_name: string; src: string; enabled: string }>(
     `SELECT pn.nspname AS fn_schema, p.proname AS fn_name, p.prosrc AS src, tg.tgenabled::text AS enabled
        FROM pg_trigger tg JOIN pg_class t ON t.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = t.relnamespace
@@ -25,11 +31,17 @@ async function triggerOn(db: Executor, schema: string, table: string): Promise<{
   );
   if (!rows.length) return null;
   const r = rows[0]!;
-  return { ours: r.fn_schema === 'tandem' && r.fn_name === PG_READ_ONLY_TRIGGER && String(r.src).includes(READ_ONLY_MARKER), enabled: r.enabled !== 'D' };
+  return {
+    ours: r.fn_schema === 'tandem' && r.fn_name === PG_READ_ONLY_TRIGGER && String(r.src).includes(READ_ONLY_MARKER),
+    enabled: r.enabled !== 'D',
+  };
 }
 
 async function assertTable(db: Executor, schema: string, url: string, table: string): Promise<void> {
-  const exists = await db.query(`SELECT 1 FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = $1 AND t.relname = $2 AND t.relkind IN ('r', 'p')`, [schema, table]);
+  const exists = await db.query(
+    `SELECT 1 FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = $1 AND t.relname = $2 AND t.relkind IN ('r', 'p')`,
+    [schema, table],
+  );
   if (!exists.length) throw missingTable(url, table);
 }
 
@@ -42,7 +54,12 @@ async function assertTable(db: Executor, schema: string, url: string, table: str
  * or databases may use it; it does nothing by itself). Waits at most 10 s for each table's lock (`lock_timeout`).
  * @internal
  */
-export function setReadOnlyPg(store: Pick<Store, 'transaction' | 'url'>, schema: string, tables: string[], on: boolean): Promise<ReadOnlyChange[]> {
+export function setReadOnlyPg(
+  store: Pick<Store, 'transaction' | 'url'>,
+  schema: string,
+  tables: string[],
+  on: boolean,
+): Promise<ReadOnlyChange[]> {
   return store.transaction(async (tx) => {
     await tx.execute(`SET LOCAL lock_timeout = '10s'`);
     const out: ReadOnlyChange[] = [];
@@ -62,7 +79,9 @@ export function setReadOnlyPg(store: Pick<Store, 'transaction' | 'url'>, schema:
           await tx.execute(FUNCTION_SQL);
           fnReady = true;
         }
-        await tx.execute(`CREATE TRIGGER ${pgIdent(PG_READ_ONLY_TRIGGER)} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION ${FN}()`);
+        await tx.execute(
+          `CREATE TRIGGER ${pgIdent(PG_READ_ONLY_TRIGGER)} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION ${FN}()`,
+        );
         change.created.push(PG_READ_ONLY_TRIGGER);
       } else if (on && found && !found.enabled) {
         // Tandem's trigger, disabled by someone (ALTER TABLE … DISABLE TRIGGER): enforce it again

@@ -44,15 +44,36 @@ const NUMBERED = `
  * transactional: it takes effect at once.
  * @internal
  */
-export async function advanceSequencesPg(db: Executor, schema: string, url: string, tables: string[], o?: AdvanceSequencesOptions): Promise<SequenceAdvance[]> {
+export async function advanceSequencesPg(
+  db: Executor,
+  schema: string,
+  url: string,
+  tables: string[],
+  o?: AdvanceSequencesOptions,
+): Promise<SequenceAdvance[]> {
   const margin = marginOf(o);
   const out: SequenceAdvance[] = [];
   for (const table of tables) {
-    const exists = await db.query(`SELECT 1 FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = $1 AND t.relname = $2 AND t.relkind IN ('r', 'p')`, [schema, table]);
+    const exists = await db.query(
+      `SELECT 1 FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = $1 AND t.relname = $2 AND t.relkind IN ('r', 'p')`,
+      [schema, table],
+    );
     if (!exists.length) throw missingTable(url, table);
     const seqs = await db.query<SequenceRow>(NUMBERED, [schema, table]);
     if (!seqs.length) {
-      out.push(advanceEntry({ table, column: null, kind: 'none', sequence: null, max: null, from: null, to: null, changed: false, note: 'no sequence or identity column' }));
+      out.push(
+        advanceEntry({
+          table,
+          column: null,
+          kind: 'none',
+          sequence: null,
+          max: null,
+          from: null,
+          to: null,
+          changed: false,
+          note: 'no sequence or identity column',
+        }),
+      );
       continue;
     }
     for (const s of seqs) {
@@ -60,10 +81,16 @@ export async function advanceSequencesPg(db: Executor, schema: string, url: stri
       const seqName = `${s.seq_schema}.${s.seq_name}`;
       const seqSql = `${pgIdent(s.seq_schema)}.${pgIdent(s.seq_name)}`;
       const inc = BigInt(s.inc);
-      const st = (await db.query<{ last_value: string; is_called: boolean }>(`SELECT last_value::text AS last_value, is_called FROM ${seqSql}`))[0]!;
+      const st = (
+        await db.query<{ last_value: string; is_called: boolean }>(
+          `SELECT last_value::text AS last_value, is_called FROM ${seqSql}`,
+        )
+      )[0]!;
       const last = BigInt(st.last_value);
       const from = st.is_called ? last + inc : last;
-      const maxRow = await db.query<{ m: unknown }>(`SELECT max(${pgIdent(s.col)})::text AS m FROM ${pgIdent(schema)}.${pgIdent(table)}`);
+      const maxRow = await db.query<{ m: unknown }>(
+        `SELECT max(${pgIdent(s.col)})::text AS m FROM ${pgIdent(schema)}.${pgIdent(table)}`,
+      );
       const max = bigOrNull(maxRow[0]?.m);
       const base = { table, column: s.col, kind, sequence: seqName, max } as const;
       if (inc < 0n) {
@@ -72,10 +99,19 @@ export async function advanceSequencesPg(db: Executor, schema: string, url: stri
       }
       const plan = planAdvance(from, max, margin);
       if (!plan.move) {
-        out.push(advanceEntry({ ...base, from, to: from, changed: false, note: max === null ? 'empty table' : 'already past the keys' }));
+        out.push(
+          advanceEntry({
+            ...base,
+            from,
+            to: from,
+            changed: false,
+            note: max === null ? 'empty table' : 'already past the keys',
+          }),
+        );
         continue;
       }
-      if (!o?.dryRun) await db.query(`SELECT setval($1::oid::regclass, $2::bigint, false)`, [String(s.seq_oid), plan.to!.toString()]);
+      if (!o?.dryRun)
+        await db.query(`SELECT setval($1::oid::regclass, $2::bigint, false)`, [String(s.seq_oid), plan.to!.toString()]);
       out.push(advanceEntry({ ...base, from, to: plan.to, changed: !o?.dryRun }));
     }
   }

@@ -26,14 +26,22 @@ export function postgresSql(schema: string): SqlDialect {
     param,
     keyset(q: KeysetQuery): Statement {
       const params: unknown[] = [];
-      const keyExpr = q.key.map((k, i) => (q.byteOrder && isStringCategory(q.keyCategories?.[i]) ? `${pgIdent(k)} COLLATE "C"` : pgIdent(k)));
+      const keyExpr = q.key.map((k, i) =>
+        q.byteOrder && isStringCategory(q.keyCategories?.[i]) ? `${pgIdent(k)} COLLATE "C"` : pgIdent(k),
+      );
       const where: string[] = [];
       if (q.after) {
-        const ph = q.after.map((v) => { params.push(v); return param(params.length); });
+        const ph = q.after.map((v) => {
+          params.push(v);
+          return param(params.length);
+        });
         where.push(`(${keyExpr.join(', ')}) > (${ph.join(', ')})`);
       }
       if (q.upTo) {
-        const ph = q.upTo.map((v) => { params.push(v); return param(params.length); });
+        const ph = q.upTo.map((v) => {
+          params.push(v);
+          return param(params.length);
+        });
         where.push(`(${keyExpr.join(', ')}) <= (${ph.join(', ')})`);
       }
       const sql = `SELECT ${q.columns.map(pgIdent).join(', ')} FROM ${table(q.table)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${keyExpr.join(', ')} LIMIT ${Math.max(1, Math.floor(q.limit))}`;
@@ -50,16 +58,29 @@ export function postgresSql(schema: string): SqlDialect {
         // json values travel as text: a JS array would otherwise become a PostgreSQL array literal
         const params = q.columns.map((_, ci) => {
           const json = q.columnInfo![ci]!.category === 'json';
-          return pgArrayParam(q.rows.map((r) => {
-            const v = r[ci] ?? null;
-            return json && v !== null && typeof v !== 'string' ? JSON.stringify(v) : v;
-          }));
+          return pgArrayParam(
+            q.rows.map((r) => {
+              const v = r[ci] ?? null;
+              return json && v !== null && typeof v !== 'string' ? JSON.stringify(v) : v;
+            }),
+          );
         });
         const casts = q.columnInfo.map((c, i) => `$${i + 1}::${arrayType(c.dataType)}`);
-        return { sql: `INSERT INTO ${table(q.table)} (${cols}) SELECT * FROM unnest(${casts.join(', ')}) ${conflict}`, params };
+        return {
+          sql: `INSERT INTO ${table(q.table)} (${cols}) SELECT * FROM unnest(${casts.join(', ')}) ${conflict}`,
+          params,
+        };
       }
       const params: unknown[] = [];
-      const values = q.rows.map((r) => `(${r.map((v) => { params.push(v); return param(params.length); }).join(', ')})`);
+      const values = q.rows.map(
+        (r) =>
+          `(${r
+            .map((v) => {
+              params.push(v);
+              return param(params.length);
+            })
+            .join(', ')})`,
+      );
       return { sql: `INSERT INTO ${table(q.table)} (${cols}) VALUES ${values.join(', ')} ${conflict}`, params };
     },
     count(name: string): Statement {

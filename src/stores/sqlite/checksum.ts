@@ -2,7 +2,17 @@ import type Database from 'better-sqlite3';
 import { canonicalDecimal } from '../../core/canonical.js';
 import { encodeRow, hashColumnText, rowHash } from '../../core/encoding.js';
 import { parseKey } from '../postgres/checksum.js';
-import type { ChecksumCell, ChecksumQuery, ChecksumSql, HashColumn, KeyValues, ParsedStatement, ProbeQuery, Row, TypeCategory } from '../types.js';
+import type {
+  ChecksumCell,
+  ChecksumQuery,
+  ChecksumSql,
+  HashColumn,
+  KeyValues,
+  ParsedStatement,
+  ProbeQuery,
+  Row,
+  TypeCategory,
+} from '../types.js';
 import { sqliteIdent } from './sql.js';
 
 /**
@@ -40,7 +50,9 @@ export const sqliteChecksum: ChecksumSql = {
           .map((r) => ({
             cell: Number(r.cell),
             count: Number(r.n),
-            sums: q.hashes.map((_, i) => BigInt.asUintN(64, (BigInt(String(r[`hi${i}`] ?? 0)) << 32n) + BigInt(String(r[`lo${i}`] ?? 0)))),
+            sums: q.hashes.map((_, i) =>
+              BigInt.asUintN(64, (BigInt(String(r[`hi${i}`] ?? 0)) << 32n) + BigInt(String(r[`lo${i}`] ?? 0))),
+            ),
           }))
           .filter((c) => c.count > 0)
           .sort((a, b) => a.cell - b.cell),
@@ -54,7 +66,8 @@ export const sqliteChecksum: ChecksumSql = {
     return { sql, params, parse: (rows) => parseKey(rows, q.key) };
   },
   sumExpr: (column) => `tandem_decimal_sum(${sqliteIdent(column)})`,
-  exactGroupExpr: (column, category) => (isString(category) ? `${sqliteIdent(column)} COLLATE BINARY` : sqliteIdent(column)),
+  exactGroupExpr: (column, category) =>
+    isString(category) ? `${sqliteIdent(column)} COLLATE BINARY` : sqliteIdent(column),
 };
 
 function isString(c: TypeCategory | undefined): boolean {
@@ -85,14 +98,23 @@ function caseTree(keyExpr: string[], bounds: KeyValues[], lo: number, hi: number
 }
 
 /** One hash column as the registered function reads it: [category, scale, floatBytes, cast, constant?]. */
-type SpecEntry = [TypeCategory, number | null, number | null, string | null] | [TypeCategory, number | null, number | null, string | null, string | null];
+type SpecEntry =
+  | [TypeCategory, number | null, number | null, string | null]
+  | [TypeCategory, number | null, number | null, string | null, string | null];
 
 /** The spec argument of `tandem_row_hash`: the hash columns as JSON (constants carry their text). */
 function specOf(cols: HashColumn[]): string {
-  return JSON.stringify(cols.map((h): SpecEntry => {
-    const base: [TypeCategory, number | null, number | null, string | null] = [h.as.category, h.as.scale ?? null, h.as.floatBytes ?? null, h.cast ?? null];
-    return h.column ? base : [...base, h.constant ?? null];
-  }));
+  return JSON.stringify(
+    cols.map((h): SpecEntry => {
+      const base: [TypeCategory, number | null, number | null, string | null] = [
+        h.as.category,
+        h.as.scale ?? null,
+        h.as.floatBytes ?? null,
+        h.cast ?? null,
+      ];
+      return h.column ? base : [...base, h.constant ?? null];
+    }),
+  );
 }
 
 interface ParsedSpec {
@@ -127,20 +149,35 @@ export function registerChecksumFunctions(db: Database.Database): void {
     const entries = JSON.parse(spec) as SpecEntry[];
     let arg = 0;
     const cols = entries.map((e) => {
-      const as = { category: e[0], ...(e[1] !== null ? { scale: e[1] } : {}), ...(e[2] !== null ? { floatBytes: e[2] } : {}) };
+      const as = {
+        category: e[0],
+        ...(e[1] !== null ? { scale: e[1] } : {}),
+        ...(e[2] !== null ? { floatBytes: e[2] } : {}),
+      };
       if (e.length === 5) return { h: { column: null, constant: e[4], as } as HashColumn, arg: -1 };
-      return { h: { column: { name: '', dataType: '', category: e[0], nullable: true }, as, ...(e[3] ? { cast: e[3] } : {}) } as HashColumn, arg: arg++ };
+      return {
+        h: {
+          column: { name: '', dataType: '', category: e[0], nullable: true },
+          as,
+          ...(e[3] ? { cast: e[3] } : {}),
+        } as HashColumn,
+        arg: arg++,
+      };
     });
     p = { cols, categories: entries.map((e) => e[0]) };
     if (specs.size > 1000) specs.clear();
     specs.set(spec, p);
     return p;
   };
-  db.function('tandem_row_hash', { deterministic: true, varargs: true, safeIntegers: true }, (spec: unknown, ...args: unknown[]) => {
-    const p = parse(String(spec));
-    const texts = p.cols.map(({ h, arg }) => (arg < 0 ? (h.constant ?? null) : hashColumnText(h, asRead(args[arg]))));
-    return BigInt.asIntN(64, rowHash(encodeRow(texts, p.categories)));
-  });
+  db.function(
+    'tandem_row_hash',
+    { deterministic: true, varargs: true, safeIntegers: true },
+    (spec: unknown, ...args: unknown[]) => {
+      const p = parse(String(spec));
+      const texts = p.cols.map(({ h, arg }) => (arg < 0 ? (h.constant ?? null) : hashColumnText(h, asRead(args[arg]))));
+      return BigInt.asIntN(64, rowHash(encodeRow(texts, p.categories)));
+    },
+  );
   db.aggregate('tandem_decimal_sum', {
     start: () => null as { int: bigint; scale: number } | null,
     step: (acc: { int: bigint; scale: number } | null, v: unknown) => {
@@ -158,7 +195,9 @@ export function registerChecksumFunctions(db: Database.Database): void {
       if (!acc) return null;
       const neg = acc.int < 0n;
       const digits = (neg ? -acc.int : acc.int).toString().padStart(acc.scale + 1, '0');
-      const body = acc.scale ? `${digits.slice(0, digits.length - acc.scale)}.${digits.slice(digits.length - acc.scale)}` : digits;
+      const body = acc.scale
+        ? `${digits.slice(0, digits.length - acc.scale)}.${digits.slice(digits.length - acc.scale)}`
+        : digits;
       return neg ? `-${body}` : body;
     },
     safeIntegers: true,

@@ -4,7 +4,14 @@ import Database from 'better-sqlite3';
 import { TandemError } from '../../core/errors.js';
 import { UNIQUE_VIOLATION } from '../common.js';
 import { SQLITE_UNIQUE_CODES } from './errors.js';
-import { type QuoteRule, type ValueRule, VALUE_MASK, redactUrl, safeDriverError, scrubMessage } from '../../core/redact.js';
+import {
+  type QuoteRule,
+  type ValueRule,
+  VALUE_MASK,
+  redactUrl,
+  safeDriverError,
+  scrubMessage,
+} from '../../core/redact.js';
 import type { Row } from '../types.js';
 import type { StoreUrl } from '../url.js';
 
@@ -37,9 +44,17 @@ export function openSqliteDatabase(u: StoreUrl): Database.Database {
   if (!memory && !uri) {
     const dir = dirname(file);
     if (!existsSync(dir) || !statSync(dir).isDirectory())
-      throw new TandemError('STORE_UNREACHABLE', `SQLite store ${u.redacted}: directory ${redactUrl(dir)} does not exist (create it first)`, { path: shown });
+      throw new TandemError(
+        'STORE_UNREACHABLE',
+        `SQLite store ${u.redacted}: directory ${redactUrl(dir)} does not exist (create it first)`,
+        { path: shown },
+      );
     if (existsSync(file) && statSync(file).isDirectory())
-      throw new TandemError('STORE_UNREACHABLE', `SQLite store ${u.redacted}: ${shown} is a directory, not a database file`, { path: shown });
+      throw new TandemError(
+        'STORE_UNREACHABLE',
+        `SQLite store ${u.redacted}: ${shown} is a directory, not a database file`,
+        { path: shown },
+      );
   }
   let db: Database.Database | undefined;
   try {
@@ -106,7 +121,12 @@ export function sqliteError(e: unknown, redactedUrl: string): TandemError {
   if (e instanceof TandemError) return e;
   const err = e as { code?: string; message?: string };
   const unique = err.code !== undefined && SQLITE_UNIQUE_CODES.has(err.code);
-  return new TandemError('STORE_QUERY', `SQLite at ${redactedUrl}: ${scrubSqliteMessage(err.message ?? String(e))}`, { sqliteCode: err.code, ...(unique ? { violation: UNIQUE_VIOLATION } : {}) }, { cause: safeDriverError(e, scrubSqliteMessage) });
+  return new TandemError(
+    'STORE_QUERY',
+    `SQLite at ${redactedUrl}: ${scrubSqliteMessage(err.message ?? String(e))}`,
+    { sqliteCode: err.code, ...(unique ? { violation: UNIQUE_VIOLATION } : {}) },
+    { cause: safeDriverError(e, scrubSqliteMessage) },
+  );
 }
 
 /**

@@ -37,7 +37,10 @@ const STMT_CACHE_SIZE = 256;
  */
 class SqliteRunner {
   private readonly cache = new Map<string, Database.Statement>();
-  constructor(readonly db: Database.Database, private readonly redacted: string) {}
+  constructor(
+    readonly db: Database.Database,
+    private readonly redacted: string,
+  ) {}
 
   private prepare(sql: string): Database.Statement | null {
     let stmt = this.cache.get(sql);
@@ -65,7 +68,11 @@ class SqliteRunner {
     try {
       const stmt = this.prepare(sql);
       if (!stmt) {
-        if (params.length) throw new TandemError('STORE_QUERY', `SQLite at ${this.redacted}: a statement with parameters must be a single statement`);
+        if (params.length)
+          throw new TandemError(
+            'STORE_QUERY',
+            `SQLite at ${this.redacted}: a statement with parameters must be a single statement`,
+          );
         const before = this.totalChanges();
         this.db.exec(sql);
         return want === 'rows' ? [] : this.totalChanges() - before;
@@ -102,7 +109,13 @@ interface TxState {
  * at most {@link SQLITE_LEDGER_BATCH} entries (SQLite's parameter limit). Returns the keys whose entry moved.
  * @internal
  */
-export async function advanceLedgerSqlite(tx: Executor, ledgerTable: string, entity: string, entries: LedgerEntry[], mode: LedgerMode): Promise<Set<string>> {
+export async function advanceLedgerSqlite(
+  tx: Executor,
+  ledgerTable: string,
+  entity: string,
+  entries: LedgerEntry[],
+  mode: LedgerMode,
+): Promise<Set<string>> {
   const list = normalizeLedgerEntries(entries);
   const won = new Set<string>();
   for (let i = 0; i < list.length; i += SQLITE_LEDGER_BATCH) {
@@ -148,13 +161,15 @@ export async function openSqlite(u: StoreUrl): Promise<Store> {
   }
 
   const base: Executor = {
-    query: <T extends Row = Row>(sql: string, params: unknown[] = []) => outside(() => runner.run(sql, params, 'rows') as T[]),
+    query: <T extends Row = Row>(sql: string, params: unknown[] = []) =>
+      outside(() => runner.run(sql, params, 'rows') as T[]),
     execute: (sql: string, params: unknown[] = []) => outside(() => runner.run(sql, params, 'count')),
   };
 
   function txExecutor(state: TxState): Executor {
     const check = () => {
-      if (!state.open) throw new TandemError('INTERNAL', `SQLite at ${u.redacted}: statement on a transaction that already ended`);
+      if (!state.open)
+        throw new TandemError('INTERNAL', `SQLite at ${u.redacted}: statement on a transaction that already ended`);
     };
     return {
       async query<T extends Row = Row>(sql: string, params: unknown[] = []): Promise<T[]> {
@@ -178,7 +193,11 @@ export async function openSqlite(u: StoreUrl): Promise<Store> {
     ...base,
     introspect: (): Promise<SchemaInfo> => introspectSqlite(base),
     async transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
-      if (als.getStore()?.open) throw new TandemError('INTERNAL', `SQLite at ${u.redacted}: transaction() called inside a transaction of the same store; use the tx it was given`);
+      if (als.getStore()?.open)
+        throw new TandemError(
+          'INTERNAL',
+          `SQLite at ${u.redacted}: transaction() called inside a transaction of the same store; use the tx it was given`,
+        );
       const release = await mutex.lock();
       const state: TxState = { open: false };
       try {

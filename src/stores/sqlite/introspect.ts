@@ -27,7 +27,10 @@ export async function introspectSqlite(db: Executor): Promise<SchemaInfo> {
     const pkCols = visible.filter((c) => Number(c.pk) > 0).sort((a, b) => Number(a.pk) - Number(b.pk));
     const withoutRowid = Number(wr) === 1;
     // a single-column INTEGER PRIMARY KEY of a rowid table is the rowid itself: SQLite fills it
-    const rowidAlias = !withoutRowid && pkCols.length === 1 && (pkCols[0]!.type ?? '').trim().toUpperCase() === 'INTEGER' ? pkCols[0]!.name : null;
+    const rowidAlias =
+      !withoutRowid && pkCols.length === 1 && (pkCols[0]!.type ?? '').trim().toUpperCase() === 'INTEGER'
+        ? pkCols[0]!.name
+        : null;
     const t: TableInfo = {
       name,
       columns: visible.map((c) => {
@@ -52,8 +55,12 @@ export async function introspectSqlite(db: Executor): Promise<SchemaInfo> {
     );
     for (const i of idx) {
       if (Number(i.unique) !== 1 || i.origin === 'pk' || Number(i.partial) !== 0) continue;
-      const parts = await db.query<{ seqno: number; cid: number; name: string | null }>(`SELECT seqno, cid, name FROM pragma_index_info(?) ORDER BY seqno`, [i.name]);
-      if (parts.length === 0 || parts.some((p) => p.name === null || Number(p.cid) < 0)) continue; // expression or rowid
+      const parts = await db.query<{ seqno: number; cid: number; name: string | null }>(
+        `SELECT seqno, cid, name FROM pragma_index_info(?) ORDER BY seqno`,
+        [i.name],
+      );
+      // expression or rowid
+      if (parts.length === 0 || parts.some((p) => p.name === null || Number(p.cid) < 0)) continue;
       const columns = parts.map((p) => p.name!);
       if (!t.uniqueKeys.some((k) => k.join('\u0000') === columns.join('\u0000'))) t.uniqueKeys.push(columns);
     }
@@ -72,13 +79,19 @@ export async function introspectSqlite(db: Executor): Promise<SchemaInfo> {
     }
     for (const [id, g] of byId) {
       const implicit = g.to.some((c) => c === null);
-      t.foreignKeys.push({ name: `fk_${name}_${id}`, columns: g.from, refTable: g.table, refColumns: implicit ? [] : (g.to as string[]) });
+      t.foreignKeys.push({
+        name: `fk_${name}_${id}`,
+        columns: g.from,
+        refTable: g.table,
+        refColumns: implicit ? [] : (g.to as string[]),
+      });
       if (implicit) pendingFks.push({ table: t, refTable: g.table, fkIndex: t.foreignKeys.length - 1 });
     }
   }
   // `REFERENCES parent` without columns means the parent's primary key
   for (const p of pendingFks) {
-    const parent = tables.get(p.refTable) ?? [...tables.values()].find((x) => x.name.toLowerCase() === p.refTable.toLowerCase());
+    const parent =
+      tables.get(p.refTable) ?? [...tables.values()].find((x) => x.name.toLowerCase() === p.refTable.toLowerCase());
     p.table.foreignKeys[p.fkIndex]!.refColumns = parent ? [...parent.primaryKey] : [];
   }
   return { tables };
@@ -122,13 +135,21 @@ export function sqliteColumn(name: string, declared: string, nullable: boolean, 
   else if (base === 'uuid') category = 'uuid';
   else if (base === 'decimal' || base === 'numeric') {
     category = 'decimal';
-    if (a1 !== undefined) { col.precision = a1; col.scale = a2 ?? 0; }
-  } else if (base.includes('int')) { category = 'integer'; col.intBytes = 8; }
-  else if (base.includes('char') || base.includes('clob') || base.includes('text')) {
+    if (a1 !== undefined) {
+      col.precision = a1;
+      col.scale = a2 ?? 0;
+    }
+  } else if (base.includes('int')) {
+    category = 'integer';
+    col.intBytes = 8;
+  } else if (base.includes('char') || base.includes('clob') || base.includes('text')) {
     category = 'text';
     if (a1 !== undefined && a1 > 0) col.maxLength = a1;
   } else if (base.includes('blob')) category = 'binary';
-  else if (base.includes('real') || base.includes('floa') || base.includes('doub')) { category = 'float'; col.floatBytes = 8; }
+  else if (base.includes('real') || base.includes('floa') || base.includes('doub')) {
+    category = 'float';
+    col.floatBytes = 8;
+  }
   col.category = category;
   return col;
 }

@@ -1,11 +1,22 @@
-import { READ_ONLY_MARKER, foreignTriggerError, readOnlyChange, readOnlyMessage, readOnlyTriggerNames } from '../read-only.js';
+import {
+  READ_ONLY_MARKER,
+  foreignTriggerError,
+  readOnlyChange,
+  readOnlyMessage,
+  readOnlyTriggerNames,
+} from '../read-only.js';
 import { missingTable } from '../sequences.js';
 import type { Executor, ReadOnlyChange, Store } from '../types.js';
 import { sqliteIdent } from './sql.js';
 
 /** Tandem's three triggers of `table` with their events, and which exist (ours or not). */
 async function inspect(db: Executor, url: string, table: string) {
-  const t = (await db.query<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE`, [table]))[0];
+  const t = (
+    await db.query<{ name: string }>(
+      `SELECT name FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE`,
+      [table],
+    )
+  )[0];
   if (!t) throw missingTable(url, table);
   const names = readOnlyTriggerNames(table);
   const wanted = [
@@ -20,7 +31,11 @@ async function inspect(db: Executor, url: string, table: string) {
   const state = new Map<string, 'ours' | 'foreign'>();
   for (const r of rows) {
     const w = wanted.find((x) => x.name.toLowerCase() === r.name.toLowerCase());
-    if (w) state.set(w.name, r.tbl.toLowerCase() === t.name.toLowerCase() && (r.body ?? '').includes(READ_ONLY_MARKER) ? 'ours' : 'foreign');
+    if (w)
+      state.set(
+        w.name,
+        r.tbl.toLowerCase() === t.name.toLowerCase() && (r.body ?? '').includes(READ_ONLY_MARKER) ? 'ours' : 'foreign',
+      );
   }
   return { name: t.name, wanted, state };
 }
@@ -31,7 +46,11 @@ async function inspect(db: Executor, url: string, table: string) {
  * names (src/stores/read-only.ts); off, drops those whose table and text are Tandem's.
  * @internal
  */
-export function setReadOnlySqlite(store: Pick<Store, 'transaction' | 'url'>, tables: string[], on: boolean): Promise<ReadOnlyChange[]> {
+export function setReadOnlySqlite(
+  store: Pick<Store, 'transaction' | 'url'>,
+  tables: string[],
+  on: boolean,
+): Promise<ReadOnlyChange[]> {
   return store.transaction(async (tx) => {
     const out: ReadOnlyChange[] = [];
     for (const table of tables) {
@@ -42,7 +61,9 @@ export function setReadOnlySqlite(store: Pick<Store, 'transaction' | 'url'>, tab
       for (const w of s.wanted) {
         const st = s.state.get(w.name);
         if (on && !st) {
-          await tx.execute(`CREATE TRIGGER ${sqliteIdent(w.name)} BEFORE ${w.event} ON ${sqliteIdent(s.name)} BEGIN SELECT RAISE(ABORT, '${readOnlyMessage(table)}'); END`);
+          await tx.execute(
+            `CREATE TRIGGER ${sqliteIdent(w.name)} BEFORE ${w.event} ON ${sqliteIdent(s.name)} BEGIN SELECT RAISE(ABORT, '${readOnlyMessage(table)}'); END`,
+          );
           change.created.push(w.name);
         } else if (!on && st === 'ours') {
           await tx.execute(`DROP TRIGGER IF EXISTS ${sqliteIdent(w.name)}`);

@@ -10,7 +10,8 @@ import { sqlitePrepare } from './prepare.js';
 export const SQLITE_MAX_PARAMS = 32766;
 
 /**
- * Quotes an SQLite identifier: `"name"`, doubling embedded quotes. Throws `TANDEM_ERR_CONFIG_INVALID` (see checkIdentifier).
+ * Quotes an SQLite identifier: `"name"`, doubling embedded quotes. Throws `TANDEM_ERR_CONFIG_INVALID` (see
+ * checkIdentifier).
  * @internal
  */
 export function sqliteIdent(name: string): string {
@@ -113,15 +114,23 @@ export const sqliteSql: SqlDialect = {
   /** Rows after `after` (and up to `upTo`, inclusive) in key order, `LIMIT`ed; never OFFSET. */
   keyset(q: KeysetQuery): Statement {
     const params: unknown[] = [];
-    const keyExpr = q.key.map((k, i) => (q.byteOrder && isStringCategory(q.keyCategories?.[i]) ? `${sqliteIdent(k)} COLLATE BINARY` : sqliteIdent(k)));
+    const keyExpr = q.key.map((k, i) =>
+      q.byteOrder && isStringCategory(q.keyCategories?.[i]) ? `${sqliteIdent(k)} COLLATE BINARY` : sqliteIdent(k),
+    );
     const row = (exprs: string[]) => (exprs.length === 1 ? exprs[0]! : `(${exprs.join(', ')})`);
     const where: string[] = [];
     if (q.after) {
-      const ph = q.after.map((v) => { params.push(v); return '?'; });
+      const ph = q.after.map((v) => {
+        params.push(v);
+        return '?';
+      });
       where.push(`${row(keyExpr)} > ${row(ph)}`);
     }
     if (q.upTo) {
-      const ph = q.upTo.map((v) => { params.push(v); return '?'; });
+      const ph = q.upTo.map((v) => {
+        params.push(v);
+        return '?';
+      });
       where.push(`${row(keyExpr)} <= ${row(ph)}`);
     }
     const sql = `SELECT ${q.columns.map(sqliteIdent).join(', ')} FROM ${sqliteIdent(q.table)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${keyExpr.join(', ')} LIMIT ${Math.max(1, Math.floor(q.limit))}`;
@@ -136,10 +145,18 @@ export const sqliteSql: SqlDialect = {
   upsert(q: UpsertQuery): Statement {
     const table = sqliteIdent(q.table);
     const cols = q.columns.map(sqliteIdent);
-    if (q.rows.length === 0) return { sql: `INSERT INTO ${table} (${cols.join(', ')}) SELECT ${cols.map(() => 'NULL').join(', ')} WHERE 0`, params: [] };
+    if (q.rows.length === 0)
+      return {
+        sql: `INSERT INTO ${table} (${cols.join(', ')}) SELECT ${cols.map(() => 'NULL').join(', ')} WHERE 0`,
+        params: [],
+      };
     const n = q.rows.length * q.columns.length;
     if (n > SQLITE_MAX_PARAMS)
-      throw new TandemError('INTERNAL', `SQLite upsert into ${q.table}: ${q.rows.length} rows × ${q.columns.length} columns = ${n} parameters, over SQLite's limit of ${SQLITE_MAX_PARAMS}; batch at most ${sqliteUpsertMaxRows(q.columns.length)} rows`, { table: q.table, rows: q.rows.length, columns: q.columns.length });
+      throw new TandemError(
+        'INTERNAL',
+        `SQLite upsert into ${q.table}: ${q.rows.length} rows × ${q.columns.length} columns = ${n} parameters, over SQLite's limit of ${SQLITE_MAX_PARAMS}; batch at most ${sqliteUpsertMaxRows(q.columns.length)} rows`,
+        { table: q.table, rows: q.rows.length, columns: q.columns.length },
+      );
     const nonKey = q.columns.filter((c) => !q.key.includes(c));
     const target = `(${q.key.map(sqliteIdent).join(', ')})`;
     const conflict = nonKey.length
@@ -176,7 +193,8 @@ export const SQLITE_LEDGER_BATCH = Math.floor(SQLITE_MAX_PARAMS / LEDGER_PARAMS_
  * @internal
  */
 export function sqliteAdvanceLedger(ledgerTable: string, mode: LedgerMode, rows: number): string {
-  if (!Number.isInteger(rows) || rows < 1 || rows > SQLITE_LEDGER_BATCH) throw new TandemError('INTERNAL', `SQLite ledger batch of ${rows} rows is outside 1..${SQLITE_LEDGER_BATCH}`);
+  if (!Number.isInteger(rows) || rows < 1 || rows > SQLITE_LEDGER_BATCH)
+    throw new TandemError('INTERNAL', `SQLite ledger batch of ${rows} rows is outside 1..${SQLITE_LEDGER_BATCH}`);
   const tuple = `(?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ','now'))`;
   return `INSERT INTO ${ledgerTable} AS l (entity, entity_key, version, deleted, applied_at)
     VALUES ${Array.from({ length: rows }, () => tuple).join(', ')}

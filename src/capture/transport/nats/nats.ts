@@ -28,7 +28,23 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { TandemError } from '../../../core/errors.js';
-import { AsyncBuffer, type BatchOps, type BrokerUrl, type Received, brokerDown, clip, connectError, decodeChange, deferred, encodeChange, errorText, malformedChange, processBatch, withTimeout, consumeWithReconnect } from '../shared.js';
+import {
+  AsyncBuffer,
+  type BatchOps,
+  type BrokerUrl,
+  type Received,
+  brokerDown,
+  clip,
+  connectError,
+  decodeChange,
+  deferred,
+  encodeChange,
+  errorText,
+  malformedChange,
+  processBatch,
+  withTimeout,
+  consumeWithReconnect,
+} from '../shared.js';
 import type { Change, ConsumeOptions, DeadLetter, Delivery, ResolvedTransportOptions, Transport } from '../types.js';
 
 const WHAT = 'NATS';
@@ -60,9 +76,13 @@ export async function openNats(u: BrokerUrl, o: ResolvedTransportOptions): Promi
     return t;
   } catch (e) {
     await nc.close().catch(() => undefined);
-    throw new TandemError('STORE_QUERY', `NATS at ${u.redacted}: JetStream setup for ${o.name} failed: ${clip(errorText(e), 300)} (is JetStream enabled?)`, {
-      broker: 'nats',
-    });
+    throw new TandemError(
+      'STORE_QUERY',
+      `NATS at ${u.redacted}: JetStream setup for ${o.name} failed: ${clip(errorText(e), 300)} (is JetStream enabled?)`,
+      {
+        broker: 'nats',
+      },
+    );
   }
 }
 
@@ -135,7 +155,9 @@ class NatsTransport implements Transport {
       for (let i = 0; i < changes.length; i += PUBLISH_CONCURRENCY) {
         const part = changes.slice(i, i + PUBLISH_CONCURRENCY);
         await Promise.all(
-          part.map((c, j) => this.js.publish(this.subject, bodies[i + j]!, { msgID: c.id, timeout: this.o.publishTimeoutMs })),
+          part.map((c, j) =>
+            this.js.publish(this.subject, bodies[i + j]!, { msgID: c.id, timeout: this.o.publishTimeoutMs }),
+          ),
         );
       }
     } catch (e) {
@@ -163,8 +185,11 @@ class NatsTransport implements Transport {
     });
   }
 
-
-  private async consumeSession(handler: (batch: Delivery[]) => Promise<void>, opts: ConsumeOptions, onUp: () => void): Promise<void> {
+  private async consumeSession(
+    handler: (batch: Delivery[]) => Promise<void>,
+    opts: ConsumeOptions,
+    onUp: () => void,
+  ): Promise<void> {
     const batchSize = Math.max(1, opts.batchSize ?? 100);
     const maxAttempts = opts.maxAttempts ?? this.o.maxAttempts;
     const consumer = await this.js.consumers.get(this.stream, DURABLE);
@@ -222,7 +247,10 @@ class NatsTransport implements Transport {
       deadLetter: async (it, change, reason) => {
         const rec: DlqRecord = { change, reason, at: Date.now(), attempt: it.attempt };
         if (!it.change) rec.raw = clip(it.msg.string(), 4000);
-        await this.js.publish(this.dlqSubject, JSON.stringify(rec), { msgID: `${this.stream}-${it.msg.seq}`, timeout: this.o.publishTimeoutMs });
+        await this.js.publish(this.dlqSubject, JSON.stringify(rec), {
+          msgID: `${this.stream}-${it.msg.seq}`,
+          timeout: this.o.publishTimeoutMs,
+        });
         it.msg.term();
         release(it.msg);
         await this.nc.flush();
@@ -285,9 +313,17 @@ class NatsTransport implements Transport {
         if (!sm) continue;
         try {
           const rec = JSON.parse(new TextDecoder().decode(sm.data)) as DlqRecord;
-          out.push({ change: rec.change ?? malformedChange(`${this.dlqStream}#${seq}`), reason: String(rec.reason), at: Number(rec.at) || sm.time.getTime() });
+          out.push({
+            change: rec.change ?? malformedChange(`${this.dlqStream}#${seq}`),
+            reason: String(rec.reason),
+            at: Number(rec.at) || sm.time.getTime(),
+          });
         } catch {
-          out.push({ change: malformedChange(`${this.dlqStream}#${seq}`), reason: 'unreadable dead-letter record', at: sm.time.getTime() });
+          out.push({
+            change: malformedChange(`${this.dlqStream}#${seq}`),
+            reason: 'unreadable dead-letter record',
+            at: sm.time.getTime(),
+          });
         }
       }
       return out.sort((a, b) => b.at - a.at);

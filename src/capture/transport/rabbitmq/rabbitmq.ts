@@ -16,7 +16,24 @@
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, GetMessage, Message } from 'amqplib';
 import { TandemError } from '../../../core/errors.js';
-import { AsyncBuffer, type BatchOps, type BrokerUrl, type Received, brokerDown, clip, connectError, decodeChange, deferred, encodeChange, errorText, malformedChange, processBatch, shortId, withTimeout, consumeWithReconnect } from '../shared.js';
+import {
+  AsyncBuffer,
+  type BatchOps,
+  type BrokerUrl,
+  type Received,
+  brokerDown,
+  clip,
+  connectError,
+  decodeChange,
+  deferred,
+  encodeChange,
+  errorText,
+  malformedChange,
+  processBatch,
+  shortId,
+  withTimeout,
+  consumeWithReconnect,
+} from '../shared.js';
 import type { Change, ConsumeOptions, DeadLetter, Delivery, ResolvedTransportOptions, Transport } from '../types.js';
 
 const WHAT = 'RabbitMQ';
@@ -98,14 +115,20 @@ class RabbitTransport implements Transport {
     } catch (e) {
       if (/ConnectionOpenOk/.test(errorText(e))) {
         const vhost = decodeURIComponent(this.u.url.pathname.replace(/^\//, '')) || '/';
-        throw new TandemError('STORE_DATABASE_NOT_FOUND', `RabbitMQ at ${this.u.redacted} refused to open virtual host "${vhost}" (it does not exist, or the user may not use it)`, {
-          broker: 'rabbitmq',
-          vhost,
-        });
+        throw new TandemError(
+          'STORE_DATABASE_NOT_FOUND',
+          `RabbitMQ at ${this.u.redacted} refused to open virtual host "${vhost}" (it does not exist, or the user may not use it)`,
+          {
+            broker: 'rabbitmq',
+            vhost,
+          },
+        );
       }
       throw connectError(e, this.u, WHAT);
     }
-    conn.on('error', (e: Error) => this.o.logger?.warn({ broker: 'rabbitmq', role, err: errorText(e) }, 'RabbitMQ connection error'));
+    conn.on('error', (e: Error) =>
+      this.o.logger?.warn({ broker: 'rabbitmq', role, err: errorText(e) }, 'RabbitMQ connection error'),
+    );
     return conn;
   }
 
@@ -132,7 +155,10 @@ class RabbitTransport implements Transport {
       const code = (e as { code?: number }).code;
       if (code === 406) {
         // The queue exists with other arguments (another maxAttempts): use it as it is.
-        this.o.logger?.warn({ broker: 'rabbitmq', queue: this.queue, err: errorText(e) }, 'queue exists with other arguments; using it as is');
+        this.o.logger?.warn(
+          { broker: 'rabbitmq', queue: this.queue, err: errorText(e) },
+          'queue exists with other arguments; using it as is',
+        );
         const ch2 = await conn.createChannel();
         ch2.on('error', () => undefined);
         try {
@@ -140,10 +166,16 @@ class RabbitTransport implements Transport {
           await ch2.close();
           return;
         } catch (e2) {
-          throw new TandemError('STORE_QUERY', `RabbitMQ at ${this.u.redacted}: queue ${this.queue} cannot be used: ${clip(errorText(e2), 300)}`);
+          throw new TandemError(
+            'STORE_QUERY',
+            `RabbitMQ at ${this.u.redacted}: queue ${this.queue} cannot be used: ${clip(errorText(e2), 300)}`,
+          );
         }
       }
-      throw new TandemError('STORE_QUERY', `RabbitMQ at ${this.u.redacted}: declaring ${this.queue} failed: ${clip(errorText(e), 300)}`);
+      throw new TandemError(
+        'STORE_QUERY',
+        `RabbitMQ at ${this.u.redacted}: declaring ${this.queue} failed: ${clip(errorText(e), 300)}`,
+      );
     }
   }
 
@@ -166,7 +198,9 @@ class RabbitTransport implements Transport {
         if (!this.conn) this.adoptPublisher(await this.connect('publisher'));
         const conn = this.conn!;
         const ch = await conn.createConfirmChannel();
-        ch.on('error', (e: Error) => this.o.logger?.warn({ broker: 'rabbitmq', err: errorText(e) }, 'RabbitMQ channel error'));
+        ch.on('error', (e: Error) =>
+          this.o.logger?.warn({ broker: 'rabbitmq', err: errorText(e) }, 'RabbitMQ channel error'),
+        );
         ch.on('close', () => {
           if (this.pubCh === ch) this.pubCh = null;
         });
@@ -209,7 +243,11 @@ class RabbitTransport implements Transport {
         }
         await ch.waitForConfirms();
       })();
-      await withTimeout(work, this.o.publishTimeoutMs, () => new Error(`no confirm within ${this.o.publishTimeoutMs} ms`));
+      await withTimeout(
+        work,
+        this.o.publishTimeoutMs,
+        () => new Error(`no confirm within ${this.o.publishTimeoutMs} ms`),
+      );
     } catch (e) {
       // The channel may be half-dead: drop it so the next publish starts clean.
       if (this.pubCh === ch) this.pubCh = null;
@@ -219,10 +257,14 @@ class RabbitTransport implements Transport {
       ch.off('return', onReturn);
     }
     if (returned.length > 0) {
-      throw new TandemError('STORE_QUERY', `RabbitMQ at ${this.u.redacted}: ${returned.length} change(s) were not routed: queue ${this.queue} is missing`, {
-        broker: 'rabbitmq',
-        unrouted: returned.length,
-      });
+      throw new TandemError(
+        'STORE_QUERY',
+        `RabbitMQ at ${this.u.redacted}: ${returned.length} change(s) were not routed: queue ${this.queue} is missing`,
+        {
+          broker: 'rabbitmq',
+          unrouted: returned.length,
+        },
+      );
     }
   }
 
@@ -246,9 +288,12 @@ class RabbitTransport implements Transport {
     });
   }
 
-
   /** One connection's worth of consuming; throws when the connection is lost. */
-  private async consumeSession(handler: (batch: Delivery[]) => Promise<void>, opts: ConsumeOptions, onUp: () => void): Promise<void> {
+  private async consumeSession(
+    handler: (batch: Delivery[]) => Promise<void>,
+    opts: ConsumeOptions,
+    onUp: () => void,
+  ): Promise<void> {
     const batchSize = Math.max(1, opts.batchSize ?? 100);
     const maxAttempts = opts.maxAttempts ?? this.o.maxAttempts;
     const conn = await this.connect('consumer');
@@ -320,7 +365,11 @@ class RabbitTransport implements Transport {
             contentType: 'application/json',
             headers: { 'x-tandem-reason': reason, 'x-tandem-dead-at': Date.now(), 'x-tandem-attempt': it.attempt },
           });
-          await withTimeout(ch.waitForConfirms(), this.o.publishTimeoutMs, () => new Error('no confirm for the dead-letter publish'));
+          await withTimeout(
+            ch.waitForConfirms(),
+            this.o.publishTimeoutMs,
+            () => new Error('no confirm for the dead-letter publish'),
+          );
           ch.ack(it.msg);
           settle(1);
         },
@@ -408,7 +457,10 @@ class RabbitTransport implements Transport {
           ? `delivered more times than the queue's x-delivery-limit without an ack (the consumers holding it stopped or crashed)`
           : `dead-lettered by RabbitMQ: ${r}`;
     }
-    const at = Number(h['x-tandem-dead-at']) || tableTimeMs(deaths[0]?.time) || (m.properties.timestamp ? Number(m.properties.timestamp) * 1000 : 0);
+    const at =
+      Number(h['x-tandem-dead-at']) ||
+      tableTimeMs(deaths[0]?.time) ||
+      (m.properties.timestamp ? Number(m.properties.timestamp) * 1000 : 0);
     return { change, reason, at };
   }
 

@@ -81,7 +81,11 @@ async function connectClient(u: BrokerUrl, o: ResolvedTransportOptions, role: st
     }
   });
   try {
-    await withTimeout(client.connect(), o.connectTimeoutMs + 500, () => new Error(`no answer within ${o.connectTimeoutMs} ms`));
+    await withTimeout(
+      client.connect(),
+      o.connectTimeoutMs + 500,
+      () => new Error(`no answer within ${o.connectTimeoutMs} ms`),
+    );
   } catch (e) {
     client.destroy();
     throw connectError((e as { cause?: unknown }).cause ?? e, u, WHAT);
@@ -99,7 +103,8 @@ function newClient(u: BrokerUrl, o: ResolvedTransportOptions, role: string, ever
     socket: {
       connectTimeout: o.connectTimeoutMs,
       // Before the first success: give up at once (the caller reports it). After: reconnect for ever, capped at 2 s.
-      reconnectStrategy: (retries: number, cause: Error) => (everReady() ? Math.min(2000, 100 * 2 ** Math.min(retries, 5)) : cause),
+      reconnectStrategy: (retries: number, cause: Error) =>
+        everReady() ? Math.min(2000, 100 * 2 ** Math.min(retries, 5)) : cause,
     },
   });
 }
@@ -168,7 +173,9 @@ class RedisTransport implements Transport {
     try {
       // Sent in one tick, so node-redis pipelines them.
       await withTimeout(
-        Promise.all(changes.map((c, i) => this.client.sendCommand(['XADD', this.key, '*', 'id', c.id, 'change', bodies[i]!]))),
+        Promise.all(
+          changes.map((c, i) => this.client.sendCommand(['XADD', this.key, '*', 'id', c.id, 'change', bodies[i]!])),
+        ),
         this.o.publishTimeoutMs,
         () => new Error(`no reply within ${this.o.publishTimeoutMs} ms`),
       );
@@ -211,7 +218,10 @@ class RedisTransport implements Transport {
             continue;
           }
           const wait = reconnectDelayMs(failures++);
-          this.o.logger?.warn({ broker: 'redis', err: clip(errorText(e), 300), retryInMs: wait }, 'Redis consumer failed; retrying');
+          this.o.logger?.warn(
+            { broker: 'redis', err: clip(errorText(e), 300), retryInMs: wait },
+            'Redis consumer failed; retrying',
+          );
           await sleep(wait, opts.signal);
         }
       }
@@ -240,7 +250,11 @@ class RedisTransport implements Transport {
     const ops: BatchOps<Entry> = {
       ack: async (items) => {
         const ids = items.map((it) => it.msg.id);
-        await c.multi().addCommand(['XACK', this.key, this.group, ...ids]).addCommand(['XDEL', this.key, ...ids]).exec();
+        await c
+          .multi()
+          .addCommand(['XACK', this.key, this.group, ...ids])
+          .addCommand(['XDEL', this.key, ...ids])
+          .exec();
       },
       retry: async (it, delayMs) => {
         // Claimable again (by anyone, this consumer included) once idle for `stuck`: that is, after `delayMs`.
@@ -248,7 +262,18 @@ class RedisTransport implements Transport {
         await c.sendCommand(['XCLAIM', this.key, this.group, me, '0', it.msg.id, 'IDLE', String(idle), 'JUSTID']);
       },
       deadLetter: async (it, change, reason) => {
-        const f = ['id', change.id, 'change', JSON.stringify(change), 'reason', reason, 'at', String(Date.now()), 'attempt', String(it.attempt)];
+        const f = [
+          'id',
+          change.id,
+          'change',
+          JSON.stringify(change),
+          'reason',
+          reason,
+          'at',
+          String(Date.now()),
+          'attempt',
+          String(it.attempt),
+        ];
         if (!it.change) f.push('raw', clip(JSON.stringify(it.msg.fields), 4000));
         await c
           .multi()
@@ -283,7 +308,16 @@ class RedisTransport implements Transport {
       let items: Received<Entry>[] = [];
       if (Date.now() - lastClaim >= claimEvery) {
         lastClaim = Date.now();
-        const r = (await c.sendCommand(['XAUTOCLAIM', this.key, this.group, me, String(stuck), cursor, 'COUNT', String(batchSize)])) as unknown[];
+        const r = (await c.sendCommand([
+          'XAUTOCLAIM',
+          this.key,
+          this.group,
+          me,
+          String(stuck),
+          cursor,
+          'COUNT',
+          String(batchSize),
+        ])) as unknown[];
         cursor = String(r[0] ?? '0-0');
         if (cursor !== '0-0') lastClaim = 0; // more to scan: go on next round
         const deleted = Array.isArray(r[2]) ? (r[2] as unknown[]).map(String) : [];
@@ -291,14 +325,26 @@ class RedisTransport implements Transport {
         const claimed = toEntries(r[1]);
         if (claimed.length > 0) {
           const counts = await Promise.all(
-            claimed.map((e) => c.sendCommand(['XPENDING', this.key, this.group, e.id, e.id, '1']) as Promise<unknown[][]>),
+            claimed.map(
+              (e) => c.sendCommand(['XPENDING', this.key, this.group, e.id, e.id, '1']) as Promise<unknown[][]>,
+            ),
           );
           items = claimed.map((e, i) => received(e, Number(counts[i]?.[0]?.[3] ?? 2) || 2));
         }
       }
       if (items.length === 0) {
         const r = (await c.sendCommand([
-          'XREADGROUP', 'GROUP', this.group, me, 'COUNT', String(batchSize), 'BLOCK', String(blockMs), 'STREAMS', this.key, '>',
+          'XREADGROUP',
+          'GROUP',
+          this.group,
+          me,
+          'COUNT',
+          String(batchSize),
+          'BLOCK',
+          String(blockMs),
+          'STREAMS',
+          this.key,
+          '>',
         ])) as unknown[] | null;
         if (!up) {
           up = true;
