@@ -350,11 +350,16 @@ export async function keysInFlight(
   keys: { key: string; keyValues: unknown[] }[],
 ): Promise<Set<string>> {
   const { primary, secondary } = s.roles;
+  // a primary without an outbox (its changes captured another way, or a store prepared for reads only) has no
+  // entry waiting; the ledger check below still tells a change in flight
   const out = await pendingKeys(
     primary,
     s.e.name,
     keys.map((k) => k.key),
-  );
+  ).catch(async (e) => {
+    if (await hasOutbox(primary)) throw e;
+    return new Set<string>();
+  });
   const rest = keys.filter((k) => !out.has(k.key));
   if (!rest.length) return out;
   const rows = await readSourceRows(
@@ -472,4 +477,14 @@ export function createResultComparator(
     }
     return out;
   });
+}
+
+/** Whether `store` has the outbox table (a cheap probe; false when the probe itself fails). */
+async function hasOutbox(store: Store): Promise<boolean> {
+  try {
+    await store.query(`SELECT 1 FROM ${store.controlTable('outbox')} WHERE 1 = 0`);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -478,7 +478,7 @@ describe('routed reads (MariaDB → PostgreSQL)', () => {
       canaryPercent: 10,
       killed: false,
       guard: { state: 'green', reason: null },
-      shadow: { source: 'none', compared: 0 },
+      shadow: { source: 'control-plane', compared: 0 },
     });
     expect(st.audit[0]).toMatchObject({ command: 'canary', outcome: 'ok' });
 
