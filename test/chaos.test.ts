@@ -15,6 +15,8 @@ describe('chaos (small)', () => {
       seeds: [3, 4, 5],
       rows: 2000,
       seconds: 5,
+      // side by side (each seed its own databases and processes): one seed's time, not three
+      parallel: 3,
       writers: 3,
       log: (s) => lines.push(s),
     });
@@ -99,6 +101,7 @@ describe('chaos (small)', () => {
       seeds: [7, 8],
       rows: 2000,
       seconds: 5,
+      parallel: 2,
       writers: 3,
       direction: 'mariadb-postgres',
       breakRelay: 'ack-on-failure',
