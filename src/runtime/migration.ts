@@ -19,7 +19,6 @@ import { readMigrationStatus, type MigrationStatus } from './status.js';
 import {
   type CanaryDecision,
   createReader,
-  NO_OBSERVER,
   RoutingRuntime,
   type Reader,
   type ReadsOptions,

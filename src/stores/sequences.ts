@@ -39,6 +39,27 @@ export function planAdvance(
 }
 
 /**
+ * Advances one counter: plans it ({@link planAdvance}), calls `write(to)` unless it need not move or `dryRun`,
+ * and returns its report entry (`note` says why it did not move). Throws what `write` throws.
+ * @internal
+ */
+export async function advanceCounter(
+  base: Omit<SequenceAdvance, 'max' | 'from' | 'to' | 'changed' | 'note'> & { max: bigint | null },
+  from: bigint | null,
+  margin: bigint,
+  dryRun: boolean | undefined,
+  write: (to: bigint) => Promise<unknown>,
+): Promise<SequenceAdvance> {
+  const plan = planAdvance(from, base.max, margin);
+  if (!plan.move) {
+    const note = base.max === null ? 'empty table' : 'already past the keys';
+    return advanceEntry({ ...base, from, to: from, changed: false, note });
+  }
+  if (!dryRun) await write(plan.to!);
+  return advanceEntry({ ...base, from, to: plan.to, changed: !dryRun });
+}
+
+/**
  * A report entry (values as decimal strings).
  * @internal
  */

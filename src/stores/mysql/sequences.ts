@@ -1,4 +1,4 @@
-import { advanceEntry, bigOrNull, marginOf, missingTable, planAdvance } from '../sequences.js';
+import { advanceCounter, advanceEntry, bigOrNull, marginOf, missingTable } from '../sequences.js';
 import type { AdvanceSequencesOptions, Executor, SequenceAdvance, Store } from '../types.js';
 import { withDdlLockWait } from './read-only.js';
 import { mysqlIdent } from './sql.js';
@@ -76,21 +76,11 @@ async function advanceOn(
       (await db.query<{ m: unknown }>(`SELECT MAX(${mysqlIdent(column)}) AS m FROM ${mysqlIdent(table)}`))[0]?.m,
     );
     const base = { table, column, kind: 'auto_increment', sequence: table, max } as const;
-    const plan = planAdvance(from, max, margin);
-    if (!plan.move) {
-      out.push(
-        advanceEntry({
-          ...base,
-          from,
-          to: from,
-          changed: false,
-          note: max === null ? 'empty table' : 'already past the keys',
-        }),
-      );
-      continue;
-    }
-    if (!o?.dryRun) await db.execute(`ALTER TABLE ${mysqlIdent(table)} AUTO_INCREMENT = ${plan.to!.toString()}`);
-    out.push(advanceEntry({ ...base, from, to: plan.to, changed: !o?.dryRun }));
+    out.push(
+      await advanceCounter(base, from, margin, o?.dryRun, (to) =>
+        db.execute(`ALTER TABLE ${mysqlIdent(table)} AUTO_INCREMENT = ${to.toString()}`),
+      ),
+    );
   }
   return out;
 }

@@ -1,4 +1,4 @@
-import { advanceEntry, bigOrNull, marginOf, missingTable, planAdvance } from '../sequences.js';
+import { advanceCounter, advanceEntry, bigOrNull, marginOf, missingTable } from '../sequences.js';
 import type { AdvanceSequencesOptions, Executor, SequenceAdvance } from '../types.js';
 import { pgIdent } from './sql.js';
 
@@ -97,22 +97,11 @@ export async function advanceSequencesPg(
         out.push(advanceEntry({ ...base, from, to: from, changed: false, note: 'descending sequence: left alone' }));
         continue;
       }
-      const plan = planAdvance(from, max, margin);
-      if (!plan.move) {
-        out.push(
-          advanceEntry({
-            ...base,
-            from,
-            to: from,
-            changed: false,
-            note: max === null ? 'empty table' : 'already past the keys',
-          }),
-        );
-        continue;
-      }
-      if (!o?.dryRun)
-        await db.query(`SELECT setval($1::oid::regclass, $2::bigint, false)`, [String(s.seq_oid), plan.to!.toString()]);
-      out.push(advanceEntry({ ...base, from, to: plan.to, changed: !o?.dryRun }));
+      out.push(
+        await advanceCounter(base, from, margin, o?.dryRun, (to) =>
+          db.query(`SELECT setval($1::oid::regclass, $2::bigint, false)`, [String(s.seq_oid), to.toString()]),
+        ),
+      );
     }
   }
   return out;

@@ -1,4 +1,4 @@
-import { advanceEntry, bigOrNull, marginOf, missingTable, planAdvance } from '../sequences.js';
+import { advanceCounter, advanceEntry, bigOrNull, marginOf, missingTable } from '../sequences.js';
 import type { AdvanceSequencesOptions, Executor, SequenceAdvance } from '../types.js';
 import { sqliteIdent } from './sql.js';
 
@@ -79,25 +79,13 @@ export async function advanceSequencesSqlite(
     const seq = bigOrNull(seqRow?.seq) ?? 0n;
     const from = (max !== null && max > seq ? max : seq) + 1n;
     const base = { table, column: alias, kind: 'autoincrement', sequence: 'sqlite_sequence', max } as const;
-    const plan = planAdvance(from, max, margin);
-    if (!plan.move) {
-      out.push(
-        advanceEntry({
-          ...base,
-          from,
-          to: from,
-          changed: false,
-          note: max === null ? 'empty table' : 'already past the keys',
-        }),
-      );
-      continue;
-    }
-    if (!o?.dryRun) {
-      const value = (plan.to! - 1n).toString();
-      if (seqRow) await db.execute(`UPDATE sqlite_sequence SET seq = ? WHERE name = ?`, [value, t.name]);
-      else await db.execute(`INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)`, [t.name, value]);
-    }
-    out.push(advanceEntry({ ...base, from, to: plan.to, changed: !o?.dryRun }));
+    out.push(
+      await advanceCounter(base, from, margin, o?.dryRun, async (to) => {
+        const value = (to - 1n).toString();
+        if (seqRow) await db.execute(`UPDATE sqlite_sequence SET seq = ? WHERE name = ?`, [value, t.name]);
+        else await db.execute(`INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)`, [t.name, value]);
+      }),
+    );
   }
   return out;
 }
