@@ -288,6 +288,80 @@ export const guardSchema = z
   });
 export type GuardConfig = z.output<typeof guardSchema>;
 
+/** The gates' defaults (docs/cutover.md "Gates"). */
+export const GATE_DEFAULTS = {
+  backfillPercent: 100,
+  maxLagSeconds: 5,
+  maxDeadLetters: 0,
+  minParityPercent: 99.99,
+  verifyMaxAgeHours: 24,
+  maxMismatchRate: 0.001,
+  minSamples: 1000,
+  rehearsalMaxAgeDays: 7,
+} as const;
+
+/**
+ * The gates of the phase changes (`tandem phase advance`, `tandem cutover`; docs/cutover.md): each names the
+ * figure it reads and the threshold it must meet.
+ */
+export const gatesSchema = z
+  .object({
+    /** Share of every entity's rows the backfill must have copied, percent. Default 100. */
+    backfillPercent: z.number().min(0).max(100).default(GATE_DEFAULTS.backfillPercent),
+    /** Age of the oldest change waiting in the outbox must be under it, seconds. Default 5. */
+    maxLagSeconds: z.number().positive().max(86_400).default(GATE_DEFAULTS.maxLagSeconds),
+    /** Most dead letters allowed. Default 0. */
+    maxDeadLetters: z.number().int().min(0).default(GATE_DEFAULTS.maxDeadLetters),
+    /** Parity of the last full or checksum verification, percent (a sample is not proof). Default 99.99. */
+    minParityPercent: z.number().min(0).max(100).default(GATE_DEFAULTS.minParityPercent),
+    /** That verification must be newer than this, hours. Default 24. */
+    verifyMaxAgeHours: z
+      .number()
+      .positive()
+      .max(24 * 365)
+      .default(GATE_DEFAULTS.verifyMaxAgeHours),
+    /** Shadow mismatch rate (mismatched / compared) must be under it, a fraction. Default 0.001 (0.1 %). */
+    maxMismatchRate: z.number().min(0).max(1).default(GATE_DEFAULTS.maxMismatchRate),
+    /** Fewest shadow comparisons for the mismatch gate to pass. Default 1000. */
+    minSamples: z.number().int().min(1).default(GATE_DEFAULTS.minSamples),
+    /** Before write cutover: a passing rehearsal newer than this, days. Default 7. */
+    rehearsalMaxAgeDays: z.number().positive().max(365).default(GATE_DEFAULTS.rehearsalMaxAgeDays),
+  })
+  .strict();
+export type GatesConfig = z.output<typeof gatesSchema>;
+
+/**
+ * The service-level objectives `tandem plan` checks the predicted cutover against (docs/cutover.md "Plan").
+ * Unset fields are not checked.
+ */
+export const sloSchema = z
+  .object({
+    /** Availability to keep during the migration, percent (99.9). */
+    availability: z.number().min(0).max(100).optional(),
+    /** Most data that may be lost on a failure, seconds of writes (0 with the transactional outbox). */
+    rpoSeconds: z.number().min(0).optional(),
+    /** Longest a rollback may take, seconds. */
+    rtoSeconds: z.number().positive().optional(),
+    /** Longest write pause of a cutover or rollback, ms. */
+    maxWritePauseMs: z.number().positive().optional(),
+  })
+  .strict();
+export type SloConfig = z.output<typeof sloSchema>;
+
+/** The write cutover and rollback (docs/cutover.md). */
+export const cutoverSchema = z
+  .object({
+    /**
+     * How long a write that meets the fence is held before it runs on the new primary (or fails with the
+     * retryable TANDEM_ERR_WRITE_FENCED when the application asks for that), ms. Default 2000.
+     */
+    fenceMs: z.number().int().positive().max(600_000).default(2000),
+    /** How long the drain of the outbox under the fence may take before the cutover gives up, seconds. Default 60. */
+    drainTimeoutSeconds: z.number().positive().max(86_400).default(60),
+  })
+  .strict();
+export type CutoverConfig = z.output<typeof cutoverSchema>;
+
 export const configSchema = z
   .object({
     source: z.string().min(1, 'must be a store URL'),
@@ -365,6 +439,12 @@ export const configSchema = z
       .strict()
       .default({ maxReportedDifferences: 20, pageRows: 5000, lagSeconds: 30 }),
     guard: guardSchema.default(GUARD_DEFAULTS),
+    /** The gates of phase changes (docs/cutover.md). */
+    gates: gatesSchema.default({ ...GATE_DEFAULTS }),
+    /** Service-level objectives `tandem plan` checks (docs/cutover.md). */
+    slo: sloSchema.default({}),
+    /** Write cutover and rollback (docs/cutover.md). */
+    cutover: cutoverSchema.default({ fenceMs: 2000, drainTimeoutSeconds: 60 }),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -62,6 +62,13 @@ export const ErrorCodes = {
   // cutover and decommission
   ARCHIVE_DIR_NOT_EMPTY: 'the archive folder is not empty; choose an empty one, or pass --force to write into it',
   ARCHIVE_INVALID: 'the archive folder has no readable manifest (manifest.json) of tandem archive',
+  GATE_FAILED: 'a gate of the phase change failed (the table names it); fix it, or pass --force (audited)',
+  WRITE_FENCED: 'the write met the cutover fence and was not run (retryable: run it again, it goes to the new primary)',
+  ROLLBACK_REFUSED:
+    'rollback is refused from this phase (after legacy_read_only only forward fixes: reconcile new → legacy first)',
+  ARCHIVE_UNVERIFIED:
+    'decommission needs a verified archive of the legacy tables (tandem archive, then archive verify)',
+  CUTOVER_FAILED: 'the cutover or rollback stopped before the flip; the phase is unchanged and the fence released',
   // generic
   USAGE: 'the command line is not valid',
   INTERNAL: 'an unexpected internal error',
