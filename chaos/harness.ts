@@ -353,15 +353,18 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       const m = /^copied (\S+) (\d+)$/.exec(l);
       if (m) copied.set(m[1]!, Number(m[2]));
     });
+    // (a connection of its own: the watcher's is busy with its scans)
+    const progressReader = watchReader ? await openReader(stores.targetDirect) : undefined;
     const readProgress = async () => {
-      if (!watchReader) return;
-      const t = watchReader.dialect === 'mysql' ? 'tandem_checkpoints' : 'tandem.checkpoints';
-      const rows = await watchReader.query(`SELECT entity, rows_copied FROM ${t}`).catch(() => []);
+      if (!progressReader) return;
+      const t = progressReader.dialect === 'mysql' ? 'tandem_checkpoints' : 'tandem.checkpoints';
+      const rows = await progressReader.query(`SELECT entity, rows_copied FROM ${t}`).catch(() => []);
       for (const r of rows) copied.set(String(r.entity), Number(r.rows_copied));
     };
 
     // the schedule's faults, each at its time
     const faultConn = await stores.connect();
+    const ageConn = await stores.connect();
     const fr = mulberry32(streamSeed(schedule.scheduleSeed, 99));
     const runFault = async (f: Fault) => {
       if (f.params.afterBackfillMs !== undefined) {
@@ -369,19 +372,39 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
         if (workload.stop) return;
         await sleep(f.params.afterBackfillMs);
       } else await sleep(Math.max(0, f.atMs - now()));
-      // an 'after' seed's outage comes once the backfill has copied part of an integer-keyed entity (a loaded
-      // machine starts it late; entities are copied one after the other), and the writers then change rows behind
-      // its cursor
-      let behind: Map<string, number> | null = null;
+      // an 'after' seed's outage comes once the backfill has copied part of an entity (a loaded machine starts it
+      // late; entities are copied one after the other). From then on the writers change rows behind its cursor,
+      // and the outage waits until the relay works on those changes (the oldest waiting change is younger than
+      // the first of them): the changes a relay handles during the outage are then ones only the relay can bring
+      // across
+      let behind = false;
       if (f.kind === 'target_outage' && f.params.afterBackfillMs === undefined) {
         const until = now() + 60_000;
-        const enough = () => ['users', 'settings'].some((e) => (copied.get(e) ?? 0) >= Math.min(200, o.rows / 20));
+        const enough = () => [...copied.values()].some((n) => n >= Math.min(200, o.rows / 20));
         while (!enough() && backfillDoneAt === undefined && !workload.stop && now() < until) {
           await readProgress();
           await sleep(100);
         }
+        dbg(`outage: progress ${JSON.stringify([...copied])}`);
         if (workload.stop) return;
-        behind = new Map([...copied].map(([e, n]) => [e, Math.floor(n * 0.8)]));
+        behind = true;
+        const from = now();
+        workload.setBehind(new Map(copied));
+        while (!workload.stop && now() < from + 10_000) {
+          await sleep(200);
+          await readProgress();
+          workload.setBehind(new Map(copied));
+          const [row] = await ageConn.q(outboxAgeSql(stores.sourceDialect)).catch(() => []);
+          const age = row?.ms === null || row?.ms === undefined ? 0 : Number(row.ms);
+          if (age < now() - from - 300) break;
+        }
+        dbg(
+          `outage after ${((now() - from) / 1000).toFixed(1)}s of writes behind the cursor: ${JSON.stringify([...copied])}`,
+        );
+        if (workload.stop) {
+          workload.setBehind(null);
+          return;
+        }
       }
       switch (f.kind) {
         case 'kill_backfill':
@@ -412,15 +435,13 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
           if (stores.proxy) {
             await stores.proxy.cut();
             happened(f.kind);
-            workload.behind = behind;
             await sleep(f.params.durationMs ?? 1000);
-            workload.behind = null;
+            if (behind) workload.setBehind(null);
             await stores.proxy.restore();
           } else if ((await worker!.waitReady()) && worker!.signal('SIGUSR1')) {
             happened(f.kind);
-            workload.behind = behind;
             await sleep(f.params.durationMs ?? 1000);
-            workload.behind = null;
+            if (behind) workload.setBehind(null);
             worker!.signal('SIGUSR2');
           }
           break;
@@ -441,9 +462,17 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
           }
           break;
       }
+      if (behind) workload.setBehind(null);
     };
-    const faultsDone = Promise.all(
-      schedule.faults.map((f) => runFault(f).catch((e) => o.log(`  fault ${f.kind} failed: ${(e as Error).message}`))),
+    const running = schedule.faults.map((f) =>
+      runFault(f).catch((e) => o.log(`  fault ${f.kind} failed: ${(e as Error).message}`)),
+    );
+    const faultsDone = Promise.all(running);
+    // an 'after' seed's outages wait for the backfill's progress (see runFault)
+    const outagesDone = Promise.all(
+      running.filter(
+        (_, i) => schedule.faults[i]!.kind === 'target_outage' && !schedule.faults[i]!.params.afterBackfillMs,
+      ),
     );
 
     const writerConns = await Promise.all(
@@ -451,6 +480,15 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     );
     const writersDone = Promise.all(writerConns.map((c, w) => workload.writer(c, w)));
     await sleep(o.seconds * 1000);
+    // 'after': the writers go on until the outages, which wait for the backfill's progress, are over (a loaded
+    // machine starts the backfill late; the throttled backfill leaves about a third of the run to spare), at most
+    // 60 s more
+    if (schedule.backfill === 'after') {
+      const until = now() + 60_000;
+      let over = false;
+      void outagesDone.then(() => (over = true));
+      while (!over && backfillDoneAt === undefined && now() < until) await sleep(100);
+    }
     // 'before': the writers go on until the backfill is done, and 1 s more (written by the relay alone)
     if (schedule.backfill === 'before') {
       // (a loaded machine copies slowly — 15,000 rows took 100–135 s at load average 15 on 2 cores: up to 300 s
@@ -512,7 +550,8 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       watcher.settle();
     }
     await watchReader?.close();
-    for (const c of [seedConn, lagConn, faultConn, ...writerConns]) await c.close().catch(() => {});
+    await progressReader?.close();
+    for (const c of [seedConn, lagConn, faultConn, ageConn, ...writerConns]) await c.close().catch(() => {});
 
     // the judge: the target read with plain SQL, against the history
     const reader = await openReader(stores.targetDirect);

@@ -114,11 +114,45 @@ export class Workload {
   private turn: Promise<unknown> = Promise.resolve();
   stop = false;
   /**
-   * While set (during a target outage of an 'after' seed), updates and deletes of the integer-keyed entities pick
-   * seeded keys below this many rows — rows the running backfill has already copied, so only the relay can bring
-   * their changes across (a relay that acknowledges failed applies then loses them, and the judge must see it).
+   * While set (during a target outage of an 'after' seed), updates and deletes pick among these keys of each entity:
+   * live keys the running backfill has already passed, so only the relay can bring their changes across (a relay
+   * that acknowledges failed applies then loses them, and the judge must see it). Set with {@link setBehind}.
    */
-  behind: Map<string, number> | null = null;
+  private behindKeys: Map<string, string[]> | null = null;
+
+  /**
+   * Starts (`copied`: rows the backfill has copied per entity) or ends (`null`) the writes behind the cursor. The
+   * backfill copies in key order, so the first rows of the live keys sorted as the stores sort them (integers by
+   * value, tuples column by column, lower-case UUID text bytewise — as PostgreSQL's uuid, MariaDB's CHAR(36) and
+   * SQLite's TEXT order them) are behind its cursor; `fraction` (default 0.8) keeps a margin for the keys inserted
+   * and deleted since those rows were copied.
+   */
+  setBehind(copied: Map<string, number> | null, fraction = 0.8): void {
+    if (!copied) {
+      this.behindKeys = null;
+      return;
+    }
+    const out = new Map<string, string[]>();
+    for (const e of CHAOS_ENTITIES) {
+      const n = Math.floor((copied.get(e.name) ?? 0) * fraction);
+      if (n < 1) continue;
+      const set = this.live.get(e.name)!;
+      const cmp = (a: Row, b: Row) => {
+        for (const c of e.key) {
+          const x = a[c] as number | string;
+          const y = b[c] as number | string;
+          if (x !== y) return x < y ? -1 : 1;
+        }
+        return 0;
+      };
+      const sorted = [...set.values].sort((a, b) => cmp(a[1], b[1]));
+      out.set(
+        e.name,
+        sorted.slice(0, n).map(([k]) => k),
+      );
+    }
+    this.behindKeys = out;
+  }
 
   constructor(private readonly o: WorkloadOptions) {
     for (const e of CHAOS_ENTITIES) this.live.set(e.name, new KeySet());
@@ -168,13 +202,12 @@ export class Workload {
     }
   }
 
-  /** A live key to update or delete: behind the backfill cursor while {@link behind} says so, else any. */
+  /** A live key to update or delete: behind the backfill cursor while {@link setBehind} says so, else any. */
   private pick(e: ChaosEntity, set: KeySet, r: () => number): string | undefined {
-    const below = e.key.length === 1 && e.key[0] === 'id' ? this.behind?.get(e.name) : undefined;
-    if (below && below > 1) {
-      // seeded rows take even ids 2, 4, …: the first `below` rows in key order are about ids 2 … 2 × below
+    const behind = this.behindKeys?.get(e.name);
+    if (behind?.length) {
       for (let tries = 0; tries < 4; tries++) {
-        const k = judgeEntity(e.name).keyOf({ id: 2 * (1 + Math.floor(r() * below)) });
+        const k = behind[Math.floor(r() * behind.length)]!;
         if (set.values.has(k)) return k;
       }
     }
