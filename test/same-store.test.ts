@@ -218,23 +218,28 @@ describe('a target that is the source store is refused before anything is writte
     it(`${name}: backfill, verify, prepare and init refuse every alias of the source; the legacy rows and schema stay as they were`, async () => {
       const e = engines.find((x) => x.name === name)!;
       const before = await rows(e.store);
-      for (const alias of e.aliases) {
-        const cfg = writeConfig(config(e.url, alias, false));
-        for (const args of [['backfill'], ['verify'], ['prepare']]) {
-          const r = await runCli([...args, '--config', cfg]);
-          expect(r.code, `${args[0]} ${alias}: ${r.stderr}`).toBe(2);
-          expect(r.stderr).toMatch(
-            /^TANDEM_ERR_CONFIG_INVALID: entity users: target table "users" is the source table "users": the target .* and the source .* are the same store/,
+      // every alias and command at once (they are refusals: nothing is written, so they cannot interfere)
+      await Promise.all(
+        e.aliases.map(async (alias) => {
+          const cfg = writeConfig(config(e.url, alias, false));
+          const out = join(mkdtempSync(join(tmpdir(), 'tandem-init-')), 'tandem.config.ts');
+          const [init, ...cmds] = await Promise.all([
+            runCli(['init', '--source', e.url, '--target', alias, '--out', out]),
+            ...[['backfill'], ['verify'], ['prepare']].map((args) => runCli([...args, '--config', cfg])),
+          ]);
+          for (const [i, r] of cmds.entries()) {
+            expect(r!.code, `${['backfill', 'verify', 'prepare'][i]} ${alias}: ${r!.stderr}`).toBe(2);
+            expect(r!.stderr).toMatch(
+              /^TANDEM_ERR_CONFIG_INVALID: entity users: target table "users" is the source table "users": the target .* and the source .* are the same store/,
+            );
+          }
+          expect(init!.code, init!.stderr).toBe(2);
+          expect(init!.stderr).toMatch(
+            /^TANDEM_ERR_CONFIG_INVALID: entity users: target table "users" is the source table "users"/,
           );
-        }
-        const out = join(mkdtempSync(join(tmpdir(), 'tandem-init-')), 'tandem.config.ts');
-        const init = await runCli(['init', '--source', e.url, '--target', alias, '--out', out]);
-        expect(init.code, init.stderr).toBe(2);
-        expect(init.stderr).toMatch(
-          /^TANDEM_ERR_CONFIG_INVALID: entity users: target table "users" is the source table "users"/,
-        );
-        expect(existsSync(out)).toBe(false);
-      }
+          expect(existsSync(out)).toBe(false);
+        }),
+      );
       expect(await rows(e.store)).toEqual(before);
       expect(await e.controlTables()).toEqual([]);
     }, 120_000);
