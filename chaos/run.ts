@@ -7,6 +7,8 @@
  * finish on the side of the writers' stop the schedule chose. With `--break ack-on-failure` (TEST ONLY: the relays
  * acknowledge failed applies) the run is expected to fail: it prints how many seeds showed lost writes.
  */
+import { execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runChaos, seedPassed } from './harness.js';
 import { DIRECTIONS, type Direction } from './schedule.js';
@@ -40,6 +42,17 @@ if (values.direction !== undefined && !DIRECTIONS.includes(values.direction as D
 const breakRelay = values.break ?? (process.env.TANDEM_TEST_BREAK || undefined);
 if (breakRelay !== undefined && breakRelay !== 'ack-on-failure') fail('--break must be ack-on-failure');
 const started = performance.now();
+// the backfills and relays start as compiled JavaScript (the build `npm install` makes), as test/global-setup.ts
+// does for the tests: transpiling the sources in every process cost seconds per start on a loaded machine, and a
+// seed starts a dozen (kills and restarts)
+if (!process.env.TANDEM_TEST_CLI) {
+  const root = resolve(import.meta.dirname, '..');
+  execFileSync(process.execPath, [resolve(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  process.env.TANDEM_TEST_CLI = resolve(root, 'dist/cli/run.js');
+}
 const { results, line } = await runChaos({
   seeds: Array.from({ length: n }, (_, i) => first + i),
   rows: Number(values.rows),
