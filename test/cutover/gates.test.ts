@@ -15,7 +15,7 @@ import { recordLastVerify } from '../../src/runtime/last-verify.js';
 import { openMigration, type Migration } from '../../src/runtime/migration.js';
 import { openStore } from '../../src/stores/index.js';
 import type { Store } from '../../src/stores/types.js';
-import { runCli, writeConfig } from '../helpers.js';
+import { createMysqlDatabase, createPgDatabase, runCli, writeConfig } from '../helpers.js';
 import { quiet } from '../runtime/helpers.js';
 
 /**
@@ -386,5 +386,60 @@ describe('tandem phase advance', () => {
     r = await cli('phase', 'advance');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/phase: legacy_read_only → decommissioned/);
+  });
+});
+
+describe.each([
+  ['PostgreSQL', createPgDatabase, (url: string) => url],
+  ['MariaDB', createMysqlDatabase, (url: string) => url],
+])('guard dwell with the control plane on %s (its clock and timestamp type)', (_name, create, urlOf) => {
+  let db: Awaited<ReturnType<typeof createPgDatabase>>;
+  let mm: Migration;
+
+  beforeAll(async () => {
+    db = await create('tandem_gates');
+    const s = await openStore(urlOf(db.url));
+    await s.execute(
+      'CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL, version INTEGER NOT NULL)',
+    );
+    await ensureControlSchema(s);
+    await s.close();
+    mm = await openMigration(
+      {
+        source: LEGACY,
+        target: urlOf(db.url),
+        entities: {
+          items: {
+            table: 'items',
+            key: 'id',
+            version: 'version',
+            targets: [{ table: 'items', columns: { id: 'id', name: 'name', version: 'version' } }],
+          },
+        },
+        guard: { windowSeconds: 5, minSamples: 20, cooldownSeconds: 5 },
+        gates: { dwellSeconds: 5 },
+      },
+      { log: quiet },
+    );
+    await setPhase(mm.stores.control, 'canary', { force: true });
+  });
+  afterAll(async () => {
+    await mm?.close();
+    await db?.drop().catch(() => {});
+  });
+
+  it('measures how long the canary has been at 100 % from the state row, and judges the dwell', async () => {
+    const c = mm.stores.control;
+    await setCanaryPercent(c, 100);
+    const g = async (now?: number) => byName(await checkGates(mm, 'new_primary', { now })).guard!;
+    // just set: held about 0 s (a clock or time zone error would show as hours, or a negative age)
+    const fresh = await g();
+    expect(fresh.pass).toBe(false);
+    expect(fresh.reason).toMatch(/at 100 % for [01](\.\d)? s, less than the dwell of 5 s/);
+    expect((await g(Date.now() + 6000)).figure).toBe('insufficient');
+    const s = stats();
+    for (let i = 0; i < 25; i++) s.read({ entity: 'items', origin: 'new', outcome: 'ok', latencyMs: 2, served: true });
+    await s.publish(c);
+    expect(await g(Date.now() + 6000)).toMatchObject({ pass: true, figure: 'green' });
   });
 });
