@@ -27,7 +27,9 @@ not change while they are read. Audited. See docs/cutover.md.
 
   tandem archive verify DIR   re-checks every file against the manifest (sha256, size, rows, checksum from
                               the rows) and, when the legacy store is reachable, against the live tables;
-                              exit 1 naming each table that differs.`;
+                              exit 1 naming each table that differs. A passing verification is
+                              recorded in the control plane (state row "archive"): the decommissioned
+                              gate of tandem phase advance reads it (with the live tables compared).`;
 
 /** The verify report as lines. */
 export function archiveVerifyLines(r: ArchiveVerifyReport): string[] {

@@ -224,6 +224,26 @@ describe('tandem plan (embedded stores)', () => {
   });
 });
 
+describe('tandem plan after a backfill', () => {
+  it('takes its rate from the checkpoints (rows copied over started..updated) and has nothing left to copy', async () => {
+    const cfg = writeConfig(config());
+    const b = await runCli(['backfill', '--max-rows-per-second', '1000', '--config', cfg]);
+    expect(b.code, b.stderr).toBe(0);
+    const r = await runCli(['plan', '--json', '--config', cfg]);
+    expect(r.code, r.stderr).toBe(0);
+    const p = JSON.parse(r.stdout) as MigrationPlan;
+    expect(p.rate).toMatchObject({
+      source: 'checkpoints',
+      basis: expect.stringMatching(/^320 rows copied in \d+(\.\d)? s by the backfill/),
+    });
+    // throttled to 1000 rows/s: a read probe would be far faster
+    expect(p.rate.rowsPerSecond).toBeGreaterThan(0);
+    expect(p.rate.rowsPerSecond).toBeLessThan(1500);
+    expect(p.predictions).toMatchObject({ backfillRowsLeft: 0, backfillSeconds: 0 });
+    expect(p.tables.find((t) => t.side === 'new' && t.table === 'items')).toMatchObject({ rows: 300 });
+  });
+});
+
 describe('plan on MariaDB → PostgreSQL and PGlite: the engines’ statistics', () => {
   let src: Awaited<ReturnType<typeof createMysqlDatabase>>;
   let tgt: Awaited<ReturnType<typeof createPgDatabase>>;
