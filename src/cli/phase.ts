@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { audit, ensureControlSchema } from '../control/control.js';
 import { nextPhase, PHASES, readPhase, setPhase, type Phase } from '../control/phase.js';
-import { TandemError } from '../core/errors.js';
+import { isTandemError, TandemError } from '../core/errors.js';
 import { checkGates, failingGates, gateTable } from '../cutover/gates.js';
 import { setLegacyReadOnly } from '../cutover/read-only.js';
 import type { GateResult } from '../cutover/types.js';
@@ -160,7 +160,12 @@ export function registerPhase(program: Command): void {
             if (p !== undefined && !(PHASES as readonly string[]).includes(p))
               throw new TandemError('PHASE_INVALID', `unknown phase "${p}" (phases: ${PHASES.join(', ')})`);
           if (action === 'advance') {
-            m = await openMigration(configPath, { tolerateLegacyDown: true });
+            // the gates need the entities; only entering legacy_read_only needs legacy itself, so with legacy down
+            // the other moves are judged without resolved entities (the archive gate then checks no table list)
+            m = await openMigration(configPath, { tolerateLegacyDown: true }).catch(async (e) => {
+              if (!isTandemError(e, 'STORE_UNREACHABLE') || opts.to === 'legacy_read_only') throw e;
+              return openMigration(configPath, { entities: null, tolerateLegacyDown: true });
+            });
             await advancePhase(m, { to: opts.to, force: opts.force, json: opts.json });
             process.exitCode = EXIT.ok;
             return;

@@ -74,7 +74,7 @@ export function gatesOf(to: Phase): string[] {
 const fmtPct = (x: number) => `${Number(x.toFixed(3))} %`;
 const fmtSec = (x: number) => `${Number(x.toFixed(1))} s`;
 const fmtRate = (x: number) => `${Number((x * 100).toPrecision(3))} %`;
-const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
+const plural = (n: number, w: string) => `${n} ${n === 1 ? w : w.endsWith('y') ? `${w.slice(0, -1)}ies` : `${w}s`}`;
 
 /** A stored timestamp (a driver's Date, or text in any dialect's shape, UTC) as epoch ms; null when unreadable. */
 export function storedMs(v: unknown): number | null {
@@ -124,7 +124,7 @@ async function backfillGate(m: Migration): Promise<GateResult> {
       pass: bad.length === 0,
       reason: bad.length
         ? `backfill not complete: ${bad.map((p) => `${p.name} ${fmtPct(p.pct)} (${p.note})`).join(', ')}; run tandem backfill`
-        : `${plural(per.length, 'entity')} copied (checkpoints done)`.replace('entitys', 'entities'),
+        : `${plural(per.length, 'entity')} copied (checkpoints done)`,
     };
   } catch (e) {
     return unreadable('backfill', threshold, e);
@@ -177,7 +177,6 @@ async function parityGate(m: Migration, now: number): Promise<GateResult> {
     const last = await readLastVerify(m.stores.control, m.entityNames);
     const problems: string[] = [];
     let low = 100;
-    let any = false;
     for (const name of m.entityNames) {
       const v = last.get(name);
       if (!v) {
@@ -194,7 +193,6 @@ async function parityGate(m: Migration, now: number): Promise<GateResult> {
         low = Math.min(low, v.parity ?? 0);
         continue;
       }
-      any = true;
       if (v.parity === null) {
         problems.push(`${name}: the ${v.mode} verification gave no parity`);
         low = 0;
@@ -213,9 +211,7 @@ async function parityGate(m: Migration, now: number): Promise<GateResult> {
       pass: problems.length === 0,
       reason: problems.length
         ? problems.join('; ')
-        : `lowest parity of ${plural(m.entityNames.length, 'entity')} by a ${any ? 'full or checksum' : ''} verification`
-            .replace('entitys', 'entities')
-            .replace('  ', ' '),
+        : `lowest parity of ${plural(m.entityNames.length, 'entity')}, each by a full or checksum verification`,
     };
   } catch (e) {
     return unreadable('parity', threshold, e);
