@@ -16,7 +16,7 @@
  *
  * `prepare` and `dual_write` have none; a move backwards (a rollback) is not gated here.
  */
-import { listCheckpoints } from '../control/control.js';
+import { controlSchemaVersion, listCheckpoints } from '../control/control.js';
 import { PHASES, type Phase, readPhase } from '../control/phase.js';
 import { canonicalTimestamp } from '../core/canonical.js';
 import { errorLine } from '../core/errors.js';
@@ -134,6 +134,14 @@ async function backfillGate(m: Migration): Promise<GateResult> {
 async function lagGate(gate: string, store: Store, max: number, what: string): Promise<GateResult> {
   const threshold = `< ${fmtSec(max)}`;
   try {
+    if (!(await controlSchemaVersion(store)))
+      return {
+        gate,
+        figure: '?',
+        threshold,
+        pass: false,
+        reason: `no outbox in ${store.url}: changes are not captured there yet (dual writes, tandem run)`,
+      };
     const { pending, oldestMs } = await outboxLag(store);
     const s = oldestMs / 1000;
     return {
