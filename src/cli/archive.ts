@@ -1,7 +1,17 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ensureControlSchema } from '../control/control.js';
 import { TandemError, errorLine, isTandemError } from '../core/errors.js';
-import { type ArchiveVerifyReport, verifyArchive, writeArchive } from '../cutover/archive.js';
+import {
+  type ArchiveVerifyReport,
+  archiveRecordOf,
+  clearArchiveRecord,
+  readArchiveRecord,
+  saveArchiveRecord,
+  verifyArchive,
+  writeArchive,
+} from '../cutover/archive.js';
+import type { Store } from '../stores/types.js';
 import { legacyReadOnlyTables } from '../cutover/read-only.js';
 import { openMigration, type Migration } from '../runtime/migration.js';
 import { auditSafely, contextOf, EXIT, openContext, reportError } from './context.js';
@@ -17,7 +27,9 @@ not change while they are read. Audited. See docs/cutover.md.
 
   tandem archive verify DIR   re-checks every file against the manifest (sha256, size, rows, checksum from
                               the rows) and, when the legacy store is reachable, against the live tables;
-                              exit 1 naming each table that differs.`;
+                              exit 1 naming each table that differs. A passing verification is
+                              recorded in the control plane (state row "archive"): the decommissioned
+                              gate of tandem phase advance reads it (with the live tables compared).`;
 
 /** The verify report as lines. */
 export function archiveVerifyLines(r: ArchiveVerifyReport): string[] {
@@ -44,21 +56,38 @@ export function archiveVerifyLines(r: ArchiveVerifyReport): string[] {
 
 /** Opens the legacy store for the live comparison, or says why it cannot be. */
 async function openLive(configPath: string, noLive: boolean): Promise<{ m: Migration | null; note?: string }> {
-  if (noLive) return { m: null, note: '--no-live' };
   let m: Migration;
   try {
     m = await openMigration(configPath, { entities: null, tolerateLegacyDown: true, legacyWrites: 'never' });
   } catch (e) {
+    // without the live check the config is only needed to record the verification: its absence is no error
+    if (noLive) return { m: null, note: '--no-live' };
     if (isTandemError(e, 'CONFIG_NOT_FOUND') || isTandemError(e, 'STORE_UNREACHABLE'))
       return { m: null, note: errorLine(e) };
     throw e;
   }
+  if (noLive) return { m, note: '--no-live' };
   try {
     await m.stores.legacy.query('SELECT 1 AS one');
     return { m };
   } catch (e) {
     return { m, note: `legacy store unreachable (${errorLine(e)})` };
   }
+}
+
+/**
+ * Records a passing verification in the control plane (state row `archive`, src/cutover/archive.ts), where the
+ * `decommissioned` gate reads it; a failing one removes the record of the same folder. Returns whether a passing
+ * verification was recorded.
+ */
+async function recordVerification(control: Store, r: ArchiveVerifyReport, dir: string): Promise<boolean> {
+  if (r.ok) {
+    await saveArchiveRecord(control, archiveRecordOf(r, dir));
+    return true;
+  }
+  const prev = await readArchiveRecord(control);
+  if (prev && prev.dir === dir) await clearArchiveRecord(control);
+  return false;
 }
 
 /**
@@ -146,6 +175,18 @@ export function registerArchive(program: Command): void {
         if (m) {
           const ctx = contextOf(m, configPath);
           await ensureControlSchema(ctx.control).catch(() => {});
+          const recorded = await recordVerification(ctx.control, r, resolve(dir)).catch((e) => {
+            process.stderr.write(
+              `note: the verification could not be recorded in the control plane (${errorLine(e)})\n`,
+            );
+            return false;
+          });
+          if (recorded && !opts.json)
+            process.stdout.write(
+              r.live
+                ? 'recorded: this archive is what the decommissioned gate reads (tandem phase advance)\n'
+                : 'recorded without the live tables: the decommissioned gate asks for a verification with them\n',
+            );
           await auditSafely(ctx, {
             command: 'archive verify',
             args: { dir, live: r.live },

@@ -326,6 +326,16 @@ export const gatesSchema = z
     minSamples: z.number().int().min(1).default(GATE_DEFAULTS.minSamples),
     /** Before write cutover: a passing rehearsal newer than this, days. Default 7. */
     rehearsalMaxAgeDays: z.number().positive().max(365).default(GATE_DEFAULTS.rehearsalMaxAgeDays),
+    /**
+     * Before write cutover: seconds the canary must have stayed at 100 % with the guard green (the dwell of the
+     * last canary step). Default: `guard.windowSeconds`.
+     */
+    dwellSeconds: z
+      .number()
+      .int()
+      .positive()
+      .max(86_400 * 7)
+      .optional(),
   })
   .strict();
 export type GatesConfig = z.output<typeof gatesSchema>;

@@ -33,23 +33,30 @@ export async function readPhase(control: Store): Promise<Phase> {
   return v && (PHASES as readonly string[]).includes(v) ? (v as Phase) : 'prepare';
 }
 
+/** The phase after `phase` on the road, or null after `decommissioned`. */
+export function nextPhase(phase: Phase): Phase | null {
+  return PHASES[PHASES.indexOf(phase) + 1] ?? null;
+}
+
 /**
  * Sets the phase. Moving one step forward from `prepare` to `dual_write` needs no gate; any other change needs
- * `force` until the gated cutover lands (it is always audited by the caller). Throws TANDEM_ERR_PHASE_INVALID.
+ * its gates checked first — `gated: true` from a caller that checked them (`tandem phase advance`,
+ * `tandem cutover`, src/cutover/gates.ts) — or `force` (the caller audits either). Throws
+ * TANDEM_ERR_PHASE_INVALID for an unknown phase, or for a gated change asked without `gated` or `force`.
  */
 export async function setPhase(
   control: Store,
   next: Phase,
-  o: { force?: boolean } = {},
+  o: { force?: boolean; gated?: boolean } = {},
 ): Promise<{ from: Phase; to: Phase }> {
   if (!(PHASES as readonly string[]).includes(next))
     throw new TandemError('PHASE_INVALID', `unknown phase "${next}" (phases: ${PHASES.join(', ')})`);
   const from = await readPhase(control);
   const free = (from === 'prepare' && next === 'dual_write') || from === next;
-  if (!free && !o.force)
+  if (!free && !o.force && !o.gated)
     throw new TandemError(
       'PHASE_INVALID',
-      `moving from ${from} to ${next} needs its gates checked, which this version does not do yet; pass --force to move anyway (audited)`,
+      `moving from ${from} to ${next} is gated: use tandem phase advance --to ${next} (it checks the gates; tandem cutover / tandem rollback for write cutover and back), or pass --force to move anyway (audited)`,
     );
   const p = (i: number) => control.sql.param(i);
   const t = control.controlTable('state');

@@ -465,3 +465,91 @@ export async function verifyArchive(dir: string, o: VerifyArchiveOptions = {}): 
   if (!o.live && o.liveNote) report.liveNote = o.liveNote;
   return report;
 }
+
+/**
+ * A passing archive verification, as the control plane keeps it: one row of the `state` table named
+ * `archive` (only the newest is kept; the audit log keeps every run). The `decommissioned` gate reads it.
+ */
+export interface ArchiveRecord {
+  /** The archive folder, as given to `tandem archive verify` (absolute). */
+  dir: string;
+  /** SHA-256 of `manifest.json`'s bytes, lower-case hex: names the archive that was verified. */
+  manifestChecksum: string;
+  /** The tables the manifest holds, in its order. */
+  tables: string[];
+  /** Total rows of the archive. */
+  rows: number;
+  /** ISO-8601 UTC time the verification ended. */
+  verifiedAt: string;
+  /** True when the live legacy tables were compared too (the proof decommission asks for). */
+  live: boolean;
+}
+
+const ARCHIVE_STATE = 'archive';
+
+/** SHA-256 of the manifest file of the archive in `dir` (lower-case hex). Throws what the file system throws. */
+export function manifestChecksum(dir: string): string {
+  return createHash('sha256')
+    .update(readFileSync(join(dir, MANIFEST_FILE)))
+    .digest('hex');
+}
+
+/** The {@link ArchiveRecord} of a passing verification report (the manifest is read again for its checksum). */
+export function archiveRecordOf(r: ArchiveVerifyReport, dir: string, at = new Date()): ArchiveRecord {
+  return {
+    dir,
+    manifestChecksum: manifestChecksum(dir),
+    tables: r.tables.map((t) => t.table),
+    rows: r.tables.reduce((n, t) => n + (t.file_rows ?? 0), 0),
+    verifiedAt: at.toISOString(),
+    live: r.live,
+  };
+}
+
+/**
+ * Stores `a` as the newest passing archive verification (state row `archive`, replacing the one before). The
+ * control plane (v2) must exist. Throws what the store throws.
+ */
+export async function saveArchiveRecord(control: Store, a: ArchiveRecord): Promise<void> {
+  const p = (i: number) => control.sql.param(i);
+  const t = control.controlTable('state');
+  const value = JSON.stringify(a);
+  await control.transaction(async (tx) => {
+    const n = await tx.execute(
+      `UPDATE ${t} SET value = ${p(1)}, updated_at = ${control.sql.now()} WHERE name = ${p(2)}`,
+      [value, ARCHIVE_STATE],
+    );
+    if (n === 0) await tx.execute(`INSERT INTO ${t} (name, value) VALUES (${p(1)}, ${p(2)})`, [ARCHIVE_STATE, value]);
+  });
+}
+
+/** Removes the archive record (a verification that failed after a passing one). Throws what the store throws. */
+export async function clearArchiveRecord(control: Store): Promise<void> {
+  await control.execute(`DELETE FROM ${control.controlTable('state')} WHERE name = ${control.sql.param(1)}`, [
+    ARCHIVE_STATE,
+  ]);
+}
+
+/** The newest passing archive verification, or null when none was recorded (or its row is not one). Reads only. */
+export async function readArchiveRecord(control: Store): Promise<ArchiveRecord | null> {
+  const rows = await control.query<{ value: unknown }>(
+    `SELECT value FROM ${control.controlTable('state')} WHERE name = ${control.sql.param(1)}`,
+    [ARCHIVE_STATE],
+  );
+  const v = rows[0]?.value;
+  if (v == null) return null;
+  try {
+    const a = JSON.parse(String(v)) as Partial<ArchiveRecord>;
+    if (typeof a.dir !== 'string' || typeof a.manifestChecksum !== 'string' || !Array.isArray(a.tables)) return null;
+    return {
+      dir: a.dir,
+      manifestChecksum: a.manifestChecksum,
+      tables: a.tables.map(String),
+      rows: Number(a.rows) || 0,
+      verifiedAt: String(a.verifiedAt),
+      live: a.live === true,
+    };
+  } catch {
+    return null;
+  }
+}

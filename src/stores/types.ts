@@ -88,6 +88,19 @@ export interface TableInfo {
   foreignKeys: ForeignKeyInfo[];
 }
 
+/** What {@link Store.tableStats} reports of one table. */
+export interface TableStats {
+  table: string;
+  /** Estimated rows (exact where the engine keeps no estimate and the table was counted). */
+  rows: number;
+  /** True when `rows` is an estimate from statistics, false when counted. */
+  estimated: boolean;
+  /** Bytes the table and its indexes take, when the engine tells; null otherwise. */
+  bytes: number | null;
+  /** Names of the triggers on the table (Tandem's own included). */
+  triggers: string[];
+}
+
 /** All user tables of the store's database/schema, keyed by exact table name. */
 export interface SchemaInfo {
   tables: Map<string, TableInfo>;
@@ -553,5 +566,13 @@ export interface Store extends Executor {
   setReadOnly?(tables: string[], on: boolean): Promise<ReadOnlyChange[]>;
   /** The tables among `tables` on which Tandem's read-only triggers are in place (all of them). Reads only. */
   readOnlyTables?(tables: string[]): Promise<string[]>;
+  /**
+   * Size figures of `tables` for planning (`tandem plan`): estimated rows and bytes from the engine's statistics
+   * (PostgreSQL/PGlite `pg_class.reltuples` and `pg_total_relation_size`, MySQL/MariaDB `information_schema.TABLES`;
+   * SQLite counts the rows and sums `dbstat` pages where it is compiled in), and the names of the triggers on
+   * each table. Reads only; a table that does not exist is left out. Optional: a user's adapter without it is
+   * planned from a count.
+   */
+  tableStats?(tables: string[]): Promise<TableStats[]>;
   close(): Promise<void>;
 }

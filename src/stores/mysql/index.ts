@@ -8,6 +8,7 @@ import { isFatalMysqlError, mysqlError, mysqlPool } from './connection.js';
 import { introspectMysql } from './introspect.js';
 import { readOnlyTablesMysql, setReadOnlyMysql } from './read-only.js';
 import { advanceSequencesMysql } from './sequences.js';
+import { tableStatsMysql } from './stats.js';
 import { classifyMysqlError } from './errors.js';
 import {
   LEDGER_READ_CHUNK,
@@ -229,6 +230,7 @@ export async function openMysql(u: StoreUrl): Promise<Store> {
     advanceSequences: (tables, o) => advanceSequencesMysql(store, tables, o),
     setReadOnly: (tables, on) => setReadOnlyMysql(store, tables, on),
     readOnlyTables: (tables) => readOnlyTablesMysql(base, u.redacted, tables),
+    tableStats: (tables) => tableStatsMysql(base, tables),
     close: () => pool.end(),
   };
   return store;

@@ -14,6 +14,7 @@ import { classifyPgError } from './errors.js';
 import { pgIdent, postgresCapabilities, postgresSql } from './sql.js';
 import { readOnlyTablesPg, setReadOnlyPg } from './read-only.js';
 import { advanceSequencesPg } from './sequences.js';
+import { tableStatsPg } from './stats.js';
 
 type Runs = Pick<Transaction, 'query' | 'exec'>;
 
@@ -163,6 +164,7 @@ export async function openPglite(u: StoreUrl): Promise<Store> {
     advanceSequences: (tables, o) => advanceSequencesPg(base, PGLITE_SCHEMA, u.redacted, tables, o),
     setReadOnly: (tables, on) => setReadOnlyPg(store, PGLITE_SCHEMA, tables, on),
     readOnlyTables: (tables) => readOnlyTablesPg(base, PGLITE_SCHEMA, tables),
+    tableStats: (tables) => tableStatsPg(base, PGLITE_SCHEMA, tables),
     async close(): Promise<void> {
       if (!db.closed) await db.close();
     },

@@ -9,6 +9,7 @@ import { classifyPgError } from './errors.js';
 import { pgAdvanceLedger, pgArrayParam, pgIdent, postgresCapabilities, postgresSql } from './sql.js';
 import { readOnlyTablesPg, setReadOnlyPg } from './read-only.js';
 import { advanceSequencesPg } from './sequences.js';
+import { tableStatsPg } from './stats.js';
 
 /** Runs statements on one pg client or pool, mapping errors. */
 function executor(q: pg.Pool | pg.PoolClient, redacted: string): Executor {
@@ -117,6 +118,7 @@ export async function openPostgres(u: StoreUrl): Promise<Store> {
     advanceSequences: (tables, o) => advanceSequencesPg(base, schema, u.redacted, tables, o),
     setReadOnly: (tables, on) => setReadOnlyPg(store, schema, tables, on),
     readOnlyTables: (tables) => readOnlyTablesPg(base, schema, tables),
+    tableStats: (tables) => tableStatsPg(base, schema, tables),
     close: () => pool.end(),
   };
   return store;

@@ -11,6 +11,7 @@ import { fromSqliteRow, openSqliteDatabase, sqliteError, toSqliteParams } from '
 import { introspectSqlite } from './introspect.js';
 import { readOnlyTablesSqlite, setReadOnlySqlite } from './read-only.js';
 import { advanceSequencesSqlite } from './sequences.js';
+import { tableStatsSqlite } from './stats.js';
 import { classifySqliteError } from './errors.js';
 import { SQLITE_LEDGER_BATCH, sqliteAdvanceLedger, sqliteCapabilities, sqliteIdent, sqliteSql } from './sql.js';
 
@@ -227,6 +228,7 @@ export async function openSqlite(u: StoreUrl): Promise<Store> {
     advanceSequences: (tables, o) => advanceSequencesSqlite(base, u.redacted, tables, o),
     setReadOnly: (tables, on) => setReadOnlySqlite(store, tables, on),
     readOnlyTables: (tables) => readOnlyTablesSqlite(base, u.redacted, tables),
+    tableStats: (tables) => tableStatsSqlite(base, tables),
     async close(): Promise<void> {
       if (closed) return;
       const release = await mutex.lock();
