@@ -31,8 +31,14 @@ import {
 export type KeyInput = unknown | unknown[] | Record<string, unknown>;
 
 export interface DualWriterOptions {
-  /** The config object, or the path of a config file. */
-  config: TandemConfigInput | string;
+  /** The config object, or the path of a config file (ignored with `migration`). */
+  config?: TandemConfigInput | string;
+  /**
+   * An open migration runtime to write through instead of opening one (its phase cache, stores and entities are
+   * shared; `close()` then leaves it open). Needed where a store cannot be opened twice in one process (a PGlite
+   * directory), e.g. the demo and the rehearsal.
+   */
+  migration?: Migration;
   /** The longest a write waits for the fast-path apply to the secondary, ms. Default 50. 0 disables the fast path. */
   budgetMs?: number;
   /** How long a phase read is reused, ms. Default 1000. */
@@ -142,6 +148,8 @@ export class DualWriter {
     readonly migration: Migration,
     private readonly budgetMs: number,
     private readonly stores?: DualWriterOptions['stores'],
+    /** Whether {@link close} closes the migration (false when it was given to createDualWriter). */
+    private readonly ownsMigration = true,
   ) {
     this.config = migration.config;
     this.log = migration.log;
@@ -521,13 +529,16 @@ export class DualWriter {
       await applyChanges(primary, secondary, this.migration.entity(name, phase)!, list);
   }
 
-  /** Waits for fast-path applies still running (they never block writes), then closes Tandem's own connections. */
+  /**
+   * Waits for fast-path applies still running (they never block writes), then closes Tandem's own connections
+   * (the migration's only when the writer opened it).
+   */
   async close(): Promise<void> {
     await Promise.allSettled([...this.inflight]);
     await this.flushWaits;
     if (this.legacyApp && !this.stores?.legacy) await (await this.legacyApp.catch(() => undefined))?.close();
     if (this.transport) await (await this.transport.catch(() => undefined))?.close().catch(() => {});
-    await this.migration.close();
+    if (this.ownsMigration) await this.migration.close();
   }
 }
 
@@ -537,16 +548,18 @@ export class DualWriter {
  * the control-plane tables (outbox included) in the legacy and the new store if they are missing.
  */
 export async function createDualWriter(o: DualWriterOptions): Promise<DualWriter> {
-  const m = await openMigration(o.config, { log: o.log, phaseTtlMs: o.phaseTtlMs ?? 1000 });
+  if (!o.migration && o.config === undefined)
+    throw new TandemError('USAGE', 'createDualWriter() needs config (an object or a file path) or migration');
+  const m = o.migration ?? (await openMigration(o.config!, { log: o.log, phaseTtlMs: o.phaseTtlMs ?? 1000 }));
   try {
     await ensureControlSchema(m.stores.legacy);
     await ensureControlSchema(m.stores.new);
     if (m.stores.control !== m.stores.new) await ensureControlSchema(m.stores.control);
-    const writer = new DualWriter(m, o.budgetMs ?? 50, o.stores);
+    const writer = new DualWriter(m, o.budgetMs ?? 50, o.stores, !o.migration);
     await m.readPhase().catch(() => m.phase()); // the first read, so that writes start with a known phase
     return writer;
   } catch (e) {
-    await m.close();
+    if (!o.migration) await m.close();
     throw e;
   }
 }
