@@ -1,5 +1,6 @@
 import { TandemError } from '../core/errors.js';
 import type { Store } from '../stores/types.js';
+import { readState, writeState } from './state.js';
 
 /** The phases of a migration, in order (DESIGN.md "Phases"). */
 export const PHASES = [
@@ -25,11 +26,7 @@ export function capturesChanges(phase: Phase): boolean {
 
 /** Reads the phase from the control store; `prepare` when none was ever set. */
 export async function readPhase(control: Store): Promise<Phase> {
-  const r = await control.query<{ value: string }>(
-    `SELECT value FROM ${control.controlTable('state')} WHERE name = ${control.sql.param(1)}`,
-    ['phase'],
-  );
-  const v = r[0]?.value;
+  const v = await readState(control, control, 'phase');
   return v && (PHASES as readonly string[]).includes(v) ? (v as Phase) : 'prepare';
 }
 
@@ -58,15 +55,6 @@ export async function setPhase(
       'PHASE_INVALID',
       `moving from ${from} to ${next} is gated: use tandem phase advance --to ${next} (it checks the gates; tandem cutover / tandem rollback for write cutover and back), or pass --force to move anyway (audited)`,
     );
-  const p = (i: number) => control.sql.param(i);
-  const t = control.controlTable('state');
-  const now = control.sql.now();
-  await control.transaction(async (tx) => {
-    const n = await tx.execute(`UPDATE ${t} SET value = ${p(1)}, updated_at = ${now} WHERE name = ${p(2)}`, [
-      next,
-      'phase',
-    ]);
-    if (n === 0) await tx.execute(`INSERT INTO ${t} (name, value) VALUES (${p(1)}, ${p(2)})`, ['phase', next]);
-  });
+  await writeState(control, 'phase', next);
   return { from, to: next };
 }

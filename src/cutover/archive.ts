@@ -21,6 +21,7 @@ import { addMod64, canonText, encodeRow, rowHash } from '../core/encoding.js';
 import type { Migration } from '../runtime/migration.js';
 import type { ColumnInfo, Store, TableInfo, TypeCategory } from '../stores/types.js';
 import { keysetStream } from '../verify/stream.js';
+import { deleteState, readState, writeState } from '../control/state.js';
 
 /**
  * `tandem archive`: every legacy table of the entities written to a folder, one gzip'd NDJSON file per table, with
@@ -511,32 +512,17 @@ export function archiveRecordOf(r: ArchiveVerifyReport, dir: string, at = new Da
  * control plane (v2) must exist. Throws what the store throws.
  */
 export async function saveArchiveRecord(control: Store, a: ArchiveRecord): Promise<void> {
-  const p = (i: number) => control.sql.param(i);
-  const t = control.controlTable('state');
-  const value = JSON.stringify(a);
-  await control.transaction(async (tx) => {
-    const n = await tx.execute(
-      `UPDATE ${t} SET value = ${p(1)}, updated_at = ${control.sql.now()} WHERE name = ${p(2)}`,
-      [value, ARCHIVE_STATE],
-    );
-    if (n === 0) await tx.execute(`INSERT INTO ${t} (name, value) VALUES (${p(1)}, ${p(2)})`, [ARCHIVE_STATE, value]);
-  });
+  await writeState(control, ARCHIVE_STATE, JSON.stringify(a));
 }
 
 /** Removes the archive record (a verification that failed after a passing one). Throws what the store throws. */
 export async function clearArchiveRecord(control: Store): Promise<void> {
-  await control.execute(`DELETE FROM ${control.controlTable('state')} WHERE name = ${control.sql.param(1)}`, [
-    ARCHIVE_STATE,
-  ]);
+  await deleteState(control, control, ARCHIVE_STATE);
 }
 
 /** The newest passing archive verification, or null when none was recorded (or its row is not one). Reads only. */
 export async function readArchiveRecord(control: Store): Promise<ArchiveRecord | null> {
-  const rows = await control.query<{ value: unknown }>(
-    `SELECT value FROM ${control.controlTable('state')} WHERE name = ${control.sql.param(1)}`,
-    [ARCHIVE_STATE],
-  );
-  const v = rows[0]?.value;
+  const v = await readState(control, control, ARCHIVE_STATE);
   if (v == null) return null;
   try {
     const a = JSON.parse(String(v)) as Partial<ArchiveRecord>;

@@ -7,6 +7,7 @@ import { isUniqueViolation } from '../stores/common.js';
 import type { Executor, Store } from '../stores/types.js';
 import { type FleetWindow, readFleetWindows, type WindowSummary } from './stats.js';
 import { type GuardVerdict, ROUTING_STATE_ROWS } from './types.js';
+import { putState, readState } from '../control/state.js';
 
 /**
  * The guard (DESIGN.md: guard; docs/guard.md). It judges the reads of origin `new` over the fleet's sliding window
@@ -209,11 +210,7 @@ export function judgeWindows(windows: (FleetWindow | WindowSummary)[], t: GuardT
 export async function readGuardVerdict(
   control: Executor & Pick<Store, 'controlTable' | 'sql'>,
 ): Promise<{ verdict: GuardVerdict | null; raw: string | null }> {
-  const r = await control.query<{ value: unknown }>(
-    `SELECT value FROM ${control.controlTable('state')} WHERE name = ${control.sql.param(1)}`,
-    [ROUTING_STATE_ROWS.guard],
-  );
-  const raw = r[0] ? String(r[0].value) : null;
+  const raw = await readState(control, control, ROUTING_STATE_ROWS.guard);
   return { verdict: raw === null ? null : parseVerdict(raw), raw };
 }
 
@@ -235,22 +232,7 @@ export function parseVerdict(raw: string): GuardVerdict | null {
 
 /** Reads the canary percentage row (null when absent). */
 async function readCanaryRow(db: Executor, control: Store): Promise<string | null> {
-  const r = await db.query<{ value: unknown }>(
-    `SELECT value FROM ${control.controlTable('state')} WHERE name = ${control.sql.param(1)}`,
-    [ROUTING_STATE_ROWS.canaryPercent],
-  );
-  return r[0] ? String(r[0].value) : null;
-}
-
-/** Upserts a `state` row the way the phase and last verifications are written (UPDATE, else INSERT). */
-async function putState(db: Executor, control: Store, name: string, value: string): Promise<void> {
-  const t = control.controlTable('state');
-  const p = (i: number) => control.sql.param(i);
-  const n = await db.execute(
-    `UPDATE ${t} SET value = ${p(1)}, updated_at = ${control.sql.now()} WHERE name = ${p(2)}`,
-    [value, name],
-  );
-  if (n === 0) await db.execute(`INSERT INTO ${t} (name, value) VALUES (${p(1)}, ${p(2)})`, [name, value]);
+  return readState(db, control, ROUTING_STATE_ROWS.canaryPercent);
 }
 
 class LostRace extends Error {}

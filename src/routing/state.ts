@@ -4,6 +4,7 @@ import { PHASES, type Phase } from '../control/phase.js';
 import { TandemError } from '../core/errors.js';
 import type { Executor, Store } from '../stores/types.js';
 import { type GuardVerdict, ROUTING_STATE_ROWS, type RoutingState } from './types.js';
+import { putState, readStates } from '../control/state.js';
 
 /**
  * The routing state in the control plane and its cached view per application instance (docs/routing.md).
@@ -91,11 +92,7 @@ const ROW_NAMES = ['phase', ...Object.values(ROUTING_STATE_ROWS)];
  * throws.
  */
 export async function readRoutingSnapshot(control: Store, via: Executor = control): Promise<RoutingSnapshot> {
-  const rows = await via.query<{ name: string; value: string }>(
-    `SELECT name, value FROM ${control.controlTable('state')} WHERE name IN (${ROW_NAMES.map((_, i) => control.sql.param(i + 1)).join(', ')})`,
-    ROW_NAMES,
-  );
-  const v = new Map(rows.map((r) => [String(r.name), String(r.value)]));
+  const v = await readStates(via, control, [...ROW_NAMES]);
   const phase = v.get('phase');
   return {
     phase: phase && (PHASES as readonly string[]).includes(phase) ? (phase as Phase) : 'prepare',
@@ -104,17 +101,6 @@ export async function readRoutingSnapshot(control: Store, via: Executor = contro
     killed: v.get(ROUTING_STATE_ROWS.killed) === 'true',
     guard: parseGuardVerdict(v.get(ROUTING_STATE_ROWS.guard)),
   };
-}
-
-/** Writes one `state` row (update, else insert) in `tx`. */
-async function writeRow(tx: Executor, control: Store, name: string, value: string): Promise<void> {
-  const p = (i: number) => control.sql.param(i);
-  const t = control.controlTable('state');
-  const n = await tx.execute(
-    `UPDATE ${t} SET value = ${p(1)}, updated_at = ${control.sql.now()} WHERE name = ${p(2)}`,
-    [value, name],
-  );
-  if (n === 0) await tx.execute(`INSERT INTO ${t} (name, value) VALUES (${p(1)}, ${p(2)})`, [name, value]);
 }
 
 /** The result of a routing-state write: the field's value before and after. */
@@ -145,7 +131,7 @@ export async function setShadowPercent(
   const to = parsePercent(percent, 'the shadow percentage');
   const from = await control.transaction(async (tx) => {
     const cur = await readRoutingSnapshot(control, tx);
-    await writeRow(tx, control, ROUTING_STATE_ROWS.shadowPercent, String(to));
+    await putState(tx, control, ROUTING_STATE_ROWS.shadowPercent, String(to));
     return cur.shadowPercent;
   });
   await audit(control, {
@@ -190,9 +176,9 @@ export async function setCanaryPercent(
       }
       clearedTrip = g.reason ?? 'tripped';
       const green: GuardVerdict = { state: 'green', reason: null, atMs: now, cooldownUntilMs: null };
-      await writeRow(tx, control, ROUTING_STATE_ROWS.guard, JSON.stringify(green));
+      await putState(tx, control, ROUTING_STATE_ROWS.guard, JSON.stringify(green));
     }
-    await writeRow(tx, control, ROUTING_STATE_ROWS.canaryPercent, String(to));
+    await putState(tx, control, ROUTING_STATE_ROWS.canaryPercent, String(to));
     return { from: cur.canaryPercent, to, clearedTrip };
   });
   if (!r) {
@@ -220,7 +206,7 @@ export async function unkillRouting(control: Store, o: RoutingWriteOptions = {})
 async function setKilled(control: Store, killed: boolean, o: RoutingWriteOptions): Promise<RoutingChange<boolean>> {
   const from = await control.transaction(async (tx) => {
     const cur = await readRoutingSnapshot(control, tx);
-    await writeRow(tx, control, ROUTING_STATE_ROWS.killed, String(killed));
+    await putState(tx, control, ROUTING_STATE_ROWS.killed, String(killed));
     return cur.killed;
   });
   await audit(control, {

@@ -1,5 +1,6 @@
 import type { Store } from '../stores/types.js';
 import type { VerifyReport } from '../verify/run.js';
+import { readStates, writeState } from '../control/state.js';
 
 /** The last verification of an entity, as the status model shows it. */
 export interface LastVerify {
@@ -43,15 +44,7 @@ export function lastVerifyOf(report: VerifyReport, at: string): Map<string, Last
  * `tandem status` reads it. The control plane (v2) must exist. Throws what the store throws.
  */
 export async function recordLastVerify(control: Store, results: Map<string, LastVerify>): Promise<void> {
-  const p = (i: number) => control.sql.param(i);
-  const t = control.controlTable('state');
-  for (const [entity, v] of results) {
-    const value = JSON.stringify(v);
-    await control.transaction(async (tx) => {
-      const n = await tx.execute(`UPDATE ${t} SET value = ${p(1)} WHERE name = ${p(2)}`, [value, NAME(entity)]);
-      if (n === 0) await tx.execute(`INSERT INTO ${t} (name, value) VALUES (${p(1)}, ${p(2)})`, [NAME(entity), value]);
-    });
-  }
+  for (const [entity, v] of results) await writeState(control, NAME(entity), JSON.stringify(v));
 }
 
 /** The last verification of each entity recorded in `control` (none when the table does not exist yet). */
@@ -59,20 +52,17 @@ export async function readLastVerify(control: Store, entities: string[]): Promis
   const out = new Map<string, LastVerify>();
   if (!entities.length) return out;
   const names = entities.map(NAME);
-  let rows: { name: string; value: string }[];
+  let rows: Map<string, string>;
   try {
-    rows = await control.query(
-      `SELECT name, value FROM ${control.controlTable('state')} WHERE name IN (${names.map((_, i) => control.sql.param(i + 1)).join(', ')})`,
-      names,
-    );
+    rows = await readStates(control, control, names);
   } catch {
     return out;
   }
   for (const e of entities) {
-    const r = rows.find((x) => String(x.name) === NAME(e));
-    if (!r) continue;
+    const r = rows.get(NAME(e));
+    if (r === undefined) continue;
     try {
-      const v = JSON.parse(String(r.value)) as LastVerify;
+      const v = JSON.parse(r) as LastVerify;
       out.set(e, {
         mode: String(v.mode),
         at: String(v.at),
