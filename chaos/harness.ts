@@ -7,6 +7,11 @@
  * When the workload stops and the relay drains, the independent judge (chaos/judge.ts: drivers and plain SQL, no
  * Tandem code) compares the target with the expected state from the harness's own history (chaos/history.ts);
  * the watcher has read all keys during the run for version regressions and resurrections.
+ *
+ * With `cutover` (`--cutover`, server directions only) the schedule adds write cutovers and rollbacks once the
+ * backfill is done; the harness runs them in its own process (`openMigration` + `cutover(m, { force: true })` /
+ * `rollback(m)`), the writers use the two-path form throughout, and the judge reads both stores after the final drain
+ * and checks the fence (docs/dual-writes.md "Cutovers and rollbacks in chaos").
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -16,12 +21,24 @@ import { createDualWriter, type DualWriter } from '../src/capture/writer.js';
 import { ensureControlSchema } from '../src/control/control.js';
 import { setPhase } from '../src/control/phase.js';
 import { createLogger } from '../src/core/logger.js';
+import { cutover } from '../src/cutover/cutover.js';
+import type { RollbackReport } from '../src/cutover/types.js';
+import { openMigration, type Migration } from '../src/runtime/migration.js';
 import { openStore } from '../src/stores/index.js';
 import { cliArgv } from '../test/helpers.js';
 import { startPrivateRabbitMQ, type PrivateServer } from '../test/servers.js';
 import { CHAOS_ENTITIES, configText } from './entities.js';
 import { History } from './history.js';
-import { judge, openReader, type EntityVerdict, Watcher } from './judge.js';
+import {
+  type EntityVerdict,
+  fenceClockViolations,
+  type FlipSeen,
+  judge,
+  openReader,
+  outboxCount,
+  type Reader,
+  Watcher,
+} from './judge.js';
 import {
   type Direction,
   type Fault,
@@ -56,6 +73,11 @@ export interface ChaosOptions {
   broker?: 'rabbitmq';
   /** Fix the direction instead of rotating by seed (seed % 3). */
   direction?: Direction;
+  /**
+   * Write cutovers and rollbacks among the faults (server directions; the directions rotate over those two by
+   * seed % 2): the schedule's `cutover` / `rollback` events, two-path writes, both stores judged, the fence checked.
+   */
+  cutover?: boolean;
   /** TEST ONLY: run the relays with `TANDEM_TEST_BREAK=ack-on-failure` (a broken relay the judge must catch). */
   breakRelay?: 'ack-on-failure';
   /**
@@ -73,6 +95,23 @@ export interface SeedResult {
   writes: number;
   failedWrites: number;
   uncertainWrites: number;
+  /** Writes that failed with TANDEM_ERR_WRITE_FENCED (in `failedWrites` too). */
+  fencedWrites: number;
+  /** Cutovers and rollbacks that happened. */
+  cutovers: number;
+  rollbacks: number;
+  /**
+   * Fence breaks the judge found: commits on a store after a flip made it secondary (by the harness's clock), plus
+   * changes seen waiting in the outbox of the store that was not primary (by plain SQL; nothing drains that outbox
+   * until the next flip, so a write that committed there after the flip would stay visible).
+   */
+  fenceViolations: number;
+  /** The phase at the end (the direction of the final drain). */
+  finalPhase: string;
+  /** Longest write pause a flip reported (max of held writes), ms. */
+  flipPauseMaxMs: number;
+  /** Oldest change seen waiting in the new store's outbox (the reverse relay's lag after a cutover), ms. */
+  maxReverseLagMs: number;
   divergentRows: number;
   lostWrites: number;
   resurrected: number;
@@ -86,6 +125,8 @@ export interface SeedResult {
   /** When the backfill finished, relative to the writers' stop; `ok` when it matches the schedule. */
   backfill: { planned: 'before' | 'after'; actual: 'before' | 'after'; ok: boolean };
   entities: EntityVerdict[];
+  /** `--cutover`: the verdict on the legacy store (entity names `legacy.<name>`). */
+  legacyEntities: EntityVerdict[];
   watcherScans: number;
   /** First lost or divergent keys with their history. */
   examples: string[];
@@ -189,8 +230,19 @@ async function runCliOnce(
   return new Promise((r) => child.on('close', (code) => r({ code, stdout, stderr })));
 }
 
-type Opts = Required<Omit<ChaosOptions, 'seeds' | 'log' | 'broker' | 'direction' | 'breakRelay' | 'parallel'>> &
-  Pick<ChaosOptions, 'broker' | 'direction' | 'breakRelay' | 'parallel'> & { log: (s: string) => void };
+type Opts = Required<
+  Omit<ChaosOptions, 'seeds' | 'log' | 'broker' | 'direction' | 'breakRelay' | 'parallel' | 'cutover'>
+> &
+  Pick<ChaosOptions, 'broker' | 'direction' | 'breakRelay' | 'parallel' | 'cutover'> & { log: (s: string) => void };
+
+/** `rollback(m)` of src/cutover/rollback.ts (loaded when the first rollback runs). */
+type RollbackFn = (m: Migration) => Promise<RollbackReport>;
+const ROLLBACK_MODULE = '../src/cutover/rollback.js';
+async function loadRollback(): Promise<RollbackFn> {
+  const mod = (await import(ROLLBACK_MODULE)) as { rollback?: RollbackFn };
+  if (typeof mod.rollback !== 'function') throw new Error('src/cutover/rollback.ts exports no rollback()');
+  return mod.rollback;
+}
 
 /** Runs one seed end to end and returns the judge's figures. */
 export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
@@ -200,8 +252,10 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     direction: o.direction,
     broker: !!o.broker,
     faults: o.faults,
+    cutover: o.cutover,
   });
   const { direction } = schedule;
+  if (o.broker && o.cutover) throw new Error('--cutover runs without --broker (the relays drain the outbox directly)');
   if (o.broker && direction === 'sqlite-pglite')
     throw new Error('--broker needs a server direction (mariadb-postgres or postgres-mariadb)');
   o.log(`seed ${seed}: ${formatSchedule(schedule)}`);
@@ -220,6 +274,9 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     // with the fast path off — the worker process alone opens the real target
     const writerCfg = stores.twinUrl ? join(stores.dir, 'writer.config.ts') : cfg;
     if (stores.twinUrl) writeFileSync(writerCfg, configText({ source: stores.sourceUrl, target: stores.twinUrl }));
+    // the operator's cutover and rollback reach the new store directly (not through the proxy the outages cut)
+    const operatorCfg = join(stores.dir, 'operator.config.ts');
+    if (o.cutover) writeFileSync(operatorCfg, configText({ source: stores.sourceUrl, target: stores.targetDirect }));
     for (const url of [stores.sourceUrl, stores.targetDirect, ...(stores.twinUrl ? [stores.twinUrl] : [])]) {
       const s = await openStore(url);
       await ensureControlSchema(s);
@@ -237,7 +294,16 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       budgetMs: schedule.budgetMs,
       log: createLogger({ level: 'silent' }),
     });
-    const workload = new Workload({ seed, rows: o.rows, dialect: stores.sourceDialect, history, dual, now });
+    const targetDialect = stores.sourceDialect === 'mysql' ? 'postgres' : 'mysql';
+    const workload = new Workload({
+      seed,
+      rows: o.rows,
+      dialect: stores.sourceDialect,
+      history,
+      dual,
+      now,
+      cutover: o.cutover ? { target: targetDialect } : undefined,
+    });
     dbg('dual writer open');
     await workload.seedRows(seedConn);
     dbg('rows seeded');
@@ -332,12 +398,47 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
         )
       : undefined;
     const lagConn = await stores.connect();
+    // --cutover: the flips, and what the judge's fence check reads while the run goes on
+    const flipsSeen: FlipSeen[] = [];
+    const flipCounts = { cutover: 0, rollback: 0 };
+    let flipPauseMaxMs = 0;
+    const flipState = { running: false, generation: 0, primary: 'legacy' as 'legacy' | 'new' };
+    let outboxViolations = 0;
+    let maxReverseLag = 0;
+    const fenceExamples: string[] = [];
+    const legacyOutbox: Reader | undefined = o.cutover ? await openReader(stores.sourceUrl) : undefined;
+    const newOutbox: Reader | undefined = o.cutover ? await openReader(stores.targetDirect) : undefined;
+    /** Changes waiting in the outbox of the store that is not primary (sampled with no flip under way). */
+    const checkSecondaryOutbox = async (when: string) => {
+      if (!legacyOutbox || !newOutbox || !flipsSeen.length) return;
+      if (flipState.running) return;
+      const gen = flipState.generation;
+      const secondary = flipState.primary === 'new' ? 'legacy' : 'new';
+      const n = await outboxCount(secondary === 'legacy' ? legacyOutbox : newOutbox);
+      if (flipState.running || flipState.generation !== gen) return; // a flip began meanwhile: not judged
+      if (n > 0) {
+        outboxViolations = Math.max(outboxViolations, n);
+        if (fenceExamples.length < 5)
+          fenceExamples.push(
+            `${n} change(s) waiting in the ${secondary} outbox ${when} while ${flipState.primary} was primary`,
+          );
+      }
+    };
     const watching$ = (async () => {
       while (watching) {
         try {
           await watcher?.scan();
           const [row] = await lagConn.q(outboxAgeSql(stores.sourceDialect));
           if (row?.ms !== null && row?.ms !== undefined) maxLag = Math.max(maxLag, Math.round(Number(row.ms)));
+          if (newOutbox) {
+            // the new store's outbox: drained by the running relays once they turned around after a cutover
+            const [nr] = await newOutbox.query(outboxAgeSql(targetDialect));
+            if (nr?.ms !== null && nr?.ms !== undefined) {
+              maxLag = Math.max(maxLag, Math.round(Number(nr.ms)));
+              maxReverseLag = Math.max(maxReverseLag, Math.round(Number(nr.ms)));
+            }
+          }
+          await checkSecondaryOutbox('during the run');
         } catch (e) {
           o.log(`  watcher: ${(e as Error).message}`);
         }
@@ -464,15 +565,63 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       }
       if (behind) workload.setBehind(null);
     };
-    const running = schedule.faults.map((f) =>
-      runFault(f).catch((e) => o.log(`  fault ${f.kind} failed: ${(e as Error).message}`)),
-    );
-    const faultsDone = Promise.all(running);
+    // the cutovers and rollbacks, one after the other once the backfill is done, in this process
+    const flips = schedule.faults.filter((f) => f.kind === 'cutover' || f.kind === 'rollback');
+    const operator: Migration | undefined = o.cutover
+      ? await openMigration(operatorCfg, { log: createLogger({ level: 'silent' }) })
+      : undefined;
+    const runFlips = async () => {
+      if (!flips.length || !operator) return;
+      while (backfillDoneAt === undefined && !workload.stop) await sleep(50);
+      for (const f of flips) {
+        if (workload.stop) return;
+        await sleep(f.params.afterBackfillMs ?? f.params.afterPreviousMs ?? 0);
+        const kind = f.kind as 'cutover' | 'rollback';
+        const want = kind === 'cutover' ? 'new' : 'legacy';
+        // a flip whose phase is already there (the previous one did not happen) is skipped: only a moved phase counts
+        const isThere = (p: string | null) => p !== null && (p === 'new_primary') === (want === 'new');
+        if (isThere(await operator.readPhase().catch(() => null))) {
+          o.log(`  ${kind} skipped: the ${want} store is primary already`);
+          continue;
+        }
+        for (let attempt = 0; attempt < 3 && !workload.stop; attempt++) {
+          flipState.running = true;
+          flipState.generation++;
+          const startAt = now();
+          try {
+            const rep =
+              kind === 'cutover' ? await cutover(operator, { force: true }) : await (await loadRollback())(operator);
+            flipPauseMaxMs = Math.max(flipPauseMaxMs, rep.writePause.maxMs);
+            dbg(
+              `${kind} ${rep.from} → ${rep.to} epoch ${rep.epoch} drained ${rep.drained} pause held ${rep.writePause.held} p99 ${rep.writePause.p99Ms} ms max ${rep.writePause.maxMs} ms`,
+            );
+          } catch (e) {
+            o.log(`  ${kind} failed (attempt ${attempt + 1}): ${(e as Error).message}`);
+            // a failure past the flip leaves the phase moved: the phase says whether this flip happened
+            if (!isThere(await operator.readPhase().catch(() => null))) {
+              flipState.running = false;
+              await sleep(1000);
+              continue;
+            }
+          }
+          flipsSeen.push({ kind, startAt, doneAt: now() });
+          flipCounts[kind]++;
+          happened(kind);
+          flipState.primary = want;
+          flipState.running = false;
+          break;
+        }
+      }
+    };
+    const flipsDone = runFlips().catch((e) => o.log(`  flips failed: ${(e as Error).message}`));
+    const running = schedule.faults
+      .filter((f) => f.kind !== 'cutover' && f.kind !== 'rollback')
+      .map((f) => runFault(f).catch((e) => o.log(`  fault ${f.kind} failed: ${(e as Error).message}`)));
+    const faultsDone = Promise.all([...running, flipsDone]);
     // an 'after' seed's outages wait for the backfill's progress (see runFault)
+    const timed = schedule.faults.filter((f) => f.kind !== 'cutover' && f.kind !== 'rollback');
     const outagesDone = Promise.all(
-      running.filter(
-        (_, i) => schedule.faults[i]!.kind === 'target_outage' && !schedule.faults[i]!.params.afterBackfillMs,
-      ),
+      running.filter((_, i) => timed[i]!.kind === 'target_outage' && !timed[i]!.params.afterBackfillMs),
     );
 
     const writerConns = await Promise.all(
@@ -496,9 +645,17 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       const until = now() + Math.max(3 * o.seconds, 300) * 1000;
       while (backfillDoneAt === undefined && now() < until) await sleep(100);
       // past the outage scheduled after the backfill, and 1 s more
-      const post = schedule.faults.find((f) => f.params.afterBackfillMs !== undefined);
+      const post = schedule.faults.find((f) => f.kind === 'target_outage' && f.params.afterBackfillMs !== undefined);
       if (backfillDoneAt !== undefined)
         await sleep((post ? post.params.afterBackfillMs! + post.params.durationMs! : 0) + 1000);
+    }
+    // --cutover: the writers go on through every flip, and 1.5 s past the last (at most 180 s more)
+    if (flips.length) {
+      let over = false;
+      void flipsDone.then(() => (over = true));
+      const until = now() + 180_000;
+      while (!over && now() < until) await sleep(100);
+      await sleep(1500);
     }
     workload.stop = true;
     await writersDone;
@@ -508,6 +665,12 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     dbg('faults done');
     await stores.proxy?.restore().catch(() => {});
     await dual.close();
+    // nothing drains the outbox of the store that is not primary: what waits there now committed after a flip
+    await checkSecondaryOutbox('after the writers stopped').catch((e) =>
+      o.log(`  fence check: ${(e as Error).message}`),
+    );
+    const finalPhase = operator ? await operator.readPhase() : 'dual_write';
+    await operator?.close();
 
     // the backfill finishes (restarted if a kill left it stopped), then the relays drain
     if (backfill) {
@@ -552,6 +715,8 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     await watchReader?.close();
     await progressReader?.close();
     for (const c of [seedConn, lagConn, faultConn, ageConn, ...writerConns]) await c.close().catch(() => {});
+    await legacyOutbox?.close().catch(() => {});
+    await newOutbox?.close().catch(() => {});
 
     // the judge: the target read with plain SQL, against the history
     const reader = await openReader(stores.targetDirect);
@@ -560,6 +725,22 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       history,
       CHAOS_ENTITIES.map((e) => e.name),
     ).finally(() => reader.close());
+    // --cutover: the legacy store too, after the final drain: every committed write reaches both stores
+    if (o.cutover) {
+      const lr = await openReader(stores.sourceUrl);
+      const lv = await judge(
+        lr,
+        history,
+        CHAOS_ENTITIES.map((e) => e.name),
+        'legacy',
+      ).finally(() => lr.close());
+      verdict.lost += lv.lost;
+      verdict.resurrected += lv.resurrected;
+      verdict.divergent += lv.divergent;
+      verdict.entities.push(...lv.entities.map((e) => ({ ...e, entity: `legacy.${e.entity}` })));
+    }
+    const clock = fenceClockViolations(workload.commits, flipsSeen);
+    fenceExamples.push(...clock.examples);
     o.log(
       `  backfill done at ${backfillDoneAt === undefined ? '-' : (backfillDoneAt / 1000).toFixed(1)}s, writers stopped at ${(writersStoppedAt / 1000).toFixed(1)}s`,
     );
@@ -567,7 +748,8 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     const examples = [
       ...verdict.entities.flatMap((e) => [...e.lostKeys, ...e.otherKeys]),
       ...(watcher?.examples ?? []),
-    ].slice(0, 8);
+      ...fenceExamples,
+    ].slice(0, 10);
     return {
       seed,
       direction,
@@ -575,6 +757,13 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       writes: workload.stats.writes,
       failedWrites: workload.stats.failed,
       uncertainWrites: workload.stats.uncertain,
+      fencedWrites: workload.stats.fenced,
+      cutovers: flipCounts.cutover,
+      rollbacks: flipCounts.rollback,
+      fenceViolations: clock.violations + outboxViolations,
+      finalPhase,
+      flipPauseMaxMs,
+      maxReverseLagMs: maxReverseLag,
       divergentRows: verdict.divergent,
       lostWrites: verdict.lost,
       resurrected: verdict.resurrected + (watcher?.resurrected ?? 0),
@@ -584,7 +773,8 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       faults,
       missingFaults: schedule.requested.filter((k) => !faults[k]),
       backfill: { planned: schedule.backfill, actual, ok: actual === schedule.backfill },
-      entities: verdict.entities,
+      entities: verdict.entities.filter((e) => !e.entity.startsWith('legacy.')),
+      legacyEntities: verdict.entities.filter((e) => e.entity.startsWith('legacy.')),
       watcherScans: watcher?.scans ?? 0,
       examples,
       seconds: (performance.now() - started) / 1000,
@@ -603,6 +793,7 @@ export function seedPassed(r: SeedResult): boolean {
     r.resurrected === 0 &&
     r.versionRegressions === 0 &&
     r.deadLetters === 0 &&
+    r.fenceViolations === 0 &&
     r.missingFaults.length === 0 &&
     r.backfill.ok
   );
@@ -613,7 +804,7 @@ export function seedLine(r: SeedResult): string {
   const faults = Object.entries(r.faults)
     .map(([k, v]) => `${k}:${v}`)
     .join(',');
-  return `seed ${r.seed}: direction=${r.direction} entities=${r.entities.map((e) => e.entity).join(',')} schedule_seed=${r.schedule.scheduleSeed} fast_path_ms=${r.schedule.budgetMs} backfill=${r.backfill.planned}/${r.backfill.actual} writes=${r.writes} failed_writes=${r.failedWrites} uncertain_writes=${r.uncertainWrites} divergent_rows=${r.divergentRows} lost_writes=${r.lostWrites} resurrected=${r.resurrected} version_regressions=${r.versionRegressions} dead_letters=${r.deadLetters} max_relay_lag_ms=${r.maxRelayLagMs} faults=${faults} missing_faults=${r.missingFaults.join(',') || '-'} watcher_scans=${r.watcherScans} seconds=${r.seconds.toFixed(1)}`;
+  return `seed ${r.seed}: direction=${r.direction} entities=${r.entities.map((e) => e.entity).join(',')} schedule_seed=${r.schedule.scheduleSeed} fast_path_ms=${r.schedule.budgetMs} backfill=${r.backfill.planned}/${r.backfill.actual} writes=${r.writes} failed_writes=${r.failedWrites} uncertain_writes=${r.uncertainWrites}${r.schedule.requested.includes('cutover') ? ` cutovers=${r.cutovers} rollbacks=${r.rollbacks} fenced_writes=${r.fencedWrites} fence_violations=${r.fenceViolations} final_phase=${r.finalPhase} flip_pause_max_ms=${r.flipPauseMaxMs} max_reverse_lag_ms=${r.maxReverseLagMs}` : ''} divergent_rows=${r.divergentRows} lost_writes=${r.lostWrites} resurrected=${r.resurrected} version_regressions=${r.versionRegressions} dead_letters=${r.deadLetters} max_relay_lag_ms=${r.maxRelayLagMs} faults=${faults} missing_faults=${r.missingFaults.join(',') || '-'} watcher_scans=${r.watcherScans} seconds=${r.seconds.toFixed(1)}`;
 }
 
 /** Runs every seed; returns the per-seed results and the summary line (from the judge's figures). */
@@ -634,7 +825,7 @@ export async function runChaos(opts: ChaosOptions): Promise<{ results: SeedResul
       const r = await runSeed(seed, o);
       const lines = [seedLine(r)];
       if (!seedPassed(r)) for (const x of r.examples) lines.push(`  ${x}`);
-      for (const e of r.entities) {
+      for (const e of [...r.entities, ...r.legacyEntities]) {
         if (e.divergent)
           lines.push(
             `  ${e.entity}: keys=${e.keys} lost=${e.lost} resurrected=${e.resurrected} phantom=${e.phantom} different=${e.different} extra=${e.extra}`,
@@ -649,7 +840,10 @@ export async function runChaos(opts: ChaosOptions): Promise<{ results: SeedResul
   const sum = (f: (r: SeedResult) => number) => results.reduce((a, r) => a + f(r), 0);
   const dirs = (d: Direction) => results.filter((r) => r.direction === d).length;
   const seeds = opts.seeds.length ? `${Math.min(...opts.seeds)}-${Math.max(...opts.seeds)}` : '-';
-  const line = `chaos runs=${results.length} writes=${sum((r) => r.writes)} divergent_rows=${sum((r) => r.divergentRows)} lost_writes=${sum((r) => r.lostWrites)} resurrected=${sum((r) => r.resurrected)} version_regressions=${sum((r) => r.versionRegressions)} max_relay_lag_ms=${Math.max(0, ...results.map((r) => r.maxRelayLagMs))} dead_letters=${sum((r) => r.deadLetters)} missing_faults=${sum((r) => r.missingFaults.length)} backfill_timing_mismatches=${results.filter((r) => !r.backfill.ok).length} seeds_with_lost_writes=${results.filter((r) => r.lostWrites > 0).length} seeds=${seeds} schedule_seeds=${results.map((r) => r.schedule.scheduleSeed).join(',')} directions=mariadb-postgres:${dirs('mariadb-postgres')},postgres-mariadb:${dirs('postgres-mariadb')},sqlite-pglite:${dirs('sqlite-pglite')} judge=independent`;
+  const flipFigures = opts.cutover
+    ? ` cutovers=${sum((r) => r.cutovers)} rollbacks=${sum((r) => r.rollbacks)} fenced_writes=${sum((r) => r.fencedWrites)} fence_violations=${sum((r) => r.fenceViolations)}`
+    : '';
+  const line = `chaos runs=${results.length} writes=${sum((r) => r.writes)}${flipFigures} divergent_rows=${sum((r) => r.divergentRows)} lost_writes=${sum((r) => r.lostWrites)} resurrected=${sum((r) => r.resurrected)} version_regressions=${sum((r) => r.versionRegressions)} max_relay_lag_ms=${Math.max(0, ...results.map((r) => r.maxRelayLagMs))} dead_letters=${sum((r) => r.deadLetters)} missing_faults=${sum((r) => r.missingFaults.length)} backfill_timing_mismatches=${results.filter((r) => !r.backfill.ok).length} seeds_with_lost_writes=${results.filter((r) => r.lostWrites > 0).length} seeds=${seeds} schedule_seeds=${results.map((r) => r.schedule.scheduleSeed).join(',')} directions=mariadb-postgres:${dirs('mariadb-postgres')},postgres-mariadb:${dirs('postgres-mariadb')},sqlite-pglite:${dirs('sqlite-pglite')} judge=independent`;
   return { results, line };
 }
 

@@ -13,6 +13,11 @@
  * The watcher (`Watcher`) reads ALL keys' versions and digests during the run and counts regressions: a version
  * that goes down, a row that vanishes without a committed delete, a deleted key seen gone and then back.
  *
+ * With `--cutover` the judge reads the legacy tables too (`side: 'legacy'`: plain SQL on them, each row turned into
+ * the image the new store must hold by the judge's own mapping, `image()`), so both stores are compared with the
+ * same history, and it checks the fence from data of its own (see {@link fenceClockViolations} and
+ * {@link outboxCount}).
+ *
  * Value rules (chaos column types are chosen so that these round-trip exactly): integers → decimal text, decimals
  * (scale 2) → the database's fixed-scale text, strings as they are, UUIDs lower-cased, NULL as null.
  */
@@ -91,6 +96,8 @@ export interface JudgeEntity {
   rowImage(row: Row): Image;
   /** Keys of rows in a secondary target table with no primary row (split entities). */
   orphanSql?: string;
+  /** One SELECT of the legacy table: one row per key present (columns as the application writes them). */
+  legacySql: string;
 }
 
 const k = (...v: unknown[]) => JSON.stringify(v.map(norm));
@@ -130,6 +137,7 @@ export const JUDGE_ENTITIES: JudgeEntity[] = [
           : { account_id: norm(r.account_id), display_name: norm(r.display_name), bio: norm(r.bio) },
     }),
     orphanSql: 'SELECT account_id AS id FROM account_profiles WHERE account_id NOT IN (SELECT id FROM accounts)',
+    legacySql: 'SELECT id, email, first_name, last_name, bio, status, balance, version FROM users',
   },
   {
     // composite key
@@ -145,6 +153,7 @@ export const JUDGE_ENTITIES: JudgeEntity[] = [
       },
     }),
     scanSql: 'SELECT org_id, user_no, role, points, version FROM org_members',
+    legacySql: 'SELECT org_id, user_no, role, points, version FROM memberships',
     rowKey: (r) => k(r.org_id, r.user_no),
     rowVersion: (r) => BigInt(norm(r.version)!),
     rowImage: (r) => ({
@@ -165,6 +174,7 @@ export const JUDGE_ENTITIES: JudgeEntity[] = [
       devices: { device_id: lowerUuid(v.id), name: norm(v.name), kind: norm(v.kind), version: norm(v.version) },
     }),
     scanSql: 'SELECT device_id, name, kind, version FROM devices',
+    legacySql: 'SELECT id, name, kind, version FROM devices',
     rowKey: (r) => JSON.stringify([lowerUuid(r.device_id)]),
     rowVersion: (r) => BigInt(norm(r.version)!),
     rowImage: (r) => ({
@@ -177,6 +187,7 @@ export const JUDGE_ENTITIES: JudgeEntity[] = [
     keyOf: (v) => k(v.id),
     image: (v) => ({ prefs: { id: norm(v.id), rev: norm(v.rev), value_text: norm(v.value_text) } }),
     scanSql: 'SELECT id, rev, value_text FROM prefs',
+    legacySql: 'SELECT id, rev, value_text FROM settings',
     rowKey: (r) => k(r.id),
     rowVersion: (r) => BigInt(norm(r.rev)!),
     rowImage: (r) => ({ prefs: { id: norm(r.id), rev: norm(r.rev), value_text: norm(r.value_text) } }),
@@ -195,12 +206,23 @@ export function expectedDigest(name: string, values: Row): string {
   return digestImage(judgeEntity(name).image(values));
 }
 
-/** Every key present on the target for `e`, with its version and digest; `orphans` from the secondary table. */
+/**
+ * Every key present on the target for `e` (or, with `side: 'legacy'`, in the legacy table, mapped by the judge's
+ * own `image()`), with its version and digest; `orphans` from the secondary table (new side only).
+ */
 export async function scanTarget(
   r: Reader,
   e: JudgeEntity,
+  side: 'new' | 'legacy' = 'new',
 ): Promise<{ rows: Map<string, { version: bigint; digest: string }>; orphans: string[] }> {
   const rows = new Map<string, { version: bigint; digest: string }>();
+  if (side === 'legacy') {
+    for (const row of await r.query(e.legacySql)) {
+      const version = e.name === 'settings' ? row.rev : row.version;
+      rows.set(e.keyOf(row), { version: BigInt(norm(version)!), digest: digestImage(e.image(row)) });
+    }
+    return { rows, orphans: [] };
+  }
   for (const row of await r.query(e.scanSql))
     rows.set(e.rowKey(row), { version: e.rowVersion(row), digest: digestImage(e.rowImage(row)) });
   const orphans = e.orphanSql ? (await r.query(e.orphanSql)).map((x) => k(x.id)) : [];
@@ -232,12 +254,20 @@ export interface Verdict {
   deadLetters: number;
 }
 
-/** Compares the target, read through `r`, with the expected state from `history`, for every entity named. */
-export async function judge(r: Reader, history: History, names: string[]): Promise<Verdict> {
+/**
+ * Compares the target (or, with `side: 'legacy'`, the legacy store), read through `r`, with the expected state from
+ * `history`, for every entity named. `deadLetters` is read on the new side only (the control plane's; 0 for legacy).
+ */
+export async function judge(
+  r: Reader,
+  history: History,
+  names: string[],
+  side: 'new' | 'legacy' = 'new',
+): Promise<Verdict> {
   const entities: EntityVerdict[] = [];
   for (const name of names) {
     const e = judgeEntity(name);
-    const { rows: actual, orphans } = await scanTarget(r, e);
+    const { rows: actual, orphans } = await scanTarget(r, e, side);
     const v: EntityVerdict = {
       entity: name,
       keys: 0,
@@ -253,7 +283,7 @@ export async function judge(r: Reader, history: History, names: string[]): Promi
     const note = (list: string[], key: string, what: string, act?: { version: bigint; digest: string }) => {
       if (list.length < 5)
         list.push(
-          `${name} ${key} ${what}${act ? ` target=v${act.version}:${act.digest.slice(0, 8)}` : ' target=absent'} history: ${history.describe(name, key)}`,
+          `${side === 'legacy' ? 'legacy ' : ''}${name} ${key} ${what}${act ? ` target=v${act.version}:${act.digest.slice(0, 8)}` : ' target=absent'} history: ${history.describe(name, key)}`,
         );
     };
     for (const [key] of history.keysOf(name)) {
@@ -303,9 +333,12 @@ export async function judge(r: Reader, history: History, names: string[]): Promi
     }
     entities.push(v);
   }
-  const dl = await r.query(
-    `SELECT count(*) AS n FROM ${r.dialect === 'mysql' ? 'tandem_dead_letters' : 'tandem.dead_letters'}`,
-  );
+  const dl =
+    side === 'legacy'
+      ? []
+      : await r.query(
+          `SELECT count(*) AS n FROM ${r.dialect === 'mysql' ? 'tandem_dead_letters' : 'tandem.dead_letters'}`,
+        );
   const sum = (f: (v: EntityVerdict) => number) => entities.reduce((a, x) => a + f(x), 0);
   return {
     entities,
@@ -388,4 +421,65 @@ export class Watcher {
   private example(s: string): void {
     if (this.examples.length < 5) this.examples.push(s);
   }
+}
+
+/** Changes waiting in the outbox of the store `r` reads (its control table `outbox`), by plain SQL. */
+export async function outboxCount(r: Reader): Promise<number> {
+  const rows = await r.query(`SELECT count(*) AS n FROM ${r.dialect === 'mysql' ? 'tandem_outbox' : 'tandem.outbox'}`);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** One committed write of the two-path form as the harness saw it: the store its path ran on, harness times (ms). */
+export interface CommitSeen {
+  side: 'legacy' | 'new';
+  /** When the path's first statement was about to run (after the writer's fence read). */
+  startAt: number;
+  /** When `write()` returned. */
+  doneAt: number;
+}
+
+/** One cutover or rollback as the harness ran it: harness times (ms) of its call and its return. */
+export interface FlipSeen {
+  kind: 'cutover' | 'rollback';
+  startAt: number;
+  doneAt: number;
+}
+
+/**
+ * The fence by the harness's clock: a write whose path started after a flip had returned and before the next flip
+ * began ran on the store that flip made secondary — it must not have committed there. Counts such commits
+ * (`side` legacy between a cutover and the next rollback, new between a rollback and the next cutover). Writes
+ * whose path overlaps a flip's call are not judged by the clock (the outbox check covers them: see the harness).
+ */
+export function fenceClockViolations(
+  commits: CommitSeen[],
+  flips: FlipSeen[],
+): { violations: number; examples: string[] } {
+  const examples: string[] = [];
+  let violations = 0;
+  const sorted = [...flips].sort((a, b) => a.startAt - b.startAt);
+  for (const c of commits) {
+    let last: FlipSeen | undefined;
+    let next: FlipSeen | undefined;
+    for (const f of sorted) {
+      if (f.doneAt <= c.startAt) last = f;
+      else if (f.startAt > c.startAt) {
+        next = f;
+        break;
+      } else {
+        last = undefined; // the path started during a flip's call
+        break;
+      }
+    }
+    if (!last || (next && next.startAt < c.startAt)) continue;
+    const secondary = last.kind === 'cutover' ? 'legacy' : 'new';
+    if (c.side === secondary) {
+      violations++;
+      if (examples.length < 5)
+        examples.push(
+          `a write committed on ${c.side} (path at ${Math.round(c.startAt)} ms, done ${Math.round(c.doneAt)} ms) after the ${last.kind} returned at ${Math.round(last.doneAt)} ms`,
+        );
+    }
+  }
+  return { violations, examples };
 }
