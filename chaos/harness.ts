@@ -78,6 +78,12 @@ export interface ChaosOptions {
    * seed % 2): the schedule's `cutover` / `rollback` events, two-path writes, both stores judged, the fence checked.
    */
   cutover?: boolean;
+  /**
+   * TEST ONLY (`--cutover`): after each cutover, queue changes in the legacy outbox through the application's legacy
+   * connection, past the writer and its fence — an instance that ignores the fence. The judge's fence check must
+   * report `fence_violations`.
+   */
+  breakFence?: boolean;
   /** TEST ONLY: run the relays with `TANDEM_TEST_BREAK=ack-on-failure` (a broken relay the judge must catch). */
   breakRelay?: 'ack-on-failure';
   /**
@@ -231,9 +237,11 @@ async function runCliOnce(
 }
 
 type Opts = Required<
-  Omit<ChaosOptions, 'seeds' | 'log' | 'broker' | 'direction' | 'breakRelay' | 'parallel' | 'cutover'>
+  Omit<ChaosOptions, 'seeds' | 'log' | 'broker' | 'direction' | 'breakRelay' | 'parallel' | 'cutover' | 'breakFence'>
 > &
-  Pick<ChaosOptions, 'broker' | 'direction' | 'breakRelay' | 'parallel' | 'cutover'> & { log: (s: string) => void };
+  Pick<ChaosOptions, 'broker' | 'direction' | 'breakRelay' | 'parallel' | 'cutover' | 'breakFence'> & {
+    log: (s: string) => void;
+  };
 
 /** `rollback(m)` of src/cutover/rollback.ts (loaded when the first rollback runs). */
 type RollbackFn = (m: Migration) => Promise<RollbackReport>;
@@ -397,6 +405,17 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
           now,
         )
       : undefined;
+    // --cutover: legacy watched too (the reverse relay writes it while the new store is primary)
+    const legacyWatchReader = o.cutover ? await openReader(stores.sourceUrl) : undefined;
+    const legacyWatcher = legacyWatchReader
+      ? new Watcher(
+          legacyWatchReader,
+          history,
+          CHAOS_ENTITIES.map((e) => e.name),
+          now,
+          'legacy',
+        )
+      : undefined;
     const lagConn = await stores.connect();
     // --cutover: the flips, and what the judge's fence check reads while the run goes on
     const flipsSeen: FlipSeen[] = [];
@@ -428,6 +447,7 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       while (watching) {
         try {
           await watcher?.scan();
+          await legacyWatcher?.scan();
           const [row] = await lagConn.q(outboxAgeSql(stores.sourceDialect));
           if (row?.ms !== null && row?.ms !== undefined) maxLag = Math.max(maxLag, Math.round(Number(row.ms)));
           if (newOutbox) {
@@ -609,6 +629,17 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
           happened(kind);
           flipState.primary = want;
           flipState.running = false;
+          // TEST ONLY: a writer that ignores the fence commits changes on the old primary after the flip
+          if (o.breakFence && kind === 'cutover') {
+            const n = await workload.duplicate(
+              faultConn,
+              5,
+              fr,
+              (entries) => outboxInsert(stores.sourceDialect, entries),
+              true,
+            );
+            dbg(`breakFence: ${n} change(s) queued in the legacy outbox past the fence`);
+          }
           break;
         }
       }
@@ -708,11 +739,13 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     dbg('drained');
     watching = false;
     await watching$;
-    if (watcher) {
-      await watcher.scan();
-      watcher.settle();
+    for (const w of [watcher, legacyWatcher]) {
+      if (!w) continue;
+      await w.scan();
+      w.settle();
     }
     await watchReader?.close();
+    await legacyWatchReader?.close();
     await progressReader?.close();
     for (const c of [seedConn, lagConn, faultConn, ageConn, ...writerConns]) await c.close().catch(() => {});
     await legacyOutbox?.close().catch(() => {});
@@ -748,6 +781,7 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     const examples = [
       ...verdict.entities.flatMap((e) => [...e.lostKeys, ...e.otherKeys]),
       ...(watcher?.examples ?? []),
+      ...(legacyWatcher?.examples ?? []),
       ...fenceExamples,
     ].slice(0, 10);
     return {
@@ -766,8 +800,8 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       maxReverseLagMs: maxReverseLag,
       divergentRows: verdict.divergent,
       lostWrites: verdict.lost,
-      resurrected: verdict.resurrected + (watcher?.resurrected ?? 0),
-      versionRegressions: watcher?.regressions ?? 0,
+      resurrected: verdict.resurrected + (watcher?.resurrected ?? 0) + (legacyWatcher?.resurrected ?? 0),
+      versionRegressions: (watcher?.regressions ?? 0) + (legacyWatcher?.regressions ?? 0),
       deadLetters: verdict.deadLetters,
       maxRelayLagMs: maxLag,
       faults,

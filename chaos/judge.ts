@@ -368,6 +368,8 @@ export class Watcher {
     private readonly history: History,
     private readonly names: string[],
     private readonly now: () => number,
+    /** Which store it reads: the new tables, or (`--cutover`) the legacy ones. */
+    private readonly side: 'new' | 'legacy' = 'new',
   ) {}
 
   /** One full pass over all entities. */
@@ -375,9 +377,9 @@ export class Watcher {
     this.settle();
     for (const name of this.names) {
       const start = this.now();
-      const { rows } = await scanTarget(this.r, judgeEntity(name));
+      const { rows } = await scanTarget(this.r, judgeEntity(name), this.side);
       for (const [key, { version }] of rows) {
-        const id = `${name} ${key}`;
+        const id = `${this.side === 'legacy' ? 'legacy ' : ''}${name} ${key}`;
         const prev = this.seen.get(id);
         if (this.gone.has(id)) {
           this.resurrected++;
@@ -390,9 +392,10 @@ export class Watcher {
         }
         this.seen.set(id, version);
       }
+      const prefix = `${this.side === 'legacy' ? 'legacy ' : ''}${name} `;
       for (const [id, prev] of this.seen) {
-        if (!id.startsWith(`${name} `)) continue;
-        const key = id.slice(name.length + 1);
+        if (!id.startsWith(prefix)) continue;
+        const key = id.slice(prefix.length);
         if (rows.has(key)) continue;
         this.seen.delete(id);
         // seen on the target before and gone after its delete committed: the delete was applied, it must stay away
@@ -408,7 +411,8 @@ export class Watcher {
   /** Judges the rows that vanished in the last pass: a regression unless a delete of the key committed by now. */
   settle(): void {
     for (const [id, prev] of this.vanished) {
-      const [name, key] = [id.slice(0, id.indexOf(' ')), id.slice(id.indexOf(' ') + 1)];
+      const bare = this.side === 'legacy' ? id.slice('legacy '.length) : id;
+      const [name, key] = [bare.slice(0, bare.indexOf(' ')), bare.slice(bare.indexOf(' ') + 1)];
       const h = this.history.get(name, key);
       if (h?.deletedAt === undefined && !h?.uncertain.some((u) => u.digest === 'deleted')) {
         this.regressions++;

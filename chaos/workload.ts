@@ -600,6 +600,8 @@ export class Workload {
     count: number,
     r: () => number,
     outboxSql: (entries: ReturnType<DualWriter['entry']>[]) => { sql: string; params: unknown[] },
+    /** Straight into the legacy outbox through `c` even in the `--cutover` mode (the fence-break test). */
+    direct = false,
   ): Promise<number> {
     const entries: ReturnType<DualWriter['entry']>[] = [];
     for (let i = 0; i < count; i++) {
@@ -611,7 +613,7 @@ export class Workload {
     }
     entries.sort(() => r() - 0.5);
     if (!entries.length) return 0;
-    if (this.o.cutover) {
+    if (this.o.cutover && !direct) {
       // into the outbox of the store that is primary, inside the fence: the keys marked, nothing else written
       const mark = async (tx: WriteTx) => {
         for (const x of entries) tx.changed(x.entity, x.keyValues);

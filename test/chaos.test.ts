@@ -203,4 +203,23 @@ describe('chaos (small)', () => {
     expect(v.violations).toBe(2);
     expect(v.examples[0]).toMatch(/committed on legacy .* after the cutover returned/);
   });
+
+  it('--cutover catches a writer that ignores the fence: changes committed on legacy after the cutover are fence_violations', async () => {
+    const lines: string[] = [];
+    const { results } = await runChaos({
+      seeds: [3],
+      rows: 500,
+      seconds: 3,
+      writers: 2,
+      faults: false,
+      cutover: true,
+      breakFence: true,
+      log: (s) => lines.push(s),
+    });
+    const r = results[0]!;
+    if (!r.fenceViolations) console.log(lines.join('\n'));
+    expect(r.cutovers).toBeGreaterThanOrEqual(1);
+    expect(r.fenceViolations).toBeGreaterThan(0);
+    expect(Number(parseFields(seedLine(r)).fence_violations)).toBe(r.fenceViolations);
+  }, 120_000);
 });
