@@ -612,6 +612,15 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
             const rep =
               kind === 'cutover' ? await cutover(operator, { force: true }) : await (await loadRollback())(operator);
             flipPauseMaxMs = Math.max(flipPauseMaxMs, rep.writePause.maxMs);
+            if ('gates' in rep)
+              dbg(
+                `cutover gates failing (forced): ${
+                  rep.gates
+                    .filter((g) => !g.pass)
+                    .map((g) => `${g.gate}: ${g.reason}`)
+                    .join('; ') || 'none'
+                }`,
+              );
             dbg(
               `${kind} ${rep.from} → ${rep.to} epoch ${rep.epoch} drained ${rep.drained} pause held ${rep.writePause.held} p99 ${rep.writePause.p99Ms} ms max ${rep.writePause.maxMs} ms`,
             );
