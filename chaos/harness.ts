@@ -31,11 +31,13 @@ import { CHAOS_ENTITIES, configText } from './entities.js';
 import { History } from './history.js';
 import {
   type EntityVerdict,
+  dbNow,
   fenceClockViolations,
   type FlipSeen,
+  installOutboxLog,
+  outboxInsertedBetween,
   judge,
   openReader,
-  outboxCount,
   type Reader,
   Watcher,
 } from './judge.js';
@@ -412,27 +414,23 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     const flipsSeen: FlipSeen[] = [];
     const flipCounts = { cutover: 0, rollback: 0 };
     let flipPauseMaxMs = 0;
-    const flipState = { running: false, generation: 0, primary: 'legacy' as 'legacy' | 'new' };
+    const flipState = { running: false, primary: 'legacy' as 'legacy' | 'new' };
     let outboxViolations = 0;
     let maxReverseLag = 0;
     const fenceExamples: string[] = [];
     const legacyOutbox: Reader | undefined = o.cutover ? await openReader(stores.sourceUrl) : undefined;
     const newOutbox: Reader | undefined = o.cutover ? await openReader(stores.targetDirect) : undefined;
-    /** Changes waiting in the outbox of the store that is not primary (sampled with no flip under way). */
-    const checkSecondaryOutbox = async (when: string) => {
-      if (!legacyOutbox || !newOutbox || !flipsSeen.length) return;
-      if (flipState.running) return;
-      const gen = flipState.generation;
-      const secondary = flipState.primary === 'new' ? 'legacy' : 'new';
-      const n = await outboxCount(secondary === 'legacy' ? legacyOutbox : newOutbox);
-      if (flipState.running || flipState.generation !== gen) return; // a flip began meanwhile: not judged
-      if (n > 0) {
-        outboxViolations = Math.max(outboxViolations, n);
-        if (fenceExamples.length < 5)
-          fenceExamples.push(
-            `${n} change(s) waiting in the ${secondary} outbox ${when} while ${flipState.primary} was primary`,
-          );
-      }
+    // the fence by the outbox: the judge's insert log on both outboxes (installed before the writers start), and the
+    // stretches (database clock of the store) during which that store was not primary and no flip was under way
+    if (legacyOutbox && newOutbox) for (const r of [legacyOutbox, newOutbox]) await installOutboxLog(r);
+    const outboxOf = (side: 'legacy' | 'new') => (side === 'legacy' ? legacyOutbox! : newOutbox!);
+    const secondaryStretches: { side: 'legacy' | 'new'; from: string; to?: string }[] = [];
+    const endStretch = async () => {
+      const last = secondaryStretches.at(-1);
+      if (last && last.to === undefined) last.to = await dbNow(outboxOf(last.side));
+    };
+    const startStretch = async (side: 'legacy' | 'new') => {
+      secondaryStretches.push({ side, from: await dbNow(outboxOf(side)) });
     };
     const watching$ = (async () => {
       while (watching) {
@@ -449,7 +447,6 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
               maxReverseLag = Math.max(maxReverseLag, Math.round(Number(nr.ms)));
             }
           }
-          await checkSecondaryOutbox('during the run');
         } catch (e) {
           o.log(`  watcher: ${(e as Error).message}`);
         }
@@ -596,8 +593,8 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
           continue;
         }
         for (let attempt = 0; attempt < 3 && !workload.stop; attempt++) {
+          await endStretch();
           flipState.running = true;
-          flipState.generation++;
           const startAt = now();
           try {
             const rep =
@@ -623,6 +620,8 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
             // a failure past the flip leaves the phase moved: the phase says whether this flip happened
             if (!isThere(await operator.readPhase().catch(() => null))) {
               flipState.running = false;
+              // the phase did not move: the store that was secondary still is
+              if (flipsSeen.length) await startStretch(flipState.primary === 'new' ? 'legacy' : 'new');
               await sleep(1000);
               continue;
             }
@@ -632,6 +631,7 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
           happened(kind);
           flipState.primary = want;
           flipState.running = false;
+          await startStretch(want === 'new' ? 'legacy' : 'new');
           // TEST ONLY: a writer that ignores the fence commits changes on the old primary after the flip
           if (o.breakFence && kind === 'cutover') {
             const n = await workload.duplicate(
@@ -699,10 +699,21 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     dbg('faults done');
     await stores.proxy?.restore().catch(() => {});
     await dual.close();
-    // nothing drains the outbox of the store that is not primary: what waits there now committed after a flip
-    await checkSecondaryOutbox('after the writers stopped').catch((e) =>
-      o.log(`  fence check: ${(e as Error).message}`),
-    );
+    // the fence by the outbox: no change entered the outbox of a store while it was not primary (a write that
+    // committed there after the flip; a relay that had not turned yet may have drained it since, the log stays)
+    if (legacyOutbox && newOutbox) {
+      await endStretch();
+      for (const st of secondaryStretches) {
+        const n = await outboxInsertedBetween(outboxOf(st.side), st.from, st.to!);
+        if (n > 0) {
+          outboxViolations += n;
+          if (fenceExamples.length < 5)
+            fenceExamples.push(
+              `${n} change(s) entered the ${st.side} outbox between ${st.from} and ${st.to}, while it was not primary`,
+            );
+        }
+      }
+    }
     const finalPhase = operator ? await operator.readPhase() : 'dual_write';
     await operator?.close();
 

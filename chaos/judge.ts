@@ -427,6 +427,50 @@ export class Watcher {
   }
 }
 
+/**
+ * Installs the judge's own insert log on the outbox of the store `r` reads: a table `chaos_outbox_log` and an
+ * `AFTER INSERT` trigger on the outbox (plain SQL, no Tandem code) that writes the database's clock (UTC) of every
+ * outbox row inserted, in the inserting transaction (a rolled-back insert leaves no log row). Outbox rows are
+ * deleted once relayed; the log stays, so the fence check does not depend on what a relay drained meanwhile.
+ */
+export async function installOutboxLog(r: Reader): Promise<void> {
+  if (r.dialect === 'mysql') {
+    await r.query(
+      'CREATE TABLE chaos_outbox_log (id BIGINT AUTO_INCREMENT PRIMARY KEY, logged_at DATETIME(6) NOT NULL)',
+    );
+    await r.query(
+      'CREATE TRIGGER chaos_outbox_log_t AFTER INSERT ON tandem_outbox FOR EACH ROW INSERT INTO chaos_outbox_log (logged_at) VALUES (UTC_TIMESTAMP(6))',
+    );
+    return;
+  }
+  await r.query('CREATE TABLE public.chaos_outbox_log (id bigserial PRIMARY KEY, logged_at timestamptz NOT NULL)');
+  await r.query(
+    'CREATE FUNCTION public.chaos_outbox_log_fn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO public.chaos_outbox_log (logged_at) VALUES (clock_timestamp()); RETURN NEW; END $$',
+  );
+  await r.query(
+    'CREATE TRIGGER chaos_outbox_log_t AFTER INSERT ON tandem.outbox FOR EACH ROW EXECUTE FUNCTION public.chaos_outbox_log_fn()',
+  );
+}
+
+/** The database clock of the store `r` reads, as text comparable with `chaos_outbox_log.logged_at`. */
+export async function dbNow(r: Reader): Promise<string> {
+  const rows = await r.query(
+    r.dialect === 'mysql' ? 'SELECT CAST(UTC_TIMESTAMP(6) AS CHAR) AS t' : 'SELECT clock_timestamp()::text AS t',
+  );
+  const t = String(rows[0]!.t);
+  if (!/^[0-9: .+-]+$/.test(t)) throw new Error(`unexpected clock text ${t}`);
+  return t;
+}
+
+/** Outbox rows inserted on the store `r` reads after `from` and before `to` (texts of {@link dbNow}). */
+export async function outboxInsertedBetween(r: Reader, from: string, to: string): Promise<number> {
+  const cast = r.dialect === 'mysql' ? (t: string) => `'${t}'` : (t: string) => `'${t}'::timestamptz`;
+  const rows = await r.query(
+    `SELECT count(*) AS n FROM chaos_outbox_log WHERE logged_at > ${cast(from)} AND logged_at < ${cast(to)}`,
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
 /** Changes waiting in the outbox of the store `r` reads (its control table `outbox`), by plain SQL. */
 export async function outboxCount(r: Reader): Promise<number> {
   const rows = await r.query(`SELECT count(*) AS n FROM ${r.dialect === 'mysql' ? 'tandem_outbox' : 'tandem.outbox'}`);
