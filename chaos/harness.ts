@@ -120,6 +120,9 @@ export interface SeedResult {
   flipPauseMaxMs: number;
   /** Oldest change seen waiting in the new store's outbox (the reverse relay's lag after a cutover), ms. */
   maxReverseLagMs: number;
+  /** Turns of the running relay processes at a flip (their own `relay.direction` log lines), and the slowest (ms after the flip returned). */
+  relayTurns: number;
+  relayTurnMaxMs: number;
   divergentRows: number;
   lostWrites: number;
   resurrected: number;
@@ -158,6 +161,11 @@ class Proc {
   onLine(f: (line: string) => void): void {
     this.lineHandlers.push(f);
   }
+  private readonly errLineHandlers: ((line: string) => void)[] = [];
+  /** Called with every line the child writes on stderr (Tandem's JSON log lines). */
+  onErrLine(f: (line: string) => void): void {
+    this.errLineHandlers.push(f);
+  }
   /** True once the running child printed `ready` (its signal handlers are installed). */
   ready = false;
   /** Waits until the running child is {@link ready} (or gone, or `timeoutMs` passed); true when it is. */
@@ -175,7 +183,15 @@ class Proc {
     });
     let err = '';
     let out = '';
-    child.stderr!.on('data', (d) => (err = (err + d).slice(-2000)));
+    let errLine = '';
+    child.stderr!.on('data', (d) => {
+      err = (err + d).slice(-2000);
+      if (!this.errLineHandlers.length) return;
+      errLine += d;
+      const lines = errLine.split('\n');
+      errLine = lines.pop()!;
+      for (const l of lines) for (const f of this.errLineHandlers) f(l);
+    });
     child.stdout!.on('data', (d) => {
       out += d;
       const lines = out.split('\n');
@@ -318,6 +334,8 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     };
     const cli = (args: string[]) => [...cliArgv(), ...args, '--config', cfg];
     let backfill: Proc | undefined;
+    /** `--cutover`: when each relay process turned around by itself at a phase change (its `relay.direction` log). */
+    const relayTurns: { relay: string; at: number }[] = [];
     let relays: Proc[] = [];
     let worker: Proc | undefined;
     if (direction === 'sqlite-pglite') {
@@ -365,16 +383,22 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
             ['relay', '--batch-size', String(50 + Math.floor(pr() * 200))],
             `relay${i}`,
           ]);
+      // --cutover: the relays log at warn, so that their turns at a phase change (`relay.direction`) are seen
+      const relayEnv = o.cutover ? { ...env, TANDEM_LOG_LEVEL: 'warn' } : env;
       relays = specs.map(
         ([args, name], i) =>
           new Proc(
             cli(args),
             name,
-            env,
+            relayEnv,
             o.log,
             again(() => relays[i]!),
           ),
       );
+      for (const r of relays)
+        r.onErrLine((l) => {
+          if (l.includes('"event":"relay.direction"')) relayTurns.push({ relay: r.name, at: now() });
+        });
     }
 
     const faults: Record<string, number> = Object.fromEntries(schedule.requested.map((k) => [k, 0]));
@@ -787,6 +811,14 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       verdict.entities.push(...lv.entities.map((e) => ({ ...e, entity: `legacy.${e.entity}` })));
     }
     const clock = fenceClockViolations(workload.commits, flipsSeen);
+    // each flip: how long after it returned each running relay turned (a relay started after the flip begins in
+    // the right direction and logs no turn)
+    let relayTurnMaxMs = 0;
+    for (const [i, f] of flipsSeen.entries()) {
+      const until = flipsSeen[i + 1]?.startAt ?? Number.POSITIVE_INFINITY;
+      for (const t of relayTurns)
+        if (t.at >= f.startAt && t.at < until) relayTurnMaxMs = Math.max(relayTurnMaxMs, Math.round(t.at - f.doneAt));
+    }
     fenceExamples.push(...clock.examples);
     o.log(
       `  backfill done at ${backfillDoneAt === undefined ? '-' : (backfillDoneAt / 1000).toFixed(1)}s, writers stopped at ${(writersStoppedAt / 1000).toFixed(1)}s`,
@@ -812,6 +844,8 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       finalPhase,
       flipPauseMaxMs,
       maxReverseLagMs: maxReverseLag,
+      relayTurns: relayTurns.length,
+      relayTurnMaxMs,
       divergentRows: verdict.divergent,
       lostWrites: verdict.lost,
       resurrected: verdict.resurrected + (watcher?.resurrected ?? 0) + (legacyWatcher?.resurrected ?? 0),
@@ -852,7 +886,7 @@ export function seedLine(r: SeedResult): string {
   const faults = Object.entries(r.faults)
     .map(([k, v]) => `${k}:${v}`)
     .join(',');
-  return `seed ${r.seed}: direction=${r.direction} entities=${r.entities.map((e) => e.entity).join(',')} schedule_seed=${r.schedule.scheduleSeed} fast_path_ms=${r.schedule.budgetMs} backfill=${r.backfill.planned}/${r.backfill.actual} writes=${r.writes} failed_writes=${r.failedWrites} uncertain_writes=${r.uncertainWrites}${r.schedule.requested.includes('cutover') ? ` cutovers=${r.cutovers} rollbacks=${r.rollbacks} fenced_writes=${r.fencedWrites} fence_violations=${r.fenceViolations} final_phase=${r.finalPhase} flip_pause_max_ms=${r.flipPauseMaxMs} max_reverse_lag_ms=${r.maxReverseLagMs}` : ''} divergent_rows=${r.divergentRows} lost_writes=${r.lostWrites} resurrected=${r.resurrected} version_regressions=${r.versionRegressions} dead_letters=${r.deadLetters} max_relay_lag_ms=${r.maxRelayLagMs} faults=${faults} missing_faults=${r.missingFaults.join(',') || '-'} watcher_scans=${r.watcherScans} seconds=${r.seconds.toFixed(1)}`;
+  return `seed ${r.seed}: direction=${r.direction} entities=${r.entities.map((e) => e.entity).join(',')} schedule_seed=${r.schedule.scheduleSeed} fast_path_ms=${r.schedule.budgetMs} backfill=${r.backfill.planned}/${r.backfill.actual} writes=${r.writes} failed_writes=${r.failedWrites} uncertain_writes=${r.uncertainWrites}${r.schedule.requested.includes('cutover') ? ` cutovers=${r.cutovers} rollbacks=${r.rollbacks} fenced_writes=${r.fencedWrites} fence_violations=${r.fenceViolations} final_phase=${r.finalPhase} flip_pause_max_ms=${r.flipPauseMaxMs} max_reverse_lag_ms=${r.maxReverseLagMs} relay_turns=${r.relayTurns} relay_turn_max_ms=${r.relayTurnMaxMs}` : ''} divergent_rows=${r.divergentRows} lost_writes=${r.lostWrites} resurrected=${r.resurrected} version_regressions=${r.versionRegressions} dead_letters=${r.deadLetters} max_relay_lag_ms=${r.maxRelayLagMs} faults=${faults} missing_faults=${r.missingFaults.join(',') || '-'} watcher_scans=${r.watcherScans} seconds=${r.seconds.toFixed(1)}`;
 }
 
 /** Runs every seed; returns the per-seed results and the summary line (from the judge's figures). */
