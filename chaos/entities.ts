@@ -31,6 +31,7 @@ export interface ChaosEntity {
 }
 
 const pick = <T>(r: () => number, a: readonly T[]) => a[Math.floor(r() * a.length)]!;
+/** First names: one word each (the reverse mapping splits `display_name` at its first space). */
 const NAMES = ['Ada', 'Bo', 'Chen', 'Dana', 'Eli', 'Fern', 'Gus', 'Hana', 'Ivo', 'June'];
 const word = (r: () => number, n: number) =>
   Array.from({ length: n }, () => 'abcdefghijklmnopqrstuvwxyz'[Math.floor(r() * 26)]).join('');
@@ -141,6 +142,14 @@ export default defineConfig({
         { table: 'accounts', columns: { id: 'id', email_address: 'email', state: 'status', balance: 'balance', version: 'version' } },
         { table: 'account_profiles', columns: { account_id: 'id', display_name: { transform: (u) => u.first_name + ' ' + u.last_name }, bio: 'bio' } },
       ],
+      // after write cutover the reverse relay rebuilds the names from display_name: first names have no space
+      // (chaos/entities.ts NAMES), so the split at the first space is exact
+      reverse: {
+        columns: {
+          first_name: (rows) => { const d = String(rows.account_profiles?.display_name ?? ''); return d.slice(0, d.indexOf(' ')); },
+          last_name: (rows) => { const d = String(rows.account_profiles?.display_name ?? ''); return d.slice(d.indexOf(' ') + 1); },
+        },
+      },
     },
     memberships: {
       table: 'memberships', key: ['org_id', 'user_no'], version: 'version',

@@ -7,6 +7,11 @@
  * When the workload stops and the relay drains, the independent judge (chaos/judge.ts: drivers and plain SQL, no
  * Tandem code) compares the target with the expected state from the harness's own history (chaos/history.ts);
  * the watcher has read all keys during the run for version regressions and resurrections.
+ *
+ * With `cutover` (`--cutover`, server directions only) the schedule adds write cutovers and rollbacks once the
+ * backfill is done; the harness runs them in its own process (`openMigration` + `cutover(m, { force: true })` /
+ * `rollback(m)`), the writers use the two-path form throughout, and the judge reads both stores after the final drain
+ * and checks the fence (docs/dual-writes.md "Cutovers and rollbacks in chaos").
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -16,12 +21,26 @@ import { createDualWriter, type DualWriter } from '../src/capture/writer.js';
 import { ensureControlSchema } from '../src/control/control.js';
 import { setPhase } from '../src/control/phase.js';
 import { createLogger } from '../src/core/logger.js';
+import { cutover } from '../src/cutover/cutover.js';
+import { rollback } from '../src/cutover/rollback.js';
+import { openMigration, type Migration } from '../src/runtime/migration.js';
 import { openStore } from '../src/stores/index.js';
 import { cliArgv } from '../test/helpers.js';
 import { startPrivateRabbitMQ, type PrivateServer } from '../test/servers.js';
 import { CHAOS_ENTITIES, configText } from './entities.js';
 import { History } from './history.js';
-import { judge, openReader, type EntityVerdict, Watcher } from './judge.js';
+import {
+  type EntityVerdict,
+  dbNow,
+  fenceClockViolations,
+  type FlipSeen,
+  installOutboxLog,
+  outboxInsertedBetween,
+  judge,
+  openReader,
+  type Reader,
+  Watcher,
+} from './judge.js';
 import {
   type Direction,
   type Fault,
@@ -56,6 +75,17 @@ export interface ChaosOptions {
   broker?: 'rabbitmq';
   /** Fix the direction instead of rotating by seed (seed % 3). */
   direction?: Direction;
+  /**
+   * Write cutovers and rollbacks among the faults (server directions; the directions rotate over those two by
+   * seed % 2): the schedule's `cutover` / `rollback` events, two-path writes, both stores judged, the fence checked.
+   */
+  cutover?: boolean;
+  /**
+   * TEST ONLY (`--cutover`): after each cutover, queue changes in the legacy outbox through the application's legacy
+   * connection, past the writer and its fence — an instance that ignores the fence. The judge's fence check must
+   * report `fence_violations`.
+   */
+  breakFence?: boolean;
   /** TEST ONLY: run the relays with `TANDEM_TEST_BREAK=ack-on-failure` (a broken relay the judge must catch). */
   breakRelay?: 'ack-on-failure';
   /**
@@ -73,6 +103,26 @@ export interface SeedResult {
   writes: number;
   failedWrites: number;
   uncertainWrites: number;
+  /** Writes that failed with TANDEM_ERR_WRITE_FENCED (in `failedWrites` too). */
+  fencedWrites: number;
+  /** Cutovers and rollbacks that happened. */
+  cutovers: number;
+  rollbacks: number;
+  /**
+   * Fence breaks the judge found: commits on a store after a flip made it secondary (by the harness's clock), plus
+   * changes seen waiting in the outbox of the store that was not primary (by plain SQL; nothing drains that outbox
+   * until the next flip, so a write that committed there after the flip would stay visible).
+   */
+  fenceViolations: number;
+  /** The phase at the end (the direction of the final drain). */
+  finalPhase: string;
+  /** Longest write pause a flip reported (max of held writes), ms. */
+  flipPauseMaxMs: number;
+  /** Oldest change seen waiting in the new store's outbox (the reverse relay's lag after a cutover), ms. */
+  maxReverseLagMs: number;
+  /** Turns of the running relay processes at a flip (their own `relay.direction` log lines), and the slowest (ms after the flip returned). */
+  relayTurns: number;
+  relayTurnMaxMs: number;
   divergentRows: number;
   lostWrites: number;
   resurrected: number;
@@ -86,6 +136,8 @@ export interface SeedResult {
   /** When the backfill finished, relative to the writers' stop; `ok` when it matches the schedule. */
   backfill: { planned: 'before' | 'after'; actual: 'before' | 'after'; ok: boolean };
   entities: EntityVerdict[];
+  /** `--cutover`: the verdict on the legacy store (entity names `legacy.<name>`). */
+  legacyEntities: EntityVerdict[];
   watcherScans: number;
   /** First lost or divergent keys with their history. */
   examples: string[];
@@ -109,6 +161,11 @@ class Proc {
   onLine(f: (line: string) => void): void {
     this.lineHandlers.push(f);
   }
+  private readonly errLineHandlers: ((line: string) => void)[] = [];
+  /** Called with every line the child writes on stderr (Tandem's JSON log lines). */
+  onErrLine(f: (line: string) => void): void {
+    this.errLineHandlers.push(f);
+  }
   /** True once the running child printed `ready` (its signal handlers are installed). */
   ready = false;
   /** Waits until the running child is {@link ready} (or gone, or `timeoutMs` passed); true when it is. */
@@ -126,7 +183,15 @@ class Proc {
     });
     let err = '';
     let out = '';
-    child.stderr!.on('data', (d) => (err = (err + d).slice(-2000)));
+    let errLine = '';
+    child.stderr!.on('data', (d) => {
+      err = (err + d).slice(-2000);
+      if (!this.errLineHandlers.length) return;
+      errLine += d;
+      const lines = errLine.split('\n');
+      errLine = lines.pop()!;
+      for (const l of lines) for (const f of this.errLineHandlers) f(l);
+    });
     child.stdout!.on('data', (d) => {
       out += d;
       const lines = out.split('\n');
@@ -189,8 +254,12 @@ async function runCliOnce(
   return new Promise((r) => child.on('close', (code) => r({ code, stdout, stderr })));
 }
 
-type Opts = Required<Omit<ChaosOptions, 'seeds' | 'log' | 'broker' | 'direction' | 'breakRelay' | 'parallel'>> &
-  Pick<ChaosOptions, 'broker' | 'direction' | 'breakRelay' | 'parallel'> & { log: (s: string) => void };
+type Opts = Required<
+  Omit<ChaosOptions, 'seeds' | 'log' | 'broker' | 'direction' | 'breakRelay' | 'parallel' | 'cutover' | 'breakFence'>
+> &
+  Pick<ChaosOptions, 'broker' | 'direction' | 'breakRelay' | 'parallel' | 'cutover' | 'breakFence'> & {
+    log: (s: string) => void;
+  };
 
 /** Runs one seed end to end and returns the judge's figures. */
 export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
@@ -200,8 +269,10 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     direction: o.direction,
     broker: !!o.broker,
     faults: o.faults,
+    cutover: o.cutover,
   });
   const { direction } = schedule;
+  if (o.broker && o.cutover) throw new Error('--cutover runs without --broker (the relays drain the outbox directly)');
   if (o.broker && direction === 'sqlite-pglite')
     throw new Error('--broker needs a server direction (mariadb-postgres or postgres-mariadb)');
   o.log(`seed ${seed}: ${formatSchedule(schedule)}`);
@@ -220,6 +291,9 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     // with the fast path off — the worker process alone opens the real target
     const writerCfg = stores.twinUrl ? join(stores.dir, 'writer.config.ts') : cfg;
     if (stores.twinUrl) writeFileSync(writerCfg, configText({ source: stores.sourceUrl, target: stores.twinUrl }));
+    // the operator's cutover and rollback reach the new store directly (not through the proxy the outages cut)
+    const operatorCfg = join(stores.dir, 'operator.config.ts');
+    if (o.cutover) writeFileSync(operatorCfg, configText({ source: stores.sourceUrl, target: stores.targetDirect }));
     for (const url of [stores.sourceUrl, stores.targetDirect, ...(stores.twinUrl ? [stores.twinUrl] : [])]) {
       const s = await openStore(url);
       await ensureControlSchema(s);
@@ -237,7 +311,16 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       budgetMs: schedule.budgetMs,
       log: createLogger({ level: 'silent' }),
     });
-    const workload = new Workload({ seed, rows: o.rows, dialect: stores.sourceDialect, history, dual, now });
+    const targetDialect = stores.sourceDialect === 'mysql' ? 'postgres' : 'mysql';
+    const workload = new Workload({
+      seed,
+      rows: o.rows,
+      dialect: stores.sourceDialect,
+      history,
+      dual,
+      now,
+      cutover: o.cutover ? { target: targetDialect } : undefined,
+    });
     dbg('dual writer open');
     await workload.seedRows(seedConn);
     dbg('rows seeded');
@@ -251,6 +334,8 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     };
     const cli = (args: string[]) => [...cliArgv(), ...args, '--config', cfg];
     let backfill: Proc | undefined;
+    /** `--cutover`: when each relay process turned around by itself at a phase change (its `relay.direction` log). */
+    const relayTurns: { relay: string; at: number }[] = [];
     let relays: Proc[] = [];
     let worker: Proc | undefined;
     if (direction === 'sqlite-pglite') {
@@ -298,16 +383,22 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
             ['relay', '--batch-size', String(50 + Math.floor(pr() * 200))],
             `relay${i}`,
           ]);
+      // --cutover: the relays log at warn, so that their turns at a phase change (`relay.direction`) are seen
+      const relayEnv = o.cutover ? { ...env, TANDEM_LOG_LEVEL: 'warn' } : env;
       relays = specs.map(
         ([args, name], i) =>
           new Proc(
             cli(args),
             name,
-            env,
+            relayEnv,
             o.log,
             again(() => relays[i]!),
           ),
       );
+      for (const r of relays)
+        r.onErrLine((l) => {
+          if (l.includes('"event":"relay.direction"')) relayTurns.push({ relay: r.name, at: now() });
+        });
     }
 
     const faults: Record<string, number> = Object.fromEntries(schedule.requested.map((k) => [k, 0]));
@@ -331,13 +422,55 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
           now,
         )
       : undefined;
+    // --cutover: legacy watched too (the reverse relay writes it while the new store is primary)
+    const legacyWatchReader = o.cutover ? await openReader(stores.sourceUrl) : undefined;
+    const legacyWatcher = legacyWatchReader
+      ? new Watcher(
+          legacyWatchReader,
+          history,
+          CHAOS_ENTITIES.map((e) => e.name),
+          now,
+          'legacy',
+        )
+      : undefined;
     const lagConn = await stores.connect();
+    // --cutover: the flips, and what the judge's fence check reads while the run goes on
+    const flipsSeen: FlipSeen[] = [];
+    const flipCounts = { cutover: 0, rollback: 0 };
+    let flipPauseMaxMs = 0;
+    const flipState = { running: false, primary: 'legacy' as 'legacy' | 'new' };
+    let outboxViolations = 0;
+    let maxReverseLag = 0;
+    const fenceExamples: string[] = [];
+    const legacyOutbox: Reader | undefined = o.cutover ? await openReader(stores.sourceUrl) : undefined;
+    const newOutbox: Reader | undefined = o.cutover ? await openReader(stores.targetDirect) : undefined;
+    // the fence by the outbox: the judge's insert log on both outboxes (installed before the writers start), and the
+    // stretches (database clock of the store) during which that store was not primary and no flip was under way
+    if (legacyOutbox && newOutbox) for (const r of [legacyOutbox, newOutbox]) await installOutboxLog(r);
+    const outboxOf = (side: 'legacy' | 'new') => (side === 'legacy' ? legacyOutbox! : newOutbox!);
+    const secondaryStretches: { side: 'legacy' | 'new'; from: string; to?: string }[] = [];
+    const endStretch = async () => {
+      const last = secondaryStretches.at(-1);
+      if (last && last.to === undefined) last.to = await dbNow(outboxOf(last.side));
+    };
+    const startStretch = async (side: 'legacy' | 'new') => {
+      secondaryStretches.push({ side, from: await dbNow(outboxOf(side)) });
+    };
     const watching$ = (async () => {
       while (watching) {
         try {
           await watcher?.scan();
+          await legacyWatcher?.scan();
           const [row] = await lagConn.q(outboxAgeSql(stores.sourceDialect));
           if (row?.ms !== null && row?.ms !== undefined) maxLag = Math.max(maxLag, Math.round(Number(row.ms)));
+          if (newOutbox) {
+            // the new store's outbox: drained by the running relays once they turned around after a cutover
+            const [nr] = await newOutbox.query(outboxAgeSql(targetDialect));
+            if (nr?.ms !== null && nr?.ms !== undefined) {
+              maxLag = Math.max(maxLag, Math.round(Number(nr.ms)));
+              maxReverseLag = Math.max(maxReverseLag, Math.round(Number(nr.ms)));
+            }
+          }
         } catch (e) {
           o.log(`  watcher: ${(e as Error).message}`);
         }
@@ -464,15 +597,89 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       }
       if (behind) workload.setBehind(null);
     };
-    const running = schedule.faults.map((f) =>
-      runFault(f).catch((e) => o.log(`  fault ${f.kind} failed: ${(e as Error).message}`)),
-    );
-    const faultsDone = Promise.all(running);
+    // the cutovers and rollbacks, one after the other once the backfill is done, in this process
+    const flips = schedule.faults.filter((f) => f.kind === 'cutover' || f.kind === 'rollback');
+    const operator: Migration | undefined = o.cutover
+      ? await openMigration(operatorCfg, { log: createLogger({ level: 'silent' }) })
+      : undefined;
+    const runFlips = async () => {
+      if (!flips.length || !operator) return;
+      while (backfillDoneAt === undefined && !workload.stop) await sleep(50);
+      for (const f of flips) {
+        if (workload.stop) return;
+        await sleep(f.params.afterBackfillMs ?? f.params.afterPreviousMs ?? 0);
+        const kind = f.kind as 'cutover' | 'rollback';
+        const want = kind === 'cutover' ? 'new' : 'legacy';
+        // a flip whose phase is already there (the previous one did not happen) is skipped: only a moved phase counts
+        const isThere = (p: string | null) => p !== null && (p === 'new_primary') === (want === 'new');
+        if (isThere(await operator.readPhase().catch(() => null))) {
+          o.log(`  ${kind} skipped: the ${want} store is primary already`);
+          continue;
+        }
+        for (let attempt = 0; attempt < 3 && !workload.stop; attempt++) {
+          await endStretch();
+          flipState.running = true;
+          const startAt = now();
+          try {
+            const rep =
+              kind === 'cutover'
+                ? await cutover(operator, { force: true })
+                : // (the judge compares both stores at the end: the rollback's own verification is left out)
+                  await rollback(operator, { verify: false });
+            flipPauseMaxMs = Math.max(flipPauseMaxMs, rep.writePause.maxMs);
+            if ('gates' in rep)
+              dbg(
+                `cutover gates failing (forced): ${
+                  rep.gates
+                    .filter((g) => !g.pass)
+                    .map((g) => `${g.gate}: ${g.reason}`)
+                    .join('; ') || 'none'
+                }`,
+              );
+            dbg(
+              `${kind} ${rep.from} → ${rep.to} epoch ${rep.epoch} drained ${rep.drained} pause held ${rep.writePause.held} p99 ${rep.writePause.p99Ms} ms max ${rep.writePause.maxMs} ms`,
+            );
+          } catch (e) {
+            o.log(`  ${kind} failed (attempt ${attempt + 1}): ${(e as Error).message}`);
+            // a failure past the flip leaves the phase moved: the phase says whether this flip happened
+            if (!isThere(await operator.readPhase().catch(() => null))) {
+              flipState.running = false;
+              // the phase did not move: the store that was secondary still is
+              if (flipsSeen.length) await startStretch(flipState.primary === 'new' ? 'legacy' : 'new');
+              await sleep(1000);
+              continue;
+            }
+          }
+          flipsSeen.push({ kind, startAt, doneAt: now() });
+          flipCounts[kind]++;
+          happened(kind);
+          flipState.primary = want;
+          flipState.running = false;
+          await startStretch(want === 'new' ? 'legacy' : 'new');
+          // TEST ONLY: a writer that ignores the fence commits changes on the old primary after the flip
+          if (o.breakFence && kind === 'cutover') {
+            const n = await workload.duplicate(
+              faultConn,
+              5,
+              fr,
+              (entries) => outboxInsert(stores.sourceDialect, entries),
+              true,
+            );
+            dbg(`breakFence: ${n} change(s) queued in the legacy outbox past the fence`);
+          }
+          break;
+        }
+      }
+    };
+    const flipsDone = runFlips().catch((e) => o.log(`  flips failed: ${(e as Error).message}`));
+    const running = schedule.faults
+      .filter((f) => f.kind !== 'cutover' && f.kind !== 'rollback')
+      .map((f) => runFault(f).catch((e) => o.log(`  fault ${f.kind} failed: ${(e as Error).message}`)));
+    const faultsDone = Promise.all([...running, flipsDone]);
     // an 'after' seed's outages wait for the backfill's progress (see runFault)
+    const timed = schedule.faults.filter((f) => f.kind !== 'cutover' && f.kind !== 'rollback');
     const outagesDone = Promise.all(
-      running.filter(
-        (_, i) => schedule.faults[i]!.kind === 'target_outage' && !schedule.faults[i]!.params.afterBackfillMs,
-      ),
+      running.filter((_, i) => timed[i]!.kind === 'target_outage' && !timed[i]!.params.afterBackfillMs),
     );
 
     const writerConns = await Promise.all(
@@ -496,9 +703,17 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       const until = now() + Math.max(3 * o.seconds, 300) * 1000;
       while (backfillDoneAt === undefined && now() < until) await sleep(100);
       // past the outage scheduled after the backfill, and 1 s more
-      const post = schedule.faults.find((f) => f.params.afterBackfillMs !== undefined);
+      const post = schedule.faults.find((f) => f.kind === 'target_outage' && f.params.afterBackfillMs !== undefined);
       if (backfillDoneAt !== undefined)
         await sleep((post ? post.params.afterBackfillMs! + post.params.durationMs! : 0) + 1000);
+    }
+    // --cutover: the writers go on through every flip, and 1.5 s past the last (at most 180 s more)
+    if (flips.length) {
+      let over = false;
+      void flipsDone.then(() => (over = true));
+      const until = now() + 180_000;
+      while (!over && now() < until) await sleep(100);
+      await sleep(1500);
     }
     workload.stop = true;
     await writersDone;
@@ -508,6 +723,23 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     dbg('faults done');
     await stores.proxy?.restore().catch(() => {});
     await dual.close();
+    // the fence by the outbox: no change entered the outbox of a store while it was not primary (a write that
+    // committed there after the flip; a relay that had not turned yet may have drained it since, the log stays)
+    if (legacyOutbox && newOutbox) {
+      await endStretch();
+      for (const st of secondaryStretches) {
+        const n = await outboxInsertedBetween(outboxOf(st.side), st.from, st.to!);
+        if (n > 0) {
+          outboxViolations += n;
+          if (fenceExamples.length < 5)
+            fenceExamples.push(
+              `${n} change(s) entered the ${st.side} outbox between ${st.from} and ${st.to}, while it was not primary`,
+            );
+        }
+      }
+    }
+    const finalPhase = operator ? await operator.readPhase() : 'dual_write';
+    await operator?.close();
 
     // the backfill finishes (restarted if a kill left it stopped), then the relays drain
     if (backfill) {
@@ -545,13 +777,17 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     dbg('drained');
     watching = false;
     await watching$;
-    if (watcher) {
-      await watcher.scan();
-      watcher.settle();
+    for (const w of [watcher, legacyWatcher]) {
+      if (!w) continue;
+      await w.scan();
+      w.settle();
     }
     await watchReader?.close();
+    await legacyWatchReader?.close();
     await progressReader?.close();
     for (const c of [seedConn, lagConn, faultConn, ageConn, ...writerConns]) await c.close().catch(() => {});
+    await legacyOutbox?.close().catch(() => {});
+    await newOutbox?.close().catch(() => {});
 
     // the judge: the target read with plain SQL, against the history
     const reader = await openReader(stores.targetDirect);
@@ -560,6 +796,30 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       history,
       CHAOS_ENTITIES.map((e) => e.name),
     ).finally(() => reader.close());
+    // --cutover: the legacy store too, after the final drain: every committed write reaches both stores
+    if (o.cutover) {
+      const lr = await openReader(stores.sourceUrl);
+      const lv = await judge(
+        lr,
+        history,
+        CHAOS_ENTITIES.map((e) => e.name),
+        'legacy',
+      ).finally(() => lr.close());
+      verdict.lost += lv.lost;
+      verdict.resurrected += lv.resurrected;
+      verdict.divergent += lv.divergent;
+      verdict.entities.push(...lv.entities.map((e) => ({ ...e, entity: `legacy.${e.entity}` })));
+    }
+    const clock = fenceClockViolations(workload.commits, flipsSeen);
+    // each flip: how long after it returned each running relay turned (a relay started after the flip begins in
+    // the right direction and logs no turn)
+    let relayTurnMaxMs = 0;
+    for (const [i, f] of flipsSeen.entries()) {
+      const until = flipsSeen[i + 1]?.startAt ?? Number.POSITIVE_INFINITY;
+      for (const t of relayTurns)
+        if (t.at >= f.startAt && t.at < until) relayTurnMaxMs = Math.max(relayTurnMaxMs, Math.round(t.at - f.doneAt));
+    }
+    fenceExamples.push(...clock.examples);
     o.log(
       `  backfill done at ${backfillDoneAt === undefined ? '-' : (backfillDoneAt / 1000).toFixed(1)}s, writers stopped at ${(writersStoppedAt / 1000).toFixed(1)}s`,
     );
@@ -567,7 +827,9 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
     const examples = [
       ...verdict.entities.flatMap((e) => [...e.lostKeys, ...e.otherKeys]),
       ...(watcher?.examples ?? []),
-    ].slice(0, 8);
+      ...(legacyWatcher?.examples ?? []),
+      ...fenceExamples,
+    ].slice(0, 10);
     return {
       seed,
       direction,
@@ -575,16 +837,26 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
       writes: workload.stats.writes,
       failedWrites: workload.stats.failed,
       uncertainWrites: workload.stats.uncertain,
+      fencedWrites: workload.stats.fenced,
+      cutovers: flipCounts.cutover,
+      rollbacks: flipCounts.rollback,
+      fenceViolations: clock.violations + outboxViolations,
+      finalPhase,
+      flipPauseMaxMs,
+      maxReverseLagMs: maxReverseLag,
+      relayTurns: relayTurns.length,
+      relayTurnMaxMs,
       divergentRows: verdict.divergent,
       lostWrites: verdict.lost,
-      resurrected: verdict.resurrected + (watcher?.resurrected ?? 0),
-      versionRegressions: watcher?.regressions ?? 0,
+      resurrected: verdict.resurrected + (watcher?.resurrected ?? 0) + (legacyWatcher?.resurrected ?? 0),
+      versionRegressions: (watcher?.regressions ?? 0) + (legacyWatcher?.regressions ?? 0),
       deadLetters: verdict.deadLetters,
       maxRelayLagMs: maxLag,
       faults,
       missingFaults: schedule.requested.filter((k) => !faults[k]),
       backfill: { planned: schedule.backfill, actual, ok: actual === schedule.backfill },
-      entities: verdict.entities,
+      entities: verdict.entities.filter((e) => !e.entity.startsWith('legacy.')),
+      legacyEntities: verdict.entities.filter((e) => e.entity.startsWith('legacy.')),
       watcherScans: watcher?.scans ?? 0,
       examples,
       seconds: (performance.now() - started) / 1000,
@@ -603,6 +875,7 @@ export function seedPassed(r: SeedResult): boolean {
     r.resurrected === 0 &&
     r.versionRegressions === 0 &&
     r.deadLetters === 0 &&
+    r.fenceViolations === 0 &&
     r.missingFaults.length === 0 &&
     r.backfill.ok
   );
@@ -613,7 +886,7 @@ export function seedLine(r: SeedResult): string {
   const faults = Object.entries(r.faults)
     .map(([k, v]) => `${k}:${v}`)
     .join(',');
-  return `seed ${r.seed}: direction=${r.direction} entities=${r.entities.map((e) => e.entity).join(',')} schedule_seed=${r.schedule.scheduleSeed} fast_path_ms=${r.schedule.budgetMs} backfill=${r.backfill.planned}/${r.backfill.actual} writes=${r.writes} failed_writes=${r.failedWrites} uncertain_writes=${r.uncertainWrites} divergent_rows=${r.divergentRows} lost_writes=${r.lostWrites} resurrected=${r.resurrected} version_regressions=${r.versionRegressions} dead_letters=${r.deadLetters} max_relay_lag_ms=${r.maxRelayLagMs} faults=${faults} missing_faults=${r.missingFaults.join(',') || '-'} watcher_scans=${r.watcherScans} seconds=${r.seconds.toFixed(1)}`;
+  return `seed ${r.seed}: direction=${r.direction} entities=${r.entities.map((e) => e.entity).join(',')} schedule_seed=${r.schedule.scheduleSeed} fast_path_ms=${r.schedule.budgetMs} backfill=${r.backfill.planned}/${r.backfill.actual} writes=${r.writes} failed_writes=${r.failedWrites} uncertain_writes=${r.uncertainWrites}${r.schedule.requested.includes('cutover') ? ` cutovers=${r.cutovers} rollbacks=${r.rollbacks} fenced_writes=${r.fencedWrites} fence_violations=${r.fenceViolations} final_phase=${r.finalPhase} flip_pause_max_ms=${r.flipPauseMaxMs} max_reverse_lag_ms=${r.maxReverseLagMs} relay_turns=${r.relayTurns} relay_turn_max_ms=${r.relayTurnMaxMs}` : ''} divergent_rows=${r.divergentRows} lost_writes=${r.lostWrites} resurrected=${r.resurrected} version_regressions=${r.versionRegressions} dead_letters=${r.deadLetters} max_relay_lag_ms=${r.maxRelayLagMs} faults=${faults} missing_faults=${r.missingFaults.join(',') || '-'} watcher_scans=${r.watcherScans} seconds=${r.seconds.toFixed(1)}`;
 }
 
 /** Runs every seed; returns the per-seed results and the summary line (from the judge's figures). */
@@ -634,7 +907,7 @@ export async function runChaos(opts: ChaosOptions): Promise<{ results: SeedResul
       const r = await runSeed(seed, o);
       const lines = [seedLine(r)];
       if (!seedPassed(r)) for (const x of r.examples) lines.push(`  ${x}`);
-      for (const e of r.entities) {
+      for (const e of [...r.entities, ...r.legacyEntities]) {
         if (e.divergent)
           lines.push(
             `  ${e.entity}: keys=${e.keys} lost=${e.lost} resurrected=${e.resurrected} phantom=${e.phantom} different=${e.different} extra=${e.extra}`,
@@ -649,7 +922,10 @@ export async function runChaos(opts: ChaosOptions): Promise<{ results: SeedResul
   const sum = (f: (r: SeedResult) => number) => results.reduce((a, r) => a + f(r), 0);
   const dirs = (d: Direction) => results.filter((r) => r.direction === d).length;
   const seeds = opts.seeds.length ? `${Math.min(...opts.seeds)}-${Math.max(...opts.seeds)}` : '-';
-  const line = `chaos runs=${results.length} writes=${sum((r) => r.writes)} divergent_rows=${sum((r) => r.divergentRows)} lost_writes=${sum((r) => r.lostWrites)} resurrected=${sum((r) => r.resurrected)} version_regressions=${sum((r) => r.versionRegressions)} max_relay_lag_ms=${Math.max(0, ...results.map((r) => r.maxRelayLagMs))} dead_letters=${sum((r) => r.deadLetters)} missing_faults=${sum((r) => r.missingFaults.length)} backfill_timing_mismatches=${results.filter((r) => !r.backfill.ok).length} seeds_with_lost_writes=${results.filter((r) => r.lostWrites > 0).length} seeds=${seeds} schedule_seeds=${results.map((r) => r.schedule.scheduleSeed).join(',')} directions=mariadb-postgres:${dirs('mariadb-postgres')},postgres-mariadb:${dirs('postgres-mariadb')},sqlite-pglite:${dirs('sqlite-pglite')} judge=independent`;
+  const flipFigures = opts.cutover
+    ? ` cutovers=${sum((r) => r.cutovers)} rollbacks=${sum((r) => r.rollbacks)} fenced_writes=${sum((r) => r.fencedWrites)} fence_violations=${sum((r) => r.fenceViolations)}`
+    : '';
+  const line = `chaos runs=${results.length} writes=${sum((r) => r.writes)}${flipFigures} divergent_rows=${sum((r) => r.divergentRows)} lost_writes=${sum((r) => r.lostWrites)} resurrected=${sum((r) => r.resurrected)} version_regressions=${sum((r) => r.versionRegressions)} max_relay_lag_ms=${Math.max(0, ...results.map((r) => r.maxRelayLagMs))} dead_letters=${sum((r) => r.deadLetters)} missing_faults=${sum((r) => r.missingFaults.length)} backfill_timing_mismatches=${results.filter((r) => !r.backfill.ok).length} seeds_with_lost_writes=${results.filter((r) => r.lostWrites > 0).length} seeds=${seeds} schedule_seeds=${results.map((r) => r.schedule.scheduleSeed).join(',')} directions=mariadb-postgres:${dirs('mariadb-postgres')},postgres-mariadb:${dirs('postgres-mariadb')},sqlite-pglite:${dirs('sqlite-pglite')} judge=independent`;
   return { results, line };
 }
 

@@ -13,6 +13,11 @@
  * The watcher (`Watcher`) reads ALL keys' versions and digests during the run and counts regressions: a version
  * that goes down, a row that vanishes without a committed delete, a deleted key seen gone and then back.
  *
+ * With `--cutover` the judge reads the legacy tables too (`side: 'legacy'`: plain SQL on them, each row turned into
+ * the image the new store must hold by the judge's own mapping, `image()`), so both stores are compared with the
+ * same history, and it checks the fence from data of its own (see {@link fenceClockViolations} and
+ * {@link outboxCount}).
+ *
  * Value rules (chaos column types are chosen so that these round-trip exactly): integers → decimal text, decimals
  * (scale 2) → the database's fixed-scale text, strings as they are, UUIDs lower-cased, NULL as null.
  */
@@ -91,6 +96,8 @@ export interface JudgeEntity {
   rowImage(row: Row): Image;
   /** Keys of rows in a secondary target table with no primary row (split entities). */
   orphanSql?: string;
+  /** One SELECT of the legacy table: one row per key present (columns as the application writes them). */
+  legacySql: string;
 }
 
 const k = (...v: unknown[]) => JSON.stringify(v.map(norm));
@@ -130,6 +137,7 @@ export const JUDGE_ENTITIES: JudgeEntity[] = [
           : { account_id: norm(r.account_id), display_name: norm(r.display_name), bio: norm(r.bio) },
     }),
     orphanSql: 'SELECT account_id AS id FROM account_profiles WHERE account_id NOT IN (SELECT id FROM accounts)',
+    legacySql: 'SELECT id, email, first_name, last_name, bio, status, balance, version FROM users',
   },
   {
     // composite key
@@ -145,6 +153,7 @@ export const JUDGE_ENTITIES: JudgeEntity[] = [
       },
     }),
     scanSql: 'SELECT org_id, user_no, role, points, version FROM org_members',
+    legacySql: 'SELECT org_id, user_no, role, points, version FROM memberships',
     rowKey: (r) => k(r.org_id, r.user_no),
     rowVersion: (r) => BigInt(norm(r.version)!),
     rowImage: (r) => ({
@@ -165,6 +174,7 @@ export const JUDGE_ENTITIES: JudgeEntity[] = [
       devices: { device_id: lowerUuid(v.id), name: norm(v.name), kind: norm(v.kind), version: norm(v.version) },
     }),
     scanSql: 'SELECT device_id, name, kind, version FROM devices',
+    legacySql: 'SELECT id, name, kind, version FROM devices',
     rowKey: (r) => JSON.stringify([lowerUuid(r.device_id)]),
     rowVersion: (r) => BigInt(norm(r.version)!),
     rowImage: (r) => ({
@@ -177,6 +187,7 @@ export const JUDGE_ENTITIES: JudgeEntity[] = [
     keyOf: (v) => k(v.id),
     image: (v) => ({ prefs: { id: norm(v.id), rev: norm(v.rev), value_text: norm(v.value_text) } }),
     scanSql: 'SELECT id, rev, value_text FROM prefs',
+    legacySql: 'SELECT id, rev, value_text FROM settings',
     rowKey: (r) => k(r.id),
     rowVersion: (r) => BigInt(norm(r.rev)!),
     rowImage: (r) => ({ prefs: { id: norm(r.id), rev: norm(r.rev), value_text: norm(r.value_text) } }),
@@ -195,12 +206,23 @@ export function expectedDigest(name: string, values: Row): string {
   return digestImage(judgeEntity(name).image(values));
 }
 
-/** Every key present on the target for `e`, with its version and digest; `orphans` from the secondary table. */
+/**
+ * Every key present on the target for `e` (or, with `side: 'legacy'`, in the legacy table, mapped by the judge's
+ * own `image()`), with its version and digest; `orphans` from the secondary table (new side only).
+ */
 export async function scanTarget(
   r: Reader,
   e: JudgeEntity,
+  side: 'new' | 'legacy' = 'new',
 ): Promise<{ rows: Map<string, { version: bigint; digest: string }>; orphans: string[] }> {
   const rows = new Map<string, { version: bigint; digest: string }>();
+  if (side === 'legacy') {
+    for (const row of await r.query(e.legacySql)) {
+      const version = e.name === 'settings' ? row.rev : row.version;
+      rows.set(e.keyOf(row), { version: BigInt(norm(version)!), digest: digestImage(e.image(row)) });
+    }
+    return { rows, orphans: [] };
+  }
   for (const row of await r.query(e.scanSql))
     rows.set(e.rowKey(row), { version: e.rowVersion(row), digest: digestImage(e.rowImage(row)) });
   const orphans = e.orphanSql ? (await r.query(e.orphanSql)).map((x) => k(x.id)) : [];
@@ -232,12 +254,20 @@ export interface Verdict {
   deadLetters: number;
 }
 
-/** Compares the target, read through `r`, with the expected state from `history`, for every entity named. */
-export async function judge(r: Reader, history: History, names: string[]): Promise<Verdict> {
+/**
+ * Compares the target (or, with `side: 'legacy'`, the legacy store), read through `r`, with the expected state from
+ * `history`, for every entity named. `deadLetters` is read on the new side only (the control plane's; 0 for legacy).
+ */
+export async function judge(
+  r: Reader,
+  history: History,
+  names: string[],
+  side: 'new' | 'legacy' = 'new',
+): Promise<Verdict> {
   const entities: EntityVerdict[] = [];
   for (const name of names) {
     const e = judgeEntity(name);
-    const { rows: actual, orphans } = await scanTarget(r, e);
+    const { rows: actual, orphans } = await scanTarget(r, e, side);
     const v: EntityVerdict = {
       entity: name,
       keys: 0,
@@ -253,7 +283,7 @@ export async function judge(r: Reader, history: History, names: string[]): Promi
     const note = (list: string[], key: string, what: string, act?: { version: bigint; digest: string }) => {
       if (list.length < 5)
         list.push(
-          `${name} ${key} ${what}${act ? ` target=v${act.version}:${act.digest.slice(0, 8)}` : ' target=absent'} history: ${history.describe(name, key)}`,
+          `${side === 'legacy' ? 'legacy ' : ''}${name} ${key} ${what}${act ? ` target=v${act.version}:${act.digest.slice(0, 8)}` : ' target=absent'} history: ${history.describe(name, key)}`,
         );
     };
     for (const [key] of history.keysOf(name)) {
@@ -303,9 +333,12 @@ export async function judge(r: Reader, history: History, names: string[]): Promi
     }
     entities.push(v);
   }
-  const dl = await r.query(
-    `SELECT count(*) AS n FROM ${r.dialect === 'mysql' ? 'tandem_dead_letters' : 'tandem.dead_letters'}`,
-  );
+  const dl =
+    side === 'legacy'
+      ? []
+      : await r.query(
+          `SELECT count(*) AS n FROM ${r.dialect === 'mysql' ? 'tandem_dead_letters' : 'tandem.dead_letters'}`,
+        );
   const sum = (f: (v: EntityVerdict) => number) => entities.reduce((a, x) => a + f(x), 0);
   return {
     entities,
@@ -335,6 +368,8 @@ export class Watcher {
     private readonly history: History,
     private readonly names: string[],
     private readonly now: () => number,
+    /** Which store it reads: the new tables, or (`--cutover`) the legacy ones. */
+    private readonly side: 'new' | 'legacy' = 'new',
   ) {}
 
   /** One full pass over all entities. */
@@ -342,9 +377,9 @@ export class Watcher {
     this.settle();
     for (const name of this.names) {
       const start = this.now();
-      const { rows } = await scanTarget(this.r, judgeEntity(name));
+      const { rows } = await scanTarget(this.r, judgeEntity(name), this.side);
       for (const [key, { version }] of rows) {
-        const id = `${name} ${key}`;
+        const id = `${this.side === 'legacy' ? 'legacy ' : ''}${name} ${key}`;
         const prev = this.seen.get(id);
         if (this.gone.has(id)) {
           this.resurrected++;
@@ -357,9 +392,10 @@ export class Watcher {
         }
         this.seen.set(id, version);
       }
+      const prefix = `${this.side === 'legacy' ? 'legacy ' : ''}${name} `;
       for (const [id, prev] of this.seen) {
-        if (!id.startsWith(`${name} `)) continue;
-        const key = id.slice(name.length + 1);
+        if (!id.startsWith(prefix)) continue;
+        const key = id.slice(prefix.length);
         if (rows.has(key)) continue;
         this.seen.delete(id);
         // seen on the target before and gone after its delete committed: the delete was applied, it must stay away
@@ -375,7 +411,8 @@ export class Watcher {
   /** Judges the rows that vanished in the last pass: a regression unless a delete of the key committed by now. */
   settle(): void {
     for (const [id, prev] of this.vanished) {
-      const [name, key] = [id.slice(0, id.indexOf(' ')), id.slice(id.indexOf(' ') + 1)];
+      const bare = this.side === 'legacy' ? id.slice('legacy '.length) : id;
+      const [name, key] = [bare.slice(0, bare.indexOf(' ')), bare.slice(bare.indexOf(' ') + 1)];
       const h = this.history.get(name, key);
       if (h?.deletedAt === undefined && !h?.uncertain.some((u) => u.digest === 'deleted')) {
         this.regressions++;
@@ -388,4 +425,109 @@ export class Watcher {
   private example(s: string): void {
     if (this.examples.length < 5) this.examples.push(s);
   }
+}
+
+/**
+ * Installs the judge's own insert log on the outbox of the store `r` reads: a table `chaos_outbox_log` and an
+ * `AFTER INSERT` trigger on the outbox (plain SQL, no Tandem code) that writes the database's clock (UTC) of every
+ * outbox row inserted, in the inserting transaction (a rolled-back insert leaves no log row). Outbox rows are
+ * deleted once relayed; the log stays, so the fence check does not depend on what a relay drained meanwhile.
+ */
+export async function installOutboxLog(r: Reader): Promise<void> {
+  if (r.dialect === 'mysql') {
+    await r.query(
+      'CREATE TABLE chaos_outbox_log (id BIGINT AUTO_INCREMENT PRIMARY KEY, logged_at DATETIME(6) NOT NULL)',
+    );
+    await r.query(
+      'CREATE TRIGGER chaos_outbox_log_t AFTER INSERT ON tandem_outbox FOR EACH ROW INSERT INTO chaos_outbox_log (logged_at) VALUES (UTC_TIMESTAMP(6))',
+    );
+    return;
+  }
+  await r.query('CREATE TABLE public.chaos_outbox_log (id bigserial PRIMARY KEY, logged_at timestamptz NOT NULL)');
+  await r.query(
+    'CREATE FUNCTION public.chaos_outbox_log_fn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO public.chaos_outbox_log (logged_at) VALUES (clock_timestamp()); RETURN NEW; END $$',
+  );
+  await r.query(
+    'CREATE TRIGGER chaos_outbox_log_t AFTER INSERT ON tandem.outbox FOR EACH ROW EXECUTE FUNCTION public.chaos_outbox_log_fn()',
+  );
+}
+
+/** The database clock of the store `r` reads, as text comparable with `chaos_outbox_log.logged_at`. */
+export async function dbNow(r: Reader): Promise<string> {
+  const rows = await r.query(
+    r.dialect === 'mysql' ? 'SELECT CAST(UTC_TIMESTAMP(6) AS CHAR) AS t' : 'SELECT clock_timestamp()::text AS t',
+  );
+  const t = String(rows[0]!.t);
+  if (!/^[0-9: .+-]+$/.test(t)) throw new Error(`unexpected clock text ${t}`);
+  return t;
+}
+
+/** Outbox rows inserted on the store `r` reads after `from` and before `to` (texts of {@link dbNow}). */
+export async function outboxInsertedBetween(r: Reader, from: string, to: string): Promise<number> {
+  const cast = r.dialect === 'mysql' ? (t: string) => `'${t}'` : (t: string) => `'${t}'::timestamptz`;
+  const rows = await r.query(
+    `SELECT count(*) AS n FROM chaos_outbox_log WHERE logged_at > ${cast(from)} AND logged_at < ${cast(to)}`,
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Changes waiting in the outbox of the store `r` reads (its control table `outbox`), by plain SQL. */
+export async function outboxCount(r: Reader): Promise<number> {
+  const rows = await r.query(`SELECT count(*) AS n FROM ${r.dialect === 'mysql' ? 'tandem_outbox' : 'tandem.outbox'}`);
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** One committed write of the two-path form as the harness saw it: the store its path ran on, harness times (ms). */
+export interface CommitSeen {
+  side: 'legacy' | 'new';
+  /** When the path's first statement was about to run (after the writer's fence read). */
+  startAt: number;
+  /** When `write()` returned. */
+  doneAt: number;
+}
+
+/** One cutover or rollback as the harness ran it: harness times (ms) of its call and its return. */
+export interface FlipSeen {
+  kind: 'cutover' | 'rollback';
+  startAt: number;
+  doneAt: number;
+}
+
+/**
+ * The fence by the harness's clock: a write whose path started after a flip had returned and before the next flip
+ * began ran on the store that flip made secondary — it must not have committed there. Counts such commits
+ * (`side` legacy between a cutover and the next rollback, new between a rollback and the next cutover). Writes
+ * whose path overlaps a flip's call are not judged by the clock (the outbox check covers them: see the harness).
+ */
+export function fenceClockViolations(
+  commits: CommitSeen[],
+  flips: FlipSeen[],
+): { violations: number; examples: string[] } {
+  const examples: string[] = [];
+  let violations = 0;
+  const sorted = [...flips].sort((a, b) => a.startAt - b.startAt);
+  for (const c of commits) {
+    let last: FlipSeen | undefined;
+    let next: FlipSeen | undefined;
+    for (const f of sorted) {
+      if (f.doneAt <= c.startAt) last = f;
+      else if (f.startAt > c.startAt) {
+        next = f;
+        break;
+      } else {
+        last = undefined; // the path started during a flip's call
+        break;
+      }
+    }
+    if (!last || (next && next.startAt < c.startAt)) continue;
+    const secondary = last.kind === 'cutover' ? 'legacy' : 'new';
+    if (c.side === secondary) {
+      violations++;
+      if (examples.length < 5)
+        examples.push(
+          `a write committed on ${c.side} (path at ${Math.round(c.startAt)} ms, done ${Math.round(c.doneAt)} ms) after the ${last.kind} returned at ${Math.round(last.doneAt)} ms`,
+        );
+    }
+  }
+  return { violations, examples };
 }

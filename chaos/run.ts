@@ -1,11 +1,14 @@
 /**
  * `npm run chaos -- --seeds N [--first-seed S] [--rows R] [--seconds T] [--writers W] [--no-faults] [--broker rabbitmq]
- *   [--direction mariadb-postgres|postgres-mariadb|sqlite-pglite] [--break ack-on-failure] [--parallel P]`
+ *   [--direction mariadb-postgres|postgres-mariadb|sqlite-pglite] [--break ack-on-failure] [--parallel P] [--cutover]`
  * Prints each seed's schedule and figures and, last, the judge's summary `chaos runs=N writes=W divergent_rows=0
  * lost_writes=0 resurrected=0 version_regressions=0 max_relay_lag_ms=L dead_letters=0 missing_faults=0 …`.
  * Exits 1 when any figure that must be 0 is not, a requested fault kind did not happen, or the backfill did not
  * finish on the side of the writers' stop the schedule chose. With `--break ack-on-failure` (TEST ONLY: the relays
  * acknowledge failed applies) the run is expected to fail: it prints how many seeds showed lost writes.
+ * `--cutover`: write cutovers and rollbacks among the faults (server directions only, rotating by seed % 2; with
+ * `--direction sqlite-pglite` it refuses); the summary adds `cutovers=… rollbacks=… fenced_writes=…
+ * fence_violations=…` and both stores are judged (docs/dual-writes.md "Cutovers and rollbacks in chaos").
  */
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -25,6 +28,7 @@ const { values } = parseArgs({
     direction: { type: 'string' },
     break: { type: 'string' },
     parallel: { type: 'string', default: '1' },
+    cutover: { type: 'boolean', default: false },
   },
 });
 const fail = (m: string): never => {
@@ -39,6 +43,12 @@ if (!Number.isInteger(parallel) || parallel < 1 || parallel > 8) fail('--paralle
 if (values.broker !== undefined && values.broker !== 'rabbitmq') fail('--broker must be rabbitmq');
 if (values.direction !== undefined && !DIRECTIONS.includes(values.direction as Direction))
   fail(`--direction must be one of ${DIRECTIONS.join(', ')}`);
+if (values.cutover && values.direction === 'sqlite-pglite')
+  fail(
+    "--cutover needs a server direction (mariadb-postgres or postgres-mariadb): the cutover runs in this process, and a PGlite directory is the worker process's alone",
+  );
+if (values.cutover && values.broker !== undefined)
+  fail('--cutover runs without --broker (the relays drain the outbox directly)');
 const breakRelay = values.break ?? (process.env.TANDEM_TEST_BREAK || undefined);
 if (breakRelay !== undefined && breakRelay !== 'ack-on-failure') fail('--break must be ack-on-failure');
 const started = performance.now();
@@ -63,6 +73,7 @@ const { results, line } = await runChaos({
   direction: values.direction as Direction | undefined,
   breakRelay: breakRelay as 'ack-on-failure' | undefined,
   parallel,
+  cutover: values.cutover,
 });
 console.log(line);
 console.log(`chaos took ${((performance.now() - started) / 1000).toFixed(0)} s`);

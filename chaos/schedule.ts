@@ -8,6 +8,8 @@ import { prng } from '../src/demo/users.js';
 /** A direction of a chaos seed: which store is legacy (source) and which is new (target). */
 export type Direction = 'mariadb-postgres' | 'postgres-mariadb' | 'sqlite-pglite';
 export const DIRECTIONS: readonly Direction[] = ['mariadb-postgres', 'postgres-mariadb', 'sqlite-pglite'];
+/** The directions of a `--cutover` run (servers only: see {@link makeSchedule}). */
+export const SERVER_DIRECTIONS: readonly Direction[] = ['mariadb-postgres', 'postgres-mariadb'];
 
 /**
  * Fault kinds. `kill_worker` is the SIGKILL of the one process that runs both backfill and relay (sqlite→pglite:
@@ -20,14 +22,20 @@ export type FaultKind =
   | 'kill_worker'
   | 'target_outage'
   | 'duplicates'
-  | 'broker_restart';
+  | 'broker_restart'
+  | 'cutover'
+  | 'rollback';
 
 /** One fault: when (ms after the writers start), what, and its parameters. */
 export interface Fault {
   atMs: number;
   kind: FaultKind;
-  /** `durationMs` (outage, broker down), `worker` (which relay), `count` (duplicated changes). */
-  params: { durationMs?: number; worker?: number; count?: number; afterBackfillMs?: number };
+  /**
+   * `durationMs` (outage, broker down), `worker` (which relay), `count` (duplicated changes); `afterBackfillMs`:
+   * ms after the backfill is done instead of `atMs`; `afterPreviousMs` (cutover, rollback): ms after the previous
+   * cutover or rollback of the schedule returned (they run one after the other, the first `afterBackfillMs`).
+   */
+  params: { durationMs?: number; worker?: number; count?: number; afterBackfillMs?: number; afterPreviousMs?: number };
 }
 
 /** A seed's plan: direction, fast path, backfill timing and the faults. */
@@ -66,17 +74,43 @@ export const STREAM = { faults: 1, writers: 2, rows: 3 } as const;
  */
 export function makeSchedule(
   seed: number,
-  o: { seconds: number; direction?: Direction; broker?: boolean; faults?: boolean },
+  o: { seconds: number; direction?: Direction; broker?: boolean; faults?: boolean; cutover?: boolean },
 ): Schedule {
   const scheduleSeed = streamSeed(seed, STREAM.faults);
   const r = mulberry32(scheduleSeed);
   const T = o.seconds * 1000;
   const between = (a: number, b: number) => Math.round(a + r() * (b - a));
-  const direction = o.direction ?? DIRECTIONS[seed % DIRECTIONS.length]!;
+  // --cutover rotates over the server directions (seed % 2): the write cutover runs in the harness's process,
+  // and a PGlite directory is one process's (the worker's)
+  if (o.cutover && o.direction === 'sqlite-pglite')
+    throw new Error('--cutover needs a server direction (mariadb-postgres or postgres-mariadb), not sqlite-pglite');
+  const direction =
+    o.direction ??
+    (o.cutover ? SERVER_DIRECTIONS[seed % SERVER_DIRECTIONS.length]! : DIRECTIONS[seed % DIRECTIONS.length]!);
   const budgetMs = direction === 'sqlite-pglite' ? 0 : r() < 0.25 ? 50 : 0;
-  const backfill = r() < 0.5 ? 'before' : 'after';
+  const drawn = r() < 0.5 ? 'before' : 'after';
+  // --cutover: the backfill finishes while the writers run (a write cutover waits for it), always
+  const backfill = o.cutover ? 'before' : drawn;
   const faults: Fault[] = [];
-  if (o.faults === false) return { scheduleSeed, direction, budgetMs, backfill, faults, requested: [] };
+  // cutover → rollback, and a second cutover on half of the seeds, one after the other once the backfill is done
+  // (drawn from a generator of their own, so the other faults of a seed stay as they were without --cutover)
+  const flips: Fault[] = [];
+  if (o.cutover) {
+    const fr = mulberry32(streamSeed(scheduleSeed, 17));
+    const gap = (a: number, b: number) => Math.round(a + fr() * (b - a));
+    flips.push({ atMs: 0, kind: 'cutover', params: { afterBackfillMs: gap(300, 900) } });
+    flips.push({ atMs: 0, kind: 'rollback', params: { afterPreviousMs: gap(1500, 3000) } });
+    if (fr() < 0.5) flips.push({ atMs: 0, kind: 'cutover', params: { afterPreviousMs: gap(1500, 3000) } });
+  }
+  if (o.faults === false)
+    return {
+      scheduleSeed,
+      direction,
+      budgetMs,
+      backfill,
+      faults: flips,
+      requested: [...new Set(flips.map((f) => f.kind))],
+    };
   const embedded = direction === 'sqlite-pglite';
   const requested: FaultKind[] = embedded
     ? ['kill_worker', 'target_outage', 'duplicates']
@@ -122,6 +156,8 @@ export function makeSchedule(
     else faults.push({ atMs: between(0.6 * T, 0.75 * T), kind: 'target_outage', params: outage() });
   }
   faults.sort((a, b) => a.atMs - b.atMs);
+  faults.push(...flips);
+  if (flips.length) requested.push('cutover', 'rollback');
   return { scheduleSeed, direction, budgetMs, backfill, faults, requested };
 }
 
@@ -129,7 +165,7 @@ export function makeSchedule(
 export function formatSchedule(s: Schedule): string {
   const f = s.faults.map(
     (x) =>
-      `${(x.atMs / 1000).toFixed(1)}s:${x.kind}${
+      `${x.params.afterBackfillMs !== undefined || x.params.afterPreviousMs !== undefined ? '+' : `${(x.atMs / 1000).toFixed(1)}s:`}${x.kind}${
         Object.keys(x.params).length
           ? `(${Object.entries(x.params)
               .map(([k, v]) => `${k}=${v}`)

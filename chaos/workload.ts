@@ -5,14 +5,21 @@
  * through the adapter: a write is recorded the moment its COMMIT returns (before any fast path runs); a COMMIT that
  * fails leaves the write "uncertain". Keys are never reused after a delete.
  *
+ * With `cutover` (the `--cutover` runs) every write goes through the two-path form `dual.write({ legacy, new })`:
+ * the same logical change written by the path of the store that is primary — the legacy tables, or the new tables
+ * of the chaos config with the values its forward mapping would give (chaos/entities.ts) — so the history stays the
+ * truth for both paths, and versions grow across them (each path reads the key's current version on its store). A
+ * write that fails with TANDEM_ERR_WRITE_FENCED is a failed write (nothing committed); a share of the writes asks
+ * for it (`onFence: 'fail'`), the others are held up to `cutover.fenceMs`.
+ *
  * Keys: seeded rows take even integers; inserts take odd integers across the whole range (behind the backfill
  * cursor as well as ahead of it) or new integers past the end; UUIDs fall anywhere in key order.
  */
 import type { TxAdapter } from '../src/capture/adapters.js';
-import type { DualWriter } from '../src/capture/writer.js';
+import type { DualWriter, WriteTx } from '../src/capture/writer.js';
 import { CHAOS_ENTITIES, type ChaosEntity, type SourceDialect, uuidFrom } from './entities.js';
 import type { History } from './history.js';
-import { expectedDigest, judgeEntity } from './judge.js';
+import { type CommitSeen, expectedDigest, judgeEntity } from './judge.js';
 import { mulberry32, STREAM, streamSeed } from './schedule.js';
 import type { AppConn } from './stores.js';
 
@@ -79,8 +86,130 @@ function keyInput(e: ChaosEntity, key: Row): unknown {
   return e.key.length === 1 ? key[e.key[0]!] : e.key.map((c) => key[c]);
 }
 
-const where = (e: ChaosEntity) => e.key.map((c) => `${c} = ?`).join(' AND ');
+const where = (cols: string[]) => cols.map((c) => `${c} = ?`).join(' AND ');
+
+/** Runs `sql` (with `?` placeholders) and returns its rows (none for a statement that is not a SELECT). */
+type Q = (sql: string, params?: unknown[]) => Promise<Row[]>;
+
+/** One table row of a logical change, in one schema: its table, key columns and values. */
+interface TableRow {
+  table: string;
+  key: string[];
+  row: Row;
+}
+
+/**
+ * How one schema (the legacy tables, or the new tables of the chaos config) stores the chaos entities. Values and
+ * keys are always given as the legacy columns (what the history digests); the new schema maps them the way the
+ * config's forward mapping does (chaos/entities.ts `configText`).
+ */
+interface PathSchema {
+  side: 'legacy' | 'new';
+  /** The rows of `vals` (legacy columns), parents first. */
+  rows(e: ChaosEntity, vals: Row): TableRow[];
+  /** The SELECT of the key's counter (`counter`) and, for users, `email`: `?` for each key column. */
+  readSql(e: ChaosEntity, lock: string): string;
+  /** SELECT id, email, version of two users (`?`, `?`) in id order. */
+  pairSql(lock: string): string;
+  /** UPDATE of a user's email only (`?` email, `?` id). */
+  emailSql: string;
+}
+
+const LEGACY_SCHEMA: PathSchema = {
+  side: 'legacy',
+  rows: (e, vals) => [{ table: e.table, key: e.key, row: vals }],
+  readSql: (e, lock) =>
+    `SELECT ${e.counter} AS counter${e.name === 'users' ? ', email' : ''} FROM ${e.table} WHERE ${where(e.key)}${lock}`,
+  pairSql: (lock) => `SELECT id, email, version FROM users WHERE id IN (?, ?) ORDER BY id${lock}`,
+  emailSql: 'UPDATE users SET email = ? WHERE id = ?',
+};
+
+/** The new tables: users → accounts + account_profiles, memberships → org_members, devices → devices, settings → prefs. */
+const NEW_SCHEMA: PathSchema = {
+  side: 'new',
+  rows: (e, v) => {
+    switch (e.name) {
+      case 'users':
+        return [
+          {
+            table: 'accounts',
+            key: ['id'],
+            row: { id: v.id, email_address: v.email, state: v.status, balance: v.balance, version: v.version },
+          },
+          {
+            table: 'account_profiles',
+            key: ['account_id'],
+            row: { account_id: v.id, display_name: `${v.first_name} ${v.last_name}`, bio: v.bio },
+          },
+        ];
+      case 'memberships':
+        return [{ table: 'org_members', key: ['org_id', 'user_no'], row: { ...v } }];
+      case 'devices':
+        return [
+          {
+            table: 'devices',
+            key: ['device_id'],
+            row: { device_id: v.id, name: v.name, kind: v.kind, version: v.version },
+          },
+        ];
+      default:
+        return [{ table: 'prefs', key: ['id'], row: { ...v } }];
+    }
+  },
+  readSql: (e, lock) => {
+    switch (e.name) {
+      case 'users':
+        return `SELECT version AS counter, email_address AS email FROM accounts WHERE id = ?${lock}`;
+      case 'memberships':
+        return `SELECT version AS counter FROM org_members WHERE org_id = ? AND user_no = ?${lock}`;
+      case 'devices':
+        return `SELECT version AS counter FROM devices WHERE device_id = ?${lock}`;
+      default:
+        return `SELECT rev AS counter FROM prefs WHERE id = ?${lock}`;
+    }
+  },
+  pairSql: (lock) => `SELECT id, email_address AS email, version FROM accounts WHERE id IN (?, ?) ORDER BY id${lock}`,
+  emailSql: 'UPDATE accounts SET email_address = ? WHERE id = ?',
+};
+
+/** The key's values in the key columns of a table row (the same order as `e.key`). */
 const keyParams = (e: ChaosEntity, key: Row) => e.key.map((c) => key[c]);
+
+async function updateRows(q: Q, s: PathSchema, e: ChaosEntity, vals: Row): Promise<void> {
+  for (const t of s.rows(e, vals)) {
+    const cols = Object.keys(t.row).filter((c) => !t.key.includes(c));
+    await q(`UPDATE ${t.table} SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE ${where(t.key)}`, [
+      ...cols.map((c) => t.row[c]),
+      ...t.key.map((c) => t.row[c]),
+    ]);
+  }
+}
+
+async function insertRows(q: Q, s: PathSchema, e: ChaosEntity, vals: Row): Promise<void> {
+  for (const t of s.rows(e, vals)) {
+    const cols = Object.keys(t.row);
+    await q(
+      `INSERT INTO ${t.table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`,
+      cols.map((c) => t.row[c]),
+    );
+  }
+}
+
+async function deleteRows(q: Q, s: PathSchema, e: ChaosEntity, key: Row): Promise<void> {
+  // children first (account_profiles references accounts); the key columns are the mapped key's
+  for (const t of s.rows(e, { ...key }).reverse())
+    await q(
+      `DELETE FROM ${t.table} WHERE ${where(t.key)}`,
+      t.key.map((c) => t.row[c]),
+    );
+}
+
+/** `?` placeholders as the dialect's (`$1, $2, …` for PostgreSQL). */
+const placeholders = (dialect: string, sql: string) => {
+  if (dialect !== 'postgres' && dialect !== 'pglite') return sql;
+  let i = 0;
+  return sql.replace(/\?/g, () => `$${++i}`);
+};
 
 export interface WorkloadOptions {
   seed: number;
@@ -90,6 +219,11 @@ export interface WorkloadOptions {
   dual: DualWriter;
   /** ms since the writers started. */
   now: () => number;
+  /**
+   * The `--cutover` mode: write through the two-path form (`target`: the new store's dialect), and ask for
+   * TANDEM_ERR_WRITE_FENCED at once (`onFence: 'fail'`) on this share of the writes (default 0.1).
+   */
+  cutover?: { target: 'mysql' | 'postgres'; failShare?: number };
 }
 
 /** Writers' counters. */
@@ -97,12 +231,16 @@ export interface WorkloadStats {
   writes: number;
   failed: number;
   uncertain: number;
+  /** Writes that failed with TANDEM_ERR_WRITE_FENCED (counted in `failed` too). */
+  fenced: number;
   errors: Record<string, number>;
 }
 
 /** The workload of a seed: seeding, writers, and the duplicated deliveries of the fault schedule. */
 export class Workload {
-  readonly stats: WorkloadStats = { writes: 0, failed: 0, uncertain: 0, errors: {} };
+  readonly stats: WorkloadStats = { writes: 0, failed: 0, uncertain: 0, fenced: 0, errors: {} };
+  /** `--cutover`: every committed write, on which store and when (the judge's fence check by the clock). */
+  readonly commits: CommitSeen[] = [];
   private readonly live = new Map<string, KeySet>();
   private readonly reserved = new Set<string>();
   private readonly next = new Map<string, number>();
@@ -242,26 +380,52 @@ export class Workload {
     return null;
   }
 
-  /** Runs one transaction through the dual writer and records its outcome in the history. */
+  /** Records a committed action in the history at `at`. */
+  private record(action: Action | null, at: number): void {
+    if (!action) return;
+    for (const w of action.writes) {
+      this.o.history.commit(w.entity, w.key, { version: w.version, digest: w.digest, at });
+      if (w.insert) this.live.get(w.entity)!.add(w.key, w.keyRow);
+    }
+    for (const d of action.deletes) {
+      this.o.history.delete(d.entity, d.key, at);
+      this.live.get(d.entity)!.remove(d.key);
+    }
+  }
+
+  /** Records a write that did not commit (`uncertain`: it may have) in the history. */
+  private notCommitted(e: unknown, a: Action | null, uncertain: boolean): void {
+    const code = String((e as { code?: unknown }).code ?? (e as Error).name);
+    this.stats.errors[code] = (this.stats.errors[code] ?? 0) + 1;
+    if (code === 'TANDEM_ERR_WRITE_FENCED') this.stats.fenced++;
+    if (uncertain) this.stats.uncertain++;
+    else this.stats.failed++;
+    if (!a) return;
+    const at = this.o.now();
+    for (const w of a.writes)
+      (uncertain ? this.o.history.uncertain : this.o.history.fail).call(this.o.history, w.entity, w.key, {
+        version: w.version,
+        digest: w.digest,
+        at,
+      });
+    if (uncertain)
+      for (const d of a.deletes) this.o.history.uncertain(d.entity, d.key, { version: 0n, digest: 'deleted', at });
+  }
+
+  /**
+   * Runs one transaction through the dual writer and records its outcome in the history: the one-path form on the
+   * application's legacy connection `c`, or (`--cutover`) the two-path form on the store that is primary.
+   */
   private async tx(
     c: AppConn,
-    fn: (changed: (e: ChaosEntity, key: Row) => void) => Promise<Action | null>,
+    r: () => number,
+    fn: (q: Q, s: PathSchema, lock: string, changed: (e: ChaosEntity, key: Row) => void) => Promise<Action | null>,
   ): Promise<void> {
+    if (this.o.cutover) return this.tx2(r, fn);
     let action: Action | null = null;
     const st = { committing: false, committed: false };
-    const record = () => {
-      if (!action) return;
-      const at = this.o.now();
-      for (const w of action.writes) {
-        this.o.history.commit(w.entity, w.key, { version: w.version, digest: w.digest, at });
-        if (w.insert) this.live.get(w.entity)!.add(w.key, w.keyRow);
-      }
-      for (const d of action.deletes) {
-        this.o.history.delete(d.entity, d.key, at);
-        this.live.get(d.entity)!.remove(d.key);
-      }
-    };
     const base = c.adapter;
+    const record = () => this.record(action, this.o.now());
     const adapter: TxAdapter = {
       dialect: base.dialect,
       managed: true,
@@ -274,37 +438,61 @@ export class Workload {
         return rows;
       },
     };
+    const lock = this.o.dialect === 'sqlite' ? '' : ' FOR UPDATE';
     try {
       await this.serial(() =>
         this.o.dual.write(adapter, async (tx) => {
-          action = await fn((e, key) => tx.changed(e.name, keyInput(e, key)));
+          action = await fn(c.q, LEGACY_SCHEMA, lock, (e, key) => tx.changed(e.name, keyInput(e, key)));
         }),
       );
       if (action) this.stats.writes++;
     } catch (e) {
-      const code = String((e as { code?: unknown }).code ?? (e as Error).name);
-      this.stats.errors[code] = (this.stats.errors[code] ?? 0) + 1;
-      const a = action as Action | null;
-      const uncertain = st.committing && !st.committed;
-      if (uncertain) this.stats.uncertain++;
-      else this.stats.failed++;
-      if (!a) return;
-      const at = this.o.now();
-      for (const w of a.writes)
-        (uncertain ? this.o.history.uncertain : this.o.history.fail).call(this.o.history, w.entity, w.key, {
-          version: w.version,
-          digest: w.digest,
-          at,
-        });
-      if (uncertain)
-        for (const d of a.deletes) this.o.history.uncertain(d.entity, d.key, { version: 0n, digest: 'deleted', at });
+      this.notCommitted(e, action, st.committing && !st.committed);
+    }
+  }
+
+  /** The two-path form of {@link tx}: `dual.write({ legacy, new })`. */
+  private async tx2(
+    r: () => number,
+    fn: (q: Q, s: PathSchema, lock: string, changed: (e: ChaosEntity, key: Row) => void) => Promise<Action | null>,
+  ): Promise<void> {
+    const cut = this.o.cutover!;
+    let action: Action | null = null;
+    let ran: { side: 'legacy' | 'new'; startAt: number } | null = null;
+    let pathDone = false;
+    const path = (schema: PathSchema) => async (tx: WriteTx) => {
+      action = null;
+      pathDone = false;
+      ran = { side: tx.side, startAt: this.o.now() };
+      const dialect = tx.side === 'legacy' ? this.o.dialect : cut.target;
+      const q: Q = async (sql, params = []) => {
+        const text = placeholders(dialect, sql);
+        if (/^\s*SELECT/i.test(text)) return tx.query(text, params);
+        await tx.execute(text, params);
+        return [];
+      };
+      action = await fn(q, schema, ' FOR UPDATE', (e, key) => tx.changed(e.name, keyInput(e, key)));
+      pathDone = true;
+    };
+    const onFence = r() < (cut.failShare ?? 0.1) ? 'fail' : 'wait';
+    try {
+      await this.o.dual.write({ legacy: path(LEGACY_SCHEMA), new: path(NEW_SCHEMA), onFence });
+      const doneAt = this.o.now();
+      this.record(action, doneAt);
+      if (action) {
+        this.stats.writes++;
+        const seen = ran as { side: 'legacy' | 'new'; startAt: number } | null;
+        if (seen) this.commits.push({ side: seen.side, startAt: seen.startAt, doneAt });
+      }
+    } catch (e) {
+      // an error after the path returned came from the outbox insert or the COMMIT: it may have committed
+      this.notCommitted(e, action, pathDone);
     }
   }
 
   /** One writer: random operations over all entities until `stop`. */
   async writer(c: AppConn, w: number): Promise<void> {
     const r = mulberry32(streamSeed(this.o.seed, STREAM.writers * 1000 + w));
-    const lock = this.o.dialect === 'sqlite' ? '' : ' FOR UPDATE';
     while (!this.stop) {
       // SQLite statements complete synchronously: yield so timers (the schedule, the stop) get their turn
       if (this.o.dialect === 'sqlite') await new Promise((res) => setTimeout(res, 1));
@@ -321,20 +509,13 @@ export class Workload {
         const k = this.pick(e, set, r);
         if (!k) continue;
         const key = set.values.get(k)!;
-        await this.tx(c, async (changed) => {
-          const rows = await c.q(
-            `SELECT ${e.counter}${e.name === 'users' ? ', email' : ''} FROM ${e.table} WHERE ${where(e)}${lock}`,
-            keyParams(e, key),
-          );
+        await this.tx(c, r, async (q, s, lock, changed) => {
+          const rows = await q(s.readSql(e, lock), keyParams(e, key));
           if (!rows.length) return null;
-          const v = Number(rows[0]![e.counter]) + 1;
+          const v = Number(rows[0]!.counter) + 1;
           const vals = e.values(r, key, v);
           if (e.name === 'users') vals.email = rows[0]!.email;
-          const cols = Object.keys(vals).filter((col) => !e.key.includes(col));
-          await c.q(`UPDATE ${e.table} SET ${cols.map((col) => `${col} = ?`).join(', ')} WHERE ${where(e)}`, [
-            ...cols.map((col) => vals[col]),
-            ...keyParams(e, key),
-          ]);
+          await updateRows(q, s, e, vals);
           changed(e, key);
           return {
             writes: [{ entity: e.name, key: k, keyRow: key, version: BigInt(v), digest: expectedDigest(e.name, vals) }],
@@ -344,13 +525,9 @@ export class Workload {
       } else if (op < 0.72) {
         const nk = this.newKey(e, r);
         if (!nk) continue;
-        await this.tx(c, async (changed) => {
+        await this.tx(c, r, async (q, s, _lock, changed) => {
           const vals = e.values(r, nk.key, 1);
-          const cols = Object.keys(vals);
-          await c.q(
-            `INSERT INTO ${e.table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`,
-            cols.map((col) => vals[col]),
-          );
+          await insertRows(q, s, e, vals);
           changed(e, nk.key);
           return {
             writes: [
@@ -370,10 +547,10 @@ export class Workload {
         const k = this.pick(e, set, r);
         if (!k || set.hot.includes(k)) continue;
         const key = set.values.get(k)!;
-        await this.tx(c, async (changed) => {
-          const rows = await c.q(`SELECT ${e.counter} FROM ${e.table} WHERE ${where(e)}${lock}`, keyParams(e, key));
+        await this.tx(c, r, async (q, s, lock, changed) => {
+          const rows = await q(s.readSql(e, lock), keyParams(e, key));
           if (!rows.length) return null;
-          await c.q(`DELETE FROM ${e.table} WHERE ${where(e)}`, keyParams(e, key));
+          await deleteRows(q, s, e, key);
           changed(e, key);
           return { writes: [], deletes: [{ entity: e.name, key: k }] };
         });
@@ -384,14 +561,11 @@ export class Workload {
         if (!a || !b || a === b) continue;
         const ka = set.values.get(a)!,
           kb = set.values.get(b)!;
-        await this.tx(c, async (changed) => {
-          const rows = await c.q(`SELECT id, email, version FROM users WHERE id IN (?, ?) ORDER BY id${lock}`, [
-            ka.id,
-            kb.id,
-          ]);
+        await this.tx(c, r, async (q, s, lock, changed) => {
+          const rows = await q(s.pairSql(lock), [ka.id, kb.id]);
           if (rows.length !== 2) return null;
           const [x, y] = rows as [Row, Row];
-          await c.q('UPDATE users SET email = ? WHERE id = ?', [`swap-${x.id}-${this.stats.writes}@tmp.example`, x.id]);
+          await q(s.emailSql, [`swap-${x.id}-${this.stats.writes}@tmp.example`, x.id]);
           const writes: Action['writes'] = [];
           for (const [me, other] of [
             [y, x],
@@ -400,11 +574,7 @@ export class Workload {
             const key = { id: Number(me.id) };
             const v = Number(me.version) + 1;
             const vals = { ...e.values(r, key, v), email: other.email };
-            const cols = Object.keys(vals).filter((col) => col !== 'id');
-            await c.q(`UPDATE users SET ${cols.map((col) => `${col} = ?`).join(', ')} WHERE id = ?`, [
-              ...cols.map((col) => vals[col as keyof typeof vals]),
-              key.id,
-            ]);
+            await updateRows(q, s, e, vals);
             changed(e, key);
             const k = judgeEntity('users').keyOf(key);
             writes.push({
@@ -430,6 +600,8 @@ export class Workload {
     count: number,
     r: () => number,
     outboxSql: (entries: ReturnType<DualWriter['entry']>[]) => { sql: string; params: unknown[] },
+    /** Straight into the legacy outbox through `c` even in the `--cutover` mode (the fence-break test). */
+    direct = false,
   ): Promise<number> {
     const entries: ReturnType<DualWriter['entry']>[] = [];
     for (let i = 0; i < count; i++) {
@@ -441,6 +613,14 @@ export class Workload {
     }
     entries.sort(() => r() - 0.5);
     if (!entries.length) return 0;
+    if (this.o.cutover && !direct) {
+      // into the outbox of the store that is primary, inside the fence: the keys marked, nothing else written
+      const mark = async (tx: WriteTx) => {
+        for (const x of entries) tx.changed(x.entity, x.keyValues);
+      };
+      await this.o.dual.write({ legacy: mark, new: mark });
+      return entries.length;
+    }
     const st = outboxSql(entries);
     await this.serial(() => c.q(st.sql.replace(/\$\d+/g, '?'), st.params));
     return entries.length;

@@ -133,6 +133,7 @@ export class DualWriter {
   private readonly pendingWaits: FenceWait[] = [];
   private flushWaits: Promise<void> | undefined;
   private legacyApp: Promise<Store> | undefined;
+  private phaseRead: Promise<Phase> | undefined;
   /** Most fast-path applies running at once; more writes skip the fast path (the relay applies them). */
   readonly maxInflight = 32;
   private readonly breaker = { until: 0, ms: 0 };
@@ -263,7 +264,7 @@ export class DualWriter {
           if (verdict === 'closed') heldEpoch ??= fence!.epoch;
           if (verdict === 'stale') {
             // the store the application writes to is no longer primary: this code cannot run on the other schema
-            await this.migration.readPhase().catch(() => {});
+            await this.phaseNow().catch(() => {});
             throw this.fencedError(fence!, heldEpoch, started, 'one-path');
           }
           if (Date.now() >= deadline) throw this.fencedError(fence!, heldEpoch, started, 'one-path');
@@ -351,9 +352,20 @@ export class DualWriter {
       // a stale phase, or a flip under way: read the phase now and try again (the other path once it moved)
       if (out.verdict === 'closed') await sleep(10);
       const before = primaryRole(phase);
-      const now = await this.migration.readPhase().catch(() => phase);
+      const now = await this.phaseNow().catch(() => phase);
       if (out.verdict === 'stale' && primaryRole(now) === before) await sleep(10);
     }
+  }
+
+  /**
+   * Reads the phase from the control store now, one read shared by every write of this writer that needs it at
+   * the same moment (writes held at a fence poll it).
+   */
+  private phaseNow(): Promise<Phase> {
+    this.phaseRead ??= this.migration.readPhase().finally(() => {
+      this.phaseRead = undefined;
+    });
+    return this.phaseRead;
   }
 
   /** The store a path of the two-path form runs on. */
@@ -433,7 +445,7 @@ export class DualWriter {
     const phase = await this.phase();
     const fence = await readFenceVia(adapter.dialect, (sql, params) => adapter.query(sql, params));
     if (fenceVerdict(fence, phase) !== 'ok') {
-      await this.migration.readPhase().catch(() => {});
+      await this.phaseNow().catch(() => {});
       throw this.fencedError(fence!, fence!.state === 'closed' ? fence!.epoch : null, Date.now(), 'one-path');
     }
     if (!entries.length || !capturesChanges(phase)) return entries;

@@ -5,6 +5,7 @@ import { isTandemError } from '../../src/core/errors.js';
 import { cutover } from '../../src/cutover/cutover.js';
 import { readFence } from '../../src/cutover/fence.js';
 import { readReverseProbe } from '../../src/cutover/probe.js';
+import { runCli } from '../helpers.js';
 import { count, cutoverFixture, type CutoverFixture, type Direction } from './cutover-setup.js';
 
 /**
@@ -29,6 +30,10 @@ describe.each(DIRECTIONS)('cutover %s', (dir) => {
     // the first new row no longer matches legacy: the reverse mapping would write other values back
     await next(`UPDATE accounts SET email = ${np(1)} WHERE id = 1`, ['tampered@example.com']);
     const before = await readFence(m.stores.legacy);
+    const cli = await runCli(['cutover', '--json', '--config', fx.cfg]);
+    expect(cli.code).toBe(2);
+    expect(cli.stdout).toBe('');
+    expect(cli.stderr).toMatch(/^TANDEM_ERR_GATE_FAILED: cutover refused: reverse_path failed/);
     const e = await cutover(m, { settleMs: 0 }).catch((x) => x);
     expect(isTandemError(e, 'GATE_FAILED')).toBe(true);
     expect(String(e.message)).toMatch(/reverse_path failed .*column\(s\) email/);

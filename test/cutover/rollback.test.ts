@@ -5,9 +5,9 @@ import { readPhase, setPhase } from '../../src/control/phase.js';
 import { isTandemError } from '../../src/core/errors.js';
 import { cutover, drainOutbox } from '../../src/cutover/cutover.js';
 import { readFence } from '../../src/cutover/fence.js';
-import { setLegacyReadOnly } from '../../src/cutover/read-only.js';
+import { legacyReadOnlyTables, setLegacyReadOnly } from '../../src/cutover/read-only.js';
 import { rollback } from '../../src/cutover/rollback.js';
-import { readRoutingSnapshot } from '../../src/routing/state.js';
+import { readRoutingSnapshot, setCanaryPercent } from '../../src/routing/state.js';
 import { runCli } from '../helpers.js';
 import { quiet } from '../runtime/helpers.js';
 import { count, cutoverFixture, type CutoverFixture, type Direction } from './cutover-setup.js';
@@ -33,6 +33,21 @@ describe.each(DIRECTIONS)('rollback %s', (dir) => {
   afterAll(async () => {
     await w?.close();
     await fx?.close();
+  });
+
+  it('from canary: reads go back to legacy at once (canary to 0 %), the phase stays', async () => {
+    const { m } = fx;
+    await setCanaryPercent(m.stores.control, 25);
+    const cli = await runCli(['rollback', '--json', '--config', fx.cfg]);
+    expect(cli.stderr).toBe('');
+    expect(cli.code).toBe(0);
+    const r = JSON.parse(cli.stdout);
+    expect(r).toMatchObject({ from: 'canary', to: 'canary', drained: 0, writePause: { held: 0, p99Ms: 0, maxMs: 0 } });
+    expect(r.rtoSeconds).toBeGreaterThanOrEqual(0);
+    expect((await readRoutingSnapshot(m.stores.control)).canaryPercent).toBe(0);
+    expect(await readPhase(m.stores.control)).toBe('canary');
+    const audit = (await recentAudit(m.stores.control, 5)).find((a) => a.command === 'rollback');
+    expect(audit?.detail).toMatch(/^canary: canary 25% → 0%: reads served by legacy/);
   });
 
   it('from new_primary under load: nothing lost, verify exits 0, RTO reported', async () => {
@@ -184,6 +199,7 @@ describe.each(DIRECTIONS)('rollback %s', (dir) => {
     expect(r).toMatchObject({ from: 'legacy_read_only', to: 'new_primary' });
     expect(Object.values(r.parity ?? {}).every((p) => p === 100)).toBe(true);
     expect(await readPhase(m.stores.control)).toBe('new_primary');
+    expect(await legacyReadOnlyTables(m)).toEqual([]);
     expect(await count(fx.legacy, 'SELECT count(*) AS n FROM accounts')).toBeGreaterThan(ACCOUNTS);
   });
 });
