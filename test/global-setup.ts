@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import net from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 
 /**
  * The servers the tests use, as `name (host:port)` probes; PostgreSQL and MariaDB follow TANDEM_TEST_PG /
@@ -18,6 +19,31 @@ function services(): { name: string; host: string; port: number }[] {
     { name: 'RabbitMQ', host: '127.0.0.1', port: 5672 },
     { name: 'NATS', host: '127.0.0.1', port: 4222 },
   ];
+}
+
+/** The newest modification time (ms) of the files under `dir`. */
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/**
+ * True when `dist/` was built (scripts/build.mjs leaves `dist/.built`) after the last change of the sources and
+ * of the TypeScript configs: `npm ci` / `npm install` build it already, so the tests need not build it again.
+ */
+function builtIsCurrent(root: string): boolean {
+  const stamp = join(root, 'dist/.built');
+  if (!existsSync(stamp) || !existsSync(join(root, 'dist/cli/run.js'))) return false;
+  const sources = Math.max(
+    newest(join(root, 'src')),
+    statSync(join(root, 'tsconfig.json')).mtimeMs,
+    statSync(join(root, 'tsconfig.build.json')).mtimeMs,
+  );
+  return statSync(stamp).mtimeMs > sources;
 }
 
 function answers(host: string, port: number, timeoutMs = 3000): Promise<boolean> {
@@ -49,9 +75,8 @@ export async function setup(): Promise<void> {
     );
   }
   const root = resolve(import.meta.dirname, '..');
-  execFileSync(process.execPath, [resolve(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
-    cwd: root,
-    stdio: 'inherit',
-  });
+  if (!builtIsCurrent(root)) {
+    execFileSync(process.execPath, [resolve(root, 'scripts/build.mjs')], { cwd: root, stdio: 'inherit' });
+  }
   process.env.TANDEM_TEST_CLI = resolve(root, 'dist/cli/run.js');
 }
