@@ -188,7 +188,15 @@ describe.each(DIRECTIONS)('rollback %s', (dir) => {
 
   it('is refused after legacy_read_only; --reconciled goes back to new_primary after a matching verification', async () => {
     const { m } = fx;
-    await cutover(m, { force: true, settleMs: 0 });
+    const cut = await runCli(['cutover', '--force', '--json', '--config', fx.cfg]);
+    expect(cut.stderr).toBe('');
+    expect(cut.code).toBe(0);
+    const report = JSON.parse(cut.stdout);
+    expect(Object.keys(report).sort()).toEqual(
+      ['drained', 'epoch', 'forced', 'from', 'gates', 'reverseProbeMs', 'seconds', 'to', 'writePause'].sort(),
+    );
+    expect(report).toMatchObject({ from: 'canary', to: 'new_primary' });
+    await m.readPhase();
     await setLegacyReadOnly(m, true);
     await setPhase(m.stores.control, 'legacy_read_only', { force: true });
     const cli = await runCli(['rollback', '--json', '--config', fx.cfg]);
