@@ -347,7 +347,9 @@ export class DualWriter {
         return out.result as T;
       }
       if (out.verdict === 'closed') heldEpoch ??= out.fence!.epoch;
-      if (paths.onFence === 'fail') throw this.fencedError(out.fence!, heldEpoch, started, 'asked');
+      // `onFence: 'fail'` is about waiting at a closed fence; a stale phase only re-runs on the other path
+      if (out.verdict === 'closed' && paths.onFence === 'fail')
+        throw this.fencedError(out.fence!, heldEpoch, started, 'asked');
       if (Date.now() >= deadline) throw this.fencedError(out.fence!, heldEpoch, started, 'timeout');
       // a stale phase, or a flip under way: read the phase now and try again (the other path once it moved)
       if (out.verdict === 'closed') await sleep(10);
