@@ -347,7 +347,9 @@ export class DualWriter {
         return out.result as T;
       }
       if (out.verdict === 'closed') heldEpoch ??= out.fence!.epoch;
-      if (paths.onFence === 'fail') throw this.fencedError(out.fence!, heldEpoch, started, 'asked');
+      // `onFence: 'fail'` is about waiting at a closed fence; a stale phase only re-runs on the other path
+      if (out.verdict === 'closed' && paths.onFence === 'fail')
+        throw this.fencedError(out.fence!, heldEpoch, started, 'asked');
       if (Date.now() >= deadline) throw this.fencedError(out.fence!, heldEpoch, started, 'timeout');
       // a stale phase, or a flip under way: read the phase now and try again (the other path once it moved)
       if (out.verdict === 'closed') await sleep(10);
@@ -410,11 +412,14 @@ export class DualWriter {
     // a write counts as held (write pause) when it met a closed fence; a stale one only failed
     if (epoch !== null) this.noteWait(epoch, waited, 'fenced', false);
     else this.fence.fenced++;
-    if (f.state === 'open' && f.phase && PHASES.indexOf(f.phase) >= PHASES.indexOf('legacy_read_only'))
+    // legacy after legacy_read_only (by the fence, or by the phase just read): refused, not fenced
+    const known = this.migration.knownPhase;
+    const readOnly = (p: Phase | null) => !!p && PHASES.indexOf(p) >= PHASES.indexOf('legacy_read_only');
+    if (f.state === 'open' && (readOnly(f.phase) || (f.side === 'legacy' && readOnly(known))))
       return new TandemError(
         'LEGACY_WRITE_REFUSED',
-        `the store written to is no longer primary (phase ${f.phase}): legacy refuses writes; write to the new store`,
-        { phase: f.phase, epoch: f.epoch },
+        `the store written to is no longer primary (phase ${readOnly(f.phase) ? f.phase : known}): legacy refuses writes; write to the new store`,
+        { phase: readOnly(f.phase) ? f.phase : known, epoch: f.epoch },
       );
     const what =
       f.state === 'closed'

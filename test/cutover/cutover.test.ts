@@ -3,7 +3,9 @@ import { recentAudit } from '../../src/control/control.js';
 import { readPhase } from '../../src/control/phase.js';
 import { isTandemError } from '../../src/core/errors.js';
 import { cutover } from '../../src/cutover/cutover.js';
-import { readFence } from '../../src/cutover/fence.js';
+import { closeFence, readFence } from '../../src/cutover/fence.js';
+import { rollback } from '../../src/cutover/rollback.js';
+import { createDualWriter } from '../../src/capture/writer.js';
 import { readReverseProbe } from '../../src/cutover/probe.js';
 import { runCli } from '../helpers.js';
 import { count, cutoverFixture, type CutoverFixture, type Direction } from './cutover-setup.js';
@@ -47,6 +49,33 @@ describe.each(DIRECTIONS)('cutover %s', (dir) => {
     await next(`UPDATE accounts SET email = ${np(1)} WHERE id = 1`, ['a0@example.com']);
   });
 
+  it('a fence left closed by a dead cutover holds writes; rollback re-opens it', async () => {
+    const { m, lp } = fx;
+    const w = await createDualWriter({ migration: m, budgetMs: 0 });
+    const write = (onFence?: 'fail') =>
+      w.write({
+        legacy: async (tx) => {
+          await tx.execute(`UPDATE accounts SET version = version + 1 WHERE id = ${lp(1)}`, [3]);
+          tx.changed('accounts', 3);
+          return 'legacy';
+        },
+        new: async () => 'new',
+        onFence,
+      });
+    const f = await readFence(m.stores.legacy);
+    await closeFence(m.stores.legacy, 'legacy', f!.epoch + 1, 'dead cutover');
+    const e = await write('fail').catch((x) => x);
+    expect(isTandemError(e, 'WRITE_FENCED')).toBe(true);
+    expect(w.fence.fenced).toBe(1);
+    const r = await rollback(m);
+    expect(r.to).toBe('canary');
+    expect(await readFence(m.stores.legacy)).toMatchObject({ state: 'open', epoch: f!.epoch + 1 });
+    const audit = (await recentAudit(m.stores.control, 3)).find((a) => a.command === 'rollback');
+    expect(audit?.detail).toMatch(/re-opened the write fence left closed at epoch \d+ by dead cutover/);
+    expect(await write()).toBe('legacy');
+    await w.close();
+  });
+
   it('drains, advances the sequences, flips both fences and the phase', async () => {
     const { m, legacy, next, lp, np, lt } = fx;
     // changes not yet relayed: the cutover drains them under its fence
@@ -66,7 +95,7 @@ describe.each(DIRECTIONS)('cutover %s', (dir) => {
     expect(r.to).toBe('new_primary');
     expect(r.gates.find((g) => g.gate === 'reverse_path')?.pass).toBe(true);
     expect(r.forced).toBe(r.gates.some((g) => !g.pass));
-    expect(r.drained).toBe(2);
+    expect(r.drained).toBe(3); // the two above and the write of the test before
     expect(r.reverseProbeMs).toBeGreaterThanOrEqual(0);
     expect(r.writePause).toEqual({ held: 0, p99Ms: 0, maxMs: 0 });
     expect(await count(legacy, `SELECT count(*) AS n FROM ${lt('outbox')}`)).toBe(0);
@@ -86,7 +115,7 @@ describe.each(DIRECTIONS)('cutover %s', (dir) => {
     expect(fn).toMatchObject({ epoch: r.epoch, phase: 'new_primary', state: 'open' });
     const audit = (await recentAudit(m.stores.control, 3)).find((a) => a.command === 'cutover');
     expect(audit?.outcome).toBe('ok');
-    expect(audit?.detail).toMatch(new RegExp(`canary → new_primary at fence epoch ${r.epoch}.*drained 2`));
+    expect(audit?.detail).toMatch(new RegExp(`canary → new_primary at fence epoch ${r.epoch}.*drained 3`));
     // a second cutover is refused: the new store is already primary
     const again = await cutover(m, { force: true, settleMs: 0 }).catch((x) => x);
     expect(isTandemError(again, 'PHASE_INVALID')).toBe(true);

@@ -1,4 +1,7 @@
+import mysql from 'mysql2/promise';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fromMysql, fromPg } from '../../src/capture/adapters.js';
 import { createDualWriter, type DualWriter, type WriteTx } from '../../src/capture/writer.js';
 import { recentAudit } from '../../src/control/control.js';
 import { readPhase, setPhase } from '../../src/control/phase.js';
@@ -185,7 +188,15 @@ describe.each(DIRECTIONS)('rollback %s', (dir) => {
 
   it('is refused after legacy_read_only; --reconciled goes back to new_primary after a matching verification', async () => {
     const { m } = fx;
-    await cutover(m, { force: true, settleMs: 0 });
+    const cut = await runCli(['cutover', '--force', '--json', '--config', fx.cfg]);
+    expect(cut.stderr).toBe('');
+    expect(cut.code).toBe(0);
+    const report = JSON.parse(cut.stdout);
+    expect(Object.keys(report).sort()).toEqual(
+      ['drained', 'epoch', 'forced', 'from', 'gates', 'reverseProbeMs', 'seconds', 'to', 'writePause'].sort(),
+    );
+    expect(report).toMatchObject({ from: 'canary', to: 'new_primary' });
+    await m.readPhase();
     await setLegacyReadOnly(m, true);
     await setPhase(m.stores.control, 'legacy_read_only', { force: true });
     const cli = await runCli(['rollback', '--json', '--config', fx.cfg]);
@@ -194,6 +205,36 @@ describe.each(DIRECTIONS)('rollback %s', (dir) => {
     expect(await readPhase(m.stores.control)).toBe('legacy_read_only');
     const e = await rollback(m).catch((x) => x);
     expect(isTandemError(e, 'ROLLBACK_REFUSED')).toBe(true);
+    // the writer refuses legacy writes there, and runs the new path without an outbox row
+    await w.migration.readPhase();
+    const legacyOnly = await w
+      .write({ legacy: async (tx) => void (await tx.execute('DELETE FROM events')) })
+      .catch((x) => x);
+    expect(isTandemError(legacyOnly, 'LEGACY_WRITE_REFUSED')).toBe(true);
+    // and so does the one-path form on the application's own legacy connection
+    const url = m.config.source as string;
+    const own =
+      fx.dir === 'mariadb-pg' ? await mysql.createConnection({ uri: url }) : new pg.Client({ connectionString: url });
+    if (own instanceof pg.Client) await own.connect();
+    try {
+      const adapter = own instanceof pg.Client ? fromPg(own) : fromMysql(own);
+      const one = await w.write(adapter, async () => {}).catch((x) => x);
+      expect(isTandemError(one, 'LEGACY_WRITE_REFUSED')).toBe(true);
+    } finally {
+      await own.end();
+    }
+    const outboxBefore = await count(fx.next, `SELECT count(*) AS n FROM ${fx.nt('outbox')}`);
+    const side = await w.write({
+      legacy: async () => 'legacy',
+      new: async (tx) => {
+        await tx.execute(`INSERT INTO events (token, origin, n) VALUES (${fx.np(1)}, 'new', 0)`, ['read-only-phase']);
+        tx.changed('events', 'read-only-phase');
+        return tx.side;
+      },
+    });
+    expect(side).toBe('new');
+    expect(await count(fx.next, `SELECT count(*) AS n FROM ${fx.nt('outbox')}`)).toBe(outboxBefore);
+    await fx.next(`DELETE FROM events WHERE token = ${fx.np(1)}`, ['read-only-phase']);
     // nothing was written since the cutover: both sides match, so --reconciled may move back
     const r = await rollback(m, { reconciled: true });
     expect(r).toMatchObject({ from: 'legacy_read_only', to: 'new_primary' });
