@@ -115,6 +115,18 @@ export interface OutboxRow {
 }
 
 /**
+ * Makes every waiting change of `store`'s outbox due now (`next_attempt_at` = now where it lies ahead): the backoff
+ * earlier failed applies set is forgiven once. The cutover's and rollback's drain under the fence calls it first —
+ * writes are held while it runs, so a backoff left by a relay that failed during an outage must not stretch the
+ * write pause; a change that fails again during the drain backs off as usual. Returns the changes moved.
+ */
+export async function resetOutboxBackoff(store: Store): Promise<number> {
+  const t = store.controlTable('outbox');
+  const now = store.sql.now();
+  return store.execute(`UPDATE ${t} SET next_attempt_at = ${now} WHERE next_attempt_at > ${now}`);
+}
+
+/**
  * Claims up to `limit` due outbox rows in `tx` (a transaction on the primary): `FOR UPDATE SKIP LOCKED` where
  * the store can ({@link StoreCapabilities.skipLocked}), so several relays share the work without waiting on each
  * other and without a `WHERE id > last_seen` high-water mark (ids become visible out of order). Without it
