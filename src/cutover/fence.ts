@@ -23,6 +23,7 @@ import { primaryRole, type Phase, PHASES } from '../control/phase.js';
 import { controlTableFor, sqlFor } from '../stores/dialects.js';
 import type { Dialect, Executor, Store } from '../stores/types.js';
 import type { WritePause } from './types.js';
+import { writeState } from '../control/state.js';
 
 /** The name of the fence row. */
 export const FENCE_ROW = 'writes';
@@ -170,16 +171,7 @@ export async function nextEpoch(a: Store, b: Store): Promise<number> {
  * flip of cutover and rollback, which checked its own gates. Not audited here (the caller audits).
  */
 export async function writePhase(control: Store, phase: Phase): Promise<void> {
-  const p = (i: number) => control.sql.param(i);
-  const t = control.controlTable('state');
-  const now = control.sql.now();
-  await control.transaction(async (tx) => {
-    const n = await tx.execute(`UPDATE ${t} SET value = ${p(1)}, updated_at = ${now} WHERE name = ${p(2)}`, [
-      phase,
-      'phase',
-    ]);
-    if (n === 0) await tx.execute(`INSERT INTO ${t} (name, value) VALUES (${p(1)}, ${p(2)})`, ['phase', phase]);
-  });
+  await writeState(control, 'phase', phase);
 }
 
 /** One held write, as a writer records it. */

@@ -27,6 +27,7 @@ import { mapRow, type ResolvedEntity } from '../core/mapping.js';
 import { claimOutbox, outboxInsert } from '../outbox/outbox.js';
 import type { Migration } from '../runtime/migration.js';
 import type { Row, Store } from '../stores/types.js';
+import { readState, writeState } from '../control/state.js';
 
 /** One entity's part of the probe. */
 export interface EntityProbe {
@@ -149,32 +150,16 @@ export async function probeReversePath(m: Migration): Promise<ReverseProbe> {
   }
   r.ms = Date.now() - started;
   r.at = new Date().toISOString();
-  await saveState(m.stores.control, STATE_ROW, JSON.stringify(r));
+  await writeState(m.stores.control, STATE_ROW, JSON.stringify(r));
   return r;
 }
 
 /** The newest reverse probe stored in the control plane, or null. */
 export async function readReverseProbe(control: Store): Promise<ReverseProbe | null> {
-  const rows = await control.query<{ value: string }>(
-    `SELECT value FROM ${control.controlTable('state')} WHERE name = ${control.sql.param(1)}`,
-    [STATE_ROW],
-  );
+  const v = await readState(control, control, STATE_ROW);
   try {
-    return rows[0] ? (JSON.parse(rows[0].value) as ReverseProbe) : null;
+    return v ? (JSON.parse(v) as ReverseProbe) : null;
   } catch {
     return null;
   }
-}
-
-async function saveState(control: Store, name: string, value: string): Promise<void> {
-  const p = (i: number) => control.sql.param(i);
-  const t = control.controlTable('state');
-  const now = control.sql.now();
-  await control.transaction(async (tx) => {
-    const n = await tx.execute(`UPDATE ${t} SET value = ${p(1)}, updated_at = ${now} WHERE name = ${p(2)}`, [
-      value,
-      name,
-    ]);
-    if (n === 0) await tx.execute(`INSERT INTO ${t} (name, value) VALUES (${p(1)}, ${p(2)})`, [name, value]);
-  });
 }
