@@ -13,6 +13,19 @@ import { outboxInsert, type OutboxEntry } from '../outbox/outbox.js';
 import { sqlFor } from '../stores/dialects.js';
 import { openTransport, type Transport } from './transport/types.js';
 import { randomUUID } from 'node:crypto';
+import { primaryRole, PHASES } from '../control/phase.js';
+import { sleep } from '../core/async.js';
+import { openStore } from '../stores/index.js';
+import type { Executor, Row, Store } from '../stores/types.js';
+import {
+  type Fence,
+  type FenceVerdict,
+  type FenceWait,
+  fenceVerdict,
+  readFence,
+  readFenceVia,
+  recordFenceWaits,
+} from '../cutover/fence.js';
 
 /** A key as the application passes it: one value, values in key order, or `{ column: value }`. */
 export type KeyInput = unknown | unknown[] | Record<string, unknown>;
@@ -25,6 +38,44 @@ export interface DualWriterOptions {
   /** How long a phase read is reused, ms. Default 1000. */
   phaseTtlMs?: number;
   log?: Logger;
+  /**
+   * The stores the two-path form `write({ legacy, new })` runs the application's paths on. Default: `new` is the
+   * runtime's own connection to the new store; `legacy` a second connection to the config's `source`, opened on
+   * the first legacy write (Tandem's own legacy connection is guarded and refuses the application's writes).
+   * Give your own where a second connection cannot be opened (a PGlite directory holds one instance).
+   */
+  stores?: { legacy?: Store; new?: Store };
+}
+
+/** The transaction the two-path form gives each path: run statements on it, mark changed keys. */
+export interface WriteTx extends WriteContext, Executor {
+  /** Which store the path runs on. */
+  readonly side: 'legacy' | 'new';
+}
+
+/**
+ * The application's two write paths (`dual.write({ legacy, new })`): the writer runs the one of the current
+ * primary. `onFence: 'fail'` fails a write that meets a closed fence at once with TANDEM_ERR_WRITE_FENCED instead
+ * of holding it up to `cutover.fenceMs`.
+ */
+export interface WritePaths<T> {
+  /** The write on the legacy schema (primary up to `canary`). */
+  legacy?: (tx: WriteTx) => Promise<T>;
+  /** The write on the new schema (primary from `new_primary`). */
+  new?: (tx: WriteTx) => Promise<T>;
+  onFence?: 'wait' | 'fail';
+}
+
+/** Counters of the write fence, for metrics and tests. */
+export interface FenceStats {
+  /** Writes that met a closed fence (or a stale phase) and were held. */
+  held: number;
+  /** Held writes that then ran on the other primary (the two-path form). */
+  redirected: number;
+  /** Writes that failed with TANDEM_ERR_WRITE_FENCED. */
+  fenced: number;
+  /** Every held write's wait, ms (the last 10,000). */
+  waitsMs: number[];
 }
 
 const fastPathCounter = counter('tandem_fastpath_total', 'fast-path applies after a dual write, by outcome', [
@@ -69,6 +120,13 @@ export interface WriteContext {
  */
 export class DualWriter {
   readonly fastPath: FastPathStats = { attempted: 0, applied: 0, failed: 0, overBudget: 0, skipped: 0 };
+  /** Counters of the write fence. */
+  readonly fence: FenceStats = { held: 0, redirected: 0, fenced: 0, waitsMs: [] };
+  /** This writer's id in `fence_waits`. */
+  readonly instanceId = randomUUID();
+  private readonly pendingWaits: FenceWait[] = [];
+  private flushWaits: Promise<void> | undefined;
+  private legacyApp: Promise<Store> | undefined;
   /** Most fast-path applies running at once; more writes skip the fast path (the relay applies them). */
   readonly maxInflight = 32;
   private readonly breaker = { until: 0, ms: 0 };
@@ -83,6 +141,7 @@ export class DualWriter {
     /** The migration runtime the writer works in (its stores, entities, phase and roles). */
     readonly migration: Migration,
     private readonly budgetMs: number,
+    private readonly stores?: DualWriterOptions['stores'],
   ) {
     this.config = migration.config;
     this.log = migration.log;
@@ -140,49 +199,229 @@ export class DualWriter {
   }
 
   /**
-   * Runs the application's write `fn` in a transaction on its own connection (`adapter`), records the keys it
-   * marks with `tx.changed()` in the outbox in the same transaction, commits, then tries the fast path within the
-   * budget. If `fn` throws, the transaction rolls back (no outbox row stays) and the application's own error is
-   * rethrown unchanged.
+   * Two forms.
+   *
+   * **Two paths** — `write({ legacy: (tx) => …, new: (tx) => … }, )`: runs the path of the current primary in a
+   * transaction on Tandem's connection to that store (see {@link DualWriterOptions.stores}), **inside the fence**:
+   * the transaction first reads the store's fence row with a shared lock (src/cutover/fence.ts), then runs the
+   * path, records the keys it marks with `tx.changed()` in that store's outbox (up to `canary`: legacy's, drained
+   * by the relay to new; in `new_primary`: new's, drained by the reverse relay to legacy; none from
+   * `legacy_read_only` on), and commits. A write that meets a closed fence (a cutover or rollback under way) is
+   * held — polled every 10 ms — up to `cutover.fenceMs` and then runs on whichever store is primary by then (the
+   * other path after a flip); still closed after `fenceMs`, or with `onFence: 'fail'`, it fails with the
+   * retryable TANDEM_ERR_WRITE_FENCED (nothing committed). A write whose phase cache is stale finds that the
+   * fence of the store it tried names the other primary, and re-runs on the other path. From `legacy_read_only`
+   * on, a write with only a legacy path throws TANDEM_ERR_LEGACY_WRITE_REFUSED; with no path for the primary,
+   * TANDEM_ERR_USAGE.
+   *
+   * **One path** — `write(adapter, fn)`: runs `fn` in a transaction on the application's own connection
+   * (`adapter`, connected to the store the application believes primary), checking that store's fence the same
+   * way, and records the keys `fn` marks in the outbox in the same transaction, commits, then tries the fast path
+   * within the budget. A closed fence holds it up to `fenceMs` — it runs if the fence re-opens on the same
+   * primary (a cutover that failed); after a flip this form fails with TANDEM_ERR_WRITE_FENCED, since its code
+   * cannot run on the other schema (TANDEM_ERR_LEGACY_WRITE_REFUSED from `legacy_read_only` on). If `fn` throws,
+   * the transaction rolls back (no outbox row stays) and the application's own error is rethrown unchanged.
+   *
+   * The fast path (after commit) applies the changed keys to the secondary within `budgetMs`; the relay is the
+   * guarantee. Held writes are counted in {@link fence} and recorded (best-effort) in the control plane's
+   * `fence_waits`, where the cutover reads its write pause.
    */
-  async write<T>(adapter: TxAdapter, fn: (tx: WriteContext) => Promise<T>): Promise<T> {
+  async write<T>(paths: WritePaths<T>): Promise<T>;
+  async write<T>(adapter: TxAdapter, fn: (tx: WriteContext) => Promise<T>): Promise<T>;
+  async write<T>(a: TxAdapter | WritePaths<T>, fn?: (tx: WriteContext) => Promise<T>): Promise<T> {
+    if (typeof (a as TxAdapter).query !== 'function') return this.writePaths(a as WritePaths<T>);
+    const adapter = a as TxAdapter;
+    if (!fn) throw new TandemError('USAGE', 'write(adapter, fn) needs the write function');
     if (!adapter.managed)
       throw new TandemError(
         'USAGE',
         'write() needs a plain connection adapter (fromPg, fromMysql, fromSqlite); inside your own transaction use record()',
       );
-    const entries: OutboxEntry[] = [];
-    const phase = await this.phase();
-    const capture = capturesChanges(phase);
-    await adapter.query(sqlFor(adapter.dialect).beginWrite, []);
-    let result: T;
-    try {
-      result = await fn({
-        changed: (entity, key) => {
-          entries.push(this.entry(entity, key));
-        },
-      });
-      if (capture && entries.length) {
-        const st = outboxInsert(adapter.dialect, entries);
-        await adapter.query(st.sql, st.params);
+    const started = Date.now();
+    let heldEpoch: number | null = null;
+    const deadline = started + this.config.cutover.fenceMs;
+    for (;;) {
+      const entries: OutboxEntry[] = [];
+      const phase = await this.phase();
+      const capture = capturesChanges(phase);
+      await adapter.query(sqlFor(adapter.dialect).beginWrite, []);
+      let result: T;
+      let fence: Fence | null;
+      try {
+        fence = await readFenceVia(adapter.dialect, (sql, params) => adapter.query(sql, params));
+        const verdict = fenceVerdict(fence, phase);
+        if (verdict !== 'ok') {
+          await adapter.query('ROLLBACK', []).catch(() => {});
+          heldEpoch ??= fence!.epoch;
+          if (verdict === 'stale') {
+            // the store the application writes to is no longer primary: this code cannot run on the other schema
+            await this.migration.readPhase().catch(() => {});
+            throw this.fencedError(fence!, heldEpoch, started, 'one-path');
+          }
+          if (Date.now() >= deadline) throw this.fencedError(fence!, heldEpoch, started, 'one-path');
+          await sleep(10);
+          continue;
+        }
+        result = await fn({
+          changed: (entity, key) => {
+            entries.push(this.entry(entity, key));
+          },
+        });
+        if (capture && entries.length) {
+          const st = outboxInsert(adapter.dialect, entries);
+          await adapter.query(st.sql, st.params);
+        }
+        await adapter.query('COMMIT', []);
+      } catch (e) {
+        await adapter.query('ROLLBACK', []).catch(() => {});
+        throw e;
       }
-      await adapter.query('COMMIT', []);
-    } catch (e) {
-      await adapter.query('ROLLBACK', []).catch(() => {});
-      throw e;
+      if (heldEpoch !== null) this.noteWait(heldEpoch, Date.now() - started, 'ran', false);
+      if (capture && entries.length) await this.afterCommit(entries, phase);
+      return result;
     }
-    if (capture && entries.length) await this.afterCommit(entries, phase);
-    return result;
+  }
+
+  /** The two-path form of {@link write}. */
+  private async writePaths<T>(paths: WritePaths<T>): Promise<T> {
+    if (!paths || (typeof paths.legacy !== 'function' && typeof paths.new !== 'function'))
+      throw new TandemError('USAGE', 'write({ legacy, new }) needs at least one of the two paths as a function');
+    const started = Date.now();
+    const deadline = started + this.config.cutover.fenceMs;
+    let heldEpoch: number | null = null;
+    let firstSide: 'legacy' | 'new' | null = null;
+    for (;;) {
+      const phase = await this.phase();
+      const side = primaryRole(phase);
+      firstSide ??= side;
+      const fn = paths[side];
+      if (!fn) {
+        if (side === 'new' && PHASES.indexOf(phase) >= PHASES.indexOf('legacy_read_only'))
+          throw new TandemError(
+            'LEGACY_WRITE_REFUSED',
+            `the migration is in ${phase}: legacy refuses writes; give write() a new path`,
+            { phase },
+          );
+        throw new TandemError(
+          'USAGE',
+          `the migration is in ${phase} (primary: ${side}) and write() was given no ${side} path`,
+          { phase },
+        );
+      }
+      const store = await this.pathStore(side);
+      const capture = capturesChanges(phase);
+      const entries: OutboxEntry[] = [];
+      const out = await store.transaction(
+        async (tx): Promise<{ verdict: FenceVerdict; fence: Fence | null; result?: T }> => {
+          const fence = await readFence(store, tx, true);
+          const verdict = fenceVerdict(fence, phase);
+          if (verdict !== 'ok') return { verdict, fence };
+          const wtx: WriteTx = {
+            side,
+            query: <R extends Row = Row>(sql: string, params?: unknown[]) => tx.query<R>(sql, params),
+            execute: (sql: string, params?: unknown[]) => tx.execute(sql, params),
+            changed: (entity, key) => {
+              entries.push(this.entry(entity, key));
+            },
+          };
+          const result = await fn(wtx);
+          if (capture && entries.length) {
+            const st = outboxInsert(store.dialect, entries);
+            await tx.execute(st.sql, st.params);
+          }
+          return { verdict, fence, result };
+        },
+      );
+      if (out.verdict === 'ok') {
+        if (heldEpoch !== null) this.noteWait(heldEpoch, Date.now() - started, 'ran', side !== firstSide);
+        if (capture && entries.length) await this.afterCommit(entries, phase);
+        return out.result as T;
+      }
+      heldEpoch ??= out.fence!.epoch;
+      if (paths.onFence === 'fail') throw this.fencedError(out.fence!, heldEpoch, started, 'asked');
+      if (Date.now() >= deadline) throw this.fencedError(out.fence!, heldEpoch, started, 'timeout');
+      // a stale phase, or a flip under way: read the phase now and try again (the other path once it moved)
+      if (out.verdict === 'closed') await sleep(10);
+      const before = primaryRole(phase);
+      const now = await this.migration.readPhase().catch(() => phase);
+      if (out.verdict === 'stale' && primaryRole(now) === before) await sleep(10);
+    }
+  }
+
+  /** The store a path of the two-path form runs on. */
+  private pathStore(side: 'legacy' | 'new'): Promise<Store> {
+    if (side === 'new') return Promise.resolve(this.stores?.new ?? this.migration.stores.new);
+    if (this.stores?.legacy) return Promise.resolve(this.stores.legacy);
+    this.legacyApp ??= openStore(this.config.source).catch((e) => {
+      this.legacyApp = undefined;
+      throw e;
+    });
+    return this.legacyApp;
+  }
+
+  /** Counts a held write and queues its wait for the control plane. */
+  private noteWait(epoch: number, waitMs: number, outcome: FenceWait['outcome'], redirected: boolean): void {
+    this.fence.held++;
+    if (redirected) this.fence.redirected++;
+    if (outcome === 'fenced') this.fence.fenced++;
+    this.fence.waitsMs.push(waitMs);
+    if (this.fence.waitsMs.length > 10_000) this.fence.waitsMs.shift();
+    this.pendingWaits.push({ epoch, waitMs, outcome });
+    this.flushWaits ??= sleep(20).then(async () => {
+      const batch = this.pendingWaits.splice(0);
+      this.flushWaits = undefined;
+      await recordFenceWaits(this.migration.stores.control, this.instanceId, batch).catch((e) =>
+        this.log.debug(
+          { event: 'capture.fence_wait_unrecorded', err: (e as Error).message },
+          'held write not recorded',
+        ),
+      );
+    });
+  }
+
+  /** TANDEM_ERR_WRITE_FENCED (or LEGACY_WRITE_REFUSED past legacy_read_only) for a write that met the fence. */
+  private fencedError(f: Fence, epoch: number, started: number, why: 'asked' | 'timeout' | 'one-path'): TandemError {
+    const waited = Date.now() - started;
+    this.noteWait(epoch, waited, 'fenced', false);
+    if (f.state === 'open' && f.phase && PHASES.indexOf(f.phase) >= PHASES.indexOf('legacy_read_only'))
+      return new TandemError(
+        'LEGACY_WRITE_REFUSED',
+        `the store written to is no longer primary (phase ${f.phase}): legacy refuses writes; write to the new store`,
+        { phase: f.phase, epoch: f.epoch },
+      );
+    const what =
+      f.state === 'closed'
+        ? `the write fence is closed (epoch ${f.epoch}: a cutover or rollback is under way)`
+        : `the store written to is no longer primary (fence epoch ${f.epoch}, phase ${f.phase})`;
+    const tail =
+      why === 'asked'
+        ? 'onFence: fail'
+        : why === 'timeout'
+          ? `held ${waited} ms, cutover.fenceMs ${this.config.cutover.fenceMs}`
+          : 'a one-path write cannot run on the other primary';
+    return new TandemError('WRITE_FENCED', `${what}; nothing was committed (${tail}); run the write again`, {
+      epoch: f.epoch,
+      retryable: true,
+    });
   }
 
   /**
    * Records changed keys through a transaction the application has open (`fromKysely(trx, …)`, or a raw
    * connection inside BEGIN…COMMIT). The outbox rows commit or roll back with the application's write. No fast
-   * path here (the commit is the application's); call `afterCommit(entries)` after it for one.
+   * path here (the commit is the application's); call `afterCommit(entries)` after it for one. Reads the fence of
+   * the connection's store with a shared lock first (call it before your own writes, so the lock is held for
+   * them): a closed fence or a store no longer primary throws the retryable TANDEM_ERR_WRITE_FENCED — roll back
+   * and run the transaction again.
    */
   async record(adapter: TxAdapter, entity: string, ...keys: KeyInput[]): Promise<OutboxEntry[]> {
     const entries = keys.map((k) => this.entry(entity, k));
-    if (!entries.length || !capturesChanges(await this.phase())) return entries;
+    const phase = await this.phase();
+    const fence = await readFenceVia(adapter.dialect, (sql, params) => adapter.query(sql, params));
+    if (fenceVerdict(fence, phase) !== 'ok') {
+      await this.migration.readPhase().catch(() => {});
+      throw this.fencedError(fence!, fence!.epoch, Date.now(), 'one-path');
+    }
+    if (!entries.length || !capturesChanges(phase)) return entries;
     const st = outboxInsert(adapter.dialect, entries);
     await adapter.query(st.sql, st.params);
     return entries;
@@ -278,6 +517,8 @@ export class DualWriter {
   /** Waits for fast-path applies still running (they never block writes), then closes Tandem's own connections. */
   async close(): Promise<void> {
     await Promise.allSettled([...this.inflight]);
+    await this.flushWaits;
+    if (this.legacyApp && !this.stores?.legacy) await (await this.legacyApp.catch(() => undefined))?.close();
     if (this.transport) await (await this.transport.catch(() => undefined))?.close().catch(() => {});
     await this.migration.close();
   }
@@ -294,7 +535,7 @@ export async function createDualWriter(o: DualWriterOptions): Promise<DualWriter
     await ensureControlSchema(m.stores.legacy);
     await ensureControlSchema(m.stores.new);
     if (m.stores.control !== m.stores.new) await ensureControlSchema(m.stores.control);
-    const writer = new DualWriter(m, o.budgetMs ?? 50);
+    const writer = new DualWriter(m, o.budgetMs ?? 50, o.stores);
     await m.readPhase().catch(() => m.phase()); // the first read, so that writes start with a known phase
     return writer;
   } catch (e) {

@@ -37,6 +37,13 @@ import type { Dialect } from '../stores/types.js';
  * - `mismatches.origin` — who found the mismatch: `verify` (checksum, full, sample, continuous) or `shadow` (a shadow
  *   read, src/routing/compare.ts); existing rows are `verify` (v7)
  *
+ * - `fence(name, epoch, phase, state, holder, updated_ms)` — the write fence of cutover and rollback: one row
+ *   `writes` in every store, created `open` at epoch 0; every dual write reads it with a shared lock inside its own
+ *   transaction on the primary, and the cutover closes it (bumping the epoch) on the old primary before draining
+ *   and flipping (v8; src/cutover/fence.ts, docs/cutover.md "Fence")
+ * - `fence_waits(id, epoch, wait_ms, outcome, instance_id, at_ms)` — how long writes were held at a closed fence,
+ *   recorded best-effort by every writer in the control store; the cutover sums them up (v8)
+ *
  * Columns named `*_ms` hold epoch milliseconds; those of v5 are taken from the database's clock (`sql.nowMs()`).
  *
  * The column types, index placement and clock of each dialect come from its SQL builders (`store.sql.ddl`,
@@ -221,8 +228,30 @@ export function migrations(dialect: Family | Dialect): Migration[] {
       description: 'mismatches: origin (verify, shadow)',
       statements: (t) => [`ALTER TABLE ${t('mismatches')} ADD COLUMN origin ${y.text(16)} NOT NULL DEFAULT 'verify'`],
     },
+    {
+      version: 8,
+      description: 'write fence of cutover and rollback (epoch row), held-write waits',
+      statements: (t) => [
+        `CREATE TABLE IF NOT EXISTS ${t('fence')} (
+          name ${y.text(64)} NOT NULL PRIMARY KEY,
+          epoch ${y.bigint} NOT NULL,
+          phase ${y.text(32)},
+          state ${y.text(16)} NOT NULL,
+          holder ${y.text(256)},
+          updated_ms ${y.bigint} NOT NULL)${suffix}`,
+        `INSERT INTO ${t('fence')} (name, epoch, phase, state, holder, updated_ms) VALUES ('writes', 0, NULL, 'open', NULL, ${sql.nowMs()})`,
+        `CREATE TABLE IF NOT EXISTS ${t('fence_waits')} (
+          id ${y.serial},
+          epoch ${y.bigint} NOT NULL,
+          wait_ms ${y.bigint} NOT NULL,
+          outcome ${y.text(16)} NOT NULL,
+          instance_id ${y.text(64)} NOT NULL,
+          at_ms ${y.bigint} NOT NULL${inline ? ', INDEX fence_waits_epoch (epoch)' : ''})${suffix}`,
+        ...index('fence_waits_epoch', t('fence_waits'), 'epoch'),
+      ],
+    },
   ];
 }
 
 /** The newest control-plane schema version this build knows. */
-export const CONTROL_SCHEMA_VERSION = 7;
+export const CONTROL_SCHEMA_VERSION = 8;

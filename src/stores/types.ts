@@ -351,6 +351,13 @@ export interface SqlDialect {
   /** The statement that opens a transaction meant to write (SQLite `BEGIN IMMEDIATE`: takes the write lock at once). */
   beginWrite: string;
   /**
+   * The clause appended to a `SELECT` that takes a shared row lock on the rows it reads until the transaction
+   * ends: PostgreSQL/PGlite ` FOR SHARE`, MySQL/MariaDB ` LOCK IN SHARE MODE`, SQLite `''` (its write transaction,
+   * `BEGIN IMMEDIATE`, already excludes every other writer). Used by the write fence (src/cutover/fence.ts).
+   * Absent (a user's own store): `''`.
+   */
+  shareLock?: string;
+  /**
    * A statement that lets the current transaction commit without waiting for the log flush, or null (PostgreSQL only).
    */
   asyncCommit: string | null;

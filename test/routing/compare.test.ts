@@ -7,6 +7,7 @@ import { runRelay } from '../../src/apply/relay.js';
 import { fromMysql } from '../../src/capture/adapters.js';
 import { createDualWriter, type DualWriter } from '../../src/capture/writer.js';
 import { ensureControlSchema } from '../../src/control/control.js';
+import { CONTROL_SCHEMA_VERSION } from '../../src/control/schema.js';
 import { setPhase } from '../../src/control/phase.js';
 import { createLogger } from '../../src/core/logger.js';
 import { keyString } from '../../src/core/mapping.js';
@@ -546,7 +547,7 @@ describe('shadow comparison: SQLite (legacy) → PGlite (new)', () => {
           'first_seen_ms, last_seen_ms, state_ms, checks) ' +
           `VALUES ('users', '["1"]', '[1]', 'different', '["users.status"]', 'confirmed', 1, 1, 1, 1)`,
       );
-      expect(await ensureControlSchema(s)).toBe(7);
+      expect(await ensureControlSchema(s)).toBe(CONTROL_SCHEMA_VERSION);
       const diff = (key: string) => ({
         difference: { entity: 'users', key, kind: 'different' as const, columns: [] },
         keyValues: [JSON.parse(key)[0]],

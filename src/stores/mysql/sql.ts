@@ -1,3 +1,4 @@
+import { mysqlFenceShareLock } from './fence.js';
 import { checkIdentifier } from '../common.js';
 import type {
   ColumnInfo,
@@ -349,6 +350,7 @@ export const mysqlControlSql: ControlPart = {
   random: () => 'RAND()',
   intDiv: (a: string, b: string) => `${a} DIV ${b}`,
   beginWrite: 'BEGIN',
+  shareLock: mysqlFenceShareLock,
   asyncCommit: null,
   ddl: {
     text: (n: number) => `varchar(${n})`,

@@ -1,3 +1,4 @@
+import { pgFenceShareLock } from './fence.js';
 import { checkIdentifier, ledgerWinsSql } from '../common.js';
 import type { KeysetQuery, SqlDialect, Statement, StoreCapabilities, UpsertQuery, LedgerMode } from '../types.js';
 import { postgresPrepare } from './prepare.js';
@@ -171,6 +172,7 @@ export const pgControlSql: ControlPart = {
   random: () => 'random()',
   intDiv: (a: string, b: string) => `${a} / ${b}`,
   beginWrite: 'BEGIN',
+  shareLock: pgFenceShareLock,
   asyncCommit: 'SET LOCAL synchronous_commit TO OFF',
   ddl: {
     text: (n: number) => `varchar(${n})`,

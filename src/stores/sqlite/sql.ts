@@ -1,3 +1,4 @@
+import { sqliteFenceShareLock } from './fence.js';
 import { TandemError } from '../../core/errors.js';
 import { checkIdentifier, ledgerWinsSql } from '../common.js';
 import type { KeysetQuery, SqlDialect, Statement, StoreCapabilities, UpsertQuery, LedgerMode } from '../types.js';
@@ -68,6 +69,7 @@ export const sqliteControlSql: ControlPart = {
   intDiv: (a: string, b: string) => `${a} / ${b}`,
   // one writer at a time: take the write lock at BEGIN, not at the first write (no SQLITE_BUSY mid-transaction)
   beginWrite: 'BEGIN IMMEDIATE',
+  shareLock: sqliteFenceShareLock,
   asyncCommit: null,
   ddl: {
     text: () => 'text',
