@@ -15,6 +15,7 @@ import { registerIdentity } from './identity.js';
 import { registerInit } from './init.js';
 import { registerPrepare } from '../prepare/cli.js';
 import { registerPhase } from './phase.js';
+import { registerRehearse } from './rehearse.js';
 import { registerRelay } from './relay.js';
 import { registerRepair } from './repair.js';
 import { registerRun } from './run-command.js';
@@ -88,6 +89,7 @@ export function buildProgram(): Command {
   registerPrepare(program);
   registerSequences(program);
   registerArchive(program);
+  registerRehearse(program);
   return program;
 }
 

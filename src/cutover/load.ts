@@ -225,6 +225,8 @@ export interface LoadOptions {
   liveKeysPerWriter?: number;
   /** Where the integer key range starts (default {@link LOAD_KEY_BASE}). */
   keyBase?: number;
+  /** How many integer keys the range holds (default {@link LOAD_KEY_SPAN}); text keys are told apart by prefix. */
+  keySpan?: number;
   /** Called on every failed write with its error (the load goes on). */
   onError?: (e: unknown) => void;
 }
@@ -269,6 +271,11 @@ export class SyntheticLoad {
     this.#alive = Array.from({ length: this.#writers }, () => entities.map(() => new Map()));
   }
 
+  /** How many integer keys the load's range holds. */
+  get span(): number {
+    return this.o.keySpan ?? LOAD_KEY_SPAN;
+  }
+
   /** ms since the load was created. */
   now(): number {
     return performance.now() - this.#t0;
@@ -289,13 +296,13 @@ export class SyntheticLoad {
         ['legacy', legacy, le.legacy, this.writer.sql.legacy],
         ['new', next, le.next, this.writer.sql.new],
       ] as const) {
-        const n = await countRange(store, q, t, le.keyKind, this.#base);
+        const n = await countRange(store, q, t, le.keyKind, this.#base, this.span);
         if (n > 0)
           throw new TandemError(
             'USAGE',
             `the synthetic load's key range is not empty: ${n} row(s) of ${t.table} on the ${side} store have ${
               le.keyKind === 'integer'
-                ? `${t.key} from ${this.#base} to ${this.#base + LOAD_KEY_SPAN - 1}`
+                ? `${t.key} from ${this.#base} to ${this.#base + this.span - 1}`
                 : `${t.key} starting with '${LOAD_KEY_PREFIX}'`
             } (left by an interrupted rehearsal? delete them first); nothing written`,
           );
@@ -437,10 +444,10 @@ async function countRange(
   t: { table: string; key: string },
   kind: 'integer' | 'text',
   base: number,
+  span: number,
 ): Promise<number> {
   const k = q.ident(t.key);
-  const where =
-    kind === 'integer' ? `${k} >= ${base} AND ${k} < ${base + LOAD_KEY_SPAN}` : `${k} LIKE '${LOAD_KEY_PREFIX}%'`;
+  const where = kind === 'integer' ? `${k} >= ${base} AND ${k} < ${base + span}` : `${k} LIKE '${LOAD_KEY_PREFIX}%'`;
   const r = await store.query<{ n: unknown }>(`SELECT COUNT(*) AS n FROM ${q.table(t.table)} WHERE ${where}`);
   return Number(r[0]?.n ?? 0);
 }
@@ -533,10 +540,10 @@ async function readSide(
   t: { table: string; key: string; version: string; payload: string },
   kind: 'integer' | 'text',
   base: number,
+  span: number,
 ): Promise<Map<string, Seen>> {
   const k = q.ident(t.key);
-  const where =
-    kind === 'integer' ? `${k} >= ${base} AND ${k} < ${base + LOAD_KEY_SPAN}` : `${k} LIKE '${LOAD_KEY_PREFIX}%'`;
+  const where = kind === 'integer' ? `${k} >= ${base} AND ${k} < ${base + span}` : `${k} LIKE '${LOAD_KEY_PREFIX}%'`;
   const rows = await store.query<Row>(
     `SELECT ${k} AS k, ${q.ident(t.version)} AS v, ${q.ident(t.payload)} AS p FROM ${q.table(t.table)} WHERE ${where}`,
   );
@@ -567,8 +574,8 @@ export async function checkLoad(
     examples: [],
   };
   for (const le of load.entities) {
-    const legacy = await readSide(stores.legacy.exec, stores.legacy.sql, le.legacy, le.keyKind, base);
-    const next = await readSide(stores.new.exec, stores.new.sql, le.next, le.keyKind, base);
+    const legacy = await readSide(stores.legacy.exec, stores.legacy.sql, le.legacy, le.keyKind, base, load.span);
+    const next = await readSide(stores.new.exec, stores.new.sql, le.next, le.keyKind, base, load.span);
     const sides = primary === 'legacy' ? { p: legacy, s: next } : { p: next, s: legacy };
     const hist = load.history.get(le.entity.name) ?? new Map<string, KeyState>();
     for (const [key, h] of hist) {
@@ -616,6 +623,7 @@ export async function loadRowsLeft(
       side === 'legacy' ? le.legacy : le.next,
       le.keyKind,
       load.o.keyBase ?? LOAD_KEY_BASE,
+      load.span,
     );
   return n;
 }

@@ -5,9 +5,11 @@
  * must be 0) and the parity after each step (a full verification). The result is stored with
  * {@link saveRehearsal} (the cutover gate reads it) and audited.
  */
+import type { DualWriter } from '../capture/writer.js';
 import { audit } from '../control/control.js';
 import { capturesChanges } from '../control/phase.js';
-import { errorLine } from '../core/errors.js';
+import { errorLine, TandemError } from '../core/errors.js';
+import { cutover } from './cutover.js';
 import { outboxInsert, type OutboxEntry } from '../outbox/outbox.js';
 import type { Migration } from '../runtime/migration.js';
 import type { Store } from '../stores/types.js';
@@ -80,12 +82,27 @@ export interface RehearseOptions {
   say?: (line: string) => void;
   /** Called after each step with the load (tests use it to break things behind its back). */
   afterStep?: (i: number, load: SyntheticLoad) => Promise<void>;
-  /** Where the load's integer keys start (default LOAD_KEY_BASE). */
+  /** Where the load's integer keys start (default LOAD_KEY_BASE), and how many it may use. */
   keyBase?: number;
+  keySpan?: number;
   /** Save the record and audit (default true). */
   save?: boolean;
   /** The SQL dialects of the stores for the load's plain-SQL check (default the migration's stores'). */
   sql?: { legacy: Store['sql']; new: Store['sql'] };
+}
+
+/**
+ * The fenced steps of src/cutover/: `cutover(m, { force: true })` — a rehearsal is the proof the cutover gate
+ * asks for, so that gate cannot pass before it; the other gates' verdicts are in the cutover's report — and
+ * `rollback(m)`.
+ */
+export function defaultRehearsalSteps(): RehearsalSteps {
+  return {
+    cutover: (m) => cutover(m, { force: true }),
+    rollback: async () => {
+      throw new TandemError('USAGE', 'rollback is not built yet');
+    },
+  };
 }
 
 const pct = (xs: number[]) => (xs.length ? Math.min(...xs) : 100);
@@ -282,6 +299,14 @@ export function unfencedWriter(
         }
       });
     },
+  };
+}
+
+/** The load's writer on the dual writer's phase-aware form (fenced: held writes are what the steps measure). */
+export function dualLoadWriter(dual: DualWriter, legacySql: Store['sql'], newSql: Store['sql']): LoadWriter {
+  return {
+    sql: { legacy: legacySql, new: newSql },
+    write: (paths) => dual.write({ legacy: paths.legacy, new: paths.new }),
   };
 }
 

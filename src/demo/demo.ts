@@ -65,19 +65,25 @@ const NEW_DDL = [
 ];
 
 /** The demo's config file: users split into `users` + `user_profiles`, renamed columns, a constant, a transform. */
-function demoConfig(legacy: string, target: string): string {
+function demoConfig(legacy: string, target: string, road = false): string {
+  // the whole road runs in seconds: short guard windows, a fast routing refresh, the identity bridge's columns
+  const extra = road
+    ? `
+  routing: { refreshMs: 200 },
+  guard: { windowSeconds: 5, minSamples: 20, maxErrorRate: 0.05, cooldownSeconds: 5, intervalSeconds: 0.5, publishSeconds: 0.5 },`
+    : '';
   return `// Written by \`tandem demo\`: the legacy SQLite users table → a new PGlite schema.
 import { defineConfig } from 'tandem';
 
 export default defineConfig({
   source: ${JSON.stringify(`sqlite:${legacy}`)},
-  target: ${JSON.stringify(`pglite:${target}`)},
+  target: ${JSON.stringify(`pglite:${target}`)},${extra}
   entities: {
     users: {
       table: 'users',
       key: 'id',
       version: 'version',
-      sensitive: ['password_hash'],
+      sensitive: ['password_hash'],${road ? "\n      identity: { identifier: 'email', password: 'password_hash', rawHex: { algorithm: 'md5' } }," : ''}
       targets: [
         {
           table: 'users',
@@ -127,12 +133,14 @@ export function createLegacyDatabase(file: string, rows: number, seed = 42): voi
 
 /**
  * Prepares the demo's folder (see {@link prepareDemoDir}): a legacy SQLite database of `rows` synthetic users,
- * an empty new PGlite database with the new schema, and the config file. Returns the config's path and how long
+ * an empty new PGlite database with the new schema, and the config file (`road`: with the short guard windows,
+ * routing refresh and identity block of the whole road, src/demo/road.ts). Returns the config's path and how long
  * the legacy database took to write (seconds).
  */
 export async function prepareDemoStores(
   dir: string,
   rows: number,
+  road = false,
 ): Promise<{ configPath: string; legacy: string; pglite: string; generateSeconds: number }> {
   prepareDemoDir(dir);
   const legacy = join(dir, 'legacy.sqlite');
@@ -144,7 +152,7 @@ export async function prepareDemoStores(
   const target = await openStore(`pglite:${pglite}`);
   for (const s of NEW_DDL) await target.execute(s);
   await target.close();
-  writeFileSync(configPath, demoConfig(legacy, pglite));
+  writeFileSync(configPath, demoConfig(legacy, pglite, road));
   return { configPath, legacy, pglite, generateSeconds };
 }
 
