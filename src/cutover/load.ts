@@ -131,7 +131,7 @@ export function loadEntities(entities: ResolvedEntity[]): { entities: LoadEntity
       skip(`key column type ${kc.dataType}`);
       continue;
     }
-    if (!e.version || e.version.category !== 'integer') {
+    if (e.version?.category !== 'integer') {
       skip('no integer version column');
       continue;
     }
