@@ -240,8 +240,8 @@ export class SyntheticLoad {
   readonly counts: LoadCounts = { committed: 0, inserts: 0, updates: 0, deletes: 0, failed: 0, fenced: 0 };
   /** entity → key (canonical text) → state. */
   readonly history = new Map<string, Map<string, KeyState>>();
-  /** Held-write waits the load itself saw: latency of each committed write, ms. */
-  readonly latencies: number[] = [];
+  /** Every committed write's start and end, ms since the load started (the last 100,000). */
+  readonly timings: { start: number; end: number }[] = [];
   readonly #t0 = performance.now();
   #running = false;
   #paused = false;
@@ -398,7 +398,8 @@ export class SyntheticLoad {
         new: (tx) => newWrite(this.writer.sql.new, tx, le, op, key, version, payload),
       });
       write.at = this.now();
-      this.latencies.push(performance.now() - t);
+      this.timings.push({ start: t - this.#t0, end: write.at });
+      if (this.timings.length > 100_000) this.timings.shift();
       this.counts.committed++;
       if (op === 'delete') {
         st.deletedAt = write.at;
@@ -420,6 +421,21 @@ export class SyntheticLoad {
     } finally {
       this.#inflight--;
     }
+  }
+
+  /**
+   * The latency the load itself saw of the writes that ran (at least partly) between `from` and `to` (ms since
+   * the load started): count, p99 and max, ms. A cross-check of the fence's own figure (writes that waited on a
+   * lock rather than reading the closed fence are counted here too).
+   */
+  latencyBetween(from: number, to: number): { writes: number; p99Ms: number; maxMs: number } {
+    const xs = this.timings
+      .filter((w) => w.start < to && w.end > from)
+      .map((w) => w.end - w.start)
+      .sort((a, b) => a - b);
+    if (!xs.length) return { writes: 0, p99Ms: 0, maxMs: 0 };
+    const p99 = xs[Math.min(xs.length - 1, Math.ceil(xs.length * 0.99) - 1)]!;
+    return { writes: xs.length, p99Ms: Math.round(p99), maxMs: Math.round(xs[xs.length - 1]!) };
   }
 
   /**

@@ -40,6 +40,10 @@ export interface RehearsalStep {
   seconds: number;
   /** Parity (percent, lowest entity) of the full verification after the step (load paused, relay drained). */
   parity: number;
+  /** The latency the load's own writes saw while the step ran (a cross-check of `writePause`), ms. */
+  loadLatency: { writes: number; p99Ms: number; maxMs: number };
+  /** Cutover only: the gates that failed and were passed by `force` (the `rehearsal` gate always is, before one). */
+  gatesForced?: string[];
 }
 
 /** What `tandem rehearse --json` prints: the stored record plus the details. */
@@ -164,6 +168,7 @@ export async function rehearse(m: Migration, o: RehearseOptions): Promise<Rehear
     for (let i = 0; i < plan.length; i++) {
       const step = plan[i]!;
       const t = performance.now();
+      const from = load.now();
       let rep: CutoverReport | RollbackReport;
       try {
         rep = step === 'cutover' ? await o.steps.cutover(m) : await o.steps.rollback(m);
@@ -173,6 +178,7 @@ export async function rehearse(m: Migration, o: RehearseOptions): Promise<Rehear
         break;
       }
       const seconds = (performance.now() - t) / 1000;
+      const to = load.now();
       await m.readPhase().catch(() => {});
       // parity: the load paused and the relay drained, then a full verification, then the load goes on
       await load.pause();
@@ -186,11 +192,13 @@ export async function rehearse(m: Migration, o: RehearseOptions): Promise<Rehear
         writePause: rep.writePause,
         seconds,
         parity,
+        loadLatency: load.latencyBetween(from, to),
         ...('rtoSeconds' in rep ? { rtoSeconds: rep.rtoSeconds } : {}),
+        ...('gates' in rep ? { gatesForced: rep.gates.filter((g) => !g.pass).map((g) => g.gate) } : {}),
       };
       steps.push(s);
       say(
-        `  ${step.padEnd(8)} ${rep.from} → ${rep.to} in ${seconds.toFixed(2)} s: write pause p99 ${Math.round(rep.writePause.p99Ms)} ms, max ${Math.round(rep.writePause.maxMs)} ms (${rep.writePause.held} held)${s.rtoSeconds !== undefined ? `, RTO ${s.rtoSeconds.toFixed(2)} s` : ''}; parity ${parity.toFixed(3)}%`,
+        `  ${step.padEnd(8)} ${rep.from} → ${rep.to} in ${seconds.toFixed(2)} s: write pause p99 ${Math.round(rep.writePause.p99Ms)} ms, max ${Math.round(rep.writePause.maxMs)} ms (${rep.writePause.held} held; the load's writes: p99 ${s.loadLatency.p99Ms} ms, max ${s.loadLatency.maxMs} ms)${s.rtoSeconds !== undefined ? `, RTO ${s.rtoSeconds.toFixed(2)} s` : ''}; parity ${parity.toFixed(3)}%`,
       );
       if (parity < 100) reasons.push(`parity ${parity.toFixed(3)}% after ${step} ${i + 1}`);
       await o.afterStep?.(i, load);

@@ -62,6 +62,7 @@ describe('tandem rehearse (SQLite → PGlite)', () => {
         writesPerSecond: 150,
         dwellSeconds: 0.5,
       });
+      console.log(JSON.stringify({ fence: { ...s.dual.fence, waitsMs: s.dual.fence.waitsMs.slice(0, 20) }, steps: r.steps, reason: r.reason, load: r.load }));
       expect(r.reason).toBeUndefined();
       expect(r.passed).toBe(true);
       expect(r.lostWrites).toBe(0);
