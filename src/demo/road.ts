@@ -202,7 +202,7 @@ export async function runRoadDemo(o: {
   const t0 = performance.now();
   const say = (s: string) => o.out.write(`${s}\n`);
   // the demo tells what happens itself: the runtime's warnings (the guard's trip, the relay turning) stay quiet
-  const log = process.env.TANDEM_LOG_LEVEL ? o.log : o.log.child({}, { level: 'error' });
+  const log = o.log.child({}, { level: 'error' });
   const dir = resolve(o.dir ?? '.tandem-demo');
   const stages: Record<string, number> = {};
   let mark = performance.now();

@@ -15,9 +15,7 @@ import type { Store } from '../../src/stores/types.js';
 import { runCli } from '../helpers.js';
 
 /** SQLite legacy + PGlite new (the demo's schema), backfilled, in canary: where a rehearsal starts. */
-async function staging(
-  rows = 300,
-): Promise<{
+async function staging(rows = 300): Promise<{
   configPath: string;
   open: () => Promise<{ m: Migration; legacy: Store; dual: DualWriter; close: () => Promise<void> }>;
 }> {
@@ -62,7 +60,14 @@ describe('tandem rehearse (SQLite → PGlite)', () => {
         writesPerSecond: 150,
         dwellSeconds: 0.5,
       });
-      console.log(JSON.stringify({ fence: { ...s.dual.fence, waitsMs: s.dual.fence.waitsMs.slice(0, 20) }, steps: r.steps, reason: r.reason, load: r.load }));
+      console.log(
+        JSON.stringify({
+          fence: { ...s.dual.fence, waitsMs: s.dual.fence.waitsMs.slice(0, 20) },
+          steps: r.steps,
+          reason: r.reason,
+          load: r.load,
+        }),
+      );
       expect(r.reason).toBeUndefined();
       expect(r.passed).toBe(true);
       expect(r.lostWrites).toBe(0);
