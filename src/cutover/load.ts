@@ -440,14 +440,14 @@ export class SyntheticLoad {
 
   /**
    * Deletes every row the load created and still alive, through the writer (so the outbox carries the deletes).
-   * Call after {@link stop}. A delete that fails is tried again (up to 5 times). Returns how many were deleted.
+   * Call after {@link stop}. A delete that fails is tried again (up to 3 times). Returns how many were deleted.
    */
   async cleanup(): Promise<number> {
     let n = 0;
     for (let w = 0; w < this.#writers; w++)
       for (let ei = 0; ei < this.entities.length; ei++)
         for (const ks of [...this.#alive[w]![ei]!.keys()]) {
-          for (let attempt = 0; attempt < 5; attempt++) if (await this.#one(w, ei, 'delete', ks)) break;
+          for (let attempt = 0; attempt < 3; attempt++) if (await this.#one(w, ei, 'delete', ks)) break;
           n++;
         }
     return n;

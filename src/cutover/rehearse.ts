@@ -33,7 +33,13 @@ export interface RehearsalStep {
   step: 'cutover' | 'rollback';
   from: string;
   to: string;
+  /**
+   * The step's write pause: `held` as the fence counted, p99 and max the worse of the fence's figures and the
+   * load's own (a write blocked on a store lock behind the fence is not counted "held" by the fence but waited).
+   */
   writePause: WritePause;
+  /** The write pause as the step's report gives it (the writes the fence held). */
+  fenceWritePause: WritePause;
   /** Rollback only: its measured RTO, seconds. */
   rtoSeconds?: number;
   /** Seconds the step took. */
@@ -185,20 +191,26 @@ export async function rehearse(m: Migration, o: RehearseOptions): Promise<Rehear
       await drainRelay(m);
       const parity = await parityNow(m);
       load.resume();
+      const loadLatency = load.latencyBetween(from, to);
       const s: RehearsalStep = {
         step,
         from: rep.from,
         to: rep.to,
-        writePause: rep.writePause,
+        writePause: {
+          held: rep.writePause.held,
+          p99Ms: Math.max(rep.writePause.p99Ms, loadLatency.p99Ms),
+          maxMs: Math.max(rep.writePause.maxMs, loadLatency.maxMs),
+        },
+        fenceWritePause: rep.writePause,
         seconds,
         parity,
-        loadLatency: load.latencyBetween(from, to),
+        loadLatency,
         ...('rtoSeconds' in rep ? { rtoSeconds: rep.rtoSeconds } : {}),
         ...('gates' in rep ? { gatesForced: rep.gates.filter((g) => !g.pass).map((g) => g.gate) } : {}),
       };
       steps.push(s);
       say(
-        `  ${step.padEnd(8)} ${rep.from} → ${rep.to} in ${seconds.toFixed(2)} s: write pause p99 ${Math.round(rep.writePause.p99Ms)} ms, max ${Math.round(rep.writePause.maxMs)} ms (${rep.writePause.held} held; the load's writes: p99 ${s.loadLatency.p99Ms} ms, max ${s.loadLatency.maxMs} ms)${s.rtoSeconds !== undefined ? `, RTO ${s.rtoSeconds.toFixed(2)} s` : ''}; parity ${parity.toFixed(3)}%`,
+        `  ${step.padEnd(8)} ${rep.from} → ${rep.to} in ${seconds.toFixed(2)} s: write pause p99 ${Math.round(s.writePause.p99Ms)} ms, max ${Math.round(s.writePause.maxMs)} ms (fence: ${rep.writePause.held} held, max ${Math.round(rep.writePause.maxMs)} ms; the load's ${loadLatency.writes} writes: max ${loadLatency.maxMs} ms)${s.rtoSeconds !== undefined ? `, RTO ${s.rtoSeconds.toFixed(2)} s` : ''}; parity ${parity.toFixed(3)}%`,
       );
       if (parity < 100) reasons.push(`parity ${parity.toFixed(3)}% after ${step} ${i + 1}`);
       await o.afterStep?.(i, load);

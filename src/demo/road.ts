@@ -338,18 +338,32 @@ export async function runRoadDemo(o: {
         return cutover(m, { force: true });
       }
     };
-    const c1 = await cut();
+    // a step's write pause: the fence's held writes, and the application's writers' own latency meanwhile
+    const measured = async <R extends { writePause: WritePause }>(f: () => Promise<R>): Promise<R> => {
+      const from = load!.now();
+      const r = await f();
+      const l = load!.latencyBetween(from, load!.now());
+      return {
+        ...r,
+        writePause: {
+          held: r.writePause.held,
+          p99Ms: Math.max(r.writePause.p99Ms, l.p99Ms),
+          maxMs: Math.max(r.writePause.maxMs, l.maxMs),
+        },
+      };
+    };
+    const c1 = await measured(cut);
     say(
       `  [${elapsed()}] cutover     ${c1.from} → new_primary: write pause p99 ${Math.round(c1.writePause.p99Ms)} ms, max ${Math.round(c1.writePause.maxMs)} ms (${c1.writePause.held} held)`,
     );
     await sleep(1000);
-    const r1: RollbackReport = await defaultRehearsalSteps().rollback(m);
+    const r1: RollbackReport = await measured(() => defaultRehearsalSteps().rollback(m));
     say(
       `  [${elapsed()}] rollback    new_primary → ${r1.to}: RTO ${r1.rtoSeconds.toFixed(2)} s, write pause p99 ${Math.round(r1.writePause.p99Ms)} ms, max ${Math.round(r1.writePause.maxMs)} ms`,
     );
     await setCanaryPercent(control, 100, { command: 'demo' }).catch(() => {});
     await sleep(1000);
-    const c2 = await cut();
+    const c2 = await measured(cut);
     say(
       `  [${elapsed()}] cutover     ${c2.from} → new_primary: write pause p99 ${Math.round(c2.writePause.p99Ms)} ms, max ${Math.round(c2.writePause.maxMs)} ms`,
     );
