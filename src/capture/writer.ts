@@ -68,7 +68,7 @@ export interface WritePaths<T> {
 
 /** Counters of the write fence, for metrics and tests. */
 export interface FenceStats {
-  /** Writes that met a closed fence (or a stale phase) and were held. */
+  /** Writes that met a closed fence and were held (including those that then failed). */
   held: number;
   /** Held writes that then ran on the other primary (the two-path form). */
   redirected: number;
@@ -252,7 +252,7 @@ export class DualWriter {
         const verdict = fenceVerdict(fence, phase);
         if (verdict !== 'ok') {
           await adapter.query('ROLLBACK', []).catch(() => {});
-          heldEpoch ??= fence!.epoch;
+          if (verdict === 'closed') heldEpoch ??= fence!.epoch;
           if (verdict === 'stale') {
             // the store the application writes to is no longer primary: this code cannot run on the other schema
             await this.migration.readPhase().catch(() => {});
@@ -314,7 +314,7 @@ export class DualWriter {
       const out = await store.transaction(
         async (tx): Promise<{ verdict: FenceVerdict; fence: Fence | null; result?: T }> => {
           const fence = await readFence(store, tx, true);
-          const verdict = fenceVerdict(fence, phase);
+          const verdict = fenceVerdict(fence, phase, side);
           if (verdict !== 'ok') return { verdict, fence };
           const wtx: WriteTx = {
             side,
@@ -337,7 +337,7 @@ export class DualWriter {
         if (capture && entries.length) await this.afterCommit(entries, phase);
         return out.result as T;
       }
-      heldEpoch ??= out.fence!.epoch;
+      if (out.verdict === 'closed') heldEpoch ??= out.fence!.epoch;
       if (paths.onFence === 'fail') throw this.fencedError(out.fence!, heldEpoch, started, 'asked');
       if (Date.now() >= deadline) throw this.fencedError(out.fence!, heldEpoch, started, 'timeout');
       // a stale phase, or a flip under way: read the phase now and try again (the other path once it moved)
@@ -380,9 +380,16 @@ export class DualWriter {
   }
 
   /** TANDEM_ERR_WRITE_FENCED (or LEGACY_WRITE_REFUSED past legacy_read_only) for a write that met the fence. */
-  private fencedError(f: Fence, epoch: number, started: number, why: 'asked' | 'timeout' | 'one-path'): TandemError {
+  private fencedError(
+    f: Fence,
+    epoch: number | null,
+    started: number,
+    why: 'asked' | 'timeout' | 'one-path',
+  ): TandemError {
     const waited = Date.now() - started;
-    this.noteWait(epoch, waited, 'fenced', false);
+    // a write counts as held (write pause) when it met a closed fence; a stale one only failed
+    if (epoch !== null) this.noteWait(epoch, waited, 'fenced', false);
+    else this.fence.fenced++;
     if (f.state === 'open' && f.phase && PHASES.indexOf(f.phase) >= PHASES.indexOf('legacy_read_only'))
       return new TandemError(
         'LEGACY_WRITE_REFUSED',
@@ -419,7 +426,7 @@ export class DualWriter {
     const fence = await readFenceVia(adapter.dialect, (sql, params) => adapter.query(sql, params));
     if (fenceVerdict(fence, phase) !== 'ok') {
       await this.migration.readPhase().catch(() => {});
-      throw this.fencedError(fence!, fence!.epoch, Date.now(), 'one-path');
+      throw this.fencedError(fence!, fence!.state === 'closed' ? fence!.epoch : null, Date.now(), 'one-path');
     }
     if (!entries.length || !capturesChanges(phase)) return entries;
     const st = outboxInsert(adapter.dialect, entries);

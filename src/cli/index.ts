@@ -6,6 +6,8 @@ import { registerArchive } from './archive.js';
 import { registerBackfill } from './backfill.js';
 import { registerBucket } from './bucket.js';
 import { registerCanary } from './canary.js';
+import { registerCutover } from './cutover.js';
+import { registerRollback } from './rollback.js';
 import { registerKill } from './kill.js';
 import { registerShadow } from './shadow.js';
 import { registerUnkill } from './unkill.js';
@@ -78,6 +80,8 @@ export function buildProgram(): Command {
   registerRelay(program);
   registerRun(program);
   registerPhase(program);
+  registerCutover(program);
+  registerRollback(program);
   registerIdentity(program);
   registerShadow(program);
   registerCanary(program);

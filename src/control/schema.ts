@@ -37,7 +37,7 @@ import type { Dialect } from '../stores/types.js';
  * - `mismatches.origin` — who found the mismatch: `verify` (checksum, full, sample, continuous) or `shadow` (a shadow
  *   read, src/routing/compare.ts); existing rows are `verify` (v7)
  *
- * - `fence(name, epoch, phase, state, holder, updated_ms)` — the write fence of cutover and rollback: one row
+ * - `fence(name, epoch, phase, side, state, holder, updated_ms)` — the write fence of cutover and rollback: one row
  *   `writes` in every store, created `open` at epoch 0; every dual write reads it with a shared lock inside its own
  *   transaction on the primary, and the cutover closes it (bumping the epoch) on the old primary before draining
  *   and flipping (v8; src/cutover/fence.ts, docs/cutover.md "Fence")
@@ -236,10 +236,11 @@ export function migrations(dialect: Family | Dialect): Migration[] {
           name ${y.text(64)} NOT NULL PRIMARY KEY,
           epoch ${y.bigint} NOT NULL,
           phase ${y.text(32)},
+          side ${y.text(16)},
           state ${y.text(16)} NOT NULL,
           holder ${y.text(256)},
           updated_ms ${y.bigint} NOT NULL)${suffix}`,
-        `INSERT INTO ${t('fence')} (name, epoch, phase, state, holder, updated_ms) VALUES ('writes', 0, NULL, 'open', NULL, ${sql.nowMs()})`,
+        `INSERT INTO ${t('fence')} (name, epoch, phase, side, state, holder, updated_ms) VALUES ('writes', 0, NULL, NULL, 'open', NULL, ${sql.nowMs()})`,
         `CREATE TABLE IF NOT EXISTS ${t('fence_waits')} (
           id ${y.serial},
           epoch ${y.bigint} NOT NULL,

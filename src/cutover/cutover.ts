@@ -131,7 +131,7 @@ export async function releaseFences(m: Migration, epoch: number, before: [Fence 
   const stores: Store[] = [m.stores.legacy, m.stores.new];
   await Promise.all(
     stores.map((s, i) =>
-      setFence(s, { epoch, phase: before[i]?.phase ?? null, state: 'open' }).catch((e) =>
+      setFence(s, { epoch, phase: before[i]?.phase ?? null, side: i ? 'new' : 'legacy', state: 'open' }).catch((e) =>
         m.log.error({ event: 'cutover.release_failed', err: errorLine(e) }, 'could not re-open the fence; run again'),
       ),
     ),
@@ -204,8 +204,8 @@ export async function cutover(m: Migration, o: CutoverOptions = {}): Promise<Cut
   let drained = 0;
   try {
     // legacy first: from this commit on no write commits there; new too, so nothing writes there before the flip
-    await closeFence(legacy, epoch);
-    await closeFence(next, epoch);
+    await closeFence(legacy, 'legacy', epoch);
+    await closeFence(next, 'new', epoch);
     step('drain');
     drained = await drainOutbox(m, 'forward', m.config.cutover.drainTimeoutSeconds, o.signal);
     step('sequences');
@@ -217,9 +217,9 @@ export async function cutover(m: Migration, o: CutoverOptions = {}): Promise<Cut
   step('flip');
   // new's fence opens at new_primary first (held writes may go there once they read the phase), then the
   // phase, then legacy's fence re-opens at new_primary: a write there from a stale instance now refuses
-  await setFence(next, { epoch, phase: 'new_primary', state: 'open' });
+  await setFence(next, { epoch, phase: 'new_primary', side: 'new', state: 'open' });
   await writePhase(control, 'new_primary');
-  await setFence(legacy, { epoch, phase: 'new_primary', state: 'open' });
+  await setFence(legacy, { epoch, phase: 'new_primary', side: 'legacy', state: 'open' });
   step('release');
   const seconds = (Date.now() - t0) / 1000;
   await m.readPhase().catch(() => {});

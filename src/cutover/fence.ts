@@ -36,6 +36,8 @@ export interface Fence {
   epoch: number;
   /** The phase the last flip set (null: no cutover ever ran — writes follow the control phase). */
   phase: Phase | null;
+  /** Which store of the migration this row is in (`legacy` | `new`), set by the first flip; null before. */
+  side: 'legacy' | 'new' | null;
   state: FenceState;
   /** Who closed it (`user@host pid`), or null. */
   holder: string | null;
@@ -49,6 +51,7 @@ export type FenceVerdict = 'ok' | 'closed' | 'stale';
 interface FenceRow {
   epoch: number | string;
   phase: string | null;
+  side: string | null;
   state: string;
   holder: string | null;
   updated_ms: number | string;
@@ -60,6 +63,7 @@ function parse(r: FenceRow | undefined): Fence | null {
   return {
     epoch: Number(r.epoch),
     phase,
+    side: r.side === 'legacy' || r.side === 'new' ? r.side : null,
     state: r.state === 'closed' ? 'closed' : 'open',
     holder: r.holder,
     updatedMs: Number(r.updated_ms),
@@ -73,7 +77,7 @@ function parse(r: FenceRow | undefined): Fence | null {
  */
 export function fenceReadSql(dialect: Dialect): string {
   const sql = sqlFor(dialect);
-  return `SELECT epoch, phase, state, holder, updated_ms FROM ${controlTableFor(dialect, 'fence')} WHERE name = ${sql.param(1)}${sql.shareLock ?? ''}`;
+  return `SELECT epoch, phase, side, state, holder, updated_ms FROM ${controlTableFor(dialect, 'fence')} WHERE name = ${sql.param(1)}${sql.shareLock ?? ''}`;
 }
 
 /**
@@ -82,7 +86,7 @@ export function fenceReadSql(dialect: Dialect): string {
  */
 export async function readFence(store: Store, via: Executor = store, shared = false): Promise<Fence | null> {
   const rows = await via.query<FenceRow & Record<string, unknown>>(
-    `SELECT epoch, phase, state, holder, updated_ms FROM ${store.controlTable('fence')} WHERE name = ${store.sql.param(1)}${shared ? (store.sql.shareLock ?? '') : ''}`,
+    `SELECT epoch, phase, side, state, holder, updated_ms FROM ${store.controlTable('fence')} WHERE name = ${store.sql.param(1)}${shared ? (store.sql.shareLock ?? '') : ''}`,
     [FENCE_ROW],
   );
   return parse(rows[0]);
@@ -98,14 +102,19 @@ export async function readFenceVia(
 }
 
 /**
- * Whether a write that believes phase `believed` may commit on the store whose fence is `f`: `closed` while a
- * cutover or rollback holds it; `stale` when the fence's phase makes the other store primary (the writer's
- * phase is out of date); else `ok`. A missing row (a store whose control schema predates v8) is `ok`.
+ * Whether a write may commit on the store whose fence is `f`, when the writer believes phase `believed` and
+ * (when it knows) writes to `side`: `closed` while a cutover or rollback holds the fence; `stale` when the
+ * fence's phase makes the other store primary — the store the row is in (`f.side`, else `side`, else the
+ * primary the writer believes in) is not the primary — or when the writer believes the other store is primary;
+ * else `ok`. A missing row (a store whose control schema predates v8) and a row no flip has set yet (`phase`
+ * null) follow the writer's belief.
  */
-export function fenceVerdict(f: Fence | null, believed: Phase): FenceVerdict {
+export function fenceVerdict(f: Fence | null, believed: Phase, side?: 'legacy' | 'new'): FenceVerdict {
   if (!f) return 'ok';
   if (f.state === 'closed') return 'closed';
-  if (f.phase && primaryRole(f.phase) !== primaryRole(believed)) return 'stale';
+  if (!f.phase) return 'ok';
+  const here = f.side ?? side ?? primaryRole(believed);
+  if (primaryRole(f.phase) !== here || primaryRole(believed) !== here) return 'stale';
   return 'ok';
 }
 
@@ -120,7 +129,7 @@ function holderName(holder?: string): string {
  */
 export async function setFence(
   store: Store,
-  f: { epoch: number; phase: Phase | null; state: FenceState; holder?: string | null },
+  f: { epoch: number; phase: Phase | null; side: 'legacy' | 'new' | null; state: FenceState; holder?: string | null },
 ): Promise<void> {
   const p = (i: number) => store.sql.param(i);
   const t = store.controlTable('fence');
@@ -128,13 +137,13 @@ export async function setFence(
   const holder = f.state === 'closed' ? holderName(f.holder ?? undefined) : null;
   await store.transaction(async (tx) => {
     const n = await tx.execute(
-      `UPDATE ${t} SET epoch = ${p(1)}, phase = ${p(2)}, state = ${p(3)}, holder = ${p(4)}, updated_ms = ${now} WHERE name = ${p(5)}`,
-      [f.epoch, f.phase, f.state, holder, FENCE_ROW],
+      `UPDATE ${t} SET epoch = ${p(1)}, phase = ${p(2)}, side = ${p(3)}, state = ${p(4)}, holder = ${p(5)}, updated_ms = ${now} WHERE name = ${p(6)}`,
+      [f.epoch, f.phase, f.side, f.state, holder, FENCE_ROW],
     );
     if (n === 0)
       await tx.execute(
-        `INSERT INTO ${t} (name, epoch, phase, state, holder, updated_ms) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${now})`,
-        [FENCE_ROW, f.epoch, f.phase, f.state, holder],
+        `INSERT INTO ${t} (name, epoch, phase, side, state, holder, updated_ms) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${now})`,
+        [FENCE_ROW, f.epoch, f.phase, f.side, f.state, holder],
       );
   });
 }
@@ -144,9 +153,9 @@ export async function setFence(
  * commit there (it waited for the writes already past the fence). Keeps the row's phase. Returns the fence as
  * written.
  */
-export async function closeFence(store: Store, epoch: number, holder?: string): Promise<Fence> {
+export async function closeFence(store: Store, side: 'legacy' | 'new', epoch: number, holder?: string): Promise<Fence> {
   const cur = await readFence(store);
-  await setFence(store, { epoch, phase: cur?.phase ?? null, state: 'closed', holder });
+  await setFence(store, { epoch, phase: cur?.phase ?? null, side, state: 'closed', holder });
   return (await readFence(store))!;
 }
 
