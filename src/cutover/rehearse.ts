@@ -8,8 +8,9 @@
 import type { DualWriter } from '../capture/writer.js';
 import { audit } from '../control/control.js';
 import { capturesChanges } from '../control/phase.js';
-import { errorLine, TandemError } from '../core/errors.js';
+import { errorLine } from '../core/errors.js';
 import { cutover } from './cutover.js';
+import { rollback } from './rollback.js';
 import { outboxInsert, type OutboxEntry } from '../outbox/outbox.js';
 import type { Migration } from '../runtime/migration.js';
 import type { Store } from '../stores/types.js';
@@ -104,14 +105,13 @@ export interface RehearseOptions {
 /**
  * The fenced steps of src/cutover/: `cutover(m, { force: true })` — a rehearsal is the proof the cutover gate
  * asks for, so that gate cannot pass before it; the other gates' verdicts are in the cutover's report — and
- * `rollback(m)`.
+ * `rollback(m, { verify: false })` (the rehearsal verifies after each step itself).
  */
 export function defaultRehearsalSteps(): RehearsalSteps {
   return {
     cutover: (m) => cutover(m, { force: true }),
-    rollback: async () => {
-      throw new TandemError('USAGE', 'rollback is not built yet');
-    },
+    // the rehearsal runs its own full verification after each step (the load paused, the relay drained)
+    rollback: (m) => rollback(m, { verify: false }),
   };
 }
 
