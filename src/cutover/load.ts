@@ -29,6 +29,8 @@ import type { ColumnInfo, Executor, Row, Store } from '../stores/types.js';
 export const LOAD_KEY_BASE = 1_900_000_000;
 /** Size of the integer key range reserved to the load. */
 export const LOAD_KEY_SPAN = 200_000_000;
+/** Integer keys one run of the load reserves (inserts stop when they are used up). */
+export const KEY_BLOCK = 100_000;
 /** Prefix of the text keys the load creates. */
 export const LOAD_KEY_PREFIX = 'tandem-load-';
 
@@ -254,6 +256,8 @@ export class SyntheticLoad {
   readonly #live: number;
   readonly #base: number;
   readonly #run = randomUUID().slice(0, 8);
+  #offset = 0;
+  #block = Number.MAX_SAFE_INTEGER;
   /** Keys alive per writer and entity. */
   readonly #alive: Map<string, { key: unknown; version: number }>[][];
 
@@ -309,6 +313,32 @@ export class SyntheticLoad {
       }
   }
 
+  /**
+   * Reserves this run's block of integer keys in the control plane (state row `load_keys:<base>`), so that no key
+   * is ever used twice across runs: a key deleted by an earlier run keeps its tombstone in the version ledger, and
+   * a row inserted again under it would (rightly) never be applied. Call before {@link start}. Throws
+   * TANDEM_ERR_USAGE when the range is used up.
+   */
+  async reserveKeys(control: Store, block = KEY_BLOCK): Promise<void> {
+    const name = `load_keys:${this.#base}`;
+    const t = control.controlTable('state');
+    const p = (i: number) => control.sql.param(i);
+    this.#offset = await control.transaction(async (tx) => {
+      const rows = await tx.query<{ value: string }>(`SELECT value FROM ${t} WHERE name = ${p(1)}`, [name]);
+      const at = rows.length ? Number(rows[0]!.value) : 0;
+      if (at + block > this.span)
+        throw new TandemError(
+          'USAGE',
+          `the synthetic load's key range from ${this.#base} is used up (${at} keys used by earlier runs); give another keyBase`,
+        );
+      if (rows.length)
+        await tx.execute(`UPDATE ${t} SET value = ${p(1)} WHERE name = ${p(2)}`, [String(at + block), name]);
+      else await tx.execute(`INSERT INTO ${t} (name, value) VALUES (${p(1)}, ${p(2)})`, [name, String(at + block)]);
+      return at;
+    });
+    this.#block = block;
+  }
+
   /** Starts the writers. */
   start(): void {
     if (this.#running) return;
@@ -358,13 +388,19 @@ export class SyntheticLoad {
       const ei = n++ % this.entities.length;
       const alive = this.#alive[w]![ei]!;
       const r = Math.random();
-      const op = alive.size < this.#live ? 'insert' : r < 0.7 ? 'update' : r < 0.85 ? 'delete' : 'insert';
+      let op: 'insert' | 'update' | 'delete' =
+        alive.size < this.#live ? 'insert' : r < 0.7 ? 'update' : r < 0.85 ? 'delete' : 'insert';
+      // the run's block of keys used up: no more inserts (a key is never used twice, see reserveKeyBlock)
+      if (op === 'insert' && ((this.#seq[w] ?? 0) + 1) * this.#writers + w >= this.#block) {
+        if (!alive.size) continue;
+        op = 'update';
+      }
       await this.#one(w, ei, op);
     }
   }
 
   #newKey(w: number, le: LoadEntity, seq: number): unknown {
-    if (le.keyKind === 'integer') return this.#base + seq * this.#writers + w;
+    if (le.keyKind === 'integer') return this.#base + this.#offset + seq * this.#writers + w;
     return `${LOAD_KEY_PREFIX}${this.#run}-${w}-${seq}`;
   }
 

@@ -158,6 +158,7 @@ export async function rehearse(m: Migration, o: RehearseOptions): Promise<Rehear
   });
   const sql = o.sql ?? { legacy: m.stores.legacy.sql, new: m.stores.new.sql };
   await load.assertRangeEmpty(m.stores.legacy, m.stores.new);
+  await load.reserveKeys(m.stores.control);
   const relay = m.services.relay({ phasePollMs: 200 });
   await relay.start();
   const steps: RehearsalStep[] = [];

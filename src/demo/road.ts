@@ -237,6 +237,7 @@ export async function runRoadDemo(o: {
       keySpan: 100_000_000,
     });
     await load.assertRangeEmpty(legacyApp, m.stores.new);
+    await load.reserveKeys(control);
     app = new App(m, dual, legacyApp, o.rows, log);
     load.start();
     await app.start();

@@ -50,7 +50,7 @@ async function staging(rows = 300): Promise<{
 }
 
 describe('tandem rehearse (SQLite → PGlite)', () => {
-  it('cutover → rollback → cutover under load: no lost write, parity 100 % after each step, stored and audited; ends in new_primary', async () => {
+  it('cutover → rollback → cutover (→ rollback with end: legacy) under load: no lost write, parity 100 % after each step, stored and audited; the command ends in new_primary', async () => {
     const { configPath, open } = await staging();
     const s = await open();
     try {
@@ -59,15 +59,8 @@ describe('tandem rehearse (SQLite → PGlite)', () => {
         writer: dualLoadWriter(s.dual, s.legacy.sql, s.m.stores.new.sql),
         writesPerSecond: 150,
         dwellSeconds: 0.5,
+        end: 'legacy',
       });
-      console.log(
-        JSON.stringify({
-          fence: { ...s.dual.fence, waitsMs: s.dual.fence.waitsMs.slice(0, 20) },
-          steps: r.steps,
-          reason: r.reason,
-          load: r.load,
-        }),
-      );
       expect(r.reason).toBeUndefined();
       expect(r.passed).toBe(true);
       expect(r.lostWrites).toBe(0);
@@ -78,14 +71,15 @@ describe('tandem rehearse (SQLite → PGlite)', () => {
         'cutover:new_primary',
         'rollback:canary',
         'cutover:new_primary',
+        'rollback:canary',
       ]);
-      expect(r.parity).toEqual([100, 100, 100]);
+      expect(r.parity).toEqual([100, 100, 100, 100]);
       expect(r.rollbackRtoSeconds).toBeGreaterThan(0);
       expect(r.cutover.maxMs).toBeGreaterThanOrEqual(r.cutover.p99Ms);
       expect(r.cutover.maxMs).toBeLessThanOrEqual(s.m.config.cutover.fenceMs + 1000);
       expect(r.leftAfterCleanup).toEqual({ legacy: 0, new: 0 });
-      expect(r.endPhase).toBe('new_primary');
-      expect(await readPhase(s.m.stores.control)).toBe('new_primary');
+      expect(r.endPhase).toBe('canary');
+      expect(await readPhase(s.m.stores.control)).toBe('canary');
       const stored = await readRehearsal(s.m.stores.control);
       expect(stored).toMatchObject({ passed: true, lostWrites: 0, committedWrites: r.committedWrites });
       expect(
@@ -96,11 +90,19 @@ describe('tandem rehearse (SQLite → PGlite)', () => {
     } finally {
       await s.close();
     }
-    // the command line: a second rehearsal from new_primary is refused by the cutover step → exit 1, said why
+    // the command line: passes (exit 0), stores its record, ends in new_primary and says so
+    const ok = await runCli(['rehearse', '--config', configPath, '--writes-per-second', '80']);
+    expect(ok.stderr).not.toMatch(/TANDEM_ERR_/);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^result {8}PASSED$/m);
+    expect(ok.stdout).toMatch(/^lost writes {3}0 of [\d,]+ committed$/m);
+    expect(ok.stdout).toMatch(/^write pause {3}cutover p99 \d+ ms, max \d+ ms; rollback p99 \d+ ms, max \d+ ms$/m);
+    expect(ok.stdout).toMatch(/^ends in {7}new_primary/m);
+    // a second one from new_primary is refused by its cutover step → exit 1, said why
     const c = await runCli(['rehearse', '--config', configPath, '--writes-per-second', '50', '--json']);
     expect(c.code).toBe(1);
     const j = JSON.parse(c.stdout);
-    expect(j.passed).toBe(false);
+    expect(j).toMatchObject({ passed: false, endPhase: 'new_primary', leftAfterCleanup: { legacy: 0, new: 0 } });
     expect(j.reason).toMatch(/cutover 1 failed: TANDEM_ERR_PHASE_INVALID/);
   }, 120_000);
 
