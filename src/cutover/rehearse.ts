@@ -338,7 +338,7 @@ export function rehearsalLines(r: RehearsalReport): string[] {
     `result        ${r.passed ? 'PASSED' : `FAILED: ${r.reason}`}`,
     `lost writes   ${r.lostWrites.toLocaleString('en-US')} of ${r.committedWrites.toLocaleString('en-US')} committed`,
     `write pause   cutover p99 ${ms(r.cutover.p99Ms)}, max ${ms(r.cutover.maxMs)}; rollback p99 ${ms(r.rollback.p99Ms)}, max ${ms(r.rollback.maxMs)}`,
-    `rollback RTO  ${r.rollbackRtoSeconds.toFixed(1)} s`,
+    `rollback RTO  ${r.rollbackRtoSeconds.toFixed(r.rollbackRtoSeconds < 1 ? 2 : 1)} s`,
     `parity        ${r.parity.map((p) => `${p.toFixed(3)}%`).join(' / ') || 'not measured'}`,
     `ends in       ${r.endPhase}${r.endPhase === 'new_primary' ? ' (the new store is primary; tandem rollback moves back)' : ''}`,
   ];

@@ -58,7 +58,7 @@ export function roadLines(
   return [
     `lost writes   ${r.lostWrites.toLocaleString('en-US')} of ${r.committed.toLocaleString('en-US')} committed`,
     `write pause   cutover p99 ${ms(r.cutover.p99Ms)}, max ${ms(r.cutover.maxMs)}; rollback p99 ${ms(r.rollback.p99Ms)}, max ${ms(r.rollback.maxMs)}`,
-    `rollback RTO  ${r.rollbackRtoSeconds.toFixed(1)} s`,
+    `rollback RTO  ${r.rollbackRtoSeconds.toFixed(r.rollbackRtoSeconds < 1 ? 2 : 1)} s`,
     `parity        ${Math.floor(r.parity * 1000) / 1000 === 100 ? '100.000' : (Math.floor(r.parity * 1000) / 1000).toFixed(3)}%`,
   ];
 }
