@@ -11,11 +11,11 @@
  *
  * **What it writes.** Inserts, updates and deletes of the migration's eligible entities (single-column integer or
  * text key, a version column, a text column mapped by a rename into the entity's first target table — the
- * "payload" — and no required foreign key), through the phase-aware writer: the legacy path writes the source
+ * "payload" — required foreign keys of one column given the smallest existing referenced value), through the phase-aware writer: the legacy path writes the source
  * table, the new path the target tables (values mapped by the entity's own mapping). Every committed write is
  * recorded (entity, key, version, digest of the payload, commit time), and every failed one.
  *
- * **The check** ({@link checkLoad}) reads both stores with plain SQL (`SELECT key, version, payload`, no apply or
+ * **The check** ({@link checkLoad}) reads both stores with plain SQL (`SELECT key, payload`: the payload names the write, key and version; no apply or
  * verify code) and counts, per key whose last committed write is known: missing or older on the store that is
  * primary at the end (lost), and not carried to the other store (lost there); a deleted key present (resurrected).
  */
@@ -55,10 +55,14 @@ export interface LoadEntity {
   entity: ResolvedEntity;
   /** Source side: table, key, version, payload column names. */
   legacy: { table: string; key: string; version: string; payload: string };
-  /** New side (first target table): the same columns as mapped. */
-  next: { table: string; key: string; version: string; payload: string };
+  /** New side (first target table): the same columns as mapped (the version, when the mapping copies it). */
+  next: { table: string; key: string; version: string | null; payload: string };
   keyKind: 'integer' | 'text';
   payloadMax: number;
+  /** Required single-column foreign keys: the column, and the table and column it references (on legacy). */
+  references: { column: string; table: string; refColumn: string }[];
+  /** The existing value each required foreign-key column is given (read, never written, by the load). */
+  refValues: Record<string, unknown>;
 }
 
 /** An entity the load leaves alone, and why. */
@@ -114,8 +118,9 @@ const digestOf = (payload: string) => createHash('sha1').update(payload).digest(
 /**
  * Finds which entities the load can write and how. An entity is eligible when its key is one integer (4 or 8
  * bytes) or text column, it has a version column of integer type, and a text column other than the key is mapped
- * by a plain rename into its first target table, with the key and the version mapped by rename too, and no source
- * column both required and part of a foreign key. Others are skipped with a reason.
+ * by a plain rename into its first target table, with the key mapped by rename too (the version as well, when the
+ * mapping copies it: it is then kept up on the new path), and its
+ * required foreign keys are of one column (given an existing referenced value). Others are skipped with a reason.
  */
 export function loadEntities(entities: ResolvedEntity[]): { entities: LoadEntity[]; skipped: SkippedEntity[] } {
   const out: LoadEntity[] = [];
@@ -148,11 +153,13 @@ export function loadEntities(entities: ResolvedEntity[]): { entities: LoadEntity
           return col;
       return null;
     };
-    const fkCols = new Set(e.source.foreignKeys.flatMap((f) => f.columns));
-    if (e.source.columns.some((c) => fkCols.has(c.name) && !c.nullable)) {
-      skip('a required foreign key column');
+    const required = new Set(e.source.columns.filter((c) => !c.nullable).map((c) => c.name));
+    const fks = e.source.foreignKeys.filter((f) => f.columns.some((c) => required.has(c)));
+    if (fks.some((f) => f.columns.length !== 1 || f.columns[0] === kc.name)) {
+      skip('a required composite foreign key, or a key that is a foreign key');
       continue;
     }
+    const references = fks.map((f) => ({ column: f.columns[0]!, table: f.refTable, refColumn: f.refColumns[0]! }));
     const payload = e.source.columns.find(
       (c) =>
         c.category === 'text' &&
@@ -163,7 +170,7 @@ export function loadEntities(entities: ResolvedEntity[]): { entities: LoadEntity
     );
     const nk = renamed(kc.name);
     const nv = renamed(e.version.name);
-    if (!payload || !nk || !nv) {
+    if (!payload || !nk) {
       skip('no text column, key or version mapped by a rename into the first target table');
       continue;
     }
@@ -177,6 +184,8 @@ export function loadEntities(entities: ResolvedEntity[]): { entities: LoadEntity
       next: { table: t.table.name, key: nk, version: nv, payload: renamed(payload.name)! },
       keyKind,
       payloadMax: payload.maxLength ?? 200,
+      references,
+      refValues: {},
     });
   }
   return { entities: out, skipped };
@@ -295,6 +304,20 @@ export class SyntheticLoad {
 
   /** The key range of the load on each store is empty (or throws TANDEM_ERR_USAGE, writing nothing). */
   async assertRangeEmpty(legacy: Executor, next: Executor): Promise<void> {
+    // a required foreign key gets the smallest existing referenced value (read only; backfill copied it to new)
+    for (const le of this.entities)
+      for (const r of le.references) {
+        const q = this.writer.sql.legacy;
+        const rows = await legacy.query<{ v: unknown }>(
+          `SELECT ${q.ident(r.refColumn)} AS v FROM ${q.table(r.table)} ORDER BY ${q.ident(r.refColumn)} LIMIT 1`,
+        );
+        if (!rows.length)
+          throw new TandemError(
+            'USAGE',
+            `the synthetic load cannot write ${le.entity.name}: ${r.table}, which ${le.legacy.table}.${r.column} references, is empty; nothing written`,
+          );
+        le.refValues[r.column] = rows[0]!.v;
+      }
     for (const le of this.entities)
       for (const [side, store, t, q] of [
         ['legacy', legacy, le.legacy, this.writer.sql.legacy],
@@ -476,13 +499,17 @@ export class SyntheticLoad {
 
   /**
    * Deletes every row the load created and still alive, through the writer (so the outbox carries the deletes).
-   * Call after {@link stop}. A delete that fails is tried again (up to 3 times). Returns how many were deleted.
+   * Call after {@link stop}. A delete that fails is tried again (up to 3 times); after `budgetMs` (default 30 s)
+   * it stops (the caller counts the rows left). Returns how many deletes it ran.
    */
-  async cleanup(): Promise<number> {
+  async cleanup(budgetMs = 30_000): Promise<number> {
     let n = 0;
+    const until = performance.now() + budgetMs;
     for (let w = 0; w < this.#writers; w++)
       for (let ei = 0; ei < this.entities.length; ei++)
         for (const ks of [...this.#alive[w]![ei]!.keys()]) {
+          // a migration stuck behind a closed fence must not hold the cleanup for ever: the rows left are counted
+          if (performance.now() > until) return n;
           for (let attempt = 0; attempt < 3; attempt++) if (await this.#one(w, ei, 'delete', ks)) break;
           n++;
         }
@@ -510,6 +537,7 @@ function sourceRow(le: LoadEntity, key: unknown, version: number, payload: strin
     if (c.name === le.legacy.key) row[c.name] = key;
     else if (c.name === le.legacy.version) row[c.name] = version;
     else if (c.name === le.legacy.payload) row[c.name] = payload;
+    else if (c.name in le.refValues) row[c.name] = le.refValues[c.name];
     else if (!c.generated) row[c.name] = c.nullable ? null : valueFor(c, key, payload, version);
   }
   return row;
@@ -566,10 +594,15 @@ async function newWrite(
       );
     }
   } else if (op === 'update') {
-    const n = await tx.execute(
-      `UPDATE ${q.table(le.next.table)} SET ${q.ident(le.next.payload)} = ${q.param(1)}, ${q.ident(le.next.version)} = ${q.param(2)} WHERE ${q.ident(le.next.key)} = ${q.param(3)}`,
-      [payload, version, key],
-    );
+    const n = le.next.version
+      ? await tx.execute(
+          `UPDATE ${q.table(le.next.table)} SET ${q.ident(le.next.payload)} = ${q.param(1)}, ${q.ident(le.next.version)} = ${q.param(2)} WHERE ${q.ident(le.next.key)} = ${q.param(3)}`,
+          [payload, version, key],
+        )
+      : await tx.execute(
+          `UPDATE ${q.table(le.next.table)} SET ${q.ident(le.next.payload)} = ${q.param(1)} WHERE ${q.ident(le.next.key)} = ${q.param(2)}`,
+          [payload, key],
+        );
     if (n !== 1) throw new Error(`load: update of its own row changed ${n} rows`);
   } else {
     // dependent target tables first (they reference the first one)
@@ -589,7 +622,7 @@ interface Seen {
 async function readSide(
   store: Executor,
   q: Pick<Store['sql'], 'ident' | 'table'>,
-  t: { table: string; key: string; version: string; payload: string },
+  t: { table: string; key: string; payload: string },
   kind: 'integer' | 'text',
   base: number,
   span: number,
@@ -597,10 +630,14 @@ async function readSide(
   const k = q.ident(t.key);
   const where = kind === 'integer' ? `${k} >= ${base} AND ${k} < ${base + span}` : `${k} LIKE '${LOAD_KEY_PREFIX}%'`;
   const rows = await store.query<Row>(
-    `SELECT ${k} AS k, ${q.ident(t.version)} AS v, ${q.ident(t.payload)} AS p FROM ${q.table(t.table)} WHERE ${where}`,
+    `SELECT ${k} AS k, ${q.ident(t.payload)} AS p FROM ${q.table(t.table)} WHERE ${where}`,
   );
   const out = new Map<string, Seen>();
-  for (const r of rows) out.set(String(r.k), { version: Number(r.v), digest: digestOf(String(r.p)) });
+  // the payload names the write that made it (`…<key>:<version>:<random>`): its version, and its digest
+  for (const r of rows) {
+    const p = String(r.p);
+    out.set(String(r.k), { version: Number(p.split(':').at(-2) ?? -1), digest: digestOf(p) });
+  }
   return out;
 }
 
