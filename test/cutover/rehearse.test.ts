@@ -120,9 +120,13 @@ describe('tandem rehearse (SQLite → PGlite)', () => {
           if (i !== 0) return;
           await load.pause();
           // a row the load committed, removed from both stores with plain SQL, the outbox not told
-          const [key] = [...load.history.get('users')!.entries()].find(
+          // the fast path of the last writes may still be applying: let it settle, then take the oldest live key
+          await new Promise((r) => setTimeout(r, 300));
+          const live = [...load.history.get('users')!.entries()].filter(
             ([, h]) => h.committed.length && h.deletedAt === undefined,
-          )!;
+          );
+          live.sort((a, b) => a[1].committed.at(-1)!.at - b[1].committed.at(-1)!.at);
+          const [key] = live[0]!;
           victim = key;
           await s.m.stores.new.execute('DELETE FROM user_profiles WHERE user_id = $1', [Number(key)]);
           await s.m.stores.new.execute('DELETE FROM users WHERE id = $1', [Number(key)]);
