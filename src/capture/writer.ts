@@ -31,8 +31,14 @@ import {
 export type KeyInput = unknown | unknown[] | Record<string, unknown>;
 
 export interface DualWriterOptions {
-  /** The config object, or the path of a config file. */
-  config: TandemConfigInput | string;
+  /** The config object, or the path of a config file (ignored with `migration`). */
+  config?: TandemConfigInput | string;
+  /**
+   * An open migration runtime to write through instead of opening one (its phase cache, stores and entities are
+   * shared; `close()` then leaves it open). Needed where a store cannot be opened twice in one process (a PGlite
+   * directory), e.g. the demo and the rehearsal.
+   */
+  migration?: Migration;
   /** The longest a write waits for the fast-path apply to the secondary, ms. Default 50. 0 disables the fast path. */
   budgetMs?: number;
   /** How long a phase read is reused, ms. Default 1000. */
@@ -127,6 +133,7 @@ export class DualWriter {
   private readonly pendingWaits: FenceWait[] = [];
   private flushWaits: Promise<void> | undefined;
   private legacyApp: Promise<Store> | undefined;
+  private phaseRead: Promise<Phase> | undefined;
   /** Most fast-path applies running at once; more writes skip the fast path (the relay applies them). */
   readonly maxInflight = 32;
   private readonly breaker = { until: 0, ms: 0 };
@@ -142,6 +149,8 @@ export class DualWriter {
     readonly migration: Migration,
     private readonly budgetMs: number,
     private readonly stores?: DualWriterOptions['stores'],
+    /** Whether {@link close} closes the migration (false when it was given to createDualWriter). */
+    private readonly ownsMigration = true,
   ) {
     this.config = migration.config;
     this.log = migration.log;
@@ -255,7 +264,7 @@ export class DualWriter {
           if (verdict === 'closed') heldEpoch ??= fence!.epoch;
           if (verdict === 'stale') {
             // the store the application writes to is no longer primary: this code cannot run on the other schema
-            await this.migration.readPhase().catch(() => {});
+            await this.phaseNow().catch(() => {});
             throw this.fencedError(fence!, heldEpoch, started, 'one-path');
           }
           if (Date.now() >= deadline) throw this.fencedError(fence!, heldEpoch, started, 'one-path');
@@ -338,14 +347,27 @@ export class DualWriter {
         return out.result as T;
       }
       if (out.verdict === 'closed') heldEpoch ??= out.fence!.epoch;
-      if (paths.onFence === 'fail') throw this.fencedError(out.fence!, heldEpoch, started, 'asked');
+      // `onFence: 'fail'` is about waiting at a closed fence; a stale phase only re-runs on the other path
+      if (out.verdict === 'closed' && paths.onFence === 'fail')
+        throw this.fencedError(out.fence!, heldEpoch, started, 'asked');
       if (Date.now() >= deadline) throw this.fencedError(out.fence!, heldEpoch, started, 'timeout');
       // a stale phase, or a flip under way: read the phase now and try again (the other path once it moved)
       if (out.verdict === 'closed') await sleep(10);
       const before = primaryRole(phase);
-      const now = await this.migration.readPhase().catch(() => phase);
+      const now = await this.phaseNow().catch(() => phase);
       if (out.verdict === 'stale' && primaryRole(now) === before) await sleep(10);
     }
+  }
+
+  /**
+   * Reads the phase from the control store now, one read shared by every write of this writer that needs it at
+   * the same moment (writes held at a fence poll it).
+   */
+  private phaseNow(): Promise<Phase> {
+    this.phaseRead ??= this.migration.readPhase().finally(() => {
+      this.phaseRead = undefined;
+    });
+    return this.phaseRead;
   }
 
   /** The store a path of the two-path form runs on. */
@@ -390,11 +412,14 @@ export class DualWriter {
     // a write counts as held (write pause) when it met a closed fence; a stale one only failed
     if (epoch !== null) this.noteWait(epoch, waited, 'fenced', false);
     else this.fence.fenced++;
-    if (f.state === 'open' && f.phase && PHASES.indexOf(f.phase) >= PHASES.indexOf('legacy_read_only'))
+    // legacy after legacy_read_only (by the fence, or by the phase just read): refused, not fenced
+    const known = this.migration.knownPhase;
+    const readOnly = (p: Phase | null) => !!p && PHASES.indexOf(p) >= PHASES.indexOf('legacy_read_only');
+    if (f.state === 'open' && (readOnly(f.phase) || (f.side === 'legacy' && readOnly(known))))
       return new TandemError(
         'LEGACY_WRITE_REFUSED',
-        `the store written to is no longer primary (phase ${f.phase}): legacy refuses writes; write to the new store`,
-        { phase: f.phase, epoch: f.epoch },
+        `the store written to is no longer primary (phase ${readOnly(f.phase) ? f.phase : known}): legacy refuses writes; write to the new store`,
+        { phase: readOnly(f.phase) ? f.phase : known, epoch: f.epoch },
       );
     const what =
       f.state === 'closed'
@@ -425,7 +450,7 @@ export class DualWriter {
     const phase = await this.phase();
     const fence = await readFenceVia(adapter.dialect, (sql, params) => adapter.query(sql, params));
     if (fenceVerdict(fence, phase) !== 'ok') {
-      await this.migration.readPhase().catch(() => {});
+      await this.phaseNow().catch(() => {});
       throw this.fencedError(fence!, fence!.state === 'closed' ? fence!.epoch : null, Date.now(), 'one-path');
     }
     if (!entries.length || !capturesChanges(phase)) return entries;
@@ -521,13 +546,16 @@ export class DualWriter {
       await applyChanges(primary, secondary, this.migration.entity(name, phase)!, list);
   }
 
-  /** Waits for fast-path applies still running (they never block writes), then closes Tandem's own connections. */
+  /**
+   * Waits for fast-path applies still running (they never block writes), then closes Tandem's own connections
+   * (the migration's only when the writer opened it).
+   */
   async close(): Promise<void> {
     await Promise.allSettled([...this.inflight]);
     await this.flushWaits;
     if (this.legacyApp && !this.stores?.legacy) await (await this.legacyApp.catch(() => undefined))?.close();
     if (this.transport) await (await this.transport.catch(() => undefined))?.close().catch(() => {});
-    await this.migration.close();
+    if (this.ownsMigration) await this.migration.close();
   }
 }
 
@@ -537,16 +565,18 @@ export class DualWriter {
  * the control-plane tables (outbox included) in the legacy and the new store if they are missing.
  */
 export async function createDualWriter(o: DualWriterOptions): Promise<DualWriter> {
-  const m = await openMigration(o.config, { log: o.log, phaseTtlMs: o.phaseTtlMs ?? 1000 });
+  if (!o.migration && o.config === undefined)
+    throw new TandemError('USAGE', 'createDualWriter() needs config (an object or a file path) or migration');
+  const m = o.migration ?? (await openMigration(o.config!, { log: o.log, phaseTtlMs: o.phaseTtlMs ?? 1000 }));
   try {
     await ensureControlSchema(m.stores.legacy);
     await ensureControlSchema(m.stores.new);
     if (m.stores.control !== m.stores.new) await ensureControlSchema(m.stores.control);
-    const writer = new DualWriter(m, o.budgetMs ?? 50, o.stores);
+    const writer = new DualWriter(m, o.budgetMs ?? 50, o.stores, !o.migration);
     await m.readPhase().catch(() => m.phase()); // the first read, so that writes start with a known phase
     return writer;
   } catch (e) {
-    await m.close();
+    if (!o.migration) await m.close();
     throw e;
   }
 }

@@ -11,6 +11,7 @@
  *
  * - From `shadow` / `canary`: reads go back to legacy at once — shadow to 0 % (shadow) or canary to 0 %
  *   (canary); the phase stays. From `prepare` / `dual_write` there is nothing to move back (a report of zeros).
+ *   In these phases a write fence left closed by a cutover that died before its flip is re-opened (audited).
  * - From `new_primary`: close the fence on new and legacy at epoch E (src/cutover/fence.ts) → drain the reverse
  *   outbox into legacy to zero (`cutover.drainTimeoutSeconds`) → advance legacy's sequences past the keys the
  *   new primary handed out → canary to 0 %, open legacy's fence at `canary`, write the phase `canary`, re-open
@@ -22,7 +23,7 @@
  *   `new_primary`. From `decommissioned`: always refused.
  */
 import { audit, ensureControlSchema } from '../control/control.js';
-import type { Phase } from '../control/phase.js';
+import { type Phase, primaryRole } from '../control/phase.js';
 import { sleep } from '../core/async.js';
 import { errorLine, TandemError } from '../core/errors.js';
 import { setCanaryPercent, setShadowPercent } from '../routing/state.js';
@@ -89,10 +90,20 @@ export async function rollback(m: Migration, o: RollbackOptions = {}): Promise<R
   const zero = { held: 0, p99Ms: 0, maxMs: 0 };
   const epochNow = async () => (await readFence(m.stores.legacy))?.epoch ?? 0;
 
+  // a fence left closed by a cutover that died before its flip (legacy still primary): re-open it, phases kept
+  let reopened = '';
+  if (primaryRole(from) === 'legacy') {
+    const fences: [Fence | null, Fence | null] = [await readFence(m.stores.legacy), await readFence(m.stores.new)];
+    const closed = fences.find((f) => f?.state === 'closed');
+    if (closed) {
+      await releaseFences(m, closed.epoch, fences);
+      reopened = `; re-opened the write fence left closed at epoch ${closed.epoch} by ${closed.holder ?? 'an unknown holder'}`;
+    }
+  }
   if (from === 'prepare' || from === 'dual_write')
     return done(
       { from, to: from, epoch: await epochNow(), drained: 0, writePause: zero, rtoSeconds: 0 },
-      `${from}: reads are served by legacy already; nothing to roll back`,
+      `${from}: reads are served by legacy already; nothing to roll back${reopened}`,
     );
   if (from === 'shadow' || from === 'canary') {
     const change =
@@ -102,7 +113,7 @@ export async function rollback(m: Migration, o: RollbackOptions = {}): Promise<R
     const rtoSeconds = (Date.now() - started) / 1000;
     return done(
       { from, to: from, epoch: await epochNow(), drained: 0, writePause: zero, rtoSeconds },
-      `${from}: ${from === 'shadow' ? 'shadow' : 'canary'} ${change.from}% → 0%: reads served by legacy (within routing.refreshMs); RTO ${rtoSeconds.toFixed(3)} s`,
+      `${from}: ${from === 'shadow' ? 'shadow' : 'canary'} ${change.from}% → 0%: reads served by legacy (within routing.refreshMs); RTO ${rtoSeconds.toFixed(3)} s${reopened}`,
     );
   }
   if (from === 'legacy_read_only' && o.reconciled) return reconciledRollback(m, started, fail, done);

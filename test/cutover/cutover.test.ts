@@ -3,8 +3,11 @@ import { recentAudit } from '../../src/control/control.js';
 import { readPhase } from '../../src/control/phase.js';
 import { isTandemError } from '../../src/core/errors.js';
 import { cutover } from '../../src/cutover/cutover.js';
-import { readFence } from '../../src/cutover/fence.js';
+import { closeFence, readFence } from '../../src/cutover/fence.js';
+import { rollback } from '../../src/cutover/rollback.js';
+import { createDualWriter } from '../../src/capture/writer.js';
 import { readReverseProbe } from '../../src/cutover/probe.js';
+import { runCli } from '../helpers.js';
 import { count, cutoverFixture, type CutoverFixture, type Direction } from './cutover-setup.js';
 
 /**
@@ -29,6 +32,10 @@ describe.each(DIRECTIONS)('cutover %s', (dir) => {
     // the first new row no longer matches legacy: the reverse mapping would write other values back
     await next(`UPDATE accounts SET email = ${np(1)} WHERE id = 1`, ['tampered@example.com']);
     const before = await readFence(m.stores.legacy);
+    const cli = await runCli(['cutover', '--json', '--config', fx.cfg]);
+    expect(cli.code).toBe(2);
+    expect(cli.stdout).toBe('');
+    expect(cli.stderr).toMatch(/^TANDEM_ERR_GATE_FAILED: cutover refused: reverse_path failed/);
     const e = await cutover(m, { settleMs: 0 }).catch((x) => x);
     expect(isTandemError(e, 'GATE_FAILED')).toBe(true);
     expect(String(e.message)).toMatch(/reverse_path failed .*column\(s\) email/);
@@ -40,6 +47,33 @@ describe.each(DIRECTIONS)('cutover %s', (dir) => {
     const audit = (await recentAudit(m.stores.control, 3)).find((a) => a.command === 'cutover');
     expect(audit?.outcome).toBe('error');
     await next(`UPDATE accounts SET email = ${np(1)} WHERE id = 1`, ['a0@example.com']);
+  });
+
+  it('a fence left closed by a dead cutover holds writes; rollback re-opens it', async () => {
+    const { m, lp } = fx;
+    const w = await createDualWriter({ migration: m, budgetMs: 0 });
+    const write = (onFence?: 'fail') =>
+      w.write({
+        legacy: async (tx) => {
+          await tx.execute(`UPDATE accounts SET version = version + 1 WHERE id = ${lp(1)}`, [3]);
+          tx.changed('accounts', 3);
+          return 'legacy';
+        },
+        new: async () => 'new',
+        onFence,
+      });
+    const f = await readFence(m.stores.legacy);
+    await closeFence(m.stores.legacy, 'legacy', f!.epoch + 1, 'dead cutover');
+    const e = await write('fail').catch((x) => x);
+    expect(isTandemError(e, 'WRITE_FENCED')).toBe(true);
+    expect(w.fence.fenced).toBe(1);
+    const r = await rollback(m);
+    expect(r.to).toBe('canary');
+    expect(await readFence(m.stores.legacy)).toMatchObject({ state: 'open', epoch: f!.epoch + 1 });
+    const audit = (await recentAudit(m.stores.control, 3)).find((a) => a.command === 'rollback');
+    expect(audit?.detail).toMatch(/re-opened the write fence left closed at epoch \d+ by dead cutover/);
+    expect(await write()).toBe('legacy');
+    await w.close();
   });
 
   it('drains, advances the sequences, flips both fences and the phase', async () => {
@@ -61,7 +95,7 @@ describe.each(DIRECTIONS)('cutover %s', (dir) => {
     expect(r.to).toBe('new_primary');
     expect(r.gates.find((g) => g.gate === 'reverse_path')?.pass).toBe(true);
     expect(r.forced).toBe(r.gates.some((g) => !g.pass));
-    expect(r.drained).toBe(2);
+    expect(r.drained).toBe(3); // the two above and the write of the test before
     expect(r.reverseProbeMs).toBeGreaterThanOrEqual(0);
     expect(r.writePause).toEqual({ held: 0, p99Ms: 0, maxMs: 0 });
     expect(await count(legacy, `SELECT count(*) AS n FROM ${lt('outbox')}`)).toBe(0);
@@ -81,9 +115,120 @@ describe.each(DIRECTIONS)('cutover %s', (dir) => {
     expect(fn).toMatchObject({ epoch: r.epoch, phase: 'new_primary', state: 'open' });
     const audit = (await recentAudit(m.stores.control, 3)).find((a) => a.command === 'cutover');
     expect(audit?.outcome).toBe('ok');
-    expect(audit?.detail).toMatch(new RegExp(`canary → new_primary at fence epoch ${r.epoch}.*drained 2`));
+    expect(audit?.detail).toMatch(new RegExp(`canary → new_primary at fence epoch ${r.epoch}.*drained 3`));
     // a second cutover is refused: the new store is already primary
     const again = await cutover(m, { force: true, settleMs: 0 }).catch((x) => x);
     expect(isTandemError(again, 'PHASE_INVALID')).toBe(true);
+  });
+});
+
+describe('embedded stores: SQLite → PGlite, writes throughout cutover and rollback', () => {
+  it('every committed write lands on exactly one primary and reaches legacy after the rollback', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { openStore } = await import('../../src/stores/index.js');
+    const { openMigration } = await import('../../src/runtime/migration.js');
+    const { ensureControlSchema } = await import('../../src/control/control.js');
+    const { setPhase } = await import('../../src/control/phase.js');
+    const { createDualWriter } = await import('../../src/capture/writer.js');
+    const { rollback } = await import('../../src/cutover/rollback.js');
+    const { writeConfig } = await import('../helpers.js');
+    const { quiet } = await import('../runtime/helpers.js');
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-cut-emb-'));
+    const legacyUrl = `sqlite:${join(dir, 'legacy.db')}`;
+    const newUrl = `pglite:${join(dir, 'new')}`;
+    const l = await openStore(legacyUrl);
+    await l.execute(
+      'CREATE TABLE accounts (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 1)',
+    );
+    await l.execute('CREATE TABLE events (token TEXT PRIMARY KEY, origin TEXT NOT NULL, n INTEGER NOT NULL)');
+    for (let i = 0; i < 50; i++) await l.execute('INSERT INTO accounts (email, version) VALUES (?, 1)', [`a${i}@x`]);
+    await l.close();
+    const n = await openStore(newUrl);
+    await n.execute(
+      'CREATE TABLE accounts (id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, email text NOT NULL, version integer NOT NULL DEFAULT 1)',
+    );
+    await n.execute('CREATE TABLE events (token text PRIMARY KEY, origin text NOT NULL, n integer NOT NULL)');
+    await n.close();
+    const cfg = writeConfig(`import { defineConfig } from 'tandem';
+export default defineConfig({ source: ${JSON.stringify(legacyUrl)}, target: ${JSON.stringify(newUrl)}, entities: {
+  accounts: { table: 'accounts', key: 'id', version: 'version', targets: [{ table: 'accounts', columns: { id: 'id', email: 'email', version: 'version' } }] },
+  events: { table: 'events', key: 'token', targets: [{ table: 'events', columns: { token: 'token', origin: 'origin', n: 'n' } }] },
+} });
+`);
+    const m = await openMigration(cfg, { log: quiet, phaseTtlMs: 50 });
+    // one PGlite instance per directory: the writer shares the runtime's connection to new
+    const w = await createDualWriter({ migration: m, budgetMs: 0 });
+    try {
+      await ensureControlSchema(m.stores.new);
+      await ensureControlSchema(m.stores.legacy);
+      await setPhase(m.stores.control, 'dual_write', { force: true });
+      const svc = m.services.backfill();
+      await svc.start();
+      await svc.wait();
+      await setPhase(m.stores.control, 'canary', { force: true });
+      await m.readPhase();
+      const committed: { token: string; side: string }[] = [];
+      const failures: string[] = [];
+      let stop = false;
+      let seq = 0;
+      const loop = async () => {
+        while (!stop) {
+          const k = ++seq;
+          const token = `e${k}`;
+          let side = '';
+          try {
+            await w.write({
+              legacy: async (tx) => {
+                await tx.execute('INSERT INTO events (token, origin, n) VALUES (?, ?, ?)', [token, 'legacy', k]);
+                tx.changed('events', token);
+                side = 'legacy';
+              },
+              new: async (tx) => {
+                await tx.execute('INSERT INTO events (token, origin, n) VALUES ($1, $2, $3)', [token, 'new', k]);
+                tx.changed('events', token);
+                side = 'new';
+              },
+            });
+            committed.push({ token, side });
+          } catch (e) {
+            failures.push(isTandemError(e) ? e.code : String(e));
+          }
+          await new Promise((r) => setTimeout(r, 2));
+        }
+      };
+      const loops = [loop(), loop()];
+      await new Promise((r) => setTimeout(r, 300));
+      const c = await cutover(m, { force: true, settleMs: 0 });
+      await new Promise((r) => setTimeout(r, 400));
+      const r = await rollback(m, { settleMs: 0 });
+      await new Promise((r2) => setTimeout(r2, 300));
+      stop = true;
+      await Promise.all(loops);
+      if (process.env.FENCE_DEBUG)
+        process.stderr.write(
+          `${JSON.stringify({ c, r, n: committed.length, f: failures.length, fs: [...new Set(failures)] })}\n`,
+        );
+      expect(failures.filter((f) => f !== 'TANDEM_ERR_WRITE_FENCED')).toEqual([]);
+      expect(committed.filter((x) => x.side === 'new').length).toBeGreaterThan(0);
+      expect(committed.filter((x) => x.side === 'legacy').length).toBeGreaterThan(0);
+      const legacyRows = await m.stores.legacy.query<{ token: string; origin: string }>(
+        'SELECT token, origin FROM events',
+      );
+      const byToken = new Map(legacyRows.map((x) => [x.token, x.origin]));
+      // every committed write reached legacy, with the origin of the one primary it committed on
+      expect(committed.filter((x) => byToken.get(x.token) !== x.side)).toEqual([]);
+      expect(legacyRows.length).toBe(committed.length);
+      expect(r.to).toBe('canary');
+      expect(r.parity).toBeDefined();
+      process.stdout.write(
+        `embedded: ${committed.length} writes; cutover ${c.seconds.toFixed(3)} s pause max ${c.writePause.maxMs} ms; rollback RTO ${r.rtoSeconds.toFixed(3)} s drained ${r.drained}\n`,
+      );
+    } finally {
+      await w.close();
+      await m.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

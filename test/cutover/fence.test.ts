@@ -1,13 +1,14 @@
 import mysql from 'mysql2/promise';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromMysql } from '../../src/capture/adapters.js';
+import { fromMysql, fromPg, type TxAdapter } from '../../src/capture/adapters.js';
 import { createDualWriter, type DualWriter, type WritePaths } from '../../src/capture/writer.js';
 import { isTandemError } from '../../src/core/errors.js';
 import { cutover } from '../../src/cutover/cutover.js';
 import { readFence } from '../../src/cutover/fence.js';
 import type { CutoverReport } from '../../src/cutover/types.js';
 import { quiet } from '../runtime/helpers.js';
-import { count, cutoverFixture, type CutoverFixture } from './cutover-setup.js';
+import { count, cutoverFixture, type CutoverFixture, type Direction } from './cutover-setup.js';
 
 /**
  * Guarantee 7 (DESIGN.md): no write commits on the old primary after the flip, whatever instance still believes
@@ -28,18 +29,47 @@ interface Outcome {
   startedMs: number;
 }
 
-describe('the write fence (MariaDB → PostgreSQL)', () => {
+/** The application's own connection to legacy, one per write (the one-path form runs BEGIN … COMMIT on it). */
+interface AppPool {
+  take(): Promise<{ adapter: TxAdapter; query: (sql: string, params: unknown[]) => Promise<unknown>; release(): void }>;
+  end(): Promise<void>;
+}
+
+function appPool(dir: Direction, url: string): AppPool {
+  if (dir === 'mariadb-pg') {
+    const pool = mysql.createPool({ uri: url, connectionLimit: 4 });
+    return {
+      async take() {
+        const c = await pool.getConnection();
+        return { adapter: fromMysql(c), query: (sql, params) => c.query(sql, params), release: () => c.release() };
+      },
+      end: () => pool.end(),
+    };
+  }
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  return {
+    async take() {
+      const c = await pool.connect();
+      return { adapter: fromPg(c), query: (sql, params) => c.query(sql, params), release: () => c.release() };
+    },
+    end: () => pool.end(),
+  };
+}
+
+const DIRECTIONS: Direction[] = ['mariadb-pg', 'pg-mariadb'];
+
+describe.each(DIRECTIONS)('the write fence %s', (dir) => {
   let fx: CutoverFixture;
   let fresh: DualWriter;
   let stale: DualWriter;
   let onePath: DualWriter;
-  let app: mysql.Pool;
+  let app: AppPool;
   beforeAll(async () => {
-    fx = await cutoverFixture('mariadb-pg', { accounts: 50 });
+    fx = await cutoverFixture(dir, { accounts: 50 });
     fresh = await createDualWriter({ config: fx.cfg, phaseTtlMs: 50, budgetMs: 0, log: quiet });
     stale = await createDualWriter({ config: fx.cfg, phaseTtlMs: 3_600_000, budgetMs: 0, log: quiet });
     onePath = await createDualWriter({ config: fx.cfg, phaseTtlMs: 3_600_000, budgetMs: 0, log: quiet });
-    app = mysql.createPool({ uri: fx.m.config.source as string, connectionLimit: 4 });
+    app = appPool(dir, fx.m.config.source as string);
   });
   afterAll(async () => {
     await fresh?.close();
@@ -51,6 +81,8 @@ describe('the write fence (MariaDB → PostgreSQL)', () => {
 
   let seq = 0;
   const outcomes: Outcome[] = [];
+  const lp = (i: number) => fx.lp(i);
+  const np = (i: number) => fx.np(i);
 
   /** One write of an `events` row through the two-path form; records where it committed (or why it failed). */
   async function twoPath(w: DualWriter, name: string, onFence?: 'fail'): Promise<Outcome> {
@@ -59,13 +91,21 @@ describe('the write fence (MariaDB → PostgreSQL)', () => {
     let ran: 'legacy' | 'new' | undefined;
     const paths: WritePaths<void> = {
       legacy: async (tx) => {
-        await tx.execute('INSERT INTO events (token, origin, n) VALUES (?, ?, ?)', [token, 'legacy', seq]);
+        await tx.execute(`INSERT INTO events (token, origin, n) VALUES (${lp(1)}, ${lp(2)}, ${lp(3)})`, [
+          token,
+          'legacy',
+          seq,
+        ]);
         tx.changed('events', token);
         await sleep(2); // hold the fence's shared lock a little: writes are in flight when the cutover comes
         ran = 'legacy';
       },
       new: async (tx) => {
-        await tx.execute('INSERT INTO events (token, origin, n) VALUES ($1, $2, $3)', [token, 'new', seq]);
+        await tx.execute(`INSERT INTO events (token, origin, n) VALUES (${np(1)}, ${np(2)}, ${np(3)})`, [
+          token,
+          'new',
+          seq,
+        ]);
         tx.changed('events', token);
         ran = 'new';
       },
@@ -85,10 +125,14 @@ describe('the write fence (MariaDB → PostgreSQL)', () => {
   async function legacyOnly(): Promise<Outcome> {
     const token = `one-${++seq}`;
     const o: Outcome = { token, writer: 'one-path', startedMs: Date.now() };
-    const conn = await app.getConnection();
+    const conn = await app.take();
     try {
-      await onePath.write(fromMysql(conn), async (tx) => {
-        await conn.query('INSERT INTO events (token, origin, n) VALUES (?, ?, ?)', [token, 'legacy', seq]);
+      await onePath.write(conn.adapter, async (tx) => {
+        await conn.query(`INSERT INTO events (token, origin, n) VALUES (${lp(1)}, ${lp(2)}, ${lp(3)})`, [
+          token,
+          'legacy',
+          seq,
+        ]);
         tx.changed('events', token);
       });
       o.side = 'legacy';
@@ -121,43 +165,29 @@ describe('the write fence (MariaDB → PostgreSQL)', () => {
       loop(() => twoPath(stale, 'stale'));
     }
     loop(() => legacyOnly());
-    await sleep(300);
-    const hb = setInterval(
-      () =>
-        process.env.FENCE_DEBUG &&
-        process.stderr.write(
-          `hb ${Date.now()} ${outcomes.length} ${outcomes
-            .slice(-3)
-            .map((o) => `${o.writer}:${o.side ?? o.error}`)
-            .join(',')}\n`,
-        ),
-      50,
-    );
     const during: Promise<Outcome>[] = [];
     let flipMs = 0;
-    const report: CutoverReport = await cutover(m, {
-      force: true,
-      onStep: (s) => {
-        if (s === 'drain') {
-          // writes that start behind the closed fence: held, then run on new (or fail when asked to)
-          for (let i = 0; i < 4; i++) during.push(twoPath(fresh, 'held'));
-          for (let i = 0; i < 2; i++) during.push(twoPath(fresh, 'failfast', 'fail'));
-          during.push(legacyOnly());
-        }
-        if (s === 'release') flipMs = Date.now();
-        if (process.env.FENCE_DEBUG) process.stderr.write(`step ${s} ${Date.now()}\n`);
-      },
-    });
-    const dbg = (x: string) =>
-      process.env.FENCE_DEBUG && process.stderr.write(`${x} ${Date.now()} ${outcomes.length}\n`);
-    dbg('cutover returned');
-    await sleep(700);
-    dbg('slept');
-    stop = true;
-    await Promise.all(loops);
-    dbg('loops');
+    let report: CutoverReport;
+    try {
+      await sleep(300);
+      report = await cutover(m, {
+        force: true,
+        onStep: (s) => {
+          if (s === 'drain') {
+            // writes that start behind the closed fence: held, then run on new (or fail when asked to)
+            for (let i = 0; i < 4; i++) during.push(twoPath(fresh, 'held'));
+            for (let i = 0; i < 2; i++) during.push(twoPath(fresh, 'failfast', 'fail'));
+            during.push(legacyOnly());
+          }
+          if (s === 'release') flipMs = Date.now();
+        },
+      });
+      await sleep(700);
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+    }
     const held = await Promise.all(during);
-    dbg('held');
 
     // the writes started behind the fence: run on new after the flip, or failed fast / as one-path
     expect(held.filter((o) => o.writer === 'held').map((o) => o.side)).toEqual(['new', 'new', 'new', 'new']);
@@ -212,7 +242,7 @@ describe('the write fence (MariaDB → PostgreSQL)', () => {
       epoch: report.epoch,
     });
     process.stdout.write(
-      `fence: ${outcomes.length} writes (${committedLegacy.length} legacy, ${committedNew.length} new, ${errors.length} fenced); cutover ${report.seconds.toFixed(3)} s, drained ${report.drained}, write pause held ${report.writePause.held} p99 ${report.writePause.p99Ms} ms max ${report.writePause.maxMs} ms\n`,
+      `fence ${dir}: ${outcomes.length} writes (${committedLegacy.length} legacy, ${committedNew.length} new, ${errors.length} fenced); cutover ${report.seconds.toFixed(3)} s, drained ${report.drained}, write pause held ${report.writePause.held} p99 ${report.writePause.p99Ms} ms max ${report.writePause.maxMs} ms\n`,
     );
   });
 });
