@@ -22,7 +22,7 @@ export function registerRehearse(program: Command): void {
     .option('--writes-per-second <n>', 'target rate of the synthetic load', intOption({ min: 1, max: 100_000 }), 100)
     .option(
       '--end <where>',
-      'new_primary (default) or legacy (roll back at the end)',
+      'where it ends: new_primary, or legacy (rolled back once more at the end)',
       enumOption(['new_primary', 'legacy'] as const),
       'new_primary',
     )
