@@ -18,6 +18,7 @@ import { registerInit } from './init.js';
 import { registerPrepare } from '../prepare/cli.js';
 import { registerPhase } from './phase.js';
 import { registerPlan } from './plan.js';
+import { registerRehearse } from './rehearse.js';
 import { registerRelay } from './relay.js';
 import { registerRepair } from './repair.js';
 import { registerRun } from './run-command.js';
@@ -94,6 +95,7 @@ export function buildProgram(): Command {
   registerSequences(program);
   registerArchive(program);
   registerPlan(program);
+  registerRehearse(program);
   return program;
 }
 

@@ -65,19 +65,25 @@ const NEW_DDL = [
 ];
 
 /** The demo's config file: users split into `users` + `user_profiles`, renamed columns, a constant, a transform. */
-function demoConfig(legacy: string, target: string): string {
+function demoConfig(legacy: string, target: string, road = false): string {
+  // the whole road runs in seconds: short guard windows, a fast routing refresh, the identity bridge's columns
+  const extra = road
+    ? `
+  routing: { refreshMs: 200 },
+  guard: { windowSeconds: 5, minSamples: 20, maxErrorRate: 0.05, cooldownSeconds: 5, intervalSeconds: 0.5, publishSeconds: 0.5 },`
+    : '';
   return `// Written by \`tandem demo\`: the legacy SQLite users table → a new PGlite schema.
 import { defineConfig } from 'tandem';
 
 export default defineConfig({
   source: ${JSON.stringify(`sqlite:${legacy}`)},
-  target: ${JSON.stringify(`pglite:${target}`)},
+  target: ${JSON.stringify(`pglite:${target}`)},${extra}
   entities: {
     users: {
       table: 'users',
       key: 'id',
       version: 'version',
-      sensitive: ['password_hash'],
+      sensitive: ['password_hash'],${road ? "\n      identity: { identifier: 'email', password: 'password_hash', rawHex: { algorithm: 'md5' } }," : ''}
       targets: [
         {
           table: 'users',
@@ -126,6 +132,31 @@ export function createLegacyDatabase(file: string, rows: number, seed = 42): voi
 }
 
 /**
+ * Prepares the demo's folder (see {@link prepareDemoDir}): a legacy SQLite database of `rows` synthetic users,
+ * an empty new PGlite database with the new schema, and the config file (`road`: with the short guard windows,
+ * routing refresh and identity block of the whole road, src/demo/road.ts). Returns the config's path and how long
+ * the legacy database took to write (seconds).
+ */
+export async function prepareDemoStores(
+  dir: string,
+  rows: number,
+  road = false,
+): Promise<{ configPath: string; legacy: string; pglite: string; generateSeconds: number }> {
+  prepareDemoDir(dir);
+  const legacy = join(dir, 'legacy.sqlite');
+  const pglite = join(dir, 'new-pglite');
+  const configPath = join(dir, 'tandem.config.ts');
+  const t = performance.now();
+  createLegacyDatabase(legacy, rows);
+  const generateSeconds = (performance.now() - t) / 1000;
+  const target = await openStore(`pglite:${pglite}`);
+  for (const s of NEW_DDL) await target.execute(s);
+  await target.close();
+  writeFileSync(configPath, demoConfig(legacy, pglite, road));
+  return { configPath, legacy, pglite, generateSeconds };
+}
+
+/**
  * The demo: a legacy SQLite database of `rows` synthetic users, a new PGlite database with another schema,
  * backfill with progress, full verify, and a closing report. Needs no server. Files go to `dir`
  * (default `./.tandem-demo`): a new or empty folder, or one an earlier demo run created (only the demo's own files
@@ -138,25 +169,14 @@ export async function runDemo(o: {
   out: NodeJS.WriteStream;
   signal?: AbortSignal;
 }): Promise<DemoResult> {
-  const dir = resolve(o.dir ?? '.tandem-demo');
-  prepareDemoDir(dir);
-  const legacy = join(dir, 'legacy.sqlite');
-  const pglite = join(dir, 'new-pglite');
-  const configPath = join(dir, 'tandem.config.ts');
   const say = (s: string) => o.out.write(`${s}\n`);
-
+  const dir = resolve(o.dir ?? '.tandem-demo');
   say(
     `tandem demo: ${o.rows.toLocaleString('en-US')} legacy users (SQLite) → new schema users + user_profiles (PGlite), in ${dir}`,
   );
-  let t = performance.now();
-  createLegacyDatabase(legacy, o.rows);
-  const generateSeconds = (performance.now() - t) / 1000;
+  const { configPath, generateSeconds } = await prepareDemoStores(dir, o.rows);
   say(`1/3 legacy database written in ${generateSeconds.toFixed(1)}s`);
-
-  const target = await openStore(`pglite:${pglite}`);
-  for (const s of NEW_DDL) await target.execute(s);
-  await target.close();
-  writeFileSync(configPath, demoConfig(legacy, pglite));
+  let t = performance.now();
 
   const config = await loadConfig(configPath);
   const source = await openStore(config.source);
