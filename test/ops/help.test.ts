@@ -34,6 +34,10 @@ describe('version and help', () => {
     ['sequences', 'advance'],
     ['archive'],
     ['archive', 'verify'],
+    ['plan'],
+    ['cutover'],
+    ['rollback'],
+    ['rehearse'],
   ];
   it.each(commands)('%s --help shows --config, --log-file and TANDEM_LOG_LEVEL', async (...cmd) => {
     const r = await runCli([...cmd, '--help']);
