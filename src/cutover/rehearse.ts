@@ -28,6 +28,7 @@ import {
 } from './load.js';
 import { saveRehearsal } from './rehearsal-record.js';
 import type { CutoverReport, RehearsalRecord, RollbackReport, WritePause } from './types.js';
+import { recordLastVerify } from '../runtime/last-verify.js';
 
 /** One step of the rehearsal, as measured. */
 export interface RehearsalStep {
@@ -130,10 +131,23 @@ export async function drainRelay(m: Migration): Promise<void> {
  * whichever is primary: missing, extra and different rows) — and its lowest parity (percent).
  */
 export async function parityNow(m: Migration): Promise<number> {
+  const startedAt = new Date().toISOString();
   const v = await verifyEntities(m.stores.legacy, m.stores.new, m.entities, {
     pageRows: m.config.verify.pageRows,
     maxReportedDifferences: 0,
   });
+  // a full verification (every row compared): recorded as `tandem verify` records one (the parity gate and
+  // status read it); one that stopped early is not recorded
+  if (v.complete)
+    await recordLastVerify(
+      m.stores.control,
+      new Map(
+        v.entities.map((e) => [
+          e.entity,
+          { mode: 'full', at: startedAt, parity: e.parity, differences: e.missing + e.extra + e.different },
+        ]),
+      ),
+    ).catch(() => {});
   return pct(v.entities.map((e) => e.parity));
 }
 

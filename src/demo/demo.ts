@@ -70,7 +70,9 @@ function demoConfig(legacy: string, target: string, road = false): string {
   const extra = road
     ? `
   routing: { refreshMs: 200 },
-  guard: { windowSeconds: 5, minSamples: 20, maxErrorRate: 0.05, cooldownSeconds: 5, intervalSeconds: 0.5, publishSeconds: 0.5 },`
+  guard: { windowSeconds: 5, minSamples: 20, maxErrorRate: 0.05, cooldownSeconds: 5, intervalSeconds: 0.5, publishSeconds: 0.5 },
+  // a demo minute sees hundreds of shadow comparisons, not thousands; the last canary step dwells 2 s
+  gates: { minSamples: 200, dwellSeconds: 2 },`
     : '';
   return `// Written by \`tandem demo\`: the legacy SQLite users table → a new PGlite schema.
 import { defineConfig } from 'tandem';

@@ -328,6 +328,7 @@ export async function runRoadDemo(o: {
       `  [${elapsed()}]   rehearsal ${reh.passed ? 'passed' : `FAILED: ${reh.reason}`} (stored: the cutover gate reads it)`,
     );
     await setCanaryPercent(control, 100, { command: 'demo' }).catch(() => {});
+    await sleep(2200); // the guard gate's dwell at 100 % (config gates.dwellSeconds: 2)
 
     const cut = async (): Promise<CutoverReport> => {
       try {
@@ -363,6 +364,7 @@ export async function runRoadDemo(o: {
       `  [${elapsed()}] rollback    new_primary → ${r1.to}: RTO ${r1.rtoSeconds.toFixed(2)} s, write pause p99 ${Math.round(r1.writePause.p99Ms)} ms, max ${Math.round(r1.writePause.maxMs)} ms`,
     );
     await setCanaryPercent(control, 100, { command: 'demo' }).catch(() => {});
+    await sleep(2200); // the guard gate's dwell at 100 % (config gates.dwellSeconds: 2)
     await sleep(1000);
     const c2 = await measured(cut);
     say(
