@@ -30,7 +30,7 @@ import { audit, ensureControlSchema } from '../control/control.js';
 import { type Phase, primaryRole } from '../control/phase.js';
 import { sleep } from '../core/async.js';
 import { errorLine, TandemError } from '../core/errors.js';
-import { outboxLag, resetOutboxBackoff } from '../outbox/outbox.js';
+import { outboxLag, makeOutboxDue } from '../outbox/outbox.js';
 import type { Migration } from '../runtime/migration.js';
 import type { Store } from '../stores/types.js';
 import {
@@ -96,7 +96,7 @@ export async function drainOutbox(
   const deadBefore = await deadLetterCount(m.stores.control);
   try {
     // writes are held meanwhile: a backoff left by relays that failed (an outage) must not stretch the pause
-    await resetOutboxBackoff(roles.primary);
+    await makeOutboxDue(roles.primary);
     const stats = await runRelay({
       primary: roles.primary,
       secondary: roles.secondary,

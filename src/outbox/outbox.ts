@@ -120,7 +120,7 @@ export interface OutboxRow {
  * writes are held while it runs, so a backoff left by a relay that failed during an outage must not stretch the
  * write pause; a change that fails again during the drain backs off as usual. Returns the changes moved.
  */
-export async function resetOutboxBackoff(store: Store): Promise<number> {
+export async function makeOutboxDue(store: Store): Promise<number> {
   const t = store.controlTable('outbox');
   const now = store.sql.now();
   return store.execute(`UPDATE ${t} SET next_attempt_at = ${now} WHERE next_attempt_at > ${now}`);

@@ -192,7 +192,7 @@ describe('SIGTERM is graceful', () => {
 
   it('demo: stops the backfill after a committed chunk, audits, exits 143', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'tandem-sig-demo-')), 'd');
-    const child = spawnCli(['demo', '--rows', '100000', '--dir', dir]);
+    const child = spawnCli(['demo', '--only-backfill', '--rows', '100000', '--dir', dir]);
     const { out, closed } = collect(child);
     await waitFor(() => out.stdout.includes('2/3 backfill'), 110_000);
     await new Promise((r) => setTimeout(r, 300));
