@@ -579,12 +579,22 @@ export async function runSeed(seed: number, o: Opts): Promise<SeedResult> {
           }
           break;
         case 'duplicates':
-          if (
-            await workload.duplicate(faultConn, f.params.count ?? 20, fr, (entries) =>
-              outboxInsert(stores.sourceDialect, entries),
-            )
-          )
-            happened(f.kind);
+          // SQLite has one writer at a time: a relay's batch can hold the lock past the busy timeout, and the
+          // application would try again (a retry draws its keys anew)
+          for (let attempt = 1; ; attempt++) {
+            try {
+              if (
+                await workload.duplicate(faultConn, f.params.count ?? 20, fr, (entries) =>
+                  outboxInsert(stores.sourceDialect, entries),
+                )
+              )
+                happened(f.kind);
+              break;
+            } catch (e) {
+              if (attempt >= 10 || !/locked|busy/i.test((e as Error).message)) throw e;
+              await sleep(200);
+            }
+          }
           break;
         case 'broker_restart':
           if (broker) {
