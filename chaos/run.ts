@@ -1,6 +1,6 @@
 /**
  * `npm run chaos -- --seeds N [--first-seed S] [--rows R] [--seconds T] [--writers W] [--no-faults] [--broker rabbitmq]
- *   [--direction mariadb-postgres|postgres-mariadb|sqlite-pglite] [--break ack-on-failure] [--parallel P] [--cutover]`
+ *   [--direction mariadb-postgres|postgres-mariadb|sqlite-pglite] [--break ack-on-failure] [--parallel P (default 3)] [--cutover]`
  * Prints each seed's schedule and figures and, last, the judge's summary `chaos runs=N writes=W divergent_rows=0
  * lost_writes=0 resurrected=0 version_regressions=0 max_relay_lag_ms=L dead_letters=0 missing_faults=0 …`.
  * Exits 1 when any figure that must be 0 is not, a requested fault kind did not happen, or the backfill did not
@@ -27,7 +27,7 @@ const { values } = parseArgs({
     broker: { type: 'string' },
     direction: { type: 'string' },
     break: { type: 'string' },
-    parallel: { type: 'string', default: '1' },
+    parallel: { type: 'string', default: '3' },
     cutover: { type: 'boolean', default: false },
   },
 });
