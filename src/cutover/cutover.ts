@@ -66,6 +66,54 @@ export interface CutoverOptions {
   now?: number;
 }
 
+/** What {@link fenceAndDrain} leaves for the flip. */
+export interface Fenced {
+  /** The epoch both fences are closed at. */
+  epoch: number;
+  /** Changes drained from the outbox of the store that was primary. */
+  drained: number;
+  /** When the fence step began (`Date.now()`, ms). */
+  fencedAt: number;
+}
+
+/**
+ * The part write cutover (`forward`) and rollback (`reverse`) share before their flip: closes both stores' fences
+ * at a new epoch — the store that is primary first (from that commit on no write commits there), then the other
+ * (nothing writes there before the flip) — drains the primary's outbox to zero (`cutover.drainTimeoutSeconds`)
+ * and advances the sequences of the store about to become primary. Tells `step` of `fence`, `drain` and
+ * `sequences`. On any failure the fences are put back as they were and the error is rethrown.
+ */
+export async function fenceAndDrain(
+  m: Migration,
+  direction: 'forward' | 'reverse',
+  step: (s: string) => void,
+  signal?: AbortSignal,
+): Promise<Fenced> {
+  const { legacy, new: next } = m.stores;
+  const before: [Fence | null, Fence | null] = [await readFence(legacy), await readFence(next)];
+  const epoch = await nextEpoch(legacy, next);
+  step('fence');
+  const fencedAt = Date.now();
+  try {
+    if (direction === 'forward') {
+      await closeFence(legacy, 'legacy', epoch);
+      await closeFence(next, 'new', epoch);
+    } else {
+      await closeFence(next, 'new', epoch);
+      await closeFence(legacy, 'legacy', epoch);
+    }
+    step('drain');
+    const drained = await drainOutbox(m, direction, m.config.cutover.drainTimeoutSeconds, signal);
+    step('sequences');
+    // the counters of the store about to become primary, past the keys the other handed out
+    await advanceSequences(m, direction === 'forward' ? 'new' : 'legacy');
+    return { epoch, drained, fencedAt };
+  } catch (e) {
+    await releaseFences(m, epoch, before);
+    throw e;
+  }
+}
+
 /** The phases a write cutover may start from. */
 const FROM: readonly Phase[] = ['dual_write', 'shadow', 'canary'];
 
@@ -199,23 +247,13 @@ export async function cutover(m: Migration, o: CutoverOptions = {}): Promise<Cut
     );
 
   const { legacy, new: next } = m.stores;
-  const before: [Fence | null, Fence | null] = [await readFence(legacy), await readFence(next)];
-  const epoch = await nextEpoch(legacy, next);
-  step('fence');
-  const t0 = Date.now();
-  let drained = 0;
+  let fenced: Fenced;
   try {
-    // legacy first: from this commit on no write commits there; new too, so nothing writes there before the flip
-    await closeFence(legacy, 'legacy', epoch);
-    await closeFence(next, 'new', epoch);
-    step('drain');
-    drained = await drainOutbox(m, 'forward', m.config.cutover.drainTimeoutSeconds, o.signal);
-    step('sequences');
-    await advanceSequences(m, 'new');
+    fenced = await fenceAndDrain(m, 'forward', step, o.signal);
   } catch (e) {
-    await releaseFences(m, epoch, before);
     return fail(e instanceof TandemError && e.code !== 'TANDEM_ERR_CUTOVER_FAILED' ? wrapFailed(e) : e);
   }
+  const { epoch, drained, fencedAt: t0 } = fenced;
   step('flip');
   // new's fence opens at new_primary first (held writes may go there once they read the phase), then the
   // phase, then legacy's fence re-opens at new_primary: a write there from a stale instance now refuses

@@ -29,19 +29,9 @@ import { errorLine, TandemError } from '../core/errors.js';
 import { setCanaryPercent, setShadowPercent } from '../routing/state.js';
 import type { Migration } from '../runtime/migration.js';
 import { checksumEntities } from '../verify/checksum.js';
-import { drainOutbox, ensureFenceSchema, releaseFences } from './cutover.js';
-import {
-  closeFence,
-  type Fence,
-  nextEpoch,
-  readFence,
-  readFenceWaits,
-  setFence,
-  writePauseOf,
-  writePhase,
-} from './fence.js';
+import { ensureFenceSchema, type Fenced, fenceAndDrain, releaseFences } from './cutover.js';
+import { type Fence, readFence, readFenceWaits, setFence, writePauseOf, writePhase } from './fence.js';
 import { setLegacyReadOnly } from './read-only.js';
-import { advanceSequences } from './sequences.js';
 import type { RollbackReport } from './types.js';
 
 /** Options of {@link rollback}. */
@@ -130,20 +120,10 @@ export async function rollback(m: Migration, o: RollbackOptions = {}): Promise<R
 
   // from new_primary: the fenced flip back
   const { legacy, new: next } = m.stores;
-  const before: [Fence | null, Fence | null] = [await readFence(legacy), await readFence(next)];
-  const epoch = await nextEpoch(legacy, next);
-  step('fence');
-  let drained = 0;
+  let fenced: Fenced;
   try {
-    await closeFence(next, 'new', epoch);
-    await closeFence(legacy, 'legacy', epoch);
-    step('drain');
-    drained = await drainOutbox(m, 'reverse', m.config.cutover.drainTimeoutSeconds, o.signal);
-    step('sequences');
-    // legacy's counters past the keys new handed out (allowed: the phase is still new_primary)
-    await advanceSequences(m, 'legacy');
+    fenced = await fenceAndDrain(m, 'reverse', step, o.signal);
   } catch (e) {
-    await releaseFences(m, epoch, before);
     return fail(
       e instanceof TandemError && e.code !== 'TANDEM_ERR_CUTOVER_FAILED'
         ? new TandemError(
@@ -155,6 +135,7 @@ export async function rollback(m: Migration, o: RollbackOptions = {}): Promise<R
         : e,
     );
   }
+  const { epoch, drained } = fenced;
   step('flip');
   const to: Phase = 'canary';
   await setCanaryPercent(control, 0, { command: 'rollback' });
