@@ -48,6 +48,13 @@ const encoders: Record<TypeCategory, Encoder> = {
   binary: (v) => canonicalBinary(v),
   json: (v) =>
     canonicalJson(typeof v === 'string' ? JSON.parse(v) : Buffer.isBuffer(v) ? JSON.parse(v.toString('utf8')) : v),
+  // issue 13 fills these in (arrays, bit strings, network addresses, intervals, spatial values)
+  array: (v) => (typeof v === 'object' ? canonicalJson(v) : String(v)),
+  bit: (v) => (Buffer.isBuffer(v) ? v.toString('hex') : String(v)),
+  inet: (v) => String(v),
+  macaddr: (v) => String(v),
+  interval: (v) => (typeof v === 'object' ? canonicalJson(v) : String(v)),
+  geometry: (v) => (Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'object' ? canonicalJson(v) : String(v)),
   other: (v) => (Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'object' ? canonicalJson(v) : String(v)),
 };
 

@@ -43,6 +43,12 @@ export type TypeCategory =
   | 'binary'
   | 'json'
   | 'uuid'
+  | 'array'
+  | 'bit'
+  | 'inet'
+  | 'macaddr'
+  | 'interval'
+  | 'geometry'
   | 'other';
 
 /** One column of a table, from introspection. */
@@ -67,6 +73,28 @@ export interface ColumnInfo {
   floatBytes?: number;
   /** True when the database fills the column by itself (identity, auto_increment, serial). */
   generated?: boolean;
+  /**
+   * For arrays (`category: 'array'`, PostgreSQL `text[]`, `int4[]`, …): the element type. Array values cross the
+   * Store interface as JS arrays (nested arrays for more dimensions), elements as their category's plain value.
+   */
+  element?: ColumnInfo;
+  /**
+   * Fixed-length character types (`char(n)`, PostgreSQL `character(n)`/`bpchar`): trailing spaces are pad, not
+   * data, and canonical encoding drops them (docs/canonical-encoding.md).
+   */
+  padded?: boolean;
+  /** ENUM and SET (MySQL/MariaDB) and PostgreSQL enum types: the labels in declaration order. */
+  enumValues?: string[];
+  /** MySQL/MariaDB `SET(…)`: a value is a comma-separated subset of {@link enumValues}. */
+  isSet?: boolean;
+  /** The PostgreSQL domain the column is declared with; `dataType`/`category` then describe its base type. */
+  domain?: string;
+  /** `bit(n)` / `bit varying(n)`: n. */
+  bits?: number;
+  /** The column has a default (DEFAULT, MySQL `ON UPDATE`), so an INSERT may leave it out. */
+  hasDefault?: boolean;
+  /** A user trigger of the table assigns the column (`NEW.col := …`, `SET NEW.col = …`): the database fills it. */
+  filledByTrigger?: boolean;
 }
 
 /** A foreign key: `columns` of this table reference `refColumns` of `refTable`. */
@@ -86,6 +114,13 @@ export interface TableInfo {
   /** Unique constraints and unique indexes (excluding the primary key), each as its columns in order. */
   uniqueKeys: string[][];
   foreignKeys: ForeignKeyInfo[];
+  /**
+   * A PostgreSQL partitioned table (`relkind 'p'`). Its partitions are not listed as tables of their own; the
+   * foreign keys declared on them are reported as the parent's.
+   */
+  partitioned?: boolean;
+  /** Names of the user triggers on the table (Tandem's own left out), when introspection reads them. */
+  triggers?: string[];
 }
 
 /** What {@link Store.tableStats} reports of one table. */
