@@ -194,6 +194,7 @@ export const pgControlSql: ControlPart = {
   beginWrite: 'BEGIN',
   shareLock: pgFenceShareLock,
   asyncCommit: 'SET LOCAL synchronous_commit TO OFF',
+  userTriggersOff: 'SET LOCAL session_replication_role = replica',
   ddl: {
     text: (n: number) => `varchar(${n})`,
     bigint: 'bigint',
