@@ -113,3 +113,11 @@ export function sequenceWarningLines(list: SequenceWarning[]): string[] {
       `warning: ${w.kind} ${w.sequence ?? '-'} of ${w.side}.${w.table}.${w.column} is behind the copied keys: next value ${w.next}, max key ${w.max} (the application's next insert without a key collides); fix: tandem backfill --sync-sequences`,
   );
 }
+
+/**
+ * The lines the backfill pre-flight prints before copying (`tandem backfill`, `tandem run`): one per new-store
+ * table with user triggers, as {@link triggerWarningLines} under the config's `apply.userTriggers`. Reads only.
+ */
+export async function preflightTriggerLines(m: Migration): Promise<string[]> {
+  return triggerWarningLines(await targetTriggers(m, 'new'), m.config.apply.userTriggers);
+}

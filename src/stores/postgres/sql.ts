@@ -91,7 +91,18 @@ export function postgresSql(schema: string): SqlDialect {
 }
 
 /** Categories whose `=` is value identity in PostgreSQL (no json, xml, point: they have none or a loose one). */
-const PG_EXACT_EQUALITY = new Set(['integer', 'decimal', 'float', 'text', 'boolean', 'timestamp', 'timestamptz', 'date', 'uuid', 'binary']);
+const PG_EXACT_EQUALITY = new Set([
+  'integer',
+  'decimal',
+  'float',
+  'text',
+  'boolean',
+  'timestamp',
+  'timestamptz',
+  'date',
+  'uuid',
+  'binary',
+]);
 
 /**
  * The `WHERE` of an upsert's `DO UPDATE`: the existing row (`qualified`, the table as written in `INSERT INTO`)
