@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyChanges } from '../src/apply/apply.js';
 import { ensureControlSchema } from '../src/control/control.js';
+import { setPhase } from '../src/control/phase.js';
 import { isTandemError } from '../src/core/errors.js';
 import { keyString } from '../src/core/mapping.js';
 import { sequenceWarnings } from '../src/cutover/warnings.js';
@@ -87,7 +88,11 @@ describe('target triggers and sequences, PostgreSQL → MariaDB', () => {
       await svc.start();
       expect((await svc.wait()).map((r) => r.status)).toEqual(['done']);
       expect(await fired()).toBe(0);
-      const v = await runVerify(m.stores.legacy, m.stores.new, m.entities, { mode: 'full', pageRows: 1000, maxReportedDifferences: 20 });
+      const v = await runVerify(m.stores.legacy, m.stores.new, m.entities, {
+        mode: 'full',
+        pageRows: 1000,
+        maxReportedDifferences: 20,
+      });
       expect(v.exitCode).toBe(0);
 
       // a real change is written, and fires the triggers once
@@ -106,6 +111,31 @@ describe('target triggers and sequences, PostgreSQL → MariaDB', () => {
     } finally {
       await m.close();
     }
+  });
+
+  it('after write cutover warns about and syncs the legacy side (its serial never saw the copied keys)', async () => {
+    const m = await openMigration(cfg, { log: quiet });
+    try {
+      await setPhase(m.stores.control, 'new_primary', { force: true });
+      expect(await sequenceWarnings(m, 'new_primary')).toEqual([
+        {
+          side: 'legacy',
+          table: 'film',
+          column: 'film_id',
+          kind: 'sequence',
+          sequence: 'public.film_film_id_seq',
+          next: '1',
+          max: String(ROWS),
+        },
+      ]);
+    } finally {
+      await m.close();
+    }
+    const r = await runCli(['backfill', '--sync-sequences', '--config', cfg]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/sequences on legacy \(postgres:\/\/.*\): advanced 1 of 1/);
+    const ins = await legacyApp.query(`INSERT INTO film (title, last_update) VALUES ('x', now()) RETURNING film_id`);
+    expect(ins.rows[0].film_id).toBe(ROWS + 1);
   });
 
   it("refuses apply.userTriggers: 'replica' on MariaDB with a coded config error", async () => {
