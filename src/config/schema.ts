@@ -372,6 +372,21 @@ export const cutoverSchema = z
   .strict();
 export type CutoverConfig = z.output<typeof cutoverSchema>;
 
+/**
+ * How Tandem's apply writes to the new (target) store (backfill, relay, repair; docs/mapping.md "Target triggers").
+ * `userTriggers`: `fire` (default) leaves the target's triggers on; `replica` runs every apply transaction on the
+ * new store with `SET LOCAL session_replication_role = replica` (PostgreSQL/PGlite only: user triggers and the
+ * triggers that check foreign keys do not fire; needs a superuser, or PostgreSQL 15+ `GRANT SET ON PARAMETER
+ * session_replication_role`). Refused at start on other engines (TANDEM_ERR_APPLY_TRIGGERS_UNSUPPORTED) and when
+ * the server refuses the setting (TANDEM_ERR_APPLY_TRIGGERS_REFUSED).
+ */
+export const applySchema = z
+  .object({
+    userTriggers: z.enum(['fire', 'replica']).default('fire'),
+  })
+  .strict();
+export type ApplyConfig = z.output<typeof applySchema>;
+
 export const configSchema = z
   .object({
     source: z.string().min(1, 'must be a store URL'),
@@ -455,6 +470,8 @@ export const configSchema = z
     slo: sloSchema.default({}),
     /** Write cutover and rollback (docs/cutover.md). */
     cutover: cutoverSchema.default({ fenceMs: 2000, drainTimeoutSeconds: 60 }),
+    /** How Tandem writes rows to the new store (docs/mapping.md "Target triggers"). */
+    apply: applySchema.default({ userTriggers: 'fire' }),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -69,6 +69,11 @@ export const ErrorCodes = {
   ARCHIVE_UNVERIFIED:
     'decommission needs a verified archive of the legacy tables (tandem archive, then archive verify)',
   CUTOVER_FAILED: 'the cutover or rollback stopped before the flip; the phase is unchanged and the fence released',
+  // apply: target triggers (docs/mapping.md "Target triggers")
+  APPLY_TRIGGERS_UNSUPPORTED:
+    "apply.userTriggers: 'replica' needs a target engine with a per-session trigger switch (PostgreSQL, PGlite); MySQL/MariaDB and SQLite have none",
+  APPLY_TRIGGERS_REFUSED:
+    "the target refused session_replication_role = replica (apply.userTriggers: 'replica'): connect as a superuser, or on PostgreSQL 15+ GRANT SET ON PARAMETER session_replication_role TO the user",
   // generic
   USAGE: 'the command line is not valid',
   INTERNAL: 'an unexpected internal error',

@@ -409,6 +409,13 @@ export interface SqlDialect {
    * A statement that lets the current transaction commit without waiting for the log flush, or null (PostgreSQL only).
    */
   asyncCommit: string | null;
+  /**
+   * The statement that turns user triggers off for the rest of the current transaction (PostgreSQL/PGlite
+   * `SET LOCAL session_replication_role = replica`: user triggers and foreign-key triggers do not fire), for
+   * `apply.userTriggers: 'replica'` (src/apply/triggers.ts). Absent where the engine has no per-session switch
+   * (MySQL/MariaDB, SQLite).
+   */
+  userTriggersOff?: string;
   /** Column types and options of the control-plane DDL. */
   ddl: ControlDdl;
   /** The identity bridge's upserts. */

@@ -200,8 +200,9 @@ export const UPSERT_KEY_READ_CHUNK = 500;
 /**
  * The statements of the MySQL/MariaDB row write by key (`upsertMysql` in ./index.ts runs them), for rows of
  * `q` (already split so that each statement binds a bounded number of values):
- * - `existing(rows)`: `SELECT` of the key columns of the target rows whose key is one of `rows`' keys (at most
- *   {@link UPSERT_KEY_READ_CHUNK} rows per statement; integer/decimal keys as exact literals with `columnInfo`);
+ * - `existing(rows)`: `SELECT` of the written columns of the target rows whose key is one of `rows`' keys (at
+ *   most {@link UPSERT_KEY_READ_CHUNK} rows per statement; integer/decimal keys as exact literals with
+ *   `columnInfo`), so that rows whose values are all there already are not written at all;
  * - `insert(rows)`: a plain multi-row `INSERT` — a duplicate on any primary or unique key raises 1062;
  * - `update(rows)`, for rows whose key exists: `INSERT … ON DUPLICATE KEY UPDATE c = VALUES(c), …, k = IF(k <=>
  *   VALUES(k), k, VALUES(k))`. The key assignment is a no-op on the row of the key; on any other row (MySQL
@@ -245,7 +246,8 @@ export function mysqlUpsertSql(q: UpsertQuery) {
           : rows
               .map((r) => `(${q.key.map((k, j) => `${mysqlIdent(k)} = ${ph(r[keyIdx[j]!], j)}`).join(' AND ')})`)
               .join(' OR ');
-      return { sql: `SELECT ${q.key.map(mysqlIdent).join(', ')} FROM ${t} WHERE ${where}`, params };
+      // every column written, so the caller can leave out rows whose values are already there
+      return { sql: `SELECT ${q.columns.map(mysqlIdent).join(', ')} FROM ${t} WHERE ${where}`, params };
     },
     insert(rows: unknown[][]): Statement {
       const v = values(rows);

@@ -52,7 +52,7 @@ export function postgresSql(schema: string): SqlDialect {
       const cols = q.columns.map(pgIdent).join(', ');
       const nonKey = q.columns.filter((c) => !q.key.includes(c));
       const conflict = nonKey.length
-        ? `ON CONFLICT (${q.key.map(pgIdent).join(', ')}) DO UPDATE SET ${nonKey.map((c) => `${pgIdent(c)} = EXCLUDED.${pgIdent(c)}`).join(', ')}`
+        ? `ON CONFLICT (${q.key.map(pgIdent).join(', ')}) DO UPDATE SET ${nonKey.map((c) => `${pgIdent(c)} = EXCLUDED.${pgIdent(c)}`).join(', ')} WHERE ${pgChangedWhere(table(q.table), q, nonKey)}`
         : `ON CONFLICT (${q.key.map(pgIdent).join(', ')}) DO NOTHING`;
       if (q.columnInfo) {
         // one array parameter per column
@@ -88,6 +88,37 @@ export function postgresSql(schema: string): SqlDialect {
       return { sql: `SELECT count(*) AS n FROM ${table(name)}`, params: [] };
     },
   };
+}
+
+/** Categories whose `=` is value identity in PostgreSQL (no json, xml, point: they have none or a loose one). */
+const PG_EXACT_EQUALITY = new Set([
+  'integer',
+  'decimal',
+  'float',
+  'text',
+  'boolean',
+  'timestamp',
+  'timestamptz',
+  'date',
+  'uuid',
+  'binary',
+]);
+
+/**
+ * The `WHERE` of an upsert's `DO UPDATE`: the existing row (`qualified`, the table as written in `INSERT INTO`)
+ * differs from `EXCLUDED` in some non-key column, so a re-apply of unchanged rows writes nothing and fires no
+ * UPDATE trigger (docs/mapping-triggers.md). `(a, b) IS DISTINCT FROM (EXCLUDED.a, EXCLUDED.b)`; a column whose
+ * type has no exact `=` (json, arrays, intervals, citext, geometric and unknown types, or any column without
+ * `columnInfo`) is compared by its text form (`::text`), which can only make more rows count as changed.
+ */
+function pgChangedWhere(qualified: string, q: UpsertQuery, nonKey: string[]): string {
+  const side = (prefix: string) =>
+    nonKey.map((c) => {
+      const info = q.columnInfo?.[q.columns.indexOf(c)];
+      const exact = info && PG_EXACT_EQUALITY.has(info.category) && info.dataType !== 'citext';
+      return exact ? `${prefix}.${pgIdent(c)}` : `${prefix}.${pgIdent(c)}::text`;
+    });
+  return `(${side(qualified).join(', ')}) IS DISTINCT FROM (${side('EXCLUDED').join(', ')})`;
 }
 
 /**
@@ -174,6 +205,7 @@ export const pgControlSql: ControlPart = {
   beginWrite: 'BEGIN',
   shareLock: pgFenceShareLock,
   asyncCommit: 'SET LOCAL synchronous_commit TO OFF',
+  userTriggersOff: 'SET LOCAL session_replication_role = replica',
   ddl: {
     text: (n: number) => `varchar(${n})`,
     bigint: 'bigint',
