@@ -17,7 +17,7 @@ import type { ResolvedEntity } from '../../src/core/mapping.js';
 import { createMysqlDatabase, createPgDatabase } from '../helpers.js';
 
 /** A PostgreSQL schema with a partitioned table whose foreign keys are declared on its partitions only. */
-export const PG_PARTITIONED = [
+const PG_PARTITIONED = [
   `CREATE TABLE customer (customer_id int PRIMARY KEY, name text NOT NULL)`,
   `CREATE TABLE payment (payment_id int NOT NULL, customer_id int NOT NULL, amount numeric(5,2) NOT NULL,
      payment_date timestamp NOT NULL, created timestamptz NOT NULL DEFAULT now(), last_update timestamp NOT NULL,
