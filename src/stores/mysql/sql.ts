@@ -331,6 +331,7 @@ export const mysqlCapabilities: StoreCapabilities = {
   tableNameCase: 'server',
   columnNamesFoldCase: true,
   enforcesTypes: true,
+  zeroDates: true,
 };
 
 type ControlPart = Omit<SqlDialect, 'ident' | 'table' | 'param' | 'keyset' | 'upsert' | 'count' | 'checksum'>;
