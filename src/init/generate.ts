@@ -163,7 +163,7 @@ export function columnAdvice(
     notes.push('source allows NULL, target is NOT NULL: a row holding NULL fails (map a transform or a value)');
   if (t.filledByTrigger)
     notes.push(
-      `target trigger${targetTriggers.length > 1 ? 's' : ''} ${targetTriggers.join(', ')} also assign${targetTriggers.length > 1 ? '' : 's'} it`,
+      `a trigger of the target${targetTriggers.length ? ` (${targetTriggers.join(', ')})` : ''} also assigns it: what it writes is what lands`,
     );
   return { ...(cast ? { cast } : {}), ...(notes.length ? { note: notes.join('; ') } : {}) };
 }
@@ -175,7 +175,7 @@ export function columnAdvice(
 function filledBy(c: ColumnInfo, triggers: string[]): string | null {
   if (c.generated) return 'filled by the database (identity, serial or generated)';
   if (c.filledByTrigger)
-    return `filled by the target's trigger${triggers.length > 1 ? 's' : ''}${triggers.length ? ` ${triggers.join(', ')}` : ''}`;
+    return `filled by a trigger of the target${triggers.length ? ` (${triggers.join(', ')})` : ''}`;
   if (c.hasDefault) return 'left to its default';
   return null;
 }
@@ -219,16 +219,17 @@ export function chooseKey(
       reason: `no primary or unique key of target table "${tt.name}" is mapped by name from NOT NULL source columns${sourceKey.length ? ` (the source key ${list(sourceKey)} maps to no target key)` : ''}`,
     };
   const what = best.i === 0 && tt.primaryKey.length ? 'primary key' : 'unique key';
+  const subject = tt.partitioned
+    ? `target "${tt.name}" is partitioned; its ${what}`
+    : `the ${what} of target "${tt.name}"`;
+  const shown = sourceKey.map((k, i) => image[i] ?? k);
   const why = sourceKey.length
-    ? `the target's ${what} is ${list(best.u)}, not the image of the source key ${list(sourceKey)}`
-    : `the source has no primary or NOT NULL unique key; the target's ${what} is ${list(best.u)}`;
+    ? `${subject} is ${list(best.u)}, not ${list(shown)}`
+    : `the source has no primary or NOT NULL unique key; ${subject} is ${list(best.u)}`;
   const proof = best.superset
-    ? 'unique on the source too, as it contains a source key'
+    ? 'unique on the source too, as they contain its key'
     : 'not proven unique on the source: the backfill checks the data';
-  return {
-    key: best.src,
-    note: `${why}${tt.partitioned ? ' (a partitioned table keys on its partition column too)' : ''}: keyed on its source columns, ${proof}`,
-  };
+  return { key: best.src, note: `${why}: keyed on the source columns ${list(best.src)}, ${proof}` };
 }
 
 /**

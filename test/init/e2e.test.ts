@@ -74,10 +74,11 @@ function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout
 const tandem = (args: string[]) => run(process.execPath, [...cliArgv(), ...args]);
 
 /**
- * Type-checks one config file against Tandem's own types: `tsc --noEmit` with a tsconfig whose `paths` map
- * `tandem` to src/index.ts, as a user's editor would with the package installed.
+ * Type-checks config files against Tandem's published types: `tsc --noEmit` with a tsconfig whose `paths` map
+ * `tandem` to the package's `types` (dist/index.d.ts, built by the global setup), as a user's editor sees it
+ * with the package installed.
  */
-async function typeCheck(file: string): Promise<{ code: number | null; out: string }> {
+async function typeCheck(...files: string[]): Promise<{ code: number | null; out: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'tandem-tsc-'));
   const tsconfig = join(dir, 'tsconfig.json');
   writeFileSync(
@@ -93,9 +94,9 @@ async function typeCheck(file: string): Promise<{ code: number | null; out: stri
         skipLibCheck: true,
         types: ['node'],
         typeRoots: [join(ROOT, 'node_modules/@types')],
-        paths: { tandem: [join(ROOT, 'src/index.ts')] },
+        paths: { tandem: [join(ROOT, 'dist/index.d.ts')] },
       },
-      files: [file],
+      files,
     }),
   );
   const r = await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', tsconfig]);
@@ -129,12 +130,15 @@ describe('tandem init: MariaDB → PostgreSQL with a partitioned table, defaults
     expect(existsSync(out)).toBe(false);
     expect(r.stdout).toContain('export default defineConfig({');
     expect(r.stdout).toMatch(/\/\/ problems init sees \(\d+\):/);
-    expect(r.stdout).toMatch(/payment +key \(payment_date, payment_id\): the target's primary key/);
+    expect(r.stdout).toMatch(/payment +key \(payment_date, payment_id\): target "payment" is partitioned/);
     expect(r.stdout).toMatch(/film +source column "location" has no matching target column/);
     const j = await tandem(['init', '--source', src.url, '--target', tgt.url, '--out', out, '--dry-run', '--json']);
     expect(j.code, j.stderr).toBe(0);
     expect(existsSync(out)).toBe(false);
-    const parsed = JSON.parse(j.stdout) as { config: string; problems: { entity: string | null; column: string | null }[] };
+    const parsed = JSON.parse(j.stdout) as {
+      config: string;
+      problems: { entity: string | null; column: string | null }[];
+    };
     expect(parsed.config).toContain("key: ['payment_date', 'payment_id'],");
     expect(parsed.problems).toContainEqual(expect.objectContaining({ entity: 'payment', column: null }));
   });
@@ -146,11 +150,13 @@ describe('tandem init: MariaDB → PostgreSQL with a partitioned table, defaults
     const text = readFileSync(out, 'utf8');
     // the partitioned table: keyed on the target's primary key, filled after the table its partitions reference
     expect(text).toContain("order: ['customer', 'film', 'payment']");
-    expect(text).toMatch(/key: \['payment_date', 'payment_id'\], \/\/ the target's primary key is \(payment_date, payment_id\)/);
+    expect(text).toMatch(
+      /key: \['payment_date', 'payment_id'\], \/\/ target "payment" is partitioned; its primary key is \(payment_date, payment_id\), not \(payment_id\)/,
+    );
     // defaulted and trigger-filled NOT NULL columns are left to the database, never { value: null }
     expect(text).toContain('// active: left to its default');
-    expect(text).toMatch(/\/\/ fulltext: filled by the target's triggers film_fulltext, last_updated/);
-    expect(text).toMatch(/\/\/ last_update: filled by the target's triggers/);
+    expect(text).toContain('// fulltext: filled by a trigger of the target (film_fulltext, last_updated)');
+    expect(text).toContain('// last_update: filled by a trigger of the target (film_fulltext, last_updated)');
     expect(text).toContain('// original_language_id: { value: null }, // no source column: left NULL');
     expect(text).toContain("rating: 'rating',");
     expect(text).toMatch(/\/\/ source column 'location' has no matching target column/);
@@ -158,8 +164,13 @@ describe('tandem init: MariaDB → PostgreSQL with a partitioned table, defaults
     // a MariaDB date into PostgreSQL: the zero-date cast is named on that line
     expect(text).toMatch(/payment_date: 'payment_date', \/\/ .*cast: 'zero-date-null'/);
 
-    const tsc = await typeCheck(out);
-    expect(tsc.code, tsc.out).toBe(0);
+    // with a control that must fail, so a check that checks nothing cannot pass
+    const bad = join(dir, 'bad.config.ts');
+    writeFileSync(bad, text.replace("rating: 'rating',", "rating: { from: 'rating', cast: 'no-such-cast' },"));
+    const tsc = await typeCheck(out, bad);
+    expect(tsc.out).toContain('bad.config.ts');
+    expect(tsc.out).not.toContain('tandem.config.ts');
+    expect(tsc.code).not.toBe(0);
 
     const bf = await tandem(['backfill', '--config', out, '--json']);
     expect(bf.code, `${bf.stdout}\n${bf.stderr}`).toBe(0);
