@@ -55,18 +55,13 @@ export async function introspectPostgres(db: Executor, schema: string): Promise<
         c.table_name,
         (t = { name: c.table_name, columns: [], primaryKey: [], uniqueKeys: [], foreignKeys: [] }),
       );
-    const col = pgColumn(
-      c.name,
-      c.data_type,
-      c.typname,
-      c.typtype,
-      Number(c.typmod),
-      Boolean(c.nullable),
-      Boolean(c.generated),
+    t.columns.push(
+      pgColumn(c.name, c.data_type, c.typname, c.typtype, Number(c.typmod), Boolean(c.nullable), Boolean(c.generated)),
     );
+    // facts for init, set after pgColumn (the column just pushed)
+    const col = t.columns[t.columns.length - 1]!;
     col.hasDefault = Boolean(c.has_default);
     col.filledByTrigger = false;
-    t.columns.push(col);
     if (c.partitioned) t.partitioned = true;
   }
   const cons = await db.query<{
