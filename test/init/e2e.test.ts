@@ -141,6 +141,11 @@ describe('tandem init: MariaDB → PostgreSQL with a partitioned table, defaults
     };
     expect(parsed.config).toContain("key: ['payment_date', 'payment_id'],");
     expect(parsed.problems).toContainEqual(expect.objectContaining({ entity: 'payment', column: null }));
+    // a file already there is neither refused nor touched
+    writeFileSync(out, '// mine\n');
+    const again = await tandem(['init', '--source', src.url, '--target', tgt.url, '--out', out, '--dry-run']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe('// mine\n');
   });
 
   it('writes a config that type-checks, backfills and verifies with exit 0', async () => {
