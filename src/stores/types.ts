@@ -323,6 +323,11 @@ export interface StoreCapabilities {
   readonly columnNamesFoldCase: boolean;
   /** The engine enforces declared column types on write (false on SQLite: values are checked by Tandem). */
   readonly enforcesTypes: boolean;
+  /**
+   * DATE/DATETIME/TIMESTAMP columns may hold zero dates (`0000-00-00`, MySQL/MariaDB without `NO_ZERO_DATE`),
+   * which no other engine accepts. Absent: false.
+   */
+  readonly zeroDates?: boolean;
 }
 
 /** Column types and table options of the control-plane DDL on one dialect (src/control/schema.ts). */

@@ -24,10 +24,12 @@ export async function introspectMysql(db: Executor): Promise<SchemaInfo> {
     num_precision: unknown;
     num_scale: unknown;
     dt_precision: unknown;
+    column_default: string | null;
   }>(
     `SELECT c.TABLE_NAME AS table_name, c.COLUMN_NAME AS name, c.COLUMN_TYPE AS column_type, c.DATA_TYPE AS data_type,
             c.IS_NULLABLE AS nullable, c.EXTRA AS extra, c.CHARACTER_MAXIMUM_LENGTH AS max_length,
-            c.NUMERIC_PRECISION AS num_precision, c.NUMERIC_SCALE AS num_scale, c.DATETIME_PRECISION AS dt_precision
+            c.NUMERIC_PRECISION AS num_precision, c.NUMERIC_SCALE AS num_scale, c.DATETIME_PRECISION AS dt_precision,
+            c.COLUMN_DEFAULT AS column_default
        FROM information_schema.COLUMNS c
        JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
       WHERE c.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'
@@ -56,6 +58,13 @@ export async function introspectMysql(db: Executor): Promise<SchemaInfo> {
       col.category = 'json';
       delete col.maxLength;
     }
+    const extra = String(c.extra ?? '').toLowerCase();
+    // MariaDB reports a column without a default as NULL and `DEFAULT NULL` as the text 'NULL'
+    col.hasDefault =
+      (c.column_default !== null && c.column_default !== undefined && String(c.column_default) !== 'NULL') ||
+      extra.includes('on update') ||
+      extra.includes('default_generated');
+    col.filledByTrigger = false;
     t.columns.push(col);
   }
 
@@ -112,7 +121,42 @@ export async function introspectMysql(db: Executor): Promise<SchemaInfo> {
     entry.fk.refColumns.push(String(r.ref_column));
   }
   for (const { table, fk } of byConstraint.values()) tables.get(table)?.foreignKeys.push(fk);
+  await readTriggers(db, tables);
   return { tables };
+}
+
+/**
+ * Sets `triggers` on every table (`information_schema.TRIGGERS`; Tandem's own `tandem_…` left out) and
+ * `filledByTrigger` on the columns a BEFORE INSERT/UPDATE trigger assigns with `SET NEW.col = …` (also
+ * `, NEW.col = …` in one SET list; backquoted names too; case-insensitive as MySQL column names are). A
+ * heuristic on the trigger body: a call to a procedure that assigns the column is not seen.
+ */
+async function readTriggers(db: Executor, tables: Map<string, TableInfo>): Promise<void> {
+  for (const t of tables.values()) t.triggers = [];
+  const rows = await db.query<{ table_name: string; name: string; timing: string; event: string; body: string }>(
+    `SELECT EVENT_OBJECT_TABLE AS table_name, TRIGGER_NAME AS name, ACTION_TIMING AS timing,
+            EVENT_MANIPULATION AS event, ACTION_STATEMENT AS body
+       FROM information_schema.TRIGGERS
+      WHERE TRIGGER_SCHEMA = DATABASE()
+      ORDER BY EVENT_OBJECT_TABLE, TRIGGER_NAME`,
+  );
+  for (const r of rows) {
+    const name = String(r.name);
+    const t = tables.get(String(r.table_name));
+    if (!t || name.toLowerCase().startsWith(CONTROL_PREFIX)) continue;
+    t.triggers!.push(name);
+    const event = String(r.event).toUpperCase();
+    if (String(r.timing).toUpperCase() !== 'BEFORE' || (event !== 'INSERT' && event !== 'UPDATE')) continue;
+    const body = String(r.body ?? '');
+    for (const c of t.columns) if (!c.filledByTrigger && setsNew(body, c.name)) c.filledByTrigger = true;
+  }
+}
+
+/** True when a MySQL trigger body assigns `NEW.<column>` (`SET NEW.col = …` or `, NEW.col := …` in a SET list). */
+export function setsNew(body: string, column: string): boolean {
+  const esc = column.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const name = `(?:\`${esc.replace(/`/g, '``')}\`|${esc}(?![\\w$]))`;
+  return new RegExp(`(?:\\bSET|,)\\s*NEW\\s*\\.\\s*${name}\\s*:?=`, 'i').test(body);
 }
 
 /**

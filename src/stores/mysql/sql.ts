@@ -333,6 +333,7 @@ export const mysqlCapabilities: StoreCapabilities = {
   tableNameCase: 'server',
   columnNamesFoldCase: true,
   enforcesTypes: true,
+  zeroDates: true,
 };
 
 type ControlPart = Omit<SqlDialect, 'ident' | 'table' | 'param' | 'keyset' | 'upsert' | 'count' | 'checksum'>;
