@@ -1,4 +1,5 @@
 import type { ColumnInfo, TypeCategory } from '../stores/types.js';
+import { canonicalBit, canonicalGeometry, canonicalInet, canonicalInterval, canonicalMacaddr } from './extra-types.js';
 
 /**
  * Canonical encoding: one text form per type category, so that values read from MariaDB, PostgreSQL, SQLite
@@ -50,11 +51,12 @@ const encoders: Record<TypeCategory, Encoder> = {
     canonicalJson(typeof v === 'string' ? JSON.parse(v) : Buffer.isBuffer(v) ? JSON.parse(v.toString('utf8')) : v),
   // issue 13 fills these in (arrays, bit strings, network addresses, intervals, spatial values)
   array: (v) => (typeof v === 'object' ? canonicalJson(v) : String(v)),
-  bit: (v) => (Buffer.isBuffer(v) ? v.toString('hex') : String(v)),
-  inet: (v) => String(v),
-  macaddr: (v) => String(v),
-  interval: (v) => (typeof v === 'object' ? canonicalJson(v) : String(v)),
-  geometry: (v) => (Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'object' ? canonicalJson(v) : String(v)),
+  // bit strings, network addresses, intervals, spatial values: src/core/extra-types.ts
+  bit: (v, c) => canonicalBit(v, (c as Partial<ColumnInfo>).bits),
+  inet: (v) => canonicalInet(v),
+  macaddr: (v, c) => canonicalMacaddr(v, /^macaddr8/.test((c as Partial<ColumnInfo>).dataType ?? '')),
+  interval: (v) => canonicalInterval(v),
+  geometry: (v) => canonicalGeometry(v),
   other: (v) => (Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'object' ? canonicalJson(v) : String(v)),
 };
 
