@@ -209,7 +209,7 @@ function valueSql(h: HashColumn): string | null {
     // issue 13 (types-b)
     case 'bit': {
       if (from !== 'bit' || c.bits === undefined) return null;
-      const n = h.as.bits ?? 8 * Math.ceil(c.bits / 8);
+      const n = (h.as as Partial<ColumnInfo>).bits ?? 8 * Math.ceil(c.bits / 8);
       // a narrower target would drop high bits the JS side refuses: streamed instead
       return n >= c.bits && n <= 64 ? `LPAD(BIN(${x}), ${n}, '0')` : null;
     }

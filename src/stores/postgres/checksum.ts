@@ -150,7 +150,7 @@ function valueSql(h: HashColumn, param: string): string | null {
         ? `CASE WHEN masklen(${x}) = CASE family(${x}) WHEN 4 THEN 32 ELSE 128 END THEN host(${x}) ELSE ${x}::text END`
         : null;
     case 'macaddr':
-      return from === 'macaddr' && c.dataType === h.as.dataType ? `${x}::text` : null;
+      return from === 'macaddr' && c.dataType === (h.as as Partial<ColumnInfo>).dataType ? `${x}::text` : null;
     case 'interval':
       // every Tandem session sets IntervalStyle = iso_8601, whose output is the canonical text
       return from === 'interval' ? `${x}::text` : null;
