@@ -1,5 +1,12 @@
 import type { ColumnInfo, TypeCategory } from '../stores/types.js';
-import { canonicalBit, canonicalGeometry, canonicalInet, canonicalInterval, canonicalMacaddr } from './extra-types.js';
+import {
+  canonicalBit,
+  canonicalGeometry,
+  canonicalInet,
+  canonicalInterval,
+  canonicalMacaddr,
+  intervalAsTime,
+} from './extra-types.js';
 
 /**
  * Canonical encoding: one text form per type category, so that values read from MariaDB, PostgreSQL, SQLite
@@ -274,7 +281,9 @@ export function canonicalDate(v: unknown): string {
  * A negative time (MariaDB TIME) keeps its sign, `-00:30:00` included.
  */
 export function canonicalTime(v: unknown): string {
-  const s = String(v).trim();
+  let s = String(v).trim();
+  // an ISO 8601 interval without months or days (PostgreSQL interval → TIME), src/core/extra-types.ts
+  if (/^P/i.test(s)) s = intervalAsTime(s) ?? s;
   const m = /^(-?)(\d{1,3}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,9}))?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?$/i.exec(s);
   if (!m) throw new TypeError(`"${s.slice(0, 40)}" is not a time`);
   return `${m[1]}${pad(Number(m[2]))}:${pad(Number(m[3]))}:${pad(Number(m[4] ?? 0))}.${(m[5] ?? '').padEnd(6, '0').slice(0, 6)}`;

@@ -271,6 +271,8 @@ export function staticFit(source: ColumnInfo, target: ColumnInfo, sourceEnforces
   const s = source.category,
     t = target.category;
   const ts = (c: string) => c === 'timestamp' || c === 'timestamptz';
+  // a MySQL zero date fits only a column that can hold it (checked value by value otherwise)
+  if (source.zeroDates && !target.zeroDates && (t === 'date' || ts(t))) return 'full';
   if (ts(s) && ts(t)) return nullCheck;
   if (s !== t) return 'full';
   switch (t) {
