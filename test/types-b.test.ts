@@ -172,27 +172,26 @@ describe('types beyond the common ones (MariaDB → PostgreSQL → MariaDB)', ()
     expect(fifty).toMatchObject({ g: null, y: null, b10: null, u: null, dur: null, price: null });
   });
 
-  it('a changed value is found by both modes', async () => {
+  it('a changed inet, bit and interval value is found, and repaired', async () => {
     const cfg = writeConfig(config(src.url, tgt.url, FORWARD));
     await c.query(`UPDATE things SET ip6 = '2001:db8::2', b10 = B'1111111111', durtxt = '30 days' WHERE id = 4`);
-    for (const mode of ['full', 'checksum']) {
-      const v = await runCli(['verify', '--config', cfg, '--mode', mode]);
-      expect(v.code, `${mode}: ${v.stdout}`).not.toBe(0);
-    }
-    const bf = await runCli(['repair', '--config', cfg]);
-    expect(bf.code, bf.stdout + bf.stderr).toBe(0);
-    const v = await runCli(['verify', '--config', cfg, '--mode', 'checksum']);
-    expect(v.code, v.stdout).toBe(0);
+    const v = await runCli(['verify', '--config', cfg, '--mode', 'checksum', '--json']);
+    expect(v.code, v.stdout).not.toBe(0);
+    const diffs = JSON.parse(v.stdout).differences as { key: string; columns: { column: string }[] }[];
+    expect(diffs.map((d) => [d.key, d.columns.map((x) => x.column).sort()])).toEqual([
+      ['["4"]', ['b10', 'durtxt', 'ip6']],
+    ]);
+    // repair re-applies key 4 from the source (the round trip below compares every value with the original)
+    const rp = await runCli(['repair', '--config', cfg, '--include-pending']);
+    expect(rp.code, rp.stdout + rp.stderr).toBe(0);
   });
 
-  it('back to MariaDB with the original schema: every value equals the original, verify exits 0 both ways', async () => {
+  it('back to MariaDB with the original schema: every value equals the original, verify exits 0', async () => {
     const cfg = writeConfig(config(tgt.url, back.url, PLAIN));
     const bf = await runCli(['backfill', '--config', cfg]);
     expect(bf.code, bf.stderr).toBe(0);
-    for (const mode of ['full', 'checksum']) {
-      const v = await runCli(['verify', '--config', cfg, '--mode', mode]);
-      expect(v.code, `${mode}: ${v.stdout}${v.stderr}`).toBe(0);
-    }
+    const v = await runCli(['verify', '--config', cfg, '--mode', 'checksum']);
+    expect(v.code, `${v.stdout}${v.stderr}`).toBe(0);
     const original = await dumpMysql(src.url);
     const roundTrip = await dumpMysql(back.url);
     expect(roundTrip).toHaveLength(50);
