@@ -68,17 +68,24 @@ function rowSql(i: number): string {
   return `(${vals.join(', ')})`;
 }
 
-const config = (src: string, tgt: string, columns: string) => `import { defineConfig } from 'tandem';
+const config = (src: string, tgt: string, columns: string, extra = true) => `import { defineConfig } from 'tandem';
 export default defineConfig({
   source: ${JSON.stringify(src)},
   target: ${JSON.stringify(tgt)},
-  entities: { things: { table: 'things', key: 'id', targets: [{ table: 'things', columns: ${columns} }] } },
+  entities: {
+    things: { table: 'things', key: 'id', targets: [{ table: 'things', columns: ${columns} }] },${
+      extra ? `
+    plain: { table: 'things', key: 'id', targets: [{ table: 'plain', columns: ${PLAIN_SIMPLE} }] },` : ''
+    }
+  },
 });
 `;
 
 const FORWARD = `{ id: 'id', g: { from: 'g', cast: 'ewkb' }, p: { from: 'p', cast: 'ewkt' }, poly: { from: 'poly', cast: 'ewkb' },
   y: 'y', b1: 'b1', b10: 'b10', u: 'u', d: { from: 'd', cast: 'zero-date-null' }, dt: { from: 'dt', cast: 'zero-date-null' },
   ip6: 'ip6', ip4: 'ip4', net: 'net', mac: 'mac', dur: 'dur', durtxt: 'durtxt', price: 'price' }`;
+/** Columns both engines encode in SQL: the checksum of this entity is pushed down on both sides. */
+const PLAIN_SIMPLE = `{ id: 'id', y: 'y', b1: 'b1', b10: 'b10', u: 'u', ip4: 'ip4', price: 'price' }`;
 const PLAIN = `{ ${COLUMNS.map((c) => `${c}: '${c}'`).join(', ')} }`;
 
 /** Every row of `things` as the server prints each value (text, so bytes and types compare exactly). */
@@ -114,6 +121,9 @@ describe('types beyond the common ones (MariaDB → PostgreSQL → MariaDB)', ()
     c = new pg.Client({ connectionString: tgt.url });
     await c.connect();
     await c.query(NEW);
+    await c.query(
+      'CREATE TABLE plain (id integer PRIMARY KEY, y smallint, b1 bit(1), b10 bit(10), u numeric(20,0), ip4 inet, price money)',
+    );
     await c.query('SET IntervalStyle = iso_8601');
   });
   afterAll(async () => {
@@ -139,10 +149,21 @@ describe('types beyond the common ones (MariaDB → PostgreSQL → MariaDB)', ()
     expect(bf.code, bf.stderr).toBe(0);
     const full = await runCli(['verify', '--config', cfg, '--mode', 'full']);
     expect(full.code, full.stdout + full.stderr).toBe(0);
-    const sum = await runCli(['verify', '--config', cfg, '--mode', 'checksum']);
+    const sum = await runCli(['verify', '--config', cfg, '--mode', 'checksum', '--json']);
     expect(sum.code, sum.stdout + sum.stderr).toBe(0);
-    // the casts (ewkb, ewkt, zero-date-null) keep the source side out of SQL: said in the notes
-    expect(sum.stdout).toMatch(/source side streamed \(mysql cannot encode [^)]*g as binary cast ewkb/);
+    const report = JSON.parse(sum.stdout) as {
+      entities: { entity: string; matched: number; pushdown: unknown; notes: string[] }[];
+    };
+    const things = report.entities.find((e) => e.entity === 'things')!;
+    const plain = report.entities.find((e) => e.entity === 'plain')!;
+    expect([things.matched, plain.matched]).toEqual([50, 50]);
+    // PostgreSQL encodes every column in SQL (inet, interval, bit, money included)
+    expect(things.pushdown).toEqual({ source: 'stream', targets: { things: 'sql' } });
+    // the casts and INET6 keep MariaDB's side out of SQL: the notes name each column that falls back
+    expect(things.notes.join('\n')).toMatch(/source side streamed \(mysql cannot encode g as binary cast ewkb, .*ip6 as inet/);
+    // YEAR, BIT(n), BIGINT UNSIGNED, INET4 and DECIMAL → money push down on both sides
+    expect(plain.pushdown).toEqual({ source: 'sql', targets: { plain: 'sql' } });
+    expect(plain.notes).toEqual([]);
 
     const r = await c.query(
       `SELECT id, encode(g, 'hex') g, p, y, b1::text b1, b10::text b10, u::text u, d::text d, dt::text dt, ip6::text ip6,
@@ -187,7 +208,7 @@ describe('types beyond the common ones (MariaDB → PostgreSQL → MariaDB)', ()
   });
 
   it('back to MariaDB with the original schema: every value equals the original, verify exits 0', async () => {
-    const cfg = writeConfig(config(tgt.url, back.url, PLAIN));
+    const cfg = writeConfig(config(tgt.url, back.url, PLAIN, false));
     const bf = await runCli(['backfill', '--config', cfg]);
     expect(bf.code, bf.stderr).toBe(0);
     const v = await runCli(['verify', '--config', cfg, '--mode', 'checksum']);
