@@ -28,7 +28,25 @@ const NEW = `CREATE TABLE things (
   dur interval, durtxt interval, price money
 )`;
 
-const COLUMNS = ['id', 'g', 'p', 'poly', 'y', 'b1', 'b10', 'u', 'd', 'dt', 'ip6', 'ip4', 'net', 'mac', 'dur', 'durtxt', 'price'];
+const COLUMNS = [
+  'id',
+  'g',
+  'p',
+  'poly',
+  'y',
+  'b1',
+  'b10',
+  'u',
+  'd',
+  'dt',
+  'ip6',
+  'ip4',
+  'net',
+  'mac',
+  'dur',
+  'durtxt',
+  'price',
+];
 
 const geoms = [
   `ST_GeomFromText('POINT(1 2)', 4326)`,
@@ -44,7 +62,10 @@ const isoDurs = ['P1Y2M3DT4H5M6.5S', 'P-1DT-1S', 'PT0S', 'P1M-1D', 'PT0.000001S'
 
 /** Row i as SQL expressions (geometry built by the server) — row 1 and 2 hold the edge values, 50 NULL-heavy. */
 function rowSql(i: number): string {
-  if (i === 50) return `(50, ${Array(COLUMNS.length - 1).fill('NULL').join(', ')})`;
+  if (i === 50)
+    return `(50, ${Array(COLUMNS.length - 1)
+      .fill('NULL')
+      .join(', ')})`;
   const q = (s: string) => `'${s}'`;
   const vals = [
     String(i),
@@ -53,7 +74,7 @@ function rowSql(i: number): string {
     `ST_PolygonFromText('POLYGON((0 0,${i} 0,${i} ${i},0 0),(0.1 0.1,0.2 0.1,0.2 0.2,0.1 0.1))', ${i % 3 ? 0 : 4326})`,
     String(i === 1 ? 1901 : i === 2 ? 2155 : i === 3 ? 0 : 1950 + i),
     `b'${i % 2}'`,
-    `b'${(i * 37 % 1024).toString(2)}'`,
+    `b'${((i * 37) % 1024).toString(2)}'`,
     i === 1 ? '18446744073709551615' : i === 2 ? '0' : `${9223372036854775807n + BigInt(i)}`,
     q(i % 5 === 0 ? '0000-00-00' : `2020-01-${String((i % 28) + 1).padStart(2, '0')}`),
     q(i % 7 === 0 ? '0000-00-00 00:00:00' : `2021-06-${String((i % 28) + 1).padStart(2, '0')} 12:34:56`),
@@ -74,8 +95,10 @@ export default defineConfig({
   target: ${JSON.stringify(tgt)},
   entities: {
     things: { table: 'things', key: 'id', targets: [{ table: 'things', columns: ${columns} }] },${
-      extra ? `
-    plain: { table: 'things', key: 'id', targets: [{ table: 'plain', columns: ${PLAIN_SIMPLE} }] },` : ''
+      extra
+        ? `
+    plain: { table: 'things', key: 'id', targets: [{ table: 'plain', columns: ${PLAIN_SIMPLE} }] },`
+        : ''
     }
   },
 });
@@ -134,7 +157,9 @@ describe('types beyond the common ones (MariaDB → PostgreSQL → MariaDB)', ()
   });
 
   it('without the cast, a zero date into a PostgreSQL date is a pre-flight misfit that names the fix, and nothing is written', async () => {
-    const cfg = writeConfig(config(src.url, tgt.url, FORWARD.replace(/\{ from: 'd', cast: 'zero-date-null' \}/, "'d'")));
+    const cfg = writeConfig(
+      config(src.url, tgt.url, FORWARD.replace(/\{ from: 'd', cast: 'zero-date-null' \}/, "'d'")),
+    );
     const r = await runCli(['backfill', '--config', cfg]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/things/);
@@ -160,7 +185,9 @@ describe('types beyond the common ones (MariaDB → PostgreSQL → MariaDB)', ()
     // PostgreSQL encodes every column in SQL (inet, interval, bit, money included)
     expect(things.pushdown).toEqual({ source: 'stream', targets: { things: 'sql' } });
     // the casts and INET6 keep MariaDB's side out of SQL: the notes name each column that falls back
-    expect(things.notes.join('\n')).toMatch(/source side streamed \(mysql cannot encode g as binary cast ewkb, .*ip6 as inet/);
+    expect(things.notes.join('\n')).toMatch(
+      /source side streamed \(mysql cannot encode g as binary cast ewkb, .*ip6 as inet/,
+    );
     // YEAR, BIT(n), BIGINT UNSIGNED, INET4 and DECIMAL → money push down on both sides
     expect(plain.pushdown).toEqual({ source: 'sql', targets: { plain: 'sql' } });
     expect(plain.notes).toEqual([]);

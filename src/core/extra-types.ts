@@ -244,8 +244,7 @@ export function parseInterval(v: unknown): IntervalParts {
     const [, y, mo, w, d, h, mi, se] = iso;
     out.months = Number(y ?? 0) * 12 + Number(mo ?? 0);
     out.days = Number(w ?? 0) * 7 + Number(d ?? 0);
-    out.micros =
-      BigInt(h ?? 0) * 3_600_000_000n + BigInt(mi ?? 0) * 60_000_000n + (se ? secondsMicros(se) : 0n);
+    out.micros = BigInt(h ?? 0) * 3_600_000_000n + BigInt(mi ?? 0) * 60_000_000n + (se ? secondsMicros(se) : 0n);
     return out;
   }
   const tokens = s.replace(/^@\s*/, '').split(/\s+/);
@@ -254,8 +253,7 @@ export function parseInterval(v: unknown): IntervalParts {
     const t = tokens[i]!;
     const time = /^([+-]?)(\d+):(\d{1,2})(?::(\d{1,2}(?:\.\d*)?))?$/.exec(t);
     if (time) {
-      const us =
-        BigInt(time[2]!) * 3_600_000_000n + BigInt(time[3]!) * 60_000_000n + secondsMicros(time[4] ?? '0');
+      const us = BigInt(time[2]!) * 3_600_000_000n + BigInt(time[3]!) * 60_000_000n + secondsMicros(time[4] ?? '0');
       out.micros += time[1] === '-' ? -us : us;
       continue;
     }

@@ -97,16 +97,17 @@ describe('interval', () => {
     expect(canonicalInterval('24:00:00')).not.toBe(canonicalInterval('1 day'));
   });
   it("reads pg's interval object", () => {
-    expect(canonicalInterval({ years: 1, months: 2, days: 3, hours: 4, minutes: 5, seconds: 6, milliseconds: 500 })).toBe(
-      'P1Y2M3DT4H5M6.5S',
-    );
+    expect(
+      canonicalInterval({ years: 1, months: 2, days: 3, hours: 4, minutes: 5, seconds: 6, milliseconds: 500 }),
+    ).toBe('P1Y2M3DT4H5M6.5S');
   });
   it('a time-only interval is a TIME literal, others are not', () => {
     expect(intervalAsTime('PT-12H-30M-0.5S')).toBe('-12:30:00.500000');
     expect(intervalAsTime('P1D')).toBeNull();
   });
   it('refuses what is not an interval', () => {
-    for (const bad of ['P', 'PT', '1 fortnight', 'abc', '1.5 mons']) expect(() => canonicalInterval(bad)).toThrow(TypeError);
+    for (const bad of ['P', 'PT', '1 fortnight', 'abc', '1.5 mons'])
+      expect(() => canonicalInterval(bad)).toThrow(TypeError);
   });
 });
 
