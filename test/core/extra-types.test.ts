@@ -155,3 +155,94 @@ describe('zero dates', () => {
     expect(isZeroDate(null)).toBe(false);
   });
 });
+
+describe('introspection, reads and range checks of these types', () => {
+  it('MySQL/MariaDB columns get their categories', async () => {
+    const { mysqlColumn } = await import('../../src/stores/mysql/introspect.js');
+    const col = (columnType: string, dataType: string) =>
+      mysqlColumn({ name: 'c', columnType, dataType, nullable: true, extra: '' });
+    expect(col('year(4)', 'year')).toMatchObject({ category: 'integer', intBytes: 2 });
+    expect(col('bit(10)', 'bit')).toMatchObject({ category: 'bit', bits: 10 });
+    for (const t of ['geometry', 'point', 'polygon', 'multipolygon', 'geometrycollection'])
+      expect(col(t, t).category).toBe('geometry');
+    expect(col('inet6', 'inet6').category).toBe('inet');
+    expect(col('inet4', 'inet4').category).toBe('inet');
+    expect(col('bigint(20) unsigned', 'bigint')).toMatchObject({ category: 'integer', intBytes: 8, unsigned: true });
+    expect(col('date', 'date').zeroDates).toBe(true);
+    expect(col('datetime', 'datetime').zeroDates).toBe(true);
+  });
+  it('PostgreSQL columns get their categories', async () => {
+    const { pgColumn } = await import('../../src/stores/postgres/introspect.js');
+    const col = (dataType: string, typname: string, typmod = -1) =>
+      pgColumn('c', dataType, typname, 'b', typmod, true, false);
+    expect(col('bit(10)', 'bit', 10)).toMatchObject({ category: 'bit', bits: 10 });
+    expect(col('bit varying', 'varbit').category).toBe('bit');
+    expect(col('inet', 'inet').category).toBe('inet');
+    expect(col('cidr', 'cidr').category).toBe('inet');
+    expect(col('macaddr8', 'macaddr8').category).toBe('macaddr');
+    expect(col('interval', 'interval').category).toBe('interval');
+    expect(col('money', 'money')).toMatchObject({ category: 'decimal', scale: 2 });
+    expect(col('date', 'date').zeroDates).toBeUndefined();
+  });
+  it('money text is read as plain decimal text', async () => {
+    const { moneyText } = await import('../../src/stores/postgres/connection.js');
+    expect(moneyText('$1,234.56')).toBe('1234.56');
+    expect(moneyText('-$0.50')).toBe('-0.50');
+    expect(moneyText('($1.00)')).toBe('-1.00');
+    expect(moneyText('$92,233,720,368,547,758.07')).toBe('92233720368547758.07');
+  });
+  it('misfits: YEAR range, unsigned 64-bit both ways, zero dates into a column that cannot hold them', async () => {
+    const { misfit } = await import('../../src/core/mapping.js');
+    const year = { name: 'y', dataType: 'year(4)', category: 'integer', nullable: true, intBytes: 2 } as const;
+    expect(misfit(1901, year)).toBeNull();
+    expect(misfit(0, year)).toBeNull();
+    expect(misfit(1900, year)).toMatch(/out of range/);
+    expect(misfit(2156, year)).toMatch(/out of range/);
+    const ubig = {
+      name: 'u',
+      dataType: 'bigint unsigned',
+      category: 'integer',
+      nullable: true,
+      intBytes: 8,
+      unsigned: true,
+    } as const;
+    expect(misfit('18446744073709551615', ubig)).toBeNull();
+    expect(misfit('18446744073709551616', ubig)).toMatch(/out of range/);
+    expect(misfit('-1', ubig)).toMatch(/out of range/);
+    const pgBig = { name: 'u', dataType: 'bigint', category: 'integer', nullable: true, intBytes: 8 } as const;
+    expect(misfit('9223372036854775808', pgBig)).toMatch(/out of range/);
+    const numeric20 = {
+      name: 'u',
+      dataType: 'numeric(20,0)',
+      category: 'decimal',
+      nullable: true,
+      precision: 20,
+      scale: 0,
+    } as const;
+    expect(misfit('18446744073709551615', numeric20)).toBeNull();
+    const pgDate = { name: 'd', dataType: 'date', category: 'date', nullable: true } as const;
+    expect(misfit('0000-00-00', pgDate)).toContain("cast: 'zero-date-null'");
+    expect(misfit('0000-00-00', { ...pgDate, zeroDates: true })).toBeNull();
+    const pgTs = {
+      name: 'dt',
+      dataType: 'timestamp without time zone',
+      category: 'timestamp',
+      nullable: true,
+    } as const;
+    expect(misfit('0000-00-00 00:00:00', pgTs)).toContain("cast: 'zero-date-null'");
+    const bit4 = { name: 'b', dataType: 'bit(4)', category: 'bit', nullable: true, bits: 4 } as const;
+    expect(misfit(Buffer.from([0x12]), bit4)).toMatch(/cannot be read/);
+    expect(misfit(Buffer.from([0x05]), bit4)).toBeNull();
+  });
+  it('casts: zero-date-null changes only zero dates; the spatial casts convert', async () => {
+    const { applyCast } = await import('../../src/core/mapping.js');
+    expect(applyCast('0000-00-00', 'zero-date-null')).toBeNull();
+    expect(applyCast('0000-00-00 00:00:00', 'zero-date-null')).toBeNull();
+    expect(applyCast('2020-01-02', 'zero-date-null')).toBe('2020-01-02');
+    const ewkb = Buffer.from('0101000020e6100000000000000000f03f0000000000000040', 'hex');
+    expect(applyCast(ewkb, 'ewkt')).toBe('SRID=4326;POINT(1 2)');
+    expect(applyCast(ewkb, 'wkt')).toBe('POINT(1 2)');
+    expect((applyCast(ewkb, 'ewkb') as Buffer).equals(ewkb)).toBe(true);
+    expect((applyCast(ewkb, 'wkb') as Buffer).toString('hex')).toBe('0101000000000000000000f03f0000000000000040');
+  });
+});
