@@ -25,7 +25,7 @@ const NEW = `CREATE TABLE things (
   y smallint, b1 bit(1), b10 bit(10), u numeric(20,0),
   d date, dt timestamp(0),
   ip6 inet, ip4 inet, net cidr, mac macaddr,
-  dur interval, durtxt interval, price money
+  dur interval, durtxt interval, price money, flag boolean
 )`;
 
 const COLUMNS = [
@@ -106,7 +106,7 @@ export default defineConfig({
 
 const FORWARD = `{ id: 'id', g: { from: 'g', cast: 'ewkb' }, p: { from: 'p', cast: 'ewkt' }, poly: { from: 'poly', cast: 'ewkb' },
   y: 'y', b1: 'b1', b10: 'b10', u: 'u', d: { from: 'd', cast: 'zero-date-null' }, dt: { from: 'dt', cast: 'zero-date-null' },
-  ip6: 'ip6', ip4: 'ip4', net: 'net', mac: 'mac', dur: 'dur', durtxt: 'durtxt', price: 'price' }`;
+  ip6: 'ip6', ip4: 'ip4', net: 'net', mac: 'mac', dur: 'dur', durtxt: 'durtxt', price: 'price', flag: 'b1' }`;
 /** Columns both engines encode in SQL: the checksum of this entity is pushed down on both sides. */
 const PLAIN_SIMPLE = `{ id: 'id', y: 'y', b1: 'b1', b10: 'b10', u: 'u', ip4: 'ip4', price: 'price' }`;
 const PLAIN = `{ ${COLUMNS.map((c) => `${c}: '${c}'`).join(', ')} }`;
@@ -194,7 +194,7 @@ describe('types beyond the common ones (MariaDB → PostgreSQL → MariaDB)', ()
 
     const r = await c.query(
       `SELECT id, encode(g, 'hex') g, p, y, b1::text b1, b10::text b10, u::text u, d::text d, dt::text dt, ip6::text ip6,
-              net::text net, mac::text mac, dur::text dur, durtxt::text durtxt, price::numeric::text price
+              net::text net, mac::text mac, dur::text dur, durtxt::text durtxt, price::numeric::text price, flag
          FROM things WHERE id IN (1, 2, 3, 5, 7, 50) ORDER BY id`,
     );
     const [one, two, three, five, seven, fifty] = r.rows;
@@ -210,8 +210,9 @@ describe('types beyond the common ones (MariaDB → PostgreSQL → MariaDB)', ()
       dur: 'PT-12H-30M-0.5S',
       durtxt: 'P-1DT-1S',
       price: '-9999999999.99',
+      flag: true, // BIT(1) → boolean
     });
-    expect(two).toMatchObject({ y: 2155, u: '0', b1: '0', p: 'POINT(2.25 -2.5)', price: '9999999999.99' });
+    expect(two).toMatchObject({ y: 2155, u: '0', b1: '0', flag: false, p: 'POINT(2.25 -2.5)', price: '9999999999.99' });
     expect(three.y).toBe(0);
     expect(five.g).toBe('0101000020e6100000000000000000f03f0000000000000040'); // SRID 4326 kept (EWKB)
     expect(one.g).toMatch(/^0101000000/); // SRID 0: plain WKB

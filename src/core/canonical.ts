@@ -176,6 +176,8 @@ export function canonicalFloat(v: unknown, single: boolean): string {
 export function canonicalBoolean(v: unknown): boolean {
   if (typeof v === 'boolean') return v;
   if (typeof v === 'number' || typeof v === 'bigint') return Number(v) !== 0;
+  // MySQL/MariaDB BIT(1) (one byte, 0 or 1)
+  if (Buffer.isBuffer(v) && v.length === 1 && v[0]! <= 1) return v[0] === 1;
   const s = String(v).trim().toLowerCase();
   if (['1', 't', 'true', 'y', 'yes', 'on'].includes(s)) return true;
   if (['0', 'f', 'false', 'n', 'no', 'off'].includes(s)) return false;

@@ -12,7 +12,7 @@ import { ZERO_DATE, ZERO_TIMESTAMP, canonicalDate, canonicalTimestamp } from './
 /**
  * A bit string as its binary digits, most significant first: `'0101'`. From PostgreSQL `bit(n)`/`varbit` text
  * (`'0101'`, kept as is), a MySQL/MariaDB `BIT(n)` Buffer (big-endian bytes; `bits` digits, left-padded with
- * zeros — the bits above n must be zero), or a number/bigint (MySQL `b'…'+0`). Without `bits`, a Buffer gives
+ * zeros — the bits above n must be zero), a number/bigint (MySQL `b'…'+0`), or a boolean (`true` → `1`). Without `bits`, a Buffer gives
  * 8 digits per byte. Throws `TypeError` for anything else.
  */
 export function canonicalBit(v: unknown, bits?: number): string {
@@ -21,6 +21,8 @@ export function canonicalBit(v: unknown, bits?: number): string {
     const b = Buffer.from(v);
     digits = [...b].map((x) => x.toString(2).padStart(8, '0')).join('');
     if (bits === undefined) return digits;
+  } else if (typeof v === 'boolean') {
+    digits = v ? '1' : '0';
   } else if (typeof v === 'number' || typeof v === 'bigint') {
     if (typeof v === 'number' && (!Number.isInteger(v) || v < 0)) throw new TypeError('not a bit string');
     if (typeof v === 'bigint' && v < 0n) throw new TypeError('not a bit string');

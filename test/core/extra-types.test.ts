@@ -27,6 +27,13 @@ describe('bit(n)', () => {
     expect(() => canonicalBit(Buffer.from([0x12]), 4)).toThrow(TypeError);
     expect(() => canonicalBit('012')).toThrow(TypeError);
   });
+  it('a BIT(1) flag reads as a boolean, and a boolean as a bit', () => {
+    expect(canonicalize(Buffer.from([1]), { category: 'boolean' })).toBe('true');
+    expect(canonicalize(Buffer.from([0]), { category: 'boolean' })).toBe('false');
+    expect(() => canonicalize(Buffer.from([2]), { category: 'boolean' })).toThrow(TypeError);
+    expect(canonicalBit(true, 1)).toBe('1');
+    expect((bitBytes(false, 1) as Buffer).toString('hex')).toBe('00');
+  });
   it('bitBytes writes the big-endian bytes BIT(n) stores', () => {
     expect((bitBytes('1010101010') as Buffer).toString('hex')).toBe('02aa');
     expect((bitBytes('1') as Buffer).toString('hex')).toBe('01');

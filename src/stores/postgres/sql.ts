@@ -1,4 +1,5 @@
 import { pgFenceShareLock } from './fence.js';
+import { canonicalBoolean } from '../../core/canonical.js';
 import { canonicalBit } from '../../core/extra-types.js';
 import { checkIdentifier, ledgerWinsSql } from '../common.js';
 import type { KeysetQuery, SqlDialect, Statement, StoreCapabilities, UpsertQuery, LedgerMode } from '../types.js';
@@ -63,10 +64,13 @@ export function postgresSql(schema: string): SqlDialect {
           const json = info.category === 'json';
           // bit(n): MySQL BIT(n) bytes become PostgreSQL's binary digits (issue 13, types-b)
           const bit = info.category === 'bit';
+          const bool = info.category === 'boolean';
           return pgArrayParam(
             q.rows.map((r) => {
               const v = r[ci] ?? null;
               if (bit && v !== null && typeof v !== 'string') return canonicalBit(v, info.bits);
+              // a MySQL BIT(1) flag into boolean
+              if (bool && Buffer.isBuffer(v)) return canonicalBoolean(v);
               return json && v !== null && typeof v !== 'string' ? JSON.stringify(v) : v;
             }),
           );
