@@ -36,6 +36,12 @@ export const CASTS = [
   'lower',
   'upper',
   'trim',
+  // issue 13 (types-b): spatial values and MySQL zero dates (docs/mapping-types-b.md)
+  'wkt',
+  'ewkt',
+  'wkb',
+  'ewkb',
+  'zero-date-null',
 ] as const;
 export type Cast = (typeof CASTS)[number];
 

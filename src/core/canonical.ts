@@ -1,4 +1,12 @@
 import type { ColumnInfo, TypeCategory } from '../stores/types.js';
+import {
+  canonicalBit,
+  canonicalGeometry,
+  canonicalInet,
+  canonicalInterval,
+  canonicalMacaddr,
+  intervalAsTime,
+} from './extra-types.js';
 
 /**
  * Canonical encoding: one text form per type category, so that values read from MariaDB, PostgreSQL, SQLite
@@ -50,11 +58,12 @@ const encoders: Record<TypeCategory, Encoder> = {
     canonicalJson(typeof v === 'string' ? JSON.parse(v) : Buffer.isBuffer(v) ? JSON.parse(v.toString('utf8')) : v),
   // issue 13 fills these in (arrays, bit strings, network addresses, intervals, spatial values)
   array: (v) => (typeof v === 'object' ? canonicalJson(v) : String(v)),
-  bit: (v) => (Buffer.isBuffer(v) ? v.toString('hex') : String(v)),
-  inet: (v) => String(v),
-  macaddr: (v) => String(v),
-  interval: (v) => (typeof v === 'object' ? canonicalJson(v) : String(v)),
-  geometry: (v) => (Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'object' ? canonicalJson(v) : String(v)),
+  // bit strings, network addresses, intervals, spatial values: src/core/extra-types.ts
+  bit: (v, c) => canonicalBit(v, (c as Partial<ColumnInfo>).bits),
+  inet: (v) => canonicalInet(v),
+  macaddr: (v, c) => canonicalMacaddr(v, /^macaddr8/.test((c as Partial<ColumnInfo>).dataType ?? '')),
+  interval: (v) => canonicalInterval(v),
+  geometry: (v) => canonicalGeometry(v),
   other: (v) => (Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'object' ? canonicalJson(v) : String(v)),
 };
 
@@ -167,6 +176,8 @@ export function canonicalFloat(v: unknown, single: boolean): string {
 export function canonicalBoolean(v: unknown): boolean {
   if (typeof v === 'boolean') return v;
   if (typeof v === 'number' || typeof v === 'bigint') return Number(v) !== 0;
+  // MySQL/MariaDB BIT(1) (one byte, 0 or 1)
+  if (Buffer.isBuffer(v) && v.length === 1 && v[0]! <= 1) return v[0] === 1;
   const s = String(v).trim().toLowerCase();
   if (['1', 't', 'true', 'y', 'yes', 'on'].includes(s)) return true;
   if (['0', 'f', 'false', 'n', 'no', 'off'].includes(s)) return false;
@@ -272,7 +283,9 @@ export function canonicalDate(v: unknown): string {
  * A negative time (MariaDB TIME) keeps its sign, `-00:30:00` included.
  */
 export function canonicalTime(v: unknown): string {
-  const s = String(v).trim();
+  let s = String(v).trim();
+  // an ISO 8601 interval without months or days (PostgreSQL interval → TIME), src/core/extra-types.ts
+  if (/^P/i.test(s)) s = intervalAsTime(s) ?? s;
   const m = /^(-?)(\d{1,3}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,9}))?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?$/i.exec(s);
   if (!m) throw new TypeError(`"${s.slice(0, 40)}" is not a time`);
   return `${m[1]}${pad(Number(m[2]))}:${pad(Number(m[3]))}:${pad(Number(m[4] ?? 0))}.${(m[5] ?? '').padEnd(6, '0').slice(0, 6)}`;

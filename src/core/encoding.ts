@@ -14,7 +14,7 @@ import type { ColumnInfo, HashColumn, TypeCategory } from '../stores/types.js';
  *    `Z`), which is what MariaDB prints for `DATETIME(6)` without a function call. NULL is `~`.
  * 2. The values are joined by `|`. Free-text categories (text, uuid, json, other) may contain `|` or `~`, so
  *    their lengths in characters (Unicode code points; `~` for NULL) follow, joined by `|` too. Every other
- *    category's readable text is drawn from `[0-9a-zA-Z.:+ -]`; an unreadable value is
+ *    category's readable text is drawn from `[0-9a-zA-Z.:+ -]` (and `/` for inet); an unreadable value is
  *    `<unreadable as <category>:<length>:<raw text>>` ({@link unreadableText}), which starts with `<` and says
  *    where it ends. So the whole string decodes back to the values (the encoding is injective: the near-pairs
  *    property in test/verify/encoding.test.ts), and two rows hash alike only through an MD5 collision.

@@ -9,6 +9,7 @@ import {
   canonicalize,
 } from './canonical.js';
 import { TandemError } from './errors.js';
+import { isZeroDate, toEwkb, toEwkt, toWkb, toWkt } from './extra-types.js';
 import { type QuoteRule, safeDriverError, scrubMessage } from './redact.js';
 
 /**
@@ -113,6 +114,18 @@ export function applyCast(v: unknown, cast: Cast): unknown {
       return String(v).toUpperCase();
     case 'trim':
       return String(v).trim();
+    // spatial values (src/core/extra-types.ts): WKT/WKB drop the SRID, EWKT/EWKB keep it (when not 0)
+    case 'wkt':
+      return toWkt(v);
+    case 'ewkt':
+      return toEwkt(v);
+    case 'wkb':
+      return toWkb(v);
+    case 'ewkb':
+      return toEwkb(v);
+    // MySQL's zero date (`0000-00-00`, `0000-00-00 00:00:00`) becomes NULL; every other value is kept as it is
+    case 'zero-date-null':
+      return isZeroDate(v) ? null : v;
   }
 }
 
@@ -215,6 +228,10 @@ export function misfit(value: unknown, col: ColumnInfo): string | null {
     if (cat === 'text' && col.maxLength !== undefined) {
       const len = [...String(value)].length;
       if (len > col.maxLength) return `is ${len} characters long, more than ${col.dataType} allows`;
+    } else if (cat === 'integer' && /^year\b/.test(col.dataType)) {
+      // MySQL/MariaDB YEAR: 1901-2155, or the zero year 0
+      const n = BigInt(canonicalInteger(value));
+      if (n !== 0n && (n < 1901n || n > 2155n)) return `is out of range for ${col.dataType} (0 or 1901-2155)`;
     } else if (cat === 'integer') {
       const n = BigInt(canonicalInteger(value));
       const bytes = col.intBytes ?? 8;
@@ -228,6 +245,8 @@ export function misfit(value: unknown, col: ColumnInfo): string | null {
     } else if (cat === 'uuid') {
       if (!(value instanceof Uint8Array) && !UUID_TEXT.test(String(value))) return `is not a UUID (${col.dataType})`;
     } else if (cat !== 'text' && cat !== 'other' && cat !== 'binary') {
+      if ((cat === 'date' || cat === 'timestamp' || cat === 'timestamptz') && !col.zeroDates && isZeroDate(value))
+        return `holds the zero date 0000-00-00, which ${col.dataType} cannot store (fix: cast: 'zero-date-null' writes NULL instead)`;
       canonicalize(value, col);
     }
   } catch {
@@ -252,6 +271,8 @@ export function staticFit(source: ColumnInfo, target: ColumnInfo, sourceEnforces
   const s = source.category,
     t = target.category;
   const ts = (c: string) => c === 'timestamp' || c === 'timestamptz';
+  // a MySQL zero date fits only a column that can hold it (checked value by value otherwise)
+  if (source.zeroDates && !target.zeroDates && (t === 'date' || ts(t))) return 'full';
   if (ts(s) && ts(t)) return nullCheck;
   if (s !== t) return 'full';
   switch (t) {

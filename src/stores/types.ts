@@ -91,6 +91,8 @@ export interface ColumnInfo {
   domain?: string;
   /** `bit(n)` / `bit varying(n)`: n. */
   bits?: number;
+  /** MySQL/MariaDB `DATE`/`DATETIME`/`TIMESTAMP`: the column can hold the zero date `0000-00-00`. */
+  zeroDates?: boolean;
   /** The column has a default (DEFAULT, MySQL `ON UPDATE`), so an INSERT may leave it out. */
   hasDefault?: boolean;
   /** A user trigger of the table assigns the column (`NEW.col := …`, `SET NEW.col = …`): the database fills it. */

@@ -28,7 +28,10 @@ import { MysqlNumericLiteral, mysqlIdent } from './sql.js';
  * | date                | `x`; the zero date as is; an impossible date unreadable with its raw text |
  * | time                | `x` for `TIME(6)`, else padded like timestamps                         |
  * | binary              | `LOWER(HEX(x))`                                                       |
- * | float, json, other  | not pushed down (JS side streams)                                      |
+ * | YEAR                | `x + 0` (the zero year prints as `0000` otherwise)                     |
+ * | bit (BIT(n))        | `LPAD(BIN(x), n, '0')`                                                |
+ * | inet (INET4)        | `x`; INET6 streams (it writes `2001:db8::1:1:1:1:1`, RFC 5952 `2001:db8:0:1:1:1:1:1`) |
+ * | float, json, other  | not pushed down (JS side streams); geometry streams too                |
  *
  * The separator is `_utf8mb4'|' COLLATE utf8mb4_bin`: its explicit collation makes CONCAT_WS convert every
  * argument to utf8mb4, so latin1 columns hash their UTF-8 bytes. Row hash: `CAST(CONV(LEFT(MD5(…), 16), 16, 10) AS
@@ -172,6 +175,8 @@ function valueSql(h: HashColumn): string | null {
   const from = c.category;
   switch (h.as.category) {
     case 'integer':
+      // YEAR prints the zero year as 0000 in string context
+      if (from === 'integer' && /^year\b/.test(c.dataType)) return `(${x} + 0)`;
       return from === 'integer' ? x : null;
     case 'decimal': {
       if (from !== 'decimal' && from !== 'integer') return null;
@@ -201,6 +206,16 @@ function valueSql(h: HashColumn): string | null {
       return from === 'time' ? padMicros(x, fsp(c)) : null;
     case 'binary':
       return from === 'binary' ? `LOWER(HEX(${x}))` : null;
+    // issue 13 (types-b)
+    case 'bit': {
+      if (from !== 'bit' || c.bits === undefined) return null;
+      const n = (h.as as Partial<ColumnInfo>).bits ?? 8 * Math.ceil(c.bits / 8);
+      // a narrower target would drop high bits the JS side refuses: streamed instead
+      return n >= c.bits && n <= 64 ? `LPAD(BIN(${x}), ${n}, '0')` : null;
+    }
+    case 'inet':
+      // INET4 prints dotted decimal; INET6 compresses a single zero word (RFC 5952 does not): streamed
+      return from === 'inet' && c.dataType === 'inet4' ? x : null;
     default:
       return null;
   }

@@ -192,6 +192,18 @@ function num(v: unknown): number | undefined {
 
 const intBytes: Record<string, number> = { tinyint: 1, smallint: 2, mediumint: 3, int: 4, integer: 4, bigint: 8 };
 const textTypes = new Set(['char', 'varchar', 'tinytext', 'text', 'mediumtext', 'longtext', 'enum', 'set']);
+/** MySQL/MariaDB spatial types (category `geometry`, read as EWKB: see src/stores/mysql/connection.ts). */
+const GEOMETRY_TYPES = new Set([
+  'geometry',
+  'point',
+  'linestring',
+  'polygon',
+  'multipoint',
+  'multilinestring',
+  'multipolygon',
+  'geometrycollection',
+  'geomcollection',
+]);
 const binaryTypes = new Set(['binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob']);
 
 /** One row of `information_schema.COLUMNS`, as {@link mysqlColumn} reads it. */
@@ -215,7 +227,8 @@ export interface MysqlColumnRow {
  * byte width and signedness; `decimal(p,s)`; `float` (4 bytes) / `double` (8); character types, `enum`, `set`
  * → text (`maxLength` for char/varchar); `datetime(n)` → timestamp and `timestamp(n)` → timestamptz (stored in
  * UTC) with `scale` n; date; `time(n)`; binary strings and blobs → binary; `json` → json; MariaDB `uuid` → uuid;
- * anything else (bit, year, geometry, inet6, …) → other. `generated` marks auto_increment and computed columns.
+ * `year` → integer (2 bytes; 0 or 1901–2155); `bit(n)` → bit with `bits` n; spatial types → geometry; MariaDB
+ * `inet4`/`inet6` → inet; `date`/`datetime`/`timestamp` are marked `zeroDates`; anything else → other. `generated` marks auto_increment and computed columns.
  * @internal
  */
 export function mysqlColumn(r: MysqlColumnRow): ColumnInfo {
@@ -254,6 +267,16 @@ export function mysqlColumn(r: MysqlColumnRow): ColumnInfo {
   else if (binaryTypes.has(type)) category = 'binary';
   else if (type === 'json') category = 'json';
   else if (type === 'uuid') category = 'uuid';
+  // issue 13 (types-b): YEAR, BIT(n), spatial types, MariaDB INET4/INET6
+  else if (type === 'year') {
+    category = 'integer';
+    col.intBytes = 2;
+  } else if (type === 'bit') {
+    category = 'bit';
+    col.bits = Number(/\((\d+)\)/.exec(columnType)?.[1] ?? r.precision ?? 1);
+  } else if (GEOMETRY_TYPES.has(type)) category = 'geometry';
+  else if (type === 'inet4' || type === 'inet6') category = 'inet';
+  if (type === 'date' || type === 'datetime' || type === 'timestamp') col.zeroDates = true;
   col.category = category;
   return col;
 }

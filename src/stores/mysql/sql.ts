@@ -1,4 +1,5 @@
 import { mysqlFenceShareLock } from './fence.js';
+import { bitBytes, intervalAsTime, mysqlGeometryBytes } from '../../core/extra-types.js';
 import { checkIdentifier } from '../common.js';
 import type {
   ColumnInfo,
@@ -119,9 +120,18 @@ export function mysqlDateTime(v: unknown): unknown {
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)}${frac.slice(0, 7)}`;
 }
 
-/** Prepares one value of an upsert row for its target column (see {@link mysqlSql}'s `upsert`). */
+/**
+ * Prepares one value of an upsert row for its target column (see {@link mysqlSql}'s `upsert`): timestamps with a
+ * zone to UTC text; bit strings (`'0101'`) to the bytes of `BIT(n)`; spatial values (EWKB, WKB, (E)WKT, hex) to
+ * MySQL's internal format (SRID + WKB); an ISO 8601 interval without months or days to a `TIME` literal.
+ */
 function upsertValue(v: unknown, col: ColumnInfo | undefined): unknown {
   if (col && (col.category === 'timestamp' || col.category === 'timestamptz')) return mysqlDateTime(v);
+  // issue 13 (types-b): the forms these column types are written in
+  if (v === null || v === undefined || !col) return v;
+  if (col.category === 'bit') return bitBytes(v, col.bits);
+  if (col.category === 'geometry') return mysqlGeometryBytes(v);
+  if (col.category === 'time' && typeof v === 'string' && /^P/i.test(v.trim())) return intervalAsTime(v) ?? v;
   return v;
 }
 

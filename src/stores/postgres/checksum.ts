@@ -29,7 +29,12 @@ import { pgIdent } from './sql.js';
  * | date                | `x::text` (DateStyle ISO, which every Tandem session sets); BC unreadable |
  * | time                | `to_char(x::time::interval, 'HH24:MI:SS.US')`                        |
  * | binary              | `encode(x, 'hex')`                                                   |
- * | float, json, other  | not pushed down (JS side streams): text forms differ from JS's        |
+ * | money               | `x::numeric::text` (plain decimal, scale 2)                            |
+ * | bit                 | `x::text` (binary digits)                                            |
+ * | inet                | `host(x)` for a host prefix (/32, /128), else `x::text`               |
+ * | macaddr             | `x::text` (same type on both sides)                                   |
+ * | interval            | `x::text` (`IntervalStyle = iso_8601`, set on every session)          |
+ * | float, json, other  | not pushed down (JS side streams): text forms differ from JS's; geometry streams too |
  *
  * The row hash: `('x' || left(md5(row string), 16))::bit(64)::bigint` (signed; verify reduces sums mod 2^64).
  * Sums are `sum(bigint)`, exact in `numeric`. String keys compare `COLLATE "C"` (byte order of UTF-8).
@@ -108,6 +113,8 @@ function valueSql(h: HashColumn, param: string): string | null {
       return from === 'integer' ? `${x}::text` : null;
     case 'decimal': {
       if (from !== 'decimal' && from !== 'integer') return null;
+      // money prints with its currency symbol: as numeric it is the plain decimal the store reads
+      if (c.dataType === 'money') return moneySql(x, h.as.scale);
       const s = h.as.scale;
       if (s === undefined) return `trim_scale(${x}::numeric)::text`;
       if (from === 'decimal' && c.scale === s) return `${x}::text`;
@@ -134,9 +141,31 @@ function valueSql(h: HashColumn, param: string): string | null {
       return from === 'time' ? `to_char(${x}::time::interval, 'HH24:MI:SS.US')` : null;
     case 'binary':
       return from === 'binary' ? `encode(${x}, 'hex')` : null;
+    // issue 13 (types-b)
+    case 'bit':
+      return from === 'bit' ? `${x}::text` : null;
+    case 'inet':
+      // a host prefix (/32, /128) is not written, as canonicalInet does; host() prints the address alone
+      return from === 'inet'
+        ? `CASE WHEN masklen(${x}) = CASE family(${x}) WHEN 4 THEN 32 ELSE 128 END THEN host(${x}) ELSE ${x}::text END`
+        : null;
+    case 'macaddr':
+      return from === 'macaddr' && c.dataType === (h.as as Partial<ColumnInfo>).dataType ? `${x}::text` : null;
+    case 'interval':
+      // every Tandem session sets IntervalStyle = iso_8601, whose output is the canonical text
+      return from === 'interval' ? `${x}::text` : null;
     default:
       return null;
   }
+}
+
+/** `money` as the decimal text of scale `s` (2 when not given: lc_monetary's fractional digits). */
+function moneySql(x: string, s: number | undefined): string {
+  return s === undefined
+    ? `trim_scale(${x}::numeric)::text`
+    : s === 2
+      ? `${x}::numeric::text`
+      : `round(${x}::numeric, ${Math.floor(s)})::text`;
 }
 
 /**

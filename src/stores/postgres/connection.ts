@@ -9,7 +9,22 @@ import type { StoreUrl } from '../url.js';
  * timestamptz.
  * @internal
  */
-export const PG_TEXT_OIDS = [20, 1700, 1082, 1083, 1266, 1114, 1184] as const;
+export const PG_TEXT_OIDS = [20, 1700, 1082, 1083, 1266, 1114, 1184, 1186] as const;
+
+/** OID of `money`, read as plain decimal text by {@link moneyText}. @internal */
+export const MONEY_OID = 790;
+
+/**
+ * `money` as PostgreSQL prints it under `lc_monetary` (`$1,234.56`, `-$0.50`, `($1.00)`) → plain decimal text
+ * (`1234.56`, `-0.50`, `-1.00`): currency symbols and group separators dropped, exact. The decimal point is `.`
+ * (the C and English locales; a locale that writes `,` for it is not read).
+ * @internal
+ */
+export function moneyText(v: string): string {
+  const neg = /^\s*-|^\s*\(.*\)\s*$|-\s*$/.test(v);
+  const body = v.replace(/[^0-9.]/g, '');
+  return neg ? `-${body}` : body;
+}
 
 const identity = (v: string) => v;
 
@@ -25,12 +40,14 @@ export function pgPool(u: StoreUrl, max = 4): { pool: pg.Pool; schema: string } 
     connectionString: url.toString(),
     max,
     connectionTimeoutMillis: 10_000,
-    options: '-c TimeZone=UTC -c DateStyle=ISO',
+    options: '-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601',
     types: {
       getTypeParser: ((oid: number, format?: string) =>
         (PG_TEXT_OIDS as readonly number[]).includes(oid)
           ? identity
-          : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+          : oid === MONEY_OID
+            ? moneyText
+            : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
     },
   });
   // an idle client that loses its connection must not crash the process; the next query reports it

@@ -228,6 +228,18 @@ export function pgColumn(
   else if (typname === 'bytea') category = 'binary';
   else if (typname === 'json' || typname === 'jsonb') category = 'json';
   else if (typname === 'uuid') category = 'uuid';
+  // issue 13 (types-b): bit strings, network and MAC addresses, intervals, money
+  else if (typname === 'bit' || typname === 'varbit') {
+    category = 'bit';
+    if (typmod > 0) col.bits = typmod;
+  } else if (typname === 'inet' || typname === 'cidr') category = 'inet';
+  else if (typname === 'macaddr' || typname === 'macaddr8') category = 'macaddr';
+  else if (typname === 'interval') category = 'interval';
+  else if (typname === 'money') {
+    // read as plain decimal text by the pg store (connection.ts); lc_monetary's 2 fractional digits
+    category = 'decimal';
+    col.scale = 2;
+  }
   col.category = category;
   return col;
 }

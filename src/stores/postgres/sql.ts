@@ -1,4 +1,6 @@
 import { pgFenceShareLock } from './fence.js';
+import { canonicalBoolean } from '../../core/canonical.js';
+import { canonicalBit } from '../../core/extra-types.js';
 import { checkIdentifier, ledgerWinsSql } from '../common.js';
 import type { KeysetQuery, SqlDialect, Statement, StoreCapabilities, UpsertQuery, LedgerMode } from '../types.js';
 import { postgresPrepare } from './prepare.js';
@@ -58,10 +60,17 @@ export function postgresSql(schema: string): SqlDialect {
         // one array parameter per column
         // json values travel as text: a JS array would otherwise become a PostgreSQL array literal
         const params = q.columns.map((_, ci) => {
-          const json = q.columnInfo![ci]!.category === 'json';
+          const info = q.columnInfo![ci]!;
+          const json = info.category === 'json';
+          // bit(n): MySQL BIT(n) bytes become PostgreSQL's binary digits (issue 13, types-b)
+          const bit = info.category === 'bit';
+          const bool = info.category === 'boolean';
           return pgArrayParam(
             q.rows.map((r) => {
               const v = r[ci] ?? null;
+              if (bit && v !== null && typeof v !== 'string') return canonicalBit(v, info.bits);
+              // a MySQL BIT(1) flag into boolean
+              if (bool && Buffer.isBuffer(v)) return canonicalBoolean(v);
               return json && v !== null && typeof v !== 'string' ? JSON.stringify(v) : v;
             }),
           );
