@@ -1,13 +1,14 @@
 import { TandemError } from '../core/errors.js';
 import {
   compileColumn,
+  unpad,
   specSource,
   staticFit,
   type FitCheck,
   type ResolvedEntity,
   type ResolvedTarget,
 } from '../core/mapping.js';
-import type { SchemaInfo, Store, TableInfo } from '../stores/types.js';
+import type { Row, SchemaInfo, Store, TableInfo } from '../stores/types.js';
 import { assertConfigDistinctTables } from './overlap.js';
 import { resolveSensitive } from './sensitive.js';
 import type { EntityConfig, TandemConfig } from './schema.js';
@@ -90,7 +91,9 @@ export function resolveEntity(
         column(source, src, name, 'mapped');
         read.add(src);
       } else if (typeof spec === 'object' && 'transform' in spec) declarative = false;
-      return compileColumn(spec);
+      const f = compileColumn(spec);
+      // a char(n) source: its pad is not data (docs/canonical-encoding.md)
+      return src !== null && source.columns.find((c) => c.name === src)?.padded ? (row: Row) => unpad(f(row)) : f;
     });
     if (tc.transform) declarative = false;
     // the target columns that receive the entity key, by plain rename

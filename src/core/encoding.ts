@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { canonicalize } from './canonical.js';
+import { type CanonicalColumn, canonicalize } from './canonical.js';
 import { applyCast } from './mapping.js';
 import type { Cast } from '../config/schema.js';
 import type { ColumnInfo, HashColumn, TypeCategory } from '../stores/types.js';
@@ -125,7 +125,7 @@ export function unreadableText(category: string, raw: unknown): string {
  * as its category becomes {@link unreadableText} (never throws): it keeps its raw text, so it differs from any
  * readable value and from any other unreadable value.
  */
-export function canonText(v: unknown, column: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'>): string | null {
+export function canonText(v: unknown, column: CanonicalColumn): string | null {
   try {
     return canonicalize(v, column);
   } catch {
@@ -143,7 +143,7 @@ export function hashColumnText(h: HashColumn, raw: unknown): string | null {
   let v = raw;
   if (h.cast && v !== null && v !== undefined) {
     try {
-      v = applyCast(v, h.cast as Cast);
+      v = applyCast(v, h.cast as Cast, h.separator);
     } catch {
       return unreadableText(h.cast, raw);
     }

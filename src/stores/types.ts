@@ -454,9 +454,11 @@ export interface HashColumn {
   /** For a constant (`column` null): its canonical text already in hash form (null for SQL NULL). */
   constant?: string | null;
   /** The type the value is encoded as: the target column's category, scale and float width. */
-  as: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'>;
+  as: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'> & Partial<Pick<ColumnInfo, 'padded' | 'element'>>;
   /** A declarative cast of the mapping (`{ from, cast }`), applied before encoding (source side only). */
   cast?: string;
+  /** The `separator` of an `array` cast (`{ from, cast: 'array', separator }`); `,` when absent. */
+  separator?: string;
 }
 
 /** Arguments of a pushed-down checksum over the key range (`after`, `upTo`] of one table. */
