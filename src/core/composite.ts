@@ -101,7 +101,7 @@ export function pgArrayLiteral(xs: readonly unknown[]): string {
 export function readArray(v: unknown): unknown[] {
   if (Array.isArray(v)) return v;
   const s = (Buffer.isBuffer(v) ? v.toString('utf8') : String(v)).trim();
-  if (s.startsWith('{') || /^\[\d/.test(s)) return parsePgArray(s);
+  if (s.startsWith('{') || /^(\[-?\d+:-?\d+\])+\s*=/.test(s)) return parsePgArray(s);
   if (s.startsWith('[')) {
     const parsed = parseJsonExact(s);
     if (Array.isArray(parsed)) return parsed.map((x) => (x instanceof JsonNumber ? x.text : x));
@@ -263,7 +263,7 @@ export function parseJsonExact(text: string): unknown {
     if (ch === '"') return str();
     NUMBER.lastIndex = i;
     const m = NUMBER.exec(text);
-    if (m && m[0].length) {
+    if (m?.[0].length) {
       i += m[0].length;
       return new JsonNumber(m[0]);
     }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { type CanonicalColumn, canonicalize } from './canonical.js';
 import { applyCast } from './mapping.js';
 import type { Cast } from '../config/schema.js';
-import type { ColumnInfo, HashColumn, TypeCategory } from '../stores/types.js';
+import type { HashColumn, TypeCategory } from '../stores/types.js';
 
 /**
  * The row hash encoding shared by every engine (docs/verify.md, "Row hashes"). The SQL of each dialect
