@@ -188,6 +188,7 @@ describe('types round trip MariaDB → PostgreSQL → MariaDB (SET, ENUM, CHAR(n
     expect(sum.stdout).toMatch(/film: .*source side streamed .*special_features as array cast array/);
     expect(sum.stdout).toMatch(/film: .*target side streamed .*special_features \(text\[\]\)/);
     expect(sum.stdout).not.toMatch(/language: /);
+    expect(sum.stdout).toMatch(/^language\s.*\ssql\/sql\s*$/m);
   });
 
   it('finds a changed array element, JSON number and padded value as different', async () => {
@@ -199,13 +200,15 @@ describe('types round trip MariaDB → PostgreSQL → MariaDB (SET, ENUM, CHAR(n
     for (const mode of ['full', 'checksum']) {
       const v = await runCli(['verify', '--mode', mode, '--config', cfg]);
       expect(v.code, v.stdout).toBe(1);
-      expect(v.stdout).toMatch(/film\b.*\b2\b.*different|different.*\b2\b/s);
+      expect(v.stdout).toContain('film ["3"]: film.special_features');
+      expect(v.stdout).toContain('film ["6"]: film.meta');
+      expect(v.stdout).toContain('language ["1"]: language.name');
+      expect(v.stdout).not.toMatch(/film \["(?![36]")\d+"\]|language \["(?!1")\d+"\]/);
     }
     await p.query(`UPDATE film SET special_features = '{Trailers,Commentaries}' WHERE film_id = 3`);
     await p.query(`UPDATE film SET meta = jsonb_set(meta, '{big}', '12345678901234567890') WHERE film_id = 6`);
     await p.query(`UPDATE language SET name = 'English' WHERE language_id = 1`);
     await p.end();
-    expect((await runCli(['verify', '--mode', 'checksum', '--config', cfg])).code).toBe(0);
   });
 
   it('maps every PostgreSQL row back into the original MariaDB schema with the same values', async () => {
