@@ -16,7 +16,8 @@
  * which is also what a user's own store implements.
  *
  * Values crossing this interface are plain JS values chosen to be lossless: integers wider than 2^53, decimals,
- * dates and timestamps are read as strings (never JS `Date`, which would drop microseconds), binary as `Buffer`.
+ * dates and timestamps are read as strings (never JS `Date`, which would drop microseconds), binary as `Buffer`,
+ * JSON as its text (`JSON.parse` would round integers beyond 2^53), arrays as JS arrays of their elements.
  * Timestamps without time zone are read and written in UTC (each connection sets its session time zone to UTC).
  */
 
