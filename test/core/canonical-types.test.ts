@@ -85,7 +85,11 @@ describe('canonical encoding of arrays (issue 13)', () => {
     expect(joinDelimited([], ',')).toBe('');
     expect(joinDelimited(null, ',')).toBeNull();
     // the streamed comparison of a cast column: cast, then encoded by the target type
-    const h = { column: { name: 's', dataType: 'set', category: 'text' as const, nullable: true }, as: arr(text) };
+    const element: ColumnInfo = { name: 's', dataType: 'text', category: 'text', nullable: true };
+    const h = {
+      column: { name: 's', dataType: 'set', category: 'text' as const, nullable: true },
+      as: { category: 'array' as const, element },
+    };
     expect(hashColumnText({ ...h, cast: 'array' }, 'a,b')).toBe('["a","b"]');
     expect(hashColumnText({ ...h, cast: 'array', separator: ';' }, 'a,b;c')).toBe('["a,b","c"]');
   });

@@ -1,5 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalize } from '../../src/core/canonical.js';
+import { applyCast } from '../../src/core/mapping.js';
 import { openStore } from '../../src/stores/index.js';
 import type { ColumnInfo, Store } from '../../src/stores/types.js';
 import { createPgDatabase } from '../helpers.js';
@@ -166,3 +170,32 @@ for (const kind of ['postgres', 'pglite'] as const) {
     });
   });
 }
+
+describe('sqlite: the array cast into a JSON column (no arrays on the engine)', () => {
+  it('writes the JSON array, which compares equal to the cast value; trailing spaces stay data', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-pgtypes-'));
+    const store = await openStore(`sqlite:${join(dir, 't.db')}`);
+    try {
+      await store.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, features JSON, name CHAR(10))');
+      const cols = (await store.introspect()).tables.get('t')!.columns;
+      expect(cols.find((c) => c.name === 'name')!.padded).toBeUndefined();
+      const features = applyCast('Trailers,Deleted Scenes', 'array');
+      const st = store.sql.upsert({
+        table: 't',
+        columns: ['id', 'features', 'name'],
+        key: ['id'],
+        rows: [[1, features, 'ab  ']],
+        columnInfo: cols,
+      });
+      await store.execute(st.sql, st.params);
+      const [row] = await store.query('SELECT features, name FROM t');
+      expect(row!.features).toBe('["Trailers","Deleted Scenes"]');
+      expect(row!.name).toBe('ab  ');
+      const json = cols.find((c) => c.name === 'features')!;
+      expect(canonicalize(row!.features, json)).toBe(canonicalize(features, json));
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
