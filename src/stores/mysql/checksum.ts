@@ -221,7 +221,8 @@ function calendarChecked(x: string, readable: string, as: TypeCategory, withTime
   return `CASE WHEN DAY(${x}) BETWEEN 1 AND DAY(LAST_DAY(${x})) OR ${zero} THEN ${readable} ELSE CONCAT('<unreadable as ${as}:', CHAR_LENGTH(${x}), ':', ${x}, '>') END`;
 }
 
-const TRACKED = new Set<TypeCategory>(['text', 'uuid', 'json', 'other']);
+// 'array': only constants reach the SQL (array columns stream), their lengths follow as encoding.ts writes them
+const TRACKED = new Set<TypeCategory>(['text', 'uuid', 'json', 'other', 'array']);
 
 /**
  * `CAST(CONV(LEFT(MD5(CONCAT_WS(_utf8mb4'|' COLLATE utf8mb4_bin, …)), 16), 16, 10) AS UNSIGNED)` for one hash.

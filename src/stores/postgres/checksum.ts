@@ -157,7 +157,8 @@ function unreadableSql(t: string, category: TypeCategory): string {
   return `'<unreadable as ${category}:' || char_length(${t}) || ':' || ${t} || '>'`;
 }
 
-const TRACKED = new Set<TypeCategory>(['text', 'uuid', 'json', 'other']);
+// 'array': only constants reach the SQL (array columns stream), their lengths follow as encoding.ts writes them
+const TRACKED = new Set<TypeCategory>(['text', 'uuid', 'json', 'other', 'array']);
 
 /** `('x' || left(md5(<row string>), 16))::bit(64)::bigint` for the columns of one hash. */
 function rowHashSql(cols: HashColumn[], p: (v: unknown) => string): string {
