@@ -257,9 +257,10 @@ describe('types round trip MariaDB → PostgreSQL → MariaDB (SET, ENUM, CHAR(n
     }
   });
 
-  it('int[] (PostgreSQL) into a MariaDB JSON column: backfill and both verify modes exit 0', async () => {
+  it('int[] and text[] (PostgreSQL) into MariaDB JSON and SET columns: backfill and both verify modes exit 0', async () => {
     const c = await mysql.createConnection({ uri: back2.url });
-    await c.query('CREATE TABLE scores (film_id int PRIMARY KEY, scores json, features json)');
+    await c.query(`CREATE TABLE scores (film_id int PRIMARY KEY, scores json, features json,
+        feature_set set('Trailers','Commentaries','Deleted Scenes','Behind the Scenes'))`);
     await c.end();
     const rev = writeConfig(`import { defineConfig } from 'tandem';
 export default defineConfig({
@@ -267,7 +268,8 @@ export default defineConfig({
   target: ${JSON.stringify(back2.url)},
   entities: {
     scores: { table: 'film', key: 'film_id',
-      targets: [{ table: 'scores', columns: { film_id: 'film_id', scores: 'scores', features: 'special_features' } }] },
+      targets: [{ table: 'scores', columns: { film_id: 'film_id', scores: 'scores', features: 'special_features',
+        feature_set: 'special_features' } }] },
   },
 });
 `);
@@ -278,6 +280,11 @@ export default defineConfig({
     expect(JSON.parse(String(got[2]!.scores))).toEqual([3, 6, -3]);
     expect(JSON.parse(String(got[2]!.features))).toEqual(['Trailers', 'Commentaries']);
     expect(got[0]!.scores).toBeNull();
+    // text[] into a SET: the elements joined with ','
+    expect(got[2]!.feature_set).toBe('Trailers,Commentaries');
+    expect(got.map((r) => r.feature_set)).toEqual(
+      (await mysqlRows(src.url, 'film', 'film_id')).map((r) => r.special_features),
+    );
     expect(JSON.parse(String(got[3]!.scores))).toEqual([]);
     for (const mode of ['full', 'checksum']) {
       const v = await runCli(['verify', '--mode', mode, '--config', rev]);

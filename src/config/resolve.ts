@@ -1,3 +1,4 @@
+import { joinDelimited } from '../core/composite.js';
 import { TandemError } from '../core/errors.js';
 import {
   compileColumn,
@@ -85,15 +86,18 @@ export function resolveEntity(
         );
       return c;
     });
-    const valueOf = Object.values(tc.columns).map((spec) => {
+    const valueOf = Object.values(tc.columns).map((spec, i) => {
       const src = specSource(spec);
       if (src !== null) {
         column(source, src, name, 'mapped');
         read.add(src);
       } else if (typeof spec === 'object' && 'transform' in spec) declarative = false;
       const f = compileColumn(spec);
+      const from = src !== null ? source.columns.find((c) => c.name === src) : undefined;
+      // an array column into a MySQL/MariaDB SET: its elements joined with `,` (the SET's own form)
+      if (from?.category === 'array' && columns[i]?.isSet) return (row: Row) => joinDelimited(f(row), ',');
       // a char(n) source: its pad is not data (docs/canonical-encoding.md)
-      return src !== null && source.columns.find((c) => c.name === src)?.padded ? (row: Row) => unpad(f(row)) : f;
+      return from?.padded ? (row: Row) => unpad(f(row)) : f;
     });
     if (tc.transform) declarative = false;
     // the target columns that receive the entity key, by plain rename
