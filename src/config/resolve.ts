@@ -1,13 +1,15 @@
+import { joinDelimited } from '../core/composite.js';
 import { TandemError } from '../core/errors.js';
 import {
   compileColumn,
+  unpad,
   specSource,
   staticFit,
   type FitCheck,
   type ResolvedEntity,
   type ResolvedTarget,
 } from '../core/mapping.js';
-import type { SchemaInfo, Store, TableInfo } from '../stores/types.js';
+import type { Row, SchemaInfo, Store, TableInfo } from '../stores/types.js';
 import { assertConfigDistinctTables } from './overlap.js';
 import { resolveSensitive } from './sensitive.js';
 import type { EntityConfig, TandemConfig } from './schema.js';
@@ -84,13 +86,18 @@ export function resolveEntity(
         );
       return c;
     });
-    const valueOf = Object.values(tc.columns).map((spec) => {
+    const valueOf = Object.values(tc.columns).map((spec, i) => {
       const src = specSource(spec);
       if (src !== null) {
         column(source, src, name, 'mapped');
         read.add(src);
       } else if (typeof spec === 'object' && 'transform' in spec) declarative = false;
-      return compileColumn(spec);
+      const f = compileColumn(spec);
+      const from = src !== null ? source.columns.find((c) => c.name === src) : undefined;
+      // an array column into a MySQL/MariaDB SET: its elements joined with `,` (the SET's own form)
+      if (from?.category === 'array' && columns[i]?.isSet) return (row: Row) => joinDelimited(f(row), ',');
+      // a char(n) source: its pad is not data (docs/canonical-encoding.md)
+      return from?.padded ? (row: Row) => unpad(f(row)) : f;
     });
     if (tc.transform) declarative = false;
     // the target columns that receive the entity key, by plain rename

@@ -42,6 +42,7 @@ export const CASTS = [
   'wkb',
   'ewkb',
   'zero-date-null',
+  'array',
 ] as const;
 export type Cast = (typeof CASTS)[number];
 
@@ -60,13 +61,25 @@ const identifier = z
 /**
  * How one target column gets its value:
  * - `'SourceColumn'` — copy (rename) a source column;
- * - `{ from: 'SourceColumn', cast?: 'integer' | … }` — copy with a cast;
+ * - `{ from: 'SourceColumn', cast?: 'integer' | … }` — copy with a cast; `{ from, cast: 'array', separator? }`
+ *   reads a SET or delimited string (default separator `,`) as an array (a JSON array on engines without arrays);
  * - `{ value: constant }` — a constant (string, number, boolean or null);
  * - `{ transform: (row) => value }` — anything else, in TypeScript.
  */
 export const columnSpecSchema = z.union([
   identifier,
-  z.object({ from: identifier, cast: z.enum(CASTS).optional() }).strict(),
+  z
+    .object({
+      from: identifier,
+      cast: z.enum(CASTS).optional(),
+      /** For `cast: 'array'`: the string between elements of a delimited source string (default `,`, a SET's). */
+      separator: z.string().min(1, 'must not be empty').max(16, 'at most 16 characters').optional(),
+    })
+    .strict()
+    .refine((s) => s.separator === undefined || s.cast === 'array', {
+      message: "separator is only allowed with cast: 'array'",
+      path: ['separator'],
+    }),
   z.object({ value: z.union([z.string(), z.number(), z.boolean(), z.null()]) }).strict(),
   z.object({ transform: fn<ColumnTransform>('column transform (row) => value') }).strict(),
 ]);

@@ -7,6 +7,16 @@ import {
   canonicalMacaddr,
   intervalAsTime,
 } from './extra-types.js';
+import { JsonNumber, normalizeJsonNumber, parseJsonExact, readArray } from './composite.js';
+
+/**
+ * What canonical encoding reads of a column: its category and scale and float width, and (issue 13) whether a
+ * fixed-length character type pads (`padded`) and an array's element type (`element`).
+ */
+export type CanonicalColumn = Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'> & {
+  padded?: boolean;
+  element?: CanonicalColumn;
+};
 
 /**
  * Canonical encoding: one text form per type category, so that values read from MariaDB, PostgreSQL, SQLite
@@ -25,28 +35,31 @@ import {
  * | date         | `YYYY-MM-DD`; `infinity`, `-infinity`, zero date `0000-00-00`                   |
  * | time         | `[-]HH:MM:SS.ffffff`                                                            |
  * | binary       | lower-case hex of the bytes                                                     |
- * | json         | the parsed value re-serialised with object keys sorted (code-point order), no spaces |
+ * | json         | the parsed value re-serialised with object keys sorted (code-point order), no spaces, numbers exact and normalised (`1.0` → `1`, `1e2` → `100`) |
+ * | text, padded | char(n) (`padded`): trailing spaces dropped (pad, not data)                    |
+ * | array        | JSON array of the elements' canonical texts (`["a","b"]`), nested per dimension, NULL `null` |
  * | other        | `String(value)`                                                                 |
  *
  * Throws `TypeError` when a value cannot be read as its category — an impossible date (`2020-02-30`) included: no
  * value is ever moved to another one (the caller turns it into a TandemError that names the column, or verify
  * into an unreadable value that keeps its raw text, src/core/encoding.ts).
  */
-export function canonicalize(
-  value: unknown,
-  column: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'>,
-): string | null {
+export function canonicalize(value: unknown, column: CanonicalColumn): string | null {
   if (value === null || value === undefined) return null;
   return encoders[column.category](value, column);
 }
 
-type Encoder = (v: unknown, c: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'>) => string;
+type Encoder = (v: unknown, c: CanonicalColumn) => string;
 
 const encoders: Record<TypeCategory, Encoder> = {
   integer: (v) => canonicalInteger(v),
   decimal: (v, c) => canonicalDecimal(v, c.scale),
   float: (v, c) => canonicalFloat(v, c.floatBytes === 4),
-  text: (v) => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v)),
+  text: (v, c) => {
+    const t = Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
+    // char(n): trailing spaces are pad (PAD SPACE), not data
+    return c.padded ? t.replace(/ +$/, '') : t;
+  },
   uuid: (v) => String(v).toLowerCase(),
   boolean: (v) => String(canonicalBoolean(v)),
   timestamp: (v) => canonicalTimestamp(v),
@@ -55,9 +68,11 @@ const encoders: Record<TypeCategory, Encoder> = {
   time: (v) => canonicalTime(v),
   binary: (v) => canonicalBinary(v),
   json: (v) =>
-    canonicalJson(typeof v === 'string' ? JSON.parse(v) : Buffer.isBuffer(v) ? JSON.parse(v.toString('utf8')) : v),
+    canonicalJson(
+      typeof v === 'string' ? parseJsonExact(v) : Buffer.isBuffer(v) ? parseJsonExact(v.toString('utf8')) : v,
+    ),
   // issue 13 fills these in (arrays, bit strings, network addresses, intervals, spatial values)
-  array: (v) => (typeof v === 'object' ? canonicalJson(v) : String(v)),
+  array: (v, c) => canonicalArray(v, c.element ?? { category: 'text' }),
   // bit strings, network addresses, intervals, spatial values: src/core/extra-types.ts
   bit: (v, c) => canonicalBit(v, (c as Partial<ColumnInfo>).bits),
   inet: (v) => canonicalInet(v),
@@ -300,8 +315,27 @@ export function canonicalBinary(v: unknown): string {
   return Buffer.from(s, 'utf8').toString('hex');
 }
 
-/** JSON with object keys sorted by code point and no insignificant white space (after RFC 8785's key order). */
+/**
+ * An array value (a JS array, nested for more dimensions, or a PostgreSQL array literal / JSON array text):
+ * the JSON array of its elements' canonical texts as JSON strings, NULL elements `null`, nested arrays nested —
+ * `["a","b"]`, `[["1","2"],["3",null]]`, `[]`. Elements are encoded by `element` (text when unknown).
+ * Throws `TypeError` when the value or an element cannot be read.
+ */
+export function canonicalArray(v: unknown, element: CanonicalColumn): string {
+  const enc = (xs: unknown[]): string =>
+    `[${xs.map((x) => (Array.isArray(x) ? enc(x) : JSON.stringify(canonicalize(x, element)))).join(',')}]`;
+  return enc(readArray(v));
+}
+
+/**
+ * JSON with object keys sorted by code point and no insignificant white space (after RFC 8785's key order);
+ * numbers in one exact form (`normalizeJsonNumber` in src/core/composite.ts: `1.0` → `1`, `1e2` → `100`, `-0` →
+ * `0`, big integers exact when read from text by `parseJsonExact`).
+ */
 export function canonicalJson(v: unknown): string {
+  if (v instanceof JsonNumber) return v.text;
+  if (typeof v === 'number' && Number.isFinite(v)) return normalizeJsonNumber(String(v).replace('e+', 'e'));
+  if (typeof v === 'bigint') return v.toString();
   if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
   if (Array.isArray(v)) return `[${v.map((x) => canonicalJson(x === undefined ? null : x)).join(',')}]`;
   const keys = Object.keys(v as object)

@@ -8,6 +8,7 @@ import {
   canonicalTimestamp,
   canonicalize,
 } from './canonical.js';
+import { parseJsonExact, readArray, splitDelimited } from './composite.js';
 import { TandemError } from './errors.js';
 import { isZeroDate, toEwkb, toEwkt, toWkb, toWkt } from './extra-types.js';
 import { type QuoteRule, safeDriverError, scrubMessage } from './redact.js';
@@ -88,8 +89,12 @@ export function versionOf(row: Row, column: ColumnInfo | null): bigint {
   return BigInt(canonicalInteger(v));
 }
 
-/** Applies a declarative cast to a value (JS side). Returns null for null. */
-export function applyCast(v: unknown, cast: Cast): unknown {
+/**
+ * Applies a declarative cast to a value (JS side). Returns null for null. `array` reads a JS array or a
+ * PostgreSQL array literal as it is, and any other string as the parts between `separator`s (default `,`, a
+ * MySQL/MariaDB SET's; `''` is the empty array). Throws `TypeError` for a value the cast cannot read.
+ */
+export function applyCast(v: unknown, cast: Cast, separator?: string): unknown {
   if (v === null || v === undefined) return null;
   switch (cast) {
     case 'text':
@@ -107,7 +112,9 @@ export function applyCast(v: unknown, cast: Cast): unknown {
     case 'date':
       return canonicalTimestamp(v).slice(0, 10);
     case 'json':
-      return typeof v === 'string' ? canonicalJson(JSON.parse(v)) : canonicalJson(v);
+      return typeof v === 'string' ? canonicalJson(parseJsonExact(v)) : canonicalJson(v);
+    case 'array':
+      return castToArray(v, separator);
     case 'lower':
       return String(v).toLowerCase();
     case 'upper':
@@ -129,12 +136,38 @@ export function applyCast(v: unknown, cast: Cast): unknown {
   }
 }
 
+/**
+ * The `array` cast: a JS array as it is; with no `separator` given, a PostgreSQL array literal (`{a,b}`) or a
+ * JSON array text is read as the array it writes; any other string is split at `separator` (default `,`).
+ */
+function castToArray(v: unknown, separator?: string): unknown[] {
+  if (Array.isArray(v)) return v;
+  if (separator === undefined && typeof v === 'string' && /^\s*[[{]/.test(v)) {
+    try {
+      return readArray(v);
+    } catch {
+      // not an array literal: a delimited string after all
+    }
+  }
+  return splitDelimited(v, separator);
+}
+
+/**
+ * A source column's value as its type means it: the pad of a `char(n)` (`padded`) is dropped (PostgreSQL
+ * returns it, MySQL/MariaDB strip it), so it reaches an unpadded target column (varchar, text) as the same
+ * text on every engine. Other values pass through.
+ */
+export function unpad(v: unknown): unknown {
+  return typeof v === 'string' && v.endsWith(' ') ? v.replace(/ +$/, '') : v;
+}
+
 /** Compiles one column spec into a function of the source row. */
 export function compileColumn(spec: ColumnSpec): (row: Row) => unknown {
   if (typeof spec === 'string') return (row) => row[spec];
   if ('from' in spec) {
     const { from, cast } = spec;
-    return cast ? (row) => applyCast(row[from], cast) : (row) => row[from];
+    const sep = 'separator' in spec ? spec.separator : undefined;
+    return cast ? (row) => applyCast(row[from], cast, sep) : (row) => row[from];
   }
   if ('value' in spec) {
     const value = spec.value;

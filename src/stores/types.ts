@@ -16,7 +16,8 @@
  * which is also what a user's own store implements.
  *
  * Values crossing this interface are plain JS values chosen to be lossless: integers wider than 2^53, decimals,
- * dates and timestamps are read as strings (never JS `Date`, which would drop microseconds), binary as `Buffer`.
+ * dates and timestamps are read as strings (never JS `Date`, which would drop microseconds), binary as `Buffer`,
+ * JSON as its text (`JSON.parse` would round integers beyond 2^53), arrays as JS arrays of their elements.
  * Timestamps without time zone are read and written in UTC (each connection sets its session time zone to UTC).
  */
 
@@ -468,9 +469,11 @@ export interface HashColumn {
   /** For a constant (`column` null): its canonical text already in hash form (null for SQL NULL). */
   constant?: string | null;
   /** The type the value is encoded as: the target column's category, scale and float width. */
-  as: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'>;
+  as: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'> & Partial<Pick<ColumnInfo, 'padded' | 'element'>>;
   /** A declarative cast of the mapping (`{ from, cast }`), applied before encoding (source side only). */
   cast?: string;
+  /** The `separator` of an `array` cast (`{ from, cast: 'array', separator }`); `,` when absent. */
+  separator?: string;
 }
 
 /** Arguments of a pushed-down checksum over the key range (`after`, `upTo`] of one table. */

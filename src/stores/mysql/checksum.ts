@@ -21,7 +21,8 @@ import { MysqlNumericLiteral, mysqlIdent } from './sql.js';
  * |---------------------|-----------------------------------------------------------------------|
  * | integer             | `x` (CONCAT_WS prints integers in base 10)                             |
  * | decimal (scale s)   | `x` when the column has scale s (MariaDB never stores `-0.00`), else `CAST(x AS DECIMAL(65,s))`; no scale: trailing zeros trimmed |
- * | text                | `x`, lengths by `CHAR_LENGTH` (characters, whatever the character set) |
+ * | text                | `x`, lengths by `CHAR_LENGTH` (characters, whatever the character set); `TRIM(TRAILING ' ' FROM x)` when either side is `CHAR(n)` (`padded`) |
+ * | array               | not pushed down (an `array` cast or an array target: JS side streams)  |
  * | uuid                | `LOWER(x)`                                                            |
  * | boolean (tinyint(1))| `CASE WHEN x IS NULL THEN NULL WHEN x <> 0 THEN 'true' ELSE 'false' END` |
  * | timestamp(tz)       | `x` for `DATETIME(6)`/`TIMESTAMP(6)` (MariaDB prints `YYYY-MM-DD HH:MM:SS.ffffff`), else `CONCAT(x, '.000000')` or the missing zeros; the zero date as is; an impossible date unreadable with its raw text |
@@ -190,6 +191,8 @@ function valueSql(h: HashColumn): string | null {
       return `CAST(${x} AS DECIMAL(65, ${Math.floor(s)}))`;
     }
     case 'text':
+      // CHAR(n) (`padded`) on either side: trailing spaces are pad, dropped as canonical encoding drops them
+      if (from === 'text' && (h.as.padded || c.padded)) return `TRIM(TRAILING ' ' FROM ${x})`;
       return from === 'text' || from === 'integer' ? x : null;
     case 'uuid':
       return from === 'uuid' || from === 'text' ? `LOWER(CONVERT(${x} USING utf8mb4))` : null;
@@ -233,7 +236,8 @@ function calendarChecked(x: string, readable: string, as: TypeCategory, withTime
   return `CASE WHEN DAY(${x}) BETWEEN 1 AND DAY(LAST_DAY(${x})) OR ${zero} THEN ${readable} ELSE CONCAT('<unreadable as ${as}:', CHAR_LENGTH(${x}), ':', ${x}, '>') END`;
 }
 
-const TRACKED = new Set<TypeCategory>(['text', 'uuid', 'json', 'other']);
+// 'array': only constants reach the SQL (array columns stream), their lengths follow as encoding.ts writes them
+const TRACKED = new Set<TypeCategory>(['text', 'uuid', 'json', 'other', 'array']);
 
 /**
  * `CAST(CONV(LEFT(MD5(CONCAT_WS(_utf8mb4'|' COLLATE utf8mb4_bin, …)), 16), 16, 10) AS UNSIGNED)` for one hash.

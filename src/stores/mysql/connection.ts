@@ -44,6 +44,8 @@ export function mysqlPool(u: StoreUrl, connectionLimit = 4): mysql.Pool {
     supportBigNumbers: true,
     bigNumberStrings: true,
     decimalNumbers: false,
+    // JSON as its exact text (JSON.parse on Node 20 rounds integers beyond 2^53; canonical encoding reads it)
+    jsonStrings: true,
     timezone: 'Z',
     charset: 'utf8mb4',
     multipleStatements: false,

@@ -206,6 +206,39 @@ const GEOMETRY_TYPES = new Set([
 ]);
 const binaryTypes = new Set(['binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob']);
 
+/**
+ * The labels of an `enum('a','b')` / `set('x','y')` COLUMN_TYPE, in declaration order: single-quoted, `''` for a
+ * quote inside a label (and a backslash escape, as some servers print them). Case is kept (COLUMN_TYPE is read
+ * as the server prints it).
+ * @internal
+ */
+export function enumLabels(columnType: string): string[] {
+  const open = columnType.indexOf('(');
+  const out: string[] = [];
+  let i = open + 1;
+  while (open >= 0 && i < columnType.length) {
+    if (columnType[i] !== "'") {
+      i++;
+      continue;
+    }
+    let v = '';
+    i++;
+    for (; i < columnType.length; i++) {
+      const ch = columnType[i]!;
+      if (ch === "'" && columnType[i + 1] === "'") {
+        v += "'";
+        i++;
+      } else if (ch === '\\' && i + 1 < columnType.length) {
+        v += columnType[++i];
+      } else if (ch === "'") break;
+      else v += ch;
+    }
+    out.push(v);
+    i++;
+  }
+  return out;
+}
+
 /** One row of `information_schema.COLUMNS`, as {@link mysqlColumn} reads it. */
 export interface MysqlColumnRow {
   name: string;
@@ -259,6 +292,12 @@ export function mysqlColumn(r: MysqlColumnRow): ColumnInfo {
   } else if (textTypes.has(type)) {
     category = 'text';
     if ((type === 'char' || type === 'varchar') && r.maxLength !== undefined) col.maxLength = r.maxLength;
+    // CHAR(n) pads with spaces (and MySQL/MariaDB strip them on read): trailing spaces are not data
+    if (type === 'char') col.padded = true;
+    if (type === 'enum' || type === 'set') {
+      col.enumValues = enumLabels(r.columnType);
+      if (type === 'set') col.isSet = true;
+    }
   } else if (type === 'datetime' || type === 'timestamp' || type === 'time') {
     category = type === 'datetime' ? 'timestamp' : type === 'timestamp' ? 'timestamptz' : 'time';
     const fsp = r.datetimePrecision ?? Number(/\((\d+)\)/.exec(columnType)?.[1] ?? 0);

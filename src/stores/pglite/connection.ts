@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { PGlite, type ParserOptions } from '@electric-sql/pglite';
 import { TandemError } from '../../core/errors.js';
 import { safeDriverError, thrownText } from '../../core/redact.js';
-import { MONEY_OID, PG_TEXT_OIDS, moneyText, scrubPgMessage } from '../postgres/connection.js';
+import { MONEY_OID, PG_EXTRA_PARSERS, PG_TEXT_OIDS, moneyText, scrubPgMessage } from '../postgres/connection.js';
 import type { StoreUrl } from '../url.js';
 
 const BYTEA_OID = 17;
@@ -17,6 +17,8 @@ const BYTEA_OID = 17;
 export const PGLITE_PARSERS: ParserOptions = {
   ...Object.fromEntries(PG_TEXT_OIDS.map((oid) => [oid, (v: string) => v])),
   [MONEY_OID]: moneyText,
+  // json/jsonb as text, arrays of the text types as arrays of texts (as the `pg` store reads them)
+  ...Object.fromEntries([...PG_EXTRA_PARSERS].map(([oid, f]) => [oid, f])),
   [BYTEA_OID]: (v: string) => Buffer.from(v.startsWith('\\x') ? v.slice(2) : v, 'hex'),
 };
 

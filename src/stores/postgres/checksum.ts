@@ -22,7 +22,8 @@ import { pgIdent } from './sql.js';
  * |---------------------|----------------------------------------------------------------------|
  * | integer             | `x::text`                                                            |
  * | decimal (scale s)   | `x::text` when the column has scale s, else `round(x::numeric, s)::text`; no scale: `trim_scale(x)::text` (`NaN`, `Infinity`, `-Infinity` print as the JS side writes them) |
- * | text                | `x::text` (`concat(x)` for `char(n)`: it keeps the padding `pg` returns, where `::text` trims it) |
+ * | text                | `x::text` (for `char(n)` it drops the pad, as canonical encoding does); into a `char(n)` target `rtrim(x::text, ' ')` |
+ * | array               | not pushed down (JS side streams: a JSON array of the elements' canonical texts) |
  * | uuid                | `x::text` (lower case); from a text column `lower(x)`                 |
  * | boolean             | `CASE x WHEN true THEN 'true' WHEN false THEN 'false' END`            |
  * | timestamp(tz)       | `to_char(x [AT TIME ZONE 'UTC'], 'YYYY-MM-DD HH24:MI:SS.US')`; `infinity`/`-infinity` as `x::text`; BC unreadable (`<unreadable as …:n:x::text>`) |
@@ -121,7 +122,9 @@ function valueSql(h: HashColumn, param: string): string | null {
       return `round(${x}::numeric, ${Math.floor(s)})::text`;
     }
     case 'text':
-      if (from === 'text') return isChar(c) ? `CASE WHEN ${x} IS NULL THEN NULL ELSE concat(${x}) END` : `${x}::text`;
+      // char(n): `bpchar::text` drops the pad, as canonical encoding does (pad is not data); a value written into
+      // a char(n) target loses its trailing spaces there, so the other side drops them too
+      if (from === 'text') return isChar(c) ? `${x}::text` : h.as.padded ? `rtrim(${x}::text, ' ')` : `${x}::text`;
       if (from === 'uuid' || from === 'integer') return `${x}::text`;
       return null;
     case 'uuid':
@@ -183,7 +186,8 @@ function unreadableSql(t: string, category: TypeCategory): string {
   return `'<unreadable as ${category}:' || char_length(${t}) || ':' || ${t} || '>'`;
 }
 
-const TRACKED = new Set<TypeCategory>(['text', 'uuid', 'json', 'other']);
+// 'array': only constants reach the SQL (array columns stream), their lengths follow as encoding.ts writes them
+const TRACKED = new Set<TypeCategory>(['text', 'uuid', 'json', 'other', 'array']);
 
 /** `('x' || left(md5(<row string>), 16))::bit(64)::bigint` for the columns of one hash. */
 function rowHashSql(cols: HashColumn[], p: (v: unknown) => string): string {

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { TandemError } from '../../core/errors.js';
 import { UNIQUE_VIOLATION } from '../common.js';
+import { parsePgArray } from '../../core/composite.js';
 import { type QuoteRule, type ValueRule, VALUE_MASK, safeDriverError, scrubMessage } from '../../core/redact.js';
 import type { StoreUrl } from '../url.js';
 
@@ -29,10 +30,28 @@ export function moneyText(v: string): string {
 const identity = (v: string) => v;
 
 /**
+ * Parsers of issue 13: json and jsonb as their text (`JSON.parse` would round integers beyond 2^53; canonical
+ * encoding reads the text exactly), and arrays of the {@link PG_TEXT_OIDS} types (int8[], numeric[], date[],
+ * time[], timetz[], timestamp[], timestamptz[]) and of json/jsonb as JS arrays of the elements' texts (`pg` would
+ * make doubles and `Date`s of them).
+ * @internal
+ */
+export const PG_EXTRA_PARSERS: ReadonlyMap<number, (v: string) => unknown> = new Map<number, (v: string) => unknown>([
+  [114, identity],
+  [3802, identity],
+  ...[1016, 1231, 1182, 1183, 1270, 1115, 1185, 199, 3807].map((oid) => [oid, (v: string) => parsePgArray(v)] as const),
+]);
+
+/**
  * Opens a `pg.Pool` for a parsed `postgres://` URL with session time zone UTC and lossless type parsing.
  * @internal
  */
-export function pgPool(u: StoreUrl, max = 4): { pool: pg.Pool; schema: string } {
+export function pgPool(
+  u: StoreUrl,
+  max = 4,
+): { pool: pg.Pool; schema: string; arrayParsers: Map<number, (v: string) => unknown> } {
+  // arrays of enums and domains (their OIDs are the database's own): registered by introspection
+  const arrayParsers = new Map<number, (v: string) => unknown>();
   const url = new URL(u.raw);
   const schema = url.searchParams.get('schema') ?? 'public';
   url.searchParams.delete('schema');
@@ -47,12 +66,14 @@ export function pgPool(u: StoreUrl, max = 4): { pool: pg.Pool; schema: string } 
           ? identity
           : oid === MONEY_OID
             ? moneyText
-            : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+            : (PG_EXTRA_PARSERS.get(oid) ??
+              arrayParsers.get(oid) ??
+              pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
     },
   });
   // an idle client that loses its connection must not crash the process; the next query reports it
   pool.on('error', () => {});
-  return { pool, schema };
+  return { pool, schema, arrayParsers };
 }
 
 /**

@@ -4,6 +4,7 @@ import { canonicalBit } from '../../core/extra-types.js';
 import { checkIdentifier, ledgerWinsSql } from '../common.js';
 import type { KeysetQuery, SqlDialect, Statement, StoreCapabilities, UpsertQuery, LedgerMode } from '../types.js';
 import { postgresPrepare } from './prepare.js';
+import { pgArrayLiteral, readArray } from '../../core/composite.js';
 
 /**
  * Quotes a PostgreSQL identifier: `"name"`, doubling embedded quotes.
@@ -62,6 +63,8 @@ export function postgresSql(schema: string): SqlDialect {
         const params = q.columns.map((_, ci) => {
           const info = q.columnInfo![ci]!;
           const json = info.category === 'json';
+          // array columns travel as a text[] of array literals, read back per row after unnest (below)
+          if (info.category === 'array') return pgArrayParam(q.rows.map((r) => arrayCell(r[ci])));
           // bit(n): MySQL BIT(n) bytes become PostgreSQL's binary digits (issue 13, types-b)
           const bit = info.category === 'bit';
           const bool = info.category === 'boolean';
@@ -75,9 +78,16 @@ export function postgresSql(schema: string): SqlDialect {
             }),
           );
         });
-        const casts = q.columnInfo.map((c, i) => `$${i + 1}::${arrayType(c.dataType)}`);
+        const casts = q.columnInfo.map((c, i) =>
+          c.category === 'array' ? `$${i + 1}::text[]` : `$${i + 1}::${arrayType(c.dataType)}`,
+        );
+        // unnest of a text[][] would flatten it: an array column's literals are cast to its type row by row
+        const arrays = q.columnInfo.some((c) => c.category === 'array');
+        const select = arrays
+          ? `${q.columnInfo.map((c, i) => (c.category === 'array' ? `u.c${i}::${c.dataType}` : `u.c${i}`)).join(', ')} FROM unnest(${casts.join(', ')}) AS u(${q.columnInfo.map((_, i) => `c${i}`).join(', ')})`
+          : `* FROM unnest(${casts.join(', ')})`;
         return {
-          sql: `INSERT INTO ${table(q.table)} (${cols}) SELECT * FROM unnest(${casts.join(', ')}) ${conflict}`,
+          sql: `INSERT INTO ${table(q.table)} (${cols}) SELECT ${select} ${conflict}`,
           params,
         };
       }
@@ -137,6 +147,23 @@ function pgChangedWhere(qualified: string, q: UpsertQuery, nonKey: string[]): st
  */
 function isStringCategory(c: string | undefined): boolean {
   return c === 'text' || c === undefined;
+}
+
+/**
+ * One value of an array column as the array literal text it is written as: a JS array (nested for more
+ * dimensions) as `{"a","b"}`; a string that is a PostgreSQL array literal as it is; a JSON array text
+ * (`["a","b"]`, from a JSON column) as the literal of its elements; NULL as null.
+ */
+function arrayCell(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  if (Array.isArray(v)) return pgArrayLiteral(v);
+  const s = Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
+  if (s.trimStart().startsWith('{')) return s;
+  try {
+    return pgArrayLiteral(readArray(s));
+  } catch {
+    return s; // PostgreSQL refuses it with its own message (malformed array literal)
+  }
 }
 
 /** `varchar(60)` → `varchar(60)[]`; `character varying(60)` likewise; array types stay as they are. */

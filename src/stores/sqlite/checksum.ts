@@ -29,7 +29,9 @@ import { sqliteIdent } from './sql.js';
  */
 export const sqliteChecksum: ChecksumSql = {
   cheapCells: true,
-  supports: () => true,
+  // the registered function reads category, scale, float width and cast only: pad semantics, arrays and a
+  // cast's separator stream (SQLite itself keeps trailing spaces and has no arrays)
+  supports: (h) => !h.as.padded && h.as.category !== 'array' && h.cast !== 'array' && h.separator === undefined,
   checksum(q: ChecksumQuery): ParsedStatement<ChecksumCell[]> {
     const params: unknown[] = [];
     const keyExpr = keyExprs(q.key, q.keyCategories);
