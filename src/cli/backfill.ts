@@ -48,7 +48,7 @@ export function registerBackfill(program: Command): void {
             throw e;
           });
         } catch (e) {
-          process.exitCode = reportError(e);
+          process.exitCode = reportError(e, !!opts.json);
           return;
         }
         const stop = stopOnSignals('stopping after the current chunk commits');
