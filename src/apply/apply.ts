@@ -21,8 +21,8 @@ export interface ApplyResult {
   applied: number;
   skipped: number;
   /**
-   * Rows the mapping leaves out (a transform returned SKIP, or the row does not match the entity's `where`) whose
-   * tombstone won: their target rows were deleted where present. Absent: none.
+   * Keys the mapping leaves out (a transform returned SKIP, or the row does not match the entity's `where`) whose
+   * target rows this apply deleted (their tombstone won and a row was there). Absent: none.
    */
   omitted?: number;
 }
@@ -190,7 +190,7 @@ export async function applyMapped(
   return {
     offered: mapped.length,
     applied: rows.length,
-    skipped: live.length - rows.length + left.length - omitted,
+    skipped: mapped.length - rows.length - omitted,
     omitted,
   };
 }
@@ -199,7 +199,8 @@ export async function applyMapped(
  * Applies rows the mapping leaves out (SKIP, or not matching the entity's `where`) as absent: a tombstone at the
  * row's own version in the version ledger (so a later change of the row that matches again wins over it, and an
  * older read cannot bring the row back), then the key's target rows deleted, children first. At an equal version
- * the tombstone wins (`last-writer-wins`): the same row, now left out. Returns how many keys it deleted.
+ * the tombstone wins (`last-writer-wins`): the same row, now left out. Returns how many keys had a target row it
+ * deleted (a second apply of the same rows deletes none).
  */
 async function applyOmitted(
   target: Store,
@@ -217,17 +218,27 @@ async function applyOmitted(
   );
   const doomed = new Map<string, unknown[]>();
   for (const m of rows) if (won.has(m.key)) doomed.set(m.key, m.keyValues);
-  if (doomed.size) await deleteTargetRows(target, tx, entity, [...doomed.values()]);
-  return doomed.size;
+  return doomed.size ? deleteTargetRows(target, tx, entity, [...doomed.values()]) : 0;
 }
 
-/** Deletes the target rows of raw key values from every target table of the entity, children first. */
-async function deleteTargetRows(target: Store, tx: Executor, entity: ResolvedEntity, keys: unknown[][]): Promise<void> {
+/**
+ * Deletes the target rows of raw key values from every target table of the entity, children first. Returns the
+ * rows deleted from the first (parent) table: the keys that had a row.
+ */
+async function deleteTargetRows(
+  target: Store,
+  tx: Executor,
+  entity: ResolvedEntity,
+  keys: unknown[][],
+): Promise<number> {
+  let parent = 0;
   for (const t of [...entity.targets].reverse())
     for (let i = 0; i < keys.length; i += 500) {
       const w = keysWhere(target, t.keyColumns, keys.slice(i, i + 500));
-      await tx.execute(`DELETE FROM ${target.sql.table(t.table.name)} WHERE ${w.sql}`, w.params);
+      const n = await tx.execute(`DELETE FROM ${target.sql.table(t.table.name)} WHERE ${w.sql}`, w.params);
+      if (t === entity.targets[0]) parent += n;
     }
+  return parent;
 }
 
 /**
@@ -583,6 +594,8 @@ function refusedColumn(e: TandemError, t: ResolvedTarget, rows: MappedRow[], ti:
     /column '([^']+)'/i.exec(msg)?.[1],
     /column `[^`]*`\.`[^`]*`\.`([^`]+)`/.exec(msg)?.[1],
     /constraint failed: [\w$]+\.([\w$]+)/.exec(msg)?.[1],
+    // a row no partition takes: the partition key column (PostgreSQL's detail)
+    /Partition key of the failing row contains \(([\w$]+)\)/.exec(msg)?.[1],
   ];
   for (const n of named) {
     const i = byName(n);

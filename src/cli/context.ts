@@ -103,15 +103,16 @@ export async function auditSafely(ctx: CommandContext, e: AuditEntry): Promise<v
 
 /**
  * Prints a TandemError (or any error) as one line on stderr and returns exit code 2. An error that lists
- * problems (`detail.problems`: entity resolution, pre-flight; src/core/problems.ts) is followed by them as one
- * aligned table (entity, table, column, problem, fix), never a value. With `json` the error and its problems are
+ * problems (`detail.problems`: entity resolution, pre-flight; src/core/problems.ts) is followed, when they are
+ * several, by them as one aligned table (entity, table, column, problem, fix), never a value. With `json` the error and its problems are
  * also printed on stdout as `{ "error": { code, message, problems } }`.
  */
 export function reportError(e: unknown, json = false): number {
   endProgressLine();
   process.stderr.write(`${errorLine(e)}\n`);
   const problems = problemsOf(e);
-  if (problems) process.stderr.write(`${formatProblems(problems)}\n`);
+  // one problem is its own line; several follow it as a table
+  if (problems && problems.length > 1) process.stderr.write(`${formatProblems(problems)}\n`);
   if (json) {
     const code = e instanceof TandemError ? e.code : 'TANDEM_ERR_INTERNAL';
     const message = errorLine(e).slice(code.length + 2);

@@ -22,6 +22,27 @@ function nearName(name: string, names: Iterable<string>): string | null {
   return null;
 }
 
+/** A name for a fix: {@link nearName}, else the one name at most two edits away (names of 4+ characters). */
+function fixName(name: string, names: Iterable<string>): string | null {
+  const list = [...names];
+  const same = nearName(name, list);
+  if (same !== null || name.length < 4) return same;
+  const close = list.filter((n) => editDistance(n.toLowerCase(), name.toLowerCase()) <= 2);
+  return close.length === 1 ? close[0]! : null;
+}
+
+/** Levenshtein distance of two short strings. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
 function near(name: string, names: Iterable<string>): string {
   const n = nearName(name, names);
   return n === null ? '' : ` (did you mean "${n}"?)`;
@@ -36,7 +57,7 @@ function table(
 ): TableInfo | null {
   const t = schema.tables.get(name);
   if (!t) {
-    const n = nearName(name, schema.tables.keys());
+    const n = fixName(name, schema.tables.keys());
     problems.push({
       entity,
       table: name,
@@ -56,7 +77,7 @@ function column(t: TableInfo, name: string, entity: string, role: string, proble
   const c = t.columns.find((x) => x.name === name);
   if (!c) {
     const names = t.columns.map((x) => x.name);
-    const n = nearName(name, names);
+    const n = fixName(name, names);
     problems.push({
       entity,
       table: t.name,
@@ -150,7 +171,7 @@ function resolveOne(
       const c = t.columns.find((x) => x.name === colName);
       if (!c) {
         const names = t.columns.map((x) => x.name);
-        const n = nearName(colName, names);
+        const n = fixName(colName, names);
         problems.push({
           entity: name,
           table: t.name,
