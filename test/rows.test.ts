@@ -91,7 +91,14 @@ export default defineConfig({
 
   it('checks the where text: empty, ;, comments, quotes, params', () => {
     expect(compileWhere('e', { sql: "status <> ? AND name <> 'it''s ?'", params: ['x'] }).params).toEqual(['x']);
-    for (const bad of ['', '  ', 'a = 1; DROP TABLE x', 'a = 1 -- rest', "a = 'open", { sql: 'a = ? AND b = ?', params: [1] }])
+    for (const bad of [
+      '',
+      '  ',
+      'a = 1; DROP TABLE x',
+      'a = 1 -- rest',
+      "a = 'open",
+      { sql: 'a = ? AND b = ?', params: [1] },
+    ])
       expect(() => compileWhere('e', bad as never)).toThrow(/TANDEM_ERR_WHERE_INVALID|where/);
     try {
       compileWhere('e', { sql: 'a = ?', params: ['secret-value'] });
@@ -125,7 +132,9 @@ export default defineConfig({
     expect(body).toMatch(/customers\s+customers\s+born\s+.*"born": \{ from: "born", cast: 'date' \}/);
     expect(body).toMatch(/notes\s+notes\s+id\s+no primary key or unique index.*add a unique index on notes \(id\)/);
     expect(body).toMatch(/broken\s+notes\s+-\s+where contains ";"/);
-    expect(body).toMatch(/customers\s+customers\s+email\s+the value is NULL but the column is NOT NULL \(8 of 40.*where: 'email IS NOT NULL'/);
+    expect(body).toMatch(
+      /customers\s+customers\s+email\s+the value is NULL but the column is NOT NULL \(8 of 40.*where: 'email IS NOT NULL'/,
+    );
     expect(body).toMatch(/customers\s+customers\s+born\s+the value cannot be read as date \(3 of 40/);
     // no value of a row is printed
     expect(r.stderr).not.toMatch(/n\/a|example\.test|Name \d/);
@@ -143,7 +152,9 @@ export default defineConfig({
 
   it('one problem keeps its own code and one line', async () => {
     const file = writeConfig(
-      config(`notes: { table: 'notes', key: 'id', targets: [{ table: 'notes', columns: { id: 'id', body: 'body' } }] },`),
+      config(
+        `notes: { table: 'notes', key: 'id', targets: [{ table: 'notes', columns: { id: 'id', body: 'body' } }] },`,
+      ),
     );
     const r = await runCli(['plan', '--config', file]);
     expect(r.code).toBe(2);
@@ -193,7 +204,10 @@ export default defineConfig({
       let r = await applyChanges(m.stores.legacy, m.stores.new, e, [key(1)]);
       expect(r.deleted).toBe(1);
       expect(await pgQuery('SELECT id FROM customers WHERE id = 1')).toEqual([]);
-      const led = await pgQuery(`SELECT version::int AS v, deleted FROM tandem.version_ledger WHERE entity = 'customers' AND entity_key = $1`, [key(1).key]);
+      const led = await pgQuery(
+        `SELECT version::int AS v, deleted FROM tandem.version_ledger WHERE entity = 'customers' AND entity_key = $1`,
+        [key(1).key],
+      );
       expect(led).toEqual([{ v: 2, deleted: true }]);
       // applying the same change again changes nothing
       r = await applyChanges(m.stores.legacy, m.stores.new, e, [key(1)]);

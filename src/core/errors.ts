@@ -33,7 +33,8 @@ export const ErrorCodes = {
   FK_CYCLE: 'the target tables reference each other in a cycle; name an order in the config',
   PREFLIGHT_FAILED:
     'the config does not fit the schemas or the data in several places (detail.problems lists each: entity, table, column, problem, fix)',
-  WHERE_INVALID: "an entity's where is not a usable SQL predicate (empty, a ';', unbalanced quotes, or params that do not match its ?)",
+  WHERE_INVALID:
+    "an entity's where is not a usable SQL predicate (empty, a ';', unbalanced quotes, or params that do not match its ?)",
   // control plane
   CONTROL_SCHEMA: 'the control plane schema is newer than this version of Tandem',
   LEGACY_WRITE_REFUSED:

@@ -54,7 +54,9 @@ export function compileWhere(entity: string, where: WhereConfig): SourcePredicat
   if (problem) throw fail(problem);
   const marks = parts.length - 1;
   if (marks !== params.length)
-    throw fail(`has ${marks} ? placeholder${marks === 1 ? '' : 's'} but ${params.length} param${params.length === 1 ? '' : 's'}`);
+    throw fail(
+      `has ${marks} ? placeholder${marks === 1 ? '' : 's'} but ${params.length} param${params.length === 1 ? '' : 's'}`,
+    );
   return { sql, params };
 }
 

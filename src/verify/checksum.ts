@@ -453,7 +453,13 @@ class EntityRun {
     let n = 0;
     for await (const r of keysetStream(
       this.source,
-      { table: this.e.source.name, columns: this.e.key, key: this.e.key, keyCategories: this.cats, where: this.e.where },
+      {
+        table: this.e.source.name,
+        columns: this.e.key,
+        key: this.e.key,
+        keyCategories: this.cats,
+        where: this.e.where,
+      },
       this.o.pageRows,
       range,
     )) {

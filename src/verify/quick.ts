@@ -115,7 +115,9 @@ async function quickEntity(source: Store, target: Store, e: ResolvedEntity): Pro
     const filter = (store: Store, table: string) => {
       const params: unknown[] = [];
       const sql =
-        store === source && table === e.source.name && e.where ? ` WHERE ${predicateSql(e.where, (i) => store.sql.param(i), params)}` : '';
+        store === source && table === e.source.name && e.where
+          ? ` WHERE ${predicateSql(e.where, (i) => store.sql.param(i), params)}`
+          : '';
       return { sql, params };
     };
     const agg = async (store: Store, table: string, cols: ColumnInfo[]) => {
