@@ -34,7 +34,7 @@ export const ErrorCodes = {
   PREFLIGHT_FAILED:
     'the config does not fit the schemas or the data in several places (detail.problems lists each: entity, table, column, problem, fix)',
   WHERE_INVALID:
-    "an entity's where is not a usable SQL predicate (empty, a ';', unbalanced quotes, or params that do not match its ?)",
+    "an entity's where is not a usable SQL predicate (empty, a ';' or a comment, unbalanced quotes, or params that do not match its ?)",
   // control plane
   CONTROL_SCHEMA: 'the control plane schema is newer than this version of Tandem',
   LEGACY_WRITE_REFUSED:
