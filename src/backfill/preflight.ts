@@ -60,7 +60,8 @@ export async function dataProblems(source: Store, entities: ResolvedEntity[], ro
       });
     const byColumn = new Map<string, { n: number; first: ReturnType<typeof findMisfits>[number] }>();
     for (const m of findMisfits(e, mapped)) {
-      const id = `${m.ti}/${m.ci}/${m.why}`;
+      // one problem per column and kind of misfit (lengths and digit counts vary from row to row)
+      const id = `${m.ti}/${m.ci}/${m.why.replace(/\d+/g, '#')}`;
       const seen = byColumn.get(id);
       if (seen) seen.n++;
       else byColumn.set(id, { n: 1, first: m });
