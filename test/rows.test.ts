@@ -8,6 +8,8 @@ import { keyString } from '../src/core/mapping.js';
 import { compileWhere } from '../src/core/where.js';
 import { ensureControlSchema } from '../src/control/control.js';
 import { openMigration } from '../src/runtime/migration.js';
+import { sqlFor } from '../src/stores/dialects.js';
+import { postgresChecksum } from '../src/stores/postgres/checksum.js';
 import type { EntityChecksumResult } from '../src/verify/checksum.js';
 import { runVerify } from '../src/verify/run.js';
 import { createMysqlDatabase, createPgDatabase, runCli, writeConfig } from './helpers.js';
@@ -117,6 +119,39 @@ export default defineConfig({
     }
     expect(isTandemError(err, 'WHERE_INVALID')).toBe(true);
     expect((err as Error).message).toMatch(/^entity e: where has 1 \? placeholder but 0 params$/);
+  });
+
+  it('splices the where into each dialect with its own placeholders, after the statement own', () => {
+    const where = compileWhere('e', { sql: "status <> ? AND note <> 'why?' AND n > ?", params: ['banned', 3] });
+    const q = {
+      table: 't',
+      columns: ['id'],
+      key: ['id'],
+      keyCategories: ['integer' as const],
+      after: [7],
+      limit: 10,
+      where,
+    };
+    const pgq = sqlFor('postgres').keyset(q);
+    expect(pgq.sql).toContain(`("id") > ($1) AND (status <> $2 AND note <> 'why?' AND n > $3)`);
+    expect(pgq.params).toEqual([7, 'banned', 3]);
+    for (const d of ['mysql', 'sqlite'] as const) {
+      const st = sqlFor(d).keyset(q);
+      expect(st.sql).toContain(`(status <> ? AND note <> 'why?' AND n > ?)`);
+      expect(st.params).toEqual([7, 'banned', 3]);
+    }
+    const cs = postgresChecksum('public').checksum({
+      table: 't',
+      key: ['id'],
+      keyCategories: ['integer'],
+      after: [1],
+      upTo: [9],
+      cells: [],
+      hashes: [],
+      where,
+    });
+    expect(cs.sql).toContain('AND (status <> $3 AND');
+    expect(cs.params).toEqual([1, 9, 'banned', 3]);
   });
 
   it('reports every problem of every entity as one table, exit 2, nothing written', async () => {
