@@ -104,7 +104,7 @@ export function registerBackfill(program: Command): void {
           for (const line of await preflightTriggerLines(ctx.migration).catch(() => []))
             process.stderr.write(`${line}\n`);
         } catch (e) {
-          process.exitCode = reportError(e);
+          process.exitCode = reportError(e, !!opts.json);
           return;
         }
         const stop = stopOnSignals('stopping after the current chunk commits');

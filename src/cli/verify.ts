@@ -120,7 +120,7 @@ export function registerVerify(program: Command): void {
       try {
         ctx = await openContext(configPath, entityList(opts.entity));
       } catch (e) {
-        process.exitCode = reportError(e);
+        process.exitCode = reportError(e, !!opts.json);
         return;
       }
       const stop = stopOnSigint('stopping after the statements in flight');

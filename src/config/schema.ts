@@ -46,6 +46,30 @@ export const CASTS = [
 ] as const;
 export type Cast = (typeof CASTS)[number];
 
+/**
+ * What a column transform or a target row transform returns to leave the whole source row out of every target
+ * of its entity (`SKIP`, exported from 'tandem'): apply deletes the key's target rows if present, verify counts
+ * it as skipped. One marker, shared across module copies (`Symbol.for`).
+ */
+export const SKIP: unique symbol = Symbol.for('tandem.skip');
+export type SkipMarker = typeof SKIP;
+
+/**
+ * An entity's `where`: an SQL predicate on the source table that leaves rows out of the migration, either plain
+ * text (`"deleted_at IS NULL"`) or `{ sql, params }` with `?` placeholders (`{ sql: 'status <> ?', params:
+ * ['banned'] }`). Checked by `compileWhere` (src/core/mapping.ts): TANDEM_ERR_WHERE_INVALID.
+ */
+export const whereSchema = z.union([
+  z.string(),
+  z
+    .object({
+      sql: z.string(),
+      params: z.array(z.union([z.string(), z.number(), z.boolean(), z.null(), z.bigint(), z.date()])).optional(),
+    })
+    .strict(),
+]);
+export type WhereConfig = z.infer<typeof whereSchema>;
+
 /** A TypeScript transform: the whole source row in, the target value out. */
 export type ColumnTransform = (row: Row) => unknown;
 
@@ -93,7 +117,9 @@ export const targetSchema = z
       .record(identifier, columnSpecSchema)
       .refine((r) => Object.keys(r).length > 0, 'must map at least one column'),
     /** Optional final touch on the mapped row: `(sourceRow, mappedRow) => mappedRow`. */
-    transform: fn<(source: Row, mapped: Row) => Row>('row transform (source, mapped) => mapped').optional(),
+    transform: fn<(source: Row, mapped: Row) => Row | SkipMarker>(
+      'row transform (source, mapped) => mapped (or SKIP)',
+    ).optional(),
   })
   .strict();
 export type TargetConfig = z.infer<typeof targetSchema>;
@@ -173,6 +199,12 @@ export const entitySchema = z
     version: identifier.optional(),
     /** Target column names whose values verify redacts in its report. */
     sensitive: z.array(identifier).optional(),
+    /**
+     * Leaves source rows out (forward direction only): an SQL predicate on the source table, plain or
+     * `{ sql, params }` with `?` placeholders. Rows that do not match are never read by backfill and verify, and
+     * the relay applies them as absent (deleted from the target, tombstone in the ledger). See docs/mapping.md.
+     */
+    where: whereSchema.optional(),
     /** Target table(s) the entity's rows go to, parents first when they reference each other. */
     targets: z.array(targetSchema).min(1, 'needs at least one target table'),
     /**

@@ -31,6 +31,10 @@ export const ErrorCodes = {
   TARGET_KEY_MISSING: 'a target table has no primary or unique key on the mapped entity key',
   VALUE_DOES_NOT_FIT: 'a mapped value does not fit the target column type',
   FK_CYCLE: 'the target tables reference each other in a cycle; name an order in the config',
+  PREFLIGHT_FAILED:
+    'the config does not fit the schemas or the data in several places (detail.problems lists each: entity, table, column, problem, fix)',
+  WHERE_INVALID:
+    "an entity's where is not a usable SQL predicate (empty, a ';' or a comment, unbalanced quotes, or params that do not match its ?)",
   // control plane
   CONTROL_SCHEMA: 'the control plane schema is newer than this version of Tandem',
   LEGACY_WRITE_REFUSED:

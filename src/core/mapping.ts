@@ -1,5 +1,5 @@
-import type { Cast, ColumnSpec, EntityConfig, TargetConfig } from '../config/schema.js';
-import type { ColumnInfo, Executor, Row, Store, TableInfo, TypeCategory } from '../stores/types.js';
+import { SKIP, type Cast, type ColumnSpec, type EntityConfig, type TargetConfig } from '../config/schema.js';
+import type { ColumnInfo, Executor, Row, SourcePredicate, Store, TableInfo, TypeCategory } from '../stores/types.js';
 import {
   canonicalBoolean,
   canonicalDecimal,
@@ -37,6 +37,12 @@ export interface ResolvedEntity {
    * (the reverse direction reads several new tables). Absent: `SELECT readColumns FROM source WHERE key IN …`.
    */
   read?: (store: Store, keys: unknown[][], via: Executor) => Promise<Row[]>;
+  /**
+   * The entity's `where`, checked (src/core/where.ts): only source rows matching it are migrated. Every read of
+   * the source by key range passes it to the builders (`KeysetQuery.where`, `ChecksumQuery.where`); reads by key
+   * (relay, repair) mark the rows that do not match with {@link markExcluded}, and they map as skipped.
+   */
+  where?: SourcePredicate | null;
 }
 
 /** One target table of an entity, resolved. */
@@ -63,6 +69,21 @@ export interface MappedRow {
   keyValues: unknown[];
   version: bigint;
   values: unknown[][];
+  /**
+   * True when the mapping leaves the row out (a transform returned {@link SKIP}, or the row does not match the
+   * entity's `where`): `values` is empty, apply deletes the key's target rows, verify counts it as skipped.
+   */
+  skipped?: boolean;
+}
+
+export { SKIP };
+
+/** Source rows read by key that do not match their entity's `where` (see {@link markExcluded}). */
+const excluded = new WeakSet<Row>();
+
+/** Marks a source row read by key as not matching its entity's `where`: {@link mapRow} maps it as skipped. */
+export function markExcluded(row: Row): void {
+  excluded.add(row);
 }
 
 /** The canonical key string of a row: JSON array of the canonical key values (`["42"]`, `["7","a"]`). */
@@ -190,12 +211,28 @@ export function specSource(spec: ColumnSpec): string | null {
 export function mapRow(entity: ResolvedEntity, row: Row): MappedRow {
   const keyValues = entity.key.map((k) => row[k]);
   const key = keyString(keyValues, entity.keyColumns);
+  const version = versionOf(row, entity.version);
+  if (excluded.has(row)) return { key, keyValues, version, values: [], skipped: true };
+  let skip = false;
   const values = entity.targets.map((t) => {
+    if (skip) return [];
     try {
-      if (!t.config.transform) return t.valueOf.map((f) => f(row));
+      if (!t.config.transform) {
+        const vs = t.valueOf.map((f) => f(row));
+        if (vs.includes(SKIP)) skip = true;
+        return vs;
+      }
       const mapped: Row = {};
       t.columns.forEach((c, i) => (mapped[c.name] = t.valueOf[i]!(row)));
+      if (Object.values(mapped).includes(SKIP)) {
+        skip = true;
+        return [];
+      }
       const out = t.config.transform(row, mapped);
+      if (out === SKIP) {
+        skip = true;
+        return [];
+      }
       return t.columns.map((c) => out[c.name]);
     } catch (e) {
       // a transform's error can quote the row (JSON.parse does): quoted text and URLs are removed
@@ -208,7 +245,8 @@ export function mapRow(entity: ResolvedEntity, row: Row): MappedRow {
       );
     }
   });
-  return { key, keyValues, version: versionOf(row, entity.version), values };
+  if (skip) return { key, keyValues, version, values: [], skipped: true };
+  return { key, keyValues, version, values };
 }
 
 /** Quoted text in a transform's error is taken for a value (names are not quoted there). */

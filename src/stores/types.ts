@@ -28,6 +28,16 @@ export type Dialect = 'postgres' | 'mysql' | 'sqlite' | 'pglite';
 export type Row = Record<string, unknown>;
 
 /**
+ * An SQL predicate on a source table (an entity's `where`, checked by `compileWhere` in src/core/where.ts): SQL
+ * text with `?` placeholders outside quotes, one value in `params` per `?`. Builders splice it in with
+ * `predicateSql`, which rewrites each `?` to the dialect's placeholder.
+ */
+export interface SourcePredicate {
+  sql: string;
+  params: unknown[];
+}
+
+/**
  * The type families canonical encoding and validation understand. Each column's raw database type is reduced
  * to one of these by the dialect's introspection (`int4` → `integer`, `datetime(6)` → `timestamp`, …).
  */
@@ -178,6 +188,8 @@ export interface KeysetQuery {
   byteOrder?: boolean;
   /** Key column categories, in key order; needed by `byteOrder` to know which columns are strings. */
   keyCategories?: TypeCategory[];
+  /** Only rows matching this predicate (an entity's `where`, `?` placeholders): ANDed to the key range. */
+  where?: SourcePredicate | null;
 }
 
 /** Arguments of an upsert: insert rows, and on a key conflict update `update` columns (all non-key by default). */
@@ -494,6 +506,8 @@ export interface ChecksumQuery {
   cells: KeyValues[];
   /** The row hashes summed per cell; one list of columns each (the source side computes one per target table). */
   hashes: HashColumn[][];
+  /** Only rows matching this predicate (the source side of an entity with a `where`). */
+  where?: SourcePredicate | null;
 }
 
 /** One cell of a checksum result: rows in the cell and, per hash of the query, the sum of row hashes mod 2^64. */
@@ -514,6 +528,8 @@ export interface ProbeQuery {
   after: KeyValues | null;
   upTo: KeyValues | null;
   offset: number;
+  /** Only rows matching this predicate (the source side of an entity with a `where`). */
+  where?: SourcePredicate | null;
 }
 
 /** A statement whose result rows are turned into a value by `parse`. */

@@ -1,3 +1,4 @@
+import { andPredicate, predicateSql } from '../../core/where.js';
 import type {
   ChecksumCell,
   ChecksumQuery,
@@ -49,7 +50,10 @@ export function mysqlChecksum(): ChecksumSql {
       const params: unknown[] = [];
       const keyExpr = keyExprs(q.key, q.keyCategories);
       const cats = q.keyCategories;
-      const where = rangeWhere(keyExpr, q.after, q.upTo, cats, params);
+      const where = andPredicate(
+        rangeWhere(keyExpr, q.after, q.upTo, cats, params),
+        q.where ? predicateSql(q.where, () => '?', params) : null,
+      );
       // parameters are positional: the cell expression comes first in the statement, so build it first
       const cellParams: unknown[] = [];
       const cell = q.cells.length ? caseTree(keyExpr, q.cells, 0, q.cells.length, cats, cellParams) : '0';
@@ -65,7 +69,10 @@ export function mysqlChecksum(): ChecksumSql {
     nth(q: ProbeQuery): ParsedStatement<KeyValues | null> {
       const params: unknown[] = [];
       const keyExpr = keyExprs(q.key, q.keyCategories);
-      const where = rangeWhere(keyExpr, q.after, q.upTo, q.keyCategories, params);
+      const where = andPredicate(
+        rangeWhere(keyExpr, q.after, q.upTo, q.keyCategories, params),
+        q.where ? predicateSql(q.where, () => '?', params) : null,
+      );
       const sql = `SELECT ${q.key.map(mysqlIdent).join(', ')} FROM ${mysqlIdent(q.table)}${where} ORDER BY ${keyExpr.join(', ')} LIMIT 1 OFFSET ${Math.max(0, Math.floor(q.offset))}`;
       return { sql, params, parse: (rows) => parseKey(rows, q.key) };
     },

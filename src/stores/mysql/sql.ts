@@ -1,3 +1,4 @@
+import { predicateSql } from '../../core/where.js';
 import { mysqlFenceShareLock } from './fence.js';
 import { bitBytes, intervalAsTime, mysqlGeometryBytes } from '../../core/extra-types.js';
 import { checkIdentifier } from '../common.js';
@@ -170,6 +171,7 @@ export function mysqlSql(): SqlDialect {
       const where: string[] = [];
       if (q.after) where.push(expandedCompare(keyExpr, q.after, '>', categories, params));
       if (q.upTo) where.push(expandedCompare(keyExpr, q.upTo, '<=', categories, params));
+      if (q.where) where.push(predicateSql(q.where, () => '?', params));
       const sql = `SELECT ${q.columns.map(mysqlIdent).join(', ')} FROM ${table(q.table)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${keyExpr.join(', ')} LIMIT ${Math.max(1, Math.floor(q.limit))}`;
       return { sql, params };
     },

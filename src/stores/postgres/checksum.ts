@@ -1,3 +1,4 @@
+import { andPredicate, predicateSql } from '../../core/where.js';
 import type {
   ChecksumCell,
   ChecksumQuery,
@@ -50,7 +51,10 @@ export function postgresChecksum(schema: string): ChecksumSql {
       const params: unknown[] = [];
       const p = (v: unknown) => (params.push(v), `$${params.length}`);
       const keyExpr = keyExprs(q.key, q.keyCategories);
-      const where = rangeWhere(keyExpr, q.after, q.upTo, p);
+      const where = andPredicate(
+        rangeWhere(keyExpr, q.after, q.upTo, p),
+        q.where ? predicateSql(q.where, (i) => `$${i}`, params) : null,
+      );
       const cell = q.cells.length ? caseTree(keyExpr, q.cells, 0, q.cells.length, p) : '0';
       const hashes = q.hashes.map((cols, i) => `sum(${rowHashSql(cols, p)}) AS s${i}`);
       const sql = `SELECT ${cell} AS cell, count(*) AS n${hashes.length ? `, ${hashes.join(', ')}` : ''} FROM ${table(q.table)}${where}${q.cells.length ? ' GROUP BY 1' : ''}`;
@@ -60,7 +64,11 @@ export function postgresChecksum(schema: string): ChecksumSql {
       const params: unknown[] = [];
       const p = (v: unknown) => (params.push(v), `$${params.length}`);
       const keyExpr = keyExprs(q.key, q.keyCategories);
-      const sql = `SELECT ${q.key.map(pgIdent).join(', ')} FROM ${table(q.table)}${rangeWhere(keyExpr, q.after, q.upTo, p)} ORDER BY ${keyExpr.join(', ')} LIMIT 1 OFFSET ${Math.max(0, Math.floor(q.offset))}`;
+      const where = andPredicate(
+        rangeWhere(keyExpr, q.after, q.upTo, p),
+        q.where ? predicateSql(q.where, (i) => `$${i}`, params) : null,
+      );
+      const sql = `SELECT ${q.key.map(pgIdent).join(', ')} FROM ${table(q.table)}${where} ORDER BY ${keyExpr.join(', ')} LIMIT 1 OFFSET ${Math.max(0, Math.floor(q.offset))}`;
       return { sql, params, parse: (rows) => parseKey(rows, q.key) };
     },
     sumExpr: (column) => `sum(${pgIdent(column)})::text`,

@@ -90,6 +90,11 @@ export const PG_VALUE_RULES: readonly ValueRule[] = [
     re: /\b([Kk]ey \((?:[^()]|\([^()]*\))*\)=\()[\s\S]*?(\))(?= already exists| is not present| is still referenced| conflicts with|\.?\s*$)/g,
     replace: `$1${VALUE_MASK}$2`,
   },
+  // a row no partition takes (detail): Partition key of the failing row contains (region) = (mars).
+  {
+    re: /(Partition key of the failing row contains \((?:[^()]|\([^()]*\))*\) = \()[\s\S]*?(\)\.?)\s*$/g,
+    replace: `$1${VALUE_MASK}$2`,
+  },
   // not-null and check violations (detail): Failing row contains (1, a@b, …).
   { re: /(Failing row contains )[\s\S]*/g, replace: `$1(${VALUE_MASK}).` },
   // JSON input errors (where): JSON data, line 1: {"password": …

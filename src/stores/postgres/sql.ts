@@ -1,3 +1,4 @@
+import { predicateSql } from '../../core/where.js';
 import { pgFenceShareLock } from './fence.js';
 import { canonicalBoolean } from '../../core/canonical.js';
 import { canonicalBit } from '../../core/extra-types.js';
@@ -48,6 +49,7 @@ export function postgresSql(schema: string): SqlDialect {
         });
         where.push(`(${keyExpr.join(', ')}) <= (${ph.join(', ')})`);
       }
+      if (q.where) where.push(predicateSql(q.where, param, params));
       const sql = `SELECT ${q.columns.map(pgIdent).join(', ')} FROM ${table(q.table)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${keyExpr.join(', ')} LIMIT ${Math.max(1, Math.floor(q.limit))}`;
       return { sql, params };
     },

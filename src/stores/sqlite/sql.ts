@@ -1,3 +1,4 @@
+import { predicateSql } from '../../core/where.js';
 import { sqliteFenceShareLock } from './fence.js';
 import { TandemError } from '../../core/errors.js';
 import { checkIdentifier, ledgerWinsSql } from '../common.js';
@@ -135,6 +136,7 @@ export const sqliteSql: SqlDialect = {
       });
       where.push(`${row(keyExpr)} <= ${row(ph)}`);
     }
+    if (q.where) where.push(predicateSql(q.where, () => '?', params));
     const sql = `SELECT ${q.columns.map(sqliteIdent).join(', ')} FROM ${sqliteIdent(q.table)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${keyExpr.join(', ')} LIMIT ${Math.max(1, Math.floor(q.limit))}`;
     return { sql, params };
   },
