@@ -36,7 +36,7 @@ export const CASTS = [
   'lower',
   'upper',
   'trim',
-  // issue 13 (types-b): spatial values and MySQL zero dates (docs/mapping-types-b.md)
+  // issue 13 (types-b): spatial values and MySQL zero dates (docs/mapping.md)
   'wkt',
   'ewkt',
   'wkb',

@@ -1,5 +1,5 @@
 /**
- * Warnings about the tables Tandem writes to (issue 13, items 6 and 8; docs/mapping-triggers.md, docs/cutover.md):
+ * Warnings about the tables Tandem writes to (issue 13, items 6 and 8; docs/mapping.md, docs/cutover.md):
  *
  * - **user triggers** on target tables: they fire on the rows Tandem writes (backfill, relay, repair) and may
  *   rewrite them (`last_update = now()`), which verify then reports as differences. Tandem's own triggers (names

@@ -72,7 +72,7 @@ describe('pglite store', () => {
       columnInfo: cols.map((c) => info.find((i) => i.name === c)!),
     });
     expect(await store.execute(up.sql, up.params)).toBe(3);
-    expect(await store.execute(up.sql, up.params)).toBe(0); // idempotent: unchanged rows are not written (docs/mapping-triggers.md)
+    expect(await store.execute(up.sql, up.params)).toBe(0); // idempotent: unchanged rows are not written (docs/mapping.md)
     expect(await store.query(store.sql.count('child').sql)).toEqual([{ n: '3' }]);
     const page1 = store.sql.keyset({ table: 'child', columns: cols, key: ['a', 'b'], after: null, limit: 2 });
     const r1 = await store.query(page1.sql, page1.params);

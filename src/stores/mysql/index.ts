@@ -178,7 +178,7 @@ export async function upsertMysql(tx: Executor, q: UpsertQuery): Promise<void> {
     const old = present.get(text(sql.keyIndexes.map((i) => r[i])));
     if (!old) fresh.push(r);
     // a row whose every value is there already is not written: MySQL/MariaDB fire UPDATE triggers (a
-    // `last_update = now()`) even for an update that changes nothing (docs/mapping-triggers.md)
+    // `last_update = now()`) even for an update that changes nothing (docs/mapping.md)
     else if (!sameRow(q, r, old)) existing.push(r);
   }
   // updates first: a row that moves away from a value frees it for a new row of the same batch

@@ -128,7 +128,7 @@ const PG_EXACT_EQUALITY = new Set([
 /**
  * The `WHERE` of an upsert's `DO UPDATE`: the existing row (`qualified`, the table as written in `INSERT INTO`)
  * differs from `EXCLUDED` in some non-key column, so a re-apply of unchanged rows writes nothing and fires no
- * UPDATE trigger (docs/mapping-triggers.md). `(a, b) IS DISTINCT FROM (EXCLUDED.a, EXCLUDED.b)`; a column whose
+ * UPDATE trigger (docs/mapping.md). `(a, b) IS DISTINCT FROM (EXCLUDED.a, EXCLUDED.b)`; a column whose
  * type has no exact `=` (json, arrays, intervals, citext, geometric and unknown types, or any column without
  * `columnInfo`) is compared by its text form (`::text`), which can only make more rows count as changed.
  */

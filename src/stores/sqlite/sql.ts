@@ -143,7 +143,7 @@ export const sqliteSql: SqlDialect = {
   /**
    * One multi-row upsert. On a key conflict the non-key columns are overwritten (`DO NOTHING` when all columns
    * are key columns), only where one of them differs (`WHERE t.a IS NOT excluded.a OR …`): an unchanged row is
-   * not written and fires no UPDATE trigger (docs/mapping-triggers.md). Zero rows give a statement that changes nothing.
+   * not written and fires no UPDATE trigger (docs/mapping.md). Zero rows give a statement that changes nothing.
    * Throws `TANDEM_ERR_INTERNAL` when `rows × columns` exceeds {@link SQLITE_MAX_PARAMS}: the caller must batch
    * (see {@link sqliteUpsertMaxRows}); this builder never splits a batch by itself.
    */
