@@ -296,9 +296,8 @@ describeWithDataset(SAKILA, 'Sakila MariaDB → PostgreSQL port → MariaDB (iss
       tgt.url,
       async (c) => (await c.query('SELECT last_update FROM film WHERE film_id = 1')).rows,
     );
-    expect((await one('SELECT last_update FROM film WHERE film_id = 1')).last_update).toEqual(
-      new Date(Math.floor(pgFilm.last_update.getTime() / 1000) * 1000),
-    );
+    expect(pgFilm.last_update.getTime()).toBeGreaterThan(Date.parse('2020-01-01'));
+    expect((await one('SELECT last_update FROM film WHERE film_id = 1')).last_update).toEqual(pgFilm.last_update);
 
     // in new_primary verify compares new → legacy: every row of every table, both tiers
     for (const mode of ['full', 'checksum']) {
