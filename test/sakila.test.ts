@@ -134,6 +134,9 @@ const entitiesOf = (stdout: string) =>
     different?: number;
   }[];
 
+/** The example's config: init's output for Sakila → the port, with the FORWARD_EDITS. */
+const SAKILA_EXAMPLE_CONFIG = join(import.meta.dirname, '../examples/sakila/tandem.config.ts');
+
 /** The 15 Sakila tables the PostgreSQL port has (film_text is left out: film.fulltext replaces it). */
 const PORTED = Object.keys(SAKILA_ROWS)
   .filter((t) => t !== 'film_text')
@@ -169,6 +172,22 @@ describeWithDataset(SAKILA, 'Sakila MariaDB → PostgreSQL port → MariaDB (iss
     expect(init.code, `${init.stdout}\n${init.stderr}`).toBe(0);
     expect(init.stdout).toMatch(/15 entities/);
     const text = editConfig(cfg, FORWARD_EDITS);
+    // examples/sakila/tandem.config.ts is this very file (for the URLs of its README), formatted
+    const code = (t: string, urls: [string, string]) =>
+      t
+        .replaceAll(urls[0], '<source>')
+        .replaceAll(urls[1], '<target>')
+        .split('\n')
+        .filter((l, i, all) => !(l.startsWith('//') && all.slice(0, i).every((x) => x.startsWith('//'))))
+        .join('')
+        .replace(/\s+/g, '')
+        .replace(/,([\]}])/g, '$1');
+    expect(code(text, [src.url, tgt.url]), 'examples/sakila/tandem.config.ts is what init writes').toBe(
+      code(readFileSync(SAKILA_EXAMPLE_CONFIG, 'utf8'), [
+        'mysql://root@127.0.0.1:3306/sakila',
+        'postgres://postgres@127.0.0.1:5432/sakila',
+      ]),
+    );
     // what init itself must get right on this schema
     const paymentKey = text.match(/payment: \{\s*table: 'payment',\s*key: (\[[^\]]*\]|'\w+')/)?.[1];
     expect(paymentKey, 'payment is keyed on what the partitioned target can upsert on').toMatch(
