@@ -11,7 +11,11 @@ export {
   type TargetConfig,
   type ColumnSpec,
   type Cast,
+  type WhereConfig,
+  type SkipMarker,
+  SKIP,
 } from './config/schema.js';
+export { type Problem, formatProblems } from './core/problems.js';
 export { loadConfig, parseConfig } from './config/load.js';
 export { resolveConfig, resolveEntity, orderEntities } from './config/resolve.js';
 export { snakeCase, renameColumns } from './core/naming.js';

@@ -101,22 +101,23 @@ describe('bad input', () => {
   });
 
   it('a key that is not unique', async () => {
-    await expectError(
-      [
-        'backfill',
-        '--config',
-        cfg(
-          base()
-            .replace("table: 'orgs', key: 'id'", "table: 'users', key: 'status'")
-            .replace(
-              "columns: { id: 'id', display_name: 'name' }",
-              "columns: { id: 'status', display_name: 'status' }",
-            ),
-        ),
-      ],
-      'KEY_NOT_UNIQUE',
-      /status/,
-    );
+    // two problems (the key is not unique, and its text cannot go into an integer id): both, in one table
+    const r = await runCli([
+      'backfill',
+      '--config',
+      cfg(
+        base()
+          .replace("table: 'orgs', key: 'id'", "table: 'users', key: 'status'")
+          .replace("columns: { id: 'id', display_name: 'name' }", "columns: { id: 'status', display_name: 'status' }"),
+      ),
+    ]);
+    expect(r.code).toBe(2);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines[0]).toMatch(/^TANDEM_ERR_PREFLIGHT_FAILED: 2 problems in 1 entity \(orgs\)/);
+    expect(lines).toHaveLength(5);
+    expect(lines[3]).toMatch(/^orgs\s+users\s+status\s+the key is not unique in the source table/);
+    expect(lines[4]).toMatch(/^orgs\s+organisations\s+id\s+the value cannot be read as integer/);
+    await targetUntouched();
   });
 
   it('a mapping to a target column that does not exist', async () => {

@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import { canonicalize } from '../core/canonical.js';
 import { TandemError } from '../core/errors.js';
+import { predicateSql } from '../core/where.js';
 import {
   keyString,
   mapRow,
+  markExcluded,
   misfit,
   shownKey,
   type MappedRow,
@@ -18,6 +20,11 @@ export interface ApplyResult {
   offered: number;
   applied: number;
   skipped: number;
+  /**
+   * Keys the mapping leaves out (a transform returned SKIP, or the row does not match the entity's `where`) whose
+   * target rows this apply deleted (their tombstone won and a row was there). Absent: none.
+   */
+  omitted?: number;
 }
 
 /** Most bound parameters per upsert statement where every value is bound (below every engine's own limit). */
@@ -28,13 +35,27 @@ export function ledgerMode(entity: ResolvedEntity): LedgerMode {
   return entity.version ? 'newer' : 'last-writer-wins';
 }
 
+/** One mapped value that does not fit its target column: the row, target table and column index, the reason. */
+export interface Misfit {
+  row: MappedRow;
+  /** Index into `entity.targets`. */
+  ti: number;
+  /** Index into that target's `columns`. */
+  ci: number;
+  /** Value-free reason (`is NULL but the column is NOT NULL`). */
+  why: string;
+}
+
 /**
- * Checks every mapped value against its target column before anything is written.
- * Throws `TANDEM_ERR_VALUE_DOES_NOT_FIT` naming the entity, key, table and column (never the value).
+ * Every mapped value of `rows` that does not fit its target column (at most `limit`), in row order. Rows the
+ * mapping skips are not checked.
  */
-export function checkFits(entity: ResolvedEntity, rows: MappedRow[]): void {
+export function findMisfits(entity: ResolvedEntity, rows: MappedRow[], limit = Number.POSITIVE_INFINITY): Misfit[] {
+  const out: Misfit[] = [];
   for (const r of rows) {
-    entity.targets.forEach((t, ti) => {
+    if (r.skipped) continue;
+    for (let ti = 0; ti < entity.targets.length; ti++) {
+      const t = entity.targets[ti]!;
       const values = r.values[ti]!;
       for (let ci = 0; ci < t.columns.length; ci++) {
         const col = t.columns[ci]!;
@@ -47,16 +68,30 @@ export function checkFits(entity: ResolvedEntity, rows: MappedRow[]): void {
               : null
             : misfit(values[ci], col);
         if (why) {
-          const key = shownKey(entity, r.key);
-          throw new TandemError(
-            'VALUE_DOES_NOT_FIT',
-            `entity ${entity.name} key ${key}: the value for ${t.table.name}.${col.name} ${why}`,
-            { entity: entity.name, key, table: t.table.name, column: col.name },
-          );
+          out.push({ row: r, ti, ci, why });
+          if (out.length >= limit) return out;
         }
       }
-    });
+    }
   }
+  return out;
+}
+
+/**
+ * Checks every mapped value against its target column before anything is written.
+ * Throws `TANDEM_ERR_VALUE_DOES_NOT_FIT` naming the entity, key, table and column (never the value).
+ */
+export function checkFits(entity: ResolvedEntity, rows: MappedRow[]): void {
+  const m = findMisfits(entity, rows, 1)[0];
+  if (!m) return;
+  const t = entity.targets[m.ti]!;
+  const col = t.columns[m.ci]!;
+  const key = shownKey(entity, m.row.key);
+  throw new TandemError(
+    'VALUE_DOES_NOT_FIT',
+    `entity ${entity.name} key ${key}: the value for ${t.table.name}.${col.name} ${m.why}`,
+    { entity: entity.name, key, table: t.table.name, column: col.name },
+  );
 }
 
 /** Options of {@link applyRows}. */
@@ -123,16 +158,22 @@ export async function applyMapped(
   mapped: MappedRow[],
   options: ApplyOptions = {},
 ): Promise<ApplyResult> {
-  const won = await target.advanceLedger(
-    tx,
-    target.controlTable('version_ledger'),
-    entity.name,
-    mapped.map((m) => ({ key: m.key, version: m.version, deleted: false })),
-    options.readBeforeLock && !entity.version ? 'if-absent' : ledgerMode(entity),
-  );
+  const mode = options.readBeforeLock && !entity.version ? 'if-absent' : ledgerMode(entity);
+  const live = mapped.filter((m) => !m.skipped);
+  const left = mapped.filter((m) => m.skipped);
+  const omitted = left.length ? await applyOmitted(target, tx, entity, left, mode) : 0;
+  const won = live.length
+    ? await target.advanceLedger(
+        tx,
+        target.controlTable('version_ledger'),
+        entity.name,
+        live.map((m) => ({ key: m.key, version: m.version, deleted: false })),
+        mode,
+      )
+    : new Set<string>();
   // one row per key: the last one offered for a key wins (same version → same row)
   const chosen = new Map<string, MappedRow>();
-  for (const m of mapped) if (won.has(m.key)) chosen.set(m.key, m);
+  for (const m of live) if (won.has(m.key)) chosen.set(m.key, m);
   const rows = [...chosen.values()];
   if (rows.length) {
     const guarded = options.source && hasOtherUniqueKeys(entity);
@@ -146,7 +187,58 @@ export async function applyMapped(
       await resolveUniqueConflicts(target, tx, entity, rows, options.source!);
     }
   }
-  return { offered: mapped.length, applied: rows.length, skipped: mapped.length - rows.length };
+  return {
+    offered: mapped.length,
+    applied: rows.length,
+    skipped: mapped.length - rows.length - omitted,
+    omitted,
+  };
+}
+
+/**
+ * Applies rows the mapping leaves out (SKIP, or not matching the entity's `where`) as absent: a tombstone at the
+ * row's own version in the version ledger (so a later change of the row that matches again wins over it, and an
+ * older read cannot bring the row back), then the key's target rows deleted, children first. At an equal version
+ * the tombstone wins (`last-writer-wins`): the same row, now left out. Returns how many keys had a target row it
+ * deleted (a second apply of the same rows deletes none).
+ */
+async function applyOmitted(
+  target: Store,
+  tx: Executor,
+  entity: ResolvedEntity,
+  rows: MappedRow[],
+  mode: LedgerMode,
+): Promise<number> {
+  const won = await target.advanceLedger(
+    tx,
+    target.controlTable('version_ledger'),
+    entity.name,
+    rows.map((m) => ({ key: m.key, version: m.version, deleted: true })),
+    mode === 'newer' ? 'last-writer-wins' : mode,
+  );
+  const doomed = new Map<string, unknown[]>();
+  for (const m of rows) if (won.has(m.key)) doomed.set(m.key, m.keyValues);
+  return doomed.size ? deleteTargetRows(target, tx, entity, [...doomed.values()]) : 0;
+}
+
+/**
+ * Deletes the target rows of raw key values from every target table of the entity, children first. Returns the
+ * rows deleted from the first (parent) table: the keys that had a row.
+ */
+async function deleteTargetRows(
+  target: Store,
+  tx: Executor,
+  entity: ResolvedEntity,
+  keys: unknown[][],
+): Promise<number> {
+  let parent = 0;
+  for (const t of [...entity.targets].reverse())
+    for (let i = 0; i < keys.length; i += 500) {
+      const w = keysWhere(target, t.keyColumns, keys.slice(i, i + 500));
+      const n = await tx.execute(`DELETE FROM ${target.sql.table(t.table.name)} WHERE ${w.sql}`, w.params);
+      if (t === entity.targets[0]) parent += n;
+    }
+  return parent;
 }
 
 /**
@@ -302,7 +394,9 @@ export async function resolveUniqueConflicts(
           entity,
           [...batch.values()].map((r) => r.keyValues),
         )
-      ).map((r) => mapRow(entity, r)),
+      )
+        .map((r) => mapRow(entity, r))
+        .filter((m) => !m.skipped),
     ];
     for (;;) {
       const found = await findHolders(target, tx, entity, probe, known);
@@ -321,7 +415,9 @@ export async function resolveUniqueConflicts(
             { violation: UNIQUE_VIOLATION },
           )
         );
-      probe = (await readSourceRows(source, entity, [...found.values()])).map((r) => mapRow(entity, r));
+      probe = (await readSourceRows(source, entity, [...found.values()]))
+        .map((r) => mapRow(entity, r))
+        .filter((m) => !m.skipped);
     }
     // 2. the batch and its holders, re-read from the primary: each one's fresh state is the newest (a stale
     //    batch row may be what conflicts); keys gone from the primary apply as deletes
@@ -331,11 +427,15 @@ export async function resolveUniqueConflicts(
     ]);
     // without a version, a read counts only when made under the key's lock (see lockKeys)
     if (!entity.version) await lockKeys(target, tx, entity, [...involved.keys()]);
-    const fresh = (await readSourceRows(source, entity, [...involved.values()])).map((r) => mapRow(entity, r));
-    checkFits(entity, fresh);
-    const present = new Set(fresh.map((m) => m.key));
+    const read = (await readSourceRows(source, entity, [...involved.values()])).map((r) => mapRow(entity, r));
+    checkFits(entity, read);
+    const present = new Set(read.map((m) => m.key));
     const gone = [...involved].filter(([k]) => !present.has(k)).map(([key, keyValues]) => ({ key, keyValues }));
     await applyDeletes(target, tx, entity, gone);
+    // rows the mapping now leaves out (SKIP, `where`) free their unique values too
+    const left = read.filter((m) => m.skipped);
+    if (left.length) await applyOmitted(target, tx, entity, left, 'last-writer-wins');
+    const fresh = read.filter((m) => !m.skipped);
     // last-writer-wins: a fresh read never moves a version down (>=), and a tombstone still wins
     const won = await target.advanceLedger(
       tx,
@@ -494,6 +594,8 @@ function refusedColumn(e: TandemError, t: ResolvedTarget, rows: MappedRow[], ti:
     /column '([^']+)'/i.exec(msg)?.[1],
     /column `[^`]*`\.`[^`]*`\.`([^`]+)`/.exec(msg)?.[1],
     /constraint failed: [\w$]+\.([\w$]+)/.exec(msg)?.[1],
+    // a row no partition takes: the partition key column (PostgreSQL's detail)
+    /Partition key of the failing row contains \(([\w$]+)\)/.exec(msg)?.[1],
   ];
   for (const n of named) {
     const i = byName(n);
@@ -597,12 +699,29 @@ export async function readSourceRows(
 ): Promise<Row[]> {
   if (!keys.length) return [];
   if (entity.read) return entity.read(source, keys, via);
-  const w = keysWhere(source, entity.key, keys);
-  return via.query<Row>(
-    `SELECT ${entity.readColumns.map((c) => source.sql.ident(c)).join(', ')} FROM ${source.sql.table(entity.source.name)} WHERE ${w.sql}`,
-    w.params,
+  const cols = entity.readColumns.map((c) => source.sql.ident(c)).join(', ');
+  if (!entity.where) {
+    const w = keysWhere(source, entity.key, keys);
+    return via.query<Row>(`SELECT ${cols} FROM ${source.sql.table(entity.source.name)} WHERE ${w.sql}`, w.params);
+  }
+  // with a `where`, rows that exist but do not match are read too, marked: they apply as absent (mapRow: skipped)
+  const params: unknown[] = [];
+  const pred = predicateSql(entity.where, (i) => source.sql.param(i), params);
+  const w = keysWhere(source, entity.key, keys, params.length + 1);
+  const rows = await via.query<Row>(
+    `SELECT ${cols}, CASE WHEN ${pred} THEN 1 ELSE 0 END AS ${source.sql.ident(WHERE_MATCH)} FROM ${source.sql.table(entity.source.name)} WHERE ${w.sql}`,
+    [...params, ...w.params],
   );
+  for (const r of rows) {
+    const match = Number(r[WHERE_MATCH]) === 1;
+    delete r[WHERE_MATCH];
+    if (!match) markExcluded(r);
+  }
+  return rows;
 }
+
+/** The column a read by key adds for whether the row matches the entity's `where`. */
+const WHERE_MATCH = 'tandem__where_match';
 
 /**
  * Applies deletes through the guarded path: writes tombstones in the version ledger and deletes the target rows
@@ -624,14 +743,12 @@ export async function applyDeletes(
   );
   const doomed = keys.filter((k) => won.has(k.key));
   if (!doomed.length) return 0;
-  for (const t of [...entity.targets].reverse()) {
-    const w = keysWhere(
-      target,
-      t.keyColumns,
-      doomed.map((k) => k.keyValues),
-    );
-    await tx.execute(`DELETE FROM ${target.sql.table(t.table.name)} WHERE ${w.sql}`, w.params);
-  }
+  await deleteTargetRows(
+    target,
+    tx,
+    entity,
+    doomed.map((k) => k.keyValues),
+  );
   return doomed.length;
 }
 
@@ -683,7 +800,8 @@ export async function applyChanges(
     const { rows, gone } = early ?? (await read());
     const r = await applyRows(secondary, tx, entity, rows, { source: primary });
     const deleted = await applyDeletes(secondary, tx, entity, gone);
-    return { applied: r.applied, skipped: r.skipped, deleted };
+    // rows left out by the mapping (SKIP, `where`) were deleted like rows gone from the primary
+    return { applied: r.applied, skipped: r.skipped, deleted: deleted + (r.omitted ?? 0) };
   });
 }
 

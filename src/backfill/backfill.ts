@@ -1,3 +1,4 @@
+import { sourceCount } from '../core/where.js';
 import type { Logger } from 'pino';
 import { applyMapped, isUniqueViolation, prepareRows } from '../apply/apply.js';
 import { isTransient, withRetry } from '../apply/retry.js';
@@ -133,7 +134,7 @@ async function backfillEntity(
 ): Promise<EntityBackfillResult> {
   const { source, target, log } = o;
   const started = performance.now();
-  const count = source.sql.count(entity.source.name);
+  const count = sourceCount(source, entity);
   const rowsTotal = Number((await source.query<{ n: unknown }>(count.sql, count.params))[0]?.n ?? 0);
   const cp = await startCheckpoint(target, entity.name, rowsTotal, o.restart ?? false, lease);
   if (cp.status === 'done') {
@@ -182,6 +183,7 @@ async function backfillEntity(
       keyCategories,
       after: from,
       limit,
+      where: entity.where,
     });
     const rows = withRetry(() => source.query<Row>(st.sql, st.params), { onRetry });
     // map and check as soon as the rows arrive, while the previous chunk is still being written; keep only

@@ -5,7 +5,19 @@ import { errorLine } from '../core/errors.js';
 import { preflight } from '../backfill/preflight.js';
 import { stopOn } from '../runtime/services/service.js';
 import { commandHeartbeat } from './heartbeat.js';
-import { auditSafely, entityList, EXIT, openContext, prepareControl, reportError, stopOnSignals } from './context.js';
+import { advanceSequences, type SequencesReport } from '../cutover/sequences.js';
+import { preflightTriggerLines, writtenSide } from '../cutover/warnings.js';
+import {
+  auditSafely,
+  type CommandContext,
+  entityList,
+  EXIT,
+  openContext,
+  prepareControl,
+  reportError,
+  stopOnSignals,
+} from './context.js';
+import { sequencesLines } from './sequences.js';
 import { numberOption } from './options.js';
 
 /** Table of per-entity backfill results. */
@@ -25,6 +37,34 @@ export function formatBackfillSummary(results: EntityBackfillResult[]): string {
   return [line(head), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n');
 }
 
+/**
+ * `tandem backfill --sync-sequences`: advances the counters of the side written to in the current phase (the new
+ * store before write cutover, legacy after) past the copied keys, and audits it as `sequences advance` does.
+ * Throws what `advanceSequences` throws (src/cutover/sequences.ts).
+ */
+async function syncSequences(ctx: CommandContext): Promise<SequencesReport> {
+  const side = writtenSide(await ctx.migration.readPhase());
+  const args = { side, dryRun: false, margin: 0, via: 'backfill --sync-sequences' };
+  try {
+    const r = await advanceSequences(ctx.migration, side);
+    await auditSafely(ctx, {
+      command: 'sequences advance',
+      args,
+      outcome: 'ok',
+      detail: `advanced ${r.advanced} sequence(s) on ${r.side}: ${
+        r.entries
+          .filter((e) => e.to !== null && e.from !== e.to)
+          .map((e) => `${e.table}.${e.column} ${e.from}→${e.to}`)
+          .join(', ') || 'none'
+      }`,
+    });
+    return r;
+  } catch (e) {
+    await auditSafely(ctx, { command: 'sequences advance', args, outcome: 'error', detail: errorLine(e) });
+    throw e;
+  }
+}
+
 export function registerBackfill(program: Command): void {
   program
     .command('backfill')
@@ -33,12 +73,25 @@ export function registerBackfill(program: Command): void {
     .option('--max-rows-per-second <n>', 'throttle: rows per second (overrides the config)', numberOption({ above: 0 }))
     .option('--restart', 'start over from the first key even where a checkpoint exists')
     .option('--json', 'print the summary as JSON')
+    .option(
+      '--sync-sequences',
+      'after the copy, move every sequence, identity and AUTO_INCREMENT counter of the side written to (new before write cutover, legacy after) past the copied keys (audited)',
+    )
     .addHelpText(
       'after',
-      '\nExit codes: 0 done, 2 error, 130 stopped by SIGINT (143 by SIGTERM) after a committed chunk (run again to resume).',
+      '\nUser triggers on the target tables are named in a warning line each before copying (docs/mapping.md "Target triggers").\nExit codes: 0 done, 2 error, 130 stopped by SIGINT (143 by SIGTERM) after a committed chunk (run again to resume).',
     )
     .action(
-      async (opts: { entity?: string; maxRowsPerSecond?: number; restart?: boolean; json?: boolean }, cmd: Command) => {
+      async (
+        opts: {
+          entity?: string;
+          maxRowsPerSecond?: number;
+          restart?: boolean;
+          json?: boolean;
+          syncSequences?: boolean;
+        },
+        cmd: Command,
+      ) => {
         const configPath = cmd.optsWithGlobals().config as string;
         let ctx;
         try {
@@ -47,8 +100,11 @@ export function registerBackfill(program: Command): void {
             await ctx!.close();
             throw e;
           });
+          // user triggers on the target tables: one warning line each, before copying (not an error)
+          for (const line of await preflightTriggerLines(ctx.migration).catch(() => []))
+            process.stderr.write(`${line}\n`);
         } catch (e) {
-          process.exitCode = reportError(e);
+          process.exitCode = reportError(e, !!opts.json);
           return;
         }
         const stop = stopOnSignals('stopping after the current chunk commits');
@@ -57,6 +113,7 @@ export function registerBackfill(program: Command): void {
           entity: opts.entity ?? null,
           maxRowsPerSecond: opts.maxRowsPerSecond ?? null,
           restart: !!opts.restart,
+          ...(opts.syncSequences ? { syncSequences: true } : {}),
         };
         let hb: Awaited<ReturnType<typeof commandHeartbeat>> | undefined;
         try {
@@ -72,8 +129,12 @@ export function registerBackfill(program: Command): void {
           const unlink = stopOn(svc, stop.signal);
           const results = await svc.wait().finally(unlink);
           const interrupted = results.some((r) => r.status === 'interrupted');
+          // --sync-sequences: after a finished copy, on the side written to in the current phase
+          const seq = opts.syncSequences && !interrupted ? await syncSequences(ctx) : null;
           process.stdout.write(
-            opts.json ? `${JSON.stringify({ entities: results })}\n` : `${formatBackfillSummary(results)}\n`,
+            opts.json
+              ? `${JSON.stringify({ entities: results, ...(seq ? { sequences: seq } : {}) })}\n`
+              : `${[formatBackfillSummary(results), ...(seq ? sequencesLines(seq) : [])].join('\n')}\n`,
           );
           await auditSafely(ctx, {
             command: 'backfill',

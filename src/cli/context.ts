@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { TandemConfig } from '../config/schema.js';
 import { audit, ensureControlSchema, type AuditEntry } from '../control/control.js';
-import { errorLine } from '../core/errors.js';
+import { errorLine, TandemError } from '../core/errors.js';
+import { formatProblems, problemsOf } from '../core/problems.js';
 import { redactText } from '../core/redact.js';
 import { createLogger } from '../core/logger.js';
 import { endProgressLine } from '../core/terminal.js';
@@ -100,10 +101,23 @@ export async function auditSafely(ctx: CommandContext, e: AuditEntry): Promise<v
   }
 }
 
-/** Prints a TandemError (or any error) as one line on stderr and returns exit code 2. */
-export function reportError(e: unknown): number {
+/**
+ * Prints a TandemError (or any error) as one line on stderr and returns exit code 2. An error that lists
+ * problems (`detail.problems`: entity resolution, pre-flight; src/core/problems.ts) is followed, when they are
+ * several, by them as one aligned table (entity, table, column, problem, fix), never a value. With `json` the error and its problems are
+ * also printed on stdout as `{ "error": { code, message, problems } }`.
+ */
+export function reportError(e: unknown, json = false): number {
   endProgressLine();
   process.stderr.write(`${errorLine(e)}\n`);
+  const problems = problemsOf(e);
+  // one problem is its own line; several follow it as a table
+  if (problems && problems.length > 1) process.stderr.write(`${formatProblems(problems)}\n`);
+  if (json) {
+    const code = e instanceof TandemError ? e.code : 'TANDEM_ERR_INTERNAL';
+    const message = errorLine(e).slice(code.length + 2);
+    process.stdout.write(`${JSON.stringify({ error: { code, message, problems: problems ?? [] } })}\n`);
+  }
   // the stack's first line repeats the message: it is printed redacted the same way
   if (process.env.TANDEM_DEBUG && e instanceof Error && e.stack)
     process.stderr.write(`${redactText(e.stack.slice(e.stack.indexOf('\n') + 1))}\n`);

@@ -8,6 +8,16 @@ import { openStore, sameStore } from '../stores/index.js';
 import type { Store } from '../stores/types.js';
 import { EXIT, reportError } from './context.js';
 
+/** The options of `tandem init`. */
+interface InitOptions {
+  source: string;
+  target: string;
+  out: string;
+  force?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
 export function registerInit(program: Command): void {
   program
     .command('init')
@@ -16,17 +26,23 @@ export function registerInit(program: Command): void {
     .requiredOption('--target <url>', 'new store URL')
     .option('--out <file>', 'where to write the config', 'tandem.config.ts')
     .option('--force', 'overwrite an existing file')
-    .action(async (opts: { source: string; target: string; out: string; force?: boolean }) => {
+    .option('--dry-run', 'print the config it would write and the problems it sees; write nothing')
+    .option('--json', 'with --dry-run: print { config, problems } as JSON')
+    .action(async (opts: InitOptions) => {
       const opened: Store[] = [];
       try {
-        if (existsSync(opts.out) && !opts.force)
+        if (opts.json && !opts.dryRun) throw new TandemError('USAGE', '--json needs --dry-run');
+        if (!opts.dryRun && existsSync(opts.out) && !opts.force)
           throw new TandemError('USAGE', `${opts.out} exists; pass --force to overwrite it`);
         const source = await openStore(opts.source);
         opened.push(source);
         // one store named twice (PGlite and SQLite cannot be opened twice): its own schema is the target's
         const target = sameStore(opts.source, opts.target) ? source : await openStore(opts.target);
         if (target !== source) opened.push(target);
-        const p = propose(await source.introspect(), await target.introspect());
+        const p = propose(await source.introspect(), await target.introspect(), {
+          sourceZeroDates: source.capabilities.zeroDates === true,
+          targetZeroDates: target.capabilities.zeroDates === true,
+        });
         await assertDistinctTables(proposalTables(p), opts.source, opts.target, source, target);
         await markHashColumns(source, p);
         if (!p.entities.length)
@@ -34,7 +50,17 @@ export function registerInit(program: Command): void {
             'TABLE_NOT_FOUND',
             `no source table of ${source.url} has a matching table in ${target.url}`,
           );
-        writeFileSync(opts.out, renderConfig(p, opts.source, opts.target));
+        const text = renderConfig(p, opts.source, opts.target);
+        if (opts.dryRun) {
+          process.stdout.write(
+            opts.json
+              ? `${JSON.stringify({ config: text, problems: p.problems }, null, 2)}\n`
+              : `${text}\n${formatProblems(p)}`,
+          );
+          process.exitCode = EXIT.ok;
+          return;
+        }
+        writeFileSync(opts.out, text);
         process.stdout.write(
           `wrote ${opts.out}: ${p.entities.length} entities (${(p.order ?? p.entities.map((e) => e.name)).join(', ')})${p.skipped.length ? `; left out: ${p.skipped.map((s) => s.table).join(', ')}` : ''}\n`,
         );
@@ -45,6 +71,20 @@ export function registerInit(program: Command): void {
         await Promise.all(opened.map((s) => s.close().catch(() => {})));
       }
     });
+}
+
+/**
+ * The problems of a proposal as text for `tandem init --dry-run`: a header with their number, then one line per
+ * problem, `entity.column: problem` (a table left out: `table: left out: reason`).
+ */
+export function formatProblems(p: Proposal): string {
+  if (!p.problems.length) return '// problems init sees: none\n';
+  const where = (x: Proposal['problems'][number]) =>
+    x.entity === null ? x.table || '(order)' : x.column ? `${x.entity}.${x.column}` : x.entity;
+  const width = Math.min(40, Math.max(...p.problems.map((x) => where(x).length)));
+  const lines = [`// problems init sees (${p.problems.length}):`];
+  for (const x of p.problems) lines.push(`//   ${where(x).padEnd(width)}  ${x.problem}`);
+  return `${lines.join('\n')}\n`;
 }
 
 /**

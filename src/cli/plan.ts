@@ -36,7 +36,7 @@ export function registerPlan(program: Command): void {
           process.stderr.write(`the plan cannot meet the declared SLO: ${plan.sloFailures.join('; ')}\n`);
         process.exitCode = plan.meetsSlo ? EXIT.ok : EXIT.differences;
       } catch (e) {
-        process.exitCode = reportError(e);
+        process.exitCode = reportError(e, !!opts.json);
       } finally {
         await m?.close();
       }

@@ -78,7 +78,7 @@ export function registerRelay(program: Command): void {
           });
         } catch (e) {
           stop.dispose();
-          process.exitCode = reportError(e);
+          process.exitCode = reportError(e, !!opts.json);
           return;
         }
         const args: Record<string, unknown> = {

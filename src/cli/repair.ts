@@ -78,7 +78,7 @@ export function registerRepair(program: Command): void {
         try {
           ctx = await openContext(configPath, entityList(opts.entity));
         } catch (e) {
-          process.exitCode = reportError(e);
+          process.exitCode = reportError(e, !!opts.json);
           return;
         }
         const args = {

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { sequenceWarningLines, sequenceWarnings } from '../cutover/warnings.js';
 import type { Logger } from 'pino';
 import { ProgressReporter } from '../backfill/progress.js';
 import type { AuditEntry } from '../control/control.js';
@@ -119,7 +120,7 @@ export function registerVerify(program: Command): void {
       try {
         ctx = await openContext(configPath, entityList(opts.entity));
       } catch (e) {
-        process.exitCode = reportError(e);
+        process.exitCode = reportError(e, !!opts.json);
         return;
       }
       const stop = stopOnSigint('stopping after the statements in flight');
@@ -245,8 +246,15 @@ async function oneShot(
     ctx.log.warn({ event: 'verify.record_failed', err: errorLine(e) }, 'could not record the last verification'),
   );
   const mismatches = await record(ctx, found, p.lagSeconds ?? 0, signal);
+  // counters of the side written to that are behind the copied keys: a warning, the exit code is unchanged
+  const sequences = await sequenceWarnings(ctx.migration, await ctx.migration.phase()).catch((e) => {
+    ctx.log.warn({ event: 'verify.sequences_unread', err: errorLine(e) }, 'could not read the sequences');
+    return [];
+  });
   process.stdout.write(
-    opts.json ? `${JSON.stringify(mismatches ? { ...report, mismatches } : report)}\n` : `${formatReport(report)}\n`,
+    opts.json
+      ? `${JSON.stringify({ ...report, ...(mismatches ? { mismatches } : {}), sequences })}\n`
+      : `${[formatReport(report), ...sequenceWarningLines(sequences)].join('\n')}\n`,
   );
   await auditSafely(ctx, {
     command: 'verify',

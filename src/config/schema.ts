@@ -36,8 +36,39 @@ export const CASTS = [
   'lower',
   'upper',
   'trim',
+  // issue 13 (types-b): spatial values and MySQL zero dates (docs/mapping.md)
+  'wkt',
+  'ewkt',
+  'wkb',
+  'ewkb',
+  'zero-date-null',
+  'array',
 ] as const;
 export type Cast = (typeof CASTS)[number];
+
+/**
+ * What a column transform or a target row transform returns to leave the whole source row out of every target
+ * of its entity (`SKIP`, exported from 'tandem'): apply deletes the key's target rows if present, verify counts
+ * it as skipped. One marker, shared across module copies (`Symbol.for`).
+ */
+export const SKIP: unique symbol = Symbol.for('tandem.skip');
+export type SkipMarker = typeof SKIP;
+
+/**
+ * An entity's `where`: an SQL predicate on the source table that leaves rows out of the migration, either plain
+ * text (`"deleted_at IS NULL"`) or `{ sql, params }` with `?` placeholders (`{ sql: 'status <> ?', params:
+ * ['banned'] }`). Checked by `compileWhere` (src/core/mapping.ts): TANDEM_ERR_WHERE_INVALID.
+ */
+export const whereSchema = z.union([
+  z.string(),
+  z
+    .object({
+      sql: z.string(),
+      params: z.array(z.union([z.string(), z.number(), z.boolean(), z.null(), z.bigint(), z.date()])).optional(),
+    })
+    .strict(),
+]);
+export type WhereConfig = z.infer<typeof whereSchema>;
 
 /** A TypeScript transform: the whole source row in, the target value out. */
 export type ColumnTransform = (row: Row) => unknown;
@@ -54,13 +85,25 @@ const identifier = z
 /**
  * How one target column gets its value:
  * - `'SourceColumn'` — copy (rename) a source column;
- * - `{ from: 'SourceColumn', cast?: 'integer' | … }` — copy with a cast;
+ * - `{ from: 'SourceColumn', cast?: 'integer' | … }` — copy with a cast; `{ from, cast: 'array', separator? }`
+ *   reads a SET or delimited string (default separator `,`) as an array (a JSON array on engines without arrays);
  * - `{ value: constant }` — a constant (string, number, boolean or null);
  * - `{ transform: (row) => value }` — anything else, in TypeScript.
  */
 export const columnSpecSchema = z.union([
   identifier,
-  z.object({ from: identifier, cast: z.enum(CASTS).optional() }).strict(),
+  z
+    .object({
+      from: identifier,
+      cast: z.enum(CASTS).optional(),
+      /** For `cast: 'array'`: the string between elements of a delimited source string (default `,`, a SET's). */
+      separator: z.string().min(1, 'must not be empty').max(16, 'at most 16 characters').optional(),
+    })
+    .strict()
+    .refine((s) => s.separator === undefined || s.cast === 'array', {
+      message: "separator is only allowed with cast: 'array'",
+      path: ['separator'],
+    }),
   z.object({ value: z.union([z.string(), z.number(), z.boolean(), z.null()]) }).strict(),
   z.object({ transform: fn<ColumnTransform>('column transform (row) => value') }).strict(),
 ]);
@@ -74,7 +117,9 @@ export const targetSchema = z
       .record(identifier, columnSpecSchema)
       .refine((r) => Object.keys(r).length > 0, 'must map at least one column'),
     /** Optional final touch on the mapped row: `(sourceRow, mappedRow) => mappedRow`. */
-    transform: fn<(source: Row, mapped: Row) => Row>('row transform (source, mapped) => mapped').optional(),
+    transform: fn<(source: Row, mapped: Row) => Row | SkipMarker>(
+      'row transform (source, mapped) => mapped (or SKIP)',
+    ).optional(),
   })
   .strict();
 export type TargetConfig = z.infer<typeof targetSchema>;
@@ -154,6 +199,12 @@ export const entitySchema = z
     version: identifier.optional(),
     /** Target column names whose values verify redacts in its report. */
     sensitive: z.array(identifier).optional(),
+    /**
+     * Leaves source rows out (forward direction only): an SQL predicate on the source table, plain or
+     * `{ sql, params }` with `?` placeholders. Rows that do not match are never read by backfill and verify, and
+     * the relay applies them as absent (deleted from the target, tombstone in the ledger). See docs/mapping.md.
+     */
+    where: whereSchema.optional(),
     /** Target table(s) the entity's rows go to, parents first when they reference each other. */
     targets: z.array(targetSchema).min(1, 'needs at least one target table'),
     /**
@@ -372,6 +423,21 @@ export const cutoverSchema = z
   .strict();
 export type CutoverConfig = z.output<typeof cutoverSchema>;
 
+/**
+ * How Tandem's apply writes to the new (target) store (backfill, relay, repair; docs/mapping.md "Target triggers").
+ * `userTriggers`: `fire` (default) leaves the target's triggers on; `replica` runs every apply transaction on the
+ * new store with `SET LOCAL session_replication_role = replica` (PostgreSQL/PGlite only: user triggers and the
+ * triggers that check foreign keys do not fire; needs a superuser, or PostgreSQL 15+ `GRANT SET ON PARAMETER
+ * session_replication_role`). Refused at start on other engines (TANDEM_ERR_APPLY_TRIGGERS_UNSUPPORTED) and when
+ * the server refuses the setting (TANDEM_ERR_APPLY_TRIGGERS_REFUSED).
+ */
+export const applySchema = z
+  .object({
+    userTriggers: z.enum(['fire', 'replica']).default('fire'),
+  })
+  .strict();
+export type ApplyConfig = z.output<typeof applySchema>;
+
 export const configSchema = z
   .object({
     source: z.string().min(1, 'must be a store URL'),
@@ -455,6 +521,8 @@ export const configSchema = z
     slo: sloSchema.default({}),
     /** Write cutover and rollback (docs/cutover.md). */
     cutover: cutoverSchema.default({ fenceMs: 2000, drainTimeoutSeconds: 60 }),
+    /** How Tandem writes rows to the new store (docs/mapping.md "Target triggers"). */
+    apply: applySchema.default({ userTriggers: 'fire' }),
   })
   .strict()
   .superRefine((c, ctx) => {

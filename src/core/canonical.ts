@@ -1,4 +1,22 @@
 import type { ColumnInfo, TypeCategory } from '../stores/types.js';
+import {
+  canonicalBit,
+  canonicalGeometry,
+  canonicalInet,
+  canonicalInterval,
+  canonicalMacaddr,
+  intervalAsTime,
+} from './extra-types.js';
+import { JsonNumber, normalizeJsonNumber, parseJsonExact, readArray } from './composite.js';
+
+/**
+ * What canonical encoding reads of a column: its category and scale and float width, and (issue 13) whether a
+ * fixed-length character type pads (`padded`) and an array's element type (`element`).
+ */
+export type CanonicalColumn = Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'> & {
+  padded?: boolean;
+  element?: CanonicalColumn;
+};
 
 /**
  * Canonical encoding: one text form per type category, so that values read from MariaDB, PostgreSQL, SQLite
@@ -17,28 +35,31 @@ import type { ColumnInfo, TypeCategory } from '../stores/types.js';
  * | date         | `YYYY-MM-DD`; `infinity`, `-infinity`, zero date `0000-00-00`                   |
  * | time         | `[-]HH:MM:SS.ffffff`                                                            |
  * | binary       | lower-case hex of the bytes                                                     |
- * | json         | the parsed value re-serialised with object keys sorted (code-point order), no spaces |
+ * | json         | the parsed value re-serialised with object keys sorted (code-point order), no spaces, numbers exact and normalised (`1.0` → `1`, `1e2` → `100`) |
+ * | text, padded | char(n) (`padded`): trailing spaces dropped (pad, not data)                    |
+ * | array        | JSON array of the elements' canonical texts (`["a","b"]`), nested per dimension, NULL `null` |
  * | other        | `String(value)`                                                                 |
  *
  * Throws `TypeError` when a value cannot be read as its category — an impossible date (`2020-02-30`) included: no
  * value is ever moved to another one (the caller turns it into a TandemError that names the column, or verify
  * into an unreadable value that keeps its raw text, src/core/encoding.ts).
  */
-export function canonicalize(
-  value: unknown,
-  column: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'>,
-): string | null {
+export function canonicalize(value: unknown, column: CanonicalColumn): string | null {
   if (value === null || value === undefined) return null;
   return encoders[column.category](value, column);
 }
 
-type Encoder = (v: unknown, c: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'>) => string;
+type Encoder = (v: unknown, c: CanonicalColumn) => string;
 
 const encoders: Record<TypeCategory, Encoder> = {
   integer: (v) => canonicalInteger(v),
   decimal: (v, c) => canonicalDecimal(v, c.scale),
   float: (v, c) => canonicalFloat(v, c.floatBytes === 4),
-  text: (v) => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v)),
+  text: (v, c) => {
+    const t = Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
+    // char(n): trailing spaces are pad (PAD SPACE), not data
+    return c.padded ? t.replace(/ +$/, '') : t;
+  },
   uuid: (v) => String(v).toLowerCase(),
   boolean: (v) => String(canonicalBoolean(v)),
   timestamp: (v) => canonicalTimestamp(v),
@@ -47,14 +68,17 @@ const encoders: Record<TypeCategory, Encoder> = {
   time: (v) => canonicalTime(v),
   binary: (v) => canonicalBinary(v),
   json: (v) =>
-    canonicalJson(typeof v === 'string' ? JSON.parse(v) : Buffer.isBuffer(v) ? JSON.parse(v.toString('utf8')) : v),
+    canonicalJson(
+      typeof v === 'string' ? parseJsonExact(v) : Buffer.isBuffer(v) ? parseJsonExact(v.toString('utf8')) : v,
+    ),
   // issue 13 fills these in (arrays, bit strings, network addresses, intervals, spatial values)
-  array: (v) => (typeof v === 'object' ? canonicalJson(v) : String(v)),
-  bit: (v) => (Buffer.isBuffer(v) ? v.toString('hex') : String(v)),
-  inet: (v) => String(v),
-  macaddr: (v) => String(v),
-  interval: (v) => (typeof v === 'object' ? canonicalJson(v) : String(v)),
-  geometry: (v) => (Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'object' ? canonicalJson(v) : String(v)),
+  array: (v, c) => canonicalArray(v, c.element ?? { category: 'text' }),
+  // bit strings, network addresses, intervals, spatial values: src/core/extra-types.ts
+  bit: (v, c) => canonicalBit(v, (c as Partial<ColumnInfo>).bits),
+  inet: (v) => canonicalInet(v),
+  macaddr: (v, c) => canonicalMacaddr(v, /^macaddr8/.test((c as Partial<ColumnInfo>).dataType ?? '')),
+  interval: (v) => canonicalInterval(v),
+  geometry: (v) => canonicalGeometry(v),
   other: (v) => (Buffer.isBuffer(v) ? v.toString('hex') : typeof v === 'object' ? canonicalJson(v) : String(v)),
 };
 
@@ -167,6 +191,8 @@ export function canonicalFloat(v: unknown, single: boolean): string {
 export function canonicalBoolean(v: unknown): boolean {
   if (typeof v === 'boolean') return v;
   if (typeof v === 'number' || typeof v === 'bigint') return Number(v) !== 0;
+  // MySQL/MariaDB BIT(1) (one byte, 0 or 1)
+  if (Buffer.isBuffer(v) && v.length === 1 && v[0]! <= 1) return v[0] === 1;
   const s = String(v).trim().toLowerCase();
   if (['1', 't', 'true', 'y', 'yes', 'on'].includes(s)) return true;
   if (['0', 'f', 'false', 'n', 'no', 'off'].includes(s)) return false;
@@ -272,7 +298,9 @@ export function canonicalDate(v: unknown): string {
  * A negative time (MariaDB TIME) keeps its sign, `-00:30:00` included.
  */
 export function canonicalTime(v: unknown): string {
-  const s = String(v).trim();
+  let s = String(v).trim();
+  // an ISO 8601 interval without months or days (PostgreSQL interval → TIME), src/core/extra-types.ts
+  if (/^P/i.test(s)) s = intervalAsTime(s) ?? s;
   const m = /^(-?)(\d{1,3}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,9}))?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?$/i.exec(s);
   if (!m) throw new TypeError(`"${s.slice(0, 40)}" is not a time`);
   return `${m[1]}${pad(Number(m[2]))}:${pad(Number(m[3]))}:${pad(Number(m[4] ?? 0))}.${(m[5] ?? '').padEnd(6, '0').slice(0, 6)}`;
@@ -287,8 +315,27 @@ export function canonicalBinary(v: unknown): string {
   return Buffer.from(s, 'utf8').toString('hex');
 }
 
-/** JSON with object keys sorted by code point and no insignificant white space (after RFC 8785's key order). */
+/**
+ * An array value (a JS array, nested for more dimensions, or a PostgreSQL array literal / JSON array text):
+ * the JSON array of its elements' canonical texts as JSON strings, NULL elements `null`, nested arrays nested —
+ * `["a","b"]`, `[["1","2"],["3",null]]`, `[]`. Elements are encoded by `element` (text when unknown).
+ * Throws `TypeError` when the value or an element cannot be read.
+ */
+export function canonicalArray(v: unknown, element: CanonicalColumn): string {
+  const enc = (xs: unknown[]): string =>
+    `[${xs.map((x) => (Array.isArray(x) ? enc(x) : JSON.stringify(canonicalize(x, element)))).join(',')}]`;
+  return enc(readArray(v));
+}
+
+/**
+ * JSON with object keys sorted by code point and no insignificant white space (after RFC 8785's key order);
+ * numbers in one exact form (`normalizeJsonNumber` in src/core/composite.ts: `1.0` → `1`, `1e2` → `100`, `-0` →
+ * `0`, big integers exact when read from text by `parseJsonExact`).
+ */
 export function canonicalJson(v: unknown): string {
+  if (v instanceof JsonNumber) return v.text;
+  if (typeof v === 'number' && Number.isFinite(v)) return normalizeJsonNumber(String(v).replace('e+', 'e'));
+  if (typeof v === 'bigint') return v.toString();
   if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
   if (Array.isArray(v)) return `[${v.map((x) => canonicalJson(x === undefined ? null : x)).join(',')}]`;
   const keys = Object.keys(v as object)

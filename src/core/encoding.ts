@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { canonicalize } from './canonical.js';
+import { type CanonicalColumn, canonicalize } from './canonical.js';
 import { applyCast } from './mapping.js';
 import type { Cast } from '../config/schema.js';
-import type { ColumnInfo, HashColumn, TypeCategory } from '../stores/types.js';
+import type { HashColumn, TypeCategory } from '../stores/types.js';
 
 /**
  * The row hash encoding shared by every engine (docs/verify.md, "Row hashes"). The SQL of each dialect
@@ -12,9 +12,9 @@ import type { ColumnInfo, HashColumn, TypeCategory } from '../stores/types.js';
  * 1. Each value is written in its **canonical text** (src/core/canonical.ts, by the target column's category),
  *    in *hash form*: the same text, except timestamps as `YYYY-MM-DD HH:MM:SS.ffffff` (a space for the `T`, no
  *    `Z`), which is what MariaDB prints for `DATETIME(6)` without a function call. NULL is `~`.
- * 2. The values are joined by `|`. Free-text categories (text, uuid, json, other) may contain `|` or `~`, so
+ * 2. The values are joined by `|`. Free-text categories (text, uuid, json, other, array) may contain `|` or `~`, so
  *    their lengths in characters (Unicode code points; `~` for NULL) follow, joined by `|` too. Every other
- *    category's readable text is drawn from `[0-9a-zA-Z.:+ -]`; an unreadable value is
+ *    category's readable text is drawn from `[0-9a-zA-Z.:+ -]` (and `/` for inet); an unreadable value is
  *    `<unreadable as <category>:<length>:<raw text>>` ({@link unreadableText}), which starts with `<` and says
  *    where it ends. So the whole string decodes back to the values (the encoding is injective: the near-pairs
  *    property in test/verify/encoding.test.ts), and two rows hash alike only through an MD5 collision.
@@ -34,6 +34,8 @@ const MOD = 1n << 64n;
 
 /** Categories whose canonical text is free-form: their character lengths are appended to the row string. */
 export function isTracked(category: TypeCategory): boolean {
+  // arrays: their canonical text (a JSON array of strings) may hold `|` and `~` too; never pushed down in SQL
+  if (category === 'array') return true;
   return category === 'text' || category === 'uuid' || category === 'json' || category === 'other';
 }
 
@@ -125,7 +127,7 @@ export function unreadableText(category: string, raw: unknown): string {
  * as its category becomes {@link unreadableText} (never throws): it keeps its raw text, so it differs from any
  * readable value and from any other unreadable value.
  */
-export function canonText(v: unknown, column: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'>): string | null {
+export function canonText(v: unknown, column: CanonicalColumn): string | null {
   try {
     return canonicalize(v, column);
   } catch {
@@ -143,7 +145,7 @@ export function hashColumnText(h: HashColumn, raw: unknown): string | null {
   let v = raw;
   if (h.cast && v !== null && v !== undefined) {
     try {
-      v = applyCast(v, h.cast as Cast);
+      v = applyCast(v, h.cast as Cast, h.separator);
     } catch {
       return unreadableText(h.cast, raw);
     }

@@ -31,6 +31,10 @@ export const ErrorCodes = {
   TARGET_KEY_MISSING: 'a target table has no primary or unique key on the mapped entity key',
   VALUE_DOES_NOT_FIT: 'a mapped value does not fit the target column type',
   FK_CYCLE: 'the target tables reference each other in a cycle; name an order in the config',
+  PREFLIGHT_FAILED:
+    'the config does not fit the schemas or the data in several places (detail.problems lists each: entity, table, column, problem, fix)',
+  WHERE_INVALID:
+    "an entity's where is not a usable SQL predicate (empty, a ';' or a comment, unbalanced quotes, or params that do not match its ?)",
   // control plane
   CONTROL_SCHEMA: 'the control plane schema is newer than this version of Tandem',
   LEGACY_WRITE_REFUSED:
@@ -69,6 +73,11 @@ export const ErrorCodes = {
   ARCHIVE_UNVERIFIED:
     'decommission needs a verified archive of the legacy tables (tandem archive, then archive verify)',
   CUTOVER_FAILED: 'the cutover or rollback stopped before the flip; the phase is unchanged and the fence released',
+  // apply: target triggers (docs/mapping.md "Target triggers")
+  APPLY_TRIGGERS_UNSUPPORTED:
+    "apply.userTriggers: 'replica' needs a target engine with a per-session trigger switch (PostgreSQL, PGlite); MySQL/MariaDB and SQLite have none",
+  APPLY_TRIGGERS_REFUSED:
+    "the target refused session_replication_role = replica (apply.userTriggers: 'replica'): connect as a superuser, or on PostgreSQL 15+ GRANT SET ON PARAMETER session_replication_role TO the user",
   // generic
   USAGE: 'the command line is not valid',
   INTERNAL: 'an unexpected internal error',

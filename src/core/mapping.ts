@@ -1,5 +1,5 @@
-import type { Cast, ColumnSpec, EntityConfig, TargetConfig } from '../config/schema.js';
-import type { ColumnInfo, Executor, Row, Store, TableInfo, TypeCategory } from '../stores/types.js';
+import { SKIP, type Cast, type ColumnSpec, type EntityConfig, type TargetConfig } from '../config/schema.js';
+import type { ColumnInfo, Executor, Row, SourcePredicate, Store, TableInfo, TypeCategory } from '../stores/types.js';
 import {
   canonicalBoolean,
   canonicalDecimal,
@@ -8,7 +8,9 @@ import {
   canonicalTimestamp,
   canonicalize,
 } from './canonical.js';
+import { parseJsonExact, readArray, splitDelimited } from './composite.js';
 import { TandemError } from './errors.js';
+import { isZeroDate, toEwkb, toEwkt, toWkb, toWkt } from './extra-types.js';
 import { type QuoteRule, safeDriverError, scrubMessage } from './redact.js';
 
 /**
@@ -35,6 +37,12 @@ export interface ResolvedEntity {
    * (the reverse direction reads several new tables). Absent: `SELECT readColumns FROM source WHERE key IN …`.
    */
   read?: (store: Store, keys: unknown[][], via: Executor) => Promise<Row[]>;
+  /**
+   * The entity's `where`, checked (src/core/where.ts): only source rows matching it are migrated. Every read of
+   * the source by key range passes it to the builders (`KeysetQuery.where`, `ChecksumQuery.where`); reads by key
+   * (relay, repair) mark the rows that do not match with {@link markExcluded}, and they map as skipped.
+   */
+  where?: SourcePredicate | null;
 }
 
 /** One target table of an entity, resolved. */
@@ -61,6 +69,21 @@ export interface MappedRow {
   keyValues: unknown[];
   version: bigint;
   values: unknown[][];
+  /**
+   * True when the mapping leaves the row out (a transform returned {@link SKIP}, or the row does not match the
+   * entity's `where`): `values` is empty, apply deletes the key's target rows, verify counts it as skipped.
+   */
+  skipped?: boolean;
+}
+
+export { SKIP };
+
+/** Source rows read by key that do not match their entity's `where` (see {@link markExcluded}). */
+const excluded = new WeakSet<Row>();
+
+/** Marks a source row read by key as not matching its entity's `where`: {@link mapRow} maps it as skipped. */
+export function markExcluded(row: Row): void {
+  excluded.add(row);
 }
 
 /** The canonical key string of a row: JSON array of the canonical key values (`["42"]`, `["7","a"]`). */
@@ -87,8 +110,12 @@ export function versionOf(row: Row, column: ColumnInfo | null): bigint {
   return BigInt(canonicalInteger(v));
 }
 
-/** Applies a declarative cast to a value (JS side). Returns null for null. */
-export function applyCast(v: unknown, cast: Cast): unknown {
+/**
+ * Applies a declarative cast to a value (JS side). Returns null for null. `array` reads a JS array or a
+ * PostgreSQL array literal as it is, and any other string as the parts between `separator`s (default `,`, a
+ * MySQL/MariaDB SET's; `''` is the empty array). Throws `TypeError` for a value the cast cannot read.
+ */
+export function applyCast(v: unknown, cast: Cast, separator?: string): unknown {
   if (v === null || v === undefined) return null;
   switch (cast) {
     case 'text':
@@ -106,14 +133,53 @@ export function applyCast(v: unknown, cast: Cast): unknown {
     case 'date':
       return canonicalTimestamp(v).slice(0, 10);
     case 'json':
-      return typeof v === 'string' ? canonicalJson(JSON.parse(v)) : canonicalJson(v);
+      return typeof v === 'string' ? canonicalJson(parseJsonExact(v)) : canonicalJson(v);
+    case 'array':
+      return castToArray(v, separator);
     case 'lower':
       return String(v).toLowerCase();
     case 'upper':
       return String(v).toUpperCase();
     case 'trim':
       return String(v).trim();
+    // spatial values (src/core/extra-types.ts): WKT/WKB drop the SRID, EWKT/EWKB keep it (when not 0)
+    case 'wkt':
+      return toWkt(v);
+    case 'ewkt':
+      return toEwkt(v);
+    case 'wkb':
+      return toWkb(v);
+    case 'ewkb':
+      return toEwkb(v);
+    // MySQL's zero date (`0000-00-00`, `0000-00-00 00:00:00`) becomes NULL; every other value is kept as it is
+    case 'zero-date-null':
+      return isZeroDate(v) ? null : v;
   }
+}
+
+/**
+ * The `array` cast: a JS array as it is; with no `separator` given, a PostgreSQL array literal (`{a,b}`) or a
+ * JSON array text is read as the array it writes; any other string is split at `separator` (default `,`).
+ */
+function castToArray(v: unknown, separator?: string): unknown[] {
+  if (Array.isArray(v)) return v;
+  if (separator === undefined && typeof v === 'string' && /^\s*[[{]/.test(v)) {
+    try {
+      return readArray(v);
+    } catch {
+      // not an array literal: a delimited string after all
+    }
+  }
+  return splitDelimited(v, separator);
+}
+
+/**
+ * A source column's value as its type means it: the pad of a `char(n)` (`padded`) is dropped (PostgreSQL
+ * returns it, MySQL/MariaDB strip it), so it reaches an unpadded target column (varchar, text) as the same
+ * text on every engine. Other values pass through.
+ */
+export function unpad(v: unknown): unknown {
+  return typeof v === 'string' && v.endsWith(' ') ? v.replace(/ +$/, '') : v;
 }
 
 /** Compiles one column spec into a function of the source row. */
@@ -121,7 +187,8 @@ export function compileColumn(spec: ColumnSpec): (row: Row) => unknown {
   if (typeof spec === 'string') return (row) => row[spec];
   if ('from' in spec) {
     const { from, cast } = spec;
-    return cast ? (row) => applyCast(row[from], cast) : (row) => row[from];
+    const sep = 'separator' in spec ? spec.separator : undefined;
+    return cast ? (row) => applyCast(row[from], cast, sep) : (row) => row[from];
   }
   if ('value' in spec) {
     const value = spec.value;
@@ -144,12 +211,28 @@ export function specSource(spec: ColumnSpec): string | null {
 export function mapRow(entity: ResolvedEntity, row: Row): MappedRow {
   const keyValues = entity.key.map((k) => row[k]);
   const key = keyString(keyValues, entity.keyColumns);
+  const version = versionOf(row, entity.version);
+  if (excluded.has(row)) return { key, keyValues, version, values: [], skipped: true };
+  let skip = false;
   const values = entity.targets.map((t) => {
+    if (skip) return [];
     try {
-      if (!t.config.transform) return t.valueOf.map((f) => f(row));
+      if (!t.config.transform) {
+        const vs = t.valueOf.map((f) => f(row));
+        if (vs.includes(SKIP)) skip = true;
+        return vs;
+      }
       const mapped: Row = {};
       t.columns.forEach((c, i) => (mapped[c.name] = t.valueOf[i]!(row)));
+      if (Object.values(mapped).includes(SKIP)) {
+        skip = true;
+        return [];
+      }
       const out = t.config.transform(row, mapped);
+      if (out === SKIP) {
+        skip = true;
+        return [];
+      }
       return t.columns.map((c) => out[c.name]);
     } catch (e) {
       // a transform's error can quote the row (JSON.parse does): quoted text and URLs are removed
@@ -162,7 +245,8 @@ export function mapRow(entity: ResolvedEntity, row: Row): MappedRow {
       );
     }
   });
-  return { key, keyValues, version: versionOf(row, entity.version), values };
+  if (skip) return { key, keyValues, version, values: [], skipped: true };
+  return { key, keyValues, version, values };
 }
 
 /** Quoted text in a transform's error is taken for a value (names are not quoted there). */
@@ -215,6 +299,10 @@ export function misfit(value: unknown, col: ColumnInfo): string | null {
     if (cat === 'text' && col.maxLength !== undefined) {
       const len = [...String(value)].length;
       if (len > col.maxLength) return `is ${len} characters long, more than ${col.dataType} allows`;
+    } else if (cat === 'integer' && /^year\b/.test(col.dataType)) {
+      // MySQL/MariaDB YEAR: 1901-2155, or the zero year 0
+      const n = BigInt(canonicalInteger(value));
+      if (n !== 0n && (n < 1901n || n > 2155n)) return `is out of range for ${col.dataType} (0 or 1901-2155)`;
     } else if (cat === 'integer') {
       const n = BigInt(canonicalInteger(value));
       const bytes = col.intBytes ?? 8;
@@ -228,6 +316,8 @@ export function misfit(value: unknown, col: ColumnInfo): string | null {
     } else if (cat === 'uuid') {
       if (!(value instanceof Uint8Array) && !UUID_TEXT.test(String(value))) return `is not a UUID (${col.dataType})`;
     } else if (cat !== 'text' && cat !== 'other' && cat !== 'binary') {
+      if ((cat === 'date' || cat === 'timestamp' || cat === 'timestamptz') && !col.zeroDates && isZeroDate(value))
+        return `holds the zero date 0000-00-00, which ${col.dataType} cannot store (fix: cast: 'zero-date-null' writes NULL instead)`;
       canonicalize(value, col);
     }
   } catch {
@@ -252,6 +342,8 @@ export function staticFit(source: ColumnInfo, target: ColumnInfo, sourceEnforces
   const s = source.category,
     t = target.category;
   const ts = (c: string) => c === 'timestamp' || c === 'timestamptz';
+  // a MySQL zero date fits only a column that can hold it (checked value by value otherwise)
+  if (source.zeroDates && !target.zeroDates && (t === 'date' || ts(t))) return 'full';
   if (ts(s) && ts(t)) return nullCheck;
   if (s !== t) return 'full';
   switch (t) {

@@ -2,7 +2,26 @@ import { TandemError } from './errors.js';
 import { canonicalize } from './canonical.js';
 import type { ResolvedEntity, ResolvedTarget } from './mapping.js';
 import type { ColumnInfo, Executor, Row, Store } from '../stores/types.js';
-import { specSource } from './mapping.js';
+import { specSource, unpad } from './mapping.js';
+import { joinDelimited } from './composite.js';
+import type { ColumnSpec } from '../config/schema.js';
+
+/**
+ * How a legacy column copied forward by `spec` into new column `from` is read back from the combined new row:
+ * an `array` cast is undone when the legacy column is no array (a SET or delimited string: the elements joined
+ * with the cast's `separator`, `,` by default); a `char(n)` new column's pad is dropped (not data); anything else
+ * as it is (the legacy store converts on write).
+ */
+function reverseValue(name: string, spec: ColumnSpec, from: ColumnInfo, legacy: ColumnInfo): (row: Row) => unknown {
+  if (typeof spec === 'object' && 'cast' in spec && spec.cast === 'array' && legacy.category !== 'array') {
+    const sep = spec.separator ?? ',';
+    // a JSON legacy column takes the array itself (its store writes JSON text of it)
+    if (legacy.category === 'json') return (row) => row[name];
+    return (row) => joinDelimited(row[name], sep);
+  }
+  if (from.padded && !legacy.padded) return (row) => unpad(row[name]);
+  return (row) => row[name];
+}
 
 /**
  * The reverse of an entity, for the reverse relay after write cutover (`new_primary`): the new store is the
@@ -20,11 +39,12 @@ export function reverseEntity(e: ResolvedEntity): ResolvedEntity {
   const legacy = e.source;
   const first = e.targets[0]!;
   // where each legacy column can be read back from: `table.column` of the combined new row
-  const origin = new Map<string, { target: ResolvedTarget; column: ColumnInfo }>();
+  const origin = new Map<string, { target: ResolvedTarget; column: ColumnInfo; spec: ColumnSpec }>();
   for (const t of e.targets) {
     Object.entries(t.config.columns).forEach(([targetCol, spec]) => {
       const src = specSource(spec);
-      if (src && !origin.has(src)) origin.set(src, { target: t, column: t.columns.find((c) => c.name === targetCol)! });
+      if (src && !origin.has(src))
+        origin.set(src, { target: t, column: t.columns.find((c) => c.name === targetCol)!, spec });
     });
   }
   const custom = e.config.reverse?.columns ?? {};
@@ -64,7 +84,7 @@ export function reverseEntity(e: ResolvedEntity): ResolvedEntity {
     } else if (o) {
       const name = combined(o.target, o.column.name);
       columns.push(c);
-      valueOf.push((row) => row[name]);
+      valueOf.push(reverseValue(name, o.spec, o.column, c));
     }
   }
   const version = e.version ? origin.get(e.version.name) : undefined;

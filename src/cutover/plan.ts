@@ -15,6 +15,14 @@ import type { SchemaInfo, Store, TableInfo, TableStats } from '../stores/types.j
 import { dwellSecondsOf, storedMs } from './gates.js';
 import { readRehearsal } from './rehearsal-record.js';
 import type { RehearsalRecord } from './types.js';
+import {
+  isTandemTrigger,
+  sequenceWarningLines,
+  sequenceWarnings,
+  triggerWarningLines,
+  type SequenceWarning,
+  type TriggerWarning,
+} from './warnings.js';
 
 /** A risk's tier. */
 export type RiskTier = 'High' | 'Medium' | 'Low';
@@ -136,6 +144,12 @@ export interface MigrationPlan {
   /** One line per objective that is not met. */
   sloFailures: string[];
   steps: PlanStep[];
+  /** The new store's tables the entities write that have user triggers (src/cutover/warnings.ts). */
+  targetTriggers: TriggerWarning[];
+  /** Counters of the side written to now that are behind the copied keys (fix: tandem backfill --sync-sequences). */
+  sequences: SequenceWarning[];
+  /** `apply.userTriggers` of the config. */
+  userTriggers: 'fire' | 'replica';
 }
 
 /** Options of {@link buildPlan}. */
@@ -485,9 +499,19 @@ export async function buildPlan(m: Migration, o: PlanOptions = {}): Promise<Migr
   const totalRows = tables.filter((t) => t.side === 'legacy' && t.entities.length).reduce((n, t) => n + t.rows, 0);
   const readS = perSec > 0 ? totalRows / (perSec * 2) : null;
   const steps = runbook(backfillSeconds, readS, dwell, writePauseMs, rtoSeconds);
+  const phase = await readPhase(control).catch(() => 'prepare' as const);
+  const targetTriggers: TriggerWarning[] = tables
+    .filter((t) => t.side === 'new' && t.entities.length && t.triggers.some((n) => !isTandemTrigger(n)))
+    .map((t) => ({
+      side: 'new',
+      table: t.table,
+      entities: t.entities,
+      triggers: t.triggers.filter((n) => !isTandemTrigger(n)),
+    }));
+  const sequences = await sequenceWarnings(m, phase).catch(() => []);
   return {
     generatedAt: new Date(o.now ?? Date.now()).toISOString(),
-    phase: await readPhase(control).catch(() => 'prepare'),
+    phase,
     legacy: legacy.url,
     new: next.url,
     tables,
@@ -511,6 +535,9 @@ export async function buildPlan(m: Migration, o: PlanOptions = {}): Promise<Migr
     meetsSlo: sloFailures.length === 0,
     sloFailures,
     steps,
+    targetTriggers,
+    sequences,
+    userTriggers: m.config.apply.userTriggers,
   };
 }
 
@@ -584,7 +611,10 @@ function planRisks(
     out.push({
       tier: 'Medium',
       risk: `${t.side}.${t.table} has trigger(s) ${t.triggers.filter((n) => !n.startsWith('tandem_')).join(', ')}: they fire on ${t.side === 'new' ? 'every backfilled and relayed row' : 'the reverse relay’s writes after cutover'}`,
-      mitigation: 'check they are idempotent, or disable them while Tandem writes',
+      mitigation:
+        t.side === 'new'
+          ? 'Tandem writes only rows whose values differ, so re-applying fires nothing; a trigger that changes a mapped column makes verify differ: set apply: { userTriggers: \'replica\' } (PostgreSQL) or disable it while Tandem writes (docs/mapping.md "Target triggers")'
+          : 'check they are idempotent, or disable them while Tandem writes',
     });
   for (const t of tables.filter((x) => x.side === 'new' && x.entities.length && x.sequences.length))
     out.push({
@@ -795,6 +825,12 @@ export function planMarkdown(p: MigrationPlan): string {
   L.push('', '### Unmapped columns', '');
   if (!p.unmappedColumns.length) L.push('None.', '');
   else for (const u of p.unmappedColumns) L.push(`- ${u.side} \`${u.table}\` (${u.entity}): ${u.columns.join(', ')}`);
+  L.push('', '### Target triggers', '');
+  if (!p.targetTriggers.length) L.push('None.', '');
+  else for (const l of triggerWarningLines(p.targetTriggers, p.userTriggers)) L.push(`- ${esc(l)}`);
+  L.push('', '### Sequences behind the copied keys', '');
+  if (!p.sequences.length) L.push('None.', '');
+  else for (const l of sequenceWarningLines(p.sequences)) L.push(`- ${esc(l)}`);
   L.push('', '## Risks', '');
   for (const tier of ['High', 'Medium', 'Low'] as const) {
     const rs = p.risks.filter((r) => r.tier === tier);
@@ -831,6 +867,7 @@ export function planSummary(p: MigrationPlan): string[] {
       out.push(
         `  ${c.ok ? 'meets' : 'FAILS'}  ${c.objective} ${c.predicted} ${c.unit} (declared ${c.declared} ${c.unit})`,
       );
+  out.push(...triggerWarningLines(p.targetTriggers, p.userTriggers), ...sequenceWarningLines(p.sequences));
   out.push(
     p.meetsSlo
       ? 'the plan meets the declared SLO'

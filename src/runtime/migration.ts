@@ -10,6 +10,7 @@ import { TandemError, errorLine, isTandemError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import type { ResolvedEntity } from '../core/mapping.js';
 import { reverseEntity } from '../core/reverse.js';
+import { applyTriggerSetting } from '../apply/triggers.js';
 import { openStore, parseStoreUrl } from '../stores/index.js';
 import type { Store } from '../stores/types.js';
 import { TandemEvents, type RelayDirection } from './events.js';
@@ -389,8 +390,10 @@ async function openOnce(
     }
     opened.push(raw);
     const legacy = guardLegacyWrites(raw, { phase, prepare: mode === 'prepare' });
-    const next = await openStore(config.target);
-    opened.push(next);
+    const rawNext = await openStore(config.target);
+    opened.push(rawNext);
+    // apply.userTriggers: 'replica' — every transaction on the new store runs with user triggers off (checked here)
+    const next = await applyTriggerSetting(rawNext, config.apply.userTriggers);
     let control = next;
     if (config.control && config.control !== config.target) {
       control = await openStore(config.control);

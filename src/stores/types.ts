@@ -16,7 +16,8 @@
  * which is also what a user's own store implements.
  *
  * Values crossing this interface are plain JS values chosen to be lossless: integers wider than 2^53, decimals,
- * dates and timestamps are read as strings (never JS `Date`, which would drop microseconds), binary as `Buffer`.
+ * dates and timestamps are read as strings (never JS `Date`, which would drop microseconds), binary as `Buffer`,
+ * JSON as its text (`JSON.parse` would round integers beyond 2^53), arrays as JS arrays of their elements.
  * Timestamps without time zone are read and written in UTC (each connection sets its session time zone to UTC).
  */
 
@@ -25,6 +26,16 @@ export type Dialect = 'postgres' | 'mysql' | 'sqlite' | 'pglite';
 
 /** One row as returned by a driver: column name → value. */
 export type Row = Record<string, unknown>;
+
+/**
+ * An SQL predicate on a source table (an entity's `where`, checked by `compileWhere` in src/core/where.ts): SQL
+ * text with `?` placeholders outside quotes, one value in `params` per `?`. Builders splice it in with
+ * `predicateSql`, which rewrites each `?` to the dialect's placeholder.
+ */
+export interface SourcePredicate {
+  sql: string;
+  params: unknown[];
+}
 
 /**
  * The type families canonical encoding and validation understand. Each column's raw database type is reduced
@@ -91,6 +102,8 @@ export interface ColumnInfo {
   domain?: string;
   /** `bit(n)` / `bit varying(n)`: n. */
   bits?: number;
+  /** MySQL/MariaDB `DATE`/`DATETIME`/`TIMESTAMP`: the column can hold the zero date `0000-00-00`. */
+  zeroDates?: boolean;
   /** The column has a default (DEFAULT, MySQL `ON UPDATE`), so an INSERT may leave it out. */
   hasDefault?: boolean;
   /** A user trigger of the table assigns the column (`NEW.col := …`, `SET NEW.col = …`): the database fills it. */
@@ -175,6 +188,8 @@ export interface KeysetQuery {
   byteOrder?: boolean;
   /** Key column categories, in key order; needed by `byteOrder` to know which columns are strings. */
   keyCategories?: TypeCategory[];
+  /** Only rows matching this predicate (an entity's `where`, `?` placeholders): ANDed to the key range. */
+  where?: SourcePredicate | null;
 }
 
 /** Arguments of an upsert: insert rows, and on a key conflict update `update` columns (all non-key by default). */
@@ -323,6 +338,11 @@ export interface StoreCapabilities {
   readonly columnNamesFoldCase: boolean;
   /** The engine enforces declared column types on write (false on SQLite: values are checked by Tandem). */
   readonly enforcesTypes: boolean;
+  /**
+   * DATE/DATETIME/TIMESTAMP columns may hold zero dates (`0000-00-00`, MySQL/MariaDB without `NO_ZERO_DATE`),
+   * which no other engine accepts. Absent: false.
+   */
+  readonly zeroDates?: boolean;
 }
 
 /** Column types and table options of the control-plane DDL on one dialect (src/control/schema.ts). */
@@ -409,6 +429,13 @@ export interface SqlDialect {
    * A statement that lets the current transaction commit without waiting for the log flush, or null (PostgreSQL only).
    */
   asyncCommit: string | null;
+  /**
+   * The statement that turns user triggers off for the rest of the current transaction (PostgreSQL/PGlite
+   * `SET LOCAL session_replication_role = replica`: user triggers and foreign-key triggers do not fire), for
+   * `apply.userTriggers: 'replica'` (src/apply/triggers.ts). Absent where the engine has no per-session switch
+   * (MySQL/MariaDB, SQLite).
+   */
+  userTriggersOff?: string;
   /** Column types and options of the control-plane DDL. */
   ddl: ControlDdl;
   /** The identity bridge's upserts. */
@@ -454,9 +481,11 @@ export interface HashColumn {
   /** For a constant (`column` null): its canonical text already in hash form (null for SQL NULL). */
   constant?: string | null;
   /** The type the value is encoded as: the target column's category, scale and float width. */
-  as: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'>;
+  as: Pick<ColumnInfo, 'category' | 'scale' | 'floatBytes'> & Partial<Pick<ColumnInfo, 'padded' | 'element'>>;
   /** A declarative cast of the mapping (`{ from, cast }`), applied before encoding (source side only). */
   cast?: string;
+  /** The `separator` of an `array` cast (`{ from, cast: 'array', separator }`); `,` when absent. */
+  separator?: string;
 }
 
 /** Arguments of a pushed-down checksum over the key range (`after`, `upTo`] of one table. */
@@ -477,6 +506,8 @@ export interface ChecksumQuery {
   cells: KeyValues[];
   /** The row hashes summed per cell; one list of columns each (the source side computes one per target table). */
   hashes: HashColumn[][];
+  /** Only rows matching this predicate (the source side of an entity with a `where`). */
+  where?: SourcePredicate | null;
 }
 
 /** One cell of a checksum result: rows in the cell and, per hash of the query, the sum of row hashes mod 2^64. */
@@ -497,6 +528,8 @@ export interface ProbeQuery {
   after: KeyValues | null;
   upTo: KeyValues | null;
   offset: number;
+  /** Only rows matching this predicate (the source side of an entity with a `where`). */
+  where?: SourcePredicate | null;
 }
 
 /** A statement whose result rows are turned into a value by `parse`. */

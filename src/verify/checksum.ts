@@ -104,6 +104,8 @@ export interface EntityChecksumResult {
   notes: string[];
   /** Statements run (checksums, key probes), row comparisons excluded. */
   queries: number;
+  /** Source rows the mapping leaves out (a transform returned SKIP): not compared, not counted as source rows. */
+  skipped?: number;
 }
 
 /** The result of {@link checksumEntities}. */
@@ -216,6 +218,7 @@ class EntityRun {
   private differingSegments = 0;
   private transient = 0;
   private sourceRows = 0;
+  private skipped = 0;
   private targetRows = 0;
   private missing = 0;
   private extra = 0;
@@ -287,6 +290,7 @@ class EntityRun {
         range,
         bounds,
         this.cheap.map((c) => (c ? 'grouped' : 'plain')),
+        true,
       );
       const seconds = (performance.now() - t0) / 1000;
       this.segments++;
@@ -328,6 +332,7 @@ class EntityRun {
       pushdown: pushdownOf(this.plan),
       notes: this.plan.notes,
       queries: this.queries,
+      skipped: this.skipped,
     };
   }
 
@@ -434,6 +439,7 @@ class EntityRun {
           after,
           upTo: range.upTo,
           offset: step - 1,
+          where: this.e.where,
         });
         this.queries++;
         const k = st.parse(await this.source.query(st.sql, st.params));
@@ -447,7 +453,13 @@ class EntityRun {
     let n = 0;
     for await (const r of keysetStream(
       this.source,
-      { table: this.e.source.name, columns: this.e.key, key: this.e.key, keyCategories: this.cats },
+      {
+        table: this.e.source.name,
+        columns: this.e.key,
+        key: this.e.key,
+        keyCategories: this.cats,
+        where: this.e.where,
+      },
       this.o.pageRows,
       range,
     )) {
@@ -463,11 +475,16 @@ class EntityRun {
    * Checksums of a range on every side (source, then each target table), in parallel: per cell of `bounds`
    * (`grouped`), as one aggregate (`plain`), or not at all (`skip`: no cells, empty totals).
    */
-  private async sums(range: Range, bounds: KeyValues[], how: ('grouped' | 'plain' | 'skip')[]): Promise<RangeSums> {
+  private async sums(
+    range: Range,
+    bounds: KeyValues[],
+    how: ('grouped' | 'plain' | 'skip')[],
+    firstPass = false,
+  ): Promise<RangeSums> {
     const run = (i: number) => {
       if (how[i] === 'skip') return Promise.resolve(null);
       const b = how[i] === 'grouped' ? bounds : [];
-      return i === 0 ? this.sourceSide(range, b) : this.targetSide(i - 1, range, b);
+      return i === 0 ? this.sourceSide(range, b, firstPass) : this.targetSide(i - 1, range, b);
     };
     const res = await Promise.all(how.map((_, i) => run(i)));
     return {
@@ -478,7 +495,8 @@ class EntityRun {
     };
   }
 
-  private async sourceSide(range: Range, bounds: KeyValues[]): Promise<ChecksumCell[]> {
+  /** The source side's cells; `firstPass` counts the rows the mapping skips (once per row). */
+  private async sourceSide(range: Range, bounds: KeyValues[], firstPass = false): Promise<ChecksumCell[]> {
     const cs = this.source.sql.checksum;
     if (this.plan.sourceMode === 'sql' && cs) {
       const st = cs.checksum({
@@ -489,6 +507,7 @@ class EntityRun {
         upTo: range.upTo,
         cells: bounds,
         hashes: this.plan.targets.map((t) => t.sourceHash!),
+        where: this.e.where,
       });
       this.queries++;
       return st.parse(await this.source.query(st.sql, st.params));
@@ -498,11 +517,22 @@ class EntityRun {
     const n = this.plan.targets.length;
     for await (const row of keysetStream(
       this.source,
-      { table: this.e.source.name, columns: this.e.readColumns, key: this.e.key, keyCategories: this.cats },
+      {
+        table: this.e.source.name,
+        columns: this.e.readColumns,
+        key: this.e.key,
+        keyCategories: this.cats,
+        where: this.e.where,
+      },
       this.o.pageRows,
       range,
     )) {
       const m = mapRow(this.e, row);
+      // a row the mapping leaves out is not in the target: it counts on neither side
+      if (m.skipped) {
+        if (firstPass) this.skipped++;
+        continue;
+      }
       const cell = cellOf(JSON.parse(m.key) as (string | null)[], canonBounds, this.cats);
       let c = cells.get(cell);
       if (!c) cells.set(cell, (c = { cell, count: 0, sums: Array.from({ length: n }, () => 0n) }));

@@ -93,7 +93,13 @@ export function planEntity(e: ResolvedEntity, source: Store, target: Store): Ent
 function sourceHashColumn(e: ResolvedEntity, spec: ColumnSpec, target: ColumnInfo): HashColumn | null {
   const col = (name: string) => e.source.columns.find((c) => c.name === name)!;
   if (typeof spec === 'string') return { column: col(spec), as: target };
-  if ('from' in spec) return { column: col(spec.from), as: target, ...(spec.cast ? { cast: spec.cast } : {}) };
+  if ('from' in spec)
+    return {
+      column: col(spec.from),
+      as: target,
+      ...(spec.cast ? { cast: spec.cast } : {}),
+      ...(spec.separator !== undefined ? { separator: spec.separator } : {}),
+    };
   if ('value' in spec) {
     const text = canonText(spec.value, target);
     return { column: null, constant: text === null ? null : hashForm(text, target.category), as: target };

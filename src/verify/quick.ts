@@ -1,3 +1,4 @@
+import { predicateSql } from '../core/where.js';
 import { canonicalDecimal } from '../core/canonical.js';
 import type { ColumnSpec } from '../config/schema.js';
 import type { ResolvedEntity } from '../core/mapping.js';
@@ -110,12 +111,23 @@ async function quickEntity(source: Store, target: Store, e: ResolvedEntity): Pro
     });
     const srcCs = source.sql.checksum;
     const tgtCs = target.sql.checksum;
+    // the source side reads only the rows the entity's `where` keeps
+    const filter = (store: Store, table: string) => {
+      const params: unknown[] = [];
+      const sql =
+        store === source && table === e.source.name && e.where
+          ? ` WHERE ${predicateSql(e.where, (i) => store.sql.param(i), params)}`
+          : '';
+      return { sql, params };
+    };
     const agg = async (store: Store, table: string, cols: ColumnInfo[]) => {
       const cs = store.sql.checksum;
       const exprs = cs ? cols.map((c, i) => `${cs.sumExpr(c.name)} AS s${i}`) : [];
+      const f = filter(store, table);
       const r = (
         await store.query<Row>(
-          `SELECT count(*) AS n${exprs.length ? `, ${exprs.join(', ')}` : ''} FROM ${store.sql.table(table)}`,
+          `SELECT count(*) AS n${exprs.length ? `, ${exprs.join(', ')}` : ''} FROM ${store.sql.table(table)}${f.sql}`,
+          f.params,
         )
       )[0]!;
       return { n: Number(r.n), sums: cols.map((_, i) => (cs ? norm(r[`s${i}`]) : null)) };
@@ -173,8 +185,10 @@ async function quickEntity(source: Store, target: Store, e: ResolvedEntity): Pro
       if (used >= MAX_VALUE_COLUMNS) break;
       const hist = async (store: Store, table: string, c: ColumnInfo) => {
         const g = store.sql.checksum!.exactGroupExpr(c.name, c.category);
+        const f = filter(store, table);
         const rows = await store.query<Row>(
-          `SELECT ${g} AS v, count(*) AS n FROM ${store.sql.table(table)} GROUP BY ${g} ORDER BY 2 DESC LIMIT ${MAX_VALUES + 1}`,
+          `SELECT ${g} AS v, count(*) AS n FROM ${store.sql.table(table)}${f.sql} GROUP BY ${g} ORDER BY 2 DESC LIMIT ${MAX_VALUES + 1}`,
+          f.params,
         );
         return rows;
       };

@@ -60,6 +60,7 @@ export function formatVerifyReport(r: VerifyResult & { complete?: boolean; headl
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   const out = [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map((row) => line(row.map(String)))];
+  out.push(...skippedLines(r.entities));
   if (r.differences.length) {
     out.push('', `first ${r.differences.length} differing key${r.differences.length > 1 ? 's' : ''}:`);
     for (const d of r.differences) {
@@ -177,6 +178,7 @@ export function formatReport(r: VerifyReport): string {
         : []),
     ]);
     if (notes.length) out.push('', 'notes:', ...notes);
+    out.push(...skippedLines(r.entities as EntityChecksumResult[]));
   } else if (r.mode === 'sample') {
     const rows = (r.entities as EntitySampleResult[]).map((e) => [
       e.entity,
@@ -255,4 +257,17 @@ export function formatCycle(c: CycleReport): string {
     return `${e.entity} ${state}${recent?.checked ? `, recent ${recent.checked} rechecked (${recent.differing} differ)` : ''}, mismatches pending ${m?.pending ?? 0} confirmed ${m?.confirmed ?? 0} repaired ${m?.repaired ?? 0} resolved ${m?.resolved ?? 0}${by}`;
   });
   return `cycle ${c.cycle} ${c.startedAt} ${c.seconds.toFixed(1)}s${c.pass.complete ? '' : ' (partial)'}: ${parts.join('; ')}${c.pass.complete ? '' : ` — ${c.pass.headline}`}`;
+}
+
+/**
+ * One line per entity whose mapping left source rows out (a transform returned SKIP): `users: skipped=3 …`.
+ * Those rows are neither compared nor missing; rows an entity's `where` leaves out are not read, so not counted.
+ */
+export function skippedLines(entities: readonly { entity: string; skipped?: number }[]): string[] {
+  return entities
+    .filter((e) => (e.skipped ?? 0) > 0)
+    .map(
+      (e) =>
+        `${e.entity}: skipped=${e.skipped} (source rows the mapping leaves out with SKIP; not compared, not missing)`,
+    );
 }

@@ -1,3 +1,4 @@
+import { sourceCount } from '../core/where.js';
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { Store } from '../stores/types.js';
 import { checksumEntities, type ChecksumOptions, type EntityChecksumResult } from './checksum.js';
@@ -94,7 +95,7 @@ export function exitCodeOf(r: Pick<VerifyReport, 'ok' | 'complete'> & { exhausti
 async function countSourceRows(source: Store, entities: ResolvedEntity[]): Promise<Map<string, number>> {
   const totals = new Map<string, number>();
   for (const e of entities) {
-    const st = source.sql.count(e.source.name);
+    const st = sourceCount(source, e);
     totals.set(e.name, Number((await source.query<{ n: unknown }>(st.sql, st.params))[0]?.n ?? 0));
   }
   return totals;

@@ -1,3 +1,4 @@
+import { predicateSql, sourceCount } from '../core/where.js';
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { Row, Store } from '../stores/types.js';
 import { parityLowerBound } from './confidence.js';
@@ -73,9 +74,14 @@ export async function sampleEntities(
     }
     const started = performance.now();
     const keyCols = e.key.map((k) => source.sql.ident(k)).join(', ');
-    const [count] = await source.query<Row>(`SELECT count(*) AS n FROM ${source.sql.table(e.source.name)}`);
+    const cnt = sourceCount(source, e);
+    const [count] = await source.query<Row>(cnt.sql, cnt.params);
+    // only the rows the entity's `where` keeps are sampled
+    const params: unknown[] = [];
+    const pred = e.where ? ` WHERE ${predicateSql(e.where, (i) => source.sql.param(i), params)}` : '';
     const keys = await source.query<Row>(
-      `SELECT ${keyCols} FROM ${source.sql.table(e.source.name)} ORDER BY ${randomOrder(source)} LIMIT ${Math.max(1, Math.floor(size))}`,
+      `SELECT ${keyCols} FROM ${source.sql.table(e.source.name)}${pred} ORDER BY ${randomOrder(source)} LIMIT ${Math.max(1, Math.floor(size))}`,
+      params,
     );
     const toCheck = keys.map((r) => {
       const kv = e.key.map((k) => r[k]);

@@ -1,4 +1,4 @@
-import type { Row, Store, TypeCategory } from '../stores/types.js';
+import type { Row, SourcePredicate, Store, TypeCategory } from '../stores/types.js';
 
 /**
  * Streams a table in key order by keyset pages of `pageRows` (never OFFSET, never one big result set), so memory
@@ -8,7 +8,7 @@ import type { Row, Store, TypeCategory } from '../stores/types.js';
  */
 export async function* keysetStream(
   store: Store,
-  q: { table: string; columns: string[]; key: string[]; keyCategories: TypeCategory[] },
+  q: { table: string; columns: string[]; key: string[]; keyCategories: TypeCategory[]; where?: SourcePredicate | null },
   pageRows: number,
   range: { after?: unknown[] | null; upTo?: unknown[] | null } = {},
 ): AsyncGenerator<Row> {

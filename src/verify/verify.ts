@@ -31,6 +31,11 @@ export interface EntityVerifyResult {
   different: number;
   parity: number;
   seconds: number;
+  /**
+   * Source rows the mapping leaves out (a transform returned SKIP): not compared, not counted as missing, not in
+   * the parity's denominator. Rows an entity's `where` leaves out are not read at all, so not counted here.
+   */
+  skipped?: number;
 }
 
 export interface VerifyResult {
@@ -151,7 +156,9 @@ export function compareKey(
 ): KeyDifference | null {
   const shown = (table: string, c: ColumnInfo, v: string | null) =>
     e.sensitive.has(c.name) || e.sensitive.has(`${table}.${c.name}`) ? (v === null ? null : REDACTED) : clip(v);
-  if (!m) return targetRows.some((r) => r) ? { entity: e.name, key, kind: 'extra', columns: [] } : null;
+  // a row the mapping leaves out (SKIP, `where`) must be absent from the target: it compares as a source absence
+  const row = m?.skipped ? null : m;
+  if (!row) return targetRows.some((r) => r) ? { entity: e.name, key, kind: 'extra', columns: [] } : null;
   const diffs: ColumnDifference[] = [];
   let absent = 0;
   e.targets.forEach((t, ti) => {
@@ -162,7 +169,7 @@ export function compareKey(
       return;
     }
     t.columns.forEach((c, ci) => {
-      const want = canon(m.values[ti]![ci], c);
+      const want = canon(row.values[ti]![ci], c);
       const got = canon(r[c.name], c);
       if (want !== got)
         diffs.push({
@@ -195,7 +202,7 @@ export async function verifyEntity(
   const bounds = { after: range.after ?? null, upTo: range.upTo ?? null };
   const sourceRows = keysetStream(
     source,
-    { table: e.source.name, columns: e.readColumns, key: e.key, keyCategories: keyCats },
+    { table: e.source.name, columns: e.readColumns, key: e.key, keyCategories: keyCats, where: e.where },
     pageRows,
     bounds,
   );
@@ -221,7 +228,8 @@ export async function verifyEntity(
   let n = 0,
     matched = 0,
     missing = 0,
-    different = 0;
+    different = 0,
+    skipped = 0;
   let complete = true;
 
   const drainExtraBefore = async (tg: (typeof targets)[number], skey: (string | null)[] | null) => {
@@ -269,7 +277,8 @@ export async function verifyEntity(
       found.push(r);
     }
     const d = compareKey(e, m.key, m, found);
-    if (!d) matched++;
+    if (m.skipped && !d) skipped++;
+    else if (!d) matched++;
     else {
       if (d.kind === 'missing') missing++;
       else different++;
@@ -278,10 +287,11 @@ export async function verifyEntity(
   }
   if (complete) for (const tg of targets) await drainExtraBefore(tg, null);
   const extra = Math.max(0, ...targets.map((t) => t.extra));
-  const denom = n + extra;
+  const denom = n - skipped + extra;
   return {
     entity: e.name,
     sourceRows: n,
+    skipped,
     targetRows: targets[0]!.rows,
     matched,
     missing,

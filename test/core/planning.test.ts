@@ -175,7 +175,7 @@ describe('tandem init proposals', () => {
       ['version', 'version'],
     ]);
     expect(p.skipped).toEqual([
-      { table: 'NoKey', reason: 'no primary key or NOT NULL unique key' },
+      { table: 'NoKey', reason: 'target table "no_key" has no primary or unique key to upsert on' },
       { table: 'Orphan', reason: 'no matching target table' },
     ]);
     const text = renderConfig(p, 'mysql://root:pw@h/db', 'postgres://h/db');

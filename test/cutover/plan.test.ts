@@ -182,6 +182,9 @@ describe('tandem plan (embedded stores)', () => {
         'meetsSlo',
         'sloFailures',
         'steps',
+        'targetTriggers',
+        'sequences',
+        'userTriggers',
       ].sort(),
     );
     expect(p.tables.map((t) => `${t.side}.${t.table}`)).toEqual([

@@ -72,7 +72,7 @@ describe('pglite store', () => {
       columnInfo: cols.map((c) => info.find((i) => i.name === c)!),
     });
     expect(await store.execute(up.sql, up.params)).toBe(3);
-    expect(await store.execute(up.sql, up.params)).toBe(3); // idempotent: updated in place
+    expect(await store.execute(up.sql, up.params)).toBe(0); // idempotent: unchanged rows are not written (docs/mapping.md)
     expect(await store.query(store.sql.count('child').sql)).toEqual([{ n: '3' }]);
     const page1 = store.sql.keyset({ table: 'child', columns: cols, key: ['a', 'b'], after: null, limit: 2 });
     const r1 = await store.query(page1.sql, page1.params);
@@ -85,14 +85,14 @@ describe('pglite store', () => {
       at: '2020-01-02 03:04:05.123456',
       at_tz: '2020-01-02 01:04:05.654321+00',
       flag: true,
-      doc: { k: ['a"b', 1] },
+      doc: '{"k": ["a\\"b", 1]}', // jsonb as its exact text (issue 13: JSON.parse would round big integers)
       big: '9007199254740993',
     });
     expect(Buffer.isBuffer(r1[0].bin)).toBe(true);
     expect(r1[0].bin).toEqual(Buffer.from([0, 1, 255]));
     const page2 = store.sql.keyset({ table: 'child', columns: cols, key: ['a', 'b'], after: [1, 'y'], limit: 2 });
     const r2 = await store.query(page2.sql, page2.params);
-    expect(r2.map((r) => [r.a, r.b, r.doc])).toEqual([[2, 'a', [1, 2]]]);
+    expect(r2.map((r) => [r.a, r.b, r.doc])).toEqual([[2, 'a', '[1, 2]']]);
     // the VALUES form (no columnInfo) works too
     const plain = store.sql.upsert({
       table: 'child',

@@ -103,7 +103,7 @@ describe('sqlite store', () => {
     ];
     const up = store.sql.upsert({ table: 'child', columns: cols, key: ['a', 'b'], rows });
     expect(await store.execute(up.sql, up.params)).toBe(3);
-    expect(await store.execute(up.sql, up.params)).toBe(3); // idempotent: updated in place
+    expect(await store.execute(up.sql, up.params)).toBe(0); // idempotent: unchanged rows are not written (docs/mapping.md)
     expect((await store.query(store.sql.count('child').sql))[0]).toEqual({ n: 3 });
     const page1 = store.sql.keyset({ table: 'child', columns: cols, key: ['a', 'b'], after: null, limit: 2 });
     const r1 = await store.query(page1.sql, page1.params);

@@ -1,6 +1,7 @@
 import { isTransient } from '../../apply/retry.js';
 import { runBackfill, type EntityBackfillResult } from '../../backfill/backfill.js';
 import { preflight } from '../../backfill/preflight.js';
+import { preflightTriggerLines } from '../../cutover/warnings.js';
 import { errorLine, isTandemError } from '../../core/errors.js';
 import type { Migration } from '../migration.js';
 import { BaseService, pause } from './service.js';
@@ -78,6 +79,9 @@ export class BackfillService extends BaseService<EntityBackfillResult[]> {
         try {
           if (!checked) {
             await preflight(this.m.stores.legacy, entities);
+            // user triggers on the target tables: a warning line each, not an error (docs/mapping.md)
+            for (const line of await preflightTriggerLines(this.m).catch(() => []))
+              this.m.log.warn({ event: 'backfill.target_triggers' }, line);
             checked = true;
           }
           const [r] = await this.#run([entity], signal);

@@ -1,3 +1,4 @@
+import { andPredicate, predicateSql } from '../../core/where.js';
 import type {
   ChecksumCell,
   ChecksumQuery,
@@ -21,14 +22,18 @@ import { MysqlNumericLiteral, mysqlIdent } from './sql.js';
  * |---------------------|-----------------------------------------------------------------------|
  * | integer             | `x` (CONCAT_WS prints integers in base 10)                             |
  * | decimal (scale s)   | `x` when the column has scale s (MariaDB never stores `-0.00`), else `CAST(x AS DECIMAL(65,s))`; no scale: trailing zeros trimmed |
- * | text                | `x`, lengths by `CHAR_LENGTH` (characters, whatever the character set) |
+ * | text                | `x`, lengths by `CHAR_LENGTH` (characters, whatever the character set); `TRIM(TRAILING ' ' FROM x)` when either side is `CHAR(n)` (`padded`) |
+ * | array               | not pushed down (an `array` cast or an array target: JS side streams)  |
  * | uuid                | `LOWER(x)`                                                            |
  * | boolean (tinyint(1))| `CASE WHEN x IS NULL THEN NULL WHEN x <> 0 THEN 'true' ELSE 'false' END` |
  * | timestamp(tz)       | `x` for `DATETIME(6)`/`TIMESTAMP(6)` (MariaDB prints `YYYY-MM-DD HH:MM:SS.ffffff`), else `CONCAT(x, '.000000')` or the missing zeros; the zero date as is; an impossible date unreadable with its raw text |
  * | date                | `x`; the zero date as is; an impossible date unreadable with its raw text |
  * | time                | `x` for `TIME(6)`, else padded like timestamps                         |
  * | binary              | `LOWER(HEX(x))`                                                       |
- * | float, json, other  | not pushed down (JS side streams)                                      |
+ * | YEAR                | `x + 0` (the zero year prints as `0000` otherwise)                     |
+ * | bit (BIT(n))        | `LPAD(BIN(x), n, '0')`                                                |
+ * | inet (INET4)        | `x`; INET6 streams (it writes `2001:db8::1:1:1:1:1`, RFC 5952 `2001:db8:0:1:1:1:1:1`) |
+ * | float, json, other  | not pushed down (JS side streams); geometry streams too                |
  *
  * The separator is `_utf8mb4'|' COLLATE utf8mb4_bin`: its explicit collation makes CONCAT_WS convert every
  * argument to utf8mb4, so latin1 columns hash their UTF-8 bytes. Row hash: `CAST(CONV(LEFT(MD5(…), 16), 16, 10) AS
@@ -45,7 +50,10 @@ export function mysqlChecksum(): ChecksumSql {
       const params: unknown[] = [];
       const keyExpr = keyExprs(q.key, q.keyCategories);
       const cats = q.keyCategories;
-      const where = rangeWhere(keyExpr, q.after, q.upTo, cats, params);
+      const where = andPredicate(
+        rangeWhere(keyExpr, q.after, q.upTo, cats, params),
+        q.where ? predicateSql(q.where, () => '?', params) : null,
+      );
       // parameters are positional: the cell expression comes first in the statement, so build it first
       const cellParams: unknown[] = [];
       const cell = q.cells.length ? caseTree(keyExpr, q.cells, 0, q.cells.length, cats, cellParams) : '0';
@@ -61,7 +69,10 @@ export function mysqlChecksum(): ChecksumSql {
     nth(q: ProbeQuery): ParsedStatement<KeyValues | null> {
       const params: unknown[] = [];
       const keyExpr = keyExprs(q.key, q.keyCategories);
-      const where = rangeWhere(keyExpr, q.after, q.upTo, q.keyCategories, params);
+      const where = andPredicate(
+        rangeWhere(keyExpr, q.after, q.upTo, q.keyCategories, params),
+        q.where ? predicateSql(q.where, () => '?', params) : null,
+      );
       const sql = `SELECT ${q.key.map(mysqlIdent).join(', ')} FROM ${mysqlIdent(q.table)}${where} ORDER BY ${keyExpr.join(', ')} LIMIT 1 OFFSET ${Math.max(0, Math.floor(q.offset))}`;
       return { sql, params, parse: (rows) => parseKey(rows, q.key) };
     },
@@ -172,6 +183,8 @@ function valueSql(h: HashColumn): string | null {
   const from = c.category;
   switch (h.as.category) {
     case 'integer':
+      // YEAR prints the zero year as 0000 in string context
+      if (from === 'integer' && /^year\b/.test(c.dataType)) return `(${x} + 0)`;
       return from === 'integer' ? x : null;
     case 'decimal': {
       if (from !== 'decimal' && from !== 'integer') return null;
@@ -185,6 +198,8 @@ function valueSql(h: HashColumn): string | null {
       return `CAST(${x} AS DECIMAL(65, ${Math.floor(s)}))`;
     }
     case 'text':
+      // CHAR(n) (`padded`) on either side: trailing spaces are pad, dropped as canonical encoding drops them
+      if (from === 'text' && (h.as.padded || c.padded)) return `TRIM(TRAILING ' ' FROM ${x})`;
       return from === 'text' || from === 'integer' ? x : null;
     case 'uuid':
       return from === 'uuid' || from === 'text' ? `LOWER(CONVERT(${x} USING utf8mb4))` : null;
@@ -201,6 +216,16 @@ function valueSql(h: HashColumn): string | null {
       return from === 'time' ? padMicros(x, fsp(c)) : null;
     case 'binary':
       return from === 'binary' ? `LOWER(HEX(${x}))` : null;
+    // issue 13 (types-b)
+    case 'bit': {
+      if (from !== 'bit' || c.bits === undefined) return null;
+      const n = (h.as as Partial<ColumnInfo>).bits ?? 8 * Math.ceil(c.bits / 8);
+      // a narrower target would drop high bits the JS side refuses: streamed instead
+      return n >= c.bits && n <= 64 ? `LPAD(BIN(${x}), ${n}, '0')` : null;
+    }
+    case 'inet':
+      // INET4 prints dotted decimal; INET6 compresses a single zero word (RFC 5952 does not): streamed
+      return from === 'inet' && c.dataType === 'inet4' ? x : null;
     default:
       return null;
   }
@@ -218,7 +243,8 @@ function calendarChecked(x: string, readable: string, as: TypeCategory, withTime
   return `CASE WHEN DAY(${x}) BETWEEN 1 AND DAY(LAST_DAY(${x})) OR ${zero} THEN ${readable} ELSE CONCAT('<unreadable as ${as}:', CHAR_LENGTH(${x}), ':', ${x}, '>') END`;
 }
 
-const TRACKED = new Set<TypeCategory>(['text', 'uuid', 'json', 'other']);
+// 'array': only constants reach the SQL (array columns stream), their lengths follow as encoding.ts writes them
+const TRACKED = new Set<TypeCategory>(['text', 'uuid', 'json', 'other', 'array']);
 
 /**
  * `CAST(CONV(LEFT(MD5(CONCAT_WS(_utf8mb4'|' COLLATE utf8mb4_bin, …)), 16), 16, 10) AS UNSIGNED)` for one hash.

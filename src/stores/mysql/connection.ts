@@ -1,5 +1,6 @@
 import mysql from 'mysql2/promise';
 import { TandemError } from '../../core/errors.js';
+import { ewkbFromMysql } from '../../core/extra-types.js';
 import { UNIQUE_VIOLATION } from '../common.js';
 import { MYSQL_DUPLICATE_KEY } from './errors.js';
 import { type QuoteRule, type ValueRule, VALUE_MASK, safeDriverError, scrubMessage } from '../../core/redact.js';
@@ -21,7 +22,8 @@ export const MYSQL_SESSION_INIT =
  * Opens a `mysql2/promise` pool for a parsed `mysql://` or `mariadb://` URL (user, password and database are
  * URL-decoded; the query parameters `ssl` — `true` or a JSON object of TLS options — and `connectTimeout` are
  * honoured, others ignored). Values are read losslessly: `DATETIME`/`TIMESTAMP`/`DATE` as strings (microseconds
- * kept), `BIGINT` and `DECIMAL` as strings, binary as `Buffer`. JS `Date` parameters are written as UTC.
+ * kept), `BIGINT` and `DECIMAL` as strings, binary as `Buffer`, spatial values as EWKB `Buffer`s (MySQL's internal
+ * SRID + WKB converted by `ewkbFromMysql`, src/core/extra-types.ts). JS `Date` parameters are written as UTC.
  * Does not connect: the first query does (see {@link mysqlError} for its failures).
  * @internal
  */
@@ -42,10 +44,18 @@ export function mysqlPool(u: StoreUrl, connectionLimit = 4): mysql.Pool {
     supportBigNumbers: true,
     bigNumberStrings: true,
     decimalNumbers: false,
+    // JSON as its exact text (JSON.parse on Node 20 rounds integers beyond 2^53; canonical encoding reads it)
+    jsonStrings: true,
     timezone: 'Z',
     charset: 'utf8mb4',
     multipleStatements: false,
     namedPlaceholders: false,
+    // spatial values as EWKB bytes (SRID kept), not mysql2's parsed objects (which drop the SRID)
+    typeCast: (field, next) => {
+      if (field.type !== 'GEOMETRY') return next();
+      const b = field.buffer();
+      return b === null ? null : ewkbFromMysql(b);
+    },
   };
   const ssl = url.searchParams.get('ssl');
   if (ssl && ssl !== 'false' && ssl !== '0') {

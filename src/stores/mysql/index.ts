@@ -116,6 +116,25 @@ function keyText(v: unknown, col: ColumnInfo | undefined): string | null {
 }
 
 /**
+ * True when the target row `old` (as read back) already holds every value of `row` (in `q.columns` order): each
+ * column compared by its canonical text (src/core/canonical.ts, the encoding verify compares), or by its plain
+ * text without `columnInfo`. A value that cannot be read as its category counts as different.
+ */
+function sameRow(q: UpsertQuery, row: unknown[], old: Row): boolean {
+  for (let i = 0; i < q.columns.length; i++) {
+    const info = q.columnInfo?.[i];
+    const a = row[i] ?? null;
+    const b = old[q.columns[i]!] ?? null;
+    if (a === null || b === null) {
+      if (a !== b) return false;
+      continue;
+    }
+    if (keyText(a, info) !== keyText(b, info)) return false;
+  }
+  return true;
+}
+
+/**
  * The MySQL/MariaDB row write by key ({@link Store.upsert}): rows whose key is in the table are updated in place,
  * the others inserted with a plain `INSERT`, so a value of another unique key held by another row raises 1062
  * (a unique violation) and never writes over that row. Why not the one `INSERT … ON DUPLICATE KEY UPDATE` the
@@ -136,6 +155,8 @@ function keyText(v: unknown, col: ColumnInfo | undefined): string | null {
  * raise 1062.
  *
  * Keys read back are matched to the batch by their canonical text (`columnInfo` given) or their plain text.
+ * The read returns the rows' written columns too: a row whose values all equal the target's (by the same texts)
+ * is left out of the update, so re-applying unchanged rows writes nothing and fires no trigger.
  * Must run in the caller's transaction; on a unique violation the rows already written by this call are undone
  * only by the caller's rollback (to a savepoint). Throws `TANDEM_ERR_STORE_QUERY` (a unique violation is marked
  * so, see `isUniqueViolation`), `TypeError` for a row of the wrong length or a key not among the columns.
@@ -146,14 +167,20 @@ export async function upsertMysql(tx: Executor, q: UpsertQuery): Promise<void> {
   const sql = mysqlUpsertSql(q);
   const keyInfo = sql.keyIndexes.map((i) => q.columnInfo?.[i]);
   const text = (values: unknown[]) => JSON.stringify(values.map((v, j) => keyText(v, keyInfo[j])));
-  const present = new Set<string>();
+  const present = new Map<string, Row>();
   for (let i = 0; i < q.rows.length; i += UPSERT_KEY_READ_CHUNK) {
     const st = sql.existing(q.rows.slice(i, i + UPSERT_KEY_READ_CHUNK));
-    for (const r of await tx.query(st.sql, st.params)) present.add(text(q.key.map((k) => r[k])));
+    for (const r of await tx.query(st.sql, st.params)) present.set(text(q.key.map((k) => r[k])), r);
   }
   const existing: unknown[][] = [];
   const fresh: unknown[][] = [];
-  for (const r of q.rows) (present.has(text(sql.keyIndexes.map((i) => r[i]))) ? existing : fresh).push(r);
+  for (const r of q.rows) {
+    const old = present.get(text(sql.keyIndexes.map((i) => r[i])));
+    if (!old) fresh.push(r);
+    // a row whose every value is there already is not written: MySQL/MariaDB fire UPDATE triggers (a
+    // `last_update = now()`) even for an update that changes nothing (docs/mapping.md)
+    else if (!sameRow(q, r, old)) existing.push(r);
+  }
   // updates first: a row that moves away from a value frees it for a new row of the same batch
   const up = existing.length ? sql.update(existing) : null;
   if (up) await tx.execute(up.sql, up.params);

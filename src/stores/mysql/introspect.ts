@@ -24,10 +24,12 @@ export async function introspectMysql(db: Executor): Promise<SchemaInfo> {
     num_precision: unknown;
     num_scale: unknown;
     dt_precision: unknown;
+    column_default: string | null;
   }>(
     `SELECT c.TABLE_NAME AS table_name, c.COLUMN_NAME AS name, c.COLUMN_TYPE AS column_type, c.DATA_TYPE AS data_type,
             c.IS_NULLABLE AS nullable, c.EXTRA AS extra, c.CHARACTER_MAXIMUM_LENGTH AS max_length,
-            c.NUMERIC_PRECISION AS num_precision, c.NUMERIC_SCALE AS num_scale, c.DATETIME_PRECISION AS dt_precision
+            c.NUMERIC_PRECISION AS num_precision, c.NUMERIC_SCALE AS num_scale, c.DATETIME_PRECISION AS dt_precision,
+            c.COLUMN_DEFAULT AS column_default
        FROM information_schema.COLUMNS c
        JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
       WHERE c.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE'
@@ -56,6 +58,13 @@ export async function introspectMysql(db: Executor): Promise<SchemaInfo> {
       col.category = 'json';
       delete col.maxLength;
     }
+    const extra = String(c.extra ?? '').toLowerCase();
+    // MariaDB reports a column without a default as NULL and `DEFAULT NULL` as the text 'NULL'
+    col.hasDefault =
+      (c.column_default !== null && c.column_default !== undefined && String(c.column_default) !== 'NULL') ||
+      extra.includes('on update') ||
+      extra.includes('default_generated');
+    col.filledByTrigger = false;
     t.columns.push(col);
   }
 
@@ -112,7 +121,42 @@ export async function introspectMysql(db: Executor): Promise<SchemaInfo> {
     entry.fk.refColumns.push(String(r.ref_column));
   }
   for (const { table, fk } of byConstraint.values()) tables.get(table)?.foreignKeys.push(fk);
+  await readTriggers(db, tables);
   return { tables };
+}
+
+/**
+ * Sets `triggers` on every table (`information_schema.TRIGGERS`; Tandem's own `tandem_…` left out) and
+ * `filledByTrigger` on the columns a BEFORE INSERT/UPDATE trigger assigns with `SET NEW.col = …` (also
+ * `, NEW.col = …` in one SET list; backquoted names too; case-insensitive as MySQL column names are). A
+ * heuristic on the trigger body: a call to a procedure that assigns the column is not seen.
+ */
+async function readTriggers(db: Executor, tables: Map<string, TableInfo>): Promise<void> {
+  for (const t of tables.values()) t.triggers = [];
+  const rows = await db.query<{ table_name: string; name: string; timing: string; event: string; body: string }>(
+    `SELECT EVENT_OBJECT_TABLE AS table_name, TRIGGER_NAME AS name, ACTION_TIMING AS timing,
+            EVENT_MANIPULATION AS event, ACTION_STATEMENT AS body
+       FROM information_schema.TRIGGERS
+      WHERE TRIGGER_SCHEMA = DATABASE()
+      ORDER BY EVENT_OBJECT_TABLE, TRIGGER_NAME`,
+  );
+  for (const r of rows) {
+    const name = String(r.name);
+    const t = tables.get(String(r.table_name));
+    if (!t || name.toLowerCase().startsWith(CONTROL_PREFIX)) continue;
+    t.triggers!.push(name);
+    const event = String(r.event).toUpperCase();
+    if (String(r.timing).toUpperCase() !== 'BEFORE' || (event !== 'INSERT' && event !== 'UPDATE')) continue;
+    const body = String(r.body ?? '');
+    for (const c of t.columns) if (!c.filledByTrigger && setsNew(body, c.name)) c.filledByTrigger = true;
+  }
+}
+
+/** True when a MySQL trigger body assigns `NEW.<column>` (`SET NEW.col = …` or `, NEW.col := …` in a SET list). */
+export function setsNew(body: string, column: string): boolean {
+  const esc = column.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const name = `(?:\`${esc.replace(/`/g, '``')}\`|${esc}(?![\\w$]))`;
+  return new RegExp(`(?:\\bSET|,)\\s*NEW\\s*\\.\\s*${name}\\s*:?=`, 'i').test(body);
 }
 
 /**
@@ -148,7 +192,52 @@ function num(v: unknown): number | undefined {
 
 const intBytes: Record<string, number> = { tinyint: 1, smallint: 2, mediumint: 3, int: 4, integer: 4, bigint: 8 };
 const textTypes = new Set(['char', 'varchar', 'tinytext', 'text', 'mediumtext', 'longtext', 'enum', 'set']);
+/** MySQL/MariaDB spatial types (category `geometry`, read as EWKB: see src/stores/mysql/connection.ts). */
+const GEOMETRY_TYPES = new Set([
+  'geometry',
+  'point',
+  'linestring',
+  'polygon',
+  'multipoint',
+  'multilinestring',
+  'multipolygon',
+  'geometrycollection',
+  'geomcollection',
+]);
 const binaryTypes = new Set(['binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob']);
+
+/**
+ * The labels of an `enum('a','b')` / `set('x','y')` COLUMN_TYPE, in declaration order: single-quoted, `''` for a
+ * quote inside a label (and a backslash escape, as some servers print them). Case is kept (COLUMN_TYPE is read
+ * as the server prints it).
+ * @internal
+ */
+export function enumLabels(columnType: string): string[] {
+  const open = columnType.indexOf('(');
+  const out: string[] = [];
+  let i = open + 1;
+  while (open >= 0 && i < columnType.length) {
+    if (columnType[i] !== "'") {
+      i++;
+      continue;
+    }
+    let v = '';
+    i++;
+    for (; i < columnType.length; i++) {
+      const ch = columnType[i]!;
+      if (ch === "'" && columnType[i + 1] === "'") {
+        v += "'";
+        i++;
+      } else if (ch === '\\' && i + 1 < columnType.length) {
+        v += columnType[++i];
+      } else if (ch === "'") break;
+      else v += ch;
+    }
+    out.push(v);
+    i++;
+  }
+  return out;
+}
 
 /** One row of `information_schema.COLUMNS`, as {@link mysqlColumn} reads it. */
 export interface MysqlColumnRow {
@@ -171,7 +260,8 @@ export interface MysqlColumnRow {
  * byte width and signedness; `decimal(p,s)`; `float` (4 bytes) / `double` (8); character types, `enum`, `set`
  * → text (`maxLength` for char/varchar); `datetime(n)` → timestamp and `timestamp(n)` → timestamptz (stored in
  * UTC) with `scale` n; date; `time(n)`; binary strings and blobs → binary; `json` → json; MariaDB `uuid` → uuid;
- * anything else (bit, year, geometry, inet6, …) → other. `generated` marks auto_increment and computed columns.
+ * `year` → integer (2 bytes; 0 or 1901–2155); `bit(n)` → bit with `bits` n; spatial types → geometry; MariaDB
+ * `inet4`/`inet6` → inet; `date`/`datetime`/`timestamp` are marked `zeroDates`; anything else → other. `generated` marks auto_increment and computed columns.
  * @internal
  */
 export function mysqlColumn(r: MysqlColumnRow): ColumnInfo {
@@ -202,6 +292,12 @@ export function mysqlColumn(r: MysqlColumnRow): ColumnInfo {
   } else if (textTypes.has(type)) {
     category = 'text';
     if ((type === 'char' || type === 'varchar') && r.maxLength !== undefined) col.maxLength = r.maxLength;
+    // CHAR(n) pads with spaces (and MySQL/MariaDB strip them on read): trailing spaces are not data
+    if (type === 'char') col.padded = true;
+    if (type === 'enum' || type === 'set') {
+      col.enumValues = enumLabels(r.columnType);
+      if (type === 'set') col.isSet = true;
+    }
   } else if (type === 'datetime' || type === 'timestamp' || type === 'time') {
     category = type === 'datetime' ? 'timestamp' : type === 'timestamp' ? 'timestamptz' : 'time';
     const fsp = r.datetimePrecision ?? Number(/\((\d+)\)/.exec(columnType)?.[1] ?? 0);
@@ -210,6 +306,16 @@ export function mysqlColumn(r: MysqlColumnRow): ColumnInfo {
   else if (binaryTypes.has(type)) category = 'binary';
   else if (type === 'json') category = 'json';
   else if (type === 'uuid') category = 'uuid';
+  // issue 13 (types-b): YEAR, BIT(n), spatial types, MariaDB INET4/INET6
+  else if (type === 'year') {
+    category = 'integer';
+    col.intBytes = 2;
+  } else if (type === 'bit') {
+    category = 'bit';
+    col.bits = Number(/\((\d+)\)/.exec(columnType)?.[1] ?? r.precision ?? 1);
+  } else if (GEOMETRY_TYPES.has(type)) category = 'geometry';
+  else if (type === 'inet4' || type === 'inet6') category = 'inet';
+  if (type === 'date' || type === 'datetime' || type === 'timestamp') col.zeroDates = true;
   col.category = category;
   return col;
 }

@@ -1,4 +1,6 @@
+import { predicateSql } from '../../core/where.js';
 import { mysqlFenceShareLock } from './fence.js';
+import { bitBytes, intervalAsTime, mysqlGeometryBytes } from '../../core/extra-types.js';
 import { checkIdentifier } from '../common.js';
 import type {
   ColumnInfo,
@@ -119,9 +121,18 @@ export function mysqlDateTime(v: unknown): unknown {
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)}${frac.slice(0, 7)}`;
 }
 
-/** Prepares one value of an upsert row for its target column (see {@link mysqlSql}'s `upsert`). */
+/**
+ * Prepares one value of an upsert row for its target column (see {@link mysqlSql}'s `upsert`): timestamps with a
+ * zone to UTC text; bit strings (`'0101'`) to the bytes of `BIT(n)`; spatial values (EWKB, WKB, (E)WKT, hex) to
+ * MySQL's internal format (SRID + WKB); an ISO 8601 interval without months or days to a `TIME` literal.
+ */
 function upsertValue(v: unknown, col: ColumnInfo | undefined): unknown {
   if (col && (col.category === 'timestamp' || col.category === 'timestamptz')) return mysqlDateTime(v);
+  // issue 13 (types-b): the forms these column types are written in
+  if (v === null || v === undefined || !col) return v;
+  if (col.category === 'bit') return bitBytes(v, col.bits);
+  if (col.category === 'geometry') return mysqlGeometryBytes(v);
+  if (col.category === 'time' && typeof v === 'string' && /^P/i.test(v.trim())) return intervalAsTime(v) ?? v;
   return v;
 }
 
@@ -160,6 +171,7 @@ export function mysqlSql(): SqlDialect {
       const where: string[] = [];
       if (q.after) where.push(expandedCompare(keyExpr, q.after, '>', categories, params));
       if (q.upTo) where.push(expandedCompare(keyExpr, q.upTo, '<=', categories, params));
+      if (q.where) where.push(predicateSql(q.where, () => '?', params));
       const sql = `SELECT ${q.columns.map(mysqlIdent).join(', ')} FROM ${table(q.table)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${keyExpr.join(', ')} LIMIT ${Math.max(1, Math.floor(q.limit))}`;
       return { sql, params };
     },
@@ -200,8 +212,9 @@ export const UPSERT_KEY_READ_CHUNK = 500;
 /**
  * The statements of the MySQL/MariaDB row write by key (`upsertMysql` in ./index.ts runs them), for rows of
  * `q` (already split so that each statement binds a bounded number of values):
- * - `existing(rows)`: `SELECT` of the key columns of the target rows whose key is one of `rows`' keys (at most
- *   {@link UPSERT_KEY_READ_CHUNK} rows per statement; integer/decimal keys as exact literals with `columnInfo`);
+ * - `existing(rows)`: `SELECT` of the written columns of the target rows whose key is one of `rows`' keys (at
+ *   most {@link UPSERT_KEY_READ_CHUNK} rows per statement; integer/decimal keys as exact literals with
+ *   `columnInfo`), so that rows whose values are all there already are not written at all;
  * - `insert(rows)`: a plain multi-row `INSERT` — a duplicate on any primary or unique key raises 1062;
  * - `update(rows)`, for rows whose key exists: `INSERT … ON DUPLICATE KEY UPDATE c = VALUES(c), …, k = IF(k <=>
  *   VALUES(k), k, VALUES(k))`. The key assignment is a no-op on the row of the key; on any other row (MySQL
@@ -245,7 +258,8 @@ export function mysqlUpsertSql(q: UpsertQuery) {
           : rows
               .map((r) => `(${q.key.map((k, j) => `${mysqlIdent(k)} = ${ph(r[keyIdx[j]!], j)}`).join(' AND ')})`)
               .join(' OR ');
-      return { sql: `SELECT ${q.key.map(mysqlIdent).join(', ')} FROM ${t} WHERE ${where}`, params };
+      // every column written, so the caller can leave out rows whose values are already there
+      return { sql: `SELECT ${q.columns.map(mysqlIdent).join(', ')} FROM ${t} WHERE ${where}`, params };
     },
     insert(rows: unknown[][]): Statement {
       const v = values(rows);
@@ -331,6 +345,7 @@ export const mysqlCapabilities: StoreCapabilities = {
   tableNameCase: 'server',
   columnNamesFoldCase: true,
   enforcesTypes: true,
+  zeroDates: true,
 };
 
 type ControlPart = Omit<SqlDialect, 'ident' | 'table' | 'param' | 'keyset' | 'upsert' | 'count' | 'checksum'>;

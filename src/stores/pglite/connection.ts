@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { PGlite, type ParserOptions } from '@electric-sql/pglite';
 import { TandemError } from '../../core/errors.js';
 import { safeDriverError, thrownText } from '../../core/redact.js';
-import { PG_TEXT_OIDS, scrubPgMessage } from '../postgres/connection.js';
+import { MONEY_OID, PG_EXTRA_PARSERS, PG_TEXT_OIDS, moneyText, scrubPgMessage } from '../postgres/connection.js';
 import type { StoreUrl } from '../url.js';
 
 const BYTEA_OID = 17;
@@ -16,13 +16,16 @@ const BYTEA_OID = 17;
  */
 export const PGLITE_PARSERS: ParserOptions = {
   ...Object.fromEntries(PG_TEXT_OIDS.map((oid) => [oid, (v: string) => v])),
+  [MONEY_OID]: moneyText,
+  // json/jsonb as text, arrays of the text types as arrays of texts (as the `pg` store reads them)
+  ...Object.fromEntries([...PG_EXTRA_PARSERS].map(([oid, f]) => [oid, f])),
   [BYTEA_OID]: (v: string) => Buffer.from(v.startsWith('\\x') ? v.slice(2) : v, 'hex'),
 };
 
 /**
  * Opens PGlite for a parsed `pglite:` URL: `pglite:memory` runs in memory, `pglite:<dir>` keeps its data in the
  * directory (relative paths resolve against the current working directory; the directory is created when its
- * parent exists, and initialised on first use). Sets the session to `TimeZone = 'UTC'` and `DateStyle = ISO`.
+ * parent exists, and initialised on first use). Sets the session to `TimeZone = 'UTC'`, `DateStyle = ISO` and `IntervalStyle = iso_8601`.
  *
  * One data directory must be opened by one PGlite instance at a time (PGlite is a single-user backend).
  * Throws `TANDEM_ERR_STORE_UNREACHABLE` when the parent directory does not exist, the path is not a directory,
@@ -60,7 +63,7 @@ export async function openPgliteDatabase(u: StoreUrl): Promise<PGlite> {
   let db: PGlite | undefined;
   try {
     db = await PGlite.create(dataDir, { parsers: PGLITE_PARSERS });
-    await db.exec(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'`);
+    await db.exec(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'iso_8601'`);
     return db;
   } catch (e) {
     await db?.close().catch(() => {});

@@ -10,6 +10,8 @@ import type { StoreUrl } from '../url.js';
 import { postgresChecksum } from './checksum.js';
 import { openPgliteDatabase, pgArrayParam } from './connection.js';
 import { introspectPglite, PGLITE_SCHEMA } from './introspect.js';
+import { pgUserArrayOids } from '../postgres/introspect.js';
+import { parsePgArray } from '../../core/composite.js';
 import { classifyPgError } from './errors.js';
 import { pgIdent, postgresCapabilities, postgresSql } from './sql.js';
 import { readOnlyTablesPg, setReadOnlyPg } from './read-only.js';
@@ -112,7 +114,14 @@ export async function openPglite(u: StoreUrl): Promise<Store> {
     // one backend in-process: no log flush worth skipping
     sql: { ...postgresSql(PGLITE_SCHEMA), asyncCommit: null, checksum: postgresChecksum(PGLITE_SCHEMA) },
     ...base,
-    introspect: (): Promise<SchemaInfo> => introspectPglite(base),
+    introspect: async (): Promise<SchemaInfo> => {
+      const info = await introspectPglite(base);
+      // array types created after PGlite started (arrays of enums and domains) are read as JS arrays from now on
+      await db.refreshArrayTypes();
+      for (const oid of await pgUserArrayOids(base))
+        if (!(oid in db.parsers)) db.parsers[oid] = (v: string) => parsePgArray(v);
+      return info;
+    },
     async transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
       if (als.getStore()?.open)
         throw new TandemError(

@@ -1,3 +1,4 @@
+import { andPredicate, predicateSql } from '../../core/where.js';
 import type {
   ChecksumCell,
   ChecksumQuery,
@@ -22,14 +23,20 @@ import { pgIdent } from './sql.js';
  * |---------------------|----------------------------------------------------------------------|
  * | integer             | `x::text`                                                            |
  * | decimal (scale s)   | `x::text` when the column has scale s, else `round(x::numeric, s)::text`; no scale: `trim_scale(x)::text` (`NaN`, `Infinity`, `-Infinity` print as the JS side writes them) |
- * | text                | `x::text` (`concat(x)` for `char(n)`: it keeps the padding `pg` returns, where `::text` trims it) |
+ * | text                | `x::text` (for `char(n)` it drops the pad, as canonical encoding does); into a `char(n)` target `rtrim(x::text, ' ')` |
+ * | array               | not pushed down (JS side streams: a JSON array of the elements' canonical texts) |
  * | uuid                | `x::text` (lower case); from a text column `lower(x)`                 |
  * | boolean             | `CASE x WHEN true THEN 'true' WHEN false THEN 'false' END`            |
  * | timestamp(tz)       | `to_char(x [AT TIME ZONE 'UTC'], 'YYYY-MM-DD HH24:MI:SS.US')`; `infinity`/`-infinity` as `x::text`; BC unreadable (`<unreadable as …:n:x::text>`) |
  * | date                | `x::text` (DateStyle ISO, which every Tandem session sets); BC unreadable |
  * | time                | `to_char(x::time::interval, 'HH24:MI:SS.US')`                        |
  * | binary              | `encode(x, 'hex')`                                                   |
- * | float, json, other  | not pushed down (JS side streams): text forms differ from JS's        |
+ * | money               | `x::numeric::text` (plain decimal, scale 2)                            |
+ * | bit                 | `x::text` (binary digits)                                            |
+ * | inet                | `host(x)` for a host prefix (/32, /128), else `x::text`               |
+ * | macaddr             | `x::text` (same type on both sides)                                   |
+ * | interval            | `x::text` (`IntervalStyle = iso_8601`, set on every session)          |
+ * | float, json, other  | not pushed down (JS side streams): text forms differ from JS's; geometry streams too |
  *
  * The row hash: `('x' || left(md5(row string), 16))::bit(64)::bigint` (signed; verify reduces sums mod 2^64).
  * Sums are `sum(bigint)`, exact in `numeric`. String keys compare `COLLATE "C"` (byte order of UTF-8).
@@ -44,7 +51,10 @@ export function postgresChecksum(schema: string): ChecksumSql {
       const params: unknown[] = [];
       const p = (v: unknown) => (params.push(v), `$${params.length}`);
       const keyExpr = keyExprs(q.key, q.keyCategories);
-      const where = rangeWhere(keyExpr, q.after, q.upTo, p);
+      const where = andPredicate(
+        rangeWhere(keyExpr, q.after, q.upTo, p),
+        q.where ? predicateSql(q.where, (i) => `$${i}`, params) : null,
+      );
       const cell = q.cells.length ? caseTree(keyExpr, q.cells, 0, q.cells.length, p) : '0';
       const hashes = q.hashes.map((cols, i) => `sum(${rowHashSql(cols, p)}) AS s${i}`);
       const sql = `SELECT ${cell} AS cell, count(*) AS n${hashes.length ? `, ${hashes.join(', ')}` : ''} FROM ${table(q.table)}${where}${q.cells.length ? ' GROUP BY 1' : ''}`;
@@ -54,7 +64,11 @@ export function postgresChecksum(schema: string): ChecksumSql {
       const params: unknown[] = [];
       const p = (v: unknown) => (params.push(v), `$${params.length}`);
       const keyExpr = keyExprs(q.key, q.keyCategories);
-      const sql = `SELECT ${q.key.map(pgIdent).join(', ')} FROM ${table(q.table)}${rangeWhere(keyExpr, q.after, q.upTo, p)} ORDER BY ${keyExpr.join(', ')} LIMIT 1 OFFSET ${Math.max(0, Math.floor(q.offset))}`;
+      const where = andPredicate(
+        rangeWhere(keyExpr, q.after, q.upTo, p),
+        q.where ? predicateSql(q.where, (i) => `$${i}`, params) : null,
+      );
+      const sql = `SELECT ${q.key.map(pgIdent).join(', ')} FROM ${table(q.table)}${where} ORDER BY ${keyExpr.join(', ')} LIMIT 1 OFFSET ${Math.max(0, Math.floor(q.offset))}`;
       return { sql, params, parse: (rows) => parseKey(rows, q.key) };
     },
     sumExpr: (column) => `sum(${pgIdent(column)})::text`,
@@ -108,13 +122,17 @@ function valueSql(h: HashColumn, param: string): string | null {
       return from === 'integer' ? `${x}::text` : null;
     case 'decimal': {
       if (from !== 'decimal' && from !== 'integer') return null;
+      // money prints with its currency symbol: as numeric it is the plain decimal the store reads
+      if (c.dataType === 'money') return moneySql(x, h.as.scale);
       const s = h.as.scale;
       if (s === undefined) return `trim_scale(${x}::numeric)::text`;
       if (from === 'decimal' && c.scale === s) return `${x}::text`;
       return `round(${x}::numeric, ${Math.floor(s)})::text`;
     }
     case 'text':
-      if (from === 'text') return isChar(c) ? `CASE WHEN ${x} IS NULL THEN NULL ELSE concat(${x}) END` : `${x}::text`;
+      // char(n): `bpchar::text` drops the pad, as canonical encoding does (pad is not data); a value written into
+      // a char(n) target loses its trailing spaces there, so the other side drops them too
+      if (from === 'text') return isChar(c) ? `${x}::text` : h.as.padded ? `rtrim(${x}::text, ' ')` : `${x}::text`;
       if (from === 'uuid' || from === 'integer') return `${x}::text`;
       return null;
     case 'uuid':
@@ -134,9 +152,31 @@ function valueSql(h: HashColumn, param: string): string | null {
       return from === 'time' ? `to_char(${x}::time::interval, 'HH24:MI:SS.US')` : null;
     case 'binary':
       return from === 'binary' ? `encode(${x}, 'hex')` : null;
+    // issue 13 (types-b)
+    case 'bit':
+      return from === 'bit' ? `${x}::text` : null;
+    case 'inet':
+      // a host prefix (/32, /128) is not written, as canonicalInet does; host() prints the address alone
+      return from === 'inet'
+        ? `CASE WHEN masklen(${x}) = CASE family(${x}) WHEN 4 THEN 32 ELSE 128 END THEN host(${x}) ELSE ${x}::text END`
+        : null;
+    case 'macaddr':
+      return from === 'macaddr' && c.dataType === (h.as as Partial<ColumnInfo>).dataType ? `${x}::text` : null;
+    case 'interval':
+      // every Tandem session sets IntervalStyle = iso_8601, whose output is the canonical text
+      return from === 'interval' ? `${x}::text` : null;
     default:
       return null;
   }
+}
+
+/** `money` as the decimal text of scale `s` (2 when not given: lc_monetary's fractional digits). */
+function moneySql(x: string, s: number | undefined): string {
+  return s === undefined
+    ? `trim_scale(${x}::numeric)::text`
+    : s === 2
+      ? `${x}::numeric::text`
+      : `round(${x}::numeric, ${Math.floor(s)})::text`;
 }
 
 /**
@@ -154,7 +194,8 @@ function unreadableSql(t: string, category: TypeCategory): string {
   return `'<unreadable as ${category}:' || char_length(${t}) || ':' || ${t} || '>'`;
 }
 
-const TRACKED = new Set<TypeCategory>(['text', 'uuid', 'json', 'other']);
+// 'array': only constants reach the SQL (array columns stream), their lengths follow as encoding.ts writes them
+const TRACKED = new Set<TypeCategory>(['text', 'uuid', 'json', 'other', 'array']);
 
 /** `('x' || left(md5(<row string>), 16))::bit(64)::bigint` for the columns of one hash. */
 function rowHashSql(cols: HashColumn[], p: (v: unknown) => string): string {

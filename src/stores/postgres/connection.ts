@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { TandemError } from '../../core/errors.js';
 import { UNIQUE_VIOLATION } from '../common.js';
+import { parsePgArray } from '../../core/composite.js';
 import { type QuoteRule, type ValueRule, VALUE_MASK, safeDriverError, scrubMessage } from '../../core/redact.js';
 import type { StoreUrl } from '../url.js';
 
@@ -9,15 +10,48 @@ import type { StoreUrl } from '../url.js';
  * timestamptz.
  * @internal
  */
-export const PG_TEXT_OIDS = [20, 1700, 1082, 1083, 1266, 1114, 1184] as const;
+export const PG_TEXT_OIDS = [20, 1700, 1082, 1083, 1266, 1114, 1184, 1186] as const;
+
+/** OID of `money`, read as plain decimal text by {@link moneyText}. @internal */
+export const MONEY_OID = 790;
+
+/**
+ * `money` as PostgreSQL prints it under `lc_monetary` (`$1,234.56`, `-$0.50`, `($1.00)`) → plain decimal text
+ * (`1234.56`, `-0.50`, `-1.00`): currency symbols and group separators dropped, exact. The decimal point is `.`
+ * (the C and English locales; a locale that writes `,` for it is not read).
+ * @internal
+ */
+export function moneyText(v: string): string {
+  const neg = /^\s*-|^\s*\(.*\)\s*$|-\s*$/.test(v);
+  const body = v.replace(/[^0-9.]/g, '');
+  return neg ? `-${body}` : body;
+}
 
 const identity = (v: string) => v;
+
+/**
+ * Parsers of issue 13: json and jsonb as their text (`JSON.parse` would round integers beyond 2^53; canonical
+ * encoding reads the text exactly), and arrays of the {@link PG_TEXT_OIDS} types (int8[], numeric[], date[],
+ * time[], timetz[], timestamp[], timestamptz[]) and of json/jsonb as JS arrays of the elements' texts (`pg` would
+ * make doubles and `Date`s of them).
+ * @internal
+ */
+export const PG_EXTRA_PARSERS: ReadonlyMap<number, (v: string) => unknown> = new Map<number, (v: string) => unknown>([
+  [114, identity],
+  [3802, identity],
+  ...[1016, 1231, 1182, 1183, 1270, 1115, 1185, 199, 3807].map((oid) => [oid, (v: string) => parsePgArray(v)] as const),
+]);
 
 /**
  * Opens a `pg.Pool` for a parsed `postgres://` URL with session time zone UTC and lossless type parsing.
  * @internal
  */
-export function pgPool(u: StoreUrl, max = 4): { pool: pg.Pool; schema: string } {
+export function pgPool(
+  u: StoreUrl,
+  max = 4,
+): { pool: pg.Pool; schema: string; arrayParsers: Map<number, (v: string) => unknown> } {
+  // arrays of enums and domains (their OIDs are the database's own): registered by introspection
+  const arrayParsers = new Map<number, (v: string) => unknown>();
   const url = new URL(u.raw);
   const schema = url.searchParams.get('schema') ?? 'public';
   url.searchParams.delete('schema');
@@ -25,17 +59,21 @@ export function pgPool(u: StoreUrl, max = 4): { pool: pg.Pool; schema: string } 
     connectionString: url.toString(),
     max,
     connectionTimeoutMillis: 10_000,
-    options: '-c TimeZone=UTC -c DateStyle=ISO',
+    options: '-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601',
     types: {
       getTypeParser: ((oid: number, format?: string) =>
         (PG_TEXT_OIDS as readonly number[]).includes(oid)
           ? identity
-          : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+          : oid === MONEY_OID
+            ? moneyText
+            : (PG_EXTRA_PARSERS.get(oid) ??
+              arrayParsers.get(oid) ??
+              pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
     },
   });
   // an idle client that loses its connection must not crash the process; the next query reports it
   pool.on('error', () => {});
-  return { pool, schema };
+  return { pool, schema, arrayParsers };
 }
 
 /**
@@ -50,6 +88,11 @@ export const PG_VALUE_RULES: readonly ValueRule[] = [
   // unique, foreign-key and exclusion violations (detail): Key (email)=(a@b) already exists.
   {
     re: /\b([Kk]ey \((?:[^()]|\([^()]*\))*\)=\()[\s\S]*?(\))(?= already exists| is not present| is still referenced| conflicts with|\.?\s*$)/g,
+    replace: `$1${VALUE_MASK}$2`,
+  },
+  // a row no partition takes (detail): Partition key of the failing row contains (region) = (mars).
+  {
+    re: /(Partition key of the failing row contains \((?:[^()]|\([^()]*\))*\) = \()[\s\S]*?(\)\.?)\s*$/g,
     replace: `$1${VALUE_MASK}$2`,
   },
   // not-null and check violations (detail): Failing row contains (1, a@b, …).

@@ -4,7 +4,8 @@ import type { Executor, LedgerEntry, LedgerMode, Row, SchemaInfo, Store } from '
 import type { StoreUrl } from '../url.js';
 import { postgresChecksum } from './checksum.js';
 import { pgError, pgPool } from './connection.js';
-import { introspectPostgres } from './introspect.js';
+import { introspectPostgres, pgUserArrayOids } from './introspect.js';
+import { parsePgArray } from '../../core/composite.js';
 import { classifyPgError } from './errors.js';
 import { pgAdvanceLedger, pgArrayParam, pgIdent, postgresCapabilities, postgresSql } from './sql.js';
 import { readOnlyTablesPg, setReadOnlyPg } from './read-only.js';
@@ -67,7 +68,7 @@ export async function pgServerIdentity(db: Executor, schema: string): Promise<st
 
 /** The PostgreSQL store (driver `pg`). Control tables live in schema `tandem`. */
 export async function openPostgres(u: StoreUrl): Promise<Store> {
-  const { pool, schema } = pgPool(u);
+  const { pool, schema, arrayParsers } = pgPool(u);
   const base = executor(pool, u.redacted);
   // fail fast with a clear error when the server cannot be used
   await base.query('SELECT 1');
@@ -80,7 +81,12 @@ export async function openPostgres(u: StoreUrl): Promise<Store> {
     controlSchema: 'tandem',
     sql,
     ...base,
-    introspect: (): Promise<SchemaInfo> => introspectPostgres(base, schema),
+    introspect: async (): Promise<SchemaInfo> => {
+      const info = await introspectPostgres(base, schema);
+      // arrays of enums and domains come back as literal text: read them as JS arrays from now on
+      for (const oid of await pgUserArrayOids(base)) arrayParsers.set(oid, (v: string) => parsePgArray(v));
+      return info;
+    },
     async transaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
       let client: pg.PoolClient;
       try {

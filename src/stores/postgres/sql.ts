@@ -1,7 +1,11 @@
+import { predicateSql } from '../../core/where.js';
 import { pgFenceShareLock } from './fence.js';
+import { canonicalBoolean } from '../../core/canonical.js';
+import { canonicalBit } from '../../core/extra-types.js';
 import { checkIdentifier, ledgerWinsSql } from '../common.js';
 import type { KeysetQuery, SqlDialect, Statement, StoreCapabilities, UpsertQuery, LedgerMode } from '../types.js';
 import { postgresPrepare } from './prepare.js';
+import { pgArrayLiteral, readArray } from '../../core/composite.js';
 
 /**
  * Quotes a PostgreSQL identifier: `"name"`, doubling embedded quotes.
@@ -45,6 +49,7 @@ export function postgresSql(schema: string): SqlDialect {
         });
         where.push(`(${keyExpr.join(', ')}) <= (${ph.join(', ')})`);
       }
+      if (q.where) where.push(predicateSql(q.where, param, params));
       const sql = `SELECT ${q.columns.map(pgIdent).join(', ')} FROM ${table(q.table)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${keyExpr.join(', ')} LIMIT ${Math.max(1, Math.floor(q.limit))}`;
       return { sql, params };
     },
@@ -52,23 +57,39 @@ export function postgresSql(schema: string): SqlDialect {
       const cols = q.columns.map(pgIdent).join(', ');
       const nonKey = q.columns.filter((c) => !q.key.includes(c));
       const conflict = nonKey.length
-        ? `ON CONFLICT (${q.key.map(pgIdent).join(', ')}) DO UPDATE SET ${nonKey.map((c) => `${pgIdent(c)} = EXCLUDED.${pgIdent(c)}`).join(', ')}`
+        ? `ON CONFLICT (${q.key.map(pgIdent).join(', ')}) DO UPDATE SET ${nonKey.map((c) => `${pgIdent(c)} = EXCLUDED.${pgIdent(c)}`).join(', ')} WHERE ${pgChangedWhere(table(q.table), q, nonKey)}`
         : `ON CONFLICT (${q.key.map(pgIdent).join(', ')}) DO NOTHING`;
       if (q.columnInfo) {
         // one array parameter per column
         // json values travel as text: a JS array would otherwise become a PostgreSQL array literal
         const params = q.columns.map((_, ci) => {
-          const json = q.columnInfo![ci]!.category === 'json';
+          const info = q.columnInfo![ci]!;
+          const json = info.category === 'json';
+          // array columns travel as a text[] of array literals, read back per row after unnest (below)
+          if (info.category === 'array') return pgArrayParam(q.rows.map((r) => arrayCell(r[ci])));
+          // bit(n): MySQL BIT(n) bytes become PostgreSQL's binary digits (issue 13, types-b)
+          const bit = info.category === 'bit';
+          const bool = info.category === 'boolean';
           return pgArrayParam(
             q.rows.map((r) => {
               const v = r[ci] ?? null;
+              if (bit && v !== null && typeof v !== 'string') return canonicalBit(v, info.bits);
+              // a MySQL BIT(1) flag into boolean
+              if (bool && Buffer.isBuffer(v)) return canonicalBoolean(v);
               return json && v !== null && typeof v !== 'string' ? JSON.stringify(v) : v;
             }),
           );
         });
-        const casts = q.columnInfo.map((c, i) => `$${i + 1}::${arrayType(c.dataType)}`);
+        const casts = q.columnInfo.map((c, i) =>
+          c.category === 'array' ? `$${i + 1}::text[]` : `$${i + 1}::${arrayType(c.dataType)}`,
+        );
+        // unnest of a text[][] would flatten it: an array column's literals are cast to its type row by row
+        const arrays = q.columnInfo.some((c) => c.category === 'array');
+        const select = arrays
+          ? `${q.columnInfo.map((c, i) => (c.category === 'array' ? `u.c${i}::${c.dataType}` : `u.c${i}`)).join(', ')} FROM unnest(${casts.join(', ')}) AS u(${q.columnInfo.map((_, i) => `c${i}`).join(', ')})`
+          : `* FROM unnest(${casts.join(', ')})`;
         return {
-          sql: `INSERT INTO ${table(q.table)} (${cols}) SELECT * FROM unnest(${casts.join(', ')}) ${conflict}`,
+          sql: `INSERT INTO ${table(q.table)} (${cols}) SELECT ${select} ${conflict}`,
           params,
         };
       }
@@ -90,6 +111,37 @@ export function postgresSql(schema: string): SqlDialect {
   };
 }
 
+/** Categories whose `=` is value identity in PostgreSQL (no json, xml, point: they have none or a loose one). */
+const PG_EXACT_EQUALITY = new Set([
+  'integer',
+  'decimal',
+  'float',
+  'text',
+  'boolean',
+  'timestamp',
+  'timestamptz',
+  'date',
+  'uuid',
+  'binary',
+]);
+
+/**
+ * The `WHERE` of an upsert's `DO UPDATE`: the existing row (`qualified`, the table as written in `INSERT INTO`)
+ * differs from `EXCLUDED` in some non-key column, so a re-apply of unchanged rows writes nothing and fires no
+ * UPDATE trigger (docs/mapping.md). `(a, b) IS DISTINCT FROM (EXCLUDED.a, EXCLUDED.b)`; a column whose
+ * type has no exact `=` (json, arrays, intervals, citext, geometric and unknown types, or any column without
+ * `columnInfo`) is compared by its text form (`::text`), which can only make more rows count as changed.
+ */
+function pgChangedWhere(qualified: string, q: UpsertQuery, nonKey: string[]): string {
+  const side = (prefix: string) =>
+    nonKey.map((c) => {
+      const info = q.columnInfo?.[q.columns.indexOf(c)];
+      const exact = info && PG_EXACT_EQUALITY.has(info.category) && info.dataType !== 'citext';
+      return exact ? `${prefix}.${pgIdent(c)}` : `${prefix}.${pgIdent(c)}::text`;
+    });
+  return `(${side(qualified).join(', ')}) IS DISTINCT FROM (${side('EXCLUDED').join(', ')})`;
+}
+
 /**
  * Key columns ordered `COLLATE "C"` for byte order: text (or unknown) ones. Other types order by their own
  * comparison, which is byte order already where it matters (uuid compares its 16 bytes) and which may not
@@ -97,6 +149,23 @@ export function postgresSql(schema: string): SqlDialect {
  */
 function isStringCategory(c: string | undefined): boolean {
   return c === 'text' || c === undefined;
+}
+
+/**
+ * One value of an array column as the array literal text it is written as: a JS array (nested for more
+ * dimensions) as `{"a","b"}`; a string that is a PostgreSQL array literal as it is; a JSON array text
+ * (`["a","b"]`, from a JSON column) as the literal of its elements; NULL as null.
+ */
+function arrayCell(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  if (Array.isArray(v)) return pgArrayLiteral(v);
+  const s = Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
+  if (s.trimStart().startsWith('{')) return s;
+  try {
+    return pgArrayLiteral(readArray(s));
+  } catch {
+    return s; // PostgreSQL refuses it with its own message (malformed array literal)
+  }
 }
 
 /** `varchar(60)` → `varchar(60)[]`; `character varying(60)` likewise; array types stay as they are. */
@@ -174,6 +243,7 @@ export const pgControlSql: ControlPart = {
   beginWrite: 'BEGIN',
   shareLock: pgFenceShareLock,
   asyncCommit: 'SET LOCAL synchronous_commit TO OFF',
+  userTriggersOff: 'SET LOCAL session_replication_role = replica',
   ddl: {
     text: (n: number) => `varchar(${n})`,
     bigint: 'bigint',

@@ -1,3 +1,4 @@
+import { andPredicate, predicateSql } from '../../core/where.js';
 import type Database from 'better-sqlite3';
 import { canonicalDecimal } from '../../core/canonical.js';
 import { encodeRow, hashColumnText, rowHash } from '../../core/encoding.js';
@@ -29,7 +30,9 @@ import { sqliteIdent } from './sql.js';
  */
 export const sqliteChecksum: ChecksumSql = {
   cheapCells: true,
-  supports: () => true,
+  // the registered function reads category, scale, float width and cast only: pad semantics, arrays and a
+  // cast's separator stream (SQLite itself keeps trailing spaces and has no arrays)
+  supports: (h) => !h.as.padded && h.as.category !== 'array' && h.cast !== 'array' && h.separator === undefined,
   checksum(q: ChecksumQuery): ParsedStatement<ChecksumCell[]> {
     const params: unknown[] = [];
     const keyExpr = keyExprs(q.key, q.keyCategories);
@@ -39,7 +42,10 @@ export const sqliteChecksum: ChecksumSql = {
       params.push(specOf(cols));
       return `tandem_row_hash(?${args.length ? `, ${args.join(', ')}` : ''}) AS h${i}`;
     });
-    const where = rangeWhere(keyExpr, q.after, q.upTo, params);
+    const where = andPredicate(
+      rangeWhere(keyExpr, q.after, q.upTo, params),
+      q.where ? predicateSql(q.where, () => '?', params) : null,
+    );
     const sums = q.hashes.map((_, i) => `sum(h${i} >> 32) AS hi${i}, sum(h${i} & 4294967295) AS lo${i}`);
     const sql = `SELECT cell, count(*) AS n${sums.length ? `, ${sums.join(', ')}` : ''} FROM (SELECT ${cellSql} AS cell${inner.length ? `, ${inner.join(', ')}` : ''} FROM ${sqliteIdent(q.table)}${where}) GROUP BY cell`;
     return {
@@ -61,7 +67,10 @@ export const sqliteChecksum: ChecksumSql = {
   nth(q: ProbeQuery): ParsedStatement<KeyValues | null> {
     const params: unknown[] = [];
     const keyExpr = keyExprs(q.key, q.keyCategories);
-    const where = rangeWhere(keyExpr, q.after, q.upTo, params);
+    const where = andPredicate(
+      rangeWhere(keyExpr, q.after, q.upTo, params),
+      q.where ? predicateSql(q.where, () => '?', params) : null,
+    );
     const sql = `SELECT ${q.key.map(sqliteIdent).join(', ')} FROM ${sqliteIdent(q.table)}${where} ORDER BY ${keyExpr.join(', ')} LIMIT 1 OFFSET ${Math.max(0, Math.floor(q.offset))}`;
     return { sql, params, parse: (rows) => parseKey(rows, q.key) };
   },

@@ -19,10 +19,14 @@ export async function introspectSqlite(db: Executor): Promise<SchemaInfo> {
   const tables = new Map<string, TableInfo>();
   const pendingFks: { table: TableInfo; refTable: string; fkIndex: number }[] = [];
   for (const { name, wr } of list) {
-    const cols = await db.query<{ name: string; type: string | null; notnull: number; pk: number; hidden: number }>(
-      `SELECT name, type, "notnull", pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid`,
-      [name],
-    );
+    const cols = await db.query<{
+      name: string;
+      type: string | null;
+      notnull: number;
+      pk: number;
+      hidden: number;
+      dflt_value: string | null;
+    }>(`SELECT name, type, "notnull", pk, hidden, dflt_value FROM pragma_table_xinfo(?) ORDER BY cid`, [name]);
     const visible = cols.filter((c) => Number(c.hidden) !== 1);
     const pkCols = visible.filter((c) => Number(c.pk) > 0).sort((a, b) => Number(a.pk) - Number(b.pk));
     const withoutRowid = Number(wr) === 1;
@@ -41,6 +45,8 @@ export async function introspectSqlite(db: Executor): Promise<SchemaInfo> {
           Number(c.notnull) === 0 && !(isPk && (withoutRowid || rowidAlias === c.name)),
           rowidAlias === c.name || Number(c.hidden) === 2 || Number(c.hidden) === 3,
         );
+        col.hasDefault = c.dflt_value !== null && c.dflt_value !== undefined && !col.generated;
+        col.filledByTrigger = false;
         return col;
       }),
       primaryKey: pkCols.map((c) => c.name),
@@ -94,7 +100,49 @@ export async function introspectSqlite(db: Executor): Promise<SchemaInfo> {
       tables.get(p.refTable) ?? [...tables.values()].find((x) => x.name.toLowerCase() === p.refTable.toLowerCase());
     p.table.foreignKeys[p.fkIndex]!.refColumns = parent ? [...parent.primaryKey] : [];
   }
+  await readTriggers(db, tables);
   return { tables };
+}
+
+/**
+ * Sets `triggers` on every table (`sqlite_master` type 'trigger'; Tandem's own `tandem_…` left out) and
+ * `filledByTrigger` on the columns an AFTER INSERT/UPDATE trigger sets with `UPDATE <same table> SET col = …`
+ * (SQLite triggers cannot assign NEW). A heuristic on the trigger's SQL text: the columns are read from the SET
+ * list up to WHERE, FROM, RETURNING, `;` or END, one per `name =` that starts the list or follows a comma.
+ */
+async function readTriggers(db: Executor, tables: Map<string, TableInfo>): Promise<void> {
+  for (const t of tables.values()) t.triggers = [];
+  const rows = await db.query<{ name: string; tbl_name: string; sql: string | null }>(
+    `SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY tbl_name, name`,
+  );
+  const byLower = new Map([...tables.values()].map((t) => [t.name.toLowerCase(), t]));
+  for (const r of rows) {
+    const t = byLower.get(String(r.tbl_name).toLowerCase());
+    if (!t || String(r.name).toLowerCase().startsWith('tandem_')) continue;
+    t.triggers!.push(String(r.name));
+    const sql = String(r.sql ?? '');
+    if (!/\bAFTER\s+(?:INSERT|UPDATE)\b/i.test(sql)) continue;
+    for (const c of updatedColumns(sql, t.name)) {
+      const col = t.columns.find((x) => x.name.toLowerCase() === c.toLowerCase());
+      if (col) col.filledByTrigger = true;
+    }
+  }
+}
+
+/** The columns `UPDATE <table> SET a = …, b = …` statements of trigger SQL `sql` assign (see readTriggers). */
+export function updatedColumns(sql: string, table: string): string[] {
+  const ident = `(?:"(?:[^"]|"")+"|\`(?:[^\`]|\`\`)+\`|\\[[^\\]]+\\]|[\\w$]+)`;
+  const unq = (s: string) => (/^["`[]/.test(s) ? s.slice(1, -1).replace(/""|``/g, (q) => q[0]!) : s);
+  const out: string[] = [];
+  const stmt = new RegExp(
+    `\\bUPDATE\\s+(?:OR\\s+\\w+\\s+)?(?:${ident}\\s*\\.\\s*)?(${ident})\\s+SET\\s+([\\s\\S]*?)(?=\\bWHERE\\b|\\bFROM\\b|\\bRETURNING\\b|;|\\bEND\\b|$)`,
+    'gi',
+  );
+  for (const m of sql.matchAll(stmt)) {
+    if (unq(m[1]!).toLowerCase() !== table.toLowerCase()) continue;
+    for (const a of m[2]!.matchAll(new RegExp(`(?:^|,)\\s*(${ident})\\s*=(?!=)`, 'g'))) out.push(unq(a[1]!));
+  }
+  return out;
 }
 
 const DATE_TIME: Record<string, TypeCategory> = {

@@ -1,3 +1,4 @@
+import { predicateSql } from '../../core/where.js';
 import { sqliteFenceShareLock } from './fence.js';
 import { TandemError } from '../../core/errors.js';
 import { checkIdentifier, ledgerWinsSql } from '../common.js';
@@ -135,12 +136,14 @@ export const sqliteSql: SqlDialect = {
       });
       where.push(`${row(keyExpr)} <= ${row(ph)}`);
     }
+    if (q.where) where.push(predicateSql(q.where, () => '?', params));
     const sql = `SELECT ${q.columns.map(sqliteIdent).join(', ')} FROM ${sqliteIdent(q.table)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${keyExpr.join(', ')} LIMIT ${Math.max(1, Math.floor(q.limit))}`;
     return { sql, params };
   },
   /**
    * One multi-row upsert. On a key conflict the non-key columns are overwritten (`DO NOTHING` when all columns
-   * are key columns). Zero rows give a statement that changes nothing.
+   * are key columns), only where one of them differs (`WHERE t.a IS NOT excluded.a OR …`): an unchanged row is
+   * not written and fires no UPDATE trigger (docs/mapping.md). Zero rows give a statement that changes nothing.
    * Throws `TANDEM_ERR_INTERNAL` when `rows × columns` exceeds {@link SQLITE_MAX_PARAMS}: the caller must batch
    * (see {@link sqliteUpsertMaxRows}); this builder never splits a batch by itself.
    */
@@ -162,7 +165,7 @@ export const sqliteSql: SqlDialect = {
     const nonKey = q.columns.filter((c) => !q.key.includes(c));
     const target = `(${q.key.map(sqliteIdent).join(', ')})`;
     const conflict = nonKey.length
-      ? `ON CONFLICT ${target} DO UPDATE SET ${nonKey.map((c) => `${sqliteIdent(c)} = excluded.${sqliteIdent(c)}`).join(', ')}`
+      ? `ON CONFLICT ${target} DO UPDATE SET ${nonKey.map((c) => `${sqliteIdent(c)} = excluded.${sqliteIdent(c)}`).join(', ')} WHERE ${nonKey.map((c) => `${table}.${sqliteIdent(c)} IS NOT excluded.${sqliteIdent(c)}`).join(' OR ')}`
       : `ON CONFLICT ${target} DO NOTHING`;
     const params: unknown[] = [];
     const tuple = `(${q.columns.map(() => '?').join(', ')})`;
