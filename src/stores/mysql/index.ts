@@ -150,9 +150,9 @@ function sameRow(q: UpsertQuery, row: unknown[], old: Row): boolean {
  * introspection, a read per unique key, and leaves a window between the check and the write in which a
  * concurrent apply takes the value, the upsert then writing over it. (c) A guard on every column of the
  * `ON DUPLICATE KEY UPDATE` (`c = IF(k <=> VALUES(k), VALUES(c), c)`) stops the overwrite but leaves the new row
- * uninserted and raises nothing, so the conflict resolution never runs. For rows whose key exists, the update
- * carries the key guard described at {@link mysqlUpsertSql}, so even there a clash on another unique index can only
- * raise 1062.
+ * uninserted and raises nothing, so the conflict resolution never runs. Rows whose key exists are written with a
+ * plain `UPDATE … WHERE key` each (see {@link mysqlUpsertSql}): a clash on another unique index can only raise
+ * 1062, and no BEFORE INSERT trigger of the table rewrites their values.
  *
  * Keys read back are matched to the batch by their canonical text (`columnInfo` given) or their plain text.
  * The read returns the rows' written columns too: a row whose values all equal the target's (by the same texts)
@@ -182,8 +182,7 @@ export async function upsertMysql(tx: Executor, q: UpsertQuery): Promise<void> {
     else if (!sameRow(q, r, old)) existing.push(r);
   }
   // updates first: a row that moves away from a value frees it for a new row of the same batch
-  const up = existing.length ? sql.update(existing) : null;
-  if (up) await tx.execute(up.sql, up.params);
+  for (const up of sql.update(existing)) await tx.execute(up.sql, up.params);
   if (fresh.length) {
     const ins = sql.insert(fresh);
     await tx.execute(ins.sql, ins.params);

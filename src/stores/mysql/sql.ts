@@ -216,12 +216,11 @@ export const UPSERT_KEY_READ_CHUNK = 500;
  *   most {@link UPSERT_KEY_READ_CHUNK} rows per statement; integer/decimal keys as exact literals with
  *   `columnInfo`), so that rows whose values are all there already are not written at all;
  * - `insert(rows)`: a plain multi-row `INSERT` — a duplicate on any primary or unique key raises 1062;
- * - `update(rows)`, for rows whose key exists: `INSERT … ON DUPLICATE KEY UPDATE c = VALUES(c), …, k = IF(k <=>
- *   VALUES(k), k, VALUES(k))`. The key assignment is a no-op on the row of the key; on any other row (MySQL
- *   updates the first row that clashes on *any* unique key, which need not be the key's — a unique key other
- *   than the primary key, a MariaDB hash-based long unique key checked first) it moves that row onto the key,
- *   which the existing row holds, so the statement fails with 1062 instead of writing over that row. Null when
- *   every column is a key column (an existing row then has nothing to update).
+ * - `update(rows)`, for rows whose key exists: one plain `UPDATE … SET c = ?, … WHERE k = ? AND …` per row. Not
+ *   `INSERT … ON DUPLICATE KEY UPDATE`: that fires the table's BEFORE INSERT triggers first, and `VALUES(c)` then
+ *   carries what they set (Sakila's `SET NEW.payment_date = NOW()` rewrote every row the reverse relay updated);
+ *   an UPDATE fires only UPDATE triggers. It writes the row of the key and no other: a clash on another unique key
+ *   raises 1062. Empty when every column is a key column (an existing row then has nothing to update).
  * Throws `TypeError` when a row's length differs from `columns` or a key column is not among `columns`.
  * @internal
  */
@@ -265,20 +264,18 @@ export function mysqlUpsertSql(q: UpsertQuery) {
       const v = values(rows);
       return { sql: `INSERT INTO ${t} (${cols}) VALUES ${v.sql}`, params: v.params };
     },
-    update(rows: unknown[][]): Statement | null {
-      if (nonKey.length === 0) return null;
-      const v = values(rows);
-      const sets = [
-        ...nonKey.map((c) => `${mysqlIdent(c)} = VALUES(${mysqlIdent(c)})`),
-        ...q.key.map(
-          (k) =>
-            `${mysqlIdent(k)} = IF(${mysqlIdent(k)} <=> VALUES(${mysqlIdent(k)}), ${mysqlIdent(k)}, VALUES(${mysqlIdent(k)}))`,
-        ),
-      ];
-      return {
-        sql: `INSERT INTO ${t} (${cols}) VALUES ${v.sql} ON DUPLICATE KEY UPDATE ${sets.join(', ')}`,
-        params: v.params,
-      };
+    update(rows: unknown[][]): Statement[] {
+      if (nonKey.length === 0) return [];
+      const nonKeyIdx = nonKey.map((c) => q.columns.indexOf(c));
+      const set = nonKey.map((c) => `${mysqlIdent(c)} = ?`).join(', ');
+      const where = q.key.map((k) => `${mysqlIdent(k)} = ?`).join(' AND ');
+      return rows.map((r) => {
+        if (r.length !== q.columns.length)
+          throw new TypeError(`upsert row has ${r.length} values for ${q.columns.length} columns`);
+        const params = nonKeyIdx.map((i) => upsertValue(r[i], q.columnInfo?.[i]));
+        for (let j = 0; j < keyIdx.length; j++) params.push(numericKeyValue(r[keyIdx[j]!], keyCategories[j]));
+        return { sql: `UPDATE ${t} SET ${set} WHERE ${where}`, params };
+      });
     },
   };
 }
