@@ -160,7 +160,7 @@ describe.each(DIALECTS)('last-writer-wins entity on a %s target', (dialect) => {
       const r = await w.target.transaction((tx) =>
         applyMapped(w.target, tx, w.settings, mapped, { source: w.source, readBeforeLock: true }),
       );
-      expect(r).toEqual({ offered: 1, applied: 0, skipped: 1 });
+      expect(r).toEqual({ offered: 1, applied: 0, skipped: 1, omitted: 0 });
       expect(await w.value()).toBe('v2');
       // a key the ledger does not hold is written by the backfill
       await w.app.query(`INSERT INTO settings VALUES ('lang', 'en')`);
