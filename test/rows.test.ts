@@ -73,6 +73,9 @@ describe('rows: where, SKIP, all problems at once, errors that name the row', ()
       CREATE TABLE payment_us PARTITION OF payment FOR VALUES IN ('us');
       CREATE TABLE notes (id int NOT NULL, body varchar(50) NOT NULL);
       CREATE TABLE orders (id int PRIMARY KEY, status varchar(10) NOT NULL, total numeric(10,2) NOT NULL);
+      CREATE TABLE fk_parent (id int PRIMARY KEY);
+      CREATE TABLE pay_fk (payment_id int PRIMARY KEY, customer_id int NOT NULL REFERENCES fk_parent (id),
+        amount numeric(8,2) NOT NULL);
     `);
     await p.end();
   }, 120_000);
@@ -323,5 +326,21 @@ export default defineConfig({
     expect(r.stderr).not.toMatch(/7777|= \(mars\)|Failing row contains \(\d/);
     // the chunk rolled back: no row of it stays
     expect(await pgQuery('SELECT count(*)::int AS n FROM payment')).toEqual([{ n: 0 }]);
+  }, 120_000);
+
+  it('a row whose foreign key has no parent fails naming entity, table, constraint and key, with no value', async () => {
+    const file = writeConfig(
+      config(`payments: { table: 'payments', key: 'id', version: 'version',
+      targets: [{ table: 'pay_fk', columns: { payment_id: 'id', customer_id: 'customer_id', amount: 'amount' } }] },`),
+    );
+    const r = await runCli(['backfill', '--config', file]);
+    expect(r.code).toBe(2);
+    const line = r.stderr.trim().split('\n')[0]!;
+    expect(line).toMatch(
+      /^TANDEM_ERR_REFERENCE_MISSING: entity payments key \["1"\]: target table pay_fk refused the row: a foreign key \(pay_fk_customer_id_fkey\)/,
+    );
+    // the engine's DETAIL quotes the missing parent key: it is masked
+    expect(r.stderr).not.toMatch(/=\(1\)|10\.50/);
+    expect(await pgQuery('SELECT count(*)::int AS n FROM pay_fk')).toEqual([{ n: 0 }]);
   }, 120_000);
 });

@@ -573,9 +573,14 @@ async function findRefusedRow(target: Store, tx: Executor, t: ResolvedTarget, va
   return lo;
 }
 
-/** True when the target refused a written value (type, range, length, NOT NULL, CHECK): the kind `value`. */
+/**
+ * True when the target refused a written row: a value (type, range, length, NOT NULL, CHECK: the kind `value`)
+ * or a foreign key with no parent row (the kind `reference`).
+ */
 function isValueRefused(target: Store, e: unknown): e is TandemError {
-  return e instanceof TandemError && target.classifyError(e) === 'value';
+  if (!(e instanceof TandemError)) return false;
+  const kind = target.classifyError(e);
+  return kind === 'value' || kind === 'reference';
 }
 
 /**
@@ -631,8 +636,14 @@ function translateWriteError(
   rows: MappedRow[],
   found?: MappedRow,
 ): unknown {
-  if (!isValueRefused(target, e) || e.code === 'TANDEM_ERR_VALUE_DOES_NOT_FIT') return e;
+  if (
+    !isValueRefused(target, e) ||
+    e.code === 'TANDEM_ERR_VALUE_DOES_NOT_FIT' ||
+    e.code === 'TANDEM_ERR_REFERENCE_MISSING'
+  )
+    return e;
   const t = entity.targets[ti]!;
+  if (target.classifyError(e) === 'reference') return referenceError(e, entity, t, rows, found);
   const ci = refusedColumn(e, t, rows, ti);
   const col = ci >= 0 ? t.columns[ci]! : undefined;
   const atRow = Number(/ at row (\d+)/.exec(e.message)?.[1] ?? 0);
@@ -656,6 +667,33 @@ function translateWriteError(
     'VALUE_DOES_NOT_FIT',
     `entity ${entity.name} ${which}: the value for ${where}${col ? ` (${col.dataType})` : ''} was refused by the target (${server})`,
     { entity: entity.name, table: t.table.name, column: col?.name, key: row ? shown[0] : undefined },
+    { cause: e },
+  );
+}
+
+/**
+ * A foreign-key refusal of one upsert as TANDEM_ERR_REFERENCE_MISSING naming the entity, the target table, the
+ * constraint the server names and the key (the row bisection found, or the statement's only row, else up to three
+ * of its keys); the server's message, values removed by the dialect's scrubber, follows in parentheses.
+ */
+function referenceError(
+  e: TandemError,
+  entity: ResolvedEntity,
+  t: ResolvedTarget,
+  rows: MappedRow[],
+  found?: MappedRow,
+): TandemError {
+  const row = found ?? (rows.length === 1 ? rows[0] : undefined);
+  const keys = (row ? [row] : rows.slice(0, 3)).map((r) => shownKey(entity, r.key));
+  const which = row
+    ? `key ${keys[0]}`
+    : `one of the keys ${keys.join(', ')}${rows.length > 3 ? ` (and ${rows.length - 3} more)` : ''}`;
+  const constraint = /foreign key constraint [`"']?([^`"' ]+)[`"']?/i.exec(e.message)?.[1];
+  const server = e.message.replace(/^[^:]*? at [^ ]+: /, '');
+  return new TandemError(
+    'REFERENCE_MISSING',
+    `entity ${entity.name} ${which}: target table ${t.table.name} refused the row: a foreign key${constraint ? ` (${constraint})` : ''} names a row the target does not hold — fill parent entities first (the config's order) or map the referencing column (${server})`,
+    { entity: entity.name, table: t.table.name, constraint, key: row ? keys[0] : undefined },
     { cause: e },
   );
 }

@@ -30,6 +30,8 @@ export const ErrorCodes = {
   KEY_NOT_UNIQUE: 'the entity key does not identify one row',
   TARGET_KEY_MISSING: 'a target table has no primary or unique key on the mapped entity key',
   VALUE_DOES_NOT_FIT: 'a mapped value does not fit the target column type',
+  REFERENCE_MISSING:
+    'the target refused a row whose foreign key names a row it does not hold (fill parents first: the config order)',
   FK_CYCLE: 'the target tables reference each other in a cycle; name an order in the config',
   PREFLIGHT_FAILED:
     'the config does not fit the schemas or the data in several places (detail.problems lists each: entity, table, column, problem, fix)',

@@ -234,6 +234,8 @@ export type LedgerMode = 'newer' | 'last-writer-wins' | 'if-absent';
  * - `read_only`: the database refused a write because the table (or the server, or the transaction) is read-only:
  *   the triggers of {@link Store.setReadOnly} (PostgreSQL/PGlite SQLSTATE 25006, MySQL/MariaDB `SIGNAL SQLSTATE
  *   '45000'` with Tandem's message, SQLite `RAISE(ABORT, …)` with it), a read-only transaction or server
+ * - `reference`: a written row refers through a foreign key to a row that is not there (PostgreSQL 23503,
+ *   MySQL/MariaDB 1452/1216, SQLite `SQLITE_CONSTRAINT_FOREIGNKEY`), or a delete/update would orphan one (1451/1217)
  * - `other`: anything else (a syntax error, a missing table, a non-store error)
  */
 export type ErrorKind =
@@ -247,6 +249,7 @@ export type ErrorKind =
   | 'value'
   | 'unsupported'
   | 'read_only'
+  | 'reference'
   | 'other';
 
 /**

@@ -38,7 +38,7 @@ const cases: {
     },
     ddl: PG_DDL,
     json: true,
-    tags: false, // array columns: issue 13 item 2 (another branch)
+    tags: true,
   },
   {
     name: 'pglite',
@@ -48,7 +48,7 @@ const cases: {
     },
     ddl: PG_DDL,
     json: true,
-    tags: false, // array columns: issue 13 item 2 (another branch)
+    tags: true,
   },
   {
     name: 'sqlite',
@@ -126,5 +126,42 @@ describe.each(cases)('upsert of unchanged rows on $name', (c) => {
     await write([row(4, 'dee')]);
     expect(await fired()).toBe(3);
     expect((await store.query<{ name: unknown }>('SELECT name FROM t WHERE id = 4'))[0]!.name).toBe('dee');
+  });
+});
+
+describe('upsert of changed existing rows on mariadb', () => {
+  let done: (() => Promise<void>) | undefined;
+  afterAll(async () => done?.());
+
+  it("updates by key, so a BEFORE INSERT trigger never rewrites an existing row's copied values", async () => {
+    const db = await createMysqlDatabase('tandem_upbi');
+    const store = await openStore(db.url);
+    done = async () => (await store.close(), await db.drop());
+    await store.execute('CREATE TABLE t (id int PRIMARY KEY, name varchar(50), created datetime(6) NOT NULL)');
+    await store.execute("INSERT INTO t VALUES (1, 'Ada', '2020-01-02 03:04:05.000000')");
+    // Sakila's customer_create_date: `INSERT … ON DUPLICATE KEY UPDATE c = VALUES(c)` carried this NOW() into
+    // the update of an existing row (MariaDB 10.11), rewriting a copied value
+    await store.execute("CREATE TRIGGER t_created BEFORE INSERT ON t FOR EACH ROW SET NEW.created = '1999-09-09'");
+    const info = (await store.introspect()).tables.get('t')!;
+    const columns = ['id', 'name', 'created'];
+    const columnInfo = columns.map((n) => info.columns.find((x) => x.name === n)!);
+    await store.transaction((tx) =>
+      upsertByKey(store, tx, {
+        table: 't',
+        columns,
+        key: ['id'],
+        rows: [
+          [1, 'Ada Lovelace', '2020-01-02 03:04:05.000000'],
+          [2, 'Brian', '2021-01-01 00:00:00.000000'],
+        ],
+        columnInfo,
+      }),
+    );
+    const rows = await store.query<{ id: unknown; name: unknown; created: unknown }>(
+      'SELECT id, name, created FROM t ORDER BY id',
+    );
+    expect(rows[0]).toEqual({ id: 1, name: 'Ada Lovelace', created: '2020-01-02 03:04:05.000000' });
+    // a new row is an INSERT: the table's own trigger decides, as for the application's inserts
+    expect(rows[1]).toEqual({ id: 2, name: 'Brian', created: '1999-09-09 00:00:00.000000' });
   });
 });

@@ -43,6 +43,8 @@ export function classifyMysqlError(e: unknown): ErrorKind {
   if ((errno !== undefined && READ_ONLY_ERRNOS.has(errno)) || (errno === SIGNAL_EXCEPTION && saysReadOnly(e.message)))
     return 'read_only';
   if (errno !== undefined && VALUE_ERRNOS.has(errno)) return 'value';
+  // a foreign key: no parent row (1452, 1216), or a parent row still referenced (1451, 1217)
+  if (errno === 1452 || errno === 1216 || errno === 1451 || errno === 1217) return 'reference';
   // the SQLSTATE the server sends with it: class 22 (data exception), 23502 (NOT NULL), 23514 (CHECK)
   const state = typeof d.sqlstate === 'string' ? d.sqlstate : '';
   if (/^22/.test(state) || state === '23502' || state === '23514') return 'value';

@@ -143,16 +143,16 @@ function sameRow(q: UpsertQuery, row: unknown[], old: Row): boolean {
  * inserted (issue 9).
  *
  * The approaches weighed: (a) this one — read which keys exist, then update those and plain-insert the rest —
- * costs one indexed key read per 500 rows and no per-row statement; it is exact, whatever the order MySQL checks
+ * costs one indexed key read per 500 rows and one UPDATE per changed existing row; it is exact, whatever the order MySQL checks
  * unique indexes in, and race-free: the keys of the batch are locked in the version ledger by the caller, and a
  * concurrent writer taking the same email on another key makes the plain `INSERT` (or the update) fail with 1062.
  * (b) Looking for rows that hold the batch's other unique values before writing needs every unique key from
  * introspection, a read per unique key, and leaves a window between the check and the write in which a
  * concurrent apply takes the value, the upsert then writing over it. (c) A guard on every column of the
  * `ON DUPLICATE KEY UPDATE` (`c = IF(k <=> VALUES(k), VALUES(c), c)`) stops the overwrite but leaves the new row
- * uninserted and raises nothing, so the conflict resolution never runs. Rows whose key exists are written with a
- * plain `UPDATE … WHERE key` each (see {@link mysqlUpsertSql}): a clash on another unique index can only raise
- * 1062, and no BEFORE INSERT trigger of the table rewrites their values.
+ * uninserted and raises nothing, so the conflict resolution never runs. Rows whose key exists are updated by key
+ * (`UPDATE … WHERE key`, {@link mysqlUpsertSql}), so a clash on another unique index can only raise 1062, and the
+ * table's BEFORE INSERT triggers never touch an update.
  *
  * Keys read back are matched to the batch by their canonical text (`columnInfo` given) or their plain text.
  * The read returns the rows' written columns too: a row whose values all equal the target's (by the same texts)
@@ -182,7 +182,7 @@ export async function upsertMysql(tx: Executor, q: UpsertQuery): Promise<void> {
     else if (!sameRow(q, r, old)) existing.push(r);
   }
   // updates first: a row that moves away from a value frees it for a new row of the same batch
-  for (const up of sql.update(existing)) await tx.execute(up.sql, up.params);
+  for (const up of sql.updates(existing)) await tx.execute(up.sql, up.params);
   if (fresh.length) {
     const ins = sql.insert(fresh);
     await tx.execute(ins.sql, ins.params);

@@ -216,11 +216,11 @@ export const UPSERT_KEY_READ_CHUNK = 500;
  *   most {@link UPSERT_KEY_READ_CHUNK} rows per statement; integer/decimal keys as exact literals with
  *   `columnInfo`), so that rows whose values are all there already are not written at all;
  * - `insert(rows)`: a plain multi-row `INSERT` — a duplicate on any primary or unique key raises 1062;
- * - `update(rows)`, for rows whose key exists: one plain `UPDATE … SET c = ?, … WHERE k = ? AND …` per row. Not
- *   `INSERT … ON DUPLICATE KEY UPDATE`: that fires the table's BEFORE INSERT triggers first, and `VALUES(c)` then
- *   carries what they set (Sakila's `SET NEW.payment_date = NOW()` rewrote every row the reverse relay updated);
- *   an UPDATE fires only UPDATE triggers. It writes the row of the key and no other: a clash on another unique key
- *   raises 1062. Empty when every column is a key column (an existing row then has nothing to update).
+ * - `updates(rows)`, for rows whose key exists: one `UPDATE t SET c = ?, … WHERE k = ? AND …` per row. Not
+ *   `INSERT … ON DUPLICATE KEY UPDATE`: that runs the table's BEFORE INSERT triggers first, and a trigger's
+ *   `SET NEW.c = NOW()` reaches the update through `VALUES(c)` (MariaDB 10.11), rewriting a copied value — even
+ *   a key column. An UPDATE by key touches only the key's row and fires only UPDATE triggers; a clash on another
+ *   unique key raises 1062. Empty when every column is a key column (an existing row has nothing to update).
  * Throws `TypeError` when a row's length differs from `columns` or a key column is not among `columns`.
  * @internal
  */
@@ -264,17 +264,21 @@ export function mysqlUpsertSql(q: UpsertQuery) {
       const v = values(rows);
       return { sql: `INSERT INTO ${t} (${cols}) VALUES ${v.sql}`, params: v.params };
     },
-    update(rows: unknown[][]): Statement[] {
+    updates(rows: unknown[][]): Statement[] {
       if (nonKey.length === 0) return [];
-      const nonKeyIdx = nonKey.map((c) => q.columns.indexOf(c));
       const set = nonKey.map((c) => `${mysqlIdent(c)} = ?`).join(', ');
       const where = q.key.map((k) => `${mysqlIdent(k)} = ?`).join(' AND ');
+      const nonKeyIdx = nonKey.map((c) => q.columns.indexOf(c));
       return rows.map((r) => {
         if (r.length !== q.columns.length)
           throw new TypeError(`upsert row has ${r.length} values for ${q.columns.length} columns`);
-        const params = nonKeyIdx.map((i) => upsertValue(r[i], q.columnInfo?.[i]));
-        for (let j = 0; j < keyIdx.length; j++) params.push(numericKeyValue(r[keyIdx[j]!], keyCategories[j]));
-        return { sql: `UPDATE ${t} SET ${set} WHERE ${where}`, params };
+        return {
+          sql: `UPDATE ${t} SET ${set} WHERE ${where}`,
+          params: [
+            ...nonKeyIdx.map((i) => upsertValue(r[i], q.columnInfo?.[i])),
+            ...keyIdx.map((i, j) => numericKeyValue(r[i], keyCategories[j])),
+          ],
+        };
       });
     },
   };

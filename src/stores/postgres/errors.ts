@@ -27,5 +27,6 @@ export function classifyPgError(e: unknown): ErrorKind {
   // a write in a read-only transaction, or refused by Tandem's read-only trigger (src/stores/postgres/read-only.ts)
   if (state === '25006') return 'read_only';
   if (/^22/.test(state) || VALUE_STATES.has(state)) return 'value';
+  if (state === '23503') return 'reference';
   return saysValueRefused(e) ? 'value' : 'other';
 }

@@ -28,5 +28,6 @@ export function classifySqliteError(e: unknown): ErrorKind {
   if (/^SQLITE_READONLY/.test(code) || (code === 'SQLITE_CONSTRAINT_TRIGGER' && saysReadOnly(e.message)))
     return 'read_only';
   if (/^SQLITE_(CONSTRAINT_(CHECK|NOTNULL)|MISMATCH|TOOBIG)$/.test(code)) return 'value';
+  if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return 'reference';
   return saysValueRefused(e) ? 'value' : 'other';
 }
