@@ -135,3 +135,21 @@ export async function leaseExpired(url: string, scope: string): Promise<boolean>
     await c.end();
   }
 }
+
+/**
+ * The config of the target-trigger tests (test/triggers*.test.ts): one entity `films` copying `film` (film_id,
+ * title, last_update) from `source` to `target`; `apply` is spliced in after the URLs (`\n  apply: { … },`).
+ */
+export const filmTriggerConfig = (
+  source: string,
+  target: string,
+  apply = '',
+): string => `import { defineConfig } from 'tandem';
+export default defineConfig({
+  source: ${JSON.stringify(source)}, target: ${JSON.stringify(target)},${apply}
+  entities: {
+    films: { table: 'film', key: 'film_id',
+      targets: [{ table: 'film', columns: { film_id: 'film_id', title: 'title', last_update: 'last_update' } }] },
+  },
+});
+`;

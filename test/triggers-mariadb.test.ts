@@ -10,6 +10,7 @@ import { sequenceWarnings } from '../src/cutover/warnings.js';
 import { openMigration } from '../src/runtime/migration.js';
 import { runVerify } from '../src/verify/run.js';
 import { createMysqlDatabase, createPgDatabase, runCli, writeConfig } from './helpers.js';
+import { filmTriggerConfig } from './fixtures.js';
 import { quiet } from './runtime/helpers.js';
 
 /**
@@ -23,15 +24,7 @@ import { quiet } from './runtime/helpers.js';
 
 const ROWS = 25;
 
-const config = (source: string, target: string, apply = '') => `import { defineConfig } from 'tandem';
-export default defineConfig({
-  source: ${JSON.stringify(source)}, target: ${JSON.stringify(target)},${apply}
-  entities: {
-    films: { table: 'film', key: 'film_id',
-      targets: [{ table: 'film', columns: { film_id: 'film_id', title: 'title', last_update: 'last_update' } }] },
-  },
-});
-`;
+const config = filmTriggerConfig;
 
 describe('target triggers and sequences, PostgreSQL → MariaDB', () => {
   let src: Awaited<ReturnType<typeof createPgDatabase>>;

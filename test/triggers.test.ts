@@ -7,6 +7,7 @@ import { keyString } from '../src/core/mapping.js';
 import { preflightTriggerLines, sequenceWarningLines } from '../src/cutover/warnings.js';
 import { openMigration } from '../src/runtime/migration.js';
 import { createMysqlDatabase, createPgDatabase, PG_BASE, runCli, uniqueName, writeConfig } from './helpers.js';
+import { filmTriggerConfig } from './fixtures.js';
 import { quiet } from './runtime/helpers.js';
 
 /**
@@ -21,15 +22,7 @@ import { quiet } from './runtime/helpers.js';
 
 const ROWS = 30;
 
-const config = (source: string, target: string, apply = '') => `import { defineConfig } from 'tandem';
-export default defineConfig({
-  source: ${JSON.stringify(source)}, target: ${JSON.stringify(target)},${apply}
-  entities: {
-    films: { table: 'film', key: 'film_id',
-      targets: [{ table: 'film', columns: { film_id: 'film_id', title: 'title', last_update: 'last_update' } }] },
-  },
-});
-`;
+const config = filmTriggerConfig;
 
 describe('target triggers and sequences, MariaDB → PostgreSQL', () => {
   let src: Awaited<ReturnType<typeof createMysqlDatabase>>;

@@ -127,18 +127,8 @@ export function collectEntity(
   sourceEnforcesTypes: boolean,
   problems: Problem[],
 ): ResolvedEntity | null {
-  return resolveOne(name, cfg, sourceSchema, targetSchema, sourceEnforcesTypes, problems, problems.length);
-}
-
-function resolveOne(
-  name: string,
-  cfg: EntityConfig,
-  sourceSchema: SchemaInfo,
-  targetSchema: SchemaInfo,
-  sourceEnforcesTypes: boolean,
-  problems: Problem[],
-  before: number,
-): ResolvedEntity | null {
+  // the problems of this entity are the ones added from here on
+  const before = problems.length;
   const where = cfg.where === undefined ? null : compileWhereProblem(name, cfg, problems);
   const source = table(sourceSchema, cfg.table, 'source', name, problems);
   const key = Array.isArray(cfg.key) ? cfg.key : [cfg.key];
