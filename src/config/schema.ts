@@ -438,6 +438,73 @@ export const applySchema = z
   .strict();
 export type ApplyConfig = z.output<typeof applySchema>;
 
+/** One API token (docs/api.md "Tokens"): `viewer` reads, `operator` reads and acts. */
+export const serverTokenSchema = z
+  .object({
+    /** Who the token stands for; written to the audit log with every action it asks for. */
+    name: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'letters, digits and _ . @ - only, 1 to 64 characters'),
+    /** The bearer token itself, usually `process.env.…`; at least 16 characters. Never logged. */
+    token: z.string().min(16, 'must be at least 16 characters (use a random secret)'),
+    role: z.enum(['viewer', 'operator']),
+  })
+  .strict();
+export type ServerToken = z.output<typeof serverTokenSchema>;
+
+/**
+ * The HTTP API, dashboard and `/metrics` of `tandem run --http` (docs/api.md). Every route but `/metrics` and
+ * `/healthz` needs one of `tokens` as a bearer token.
+ */
+export const serverSchema = z
+  .object({
+    /** `host:port` to listen on when `--http` gives none. Default `127.0.0.1:7070` (loopback). */
+    listen: z.string().min(1).default('127.0.0.1:7070'),
+    /** The tokens; names must be unique, and so must tokens. */
+    tokens: z.array(serverTokenSchema).default([]),
+    /** Largest request body accepted, bytes. Default 16384. */
+    bodyLimitBytes: z.number().int().positive().max(1_048_576).default(16_384),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    const names = new Set<string>();
+    const secrets = new Set<string>();
+    s.tokens.forEach((t, i) => {
+      if (names.has(t.name))
+        ctx.addIssue({ code: 'custom', path: ['tokens', i, 'name'], message: `duplicate token name ${t.name}` });
+      if (secrets.has(t.token))
+        ctx.addIssue({ code: 'custom', path: ['tokens', i, 'token'], message: 'the same token is given twice' });
+      names.add(t.name);
+      secrets.add(t.token);
+    });
+  });
+export type ServerConfig = z.output<typeof serverSchema>;
+
+/**
+ * The backfill's throttle on the source's load, as gh-ost does (docs/backfill.md "Throttling"): checked before
+ * every chunk (at most every `checkSeconds`); any one over its limit holds the backfill, and the reason is shown
+ * in the progress line, `tandem status` and the dashboard.
+ */
+export const backfillThrottleSchema = z
+  .object({
+    /**
+     * A replica of the source to watch: a `mysql://`/`mariadb://` URL (its `Seconds_Behind_Master` /
+     * `Seconds_Behind_Source`) or a `postgres://` URL of the primary with `replicaName` (its
+     * `pg_stat_replication.replay_lag` for that `application_name`).
+     */
+    replicaUrl: z.string().min(1).optional(),
+    /** PostgreSQL: the replica's `application_name` in `pg_stat_replication`. */
+    replicaName: z.string().min(1).optional(),
+    /** Hold the backfill while the replica lags more than this, seconds. Default 5. */
+    maxReplicaLagSeconds: z.number().positive().default(5),
+    /** A query run on the source that returns one number; the backfill holds while it is above `max`. */
+    query: z.object({ sql: z.string().min(1), max: z.number() }).strict().optional(),
+    /** Hold the backfill while this file exists (gh-ost's `--throttle-flag-file`). */
+    flagFile: z.string().min(1).optional(),
+    /** How often the checks run at most, seconds. Default 1. */
+    checkSeconds: z.number().positive().max(60).default(1),
+  })
+  .strict();
+export type BackfillThrottleConfig = z.output<typeof backfillThrottleSchema>;
+
 export const configSchema = z
   .object({
     source: z.string().min(1, 'must be a store URL'),
@@ -483,6 +550,8 @@ export const configSchema = z
          * Default 30.
          */
         leaseSeconds: z.number().positive().max(3600).default(30),
+        /** Throttle on the source's load: replica lag, a throttle query, a flag file. Default none. */
+        throttle: backfillThrottleSchema.optional(),
       })
       .strict()
       .default({ chunkSeconds: 0.5, initialChunkRows: 1000, maxChunkRows: 5_000, leaseSeconds: 30 }),
@@ -523,6 +592,8 @@ export const configSchema = z
     cutover: cutoverSchema.default({ fenceMs: 2000, drainTimeoutSeconds: 60 }),
     /** How Tandem writes rows to the new store (docs/mapping.md "Target triggers"). */
     apply: applySchema.default({ userTriggers: 'fire' }),
+    /** The HTTP API, dashboard and `/metrics` of `tandem run --http` (docs/api.md). */
+    server: serverSchema.default({ listen: '127.0.0.1:7070', tokens: [], bodyLimitBytes: 16_384 }),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -78,6 +78,11 @@ export interface AuditEntry {
    */
   outcome: 'ok' | 'differences' | 'error' | 'interrupted' | 'not_exhaustive' | 'tripped';
   detail?: string;
+  /**
+   * Who asked, when not this process's `user@host` ({@link actor}): the API passes `token:<name>` of the bearer
+   * token that asked (docs/api.md).
+   */
+  actor?: string;
 }
 
 /** `user@host` of this process, for the audit log. */
@@ -97,7 +102,7 @@ export async function audit(store: Store, e: AuditEntry): Promise<void> {
   await store.execute(
     `INSERT INTO ${store.controlTable('audit_log')} (command, args, actor, outcome, detail) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)})`,
     // the last line of defence: URLs and secret pairs in args and detail are redacted here, whoever wrote them
-    [e.command, JSON.stringify(redactDeep(e.args)), actor(), e.outcome, e.detail == null ? null : redactText(e.detail)],
+    [e.command, JSON.stringify(redactDeep(e.args)), e.actor ?? actor(), e.outcome, e.detail == null ? null : redactText(e.detail)],
   );
 }
 

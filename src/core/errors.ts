@@ -80,6 +80,15 @@ export const ErrorCodes = {
     "apply.userTriggers: 'replica' needs a target engine with a per-session trigger switch (PostgreSQL, PGlite); MySQL/MariaDB and SQLite have none",
   APPLY_TRIGGERS_REFUSED:
     "the target refused session_replication_role = replica (apply.userTriggers: 'replica'): connect as a superuser, or on PostgreSQL 15+ GRANT SET ON PARAMETER session_replication_role TO the user",
+  // operations: HTTP API (docs/api.md) and control while running
+  AUTH_REQUIRED: 'the request has no valid bearer token (Authorization: Bearer <token> from server.tokens)',
+  AUTH_FORBIDDEN: "the token's role may not do this (viewer tokens read; operator tokens act)",
+  REQUEST_INVALID: 'the request body or query does not match what the route takes (detail.problems names each field)',
+  REQUEST_TOO_LARGE: 'the request body is larger than server.bodyLimitBytes',
+  ROUTE_NOT_FOUND: 'no API route has this method and path',
+  SERVER_LISTEN: 'the HTTP server could not listen on the address (taken, not local, or not host:port)',
+  TUNE_INVALID: 'a backfill tune value is out of range (maxRowsPerSecond > 0 or null, chunkSeconds in (0, 60])',
+  THROTTLE_CHECK_FAILED: 'a backfill throttle check (replica lag, throttle query) could not be read; the backfill holds',
   // generic
   USAGE: 'the command line is not valid',
   INTERNAL: 'an unexpected internal error',
