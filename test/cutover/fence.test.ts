@@ -65,7 +65,8 @@ describe.each(DIRECTIONS)('the write fence %s', (dir) => {
   let onePath: DualWriter;
   let app: AppPool;
   beforeAll(async () => {
-    fx = await cutoverFixture(dir, { accounts: 50 });
+    // a fence wide enough that a held write outlasts the drain on a loaded machine (2 cores, 3 test workers)
+    fx = await cutoverFixture(dir, { accounts: 50, extra: 'cutover: { fenceMs: 10000 },' });
     fresh = await createDualWriter({ config: fx.cfg, phaseTtlMs: 50, budgetMs: 0, log: quiet });
     stale = await createDualWriter({ config: fx.cfg, phaseTtlMs: 3_600_000, budgetMs: 0, log: quiet });
     onePath = await createDualWriter({ config: fx.cfg, phaseTtlMs: 3_600_000, budgetMs: 0, log: quiet });
