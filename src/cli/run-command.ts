@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { startHeartbeat, DEFAULT_HEARTBEAT_SECONDS, type Heartbeat } from '../control/heartbeat.js';
 import { errorLine } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
@@ -9,6 +9,8 @@ import { stopOn } from '../runtime/services/service.js';
 import { entityList, EXIT, reportError, stopOnSignals, auditSafely, contextOf } from './context.js';
 import { enumOption, intOption, numberOption, PORT } from './options.js';
 import { listenMetrics } from './relay.js';
+import { parseListen, type RunningServer } from '../server/app.js';
+import { httpAddress, startRunHttp } from '../server/run-http.js';
 
 interface RunOptions {
   entity?: string;
@@ -21,6 +23,8 @@ interface RunOptions {
   phasePollSeconds: number;
   waitSeconds?: number;
   metricsPort?: number;
+  /** `--http` alone: the config's `server.listen`; `--http host:port`: that address. */
+  http?: string | true;
 }
 
 /** Seconds between two continuous-verification passes of `tandem run` when neither flag nor config says. */
@@ -92,6 +96,18 @@ export function registerRun(program: Command): void {
       'serve Prometheus metrics on 127.0.0.1:<n>/metrics while running (0: any free port)',
       intOption(PORT),
     )
+    .option(
+      '--http [host:port]',
+      'serve the API, the dashboard and /metrics (default address: config server.listen, 127.0.0.1:7070; port 0: any free port)',
+      (v: string) => {
+        try {
+          parseListen(v);
+        } catch {
+          throw new InvalidArgumentError('host:port (127.0.0.1:7070, [::1]:7070, 127.0.0.1:0)');
+        }
+        return v;
+      },
+    )
     .addHelpText('after', HELP)
     .action(async (opts: RunOptions, cmd: Command) => {
       const configPath = cmd.optsWithGlobals().config as string;
@@ -99,6 +115,7 @@ export function registerRun(program: Command): void {
       const log = createLogger();
       let m: Migration | undefined;
       let hb: Heartbeat | undefined;
+      let http: RunningServer | undefined;
       const metricsStop = new AbortController();
       let args: Record<string, unknown> = {
         config: configPath,
@@ -124,6 +141,8 @@ export function registerRun(program: Command): void {
       const verifyLagSeconds = opts.verifyLagSeconds ?? m.config.verify.lagSeconds;
       args = { ...args, verifyInterval };
       try {
+        // checked before anything runs: a non-loopback address without tokens is refused
+        const httpAddr = opts.http ? httpAddress(opts.http, m) : null;
         if (opts.metricsPort !== undefined) {
           const port = await listenMetrics(opts.metricsPort, metricsStop.signal);
           log.info({ event: 'run.metrics', port }, `metrics on http://127.0.0.1:${port}/metrics`);
@@ -145,6 +164,7 @@ export function registerRun(program: Command): void {
           },
           phasePollMs: opts.phasePollSeconds * 1000,
         });
+        if (httpAddr) http = await startRunHttp(m, sup, httpAddr, log);
         log.info({ event: 'run.start', pid: process.pid, ...args }, 'tandem run: started');
         await sup.start();
         const unlink = stopOn(sup, stop.signal);
@@ -161,6 +181,7 @@ export function registerRun(program: Command): void {
         await auditSafely(ctx, { command: 'run', args, outcome: 'error', detail: errorLine(e) });
         process.exitCode = reportError(e);
       } finally {
+        await http?.close();
         await hb?.stop();
         metricsStop.abort();
         stop.dispose();
