@@ -496,7 +496,10 @@ export const backfillThrottleSchema = z
     /** Hold the backfill while the replica lags more than this, seconds. Default 5. */
     maxReplicaLagSeconds: z.number().positive().default(5),
     /** A query run on the source that returns one number; the backfill holds while it is above `max`. */
-    query: z.object({ sql: z.string().min(1), max: z.number() }).strict().optional(),
+    query: z
+      .object({ sql: z.string().min(1), max: z.number() })
+      .strict()
+      .optional(),
     /** Hold the backfill while this file exists (gh-ost's `--throttle-flag-file`). */
     flagFile: z.string().min(1).optional(),
     /** How often the checks run at most, seconds. Default 1. */

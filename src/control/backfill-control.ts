@@ -118,7 +118,10 @@ export function tuneBackfill(control: Store, t: BackfillTune, a: ControlActor = 
   const ok = checkTune(t);
   const rows: [string, string][] = [];
   if (ok.maxRowsPerSecond !== undefined)
-    rows.push([BACKFILL_CONTROL_ROWS.maxRowsPerSecond, ok.maxRowsPerSecond === null ? 'none' : String(ok.maxRowsPerSecond)]);
+    rows.push([
+      BACKFILL_CONTROL_ROWS.maxRowsPerSecond,
+      ok.maxRowsPerSecond === null ? 'none' : String(ok.maxRowsPerSecond),
+    ]);
   if (ok.chunkSeconds !== undefined)
     rows.push([BACKFILL_CONTROL_ROWS.chunkSeconds, ok.chunkSeconds === null ? 'none' : String(ok.chunkSeconds)]);
   return change(control, rows, a.command ?? 'ctl tune', { ...ok }, a.actor);

@@ -102,7 +102,13 @@ export async function audit(store: Store, e: AuditEntry): Promise<void> {
   await store.execute(
     `INSERT INTO ${store.controlTable('audit_log')} (command, args, actor, outcome, detail) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)})`,
     // the last line of defence: URLs and secret pairs in args and detail are redacted here, whoever wrote them
-    [e.command, JSON.stringify(redactDeep(e.args)), e.actor ?? actor(), e.outcome, e.detail == null ? null : redactText(e.detail)],
+    [
+      e.command,
+      JSON.stringify(redactDeep(e.args)),
+      e.actor ?? actor(),
+      e.outcome,
+      e.detail == null ? null : redactText(e.detail),
+    ],
   );
 }
 

@@ -18,9 +18,12 @@ import type { MismatchOrigin, MismatchState } from '../verify/mismatches.js';
 import type { ServerContext } from './context.js';
 import { AuditQuery, GatesQuery, MismatchQuery, parseInput } from './input.js';
 
-/** `GET /api/status`: the status model (docs/status.md), the same JSON as `tandem status --json`. */
+/**
+ * `GET /api/status`: the status model (docs/status.md), the same JSON as `tandem status --json`: every entity of the
+ * config in the config's order, whichever entities this process resolved (`tandem run --entity`).
+ */
 export function statusRead(ctx: ServerContext): Promise<MigrationStatus> {
-  return readMigrationStatus(ctx.m);
+  return readMigrationStatus(ctx.m, Object.keys(ctx.m.config.entities));
 }
 
 /** One gate as the API gives it: the {@link GateResult} with its verdict spelled out. */

@@ -18,11 +18,12 @@ export async function replicaLagPg(db: Executor, redactedUrl: string, replicaNam
       [replicaName],
     );
     const row = r[0];
-    if (!row)
-      throw failed(`no standby named ${JSON.stringify(replicaName)} in pg_stat_replication of ${redactedUrl}`);
+    if (!row) throw failed(`no standby named ${JSON.stringify(replicaName)} in pg_stat_replication of ${redactedUrl}`);
     if (row.lag === null) {
       if (row.state === 'streaming') return { seconds: 0, replica: replicaName };
-      throw failed(`standby ${JSON.stringify(replicaName)} is ${String(row.state)}, not streaming: replica lag unknown`);
+      throw failed(
+        `standby ${JSON.stringify(replicaName)} is ${String(row.state)}, not streaming: replica lag unknown`,
+      );
     }
     return { seconds: Number(row.lag), replica: replicaName };
   }
@@ -33,7 +34,9 @@ export async function replicaLagPg(db: Executor, redactedUrl: string, replicaNam
   );
   const row = r[0];
   if (!row?.standby)
-    throw failed(`${redactedUrl} is not a standby (pg_is_in_recovery() is false); set replicaName to watch a standby from its primary`);
+    throw failed(
+      `${redactedUrl} is not a standby (pg_is_in_recovery() is false); set replicaName to watch a standby from its primary`,
+    );
   if (row.lag === null) throw failed(`standby ${redactedUrl} has replayed no transaction yet: replica lag unknown`);
   return { seconds: Math.max(0, Number(row.lag)), replica: redactedUrl };
 }
