@@ -42,7 +42,9 @@ The worker: one long-running process that runs, per phase, what the migration ne
 It follows phase changes without a restart (the relay turns around at write cutover), waits out a store that
 is down, beats a heartbeat (role run, see tandem status) and logs JSON lines (TANDEM_LOG_LEVEL, --log-file).
 Run several on several machines: relay batches are shared (SKIP LOCKED); an entity's backfill is held by one
-worker at a time (its lease), the others wait. SIGINT/SIGTERM stop it gracefully (the chunk, batch or statement
+worker at a time (its lease), the others wait. --http serves the JSON API (docs/api.md: status, gates, audit,
+mismatches; pause/resume/tune of the running backfill, routing, kill, phase advance, cutover, rollback; bearer
+tokens of the config's server.tokens), the dashboard and /metrics. SIGINT/SIGTERM stop it gracefully (the chunk, batch or statement
 in flight finishes); exit 0, 2 on an error that is not transient.`;
 
 /** Registers `tandem run`: the worker (src/runtime/services/supervisor.ts). */
