@@ -6,6 +6,7 @@ import { registerArchive } from './archive.js';
 import { registerBackfill } from './backfill.js';
 import { registerBucket } from './bucket.js';
 import { registerCanary } from './canary.js';
+import { registerCtl } from './ctl.js';
 import { registerCutover } from './cutover.js';
 import { registerRollback } from './rollback.js';
 import { registerKill } from './kill.js';
@@ -88,6 +89,7 @@ export function buildProgram(): Command {
   registerCanary(program);
   registerKill(program);
   registerUnkill(program);
+  registerCtl(program);
   registerBucket(program);
   registerStatus(program);
   registerDemo(program);

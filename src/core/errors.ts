@@ -92,6 +92,8 @@ export const ErrorCodes = {
     'a backfill throttle check (replica lag, throttle query) could not be read; the backfill holds',
   ACTION_IN_PROGRESS:
     'another phase action (phase advance, cutover, rollback) is running in this server; wait for its answer, then retry',
+  API_UNREACHABLE:
+    'tandem ctl --url could not reach the API, or its answer was not the API JSON (no change was confirmed)',
   // generic
   USAGE: 'the command line is not valid',
   INTERNAL: 'an unexpected internal error',
