@@ -152,8 +152,11 @@ describe('tandem run --http', () => {
       expect(api.entities.map((e) => e.name)).toEqual(['memberships', 'users', 'orgs']);
       expect(api.processes.some((p) => p.role === 'run' && p.alive === true)).toBe(true);
 
-      // resume: it moves again
-      expect((await post('/api/backfill/resume', OP)).status).toBe(200);
+      // resume, through the CLI talking to the API (tandem ctl … --url): it moves again
+      const ctl = await runCli(['ctl', 'resume', '--url', base, '--config', cfg], {
+        env: { ...ENV, TANDEM_TOKEN: OP },
+      });
+      expect(ctl.code, ctl.stderr).toBe(0);
       const atResume = (await users()).copied;
       await waitFor(async () => (await users()).copied > atResume, { timeoutMs: 3000, what: 'the copy to go on' });
       // the rate at the command line's limit, then tuned: the running backfill copies faster
