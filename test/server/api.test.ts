@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlSchemaVersion, ensureControlSchema } from '../../src/control/control.js';
@@ -8,7 +9,11 @@ import { createLogger } from '../../src/core/logger.js';
 import { syntheticUser } from '../../src/demo/users.js';
 import { readRoutingSnapshot } from '../../src/routing/state.js';
 import { openMigration, type Migration } from '../../src/runtime/migration.js';
+import { ErrorCodes } from '../../src/core/errors.js';
+import { ACTIONS } from '../../src/server/actions.js';
 import { createApp } from '../../src/server/app.js';
+import { statusOf } from '../../src/server/errors.js';
+import { TandemError } from '../../src/core/errors.js';
 import type { ServerContext } from '../../src/server/context.js';
 import { recordMismatches } from '../../src/verify/mismatches.js';
 import { createLegacyMysql, createNewPostgres, fixtureConfig } from '../fixtures.js';
@@ -453,5 +458,21 @@ describe('the HTTP API', () => {
     expect(logText).toContain('token:ops-alice');
     const all = `${answers.join('\n')}\n${logText}`;
     for (const s of secrets) expect(all.includes(s), s.slice(0, 12)).toBe(false);
+  });
+
+  it('is documented: docs/api.md names every route, and every error code it lists exists with the status it gives', () => {
+    const doc = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
+    for (const path of Object.keys(ACTIONS)) expect(doc, path).toMatch(new RegExp(`POST /api/${path}\\b`));
+    for (const path of ['status', 'gates', 'audit', 'mismatches']) expect(doc).toContain(`GET /api/${path}`);
+    const table = doc.slice(doc.indexOf('| status | codes |'), doc.indexOf('Bad input is refused'));
+    const rows = table.split('\n').filter((l) => /^\| \d{3} \|/.test(l));
+    expect(rows.length).toBeGreaterThan(6);
+    for (const row of rows) {
+      const status = Number(row.slice(2, 5));
+      for (const [, code] of row.matchAll(/`TANDEM_ERR_([A-Z_]+)`/g)) {
+        expect(Object.keys(ErrorCodes), code).toContain(code);
+        if (status !== 500) expect(statusOf(new TandemError(code as keyof typeof ErrorCodes, 'x')), code).toBe(status);
+      }
+    }
   });
 });
