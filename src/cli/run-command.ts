@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { startHeartbeat, DEFAULT_HEARTBEAT_SECONDS, type Heartbeat } from '../control/heartbeat.js';
 import { errorLine } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
@@ -9,6 +9,8 @@ import { stopOn } from '../runtime/services/service.js';
 import { entityList, EXIT, reportError, stopOnSignals, auditSafely, contextOf } from './context.js';
 import { enumOption, intOption, numberOption, PORT } from './options.js';
 import { listenMetrics } from './relay.js';
+import { parseListen, type RunningServer } from '../server/app.js';
+import { httpAddress, startRunHttp } from '../server/run-http.js';
 
 interface RunOptions {
   entity?: string;
@@ -21,6 +23,8 @@ interface RunOptions {
   phasePollSeconds: number;
   waitSeconds?: number;
   metricsPort?: number;
+  /** `--http` alone: the config's `server.listen`; `--http host:port`: that address. */
+  http?: string | true;
 }
 
 /** Seconds between two continuous-verification passes of `tandem run` when neither flag nor config says. */
@@ -38,7 +42,9 @@ The worker: one long-running process that runs, per phase, what the migration ne
 It follows phase changes without a restart (the relay turns around at write cutover), waits out a store that
 is down, beats a heartbeat (role run, see tandem status) and logs JSON lines (TANDEM_LOG_LEVEL, --log-file).
 Run several on several machines: relay batches are shared (SKIP LOCKED); an entity's backfill is held by one
-worker at a time (its lease), the others wait. SIGINT/SIGTERM stop it gracefully (the chunk, batch or statement
+worker at a time (its lease), the others wait. --http serves the JSON API (docs/api.md: status, gates, audit,
+mismatches; pause/resume/tune of the running backfill, routing, kill, phase advance, cutover, rollback; bearer
+tokens of the config's server.tokens), the dashboard and /metrics. SIGINT/SIGTERM stop it gracefully (the chunk, batch or statement
 in flight finishes); exit 0, 2 on an error that is not transient.`;
 
 /** Registers `tandem run`: the worker (src/runtime/services/supervisor.ts). */
@@ -92,6 +98,18 @@ export function registerRun(program: Command): void {
       'serve Prometheus metrics on 127.0.0.1:<n>/metrics while running (0: any free port)',
       intOption(PORT),
     )
+    .option(
+      '--http [host:port]',
+      'serve the API, the dashboard and /metrics (default address: config server.listen, 127.0.0.1:7070; port 0: any free port)',
+      (v: string) => {
+        try {
+          parseListen(v);
+        } catch {
+          throw new InvalidArgumentError('host:port (127.0.0.1:7070, [::1]:7070, 127.0.0.1:0)');
+        }
+        return v;
+      },
+    )
     .addHelpText('after', HELP)
     .action(async (opts: RunOptions, cmd: Command) => {
       const configPath = cmd.optsWithGlobals().config as string;
@@ -99,6 +117,7 @@ export function registerRun(program: Command): void {
       const log = createLogger();
       let m: Migration | undefined;
       let hb: Heartbeat | undefined;
+      let http: RunningServer | undefined;
       const metricsStop = new AbortController();
       let args: Record<string, unknown> = {
         config: configPath,
@@ -124,6 +143,8 @@ export function registerRun(program: Command): void {
       const verifyLagSeconds = opts.verifyLagSeconds ?? m.config.verify.lagSeconds;
       args = { ...args, verifyInterval };
       try {
+        // checked before anything runs: a non-loopback address without tokens is refused
+        const httpAddr = opts.http ? httpAddress(opts.http, m) : null;
         if (opts.metricsPort !== undefined) {
           const port = await listenMetrics(opts.metricsPort, metricsStop.signal);
           log.info({ event: 'run.metrics', port }, `metrics on http://127.0.0.1:${port}/metrics`);
@@ -145,6 +166,7 @@ export function registerRun(program: Command): void {
           },
           phasePollMs: opts.phasePollSeconds * 1000,
         });
+        if (httpAddr) http = await startRunHttp(m, sup, httpAddr, log);
         log.info({ event: 'run.start', pid: process.pid, ...args }, 'tandem run: started');
         await sup.start();
         const unlink = stopOn(sup, stop.signal);
@@ -161,6 +183,7 @@ export function registerRun(program: Command): void {
         await auditSafely(ctx, { command: 'run', args, outcome: 'error', detail: errorLine(e) });
         process.exitCode = reportError(e);
       } finally {
+        await http?.close();
         await hb?.stop();
         metricsStop.abort();
         stop.dispose();

@@ -90,6 +90,8 @@ export const ErrorCodes = {
   TUNE_INVALID: 'a backfill tune value is out of range (maxRowsPerSecond > 0 or null, chunkSeconds in (0, 60])',
   THROTTLE_CHECK_FAILED:
     'a backfill throttle check (replica lag, throttle query) could not be read; the backfill holds',
+  ACTION_IN_PROGRESS:
+    'another phase action (phase advance, cutover, rollback) is running in this server; wait for its answer, then retry',
   API_UNREACHABLE:
     'tandem ctl --url could not reach the API, or its answer was not the API JSON (no change was confirmed)',
   // generic

@@ -309,20 +309,21 @@ async function safeVersion(s: Store): Promise<number> {
 
 /**
  * Reads the status model of `m`. Writes nothing. The relay figures come from the outbox that is live in the
- * current phase: the legacy store's before write cutover, the new store's after (the reverse relay's).
+ * current phase: the legacy store's before write cutover, the new store's after (the reverse relay's). `names`:
+ * the entities listed, in this order (default `m.entityNames`; the HTTP API passes every entity of the config, as
+ * `tandem status` lists them, whichever this process resolved).
  */
-export async function readMigrationStatus(m: Migration): Promise<MigrationStatus> {
+export async function readMigrationStatus(m: Migration, names: string[] = m.entityNames): Promise<MigrationStatus> {
   const { new: target, control } = m.stores;
   const version = await controlSchemaVersion(target);
   const controlVersion = control === target ? version : await controlSchemaVersion(control);
   const cps: Checkpoint[] = version ? await listCheckpoints(target) : [];
   const processes = controlVersion >= 5 ? await listProcesses(control) : [];
   const leases = version >= 5 ? await listLeases(target, 'backfill:').catch(() => []) : [];
-  const verify = controlVersion >= 2 ? await readLastVerify(control, m.entityNames) : new Map();
+  const verify = controlVersion >= 2 ? await readLastVerify(control, names) : new Map();
   const ctl = controlVersion >= 2 ? await readBackfillControl(control).catch(() => NO_CONTROL) : NO_CONTROL;
-  const throttles =
-    controlVersion >= 2 ? await readThrottleStates(control, m.entityNames).catch(() => new Map()) : new Map();
-  const entities = m.entityNames.map((name) =>
+  const throttles = controlVersion >= 2 ? await readThrottleStates(control, names).catch(() => new Map()) : new Map();
+  const entities = names.map((name) =>
     entityStatus(
       name,
       cps.find((x) => x.entity === name),
