@@ -70,7 +70,10 @@ const G = {
   killed: gauge('tandem_routing_killed', '1 while the kill switch is on (every read to legacy), else 0'),
 };
 
-/** The gauges rebuilt whole from each status (dropped when a status read fails: no stale figure is served). */
+/**
+ * The gauges rebuilt whole from each status. When a status read fails they are dropped (no stale figure is
+ * served); those without labels cannot be left out of the exposition, so they read NaN (unknown) instead.
+ */
 const DERIVED = [
   G.phase,
   G.checkpointRows,
@@ -88,6 +91,15 @@ const DERIVED = [
   G.canary,
   G.killed,
 ];
+
+const UNLABELLED = [G.deadLetters, G.shadow, G.canary, G.killed];
+
+/** Drops the derived gauges: unknown until the next status read. */
+function unknown(): void {
+  for (const g of DERIVED) g.reset();
+  for (const g of UNLABELLED) g.set({}, Number.NaN);
+}
+unknown();
 
 /** The throttle reason of an entity's status, when it is one of {@link THROTTLE_REASONS} (the shape of issue 14). */
 function throttleReason(b: MigrationStatus['entities'][number]['backfill']): string | null {
@@ -143,7 +155,8 @@ const cache = new WeakMap<Migration, { at: number; done: Promise<void> }>();
 /**
  * Fills the control-plane gauges from `m`'s status model, at most one read per `maxAgeMs` (default 1 s) —
  * concurrent scrapes share the read in flight. Also refreshes `tandem_verify_mismatches` from the control
- * plane. Never throws: a failed read sets `tandem_status_up` to 0 and drops the derived gauges (logged at debug).
+ * plane. Never throws: a failed read sets `tandem_status_up` to 0 and drops the derived gauges (NaN for those
+ * without labels; logged at debug).
  */
 export function refreshStatusMetrics(m: Migration, o: StatusMetricsOptions = {}): Promise<void> {
   const now = Date.now();
@@ -155,7 +168,7 @@ export function refreshStatusMetrics(m: Migration, o: StatusMetricsOptions = {})
       publishStatus(s);
       if (s.controlSchemaVersion >= 2) await mismatchFigures(m.stores.control, m.entityNames).catch(() => {});
     } catch (e) {
-      for (const g of DERIVED) g.reset();
+      unknown();
       G.up.set({}, 0);
       m.log.debug({ event: 'metrics.status_failed', err: errorLine(e) }, 'metrics: the status could not be read');
     }
