@@ -1,4 +1,5 @@
 import { PHASES } from '../control/phase.js';
+import { THROTTLE_REASONS } from '../control/throttle-state.js';
 import { errorLine } from '../core/errors.js';
 import { gauge, metricsText } from '../core/metrics.js';
 import { showGuardState } from '../routing/guard.js';
@@ -19,9 +20,6 @@ import { BACKFILL_STATES, type MigrationStatus, readMigrationStatus } from './st
  * Labels are entity names and closed sets (phase, state, reason, direction): never a key, a row value, a URL, a
  * token or a throttle's detail text.
  */
-
-/** The throttle reason kinds of the status model (`entities[].backfill.throttle.reason`). */
-export const THROTTLE_REASONS = ['paused', 'flag-file', 'replica-lag', 'query', 'rate'] as const;
 
 const G = {
   up: gauge('tandem_status_up', '1 when the last read of the status model (control plane, stores) succeeded, else 0'),
@@ -101,13 +99,6 @@ function unknown(): void {
 }
 unknown();
 
-/** The throttle reason of an entity's status, when it is one of {@link THROTTLE_REASONS} (the shape of issue 14). */
-function throttleReason(b: MigrationStatus['entities'][number]['backfill']): string | null {
-  const t = (b as { throttle?: { reason?: unknown } | null }).throttle;
-  const r = t && typeof t.reason === 'string' ? t.reason : null;
-  return r && (THROTTLE_REASONS as readonly string[]).includes(r) ? r : null;
-}
-
 /**
  * Sets the control-plane gauges from one status model (see the module comment). Synchronous: a scrape never
  * sees a half-written set. Verify parity (`tandem_verify_parity_ratio`) and the guard state
@@ -126,7 +117,7 @@ export function publishStatus(s: MigrationStatus): void {
     else if (b.total) G.progress.set({ entity }, Math.min(1, b.copied / b.total));
     if (b.etaSeconds !== null) G.eta.set({ entity }, b.etaSeconds);
     for (const st of BACKFILL_STATES) G.state.set({ entity, state: st }, st === b.state ? 1 : 0);
-    const reason = throttleReason(b);
+    const reason = b.throttle?.reason ?? null;
     for (const r of THROTTLE_REASONS) G.throttled.set({ entity, reason: r }, r === reason ? 1 : 0);
     if (e.verify) {
       G.lastSuccess.set({ entity }, Date.parse(e.verify.at) / 1000);

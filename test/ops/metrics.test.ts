@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -102,11 +102,15 @@ describe('/metrics holds every documented metric', () => {
   let fast: DualWriter;
   let scrape: Scrape;
   let text: string;
+  /** A scrape while the backfill was held by the flag file. */
+  let held = '';
+  let flag: string;
   const newFails = { on: false };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tandem-metrics-'));
     const legacyFile = join(dir, 'legacy.db');
+    flag = join(dir, 'hold-backfill');
     app = new Database(legacyFile);
     app.exec(
       'CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL, password_hash TEXT NOT NULL, version INTEGER NOT NULL)',
@@ -122,7 +126,8 @@ describe('/metrics holds every documented metric', () => {
       {
         source: `sqlite:${legacyFile}`,
         target: tgt.url,
-        backfill: { initialChunkRows: 10, maxChunkRows: 10 },
+        // the flag file holds the backfill (gh-ost's throttle flag file) until the test removes it
+        backfill: { initialChunkRows: 10, maxChunkRows: 10, throttle: { flagFile: flag, checkSeconds: 0.2 } },
         // small windows so the guard judges a few reads: 5 reads of new, published every 0.2 s
         guard: { windowSeconds: 5, minSamples: 5, cooldownSeconds: 5, publishSeconds: 0.2 },
         entities: {
@@ -141,9 +146,19 @@ describe('/metrics holds every documented metric', () => {
     await ensureControlSchema(m.stores.legacy);
     await setPhase(m.stores.control, 'dual_write', { force: true });
 
-    // backfill
+    // the backfill starts held by the flag file: its throttle reason is a label, 1 while in force
+    writeFileSync(flag, '');
     const backfill = m.services.backfill();
     await backfill.start();
+    await waitFor(
+      'the throttled backfill in /metrics',
+      async () => {
+        held = await scrapeApp();
+        return held.includes('tandem_backfill_throttled{entity="users",reason="flag-file"} 1');
+      },
+      15_000,
+    );
+    unlinkSync(flag);
     expect((await backfill.wait()).map((r) => r.status)).toEqual(['done']);
     // one row differs on the new side (verify finds it); the application writes through the dual writer:
     // user 5 without the fast path (the relay applies it), user 6 with it, user 7 deleted
@@ -216,6 +231,8 @@ describe('/metrics holds every documented metric', () => {
       10_000,
     );
 
+    // /metrics reuses a status read for a second: read it fresh first, so the scrape sees the last step
+    await refreshStatusMetrics(m, { maxAgeMs: 0 });
     text = await scrapeApp();
     scrape = parseExposition(text);
   }, 60_000);
@@ -339,6 +356,20 @@ describe('/metrics holds every documented metric', () => {
     expect(value(scrape, 'tandem_routing_killed')).toBe(0);
   });
 
+  it('shows a held backfill as running and throttled by the flag file, the reason a label and never its detail', () => {
+    const h = parseExposition(held);
+    const users = { entity: 'users' };
+    expect(
+      Object.fromEntries(series(h, 'tandem_backfill_throttled', users).map((s) => [s.labels.reason, s.value])),
+    ).toEqual({ paused: 0, 'flag-file': 1, 'replica-lag': 0, query: 0, rate: 0 });
+    expect(value(h, 'tandem_backfill_state', { ...users, state: 'running' })).toBe(1);
+    expect(value(h, 'tandem_backfill_progress_ratio', users)).toBeLessThan(1);
+    expect(value(h, 'tandem_phase_info', { phase: 'dual_write' })).toBe(1);
+    // the throttle's detail names the flag file's path: it is in no label
+    expect(held).not.toContain(flag);
+    expect(held).not.toContain(dir);
+  });
+
   it('puts no row value, key text, path or secret in a label: label values are entity names and closed sets', () => {
     const allowed: Record<string, Set<string>> = {
       entity: new Set(['users', 'ghost']),
@@ -400,6 +431,7 @@ describe('/metrics holds every documented metric', () => {
 
   it('serves the same control-plane gauges from the relay endpoint, reads the status once per second at most, and says when it cannot', async () => {
     const stop = new AbortController();
+    await refreshStatusMetrics(m, { maxAgeMs: 0 });
     try {
       const port = await serveMetrics(0, stop.signal, { beforeScrape: () => refreshStatusMetrics(m) });
       const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
