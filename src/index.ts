@@ -209,3 +209,7 @@ export {
 } from './routing/openfeature.js';
 export { GuardService, type GuardServiceOptions } from './runtime/services/guard.js';
 export type { GuardConfig } from './config/schema.js';
+// metrics (docs/metrics.md): the one prom-client registry — an application instance serves (or merges) it to
+// expose its routed-request and fast-path metrics; a migration's control-plane gauges are filled at scrape time
+export { registry as metricsRegistry, metricsText, serveMetrics } from './core/metrics.js';
+export { migrationMetricsText, refreshStatusMetrics, type StatusMetricsOptions } from './runtime/metrics.js';

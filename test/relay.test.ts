@@ -299,6 +299,9 @@ describe('dual writes, outbox and relay (MariaDB → PostgreSQL)', () => {
       expect(text).toMatch(/tandem_relay_changes_total\{entity="users"\} 3\b/);
       expect(text).toMatch(/tandem_relay_rows_applied_total\{entity="users"\} 3\b/);
       expect(text).toMatch(/# TYPE tandem_relay_lag_seconds gauge/);
+      // the control-plane gauges, read at scrape time (docs/metrics.md)
+      expect(text).toMatch(/^tandem_status_up 1$/m);
+      expect(text).toMatch(/^tandem_phase_info\{phase="dual_write"\} 1$/m);
       expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404);
     } finally {
       relay.kill('SIGTERM');

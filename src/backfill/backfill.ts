@@ -9,6 +9,7 @@ import { acquireAll, backfillScope, type Lease } from '../control/lease.js';
 import { faultPoint } from '../core/faults.js';
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { Row, Store } from '../stores/types.js';
+import { backfillMetrics } from './metrics.js';
 import { Pacer } from './pacer.js';
 import { ProgressReporter } from './progress.js';
 import { Throttle } from './throttle.js';
@@ -318,6 +319,7 @@ async function copyEntity(
     copied += count;
     copiedTotal += count;
     applied += r.applied;
+    backfillMetrics.copied.inc({ entity: entity.name }, count);
     const wait = pacer.record(count, (performance.now() - t0) / 1000);
     // throttled: this chunk's rows are paid for before anything else happens, after the last chunk and on a stop
     // too, so rows / elapsed never exceeds the cap (the progress rate is sampled after the wait)

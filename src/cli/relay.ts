@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { RelayMode } from '../runtime/services/relay.js';
 import { stopOn } from '../runtime/services/service.js';
+import { refreshStatusMetrics } from '../runtime/metrics.js';
 import { loadConfig } from '../config/load.js';
 import { serveMetrics } from '../core/metrics.js';
 import { ensureControlSchema } from '../control/control.js';
@@ -95,7 +96,11 @@ export function registerRelay(program: Command): void {
         // the metrics port is bound before any store is written: a port in use stops the relay with nothing written
         if (opts.metricsPort !== undefined) {
           try {
-            const port = await listenMetrics(opts.metricsPort, metricsStop.signal);
+            const port = await listenMetrics(
+              opts.metricsPort,
+              metricsStop.signal,
+              refreshStatusMetrics.bind(null, ctx.migration),
+            );
             ctx.log.info({ event: 'relay.metrics', port }, `metrics on http://127.0.0.1:${port}/metrics`);
           } catch (e) {
             stop.dispose();
@@ -186,9 +191,16 @@ function transportKind(url: string): string {
         : scheme;
 }
 
-/** Serves /metrics on 127.0.0.1:`port`; a port that cannot be bound throws TANDEM_ERR_USAGE. @internal */
-export async function listenMetrics(port: number, signal: AbortSignal): Promise<number> {
-  return serveMetrics(port, signal).catch((e: NodeJS.ErrnoException) => {
+/**
+ * Serves /metrics on 127.0.0.1:`port` (`beforeScrape` runs before each answer: the control-plane gauges); a port
+ * that cannot be bound throws TANDEM_ERR_USAGE. @internal
+ */
+export async function listenMetrics(
+  port: number,
+  signal: AbortSignal,
+  beforeScrape?: () => Promise<void>,
+): Promise<number> {
+  return serveMetrics(port, signal, { beforeScrape }).catch((e: NodeJS.ErrnoException) => {
     throw new TandemError(
       'USAGE',
       `--metrics-port ${port}: cannot listen on 127.0.0.1:${port} (${e.code ?? e.message})`,

@@ -6,6 +6,7 @@ import { openMigration, type Migration } from '../runtime/migration.js';
 import type { RelayStats } from '../apply/relay.js';
 import type { RelayMode } from '../runtime/services/relay.js';
 import { stopOn } from '../runtime/services/service.js';
+import { refreshStatusMetrics } from '../runtime/metrics.js';
 import { entityList, EXIT, reportError, stopOnSignals, auditSafely, contextOf } from './context.js';
 import { enumOption, intOption, numberOption, PORT } from './options.js';
 import { listenMetrics } from './relay.js';
@@ -146,7 +147,9 @@ export function registerRun(program: Command): void {
         // checked before anything runs: a non-loopback address without tokens is refused
         const httpAddr = opts.http ? httpAddress(opts.http, m) : null;
         if (opts.metricsPort !== undefined) {
-          const port = await listenMetrics(opts.metricsPort, metricsStop.signal);
+          const port = await listenMetrics(opts.metricsPort, metricsStop.signal, () =>
+            refreshStatusMetrics(ctx.migration),
+          );
           log.info({ event: 'run.metrics', port }, `metrics on http://127.0.0.1:${port}/metrics`);
         }
         hb = await startHeartbeat(m.stores.control, {

@@ -34,9 +34,13 @@ function entry(name: string, labels: Labels): { labels: Labels; value: number } 
   return e;
 }
 
-/** A gauge: `set(labels, value)`. */
+/**
+ * A gauge: `set(labels, value)`; `reset()` drops every series (for gauges rebuilt whole at each scrape, such as
+ * an info metric whose label changes).
+ */
 export interface Gauge {
   set(labels: Labels, value: number): void;
+  reset(): void;
 }
 
 /** A counter: `inc(labels, by = 1)`; `bind(labels)` gives one series to increment without a label lookup. */
@@ -65,6 +69,10 @@ export function gauge(name: string, help: string, labelNames: string[] = []): Ga
       set: (labels, value) => {
         pc.set(labels, value);
         remember(name, labels, () => value);
+      },
+      reset: () => {
+        pc.reset();
+        mirror.delete(name);
       },
     };
     made.set(name, g);
@@ -142,18 +150,25 @@ export function snapshot(): Record<string, { labels: Labels; value: number }[]> 
 
 /**
  * Serves `GET /metrics` on 127.0.0.1:`port` (0 picks a free port) until `signal` aborts. Resolves with the port.
- * No token: it binds to loopback only and serves counters, never data; the HTTP API with tokens comes later.
+ * No token: it binds to loopback only and serves counters, never data. `beforeScrape` runs before each answer
+ * (e.g. `refreshStatusMetrics` of src/runtime/metrics.ts, which fills the control-plane gauges); it must not throw.
  */
-export async function serveMetrics(port: number, signal?: AbortSignal): Promise<number> {
+export async function serveMetrics(
+  port: number,
+  signal?: AbortSignal,
+  o: { beforeScrape?: () => Promise<void> } = {},
+): Promise<number> {
   const server = http.createServer((req, res) => {
     if (req.method !== 'GET' || req.url !== '/metrics') {
       res.writeHead(404).end();
       return;
     }
-    metricsText().then(
-      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
-      () => res.writeHead(500).end(),
-    );
+    Promise.resolve(o.beforeScrape?.())
+      .then(() => metricsText())
+      .then(
+        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
   });
   await new Promise<void>((r, j) => server.once('error', j).listen(port, '127.0.0.1', () => r()));
   signal?.addEventListener('abort', () => server.close(), { once: true });

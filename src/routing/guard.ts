@@ -273,7 +273,11 @@ const stateGauge = () =>
     'state',
   ]);
 
-function showState(state: GuardVerdict['state']): void {
+/**
+ * Sets `tandem_routing_guard_state{state}`: 1 for `state`, 0 for the others. Called by every evaluation, and at
+ * scrape time from the stored verdict (src/runtime/metrics.ts) so a process that does not evaluate shows it too.
+ */
+export function showGuardState(state: GuardVerdict['state']): void {
   for (const s of ['green', 'insufficient', 'tripped'] as const) stateGauge().set({ state: s }, s === state ? 1 : 0);
 }
 
@@ -324,7 +328,7 @@ export async function evaluateGuard(
       let heldCanary = false;
       if (current.cooldownUntilMs !== null && now() < current.cooldownUntilMs)
         heldCanary = await holdCanary(control, current);
-      showState('tripped');
+      showGuardState('tripped');
       return { verdict: current, judgement, tripped: false, heldCanary };
     }
     const at = now();
@@ -359,7 +363,7 @@ export async function evaluateGuard(
         });
         const measures = new Set(judgement.breaches.map((b) => b.measure));
         for (const m of measures) tripsTotal().inc({ measure: m });
-        showState('tripped');
+        showGuardState('tripped');
         return { verdict, judgement, tripped: true, heldCanary: false };
       }
       const verdict: GuardVerdict = {
@@ -378,7 +382,7 @@ export async function evaluateGuard(
           if (now2?.state === 'tripped') continue;
         }
       }
-      showState(verdict.state);
+      showGuardState(verdict.state);
       return { verdict, judgement, tripped: false, heldCanary: false };
     } catch (e) {
       // another evaluator wrote the verdict first while this one tripped: read it again (a few times at most)

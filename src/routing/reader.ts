@@ -5,6 +5,7 @@ import { PHASES, type Phase } from '../control/phase.js';
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { Store } from '../stores/types.js';
 import { bucketKeyFn, bucketOf, canonicalKeyOf, inSample } from './bucket.js';
+import { requestRecorder } from './request-metrics.js';
 import { RoutingStateCache, type RoutingView } from './state.js';
 import type { CompareOutcome, Origin, ReadObserver, ReadOutcome, ShadowComparator } from './types.js';
 
@@ -227,6 +228,9 @@ export interface Reader<K, T> {
   close(): Promise<void>;
 }
 
+/** Which store answered one `read()` call, and whether it was a fallback (for the request metrics). */
+type Asked = { origin: Origin; fallback: boolean };
+
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown } | { timeout: true };
 const TIMEOUT = { timeout: true } as const;
 
@@ -274,6 +278,7 @@ export function createReader<K, T>(
   const bucketKey = bucketKeyFn(entity, o.bucketBy ?? cfg.bucketBy?.[name]);
   const compare = o.compare;
   const comparator = compare ? undefined : o.comparator;
+  const recordRequest = requestRecorder(name);
 
   const report = (origin: Origin, outcome: ReadOutcome, t0: number, served: boolean) => {
     try {
@@ -338,7 +343,7 @@ export function createReader<K, T>(
     }
   };
 
-  const serveNew = async (key: K): Promise<T> => {
+  const serveNew = async (key: K, asked: Asked): Promise<T> => {
     const t0 = performance.now();
     const p = start(o.new, key);
     const r = await within(p, budgetMs);
@@ -351,6 +356,8 @@ export function createReader<K, T>(
     } else {
       report('new', 'error', t0, true);
     }
+    asked.origin = 'legacy';
+    asked.fallback = true;
     return serve('legacy', o.legacy, key, 'fallback');
   };
 
@@ -407,33 +414,48 @@ export function createReader<K, T>(
     });
   };
 
+  /** One read as routed (the body of `read`); `asked` learns which store answered and whether it fell back. */
+  const routed = async (key: K, asked: Asked): Promise<T> => {
+    if (!rt.isReady) await rt.ready();
+    const view = rt.cache.view();
+    const kr = resolve(key, view, bucketed(view));
+    let route = kr.route;
+    if (
+      decide &&
+      view.phase === 'canary' &&
+      kr.key !== null &&
+      kr.bucket !== null &&
+      !view.failsafe &&
+      !view.killed &&
+      view.guard?.state !== 'tripped'
+    ) {
+      const inCanary = await decideWithin(kr.key, kr.bucket);
+      if (inCanary !== undefined) route = routeOf(view, kr.bucket, { inCanary });
+    }
+    asked.origin = route.serve;
+    if (route.serve === 'legacy') {
+      if (!route.shadow) return serve('legacy', o.legacy, key);
+      const legacy = serve('legacy', o.legacy, key);
+      shadow(key, legacy);
+      return legacy;
+    }
+    if (!route.fallback) return serve('new', o.new, key);
+    return serveNew(key, asked);
+  };
+
   return {
     entity: name,
     async read(key: K): Promise<T> {
-      if (!rt.isReady) await rt.ready();
-      const view = rt.cache.view();
-      const kr = resolve(key, view, bucketed(view));
-      let route = kr.route;
-      if (
-        decide &&
-        view.phase === 'canary' &&
-        kr.key !== null &&
-        kr.bucket !== null &&
-        !view.failsafe &&
-        !view.killed &&
-        view.guard?.state !== 'tripped'
-      ) {
-        const inCanary = await decideWithin(kr.key, kr.bucket);
-        if (inCanary !== undefined) route = routeOf(view, kr.bucket, { inCanary });
+      const t0 = performance.now();
+      const asked: Asked = { origin: 'legacy', fallback: false };
+      try {
+        const v = await routed(key, asked);
+        recordRequest(asked.origin, asked.fallback ? 'fallback' : 'ok', t0);
+        return v;
+      } catch (e) {
+        recordRequest(asked.origin, 'error', t0);
+        throw e;
       }
-      if (route.serve === 'legacy') {
-        if (!route.shadow) return serve('legacy', o.legacy, key);
-        const legacy = serve('legacy', o.legacy, key);
-        shadow(key, legacy);
-        return legacy;
-      }
-      if (!route.fallback) return serve('new', o.new, key);
-      return serveNew(key);
     },
     explain(key: K): KeyRoute {
       const view = rt.cache.view();

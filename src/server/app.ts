@@ -8,7 +8,8 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { TandemError } from '../core/errors.js';
-import { metricsText, registry } from '../core/metrics.js';
+import { registry } from '../core/metrics.js';
+import { migrationMetricsText } from '../runtime/metrics.js';
 import { apiRoutes } from './api.js';
 import { authenticate } from './auth.js';
 import type { ServerContext, ServerEnv } from './context.js';
@@ -28,7 +29,7 @@ export function createApp(ctx: ServerContext): Hono<ServerEnv> {
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/metrics', async (c) => {
     c.header('content-type', registry.contentType);
-    return c.body(await metricsText());
+    return c.body(await migrationMetricsText(ctx.m));
   });
   const limit = bodyLimit({
     maxSize: ctx.bodyLimitBytes,
