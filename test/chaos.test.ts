@@ -4,8 +4,8 @@ import { fenceClockViolations } from '../chaos/judge.js';
 import { makeSchedule } from '../chaos/schedule.js';
 
 /**
- * The short, deterministic subset of `npm run chaos`: one seed per direction (seed % 3: MariaDB → PostgreSQL,
- * PostgreSQL → MariaDB, SQLite → PGlite), every entity kind, every fault kind of the schedule, judged by the
+ * The short, deterministic subset of `npm run chaos`: every direction (seed % 3: MariaDB → PostgreSQL,
+ * PostgreSQL → MariaDB, SQLite → PGlite; the second in the --cutover test), every entity kind, every fault kind of the schedule, judged by the
  * independent judge (chaos/judge.ts: plain SQL against the harness's own history). Then the proof that the judge
  * can fail: the same harness with the relays broken on purpose (TANDEM_TEST_BREAK=ack-on-failure: failed applies
  * acknowledged) must report lost writes. The full suite is `npm run chaos -- --seeds N` (docs/dual-writes.md).
@@ -14,11 +14,13 @@ describe('chaos (small)', () => {
   it('converges in every direction and entity kind: no lost write, resurrection, regression or dead letter; every scheduled fault happened', async () => {
     const lines: string[] = [];
     const { results, line } = await runChaos({
-      seeds: [3, 4, 5],
+      // MariaDB → PostgreSQL and SQLite → PGlite; PostgreSQL → MariaDB runs under faults in the --cutover test below
+      // (seed 1), and every direction in `npm run chaos`
+      seeds: [3, 5],
       rows: 2000,
       seconds: 5,
-      // side by side (each seed its own databases and processes): one seed's time, not three
-      parallel: 3,
+      // side by side (each seed its own databases and processes): one seed's time, not two
+      parallel: 2,
       writers: 3,
       log: (s) => lines.push(s),
     });
@@ -34,7 +36,7 @@ describe('chaos (small)', () => {
     );
     // a failing seed prints its whole log (schedule, lost keys with their history, process exits)
     if (failing.length) console.log(lines.join('\n'));
-    expect(results.map((r) => r.direction)).toEqual(['mariadb-postgres', 'postgres-mariadb', 'sqlite-pglite']);
+    expect(results.map((r) => r.direction)).toEqual(['mariadb-postgres', 'sqlite-pglite']);
     for (const r of results) {
       const f = parseFields(seedLine(r));
       expect(f.entities).toBe('users,memberships,devices,settings');
@@ -69,7 +71,7 @@ describe('chaos (small)', () => {
       if (r.direction !== 'sqlite-pglite') expect(r.watcherScans).toBeGreaterThan(2);
     }
     const s = parseFields(line);
-    expect(line.startsWith('chaos runs=3 ')).toBe(true);
+    expect(line.startsWith('chaos runs=2 ')).toBe(true);
     expect({
       runs: s.runs,
       divergent: s.divergent_rows,
@@ -81,7 +83,7 @@ describe('chaos (small)', () => {
       timing: s.backfill_timing_mismatches,
       seeds: s.seeds,
     }).toEqual({
-      runs: '3',
+      runs: '2',
       divergent: '0',
       lost: '0',
       resurrected: '0',
@@ -101,7 +103,7 @@ describe('chaos (small)', () => {
     // only path
     const { results, line } = await runChaos({
       seeds: [7, 8],
-      rows: 2000,
+      rows: 1000,
       seconds: 5,
       parallel: 2,
       writers: 3,

@@ -169,7 +169,7 @@ describe('timing of the three failure paths', () => {
       legacyMs.push(performance.now() - t0);
     }
     const b = await bridgeWith(0);
-    const t = await measure(b, 120, 10, 'w');
+    const t = await measure(b, 60, 10, 'w');
     const tol = Math.max(1, 0.75 * Math.min(median(argonMs), median(legacyMs)));
     const diffs = {
       'wrongNew-unknown': pairedMedian(t.wrongNew, t.unknown),
