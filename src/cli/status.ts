@@ -40,15 +40,31 @@ export function alignColumns(rows: string[][], right: number[] = []): string[] {
   );
 }
 
-/** The state cell of an entity: its status, with the rate and ETA while it runs. */
+/**
+ * The state cell of an entity: its status, with the rate and ETA while it runs and, while it waits, the throttle
+ * reason as gh-ost words it (`running (120 rows/s, ETA 4 s), throttled: replica lag 7.2 s > 5 s on r1`).
+ */
 function stateCell(e: StatusReport['entities'][number]): string {
   const b = e.backfill;
-  if (b?.state !== 'running' || b.rowsPerSecond === null) return e.status;
+  const thr = b?.throttle ? `, throttled: ${b.throttle.detail}` : '';
+  if (b?.state !== 'running' || b.rowsPerSecond === null) return `${e.status}${thr}`;
   const eta =
     b.etaSeconds === null
       ? ''
       : `, ETA ${b.etaSeconds < 120 ? `${b.etaSeconds} s` : `${Math.round(b.etaSeconds / 60)} min`}`;
-  return `${e.status} (${Math.round(b.rowsPerSecond).toLocaleString('en-US')} rows/s${eta})`;
+  return `${e.status} (${Math.round(b.rowsPerSecond).toLocaleString('en-US')} rows/s${eta})${thr}`;
+}
+
+/** The operator's backfill control as one line (`tandem ctl`), or none when nothing is set. */
+function controlLines(s: StatusReport): string[] {
+  const c = s.entities.find((e) => e.backfill?.control)?.backfill?.control;
+  if (!c || (!c.paused && c.maxRowsPerSecond === null && c.chunkSeconds === null)) return [];
+  const parts = [
+    ...(c.paused ? ['PAUSED by operator (tandem ctl resume)'] : []),
+    ...(c.maxRowsPerSecond !== null ? [`max ${c.maxRowsPerSecond.toLocaleString('en-US')} rows/s (tuned)`] : []),
+    ...(c.chunkSeconds !== null ? [`chunk ${c.chunkSeconds} s (tuned)`] : []),
+  ];
+  return [`backfill control: ${parts.join(', ')}`];
 }
 
 /** The routing lines of `tandem status`: state, guard, shadow comparisons. */
@@ -86,6 +102,7 @@ export function formatStatus(s: StatusReport): string {
     ),
     ...(s.routing ? routingLines(s.routing) : []),
     '',
+    ...controlLines(s),
     'backfill:',
   ];
   const n = (v: number) => v.toLocaleString('en-US');

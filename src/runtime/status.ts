@@ -4,6 +4,8 @@ import { controlSchemaVersion, listCheckpoints, recentAudit, type Checkpoint } f
 import { listProcesses, type ProcessInfo } from '../control/heartbeat.js';
 import { backfillScope, listLeases, type LeaseInfo } from '../control/lease.js';
 import { PHASES, readPhase } from '../control/phase.js';
+import { readBackfillControl, type BackfillControl } from '../control/backfill-control.js';
+import { readThrottleStates, THROTTLE_REASONS, type ThrottleState } from '../control/throttle-state.js';
 import type { Store } from '../stores/types.js';
 import { readLastVerify } from './last-verify.js';
 import { readRoutingSnapshot } from '../routing/state.js';
@@ -39,6 +41,21 @@ export const BackfillStatusSchema = z.object({
   rowsPerSecond: z.number().nonnegative().nullable().describe('average since the backfill started, while running'),
   etaSeconds: z.number().nonnegative().nullable(),
   holder: HolderSchema.nullable(),
+  throttle: z
+    .object({
+      reason: z.enum(THROTTLE_REASONS as [ThrottleState['reason'], ...ThrottleState['reason'][]]),
+      detail: z.string().describe('why, in words: `replica lag 7.2 s > 5 s on replica1`, `paused by operator`'),
+      since: iso,
+    })
+    .nullable()
+    .describe('why the running backfill waits right now (gh-ost throttle reasons); null when it runs at full speed'),
+  control: z
+    .object({
+      paused: z.boolean().describe('the operator paused the backfill (`tandem ctl pause`)'),
+      maxRowsPerSecond: z.number().positive().nullable().describe('tuned rate; null: the config or command line'),
+      chunkSeconds: z.number().positive().nullable().describe('tuned chunk time; null: the config'),
+    })
+    .describe('what the operator set (`tandem ctl`, POST /api/backfill/*), for every entity'),
 });
 
 export const LastVerifySchema = z.object({
@@ -206,6 +223,8 @@ const STATE_OF: Record<string, BackfillState> = {
   stopped: 'paused',
 };
 
+const NO_CONTROL: BackfillControl = { paused: false, maxRowsPerSecond: null, chunkSeconds: null };
+
 const ms = (s: string | undefined | null) => {
   const t = s ? Date.parse(s) : Number.NaN;
   return Number.isFinite(t) ? t : null;
@@ -217,7 +236,10 @@ function entityStatus(
   processes: ProcessInfo[],
   leases: LeaseInfo[],
   verify: EntityStatus['verify'],
+  ctl: BackfillControl = NO_CONTROL,
+  throttle: ThrottleState | null = null,
 ): EntityStatus {
+  const control = { ...ctl };
   if (!c) {
     const backfill = {
       state: 'pending' as const,
@@ -226,6 +248,8 @@ function entityStatus(
       rowsPerSecond: null,
       etaSeconds: null,
       holder: null,
+      throttle: null,
+      control,
     };
     return {
       name,
@@ -260,6 +284,9 @@ function entityStatus(
     rowsPerSecond: rate !== null ? Math.round(rate * 10) / 10 : null,
     etaSeconds: rate && left !== null ? Math.round(left / rate) : state === 'done' ? 0 : null,
     holder,
+    // a row left by a process that died or stopped says nothing: only a running backfill is throttled
+    throttle: state === 'running' ? throttle : null,
+    control,
   };
   return {
     name,
@@ -292,6 +319,9 @@ export async function readMigrationStatus(m: Migration): Promise<MigrationStatus
   const processes = controlVersion >= 5 ? await listProcesses(control) : [];
   const leases = version >= 5 ? await listLeases(target, 'backfill:').catch(() => []) : [];
   const verify = controlVersion >= 2 ? await readLastVerify(control, m.entityNames) : new Map();
+  const ctl = controlVersion >= 2 ? await readBackfillControl(control).catch(() => NO_CONTROL) : NO_CONTROL;
+  const throttles =
+    controlVersion >= 2 ? await readThrottleStates(control, m.entityNames).catch(() => new Map()) : new Map();
   const entities = m.entityNames.map((name) =>
     entityStatus(
       name,
@@ -299,6 +329,8 @@ export async function readMigrationStatus(m: Migration): Promise<MigrationStatus
       processes,
       leases,
       verify.get(name) ?? null,
+      ctl,
+      throttles.get(name) ?? null,
     ),
   );
   const audit = controlVersion
