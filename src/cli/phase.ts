@@ -76,7 +76,16 @@ export function advanceTarget(from: Phase, to: string | undefined): Phase {
  */
 export async function advancePhase(
   m: Migration,
-  o: { to?: string; force?: boolean; json?: boolean; out?: (s: string) => void },
+  o: {
+    to?: string;
+    force?: boolean;
+    json?: boolean;
+    out?: (s: string) => void;
+    /** The command named in the audit log (default `phase advance`; the API passes `api phase advance`). */
+    command?: string;
+    /** Who asked, for the audit log (the API: `token:<name>`); default this process's `user@host`. */
+    actor?: string;
+  },
 ): Promise<PhaseAdvanceReport> {
   const out = o.out ?? ((s: string) => process.stdout.write(s));
   const control = m.stores.control;
@@ -113,7 +122,8 @@ export async function advancePhase(
   report.forced = failing.length > 0;
   const bad = gates.filter((g) => !g.pass);
   await audit(control, {
-    command: 'phase advance',
+    command: o.command ?? 'phase advance',
+    actor: o.actor,
     args: { from, to, force: !!o.force, forced: report.forced, failing },
     outcome: 'ok',
     detail: report.forced

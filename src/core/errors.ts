@@ -88,7 +88,10 @@ export const ErrorCodes = {
   ROUTE_NOT_FOUND: 'no API route has this method and path',
   SERVER_LISTEN: 'the HTTP server could not listen on the address (taken, not local, or not host:port)',
   TUNE_INVALID: 'a backfill tune value is out of range (maxRowsPerSecond > 0 or null, chunkSeconds in (0, 60])',
-  THROTTLE_CHECK_FAILED: 'a backfill throttle check (replica lag, throttle query) could not be read; the backfill holds',
+  THROTTLE_CHECK_FAILED:
+    'a backfill throttle check (replica lag, throttle query) could not be read; the backfill holds',
+  ACTION_IN_PROGRESS:
+    'another phase action (phase advance, cutover, rollback) is running in this server; wait for its answer, then retry',
   // generic
   USAGE: 'the command line is not valid',
   INTERNAL: 'an unexpected internal error',

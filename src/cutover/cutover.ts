@@ -64,6 +64,10 @@ export interface CutoverOptions {
   signal?: AbortSignal;
   /** Wall clock for the gates' age checks (tests), ms since the epoch. */
   now?: number;
+  /** Who asked, for the audit log (the API: `token:<name>`); default this process's `user@host`. */
+  actor?: string;
+  /** The command named in the audit log (default `cutover`; the API passes `api cutover`). */
+  command?: string;
 }
 
 /** What {@link fenceAndDrain} leaves for the flip. */
@@ -218,7 +222,13 @@ export async function cutover(m: Migration, o: CutoverOptions = {}): Promise<Cut
   const from = await m.readPhase();
   const args = { force: !!o.force };
   const fail = async (e: unknown): Promise<never> => {
-    await audit(control, { command: 'cutover', args, outcome: 'error', detail: errorLine(e) }).catch(() => {});
+    await audit(control, {
+      command: o.command ?? 'cutover',
+      args,
+      outcome: 'error',
+      detail: errorLine(e),
+      actor: o.actor,
+    }).catch(() => {});
     throw e;
   };
   if (!FROM.includes(from))
@@ -277,8 +287,9 @@ export async function cutover(m: Migration, o: CutoverOptions = {}): Promise<Cut
     seconds,
   };
   await audit(control, {
-    command: 'cutover',
+    command: o.command ?? 'cutover',
     args,
+    actor: o.actor,
     outcome: 'ok',
     detail: `${from} → new_primary at fence epoch ${epoch}${report.forced ? ` FORCED past failing gates: ${failing.map((g) => g.gate).join(', ')}` : ''}; drained ${drained}; write pause held ${writePause.held}, p99 ${writePause.p99Ms} ms, max ${writePause.maxMs} ms; fenced ${seconds.toFixed(3)} s`,
   });

@@ -48,6 +48,10 @@ export interface RollbackOptions {
   /** How long to wait after the release for writers to record their held waits, ms. Default 300. */
   settleMs?: number;
   signal?: AbortSignal;
+  /** Who asked, for the audit log (the API: `token:<name>`); default this process's `user@host`. */
+  actor?: string;
+  /** The command named in the audit log (default `rollback`; the API passes `api rollback`). */
+  command?: string;
 }
 
 /** Parity per entity of a checksum verification legacy → new (percent), and whether every row matched. */
@@ -70,11 +74,17 @@ export async function rollback(m: Migration, o: RollbackOptions = {}): Promise<R
   const from = await m.readPhase();
   const args = { reconciled: !!o.reconciled };
   const fail = async (e: unknown): Promise<never> => {
-    await audit(control, { command: 'rollback', args, outcome: 'error', detail: errorLine(e) }).catch(() => {});
+    await audit(control, {
+      command: o.command ?? 'rollback',
+      args,
+      outcome: 'error',
+      detail: errorLine(e),
+      actor: o.actor,
+    }).catch(() => {});
     throw e;
   };
   const done = async (r: RollbackReport, detail: string): Promise<RollbackReport> => {
-    await audit(control, { command: 'rollback', args, outcome: 'ok', detail });
+    await audit(control, { command: o.command ?? 'rollback', args, outcome: 'ok', detail, actor: o.actor });
     return r;
   };
   const zero = { held: 0, p99Ms: 0, maxMs: 0 };
@@ -98,8 +108,8 @@ export async function rollback(m: Migration, o: RollbackOptions = {}): Promise<R
   if (from === 'shadow' || from === 'canary') {
     const change =
       from === 'shadow'
-        ? await setShadowPercent(control, 0, { command: 'rollback' })
-        : await setCanaryPercent(control, 0, { command: 'rollback' });
+        ? await setShadowPercent(control, 0, { command: o.command ?? 'rollback', actor: o.actor })
+        : await setCanaryPercent(control, 0, { command: o.command ?? 'rollback', actor: o.actor });
     const rtoSeconds = (Date.now() - started) / 1000;
     return done(
       { from, to: from, epoch: await epochNow(), drained: 0, writePause: zero, rtoSeconds },
@@ -138,7 +148,7 @@ export async function rollback(m: Migration, o: RollbackOptions = {}): Promise<R
   const { epoch, drained } = fenced;
   step('flip');
   const to: Phase = 'canary';
-  await setCanaryPercent(control, 0, { command: 'rollback' });
+  await setCanaryPercent(control, 0, { command: o.command ?? 'rollback', actor: o.actor });
   await setFence(legacy, { epoch, phase: to, side: 'legacy', state: 'open' });
   await writePhase(control, to);
   await setFence(next, { epoch, phase: to, side: 'new', state: 'open' });

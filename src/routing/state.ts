@@ -115,6 +115,8 @@ export interface RoutingWriteOptions {
   command?: string;
   /** Extra audit arguments (never secrets). */
   args?: Record<string, unknown>;
+  /** Who asked, for the audit log (the API: `token:<name>`); default this process's `user@host`. */
+  actor?: string;
   /** The clock, epoch ms (tests). */
   now?: () => number;
 }
@@ -139,6 +141,7 @@ export async function setShadowPercent(
     args: { percent: to, ...o.args },
     outcome: 'ok',
     detail: `shadow ${from}% → ${to}%`,
+    actor: o.actor,
   });
   return { from, to };
 }
@@ -183,13 +186,17 @@ export async function setCanaryPercent(
   });
   if (!r) {
     const e = refused as unknown as TandemError;
-    await audit(control, { command, args: { percent: to, ...o.args }, outcome: 'error', detail: e.toLine() }).catch(
-      () => {},
-    );
+    await audit(control, {
+      command,
+      args: { percent: to, ...o.args },
+      outcome: 'error',
+      detail: e.toLine(),
+      actor: o.actor,
+    }).catch(() => {});
     throw e;
   }
   const detail = `canary ${r.from}% → ${r.to}%${r.clearedTrip ? `; guard trip cleared (was: ${r.clearedTrip})` : ''}`;
-  await audit(control, { command, args: { percent: to, ...o.args }, outcome: 'ok', detail });
+  await audit(control, { command, args: { percent: to, ...o.args }, outcome: 'ok', detail, actor: o.actor });
   return r;
 }
 
@@ -214,6 +221,7 @@ async function setKilled(control: Store, killed: boolean, o: RoutingWriteOptions
     args: { ...o.args },
     outcome: 'ok',
     detail: `killed ${from} → ${killed}`,
+    actor: o.actor,
   });
   return { from, to: killed };
 }

@@ -78,7 +78,9 @@ export async function startServer(ctx: ServerContext, listen: string): Promise<R
   await new Promise<void>((res, rej) => {
     server.once('listening', () => res());
     server.once('error', (e) =>
-      rej(new TandemError('SERVER_LISTEN', `cannot listen on ${host}:${port}: ${(e as Error).message}`, {}, { cause: e })),
+      rej(
+        new TandemError('SERVER_LISTEN', `cannot listen on ${host}:${port}: ${(e as Error).message}`, {}, { cause: e }),
+      ),
     );
   });
   const bound = (server.address() as { port: number }).port;

@@ -60,10 +60,14 @@ export function requireRole(role: Role): MiddlewareHandler<ServerEnv> {
     if (!p || RANK[p.role] < RANK[role])
       return sendError(
         c,
-        new TandemError('AUTH_FORBIDDEN', `this needs an ${role} token; token ${p?.name ?? '?'} is a ${p?.role ?? '?'}`, {
-          need: role,
-          role: p?.role ?? null,
-        }),
+        new TandemError(
+          'AUTH_FORBIDDEN',
+          `this needs an ${role} token; token ${p?.name ?? '?'} is a ${p?.role ?? '?'}`,
+          {
+            need: role,
+            role: p?.role ?? null,
+          },
+        ),
       );
     await next();
   };
