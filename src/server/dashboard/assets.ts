@@ -121,14 +121,14 @@ progress{width:100%;height:14px;accent-color:var(--accent)}
 .charts{display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:.75rem}
 @media (max-width:760px){.charts{grid-template-columns:minmax(0,1fr)}}
 .chart h3{font-size:.85rem;margin:.25rem 0;font-weight:600}
-svg.spark{width:100%;height:56px;display:block}
-svg.bar{width:100%;height:40px;display:block}
+svg.spark{width:100%;height:auto;display:block}
+svg.bar{width:100%;height:34px;display:block;margin:.35rem 0}
 svg .bg{fill:var(--bg)}
 svg .line{fill:none;stroke:var(--accent);stroke-width:1.5}
 svg .pt{fill:var(--accent)}
 svg .over{fill:var(--bad)}
 svg .thr{stroke:var(--bad);stroke-width:1;stroke-dasharray:4 3}
-svg .tick{stroke:var(--line);stroke-width:.5}
+svg .tick{stroke:var(--line);stroke-width:1;vector-effect:non-scaling-stroke}
 svg .none{fill:var(--muted);font-size:10px;text-anchor:middle}
 svg .canary{fill:var(--accent)}
 svg .shadow{fill:var(--accent2)}

@@ -24,8 +24,8 @@ const n2 = (x: number) => (Math.round(x * 100) / 100).toString();
  * largest of the values, 1.2 × the threshold and `minTop`. A point above the threshold is drawn as a red dot.
  */
 export function sparkline(values: readonly (number | null)[], o: SparklineOptions): Html {
-  const w = o.width ?? 240;
-  const h = o.height ?? 48;
+  const w = o.width ?? 300;
+  const h = o.height ?? 60;
   const pad = 3;
   const finite = values.filter((v): v is number => v !== null && Number.isFinite(v));
   const top = Math.max(o.minTop ?? 0, o.threshold ? o.threshold * 1.2 : 0, ...finite) || 1;
@@ -82,6 +82,8 @@ export function shareBar(shares: readonly Share[], label: string): Html {
     const y = 2 + i * (row + 4);
     return html`<rect x="0" y="${y}" width="${w}" height="${row}" class="bg"/><rect x="0" y="${y}" width="${n2((pct / 100) * w)}" height="${row}" class="${s.cls}"><title>${s.label} ${pct} %</title></rect>`;
   });
-  const ticks = [25, 50, 75].map((t) => raw(`<line x1="${(t / 100) * w}" x2="${(t / 100) * w}" y1="0" y2="${h}" class="tick"/>`));
-  return html`<svg class="bar" viewBox="0 0 ${w} ${h}" role="img" aria-label="${label}"><title>${label}</title>${rows}${ticks}</svg>`;
+  const ticks = [25, 50, 75].map((t) =>
+    raw(`<line x1="${(t / 100) * w}" x2="${(t / 100) * w}" y1="0" y2="${h}" class="tick"/>`),
+  );
+  return html`<svg class="bar" viewBox="0 0 ${w} ${h}" preserveAspectRatio="none" role="img" aria-label="${label}"><title>${label}</title>${rows}${ticks}</svg>`;
 }

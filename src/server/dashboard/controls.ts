@@ -40,7 +40,11 @@ const TITLES: Record<UiAction, { title: string; button: string; what: string; da
     button: 'Pause',
     what: 'Every backfill stops after its chunk in flight, in every worker. Nothing restarts; resume goes on from the checkpoint.',
   },
-  'backfill/resume': { title: 'Resume the backfill', button: 'Resume', what: 'Paused backfills go on from their checkpoints.' },
+  'backfill/resume': {
+    title: 'Resume the backfill',
+    button: 'Resume',
+    what: 'Paused backfills go on from their checkpoints.',
+  },
   'backfill/tune': {
     title: 'Tune the backfill',
     button: 'Tune',
@@ -80,7 +84,7 @@ const TITLES: Record<UiAction, { title: string; button: string; what: string; da
 /** The buttons; disabled for a viewer token (a viewer reads only). */
 export function controlsPanel(p: Principal, s: MigrationStatus | null): Html {
   const canAct = p.role === 'operator';
-  const paused = s ? !!(s.entities[0]?.backfill as { control?: { paused?: boolean } } | undefined)?.control?.paused : false;
+  const paused = !!s?.entities[0]?.backfill.control.paused;
   const killed = s?.routing.killed ?? false;
   const btn = (a: UiAction, extra = '') =>
     html`<button type="button" id="btn-${a.replace('/', '-')}" class="${TITLES[a].danger ? 'danger' : ''}${extra}" hx-get="/ui/confirm/${a}" hx-target="#confirm-body" ${canAct ? '' : html`disabled`}>${TITLES[a].button}</button>`;
@@ -109,7 +113,8 @@ export async function confirmDialog(
   const phase = s.phase;
   const next = nextPhase(phase);
   let to: Phase | null = next;
-  if (action === 'phase/advance' && query.to && (PHASES as readonly string[]).includes(query.to)) to = query.to as Phase;
+  if (action === 'phase/advance' && query.to && (PHASES as readonly string[]).includes(query.to))
+    to = query.to as Phase;
   if (action === 'cutover') to = 'new_primary';
   let gates: GateResult[] | null = null;
   let gateError: string | null = null;
@@ -120,10 +125,10 @@ export async function confirmDialog(
       gateError = errorLine(e);
     }
   const r = s.routing;
-  const control = (s.entities[0]?.backfill as { control?: Record<string, unknown> } | undefined)?.control;
+  const control = s.entities[0]?.backfill.control;
   const now = html`<p class="small">Now: phase <b>${phase}</b> · canary <b>${r.canaryPercent} %</b> · shadow <b>${r.shadowPercent} %</b> · kill switch <b>${r.killed ? 'on' : 'off'}</b> · guard <b>${r.guard.state}</b>${
     control
-      ? html` · backfill ${control.paused ? 'paused' : 'running'}, rate ${String(control.maxRowsPerSecond ?? 'not tuned')}, chunk ${String(control.chunkSeconds ?? 'not tuned')}`
+      ? html` · backfill ${control.paused ? 'paused' : 'running'}, rate ${control.maxRowsPerSecond ?? 'not tuned'}, chunk ${control.chunkSeconds ?? 'not tuned'}`
       : ''
   }</p>`;
   let fields: Html = html``;
@@ -141,7 +146,11 @@ export async function confirmDialog(
       )}${field('Force', html`<input type="checkbox" name="force" id="f-force" value="true">`, 'move even when gates fail (audited)')}`;
       break;
     case 'cutover':
-      fields = field('Force', html`<input type="checkbox" name="force" id="f-force" value="true">`, 'cut over even when gates fail (audited)');
+      fields = field(
+        'Force',
+        html`<input type="checkbox" name="force" id="f-force" value="true">`,
+        'cut over even when gates fail (audited)',
+      );
       break;
     case 'rollback':
       fields = html`${field('Reconciled', html`<input type="checkbox" name="reconciled" id="f-reconciled" value="true">`, 'from legacy_read_only: legacy was reconciled from new first')}${field('Verify after', html`<input type="checkbox" name="verify" id="f-verify" value="true" checked>`, 'verify after the flip back')}`;

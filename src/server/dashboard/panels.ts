@@ -37,13 +37,6 @@ async function attempt<T>(f: () => Promise<T>): Promise<Maybe<T>> {
   }
 }
 
-/** The throttle of an entity's backfill, as the status model gives it (`backfill.throttle`). */
-export interface ThrottleView {
-  reason: string;
-  detail: string;
-  since: string;
-}
-
 /** Everything the live panels show, read once per refresh. */
 export interface LiveData {
   status: Maybe<MigrationStatus>;
@@ -165,21 +158,15 @@ function roadPanel(d: LiveData): Html {
   );
 }
 
-function throttleOf(e: EntityStatus): ThrottleView | null {
-  const t = (e.backfill as { throttle?: unknown }).throttle;
-  if (!t || typeof t !== 'object') return null;
-  const o = t as Record<string, unknown>;
-  return { reason: String(o.reason ?? ''), detail: String(o.detail ?? ''), since: String(o.since ?? '') };
-}
-
 function entityRow(e: EntityStatus): Html {
   const b = e.backfill;
   const total = b.total ?? 0;
   const max = b.state === 'done' ? Math.max(1, b.copied, total) : Math.max(1, total, b.copied);
   const value = b.state === 'done' ? max : b.copied;
   const percent = b.state === 'done' ? 100 : total ? Math.min(100, (b.copied / total) * 100) : null;
-  const t = throttleOf(e);
-  const stateCls = b.state === 'done' ? 'green' : b.state === 'failed' ? 'tripped' : b.state === 'paused' ? 'paused' : '';
+  const t = b.throttle;
+  const stateCls =
+    b.state === 'done' ? 'green' : b.state === 'failed' ? 'tripped' : b.state === 'paused' ? 'paused' : '';
   return html`<div class="entity" data-entity="${e.name}">
 <div class="top"><span class="name">${e.name}</span><span class="pill ${stateCls}" data-field="state">${b.state}</span>${
     t
@@ -205,8 +192,7 @@ function controlLine(c: BackfillControl | null): Html {
 function backfillPanel(d: LiveData): Html {
   if (!d.status.ok) return card('backfill', 'Backfill', panelError('the status', d.status.error));
   const s = d.status.value;
-  const fromStatus = s.entities[0] ? (s.entities[0].backfill as { control?: BackfillControl }).control : undefined;
-  const control = fromStatus ?? (d.control.ok ? d.control.value : null);
+  const control = s.entities[0]?.backfill.control ?? (d.control.ok ? d.control.value : null);
   return card(
     'backfill',
     'Backfill',
@@ -268,7 +254,9 @@ function guardPanel(d: LiveData, m: Migration): Html {
     `routing: canary ${r.canaryPercent} %, shadow ${r.shadowPercent} %`,
   );
   const head = html`<div class="figs"><span>canary <b data-field="canary">${r.canaryPercent} %</b></span><span>shadow <b data-field="shadow">${r.shadowPercent} %</b></span><span>kill switch <b data-field="killed" class="${r.killed ? 'fail' : ''}">${r.killed ? 'on' : 'off'}</b></span><span>guard <span class="pill ${r.guard.state}" data-field="guard">${r.guard.state}</span></span><span>shadow comparisons <b>${int(r.shadow.compared)}</b>, mismatched <b>${int(r.shadow.mismatched)}</b></span></div>${shares}${
-    r.guard.reason ? html`<p class="small ${r.guard.state === 'tripped' ? 'fail' : 'muted'}" id="guard-reason">${r.guard.reason}</p>` : null
+    r.guard.reason
+      ? html`<p class="small ${r.guard.state === 'tripped' ? 'fail' : 'muted'}" id="guard-reason">${r.guard.reason}</p>`
+      : null
   }`;
   let charts: Html;
   if (!d.series.ok) charts = panelError("the guard's windows", d.series.error);
@@ -286,14 +274,22 @@ function guardPanel(d: LiveData, m: Migration): Html {
       const tot = s.total[origin];
       const judged = origin === 'new';
       return html`<h3 class="small">Reads of <b>${origin}</b>: ${int(tot.reads)} in the last ${span}${
-        judged ? html` <span class="muted">(judged by the guard)</span>` : html` <span class="muted">(for comparison; not judged)</span>`
+        judged
+          ? html` <span class="muted">(judged by the guard)</span>`
+          : html` <span class="muted">(for comparison; not judged)</span>`
       }</h3><div class="charts" data-origin="${origin}">${chart(
         `error rate (${origin})`,
         pts.map((p) => (p.errorRate === null ? null : p.errorRate * 100)),
         judged ? t.maxErrorRate * 100 : null,
         ratePct(tot.errorRate),
         1,
-      )}${chart(`p99 latency ms (${origin})`, pts.map((p) => p.p99Ms), judged ? t.maxP99Ms : null, msText(tot.p99Ms), 1)}${chart(
+      )}${chart(
+        `p99 latency ms (${origin})`,
+        pts.map((p) => p.p99Ms),
+        judged ? t.maxP99Ms : null,
+        msText(tot.p99Ms),
+        1,
+      )}${chart(
         `mismatch rate (${origin})`,
         pts.map((p) => (p.mismatchRate === null ? null : p.mismatchRate * 100)),
         judged ? t.maxMismatchRate * 100 : null,
@@ -312,7 +308,8 @@ function guardPanel(d: LiveData, m: Migration): Html {
 }
 
 function mismatchPanel(d: LiveData): Html {
-  if (!d.mismatches.ok) return card('mismatches', 'Recent mismatches', panelError('the mismatches', d.mismatches.error));
+  if (!d.mismatches.ok)
+    return card('mismatches', 'Recent mismatches', panelError('the mismatches', d.mismatches.error));
   const list = d.mismatches.value;
   return card(
     'mismatches',

@@ -1,16 +1,17 @@
 /**
- * Runs a dashboard action through the API's action of the same path (src/server/actions.ts).
+ * Runs a dashboard action through the API's action of the same path (src/server/actions.ts): the same role check
+ * (operator), zod body check and audit (`token:<name>`, command `api …`) as `POST /api/<action>`.
  */
-import { TandemError } from '../../core/errors.js';
+import { ACTIONS } from '../actions.js';
 import type { Principal, ServerContext } from '../context.js';
 import type { UiAction } from './controls.js';
 
-/** Calls the API action `action` with `body` as `principal`. Throws what the action throws. */
-export async function runUiAction(
-  _ctx: ServerContext,
+/** Calls the API action `action` with `body` as `principal`. Throws what the action throws (a TandemError). */
+export function runUiAction(
+  ctx: ServerContext,
   action: UiAction,
-  _p: Principal,
-  _body: Record<string, unknown>,
+  p: Principal,
+  body: Record<string, unknown>,
 ): Promise<unknown> {
-  throw new TandemError('ROUTE_NOT_FOUND', `the action ${action} is not available yet`);
+  return ACTIONS[action](ctx, p, body);
 }
