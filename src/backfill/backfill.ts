@@ -11,6 +11,9 @@ import type { ResolvedEntity } from '../core/mapping.js';
 import type { Row, Store } from '../stores/types.js';
 import { Pacer } from './pacer.js';
 import { ProgressReporter } from './progress.js';
+import { Throttle } from './throttle.js';
+import { ThrottlePublisher } from './throttle-publish.js';
+import type { ThrottleState } from '../control/throttle-state.js';
 
 /** Result of one entity's backfill. */
 export interface EntityBackfillResult {
@@ -51,6 +54,11 @@ export interface BackfillOptions {
    * src/control/heartbeat.ts); without it, a dead holder's lease is taken over once it expires.
    */
   control?: Store;
+  /**
+   * Told when an entity's throttle reason changes (null: runs at full speed again), e.g. the runtime's
+   * `backfill:throttle` event. The state is also written to the control plane (src/control/throttle-state.ts).
+   */
+  onThrottle?: (entity: string, throttle: ThrottleState | null) => void;
 }
 
 /**
@@ -78,6 +86,12 @@ export async function runBackfill(o: BackfillOptions): Promise<EntityBackfillRes
     );
   const deadHolder = o.control ? deadHolderCheck(o.control) : undefined;
   const leases = await acquireAll(o.target, scopes, leaseMs, onRenewError, deadHolder);
+  const throttle = new Throttle({
+    config: o.config.backfill.throttle,
+    source: o.source,
+    control: o.control,
+    log: o.log,
+  });
   for (const { scope } of scopes) {
     const took = leases.get(scope)?.tookOver;
     if (took) {
@@ -111,7 +125,7 @@ export async function runBackfill(o: BackfillOptions): Promise<EntityBackfillRes
       progress.reset();
       o.heartbeat?.setScope(backfillScope(entity.name));
       const lease = leases.get(backfillScope(entity.name))!;
-      const r = await backfillEntity(o, entity, progress, lease);
+      const r = await backfillEntity(o, entity, progress, lease, throttle);
       results.push(r);
       // an entity copied to the end is free again (another process may --restart it); an interrupted one is
       // released with the rest when the run ends
@@ -119,6 +133,7 @@ export async function runBackfill(o: BackfillOptions): Promise<EntityBackfillRes
     }
   } finally {
     o.heartbeat?.setScope(null);
+    await throttle.close();
     await leases.release();
     // stopped or failed mid-entity: the progress line is ended before the summary or the error is printed
     progress.close();
@@ -131,6 +146,7 @@ async function backfillEntity(
   entity: ResolvedEntity,
   progress: ProgressReporter,
   lease: Lease,
+  throttle: Throttle,
 ): Promise<EntityBackfillResult> {
   const { source, target, log } = o;
   const started = performance.now();
@@ -158,12 +174,38 @@ async function backfillEntity(
       `${entity.name}: no version column; the apply uses last-writer-wins (run \`tandem prepare\` to add one before dual writes)`,
     );
   const bf = o.config.backfill;
+  // the config's (or the command line's) rate and chunk time; the operator's tune overrides them while set
+  const baseRate = o.maxRowsPerSecond ?? bf.maxRowsPerSecond;
   const pacer = new Pacer({
     chunkSeconds: bf.chunkSeconds,
     initialChunkRows: bf.initialChunkRows,
     maxChunkRows: bf.maxChunkRows,
-    maxRowsPerSecond: o.maxRowsPerSecond ?? bf.maxRowsPerSecond,
+    maxRowsPerSecond: baseRate,
   });
+  const publisher = new ThrottlePublisher(entity.name, o.control, log, throttle.checkSeconds, o.onThrottle);
+  try {
+    return await copyEntity(o, entity, progress, lease, throttle, pacer, publisher, baseRate, cp, rowsTotal, started);
+  } finally {
+    await publisher.clear();
+  }
+}
+
+/** The keyset scan of one entity (see {@link runBackfill}), holding before each chunk while throttled. */
+async function copyEntity(
+  o: BackfillOptions,
+  entity: ResolvedEntity,
+  progress: ProgressReporter,
+  lease: Lease,
+  throttle: Throttle,
+  pacer: Pacer,
+  publisher: ThrottlePublisher,
+  baseRate: number | undefined,
+  cp: { lastKey: unknown[] | null; rowsCopied: number },
+  rowsTotal: number,
+  started: number,
+): Promise<EntityBackfillResult> {
+  const { source, target, log } = o;
+  const bf = o.config.backfill;
   let after = cp.lastKey;
   let copiedTotal = cp.rowsCopied;
   let copied = 0;
@@ -201,6 +243,48 @@ async function backfillEntity(
     { event: 'backfill.start', entity: entity.name, rowsTotal, resumeFrom: copiedTotal },
     `${entity.name}: backfill ${copiedTotal ? `resumes at ${copiedTotal} rows` : 'starts'}`,
   );
+  const interrupted = (): EntityBackfillResult => {
+    log.warn(
+      { event: 'backfill.interrupted', entity: entity.name, copied: copiedTotal },
+      `${entity.name}: stopped after a committed chunk at ${copiedTotal} rows; run backfill again to resume`,
+    );
+    return {
+      entity: entity.name,
+      copied,
+      applied,
+      copiedTotal,
+      rowsTotal,
+      seconds: (performance.now() - started) / 1000,
+      status: 'interrupted',
+    };
+  };
+  /**
+   * Before a chunk is read: applies the operator's tune to the pacer and waits while the throttle holds (polling
+   * every checkSeconds, until the run's signal aborts). Returns true when it waited.
+   */
+  const hold = async (): Promise<boolean> => {
+    let waited = false;
+    for (let force = false; ; force = true) {
+      const { verdict, control } = await throttle.check(force);
+      pacer.setRate(control.maxRowsPerSecond ?? baseRate);
+      pacer.setChunkSeconds(control.chunkSeconds ?? bf.chunkSeconds);
+      if (!verdict || o.signal?.aborted) return waited;
+      waited = true;
+      await publisher.publish(verdict);
+      progress.update({
+        entity: entity.name,
+        copied: copiedTotal,
+        total: Math.max(rowsTotal, copiedTotal),
+        chunkRows: pacer.size,
+        throttle: verdict.detail,
+        done: false,
+      });
+      await abortableSleep(throttle.checkSeconds * 1000, o.signal);
+    }
+  };
+  await hold();
+  if (o.signal?.aborted) return interrupted();
+  await publisher.publish(null);
   let t0 = performance.now();
   let next = read(after, pacer.size);
   for (;;) {
@@ -237,6 +321,7 @@ async function backfillEntity(
     const wait = pacer.record(count, (performance.now() - t0) / 1000);
     // throttled: this chunk's rows are paid for before anything else happens, after the last chunk and on a stop
     // too, so rows / elapsed never exceeds the cap (the progress rate is sampled after the wait)
+    await publisher.publish(pacer.throttle ? { reason: 'rate', detail: pacer.throttle } : null);
     if (wait > 0) await new Promise((res) => setTimeout(res, wait));
     progress.update({
       entity: entity.name,
@@ -252,23 +337,24 @@ async function backfillEntity(
     await new Promise((res) => setImmediate(res));
     if (o.signal?.aborted) {
       await ahead?.chunk.catch(() => {});
-      log.warn(
-        { event: 'backfill.interrupted', entity: entity.name, copied: copiedTotal },
-        `${entity.name}: stopped after a committed chunk at ${copiedTotal} rows; run backfill again to resume`,
-      );
-      return {
-        entity: entity.name,
-        copied,
-        applied,
-        copiedTotal,
-        rowsTotal,
-        seconds: (performance.now() - started) / 1000,
-        status: 'interrupted',
-      };
+      return interrupted();
     }
     if (!full) break;
+    // paused, or the source is loaded: no chunk is written until the throttle lets go (a chunk read ahead before
+    // the wait is dropped and read again after it, fresh)
+    let pending = ahead;
+    const waited = await hold();
+    if (waited) {
+      await pending?.chunk.catch(() => {});
+      pending = null;
+    }
+    if (o.signal?.aborted) {
+      await pending?.chunk.catch(() => {});
+      return interrupted();
+    }
+    if (waited) await publisher.publish(null);
     t0 = performance.now();
-    next = ahead ?? read(after, pacer.size);
+    next = pending ?? read(after, pacer.size);
   }
   await finishCheckpoint(target, entity.name, lease);
   progress.update({
@@ -282,4 +368,18 @@ async function backfillEntity(
   const seconds = (performance.now() - started) / 1000;
   log.info({ event: 'backfill.done', entity: entity.name, copied, applied, seconds }, `${entity.name}: backfill done`);
   return { entity: entity.name, copied, applied, copiedTotal, rowsTotal, seconds, status: 'done' };
+}
+
+/** Waits `ms`, or less when `signal` aborts. */
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((res) => {
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      res();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

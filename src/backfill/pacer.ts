@@ -9,6 +9,9 @@
  * paid for, whichever is later. So rows / elapsed stays at or under the cap over the whole run and over any
  * run of consecutive chunks (no burst to catch up after a slow chunk). The throttle reason is reported in
  * progress lines, as gh-ost does.
+ *
+ * The operator retunes a running pacer ({@link Pacer.setRate}, {@link Pacer.setChunkSeconds}: `tandem ctl tune`);
+ * the change holds from the next chunk on, and the rows already paid for stay paid for at the old rate.
  */
 export interface PacerOptions {
   chunkSeconds: number;
@@ -30,8 +33,43 @@ export class Pacer {
     return this.o.maxRowsPerSecond !== undefined;
   }
 
-  constructor(private readonly o: PacerOptions) {
-    this.size = Math.min(o.initialChunkRows, o.maxChunkRows, this.rateCap());
+  private readonly o: PacerOptions;
+
+  constructor(options: PacerOptions) {
+    this.o = { ...options };
+    this.size = Math.min(this.o.initialChunkRows, this.o.maxChunkRows, this.rateCap());
+  }
+
+  /** The rate limit in force, rows per second (undefined: none). */
+  get maxRowsPerSecond(): number | undefined {
+    return this.o.maxRowsPerSecond;
+  }
+
+  /** The chunk time in force, seconds. */
+  get chunkSeconds(): number {
+    return this.o.chunkSeconds;
+  }
+
+  /**
+   * Sets the rate limit from the next chunk on: rows per second (> 0), or null/undefined for none. A lower rate
+   * shrinks the next chunk to what the rate allows in one chunk time; lifting the limit lets the chunk size grow
+   * again as chunks complete. Returns true when the rate changed.
+   */
+  setRate(maxRowsPerSecond: number | null | undefined): boolean {
+    const next = maxRowsPerSecond ?? undefined;
+    if (next === this.o.maxRowsPerSecond) return false;
+    this.o.maxRowsPerSecond = next;
+    if (next === undefined) this.throttle = null;
+    this.size = Math.max(1, Math.min(this.size, this.rateCap()));
+    return true;
+  }
+
+  /** Sets the target seconds of one chunk (> 0) from the next chunk on. Returns true when it changed. */
+  setChunkSeconds(chunkSeconds: number): boolean {
+    if (chunkSeconds === this.o.chunkSeconds) return false;
+    this.o.chunkSeconds = chunkSeconds;
+    this.size = Math.max(1, Math.min(this.size, this.rateCap()));
+    return true;
   }
 
   /** The largest chunk the rate allows: the rows of one target chunk time (at least 1); Infinity when unlimited. */

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { RelayStats } from '../apply/relay.js';
 import type { Phase } from '../control/phase.js';
+import type { ThrottleState } from '../control/throttle-state.js';
 import type { GuardBreach, GuardFigures } from '../routing/guard.js';
 import type { GuardVerdict } from '../routing/types.js';
 
@@ -27,6 +28,11 @@ export interface TandemEventMap {
   'backfill:progress': { entity: string; copied: number; total: number };
   /** One entity's backfill is copied to its end. */
   'backfill:done': { entity: string; copied: number };
+  /**
+   * An entity's backfill throttle reason changed: why it waits now (`paused`, `flag-file`, `replica-lag`, `query`,
+   * `rate`), or null when it runs at full speed again.
+   */
+  'backfill:throttle': { entity: string; throttle: ThrottleState | null };
   /** The backfill of an entity is held by another worker (its lease): this one waits. */
   'backfill:held': { entity: string; error: string };
   /** A relay batch was handled: figures of the current leg so far. */

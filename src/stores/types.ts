@@ -652,5 +652,25 @@ export interface Store extends Executor {
    * planned from a count.
    */
   tableStats?(tables: string[]): Promise<TableStats[]>;
+  /**
+   * How far a replica lags, for the backfill's throttle (src/backfill/throttle.ts), read on the store the
+   * throttle's `replicaUrl` names. MySQL/MariaDB: this store is the replica; `SHOW REPLICA STATUS` (falling back
+   * to `SHOW SLAVE STATUS`), `Seconds_Behind_Source` / `Seconds_Behind_Master`, the largest over its channels.
+   * PostgreSQL with `replicaName`: this store is the primary; `pg_stat_replication.replay_lag` of the standby whose
+   * `application_name` is `replicaName` (a null `replay_lag` while `streaming`: caught up, 0). PostgreSQL without
+   * it: this store is a standby; `now() - pg_last_xact_replay_timestamp()`, 0 when everything received is replayed.
+   * Reads only. Throws TANDEM_ERR_THROTTLE_CHECK_FAILED when the lag is unknown (not a replica, replication
+   * stopped, no standby of that name), or what the store throws. Optional: absent on SQLite and PGlite (no
+   * replicas), where a configured replica check fails.
+   */
+  replicaLag?(o?: { replicaName?: string }): Promise<ReplicaLag>;
   close(): Promise<void>;
+}
+
+/** A replica's lag as {@link Store.replicaLag} reads it. */
+export interface ReplicaLag {
+  /** Seconds behind its primary (fractional on PostgreSQL, whole on MySQL/MariaDB). */
+  seconds: number;
+  /** Which replica: the `replicaName`, or the replica's own URL (password redacted). */
+  replica: string;
 }

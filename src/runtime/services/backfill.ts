@@ -59,6 +59,7 @@ export class BackfillService extends BaseService<EntityBackfillResult[]> {
       signal,
       heartbeat: this.o.heartbeat,
       onChunk: (entity, copied, total) => m.events.emit('backfill:progress', { entity, copied, total }),
+      onThrottle: (entity, throttle) => m.events.emit('backfill:throttle', { entity, throttle }),
     }).then((rs) => {
       for (const r of rs)
         if (r.status !== 'interrupted') m.events.emit('backfill:done', { entity: r.entity, copied: r.copiedTotal });

@@ -9,6 +9,7 @@ import { introspectMysql } from './introspect.js';
 import { readOnlyTablesMysql, setReadOnlyMysql } from './read-only.js';
 import { advanceSequencesMysql } from './sequences.js';
 import { tableStatsMysql } from './stats.js';
+import { replicaLagMysql } from './replica-lag.js';
 import { classifyMysqlError } from './errors.js';
 import {
   LEDGER_READ_CHUNK,
@@ -257,6 +258,7 @@ export async function openMysql(u: StoreUrl): Promise<Store> {
     setReadOnly: (tables, on) => setReadOnlyMysql(store, tables, on),
     readOnlyTables: (tables) => readOnlyTablesMysql(base, u.redacted, tables),
     tableStats: (tables) => tableStatsMysql(base, tables),
+    replicaLag: () => replicaLagMysql(base, u.redacted),
     close: () => pool.end(),
   };
   return store;

@@ -11,6 +11,7 @@ import { pgAdvanceLedger, pgArrayParam, pgIdent, postgresCapabilities, postgresS
 import { readOnlyTablesPg, setReadOnlyPg } from './read-only.js';
 import { advanceSequencesPg } from './sequences.js';
 import { tableStatsPg } from './stats.js';
+import { replicaLagPg } from './replica-lag.js';
 
 /** Runs statements on one pg client or pool, mapping errors. */
 function executor(q: pg.Pool | pg.PoolClient, redacted: string): Executor {
@@ -125,6 +126,7 @@ export async function openPostgres(u: StoreUrl): Promise<Store> {
     setReadOnly: (tables, on) => setReadOnlyPg(store, schema, tables, on),
     readOnlyTables: (tables) => readOnlyTablesPg(base, schema, tables),
     tableStats: (tables) => tableStatsPg(base, schema, tables),
+    replicaLag: (o) => replicaLagPg(base, u.redacted, o?.replicaName),
     close: () => pool.end(),
   };
   return store;
