@@ -129,6 +129,9 @@ describe.skipIf(!HAVE && !CI)('the dashboard in chromium', () => {
       if (msg.type() === 'error' && !/401 \(Unauthorized\)/.test(msg.text())) problems.push(msg.text());
     });
     page.on('pageerror', (e) => problems.push(String(e)));
+    page.on('response', (r) => {
+      if (r.status() >= 400 && r.status() !== 401) problems.push(`${r.status()} ${new URL(r.url()).pathname}`);
+    });
 
     await page.goto(server.url);
     await expect.poll(() => page.locator('#login').isVisible()).toBe(true);

@@ -148,7 +148,8 @@ dialog h2{margin-top:0;font-size:1.1rem}
 #login{max-width:420px;margin:12vh auto;padding:1rem}
 #login input{width:100%}
 .banner{padding:.5rem .75rem;border-radius:6px;margin:0 0 1rem;border:1px solid var(--bad);color:var(--bad);font-weight:600}
-code{font-size:.85em}
+code{font-size:.85em;word-break:break-all}
+@media (max-width:600px){table.stack thead{display:none}table.stack,table.stack tbody,table.stack tr,table.stack td{display:block;width:100%}table.stack tr{border-bottom:1px solid var(--line);padding:.3rem 0}table.stack td{border:0;padding:.05rem .2rem;text-align:left}table.stack td::before{content:attr(data-label);display:inline-block;min-width:7.5rem;color:var(--muted);font-weight:600;font-size:.8rem}table.stack td:empty{display:none}}
 `;
 
 /** `sha256-…` of the inline CSS, for `style-src`. */

@@ -4,7 +4,7 @@
  *
  * - `GET /` — the page shell: public, holds no data; it asks for the token once, keeps it in session storage and
  *   sends it as `Authorization: Bearer …` with every fragment request (src/server/dashboard/assets.ts);
- * - `GET /assets/htmx.js`, `GET /assets/dashboard.js` — public, static;
+ * - `GET /assets/htmx.js`, `GET /assets/dashboard.js` — public, static (and `/favicon.ico`, empty);
  * - `GET /ui/live` (every 2 s), `GET /ui/controls`, `GET /ui/whoami`, `GET /ui/confirm/<action>` — fragments, a
  *   `viewer` token (app.ts authenticates `/ui/*`);
  * - `POST /ui/actions/<action>` — the dialog's confirm: the form turned into the JSON body of `POST /api/<action>`
@@ -42,6 +42,11 @@ export function dashboardRoutes(ctx: ServerContext): Hono<ServerEnv> {
   ui.get('/', (c) => page(c, shellPage()));
   ui.get('/assets/htmx.js', (c) => send(c, htmxSource(), 'text/javascript; charset=utf-8'));
   ui.get('/assets/dashboard.js', (c) => send(c, DASHBOARD_JS, 'text/javascript; charset=utf-8'));
+  // browsers ask for it on their own: an empty answer rather than a 404 in the console
+  ui.get('/favicon.ico', (c) => {
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.header(k, v);
+    return c.body(null, 204);
+  });
 
   ui.get('/ui/whoami', (c) => {
     const p = c.get('principal');

@@ -24,7 +24,7 @@ import {
   type ShownMismatch,
   shownKeyOf,
 } from './data.js';
-import { type Html, html } from './html.js';
+import { type Html, html, type Part } from './html.js';
 
 /** A read that may fail: its value, or the error line of why it could not be read. */
 export type Maybe<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -102,8 +102,10 @@ const ago = (iso: string | null | undefined, now = Date.now()) => {
 function isoOf(v: unknown): string | null {
   if (v === null || v === undefined) return null;
   if (v instanceof Date) return Number.isFinite(v.getTime()) ? v.toISOString() : null;
-  const s = String(v);
-  const t = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(s) ? s : `${s.replace(' ', 'T')}Z`);
+  let s = String(v).trim().replace(' ', 'T');
+  if (/[+-]\d\d$/.test(s)) s += ':00';
+  else if (!/(?:[zZ]|[+-]\d\d:?\d\d)$/.test(s)) s += 'Z';
+  const t = Date.parse(s);
   return Number.isFinite(t) ? new Date(t).toISOString() : null;
 }
 
@@ -113,15 +115,49 @@ const panelError = (what: string, error: string) =>
 const card = (id: string, title: string, body: Html | Html[], wide = false) =>
   html`<section class="card${wide ? ' wide' : ''}" id="${id}"><h2>${title}</h2>${body}</section>`;
 
+/** A table cell: its content, or `[content, class, data-field]`. */
+type Cell = Part | [Part, string, string?];
+
+/** One row: its cells and the attributes of its `<tr>` (e.g. `data-gate`). */
+interface Row {
+  attrs?: Record<string, string>;
+  cells: Cell[];
+}
+
+/**
+ * A table whose cells carry their column's name (`data-label`): on a phone each row stacks into label: value
+ * lines (the CSS of assets.ts). A head ending in `#` is a number column (right-aligned).
+ */
+export function dataTable(cls: string, heads: string[], rows: readonly Row[]): Html {
+  const cols = heads.map((h) => ({ label: h.replace(/#$/, ''), num: h.endsWith('#') }));
+  const tr = (r: Row) => {
+    const attrs = Object.entries(r.attrs ?? {}).map(([k, v]) => html` ${k}="${v}"`);
+    const tds = r.cells.map((c, i) => {
+      const [v, extra, field] =
+        Array.isArray(c) && c.length >= 2 && typeof c[1] === 'string'
+          ? (c as [Part, string, string?])
+          : [c as Part, '', undefined];
+      const klass = [cols[i]?.num ? 'num' : '', extra].filter(Boolean).join(' ');
+      return html`<td data-label="${cols[i]?.label ?? ''}"${klass ? html` class="${klass}"` : ''}${field ? html` data-field="${field}"` : ''}>${v}</td>`;
+    });
+    return html`<tr${attrs}>${tds}</tr>`;
+  };
+  return html`<div class="scroll"><table class="stack ${cls}"><thead><tr>${cols.map((c) => html`<th${c.num ? html` class="num"` : ''}>${c.label}</th>`)}</tr></thead><tbody>${rows.map(tr)}</tbody></table></div>`;
+}
+
 // ---- panels -----------------------------------------------------------------------------------------------------
 
 /** A gate table (gate, figure, threshold, verdict, reason). */
 export function gateTable(results: readonly GateResult[]): Html {
   if (!results.length) return html`<p class="muted small">No gates on this step.</p>`;
-  return html`<div class="scroll"><table class="gates"><thead><tr><th>gate</th><th>figure</th><th>threshold</th><th>verdict</th><th>reason</th></tr></thead><tbody>${results.map(
-    (g) =>
-      html`<tr data-gate="${g.gate}"><td>${g.gate}</td><td>${g.figure}</td><td>${g.threshold}</td><td class="${g.pass ? 'pass' : 'fail'}">${g.pass ? 'pass' : 'FAIL'}</td><td class="small">${g.reason}</td></tr>`,
-  )}</tbody></table></div>`;
+  return dataTable(
+    'gates',
+    ['gate', 'figure', 'threshold', 'verdict', 'reason'],
+    results.map((g) => ({
+      attrs: { 'data-gate': g.gate },
+      cells: [g.gate, g.figure, g.threshold, [g.pass ? 'pass' : 'FAIL', g.pass ? 'pass' : 'fail'], [g.reason, 'small']],
+    })),
+  );
 }
 
 function roadPanel(d: LiveData): Html {
@@ -211,10 +247,19 @@ function relayPanel(d: LiveData, m: Migration): Html {
     'Relay',
     html`<div class="figs"><span>direction <b>${r.direction}</b> (primary ${r.primary})</span><span>pending <b data-field="pending">${r.pending === null ? '?' : int(r.pending)}</b></span><span>lag <b class="${lagBad ? 'fail' : ''}" data-field="lag">${r.lagSeconds === null ? '?' : `${r.lagSeconds} s`}</b> <span class="muted">(gate &lt; ${m.config.gates.maxLagSeconds} s)</span></span><span>dead letters <b class="${r.deadLetters > m.config.gates.maxDeadLetters ? 'fail' : ''}" data-field="dead-letters">${int(r.deadLetters)}</b></span></div>${
       dead.length
-        ? html`<div class="scroll"><table><thead><tr><th>entity</th><th>key</th><th class="num">attempts</th><th>reason</th><th>dead since</th></tr></thead><tbody>${dead.map(
-            (x) =>
-              html`<tr><td>${x.entity}</td><td><code>${shownKeyOf(m, x.entity, x.key)}</code></td><td class="num">${x.attempts}</td><td class="small">${x.reason}</td><td class="small">${ago(isoOf(x.deadAt))}</td></tr>`,
-          )}</tbody></table></div>`
+        ? dataTable(
+            'dead-letters',
+            ['entity', 'key', 'attempts#', 'reason', 'dead since'],
+            dead.map((x) => ({
+              cells: [
+                x.entity,
+                html`<code>${shownKeyOf(m, x.entity, x.key)}</code>`,
+                x.attempts,
+                [x.reason, 'small'],
+                [ago(isoOf(x.deadAt)), 'small'],
+              ],
+            })),
+          )
         : html`<p class="muted small">No dead letters.</p>`
     }`,
   );
@@ -224,21 +269,29 @@ function verifyPanel(d: LiveData, m: Migration): Html {
   if (!d.status.ok) return card('verify', 'Parity and verification', panelError('the status', d.status.error));
   const g = m.config.gates;
   const now = Date.now();
-  const rows = d.status.value.entities.map((e) => {
+  const rows: Row[] = d.status.value.entities.map((e) => {
     const v = e.verify;
-    if (!v)
-      return html`<tr data-entity="${e.name}"><td>${e.name}</td><td class="num">–</td><td>never verified</td><td></td><td class="fail">no</td></tr>`;
+    if (!v) return { attrs: { 'data-entity': e.name }, cells: [e.name, '–', 'never verified', '', ['no', 'fail']] };
     const at = isoOf(v.at);
     const ageH = at ? (now - Date.parse(at)) / 3_600_000 : Number.POSITIVE_INFINITY;
     const proof = v.mode === 'full' || v.mode === 'checksum';
     const fresh = proof && ageH < g.verifyMaxAgeHours;
     const parityOk = v.parity !== null && v.parity >= g.minParityPercent;
-    return html`<tr data-entity="${e.name}"><td>${e.name}</td><td class="num ${parityOk ? 'pass' : 'fail'}" data-field="parity">${v.parity === null ? '–' : pct(v.parity, 3)}</td><td>${v.mode}, ${int(v.differences)} differences</td><td class="small">${ago(at, now)}</td><td class="${fresh ? 'pass' : 'fail'}">${fresh ? 'yes' : proof ? 'stale' : 'not proof'}</td></tr>`;
+    return {
+      attrs: { 'data-entity': e.name },
+      cells: [
+        e.name,
+        [v.parity === null ? '–' : pct(v.parity, 3), parityOk ? 'pass' : 'fail', 'parity'],
+        `${v.mode}, ${int(v.differences)} differences`,
+        [ago(at, now), 'small'],
+        [fresh ? 'yes' : proof ? 'stale' : 'not proof', fresh ? 'pass' : 'fail'],
+      ],
+    };
   });
   return card(
     'verify',
     'Parity and verification',
-    html`<div class="scroll"><table><thead><tr><th>entity</th><th class="num">parity</th><th>last verification</th><th>when</th><th>fresh</th></tr></thead><tbody>${rows}</tbody></table></div><p class="muted small">Gate: parity ≥ ${pct(g.minParityPercent, 3)} by a full or checksum verification less than ${g.verifyMaxAgeHours} h old.</p>`,
+    html`${dataTable('verify', ['entity', 'parity#', 'last verification', 'when', 'fresh'], rows)}<p class="muted small">Gate: parity ≥ ${pct(g.minParityPercent, 3)} by a full or checksum verification less than ${g.verifyMaxAgeHours} h old.</p>`,
   );
 }
 
@@ -300,10 +353,20 @@ function guardPanel(d: LiveData, m: Migration): Html {
   }
   let verdicts: Html = html``;
   if (d.judgement.ok && d.judgement.value.figures.length)
-    verdicts = html`<div class="scroll"><table><thead><tr><th>entity (new, last ${t.windowSeconds} s)</th><th class="num">reads</th><th class="num">error rate</th><th class="num">p99</th><th class="num">mismatch ≥</th><th>enough</th></tr></thead><tbody>${d.judgement.value.figures.map(
-      (f) =>
-        html`<tr><td>${f.entity}</td><td class="num">${int(f.reads)}</td><td class="num ${f.sufficient && f.errorRate > t.maxErrorRate ? 'fail' : ''}">${ratePct(f.errorRate)}</td><td class="num ${f.sufficient && f.p99Ms !== null && f.p99Ms > t.maxP99Ms ? 'fail' : ''}">${msText(f.p99Ms)}</td><td class="num">${ratePct(f.mismatchLowerBound)}</td><td>${f.sufficient ? 'yes' : 'no'}</td></tr>`,
-    )}</tbody></table></div>`;
+    verdicts = dataTable(
+      'guard-figures',
+      [`entity (new, last ${t.windowSeconds} s)`, 'reads#', 'error rate#', 'p99#', 'mismatch ≥#', 'enough'],
+      d.judgement.value.figures.map((f) => ({
+        cells: [
+          f.entity,
+          int(f.reads),
+          [ratePct(f.errorRate), f.sufficient && f.errorRate > t.maxErrorRate ? 'fail' : ''],
+          [msText(f.p99Ms), f.sufficient && f.p99Ms !== null && f.p99Ms > t.maxP99Ms ? 'fail' : ''],
+          ratePct(f.mismatchLowerBound),
+          f.sufficient ? 'yes' : 'no',
+        ],
+      })),
+    );
   return card('routing', 'Routing and guard', html`${head}${charts}${verdicts}`, true);
 }
 
@@ -315,10 +378,21 @@ function mismatchPanel(d: LiveData): Html {
     'mismatches',
     'Recent mismatches',
     list.length
-      ? html`<div class="scroll"><table><thead><tr><th>entity</th><th>key</th><th>kind</th><th>columns differing</th><th>state</th><th>found by</th><th>last seen</th></tr></thead><tbody>${list.map(
-          (x) =>
-            html`<tr><td>${x.entity}</td><td><code>${x.key}</code></td><td>${x.kind}</td><td class="small">${x.columns.length ? x.columns.join(', ') : '–'}</td><td>${x.state}</td><td>${x.origin}</td><td class="small">${Number.isFinite(x.lastSeenMs) ? ago(new Date(x.lastSeenMs).toISOString()) : '–'}</td></tr>`,
-        )}</tbody></table></div><p class="muted small">Column names only: values are never shown.</p>`
+      ? html`${dataTable(
+          'mismatches',
+          ['entity', 'key', 'kind', 'columns differing', 'state', 'found by', 'last seen'],
+          list.map((x) => ({
+            cells: [
+              x.entity,
+              html`<code>${x.key}</code>`,
+              x.kind,
+              [x.columns.length ? x.columns.join(', ') : '–', 'small'],
+              x.state,
+              x.origin,
+              [Number.isFinite(x.lastSeenMs) ? ago(new Date(x.lastSeenMs).toISOString()) : '–', 'small'],
+            ],
+          })),
+        )}<p class="muted small">Column names only: values are never shown.</p>`
       : html`<p class="muted small">No mismatches recorded.</p>`,
   );
 }
@@ -330,10 +404,19 @@ function auditPanel(d: LiveData): Html {
     'audit',
     'Audit log',
     list.length
-      ? html`<div class="scroll"><table><thead><tr><th>when</th><th>who</th><th>command</th><th>outcome</th><th>detail</th></tr></thead><tbody>${list.map(
-          (a) =>
-            html`<tr><td class="small">${isoOf(a.at)?.replace('T', ' ').slice(0, 19) ?? String(a.at)}</td><td>${a.actor}</td><td>${a.command}</td><td class="${a.outcome === 'ok' ? 'pass' : a.outcome === 'error' || a.outcome === 'tripped' ? 'fail' : ''}">${a.outcome}</td><td class="small">${a.detail ?? ''}</td></tr>`,
-        )}</tbody></table></div>`
+      ? dataTable(
+          'audit',
+          ['when (UTC)', 'who', 'command', 'outcome', 'detail'],
+          list.map((a) => ({
+            cells: [
+              [isoOf(a.at)?.replace('T', ' ').slice(0, 19) ?? String(a.at), 'small'],
+              a.actor,
+              a.command,
+              [a.outcome, a.outcome === 'ok' ? 'pass' : a.outcome === 'error' || a.outcome === 'tripped' ? 'fail' : ''],
+              [a.detail ?? '', 'small'],
+            ],
+          })),
+        )
       : html`<p class="muted small">Nothing audited yet.</p>`,
     true,
   );
