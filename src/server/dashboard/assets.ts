@@ -25,7 +25,7 @@ export function htmxSource(): string {
  * `Authorization: Bearer …` to every htmx request, shows the login again on a 401, swaps error answers (4xx/5xx
  * fragments) like any other, and opens the confirmation dialog when its body arrives.
  */
-export const DASHBOARD_JS = `(function () {
+export const DASHBOARD_JS: string = `(function () {
   'use strict';
   var KEY = 'tandem.token';
   var $ = function (id) { return document.getElementById(id); };
@@ -77,7 +77,7 @@ export const DASHBOARD_JS = `(function () {
 `;
 
 /** The page's CSS (light and dark, laptop and phone: one column below 760 px). */
-export const DASHBOARD_CSS = `
+export const DASHBOARD_CSS: string = `
 :root{--bg:#f6f7f9;--fg:#1d2330;--muted:#5d6678;--card:#fff;--line:#dde1e8;--ok:#1f8a4c;--bad:#c2372f;--warn:#b7791f;--accent:#2f5fd0;--accent2:#7a4fd0}
 @media (prefers-color-scheme:dark){:root{--bg:#14171c;--fg:#e6e8ec;--muted:#9aa3b2;--card:#1d2128;--line:#323844;--ok:#3cb371;--bad:#ef5f55;--warn:#e0a34a;--accent:#6f96f0;--accent2:#a98af0}}
 *{box-sizing:border-box}
