@@ -4,7 +4,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ensureControlSchema } from '../../src/control/control.js';
+import { audit, ensureControlSchema } from '../../src/control/control.js';
 import { setPhase } from '../../src/control/phase.js';
 import { createReadStats } from '../../src/routing/stats.js';
 import type { Migration } from '../../src/runtime/migration.js';
@@ -29,6 +29,13 @@ const OUT = resolve(import.meta.dirname, '../../test-artifacts/dashboard');
 const OPS = `ops-${'k'.repeat(8)}-${Math.random().toString(36).slice(2)}`;
 const VIEW = `view-${'v'.repeat(8)}-${Math.random().toString(36).slice(2)}`;
 
+/** Resolves once htmx has settled the dialog's new content (its documented htmx-added / htmx-settling classes gone). */
+const settled = (page: Page) =>
+  page
+    .locator('#confirm-body.htmx-settling, #confirm-body.htmx-swapping, #confirm-body .htmx-added')
+    .first()
+    .waitFor({ state: 'detached', timeout: 5000 });
+
 const copiedOf = async (page: Page, entity: string) =>
   Number(await page.locator(`#backfill .entity[data-entity="${entity}"] progress`).getAttribute('data-copied'));
 
@@ -47,6 +54,8 @@ describe.skipIf(!HAVE && !CI)('the dashboard in chromium', () => {
     cleanup.push(() => m.close());
     await ensureControlSchema(m.stores.control);
     await setPhase(m.stores.control, 'dual_write');
+    // text from the control plane is escaped, never markup
+    await audit(m.stores.control, { command: 'note', args: {}, outcome: 'ok', detail: '<img id="xss" src="/x">' });
     // the worker: backfill at 300 rows/s (3000 users take ~10 s), no verification, no guard service
     const sup: Supervisor = m.services.supervisor({
       backfill: { maxRowsPerSecond: 300 },
@@ -158,6 +167,7 @@ describe.skipIf(!HAVE && !CI)('the dashboard in chromium', () => {
     // pause: the dialog shows the gates before acting
     await page.click('#btn-backfill-pause');
     await page.locator('#confirm[open] table.gates').waitFor({ timeout: 5000 });
+    await settled(page);
     await page.screenshot({ path: `${OUT}/laptop-confirm-pause.png` });
     await page.click('#confirm-ok');
     await expect.poll(() => page.locator('#action-result').textContent(), { timeout: 5000 }).toContain('→ paused');
@@ -172,9 +182,29 @@ describe.skipIf(!HAVE && !CI)('the dashboard in chromium', () => {
     const total = Number(await page.locator('#backfill .entity[data-entity="users"] progress').getAttribute('max'));
     expect(p2).toBeLessThan(total);
 
+    // tune: the form's text becomes the API's numbers
+    await page.click('#btn-backfill-tune');
+    await page.locator('#confirm[open] #f-maxRowsPerSecond').waitFor({ timeout: 5000 });
+    await settled(page);
+    await page.fill('#f-maxRowsPerSecond', '500');
+    await page.click('#confirm-ok');
+    await expect.poll(() => page.locator('#action-result').textContent(), { timeout: 5000 }).toContain('rate 500');
+    await page.click('#confirm-close');
+    // advance: the dialog shows the destination's gates and changes with it; cancelled, nothing moves
+    await page.click('#btn-phase-advance');
+    await page.locator('#confirm[open] table.gates tr[data-gate="backfill"]').waitFor({ timeout: 5000 });
+    await settled(page);
+    await page.selectOption('#f-to', 'canary');
+    await page.locator('#confirm[open] table.gates tr[data-gate="parity"]').waitFor({ timeout: 5000 });
+    await settled(page);
+    await page.click('#confirm-cancel');
+    expect(await page.locator('#confirm[open]').count()).toBe(0);
+    expect(await m.readPhase()).toBe('dual_write');
+
     // the canary
     await page.click('#btn-routing');
     await page.locator('#confirm[open] #f-canaryPercent').waitFor({ timeout: 5000 });
+    await settled(page);
     await page.fill('#f-canaryPercent', '25');
     await page.click('#confirm-ok');
     await expect
@@ -188,6 +218,7 @@ describe.skipIf(!HAVE && !CI)('the dashboard in chromium', () => {
     // kill: the guard's and the kill switch's state on the page
     await page.click('#btn-kill');
     await page.locator('#confirm[open] #confirm-ok').waitFor({ timeout: 5000 });
+    await settled(page);
     await page.click('#confirm-ok');
     await expect.poll(() => page.locator('#action-result').textContent(), { timeout: 5000 }).toContain('off → on');
     await page.click('#confirm-close');
@@ -198,7 +229,10 @@ describe.skipIf(!HAVE && !CI)('the dashboard in chromium', () => {
     // every change audited with the token's name
     await expect.poll(() => page.locator('#audit').textContent(), { timeout: 5000 }).toContain('token:ops');
     const auditText = (await page.locator('#audit').textContent()) ?? '';
-    for (const c of ['api backfill pause', 'api routing', 'api kill']) expect(auditText).toContain(c);
+    for (const c of ['api backfill pause', 'api backfill tune', 'api routing', 'api kill'])
+      expect(auditText).toContain(c);
+    expect(auditText).toContain('<img id="xss" src="/x">');
+    expect(await page.locator('#xss').count()).toBe(0);
     // the guard's charts: SVG, with the reads the application made
     expect(await page.locator('#routing svg.spark').count()).toBe(6);
     await page.screenshot({ path: `${OUT}/laptop-killed.png`, fullPage: true });
