@@ -30,6 +30,8 @@ describe('version and help', () => {
     ['canary'],
     ['kill'],
     ['unkill'],
+    ['ctl', 'pause'],
+    ['ctl', 'tune'],
     ['bucket'],
     ['sequences', 'advance'],
     ['archive'],

@@ -201,6 +201,8 @@ function entityRow(e: EntityStatus): Html {
   const value = b.state === 'done' ? max : b.copied;
   const percent = b.state === 'done' ? 100 : total ? Math.min(100, (b.copied / total) * 100) : null;
   const t = b.throttle;
+  // held (paused, flag file, replica lag, throttle query): the average rate and its ETA say nothing until it goes on
+  const held = t !== null && t !== undefined && t.reason !== 'rate';
   const stateCls =
     b.state === 'done' ? 'green' : b.state === 'failed' ? 'tripped' : b.state === 'paused' ? 'paused' : '';
   return html`<div class="entity" data-entity="${e.name}">
@@ -210,7 +212,7 @@ function entityRow(e: EntityStatus): Html {
       : html`<span class="muted small" data-field="throttle">not throttled</span>`
   }</div>
 <progress max="${max}" value="${value}" data-copied="${b.copied}" aria-label="${e.name} backfill">${percent === null ? '' : pct(percent, 1)}</progress>
-<div class="figs"><span><b data-field="copied">${int(b.copied)}</b> of <b>${b.total === null ? '?' : int(b.total)}</b> rows${percent === null ? '' : html` (<b data-field="percent">${pct(percent, 1)}</b>)`}</span><span><b data-field="rate">${b.rowsPerSecond === null ? '–' : int(b.rowsPerSecond)}</b> rows/s</span><span>ETA <b data-field="eta">${duration(b.etaSeconds)}</b></span>${
+<div class="figs"><span><b data-field="copied">${int(b.copied)}</b> of <b>${b.total === null ? '?' : int(b.total)}</b> rows${percent === null ? '' : html` (<b data-field="percent">${pct(percent, 1)}</b>)`}</span><span><b data-field="rate">${b.rowsPerSecond === null ? '–' : int(b.rowsPerSecond)}</b> rows/s</span><span>ETA <b data-field="eta">${held ? 'held' : duration(b.etaSeconds)}</b></span>${
     b.holder?.host ? html`<span>by ${b.holder.host}${b.holder.pid ? `:${b.holder.pid}` : ''}</span>` : null
   }</div>
 </div>`;
