@@ -1,15 +1,20 @@
 import net from 'node:net';
 
+/** What the proxy does with a connection: forward it, reset it at once (a server that is down), or hold it silent. */
+type Mode = 'forward' | 'refuse' | 'hang';
+
 /**
- * A TCP proxy on 127.0.0.1 that the tests control, to cut a store off and bring it back: `cut()` closes the
- * listener and destroys every open connection (the client sees resets and refusals), `restore()` listens again
- * on the same port.
+ * A TCP proxy on 127.0.0.1 that the tests control, to cut a store off and bring it back: `cut()` destroys every
+ * open connection and resets every new one (the client sees resets, as from a server that is down), `restore()`
+ * forwards again, `hang()` accepts and never answers.
+ *
+ * The listener stays open from `start()` to `close()`: closing it during an outage would free the port, and another
+ * process's ephemeral port could take it before `restore()` listens again (EADDRINUSE).
  */
 export class TcpProxy {
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
-  /** When set, new connections are accepted and then left unanswered (a hung server). */
-  private hanging = false;
+  private mode: Mode = 'forward';
   port = 0;
 
   constructor(
@@ -18,14 +23,22 @@ export class TcpProxy {
   ) {}
 
   async start(port = 0): Promise<number> {
+    if (this.server) {
+      this.mode = 'forward';
+      return this.port;
+    }
     const server = net.createServer((client) => {
-      if (this.hanging) {
-        this.sockets.add(client);
-        client.on('error', () => {}).on('close', () => this.sockets.delete(client));
+      client.on('error', () => {});
+      if (this.mode === 'refuse') {
+        client.resetAndDestroy();
+        return;
+      }
+      this.sockets.add(client);
+      if (this.mode === 'hang') {
+        client.on('close', () => this.sockets.delete(client));
         return;
       }
       const upstream = net.connect(this.targetPort, this.targetHost);
-      this.sockets.add(client);
       this.sockets.add(upstream);
       const drop = () => {
         client.destroy();
@@ -44,31 +57,35 @@ export class TcpProxy {
     return this.port;
   }
 
-  /** Refuses new connections and kills the open ones. */
-  async cut(): Promise<void> {
-    const s = this.server;
-    this.server = null;
+  private dropAll(): void {
     for (const sock of this.sockets) sock.destroy();
     this.sockets.clear();
-    if (s) await new Promise<void>((res) => s.close(() => res()));
   }
 
-  /** Listens again on the same port, forwarding. */
+  /** Resets new connections and kills the open ones. */
+  async cut(): Promise<void> {
+    this.mode = 'refuse';
+    this.dropAll();
+  }
+
+  /** Forwards again, on the same port. */
   async restore(): Promise<void> {
-    if (this.server) await this.cut();
-    this.hanging = false;
-    await this.start(this.port);
+    this.dropAll();
+    this.mode = 'forward';
   }
 
   /** Kills the open connections and then accepts new ones without ever answering: a server that hangs. */
   async hang(): Promise<void> {
-    await this.cut();
-    this.hanging = true;
-    await this.start(this.port);
+    this.dropAll();
+    this.mode = 'hang';
   }
 
+  /** Closes the listener and every connection. */
   async close(): Promise<void> {
-    this.hanging = false;
-    await this.cut();
+    const s = this.server;
+    this.server = null;
+    this.mode = 'refuse';
+    this.dropAll();
+    if (s) await new Promise<void>((res) => s.close(() => res()));
   }
 }

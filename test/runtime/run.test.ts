@@ -349,7 +349,7 @@ describe('tandem run follows the migration', () => {
     expect((await runCli(['phase', 'set', 'dual_write', '--config', f.cfg])).code).toBe(0);
     const proxy = new TcpProxy(Number(new URL(f.tgt.url).port || 5432));
     const port = await proxy.start();
-    await proxy.close();
+    await proxy.cut();
     const down = new URL(f.tgt.url);
     down.port = String(port);
     const cfg = writeConfig(
@@ -363,7 +363,7 @@ describe('tandem run follows the migration', () => {
         30_000,
       );
       expect(run.child.exitCode).toBeNull();
-      await proxy.start(port);
+      await proxy.restore();
       await waitFor('the backfill and the relay', () => drained(f.cfg), 60_000);
       expect((await backfillCounts(f.tgt.url)).status).toBe('done');
     } finally {

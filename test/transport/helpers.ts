@@ -1,3 +1,4 @@
+import { TcpProxy } from '../proxy.js';
 import type { Change, Delivery, Transport } from '../../src/capture/transport/types.js';
 
 export { portOpen } from '../servers.js';
@@ -94,38 +95,13 @@ export function record(
 }
 
 /**
- * A TCP proxy on a free local port to `targetPort`, which a test can take down (listener closed, every connection
- * cut) and bring back on the same port: a broker outage without touching the shared broker.
+ * A TCP proxy on a free local port to `targetPort`, which a test can take down (every connection cut, new ones
+ * reset) and bring back on the same port: a broker outage without touching the shared broker. See {@link TcpProxy}.
  */
 export async function tcpProxy(
   targetPort: number,
 ): Promise<{ port: number; down(): Promise<void>; up(): Promise<void>; close(): Promise<void> }> {
-  const net = await import('node:net');
-  const sockets = new Set<import('node:net').Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect({ host: '127.0.0.1', port: targetPort });
-    sockets.add(client).add(upstream);
-    const end = (): void => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as import('node:net').AddressInfo).port;
-  const down = async (): Promise<void> => {
-    const closed = new Promise<void>((r) => server.close(() => r()));
-    for (const s of sockets) s.destroy();
-    sockets.clear();
-    await closed;
-  };
-  const up = async (): Promise<void> => {
-    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-  };
-  return { port, down, up, close: async () => (server.listening ? down() : undefined) };
+  const proxy = new TcpProxy(targetPort);
+  const port = await proxy.start();
+  return { port, down: () => proxy.cut(), up: () => proxy.restore(), close: () => proxy.close() };
 }
