@@ -1,4 +1,4 @@
-import { CompiledQuery } from 'kysely';
+import type { CompiledQuery } from 'kysely';
 import type { Row } from '../stores/types.js';
 
 /**
@@ -76,6 +76,20 @@ export function fromKysely(trx: KyselyLike, dialect: 'postgres' | 'mysql' | 'sql
   return {
     dialect,
     managed: false,
-    query: async (sql, params) => (await trx.executeQuery(CompiledQuery.raw(sql, params))).rows as Row[],
+    query: async (sql, params) => {
+      const { CompiledQuery } = await loadKysely();
+      return (await trx.executeQuery(CompiledQuery.raw(sql, params))).rows as Row[];
+    },
   };
+}
+
+let kysely: Promise<typeof import('kysely')> | undefined;
+
+/**
+ * Kysely, imported on first use: it is ~260 modules, and every CLI command loads this library (through the
+ * config's `import { defineConfig } from 'tandem'`), so a static import would cost each command ~150 ms.
+ */
+function loadKysely(): Promise<typeof import('kysely')> {
+  kysely ??= import('kysely');
+  return kysely;
 }

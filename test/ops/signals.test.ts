@@ -192,14 +192,14 @@ describe('SIGTERM is graceful', () => {
 
   it('demo: stops the backfill after a committed chunk, audits, exits 143', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'tandem-sig-demo-')), 'd');
-    const child = spawnCli(['demo', '--only-backfill', '--rows', '100000', '--dir', dir]);
+    const child = spawnCli(['demo', '--only-backfill', '--rows', '40000', '--dir', dir]);
     const { out, closed } = collect(child);
     await waitFor(() => out.stdout.includes('2/3 backfill'), 110_000);
     await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGTERM');
     expect(await closed).toEqual({ code: 143, signal: null });
     expect(out.stderr).toMatch(
-      /^TANDEM_ERR_BACKFILL_INTERRUPTED: demo stopped after [\d,]+ of 100,000 rows copied; resume with: npx tandem backfill --config /m,
+      /^TANDEM_ERR_BACKFILL_INTERRUPTED: demo stopped after [\d,]+ of 40,000 rows copied; resume with: npx tandem backfill --config /m,
     );
     expect(out.stdout).not.toMatch(/3\/3 verify/);
   }, 180_000);

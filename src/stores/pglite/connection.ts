@@ -1,10 +1,11 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { PGlite, type ParserOptions } from '@electric-sql/pglite';
 import { TandemError } from '../../core/errors.js';
 import { safeDriverError, thrownText } from '../../core/redact.js';
 import { MONEY_OID, PG_EXTRA_PARSERS, PG_TEXT_OIDS, moneyText, scrubPgMessage } from '../postgres/connection.js';
 import type { StoreUrl } from '../url.js';
+import { pgliteTemplate } from './template.js';
 
 const BYTEA_OID = 17;
 
@@ -61,8 +62,30 @@ export async function openPgliteDatabase(u: StoreUrl): Promise<PGlite> {
       );
   }
   let db: PGlite | undefined;
+  // a new cluster starts from the template (a tarball of a fresh one) rather than running initdb; see template.ts
+  const existed = dataDir !== undefined && existsSync(dataDir);
+  const fresh = !existed || readdirSync(dataDir!).length === 0;
+  const template = fresh ? pgliteTemplate() : null;
+  const blob = template?.read();
   try {
-    db = await PGlite.create(dataDir, { parsers: PGLITE_PARSERS });
+    if (blob) {
+      try {
+        db = await PGlite.create(dataDir, { parsers: PGLITE_PARSERS, loadDataDir: blob });
+      } catch {
+        // a template that does not load (damaged, or another build's): dropped, and initdb instead; the
+        // directory was empty or absent before, so what is in it now is the failed load's
+        await db?.close().catch(() => {});
+        db = undefined;
+        template!.discard();
+        if (dataDir && existed)
+          for (const f of readdirSync(dataDir)) rmSync(join(dataDir, f), { recursive: true, force: true });
+        else if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+        db = await PGlite.create(dataDir, { parsers: PGLITE_PARSERS });
+      }
+    } else {
+      db = await PGlite.create(dataDir, { parsers: PGLITE_PARSERS });
+      if (template) await template.save(db);
+    }
     await db.exec(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'iso_8601'`);
     return db;
   } catch (e) {
