@@ -10,8 +10,8 @@ import { refreshStatusMetrics } from '../runtime/metrics.js';
 import { entityList, EXIT, reportError, stopOnSignals, auditSafely, contextOf } from './context.js';
 import { enumOption, intOption, numberOption, PORT } from './options.js';
 import { listenMetrics } from './relay.js';
-import { parseListen, type RunningServer } from '../server/app.js';
-import { httpAddress, startRunHttp } from '../server/run-http.js';
+import type { RunningServer } from '../server/app.js';
+import { httpAddress, parseListen } from '../server/listen.js';
 
 interface RunOptions {
   entity?: string;
@@ -169,7 +169,8 @@ export function registerRun(program: Command): void {
           },
           phasePollMs: opts.phasePollSeconds * 1000,
         });
-        if (httpAddr) http = await startRunHttp(m, sup, httpAddr, log);
+        // the HTTP stack (hono, the dashboard) is loaded only when it is served
+        if (httpAddr) http = await (await import('../server/run-http.js')).startRunHttp(m, sup, httpAddr, log);
         log.info({ event: 'run.start', pid: process.pid, ...args }, 'tandem run: started');
         await sup.start();
         const unlink = stopOn(sup, stop.signal);

@@ -15,6 +15,9 @@ import { authenticate } from './auth.js';
 import type { ServerContext, ServerEnv } from './context.js';
 import { dashboardRoutes } from './dashboard/index.js';
 import { sendError } from './errors.js';
+import { parseListen } from './listen.js';
+
+export { parseListen } from './listen.js';
 
 /** The hono app of the server (no socket: `app.request(…)` in tests, {@link startServer} to listen). */
 export function createApp(ctx: ServerContext): Hono<ServerEnv> {
@@ -54,18 +57,6 @@ export interface RunningServer {
   /** `http://host:port`. */
   url: string;
   close(): Promise<void>;
-}
-
-/**
- * Parses `host:port` (`127.0.0.1:7070`, `[::1]:7070`, `:0` = loopback, any free port). Throws
- * TANDEM_ERR_SERVER_LISTEN naming the address when it is not that.
- */
-export function parseListen(addr: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(addr.trim());
-  const port = m ? Number(m[3]) : Number.NaN;
-  if (!m || !(port >= 0 && port <= 65_535))
-    throw new TandemError('SERVER_LISTEN', `--http takes host:port (127.0.0.1:7070), not ${JSON.stringify(addr)}`);
-  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }
 
 /**

@@ -4,34 +4,11 @@
  * `server.listen` (`127.0.0.1:7070`).
  */
 import type { Logger } from 'pino';
-import { TandemError } from '../core/errors.js';
 import type { Migration } from '../runtime/migration.js';
 import type { Supervisor } from '../runtime/services/supervisor.js';
-import { parseListen, type RunningServer, startServer } from './app.js';
+import { type RunningServer, startServer } from './app.js';
 
-/** True for a loopback host: `localhost`, `127.0.0.0/8`, `::1`. */
-export function isLoopback(host: string): boolean {
-  const h = host.toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127(?:\.\d{1,3}){3}$/.test(h);
-}
-
-/**
- * Checks the address `tandem run --http` would listen on (`true`: the config's `server.listen`). Throws
- * TANDEM_ERR_SERVER_LISTEN for text that is not `host:port`, and for a non-loopback address when the config has
- * no token: every route but `/metrics` and `/healthz` would answer 401, so listening beyond this machine could only
- * expose the metrics — most likely a mistake. Writes nothing; call it before any store is opened.
- */
-export function httpAddress(flag: string | true, m: { config: Migration['config'] }): string {
-  const addr = flag === true ? m.config.server.listen : flag;
-  const { host } = parseListen(addr);
-  if (!isLoopback(host) && !m.config.server.tokens.length)
-    throw new TandemError(
-      'SERVER_LISTEN',
-      `--http ${addr} listens beyond this machine but server.tokens is empty: every route but /metrics would answer 401. Add tokens to the config, or listen on 127.0.0.1`,
-      { host },
-    );
-  return addr;
-}
+export { httpAddress, isLoopback } from './listen.js';
 
 /**
  * Starts the server on `addr` for the migration `m` and its supervisor, with the config's tokens and body limit.
