@@ -374,9 +374,7 @@ async function fillOutboxBulk(conn: mysql.Connection, dual: DualWriter, n: numbe
       chunk.map((id) => ({ entity: 'users', key: keyString([id], users.keyColumns), keyValues: [id] })),
     );
     await conn.query('BEGIN');
-    await conn.query(
-      `UPDATE users SET balance = balance + 1, version = version + 1 WHERE id IN (${chunk.join(', ')})`,
-    );
+    await conn.query(`UPDATE users SET balance = balance + 1, version = version + 1 WHERE id IN (${chunk.join(', ')})`);
     await conn.query(st.sql, st.params);
     await conn.query('COMMIT');
   }
