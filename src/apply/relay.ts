@@ -202,6 +202,9 @@ export function brokenAckForTests(): boolean {
  */
 export const DEFAULT_RELAY_BATCH = 2000;
 
+/** The savepoint after a pipelined batch's claim, before its early acknowledgement. */
+const CLAIM_SAVEPOINT = 'tandem_claim';
+
 /** One entity's part of a claimed batch, read and mapped ahead of the write where it can be. */
 interface BatchPart {
   name: string;
@@ -230,6 +233,19 @@ export async function relayBatch(
     const claimed = await claimOutbox(primary, ptx, o.batchSize ?? DEFAULT_RELAY_BATCH);
     if (!claimed.length) return 0;
     const failures = new Map<string, string>(); // outbox id → reason
+    // pipelined: the claimed rows are deleted at once, in the claim's transaction — still nothing is removed before
+    // the batch is written (the transaction commits after that) — so that this transaction takes every lock it
+    // needs before the next batch of this relay claims: that one waits in JS for this one and holds row locks of
+    // its own (an index range's), which a later DELETE of this one could otherwise wait for, a wait no engine sees
+    const early = !!stages;
+    if (early) {
+      await ptx.execute(`SAVEPOINT ${CLAIM_SAVEPOINT}`);
+      await acknowledgeOutbox(
+        primary,
+        ptx,
+        claimed.map((r) => r.id),
+      );
+    }
     const parts: BatchPart[] = [];
     for (const [name, rows] of groupBy(claimed, (r) => r.entity)) {
       const entity = o.entities.find((e) => e.name === name);
@@ -281,7 +297,12 @@ export async function relayBatch(
     }
     // every change of the batch is committed on the secondary (or recorded as failed); the outbox rows go next
     faultPoint('after-secondary-commit');
-    await acknowledge(o, ptx, claimed, failures, stats);
+    if (!early) await acknowledge(o, ptx, claimed, failures, stats);
+    else if (failures.size) {
+      // some changes failed: their rows come back (the deletes are undone) to be rescheduled or dead-lettered
+      await ptx.execute(`ROLLBACK TO SAVEPOINT ${CLAIM_SAVEPOINT}`);
+      await acknowledge(o, ptx, claimed, failures, stats);
+    }
     stats.changes += claimed.length;
     // claims come oldest first: the first applied one carries the batch's lag
     const oldest = claimed.find((r) => !failures.has(r.id));
