@@ -3,7 +3,7 @@
  *
  *   npm run bench:dualwrite -- [--rows 50000] [--writes 20000] [--block 250] [--concurrency 8] [--concurrent-writes
  * 20000]
- *                              [--relay-changes 50000] [--batch-sizes 500,2000] [--inproc-workers 4] [--relay-procs
+ *                              [--relay-changes 50000] [--batch-sizes 2000,500] [--pipeline on|off|both] [--inproc-workers 4] [--relay-procs
  * 2,4] [--relay-repeats 3]
  *                              [--hung-writes 300] [--hung-seconds 30] [--only relay] [--keep]
  *
@@ -29,8 +29,10 @@
  * 2. Relay throughput: the outbox left by part 1 is drained (not timed). Then, per batch size, `--relay-changes`
  *    changes are queued in outbox mode (every user updated once, 8 connections) and `runRelay({ untilEmpty })`
  *    drains them in-process, timed, with each step timed by wrapping the stores (bench/dualwrite-profile.ts).
- *    Then `--inproc-workers` runRelay loops at once in this process (batch 500), and per `--relay-procs` count
- *    that many `tandem relay --until-empty` processes (CLI), timed from the first change taken to an empty outbox.
+ *    `--pipeline off` runs the relay without its pipeline (one batch in flight), `both` runs each without, then
+ *    with it. Then `--inproc-workers` runRelay loops at once in this process, and per `--relay-procs` count that
+ *    many `tandem relay --until-empty` processes (CLI), timed from the first change taken to an empty outbox — both
+ *    at the first batch size.
  *    `--only relay` skips part 1 (setup, part 2 and the checks only: a quick relay run, e.g. `--only relay
  *    --relay-changes 50000 --relay-procs 1,2,4`) and queues the changes in bulk (fillOutboxBulk: the same outbox
  *    rows and source rows, 1000 changes per transaction).
@@ -38,7 +40,8 @@
  *    source's — except users whose last write was a plain one (mode 1 bypasses Tandem on purpose).
  *
  * Last line: `dualwrite p99_plain_ms=… p99_outbox_ms=… p99_fastpath_ms=… p99_pg_down_ms=… relay_changes_per_s=…`
- * (single connection; relay = one in-process relay at the default batch size 500, median of `--relay-repeats` runs);
+ * (single connection; relay = one in-process relay at the first batch size, default 2000, pipelined, median of
+ * `--relay-repeats` runs);
  * with `--only relay`: `dualwrite relay_changes_per_s=…`.
  *
  * Environment: TANDEM_BENCH_MYSQL / TANDEM_TEST_MYSQL, TANDEM_BENCH_PG / TANDEM_TEST_PG (as the tests).
@@ -74,7 +77,8 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     'concurrent-writes': { type: 'string', default: '20000' },
     'relay-changes': { type: 'string', default: '50000' },
-    'batch-sizes': { type: 'string', default: '500,2000' },
+    'batch-sizes': { type: 'string', default: '2000,500' },
+    pipeline: { type: 'string', default: 'on' },
     'relay-procs': { type: 'string', default: '2,4' },
     'inproc-workers': { type: 'string', default: '4' },
     'relay-repeats': { type: 'string', default: '3' },
@@ -98,6 +102,11 @@ const CONC = Number(args.concurrency);
 const CONC_WRITES = Number(args['concurrent-writes']);
 const RELAY_CHANGES = Number(args['relay-changes']);
 const BATCH_SIZES = String(args['batch-sizes']).split(',').filter(Boolean).map(Number);
+const PIPELINE = String(args.pipeline);
+if (!['on', 'off', 'both'].includes(PIPELINE)) {
+  console.error(`--pipeline takes on, off or both (got "${PIPELINE}")`);
+  process.exit(2);
+}
 const RELAY_PROCS = String(args['relay-procs'])
   .split(',')
   .filter(Boolean)
@@ -436,7 +445,13 @@ async function prepareControlOf(m: Migration): Promise<void> {
   if (m.stores.control !== m.stores.new) await ensureControlSchema(m.stores.control);
 }
 
-async function relayInProcess(cfgPath: string, batchSize: number, expected: number, workers = 1): Promise<RelayRun> {
+async function relayInProcess(
+  cfgPath: string,
+  batchSize: number,
+  expected: number,
+  workers = 1,
+  pipeline = true,
+): Promise<RelayRun> {
   const m = await openMigration(cfgPath, { log: quiet });
   try {
     await prepareControlOf(m);
@@ -459,6 +474,7 @@ async function relayInProcess(cfgPath: string, batchSize: number, expected: numb
           entities: ctx.entities,
           log: cap.log,
           batchSize,
+          pipeline,
           untilEmpty: true,
         }),
       ),
@@ -481,8 +497,8 @@ async function relayInProcess(cfgPath: string, batchSize: number, expected: numb
     return {
       label:
         workers > 1
-          ? `in-process, ${workers} × runRelay at once, batchSize ${batchSize}`
-          : `in-process, batchSize ${batchSize}`,
+          ? `in-process, ${workers} × runRelay at once, batchSize ${batchSize}${pipeline ? '' : ', no pipeline'}`
+          : `in-process, batchSize ${batchSize}${pipeline ? '' : ', no pipeline'}`,
       changes: stats.changes,
       ms,
       perS: stats.changes / (ms / 1000),
@@ -976,7 +992,7 @@ async function main(): Promise<void> {
 
     // ---------------------------------------------------------------- part 2: relay throughput
     console.log(`\nrelay: draining the ${int(await outboxCount(app))} changes left by the latency runs (not timed)`);
-    await relayInProcess(cfg, 500, -1);
+    await relayInProcess(cfg, BATCH_SIZES[0]!, -1);
     const runs: RelayRun[] = [];
     let seed = 1;
     const fill = async () => {
@@ -999,23 +1015,26 @@ async function main(): Promise<void> {
     for (const [i, bs] of BATCH_SIZES.entries()) {
       const reps = i === 0 ? RELAY_REPEATS : 1;
       for (let k = 0; k < reps; k++) {
-        const queued = await fill();
-        const r = await relayInProcess(cfg, bs, queued);
-        if (reps > 1) r.label += ` (run ${k + 1}/${reps})`;
-        runs.push(r);
-        report(r);
+        // --pipeline both: the relay without its pipeline, then with it, back to back (A/B in the same window)
+        for (const pipeline of PIPELINE === 'both' ? [false, true] : [PIPELINE === 'on']) {
+          const queued = await fill();
+          const r = await relayInProcess(cfg, bs, queued, 1, pipeline);
+          if (reps > 1) r.label += ` (run ${k + 1}/${reps})`;
+          runs.push(r);
+          report(r);
+        }
       }
     }
     if (INPROC_WORKERS > 1) {
       const queued = await fill();
-      const r = await relayInProcess(cfg, 500, queued, INPROC_WORKERS);
+      const r = await relayInProcess(cfg, BATCH_SIZES[0]!, queued, INPROC_WORKERS);
       r.profile = null; // steps overlap: the sums exceed the wall time
       runs.push(r);
       report(r);
     }
     for (const procs of RELAY_PROCS) {
       const queued = await fill();
-      const r = await relayProcesses(cfg, procs, 500, app, queued);
+      const r = await relayProcesses(cfg, procs, BATCH_SIZES[0]!, app, queued);
       runs.push(r);
       report(r);
       console.log(`    (wall with process start-up ${f2(r.wallMs / 1000)} s)`);
@@ -1039,7 +1058,7 @@ async function main(): Promise<void> {
       ),
     );
     console.log('  * whole servers: includes any other session on the machine');
-    // headline: one in-process relay at the first batch size (default 500), the median of its repeats
+    // headline: one in-process relay at the first batch size (default 2000, pipelined), the median of its repeats
     const isFirst = (r: RelayRun) =>
       r.label === `in-process, batchSize ${BATCH_SIZES[0]}` ||
       r.label.startsWith(`in-process, batchSize ${BATCH_SIZES[0]} (`);
