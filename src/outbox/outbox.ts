@@ -132,14 +132,16 @@ export async function makeOutboxDue(store: Store): Promise<number> {
  * Claims up to `limit` due outbox rows in `tx` (a transaction on the primary): `FOR UPDATE SKIP LOCKED` where
  * the store can ({@link StoreCapabilities.skipLocked}), so several relays share the work without waiting on each
  * other and without a `WHERE id > last_seen` high-water mark (ids become visible out of order). Without it
- * (SQLite: one writer at a time) the transaction is the claim.
+ * (SQLite: one writer at a time) the transaction is the claim. Oldest change first, by id: the scan then walks the
+ * primary key and locks only the rows it returns (ordered by `next_attempt_at, id`, InnoDB's scan of that index
+ * and the relays' deletes by primary key deadlocked now and then under several relays).
  * @internal
  */
 export async function claimOutbox(store: Store, tx: Pick<Executor, 'query'>, limit: number): Promise<OutboxRow[]> {
   const t = store.controlTable('outbox');
   const lock = store.capabilities.skipLocked ? ' FOR UPDATE SKIP LOCKED' : '';
   const rows = await tx.query<Row>(
-    `SELECT id, entity, entity_key, key_values, attempts, created_at FROM ${t} WHERE next_attempt_at <= ${store.sql.now()} ORDER BY next_attempt_at, id LIMIT ${Math.max(1, Math.floor(limit))}${lock}`,
+    `SELECT id, entity, entity_key, key_values, attempts, created_at FROM ${t} WHERE next_attempt_at <= ${store.sql.now()} ORDER BY id LIMIT ${Math.max(1, Math.floor(limit))}${lock}`,
   );
   return rows.map((r) => ({
     id: String(r.id),
