@@ -607,7 +607,9 @@ function printProfile(r: RelayRun): void {
     ]);
   const js = r.ms - measured;
   rows.push([
-    'JS and waits outside statements (map, checks, keys, event loop) = wall − above',
+    js >= 0
+      ? 'JS and waits outside statements (map, checks, keys, event loop) = wall − above'
+      : 'wall − above < 0: the pipeline overlaps the steps of two batches',
     '',
     f2(js / 1000) + ' s',
     `${((js / r.ms) * 100).toFixed(1)}%`,
