@@ -3,9 +3,9 @@
  *
  *   npm run bench:dualwrite -- [--rows 50000] [--writes 20000] [--block 250] [--concurrency 8] [--concurrent-writes
  * 20000]
- *                              [--relay-changes 50000] [--batch-sizes 500,2000] [--inproc-workers 4] [--relay-procs
+ *                              [--relay-changes 50000] [--batch-sizes 2000,500] [--pipeline on|off|both] [--inproc-workers 4] [--relay-procs
  * 2,4] [--relay-repeats 3]
- *                              [--hung-writes 300] [--hung-seconds 30] [--keep]
+ *                              [--hung-writes 300] [--hung-seconds 30] [--only relay] [--keep]
  *
  * Setup (not timed): a MariaDB legacy database (test/fixtures.ts createLegacyMysql: orgs, users, memberships;
  * `--rows` users) and a PostgreSQL target (createNewPostgres: users split into users + user_profiles, UNIQUE
@@ -29,13 +29,20 @@
  * 2. Relay throughput: the outbox left by part 1 is drained (not timed). Then, per batch size, `--relay-changes`
  *    changes are queued in outbox mode (every user updated once, 8 connections) and `runRelay({ untilEmpty })`
  *    drains them in-process, timed, with each step timed by wrapping the stores (bench/dualwrite-profile.ts).
- *    Then `--inproc-workers` runRelay loops at once in this process (batch 500), and per `--relay-procs` count
- *    that many `tandem relay --until-empty` processes (CLI), timed from the first change taken to an empty outbox.
+ *    `--pipeline off` runs the relay without its pipeline (one batch in flight), `both` runs each without, then
+ *    with it. Then `--inproc-workers` runRelay loops at once in this process, and per `--relay-procs` count that
+ *    many `tandem relay --until-empty` processes (CLI), timed from the first change taken to an empty outbox — both
+ *    at the first batch size.
+ *    `--only relay` skips part 1 (setup, part 2 and the checks only: a quick relay run, e.g. `--only relay
+ *    --relay-changes 50000 --relay-procs 1,2,4`) and queues the changes in bulk (fillOutboxBulk: the same outbox
+ *    rows and source rows, 1000 changes per transaction).
  * 3. Checks: outbox empty, no dead letter, and per user: the ledger's version and the target balance equal the
  *    source's — except users whose last write was a plain one (mode 1 bypasses Tandem on purpose).
  *
  * Last line: `dualwrite p99_plain_ms=… p99_outbox_ms=… p99_fastpath_ms=… p99_pg_down_ms=… relay_changes_per_s=…`
- * (single connection; relay = one in-process relay at the default batch size 500, median of `--relay-repeats` runs).
+ * (single connection; relay = one in-process relay at the first batch size, default 2000, pipelined, median of
+ * `--relay-repeats` runs);
+ * with `--only relay`: `dualwrite relay_changes_per_s=…`.
  *
  * Environment: TANDEM_BENCH_MYSQL / TANDEM_TEST_MYSQL, TANDEM_BENCH_PG / TANDEM_TEST_PG (as the tests).
  */
@@ -47,6 +54,8 @@ import pg from 'pg';
 import { runRelay } from '../src/apply/relay.js';
 import { fromMysql } from '../src/capture/adapters.js';
 import { createDualWriter, type DualWriter } from '../src/capture/writer.js';
+import { keyString } from '../src/core/mapping.js';
+import { outboxInsert } from '../src/outbox/outbox.js';
 import { openMigration, type Migration } from '../src/runtime/migration.js';
 import { runBackfill } from '../src/backfill/backfill.js';
 import { ensureControlSchema } from '../src/control/control.js';
@@ -68,19 +77,21 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     'concurrent-writes': { type: 'string', default: '20000' },
     'relay-changes': { type: 'string', default: '50000' },
-    'batch-sizes': { type: 'string', default: '500,2000' },
+    'batch-sizes': { type: 'string', default: '2000,500' },
+    pipeline: { type: 'string', default: 'on' },
     'relay-procs': { type: 'string', default: '2,4' },
     'inproc-workers': { type: 'string', default: '4' },
     'relay-repeats': { type: 'string', default: '3' },
     'hung-writes': { type: 'string', default: '300' },
     'hung-seconds': { type: 'string', default: '30' },
+    only: { type: 'string' },
     keep: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 if (args.help) {
   console.log(
-    'usage: npm run bench:dualwrite -- [--rows N] [--writes N] [--block N] [--concurrency N] [--concurrent-writes N] [--relay-changes N] [--batch-sizes a,b] [--relay-procs a,b] [--hung-writes N] [--hung-seconds S] [--keep]',
+    'usage: npm run bench:dualwrite -- [--rows N] [--writes N] [--block N] [--concurrency N] [--concurrent-writes N] [--relay-changes N] [--batch-sizes a,b] [--relay-procs a,b] [--hung-writes N] [--hung-seconds S] [--only relay] [--keep]',
   );
   process.exit(0);
 }
@@ -91,6 +102,11 @@ const CONC = Number(args.concurrency);
 const CONC_WRITES = Number(args['concurrent-writes']);
 const RELAY_CHANGES = Number(args['relay-changes']);
 const BATCH_SIZES = String(args['batch-sizes']).split(',').filter(Boolean).map(Number);
+const PIPELINE = String(args.pipeline);
+if (!['on', 'off', 'both'].includes(PIPELINE)) {
+  console.error(`--pipeline takes on, off or both (got "${PIPELINE}")`);
+  process.exit(2);
+}
 const RELAY_PROCS = String(args['relay-procs'])
   .split(',')
   .filter(Boolean)
@@ -100,6 +116,11 @@ const INPROC_WORKERS = Number(args['inproc-workers']);
 const RELAY_REPEATS = Math.max(1, Number(args['relay-repeats']));
 const HUNG_WRITES = Number(args['hung-writes']);
 const HUNG_SECONDS = Number(args['hung-seconds']);
+const ONLY = args.only;
+if (ONLY !== undefined && ONLY !== 'relay') {
+  console.error(`--only takes "relay" (got "${ONLY}")`);
+  process.exit(2);
+}
 
 const quiet = createLogger({ level: 'silent' });
 const UPDATE = 'UPDATE users SET balance = balance + 1, version = version + 1 WHERE id = ?';
@@ -239,7 +260,7 @@ async function runConcurrent(
 
 /** Counts the phase reads a DualWriter makes (its control store is the target: `query` is only the phase read). */
 function countPhaseReads(dual: DualWriter): { reads: number; failed: number; ms: number; maxMs: number } {
-  const control = (dual as unknown as { control: Store }).control;
+  const control = dual.migration.stores.control;
   const stat = { reads: 0, failed: 0, ms: 0, maxMs: 0 };
   const orig = control.query.bind(control);
   control.query = (async (sql: string, params?: unknown[]) => {
@@ -339,6 +360,36 @@ async function fillOutbox(conns: mysql.Connection[], dual: DualWriter, n: number
   return performance.now() - t0;
 }
 
+/**
+ * `--only relay`: queues `n` changes as the dual writer's outbox mode would leave them, but in bulk — per 1000
+ * users (shuffled, wrapping around when n > rows) one transaction of the same UPDATE for all of them and one
+ * multi-row outbox INSERT (the writer's own `outboxInsert`, the writer's key encoding). The outbox and the source
+ * rows end up as after `n` single writes; the fill takes seconds instead of a minute.
+ */
+async function fillOutboxBulk(conn: mysql.Connection, dual: DualWriter, n: number, seed: number): Promise<number> {
+  const rnd = prng(seed);
+  const ids = Array.from({ length: ROWS }, (_, i) => i + 1);
+  for (let i = ids.length - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [ids[i], ids[j]] = [ids[j]!, ids[i]!];
+  }
+  const users = dual.migration.entities.find((e) => e.name === 'users')!;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i += 1000) {
+    const chunk = Array.from({ length: Math.min(1000, n - i) }, (_, j) => ids[(i + j) % ids.length]!);
+    for (const id of chunk) lastWritePlain.delete(id);
+    const st = outboxInsert(
+      'mysql',
+      chunk.map((id) => ({ entity: 'users', key: keyString([id], users.keyColumns), keyValues: [id] })),
+    );
+    await conn.query('BEGIN');
+    await conn.query(`UPDATE users SET balance = balance + 1, version = version + 1 WHERE id IN (${chunk.join(', ')})`);
+    await conn.query(st.sql, st.params);
+    await conn.query('COMMIT');
+  }
+  return performance.now() - t0;
+}
+
 interface RelayRun {
   label: string;
   changes: number;
@@ -394,7 +445,13 @@ async function prepareControlOf(m: Migration): Promise<void> {
   if (m.stores.control !== m.stores.new) await ensureControlSchema(m.stores.control);
 }
 
-async function relayInProcess(cfgPath: string, batchSize: number, expected: number, workers = 1): Promise<RelayRun> {
+async function relayInProcess(
+  cfgPath: string,
+  batchSize: number,
+  expected: number,
+  workers = 1,
+  pipeline = true,
+): Promise<RelayRun> {
   const m = await openMigration(cfgPath, { log: quiet });
   try {
     await prepareControlOf(m);
@@ -417,6 +474,7 @@ async function relayInProcess(cfgPath: string, batchSize: number, expected: numb
           entities: ctx.entities,
           log: cap.log,
           batchSize,
+          pipeline,
           untilEmpty: true,
         }),
       ),
@@ -439,8 +497,8 @@ async function relayInProcess(cfgPath: string, batchSize: number, expected: numb
     return {
       label:
         workers > 1
-          ? `in-process, ${workers} × runRelay at once, batchSize ${batchSize}`
-          : `in-process, batchSize ${batchSize}`,
+          ? `in-process, ${workers} × runRelay at once, batchSize ${batchSize}${pipeline ? '' : ', no pipeline'}`
+          : `in-process, batchSize ${batchSize}${pipeline ? '' : ', no pipeline'}`,
       changes: stats.changes,
       ms,
       perS: stats.changes / (ms / 1000),
@@ -549,7 +607,9 @@ function printProfile(r: RelayRun): void {
     ]);
   const js = r.ms - measured;
   rows.push([
-    'JS and waits outside statements (map, checks, keys, event loop) = wall − above',
+    js >= 0
+      ? 'JS and waits outside statements (map, checks, keys, event loop) = wall − above'
+      : 'wall − above < 0: the pipeline overlaps the steps of two batches',
     '',
     f2(js / 1000) + ' s',
     `${((js / r.ms) * 100).toFixed(1)}%`,
@@ -708,186 +768,17 @@ async function main(): Promise<void> {
       },
     ];
 
-    // ---------------------------------------------------------------- part 1: latency, one connection
-    const rnd = prng(20240601);
-    console.log(
-      `\nlatency, 1 connection: warm-up 500 writes per mode, then ${int(WRITES)} per mode in blocks of ${BLOCK} (load ${load()})`,
-    );
-    for (const m of modes) {
-      await m.before?.();
-      await runWrites(app, m.write, 500, rnd);
-      await m.after?.();
-    }
-    for (const p of probes.values()) {
-      p.phase.length = 0;
-      p.after.length = 0;
-      p.fastPathPhase = 0;
-    }
-    const fpBefore = new Map(modes.filter((m) => m.dual).map((m) => [m.key, { ...m.dual!.fastPath }]));
-    const phaseBefore = { ...phaseProxy };
-    const byRound = await interleaved(modes, WRITES, BLOCK, (m, n) => runWrites(app, m.write, n, rnd));
-    const dists = new Map([...byRound].map(([k, s]) => [k, dist(s.flat())]));
-    const breakdown = new Map(
-      modes
-        .filter((m) => m.dual)
-        .map((m) => [m.key, { phase: dist(probes.get(m.dual!)!.phase), after: dist(probes.get(m.dual!)!.after) }]),
-    );
-    const phaseDown = { reads: phaseProxy.reads - phaseBefore.reads, failed: phaseProxy.failed - phaseBefore.failed };
-    const fpDelta = (m: Mode) => {
-      const b = fpBefore.get(m.key)!;
-      const a = m.dual!.fastPath;
-      return `${int(a.applied - b.applied)} applied, ${int(a.failed - b.failed)} failed, ${int(a.overBudget - b.overBudget)} over budget`;
-    };
-
-    // (5) PG hung: short, capped runs (a write may wait for timeouts)
-    const hungRun = async (dual: DualWriter) => {
-      await proxy.blackhole();
-      const probe = probes.get(dual)!;
-      probe.phase.length = 0;
-      probe.after.length = 0;
-      probe.fastPathPhase = 0;
-      const fp0 = { ...dual.fastPath };
-      const ph0 = { ...phaseProxy };
-      const acc0 = proxy.acceptedInBlackhole;
-      const t0 = performance.now();
-      const s = await runWrites(app, dualWrite(dual), HUNG_WRITES, rnd, t0 + HUNG_SECONDS * 1000);
-      const ms = performance.now() - t0;
-      const inflight = inflightOf(dual);
-      const held = proxy.acceptedInBlackhole - acc0;
-      await proxy.pass();
-      return {
-        d: dist(s),
-        ms,
-        inflight,
-        held,
-        phaseD: dist(probe.phase),
-        afterD: dist(probe.after),
-        fp: {
-          applied: dual.fastPath.applied - fp0.applied,
-          failed: dual.fastPath.failed - fp0.failed,
-          over: dual.fastPath.overBudget - fp0.overBudget,
-        },
-        phase: { reads: phaseProxy.reads - ph0.reads, failed: phaseProxy.failed - ph0.failed },
-      };
-    };
-    const hungA = await hungRun(dualProxy);
-    const hungB = await hungRun(dualProxyCached);
-
-    const plainP99 = dists.get('plain')!.p99;
-    const row = (label: string, d: Dist, base: number, extra: string[] = []) => [
-      label,
-      int(d.n),
-      ...extra,
-      f3(d.p50),
-      f3(d.p90),
-      f3(d.p99),
-      f3(d.p999),
-      f2(d.max),
-      f3(d.mean),
-      label.startsWith('(1)') ? '' : fmtP99Delta(d.p99, base),
-    ];
-    const latRows = modes.map((m) => row(m.label, dists.get(m.key)!, plainP99));
-    latRows.push(row('(5a) … PG hung (blackhole), phase TTL 1 s (default)', hungA.d, plainP99));
-    latRows.push(row('(5b) … PG hung (blackhole), phase cached (TTL 1 h)', hungB.d, plainP99));
-    console.log(
-      `\napplication write latency, ms — 1 connection, sequential, random ids over ${int(ROWS)} users, modes interleaved in blocks of ${BLOCK}`,
-    );
-    console.log(
-      table(['mode', 'writes', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'p99 vs (1)'], latRows, [
-        'l',
-        'r',
-        'r',
-        'r',
-        'r',
-        'r',
-        'r',
-        'r',
-        'r',
-      ]),
-    );
-    for (const m of modes.slice(1)) {
-      const p99 = pairedBootstrap(byRound.get('plain')!, byRound.get(m.key)!, (d) => d.p99);
-      const p50 = pairedBootstrap(byRound.get('plain')!, byRound.get(m.key)!, (d) => d.p50);
-      const mean = pairedBootstrap(byRound.get('plain')!, byRound.get(m.key)!, (d) => d.mean);
+    // --only relay skips parts 1 and 1b (latency); the relay part and the checks run as always
+    let latency: { plainP99: number; dists: Map<string, Dist>; hungA: { d: Dist }; hungB: { d: Dist } } | undefined;
+    if (ONLY !== 'relay') {
+      // ---------------------------------------------------------------- part 1: latency, one connection
+      const rnd = prng(20240601);
       console.log(
-        `  ${m.label.slice(0, 3)} − (1), 95% interval (rounds resampled): p50 [${f3(p50[0])}, ${f3(p50[1])}], mean [${f3(mean[0])}, ${f3(mean[1])}], p99 [${f3(p99[0])}, ${f3(p99[1])}] ms`,
-      );
-    }
-    {
-      const p99 = pairedBootstrap(byRound.get('outbox')!, byRound.get('pg_down')!, (d) => d.p99);
-      console.log(`  (4) − (2), 95% interval: p99 [${f3(p99[0])}, ${f3(p99[1])}] ms`);
-    }
-    for (const m of modes) if (m.dual) console.log(`  ${m.label.slice(0, 3)} fast path: ${fpDelta(m)}`);
-    console.log(
-      `  (4) reads of the phase from the control store (PostgreSQL, via the proxy; by the write path and by the fast path): ${int(phaseDown.reads)} for ${int(dists.get('pg_down')!.n)} writes, ${int(phaseDown.failed)} failed`,
-    );
-    for (const [k, h] of [
-      ['5a', hungA],
-      ['5b', hungB],
-    ] as const)
-      console.log(
-        `  (${k}) ${int(h.d.n)} writes in ${f2(h.ms / 1000)} s (cap ${HUNG_WRITES} writes / ${HUNG_SECONDS} s); fast path ${h.fp.applied} applied, ${h.fp.failed} failed, ${h.fp.over} over budget; ` +
-          `phase reads ${h.phase.reads} (${h.phase.failed} failed); fast-path applies still pending at the end: ${h.inflight}; connections accepted by the blackhole: ${h.held}`,
-      );
-    console.log(`  longest phase read seen: ${f2(phaseProxy.maxMs)} ms`);
-    console.log(
-      `\nwhere a Tandem write's time goes, ms: phase() (cached, or a read of the control store) and afterCommit() (fast path, bounded by budgetMs); the rest is BEGIN/UPDATE/outbox INSERT/COMMIT`,
-    );
-    const bRows = modes
-      .filter((m) => m.dual)
-      .map((m) => {
-        const b = breakdown.get(m.key)!;
-        return [
-          m.label,
-          f3(b.phase.mean),
-          f3(b.phase.p99),
-          f2(b.phase.max),
-          f3(b.after.mean),
-          f3(b.after.p99),
-          f2(b.after.max),
-          f3(dists.get(m.key)!.mean - b.phase.mean - b.after.mean),
-        ];
-      });
-    for (const [label, h] of [
-      ['(5a) … PG hung, phase TTL 1 s', hungA],
-      ['(5b) … PG hung, phase cached', hungB],
-    ] as const)
-      bRows.push([
-        label,
-        f3(h.phaseD.mean),
-        f3(h.phaseD.p99),
-        f2(h.phaseD.max),
-        f3(h.afterD.mean),
-        f3(h.afterD.p99),
-        f2(h.afterD.max),
-        f3(h.d.mean - h.phaseD.mean - h.afterD.mean),
-      ]);
-    console.log(
-      table(
-        [
-          'mode',
-          'phase mean',
-          'phase p99',
-          'phase max',
-          'fast path mean',
-          'fast path p99',
-          'fast path max',
-          'rest mean',
-        ],
-        bRows,
-        ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
-      ),
-    );
-
-    // ---------------------------------------------------------------- part 1b: latency, CONC connections
-    if (CONC > 0 && CONC_WRITES > 0) {
-      const cc = conns.slice(0, CONC);
-      console.log(
-        `\nlatency, ${CONC} connections: warm-up, then ${int(CONC_WRITES)} writes per mode in blocks of ${BLOCK * CONC} (load ${load()})`,
+        `\nlatency, 1 connection: warm-up 500 writes per mode, then ${int(WRITES)} per mode in blocks of ${BLOCK} (load ${load()})`,
       );
       for (const m of modes) {
         await m.before?.();
-        await runConcurrent(cc, m.write, 500, rnd);
+        await runWrites(app, m.write, 500, rnd);
         await m.after?.();
       }
       for (const p of probes.values()) {
@@ -895,48 +786,225 @@ async function main(): Promise<void> {
         p.after.length = 0;
         p.fastPathPhase = 0;
       }
-      const walls = new Map<string, number>();
-      const cs = await interleaved(modes, CONC_WRITES, BLOCK * CONC, async (m, n) => {
-        const r = await runConcurrent(cc, m.write, n, rnd);
-        walls.set(m.key, (walls.get(m.key) ?? 0) + r.wallMs);
-        return r.samples;
-      });
-      const cd = new Map([...cs].map(([k, s]) => [k, dist(s.flat())]));
-      const cp99 = cd.get('plain')!.p99;
-      console.log(
-        `\napplication write latency, ms — ${CONC} connections writing at once, ${int(CONC_WRITES)} writes per mode`,
+      const fpBefore = new Map(modes.filter((m) => m.dual).map((m) => [m.key, { ...m.dual!.fastPath }]));
+      const phaseBefore = { ...phaseProxy };
+      const byRound = await interleaved(modes, WRITES, BLOCK, (m, n) => runWrites(app, m.write, n, rnd));
+      const dists = new Map([...byRound].map(([k, s]) => [k, dist(s.flat())]));
+      const breakdown = new Map(
+        modes
+          .filter((m) => m.dual)
+          .map((m) => [m.key, { phase: dist(probes.get(m.dual!)!.phase), after: dist(probes.get(m.dual!)!.after) }]),
       );
+      const phaseDown = { reads: phaseProxy.reads - phaseBefore.reads, failed: phaseProxy.failed - phaseBefore.failed };
+      const fpDelta = (m: Mode) => {
+        const b = fpBefore.get(m.key)!;
+        const a = m.dual!.fastPath;
+        return `${int(a.applied - b.applied)} applied, ${int(a.failed - b.failed)} failed, ${int(a.overBudget - b.overBudget)} over budget`;
+      };
+
+      // (5) PG hung: short, capped runs (a write may wait for timeouts)
+      const hungRun = async (dual: DualWriter) => {
+        await proxy.blackhole();
+        const probe = probes.get(dual)!;
+        probe.phase.length = 0;
+        probe.after.length = 0;
+        probe.fastPathPhase = 0;
+        const fp0 = { ...dual.fastPath };
+        const ph0 = { ...phaseProxy };
+        const acc0 = proxy.acceptedInBlackhole;
+        const t0 = performance.now();
+        const s = await runWrites(app, dualWrite(dual), HUNG_WRITES, rnd, t0 + HUNG_SECONDS * 1000);
+        const ms = performance.now() - t0;
+        const inflight = inflightOf(dual);
+        const held = proxy.acceptedInBlackhole - acc0;
+        await proxy.pass();
+        return {
+          d: dist(s),
+          ms,
+          inflight,
+          held,
+          phaseD: dist(probe.phase),
+          afterD: dist(probe.after),
+          fp: {
+            applied: dual.fastPath.applied - fp0.applied,
+            failed: dual.fastPath.failed - fp0.failed,
+            over: dual.fastPath.overBudget - fp0.overBudget,
+          },
+          phase: { reads: phaseProxy.reads - ph0.reads, failed: phaseProxy.failed - ph0.failed },
+        };
+      };
+      const hungA = await hungRun(dualProxy);
+      const hungB = await hungRun(dualProxyCached);
+
+      const plainP99 = dists.get('plain')!.p99;
+      const row = (label: string, d: Dist, base: number, extra: string[] = []) => [
+        label,
+        int(d.n),
+        ...extra,
+        f3(d.p50),
+        f3(d.p90),
+        f3(d.p99),
+        f3(d.p999),
+        f2(d.max),
+        f3(d.mean),
+        label.startsWith('(1)') ? '' : fmtP99Delta(d.p99, base),
+      ];
+      const latRows = modes.map((m) => row(m.label, dists.get(m.key)!, plainP99));
+      latRows.push(row('(5a) … PG hung (blackhole), phase TTL 1 s (default)', hungA.d, plainP99));
+      latRows.push(row('(5b) … PG hung (blackhole), phase cached (TTL 1 h)', hungB.d, plainP99));
+      console.log(
+        `\napplication write latency, ms — 1 connection, sequential, random ids over ${int(ROWS)} users, modes interleaved in blocks of ${BLOCK}`,
+      );
+      console.log(
+        table(['mode', 'writes', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'p99 vs (1)'], latRows, [
+          'l',
+          'r',
+          'r',
+          'r',
+          'r',
+          'r',
+          'r',
+          'r',
+          'r',
+        ]),
+      );
+      for (const m of modes.slice(1)) {
+        const p99 = pairedBootstrap(byRound.get('plain')!, byRound.get(m.key)!, (d) => d.p99);
+        const p50 = pairedBootstrap(byRound.get('plain')!, byRound.get(m.key)!, (d) => d.p50);
+        const mean = pairedBootstrap(byRound.get('plain')!, byRound.get(m.key)!, (d) => d.mean);
+        console.log(
+          `  ${m.label.slice(0, 3)} − (1), 95% interval (rounds resampled): p50 [${f3(p50[0])}, ${f3(p50[1])}], mean [${f3(mean[0])}, ${f3(mean[1])}], p99 [${f3(p99[0])}, ${f3(p99[1])}] ms`,
+        );
+      }
+      {
+        const p99 = pairedBootstrap(byRound.get('outbox')!, byRound.get('pg_down')!, (d) => d.p99);
+        console.log(`  (4) − (2), 95% interval: p99 [${f3(p99[0])}, ${f3(p99[1])}] ms`);
+      }
+      for (const m of modes) if (m.dual) console.log(`  ${m.label.slice(0, 3)} fast path: ${fpDelta(m)}`);
+      console.log(
+        `  (4) reads of the phase from the control store (PostgreSQL, via the proxy; by the write path and by the fast path): ${int(phaseDown.reads)} for ${int(dists.get('pg_down')!.n)} writes, ${int(phaseDown.failed)} failed`,
+      );
+      for (const [k, h] of [
+        ['5a', hungA],
+        ['5b', hungB],
+      ] as const)
+        console.log(
+          `  (${k}) ${int(h.d.n)} writes in ${f2(h.ms / 1000)} s (cap ${HUNG_WRITES} writes / ${HUNG_SECONDS} s); fast path ${h.fp.applied} applied, ${h.fp.failed} failed, ${h.fp.over} over budget; ` +
+            `phase reads ${h.phase.reads} (${h.phase.failed} failed); fast-path applies still pending at the end: ${h.inflight}; connections accepted by the blackhole: ${h.held}`,
+        );
+      console.log(`  longest phase read seen: ${f2(phaseProxy.maxMs)} ms`);
+      console.log(
+        `\nwhere a Tandem write's time goes, ms: phase() (cached, or a read of the control store) and afterCommit() (fast path, bounded by budgetMs); the rest is BEGIN/UPDATE/outbox INSERT/COMMIT`,
+      );
+      const bRows = modes
+        .filter((m) => m.dual)
+        .map((m) => {
+          const b = breakdown.get(m.key)!;
+          return [
+            m.label,
+            f3(b.phase.mean),
+            f3(b.phase.p99),
+            f2(b.phase.max),
+            f3(b.after.mean),
+            f3(b.after.p99),
+            f2(b.after.max),
+            f3(dists.get(m.key)!.mean - b.phase.mean - b.after.mean),
+          ];
+        });
+      for (const [label, h] of [
+        ['(5a) … PG hung, phase TTL 1 s', hungA],
+        ['(5b) … PG hung, phase cached', hungB],
+      ] as const)
+        bRows.push([
+          label,
+          f3(h.phaseD.mean),
+          f3(h.phaseD.p99),
+          f2(h.phaseD.max),
+          f3(h.afterD.mean),
+          f3(h.afterD.p99),
+          f2(h.afterD.max),
+          f3(h.d.mean - h.phaseD.mean - h.afterD.mean),
+        ]);
       console.log(
         table(
-          ['mode', 'writes', 'writes/s', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'p99 vs (1)'],
-          modes.map((m) => row(m.label, cd.get(m.key)!, cp99, [int(cd.get(m.key)!.n / (walls.get(m.key)! / 1000))])),
-          ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+          [
+            'mode',
+            'phase mean',
+            'phase p99',
+            'phase max',
+            'fast path mean',
+            'fast path p99',
+            'fast path max',
+            'rest mean',
+          ],
+          bRows,
+          ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
         ),
       );
-      console.log(
-        `  where the time goes, ms (as above): ` +
-          modes
-            .filter((m) => m.dual)
-            .map((m) => {
-              const p = probes.get(m.dual!)!;
-              const ph = dist(p.phase);
-              const af = dist(p.after);
-              return `${m.label.slice(0, 3)} phase mean ${f3(ph.mean)} / fast path mean ${f3(af.mean)}, p99 ${f3(af.p99)} / rest mean ${f3(cd.get(m.key)!.mean - ph.mean - af.mean)}`;
-            })
-            .join('; '),
-      );
+
+      // ---------------------------------------------------------------- part 1b: latency, CONC connections
+      if (CONC > 0 && CONC_WRITES > 0) {
+        const cc = conns.slice(0, CONC);
+        console.log(
+          `\nlatency, ${CONC} connections: warm-up, then ${int(CONC_WRITES)} writes per mode in blocks of ${BLOCK * CONC} (load ${load()})`,
+        );
+        for (const m of modes) {
+          await m.before?.();
+          await runConcurrent(cc, m.write, 500, rnd);
+          await m.after?.();
+        }
+        for (const p of probes.values()) {
+          p.phase.length = 0;
+          p.after.length = 0;
+          p.fastPathPhase = 0;
+        }
+        const walls = new Map<string, number>();
+        const cs = await interleaved(modes, CONC_WRITES, BLOCK * CONC, async (m, n) => {
+          const r = await runConcurrent(cc, m.write, n, rnd);
+          walls.set(m.key, (walls.get(m.key) ?? 0) + r.wallMs);
+          return r.samples;
+        });
+        const cd = new Map([...cs].map(([k, s]) => [k, dist(s.flat())]));
+        const cp99 = cd.get('plain')!.p99;
+        console.log(
+          `\napplication write latency, ms — ${CONC} connections writing at once, ${int(CONC_WRITES)} writes per mode`,
+        );
+        console.log(
+          table(
+            ['mode', 'writes', 'writes/s', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'p99 vs (1)'],
+            modes.map((m) => row(m.label, cd.get(m.key)!, cp99, [int(cd.get(m.key)!.n / (walls.get(m.key)! / 1000))])),
+            ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+          ),
+        );
+        console.log(
+          `  where the time goes, ms (as above): ` +
+            modes
+              .filter((m) => m.dual)
+              .map((m) => {
+                const p = probes.get(m.dual!)!;
+                const ph = dist(p.phase);
+                const af = dist(p.after);
+                return `${m.label.slice(0, 3)} phase mean ${f3(ph.mean)} / fast path mean ${f3(af.mean)}, p99 ${f3(af.p99)} / rest mean ${f3(cd.get(m.key)!.mean - ph.mean - af.mean)}`;
+              })
+              .join('; '),
+        );
+      }
+      latency = { plainP99, dists, hungA, hungB };
     }
 
     // ---------------------------------------------------------------- part 2: relay throughput
     console.log(`\nrelay: draining the ${int(await outboxCount(app))} changes left by the latency runs (not timed)`);
-    await relayInProcess(cfg, 500, -1);
+    await relayInProcess(cfg, BATCH_SIZES[0]!, -1);
     const runs: RelayRun[] = [];
     let seed = 1;
     const fill = async () => {
-      const fillMs = await fillOutbox(conns.slice(0, 8), dualOutbox, RELAY_CHANGES, seed++);
+      const bulk = ONLY === 'relay';
+      const fillMs = bulk
+        ? await fillOutboxBulk(app, dualOutbox, RELAY_CHANGES, seed++)
+        : await fillOutbox(conns.slice(0, 8), dualOutbox, RELAY_CHANGES, seed++);
       const queued = await outboxCount(app);
       console.log(
-        `relay: queued ${int(queued)} changes in outbox mode (8 connections, ${f2(fillMs / 1000)} s, ${int(RELAY_CHANGES / (fillMs / 1000))} writes/s)`,
+        `relay: queued ${int(queued)} changes in outbox mode (${bulk ? 'in bulk, 1000 per transaction' : '8 connections'}, ${f2(fillMs / 1000)} s, ${int(RELAY_CHANGES / (fillMs / 1000))} writes/s)`,
       );
       return queued;
     };
@@ -949,23 +1017,26 @@ async function main(): Promise<void> {
     for (const [i, bs] of BATCH_SIZES.entries()) {
       const reps = i === 0 ? RELAY_REPEATS : 1;
       for (let k = 0; k < reps; k++) {
-        const queued = await fill();
-        const r = await relayInProcess(cfg, bs, queued);
-        if (reps > 1) r.label += ` (run ${k + 1}/${reps})`;
-        runs.push(r);
-        report(r);
+        // --pipeline both: the relay without its pipeline, then with it, back to back (A/B in the same window)
+        for (const pipeline of PIPELINE === 'both' ? [false, true] : [PIPELINE === 'on']) {
+          const queued = await fill();
+          const r = await relayInProcess(cfg, bs, queued, 1, pipeline);
+          if (reps > 1) r.label += ` (run ${k + 1}/${reps})`;
+          runs.push(r);
+          report(r);
+        }
       }
     }
     if (INPROC_WORKERS > 1) {
       const queued = await fill();
-      const r = await relayInProcess(cfg, 500, queued, INPROC_WORKERS);
+      const r = await relayInProcess(cfg, BATCH_SIZES[0]!, queued, INPROC_WORKERS);
       r.profile = null; // steps overlap: the sums exceed the wall time
       runs.push(r);
       report(r);
     }
     for (const procs of RELAY_PROCS) {
       const queued = await fill();
-      const r = await relayProcesses(cfg, procs, 500, app, queued);
+      const r = await relayProcesses(cfg, procs, BATCH_SIZES[0]!, app, queued);
       runs.push(r);
       report(r);
       console.log(`    (wall with process start-up ${f2(r.wallMs / 1000)} s)`);
@@ -989,7 +1060,7 @@ async function main(): Promise<void> {
       ),
     );
     console.log('  * whole servers: includes any other session on the machine');
-    // headline: one in-process relay at the first batch size (default 500), the median of its repeats
+    // headline: one in-process relay at the first batch size (default 2000, pipelined), the median of its repeats
     const isFirst = (r: RelayRun) =>
       r.label === `in-process, batchSize ${BATCH_SIZES[0]}` ||
       r.label.startsWith(`in-process, batchSize ${BATCH_SIZES[0]} (`);
@@ -1049,10 +1120,18 @@ async function main(): Promise<void> {
       process.exitCode = 1;
     }
 
+    if (!latency) {
+      console.log(
+        `\naims: relay ${int(headline?.perS ?? 0)} changes/s (aim ≥ 20,000: ${(headline?.perS ?? 0) >= 20_000 ? 'met' : 'NOT met'})`,
+      );
+      console.log(`dualwrite relay_changes_per_s=${Math.round(headline?.perS ?? 0)}`);
+      return;
+    }
+    const { plainP99, dists, hungA, hungB } = latency;
     const outboxAdd = dists.get('outbox')!.p99 - plainP99;
     const downMove = dists.get('pg_down')!.p99 - dists.get('outbox')!.p99;
     console.log(
-      `\naims: outbox adds ${f3(outboxAdd)} ms at p99 (aim < 1 ms: ${outboxAdd < 1 ? 'met' : 'NOT met'}); relay ${int(headline?.perS ?? 0)} changes/s (aim ≥ 10,000: ${(headline?.perS ?? 0) >= 10_000 ? 'met' : 'NOT met'}); ` +
+      `\naims: outbox adds ${f3(outboxAdd)} ms at p99 (aim < 1 ms: ${outboxAdd < 1 ? 'met' : 'NOT met'}); relay ${int(headline?.perS ?? 0)} changes/s (aim ≥ 20,000: ${(headline?.perS ?? 0) >= 20_000 ? 'met' : 'NOT met'}); ` +
         `p99 PG down (refused) − p99 outbox = ${fmtP99Delta(dists.get('pg_down')!.p99, dists.get('outbox')!.p99)} ms (${downMove < 1 ? 'unmoved' : 'MOVED'}); PG hung: p99 ${f2(hungA.d.p99)} ms (phase TTL 1 s), ${f2(hungB.d.p99)} ms (phase cached)`,
     );
     console.log(

@@ -3,7 +3,6 @@ import { canonicalize } from '../core/canonical.js';
 import { TandemError } from '../core/errors.js';
 import { predicateSql } from '../core/where.js';
 import {
-  keyString,
   mapRow,
   markExcluded,
   misfit,
@@ -804,10 +803,84 @@ export interface ChangesResult {
 }
 
 /**
+ * Changed keys of one entity made ready for {@link applyPrepared}: the keys (last raw values per canonical key)
+ * and, for an entity with a version, the primary rows already read, mapped and checked (`rows`) and the keys gone
+ * from the primary (`gone`). For an entity without one both are absent: they are read under the key locks.
+ */
+export interface PreparedChanges {
+  entity: ResolvedEntity;
+  keys: Map<string, unknown[]>;
+  mapped?: MappedRow[];
+  gone?: ChangedKey[];
+}
+
+/**
+ * The first half of {@link applyChanges}, with no secondary transaction: for an entity with a version, re-reads
+ * the primary rows of `keys` (through `via`), maps them and checks they fit (so the relay can do it for its next
+ * batch while the current one is written); for one without, only collects the keys. Throws what the read throws,
+ * TANDEM_ERR_VALUE_DOES_NOT_FIT / _MAPPING_INVALID.
+ */
+export async function prepareChanges(
+  primary: Store,
+  entity: ResolvedEntity,
+  keys: ChangedKey[],
+  via: Executor = primary,
+): Promise<PreparedChanges> {
+  const unique = new Map<string, unknown[]>();
+  for (const k of keys) unique.set(k.key, k.keyValues);
+  if (!entity.version) return { entity, keys: unique };
+  return { entity, keys: unique, ...(await readChanged(primary, entity, unique, via)) };
+}
+
+/** Reads the primary rows of `unique`, maps and checks them; the keys without a row are `gone`. */
+async function readChanged(
+  primary: Store,
+  entity: ResolvedEntity,
+  unique: Map<string, unknown[]>,
+  via: Executor,
+): Promise<{ mapped: MappedRow[]; gone: ChangedKey[] }> {
+  const rows = await readSourceRows(primary, entity, [...unique.values()], via);
+  const mapped = prepareRows(entity, rows);
+  const present = new Set<string>();
+  for (const m of mapped) present.add(m.key);
+  const gone: ChangedKey[] = [];
+  for (const [key, keyValues] of unique) if (!present.has(key)) gone.push({ key, keyValues });
+  return { mapped, gone };
+}
+
+/**
+ * The second half of {@link applyChanges}: in one secondary transaction, locks the keys first for an entity
+ * without a version and reads them under the lock, then applies the rows through the guarded apply and the keys
+ * gone from the primary as deletes with tombstones. Safe to run again with the same `prepared` (a retry): the
+ * rows were read after their changes committed, and the version ledger orders appliers whatever their reads' order.
+ */
+export async function applyPrepared(
+  primary: Store,
+  secondary: Store,
+  prepared: PreparedChanges,
+  via: Executor = primary,
+): Promise<ChangesResult> {
+  const { entity, keys } = prepared;
+  return secondary.transaction(async (tx) => {
+    let { mapped, gone } = prepared;
+    if (!mapped || !gone) {
+      await lockKeys(secondary, tx, entity, [...keys.keys()]);
+      ({ mapped, gone } = await readChanged(primary, entity, keys, via));
+    }
+    const r = await applyMapped(secondary, tx, entity, mapped, { source: primary });
+    const deleted = await applyDeletes(secondary, tx, entity, gone);
+    // rows left out by the mapping (SKIP, `where`) were deleted like rows gone from the primary
+    return { applied: r.applied, skipped: r.skipped, deleted: deleted + (r.omitted ?? 0) };
+  });
+}
+
+/**
  * Applies changed keys of one entity — the step shared by the relay, the broker consumer and the writer's fast
  * path: re-reads the primary rows (through `via`, by default the primary store itself), then in one secondary
  * transaction applies the rows that exist through the guarded apply and the keys that no longer exist as
- * deletes with tombstones.
+ * deletes with tombstones. With a version the ledger orders the appliers whatever the order of their reads, so
+ * the read runs before the secondary transaction (shorter locks); without one, the keys are locked first and read
+ * under the lock. {@link prepareChanges} then {@link applyPrepared}.
  */
 export async function applyChanges(
   primary: Store,
@@ -816,31 +889,7 @@ export async function applyChanges(
   keys: ChangedKey[],
   via: Executor = primary,
 ): Promise<ChangesResult> {
-  const unique = new Map(keys.map((k) => [k.key, k.keyValues]));
-  const read = async () => {
-    const rows = await readSourceRows(primary, entity, [...unique.values()], via);
-    const present = new Set(
-      rows.map((row) =>
-        keyString(
-          entity.key.map((k) => row[k]),
-          entity.keyColumns,
-        ),
-      ),
-    );
-    const gone = [...unique].filter(([k]) => !present.has(k)).map(([key, keyValues]) => ({ key, keyValues }));
-    return { rows, gone };
-  };
-  // with a version the ledger orders the appliers whatever the order of their reads, so the read runs before the
-  // secondary transaction (shorter locks); without one, the keys are locked first and read under the lock
-  const early = entity.version ? await read() : null;
-  return secondary.transaction(async (tx) => {
-    if (!early) await lockKeys(secondary, tx, entity, [...unique.keys()]);
-    const { rows, gone } = early ?? (await read());
-    const r = await applyRows(secondary, tx, entity, rows, { source: primary });
-    const deleted = await applyDeletes(secondary, tx, entity, gone);
-    // rows left out by the mapping (SKIP, `where`) were deleted like rows gone from the primary
-    return { applied: r.applied, skipped: r.skipped, deleted: deleted + (r.omitted ?? 0) };
-  });
+  return applyPrepared(primary, secondary, await prepareChanges(primary, entity, keys, via), via);
 }
 
 /**

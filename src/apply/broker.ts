@@ -6,7 +6,7 @@ import { acknowledgeOutbox, claimOutbox, deadLetter, decodeKeyValues, outboxCrea
 import type { Store } from '../stores/types.js';
 import { applyChanges } from './apply.js';
 import { withRetry } from './retry.js';
-import { brokenAckForTests, emptyRelayStats, relayMetrics, type RelayStats } from './relay.js';
+import { brokenAckForTests, DEFAULT_RELAY_BATCH, emptyRelayStats, relayMetrics, type RelayStats } from './relay.js';
 
 /**
  * Moves changes from the primary's outbox into a broker: claims due outbox rows (`FOR UPDATE SKIP LOCKED`),
@@ -30,7 +30,7 @@ export async function forwardOutbox(o: {
     let n = 0;
     try {
       n = await o.primary.transaction(async (tx) => {
-        const rows = await claimOutbox(o.primary, tx, o.batchSize ?? 500);
+        const rows = await claimOutbox(o.primary, tx, o.batchSize ?? DEFAULT_RELAY_BATCH);
         if (!rows.length) return 0;
         const changes: Change[] = rows.map((r) => ({
           entity: r.entity,
@@ -149,7 +149,7 @@ export async function consumeChanges(o: {
   }
   await o.transport.consume(handler, {
     signal: stop.signal,
-    batchSize: o.batchSize,
+    batchSize: o.batchSize ?? DEFAULT_RELAY_BATCH,
     maxAttempts: o.maxAttempts,
     onDeadLetter: (d, reason) => {
       stats.deadLettered++;

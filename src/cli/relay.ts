@@ -1,3 +1,4 @@
+import { DEFAULT_RELAY_BATCH } from '../apply/relay.js';
 import type { Command } from 'commander';
 import type { RelayMode } from '../runtime/services/relay.js';
 import { stopOn } from '../runtime/services/service.js';
@@ -17,7 +18,12 @@ export function registerRelay(program: Command): void {
       'drain the outbox of the primary and apply every change to the secondary (run several at once to scale)',
     )
     .option('--entity <names>', 'only these entities (comma-separated)')
-    .option('--batch-size <n>', 'changes claimed per batch (1 to 100000)', intOption({ min: 1, max: 100_000 }), 500)
+    .option(
+      '--batch-size <n>',
+      'changes claimed per batch (1 to 100000)',
+      intOption({ min: 1, max: 100_000 }),
+      DEFAULT_RELAY_BATCH,
+    )
     .option(
       '--max-attempts <n>',
       'attempts before a change goes to the dead-letter table',

@@ -1,3 +1,4 @@
+import { DEFAULT_RELAY_BATCH } from '../apply/relay.js';
 import { type Command, InvalidArgumentError } from 'commander';
 import { startHeartbeat, DEFAULT_HEARTBEAT_SECONDS, type Heartbeat } from '../control/heartbeat.js';
 import { errorLine } from '../core/errors.js';
@@ -64,7 +65,7 @@ export function registerRun(program: Command): void {
       '--batch-size <n>',
       'relay: changes claimed per batch (1 to 100000)',
       intOption({ min: 1, max: 100_000 }),
-      500,
+      DEFAULT_RELAY_BATCH,
     )
     .option(
       '--max-attempts <n>',

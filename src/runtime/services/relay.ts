@@ -13,7 +13,7 @@ export type RelayMode = 'direct' | 'publish' | 'consume';
 /** Options of the relay service. */
 export interface RelayServiceOptions {
   mode?: RelayMode;
-  /** Changes claimed per batch. Default 500. */
+  /** Changes claimed per batch. Default 2000 (DEFAULT_RELAY_BATCH, src/apply/relay.ts). */
   batchSize?: number;
   /** Attempts before a change goes to the dead-letter table. Default 10. */
   maxAttempts?: number;
