@@ -293,8 +293,10 @@ class EntityRun {
   async run(): Promise<EntityChecksumResult> {
     const started = performance.now();
     const o = this.o;
+    // C segments at once share the engines' cores, so each takes about C times as long: the target scales with
+    // C, which keeps the segments (and their key probes) as large as a sequential run's
     const pacer = new Pacer({
-      chunkSeconds: o.chunkSeconds,
+      chunkSeconds: o.chunkSeconds * this.limiter.size,
       initialChunkRows: o.initialSegmentRows,
       maxChunkRows: o.maxSegmentRows,
       minChunkRows: o.minSegmentRows,
