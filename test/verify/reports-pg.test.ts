@@ -57,7 +57,7 @@ export default defineConfig({
   });
 
   it('SIGINT during a full verify: exit bit 4, "partial: compared N of M rows", never "match"', async () => {
-    const child = spawnCli(['verify', '--config', cfg, '--entity', 'big']);
+    const child = spawnCli(['verify', '--config', cfg, '--entity', 'big', '--mode', 'full']);
     let stdout = '',
       stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));
