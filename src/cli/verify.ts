@@ -142,7 +142,10 @@ export function registerVerify(program: Command): void {
         mode: parsed.mode ?? 'default',
         continuous: !!opts.continuous,
       };
-      const hb = await commandHeartbeat(ctx, 'verify', { mode: parsed.mode ?? 'default', continuous: !!opts.continuous });
+      const hb = await commandHeartbeat(ctx, 'verify', {
+        mode: parsed.mode ?? 'default',
+        continuous: !!opts.continuous,
+      });
       try {
         process.exitCode = opts.continuous
           ? await continuous(ctx, parsed, opts, stop.signal, args)

@@ -63,10 +63,7 @@ describe('checksum tier in parallel, MariaDB → PostgreSQL', () => {
         const id = (i + j + 1) * 3;
         return [id, `item ${id}`, id % 97, id % 5 ? id / 7 : null, id % 11 ? `note ${id}` : null];
       });
-      await source.execute(
-        `INSERT INTO items VALUES ${rows.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
-        rows.flat(),
-      );
+      await source.execute(`INSERT INTO items VALUES ${rows.map(() => '(?, ?, ?, ?, ?)').join(', ')}`, rows.flat());
     }
     cfgText = `export default {
   source: ${JSON.stringify(my.url)},
@@ -134,10 +131,20 @@ describe('checksum tier in parallel, MariaDB → PostgreSQL', () => {
     expect(e.concurrency).toBe(4);
     expect(e.pushdown).toEqual({ source: 'sql', targets: { items: 'sql' } });
     expect(e.streamedColumns).toEqual({ items: ['score'] });
-    expect(e.notes.join(' ')).toMatch(/score compared by streaming \(postgres cannot encode score \(double precision\)/);
+    expect(e.notes.join(' ')).toMatch(
+      /score compared by streaming \(postgres cannot encode score \(double precision\)/,
+    );
     // same differences in the same order, same figures (segment counts follow the timing-driven sizes)
     expect(par.differences).toEqual(seq.differences);
-    const figures = (x: typeof e) => [x.sourceRows, x.targetRows, x.matched, x.missing, x.extra, x.different, x.complete];
+    const figures = (x: typeof e) => [
+      x.sourceRows,
+      x.targetRows,
+      x.matched,
+      x.missing,
+      x.extra,
+      x.different,
+      x.complete,
+    ];
     expect(figures(e)).toEqual(figures(seq.entities[0]!));
     expect([par.ok, par.complete]).toEqual([false, true]);
     // the full verify finds the same keys and columns
