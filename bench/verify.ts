@@ -244,11 +244,14 @@ interface Phase {
   ms: number;
   mariaCpu: number;
   pgCpu: number;
+  /** CPU seconds of this process (Tandem's side: probes, parsing, streamed columns). */
+  nodeCpu: number;
   report: VerifyReport;
 }
 
 async function verify(ctx: VerifyView, mode: VerifyMode | undefined, concurrency?: number): Promise<Phase> {
   const c0 = serverCpu();
+  const n0 = process.cpuUsage();
   const t0 = performance.now();
   const report = await runVerify(ctx.source, ctx.target, ctx.entities, {
     mode,
@@ -258,11 +261,18 @@ async function verify(ctx: VerifyView, mode: VerifyMode | undefined, concurrency
   });
   const ms = performance.now() - t0;
   const c1 = serverCpu();
-  return { ms, mariaCpu: c1.mariadb - c0.mariadb, pgCpu: c1.postgres - c0.postgres, report };
+  const n1 = process.cpuUsage(n0);
+  return {
+    ms,
+    mariaCpu: c1.mariadb - c0.mariadb,
+    pgCpu: c1.postgres - c0.postgres,
+    nodeCpu: (n1.user + n1.system) / 1e6,
+    report,
+  };
 }
 
 const line = (label: string, p: Phase, floorMs: number) =>
-  `${label.padEnd(44)} ${s(p.ms).padStart(9)}  ${(p.ms / floorMs).toFixed(2).padStart(5)}× floor   cpu: mariadb ${p.mariaCpu.toFixed(1)} s, postgres ${p.pgCpu.toFixed(1)} s`;
+  `${label.padEnd(44)} ${s(p.ms).padStart(9)}  ${(p.ms / floorMs).toFixed(2).padStart(5)}× floor   cpu: mariadb ${p.mariaCpu.toFixed(1)} s, postgres ${p.pgCpu.toFixed(1)} s, tandem ${p.nodeCpu.toFixed(1)} s`;
 
 async function main(): Promise<void> {
   const { values: a } = parseArgs({
