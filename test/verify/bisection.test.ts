@@ -357,6 +357,8 @@ describe.each(PAIRS)('checksum bisection finds exactly what the full verify find
     const items = r.entities.find((e) => e.entity === 'items')!;
     expect(items.pushdown).toEqual({ source: 'sql', targets: { items: 'sql' } });
     expect(items.streamedColumns).toEqual({ items: pair.itemsStreamed });
+    // segments at once: PGlite and SQLite have one connection (sequential); the servers' pools allow the default 4
+    expect(items.concurrency).toBe(pair.source === 'sqlite' ? 1 : 4);
     expect(items.notes.join(' ')).toMatch(pair.itemsNote);
     expect(items.sourceRows).toBe(N);
     expect(items.segments).toBeGreaterThan(3);

@@ -205,20 +205,20 @@ describe('checksum tier in parallel, MariaDB → PostgreSQL', () => {
 });
 
 describe('single-connection stores and stores without checksum SQL', () => {
-  it('SQLite and PGlite run one segment at a time; pooled stores are bounded by their pools', async () => {
+  it('SQLite runs one segment at a time; pooled stores are bounded by their pools', async () => {
+    // (PGlite's single connection is checked by test/verify/bisection.test.ts, SQLite → PGlite)
     const lite = await openStore('sqlite::memory:');
-    const pgl = await openStore('pglite:memory');
     const pgdb = await createPgDatabase('tandem_vconc1');
     const pg = await openStore(pgdb.url);
     try {
-      expect(effectiveConcurrency(4, lite, pgl)).toBe(1);
+      expect(lite.connections).toBe(1);
+      expect(effectiveConcurrency(4, lite, lite)).toBe(1);
       expect(effectiveConcurrency(4, pg, lite)).toBe(1);
       expect(effectiveConcurrency(4, pg, pg)).toBe(4);
       expect(effectiveConcurrency(64, pg, pg)).toBe((pg.connections ?? 1) - 1);
       expect(effectiveConcurrency(4, { ...pg, connections: undefined }, pg)).toBe(1);
     } finally {
       await lite.close();
-      await pgl.close();
       await pg.close();
       await pgdb.drop();
     }
