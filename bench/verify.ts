@@ -1,7 +1,7 @@
 /**
  * Verify benchmark: the bench users table in MariaDB and its migrated copy in PostgreSQL.
  *
- *   npm run bench:verify -- --rows 1000000 [--keep] [--run ID] [--fresh] [--runs N] [--skip-full]
+ *   npm run bench:verify -- --rows 1000000 [--keep] [--run ID] [--fresh] [--runs N] [--skip-full] [--concurrency N]
  *
  * 1. Source: MariaDB database `tandem_bench_verify_<run>`, table `users` of N synthetic users (src/demo/users.ts,
  *    seed 42, the backfill benchmark's shape). Target: PostgreSQL database `tandem_bench_verify_target_<run>` with the
@@ -14,7 +14,10 @@
  * 2. The physical floor: one plain full-table checksum query per engine — count and the sum of the first 64 bits
  *    of MD5 over the row's columns joined by `#` (no canonical encoding, no segments) — run on both engines at
  *    once; the floor is the slower of the two (the best of `--runs`).
- * 3. (a) `verify --mode checksum` in sync; (b) the same after 10 random target rows were changed, one column
+ * 3. (a) `verify --mode checksum` in sync, segments checksummed `--concurrency` at once (default 4, the
+ *    `verify.concurrency` default), and (a1) the same sequentially (concurrency 1) — the two alternate run by
+ *    run, so they share the machine's load; the default mode (`tandem verify` without `--mode`) is checked to
+ *    choose checksum; (b) the same after 10 random target rows were changed, one column
  *    each — it must report exactly those 10 keys and name those columns; (c) `verify --mode full` (streaming),
  *    in sync. Each runs what `tandem verify` runs (openMigration → runVerify), in this process; the figure is the
  *    verification itself (connect and schema introspection are printed apart). The 10 rows are then put back
@@ -22,7 +25,9 @@
  *
  * CPU seconds of MariaDB and PostgreSQL per phase come from /proc (the machine may be shared: the load average
  * is printed before each phase). The last line is exactly:
- * `verify rows=N floor_s=F checksum_s=A checksum_10diff_s=B full_s=C a_over_floor=X b_over_floor=Y`.
+ * `verify rows=N floor_s=F checksum_s=A checksum_10diff_s=B full_s=C a_over_floor=X b_over_floor=Y
+ * concurrency=K checksum_seq_s=S seq_over_floor=Z default_mode=M` (one line). `a_over_floor` is the issue-15
+ * figure: the parallel checksum verify over the slower engine's plain full-table checksum scan (goal ≤ 1.2).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,7 +48,7 @@ import { createLogger } from '../src/core/logger.js';
 import { syntheticUser } from '../src/demo/users.js';
 import { repairKeys } from '../src/verify/repair.js';
 import { canonicalKey, compareKeysNow } from '../src/verify/rows.js';
-import { runVerify, type VerifyMode, type VerifyReport } from '../src/verify/run.js';
+import { defaultMode, runVerify, type VerifyMode, type VerifyReport } from '../src/verify/run.js';
 import { MYSQL_BASE, PG_BASE, int, serverCpu } from './common.js';
 
 /** What a verification works with: the primary and secondary of the phase and the entities seen from the primary. */
@@ -89,7 +94,8 @@ const HELP = `usage: npm run bench:verify -- [--rows N] [--keep] [--run ID] [--f
                 they hold the same rows (default: a new random id)
   --fresh       rebuild them even when they could be reused
   --runs N      runs of the floor and of (a), best kept (default 1)
-  --skip-full   skip (c), the full streaming verify`;
+  --skip-full   skip (c), the full streaming verify
+  --concurrency N  segments checksummed at once in (a) and (b) (default 4); (a1) runs with 1`;
 
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -238,24 +244,35 @@ interface Phase {
   ms: number;
   mariaCpu: number;
   pgCpu: number;
+  /** CPU seconds of this process (Tandem's side: probes, parsing, streamed columns). */
+  nodeCpu: number;
   report: VerifyReport;
 }
 
-async function verify(ctx: VerifyView, mode: VerifyMode): Promise<Phase> {
+async function verify(ctx: VerifyView, mode: VerifyMode | undefined, concurrency?: number): Promise<Phase> {
   const c0 = serverCpu();
+  const n0 = process.cpuUsage();
   const t0 = performance.now();
   const report = await runVerify(ctx.source, ctx.target, ctx.entities, {
     mode,
+    ...(concurrency !== undefined ? { concurrency } : {}),
     pageRows: ctx.config.verify.pageRows,
     maxReportedDifferences: 100,
   });
   const ms = performance.now() - t0;
   const c1 = serverCpu();
-  return { ms, mariaCpu: c1.mariadb - c0.mariadb, pgCpu: c1.postgres - c0.postgres, report };
+  const n1 = process.cpuUsage(n0);
+  return {
+    ms,
+    mariaCpu: c1.mariadb - c0.mariadb,
+    pgCpu: c1.postgres - c0.postgres,
+    nodeCpu: (n1.user + n1.system) / 1e6,
+    report,
+  };
 }
 
 const line = (label: string, p: Phase, floorMs: number) =>
-  `${label.padEnd(44)} ${s(p.ms).padStart(9)}  ${(p.ms / floorMs).toFixed(2).padStart(5)}× floor   cpu: mariadb ${p.mariaCpu.toFixed(1)} s, postgres ${p.pgCpu.toFixed(1)} s`;
+  `${label.padEnd(44)} ${s(p.ms).padStart(9)}  ${(p.ms / floorMs).toFixed(2).padStart(5)}× floor   cpu: mariadb ${p.mariaCpu.toFixed(1)} s, postgres ${p.pgCpu.toFixed(1)} s, tandem ${p.nodeCpu.toFixed(1)} s`;
 
 async function main(): Promise<void> {
   const { values: a } = parseArgs({
@@ -266,6 +283,7 @@ async function main(): Promise<void> {
       fresh: { type: 'boolean', default: false },
       runs: { type: 'string', default: '1' },
       'skip-full': { type: 'boolean', default: false },
+      concurrency: { type: 'string', default: '4' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -273,6 +291,7 @@ async function main(): Promise<void> {
   if (a.help) return console.log(HELP);
   const rows = Number(String(a.rows).replace(/_/g, ''));
   const runs = Math.max(1, Number(a.runs));
+  const concurrency = Math.max(1, Number(a.concurrency));
   if (!Number.isInteger(rows) || rows < 100) throw new Error('--rows must be an integer ≥ 100');
   const run = a.run ?? randomBytes(4).toString('hex');
   if (!/^[a-z0-9_]{1,32}$/.test(run)) throw new Error('--run must be 1 to 32 of a-z, 0-9, _');
@@ -326,16 +345,25 @@ export default defineConfig({
     };
     const openMs = performance.now() - t0;
     try {
-      // (a) in sync
+      // (a) in sync, in parallel, and (a1) sequentially, alternating so both see the same load
       let inSync: Phase | null = null;
+      let seq: Phase | null = null;
       for (let i = 0; i < runs; i++) {
-        console.log(`(a) checksum, in sync (load avg ${load()})`);
-        const p = await verify(ctx, 'checksum');
+        console.log(`(a) checksum, in sync, concurrency ${concurrency} (load avg ${load()})`);
+        const p = await verify(ctx, 'checksum', concurrency);
         if (!inSync || p.ms < inSync.ms) inSync = p;
+        console.log(`(a1) checksum, in sync, concurrency 1 (load avg ${load()})`);
+        const q = await verify(ctx, 'checksum', 1);
+        if (!seq || q.ms < seq.ms) seq = q;
       }
       const ea = inSync!.report.entities[0]!;
       if (!inSync!.report.ok || ea.sourceRows !== rows)
         failures.push(`(a) expected parity over ${rows} rows: ${JSON.stringify(ea)}`);
+      if (JSON.stringify(seq!.report.differences) !== JSON.stringify(inSync!.report.differences) || !seq!.report.ok)
+        failures.push('(a1) the sequential run reported otherwise than the parallel one');
+      // what `tandem verify` runs without --mode
+      const chosen = defaultMode(ctx.source, ctx.target, ctx.entities).mode;
+      if (chosen !== 'checksum') failures.push(`the default mode is ${chosen}, not checksum`);
 
       // (b) 10 random target rows changed, one column each
       const p = new pg.Client({ connectionString: `${PG_BASE}/${TARGET_DB}` });
@@ -371,7 +399,7 @@ export default defineConfig({
       console.log(
         `(b) checksum, 10 target rows changed: ${[...expected].map(([key, c]) => `${key} ${c}`).join(', ')} (load avg ${load()})`,
       );
-      const diff = await verify(ctx, 'checksum');
+      const diff = await verify(ctx, 'checksum', concurrency);
       const found = new Map(
         diff.report.differences.map((d) => [d.key, d.columns.map((c) => `${c.table}.${c.column}`).join(',')]),
       );
@@ -406,10 +434,14 @@ export default defineConfig({
       out.push(
         `${'physical floor (plain checksum, both engines at once)'.padEnd(44)} ${s(floorMs).padStart(9)}   MariaDB ${s(best[0])}, PostgreSQL ${s(best[1])}`,
       );
-      out.push(line('(a) checksum, in sync', inSync!, floorMs));
+      out.push(line(`(a) checksum, in sync, concurrency ${concurrency}`, inSync!, floorMs));
       out.push(
-        `      ${ea.mode === 'checksum' ? `${ea.segments} segments, ${ea.queries} queries, pushdown ${ea.pushdown.source}/${Object.values(ea.pushdown.targets).join(',')}` : ''}`,
+        `      ${ea.mode === 'checksum' ? `${ea.segments} segments, ${ea.queries} queries, pushdown ${ea.pushdown.source}/${Object.values(ea.pushdown.targets).join(',')}, concurrency ${ea.concurrency}` : ''}`,
       );
+      out.push(line('(a1) checksum, in sync, sequential', seq!, floorMs));
+      const es = seq!.report.entities[0]!;
+      out.push(`      ${es.mode === 'checksum' ? `${es.segments} segments, ${es.queries} queries` : ''}`);
+      out.push(`      tandem verify without --mode runs: ${chosen}`);
       out.push(line('(b) checksum, 10 rows changed', diff, floorMs));
       const eb = diff.report.entities[0]!;
       out.push(
@@ -420,7 +452,7 @@ export default defineConfig({
       for (const f of failures) console.error(`CHECK FAILED: ${f}`);
       if (failures.length) process.exitCode = 1;
       console.log(
-        `verify rows=${rows} floor_s=${(floorMs / 1000).toFixed(2)} checksum_s=${(inSync!.ms / 1000).toFixed(2)} checksum_10diff_s=${(diff.ms / 1000).toFixed(2)} full_s=${full ? (full.ms / 1000).toFixed(2) : 'skipped'} a_over_floor=${(inSync!.ms / floorMs).toFixed(2)} b_over_floor=${(diff.ms / floorMs).toFixed(2)}`,
+        `verify rows=${rows} floor_s=${(floorMs / 1000).toFixed(2)} checksum_s=${(inSync!.ms / 1000).toFixed(2)} checksum_10diff_s=${(diff.ms / 1000).toFixed(2)} full_s=${full ? (full.ms / 1000).toFixed(2) : 'skipped'} a_over_floor=${(inSync!.ms / floorMs).toFixed(2)} b_over_floor=${(diff.ms / floorMs).toFixed(2)} concurrency=${concurrency} checksum_seq_s=${(seq!.ms / 1000).toFixed(2)} seq_over_floor=${(seq!.ms / floorMs).toFixed(2)} default_mode=${chosen}`,
       );
     } finally {
       await ctx.close();

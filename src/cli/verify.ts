@@ -30,6 +30,7 @@ interface VerifyCliOptions {
   maxSeconds?: string;
   maxRowsPerSecond?: string;
   chunkSeconds?: string;
+  concurrency?: string;
   sample?: string;
   continuous?: boolean;
   interval?: string;
@@ -39,8 +40,12 @@ interface VerifyCliOptions {
 
 const HELP = `
 Modes:
-  full      every row, every column, streamed in key order through Tandem (default)
-  checksum  pushed-down segment checksums in both engines; differing segments split down to rows
+  (none)    the default: the fastest exhaustive mode these engines allow — checksum where the engines
+            checksum the entity in SQL (a column they cannot encode is compared by streaming), else full;
+            the report says which mode ran and why
+  full      every row, every column, streamed in key order through Tandem
+  checksum  pushed-down segment checksums in both engines; differing segments split down to rows;
+            --concurrency N segments at once (default: config verify.concurrency, 4)
   sample    N random keys compared field by field (--sample N, default 1000)
   quick     counts, sums of numeric columns, counts per value of low-cardinality columns
 
@@ -72,7 +77,7 @@ function number(
 }
 
 /**
- * Registers `tandem verify`: one tier (`--mode`, default full) over the configured entities, or continuous
+ * Registers `tandem verify`: one tier (`--mode`; default: the fastest exhaustive one, `defaultMode`) over the configured entities, or continuous
  * reconciliation (`--continuous`). Prints the report (or JSON), records differing keys in the control plane's
  * mismatches, audits the run, and sets the bitmask exit code (docs/verify.md): 0 parity over every row, 1
  * differences, 2 error, 4 partial, 8 not every row compared (sample, quick). Option errors are
@@ -84,7 +89,10 @@ export function registerVerify(program: Command): void {
     .description(
       'compare mapping(source) with the target: full streaming, pushed-down checksums, samples or aggregates',
     )
-    .option('--mode <mode>', `tier: ${VERIFY_MODES.join(', ')} (default full)`)
+    .option(
+      '--mode <mode>',
+      `tier: ${VERIFY_MODES.join(', ')} (default: the fastest exhaustive mode the engines allow — checksum, else full)`,
+    )
     .option('--entity <names>', 'only these entities (comma-separated)')
     .option('--json', 'print the result as JSON')
     .option(
@@ -94,6 +102,10 @@ export function registerVerify(program: Command): void {
     .option('--max-seconds <s>', 'budget: stop starting new work after S seconds (partial report)')
     .option('--max-rows-per-second <n>', 'throttle the checksum tier: source rows per second')
     .option('--chunk-seconds <s>', 'seconds one checksum segment should take (default 0.5)')
+    .option(
+      '--concurrency <n>',
+      'checksum segments at once, each on its own connection of both stores (default: config verify.concurrency, 4)',
+    )
     .option('--sample <n>', 'keys per entity of the sample tier (default 1000)')
     .option('--continuous', 're-verify on a schedule (checksum tier), recheck recently applied keys, record mismatches')
     .option(
@@ -127,10 +139,13 @@ export function registerVerify(program: Command): void {
       const args = {
         config: configPath,
         entity: opts.entity ?? null,
-        mode: parsed.mode,
+        mode: parsed.mode ?? 'default',
         continuous: !!opts.continuous,
       };
-      const hb = await commandHeartbeat(ctx, 'verify', { mode: parsed.mode, continuous: !!opts.continuous });
+      const hb = await commandHeartbeat(ctx, 'verify', {
+        mode: parsed.mode ?? 'default',
+        continuous: !!opts.continuous,
+      });
       try {
         process.exitCode = opts.continuous
           ? await continuous(ctx, parsed, opts, stop.signal, args)
@@ -152,8 +167,9 @@ type Parsed = ReturnType<typeof parseOptions>;
 export const DEFAULT_CONTINUOUS_INTERVAL = 60;
 
 function parseOptions(opts: VerifyCliOptions) {
-  const mode = (opts.mode ?? (opts.continuous ? 'checksum' : 'full')) as VerifyMode;
-  if (!VERIFY_MODES.includes(mode))
+  // no --mode: the default picks the fastest exhaustive mode once the stores are open (runVerify)
+  const mode = (opts.mode ?? (opts.continuous ? 'checksum' : undefined)) as VerifyMode | undefined;
+  if (mode !== undefined && !VERIFY_MODES.includes(mode))
     throw new TandemError(
       'USAGE',
       `--mode must be one of ${VERIFY_MODES.join(', ')}, not ${JSON.stringify(opts.mode)}`,
@@ -163,12 +179,15 @@ function parseOptions(opts: VerifyCliOptions) {
   for (const o of ['interval', 'cycles'] as const)
     if (opts[o] !== undefined && !opts.continuous) throw new TandemError('USAGE', `--${o} needs --continuous`);
   if (opts.sample !== undefined && mode !== 'sample') throw new TandemError('USAGE', '--sample needs --mode sample');
+  if (opts.concurrency !== undefined && mode !== undefined && mode !== 'checksum')
+    throw new TandemError('USAGE', `--concurrency applies to the checksum tier, not --mode ${mode}`);
   return {
     mode,
     maxDifferences: number('max-differences', opts.maxDifferences, { integer: true }),
     maxSeconds: number('max-seconds', opts.maxSeconds, { zero: true }),
     maxRowsPerSecond: number('max-rows-per-second', opts.maxRowsPerSecond),
     chunkSeconds: number('chunk-seconds', opts.chunkSeconds),
+    concurrency: number('concurrency', opts.concurrency, { integer: true }),
     sampleSize: number('sample', opts.sample, { integer: true }),
     intervalSeconds: number('interval', opts.interval, { zero: true }),
     lagSeconds: number('lag-seconds', opts.lagSeconds, { zero: true }),
@@ -232,6 +251,7 @@ async function oneShot(
     maxSeconds: p.maxSeconds,
     maxRowsPerSecond: p.maxRowsPerSecond,
     chunkSeconds: p.chunkSeconds,
+    concurrency: p.concurrency ?? ctx.config.verify.concurrency,
     sampleSize: p.sampleSize,
     signal,
     onDifference: (d, kv) => {
@@ -351,6 +371,7 @@ async function continuous(
     maxSeconds: p.maxSeconds,
     maxRowsPerSecond: p.maxRowsPerSecond,
     chunkSeconds: p.chunkSeconds,
+    concurrency: p.concurrency,
     onError: 'fail',
     onCycle: (c) => {
       last = c;

@@ -583,9 +583,15 @@ export const configSchema = z
          * it; a one-shot `tandem verify` confirms at once unless given `--lag-seconds`.
          */
         lagSeconds: z.number().nonnegative().max(86_400).default(30),
+        /**
+         * Segments the checksum tier checksums at once, each with one query on both stores (`tandem verify`,
+         * continuous verification); bounded by the stores' connection pools, 1 on SQLite and PGlite (one
+         * connection) and under `--max-rows-per-second`. `tandem verify --concurrency` overrides it. Default 4.
+         */
+        concurrency: z.number().int().positive().max(64).default(4),
       })
       .strict()
-      .default({ maxReportedDifferences: 20, pageRows: 5000, lagSeconds: 30 }),
+      .default({ maxReportedDifferences: 20, pageRows: 5000, lagSeconds: 30, concurrency: 4 }),
     guard: guardSchema.default(GUARD_DEFAULTS),
     /** The gates of phase changes (docs/cutover.md). */
     gates: gatesSchema.default({ ...GATE_DEFAULTS }),

@@ -575,6 +575,12 @@ export interface Store extends Executor {
   /** What the engine can do; test these instead of `dialect`. */
   readonly capabilities: StoreCapabilities;
   /**
+   * How many queries this store can run at the same time: the size of its connection pool (PostgreSQL,
+   * MySQL/MariaDB: 10). 1 or absent: one connection, queries queue one after another (SQLite, PGlite, a user's
+   * store that does not say). Verify's checksum tier bounds its concurrent segments by it.
+   */
+  readonly connections?: number;
+  /**
    * What an error raised by this store (or by its driver) means: see {@link ErrorKind}. Never throws; a
    * non-store error is `other`. A user's own store returns its own kinds (or sets `detail.kind`).
    */

@@ -3,7 +3,8 @@ import { sleep } from '../core/async.js';
 import { mapRow } from '../core/mapping.js';
 import type { ChecksumCell, KeyValues, Row, Store, TypeCategory } from '../stores/types.js';
 import { canonText, encodeRow, rowHash, addMod64 } from '../core/encoding.js';
-import { planEntity, type EntityPlan, type SideMode } from './plan.js';
+import { effectiveConcurrency, Limiter } from './limit.js';
+import { planEntity, pushedHash, type EntityPlan, type SideMode, type TargetPlan } from './plan.js';
 import { compareKeys, keysetStream } from './stream.js';
 import { verifyEntity, type DifferenceSink, type KeyDifference } from './verify.js';
 
@@ -23,14 +24,21 @@ import { verifyEntity, type DifferenceSink, type KeyDifference } from './verify.
  *    aggregate (PostgreSQL, whose plain aggregate runs with parallel workers). The source computes one hash
  *    per target table in the same scan. A side that cannot be pushed down (a TypeScript transform, a type the
  *    dialect cannot encode) streams the segment and hashes it in JS with the same encoding.
- * 3. **Chunk-time targeting.** The segment size adapts so one segment takes about `chunkSeconds` (the backfill's
+ *    A column one side cannot encode (a float, a json) falls back alone: both sides hash the key and that column in
+ *    JS, streamed by keyset, and add it to the SQL hash of the other columns (`streamedColumns`).
+ * 3. **Concurrency.** Up to `concurrency` segments are checksummed at once, each on its own pooled connection of
+ *    both stores (bounded by the stores' `connections`; SQLite and PGlite have one, so they run one at a time),
+ *    and the bisection of differing segments shares the same bound. Differences are reported in key order,
+ *    whatever order the segments finish in, so a complete run reports what the sequential run reports. A
+ *    throttled run (`maxRowsPerSecond`) checksums one segment at a time: the throttle sets the pace.
+ * 4. **Chunk-time targeting.** The segment size adapts so one segment takes about `chunkSeconds` (the backfill's
  *    pacer: ×2 / ÷2 per step); `maxRowsPerSecond` throttles.
- * 4. **Recursive splitting.** A segment whose checksums differ is split into its cells (grouped checksums on
+ * 5. **Recursive splitting.** A segment whose checksums differ is split into its cells (grouped checksums on
  *    both sides; a side that ran the plain aggregate runs the grouped one), cells that differ are split again
  *    into `factor` parts by source quantiles, down to `rowThreshold` source rows; those ranges are compared row
  *    by row and column by column with the full verify's canonical compare. This is data-diff's bisection
  *    (factor 32) with the first level of cells computed in the first pass where that is cheap.
- * 5. **Budgets.** `maxDifferences` and `maxSeconds` stop the run early with a partial report (`complete: false`).
+ * 6. **Budgets.** `maxDifferences` and `maxSeconds` stop the run early with a partial report (`complete: false`).
  *
  * With 64-bit row hashes, a differing segment or cell goes unnoticed with probability about 2^-64 per compared
  * checksum (5.4e-20), the counts being compared as well (docs/verify.md).
@@ -50,6 +58,11 @@ export interface ChecksumOptions {
   rowThreshold: number;
   /** Keyset page size for streamed sides and row comparisons. */
   pageRows: number;
+  /**
+   * Segments checksummed at once (config `verify.concurrency`, `--concurrency`), each with one query in flight
+   * on both stores; bounded by the stores' `connections` and 1 under a throttle. Default 4.
+   */
+  concurrency: number;
   /** Throttle: source rows per second, across the run. */
   maxRowsPerSecond?: number;
   /** Budget: stop after this many differing keys (partial report). */
@@ -73,6 +86,7 @@ export const CHECKSUM_DEFAULTS: ChecksumOptions = {
   factor: 32,
   rowThreshold: 1_000,
   pageRows: 5_000,
+  concurrency: 4,
 };
 
 /** Per-entity figures of a checksum run (the pt-table-checksum-like report row). */
@@ -102,6 +116,10 @@ export interface EntityChecksumResult {
   pushdown: { source: SideMode; targets: Record<string, SideMode> };
   /** Why a side streams. */
   notes: string[];
+  /** Per target table, the columns compared by streaming while the others were pushed down (per-column fallback). */
+  streamedColumns: Record<string, string[]>;
+  /** Segments checksummed at once in this run (`verify.concurrency` bounded by the stores; 1: sequential). */
+  concurrency: number;
   /** Statements run (checksums, key probes), row comparisons excluded. */
   queries: number;
   /** Source rows the mapping leaves out (a transform returned SKIP): not compared, not counted as source rows. */
@@ -137,21 +155,24 @@ export async function checksumEntities(
       (o.maxSeconds !== undefined && (performance.now() - started) / 1000 >= o.maxSeconds) ||
       (o.signal?.aborted ?? false),
   };
+  // counted when found (the budgets), listed and passed on in key order (the report)
+  const count = () => found++;
   const note: DifferenceSink = (d, kv) => {
-    found++;
     if (differences.length < options.maxReportedDifferences) differences.push(d);
     o.onDifference?.(d, kv);
   };
+  const concurrency = o.maxRowsPerSecond !== undefined ? 1 : effectiveConcurrency(o.concurrency, source, target);
+  const limiter = new Limiter(concurrency);
   const results: EntityChecksumResult[] = [];
   let complete = true;
   for (const e of entities) {
     const plan = planEntity(e, source, target);
     if (budget.exhausted()) {
       complete = false;
-      results.push(emptyResult(plan));
+      results.push(emptyResult(plan, concurrency));
       continue;
     }
-    const r = await new EntityRun(plan, source, target, o, note, budget).run();
+    const r = await new EntityRun(plan, source, target, o, note, count, budget, limiter).run();
     results.push(r);
     if (!r.complete) complete = false;
   }
@@ -167,7 +188,7 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-function emptyResult(plan: EntityPlan): EntityChecksumResult {
+function emptyResult(plan: EntityPlan, concurrency: number): EntityChecksumResult {
   return {
     entity: plan.entity.name,
     mode: 'checksum',
@@ -185,8 +206,18 @@ function emptyResult(plan: EntityPlan): EntityChecksumResult {
     complete: false,
     pushdown: pushdownOf(plan),
     notes: plan.notes,
+    streamedColumns: streamedOf(plan),
+    concurrency,
     queries: 0,
   };
+}
+
+function streamedOf(plan: EntityPlan): Record<string, string[]> {
+  return Object.fromEntries(
+    plan.targets
+      .filter((t) => t.streamed.length)
+      .map((t) => [t.target.table.name, t.streamed.map((i) => t.target.columns[i]!.name)]),
+  );
 }
 
 function pushdownOf(plan: EntityPlan): EntityChecksumResult['pushdown'] {
@@ -210,6 +241,9 @@ interface RangeSums {
   totals: ChecksumCell[];
 }
 
+/** Differences found by one task, kept until every earlier range's are reported (key order). */
+type Found = [KeyDifference, unknown[]][];
+
 class EntityRun {
   private readonly e;
   private readonly cats: TypeCategory[];
@@ -224,9 +258,7 @@ class EntityRun {
   private extra = 0;
   private different = 0;
   private complete = true;
-  /** Differing segments being resolved, chained. */
-  private resolving: Promise<void> = Promise.resolve();
-  /** The first error of a background resolution: the run stops and throws it. */
+  /** The first error of a segment or a resolution: the run stops and throws it. */
   private failure: { error: unknown } | null = null;
   /** Sides: 0 = source, 1.. = target tables. */
   private readonly cheap: boolean[];
@@ -237,7 +269,9 @@ class EntityRun {
     private readonly target: Store,
     private readonly o: ChecksumOptions,
     private readonly note: DifferenceSink,
+    private readonly count: () => void,
     private readonly budget: { exhausted(): boolean; found(): number },
+    private readonly limiter: Limiter,
   ) {
     this.e = plan.entity;
     this.cats = plan.keyCategories;
@@ -247,11 +281,22 @@ class EntityRun {
     ];
   }
 
+  /** True when the run must start no new work: a budget, a signal, or a failure elsewhere. */
+  private stopped(): boolean {
+    return this.failure !== null || this.budget.exhausted();
+  }
+
+  private fail(e: unknown): void {
+    this.failure ??= { error: e };
+  }
+
   async run(): Promise<EntityChecksumResult> {
     const started = performance.now();
     const o = this.o;
+    // C segments at once share the engines' cores, so each takes about C times as long: the target scales with
+    // C, which keeps the segments (and their key probes) as large as a sequential run's
     const pacer = new Pacer({
-      chunkSeconds: o.chunkSeconds,
+      chunkSeconds: o.chunkSeconds * this.limiter.size,
       initialChunkRows: o.initialSegmentRows,
       maxChunkRows: o.maxSegmentRows,
       minChunkRows: o.minSegmentRows,
@@ -270,6 +315,10 @@ class EntityRun {
       p.catch(() => {}); // surfaced when awaited
       return p;
     };
+    // segments in flight (each holds a slot of the limiter while its checksums run)
+    const tasks: Promise<void>[] = [];
+    // differences are passed on segment by segment in key order, whichever segment finishes first
+    let emitted: Promise<void> = Promise.resolve();
     let after: KeyValues | null = null;
     let next = plan(null);
     for (;;) {
@@ -278,40 +327,39 @@ class EntityRun {
         this.complete = false;
         break;
       }
-      const q = await next;
+      let q: Awaited<typeof next>;
+      try {
+        q = await next;
+      } catch (e) {
+        this.fail(e);
+        break;
+      }
       // fewer keys than probes: the source ends inside this segment, which then runs to the last key and beyond
       const last = q.rows === null;
       const upTo = last ? null : q.keys[q.keys.length - 1]!;
       const bounds = last ? q.keys : q.keys.slice(0, -1);
       if (!last) next = plan(upTo);
-      const range = { after, upTo };
-      const t0 = performance.now();
-      const sums = await this.sums(
-        range,
-        bounds,
-        this.cheap.map((c) => (c ? 'grouped' : 'plain')),
-        true,
-      );
-      const seconds = (performance.now() - t0) / 1000;
-      this.segments++;
-      this.sourceRows += sums.totals[0]!.count;
-      this.targetRows += sums.totals[1]?.count ?? 0;
-      if (!this.equal(sums.totals)) {
-        this.differingSegments++;
-        // resolved in the background, one range at a time, while the next segments are checksummed: the faster
-        // engine's second pass overlaps the slower engine's first
-        this.resolving = this.resolving.then(() => this.resolve(range, bounds, sums));
-        this.resolving.catch((e: unknown) => (this.failure ??= { error: e })); // rethrown below
+      // wait for a free slot: at most `concurrency` segments (and bisection queries) at once
+      await this.limiter.acquire();
+      if (this.stopped()) {
+        this.limiter.release();
+        if (!this.failure) this.complete = false;
+        break;
       }
-      o.onProgress?.(this.e.name, this.sourceRows, false);
-      const wait = pacer.record(sums.totals[0]!.count, seconds);
-      // the last segment is paid for too, so rows / elapsed stays under the cap
-      if (wait > 0) await sleep(wait, o.signal);
+      const found: Found = [];
+      const task = this.segment({ after, upTo }, bounds, pacer, found).then(
+        () => {},
+        (e: unknown) => this.fail(e),
+      );
+      tasks.push(task);
+      emitted = emitted.then(() => task).then(() => this.emit(found));
       if (last) break;
       after = upTo;
     }
-    await this.resolving;
-    o.onProgress?.(this.e.name, this.sourceRows, this.complete && !this.failure);
+    await Promise.all(tasks);
+    await emitted;
+    if (this.failure) throw this.failure.error;
+    o.onProgress?.(this.e.name, this.sourceRows, this.complete);
     const denom = this.sourceRows + this.extra;
     const matched = Math.max(0, this.sourceRows - this.missing - this.different);
     return {
@@ -331,9 +379,48 @@ class EntityRun {
       complete: this.complete,
       pushdown: pushdownOf(this.plan),
       notes: this.plan.notes,
+      streamedColumns: streamedOf(this.plan),
+      concurrency: this.limiter.size,
       queries: this.queries,
       skipped: this.skipped,
     };
+  }
+
+  private emit(found: Found): void {
+    for (const [d, kv] of found) this.note(d, kv);
+  }
+
+  /**
+   * One top-level segment, holding a slot of the limiter (released here): its checksums on every side, then —
+   * when they differ — its resolution (which takes slots of its own, query by query); differences go to `found`.
+   */
+  private async segment(range: Range, bounds: KeyValues[], pacer: Pacer, found: Found): Promise<void> {
+    let sums: RangeSums;
+    const t0 = performance.now();
+    try {
+      sums = await this.sums(
+        range,
+        bounds,
+        this.cheap.map((c) => (c ? 'grouped' : 'plain')),
+        true,
+      );
+      const seconds = (performance.now() - t0) / 1000;
+      this.segments++;
+      this.sourceRows += sums.totals[0]!.count;
+      this.targetRows += sums.totals[1]?.count ?? 0;
+      this.o.onProgress?.(this.e.name, this.sourceRows, false);
+      const wait = pacer.record(sums.totals[0]!.count, seconds);
+      // the last segment is paid for too, so rows / elapsed stays under the cap (a throttled run is sequential)
+      if (wait > 0) await sleep(wait, this.o.signal);
+    } finally {
+      this.limiter.release();
+    }
+    // differing: resolved while the next segments are checksummed (the faster engine's second pass overlaps the
+    // slower engine's first)
+    if (!this.equal(sums.totals)) {
+      this.differingSegments++;
+      await this.resolve(range, bounds, sums, found);
+    }
   }
 
   /** Compares per-side totals (or cells): the source count and per-table sums against each target table. */
@@ -353,39 +440,45 @@ class EntityRun {
   /**
    * A range whose checksums differ: make sure every side has its cells (computing the bounds from source
    * quantiles when there are none yet), then compare cell by cell; differing cells are compared row by row when
-   * small, split again otherwise.
+   * small, split again otherwise — the differing cells concurrently, each query within the limiter's bound.
+   * Differences go to `found`, in key order.
    */
-  private async resolve(range: Range, bounds: KeyValues[], sums: RangeSums | null): Promise<void> {
-    if (this.budget.exhausted()) {
+  private async resolve(range: Range, bounds: KeyValues[], sums: RangeSums | null, found: Found): Promise<void> {
+    if (this.stopped()) {
       this.complete = false;
       return;
     }
     let sourceRows = sums?.totals[0]?.count;
     if (sourceRows === undefined) {
-      const s = await this.sums(
-        range,
-        [],
-        this.cheap.map(() => 'plain'),
+      const s = await this.limiter.run(() =>
+        this.sums(
+          range,
+          [],
+          this.cheap.map(() => 'plain'),
+        ),
       );
       if (this.equal(s.totals)) return;
       sourceRows = s.totals[0]!.count;
     }
-    if (sourceRows <= this.o.rowThreshold) return this.rowDiff(range);
+    if (sourceRows <= this.o.rowThreshold) return this.rowDiff(range, found);
     if (!bounds.length) {
-      bounds = await this.probes(range, Math.max(1, Math.ceil(sourceRows / this.o.factor)), this.o.factor - 1);
-      if (!bounds.length) return this.rowDiff(range);
+      const step = Math.max(1, Math.ceil(sourceRows / this.o.factor));
+      bounds = await this.limiter.run(() => this.probes(range, step, this.o.factor - 1));
+      if (!bounds.length) return this.rowDiff(range, found);
       sums = null;
     }
     // grouped checksums for the sides that do not have cells yet
     const need = sums
       ? sums.cells.map((c) => (c === null ? 'grouped' : 'skip'))
       : this.cheap.map(() => 'grouped' as const);
-    const grouped = await this.sums(range, bounds, need);
+    const b = bounds;
+    const grouped = await this.limiter.run(() => this.sums(range, b, need));
     const cells = grouped.cells.map((c, i) => c ?? sums?.cells[i] ?? new Map<number, ChecksumCell>());
+    const parts: { found: Found; done: Promise<void> }[] = [];
     for (let i = 0; i <= bounds.length; i++) {
-      if (this.budget.exhausted()) {
+      if (this.stopped()) {
         this.complete = false;
-        return;
+        break;
       }
       const per = cells.map((m) => m.get(i));
       if (this.equal(per)) continue;
@@ -394,32 +487,55 @@ class EntityRun {
         upTo: i === bounds.length ? range.upTo : bounds[i]!,
       };
       const rows = per[0]?.count ?? 0;
-      if (rows <= this.o.rowThreshold) await this.rowDiff(sub);
-      else
-        await this.resolve(sub, [], {
-          cells: cells.map(() => null),
-          totals: per.map((c, k) => c ?? { cell: i, count: 0, sums: k === 0 ? this.plan.targets.map(() => 0n) : [0n] }),
-        });
+      const part: Found = [];
+      parts.push({
+        found: part,
+        done:
+          rows <= this.o.rowThreshold
+            ? this.rowDiff(sub, part)
+            : this.resolve(
+                sub,
+                [],
+                {
+                  cells: cells.map(() => null),
+                  totals: per.map(
+                    (c, k) => c ?? { cell: i, count: 0, sums: k === 0 ? this.plan.targets.map(() => 0n) : [0n] },
+                  ),
+                },
+                part,
+              ),
+      });
     }
+    const settled = await Promise.allSettled(parts.map((p) => p.done));
+    const bad = settled.find((r) => r.status === 'rejected');
+    if (bad) throw (bad as PromiseRejectedResult).reason;
+    for (const p of parts) found.push(...p.found);
   }
 
-  /** Row-by-row comparison of a range (the full verify's merge join, bounded). */
-  private async rowDiff(range: Range): Promise<void> {
-    let n = 0;
-    const note: DifferenceSink = (d, kv) => {
-      n++;
-      this.note(d, kv);
-    };
-    const r = await verifyEntity(this.source, this.target, this.e, this.o.pageRows, note, {
-      after: range.after,
-      upTo: range.upTo,
-      shouldStop: () => this.budget.exhausted(),
+  /** Row-by-row comparison of a range (the full verify's merge join, bounded), holding a slot of the limiter. */
+  private async rowDiff(range: Range, found: Found): Promise<void> {
+    await this.limiter.run(async () => {
+      if (this.stopped()) {
+        this.complete = false;
+        return;
+      }
+      let n = 0;
+      const note: DifferenceSink = (d, kv) => {
+        n++;
+        this.count();
+        found.push([d, kv]);
+      };
+      const r = await verifyEntity(this.source, this.target, this.e, this.o.pageRows, note, {
+        after: range.after,
+        upTo: range.upTo,
+        shouldStop: () => this.stopped(),
+      });
+      this.missing += r.missing;
+      this.extra += r.extra;
+      this.different += r.different;
+      if (!r.complete) this.complete = false;
+      if (n === 0) this.transient++;
     });
-    this.missing += r.missing;
-    this.extra += r.extra;
-    this.different += r.different;
-    if (!r.complete) this.complete = false;
-    if (n === 0) this.transient++;
   }
 
   /**
@@ -506,13 +622,18 @@ class EntityRun {
         after: range.after,
         upTo: range.upTo,
         cells: bounds,
-        hashes: this.plan.targets.map((t) => t.sourceHash!),
+        hashes: this.plan.targets.map((t) => pushedHash(t.sourceHash!, t)),
         where: this.e.where,
       });
       this.queries++;
-      return st.parse(await this.source.query(st.sql, st.params));
+      const split = this.plan.targets.some((t) => t.streamed.length);
+      const [cells, streamed] = await Promise.all([
+        this.source.query(st.sql, st.params).then((rows) => st.parse(rows)),
+        split ? this.sourceStreamed(range, bounds) : null,
+      ]);
+      return streamed ? merge(cells, streamed, bounds.length > 0) : cells;
     }
-    const canonBounds = bounds.map((b) => b.map((v, i) => canonText(v, this.e.keyColumns[i]!)));
+    const canonBounds = this.canonBounds(bounds);
     const cells = new Map<number, ChecksumCell>();
     const n = this.plan.targets.length;
     for await (const row of keysetStream(
@@ -533,25 +654,55 @@ class EntityRun {
         if (firstPass) this.skipped++;
         continue;
       }
-      const cell = cellOf(JSON.parse(m.key) as (string | null)[], canonBounds, this.cats);
+      const key = JSON.parse(m.key) as (string | null)[];
+      const cell = cellOf(key, canonBounds, this.cats);
       let c = cells.get(cell);
       if (!c) cells.set(cell, (c = { cell, count: 0, sums: Array.from({ length: n }, () => 0n) }));
       c.count++;
       this.plan.targets.forEach((tp, ti) => {
-        const cols = tp.target.columns;
-        const texts = cols.map((col, ci) => canonText(m.values[ti]![ci], col));
-        c!.sums[ti] = addMod64(
-          c!.sums[ti]!,
-          rowHash(
-            encodeRow(
-              texts,
-              cols.map((x) => x.category),
-            ),
-          ),
-        );
+        const texts = tp.target.columns.map((col, ci) => canonText(m.values[ti]![ci], col));
+        c!.sums[ti] = addMod64(c!.sums[ti]!, jsRowHash(tp, key, texts, this.cats));
       });
     }
     return [...cells.values()];
+  }
+
+  /**
+   * The per-column fallback on a pushed-down source side: the key and the source columns of every target
+   * table's `streamed` columns, by keyset, each row's {@link streamedHash} per table, summed by cell (count 0:
+   * the SQL query counts the rows).
+   */
+  private async sourceStreamed(range: Range, bounds: KeyValues[]): Promise<ChecksumCell[]> {
+    const canonBounds = this.canonBounds(bounds);
+    const n = this.plan.targets.length;
+    const read = new Set(this.e.key);
+    for (const tp of this.plan.targets)
+      for (const i of tp.streamed) {
+        const c = tp.sourceHash![i]!.column;
+        if (c) read.add(c.name);
+      }
+    const cells = new Map<number, ChecksumCell>();
+    for await (const row of keysetStream(
+      this.source,
+      { table: this.e.source.name, columns: [...read], key: this.e.key, keyCategories: this.cats, where: this.e.where },
+      this.o.pageRows,
+      range,
+    )) {
+      const key = this.e.keyColumns.map((k, i) => canonText(row[this.e.key[i]!], k));
+      const cell = cellOf(key, canonBounds, this.cats);
+      let c = cells.get(cell);
+      if (!c) cells.set(cell, (c = { cell, count: 0, sums: Array.from({ length: n }, () => 0n) }));
+      this.plan.targets.forEach((tp, ti) => {
+        if (!tp.streamed.length) return;
+        const texts = tp.streamed.map((i) => canonText(tp.target.valueOf[i]!(row), tp.target.columns[i]!));
+        c!.sums[ti] = addMod64(c!.sums[ti]!, streamedHash(tp, key, texts, this.cats));
+      });
+    }
+    return [...cells.values()];
+  }
+
+  private canonBounds(bounds: KeyValues[]): (string | null)[][] {
+    return bounds.map((b) => b.map((v, i) => canonText(v, this.e.keyColumns[i]!)));
   }
 
   private async targetSide(t: number, range: Range, bounds: KeyValues[]): Promise<ChecksumCell[]> {
@@ -566,19 +717,41 @@ class EntityRun {
         after: range.after,
         upTo: range.upTo,
         cells: bounds,
-        hashes: [tp.targetHash],
+        hashes: [pushedHash(tp.targetHash, tp)],
       });
       this.queries++;
-      return st.parse(await this.target.query(st.sql, st.params));
+      const [cells, streamed] = await Promise.all([
+        this.target.query(st.sql, st.params).then((rows) => st.parse(rows)),
+        tp.streamed.length ? this.targetStream(tp, range, bounds, tp.streamed) : null,
+      ]);
+      return streamed ? merge(cells, streamed, bounds.length > 0) : cells;
     }
-    const canonBounds = bounds.map((b) => b.map((v, i) => canonText(v, this.e.keyColumns[i]!)));
+    return this.targetStream(tp, range, bounds, null);
+  }
+
+  /**
+   * A target table streamed by keyset and hashed in JS: every column (`only` null: the whole side streams), or
+   * only the key and the per-column fallback's columns (`only`: their {@link streamedHash}, count 0).
+   */
+  private async targetStream(
+    tp: TargetPlan,
+    range: Range,
+    bounds: KeyValues[],
+    only: number[] | null,
+  ): Promise<ChecksumCell[]> {
+    const canonBounds = this.canonBounds(bounds);
     const cols = tp.target.columns;
-    const categories = cols.map((c) => c.category);
-    const read = [...new Set([...tp.target.keyColumns, ...cols.map((c) => c.name)])];
+    const hashed = only ? only.map((i) => cols[i]!) : cols;
+    const read = [...new Set([...tp.target.keyColumns, ...hashed.map((c) => c.name)])];
     const cells = new Map<number, ChecksumCell>();
     for await (const row of keysetStream(
       this.target,
-      { table, columns: read, key: tp.target.keyColumns, keyCategories: tp.keyInfo.map((c) => c.category) },
+      {
+        table: tp.target.table.name,
+        columns: read,
+        key: tp.target.keyColumns,
+        keyCategories: tp.keyInfo.map((c) => c.category),
+      },
       this.o.pageRows,
       range,
     )) {
@@ -586,19 +759,70 @@ class EntityRun {
       const cell = cellOf(key, canonBounds, this.cats);
       let c = cells.get(cell);
       if (!c) cells.set(cell, (c = { cell, count: 0, sums: [0n] }));
-      c.count++;
-      c.sums[0] = addMod64(
-        c.sums[0]!,
-        rowHash(
-          encodeRow(
-            cols.map((col) => canonText((row as Row)[col.name], col)),
-            categories,
-          ),
-        ),
-      );
+      const texts = hashed.map((col) => canonText((row as Row)[col.name], col));
+      if (only) c.sums[0] = addMod64(c.sums[0]!, streamedHash(tp, key, texts, this.cats));
+      else {
+        c.count++;
+        c.sums[0] = addMod64(c.sums[0]!, jsRowHash(tp, key, texts, this.cats));
+      }
     }
     return [...cells.values()];
   }
+}
+
+/** Marks the row string of the per-column fallback, so it never equals a row string of the SQL hash. */
+const STREAMED_TAG = 'tandem:streamed';
+
+/**
+ * The JS row hash of one target table's row whose columns' canonical `texts` are all at hand (a streamed side):
+ * the hash of every column, or, under the per-column fallback, the hash of the pushed-down columns (what the
+ * SQL of the other side computes) plus the {@link streamedHash} of the others, mod 2^64.
+ */
+function jsRowHash(tp: TargetPlan, key: (string | null)[], texts: (string | null)[], cats: TypeCategory[]): bigint {
+  const categories = tp.target.columns.map((c) => c.category);
+  if (!tp.streamed.length) return rowHash(encodeRow(texts, categories));
+  const pushed = rowHash(encodeRow(pushedHash(texts, tp), pushedHash(categories, tp)));
+  return addMod64(
+    pushed,
+    streamedHash(
+      tp,
+      key,
+      tp.streamed.map((i) => texts[i]!),
+      cats,
+    ),
+  );
+}
+
+/**
+ * The per-column fallback's hash of one row: the key and the `streamed` columns' canonical texts, encoded like a
+ * row (src/core/encoding.ts) after a tag. Including the key keeps a value moved to another key visible.
+ */
+function streamedHash(tp: TargetPlan, key: (string | null)[], texts: (string | null)[], cats: TypeCategory[]): bigint {
+  return rowHash(
+    encodeRow(
+      [STREAMED_TAG, ...key, ...texts],
+      ['text', ...cats, ...tp.streamed.map((i) => tp.target.columns[i]!.category)],
+    ),
+  );
+}
+
+/**
+ * Adds the per-column fallback's sums to the SQL cells, cell by cell (all in one cell when there are no bounds);
+ * counts are the SQL query's. A cell only the stream has (a row written in between) keeps count 0, so its
+ * checksums differ and the range is compared row by row.
+ */
+function merge(sqlCells: ChecksumCell[], streamed: ChecksumCell[], byCell: boolean): ChecksumCell[] {
+  const out = new Map<number, ChecksumCell>();
+  const add = (c: ChecksumCell, counted: boolean) => {
+    const k = byCell ? c.cell : 0;
+    let t = out.get(k);
+    if (!t) out.set(k, (t = { cell: k, count: 0, sums: c.sums.map(() => 0n) }));
+    if (counted) t.count += c.count;
+    c.sums.forEach((v, i) => (t!.sums[i] = addMod64(t!.sums[i] ?? 0n, v)));
+  };
+  for (const c of sqlCells) add(c, true);
+  for (const c of streamed) add(c, false);
+  return [...out.values()];
 }
 
 /** The cell of a canonical key: the first bound it does not exceed, or the last cell. Binary search. */

@@ -126,7 +126,9 @@ function caveats(r: VerifyReport): string[] {
  * aggregates that differ. Then the first differing keys with their columns.
  */
 export function formatReport(r: VerifyReport): string {
-  if (r.mode === 'full') {
+  // the default mode keeps the foundation's table whichever exhaustive mode it ran (scripts read it), then
+  // says which mode ran and why
+  if (r.mode === 'full' || (r.mode === 'checksum' && r.modeChosen === 'default')) {
     const text = formatVerifyReport({
       entities: r.entities as EntityVerifyResult[],
       differences: r.differences,
@@ -134,7 +136,7 @@ export function formatReport(r: VerifyReport): string {
       complete: r.complete,
       headline: r.headline,
     });
-    return [text, ...caveats(r)].join('\n');
+    return [text, ...caveats(r), ...modeLines(r)].join('\n');
   }
   const out: string[] = [];
   if (r.mode === 'checksum') {
@@ -232,6 +234,19 @@ export function formatReport(r: VerifyReport): string {
   }
   out.push(...differenceLines(r.differences), '', r.headline, ...caveats(r));
   return out.join('\n');
+}
+
+/**
+ * What the default mode adds to the report: the mode it ran and why (`mode: checksum (the default: …)`), and for
+ * checksum the notes on what was streamed. Nothing when `--mode` named the mode.
+ */
+function modeLines(r: VerifyReport): string[] {
+  if (r.modeChosen !== 'default') return [];
+  const notes =
+    r.mode === 'checksum'
+      ? (r.entities as EntityChecksumResult[]).flatMap((e) => e.notes.map((n) => `  ${e.entity}: ${n}`))
+      : [];
+  return [`mode: ${r.mode} (${r.modeReason ?? 'the default'})`, ...(notes.length ? ['notes:', ...notes] : [])];
 }
 
 /**

@@ -2,6 +2,7 @@ import { sourceCount } from '../core/where.js';
 import type { ResolvedEntity } from '../core/mapping.js';
 import type { Store } from '../stores/types.js';
 import { checksumEntities, type ChecksumOptions, type EntityChecksumResult } from './checksum.js';
+import { planEntity } from './plan.js';
 import { assess, isExhaustive, type Assessment } from './headline.js';
 import { publishPass } from './metrics.js';
 import { quickEntities, type AggregateDifference, type EntityQuickResult } from './quick.js';
@@ -22,9 +23,47 @@ export type VerifyMode = (typeof VERIFY_MODES)[number];
  */
 export const EXIT_BITS = { differences: 1, error: 2, partial: 4, notExhaustive: 8 } as const;
 
+/**
+ * The mode `tandem verify` runs without `--mode`: the fastest exhaustive one these stores allow for
+ * `entities`. `checksum` when every entity has a side the engines checksum in SQL (columns they cannot encode
+ * fall back one by one to a streamed comparison, src/verify/plan.ts); `full`, the streamed comparison, when
+ * some entity has no side pushed down at all (both stores without checksum SQL: checksumming rows in JS
+ * costs more than comparing them). Returns the mode and one line saying why. Pure; throws nothing.
+ */
+export function defaultMode(
+  source: Store,
+  target: Store,
+  entities: ResolvedEntity[],
+): { mode: 'checksum' | 'full'; reason: string } {
+  const plans = entities.map((e) => planEntity(e, source, target));
+  const none = plans.filter((p) => p.sourceMode === 'stream' && p.targets.every((t) => t.targetMode === 'stream'));
+  if (none.length)
+    return {
+      mode: 'full',
+      reason: `the default: the fastest exhaustive mode these stores allow (${none.map((p) => p.entity.name).join(', ')}: no side checksummed in SQL, so rows are compared streamed); --mode checksum forces segment checksums`,
+    };
+  const fallback = plans.flatMap((p) =>
+    p.targets.filter((t) => t.streamed.length).map((t) => `${p.entity.name}.${t.target.table.name}`),
+  );
+  const streamedSides = plans.filter(
+    (p) => p.sourceMode === 'stream' || p.targets.some((t) => t.targetMode === 'stream'),
+  );
+  const extra = [
+    ...(fallback.length ? [`some columns compared by streaming in ${fallback.join(', ')}`] : []),
+    ...(streamedSides.length ? [`one side streamed in ${streamedSides.map((p) => p.entity.name).join(', ')}`] : []),
+  ];
+  return {
+    mode: 'checksum',
+    reason: `the default: the fastest exhaustive mode these stores allow — segment checksums pushed down to both engines${extra.length ? ` (${extra.join('; ')}; see notes)` : ''}; --mode full streams every row`,
+  };
+}
+
 /** Options of {@link runVerify}. */
 export interface VerifyOptions {
-  mode: VerifyMode;
+  /** The tier; omitted: {@link defaultMode} picks the fastest exhaustive one (what `tandem verify` runs). */
+  mode?: VerifyMode;
+  /** Segments the checksum tier checksums at once (config `verify.concurrency`; default 4, bounded by the stores). */
+  concurrency?: number;
   /** Keyset page size of streamed reads (config `verify.pageRows`). */
   pageRows: number;
   /** Differing keys listed in the report (config `verify.maxReportedDifferences`). */
@@ -65,7 +104,12 @@ export type EntityReport =
  * `headline`, `parityLowerBound`) state what was proven; "match" only when exhaustive, complete and equal.
  */
 export interface VerifyReport extends Assessment {
+  /** The mode that ran (chosen by `--mode`, or by default: see `modeChosen`). */
   mode: VerifyMode;
+  /** `flag` when the caller named the mode, `default` when {@link defaultMode} chose it. */
+  modeChosen: 'flag' | 'default';
+  /** Why the default chose `mode` (only when `modeChosen` is `default`). */
+  modeReason?: string;
   entities: EntityReport[];
   /** The first `maxReportedDifferences` differing keys. */
   differences: KeyDifference[];
@@ -104,7 +148,8 @@ async function countSourceRows(source: Store, entities: ResolvedEntity[]): Promi
 /**
  * Runs one verification tier over `entities` (docs/verify.md): `quick` counts and aggregates, `checksum`
  * pushed-down segment checksums with recursive splitting, `sample` random keys field by field, `full` the
- * streamed keyed comparison. The exhaustive tiers count the source rows first (how much a partial run covered,
+ * streamed keyed comparison; without `mode`, the fastest exhaustive one ({@link defaultMode}), and the report
+ * says so (`modeChosen`, `modeReason`). The exhaustive tiers count the source rows first (how much a partial run covered,
  * and the progress). Publishes parity to the verify metrics only for entities an exhaustive tier compared to
  * the end (a sample, aggregates or a partial pass prove no parity). Writes nothing.
  * Throws what the stores throw (`TANDEM_ERR_STORE_*`, `TANDEM_ERR_MAPPING_INVALID`).
@@ -116,10 +161,12 @@ export async function runVerify(
   o: VerifyOptions,
 ): Promise<VerifyReport> {
   const started = performance.now();
+  const chosen = o.mode === undefined ? defaultMode(source, target, entities) : null;
+  const mode: VerifyMode = o.mode ?? chosen!.mode;
   const deadline = () =>
     (o.maxSeconds !== undefined && (performance.now() - started) / 1000 >= o.maxSeconds) ||
     (o.signal?.aborted ?? false);
-  const totals = isExhaustive(o.mode) ? await countSourceRows(source, entities) : null;
+  const totals = isExhaustive(mode) ? await countSourceRows(source, entities) : null;
   const progress =
     o.onProgress && totals
       ? (entity: string, compared: number, done: boolean) =>
@@ -127,9 +174,17 @@ export async function runVerify(
       : undefined;
   let report: Omit<
     VerifyReport,
-    'exitCode' | 'exhaustive' | 'compared' | 'rowsTotal' | 'differenceCount' | 'headline' | 'parityLowerBound'
+    | 'exitCode'
+    | 'exhaustive'
+    | 'compared'
+    | 'rowsTotal'
+    | 'differenceCount'
+    | 'headline'
+    | 'parityLowerBound'
+    | 'modeChosen'
+    | 'modeReason'
   >;
-  switch (o.mode) {
+  switch (mode) {
     case 'full': {
       const r = await verifyEntities(source, target, entities, {
         pageRows: o.pageRows,
@@ -158,6 +213,7 @@ export async function runVerify(
         maxSeconds: o.maxSeconds,
         maxRowsPerSecond: o.maxRowsPerSecond,
         ...(o.chunkSeconds !== undefined ? { chunkSeconds: o.chunkSeconds } : {}),
+        ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
         signal: o.signal,
         onDifference: o.onDifference,
         onProgress: progress,
@@ -211,7 +267,12 @@ export async function runVerify(
     if (e.mode === 'quick' || e.mode === 'sample' || !e.complete) continue;
     publishPass(e.entity, e.parity, e.sourceRows, e.seconds);
   }
-  const a = assess(o.mode, report.entities, report.complete, entities.length, totals);
-  const full = { ...report, ...a };
+  const a = assess(mode, report.entities, report.complete, entities.length, totals);
+  const full = {
+    ...report,
+    modeChosen: chosen ? ('default' as const) : ('flag' as const),
+    ...(chosen ? { modeReason: chosen.reason } : {}),
+    ...a,
+  };
   return { ...full, exitCode: exitCodeOf(full) };
 }

@@ -97,7 +97,8 @@ describe('the status model', () => {
       checkpoint: 'done',
       backfill: { state: 'done', copied: 200, total: 200, etaSeconds: 0 },
     });
-    expect(users.verify).toMatchObject({ mode: 'full', parity: 100, differences: 0 });
+    // `tandem verify` without --mode ran the checksum tier (the fastest exhaustive mode here), and status says so
+    expect(users.verify).toMatchObject({ mode: 'checksum', parity: 100, differences: 0 });
     // the legacy outbox's two changes made an hour old (the fixture's own SQL): its lag is then unmistakable
     await legacyApp.query('UPDATE tandem_outbox SET created_at = created_at - INTERVAL 1 HOUR');
     const aged = await statusJson(f.cfg);

@@ -136,7 +136,8 @@ describe('tandem verify --mode checksum|quick|sample, --continuous, tandem repai
     await c.query(`DELETE FROM tags WHERE code = $1`, [tagKey(300)]);
     await c.query(`INSERT INTO tags VALUES ('Zeta-9999', NULL, 1, '2020-01-01')`);
 
-    const full = await runCli(['verify', '--config', cfg, '--json', '--max-differences', '100']);
+    // the streamed comparison is the reference the checksum tier must agree with
+    const full = await runCli(['verify', '--config', cfg, '--mode', 'full', '--json', '--max-differences', '100']);
     const cs = await runCli(['verify', '--config', cfg, '--mode', 'checksum', '--json']);
     expect(cs.code, cs.stderr).toBe(1);
     const f = JSON.parse(full.stdout);
@@ -203,7 +204,7 @@ describe('tandem verify --mode checksum|quick|sample, --continuous, tandem repai
 
     const after = await runCli(['verify', '--config', cfg, '--mode', 'checksum']);
     expect(after.code, after.stdout).toBe(0);
-    const fullAfter = await runCli(['verify', '--config', cfg]);
+    const fullAfter = await runCli(['verify', '--config', cfg, '--mode', 'full']);
     expect(fullAfter.code).toBe(0);
     const states = (await c.query(`SELECT state, count(*)::int AS n FROM tandem.mismatches GROUP BY state`)).rows;
     expect(states).toEqual([{ state: 'repaired', n: 11 }]);

@@ -57,7 +57,7 @@ export default defineConfig({
   });
 
   it('SIGINT during a full verify: exit bit 4, "partial: compared N of M rows", never "match"', async () => {
-    const child = spawnCli(['verify', '--config', cfg, '--entity', 'big']);
+    const child = spawnCli(['verify', '--config', cfg, '--entity', 'big', '--mode', 'full']);
     let stdout = '',
       stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));
@@ -112,7 +112,7 @@ export default defineConfig({
     expect(ok.stdout).toContain('parity: 100% — source and target match (every row compared: 2,000 source rows)');
 
     await c.query(`UPDATE small SET name = name || 'x' WHERE id IN (1500, 1700)`);
-    const full = await runCli(['verify', '--config', cfg, '--entity', 'small']);
+    const full = await runCli(['verify', '--config', cfg, '--entity', 'small', '--mode', 'full']);
     expect(full.code).toBe(1);
     expect(full.stdout).toContain(
       'parity: differences found — 2 differing keys in 2,000 source rows compared (every row)',

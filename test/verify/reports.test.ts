@@ -118,7 +118,7 @@ export default defineConfig({
     const t = new Database(tgtFile);
     t.prepare(`UPDATE users SET email = 'changed' || email WHERE id IN (15001, 17001)`).run();
     t.close();
-    const f = await runCli(['verify', '--config', cfg, '--json']);
+    const f = await runCli(['verify', '--config', cfg, '--mode', 'full', '--json']);
     expect(f.code, f.stderr).toBe(1);
     expect(JSON.parse(f.stdout)).toMatchObject({
       exhaustive: true,

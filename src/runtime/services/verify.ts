@@ -15,6 +15,8 @@ export interface VerifyServiceOptions {
   cycles?: number;
   maxRowsPerSecond?: number;
   chunkSeconds?: number;
+  /** Segments checksummed at once. Default: config `verify.concurrency` (4). */
+  concurrency?: number;
   maxDifferences?: number;
   maxSeconds?: number;
   /** Differing keys listed per pass (default the config's `verify.maxReportedDifferences`). */
@@ -61,6 +63,7 @@ export class VerifyService extends BaseService<CycleReport | null> {
           maxSeconds: this.o.maxSeconds,
           maxRowsPerSecond: this.o.maxRowsPerSecond,
           chunkSeconds: this.o.chunkSeconds,
+          checksum: { concurrency: this.o.concurrency ?? m.config.verify.concurrency },
           signal,
           onCycle: async (c) => {
             last = c;

@@ -19,6 +19,14 @@ export const MYSQL_SESSION_INIT =
   "SET SESSION time_zone = '+00:00', SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))";
 
 /**
+ * Connections of a MySQL/MariaDB store's pool (the store's `connections`): room for verify's concurrent
+ * checksum segments (`verify.concurrency`, default 4, plus its key probes) next to the relay and backfill of
+ * the same process. Connections open lazily.
+ * @internal
+ */
+export const MYSQL_POOL_SIZE = 10;
+
+/**
  * Opens a `mysql2/promise` pool for a parsed `mysql://` or `mariadb://` URL (user, password and database are
  * URL-decoded; the query parameters `ssl` — `true` or a JSON object of TLS options — and `connectTimeout` are
  * honoured, others ignored). Values are read losslessly: `DATETIME`/`TIMESTAMP`/`DATE` as strings (microseconds
@@ -27,7 +35,7 @@ export const MYSQL_SESSION_INIT =
  * Does not connect: the first query does (see {@link mysqlError} for its failures).
  * @internal
  */
-export function mysqlPool(u: StoreUrl, connectionLimit = 4): mysql.Pool {
+export function mysqlPool(u: StoreUrl, connectionLimit = MYSQL_POOL_SIZE): mysql.Pool {
   const url = new URL(u.raw.replace(/^mariadb:/i, 'mysql:'));
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const options: mysql.PoolOptions = {

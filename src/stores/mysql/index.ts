@@ -4,7 +4,7 @@ import { canonicalize } from '../../core/canonical.js';
 import type { ColumnInfo, Executor, LedgerEntry, LedgerMode, Row, SchemaInfo, Store, UpsertQuery } from '../types.js';
 import type { StoreUrl } from '../url.js';
 import { mysqlChecksum } from './checksum.js';
-import { isFatalMysqlError, mysqlError, mysqlPool } from './connection.js';
+import { isFatalMysqlError, mysqlError, mysqlPool, MYSQL_POOL_SIZE } from './connection.js';
 import { introspectMysql } from './introspect.js';
 import { readOnlyTablesMysql, setReadOnlyMysql } from './read-only.js';
 import { advanceSequencesMysql } from './sequences.js';
@@ -209,6 +209,7 @@ export async function openMysql(u: StoreUrl): Promise<Store> {
   const store: Store = {
     dialect: 'mysql',
     capabilities: mysqlCapabilities,
+    connections: MYSQL_POOL_SIZE,
     classifyError: classifyMysqlError,
     url: u.redacted,
     controlSchema: null,

@@ -108,6 +108,8 @@ export async function openPglite(u: StoreUrl): Promise<Store> {
   const store: Store = {
     dialect: 'pglite',
     capabilities: postgresCapabilities,
+    // one connection: verify's checksum segments run one at a time
+    connections: 1,
     classifyError: classifyPgError,
     url: u.redacted,
     controlSchema: 'tandem',

@@ -43,12 +43,20 @@ export const PG_EXTRA_PARSERS: ReadonlyMap<number, (v: string) => unknown> = new
 ]);
 
 /**
+ * Connections of a PostgreSQL store's pool (the store's `connections`): room for verify's concurrent checksum
+ * segments (`verify.concurrency`, default 4, plus its key probes) next to the relay and backfill of the same
+ * process. Connections open lazily, so an idle pool holds few.
+ * @internal
+ */
+export const PG_POOL_SIZE = 10;
+
+/**
  * Opens a `pg.Pool` for a parsed `postgres://` URL with session time zone UTC and lossless type parsing.
  * @internal
  */
 export function pgPool(
   u: StoreUrl,
-  max = 4,
+  max = PG_POOL_SIZE,
 ): { pool: pg.Pool; schema: string; arrayParsers: Map<number, (v: string) => unknown> } {
   // arrays of enums and domains (their OIDs are the database's own): registered by introspection
   const arrayParsers = new Map<number, (v: string) => unknown>();

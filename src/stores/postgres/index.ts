@@ -3,7 +3,7 @@ import { normalizeLedgerEntries } from '../common.js';
 import type { Executor, LedgerEntry, LedgerMode, Row, SchemaInfo, Store } from '../types.js';
 import type { StoreUrl } from '../url.js';
 import { postgresChecksum } from './checksum.js';
-import { pgError, pgPool } from './connection.js';
+import { pgError, pgPool, PG_POOL_SIZE } from './connection.js';
 import { introspectPostgres, pgUserArrayOids } from './introspect.js';
 import { parsePgArray } from '../../core/composite.js';
 import { classifyPgError } from './errors.js';
@@ -77,6 +77,7 @@ export async function openPostgres(u: StoreUrl): Promise<Store> {
   const store: Store = {
     dialect: 'postgres',
     capabilities: postgresCapabilities,
+    connections: PG_POOL_SIZE,
     classifyError: classifyPgError,
     url: u.redacted,
     controlSchema: 'tandem',

@@ -187,6 +187,8 @@ export async function openSqlite(u: StoreUrl): Promise<Store> {
   const store: Store = {
     dialect: 'sqlite',
     capabilities: sqliteCapabilities,
+    // one connection: verify's checksum segments run one at a time
+    connections: 1,
     classifyError: classifySqliteError,
     url: u.redacted,
     controlSchema: null,
