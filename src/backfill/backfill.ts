@@ -587,9 +587,13 @@ class BackfillRun {
     const rangeNo = t.range?.range ?? 1;
     const of = t.range?.of ?? 1;
     const label = of > 1 ? `${entity.name} range ${rangeNo}/${of}` : entity.name;
+    // `after`: where the scan goes on from; `pos`: the checkpoint as stored (a range's is null before its first
+    // chunk, when the scan starts after its lower bound)
     let after: unknown[] | null;
+    let pos: unknown[] | null;
     let rangeCopied: number;
     if (t.range) {
+      pos = t.range.lastKey;
       after = t.range.lastKey ?? t.range.lowerKey;
       rangeCopied = t.range.rowsCopied;
       const cp = await readCheckpoint(target, target, entity.name);
@@ -597,6 +601,7 @@ class BackfillRun {
     } else {
       const cp = await startCheckpoint(target, entity.name, r.rowsTotal, false, lease);
       after = cp.lastKey;
+      pos = cp.lastKey;
       rangeCopied = cp.rowsCopied;
       r.copiedTotal = cp.rowsCopied;
     }
@@ -707,7 +712,7 @@ class BackfillRun {
       // when throttled (the read would only wait)
       const ahead = full && !signal.aborted && !pacer.limited ? read(lastKey, pacer.size) : null;
       // the chunk and its checkpoint commit together; a deadlock or a lost connection rolls both back and retries
-      const prevKey = after;
+      const prevKey = pos;
       let total: number | null = null;
       const res = await withRetry(
         () =>
@@ -728,6 +733,7 @@ class BackfillRun {
       });
       faultPoint('after-commit');
       after = lastKey;
+      pos = lastKey;
       r.copied += count;
       done.copied += count;
       rangeCopied += count;

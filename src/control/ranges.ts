@@ -270,11 +270,20 @@ export async function createPlan(
 ): Promise<boolean> {
   const cp = store.controlTable('checkpoints');
   return store.transaction(async (tx) => {
-    const n = await tx.execute(
-      store.sql.insertIgnore(cp, ['entity', 'rows_copied', 'rows_applied', 'rows_total', 'status'], ['entity']),
-      [entity, 0, 0, rowsTotal, 'running'],
+    // (affected-row counts of an insert-ignore differ by engine: the plan id read back says whose row it is)
+    await tx.execute(
+      store.sql.insertIgnore(
+        cp,
+        ['entity', 'rows_copied', 'rows_applied', 'rows_total', 'status', 'plan_id'],
+        ['entity'],
+      ),
+      [entity, 0, 0, rowsTotal, 'running', planId],
     );
-    if (n < 1) return false;
+    const r = await tx.query<{ plan_id: unknown }>(
+      `SELECT plan_id FROM ${cp} WHERE entity = ${store.sql.param(1)}`,
+      [entity],
+    );
+    if (r[0]?.plan_id !== planId) return false;
     await writePlan(tx, store, entity, planId, ranges);
     return true;
   });
@@ -296,13 +305,13 @@ export async function resetPlan(
   const cp = store.controlTable('checkpoints');
   await store.transaction(async (tx) => {
     const n = await tx.execute(
-      `UPDATE ${cp} SET last_key = NULL, rows_copied = 0, rows_applied = 0, rows_total = ${p(1)}, status = 'running', started_at = ${store.sql.now()}, updated_at = ${store.sql.now()}, finished_at = NULL WHERE entity = ${p(2)}`,
-      [rowsTotal, entity],
+      `UPDATE ${cp} SET last_key = NULL, rows_copied = 0, rows_applied = 0, rows_total = ${p(1)}, status = 'running', plan_id = ${p(2)}, started_at = ${store.sql.now()}, updated_at = ${store.sql.now()}, finished_at = NULL WHERE entity = ${p(3)}`,
+      [rowsTotal, planId, entity],
     );
     if (n < 1)
       await tx.execute(
-        `INSERT INTO ${cp} (entity, last_key, rows_copied, rows_applied, rows_total, status) VALUES (${p(1)}, NULL, 0, 0, ${p(2)}, 'running')`,
-        [entity, rowsTotal],
+        `INSERT INTO ${cp} (entity, last_key, rows_copied, rows_applied, rows_total, status, plan_id) VALUES (${p(1)}, NULL, 0, 0, ${p(2)}, 'running', ${p(3)})`,
+        [entity, rowsTotal, planId],
       );
     await writePlan(tx, store, entity, planId, ranges);
   });

@@ -49,7 +49,8 @@ import type { Dialect } from '../stores/types.js';
  *   workers: range `range_no` of `ranges` covers the keys in (`lower_key`, `upper_key`] (canonical key values, null:
  *   open), its own checkpoint `last_key`; one lease `backfill:<entity>/<range_no>` each. An entity planned as one range
  *   (small tables, checkpoints of older versions) has no rows here: its checkpoint row is its one range (v9;
- *   src/control/ranges.ts, docs/backfill.md "Parallel workers")
+ *   src/control/ranges.ts, docs/backfill.md "Parallel workers"); `checkpoints.plan_id`: the plan that created the
+ *   checkpoint row (null for rows of older versions and one-range plans made by them) (v9)
  *
  * Columns named `*_ms` hold epoch milliseconds; those of v5 are taken from the database's clock (`sql.nowMs()`).
  *
@@ -278,6 +279,7 @@ export function migrations(dialect: Family | Dialect): Migration[] {
           updated_at ${y.ts} NOT NULL DEFAULT ${y.now},
           finished_at ${y.ts},
           PRIMARY KEY (entity, range_no))${suffix}`,
+        `ALTER TABLE ${t('checkpoints')} ADD COLUMN plan_id ${y.text(64)}`,
       ],
     },
   ];
