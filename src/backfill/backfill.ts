@@ -254,7 +254,12 @@ class BackfillRun {
     this.workers = Math.max(1, Math.floor(o.workers ?? o.config.backfill.workers ?? 1));
     this.leaseMs = (o.config.backfill.leaseSeconds ?? 30) * 1000;
     this.deadHolder = o.control ? deadHolderCheck(o.control) : undefined;
-    this.throttle = new Throttle({ config: o.config.backfill.throttle, source: o.source, control: o.control, log: o.log });
+    this.throttle = new Throttle({
+      config: o.config.backfill.throttle,
+      source: o.source,
+      control: o.control,
+      log: o.log,
+    });
     this.keeper = new LeaseKeeper(o.target, [], (e) =>
       o.log.warn(
         { event: 'backfill.lease_renew_failed', err: (e as Error)?.message },
@@ -423,7 +428,8 @@ class BackfillRun {
     for (const r of this.runs) {
       const what = `entity ${r.name} is being copied`;
       scopes.push({ scope: backfillScope(r.name), what });
-      for (const x of await listRanges(target, target, r.name)) scopes.push({ scope: rangeScope(r.name, x.range), what });
+      for (const x of await listRanges(target, target, r.name))
+        scopes.push({ scope: rangeScope(r.name, x.range), what });
     }
     const held = await acquireAll(target, scopes, this.leaseMs, undefined, this.deadHolder);
     try {
@@ -451,10 +457,10 @@ class BackfillRun {
       if (await createPlan(target, r.name, r.rowsTotal, randomUUID(), ranges)) this.logPlan(r, ranges.length, false);
     } else if (cp.status !== 'done') {
       const p = (i: number) => target.sql.param(i);
-      await target.execute(`UPDATE ${target.controlTable('checkpoints')} SET rows_total = ${p(1)} WHERE entity = ${p(2)}`, [
-        r.rowsTotal,
-        r.name,
-      ]);
+      await target.execute(
+        `UPDATE ${target.controlTable('checkpoints')} SET rows_total = ${p(1)} WHERE entity = ${p(2)}`,
+        [r.rowsTotal, r.name],
+      );
     }
     r.single = (await listRanges(target, target, r.name)).length === 0;
   }
@@ -496,7 +502,11 @@ class BackfillRun {
     if (r.single) {
       if (r.mine.size) return 'busy';
       try {
-        return { run: r, range: null, lease: await this.lease(backfillScope(r.name), `entity ${r.name} is being copied`) };
+        return {
+          run: r,
+          range: null,
+          lease: await this.lease(backfillScope(r.name), `entity ${r.name} is being copied`),
+        };
       } catch (e) {
         if (isTandemError(e, 'LEASE_HELD')) return { held: e };
         throw e;
@@ -521,7 +531,10 @@ class BackfillRun {
       if (held && li?.live && li.holderId !== processHolder().id && !(await this.isDead(li))) continue;
       let l: Lease;
       try {
-        l = await this.lease(rangeScope(r.name, x.range), `range ${x.range} of ${x.of} of entity ${r.name} is being copied`);
+        l = await this.lease(
+          rangeScope(r.name, x.range),
+          `range ${x.range} of ${x.of} of entity ${r.name} is being copied`,
+        );
       } catch (e) {
         if (!isTandemError(e, 'LEASE_HELD')) throw e;
         held ??= e;
@@ -600,6 +613,11 @@ class BackfillRun {
       r.copiedTotal = Math.max(r.copiedTotal, cp?.rowsCopied ?? 0);
     } else {
       const cp = await startCheckpoint(target, entity.name, r.rowsTotal, false, lease);
+      // planned in ranges meanwhile (another process's --restart): this lease is not the plan's; take ranges
+      if ((await listRanges(target, target, entity.name)).length) {
+        r.single = false;
+        return;
+      }
       after = cp.lastKey;
       pos = cp.lastKey;
       rangeCopied = cp.rowsCopied;
@@ -629,7 +647,13 @@ class BackfillRun {
     const keyCategories = entity.keyColumns.map((c) => c.category);
     const onRetry = (e: unknown, attempt: number, waitMs: number) =>
       log.warn(
-        { event: 'backfill.retry', entity: entity.name, attempt, waitMs: Math.round(waitMs), err: (e as Error).message },
+        {
+          event: 'backfill.retry',
+          entity: entity.name,
+          attempt,
+          waitMs: Math.round(waitMs),
+          err: (e as Error).message,
+        },
         `${entity.name}: chunk failed (${isUniqueViolation(e) ? 'unresolved unique-value conflict' : 'transient failure'}), retrying`,
       );
     // a read remembers its limit: a page shorter than what was asked for is the last one

@@ -73,7 +73,7 @@ export function registerBackfill(program: Command): void {
     .option('--max-rows-per-second <n>', 'throttle: rows per second (overrides the config)', numberOption({ above: 0 }))
     .option(
       '--workers <n>',
-      'range workers in this process, each on its own key range (default the config\'s backfill.workers, else 1)',
+      "range workers in this process, each on its own key range (default the config's backfill.workers, else 1)",
       intOption({ min: 1, max: 64 }),
     )
     .option('--restart', 'start over from the first key even where a checkpoint exists (plans the ranges again)')

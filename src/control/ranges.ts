@@ -182,22 +182,15 @@ export async function advanceRange(
   const t = store.controlTable('backfill_ranges');
   const n = await tx.execute(
     `UPDATE ${t} SET last_key = ${p(1)}, rows_copied = rows_copied + ${p(2)}, rows_applied = rows_applied + ${p(3)}, updated_at = ${now} WHERE entity = ${p(4)} AND range_no = ${p(5)} AND plan_id = ${p(6)} AND status <> 'done' AND COALESCE(last_key, '') = ${p(7)}`,
-    [
-      encodeKeyValues(lastKey),
-      copied,
-      applied,
-      r.entity,
-      r.range,
-      r.planId,
-      prevKey ? encodeKeyValues(prevKey) : '',
-    ],
+    [encodeKeyValues(lastKey), copied, applied, r.entity, r.range, r.planId, prevKey ? encodeKeyValues(prevKey) : ''],
   );
   if (n < 1) {
     const cur = await tx.query<{ last_key: string | null; plan_id: string }>(
       `SELECT last_key, plan_id FROM ${t} WHERE entity = ${p(1)} AND range_no = ${p(2)}`,
       [r.entity, r.range],
     );
-    if (cur[0]?.plan_id === r.planId && cur[0]?.last_key === encodeKeyValues(lastKey)) throw new ChunkAlreadyCommitted();
+    if (cur[0]?.plan_id === r.planId && cur[0]?.last_key === encodeKeyValues(lastKey))
+      throw new ChunkAlreadyCommitted();
     throw moved(r);
   }
   const cp = store.controlTable('checkpoints');
@@ -205,9 +198,7 @@ export async function advanceRange(
     `UPDATE ${cp} SET rows_copied = rows_copied + ${p(1)}, rows_applied = rows_applied + ${p(2)}, updated_at = ${now} WHERE entity = ${p(3)}`,
     [copied, applied, r.entity],
   );
-  const total = await tx.query<{ n: unknown }>(`SELECT rows_copied AS n FROM ${cp} WHERE entity = ${p(1)}`, [
-    r.entity,
-  ]);
+  const total = await tx.query<{ n: unknown }>(`SELECT rows_copied AS n FROM ${cp} WHERE entity = ${p(1)}`, [r.entity]);
   return Number(total[0]?.n ?? 0);
 }
 
@@ -279,10 +270,9 @@ export async function createPlan(
       ),
       [entity, 0, 0, rowsTotal, 'running', planId],
     );
-    const r = await tx.query<{ plan_id: unknown }>(
-      `SELECT plan_id FROM ${cp} WHERE entity = ${store.sql.param(1)}`,
-      [entity],
-    );
+    const r = await tx.query<{ plan_id: unknown }>(`SELECT plan_id FROM ${cp} WHERE entity = ${store.sql.param(1)}`, [
+      entity,
+    ]);
     if (r[0]?.plan_id !== planId) return false;
     await writePlan(tx, store, entity, planId, ranges);
     return true;

@@ -48,7 +48,7 @@ export const WorkerStatusSchema = z.object({
   host: z.string().nullable(),
   pid: z.number().int().nullable(),
   ranges: z.array(z.number().int().positive()).describe('the ranges it holds (live leases)'),
-  process: z.string().nullable().describe("its heartbeat: `alive`, `dead (last beat N s ago)`, or null"),
+  process: z.string().nullable().describe('its heartbeat: `alive`, `dead (last beat N s ago)`, or null'),
 });
 
 export const BackfillStatusSchema = z.object({
@@ -80,7 +80,7 @@ export const BackfillStatusSchema = z.object({
   ranges: z
     .array(RangeStatusSchema)
     .describe(
-      "the entity's key ranges (docs/backfill.md \"Parallel workers\"): one (1 of 1) for an entity planned as one range; empty before it is planned",
+      'the entity\'s key ranges (docs/backfill.md "Parallel workers"): one (1 of 1) for an entity planned as one range; empty before it is planned',
     ),
   workers: z
     .array(WorkerStatusSchema)
@@ -278,7 +278,10 @@ function rangeState(
       }
     : null;
   if (live) return { state: 'running', holder };
-  return { state: lease && lease.expiresMs === 0 ? 'paused' : 'failed', holder: lease?.expiresMs === 0 ? null : holder };
+  return {
+    state: lease && lease.expiresMs === 0 ? 'paused' : 'failed',
+    holder: lease?.expiresMs === 0 ? null : holder,
+  };
 }
 
 /** The workers holding ranges (live leases), grouped by host and pid, in order of their first range. */
@@ -286,7 +289,7 @@ function workersOf(ranges: RangeStatus[]): EntityStatus['backfill']['workers'] {
   const out: EntityStatus['backfill']['workers'] = [];
   for (const r of ranges) {
     const h = r.holder;
-    if (!h || !h.leaseLive || r.state === 'done') continue;
+    if (!h?.leaseLive || r.state === 'done') continue;
     const w = out.find((x) => x.host === h.host && x.pid === h.pid);
     if (w) w.ranges.push(r.range);
     else out.push({ host: h.host, pid: h.pid, ranges: [r.range], process: h.process });

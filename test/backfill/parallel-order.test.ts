@@ -67,12 +67,26 @@ export default defineConfig({
 `);
     try {
       // 1,500 rows/s for the process, 500 for each of its three workers: a range of orgs takes about 2 s
-      const r = await runCli(['backfill', '--config', cfg, '--workers', '3', '--max-rows-per-second', '1500', '--json']);
+      const r = await runCli([
+        'backfill',
+        '--config',
+        cfg,
+        '--workers',
+        '3',
+        '--max-rows-per-second',
+        '1500',
+        '--json',
+      ]);
       expect({ code: r.code, err: r.stderr.split('\n').filter((l) => /TANDEM_ERR/.test(l)) }).toEqual({
         code: 0,
         err: [],
       });
-      const out = JSON.parse(r.stdout).entities as { entity: string; copiedTotal: number; status: string; ranges: unknown[] }[];
+      const out = JSON.parse(r.stdout).entities as {
+        entity: string;
+        copiedTotal: number;
+        status: string;
+        ranges: unknown[];
+      }[];
       expect(out.map((e) => [e.entity, e.copiedTotal, e.status, e.ranges.length])).toEqual([
         ['orgs', ORGS, 'done', 2],
         ['members', MEMBERS, 'done', 2],

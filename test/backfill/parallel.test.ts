@@ -82,7 +82,9 @@ describe('parallel backfill workers (MariaDB → PostgreSQL)', () => {
     const procs = [started(args), started(args), started(args)];
     const pids = procs.map((p) => p.child.pid!);
     const holders = async () =>
-      (await listLeases(w.target, 'backfill:users/')).filter((l) => l.live).map((l) => ({ scope: l.scope, pid: l.pid }));
+      (await listLeases(w.target, 'backfill:users/'))
+        .filter((l) => l.live)
+        .map((l) => ({ scope: l.scope, pid: l.pid }));
     await until(
       'each worker to hold a range',
       async () =>
@@ -174,7 +176,10 @@ describe('a worker whose range lease was taken over cannot move the range checkp
 
   for (const kind of ['postgres', 'mysql'] as const) {
     it(`${kind}: advance, start and finish with the stale lease throw LEASE_LOST and write nothing`, async () => {
-      const db = kind === 'postgres' ? await createPgDatabase('tandem_par_fence') : await createMysqlDatabase('tandem_par_fence');
+      const db =
+        kind === 'postgres'
+          ? await createPgDatabase('tandem_par_fence')
+          : await createMysqlDatabase('tandem_par_fence');
       drops.push(db.drop);
       const s = await openStore(db.url);
       try {
