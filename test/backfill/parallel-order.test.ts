@@ -1,6 +1,14 @@
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runBackfill } from '../../src/backfill/backfill.js';
+import { loadConfig } from '../../src/config/load.js';
+import { resolveConfig } from '../../src/config/resolve.js';
+import { controlSchemaVersion, ensureControlSchema, readCheckpoint } from '../../src/control/control.js';
+import { listRanges } from '../../src/control/ranges.js';
+import { CONTROL_SCHEMA_VERSION, migrations } from '../../src/control/schema.js';
+import { createLogger } from '../../src/core/logger.js';
+import { faultWorld } from '../faults/world.js';
 import { createMysqlDatabase, createPgDatabase, runCli, writeConfig } from '../helpers.js';
 
 /**
@@ -9,6 +17,8 @@ import { createMysqlDatabase, createPgDatabase, runCli, writeConfig } from '../h
  * `members` starts only once `orgs` is done (the target's foreign key would refuse a member before its org).
  * `members` has a composite key whose first column is a string in MariaDB's case-insensitive collation: its
  * ranges are planned in the order the keyset scan reads (not byte order), so they partition the keys exactly.
+ * And the upgrade: a checkpoint written under control schema v8 (before ranges) resumes where it stood, as one
+ * range, after the idempotent upgrade to v9.
  */
 
 const ORGS = 2000;
@@ -128,4 +138,62 @@ export default defineConfig({
       await t.end();
     }
   }, 60_000);
+});
+
+describe('control schema v8 → v9 (MariaDB → PostgreSQL, in-process)', () => {
+  it('an unfinished checkpoint of v8 resumes where it stood, as one range; the upgrade runs once and is idempotent', async () => {
+    const w = await faultWorld(['mysql', 'postgres'], 2000, 500);
+    try {
+      // the control plane as a v8 build left it: migrations 1–8, and a checkpoint at key 500 (500 rows copied)
+      const t = (n: string) => w.target.controlTable(n);
+      await w.target.transaction(async (tx) => {
+        await tx.execute('CREATE SCHEMA IF NOT EXISTS tandem');
+        await tx.execute(
+          `CREATE TABLE ${t('schema_migrations')} (version integer NOT NULL PRIMARY KEY, description varchar(200) NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+        );
+        for (const m of migrations('postgres').filter((x) => x.version <= 8)) {
+          for (const st of m.statements(t)) await tx.execute(st);
+          await tx.execute(`INSERT INTO ${t('schema_migrations')} (version, description) VALUES ($1, $2)`, [
+            m.version,
+            m.description,
+          ]);
+        }
+      });
+      expect(await controlSchemaVersion(w.target)).toBe(8);
+      const config = await loadConfig(w.cfg);
+      const entities = await resolveConfig(config, w.source, w.target);
+      const quiet = createLogger({ level: 'silent' });
+      await w.target.execute(
+        `INSERT INTO ${t('checkpoints')} (entity, last_key, rows_copied, rows_applied, rows_total, status) VALUES ('users', '["500"]', 500, 500, 2000, 'running')`,
+      );
+      await w.target.execute(
+        `INSERT INTO accounts (id, email_address, display_name) SELECT g, 'u' || g || '@x', 'User ' || g FROM generate_series(1, 500) g`,
+      );
+      const [a, b] = await Promise.all([ensureControlSchema(w.target), ensureControlSchema(w.target)]);
+      expect([a, b, await ensureControlSchema(w.target)]).toEqual(Array(3).fill(CONTROL_SCHEMA_VERSION));
+      const applied = await w.target.query<{ n: unknown }>(
+        `SELECT count(*) AS n FROM ${t('schema_migrations')} WHERE version = 9`,
+      );
+      expect(Number(applied[0]!.n)).toBe(1);
+      // ranges: 4 would split a new plan; the old checkpoint is a plan already: one range, resumed at key 500
+      const [r] = await runBackfill({
+        config: { ...config, backfill: { ...config.backfill, ranges: 4 } },
+        source: w.source,
+        target: w.target,
+        entities,
+        log: quiet,
+        workers: 3,
+      });
+      expect(r).toMatchObject({ copied: 1500, copiedTotal: 2000, status: 'done', ranges: [{ range: 1, of: 1 }] });
+      expect(await listRanges(w.target, w.target, 'users')).toEqual([]);
+      expect(await readCheckpoint(w.target, w.target, 'users')).toMatchObject({
+        lastKey: ['2000'],
+        rowsCopied: 2000,
+        status: 'done',
+      });
+      expect(await w.targetRows()).toEqual(await w.sourceRows());
+    } finally {
+      await w.close();
+    }
+  }, 30_000);
 });
