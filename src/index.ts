@@ -33,7 +33,12 @@ export { capabilitiesFor, classifyError, isUniqueViolation, openStore, parseStor
 export type * from './stores/prepare.js';
 export type * from './stores/types.js';
 export { applyRows, type ApplyResult } from './apply/apply.js';
-export { runBackfill, type BackfillOptions, type EntityBackfillResult } from './backfill/backfill.js';
+export {
+  runBackfill,
+  type BackfillOptions,
+  type EntityBackfillResult,
+  type RangeBackfillResult,
+} from './backfill/backfill.js';
 export { verifyEntities, type VerifyResult, type EntityVerifyResult, type KeyDifference } from './verify/verify.js';
 export { ensureControlSchema, audit } from './control/control.js';
 // identity bridge: lazy password migration on login, hash formats, Argon2id, operator tasks (docs/identity.md)

@@ -18,7 +18,7 @@ import {
   stopOnSignals,
 } from './context.js';
 import { sequencesLines } from './sequences.js';
-import { numberOption } from './options.js';
+import { intOption, numberOption } from './options.js';
 
 /** Table of per-entity backfill results. */
 export function formatBackfillSummary(results: EntityBackfillResult[]): string {
@@ -71,7 +71,12 @@ export function registerBackfill(program: Command): void {
     .description('copy existing rows from source to target in keyset chunks (checkpointed, resumable, throttled)')
     .option('--entity <names>', 'only these entities (comma-separated)')
     .option('--max-rows-per-second <n>', 'throttle: rows per second (overrides the config)', numberOption({ above: 0 }))
-    .option('--restart', 'start over from the first key even where a checkpoint exists')
+    .option(
+      '--workers <n>',
+      "range workers in this process, each on its own key range (default the config's backfill.workers, else 1)",
+      intOption({ min: 1, max: 64 }),
+    )
+    .option('--restart', 'start over from the first key even where a checkpoint exists (plans the ranges again)')
     .option('--json', 'print the summary as JSON')
     .option(
       '--sync-sequences',
@@ -86,6 +91,7 @@ export function registerBackfill(program: Command): void {
         opts: {
           entity?: string;
           maxRowsPerSecond?: number;
+          workers?: number;
           restart?: boolean;
           json?: boolean;
           syncSequences?: boolean;
@@ -113,6 +119,7 @@ export function registerBackfill(program: Command): void {
           entity: opts.entity ?? null,
           maxRowsPerSecond: opts.maxRowsPerSecond ?? null,
           restart: !!opts.restart,
+          ...(opts.workers ? { workers: opts.workers } : {}),
           ...(opts.syncSequences ? { syncSequences: true } : {}),
         };
         let hb: Awaited<ReturnType<typeof commandHeartbeat>> | undefined;
@@ -123,6 +130,7 @@ export function registerBackfill(program: Command): void {
             progressOut: process.stdout.isTTY ? process.stdout : null,
             restart: opts.restart,
             maxRowsPerSecond: opts.maxRowsPerSecond,
+            workers: opts.workers,
             heartbeat: hb,
           });
           await svc.start();

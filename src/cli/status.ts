@@ -127,6 +127,27 @@ export function formatStatus(s: StatusReport): string {
       [2, 3, 4],
     ),
   );
+  // an entity copied in several ranges, not done yet: its ranges and their workers
+  for (const e of s.entities) {
+    const rs = e.backfill?.ranges ?? [];
+    if (rs.length < 2 || e.checkpoint === 'done') continue;
+    out.push('', `ranges of ${e.entity} (${e.backfill?.workers.length ?? 0} worker(s)):`);
+    out.push(
+      ...alignColumns(
+        [
+          ['range', 'state', 'copied', 'planned', 'holder'],
+          ...rs.map((r) => [
+            `${r.range}/${r.of}`,
+            r.state,
+            n(r.copied),
+            r.estimate !== null ? `~${n(r.estimate)}` : '-',
+            r.state === 'done' ? '' : holder(r.holder),
+          ]),
+        ],
+        [2, 3],
+      ),
+    );
+  }
   const verified = s.entities.filter((e) => e.verify);
   if (verified.length) {
     out.push('', 'last verification:');

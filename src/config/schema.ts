@@ -555,6 +555,15 @@ export const configSchema = z
         leaseSeconds: z.number().positive().max(3600).default(30),
         /** Throttle on the source's load: replica lag, a throttle query, a flag file. Default none. */
         throttle: backfillThrottleSchema.optional(),
+        /**
+         * Key ranges an entity's backfill is split into, each a lease parallel workers take (docs/backfill.md
+         * "Parallel workers"): a number (1–1024), or `auto` — one range up to 100,000 rows (small tables are not
+         * split), else one per 100,000 rows, at least the planning process's workers, at most 64. Read when an
+         * entity is planned (its first backfill, or `--restart`). Default `auto`.
+         */
+        ranges: z.union([z.literal('auto'), z.number().int().min(1).max(1024)]).optional(),
+        /** Range workers of one backfill process (`tandem backfill`, `tandem run`); `--workers` overrides. Default 1. */
+        workers: z.number().int().min(1).max(64).optional(),
       })
       .strict()
       .default({ chunkSeconds: 0.5, initialChunkRows: 1000, maxChunkRows: 5_000, leaseSeconds: 30 }),

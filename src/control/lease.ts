@@ -224,21 +224,35 @@ export class LeaseKeeper {
   constructor(
     private readonly store: Store,
     private readonly leases: Lease[],
-    onError?: (e: unknown) => void,
+    private readonly onError?: (e: unknown) => void,
   ) {
-    const every = Math.max(50, Math.floor(Math.min(...leases.map((l) => l.ttlMs)) / 3));
-    if (!leases.length) return;
+    this.start();
+  }
+
+  private start(): void {
+    if (this.timer || !this.leases.length) return;
+    const every = Math.max(50, Math.floor(Math.min(...this.leases.map((l) => l.ttlMs)) / 3));
     this.timer = setInterval(() => {
       if (this.busy) return;
       this.busy = true;
       (async () => {
-        for (const l of this.leases)
+        for (const l of [...this.leases])
           if (!this.lost.has(l.scope) && !(await renewLease(this.store, this.store, l))) this.lost.add(l.scope);
       })()
-        .catch((e) => onError?.(e))
+        .catch((e) => this.onError?.(e))
         .finally(() => (this.busy = false));
     }, every);
     this.timer.unref();
+  }
+
+  /**
+   * Renews `lease` too from now on (a lease taken after the keeper was made: a range a backfill worker took).
+   * The timer's period is set by the first leases held (a third of their time to live).
+   */
+  add(lease: Lease): void {
+    this.lost.delete(lease.scope);
+    this.leases.push(lease);
+    this.start();
   }
 
   /** The lease of `scope`, if held. */
@@ -257,6 +271,7 @@ export class LeaseKeeper {
   /** Stops renewing and releases every lease still held (errors are ignored: an unreleased lease just expires). */
   async release(): Promise<void> {
     clearInterval(this.timer);
+    this.timer = undefined;
     for (const l of this.leases.splice(0)) await releaseLease(this.store, l).catch(() => {});
   }
 }

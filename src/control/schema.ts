@@ -44,6 +44,14 @@ import type { Dialect } from '../stores/types.js';
  * - `fence_waits(id, epoch, wait_ms, outcome, instance_id, at_ms)` — how long writes were held at a closed fence,
  *   recorded best-effort by every writer in the control store; the cutover sums them up (v8)
  *
+ * - `backfill_ranges(entity, range_no, ranges, plan_id, lower_key, upper_key, last_key, rows_copied, rows_applied,
+ *   rows_estimate, status, started_at, updated_at, finished_at)` — the key ranges of an entity backfilled by parallel
+ *   workers: range `range_no` of `ranges` covers the keys in (`lower_key`, `upper_key`] (canonical key values, null:
+ *   open), its own checkpoint `last_key`; one lease `backfill:<entity>/<range_no>` each. An entity planned as one range
+ *   (small tables, checkpoints of older versions) has no rows here: its checkpoint row is its one range (v9;
+ *   src/control/ranges.ts, docs/backfill.md "Parallel workers"); `checkpoints.plan_id`: the plan that created the
+ *   checkpoint row (null for rows of older versions and one-range plans made by them) (v9)
+ *
  * Columns named `*_ms` hold epoch milliseconds; those of v5 are taken from the database's clock (`sql.nowMs()`).
  *
  * The column types, index placement and clock of each dialect come from its SQL builders (`store.sql.ddl`,
@@ -251,8 +259,31 @@ export function migrations(dialect: Family | Dialect): Migration[] {
         ...index('fence_waits_epoch', t('fence_waits'), 'epoch'),
       ],
     },
+    {
+      version: 9,
+      description: 'backfill: key ranges of parallel workers (one checkpoint and lease per range)',
+      statements: (t) => [
+        `CREATE TABLE IF NOT EXISTS ${t('backfill_ranges')} (
+          entity ${y.text(128)} NOT NULL,
+          range_no integer NOT NULL,
+          ranges integer NOT NULL,
+          plan_id ${y.text(64)} NOT NULL,
+          lower_key ${y.longtext},
+          upper_key ${y.longtext},
+          last_key ${y.longtext},
+          rows_copied ${y.bigint} NOT NULL DEFAULT 0,
+          rows_applied ${y.bigint} NOT NULL DEFAULT 0,
+          rows_estimate ${y.bigint},
+          status ${y.text(16)} NOT NULL,
+          started_at ${y.ts},
+          updated_at ${y.ts} NOT NULL DEFAULT ${y.now},
+          finished_at ${y.ts},
+          PRIMARY KEY (entity, range_no))${suffix}`,
+        `ALTER TABLE ${t('checkpoints')} ADD COLUMN plan_id ${y.text(64)}`,
+      ],
+    },
   ];
 }
 
 /** The newest control-plane schema version this build knows. */
-export const CONTROL_SCHEMA_VERSION = 8;
+export const CONTROL_SCHEMA_VERSION = 9;

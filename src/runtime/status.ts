@@ -3,6 +3,7 @@ import { outboxLag } from '../apply/relay.js';
 import { controlSchemaVersion, listCheckpoints, recentAudit, type Checkpoint } from '../control/control.js';
 import { listProcesses, type ProcessInfo } from '../control/heartbeat.js';
 import { backfillScope, listLeases, type LeaseInfo } from '../control/lease.js';
+import { listRanges, rangeScope, type RangeRow } from '../control/ranges.js';
 import { PHASES, readPhase } from '../control/phase.js';
 import { readBackfillControl, type BackfillControl } from '../control/backfill-control.js';
 import { readThrottleStates, THROTTLE_REASONS, type ThrottleState } from '../control/throttle-state.js';
@@ -30,6 +31,26 @@ export const HolderSchema = z.object({
 
 export const BACKFILL_STATES = ['pending', 'running', 'paused', 'done', 'failed'] as const;
 
+export const RangeStatusSchema = z.object({
+  range: z.number().int().positive().describe('1-based'),
+  of: z.number().int().positive().describe('ranges in the plan'),
+  state: z
+    .enum(BACKFILL_STATES)
+    .describe(
+      'pending: no worker took it yet; running: a live worker holds it; paused: started, released by its worker (the next worker resumes it); done; failed: its worker died holding it (another takes it over)',
+    ),
+  copied: count.describe('rows copied in this range (its checkpoint)'),
+  estimate: count.nullable().describe('rows planned for the range (counted when it was planned)'),
+  holder: HolderSchema.nullable().describe("the range's lease holder; null when none took it or it is done"),
+});
+
+export const WorkerStatusSchema = z.object({
+  host: z.string().nullable(),
+  pid: z.number().int().nullable(),
+  ranges: z.array(z.number().int().positive()).describe('the ranges it holds (live leases)'),
+  process: z.string().nullable().describe('its heartbeat: `alive`, `dead (last beat N s ago)`, or null'),
+});
+
 export const BackfillStatusSchema = z.object({
   state: z
     .enum(BACKFILL_STATES)
@@ -56,6 +77,14 @@ export const BackfillStatusSchema = z.object({
       chunkSeconds: z.number().positive().nullable().describe('tuned chunk time; null: the config'),
     })
     .describe('what the operator set (`tandem ctl`, POST /api/backfill/*), for every entity'),
+  ranges: z
+    .array(RangeStatusSchema)
+    .describe(
+      'the entity\'s key ranges (docs/backfill.md "Parallel workers"): one (1 of 1) for an entity planned as one range; empty before it is planned',
+    ),
+  workers: z
+    .array(WorkerStatusSchema)
+    .describe('the workers holding ranges of the entity right now (a live lease), with their ranges'),
 });
 
 export const LastVerifySchema = z.object({
@@ -178,6 +207,7 @@ export const StatusSchema = z.object({
 export type MigrationStatus = z.infer<typeof StatusSchema>;
 export type EntityStatus = z.infer<typeof EntityStatusSchema>;
 export type BackfillHolder = z.infer<typeof HolderSchema>;
+export type RangeStatus = z.infer<typeof RangeStatusSchema>;
 export type BackfillState = (typeof BACKFILL_STATES)[number];
 
 /** The JSON schema of {@link MigrationStatus} (the one in docs/status.md). */
@@ -196,7 +226,7 @@ export function backfillState(
   leases: LeaseInfo[],
 ): { status: string; holder: BackfillHolder | null } {
   const scope = backfillScope(entity);
-  const beats = processes.filter((p) => p.scope === scope);
+  const beats = processes.filter((p) => beatsFor(p, entity));
   const lease = leases.find((l) => l.scope === scope && l.host !== null && l.expiresMs > 0) ?? null;
   const beat = beats.find((b) => b.alive) ?? beats[beats.length - 1] ?? null;
   const live = beat ? beat.alive : !!lease?.live;
@@ -214,6 +244,57 @@ export function backfillState(
         }
       : null;
   return { status: live ? 'running' : released ? 'stopped' : 'stalled (process gone)', holder };
+}
+
+/** Whether a heartbeat's scope (`backfill:<entity>` or `backfill:<a>,<b>`: several entities at once) names `entity`. */
+function beatsFor(p: ProcessInfo, entity: string): boolean {
+  return !!p.scope?.startsWith('backfill:') && p.scope.slice('backfill:'.length).split(',').includes(entity);
+}
+
+/**
+ * The state of one range of an entity planned in several (lease `backfill:<entity>/<range>`): running while its
+ * lease's holder beats (or, without a heartbeat, while the lease lives), paused when the holder released it,
+ * failed when the holder is gone with it.
+ */
+function rangeState(
+  r: RangeRow,
+  processes: ProcessInfo[],
+  leases: LeaseInfo[],
+): { state: BackfillState; holder: BackfillHolder | null } {
+  if (r.status === 'done') return { state: 'done', holder: null };
+  const lease = leases.find((l) => l.scope === rangeScope(r.entity, r.range) && l.host !== null) ?? null;
+  if (r.status === 'pending' && !lease?.live) return { state: 'pending', holder: null };
+  const beat =
+    (lease && processes.find((p) => p.host === lease.host && p.pid === lease.pid && beatsFor(p, r.entity))) ?? null;
+  const live = beat ? beat.alive : !!lease?.live;
+  const holder: BackfillHolder | null = lease
+    ? {
+        host: lease.host,
+        pid: lease.pid,
+        since: lease.acquiredMs ? new Date(lease.acquiredMs).toISOString() : null,
+        leaseExpiresAt: new Date(lease.expiresMs).toISOString(),
+        leaseLive: lease.live,
+        process: beat?.state ?? null,
+      }
+    : null;
+  if (live) return { state: 'running', holder };
+  return {
+    state: lease && lease.expiresMs === 0 ? 'paused' : 'failed',
+    holder: lease?.expiresMs === 0 ? null : holder,
+  };
+}
+
+/** The workers holding ranges (live leases), grouped by host and pid, in order of their first range. */
+function workersOf(ranges: RangeStatus[]): EntityStatus['backfill']['workers'] {
+  const out: EntityStatus['backfill']['workers'] = [];
+  for (const r of ranges) {
+    const h = r.holder;
+    if (!h?.leaseLive || r.state === 'done') continue;
+    const w = out.find((x) => x.host === h.host && x.pid === h.pid);
+    if (w) w.ranges.push(r.range);
+    else out.push({ host: h.host, pid: h.pid, ranges: [r.range], process: h.process });
+  }
+  return out;
 }
 
 const STATE_OF: Record<string, BackfillState> = {
@@ -238,6 +319,7 @@ function entityStatus(
   verify: EntityStatus['verify'],
   ctl: BackfillControl = NO_CONTROL,
   throttle: ThrottleState | null = null,
+  planned: RangeRow[] = [],
 ): EntityStatus {
   const control = { ...ctl };
   if (!c) {
@@ -250,6 +332,8 @@ function entityStatus(
       holder: null,
       throttle: null,
       control,
+      ranges: [],
+      workers: [],
     };
     return {
       name,
@@ -266,8 +350,41 @@ function entityStatus(
     };
   }
   const percent = c.status === 'done' ? 100 : c.rowsTotal ? Math.min(100, (c.rowsCopied / c.rowsTotal) * 100) : null;
-  const { status, holder } =
+  let { status, holder } =
     c.status === 'done' ? { status: 'done', holder: null } : backfillState(name, processes, leases);
+  let ranges: RangeStatus[];
+  if (planned.length) {
+    // planned in ranges: the entity runs while any range runs; it stalled when none runs and a holder died
+    ranges = planned.map((r) => {
+      const { state, holder } = rangeState(r, processes, leases);
+      return { range: r.range, of: r.of, state, copied: r.rowsCopied, estimate: r.rowsEstimate, holder };
+    });
+    if (c.status !== 'done') {
+      const running = ranges.filter((r) => r.state === 'running');
+      holder = running[0]?.holder ?? ranges.find((r) => r.state === 'failed')?.holder ?? null;
+      status = running.length
+        ? 'running'
+        : ranges.some((r) => r.state === 'failed')
+          ? 'stalled (process gone)'
+          : ranges.some((r) => r.state === 'paused')
+            ? 'stopped'
+            : ranges.every((r) => r.state === 'pending' || r.state === 'done')
+              ? 'stopped'
+              : status;
+    }
+  } else {
+    const one = STATE_OF[status] ?? 'failed';
+    ranges = [
+      {
+        range: 1,
+        of: 1,
+        state: one,
+        copied: c.rowsCopied,
+        estimate: c.rowsTotal,
+        holder: c.status === 'done' ? null : holder,
+      },
+    ];
+  }
   const state = STATE_OF[status] ?? 'failed';
   // a rate while running: rows copied over the time since the backfill started (an estimate across resumes)
   const started = ms(c.startedAt),
@@ -287,6 +404,8 @@ function entityStatus(
     // a row left by a process that died or stopped says nothing: only a running backfill is throttled
     throttle: state === 'running' ? throttle : null,
     control,
+    ranges,
+    workers: workersOf(ranges),
   };
   return {
     name,
@@ -320,6 +439,7 @@ export async function readMigrationStatus(m: Migration, names: string[] = m.enti
   const cps: Checkpoint[] = version ? await listCheckpoints(target) : [];
   const processes = controlVersion >= 5 ? await listProcesses(control) : [];
   const leases = version >= 5 ? await listLeases(target, 'backfill:').catch(() => []) : [];
+  const ranges = version >= 9 ? await listRanges(target, target, null).catch(() => []) : [];
   const verify = controlVersion >= 2 ? await readLastVerify(control, names) : new Map();
   const ctl = controlVersion >= 2 ? await readBackfillControl(control).catch(() => NO_CONTROL) : NO_CONTROL;
   const throttles = controlVersion >= 2 ? await readThrottleStates(control, names).catch(() => new Map()) : new Map();
@@ -332,6 +452,7 @@ export async function readMigrationStatus(m: Migration, names: string[] = m.enti
       verify.get(name) ?? null,
       ctl,
       throttles.get(name) ?? null,
+      ranges.filter((r) => r.entity === name),
     ),
   );
   const audit = controlVersion

@@ -19,13 +19,16 @@ export interface BackfillServiceOptions {
   /** Told which entity is being copied (the process's heartbeat). */
   heartbeat?: { setScope(scope: string | null): void };
   /**
-   * `once` (the `tandem backfill` command): one run; a held lease or an error fails it. `until-done` (the
-   * worker): entity by entity in fill order, waiting while another worker holds an entity's lease (or took it
-   * over: `TANDEM_ERR_LEASE_LOST`) and while a store is down, until every entity is copied. Default `once`.
+   * `once` (the `tandem backfill` command): one run; an entity held elsewhere (that this run took no range of) or
+   * an error fails it. `until-done` (the worker): every entity, ranges taken in fill order, waiting while other
+   * workers hold them (or took them over: `TANDEM_ERR_LEASE_LOST`) and while a store is down, until every entity
+   * is copied. Default `once`.
    */
   mode?: 'once' | 'until-done';
   /** until-done: how long to wait before trying a held lease again, ms. Default 2000. */
   retryMs?: number;
+  /** Range workers in this process (default `config.backfill.workers`, else 1). */
+  workers?: number;
 }
 
 /**
@@ -43,7 +46,7 @@ export class BackfillService extends BaseService<EntityBackfillResult[]> {
     super(m);
   }
 
-  #run(entities: Migration['entities'], signal: AbortSignal): Promise<EntityBackfillResult[]> {
+  #run(entities: Migration['entities'], signal: AbortSignal, wait: boolean): Promise<EntityBackfillResult[]> {
     const m = this.m;
     for (const e of entities) m.events.emit('backfill:start', { entity: e.name });
     return runBackfill({
@@ -58,64 +61,70 @@ export class BackfillService extends BaseService<EntityBackfillResult[]> {
       maxRowsPerSecond: this.o.maxRowsPerSecond,
       signal,
       heartbeat: this.o.heartbeat,
+      workers: this.o.workers,
       onChunk: (entity, copied, total) => m.events.emit('backfill:progress', { entity, copied, total }),
       onThrottle: (entity, throttle) => m.events.emit('backfill:throttle', { entity, throttle }),
-    }).then((rs) => {
-      for (const r of rs)
-        if (r.status !== 'interrupted') m.events.emit('backfill:done', { entity: r.entity, copied: r.copiedTotal });
-      return rs;
+      onEntityDone: (r) => m.events.emit('backfill:done', { entity: r.entity, copied: r.copiedTotal }),
+      ...(wait
+        ? {
+            whenHeld: 'wait' as const,
+            pollMs: Math.min(this.o.retryMs ?? 2000, 1000),
+            // another worker copies every range left of this entity: wait for it to finish (or for its lease to
+            // expire, or its holder to die)
+            onHeld: (entity: string, e: unknown) => {
+              m.log.info(
+                { event: 'backfill.held', entity, err: errorLine(e) },
+                `${entity}: backfill held by another worker; waiting`,
+              );
+              m.events.emit('backfill:held', { entity, error: errorLine(e) });
+              this.setState('waiting');
+            },
+            onEntityDone: (r: EntityBackfillResult) => {
+              this.setState('running');
+              m.events.emit('backfill:done', { entity: r.entity, copied: r.copiedTotal });
+            },
+          }
+        : {}),
     });
   }
 
   protected async run(signal: AbortSignal): Promise<EntityBackfillResult[]> {
     const only = this.o.entities;
     const entities = only ? this.m.entities.filter((e) => only.includes(e.name)) : this.m.entities;
-    if ((this.o.mode ?? 'once') === 'once') return this.#run(entities, signal);
-    const results: EntityBackfillResult[] = [];
+    if ((this.o.mode ?? 'once') === 'once') return this.#run(entities, signal, false);
     let checked = false;
-    for (const entity of entities) {
-      let backoff = 1000;
-      for (;;) {
-        if (signal.aborted) return results;
-        try {
-          if (!checked) {
-            await preflight(this.m.stores.legacy, entities);
-            // user triggers on the target tables: a warning line each, not an error (docs/mapping.md)
-            for (const line of await preflightTriggerLines(this.m).catch(() => []))
-              this.m.log.warn({ event: 'backfill.target_triggers' }, line);
-            checked = true;
-          }
-          const [r] = await this.#run([entity], signal);
-          this.setState('running');
-          if (!r || r.status === 'interrupted') return results;
-          results.push(r);
-          break;
-        } catch (e) {
-          // another worker copies this entity: wait for it to finish (or for its lease to expire). LEASE_LOST: this
-          // worker stalled (or its heartbeat did) and another took the entity over — its chunk rolled back, nothing
-          // of it was written; it waits the same way instead of failing the worker
-          if (isTandemError(e, 'LEASE_HELD') || isTandemError(e, 'LEASE_LOST')) {
-            if (this.state !== 'waiting')
-              this.m.log.info(
-                { event: 'backfill.held', entity: entity.name, err: errorLine(e) },
-                `${entity.name}: backfill held by another worker; waiting`,
-              );
-            this.m.events.emit('backfill:held', { entity: entity.name, error: errorLine(e) });
-            this.setState('waiting');
-            await pause(this.o.retryMs ?? 2000, signal);
-            continue;
-          }
-          if (!isTransient(e)) throw e;
-          this.m.log.warn(
-            { event: 'backfill.waiting', entity: entity.name, err: errorLine(e) },
-            `${entity.name}: backfill failed on a transient error; retrying`,
-          );
-          this.setState('waiting', e);
-          await pause(backoff, signal);
-          backoff = Math.min(30_000, backoff * 2);
+    let backoff = 1000;
+    const done = new Map<string, EntityBackfillResult>();
+    for (;;) {
+      if (signal.aborted) return [...done.values()];
+      try {
+        if (!checked) {
+          await preflight(this.m.stores.legacy, entities);
+          // user triggers on the target tables: a warning line each, not an error (docs/mapping.md)
+          for (const line of await preflightTriggerLines(this.m).catch(() => []))
+            this.m.log.warn({ event: 'backfill.target_triggers' }, line);
+          checked = true;
         }
+        // every entity at once: the workers take ranges in fill order, waiting while other workers hold them
+        const rs = await this.#run(
+          entities.filter((e) => !done.has(e.name)),
+          signal,
+          true,
+        );
+        this.setState('running');
+        for (const r of rs) if (r.status !== 'interrupted') done.set(r.entity, r);
+        return entities.map((e) => done.get(e.name)).filter((r): r is EntityBackfillResult => !!r);
+      } catch (e) {
+        // LEASE_HELD and LEASE_LOST are waited out inside the run; a store that is down is waited out here
+        if (!isTransient(e) && !isTandemError(e, 'LEASE_HELD') && !isTandemError(e, 'LEASE_LOST')) throw e;
+        this.m.log.warn(
+          { event: 'backfill.waiting', err: errorLine(e) },
+          'backfill failed on a transient error; retrying',
+        );
+        this.setState('waiting', e);
+        await pause(backoff, signal);
+        backoff = Math.min(30_000, backoff * 2);
       }
     }
-    return results;
   }
 }
