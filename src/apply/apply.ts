@@ -162,6 +162,10 @@ export async function applyMapped(
   const live = mapped.filter((m) => !m.skipped);
   const left = mapped.filter((m) => m.skipped);
   const omitted = left.length ? await applyOmitted(target, tx, entity, left, mode) : 0;
+  if (live.length && target.sql.ledgeredUpsert) {
+    const n = await applyLedgered(target, tx, entity, live, mode);
+    if (n !== null) return { offered: mapped.length, applied: n, skipped: mapped.length - n - omitted, omitted };
+  }
   const won = live.length
     ? await target.advanceLedger(
         tx,
@@ -193,6 +197,51 @@ export async function applyMapped(
     skipped: mapped.length - rows.length - omitted,
     omitted,
   };
+}
+
+/**
+ * The one-statement form of "advance the ledger, upsert the winners" ({@link SqlDialect.ledgeredUpsert}), for an
+ * entity with one target table and a batch whose keys are distinct (a backfill chunk, most relay batches).
+ * Rows go in the ledger's lock order (`normalizeLedgerEntries`: keys sorted), inside a savepoint. Returns how many
+ * keys won; null when the batch does not fit the form (several target tables, a repeated key) or the statement was
+ * refused for a value or a unique key — then the savepoint is rolled back, nothing of it stays, and the caller
+ * runs the two-step path, which finds the refused row or resolves the unique conflict. Other errors (a deadlock,
+ * a lost connection) are thrown: the caller's transaction is retried whole.
+ */
+async function applyLedgered(
+  target: Store,
+  tx: Executor,
+  entity: ResolvedEntity,
+  live: MappedRow[],
+  mode: LedgerMode,
+): Promise<number | null> {
+  if (entity.targets.length !== 1) return null;
+  const rows = [...live].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  for (let i = 1; i < rows.length; i++) if (rows[i]!.key === rows[i - 1]!.key) return null;
+  const t = entity.targets[0]!;
+  const st = target.sql.ledgeredUpsert!({
+    ledgerTable: target.controlTable('version_ledger'),
+    entity: entity.name,
+    mode,
+    keys: rows.map((r) => r.key),
+    versions: rows.map((r) => r.version),
+    table: t.table.name,
+    columns: t.columns.map((c) => c.name),
+    key: t.keyColumns,
+    rows: rows.map((r) => r.values[0]!),
+    columnInfo: t.columns,
+  });
+  await tx.execute('SAVEPOINT tandem_apply');
+  try {
+    const out = await tx.query<{ won: number }>(st.sql, st.params);
+    await tx.execute('RELEASE SAVEPOINT tandem_apply');
+    return Number(out[0]?.won ?? 0);
+  } catch (e) {
+    if (!isUniqueViolation(e) && !isValueRefused(target, e)) throw e;
+    await tx.execute('ROLLBACK TO SAVEPOINT tandem_apply');
+    await tx.execute('RELEASE SAVEPOINT tandem_apply');
+    return null;
+  }
 }
 
 /**

@@ -203,6 +203,20 @@ export interface UpsertQuery {
   columnInfo?: ColumnInfo[];
 }
 
+/**
+ * Arguments of {@link SqlDialect.ledgeredUpsert}: an upsert whose rows carry their ledger key and version.
+ * `rows[i]` has ledger key `keys[i]` and version `versions[i]`; keys are distinct, and sorted the way
+ * `normalizeLedgerEntries` sorts them (so concurrent appliers lock ledger rows in one order).
+ */
+export interface LedgeredUpsertQuery extends UpsertQuery {
+  /** The version ledger's table, quoted (`Store.controlTable('version_ledger')`). */
+  ledgerTable: string;
+  entity: string;
+  mode: LedgerMode;
+  keys: string[];
+  versions: bigint[];
+}
+
 /** One version-ledger entry for the guarded apply: entity, canonical key string, version, tombstone flag. */
 export interface LedgerEntry {
   key: string;
@@ -463,6 +477,16 @@ export interface SqlDialect {
    * on any primary or unique key, so there {@link Store.upsert} must be used to write rows.
    */
   upsert(q: UpsertQuery): Statement;
+  /**
+   * The version-ledger advance and the upsert of the rows whose version won, as ONE statement (PostgreSQL: a
+   * data-modifying CTE — the ledger's conditional upsert `RETURNING` the keys that moved, joined to the rows, then
+   * the target's `INSERT … ON CONFLICT (key) DO UPDATE … WHERE <a value differs>`). Same semantics as
+   * `advanceLedger` followed by `upsert` of the winners, in one round trip and without the winners' keys coming
+   * back to the client. The statement returns one row `{ won }`: how many keys moved in the ledger. A unique or
+   * value refusal aborts the whole statement (nothing of it stays once the caller rolls back to a savepoint).
+   * Absent: the caller runs `advanceLedger` and then `upsert` (SQLite, MySQL/MariaDB, user adapters).
+   */
+  ledgeredUpsert?(q: LedgeredUpsertQuery): Statement;
   /** `SELECT count(*) AS n FROM table`. */
   count(table: string): Statement;
   /**
