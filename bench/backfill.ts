@@ -31,9 +31,17 @@
  * (default postgres://postgres@127.0.0.1:5432), TANDEM_LOG_LEVEL for the child's pino logs (default warn;
  * `--verbose` sets info, which prints a progress line per second with the chunk size).
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -55,12 +63,18 @@ import {
   secs,
   serverCpu,
   summarizeCpuProfile,
+  timeProcess,
 } from './common.js';
 
 /** This run's databases: a random suffix, so that two benchmarks at once never touch each other's. */
 const RUN = randomBytes(4).toString('hex');
-const SOURCE_DB = `tandem_bench_${RUN}`;
-const TARGET_DB = `tandem_bench_target_${RUN}`;
+/** The databases of the size being run (set per size by {@link runSize}). */
+let SOURCE_DB = `tandem_bench_${RUN}`;
+let TARGET_DB = `tandem_bench_target_${RUN}`;
+/** pgloader's own target database (`--vs-pgloader`). */
+let PGLOADER_DB = `tandem_bench_pgl_${RUN}`;
+/** Whether this run created SOURCE_DB (and so drops it at the end); a `--source-db` is never dropped. */
+let sourceOwned = true;
 /** What generated the source rows, recorded in its bench_meta table. */
 const GENERATOR = 'users-v1 seed=42';
 const SEED = 42;
@@ -105,9 +119,16 @@ const COLUMNS = [
   'version',
 ];
 
-const HELP = `usage: npm run bench:backfill -- [--rows N] [--keep] [--chunk-seconds S] [--max-chunk-rows N]
-                              [--initial-chunk-rows N] [--cpu-prof] [--verbose]
+const HELP = `usage: npm run bench:backfill -- [--rows N | --curve N1,N2,…] [--vs-pgloader] [--source-db NAME] [--keep]
+                              [--chunk-seconds S] [--max-chunk-rows N] [--initial-chunk-rows N] [--cpu-prof]
+                              [--verbose]
   --rows N                synthetic users in the source (default 1000000)
+  --curve N1,N2,…         run each size in turn (its own databases), one last line per size, all repeated at the end
+  --vs-pgloader           first load the same source table with pgloader into a fresh database, then Tandem; both
+                          timed as whole processes; last line
+                          \`backfill rows=N tandem_s=A pgloader_s=B ratio=B/A tandem_rss_mb=M\` (exit 2 without pgloader)
+  --source-db NAME        the MariaDB source database: reused when it holds this bench's N rows, built (and kept)
+                          when it does not exist; never dropped. On a curve: NAME_<N> per size
   --keep                  keep this run's databases (tandem_bench_<run>, tandem_bench_target_<run>) at the end
   --chunk-seconds S       config backfill.chunkSeconds (Tandem's default 0.5)
   --max-chunk-rows N      config backfill.maxChunkRows (Tandem's default 5000)
@@ -153,8 +174,35 @@ function tsvBatch(from: number, to: number): Buffer {
   return Buffer.from(`${lines.join('\n')}\n`, 'utf8');
 }
 
-/** Creates this run's source database with `rows` users. Returns the seconds spent generating. */
-async function prepareSource(rows: number): Promise<number> {
+/**
+ * The source database of `rows` users: with `reuse`, SOURCE_DB is used as it is when it holds this generator's
+ * `rows` users (bench_meta), built when it does not exist, and refused (an Error) when it holds anything else;
+ * otherwise it is built. Returns the seconds spent building (0 when reused).
+ */
+async function prepareSource(rows: number, reuse = false): Promise<number> {
+  if (reuse) {
+    const c = await mysql.createConnection({ uri: `${MYSQL_BASE}/mysql` });
+    try {
+      const [db] = await c.query<mysql.RowDataPacket[]>(
+        'SELECT schema_name AS n FROM information_schema.schemata WHERE schema_name = ?',
+        [SOURCE_DB],
+      );
+      if (db.length) {
+        const [meta] = await c
+          .query<mysql.RowDataPacket[]>(`SELECT v FROM \`${SOURCE_DB}\`.bench_meta WHERE k = 'generator'`)
+          .catch(() => [[]] as unknown as [mysql.RowDataPacket[]]);
+        const want = `${GENERATOR} rows=${rows}`;
+        if (meta[0]?.v !== want)
+          throw new Error(
+            `--source-db ${SOURCE_DB} exists but is not this bench's source of ${rows} rows (bench_meta generator ${JSON.stringify(meta[0]?.v ?? null)}, expected ${JSON.stringify(want)}); name another database`,
+          );
+        console.log(`source: reusing ${SOURCE_DB}.users (${int(rows)} rows, ${want})`);
+        return 0;
+      }
+    } finally {
+      await c.end();
+    }
+  }
   const c = await mysql.createConnection({ uri: `${MYSQL_BASE}/mysql`, multipleStatements: false });
   try {
     await c.query(`CREATE DATABASE \`${SOURCE_DB}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
@@ -331,13 +379,15 @@ async function child(jobPath: string): Promise<void> {
   }) as typeof src.query;
   const tgt = ctx.target;
   const kind = (sql: string) =>
-    /version_ledger/.test(sql)
-      ? 'tx: ledger advance SQL'
-      : /checkpoints/.test(sql)
-        ? 'tx: checkpoint SQL'
-        : /^INSERT INTO "public"\."users"/.test(sql)
-          ? 'tx: target upsert SQL'
-          : 'tx: other SQL';
+    /^WITH u AS MATERIALIZED/.test(sql)
+      ? 'tx: ledger advance + target upsert, one statement'
+      : /version_ledger/.test(sql)
+        ? 'tx: ledger advance SQL'
+        : /checkpoints/.test(sql)
+          ? 'tx: checkpoint SQL'
+          : /^INSERT INTO "public"\."users"/.test(sql)
+            ? 'tx: target upsert SQL'
+            : 'tx: other SQL';
   const origTx = tgt.transaction.bind(tgt);
   tgt.transaction = (async <T>(fn: (tx: import('../src/stores/types.js').Executor) => Promise<T>): Promise<T> => {
     const start = performance.now();
@@ -519,9 +569,11 @@ async function dropDatabases(): Promise<void> {
   await admin.connect();
   try {
     await admin.query(`DROP DATABASE IF EXISTS "${TARGET_DB}" WITH (FORCE)`);
+    await admin.query(`DROP DATABASE IF EXISTS "${PGLOADER_DB}" WITH (FORCE)`);
   } finally {
     await admin.end();
   }
+  if (!sourceOwned) return;
   const c = await mysql.createConnection({ uri: `${MYSQL_BASE}/mysql` });
   try {
     await c.query(`DROP DATABASE IF EXISTS \`${SOURCE_DB}\``);
@@ -534,6 +586,9 @@ async function main(): Promise<void> {
   const { values: a } = parseArgs({
     options: {
       rows: { type: 'string', default: '1000000' },
+      curve: { type: 'string' },
+      'vs-pgloader': { type: 'boolean', default: false },
+      'source-db': { type: 'string' },
       keep: { type: 'boolean', default: false },
       'chunk-seconds': { type: 'string' },
       'max-chunk-rows': { type: 'string' },
@@ -558,27 +613,126 @@ async function main(): Promise<void> {
       throw new Error(`--${name} must be a positive ${int ? 'integer' : 'number'}`);
     return n;
   };
-  const rows = num('rows', a.rows)!;
+  const sizes = a.curve ? a.curve.split(',').map((v) => num('curve', v.trim())!) : [num('rows', a.rows)!];
+  if (a['source-db'] !== undefined && !/^[A-Za-z0-9_]{1,48}$/.test(a['source-db']))
+    throw new Error('--source-db must be 1 to 48 letters, digits or underscores');
   const cfg = {
     chunkSeconds: num('chunk-seconds', a['chunk-seconds'], false),
     maxChunkRows: num('max-chunk-rows', a['max-chunk-rows']),
     initialChunkRows: num('initial-chunk-rows', a['initial-chunk-rows']),
   };
+  if (a['vs-pgloader'] && !existsSync(PGLOADER) && !onPath('pgloader')) {
+    console.error(
+      'pgloader is not installed: install it with `sudo apt-get install -y pgloader` (Debian/Ubuntu; or see https://pgloader.readthedocs.io), then run again',
+    );
+    process.exitCode = 2;
+    return;
+  }
 
-  try {
-    await run(rows, cfg, a);
-  } finally {
-    if (a.keep) console.log(`kept: MariaDB ${SOURCE_DB}, PostgreSQL ${TARGET_DB}`);
-    else await dropDatabases();
+  const lines: string[] = [];
+  for (const rows of sizes) {
+    // each size its own databases; `--source-db NAME` names the source (NAME_<rows> on a curve) and keeps it
+    const named = a['source-db'];
+    SOURCE_DB = named ? (sizes.length > 1 ? `${named}_${rows}` : named) : `tandem_bench_${RUN}_${rows}`;
+    TARGET_DB = `tandem_bench_target_${RUN}_${rows}`;
+    PGLOADER_DB = `tandem_bench_pgl_${RUN}_${rows}`;
+    sourceOwned = !named;
+    try {
+      lines.push(await run(rows, cfg, a));
+    } finally {
+      if (a.keep) console.log(`kept: MariaDB ${SOURCE_DB}, PostgreSQL ${TARGET_DB}`);
+      else await dropDatabases();
+      if (!sourceOwned) console.log(`source ${SOURCE_DB} kept for reuse (--source-db)`);
+    }
+  }
+  // on a curve: every size's line again, together, last
+  if (sizes.length > 1) {
+    console.log(`curve (${sizes.map(int).join(' / ')} rows):`);
+    for (const l of lines) console.log(l);
   }
 }
 
+/** Debian's pgloader. */
+const PGLOADER = '/usr/bin/pgloader';
+
+/** Whether `name` is an executable on PATH. */
+function onPath(name: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, name)));
+}
+
+/**
+ * pgloader on the same source table into a fresh PostgreSQL database of its own (PGLOADER_DB): a load command
+ * file limited to table `users` (pgloader creates the table, loads it with COPY and builds its indexes after),
+ * run as one child process, timed from spawn to exit ({@link timeProcess}). Checks the row count it left.
+ */
+async function runPgloader(rows: number): Promise<{ ms: number; peakRss: number }> {
+  const admin = new pg.Client({ connectionString: `${PG_BASE}/postgres` });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE "${PGLOADER_DB}"`);
+  } finally {
+    await admin.end();
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-pgl-'));
+  const load = join(dir, 'users.load');
+  const pgUrl = new URL(`${PG_BASE}/${PGLOADER_DB}`);
+  pgUrl.protocol = 'pgsql:';
+  writeFileSync(
+    load,
+    `LOAD DATABASE
+  FROM ${MYSQL_BASE}/${SOURCE_DB}
+  INTO ${pgUrl.toString()}
+  WITH include drop, create tables, create indexes, reset sequences
+  INCLUDING ONLY TABLE NAMES MATCHING 'users';
+`,
+  );
+  const bin = existsSync(PGLOADER) ? PGLOADER : 'pgloader';
+  const logFile = join(dir, 'pgloader.out');
+  const fd = openSync(logFile, 'w');
+  console.log(`pgloader: ${SOURCE_DB}.users → ${PGLOADER_DB} (${bin} ${load})`);
+  let t: Awaited<ReturnType<typeof timeProcess>>;
+  try {
+    t = await timeProcess(bin, ['--root-dir', dir, load], { stdio: ['ignore', fd, fd] });
+  } finally {
+    closeSync(fd);
+  }
+  const output = readFileSync(logFile, 'utf8');
+  if (t.code !== 0) {
+    console.error(output.slice(-4000));
+    throw new Error(`pgloader exited with code ${t.code}`);
+  }
+  const c = new pg.Client({ connectionString: `${PG_BASE}/${PGLOADER_DB}` });
+  await c.connect();
+  let n = -1;
+  try {
+    // pgloader puts the table in a schema named after the MySQL database
+    n = Number((await c.query(`SELECT count(*)::bigint AS n FROM "${SOURCE_DB}".users`)).rows[0].n);
+  } finally {
+    await c.end();
+  }
+  if (n !== rows) {
+    console.error(output.slice(-4000));
+    throw new Error(`pgloader left ${n} rows in ${PGLOADER_DB}, expected ${rows}`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  console.log(`pgloader: ${int(rows)} rows in ${secs(t.ms)} (whole process), peak rss ${mb(t.peakRss)} MB`);
+  return { ms: t.ms, peakRss: t.peakRss };
+}
+
+/** Runs one size; returns its last line. */
 async function run(
   rows: number,
   cfg: { chunkSeconds?: number; maxChunkRows?: number; initialChunkRows?: number },
-  a: { 'plain-config'?: boolean; 'cpu-prof'?: boolean; verbose?: boolean },
-): Promise<void> {
-  await prepareSource(rows);
+  a: {
+    'plain-config'?: boolean;
+    'cpu-prof'?: boolean;
+    verbose?: boolean;
+    'vs-pgloader'?: boolean;
+    'source-db'?: string;
+  },
+): Promise<string> {
+  await prepareSource(rows, a['source-db'] !== undefined);
+  const pgl = a['vs-pgloader'] ? await runPgloader(rows) : null;
   await prepareTarget();
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
   const configPath = join(dir, 'tandem.config.ts');
@@ -602,22 +756,14 @@ async function run(
   const cpuS0 = serverCpu();
   const busy0 = machineBusyCpu();
   const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  const spawnedAt = performance.now();
-  let childPeak = 0;
-  const code = await new Promise<number | null>((res, rej) => {
-    const c = spawn(process.execPath, nodeArgs, {
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, TANDEM_LOG_LEVEL: process.env.TANDEM_LOG_LEVEL ?? (a.verbose ? 'info' : 'warn') },
-    });
-    // the parent's view of the child's peak, as a cross-check of the child's own figure
-    const poll = setInterval(() => (childPeak = Math.max(childPeak, procStatusBytes('VmHWM', c.pid!) ?? 0)), 250);
-    c.on('error', rej);
-    c.on('exit', (code) => {
-      clearInterval(poll);
-      res(code);
-    });
+  // timed as a whole process, the way pgloader is: wall clock from spawn to exit, peak rss of the process tree
+  const t = await timeProcess(process.execPath, nodeArgs, {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, TANDEM_LOG_LEVEL: process.env.TANDEM_LOG_LEVEL ?? (a.verbose ? 'info' : 'warn') },
   });
-  const processMs = performance.now() - spawnedAt;
+  const code = t.code;
+  const processMs = t.ms;
+  const childPeak = t.peakRss;
   const cpuS1 = serverCpu();
   const busy1 = machineBusyCpu();
   if (code !== 0) throw new Error(`backfill child exited with code ${code}`);
@@ -655,6 +801,7 @@ async function run(
     tx('tx: inside') -
     tx('tx: ledger advance (JS + SQL)') -
     tx('tx: target upsert SQL') -
+    tx('tx: ledger advance + target upsert, one statement') -
     tx('tx: checkpoint SQL') -
     tx('tx: other SQL');
   out.push(line('backfill wall', tx('backfill wall')));
@@ -664,6 +811,12 @@ async function run(
   out.push(line('    ledger advance: JS (normalize + sort keys)', ledgerJs));
   out.push(line('    ledger advance: SQL (unnest upsert … RETURNING)', tx('tx: ledger advance SQL')));
   out.push(line('    target upsert SQL (unnest … ON CONFLICT DO UPDATE)', tx('tx: target upsert SQL')));
+  out.push(
+    line(
+      '    ledger advance + upsert in one statement (data-modifying CTE)',
+      tx('tx: ledger advance + target upsert, one statement'),
+    ),
+  );
   out.push(line('    checkpoint SQL', tx('tx: checkpoint SQL')));
   out.push(line('    other SQL (savepoints, …)', tx('tx: other SQL')));
   out.push(line('    COMMIT + release', tx('tx: COMMIT + release')));
@@ -700,9 +853,15 @@ async function run(
     for (const f of failures) console.error(`CHECK FAILED: ${f}`);
     process.exitCode = 1;
   }
-  console.log(
-    `backfill rows=${rows} seconds=${seconds.toFixed(1)} rows_per_s=${Math.round(rows / seconds)} peak_rss_mb=${mb(peak)}`,
-  );
+  const last = pgl
+    ? `backfill rows=${rows} tandem_s=${(processMs / 1000).toFixed(1)} pgloader_s=${(pgl.ms / 1000).toFixed(1)} ratio=${(pgl.ms / processMs).toFixed(2)} tandem_rss_mb=${mb(Math.max(peak, childPeak))}`
+    : `backfill rows=${rows} seconds=${seconds.toFixed(1)} rows_per_s=${Math.round(rows / seconds)} peak_rss_mb=${mb(peak)}`;
+  if (pgl)
+    console.log(
+      `side by side (whole processes, spawn to exit; load avg before ${load0}): tandem ${secs(processMs)} (rss ${mb(Math.max(peak, childPeak))} MB), pgloader ${secs(pgl.ms)} (rss ${mb(pgl.peakRss)} MB)`,
+    );
+  console.log(last);
+  return last;
 }
 
 await main();
