@@ -129,6 +129,8 @@ const HELP = `usage: npm run bench:backfill -- [--rows N | --curve N1,N2,…] [-
                           \`backfill rows=N tandem_s=A pgloader_s=B ratio=B/A tandem_rss_mb=M\` (exit 2 without pgloader)
   --source-db NAME        the MariaDB source database: reused when it holds this bench's N rows, built (and kept)
                           when it does not exist; never dropped. On a curve: NAME_<N> per size
+  --write-path P          store (default: the target's fastest write, e.g. PostgreSQL's one statement) or two-step
+                          (ledger advance, then upsert: the path before issue 15), for an A/B
   --keep                  keep this run's databases (tandem_bench_<run>, tandem_bench_target_<run>) at the end
   --chunk-seconds S       config backfill.chunkSeconds (Tandem's default 0.5)
   --max-chunk-rows N      config backfill.maxChunkRows (Tandem's default 5000)
@@ -297,6 +299,8 @@ ${bf.length ? `  backfill: { ${bf.join(', ')} },\n` : ''}  entities: {
 interface ChildJob {
   configPath: string;
   resultPath: string;
+  /** `two-step`: the target's one-statement write (`sql.ledgeredUpsert`) switched off, for an A/B. */
+  writePath?: 'store' | 'two-step';
 }
 
 interface Span {
@@ -378,6 +382,8 @@ async function child(jobPath: string): Promise<void> {
     return rows;
   }) as typeof src.query;
   const tgt = ctx.target;
+  if (job.writePath === 'two-step')
+    Object.defineProperty(tgt, 'sql', { value: { ...tgt.sql, ledgeredUpsert: undefined }, configurable: true });
   const kind = (sql: string) =>
     /^WITH u AS MATERIALIZED/.test(sql)
       ? 'tx: ledger advance + target upsert, one statement'
@@ -589,6 +595,7 @@ async function main(): Promise<void> {
       curve: { type: 'string' },
       'vs-pgloader': { type: 'boolean', default: false },
       'source-db': { type: 'string' },
+      'write-path': { type: 'string', default: 'store' },
       keep: { type: 'boolean', default: false },
       'chunk-seconds': { type: 'string' },
       'max-chunk-rows': { type: 'string' },
@@ -614,6 +621,8 @@ async function main(): Promise<void> {
     return n;
   };
   const sizes = a.curve ? a.curve.split(',').map((v) => num('curve', v.trim())!) : [num('rows', a.rows)!];
+  if (!['store', 'two-step'].includes(a['write-path'] ?? 'store'))
+    throw new Error('--write-path must be store or two-step');
   if (a['source-db'] !== undefined && !/^[A-Za-z0-9_]{1,48}$/.test(a['source-db']))
     throw new Error('--source-db must be 1 to 48 letters, digits or underscores');
   const cfg = {
@@ -729,6 +738,7 @@ async function run(
     verbose?: boolean;
     'vs-pgloader'?: boolean;
     'source-db'?: string;
+    'write-path'?: string;
   },
 ): Promise<string> {
   await prepareSource(rows, a['source-db'] !== undefined);
@@ -737,7 +747,8 @@ async function run(
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
   const configPath = join(dir, 'tandem.config.ts');
   writeFileSync(configPath, configText(cfg, a['plain-config']));
-  const job: ChildJob = { configPath, resultPath: join(dir, 'result.json') };
+  const writePath = a['write-path'] === 'two-step' ? 'two-step' : 'store';
+  const job: ChildJob = { configPath, resultPath: join(dir, 'result.json'), writePath };
   writeFileSync(join(dir, 'job.json'), JSON.stringify(job));
   console.log(
     `config: ${configPath}${Object.values(cfg).some((v) => v !== undefined) ? ` (backfill ${JSON.stringify(cfg)})` : ' (backfill defaults)'}${a['plain-config'] ? ', plain object' : ''}`,
