@@ -129,8 +129,10 @@ const HELP = `usage: npm run bench:backfill -- [--rows N | --curve N1,N2,…] [-
                           \`backfill rows=N tandem_s=A pgloader_s=B ratio=B/A tandem_rss_mb=M\` (exit 2 without pgloader)
   --source-db NAME        the MariaDB source database: reused when it holds this bench's N rows, built (and kept)
                           when it does not exist; never dropped. On a curve: NAME_<N> per size
-  --write-path P          store (default: the target's fastest write, e.g. PostgreSQL's one statement) or two-step
-                          (ledger advance, then upsert: the path before issue 15), for an A/B
+  --write-path P          for an A/B of the target's write: store (default: the store's fastest; PostgreSQL: COPY
+                          into a staging table + one statement), one-statement (no bulk load: the rows bound as
+                          arrays in one data-modifying statement) or two-step (ledger advance, then upsert: the
+                          path before issue 15)
   --keep                  keep this run's databases (tandem_bench_<run>, tandem_bench_target_<run>) at the end
   --chunk-seconds S       config backfill.chunkSeconds (Tandem's default 0.5)
   --max-chunk-rows N      config backfill.maxChunkRows (Tandem's default 5000)
@@ -296,11 +298,17 @@ ${bf.length ? `  backfill: { ${bf.join(', ')} },\n` : ''}  entities: {
 // ---------------------------------------------------------------------------------------------------------------
 // child: the backfill, as `tandem backfill` runs it, with measurements
 
+const WRITE_PATHS = ['store', 'one-statement', 'two-step'] as const;
+type WritePath = (typeof WRITE_PATHS)[number];
+
 interface ChildJob {
   configPath: string;
   resultPath: string;
-  /** `two-step`: the target's one-statement write (`sql.ledgeredUpsert`) switched off, for an A/B. */
-  writePath?: 'store' | 'two-step';
+  /**
+   * For an A/B of the target's write path: `store` as the store has it; `one-statement` without its bulk load
+   * (`sql.stagedUpsert`); `two-step` without that nor `sql.ledgeredUpsert` (ledger advance, then upsert).
+   */
+  writePath?: WritePath;
 }
 
 interface Span {
@@ -382,8 +390,15 @@ async function child(jobPath: string): Promise<void> {
     return rows;
   }) as typeof src.query;
   const tgt = ctx.target;
-  if (job.writePath === 'two-step')
-    Object.defineProperty(tgt, 'sql', { value: { ...tgt.sql, ledgeredUpsert: undefined }, configurable: true });
+  if (job.writePath === 'two-step' || job.writePath === 'one-statement')
+    Object.defineProperty(tgt, 'sql', {
+      value: {
+        ...tgt.sql,
+        stagedUpsert: undefined,
+        ...(job.writePath === 'two-step' ? { ledgeredUpsert: undefined } : {}),
+      },
+      configurable: true,
+    });
   const kind = (sql: string) =>
     /^WITH u AS MATERIALIZED/.test(sql)
       ? 'tx: ledger advance + target upsert, one statement'
@@ -417,9 +432,24 @@ async function child(jobPath: string): Promise<void> {
             try {
               return await tx.execute(sql, params);
             } finally {
-              add(kind(sql), performance.now() - s);
+              add(
+                /^CREATE TEMPORARY TABLE IF NOT EXISTS/.test(sql) ? 'tx: staging setup SQL' : kind(sql),
+                performance.now() - s,
+              );
             }
           },
+          ...(tx.copyFrom
+            ? {
+                copyFrom: async (copy: string, data: string) => {
+                  const s = performance.now();
+                  try {
+                    return await tx.copyFrom!(copy, data);
+                  } finally {
+                    add('tx: COPY into staging', performance.now() - s);
+                  }
+                },
+              }
+            : {}),
         };
         try {
           return await fn(timed);
@@ -621,8 +651,8 @@ async function main(): Promise<void> {
     return n;
   };
   const sizes = a.curve ? a.curve.split(',').map((v) => num('curve', v.trim())!) : [num('rows', a.rows)!];
-  if (!['store', 'two-step'].includes(a['write-path'] ?? 'store'))
-    throw new Error('--write-path must be store or two-step');
+  if (!(WRITE_PATHS as readonly string[]).includes(a['write-path'] ?? 'store'))
+    throw new Error(`--write-path must be one of ${WRITE_PATHS.join(', ')}`);
   if (a['source-db'] !== undefined && !/^[A-Za-z0-9_]{1,48}$/.test(a['source-db']))
     throw new Error('--source-db must be 1 to 48 letters, digits or underscores');
   const cfg = {
@@ -747,7 +777,7 @@ async function run(
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
   const configPath = join(dir, 'tandem.config.ts');
   writeFileSync(configPath, configText(cfg, a['plain-config']));
-  const writePath = a['write-path'] === 'two-step' ? 'two-step' : 'store';
+  const writePath = (a['write-path'] ?? 'store') as WritePath;
   const job: ChildJob = { configPath, resultPath: join(dir, 'result.json'), writePath };
   writeFileSync(join(dir, 'job.json'), JSON.stringify(job));
   console.log(
@@ -813,6 +843,8 @@ async function run(
     tx('tx: ledger advance (JS + SQL)') -
     tx('tx: target upsert SQL') -
     tx('tx: ledger advance + target upsert, one statement') -
+    tx('tx: staging setup SQL') -
+    tx('tx: COPY into staging') -
     tx('tx: checkpoint SQL') -
     tx('tx: other SQL');
   out.push(line('backfill wall', tx('backfill wall')));
@@ -822,6 +854,8 @@ async function run(
   out.push(line('    ledger advance: JS (normalize + sort keys)', ledgerJs));
   out.push(line('    ledger advance: SQL (unnest upsert … RETURNING)', tx('tx: ledger advance SQL')));
   out.push(line('    target upsert SQL (unnest … ON CONFLICT DO UPDATE)', tx('tx: target upsert SQL')));
+  out.push(line('    staging table setup (CREATE TEMPORARY TABLE IF NOT EXISTS; DELETE)', tx('tx: staging setup SQL')));
+  out.push(line('    COPY into the staging table (build text + load)', tx('tx: COPY into staging')));
   out.push(
     line(
       '    ledger advance + upsert in one statement (data-modifying CTE)',

@@ -13,7 +13,15 @@ import {
   type ResolvedTarget,
 } from '../core/mapping.js';
 import { isUniqueViolation as isStoreUniqueViolation, UNIQUE_VIOLATION, upsertByKey } from '../stores/common.js';
-import type { ColumnInfo, Executor, LedgerMode, Row, Store, UpsertQuery } from '../stores/types.js';
+import type {
+  ColumnInfo,
+  Executor,
+  LedgeredUpsertQuery,
+  LedgerMode,
+  Row,
+  Store,
+  UpsertQuery,
+} from '../stores/types.js';
 
 /** What one apply did: rows offered, rows written (their version won), rows skipped (ledger had newer or equal). */
 export interface ApplyResult {
@@ -200,7 +208,9 @@ export async function applyMapped(
 }
 
 /**
- * The one-statement form of "advance the ledger, upsert the winners" ({@link SqlDialect.ledgeredUpsert}), for an
+ * The one-step form of "advance the ledger, upsert the winners" — a bulk load into a staging table and one
+ * statement from it where the store has one ({@link SqlDialect.stagedUpsert} with {@link Executor.copyFrom}),
+ * else one statement with the rows bound as arrays ({@link SqlDialect.ledgeredUpsert}) — for an
  * entity with one target table and a batch whose keys are distinct (a backfill chunk, most relay batches).
  * Rows go in the ledger's lock order (`normalizeLedgerEntries`: keys sorted), inside a savepoint. Returns how many
  * keys won; null when the batch does not fit the form (several target tables, a repeated key) or the statement was
@@ -219,7 +229,7 @@ async function applyLedgered(
   const rows = [...live].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   for (let i = 1; i < rows.length; i++) if (rows[i]!.key === rows[i - 1]!.key) return null;
   const t = entity.targets[0]!;
-  const st = target.sql.ledgeredUpsert!({
+  const q: LedgeredUpsertQuery = {
     ledgerTable: target.controlTable('version_ledger'),
     entity: entity.name,
     mode,
@@ -230,9 +240,17 @@ async function applyLedgered(
     key: t.keyColumns,
     rows: rows.map((r) => r.values[0]!),
     columnInfo: t.columns,
-  });
+  };
+  // a bulk load where the store has one on this connection (PostgreSQL: COPY into a staging table), else the
+  // one statement with every column bound as an array
+  const staged = tx.copyFrom && target.sql.stagedUpsert ? target.sql.stagedUpsert(q) : null;
+  const st = staged ? staged.apply : target.sql.ledgeredUpsert!(q);
   await tx.execute('SAVEPOINT tandem_apply');
   try {
+    if (staged) {
+      await tx.execute(staged.setup);
+      await tx.copyFrom!(staged.copy, staged.data);
+    }
     const out = await tx.query<{ won: number }>(st.sql, st.params);
     await tx.execute('RELEASE SAVEPOINT tandem_apply');
     return Number(out[0]?.won ?? 0);

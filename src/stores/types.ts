@@ -160,6 +160,12 @@ export interface Executor {
   query<T extends Row = Row>(sql: string, params?: unknown[]): Promise<T[]>;
   /** Runs a statement and returns the number of rows it changed. */
   execute(sql: string, params?: unknown[]): Promise<number>;
+  /**
+   * Bulk load: runs `copySql` (`COPY t (…) FROM STDIN`) and streams `data` (COPY text format) into it; returns
+   * the rows loaded. Present on the PostgreSQL store's transaction executor only (absent: no bulk load on this
+   * connection, callers use a statement). Errors are the store's, as for `execute`.
+   */
+  copyFrom?(copySql: string, data: string): Promise<number>;
 }
 
 /** A statement with its positional parameters. */
@@ -215,6 +221,18 @@ export interface LedgeredUpsertQuery extends UpsertQuery {
   mode: LedgerMode;
   keys: string[];
   versions: bigint[];
+}
+
+/** The statements of {@link SqlDialect.stagedUpsert}, in the order they run. */
+export interface StagedUpsert {
+  /** Creates the staging table where this connection has none yet, and empties it. No parameters. */
+  setup: string;
+  /** The bulk-load statement (`COPY … FROM STDIN`). */
+  copy: string;
+  /** The rows, ledger keys and versions in the bulk load's text format. */
+  data: string;
+  /** Ledger advance and upsert from the staging table; one row `{ won }`. */
+  apply: Statement;
 }
 
 /** One version-ledger entry for the guarded apply: entity, canonical key string, version, tombstone flag. */
@@ -487,6 +505,13 @@ export interface SqlDialect {
    * Absent: the caller runs `advanceLedger` and then `upsert` (SQLite, MySQL/MariaDB, user adapters).
    */
   ledgeredUpsert?(q: LedgeredUpsertQuery): Statement;
+  /**
+   * The same write as {@link ledgeredUpsert} through a bulk load (src/stores/<dialect>/bulk.ts; PostgreSQL: COPY
+   * text into a temporary staging table of this connection, then one data-modifying statement from it). Run
+   * `setup` (no parameters; may hold several statements), then `Executor.copyFrom(copy, data)`, then `apply`,
+   * which returns one row `{ won }`. Absent, or when the executor has no `copyFrom`: use `ledgeredUpsert`.
+   */
+  stagedUpsert?(q: LedgeredUpsertQuery): StagedUpsert;
   /** `SELECT count(*) AS n FROM table`. */
   count(table: string): Statement;
   /**

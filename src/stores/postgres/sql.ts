@@ -64,10 +64,7 @@ export function postgresSql(schema: string): SqlDialect {
     },
     upsert(q: UpsertQuery): Statement {
       const cols = q.columns.map(pgIdent).join(', ');
-      const nonKey = q.columns.filter((c) => !q.key.includes(c));
-      const conflict = nonKey.length
-        ? `ON CONFLICT (${q.key.map(pgIdent).join(', ')}) DO UPDATE SET ${nonKey.map((c) => `${pgIdent(c)} = EXCLUDED.${pgIdent(c)}`).join(', ')} WHERE ${pgChangedWhere(table(q.table), q, nonKey)}`
-        : `ON CONFLICT (${q.key.map(pgIdent).join(', ')}) DO NOTHING`;
+      const conflict = pgUpsertConflict(table(q.table), q);
       if (q.columnInfo) {
         const u = pgUnnest(q, q.columnInfo, 1);
         return {
@@ -92,10 +89,7 @@ export function postgresSql(schema: string): SqlDialect {
       if (q.keys.length !== q.rows.length || q.versions.length !== q.rows.length)
         throw new TypeError('ledgeredUpsert: keys, versions and rows differ in length');
       const cols = q.columns.map(pgIdent).join(', ');
-      const nonKey = q.columns.filter((c) => !q.key.includes(c));
-      const conflict = nonKey.length
-        ? `ON CONFLICT (${q.key.map(pgIdent).join(', ')}) DO UPDATE SET ${nonKey.map((c) => `${pgIdent(c)} = EXCLUDED.${pgIdent(c)}`).join(', ')} WHERE ${pgChangedWhere(table(q.table), q, nonKey)}`
-        : `ON CONFLICT (${q.key.map(pgIdent).join(', ')}) DO NOTHING`;
+      const conflict = pgUpsertConflict(table(q.table), q);
       // $1 entity, $2 ledger keys, $3 versions, then one array per column
       const u = pgUnnest(q, q.columnInfo, 4);
       // u: the rows with their ledger key and version (materialized once, read by both writes);
@@ -134,18 +128,7 @@ function pgUnnest(
 ): { params: unknown[]; casts: string[]; names: string[]; select: string[] } {
   const params = q.columns.map((_, ci) => {
     const c = info[ci]!;
-    if (c.category === 'array') return pgArrayParam(q.rows.map((r) => arrayCell(r[ci])));
-    const json = c.category === 'json';
-    const bit = c.category === 'bit';
-    const bool = c.category === 'boolean';
-    return pgArrayParam(
-      q.rows.map((r) => {
-        const v = r[ci] ?? null;
-        if (bit && v !== null && typeof v !== 'string') return canonicalBit(v, c.bits);
-        if (bool && Buffer.isBuffer(v)) return canonicalBoolean(v);
-        return json && v !== null && typeof v !== 'string' ? JSON.stringify(v) : v;
-      }),
-    );
+    return pgArrayParam(q.rows.map((r) => pgCell(r[ci], c)));
   });
   const casts = info.map((c, i) =>
     c.category === 'array' ? `$${first + i}::text[]` : `$${first + i}::${arrayType(c.dataType)}`,
@@ -153,6 +136,33 @@ function pgUnnest(
   const names = info.map((_, i) => `c${i}`);
   const select = info.map((c, i) => (c.category === 'array' ? `u.c${i}::${c.dataType}` : `u.c${i}`));
   return { params, casts, names, select };
+}
+
+/**
+ * The `ON CONFLICT (key) …` of an upsert into `qualified` (the table as written in `INSERT INTO`): update the
+ * non-key columns where a value differs ({@link pgChangedWhere}), or do nothing when every column is a key column.
+ * @internal
+ */
+export function pgUpsertConflict(qualified: string, q: UpsertQuery): string {
+  const nonKey = q.columns.filter((c) => !q.key.includes(c));
+  return nonKey.length
+    ? `ON CONFLICT (${q.key.map(pgIdent).join(', ')}) DO UPDATE SET ${nonKey.map((c) => `${pgIdent(c)} = EXCLUDED.${pgIdent(c)}`).join(', ')} WHERE ${pgChangedWhere(qualified, q, nonKey)}`
+    : `ON CONFLICT (${q.key.map(pgIdent).join(', ')}) DO NOTHING`;
+}
+
+/**
+ * One mapped value as PostgreSQL takes it for a column of `c`'s category: MySQL BIT(n) bytes as binary digits, a
+ * BIT(1) flag (bytes) into boolean, a json value that is not text as its JSON text, an array column's value as
+ * its array literal text ({@link arrayCell}); anything else as it is. undefined becomes null.
+ * @internal
+ */
+export function pgCell(v: unknown, c: ColumnInfo): unknown {
+  if (c.category === 'array') return arrayCell(v);
+  if (v === null || v === undefined) return null;
+  if (c.category === 'bit' && typeof v !== 'string') return canonicalBit(v, c.bits);
+  if (c.category === 'boolean' && Buffer.isBuffer(v)) return canonicalBoolean(v);
+  if (c.category === 'json' && typeof v !== 'string') return JSON.stringify(v);
+  return v;
 }
 
 /** Categories whose `=` is value identity in PostgreSQL (no json, xml, point: they have none or a loose one). */
