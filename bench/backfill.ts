@@ -1,17 +1,21 @@
 /**
  * Backfill benchmark: MariaDB → PostgreSQL through Tandem's real CLI path.
  *
- *   npm run bench:backfill -- --rows 1000000 [--keep] [--chunk-seconds S] [--max-chunk-rows N]
- *                             [--initial-chunk-rows N] [--cpu-prof] [--verbose]
+ *   npm run bench:backfill -- --rows 1000000 [--vs-pgloader] [--source-db NAME] [--keep] [--chunk-seconds S]
+ *                             [--max-chunk-rows N] [--initial-chunk-rows N] [--write-path P] [--cpu-prof]
+ *                             [--node-args='…'] [--verbose]
+ *   npm run bench:backfill -- --curve 1000000,3000000,10000000 [--vs-pgloader] [--source-db NAME]
  *
- * 1. Source: MariaDB database `tandem_bench_<run>`, table `users` of N synthetic users (src/demo/users.ts,
+ * 1. Source: MariaDB database `tandem_bench_<run>_<N>`, table `users` of N synthetic users (src/demo/users.ts,
  *    seed 42). `<run>` is random per run, and the run drops only its own databases at the end: two benchmarks
- *    at once never drop or rebuild each other's (so there is no reuse of a source across runs; `--keep` keeps
- *    both databases for a look afterwards). Loaded with LOAD DATA LOCAL INFILE from generated TSV batches (generation
- * of the next batch overlaps the
- *    load of the current one). Its time is printed on its own and is not part of the figure.
- * 2. Target: PostgreSQL database `tandem_bench_target_<run>`, created for the run, with an indexed `users` table
- *    (PRIMARY KEY id, UNIQUE email). The control plane goes to the target (schema `tandem`), as by default.
+ *    at once never drop or rebuild each other's (`--keep` keeps them for a look afterwards). `--source-db NAME`
+ *    names the source instead: reused when its bench_meta says it holds this generator's N rows, built when it
+ *    does not exist, refused when it holds anything else, and never dropped (on a curve: `NAME_<N>`). Loaded with
+ *    LOAD DATA LOCAL INFILE from generated TSV batches of 50,000 rows (generation of the next batch overlaps the
+ *    load of the current one; memory does not grow with N). Its time is printed on its own and is not part of the
+ *    figure.
+ * 2. Target: PostgreSQL database `tandem_bench_target_<run>_<N>`, created for the run, with an indexed `users`
+ *    table (PRIMARY KEY id, UNIQUE email). The control plane goes to the target (schema `tandem`), as by default.
  * 3. A `tandem.config.ts` in a temp folder (straight column mapping, key id, version `version`).
  * 4. The backfill runs in a CHILD process (this file with `--child`), which calls what `tandem backfill` calls:
  *    openMigration (loadConfig → openStore ×2 → resolveConfig), preflight, ensureControlSchema,
@@ -20,17 +24,30 @@
  *    larger of the two). Seconds are measured in the child from before openMigration to after close (node start
  *    and module loading excluded; they are printed separately).
  *    The child also times, by wrapping the stores' methods, where the wall time goes (source keyset reads,
- *    ledger advance, target upsert, checkpoint, BEGIN/COMMIT, JS apply work) and the CPU of node, MariaDB and
- *    PostgreSQL (from /proc) — this is measurement only, the backfill code runs unchanged.
+ *    ledger advance, target upsert or the one-statement write, COPY into the staging table, checkpoint,
+ *    BEGIN/COMMIT, JS apply work) and the CPU of node, MariaDB and PostgreSQL (from /proc) — this is measurement
+ *    only, the backfill code runs unchanged. `--write-path one-statement|two-step` switches the target's bulk
+ *    load (and the one-statement write) off in the child, for an A/B of the write path.
  * 5. Checks: target rows = N, checkpoint done, ledger rows = N, and sum(balance), sum(version), count(bio)
  *    equal on both sides. Exit 1 when a check fails.
  *
  * The last line is exactly: `backfill rows=N seconds=S rows_per_s=R peak_rss_mb=M`.
  *
+ * `--vs-pgloader` (issue 15): first pgloader (Debian's `/usr/bin/pgloader`; missing: the bench says how to
+ * install it and exits 2) loads the same source table into a fresh PostgreSQL database of its own
+ * (`tandem_bench_pgl_<run>_<N>`; a load command file limited to `users`: pgloader creates the table, COPYs,
+ * then builds its indexes), then Tandem's CLI — `node bin/tandem.js backfill --config …`, dist/ built first when
+ * stale — into the indexed table. Both are whole child processes timed the same way (bench/common.ts
+ * `timeProcess`: wall clock from spawn to exit; peak RSS of the process tree, the larger of /proc samples every
+ * 100 ms and `/usr/bin/time`'s ru_maxrss). The last line is then exactly
+ * `backfill rows=N tandem_s=A pgloader_s=B ratio=B/A tandem_rss_mb=M` (ratio: pgloader's seconds over Tandem's).
+ * `--curve N1,N2,…` runs each size in turn and prints each size's last line, then all of them again at the end.
+ *
  * Environment: TANDEM_BENCH_MYSQL (default mysql://root@127.0.0.1:3306), TANDEM_BENCH_PG
  * (default postgres://postgres@127.0.0.1:5432), TANDEM_LOG_LEVEL for the child's pino logs (default warn;
  * `--verbose` sets info, which prints a progress line per second with the chunk size).
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
@@ -40,6 +57,7 @@ import {
   readFileSync,
   readdirSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -137,6 +155,7 @@ const HELP = `usage: npm run bench:backfill -- [--rows N | --curve N1,N2,…] [-
   --chunk-seconds S       config backfill.chunkSeconds (Tandem's default 0.5)
   --max-chunk-rows N      config backfill.maxChunkRows (Tandem's default 5000)
   --initial-chunk-rows N  config backfill.initialChunkRows (Tandem's default 1000)
+  --node-args='A B'       extra node options for the backfill child (e.g. --node-args='--trace-gc')
   --cpu-prof              run the backfill child with node --cpu-prof and print a self-time summary
   --plain-config          write the config as a plain object (no \`import { defineConfig } from 'tandem'\`)
   --verbose               the child logs at info (a progress line per second)`;
@@ -626,6 +645,7 @@ async function main(): Promise<void> {
       'vs-pgloader': { type: 'boolean', default: false },
       'source-db': { type: 'string' },
       'write-path': { type: 'string', default: 'store' },
+      'node-args': { type: 'string' },
       keep: { type: 'boolean', default: false },
       'chunk-seconds': { type: 'string' },
       'max-chunk-rows': { type: 'string' },
@@ -758,6 +778,68 @@ async function runPgloader(rows: number): Promise<{ ms: number; peakRss: number 
   return { ms: t.ms, peakRss: t.peakRss };
 }
 
+/** The project root (this file is bench/backfill.ts). */
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Newest modification time (ms) of any file under `dir`. */
+function newestMtime(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** Builds dist/ (scripts/build.mjs) unless dist/.built is newer than every source file and TypeScript config. */
+function ensureBuilt(): void {
+  const stamp = join(ROOT, 'dist/.built');
+  const sources = Math.max(
+    newestMtime(join(ROOT, 'src')),
+    statSync(join(ROOT, 'tsconfig.json')).mtimeMs,
+    statSync(join(ROOT, 'tsconfig.build.json')).mtimeMs,
+  );
+  if (existsSync(stamp) && existsSync(join(ROOT, 'dist/cli/run.js')) && statSync(stamp).mtimeMs > sources) return;
+  console.log('tandem: building dist/ (node scripts/build.mjs) for the CLI');
+  execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { stdio: 'inherit' });
+}
+
+/**
+ * `--vs-pgloader`: Tandem's side is the CLI as an operator runs it — `node bin/tandem.js backfill --config …`,
+ * one process, timed exactly as pgloader was ({@link timeProcess}: spawn to exit, peak rss of the process tree).
+ * Then the same checks as the measured child's run. Returns the side-by-side line.
+ */
+async function sideBySide(
+  rows: number,
+  configPath: string,
+  dir: string,
+  pgl: { ms: number; peakRss: number },
+  a: { verbose?: boolean },
+): Promise<string> {
+  ensureBuilt();
+  const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  console.log(`tandem: node bin/tandem.js backfill --config ${configPath}`);
+  const t = await timeProcess(process.execPath, [join(ROOT, 'bin/tandem.js'), 'backfill', '--config', configPath], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    cwd: dir,
+    env: { ...process.env, TANDEM_LOG_LEVEL: process.env.TANDEM_LOG_LEVEL ?? (a.verbose ? 'info' : 'warn') },
+  });
+  const load1 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  if (t.code !== 0) throw new Error(`tandem backfill exited with code ${t.code}`);
+  const failures = await checks(rows);
+  rmSync(dir, { recursive: true, force: true });
+  console.log(
+    `side by side (whole processes, spawn to exit; load avg ${load0} before tandem, ${load1} after): tandem ${secs(t.ms)} (rss ${mb(t.peakRss)} MB), pgloader ${secs(pgl.ms)} (rss ${mb(pgl.peakRss)} MB)`,
+  );
+  if (failures.length) {
+    for (const f of failures) console.error(`CHECK FAILED: ${f}`);
+    process.exitCode = 1;
+  }
+  const last = `backfill rows=${rows} tandem_s=${(t.ms / 1000).toFixed(1)} pgloader_s=${(pgl.ms / 1000).toFixed(1)} ratio=${(pgl.ms / t.ms).toFixed(2)} tandem_rss_mb=${mb(t.peakRss)}`;
+  console.log(last);
+  return last;
+}
+
 /** Runs one size; returns its last line. */
 async function run(
   rows: number,
@@ -769,6 +851,7 @@ async function run(
     'vs-pgloader'?: boolean;
     'source-db'?: string;
     'write-path'?: string;
+    'node-args'?: string;
   },
 ): Promise<string> {
   await prepareSource(rows, a['source-db'] !== undefined);
@@ -784,9 +867,12 @@ async function run(
     `config: ${configPath}${Object.values(cfg).some((v) => v !== undefined) ? ` (backfill ${JSON.stringify(cfg)})` : ' (backfill defaults)'}${a['plain-config'] ? ', plain object' : ''}`,
   );
 
+  if (pgl) return sideBySide(rows, configPath, dir, pgl, a);
+
   // the backfill, in a fresh process
   const nodeArgs = [
     ...(a['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []),
+    ...(a['node-args'] ? a['node-args'].split(/\s+/).filter(Boolean) : []),
     '--import',
     'tsx',
     fileURLToPath(import.meta.url),
@@ -898,13 +984,7 @@ async function run(
     for (const f of failures) console.error(`CHECK FAILED: ${f}`);
     process.exitCode = 1;
   }
-  const last = pgl
-    ? `backfill rows=${rows} tandem_s=${(processMs / 1000).toFixed(1)} pgloader_s=${(pgl.ms / 1000).toFixed(1)} ratio=${(pgl.ms / processMs).toFixed(2)} tandem_rss_mb=${mb(Math.max(peak, childPeak))}`
-    : `backfill rows=${rows} seconds=${seconds.toFixed(1)} rows_per_s=${Math.round(rows / seconds)} peak_rss_mb=${mb(peak)}`;
-  if (pgl)
-    console.log(
-      `side by side (whole processes, spawn to exit; load avg before ${load0}): tandem ${secs(processMs)} (rss ${mb(Math.max(peak, childPeak))} MB), pgloader ${secs(pgl.ms)} (rss ${mb(pgl.peakRss)} MB)`,
-    );
+  const last = `backfill rows=${rows} seconds=${seconds.toFixed(1)} rows_per_s=${Math.round(rows / seconds)} peak_rss_mb=${mb(peak)}`;
   console.log(last);
   return last;
 }
