@@ -208,6 +208,13 @@ export async function applyMapped(
 }
 
 /**
+ * Fewest rows for which the apply takes the store's bulk load ({@link SqlDialect.stagedUpsert}): it costs two more
+ * round trips than the one statement (staging setup, COPY), which pays off on a backfill chunk (thousands of
+ * rows), not on a relay batch of a few keys.
+ */
+export const BULK_LOAD_MIN_ROWS = 256;
+
+/**
  * The one-step form of "advance the ledger, upsert the winners" — a bulk load into a staging table and one
  * statement from it where the store has one ({@link SqlDialect.stagedUpsert} with {@link Executor.copyFrom}),
  * else one statement with the rows bound as arrays ({@link SqlDialect.ledgeredUpsert}) — for an
@@ -243,7 +250,8 @@ async function applyLedgered(
   };
   // a bulk load where the store has one on this connection (PostgreSQL: COPY into a staging table), else the
   // one statement with every column bound as an array
-  const staged = tx.copyFrom && target.sql.stagedUpsert ? target.sql.stagedUpsert(q) : null;
+  const staged =
+    rows.length >= BULK_LOAD_MIN_ROWS && tx.copyFrom && target.sql.stagedUpsert ? target.sql.stagedUpsert(q) : null;
   const st = staged ? staged.apply : target.sql.ledgeredUpsert!(q);
   await tx.execute('SAVEPOINT tandem_apply');
   try {
