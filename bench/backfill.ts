@@ -419,7 +419,7 @@ async function child(jobPath: string): Promise<void> {
       configurable: true,
     });
   const kind = (sql: string) =>
-    /^WITH u AS MATERIALIZED/.test(sql)
+    /^WITH (u AS MATERIALIZED|l AS)/.test(sql)
       ? 'tx: ledger advance + target upsert, one statement'
       : /version_ledger/.test(sql)
         ? 'tx: ledger advance SQL'
@@ -452,7 +452,7 @@ async function child(jobPath: string): Promise<void> {
               return await tx.execute(sql, params);
             } finally {
               add(
-                /^CREATE TEMPORARY TABLE IF NOT EXISTS/.test(sql) ? 'tx: staging setup SQL' : kind(sql),
+                /CREATE TEMPORARY TABLE IF NOT EXISTS/.test(sql) ? 'tx: staging setup SQL' : kind(sql),
                 performance.now() - s,
               );
             }
@@ -940,7 +940,12 @@ async function run(
   out.push(line('    ledger advance: JS (normalize + sort keys)', ledgerJs));
   out.push(line('    ledger advance: SQL (unnest upsert … RETURNING)', tx('tx: ledger advance SQL')));
   out.push(line('    target upsert SQL (unnest … ON CONFLICT DO UPDATE)', tx('tx: target upsert SQL')));
-  out.push(line('    staging table setup (CREATE TEMPORARY TABLE IF NOT EXISTS; DELETE)', tx('tx: staging setup SQL')));
+  out.push(
+    line(
+      '    SAVEPOINT + staging table setup (CREATE TEMPORARY TABLE IF NOT EXISTS; DELETE)',
+      tx('tx: staging setup SQL'),
+    ),
+  );
   out.push(line('    COPY into the staging table (build text + load)', tx('tx: COPY into staging')));
   out.push(
     line(

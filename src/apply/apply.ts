@@ -253,12 +253,10 @@ async function applyLedgered(
   const staged =
     rows.length >= BULK_LOAD_MIN_ROWS && tx.copyFrom && target.sql.stagedUpsert ? target.sql.stagedUpsert(q) : null;
   const st = staged ? staged.apply : target.sql.ledgeredUpsert!(q);
-  await tx.execute('SAVEPOINT tandem_apply');
+  // the staging setup takes no parameters: it goes with the SAVEPOINT in one round trip
+  await tx.execute(staged ? `SAVEPOINT tandem_apply; ${staged.setup}` : 'SAVEPOINT tandem_apply');
   try {
-    if (staged) {
-      await tx.execute(staged.setup);
-      await tx.copyFrom!(staged.copy, staged.data);
-    }
+    if (staged) await tx.copyFrom!(staged.copy, staged.data);
     const out = await tx.query<{ won: number }>(st.sql, st.params);
     await tx.execute('RELEASE SAVEPOINT tandem_apply');
     return Number(out[0]?.won ?? 0);
