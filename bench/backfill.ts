@@ -155,6 +155,8 @@ const HELP = `usage: npm run bench:backfill -- [--rows N | --curve N1,N2,…] [-
   --chunk-seconds S       config backfill.chunkSeconds (Tandem's default 0.5)
   --max-chunk-rows N      config backfill.maxChunkRows (Tandem's default 5000)
   --initial-chunk-rows N  config backfill.initialChunkRows (Tandem's default 1000)
+  --cli                   run Tandem as the CLI (bin/tandem.js backfill, as --vs-pgloader does) without pgloader:
+                          whole-process seconds and rss in the last line, no breakdown
   --node-args='A B'       extra node options for the backfill child (e.g. --node-args='--trace-gc')
   --cpu-prof              run the backfill child with node --cpu-prof and print a self-time summary
   --plain-config          write the config as a plain object (no \`import { defineConfig } from 'tandem'\`)
@@ -646,6 +648,7 @@ async function main(): Promise<void> {
       'source-db': { type: 'string' },
       'write-path': { type: 'string', default: 'store' },
       'node-args': { type: 'string' },
+      cli: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       'chunk-seconds': { type: 'string' },
       'max-chunk-rows': { type: 'string' },
@@ -813,7 +816,7 @@ async function sideBySide(
   rows: number,
   configPath: string,
   dir: string,
-  pgl: { ms: number; peakRss: number },
+  pgl: { ms: number; peakRss: number } | null,
   a: { verbose?: boolean },
 ): Promise<string> {
   ensureBuilt();
@@ -829,13 +832,15 @@ async function sideBySide(
   const failures = await checks(rows);
   rmSync(dir, { recursive: true, force: true });
   console.log(
-    `side by side (whole processes, spawn to exit; load avg ${load0} before tandem, ${load1} after): tandem ${secs(t.ms)} (rss ${mb(t.peakRss)} MB), pgloader ${secs(pgl.ms)} (rss ${mb(pgl.peakRss)} MB)`,
+    `${pgl ? 'side by side' : 'tandem CLI'} (whole process${pgl ? 'es' : ''}, spawn to exit; load avg ${load0} before tandem, ${load1} after): tandem ${secs(t.ms)} (rss ${mb(t.peakRss)} MB)${pgl ? `, pgloader ${secs(pgl.ms)} (rss ${mb(pgl.peakRss)} MB)` : ''}`,
   );
   if (failures.length) {
     for (const f of failures) console.error(`CHECK FAILED: ${f}`);
     process.exitCode = 1;
   }
-  const last = `backfill rows=${rows} tandem_s=${(t.ms / 1000).toFixed(1)} pgloader_s=${(pgl.ms / 1000).toFixed(1)} ratio=${(pgl.ms / t.ms).toFixed(2)} tandem_rss_mb=${mb(t.peakRss)}`;
+  const last = pgl
+    ? `backfill rows=${rows} tandem_s=${(t.ms / 1000).toFixed(1)} pgloader_s=${(pgl.ms / 1000).toFixed(1)} ratio=${(pgl.ms / t.ms).toFixed(2)} tandem_rss_mb=${mb(t.peakRss)}`
+    : `backfill rows=${rows} seconds=${(t.ms / 1000).toFixed(1)} rows_per_s=${Math.round(rows / (t.ms / 1000))} peak_rss_mb=${mb(t.peakRss)}`;
   console.log(last);
   return last;
 }
@@ -852,6 +857,7 @@ async function run(
     'source-db'?: string;
     'write-path'?: string;
     'node-args'?: string;
+    cli?: boolean;
   },
 ): Promise<string> {
   await prepareSource(rows, a['source-db'] !== undefined);
@@ -867,7 +873,7 @@ async function run(
     `config: ${configPath}${Object.values(cfg).some((v) => v !== undefined) ? ` (backfill ${JSON.stringify(cfg)})` : ' (backfill defaults)'}${a['plain-config'] ? ', plain object' : ''}`,
   );
 
-  if (pgl) return sideBySide(rows, configPath, dir, pgl, a);
+  if (pgl || a.cli) return sideBySide(rows, configPath, dir, pgl, a);
 
   // the backfill, in a fresh process
   const nodeArgs = [
