@@ -1,17 +1,21 @@
 /**
  * Backfill benchmark: MariaDB → PostgreSQL through Tandem's real CLI path.
  *
- *   npm run bench:backfill -- --rows 1000000 [--keep] [--chunk-seconds S] [--max-chunk-rows N]
- *                             [--initial-chunk-rows N] [--cpu-prof] [--verbose]
+ *   npm run bench:backfill -- --rows 1000000 [--vs-pgloader] [--source-db NAME] [--keep] [--chunk-seconds S]
+ *                             [--max-chunk-rows N] [--initial-chunk-rows N] [--write-path P] [--cpu-prof]
+ *                             [--node-args='…'] [--verbose]
+ *   npm run bench:backfill -- --curve 1000000,3000000,10000000 [--vs-pgloader] [--source-db NAME]
  *
- * 1. Source: MariaDB database `tandem_bench_<run>`, table `users` of N synthetic users (src/demo/users.ts,
+ * 1. Source: MariaDB database `tandem_bench_<run>_<N>`, table `users` of N synthetic users (src/demo/users.ts,
  *    seed 42). `<run>` is random per run, and the run drops only its own databases at the end: two benchmarks
- *    at once never drop or rebuild each other's (so there is no reuse of a source across runs; `--keep` keeps
- *    both databases for a look afterwards). Loaded with LOAD DATA LOCAL INFILE from generated TSV batches (generation
- * of the next batch overlaps the
- *    load of the current one). Its time is printed on its own and is not part of the figure.
- * 2. Target: PostgreSQL database `tandem_bench_target_<run>`, created for the run, with an indexed `users` table
- *    (PRIMARY KEY id, UNIQUE email). The control plane goes to the target (schema `tandem`), as by default.
+ *    at once never drop or rebuild each other's (`--keep` keeps them for a look afterwards). `--source-db NAME`
+ *    names the source instead: reused when its bench_meta says it holds this generator's N rows, built when it
+ *    does not exist, refused when it holds anything else, and never dropped (on a curve: `NAME_<N>`). Loaded with
+ *    LOAD DATA LOCAL INFILE from generated TSV batches of 50,000 rows (generation of the next batch overlaps the
+ *    load of the current one; memory does not grow with N). Its time is printed on its own and is not part of the
+ *    figure.
+ * 2. Target: PostgreSQL database `tandem_bench_target_<run>_<N>`, created for the run, with an indexed `users`
+ *    table (PRIMARY KEY id, UNIQUE email). The control plane goes to the target (schema `tandem`), as by default.
  * 3. A `tandem.config.ts` in a temp folder (straight column mapping, key id, version `version`).
  * 4. The backfill runs in a CHILD process (this file with `--child`), which calls what `tandem backfill` calls:
  *    openMigration (loadConfig → openStore ×2 → resolveConfig), preflight, ensureControlSchema,
@@ -20,20 +24,42 @@
  *    larger of the two). Seconds are measured in the child from before openMigration to after close (node start
  *    and module loading excluded; they are printed separately).
  *    The child also times, by wrapping the stores' methods, where the wall time goes (source keyset reads,
- *    ledger advance, target upsert, checkpoint, BEGIN/COMMIT, JS apply work) and the CPU of node, MariaDB and
- *    PostgreSQL (from /proc) — this is measurement only, the backfill code runs unchanged.
+ *    ledger advance, target upsert or the one-statement write, COPY into the staging table, checkpoint,
+ *    BEGIN/COMMIT, JS apply work) and the CPU of node, MariaDB and PostgreSQL (from /proc) — this is measurement
+ *    only, the backfill code runs unchanged. `--write-path one-statement|two-step` switches the target's bulk
+ *    load (and the one-statement write) off in the child, for an A/B of the write path.
  * 5. Checks: target rows = N, checkpoint done, ledger rows = N, and sum(balance), sum(version), count(bio)
  *    equal on both sides. Exit 1 when a check fails.
  *
  * The last line is exactly: `backfill rows=N seconds=S rows_per_s=R peak_rss_mb=M`.
  *
+ * `--vs-pgloader` (issue 15): first pgloader (Debian's `/usr/bin/pgloader`; missing: the bench says how to
+ * install it and exits 2) loads the same source table into a fresh PostgreSQL database of its own
+ * (`tandem_bench_pgl_<run>_<N>`; a load command file limited to `users`: pgloader creates the table, COPYs,
+ * then builds its indexes), then Tandem's CLI — `node bin/tandem.js backfill --config …`, dist/ built first when
+ * stale — into the indexed table. Both are whole child processes timed the same way (bench/common.ts
+ * `timeProcess`: wall clock from spawn to exit; peak RSS of the process tree, the larger of /proc samples every
+ * 100 ms and `/usr/bin/time`'s ru_maxrss). The last line is then exactly
+ * `backfill rows=N tandem_s=A pgloader_s=B ratio=B/A tandem_rss_mb=M` (ratio: pgloader's seconds over Tandem's).
+ * `--curve N1,N2,…` runs each size in turn and prints each size's last line, then all of them again at the end.
+ *
  * Environment: TANDEM_BENCH_MYSQL (default mysql://root@127.0.0.1:3306), TANDEM_BENCH_PG
  * (default postgres://postgres@127.0.0.1:5432), TANDEM_LOG_LEVEL for the child's pino logs (default warn;
  * `--verbose` sets info, which prints a progress line per second with the chunk size).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -55,12 +81,18 @@ import {
   secs,
   serverCpu,
   summarizeCpuProfile,
+  timeProcess,
 } from './common.js';
 
 /** This run's databases: a random suffix, so that two benchmarks at once never touch each other's. */
 const RUN = randomBytes(4).toString('hex');
-const SOURCE_DB = `tandem_bench_${RUN}`;
-const TARGET_DB = `tandem_bench_target_${RUN}`;
+/** The databases of the size being run (set per size by {@link runSize}). */
+let SOURCE_DB = `tandem_bench_${RUN}`;
+let TARGET_DB = `tandem_bench_target_${RUN}`;
+/** pgloader's own target database (`--vs-pgloader`). */
+let PGLOADER_DB = `tandem_bench_pgl_${RUN}`;
+/** Whether this run created SOURCE_DB (and so drops it at the end); a `--source-db` is never dropped. */
+let sourceOwned = true;
 /** What generated the source rows, recorded in its bench_meta table. */
 const GENERATOR = 'users-v1 seed=42';
 const SEED = 42;
@@ -105,13 +137,27 @@ const COLUMNS = [
   'version',
 ];
 
-const HELP = `usage: npm run bench:backfill -- [--rows N] [--keep] [--chunk-seconds S] [--max-chunk-rows N]
-                              [--initial-chunk-rows N] [--cpu-prof] [--verbose]
+const HELP = `usage: npm run bench:backfill -- [--rows N | --curve N1,N2,…] [--vs-pgloader] [--source-db NAME] [--keep]
+                              [--chunk-seconds S] [--max-chunk-rows N] [--initial-chunk-rows N] [--cpu-prof]
+                              [--verbose]
   --rows N                synthetic users in the source (default 1000000)
+  --curve N1,N2,…         run each size in turn (its own databases), one last line per size, all repeated at the end
+  --vs-pgloader           first load the same source table with pgloader into a fresh database, then Tandem; both
+                          timed as whole processes; last line
+                          \`backfill rows=N tandem_s=A pgloader_s=B ratio=B/A tandem_rss_mb=M\` (exit 2 without pgloader)
+  --source-db NAME        the MariaDB source database: reused when it holds this bench's N rows, built (and kept)
+                          when it does not exist; never dropped. On a curve: NAME_<N> per size
+  --write-path P          for an A/B of the target's write: store (default: the store's fastest; PostgreSQL: COPY
+                          into a staging table + one statement), one-statement (no bulk load: the rows bound as
+                          arrays in one data-modifying statement) or two-step (ledger advance, then upsert: the
+                          path before issue 15)
   --keep                  keep this run's databases (tandem_bench_<run>, tandem_bench_target_<run>) at the end
   --chunk-seconds S       config backfill.chunkSeconds (Tandem's default 0.5)
   --max-chunk-rows N      config backfill.maxChunkRows (Tandem's default 5000)
   --initial-chunk-rows N  config backfill.initialChunkRows (Tandem's default 1000)
+  --cli                   run Tandem as the CLI (bin/tandem.js backfill, as --vs-pgloader does) without pgloader:
+                          whole-process seconds and rss in the last line, no breakdown
+  --node-args='A B'       extra node options for the backfill child (e.g. --node-args='--trace-gc')
   --cpu-prof              run the backfill child with node --cpu-prof and print a self-time summary
   --plain-config          write the config as a plain object (no \`import { defineConfig } from 'tandem'\`)
   --verbose               the child logs at info (a progress line per second)`;
@@ -153,8 +199,35 @@ function tsvBatch(from: number, to: number): Buffer {
   return Buffer.from(`${lines.join('\n')}\n`, 'utf8');
 }
 
-/** Creates this run's source database with `rows` users. Returns the seconds spent generating. */
-async function prepareSource(rows: number): Promise<number> {
+/**
+ * The source database of `rows` users: with `reuse`, SOURCE_DB is used as it is when it holds this generator's
+ * `rows` users (bench_meta), built when it does not exist, and refused (an Error) when it holds anything else;
+ * otherwise it is built. Returns the seconds spent building (0 when reused).
+ */
+async function prepareSource(rows: number, reuse = false): Promise<number> {
+  if (reuse) {
+    const c = await mysql.createConnection({ uri: `${MYSQL_BASE}/mysql` });
+    try {
+      const [db] = await c.query<mysql.RowDataPacket[]>(
+        'SELECT schema_name AS n FROM information_schema.schemata WHERE schema_name = ?',
+        [SOURCE_DB],
+      );
+      if (db.length) {
+        const [meta] = await c
+          .query<mysql.RowDataPacket[]>(`SELECT v FROM \`${SOURCE_DB}\`.bench_meta WHERE k = 'generator'`)
+          .catch(() => [[]] as unknown as [mysql.RowDataPacket[]]);
+        const want = `${GENERATOR} rows=${rows}`;
+        if (meta[0]?.v !== want)
+          throw new Error(
+            `--source-db ${SOURCE_DB} exists but is not this bench's source of ${rows} rows (bench_meta generator ${JSON.stringify(meta[0]?.v ?? null)}, expected ${JSON.stringify(want)}); name another database`,
+          );
+        console.log(`source: reusing ${SOURCE_DB}.users (${int(rows)} rows, ${want})`);
+        return 0;
+      }
+    } finally {
+      await c.end();
+    }
+  }
   const c = await mysql.createConnection({ uri: `${MYSQL_BASE}/mysql`, multipleStatements: false });
   try {
     await c.query(`CREATE DATABASE \`${SOURCE_DB}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
@@ -246,9 +319,17 @@ ${bf.length ? `  backfill: { ${bf.join(', ')} },\n` : ''}  entities: {
 // ---------------------------------------------------------------------------------------------------------------
 // child: the backfill, as `tandem backfill` runs it, with measurements
 
+const WRITE_PATHS = ['store', 'one-statement', 'two-step'] as const;
+type WritePath = (typeof WRITE_PATHS)[number];
+
 interface ChildJob {
   configPath: string;
   resultPath: string;
+  /**
+   * For an A/B of the target's write path: `store` as the store has it; `one-statement` without its bulk load
+   * (`sql.stagedUpsert`); `two-step` without that nor `sql.ledgeredUpsert` (ledger advance, then upsert).
+   */
+  writePath?: WritePath;
 }
 
 interface Span {
@@ -330,14 +411,25 @@ async function child(jobPath: string): Promise<void> {
     return rows;
   }) as typeof src.query;
   const tgt = ctx.target;
+  if (job.writePath === 'two-step' || job.writePath === 'one-statement')
+    Object.defineProperty(tgt, 'sql', {
+      value: {
+        ...tgt.sql,
+        stagedUpsert: undefined,
+        ...(job.writePath === 'two-step' ? { ledgeredUpsert: undefined } : {}),
+      },
+      configurable: true,
+    });
   const kind = (sql: string) =>
-    /version_ledger/.test(sql)
-      ? 'tx: ledger advance SQL'
-      : /checkpoints/.test(sql)
-        ? 'tx: checkpoint SQL'
-        : /^INSERT INTO "public"\."users"/.test(sql)
-          ? 'tx: target upsert SQL'
-          : 'tx: other SQL';
+    /^WITH (u AS MATERIALIZED|l AS)/.test(sql)
+      ? 'tx: ledger advance + target upsert, one statement'
+      : /version_ledger/.test(sql)
+        ? 'tx: ledger advance SQL'
+        : /checkpoints/.test(sql)
+          ? 'tx: checkpoint SQL'
+          : /^INSERT INTO "public"\."users"/.test(sql)
+            ? 'tx: target upsert SQL'
+            : 'tx: other SQL';
   const origTx = tgt.transaction.bind(tgt);
   tgt.transaction = (async <T>(fn: (tx: import('../src/stores/types.js').Executor) => Promise<T>): Promise<T> => {
     const start = performance.now();
@@ -361,9 +453,24 @@ async function child(jobPath: string): Promise<void> {
             try {
               return await tx.execute(sql, params);
             } finally {
-              add(kind(sql), performance.now() - s);
+              add(
+                /CREATE TEMPORARY TABLE IF NOT EXISTS/.test(sql) ? 'tx: staging setup SQL' : kind(sql),
+                performance.now() - s,
+              );
             }
           },
+          ...(tx.copyFrom
+            ? {
+                copyFrom: async (copy: string, data: string) => {
+                  const s = performance.now();
+                  try {
+                    return await tx.copyFrom!(copy, data);
+                  } finally {
+                    add('tx: COPY into staging', performance.now() - s);
+                  }
+                },
+              }
+            : {}),
         };
         try {
           return await fn(timed);
@@ -519,9 +626,11 @@ async function dropDatabases(): Promise<void> {
   await admin.connect();
   try {
     await admin.query(`DROP DATABASE IF EXISTS "${TARGET_DB}" WITH (FORCE)`);
+    await admin.query(`DROP DATABASE IF EXISTS "${PGLOADER_DB}" WITH (FORCE)`);
   } finally {
     await admin.end();
   }
+  if (!sourceOwned) return;
   const c = await mysql.createConnection({ uri: `${MYSQL_BASE}/mysql` });
   try {
     await c.query(`DROP DATABASE IF EXISTS \`${SOURCE_DB}\``);
@@ -534,6 +643,12 @@ async function main(): Promise<void> {
   const { values: a } = parseArgs({
     options: {
       rows: { type: 'string', default: '1000000' },
+      curve: { type: 'string' },
+      'vs-pgloader': { type: 'boolean', default: false },
+      'source-db': { type: 'string' },
+      'write-path': { type: 'string', default: 'store' },
+      'node-args': { type: 'string' },
+      cli: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       'chunk-seconds': { type: 'string' },
       'max-chunk-rows': { type: 'string' },
@@ -558,40 +673,212 @@ async function main(): Promise<void> {
       throw new Error(`--${name} must be a positive ${int ? 'integer' : 'number'}`);
     return n;
   };
-  const rows = num('rows', a.rows)!;
+  const sizes = a.curve ? a.curve.split(',').map((v) => num('curve', v.trim())!) : [num('rows', a.rows)!];
+  if (!(WRITE_PATHS as readonly string[]).includes(a['write-path'] ?? 'store'))
+    throw new Error(`--write-path must be one of ${WRITE_PATHS.join(', ')}`);
+  if (a['source-db'] !== undefined && !/^[A-Za-z0-9_]{1,48}$/.test(a['source-db']))
+    throw new Error('--source-db must be 1 to 48 letters, digits or underscores');
   const cfg = {
     chunkSeconds: num('chunk-seconds', a['chunk-seconds'], false),
     maxChunkRows: num('max-chunk-rows', a['max-chunk-rows']),
     initialChunkRows: num('initial-chunk-rows', a['initial-chunk-rows']),
   };
+  if (a['vs-pgloader'] && !existsSync(PGLOADER) && !onPath('pgloader')) {
+    console.error(
+      'pgloader is not installed: install it with `sudo apt-get install -y pgloader` (Debian/Ubuntu; or see https://pgloader.readthedocs.io), then run again',
+    );
+    process.exitCode = 2;
+    return;
+  }
 
-  try {
-    await run(rows, cfg, a);
-  } finally {
-    if (a.keep) console.log(`kept: MariaDB ${SOURCE_DB}, PostgreSQL ${TARGET_DB}`);
-    else await dropDatabases();
+  const lines: string[] = [];
+  for (const rows of sizes) {
+    // each size its own databases; `--source-db NAME` names the source (NAME_<rows> on a curve) and keeps it
+    const named = a['source-db'];
+    SOURCE_DB = named ? (sizes.length > 1 ? `${named}_${rows}` : named) : `tandem_bench_${RUN}_${rows}`;
+    TARGET_DB = `tandem_bench_target_${RUN}_${rows}`;
+    PGLOADER_DB = `tandem_bench_pgl_${RUN}_${rows}`;
+    sourceOwned = !named;
+    try {
+      lines.push(await run(rows, cfg, a));
+    } finally {
+      if (a.keep) console.log(`kept: MariaDB ${SOURCE_DB}, PostgreSQL ${TARGET_DB}`);
+      else await dropDatabases();
+      if (!sourceOwned) console.log(`source ${SOURCE_DB} kept for reuse (--source-db)`);
+    }
+  }
+  // on a curve: every size's line again, together, last
+  if (sizes.length > 1) {
+    console.log(`curve (${sizes.map(int).join(' / ')} rows):`);
+    for (const l of lines) console.log(l);
   }
 }
 
+/** Debian's pgloader. */
+const PGLOADER = '/usr/bin/pgloader';
+
+/** Whether `name` is an executable on PATH. */
+function onPath(name: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, name)));
+}
+
+/**
+ * pgloader on the same source table into a fresh PostgreSQL database of its own (PGLOADER_DB): a load command
+ * file limited to table `users` (pgloader creates the table, loads it with COPY and builds its indexes after),
+ * run as one child process, timed from spawn to exit ({@link timeProcess}). Checks the row count it left.
+ */
+async function runPgloader(rows: number): Promise<{ ms: number; peakRss: number }> {
+  const admin = new pg.Client({ connectionString: `${PG_BASE}/postgres` });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE "${PGLOADER_DB}"`);
+  } finally {
+    await admin.end();
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-pgl-'));
+  const load = join(dir, 'users.load');
+  const pgUrl = new URL(`${PG_BASE}/${PGLOADER_DB}`);
+  pgUrl.protocol = 'pgsql:';
+  writeFileSync(
+    load,
+    `LOAD DATABASE
+  FROM ${MYSQL_BASE}/${SOURCE_DB}
+  INTO ${pgUrl.toString()}
+  WITH include drop, create tables, create indexes, reset sequences
+  INCLUDING ONLY TABLE NAMES MATCHING 'users';
+`,
+  );
+  const bin = existsSync(PGLOADER) ? PGLOADER : 'pgloader';
+  const logFile = join(dir, 'pgloader.out');
+  const fd = openSync(logFile, 'w');
+  console.log(`pgloader: ${SOURCE_DB}.users → ${PGLOADER_DB} (${bin} ${load})`);
+  let t: Awaited<ReturnType<typeof timeProcess>>;
+  try {
+    t = await timeProcess(bin, ['--root-dir', dir, load], { stdio: ['ignore', fd, fd] });
+  } finally {
+    closeSync(fd);
+  }
+  const output = readFileSync(logFile, 'utf8');
+  if (t.code !== 0) {
+    console.error(output.slice(-4000));
+    throw new Error(`pgloader exited with code ${t.code}`);
+  }
+  const c = new pg.Client({ connectionString: `${PG_BASE}/${PGLOADER_DB}` });
+  await c.connect();
+  let n = -1;
+  try {
+    // pgloader puts the table in a schema named after the MySQL database
+    n = Number((await c.query(`SELECT count(*)::bigint AS n FROM "${SOURCE_DB}".users`)).rows[0].n);
+  } finally {
+    await c.end();
+  }
+  if (n !== rows) {
+    console.error(output.slice(-4000));
+    throw new Error(`pgloader left ${n} rows in ${PGLOADER_DB}, expected ${rows}`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  console.log(`pgloader: ${int(rows)} rows in ${secs(t.ms)} (whole process), peak rss ${mb(t.peakRss)} MB`);
+  return { ms: t.ms, peakRss: t.peakRss };
+}
+
+/** The project root (this file is bench/backfill.ts). */
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Newest modification time (ms) of any file under `dir`. */
+function newestMtime(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** Builds dist/ (scripts/build.mjs) unless dist/.built is newer than every source file and TypeScript config. */
+function ensureBuilt(): void {
+  const stamp = join(ROOT, 'dist/.built');
+  const sources = Math.max(
+    newestMtime(join(ROOT, 'src')),
+    statSync(join(ROOT, 'tsconfig.json')).mtimeMs,
+    statSync(join(ROOT, 'tsconfig.build.json')).mtimeMs,
+  );
+  if (existsSync(stamp) && existsSync(join(ROOT, 'dist/cli/run.js')) && statSync(stamp).mtimeMs > sources) return;
+  console.log('tandem: building dist/ (node scripts/build.mjs) for the CLI');
+  execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { stdio: 'inherit' });
+}
+
+/**
+ * `--vs-pgloader`: Tandem's side is the CLI as an operator runs it — `node bin/tandem.js backfill --config …`,
+ * one process, timed exactly as pgloader was ({@link timeProcess}: spawn to exit, peak rss of the process tree).
+ * Then the same checks as the measured child's run. Returns the side-by-side line.
+ */
+async function sideBySide(
+  rows: number,
+  configPath: string,
+  dir: string,
+  pgl: { ms: number; peakRss: number } | null,
+  a: { verbose?: boolean },
+): Promise<string> {
+  ensureBuilt();
+  const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  console.log(`tandem: node bin/tandem.js backfill --config ${configPath}`);
+  const t = await timeProcess(process.execPath, [join(ROOT, 'bin/tandem.js'), 'backfill', '--config', configPath], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    cwd: dir,
+    env: { ...process.env, TANDEM_LOG_LEVEL: process.env.TANDEM_LOG_LEVEL ?? (a.verbose ? 'info' : 'warn') },
+  });
+  const load1 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  if (t.code !== 0) throw new Error(`tandem backfill exited with code ${t.code}`);
+  const failures = await checks(rows);
+  rmSync(dir, { recursive: true, force: true });
+  console.log(
+    `${pgl ? 'side by side' : 'tandem CLI'} (whole process${pgl ? 'es' : ''}, spawn to exit; load avg ${load0} before tandem, ${load1} after): tandem ${secs(t.ms)} (rss ${mb(t.peakRss)} MB)${pgl ? `, pgloader ${secs(pgl.ms)} (rss ${mb(pgl.peakRss)} MB)` : ''}`,
+  );
+  if (failures.length) {
+    for (const f of failures) console.error(`CHECK FAILED: ${f}`);
+    process.exitCode = 1;
+  }
+  const last = pgl
+    ? `backfill rows=${rows} tandem_s=${(t.ms / 1000).toFixed(1)} pgloader_s=${(pgl.ms / 1000).toFixed(1)} ratio=${(pgl.ms / t.ms).toFixed(2)} tandem_rss_mb=${mb(t.peakRss)}`
+    : `backfill rows=${rows} seconds=${(t.ms / 1000).toFixed(1)} rows_per_s=${Math.round(rows / (t.ms / 1000))} peak_rss_mb=${mb(t.peakRss)}`;
+  console.log(last);
+  return last;
+}
+
+/** Runs one size; returns its last line. */
 async function run(
   rows: number,
   cfg: { chunkSeconds?: number; maxChunkRows?: number; initialChunkRows?: number },
-  a: { 'plain-config'?: boolean; 'cpu-prof'?: boolean; verbose?: boolean },
-): Promise<void> {
-  await prepareSource(rows);
+  a: {
+    'plain-config'?: boolean;
+    'cpu-prof'?: boolean;
+    verbose?: boolean;
+    'vs-pgloader'?: boolean;
+    'source-db'?: string;
+    'write-path'?: string;
+    'node-args'?: string;
+    cli?: boolean;
+  },
+): Promise<string> {
+  await prepareSource(rows, a['source-db'] !== undefined);
+  const pgl = a['vs-pgloader'] ? await runPgloader(rows) : null;
   await prepareTarget();
   const dir = mkdtempSync(join(tmpdir(), 'tandem-bench-'));
   const configPath = join(dir, 'tandem.config.ts');
   writeFileSync(configPath, configText(cfg, a['plain-config']));
-  const job: ChildJob = { configPath, resultPath: join(dir, 'result.json') };
+  const writePath = (a['write-path'] ?? 'store') as WritePath;
+  const job: ChildJob = { configPath, resultPath: join(dir, 'result.json'), writePath };
   writeFileSync(join(dir, 'job.json'), JSON.stringify(job));
   console.log(
     `config: ${configPath}${Object.values(cfg).some((v) => v !== undefined) ? ` (backfill ${JSON.stringify(cfg)})` : ' (backfill defaults)'}${a['plain-config'] ? ', plain object' : ''}`,
   );
 
+  if (pgl || a.cli) return sideBySide(rows, configPath, dir, pgl, a);
+
   // the backfill, in a fresh process
   const nodeArgs = [
     ...(a['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []),
+    ...(a['node-args'] ? a['node-args'].split(/\s+/).filter(Boolean) : []),
     '--import',
     'tsx',
     fileURLToPath(import.meta.url),
@@ -602,22 +889,14 @@ async function run(
   const cpuS0 = serverCpu();
   const busy0 = machineBusyCpu();
   const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  const spawnedAt = performance.now();
-  let childPeak = 0;
-  const code = await new Promise<number | null>((res, rej) => {
-    const c = spawn(process.execPath, nodeArgs, {
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, TANDEM_LOG_LEVEL: process.env.TANDEM_LOG_LEVEL ?? (a.verbose ? 'info' : 'warn') },
-    });
-    // the parent's view of the child's peak, as a cross-check of the child's own figure
-    const poll = setInterval(() => (childPeak = Math.max(childPeak, procStatusBytes('VmHWM', c.pid!) ?? 0)), 250);
-    c.on('error', rej);
-    c.on('exit', (code) => {
-      clearInterval(poll);
-      res(code);
-    });
+  // timed as a whole process, the way pgloader is: wall clock from spawn to exit, peak rss of the process tree
+  const t = await timeProcess(process.execPath, nodeArgs, {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, TANDEM_LOG_LEVEL: process.env.TANDEM_LOG_LEVEL ?? (a.verbose ? 'info' : 'warn') },
   });
-  const processMs = performance.now() - spawnedAt;
+  const code = t.code;
+  const processMs = t.ms;
+  const childPeak = t.peakRss;
   const cpuS1 = serverCpu();
   const busy1 = machineBusyCpu();
   if (code !== 0) throw new Error(`backfill child exited with code ${code}`);
@@ -655,6 +934,9 @@ async function run(
     tx('tx: inside') -
     tx('tx: ledger advance (JS + SQL)') -
     tx('tx: target upsert SQL') -
+    tx('tx: ledger advance + target upsert, one statement') -
+    tx('tx: staging setup SQL') -
+    tx('tx: COPY into staging') -
     tx('tx: checkpoint SQL') -
     tx('tx: other SQL');
   out.push(line('backfill wall', tx('backfill wall')));
@@ -664,6 +946,19 @@ async function run(
   out.push(line('    ledger advance: JS (normalize + sort keys)', ledgerJs));
   out.push(line('    ledger advance: SQL (unnest upsert … RETURNING)', tx('tx: ledger advance SQL')));
   out.push(line('    target upsert SQL (unnest … ON CONFLICT DO UPDATE)', tx('tx: target upsert SQL')));
+  out.push(
+    line(
+      '    SAVEPOINT + staging table setup (CREATE TEMPORARY TABLE IF NOT EXISTS; DELETE)',
+      tx('tx: staging setup SQL'),
+    ),
+  );
+  out.push(line('    COPY into the staging table (build text + load)', tx('tx: COPY into staging')));
+  out.push(
+    line(
+      '    ledger advance + upsert in one statement (data-modifying CTE)',
+      tx('tx: ledger advance + target upsert, one statement'),
+    ),
+  );
   out.push(line('    checkpoint SQL', tx('tx: checkpoint SQL')));
   out.push(line('    other SQL (savepoints, …)', tx('tx: other SQL')));
   out.push(line('    COMMIT + release', tx('tx: COMMIT + release')));
@@ -700,9 +995,9 @@ async function run(
     for (const f of failures) console.error(`CHECK FAILED: ${f}`);
     process.exitCode = 1;
   }
-  console.log(
-    `backfill rows=${rows} seconds=${seconds.toFixed(1)} rows_per_s=${Math.round(rows / seconds)} peak_rss_mb=${mb(peak)}`,
-  );
+  const last = `backfill rows=${rows} seconds=${seconds.toFixed(1)} rows_per_s=${Math.round(rows / seconds)} peak_rss_mb=${mb(peak)}`;
+  console.log(last);
+  return last;
 }
 
 await main();

@@ -2,7 +2,11 @@
  * Helpers shared by the benchmarks: peak-RSS sampling, CPU accounting of this process and of the local database
  * servers (read from /proc; Linux only, zeros elsewhere), and small formatting helpers.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { type SpawnOptions, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 
 /** Base URLs of the local services (same defaults and overrides as the tests). */
 export const PG_BASE =
@@ -182,4 +186,85 @@ export function summarizeCpuProfile(file: string, top = 20): string {
   for (const [f, ms] of [...fns].sort((a, b) => b[1] - a[1]).slice(0, top))
     lines.push(`    ${pct(ms, total).padStart(6)}  ${(ms / 1000).toFixed(2).padStart(6)} s  ${f}`);
   return lines.join('\n');
+}
+
+/** Pids of `root` and every live descendant of it (from /proc/<pid>/stat ppid). */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const p = readStat(Number(d));
+    if (!p) continue;
+    const list = children.get(p.ppid) ?? [];
+    list.push(p.pid);
+    children.set(p.ppid, list);
+  }
+  const out: number[] = [];
+  const todo = [root];
+  while (todo.length) {
+    const pid = todo.pop()!;
+    out.push(pid);
+    todo.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+/** What {@link timeProcess} measured of one finished child process. */
+export interface TimedProcess {
+  /** Exit code (null when a signal ended it). */
+  code: number | null;
+  /** Wall clock from spawn to exit, ms. */
+  ms: number;
+  /**
+   * Peak RSS of the process tree, bytes: the larger of the summed VmRSS of the tree sampled every 100 ms from
+   * /proc and the kernel's ru_maxrss of the largest process (`/usr/bin/time -f %M`, where installed).
+   */
+  peakRss: number;
+  /** ru_maxrss as `/usr/bin/time` reported it, bytes (null without /usr/bin/time). */
+  maxRss: number | null;
+}
+
+const TIME_BIN = '/usr/bin/time';
+
+/**
+ * Runs `cmd args` as a child process and times it as a whole: wall clock from spawn to exit, and the peak RSS of
+ * its process tree ({@link TimedProcess}). The command runs under `/usr/bin/time -f %M` where that exists (its own
+ * ~2 MB are left out of the tree sample). `onSpawn` receives the pid of the command (or of `time`).
+ */
+export async function timeProcess(cmd: string, args: string[], opts: SpawnOptions = {}): Promise<TimedProcess> {
+  const wrapped = existsSync(TIME_BIN);
+  const dir = wrapped ? mkdtempSync(join(tmpdir(), 'tandem-time-')) : '';
+  const out = join(dir, 'rusage');
+  const [file, argv] = wrapped ? [TIME_BIN, ['-f', '%M', '-o', out, cmd, ...args]] : [cmd, args];
+  const start = performance.now();
+  let peak = 0;
+  const code = await new Promise<number | null>((res, rej) => {
+    const c = spawn(file, argv, opts);
+    const sample = () => {
+      let sum = 0;
+      for (const pid of processTree(c.pid!)) if (!(wrapped && pid === c.pid)) sum += procStatusBytes('VmRSS', pid) ?? 0;
+      peak = Math.max(peak, sum);
+    };
+    const poll = setInterval(sample, 100);
+    c.on('error', (e) => {
+      clearInterval(poll);
+      rej(e);
+    });
+    c.on('exit', (code) => {
+      clearInterval(poll);
+      res(code);
+    });
+  });
+  const ms = performance.now() - start;
+  let maxRss: number | null = null;
+  if (wrapped) {
+    try {
+      const kb = Number(readFileSync(out, 'utf8').trim().split('\n').pop());
+      if (kb > 0) maxRss = kb * 1024;
+    } catch {
+      // time wrote nothing (the command could not start)
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { code, ms, peakRss: Math.max(peak, maxRss ?? 0), maxRss };
 }

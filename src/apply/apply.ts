@@ -12,7 +12,15 @@ import {
   type ResolvedTarget,
 } from '../core/mapping.js';
 import { isUniqueViolation as isStoreUniqueViolation, UNIQUE_VIOLATION, upsertByKey } from '../stores/common.js';
-import type { ColumnInfo, Executor, LedgerMode, Row, Store, UpsertQuery } from '../stores/types.js';
+import type {
+  ColumnInfo,
+  Executor,
+  LedgeredUpsertQuery,
+  LedgerMode,
+  Row,
+  Store,
+  UpsertQuery,
+} from '../stores/types.js';
 
 /** What one apply did: rows offered, rows written (their version won), rows skipped (ledger had newer or equal). */
 export interface ApplyResult {
@@ -161,6 +169,10 @@ export async function applyMapped(
   const live = mapped.filter((m) => !m.skipped);
   const left = mapped.filter((m) => m.skipped);
   const omitted = left.length ? await applyOmitted(target, tx, entity, left, mode) : 0;
+  if (live.length && target.sql.ledgeredUpsert) {
+    const n = await applyLedgered(target, tx, entity, live, mode);
+    if (n !== null) return { offered: mapped.length, applied: n, skipped: mapped.length - n - omitted, omitted };
+  }
   const won = live.length
     ? await target.advanceLedger(
         tx,
@@ -192,6 +204,67 @@ export async function applyMapped(
     skipped: mapped.length - rows.length - omitted,
     omitted,
   };
+}
+
+/**
+ * Fewest rows for which the apply takes the store's bulk load ({@link SqlDialect.stagedUpsert}): it costs two more
+ * round trips than the one statement (staging setup, COPY), which pays off on a backfill chunk (thousands of
+ * rows), not on a relay batch of a few keys.
+ */
+export const BULK_LOAD_MIN_ROWS = 256;
+
+/**
+ * The one-step form of "advance the ledger, upsert the winners" — a bulk load into a staging table and one
+ * statement from it where the store has one ({@link SqlDialect.stagedUpsert} with {@link Executor.copyFrom}),
+ * else one statement with the rows bound as arrays ({@link SqlDialect.ledgeredUpsert}) — for an
+ * entity with one target table and a batch whose keys are distinct (a backfill chunk, most relay batches).
+ * Rows go in the ledger's lock order (`normalizeLedgerEntries`: keys sorted), inside a savepoint. Returns how many
+ * keys won; null when the batch does not fit the form (several target tables, a repeated key) or the statement was
+ * refused for a value or a unique key — then the savepoint is rolled back, nothing of it stays, and the caller
+ * runs the two-step path, which finds the refused row or resolves the unique conflict. Other errors (a deadlock,
+ * a lost connection) are thrown: the caller's transaction is retried whole.
+ */
+async function applyLedgered(
+  target: Store,
+  tx: Executor,
+  entity: ResolvedEntity,
+  live: MappedRow[],
+  mode: LedgerMode,
+): Promise<number | null> {
+  if (entity.targets.length !== 1) return null;
+  const rows = [...live].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  for (let i = 1; i < rows.length; i++) if (rows[i]!.key === rows[i - 1]!.key) return null;
+  const t = entity.targets[0]!;
+  const q: LedgeredUpsertQuery = {
+    ledgerTable: target.controlTable('version_ledger'),
+    entity: entity.name,
+    mode,
+    keys: rows.map((r) => r.key),
+    versions: rows.map((r) => r.version),
+    table: t.table.name,
+    columns: t.columns.map((c) => c.name),
+    key: t.keyColumns,
+    rows: rows.map((r) => r.values[0]!),
+    columnInfo: t.columns,
+  };
+  // a bulk load where the store has one on this connection (PostgreSQL: COPY into a staging table), else the
+  // one statement with every column bound as an array
+  const staged =
+    rows.length >= BULK_LOAD_MIN_ROWS && tx.copyFrom && target.sql.stagedUpsert ? target.sql.stagedUpsert(q) : null;
+  const st = staged ? staged.apply : target.sql.ledgeredUpsert!(q);
+  // the staging setup takes no parameters: it goes with the SAVEPOINT in one round trip
+  await tx.execute(staged ? `SAVEPOINT tandem_apply; ${staged.setup}` : 'SAVEPOINT tandem_apply');
+  try {
+    if (staged) await tx.copyFrom!(staged.copy, staged.data);
+    const out = await tx.query<{ won: number }>(st.sql, st.params);
+    await tx.execute('RELEASE SAVEPOINT tandem_apply');
+    return Number(out[0]?.won ?? 0);
+  } catch (e) {
+    if (!isUniqueViolation(e) && !isValueRefused(target, e)) throw e;
+    await tx.execute('ROLLBACK TO SAVEPOINT tandem_apply');
+    await tx.execute('RELEASE SAVEPOINT tandem_apply');
+    return null;
+  }
 }
 
 /**

@@ -160,6 +160,12 @@ export interface Executor {
   query<T extends Row = Row>(sql: string, params?: unknown[]): Promise<T[]>;
   /** Runs a statement and returns the number of rows it changed. */
   execute(sql: string, params?: unknown[]): Promise<number>;
+  /**
+   * Bulk load: runs `copySql` (`COPY t (…) FROM STDIN`) and streams `data` (COPY text format) into it; returns
+   * the rows loaded. Present on the PostgreSQL store's transaction executor only (absent: no bulk load on this
+   * connection, callers use a statement). Errors are the store's, as for `execute`.
+   */
+  copyFrom?(copySql: string, data: string): Promise<number>;
 }
 
 /** A statement with its positional parameters. */
@@ -201,6 +207,32 @@ export interface UpsertQuery {
   rows: unknown[][];
   /** Target column metadata, in `columns` order (used for typed bulk forms such as PostgreSQL `unnest`). */
   columnInfo?: ColumnInfo[];
+}
+
+/**
+ * Arguments of {@link SqlDialect.ledgeredUpsert}: an upsert whose rows carry their ledger key and version.
+ * `rows[i]` has ledger key `keys[i]` and version `versions[i]`; keys are distinct, and sorted the way
+ * `normalizeLedgerEntries` sorts them (so concurrent appliers lock ledger rows in one order).
+ */
+export interface LedgeredUpsertQuery extends UpsertQuery {
+  /** The version ledger's table, quoted (`Store.controlTable('version_ledger')`). */
+  ledgerTable: string;
+  entity: string;
+  mode: LedgerMode;
+  keys: string[];
+  versions: bigint[];
+}
+
+/** The statements of {@link SqlDialect.stagedUpsert}, in the order they run. */
+export interface StagedUpsert {
+  /** Creates the staging table where this connection has none yet, and empties it. No parameters. */
+  setup: string;
+  /** The bulk-load statement (`COPY … FROM STDIN`). */
+  copy: string;
+  /** The rows, ledger keys and versions in the bulk load's text format. */
+  data: string;
+  /** Ledger advance and upsert from the staging table; one row `{ won }`. */
+  apply: Statement;
 }
 
 /** One version-ledger entry for the guarded apply: entity, canonical key string, version, tombstone flag. */
@@ -463,6 +495,23 @@ export interface SqlDialect {
    * on any primary or unique key, so there {@link Store.upsert} must be used to write rows.
    */
   upsert(q: UpsertQuery): Statement;
+  /**
+   * The version-ledger advance and the upsert of the rows whose version won, as ONE statement (PostgreSQL: a
+   * data-modifying CTE — the ledger's conditional upsert `RETURNING` the keys that moved, joined to the rows, then
+   * the target's `INSERT … ON CONFLICT (key) DO UPDATE … WHERE <a value differs>`). Same semantics as
+   * `advanceLedger` followed by `upsert` of the winners, in one round trip and without the winners' keys coming
+   * back to the client. The statement returns one row `{ won }`: how many keys moved in the ledger. A unique or
+   * value refusal aborts the whole statement (nothing of it stays once the caller rolls back to a savepoint).
+   * Absent: the caller runs `advanceLedger` and then `upsert` (SQLite, MySQL/MariaDB, user adapters).
+   */
+  ledgeredUpsert?(q: LedgeredUpsertQuery): Statement;
+  /**
+   * The same write as {@link ledgeredUpsert} through a bulk load (src/stores/<dialect>/bulk.ts; PostgreSQL: COPY
+   * text into a temporary staging table of this connection, then one data-modifying statement from it). Run
+   * `setup` (no parameters; may hold several statements), then `Executor.copyFrom(copy, data)`, then `apply`,
+   * which returns one row `{ won }`. Absent, or when the executor has no `copyFrom`: use `ledgeredUpsert`.
+   */
+  stagedUpsert?(q: LedgeredUpsertQuery): StagedUpsert;
   /** `SELECT count(*) AS n FROM table`. */
   count(table: string): Statement;
   /**

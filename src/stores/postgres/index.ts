@@ -1,8 +1,9 @@
-import type pg from 'pg';
+import pg from 'pg';
 import { normalizeLedgerEntries } from '../common.js';
 import type { Executor, LedgerEntry, LedgerMode, Row, SchemaInfo, Store } from '../types.js';
 import type { StoreUrl } from '../url.js';
 import { postgresChecksum } from './checksum.js';
+import { pgCopyFrom, pgStagedUpsert } from './bulk.js';
 import { pgError, pgPool, PG_POOL_SIZE } from './connection.js';
 import { introspectPostgres, pgUserArrayOids } from './introspect.js';
 import { parsePgArray } from '../../core/composite.js';
@@ -30,6 +31,8 @@ function executor(q: pg.Pool | pg.PoolClient, redacted: string): Executor {
         throw pgError(e, redacted);
       }
     },
+    // COPY needs one connection: on a checked-out client (a transaction's), not on the pool
+    ...(q instanceof pg.Pool ? {} : { copyFrom: (copy: string, data: string) => pgCopyFrom(q, copy, data, redacted) }),
   };
 }
 
@@ -73,7 +76,7 @@ export async function openPostgres(u: StoreUrl): Promise<Store> {
   const base = executor(pool, u.redacted);
   // fail fast with a clear error when the server cannot be used
   await base.query('SELECT 1');
-  const sql = { ...postgresSql(schema), checksum: postgresChecksum(schema) };
+  const sql = { ...postgresSql(schema), checksum: postgresChecksum(schema), stagedUpsert: pgStagedUpsert(schema) };
   const store: Store = {
     dialect: 'postgres',
     capabilities: postgresCapabilities,

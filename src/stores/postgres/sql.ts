@@ -3,7 +3,16 @@ import { pgFenceShareLock } from './fence.js';
 import { canonicalBoolean } from '../../core/canonical.js';
 import { canonicalBit } from '../../core/extra-types.js';
 import { checkIdentifier, ledgerWinsSql } from '../common.js';
-import type { KeysetQuery, SqlDialect, Statement, StoreCapabilities, UpsertQuery, LedgerMode } from '../types.js';
+import type {
+  ColumnInfo,
+  KeysetQuery,
+  LedgeredUpsertQuery,
+  LedgerMode,
+  SqlDialect,
+  Statement,
+  StoreCapabilities,
+  UpsertQuery,
+} from '../types.js';
 import { postgresPrepare } from './prepare.js';
 import { pgArrayLiteral, readArray } from '../../core/composite.js';
 
@@ -55,42 +64,12 @@ export function postgresSql(schema: string): SqlDialect {
     },
     upsert(q: UpsertQuery): Statement {
       const cols = q.columns.map(pgIdent).join(', ');
-      const nonKey = q.columns.filter((c) => !q.key.includes(c));
-      const conflict = nonKey.length
-        ? `ON CONFLICT (${q.key.map(pgIdent).join(', ')}) DO UPDATE SET ${nonKey.map((c) => `${pgIdent(c)} = EXCLUDED.${pgIdent(c)}`).join(', ')} WHERE ${pgChangedWhere(table(q.table), q, nonKey)}`
-        : `ON CONFLICT (${q.key.map(pgIdent).join(', ')}) DO NOTHING`;
+      const conflict = pgUpsertConflict(table(q.table), q);
       if (q.columnInfo) {
-        // one array parameter per column
-        // json values travel as text: a JS array would otherwise become a PostgreSQL array literal
-        const params = q.columns.map((_, ci) => {
-          const info = q.columnInfo![ci]!;
-          const json = info.category === 'json';
-          // array columns travel as a text[] of array literals, read back per row after unnest (below)
-          if (info.category === 'array') return pgArrayParam(q.rows.map((r) => arrayCell(r[ci])));
-          // bit(n): MySQL BIT(n) bytes become PostgreSQL's binary digits (issue 13, types-b)
-          const bit = info.category === 'bit';
-          const bool = info.category === 'boolean';
-          return pgArrayParam(
-            q.rows.map((r) => {
-              const v = r[ci] ?? null;
-              if (bit && v !== null && typeof v !== 'string') return canonicalBit(v, info.bits);
-              // a MySQL BIT(1) flag into boolean
-              if (bool && Buffer.isBuffer(v)) return canonicalBoolean(v);
-              return json && v !== null && typeof v !== 'string' ? JSON.stringify(v) : v;
-            }),
-          );
-        });
-        const casts = q.columnInfo.map((c, i) =>
-          c.category === 'array' ? `$${i + 1}::text[]` : `$${i + 1}::${arrayType(c.dataType)}`,
-        );
-        // unnest of a text[][] would flatten it: an array column's literals are cast to its type row by row
-        const arrays = q.columnInfo.some((c) => c.category === 'array');
-        const select = arrays
-          ? `${q.columnInfo.map((c, i) => (c.category === 'array' ? `u.c${i}::${c.dataType}` : `u.c${i}`)).join(', ')} FROM unnest(${casts.join(', ')}) AS u(${q.columnInfo.map((_, i) => `c${i}`).join(', ')})`
-          : `* FROM unnest(${casts.join(', ')})`;
+        const u = pgUnnest(q, q.columnInfo, 1);
         return {
-          sql: `INSERT INTO ${table(q.table)} (${cols}) SELECT ${select} ${conflict}`,
-          params,
+          sql: `INSERT INTO ${table(q.table)} (${cols}) SELECT ${u.select.join(', ')} FROM unnest(${u.casts.join(', ')}) AS u(${u.names.join(', ')}) ${conflict}`,
+          params: u.params,
         };
       }
       const params: unknown[] = [];
@@ -105,10 +84,85 @@ export function postgresSql(schema: string): SqlDialect {
       );
       return { sql: `INSERT INTO ${table(q.table)} (${cols}) VALUES ${values.join(', ')} ${conflict}`, params };
     },
+    ledgeredUpsert(q: LedgeredUpsertQuery): Statement {
+      if (!q.columnInfo) throw new TypeError('ledgeredUpsert needs columnInfo');
+      if (q.keys.length !== q.rows.length || q.versions.length !== q.rows.length)
+        throw new TypeError('ledgeredUpsert: keys, versions and rows differ in length');
+      const cols = q.columns.map(pgIdent).join(', ');
+      const conflict = pgUpsertConflict(table(q.table), q);
+      // $1 entity, $2 ledger keys, $3 versions, then one array per column
+      const u = pgUnnest(q, q.columnInfo, 4);
+      // u: the rows with their ledger key and version (materialized once, read by both writes);
+      // l: the ledger's conditional upsert, RETURNING the keys whose version won; the target upsert takes only
+      // the rows of those keys. Both are one statement: one snapshot, one round trip
+      const sql = `WITH u AS MATERIALIZED (SELECT * FROM unnest($2::text[], $3::int8[], ${u.casts.join(', ')}) AS u(tandem_k, tandem_v, ${u.names.join(', ')})),
+  l AS (INSERT INTO ${q.ledgerTable} AS l (entity, entity_key, version, deleted, applied_at)
+    SELECT $1, u.tandem_k, u.tandem_v, false, now() FROM u
+    ON CONFLICT (entity, entity_key) DO UPDATE SET version = EXCLUDED.version, deleted = EXCLUDED.deleted, applied_at = EXCLUDED.applied_at
+    WHERE ${ledgerWinsSql(q.mode, 'l', 'EXCLUDED')}
+    RETURNING l.entity_key),
+  w AS (INSERT INTO ${table(q.table)} (${cols}) SELECT ${u.select.join(', ')} FROM u JOIN l ON l.entity_key = u.tandem_k ${conflict})
+SELECT count(*)::int AS won FROM l`;
+      return {
+        sql,
+        params: [q.entity, pgArrayParam(q.keys), pgArrayParam(q.versions), ...u.params],
+      };
+    },
     count(name: string): Statement {
       return { sql: `SELECT count(*) AS n FROM ${table(name)}`, params: [] };
     },
   };
+}
+
+/**
+ * The `unnest` source of a bulk write: one array parameter per column (numbered from `first`), the casts
+ * (`$n::type[]`), the column names of the unnest alias (`c0`, `c1`, …) and the select list over alias `u`. json
+ * values travel as text (a JS array would otherwise become a PostgreSQL array literal); array columns travel as a
+ * text[] of array literals, cast to their type row by row (unnest of a text[][] would flatten it); MySQL BIT(n)
+ * bytes become binary digits, a BIT(1) flag a boolean (issue 13, types-b).
+ */
+function pgUnnest(
+  q: UpsertQuery,
+  info: ColumnInfo[],
+  first: number,
+): { params: unknown[]; casts: string[]; names: string[]; select: string[] } {
+  const params = q.columns.map((_, ci) => {
+    const c = info[ci]!;
+    return pgArrayParam(q.rows.map((r) => pgCell(r[ci], c)));
+  });
+  const casts = info.map((c, i) =>
+    c.category === 'array' ? `$${first + i}::text[]` : `$${first + i}::${arrayType(c.dataType)}`,
+  );
+  const names = info.map((_, i) => `c${i}`);
+  const select = info.map((c, i) => (c.category === 'array' ? `u.c${i}::${c.dataType}` : `u.c${i}`));
+  return { params, casts, names, select };
+}
+
+/**
+ * The `ON CONFLICT (key) …` of an upsert into `qualified` (the table as written in `INSERT INTO`): update the
+ * non-key columns where a value differs ({@link pgChangedWhere}), or do nothing when every column is a key column.
+ * @internal
+ */
+export function pgUpsertConflict(qualified: string, q: UpsertQuery): string {
+  const nonKey = q.columns.filter((c) => !q.key.includes(c));
+  return nonKey.length
+    ? `ON CONFLICT (${q.key.map(pgIdent).join(', ')}) DO UPDATE SET ${nonKey.map((c) => `${pgIdent(c)} = EXCLUDED.${pgIdent(c)}`).join(', ')} WHERE ${pgChangedWhere(qualified, q, nonKey)}`
+    : `ON CONFLICT (${q.key.map(pgIdent).join(', ')}) DO NOTHING`;
+}
+
+/**
+ * One mapped value as PostgreSQL takes it for a column of `c`'s category: MySQL BIT(n) bytes as binary digits, a
+ * BIT(1) flag (bytes) into boolean, a json value that is not text as its JSON text, an array column's value as
+ * its array literal text ({@link arrayCell}); anything else as it is. undefined becomes null.
+ * @internal
+ */
+export function pgCell(v: unknown, c: ColumnInfo): unknown {
+  if (c.category === 'array') return arrayCell(v);
+  if (v === null || v === undefined) return null;
+  if (c.category === 'bit' && typeof v !== 'string') return canonicalBit(v, c.bits);
+  if (c.category === 'boolean' && Buffer.isBuffer(v)) return canonicalBoolean(v);
+  if (c.category === 'json' && typeof v !== 'string') return JSON.stringify(v);
+  return v;
 }
 
 /** Categories whose `=` is value identity in PostgreSQL (no json, xml, point: they have none or a loose one). */
