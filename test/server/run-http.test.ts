@@ -28,6 +28,7 @@ type Status = {
       holder: Record<string, unknown> | null;
       throttle: { reason: string } | null;
       control: { paused: boolean; maxRowsPerSecond: number | null };
+      ranges?: { holder: Record<string, unknown> | null }[];
     };
   }[];
 };
@@ -144,7 +145,9 @@ describe('tandem run --http', () => {
           delete p.lastBeatAt;
           delete p.lastBeatAgoMs;
         }
-        for (const e of c.entities) for (const h of [e.holder, e.backfill.holder]) if (h) delete h.leaseExpiresAt;
+        for (const e of c.entities)
+          for (const h of [e.holder, e.backfill.holder, ...(e.backfill.ranges ?? []).map((r) => r.holder)])
+            if (h) delete h.leaseExpiresAt;
         return c;
       };
       const fromCli = JSON.parse(cli.stdout) as Status;
