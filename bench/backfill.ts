@@ -2,7 +2,7 @@
  * Backfill benchmark: MariaDB → PostgreSQL through Tandem's real CLI path.
  *
  *   npm run bench:backfill -- --rows 1000000 [--vs-pgloader] [--source-db NAME] [--keep] [--chunk-seconds S]
- *                             [--max-chunk-rows N] [--initial-chunk-rows N] [--write-path P] [--cpu-prof]
+ *                             [--max-chunk-rows N] [--initial-chunk-rows N] [--workers N] [--write-path P] [--cpu-prof]
  *                             [--node-args='…'] [--verbose]
  *   npm run bench:backfill -- --curve 1000000,3000000,10000000 [--vs-pgloader] [--source-db NAME]
  *
@@ -155,6 +155,7 @@ const HELP = `usage: npm run bench:backfill -- [--rows N | --curve N1,N2,…] [-
   --chunk-seconds S       config backfill.chunkSeconds (Tandem's default 0.5)
   --max-chunk-rows N      config backfill.maxChunkRows (Tandem's default 5000)
   --initial-chunk-rows N  config backfill.initialChunkRows (Tandem's default 1000)
+  --workers N             config backfill.workers: range workers in the process (Tandem's default 1)
   --cli                   run Tandem as the CLI (bin/tandem.js backfill, as --vs-pgloader does) without pgloader:
                           whole-process seconds and rss in the last line, no breakdown
   --node-args='A B'       extra node options for the backfill child (e.g. --node-args='--trace-gc')
@@ -291,13 +292,14 @@ async function prepareTarget(): Promise<void> {
 }
 
 function configText(
-  o: { chunkSeconds?: number; maxChunkRows?: number; initialChunkRows?: number },
+  o: { chunkSeconds?: number; maxChunkRows?: number; initialChunkRows?: number; workers?: number },
   plain = false,
 ): string {
   const bf = Object.entries({
     chunkSeconds: o.chunkSeconds,
     maxChunkRows: o.maxChunkRows,
     initialChunkRows: o.initialChunkRows,
+    workers: o.workers,
   })
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${k}: ${v}`);
@@ -653,6 +655,7 @@ async function main(): Promise<void> {
       'chunk-seconds': { type: 'string' },
       'max-chunk-rows': { type: 'string' },
       'initial-chunk-rows': { type: 'string' },
+      workers: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       'plain-config': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
@@ -682,6 +685,7 @@ async function main(): Promise<void> {
     chunkSeconds: num('chunk-seconds', a['chunk-seconds'], false),
     maxChunkRows: num('max-chunk-rows', a['max-chunk-rows']),
     initialChunkRows: num('initial-chunk-rows', a['initial-chunk-rows']),
+    workers: num('workers', a.workers),
   };
   if (a['vs-pgloader'] && !existsSync(PGLOADER) && !onPath('pgloader')) {
     console.error(
@@ -848,7 +852,7 @@ async function sideBySide(
 /** Runs one size; returns its last line. */
 async function run(
   rows: number,
-  cfg: { chunkSeconds?: number; maxChunkRows?: number; initialChunkRows?: number },
+  cfg: { chunkSeconds?: number; maxChunkRows?: number; initialChunkRows?: number; workers?: number },
   a: {
     'plain-config'?: boolean;
     'cpu-prof'?: boolean;

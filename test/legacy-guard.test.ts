@@ -137,6 +137,10 @@ describe("Tandem's connection to the legacy store refuses non-control writes bef
           await setPhase(ctx.control, 'new_primary', { force: true });
           expect(await ctx.source.transaction((tx) => tx.execute(`${upd} WHERE id = 1`))).toBe(1);
           expect(await names(ctx.source)).toEqual(['overwritten', 'Alan']);
+          // the apply's one-statement and bulk writes (data-modifying CTEs the guard does not read) are not offered
+          // on legacy: the reverse relay takes the two-step path (test/cutover/rollback.test.ts drains through it)
+          expect(ctx.source.sql.ledgeredUpsert).toBeUndefined();
+          expect(ctx.source.sql.stagedUpsert).toBeUndefined();
           // …but never a DROP or TRUNCATE of a legacy table
           await expect(ctx.source.execute(`DROP TABLE ${ctx.source.sql.table('users')}`)).rejects.toMatchObject({
             code: 'TANDEM_ERR_LEGACY_WRITE_REFUSED',

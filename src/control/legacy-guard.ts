@@ -197,8 +197,12 @@ export function guardLegacyWrites(store: Store, o: LegacyGuardOptions): Store {
       { phase: p },
     );
   };
+  // the apply's one-statement and bulk-load writes are data-modifying CTEs (the bulk load also a temporary staging
+  // table) the guard does not read: on legacy the apply takes the two-step path, whose statements it does
+  const { ledgeredUpsert: _one, stagedUpsert: _bulk, ...sql } = store.sql;
   return {
     ...store,
+    sql,
     query: <T extends Row = Row>(sql: string, params?: unknown[]) => wrap(store, auto()).query<T>(sql, params),
     execute: (sql: string, params?: unknown[]) => wrap(store, auto()).execute(sql, params),
     transaction: <T>(fn: (tx: Executor) => Promise<T>) => {
