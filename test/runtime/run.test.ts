@@ -97,7 +97,8 @@ describe('tandem run', () => {
     const stop = { done: false };
     const app = application(f.src.url, dual, USERS, stop);
     // slow enough that the backfill is far from done when the signal comes (3000 users at 100 rows/s: 30 s)
-    const run = startRun(f.cfg, ['--verify-interval', '0', '--max-rows-per-second', '100']);
+    // 40 rows/s: 3,000 users take 75 s, so the copy is still under way however late the first relay batch comes
+    const run = startRun(f.cfg, ['--verify-interval', '0', '--max-rows-per-second', '40']);
     try {
       await waitFor('a relay batch', async () => run.logs().some((l) => l.event === 'run.relay_batch'), 60_000);
       await waitFor(
