@@ -378,6 +378,17 @@ export class SyntheticLoad {
     while (this.#inflight > 0) await sleep(5);
   }
 
+  /**
+   * Stops writing key `key` (its `String` form) of `entity`: the writers no longer update or delete it, and its
+   * history stays as it is, for {@link checkLoad} to judge. For a fault injected on purpose (a row removed behind
+   * the load's back), so that a later write of the load cannot cover it up.
+   */
+  retire(entity: string, key: string): void {
+    const ei = this.entities.findIndex((le) => le.entity.name === entity);
+    if (ei < 0) return;
+    for (const perWriter of this.#alive) perWriter[ei]!.delete(key);
+  }
+
   /** Lets the writers go on after {@link pause}. */
   resume(): void {
     this.#paused = false;

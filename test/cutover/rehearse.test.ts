@@ -128,6 +128,8 @@ describe('tandem rehearse (SQLite → PGlite)', () => {
           live.sort((a, b) => a[1].committed.at(-1)!.at - b[1].committed.at(-1)!.at);
           const [key] = live[0]!;
           victim = key;
+          // the load must not delete or rewrite it later, which would cover the loss up
+          load.retire('users', key);
           await s.m.stores.new.execute('DELETE FROM user_profiles WHERE user_id = $1', [Number(key)]);
           await s.m.stores.new.execute('DELETE FROM users WHERE id = $1', [Number(key)]);
           await s.legacy.execute('DELETE FROM users WHERE id = ?', [Number(key)]);
