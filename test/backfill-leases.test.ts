@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../src/stores/index.js';
 import { backfillCounts, createLegacyMysql, createNewPostgres, fixtureConfig, leaseExpired } from './fixtures.js';
-import { createMysqlDatabase, createPgDatabase, runCli, spawnCli, writeConfig } from './helpers.js';
+import { createMysqlDatabase, createPgDatabase, runCli, startCli, writeConfig } from './helpers.js';
 
 /**
  * One owner at a time, with real CLI processes: a second backfill (or --restart) of an entity being copied is
@@ -72,18 +72,6 @@ async function holderRate(cfg: string, rows: number, runs: number): Promise<numb
 }
 
 /** A CLI process started in the background, with its output collected. */
-function started(args: string[]) {
-  const child = spawnCli(args);
-  let stdout = '',
-    stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
-    (res) => child.on('close', (code, signal) => res({ code, signal, stdout, stderr })),
-  );
-  return { child, done };
-}
-
 const heldBy = (entity: string, pid: number) =>
   new RegExp(
     `^TANDEM_ERR_LEASE_HELD: entity ${entity} is being copied by host ${hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} pid ${pid} since \\d{4}-\\d\\d-\\d\\dT[^;]+; wait for it or stop it; its lease expires at `,
@@ -143,7 +131,7 @@ describe('backfill: one owner at a time', () => {
     );
     // b, r and a status run while a holds the lease
     const rate = await holderRate(cfg, USERS, 3);
-    const a = started(['backfill', '--config', cfg, '--max-rows-per-second', String(rate), '--json']);
+    const a = startCli(['backfill', '--config', cfg, '--max-rows-per-second', String(rate), '--json']);
     await waitFor(async () => (await copiedOf(tgt.url, 'users')) >= 600);
     flag.hold();
     const b = await runCli(['backfill', '--config', cfg]);
@@ -197,7 +185,7 @@ describe('backfill: one owner at a time', () => {
       await t.close();
       const flag = holdFlag();
       const cfg = writeConfig(itemsConfig(src.url, url, flag.throttle));
-      const a = started([
+      const a = startCli([
         'backfill',
         '--config',
         cfg,
@@ -245,7 +233,7 @@ describe('backfill: one owner at a time', () => {
     const cfg = writeConfig(
       fixtureConfig(src.url, tgt.url, { backfill: bf }).replace('  backfill:', '  heartbeatSeconds: 0.3,\n  backfill:'),
     );
-    const a = started(['backfill', '--config', cfg, '--entity', 'orgs,users', '--max-rows-per-second', '2500']);
+    const a = startCli(['backfill', '--config', cfg, '--entity', 'orgs,users', '--max-rows-per-second', '2500']);
     await waitFor(async () => (await copiedOf(tgt.url, 'users')) >= 900);
     a.child.kill('SIGKILL');
     // 'close' comes after 'exit': the child has been reaped, its pid is gone (not a zombie)
@@ -329,7 +317,7 @@ describe('backfill: one owner at a time', () => {
     const cfg = writeConfig(
       fixtureConfig(src.url, tgt.url, { backfill: '{ initialChunkRows: 300, maxChunkRows: 300, leaseSeconds: 1.5 }' }),
     );
-    const a = started(['backfill', '--config', cfg, '--entity', 'orgs,users', '--max-rows-per-second', '2500']);
+    const a = startCli(['backfill', '--config', cfg, '--entity', 'orgs,users', '--max-rows-per-second', '2500']);
     await waitFor(async () => (await copiedOf(tgt.url, 'users')) >= 600);
     a.child.kill('SIGSTOP');
     try {

@@ -76,17 +76,36 @@ export function spawnCli(args: string[], opts: { cwd?: string; env?: Record<stri
   });
 }
 
-/** Runs the CLI to the end; returns exit code, stdout and stderr. */
-export async function runCli(
+/** What a CLI run ended with. */
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts the CLI: the child (to signal it) and `done`, its exit code, stdout and stderr once it has ended. */
+export function startCli(
   args: string[],
   opts: { cwd?: string; env?: Record<string, string> } = {},
-): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+): { child: ChildProcess; done: Promise<CliResult> } {
   const child = spawnCli(args, opts);
   let stdout = '',
     stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
-  return new Promise((res) => child.on('close', (code, signal) => res({ code, signal, stdout, stderr })));
+  const done = new Promise<CliResult>((res) =>
+    child.on('close', (code, signal) => res({ code, signal, stdout, stderr })),
+  );
+  return { child, done };
+}
+
+/** Runs the CLI to the end; returns exit code, stdout and stderr. */
+export async function runCli(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<CliResult> {
+  return startCli(args, opts).done;
 }
 
 /** A temporary folder with a `tandem.config.ts` of the given text; returns the config path. */

@@ -9,7 +9,7 @@ import { advanceRange, createPlan, finishRange, listRanges, rangeScope, startRan
 import { openStore } from '../../src/stores/index.js';
 import type { Store } from '../../src/stores/types.js';
 import { expectFullParity, type FaultWorld, faultWorld } from '../faults/world.js';
-import { createMysqlDatabase, createPgDatabase, runCli, spawnCli } from '../helpers.js';
+import { createMysqlDatabase, createPgDatabase, runCli, startCli } from '../helpers.js';
 
 /**
  * Parallel backfill workers (issue 15; docs/backfill.md "Parallel workers"), with real processes and databases:
@@ -37,18 +37,6 @@ async function until(what: string, pred: () => Promise<boolean>, ms = 20_000): P
     await sleep(30);
   }
   throw new Error(`timed out waiting for ${what}`);
-}
-
-function started(args: string[]) {
-  const child = spawnCli(args);
-  let stdout = '',
-    stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
-    (res) => child.on('close', (code, signal) => res({ code, signal, stdout, stderr })),
-  );
-  return { child, done };
 }
 
 /** Target rows whose id lies in a range's bounds (lower exclusive, upper inclusive; null: open). */
@@ -79,7 +67,7 @@ describe('parallel backfill workers (MariaDB → PostgreSQL)', () => {
       ),
     );
     const args = ['backfill', '--config', w.cfg, '--max-rows-per-second', '400', '--json'];
-    const procs = [started(args), started(args), started(args)];
+    const procs = [startCli(args), startCli(args), startCli(args)];
     const pids = procs.map((p) => p.child.pid!);
     const holders = async () =>
       (await listLeases(w.target, 'backfill:users/'))
